@@ -1,0 +1,290 @@
+//! The lexing loop around logos: comments, strings, interpolation, heredocs, newline folding.
+
+use logos::Logos;
+use tusk_diagnostics::Span;
+
+use crate::{LexError, LexErrorKind, Lexed, Token, TokenKind};
+
+/// Lexes a whole source text.
+pub fn lex(source: &str) -> Lexed {
+    let mut lexed = Lexed::default();
+    lex_into(source, &mut lexed.tokens, &mut lexed.errors);
+    lexed
+}
+
+/// Lexes into buffers the caller keeps, so that repeated parses reuse their allocation.
+pub fn lex_into(source: &str, tokens: &mut Vec<Token>, errors: &mut Vec<LexError>) {
+    tokens.clear();
+    errors.clear();
+    if u32::try_from(source.len()).is_err() {
+        errors.push(LexError { kind: LexErrorKind::TooLarge(source.len()), span: Span::new(0, 0) });
+        return;
+    }
+    // A rough guess (one token per five bytes) that avoids most regrowth on big files.
+    tokens.reserve(source.len() / 5);
+    let mut driver = Driver { source, tokens, errors };
+    driver.run(0, false);
+}
+
+struct Driver<'a> {
+    source: &'a str,
+    tokens: &'a mut Vec<Token>,
+    errors: &'a mut Vec<LexError>,
+}
+
+fn span(range: std::ops::Range<usize>) -> Span {
+    Span::new(range.start as u32, range.end as u32)
+}
+
+impl Driver<'_> {
+    fn push(&mut self, kind: TokenKind, range: std::ops::Range<usize>) {
+        self.tokens.push(Token { kind, span: span(range) });
+    }
+
+    fn error(&mut self, kind: LexErrorKind, range: std::ops::Range<usize>) {
+        self.errors.push(LexError { kind, span: span(range) });
+    }
+
+    /// Lexes from `start`. In an interpolation, stops after the `}` that closes it and
+    /// returns the offset after it; at top level runs to the end of the input.
+    fn run(&mut self, start: usize, in_interpolation: bool) -> usize {
+        let source = self.source;
+        let mut lexer = TokenKind::lexer(source);
+        lexer.bump(start);
+        let mut brace_depth = 0usize;
+        while let Some(result) = lexer.next() {
+            let range = lexer.span();
+            let kind = match result {
+                Ok(kind) => kind,
+                Err(()) => {
+                    let ch = source[range.start..].chars().next().unwrap_or('\u{FFFD}');
+                    self.error(LexErrorKind::UnexpectedChar(ch), range.clone());
+                    self.push(TokenKind::Error, range);
+                    continue;
+                }
+            };
+            match kind {
+                TokenKind::Newline => {
+                    // Inside `${…}` a line break is plain whitespace; elsewhere runs of blank
+                    // lines fold into one separator so the parser never sees two in a row.
+                    if !in_interpolation
+                        && self.tokens.last().is_some_and(|token| token.kind != TokenKind::Newline)
+                    {
+                        self.push(TokenKind::Newline, range);
+                    }
+                }
+                TokenKind::Hash => {
+                    let after_space = range.start == 0
+                        || matches!(source.as_bytes()[range.start - 1], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c');
+                    if after_space {
+                        lexer.bump(line_rest(source, range.end));
+                    } else {
+                        self.error(LexErrorKind::HashNotAfterSpace, range.clone());
+                        self.push(TokenKind::Error, range);
+                    }
+                }
+                TokenKind::SlashSlash => lexer.bump(line_rest(source, range.end)),
+                TokenKind::DoubleQuote => {
+                    let end = self.double_quoted(range.start);
+                    lexer.bump(end - range.end);
+                }
+                TokenKind::SingleQuote => {
+                    let end = self.single_quoted(range.start);
+                    lexer.bump(end - range.end);
+                }
+                TokenKind::TripleQuote => {
+                    let quote = &source[range.clone()];
+                    match source[range.end..].find(quote) {
+                        Some(offset) => {
+                            let end = range.end + offset + 3;
+                            self.push(TokenKind::RawStr, range.start..end);
+                            lexer.bump(end - range.end);
+                        }
+                        None => {
+                            self.error(LexErrorKind::UnterminatedRawString, range.clone());
+                            self.push(TokenKind::RawStr, range.start..source.len());
+                            lexer.bump(source.len() - range.end);
+                        }
+                    }
+                }
+                TokenKind::HeredocStart => {
+                    let end = self.heredoc(range.start, range.end);
+                    lexer.bump(end - range.end);
+                }
+                TokenKind::DateLike => {
+                    self.error(LexErrorKind::UnquotedDate, range.clone());
+                    self.push(TokenKind::DateLike, range);
+                }
+                TokenKind::LBrace if in_interpolation => {
+                    brace_depth += 1;
+                    self.push(kind, range);
+                }
+                TokenKind::RBrace if in_interpolation => {
+                    if brace_depth == 0 {
+                        self.push(TokenKind::InterpEnd, range.clone());
+                        return range.end;
+                    }
+                    brace_depth -= 1;
+                    self.push(kind, range);
+                }
+                _ => self.push(kind, range),
+            }
+        }
+        source.len()
+    }
+
+    /// Scans `"…"` starting at the quote. Returns the offset after the closing quote.
+    fn double_quoted(&mut self, start: usize) -> usize {
+        let bytes = self.source.as_bytes();
+        let mut i = start + 1;
+        let mut segment_start = i;
+        let mut interpolated = false;
+        loop {
+            let Some(&byte) = bytes.get(i) else {
+                self.error(LexErrorKind::UnterminatedString, start..start + 1);
+                if interpolated {
+                    if segment_start < i {
+                        self.push(TokenKind::StrText, segment_start..i);
+                    }
+                    self.push(TokenKind::StrEnd, i..i);
+                } else {
+                    self.push(TokenKind::Str, start..i);
+                }
+                return i;
+            };
+            match byte {
+                b'"' => {
+                    if interpolated {
+                        if segment_start < i {
+                            self.push(TokenKind::StrText, segment_start..i);
+                        }
+                        self.push(TokenKind::StrEnd, i..i + 1);
+                    } else {
+                        self.push(TokenKind::Str, start..i + 1);
+                    }
+                    return i + 1;
+                }
+                b'\\' => i = self.escape(i),
+                b'$' if bytes.get(i + 1) == Some(&b'{') => {
+                    if !interpolated {
+                        interpolated = true;
+                        self.push(TokenKind::StrStart, start..start + 1);
+                    }
+                    if segment_start < i {
+                        self.push(TokenKind::StrText, segment_start..i);
+                    }
+                    self.push(TokenKind::InterpStart, i..i + 2);
+                    let errors_before = self.errors.len();
+                    let after = self.run(i + 2, true);
+                    let closed = self.tokens.last().is_some_and(|token| token.kind == TokenKind::InterpEnd);
+                    if !closed {
+                        self.errors.truncate(errors_before.min(self.errors.len()));
+                        self.error(LexErrorKind::UnterminatedInterpolation, i..i + 2);
+                        self.push(TokenKind::StrEnd, after..after);
+                        return after;
+                    }
+                    i = after;
+                    segment_start = i;
+                }
+                _ => i += 1,
+            }
+        }
+    }
+
+    /// Scans `'…'` starting at the quote (escapes, no interpolation).
+    fn single_quoted(&mut self, start: usize) -> usize {
+        let bytes = self.source.as_bytes();
+        let mut i = start + 1;
+        loop {
+            match bytes.get(i) {
+                None => {
+                    self.error(LexErrorKind::UnterminatedString, start..start + 1);
+                    self.push(TokenKind::Str, start..i);
+                    return i;
+                }
+                Some(b'\'') => {
+                    self.push(TokenKind::Str, start..i + 1);
+                    return i + 1;
+                }
+                Some(b'\\') => i = self.escape(i),
+                Some(_) => i += 1,
+            }
+        }
+    }
+
+    /// Checks the escape at `i` (a backslash) and returns the offset after it.
+    fn escape(&mut self, i: usize) -> usize {
+        let source = self.source;
+        let bytes = source.as_bytes();
+        match bytes.get(i + 1) {
+            Some(b'\\' | b'"' | b'\'' | b'n' | b't' | b'r' | b'0' | b'$') => i + 2,
+            Some(b'u') => {
+                let valid_end = (bytes.get(i + 2) == Some(&b'{'))
+                    .then(|| source[i + 3..].find('}').map(|close| i + 3 + close))
+                    .flatten()
+                    .filter(|&close| {
+                        let hex = &source[i + 3..close];
+                        (1..=6).contains(&hex.len())
+                            && u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).is_some()
+                    });
+                match valid_end {
+                    Some(close) => close + 1,
+                    None => {
+                        let end = (i + 2).min(source.len());
+                        self.error(LexErrorKind::InvalidEscape("\\u".into()), i..end);
+                        end
+                    }
+                }
+            }
+            Some(_) => {
+                let ch = source[i + 1..].chars().next().unwrap_or('?');
+                let end = i + 1 + ch.len_utf8();
+                self.error(LexErrorKind::InvalidEscape(format!("\\{ch}")), i..end);
+                end
+            }
+            None => i + 1,
+        }
+    }
+
+    /// Scans a heredoc whose `<<<` spans `start..after_marker`.
+    fn heredoc(&mut self, start: usize, after_marker: usize) -> usize {
+        let source = self.source;
+        let rest_of_line = &source[after_marker..after_marker + line_rest(source, after_marker)];
+        let id: String = rest_of_line
+            .trim()
+            .trim_matches(|c| c == '\'' || c == '"')
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect();
+        let body_start = after_marker + rest_of_line.len();
+        if id.is_empty() {
+            self.error(LexErrorKind::UnterminatedHeredoc, start..after_marker);
+            self.push(TokenKind::Error, start..after_marker);
+            return after_marker;
+        }
+        let mut line_start = body_start;
+        while line_start < source.len() {
+            // Skip the newline that ended the previous line.
+            let content_start = line_start + usize::from(source.as_bytes()[line_start] == b'\n');
+            let line_end = content_start + line_rest(source, content_start);
+            let line = &source[content_start..line_end];
+            let trimmed = line.trim_start();
+            if let Some(after_id) = trimmed.strip_prefix(id.as_str())
+                && !after_id.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_')
+            {
+                let end = content_start + (line.len() - trimmed.len()) + id.len();
+                self.push(TokenKind::Heredoc, start..end);
+                return end;
+            }
+            line_start = line_end;
+        }
+        self.error(LexErrorKind::UnterminatedHeredoc, start..body_start);
+        self.push(TokenKind::Heredoc, start..source.len());
+        source.len()
+    }
+}
+
+/// Bytes from `from` to the end of its line (not counting the newline).
+fn line_rest(source: &str, from: usize) -> usize {
+    source.as_bytes()[from..].iter().position(|&byte| byte == b'\n').unwrap_or(source.len() - from)
+}

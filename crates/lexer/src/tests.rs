@@ -1,0 +1,106 @@
+//! Token-dump tests: one line per token (kind, text, byte range).
+
+use crate::{TokenKind, lex};
+
+fn check(source: &str) -> String {
+    let lexed = lex(source);
+    let mut out = String::new();
+    for token in &lexed.tokens {
+        out.push_str(&format!(
+            "{:?} {:?} {}..{}\n",
+            token.kind,
+            &source[token.span.range()],
+            token.span.start,
+            token.span.end
+        ));
+    }
+    for error in &lexed.errors {
+        out.push_str(&format!("error: {} at {}..{}\n", error.kind, error.span.start, error.span.end));
+    }
+    out
+}
+
+fn kinds(source: &str) -> Vec<TokenKind> {
+    lex(source).tokens.iter().map(|token| token.kind).collect()
+}
+
+#[test]
+fn entry_with_inline_comment() {
+    assert_eq!(
+        check("port: 8080  # web\n"),
+        "Name \"port\" 0..4\nColon \":\" 4..5\nInt \"8080\" 6..10\nNewline \"\\n\" 17..18\n"
+    );
+}
+
+#[test]
+fn hash_inside_word_is_an_error() {
+    let out = check("a#b");
+    assert!(out.contains("error: unexpected `#` at 1..2"), "{out}");
+}
+
+#[test]
+fn names_keep_dashes_and_ranges_are_one_token() {
+    use TokenKind::*;
+    assert_eq!(kinds("max-conn: 8000-9000"), [Name, Colon, Range]);
+    assert_eq!(kinds("a - b"), [Name, Minus, Name]);
+    assert_eq!(kinds("x: 1.5e3 0xFF 1_000"), [Name, Colon, Float, Int, Int]);
+}
+
+#[test]
+fn interpolation_is_lexed_recursively() {
+    use TokenKind::*;
+    assert_eq!(
+        kinds(r#""a ${x + "b${y}"} c""#),
+        [StrStart, StrText, InterpStart, Name, Plus, StrStart, StrText, InterpStart, Name, InterpEnd, StrEnd, InterpEnd, StrText, StrEnd]
+    );
+    assert_eq!(kinds(r#""plain \"q\"""#), [Str]);
+    assert_eq!(kinds("'single'"), [Str]);
+}
+
+#[test]
+fn blank_lines_and_comment_lines_fold_into_one_newline() {
+    use TokenKind::*;
+    assert_eq!(kinds("a: 1\n\n# c\n\n// d\nb: 2\n"), [Name, Colon, Int, Newline, Name, Colon, Int, Newline]);
+}
+
+#[test]
+fn unterminated_string_reports_opening_quote() {
+    let out = check("a: \"abc\nb: 1");
+    assert!(out.contains("error: unterminated string at 3..4"), "{out}");
+}
+
+#[test]
+fn invalid_escape_is_located() {
+    let out = check(r#"a: "x\qy""#);
+    assert!(out.contains("error: invalid escape `\\q` at 5..7"), "{out}");
+    assert!(check(r#"a: "\u{1F418}""#).lines().all(|line| !line.starts_with("error")));
+}
+
+#[test]
+fn raw_strings_and_heredocs() {
+    use TokenKind::*;
+    assert_eq!(kinds("f = \"\"\"\nfunction() { return 1; }\n\"\"\"\n"), [Name, Assign, RawStr, Newline]);
+    let source = "out = php(<<<'HTML'\n<p>#333 \"x\"</p>\nHTML)\nnext: 1";
+    assert_eq!(kinds(source), [Name, Assign, Name, LParen, Heredoc, RParen, Newline, Name, Colon, Int]);
+}
+
+#[test]
+fn operators_take_their_dotted_path() {
+    use TokenKind::*;
+    assert_eq!(kinds("@config.tsk.get(\"a.b\")"), [Operator, LParen, Str, RParen]);
+    assert_eq!(kinds("@request.method"), [Operator]);
+    assert_eq!(kinds("$g: 1"), [Global, Colon, Int]);
+}
+
+#[test]
+fn unexpected_characters_do_not_stop_lexing() {
+    let lexed = lex("a: 1 ~ 2\nb: 3");
+    assert_eq!(lexed.errors.len(), 1);
+    assert_eq!(lexed.tokens.last().map(|token| token.kind), Some(TokenKind::Int));
+}
+
+#[test]
+fn unterminated_interpolation() {
+    let out = check("a: \"x ${y");
+    assert!(out.contains("error: unterminated interpolation"), "{out}");
+}
