@@ -1,1 +1,270 @@
-//! placeholder
+//! The TuskLang parser: source text to a spanned AST plus every error it can find.
+//!
+//! Pipeline: `tusk_lexer::lex` → the layout pass (line breaks, indentation, angle blocks,
+//! nesting bound) → the chumsky grammar. A file that parses cleanly is parsed once with
+//! chumsky's cheapest error type; only a file with errors is parsed again with rich errors and
+//! recovery, so valid input never pays for diagnostics. Parsing never gives up: the result has
+//! an AST (with `Invalid` nodes where recovery skipped input) and the list of errors.
+
+pub mod ast;
+mod error;
+mod grammar;
+mod layout;
+mod strings;
+
+use chumsky::error::{Rich, RichPattern, RichReason};
+use chumsky::input::Input as _;
+use chumsky::prelude::*;
+use tusk_diagnostics::Span;
+use tusk_lexer::{Token, TokenKind};
+
+pub use error::{ParseError, ParseErrorKind};
+
+use crate::ast::{Document, Expr};
+
+/// Parser settings.
+#[derive(Clone, Copy, Debug)]
+pub struct ParseOptions {
+    /// How deeply brackets, blocks and operators may nest before the input is refused.
+    pub max_depth: usize,
+}
+
+impl Default for ParseOptions {
+    fn default() -> ParseOptions {
+        ParseOptions { max_depth: 256 }
+    }
+}
+
+/// The result of parsing: what could be parsed, and every error.
+#[derive(Debug)]
+pub struct Parsed<T> {
+    /// The tree; `None` only when the input was refused outright (too deep) or nothing of it
+    /// could be recovered.
+    pub ast: Option<T>,
+    /// Every error, sorted by position.
+    pub errors: Vec<ParseError>,
+}
+
+impl<T> Parsed<T> {
+    /// True when the input is only incomplete (an unclosed bracket or string, or an operator
+    /// with nothing after it at the end): the REPL asks for another line instead of failing.
+    pub fn is_incomplete(&self) -> bool {
+        !self.errors.is_empty() && self.errors.iter().any(ParseError::is_incomplete_input)
+    }
+}
+
+/// What a REPL line is.
+#[derive(Debug)]
+pub enum Line<'src> {
+    /// Entries, sections and globals (`port: 8080`).
+    Statements(Document<'src>),
+    /// A bare expression to print (`1 + 2`).
+    Expression(Expr<'src>),
+}
+
+/// Parses a whole document.
+pub fn parse(source: &str, options: ParseOptions) -> Parsed<Document<'_>> {
+    let mut prepared = prepare(source, options);
+    let Some(tokens) = &prepared.tokens else {
+        return Parsed { ast: None, errors: prepared.errors };
+    };
+    let eoi = end_of_input(source);
+    if prepared.errors.is_empty() {
+        let result = grammar::document::<EmptyErr>(source).parse(tokens.as_slice().split_token_span(eoi));
+        if !result.has_errors()
+            && let Some(ast) = result.into_output()
+        {
+            return Parsed { ast: Some(ast), errors: prepared.errors };
+        }
+    }
+    let (ast, errors) = grammar::document::<RichError<'_>>(source).parse(tokens.as_slice().split_token_span(eoi)).into_output_errors();
+    finish(source, std::mem::take(&mut prepared.errors), &prepared.lexer_tokens, ast, errors)
+}
+
+/// Parses a single expression (for `tusk eval`).
+pub fn parse_expression(source: &str, options: ParseOptions) -> Parsed<Expr<'_>> {
+    let mut prepared = prepare(source, options);
+    let Some(tokens) = &prepared.tokens else {
+        return Parsed { ast: None, errors: prepared.errors };
+    };
+    let eoi = end_of_input(source);
+    if prepared.errors.is_empty() {
+        let result = grammar::lone_expression::<EmptyErr>(source).parse(tokens.as_slice().split_token_span(eoi));
+        if !result.has_errors()
+            && let Some(ast) = result.into_output()
+        {
+            return Parsed { ast: Some(ast), errors: prepared.errors };
+        }
+    }
+    let (ast, errors) =
+        grammar::lone_expression::<RichError<'_>>(source).parse(tokens.as_slice().split_token_span(eoi)).into_output_errors();
+    finish(source, std::mem::take(&mut prepared.errors), &prepared.lexer_tokens, ast, errors)
+}
+
+/// Parses a REPL line: statements when it starts like an entry, else an expression.
+pub fn parse_line(source: &str, options: ParseOptions) -> Parsed<Line<'_>> {
+    let lexed = tusk_lexer::lex(source);
+    if looks_like_statement(&lexed.tokens) {
+        let parsed = parse(source, options);
+        Parsed { ast: parsed.ast.map(Line::Statements), errors: parsed.errors }
+    } else {
+        let parsed = parse_expression(source, options);
+        Parsed { ast: parsed.ast.map(Line::Expression), errors: parsed.errors }
+    }
+}
+
+fn looks_like_statement(tokens: &[Token]) -> bool {
+    use TokenKind::*;
+    let kinds: Vec<TokenKind> = tokens.iter().take(64).map(|token| token.kind).filter(|kind| *kind != Newline).collect();
+    match kinds.as_slice() {
+        [Global, Colon | Assign, ..] => true,
+        [Name, Gt, ..] if tokens.get(2).is_none_or(|token| token.kind == Newline) => true,
+        [Name | Str | Int, ..] => {
+            // `a.b.c:`, `key {`, `key:`
+            let mut index = 1;
+            while kinds.get(index) == Some(&Dot) && matches!(kinds.get(index + 1), Some(Name | Str | Int)) {
+                index += 2;
+            }
+            matches!(kinds.get(index), Some(Colon | Assign | LBrace))
+        }
+        _ => false,
+    }
+}
+
+type RichError<'a> = Rich<'a, TokenKind, SimpleSpan<u32>>;
+
+/// Lexed and laid-out input, ready for the grammar.
+struct Prepared {
+    lexer_tokens: Vec<Token>,
+    /// `None` when the layout pass refused the input.
+    tokens: Option<Vec<layout::SpannedToken>>,
+    errors: Vec<ParseError>,
+}
+
+fn prepare(source: &str, options: ParseOptions) -> Prepared {
+    let lexed = tusk_lexer::lex(source);
+    let mut errors: Vec<ParseError> = lexed
+        .errors
+        .iter()
+        .map(|error| ParseError::new(ParseErrorKind::Lex(error.kind.clone()), error.span))
+        .collect();
+    let layout = layout::layout(source, &lexed.tokens, options.max_depth, &mut errors);
+    let tokens = layout.parseable.then_some(layout.tokens);
+    Prepared { lexer_tokens: lexed.tokens, tokens, errors }
+}
+
+fn end_of_input(source: &str) -> SimpleSpan<u32> {
+    let end = source.len() as u32;
+    SimpleSpan { start: end, end, context: () }
+}
+
+fn finish<T>(
+    source: &str,
+    mut errors: Vec<ParseError>,
+    lexer_tokens: &[Token],
+    ast: Option<T>,
+    rich_errors: Vec<RichError<'_>>,
+) -> Parsed<T> {
+    errors.extend(rich_errors.into_iter().map(|error| convert(error, source, lexer_tokens)));
+    errors.sort_by_key(|error| (error.span.start, error.span.end));
+    errors.dedup_by(|a, b| a.span == b.span && a.kind == b.kind);
+    Parsed { ast, errors }
+}
+
+const OPERATOR_SYMBOLS: [&str; 19] = [
+    "`+`", "`-`", "`*`", "`/`", "`%`", "`==`", "`!=`", "`<`", "`<=`", "`>`", "`>=`", "`&&`", "`||`", "`?`", "`.`", "`(`",
+    "`[`", "`=>`", "`,`",
+];
+
+fn describe_pattern(pattern: &RichPattern<'_, TokenKind>) -> Option<String> {
+    match pattern {
+        RichPattern::Token(token) => match **token {
+            TokenKind::Indent | TokenKind::Dedent | TokenKind::ListDash | TokenKind::AngleOpen => None,
+            kind => Some(kind.describe().to_string()),
+        },
+        RichPattern::Label(label) => Some(label.to_string()),
+        RichPattern::EndOfInput => Some("the end of the input".to_string()),
+        RichPattern::Identifier(identifier) => Some(format!("`{identifier}`")),
+        _ => None,
+    }
+}
+
+fn convert(error: RichError<'_>, source: &str, tokens: &[Token]) -> ParseError {
+    let span = Span::new(error.span().start, error.span().end);
+    let (expected, found) = match error.reason() {
+        RichReason::ExpectedFound { expected, found } => {
+            let mut expected: Vec<String> = expected.iter().filter_map(describe_pattern).collect();
+            // A value followed by junk expects every operator; say so in two words.
+            let operator_count = expected.iter().filter(|e| OPERATOR_SYMBOLS.contains(&e.as_str())).count();
+            if operator_count > 2 {
+                expected.retain(|e| !OPERATOR_SYMBOLS.contains(&e.as_str()));
+                expected.push("an operator".to_string());
+                if !expected.iter().any(|e| e == "the end of the entry") {
+                    expected.push("the end of the entry".to_string());
+                }
+            }
+            expected.sort();
+            expected.dedup();
+            if expected.len() > 6 {
+                expected.truncate(6);
+            }
+            (expected, found.as_deref().copied())
+        }
+        RichReason::Custom(message) => {
+            let mut error = ParseError::new(ParseErrorKind::Unexpected { expected: vec![], found: message.clone() }, span);
+            error.help = None;
+            return error;
+        }
+    };
+    let at_end = span.start as usize >= source.len() || found.is_none() || (found == Some(TokenKind::Dedent) && span.start as usize >= source.len());
+    let mut parse_error = if at_end {
+        ParseError::new(ParseErrorKind::UnexpectedEnd { expected: expected.clone() }, span)
+    } else {
+        let found_kind = found.unwrap_or(TokenKind::Error);
+        let found_text = match found_kind {
+            TokenKind::Name | TokenKind::Int | TokenKind::Float | TokenKind::Operator | TokenKind::Global => {
+                format!("`{}`", &source[span.range()])
+            }
+            kind => kind.describe().to_string(),
+        };
+        ParseError::new(ParseErrorKind::Unexpected { expected: expected.clone(), found: found_text }, span)
+    };
+    // Point at the bracket that is still open where the error happened.
+    let open = open_brackets_before(tokens, span.start);
+    if let Some(opener) = open.last() {
+        let closes_wrong = matches!(found, Some(TokenKind::RParen | TokenKind::RBracket | TokenKind::RBrace))
+            && opener.kind.closer() != found;
+        if at_end || closes_wrong {
+            let symbol = opener.kind.describe();
+            parse_error.labels.push((format!("unclosed {symbol} opened here"), opener.span));
+            if let Some(closer) = opener.kind.closer() {
+                parse_error.help = Some(format!("add the missing {}", closer.describe()));
+            }
+        }
+    }
+    if parse_error.help.is_none() {
+        parse_error.help = hint(&expected, found);
+    }
+    parse_error
+}
+
+fn hint(expected: &[String], found: Option<TokenKind>) -> Option<String> {
+    let ends_entry = expected.iter().any(|e| e == "the end of the entry");
+    match found {
+        Some(TokenKind::Assign) if ends_entry => Some("to compare two values, use `==`".to_string()),
+        Some(TokenKind::Name | TokenKind::Int | TokenKind::Float | TokenKind::Str) if ends_entry => {
+            Some("an entry ends at the end of its line: put the next one on its own line or after `;`, and quote text that contains spaces".to_string())
+        }
+        Some(TokenKind::Minus) => Some("`a-b` is one name: put spaces around `-` to subtract".to_string()),
+        _ => None,
+    }
+}
+
+/// Brackets open just before `offset`, innermost last.
+fn open_brackets_before(tokens: &[Token], offset: u32) -> Vec<Token> {
+    let end = tokens.partition_point(|token| token.span.start < offset);
+    layout::unclosed_brackets(&tokens[..end])
+}
+
+#[cfg(test)]
+mod tests;

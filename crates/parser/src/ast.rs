@@ -1,0 +1,203 @@
+//! The syntax tree. Every node carries the byte span it was parsed from; strings borrow from
+//! the source unless they contained escapes.
+
+use std::borrow::Cow;
+
+use tusk_diagnostics::Span;
+
+/// A parsed file: its top-level statements in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Document<'src> {
+    /// Statements in source order (section headers included).
+    pub items: Vec<Item<'src>>,
+}
+
+/// A statement of a document, block or object body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Item<'src> {
+    /// What it is.
+    pub kind: ItemKind<'src>,
+    /// The whole statement.
+    pub span: Span,
+}
+
+/// The kinds of statements.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ItemKind<'src> {
+    /// `key: value`, `key = value`, `a.b.c: value`, and blocks (`key { … }`, `key > … <`,
+    /// indented `key:`), whose value is an [`ExprKind::Object`] or [`ExprKind::Array`].
+    Entry {
+        /// The key path: one part, or several for `a.b.c: value`.
+        key: Vec<Key<'src>>,
+        /// The value.
+        value: Expr<'src>,
+    },
+    /// `$name: value`: a global variable, not part of the document.
+    Global {
+        /// The name without `$`.
+        name: &'src str,
+        /// Where the name is.
+        name_span: Span,
+        /// The value.
+        value: Expr<'src>,
+    },
+    /// `[a.b]`: the following entries go into this section.
+    Section {
+        /// The section path.
+        path: Vec<Key<'src>>,
+    },
+    /// `- value` in an indented list (only inside [`ExprKind::Array`] bodies built from them).
+    ListItem(Expr<'src>),
+    /// A statement that did not parse; the error was reported.
+    Error,
+}
+
+/// One part of a key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Key<'src> {
+    /// The key text (unquoted).
+    pub name: Cow<'src, str>,
+    /// Where it is.
+    pub span: Span,
+}
+
+/// An expression with its span.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr<'src> {
+    /// What it is.
+    pub kind: ExprKind<'src>,
+    /// Where it is.
+    pub span: Span,
+}
+
+/// Unary operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    /// `-x`
+    Neg,
+    /// `!x`
+    Not,
+}
+
+/// Binary operators.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    /// `+`
+    Add,
+    /// `-`
+    Sub,
+    /// `*`
+    Mul,
+    /// `/`
+    Div,
+    /// `%`
+    Rem,
+    /// `==`
+    Eq,
+    /// `!=`
+    NotEq,
+    /// `<`
+    Lt,
+    /// `<=`
+    LtEq,
+    /// `>`
+    Gt,
+    /// `>=`
+    GtEq,
+    /// `&&`
+    And,
+    /// `||`
+    Or,
+}
+
+impl BinaryOp {
+    /// The operator as written.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+            BinaryOp::Rem => "%",
+            BinaryOp::Eq => "==",
+            BinaryOp::NotEq => "!=",
+            BinaryOp::Lt => "<",
+            BinaryOp::LtEq => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::GtEq => ">=",
+            BinaryOp::And => "&&",
+            BinaryOp::Or => "||",
+        }
+    }
+}
+
+/// A part of an interpolated string.
+#[derive(Clone, Debug, PartialEq)]
+pub enum StrPart<'src> {
+    /// Literal text, escapes already processed.
+    Text(Cow<'src, str>),
+    /// `${expr}`.
+    Expr(Expr<'src>),
+}
+
+/// A lambda parameter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param<'src> {
+    /// Its name.
+    pub name: &'src str,
+    /// Where it is.
+    pub span: Span,
+}
+
+/// The kinds of expressions.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind<'src> {
+    /// `null`
+    Null,
+    /// `true`, `false`
+    Bool(bool),
+    /// `42`
+    Int(i64),
+    /// `1.5`
+    Float(f64),
+    /// `"text"`, `'text'`, `"""raw"""`, heredocs.
+    Str(Cow<'src, str>),
+    /// `"a ${b} c"`
+    Interpolated(Vec<StrPart<'src>>),
+    /// `8000-9000`: both ends included.
+    Range(i64, i64),
+    /// A name: an entry, a parameter or a function.
+    Name(&'src str),
+    /// `$name`
+    Global(&'src str),
+    /// `@name(args)`, or `@name.path` without parentheses (then `args` is `None`).
+    Operator {
+        /// The dotted name without `@`.
+        name: &'src str,
+        /// Where the name is (with `@`).
+        name_span: Span,
+        /// The arguments, if there were parentheses.
+        args: Option<Vec<Expr<'src>>>,
+    },
+    /// `[a, b]`
+    Array(Vec<Expr<'src>>),
+    /// `{ a: 1 }`, a block body or an indented block: its statements.
+    Object(Vec<Item<'src>>),
+    /// `-x`, `!x`
+    Unary(UnaryOp, Box<Expr<'src>>),
+    /// `a + b` and the other binary operators.
+    Binary(BinaryOp, Box<Expr<'src>>, Box<Expr<'src>>),
+    /// `c ? a : b`
+    Ternary(Box<Expr<'src>>, Box<Expr<'src>>, Box<Expr<'src>>),
+    /// `f(a, b)`
+    Call(Box<Expr<'src>>, Vec<Expr<'src>>),
+    /// `a.name`
+    Member(Box<Expr<'src>>, &'src str, Span),
+    /// `a[i]`
+    Index(Box<Expr<'src>>, Box<Expr<'src>>),
+    /// `(a, b) => body`, `x => body`
+    Lambda(Vec<Param<'src>>, Box<Expr<'src>>),
+    /// A value that did not parse; the error was reported. In compat mode it is the raw text
+    /// of its span.
+    Invalid,
+}

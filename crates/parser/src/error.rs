@@ -1,0 +1,120 @@
+//! Parse errors and their wording.
+
+use tusk_diagnostics::{Diagnostic, Location, SourceId, Span};
+use tusk_lexer::LexErrorKind;
+
+/// What went wrong while parsing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseErrorKind {
+    /// A lexer error (`"abc` unterminated, `~`).
+    #[error("{0}")]
+    Lex(LexErrorKind),
+    /// `a: 1 2`: a token that cannot come here.
+    #[error("{}", unexpected_message(expected, found))]
+    Unexpected {
+        /// What could have come here.
+        expected: Vec<String>,
+        /// What came.
+        found: String,
+    },
+    /// `a: (1 +`: the input ended before the construct did.
+    #[error("input ended early")]
+    UnexpectedEnd {
+        /// What could have come next.
+        expected: Vec<String>,
+    },
+    /// 100 000 nested brackets: the input nests deeper than the limit.
+    #[error("nesting is too deep (the limit is {limit} levels)")]
+    TooDeep {
+        /// The configured limit.
+        limit: usize,
+    },
+    /// `n: 99999999999999999999`: an integer literal that does not fit in 64 bits.
+    #[error("integer literal is too large for a 64-bit integer")]
+    IntegerTooLarge,
+}
+
+fn unexpected_message(expected: &[String], found: &str) -> String {
+    match expected {
+        [] => format!("unexpected {found}"),
+        [one] => format!("expected {one}, found {found}"),
+        [rest @ .., last] => format!("expected {} or {last}, found {found}", rest.join(", ")),
+    }
+}
+
+/// A parse error: kind, primary span, extra labels and a hint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseError {
+    /// What went wrong.
+    pub kind: ParseErrorKind,
+    /// Where.
+    pub span: Span,
+    /// Other places that explain it ("unclosed `{` opened here").
+    pub labels: Vec<(String, Span)>,
+    /// A suggestion.
+    pub help: Option<String>,
+}
+
+impl ParseError {
+    /// An error of `kind` at `span`.
+    pub fn new(kind: ParseErrorKind, span: Span) -> ParseError {
+        ParseError { kind, span, labels: Vec::new(), help: None }
+    }
+
+    /// True when more input could make the text valid: the REPL asks for another line.
+    pub fn is_incomplete_input(&self) -> bool {
+        match &self.kind {
+            ParseErrorKind::UnexpectedEnd { .. } => true,
+            ParseErrorKind::Lex(kind) => matches!(
+                kind,
+                LexErrorKind::UnterminatedString
+                    | LexErrorKind::UnterminatedRawString
+                    | LexErrorKind::UnterminatedHeredoc
+                    | LexErrorKind::UnterminatedInterpolation
+            ),
+            _ => false,
+        }
+    }
+
+    /// The renderable form.
+    pub fn to_diagnostic(&self, source: SourceId) -> Diagnostic {
+        let location = Location::new(source, self.span);
+        let mut diagnostic = match &self.kind {
+            ParseErrorKind::Lex(kind) => {
+                return tusk_lexer::LexError { kind: kind.clone(), span: self.span }.to_diagnostic(source);
+            }
+            ParseErrorKind::Unexpected { expected, .. } => {
+                let label = match expected.as_slice() {
+                    [one] => format!("expected {one}"),
+                    [one, two] => format!("expected {one} or {two}"),
+                    _ => "unexpected here".to_string(),
+                };
+                Diagnostic::error(self.kind.to_string()).with_code("P001").with_primary(location, label)
+            }
+            ParseErrorKind::UnexpectedEnd { expected } => {
+                let label = if expected.is_empty() {
+                    "the input ends here".to_string()
+                } else {
+                    format!("expected {} here", expected.join(" or "))
+                };
+                Diagnostic::error(self.kind.to_string()).with_code("P002").with_primary(location, label)
+            }
+            ParseErrorKind::TooDeep { .. } => Diagnostic::error(self.kind.to_string())
+                .with_code("P003")
+                .with_primary(location, "this is one level too many")
+                .with_help("flatten the structure, or raise the nesting limit (`--max-depth`)"),
+            ParseErrorKind::IntegerTooLarge => Diagnostic::error(self.kind.to_string())
+                .with_code("P004")
+                .with_primary(location, "outside -9223372036854775808..=9223372036854775807")
+                .with_help("use a float (`1e20`) or a string"),
+        };
+        for (message, span) in &self.labels {
+            diagnostic = diagnostic.with_secondary(Location::new(source, *span), message.clone());
+        }
+        if let Some(help) = &self.help {
+            diagnostic = diagnostic.with_help(help.clone());
+        }
+        diagnostic
+    }
+}

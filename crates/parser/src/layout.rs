@@ -1,0 +1,293 @@
+//! The layout pass between lexer and grammar.
+//!
+//! It turns the lexer's tokens into the stream the grammar reads, so that the grammar never
+//! has to think about line breaks inside expressions or about indentation:
+//! - a line break after a token that cannot end an expression (`(`, `,`, `+`, `=>`, …) or
+//!   before a closing bracket is dropped;
+//! - `name >` at the start of a line becomes [`TokenKind::AngleOpen`], a line holding only `<`
+//!   becomes [`TokenKind::AngleClose`], and `-` starting a statement becomes
+//!   [`TokenKind::ListDash`];
+//! - `key:` at the end of a line followed by more-indented lines gets
+//!   [`TokenKind::Indent`] … [`TokenKind::Dedent`] around them;
+//! - integer literals are range-checked, and the nesting of the input is bounded before any
+//!   recursive code sees it, which is what keeps 100 000 nested brackets from overflowing
+//!   the parser, the compiler or `Drop`.
+
+use tusk_diagnostics::Span;
+use tusk_lexer::{Token, TokenKind};
+
+use crate::error::{ParseError, ParseErrorKind};
+
+/// A token in the grammar's input: the kind and a chumsky span of `u32` offsets.
+pub(crate) type SpannedToken = (TokenKind, chumsky::span::SimpleSpan<u32>);
+
+fn chumsky_span(span: Span) -> chumsky::span::SimpleSpan<u32> {
+    chumsky::span::SimpleSpan { start: span.start, end: span.end, context: () }
+}
+
+/// What the layout pass produced.
+pub(crate) struct Layout {
+    pub(crate) tokens: Vec<SpannedToken>,
+    /// False when the input was refused (too deep): the grammar must not run.
+    pub(crate) parseable: bool,
+}
+
+/// Brackets still open at the end of the input, innermost last (for "unclosed" labels).
+pub(crate) fn unclosed_brackets(tokens: &[Token]) -> Vec<Token> {
+    let mut stack: Vec<Token> = Vec::new();
+    for token in tokens {
+        if token.kind.is_opener() || token.kind == TokenKind::StrStart {
+            stack.push(*token);
+        } else if let Some(top) = stack.last() {
+            let closes = match top.kind {
+                TokenKind::StrStart => token.kind == TokenKind::StrEnd,
+                opener => opener.closer() == Some(token.kind),
+            };
+            if closes {
+                stack.pop();
+            }
+        }
+    }
+    stack.retain(|token| token.kind != TokenKind::StrStart);
+    stack
+}
+
+fn continues_expression(kind: TokenKind) -> bool {
+    use TokenKind::*;
+    matches!(
+        kind,
+        LParen
+            | LBracket
+            | LBrace
+            | Comma
+            | Arrow
+            | Dot
+            | Question
+            | Plus
+            | Minus
+            | Star
+            | Slash
+            | Percent
+            | Bang
+            | EqEq
+            | NotEq
+            | Lt
+            | LtEq
+            | Gt
+            | GtEq
+            | AndAnd
+            | OrOr
+            | InterpStart
+    )
+}
+
+fn counts_toward_depth(kind: TokenKind) -> bool {
+    use TokenKind::*;
+    matches!(
+        kind,
+        Arrow | Dot | Question | Plus | Minus | Star | Slash | Percent | Bang | EqEq | NotEq | Lt | LtEq | Gt | GtEq | AndAnd | OrOr
+    )
+}
+
+/// Indentation (in columns, a tab counting as one) of the line holding `offset`.
+fn indentation_of_line(source: &str, offset: u32) -> usize {
+    let bytes = source.as_bytes();
+    let line_start = bytes[..offset as usize].iter().rposition(|&byte| byte == b'\n').map_or(0, |i| i + 1);
+    bytes[line_start..].iter().take_while(|&&byte| byte == b' ' || byte == b'\t').count()
+}
+
+struct Frame {
+    /// The bracket (or `None` for the top level) this frame is inside.
+    opener: Option<TokenKind>,
+    /// Operators since the last separator at this level: each can add one level of AST.
+    operators_in_segment: usize,
+    /// `?` seen in this segment whose `:` has not come yet: that `:` continues the line.
+    open_ternaries: usize,
+}
+
+/// Runs the layout pass. Problems go to `errors`.
+pub(crate) fn layout(source: &str, tokens: &[Token], max_depth: usize, errors: &mut Vec<ParseError>) -> Layout {
+    let mut out: Vec<SpannedToken> = Vec::with_capacity(tokens.len() + 16);
+    let mut frames = vec![Frame { opener: None, operators_in_segment: 0, open_ternaries: 0 }];
+    // Open indented blocks: (indentation of their lines, bracket depth they live at).
+    let mut indents: Vec<(usize, usize)> = Vec::new();
+    let mut depth_of_operators = 0usize;
+    let mut at_statement_start = true;
+    // Set when an Indent token replaced the line break the lexer put after `key:`.
+    let mut newline_replaced = false;
+    // True while the last token pushed is the `:` of a ternary, after which a line may break.
+    let mut last_was_ternary_colon = false;
+
+    let push = |out: &mut Vec<SpannedToken>, kind: TokenKind, span: Span| out.push((kind, chumsky_span(span)));
+
+    for (index, token) in tokens.iter().enumerate() {
+        let next = tokens.get(index + 1).map(|t| t.kind);
+        let bracket_depth = frames.len() - 1;
+        let in_entries = matches!(frames.last().and_then(|f| f.opener), None | Some(TokenKind::LBrace));
+        let mut kind = token.kind;
+        let follows_ternary_colon = std::mem::take(&mut last_was_ternary_colon);
+
+        match kind {
+            TokenKind::Newline => {
+                let previous = out.last().map(|t| t.0);
+                let top = frames.last_mut().expect("the top frame is never popped");
+                let in_ternary = top.open_ternaries > 0;
+                let drop = previous.is_none_or(continues_expression)
+                    || follows_ternary_colon
+                    || matches!(
+                        next,
+                        Some(TokenKind::RParen | TokenKind::RBracket | TokenKind::RBrace | TokenKind::Question) | None
+                    )
+                    || (in_ternary && next == Some(TokenKind::Colon));
+                if !drop {
+                    depth_of_operators -= top.operators_in_segment;
+                    top.operators_in_segment = 0;
+                    top.open_ternaries = 0;
+                }
+                if newline_replaced || (drop && next.is_some()) {
+                    newline_replaced = false;
+                    continue;
+                }
+                // Close indented blocks the next line leaves.
+                if in_entries {
+                    let next_indent = next.map(|_| indentation_of_line(source, tokens[index + 1].span.start));
+                    while let Some(&(level, at_depth)) = indents.last() {
+                        if at_depth != bracket_depth || next_indent.is_some_and(|indent| indent >= level) {
+                            break;
+                        }
+                        indents.pop();
+                        push(&mut out, TokenKind::Dedent, Span::point(token.span.start));
+                    }
+                }
+                if next.is_none() {
+                    continue;
+                }
+                push(&mut out, TokenKind::Newline, token.span);
+                at_statement_start = true;
+                continue;
+            }
+            TokenKind::Semicolon | TokenKind::Comma => {
+                let top = frames.last_mut().expect("the top frame is never popped");
+                depth_of_operators -= top.operators_in_segment;
+                top.operators_in_segment = 0;
+                top.open_ternaries = 0;
+            }
+            TokenKind::Question => frames.last_mut().expect("the top frame is never popped").open_ternaries += 1,
+            TokenKind::Colon if frames.last().is_some_and(|f| f.open_ternaries > 0) => {
+                frames.last_mut().expect("the top frame is never popped").open_ternaries -= 1;
+                push(&mut out, kind, token.span);
+                last_was_ternary_colon = true;
+                continue;
+            }
+            TokenKind::Colon | TokenKind::Assign if in_entries && next == Some(TokenKind::Newline) => {
+                // `key:` at the end of a line: an indented block follows if the next
+                // non-blank line is indented further than this one.
+                if let Some(first_of_next_line) = tokens.get(index + 2) {
+                    let this_indent = indentation_of_line(source, token.span.start);
+                    let next_indent = indentation_of_line(source, first_of_next_line.span.start);
+                    if next_indent > this_indent {
+                        push(&mut out, kind, token.span);
+                        push(&mut out, TokenKind::Indent, Span::point(first_of_next_line.span.start));
+                        indents.push((next_indent, bracket_depth));
+                        if indents.len() + depth_of_operators + bracket_depth > max_depth {
+                            errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
+                            return Layout { tokens: out, parseable: false };
+                        }
+                        at_statement_start = true;
+                        newline_replaced = true;
+                        continue;
+                    }
+                }
+            }
+            TokenKind::Gt if at_statement_start_line(&out) && matches!(next, Some(TokenKind::Newline) | None) => {
+                if out.last().is_some_and(|t| t.0 == TokenKind::Name) {
+                    kind = TokenKind::AngleOpen;
+                }
+            }
+            TokenKind::Lt if at_statement_start && matches!(next, Some(TokenKind::Newline | TokenKind::Lt) | None) => {
+                kind = TokenKind::AngleClose;
+            }
+            TokenKind::Minus if at_statement_start && in_entries => kind = TokenKind::ListDash,
+            TokenKind::Int => check_int(source, token.span, errors),
+            TokenKind::Range => {
+                let text = &source[token.span.range()];
+                for part in text.split('-') {
+                    if part.parse::<i64>().is_err() {
+                        errors.push(ParseError::new(ParseErrorKind::IntegerTooLarge, token.span));
+                        break;
+                    }
+                }
+            }
+            _ => {}
+        }
+
+        if kind.is_opener() {
+            frames.push(Frame { opener: Some(kind), operators_in_segment: 0, open_ternaries: 0 });
+        } else if matches!(kind, TokenKind::RParen | TokenKind::RBracket | TokenKind::RBrace | TokenKind::InterpEnd) {
+            if frames.len() > 1 && frames.last().and_then(|f| f.opener).and_then(TokenKind::closer) == Some(kind) {
+                // Indented blocks opened inside this bracket end with it.
+                while indents.last().is_some_and(|&(_, at_depth)| at_depth >= bracket_depth) {
+                    indents.pop();
+                    push(&mut out, TokenKind::Dedent, Span::point(token.span.start));
+                }
+                let frame = frames.pop().expect("checked above");
+                depth_of_operators -= frame.operators_in_segment;
+            }
+        } else if counts_toward_depth(kind) {
+            frames.last_mut().expect("the top frame is never popped").operators_in_segment += 1;
+            depth_of_operators += 1;
+        }
+
+        let depth = frames.len() - 1 + indents.len() + depth_of_operators;
+        if depth > max_depth {
+            errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
+            return Layout { tokens: out, parseable: false };
+        }
+        push(&mut out, kind, token.span);
+        at_statement_start = matches!(
+            kind,
+            TokenKind::Semicolon | TokenKind::LBrace | TokenKind::AngleOpen | TokenKind::AngleClose | TokenKind::Indent
+        ) || (kind == TokenKind::Comma && in_entries);
+    }
+    let end = Span::point(source.len() as u32);
+    for _ in indents.drain(..) {
+        push(&mut out, TokenKind::Dedent, end);
+    }
+    Layout { tokens: out, parseable: true }
+}
+
+fn at_statement_start_line(out: &[SpannedToken]) -> bool {
+    // `name >`: the token before `>` is the name; before that a separator or nothing.
+    let before_name = out.len().checked_sub(2).map(|i| out[i].0);
+    matches!(
+        before_name,
+        None | Some(
+            TokenKind::Newline
+                | TokenKind::Semicolon
+                | TokenKind::LBrace
+                | TokenKind::AngleOpen
+                | TokenKind::AngleClose
+                | TokenKind::Indent
+                | TokenKind::Dedent
+        )
+    )
+}
+
+fn check_int(source: &str, span: Span, errors: &mut Vec<ParseError>) {
+    if parse_int(&source[span.range()]).is_none() {
+        errors.push(ParseError::new(ParseErrorKind::IntegerTooLarge, span));
+    }
+}
+
+/// Parses an integer literal (`42`, `1_000`, `0xFF`); `None` when it does not fit in `i64`.
+pub(crate) fn parse_int(text: &str) -> Option<i64> {
+    let (digits, radix) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => (hex, 16),
+        None => (text, 10),
+    };
+    if !digits.contains('_') {
+        return i64::from_str_radix(digits, radix).ok();
+    }
+    let cleaned: String = digits.chars().filter(|c| *c != '_').collect();
+    i64::from_str_radix(&cleaned, radix).ok()
+}

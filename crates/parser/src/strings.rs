@@ -1,0 +1,95 @@
+//! String literal bodies: escapes, raw strings, heredocs.
+
+use std::borrow::Cow;
+
+/// Processes the escapes of a quoted string body (without the quotes). Borrows when there
+/// are none. Invalid escapes were reported by the lexer and are kept as written.
+pub(crate) fn unescape(body: &str) -> Cow<'_, str> {
+    if !body.contains('\\') {
+        return Cow::Borrowed(body);
+    }
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars();
+    while let Some(ch) = chars.next() {
+        if ch != '\\' {
+            out.push(ch);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some('0') => out.push('\0'),
+            Some(c @ ('\\' | '"' | '\'' | '$')) => out.push(c),
+            Some('u') => {
+                let rest = chars.as_str();
+                let decoded = rest
+                    .strip_prefix('{')
+                    .and_then(|r| r.split_once('}'))
+                    .and_then(|(hex, _)| u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).map(|c| (c, hex.len())));
+                match decoded {
+                    Some((c, hex_len)) => {
+                        out.push(c);
+                        chars = rest[hex_len + 2..].chars();
+                    }
+                    None => out.push_str("\\u"),
+                }
+            }
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// The body of `"""…"""` / `'''…'''`: a line break right after the opening quotes is not part
+/// of it (as in TOML), nor is the indentation before closing quotes that stand on their own line.
+pub(crate) fn raw_string_body(raw: &str) -> &str {
+    let inner = &raw[3.min(raw.len())..];
+    let inner = inner.strip_suffix("\"\"\"").or_else(|| inner.strip_suffix("'''")).unwrap_or(inner);
+    let inner = inner.strip_prefix("\r\n").or_else(|| inner.strip_prefix('\n')).unwrap_or(inner);
+    match inner.rfind('\n') {
+        Some(last_newline) if inner[last_newline + 1..].trim().is_empty() => {
+            let body = &inner[..last_newline];
+            body.strip_suffix('\r').unwrap_or(body)
+        }
+        _ => inner,
+    }
+}
+
+/// The body of a heredoc `<<<ID\n…\nID`: the lines between the marker line and the closing one.
+pub(crate) fn heredoc_body(raw: &str) -> &str {
+    let Some(first_newline) = raw.find('\n') else {
+        return "";
+    };
+    let body = &raw[first_newline + 1..];
+    match body.rfind('\n') {
+        Some(last_newline) => &body[..last_newline],
+        None => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unescape_handles_every_escape() {
+        assert_eq!(unescape(r#"a\n\t\\\"\'\$\u{1F418}\0"#), "a\n\t\\\"'$🐘\0");
+        assert!(matches!(unescape("plain"), Cow::Borrowed("plain")));
+    }
+
+    #[test]
+    fn raw_strings_drop_the_first_and_last_line_breaks() {
+        assert_eq!(raw_string_body("\"\"\"\nline 1\n  line 2\n\"\"\""), "line 1\n  line 2");
+        assert_eq!(raw_string_body("'''inline'''"), "inline");
+    }
+
+    #[test]
+    fn heredoc_body_is_between_marker_lines() {
+        assert_eq!(heredoc_body("<<<'HTML'\n<p>x</p>\n<b/>\nHTML"), "<p>x</p>\n<b/>");
+    }
+}
