@@ -1,1 +1,41 @@
-//! placeholder
+//! The TuskLang evaluator: runtime values, the compiler from AST to slot-resolved IR, the
+//! tree-walking interpreter, the operator registry and the built-in `core` and `std` plugins.
+//!
+//! This crate loads no libraries and prints nothing: plugins reach it through the
+//! [`Plugin`] trait, output leaves through the print hook and through diagnostics.
+
+mod compile;
+mod context;
+pub(crate) mod core;
+mod de;
+mod error;
+mod function;
+mod interp;
+mod ir;
+mod module;
+mod object;
+mod options;
+mod output;
+mod registry;
+mod runtime;
+mod stdlib;
+mod value;
+
+// Re-exports are the crate's API (semver-relevant).
+pub use crate::context::{CallContext, arg_function, arg_int, arg_number, arg_object, arg_str, expect_arity};
+pub use crate::core::Core;
+pub use crate::core::json::from_json;
+pub use crate::de::{DeError, from_value};
+pub use crate::error::{RuntimeError, RuntimeErrorKind, TraceFrame};
+pub use crate::function::{Function, NativeFn, NativeFunction};
+pub use crate::module::Module;
+pub use crate::object::Object;
+pub use crate::options::{Limits, Mode, Options};
+pub use crate::output::{format_float, to_display};
+pub use crate::registry::{Implementation, Plugin, Registrar, Registry, RegistryError, Symbol, SymbolDoc, SymbolKind, SymbolSpec};
+pub use crate::runtime::{Evaluation, Failure, LineOutcome, Runtime, Session};
+pub use crate::stdlib::Std;
+pub use crate::value::{Handle, Str, Value};
+
+#[cfg(test)]
+mod tests;

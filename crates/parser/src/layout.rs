@@ -106,13 +106,28 @@ struct Frame {
 }
 
 /// Runs the layout pass. Problems go to `errors`.
-pub(crate) fn layout(source: &str, tokens: &[Token], max_depth: usize, errors: &mut Vec<ParseError>) -> Layout {
+/// What the token stream will be parsed as.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LayoutMode {
+    /// A document: statements, blocks, indentation.
+    Document,
+    /// A lone expression: no statement-level tokens are made.
+    Expression,
+}
+
+pub(crate) fn layout(
+    source: &str,
+    tokens: &[Token],
+    max_depth: usize,
+    mode: LayoutMode,
+    errors: &mut Vec<ParseError>,
+) -> Layout {
     let mut out: Vec<SpannedToken> = Vec::with_capacity(tokens.len() + 16);
     let mut frames = vec![Frame { opener: None, operators_in_segment: 0, open_ternaries: 0 }];
     // Open indented blocks: (indentation of their lines, bracket depth they live at).
     let mut indents: Vec<(usize, usize)> = Vec::new();
     let mut depth_of_operators = 0usize;
-    let mut at_statement_start = true;
+    let mut at_statement_start = mode == LayoutMode::Document;
     // Set when an Indent token replaced the line break the lexer put after `key:`.
     let mut newline_replaced = false;
     // True while the last token pushed is the `:` of a ternary, after which a line may break.
@@ -123,7 +138,7 @@ pub(crate) fn layout(source: &str, tokens: &[Token], max_depth: usize, errors: &
     for (index, token) in tokens.iter().enumerate() {
         let next = tokens.get(index + 1).map(|t| t.kind);
         let bracket_depth = frames.len() - 1;
-        let in_entries = matches!(frames.last().and_then(|f| f.opener), None | Some(TokenKind::LBrace));
+        let in_entries = mode == LayoutMode::Document && matches!(frames.last().and_then(|f| f.opener), None | Some(TokenKind::LBrace));
         let mut kind = token.kind;
         let follows_ternary_colon = std::mem::take(&mut last_was_ternary_colon);
 
@@ -163,7 +178,7 @@ pub(crate) fn layout(source: &str, tokens: &[Token], max_depth: usize, errors: &
                     continue;
                 }
                 push(&mut out, TokenKind::Newline, token.span);
-                at_statement_start = true;
+                at_statement_start = mode == LayoutMode::Document;
                 continue;
             }
             TokenKind::Semicolon | TokenKind::Comma => {
@@ -199,7 +214,7 @@ pub(crate) fn layout(source: &str, tokens: &[Token], max_depth: usize, errors: &
                     }
                 }
             }
-            TokenKind::Gt if at_statement_start_line(&out) && matches!(next, Some(TokenKind::Newline) | None) => {
+            TokenKind::Gt if mode == LayoutMode::Document && at_statement_start_line(&out) && matches!(next, Some(TokenKind::Newline) | None) => {
                 if out.last().is_some_and(|t| t.0 == TokenKind::Name) {
                     kind = TokenKind::AngleOpen;
                 }
@@ -244,7 +259,7 @@ pub(crate) fn layout(source: &str, tokens: &[Token], max_depth: usize, errors: &
             return Layout { tokens: out, parseable: false };
         }
         push(&mut out, kind, token.span);
-        at_statement_start = matches!(
+        at_statement_start = mode == LayoutMode::Document && matches!(
             kind,
             TokenKind::Semicolon | TokenKind::LBrace | TokenKind::AngleOpen | TokenKind::AngleClose | TokenKind::Indent
         ) || (kind == TokenKind::Comma && in_entries);

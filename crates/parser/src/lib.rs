@@ -64,7 +64,7 @@ pub enum Line<'src> {
 
 /// Parses a whole document.
 pub fn parse(source: &str, options: ParseOptions) -> Parsed<Document<'_>> {
-    let mut prepared = prepare(source, options);
+    let mut prepared = prepare(source, options, layout::LayoutMode::Document);
     let Some(tokens) = &prepared.tokens else {
         return Parsed { ast: None, errors: prepared.errors };
     };
@@ -83,7 +83,7 @@ pub fn parse(source: &str, options: ParseOptions) -> Parsed<Document<'_>> {
 
 /// Parses a single expression (for `tusk eval`).
 pub fn parse_expression(source: &str, options: ParseOptions) -> Parsed<Expr<'_>> {
-    let mut prepared = prepare(source, options);
+    let mut prepared = prepare(source, options, layout::LayoutMode::Expression);
     let Some(tokens) = &prepared.tokens else {
         return Parsed { ast: None, errors: prepared.errors };
     };
@@ -141,14 +141,14 @@ struct Prepared {
     errors: Vec<ParseError>,
 }
 
-fn prepare(source: &str, options: ParseOptions) -> Prepared {
+fn prepare(source: &str, options: ParseOptions, mode: layout::LayoutMode) -> Prepared {
     let lexed = tusk_lexer::lex(source);
     let mut errors: Vec<ParseError> = lexed
         .errors
         .iter()
         .map(|error| ParseError::new(ParseErrorKind::Lex(error.kind.clone()), error.span))
         .collect();
-    let layout = layout::layout(source, &lexed.tokens, options.max_depth, &mut errors);
+    let layout = layout::layout(source, &lexed.tokens, options.max_depth, mode, &mut errors);
     let tokens = layout.parseable.then_some(layout.tokens);
     Prepared { lexer_tokens: lexed.tokens, tokens, errors }
 }

@@ -1,0 +1,538 @@
+//! The compiler: AST to IR.
+//!
+//! It resolves every name once, here, to a lambda local, a captured value, a module slot or a
+//! registered function, so the interpreter never searches scopes. It also decides what is
+//! constant (most of a config file is) and folds it into ready-made values.
+
+mod names;
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use tusk_diagnostics::{Diagnostic, Location, SourceId, Span, closest_name};
+use tusk_parser::ast::{self, BinaryOp, Expr, ExprKind, Item, ItemKind, StrPart, UnaryOp};
+
+use crate::function::{Function, NativeFunction};
+use crate::interp::{binary_op, unary_op};
+use crate::ir::{Call, DocOp, LambdaProto, NativeCall, Node, ObjectEntry, Program, SymbolCall};
+use crate::options::Mode;
+use crate::registry::{Registry, Symbol};
+use crate::value::{Object, Str, Value};
+
+pub(crate) use names::CompileState;
+use names::{Resolved, Scope};
+
+/// Compiles one document or REPL line against the persistent `state`.
+pub(crate) struct Compiler<'a> {
+    registry: &'a Registry,
+    source: SourceId,
+    text: &'a str,
+    mode: Mode,
+    state: &'a mut CompileState,
+    scopes: Vec<Scope>,
+    lambda_depth: usize,
+    position: u32,
+    pub(crate) diagnostics: Vec<Diagnostic>,
+}
+
+/// Operators the cross-file forms `@stem.tsk.get` / `.set` compile to.
+pub(crate) const CROSS_FILE_GET: &str = "tsk.get";
+pub(crate) const CROSS_FILE_SET: &str = "tsk.set";
+
+impl<'a> Compiler<'a> {
+    pub(crate) fn new(
+        registry: &'a Registry,
+        source: SourceId,
+        text: &'a str,
+        mode: Mode,
+        state: &'a mut CompileState,
+    ) -> Compiler<'a> {
+        Compiler { registry, source, text, mode, state, scopes: Vec::new(), lambda_depth: 0, position: 0, diagnostics: Vec::new() }
+    }
+
+    fn location(&self, span: Span) -> Location {
+        Location::new(self.source, span)
+    }
+
+    fn error(&mut self, diagnostic: Diagnostic) {
+        let diagnostic = if self.mode == Mode::Compat { Diagnostic { severity: tusk_diagnostics::Severity::Warning, ..diagnostic } } else { diagnostic };
+        self.diagnostics.push(diagnostic);
+    }
+
+    fn warn(&mut self, diagnostic: Diagnostic) {
+        self.diagnostics.push(Diagnostic { severity: tusk_diagnostics::Severity::Warning, ..diagnostic });
+    }
+
+    /// Compiles a whole document.
+    pub(crate) fn compile_document(mut self, document: &ast::Document<'_>) -> (Program, Vec<Diagnostic>) {
+        self.predeclare_document(document);
+        let mut ops = Vec::with_capacity(document.items.len());
+        for item in &document.items {
+            self.position = item.span.start;
+            match &item.kind {
+                ItemKind::Entry { key, value } => {
+                    let path: Box<[Str]> = key.iter().map(|part| Str::new(&part.name)).collect();
+                    let name = path[0].clone();
+                    let value = self.compile_entry_value(value, &name);
+                    let slot = self.state.section_key_slot(&name);
+                    ops.push(DocOp::Entry { path, value, slot });
+                }
+                ItemKind::Global { name, value, .. } => {
+                    let value = self.compile_entry_value(value, &Str::new(name));
+                    let index = self.state.global_index(name).expect("predeclared");
+                    ops.push(DocOp::Global { index, value });
+                }
+                ItemKind::Section { path } => {
+                    let path: Vec<Str> = path.iter().map(|part| Str::new(&part.name)).collect();
+                    let slot = self.state.enter_section(&path);
+                    ops.push(DocOp::Section { path: path.into_boxed_slice(), slot });
+                }
+                ItemKind::ListItem(_) | ItemKind::Error => {}
+            }
+        }
+        let program = Program { ops, slots: self.state.slots, globals: self.state.globals_count, expression: None };
+        (program, self.diagnostics)
+    }
+
+    /// Compiles a lone expression (REPL, `tusk eval`).
+    pub(crate) fn compile_expression(mut self, expr: &Expr<'_>) -> (Program, Vec<Diagnostic>) {
+        self.position = u32::MAX;
+        let node = self.compile_expr(expr);
+        let program =
+            Program { ops: Vec::new(), slots: self.state.slots, globals: self.state.globals_count, expression: Some(node) };
+        (program, self.diagnostics)
+    }
+
+    fn predeclare_document(&mut self, document: &ast::Document<'_>) {
+        let start_section = self.state.current_section;
+        let mut duplicates = Vec::new();
+        for item in &document.items {
+            match &item.kind {
+                ItemKind::Entry { key, .. } => {
+                    if let Some(previous) = self.state.declare_key(&key[0].name, key[0].span, item.span.start) {
+                        duplicates.push((key[0].name.to_string(), key[0].span, previous));
+                    }
+                }
+                ItemKind::Global { name, name_span, .. } => self.state.declare_global(name, *name_span, item.span.start),
+                ItemKind::Section { path } => {
+                    let path: Vec<Str> = path.iter().map(|part| Str::new(&part.name)).collect();
+                    let spans: Vec<Span> = match &item.kind {
+                        ItemKind::Section { path } => path.iter().map(|part| part.span).collect(),
+                        _ => unreachable!(),
+                    };
+                    self.state.declare_section(&path, &spans, item.span.start);
+                }
+                ItemKind::ListItem(_) | ItemKind::Error => {}
+            }
+        }
+        self.state.current_section = start_section;
+        for (name, span, previous) in duplicates {
+            self.warn(
+                Diagnostic::warning(format!("`{name}` is defined more than once in this scope; the last one wins"))
+                    .with_code("W001")
+                    .with_primary(self.location(span), "defined again here")
+                    .with_secondary(self.location(previous), "first defined here"),
+            );
+        }
+    }
+
+    /// An entry's value: lambdas get the entry's name, and compat mode turns values that did
+    /// not parse into their raw text.
+    fn compile_entry_value(&mut self, value: &Expr<'_>, name: &Str) -> Node {
+        if contains_invalid(value) {
+            if self.mode == Mode::Compat {
+                return Node::Const(Value::string(self.text[value.span.range()].trim()));
+            }
+            return Node::Const(Value::Null);
+        }
+        match &value.kind {
+            ExprKind::Lambda(params, body) => self.compile_lambda(params, body, Some(name.clone()), value.span),
+            ExprKind::Name(word) => self.compile_bare_word(word, value.span),
+            _ => self.compile_expr(value),
+        }
+    }
+
+    /// A whole value that is a single word: a reference if it names an entry or parameter,
+    /// otherwise the string of itself (a function name included, so `level: error` stays text).
+    fn compile_bare_word(&mut self, word: &str, span: Span) -> Node {
+        if let Resolved::Entry(node) = self.resolve_name(word, span) {
+            return node;
+        }
+        if self.mode == Mode::Strict {
+            self.error(self.undefined_name(word, span));
+            return Node::Const(Value::Null);
+        }
+        if self.mode != Mode::Compat {
+            self.warn(
+                Diagnostic::warning(format!("bare word `{word}` is read as the string \"{word}\""))
+                    .with_code("W002")
+                    .with_primary(self.location(span), "names no entry or parameter")
+                    .with_help(format!("write \"{word}\" to make the string explicit")),
+            );
+        }
+        Node::Const(Value::string(word))
+    }
+
+    fn undefined_name(&self, name: &str, span: Span) -> Diagnostic {
+        let mut candidates = self.visible_names();
+        candidates.extend(self.registry.symbols().iter().filter(|s| s.kind == crate::registry::SymbolKind::Function).map(|s| s.name.to_string()));
+        let mut diagnostic = Diagnostic::error(format!("`{name}` is not defined"))
+            .with_code("R004")
+            .with_primary(self.location(span), "not an entry, parameter or function");
+        if let Some(suggestion) = closest_name(name, candidates.iter().map(String::as_str)) {
+            diagnostic = diagnostic.with_help(format!("did you mean `{suggestion}`?"));
+        } else {
+            diagnostic = diagnostic.with_help(format!("to use the text, quote it: \"{name}\""));
+        }
+        diagnostic
+    }
+
+    pub(crate) fn compile_expr(&mut self, expr: &Expr<'_>) -> Node {
+        let span = expr.span;
+        match &expr.kind {
+            ExprKind::Null => Node::Const(Value::Null),
+            ExprKind::Bool(b) => Node::Const(Value::Bool(*b)),
+            ExprKind::Int(n) => Node::Const(Value::Int(*n)),
+            ExprKind::Float(x) => Node::Const(Value::Float(*x)),
+            ExprKind::Str(text) => Node::Const(Value::string(text)),
+            ExprKind::Range(low, high) => Node::Const(Value::Range(*low, high.saturating_add(1))),
+            ExprKind::Interpolated(parts) => self.compile_interpolation(parts),
+            ExprKind::Name(name) => match self.resolve(name, span) {
+                Some(node) => node,
+                None if self.mode == Mode::Compat => Node::Const(Value::string(name)),
+                None => {
+                    self.error(self.undefined_name(name, span));
+                    Node::Const(Value::Null)
+                }
+            },
+            ExprKind::Global(name) => self.compile_global(name, span),
+            ExprKind::Operator { name, name_span, args } => self.compile_operator(name, *name_span, args.as_deref(), span),
+            ExprKind::Array(items) => {
+                // A bare word as a whole item follows the rule for whole values: `[debug, info]`.
+                let nodes: Vec<Node> = items
+                    .iter()
+                    .map(|item| match item.kind {
+                        ExprKind::Name(word) => self.compile_bare_word(word, item.span),
+                        _ => self.compile_expr(item),
+                    })
+                    .collect();
+                if nodes.iter().all(|node| matches!(node, Node::Const(_))) {
+                    let values = nodes.into_iter().map(|node| match node {
+                        Node::Const(value) => value,
+                        _ => unreachable!(),
+                    });
+                    Node::Const(Value::array(values.collect()))
+                } else {
+                    Node::Array(nodes.into_boxed_slice())
+                }
+            }
+            ExprKind::Object(items) => self.compile_object(items),
+            ExprKind::Unary(op, operand) => {
+                let operand = self.compile_expr(operand);
+                let location = self.location(span);
+                if let Node::Const(value) = &operand
+                    && let Ok(folded) = unary_op(*op, value)
+                {
+                    return Node::Const(folded);
+                }
+                match op {
+                    UnaryOp::Neg => Node::Neg(Box::new(operand), location),
+                    UnaryOp::Not => Node::Not(Box::new(operand), location),
+                }
+            }
+            ExprKind::Binary(op, lhs, rhs) => {
+                let lhs = self.compile_expr(lhs);
+                let rhs = self.compile_expr(rhs);
+                match op {
+                    BinaryOp::And => return Node::And(Box::new(lhs), Box::new(rhs)),
+                    BinaryOp::Or => return Node::Or(Box::new(lhs), Box::new(rhs)),
+                    _ => {}
+                }
+                if let (Node::Const(left), Node::Const(right)) = (&lhs, &rhs)
+                    && let Ok(folded) = binary_op(*op, left, right)
+                {
+                    return Node::Const(folded);
+                }
+                Node::Binary { op: *op, lhs: Box::new(lhs), rhs: Box::new(rhs), location: self.location(span) }
+            }
+            ExprKind::Ternary(condition, then, otherwise) => Node::Cond(
+                Box::new(self.compile_expr(condition)),
+                Box::new(self.compile_expr(then)),
+                Box::new(self.compile_expr(otherwise)),
+            ),
+            ExprKind::Call(callee, args) => self.compile_call(callee, args, span),
+            ExprKind::Member(object, key, _) => Node::Member {
+                object: Box::new(self.compile_expr(object)),
+                key: Str::new(key),
+                location: self.location(span),
+            },
+            ExprKind::Index(object, index) => Node::Index {
+                object: Box::new(self.compile_expr(object)),
+                index: Box::new(self.compile_expr(index)),
+                location: self.location(span),
+            },
+            ExprKind::Lambda(params, body) => self.compile_lambda(params, body, None, span),
+            ExprKind::Invalid => Node::Const(if self.mode == Mode::Compat {
+                Value::string(self.text[span.range()].trim())
+            } else {
+                Value::Null
+            }),
+        }
+    }
+
+    fn compile_interpolation(&mut self, parts: &[StrPart<'_>]) -> Node {
+        let nodes: Vec<Node> = parts
+            .iter()
+            .map(|part| match part {
+                StrPart::Text(text) => Node::Const(Value::string(text)),
+                StrPart::Expr(expr) => self.compile_expr(expr),
+            })
+            .collect();
+        if nodes.iter().all(|node| matches!(node, Node::Const(_))) {
+            let mut text = String::new();
+            for node in &nodes {
+                if let Node::Const(value) = node {
+                    text.push_str(&value.to_string());
+                }
+            }
+            return Node::Const(Value::from(text));
+        }
+        Node::Interpolate(nodes.into_boxed_slice())
+    }
+
+    fn compile_global(&mut self, name: &str, span: Span) -> Node {
+        let location = self.location(span);
+        match self.state.global_decl(name) {
+            Some((index, definitions, first)) => {
+                if self.lambda_depth == 0 && !definitions.iter().any(|&position| position < self.position) {
+                    self.error(
+                        Diagnostic::error(format!("`${name}` is used before it is defined"))
+                            .with_code("R005")
+                            .with_primary(location, "used here")
+                            .with_secondary(self.location(first), "defined here, later"),
+                    );
+                    return Node::Const(Value::Null);
+                }
+                Node::Global { index, name: Str::new(name), location }
+            }
+            None => Node::GlobalByName { name: Str::new(name), location },
+        }
+    }
+
+    fn compile_args(&mut self, args: &[Expr<'_>], lazy: u64) -> (Box<[Node]>, Box<[Span]>) {
+        let nodes = args
+            .iter()
+            .enumerate()
+            .map(|(index, arg)| {
+                if index < 64 && lazy & (1 << index) != 0 {
+                    self.compile_lambda(&[], arg, None, arg.span)
+                } else {
+                    self.compile_expr(arg)
+                }
+            })
+            .collect();
+        let spans = args.iter().map(|arg| arg.span).collect();
+        (nodes, spans)
+    }
+
+    fn compile_call(&mut self, callee: &Expr<'_>, args: &[Expr<'_>], span: Span) -> Node {
+        let location = self.location(span);
+        if let ExprKind::Name(name) = callee.kind
+            && let Resolved::Function(symbol) = self.resolve_callable(name, callee.span)
+        {
+            let (args, arg_spans) = self.compile_args(args, symbol.lazy_arguments);
+            return symbol_call(symbol, args, location, arg_spans);
+        }
+        let callee = self.compile_expr(callee);
+        let (args, arg_spans) = self.compile_args(args, 0);
+        Node::Call(Box::new(Call { callee, args, location, arg_spans }))
+    }
+
+    fn compile_operator(&mut self, name: &str, name_span: Span, args: Option<&[Expr<'_>]>, span: Span) -> Node {
+        let location = self.location(span);
+        let registry = self.registry;
+        let Some(args) = args else {
+            // `@request.method`: the longest registered prefix, then a path into its result.
+            let parts: Vec<&str> = name.split('.').collect();
+            for length in (1..=parts.len()).rev() {
+                let prefix = parts[..length].join(".");
+                if let Some(symbol) = registry.operator(&prefix) {
+                    let base = symbol_call(symbol.clone(), Box::new([]), location, Box::new([]));
+                    if length == parts.len() {
+                        return base;
+                    }
+                    let path = parts[length..].iter().map(|part| Str::new(part)).collect();
+                    return Node::Path { base: Box::new(base), path, location };
+                }
+            }
+            return self.unknown_operator(name, name_span, span);
+        };
+        if let Some(symbol) = registry.operator(name) {
+            let (args, arg_spans) = self.compile_args(args, symbol.lazy_arguments);
+            return symbol_call(symbol.clone(), args, location, arg_spans);
+        }
+        for (suffix, target) in [(".tsk.get", CROSS_FILE_GET), (".tsk.set", CROSS_FILE_SET)] {
+            if let Some(stem) = name.strip_suffix(suffix)
+                && let Some(symbol) = registry.operator(target)
+            {
+                let (nodes, spans) = self.compile_args(args, 0);
+                let mut all_args = vec![Node::Const(Value::string(stem))];
+                all_args.extend(nodes.into_vec());
+                let mut all_spans = vec![name_span];
+                all_spans.extend(spans.into_vec());
+                return symbol_call(symbol.clone(), all_args.into_boxed_slice(), location, all_spans.into_boxed_slice());
+            }
+        }
+        self.unknown_operator(name, name_span, span)
+    }
+
+    fn unknown_operator(&mut self, name: &str, name_span: Span, span: Span) -> Node {
+        if self.mode == Mode::Compat {
+            return Node::Const(Value::string(self.text[span.range()].trim()));
+        }
+        let operators: Vec<String> = self
+            .registry
+            .symbols()
+            .iter()
+            .filter(|symbol| symbol.kind == crate::registry::SymbolKind::Operator)
+            .map(|symbol| symbol.name.to_string())
+            .collect();
+        let mut diagnostic = Diagnostic::error(format!("unknown operator `@{name}`"))
+            .with_code("R006")
+            .with_primary(self.location(name_span), "no plugin provides this operator");
+        if let Some(suggestion) = closest_name(name, operators.iter().map(String::as_str)) {
+            diagnostic = diagnostic.with_help(format!("did you mean `@{suggestion}`?"));
+        } else {
+            diagnostic = diagnostic.with_help("`tusk plugin list` shows the operators of installed plugins; `--compat` keeps unknown operators as text");
+        }
+        self.error(diagnostic);
+        Node::Const(Value::Null)
+    }
+
+    fn compile_lambda(&mut self, params: &[ast::Param<'_>], body: &Expr<'_>, name: Option<Str>, span: Span) -> Node {
+        let mut seen: HashMap<&str, Span> = HashMap::new();
+        for param in params {
+            if let Some(first) = seen.insert(param.name, param.span) {
+                self.error(
+                    Diagnostic::error(format!("parameter `{}` is declared twice", param.name))
+                        .with_code("R017")
+                        .with_primary(self.location(param.span), "declared again here")
+                        .with_secondary(self.location(first), "first declared here"),
+                );
+            }
+        }
+        let names: Vec<Str> = params.iter().map(|param| Str::new(param.name)).collect();
+        self.enter_lambda(names);
+        let body = self.compile_expr(body);
+        let (locals, captures) = self.leave_lambda();
+        let _ = span;
+        let proto = LambdaProto { name, params: params.len() as u32, locals, body };
+        Node::Lambda { proto: Rc::new(proto), captures: captures.into_boxed_slice() }
+    }
+
+    fn compile_object(&mut self, items: &[Item<'_>]) -> Node {
+        self.enter_block(items);
+        let mut entries: Vec<(Box<[Str]>, Node, Option<Str>)> = Vec::with_capacity(items.len());
+        for item in items {
+            let saved_position = self.position;
+            self.position = item.span.start;
+            match &item.kind {
+                ItemKind::Entry { key, value } => {
+                    let path: Box<[Str]> = key.iter().map(|part| Str::new(&part.name)).collect();
+                    let name = path[0].clone();
+                    let node = self.compile_entry_value(value, &name);
+                    entries.push((path, node, Some(name)));
+                }
+                ItemKind::Global { name, value, .. } => {
+                    let node = self.compile_entry_value(value, &Str::new(name));
+                    let index = self.state.global_index_or_declare(name, item.span, item.span.start);
+                    entries.push((Box::new([]), Node::SetGlobal(index, Box::new(node)), None));
+                }
+                ItemKind::Section { .. } => {
+                    self.error(
+                        Diagnostic::error("a section header cannot be inside a block")
+                            .with_code("R018")
+                            .with_primary(self.location(item.span), "sections are top-level"),
+                    );
+                }
+                ItemKind::ListItem(_) | ItemKind::Error => {}
+            }
+            self.position = saved_position;
+        }
+        let storage = self.leave_block();
+        let entries: Vec<ObjectEntry> = entries
+            .into_iter()
+            .map(|(path, node, name)| {
+                let value = match name.as_ref().and_then(|name| storage.get(name)) {
+                    Some(names::Storage::Local(index)) => Node::SetLocal(*index, Box::new(node)),
+                    Some(names::Storage::Slot(slot)) => Node::SetSlot(*slot, Box::new(node)),
+                    None => node,
+                };
+                ObjectEntry { path, value }
+            })
+            .collect();
+        if entries.iter().all(|entry| matches!(entry.value, Node::Const(_)) && !entry.path.is_empty()) {
+            let mut object = Object::with_capacity(entries.len());
+            for entry in entries {
+                if let Node::Const(value) = entry.value {
+                    crate::interp::insert_path(&mut object, &entry.path, value);
+                }
+            }
+            return Node::Const(Value::object(object));
+        }
+        Node::Object(entries.into_boxed_slice())
+    }
+}
+
+fn symbol_call(symbol: Rc<Symbol>, args: Box<[Node]>, location: Location, arg_spans: Box<[Span]>) -> Node {
+    // Built-in functions are called directly; plugin symbols go through their cell so that
+    // lazy loading and hot reload can swap the implementation.
+    let builtin = matches!(symbol.plugin.as_str(), "core" | "std") && symbol.kind == crate::registry::SymbolKind::Function;
+    if builtin && let Some(func) = symbol.loaded() {
+        let function = NativeFunction { name: symbol.name.clone(), func };
+        return Node::CallNative(Box::new(NativeCall { function, args, location, arg_spans }));
+    }
+    Node::CallSymbol(Box::new(SymbolCall { symbol, args, location, arg_spans }))
+}
+
+/// A function value for a registered symbol (used when a function name is passed as a value).
+pub(crate) fn symbol_value(symbol: &Rc<Symbol>) -> Value {
+    let func: Rc<crate::function::NativeFn> = match symbol.loaded() {
+        Some(func) if matches!(symbol.plugin.as_str(), "core" | "std") => func,
+        _ => {
+            let symbol = symbol.clone();
+            Rc::new(move |ctx, args| (symbol.resolve()?)(ctx, args))
+        }
+    };
+    Value::Func(Rc::new(Function::Native(NativeFunction { name: symbol.name.clone(), func })))
+}
+
+/// True when the expression holds a part that did not parse.
+pub(crate) fn contains_invalid(expr: &Expr<'_>) -> bool {
+    match &expr.kind {
+        ExprKind::Invalid => true,
+        ExprKind::Null
+        | ExprKind::Bool(_)
+        | ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Str(_)
+        | ExprKind::Range(..)
+        | ExprKind::Name(_)
+        | ExprKind::Global(_) => false,
+        ExprKind::Interpolated(parts) => parts.iter().any(|part| matches!(part, StrPart::Expr(e) if contains_invalid(e))),
+        ExprKind::Operator { args, .. } => args.as_ref().is_some_and(|args| args.iter().any(contains_invalid)),
+        ExprKind::Array(items) => items.iter().any(contains_invalid),
+        ExprKind::Object(items) => items.iter().any(|item| match &item.kind {
+            ItemKind::Entry { value, .. } | ItemKind::Global { value, .. } | ItemKind::ListItem(value) => contains_invalid(value),
+            ItemKind::Error => true,
+            ItemKind::Section { .. } => false,
+        }),
+        ExprKind::Unary(_, operand) => contains_invalid(operand),
+        ExprKind::Binary(_, lhs, rhs) => contains_invalid(lhs) || contains_invalid(rhs),
+        ExprKind::Ternary(a, b, c) => contains_invalid(a) || contains_invalid(b) || contains_invalid(c),
+        ExprKind::Call(callee, args) => contains_invalid(callee) || args.iter().any(contains_invalid),
+        ExprKind::Member(object, ..) => contains_invalid(object),
+        ExprKind::Index(object, index) => contains_invalid(object) || contains_invalid(index),
+        ExprKind::Lambda(_, body) => contains_invalid(body),
+    }
+}

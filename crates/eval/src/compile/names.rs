@@ -1,0 +1,372 @@
+//! Scopes and name resolution for the compiler.
+//!
+//! Document-level names (top-level keys, section keys, sections) always get a module slot.
+//! Keys of blocks and object literals get storage only when some expression refers to them:
+//! a module slot at document level, a frame local inside a lambda. A lambda that uses a
+//! local of an enclosing lambda captures it by value when the closure is made.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use tusk_diagnostics::{Diagnostic, Span};
+use tusk_parser::ast::{Item, ItemKind};
+
+use super::{Compiler, symbol_value};
+use crate::ir::{Capture, Node};
+use crate::registry::Symbol;
+use crate::value::{Str, Value};
+
+/// Compiler state that outlives one compilation: the REPL compiles line after line into the
+/// same module.
+#[derive(Default)]
+pub(crate) struct CompileState {
+    sections: Vec<SectionScope>,
+    section_by_path: HashMap<Vec<Str>, usize>,
+    globals: HashMap<Str, Declared>,
+    pub(crate) slots: u32,
+    pub(crate) globals_count: u32,
+    pub(crate) current_section: usize,
+}
+
+struct SectionScope {
+    parent: Option<usize>,
+    keys: HashMap<Str, Declared>,
+}
+
+/// A declared name: its storage and where it is defined (byte positions of the statements).
+struct Declared {
+    index: u32,
+    definitions: Vec<u32>,
+    first: Span,
+}
+
+impl CompileState {
+    pub(crate) fn new() -> CompileState {
+        let mut state = CompileState::default();
+        state.sections.push(SectionScope { parent: None, keys: HashMap::new() });
+        state.section_by_path.insert(Vec::new(), 0);
+        state
+    }
+
+    fn new_slot(&mut self) -> u32 {
+        self.slots += 1;
+        self.slots - 1
+    }
+
+    /// Declares `name` in the current section; returns the first definition's span if the
+    /// section already had it.
+    pub(crate) fn declare_key(&mut self, name: &str, span: Span, position: u32) -> Option<Span> {
+        let section = self.current_section;
+        self.declare_in(section, name, span, position)
+    }
+
+    fn declare_in(&mut self, section: usize, name: &str, span: Span, position: u32) -> Option<Span> {
+        if let Some(existing) = self.sections[section].keys.get_mut(name) {
+            existing.definitions.push(position);
+            return Some(existing.first);
+        }
+        let index = self.new_slot();
+        self.sections[section].keys.insert(Str::new(name), Declared { index, definitions: vec![position], first: span });
+        None
+    }
+
+    pub(crate) fn declare_global(&mut self, name: &str, span: Span, position: u32) {
+        if let Some(existing) = self.globals.get_mut(name) {
+            existing.definitions.push(position);
+            return;
+        }
+        let index = self.globals_count;
+        self.globals_count += 1;
+        self.globals.insert(Str::new(name), Declared { index, definitions: vec![position], first: span });
+    }
+
+    pub(crate) fn global_index(&self, name: &str) -> Option<u32> {
+        self.globals.get(name).map(|declared| declared.index)
+    }
+
+    pub(crate) fn global_index_or_declare(&mut self, name: &str, span: Span, position: u32) -> u32 {
+        self.declare_global(name, span, position);
+        self.globals[name].index
+    }
+
+    pub(crate) fn global_decl(&self, name: &str) -> Option<(u32, &[u32], Span)> {
+        self.globals.get(name).map(|declared| (declared.index, declared.definitions.as_slice(), declared.first))
+    }
+
+    /// Declares the section `path` (and its prefixes) and makes it current.
+    pub(crate) fn declare_section(&mut self, path: &[Str], spans: &[Span], position: u32) {
+        let mut parent = 0;
+        for depth in 0..path.len() {
+            let prefix = path[..=depth].to_vec();
+            let scope = match self.section_by_path.get(&prefix) {
+                Some(&scope) => {
+                    if let Some(key) = self.sections[parent].keys.get_mut(&path[depth]) {
+                        key.definitions.push(position);
+                    }
+                    scope
+                }
+                None => {
+                    self.declare_in(parent, &path[depth], spans[depth], position);
+                    self.sections.push(SectionScope { parent: Some(parent), keys: HashMap::new() });
+                    let scope = self.sections.len() - 1;
+                    self.section_by_path.insert(prefix, scope);
+                    scope
+                }
+            };
+            parent = scope;
+        }
+        self.current_section = parent;
+    }
+
+    /// Makes a declared section current; returns the slot its value is kept in.
+    pub(crate) fn enter_section(&mut self, path: &[Str]) -> Option<u32> {
+        let scope = *self.section_by_path.get(path)?;
+        self.current_section = scope;
+        let parent = self.sections[scope].parent?;
+        self.sections[parent].keys.get(path.last()?).map(|key| key.index)
+    }
+
+    /// The slot of `name` in the current section.
+    pub(crate) fn section_key_slot(&self, name: &str) -> Option<u32> {
+        self.sections[self.current_section].keys.get(name).map(|key| key.index)
+    }
+}
+
+/// Where a block key's value is kept once something refers to it.
+#[derive(Clone, Copy)]
+pub(crate) enum Storage {
+    Local(u32),
+    Slot(u32),
+}
+
+pub(crate) struct BlockKey {
+    definitions: Vec<u32>,
+    first: Span,
+    storage: Option<Storage>,
+}
+
+/// A scope on the compiler's stack.
+pub(crate) enum Scope {
+    Lambda { params: Vec<Str>, locals: u32, captures: Vec<Capture> },
+    Block { keys: HashMap<Str, BlockKey>, lambda_depth: usize },
+}
+
+/// What a name refers to.
+pub(crate) enum Resolved {
+    /// An entry, parameter or local.
+    Entry(Node),
+    /// A registered function.
+    Function(Rc<Symbol>),
+    /// Nothing (an error was reported if it is defined only later).
+    Missing,
+}
+
+impl PartialEq for Capture {
+    fn eq(&self, other: &Capture) -> bool {
+        match (self, other) {
+            (Capture::Local(a), Capture::Local(b)) | (Capture::Capture(a), Capture::Capture(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl Compiler<'_> {
+    pub(super) fn enter_lambda(&mut self, params: Vec<Str>) {
+        let locals = params.len() as u32;
+        self.scopes.push(Scope::Lambda { params, locals, captures: Vec::new() });
+        self.lambda_depth += 1;
+    }
+
+    pub(super) fn leave_lambda(&mut self) -> (u32, Vec<Capture>) {
+        self.lambda_depth -= 1;
+        match self.scopes.pop() {
+            Some(Scope::Lambda { locals, captures, .. }) => (locals, captures),
+            _ => unreachable!("scopes are balanced"),
+        }
+    }
+
+    pub(super) fn enter_block(&mut self, items: &[Item<'_>]) {
+        let mut keys: HashMap<Str, BlockKey> = HashMap::new();
+        let mut duplicates = Vec::new();
+        for item in items {
+            if let ItemKind::Entry { key, .. } = &item.kind {
+                let name = Str::new(&key[0].name);
+                match keys.get_mut(&name) {
+                    Some(existing) => {
+                        existing.definitions.push(item.span.start);
+                        duplicates.push((name.clone(), key[0].span, existing.first));
+                    }
+                    None => {
+                        keys.insert(name, BlockKey { definitions: vec![item.span.start], first: key[0].span, storage: None });
+                    }
+                }
+            }
+        }
+        for (name, span, first) in duplicates {
+            self.warn(
+                Diagnostic::warning(format!("`{name}` is defined more than once in this block; the last one wins"))
+                    .with_code("W001")
+                    .with_primary(self.location(span), "defined again here")
+                    .with_secondary(self.location(first), "first defined here"),
+            );
+        }
+        self.scopes.push(Scope::Block { keys, lambda_depth: self.lambda_depth });
+    }
+
+    pub(super) fn leave_block(&mut self) -> HashMap<Str, Storage> {
+        match self.scopes.pop() {
+            Some(Scope::Block { keys, .. }) => {
+                keys.into_iter().filter_map(|(name, key)| key.storage.map(|storage| (name, storage))).collect()
+            }
+            _ => unreachable!("scopes are balanced"),
+        }
+    }
+
+    /// Index in `scopes` of the lambda at `level` (1 = outermost).
+    fn lambda_scope_index(&self, level: usize) -> usize {
+        let mut seen = 0;
+        for (index, scope) in self.scopes.iter().enumerate() {
+            if matches!(scope, Scope::Lambda { .. }) {
+                seen += 1;
+                if seen == level {
+                    return index;
+                }
+            }
+        }
+        unreachable!("lambda level {level} exists")
+    }
+
+    /// A node reading local `index` of the lambda at `owner` from the current lambda,
+    /// capturing it through every lambda in between.
+    fn access_local(&mut self, owner: usize, index: u32) -> Node {
+        let mut source = Capture::Local(index);
+        for level in owner + 1..=self.lambda_depth {
+            let scope_index = self.lambda_scope_index(level);
+            let Scope::Lambda { captures, .. } = &mut self.scopes[scope_index] else { unreachable!() };
+            let position = match captures.iter().position(|existing| *existing == source) {
+                Some(position) => position,
+                None => {
+                    captures.push(source);
+                    captures.len() - 1
+                }
+            };
+            source = Capture::Capture(position as u32);
+        }
+        match source {
+            Capture::Local(index) => Node::Local(index),
+            Capture::Capture(index) => Node::Capture(index),
+        }
+    }
+
+    fn new_local(&mut self, owner: usize) -> u32 {
+        let scope_index = self.lambda_scope_index(owner);
+        let Scope::Lambda { locals, .. } = &mut self.scopes[scope_index] else { unreachable!() };
+        *locals += 1;
+        *locals - 1
+    }
+
+    /// Resolves a name that is used as a value.
+    pub(super) fn resolve(&mut self, name: &str, span: Span) -> Option<Node> {
+        match self.resolve_name(name, span) {
+            Resolved::Entry(node) => Some(node),
+            Resolved::Function(symbol) => Some(Node::Const(symbol_value(&symbol))),
+            Resolved::Missing => None,
+        }
+    }
+
+    /// Resolves a name in call position.
+    pub(super) fn resolve_callable(&mut self, name: &str, span: Span) -> Resolved {
+        self.resolve_name(name, span)
+    }
+
+    pub(super) fn resolve_name(&mut self, name: &str, span: Span) -> Resolved {
+        let location = self.location(span);
+        let mut level = self.lambda_depth;
+        let mut defined_later: Option<Span> = None;
+        for scope_index in (0..self.scopes.len()).rev() {
+            match &self.scopes[scope_index] {
+                Scope::Lambda { params, .. } => {
+                    if let Some(index) = params.iter().position(|param| param == name) {
+                        let owner = level;
+                        return Resolved::Entry(self.access_local(owner, index as u32));
+                    }
+                    level -= 1;
+                }
+                Scope::Block { keys, lambda_depth } => {
+                    let Some(key) = keys.get(name) else { continue };
+                    let in_order = *lambda_depth == self.lambda_depth;
+                    if in_order && !key.definitions.iter().any(|&position| position < self.position) {
+                        defined_later.get_or_insert(key.first);
+                        continue;
+                    }
+                    let owner = *lambda_depth;
+                    let storage = match key.storage {
+                        Some(storage) => storage,
+                        None => {
+                            let storage = if owner == 0 {
+                                let slot = self.state.slots;
+                                self.state.slots += 1;
+                                Storage::Slot(slot)
+                            } else {
+                                Storage::Local(self.new_local(owner))
+                            };
+                            if let Scope::Block { keys, .. } = &mut self.scopes[scope_index]
+                                && let Some(key) = keys.get_mut(name)
+                            {
+                                key.storage = Some(storage);
+                            }
+                            storage
+                        }
+                    };
+                    return Resolved::Entry(match storage {
+                        Storage::Slot(slot) => Node::Slot { slot, name: Str::new(name), location },
+                        Storage::Local(index) => self.access_local(owner, index),
+                    });
+                }
+            }
+        }
+        let in_order = self.lambda_depth == 0;
+        let mut section = Some(self.state.current_section);
+        while let Some(index) = section {
+            let scope = &self.state.sections[index];
+            if let Some(key) = scope.keys.get(name) {
+                if !in_order || key.definitions.iter().any(|&position| position < self.position) {
+                    return Resolved::Entry(Node::Slot { slot: key.index, name: Str::new(name), location });
+                }
+                defined_later.get_or_insert(key.first);
+            }
+            section = scope.parent;
+        }
+        if let Some(symbol) = self.registry.function(name) {
+            return Resolved::Function(symbol.clone());
+        }
+        if let Some(first) = defined_later {
+            self.error(
+                Diagnostic::error(format!("`{name}` is used before it is defined"))
+                    .with_code("R005")
+                    .with_primary(location, "used here")
+                    .with_secondary(self.location(first), "defined here, later")
+                    .with_help("entries are evaluated top to bottom; move the definition up"),
+            );
+            return Resolved::Entry(Node::Const(Value::Null));
+        }
+        Resolved::Missing
+    }
+
+    /// Names visible from here, for "did you mean" suggestions.
+    pub(super) fn visible_names(&self) -> Vec<String> {
+        let mut names = Vec::new();
+        for scope in &self.scopes {
+            match scope {
+                Scope::Lambda { params, .. } => names.extend(params.iter().map(|p| p.to_string())),
+                Scope::Block { keys, .. } => names.extend(keys.keys().map(|k| k.to_string())),
+            }
+        }
+        let mut section = Some(self.state.current_section);
+        while let Some(index) = section {
+            names.extend(self.state.sections[index].keys.keys().map(|k| k.to_string()));
+            section = self.state.sections[index].parent;
+        }
+        names
+    }
+}

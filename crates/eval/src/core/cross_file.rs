@@ -1,0 +1,63 @@
+//! `@stem.tsk.get("a.b")` and `@stem.tsk.set("key", value)`: the compiler turns them into
+//! `@tsk.get("stem", "a.b")` and `@tsk.set("stem", "key", value)`. The file `stem.tsk` next to
+//! the running file is evaluated once per engine; cycles are errors that print the chain.
+//! `set` changes the evaluated document for the rest of the run; it does not write the file.
+
+use crate::context::{CallContext, arg_str, expect_arity};
+use crate::error::RuntimeError;
+use crate::interp::insert_path;
+use crate::object::Object;
+use crate::registry::SymbolSpec;
+use crate::value::{Str, Value};
+
+fn load(ctx: &mut CallContext<'_, '_>, stem: &str) -> Result<(std::path::PathBuf, Object), RuntimeError> {
+    let path = ctx.resolve_path(&format!("{stem}.tsk"));
+    let document = ctx.evaluate_file(&path)?;
+    Ok((path, document))
+}
+
+/// The value at a dotted path.
+pub(crate) fn lookup(object: &Object, dotted: &str) -> Option<Value> {
+    let mut parts = dotted.split('.');
+    let mut value = object.get(parts.next()?)?.clone();
+    for part in parts {
+        value = match &value {
+            Value::Object(inner) => inner.get(part)?.clone(),
+            _ => return None,
+        };
+    }
+    Some(value)
+}
+
+pub(super) fn get() -> SymbolSpec {
+    SymbolSpec::operator(super::super::compile::CROSS_FILE_GET, |ctx, args| {
+        expect_arity("@stem.tsk.get", args, 2, 3)?;
+        let stem = arg_str(args, 0)?;
+        let key = arg_str(args, 1)?;
+        let (path, document) = load(ctx, stem)?;
+        match lookup(&document, key) {
+            Some(value) => Ok(value),
+            None => match args.get(2) {
+                Some(default) => Ok(default.clone()),
+                None => Err(RuntimeError::argument(1, format!("{} has no key `{key}`", path.display()))),
+            },
+        }
+    })
+    .signature("@stem.tsk.get(key[, default])")
+    .summary("The value at the dotted `key` of `stem.tsk`, evaluated next to the running file.")
+}
+
+pub(super) fn set() -> SymbolSpec {
+    SymbolSpec::operator(super::super::compile::CROSS_FILE_SET, |ctx, args| {
+        expect_arity("@stem.tsk.set", args, 3, 3)?;
+        let stem = arg_str(args, 0)?;
+        let key = arg_str(args, 1)?;
+        let (path, mut document) = load(ctx, stem)?;
+        let parts: Vec<Str> = key.split('.').map(Str::new).collect();
+        insert_path(&mut document, &parts, args[2].clone());
+        crate::runtime::store_file_document(ctx.runtime(), &path, document);
+        Ok(args[2].clone())
+    })
+    .signature("@stem.tsk.set(key, value)")
+    .summary("Sets the dotted `key` of `stem.tsk`'s evaluated document for the rest of the run and returns `value`; the file itself is not written.")
+}

@@ -1,0 +1,563 @@
+//! The tree-walking interpreter over the IR.
+//!
+//! Lambda frames live on one value stack; a call pushes the arguments, runs the body with
+//! `base` pointing at them and truncates the stack afterwards. Limits are checked at each
+//! lambda call (depth, operations), which is where every unbounded computation passes,
+//! and `stacker` grows the native stack there so deep recursion ends in the depth limit's
+//! clean error rather than a stack overflow.
+
+use std::rc::Rc;
+
+use smallvec::SmallVec;
+use tusk_diagnostics::{Location, closest_name};
+use tusk_parser::ast::{BinaryOp, UnaryOp};
+
+use crate::context::CallContext;
+use crate::error::{RuntimeError, RuntimeErrorKind, TraceFrame};
+use crate::function::{Closure, Function};
+use crate::ir::{Capture, DocOp, Node, ObjectEntry, Program};
+use crate::module::Module;
+use crate::options::Limits;
+use crate::runtime::Runtime;
+use crate::value::{Object, Str, Value};
+
+type Args = SmallVec<[Value; 4]>;
+
+/// Stack space kept free before a lambda call, and how much to add when it runs low.
+const STACK_RED_ZONE: usize = 128 * 1024;
+const STACK_GROWTH: usize = 4 * 1024 * 1024;
+/// Trace frames kept in an error (a runaway recursion would otherwise record thousands).
+const MAX_TRACE_FRAMES: usize = 20;
+
+/// Evaluation state of one run.
+pub struct Interpreter<'r> {
+    pub(crate) runtime: &'r mut Runtime,
+    stack: Vec<Value>,
+    base: usize,
+    closure: Option<Rc<Function>>,
+    pub(crate) module: Rc<Module>,
+    depth: usize,
+    pub(crate) operations: u64,
+    pub(crate) limits: Limits,
+}
+
+impl<'r> Interpreter<'r> {
+    pub(crate) fn new(runtime: &'r mut Runtime, module: Rc<Module>) -> Interpreter<'r> {
+        let limits = runtime.options.limits;
+        Interpreter { runtime, stack: Vec::with_capacity(256), base: 0, closure: None, module, depth: 0, operations: 0, limits }
+    }
+
+    /// Runs a compiled document (or REPL line) in the current module.
+    pub(crate) fn run_program(&mut self, program: &Program) -> Result<Option<Value>, RuntimeError> {
+        self.module.ensure_slots(program.slots as usize, program.globals as usize);
+        for op in &program.ops {
+            match op {
+                DocOp::Entry { path, value, slot } => {
+                    let value = self.eval(value)?;
+                    let module = self.module.clone();
+                    let section = module.current_section.borrow();
+                    let mut document = module.document.borrow_mut();
+                    let target = section_object(&mut document, &section);
+                    insert_path(target, path, value.clone());
+                    if let Some(slot) = slot {
+                        let stored = if path.len() == 1 { value } else { target.get(&path[0]).cloned().unwrap_or_default() };
+                        module.slots.borrow_mut()[*slot as usize] = Some(stored);
+                    }
+                }
+                DocOp::Global { index, value } => {
+                    let value = self.eval(value)?;
+                    self.module.globals.borrow_mut()[*index as usize] = Some(value);
+                }
+                DocOp::Section { path, slot } => {
+                    self.close_section();
+                    let module = self.module.clone();
+                    section_object(&mut module.document.borrow_mut(), path);
+                    *module.current_section.borrow_mut() = path.to_vec();
+                    *module.current_section_slot.borrow_mut() = *slot;
+                }
+            }
+        }
+        self.close_section();
+        match &program.expression {
+            Some(node) => self.eval(node).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Stores the current section's object in its slot, so names can refer to it.
+    fn close_section(&mut self) {
+        let module = self.module.clone();
+        let Some(slot) = *module.current_section_slot.borrow() else { return };
+        let section = module.current_section.borrow();
+        let mut document = module.document.borrow_mut();
+        let value = Value::Object(Rc::new(section_object(&mut document, &section).clone()));
+        module.slots.borrow_mut()[slot as usize] = Some(value);
+    }
+
+    fn tick(&mut self) -> Result<(), RuntimeError> {
+        self.operations += 1;
+        if self.operations > self.limits.max_operations {
+            return Err(RuntimeError::new(RuntimeErrorKind::LimitExceeded {
+                what: "operation",
+                limit: self.limits.max_operations,
+            }));
+        }
+        Ok(())
+    }
+
+    /// Counts one operation of a builtin's loop against the limit.
+    pub(crate) fn count_operation(&mut self) -> Result<(), RuntimeError> {
+        self.tick()
+    }
+
+    fn eval_args(&mut self, nodes: &[Node]) -> Result<Args, RuntimeError> {
+        let mut args = Args::with_capacity(nodes.len());
+        for node in nodes {
+            args.push(self.eval(node)?);
+        }
+        Ok(args)
+    }
+
+    pub(crate) fn eval(&mut self, node: &Node) -> Result<Value, RuntimeError> {
+        match node {
+            Node::Const(value) => Ok(value.clone()),
+            Node::Local(index) => Ok(self.stack[self.base + *index as usize].clone()),
+            Node::Capture(index) => match self.closure.as_deref() {
+                Some(Function::Closure(closure)) => Ok(closure.captures[*index as usize].clone()),
+                _ => Err(RuntimeError::new(RuntimeErrorKind::Internal("capture outside a closure".into()))),
+            },
+            Node::Slot { slot, name, location } => match self.module.slots.borrow().get(*slot as usize) {
+                Some(Some(value)) => Ok(value.clone()),
+                _ => Err(RuntimeError::new(RuntimeErrorKind::NotYetDefined { name: name.to_string() }).at(*location)),
+            },
+            Node::Global { index, name, location } => match self.module.globals.borrow().get(*index as usize) {
+                Some(Some(value)) => Ok(value.clone()),
+                _ => Err(RuntimeError::new(RuntimeErrorKind::NotYetDefined { name: format!("${name}") }).at(*location)),
+            },
+            Node::GlobalByName { name, location } => self.module.global(name).ok_or_else(|| {
+                RuntimeError::new(RuntimeErrorKind::UndefinedName { name: format!("${name}") }).at(*location)
+            }),
+            Node::Not(operand, location) => {
+                let value = self.eval(operand)?;
+                unary_op(UnaryOp::Not, &value).map_err(|error| error.at(*location))
+            }
+            Node::Neg(operand, location) => {
+                let value = self.eval(operand)?;
+                unary_op(UnaryOp::Neg, &value).map_err(|error| error.at(*location))
+            }
+            Node::Binary { op, lhs, rhs, location } => {
+                let left = self.eval(lhs)?;
+                let right = self.eval(rhs)?;
+                match (op, &left, &right) {
+                    (BinaryOp::Lt, Value::Int(a), Value::Int(b)) => Ok(Value::Bool(a < b)),
+                    (BinaryOp::Add, Value::Int(a), Value::Int(b)) if a.checked_add(*b).is_some() => Ok(Value::Int(a + b)),
+                    (BinaryOp::Sub, Value::Int(a), Value::Int(b)) if a.checked_sub(*b).is_some() => Ok(Value::Int(a - b)),
+                    _ => binary_op(*op, &left, &right),
+                }
+                .map_err(|error| self.check_string(error).at(*location))
+                .and_then(|value| self.check_size(value, *location))
+            }
+            Node::And(lhs, rhs) => {
+                if !self.eval(lhs)?.is_truthy() {
+                    return Ok(Value::Bool(false));
+                }
+                Ok(Value::Bool(self.eval(rhs)?.is_truthy()))
+            }
+            Node::Or(lhs, rhs) => {
+                let left = self.eval(lhs)?;
+                if left.is_truthy() { Ok(left) } else { self.eval(rhs) }
+            }
+            Node::Cond(condition, then, otherwise) => {
+                if self.eval(condition)?.is_truthy() {
+                    self.eval(then)
+                } else {
+                    self.eval(otherwise)
+                }
+            }
+            Node::Call(call) => {
+                let callee = self.eval(&call.callee)?;
+                let args = self.eval_args(&call.args)?;
+                self.call_value(&callee, &args, call.location).map_err(|error| attach_argument(error, call.location, &call.arg_spans))
+            }
+            Node::CallNative(call) => {
+                let args = self.eval_args(&call.args)?;
+                let function = &call.function;
+                let mut ctx = CallContext::new(self, call.location);
+                (function.func)(&mut ctx, &args)
+                    .map_err(|error| attach_argument(error.in_callable(&function.name), call.location, &call.arg_spans))
+            }
+            Node::CallSymbol(call) => {
+                let symbol = &call.symbol;
+                if symbol.side_effects && self.runtime.options.dry_run {
+                    return Ok(Value::Null);
+                }
+                let args = self.eval_args(&call.args)?;
+                let name = symbol.display_name();
+                let function = symbol.resolve().map_err(|error| error.in_callable(&name).at(call.location))?;
+                let mut ctx = CallContext::new(self, call.location);
+                function(&mut ctx, &args).map_err(|error| attach_argument(error.in_callable(&name), call.location, &call.arg_spans))
+            }
+            Node::Lambda { proto, captures } => {
+                let captured = captures
+                    .iter()
+                    .map(|capture| match capture {
+                        Capture::Local(index) => Ok(self.stack[self.base + *index as usize].clone()),
+                        Capture::Capture(index) => match self.closure.as_deref() {
+                            Some(Function::Closure(closure)) => Ok(closure.captures[*index as usize].clone()),
+                            _ => Err(RuntimeError::new(RuntimeErrorKind::Internal("capture outside a closure".into()))),
+                        },
+                    })
+                    .collect::<Result<Box<[Value]>, RuntimeError>>()?;
+                let closure = Closure { proto: proto.clone(), captures: captured, module: self.module.clone() };
+                Ok(Value::Func(Rc::new(Function::Closure(closure))))
+            }
+            Node::Array(items) => {
+                let mut values = Vec::with_capacity(items.len());
+                for item in items.iter() {
+                    values.push(self.eval(item)?);
+                }
+                Ok(Value::array(values))
+            }
+            Node::Object(entries) => self.eval_object(entries),
+            Node::Member { object, key, location } => {
+                let object = self.eval(object)?;
+                member(&object, key).map_err(|error| error.at(*location))
+            }
+            Node::Index { object, index, location } => {
+                let object = self.eval(object)?;
+                let index = self.eval(index)?;
+                index_value(&object, &index).map_err(|error| error.at(*location))
+            }
+            Node::Interpolate(parts) => {
+                let mut text = String::new();
+                for part in parts.iter() {
+                    match self.eval(part)? {
+                        Value::Str(s) => text.push_str(&s),
+                        other => text.push_str(&other.to_string()),
+                    }
+                }
+                Ok(Value::from(text))
+            }
+            Node::Path { base, path, location } => {
+                let mut value = self.eval(base)?;
+                for key in path.iter() {
+                    value = member(&value, key).map_err(|error| error.at(*location))?;
+                }
+                Ok(value)
+            }
+            Node::SetLocal(index, node) => {
+                let value = self.eval(node)?;
+                self.stack[self.base + *index as usize] = value.clone();
+                Ok(value)
+            }
+            Node::SetSlot(slot, node) => {
+                let value = self.eval(node)?;
+                self.module.slots.borrow_mut()[*slot as usize] = Some(value.clone());
+                Ok(value)
+            }
+            Node::SetGlobal(index, node) => {
+                let value = self.eval(node)?;
+                self.module.globals.borrow_mut()[*index as usize] = Some(value.clone());
+                Ok(value)
+            }
+        }
+    }
+
+    fn check_string(&self, error: RuntimeError) -> RuntimeError {
+        error
+    }
+
+    fn check_size(&self, value: Value, location: Location) -> Result<Value, RuntimeError> {
+        match &value {
+            Value::Str(s) if s.len() > self.limits.max_string_bytes => Err(RuntimeError::new(RuntimeErrorKind::LimitExceeded {
+                what: "string size",
+                limit: self.limits.max_string_bytes as u64,
+            })
+            .at(location)),
+            Value::Array(items) if items.len() > self.limits.max_collection_len => {
+                Err(RuntimeError::new(RuntimeErrorKind::LimitExceeded {
+                    what: "collection size",
+                    limit: self.limits.max_collection_len as u64,
+                })
+                .at(location))
+            }
+            _ => Ok(value),
+        }
+    }
+
+    fn eval_object(&mut self, entries: &[ObjectEntry]) -> Result<Value, RuntimeError> {
+        let mut object = Object::with_capacity(entries.len());
+        for entry in entries {
+            let value = self.eval(&entry.value)?;
+            if !entry.path.is_empty() {
+                insert_path(&mut object, &entry.path, value);
+            }
+        }
+        Ok(Value::object(object))
+    }
+
+    /// Calls a function value with arguments.
+    pub(crate) fn call_value(&mut self, callee: &Value, args: &[Value], site: Location) -> Result<Value, RuntimeError> {
+        let Value::Func(function) = callee else {
+            return Err(RuntimeError::new(RuntimeErrorKind::NotCallable { type_name: callee.type_name().to_string() }).at(site));
+        };
+        match &**function {
+            Function::Closure(closure) => self.call_closure(function, closure, args, site),
+            Function::Native(native) => {
+                let func = native.func.clone();
+                let mut ctx = CallContext::new(self, site);
+                func(&mut ctx, args).map_err(|error| error.in_callable(&native.name).at(site))
+            }
+        }
+    }
+
+    fn call_closure(&mut self, function: &Rc<Function>, closure: &Closure, args: &[Value], site: Location) -> Result<Value, RuntimeError> {
+        let proto = &closure.proto;
+        if args.len() != proto.params as usize {
+            return Err(RuntimeError::new(RuntimeErrorKind::ArgumentCount {
+                name: proto.name.as_deref().unwrap_or("<lambda>").to_string(),
+                expected: proto.params.to_string(),
+                got: args.len(),
+            })
+            .at(site));
+        }
+        if self.depth >= self.limits.max_call_depth {
+            return Err(RuntimeError::new(RuntimeErrorKind::LimitExceeded {
+                what: "call depth",
+                limit: self.limits.max_call_depth as u64,
+            })
+            .at(site));
+        }
+        self.tick().map_err(|error| error.at(site))?;
+        let base = self.stack.len();
+        self.stack.extend_from_slice(args);
+        self.stack.resize(base + proto.locals as usize, Value::Null);
+        let saved_base = std::mem::replace(&mut self.base, base);
+        let saved_closure = self.closure.replace(function.clone());
+        let saved_module =
+            (!Rc::ptr_eq(&self.module, &closure.module)).then(|| std::mem::replace(&mut self.module, closure.module.clone()));
+        self.depth += 1;
+        let result = stacker::maybe_grow(STACK_RED_ZONE, STACK_GROWTH, || self.eval(&proto.body));
+        self.depth -= 1;
+        if let Some(module) = saved_module {
+            self.module = module;
+        }
+        self.closure = saved_closure;
+        self.base = saved_base;
+        self.stack.truncate(base);
+        result.map_err(|error| {
+            if error.trace().len() < MAX_TRACE_FRAMES {
+                error.push_frame(TraceFrame { name: proto.name.as_deref().unwrap_or("<lambda>").to_string(), call_site: Some(site) })
+            } else {
+                error
+            }
+        })
+    }
+
+    /// Runs another module's program (cross-file operators), then comes back.
+    pub(crate) fn run_in_module(&mut self, module: Rc<Module>, program: &Program) -> Result<Option<Value>, RuntimeError> {
+        let saved_module = std::mem::replace(&mut self.module, module);
+        let saved_closure = self.closure.take();
+        let saved_base = self.base;
+        self.base = self.stack.len();
+        let result = self.run_program(program);
+        self.base = saved_base;
+        self.closure = saved_closure;
+        self.module = saved_module;
+        result
+    }
+}
+
+/// Puts the argument's label on an error that names an argument index.
+fn attach_argument(error: RuntimeError, call: Location, arg_spans: &[tusk_diagnostics::Span]) -> RuntimeError {
+    match error.kind() {
+        RuntimeErrorKind::Argument { index, .. } if error.location().is_none() => match arg_spans.get(*index) {
+            Some(span) => error.at(Location::new(call.source, *span)),
+            None => error.at(call),
+        },
+        _ => error.at(call),
+    }
+}
+
+/// The object of the section `path` in the document, created (or replaced, if the key held
+/// something else) on the way.
+pub(crate) fn section_object<'d>(document: &'d mut Object, path: &[Str]) -> &'d mut Object {
+    let mut object = document;
+    for key in path {
+        if !matches!(object.get(key), Some(Value::Object(_))) {
+            object.insert(key.clone(), Value::object(Object::new()));
+        }
+        object = match object.get_mut(key) {
+            Some(Value::Object(inner)) => Rc::make_mut(inner),
+            _ => unreachable!("just inserted an object"),
+        };
+    }
+    object
+}
+
+/// Inserts `value` at a dotted key path, creating (or replacing) objects on the way.
+pub(crate) fn insert_path(object: &mut Object, path: &[Str], value: Value) {
+    match path {
+        [] => {}
+        [key] => {
+            object.insert(key.clone(), value);
+        }
+        [first, rest @ ..] => insert_path(section_object(object, std::slice::from_ref(first)), rest, value),
+    }
+}
+
+fn type_error(op: &'static str, left: &Value, right: &Value) -> RuntimeError {
+    RuntimeError::new(RuntimeErrorKind::BinaryTypes {
+        op,
+        left: left.type_name().to_string(),
+        right: right.type_name().to_string(),
+    })
+}
+
+/// `-x`, `!x`.
+pub(crate) fn unary_op(op: UnaryOp, value: &Value) -> Result<Value, RuntimeError> {
+    match (op, value) {
+        (UnaryOp::Not, value) => Ok(Value::Bool(!value.is_truthy())),
+        (UnaryOp::Neg, Value::Int(n)) => {
+            n.checked_neg().map(Value::Int).ok_or_else(|| RuntimeError::new(RuntimeErrorKind::Overflow { op: "-" }))
+        }
+        (UnaryOp::Neg, Value::Float(x)) => Ok(Value::Float(-x)),
+        (UnaryOp::Neg, other) => {
+            Err(RuntimeError::new(RuntimeErrorKind::UnaryType { op: "-", operand: other.type_name().to_string() }))
+        }
+    }
+}
+
+fn compare(op: BinaryOp, left: &Value, right: &Value) -> Result<Value, RuntimeError> {
+    let ordering = match (left, right) {
+        (Value::Int(a), Value::Int(b)) => a.cmp(b),
+        (Value::Str(a), Value::Str(b)) => a.as_str().cmp(b.as_str()),
+        _ => match (left.as_f64(), right.as_f64()) {
+            (Some(a), Some(b)) => match a.partial_cmp(&b) {
+                Some(ordering) => ordering,
+                None => return Ok(Value::Bool(false)),
+            },
+            _ => return Err(type_error(op.symbol(), left, right)),
+        },
+    };
+    Ok(Value::Bool(match op {
+        BinaryOp::Lt => ordering.is_lt(),
+        BinaryOp::LtEq => ordering.is_le(),
+        BinaryOp::Gt => ordering.is_gt(),
+        _ => ordering.is_ge(),
+    }))
+}
+
+fn arithmetic(
+    op: BinaryOp,
+    left: &Value,
+    right: &Value,
+    int: fn(i64, i64) -> Option<i64>,
+    float: fn(f64, f64) -> f64,
+) -> Result<Value, RuntimeError> {
+    match (left, right) {
+        (Value::Int(a), Value::Int(b)) => {
+            int(*a, *b).map(Value::Int).ok_or_else(|| RuntimeError::new(RuntimeErrorKind::Overflow { op: op.symbol() }))
+        }
+        _ => match (left.as_f64(), right.as_f64()) {
+            (Some(a), Some(b)) => Ok(Value::Float(float(a, b))),
+            _ => Err(type_error(op.symbol(), left, right)),
+        },
+    }
+}
+
+/// Every binary operator except `&&` and `||` (which short-circuit in the interpreter).
+pub(crate) fn binary_op(op: BinaryOp, left: &Value, right: &Value) -> Result<Value, RuntimeError> {
+    match op {
+        BinaryOp::Add => match (left, right) {
+            (Value::Str(a), Value::Str(b)) => Ok(Value::Str(Str::from(format!("{a}{b}")))),
+            (Value::Str(a), other) => Ok(Value::from(format!("{a}{other}"))),
+            (other, Value::Str(b)) => Ok(Value::from(format!("{other}{b}"))),
+            (Value::Array(a), Value::Array(b)) => {
+                let mut items = Vec::with_capacity(a.len() + b.len());
+                items.extend(a.iter().cloned());
+                items.extend(b.iter().cloned());
+                Ok(Value::array(items))
+            }
+            (Value::Object(a), Value::Object(b)) => {
+                let mut merged = (**a).clone();
+                for (key, value) in b.iter() {
+                    merged.insert(key.clone(), value.clone());
+                }
+                Ok(Value::object(merged))
+            }
+            _ => arithmetic(op, left, right, i64::checked_add, |a, b| a + b),
+        },
+        BinaryOp::Sub => arithmetic(op, left, right, i64::checked_sub, |a, b| a - b),
+        BinaryOp::Mul => arithmetic(op, left, right, i64::checked_mul, |a, b| a * b),
+        BinaryOp::Div => match (left.as_f64(), right.as_f64()) {
+            (Some(_), Some(b)) if b == 0.0 => Err(RuntimeError::new(RuntimeErrorKind::DivisionByZero)),
+            (Some(a), Some(b)) => {
+                if let (Value::Int(x), Value::Int(y)) = (left, right)
+                    && x.checked_rem(*y) == Some(0)
+                {
+                    return x.checked_div(*y).map(Value::Int).ok_or_else(|| RuntimeError::new(RuntimeErrorKind::Overflow { op: "/" }));
+                }
+                Ok(Value::Float(a / b))
+            }
+            _ => Err(type_error("/", left, right)),
+        },
+        BinaryOp::Rem => match (left, right) {
+            (Value::Int(_), Value::Int(0)) => Err(RuntimeError::new(RuntimeErrorKind::DivisionByZero)),
+            (Value::Float(_) | Value::Int(_), Value::Float(b)) if *b == 0.0 => Err(RuntimeError::new(RuntimeErrorKind::DivisionByZero)),
+            (Value::Float(_), Value::Int(0)) => Err(RuntimeError::new(RuntimeErrorKind::DivisionByZero)),
+            _ => arithmetic(op, left, right, i64::checked_rem, |a, b| a % b),
+        },
+        BinaryOp::Eq => Ok(Value::Bool(left.deep_eq(right))),
+        BinaryOp::NotEq => Ok(Value::Bool(!left.deep_eq(right))),
+        BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq => compare(op, left, right),
+        BinaryOp::And => Ok(Value::Bool(left.is_truthy() && right.is_truthy())),
+        BinaryOp::Or => Ok(if left.is_truthy() { left.clone() } else { right.clone() }),
+    }
+}
+
+/// `value.key`.
+pub(crate) fn member(value: &Value, key: &str) -> Result<Value, RuntimeError> {
+    match value {
+        Value::Object(object) => object.get(key).cloned().ok_or_else(|| {
+            let error = RuntimeError::new(RuntimeErrorKind::NoSuchKey { key: key.to_string(), type_name: "object".into() });
+            match closest_name(key, object.keys().map(|k| k.as_str())) {
+                Some(suggestion) => error.with_help(format!("did you mean `{suggestion}`?")),
+                None => error.with_help(format!("`get(value, \"{key}\", default)` reads a key that may be missing")),
+            }
+        }),
+        Value::Range(start, end) if key == "min" => Ok(Value::Int(*start)),
+        Value::Range(start, end) if key == "max" => Ok(Value::Int(end.saturating_sub(1).max(start.saturating_sub(1)))),
+        other => Err(RuntimeError::new(RuntimeErrorKind::NoSuchKey { key: key.to_string(), type_name: other.type_name().to_string() })),
+    }
+}
+
+/// `value[index]`: arrays, strings and ranges by integer (negative counts from the end),
+/// objects by string.
+pub(crate) fn index_value(value: &Value, index: &Value) -> Result<Value, RuntimeError> {
+    let position = |i: i64, len: usize| -> Result<usize, RuntimeError> {
+        let resolved = if i < 0 { i.checked_add(len as i64) } else { Some(i) };
+        match resolved {
+            Some(r) if r >= 0 && (r as usize) < len => Ok(r as usize),
+            _ => Err(RuntimeError::new(RuntimeErrorKind::IndexOutOfBounds { index: i, len })),
+        }
+    };
+    match (value, index) {
+        (Value::Array(items), Value::Int(i)) => Ok(items[position(*i, items.len())?].clone()),
+        (Value::Str(s), Value::Int(i)) => {
+            let count = s.chars().count();
+            let at = position(*i, count)?;
+            Ok(Value::string(&s.chars().nth(at).map(String::from).unwrap_or_default()))
+        }
+        (Value::Range(start, end), Value::Int(i)) => {
+            let len = end.saturating_sub(*start).max(0) as usize;
+            Ok(Value::Int(start + position(*i, len)? as i64))
+        }
+        (Value::Object(_), Value::Str(key)) => member(value, key),
+        (container, index) => Err(RuntimeError::new(RuntimeErrorKind::BinaryTypes {
+            op: "[]",
+            left: container.type_name().to_string(),
+            right: index.type_name().to_string(),
+        })),
+    }
+}

@@ -1,0 +1,80 @@
+//! A module is one evaluated file (or REPL session): its slots, globals and document.
+//! Closures keep their module alive, so a lambda handed to a plugin still sees the entries
+//! it refers to after the file has finished evaluating.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use tusk_diagnostics::SourceId;
+
+use crate::object::Object;
+use crate::value::{Str, Value};
+
+/// Runtime state of one file.
+#[derive(Default)]
+pub struct Module {
+    /// Values of entries that names refer to; `None` until the entry has been evaluated.
+    pub(crate) slots: RefCell<Vec<Option<Value>>>,
+    /// Global variables (`$name`); `None` until defined.
+    pub(crate) globals: RefCell<Vec<Option<Value>>>,
+    /// Global names to their index, for `@variable` and dynamic `$name` lookups.
+    pub(crate) global_names: RefCell<HashMap<Str, u32>>,
+    /// The document being built.
+    pub(crate) document: RefCell<Object>,
+    /// The section entries go into (empty: the top level).
+    pub(crate) current_section: RefCell<Vec<Str>>,
+    /// The slot the current section's object is stored in when it is left.
+    pub(crate) current_section_slot: RefCell<Option<u32>>,
+    /// The source this module came from (for cross-file errors).
+    pub(crate) source: SourceId,
+    /// The directory of the file, for relative paths of `@file` and cross-file operators.
+    pub(crate) directory: Option<PathBuf>,
+}
+
+impl Module {
+    pub(crate) fn new(source: SourceId, directory: Option<PathBuf>) -> Module {
+        Module { source, directory, ..Module::default() }
+    }
+
+    pub(crate) fn ensure_slots(&self, slots: usize, globals: usize) {
+        let mut slot_values = self.slots.borrow_mut();
+        if slot_values.len() < slots {
+            slot_values.resize(slots, None);
+        }
+        let mut global_values = self.globals.borrow_mut();
+        if global_values.len() < globals {
+            global_values.resize(globals, None);
+        }
+    }
+
+    /// The document as evaluated so far.
+    pub fn document(&self) -> Object {
+        self.document.borrow().clone()
+    }
+
+    /// The directory relative paths are resolved against.
+    pub fn directory(&self) -> Option<&std::path::Path> {
+        self.directory.as_deref()
+    }
+
+    /// A global variable by name.
+    pub fn global(&self, name: &str) -> Option<Value> {
+        let index = *self.global_names.borrow().get(name)?;
+        self.globals.borrow().get(index as usize).cloned().flatten()
+    }
+
+    /// Sets a global variable by name, creating it if needed.
+    pub fn set_global(&self, name: &str, value: Value) {
+        let mut names = self.global_names.borrow_mut();
+        let mut globals = self.globals.borrow_mut();
+        let index = *names.entry(Str::new(name)).or_insert_with(|| {
+            globals.push(None);
+            (globals.len() - 1) as u32
+        });
+        if globals.len() <= index as usize {
+            globals.resize(index as usize + 1, None);
+        }
+        globals[index as usize] = Some(value);
+    }
+}

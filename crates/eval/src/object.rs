@@ -1,0 +1,174 @@
+//! `Object`: an insertion-ordered map from strings to values.
+//!
+//! Small objects (the common case: records, config blocks) are a plain vector searched
+//! linearly, which is both smaller and faster than hashing for a handful of keys; past
+//! [`INDEX_THRESHOLD`] entries a hash index of positions is added.
+
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
+
+use crate::value::{Str, Value};
+
+const INDEX_THRESHOLD: usize = 8;
+
+fn hash_key(key: &str) -> u64 {
+    // A fixed seed: one hasher serves every object, so objects carry no hasher state.
+    foldhash::fast::FixedState::with_seed(0x7475_736b).hash_one(key)
+}
+
+/// An ordered map with string keys.
+#[derive(Clone, Default)]
+pub struct Object {
+    entries: Vec<(Str, Value)>,
+    index: Option<HashTable<u32>>,
+}
+
+impl Object {
+    /// An empty object.
+    pub fn new() -> Object {
+        Object::default()
+    }
+
+    /// An empty object with room for `capacity` entries.
+    pub fn with_capacity(capacity: usize) -> Object {
+        Object { entries: Vec::with_capacity(capacity), index: None }
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    fn position(&self, key: &str) -> Option<usize> {
+        match &self.index {
+            None => self.entries.iter().position(|(k, _)| k.as_str() == key),
+            Some(index) => index
+                .find(hash_key(key), |&i| self.entries[i as usize].0.as_str() == key)
+                .map(|&i| i as usize),
+        }
+    }
+
+    /// The value under `key`.
+    #[inline]
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.position(key).map(|i| &self.entries[i].1)
+    }
+
+    /// The value under `key`, mutably.
+    pub fn get_mut(&mut self, key: &str) -> Option<&mut Value> {
+        self.position(key).map(move |i| &mut self.entries[i].1)
+    }
+
+    /// True when `key` is present.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.position(key).is_some()
+    }
+
+    /// Sets `key`: a new key goes last, an existing one keeps its place. Returns the old value.
+    pub fn insert(&mut self, key: Str, value: Value) -> Option<Value> {
+        if let Some(i) = self.position(&key) {
+            return Some(std::mem::replace(&mut self.entries[i].1, value));
+        }
+        let position = self.entries.len() as u32;
+        if let Some(index) = &mut self.index {
+            let entries = &self.entries;
+            index.insert_unique(hash_key(&key), position, |&i| hash_key(&entries[i as usize].0));
+        }
+        self.entries.push((key, value));
+        if self.index.is_none() && self.entries.len() > INDEX_THRESHOLD {
+            self.rebuild_index();
+        }
+        None
+    }
+
+    /// Removes `key`, keeping the order of the others.
+    pub fn remove(&mut self, key: &str) -> Option<Value> {
+        let i = self.position(key)?;
+        let (_, value) = self.entries.remove(i);
+        if self.index.is_some() {
+            self.rebuild_index();
+        }
+        Some(value)
+    }
+
+    fn rebuild_index(&mut self) {
+        let mut index = HashTable::with_capacity(self.entries.len());
+        for (i, (key, _)) in self.entries.iter().enumerate() {
+            let entries = &self.entries;
+            index.insert_unique(hash_key(key), i as u32, |&j| hash_key(&entries[j as usize].0));
+        }
+        self.index = Some(index);
+    }
+
+    /// Entries in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Str, &Value)> + DoubleEndedIterator {
+        self.entries.iter().map(|(key, value)| (key, value))
+    }
+
+    /// Keys in order.
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &Str> {
+        self.entries.iter().map(|(key, _)| key)
+    }
+
+    /// Values in order.
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &Value> {
+        self.entries.iter().map(|(_, value)| value)
+    }
+
+    /// Equal keys with deeply equal values, in any order.
+    pub fn deep_eq(&self, other: &Object) -> bool {
+        self.len() == other.len()
+            && self.iter().all(|(key, value)| other.get(key).is_some_and(|other_value| value.deep_eq(other_value)))
+    }
+}
+
+impl std::fmt::Debug for Object {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl FromIterator<(Str, Value)> for Object {
+    fn from_iter<T: IntoIterator<Item = (Str, Value)>>(iter: T) -> Object {
+        let mut object = Object::new();
+        for (key, value) in iter {
+            object.insert(key, value);
+        }
+        object
+    }
+}
+
+impl IntoIterator for Object {
+    type Item = (Str, Value);
+    type IntoIter = std::vec::IntoIter<(Str, Value)>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.entries.into_iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_order_and_finds_keys_past_the_index_threshold() {
+        let mut object = Object::new();
+        for i in 0..20 {
+            object.insert(Str::from(format!("k{i}")), Value::Int(i));
+        }
+        object.insert(Str::new("k3"), Value::Int(33));
+        assert_eq!(object.len(), 20);
+        assert_eq!(object.get("k3").and_then(Value::as_int), Some(33));
+        assert_eq!(object.get("k19").and_then(Value::as_int), Some(19));
+        assert_eq!(object.keys().nth(3).map(|k| k.as_str()), Some("k3"));
+        object.remove("k0");
+        assert_eq!(object.get("k19").and_then(Value::as_int), Some(19));
+        assert!(object.get("k0").is_none());
+    }
+}

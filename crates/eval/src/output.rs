@@ -1,0 +1,107 @@
+//! Values going out: `Serialize` (JSON, TOML, YAML writers and embedders' serde), and the
+//! display text that `str()`, interpolation and the REPL use.
+//!
+//! Functions are script-side only: they are left out of objects and arrays in output.
+
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
+
+use crate::function::Function;
+use crate::value::Value;
+
+impl Serialize for Value {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Value::Null | Value::Func(_) => serializer.serialize_unit(),
+            Value::Bool(b) => serializer.serialize_bool(*b),
+            Value::Int(n) => serializer.serialize_i64(*n),
+            Value::Float(x) if x.is_finite() => serializer.serialize_f64(*x),
+            Value::Float(_) => serializer.serialize_unit(),
+            Value::Str(s) => serializer.serialize_str(s),
+            Value::Array(items) => {
+                let mut seq = serializer.serialize_seq(None)?;
+                for item in items.iter().filter(|item| !item.is_function()) {
+                    seq.serialize_element(item)?;
+                }
+                seq.end()
+            }
+            Value::Object(object) => {
+                let mut map = serializer.serialize_map(None)?;
+                for (key, value) in object.iter().filter(|(_, value)| !value.is_function()) {
+                    map.serialize_entry(key.as_str(), value)?;
+                }
+                map.end()
+            }
+            Value::Range(start, end) => Value::Object(std::rc::Rc::new(Value::range_object(*start, *end))).serialize(serializer),
+            Value::Handle(handle) => serializer.serialize_str(&format!("<{}>", handle.type_name)),
+        }
+    }
+}
+
+/// The display text of a value: JSON-like, with `", "` separators, functions as
+/// `<function name>`.
+pub fn to_display(value: &Value) -> String {
+    let mut out = String::new();
+    write_display(value, &mut out, false);
+    out
+}
+
+fn write_display(value: &Value, out: &mut String, quoted: bool) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Int(n) => out.push_str(&n.to_string()),
+        Value::Float(x) => out.push_str(&format_float(*x)),
+        Value::Str(s) if quoted => out.push_str(&serde_json::to_string(s.as_str()).unwrap_or_default()),
+        Value::Str(s) => out.push_str(s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_display(item, out, true);
+            }
+            out.push(']');
+        }
+        Value::Object(object) => {
+            out.push('{');
+            for (i, (key, item)) in object.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(&serde_json::to_string(key.as_str()).unwrap_or_default());
+                out.push_str(": ");
+                write_display(item, out, true);
+            }
+            out.push('}');
+        }
+        Value::Range(start, end) => out.push_str(&format!("{start}-{}", end.saturating_sub(1))),
+        Value::Func(function) => match &**function {
+            Function::Closure(_) | Function::Native(_) => out.push_str(&format!("<function {}>", function.name())),
+        },
+        Value::Handle(handle) => out.push_str(&format!("<{}>", handle.type_name)),
+    }
+}
+
+/// Floats print with a fraction or an exponent (`1.0`, `2.5`, `1e300`), never as integers.
+pub fn format_float(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".to_string();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "inf".to_string() } else { "-inf".to_string() };
+    }
+    format!("{x:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_keep_their_point() {
+        assert_eq!(format_float(1.0), "1.0");
+        assert_eq!(format_float(2.5), "2.5");
+        assert_eq!(to_display(&Value::array(vec![Value::Int(1), Value::string("a")])), "[1, \"a\"]");
+    }
+}

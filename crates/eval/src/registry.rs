@@ -1,0 +1,309 @@
+//! The symbol table: every operator and function, built-in or from a plugin, is registered
+//! here through the one [`Plugin`] trait.
+//!
+//! A symbol's implementation sits in a cell so that a plugin can be registered as a lazy stub
+//! (from its manifest) and patched with the real function on first use.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use crate::error::RuntimeError;
+use crate::function::NativeFn;
+use crate::value::Str;
+
+/// A source of operators and functions. The built-in `core` and `std` sets implement it, and
+/// the plugin host adapts dynamic plugins to it.
+pub trait Plugin {
+    /// The plugin's name (`core`, `std`, `logging`, …).
+    fn name(&self) -> &str;
+    /// Registers the plugin's symbols.
+    fn register(&self, registrar: &mut Registrar<'_>) -> Result<(), RegistryError>;
+}
+
+/// Operator (`@name`) or function (`name`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SymbolKind {
+    /// Called as `@name(args)`.
+    Operator,
+    /// Called as `name(args)` and usable as a value.
+    Function,
+}
+
+/// Documentation of a symbol, shown by `:help` and `tusk plugin docs`.
+#[derive(Clone, Debug, Default)]
+pub struct SymbolDoc {
+    /// `len(value)`
+    pub signature: String,
+    /// One sentence.
+    pub summary: String,
+    /// Runnable examples: `expression => expected JSON`.
+    pub examples: Vec<String>,
+}
+
+/// How a symbol is implemented right now.
+#[derive(Clone)]
+pub enum Implementation {
+    /// Ready to call.
+    Native(Rc<NativeFn>),
+    /// A stub: calling the loader produces the implementation (lazy plugin loading).
+    Lazy(Rc<dyn Fn() -> Result<Rc<NativeFn>, RuntimeError>>),
+}
+
+/// One registered operator or function.
+pub struct Symbol {
+    /// The name without `@`.
+    pub name: Str,
+    /// Operator or function.
+    pub kind: SymbolKind,
+    /// The plugin that provides it.
+    pub plugin: Str,
+    /// Documentation.
+    pub doc: SymbolDoc,
+    /// Bit `i` set: argument `i` is passed as a zero-argument lambda, evaluated only if the
+    /// operator calls it (`@if`, `@cache`).
+    pub lazy_arguments: u64,
+    /// True for symbols with effects outside the script (writing files, printing, network):
+    /// `tusk check` does not run them.
+    pub side_effects: bool,
+    pub(crate) implementation: RefCell<Implementation>,
+}
+
+impl Symbol {
+    /// The implementation, loading a lazy plugin if this is its first use.
+    pub fn resolve(&self) -> Result<Rc<NativeFn>, RuntimeError> {
+        let loader = match &*self.implementation.borrow() {
+            Implementation::Native(function) => return Ok(function.clone()),
+            Implementation::Lazy(loader) => loader.clone(),
+        };
+        let function = loader()?;
+        *self.implementation.borrow_mut() = Implementation::Native(function.clone());
+        Ok(function)
+    }
+
+    /// Replaces the implementation (hot reload, lazy patching).
+    pub fn set_implementation(&self, implementation: Implementation) {
+        *self.implementation.borrow_mut() = implementation;
+    }
+
+    /// The implementation if it is loaded.
+    pub fn loaded(&self) -> Option<Rc<NativeFn>> {
+        match &*self.implementation.borrow() {
+            Implementation::Native(function) => Some(function.clone()),
+            Implementation::Lazy(_) => None,
+        }
+    }
+
+    /// `@name` or `name`, as scripts write it.
+    pub fn display_name(&self) -> String {
+        match self.kind {
+            SymbolKind::Operator => format!("@{}", self.name),
+            SymbolKind::Function => self.name.to_string(),
+        }
+    }
+}
+
+/// What a plugin declares for one symbol.
+pub struct SymbolSpec {
+    name: Str,
+    kind: SymbolKind,
+    doc: SymbolDoc,
+    lazy_arguments: u64,
+    side_effects: bool,
+    implementation: Implementation,
+}
+
+impl SymbolSpec {
+    /// A function `name(args)`.
+    pub fn function(
+        name: &str,
+        function: impl Fn(&mut crate::CallContext<'_, '_>, &[crate::Value]) -> Result<crate::Value, RuntimeError> + 'static,
+    ) -> SymbolSpec {
+        SymbolSpec::new(name, SymbolKind::Function, Implementation::Native(Rc::new(function)))
+    }
+
+    /// An operator `@name(args)`.
+    pub fn operator(
+        name: &str,
+        function: impl Fn(&mut crate::CallContext<'_, '_>, &[crate::Value]) -> Result<crate::Value, RuntimeError> + 'static,
+    ) -> SymbolSpec {
+        SymbolSpec::new(name, SymbolKind::Operator, Implementation::Native(Rc::new(function)))
+    }
+
+    /// A symbol with any implementation (the plugin host registers lazy stubs this way).
+    pub fn new(name: &str, kind: SymbolKind, implementation: Implementation) -> SymbolSpec {
+        SymbolSpec {
+            name: Str::new(name),
+            kind,
+            doc: SymbolDoc { signature: name.to_string(), ..SymbolDoc::default() },
+            lazy_arguments: 0,
+            side_effects: false,
+            implementation,
+        }
+    }
+
+    /// Sets the signature shown in docs, e.g. `len(value)`.
+    pub fn signature(mut self, signature: &str) -> SymbolSpec {
+        self.doc.signature = signature.to_string();
+        self
+    }
+
+    /// Sets the one-sentence summary.
+    pub fn summary(mut self, summary: &str) -> SymbolSpec {
+        self.doc.summary = summary.to_string();
+        self
+    }
+
+    /// Adds an example `expression => expected JSON` (tests run these).
+    pub fn example(mut self, example: &str) -> SymbolSpec {
+        self.doc.examples.push(example.to_string());
+        self
+    }
+
+    /// Marks argument `index` as lazy.
+    pub fn lazy_argument(mut self, index: u32) -> SymbolSpec {
+        self.lazy_arguments |= 1 << index.min(63);
+        self
+    }
+
+    /// Marks the symbol as having side effects.
+    pub fn side_effects(mut self) -> SymbolSpec {
+        self.side_effects = true;
+        self
+    }
+}
+
+/// Why a registration failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryError {
+    /// Two plugins provide the same symbol.
+    #[error("`{name}` is provided by both `{first}` and `{second}`")]
+    Duplicate {
+        /// `@name` or `name`.
+        name: String,
+        /// The plugin that registered it first.
+        first: String,
+        /// The plugin that tried again.
+        second: String,
+    },
+    /// A name that scripts could not write.
+    #[error("`{0}` is not a valid name for an operator or function")]
+    InvalidName(String),
+}
+
+/// Hands a plugin's registrations to the registry.
+pub struct Registrar<'r> {
+    registry: &'r mut Registry,
+    plugin: Str,
+}
+
+impl Registrar<'_> {
+    /// Registers one symbol.
+    pub fn add(&mut self, spec: SymbolSpec) -> Result<Rc<Symbol>, RegistryError> {
+        self.registry.insert(&self.plugin, spec)
+    }
+
+    /// The plugin this registrar registers for.
+    pub fn plugin(&self) -> &str {
+        &self.plugin
+    }
+}
+
+fn valid_name(name: &str, kind: SymbolKind) -> bool {
+    let part_ok = |part: &str| {
+        let mut chars = part.chars();
+        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    match kind {
+        SymbolKind::Operator => name.split('.').all(part_ok),
+        SymbolKind::Function => part_ok(name),
+    }
+}
+
+/// All symbols by name. Operators and functions have separate namespaces.
+#[derive(Default)]
+pub struct Registry {
+    operators: HashMap<Str, Rc<Symbol>>,
+    functions: HashMap<Str, Rc<Symbol>>,
+    plugins: Vec<Str>,
+}
+
+impl Registry {
+    /// An empty registry (no core, no std).
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// Registers every symbol of `plugin`.
+    pub fn register(&mut self, plugin: &dyn Plugin) -> Result<(), RegistryError> {
+        let name = Str::new(plugin.name());
+        if !self.plugins.contains(&name) {
+            self.plugins.push(name.clone());
+        }
+        let mut registrar = Registrar { registry: self, plugin: name };
+        plugin.register(&mut registrar)
+    }
+
+    fn insert(&mut self, plugin: &Str, spec: SymbolSpec) -> Result<Rc<Symbol>, RegistryError> {
+        if !valid_name(&spec.name, spec.kind) {
+            return Err(RegistryError::InvalidName(spec.name.to_string()));
+        }
+        let table = match spec.kind {
+            SymbolKind::Operator => &mut self.operators,
+            SymbolKind::Function => &mut self.functions,
+        };
+        if let Some(existing) = table.get(&spec.name) {
+            return Err(RegistryError::Duplicate {
+                name: existing.display_name(),
+                first: existing.plugin.to_string(),
+                second: plugin.to_string(),
+            });
+        }
+        let symbol = Rc::new(Symbol {
+            name: spec.name.clone(),
+            kind: spec.kind,
+            plugin: plugin.clone(),
+            doc: spec.doc,
+            lazy_arguments: spec.lazy_arguments,
+            side_effects: spec.side_effects,
+            implementation: RefCell::new(spec.implementation),
+        });
+        table.insert(spec.name, symbol.clone());
+        Ok(symbol)
+    }
+
+    /// Removes a symbol (used when the user picks one provider over another).
+    pub fn remove(&mut self, kind: SymbolKind, name: &str) -> Option<Rc<Symbol>> {
+        match kind {
+            SymbolKind::Operator => self.operators.remove(name),
+            SymbolKind::Function => self.functions.remove(name),
+        }
+    }
+
+    /// The operator `@name`.
+    pub fn operator(&self, name: &str) -> Option<&Rc<Symbol>> {
+        self.operators.get(name)
+    }
+
+    /// The function `name`.
+    pub fn function(&self, name: &str) -> Option<&Rc<Symbol>> {
+        self.functions.get(name)
+    }
+
+    /// Every symbol, operators first, each group sorted by name.
+    pub fn symbols(&self) -> Vec<&Rc<Symbol>> {
+        let mut operators: Vec<_> = self.operators.values().collect();
+        operators.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut functions: Vec<_> = self.functions.values().collect();
+        functions.sort_by(|a, b| a.name.cmp(&b.name));
+        operators.extend(functions);
+        operators
+    }
+
+    /// Names of the registered plugins, in registration order.
+    pub fn plugins(&self) -> &[Str] {
+        &self.plugins
+    }
+}

@@ -1,0 +1,338 @@
+//! The runtime: registry, sources, options, and the entry points that take a source from text
+//! to a document (parse, compile, run), for files, cross-file operators and the REPL.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use tusk_diagnostics::{Diagnostic, Location, Severity, SourceId, SourceMap, Span};
+use tusk_parser::{Line, ParseOptions};
+
+use crate::compile::{CompileState, Compiler};
+use crate::error::{RuntimeError, RuntimeErrorKind};
+use crate::interp::Interpreter;
+use crate::module::Module;
+use crate::options::{Mode, Options};
+use crate::registry::{Plugin, Registry, RegistryError};
+use crate::value::{Object, Str, Value};
+
+/// Registry, sources and options shared by every evaluation of an engine.
+pub struct Runtime {
+    /// How files are evaluated.
+    pub options: Options,
+    registry: Registry,
+    sources: SourceMap,
+    files: HashMap<PathBuf, FileState>,
+    files_in_progress: Vec<PathBuf>,
+    printer: Option<Rc<dyn Fn(&str)>>,
+    printed: Vec<String>,
+}
+
+enum FileState {
+    InProgress,
+    Done(Object),
+}
+
+/// A successful evaluation.
+#[derive(Debug)]
+pub struct Evaluation {
+    /// The document.
+    pub document: Object,
+    /// Warnings (duplicate keys, bare words, compat fallbacks).
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// A failed evaluation: every error found, then the warnings.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    /// Errors first, then warnings.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Failure {
+    fn from_runtime(error: &RuntimeError, sources: &SourceMap, warnings: Vec<Diagnostic>) -> Failure {
+        let mut diagnostics = vec![error.to_diagnostic(sources)];
+        diagnostics.extend(warnings);
+        Failure { diagnostics }
+    }
+
+    /// True when every error is only "the input ended early" (the REPL reads another line).
+    pub fn is_incomplete(&self) -> bool {
+        self.diagnostics.iter().filter(|d| d.is_error()).all(|d| d.code == Some("P002") || matches!(d.code, Some("L003" | "L004" | "L005" | "L006")))
+            && self.diagnostics.iter().any(|d| d.is_error())
+    }
+}
+
+/// What a REPL line did.
+#[derive(Debug)]
+pub enum LineOutcome {
+    /// Entries were defined: their keys and values.
+    Defined(Vec<(Str, Value)>),
+    /// An expression was evaluated.
+    Value(Value),
+}
+
+/// A REPL session: names defined by earlier lines stay visible to later ones.
+pub struct Session {
+    state: CompileState,
+    module: Rc<Module>,
+}
+
+impl Session {
+    /// The document defined so far.
+    pub fn document(&self) -> Object {
+        self.module.document()
+    }
+}
+
+impl Runtime {
+    /// A runtime with the `core` and `std` plugins registered.
+    pub fn new(options: Options) -> Runtime {
+        let mut runtime = Runtime::bare(options);
+        runtime.register(&crate::core::Core::default()).expect("core registers cleanly");
+        runtime.register(&crate::stdlib::Std).expect("std registers cleanly");
+        runtime
+    }
+
+    /// A runtime with an empty registry.
+    pub fn bare(options: Options) -> Runtime {
+        Runtime {
+            options,
+            registry: Registry::new(),
+            sources: SourceMap::new(),
+            files: HashMap::new(),
+            files_in_progress: Vec::new(),
+            printer: None,
+            printed: Vec::new(),
+        }
+    }
+
+    /// Where `print()` output goes. Without a printer it is kept and can be taken with
+    /// [`Runtime::take_printed`] (this crate never writes to the terminal itself).
+    pub fn set_printer(&mut self, printer: Option<Rc<dyn Fn(&str)>>) {
+        self.printer = printer;
+    }
+
+    /// Hands a line of `print()` output to the printer.
+    pub fn print(&mut self, text: &str) {
+        match &self.printer {
+            Some(printer) => printer(text),
+            None => self.printed.push(text.to_string()),
+        }
+    }
+
+    /// `print()` output kept because no printer was set.
+    pub fn take_printed(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.printed)
+    }
+
+    /// Registers a plugin's operators and functions.
+    pub fn register(&mut self, plugin: &dyn Plugin) -> Result<(), RegistryError> {
+        self.registry.register(plugin)
+    }
+
+    /// The symbol table.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The symbol table, mutably (the plugin host adds lazy stubs).
+    pub fn registry_mut(&mut self) -> &mut Registry {
+        &mut self.registry
+    }
+
+    /// Every source text added so far.
+    pub fn sources(&self) -> &SourceMap {
+        &self.sources
+    }
+
+    /// Adds a source text and returns its id.
+    pub fn add_source(&mut self, name: impl Into<String>, text: impl Into<std::sync::Arc<str>>) -> SourceId {
+        self.sources.add(name, text)
+    }
+
+    fn parse_options(&self) -> ParseOptions {
+        ParseOptions { max_depth: self.options.limits.max_nesting_depth }
+    }
+
+    /// Parses and compiles a source; errors and warnings come back as diagnostics.
+    fn compile_source(&mut self, source: SourceId, state: &mut CompileState) -> Result<(crate::ir::Program, Vec<Diagnostic>), Failure> {
+        let text = self.sources.get(source).text.clone();
+        let parsed = tusk_parser::parse(&text, self.parse_options());
+        let compat = self.options.mode == Mode::Compat;
+        let mut diagnostics: Vec<Diagnostic> = parsed.errors.iter().map(|error| downgrade(error.to_diagnostic(source), compat)).collect();
+        let Some(document) = parsed.ast else {
+            return Err(Failure { diagnostics: errors_first(diagnostics) });
+        };
+        if diagnostics.iter().any(Diagnostic::is_error) {
+            return Err(Failure { diagnostics: errors_first(diagnostics) });
+        }
+        let compiler = Compiler::new(&self.registry, source, &text, self.options.mode, state);
+        let (program, compile_diagnostics) = compiler.compile_document(&document);
+        diagnostics.extend(compile_diagnostics);
+        if diagnostics.iter().any(Diagnostic::is_error) {
+            return Err(Failure { diagnostics: errors_first(diagnostics) });
+        }
+        Ok((program, diagnostics))
+    }
+
+    /// Evaluates a source into a document. `directory` is where relative paths point.
+    pub fn evaluate(&mut self, source: SourceId, directory: Option<PathBuf>) -> Result<Evaluation, Failure> {
+        let mut state = CompileState::new();
+        let (program, warnings) = self.compile_source(source, &mut state)?;
+        let module = Rc::new(Module::new(source, directory));
+        let result = Interpreter::new(self, module.clone()).run_program(&program);
+        match result {
+            Ok(_) => Ok(Evaluation { document: module.document(), warnings }),
+            Err(error) => Err(Failure::from_runtime(&error, &self.sources, warnings)),
+        }
+    }
+
+    /// Evaluates a lone expression (`tusk eval`).
+    pub fn evaluate_expression(&mut self, source: SourceId) -> Result<(Value, Vec<Diagnostic>), Failure> {
+        let mut session = self.new_session();
+        match self.eval_line(&mut session, source)? {
+            (LineOutcome::Value(value), warnings) => Ok((value, warnings)),
+            (LineOutcome::Defined(_), warnings) => Ok((Value::object(session.document()), warnings)),
+        }
+    }
+
+    /// Starts a REPL session.
+    pub fn new_session(&mut self) -> Session {
+        let source = self.sources.add("<repl>", "");
+        Session { state: CompileState::new(), module: Rc::new(Module::new(source, std::env::current_dir().ok())) }
+    }
+
+    /// Evaluates one REPL line (or several lines entered together).
+    pub fn eval_line(&mut self, session: &mut Session, source: SourceId) -> Result<(LineOutcome, Vec<Diagnostic>), Failure> {
+        let text = self.sources.get(source).text.clone();
+        let parsed = tusk_parser::parse_line(&text, self.parse_options());
+        let mut diagnostics: Vec<Diagnostic> = parsed.errors.iter().map(|error| error.to_diagnostic(source)).collect();
+        let Some(line) = parsed.ast.filter(|_| !diagnostics.iter().any(Diagnostic::is_error)) else {
+            return Err(Failure { diagnostics: errors_first(diagnostics) });
+        };
+        let compiler = Compiler::new(&self.registry, source, &text, self.options.mode, &mut session.state);
+        let (program, compile_diagnostics, defined) = match &line {
+            Line::Statements(document) => {
+                let defined: Vec<Str> = document
+                    .items
+                    .iter()
+                    .filter_map(|item| match &item.kind {
+                        tusk_parser::ast::ItemKind::Entry { key, .. } => Some(Str::new(&key[0].name)),
+                        _ => None,
+                    })
+                    .collect();
+                let (program, diagnostics) = compiler.compile_document(document);
+                (program, diagnostics, Some(defined))
+            }
+            Line::Expression(expr) => {
+                let (program, diagnostics) = compiler.compile_expression(expr);
+                (program, diagnostics, None)
+            }
+        };
+        diagnostics.extend(compile_diagnostics);
+        if diagnostics.iter().any(Diagnostic::is_error) {
+            return Err(Failure { diagnostics: errors_first(diagnostics) });
+        }
+        let module = session.module.clone();
+        let result = Interpreter::new(self, module.clone()).run_program(&program);
+        match result {
+            Ok(Some(value)) => Ok((LineOutcome::Value(value), diagnostics)),
+            Ok(None) => {
+                let document = module.document.borrow();
+                let section = module.current_section.borrow();
+                let mut scope = &*document;
+                for key in section.iter() {
+                    if let Some(Value::Object(inner)) = scope.get(key) {
+                        scope = inner;
+                    }
+                }
+                let values = defined
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|key| {
+                        let value = scope.get(&key).cloned().unwrap_or_default();
+                        (key, value)
+                    })
+                    .collect();
+                Ok((LineOutcome::Defined(values), diagnostics))
+            }
+            Err(error) => Err(Failure::from_runtime(&error, &self.sources, diagnostics)),
+        }
+    }
+
+    /// Calls a function value from the host (embedding, plugins serving requests).
+    pub fn call(&mut self, function: &Value, args: &[Value]) -> Result<Value, RuntimeError> {
+        let module = match function {
+            Value::Func(f) => match &**f {
+                crate::function::Function::Closure(closure) => closure.module.clone(),
+                crate::function::Function::Native(_) => Rc::new(Module::default()),
+            },
+            _ => Rc::new(Module::default()),
+        };
+        let site = Location::new(module.source, Span::default());
+        Interpreter::new(self, module).call_value(function, args, site)
+    }
+}
+
+fn downgrade(diagnostic: Diagnostic, compat: bool) -> Diagnostic {
+    if compat { Diagnostic { severity: Severity::Warning, ..diagnostic } } else { diagnostic }
+}
+
+fn errors_first(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    diagnostics.sort_by_key(|diagnostic| !diagnostic.is_error());
+    diagnostics
+}
+
+/// Evaluates `path` for a cross-file operator, once per runtime, refusing cycles.
+pub(crate) fn evaluate_file_from(interp: &mut Interpreter<'_>, path: &Path) -> Result<Object, RuntimeError> {
+    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    match interp.runtime.files.get(&key) {
+        Some(FileState::Done(document)) => return Ok(document.clone()),
+        Some(FileState::InProgress) => {
+            let mut chain: Vec<String> = interp.runtime.files_in_progress.iter().map(|p| p.display().to_string()).collect();
+            chain.push(key.display().to_string());
+            return Err(RuntimeError::message(format!("cross-file cycle: {}", chain.join(" -> "))));
+        }
+        None => {}
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|error| RuntimeError::new(RuntimeErrorKind::Io(format!("cannot read {}: {error}", path.display()))))?;
+    let runtime = &mut *interp.runtime;
+    let source = runtime.sources.add(path.display().to_string(), text);
+    runtime.files.insert(key.clone(), FileState::InProgress);
+    runtime.files_in_progress.push(key.clone());
+    let mut state = CompileState::new();
+    let compiled = runtime.compile_source(source, &mut state);
+    let result = match compiled {
+        Ok((program, _warnings)) => {
+            let module = Rc::new(Module::new(source, path.parent().map(Path::to_path_buf)));
+            interp.run_in_module(module.clone(), &program).map(|_| module.document())
+        }
+        Err(failure) => {
+            let first = failure.diagnostics.into_iter().find(Diagnostic::is_error);
+            let message = first.map(|d| {
+                let place = d.primary.as_ref().map(|label| interp.runtime.sources.describe(label.location)).unwrap_or_default();
+                format!("{} has errors: {place}: {}", path.display(), d.message)
+            });
+            Err(RuntimeError::message(message.unwrap_or_else(|| format!("{} has errors", path.display()))))
+        }
+    };
+    let runtime = &mut *interp.runtime;
+    runtime.files_in_progress.pop();
+    match &result {
+        Ok(document) => {
+            runtime.files.insert(key, FileState::Done(document.clone()));
+        }
+        Err(_) => {
+            runtime.files.remove(&key);
+        }
+    }
+    result
+}
+
+/// Replaces the cached document of a file (for `@stem.tsk.set`).
+pub(crate) fn store_file_document(runtime: &mut Runtime, path: &Path, document: Object) {
+    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    runtime.files.insert(key, FileState::Done(document));
+}

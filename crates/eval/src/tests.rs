@@ -1,0 +1,187 @@
+//! Evaluator tests. `eval_json` runs a document and returns its JSON; `fail` runs one that
+//! must fail and returns the first error's message (or rendered diagnostic).
+
+use std::rc::Rc;
+
+use tusk_diagnostics::{RenderOptions, render_all};
+
+use crate::{CallContext, Mode, Options, Plugin, Registrar, RegistryError, Runtime, RuntimeError, SymbolSpec, Value, arg_int};
+
+fn runtime(mode: Mode) -> Runtime {
+    Runtime::new(Options { mode, ..Options::default() })
+}
+
+fn eval_in(mode: Mode, source: &str) -> Result<String, String> {
+    let mut rt = runtime(mode);
+    let id = rt.add_source("test.tsk", source);
+    match rt.evaluate(id, None) {
+        Ok(evaluation) => Ok(serde_json::to_string(&Value::object(evaluation.document)).unwrap()),
+        Err(failure) => Err(render_all(&failure.diagnostics, rt.sources(), RenderOptions::PLAIN)),
+    }
+}
+
+fn eval_json(source: &str) -> String {
+    eval_in(Mode::Default, source).unwrap_or_else(|error| panic!("{source:?} failed:\n{error}"))
+}
+
+fn fail(source: &str) -> String {
+    match eval_in(Mode::Default, source) {
+        Ok(json) => panic!("{source:?} should fail but gave {json}"),
+        Err(error) => error,
+    }
+}
+
+fn expr(source: &str) -> String {
+    let mut rt = runtime(Mode::Default);
+    let id = rt.add_source("expr", source);
+    match rt.evaluate_expression(id) {
+        Ok((value, _)) => crate::to_display(&value),
+        Err(failure) => panic!("{source:?}: {}", render_all(&failure.diagnostics, rt.sources(), RenderOptions::PLAIN)),
+    }
+}
+
+#[test]
+fn documents_in_every_style() {
+    assert_eq!(
+        eval_json("name: \"app\"\n[server]\nport: 8080\nssl {\n  on: true\n}\n[db]\nlimits >\n  max: 5\n<\n"),
+        r#"{"name":"app","server":{"port":8080,"ssl":{"on":true}},"db":{"limits":{"max":5}}}"#
+    );
+    assert_eq!(eval_json("[a.b]\nx: 1\n[a]\ny: 2\n"), r#"{"a":{"b":{"x":1},"y":2}}"#);
+    assert_eq!(eval_json("db:\n  host: \"h\"\n  port: 1\nfeatures:\n  - a\n  - b\n"), r#"{"db":{"host":"h","port":1},"features":["a","b"]}"#);
+    assert_eq!(eval_json("a.b.c: 1\na.b.d: 2\n"), r#"{"a":{"b":{"c":1,"d":2}}}"#);
+}
+
+#[test]
+fn arithmetic_and_strings() {
+    assert_eq!(expr("1 + 2 * 3"), "7");
+    assert_eq!(expr("\"v\" + 2"), "v2");
+    assert_eq!(expr("7 / 2"), "3.5");
+    assert_eq!(expr("10 / 2"), "5");
+    assert_eq!(expr("-7 % 3"), "-1");
+    assert_eq!(expr("[1] + [2]"), "[1, 2]");
+    assert_eq!(expr("\"a ${1 + 1} b\""), "a 2 b");
+    assert_eq!(expr("1 < 2 && 2 < 3 ? \"yes\" : \"no\""), "yes");
+    assert_eq!(expr("null || \"fallback\""), "fallback");
+    assert_eq!(expr("{a: 1, b: a + 1}.b"), "2");
+}
+
+#[test]
+fn names_resolve_to_earlier_entries_and_sections() {
+    assert_eq!(eval_json("x: 1\ny: x + 1\n"), r#"{"x":1,"y":2}"#);
+    assert_eq!(eval_json("x: 1\nb {\n  y: x\n  x: 2\n  z: x\n}\n"), r#"{"x":1,"b":{"y":1,"x":2,"z":2}}"#);
+    assert_eq!(eval_json("[alpha]\nl: 1\n[beta]\nr: alpha.l\n"), r#"{"alpha":{"l":1},"beta":{"r":1}}"#);
+    assert_eq!(eval_json("$g: 5\na: $g * 2\n"), r#"{"a":10}"#);
+}
+
+#[test]
+fn lambdas_recursion_and_closures() {
+    assert_eq!(eval_json("fib: n => n < 2 ? n : fib(n - 1) + fib(n - 2)\nr: fib(20)\n"), r#"{"r":6765}"#);
+    assert_eq!(eval_json("add: a => b => a + b\nr: add(2)(3)\n"), r#"{"r":5}"#);
+    assert_eq!(eval_json("r: map([1, 2], x => map([10], y => x * y))\n"), r#"{"r":[[10],[20]]}"#);
+    assert_eq!(eval_json("f: x => {a: x, b: a * 2}\nr: f(3)\n"), r#"{"r":{"a":3,"b":6}}"#);
+    assert_eq!(eval_json("r: reduce(range(0, 5), 0, (s, i) => (s + i * i) % 1000003)\n"), r#"{"r":30}"#);
+}
+
+#[test]
+fn errors_are_located_and_explained() {
+    let error = fail("a: 1\nb: a + true\n");
+    assert!(error.contains("cannot apply `+` to int and bool"), "{error}");
+    assert!(error.contains("test.tsk:2:4"), "{error}");
+    let error = fail("a: b\nb: 1\n");
+    assert!(error.contains("`b` is used before it is defined"), "{error}");
+    assert!(error.contains("defined here, later"), "{error}");
+    let error = fail("f: x => f(x)\nr: f(1)\n");
+    assert!(error.contains("call depth limit exceeded"), "{error}");
+    let error = fail("r: revrse([1])\n");
+    assert!(error.contains("did you mean `reverse`?"), "{error}");
+    let error = fail("r: @frobnicate(1)\n");
+    assert!(error.contains("unknown operator `@frobnicate`"), "{error}");
+    let error = fail("r: 9223372036854775807 + x\nx: 1\n");
+    assert!(error.contains("used before it is defined"), "{error}");
+    let error = fail("x: 1\nr: 9223372036854775807 + x\n");
+    assert!(error.contains("integer overflow"), "{error}");
+}
+
+#[test]
+fn call_trace_goes_through_lambdas() {
+    let error = fail("inner: x => x + true\nouter: x => inner(x)\nr: outer(1)\n");
+    assert!(error.contains("in `inner`, called at test.tsk:2:13"), "{error}");
+    assert!(error.contains("in `outer`, called at test.tsk:3:4"), "{error}");
+}
+
+#[test]
+fn bare_words_and_modes() {
+    assert_eq!(eval_json("level: info\n"), r#"{"level":"info"}"#);
+    assert_eq!(eval_json("level: error\n"), r#"{"level":"error"}"#);
+    assert!(eval_in(Mode::Strict, "level: info\n").is_err());
+    assert_eq!(eval_in(Mode::Compat, "s: hello world\nu: @unknown(1)\n").unwrap(), r#"{"s":"hello world","u":"@unknown(1)"}"#);
+}
+
+#[test]
+fn functions_are_left_out_of_output() {
+    assert_eq!(eval_json("f: x => x\nv: [1, f]\n"), r#"{"v":[1]}"#);
+}
+
+#[test]
+fn ranges() {
+    assert_eq!(eval_json("ports: 8000-9000\n"), r#"{"ports":{"min":8000,"max":9000,"type":"range"}}"#);
+    assert_eq!(expr("len(8000-9000)"), "1001");
+    assert_eq!(expr("sum(range(1, 101))"), "5050");
+}
+
+#[test]
+fn std_examples_hold() {
+    let rt = runtime(Mode::Default);
+    let mut checked = 0;
+    for symbol in rt.registry().symbols() {
+        for example in &symbol.doc.examples {
+            let (source, expected) = example.rsplit_once(" => ").expect("examples are `expr => json`");
+            let mut rt = runtime(Mode::Default);
+            let id = rt.add_source("example", source);
+            let (value, _) = rt.evaluate_expression(id).unwrap_or_else(|f| panic!("{example}: {:?}", f.diagnostics));
+            let got = serde_json::to_string(&value).unwrap();
+            let want: serde_json::Value = serde_json::from_str(expected).unwrap();
+            assert_eq!(serde_json::from_str::<serde_json::Value>(&got).unwrap(), want, "{}: {example}", symbol.name);
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "only {checked} examples");
+}
+
+struct Doubler;
+
+impl Plugin for Doubler {
+    fn name(&self) -> &str {
+        "doubler"
+    }
+    fn register(&self, registrar: &mut Registrar<'_>) -> Result<(), RegistryError> {
+        registrar.add(SymbolSpec::operator("double", |_ctx: &mut CallContext<'_, '_>, args: &[Value]| Ok(Value::Int(arg_int(args, 0)? * 2))))?;
+        registrar.add(SymbolSpec::function("apply_twice", |ctx, args| {
+            let once = ctx.call(&args[0], &[args[1].clone()])?;
+            ctx.call(&args[0], &[once])
+        }))?;
+        Ok(())
+    }
+}
+
+#[test]
+fn plugins_register_operators_and_call_back_into_lambdas() {
+    let mut rt = runtime(Mode::Default);
+    rt.register(&Doubler).unwrap();
+    let id = rt.add_source("t", "a: @double(21)\nb: apply_twice(x => x + 1, 0)\n");
+    let document = rt.evaluate(id, None).unwrap().document;
+    assert_eq!(serde_json::to_string(&Value::object(document)).unwrap(), r#"{"a":42,"b":2}"#);
+    let error = rt.register(&Doubler).unwrap_err();
+    assert_eq!(error.to_string(), "`@double` is provided by both `doubler` and `doubler`");
+}
+
+#[test]
+fn host_calls_lambdas_after_evaluation() {
+    let mut rt = runtime(Mode::Default);
+    let id = rt.add_source("t", "base: 10\nhandler: x => x + base\n");
+    let document = rt.evaluate(id, None).unwrap().document;
+    let handler = document.get("handler").unwrap().clone();
+    assert_eq!(rt.call(&handler, &[Value::Int(5)]).unwrap().as_int(), Some(15));
+    let _ = Rc::new(0);
+    let _: Option<RuntimeError> = None;
+}

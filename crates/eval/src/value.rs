@@ -1,0 +1,234 @@
+//! Runtime values: 24 bytes each, cheap to clone (scalars inline, short strings inline,
+//! everything else behind an `Rc`).
+
+use std::any::Any;
+use std::fmt;
+use std::rc::Rc;
+
+use crate::function::Function;
+pub use crate::object::Object;
+/// Strings of values and object keys.
+pub type Str = smol_str::SmolStr;
+
+/// A TuskLang value.
+#[derive(Clone, Default)]
+pub enum Value {
+    /// `null`
+    #[default]
+    Null,
+    /// `true` / `false`
+    Bool(bool),
+    /// A 64-bit integer; arithmetic that overflows is an error.
+    Int(i64),
+    /// A 64-bit float.
+    Float(f64),
+    /// A UTF-8 string.
+    Str(Str),
+    /// An array (copy on write).
+    Array(Rc<Vec<Value>>),
+    /// An ordered map with string keys (copy on write).
+    Object(Rc<Object>),
+    /// Integers `start..end` (end excluded). The literal `8000-9000` is `8000..9001`.
+    Range(i64, i64),
+    /// A lambda or a native function.
+    Func(Rc<Function>),
+    /// An opaque object owned by a plugin (a connection, a model).
+    Handle(Rc<Handle>),
+}
+
+const _: () = assert!(std::mem::size_of::<Value>() == 24);
+
+/// An opaque plugin object. Dropped when the last script reference goes away.
+pub struct Handle {
+    /// The type name shown by `type_of` and in errors, e.g. `postgres.connection`.
+    pub type_name: Rc<str>,
+    /// The object.
+    pub data: Box<dyn Any>,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<{}>", self.type_name)
+    }
+}
+
+impl Value {
+    /// The name of the value's type as `type_of` reports it.
+    pub fn type_name(&self) -> &str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "string",
+            Value::Array(_) => "array",
+            Value::Object(_) => "object",
+            Value::Range(..) => "range",
+            Value::Func(_) => "function",
+            Value::Handle(handle) => &handle.type_name,
+        }
+    }
+
+    /// A string value.
+    pub fn string(text: &str) -> Value {
+        Value::Str(Str::new(text))
+    }
+
+    /// An array value.
+    pub fn array(items: Vec<Value>) -> Value {
+        Value::Array(Rc::new(items))
+    }
+
+    /// An object value.
+    pub fn object(object: Object) -> Value {
+        Value::Object(Rc::new(object))
+    }
+
+    /// The text of a string value.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s.as_str()),
+            _ => None,
+        }
+    }
+
+    /// The integer, if this is one.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// The number as a float (ints convert).
+    pub fn as_f64(&self) -> Option<f64> {
+        match self {
+            Value::Int(n) => Some(*n as f64),
+            Value::Float(x) => Some(*x),
+            _ => None,
+        }
+    }
+
+    /// The object, if this is one.
+    pub fn as_object(&self) -> Option<&Object> {
+        match self {
+            Value::Object(object) => Some(object),
+            _ => None,
+        }
+    }
+
+    /// The array items, if this is an array.
+    pub fn as_array(&self) -> Option<&[Value]> {
+        match self {
+            Value::Array(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// Truthiness: `false`, `null`, `0`, `0.0`, `""`, `[]` and `{}` are false.
+    pub fn is_truthy(&self) -> bool {
+        match self {
+            Value::Null => false,
+            Value::Bool(b) => *b,
+            Value::Int(n) => *n != 0,
+            Value::Float(x) => *x != 0.0,
+            Value::Str(s) => !s.is_empty(),
+            Value::Array(items) => !items.is_empty(),
+            Value::Object(object) => !object.is_empty(),
+            Value::Range(start, end) => start < end,
+            Value::Func(_) | Value::Handle(_) => true,
+        }
+    }
+
+    /// True for functions (left out of output documents).
+    pub fn is_function(&self) -> bool {
+        matches!(self, Value::Func(_))
+    }
+
+    /// Deep equality: numbers compare by value across int and float, collections by content.
+    pub fn deep_eq(&self, other: &Value) -> bool {
+        match (self, other) {
+            (Value::Null, Value::Null) => true,
+            (Value::Bool(a), Value::Bool(b)) => a == b,
+            (Value::Int(a), Value::Int(b)) => a == b,
+            (Value::Float(a), Value::Float(b)) => a == b,
+            (Value::Int(a), Value::Float(b)) | (Value::Float(b), Value::Int(a)) => (*a as f64) == *b,
+            (Value::Str(a), Value::Str(b)) => a == b,
+            (Value::Array(a), Value::Array(b)) => {
+                Rc::ptr_eq(a, b) || (a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.deep_eq(y)))
+            }
+            (Value::Object(a), Value::Object(b)) => Rc::ptr_eq(a, b) || a.deep_eq(b),
+            (Value::Range(a0, a1), Value::Range(b0, b1)) => a0 == b0 && a1 == b1,
+            (Value::Func(a), Value::Func(b)) => Rc::ptr_eq(a, b),
+            (Value::Handle(a), Value::Handle(b)) => Rc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// The range as an object, the way documents show it.
+    pub fn range_object(start: i64, end: i64) -> Object {
+        let mut object = Object::with_capacity(3);
+        object.insert(Str::new("min"), Value::Int(start));
+        object.insert(Str::new("max"), Value::Int(end.saturating_sub(1)));
+        object.insert(Str::new("type"), Value::string("range"));
+        object
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", crate::output::to_display(self))
+    }
+}
+
+/// `Display` gives the text `str()` and interpolation produce: strings raw, the rest as JSON.
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Str(s) => f.write_str(s.as_str()),
+            other => f.write_str(&crate::output::to_display(other)),
+        }
+    }
+}
+
+impl From<bool> for Value {
+    fn from(b: bool) -> Value {
+        Value::Bool(b)
+    }
+}
+
+impl From<i64> for Value {
+    fn from(n: i64) -> Value {
+        Value::Int(n)
+    }
+}
+
+impl From<f64> for Value {
+    fn from(x: f64) -> Value {
+        Value::Float(x)
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Value {
+        Value::string(s)
+    }
+}
+
+impl From<String> for Value {
+    fn from(s: String) -> Value {
+        Value::Str(Str::from(s))
+    }
+}
+
+impl From<Vec<Value>> for Value {
+    fn from(items: Vec<Value>) -> Value {
+        Value::array(items)
+    }
+}
+
+impl From<Object> for Value {
+    fn from(object: Object) -> Value {
+        Value::object(object)
+    }
+}
