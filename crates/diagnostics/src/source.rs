@@ -21,12 +21,8 @@ pub struct SourceFile {
 impl SourceFile {
     fn new(name: String, text: Arc<str>) -> SourceFile {
         let mut line_starts = vec![0];
-        line_starts.extend(
-            text.bytes()
-                .enumerate()
-                .filter(|(_, byte)| *byte == b'\n')
-                .map(|(offset, _)| offset as u32 + 1),
-        );
+        line_starts
+            .extend(text.bytes().enumerate().filter(|(_, byte)| *byte == b'\n').map(|(offset, _)| offset as u32 + 1));
         SourceFile { name, text, line_starts }
     }
 

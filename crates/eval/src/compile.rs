@@ -47,7 +47,17 @@ impl<'a> Compiler<'a> {
         mode: Mode,
         state: &'a mut CompileState,
     ) -> Compiler<'a> {
-        Compiler { registry, source, text, mode, state, scopes: Vec::new(), lambda_depth: 0, position: 0, diagnostics: Vec::new() }
+        Compiler {
+            registry,
+            source,
+            text,
+            mode,
+            state,
+            scopes: Vec::new(),
+            lambda_depth: 0,
+            position: 0,
+            diagnostics: Vec::new(),
+        }
     }
 
     fn location(&self, span: Span) -> Location {
@@ -55,7 +65,11 @@ impl<'a> Compiler<'a> {
     }
 
     fn error(&mut self, diagnostic: Diagnostic) {
-        let diagnostic = if self.mode == Mode::Compat { Diagnostic { severity: tusk_diagnostics::Severity::Warning, ..diagnostic } } else { diagnostic };
+        let diagnostic = if self.mode == Mode::Compat {
+            Diagnostic { severity: tusk_diagnostics::Severity::Warning, ..diagnostic }
+        } else {
+            diagnostic
+        };
         self.diagnostics.push(diagnostic);
     }
 
@@ -98,8 +112,12 @@ impl<'a> Compiler<'a> {
     pub(crate) fn compile_expression(mut self, expr: &Expr<'_>) -> (Program, Vec<Diagnostic>) {
         self.position = u32::MAX;
         let node = self.compile_expr(expr);
-        let program =
-            Program { ops: Vec::new(), slots: self.state.slots, globals: self.state.globals_count, expression: Some(node) };
+        let program = Program {
+            ops: Vec::new(),
+            slots: self.state.slots,
+            globals: self.state.globals_count,
+            expression: Some(node),
+        };
         (program, self.diagnostics)
     }
 
@@ -113,7 +131,9 @@ impl<'a> Compiler<'a> {
                         duplicates.push((key[0].name.to_string(), key[0].span, previous));
                     }
                 }
-                ItemKind::Global { name, name_span, .. } => self.state.declare_global(name, *name_span, item.span.start),
+                ItemKind::Global { name, name_span, .. } => {
+                    self.state.declare_global(name, *name_span, item.span.start)
+                }
                 ItemKind::Section { path } => {
                     let path: Vec<Str> = path.iter().map(|part| Str::new(&part.name)).collect();
                     let spans: Vec<Span> = match &item.kind {
@@ -175,7 +195,13 @@ impl<'a> Compiler<'a> {
 
     fn undefined_name(&self, name: &str, span: Span) -> Diagnostic {
         let mut candidates = self.visible_names();
-        candidates.extend(self.registry.symbols().iter().filter(|s| s.kind == crate::registry::SymbolKind::Function).map(|s| s.name.to_string()));
+        candidates.extend(
+            self.registry
+                .symbols()
+                .iter()
+                .filter(|s| s.kind == crate::registry::SymbolKind::Function)
+                .map(|s| s.name.to_string()),
+        );
         let mut diagnostic = Diagnostic::error(format!("`{name}` is not defined"))
             .with_code("R004")
             .with_primary(self.location(span), "not an entry, parameter or function");
@@ -206,7 +232,9 @@ impl<'a> Compiler<'a> {
                 }
             },
             ExprKind::Global(name) => self.compile_global(name, span),
-            ExprKind::Operator { name, name_span, args } => self.compile_operator(name, *name_span, args.as_deref(), span),
+            ExprKind::Operator { name, name_span, args } => {
+                self.compile_operator(name, *name_span, args.as_deref(), span)
+            }
             ExprKind::Array(items) => {
                 // A bare word as a whole item follows the rule for whole values: `[debug, info]`.
                 let nodes: Vec<Node> = items
@@ -361,7 +389,7 @@ impl<'a> Compiler<'a> {
                     if length == parts.len() {
                         return base;
                     }
-                    let path = parts[length..].iter().map(|part| Str::new(part)).collect();
+                    let path = parts[length..].iter().map(Str::new).collect();
                     return Node::Path { base: Box::new(base), path, location };
                 }
             }
@@ -380,7 +408,12 @@ impl<'a> Compiler<'a> {
                 all_args.extend(nodes.into_vec());
                 let mut all_spans = vec![name_span];
                 all_spans.extend(spans.into_vec());
-                return symbol_call(symbol.clone(), all_args.into_boxed_slice(), location, all_spans.into_boxed_slice());
+                return symbol_call(
+                    symbol.clone(),
+                    all_args.into_boxed_slice(),
+                    location,
+                    all_spans.into_boxed_slice(),
+                );
             }
         }
         self.unknown_operator(name, name_span, span)
@@ -487,7 +520,8 @@ impl<'a> Compiler<'a> {
 fn symbol_call(symbol: Rc<Symbol>, args: Box<[Node]>, location: Location, arg_spans: Box<[Span]>) -> Node {
     // Built-in functions are called directly; plugin symbols go through their cell so that
     // lazy loading and hot reload can swap the implementation.
-    let builtin = matches!(symbol.plugin.as_str(), "core" | "std") && symbol.kind == crate::registry::SymbolKind::Function;
+    let builtin =
+        matches!(symbol.plugin.as_str(), "core" | "std") && symbol.kind == crate::registry::SymbolKind::Function;
     if builtin && let Some(func) = symbol.loaded() {
         let function = NativeFunction { name: symbol.name.clone(), func };
         return Node::CallNative(Box::new(NativeCall { function, args, location, arg_spans }));
@@ -519,11 +553,15 @@ pub(crate) fn contains_invalid(expr: &Expr<'_>) -> bool {
         | ExprKind::Range(..)
         | ExprKind::Name(_)
         | ExprKind::Global(_) => false,
-        ExprKind::Interpolated(parts) => parts.iter().any(|part| matches!(part, StrPart::Expr(e) if contains_invalid(e))),
+        ExprKind::Interpolated(parts) => {
+            parts.iter().any(|part| matches!(part, StrPart::Expr(e) if contains_invalid(e)))
+        }
         ExprKind::Operator { args, .. } => args.as_ref().is_some_and(|args| args.iter().any(contains_invalid)),
         ExprKind::Array(items) => items.iter().any(contains_invalid),
         ExprKind::Object(items) => items.iter().any(|item| match &item.kind {
-            ItemKind::Entry { value, .. } | ItemKind::Global { value, .. } | ItemKind::ListItem(value) => contains_invalid(value),
+            ItemKind::Entry { value, .. } | ItemKind::Global { value, .. } | ItemKind::ListItem(value) => {
+                contains_invalid(value)
+            }
             ItemKind::Error => true,
             ItemKind::Section { .. } => false,
         }),

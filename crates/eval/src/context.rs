@@ -29,6 +29,12 @@ impl<'i, 'r> CallContext<'i, 'r> {
         self.interp.call_value(function, args, self.site)
     }
 
+    /// Calls a function value, handing it the arguments (no copies): the fast way for
+    /// builtins that call a lambda per item.
+    pub fn call_owned<const N: usize>(&mut self, function: &Value, args: [Value; N]) -> Result<Value, RuntimeError> {
+        self.interp.call_value_owned(function, args, self.site)
+    }
+
     /// Where the native was called from.
     pub fn call_site(&self) -> Location {
         self.site
@@ -106,8 +112,18 @@ impl<'i, 'r> CallContext<'i, 'r> {
 /// Fails unless the number of arguments is within `min..=max`.
 pub fn expect_arity(name: &str, args: &[Value], min: usize, max: usize) -> Result<(), RuntimeError> {
     if args.len() < min || args.len() > max {
-        let expected = if min == max { min.to_string() } else if max == usize::MAX { format!("at least {min}") } else { format!("{min} to {max}") };
-        return Err(RuntimeError::new(RuntimeErrorKind::ArgumentCount { name: name.to_string(), expected, got: args.len() }));
+        let expected = if min == max {
+            min.to_string()
+        } else if max == usize::MAX {
+            format!("at least {min}")
+        } else {
+            format!("{min} to {max}")
+        };
+        return Err(RuntimeError::new(RuntimeErrorKind::ArgumentCount {
+            name: name.to_string(),
+            expected,
+            got: args.len(),
+        }));
     }
     Ok(())
 }

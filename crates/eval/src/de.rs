@@ -67,12 +67,15 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de> {
             Value::Int(n) => visitor.visit_i64(*n),
             Value::Float(x) => visitor.visit_f64(*x),
             Value::Str(s) => visitor.visit_borrowed_str(s.as_str()),
-            Value::Array(items) => visitor.visit_seq(Items { items: items.iter().filter(|item| !item.is_function()).collect(), index: 0 }),
-            Value::Object(object) => visitor.visit_map(Entries::new(object)),
-            Value::Range(start, end) => {
-                visitor.visit_map(OwnedRange { fields: vec![("min", *start), ("max", end.saturating_sub(1))], index: 0 })
+            Value::Array(items) => {
+                visitor.visit_seq(Items { items: items.iter().filter(|item| !item.is_function()).collect(), index: 0 })
             }
-            Value::Handle(handle) => Err(de::Error::custom(format!("cannot deserialize a {} handle", handle.type_name))),
+            Value::Object(object) => visitor.visit_map(Entries::new(object)),
+            Value::Range(start, end) => visitor
+                .visit_map(OwnedRange { fields: vec![("min", *start), ("max", end.saturating_sub(1))], index: 0 }),
+            Value::Handle(handle) => {
+                Err(de::Error::custom(format!("cannot deserialize a {} handle", handle.type_name)))
+            }
         }
     }
 
@@ -95,7 +98,10 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de> {
                 let (key, value) = object.iter().next().expect("one entry");
                 visitor.visit_enum(EnumAccess { variant: key.as_str(), value })
             }
-            other => Err(de::Error::custom(format!("expected a string or a one-key object for an enum, found {}", other.type_name()))),
+            other => Err(de::Error::custom(format!(
+                "expected a string or a one-key object for an enum, found {}",
+                other.type_name()
+            ))),
         }
     }
 
@@ -132,7 +138,10 @@ struct Entries<'de> {
 
 impl<'de> Entries<'de> {
     fn new(object: &'de Object) -> Entries<'de> {
-        Entries { entries: object.iter().filter(|(_, v)| !v.is_function()).map(|(k, v)| (k.as_str(), v)).collect(), index: 0 }
+        Entries {
+            entries: object.iter().filter(|(_, v)| !v.is_function()).map(|(k, v)| (k.as_str(), v)).collect(),
+            index: 0,
+        }
     }
 }
 
@@ -205,7 +214,11 @@ impl<'de> de::VariantAccess<'de> for VariantAccess<'de> {
         de::Deserializer::deserialize_any(ValueDeserializer(self.value), visitor)
     }
 
-    fn struct_variant<V: Visitor<'de>>(self, _fields: &'static [&'static str], visitor: V) -> Result<V::Value, DeError> {
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         de::Deserializer::deserialize_any(ValueDeserializer(self.value), visitor)
     }
 }

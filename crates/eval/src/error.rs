@@ -225,7 +225,10 @@ impl RuntimeError {
     /// The renderable form. The trace becomes notes, innermost call first.
     pub fn to_diagnostic(&self, sources: &SourceMap) -> Diagnostic {
         let message = match (&self.0.origin, &self.0.kind) {
-            (Some(origin), RuntimeErrorKind::Operator(_) | RuntimeErrorKind::Argument { .. } | RuntimeErrorKind::Io(_)) => {
+            (
+                Some(origin),
+                RuntimeErrorKind::Operator(_) | RuntimeErrorKind::Argument { .. } | RuntimeErrorKind::Io(_),
+            ) => {
                 format!("{origin}: {}", self.0.kind)
             }
             _ => self.0.kind.to_string(),

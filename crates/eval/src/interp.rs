@@ -24,8 +24,8 @@ use crate::value::{Object, Str, Value};
 type Args = SmallVec<[Value; 4]>;
 
 /// Stack space kept free before a lambda call, and how much to add when it runs low.
-const STACK_RED_ZONE: usize = 128 * 1024;
-const STACK_GROWTH: usize = 4 * 1024 * 1024;
+const STACK_RED_ZONE: usize = 1024 * 1024;
+const STACK_GROWTH: usize = 8 * 1024 * 1024;
 /// Trace frames kept in an error (a runaway recursion would otherwise record thousands).
 const MAX_TRACE_FRAMES: usize = 20;
 
@@ -44,7 +44,16 @@ pub struct Interpreter<'r> {
 impl<'r> Interpreter<'r> {
     pub(crate) fn new(runtime: &'r mut Runtime, module: Rc<Module>) -> Interpreter<'r> {
         let limits = runtime.options.limits;
-        Interpreter { runtime, stack: Vec::with_capacity(256), base: 0, closure: None, module, depth: 0, operations: 0, limits }
+        Interpreter {
+            runtime,
+            stack: Vec::with_capacity(256),
+            base: 0,
+            closure: None,
+            module,
+            depth: 0,
+            operations: 0,
+            limits,
+        }
     }
 
     /// Runs a compiled document (or REPL line) in the current module.
@@ -60,7 +69,8 @@ impl<'r> Interpreter<'r> {
                     let target = section_object(&mut document, &section);
                     insert_path(target, path, value.clone());
                     if let Some(slot) = slot {
-                        let stored = if path.len() == 1 { value } else { target.get(&path[0]).cloned().unwrap_or_default() };
+                        let stored =
+                            if path.len() == 1 { value } else { target.get(&path[0]).cloned().unwrap_or_default() };
                         module.slots.borrow_mut()[*slot as usize] = Some(stored);
                     }
                 }
@@ -148,14 +158,12 @@ impl<'r> Interpreter<'r> {
             Node::Binary { op, lhs, rhs, location } => {
                 let left = self.eval(lhs)?;
                 let right = self.eval(rhs)?;
-                match (op, &left, &right) {
-                    (BinaryOp::Lt, Value::Int(a), Value::Int(b)) => Ok(Value::Bool(a < b)),
-                    (BinaryOp::Add, Value::Int(a), Value::Int(b)) if a.checked_add(*b).is_some() => Ok(Value::Int(a + b)),
-                    (BinaryOp::Sub, Value::Int(a), Value::Int(b)) if a.checked_sub(*b).is_some() => Ok(Value::Int(a - b)),
-                    _ => binary_op(*op, &left, &right),
+                if let (Value::Int(a), Value::Int(b)) = (&left, &right)
+                    && let Some(value) = int_fast_path(*op, *a, *b)
+                {
+                    return Ok(value);
                 }
-                .map_err(|error| self.check_string(error).at(*location))
-                .and_then(|value| self.check_size(value, *location))
+                self.binary_slow(*op, &left, &right, *location)
             }
             Node::And(lhs, rhs) => {
                 if !self.eval(lhs)?.is_truthy() {
@@ -176,8 +184,9 @@ impl<'r> Interpreter<'r> {
             }
             Node::Call(call) => {
                 let callee = self.eval(&call.callee)?;
-                let args = self.eval_args(&call.args)?;
-                self.call_value(&callee, &args, call.location).map_err(|error| attach_argument(error, call.location, &call.arg_spans))
+                let argc = self.push_args(&call.args)?;
+                self.call_on_stack(&callee, argc, call.location)
+                    .map_err(|error| attach_argument(error, call.location, &call.arg_spans))
             }
             Node::CallNative(call) => {
                 let args = self.eval_args(&call.args)?;
@@ -195,7 +204,8 @@ impl<'r> Interpreter<'r> {
                 let name = symbol.display_name();
                 let function = symbol.resolve().map_err(|error| error.in_callable(&name).at(call.location))?;
                 let mut ctx = CallContext::new(self, call.location);
-                function(&mut ctx, &args).map_err(|error| attach_argument(error.in_callable(&name), call.location, &call.arg_spans))
+                function(&mut ctx, &args)
+                    .map_err(|error| attach_argument(error.in_callable(&name), call.location, &call.arg_spans))
             }
             Node::Lambda { proto, captures } => {
                 let captured = captures
@@ -263,17 +273,30 @@ impl<'r> Interpreter<'r> {
         }
     }
 
-    fn check_string(&self, error: RuntimeError) -> RuntimeError {
-        error
+    #[inline(never)]
+    fn binary_slow(
+        &self,
+        op: BinaryOp,
+        left: &Value,
+        right: &Value,
+        location: Location,
+    ) -> Result<Value, RuntimeError> {
+        let value = binary_op(op, left, right).map_err(|error| error.at(location))?;
+        if matches!(value, Value::Str(_) | Value::Array(_)) {
+            return self.check_size(value, location);
+        }
+        Ok(value)
     }
 
     fn check_size(&self, value: Value, location: Location) -> Result<Value, RuntimeError> {
         match &value {
-            Value::Str(s) if s.len() > self.limits.max_string_bytes => Err(RuntimeError::new(RuntimeErrorKind::LimitExceeded {
-                what: "string size",
-                limit: self.limits.max_string_bytes as u64,
-            })
-            .at(location)),
+            Value::Str(s) if s.len() > self.limits.max_string_bytes => {
+                Err(RuntimeError::new(RuntimeErrorKind::LimitExceeded {
+                    what: "string size",
+                    limit: self.limits.max_string_bytes as u64,
+                })
+                .at(location))
+            }
             Value::Array(items) if items.len() > self.limits.max_collection_len => {
                 Err(RuntimeError::new(RuntimeErrorKind::LimitExceeded {
                     what: "collection size",
@@ -296,48 +319,104 @@ impl<'r> Interpreter<'r> {
         Ok(Value::object(object))
     }
 
+    /// Evaluates arguments onto the stack; on an error the stack is left as it was.
+    fn push_args(&mut self, nodes: &[Node]) -> Result<usize, RuntimeError> {
+        let start = self.stack.len();
+        for node in nodes {
+            match self.eval(node) {
+                Ok(value) => self.stack.push(value),
+                Err(error) => {
+                    self.stack.truncate(start);
+                    return Err(error);
+                }
+            }
+        }
+        Ok(nodes.len())
+    }
+
     /// Calls a function value with arguments.
     pub(crate) fn call_value(&mut self, callee: &Value, args: &[Value], site: Location) -> Result<Value, RuntimeError> {
+        self.stack.extend_from_slice(args);
+        self.call_on_stack(callee, args.len(), site)
+    }
+
+    /// Calls a function value with arguments it may consume (no copies).
+    pub(crate) fn call_value_owned<const N: usize>(
+        &mut self,
+        callee: &Value,
+        args: [Value; N],
+        site: Location,
+    ) -> Result<Value, RuntimeError> {
+        self.stack.extend(args);
+        self.call_on_stack(callee, N, site)
+    }
+
+    /// Calls `callee` with the `argc` values on top of the stack, which it consumes.
+    fn call_on_stack(&mut self, callee: &Value, argc: usize, site: Location) -> Result<Value, RuntimeError> {
+        let base = self.stack.len() - argc;
         let Value::Func(function) = callee else {
-            return Err(RuntimeError::new(RuntimeErrorKind::NotCallable { type_name: callee.type_name().to_string() }).at(site));
+            self.stack.truncate(base);
+            return Err(
+                RuntimeError::new(RuntimeErrorKind::NotCallable { type_name: callee.type_name().to_string() }).at(site)
+            );
         };
         match &**function {
-            Function::Closure(closure) => self.call_closure(function, closure, args, site),
+            Function::Closure(closure) => self.call_closure(function, closure, base, site),
             Function::Native(native) => {
+                let args: Args = self.stack.drain(base..).collect();
                 let func = native.func.clone();
                 let mut ctx = CallContext::new(self, site);
-                func(&mut ctx, args).map_err(|error| error.in_callable(&native.name).at(site))
+                func(&mut ctx, &args).map_err(|error| error.in_callable(&native.name).at(site))
             }
         }
     }
 
-    fn call_closure(&mut self, function: &Rc<Function>, closure: &Closure, args: &[Value], site: Location) -> Result<Value, RuntimeError> {
+    /// Runs a lambda whose arguments are on the stack from `base` up.
+    fn call_closure(
+        &mut self,
+        function: &Rc<Function>,
+        closure: &Closure,
+        base: usize,
+        site: Location,
+    ) -> Result<Value, RuntimeError> {
         let proto = &closure.proto;
-        if args.len() != proto.params as usize {
+        let argc = self.stack.len() - base;
+        if argc != proto.params as usize {
+            self.stack.truncate(base);
             return Err(RuntimeError::new(RuntimeErrorKind::ArgumentCount {
                 name: proto.name.as_deref().unwrap_or("<lambda>").to_string(),
                 expected: proto.params.to_string(),
-                got: args.len(),
+                got: argc,
             })
             .at(site));
         }
         if self.depth >= self.limits.max_call_depth {
+            self.stack.truncate(base);
             return Err(RuntimeError::new(RuntimeErrorKind::LimitExceeded {
                 what: "call depth",
                 limit: self.limits.max_call_depth as u64,
             })
             .at(site));
         }
-        self.tick().map_err(|error| error.at(site))?;
-        let base = self.stack.len();
-        self.stack.extend_from_slice(args);
-        self.stack.resize(base + proto.locals as usize, Value::Null);
+        if let Err(error) = self.tick() {
+            self.stack.truncate(base);
+            return Err(error.at(site));
+        }
+        if proto.locals > proto.params {
+            self.stack.resize(base + proto.locals as usize, Value::Null);
+        }
         let saved_base = std::mem::replace(&mut self.base, base);
         let saved_closure = self.closure.replace(function.clone());
-        let saved_module =
-            (!Rc::ptr_eq(&self.module, &closure.module)).then(|| std::mem::replace(&mut self.module, closure.module.clone()));
+        let saved_module = (!Rc::ptr_eq(&self.module, &closure.module))
+            .then(|| std::mem::replace(&mut self.module, closure.module.clone()));
         self.depth += 1;
-        let result = stacker::maybe_grow(STACK_RED_ZONE, STACK_GROWTH, || self.eval(&proto.body));
+        // Growing the stack is checked every few levels: the red zone covers the frames in
+        // between, and the check itself is not free on the hottest path there is.
+        let result = if self.depth.is_multiple_of(8) {
+            stacker::maybe_grow(STACK_RED_ZONE, STACK_GROWTH, || self.eval(&proto.body))
+        } else {
+            self.eval(&proto.body)
+        };
         self.depth -= 1;
         if let Some(module) = saved_module {
             self.module = module;
@@ -347,7 +426,10 @@ impl<'r> Interpreter<'r> {
         self.stack.truncate(base);
         result.map_err(|error| {
             if error.trace().len() < MAX_TRACE_FRAMES {
-                error.push_frame(TraceFrame { name: proto.name.as_deref().unwrap_or("<lambda>").to_string(), call_site: Some(site) })
+                error.push_frame(TraceFrame {
+                    name: proto.name.as_deref().unwrap_or("<lambda>").to_string(),
+                    call_site: Some(site),
+                })
             } else {
                 error
             }
@@ -355,7 +437,11 @@ impl<'r> Interpreter<'r> {
     }
 
     /// Runs another module's program (cross-file operators), then comes back.
-    pub(crate) fn run_in_module(&mut self, module: Rc<Module>, program: &Program) -> Result<Option<Value>, RuntimeError> {
+    pub(crate) fn run_in_module(
+        &mut self,
+        module: Rc<Module>,
+        program: &Program,
+    ) -> Result<Option<Value>, RuntimeError> {
         let saved_module = std::mem::replace(&mut self.module, module);
         let saved_closure = self.closure.take();
         let saved_base = self.base;
@@ -404,6 +490,25 @@ pub(crate) fn insert_path(object: &mut Object, path: &[Str], value: Value) {
         }
         [first, rest @ ..] => insert_path(section_object(object, std::slice::from_ref(first)), rest, value),
     }
+}
+
+/// Integer arithmetic and comparison without overflow; `None` sends the operation down the
+/// general (and error-reporting) path.
+#[inline(always)]
+fn int_fast_path(op: BinaryOp, a: i64, b: i64) -> Option<Value> {
+    Some(match op {
+        BinaryOp::Add => Value::Int(a.checked_add(b)?),
+        BinaryOp::Sub => Value::Int(a.checked_sub(b)?),
+        BinaryOp::Mul => Value::Int(a.checked_mul(b)?),
+        BinaryOp::Rem if b != 0 => Value::Int(a.checked_rem(b)?),
+        BinaryOp::Lt => Value::Bool(a < b),
+        BinaryOp::LtEq => Value::Bool(a <= b),
+        BinaryOp::Gt => Value::Bool(a > b),
+        BinaryOp::GtEq => Value::Bool(a >= b),
+        BinaryOp::Eq => Value::Bool(a == b),
+        BinaryOp::NotEq => Value::Bool(a != b),
+        _ => return None,
+    })
 }
 
 fn type_error(op: &'static str, left: &Value, right: &Value) -> RuntimeError {
@@ -470,7 +575,7 @@ fn arithmetic(
 pub(crate) fn binary_op(op: BinaryOp, left: &Value, right: &Value) -> Result<Value, RuntimeError> {
     match op {
         BinaryOp::Add => match (left, right) {
-            (Value::Str(a), Value::Str(b)) => Ok(Value::Str(Str::from(format!("{a}{b}")))),
+            (Value::Str(a), Value::Str(b)) => Ok(Value::from(format!("{a}{b}"))),
             (Value::Str(a), other) => Ok(Value::from(format!("{a}{other}"))),
             (other, Value::Str(b)) => Ok(Value::from(format!("{other}{b}"))),
             (Value::Array(a), Value::Array(b)) => {
@@ -491,12 +596,15 @@ pub(crate) fn binary_op(op: BinaryOp, left: &Value, right: &Value) -> Result<Val
         BinaryOp::Sub => arithmetic(op, left, right, i64::checked_sub, |a, b| a - b),
         BinaryOp::Mul => arithmetic(op, left, right, i64::checked_mul, |a, b| a * b),
         BinaryOp::Div => match (left.as_f64(), right.as_f64()) {
-            (Some(_), Some(b)) if b == 0.0 => Err(RuntimeError::new(RuntimeErrorKind::DivisionByZero)),
+            (Some(_), Some(0.0)) => Err(RuntimeError::new(RuntimeErrorKind::DivisionByZero)),
             (Some(a), Some(b)) => {
                 if let (Value::Int(x), Value::Int(y)) = (left, right)
                     && x.checked_rem(*y) == Some(0)
                 {
-                    return x.checked_div(*y).map(Value::Int).ok_or_else(|| RuntimeError::new(RuntimeErrorKind::Overflow { op: "/" }));
+                    return x
+                        .checked_div(*y)
+                        .map(Value::Int)
+                        .ok_or_else(|| RuntimeError::new(RuntimeErrorKind::Overflow { op: "/" }));
                 }
                 Ok(Value::Float(a / b))
             }
@@ -504,7 +612,9 @@ pub(crate) fn binary_op(op: BinaryOp, left: &Value, right: &Value) -> Result<Val
         },
         BinaryOp::Rem => match (left, right) {
             (Value::Int(_), Value::Int(0)) => Err(RuntimeError::new(RuntimeErrorKind::DivisionByZero)),
-            (Value::Float(_) | Value::Int(_), Value::Float(b)) if *b == 0.0 => Err(RuntimeError::new(RuntimeErrorKind::DivisionByZero)),
+            (Value::Float(_) | Value::Int(_), Value::Float(b)) if *b == 0.0 => {
+                Err(RuntimeError::new(RuntimeErrorKind::DivisionByZero))
+            }
             (Value::Float(_), Value::Int(0)) => Err(RuntimeError::new(RuntimeErrorKind::DivisionByZero)),
             _ => arithmetic(op, left, right, i64::checked_rem, |a, b| a % b),
         },
@@ -520,7 +630,8 @@ pub(crate) fn binary_op(op: BinaryOp, left: &Value, right: &Value) -> Result<Val
 pub(crate) fn member(value: &Value, key: &str) -> Result<Value, RuntimeError> {
     match value {
         Value::Object(object) => object.get(key).cloned().ok_or_else(|| {
-            let error = RuntimeError::new(RuntimeErrorKind::NoSuchKey { key: key.to_string(), type_name: "object".into() });
+            let error =
+                RuntimeError::new(RuntimeErrorKind::NoSuchKey { key: key.to_string(), type_name: "object".into() });
             match closest_name(key, object.keys().map(|k| k.as_str())) {
                 Some(suggestion) => error.with_help(format!("did you mean `{suggestion}`?")),
                 None => error.with_help(format!("`get(value, \"{key}\", default)` reads a key that may be missing")),
@@ -528,7 +639,10 @@ pub(crate) fn member(value: &Value, key: &str) -> Result<Value, RuntimeError> {
         }),
         Value::Range(start, end) if key == "min" => Ok(Value::Int(*start)),
         Value::Range(start, end) if key == "max" => Ok(Value::Int(end.saturating_sub(1).max(start.saturating_sub(1)))),
-        other => Err(RuntimeError::new(RuntimeErrorKind::NoSuchKey { key: key.to_string(), type_name: other.type_name().to_string() })),
+        other => Err(RuntimeError::new(RuntimeErrorKind::NoSuchKey {
+            key: key.to_string(),
+            type_name: other.type_name().to_string(),
+        })),
     }
 }
 

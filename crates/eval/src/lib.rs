@@ -32,10 +32,12 @@ pub use crate::module::Module;
 pub use crate::object::Object;
 pub use crate::options::{Limits, Mode, Options};
 pub use crate::output::{format_float, to_display};
-pub use crate::registry::{Implementation, Plugin, Registrar, Registry, RegistryError, Symbol, SymbolDoc, SymbolKind, SymbolSpec};
-pub use crate::runtime::{Evaluation, Failure, LineOutcome, Runtime, Session};
+pub use crate::registry::{
+    Implementation, Plugin, Registrar, Registry, RegistryError, Symbol, SymbolDoc, SymbolKind, SymbolSpec,
+};
+pub use crate::runtime::{Evaluation, Failure, LineOutcome, Printer, Runtime, Session};
 pub use crate::stdlib::Std;
-pub use crate::value::{Handle, Str, Value};
+pub use crate::value::{Handle, Str, Text, Value};
 
 #[cfg(test)]
 mod tests;

@@ -48,9 +48,9 @@ impl Object {
     fn position(&self, key: &str) -> Option<usize> {
         match &self.index {
             None => self.entries.iter().position(|(k, _)| k.as_str() == key),
-            Some(index) => index
-                .find(hash_key(key), |&i| self.entries[i as usize].0.as_str() == key)
-                .map(|&i| i as usize),
+            Some(index) => {
+                index.find(hash_key(key), |&i| self.entries[i as usize].0.as_str() == key).map(|&i| i as usize)
+            }
         }
     }
 

@@ -31,7 +31,9 @@ impl Serialize for Value {
                 }
                 map.end()
             }
-            Value::Range(start, end) => Value::Object(std::rc::Rc::new(Value::range_object(*start, *end))).serialize(serializer),
+            Value::Range(start, end) => {
+                Value::Object(std::rc::Rc::new(Value::range_object(*start, *end))).serialize(serializer)
+            }
             Value::Handle(handle) => serializer.serialize_str(&format!("<{}>", handle.type_name)),
         }
     }

@@ -16,6 +16,9 @@ use crate::options::{Mode, Options};
 use crate::registry::{Plugin, Registry, RegistryError};
 use crate::value::{Object, Str, Value};
 
+/// Where `print()` output goes.
+pub type Printer = Rc<dyn Fn(&str)>;
+
 /// Registry, sources and options shared by every evaluation of an engine.
 pub struct Runtime {
     /// How files are evaluated.
@@ -24,7 +27,7 @@ pub struct Runtime {
     sources: SourceMap,
     files: HashMap<PathBuf, FileState>,
     files_in_progress: Vec<PathBuf>,
-    printer: Option<Rc<dyn Fn(&str)>>,
+    printer: Option<Printer>,
     printed: Vec<String>,
 }
 
@@ -58,7 +61,10 @@ impl Failure {
 
     /// True when every error is only "the input ended early" (the REPL reads another line).
     pub fn is_incomplete(&self) -> bool {
-        self.diagnostics.iter().filter(|d| d.is_error()).all(|d| d.code == Some("P002") || matches!(d.code, Some("L003" | "L004" | "L005" | "L006")))
+        self.diagnostics
+            .iter()
+            .filter(|d| d.is_error())
+            .all(|d| d.code == Some("P002") || matches!(d.code, Some("L003" | "L004" | "L005" | "L006")))
             && self.diagnostics.iter().any(|d| d.is_error())
     }
 }
@@ -89,7 +95,7 @@ impl Runtime {
     /// A runtime with the `core` and `std` plugins registered.
     pub fn new(options: Options) -> Runtime {
         let mut runtime = Runtime::bare(options);
-        runtime.register(&crate::core::Core::default()).expect("core registers cleanly");
+        runtime.register(&crate::core::Core).expect("core registers cleanly");
         runtime.register(&crate::stdlib::Std).expect("std registers cleanly");
         runtime
     }
@@ -109,7 +115,7 @@ impl Runtime {
 
     /// Where `print()` output goes. Without a printer it is kept and can be taken with
     /// [`Runtime::take_printed`] (this crate never writes to the terminal itself).
-    pub fn set_printer(&mut self, printer: Option<Rc<dyn Fn(&str)>>) {
+    pub fn set_printer(&mut self, printer: Option<Printer>) {
         self.printer = printer;
     }
 
@@ -156,11 +162,16 @@ impl Runtime {
     }
 
     /// Parses and compiles a source; errors and warnings come back as diagnostics.
-    fn compile_source(&mut self, source: SourceId, state: &mut CompileState) -> Result<(crate::ir::Program, Vec<Diagnostic>), Failure> {
+    fn compile_source(
+        &mut self,
+        source: SourceId,
+        state: &mut CompileState,
+    ) -> Result<(crate::ir::Program, Vec<Diagnostic>), Failure> {
         let text = self.sources.get(source).text.clone();
         let parsed = tusk_parser::parse(&text, self.parse_options());
         let compat = self.options.mode == Mode::Compat;
-        let mut diagnostics: Vec<Diagnostic> = parsed.errors.iter().map(|error| downgrade(error.to_diagnostic(source), compat)).collect();
+        let mut diagnostics: Vec<Diagnostic> =
+            parsed.errors.iter().map(|error| downgrade(error.to_diagnostic(source), compat)).collect();
         let Some(document) = parsed.ast else {
             return Err(Failure { diagnostics: errors_first(diagnostics) });
         };
@@ -204,7 +215,11 @@ impl Runtime {
     }
 
     /// Evaluates one REPL line (or several lines entered together).
-    pub fn eval_line(&mut self, session: &mut Session, source: SourceId) -> Result<(LineOutcome, Vec<Diagnostic>), Failure> {
+    pub fn eval_line(
+        &mut self,
+        session: &mut Session,
+        source: SourceId,
+    ) -> Result<(LineOutcome, Vec<Diagnostic>), Failure> {
         let text = self.sources.get(source).text.clone();
         let parsed = tusk_parser::parse_line(&text, self.parse_options());
         let mut diagnostics: Vec<Diagnostic> = parsed.errors.iter().map(|error| error.to_diagnostic(source)).collect();
@@ -290,7 +305,8 @@ pub(crate) fn evaluate_file_from(interp: &mut Interpreter<'_>, path: &Path) -> R
     match interp.runtime.files.get(&key) {
         Some(FileState::Done(document)) => return Ok(document.clone()),
         Some(FileState::InProgress) => {
-            let mut chain: Vec<String> = interp.runtime.files_in_progress.iter().map(|p| p.display().to_string()).collect();
+            let mut chain: Vec<String> =
+                interp.runtime.files_in_progress.iter().map(|p| p.display().to_string()).collect();
             chain.push(key.display().to_string());
             return Err(RuntimeError::message(format!("cross-file cycle: {}", chain.join(" -> "))));
         }
@@ -312,7 +328,8 @@ pub(crate) fn evaluate_file_from(interp: &mut Interpreter<'_>, path: &Path) -> R
         Err(failure) => {
             let first = failure.diagnostics.into_iter().find(Diagnostic::is_error);
             let message = first.map(|d| {
-                let place = d.primary.as_ref().map(|label| interp.runtime.sources.describe(label.location)).unwrap_or_default();
+                let place =
+                    d.primary.as_ref().map(|label| interp.runtime.sources.describe(label.location)).unwrap_or_default();
                 format!("{} has errors: {place}: {}", path.display(), d.message)
             });
             Err(RuntimeError::message(message.unwrap_or_else(|| format!("{} has errors", path.display()))))

@@ -5,7 +5,9 @@ use std::rc::Rc;
 
 use tusk_diagnostics::{RenderOptions, render_all};
 
-use crate::{CallContext, Mode, Options, Plugin, Registrar, RegistryError, Runtime, RuntimeError, SymbolSpec, Value, arg_int};
+use crate::{
+    CallContext, Mode, Options, Plugin, Registrar, RegistryError, Runtime, RuntimeError, SymbolSpec, Value, arg_int,
+};
 
 fn runtime(mode: Mode) -> Runtime {
     Runtime::new(Options { mode, ..Options::default() })
@@ -47,7 +49,10 @@ fn documents_in_every_style() {
         r#"{"name":"app","server":{"port":8080,"ssl":{"on":true}},"db":{"limits":{"max":5}}}"#
     );
     assert_eq!(eval_json("[a.b]\nx: 1\n[a]\ny: 2\n"), r#"{"a":{"b":{"x":1},"y":2}}"#);
-    assert_eq!(eval_json("db:\n  host: \"h\"\n  port: 1\nfeatures:\n  - a\n  - b\n"), r#"{"db":{"host":"h","port":1},"features":["a","b"]}"#);
+    assert_eq!(
+        eval_json("db:\n  host: \"h\"\n  port: 1\nfeatures:\n  - a\n  - b\n"),
+        r#"{"db":{"host":"h","port":1},"features":["a","b"]}"#
+    );
     assert_eq!(eval_json("a.b.c: 1\na.b.d: 2\n"), r#"{"a":{"b":{"c":1,"d":2}}}"#);
 }
 
@@ -114,7 +119,10 @@ fn bare_words_and_modes() {
     assert_eq!(eval_json("level: info\n"), r#"{"level":"info"}"#);
     assert_eq!(eval_json("level: error\n"), r#"{"level":"error"}"#);
     assert!(eval_in(Mode::Strict, "level: info\n").is_err());
-    assert_eq!(eval_in(Mode::Compat, "s: hello world\nu: @unknown(1)\n").unwrap(), r#"{"s":"hello world","u":"@unknown(1)"}"#);
+    assert_eq!(
+        eval_in(Mode::Compat, "s: hello world\nu: @unknown(1)\n").unwrap(),
+        r#"{"s":"hello world","u":"@unknown(1)"}"#
+    );
 }
 
 #[test]
@@ -155,7 +163,9 @@ impl Plugin for Doubler {
         "doubler"
     }
     fn register(&self, registrar: &mut Registrar<'_>) -> Result<(), RegistryError> {
-        registrar.add(SymbolSpec::operator("double", |_ctx: &mut CallContext<'_, '_>, args: &[Value]| Ok(Value::Int(arg_int(args, 0)? * 2))))?;
+        registrar.add(SymbolSpec::operator("double", |_ctx: &mut CallContext<'_, '_>, args: &[Value]| {
+            Ok(Value::Int(arg_int(args, 0)? * 2))
+        }))?;
         registrar.add(SymbolSpec::function("apply_twice", |ctx, args| {
             let once = ctx.call(&args[0], &[args[1].clone()])?;
             ctx.call(&args[0], &[once])

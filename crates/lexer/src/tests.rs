@@ -51,7 +51,22 @@ fn interpolation_is_lexed_recursively() {
     use TokenKind::*;
     assert_eq!(
         kinds(r#""a ${x + "b${y}"} c""#),
-        [StrStart, StrText, InterpStart, Name, Plus, StrStart, StrText, InterpStart, Name, InterpEnd, StrEnd, InterpEnd, StrText, StrEnd]
+        [
+            StrStart,
+            StrText,
+            InterpStart,
+            Name,
+            Plus,
+            StrStart,
+            StrText,
+            InterpStart,
+            Name,
+            InterpEnd,
+            StrEnd,
+            InterpEnd,
+            StrText,
+            StrEnd
+        ]
     );
     assert_eq!(kinds(r#""plain \"q\"""#), [Str]);
     assert_eq!(kinds("'single'"), [Str]);

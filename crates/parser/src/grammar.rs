@@ -72,7 +72,11 @@ pub(crate) fn lone_expression<'a, 's: 'a, Err: GrammarError<'a>>(
     source: &'s str,
 ) -> impl Parser<'a, TokenInput<'a>, Expr<'s>, Extra<Err>> + Clone {
     let (expression, _) = expression_and_body::<'a, 's, Err>(source);
-    just(TokenKind::Newline).or_not().ignore_then(expression).then_ignore(just(TokenKind::Newline).or_not()).then_ignore(end())
+    just(TokenKind::Newline)
+        .or_not()
+        .ignore_then(expression)
+        .then_ignore(just(TokenKind::Newline).or_not())
+        .then_ignore(end())
 }
 
 type BoxedBody<'a, 's, Err> = Boxed<'a, 'a, TokenInput<'a>, Vec<Item<'s>>, Extra<Err>>;
@@ -80,15 +84,14 @@ type BoxedBody<'a, 's, Err> = Boxed<'a, 'a, TokenInput<'a>, Vec<Item<'s>>, Extra
 #[allow(clippy::type_complexity)]
 fn expression_and_body<'a, 's: 'a, Err: GrammarError<'a>>(
     source: &'s str,
-) -> (
-    Boxed<'a, 'a, TokenInput<'a>, Expr<'s>, Extra<Err>>,
-    BoxedBody<'a, 's, Err>,
-) {
+) -> (Boxed<'a, 'a, TokenInput<'a>, Expr<'s>, Extra<Err>>, BoxedBody<'a, 's, Err>) {
     let text = move |span: SimpleSpan<u32>| -> &'s str { &source[span.start as usize..span.end as usize] };
     let tok = |kind: TokenKind| just(kind).labelled(kind.describe());
 
-    let mut expression = Recursive::<chumsky::recursive::Indirect<'a, 'a, TokenInput<'a>, Expr<'s>, Extra<Err>>>::declare();
-    let mut block_body = Recursive::<chumsky::recursive::Indirect<'a, 'a, TokenInput<'a>, Vec<Item<'s>>, Extra<Err>>>::declare();
+    let mut expression =
+        Recursive::<chumsky::recursive::Indirect<'a, 'a, TokenInput<'a>, Expr<'s>, Extra<Err>>>::declare();
+    let mut block_body =
+        Recursive::<chumsky::recursive::Indirect<'a, 'a, TokenInput<'a>, Vec<Item<'s>>, Extra<Err>>>::declare();
 
     // Skipping a value that does not parse: balanced brackets, up to where a value ends.
     let balanced = recursive(|balanced| {
@@ -189,13 +192,11 @@ fn expression_and_body<'a, 's: 'a, Err: GrammarError<'a>>(
     // ---- names, lambdas, operators
     let name = tok(TokenKind::Name).map_with(move |_, e| (text(e.span()), e.span()));
     let param = name.map(|(name, span)| Param { name, span: span_of(span) });
-    let params = param
-        .map(|param| vec![param])
-        .or(param
-            .separated_by(just(TokenKind::Comma))
-            .allow_trailing()
-            .collect::<Vec<_>>()
-            .delimited_by(just(TokenKind::LParen), just(TokenKind::RParen)));
+    let params = param.map(|param| vec![param]).or(param
+        .separated_by(just(TokenKind::Comma))
+        .allow_trailing()
+        .collect::<Vec<_>>()
+        .delimited_by(just(TokenKind::LParen), just(TokenKind::RParen)));
     let lambda = params
         .then_ignore(just(TokenKind::Arrow))
         .then(expression.clone())
@@ -203,7 +204,7 @@ fn expression_and_body<'a, 's: 'a, Err: GrammarError<'a>>(
     let item_separator = just(TokenKind::Comma).or(just(TokenKind::Newline)).ignored();
     let arguments = expression
         .clone()
-        .separated_by(item_separator.clone())
+        .separated_by(item_separator)
         .allow_trailing()
         .collect::<Vec<_>>()
         .delimited_by(tok(TokenKind::LParen), tok(TokenKind::RParen))
@@ -276,9 +277,13 @@ fn expression_and_body<'a, 's: 'a, Err: GrammarError<'a>>(
     .labelled("an expression");
 
     let index = expression.clone().delimited_by(just(TokenKind::LBracket), just(TokenKind::RBracket));
-    let member = just(TokenKind::Dot).ignore_then(tok(TokenKind::Name).map_with(move |_, e| (text(e.span()), e.span())));
+    let member =
+        just(TokenKind::Dot).ignore_then(tok(TokenKind::Name).map_with(move |_, e| (text(e.span()), e.span())));
     let binary = |kind: TokenKind, op: BinaryOp| just(kind).to(op);
-    let fold_binary = |lhs: Expr<'s>, op: BinaryOp, rhs: Expr<'s>, e: &mut chumsky::input::MapExtra<'a, '_, TokenInput<'a>, Extra<Err>>| {
+    let fold_binary = |lhs: Expr<'s>,
+                       op: BinaryOp,
+                       rhs: Expr<'s>,
+                       e: &mut chumsky::input::MapExtra<'a, '_, TokenInput<'a>, Extra<Err>>| {
         expr(ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), e.span())
     };
     let operators = atom.pratt((
@@ -287,8 +292,12 @@ fn expression_and_body<'a, 's: 'a, Err: GrammarError<'a>>(
             expr(ExprKind::Member(Box::new(object), name, span_of(name_span)), e.span())
         }),
         postfix(10, index, |object, index, e| expr(ExprKind::Index(Box::new(object), Box::new(index)), e.span())),
-        prefix(9, just(TokenKind::Minus), |_, operand, e| expr(ExprKind::Unary(UnaryOp::Neg, Box::new(operand)), e.span())),
-        prefix(9, just(TokenKind::Bang), |_, operand, e| expr(ExprKind::Unary(UnaryOp::Not, Box::new(operand)), e.span())),
+        prefix(9, just(TokenKind::Minus), |_, operand, e| {
+            expr(ExprKind::Unary(UnaryOp::Neg, Box::new(operand)), e.span())
+        }),
+        prefix(9, just(TokenKind::Bang), |_, operand, e| {
+            expr(ExprKind::Unary(UnaryOp::Not, Box::new(operand)), e.span())
+        }),
         infix(left(7), binary(TokenKind::Star, BinaryOp::Mul), fold_binary),
         infix(left(7), binary(TokenKind::Slash, BinaryOp::Div), fold_binary),
         infix(left(7), binary(TokenKind::Percent, BinaryOp::Rem), fold_binary),
@@ -339,47 +348,38 @@ fn expression_and_body<'a, 's: 'a, Err: GrammarError<'a>>(
         .recover_with(via_parser(raw_value.clone()));
     let separator = one_of([TokenKind::Newline, TokenKind::Semicolon, TokenKind::Comma]).ignored();
 
-    let entry = key_path
-        .clone()
-        .then_ignore(assign.clone())
-        .then(value.clone())
-        .map(|(key, value)| ItemKind::Entry { key, value });
+    let entry = key_path.then_ignore(assign).then(value.clone()).map(|(key, value)| ItemKind::Entry { key, value });
     let global_entry = tok(TokenKind::Global)
         .map_with(move |_, e| (&text(e.span())[1..], span_of(e.span())))
-        .then_ignore(assign.clone())
+        .then_ignore(assign)
         .then(value.clone())
         .map(|((name, name_span), value)| ItemKind::Global { name, name_span, value });
     let block = key_path
-        .clone()
         .then(object_items.map_with(|items, e| expr(ExprKind::Object(items), e.span())))
         .map(|(key, value)| ItemKind::Entry { key, value });
     let array_block = key_path
-        .clone()
         .then(array_items.map_with(|items, e| expr(ExprKind::Array(items), e.span())))
         .map(|(key, value)| ItemKind::Entry { key, value });
     let angle_block = key_part
-        .clone()
         .then_ignore(just(TokenKind::AngleOpen))
         .then(block_body.clone().map_with(|items, e| expr(ExprKind::Object(items), e.span())))
         .then_ignore(tok(TokenKind::AngleClose))
         .map(|(key, value)| ItemKind::Entry { key: vec![key], value });
     let list_item = just(TokenKind::ListDash).ignore_then(expression.clone());
     let indented_list = list_item
-        .separated_by(separator.clone().repeated().at_least(1))
+        .separated_by(separator.repeated().at_least(1))
         .allow_trailing()
         .at_least(1)
         .collect::<Vec<_>>()
         .map_with(|items, e| expr(ExprKind::Array(items), e.span()));
     let indented_object = block_body.clone().map_with(|items, e| expr(ExprKind::Object(items), e.span()));
     let indented = key_path
-        .clone()
         .then_ignore(assign)
         .then_ignore(just(TokenKind::Indent))
         .then(indented_list.or(indented_object))
         .then_ignore(tok(TokenKind::Dedent))
         .map(|(key, value)| ItemKind::Entry { key, value });
     let section = key_path
-        .clone()
         .delimited_by(just(TokenKind::LBracket), just(TokenKind::RBracket))
         .map(|path| ItemKind::Section { path });
 
@@ -415,19 +415,7 @@ fn expression_and_body<'a, 's: 'a, Err: GrammarError<'a>>(
         ));
 
     let separators = separator.repeated().at_least(1);
-    block_body.define(
-        statement
-            .separated_by(separators.clone())
-            .allow_leading()
-            .allow_trailing()
-            .collect::<Vec<_>>(),
-    );
-    let top_body = top_statement
-        .separated_by(separators)
-        .allow_leading()
-        .allow_trailing()
-        .collect::<Vec<_>>()
-        .boxed();
+    block_body.define(statement.separated_by(separators).allow_leading().allow_trailing().collect::<Vec<_>>());
+    let top_body = top_statement.separated_by(separators).allow_leading().allow_trailing().collect::<Vec<_>>().boxed();
     (expression.boxed(), top_body)
 }
-

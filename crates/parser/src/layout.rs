@@ -85,7 +85,23 @@ fn counts_toward_depth(kind: TokenKind) -> bool {
     use TokenKind::*;
     matches!(
         kind,
-        Arrow | Dot | Question | Plus | Minus | Star | Slash | Percent | Bang | EqEq | NotEq | Lt | LtEq | Gt | GtEq | AndAnd | OrOr
+        Arrow
+            | Dot
+            | Question
+            | Plus
+            | Minus
+            | Star
+            | Slash
+            | Percent
+            | Bang
+            | EqEq
+            | NotEq
+            | Lt
+            | LtEq
+            | Gt
+            | GtEq
+            | AndAnd
+            | OrOr
     )
 }
 
@@ -138,7 +154,8 @@ pub(crate) fn layout(
     for (index, token) in tokens.iter().enumerate() {
         let next = tokens.get(index + 1).map(|t| t.kind);
         let bracket_depth = frames.len() - 1;
-        let in_entries = mode == LayoutMode::Document && matches!(frames.last().and_then(|f| f.opener), None | Some(TokenKind::LBrace));
+        let in_entries = mode == LayoutMode::Document
+            && matches!(frames.last().and_then(|f| f.opener), None | Some(TokenKind::LBrace));
         let mut kind = token.kind;
         let follows_ternary_colon = std::mem::take(&mut last_was_ternary_colon);
 
@@ -214,10 +231,13 @@ pub(crate) fn layout(
                     }
                 }
             }
-            TokenKind::Gt if mode == LayoutMode::Document && at_statement_start_line(&out) && matches!(next, Some(TokenKind::Newline) | None) => {
-                if out.last().is_some_and(|t| t.0 == TokenKind::Name) {
-                    kind = TokenKind::AngleOpen;
-                }
+            TokenKind::Gt
+                if mode == LayoutMode::Document
+                    && at_statement_start_line(&out)
+                    && matches!(next, Some(TokenKind::Newline) | None)
+                    && out.last().is_some_and(|t| t.0 == TokenKind::Name) =>
+            {
+                kind = TokenKind::AngleOpen;
             }
             TokenKind::Lt if at_statement_start && matches!(next, Some(TokenKind::Newline | TokenKind::Lt) | None) => {
                 kind = TokenKind::AngleClose;
@@ -259,10 +279,16 @@ pub(crate) fn layout(
             return Layout { tokens: out, parseable: false };
         }
         push(&mut out, kind, token.span);
-        at_statement_start = mode == LayoutMode::Document && matches!(
-            kind,
-            TokenKind::Semicolon | TokenKind::LBrace | TokenKind::AngleOpen | TokenKind::AngleClose | TokenKind::Indent
-        ) || (kind == TokenKind::Comma && in_entries);
+        at_statement_start = mode == LayoutMode::Document
+            && matches!(
+                kind,
+                TokenKind::Semicolon
+                    | TokenKind::LBrace
+                    | TokenKind::AngleOpen
+                    | TokenKind::AngleClose
+                    | TokenKind::Indent
+            )
+            || (kind == TokenKind::Comma && in_entries);
     }
     let end = Span::point(source.len() as u32);
     for _ in indents.drain(..) {

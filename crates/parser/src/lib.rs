@@ -77,7 +77,8 @@ pub fn parse(source: &str, options: ParseOptions) -> Parsed<Document<'_>> {
             return Parsed { ast: Some(ast), errors: prepared.errors };
         }
     }
-    let (ast, errors) = grammar::document::<RichError<'_>>(source).parse(tokens.as_slice().split_token_span(eoi)).into_output_errors();
+    let (ast, errors) =
+        grammar::document::<RichError<'_>>(source).parse(tokens.as_slice().split_token_span(eoi)).into_output_errors();
     finish(source, std::mem::take(&mut prepared.errors), &prepared.lexer_tokens, ast, errors)
 }
 
@@ -96,8 +97,9 @@ pub fn parse_expression(source: &str, options: ParseOptions) -> Parsed<Expr<'_>>
             return Parsed { ast: Some(ast), errors: prepared.errors };
         }
     }
-    let (ast, errors) =
-        grammar::lone_expression::<RichError<'_>>(source).parse(tokens.as_slice().split_token_span(eoi)).into_output_errors();
+    let (ast, errors) = grammar::lone_expression::<RichError<'_>>(source)
+        .parse(tokens.as_slice().split_token_span(eoi))
+        .into_output_errors();
     finish(source, std::mem::take(&mut prepared.errors), &prepared.lexer_tokens, ast, errors)
 }
 
@@ -115,7 +117,8 @@ pub fn parse_line(source: &str, options: ParseOptions) -> Parsed<Line<'_>> {
 
 fn looks_like_statement(tokens: &[Token]) -> bool {
     use TokenKind::*;
-    let kinds: Vec<TokenKind> = tokens.iter().take(64).map(|token| token.kind).filter(|kind| *kind != Newline).collect();
+    let kinds: Vec<TokenKind> =
+        tokens.iter().take(64).map(|token| token.kind).filter(|kind| *kind != Newline).collect();
     match kinds.as_slice() {
         [Global, Colon | Assign, ..] => true,
         [Name, Gt, ..] if tokens.get(2).is_none_or(|token| token.kind == Newline) => true,
@@ -143,11 +146,8 @@ struct Prepared {
 
 fn prepare(source: &str, options: ParseOptions, mode: layout::LayoutMode) -> Prepared {
     let lexed = tusk_lexer::lex(source);
-    let mut errors: Vec<ParseError> = lexed
-        .errors
-        .iter()
-        .map(|error| ParseError::new(ParseErrorKind::Lex(error.kind.clone()), error.span))
-        .collect();
+    let mut errors: Vec<ParseError> =
+        lexed.errors.iter().map(|error| ParseError::new(ParseErrorKind::Lex(error.kind.clone()), error.span)).collect();
     let layout = layout::layout(source, &lexed.tokens, options.max_depth, mode, &mut errors);
     let tokens = layout.parseable.then_some(layout.tokens);
     Prepared { lexer_tokens: lexed.tokens, tokens, errors }
@@ -172,8 +172,8 @@ fn finish<T>(
 }
 
 const OPERATOR_SYMBOLS: [&str; 19] = [
-    "`+`", "`-`", "`*`", "`/`", "`%`", "`==`", "`!=`", "`<`", "`<=`", "`>`", "`>=`", "`&&`", "`||`", "`?`", "`.`", "`(`",
-    "`[`", "`=>`", "`,`",
+    "`+`", "`-`", "`*`", "`/`", "`%`", "`==`", "`!=`", "`<`", "`<=`", "`>`", "`>=`", "`&&`", "`||`", "`?`", "`.`",
+    "`(`", "`[`", "`=>`", "`,`",
 ];
 
 fn describe_pattern(pattern: &RichPattern<'_, TokenKind>) -> Option<String> {
@@ -211,13 +211,20 @@ fn convert(error: RichError<'_>, source: &str, tokens: &[Token]) -> ParseError {
             (expected, found.as_deref().copied())
         }
         RichReason::Custom(message) => {
-            let mut error = ParseError::new(ParseErrorKind::Unexpected { expected: vec![], found: message.clone() }, span);
+            let mut error =
+                ParseError::new(ParseErrorKind::Unexpected { expected: vec![], found: message.clone() }, span);
             error.help = None;
             return error;
         }
     };
-    let at_end = span.start as usize >= source.len() || found.is_none() || (found == Some(TokenKind::Dedent) && span.start as usize >= source.len());
+    let at_end = span.start as usize >= source.len()
+        || found.is_none()
+        || (found == Some(TokenKind::Dedent) && span.start as usize >= source.len());
     let mut parse_error = if at_end {
+        // Point just after the last token rather than at the very end of the input, which is
+        // often a line further down.
+        let last_end = tokens.iter().rev().find(|token| token.kind != TokenKind::Newline).map(|token| token.span.end);
+        let span = last_end.map_or(span, |end| Span::point(end.min(span.start)));
         ParseError::new(ParseErrorKind::UnexpectedEnd { expected: expected.clone() }, span)
     } else {
         let found_kind = found.unwrap_or(TokenKind::Error);

@@ -23,10 +23,9 @@ pub(crate) fn unescape(body: &str) -> Cow<'_, str> {
             Some(c @ ('\\' | '"' | '\'' | '$')) => out.push(c),
             Some('u') => {
                 let rest = chars.as_str();
-                let decoded = rest
-                    .strip_prefix('{')
-                    .and_then(|r| r.split_once('}'))
-                    .and_then(|(hex, _)| u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).map(|c| (c, hex.len())));
+                let decoded = rest.strip_prefix('{').and_then(|r| r.split_once('}')).and_then(|(hex, _)| {
+                    u32::from_str_radix(hex, 16).ok().and_then(char::from_u32).map(|c| (c, hex.len()))
+                });
                 match decoded {
                     Some((c, hex_len)) => {
                         out.push(c);

@@ -53,14 +53,19 @@ fn precedence_and_lambdas() {
     assert_eq!(params.len(), 2);
     let ExprKind::Ternary(condition, _, _) = &body.kind else { panic!("{body:?}") };
     let ExprKind::Binary(BinaryOp::Gt, lhs, _) = &condition.kind else { panic!() };
-    assert!(matches!(&lhs.kind, ExprKind::Binary(BinaryOp::Add, _, rhs) if matches!(rhs.kind, ExprKind::Binary(BinaryOp::Mul, _, _))));
+    assert!(
+        matches!(&lhs.kind, ExprKind::Binary(BinaryOp::Add, _, rhs) if matches!(rhs.kind, ExprKind::Binary(BinaryOp::Mul, _, _)))
+    );
 }
 
 #[test]
 fn multi_line_values() {
-    let source = "sampling: @optimize(\"x\", {\n    debug: 0.1,      # 10%\n    info: 0.5\n})\nlist: [\n  \"a\"\n  \"b\",\n]\n";
+    let source =
+        "sampling: @optimize(\"x\", {\n    debug: 0.1,      # 10%\n    info: 0.5\n})\nlist: [\n  \"a\"\n  \"b\",\n]\n";
     let parsed = items(source);
-    assert!(matches!(entry_value(&parsed[0]), ExprKind::Operator { name: "optimize", args: Some(args), .. } if args.len() == 2));
+    assert!(
+        matches!(entry_value(&parsed[0]), ExprKind::Operator { name: "optimize", args: Some(args), .. } if args.len() == 2)
+    );
     assert!(matches!(entry_value(&parsed[1]), ExprKind::Array(items) if items.len() == 2));
 }
 

@@ -66,7 +66,9 @@ impl CompileState {
             return Some(existing.first);
         }
         let index = self.new_slot();
-        self.sections[section].keys.insert(Str::new(name), Declared { index, definitions: vec![position], first: span });
+        self.sections[section]
+            .keys
+            .insert(Str::new(name), Declared { index, definitions: vec![position], first: span });
         None
     }
 
@@ -197,7 +199,10 @@ impl Compiler<'_> {
                         duplicates.push((name.clone(), key[0].span, existing.first));
                     }
                     None => {
-                        keys.insert(name, BlockKey { definitions: vec![item.span.start], first: key[0].span, storage: None });
+                        keys.insert(
+                            name,
+                            BlockKey { definitions: vec![item.span.start], first: key[0].span, storage: None },
+                        );
                     }
                 }
             }

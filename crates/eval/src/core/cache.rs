@@ -44,7 +44,9 @@ pub(crate) fn parse_ttl(value: &Value) -> Result<Duration, String> {
             let text = text.trim();
             let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
             let (number, unit) = text.split_at(split);
-            let number: f64 = number.parse().map_err(|_| format!("invalid duration {text:?}: expected a number and a unit such as \"5m\""))?;
+            let number: f64 = number
+                .parse()
+                .map_err(|_| format!("invalid duration {text:?}: expected a number and a unit such as \"5m\""))?;
             let seconds = match unit {
                 "" | "s" => number,
                 "ms" => number / 1000.0,
@@ -55,7 +57,9 @@ pub(crate) fn parse_ttl(value: &Value) -> Result<Duration, String> {
             };
             Ok(Duration::from_secs_f64(seconds))
         }
-        other => Err(format!("the TTL must be a duration like \"5m\" or a number of seconds, not {}", other.type_name())),
+        other => {
+            Err(format!("the TTL must be a duration like \"5m\" or a number of seconds, not {}", other.type_name()))
+        }
     }
 }
 

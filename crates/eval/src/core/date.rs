@@ -116,15 +116,27 @@ fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
 }
 
 const DAYS: [&str; 7] = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
-const MONTHS: [&str; 12] =
-    ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December"];
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
 
 /// Formats `timestamp` (Unix seconds, UTC) with PHP `date()` letters.
 pub(crate) fn format_date(format: &str, timestamp: i64, micros: u32) -> String {
     let c = civil(timestamp);
     let mut out = String::with_capacity(format.len() * 2);
     let mut chars = format.chars();
-    let hour12 = if c.hour % 12 == 0 { 12 } else { c.hour % 12 };
+    let hour12 = if c.hour.is_multiple_of(12) { 12 } else { c.hour % 12 };
     while let Some(letter) = chars.next() {
         match letter {
             '\\' => {

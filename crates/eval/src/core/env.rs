@@ -20,7 +20,9 @@ pub(super) fn env() -> SymbolSpec {
 
 /// Converts the variable's text to the default's type, so `@env("PORT", 8080)` is a number.
 fn convert_like(text: &str, default: &Value) -> Result<Value, RuntimeError> {
-    let convert_error = |what: &str| RuntimeError::message(format!("the variable holds {text:?}, which is not {what} like its default"));
+    let convert_error = |what: &str| {
+        RuntimeError::message(format!("the variable holds {text:?}, which is not {what} like its default"))
+    };
     Ok(match default {
         Value::Int(_) => Value::Int(text.trim().parse().map_err(|_| convert_error("an integer"))?),
         Value::Float(_) => Value::Float(text.trim().parse().map_err(|_| convert_error("a number"))?),

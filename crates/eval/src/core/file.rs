@@ -52,7 +52,9 @@ pub(super) fn file_write() -> SymbolSpec {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => std::path::PathBuf::from("."),
         };
-        let io_error = |error: std::io::Error| RuntimeError::new(RuntimeErrorKind::Io(format!("cannot write {}: {error}", path.display())));
+        let io_error = |error: std::io::Error| {
+            RuntimeError::new(RuntimeErrorKind::Io(format!("cannot write {}: {error}", path.display())))
+        };
         let mut temp = tempfile::NamedTempFile::new_in(&directory).map_err(io_error)?;
         temp.write_all(text.as_bytes()).map_err(io_error)?;
         temp.as_file().sync_all().map_err(io_error)?;

@@ -43,7 +43,10 @@ fn items(value: &Value, index: usize) -> Result<Items<'_>, RuntimeError> {
         Value::Str(s) => Ok(Items::Chars(s.chars())),
         Value::Object(_) => Err(RuntimeError::argument(index, "objects are not iterable")
             .with_help("iterate over `keys(obj)` or `values(obj)`")),
-        other => Err(RuntimeError::argument(index, format!("argument {} must be an array, range or string, not {}", index + 1, other.type_name()))),
+        other => Err(RuntimeError::argument(
+            index,
+            format!("argument {} must be an array, range or string, not {}", index + 1, other.type_name()),
+        )),
     }
 }
 
@@ -79,7 +82,7 @@ fn keys() -> SymbolSpec {
     SymbolSpec::function("keys", |_ctx, args| {
         expect_arity("keys", args, 1, 1)?;
         let object = arg_object(args, 0)?;
-        Ok(Value::array(object.keys().map(|k| Value::Str(k.clone())).collect()))
+        Ok(Value::array(object.keys().map(|k| Value::string(k)).collect()))
     })
     .signature("keys(object)")
     .summary("The keys of an object, in order.")
@@ -105,7 +108,12 @@ fn has() -> SymbolSpec {
                 let index = arg_int(args, 1)?;
                 index >= -(items.len() as i64) && index < items.len() as i64
             }
-            other => return Err(RuntimeError::argument(0, format!("argument 1 must be an object or array, not {}", other.type_name()))),
+            other => {
+                return Err(RuntimeError::argument(
+                    0,
+                    format!("argument 1 must be an object or array, not {}", other.type_name()),
+                ));
+            }
         }))
     })
     .signature("has(object, key)")
@@ -119,7 +127,12 @@ fn get() -> SymbolSpec {
         let path = match &args[1] {
             Value::Str(s) => s.to_string(),
             Value::Int(n) => n.to_string(),
-            other => return Err(RuntimeError::argument(1, format!("argument 2 must be a key path, not {}", other.type_name()))),
+            other => {
+                return Err(RuntimeError::argument(
+                    1,
+                    format!("argument 2 must be a key path, not {}", other.type_name()),
+                ));
+            }
         };
         let default = args.get(2).cloned().unwrap_or(Value::Null);
         let mut value = args[0].clone();
@@ -148,7 +161,8 @@ fn get() -> SymbolSpec {
 fn range() -> SymbolSpec {
     SymbolSpec::function("range", |_ctx, args| {
         expect_arity("range", args, 1, 2)?;
-        let (start, end) = if args.len() == 1 { (0, arg_int(args, 0)?) } else { (arg_int(args, 0)?, arg_int(args, 1)?) };
+        let (start, end) =
+            if args.len() == 1 { (0, arg_int(args, 0)?) } else { (arg_int(args, 0)?, arg_int(args, 1)?) };
         Ok(Value::Range(start, end.max(start)))
     })
     .signature("range(start, end)")
@@ -165,7 +179,7 @@ fn map() -> SymbolSpec {
         let mut out = Vec::with_capacity(iter.size_hint().0);
         for item in iter {
             ctx.count_operation()?;
-            out.push(ctx.call(function, &[item])?);
+            out.push(ctx.call_owned(function, [item])?);
         }
         Ok(Value::array(out))
     })
@@ -199,7 +213,7 @@ fn reduce() -> SymbolSpec {
         let mut accumulator = args[1].clone();
         for item in items(&args[0], 0)? {
             ctx.count_operation()?;
-            accumulator = ctx.call(function, &[accumulator, item])?;
+            accumulator = ctx.call_owned(function, [accumulator, item])?;
         }
         Ok(accumulator)
     })
@@ -331,12 +345,17 @@ fn contains() -> SymbolSpec {
         Ok(Value::Bool(match (&args[0], &args[1]) {
             (Value::Str(haystack), Value::Str(needle)) => haystack.contains(needle.as_str()),
             (Value::Str(_), other) => {
-                return Err(RuntimeError::argument(1, format!("a string can only contain a string, not {}", other.type_name())));
+                return Err(RuntimeError::argument(
+                    1,
+                    format!("a string can only contain a string, not {}", other.type_name()),
+                ));
             }
             (Value::Array(items), needle) => items.iter().any(|item| item.deep_eq(needle)),
             (Value::Object(object), Value::Str(key)) => object.contains_key(key),
             (Value::Range(start, end), needle) => needle.as_int().is_some_and(|n| n >= *start && n < *end),
-            (other, _) => return Err(RuntimeError::argument(0, format!("{} cannot contain anything", other.type_name()))),
+            (other, _) => {
+                return Err(RuntimeError::argument(0, format!("{} cannot contain anything", other.type_name())));
+            }
         }))
     })
     .signature("contains(collection, item)")

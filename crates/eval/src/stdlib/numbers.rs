@@ -18,7 +18,10 @@ fn abs() -> SymbolSpec {
             expect_arity("abs", args, 1, 1)?;
         }
         match &args[0] {
-            Value::Int(n) => n.checked_abs().map(Value::Int).ok_or_else(|| RuntimeError::new(RuntimeErrorKind::Overflow { op: "abs" })),
+            Value::Int(n) => n
+                .checked_abs()
+                .map(Value::Int)
+                .ok_or_else(|| RuntimeError::new(RuntimeErrorKind::Overflow { op: "abs" })),
             Value::Float(x) => Ok(Value::Float(x.abs())),
             other => Err(RuntimeError::argument(0, format!("argument 1 must be a number, not {}", other.type_name()))),
         }
@@ -87,7 +90,9 @@ fn int() -> SymbolSpec {
                 let text = s.trim();
                 text.parse::<i64>()
                     .map(Value::Int)
-                    .or_else(|_| text.parse::<f64>().map_err(|_| ()).and_then(|x| float_to_int(x.trunc(), "int").map_err(|_| ())))
+                    .or_else(|_| {
+                        text.parse::<f64>().map_err(|_| ()).and_then(|x| float_to_int(x.trunc(), "int").map_err(|_| ()))
+                    })
                     .map_err(|_| RuntimeError::argument(0, format!("{text:?} is not a number")))
             }
             other => Err(RuntimeError::argument(0, format!("cannot convert {} to an integer", other.type_name()))),
@@ -106,9 +111,11 @@ fn float() -> SymbolSpec {
             Value::Int(n) => Ok(Value::Float(*n as f64)),
             Value::Float(x) => Ok(Value::Float(*x)),
             Value::Bool(b) => Ok(Value::Float(if *b { 1.0 } else { 0.0 })),
-            Value::Str(s) => {
-                s.trim().parse::<f64>().map(Value::Float).map_err(|_| RuntimeError::argument(0, format!("{:?} is not a number", s.as_str())))
-            }
+            Value::Str(s) => s
+                .trim()
+                .parse::<f64>()
+                .map(Value::Float)
+                .map_err(|_| RuntimeError::argument(0, format!("{:?} is not a number", s.as_str()))),
             other => Err(RuntimeError::argument(0, format!("cannot convert {} to a float", other.type_name()))),
         }
     })

@@ -3,11 +3,14 @@
 use crate::context::{arg_str, expect_arity};
 use crate::error::RuntimeError;
 use crate::registry::SymbolSpec;
-use smol_str::ToSmolStr;
-
 use crate::value::Value;
 
-fn string_function(name: &'static str, summary: &'static str, example: &'static str, f: fn(&str) -> String) -> SymbolSpec {
+fn string_function(
+    name: &'static str,
+    summary: &'static str,
+    example: &'static str,
+    f: fn(&str) -> String,
+) -> SymbolSpec {
     SymbolSpec::function(name, move |_ctx, args| {
         expect_arity(name, args, 1, 1)?;
         Ok(Value::from(f(arg_str(args, 0)?)))
@@ -22,7 +25,7 @@ fn str_function() -> SymbolSpec {
         expect_arity("str", args, 1, 1)?;
         Ok(match &args[0] {
             Value::Str(s) => Value::Str(s.clone()),
-            Value::Int(n) => Value::Str(n.to_smolstr()),
+            Value::Int(n) => Value::from(n.to_string()),
             other => Value::from(other.to_string()),
         })
     })
@@ -104,7 +107,11 @@ fn affix(name: &'static str, test: fn(&str, &str) -> bool, example: &'static str
         Ok(Value::Bool(test(arg_str(args, 0)?, arg_str(args, 1)?)))
     })
     .signature(&format!("{name}(text, part)"))
-    .summary(if name == "starts_with" { "True if the text starts with the part." } else { "True if the text ends with the part." })
+    .summary(if name == "starts_with" {
+        "True if the text starts with the part."
+    } else {
+        "True if the text ends with the part."
+    })
     .example(example)
 }
 
@@ -113,7 +120,12 @@ pub(super) fn specs() -> Vec<SymbolSpec> {
         str_function(),
         string_function("upper", "The text in upper case.", "upper(\"tusk\") => \"TUSK\"", str::to_uppercase),
         string_function("lower", "The text in lower case.", "lower(\"TUSK\") => \"tusk\"", str::to_lowercase),
-        string_function("trim", "The text without leading and trailing whitespace.", "trim(\"  a b \") => \"a b\"", |s| s.trim().to_string()),
+        string_function(
+            "trim",
+            "The text without leading and trailing whitespace.",
+            "trim(\"  a b \") => \"a b\"",
+            |s| s.trim().to_string(),
+        ),
         split(),
         join(),
         replace(),

@@ -1,0 +1,249 @@
+//! `Engine`: the embedding entry point.
+
+use std::path::Path;
+use std::rc::Rc;
+
+use tusk_diagnostics::{Diagnostic, RenderOptions, render_all};
+use tusk_eval::{
+    CallContext, Limits, LineOutcome, Mode, Options, Plugin, RegistryError, Runtime, RuntimeError, Session, Str,
+    SymbolSpec, Value,
+};
+
+use crate::Document;
+
+/// Why an evaluation failed.
+#[derive(Clone, Debug)]
+pub enum Error {
+    /// The script has errors: every one found, each with its location (then the warnings).
+    Script(Vec<Diagnostic>),
+    /// The file could not be read.
+    Io {
+        /// The path.
+        path: String,
+        /// What the OS said.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The diagnostics of a script error (empty for I/O errors).
+    pub fn diagnostics(&self) -> &[Diagnostic] {
+        match self {
+            Error::Script(diagnostics) => diagnostics,
+            Error::Io { .. } => &[],
+        }
+    }
+
+    /// True when the only problem is that the input ended early (the REPL asks for more).
+    pub fn is_incomplete(&self) -> bool {
+        tusk_eval::Failure { diagnostics: self.diagnostics().to_vec() }.is_incomplete()
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Script(diagnostics) => {
+                let errors: Vec<&str> =
+                    diagnostics.iter().filter(|d| d.is_error()).map(|d| d.message.as_str()).collect();
+                write!(f, "{}", errors.join("; "))
+            }
+            Error::Io { path, message } => write!(f, "cannot read {path}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// What a REPL line produced.
+#[derive(Debug)]
+pub enum LineResult {
+    /// Entries were defined (keys and values).
+    Defined(Vec<(Str, Value)>),
+    /// An expression's value.
+    Value(Value),
+}
+
+/// A REPL session: each line sees the names earlier lines defined.
+pub struct ReplSession {
+    session: Session,
+    lines: usize,
+}
+
+impl ReplSession {
+    /// The document defined so far.
+    pub fn document(&self) -> Document {
+        Document::new(self.session.document(), Vec::new())
+    }
+}
+
+/// Evaluates TuskLang. Not `Send`: values share memory without atomic reference counts.
+pub struct Engine {
+    runtime: Runtime,
+}
+
+impl Default for Engine {
+    fn default() -> Engine {
+        Engine::new()
+    }
+}
+
+impl Engine {
+    /// An engine with the `core` and `std` plugins and default options; `print()` writes to
+    /// standard error.
+    pub fn new() -> Engine {
+        Engine::with_options(Options::default())
+    }
+
+    /// An engine with the given options.
+    pub fn with_options(options: Options) -> Engine {
+        let mut runtime = Runtime::new(options);
+        runtime.set_printer(Some(Rc::new(|text: &str| eprintln!("{text}"))));
+        Engine { runtime }
+    }
+
+    /// The options (mode, limits, dry run).
+    pub fn options_mut(&mut self) -> &mut Options {
+        &mut self.runtime.options
+    }
+
+    /// Sets the language mode.
+    pub fn set_mode(&mut self, mode: Mode) -> &mut Engine {
+        self.runtime.options.mode = mode;
+        self
+    }
+
+    /// Sets the limits.
+    pub fn set_limits(&mut self, limits: Limits) -> &mut Engine {
+        self.runtime.options.limits = limits;
+        self
+    }
+
+    /// Sends `print()` output to `printer` instead of standard error.
+    pub fn on_print(&mut self, printer: impl Fn(&str) + 'static) -> &mut Engine {
+        self.runtime.set_printer(Some(Rc::new(printer)));
+        self
+    }
+
+    /// Registers a Rust closure as the function `name(args)`.
+    ///
+    /// # Panics
+    /// If a function of that name exists (use [`Engine::register`] to handle the error).
+    pub fn register_function(
+        &mut self,
+        name: &str,
+        function: impl Fn(&mut CallContext<'_, '_>, &[Value]) -> Result<Value, RuntimeError> + 'static,
+    ) -> &mut Engine {
+        self.register_spec(SymbolSpec::function(name, function));
+        self
+    }
+
+    /// Registers a Rust closure as the operator `@name(args)`.
+    ///
+    /// # Panics
+    /// If an operator of that name exists (use [`Engine::register`] to handle the error).
+    pub fn register_operator(
+        &mut self,
+        name: &str,
+        function: impl Fn(&mut CallContext<'_, '_>, &[Value]) -> Result<Value, RuntimeError> + 'static,
+    ) -> &mut Engine {
+        self.register_spec(SymbolSpec::operator(name, function));
+        self
+    }
+
+    fn register_spec(&mut self, spec: SymbolSpec) {
+        struct One(std::cell::RefCell<Option<SymbolSpec>>);
+        impl Plugin for One {
+            fn name(&self) -> &str {
+                "embedder"
+            }
+            fn register(&self, registrar: &mut tusk_eval::Registrar<'_>) -> Result<(), RegistryError> {
+                if let Some(spec) = self.0.borrow_mut().take() {
+                    registrar.add(spec)?;
+                }
+                Ok(())
+            }
+        }
+        if let Err(error) = self.runtime.register(&One(std::cell::RefCell::new(Some(spec)))) {
+            panic!("{error}");
+        }
+    }
+
+    /// Registers every operator and function of a plugin.
+    pub fn register(&mut self, plugin: &dyn Plugin) -> Result<(), RegistryError> {
+        self.runtime.register(plugin)
+    }
+
+    /// The runtime underneath (registry, sources), for the CLI and the plugin host.
+    pub fn runtime(&mut self) -> &mut Runtime {
+        &mut self.runtime
+    }
+
+    /// Evaluates source text (named `<string>` in diagnostics).
+    pub fn eval_str(&mut self, source: &str) -> Result<Document, Error> {
+        self.eval_named("<string>", source, None)
+    }
+
+    /// Evaluates source text under a name; relative paths resolve against `directory`.
+    pub fn eval_named(&mut self, name: &str, source: &str, directory: Option<&Path>) -> Result<Document, Error> {
+        let id = self.runtime.add_source(name, source);
+        match self.runtime.evaluate(id, directory.map(Path::to_path_buf)) {
+            Ok(evaluation) => Ok(Document::new(evaluation.document, evaluation.warnings)),
+            Err(failure) => Err(Error::Script(failure.diagnostics)),
+        }
+    }
+
+    /// Reads and evaluates a file.
+    pub fn eval_file(&mut self, path: impl AsRef<Path>) -> Result<Document, Error> {
+        let path = path.as_ref();
+        let source = std::fs::read_to_string(path)
+            .map_err(|error| Error::Io { path: path.display().to_string(), message: error.to_string() })?;
+        let directory = path.parent().map(|parent| if parent.as_os_str().is_empty() { Path::new(".") } else { parent });
+        self.eval_named(&path.display().to_string(), &source, directory)
+    }
+
+    /// Evaluates one expression (`1 + 2`, `map(range(3), x => x * x)`).
+    pub fn eval_expression(&mut self, source: &str) -> Result<Value, Error> {
+        let id = self.runtime.add_source("<expression>", source);
+        self.runtime
+            .evaluate_expression(id)
+            .map(|(value, _)| value)
+            .map_err(|failure| Error::Script(failure.diagnostics))
+    }
+
+    /// Calls a function value (a lambda from a document) with arguments.
+    pub fn call(&mut self, function: &Value, args: &[Value]) -> Result<Value, Error> {
+        self.runtime
+            .call(function, args)
+            .map_err(|error| Error::Script(vec![error.to_diagnostic(self.runtime.sources())]))
+    }
+
+    /// Starts a REPL session.
+    pub fn repl_session(&mut self) -> ReplSession {
+        ReplSession { session: self.runtime.new_session(), lines: 0 }
+    }
+
+    /// Evaluates a REPL line in a session.
+    pub fn eval_line(&mut self, session: &mut ReplSession, line: &str) -> Result<(LineResult, Vec<Diagnostic>), Error> {
+        session.lines += 1;
+        let id = self.runtime.add_source(format!("<repl:{}>", session.lines), line);
+        match self.runtime.eval_line(&mut session.session, id) {
+            Ok((LineOutcome::Defined(values), warnings)) => Ok((LineResult::Defined(values), warnings)),
+            Ok((LineOutcome::Value(value), warnings)) => Ok((LineResult::Value(value), warnings)),
+            Err(failure) => Err(Error::Script(failure.diagnostics)),
+        }
+    }
+
+    /// Renders an error as the CLI prints it.
+    pub fn render(&self, error: &Error, color: bool) -> String {
+        match error {
+            Error::Script(diagnostics) => self.render_diagnostics(diagnostics, color),
+            Error::Io { .. } => format!("Error: {error}\n"),
+        }
+    }
+
+    /// Renders diagnostics (errors and warnings).
+    pub fn render_diagnostics(&self, diagnostics: &[Diagnostic], color: bool) -> String {
+        render_all(diagnostics, self.runtime.sources(), RenderOptions { color, unicode: color })
+    }
+}
