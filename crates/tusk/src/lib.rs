@@ -36,6 +36,11 @@ mod document;
 mod engine;
 pub mod format;
 
+/// The lexer's view of source text, for syntax highlighting and completion.
+pub mod syntax {
+    pub use tusk_lexer::{LexError, LexErrorKind, Lexed, Token, TokenKind, lex};
+}
+
 // Re-exports are the crate's API (semver-relevant).
 pub use document::{DeserializeValue, Document};
 pub use engine::{Engine, Error, LineResult, ReplSession};

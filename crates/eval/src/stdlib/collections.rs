@@ -364,6 +364,51 @@ fn contains() -> SymbolSpec {
     .example("contains(\"tusk\", \"us\") => true")
 }
 
+fn set() -> SymbolSpec {
+    SymbolSpec::function("set", |ctx, args| {
+        expect_arity("set", args, 3, 3)?;
+        match &args[0] {
+            Value::Object(object) => {
+                let mut object = (**object).clone();
+                object.insert(crate::value::Str::new(arg_str(args, 1)?), args[2].clone());
+                ctx.check_collection_len(object.len())?;
+                Ok(Value::object(object))
+            }
+            Value::Array(items) => {
+                let index = arg_int(args, 1)?;
+                let resolved = if index < 0 { index + items.len() as i64 } else { index };
+                let Some(position) = usize::try_from(resolved).ok().filter(|p| *p < items.len()) else {
+                    return Err(RuntimeError::argument(1, format!("index {index} is out of bounds for length {}", items.len())));
+                };
+                let mut items = (**items).clone();
+                items[position] = args[2].clone();
+                Ok(Value::array(items))
+            }
+            other => Err(RuntimeError::argument(0, format!("argument 1 must be an object or array, not {}", other.type_name()))),
+        }
+    })
+    .signature("set(collection, key, value)")
+    .summary("A copy of the object (or array) with `key` (or the index) set to `value`; the original is unchanged.")
+    .example("set({a: 1}, \"b\", 2) => {\"a\": 1, \"b\": 2}")
+    .example("set([0, 0], 1, 5) => [0, 5]")
+}
+
+fn push() -> SymbolSpec {
+    SymbolSpec::function("push", |ctx, args| {
+        expect_arity("push", args, 2, 2)?;
+        let Value::Array(items) = &args[0] else {
+            return Err(RuntimeError::argument(0, format!("argument 1 must be an array, not {}", args[0].type_name())));
+        };
+        ctx.check_collection_len(items.len() + 1)?;
+        let mut items = (**items).clone();
+        items.push(args[1].clone());
+        Ok(Value::array(items))
+    })
+    .signature("push(array, value)")
+    .summary("A copy of the array with `value` appended; the original is unchanged.")
+    .example("push([1], 2) => [1, 2]")
+}
+
 pub(super) fn specs() -> Vec<SymbolSpec> {
     vec![
         len(),
@@ -382,5 +427,7 @@ pub(super) fn specs() -> Vec<SymbolSpec> {
         extreme("min", Ordering::Less),
         extreme("max", Ordering::Greater),
         contains(),
+        set(),
+        push(),
     ]
 }
