@@ -127,7 +127,12 @@ impl<'a> Compiler<'a> {
         for item in &document.items {
             match &item.kind {
                 ItemKind::Entry { key, .. } => {
-                    if let Some(previous) = self.state.declare_key(&key[0].name, key[0].span, item.span.start) {
+                    let previous = self.state.declare_key(&key[0].name, key[0].span, item.span.start);
+                    // `a.b: 1` then `a.c: 2` merge into `a`, so a dotted key repeating the
+                    // first part of an earlier key replaces nothing and is not a duplicate.
+                    if let Some(previous) = previous
+                        && key.len() == 1
+                    {
                         duplicates.push((key[0].name.to_string(), key[0].span, previous));
                     }
                 }

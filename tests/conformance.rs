@@ -1,0 +1,1 @@
+// Conformance with the reference TuskLang SDKs: written in the next commit.
