@@ -94,7 +94,7 @@ impl<'a> Compiler<'a> {
                 ItemKind::Global { name, value, .. } => {
                     let value = self.compile_entry_value(value, &Str::new(name));
                     let index = self.state.global_index(name).expect("predeclared");
-                    ops.push(DocOp::Global { index, value });
+                    ops.push(DocOp::Global { index, name: Str::new(name), value });
                 }
                 ItemKind::Section { path } => {
                     let path: Vec<Str> = path.iter().map(|part| Str::new(&part.name)).collect();
@@ -484,7 +484,7 @@ impl<'a> Compiler<'a> {
                 ItemKind::Global { name, value, .. } => {
                     let node = self.compile_entry_value(value, &Str::new(name));
                     let index = self.state.global_index_or_declare(name, item.span, item.span.start);
-                    entries.push((Box::new([]), Node::SetGlobal(index, Box::new(node)), None));
+                    entries.push((Box::new([]), Node::SetGlobal(index, Str::new(name), Box::new(node)), None));
                 }
                 ItemKind::Section { .. } => {
                     self.error(

@@ -74,9 +74,9 @@ impl<'r> Interpreter<'r> {
                         module.slots.borrow_mut()[*slot as usize] = Some(stored);
                     }
                 }
-                DocOp::Global { index, value } => {
+                DocOp::Global { index, name, value } => {
                     let value = self.eval(value)?;
-                    self.module.globals.borrow_mut()[*index as usize] = Some(value);
+                    self.module.define_global(*index, name, value);
                 }
                 DocOp::Section { path, slot } => {
                     self.close_section();
@@ -265,9 +265,9 @@ impl<'r> Interpreter<'r> {
                 self.module.slots.borrow_mut()[*slot as usize] = Some(value.clone());
                 Ok(value)
             }
-            Node::SetGlobal(index, node) => {
+            Node::SetGlobal(index, name, node) => {
                 let value = self.eval(node)?;
-                self.module.globals.borrow_mut()[*index as usize] = Some(value.clone());
+                self.module.define_global(*index, name, value.clone());
                 Ok(value)
             }
         }

@@ -61,8 +61,8 @@ pub(crate) enum Node {
     SetLocal(u32, Box<Node>),
     /// Stores the value of `node` into a module slot.
     SetSlot(u32, Box<Node>),
-    /// `$name: value` inside a block: sets the global, yields the value.
-    SetGlobal(u32, Box<Node>),
+    /// `$name: value` inside a block: sets the global (index and name), yields the value.
+    SetGlobal(u32, Str, Box<Node>),
 }
 
 /// `callee(args)`.
@@ -120,8 +120,8 @@ pub(crate) struct ObjectEntry {
 pub(crate) enum DocOp {
     /// An entry of the current section: evaluate, store in its slot, insert into the document.
     Entry { path: Box<[Str]>, value: Node, slot: Option<u32> },
-    /// `$name: value`
-    Global { index: u32, value: Node },
+    /// `$name: value` (the name too, so that `@variable("name")` finds it).
+    Global { index: u32, name: Str, value: Node },
     /// `[a.b]`: later entries go into this section of the document.
     Section { path: Box<[Str]>, slot: Option<u32> },
 }

@@ -64,6 +64,13 @@ impl Module {
         self.globals.borrow().get(index as usize).cloned().flatten()
     }
 
+    /// Sets the global variable `$name` that the compiler gave `index`, and makes the name
+    /// known, so that `@variable("name")` reads and writes the same variable as `$name`.
+    pub(crate) fn define_global(&self, index: u32, name: &Str, value: Value) {
+        self.global_names.borrow_mut().insert(name.clone(), index);
+        self.globals.borrow_mut()[index as usize] = Some(value);
+    }
+
     /// Sets a global variable by name, creating it if needed.
     pub fn set_global(&self, name: &str, value: Value) {
         let mut names = self.global_names.borrow_mut();
