@@ -1,13 +1,33 @@
-//! The `tusk` command (minimal bootstrap; the full CLI is built on top of this).
+//! The `tusk` command: parses arguments, runs one command and turns its outcome into an exit
+//! code (0 success, 1 error in the script, 2 usage or I/O error, 0 when stdout is closed early).
+//!
+//! Startup stays cheap on purpose (`tusk -e 1` is used in shell loops): nothing here touches the
+//! terminal or the line editor unless the REPL is asked for.
 
-fn main() {
-    let path = std::env::args().nth(1).expect("usage: tusk FILE");
-    let mut engine = tusk::Engine::new();
-    match engine.eval_file(&path) {
-        Ok(document) => println!("{}", tusk::format::to_json(document.value(), false)),
+mod cli;
+mod commands;
+mod output;
+
+use std::process::ExitCode;
+
+use crate::cli::Cli;
+use crate::commands::Status;
+
+fn main() -> ExitCode {
+    let cli = match Cli::parse_args() {
+        Ok(cli) => cli,
         Err(error) => {
-            eprint!("{}", engine.render(&error, false));
-            std::process::exit(1);
+            // `--help` and `--version` come here too, with exit code 0; usage errors get 2.
+            let _ = error.print();
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(Status::UsageOrIo.code()));
+        }
+    };
+    match commands::dispatch(cli) {
+        Ok(status) => ExitCode::from(status.code()),
+        Err(error) if output::is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            output::write_stderr(&format!("Error: {error:#}\n"));
+            ExitCode::from(Status::UsageOrIo.code())
         }
     }
 }

@@ -226,7 +226,19 @@ impl Engine {
     /// Evaluates a REPL line in a session.
     pub fn eval_line(&mut self, session: &mut ReplSession, line: &str) -> Result<(LineResult, Vec<Diagnostic>), Error> {
         session.lines += 1;
-        let id = self.runtime.add_source(format!("<repl:{}>", session.lines), line);
+        let name = format!("<repl:{}>", session.lines);
+        self.eval_line_named(session, &name, line)
+    }
+
+    /// Evaluates text in a session under a name of its own, so that diagnostics point into it:
+    /// the REPL's `:load FILE` names the text after the file.
+    pub fn eval_line_named(
+        &mut self,
+        session: &mut ReplSession,
+        name: &str,
+        line: &str,
+    ) -> Result<(LineResult, Vec<Diagnostic>), Error> {
+        let id = self.runtime.add_source(name, line);
         match self.runtime.eval_line(&mut session.session, id) {
             Ok((LineOutcome::Defined(values), warnings)) => Ok((LineResult::Defined(values), warnings)),
             Ok((LineOutcome::Value(value), warnings)) => Ok((LineResult::Value(value), warnings)),

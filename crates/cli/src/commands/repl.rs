@@ -1,0 +1,267 @@
+//! `tusk repl` (and `tusk` alone on a terminal): the interactive prompt.
+//!
+//! A line is evaluated with `Engine::eval_line`: `key: expr` defines a name silently, a bare
+//! expression prints its value. While the input is incomplete (an unclosed `{`, a trailing
+//! `+`), the prompt changes to `...` and the lines are joined. An error never ends the session;
+//! Ctrl-C drops the entry being typed, Ctrl-D or `:quit` leaves. History persists in the user's
+//! data directory when standard input is a terminal.
+
+mod helper;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use rustyline::Editor;
+use rustyline::config::{ColorMode, CompletionType, Config};
+use rustyline::error::ReadlineError;
+use rustyline::history::FileHistory;
+use tusk::{Engine, LineResult, ReplSession, SymbolKind};
+
+use crate::cli::ColorChoice;
+use crate::commands::{Context, Status};
+use crate::output;
+
+use self::helper::{COMMANDS, ReplHelper};
+
+const PROMPT: &str = "tusk> ";
+const CONTINUATION_PROMPT: &str = "...   ";
+
+/// Runs the REPL until `:quit` or end of input.
+pub fn repl(context: &Context) -> anyhow::Result<Status> {
+    let mut repl = Repl::new(context)?;
+    let result = repl.run();
+    repl.save_history();
+    result.map(|()| Status::Success)
+}
+
+struct Repl<'c> {
+    context: &'c Context,
+    engine: Engine,
+    session: ReplSession,
+    editor: Editor<ReplHelper, FileHistory>,
+    history_path: Option<PathBuf>,
+}
+
+/// What reading an entry produced.
+enum Entry {
+    /// Complete source text (one or more lines), already evaluated.
+    Evaluated,
+    /// A `:command` line.
+    Command(String),
+    /// Ctrl-C: the entry was dropped.
+    Cancelled,
+    /// Ctrl-D or the end of piped input.
+    End,
+}
+
+impl<'c> Repl<'c> {
+    fn new(context: &'c Context) -> anyhow::Result<Repl<'c>> {
+        let global = context.global();
+        let color = match global.color {
+            ColorChoice::Auto => output::use_color(ColorChoice::Auto, std::io::stdout().is_terminal()),
+            choice => output::use_color(choice, true),
+        };
+        let config = Config::builder()
+            .max_history_size(10_000)?
+            .history_ignore_dups(true)?
+            .history_ignore_space(true)
+            .auto_add_history(false)
+            .completion_type(CompletionType::List)
+            .color_mode(if color { ColorMode::Forced } else { ColorMode::Disabled })
+            .build();
+        let mut editor: Editor<ReplHelper, FileHistory> = Editor::with_config(config)?;
+        let mut engine = context.engine();
+        let session = engine.repl_session();
+        let mut helper = ReplHelper::new(color);
+        for symbol in engine.runtime().registry().symbols() {
+            match symbol.kind {
+                SymbolKind::Operator => helper.operators.push(symbol.display_name()),
+                _ => helper.functions.push(symbol.display_name()),
+            }
+        }
+        editor.set_helper(Some(helper));
+        // Piped input (`tusk repl < script`) neither reads nor writes the user's history.
+        let history_path = if std::io::stdin().is_terminal() { history_path() } else { None };
+        if let Some(path) = &history_path {
+            // A missing or unreadable history file is not worth a message: the first session
+            // has none.
+            let _ = editor.load_history(path);
+        }
+        let mut repl = Repl { context, engine, session, editor, history_path };
+        repl.refresh_completions();
+        Ok(repl)
+    }
+
+    fn run(&mut self) -> anyhow::Result<()> {
+        loop {
+            match self.read_entry()? {
+                Entry::Evaluated | Entry::Cancelled => {}
+                Entry::Command(line) => {
+                    if !self.command(&line)? {
+                        return Ok(());
+                    }
+                }
+                Entry::End => return Ok(()),
+            }
+        }
+    }
+
+    /// Reads lines until they form a complete entry, and evaluates it.
+    fn read_entry(&mut self) -> anyhow::Result<Entry> {
+        let mut pending = String::new();
+        loop {
+            let prompt = if pending.is_empty() { PROMPT } else { CONTINUATION_PROMPT };
+            let line = match self.editor.readline(prompt) {
+                Ok(line) => line,
+                Err(ReadlineError::Interrupted) => return Ok(Entry::Cancelled),
+                Err(ReadlineError::Eof) => return Ok(Entry::End),
+                Err(error) => return Err(error.into()),
+            };
+            if pending.is_empty() {
+                let trimmed = line.trim();
+                if trimmed.is_empty() {
+                    continue;
+                }
+                if trimmed.starts_with(':') {
+                    let _ = self.editor.add_history_entry(trimmed);
+                    return Ok(Entry::Command(trimmed.to_string()));
+                }
+            } else {
+                pending.push('\n');
+            }
+            pending.push_str(&line);
+            match self.engine.eval_line(&mut self.session, &pending) {
+                Err(error) if error.is_incomplete() => continue,
+                result => {
+                    let _ = self.editor.add_history_entry(pending.as_str());
+                    self.show(result)?;
+                    self.refresh_completions();
+                    return Ok(Entry::Evaluated);
+                }
+            }
+        }
+    }
+
+    fn show(&self, result: Result<(LineResult, Vec<tusk::Diagnostic>), tusk::Error>) -> anyhow::Result<()> {
+        match result {
+            Ok((outcome, warnings)) => {
+                self.context.report_diagnostics(&self.engine, &warnings);
+                if let LineResult::Value(value) = outcome {
+                    output::write_stdout(&output::repl_display(&value))?;
+                }
+            }
+            Err(error) => {
+                self.context.report(&self.engine, &error);
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a `:command`; false means leave.
+    fn command(&mut self, line: &str) -> anyhow::Result<bool> {
+        let (name, argument) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let argument = argument.trim();
+        match name {
+            ":quit" | ":q" | ":exit" => return Ok(false),
+            ":help" | ":h" | ":?" if argument.is_empty() => output::write_stdout(&self.help())?,
+            ":help" | ":h" | ":?" => output::write_stdout(&self.help_for(argument))?,
+            ":reset" => {
+                self.session = self.engine.repl_session();
+                self.refresh_completions();
+                output::write_stdout("session reset")?;
+            }
+            ":load" if argument.is_empty() => output::write_stderr("Error: `:load` needs a file name\n"),
+            ":load" => self.load(argument)?,
+            _ => output::write_stderr(&format!("Error: unknown command `{name}` (`:help` lists the commands)\n")),
+        }
+        Ok(true)
+    }
+
+    /// Evaluates a whole file as one entry of the session.
+    fn load(&mut self, path: &str) -> anyhow::Result<()> {
+        let source = match std::fs::read_to_string(path) {
+            Ok(source) => source,
+            Err(error) => {
+                output::write_stderr(&format!("Error: cannot read {path}: {error}\n"));
+                return Ok(());
+            }
+        };
+        let result = self.engine.eval_line_named(&mut self.session, path, &source);
+        if let Ok((LineResult::Defined(entries), _)) = &result {
+            let names: Vec<&str> = entries.iter().map(|(key, _)| key.as_str()).collect();
+            output::write_stdout(&format!("loaded {path}: {}", names.join(", ")))?;
+        }
+        self.show(result)?;
+        self.refresh_completions();
+        Ok(())
+    }
+
+    fn help(&mut self) -> String {
+        let mut text = String::from("Commands:\n");
+        for (usage, summary) in COMMANDS {
+            text.push_str(&format!("  {usage:<12} {summary}\n"));
+        }
+        text.push_str(
+            "Enter `key: expr` to define a name, or an expression to see its value.\n\
+             An unclosed bracket or a trailing operator continues on the next line; Ctrl-C drops the entry.\n",
+        );
+        let (operators, functions): (Vec<_>, Vec<_>) =
+            self.engine.runtime().registry().symbols().into_iter().partition(|s| s.kind == SymbolKind::Operator);
+        let names = |symbols: &[&std::rc::Rc<tusk::Symbol>]| {
+            symbols.iter().map(|symbol| symbol.display_name()).collect::<Vec<_>>().join(" ")
+        };
+        text.push_str(&format!("Operators: {}\n", names(&operators)));
+        text.push_str(&format!("Functions: {}\n", names(&functions)));
+        text
+    }
+
+    /// `:help @env`, `:help len`, or `:help name` for a name of the session.
+    fn help_for(&mut self, name: &str) -> String {
+        let registry = self.engine.runtime().registry();
+        let symbol = match name.strip_prefix('@') {
+            Some(operator) => registry.operator(operator),
+            None => registry.function(name).or_else(|| registry.operator(name)),
+        };
+        if let Some(symbol) = symbol {
+            let doc = &symbol.doc;
+            let mut text = format!("{}\n", doc.signature);
+            if !doc.summary.is_empty() {
+                text.push_str(&format!("  {}\n", doc.summary));
+            }
+            for example in &doc.examples {
+                text.push_str(&format!("  example: {example}\n"));
+            }
+            let effects = if symbol.side_effects { ", has side effects (not run by `tusk check`)" } else { "" };
+            text.push_str(&format!("  from the `{}` plugin{effects}\n", symbol.plugin));
+            return text;
+        }
+        match self.session.document().get(name) {
+            Some(value) => format!("`{name}` is defined in this session: {}\n", output::repl_display(value)),
+            None => format!("no operator, function or name `{name}`\n"),
+        }
+    }
+
+    fn refresh_completions(&mut self) {
+        let document = self.session.document();
+        if let Some(helper) = self.editor.helper_mut() {
+            helper.document = Some(document);
+        }
+    }
+
+    fn save_history(&mut self) {
+        let Some(path) = &self.history_path else { return };
+        if let Some(directory) = path.parent() {
+            let _ = std::fs::create_dir_all(directory);
+        }
+        if let Err(error) = self.editor.save_history(path) {
+            output::write_stderr(&format!("tusk: could not save history to {}: {error}\n", path.display()));
+        }
+    }
+}
+
+/// `$XDG_DATA_HOME/tusk/history`, else `~/.local/share/tusk/history`.
+fn history_path() -> Option<PathBuf> {
+    let from_env = |name: &str| std::env::var_os(name).map(PathBuf::from).filter(|path| path.is_absolute());
+    let data_home = from_env("XDG_DATA_HOME").or_else(|| from_env("HOME").map(|home| home.join(".local/share")))?;
+    Some(data_home.join("tusk").join("history"))
+}

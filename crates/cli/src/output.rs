@@ -1,0 +1,78 @@
+//! Everything the CLI writes: documents in the four formats, values for `get`, `eval` and the
+//! REPL, and the terminal checks behind `--color`.
+//!
+//! Standard output is written with `write_all` rather than `println!`, so a closed pipe
+//! (`tusk big.tsk | head`) comes back as an error that `main` turns into exit code 0 instead of
+//! a panic.
+
+use std::io::{IsTerminal, Write};
+
+use tusk::Value;
+
+use crate::cli::{ColorChoice, Format, OutputArgs};
+
+/// Writes `text` to standard output, ending it with a newline if it has none.
+pub fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(text.as_bytes())?;
+    if !text.ends_with('\n') {
+        stdout.write_all(b"\n")?;
+    }
+    stdout.flush()
+}
+
+/// Writes diagnostics and messages to standard error. A closed standard error is ignored:
+/// there is nowhere left to report it.
+pub fn write_stderr(text: &str) {
+    let mut stderr = std::io::stderr().lock();
+    let _ = stderr.write_all(text.as_bytes());
+    let _ = stderr.flush();
+}
+
+/// True when the error comes from writing into a pipe whose reader has gone.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Colour for a stream: `auto` means the stream is a terminal and `NO_COLOR` is unset or empty.
+pub fn use_color(choice: ColorChoice, stream_is_terminal: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty()),
+    }
+}
+
+/// True when standard error is a terminal.
+pub fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// A value in the requested format. With `raw_strings` and no explicit format, a string value
+/// is its bare text, which is what shell scripts want from `tusk get` and `tusk eval`.
+pub fn format_value(value: &Value, output: &OutputArgs, raw_strings: bool) -> Result<String, String> {
+    if let (Value::Str(text), None, true) = (value, output.format, raw_strings) {
+        return Ok(text.to_string());
+    }
+    match output.format.unwrap_or(Format::Json) {
+        Format::Json => Ok(tusk::format::to_json(value, output.compact)),
+        Format::Yaml => Ok(tusk::format::to_yaml(value)),
+        Format::Toml => tusk::format::to_toml(value).map_err(|message| format!("cannot write TOML: {message}")),
+        // A lone scalar has no key to put before `=`, so it is written as JSON on its own.
+        Format::Flat if !matches!(value, Value::Object(_) | Value::Array(_) | Value::Range(..)) => {
+            Ok(tusk::format::to_json(value, true))
+        }
+        Format::Flat => Ok(tusk::format::to_flat(value)),
+    }
+}
+
+/// How the REPL shows a value: strings quoted as JSON (so `"1"` and `1` look different), every
+/// other value in its display form (`[1, "a"]`, `{"a": 1}`, `<function f>`, `1-5`).
+pub fn repl_display(value: &Value) -> String {
+    match value {
+        Value::Str(text) => serde_json::to_string(text.as_str()).unwrap_or_default(),
+        other => other.to_string(),
+    }
+}
