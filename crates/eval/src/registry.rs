@@ -8,9 +8,10 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use crate::context::CallContext;
 use crate::error::RuntimeError;
 use crate::function::NativeFn;
-use crate::value::Str;
+use crate::value::{Str, Value};
 
 /// A source of operators and functions. The built-in `core` and `std` sets implement it, and
 /// the plugin host adapts dynamic plugins to it.
@@ -83,7 +84,7 @@ impl Symbol {
 
     /// Replaces the implementation (hot reload, lazy patching).
     pub fn set_implementation(&self, implementation: Implementation) {
-        *self.implementation.borrow_mut() = implementation;
+        *self.implementation.borrow_mut() = guard_dry_run(self.side_effects, implementation);
     }
 
     /// The implementation if it is loaded.
@@ -100,6 +101,30 @@ impl Symbol {
             SymbolKind::Operator => format!("@{}", self.name),
             SymbolKind::Function => self.name.to_string(),
         }
+    }
+}
+
+/// Makes a side-effecting implementation return `null` in a dry run.
+///
+/// The check lives in the implementation itself because a symbol is reached by several routes
+/// that bypass any check at the call site: builtins compile to direct native calls, and a
+/// function passed as a value (`map(xs, print)`) is called through the value. A dry run that
+/// misses one route writes files while `tusk check` or a fuzzer runs.
+fn guard_dry_run(side_effects: bool, implementation: Implementation) -> Implementation {
+    fn guard(function: Rc<NativeFn>) -> Rc<NativeFn> {
+        Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| {
+            if ctx.options().dry_run {
+                return Ok(Value::Null);
+            }
+            function(ctx, args)
+        })
+    }
+    if !side_effects {
+        return implementation;
+    }
+    match implementation {
+        Implementation::Native(function) => Implementation::Native(guard(function)),
+        Implementation::Lazy(loader) => Implementation::Lazy(Rc::new(move || loader().map(guard))),
     }
 }
 
@@ -268,7 +293,7 @@ impl Registry {
             doc: spec.doc,
             lazy_arguments: spec.lazy_arguments,
             side_effects: spec.side_effects,
-            implementation: RefCell::new(spec.implementation),
+            implementation: RefCell::new(guard_dry_run(spec.side_effects, spec.implementation)),
         });
         table.insert(spec.name, symbol.clone());
         Ok(symbol)

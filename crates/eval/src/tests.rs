@@ -195,3 +195,20 @@ fn host_calls_lambdas_after_evaluation() {
     let _ = Rc::new(0);
     let _: Option<RuntimeError> = None;
 }
+
+#[test]
+fn dry_run_skips_side_effects_on_every_call_route() {
+    // Found while preparing the eval fuzz target: `print` compiled to a direct native call, and
+    // a function passed as a value, both bypassed the dry-run check of direct operator calls.
+    let mut rt = Runtime::new(Options { dry_run: true, ..Options::default() });
+    let path = std::env::temp_dir().join(format!("tusk-dry-run-{}.txt", std::process::id()));
+    let source = format!(
+        "a: print(\"direct\")\nb: (f => f(\"as a value\"))(print)\nc: map([1], print)\nd: @file.write({:?}, \"x\")\n",
+        path.display().to_string()
+    );
+    let id = rt.add_source("t", source);
+    let document = rt.evaluate(id, None).unwrap().document;
+    assert_eq!(serde_json::to_string(&Value::object(document)).unwrap(), r#"{"a":null,"b":null,"c":[null],"d":null}"#);
+    assert_eq!(rt.take_printed(), Vec::<String>::new());
+    assert!(!path.exists());
+}
