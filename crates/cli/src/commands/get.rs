@@ -50,10 +50,12 @@ fn describe_missing(document: &Document, path: &str) -> String {
                 format!("{parent_name} has no key `{missing}` (its keys: {})", keys.join(", "))
             }
         }
-        Some(Value::Array(items)) => {
-            format!("{parent_name} is an array of {} items, `{missing}` is no index of it", items.len())
+        Some(Value::Array(items)) => format!("{parent_name} has no item `{missing}` (it has {} items)", items.len()),
+        Some(other) => {
+            let type_name = other.type_name();
+            let article = if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
+            format!("{parent_name} is {article} {type_name}, not an object")
         }
-        Some(other) => format!("{parent_name} is a {}, not an object", other.type_name()),
         None => format!("{parent_name} does not exist"),
     };
     format!("no value at `{path}`: {detail}")
