@@ -134,6 +134,8 @@ struct ErrorData {
     location: Option<Location>,
     labels: Vec<(String, Location)>,
     trace: Vec<TraceFrame>,
+    /// Outer calls left out of `trace` once it was full.
+    skipped_frames: usize,
     notes: Vec<String>,
     help: Option<String>,
     /// The operator or function the error came out of, for "in `@env`" wording.
@@ -152,6 +154,7 @@ impl RuntimeError {
             location: None,
             labels: Vec::new(),
             trace: Vec::new(),
+            skipped_frames: 0,
             notes: Vec::new(),
             help: None,
             origin: None,
@@ -222,6 +225,12 @@ impl RuntimeError {
         self
     }
 
+    /// Counts an outer call that the (full) trace leaves out.
+    pub(crate) fn skip_frame(mut self) -> RuntimeError {
+        self.0.skipped_frames += 1;
+        self
+    }
+
     /// The renderable form. The trace becomes notes, innermost call first.
     pub fn to_diagnostic(&self, sources: &SourceMap) -> Diagnostic {
         let message = match (&self.0.origin, &self.0.kind) {
@@ -240,9 +249,17 @@ impl RuntimeError {
         for (message, location) in &self.0.labels {
             diagnostic = diagnostic.with_secondary(*location, message.clone());
         }
-        for frame in &self.0.trace {
+        // A recursion repeats one frame many times: one note per run of equal frames.
+        for run in self.0.trace.chunk_by(|a, b| a == b) {
+            let frame = &run[0];
             let place = frame.call_site.map(|site| sources.describe(site)).unwrap_or_else(|| "the host".to_string());
-            diagnostic = diagnostic.with_note(format!("in `{}`, called at {place}", frame.name));
+            let times = if run.len() > 1 { format!(" ({} times)", run.len()) } else { String::new() };
+            diagnostic = diagnostic.with_note(format!("in `{}`, called at {place}{times}", frame.name));
+        }
+        if self.0.skipped_frames > 0 {
+            let skipped = self.0.skipped_frames;
+            diagnostic =
+                diagnostic.with_note(format!("and {skipped} more outer call{}", if skipped == 1 { "" } else { "s" }));
         }
         for note in &self.0.notes {
             diagnostic = diagnostic.with_note(note.clone());

@@ -431,7 +431,7 @@ impl<'r> Interpreter<'r> {
                     call_site: Some(site),
                 })
             } else {
-                error
+                error.skip_frame()
             }
         })
     }

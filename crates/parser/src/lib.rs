@@ -167,7 +167,10 @@ fn finish<T>(
 ) -> Parsed<T> {
     errors.extend(rich_errors.into_iter().map(|error| convert(error, source, lexer_tokens)));
     errors.sort_by_key(|error| (error.span.start, error.span.end));
-    errors.dedup_by(|a, b| a.span == b.span && a.kind == b.kind);
+    // Recovery often reports one problem twice at the same place (once per alternative it
+    // tried, or once by the lexer and again by the grammar); the first report is the one that
+    // explains it (lexer errors come first), the others only list more tokens.
+    errors.dedup_by(|later, first| later.span.start == first.span.start);
     Parsed { ast, errors }
 }
 

@@ -29,19 +29,30 @@ pub(crate) fn lookup(object: &Object, dotted: &str) -> Option<Value> {
     Some(value)
 }
 
+/// The compiler passes the stem as a hidden first argument: messages name the operator as
+/// written (`@settings.tsk.get`) and count only the arguments the user wrote.
+fn check_user_arity<'a>(args: &'a [Value], operation: &str, min: usize, max: usize) -> Result<&'a str, RuntimeError> {
+    let stem = arg_str(args, 0)?;
+    let name = format!("@{stem}.tsk.{operation}");
+    expect_arity(&name, args.get(1..).unwrap_or_default(), min, max).map_err(|error| error.in_callable(&name))?;
+    Ok(stem)
+}
+
 pub(super) fn get() -> SymbolSpec {
     SymbolSpec::operator(super::super::compile::CROSS_FILE_GET, |ctx, args| {
-        expect_arity("@stem.tsk.get", args, 2, 3)?;
-        let stem = arg_str(args, 0)?;
-        let key = arg_str(args, 1)?;
-        let (path, document) = load(ctx, stem)?;
-        match lookup(&document, key) {
-            Some(value) => Ok(value),
-            None => match args.get(2) {
-                Some(default) => Ok(default.clone()),
-                None => Err(RuntimeError::argument(1, format!("{} has no key `{key}`", path.display()))),
-            },
-        }
+        let stem = check_user_arity(args, "get", 1, 2)?;
+        let result = (|| -> Result<Value, RuntimeError> {
+            let key = arg_str(args, 1)?;
+            let (path, document) = load(ctx, stem)?;
+            match lookup(&document, key) {
+                Some(value) => Ok(value),
+                None => match args.get(2) {
+                    Some(default) => Ok(default.clone()),
+                    None => Err(RuntimeError::message(format!("{} has no key `{key}`", path.display()))),
+                },
+            }
+        })();
+        result.map_err(|error| error.in_callable(&format!("@{stem}.tsk.get")))
     })
     .signature("@stem.tsk.get(key[, default])")
     .summary("The value at the dotted `key` of `stem.tsk`, evaluated next to the running file.")
@@ -49,14 +60,16 @@ pub(super) fn get() -> SymbolSpec {
 
 pub(super) fn set() -> SymbolSpec {
     SymbolSpec::operator(super::super::compile::CROSS_FILE_SET, |ctx, args| {
-        expect_arity("@stem.tsk.set", args, 3, 3)?;
-        let stem = arg_str(args, 0)?;
-        let key = arg_str(args, 1)?;
-        let (path, mut document) = load(ctx, stem)?;
-        let parts: Vec<Str> = key.split('.').map(Str::new).collect();
-        insert_path(&mut document, &parts, args[2].clone());
-        crate::runtime::store_file_document(ctx.runtime(), &path, document);
-        Ok(args[2].clone())
+        let stem = check_user_arity(args, "set", 2, 2)?;
+        let result = (|| -> Result<Value, RuntimeError> {
+            let key = arg_str(args, 1)?;
+            let (path, mut document) = load(ctx, stem)?;
+            let parts: Vec<Str> = key.split('.').map(Str::new).collect();
+            insert_path(&mut document, &parts, args[2].clone());
+            crate::runtime::store_file_document(ctx.runtime(), &path, document);
+            Ok(args[2].clone())
+        })();
+        result.map_err(|error| error.in_callable(&format!("@{stem}.tsk.set")))
     })
     .signature("@stem.tsk.set(key, value)")
     .summary("Sets the dotted `key` of `stem.tsk`'s evaluated document for the rest of the run and returns `value`; the file itself is not written.")
