@@ -23,13 +23,26 @@ pub fn lex_into(source: &str, tokens: &mut Vec<Token>, errors: &mut Vec<LexError
     // A rough guess (one token per five bytes) that avoids most regrowth on big files.
     tokens.reserve(source.len() / 5);
     let mut driver = Driver { source, tokens, errors };
-    driver.run(0, false);
+    driver.run();
 }
 
 struct Driver<'a> {
     source: &'a str,
     tokens: &'a mut Vec<Token>,
     errors: &'a mut Vec<LexError>,
+}
+
+/// A `${…}` whose closing `}` has not been seen yet.
+struct Interpolation {
+    /// Where its `${` is.
+    dollar: usize,
+    /// Where the string it is in opened.
+    string_start: usize,
+    /// `{` opened inside it and not closed yet: its own `}` comes when this is zero.
+    brace_depth: usize,
+    /// How many errors there were before it: an unterminated interpolation reports itself
+    /// instead of what it contained.
+    errors_before: usize,
 }
 
 fn span(range: std::ops::Range<usize>) -> Span {
@@ -45,13 +58,15 @@ impl Driver<'_> {
         self.errors.push(LexError { kind, span: span(range) });
     }
 
-    /// Lexes from `start`. In an interpolation, stops after the `}` that closes it and
-    /// returns the offset after it; at top level runs to the end of the input.
-    fn run(&mut self, start: usize, in_interpolation: bool) -> usize {
+    /// Lexes the whole input.
+    ///
+    /// Strings with `${…}` nest code in strings in code to any depth. The driver keeps the open
+    /// interpolations on its own stack instead of recursing, because the lexer runs before the
+    /// parser's nesting limit can refuse deep input: `"${"${"${…` must not overflow the stack.
+    fn run(&mut self) {
         let source = self.source;
         let mut lexer = TokenKind::lexer(source);
-        lexer.bump(start);
-        let mut brace_depth = 0usize;
+        let mut open: Vec<Interpolation> = Vec::new();
         while let Some(result) = lexer.next() {
             let range = lexer.span();
             let kind = match result {
@@ -67,7 +82,7 @@ impl Driver<'_> {
                 TokenKind::Newline => {
                     // Inside `${…}` a line break is plain whitespace; elsewhere runs of blank
                     // lines fold into one separator so the parser never sees two in a row.
-                    if !in_interpolation && self.tokens.last().is_some_and(|token| token.kind != TokenKind::Newline) {
+                    if open.is_empty() && self.tokens.last().is_some_and(|token| token.kind != TokenKind::Newline) {
                         self.push(TokenKind::Newline, range);
                     }
                 }
@@ -83,7 +98,7 @@ impl Driver<'_> {
                 }
                 TokenKind::SlashSlash => lexer.bump(line_rest(source, range.end)),
                 TokenKind::DoubleQuote => {
-                    let end = self.double_quoted(range.start);
+                    let end = self.double_quoted(range.start, range.end, false, &mut open);
                     lexer.bump(end - range.end);
                 }
                 TokenKind::SingleQuote => {
@@ -113,30 +128,42 @@ impl Driver<'_> {
                     self.error(LexErrorKind::UnquotedDate, range.clone());
                     self.push(TokenKind::DateLike, range);
                 }
-                TokenKind::LBrace if in_interpolation => {
-                    brace_depth += 1;
+                TokenKind::LBrace if let Some(innermost) = open.last_mut() => {
+                    innermost.brace_depth += 1;
                     self.push(kind, range);
                 }
-                TokenKind::RBrace if in_interpolation => {
-                    if brace_depth == 0 {
-                        self.push(TokenKind::InterpEnd, range.clone());
-                        return range.end;
+                TokenKind::RBrace if let Some(innermost) = open.last_mut() => {
+                    if innermost.brace_depth > 0 {
+                        innermost.brace_depth -= 1;
+                        self.push(kind, range);
+                        continue;
                     }
-                    brace_depth -= 1;
-                    self.push(kind, range);
+                    // The `}` closes the interpolation: the string goes on after it.
+                    self.push(TokenKind::InterpEnd, range.clone());
+                    let string_start = open.pop().map_or(range.start, |closed| closed.string_start);
+                    let end = self.double_quoted(string_start, range.end, true, &mut open);
+                    lexer.bump(end - range.end);
                 }
                 _ => self.push(kind, range),
             }
         }
-        source.len()
+        // The input ended inside interpolations. Each one reports itself in place of the errors
+        // found inside it, so only the outermost unclosed `${` is reported, and each string it
+        // was in gets its end.
+        while let Some(unclosed) = open.pop() {
+            self.errors.truncate(unclosed.errors_before.min(self.errors.len()));
+            self.error(LexErrorKind::UnterminatedInterpolation, unclosed.dollar..unclosed.dollar + 2);
+            self.push(TokenKind::StrEnd, source.len()..source.len());
+        }
     }
 
-    /// Scans `"…"` starting at the quote. Returns the offset after the closing quote.
-    fn double_quoted(&mut self, start: usize) -> usize {
+    /// Scans a `"…"` string that opened at `start`, from `from` (after the opening quote, or
+    /// after the `}` of an interpolation when `interpolated`). Returns where code lexing goes
+    /// on: after the closing quote, or after a `${` (then pushed onto `open`).
+    fn double_quoted(&mut self, start: usize, from: usize, interpolated: bool, open: &mut Vec<Interpolation>) -> usize {
         let bytes = self.source.as_bytes();
-        let mut i = start + 1;
-        let mut segment_start = i;
-        let mut interpolated = false;
+        let mut i = from;
+        let segment_start = i;
         loop {
             let Some(&byte) = bytes.get(i) else {
                 self.error(LexErrorKind::UnterminatedString, start..start + 1);
@@ -165,24 +192,19 @@ impl Driver<'_> {
                 b'\\' => i = self.escape(i),
                 b'$' if bytes.get(i + 1) == Some(&b'{') => {
                     if !interpolated {
-                        interpolated = true;
                         self.push(TokenKind::StrStart, start..start + 1);
                     }
                     if segment_start < i {
                         self.push(TokenKind::StrText, segment_start..i);
                     }
                     self.push(TokenKind::InterpStart, i..i + 2);
-                    let errors_before = self.errors.len();
-                    let after = self.run(i + 2, true);
-                    let closed = self.tokens.last().is_some_and(|token| token.kind == TokenKind::InterpEnd);
-                    if !closed {
-                        self.errors.truncate(errors_before.min(self.errors.len()));
-                        self.error(LexErrorKind::UnterminatedInterpolation, i..i + 2);
-                        self.push(TokenKind::StrEnd, after..after);
-                        return after;
-                    }
-                    i = after;
-                    segment_start = i;
+                    open.push(Interpolation {
+                        dollar: i,
+                        string_start: start,
+                        brace_depth: 0,
+                        errors_before: self.errors.len(),
+                    });
+                    return i + 2;
                 }
                 _ => i += 1,
             }

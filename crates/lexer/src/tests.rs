@@ -119,3 +119,13 @@ fn unterminated_interpolation() {
     let out = check("a: \"x ${y");
     assert!(out.contains("error: unterminated interpolation"), "{out}");
 }
+
+#[test]
+fn deeply_nested_interpolation_does_not_overflow_the_stack() {
+    // Each `"${` used to recurse into the driver, so a long enough run of them overflowed the
+    // stack before the parser's nesting limit could refuse the input.
+    let source = "\"${".repeat(200_000);
+    let lexed = lex(&source);
+    assert!(!lexed.errors.is_empty());
+    assert!(lexed.tokens.iter().all(|token| token.span.end as usize <= source.len()));
+}

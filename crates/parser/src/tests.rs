@@ -108,3 +108,12 @@ fn ternaries_may_span_lines() {
     assert!(matches!(entry_value(&parsed[0]), ExprKind::Ternary(..)));
     assert!(matches!(entry_value(&parsed[1]), ExprKind::Ternary(..)));
 }
+
+#[test]
+fn deeply_nested_interpolation_is_refused_cleanly() {
+    // The lexer used to recurse once per `"${` and overflowed the stack before the layout pass
+    // could refuse the depth; now the depth reaches the layout pass and is refused there.
+    let source = "a: ".to_string() + &"\"${".repeat(100_000);
+    let out = check_errors(&source);
+    assert!(out.contains("nesting is too deep"), "{out}");
+}
