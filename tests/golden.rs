@@ -35,7 +35,7 @@ use tusk::{Engine, Mode};
 /// The areas of `tests/cases`; a folder not listed here is a mistake.
 const AREAS: &[&str] = &["syntax", "eval", "operators", "errors", "regressions"];
 
-/// The environment the cases see (and nothing else, apart from PATH, HOME and TMPDIR).
+/// The environment the cases see (and nothing else, apart from TMPDIR).
 const ENVIRONMENT: &[(&str, &str)] = &[
     ("SOURCE_DATE_EPOCH", support::FROZEN_EPOCH),
     ("TUSK_TEST_GREETING", "hello from the harness"),

@@ -18,8 +18,10 @@ const CHILD_MARKER: &str = "TUSK_TESTS_CHILD";
 /// 2025-07-04T12:34:56Z: the clock the reference oracles were run with (SOURCE.md), in seconds.
 pub const FROZEN_EPOCH: &str = "1751632496";
 
-/// Variables passed through to the child: what cargo, the harness switches and temp files need.
-const PASSED_THROUGH: &[&str] = &["PATH", "HOME", "TMPDIR", "TUSK_BLESS", "CI"];
+/// Variables passed through to the child: the harness switches and where temporary files go.
+/// Nothing else: the conformance files read `HOME`, `HOSTNAME` and friends through `@env`, and
+/// the reference oracles ran with an empty environment.
+const PASSED_THROUGH: &[&str] = &["TMPDIR", "TUSK_BLESS", "CI"];
 
 /// Runs `body` in a child process whose environment holds only `PASSED_THROUGH` and `vars`.
 /// `test_name` is the name of the calling `#[test]` function (the child runs only that test).

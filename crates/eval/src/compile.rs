@@ -170,11 +170,23 @@ impl<'a> Compiler<'a> {
             }
             return Node::Const(Value::Null);
         }
-        match &value.kind {
+        let node = match &value.kind {
             ExprKind::Lambda(params, body) => self.compile_lambda(params, body, Some(name.clone()), value.span),
             ExprKind::Name(word) => self.compile_bare_word(word, value.span),
             _ => self.compile_expr(value),
+        };
+        self.compat_fallback(node, value.span)
+    }
+
+    /// Compat mode: an entry whose value fails to evaluate (`php(time())`, a file that is not
+    /// there, a member of an unknown operator's text) gets its raw text instead, as in the
+    /// reference SDKs, which never fail; the error becomes a warning.
+    fn compat_fallback(&self, node: Node, span: Span) -> Node {
+        if self.mode != Mode::Compat || matches!(node, Node::Const(_)) {
+            return node;
         }
+        let text = Str::new(self.text[span.range()].trim());
+        Node::CompatFallback { node: Box::new(node), text, location: self.location(span) }
     }
 
     /// A whole value that is a single word: a reference if it names an entry or parameter,

@@ -270,6 +270,17 @@ impl<'r> Interpreter<'r> {
                 self.module.define_global(*index, name, value.clone());
                 Ok(value)
             }
+            Node::CompatFallback { node, text, location } => match self.eval(node) {
+                // A limit is not the file's fault and must stay an error in every mode.
+                Err(error) if !matches!(error.kind(), RuntimeErrorKind::LimitExceeded { .. }) => {
+                    let mut warning = error.at(*location).to_diagnostic(self.runtime.sources());
+                    warning.severity = tusk_diagnostics::Severity::Warning;
+                    warning.notes.push(format!("compat mode: the value is its text, {:?}", text.as_str()));
+                    self.module.warnings.borrow_mut().push(warning);
+                    Ok(Value::string(text))
+                }
+                result => result,
+            },
         }
     }
 

@@ -63,6 +63,8 @@ pub(crate) enum Node {
     SetSlot(u32, Box<Node>),
     /// `$name: value` inside a block: sets the global (index and name), yields the value.
     SetGlobal(u32, Str, Box<Node>),
+    /// Compat mode only: an entry's value, or its raw `text` when evaluating it fails.
+    CompatFallback { node: Box<Node>, text: Str, location: Location },
 }
 
 /// `callee(args)`.

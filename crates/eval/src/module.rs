@@ -30,6 +30,8 @@ pub struct Module {
     pub(crate) source: SourceId,
     /// The directory of the file, for relative paths of `@file` and cross-file operators.
     pub(crate) directory: Option<PathBuf>,
+    /// Runtime warnings (compat mode's values that failed and became their text).
+    pub(crate) warnings: RefCell<Vec<tusk_diagnostics::Diagnostic>>,
 }
 
 impl Module {

@@ -194,7 +194,11 @@ impl Runtime {
         let module = Rc::new(Module::new(source, directory));
         let result = Interpreter::new(self, module.clone()).run_program(&program);
         match result {
-            Ok(_) => Ok(Evaluation { document: module.document(), warnings }),
+            Ok(_) => {
+                let mut warnings = warnings;
+                warnings.append(&mut module.warnings.borrow_mut());
+                Ok(Evaluation { document: module.document(), warnings })
+            }
             Err(error) => Err(Failure::from_runtime(&error, &self.sources, warnings)),
         }
     }
