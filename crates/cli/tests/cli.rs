@@ -512,3 +512,12 @@ fn closed_output_pipe_is_exit_0_without_a_message() {
     assert_eq!(output.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&output.stderr), "");
 }
+
+#[test]
+fn repl_reads_piped_input_line_by_line() {
+    let dir = fixtures();
+    let script = "x: 2\nx * 3\nserver {\n  port: 80\n}\nserver.port + x\nnope\n\"still here\"\n:quit\n99\n";
+    let output = tusk(dir.path(), &["repl"]).stdin(script).run();
+    assert_eq!((output.code, output.stdout.as_str()), (0, "6\n82\n\"still here\"\n"));
+    assert_eq!(output.stderr.lines().next(), Some("[R004] Error: `nope` is not defined"));
+}
