@@ -172,7 +172,7 @@ impl<'a> Compiler<'a> {
         }
         let node = match &value.kind {
             ExprKind::Lambda(params, body) => self.compile_lambda(params, body, Some(name.clone()), value.span),
-            ExprKind::Name(word) => self.compile_bare_word(word, value.span),
+            ExprKind::Name(word) => self.compile_bare_word(word, value.span, false),
             _ => self.compile_expr(value),
         };
         self.compat_fallback(node, value.span)
@@ -191,19 +191,33 @@ impl<'a> Compiler<'a> {
 
     /// A whole value that is a single word: a reference if it names an entry or parameter,
     /// otherwise the string of itself (a function name included, so `level: error` stays text).
-    fn compile_bare_word(&mut self, word: &str, span: Span) -> Node {
+    ///
+    /// An item of a list (`features:` then `- logging`, or `[debug, info]`) that names only an
+    /// entry defined later is text too, with a warning: list items are data, and the SDKs'
+    /// own `testdata/sample.tsk` (LANGUAGE.md §2) lists `- logging` before its `logging:`
+    /// section. A whole entry value naming a later entry stays an error (LANGUAGE.md §4).
+    fn compile_bare_word(&mut self, word: &str, span: Span, list_item: bool) -> Node {
+        let errors_before = self.diagnostics.len();
+        let mut names_later_entry = false;
         if let Resolved::Entry(node) = self.resolve_name(word, span) {
-            return node;
+            // `resolve_name` reports a name that is defined only later, and resolves it to null.
+            names_later_entry = self.diagnostics.len() > errors_before;
+            if !(names_later_entry && list_item && self.mode != Mode::Strict) {
+                return node;
+            }
+            self.diagnostics.truncate(errors_before);
         }
         if self.mode == Mode::Strict {
             self.error(self.undefined_name(word, span));
             return Node::Const(Value::Null);
         }
         if self.mode != Mode::Compat {
+            let label =
+                if names_later_entry { "names only an entry defined later" } else { "names no entry or parameter" };
             self.warn(
                 Diagnostic::warning(format!("bare word `{word}` is read as the string \"{word}\""))
                     .with_code("W002")
-                    .with_primary(self.location(span), "names no entry or parameter")
+                    .with_primary(self.location(span), label)
                     .with_help(format!("write \"{word}\" to make the string explicit")),
             );
         }
@@ -257,7 +271,7 @@ impl<'a> Compiler<'a> {
                 let nodes: Vec<Node> = items
                     .iter()
                     .map(|item| match item.kind {
-                        ExprKind::Name(word) => self.compile_bare_word(word, item.span),
+                        ExprKind::Name(word) => self.compile_bare_word(word, item.span, true),
                         _ => self.compile_expr(item),
                     })
                     .collect();
