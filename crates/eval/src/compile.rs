@@ -32,6 +32,9 @@ pub(crate) struct Compiler<'a> {
     scopes: Vec<Scope>,
     lambda_depth: usize,
     position: u32,
+    /// True when the parser recovered from errors, so values may hold `Invalid` parts (only
+    /// then is it worth walking values to find them).
+    recovered: bool,
     pub(crate) diagnostics: Vec<Diagnostic>,
 }
 
@@ -56,8 +59,15 @@ impl<'a> Compiler<'a> {
             scopes: Vec::new(),
             lambda_depth: 0,
             position: 0,
+            recovered: false,
             diagnostics: Vec::new(),
         }
+    }
+
+    /// Tells the compiler the parser recovered from errors (compat mode compiles such files).
+    pub(crate) fn recovered_from_errors(mut self, recovered: bool) -> Compiler<'a> {
+        self.recovered = recovered;
+        self
     }
 
     fn location(&self, span: Span) -> Location {
@@ -164,7 +174,7 @@ impl<'a> Compiler<'a> {
     /// An entry's value: lambdas get the entry's name, and compat mode turns values that did
     /// not parse into their raw text.
     fn compile_entry_value(&mut self, value: &Expr<'_>, name: &Str) -> Node {
-        if contains_invalid(value) {
+        if self.recovered && contains_invalid(value) {
             if self.mode == Mode::Compat {
                 return Node::Const(Value::string(self.text[value.span.range()].trim()));
             }

@@ -178,7 +178,8 @@ impl Runtime {
         if diagnostics.iter().any(Diagnostic::is_error) {
             return Err(Failure { diagnostics: errors_first(diagnostics) });
         }
-        let compiler = Compiler::new(&self.registry, source, &text, self.options.mode, state);
+        let compiler = Compiler::new(&self.registry, source, &text, self.options.mode, state)
+            .recovered_from_errors(!parsed.errors.is_empty());
         let (program, compile_diagnostics) = compiler.compile_document(&document);
         diagnostics.extend(compile_diagnostics);
         if diagnostics.iter().any(Diagnostic::is_error) {

@@ -8,7 +8,6 @@ use std::borrow::Cow;
 
 use chumsky::input::MappedInput;
 use chumsky::label::LabelError;
-use chumsky::pratt::{infix, left, postfix, prefix};
 use chumsky::prelude::*;
 use tusk_diagnostics::Span;
 use tusk_lexer::TokenKind;
@@ -45,6 +44,13 @@ fn span_of(span: SimpleSpan<u32>) -> Span {
 
 fn expr(kind: ExprKind<'_>, span: SimpleSpan<u32>) -> Expr<'_> {
     Expr { kind, span: span_of(span) }
+}
+
+/// What can follow an operand: a call, a member access or an index.
+enum Postfix<'s> {
+    Call(Vec<Expr<'s>>),
+    Member(&'s str, SimpleSpan<u32>),
+    Index(Box<Expr<'s>>),
 }
 
 /// Tokens after which a value ends.
@@ -134,45 +140,43 @@ fn expression_and_body<'a, 's: 'a, Err: GrammarError<'a>>(
         .at_least(1)
         .map_with(|_, e| expr(ExprKind::Invalid, e.span()));
 
-    // ---- literals
-    let int = tok(TokenKind::Int).map_with(move |_, e| {
-        let span = e.span();
-        expr(parse_int(text(span)).map_or(ExprKind::Invalid, ExprKind::Int), span)
-    });
-    let float = tok(TokenKind::Float).map_with(move |_, e| {
-        let span = e.span();
-        let cleaned: String = text(span).chars().filter(|c| *c != '_').collect();
-        expr(cleaned.parse::<f64>().map_or(ExprKind::Invalid, ExprKind::Float), span)
-    });
-    let range = tok(TokenKind::Range).map_with(move |_, e| {
-        let span = e.span();
-        let (low, high) = text(span).split_once('-').unwrap_or(("", ""));
-        let kind = match (low.parse::<i64>(), high.parse::<i64>()) {
-            (Ok(low), Ok(high)) => ExprKind::Range(low, high),
-            _ => ExprKind::Invalid,
-        };
-        expr(kind, span)
-    });
-    let keyword = select! {
-        TokenKind::True => ExprKind::Bool(true),
-        TokenKind::False => ExprKind::Bool(false),
-        TokenKind::Null => ExprKind::Null,
-    }
-    .labelled("a value")
-    .map_with(|kind, e| expr(kind, e.span()));
-    let string = tok(TokenKind::Str).map_with(move |_, e| {
-        let span = e.span();
-        let raw = text(span);
-        let inner = raw.get(1..raw.len().saturating_sub(1).max(1)).unwrap_or("");
-        let inner = if raw.len() >= 2 && raw.ends_with(&raw[..1]) { inner } else { &raw[1..] };
-        expr(ExprKind::Str(unescape(inner)), span)
-    });
-    let raw_string = tok(TokenKind::RawStr)
-        .map_with(move |_, e| expr(ExprKind::Str(Cow::Borrowed(raw_string_body(text(e.span())))), e.span()));
-    let heredoc = tok(TokenKind::Heredoc)
-        .map_with(move |_, e| expr(ExprKind::Str(Cow::Borrowed(heredoc_body(text(e.span())))), e.span()));
-    let invalid_token = select! { TokenKind::Error => (), TokenKind::DateLike => () }
-        .map_with(|_, e| expr(ExprKind::Invalid, e.span()));
+    // ---- literals: one `select!` dispatches every single-token atom.
+    let literal = select! {
+        TokenKind::Str = e => {
+            let span = e.span();
+            let raw = text(span);
+            let closed = raw.len() >= 2 && raw.ends_with(&raw[..1]);
+            let inner = if closed { &raw[1..raw.len() - 1] } else { &raw[1..] };
+            expr(ExprKind::Str(unescape(inner)), span)
+        },
+        TokenKind::Int = e => {
+            let span = e.span();
+            expr(parse_int(text(span)).map_or(ExprKind::Invalid, ExprKind::Int), span)
+        },
+        TokenKind::Float = e => {
+            let span = e.span();
+            let raw = text(span);
+            let parsed = if raw.contains('_') { raw.replace('_', "").parse::<f64>() } else { raw.parse::<f64>() };
+            expr(parsed.map_or(ExprKind::Invalid, ExprKind::Float), span)
+        },
+        TokenKind::True = e => expr(ExprKind::Bool(true), e.span()),
+        TokenKind::False = e => expr(ExprKind::Bool(false), e.span()),
+        TokenKind::Null = e => expr(ExprKind::Null, e.span()),
+        TokenKind::Global = e => expr(ExprKind::Global(&text(e.span())[1..]), e.span()),
+        TokenKind::Range = e => {
+            let span = e.span();
+            let (low, high) = text(span).split_once('-').unwrap_or(("", ""));
+            let kind = match (low.parse::<i64>(), high.parse::<i64>()) {
+                (Ok(low), Ok(high)) => ExprKind::Range(low, high),
+                _ => ExprKind::Invalid,
+            };
+            expr(kind, span)
+        },
+        TokenKind::RawStr = e => expr(ExprKind::Str(Cow::Borrowed(raw_string_body(text(e.span())))), e.span()),
+        TokenKind::Heredoc = e => expr(ExprKind::Str(Cow::Borrowed(heredoc_body(text(e.span())))), e.span()),
+        TokenKind::Error = e => expr(ExprKind::Invalid, e.span()),
+        TokenKind::DateLike = e => expr(ExprKind::Invalid, e.span()),
+    };
 
     let interpolated = just(TokenKind::StrStart)
         .ignore_then(
@@ -192,17 +196,30 @@ fn expression_and_body<'a, 's: 'a, Err: GrammarError<'a>>(
     // ---- names, lambdas, operators
     let name = tok(TokenKind::Name).map_with(move |_, e| (text(e.span()), e.span()));
     let param = name.map(|(name, span)| Param { name, span: span_of(span) });
-    let params = param.map(|param| vec![param]).or(param
+    // `x` or `x => body`: the name is read once, the arrow decides.
+    let name_or_lambda = name.then(just(TokenKind::Arrow).ignore_then(expression.clone()).or_not()).map_with(
+        |((name, name_span), body), e| match body {
+            None => expr(ExprKind::Name(name), name_span),
+            Some(body) => {
+                expr(ExprKind::Lambda(vec![Param { name, span: span_of(name_span) }], Box::new(body)), e.span())
+            }
+        },
+    );
+    let parenthesized_lambda = param
         .separated_by(just(TokenKind::Comma))
         .allow_trailing()
         .collect::<Vec<_>>()
-        .delimited_by(just(TokenKind::LParen), just(TokenKind::RParen)));
-    let lambda = params
+        .delimited_by(just(TokenKind::LParen), just(TokenKind::RParen))
         .then_ignore(just(TokenKind::Arrow))
         .then(expression.clone())
         .map_with(|(params, body), e| expr(ExprKind::Lambda(params, Box::new(body)), e.span()));
     let item_separator = just(TokenKind::Comma).or(just(TokenKind::Newline)).ignored();
-    let arguments = expression
+    let item = literal
+        .then_ignore(
+            one_of([TokenKind::Comma, TokenKind::Newline, TokenKind::RBracket, TokenKind::RParen]).ignored().rewind(),
+        )
+        .or(expression.clone());
+    let arguments = item
         .clone()
         .separated_by(item_separator)
         .allow_trailing()
@@ -220,8 +237,6 @@ fn expression_and_body<'a, 's: 'a, Err: GrammarError<'a>>(
         .map_with(|((name, name_span), args), e| {
             expr(ExprKind::Operator { name, name_span: span_of(name_span), args }, e.span())
         });
-    let global = tok(TokenKind::Global).map_with(move |_, e| expr(ExprKind::Global(&text(e.span())[1..]), e.span()));
-    let variable = name.map(|(name, span)| expr(ExprKind::Name(name), span));
 
     // ---- brackets
     let parenthesized = expression.clone().delimited_by(just(TokenKind::LParen), just(TokenKind::RParen)).recover_with(
@@ -232,7 +247,7 @@ fn expression_and_body<'a, 's: 'a, Err: GrammarError<'a>>(
             |span| expr(ExprKind::Invalid, span),
         )),
     );
-    let array_items = expression
+    let array_items = item
         .clone()
         .separated_by(item_separator)
         .allow_leading()
@@ -256,62 +271,68 @@ fn expression_and_body<'a, 's: 'a, Err: GrammarError<'a>>(
     );
     let object = object_items.clone().map_with(|items, e| expr(ExprKind::Object(items), e.span()));
 
-    let atom = choice((
-        lambda,
-        int,
-        float,
-        string,
-        interpolated,
-        keyword,
-        variable,
-        operator,
-        global,
-        parenthesized,
-        array,
-        object,
-        range,
-        raw_string,
-        heredoc,
-        invalid_token,
-    ))
-    .labelled("an expression");
+    let atom =
+        choice((literal, name_or_lambda, operator, object, array, interpolated, parenthesized_lambda, parenthesized))
+            .labelled("an expression");
 
     let index = expression.clone().delimited_by(just(TokenKind::LBracket), just(TokenKind::RBracket));
     let member =
         just(TokenKind::Dot).ignore_then(tok(TokenKind::Name).map_with(move |_, e| (text(e.span()), e.span())));
-    let binary = |kind: TokenKind, op: BinaryOp| just(kind).to(op);
-    let fold_binary = |lhs: Expr<'s>,
-                       op: BinaryOp,
-                       rhs: Expr<'s>,
-                       e: &mut chumsky::input::MapExtra<'a, '_, TokenInput<'a>, Extra<Err>>| {
-        expr(ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), e.span())
-    };
-    let operators = atom.pratt((
-        postfix(10, arguments, |callee, args, e| expr(ExprKind::Call(Box::new(callee), args), e.span())),
-        postfix(10, member, |object, (name, name_span), e| {
-            expr(ExprKind::Member(Box::new(object), name, span_of(name_span)), e.span())
-        }),
-        postfix(10, index, |object, index, e| expr(ExprKind::Index(Box::new(object), Box::new(index)), e.span())),
-        prefix(9, just(TokenKind::Minus), |_, operand, e| {
-            expr(ExprKind::Unary(UnaryOp::Neg, Box::new(operand)), e.span())
-        }),
-        prefix(9, just(TokenKind::Bang), |_, operand, e| {
-            expr(ExprKind::Unary(UnaryOp::Not, Box::new(operand)), e.span())
-        }),
-        infix(left(7), binary(TokenKind::Star, BinaryOp::Mul), fold_binary),
-        infix(left(7), binary(TokenKind::Slash, BinaryOp::Div), fold_binary),
-        infix(left(7), binary(TokenKind::Percent, BinaryOp::Rem), fold_binary),
-        infix(left(6), binary(TokenKind::Plus, BinaryOp::Add), fold_binary),
-        infix(left(6), binary(TokenKind::Minus, BinaryOp::Sub), fold_binary),
-        infix(left(5), binary(TokenKind::Lt, BinaryOp::Lt), fold_binary),
-        infix(left(5), binary(TokenKind::LtEq, BinaryOp::LtEq), fold_binary),
-        infix(left(5), binary(TokenKind::Gt, BinaryOp::Gt), fold_binary),
-        infix(left(5), binary(TokenKind::GtEq, BinaryOp::GtEq), fold_binary),
-        infix(left(4), binary(TokenKind::EqEq, BinaryOp::Eq), fold_binary),
-        infix(left(4), binary(TokenKind::NotEq, BinaryOp::NotEq), fold_binary),
-        infix(left(3), binary(TokenKind::AndAnd, BinaryOp::And), fold_binary),
-        infix(left(2), binary(TokenKind::OrOr, BinaryOp::Or), fold_binary),
+
+    // Precedence climbing with one fold per level. (chumsky's Pratt parser moves the operand
+    // through every operator it tries and cost more than the whole rest of the grammar.)
+    let postfix_op = choice((
+        arguments.map(Postfix::Call),
+        member.map(|(name, span)| Postfix::Member(name, span)),
+        index.map(|index| Postfix::Index(Box::new(index))),
     ));
+    let postfixed = atom.foldl_with(postfix_op.repeated(), |lhs, op, e| {
+        let kind = match op {
+            Postfix::Call(args) => ExprKind::Call(Box::new(lhs), args),
+            Postfix::Member(name, name_span) => ExprKind::Member(Box::new(lhs), name, span_of(name_span)),
+            Postfix::Index(index) => ExprKind::Index(Box::new(lhs), index),
+        };
+        expr(kind, e.span())
+    });
+    let unary = select! {
+        TokenKind::Minus = e => (UnaryOp::Neg, e.span()),
+        TokenKind::Bang = e => (UnaryOp::Not, e.span()),
+    }
+    .repeated()
+    .foldr(postfixed, |(op, op_span), operand| {
+        let span = SimpleSpan { start: op_span.start, end: operand.span.end, context: () };
+        expr(ExprKind::Unary(op, Box::new(operand)), span)
+    })
+    .boxed();
+    let level = |operand: Boxed<'a, 'a, TokenInput<'a>, Expr<'s>, Extra<Err>>,
+                 operators: Boxed<'a, 'a, TokenInput<'a>, BinaryOp, Extra<Err>>| {
+        operand
+            .clone()
+            .foldl_with(operators.then(operand).repeated(), |lhs, (op, rhs), e| {
+                expr(ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), e.span())
+            })
+            .boxed()
+    };
+    let product = level(
+        unary,
+        select! { TokenKind::Star => BinaryOp::Mul, TokenKind::Slash => BinaryOp::Div, TokenKind::Percent => BinaryOp::Rem }
+            .boxed(),
+    );
+    let sum = level(product, select! { TokenKind::Plus => BinaryOp::Add, TokenKind::Minus => BinaryOp::Sub }.boxed());
+    let comparison = level(
+        sum,
+        select! {
+            TokenKind::Lt => BinaryOp::Lt,
+            TokenKind::LtEq => BinaryOp::LtEq,
+            TokenKind::Gt => BinaryOp::Gt,
+            TokenKind::GtEq => BinaryOp::GtEq,
+        }
+        .boxed(),
+    );
+    let equality =
+        level(comparison, select! { TokenKind::EqEq => BinaryOp::Eq, TokenKind::NotEq => BinaryOp::NotEq }.boxed());
+    let conjunction = level(equality, just(TokenKind::AndAnd).to(BinaryOp::And).boxed());
+    let operators = level(conjunction, just(TokenKind::OrOr).to(BinaryOp::Or).boxed());
     let ternary = operators
         .then(
             just(TokenKind::Question)
@@ -342,29 +363,19 @@ fn expression_and_body<'a, 's: 'a, Err: GrammarError<'a>>(
     let key_path = key_part.separated_by(just(TokenKind::Dot)).at_least(1).collect::<Vec<_>>();
     let assign = tok(TokenKind::Colon).or(tok(TokenKind::Assign));
     let value_end = one_of(VALUE_END).ignored().or(end()).rewind();
-    let value = expression
-        .clone()
-        .then_ignore(value_end.labelled("the end of the entry"))
+    // Most values of a config file are a single literal: try that before the whole expression
+    // grammar (the failed attempt costs one token when it is not).
+    let value = literal
+        .then_ignore(value_end)
+        .or(expression.clone().then_ignore(value_end.labelled("the end of the entry")))
         .recover_with(via_parser(raw_value.clone()));
     let separator = one_of([TokenKind::Newline, TokenKind::Semicolon, TokenKind::Comma]).ignored();
 
-    let entry = key_path.then_ignore(assign).then(value.clone()).map(|(key, value)| ItemKind::Entry { key, value });
     let global_entry = tok(TokenKind::Global)
         .map_with(move |_, e| (&text(e.span())[1..], span_of(e.span())))
         .then_ignore(assign)
         .then(value.clone())
         .map(|((name, name_span), value)| ItemKind::Global { name, name_span, value });
-    let block = key_path
-        .then(object_items.map_with(|items, e| expr(ExprKind::Object(items), e.span())))
-        .map(|(key, value)| ItemKind::Entry { key, value });
-    let array_block = key_path
-        .then(array_items.map_with(|items, e| expr(ExprKind::Array(items), e.span())))
-        .map(|(key, value)| ItemKind::Entry { key, value });
-    let angle_block = key_part
-        .then_ignore(just(TokenKind::AngleOpen))
-        .then(block_body.clone().map_with(|items, e| expr(ExprKind::Object(items), e.span())))
-        .then_ignore(tok(TokenKind::AngleClose))
-        .map(|(key, value)| ItemKind::Entry { key: vec![key], value });
     let list_item = just(TokenKind::ListDash).ignore_then(expression.clone());
     let indented_list = list_item
         .separated_by(separator.repeated().at_least(1))
@@ -373,18 +384,23 @@ fn expression_and_body<'a, 's: 'a, Err: GrammarError<'a>>(
         .collect::<Vec<_>>()
         .map_with(|items, e| expr(ExprKind::Array(items), e.span()));
     let indented_object = block_body.clone().map_with(|items, e| expr(ExprKind::Object(items), e.span()));
-    let indented = key_path
-        .then_ignore(assign)
-        .then_ignore(just(TokenKind::Indent))
-        .then(indented_list.or(indented_object))
-        .then_ignore(tok(TokenKind::Dedent))
-        .map(|(key, value)| ItemKind::Entry { key, value });
+    let indented_body = indented_list.or(indented_object).delimited_by(just(TokenKind::Indent), tok(TokenKind::Dedent));
+    // The key is parsed once; what follows it decides the kind of entry.
+    let entry_tail = choice((
+        assign.ignore_then(indented_body.or(value.clone())),
+        object_items.map_with(|items, e| expr(ExprKind::Object(items), e.span())),
+        block_body
+            .clone()
+            .delimited_by(just(TokenKind::AngleOpen), tok(TokenKind::AngleClose))
+            .map_with(|items, e| expr(ExprKind::Object(items), e.span())),
+        array_items.map_with(|items, e| expr(ExprKind::Array(items), e.span())),
+    ));
+    let entry = key_path.then(entry_tail).map(|(key, value)| ItemKind::Entry { key, value });
     let section = key_path
         .delimited_by(just(TokenKind::LBracket), just(TokenKind::RBracket))
         .map(|path| ItemKind::Section { path });
 
-    let statement = choice((global_entry, angle_block, indented, block, array_block, entry))
-        .map_with(|kind, e| Item { kind, span: span_of(e.span()) });
+    let statement = choice((entry, global_entry)).map_with(|kind, e| Item { kind, span: span_of(e.span()) });
     let skip_statement = balanced
         .or(none_of([
             TokenKind::Newline,
