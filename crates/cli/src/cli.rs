@@ -104,8 +104,8 @@ pub struct EvalArgs {
 /// How values are written to standard output.
 #[derive(Clone, Debug, Default, Args)]
 pub struct OutputArgs {
-    /// Output format [default: json; `get` and `eval` print a lone string as raw text unless
-    /// a format is given]
+    /// Output format (default json; `get` and `eval` print a lone string raw unless a format
+    /// is given)
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<Format>,
 
