@@ -49,7 +49,7 @@ def interpreters(tusk):
     """(name, argv prefix, file extension, version command) of tusk and every installed peer."""
     found = [("tusk", [tusk], "tsk", None)]
     peers = [
-        ("rhai", "rhai-run", "rhai", None),
+        ("rhai", "rhai-run", "rhai", "cargo"),
         ("koto", "koto", "koto", ["--version"]),
         ("lua5.4", "lua5.4", "lua", ["-v"]),
         ("luajit", "luajit", "lua", ["-v"]),
@@ -70,11 +70,15 @@ def script(name, ext, workload):
 
 
 def version_of(argv, version):
+    if version == "cargo":
+        # rhai-run has no --version; cargo knows what it installed.
+        out = subprocess.run(["cargo", "install", "--list"], capture_output=True, text=True)
+        return next((line.rstrip(":") for line in out.stdout.splitlines() if line.startswith("rhai ")), "")
     if not version:
         return ""
     try:
         out = subprocess.run(argv + version, capture_output=True, text=True, timeout=10)
-        return (out.stdout or out.stderr).strip().splitlines()[0]
+        return (out.stdout or out.stderr).strip().splitlines()[0].split("  ")[0].split(" -- ")[0]
     except (OSError, subprocess.TimeoutExpired, IndexError):
         return ""
 
@@ -191,6 +195,17 @@ def machine():
     return "%s, %d CPUs, %s" % (model, os.cpu_count() or 0, platform.platform())
 
 
+def revision():
+    """The commit measured, and whether crates/ had uncommitted changes (the binary includes them)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "crates", "Cargo.lock"], cwd=ROOT,
+                               capture_output=True, text=True).stdout
+        return head.strip() + (" + uncommitted changes in crates/" if dirty.strip() else "")
+    except OSError:
+        return "?"
+
+
 def geomean(values):
     return math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
 
@@ -244,8 +259,10 @@ def main():
     emit("# tusk benchmarks, %s" % datetime.datetime.now().strftime("%Y-%m-%d %H:%M"))
     emit()
     emit("machine: %s" % machine())
+    emit("revision: %s" % revision())
     emit("load average (1/5/15 min): before %s, after %s" % (load_before, load_after))
     versions = ["%s (%s)" % (name, version_of(argv, version)) for name, argv, _, version in interps if version]
+    versions.append("hyperfine (%s)" % version_of(["hyperfine"], ["--version"]))
     emit("peers: " + ", ".join(versions))
     emit("method: hyperfine -N, whole process, median seconds of %d runs after %d warm-up "
          "(empty: 30 after 2)" % (args.runs, args.warmup))

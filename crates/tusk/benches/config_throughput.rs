@@ -3,7 +3,9 @@
 //! document equals `config.json`.
 //!
 //! Run from the workspace root after `python3 bench/gen_config.py --out bench/data`:
-//! `cargo bench -p tusk --bench config_throughput -- [DATA_DIR] [RUNS]` (defaults `bench/data`, 10).
+//! `cargo bench -p tusk --bench config_throughput -- [DATA_DIR] [RUNS] [STAGE]` (defaults
+//! `bench/data`, 10, every stage; a STAGE substring such as `lex+parse` runs only the matching
+//! stages and skips the check, which is handy under `perf record`).
 //! Each stage reads its own file once, runs once to warm up, then `RUNS` timed runs; only the stage
 //! itself is timed (dropping its result is not). MB is 10^6 bytes of the stage's own input file.
 
@@ -35,8 +37,25 @@ impl Stage {
     }
 }
 
-/// Runs `run` once to warm up and then `runs` times, timing each run but not the drop of its result.
-fn measure<T>(name: &'static str, input: &'static str, bytes: usize, runs: usize, mut run: impl FnMut() -> T) -> Stage {
+/// How many runs, and which stages (a substring of their names; `None` runs them all).
+struct Plan<'a> {
+    runs: usize,
+    only: Option<&'a str>,
+}
+
+/// Runs `run` once to warm up and then `runs` times, timing each run but not the drop of its
+/// result; `None` when the plan leaves the stage out.
+fn measure<T>(
+    plan: &Plan<'_>,
+    name: &'static str,
+    input: &'static str,
+    bytes: usize,
+    mut run: impl FnMut() -> T,
+) -> Option<Stage> {
+    if plan.only.is_some_and(|only| !name.contains(only)) {
+        return None;
+    }
+    let runs = plan.runs;
     drop(black_box(run()));
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs {
@@ -46,7 +65,7 @@ fn measure<T>(name: &'static str, input: &'static str, bytes: usize, runs: usize
         drop(result);
     }
     times.sort();
-    Stage { name, input, bytes, times }
+    Some(Stage { name, input, bytes, times })
 }
 
 fn read(dir: &Path, file: &str) -> String {
@@ -126,14 +145,15 @@ fn main() {
     let dir = args
         .first()
         .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/data").components().collect());
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/data"));
     let runs: usize = args.get(1).and_then(|runs| runs.parse().ok()).unwrap_or(10).max(1);
+    let plan = Plan { runs, only: args.get(2).map(String::as_str) };
 
     let tsk = read(&dir, "config.tsk");
     let toml_text = read(&dir, "config.toml");
     let json = read(&dir, "config.json");
 
-    let ok = check_document(&tsk, &json);
+    let ok = plan.only.is_none() && check_document(&tsk, &json);
     let lexed = tusk_lexer::lex(&tsk);
     let parsed = tusk_parser::parse(&tsk, tusk_parser::ParseOptions::default());
     println!(
@@ -145,21 +165,24 @@ fn main() {
     );
     drop(parsed);
 
-    let stages = [
-        measure("tusk lex", "config.tsk", tsk.len(), runs, || tusk_lexer::lex(&tsk)),
-        measure("tusk lex+parse", "config.tsk", tsk.len(), runs, || {
+    let stages: Vec<Stage> = [
+        measure(&plan, "tusk lex", "config.tsk", tsk.len(), || tusk_lexer::lex(&tsk)),
+        measure(&plan, "tusk lex+parse", "config.tsk", tsk.len(), || {
             tusk_parser::parse(&tsk, tusk_parser::ParseOptions::default())
         }),
         // A fresh engine per run, as a program loading its config would have; creating it is timed
         // too (it is small next to the evaluation).
-        measure("tusk parse+eval", "config.tsk", tsk.len(), runs, || tusk::Engine::new().eval_str(&tsk)),
-        measure("toml::from_str::<toml::Value>", "config.toml", toml_text.len(), runs, || {
+        measure(&plan, "tusk parse+eval", "config.tsk", tsk.len(), || tusk::Engine::new().eval_str(&tsk)),
+        measure(&plan, "toml::from_str::<toml::Value>", "config.toml", toml_text.len(), || {
             toml::from_str::<toml::Value>(&toml_text).expect("valid TOML")
         }),
-        measure("serde_json::from_str::<Value>", "config.json", json.len(), runs, || {
+        measure(&plan, "serde_json::from_str::<Value>", "config.json", json.len(), || {
             serde_json::from_str::<Json>(&json).expect("valid JSON")
         }),
-    ];
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
 
     println!("| stage | input | bytes | best ms | median ms | best MB/s | median MB/s |");
     println!("|---|---|--:|--:|--:|--:|--:|");
@@ -179,5 +202,7 @@ fn main() {
     for stage in &stages {
         println!("RESULT\t{}\t{:.3}\t{:.6}", stage.name, stage.mb_per_s(stage.median()), stage.median().as_secs_f64());
     }
-    println!("RESULT\tcheck\t{}", if ok { "equal" } else { "differs" });
+    if plan.only.is_none() {
+        println!("RESULT\tcheck\t{}", if ok { "equal" } else { "differs" });
+    }
 }
