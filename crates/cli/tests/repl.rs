@@ -120,12 +120,25 @@ fn an_unclosed_brace_continues_on_the_next_line() {
 }
 
 #[test]
+fn lines_typed_ahead_are_kept_for_the_next_prompt() {
+    let dir = TempDir::new().unwrap();
+    let mut repl = Repl::start(dir.path(), &["repl"]);
+    // A pasted entry arrives in one read: the lines after the first must not be lost while the
+    // first is evaluated.
+    repl.type_keys("limits {\r  rps: 5\r}\rlimits.rps * 2\r");
+    repl.session.exp_regex("\n\r*10\r\n").unwrap();
+    assert_eq!(repl.enter("limits.rps"), "5\n");
+}
+
+#[test]
 fn an_error_does_not_end_the_session() {
     let dir = TempDir::new().unwrap();
     let mut repl = Repl::start(dir.path(), &["repl"]);
+    assert_eq!(repl.enter_until("ok: [", CONTINUATION), "");
+    assert_eq!(repl.enter("]"), "");
     let expected = "\
 [R004] Error: `nope` is not defined
-   ,-[ <repl:1>:1:1 ]
+   ,-[ <repl:2>:1:1 ]
    |
  1 | nope + 1
    | ^^|^

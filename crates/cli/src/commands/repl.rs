@@ -40,6 +40,8 @@ struct Repl<'c> {
     session: ReplSession,
     editor: Editor<ReplHelper, FileHistory>,
     history_path: Option<PathBuf>,
+    /// Entries evaluated in this session (they name the sources: `<repl:1>`, `<repl:2>`, …).
+    entries: usize,
 }
 
 /// What reading an entry produced.
@@ -87,7 +89,7 @@ impl<'c> Repl<'c> {
             // has none.
             let _ = editor.load_history(path);
         }
-        let mut repl = Repl { context, engine, session, editor, history_path };
+        let mut repl = Repl { context, engine, session, editor, history_path, entries: 0 };
         repl.refresh_completions();
         Ok(repl)
     }
@@ -130,9 +132,13 @@ impl<'c> Repl<'c> {
                 pending.push('\n');
             }
             pending.push_str(&line);
-            match self.engine.eval_line(&mut self.session, &pending) {
+            // Sources are named after entries, not attempts: the tries that found the entry
+            // incomplete do not count, so the third thing the user entered is `<repl:3>`.
+            let name = format!("<repl:{}>", self.entries + 1);
+            match self.engine.eval_line_named(&mut self.session, &name, &pending) {
                 Err(error) if error.is_incomplete() => continue,
                 result => {
+                    self.entries += 1;
                     let _ = self.editor.add_history_entry(pending.as_str());
                     self.show(result)?;
                     self.refresh_completions();
@@ -167,6 +173,7 @@ impl<'c> Repl<'c> {
             ":help" | ":h" | ":?" => output::write_stdout(&self.help_for(argument))?,
             ":reset" => {
                 self.session = self.engine.repl_session();
+                self.entries = 0;
                 self.refresh_completions();
                 output::write_stdout("session reset")?;
             }
