@@ -514,6 +514,17 @@ fn closed_output_pipe_is_exit_0_without_a_message() {
 }
 
 #[test]
+fn repl_reports_an_entry_left_open_at_the_end_of_input() {
+    let dir = fixtures();
+    let output = tusk(dir.path(), &["repl"]).stdin("1 + 1\nlist: [1,\n2\n").run();
+    assert_eq!((output.code, output.stdout.as_str()), (0, "2\n"));
+    assert_eq!(
+        output.stderr.lines().take(2).collect::<Vec<_>>(),
+        ["[P002] Error: input ended early", "   ,-[ <repl:2>:2:2 ]"]
+    );
+}
+
+#[test]
 fn repl_reads_piped_input_line_by_line() {
     let dir = fixtures();
     let script = "x: 2\nx * 3\nserver {\n  port: 80\n}\nserver.port + x\nnope\n\"still here\"\n:quit\n99\n";

@@ -116,7 +116,15 @@ impl<'c> Repl<'c> {
             let line = match self.editor.readline(prompt) {
                 Ok(line) => line,
                 Err(ReadlineError::Interrupted) => return Ok(Entry::Cancelled),
-                Err(ReadlineError::Eof) => return Ok(Entry::End),
+                Err(ReadlineError::Eof) if pending.is_empty() => return Ok(Entry::End),
+                Err(ReadlineError::Eof) => {
+                    // Input ended inside an entry (piped input, or Ctrl-D after `{`): say so
+                    // rather than drop it silently.
+                    let name = format!("<repl:{}>", self.entries + 1);
+                    let result = self.engine.eval_line_named(&mut self.session, &name, &pending);
+                    self.show(result)?;
+                    return Ok(Entry::End);
+                }
                 Err(error) => return Err(error.into()),
             };
             if pending.is_empty() {
