@@ -1,0 +1,564 @@
+//! The plugin side of the C ABI: the one module of the SDK with `unsafe`.
+//!
+//! It turns the host's function table into safe calls, and the plugin's traits into the
+//! `extern "C"` descriptor the host calls. Every entry from the host is wrapped in
+//! `catch_unwind`: a panic in plugin code becomes an error carrying the panic message and
+//! never unwinds across the boundary (which would abort the host).
+#![allow(unsafe_code)]
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::ffi::c_void;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::abi::{
+    ABI_MAJOR, ErrorOut, HostApi, InfoRecord, PluginDescriptor, StrRef, SymbolInfo, TValue, error_kind, status,
+    symbol_kind, tag,
+};
+use crate::error::{OperatorError, PluginError};
+use crate::plugin::{PluginContext, Registration, SymbolKind, TuskPlugin};
+use crate::value::Value;
+
+// SAFETY: the descriptor holds only function pointers and a pointer to an immutable static.
+unsafe impl Sync for PluginDescriptor {}
+// SAFETY: as above.
+unsafe impl Send for PluginDescriptor {}
+// SAFETY: as above; the host keeps its table alive and immutable while the plugin is loaded.
+unsafe impl Sync for HostApi {}
+// SAFETY: `SymbolInfo` points into immutable data owned by the loaded plugin.
+unsafe impl Send for SymbolInfo {}
+
+/// The smallest host table this SDK can use (every field up to `is_cancelled`).
+const MIN_HOST_SIZE: u32 = std::mem::size_of::<HostApi>() as u32;
+
+static HOST: AtomicPtr<HostApi> = AtomicPtr::new(std::ptr::null_mut());
+static FACTORY: OnceLock<fn() -> Box<dyn TuskPlugin>> = OnceLock::new();
+static DESCRIPTOR: OnceLock<PluginDescriptor> = OnceLock::new();
+static LOADED: Mutex<Option<Box<Loaded>>> = Mutex::new(None);
+static OBJECTS: Mutex<Option<Objects>> = Mutex::new(None);
+
+/// The running plugin: its instance, registrations and their ABI descriptions.
+struct Loaded {
+    plugin: Box<dyn TuskPlugin>,
+    name: String,
+    version: String,
+    // Boxed so that `SymbolInfo::handle` (a pointer to the registration) stays put.
+    #[allow(clippy::vec_box)]
+    registrations: Vec<Box<Registration>>,
+    examples: Vec<Vec<StrRef>>,
+}
+
+// SAFETY: `examples` holds pointers into `registrations`, which `Loaded` owns.
+unsafe impl Send for Loaded {}
+
+#[derive(Default)]
+struct Objects {
+    next: u64,
+    live: HashMap<u64, Arc<dyn Any + Send + Sync>>,
+}
+
+thread_local! {
+    /// The host's context for the call in progress (for callbacks into script lambdas).
+    static CALL: Cell<*mut c_void> = const { Cell::new(std::ptr::null_mut()) };
+    /// Texts of the last error this thread reported (valid until the next call).
+    static ERROR_TEXT: RefCell<(String, String)> = const { RefCell::new((String::new(), String::new())) };
+}
+
+fn host() -> &'static HostApi {
+    let pointer = HOST.load(Ordering::Acquire);
+    assert!(!pointer.is_null(), "no TuskLang host: plugin values can only be used while the plugin is loaded");
+    // SAFETY: the host passed this table to `init` and keeps it alive until after `shutdown`.
+    unsafe { &*pointer }
+}
+
+fn view(text: StrRef) -> &'static str {
+    if text.len == 0 || text.ptr.is_null() {
+        return "";
+    }
+    // SAFETY: the host hands out UTF-8 text (from Rust strings) that outlives the value or call
+    // the view is tied to; callers narrow the lifetime to that value or call.
+    unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(text.ptr, text.len)) }
+}
+
+pub(crate) fn string_view(value: &TValue) -> &str {
+    match value.tag {
+        tag::STR => view(StrRef { ptr: value.a as *const u8, len: value.b as usize }),
+        tag::STRING => {
+            let host = host();
+            let mut out = StrRef::EMPTY;
+            // SAFETY: `value` is a live string handle; the view lives as long as the handle.
+            let code = unsafe { (host.string_view)(host.context, value, &mut out) };
+            if code == status::OK { view(out) } else { "" }
+        }
+        _ => "",
+    }
+}
+
+pub(crate) fn make_string(text: &str) -> Value {
+    let host = host();
+    // SAFETY: the host copies the text before returning.
+    Value::from_raw(unsafe { (host.make_string)(host.context, StrRef::new(text)) })
+}
+
+pub(crate) fn make_array(items: Vec<Value>) -> Value {
+    let host = host();
+    let raw: Vec<TValue> = items.into_iter().map(Value::into_raw).collect();
+    // SAFETY: the host takes over the items' references.
+    Value::from_raw(unsafe { (host.make_array)(host.context, raw.as_ptr(), raw.len()) })
+}
+
+pub(crate) fn make_object<K: AsRef<str>>(entries: Vec<(K, Value)>) -> Value {
+    let host = host();
+    let keys: Vec<StrRef> = entries.iter().map(|(key, _)| StrRef::new(key.as_ref())).collect();
+    let values: Vec<TValue> = entries.into_iter().map(|(_, value)| value.into_raw()).collect();
+    // SAFETY: keys are copied, values' references are taken over by the host.
+    Value::from_raw(unsafe { (host.make_object)(host.context, keys.as_ptr(), values.as_ptr(), values.len()) })
+}
+
+pub(crate) fn retain(value: &TValue) {
+    let host = host();
+    // SAFETY: `value` is a live handle.
+    unsafe { (host.retain)(host.context, value) }
+}
+
+pub(crate) fn release(value: &TValue) {
+    let pointer = HOST.load(Ordering::Acquire);
+    if pointer.is_null() {
+        return;
+    }
+    // SAFETY: as in `host()`; `value` is a handle this side owns a reference to.
+    unsafe { ((*pointer).release)((*pointer).context, value) }
+}
+
+pub(crate) fn length(value: &TValue) -> usize {
+    let host = host();
+    // SAFETY: `value` is a live value.
+    unsafe { (host.length)(host.context, value) }
+}
+
+pub(crate) fn array_get(array: &TValue, index: usize) -> Option<Value> {
+    let host = host();
+    let mut out = TValue::NULL;
+    // SAFETY: `array` is a live handle; `out` receives a new reference.
+    let code = unsafe { (host.array_get)(host.context, array, index, &mut out) };
+    (code == status::OK).then(|| Value::from_raw(out))
+}
+
+pub(crate) fn object_get(object: &TValue, key: &str) -> Option<Value> {
+    let host = host();
+    let mut out = TValue::NULL;
+    // SAFETY: as above.
+    let code = unsafe { (host.object_get)(host.context, object, StrRef::new(key), &mut out) };
+    (code == status::OK).then(|| Value::from_raw(out))
+}
+
+pub(crate) fn object_entry(object: &TValue, index: usize) -> Option<(&str, Value)> {
+    let host = host();
+    let mut key = StrRef::EMPTY;
+    let mut out = TValue::NULL;
+    // SAFETY: as above; the key lives as long as the object.
+    let code = unsafe { (host.object_entry)(host.context, object, index, &mut key, &mut out) };
+    (code == status::OK).then(|| (view(key), Value::from_raw(out)))
+}
+
+fn error_from(error: &ErrorOut) -> OperatorError {
+    let message = view(error.message).to_string();
+    match error.kind {
+        error_kind::PERMISSION_DENIED => OperatorError::PermissionDenied(message),
+        _ => OperatorError::Script(message),
+    }
+}
+
+pub(crate) fn call_function(function: &TValue, args: &[Value]) -> Result<Value, OperatorError> {
+    let host = host();
+    let mut out = TValue::NULL;
+    let mut error = ErrorOut::EMPTY;
+    let call = CALL.with(Cell::get);
+    // SAFETY: `Value` is `repr(transparent)` over `TValue`, so the slice is one of `TValue`s;
+    // the arguments are borrowed for the call.
+    let code = unsafe {
+        (host.call_function)(
+            host.context,
+            call,
+            function,
+            args.as_ptr().cast::<TValue>(),
+            args.len(),
+            &mut out,
+            &mut error,
+        )
+    };
+    if code == status::OK { Ok(Value::from_raw(out)) } else { Err(error_from(&error)) }
+}
+
+pub(crate) fn values_from_raw(raw: &[TValue]) -> &[Value] {
+    // SAFETY: `Value` is `repr(transparent)` over `TValue`.
+    unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<Value>(), raw.len()) }
+}
+
+pub(crate) fn new_plugin_object(type_name: &str, object: Arc<dyn Any + Send + Sync>) -> Value {
+    let id = {
+        let mut objects = OBJECTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let objects = objects.get_or_insert_with(Objects::default);
+        objects.next += 1;
+        let id = objects.next;
+        objects.live.insert(id, object);
+        id
+    };
+    let host = host();
+    // SAFETY: the host records the object id and calls `drop_object` when it is released.
+    Value::from_raw(unsafe { (host.make_plugin_object)(host.context, StrRef::new(type_name), id) })
+}
+
+pub(crate) fn plugin_object(id: u64) -> Option<Arc<dyn Any + Send + Sync>> {
+    let objects = OBJECTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    objects.as_ref()?.live.get(&id).cloned()
+}
+
+pub(crate) fn log(level: u32, message: &str, fields: &Value) {
+    let pointer = HOST.load(Ordering::Acquire);
+    if pointer.is_null() {
+        return;
+    }
+    // SAFETY: as in `host()`; `fields` is borrowed for the call.
+    unsafe { ((*pointer).log)((*pointer).context, level, StrRef::new(message), &fields.0) }
+}
+
+fn io_result(code: u32, error: &ErrorOut) -> Result<(), OperatorError> {
+    match code {
+        status::OK => Ok(()),
+        status::DENIED => Err(OperatorError::PermissionDenied(view(error.message).to_string())),
+        _ => Err(OperatorError::message(view(error.message).to_string())),
+    }
+}
+
+pub(crate) fn read_file(path: &str) -> Result<String, OperatorError> {
+    let host = host();
+    let mut out = TValue::NULL;
+    let mut error = ErrorOut::EMPTY;
+    // SAFETY: the path is borrowed for the call; `out` receives a new string reference.
+    let code = unsafe { (host.read_file)(host.context, StrRef::new(path), &mut out, &mut error) };
+    io_result(code, &error)?;
+    let text = Value::from_raw(out);
+    Ok(text.as_str().unwrap_or_default().to_string())
+}
+
+pub(crate) fn write_file(path: &str, text: &str) -> Result<(), OperatorError> {
+    let host = host();
+    let mut error = ErrorOut::EMPTY;
+    // SAFETY: both texts are borrowed for the call.
+    let code = unsafe { (host.write_file)(host.context, StrRef::new(path), StrRef::new(text), &mut error) };
+    io_result(code, &error)
+}
+
+pub(crate) fn read_env(name: &str) -> Result<Option<String>, OperatorError> {
+    let host = host();
+    let mut out = TValue::NULL;
+    let mut error = ErrorOut::EMPTY;
+    // SAFETY: as in `read_file`.
+    let code = unsafe { (host.read_env)(host.context, StrRef::new(name), &mut out, &mut error) };
+    if code == status::NOT_FOUND {
+        return Ok(None);
+    }
+    io_result(code, &error)?;
+    Ok(Value::from_raw(out).as_str().map(str::to_string))
+}
+
+pub(crate) fn check_connect(host_name: &str, port: u16) -> Result<(), OperatorError> {
+    let host = host();
+    let mut error = ErrorOut::EMPTY;
+    // SAFETY: the host name is borrowed for the call.
+    let code = unsafe { (host.check_connect)(host.context, StrRef::new(host_name), port, &mut error) };
+    io_result(code, &error)
+}
+
+pub(crate) fn is_cancelled() -> bool {
+    let host = host();
+    let call = CALL.with(Cell::get);
+    // SAFETY: `call` is the context of the call in progress (or null outside calls).
+    unsafe { (host.is_cancelled)(host.context, call) != 0 }
+}
+
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        text.to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "panic with a non-text payload".to_string()
+    }
+}
+
+/// Fills `out` with an error whose texts live in this thread's buffer until the next call.
+fn write_error(out: *mut ErrorOut, kind: u32, argument: Option<usize>, message: String, help: Option<String>) {
+    if out.is_null() {
+        return;
+    }
+    ERROR_TEXT.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        buffer.0 = message;
+        buffer.1 = help.unwrap_or_default();
+        let record = ErrorOut {
+            kind,
+            argument: argument.map_or(-1, |index| index.min(i32::MAX as usize) as i32),
+            message: StrRef::new(&buffer.0),
+            help: StrRef::new(&buffer.1),
+        };
+        // SAFETY: the host passes a valid, writable `ErrorOut`.
+        unsafe { out.write(record) };
+    });
+}
+
+fn write_operator_error(out: *mut ErrorOut, error: &OperatorError) {
+    let (kind, argument, help) = match error {
+        OperatorError::MissingArgument(_) => (error_kind::MISSING_ARGUMENT, None, None),
+        OperatorError::InvalidOperation(_) => (error_kind::INVALID_OPERATION, None, None),
+        OperatorError::InvalidAlgorithm(_) => (error_kind::INVALID_ALGORITHM, None, None),
+        OperatorError::InvalidMetricType(_) => (error_kind::INVALID_METRIC_TYPE, None, None),
+        OperatorError::InvalidLevel(_) => (error_kind::INVALID_LEVEL, None, None),
+        OperatorError::PermissionDenied(_) => (error_kind::PERMISSION_DENIED, None, None),
+        OperatorError::Script(_) => (error_kind::SCRIPT, None, None),
+        OperatorError::Message { help, argument, .. } => (error_kind::MESSAGE, *argument, help.clone()),
+    };
+    let message = match error {
+        OperatorError::Message { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    write_error(out, kind, argument, message, help);
+}
+
+fn write_plugin_error(out: *mut ErrorOut, error: &PluginError) {
+    let kind = match error {
+        PluginError::Configuration(_) => error_kind::CONFIGURATION,
+        PluginError::MissingArgument(_) => error_kind::MISSING_ARGUMENT,
+        PluginError::InvalidOperation(_) => error_kind::INVALID_OPERATION,
+        PluginError::InvalidAlgorithm(_) => error_kind::INVALID_ALGORITHM,
+        PluginError::InvalidMetricType(_) => error_kind::INVALID_METRIC_TYPE,
+        PluginError::InvalidLevel(_) => error_kind::INVALID_LEVEL,
+        PluginError::Message(_) => error_kind::MESSAGE,
+    };
+    write_error(out, kind, None, error.to_string(), None);
+}
+
+/// Runs `body`, turning a panic into `PANIC` with its message in `error`.
+fn guarded(error: *mut ErrorOut, body: impl FnOnce() -> u32) -> u32 {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(code) => code,
+        Err(payload) => {
+            write_error(error, error_kind::PANIC, None, format!("plugin panicked: {}", panic_message(&*payload)), None);
+            status::PANIC
+        }
+    }
+}
+
+unsafe extern "C" fn init(host_api: *const HostApi, config: StrRef, error: *mut ErrorOut) -> u32 {
+    guarded(error, || {
+        // SAFETY: the host passes its table, valid until after `shutdown`.
+        let host_size = unsafe { host_api.as_ref() }.map_or(0, |table| table.size);
+        if host_size < MIN_HOST_SIZE {
+            write_error(
+                error,
+                error_kind::MESSAGE,
+                None,
+                format!("the host's API table is {host_size} bytes, this plugin needs {MIN_HOST_SIZE}: update tusk"),
+                None,
+            );
+            return status::ERROR;
+        }
+        HOST.store(host_api.cast_mut(), Ordering::Release);
+        let Some(factory) = FACTORY.get() else {
+            write_error(error, error_kind::MESSAGE, None, "the plugin was not exported".to_string(), None);
+            return status::ERROR;
+        };
+        let mut plugin = factory();
+        let context = PluginContext::new(view(config).to_string());
+        if let Err(plugin_error) = plugin.initialize(&context) {
+            write_plugin_error(error, &plugin_error);
+            return status::ERROR;
+        }
+        let registrations: Vec<Box<Registration>> =
+            context.registrations.into_inner().into_iter().map(Box::new).collect();
+        let examples = registrations
+            .iter()
+            .map(|registration| registration.examples.iter().map(|example| StrRef::new(example)).collect())
+            .collect();
+        let loaded = Loaded {
+            name: plugin.name().to_string(),
+            version: plugin.version().to_string(),
+            plugin,
+            registrations,
+            examples,
+        };
+        *LOADED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Box::new(loaded));
+        status::OK
+    })
+}
+
+unsafe extern "C" fn shutdown(error: *mut ErrorOut) -> u32 {
+    guarded(error, || {
+        let loaded = LOADED.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        *OBJECTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        let Some(mut loaded) = loaded else { return status::OK };
+        match loaded.plugin.shutdown() {
+            Ok(()) => status::OK,
+            Err(plugin_error) => {
+                write_plugin_error(error, &plugin_error);
+                status::ERROR
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn symbol_count() -> u32 {
+    catch_unwind(|| {
+        let loaded = LOADED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        loaded.as_ref().map_or(0, |loaded| loaded.registrations.len() as u32)
+    })
+    .unwrap_or(0)
+}
+
+unsafe extern "C" fn symbol_info(index: u32, out: *mut SymbolInfo) -> u32 {
+    catch_unwind(AssertUnwindSafe(|| {
+        let loaded = LOADED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let Some(loaded) = loaded.as_ref() else { return status::NOT_FOUND };
+        let Some(registration) = loaded.registrations.get(index as usize) else { return status::NOT_FOUND };
+        let examples = &loaded.examples[index as usize];
+        let info = SymbolInfo {
+            handle: (&**registration as *const Registration).cast::<c_void>(),
+            name: StrRef::new(&registration.name),
+            kind: match registration.kind {
+                SymbolKind::Operator => symbol_kind::OPERATOR,
+                SymbolKind::Function => symbol_kind::FUNCTION,
+                SymbolKind::Type => symbol_kind::TYPE,
+            },
+            side_effects: u32::from(registration.side_effects),
+            lazy_arguments: registration.lazy_arguments,
+            signature: StrRef::new(&registration.signature),
+            summary: StrRef::new(&registration.summary),
+            examples: examples.as_ptr(),
+            example_count: examples.len(),
+        };
+        // SAFETY: the host passes a valid, writable `SymbolInfo`.
+        unsafe { out.write(info) };
+        status::OK
+    }))
+    .unwrap_or(status::PANIC)
+}
+
+unsafe extern "C" fn call(
+    symbol: *const c_void,
+    call_context: *mut c_void,
+    args: *const TValue,
+    argc: usize,
+    out: *mut TValue,
+    error: *mut ErrorOut,
+) -> u32 {
+    guarded(error, || {
+        // SAFETY: `symbol` is a `SymbolInfo::handle` of the loaded plugin; the host calls only
+        // between `init` and `shutdown`, while the registration is alive.
+        let registration = unsafe { &*symbol.cast::<Registration>() };
+        let Some(callable) = registration.callable.as_ref() else {
+            write_error(error, error_kind::INVALID_OPERATION, None, format!("`{}` is a type", registration.name), None);
+            return status::ERROR;
+        };
+        let args: &[Value] = if argc == 0 || args.is_null() {
+            &[]
+        } else {
+            // SAFETY: the host passes `argc` values, borrowed for the call; `Value` is
+            // `repr(transparent)` over `TValue`.
+            unsafe { std::slice::from_raw_parts(args.cast::<Value>(), argc) }
+        };
+        let previous = CALL.with(|current| current.replace(call_context));
+        let result = catch_unwind(AssertUnwindSafe(|| callable(args)));
+        CALL.with(|current| current.set(previous));
+        match result {
+            Ok(Ok(value)) => {
+                // SAFETY: the host passes a valid, writable out-slot; the reference moves to it.
+                unsafe { out.write(value.into_raw()) };
+                status::OK
+            }
+            Ok(Err(operator_error)) => {
+                write_operator_error(error, &operator_error);
+                status::ERROR
+            }
+            Err(payload) => {
+                let message = format!("plugin panicked: {}", panic_message(&*payload));
+                write_error(error, error_kind::PANIC, None, message, None);
+                status::PANIC
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn drop_object(object: u64) {
+    let _ = catch_unwind(|| {
+        let removed = OBJECTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).as_mut()?.live.remove(&object);
+        drop(removed);
+        Some(())
+    });
+}
+
+unsafe extern "C" fn identity(name: *mut StrRef, version: *mut StrRef) {
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let loaded = LOADED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let (name_text, version_text) = match loaded.as_ref() {
+            Some(loaded) => (StrRef::new(&loaded.name), StrRef::new(&loaded.version)),
+            None => (StrRef::EMPTY, StrRef::EMPTY),
+        };
+        // SAFETY: the host passes valid out-pointers; the texts live until `shutdown`.
+        unsafe {
+            name.write(name_text);
+            version.write(version_text);
+        }
+    }));
+}
+
+/// The body of the exported entry symbol (used by `export_plugin!`).
+#[doc(hidden)]
+pub fn entry(info: &'static InfoRecord, factory: fn() -> Box<dyn TuskPlugin>) -> *const PluginDescriptor {
+    let _ = FACTORY.set(factory);
+    DESCRIPTOR.get_or_init(|| PluginDescriptor {
+        size: std::mem::size_of::<PluginDescriptor>() as u32,
+        abi_major: ABI_MAJOR,
+        info,
+        init,
+        shutdown,
+        symbol_count,
+        symbol_info,
+        call,
+        drop_object,
+        identity,
+    })
+}
+
+/// Exports a plugin type: `export_plugin!(MyPlugin)` (the type implements `Default`) or
+/// `export_plugin!(MyPlugin, MyPlugin::new())`. It emits the info record the host reads from
+/// the file before loading it, and the entry symbol. Use it once per plugin library.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        $crate::export_plugin!($plugin, <$plugin as ::core::default::Default>::default());
+    };
+    ($plugin:ty, $constructor:expr) => {
+        #[doc(hidden)]
+        #[used]
+        #[allow(unsafe_code)]
+        #[cfg_attr(target_os = "macos", unsafe(link_section = "__DATA,__tusk_plugin"))]
+        #[cfg_attr(not(target_os = "macos"), unsafe(link_section = ".tusk_plugin_info"))]
+        pub static TUSK_PLUGIN_INFO: $crate::abi::InfoRecord =
+            $crate::abi::InfoRecord::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
+
+        #[doc(hidden)]
+        #[allow(unsafe_code)]
+        #[unsafe(no_mangle)]
+        pub extern "C" fn tusk_plugin_entry_v1() -> *const $crate::abi::PluginDescriptor {
+            fn make() -> ::std::boxed::Box<dyn $crate::TuskPlugin> {
+                let plugin: $plugin = $constructor;
+                ::std::boxed::Box::new(plugin)
+            }
+            $crate::ffi::entry(&TUSK_PLUGIN_INFO, make)
+        }
+    };
+}
