@@ -159,7 +159,6 @@ impl Cause {
 }
 
 /// One group of deliberate differences: the key `paths` of `file`'s document, for one cause.
-/// One group of deliberate differences: the key `paths` of `file`'s document, for one cause.
 struct Allowed {
     file: &'static str,
     cause: Cause,
