@@ -202,8 +202,8 @@ impl<'r> Interpreter<'r> {
                 }
                 let args = self.eval_args(&call.args)?;
                 let name = symbol.display_name();
-                let function = symbol.resolve().map_err(|error| error.in_callable(&name).at(call.location))?;
                 let mut ctx = CallContext::new(self, call.location);
+                let function = symbol.resolve(&mut ctx).map_err(|error| error.in_callable(&name).at(call.location))?;
                 function(&mut ctx, &args)
                     .map_err(|error| attach_argument(error.in_callable(&name), call.location, &call.arg_spans))
             }

@@ -42,13 +42,18 @@ pub struct SymbolDoc {
     pub examples: Vec<String>,
 }
 
+/// Loads a lazy symbol's implementation on first use.
+pub type LazyLoader = dyn Fn(&mut CallContext<'_, '_>) -> Result<Rc<NativeFn>, RuntimeError>;
+
 /// How a symbol is implemented right now.
 #[derive(Clone)]
 pub enum Implementation {
     /// Ready to call.
     Native(Rc<NativeFn>),
     /// A stub: calling the loader produces the implementation (lazy plugin loading).
-    Lazy(Rc<dyn Fn() -> Result<Rc<NativeFn>, RuntimeError>>),
+    /// The loader gets the call's context: a plugin's configuration can come from the
+    /// running script's `[plugins.NAME]` section.
+    Lazy(Rc<LazyLoader>),
 }
 
 /// One registered operator or function.
@@ -72,12 +77,12 @@ pub struct Symbol {
 
 impl Symbol {
     /// The implementation, loading a lazy plugin if this is its first use.
-    pub fn resolve(&self) -> Result<Rc<NativeFn>, RuntimeError> {
+    pub fn resolve(&self, ctx: &mut CallContext<'_, '_>) -> Result<Rc<NativeFn>, RuntimeError> {
         let loader = match &*self.implementation.borrow() {
             Implementation::Native(function) => return Ok(function.clone()),
             Implementation::Lazy(loader) => loader.clone(),
         };
-        let function = loader()?;
+        let function = loader(ctx)?;
         *self.implementation.borrow_mut() = Implementation::Native(function.clone());
         Ok(function)
     }
@@ -124,7 +129,7 @@ fn guard_dry_run(side_effects: bool, implementation: Implementation) -> Implemen
     }
     match implementation {
         Implementation::Native(function) => Implementation::Native(guard(function)),
-        Implementation::Lazy(loader) => Implementation::Lazy(Rc::new(move || loader().map(guard))),
+        Implementation::Lazy(loader) => Implementation::Lazy(Rc::new(move |ctx| loader(ctx).map(guard))),
     }
 }
 
