@@ -700,9 +700,9 @@ const COMPARED_IN_COMPAT: &[(&str, &str)] = &[
     ("sdk-ruby-examples-enhanced_demo", "@query, @learn, @metrics, @optimize are plugin operators (LANGUAGE.md §5)"),
     ("sdk-rust-testdata-enhanced_sample", "@query, @learn, @metrics, @optimize are plugin operators (LANGUAGE.md §5)"),
     ("tests-graphql-demo", "@graphql is a plugin operator and `env(…)` a PHP-style call (LANGUAGE.md §5)"),
-    ("tests-hello", "a PHP heredoc program (`php(<<<'HTML' …)`), not TuskLang data"),
-    ("tests-pure-hello", "a PHP heredoc program (`php(<<<'HTML' …)`), not TuskLang data"),
-    ("tests-simple", "`php(…)` and `date(…)` are PHP calls, not TuskLang functions"),
+    ("tests-hello", "embeds PHP (`php(date(…))`, a `php(<<<'HTML' …)` heredoc) and ends in a bare `php(echo …)` line"),
+    ("tests-pure-hello", "its last line is a bare `@output(html_output)` expression, not an entry (LANGUAGE.md §2)"),
+    ("tests-simple", "`php(…)` and `date(…)` are PHP calls, not TuskLang functions (LANGUAGE.md §4-5)"),
     ("tests-simple-graphql-test", "@graphql is a plugin operator (LANGUAGE.md §5)"),
     ("tests-test-graphql-integration", "@graphql is a plugin operator (LANGUAGE.md §5)"),
 ];
