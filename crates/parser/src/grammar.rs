@@ -9,6 +9,7 @@ use std::borrow::Cow;
 use chumsky::input::MappedInput;
 use chumsky::label::LabelError;
 use chumsky::prelude::*;
+use chumsky::recursive::Direct;
 use tusk_diagnostics::Span;
 use tusk_lexer::TokenKind;
 
@@ -86,18 +87,66 @@ pub(crate) fn lone_expression<'a, 's: 'a, Err: GrammarError<'a>>(
 }
 
 type BoxedBody<'a, 's, Err> = Boxed<'a, 'a, TokenInput<'a>, Vec<Item<'s>>, Extra<Err>>;
+/// A handle to a recursive rule, as `recursive` passes it to the rule's definition.
+type Handle<'a, O, Err> = Recursive<Direct<'a, 'a, TokenInput<'a>, O, Extra<Err>>>;
 
+/// The expression parser and the top-level body parser.
+///
+/// Expressions and blocks are mutually recursive. The handles of `Recursive::declare` are
+/// strong references, so a rule that mentions itself is an `Rc` cycle, and every parse leaked
+/// its whole grammar (tens of KB; chumsky issue #486, found by fuzzing under LeakSanitizer).
+/// `recursive` gives the definitions weak handles instead; the two roots it returns are owned
+/// by the parsers handed out, which keeps them alive exactly as long as something can parse.
 #[allow(clippy::type_complexity)]
 fn expression_and_body<'a, 's: 'a, Err: GrammarError<'a>>(
     source: &'s str,
 ) -> (Boxed<'a, 'a, TokenInput<'a>, Expr<'s>, Extra<Err>>, BoxedBody<'a, 's, Err>) {
+    let mut expression_root = None;
+    let mut top_body = None;
+    let block_body_root = recursive(|block_body| {
+        let mut block_body_rule = None;
+        let expression = recursive(|expression| {
+            let (expression_rule, body_rule, top) = rules(source, expression, block_body);
+            block_body_rule = Some(body_rule);
+            top_body = Some(top);
+            expression_rule
+        });
+        expression_root = Some(expression);
+        block_body_rule.expect("`recursive` runs the definition before it returns")
+    });
+    let expression_root = expression_root.expect("`recursive` runs the definition before it returns");
+    let top_body = top_body.expect("`recursive` runs the definition before it returns");
+    let roots = (expression_root.clone(), block_body_root);
+    let owned_roots = roots.clone();
+    let expression = expression_root
+        .map(move |expression| {
+            let _owned = &owned_roots;
+            expression
+        })
+        .boxed();
+    let top_body = top_body
+        .map(move |items| {
+            let _owned = &roots;
+            items
+        })
+        .boxed();
+    (expression, top_body)
+}
+
+/// Every rule of the grammar, given the handles of the two recursive ones. Returns the
+/// definitions of the expression rule and of the block body rule, and the top-level body.
+#[allow(clippy::type_complexity)]
+fn rules<'a, 's: 'a, Err: GrammarError<'a>>(
+    source: &'s str,
+    expression: Handle<'a, Expr<'s>, Err>,
+    block_body: Handle<'a, Vec<Item<'s>>, Err>,
+) -> (
+    impl Parser<'a, TokenInput<'a>, Expr<'s>, Extra<Err>> + Clone + 'a,
+    impl Parser<'a, TokenInput<'a>, Vec<Item<'s>>, Extra<Err>> + Clone + 'a,
+    BoxedBody<'a, 's, Err>,
+) {
     let text = move |span: SimpleSpan<u32>| -> &'s str { &source[span.start as usize..span.end as usize] };
     let tok = |kind: TokenKind| just(kind).labelled(kind.describe());
-
-    let mut expression =
-        Recursive::<chumsky::recursive::Indirect<'a, 'a, TokenInput<'a>, Expr<'s>, Extra<Err>>>::declare();
-    let mut block_body =
-        Recursive::<chumsky::recursive::Indirect<'a, 'a, TokenInput<'a>, Vec<Item<'s>>, Extra<Err>>>::declare();
 
     // Skipping a value that does not parse: balanced brackets, up to where a value ends.
     let balanced = recursive(|balanced| {
@@ -347,7 +396,7 @@ fn expression_and_body<'a, 's: 'a, Err: GrammarError<'a>>(
                 expr(ExprKind::Ternary(Box::new(condition), Box::new(then), Box::new(otherwise)), e.span())
             }
         });
-    expression.define(ternary.labelled("an expression"));
+    let expression_rule = ternary.labelled("an expression");
 
     // ---- statements
     let key_part = choice((
@@ -431,7 +480,7 @@ fn expression_and_body<'a, 's: 'a, Err: GrammarError<'a>>(
         ));
 
     let separators = separator.repeated().at_least(1);
-    block_body.define(statement.separated_by(separators).allow_leading().allow_trailing().collect::<Vec<_>>());
+    let block_body_rule = statement.separated_by(separators).allow_leading().allow_trailing().collect::<Vec<_>>();
     let top_body = top_statement.separated_by(separators).allow_leading().allow_trailing().collect::<Vec<_>>().boxed();
-    (expression.boxed(), top_body)
+    (expression_rule, block_body_rule, top_body)
 }

@@ -117,3 +117,28 @@ fn deeply_nested_interpolation_is_refused_cleanly() {
     let out = check_errors(&source);
     assert!(out.contains("nesting is too deep"), "{out}");
 }
+
+#[test]
+fn parsing_again_and_again_does_not_leak_the_grammar() {
+    // Found by fuzzing under LeakSanitizer: the recursive rules referred to themselves through
+    // strong `Rc`s (`Recursive::declare`), so every parse leaked its whole grammar, tens of KB
+    // each time, which a REPL or a server that reloads its configuration piles up.
+    fn resident_bytes() -> Option<u64> {
+        let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+        Some(statm.split_whitespace().nth(1)?.parse::<u64>().ok()? * 4096)
+    }
+    let parse_many = |times: usize| {
+        for _ in 0..times {
+            // `-1` alone is not a document, so both the fast and the rich grammar are built.
+            let parsed = parse("-1", ParseOptions::default());
+            assert!(!parsed.errors.is_empty());
+            let parsed = crate::parse_expression("-1", ParseOptions::default());
+            assert!(parsed.errors.is_empty());
+        }
+    };
+    parse_many(1_000);
+    let Some(before) = resident_bytes() else { return };
+    parse_many(10_000);
+    let after = resident_bytes().unwrap_or(before);
+    assert!(after.saturating_sub(before) < 32 << 20, "resident memory grew from {before} to {after} bytes");
+}
