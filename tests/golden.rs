@@ -225,3 +225,78 @@ fn golden_cases_match_their_expectations() {
         );
     });
 }
+
+/// Evaluates generated source with the default limits and returns the rendered errors.
+fn errors_of_generated(name: &str, source: &str) -> String {
+    let workdir = tempfile::tempdir().expect("a temporary directory");
+    let outcome = evaluate(name, source, workdir.path());
+    assert!(outcome.json.is_none(), "{name} should be refused, but it evaluated");
+    outcome.diagnostics.expect("a refused input has diagnostics")
+}
+
+/// The start of a long text, for assertion messages that must not print megabytes.
+fn head(text: &str) -> String {
+    text.chars().take(400).collect()
+}
+
+// Inputs far deeper than any limit: each must end in one clean error, not a stack overflow
+// (which would abort this test binary) and not a hang. Generated, because a 100 000-level file
+// is no reading matter.
+
+#[test]
+fn a_hundred_thousand_nested_brackets_are_a_clean_error() {
+    const DEPTH: usize = 100_000;
+    let cases = [
+        ("brackets", format!("a: {}1{}\n", "[".repeat(DEPTH), "]".repeat(DEPTH))),
+        ("unclosed_brackets", format!("a: {}\n", "[".repeat(DEPTH))),
+        ("parentheses", format!("a: {}1{}\n", "(".repeat(DEPTH), ")".repeat(DEPTH))),
+        ("objects", format!("a: {}1{}\n", "{b: ".repeat(DEPTH), "}".repeat(DEPTH))),
+        ("blocks", format!("{}x: 1\n{}", "a {\n".repeat(DEPTH), "}\n".repeat(DEPTH))),
+        ("angle_blocks", format!("{}x: 1\n{}", "a >\n".repeat(DEPTH), "<\n".repeat(DEPTH))),
+        ("interpolations", format!("a: {}1{}\n", "\"${".repeat(DEPTH), "}\"".repeat(DEPTH))),
+        ("calls", format!("a: {}1{}\n", "abs(".repeat(DEPTH), ")".repeat(DEPTH))),
+        ("operator_arguments", format!("a: {}1{}\n", "@json(".repeat(DEPTH), ")".repeat(DEPTH))),
+        ("unary_minus", format!("a: {}1\n", "-".repeat(DEPTH))),
+        ("negations", format!("a: {}true\n", "!".repeat(DEPTH))),
+        ("ternaries", format!("a: {}1{}\n", "true ? ".repeat(DEPTH), " : 0".repeat(DEPTH))),
+        ("lambdas", format!("a: {}1\n", "x => ".repeat(DEPTH))),
+        ("operator_chain", format!("a: {}\n", vec!["1"; DEPTH].join(" + "))),
+    ];
+    for (name, source) in cases {
+        let errors = errors_of_generated(name, &source);
+        assert!(errors.contains("nesting is too deep (the limit is 256 levels)"), "{name}: {}", head(&errors));
+        assert_eq!(errors.matches("Error:").count(), 1, "{name} should report one error: {}", head(&errors));
+    }
+}
+
+#[test]
+fn a_thousand_indentation_levels_are_a_clean_error() {
+    // Each level is one space deeper, so the file grows with the square of the depth.
+    let source: String = (0..1_000).map(|level| format!("{}k{level}:\n", " ".repeat(level))).collect();
+    let errors = errors_of_generated("indentation", &format!("{source}{}x: 1\n", " ".repeat(1_000)));
+    assert!(errors.contains("nesting is too deep (the limit is 256 levels)"), "{}", head(&errors));
+}
+
+#[test]
+fn unbounded_recursion_is_a_clean_error_at_the_call_depth_limit() {
+    for (name, source) in [
+        ("direct", "f: x => f(x)\ny: f(1)\n"),
+        ("not_tail", "f: n => 1 + f(n + 1)\ny: f(0)\n"),
+        ("mutual", "a: n => b(n)\nb: n => a(n)\ny: a(0)\n"),
+        ("through_map", "f: n => map([n], f)\ny: f(0)\n"),
+        ("through_an_operator", "f: n => @if(true, f(n), 0)\ny: f(0)\n"),
+    ] {
+        let errors = errors_of_generated(name, source);
+        assert!(errors.contains("call depth limit exceeded (2000)"), "{name}: {}", head(&errors));
+    }
+}
+
+#[test]
+fn an_operator_chain_within_the_nesting_limit_evaluates() {
+    // A chain of binary operators nests in the tree, so it counts toward the nesting limit
+    // (ARCHITECTURE.md, Limits); 200 terms are well within it.
+    let source = format!("sum: {}\n", vec!["1"; 200].join(" + "));
+    let workdir = tempfile::tempdir().expect("a temporary directory");
+    let outcome = evaluate("operator_chain", &source, workdir.path());
+    assert_eq!(outcome.json.as_deref(), Some("{\n  \"sum\": 200\n}\n"), "{:?}", outcome.diagnostics.map(|d| head(&d)));
+}

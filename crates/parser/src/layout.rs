@@ -143,6 +143,9 @@ pub(crate) fn layout(
     // Open indented blocks: (indentation of their lines, bracket depth they live at).
     let mut indents: Vec<(usize, usize)> = Vec::new();
     let mut depth_of_operators = 0usize;
+    // Open `name >` blocks: the grammar recurses into each, so they count toward the depth
+    // (100 000 nested angle blocks overflowed the stack).
+    let mut angle_depth = 0usize;
     let mut at_statement_start = mode == LayoutMode::Document;
     // Set when an Indent token replaced the line break the lexer put after `key:`.
     let mut newline_replaced = false;
@@ -221,7 +224,7 @@ pub(crate) fn layout(
                         push(&mut out, kind, token.span);
                         push(&mut out, TokenKind::Indent, Span::point(first_of_next_line.span.start));
                         indents.push((next_indent, bracket_depth));
-                        if indents.len() + depth_of_operators + bracket_depth > max_depth {
+                        if indents.len() + depth_of_operators + bracket_depth + angle_depth > max_depth {
                             errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
                             return Layout { tokens: out, parseable: false };
                         }
@@ -238,9 +241,11 @@ pub(crate) fn layout(
                     && out.last().is_some_and(|t| t.0 == TokenKind::Name) =>
             {
                 kind = TokenKind::AngleOpen;
+                angle_depth += 1;
             }
             TokenKind::Lt if at_statement_start && matches!(next, Some(TokenKind::Newline | TokenKind::Lt) | None) => {
                 kind = TokenKind::AngleClose;
+                angle_depth = angle_depth.saturating_sub(1);
             }
             TokenKind::Minus if at_statement_start && in_entries => kind = TokenKind::ListDash,
             TokenKind::Int => check_int(source, token.span, errors),
@@ -273,7 +278,7 @@ pub(crate) fn layout(
             depth_of_operators += 1;
         }
 
-        let depth = frames.len() - 1 + indents.len() + depth_of_operators;
+        let depth = frames.len() - 1 + indents.len() + depth_of_operators + angle_depth;
         if depth > max_depth {
             errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
             return Layout { tokens: out, parseable: false };
