@@ -1,0 +1,22 @@
+//! The plugin host: everything between "a folder with a `plugin.toml`" and "an operator in the
+//! registry".
+//!
+//! The pure-Rust half reads and validates manifests ([`manifest`]), finds installed plugins and
+//! caches what it read ([`discovery`]), orders them by their dependencies ([`resolve`]), matches
+//! what they ask for against what the user grants ([`permissions`]) and builds their validated
+//! configuration ([`config`]). None of it opens a library: loading and calling live in the FFI
+//! modules.
+
+pub mod manifest;
+
+mod glob;
+mod names;
+mod paths;
+mod toml_check;
+
+// Re-exports are the crate's API (semver-relevant).
+pub use crate::manifest::{
+    Example, ExecutionMode, FileAccess, MANIFEST_FILE, Manifest, NetworkAccess, Permissions, SUPPORTED_ABI_MAJOR,
+    load_manifest,
+};
+pub use crate::paths::{default_config_file, default_grants_file, default_index_file};
