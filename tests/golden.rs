@@ -12,6 +12,7 @@
 //     TUSK_BLESS=1 cargo test -p tusk-tests --test golden
 //
 // and review the diff with git before committing it: never bless output you have not read.
+// `TUSK_CASES=<text>` limits the run (and the blessing) to the cases whose name contains it.
 //
 // Case options are comment lines at the very top of a case:
 // - `# mode: strict` or `# mode: compat` selects the language mode (default: the default mode);
@@ -205,8 +206,12 @@ fn case_files() -> (Vec<PathBuf>, Vec<PathBuf>) {
 #[test]
 fn golden_cases_match_their_expectations() {
     support::with_environment("golden_cases_match_their_expectations", ENVIRONMENT, || {
-        let (cases, orphans) = case_files();
+        let (mut cases, mut orphans) = case_files();
         assert!(!cases.is_empty(), "no cases found");
+        if let Ok(filter) = std::env::var("TUSK_CASES") {
+            cases.retain(|case| case.to_string_lossy().contains(&filter));
+            orphans.retain(|orphan| orphan.to_string_lossy().contains(&filter));
+        }
         let mut failures: Vec<String> = cases.iter().flat_map(|case| check(case)).collect();
         for orphan in orphans {
             if support::blessing() {

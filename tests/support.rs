@@ -21,7 +21,7 @@ pub const FROZEN_EPOCH: &str = "1751632496";
 /// Variables passed through to the child: the harness switches and where temporary files go.
 /// Nothing else: the conformance files read `HOME`, `HOSTNAME` and friends through `@env`, and
 /// the reference oracles ran with an empty environment.
-const PASSED_THROUGH: &[&str] = &["TMPDIR", "TUSK_BLESS", "CI"];
+const PASSED_THROUGH: &[&str] = &["TMPDIR", "TUSK_BLESS", "TUSK_CASES", "CI"];
 
 /// Runs `body` in a child process whose environment holds only `PASSED_THROUGH` and `vars`.
 /// `test_name` is the name of the calling `#[test]` function (the child runs only that test).
