@@ -124,7 +124,11 @@ def hyperfine(interps, workload, out_dir, warmup, runs):
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     with open(path) as f:
         results = json.load(f)["results"]
-    return {result["command"]: result["median"] for result in results}
+    medians = {result["command"]: result["median"] for result in results}
+    # CPU seconds (user + system, hyperfine's means): less disturbed than wall time when other
+    # processes take the cores, so the call cost is also derived from them.
+    cpu = {result["command"]: result["user"] + result["system"] for result in results}
+    return medians, cpu
 
 
 def peak_rss(argv):
@@ -242,11 +246,11 @@ def main():
     print("interpreters: " + ", ".join(names))
     problems = verify(interps, tusk, workloads)
 
-    medians = {}
+    medians, cpu = {}, {}
     for workload in workloads:
         warmup, runs = (2, 30) if workload == "empty" else (args.warmup, args.runs)
         print("timing %s ..." % workload, flush=True)
-        medians[workload] = hyperfine(interps, workload, out_dir, warmup, runs)
+        medians[workload], cpu[workload] = hyperfine(interps, workload, out_dir, warmup, runs)
 
     rss = {}
     if "objects" in workloads:
@@ -287,13 +291,18 @@ def main():
         cells = [seconds(geo[name]) for name in names]
         ratios = ["%.2f" % (geo["tusk"] / geo[p]) for p in peers]
         emit("| geomean (%d) | %s | %s |" % (len(timed), " | ".join(cells), " | ".join(ratios)))
-    call_cost = {}
+    call_cost, cpu_call_cost = {}, {}
     if "calls" in medians and "calls_base" in medians:
         for name in names:
             call_cost[name] = (medians["calls"][name] - medians["calls_base"][name]) / CALLS * 1e9
+            cpu_call_cost[name] = (cpu["calls"][name] - cpu["calls_base"][name]) / CALLS * 1e9
         emit("| builtin call (ns) | %s | %s |" % (
             " | ".join("%.0f" % call_cost[name] for name in names),
-            " | ".join("%.2f" % (call_cost["tusk"] / call_cost[p]) if call_cost[p] > 0 else "—" for p in peers)))
+            " | ".join("%.2f" % (call_cost["tusk"] / call_cost[p]) if call_cost[p] >= 1 else "—" for p in peers)))
+        emit("| builtin call, CPU time (ns) | %s | %s |" % (
+            " | ".join("%.0f" % cpu_call_cost[name] for name in names),
+            " | ".join("%.2f" % (cpu_call_cost["tusk"] / cpu_call_cost[p]) if cpu_call_cost[p] >= 1 else "—"
+                       for p in peers)))
     if rss:
         emit("| objects peak RSS (MiB) | %s | %s |" % (
             " | ".join("%.0f" % (rss[name] / 1024) for name in names),
@@ -322,7 +331,8 @@ def main():
         target("geomean no slower than CPython (tusk/CPython %.2f)" % (geo["tusk"] / geo["python"]),
                geo["tusk"] <= geo["python"])
     if call_cost:
-        target("builtin call <= 40 ns (%.0f ns)" % call_cost["tusk"], call_cost["tusk"] <= 40)
+        target("builtin call <= 40 ns (%.0f ns wall, %.0f ns CPU time)" % (call_cost["tusk"], cpu_call_cost["tusk"]),
+               call_cost["tusk"] <= 40)
     if rss and "python" in rss:
         target("objects peak RSS <= CPython's (%.0f vs %.0f MiB)" % (rss["tusk"] / 1024, rss["python"] / 1024),
                rss["tusk"] <= rss["python"])
@@ -337,7 +347,8 @@ def main():
     with open(os.path.join(out_dir, "summary.md"), "w") as f:
         f.write("\n".join(report) + "\n")
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
-        json.dump({"medians": medians, "rss_kib": rss, "call_cost_ns": call_cost, "startup": [start_label, start_time],
+        json.dump({"medians": medians, "cpu_seconds": cpu, "rss_kib": rss, "call_cost_ns": call_cost,
+                   "cpu_call_cost_ns": cpu_call_cost, "startup": [start_label, start_time],
                    "config": config, "load": [load_before, load_after], "problems": problems}, f, indent=2)
     print()
     print("results in %s" % os.path.relpath(out_dir, os.getcwd()))

@@ -108,10 +108,17 @@ const BATCH: u64 = 1000;
 /// same loop without it. The sources are built outside the timed part; parsing and compiling them
 /// is a constant that the subtraction removes. The result is never zero (criterion refuses that),
 /// which only matters when noise swamps a tiny sample.
-fn per_batch(with_call: impl Fn(u64) -> String, without_call: impl Fn(u64) -> String) -> impl FnMut(u64) -> Duration {
+fn per_batch(
+    with_call_source: impl Fn(u64) -> String,
+    without_call_source: impl Fn(u64) -> String,
+) -> impl FnMut(u64) -> Duration {
     move |iters| {
-        let (with_call, without_call) = (with_call(iters * BATCH), without_call(iters * BATCH));
+        let (with_call, without_call) = (with_call_source(iters * BATCH), without_call_source(iters * BATCH));
+        // A fresh engine pays one-time costs (value stack growth, first symbol loads) on its first
+        // run; warm it with both shapes so that neither timed run carries them.
         let mut engine = tusk::Engine::new();
+        eval_time(&mut engine, &with_call_source(1));
+        eval_time(&mut engine, &without_call_source(1));
         let cost = eval_time(&mut engine, &with_call);
         let base = eval_time(&mut engine, &without_call);
         cost.saturating_sub(base).max(Duration::from_nanos(1))
