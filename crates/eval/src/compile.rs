@@ -108,8 +108,8 @@ impl<'a> Compiler<'a> {
                 }
                 ItemKind::Section { path } => {
                     let path: Vec<Str> = path.iter().map(|part| Str::new(&part.name)).collect();
-                    let slot = self.state.enter_section(&path);
-                    ops.push(DocOp::Section { path: path.into_boxed_slice(), slot });
+                    let slots = self.state.enter_section(&path).into_boxed_slice();
+                    ops.push(DocOp::Section { path: path.into_boxed_slice(), slots });
                 }
                 ItemKind::ListItem(_) | ItemKind::Error => {}
             }
@@ -462,6 +462,12 @@ impl<'a> Compiler<'a> {
 
     fn unknown_operator(&mut self, name: &str, name_span: Span, span: Span) -> Node {
         if self.mode == Mode::Compat {
+            self.warn(
+                Diagnostic::warning(format!("unknown operator `@{name}` is kept as its text"))
+                    .with_code("W003")
+                    .with_primary(self.location(name_span), "no plugin provides this operator")
+                    .with_note("compat mode keeps unknown operators as text, as the reference SDKs do"),
+            );
             return Node::Const(Value::string(self.text[span.range()].trim()));
         }
         let operators: Vec<String> = self

@@ -276,6 +276,9 @@ impl RuntimeError {
             RuntimeErrorKind::DivisionByZero => "the divisor is zero".to_string(),
             RuntimeErrorKind::Argument { index, .. } => format!("in argument {}", index + 1),
             RuntimeErrorKind::LimitExceeded { .. } => "while evaluating this".to_string(),
+            RuntimeErrorKind::Overflow { .. } => "the result does not fit in 64 bits".to_string(),
+            RuntimeErrorKind::NotYetDefined { .. } => "not evaluated yet at this point".to_string(),
+            RuntimeErrorKind::UndefinedName { .. } => "not defined".to_string(),
             _ => String::new(),
         }
     }

@@ -46,6 +46,15 @@ impl Function {
         }
     }
 
+    /// The values a lambda captured from enclosing lambdas (empty for natives). `@cache` keys
+    /// its entries by them, so `x => @cache("1h", f(x))` caches per `x`.
+    pub fn captured(&self) -> &[Value] {
+        match self {
+            Function::Closure(closure) => &closure.captures,
+            Function::Native(_) => &[],
+        }
+    }
+
     /// The number of parameters of a lambda (`None` for natives, which check their own).
     pub fn arity(&self) -> Option<usize> {
         match self {

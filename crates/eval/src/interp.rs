@@ -78,12 +78,12 @@ impl<'r> Interpreter<'r> {
                     let value = self.eval(value)?;
                     self.module.define_global(*index, name, value);
                 }
-                DocOp::Section { path, slot } => {
+                DocOp::Section { path, slots } => {
                     self.close_section();
                     let module = self.module.clone();
                     section_object(&mut module.document.borrow_mut(), path);
                     *module.current_section.borrow_mut() = path.to_vec();
-                    *module.current_section_slot.borrow_mut() = *slot;
+                    *module.current_section_slot.borrow_mut() = slots.clone();
                 }
             }
         }
@@ -94,14 +94,18 @@ impl<'r> Interpreter<'r> {
         }
     }
 
-    /// Stores the current section's object in its slot, so names can refer to it.
+    /// Stores the current section's object, and those of its enclosing sections, in their
+    /// slots, so names can refer to them.
     fn close_section(&mut self) {
         let module = self.module.clone();
-        let Some(slot) = *module.current_section_slot.borrow() else { return };
+        let slots = module.current_section_slot.borrow();
         let section = module.current_section.borrow();
         let mut document = module.document.borrow_mut();
-        let value = Value::Object(Rc::new(section_object(&mut document, &section).clone()));
-        module.slots.borrow_mut()[slot as usize] = Some(value);
+        for (depth, slot) in slots.iter().enumerate() {
+            let Some(slot) = slot else { continue };
+            let value = Value::Object(Rc::new(section_object(&mut document, &section[..=depth]).clone()));
+            module.slots.borrow_mut()[*slot as usize] = Some(value);
+        }
     }
 
     fn tick(&mut self) -> Result<(), RuntimeError> {
@@ -244,6 +248,12 @@ impl<'r> Interpreter<'r> {
                     match self.eval(part)? {
                         Value::Str(s) => text.push_str(&s),
                         other => text.push_str(&other.to_string()),
+                    }
+                    if text.len() > self.limits.max_string_bytes {
+                        return Err(RuntimeError::new(RuntimeErrorKind::LimitExceeded {
+                            what: "string size",
+                            limit: self.limits.max_string_bytes as u64,
+                        }));
                     }
                 }
                 Ok(Value::from(text))
@@ -609,6 +619,9 @@ pub(crate) fn binary_op(op: BinaryOp, left: &Value, right: &Value) -> Result<Val
         BinaryOp::Div => match (left.as_f64(), right.as_f64()) {
             (Some(_), Some(0.0)) => Err(RuntimeError::new(RuntimeErrorKind::DivisionByZero)),
             (Some(a), Some(b)) => {
+                if let (Value::Int(i64::MIN), Value::Int(-1)) = (left, right) {
+                    return Err(RuntimeError::new(RuntimeErrorKind::Overflow { op: "/" }));
+                }
                 if let (Value::Int(x), Value::Int(y)) = (left, right)
                     && x.checked_rem(*y) == Some(0)
                 {
@@ -623,6 +636,8 @@ pub(crate) fn binary_op(op: BinaryOp, left: &Value, right: &Value) -> Result<Val
         },
         BinaryOp::Rem => match (left, right) {
             (Value::Int(_), Value::Int(0)) => Err(RuntimeError::new(RuntimeErrorKind::DivisionByZero)),
+            // The remainder of any integer by -1 is 0 (`checked_rem` calls i64::MIN % -1 an overflow).
+            (Value::Int(_), Value::Int(-1)) => Ok(Value::Int(0)),
             (Value::Float(_) | Value::Int(_), Value::Float(b)) if *b == 0.0 => {
                 Err(RuntimeError::new(RuntimeErrorKind::DivisionByZero))
             }

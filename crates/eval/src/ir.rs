@@ -124,8 +124,9 @@ pub(crate) enum DocOp {
     Entry { path: Box<[Str]>, value: Node, slot: Option<u32> },
     /// `$name: value` (the name too, so that `@variable("name")` finds it).
     Global { index: u32, name: Str, value: Node },
-    /// `[a.b]`: later entries go into this section of the document.
-    Section { path: Box<[Str]>, slot: Option<u32> },
+    /// `[a.b]`: later entries go into this section of the document. `slots` keep the values
+    /// of `a` and `a.b` for names that refer to them.
+    Section { path: Box<[Str]>, slots: Box<[Option<u32>]> },
 }
 
 /// A compiled document or REPL line.

@@ -25,7 +25,7 @@ pub struct Module {
     /// The section entries go into (empty: the top level).
     pub(crate) current_section: RefCell<Vec<Str>>,
     /// The slot the current section's object is stored in when it is left.
-    pub(crate) current_section_slot: RefCell<Option<u32>>,
+    pub(crate) current_section_slot: RefCell<Box<[Option<u32>]>>,
     /// The source this module came from (for cross-file errors).
     pub(crate) source: SourceId,
     /// The directory of the file, for relative paths of `@file` and cross-file operators.

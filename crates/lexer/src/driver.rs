@@ -96,7 +96,18 @@ impl Driver<'_> {
                         self.push(TokenKind::Error, range);
                     }
                 }
-                TokenKind::SlashSlash => lexer.bump(line_rest(source, range.end)),
+                // Like `#`, `//` starts a comment only at the start of a line or after
+                // whitespace, so an unquoted `http://host` in a real TuskLang file stays text.
+                TokenKind::SlashSlash
+                    if range.start == 0
+                        || matches!(source.as_bytes()[range.start - 1], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c') =>
+                {
+                    lexer.bump(line_rest(source, range.end))
+                }
+                TokenKind::SlashSlash => {
+                    self.push(TokenKind::Slash, range.start..range.start + 1);
+                    self.push(TokenKind::Slash, range.start + 1..range.end);
+                }
                 TokenKind::DoubleQuote => {
                     let end = self.double_quoted(range.start, range.end, false, &mut open);
                     lexer.bump(end - range.end);

@@ -33,6 +33,12 @@ pub enum ParseErrorKind {
     /// `n: 99999999999999999999`: an integer literal that does not fit in 64 bits.
     #[error("integer literal is too large for a 64-bit integer")]
     IntegerTooLarge,
+    /// `x: 1e400`: a float literal beyond the largest 64-bit float.
+    #[error("float literal is too large")]
+    FloatTooLarge,
+    /// `ports: 9000-8000`: a range whose start is after its end.
+    #[error("range starts after it ends")]
+    ReversedRange,
 }
 
 fn unexpected_message(expected: &[String], found: &str) -> String {
@@ -104,6 +110,14 @@ impl ParseError {
                 .with_code("P003")
                 .with_primary(location, "this is one level too many")
                 .with_help("flatten the structure, or raise the nesting limit (`--max-depth`)"),
+            ParseErrorKind::FloatTooLarge => Diagnostic::error(self.kind.to_string())
+                .with_code("P005")
+                .with_primary(location, "beyond 1.7976931348623157e308")
+                .with_help("use a smaller number or a string"),
+            ParseErrorKind::ReversedRange => Diagnostic::error(self.kind.to_string())
+                .with_code("P006")
+                .with_primary(location, "the first number is larger than the second")
+                .with_help("write the smaller number first: `8000-9000`"),
             ParseErrorKind::IntegerTooLarge => Diagnostic::error(self.kind.to_string())
                 .with_code("P004")
                 .with_primary(location, "outside -9223372036854775808..=9223372036854775807")

@@ -263,13 +263,21 @@ fn rules<'a, 's: 'a, Err: GrammarError<'a>>(
         .then(expression.clone())
         .map_with(|(params, body), e| expr(ExprKind::Lambda(params, Box::new(body)), e.span()));
     let item_separator = just(TokenKind::Comma).or(just(TokenKind::Newline)).ignored();
-    let item = literal
-        .then_ignore(
-            one_of([TokenKind::Comma, TokenKind::Newline, TokenKind::RBracket, TokenKind::RParen]).ignored().rewind(),
-        )
-        .or(expression.clone());
-    let arguments = item
-        .clone()
+    // A literal followed by the end of its item skips the expression grammar. The lookahead
+    // is labelled like the expression path's own expectations, so error messages do not
+    // change when the shortcut fails.
+    let item_ending = |closer: TokenKind| {
+        literal
+            .then_ignore(
+                one_of([TokenKind::Comma, TokenKind::Newline, closer])
+                    .ignored()
+                    .rewind()
+                    .labelled("an operator")
+                    .labelled(closer.describe()),
+            )
+            .or(expression.clone())
+    };
+    let arguments = item_ending(TokenKind::RParen)
         .separated_by(item_separator)
         .allow_trailing()
         .collect::<Vec<_>>()
@@ -296,8 +304,7 @@ fn rules<'a, 's: 'a, Err: GrammarError<'a>>(
             |span| expr(ExprKind::Invalid, span),
         )),
     );
-    let array_items = item
-        .clone()
+    let array_items = item_ending(TokenKind::RBracket)
         .separated_by(item_separator)
         .allow_leading()
         .allow_trailing()
@@ -415,7 +422,7 @@ fn rules<'a, 's: 'a, Err: GrammarError<'a>>(
     // Most values of a config file are a single literal: try that before the whole expression
     // grammar (the failed attempt costs one token when it is not).
     let value = literal
-        .then_ignore(value_end)
+        .then_ignore(value_end.labelled("the end of the entry"))
         .or(expression.clone().then_ignore(value_end.labelled("the end of the entry")))
         .recover_with(via_parser(raw_value.clone()));
     let separator = one_of([TokenKind::Newline, TokenKind::Semicolon, TokenKind::Comma]).ignored();

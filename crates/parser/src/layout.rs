@@ -251,11 +251,19 @@ pub(crate) fn layout(
             TokenKind::Int => check_int(source, token.span, errors),
             TokenKind::Range => {
                 let text = &source[token.span.range()];
-                for part in text.split('-') {
-                    if part.parse::<i64>().is_err() {
-                        errors.push(ParseError::new(ParseErrorKind::IntegerTooLarge, token.span));
-                        break;
+                let bounds: Vec<Option<i64>> = text.split('-').map(|part| part.parse::<i64>().ok()).collect();
+                match bounds.as_slice() {
+                    [Some(low), Some(high)] if low > high => {
+                        errors.push(ParseError::new(ParseErrorKind::ReversedRange, token.span));
                     }
+                    [Some(_), Some(_)] => {}
+                    _ => errors.push(ParseError::new(ParseErrorKind::IntegerTooLarge, token.span)),
+                }
+            }
+            TokenKind::Float => {
+                let text = &source[token.span.range()];
+                if !text.replace('_', "").parse::<f64>().is_ok_and(f64::is_finite) {
+                    errors.push(ParseError::new(ParseErrorKind::FloatTooLarge, token.span));
                 }
             }
             _ => {}

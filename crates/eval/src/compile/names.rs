@@ -120,12 +120,18 @@ impl CompileState {
         self.current_section = parent;
     }
 
-    /// Makes a declared section current; returns the slot its value is kept in.
-    pub(crate) fn enter_section(&mut self, path: &[Str]) -> Option<u32> {
-        let scope = *self.section_by_path.get(path)?;
+    /// Makes a declared section current; returns the slots the values of the section and of
+    /// each enclosing section (`[a.b]` changes `a` too) are kept in, outermost first.
+    pub(crate) fn enter_section(&mut self, path: &[Str]) -> Vec<Option<u32>> {
+        let Some(&scope) = self.section_by_path.get(path) else { return Vec::new() };
         self.current_section = scope;
-        let parent = self.sections[scope].parent?;
-        self.sections[parent].keys.get(path.last()?).map(|key| key.index)
+        (1..=path.len())
+            .map(|length| {
+                let prefix = self.section_by_path.get(&path[..length])?;
+                let parent = self.sections[*prefix].parent?;
+                self.sections[parent].keys.get(&path[length - 1]).map(|key| key.index)
+            })
+            .collect()
     }
 
     /// The slot of `name` in the current section.
@@ -145,6 +151,8 @@ pub(crate) struct BlockKey {
     definitions: Vec<u32>,
     first: Span,
     storage: Option<Storage>,
+    /// Defined by a dotted key (`d.e: 1`), which merges instead of replacing.
+    dotted: bool,
 }
 
 /// A scope on the compiler's stack.
@@ -196,12 +204,21 @@ impl Compiler<'_> {
                 match keys.get_mut(&name) {
                     Some(existing) => {
                         existing.definitions.push(item.span.start);
-                        duplicates.push((name.clone(), key[0].span, existing.first));
+                        // `d.e: 1` and `d.f: 2` merge into `d`; only whole keys are repeats.
+                        if key.len() == 1 && !existing.dotted {
+                            duplicates.push((name.clone(), key[0].span, existing.first));
+                        }
+                        existing.dotted |= key.len() > 1;
                     }
                     None => {
                         keys.insert(
                             name,
-                            BlockKey { definitions: vec![item.span.start], first: key[0].span, storage: None },
+                            BlockKey {
+                                definitions: vec![item.span.start],
+                                first: key[0].span,
+                                storage: None,
+                                dotted: key.len() > 1,
+                            },
                         );
                     }
                 }

@@ -15,18 +15,26 @@ use crate::registry::SymbolSpec;
 use crate::value::Value;
 
 pub(super) fn cache() -> SymbolSpec {
-    let store: Rc<RefCell<HashMap<Location, (Value, Instant)>>> = Rc::default();
+    let store: Rc<RefCell<HashMap<(Location, String), (Value, Instant)>>> = Rc::default();
     SymbolSpec::operator("cache", move |ctx, args| {
         expect_arity("@cache", args, 2, 2)?;
         let ttl = parse_ttl(&args[0]).map_err(|message| RuntimeError::argument(0, message))?;
-        let key = ctx.call_site();
+        // Keyed by call site and by what the expression captured: the same `@cache` inside a
+        // lambda caches one value per argument, not one for all of them.
+        let captured = match &args[1] {
+            Value::Func(function) => function.captured().iter().map(crate::to_display).collect::<Vec<_>>().join("\u{1f}"),
+            _ => String::new(),
+        };
+        let key = (ctx.call_site(), captured);
         if let Some((value, expires)) = store.borrow().get(&key)
             && Instant::now() < *expires
         {
             return Ok(value.clone());
         }
         let value = ctx.call(&args[1], &[])?;
-        store.borrow_mut().insert(key, (value.clone(), Instant::now() + ttl));
+        // A TTL too long to represent as an instant never expires.
+        let expires = Instant::now().checked_add(ttl).unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 86_400));
+        store.borrow_mut().insert(key, (value.clone(), expires));
         Ok(value)
     })
     .lazy_argument(1)
@@ -39,7 +47,12 @@ pub(super) fn cache() -> SymbolSpec {
 pub(crate) fn parse_ttl(value: &Value) -> Result<Duration, String> {
     match value {
         Value::Int(seconds) if *seconds >= 0 => Ok(Duration::from_secs(*seconds as u64)),
-        Value::Float(seconds) if *seconds >= 0.0 && seconds.is_finite() => Ok(Duration::from_secs_f64(*seconds)),
+        Value::Int(_) | Value::Float(_) if value.as_f64().is_some_and(|seconds| seconds < 0.0) => {
+            Err("the TTL must not be negative".to_string())
+        }
+        Value::Float(seconds) => {
+            Duration::try_from_secs_f64(*seconds).map_err(|_| format!("the TTL {seconds} is not a usable duration"))
+        }
         Value::Str(text) => {
             let text = text.trim();
             let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
@@ -55,7 +68,7 @@ pub(crate) fn parse_ttl(value: &Value) -> Result<Duration, String> {
                 "d" => number * 86400.0,
                 other => return Err(format!("unknown duration unit {other:?}: use ms, s, m, h or d")),
             };
-            Ok(Duration::from_secs_f64(seconds))
+            Duration::try_from_secs_f64(seconds).map_err(|_| format!("the TTL {text:?} is too long"))
         }
         other => {
             Err(format!("the TTL must be a duration like \"5m\" or a number of seconds, not {}", other.type_name()))

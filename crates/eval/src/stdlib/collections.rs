@@ -103,7 +103,10 @@ fn has() -> SymbolSpec {
     SymbolSpec::function("has", |_ctx, args| {
         expect_arity("has", args, 2, 2)?;
         Ok(Value::Bool(match &args[0] {
-            Value::Object(object) => object.contains_key(arg_str(args, 1)?),
+            Value::Object(object) => match &args[1] {
+                Value::Int(n) => object.contains_key(&n.to_string()),
+                _ => object.contains_key(arg_str(args, 1)?),
+            },
             Value::Array(items) => {
                 let index = arg_int(args, 1)?;
                 index >= -(items.len() as i64) && index < items.len() as i64
@@ -323,7 +326,12 @@ fn sum() -> SymbolSpec {
 fn extreme(name: &'static str, want: Ordering) -> SymbolSpec {
     SymbolSpec::function(name, move |ctx, args| {
         expect_arity(name, args, 1, usize::MAX)?;
-        let candidates: Vec<Value> = if args.len() == 1 { items(&args[0], 0)?.collect() } else { args.to_vec() };
+        let candidates: Vec<Value> = match args {
+            // One number is its own maximum; one collection is searched.
+            [single @ (Value::Int(_) | Value::Float(_))] => vec![single.clone()],
+            [collection] => items(collection, 0)?.collect(),
+            _ => args.to_vec(),
+        };
         let mut best: Option<Value> = None;
         for candidate in candidates {
             ctx.count_operation()?;
@@ -352,7 +360,11 @@ fn contains() -> SymbolSpec {
             }
             (Value::Array(items), needle) => items.iter().any(|item| item.deep_eq(needle)),
             (Value::Object(object), Value::Str(key)) => object.contains_key(key),
-            (Value::Range(start, end), needle) => needle.as_int().is_some_and(|n| n >= *start && n < *end),
+            (Value::Range(start, end), needle) => match needle {
+                Value::Int(n) => n >= start && n < end,
+                Value::Float(x) if x.fract() == 0.0 => *x >= *start as f64 && *x < *end as f64,
+                _ => false,
+            },
             (other, _) => {
                 return Err(RuntimeError::argument(0, format!("{} cannot contain anything", other.type_name())));
             }
@@ -378,13 +390,19 @@ fn set() -> SymbolSpec {
                 let index = arg_int(args, 1)?;
                 let resolved = if index < 0 { index + items.len() as i64 } else { index };
                 let Some(position) = usize::try_from(resolved).ok().filter(|p| *p < items.len()) else {
-                    return Err(RuntimeError::argument(1, format!("index {index} is out of bounds for length {}", items.len())));
+                    return Err(RuntimeError::argument(
+                        1,
+                        format!("index {index} is out of bounds for length {}", items.len()),
+                    ));
                 };
                 let mut items = (**items).clone();
                 items[position] = args[2].clone();
                 Ok(Value::array(items))
             }
-            other => Err(RuntimeError::argument(0, format!("argument 1 must be an object or array, not {}", other.type_name()))),
+            other => Err(RuntimeError::argument(
+                0,
+                format!("argument 1 must be an object or array, not {}", other.type_name()),
+            )),
         }
     })
     .signature("set(collection, key, value)")

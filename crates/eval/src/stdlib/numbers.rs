@@ -5,9 +5,9 @@ use crate::error::{RuntimeError, RuntimeErrorKind};
 use crate::registry::SymbolSpec;
 use crate::value::Value;
 
-fn float_to_int(x: f64, name: &str) -> Result<Value, RuntimeError> {
+fn float_to_int(x: f64) -> Result<Value, RuntimeError> {
     if !x.is_finite() || x.abs() >= 9.223_372_036_854_776e18 {
-        return Err(RuntimeError::argument(0, format!("{name}: {x} does not fit in an integer")));
+        return Err(RuntimeError::argument(0, format!("{x:e} does not fit in an integer")));
     }
     Ok(Value::Int(x as i64))
 }
@@ -39,7 +39,7 @@ fn round() -> SymbolSpec {
         }
         let x = arg_number(args, 0)?;
         match args.get(1) {
-            None => float_to_int(x.round(), "round"),
+            None => float_to_int(x.round()),
             Some(_) => {
                 let digits = arg_int(args, 1)?.clamp(-300, 300) as i32;
                 let factor = 10f64.powi(digits);
@@ -58,7 +58,7 @@ fn floor() -> SymbolSpec {
         expect_arity("floor", args, 1, 1)?;
         match &args[0] {
             Value::Int(n) => Ok(Value::Int(*n)),
-            _ => float_to_int(arg_number(args, 0)?.floor(), "floor"),
+            _ => float_to_int(arg_number(args, 0)?.floor()),
         }
     })
     .signature("floor(x)")
@@ -71,7 +71,7 @@ fn ceil() -> SymbolSpec {
         expect_arity("ceil", args, 1, 1)?;
         match &args[0] {
             Value::Int(n) => Ok(Value::Int(*n)),
-            _ => float_to_int(arg_number(args, 0)?.ceil(), "ceil"),
+            _ => float_to_int(arg_number(args, 0)?.ceil()),
         }
     })
     .signature("ceil(x)")
@@ -84,14 +84,14 @@ fn int() -> SymbolSpec {
         expect_arity("int", args, 1, 1)?;
         match &args[0] {
             Value::Int(n) => Ok(Value::Int(*n)),
-            Value::Float(x) => float_to_int(x.trunc(), "int"),
+            Value::Float(x) => float_to_int(x.trunc()),
             Value::Bool(b) => Ok(Value::Int(i64::from(*b))),
             Value::Str(s) => {
                 let text = s.trim();
                 text.parse::<i64>()
                     .map(Value::Int)
                     .or_else(|_| {
-                        text.parse::<f64>().map_err(|_| ()).and_then(|x| float_to_int(x.trunc(), "int").map_err(|_| ()))
+                        text.parse::<f64>().map_err(|_| ()).and_then(|x| float_to_int(x.trunc()).map_err(|_| ()))
                     })
                     .map_err(|_| RuntimeError::argument(0, format!("{text:?} is not a number")))
             }

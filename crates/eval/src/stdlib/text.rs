@@ -62,8 +62,18 @@ fn join() -> SymbolSpec {
     SymbolSpec::function("join", |ctx, args| {
         expect_arity("join", args, 1, 2)?;
         let separator = if args.len() == 2 { arg_str(args, 1)? } else { "" };
-        let Value::Array(items) = &args[0] else {
-            return Err(RuntimeError::argument(0, format!("argument 1 must be an array, not {}", args[0].type_name())));
+        let items: Vec<Value> = match &args[0] {
+            Value::Array(items) => items.to_vec(),
+            Value::Range(start, end) => {
+                ctx.check_collection_len(end.saturating_sub(*start).max(0) as usize)?;
+                (*start..*end).map(Value::Int).collect()
+            }
+            other => {
+                return Err(RuntimeError::argument(
+                    0,
+                    format!("argument 1 must be an array or range, not {}", other.type_name()),
+                ));
+            }
         };
         let mut out = String::new();
         for (i, item) in items.iter().enumerate() {
@@ -74,13 +84,14 @@ fn join() -> SymbolSpec {
                 Value::Str(s) => out.push_str(s),
                 other => out.push_str(&other.to_string()),
             }
+            ctx.check_string_len(out.len())?;
         }
-        ctx.check_string_len(out.len())?;
         Ok(Value::from(out))
     })
     .signature("join(items[, separator])")
     .summary("The items as text, joined by the separator.")
     .example("join([1, \"b\", true], \"-\") => \"1-b-true\"")
+    .example("join(1-3, \",\") => \"1,2,3\"")
 }
 
 fn replace() -> SymbolSpec {
