@@ -80,9 +80,11 @@ pub fn blessing() -> bool {
     std::env::var("TUSK_BLESS").is_ok_and(|value| !value.is_empty() && value != "0")
 }
 
-/// A compact line diff of `expected` and `actual`: `-` lines expected, `+` lines produced.
-/// The longest common subsequence is enough here: expectation files are small.
+/// A line diff of `expected` and `actual`: `-` lines expected, `+` lines produced, with three
+/// lines of context around each change. The longest common subsequence is enough here:
+/// expectation files are small.
 pub fn diff(expected: &str, actual: &str) -> String {
+    const CONTEXT: usize = 3;
     let old: Vec<&str> = expected.lines().collect();
     let new: Vec<&str> = actual.lines().collect();
     let mut lcs = vec![vec![0usize; new.len() + 1]; old.len() + 1];
@@ -91,18 +93,32 @@ pub fn diff(expected: &str, actual: &str) -> String {
             lcs[i][j] = if old[i] == new[j] { lcs[i + 1][j + 1] + 1 } else { lcs[i + 1][j].max(lcs[i][j + 1]) };
         }
     }
-    let (mut i, mut j, mut out) = (0, 0, String::new());
+    // Each line of the diff: its marker and text.
+    let (mut i, mut j, mut lines) = (0, 0, Vec::new());
     while i < old.len() || j < new.len() {
         if i < old.len() && j < new.len() && old[i] == new[j] {
-            out.push_str(&format!("  {}\n", old[i]));
+            lines.push((' ', old[i]));
             i += 1;
             j += 1;
-        } else if j < new.len() && (i == old.len() || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            out.push_str(&format!("+ {}\n", new[j]));
+        } else if j < new.len() && (i == old.len() || lcs[i][j + 1] > lcs[i + 1][j]) {
+            lines.push(('+', new[j]));
             j += 1;
         } else {
-            out.push_str(&format!("- {}\n", old[i]));
+            lines.push(('-', old[i]));
             i += 1;
+        }
+    }
+    let changed: Vec<usize> = lines.iter().enumerate().filter(|(_, (mark, _))| *mark != ' ').map(|(n, _)| n).collect();
+    let near_change = |n: usize| changed.iter().any(|&c| c.abs_diff(n) <= CONTEXT);
+    let mut out = String::new();
+    let mut skipped = false;
+    for (n, (mark, text)) in lines.iter().enumerate() {
+        if near_change(n) {
+            out.push_str(&format!("{mark} {text}\n"));
+            skipped = false;
+        } else if !skipped {
+            out.push_str("  ...\n");
+            skipped = true;
         }
     }
     out
