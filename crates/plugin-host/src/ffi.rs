@@ -1,0 +1,728 @@
+//! The host side of the C ABI: the one module of the plugin host with `unsafe`.
+//!
+//! It opens libraries (never closes them: unloading Rust code with thread-locals is unsound,
+//! see PLUGIN-DESIGN.md pitfall 4), calls the plugin descriptor, and implements the host API
+//! table the plugin calls back into. Host values given to a plugin live in a per-plugin
+//! handle table ([`HostContext`]); every callback is wrapped in `catch_unwind` so that no
+//! panic ever unwinds into plugin code.
+//!
+//! The host API may only be called on the thread that called into the plugin (during `init`,
+//! a call or `shutdown`): the handle table is not shared between threads. Plugins that serve
+//! requests on their own threads hand the work to the interpreter's thread.
+#![allow(unsafe_code)]
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::ffi::c_void;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::rc::Rc;
+
+use smallvec::SmallVec;
+use tusk_eval::{CallContext, Handle, Object, RuntimeError, Str, Text, Value};
+use tusk_plugin_sdk::abi::{
+    ABI_MINOR, ENTRY_SYMBOL, ErrorOut, HostApi, PluginDescriptor, StrRef, SymbolInfo, TValue, error_kind, status, tag,
+};
+
+/// What the host does for plugins beyond values: permission-checked I/O, logging,
+/// cancellation. Implemented by the plugin manager from the user's grants.
+pub trait HostServices {
+    /// May the plugin read this file?
+    fn may_read(&self, plugin: &str, path: &Path) -> Result<(), String>;
+    /// May the plugin write this file?
+    fn may_write(&self, plugin: &str, path: &Path) -> Result<(), String>;
+    /// May the plugin read this environment variable?
+    fn may_read_env(&self, plugin: &str, name: &str) -> Result<(), String>;
+    /// May the plugin connect to `host:port`?
+    fn may_connect(&self, plugin: &str, host: &str, port: u16) -> Result<(), String>;
+    /// A log record from the plugin (level 0 trace … 4 error).
+    fn log(&self, plugin: &str, level: u32, message: &str, fields: &Value);
+    /// True when the running call should stop (deadline, Ctrl-C).
+    fn cancelled(&self) -> bool;
+}
+
+/// A loaded library's entry point. The library stays mapped for the life of the process.
+pub(crate) fn open_library(path: &Path) -> Result<&'static PluginDescriptor, String> {
+    #[cfg(unix)]
+    // SAFETY: loading runs the library's initialisers. The host only loads files whose info
+    // record it has checked, from its own content-addressed copy; in-process plugins are
+    // trusted code (the sandboxed runner is the boundary for untrusted ones).
+    let library = unsafe {
+        libloading::os::unix::Library::open(
+            Some(path),
+            libloading::os::unix::RTLD_NOW | libloading::os::unix::RTLD_LOCAL,
+        )
+    }
+    .map(libloading::Library::from);
+    #[cfg(not(unix))]
+    // SAFETY: as above.
+    let library = unsafe { libloading::Library::new(path) };
+    let library = library.map_err(|error| format!("cannot load {}: {error}", path.display()))?;
+    // Never unloaded: see the module documentation.
+    let library: &'static libloading::Library = Box::leak(Box::new(library));
+    type Entry = extern "C" fn() -> *const PluginDescriptor;
+    // SAFETY: the symbol is the SDK's entry point, whose signature is fixed for ABI major 1.
+    let entry = unsafe { library.get::<Entry>(ENTRY_SYMBOL.as_bytes()) }.map_err(|_| {
+        format!("{} exports no `{ENTRY_SYMBOL}`: it was not built with `export_plugin!`", path.display())
+    })?;
+    let descriptor = entry();
+    // SAFETY: the descriptor is a static of the library, which is never unloaded.
+    unsafe { descriptor.as_ref() }.ok_or_else(|| format!("{}: the entry point returned no descriptor", path.display()))
+}
+
+/// The plugin's info record as the descriptor has it (compared with the file's).
+pub(crate) fn descriptor_info(descriptor: &PluginDescriptor) -> Option<tusk_plugin_sdk::abi::InfoRecord> {
+    // SAFETY: the descriptor points at the library's static info record (or is null).
+    unsafe { descriptor.info.as_ref() }.copied()
+}
+
+fn text_of(text: StrRef) -> String {
+    if text.ptr.is_null() || text.len == 0 {
+        return String::new();
+    }
+    // SAFETY: the plugin passes text it owns for the duration of the call.
+    let bytes = unsafe { std::slice::from_raw_parts(text.ptr, text.len) };
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// An error reported by the plugin, copied out of its memory.
+pub(crate) struct PluginFailure {
+    pub(crate) status: u32,
+    pub(crate) kind: u32,
+    pub(crate) argument: Option<usize>,
+    pub(crate) message: String,
+    pub(crate) help: String,
+}
+
+fn failure(code: u32, error: &ErrorOut) -> PluginFailure {
+    PluginFailure {
+        status: code,
+        kind: error.kind,
+        argument: usize::try_from(error.argument).ok(),
+        message: text_of(error.message),
+        help: text_of(error.help),
+    }
+}
+
+/// Calls the plugin's `init`.
+pub(crate) fn init(
+    descriptor: &PluginDescriptor,
+    host: &'static HostContext,
+    config_json: &str,
+) -> Result<(), PluginFailure> {
+    let mut error = ErrorOut::EMPTY;
+    // SAFETY: the host API table and its context live for the rest of the process.
+    let code = unsafe { (descriptor.init)(&host.api, StrRef::new(config_json), &mut error) };
+    if code == status::OK { Ok(()) } else { Err(failure(code, &error)) }
+}
+
+/// Calls the plugin's `shutdown`.
+pub(crate) fn shutdown(descriptor: &PluginDescriptor) -> Result<(), PluginFailure> {
+    let mut error = ErrorOut::EMPTY;
+    // SAFETY: called once, after the last call.
+    let code = unsafe { (descriptor.shutdown)(&mut error) };
+    if code == status::OK { Ok(()) } else { Err(failure(code, &error)) }
+}
+
+/// The plugin's name and version as its `name()` and `version()` return them.
+pub(crate) fn identity(descriptor: &PluginDescriptor) -> (String, String) {
+    let mut name = StrRef::EMPTY;
+    let mut version = StrRef::EMPTY;
+    // SAFETY: valid out-pointers; the texts are copied at once.
+    unsafe { (descriptor.identity)(&mut name, &mut version) };
+    (text_of(name), text_of(version))
+}
+
+/// What `init` registered, copied out of the plugin.
+pub(crate) struct RegisteredSymbol {
+    pub(crate) handle: SymbolHandle,
+    pub(crate) name: String,
+    pub(crate) kind: u32,
+    pub(crate) side_effects: bool,
+    pub(crate) lazy_arguments: u64,
+    pub(crate) signature: String,
+    pub(crate) summary: String,
+    pub(crate) examples: Vec<String>,
+}
+
+/// A symbol's dispatch handle: valid until the plugin's `shutdown`.
+#[derive(Clone, Copy)]
+pub(crate) struct SymbolHandle(*const c_void);
+
+pub(crate) fn symbols(descriptor: &PluginDescriptor) -> Vec<RegisteredSymbol> {
+    // SAFETY: called after a successful `init`.
+    let count = unsafe { (descriptor.symbol_count)() };
+    let mut symbols = Vec::with_capacity(count as usize);
+    for index in 0..count {
+        let mut info = SymbolInfo {
+            handle: std::ptr::null(),
+            name: StrRef::EMPTY,
+            kind: 0,
+            side_effects: 0,
+            lazy_arguments: 0,
+            signature: StrRef::EMPTY,
+            summary: StrRef::EMPTY,
+            examples: std::ptr::null(),
+            example_count: 0,
+        };
+        // SAFETY: `index` is below the count; `info` is a valid out-pointer.
+        if unsafe { (descriptor.symbol_info)(index, &mut info) } != status::OK {
+            continue;
+        }
+        let examples = if info.examples.is_null() {
+            Vec::new()
+        } else {
+            // SAFETY: the plugin describes `example_count` texts, valid until `shutdown`.
+            unsafe { std::slice::from_raw_parts(info.examples, info.example_count) }
+                .iter()
+                .map(|t| text_of(*t))
+                .collect()
+        };
+        symbols.push(RegisteredSymbol {
+            handle: SymbolHandle(info.handle),
+            name: text_of(info.name),
+            kind: info.kind,
+            side_effects: info.side_effects != 0,
+            lazy_arguments: info.lazy_arguments,
+            signature: text_of(info.signature),
+            summary: text_of(info.summary),
+            examples,
+        });
+    }
+    symbols
+}
+
+/// A host value given to a plugin, with its reference count.
+struct Slot {
+    value: Value,
+    references: u32,
+    generation: u32,
+}
+
+/// Host values the plugin holds, addressed by `(generation << 32) | index` handles.
+#[derive(Default)]
+struct HandleTable {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+impl HandleTable {
+    fn insert(&mut self, value: Value) -> u64 {
+        match self.free.pop() {
+            Some(index) => {
+                let slot = &mut self.slots[index as usize];
+                slot.value = value;
+                slot.references = 1;
+                (u64::from(slot.generation) << 32) | u64::from(index)
+            }
+            None => {
+                self.slots.push(Slot { value, references: 1, generation: 0 });
+                (self.slots.len() - 1) as u64
+            }
+        }
+    }
+
+    fn slot(&mut self, handle: u64) -> Option<&mut Slot> {
+        let slot = self.slots.get_mut((handle & 0xffff_ffff) as usize)?;
+        (slot.generation == (handle >> 32) as u32 && slot.references > 0).then_some(slot)
+    }
+
+    fn get(&mut self, handle: u64) -> Option<Value> {
+        self.slot(handle).map(|slot| slot.value.clone())
+    }
+
+    fn retain(&mut self, handle: u64) {
+        if let Some(slot) = self.slot(handle) {
+            slot.references += 1;
+        }
+    }
+
+    fn release(&mut self, handle: u64) -> Option<Value> {
+        let slot = self.slot(handle)?;
+        slot.references -= 1;
+        if slot.references > 0 {
+            return None;
+        }
+        slot.generation = slot.generation.wrapping_add(1);
+        let value = std::mem::take(&mut slot.value);
+        self.free.push((handle & 0xffff_ffff) as u32);
+        Some(value)
+    }
+
+    fn live(&self) -> usize {
+        self.slots.iter().filter(|slot| slot.references > 0).count()
+    }
+}
+
+/// Per-plugin host state; its address is the `context` of the plugin's host API table.
+pub struct HostContext {
+    api: HostApi,
+    plugin: String,
+    handles: RefCell<HandleTable>,
+    services: Rc<dyn HostServices>,
+    descriptor: Cell<Option<&'static PluginDescriptor>>,
+    alive: Cell<bool>,
+    error_text: RefCell<(String, String)>,
+}
+
+impl HostContext {
+    /// Creates the context for one plugin (leaked: the plugin keeps pointers to it forever).
+    pub(crate) fn leak(plugin: &str, services: Rc<dyn HostServices>) -> &'static HostContext {
+        let context: &'static mut HostContext = Box::leak(Box::new(HostContext {
+            api: HostApi {
+                size: std::mem::size_of::<HostApi>() as u32,
+                abi_minor: ABI_MINOR,
+                context: std::ptr::null_mut(),
+                make_string: host_make_string,
+                make_array: host_make_array,
+                make_object: host_make_object,
+                retain: host_retain,
+                release: host_release,
+                string_view: host_string_view,
+                length: host_length,
+                array_get: host_array_get,
+                object_get: host_object_get,
+                object_entry: host_object_entry,
+                call_function: host_call_function,
+                make_plugin_object: host_make_plugin_object,
+                log: host_log,
+                read_file: host_read_file,
+                write_file: host_write_file,
+                read_env: host_read_env,
+                check_connect: host_check_connect,
+                is_cancelled: host_is_cancelled,
+            },
+            plugin: plugin.to_string(),
+            handles: RefCell::new(HandleTable::default()),
+            services,
+            descriptor: Cell::new(None),
+            alive: Cell::new(true),
+            error_text: RefCell::new((String::new(), String::new())),
+        }));
+        context.api.context = (context as *mut HostContext).cast::<c_void>();
+        context
+    }
+
+    pub(crate) fn set_descriptor(&self, descriptor: &'static PluginDescriptor) {
+        self.descriptor.set(Some(descriptor));
+    }
+
+    /// Marks the plugin as shut down: dropping its objects no longer calls into it.
+    pub(crate) fn retire(&self) {
+        self.alive.set(false);
+    }
+
+    /// Host values the plugin currently holds (for leak checks in tests).
+    pub fn live_handles(&self) -> usize {
+        self.handles.borrow().live()
+    }
+
+    fn error(&self, out: *mut ErrorOut, kind: u32, message: String) {
+        if out.is_null() {
+            return;
+        }
+        let mut buffer = self.error_text.borrow_mut();
+        buffer.0 = message;
+        buffer.1.clear();
+        let record = ErrorOut { kind, argument: -1, message: StrRef::new(&buffer.0), help: StrRef::new(&buffer.1) };
+        // SAFETY: the plugin passes a valid, writable error record.
+        unsafe { out.write(record) };
+    }
+}
+
+/// A plugin object held by the script; dropping the last reference tells the plugin.
+struct PluginObject {
+    id: u64,
+    owner: &'static HostContext,
+}
+
+impl Drop for PluginObject {
+    fn drop(&mut self) {
+        if let (true, Some(descriptor)) = (self.owner.alive.get(), self.owner.descriptor.get()) {
+            // SAFETY: the plugin is initialised and not shut down; `id` came from it.
+            unsafe { (descriptor.drop_object)(self.id) };
+        }
+    }
+}
+
+fn context<'a>(pointer: *mut c_void) -> &'a HostContext {
+    // SAFETY: every host API function receives the `context` of the table it belongs to.
+    unsafe { &*pointer.cast::<HostContext>() }
+}
+
+fn str_value(text: StrRef) -> Value {
+    Value::Str(Text::from(text_of(text)))
+}
+
+/// Converts a plugin's value to a host value, consuming the reference it carries.
+fn take(host: &HostContext, raw: &TValue) -> Value {
+    match raw.tag {
+        tag::BOOL => Value::Bool(raw.a != 0),
+        tag::INT => Value::Int(raw.a as i64),
+        tag::FLOAT => Value::Float(f64::from_bits(raw.a)),
+        tag::STR => str_value(StrRef { ptr: raw.a as *const u8, len: raw.b as usize }),
+        tag::RANGE => Value::Range(raw.a as i64, raw.b as i64),
+        tag::STRING | tag::ARRAY | tag::OBJECT | tag::FUNCTION | tag::OPAQUE | tag::PLUGIN_OBJECT => {
+            let mut handles = host.handles.borrow_mut();
+            let value = handles.get(raw.a).unwrap_or_default();
+            handles.release(raw.a);
+            value
+        }
+        _ => Value::Null,
+    }
+}
+
+/// Converts a plugin's value to a host value without touching its reference.
+fn peek(host: &HostContext, raw: &TValue) -> Value {
+    match raw.tag {
+        tag::STRING | tag::ARRAY | tag::OBJECT | tag::FUNCTION | tag::OPAQUE | tag::PLUGIN_OBJECT => {
+            host.handles.borrow_mut().get(raw.a).unwrap_or_default()
+        }
+        _ => take(host, raw),
+    }
+}
+
+/// Converts a host value for the plugin. Heap values get a handle holding one reference,
+/// which belongs to the plugin (`temporaries` is `None`) or to the call (`Some`: released
+/// when the call returns).
+fn give(host: &HostContext, value: &Value, temporaries: Option<&mut SmallVec<[u64; 4]>>) -> TValue {
+    let scalar = |tag: u32, a: u64, b: u64| TValue { tag, flags: 0, a, b };
+    let (tag, id) = match value {
+        Value::Null => return TValue::NULL,
+        Value::Bool(b) => return scalar(tag::BOOL, u64::from(*b), 0),
+        Value::Int(n) => return scalar(tag::INT, *n as u64, 0),
+        Value::Float(x) => return scalar(tag::FLOAT, x.to_bits(), 0),
+        Value::Range(start, end) => return scalar(tag::RANGE, *start as u64, *end as u64),
+        // Strings handed in for a call are borrowed: no handle, no copy.
+        Value::Str(text) if temporaries.is_some() => return scalar(tag::STR, text.as_ptr() as u64, text.len() as u64),
+        Value::Str(_) => (tag::STRING, 0),
+        Value::Array(_) => (tag::ARRAY, 0),
+        Value::Object(_) => (tag::OBJECT, 0),
+        Value::Func(_) => (tag::FUNCTION, 0),
+        Value::Handle(handle) => match handle.data.downcast_ref::<PluginObject>() {
+            Some(object) if std::ptr::eq(object.owner, host) => (tag::PLUGIN_OBJECT, object.id),
+            _ => (tag::OPAQUE, 0),
+        },
+    };
+    let handle = host.handles.borrow_mut().insert(value.clone());
+    if let Some(temporaries) = temporaries {
+        temporaries.push(handle);
+    }
+    TValue { tag, flags: 0, a: handle, b: id }
+}
+
+/// Calls a plugin symbol with host values: the fast path of every plugin operator call.
+pub(crate) fn call(
+    host: &'static HostContext,
+    descriptor: &PluginDescriptor,
+    symbol: SymbolHandle,
+    ctx: &mut CallContext<'_, '_>,
+    args: &[Value],
+) -> Result<Value, PluginFailure> {
+    let mut temporaries: SmallVec<[u64; 4]> = SmallVec::new();
+    let raw: SmallVec<[TValue; 6]> = args.iter().map(|arg| give(host, arg, Some(&mut temporaries))).collect();
+    let mut out = TValue::NULL;
+    let mut error = ErrorOut::EMPTY;
+    let call_context = (ctx as *mut CallContext<'_, '_>).cast::<c_void>();
+    // SAFETY: the plugin is initialised; `raw` and the values it borrows outlive the call;
+    // `call_context` is only used by callbacks during this call.
+    let code = unsafe { (descriptor.call)(symbol.0, call_context, raw.as_ptr(), raw.len(), &mut out, &mut error) };
+    if !temporaries.is_empty() {
+        let mut handles = host.handles.borrow_mut();
+        for handle in temporaries {
+            handles.release(handle);
+        }
+    }
+    if code == status::OK { Ok(take(host, &out)) } else { Err(failure(code, &error)) }
+}
+
+fn guarded<T>(fallback: T, body: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+}
+
+unsafe extern "C" fn host_make_string(ctx: *mut c_void, text: StrRef) -> TValue {
+    guarded(TValue::NULL, || give(context(ctx), &str_value(text), None))
+}
+
+unsafe extern "C" fn host_make_array(ctx: *mut c_void, items: *const TValue, len: usize) -> TValue {
+    guarded(TValue::NULL, || {
+        let host = context(ctx);
+        let items: &[TValue] = if len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(items, len) } };
+        let values: Vec<Value> = items.iter().map(|item| take(host, item)).collect();
+        give(host, &Value::array(values), None)
+    })
+}
+
+unsafe extern "C" fn host_make_object(
+    ctx: *mut c_void,
+    keys: *const StrRef,
+    values: *const TValue,
+    len: usize,
+) -> TValue {
+    guarded(TValue::NULL, || {
+        let host = context(ctx);
+        let (keys, values): (&[StrRef], &[TValue]) = if len == 0 {
+            (&[], &[])
+        } else {
+            // SAFETY: the plugin passes `len` keys and values.
+            unsafe { (std::slice::from_raw_parts(keys, len), std::slice::from_raw_parts(values, len)) }
+        };
+        let mut object = Object::with_capacity(len);
+        for (key, value) in keys.iter().zip(values) {
+            object.insert(Str::from(text_of(*key)), take(host, value));
+        }
+        give(host, &Value::object(object), None)
+    })
+}
+
+unsafe extern "C" fn host_retain(ctx: *mut c_void, value: *const TValue) {
+    guarded((), || {
+        // SAFETY: the plugin passes a valid value.
+        let raw = unsafe { &*value };
+        if raw.is_handle() {
+            context(ctx).handles.borrow_mut().retain(raw.a);
+        }
+    })
+}
+
+unsafe extern "C" fn host_release(ctx: *mut c_void, value: *const TValue) {
+    guarded((), || {
+        // SAFETY: the plugin passes a valid value.
+        let raw = unsafe { &*value };
+        if raw.is_handle() {
+            // Drop the value outside the table's borrow: dropping a plugin object calls back
+            // into the plugin, which may release more handles.
+            let released = context(ctx).handles.borrow_mut().release(raw.a);
+            drop(released);
+        }
+    })
+}
+
+unsafe extern "C" fn host_string_view(ctx: *mut c_void, value: *const TValue, out: *mut StrRef) -> u32 {
+    guarded(status::PANIC, || {
+        let host = context(ctx);
+        // SAFETY: the plugin passes a valid value and out-pointer.
+        let raw = unsafe { &*value };
+        let mut handles = host.handles.borrow_mut();
+        let Some(slot) = handles.slot(raw.a) else { return status::NOT_FOUND };
+        let Value::Str(text) = &slot.value else { return status::INVALID };
+        // The text lives in the value's shared allocation, which the slot keeps alive.
+        unsafe { out.write(StrRef::new(text)) };
+        status::OK
+    })
+}
+
+unsafe extern "C" fn host_length(ctx: *mut c_void, value: *const TValue) -> usize {
+    guarded(0, || {
+        // SAFETY: the plugin passes a valid value.
+        let raw = unsafe { &*value };
+        match context(ctx).handles.borrow_mut().slot(raw.a).map(|slot| &slot.value) {
+            Some(Value::Array(items)) => items.len(),
+            Some(Value::Object(object)) => object.len(),
+            _ => 0,
+        }
+    })
+}
+
+unsafe extern "C" fn host_array_get(ctx: *mut c_void, array: *const TValue, index: usize, out: *mut TValue) -> u32 {
+    guarded(status::PANIC, || {
+        let host = context(ctx);
+        // SAFETY: the plugin passes a valid value.
+        let raw = unsafe { &*array };
+        let item = match host.handles.borrow_mut().slot(raw.a).map(|slot| &slot.value) {
+            Some(Value::Array(items)) => items.get(index).cloned(),
+            _ => return status::INVALID,
+        };
+        let Some(item) = item else { return status::NOT_FOUND };
+        let given = give(host, &item, None);
+        // SAFETY: valid out-pointer.
+        unsafe { out.write(given) };
+        status::OK
+    })
+}
+
+unsafe extern "C" fn host_object_get(ctx: *mut c_void, object: *const TValue, key: StrRef, out: *mut TValue) -> u32 {
+    guarded(status::PANIC, || {
+        let host = context(ctx);
+        // SAFETY: the plugin passes a valid value.
+        let raw = unsafe { &*object };
+        let key = text_of(key);
+        let found = match host.handles.borrow_mut().slot(raw.a).map(|slot| &slot.value) {
+            Some(Value::Object(object)) => object.get(&key).cloned(),
+            _ => return status::INVALID,
+        };
+        let Some(found) = found else { return status::NOT_FOUND };
+        let given = give(host, &found, None);
+        // SAFETY: valid out-pointer.
+        unsafe { out.write(given) };
+        status::OK
+    })
+}
+
+unsafe extern "C" fn host_object_entry(
+    ctx: *mut c_void,
+    object: *const TValue,
+    index: usize,
+    key: *mut StrRef,
+    out: *mut TValue,
+) -> u32 {
+    guarded(status::PANIC, || {
+        let host = context(ctx);
+        // SAFETY: the plugin passes a valid value.
+        let raw = unsafe { &*object };
+        let (key_ref, value) = {
+            let mut handles = host.handles.borrow_mut();
+            let Some(Value::Object(object)) = handles.slot(raw.a).map(|slot| &slot.value) else {
+                return status::INVALID;
+            };
+            let Some((entry_key, value)) = object.iter().nth(index) else { return status::NOT_FOUND };
+            // The key lives inside the object, which the plugin's handle keeps alive.
+            (StrRef::new(entry_key), value.clone())
+        };
+        let given = give(host, &value, None);
+        // SAFETY: valid out-pointers.
+        unsafe {
+            key.write(key_ref);
+            out.write(given);
+        }
+        status::OK
+    })
+}
+
+unsafe extern "C" fn host_call_function(
+    ctx: *mut c_void,
+    call: *mut c_void,
+    function: *const TValue,
+    args: *const TValue,
+    argc: usize,
+    out: *mut TValue,
+    error: *mut ErrorOut,
+) -> u32 {
+    guarded(status::PANIC, || {
+        let host = context(ctx);
+        if call.is_null() {
+            host.error(error, error_kind::SCRIPT, "lambdas can only be called during a call into the plugin".into());
+            return status::ERROR;
+        }
+        // SAFETY: `call` is the `CallContext` of the plugin call in progress on this thread.
+        let call_context = unsafe { &mut *call.cast::<CallContext<'_, '_>>() };
+        // SAFETY: the plugin passes a valid function value and `argc` arguments.
+        let function = peek(host, unsafe { &*function });
+        let raw_args: &[TValue] = if argc == 0 { &[] } else { unsafe { std::slice::from_raw_parts(args, argc) } };
+        let args: SmallVec<[Value; 4]> = raw_args.iter().map(|arg| peek(host, arg)).collect();
+        match call_context.call(&function, &args) {
+            Ok(value) => {
+                let given = give(host, &value, None);
+                // SAFETY: valid out-pointer.
+                unsafe { out.write(given) };
+                status::OK
+            }
+            Err(runtime_error) => {
+                host.error(error, error_kind::SCRIPT, script_error_text(&runtime_error));
+                status::ERROR
+            }
+        }
+    })
+}
+
+fn script_error_text(error: &RuntimeError) -> String {
+    match error.location() {
+        Some(_) => error.to_string(),
+        None => error.to_string(),
+    }
+}
+
+unsafe extern "C" fn host_make_plugin_object(ctx: *mut c_void, type_name: StrRef, object: u64) -> TValue {
+    guarded(TValue::NULL, || {
+        let host: &'static HostContext = context(ctx);
+        let data: Box<dyn Any> = Box::new(PluginObject { id: object, owner: host });
+        let handle = Handle { type_name: Rc::from(text_of(type_name)), data };
+        give(host, &Value::Handle(Rc::new(handle)), None)
+    })
+}
+
+unsafe extern "C" fn host_log(ctx: *mut c_void, level: u32, message: StrRef, fields: *const TValue) {
+    guarded((), || {
+        let host = context(ctx);
+        // SAFETY: `fields` is a valid value (or null pointer).
+        let fields = unsafe { fields.as_ref() }.map(|raw| peek(host, raw)).unwrap_or_default();
+        host.services.log(&host.plugin, level, &text_of(message), &fields);
+    })
+}
+
+fn denied(host: &HostContext, error: *mut ErrorOut, message: String) -> u32 {
+    host.error(error, error_kind::PERMISSION_DENIED, message);
+    status::DENIED
+}
+
+unsafe extern "C" fn host_read_file(ctx: *mut c_void, path: StrRef, out: *mut TValue, error: *mut ErrorOut) -> u32 {
+    guarded(status::PANIC, || {
+        let host = context(ctx);
+        let path = text_of(path);
+        if let Err(message) = host.services.may_read(&host.plugin, Path::new(&path)) {
+            return denied(host, error, message);
+        }
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let given = give(host, &Value::from(text), None);
+                // SAFETY: valid out-pointer.
+                unsafe { out.write(given) };
+                status::OK
+            }
+            Err(io_error) => {
+                host.error(error, error_kind::MESSAGE, format!("cannot read {path}: {io_error}"));
+                status::ERROR
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn host_write_file(ctx: *mut c_void, path: StrRef, data: StrRef, error: *mut ErrorOut) -> u32 {
+    guarded(status::PANIC, || {
+        let host = context(ctx);
+        let path = text_of(path);
+        if let Err(message) = host.services.may_write(&host.plugin, Path::new(&path)) {
+            return denied(host, error, message);
+        }
+        match crate::io::write_atomically(Path::new(&path), text_of(data).as_bytes()) {
+            Ok(()) => status::OK,
+            Err(io_error) => {
+                host.error(error, error_kind::MESSAGE, format!("cannot write {path}: {io_error}"));
+                status::ERROR
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn host_read_env(ctx: *mut c_void, name: StrRef, out: *mut TValue, error: *mut ErrorOut) -> u32 {
+    guarded(status::PANIC, || {
+        let host = context(ctx);
+        let name = text_of(name);
+        if let Err(message) = host.services.may_read_env(&host.plugin, &name) {
+            return denied(host, error, message);
+        }
+        match std::env::var(&name) {
+            Ok(value) => {
+                let given = give(host, &Value::from(value), None);
+                // SAFETY: valid out-pointer.
+                unsafe { out.write(given) };
+                status::OK
+            }
+            Err(_) => status::NOT_FOUND,
+        }
+    })
+}
+
+unsafe extern "C" fn host_check_connect(ctx: *mut c_void, host_name: StrRef, port: u16, error: *mut ErrorOut) -> u32 {
+    guarded(status::PANIC, || {
+        let host = context(ctx);
+        match host.services.may_connect(&host.plugin, &text_of(host_name), port) {
+            Ok(()) => status::OK,
+            Err(message) => denied(host, error, message),
+        }
+    })
+}
+
+unsafe extern "C" fn host_is_cancelled(ctx: *mut c_void, _call: *mut c_void) -> u32 {
+    guarded(0, || u32::from(context(ctx).services.cancelled()))
+}

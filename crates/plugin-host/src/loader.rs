@@ -1,0 +1,413 @@
+//! Loading one plugin library, with every check made before any plugin code runs:
+//! the info record is read from the file (no `dlopen` yet) and compared with what this host
+//! expects; the exact bytes are copied to a content-addressed cache and loaded from there
+//! (so a rebuilt library is a new file, which hot reload needs); after `init`, what the plugin
+//! registered must equal what its manifest declares.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use sha2::{Digest, Sha256};
+use tusk_eval::{CallContext, NativeFn, RuntimeError, SymbolKind, Value};
+use tusk_plugin_sdk::abi::{self, InfoRecord, PluginDescriptor, TValue, error_kind, fixed_text, status, symbol_kind};
+
+use crate::ffi::{self, HostContext, HostServices, PluginFailure, SymbolHandle};
+
+/// Why a plugin library could not be loaded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// The library file could not be read or copied.
+    #[error("{0}")]
+    Io(String),
+    /// The file has no info record: not a TuskLang plugin, or built without `export_plugin!`.
+    #[error("{path} is not a TuskLang plugin: it has no info record (build it with `tusk_plugin_sdk::export_plugin!`)")]
+    NotAPlugin {
+        /// The file.
+        path: String,
+    },
+    /// A field of the info record does not match what this host expects.
+    #[error("{path} is incompatible: its {field} is {found}, this host expects {expected}")]
+    Incompatible {
+        /// The file.
+        path: String,
+        /// Which field.
+        field: String,
+        /// What the file says.
+        found: String,
+        /// What the host needs.
+        expected: String,
+    },
+    /// `dlopen` or the entry symbol failed.
+    #[error("{0}")]
+    Open(String),
+    /// The plugin's `initialize` failed (or panicked).
+    #[error("plugin `{plugin}` failed to initialize: {message}")]
+    Init {
+        /// The plugin.
+        plugin: String,
+        /// What it said.
+        message: String,
+    },
+    /// The library is not the plugin the manifest describes, or registers other symbols.
+    #[error("plugin `{plugin}` does not match its manifest: {message}")]
+    ManifestMismatch {
+        /// The plugin.
+        plugin: String,
+        /// The differences.
+        message: String,
+    },
+}
+
+/// Reads the info record from a library file without loading it.
+pub fn read_info_record(path: &Path) -> Result<InfoRecord, LoadError> {
+    let bytes =
+        std::fs::read(path).map_err(|error| LoadError::Io(format!("cannot read {}: {error}", path.display())))?;
+    find_info_record(&bytes).ok_or_else(|| LoadError::NotAPlugin { path: path.display().to_string() })
+}
+
+fn u32_at(bytes: &[u8], offset: usize) -> u32 {
+    u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap_or_default())
+}
+
+/// Finds and decodes the record: the ELF section when there is one, else a scan for the magic.
+fn find_info_record(bytes: &[u8]) -> Option<InfoRecord> {
+    let size = std::mem::size_of::<InfoRecord>();
+    let start = elf_section(bytes, ".tusk_plugin_info")
+        .filter(|&(offset, length)| length >= size && bytes.get(offset..offset + 16) == Some(&abi::INFO_MAGIC[..]))
+        .map(|(offset, _)| offset)
+        .or_else(|| bytes.windows(16).position(|window| window == abi::INFO_MAGIC))?;
+    let record = bytes.get(start..start + size)?;
+    let field = |offset: &mut usize, length: usize| {
+        let slice = &record[*offset..*offset + length];
+        *offset += length;
+        slice
+    };
+    let mut offset = 16;
+    let numbers: Vec<u32> = (0..6).map(|_| u32_at(field(&mut offset, 4), 0)).collect();
+    let mut text = |length: usize| -> Vec<u8> { field(&mut offset, length).to_vec() };
+    let sdk_version = text(32);
+    let package = text(64);
+    let version = text(32);
+    let target = text(32);
+    Some(InfoRecord {
+        magic: abi::INFO_MAGIC,
+        record_size: numbers[0],
+        abi_major: numbers[1],
+        abi_minor: numbers[2],
+        value_size: numbers[3],
+        descriptor_size: numbers[4],
+        panic_unwind: numbers[5],
+        sdk_version: sdk_version.try_into().ok()?,
+        package: package.try_into().ok()?,
+        version: version.try_into().ok()?,
+        target: target.try_into().ok()?,
+    })
+}
+
+/// `(offset, size)` of a named section in a 64-bit little-endian ELF file.
+fn elf_section(bytes: &[u8], name: &str) -> Option<(usize, usize)> {
+    if bytes.get(0..4)? != b"\x7fELF" || bytes.get(4)? != &2 || bytes.get(5)? != &1 {
+        return None;
+    }
+    let u16_at = |offset: usize| -> Option<usize> {
+        Some(u16::from_le_bytes(bytes.get(offset..offset + 2)?.try_into().ok()?) as usize)
+    };
+    let u64_at = |offset: usize| -> Option<usize> {
+        usize::try_from(u64::from_le_bytes(bytes.get(offset..offset + 8)?.try_into().ok()?)).ok()
+    };
+    let section_table = u64_at(0x28)?;
+    let entry_size = u16_at(0x3a)?;
+    let count = u16_at(0x3c)?;
+    let names_index = u16_at(0x3e)?;
+    let header = |index: usize| section_table.checked_add(index.checked_mul(entry_size)?);
+    let names_offset = u64_at(header(names_index)? + 0x18)?;
+    for index in 0..count {
+        let base = header(index)?;
+        let name_offset = u32_at(bytes.get(base..base + 4)?, 0) as usize;
+        let start = names_offset.checked_add(name_offset)?;
+        let end = start + bytes.get(start..)?.iter().position(|&b| b == 0)?;
+        if bytes.get(start..end)? == name.as_bytes() {
+            return Some((u64_at(base + 0x18)?, u64_at(base + 0x20)?));
+        }
+    }
+    None
+}
+
+/// Compares an info record with what this host can run in-process.
+pub fn check_info_record(path: &Path, info: &InfoRecord) -> Result<(), LoadError> {
+    let mismatch = |field: &str, found: String, expected: String| LoadError::Incompatible {
+        path: path.display().to_string(),
+        field: field.to_string(),
+        found,
+        expected,
+    };
+    if info.abi_major != abi::ABI_MAJOR {
+        return Err(mismatch(
+            "plugin ABI version",
+            format!("{}.{} (tusk-plugin-sdk {})", info.abi_major, info.abi_minor, fixed_text(&info.sdk_version)),
+            format!(
+                "{}.x: rebuild the plugin against tusk-plugin-sdk {}",
+                abi::ABI_MAJOR,
+                tusk_plugin_sdk::SDK_VERSION
+            ),
+        ));
+    }
+    if info.record_size as usize != std::mem::size_of::<InfoRecord>() {
+        return Err(mismatch(
+            "info record size",
+            info.record_size.to_string(),
+            std::mem::size_of::<InfoRecord>().to_string(),
+        ));
+    }
+    if info.value_size as usize != std::mem::size_of::<TValue>() {
+        return Err(mismatch("value size", info.value_size.to_string(), std::mem::size_of::<TValue>().to_string()));
+    }
+    if (info.descriptor_size as usize) < std::mem::size_of::<PluginDescriptor>() {
+        return Err(mismatch(
+            "descriptor size",
+            info.descriptor_size.to_string(),
+            format!("at least {}", std::mem::size_of::<PluginDescriptor>()),
+        ));
+    }
+    let host_target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
+    if fixed_text(&info.target) != host_target {
+        return Err(mismatch("target", fixed_text(&info.target).to_string(), host_target));
+    }
+    if info.panic_unwind != 1 {
+        return Err(mismatch(
+            "panic strategy",
+            "abort".to_string(),
+            "unwind (a panicking plugin would take the host down; build without `panic = \"abort\"`)".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// Copies a library to `<cache>/<name>/<sha256 prefix>.<ext>` (once) and returns the copy.
+pub fn cache_copy(library: &Path, name: &str, cache: &Path) -> Result<PathBuf, LoadError> {
+    let bytes =
+        std::fs::read(library).map_err(|error| LoadError::Io(format!("cannot read {}: {error}", library.display())))?;
+    let digest = Sha256::digest(&bytes);
+    let hex: String = digest.iter().take(16).map(|byte| format!("{byte:02x}")).collect();
+    let extension = library.extension().and_then(|e| e.to_str()).unwrap_or("so");
+    let directory = cache.join(name);
+    let target = directory.join(format!("{hex}.{extension}"));
+    if !target.exists() {
+        std::fs::create_dir_all(&directory)
+            .map_err(|error| LoadError::Io(format!("cannot create {}: {error}", directory.display())))?;
+        crate::io::write_atomically(&target, &bytes)
+            .map_err(|error| LoadError::Io(format!("cannot write {}: {error}", target.display())))?;
+    }
+    Ok(target)
+}
+
+/// One registered symbol of a loaded plugin.
+#[derive(Clone)]
+pub struct LoadedSymbol {
+    /// The name (without `@`).
+    pub name: String,
+    /// Operator, function, or `None` for a type.
+    pub kind: Option<SymbolKind>,
+    /// e.g. `@log(level, message)`.
+    pub signature: String,
+    /// One sentence.
+    pub summary: String,
+    /// `expression => expected JSON`.
+    pub examples: Vec<String>,
+    /// Lazy argument bits.
+    pub lazy_arguments: u64,
+    /// Has effects outside the script.
+    pub side_effects: bool,
+    handle: SymbolHandle,
+}
+
+/// A plugin library loaded in this process and initialised.
+pub struct LoadedPlugin {
+    /// The plugin's name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Where it was loaded from (the cache copy).
+    pub loaded_from: PathBuf,
+    /// What it registered.
+    pub symbols: Vec<LoadedSymbol>,
+    host: &'static HostContext,
+    descriptor: &'static PluginDescriptor,
+    shut_down: std::cell::Cell<bool>,
+}
+
+/// What the manifest says the library must be and provide.
+pub struct Expected<'a> {
+    /// `name` from the manifest.
+    pub name: &'a str,
+    /// `version` from the manifest.
+    pub version: &'a str,
+    /// Operators from `[capabilities]`.
+    pub operators: &'a [String],
+    /// Functions from `[capabilities]`.
+    pub functions: &'a [String],
+    /// Types from `[capabilities]`.
+    pub types: &'a [String],
+}
+
+fn failure_text(failure: &PluginFailure) -> String {
+    if failure.help.is_empty() { failure.message.clone() } else { format!("{} ({})", failure.message, failure.help) }
+}
+
+/// Loads `library` (already copied to the cache), initialises it with `config_json`, and
+/// checks it against the manifest.
+pub fn load(
+    library: &Path,
+    expected: &Expected<'_>,
+    config_json: &str,
+    services: Rc<dyn HostServices>,
+) -> Result<Rc<LoadedPlugin>, LoadError> {
+    let info = read_info_record(library)?;
+    check_info_record(library, &info)?;
+    let descriptor = ffi::open_library(library).map_err(LoadError::Open)?;
+    if descriptor.abi_major != abi::ABI_MAJOR || (descriptor.size as usize) < std::mem::size_of::<PluginDescriptor>() {
+        return Err(LoadError::Incompatible {
+            path: library.display().to_string(),
+            field: "descriptor".into(),
+            found: format!("ABI {} with {} bytes", descriptor.abi_major, descriptor.size),
+            expected: format!("ABI {} with at least {} bytes", abi::ABI_MAJOR, std::mem::size_of::<PluginDescriptor>()),
+        });
+    }
+    let loaded_info = ffi::descriptor_info(descriptor);
+    if loaded_info.map(|record| (record.package, record.version)) != Some((info.package, info.version)) {
+        return Err(LoadError::ManifestMismatch {
+            plugin: expected.name.to_string(),
+            message: "the loaded library's info record differs from the file's".into(),
+        });
+    }
+    let host = HostContext::leak(expected.name, services);
+    host.set_descriptor(descriptor);
+    ffi::init(descriptor, host, config_json)
+        .map_err(|failure| LoadError::Init { plugin: expected.name.to_string(), message: failure_text(&failure) })?;
+    let plugin = Rc::new(LoadedPlugin {
+        name: expected.name.to_string(),
+        version: expected.version.to_string(),
+        loaded_from: library.to_path_buf(),
+        symbols: ffi::symbols(descriptor)
+            .into_iter()
+            .map(|symbol| LoadedSymbol {
+                kind: match symbol.kind {
+                    symbol_kind::OPERATOR => Some(SymbolKind::Operator),
+                    symbol_kind::FUNCTION => Some(SymbolKind::Function),
+                    _ => None,
+                },
+                name: symbol.name,
+                signature: symbol.signature,
+                summary: symbol.summary,
+                examples: symbol.examples,
+                lazy_arguments: symbol.lazy_arguments,
+                side_effects: symbol.side_effects,
+                handle: symbol.handle,
+            })
+            .collect(),
+        host,
+        descriptor,
+        shut_down: std::cell::Cell::new(false),
+    });
+    if let Err(message) = plugin.check_against(expected) {
+        let _ = plugin.shutdown();
+        return Err(LoadError::ManifestMismatch { plugin: expected.name.to_string(), message });
+    }
+    Ok(plugin)
+}
+
+impl LoadedPlugin {
+    fn check_against(&self, expected: &Expected<'_>) -> Result<(), String> {
+        let (name, version) = ffi::identity(self.descriptor);
+        let mut problems = Vec::new();
+        if name != expected.name {
+            problems.push(format!("it calls itself `{name}`, the manifest says `{}`", expected.name));
+        }
+        if version != expected.version {
+            problems.push(format!("its version is {version}, the manifest says {}", expected.version));
+        }
+        for (kind, declared, label) in [
+            (Some(SymbolKind::Operator), expected.operators, "operator"),
+            (Some(SymbolKind::Function), expected.functions, "function"),
+            (None, expected.types, "type"),
+        ] {
+            let registered: Vec<&str> =
+                self.symbols.iter().filter(|s| s.kind == kind).map(|s| s.name.as_str()).collect();
+            let prefix = if label == "operator" { "@" } else { "" };
+            for missing in declared.iter().filter(|d| !registered.contains(&d.as_str())) {
+                problems.push(format!(
+                    "the manifest declares {label} `{prefix}{missing}`, which the library does not register"
+                ));
+            }
+            for extra in registered.iter().filter(|r| !declared.iter().any(|d| d == *r)) {
+                problems.push(format!(
+                    "the library registers {label} `{prefix}{extra}`, which the manifest does not declare"
+                ));
+            }
+        }
+        if problems.is_empty() { Ok(()) } else { Err(problems.join("; ")) }
+    }
+
+    /// The symbol `name` of `kind`.
+    pub fn symbol(&self, kind: SymbolKind, name: &str) -> Option<&LoadedSymbol> {
+        self.symbols.iter().find(|symbol| symbol.kind == Some(kind) && symbol.name == name)
+    }
+
+    /// The evaluator-side function for a symbol: converts arguments, calls the plugin, and
+    /// turns plugin errors and panics into runtime errors at the call.
+    pub fn native_function(self: &Rc<Self>, symbol: &LoadedSymbol) -> Rc<NativeFn> {
+        let plugin = self.clone();
+        let handle = symbol.handle;
+        let display = match symbol.kind {
+            Some(SymbolKind::Operator) => format!("@{}", symbol.name),
+            _ => symbol.name.clone(),
+        };
+        Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| {
+            if plugin.shut_down.get() {
+                return Err(RuntimeError::message(format!("plugin `{}` has been shut down", plugin.name)));
+            }
+            ffi::call(plugin.host, plugin.descriptor, handle, ctx, args)
+                .map_err(|failure| runtime_error(&plugin.name, &display, failure))
+        })
+    }
+
+    /// Runs the plugin's `shutdown` (once); later calls fail cleanly.
+    pub fn shutdown(&self) -> Result<(), String> {
+        if self.shut_down.replace(true) {
+            return Ok(());
+        }
+        let result = ffi::shutdown(self.descriptor).map_err(|failure| failure_text(&failure));
+        self.host.retire();
+        result
+    }
+
+    /// True after `shutdown`.
+    pub fn is_shut_down(&self) -> bool {
+        self.shut_down.get()
+    }
+
+    /// Host values the plugin still holds (a leak check for tests and `tusk plugin check`).
+    pub fn live_handles(&self) -> usize {
+        self.host.live_handles()
+    }
+}
+
+fn runtime_error(plugin: &str, display: &str, failure: PluginFailure) -> RuntimeError {
+    let message = match failure.kind {
+        _ if failure.status == status::PANIC => failure.message,
+        error_kind::SCRIPT => failure.message,
+        _ => failure.message,
+    };
+    let mut error = match failure.argument {
+        Some(index) => RuntimeError::argument(index, message),
+        None => RuntimeError::message(message),
+    };
+    if !failure.help.is_empty() {
+        error = error.with_help(failure.help);
+    }
+    if failure.status == status::PANIC {
+        error = error.with_note(format!("the plugin `{plugin}` panicked; the host caught it and keeps running"));
+    }
+    error.in_callable(display)
+}

@@ -1,0 +1,100 @@
+//! Loads the template plugin (examples/plugins/my_plugin) through the real loader and calls it
+//! from scripts.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use tusk_eval::{Implementation, Mode, Options, Runtime, SymbolKind, SymbolSpec, Value};
+use tusk_plugin_host::ffi::HostServices;
+use tusk_plugin_host::loader::{Expected, LoadError, cache_copy, load, read_info_record};
+
+/// Builds a workspace cdylib package and returns the library path.
+fn build_cdylib(package: &str) -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(["build", "-q", "-p", package])
+        .current_dir(&workspace)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building {package} failed");
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace.join("target"));
+    target.join("debug").join(format!("lib{}.so", package.replace('-', "_")))
+}
+
+struct AllowAll;
+
+impl HostServices for AllowAll {
+    fn may_read(&self, _: &str, _: &Path) -> Result<(), String> {
+        Ok(())
+    }
+    fn may_write(&self, _: &str, _: &Path) -> Result<(), String> {
+        Ok(())
+    }
+    fn may_read_env(&self, _: &str, _: &str) -> Result<(), String> {
+        Ok(())
+    }
+    fn may_connect(&self, _: &str, _: &str, _: u16) -> Result<(), String> {
+        Ok(())
+    }
+    fn log(&self, _: &str, _: u32, _: &str, _: &Value) {}
+    fn cancelled(&self) -> bool {
+        false
+    }
+}
+
+fn expected<'a>(operators: &'a [String], functions: &'a [String]) -> Expected<'a> {
+    Expected { name: "my_plugin", version: "1.0.0", operators, functions, types: &[] }
+}
+
+#[test]
+fn template_plugin_loads_and_serves_calls() {
+    let library = build_cdylib("my_plugin");
+    let info = read_info_record(&library).expect("info record");
+    assert_eq!(tusk_plugin_sdk::abi::fixed_text(&info.package), "my_plugin");
+    let cache = tempfile::tempdir().unwrap();
+    let copy = cache_copy(&library, "my_plugin", cache.path()).unwrap();
+    let operators = vec!["my_operator".to_string()];
+    let functions = vec!["my_function".to_string()];
+    let plugin = load(&copy, &expected(&operators, &functions), "{}", Rc::new(AllowAll)).expect("loads");
+
+    let mut runtime = Runtime::new(Options { mode: Mode::Default, ..Options::default() });
+    for (kind, name) in [(SymbolKind::Operator, "my_operator"), (SymbolKind::Function, "my_function")] {
+        let symbol = plugin.symbol(kind, name).unwrap().clone();
+        let function = plugin.native_function(&symbol);
+        let spec = SymbolSpec::new(name, kind, Implementation::Native(function));
+        struct One(std::cell::RefCell<Option<SymbolSpec>>);
+        impl tusk_eval::Plugin for One {
+            fn name(&self) -> &str {
+                "my_plugin"
+            }
+            fn register(&self, registrar: &mut tusk_eval::Registrar<'_>) -> Result<(), tusk_eval::RegistryError> {
+                registrar.add(self.0.borrow_mut().take().unwrap()).map(|_| ())
+            }
+        }
+        runtime.register(&One(std::cell::RefCell::new(Some(spec)))).unwrap();
+    }
+    let id =
+        runtime.add_source("t.tsk", "a: @my_operator(\"tusk\")\nb: my_function(21)\nc: map([1, 2], my_function)\n");
+    let document = runtime.evaluate(id, None).map_err(|f| format!("{:?}", f.diagnostics)).unwrap().document;
+    assert_eq!(serde_json::to_string(&Value::object(document)).unwrap(), r#"{"a":"Hello, tusk!","b":42,"c":[2,4]}"#);
+
+    let id = runtime.add_source("bad.tsk", "x: my_function(\"no\")\n");
+    let failure = runtime.evaluate(id, None).unwrap_err();
+    assert_eq!(failure.diagnostics[0].message, "my_function: expected a number, found string");
+    assert_eq!(plugin.live_handles(), 0);
+    plugin.shutdown().unwrap();
+    let id = runtime.add_source("after.tsk", "x: my_function(1)\n");
+    let failure = runtime.evaluate(id, None).unwrap_err();
+    assert!(failure.diagnostics[0].message.contains("has been shut down"), "{:?}", failure.diagnostics[0]);
+}
+
+#[test]
+fn a_file_that_is_not_a_plugin_is_refused_before_loading() {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), b"\x7fELF not really").unwrap();
+    match read_info_record(file.path()) {
+        Err(LoadError::NotAPlugin { .. }) => {}
+        other => panic!("{:?}", other.map(|_| ())),
+    }
+}
