@@ -7,7 +7,9 @@
 //! configuration ([`config`]). None of it opens a library: loading and calling live in the FFI
 //! modules.
 
+pub mod discovery;
 pub mod manifest;
+pub mod resolve;
 
 mod glob;
 mod names;
@@ -15,8 +17,10 @@ mod paths;
 mod toml_check;
 
 // Re-exports are the crate's API (semver-relevant).
+pub use crate::discovery::{Catalog, DiscoveredPlugin, IndexStats, Origin, SearchPath, SearchRoot, discover};
 pub use crate::manifest::{
     Example, ExecutionMode, FileAccess, MANIFEST_FILE, Manifest, NetworkAccess, Permissions, SUPPORTED_ABI_MAJOR,
     load_manifest,
 };
 pub use crate::paths::{default_config_file, default_grants_file, default_index_file};
+pub use crate::resolve::{HostVersions, ResolveError, resolve};

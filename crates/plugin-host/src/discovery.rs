@@ -1,0 +1,583 @@
+//! Finding installed plugins: an ordered search path, one level deep, manifests only (no library
+//! is opened), with an index file so that an unchanged installation parses no TOML at start-up.
+//!
+//! The search path is `TUSK_PLUGIN_PATH`, then the project's `plugins/` folder, then the user's
+//! data folder, then `plugins/` next to the executable. A plugin name found in an earlier folder
+//! shadows the same name in later ones. The index maps each manifest path to the parsed manifest
+//! and the modification stamps of the manifest, the library and the schema; an entry whose
+//! stamps all match is reused without reading the manifest.
+//!
+//! Diagnostic codes: X020 two plugins provide one symbol, X021 a plugin shadows another
+//! (warning), X022 a search folder cannot be read (warning), X023 a preference names a plugin
+//! that does not provide the symbol, X024 a plugin redefines a built-in symbol.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::OsStr;
+use std::fs::Metadata;
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use serde::{Deserialize, Serialize};
+use tusk_diagnostics::{Diagnostic, SourceMap};
+use tusk_eval::{Registry, SymbolKind};
+
+use crate::manifest::{MANIFEST_FILE, Manifest, SUPPORTED_ABI_MAJOR, load_manifest};
+
+/// Which entry of the search path a folder came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Origin {
+    /// An entry of `TUSK_PLUGIN_PATH`.
+    EnvPath,
+    /// `plugins/` in the script's (or working) directory.
+    Project,
+    /// `~/.local/share/tusk/plugins` (or under `$XDG_DATA_HOME`).
+    User,
+    /// `plugins/` next to the tusk executable: the plugins shipped with tusk.
+    Bundled,
+}
+
+/// One folder of the search path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SearchRoot {
+    /// A folder whose subfolders are plugin folders.
+    pub dir: PathBuf,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+/// The folders searched for plugins, earlier ones first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SearchPath {
+    /// The folders in search order.
+    pub roots: Vec<SearchRoot>,
+}
+
+impl SearchPath {
+    /// The standard search path from the environment: `TUSK_PLUGIN_PATH`, `project_dir/plugins`,
+    /// the user's data folder and `plugins/` next to the running executable.
+    pub fn standard(project_dir: Option<&Path>) -> SearchPath {
+        let env_path = std::env::var_os("TUSK_PLUGIN_PATH");
+        let exe_dir = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf));
+        SearchPath::from_parts(
+            env_path.as_deref(),
+            project_dir,
+            crate::paths::user_plugins_dir().as_deref(),
+            exe_dir.as_deref(),
+        )
+    }
+
+    /// The search path from explicit parts (what [`SearchPath::standard`] reads from the
+    /// environment): an OS path list, the project directory (its `plugins/` is searched), the
+    /// user's plugin folder and the executable's directory (its `plugins/` is searched).
+    /// Empty list entries and repeated folders are dropped.
+    pub fn from_parts(
+        env_path: Option<&OsStr>,
+        project_dir: Option<&Path>,
+        user_dir: Option<&Path>,
+        exe_dir: Option<&Path>,
+    ) -> SearchPath {
+        let mut search = SearchPath::default();
+        let mut add = |dir: PathBuf, origin: Origin| {
+            if !dir.as_os_str().is_empty() && !search.roots.iter().any(|root| root.dir == dir) {
+                search.roots.push(SearchRoot { dir, origin });
+            }
+        };
+        for dir in env_path.map(|paths| std::env::split_paths(paths).collect::<Vec<_>>()).unwrap_or_default() {
+            add(dir, Origin::EnvPath);
+        }
+        if let Some(project_dir) = project_dir {
+            add(project_dir.join("plugins"), Origin::Project);
+        }
+        if let Some(user_dir) = user_dir {
+            add(user_dir.to_path_buf(), Origin::User);
+        }
+        if let Some(exe_dir) = exe_dir {
+            add(exe_dir.join("plugins"), Origin::Bundled);
+        }
+        search
+    }
+}
+
+/// An installed plugin as discovery found it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DiscoveredPlugin {
+    /// Its validated manifest.
+    pub manifest: Manifest,
+    /// The search path entry it was found in.
+    pub origin: Origin,
+    /// Folders of plugins with the same name that this one hides (later in the search path).
+    pub shadowed: Vec<PathBuf>,
+}
+
+impl DiscoveredPlugin {
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.manifest.name
+    }
+
+    /// True for a plugin that says it is first-party *and* was found next to the executable.
+    /// A `first_party = true` anywhere else is a claim nobody checked, so it earns no trust.
+    pub fn is_first_party(&self) -> bool {
+        self.manifest.first_party && self.origin == Origin::Bundled
+    }
+}
+
+/// What the index did during one discovery (for tests, `tusk plugin status` and benchmarks).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexStats {
+    /// Manifests taken from the index without reading them.
+    pub reused: usize,
+    /// Manifests read and parsed (new, changed, invalid, or no index).
+    pub parsed: usize,
+    /// Whether the index file was (re)written.
+    pub written: bool,
+}
+
+/// Who provides a symbol.
+#[derive(Clone, Debug)]
+enum Provider {
+    One(usize),
+    /// Several plugins and no preference: nobody gets it until the user chooses.
+    Conflict(Vec<usize>),
+}
+
+/// Every installed, valid plugin, with lookups by name and by the symbols they provide.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    /// The plugins, in search order.
+    pub plugins: Vec<DiscoveredPlugin>,
+    /// Invalid manifests, conflicts, shadowing notes.
+    pub diagnostics: Vec<Diagnostic>,
+    /// What the index did.
+    pub stats: IndexStats,
+    by_name: HashMap<String, usize>,
+    symbols: HashMap<(SymbolKind, String), Provider>,
+    types: HashMap<String, Provider>,
+}
+
+impl Catalog {
+    /// Builds a catalog from plugins in search order: the first of each name wins, symbols are
+    /// indexed and conflicts resolved by `preferences` (symbol as written, `@op` or `function`,
+    /// to plugin name).
+    pub fn new(found: Vec<DiscoveredPlugin>, preferences: &HashMap<String, String>) -> Catalog {
+        let mut catalog = Catalog::default();
+        for plugin in found {
+            if let Some(&winner) = catalog.by_name.get(plugin.name()) {
+                let kept: &mut DiscoveredPlugin = &mut catalog.plugins[winner];
+                kept.shadowed.push(plugin.manifest.dir.clone());
+                // Example: `logging` both in `TUSK_PLUGIN_PATH` and in the user's data folder.
+                catalog.diagnostics.push(
+                    Diagnostic::warning(format!(
+                        "plugin `{}` in {} shadows the one in {}",
+                        plugin.name(),
+                        kept.manifest.dir.display(),
+                        plugin.manifest.dir.display()
+                    ))
+                    .with_code("X021")
+                    .with_note(format!(
+                        "using version {} from {}; version {} is ignored",
+                        kept.manifest.version,
+                        kept.manifest.dir.display(),
+                        plugin.manifest.version
+                    ))
+                    .with_help("remove the plugin folder you do not want, or reorder TUSK_PLUGIN_PATH"),
+                );
+                continue;
+            }
+            catalog.by_name.insert(plugin.name().to_string(), catalog.plugins.len());
+            catalog.plugins.push(plugin);
+        }
+
+        let mut symbols: BTreeMap<(u8, String), Vec<usize>> = BTreeMap::new();
+        let mut types: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (index, plugin) in catalog.plugins.iter().enumerate() {
+            for operator in &plugin.manifest.operators {
+                symbols.entry((0, operator.clone())).or_default().push(index);
+            }
+            for function in &plugin.manifest.functions {
+                symbols.entry((1, function.clone())).or_default().push(index);
+            }
+            for type_name in &plugin.manifest.types {
+                types.entry(type_name.clone()).or_default().push(index);
+            }
+        }
+        for ((kind, name), providers) in symbols {
+            let kind = if kind == 0 { SymbolKind::Operator } else { SymbolKind::Function };
+            let written = written_name(kind, &name);
+            let provider = catalog.choose(&written, providers, preferences);
+            catalog.symbols.insert((kind, name), provider);
+        }
+        for (name, providers) in types {
+            let written = format!("type `{name}`");
+            let provider = catalog.choose_type(&written, providers);
+            catalog.types.insert(name, provider);
+        }
+        catalog
+    }
+
+    /// Picks the provider of one symbol, reporting conflicts and wrong preferences.
+    fn choose(&mut self, written: &str, providers: Vec<usize>, preferences: &HashMap<String, String>) -> Provider {
+        let names: Vec<&str> = providers.iter().map(|&index| self.plugins[index].name()).collect();
+        if let Some(preferred) = preferences.get(written) {
+            if let Some(position) = names.iter().position(|name| name == preferred) {
+                return Provider::One(providers[position]);
+            }
+            // Example: `"@log" = "metrics"` while only `logging` provides `@log`.
+            self.diagnostics.push(
+                Diagnostic::error(format!(
+                    "the preference for `{written}` names plugin `{preferred}`, which does not provide it"
+                ))
+                .with_code("X023")
+                .with_note(format!("`{written}` is provided by {}", list_names(&names)))
+                .with_help(format!("prefer one of {}", list_names(&names))),
+            );
+        }
+        if providers.len() == 1 {
+            return Provider::One(providers[0]);
+        }
+        // Example: plugins `logging` and `audit` both list `log` in `operators`.
+        self.diagnostics.push(
+            Diagnostic::error(format!("`{written}` is provided by {}", list_names(&names)))
+                .with_code("X020")
+                .with_note(
+                    providers
+                        .iter()
+                        .map(|&index| {
+                            let manifest = &self.plugins[index].manifest;
+                            format!("`{}` is in {}", manifest.name, manifest.dir.display())
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                )
+                .with_help(format!(
+                    "uninstall one of them, or choose one: `\"{written}\" = \"{}\"` under [plugin_preferences] in ~/.config/tusk/config.toml",
+                    names[0]
+                )),
+        );
+        Provider::Conflict(providers)
+    }
+
+    /// Handle types have no preference: two plugins creating one type would confuse their
+    /// handles, whichever is loaded.
+    fn choose_type(&mut self, written: &str, providers: Vec<usize>) -> Provider {
+        if providers.len() == 1 {
+            return Provider::One(providers[0]);
+        }
+        let names: Vec<&str> = providers.iter().map(|&index| self.plugins[index].name()).collect();
+        // Example: plugins `a` and `b` both list `types = ["shared.handle"]`.
+        self.diagnostics.push(
+            Diagnostic::error(format!("{written} is created by {}", list_names(&names))).with_code("X020").with_help(
+                "handle type names must be unique; prefix them with the plugin name, like `my_plugin.handle`",
+            ),
+        );
+        Provider::Conflict(providers)
+    }
+
+    /// The plugin called `name`.
+    pub fn plugin(&self, name: &str) -> Option<&DiscoveredPlugin> {
+        self.by_name.get(name).map(|&index| &self.plugins[index])
+    }
+
+    /// The plugin that provides operator (`@` omitted) or function `name`; `None` when nobody
+    /// does or when several do and no preference chose one.
+    pub fn provider(&self, kind: SymbolKind, name: &str) -> Option<&DiscoveredPlugin> {
+        match self.symbols.get(&(kind, name.to_string()))? {
+            Provider::One(index) => Some(&self.plugins[*index]),
+            Provider::Conflict(_) => None,
+        }
+    }
+
+    /// Every plugin that declares the symbol, in search order.
+    pub fn providers(&self, kind: SymbolKind, name: &str) -> Vec<&DiscoveredPlugin> {
+        match self.symbols.get(&(kind, name.to_string())) {
+            None => Vec::new(),
+            Some(Provider::One(index)) => vec![&self.plugins[*index]],
+            Some(Provider::Conflict(indexes)) => indexes.iter().map(|&index| &self.plugins[index]).collect(),
+        }
+    }
+
+    /// The plugin that creates handle type `name`.
+    pub fn type_provider(&self, name: &str) -> Option<&DiscoveredPlugin> {
+        match self.types.get(name)? {
+            Provider::One(index) => Some(&self.plugins[*index]),
+            Provider::Conflict(_) => None,
+        }
+    }
+
+    /// A hint for an unknown symbol: which installed plugin provides it, or `None`.
+    ///
+    /// Example: `operator `@log` is provided by plugin `logging` 0.1.0, which is installed but
+    /// not loaded`.
+    pub fn unknown_symbol_hint(&self, kind: SymbolKind, name: &str) -> Option<String> {
+        let providers = self.providers(kind, name);
+        let written = written_name(kind, name);
+        let what = match kind {
+            SymbolKind::Operator => "operator",
+            SymbolKind::Function => "function",
+        };
+        match providers.as_slice() {
+            [] => None,
+            [plugin] => Some(format!(
+                "{what} `{written}` is provided by plugin `{}` {}, which is installed but not loaded",
+                plugin.name(),
+                plugin.manifest.version
+            )),
+            several => {
+                let names: Vec<&str> = several.iter().map(|plugin| plugin.name()).collect();
+                Some(format!(
+                    "{what} `{written}` is provided by {}; choose one in [plugin_preferences]",
+                    list_names(&names)
+                ))
+            }
+        }
+    }
+
+    /// Errors for plugins that declare a symbol the built-in `core` or `std` sets (or anything
+    /// else already in `registry`) provide: registering them would fail later, at first use.
+    pub fn check_builtins(&self, registry: &Registry) -> Vec<Diagnostic> {
+        let mut diagnostics = Vec::new();
+        for plugin in &self.plugins {
+            let declared = plugin
+                .manifest
+                .operators
+                .iter()
+                .map(|name| (SymbolKind::Operator, name))
+                .chain(plugin.manifest.functions.iter().map(|name| (SymbolKind::Function, name)));
+            for (kind, name) in declared {
+                let existing = match kind {
+                    SymbolKind::Operator => registry.operator(name),
+                    SymbolKind::Function => registry.function(name),
+                };
+                if let Some(symbol) = existing {
+                    // Example: a plugin declaring `operators = ["json.parse"]`.
+                    diagnostics.push(
+                        Diagnostic::error(format!(
+                            "plugin `{}` declares `{}`, which the built-in `{}` set provides",
+                            plugin.name(),
+                            written_name(kind, name),
+                            symbol.plugin
+                        ))
+                        .with_code("X024")
+                        .with_note(format!("the plugin is in {}", plugin.manifest.dir.display()))
+                        .with_help("rename the symbol in the plugin; built-in symbols cannot be replaced"),
+                    );
+                }
+            }
+        }
+        diagnostics
+    }
+}
+
+/// `@name` for operators, `name` for functions: how scripts and preferences write them.
+fn written_name(kind: SymbolKind, name: &str) -> String {
+    match kind {
+        SymbolKind::Operator => format!("@{name}"),
+        SymbolKind::Function => name.to_string(),
+    }
+}
+
+/// "`a` and `b`", "`a`, `b` and `c`".
+pub(crate) fn list_names(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+    match quoted.split_last() {
+        None => String::new(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+    }
+}
+
+/// Finds every plugin on `search`, reusing and refreshing the index at `index_file` (none:
+/// parse everything). Manifests that were read are added to `sources` so that their
+/// diagnostics can be rendered. Never fails: problems end up in [`Catalog::diagnostics`].
+pub fn discover(
+    search: &SearchPath,
+    index_file: Option<&Path>,
+    preferences: &HashMap<String, String>,
+    sources: &mut SourceMap,
+) -> Catalog {
+    let mut old_index = index_file.and_then(read_index).unwrap_or_default();
+    let mut new_index = Index::default();
+    let mut stats = IndexStats::default();
+    let mut diagnostics = Vec::new();
+    let mut found = Vec::new();
+    for root in &search.roots {
+        let entries = match std::fs::read_dir(&root.dir) {
+            Ok(entries) => entries,
+            // Most search folders do not exist on most machines; that is not worth a word.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => {
+                // Example: a `plugins/` folder without read permission.
+                diagnostics.push(
+                    Diagnostic::warning(format!("cannot read plugin folder {}: {error}", root.dir.display()))
+                        .with_code("X022")
+                        .with_help("fix its permissions or remove it from the search path"),
+                );
+                continue;
+            }
+        };
+        let mut folders: Vec<PathBuf> = entries
+            .filter_map(Result::ok)
+            .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
+            .map(|entry| entry.path())
+            .collect();
+        // Directory order is the file system's; sorting makes shadowing within one root stable.
+        folders.sort();
+        for folder in folders {
+            let manifest_path = folder.join(MANIFEST_FILE);
+            let Ok(metadata) = std::fs::metadata(&manifest_path) else {
+                continue;
+            };
+            if !metadata.is_file() {
+                continue;
+            }
+            let key = manifest_path.to_string_lossy().into_owned();
+            let manifest_stamp = Stamp::of(&metadata);
+            let cached = old_index.entries.remove(&key).filter(|entry| entry.is_fresh(manifest_stamp));
+            let entry = match cached {
+                Some(entry) => {
+                    stats.reused += 1;
+                    entry
+                }
+                None => {
+                    stats.parsed += 1;
+                    match load_manifest(&folder, sources) {
+                        Ok(manifest) => IndexEntry::new(manifest_stamp, manifest),
+                        Err(errors) => {
+                            diagnostics.extend(errors);
+                            continue;
+                        }
+                    }
+                }
+            };
+            found.push(DiscoveredPlugin { manifest: entry.plugin.clone(), origin: root.origin, shadowed: Vec::new() });
+            new_index.entries.insert(key, entry);
+        }
+    }
+    // Rewrite when something was parsed or something disappeared; an unchanged installation
+    // costs no write.
+    if let Some(index_file) = index_file
+        && (stats.parsed > 0 || !old_index.entries.is_empty() || !old_index.matches_host())
+    {
+        stats.written = write_index(index_file, &new_index).is_ok();
+    }
+    let mut catalog = Catalog::new(found, preferences);
+    diagnostics.append(&mut catalog.diagnostics);
+    catalog.diagnostics = diagnostics;
+    catalog.stats = stats;
+    catalog
+}
+
+/// Bumped when the entry layout or the meaning of a cached manifest changes.
+const INDEX_FORMAT: u32 = 1;
+
+/// The index file: parsed manifests keyed by manifest path.
+#[derive(Debug, Serialize, Deserialize)]
+struct Index {
+    format: u32,
+    /// The host that wrote it; another host version or ABI rebuilds everything (a newer host
+    /// may validate manifests differently).
+    host: String,
+    entries: BTreeMap<String, IndexEntry>,
+}
+
+impl Default for Index {
+    fn default() -> Index {
+        Index { format: INDEX_FORMAT, host: host_id(), entries: BTreeMap::new() }
+    }
+}
+
+impl Index {
+    fn matches_host(&self) -> bool {
+        self.format == INDEX_FORMAT && self.host == host_id()
+    }
+}
+
+fn host_id() -> String {
+    format!("tusk-plugin-host {} abi {SUPPORTED_ABI_MAJOR}", env!("CARGO_PKG_VERSION"))
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct IndexEntry {
+    manifest: Stamp,
+    library: Option<Stamp>,
+    schema: Option<Stamp>,
+    plugin: Manifest,
+}
+
+impl IndexEntry {
+    fn new(manifest: Stamp, plugin: Manifest) -> IndexEntry {
+        IndexEntry {
+            manifest,
+            library: stamp_of_path(&plugin.library),
+            schema: plugin.config_schema.as_deref().and_then(stamp_of_path),
+            plugin,
+        }
+    }
+
+    /// The manifest, the library and the schema are all as they were when this was cached.
+    fn is_fresh(&self, manifest: Stamp) -> bool {
+        self.manifest == manifest
+            && self.library.is_some()
+            && stamp_of_path(&self.plugin.library) == self.library
+            && self.plugin.config_schema.as_deref().and_then(stamp_of_path) == self.schema
+    }
+}
+
+/// What tells a changed file from an unchanged one without reading it.
+///
+/// The change time is included where the platform has one: tools that copy files while
+/// keeping their modification time (`cp -p`, tar, rsync -t) still change it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Stamp {
+    modified_ns: u64,
+    changed_ns: i64,
+    size: u64,
+}
+
+impl Stamp {
+    fn of(metadata: &Metadata) -> Stamp {
+        let modified_ns = metadata
+            .modified()
+            .ok()
+            .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
+        #[cfg(unix)]
+        let changed_ns = {
+            use std::os::unix::fs::MetadataExt;
+            metadata.ctime().saturating_mul(1_000_000_000).saturating_add(metadata.ctime_nsec())
+        };
+        #[cfg(not(unix))]
+        let changed_ns = 0;
+        Stamp { modified_ns, changed_ns, size: metadata.len() }
+    }
+}
+
+fn stamp_of_path(path: &Path) -> Option<Stamp> {
+    std::fs::metadata(path).ok().map(|metadata| Stamp::of(&metadata))
+}
+
+/// The index at `path`, or `None` when it is missing, unreadable, corrupt or from another host:
+/// every one of those just means "parse everything".
+fn read_index(path: &Path) -> Option<Index> {
+    let bytes = std::fs::read(path).ok()?;
+    let index: Index = serde_json::from_slice(&bytes).ok()?;
+    index.matches_host().then_some(index)
+}
+
+/// Writes the index through a temporary file and a rename, so that a concurrent tusk reads
+/// either the old or the new index, never half of one.
+fn write_index(path: &Path, index: &Index) -> std::io::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let json = serde_json::to_vec(index).map_err(std::io::Error::other)?;
+    let mut temporary = path.as_os_str().to_os_string();
+    temporary.push(format!(".{}.tmp", std::process::id()));
+    std::fs::write(&temporary, json)?;
+    std::fs::rename(&temporary, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&temporary);
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,257 @@
+//! Discovery: search path order, shadowing, conflicts, preferences and the index cache.
+
+use super::*;
+use crate::manifest::default_library_name;
+
+/// Writes a valid plugin `name` into `root/folder` with extra manifest lines.
+pub(crate) fn write_plugin(root: &Path, folder: &str, name: &str, version: &str, extra: &str) -> PathBuf {
+    let dir = root.join(folder);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(default_library_name(name)), b"\x7fELF").unwrap();
+    let text = format!(
+        "[plugin]\nname = \"{name}\"\nversion = \"{version}\"\ndescription = \"d\"\nauthor = \"a\"\nlicense = \"MIT\"\nrepository = \"r\"\nabi = \"1.0\"\n{extra}"
+    );
+    std::fs::write(dir.join(MANIFEST_FILE), text).unwrap();
+    dir
+}
+
+fn roots(dirs: &[(&Path, Origin)]) -> SearchPath {
+    SearchPath {
+        roots: dirs.iter().map(|(dir, origin)| SearchRoot { dir: dir.to_path_buf(), origin: *origin }).collect(),
+    }
+}
+
+fn run(search: &SearchPath, index: Option<&Path>) -> Catalog {
+    discover(search, index, &HashMap::new(), &mut SourceMap::new())
+}
+
+fn messages(catalog: &Catalog) -> Vec<String> {
+    catalog.diagnostics.iter().map(|d| format!("{} {}", d.code.unwrap_or("-"), d.message)).collect()
+}
+
+#[test]
+fn search_path_from_parts_keeps_order_and_drops_repeats() {
+    let env_path = std::env::join_paths(["/a", "", "/b", "/a"]).unwrap();
+    let search = SearchPath::from_parts(
+        Some(&env_path),
+        Some(Path::new("/proj")),
+        Some(Path::new("/home/u/.local/share/tusk/plugins")),
+        Some(Path::new("/opt/tusk/bin")),
+    );
+    let listed: Vec<_> = search.roots.iter().map(|root| (root.dir.to_str().unwrap(), root.origin)).collect();
+    assert_eq!(
+        listed,
+        [
+            ("/a", Origin::EnvPath),
+            ("/b", Origin::EnvPath),
+            ("/proj/plugins", Origin::Project),
+            ("/home/u/.local/share/tusk/plugins", Origin::User),
+            ("/opt/tusk/bin/plugins", Origin::Bundled),
+        ]
+    );
+}
+
+#[test]
+fn finds_plugins_one_level_deep_and_skips_other_folders() {
+    let root = tempfile::tempdir().unwrap();
+    write_plugin(
+        root.path(),
+        "logging",
+        "logging",
+        "0.1.0",
+        "[capabilities]\noperators = [\"log\"]\nfunctions = [\"log_level\"]\ntypes = [\"logging.sink\"]\n",
+    );
+    write_plugin(&root.path().join("nested"), "deep", "deep", "1.0.0", "");
+    write_plugin(root.path(), ".hidden", "hidden", "1.0.0", "");
+    std::fs::create_dir(root.path().join("empty")).unwrap();
+    std::fs::write(root.path().join("README.md"), "not a plugin").unwrap();
+    let catalog = run(&roots(&[(root.path(), Origin::User), (Path::new("/nonexistent/tusk"), Origin::Project)]), None);
+    assert_eq!(messages(&catalog), Vec::<String>::new());
+    let names: Vec<_> = catalog.plugins.iter().map(DiscoveredPlugin::name).collect();
+    assert_eq!(names, ["logging"]);
+    assert_eq!(catalog.plugin("logging").unwrap().origin, Origin::User);
+    assert_eq!(catalog.provider(SymbolKind::Operator, "log").unwrap().name(), "logging");
+    assert_eq!(catalog.provider(SymbolKind::Function, "log_level").unwrap().name(), "logging");
+    assert!(catalog.provider(SymbolKind::Function, "log").is_none(), "operators and functions are separate");
+    assert_eq!(catalog.type_provider("logging.sink").unwrap().name(), "logging");
+    assert_eq!(
+        catalog.unknown_symbol_hint(SymbolKind::Operator, "log").as_deref(),
+        Some("operator `@log` is provided by plugin `logging` 0.1.0, which is installed but not loaded")
+    );
+    assert_eq!(catalog.unknown_symbol_hint(SymbolKind::Operator, "nope"), None);
+    assert_eq!(catalog.stats, IndexStats { reused: 0, parsed: 1, written: false });
+}
+
+#[test]
+fn invalid_manifests_become_diagnostics() {
+    let root = tempfile::tempdir().unwrap();
+    write_plugin(root.path(), "good", "good", "1.0.0", "");
+    let bad = write_plugin(root.path(), "bad", "bad", "1.0.0", "");
+    std::fs::write(bad.join(MANIFEST_FILE), "[plugin]\nname = \"bad\"\n").unwrap();
+    let mut sources = SourceMap::new();
+    let catalog = discover(&roots(&[(root.path(), Origin::User)]), None, &HashMap::new(), &mut sources);
+    assert_eq!(catalog.plugins.len(), 1);
+    assert_eq!(catalog.diagnostics.len(), 6, "{:?}", messages(&catalog));
+    assert_eq!(catalog.diagnostics[0].message, "missing required key `version` in [plugin]");
+    let source = catalog.diagnostics[0].primary.as_ref().unwrap().location.source;
+    assert_eq!(sources.get(source).name, bad.join(MANIFEST_FILE).display().to_string());
+}
+
+#[test]
+fn earlier_roots_shadow_later_ones() {
+    let first = tempfile::tempdir().unwrap();
+    let second = tempfile::tempdir().unwrap();
+    let winner = write_plugin(first.path(), "logging", "logging", "0.2.0", "");
+    let loser = write_plugin(second.path(), "logging", "logging", "0.1.0", "");
+    let catalog = run(&roots(&[(first.path(), Origin::EnvPath), (second.path(), Origin::User)]), None);
+    assert_eq!(catalog.plugins.len(), 1);
+    let plugin = catalog.plugin("logging").unwrap();
+    assert_eq!(plugin.manifest.version.to_string(), "0.2.0");
+    let loser = loser.canonicalize().unwrap();
+    let winner = winner.canonicalize().unwrap();
+    assert_eq!(plugin.shadowed, [loser.clone()]);
+    let diagnostic = &catalog.diagnostics[0];
+    assert!(!diagnostic.is_error());
+    assert_eq!(diagnostic.code, Some("X021"));
+    assert_eq!(
+        diagnostic.message,
+        format!("plugin `logging` in {} shadows the one in {}", winner.display(), loser.display())
+    );
+    assert_eq!(diagnostic.notes, [format!("using version 0.2.0 from {}; version 0.1.0 is ignored", winner.display())]);
+}
+
+#[test]
+fn two_providers_of_one_operator_conflict_unless_preferred() {
+    let root = tempfile::tempdir().unwrap();
+    write_plugin(
+        root.path(),
+        "audit",
+        "audit",
+        "1.0.0",
+        "[capabilities]\noperators = [\"log\"]\ntypes = [\"shared.h\"]\n",
+    );
+    write_plugin(
+        root.path(),
+        "logging",
+        "logging",
+        "1.0.0",
+        "[capabilities]\noperators = [\"log\", \"log.flush\"]\ntypes = [\"shared.h\"]\n",
+    );
+    let search = roots(&[(root.path(), Origin::User)]);
+    let catalog = run(&search, None);
+    assert_eq!(
+        messages(&catalog),
+        [
+            "X020 `@log` is provided by `audit` and `logging`",
+            "X020 type `shared.h` is created by `audit` and `logging`"
+        ]
+    );
+    assert_eq!(
+        catalog.diagnostics[0].help.as_deref(),
+        Some(
+            "uninstall one of them, or choose one: `\"@log\" = \"audit\"` under [plugin_preferences] in ~/.config/tusk/config.toml"
+        )
+    );
+    assert!(catalog.provider(SymbolKind::Operator, "log").is_none());
+    assert_eq!(catalog.providers(SymbolKind::Operator, "log").len(), 2);
+    assert_eq!(catalog.provider(SymbolKind::Operator, "log.flush").unwrap().name(), "logging");
+    assert_eq!(
+        catalog.unknown_symbol_hint(SymbolKind::Operator, "log").as_deref(),
+        Some("operator `@log` is provided by `audit` and `logging`; choose one in [plugin_preferences]")
+    );
+
+    let preferences = HashMap::from([("@log".to_string(), "logging".to_string())]);
+    let catalog = discover(&search, None, &preferences, &mut SourceMap::new());
+    assert_eq!(messages(&catalog), ["X020 type `shared.h` is created by `audit` and `logging`"]);
+    assert_eq!(catalog.provider(SymbolKind::Operator, "log").unwrap().name(), "logging");
+
+    let preferences = HashMap::from([("@log".to_string(), "metrics".to_string())]);
+    let catalog = discover(&search, None, &preferences, &mut SourceMap::new());
+    assert_eq!(
+        messages(&catalog)[..2],
+        [
+            "X023 the preference for `@log` names plugin `metrics`, which does not provide it",
+            "X020 `@log` is provided by `audit` and `logging`"
+        ]
+    );
+}
+
+#[test]
+fn builtin_symbols_cannot_be_redeclared() {
+    let root = tempfile::tempdir().unwrap();
+    write_plugin(root.path(), "dup", "dup", "1.0.0", "[capabilities]\noperators = [\"json.parse\", \"fresh\"]\n");
+    let catalog = run(&roots(&[(root.path(), Origin::User)]), None);
+    let mut registry = Registry::new();
+    registry.register(&tusk_eval::Core).unwrap();
+    let diagnostics = catalog.check_builtins(&registry);
+    let listed: Vec<_> = diagnostics.iter().map(|d| format!("{} {}", d.code.unwrap(), d.message)).collect();
+    assert_eq!(listed, ["X024 plugin `dup` declares `@json.parse`, which the built-in `core` set provides"]);
+}
+
+#[test]
+fn first_party_is_believed_only_next_to_the_executable() {
+    let root = tempfile::tempdir().unwrap();
+    write_plugin(root.path(), "std_http", "std_http", "1.0.0", "first_party = true\n");
+    let bundled = run(&roots(&[(root.path(), Origin::Bundled)]), None);
+    assert!(bundled.plugin("std_http").unwrap().is_first_party());
+    let elsewhere = run(&roots(&[(root.path(), Origin::Project)]), None);
+    assert!(!elsewhere.plugin("std_http").unwrap().is_first_party());
+}
+
+#[test]
+fn index_skips_parsing_until_something_changes() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let index = cache.path().join("tusk/plugin-index.json");
+    for n in 0..5 {
+        write_plugin(root.path(), &format!("p{n}"), &format!("p{n}"), "1.0.0", "");
+    }
+    let search = roots(&[(root.path(), Origin::User)]);
+
+    let cold = run(&search, Some(&index));
+    assert_eq!(cold.stats, IndexStats { reused: 0, parsed: 5, written: true });
+    let warm = run(&search, Some(&index));
+    assert_eq!(warm.stats, IndexStats { reused: 5, parsed: 0, written: false });
+    assert_eq!(warm.plugins, cold.plugins, "the index gives back the same manifests");
+
+    // A changed manifest is parsed again; the others are not.
+    let p1 = root.path().join("p1");
+    let text = std::fs::read_to_string(p1.join(MANIFEST_FILE)).unwrap().replace("1.0.0", "1.0.1");
+    std::fs::write(p1.join(MANIFEST_FILE), text).unwrap();
+    let changed = run(&search, Some(&index));
+    assert_eq!(changed.stats, IndexStats { reused: 4, parsed: 1, written: true });
+    assert_eq!(changed.plugin("p1").unwrap().manifest.version.to_string(), "1.0.1");
+
+    // A rebuilt library invalidates its entry too.
+    std::fs::write(root.path().join("p2").join(default_library_name("p2")), b"\x7fELF rebuilt").unwrap();
+    assert_eq!(run(&search, Some(&index)).stats, IndexStats { reused: 4, parsed: 1, written: true });
+
+    // A removed library makes the plugin invalid instead of serving the stale entry.
+    std::fs::remove_file(root.path().join("p3").join(default_library_name("p3"))).unwrap();
+    let missing = run(&search, Some(&index));
+    assert_eq!(missing.stats, IndexStats { reused: 4, parsed: 1, written: true });
+    assert_eq!(
+        messages(&missing),
+        [format!("X012 library `{}` not found in the plugin folder", default_library_name("p3"))]
+    );
+
+    // Removing the invalid plugin changes nothing in the index (it was never in it).
+    std::fs::remove_dir_all(root.path().join("p3")).unwrap();
+    assert_eq!(run(&search, Some(&index)).stats, IndexStats { reused: 4, parsed: 0, written: false });
+
+    // A removed plugin rewrites the index once; then it is stable again.
+    std::fs::remove_dir_all(root.path().join("p4")).unwrap();
+    assert_eq!(run(&search, Some(&index)).stats, IndexStats { reused: 3, parsed: 0, written: true });
+    assert_eq!(run(&search, Some(&index)).stats, IndexStats { reused: 3, parsed: 0, written: false });
+
+    // A corrupt index is rebuilt.
+    std::fs::write(&index, b"{not json").unwrap();
+    assert_eq!(run(&search, Some(&index)).stats, IndexStats { reused: 0, parsed: 3, written: true });
+}
+
+#[test]
+fn list_names_joins_with_and() {
+    assert_eq!(list_names(&["a"]), "`a`");
+    assert_eq!(list_names(&["a", "b"]), "`a` and `b`");
+    assert_eq!(list_names(&["a", "b", "c"]), "`a`, `b` and `c`");
+}
