@@ -14,7 +14,7 @@ use tusk_diagnostics::Span;
 use tusk_lexer::TokenKind;
 
 use crate::ast::*;
-use crate::layout::{SpannedToken, parse_int};
+use crate::layout::{SpannedToken, is_i64_min_magnitude, parse_int};
 use crate::strings::{heredoc_body, raw_string_body, unescape};
 
 /// The grammar's input: layout tokens with `u32` spans.
@@ -355,8 +355,15 @@ fn rules<'a, 's: 'a, Err: GrammarError<'a>>(
         TokenKind::Bang = e => (UnaryOp::Not, e.span()),
     }
     .repeated()
-    .foldr(postfixed, |(op, op_span), operand| {
+    .foldr(postfixed, move |(op, op_span), operand| {
         let span = SimpleSpan { start: op_span.start, end: operand.span.end, context: () };
+        // `-9223372036854775808`: the digits alone do not fit in i64, the negated literal does.
+        if op == UnaryOp::Neg
+            && matches!(operand.kind, ExprKind::Invalid)
+            && is_i64_min_magnitude(&source[operand.span.range()])
+        {
+            return expr(ExprKind::Int(i64::MIN), span);
+        }
         expr(ExprKind::Unary(op, Box::new(operand)), span)
     })
     .boxed();

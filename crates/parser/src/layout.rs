@@ -248,6 +248,13 @@ pub(crate) fn layout(
                 angle_depth = angle_depth.saturating_sub(1);
             }
             TokenKind::Minus if at_statement_start && in_entries => kind = TokenKind::ListDash,
+            // `-9223372036854775808` is i64::MIN: its digits alone do not fit, so they are let
+            // through after a unary minus (the grammar folds the two), and refused elsewhere.
+            TokenKind::Int
+                if is_i64_min_magnitude(&source[token.span.range()])
+                    && out.last().is_some_and(|t| t.0 == TokenKind::Minus)
+                    && minus_is_unary(out.len().checked_sub(2).map(|i| out[i].0))
+                    && !matches!(next, Some(TokenKind::Dot | TokenKind::LParen | TokenKind::LBracket)) => {}
             TokenKind::Int => check_int(source, token.span, errors),
             TokenKind::Range => {
                 let text = &source[token.span.range()];
@@ -325,6 +332,30 @@ fn at_statement_start_line(out: &[SpannedToken]) -> bool {
                 | TokenKind::Dedent
         )
     )
+}
+
+/// True when a `-` after `previous` is a sign, not a subtraction: nothing that ends an
+/// operand comes before it.
+fn minus_is_unary(previous: Option<TokenKind>) -> bool {
+    use TokenKind::*;
+    previous.is_none_or(|kind| {
+        continues_expression(kind)
+            || matches!(
+                kind,
+                Colon | Assign | Semicolon | Newline | Indent | Dedent | ListDash | AngleOpen | AngleClose
+            )
+    })
+}
+
+/// True for the digits of 2^63 (`9223372036854775808`, with `_` or in hex): the magnitude of
+/// i64::MIN, which only fits as the operand of a unary minus.
+pub(crate) fn is_i64_min_magnitude(text: &str) -> bool {
+    let (digits, radix) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => (hex, 16),
+        None => (text, 10),
+    };
+    let cleaned: String = digits.chars().filter(|c| *c != '_').collect();
+    u64::from_str_radix(&cleaned, radix) == Ok(1 << 63)
 }
 
 fn check_int(source: &str, span: Span, errors: &mut Vec<ParseError>) {
