@@ -14,8 +14,11 @@ use crate::error::RuntimeError;
 use crate::registry::SymbolSpec;
 use crate::value::Value;
 
+/// Cached values and when they expire, by call site and captured values.
+type Store = Rc<RefCell<HashMap<(Location, String), (Value, Instant)>>>;
+
 pub(super) fn cache() -> SymbolSpec {
-    let store: Rc<RefCell<HashMap<(Location, String), (Value, Instant)>>> = Rc::default();
+    let store: Store = Rc::default();
     SymbolSpec::operator("cache", move |ctx, args| {
         expect_arity("@cache", args, 2, 2)?;
         let ttl = parse_ttl(&args[0]).map_err(|message| RuntimeError::argument(0, message))?;
