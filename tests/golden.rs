@@ -305,3 +305,26 @@ fn an_operator_chain_within_the_nesting_limit_evaluates() {
     let outcome = evaluate("operator_chain", &source, workdir.path());
     assert_eq!(outcome.json.as_deref(), Some("{\n  \"sum\": 200\n}\n"), "{:?}", outcome.diagnostics.map(|d| head(&d)));
 }
+
+#[test]
+fn an_operator_path_without_parentheses_reads_from_the_operator_result() {
+    // `@request.method` (LANGUAGE.md §3): the longest registered prefix is called with no
+    // arguments and the rest of the name is a path into its result.
+    let mut engine = Engine::new();
+    engine.register_operator("request", |_ctx, _args| {
+        let headers: tusk::Object = [(tusk::Str::new("host"), tusk::Value::from("example.com"))].into_iter().collect();
+        let request: tusk::Object = [
+            (tusk::Str::new("method"), tusk::Value::from("GET")),
+            (tusk::Str::new("headers"), tusk::Value::object(headers)),
+        ]
+        .into_iter()
+        .collect();
+        Ok(tusk::Value::object(request))
+    });
+    let document = engine
+        .eval_str("method: @request.method\nhost: @request.headers.host\nall: @request().method\n")
+        .unwrap_or_else(|error| panic!("{}", engine.render(&error, false)));
+    assert_eq!(tusk::format::to_json(document.value(), true), r#"{"method":"GET","host":"example.com","all":"GET"}"#);
+    let error = engine.eval_str("missing: @request.body\n").expect_err("the request has no body");
+    assert!(engine.render(&error, false).contains("object has no key `body`"), "{}", engine.render(&error, false));
+}
