@@ -279,7 +279,21 @@ impl RuntimeError {
             RuntimeErrorKind::Overflow { .. } => "the result does not fit in 64 bits".to_string(),
             RuntimeErrorKind::NotYetDefined { .. } => "not evaluated yet at this point".to_string(),
             RuntimeErrorKind::UndefinedName { .. } => "not defined".to_string(),
-            _ => String::new(),
+            // Without a label the renderer draws no underline, and a line with several calls
+            // does not say which one failed.
+            RuntimeErrorKind::UnaryType { operand, .. } => operand.clone(),
+            RuntimeErrorKind::NotCallable { .. } => "called here".to_string(),
+            RuntimeErrorKind::ArgumentCount { got, .. } => {
+                format!("called with {got} argument{}", if *got == 1 { "" } else { "s" })
+            }
+            RuntimeErrorKind::NoSuchKey { .. } => "no such key".to_string(),
+            RuntimeErrorKind::IndexOutOfBounds { .. } => "out of bounds".to_string(),
+            RuntimeErrorKind::AssertionFailed(_) => "this assertion".to_string(),
+            RuntimeErrorKind::Raised(_) => "raised here".to_string(),
+            RuntimeErrorKind::UnknownOperator { .. } | RuntimeErrorKind::Operator(_) | RuntimeErrorKind::Io(_) => {
+                "in this call".to_string()
+            }
+            RuntimeErrorKind::Internal(_) => String::new(),
         }
     }
 
