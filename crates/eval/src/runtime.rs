@@ -152,6 +152,11 @@ impl Runtime {
         &self.sources
     }
 
+    /// Every source text, mutably (the plugin host adds manifests to render their errors).
+    pub fn sources_mut(&mut self) -> &mut SourceMap {
+        &mut self.sources
+    }
+
     /// Adds a source text and returns its id.
     pub fn add_source(&mut self, name: impl Into<String>, text: impl Into<std::sync::Arc<str>>) -> SourceId {
         self.sources.add(name, text)

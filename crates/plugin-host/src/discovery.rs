@@ -4,8 +4,8 @@
 //! The search path is `TUSK_PLUGIN_PATH`, then the project's `plugins/` folder, then the user's
 //! data folder, then `plugins/` next to the executable. A plugin name found in an earlier folder
 //! shadows the same name in later ones. The index maps each manifest path to the parsed manifest
-//! and the modification stamps of the manifest, the library and the schema; an entry whose
-//! stamps all match is reused without reading the manifest.
+//! and the modification stamps of the manifest and the library; an entry whose stamps both
+//! match is reused without reading the manifest.
 //!
 //! Diagnostic codes: X020 two plugins provide one symbol, X021 a plugin shadows another
 //! (warning), X022 a search folder cannot be read (warning), X023 a preference names a plugin
@@ -396,10 +396,12 @@ pub fn discover(
     sources: &mut SourceMap,
 ) -> Catalog {
     let mut old_index = index_file.and_then(read_index).unwrap_or_default();
-    let mut new_index = Index::default();
     let mut stats = IndexStats::default();
     let mut diagnostics = Vec::new();
     let mut found = Vec::new();
+    // Index keys and stamps, parallel to `found`, so the index can be written from borrowed
+    // manifests instead of clones.
+    let mut stamps: Vec<(String, Stamp, Option<Stamp>)> = Vec::new();
     for root in &search.roots {
         let entries = match std::fs::read_dir(&root.dir) {
             Ok(entries) => entries,
@@ -417,6 +419,9 @@ pub fn discover(
         };
         let mut folders: Vec<PathBuf> = entries
             .filter_map(Result::ok)
+            // The entry's type comes with the directory listing on most systems: plain files
+            // are skipped without a `stat`. Links are kept (a linked plugin folder is fine).
+            .filter(|entry| entry.file_type().is_ok_and(|kind| !kind.is_file()))
             .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
             .map(|entry| entry.path())
             .collect();
@@ -432,16 +437,19 @@ pub fn discover(
             }
             let key = manifest_path.to_string_lossy().into_owned();
             let manifest_stamp = Stamp::of(&metadata);
-            let cached = old_index.entries.remove(&key).filter(|entry| entry.is_fresh(manifest_stamp));
-            let entry = match cached {
-                Some(entry) => {
+            let cached = old_index.entries.remove(&key).and_then(|entry| entry.fresh(manifest_stamp));
+            let (manifest, library_stamp) = match cached {
+                Some(fresh) => {
                     stats.reused += 1;
-                    entry
+                    fresh
                 }
                 None => {
                     stats.parsed += 1;
                     match load_manifest(&folder, sources) {
-                        Ok(manifest) => IndexEntry::new(manifest_stamp, manifest),
+                        Ok(manifest) => {
+                            let library_stamp = stamp_of_path(&manifest.library);
+                            (manifest, library_stamp)
+                        }
                         Err(errors) => {
                             diagnostics.extend(errors);
                             continue;
@@ -449,8 +457,8 @@ pub fn discover(
                     }
                 }
             };
-            found.push(DiscoveredPlugin { manifest: entry.plugin.clone(), origin: root.origin, shadowed: Vec::new() });
-            new_index.entries.insert(key, entry);
+            found.push(DiscoveredPlugin { manifest, origin: root.origin, shadowed: Vec::new() });
+            stamps.push((key, manifest_stamp, library_stamp));
         }
     }
     // Rewrite when something was parsed or something disappeared; an unchanged installation
@@ -458,7 +466,15 @@ pub fn discover(
     if let Some(index_file) = index_file
         && (stats.parsed > 0 || !old_index.entries.is_empty() || !old_index.matches_host())
     {
-        stats.written = write_index(index_file, &new_index).is_ok();
+        let entries = stamps
+            .iter()
+            .zip(&found)
+            .map(|((key, manifest, library), plugin)| {
+                (key.as_str(), IndexEntryRef { manifest: *manifest, library: *library, plugin: &plugin.manifest })
+            })
+            .collect();
+        let index = IndexRef { format: INDEX_FORMAT, host: host_id(), entries };
+        stats.written = write_index(index_file, &index).is_ok();
     }
     let mut catalog = Catalog::new(found, preferences);
     diagnostics.append(&mut catalog.diagnostics);
@@ -470,19 +486,19 @@ pub fn discover(
 /// Bumped when the entry layout or the meaning of a cached manifest changes.
 const INDEX_FORMAT: u32 = 1;
 
-/// The index file: parsed manifests keyed by manifest path.
-#[derive(Debug, Serialize, Deserialize)]
+/// The index file as read: parsed manifests keyed by manifest path.
+#[derive(Debug, Deserialize)]
 struct Index {
     format: u32,
     /// The host that wrote it; another host version or ABI rebuilds everything (a newer host
     /// may validate manifests differently).
     host: String,
-    entries: BTreeMap<String, IndexEntry>,
+    entries: HashMap<String, IndexEntry>,
 }
 
 impl Default for Index {
     fn default() -> Index {
-        Index { format: INDEX_FORMAT, host: host_id(), entries: BTreeMap::new() }
+        Index { format: INDEX_FORMAT, host: host_id(), entries: HashMap::new() }
     }
 }
 
@@ -492,34 +508,42 @@ impl Index {
     }
 }
 
+/// The index file as written, borrowing the manifests.
+#[derive(Serialize)]
+struct IndexRef<'a> {
+    format: u32,
+    host: String,
+    entries: BTreeMap<&'a str, IndexEntryRef<'a>>,
+}
+
 fn host_id() -> String {
     format!("tusk-plugin-host {} abi {SUPPORTED_ABI_MAJOR}", env!("CARGO_PKG_VERSION"))
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+/// One cached manifest with the stamps of its manifest file and library.
+///
+/// The configuration schema has no stamp: it is read afresh whenever a plugin is configured,
+/// so a changed schema needs no index refresh (and start-up saves a `stat` per plugin).
+#[derive(Debug, Deserialize)]
 struct IndexEntry {
     manifest: Stamp,
     library: Option<Stamp>,
-    schema: Option<Stamp>,
     plugin: Manifest,
 }
 
-impl IndexEntry {
-    fn new(manifest: Stamp, plugin: Manifest) -> IndexEntry {
-        IndexEntry {
-            manifest,
-            library: stamp_of_path(&plugin.library),
-            schema: plugin.config_schema.as_deref().and_then(stamp_of_path),
-            plugin,
-        }
-    }
+#[derive(Serialize)]
+struct IndexEntryRef<'a> {
+    manifest: Stamp,
+    library: Option<Stamp>,
+    plugin: &'a Manifest,
+}
 
-    /// The manifest, the library and the schema are all as they were when this was cached.
-    fn is_fresh(&self, manifest: Stamp) -> bool {
-        self.manifest == manifest
-            && self.library.is_some()
-            && stamp_of_path(&self.plugin.library) == self.library
-            && self.plugin.config_schema.as_deref().and_then(stamp_of_path) == self.schema
+impl IndexEntry {
+    /// The cached manifest (and library stamp) if the manifest and the library are as they
+    /// were when it was cached.
+    fn fresh(self, manifest: Stamp) -> Option<(Manifest, Option<Stamp>)> {
+        let library = stamp_of_path(&self.plugin.library);
+        (self.manifest == manifest && library.is_some() && library == self.library).then_some((self.plugin, library))
     }
 }
 
@@ -566,7 +590,7 @@ fn read_index(path: &Path) -> Option<Index> {
 
 /// Writes the index through a temporary file and a rename, so that a concurrent tusk reads
 /// either the old or the new index, never half of one.
-fn write_index(path: &Path, index: &Index) -> std::io::Result<()> {
+fn write_index(path: &Path, index: &IndexRef<'_>) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -580,4 +604,4 @@ fn write_index(path: &Path, index: &Index) -> std::io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -7,11 +7,17 @@
 //! configuration ([`config`]). None of it opens a library: loading and calling live in the FFI
 //! modules.
 
+// pub mod config;
+pub mod ffi;
+pub mod host;
+pub mod loader;
 pub mod discovery;
 pub mod manifest;
+pub mod permissions;
 pub mod resolve;
 
 mod glob;
+mod io;
 mod names;
 mod paths;
 mod toml_check;
@@ -23,4 +29,5 @@ pub use crate::manifest::{
     load_manifest,
 };
 pub use crate::paths::{default_config_file, default_grants_file, default_index_file};
+pub use crate::permissions::{Access, FlagError, GrantSet, Grants, MissingGrant, PermissionError, PluginGrants, check};
 pub use crate::resolve::{HostVersions, ResolveError, resolve};

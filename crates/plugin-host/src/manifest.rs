@@ -87,8 +87,8 @@ pub enum NetworkAccess {
 pub struct Permissions {
     /// `file_system`.
     pub file_system: FileAccess,
-    /// `paths`: absolute path patterns, possibly starting with `${script_dir}`, `${plugin_dir}`
-    /// or `${home}`, with `*` wildcards inside components. Unexpanded.
+    /// `paths`: absolute path patterns, possibly starting with `${script_dir}` or `${home}`,
+    /// with `*` wildcards inside components. Unexpanded.
     pub paths: Vec<String>,
     /// `network`.
     pub network: NetworkAccess,
@@ -788,7 +788,7 @@ impl Reader {
     }
 }
 
-const PATH_HELP: &str = "write an absolute path or start with ${script_dir}, ${plugin_dir} or ${home}, like `${script_dir}/logs`; `*` matches within one path component";
+const PATH_HELP: &str = "write an absolute path or start with ${script_dir} or ${home}, like `${script_dir}/logs`; `*` matches within one path component";
 const HOST_HELP: &str =
     "write `host:port`, like `api.example.com:443`; `*` may stand for part of the host or for any port (`127.0.0.1:*`)";
 

@@ -1,5 +1,5 @@
 //! Well-known folders (user config, data and cache), lexical path normalisation and the
-//! `${…}` variables of permission patterns.
+//! `${script_dir}` and `${home}` variables of permission patterns.
 //!
 //! Environment lookups happen only in the `default_*` functions; everything else takes its
 //! inputs as arguments so that tests never depend on the machine.
@@ -7,7 +7,10 @@
 use std::path::{Component, Path, PathBuf};
 
 /// Variables a permission pattern may start with.
-pub(crate) const PATH_VARIABLES: [&str; 3] = ["script_dir", "plugin_dir", "home"];
+///
+/// There is deliberately no `${plugin_dir}`: a plugin folder must never be writable by the
+/// plugin (a plugin could plant code the loader reads), and read and write share one list.
+pub(crate) const PATH_VARIABLES: [&str; 2] = ["script_dir", "home"];
 
 /// The user's home folder (`HOME`, or `USERPROFILE` on Windows).
 pub(crate) fn home_dir() -> Option<PathBuf> {
@@ -96,11 +99,10 @@ pub(crate) fn display_path(path: &Path, home: Option<&Path>) -> String {
     }
 }
 
-/// Values for `${script_dir}`, `${plugin_dir}` and `${home}`.
+/// Values for `${script_dir}` and `${home}`.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct PathVariables {
     pub(crate) script_dir: Option<PathBuf>,
-    pub(crate) plugin_dir: Option<PathBuf>,
     pub(crate) home: Option<PathBuf>,
 }
 
@@ -127,7 +129,6 @@ pub(crate) fn expand(pattern: &str, variables: &PathVariables) -> Result<String,
         let name = &rest[start + 2..start + 2 + length];
         let value = match name {
             "script_dir" => &variables.script_dir,
-            "plugin_dir" => &variables.plugin_dir,
             "home" => &variables.home,
             _ => return Err(ExpandError::Unknown(name.to_string())),
         };

@@ -80,6 +80,11 @@ impl ReplSession {
 /// Evaluates TuskLang. Not `Send`: values share memory without atomic reference counts.
 pub struct Engine {
     runtime: Runtime,
+    /// Where `print()` and plugin log lines go.
+    printer: Rc<dyn Fn(&str)>,
+    /// Dynamic plugins, once enabled. Dropped after the runtime, which shuts them down.
+    #[cfg(feature = "plugins")]
+    plugins: Option<std::rc::Rc<tusk_plugin_host::host::PluginHost>>,
 }
 
 impl Default for Engine {
@@ -98,8 +103,14 @@ impl Engine {
     /// An engine with the given options.
     pub fn with_options(options: Options) -> Engine {
         let mut runtime = Runtime::new(options);
-        runtime.set_printer(Some(Rc::new(|text: &str| eprintln!("{text}"))));
-        Engine { runtime }
+        let printer: Rc<dyn Fn(&str)> = Rc::new(|text: &str| eprintln!("{text}"));
+        runtime.set_printer(Some(printer.clone()));
+        Engine {
+            runtime,
+            printer,
+            #[cfg(feature = "plugins")]
+            plugins: None,
+        }
     }
 
     /// The options (mode, limits, dry run).
@@ -121,7 +132,8 @@ impl Engine {
 
     /// Sends `print()` output to `printer` instead of standard error.
     pub fn on_print(&mut self, printer: impl Fn(&str) + 'static) -> &mut Engine {
-        self.runtime.set_printer(Some(Rc::new(printer)));
+        self.printer = Rc::new(printer);
+        self.runtime.set_printer(Some(self.printer.clone()));
         self
     }
 
@@ -167,6 +179,29 @@ impl Engine {
         if let Err(error) = self.runtime.register(&One(std::cell::RefCell::new(Some(spec)))) {
             panic!("{error}");
         }
+    }
+
+    /// Finds the installed plugins (reading manifests only) and registers their operators and
+    /// functions as lazy stubs: a plugin is loaded on the first call of one of them. Returns
+    /// problems found (invalid manifests, clashing symbols) as diagnostics.
+    #[cfg(feature = "plugins")]
+    pub fn enable_plugins(&mut self, settings: tusk_plugin_host::host::HostSettings) -> Vec<Diagnostic> {
+        let printer = self.printer();
+        let host = tusk_plugin_host::host::PluginHost::discover(settings, self.runtime.sources_mut(), printer);
+        let mut diagnostics = host.catalog().diagnostics.clone();
+        diagnostics.extend(host.install(self.runtime.registry_mut()));
+        self.plugins = Some(host);
+        diagnostics
+    }
+
+    /// The plugin host, when plugins are enabled.
+    #[cfg(feature = "plugins")]
+    pub fn plugins(&self) -> Option<&std::rc::Rc<tusk_plugin_host::host::PluginHost>> {
+        self.plugins.as_ref()
+    }
+
+    fn printer(&self) -> Rc<dyn Fn(&str)> {
+        self.printer.clone()
     }
 
     /// Registers every operator and function of a plugin.

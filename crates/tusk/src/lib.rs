@@ -36,6 +36,14 @@ mod document;
 mod engine;
 pub mod format;
 
+/// Dynamic plugins: settings, grants and the host (with the default `plugins` feature).
+#[cfg(feature = "plugins")]
+pub mod plugins {
+    pub use tusk_plugin_host::host::{HostSettings, PluginHost, current_versions};
+    pub use tusk_plugin_host::loader::{LoadError, LoadedPlugin, LoadedSymbol};
+    pub use tusk_plugin_host::{Catalog, DiscoveredPlugin, GrantSet, Grants, Manifest, SearchPath, load_manifest};
+}
+
 /// The lexer's view of source text, for syntax highlighting and completion.
 pub mod syntax {
     pub use tusk_lexer::{LexError, LexErrorKind, Lexed, Token, TokenKind, lex};

@@ -383,10 +383,10 @@ fn patterns_are_checked() {
     assert_eq!(
         check(&text),
         [
-            "X014 22:10 invalid path pattern `logs`: must be absolute or start with a variable | must be absolute or start with a variable | write an absolute path or start with ${script_dir}, ${plugin_dir} or ${home}, like `${script_dir}/logs`; `*` matches within one path component",
-            "X014 22:18 invalid path pattern `${nope}/x`: unknown variable `${nope}` | unknown variable `${nope}` | write an absolute path or start with ${script_dir}, ${plugin_dir} or ${home}, like `${script_dir}/logs`; `*` matches within one path component",
-            "X014 22:31 invalid path pattern `/a/../b`: must not contain `..` | must not contain `..` | write an absolute path or start with ${script_dir}, ${plugin_dir} or ${home}, like `${script_dir}/logs`; `*` matches within one path component",
-            "X014 22:42 invalid path pattern `${home}x`: `${home}` must be followed by `/` | `${home}` must be followed by `/` | write an absolute path or start with ${script_dir}, ${plugin_dir} or ${home}, like `${script_dir}/logs`; `*` matches within one path component",
+            "X014 22:10 invalid path pattern `logs`: must be absolute or start with a variable | must be absolute or start with a variable | write an absolute path or start with ${script_dir} or ${home}, like `${script_dir}/logs`; `*` matches within one path component",
+            "X014 22:18 invalid path pattern `${nope}/x`: unknown variable `${nope}` | unknown variable `${nope}` | write an absolute path or start with ${script_dir} or ${home}, like `${script_dir}/logs`; `*` matches within one path component",
+            "X014 22:31 invalid path pattern `/a/../b`: must not contain `..` | must not contain `..` | write an absolute path or start with ${script_dir} or ${home}, like `${script_dir}/logs`; `*` matches within one path component",
+            "X014 22:42 invalid path pattern `${home}x`: `${home}` must be followed by `/` | `${home}` must be followed by `/` | write an absolute path or start with ${script_dir} or ${home}, like `${script_dir}/logs`; `*` matches within one path component",
             "X014 24:48 invalid host pattern `example.com`: expected `host:port` | expected `host:port` | write `host:port`, like `api.example.com:443`; `*` may stand for part of the host or for any port (`127.0.0.1:*`)",
             "X014 24:63 invalid host pattern `a b:1`: the host must be a name, an IPv4 address or a bracketed IPv6 address | the host must be a name, an IPv4 address or a bracketed IPv6 address | write `host:port`, like `api.example.com:443`; `*` may stand for part of the host or for any port (`127.0.0.1:*`)",
             "X014 24:72 invalid host pattern `x:99999`: the port must be a number up to 65535 or `*` | the port must be a number up to 65535 or `*` | write `host:port`, like `api.example.com:443`; `*` may stand for part of the host or for any port (`127.0.0.1:*`)",

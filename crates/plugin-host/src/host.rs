@@ -1,0 +1,322 @@
+//! `PluginHost`: the plugins an engine can use. At start-up it only reads manifests (through
+//! the discovery index) and registers every declared operator and function as a lazy stub;
+//! the first call of one resolves the plugin's dependencies, checks permissions, builds its
+//! configuration, loads and initialises each plugin in order, and patches the stub so later
+//! calls go straight to the plugin. Plugins are shut down in reverse order when the host is
+//! dropped (the engine's drop, the end of the process, Ctrl-C).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use tusk_diagnostics::{Diagnostic, SourceMap};
+use tusk_eval::{
+    CallContext, Implementation, Plugin, Registrar, Registry, RegistryError, RuntimeError, SymbolKind, SymbolSpec,
+    Value,
+};
+
+use crate::discovery::{Catalog, DiscoveredPlugin, SearchPath, discover};
+use crate::ffi::HostServices;
+use crate::loader::{Expected, LoadedPlugin, cache_copy, load};
+use crate::permissions::{Grants, PluginGrants, check};
+use crate::resolve::{HostVersions, resolve};
+
+/// Where plugins come from and what they may do.
+pub struct HostSettings {
+    /// Folders searched for plugins, in order.
+    pub search: SearchPath,
+    /// The discovery index (`None`: read every manifest every time).
+    pub index_file: Option<PathBuf>,
+    /// Where loaded libraries are copied (content-addressed).
+    pub cache_dir: PathBuf,
+    /// Which plugin provides a symbol several plugins provide (`symbol` → plugin).
+    pub preferences: HashMap<String, String>,
+    /// What the user granted.
+    pub grants: Grants,
+    /// Versions plugins' `[dependencies]` are checked against.
+    pub versions: HostVersions,
+}
+
+impl HostSettings {
+    /// The standard settings for scripts in `script_dir`: the standard search path, index and
+    /// cache in the user's cache folder, no grants.
+    pub fn standard(script_dir: &Path) -> HostSettings {
+        let cache_root = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))
+            .map(|cache| cache.join("tusk"))
+            .unwrap_or_else(|| std::env::temp_dir().join("tusk-cache"));
+        HostSettings {
+            search: SearchPath::standard(Some(script_dir)),
+            index_file: crate::paths::default_index_file(),
+            cache_dir: std::env::var_os("TUSK_PLUGIN_CACHE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| cache_root.join("plugins")),
+            preferences: HashMap::new(),
+            grants: Grants::new(script_dir),
+            versions: current_versions(),
+        }
+    }
+}
+
+/// The versions of tusk and of the built-in `core` and `std` sets (released together).
+pub fn current_versions() -> HostVersions {
+    let version = semver::Version::parse(env!("CARGO_PKG_VERSION")).unwrap_or(semver::Version::new(0, 0, 0));
+    HostVersions { tusk: version.clone(), core: version.clone(), std: version }
+}
+
+/// Host services backed by the user's grants.
+struct GrantedServices {
+    grants: Grants,
+    per_plugin: RefCell<HashMap<String, PluginGrants>>,
+    log: Rc<dyn Fn(&str)>,
+    cancelled: Arc<AtomicBool>,
+}
+
+impl GrantedServices {
+    fn with<T>(&self, plugin: &str, check: impl FnOnce(&PluginGrants) -> T) -> T {
+        let mut cache = self.per_plugin.borrow_mut();
+        let grants = cache.entry(plugin.to_string()).or_insert_with(|| self.grants.for_plugin(plugin));
+        check(grants)
+    }
+
+    fn refused(plugin: &str, what: &str, flag: &str) -> String {
+        format!("plugin `{plugin}` may not {what}; run with {flag} to allow it")
+    }
+}
+
+impl HostServices for GrantedServices {
+    fn may_read(&self, plugin: &str, path: &Path) -> Result<(), String> {
+        if self.with(plugin, |grants| grants.may_read(path)) {
+            return Ok(());
+        }
+        Err(Self::refused(plugin, &format!("read {}", path.display()), &format!("--allow-read={}", path.display())))
+    }
+
+    fn may_write(&self, plugin: &str, path: &Path) -> Result<(), String> {
+        if self.with(plugin, |grants| grants.may_write(path)) {
+            return Ok(());
+        }
+        Err(Self::refused(plugin, &format!("write {}", path.display()), &format!("--allow-write={}", path.display())))
+    }
+
+    fn may_read_env(&self, plugin: &str, name: &str) -> Result<(), String> {
+        if self.with(plugin, |grants| grants.may_read_env(name)) {
+            return Ok(());
+        }
+        Err(Self::refused(plugin, &format!("read the environment variable {name}"), &format!("--allow-env={name}")))
+    }
+
+    fn may_connect(&self, plugin: &str, host: &str, port: u16) -> Result<(), String> {
+        if self.with(plugin, |grants| grants.may_connect(host, port)) {
+            return Ok(());
+        }
+        Err(Self::refused(plugin, &format!("connect to {host}:{port}"), &format!("--allow-net={host}:{port}")))
+    }
+
+    fn log(&self, plugin: &str, level: u32, message: &str, fields: &Value) {
+        let level = ["trace", "debug", "info", "warn", "error"].get(level as usize).copied().unwrap_or("info");
+        let fields =
+            if matches!(fields, Value::Null) { String::new() } else { format!(" {}", tusk_eval::to_display(fields)) };
+        (self.log)(&format!("[{plugin}] {level}: {message}{fields}"));
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+}
+
+/// The plugins of an engine.
+pub struct PluginHost {
+    catalog: Catalog,
+    settings: HostSettings,
+    services: Rc<GrantedServices>,
+    loaded: RefCell<HashMap<String, Rc<LoadedPlugin>>>,
+    load_order: RefCell<Vec<String>>,
+}
+
+/// Registers lazy stubs under the plugin's own name (so duplicate errors name it).
+struct Stubs {
+    name: String,
+    specs: RefCell<Vec<SymbolSpec>>,
+}
+
+impl Plugin for Stubs {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn register(&self, registrar: &mut Registrar<'_>) -> Result<(), RegistryError> {
+        for spec in self.specs.borrow_mut().drain(..) {
+            registrar.add(spec)?;
+        }
+        Ok(())
+    }
+}
+
+impl PluginHost {
+    /// Discovers the installed plugins (manifests only, through the index).
+    pub fn discover(settings: HostSettings, sources: &mut SourceMap, log: Rc<dyn Fn(&str)>) -> Rc<PluginHost> {
+        let catalog = discover(&settings.search, settings.index_file.as_deref(), &settings.preferences, sources);
+        let services = Rc::new(GrantedServices {
+            grants: settings.grants.clone(),
+            per_plugin: RefCell::new(HashMap::new()),
+            log,
+            cancelled: Arc::new(AtomicBool::new(false)),
+        });
+        Rc::new(PluginHost {
+            catalog,
+            settings,
+            services,
+            loaded: RefCell::new(HashMap::new()),
+            load_order: RefCell::new(Vec::new()),
+        })
+    }
+
+    /// The installed plugins.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Set to ask running plugin calls to stop (`is_cancelled` in the SDK), e.g. on Ctrl-C.
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        self.services.cancelled.clone()
+    }
+
+    /// Registers every declared operator and function of every installed plugin as a lazy
+    /// stub. Returns problems (a plugin clashing with a built-in, or with another plugin).
+    pub fn install(self: &Rc<Self>, registry: &mut Registry) -> Vec<Diagnostic> {
+        let mut diagnostics = self.catalog.check_builtins(registry);
+        for plugin in &self.catalog.plugins {
+            let mut specs = Vec::new();
+            let declared = plugin
+                .manifest
+                .operators
+                .iter()
+                .map(|name| (SymbolKind::Operator, name))
+                .chain(plugin.manifest.functions.iter().map(|name| (SymbolKind::Function, name)));
+            for (kind, symbol_name) in declared {
+                // A symbol another plugin was preferred for is not registered for this one.
+                if self.catalog.provider(kind, symbol_name).is_some_and(|provider| provider.name() != plugin.name()) {
+                    continue;
+                }
+                let host = Rc::downgrade(self);
+                let plugin_name = plugin.name().to_string();
+                let symbol_name_owned = symbol_name.clone();
+                let loader = move |ctx: &mut CallContext<'_, '_>| {
+                    let host = host.upgrade().ok_or_else(|| RuntimeError::message("the plugin host is gone"))?;
+                    let loaded = host.load(&plugin_name, Some(ctx))?;
+                    let symbol = loaded.symbol(kind, &symbol_name_owned).ok_or_else(|| {
+                        RuntimeError::message(format!("plugin `{plugin_name}` did not register `{symbol_name_owned}`"))
+                    })?;
+                    Ok(loaded.native_function(symbol))
+                };
+                specs.push(SymbolSpec::new(symbol_name, kind, Implementation::Lazy(Rc::new(loader))));
+            }
+            let stubs = Stubs { name: plugin.name().to_string(), specs: RefCell::new(specs) };
+            if let Err(error) = registry.register(&stubs) {
+                diagnostics.push(Diagnostic::error(error.to_string()).with_code("X050").with_help(
+                    "uninstall one of the plugins, or pick one provider in the user configuration (preferences)",
+                ));
+            }
+        }
+        diagnostics
+    }
+
+    /// Loads `name` and its dependencies (once). `ctx` supplies the running script's
+    /// `[plugins.NAME]` configuration.
+    pub fn load(
+        &self,
+        name: &str,
+        mut ctx: Option<&mut CallContext<'_, '_>>,
+    ) -> Result<Rc<LoadedPlugin>, RuntimeError> {
+        if let Some(loaded) = self.loaded.borrow().get(name) {
+            return Ok(loaded.clone());
+        }
+        let order = resolve(&self.catalog, &[name], &self.settings.versions).map_err(|errors| {
+            let messages: Vec<String> = errors.iter().map(|error| error.to_diagnostic().message).collect();
+            RuntimeError::message(messages.join("; "))
+        })?;
+        for plugin in order {
+            if self.loaded.borrow().contains_key(plugin.name()) {
+                continue;
+            }
+            let config = script_config(plugin.name(), ctx.as_deref_mut());
+            let loaded = self.load_one(plugin, &config)?;
+            self.loaded.borrow_mut().insert(plugin.name().to_string(), loaded);
+            self.load_order.borrow_mut().push(plugin.name().to_string());
+        }
+        self.loaded
+            .borrow()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| RuntimeError::message(format!("plugin `{name}` did not load")))
+    }
+
+    fn load_one(
+        &self,
+        plugin: &DiscoveredPlugin,
+        config: &serde_json::Value,
+    ) -> Result<Rc<LoadedPlugin>, RuntimeError> {
+        let manifest = &plugin.manifest;
+        check(&manifest.permissions, &self.settings.grants, plugin.name()).map_err(|error| {
+            let diagnostic = error.to_diagnostic();
+            let mut runtime_error = RuntimeError::message(diagnostic.message);
+            if let Some(help) = diagnostic.help {
+                runtime_error = runtime_error.with_help(help);
+            }
+            runtime_error
+        })?;
+        let config_json = serde_json::to_string(config).unwrap_or_else(|_| "{}".into());
+        let copy = cache_copy(&manifest.library, plugin.name(), &self.settings.cache_dir)
+            .map_err(|error| RuntimeError::message(error.to_string()))?;
+        let version = manifest.version.to_string();
+        let expected = Expected {
+            name: &manifest.name,
+            version: &version,
+            operators: &manifest.operators,
+            functions: &manifest.functions,
+            types: &manifest.types,
+        };
+        load(&copy, &expected, &config_json, self.services.clone())
+            .map_err(|error| RuntimeError::message(error.to_string()))
+    }
+
+    /// The plugins loaded so far, in load order.
+    pub fn loaded(&self) -> Vec<Rc<LoadedPlugin>> {
+        let loaded = self.loaded.borrow();
+        self.load_order.borrow().iter().filter_map(|name| loaded.get(name).cloned()).collect()
+    }
+
+    /// Shuts every loaded plugin down, dependents first. Returns the plugins that failed.
+    pub fn shutdown_all(&self) -> Vec<(String, String)> {
+        let mut failures = Vec::new();
+        for plugin in self.loaded().into_iter().rev() {
+            if let Err(message) = plugin.shutdown() {
+                failures.push((plugin.name.clone(), message));
+            }
+        }
+        failures
+    }
+}
+
+impl Drop for PluginHost {
+    fn drop(&mut self) {
+        self.shutdown_all();
+    }
+}
+
+/// The running script's `[plugins.NAME]` section, as JSON (an empty object when absent).
+fn script_config(name: &str, ctx: Option<&mut CallContext<'_, '_>>) -> serde_json::Value {
+    let section = ctx.and_then(|ctx| {
+        let document = ctx.module().document();
+        document.get("plugins").and_then(|plugins| plugins.as_object().and_then(|p| p.get(name)).cloned())
+    });
+    match section {
+        Some(value) => serde_json::to_value(&value).unwrap_or(serde_json::Value::Object(Default::default())),
+        None => serde_json::Value::Object(Default::default()),
+    }
+}

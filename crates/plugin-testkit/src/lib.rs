@@ -1,0 +1,199 @@
+//! Test a TuskLang plugin the way users will run it: build its library with cargo, install it
+//! (manifest and library) into a temporary plugin folder, load it through the real plugin
+//! host, and evaluate `.tsk` snippets against it.
+//!
+//! ```no_run
+//! let mut plugin = tusk_plugin_testkit::PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
+//! assert_eq!(plugin.eval_expression("@my_operator(\"tusk\")").unwrap(), serde_json::json!("Hello, tusk!"));
+//! assert_eq!(plugin.run_examples(), Vec::<String>::new());
+//! ```
+
+#![warn(missing_docs)]
+
+mod build;
+
+use std::path::{Path, PathBuf};
+
+use tusk::plugins::{GrantSet, Grants, HostSettings, SearchPath};
+use tusk::{Engine, Mode};
+
+pub use build::build_cdylib;
+
+/// A plugin installed in a temporary folder, with an engine that can call it.
+pub struct PluginTest {
+    engine: Engine,
+    name: String,
+    plugin_dir: PathBuf,
+    grants: GrantSet,
+    script_dir: PathBuf,
+    _root: tempfile::TempDir,
+}
+
+impl PluginTest {
+    /// Builds and installs the plugin whose crate (with `Cargo.toml` and `plugin.toml`) is at
+    /// `package_dir`. Panics with the build or manifest errors: a test cannot go on without it.
+    pub fn for_package(package_dir: &str) -> PluginTest {
+        PluginTest::new(Path::new(package_dir)).unwrap_or_else(|message| panic!("{message}"))
+    }
+
+    /// As [`PluginTest::for_package`], returning errors instead of panicking.
+    pub fn new(package_dir: &Path) -> Result<PluginTest, String> {
+        let library = build_cdylib(package_dir)?;
+        let root = tempfile::tempdir().map_err(|error| error.to_string())?;
+        let plugins = root.path().join("plugins");
+        let manifest_text = std::fs::read_to_string(package_dir.join("plugin.toml"))
+            .map_err(|error| format!("cannot read {}/plugin.toml: {error}", package_dir.display()))?;
+        let manifest: toml::Table = manifest_text.parse().map_err(|error| format!("plugin.toml: {error}"))?;
+        let plugin = manifest.get("plugin").and_then(|p| p.as_table()).ok_or("plugin.toml has no [plugin] table")?;
+        let name = plugin.get("name").and_then(|n| n.as_str()).ok_or("plugin.toml has no plugin name")?.to_string();
+        let plugin_dir = plugins.join(&name);
+        copy_dir(package_dir, &plugin_dir, &["plugin.toml"], &["json", "md"])?;
+        let library_name = plugin
+            .get("library")
+            .and_then(|l| l.as_str())
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("libtusk_plugin_{name}.so"));
+        std::fs::copy(&library, plugin_dir.join(&library_name))
+            .map_err(|error| format!("cannot copy {}: {error}", library.display()))?;
+        let script_dir = root.path().join("scripts");
+        std::fs::create_dir_all(&script_dir).map_err(|error| error.to_string())?;
+        let mut test = PluginTest {
+            engine: Engine::new(),
+            name,
+            plugin_dir,
+            grants: GrantSet::default(),
+            script_dir,
+            _root: root,
+        };
+        test.restart()?;
+        Ok(test)
+    }
+
+    /// A fresh engine with the plugin installed (and the current grants).
+    fn restart(&mut self) -> Result<(), String> {
+        let mut engine = Engine::new();
+        let mut settings = HostSettings::standard(&self.script_dir);
+        let plugins_root = self.plugin_dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        settings.search = SearchPath::from_parts(Some(plugins_root.as_os_str()), None, None, None);
+        settings.index_file = None;
+        settings.cache_dir = self.script_dir.join("../cache");
+        let mut grants = Grants::new(&self.script_dir);
+        grants.flags = self.grants.clone();
+        settings.grants = grants;
+        let diagnostics = engine.enable_plugins(settings);
+        let errors: Vec<_> = diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
+        if !errors.is_empty() {
+            return Err(engine.render_diagnostics(&errors, false));
+        }
+        self.engine = engine;
+        Ok(())
+    }
+
+    /// Grants a permission as the command-line flag would (`--allow-write=/tmp/x`), then
+    /// restarts the engine (plugins load again on first use).
+    pub fn grant(&mut self, flag: &str) -> &mut PluginTest {
+        self.grants.apply_flag(flag).unwrap_or_else(|error| panic!("bad flag {flag}: {error:?}"));
+        self.restart().unwrap_or_else(|message| panic!("{message}"));
+        self
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The folder the plugin is installed in.
+    pub fn plugin_dir(&self) -> &Path {
+        &self.plugin_dir
+    }
+
+    /// The folder scripts run in (for relative paths).
+    pub fn script_dir(&self) -> &Path {
+        &self.script_dir
+    }
+
+    /// The engine, for anything the helpers do not cover.
+    pub fn engine(&mut self) -> &mut Engine {
+        &mut self.engine
+    }
+
+    /// Evaluates a document; the error is the rendered diagnostics.
+    pub fn eval(&mut self, source: &str) -> Result<serde_json::Value, String> {
+        let directory = self.script_dir.clone();
+        match self.engine.eval_named("test.tsk", source, Some(&directory)) {
+            Ok(document) => serde_json::to_value(document.value()).map_err(|error| error.to_string()),
+            Err(error) => Err(self.engine.render(&error, false)),
+        }
+    }
+
+    /// Evaluates one expression; the error is the rendered diagnostics.
+    pub fn eval_expression(&mut self, source: &str) -> Result<serde_json::Value, String> {
+        match self.engine.eval_expression(source) {
+            Ok(value) => serde_json::to_value(&value).map_err(|error| error.to_string()),
+            Err(error) => Err(self.engine.render(&error, false)),
+        }
+    }
+
+    /// Runs the examples of the manifest (`[[examples]]`) and of every symbol the plugin
+    /// registered (`expression => expected JSON`). Returns one message per failure.
+    pub fn run_examples(&mut self) -> Vec<String> {
+        let mut failures = Vec::new();
+        let mut examples: Vec<(String, Option<serde_json::Value>)> = Vec::new();
+        let manifest_text = std::fs::read_to_string(self.plugin_dir.join("plugin.toml")).unwrap_or_default();
+        if let Ok(manifest) = manifest_text.parse::<toml::Table>()
+            && let Some(list) = manifest.get("examples").and_then(|e| e.as_array())
+        {
+            for example in list {
+                let code = example.get("code").and_then(|c| c.as_str()).unwrap_or_default().to_string();
+                let result = example.get("result").and_then(|r| r.as_str()).and_then(|r| serde_json::from_str(r).ok());
+                examples.push((code, result));
+            }
+        }
+        // Loading the plugin makes its own symbol examples available.
+        if let Some(host) = self.engine.plugins().cloned() {
+            match host.load(&self.name, None) {
+                Ok(plugin) => {
+                    for symbol in &plugin.symbols {
+                        for example in &symbol.examples {
+                            match example.rsplit_once(" => ") {
+                                Some((code, expected)) => {
+                                    examples.push((code.to_string(), serde_json::from_str(expected).ok()));
+                                }
+                                None => examples.push((example.clone(), None)),
+                            }
+                        }
+                    }
+                }
+                Err(error) => failures.push(format!("the plugin does not load: {error}")),
+            }
+        }
+        for (code, expected) in examples {
+            match (self.eval_expression(&code), expected) {
+                (Ok(got), Some(want)) if got != want => failures.push(format!("{code}: expected {want}, got {got}")),
+                (Err(error), _) => failures.push(format!("{code}: {error}")),
+                _ => {}
+            }
+        }
+        failures
+    }
+
+    /// Evaluates in compat mode (for plugins that implement reference operators).
+    pub fn compat(&mut self) -> &mut PluginTest {
+        self.engine.set_mode(Mode::Compat);
+        self
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path, files: &[&str], extensions: &[&str]) -> Result<(), String> {
+    std::fs::create_dir_all(to).map_err(|error| error.to_string())?;
+    for entry in std::fs::read_dir(from).map_err(|error| error.to_string())?.filter_map(Result::ok) {
+        let path = entry.path();
+        let file_name = entry.file_name().to_string_lossy().to_string();
+        let wanted = files.contains(&file_name.as_str())
+            || path.extension().and_then(|e| e.to_str()).is_some_and(|e| extensions.contains(&e));
+        if wanted && path.is_file() {
+            std::fs::copy(&path, to.join(&file_name)).map_err(|error| error.to_string())?;
+        }
+    }
+    Ok(())
+}
