@@ -11,7 +11,7 @@ the geometric mean over the six timed workloads, the builtin call cost, peak RSS
 (cargo bench -p tusk --bench config_throughput). Everything also goes to bench/results/<stamp>/.
 
 Usage (from anywhere; stdlib only):
-    python3 bench/run.py [--no-build] [--tusk PATH] [--only fib,loop] [--runs 5] [--config]
+    python3 bench/run.py [--no-build] [--tusk PATH] [--only fib,loop] [--runs 5] [--rounds 3] [--config]
 """
 import argparse
 import datetime
@@ -115,20 +115,24 @@ def verify(interps, tusk, workloads):
     return problems
 
 
-def hyperfine(interps, workload, out_dir, warmup, runs):
-    path = os.path.join(out_dir, "hyperfine-%s.json" % workload)
+def hyperfine(interps, workload, out_dir, warmup, runs, round_index):
+    """Times every interpreter on one workload; returns {name: (wall times, mean CPU seconds)}.
+
+    Each round starts the list at a different interpreter, so that a change of load during a
+    round does not always fall on the same one.
+    """
+    path = os.path.join(out_dir, "hyperfine-%s-%d.json" % (workload, round_index + 1))
     command = ["hyperfine", "-N", "--warmup", str(warmup), "--runs", str(runs), "--export-json", path,
                "--style", "basic"]
-    for name, argv, ext, _ in interps:
+    shift = round_index % len(interps)
+    for name, argv, ext, _ in interps[shift:] + interps[:shift]:
         command += ["-n", name, " ".join(argv + [script(name, ext, workload)])]
     subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
     with open(path) as f:
         results = json.load(f)["results"]
-    medians = {result["command"]: result["median"] for result in results}
-    # CPU seconds (user + system, hyperfine's means): less disturbed than wall time when other
+    # CPU seconds (user + system, hyperfine's means) are less disturbed than wall time when other
     # processes take the cores, so the call cost is also derived from them.
-    cpu = {result["command"]: result["user"] + result["system"] for result in results}
-    return medians, cpu
+    return {result["command"]: (result["times"], result["user"] + result["system"]) for result in results}
 
 
 def peak_rss(argv):
@@ -151,7 +155,8 @@ def startup(tusk, out_dir):
     subprocess.run(["hyperfine", "-N", "--warmup", "2", "--runs", "30", "--export-json", path,
                     "--style", "basic", "-n", label, command], check=True, stdout=subprocess.DEVNULL)
     with open(path) as f:
-        return label, json.load(f)["results"][0]["median"]
+        result = json.load(f)["results"][0]
+    return label, result["median"], result["min"]
 
 
 def config_throughput(out_dir):
@@ -221,6 +226,8 @@ def main():
     parser.add_argument("--only", help="comma-separated workloads (default: all)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="repeat the timing this many times, rotating the order; medians of all runs")
     parser.add_argument("--config", action="store_true", help="also run the config-throughput bench")
     args = parser.parse_args()
 
@@ -246,17 +253,23 @@ def main():
     print("interpreters: " + ", ".join(names))
     problems = verify(interps, tusk, workloads)
 
-    medians, cpu = {}, {}
-    for workload in workloads:
-        warmup, runs = (2, 30) if workload == "empty" else (args.warmup, args.runs)
-        print("timing %s ..." % workload, flush=True)
-        medians[workload], cpu[workload] = hyperfine(interps, workload, out_dir, warmup, runs)
+    times = {workload: {name: [] for name in names} for workload in workloads}
+    cpu_means = {workload: {name: [] for name in names} for workload in workloads}
+    for round_index in range(args.rounds):
+        for workload in workloads:
+            warmup, runs = (2, 30) if workload == "empty" else (args.warmup, args.runs)
+            print("timing %s (round %d of %d) ..." % (workload, round_index + 1, args.rounds), flush=True)
+            for name, (wall, cpu_seconds) in hyperfine(interps, workload, out_dir, warmup, runs, round_index).items():
+                times[workload][name].extend(wall)
+                cpu_means[workload][name].append(cpu_seconds)
+    medians = {w: {name: statistics.median(times[w][name]) for name in names} for w in workloads}
+    cpu = {w: {name: statistics.mean(cpu_means[w][name]) for name in names} for w in workloads}
 
     rss = {}
     if "objects" in workloads:
         for name, argv, ext, _ in interps:
             rss[name] = peak_rss(argv + [script(name, ext, "objects")])
-    start_label, start_time = startup(tusk, out_dir)
+    start_label, start_time, start_min = startup(tusk, out_dir)
     config, config_text = config_throughput(out_dir) if args.config else (None, None)
     load_after = load()
 
@@ -269,7 +282,7 @@ def main():
     versions.append("hyperfine (%s)" % version_of(["hyperfine"], ["--version"]))
     emit("peers: " + ", ".join(versions))
     emit("method: hyperfine -N, whole process, median seconds of %d runs after %d warm-up "
-         "(empty: 30 after 2)" % (args.runs, args.warmup))
+         "(empty: 30 after 2), %d round(s) in rotated order" % (args.runs, args.warmup, args.rounds))
     if problems:
         emit("CHECKSUM MISMATCH on: " + ", ".join(problems))
     else:
@@ -308,7 +321,8 @@ def main():
             " | ".join("%.0f" % (rss[name] / 1024) for name in names),
             " | ".join("%.2f" % (rss["tusk"] / rss[p]) for p in peers)))
     emit()
-    emit("start-up (%s): %.1f ms (median of 30)" % (start_label, start_time * 1e3))
+    emit("start-up (%s): %.1f ms median of 30, %.1f ms min (milliseconds are at the mercy of the load)"
+         % (start_label, start_time * 1e3, start_min * 1e3))
     if config_text:
         emit()
         emit("config throughput (cargo bench -p tusk --bench config_throughput):")
@@ -324,7 +338,9 @@ def main():
 
     for peer in ("rhai", "koto"):
         if peer in names and timed:
-            slower = [w for w in timed if medians[w]["tusk"] >= medians[w][peer]]
+            # Start-up (`empty`) counts too: "every workload" includes it.
+            compared = timed + (["empty"] if "empty" in medians else [])
+            slower = [w for w in compared if medians[w]["tusk"] >= medians[w][peer]]
             target("faster than %s on every workload%s" % (
                 peer, (" (slower on " + ", ".join(slower) + ")") if slower else ""), not slower)
     if "python" in names and timed:
@@ -348,7 +364,7 @@ def main():
         f.write("\n".join(report) + "\n")
     with open(os.path.join(out_dir, "summary.json"), "w") as f:
         json.dump({"medians": medians, "cpu_seconds": cpu, "rss_kib": rss, "call_cost_ns": call_cost,
-                   "cpu_call_cost_ns": cpu_call_cost, "startup": [start_label, start_time],
+                   "cpu_call_cost_ns": cpu_call_cost, "startup": [start_label, start_time, start_min],
                    "config": config, "load": [load_before, load_after], "problems": problems}, f, indent=2)
     print()
     print("results in %s" % os.path.relpath(out_dir, os.getcwd()))
