@@ -1,6 +1,7 @@
 //! A module is one evaluated file (or REPL session): its slots, globals and document.
 //! Closures keep their module alive, so a lambda handed to a plugin still sees the entries
-//! it refers to after the file has finished evaluating.
+//! it refers to after the file has finished evaluating (until the runtime is dropped, which
+//! releases the module's values to break the cycle through those closures).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -48,6 +49,18 @@ impl Module {
         if global_values.len() < globals {
             global_values.resize(globals, None);
         }
+    }
+
+    /// Drops every value the module holds, which breaks the cycles through the lambdas it
+    /// defined (they hold the module). Called when the runtime that ran it goes away.
+    pub(crate) fn release(&self) {
+        // Taken out first and dropped after the borrows end: dropping a lambda may drop
+        // another module, or this one's last other reference. The slots stay (empty), so a
+        // lambda that outlives the runtime and runs elsewhere finds its names undefined.
+        let slots: Vec<Option<Value>> = self.slots.borrow_mut().iter_mut().map(Option::take).collect();
+        let globals: Vec<Option<Value>> = self.globals.borrow_mut().iter_mut().map(Option::take).collect();
+        let document = std::mem::take(&mut *self.document.borrow_mut());
+        drop((slots, globals, document));
     }
 
     /// The document as evaluated so far.

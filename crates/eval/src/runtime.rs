@@ -29,6 +29,8 @@ pub struct Runtime {
     files_in_progress: Vec<PathBuf>,
     printer: Option<Printer>,
     printed: Vec<String>,
+    /// Every module this runtime created that may still be alive; see `impl Drop for Runtime`.
+    modules: Vec<std::rc::Weak<Module>>,
 }
 
 enum FileState {
@@ -110,7 +112,20 @@ impl Runtime {
             files_in_progress: Vec::new(),
             printer: None,
             printed: Vec::new(),
+            modules: Vec::new(),
         }
+    }
+
+    /// A new module for `source`, remembered so that dropping the runtime can free it.
+    fn new_module(&mut self, source: SourceId, directory: Option<PathBuf>) -> Rc<Module> {
+        // Forget modules that are gone whenever the list would grow, which keeps it as long as
+        // the modules still alive (amortised: the capacity doubles in between).
+        if self.modules.len() == self.modules.capacity() {
+            self.modules.retain(|module| module.strong_count() > 0);
+        }
+        let module = Rc::new(Module::new(source, directory));
+        self.modules.push(Rc::downgrade(&module));
+        module
     }
 
     /// Where `print()` output goes. Without a printer it is kept and can be taken with
@@ -197,7 +212,7 @@ impl Runtime {
     pub fn evaluate(&mut self, source: SourceId, directory: Option<PathBuf>) -> Result<Evaluation, Failure> {
         let mut state = CompileState::new();
         let (program, warnings) = self.compile_source(source, &mut state)?;
-        let module = Rc::new(Module::new(source, directory));
+        let module = self.new_module(source, directory);
         let result = Interpreter::new(self, module.clone()).run_program(&program);
         match result {
             Ok(_) => {
@@ -221,7 +236,7 @@ impl Runtime {
     /// Starts a REPL session.
     pub fn new_session(&mut self) -> Session {
         let source = self.sources.add("<repl>", "");
-        Session { state: CompileState::new(), module: Rc::new(Module::new(source, std::env::current_dir().ok())) }
+        Session { state: CompileState::new(), module: self.new_module(source, std::env::current_dir().ok()) }
     }
 
     /// Evaluates one REPL line (or several lines entered together).
@@ -300,6 +315,19 @@ impl Runtime {
     }
 }
 
+/// A lambda keeps its module alive (it may run after the file is done), and the module's
+/// entries hold the lambda: a reference cycle that would leak every file that defines a lambda.
+/// The runtime breaks those cycles when it goes, since nothing can run a lambda without one.
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        for module in std::mem::take(&mut self.modules) {
+            if let Some(module) = module.upgrade() {
+                module.release();
+            }
+        }
+    }
+}
+
 fn downgrade(diagnostic: Diagnostic, compat: bool) -> Diagnostic {
     if compat { Diagnostic { severity: Severity::Warning, ..diagnostic } } else { diagnostic }
 }
@@ -332,7 +360,7 @@ pub(crate) fn evaluate_file_from(interp: &mut Interpreter<'_>, path: &Path) -> R
     let compiled = runtime.compile_source(source, &mut state);
     let result = match compiled {
         Ok((program, _warnings)) => {
-            let module = Rc::new(Module::new(source, path.parent().map(Path::to_path_buf)));
+            let module = runtime.new_module(source, path.parent().map(Path::to_path_buf));
             interp.run_in_module(module.clone(), &program).map(|_| module.document())
         }
         Err(failure) => {

@@ -212,3 +212,18 @@ fn dry_run_skips_side_effects_on_every_call_route() {
     assert_eq!(rt.take_printed(), Vec::<String>::new());
     assert!(!path.exists());
 }
+
+#[test]
+fn dropping_the_runtime_frees_files_that_define_lambdas() {
+    // Found by fuzzing under LeakSanitizer: a lambda holds its module and the module's entries
+    // hold the lambda, so every evaluated file that defined a lambda was leaked.
+    let mut rt = runtime(Mode::Default);
+    let id = rt.add_source("t", "base: 10\nhandler: x => x + base\n");
+    let document = rt.evaluate(id, None).unwrap().document;
+    let Some(Value::Func(handler)) = document.get("handler") else { panic!("a function") };
+    let handler = Rc::downgrade(handler);
+    drop(document);
+    assert!(handler.upgrade().is_some(), "the runtime keeps the file's lambdas while it lives");
+    drop(rt);
+    assert!(handler.upgrade().is_none(), "the lambda and its module outlived the runtime");
+}
