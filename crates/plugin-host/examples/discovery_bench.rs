@@ -99,5 +99,4 @@ fn main() {
     println!("  cold (parse all, write index): {:>8.3} ms", cold.as_secs_f64() * 1e3);
     println!("  warm (index hit, no TOML):     {:>8.3} ms", warm.as_secs_f64() * 1e3);
     println!("  index file: {index_size} bytes");
-    if std::env::var_os("KEEP").is_some() { let r = root.keep(); let c = cache.keep(); println!("{} {}", r.display(), c.join("plugin-index.json").display()); }
 }

@@ -188,53 +188,103 @@ impl Catalog {
             catalog.plugins.push(plugin);
         }
 
-        let mut symbols: BTreeMap<(u8, String), Vec<usize>> = BTreeMap::new();
-        let mut types: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        // One hash insert per symbol and no formatting on the common path (one provider):
+        // this runs at every start-up for every installed plugin.
+        let n_symbols = catalog.plugins.iter().map(|p| p.manifest.operators.len() + p.manifest.functions.len()).sum();
+        let mut symbols: HashMap<(SymbolKind, String), Provider> = HashMap::with_capacity(n_symbols);
+        let mut types: HashMap<String, Provider> = HashMap::new();
+        fn add<K: std::hash::Hash + Eq>(table: &mut HashMap<K, Provider>, key: K, index: usize) {
+            match table.entry(key) {
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(Provider::One(index));
+                }
+                std::collections::hash_map::Entry::Occupied(mut slot) => match slot.get_mut() {
+                    Provider::One(first) => {
+                        let first = *first;
+                        slot.insert(Provider::Conflict(vec![first, index]));
+                    }
+                    Provider::Conflict(indexes) => indexes.push(index),
+                },
+            }
+        }
         for (index, plugin) in catalog.plugins.iter().enumerate() {
             for operator in &plugin.manifest.operators {
-                symbols.entry((0, operator.clone())).or_default().push(index);
+                add(&mut symbols, (SymbolKind::Operator, operator.clone()), index);
             }
             for function in &plugin.manifest.functions {
-                symbols.entry((1, function.clone())).or_default().push(index);
+                add(&mut symbols, (SymbolKind::Function, function.clone()), index);
             }
             for type_name in &plugin.manifest.types {
-                types.entry(type_name.clone()).or_default().push(index);
+                add(&mut types, type_name.clone(), index);
             }
         }
-        for ((kind, name), providers) in symbols {
-            let kind = if kind == 0 { SymbolKind::Operator } else { SymbolKind::Function };
-            let written = written_name(kind, &name);
-            let provider = catalog.choose(&written, providers, preferences);
-            catalog.symbols.insert((kind, name), provider);
+        let mut conflicts: Vec<(SymbolKind, String, Vec<usize>)> = symbols
+            .iter()
+            .filter_map(|((kind, name), provider)| match provider {
+                Provider::Conflict(indexes) => Some((*kind, name.clone(), indexes.clone())),
+                Provider::One(_) => None,
+            })
+            .collect();
+        conflicts.sort_by(|a, b| (a.0 == SymbolKind::Function, &a.1).cmp(&(b.0 == SymbolKind::Function, &b.1)));
+        for (kind, name, providers) in conflicts {
+            let provider = catalog.choose(&written_name(kind, &name), providers, preferences);
+            symbols.insert((kind, name), provider);
         }
-        for (name, providers) in types {
-            let written = format!("type `{name}`");
-            let provider = catalog.choose_type(&written, providers);
-            catalog.types.insert(name, provider);
+        // Preferences for symbols with a single provider can still name the wrong plugin.
+        let mut preferred: Vec<(&String, &String)> = preferences.iter().collect();
+        preferred.sort();
+        for (written, plugin) in preferred {
+            let key = match written.strip_prefix('@') {
+                Some(operator) => (SymbolKind::Operator, operator.to_string()),
+                None => (SymbolKind::Function, written.clone()),
+            };
+            if let Some(Provider::One(index)) = symbols.get(&key)
+                && catalog.plugins[*index].name() != plugin
+            {
+                catalog.wrong_preference(written, plugin, &[catalog.plugins[*index].name().to_string()]);
+            }
         }
+        let mut type_conflicts: Vec<(String, Vec<usize>)> = types
+            .iter()
+            .filter_map(|(name, provider)| match provider {
+                Provider::Conflict(indexes) => Some((name.clone(), indexes.clone())),
+                Provider::One(_) => None,
+            })
+            .collect();
+        type_conflicts.sort();
+        for (name, providers) in type_conflicts {
+            catalog.type_conflict(&name, &providers);
+        }
+        catalog.symbols = symbols;
+        catalog.types = types;
         catalog
     }
 
-    /// Picks the provider of one symbol, reporting conflicts and wrong preferences.
+    /// Example: `"@log" = "metrics"` while only `logging` provides `@log`.
+    fn wrong_preference(&mut self, written: &str, preferred: &str, names: &[String]) {
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        self.diagnostics.push(
+            Diagnostic::error(format!(
+                "the preference for `{written}` names plugin `{preferred}`, which does not provide it"
+            ))
+            .with_code("X023")
+            .with_note(format!("`{written}` is provided by {}", list_names(&names)))
+            .with_help(format!("prefer {}", list_names(&names).replace(" and ", " or "))),
+        );
+    }
+
+    /// Picks the provider of a symbol several plugins declare, reporting the conflict unless a
+    /// preference names one of them.
     fn choose(&mut self, written: &str, providers: Vec<usize>, preferences: &HashMap<String, String>) -> Provider {
         let names: Vec<&str> = providers.iter().map(|&index| self.plugins[index].name()).collect();
         if let Some(preferred) = preferences.get(written) {
             if let Some(position) = names.iter().position(|name| name == preferred) {
                 return Provider::One(providers[position]);
             }
-            // Example: `"@log" = "metrics"` while only `logging` provides `@log`.
-            self.diagnostics.push(
-                Diagnostic::error(format!(
-                    "the preference for `{written}` names plugin `{preferred}`, which does not provide it"
-                ))
-                .with_code("X023")
-                .with_note(format!("`{written}` is provided by {}", list_names(&names)))
-                .with_help(format!("prefer one of {}", list_names(&names))),
-            );
+            let owned: Vec<String> = names.iter().map(|name| name.to_string()).collect();
+            self.wrong_preference(written, preferred, &owned);
         }
-        if providers.len() == 1 {
-            return Provider::One(providers[0]);
-        }
+        let names: Vec<&str> = providers.iter().map(|&index| self.plugins[index].name()).collect();
         // Example: plugins `logging` and `audit` both list `log` in `operators`.
         self.diagnostics.push(
             Diagnostic::error(format!("`{written}` is provided by {}", list_names(&names)))
@@ -259,18 +309,16 @@ impl Catalog {
 
     /// Handle types have no preference: two plugins creating one type would confuse their
     /// handles, whichever is loaded.
-    fn choose_type(&mut self, written: &str, providers: Vec<usize>) -> Provider {
-        if providers.len() == 1 {
-            return Provider::One(providers[0]);
-        }
+    fn type_conflict(&mut self, name: &str, providers: &[usize]) {
         let names: Vec<&str> = providers.iter().map(|&index| self.plugins[index].name()).collect();
         // Example: plugins `a` and `b` both list `types = ["shared.handle"]`.
         self.diagnostics.push(
-            Diagnostic::error(format!("{written} is created by {}", list_names(&names))).with_code("X020").with_help(
-                "handle type names must be unique; prefix them with the plugin name, like `my_plugin.handle`",
-            ),
+            Diagnostic::error(format!("type `{name}` is created by {}", list_names(&names)))
+                .with_code("X020")
+                .with_help(
+                    "handle type names must be unique; prefix them with the plugin name, like `my_plugin.handle`",
+                ),
         );
-        Provider::Conflict(providers)
     }
 
     /// The plugin called `name`.

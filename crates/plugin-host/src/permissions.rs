@@ -113,8 +113,13 @@ impl GrantSet {
             None => (flag, None),
         };
         let list = || -> Access {
-            let items: Vec<String> =
-                value.unwrap_or("").split(',').map(str::trim).filter(|item| !item.is_empty()).map(str::to_string).collect();
+            let items: Vec<String> = value
+                .unwrap_or("")
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(str::to_string)
+                .collect();
             if items.is_empty() { Access::All } else { Access::Only(items) }
         };
         let no_value = |grants: &mut GrantSet, apply: fn(&mut GrantSet)| match value {
@@ -312,7 +317,8 @@ impl Grants {
     /// Where `plugin` runs: in-process when the user trusts it, or when it is a first-party
     /// plugin shipped with tusk that asks for it; sandboxed otherwise.
     pub fn execution_mode(&self, plugin: &DiscoveredPlugin) -> ExecutionMode {
-        if self.is_trusted(plugin.name()) || (plugin.is_first_party() && plugin.manifest.mode == ExecutionMode::Native) {
+        if self.is_trusted(plugin.name()) || (plugin.is_first_party() && plugin.manifest.mode == ExecutionMode::Native)
+        {
             ExecutionMode::Native
         } else {
             ExecutionMode::Isolated
@@ -355,7 +361,10 @@ impl Grants {
 }
 
 /// Parses a grants file: one table per plugin name.
-fn parse_grants_file(text: &str, source: tusk_diagnostics::SourceId) -> Result<BTreeMap<String, GrantSet>, Vec<Diagnostic>> {
+fn parse_grants_file(
+    text: &str,
+    source: tusk_diagnostics::SourceId,
+) -> Result<BTreeMap<String, GrantSet>, Vec<Diagnostic>> {
     const KEYS: &[&str] = &["allow_read", "allow_write", "allow_net", "allow_env", "allow_db", "allow_all", "trusted"];
     let document = toml_check::parse(text, source)?;
     let mut checker = Checker::new(source);
@@ -494,9 +503,9 @@ impl PluginGrants {
             Access::None => false,
             Access::All => true,
             // Windows environment names ignore case; elsewhere they do not.
-            Access::Only(patterns) if cfg!(windows) => patterns
-                .iter()
-                .any(|pattern| wildcard_match(&pattern.to_ascii_uppercase(), &name.to_ascii_uppercase())),
+            Access::Only(patterns) if cfg!(windows) => {
+                patterns.iter().any(|pattern| wildcard_match(&pattern.to_ascii_uppercase(), &name.to_ascii_uppercase()))
+            }
             Access::Only(patterns) => patterns.iter().any(|pattern| wildcard_match(pattern, name)),
         }
     }
@@ -579,7 +588,10 @@ impl PermissionError {
             .iter()
             .filter(|missing| PermissionError::kind_of(missing) == kind)
             .filter_map(|missing| match missing {
-                MissingGrant::Read(value) | MissingGrant::Write(value) | MissingGrant::Net(value) | MissingGrant::Env(value) => {
+                MissingGrant::Read(value)
+                | MissingGrant::Write(value)
+                | MissingGrant::Net(value)
+                | MissingGrant::Env(value) => {
                     let flag_value = self
                         .expanded
                         .iter()
@@ -606,7 +618,11 @@ impl PermissionError {
             .into_iter()
             .map(|kind| {
                 let values: Vec<&str> = self.values(kind).iter().map(|(_, flag_value)| *flag_value).collect();
-                if values.is_empty() { KINDS[kind].0.to_string() } else { format!("{} {}", KINDS[kind].0, join_and(&values)) }
+                if values.is_empty() {
+                    KINDS[kind].0.to_string()
+                } else {
+                    format!("{} {}", KINDS[kind].0, join_and(&values))
+                }
             })
             .collect();
         let parts: Vec<&str> = parts.iter().map(String::as_str).collect();

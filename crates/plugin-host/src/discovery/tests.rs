@@ -165,6 +165,13 @@ fn two_providers_of_one_operator_conflict_unless_preferred() {
     assert_eq!(messages(&catalog), ["X020 type `shared.h` is created by `audit` and `logging`"]);
     assert_eq!(catalog.provider(SymbolKind::Operator, "log").unwrap().name(), "logging");
 
+    let preferences = HashMap::from([("@log.flush".to_string(), "audit".to_string())]);
+    let catalog = discover(&search, None, &preferences, &mut SourceMap::new());
+    let wrong = catalog.diagnostics.iter().find(|d| d.code == Some("X023")).unwrap();
+    assert_eq!(wrong.message, "the preference for `@log.flush` names plugin `audit`, which does not provide it");
+    assert_eq!(wrong.help.as_deref(), Some("prefer `logging`"));
+    assert_eq!(catalog.provider(SymbolKind::Operator, "log.flush").unwrap().name(), "logging");
+
     let preferences = HashMap::from([("@log".to_string(), "metrics".to_string())]);
     let catalog = discover(&search, None, &preferences, &mut SourceMap::new());
     assert_eq!(

@@ -59,7 +59,10 @@ fn bad_flags_say_why() {
         error("--allow-net=a b"),
         "invalid entry `a b` in `--allow-net`: expected `host` or `host:port`, like `api.example.com:443`"
     );
-    assert_eq!(error("--allow-env=A=B"), "invalid entry `A=B` in `--allow-env`: expected variable names such as `HOME` or `TUSK_*`");
+    assert_eq!(
+        error("--allow-env=A=B"),
+        "invalid entry `A=B` in `--allow-env`: expected variable names such as `HOME` or `TUSK_*`"
+    );
     assert_eq!(GrantSet::from_flags(["--nope"]).unwrap_err().to_diagnostic().code, Some("X042"));
 }
 
@@ -91,8 +94,9 @@ fn grants_file_reads_per_plugin_tables() {
 
 #[test]
 fn grants_file_errors_point_into_it() {
-    let errors = parse_grants_file("[Logging]\n[http]\nallow_nett = []\nallow_db = \"yes\"\n", tusk_diagnostics::SourceId(0))
-        .unwrap_err();
+    let errors =
+        parse_grants_file("[Logging]\n[http]\nallow_nett = []\nallow_db = \"yes\"\n", tusk_diagnostics::SourceId(0))
+            .unwrap_err();
     let listed: Vec<_> = errors
         .iter()
         .map(|d| format!("{} {:?} {}", d.code.unwrap(), d.primary.as_ref().unwrap().location.span.range(), d.message))
@@ -148,7 +152,8 @@ fn several_missing_grants_are_listed_together() {
 #[test]
 fn grants_cover_declared_patterns() {
     let mut grants = grants("/srv/app");
-    grants.flags = GrantSet::from_flags(["--allow-net=*.example.com", "--allow-env=TUSK_*,HOME", "--allow-db"]).unwrap();
+    grants.flags =
+        GrantSet::from_flags(["--allow-net=*.example.com", "--allow-env=TUSK_*,HOME", "--allow-db"]).unwrap();
     grants.plugins.insert(
         "logging".into(),
         GrantSet { read: only(&["${script_dir}"]), write: only(&["/tmp/*"]), ..GrantSet::default() },
@@ -169,9 +174,10 @@ fn grants_cover_declared_patterns() {
         [MissingGrant::Read("${script_dir}/logs".into()), MissingGrant::Read("/srv/app/data/*.json".into())]
     );
     // `/tmp/*` covers `/tmp/tusk-*`; `/tmp/tusk-a*` would not.
-    assert_eq!(check(&needs(FileAccess::ReadWrite, &["/tmp/tusk-*"]), &grants, "logging").unwrap_err().missing, [
-        MissingGrant::Read("/tmp/tusk-*".into())
-    ]);
+    assert_eq!(
+        check(&needs(FileAccess::ReadWrite, &["/tmp/tusk-*"]), &grants, "logging").unwrap_err().missing,
+        [MissingGrant::Read("/tmp/tusk-*".into())]
+    );
     let mut narrow = grants.clone();
     narrow.flags.net = only(&["api.example.com:443"]);
     let error = check(&declared, &narrow, "logging").unwrap_err();
@@ -206,9 +212,11 @@ fn per_call_path_checks_normalise_and_resolve_links() {
 #[test]
 fn per_call_network_env_and_database_checks() {
     let mut grants = grants("/srv/app");
-    grants.flags =
-        GrantSet::from_flags(["--allow-net=api.example.com:443,127.0.0.1:*,*.internal,[::1]:8080", "--allow-env=TUSK_*"])
-            .unwrap();
+    grants.flags = GrantSet::from_flags([
+        "--allow-net=api.example.com:443,127.0.0.1:*,*.internal,[::1]:8080",
+        "--allow-env=TUSK_*",
+    ])
+    .unwrap();
     let plugin = grants.for_plugin("http");
     assert!(plugin.may_connect("api.example.com", 443));
     assert!(plugin.may_connect("API.Example.com", 443), "host names ignore case");
@@ -224,8 +232,17 @@ fn per_call_network_env_and_database_checks() {
     assert!(!plugin.may_use_database());
     let nothing = Grants::new("/srv/app").for_plugin("x");
     assert!(!nothing.may_read(Path::new("/")) && !nothing.may_connect("a", 1) && !nothing.may_read_env("A"));
-    let everything = { let mut g = Grants::new("/srv/app"); g.flags = GrantSet::all(); g }.for_plugin("x");
-    assert!(everything.may_write(Path::new("/etc/passwd")) && everything.may_connect("a", 1) && everything.may_use_database());
+    let everything = {
+        let mut g = Grants::new("/srv/app");
+        g.flags = GrantSet::all();
+        g
+    }
+    .for_plugin("x");
+    assert!(
+        everything.may_write(Path::new("/etc/passwd"))
+            && everything.may_connect("a", 1)
+            && everything.may_use_database()
+    );
 }
 
 #[test]
@@ -236,7 +253,11 @@ fn execution_mode_needs_trust() {
     let plugin = |origin| DiscoveredPlugin { manifest: manifest.clone(), origin, shadowed: Vec::new() };
     let mut grants = grants("/srv/app");
     assert_eq!(grants.execution_mode(&plugin(Origin::Bundled)), ExecutionMode::Native);
-    assert_eq!(grants.execution_mode(&plugin(Origin::User)), ExecutionMode::Isolated, "an unverified first-party claim");
+    assert_eq!(
+        grants.execution_mode(&plugin(Origin::User)),
+        ExecutionMode::Isolated,
+        "an unverified first-party claim"
+    );
     grants.plugins.insert("p".into(), GrantSet { trusted: true, ..GrantSet::default() });
     assert_eq!(grants.execution_mode(&plugin(Origin::User)), ExecutionMode::Native);
 }
