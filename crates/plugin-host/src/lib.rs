@@ -7,12 +7,17 @@
 //! configuration ([`config`]). None of it opens a library: loading and calling live in the FFI
 //! modules.
 
+// pub mod config;
 pub mod discovery;
+pub mod ffi;
+pub mod host;
+pub mod loader;
 pub mod manifest;
 pub mod permissions;
 pub mod resolve;
 
 mod glob;
+mod io;
 mod names;
 mod paths;
 mod toml_check;
