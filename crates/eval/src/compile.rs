@@ -97,9 +97,10 @@ impl<'a> Compiler<'a> {
                 ItemKind::Entry { key, value } => {
                     let path: Box<[Str]> = key.iter().map(|part| Str::new(&part.name)).collect();
                     let name = path[0].clone();
+                    let location = self.location(value.span);
                     let value = self.compile_entry_value(value, &name);
                     let slot = self.state.section_key_slot(&name);
-                    ops.push(DocOp::Entry { path, value, slot });
+                    ops.push(DocOp::Entry { path, value, slot, location });
                 }
                 ItemKind::Global { name, value, .. } => {
                     let value = self.compile_entry_value(value, &Str::new(name));

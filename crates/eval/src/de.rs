@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::de::{self, DeserializeOwned, DeserializeSeed, IntoDeserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::value::{Object, Value};
+use crate::value::{Object, Value, with_stack};
 
 /// Why a document did not fit the requested type.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,10 +67,10 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de> {
             Value::Int(n) => visitor.visit_i64(*n),
             Value::Float(x) => visitor.visit_f64(*x),
             Value::Str(s) => visitor.visit_borrowed_str(s.as_str()),
-            Value::Array(items) => {
+            Value::Array(items) => with_stack(|| {
                 visitor.visit_seq(Items { items: items.iter().filter(|item| !item.is_function()).collect(), index: 0 })
-            }
-            Value::Object(object) => visitor.visit_map(Entries::new(object)),
+            }),
+            Value::Object(object) => with_stack(|| visitor.visit_map(Entries::new(object))),
             Value::Range(start, end) => visitor
                 .visit_map(OwnedRange { fields: vec![("min", *start), ("max", end.saturating_sub(1))], index: 0 }),
             Value::Handle(handle) => {

@@ -61,8 +61,19 @@ impl<'r> Interpreter<'r> {
         self.module.ensure_slots(program.slots as usize, program.globals as usize);
         for op in &program.ops {
             match op {
-                DocOp::Entry { path, value, slot } => {
+                DocOp::Entry { path, value, slot, location } => {
+                    let computed = !matches!(value, Node::Const(_));
                     let value = self.eval(value)?;
+                    // Constants nest no deeper than the source; computed values can nest as
+                    // deep as a loop makes them, and the writers of documents recurse (and
+                    // indent) once per level.
+                    if computed && value.nests_deeper_than(self.limits.max_nesting_depth) {
+                        return Err(RuntimeError::new(RuntimeErrorKind::LimitExceeded {
+                            what: "value nesting depth",
+                            limit: self.limits.max_nesting_depth as u64,
+                        })
+                        .at(*location));
+                    }
                     let module = self.module.clone();
                     let section = module.current_section.borrow();
                     let mut document = module.document.borrow_mut();
@@ -132,6 +143,9 @@ impl<'r> Interpreter<'r> {
         Ok(args)
     }
 
+    /// Evaluates a node. The hottest node kinds are handled here; the rest live in
+    /// [`Interpreter::eval_other`], which keeps this function's stack frame small (it recurses
+    /// once per nested expression, so its prologue runs more often than anything else).
     pub(crate) fn eval(&mut self, node: &Node) -> Result<Value, RuntimeError> {
         match node {
             Node::Const(value) => Ok(value.clone()),
@@ -144,13 +158,6 @@ impl<'r> Interpreter<'r> {
                 Some(Some(value)) => Ok(value.clone()),
                 _ => Err(RuntimeError::new(RuntimeErrorKind::NotYetDefined { name: name.to_string() }).at(*location)),
             },
-            Node::Global { index, name, location } => match self.module.globals.borrow().get(*index as usize) {
-                Some(Some(value)) => Ok(value.clone()),
-                _ => Err(RuntimeError::new(RuntimeErrorKind::NotYetDefined { name: format!("${name}") }).at(*location)),
-            },
-            Node::GlobalByName { name, location } => self.module.global(name).ok_or_else(|| {
-                RuntimeError::new(RuntimeErrorKind::UndefinedName { name: format!("${name}") }).at(*location)
-            }),
             Node::Not(operand, location) => {
                 let value = self.eval(operand)?;
                 unary_op(UnaryOp::Not, &value).map_err(|error| error.at(*location))
@@ -186,19 +193,60 @@ impl<'r> Interpreter<'r> {
                     self.eval(otherwise)
                 }
             }
-            Node::Call(call) => {
-                let callee = self.eval(&call.callee)?;
-                let argc = self.push_args(&call.args)?;
-                self.call_on_stack(&callee, argc, call.location)
-                    .map_err(|error| attach_argument(error, call.location, &call.arg_spans))
+            Node::Call(call) => self.eval_call(call),
+            Node::CallNative(call) => self.eval_native(call),
+            _ => self.eval_other(node),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_call(&mut self, call: &crate::ir::Call) -> Result<Value, RuntimeError> {
+        let callee = self.eval(&call.callee)?;
+        let argc = self.push_args(&call.args)?;
+        self.call_on_stack(&callee, argc, call.location)
+            .map_err(|error| attach_argument(error, call.location, &call.arg_spans))
+    }
+
+    /// Calls a built-in with its arguments in a fixed-size array for the common arities (no
+    /// vector to fill and free on every call).
+    #[inline(never)]
+    fn eval_native(&mut self, call: &crate::ir::NativeCall) -> Result<Value, RuntimeError> {
+        let function = &call.function;
+        let result = match &*call.args {
+            [] => (function.func)(&mut CallContext::new(self, call.location), &[]),
+            [a] => {
+                let args = [self.eval(a)?];
+                (function.func)(&mut CallContext::new(self, call.location), &args)
             }
-            Node::CallNative(call) => {
-                let args = self.eval_args(&call.args)?;
-                let function = &call.function;
-                let mut ctx = CallContext::new(self, call.location);
-                (function.func)(&mut ctx, &args)
-                    .map_err(|error| attach_argument(error.in_callable(&function.name), call.location, &call.arg_spans))
+            [a, b] => {
+                let first = self.eval(a)?;
+                let args = [first, self.eval(b)?];
+                (function.func)(&mut CallContext::new(self, call.location), &args)
             }
+            [a, b, c] => {
+                let first = self.eval(a)?;
+                let second = self.eval(b)?;
+                let args = [first, second, self.eval(c)?];
+                (function.func)(&mut CallContext::new(self, call.location), &args)
+            }
+            nodes => {
+                let args = self.eval_args(nodes)?;
+                (function.func)(&mut CallContext::new(self, call.location), &args)
+            }
+        };
+        result.map_err(|error| attach_argument(error.in_callable(&function.name), call.location, &call.arg_spans))
+    }
+
+    #[inline(never)]
+    fn eval_other(&mut self, node: &Node) -> Result<Value, RuntimeError> {
+        match node {
+            Node::Global { index, name, location } => match self.module.globals.borrow().get(*index as usize) {
+                Some(Some(value)) => Ok(value.clone()),
+                _ => Err(RuntimeError::new(RuntimeErrorKind::NotYetDefined { name: format!("${name}") }).at(*location)),
+            },
+            Node::GlobalByName { name, location } => self.module.global(name).ok_or_else(|| {
+                RuntimeError::new(RuntimeErrorKind::UndefinedName { name: format!("${name}") }).at(*location)
+            }),
             Node::CallSymbol(call) => {
                 let symbol = &call.symbol;
                 if symbol.side_effects && self.runtime.options.dry_run {
@@ -245,8 +293,8 @@ impl<'r> Interpreter<'r> {
             Node::Interpolate(parts) => {
                 let mut text = String::new();
                 for part in parts.iter() {
-                    match self.eval(part)? {
-                        Value::Str(s) => text.push_str(&s),
+                    match &self.eval(part)? {
+                        Value::Str(s) => text.push_str(s),
                         other => text.push_str(&other.to_string()),
                     }
                     if text.len() > self.limits.max_string_bytes {
@@ -291,6 +339,7 @@ impl<'r> Interpreter<'r> {
                 }
                 result => result,
             },
+            _ => Err(RuntimeError::new(RuntimeErrorKind::Internal("node kind reached the wrong evaluator".into()))),
         }
     }
 

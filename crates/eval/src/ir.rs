@@ -121,7 +121,8 @@ pub(crate) struct ObjectEntry {
 /// A compiled document: what to do, in order.
 pub(crate) enum DocOp {
     /// An entry of the current section: evaluate, store in its slot, insert into the document.
-    Entry { path: Box<[Str]>, value: Node, slot: Option<u32> },
+    /// `location` is the value's, for errors about the value as a whole.
+    Entry { path: Box<[Str]>, value: Node, slot: Option<u32>, location: Location },
     /// `$name: value` (the name too, so that `@variable("name")` finds it).
     Global { index: u32, name: Str, value: Node },
     /// `[a.b]`: later entries go into this section of the document. `slots` keep the values

@@ -121,6 +121,11 @@ impl Object {
         self.entries.iter().map(|(_, value)| value)
     }
 
+    /// Values in order, to change in place (the object's keys and index stay as they are).
+    pub(crate) fn values_mut(&mut self) -> impl Iterator<Item = &mut Value> {
+        self.entries.iter_mut().map(|(_, value)| value)
+    }
+
     /// Equal keys with deeply equal values, in any order.
     pub fn deep_eq(&self, other: &Object) -> bool {
         self.len() == other.len()

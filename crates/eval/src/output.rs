@@ -6,7 +6,7 @@
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::function::Function;
-use crate::value::Value;
+use crate::value::{Value, with_stack};
 
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -17,20 +17,20 @@ impl Serialize for Value {
             Value::Float(x) if x.is_finite() => serializer.serialize_f64(*x),
             Value::Float(_) => serializer.serialize_unit(),
             Value::Str(s) => serializer.serialize_str(s),
-            Value::Array(items) => {
+            Value::Array(items) => with_stack(|| {
                 let mut seq = serializer.serialize_seq(None)?;
                 for item in items.iter().filter(|item| !item.is_function()) {
                     seq.serialize_element(item)?;
                 }
                 seq.end()
-            }
-            Value::Object(object) => {
+            }),
+            Value::Object(object) => with_stack(|| {
                 let mut map = serializer.serialize_map(None)?;
                 for (key, value) in object.iter().filter(|(_, value)| !value.is_function()) {
                     map.serialize_entry(key.as_str(), value)?;
                 }
                 map.end()
-            }
+            }),
             Value::Range(start, end) => {
                 Value::Object(std::rc::Rc::new(Value::range_object(*start, *end))).serialize(serializer)
             }
@@ -61,7 +61,7 @@ fn write_display(value: &Value, out: &mut String, quoted: bool) {
                 if i > 0 {
                     out.push_str(", ");
                 }
-                write_display(item, out, true);
+                with_stack(|| write_display(item, out, true));
             }
             out.push(']');
         }
@@ -73,7 +73,7 @@ fn write_display(value: &Value, out: &mut String, quoted: bool) {
                 }
                 out.push_str(&serde_json::to_string(key.as_str()).unwrap_or_default());
                 out.push_str(": ");
-                write_display(item, out, true);
+                with_stack(|| write_display(item, out, true));
             }
             out.push('}');
         }

@@ -227,3 +227,21 @@ fn dropping_the_runtime_frees_files_that_define_lambdas() {
     drop(rt);
     assert!(handler.upgrade().is_none(), "the lambda and its module outlived the runtime");
 }
+
+#[test]
+fn values_nested_deeper_than_the_stack_are_freed_compared_and_written() {
+    // Found by fuzzing (an ASan stack overflow in the eval target): `reduce` builds a value
+    // one level deeper per step without any deep recursion in the script, and freeing it,
+    // comparing it or writing it recursed once per level.
+    let deep = "reduce(range(200000), [], (acc, x) => [acc])";
+    assert_eq!(expr(&format!("len({deep})")), "1");
+    assert_eq!(expr(&format!("{deep} == {deep}")), "true");
+    assert_eq!(expr(&format!("len(str({deep}))")), "400002");
+    assert_eq!(expr(&format!("len(@json({deep}))")), "400002");
+    // A document is written with one level of indentation per level of nesting, so a
+    // computed value deeper than the nesting limit does not go into one.
+    let error = fail(&format!("a: {deep}\n"));
+    assert!(error.contains("value nesting depth limit exceeded (256)"), "{error}");
+    assert!(error.contains("test.tsk:1:4"), "{error}");
+    assert_eq!(eval_json("a: reduce(range(3), [], (acc, x) => [acc])\n"), r#"{"a":[[[[]]]]}"#);
+}

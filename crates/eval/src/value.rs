@@ -104,6 +104,63 @@ pub enum Value {
 
 const _: () = assert!(std::mem::size_of::<Value>() == 24);
 
+/// Values nest as deeply as a script makes them: `reduce(range(n), [], (a, x) => [a])` builds
+/// an array `n` levels deep without any deep recursion in the script. The compiler's drop glue
+/// recurses once per level, so freeing such a value overflowed the stack. A container freed
+/// for good hands the containers inside it to a loop instead.
+impl Drop for Value {
+    #[inline]
+    fn drop(&mut self) {
+        if frees_nested_containers(self) {
+            drop_nested(self);
+        }
+    }
+}
+
+/// True when dropping `value` frees a container that holds other containers: the only drop
+/// that recurses.
+#[inline]
+fn frees_nested_containers(value: &Value) -> bool {
+    match value {
+        Value::Array(items) => Rc::strong_count(items) == 1 && items.iter().any(Value::is_container),
+        Value::Object(object) => Rc::strong_count(object) == 1 && object.values().any(Value::is_container),
+        Value::Func(function) => Rc::strong_count(function) == 1 && function.captured().iter().any(Value::is_container),
+        _ => false,
+    }
+}
+
+#[cold]
+fn drop_nested(value: &mut Value) {
+    let mut pending = vec![std::mem::take(value)];
+    while let Some(mut container) = pending.pop() {
+        let children: Option<&mut [Value]> = match &mut container {
+            Value::Array(items) => Rc::get_mut(items).map(|items| items.as_mut_slice()),
+            Value::Func(function) => match Rc::get_mut(function) {
+                Some(Function::Closure(closure)) => Some(&mut closure.captures[..]),
+                _ => None,
+            },
+            Value::Object(object) => {
+                if let Some(object) = Rc::get_mut(object) {
+                    pending.extend(object.values_mut().filter(|child| child.is_container()).map(std::mem::take));
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(children) = children {
+            pending.extend(children.iter_mut().filter(|child| child.is_container()).map(std::mem::take));
+        }
+        // `container` is dropped here with no containers left in it: one level, no recursion.
+    }
+}
+
+/// Runs `f`, first moving to a fresh stack segment if this one is nearly used up. Every walk
+/// over a value's nesting goes through it, since values can nest arbitrarily deep.
+#[inline]
+pub(crate) fn with_stack<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(64 * 1024, 1024 * 1024, f)
+}
+
 /// An opaque plugin object. Dropped when the last script reference goes away.
 pub struct Handle {
     /// The type name shown by `type_of` and in errors, e.g. `postgres.connection`.
@@ -206,6 +263,22 @@ impl Value {
         }
     }
 
+    /// True for values that hold other values (arrays, objects, functions with captures).
+    #[inline]
+    pub(crate) fn is_container(&self) -> bool {
+        matches!(self, Value::Array(_) | Value::Object(_) | Value::Func(_))
+    }
+
+    /// True when the value holds containers more than `limit` levels deep (functions are not
+    /// looked into: they are left out of documents). The walk itself never goes deeper.
+    pub(crate) fn nests_deeper_than(&self, limit: usize) -> bool {
+        match self {
+            Value::Array(items) => limit == 0 || items.iter().any(|item| item.nests_deeper_than(limit - 1)),
+            Value::Object(object) => limit == 0 || object.values().any(|value| value.nests_deeper_than(limit - 1)),
+            _ => false,
+        }
+    }
+
     /// True for functions (left out of output documents).
     pub fn is_function(&self) -> bool {
         matches!(self, Value::Func(_))
@@ -221,9 +294,10 @@ impl Value {
             (Value::Int(a), Value::Float(b)) | (Value::Float(b), Value::Int(a)) => (*a as f64) == *b,
             (Value::Str(a), Value::Str(b)) => a == b,
             (Value::Array(a), Value::Array(b)) => {
-                Rc::ptr_eq(a, b) || (a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.deep_eq(y)))
+                Rc::ptr_eq(a, b)
+                    || (a.len() == b.len() && with_stack(|| a.iter().zip(b.iter()).all(|(x, y)| x.deep_eq(y))))
             }
-            (Value::Object(a), Value::Object(b)) => Rc::ptr_eq(a, b) || a.deep_eq(b),
+            (Value::Object(a), Value::Object(b)) => Rc::ptr_eq(a, b) || with_stack(|| a.deep_eq(b)),
             (Value::Range(a0, a1), Value::Range(b0, b1)) => a0 == b0 && a1 == b1,
             (Value::Func(a), Value::Func(b)) => Rc::ptr_eq(a, b),
             (Value::Handle(a), Value::Handle(b)) => Rc::ptr_eq(a, b),
