@@ -72,7 +72,7 @@ fn main() {
     let search = SearchPath { roots: vec![SearchRoot { dir: root.path().to_path_buf(), origin: Origin::User }] };
     let preferences = HashMap::new();
 
-    let mut measure = |index: Option<&Path>, remove_index: bool, expect_parsed: usize| {
+    let measure = |index: Option<&Path>, remove_index: bool, expect_parsed: usize| {
         let mut times = Vec::with_capacity(RUNS);
         for _ in 0..RUNS {
             if remove_index {

@@ -7,7 +7,7 @@
 //! configuration ([`config`]). None of it opens a library: loading and calling live in the FFI
 //! modules.
 
-// pub mod config;
+pub mod config;
 pub mod discovery;
 pub mod ffi;
 pub mod host;
@@ -23,6 +23,7 @@ mod paths;
 mod toml_check;
 
 // Re-exports are the crate's API (semver-relevant).
+pub use crate::config::{ConfigError, ConfigIssue, ConfigSchema, UserConfig, configure};
 pub use crate::discovery::{Catalog, DiscoveredPlugin, IndexStats, Origin, SearchPath, SearchRoot, discover};
 pub use crate::manifest::{
     Example, ExecutionMode, FileAccess, MANIFEST_FILE, Manifest, NetworkAccess, Permissions, SUPPORTED_ABI_MAJOR,

@@ -44,6 +44,9 @@ pub(crate) fn parse(text: &str, source: SourceId) -> Result<Document<'_>, Vec<Di
     Err(diagnostics)
 }
 
+/// Strings with the byte ranges of their values.
+pub(crate) type SpannedStrings<'a> = Vec<(&'a str, Range<usize>)>;
+
 /// Walks tables and values of one file, collecting diagnostics.
 pub(crate) struct Checker {
     pub(crate) source: SourceId,
@@ -176,7 +179,7 @@ impl Checker {
         key: &str,
         table_name: &str,
         example: &str,
-    ) -> Option<(Vec<(&'a str, Range<usize>)>, Range<usize>)> {
+    ) -> Option<(SpannedStrings<'a>, Range<usize>)> {
         let value = table.get(key)?;
         let DeValue::Array(items) = value.get_ref() else {
             self.wrong_type(value, &format!("`{key}` in {table_name}"), "an array of strings", example);

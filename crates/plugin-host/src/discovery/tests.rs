@@ -109,7 +109,7 @@ fn earlier_roots_shadow_later_ones() {
     assert_eq!(plugin.manifest.version.to_string(), "0.2.0");
     let loser = loser.canonicalize().unwrap();
     let winner = winner.canonicalize().unwrap();
-    assert_eq!(plugin.shadowed, [loser.clone()]);
+    assert_eq!(plugin.shadowed, std::slice::from_ref(&loser));
     let diagnostic = &catalog.diagnostics[0];
     assert!(!diagnostic.is_error());
     assert_eq!(diagnostic.code, Some("X021"));
