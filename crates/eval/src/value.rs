@@ -150,7 +150,9 @@ fn drop_nested(value: &mut Value) {
         if let Some(children) = children {
             pending.extend(children.iter_mut().filter(|child| child.is_container()).map(std::mem::take));
         }
-        // `container` is dropped here with no containers left in it: one level, no recursion.
+        // `container` is dropped here. Every container child was moved to `pending` (the check
+        // must match the one in `Drop`, or dropping `container` would come straight back here),
+        // so what is left in it are scalars: no recursion.
     }
 }
 

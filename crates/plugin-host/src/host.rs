@@ -38,6 +38,8 @@ pub struct HostSettings {
     pub grants: Grants,
     /// Versions plugins' `[dependencies]` are checked against.
     pub versions: HostVersions,
+    /// The user's configuration file (`[plugins.NAME]` tables, `[plugin_preferences]`).
+    pub config_file: Option<PathBuf>,
 }
 
 impl HostSettings {
@@ -58,6 +60,7 @@ impl HostSettings {
             preferences: HashMap::new(),
             grants: Grants::new(script_dir),
             versions: current_versions(),
+            config_file: crate::paths::default_config_file(),
         }
     }
 }
@@ -136,6 +139,8 @@ pub struct PluginHost {
     services: Rc<GrantedServices>,
     loaded: RefCell<HashMap<String, Rc<LoadedPlugin>>>,
     load_order: RefCell<Vec<String>>,
+    user_config: Option<crate::config::UserConfig>,
+    setup_diagnostics: Vec<Diagnostic>,
 }
 
 /// Registers lazy stubs under the plugin's own name (so duplicate errors name it).
@@ -159,7 +164,24 @@ impl Plugin for Stubs {
 
 impl PluginHost {
     /// Discovers the installed plugins (manifests only, through the index).
-    pub fn discover(settings: HostSettings, sources: &mut SourceMap, log: Rc<dyn Fn(&str)>) -> Rc<PluginHost> {
+    pub fn discover(mut settings: HostSettings, sources: &mut SourceMap, log: Rc<dyn Fn(&str)>) -> Rc<PluginHost> {
+        let mut setup_diagnostics = Vec::new();
+        let user_config = match &settings.config_file {
+            Some(path) => match crate::config::UserConfig::load(path, sources) {
+                Ok(config) => Some(config),
+                Err(diagnostics) => {
+                    setup_diagnostics.extend(diagnostics);
+                    None
+                }
+            },
+            None => None,
+        };
+        // Preferences from the user's file count, unless the embedder set its own.
+        if let Some(config) = &user_config {
+            for (symbol, plugin) in config.preferences() {
+                settings.preferences.entry(symbol.clone()).or_insert_with(|| plugin.clone());
+            }
+        }
         let catalog = discover(&settings.search, settings.index_file.as_deref(), &settings.preferences, sources);
         let services = Rc::new(GrantedServices {
             grants: settings.grants.clone(),
@@ -173,7 +195,14 @@ impl PluginHost {
             services,
             loaded: RefCell::new(HashMap::new()),
             load_order: RefCell::new(Vec::new()),
+            user_config,
+            setup_diagnostics,
         })
+    }
+
+    /// Problems found while setting up (an unreadable or invalid user configuration file).
+    pub fn setup_diagnostics(&self) -> &[Diagnostic] {
+        &self.setup_diagnostics
     }
 
     /// The installed plugins.
@@ -270,7 +299,15 @@ impl PluginHost {
             }
             runtime_error
         })?;
-        let config_json = serde_json::to_string(config).unwrap_or_else(|_| "{}".into());
+        // The user's `[plugins.NAME]`, overlaid by the script's, with schema defaults filled in
+        // and validated before `initialize` ever sees it.
+        let schema = match &manifest.config_schema {
+            Some(path) => Some(crate::config::ConfigSchema::load(plugin.name(), path).map_err(config_error)?),
+            None => None,
+        };
+        let config = crate::config::configure(plugin.name(), schema.as_ref(), self.user_config.as_ref(), Some(config))
+            .map_err(config_error)?;
+        let config_json = serde_json::to_string(&config).unwrap_or_else(|_| "{}".into());
         let copy = cache_copy(&manifest.library, plugin.name(), &self.settings.cache_dir)
             .map_err(|error| RuntimeError::message(error.to_string()))?;
         let version = manifest.version.to_string();
@@ -307,6 +344,19 @@ impl Drop for PluginHost {
     fn drop(&mut self) {
         self.shutdown_all();
     }
+}
+
+fn config_error(error: crate::config::ConfigError) -> RuntimeError {
+    let mut diagnostics = error.to_diagnostics().into_iter();
+    let Some(first) = diagnostics.next() else { return RuntimeError::message(error.to_string()) };
+    let mut runtime_error = RuntimeError::message(first.message);
+    if let Some(help) = first.help {
+        runtime_error = runtime_error.with_help(help);
+    }
+    for other in diagnostics {
+        runtime_error = runtime_error.with_note(other.message);
+    }
+    runtime_error
 }
 
 /// The running script's `[plugins.NAME]` section, as JSON (an empty object when absent).

@@ -188,7 +188,8 @@ impl Engine {
     pub fn enable_plugins(&mut self, settings: tusk_plugin_host::host::HostSettings) -> Vec<Diagnostic> {
         let printer = self.printer();
         let host = tusk_plugin_host::host::PluginHost::discover(settings, self.runtime.sources_mut(), printer);
-        let mut diagnostics = host.catalog().diagnostics.clone();
+        let mut diagnostics = host.setup_diagnostics().to_vec();
+        diagnostics.extend(host.catalog().diagnostics.iter().cloned());
         diagnostics.extend(host.install(self.runtime.registry_mut()));
         self.plugins = Some(host);
         diagnostics
