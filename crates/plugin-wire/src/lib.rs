@@ -1,0 +1,24 @@
+//! The protocol between the plugin host and a sandboxed plugin runner: the values and messages
+//! that cross between the two processes, one compact binary encoding for both directions, and
+//! length-prefixed framing over any byte stream.
+//!
+//! Decoding is strict and total: any byte string either decodes to exactly one message or is an
+//! error, never a panic, an unbounded allocation or unbounded recursion (the host reads what a
+//! possibly hostile runner writes; the `wire` fuzz target checks this). The crate uses std only.
+
+mod codec;
+mod frame;
+mod message;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+// Re-exports are the crate's API (semver-relevant).
+pub use codec::{DecodeError, MAX_DEPTH};
+pub use frame::{MAX_FRAME, read_frame, write_frame};
+pub use message::{
+    CallError, FsGrants, Init, Layer, LayerState, Limits, NetGrant, PROTOCOL_VERSION, Ready, Request, Symbol, ToHost,
+    ToRunner,
+};
+pub use value::WireValue;
