@@ -112,8 +112,10 @@ pub(crate) fn make_array(items: Vec<Value>) -> Value {
 
 pub(crate) fn make_object<K: AsRef<str>>(entries: Vec<(K, Value)>) -> Value {
     let host = host();
-    let keys: Vec<StrRef> = entries.iter().map(|(key, _)| StrRef::new(key.as_ref())).collect();
-    let values: Vec<TValue> = entries.into_iter().map(|(_, value)| value.into_raw()).collect();
+    // The owned keys must outlive the call: views into keys dropped by `into_iter` dangled.
+    let (owned_keys, values): (Vec<K>, Vec<TValue>) =
+        entries.into_iter().map(|(key, value)| (key, value.into_raw())).unzip();
+    let keys: Vec<StrRef> = owned_keys.iter().map(|key| StrRef::new(key.as_ref())).collect();
     // SAFETY: keys are copied, values' references are taken over by the host.
     Value::from_raw(unsafe { (host.make_object)(host.context, keys.as_ptr(), values.as_ptr(), values.len()) })
 }
