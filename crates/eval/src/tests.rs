@@ -235,6 +235,10 @@ fn values_nested_deeper_than_the_stack_are_freed_compared_and_written() {
     // comparing it or writing it recursed once per level.
     let deep = "reduce(range(200000), [], (acc, x) => [acc])";
     assert_eq!(expr(&format!("len({deep})")), "1");
+    // Objects and closures chain too, and an object that holds a container of scalars must
+    // not send the loop that frees deep values back into itself.
+    assert_eq!(expr("len(reduce(range(200000), {}, (acc, x) => {a: acc, b: [x, 1]}))"), "2");
+    assert_eq!(expr("type_of(reduce(range(200000), null, (acc, x) => () => [acc, [x]]))"), "function");
     assert_eq!(expr(&format!("{deep} == {deep}")), "true");
     assert_eq!(expr(&format!("len(str({deep}))")), "400002");
     assert_eq!(expr(&format!("len(@json({deep}))")), "400002");
