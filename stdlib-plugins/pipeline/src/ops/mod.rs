@@ -1,0 +1,4 @@
+//! One operator per file; `lib.rs` registers each of them.
+
+pub(crate) mod pipeline;
+pub(crate) mod pipeline_run;

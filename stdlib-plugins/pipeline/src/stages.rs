@@ -1,0 +1,300 @@
+//! The pipeline engine shared by `@pipeline` and `@pipeline.run`: parsing stages, walking the
+//! data once, and finishing with a collection, a fold or groups.
+//!
+//! Items flow one at a time through every `map` and `filter` stage into the last stage, so a
+//! range is never materialised and a `reduce` or `group` at the end allocates nothing per
+//! item beyond what the script's functions return. `reduce` and `group` end a pipeline.
+
+use std::collections::HashMap;
+
+use tusk_plugin_sdk::{Kind, Value, host};
+
+use crate::error::PipelineError;
+
+/// How many items pass between two checks of the host's cancel flag (a lambda call costs far
+/// more than the check, but the check is still a call across the boundary).
+const CANCEL_CHECK_INTERVAL: u64 = 1024;
+
+/// One stage of a pipeline, parsed and checked before any item flows.
+pub(crate) enum Stage {
+    /// `f(item)` replaces the item.
+    Map(Value),
+    /// The item goes on when `f(item)` is truthy.
+    Filter(Value),
+    /// Folds the items with `f(accumulator, item)`; ends the pipeline.
+    Reduce(Value, Option<Value>),
+    /// Groups the items under the string form of `f(item)`; ends the pipeline.
+    Group(Value),
+}
+
+impl Stage {
+    /// The stage's name as scripts write it.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            Stage::Map(_) => "map",
+            Stage::Filter(_) => "filter",
+            Stage::Reduce(..) => "reduce",
+            Stage::Group(_) => "group",
+        }
+    }
+
+    fn ends_pipeline(&self) -> bool {
+        matches!(self, Stage::Reduce(..) | Stage::Group(_))
+    }
+}
+
+/// Where a stage's parts came from, so errors name the right argument and stage.
+pub(crate) struct StageSource {
+    /// "" for `@pipeline`, "stage 2: " for the second stage of `@pipeline.run`.
+    pub(crate) prefix: String,
+    /// The argument index of the stage name, of its function and of its initial value.
+    pub(crate) arguments: [usize; 3],
+}
+
+/// Builds a stage from its name, function and optional initial value.
+pub(crate) fn parse_stage(
+    name: &Value,
+    function: &Value,
+    init: Option<&Value>,
+    source: &StageSource,
+) -> Result<Stage, PipelineError> {
+    let [name_argument, function_argument, init_argument] = source.arguments;
+    let Some(name) = name.as_str() else {
+        return Err(PipelineError::StageNotAString {
+            prefix: source.prefix.clone(),
+            found: name.type_name(),
+            argument: name_argument,
+        });
+    };
+    // Check the name first: an unknown stage is the more useful error when both are wrong.
+    let known = ["map", "filter", "reduce", "group"];
+    let Some(stage_name) = known.into_iter().find(|known| *known == name) else {
+        return Err(PipelineError::UnknownStage { prefix: source.prefix.clone(), name: name.to_string() });
+    };
+    if function.kind() != Kind::Function {
+        return Err(PipelineError::NotAFunction {
+            prefix: source.prefix.clone(),
+            found: function.type_name(),
+            argument: function_argument,
+        });
+    }
+    let function = function.clone();
+    match (stage_name, init) {
+        ("reduce", init) => Ok(Stage::Reduce(function, init.cloned())),
+        (stage, Some(_)) => {
+            Err(PipelineError::UnexpectedInit { prefix: source.prefix.clone(), stage, argument: init_argument })
+        }
+        ("map", None) => Ok(Stage::Map(function)),
+        ("filter", None) => Ok(Stage::Filter(function)),
+        (_, None) => Ok(Stage::Group(function)),
+    }
+}
+
+/// Checks that only the last stage ends the pipeline.
+pub(crate) fn check_order(stages: &[Stage]) -> Result<(), PipelineError> {
+    if stages.is_empty() {
+        return Err(PipelineError::NoStages);
+    }
+    for (index, pair) in stages.windows(2).enumerate() {
+        if pair[0].ends_pipeline() {
+            return Err(PipelineError::StageAfterEnd { index: index + 2, stage: pair[0].name() });
+        }
+    }
+    Ok(())
+}
+
+/// The data a pipeline walks. Objects keep their keys through `map` and `filter`.
+enum Source<'a> {
+    Array(tusk_plugin_sdk::Array<'a>),
+    Object(tusk_plugin_sdk::Object<'a>),
+    Range(i64, i64),
+    Chars(std::str::Chars<'a>),
+}
+
+impl<'a> Source<'a> {
+    fn new(data: &'a Value, argument: usize) -> Result<Source<'a>, PipelineError> {
+        if let Some(array) = data.as_array() {
+            Ok(Source::Array(array))
+        } else if let Some(object) = data.as_object() {
+            Ok(Source::Object(object))
+        } else if let Some((start, end)) = data.as_range() {
+            Ok(Source::Range(start, end))
+        } else if let Some(text) = data.as_str() {
+            Ok(Source::Chars(text.chars()))
+        } else {
+            Err(PipelineError::NotIterable { found: data.type_name(), argument })
+        }
+    }
+
+    /// Walks the items (`key` is the object key for objects) until `each` fails.
+    fn for_each(
+        self,
+        mut each: impl FnMut(Option<&'a str>, Value) -> Result<(), PipelineError>,
+    ) -> Result<(), PipelineError> {
+        let mut counter = Cancellation::default();
+        match self {
+            Source::Array(array) => {
+                // Items are fetched one by one from the host: the array is never copied.
+                for index in 0..array.len() {
+                    counter.tick()?;
+                    each(None, array.get(index).unwrap_or_else(Value::null))?;
+                }
+            }
+            Source::Object(object) => {
+                for (key, value) in object.entries() {
+                    counter.tick()?;
+                    each(Some(key), value)?;
+                }
+            }
+            Source::Range(start, end) => {
+                // Integers are inline values: a range of any length allocates nothing here.
+                for number in start..end {
+                    counter.tick()?;
+                    each(None, Value::from(number))?;
+                }
+            }
+            Source::Chars(chars) => {
+                let mut buffer = [0u8; 4];
+                for character in chars {
+                    counter.tick()?;
+                    each(None, Value::from(&*character.encode_utf8(&mut buffer)))?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Counts items and asks the host now and then whether to stop.
+#[derive(Default)]
+struct Cancellation {
+    items: u64,
+}
+
+impl Cancellation {
+    fn tick(&mut self) -> Result<(), PipelineError> {
+        self.items += 1;
+        if self.items.is_multiple_of(CANCEL_CHECK_INTERVAL) && host::is_cancelled() {
+            return Err(PipelineError::Cancelled);
+        }
+        Ok(())
+    }
+}
+
+/// What the last stage builds.
+enum Output {
+    /// Objects stay objects (their keys are kept aside), everything else becomes an array.
+    Collect(Vec<Value>),
+    Reduce {
+        function: Value,
+        accumulator: Option<Value>,
+    },
+    Group {
+        function: Value,
+        groups: Vec<(String, Vec<Value>)>,
+        index: HashMap<String, usize>,
+    },
+}
+
+/// Runs `stages` over `data` (argument `data_argument` of the operator).
+pub(crate) fn run(data: &Value, data_argument: usize, mut stages: Vec<Stage>) -> Result<Value, PipelineError> {
+    check_order(&stages)?;
+    let source = Source::new(data, data_argument)?;
+    let keyed = matches!(source, Source::Object(_));
+    let mut output = match stages.pop_if(|stage| stage.ends_pipeline()) {
+        Some(Stage::Reduce(function, init)) => Output::Reduce { function, accumulator: init },
+        Some(Stage::Group(function)) => Output::Group { function, groups: Vec::new(), index: HashMap::new() },
+        _ => Output::Collect(Vec::new()),
+    };
+    // Object keys are borrowed from the host for as long as `data` lives: no copies until the
+    // result is built.
+    let mut keys: Vec<&str> = Vec::new();
+    source.for_each(|key, item| {
+        let Some(item) = flow(&stages, item)? else { return Ok(()) };
+        match &mut output {
+            Output::Collect(items) => {
+                keys.extend(key);
+                items.push(item);
+            }
+            Output::Reduce { function, accumulator } => {
+                *accumulator = Some(match accumulator.take() {
+                    // The accumulator moves into the call and the result replaces it: no clone.
+                    Some(previous) => function.call(&[previous, item]).map_err(PipelineError::Script)?,
+                    None => item,
+                });
+            }
+            Output::Group { function, groups, index } => {
+                let key = function.call(std::slice::from_ref(&item)).map_err(PipelineError::Script)?;
+                let key = group_key(&key)?;
+                match index.get(&key) {
+                    Some(&position) => groups[position].1.push(item),
+                    None => {
+                        index.insert(key.clone(), groups.len());
+                        groups.push((key, vec![item]));
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(match output {
+        Output::Collect(items) if keyed => Value::object(keys.into_iter().zip(items).collect()),
+        Output::Collect(items) => Value::array(items),
+        Output::Reduce { accumulator, .. } => accumulator.ok_or(PipelineError::EmptyReduce)?,
+        Output::Group { groups, .. } => {
+            Value::object(groups.into_iter().map(|(key, items)| (key, Value::array(items))).collect())
+        }
+    })
+}
+
+/// Passes one item through the `map` and `filter` stages; `None` when a filter drops it.
+fn flow(stages: &[Stage], mut item: Value) -> Result<Option<Value>, PipelineError> {
+    for stage in stages {
+        match stage {
+            Stage::Map(function) => {
+                item = function.call(std::slice::from_ref(&item)).map_err(PipelineError::Script)?;
+            }
+            Stage::Filter(function) => {
+                if !function.call(std::slice::from_ref(&item)).map_err(PipelineError::Script)?.is_truthy() {
+                    return Ok(None);
+                }
+            }
+            Stage::Reduce(..) | Stage::Group(_) => unreachable!("check_order keeps ending stages last"),
+        }
+    }
+    Ok(Some(item))
+}
+
+/// The string form of a group key, as the language prints scalars (`str(x)`).
+fn group_key(key: &Value) -> Result<String, PipelineError> {
+    Ok(match key.kind() {
+        Kind::String => key.as_str().unwrap_or_default().to_string(),
+        Kind::Int => key.as_int().unwrap_or_default().to_string(),
+        Kind::Float => format_float(key.as_float().unwrap_or_default()),
+        Kind::Bool => key.as_bool().unwrap_or_default().to_string(),
+        Kind::Null => "null".to_string(),
+        _ => return Err(PipelineError::BadGroupKey { found: article(key.type_name()) }),
+    })
+}
+
+/// Floats keep their point (`2.0`), as in the language's output.
+fn format_float(x: f64) -> String {
+    if x.is_nan() {
+        "NaN".to_string()
+    } else if x.is_infinite() {
+        if x > 0.0 { "inf" } else { "-inf" }.to_string()
+    } else {
+        format!("{x:?}")
+    }
+}
+
+fn article(type_name: &'static str) -> &'static str {
+    match type_name {
+        "array" => "an array",
+        "object" => "an object",
+        "function" => "a function",
+        "range" => "a range",
+        "plugin object" => "a plugin object",
+        _ => "a value",
+    }
+}
