@@ -139,6 +139,8 @@ pub struct PluginHost {
     services: Rc<GrantedServices>,
     loaded: RefCell<HashMap<String, Rc<LoadedPlugin>>>,
     load_order: RefCell<Vec<String>>,
+    /// Set (never cleared) when the first plugin starts loading; see [`PluginHost::load_started`].
+    load_started: Arc<AtomicBool>,
     user_config: Option<crate::config::UserConfig>,
     setup_diagnostics: Vec<Diagnostic>,
 }
@@ -195,6 +197,7 @@ impl PluginHost {
             services,
             loaded: RefCell::new(HashMap::new()),
             load_order: RefCell::new(Vec::new()),
+            load_started: Arc::new(AtomicBool::new(false)),
             user_config,
             setup_diagnostics,
         })
@@ -213,6 +216,13 @@ impl PluginHost {
     /// Set to ask running plugin calls to stop (`is_cancelled` in the SDK), e.g. on Ctrl-C.
     pub fn cancel_flag(&self) -> Arc<AtomicBool> {
         self.services.cancelled.clone()
+    }
+
+    /// Set (never cleared) when this host starts loading its first plugin, before any plugin
+    /// code runs: a Ctrl-C handler on another thread reads it to tell whether there is anything
+    /// to shut down (the host itself is not `Send`).
+    pub fn load_started(&self) -> Arc<AtomicBool> {
+        self.load_started.clone()
     }
 
     /// Registers every declared operator and function of every installed plugin as a lazy
@@ -269,6 +279,7 @@ impl PluginHost {
             let messages: Vec<String> = errors.iter().map(|error| error.to_diagnostic().message).collect();
             RuntimeError::message(messages.join("; "))
         })?;
+        self.load_started.store(true, Ordering::SeqCst);
         for plugin in order {
             if self.loaded.borrow().contains_key(plugin.name()) {
                 continue;
