@@ -38,6 +38,9 @@ pub struct HostSettings {
     pub grants: Grants,
     /// Versions plugins' `[dependencies]` are checked against.
     pub versions: HostVersions,
+    /// Which plugins run sandboxed regardless of trust (`--sandbox`, `--sandbox-all`), and the
+    /// sandboxed runners' limits (`--plugin-timeout`).
+    pub sandbox: crate::isolated::SandboxSettings,
     /// The user's configuration file (`[plugins.NAME]` tables, `[plugin_preferences]`).
     pub config_file: Option<PathBuf>,
 }
@@ -60,6 +63,7 @@ impl HostSettings {
             preferences: HashMap::new(),
             grants: Grants::new(script_dir),
             versions: current_versions(),
+            sandbox: crate::isolated::SandboxSettings::default(),
             config_file: crate::paths::default_config_file(),
         }
     }
@@ -296,6 +300,22 @@ impl PluginHost {
             .ok_or_else(|| RuntimeError::message(format!("plugin `{name}` did not load")))
     }
 
+    /// Where `plugin` runs: sandboxed when the flags force it (`--sandbox NAME`,
+    /// `--sandbox-all`), else as the grants decide (in-process only when trusted or first-party).
+    pub fn execution_mode(&self, plugin: &DiscoveredPlugin) -> crate::manifest::ExecutionMode {
+        if self.settings.sandbox.forces(plugin.name()) {
+            crate::manifest::ExecutionMode::Isolated
+        } else {
+            self.settings.grants.execution_mode(plugin)
+        }
+    }
+
+    /// The sandbox of a loaded plugin that runs sandboxed: its runner and the layers in force
+    /// on this kernel (`tusk plugin info NAME`). `None` when it is not loaded or runs in-process.
+    pub fn sandbox_report(&self, name: &str) -> Option<crate::isolated::SandboxReport> {
+        self.loaded.borrow().get(name).and_then(|plugin| plugin.sandbox_report())
+    }
+
     fn load_one(
         &self,
         plugin: &DiscoveredPlugin,
@@ -329,6 +349,17 @@ impl PluginHost {
             functions: &manifest.functions,
             types: &manifest.types,
         };
+        if self.execution_mode(plugin) == crate::manifest::ExecutionMode::Isolated {
+            return LoadedPlugin::load_isolated(
+                &copy,
+                &expected,
+                &config_json,
+                self.services.clone(),
+                &self.settings.grants,
+                &self.settings.sandbox,
+            )
+            .map_err(|error| RuntimeError::message(error.to_string()));
+        }
         load(&copy, &expected, &config_json, self.services.clone())
             .map_err(|error| RuntimeError::message(error.to_string()))
     }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod discovery;
 pub mod ffi;
 pub mod host;
+pub mod isolated;
 pub mod loader;
 pub mod manifest;
 pub mod permissions;
@@ -30,5 +31,8 @@ pub use crate::manifest::{
     load_manifest,
 };
 pub use crate::paths::{default_config_file, default_grants_file, default_index_file};
+pub use crate::isolated::{
+    LayerState, RemotePlugin, SandboxLayer, SandboxReport, SandboxSettings, locate_runner,
+};
 pub use crate::permissions::{Access, FlagError, GrantSet, Grants, MissingGrant, PermissionError, PluginGrants, check};
 pub use crate::resolve::{HostVersions, ResolveError, resolve};

@@ -12,6 +12,7 @@ use tusk_eval::{CallContext, NativeFn, RuntimeError, SymbolKind, Value};
 use tusk_plugin_sdk::abi::{self, InfoRecord, PluginDescriptor, TValue, error_kind, fixed_text, status, symbol_kind};
 
 use crate::ffi::{self, HostContext, HostServices, PluginFailure, SymbolHandle};
+use crate::isolated::{CallFailure, RemotePlugin};
 
 /// Why a plugin library could not be loaded.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -219,7 +220,22 @@ pub struct LoadedSymbol {
     pub lazy_arguments: u64,
     /// Has effects outside the script.
     pub side_effects: bool,
-    handle: SymbolHandle,
+    handle: SymbolRef,
+}
+
+/// How a symbol is dispatched: a direct pointer in-process, an index in a sandboxed runner.
+#[derive(Clone, Copy)]
+enum SymbolRef {
+    Native(SymbolHandle),
+    Remote(u32),
+}
+
+/// Where a loaded plugin runs.
+enum Backend {
+    /// In this process: direct calls through the descriptor.
+    Native { host: &'static HostContext, descriptor: &'static PluginDescriptor },
+    /// In a sandboxed runner process.
+    Isolated(Rc<RemotePlugin>),
 }
 
 /// A plugin library loaded in this process and initialised.
@@ -232,8 +248,7 @@ pub struct LoadedPlugin {
     pub loaded_from: PathBuf,
     /// What it registered.
     pub symbols: Vec<LoadedSymbol>,
-    host: &'static HostContext,
-    descriptor: &'static PluginDescriptor,
+    backend: Backend,
     shut_down: std::cell::Cell<bool>,
 }
 
@@ -303,14 +318,13 @@ pub fn load(
                 examples: symbol.examples,
                 lazy_arguments: symbol.lazy_arguments,
                 side_effects: symbol.side_effects,
-                handle: symbol.handle,
+                handle: SymbolRef::Native(symbol.handle),
             })
             .collect(),
-        host,
-        descriptor,
+        backend: Backend::Native { host, descriptor },
         shut_down: std::cell::Cell::new(false),
     });
-    if let Err(message) = plugin.check_against(expected) {
+    if let Err(message) = plugin.check_against(expected, ffi::identity(descriptor)) {
         let _ = plugin.shutdown();
         return Err(LoadError::ManifestMismatch { plugin: expected.name.to_string(), message });
     }
@@ -318,8 +332,7 @@ pub fn load(
 }
 
 impl LoadedPlugin {
-    fn check_against(&self, expected: &Expected<'_>) -> Result<(), String> {
-        let (name, version) = ffi::identity(self.descriptor);
+    fn check_against(&self, expected: &Expected<'_>, (name, version): (String, String)) -> Result<(), String> {
         let mut problems = Vec::new();
         if name != expected.name {
             problems.push(format!("it calls itself `{name}`, the manifest says `{}`", expected.name));
@@ -358,18 +371,37 @@ impl LoadedPlugin {
     /// turns plugin errors and panics into runtime errors at the call.
     pub fn native_function(self: &Rc<Self>, symbol: &LoadedSymbol) -> Rc<NativeFn> {
         let plugin = self.clone();
-        let handle = symbol.handle;
         let display = match symbol.kind {
             Some(SymbolKind::Operator) => format!("@{}", symbol.name),
             _ => symbol.name.clone(),
         };
-        Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| {
-            if plugin.shut_down.get() {
-                return Err(RuntimeError::message(format!("plugin `{}` has been shut down", plugin.name)));
+        match (&self.backend, symbol.handle) {
+            (Backend::Native { host, descriptor }, SymbolRef::Native(handle)) => {
+                let (host, descriptor) = (*host, *descriptor);
+                Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| {
+                    if plugin.shut_down.get() {
+                        return Err(RuntimeError::message(format!("plugin `{}` has been shut down", plugin.name)));
+                    }
+                    ffi::call(host, descriptor, handle, ctx, args)
+                        .map_err(|failure| runtime_error(&plugin.name, &display, failure))
+                })
             }
-            ffi::call(plugin.host, plugin.descriptor, handle, ctx, args)
-                .map_err(|failure| runtime_error(&plugin.name, &display, failure))
-        })
+            (Backend::Isolated(remote), SymbolRef::Remote(index)) => {
+                let remote = remote.clone();
+                Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| {
+                    if plugin.shut_down.get() {
+                        return Err(RuntimeError::message(format!("plugin `{}` has been shut down", plugin.name)));
+                    }
+                    remote.call(index, ctx, args).map_err(|failure| match failure {
+                        CallFailure::Plugin(failure) => runtime_error(&plugin.name, &display, failure),
+                        CallFailure::Fault(message) => RuntimeError::message(message).in_callable(&display),
+                    })
+                })
+            }
+            _ => Rc::new(|_: &mut CallContext<'_, '_>, _: &[Value]| {
+                Err(RuntimeError::message("internal error: a symbol of another plugin (please report)"))
+            }),
+        }
     }
 
     /// Runs the plugin's `shutdown` (once); later calls fail cleanly.
@@ -377,8 +409,14 @@ impl LoadedPlugin {
         if self.shut_down.replace(true) {
             return Ok(());
         }
-        let result = ffi::shutdown(self.descriptor).map_err(|failure| failure_text(&failure));
-        self.host.retire();
+        let result = match &self.backend {
+            Backend::Native { host, descriptor } => {
+                let result = ffi::shutdown(descriptor).map_err(|failure| failure_text(&failure));
+                host.retire();
+                result
+            }
+            Backend::Isolated(remote) => remote.shutdown(),
+        };
         result
     }
 
@@ -389,7 +427,10 @@ impl LoadedPlugin {
 
     /// Host values the plugin still holds (a leak check for tests and `tusk plugin check`).
     pub fn live_handles(&self) -> usize {
-        self.host.live_handles()
+        match &self.backend {
+            Backend::Native { host, .. } => host.live_handles(),
+            Backend::Isolated(remote) => remote.live_values(),
+        }
     }
 }
 
@@ -410,4 +451,75 @@ fn runtime_error(plugin: &str, display: &str, failure: PluginFailure) -> Runtime
         error = error.with_note(format!("the plugin `{plugin}` panicked; the host caught it and keeps running"));
     }
     error.in_callable(display)
+}
+
+/// Sandboxed plugins: loading through a runner, and what the CLI shows about them.
+impl LoadedPlugin {
+    /// Starts `library` in a sandboxed runner (see [`crate::isolated`]), initialises it with
+    /// `config_json`, and checks what it registered against the manifest, with the same
+    /// errors as an in-process load.
+    pub(crate) fn load_isolated(
+        library: &Path,
+        expected: &Expected<'_>,
+        config_json: &str,
+        services: Rc<dyn HostServices>,
+        grants: &crate::permissions::Grants,
+        settings: &crate::isolated::SandboxSettings,
+    ) -> Result<Rc<LoadedPlugin>, LoadError> {
+        let (remote, ready) =
+            RemotePlugin::start(expected.name, library, config_json, grants, settings, services.clone())
+                .map_err(|message| LoadError::Init { plugin: expected.name.to_string(), message })?;
+        let symbols = ready
+            .symbols
+            .iter()
+            .map(|symbol| LoadedSymbol {
+                kind: match symbol.kind {
+                    symbol_kind::OPERATOR => Some(SymbolKind::Operator),
+                    symbol_kind::FUNCTION => Some(SymbolKind::Function),
+                    _ => None,
+                },
+                name: symbol.name.clone(),
+                signature: symbol.signature.clone(),
+                summary: symbol.summary.clone(),
+                examples: symbol.examples.clone(),
+                lazy_arguments: symbol.lazy_arguments,
+                side_effects: symbol.side_effects,
+                handle: SymbolRef::Remote(symbol.index),
+            })
+            .collect();
+        let plugin = Rc::new(LoadedPlugin {
+            name: expected.name.to_string(),
+            version: expected.version.to_string(),
+            loaded_from: library.to_path_buf(),
+            symbols,
+            backend: Backend::Isolated(remote),
+            shut_down: std::cell::Cell::new(false),
+        });
+        if let Err(message) = plugin.check_against(expected, (ready.name.clone(), ready.version.clone())) {
+            let _ = plugin.shutdown();
+            return Err(LoadError::ManifestMismatch { plugin: expected.name.to_string(), message });
+        }
+        Ok(plugin)
+    }
+
+    /// Where the plugin runs.
+    pub fn mode(&self) -> crate::manifest::ExecutionMode {
+        match self.backend {
+            Backend::Native { .. } => crate::manifest::ExecutionMode::Native,
+            Backend::Isolated(_) => crate::manifest::ExecutionMode::Isolated,
+        }
+    }
+
+    /// The sandboxed runner, for a plugin that runs in one.
+    pub fn remote(&self) -> Option<&Rc<RemotePlugin>> {
+        match &self.backend {
+            Backend::Isolated(remote) => Some(remote),
+            Backend::Native { .. } => None,
+        }
+    }
+
+    /// The sandbox layers in force, for a plugin that runs sandboxed (`tusk plugin info`).
+    pub fn sandbox_report(&self) -> Option<crate::isolated::SandboxReport> {
+        self.remote().map(|remote| remote.report())
+    }
 }

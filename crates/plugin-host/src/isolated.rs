@@ -1,0 +1,737 @@
+//! Sandboxed ("isolated") plugins: the same plugin library, run by `tusk-plugin-runner` in a
+//! child process that locked itself down before loading it (see the runner crate), spoken to
+//! over a socket pair with the `tusk-plugin-wire` protocol.
+//!
+//! [`RemotePlugin`] is the host's side of one such plugin. A call sends `Call` and pumps
+//! messages until its `Result`: `Callback`s run script functions on the interpreter's thread
+//! (which may call the plugin again: calls nest, innermost first), `Request`s are answered
+//! from the user's grants, `Log`s go to the host's log. Only the time spent waiting for the
+//! runner counts against the call's deadline. A runner that crashes, runs out of memory or
+//! misses the deadline (it is then killed) fails the call in progress with an error naming
+//! the plugin and the cause; the next call starts a fresh runner with the same configuration.
+//! Runners stop themselves when idle and start again on the next call; they die with the host
+//! (parent-death signal, and a kill when the plugin is dropped).
+
+mod convert;
+mod process;
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use tusk_eval::{CallContext, Value};
+use tusk_plugin_wire::{
+    CallError, FsGrants, Init, Limits, NetGrant, PROTOCOL_VERSION, Ready, Request, Symbol, ToHost, ToRunner, WireValue,
+};
+pub use tusk_plugin_wire::{Layer as SandboxLayer, LayerState};
+
+use crate::ffi::{HostServices, PluginFailure};
+use crate::permissions::{Access, Grants};
+
+use self::convert::{CallValues, Converter, Objects};
+use self::process::{Ending, Process, ReadFailure, ending, signal_name};
+
+/// How sandboxed plugins run: which plugins are forced into the sandbox, and the runner's
+/// limits. Part of [`HostSettings`](crate::host::HostSettings).
+#[derive(Clone, Debug)]
+pub struct SandboxSettings {
+    /// `--sandbox NAME`: run these plugins sandboxed even when the user trusts them.
+    pub plugins: Vec<String>,
+    /// `--sandbox-all`: run every plugin sandboxed.
+    pub all: bool,
+    /// `--plugin-timeout`: how long one call may keep the runner busy before it is killed.
+    pub call_timeout: Duration,
+    /// A runner without calls for this long stops (and starts again on the next call).
+    pub idle_timeout: Option<Duration>,
+    /// Address-space limit of a runner, in bytes.
+    pub memory_limit: Option<u64>,
+    /// CPU time limit of a runner over its life, in seconds.
+    pub cpu_limit: Option<u64>,
+    /// How deeply calls into a plugin and its callbacks may nest.
+    pub max_depth: u32,
+    /// Refuse to run sandboxed plugins unless Landlock is at least this ABI version
+    /// (0: use what the kernel has, and say so).
+    pub min_landlock_abi: u32,
+    /// The runner executable (default: see [`locate_runner`]).
+    pub runner: Option<PathBuf>,
+}
+
+impl Default for SandboxSettings {
+    fn default() -> SandboxSettings {
+        SandboxSettings {
+            plugins: Vec::new(),
+            all: false,
+            call_timeout: Duration::from_secs(10),
+            idle_timeout: Some(Duration::from_secs(60)),
+            memory_limit: Some(1 << 30),
+            cpu_limit: None,
+            max_depth: 32,
+            min_landlock_abi: 0,
+            runner: None,
+        }
+    }
+}
+
+impl SandboxSettings {
+    /// True when the flags force `plugin` into the sandbox.
+    pub fn forces(&self, plugin: &str) -> bool {
+        self.all || self.plugins.iter().any(|name| name == plugin)
+    }
+}
+
+/// The name of the runner executable.
+pub const RUNNER_NAME: &str = "tusk-plugin-runner";
+
+/// Finds the runner: `TUSK_PLUGIN_RUNNER`, else next to the current executable, else in a
+/// `target/{debug,release}` folder above it (tests and `cargo run`, where executables live in
+/// `target/debug/deps` or `target/debug/examples`).
+pub fn locate_runner() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("TUSK_PLUGIN_RUNNER") {
+        return Ok(PathBuf::from(path));
+    }
+    let executable = std::env::current_exe().map_err(|error| format!("cannot find the current executable: {error}"))?;
+    let mut candidates = Vec::new();
+    let mut folder = executable.parent();
+    while let Some(directory) = folder {
+        candidates.push(directory.join(RUNNER_NAME));
+        for profile in ["debug", "release"] {
+            candidates.push(directory.join("target").join(profile).join(RUNNER_NAME));
+        }
+        folder = directory.parent();
+    }
+    candidates.into_iter().find(|candidate| candidate.is_file()).ok_or_else(|| {
+        format!(
+            "cannot find the plugin runner `{RUNNER_NAME}` next to {} or in a target folder above it; \
+             build it with `cargo build -p tusk-plugin-runner`, or set TUSK_PLUGIN_RUNNER",
+            executable.display()
+        )
+    })
+}
+
+/// What `tusk plugin info` shows about a sandboxed plugin.
+#[derive(Clone, Debug)]
+pub struct SandboxReport {
+    /// The runner executable.
+    pub runner: PathBuf,
+    /// The runner's process id, when one is running.
+    pub pid: Option<u32>,
+    /// The layers as the last runner applied them.
+    pub layers: Vec<SandboxLayer>,
+    /// How many times the runner was started again (after crashes, timeouts, idle stops).
+    pub restarts: u32,
+    /// The call deadline.
+    pub call_timeout: Duration,
+}
+
+impl fmt::Display for SandboxReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.pid {
+            Some(pid) => writeln!(f, "sandboxed: runner {} (pid {pid})", self.runner.display())?,
+            None => writeln!(f, "sandboxed: runner {} (stopped; starts on the next call)", self.runner.display())?,
+        }
+        writeln!(f, "  deadline per call: {}", seconds(self.call_timeout))?;
+        for layer in &self.layers {
+            let state = match layer.state {
+                LayerState::Active => "active",
+                LayerState::Partial => "partial",
+                LayerState::Unavailable => "UNAVAILABLE",
+                LayerState::Off => "off",
+            };
+            writeln!(f, "  {}: {state}{}", layer.name, if layer.detail.is_empty() { String::new() } else { format!(" ({})", layer.detail) })?;
+        }
+        if self.restarts > 0 {
+            writeln!(f, "  restarts: {}", self.restarts)?;
+        }
+        Ok(())
+    }
+}
+
+/// `5s`, `1.5s`, `250ms`.
+fn seconds(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 && duration.as_secs() > 0 {
+        format!("{}s", duration.as_secs())
+    } else if duration.as_secs() == 0 {
+        format!("{}ms", duration.as_millis())
+    } else {
+        format!("{:.1}s", duration.as_secs_f64())
+    }
+}
+
+/// What the kernel layers should allow `plugin`, from the user's grants: absolute paths
+/// (wildcard patterns widened to the folder before their first wildcard; the host checks the
+/// exact pattern on every host-mediated access) and network ports.
+pub(crate) fn kernel_grants(grants: &Grants, plugin: &str) -> (FsGrants, NetGrant) {
+    let file = grants.plugins.get(plugin);
+    let merged = |flags: &Access, file: Option<&Access>| -> Access {
+        match (flags, file) {
+            (Access::All, _) | (_, Some(Access::All)) => Access::All,
+            (Access::Only(a), Some(Access::Only(b))) => Access::Only(a.iter().chain(b).cloned().collect()),
+            (Access::Only(a), _) => Access::Only(a.clone()),
+            (Access::None, Some(other)) => other.clone(),
+            (Access::None, None) => Access::None,
+        }
+    };
+    let variables = crate::paths::PathVariables { script_dir: Some(grants.script_dir.clone()), home: grants.home.clone() };
+    let paths = |access: &Access| -> Vec<String> {
+        let Access::Only(patterns) = access else { return Vec::new() };
+        patterns
+            .iter()
+            .filter_map(|pattern| crate::paths::expand(pattern, &variables).ok())
+            .map(|pattern| {
+                let mut folder = PathBuf::new();
+                for component in crate::paths::normalize(Path::new(&pattern)).components() {
+                    if component.as_os_str().to_string_lossy().contains('*') {
+                        break;
+                    }
+                    folder.push(component);
+                }
+                crate::paths::resolve_links(&folder).display().to_string()
+            })
+            .collect()
+    };
+    let read = merged(&grants.flags.read, file.map(|set| &set.read));
+    let write = merged(&grants.flags.write, file.map(|set| &set.write));
+    let net = merged(&grants.flags.net, file.map(|set| &set.net));
+    let db = grants.flags.db || file.is_some_and(|set| set.db);
+    let fs = FsGrants {
+        read_all: read == Access::All,
+        write_all: write == Access::All,
+        read: paths(&read),
+        write: paths(&write),
+    };
+    let net = match net {
+        // Database drivers connect over TCP (or a local socket) to wherever the user's
+        // connection string says: `--allow-db` needs sockets.
+        _ if db => NetGrant::All,
+        Access::None => NetGrant::None,
+        Access::All => NetGrant::All,
+        Access::Only(patterns) => {
+            let ports: Option<Vec<u16>> = patterns
+                .iter()
+                .map(|pattern| pattern.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()))
+                .collect();
+            match ports {
+                Some(ports) => NetGrant::Ports(ports),
+                None => NetGrant::All,
+            }
+        }
+    };
+    (fs, net)
+}
+
+/// Why a call failed.
+pub(crate) enum CallFailure {
+    /// The plugin reported an error (or panicked and the SDK caught it): as in-process.
+    Plugin(PluginFailure),
+    /// The runner crashed, hung, broke the protocol, or the call could not be made.
+    Fault(String),
+}
+
+/// The host side of a sandboxed plugin.
+pub struct RemotePlugin {
+    name: String,
+    runner_path: PathBuf,
+    init: Init,
+    settings: SandboxSettings,
+    services: Rc<dyn HostServices>,
+    process: RefCell<Option<Process>>,
+    /// What the first runner registered (later runners must register the same).
+    symbols: Vec<Symbol>,
+    layers: RefCell<Vec<SandboxLayer>>,
+    generation: Cell<u64>,
+    restarts: Cell<u32>,
+    /// Ids of the calls in progress, innermost last.
+    calls: RefCell<Vec<u64>>,
+    next_id: Cell<u64>,
+    values: RefCell<CallValues>,
+    objects: Rc<RefCell<Objects>>,
+    /// Why the runner died, for calls further out that are still unwinding.
+    fault: RefCell<Option<String>>,
+    shut_down: Cell<bool>,
+}
+
+/// Warnings about missing kernel features are given once per process.
+static WARNED: AtomicBool = AtomicBool::new(false);
+
+impl RemotePlugin {
+    /// Starts the runner for `plugin`, loads `library` in it with `config_json`, and waits until
+    /// it is ready. Returns the plugin and what it registered, with its own name and version.
+    pub(crate) fn start(
+        plugin: &str,
+        library: &Path,
+        config_json: &str,
+        grants: &Grants,
+        settings: &SandboxSettings,
+        services: Rc<dyn HostServices>,
+    ) -> Result<(Rc<RemotePlugin>, Ready), String> {
+        let runner_path = match &settings.runner {
+            Some(path) => path.clone(),
+            None => locate_runner()?,
+        };
+        let library = std::fs::canonicalize(library).unwrap_or_else(|_| library.to_path_buf());
+        let (fs, net) = kernel_grants(grants, plugin);
+        let init = Init {
+            protocol: PROTOCOL_VERSION,
+            plugin: plugin.to_string(),
+            library: library.display().to_string(),
+            config_json: config_json.to_string(),
+            fs,
+            net,
+            limits: Limits {
+                memory_bytes: settings.memory_limit.unwrap_or(0),
+                cpu_seconds: settings.cpu_limit.unwrap_or(0),
+                idle_millis: settings.idle_timeout.map_or(0, |idle| idle.as_millis().max(1) as u64),
+                max_depth: settings.max_depth,
+                min_landlock_abi: settings.min_landlock_abi,
+            },
+        };
+        let mut remote = RemotePlugin {
+            name: plugin.to_string(),
+            runner_path,
+            init,
+            settings: settings.clone(),
+            services,
+            process: RefCell::new(None),
+            symbols: Vec::new(),
+            layers: RefCell::new(Vec::new()),
+            generation: Cell::new(0),
+            restarts: Cell::new(0),
+            calls: RefCell::new(Vec::new()),
+            next_id: Cell::new(1),
+            values: RefCell::new(CallValues::default()),
+            objects: Rc::new(RefCell::new(Objects::default())),
+            fault: RefCell::new(None),
+            shut_down: Cell::new(false),
+        };
+        let ready = remote.launch()?;
+        remote.symbols = ready.symbols.clone();
+        Ok((Rc::new(remote), ready))
+    }
+
+    /// The plugin's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The runner's process id, when one is running.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.borrow().as_ref().map(Process::pid)
+    }
+
+    /// The sandbox as the last runner set it up.
+    pub fn report(&self) -> SandboxReport {
+        SandboxReport {
+            runner: self.runner_path.clone(),
+            pid: self.pid(),
+            layers: self.layers.borrow().clone(),
+            restarts: self.restarts.get(),
+            call_timeout: self.settings.call_timeout,
+        }
+    }
+
+    /// Script values held for the call in progress (zero between calls: a leak check).
+    pub(crate) fn live_values(&self) -> usize {
+        self.values.borrow().values_len()
+    }
+
+    fn converter(&self) -> Converter<'_> {
+        Converter { plugin: &self.name, calls: &self.values, objects: &self.objects }
+    }
+
+    /// Spawns a runner, sends `Init` and waits for `Ready`, serving logs and requests.
+    fn launch(&self) -> Result<Ready, String> {
+        let mut process = Process::spawn(&self.runner_path)?;
+        let generation = self.generation.get() + 1;
+        self.generation.set(generation);
+        self.objects.borrow_mut().restart(generation);
+        if process.send(&ToRunner::Init(Box::new(self.init.clone()))).is_err() {
+            return Err(self.describe_end(&mut process, None));
+        }
+        let deadline = Instant::now() + self.settings.call_timeout;
+        let ready = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let message = match process.receive(left) {
+                Ok(message) => message,
+                Err(ReadFailure::TimedOut) => {
+                    process.kill();
+                    return Err(format!(
+                        "plugin `{}` did not start within {} and was stopped",
+                        self.name,
+                        seconds(self.settings.call_timeout)
+                    ));
+                }
+                Err(ReadFailure::Closed) => return Err(self.describe_end(&mut process, None)),
+                Err(ReadFailure::Invalid(problem)) => {
+                    process.kill();
+                    return Err(format!("plugin `{}` sent an invalid message ({problem}) and was stopped", self.name));
+                }
+            };
+            match message {
+                ToHost::Ready(ready) => break *ready,
+                ToHost::InitFailed { message } => {
+                    process.wait_for_exit(Duration::from_millis(200));
+                    return Err(message);
+                }
+                ToHost::Log { level, message, fields } => self.log(level, &message, fields),
+                ToHost::Request { id, request } => {
+                    let result = self.serve_request(request);
+                    if process.send(&ToRunner::Reply { id, result }).is_err() {
+                        return Err(self.describe_end(&mut process, None));
+                    }
+                }
+                _ => {
+                    process.kill();
+                    return Err(format!("plugin `{}` broke the protocol while starting and was stopped", self.name));
+                }
+            }
+        };
+        if ready.protocol != PROTOCOL_VERSION {
+            return Err(format!(
+                "the plugin runner {} speaks protocol {}, this host {PROTOCOL_VERSION}: rebuild it",
+                self.runner_path.display(),
+                ready.protocol
+            ));
+        }
+        self.warn_once(&ready);
+        *self.layers.borrow_mut() = ready.layers.clone();
+        *self.process.borrow_mut() = Some(process);
+        *self.fault.borrow_mut() = None;
+        Ok(ready)
+    }
+
+    /// Says once per process which sandbox layers this kernel lacks.
+    fn warn_once(&self, ready: &Ready) {
+        let missing: Vec<String> = ready
+            .layers
+            .iter()
+            .filter(|layer| matches!(layer.state, LayerState::Unavailable | LayerState::Partial))
+            .map(|layer| format!("{} is {} ({})", layer.name, if layer.state == LayerState::Partial { "partial" } else { "unavailable" }, layer.detail))
+            .collect();
+        if !missing.is_empty() && !WARNED.swap(true, Ordering::Relaxed) {
+            let message = format!("sandboxed plugins run with a weaker sandbox on this system: {}", missing.join("; "));
+            self.services.log(&self.name, 3, &message, &Value::Null);
+        }
+    }
+
+    /// Makes sure a runner is there for an outermost call: restarts it after a fault or an
+    /// idle stop (re-running `init` with the same configuration).
+    fn ensure_running(&self) -> Result<(), String> {
+        let exited = {
+            let mut process = self.process.borrow_mut();
+            match process.as_mut() {
+                Some(process) => process.has_exited(),
+                None => true,
+            }
+        };
+        if !exited {
+            return Ok(());
+        }
+        // Stopped while no call ran: an idle stop (it said so) or a crash between calls. Read
+        // what it left (logs), then start again either way.
+        if let Some(mut process) = self.process.borrow_mut().take() {
+            let mut idle = false;
+            while let Ok(message) = process.receive(Duration::from_millis(1)) {
+                match message {
+                    ToHost::Log { level, message, fields } => self.log(level, &message, fields),
+                    ToHost::IdleExit => idle = true,
+                    _ => {}
+                }
+            }
+            if !idle {
+                let text = self.describe_end(&mut process, None);
+                self.services.log(&self.name, 3, &format!("{text} while no call was running; starting it again"), &Value::Null);
+            }
+        }
+        self.restart()
+    }
+
+    fn restart(&self) -> Result<(), String> {
+        self.restarts.set(self.restarts.get() + 1);
+        let ready = self.launch()?;
+        if ready.symbols != self.symbols {
+            if let Some(mut process) = self.process.borrow_mut().take() {
+                process.kill();
+            }
+            return Err(format!("plugin `{}` registered other symbols when it was started again", self.name));
+        }
+        Ok(())
+    }
+
+    /// Calls symbol `index` with `args`.
+    pub(crate) fn call(&self, index: u32, ctx: &mut CallContext<'_, '_>, args: &[Value]) -> Result<Value, CallFailure> {
+        if self.shut_down.get() {
+            return Err(CallFailure::Fault(format!("plugin `{}` has been shut down", self.name)));
+        }
+        let outermost = self.calls.borrow().is_empty();
+        let result = self.call_inner(index, ctx, args, outermost);
+        if outermost {
+            // Script functions sent during this call are valid only during it.
+            self.values.borrow_mut().clear();
+        }
+        result
+    }
+
+    fn call_inner(
+        &self,
+        index: u32,
+        ctx: &mut CallContext<'_, '_>,
+        args: &[Value],
+        outermost: bool,
+    ) -> Result<Value, CallFailure> {
+        if outermost {
+            self.ensure_running().map_err(CallFailure::Fault)?;
+        } else if self.process.borrow().is_none() {
+            let fault = self.fault.borrow().clone();
+            return Err(CallFailure::Fault(fault.unwrap_or_else(|| format!("plugin `{}` stopped", self.name))));
+        }
+        if self.calls.borrow().len() >= self.settings.max_depth as usize {
+            return Err(CallFailure::Fault(format!(
+                "calls between the script and plugin `{}` nest more than {} deep",
+                self.name, self.settings.max_depth
+            )));
+        }
+        let converter = self.converter();
+        let wire_args = args.iter().map(|arg| converter.to_wire(arg)).collect::<Result<Vec<_>, _>>().map_err(CallFailure::Fault)?;
+        // An idle runner may stop at the very moment the call is sent; it then says so
+        // without having read the call, which is safe to send again to a new runner.
+        let mut attempts = 0;
+        let outcome = loop {
+            attempts += 1;
+            let id = self.next_id.get();
+            self.next_id.set(id + 1);
+            self.calls.borrow_mut().push(id);
+            let outcome = self.exchange(id, index, wire_args.clone(), ctx);
+            self.calls.borrow_mut().pop();
+            match outcome {
+                Err(Exchange::IdleExit) if outermost && attempts == 1 => {
+                    self.process.borrow_mut().take();
+                    self.restart().map_err(CallFailure::Fault)?;
+                }
+                Err(Exchange::IdleExit) => {
+                    break Err(CallFailure::Fault(self.fail(Fault::Protocol("stopped in the middle of a call".into()))));
+                }
+                Err(Exchange::Fault(message)) => break Err(CallFailure::Fault(message)),
+                Ok(result) => break Ok(result),
+            }
+        };
+        match outcome? {
+            Ok(value) => self.converter().from_wire(value).map_err(CallFailure::Fault),
+            Err(error) => Err(CallFailure::Plugin(failure(error))),
+        }
+    }
+
+    /// Sends the call and pumps messages until its result.
+    fn exchange(
+        &self,
+        id: u64,
+        index: u32,
+        args: Vec<WireValue>,
+        ctx: &mut CallContext<'_, '_>,
+    ) -> Result<Result<WireValue, CallError>, Exchange> {
+        self.send(ToRunner::Call { id, symbol: index, args })?;
+        let mut budget = self.settings.call_timeout;
+        loop {
+            let started = Instant::now();
+            let received = match self.process.borrow_mut().as_mut() {
+                Some(process) => process.receive(budget),
+                None => return Err(Exchange::Fault(self.current_fault())),
+            };
+            budget = budget.saturating_sub(started.elapsed());
+            let message = match received {
+                Ok(message) => message,
+                Err(ReadFailure::TimedOut) => return Err(Exchange::Fault(self.fail(Fault::Timeout))),
+                Err(ReadFailure::Closed) => return Err(Exchange::Fault(self.fail(Fault::Closed))),
+                Err(ReadFailure::Invalid(problem)) => return Err(Exchange::Fault(self.fail(Fault::Protocol(problem)))),
+            };
+            match message {
+                ToHost::Result { id: answered, result } if answered == id => return Ok(result),
+                ToHost::Callback { id: callback, call_id, function, args } if call_id == id => {
+                    let result = self.run_callback(function, args, ctx);
+                    // The script function may have called the plugin again, which may have
+                    // killed the runner: then this call fails with the same cause.
+                    if self.process.borrow().is_none() {
+                        return Err(Exchange::Fault(self.current_fault()));
+                    }
+                    self.send(ToRunner::CallbackResult { id: callback, result })?;
+                }
+                ToHost::Request { id: request_id, request } => {
+                    let result = self.serve_request(request);
+                    self.send(ToRunner::Reply { id: request_id, result })?;
+                }
+                ToHost::Log { level, message, fields } => self.log(level, &message, fields),
+                ToHost::IdleExit if self.calls.borrow().len() == 1 => {
+                    if let Some(mut process) = self.process.borrow_mut().take() {
+                        process.wait_for_exit(Duration::from_millis(500));
+                        process.kill();
+                    }
+                    return Err(Exchange::IdleExit);
+                }
+                _ => return Err(Exchange::Fault(self.fail(Fault::Protocol("an answer out of order".into())))),
+            }
+        }
+    }
+
+    fn run_callback(&self, function: u64, args: Vec<WireValue>, ctx: &mut CallContext<'_, '_>) -> Result<WireValue, String> {
+        let converter = self.converter();
+        let function = converter.from_wire(WireValue::Function(function))?;
+        let args = args.into_iter().map(|arg| converter.from_wire(arg)).collect::<Result<Vec<_>, _>>()?;
+        // No borrow of this plugin's state is held here: the script function may call the
+        // plugin again.
+        let value = ctx.call(&function, &args).map_err(|error| error.to_string())?;
+        self.converter().to_wire(&value)
+    }
+
+    fn serve_request(&self, request: Request) -> Result<Option<String>, String> {
+        let plugin = &self.name;
+        match request {
+            Request::Read(path) => self.services.may_read(plugin, Path::new(&path)).map(|()| None),
+            Request::Write(path) => self.services.may_write(plugin, Path::new(&path)).map(|()| None),
+            Request::Env(name) => self.services.may_read_env(plugin, &name).map(|()| std::env::var(&name).ok()),
+            Request::Connect { host, port } => self.services.may_connect(plugin, &host, port).map(|()| None),
+        }
+    }
+
+    fn log(&self, level: u32, message: &str, fields: WireValue) {
+        let fields = self.converter().from_wire(fields).unwrap_or_default();
+        self.services.log(&self.name, level, message, &fields);
+    }
+
+    /// Sends a message, preceded by the drops of plugin objects the script released.
+    fn send(&self, message: ToRunner) -> Result<(), Exchange> {
+        let drops = std::mem::take(&mut self.objects.borrow_mut().drops);
+        let sent = match self.process.borrow_mut().as_mut() {
+            None => return Err(Exchange::Fault(self.current_fault())),
+            Some(process) if drops.is_empty() => process.send(&message),
+            Some(process) => {
+                let mut batch: Vec<ToRunner> = drops.into_iter().map(|id| ToRunner::DropObject { id }).collect();
+                batch.push(message);
+                process.send_all(&batch)
+            }
+        };
+        // A failed write means the runner is gone; reading says how.
+        sent.map_err(|_| Exchange::Fault(self.fail(Fault::Closed)))
+    }
+
+    fn current_fault(&self) -> String {
+        self.fault.borrow().clone().unwrap_or_else(|| format!("plugin `{}` stopped", self.name))
+    }
+
+    /// Ends the runner after a fault; returns (and keeps, for outer calls) the message.
+    fn fail(&self, fault: Fault) -> String {
+        let Some(mut process) = self.process.borrow_mut().take() else { return self.current_fault() };
+        let message = match fault {
+            Fault::Timeout => {
+                process.kill();
+                format!("plugin `{}` did not answer within {} and was stopped", self.name, seconds(self.settings.call_timeout))
+            }
+            Fault::Protocol(problem) => {
+                process.kill();
+                format!("plugin `{}` sent an invalid message ({problem}) and was stopped", self.name)
+            }
+            Fault::Closed => self.describe_end(&mut process, Some(Duration::from_millis(500))),
+        };
+        *self.fault.borrow_mut() = Some(message.clone());
+        message
+    }
+
+    /// Why a runner that closed its channel ended.
+    fn describe_end(&self, process: &mut Process, grace: Option<Duration>) -> String {
+        let status = match process.wait_for_exit(grace.unwrap_or(Duration::from_millis(500))) {
+            Some(status) => status,
+            None => {
+                process.kill();
+                return format!("plugin `{}` closed its channel and was stopped", self.name);
+            }
+        };
+        let name = &self.name;
+        match ending(status) {
+            Ending::Signal(signal) => {
+                let tail = process.stderr_tail();
+                let limit = self.settings.memory_limit.unwrap_or(0);
+                if tail.contains("memory allocation of") && tail.contains("failed") {
+                    if limit > 0 {
+                        format!("plugin `{name}` ran out of memory (limit {} MiB)", limit >> 20)
+                    } else {
+                        format!("plugin `{name}` ran out of memory")
+                    }
+                } else if signal == nix::libc::SIGXCPU {
+                    format!("plugin `{name}` used up its CPU time (limit {} s)", self.settings.cpu_limit.unwrap_or(0))
+                } else if tail.contains("has overflowed its stack") {
+                    format!("plugin `{name}` crashed: stack overflow (killed by signal {})", signal_name(signal))
+                } else {
+                    format!("plugin `{name}` crashed: killed by signal {}", signal_name(signal))
+                }
+            }
+            Ending::Code(0) => format!("plugin `{name}` stopped unexpectedly"),
+            Ending::Code(code) => format!("plugin `{name}` crashed: its runner exited with status {code}"),
+        }
+    }
+
+    /// Runs the plugin's `shutdown` in its runner and ends the runner (once).
+    pub(crate) fn shutdown(&self) -> Result<(), String> {
+        if self.shut_down.replace(true) {
+            return Ok(());
+        }
+        let Some(mut process) = self.process.borrow_mut().take() else { return Ok(()) };
+        if process.has_exited() || process.send(&ToRunner::Shutdown).is_err() {
+            return Ok(());
+        }
+        let deadline = Instant::now() + self.settings.call_timeout;
+        let result = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match process.receive(left) {
+                Ok(ToHost::ShutdownDone { error }) => break error.map_or(Ok(()), Err),
+                Ok(ToHost::Log { level, message, fields }) => self.log(level, &message, fields),
+                Ok(ToHost::Request { id, request }) => {
+                    let result = self.serve_request(request);
+                    if process.send(&ToRunner::Reply { id, result }).is_err() {
+                        break Ok(());
+                    }
+                }
+                // An idle runner already ran `shutdown` when it stopped.
+                Ok(ToHost::IdleExit) | Err(ReadFailure::Closed) => break Ok(()),
+                Ok(_) | Err(ReadFailure::Invalid(_)) => break Err(format!("plugin `{}` broke the protocol while shutting down", self.name)),
+                Err(ReadFailure::TimedOut) => {
+                    break Err(format!("plugin `{}` did not shut down within {}", self.name, seconds(self.settings.call_timeout)));
+                }
+            }
+        };
+        process.wait_for_exit(Duration::from_millis(200));
+        process.kill();
+        result
+    }
+}
+
+impl Drop for RemotePlugin {
+    fn drop(&mut self) {
+        if let Some(mut process) = self.process.get_mut().take() {
+            process.kill();
+        }
+    }
+}
+
+/// Why an exchange stopped without a result.
+enum Exchange {
+    Fault(String),
+    /// The runner stopped for idleness without reading the call.
+    IdleExit,
+}
+
+enum Fault {
+    Timeout,
+    Closed,
+    Protocol(String),
+}
+
+fn failure(error: CallError) -> PluginFailure {
+    PluginFailure {
+        status: if error.panicked { tusk_plugin_sdk::abi::status::PANIC } else { tusk_plugin_sdk::abi::status::ERROR },
+        kind: error.kind,
+        argument: error.argument.map(|index| index as usize),
+        message: error.message,
+        help: error.help,
+    }
+}

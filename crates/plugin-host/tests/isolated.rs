@@ -1,0 +1,336 @@
+//! Sandboxed plugins through the real host: the template plugin behaves the same sandboxed and
+//! in-process, callbacks nest, plugin objects round-trip and are dropped, crashes, hangs and
+//! memory exhaustion become errors at the call and the next call works, idle runners stop and
+//! come back, runners die with the host, and the kernel layers really block file and network
+//! access that was not granted.
+
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tusk_eval::{Options, Runtime, Value};
+use tusk_plugin_host::host::{HostSettings, PluginHost};
+use tusk_plugin_host::{ExecutionMode, GrantSet, Grants, LayerState, SearchPath};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Builds the plugins and the runner (once per test binary, in one cargo run).
+fn target() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = std::process::Command::new(cargo)
+            .args(["build", "-q", "-p", "my_plugin", "-p", "sandbox_fixture", "-p", "tusk-plugin-runner"])
+            .current_dir(workspace())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building the plugins and the runner failed");
+        std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace().join("target")).join("debug")
+    })
+}
+
+const TEMPLATE: (&str, &str) = ("my_plugin", "examples/plugins/my_plugin");
+const FIXTURE: (&str, &str) = ("sandbox_fixture", "crates/plugin-runner/tests/fixture");
+
+/// A runtime with the real plugin host, over a temporary plugin folder.
+struct Setup {
+    runtime: Runtime,
+    host: Rc<PluginHost>,
+    logs: Rc<RefCell<Vec<String>>>,
+    root: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new(plugin: (&str, &str), configure: impl FnOnce(&mut HostSettings, &Path)) -> Setup {
+        let target = target();
+        let root = tempfile::tempdir().unwrap();
+        let (name, package) = plugin;
+        let plugin_dir = root.path().join("plugins").join(name);
+        std::fs::create_dir_all(&plugin_dir).unwrap();
+        std::fs::copy(workspace().join(package).join("plugin.toml"), plugin_dir.join("plugin.toml")).unwrap();
+        let library = format!("lib{name}.so");
+        std::fs::copy(target.join(&library), plugin_dir.join(&library)).unwrap();
+        let script_dir = root.path().join("scripts");
+        std::fs::create_dir_all(&script_dir).unwrap();
+        let mut settings = HostSettings::standard(&script_dir);
+        settings.search = SearchPath::from_parts(Some(root.path().join("plugins").as_os_str()), None, None, None);
+        settings.index_file = None;
+        settings.cache_dir = root.path().join("cache");
+        settings.config_file = None;
+        settings.grants = Grants::new(&script_dir);
+        settings.sandbox.runner = Some(target.join("tusk-plugin-runner"));
+        configure(&mut settings, root.path());
+        let mut runtime = Runtime::new(Options::default());
+        let logs = Rc::new(RefCell::new(Vec::new()));
+        let sink = logs.clone();
+        let host = PluginHost::discover(settings, runtime.sources_mut(), Rc::new(move |line: &str| sink.borrow_mut().push(line.to_string())));
+        let problems: Vec<String> = host.install(runtime.registry_mut()).iter().map(|d| d.message.clone()).collect();
+        assert!(problems.is_empty(), "{problems:?}");
+        Setup { runtime, host, logs, root }
+    }
+
+    /// Evaluates a document: its JSON, or the first error's message.
+    fn eval(&mut self, source: &str) -> Result<String, String> {
+        let id = self.runtime.add_source("test.tsk", source.to_string());
+        match self.runtime.evaluate(id, None) {
+            Ok(evaluation) => Ok(serde_json::to_string(&Value::object(evaluation.document)).unwrap()),
+            Err(failure) => Err(failure.diagnostics[0].message.clone()),
+        }
+    }
+
+    fn value(&mut self, expression: &str) -> String {
+        let document = self.eval(&format!("v: {expression}\n")).unwrap_or_else(|message| panic!("{expression}: {message}"));
+        let parsed: serde_json::Value = serde_json::from_str(&document).unwrap();
+        parsed["v"].to_string()
+    }
+
+    fn error(&mut self, expression: &str) -> String {
+        match self.eval(&format!("v: {expression}\n")) {
+            Ok(document) => panic!("{expression} succeeded: {document}"),
+            Err(message) => message,
+        }
+    }
+
+    fn pid(&mut self) -> u32 {
+        self.value("@sb.pid()").parse().unwrap()
+    }
+}
+
+fn fixture(configure: impl FnOnce(&mut HostSettings, &Path)) -> Setup {
+    Setup::new(FIXTURE, configure)
+}
+
+fn trusted(name: &str) -> impl FnOnce(&mut HostSettings, &Path) {
+    let name = name.to_string();
+    move |settings: &mut HostSettings, _: &Path| {
+        settings.grants.plugins.insert(name, GrantSet { trusted: true, ..GrantSet::default() });
+    }
+}
+
+/// True while a process with this id exists and is not a zombie.
+fn running(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat.rsplit(')').next().unwrap_or("").trim_start().starts_with('Z'),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn the_template_plugin_behaves_the_same_sandboxed_and_in_process() {
+    let source = "a: @my_operator(\"tusk\")\nb: my_function(21)\nc: map([1, 2], my_function)\nd: my_function(1.5)\n";
+    let bad = ["my_function(\"no\")", "my_function()", "@my_operator(1)"];
+    let mut outcomes = Vec::new();
+    for trust in [false, true] {
+        let mut setup = if trust { Setup::new(TEMPLATE, trusted("my_plugin")) } else { Setup::new(TEMPLATE, |_, _| {}) };
+        let document = setup.eval(source).unwrap();
+        let errors: Vec<String> = bad.iter().map(|expression| setup.error(expression)).collect();
+        let mode = setup.host.loaded()[0].mode();
+        assert_eq!(mode, if trust { ExecutionMode::Native } else { ExecutionMode::Isolated });
+        assert_eq!(setup.host.sandbox_report("my_plugin").is_some(), !trust);
+        outcomes.push((document, errors));
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+    assert_eq!(outcomes[0].0, r#"{"a":"Hello, tusk!","b":42,"c":[2,4],"d":3.0}"#);
+    assert_eq!(outcomes[0].1[0], "my_function: expected a number, found string");
+}
+
+#[test]
+fn values_errors_and_panics_cross_unchanged() {
+    let mut sandboxed = fixture(|_, _| {});
+    let mut native = fixture(trusted("sandbox_fixture"));
+    let values = [
+        "@sb.echo({a: [1, 2.5, \"x\", null, true], b: {c: {d: []}}})",
+        "@sb.echo(\"héllo ✓\")",
+        "@sb.echo(-9223372036854775807)",
+    ];
+    for expression in values {
+        assert_eq!(sandboxed.value(expression), native.value(expression), "{expression}");
+    }
+    for expression in ["@sb.fail()", "@sb.panic()", "@sb.bump(1)"] {
+        assert_eq!(sandboxed.error(expression), native.error(expression), "{expression}");
+    }
+    assert_eq!(sandboxed.error("@sb.panic()"), "@sb.panic: plugin panicked: boom");
+    assert_ne!(sandboxed.pid(), std::process::id());
+    assert_eq!(native.pid(), std::process::id());
+}
+
+#[test]
+fn callbacks_nest_and_the_depth_is_limited() {
+    let mut setup = fixture(|settings, _| settings.sandbox.max_depth = 8);
+    assert_eq!(setup.value("@sb.call(x => x + 1, 41)"), "42");
+    assert_eq!(setup.value("@sb.call(x => @sb.call(y => @sb.call(z => z * 2, y + 1), x), 20)"), "42");
+    // The script function sees its closure, and a function passed back and forth stays itself.
+    assert_eq!(setup.eval("k: 5\nf: @sb.echo(x => x + k)\nv: f(1)\n").unwrap(), r#"{"k":5,"v":6}"#);
+    // Recursion through the plugin, within the limit and past it.
+    let document = "f: n => n < 1 ? 0 : @sb.call(f, n - 1) + 1\nv: f(6)\n";
+    assert_eq!(setup.eval(document).unwrap(), r#"{"v":6}"#);
+    let message = setup.eval("f: n => n < 1 ? 0 : @sb.call(f, n - 1) + 1\nv: f(20)\n").unwrap_err();
+    assert!(message.contains("nest more than 8 deep"), "{message}");
+    // A script error inside the callback reaches the plugin, which reports it.
+    let message = setup.error("@sb.call(x => x.missing.deeper, 1)");
+    assert!(message.starts_with("@sb.call:"), "{message}");
+    // A function kept by the plugin is not valid in a later call.
+    setup.eval("x: @sb.stash(y => y)\n").unwrap();
+    let message = setup.error("@sb.call(@sb.unstash(), 1)");
+    assert!(message.contains("only valid during the call that passed it"), "{message}");
+    // The runner survived all of it.
+    assert_eq!(setup.value("@sb.echo(7)"), "7");
+}
+
+#[test]
+fn plugin_objects_round_trip_and_are_dropped_in_the_runner() {
+    let mut setup = fixture(|_, _| {});
+    let document = setup.eval("c: @sb.open(10)\na: @sb.bump(c)\nb: @sb.bump(c)\nt: type_of(c)\n").unwrap();
+    let parsed: serde_json::Value = serde_json::from_str(&document).unwrap();
+    assert_eq!((parsed["a"].as_i64(), parsed["b"].as_i64(), parsed["t"].as_str()), (Some(11), Some(12), Some("sb.counter")));
+    // The document above was dropped; its counter too.
+    assert_eq!(setup.value("@sb.live()"), "0");
+    // A temporary object is dropped as soon as the script is done with it, as in-process.
+    assert_eq!(setup.value("[@sb.bump(@sb.open(1)), @sb.live()]"), "[2,0]");
+    let document = setup.eval("x: @sb.open(1)\nv: [@sb.bump(x), @sb.live()]\n").unwrap();
+    assert!(document.ends_with(r#""v":[2,1]}"#), "{document}");
+    assert_eq!(setup.value("@sb.live()"), "0");
+    // The same object returned twice keeps one identity (and one drop).
+    assert_eq!(setup.value("@sb.bump(@sb.echo(@sb.echo(@sb.open(5))))"), "6");
+    assert_eq!(setup.value("@sb.live()"), "0");
+}
+
+#[test]
+fn a_crash_fails_the_call_and_the_next_call_starts_a_new_runner() {
+    let mut setup = fixture(|_, _| {});
+    let first = setup.pid();
+    assert_eq!(setup.error("@sb.crash()"), "@sb.crash: plugin `sandbox_fixture` crashed: killed by signal SIGSEGV");
+    assert!(!running(first));
+    let second = setup.pid();
+    assert_ne!(first, second);
+    assert_eq!(setup.error("@sb.abort()"), "@sb.abort: plugin `sandbox_fixture` crashed: killed by signal SIGABRT");
+    assert_eq!(setup.value("@sb.echo(1)"), "1");
+    let report = setup.host.sandbox_report("sandbox_fixture").unwrap();
+    assert_eq!(report.restarts, 2);
+    // A crash inside a nested call fails every call out to the script.
+    let message = setup.error("@sb.call(x => @sb.crash(), 1)");
+    assert!(message.contains("crashed: killed by signal SIGSEGV"), "{message}");
+    assert_eq!(setup.value("@sb.echo(2)"), "2");
+}
+
+#[test]
+fn a_hung_call_is_stopped_at_its_deadline() {
+    let mut setup = fixture(|settings, _| settings.sandbox.call_timeout = Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    assert_eq!(setup.error("@sb.hang()"), "@sb.hang: plugin `sandbox_fixture` did not answer within 300ms and was stopped");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert_eq!(setup.value("@sb.echo(3)"), "3");
+}
+
+#[test]
+fn running_out_of_memory_is_reported_with_the_limit() {
+    let mut setup = fixture(|settings, _| settings.sandbox.memory_limit = Some(128 << 20));
+    assert_eq!(setup.value("@sb.hog(16)"), "16");
+    assert_eq!(setup.error("@sb.hog(512)"), "@sb.hog: plugin `sandbox_fixture` ran out of memory (limit 128 MiB)");
+    assert_eq!(setup.value("@sb.echo(4)"), "4");
+}
+
+#[test]
+fn idle_runners_stop_and_start_again_on_the_next_call() {
+    let mut setup = fixture(|settings, _| settings.sandbox.idle_timeout = Some(Duration::from_millis(200)));
+    setup.eval("x: @sb.log(\"hello\")\n").unwrap();
+    let first = setup.pid();
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(!running(first), "the idle runner should have stopped");
+    let second = setup.pid();
+    assert_ne!(first, second);
+    assert_eq!(setup.host.sandbox_report("sandbox_fixture").unwrap().restarts, 1);
+    assert!(setup.logs.borrow().iter().any(|line| line.contains("[sandbox_fixture] info: hello")), "{:?}", setup.logs.borrow());
+    assert!(!setup.logs.borrow().iter().any(|line| line.contains("crashed")), "{:?}", setup.logs.borrow());
+}
+
+#[test]
+fn runners_die_with_their_host() {
+    let mut setup = fixture(|_, _| {});
+    let pid = setup.pid();
+    assert!(running(pid));
+    drop(setup);
+    assert!(!running(pid));
+    assert!(!Path::new(&format!("/proc/{pid}")).exists(), "the runner was not reaped");
+}
+
+#[test]
+fn landlock_blocks_files_outside_the_grants() {
+    let mut granted_dir = PathBuf::new();
+    let mut setup = fixture(|settings, root| {
+        granted_dir = root.join("granted");
+        std::fs::create_dir_all(&granted_dir).unwrap();
+        std::fs::write(granted_dir.join("ok.txt"), "inside").unwrap();
+        std::fs::write(root.join("secret.txt"), "outside").unwrap();
+        settings.grants.flags.apply_flag(&format!("--allow-read={}", granted_dir.display())).unwrap();
+    });
+    let inside = granted_dir.join("ok.txt");
+    let outside = setup.root.path().join("secret.txt");
+    assert_eq!(setup.value(&format!("@sb.read_direct({:?})", inside.display().to_string())), "\"inside\"");
+    assert_eq!(setup.value(&format!("@sb.read({:?})", inside.display().to_string())), "\"inside\"");
+    assert_eq!(
+        setup.error(&format!("@sb.read_direct({:?})", outside.display().to_string())),
+        "@sb.read_direct: direct read failed: Permission denied (os error 13)"
+    );
+    let message = setup.error(&format!("@sb.read({:?})", outside.display().to_string()));
+    assert!(message.contains("plugin `sandbox_fixture` may not read"), "{message}");
+    // The same refusal text as in-process.
+    let mut native = fixture(trusted("sandbox_fixture"));
+    let native_message = native.error(&format!("@sb.read({:?})", outside.display().to_string()));
+    assert_eq!(message.replace(&setup.root.path().display().to_string(), "ROOT"), native_message.replace(&native.root.path().display().to_string(), "ROOT").replace(&setup.root.path().display().to_string(), "ROOT"));
+}
+
+#[test]
+fn sockets_need_the_network_grant() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut denied = fixture(|_, _| {});
+    assert_eq!(
+        denied.error(&format!("@sb.connect({port})")),
+        "@sb.connect: direct connect failed: Operation not permitted (os error 1)"
+    );
+    let mut allowed = fixture(|settings, _| settings.grants.flags.apply_flag("--allow-net=127.0.0.1").unwrap());
+    assert_eq!(allowed.value(&format!("@sb.connect({port})")), "\"connected\"");
+}
+
+#[test]
+fn environment_variables_come_from_the_host_after_the_grant_check() {
+    // The runner's own environment is empty; granted variables are read through the host.
+    let mut denied = fixture(|_, _| {});
+    let message = denied.error("@sb.env(\"PATH\")");
+    assert!(message.contains("may not read the environment variable PATH"), "{message}");
+    let mut allowed = fixture(|settings, _| settings.grants.flags.apply_flag("--allow-env=PATH").unwrap());
+    assert_eq!(allowed.value("@sb.env(\"PATH\")"), serde_json::to_string(&std::env::var("PATH").unwrap()).unwrap());
+}
+
+#[test]
+fn the_report_names_the_layers_in_force() {
+    let mut setup = fixture(|settings, _| settings.sandbox.plugins.push("sandbox_fixture".into()));
+    setup.value("@sb.echo(1)");
+    let report = setup.host.sandbox_report("sandbox_fixture").unwrap();
+    eprintln!("{report}");
+    let names: Vec<&str> = report.layers.iter().map(|layer| layer.name.as_str()).collect();
+    assert_eq!(names, ["rlimits", "landlock", "no_new_privs", "seccomp"]);
+    for layer in &report.layers {
+        // Partial: a kernel older than the newest Landlock ABI the runner asks for.
+        assert!(
+            matches!(layer.state, LayerState::Active | LayerState::Partial),
+            "{layer:?} (this test expects a kernel with Landlock and seccomp)"
+        );
+    }
+    assert!(report.to_string().contains("landlock: active (ABI ") || report.to_string().contains("landlock: partial (ABI "), "{report}");
+}
+
+#[test]
+fn the_sandbox_flags_override_trust() {
+    let mut forced = fixture(|settings, root| {
+        trusted("sandbox_fixture")(settings, root);
+        settings.sandbox.all = true;
+    });
+    assert_ne!(forced.pid(), std::process::id());
+    assert_eq!(forced.host.loaded()[0].mode(), ExecutionMode::Isolated);
+}

@@ -1,0 +1,71 @@
+//! The runner's end of the socket: framed messages in and out, with the idle timeout on reads
+//! between calls (the socket is blocking otherwise: the host enforces call deadlines, and the
+//! parent-death signal ends the runner if the host dies).
+
+use std::io::{BufReader, ErrorKind};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+use tusk_plugin_wire::{ToHost, ToRunner, read_frame, write_frame};
+
+/// What a read produced.
+pub(crate) enum Received {
+    Message(ToRunner),
+    /// The host closed the socket (it exited or dropped the plugin).
+    Closed,
+    /// Nothing arrived within the timeout.
+    TimedOut,
+    /// A read error or bytes that are not a message.
+    Broken(String),
+}
+
+pub(crate) struct Channel {
+    reader: BufReader<UnixStream>,
+    writer: UnixStream,
+    inbox: Vec<u8>,
+    outbox: Vec<u8>,
+    timeout: Option<Duration>,
+}
+
+impl Channel {
+    pub(crate) fn new(stream: UnixStream) -> std::io::Result<Channel> {
+        let writer = stream.try_clone()?;
+        Ok(Channel {
+            reader: BufReader::with_capacity(64 * 1024, stream),
+            writer,
+            inbox: Vec::new(),
+            outbox: Vec::new(),
+            timeout: None,
+        })
+    }
+
+    /// Sends a message; a host that is gone ends the runner (nothing is left to serve).
+    pub(crate) fn send(&mut self, message: &ToHost) {
+        if let Err(error) = write_frame(&mut self.writer, &mut self.outbox, |out| message.encode(out)) {
+            if !matches!(error.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) {
+                eprintln!("tusk-plugin-runner: cannot write to the host: {error}");
+            }
+            std::process::exit(0);
+        }
+    }
+
+    pub(crate) fn receive(&mut self, timeout: Option<Duration>) -> Received {
+        if timeout != self.timeout {
+            // Only when it changes: a `setsockopt` per message would cost a system call.
+            if let Err(error) = self.reader.get_ref().set_read_timeout(timeout) {
+                return Received::Broken(format!("cannot set the idle timeout: {error}"));
+            }
+            self.timeout = timeout;
+        }
+        match read_frame(&mut self.reader, &mut self.inbox) {
+            Ok(false) => Received::Closed,
+            Ok(true) => match ToRunner::decode(&self.inbox) {
+                Ok(message) => Received::Message(message),
+                Err(error) => Received::Broken(format!("invalid message from the host: {error}")),
+            },
+            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Received::TimedOut,
+            Err(error) if error.kind() == ErrorKind::ConnectionReset => Received::Closed,
+            Err(error) => Received::Broken(format!("cannot read from the host: {error}")),
+        }
+    }
+}

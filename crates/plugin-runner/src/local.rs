@@ -1,0 +1,166 @@
+//! The runner's own values: what the plugin's host API handles point at. Data from the host is
+//! shared (`Rc`) so that the plugin can look into big arrays and objects item by item without
+//! copies; plugin objects are reference-counted so the plugin's `drop_object` runs when neither
+//! the host nor the plugin holds one any more.
+
+use std::rc::Rc;
+
+use tusk_plugin_wire::{MAX_DEPTH, WireValue};
+
+/// A value in the runner.
+#[derive(Clone, Default)]
+pub(crate) enum Local {
+    #[default]
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Rc<str>),
+    Array(Rc<Vec<Local>>),
+    Object(Rc<Vec<(Rc<str>, Local)>>),
+    Range(i64, i64),
+    /// A host function, by its id for the current outer call.
+    Function(u64),
+    /// A host value of another kind, by its id for the current outer call.
+    Opaque(u64),
+    /// One of this plugin's objects.
+    PluginObject(Rc<ObjectRef>),
+}
+
+/// A plugin object held by the runner: the last reference going away tells the plugin.
+pub(crate) struct ObjectRef {
+    pub(crate) id: u64,
+    pub(crate) type_name: Rc<str>,
+    /// Called with the id when the last reference is dropped (the plugin's `drop_object`).
+    pub(crate) on_drop: fn(u64),
+}
+
+impl Drop for ObjectRef {
+    fn drop(&mut self) {
+        (self.on_drop)(self.id);
+    }
+}
+
+impl Local {
+    /// Converts a value from the host. `object` resolves a plugin object id to the runner's
+    /// reference (`None` for an id the runner no longer knows, which becomes opaque).
+    pub(crate) fn from_wire(value: WireValue, object: &dyn Fn(u64) -> Option<Rc<ObjectRef>>) -> Local {
+        match value {
+            WireValue::Null => Local::Null,
+            WireValue::Bool(b) => Local::Bool(b),
+            WireValue::Int(n) => Local::Int(n),
+            WireValue::Float(x) => Local::Float(x),
+            WireValue::Str(text) => Local::Str(Rc::from(text)),
+            WireValue::Array(items) => {
+                Local::Array(Rc::new(items.into_iter().map(|item| Local::from_wire(item, object)).collect()))
+            }
+            WireValue::Object(entries) => Local::Object(Rc::new(
+                entries.into_iter().map(|(key, item)| (Rc::from(key), Local::from_wire(item, object))).collect(),
+            )),
+            WireValue::Range(start, end) => Local::Range(start, end),
+            WireValue::Function(id) => Local::Function(id),
+            WireValue::Opaque(id) => Local::Opaque(id),
+            WireValue::PluginObject { id, .. } => match object(id) {
+                Some(reference) => Local::PluginObject(reference),
+                None => Local::Opaque(u64::MAX),
+            },
+        }
+    }
+
+    /// Converts a value for the host. `export` records each plugin object that crosses (the
+    /// host now holds it). Values nested deeper than the wire allows are an error.
+    pub(crate) fn to_wire(&self, export: &mut dyn FnMut(&Rc<ObjectRef>)) -> Result<WireValue, String> {
+        self.to_wire_at(export, 0)
+    }
+
+    fn to_wire_at(&self, export: &mut dyn FnMut(&Rc<ObjectRef>), depth: usize) -> Result<WireValue, String> {
+        if depth > MAX_DEPTH {
+            return Err(format!("the value is nested more than {MAX_DEPTH} levels deep"));
+        }
+        Ok(match self {
+            Local::Null => WireValue::Null,
+            Local::Bool(b) => WireValue::Bool(*b),
+            Local::Int(n) => WireValue::Int(*n),
+            Local::Float(x) => WireValue::Float(*x),
+            Local::Str(text) => WireValue::Str(text.to_string()),
+            Local::Array(items) => WireValue::Array(
+                items.iter().map(|item| item.to_wire_at(export, depth + 1)).collect::<Result<_, _>>()?,
+            ),
+            Local::Object(entries) => WireValue::Object(
+                entries
+                    .iter()
+                    .map(|(key, item)| Ok((key.to_string(), item.to_wire_at(export, depth + 1)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            Local::Range(start, end) => WireValue::Range(*start, *end),
+            Local::Function(id) => WireValue::Function(*id),
+            Local::Opaque(id) => WireValue::Opaque(*id),
+            Local::PluginObject(object) => {
+                export(object);
+                WireValue::PluginObject { id: object.id, type_name: object.type_name.to_string() }
+            }
+        })
+    }
+}
+
+/// A value given to the plugin, with its reference count.
+struct Slot {
+    value: Local,
+    references: u32,
+    generation: u32,
+}
+
+/// Values the plugin holds, addressed by `(generation << 32) | index` handles (the same scheme
+/// as the in-process host, so a stale handle is detected instead of aliasing a new value).
+#[derive(Default)]
+pub(crate) struct HandleTable {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+}
+
+impl HandleTable {
+    pub(crate) fn insert(&mut self, value: Local) -> u64 {
+        match self.free.pop() {
+            Some(index) => {
+                let slot = &mut self.slots[index as usize];
+                slot.value = value;
+                slot.references = 1;
+                (u64::from(slot.generation) << 32) | u64::from(index)
+            }
+            None => {
+                self.slots.push(Slot { value, references: 1, generation: 0 });
+                (self.slots.len() - 1) as u64
+            }
+        }
+    }
+
+    pub(crate) fn get(&self, handle: u64) -> Option<&Local> {
+        let slot = self.slots.get((handle & 0xffff_ffff) as usize)?;
+        (slot.generation == (handle >> 32) as u32 && slot.references > 0).then_some(&slot.value)
+    }
+
+    fn slot_mut(&mut self, handle: u64) -> Option<&mut Slot> {
+        let slot = self.slots.get_mut((handle & 0xffff_ffff) as usize)?;
+        (slot.generation == (handle >> 32) as u32 && slot.references > 0).then_some(slot)
+    }
+
+    pub(crate) fn retain(&mut self, handle: u64) {
+        if let Some(slot) = self.slot_mut(handle) {
+            slot.references = slot.references.saturating_add(1);
+        }
+    }
+
+    /// Drops one reference; returns the value when it was the last, for the caller to drop
+    /// after releasing its borrow of the table (dropping a plugin object calls the plugin).
+    pub(crate) fn release(&mut self, handle: u64) -> Option<Local> {
+        let slot = self.slot_mut(handle)?;
+        slot.references -= 1;
+        if slot.references > 0 {
+            return None;
+        }
+        slot.generation = slot.generation.wrapping_add(1);
+        let value = std::mem::take(&mut slot.value);
+        self.free.push((handle & 0xffff_ffff) as u32);
+        Some(value)
+    }
+}

@@ -1,0 +1,229 @@
+//! The runner's session with the host: the message pump that serves calls, waits for the
+//! answers to callbacks and requests (serving nested calls meanwhile), drops plugin objects
+//! the host released, and ends the process on shutdown, idleness, a closed channel or a
+//! protocol error. Everything here is single-threaded; the plugin's host API reaches the
+//! session through the context pointer of its table (see `ffi`).
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use tusk_plugin_wire::{CallError, Request, ToHost, ToRunner, WireValue};
+
+use crate::channel::{Channel, Received};
+use crate::ffi::{self, SymbolHandle};
+use crate::local::{HandleTable, Local, ObjectRef};
+
+/// What the pump waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Awaiting {
+    /// Nothing: the top-level loop between calls.
+    Nothing,
+    /// The `CallbackResult` with this id.
+    Callback(u64),
+    /// The `Reply` with this id.
+    Reply(u64),
+}
+
+enum Answer {
+    Callback(Result<WireValue, String>),
+    Reply(Result<Option<String>, String>),
+}
+
+/// The runner's state for its one plugin.
+pub(crate) struct Session {
+    pub(crate) plugin: String,
+    channel: RefCell<Channel>,
+    pub(crate) handles: RefCell<HandleTable>,
+    /// Plugin objects the host holds, by id (the host's `DropObject` removes them).
+    exported: RefCell<HashMap<u64, Rc<ObjectRef>>>,
+    /// Ids of the calls in progress, innermost last.
+    calls: RefCell<Vec<u64>>,
+    next_id: Cell<u64>,
+    max_depth: usize,
+    idle: Option<Duration>,
+    symbols: RefCell<Vec<Option<SymbolHandle>>>,
+    /// Set while the runner stops on its own: the host is not listening, requests fail fast.
+    stopping: Cell<bool>,
+    /// The thread that owns the session: the host API refuses calls from other threads.
+    pub(crate) thread: ThreadId,
+    /// Texts of the last error the host API reported (valid until the next one).
+    pub(crate) error_text: RefCell<(String, String)>,
+}
+
+impl Session {
+    /// Creates the session; it lives for the rest of the process (the plugin keeps pointers).
+    pub(crate) fn leak(plugin: &str, channel: Channel, max_depth: u32, idle: Option<Duration>) -> &'static Session {
+        Box::leak(Box::new(Session {
+            plugin: plugin.to_string(),
+            channel: RefCell::new(channel),
+            handles: RefCell::new(HandleTable::default()),
+            exported: RefCell::new(HashMap::new()),
+            calls: RefCell::new(Vec::new()),
+            next_id: Cell::new(1),
+            max_depth: max_depth.max(1) as usize,
+            idle,
+            symbols: RefCell::new(Vec::new()),
+            stopping: Cell::new(false),
+            thread: std::thread::current().id(),
+            error_text: RefCell::new((String::new(), String::new())),
+        }))
+    }
+
+    pub(crate) fn send(&self, message: &ToHost) {
+        self.channel.borrow_mut().send(message);
+    }
+
+    pub(crate) fn set_symbols(&self, symbols: Vec<Option<SymbolHandle>>) {
+        *self.symbols.borrow_mut() = symbols;
+    }
+
+    fn next_id(&self) -> u64 {
+        let id = self.next_id.get();
+        self.next_id.set(id + 1);
+        id
+    }
+
+    /// A value from the host, with plugin objects resolved to the runner's references.
+    pub(crate) fn local(&self, value: WireValue) -> Local {
+        Local::from_wire(value, &|id| self.exported.borrow().get(&id).cloned())
+    }
+
+    /// A value for the host; plugin objects in it are now held by the host too.
+    pub(crate) fn wire(&self, value: &Local) -> Result<WireValue, String> {
+        let mut crossing = Vec::new();
+        let wire = value.to_wire(&mut |object| crossing.push(object.clone()))?;
+        let replaced: Vec<Option<Rc<ObjectRef>>> = {
+            let mut exported = self.exported.borrow_mut();
+            crossing.into_iter().map(|object| exported.insert(object.id, object)).collect()
+        };
+        // Dropped after the borrow: these are the same objects, but the drop must never run
+        // plugin code while the map is borrowed.
+        drop(replaced);
+        Ok(wire)
+    }
+
+    /// The top-level loop: serves the host until the session ends. Never returns.
+    pub(crate) fn serve(&'static self) -> ! {
+        let _ = self.pump(Awaiting::Nothing);
+        unreachable_end()
+    }
+
+    /// Calls a script function on the host during call `call_id` and waits for its result,
+    /// serving nested calls meanwhile.
+    pub(crate) fn callback(&'static self, call_id: u64, function: u64, args: Vec<WireValue>) -> Result<WireValue, String> {
+        if self.stopping.get() {
+            return Err("the plugin is stopping; it cannot call script functions now".into());
+        }
+        if self.calls.borrow().len() >= self.max_depth {
+            return Err(format!("calls between the script and plugin `{}` nest more than {} deep", self.plugin, self.max_depth));
+        }
+        let id = self.next_id();
+        self.send(&ToHost::Callback { id, call_id, function, args });
+        match self.pump(Awaiting::Callback(id)) {
+            Answer::Callback(result) => result,
+            Answer::Reply(_) => unreachable_end(),
+        }
+    }
+
+    /// Asks the host for a service (a permission check, an environment variable).
+    pub(crate) fn request(&'static self, request: Request) -> Result<Option<String>, String> {
+        if self.stopping.get() {
+            return Err("the plugin is stopping; host services are not available now".into());
+        }
+        let id = self.next_id();
+        self.send(&ToHost::Request { id, request });
+        match self.pump(Awaiting::Reply(id)) {
+            Answer::Reply(result) => result,
+            Answer::Callback(_) => unreachable_end(),
+        }
+    }
+
+    fn pump(&'static self, awaiting: Awaiting) -> Answer {
+        loop {
+            let idle = if awaiting == Awaiting::Nothing { self.idle } else { None };
+            let received = self.channel.borrow_mut().receive(idle);
+            let message = match received {
+                Received::Message(message) => message,
+                Received::Closed => std::process::exit(0),
+                Received::TimedOut => self.stop_idle(),
+                Received::Broken(problem) => protocol_error(&problem),
+            };
+            match message {
+                ToRunner::Call { id, symbol, args } => self.serve_call(id, symbol, args),
+                ToRunner::DropObject { id } => {
+                    let removed = self.exported.borrow_mut().remove(&id);
+                    drop(removed);
+                }
+                ToRunner::CallbackResult { id, result } if awaiting == Awaiting::Callback(id) => {
+                    return Answer::Callback(result);
+                }
+                ToRunner::Reply { id, result } if awaiting == Awaiting::Reply(id) => return Answer::Reply(result),
+                ToRunner::Shutdown if awaiting == Awaiting::Nothing => self.shut_down(),
+                other => protocol_error(&format!("unexpected message {}", describe(&other))),
+            }
+        }
+    }
+
+    fn serve_call(&'static self, id: u64, symbol: u32, args: Vec<WireValue>) {
+        let result = if self.calls.borrow().len() >= self.max_depth {
+            Err(error(format!("calls between the script and plugin `{}` nest more than {} deep", self.plugin, self.max_depth)))
+        } else {
+            let handle = self.symbols.borrow().get(symbol as usize).copied().flatten();
+            match handle {
+                None => Err(error(format!("plugin `{}` has no symbol #{symbol}", self.plugin))),
+                Some(handle) => {
+                    let args: Vec<Local> = args.into_iter().map(|arg| self.local(arg)).collect();
+                    self.calls.borrow_mut().push(id);
+                    let result = ffi::call(self, handle, id, &args);
+                    self.calls.borrow_mut().pop();
+                    drop(args);
+                    result.and_then(|value| self.wire(&value).map_err(|message| error(format!("the plugin's result cannot be sent: {message}"))))
+                }
+            }
+        };
+        self.send(&ToHost::Result { id, result });
+    }
+
+    fn shut_down(&'static self) -> ! {
+        let error = ffi::shutdown().err();
+        self.send(&ToHost::ShutdownDone { error });
+        std::process::exit(0)
+    }
+
+    fn stop_idle(&'static self) -> ! {
+        // The host is not reading: callbacks and requests during the plugin's shutdown fail
+        // at once (logs are queued on the socket and read with the next call).
+        self.stopping.set(true);
+        let _ = ffi::shutdown();
+        self.send(&ToHost::IdleExit);
+        std::process::exit(0)
+    }
+}
+
+fn error(message: String) -> CallError {
+    CallError { panicked: false, kind: tusk_plugin_sdk::abi::error_kind::MESSAGE, argument: None, message, help: String::new() }
+}
+
+fn describe(message: &ToRunner) -> &'static str {
+    match message {
+        ToRunner::Init(_) => "Init",
+        ToRunner::Call { .. } => "Call",
+        ToRunner::CallbackResult { .. } => "CallbackResult",
+        ToRunner::Reply { .. } => "Reply",
+        ToRunner::DropObject { .. } => "DropObject",
+        ToRunner::Shutdown => "Shutdown",
+    }
+}
+
+/// The host broke the protocol: nothing sensible can follow.
+fn protocol_error(problem: &str) -> ! {
+    eprintln!("tusk-plugin-runner: {problem}");
+    std::process::exit(3)
+}
+
+fn unreachable_end() -> ! {
+    protocol_error("internal error: the message pump returned the wrong answer")
+}
