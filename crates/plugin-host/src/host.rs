@@ -139,7 +139,7 @@ impl HostServices for GrantedServices {
 /// The plugins of an engine.
 pub struct PluginHost {
     catalog: Catalog,
-    settings: HostSettings,
+    pub(crate) settings: HostSettings,
     services: Rc<GrantedServices>,
     loaded: RefCell<HashMap<String, Rc<LoadedPlugin>>>,
     load_order: RefCell<Vec<String>>,
@@ -147,12 +147,16 @@ pub struct PluginHost {
     load_started: Arc<AtomicBool>,
     user_config: Option<crate::config::UserConfig>,
     setup_diagnostics: Vec<Diagnostic>,
+    /// Hot reload: the watcher, the registry symbols to patch, generation numbers.
+    pub(crate) reload: crate::reload::ReloadState,
 }
 
 /// Registers lazy stubs under the plugin's own name (so duplicate errors name it).
 struct Stubs {
     name: String,
     specs: RefCell<Vec<SymbolSpec>>,
+    /// What the registry made of them: hot reload patches these.
+    registered: RefCell<Vec<std::rc::Weak<tusk_eval::Symbol>>>,
 }
 
 impl Plugin for Stubs {
@@ -162,7 +166,8 @@ impl Plugin for Stubs {
 
     fn register(&self, registrar: &mut Registrar<'_>) -> Result<(), RegistryError> {
         for spec in self.specs.borrow_mut().drain(..) {
-            registrar.add(spec)?;
+            let symbol = registrar.add(spec)?;
+            self.registered.borrow_mut().push(Rc::downgrade(&symbol));
         }
         Ok(())
     }
@@ -204,6 +209,7 @@ impl PluginHost {
             load_started: Arc::new(AtomicBool::new(false)),
             user_config,
             setup_diagnostics,
+            reload: crate::reload::ReloadState::default(),
         })
     }
 
@@ -255,12 +261,15 @@ impl PluginHost {
                     let symbol = loaded.symbol(kind, &symbol_name_owned).ok_or_else(|| {
                         RuntimeError::message(format!("plugin `{plugin_name}` did not register `{symbol_name_owned}`"))
                     })?;
-                    Ok(loaded.native_function(symbol))
+                    Ok(host.dispatch_function(&loaded, symbol))
                 };
                 specs.push(SymbolSpec::new(symbol_name, kind, Implementation::Lazy(Rc::new(loader))));
             }
-            let stubs = Stubs { name: plugin.name().to_string(), specs: RefCell::new(specs) };
-            if let Err(error) = registry.register(&stubs) {
+            let stubs =
+                Stubs { name: plugin.name().to_string(), specs: RefCell::new(specs), registered: RefCell::default() };
+            let result = registry.register(&stubs);
+            self.reload.remember_symbols(plugin.name(), stubs.registered.take());
+            if let Err(error) = result {
                 diagnostics.push(Diagnostic::error(error.to_string()).with_code("X050").with_help(
                     "uninstall one of the plugins, or pick one provider in the user configuration (preferences)",
                 ));
@@ -339,6 +348,11 @@ impl PluginHost {
         let config = crate::config::configure(plugin.name(), schema.as_ref(), self.user_config.as_ref(), Some(config))
             .map_err(config_error)?;
         let config_json = serde_json::to_string(&config).unwrap_or_else(|_| "{}".into());
+        // Checked on the user's file first, so that an incompatible build is refused naming the
+        // file the user built, not its cache copy.
+        crate::loader::read_info_record(&manifest.library)
+            .and_then(|info| crate::loader::check_info_record(&manifest.library, &info))
+            .map_err(|error| RuntimeError::message(error.to_string()))?;
         let copy = cache_copy(&manifest.library, plugin.name(), &self.settings.cache_dir)
             .map_err(|error| RuntimeError::message(error.to_string()))?;
         let version = manifest.version.to_string();
@@ -362,6 +376,16 @@ impl PluginHost {
         }
         load(&copy, &expected, &config_json, self.services.clone())
             .map_err(|error| RuntimeError::message(error.to_string()))
+    }
+
+    /// The host services plugins of this host call (grants, logging through the printer).
+    pub(crate) fn services(&self) -> Rc<dyn HostServices> {
+        self.services.clone()
+    }
+
+    /// Makes `plugin` the generation that serves `name` (hot reload; the load order stays).
+    pub(crate) fn replace_loaded(&self, name: &str, plugin: Rc<LoadedPlugin>) {
+        self.loaded.borrow_mut().insert(name.to_string(), plugin);
     }
 
     /// The plugins loaded so far, in load order.

@@ -6,6 +6,10 @@
 //! what they ask for against what the user grants ([`permissions`]) and builds their validated
 //! configuration ([`config`]). None of it opens a library: loading and calling live in the FFI
 //! modules.
+//!
+//! [`reload`] swaps a rebuilt library in between two calls, or keeps the running build and says
+//! why. A replaced in-process build is shut down once no call holds it, and stays mapped until
+//! the process exits: no plugin library is ever unloaded.
 
 pub mod config;
 pub mod discovery;
@@ -15,6 +19,7 @@ pub mod isolated;
 pub mod loader;
 pub mod manifest;
 pub mod permissions;
+pub mod reload;
 pub mod resolve;
 
 mod glob;

@@ -64,7 +64,12 @@ pub enum LoadError {
 pub fn read_info_record(path: &Path) -> Result<InfoRecord, LoadError> {
     let bytes =
         std::fs::read(path).map_err(|error| LoadError::Io(format!("cannot read {}: {error}", path.display())))?;
-    find_info_record(&bytes).ok_or_else(|| LoadError::NotAPlugin { path: path.display().to_string() })
+    parse_info_record(path, &bytes)
+}
+
+/// Finds the info record in the bytes of the library at `path` (named in the error).
+pub fn parse_info_record(path: &Path, bytes: &[u8]) -> Result<InfoRecord, LoadError> {
+    find_info_record(bytes).ok_or_else(|| LoadError::NotAPlugin { path: path.display().to_string() })
 }
 
 fn u32_at(bytes: &[u8], offset: usize) -> u32 {
@@ -189,18 +194,77 @@ pub fn check_info_record(path: &Path, info: &InfoRecord) -> Result<(), LoadError
 pub fn cache_copy(library: &Path, name: &str, cache: &Path) -> Result<PathBuf, LoadError> {
     let bytes =
         std::fs::read(library).map_err(|error| LoadError::Io(format!("cannot read {}: {error}", library.display())))?;
-    let digest = Sha256::digest(&bytes);
-    let hex: String = digest.iter().take(16).map(|byte| format!("{byte:02x}")).collect();
+    let extension = library.extension().and_then(|e| e.to_str()).unwrap_or("so");
+    let target = cache.join(name).join(format!("{}.{extension}", content_hash(&bytes)));
+    write_copy(&target, &bytes)?;
+    Ok(target)
+}
+
+/// The content address of library bytes: the first 16 bytes of their SHA-256, in hex.
+pub fn content_hash(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().take(16).map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// Writes `bytes` (already read from `library`) to the cache for a new generation of a running
+/// plugin: `<cache>/<name>/<hash>.<ext>`, or `<hash>-<n>.<ext>` when the plain copy's image is
+/// initialised in this process right now.
+///
+/// The loader opens files, and the dynamic linker hands back the image it already has for a
+/// file it has open: initialising that image again would overwrite the statics of the running
+/// instance (its host table, its registrations) under it. Going back to an earlier build while
+/// that generation still serves calls is the case this guards (A, then B, then A again). A
+/// different file with the same bytes is a different image with statics of its own.
+pub fn fresh_cache_copy(bytes: &[u8], library: &Path, name: &str, cache: &Path) -> Result<PathBuf, LoadError> {
+    let hash = content_hash(bytes);
     let extension = library.extension().and_then(|e| e.to_str()).unwrap_or("so");
     let directory = cache.join(name);
-    let target = directory.join(format!("{hex}.{extension}"));
-    if !target.exists() {
-        std::fs::create_dir_all(&directory)
-            .map_err(|error| LoadError::Io(format!("cannot create {}: {error}", directory.display())))?;
-        crate::io::write_atomically(&target, &bytes)
-            .map_err(|error| LoadError::Io(format!("cannot write {}: {error}", target.display())))?;
+    let in_use = initialised_images();
+    let target = std::iter::once(directory.join(format!("{hash}.{extension}")))
+        .chain((2..).map(|n| directory.join(format!("{hash}-{n}.{extension}"))))
+        .find(|candidate| !in_use.contains(&canonical(candidate)))
+        .unwrap_or_default();
+    drop(in_use);
+    // No `fsync` here: it is most of a reload's time on a busy disk, and the copy is checked
+    // instead. A copy torn by a crash has other bytes than its name says; comparing them with
+    // the bytes in hand (one read from the page cache) catches that, and the copy is rewritten.
+    if std::fs::read(&target).is_ok_and(|existing| existing == bytes) {
+        return Ok(target);
     }
+    if let Some(directory) = target.parent() {
+        std::fs::create_dir_all(directory)
+            .map_err(|error| LoadError::Io(format!("cannot create {}: {error}", directory.display())))?;
+    }
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let temporary = target.with_extension(format!("{}-{nanos}.partial", std::process::id()));
+    std::fs::write(&temporary, bytes)
+        .and_then(|()| std::fs::rename(&temporary, &target))
+        .map_err(|error| LoadError::Io(format!("cannot write {}: {error}", target.display())))?;
     Ok(target)
+}
+
+fn write_copy(target: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+    if target.exists() {
+        return Ok(());
+    }
+    if let Some(directory) = target.parent() {
+        std::fs::create_dir_all(directory)
+            .map_err(|error| LoadError::Io(format!("cannot create {}: {error}", directory.display())))?;
+    }
+    crate::io::write_atomically(target, bytes)
+        .map_err(|error| LoadError::Io(format!("cannot write {}: {error}", target.display())))
+}
+
+/// Library files whose plugin is initialised (between `init` and `shutdown`) in this process.
+/// Process-wide because images are: two engines share whatever the dynamic linker mapped.
+static INITIALISED: std::sync::Mutex<std::collections::BTreeSet<PathBuf>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+fn initialised_images() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<PathBuf>> {
+    INITIALISED.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// One registered symbol of a loaded plugin.
@@ -248,8 +312,14 @@ pub struct LoadedPlugin {
     pub loaded_from: PathBuf,
     /// What it registered.
     pub symbols: Vec<LoadedSymbol>,
+    /// The configuration JSON `initialize` received (a reload initialises the next generation
+    /// with the same).
+    pub config_json: String,
     backend: Backend,
     shut_down: std::cell::Cell<bool>,
+    /// Replaced by a newer generation: `shutdown` runs when the last reference goes.
+    retired: std::cell::Cell<bool>,
+    services: Rc<dyn HostServices>,
 }
 
 /// What the manifest says the library must be and provide.
@@ -296,10 +366,11 @@ pub fn load(
             message: "the loaded library's info record differs from the file's".into(),
         });
     }
-    let host = HostContext::leak(expected.name, services);
+    let host = HostContext::leak(expected.name, services.clone());
     host.set_descriptor(descriptor);
     ffi::init(descriptor, host, config_json)
         .map_err(|failure| LoadError::Init { plugin: expected.name.to_string(), message: failure_text(&failure) })?;
+    initialised_images().insert(canonical(library));
     let plugin = Rc::new(LoadedPlugin {
         name: expected.name.to_string(),
         version: expected.version.to_string(),
@@ -321,8 +392,11 @@ pub fn load(
                 handle: SymbolRef::Native(symbol.handle),
             })
             .collect(),
+        config_json: config_json.to_string(),
         backend: Backend::Native { host, descriptor },
         shut_down: std::cell::Cell::new(false),
+        retired: std::cell::Cell::new(false),
+        services,
     });
     if let Err(message) = plugin.check_against(expected, ffi::identity(descriptor)) {
         let _ = plugin.shutdown();
@@ -417,7 +491,20 @@ impl LoadedPlugin {
             }
             Backend::Isolated(remote) => remote.shutdown(),
         };
+        initialised_images().remove(&canonical(&self.loaded_from));
         result
+    }
+
+    /// Deactivates this generation after a newer one took its place (hot reload): `shutdown`
+    /// runs as soon as nothing holds it any more, that is when the calls still running on it
+    /// have returned. The library stays mapped (it is never unloaded).
+    pub fn retire(&self) {
+        self.retired.set(true);
+    }
+
+    /// True once a newer generation replaced this one.
+    pub fn is_retired(&self) -> bool {
+        self.retired.get()
     }
 
     /// True after `shutdown`.
@@ -430,6 +517,20 @@ impl LoadedPlugin {
         match &self.backend {
             Backend::Native { host, .. } => host.live_handles(),
             Backend::Isolated(remote) => remote.live_values(),
+        }
+    }
+}
+
+impl Drop for LoadedPlugin {
+    fn drop(&mut self) {
+        // Only a retired generation shuts itself down: a current one is shut down by its host,
+        // in reverse dependency order.
+        if self.retired.get()
+            && !self.shut_down.get()
+            && let Err(message) = self.shutdown()
+        {
+            let text = format!("the replaced generation of plugin `{}` failed to shut down: {message}", self.name);
+            self.services.log(&self.name, 4, &text, &Value::Null);
         }
     }
 }
@@ -492,8 +593,11 @@ impl LoadedPlugin {
             version: expected.version.to_string(),
             loaded_from: library.to_path_buf(),
             symbols,
+            config_json: config_json.to_string(),
             backend: Backend::Isolated(remote),
             shut_down: std::cell::Cell::new(false),
+            retired: std::cell::Cell::new(false),
+            services,
         });
         if let Err(message) = plugin.check_against(expected, (ready.name.clone(), ready.version.clone())) {
             let _ = plugin.shutdown();

@@ -1,0 +1,531 @@
+//! Hot reload: when a plugin's library (or its `plugin.toml`) changes, the host loads the new
+//! build next to the running one and swaps it in between two calls, or keeps the running one
+//! and says why.
+//!
+//! A reload reads the manifest afresh, checks the grants, reads the library's bytes once,
+//! checks their info record (no plugin code runs before that), copies them to a new
+//! content-addressed file (new bytes, new file, so the dynamic linker gives new code), loads
+//! and initialises that copy with the configuration the running generation got, and checks
+//! what it registered against the manifest. Only then does it patch every registry symbol of
+//! the plugin, in one step on the interpreter thread; nothing after the first patch can fail.
+//! If anything before fails, the running generation keeps serving and the error is reported.
+//!
+//! The new build runs where the running one runs. A sandboxed one starts in a new runner
+//! process (its `initialize` runs there, inside the sandbox); an in-process one is loaded into
+//! this process.
+//!
+//! The replaced generation is retired, not unloaded: a call still running on it holds it and
+//! finishes on it, and its `shutdown` runs when the last such call returns. A sandboxed one's
+//! runner process then ends. An in-process one's library stays mapped for the life of the
+//! process (unloading Rust code is unsound, PLUGIN-DESIGN pitfall 4): each in-process reload
+//! keeps one more image mapped, a bounded leak meant for development, not for reloading in a
+//! loop for days.
+//!
+//! Threads: the [`Watcher`] only queues paths and raises a flag. The interpreter thread takes
+//! them at safe points: before a plugin call of a watched plugin (one atomic load when nothing
+//! changed), between REPL lines, and in `tusk run --watch`'s loop.
+
+mod watch;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::rc::{Rc, Weak};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tusk_diagnostics::{Diagnostic, RenderOptions, SourceMap, render_all};
+use tusk_eval::{CallContext, Implementation, NativeFn, RuntimeError, Symbol, SymbolKind, Value};
+
+pub use self::watch::{Changes, DEFAULT_DEBOUNCE, WatchError, Watcher};
+use crate::host::PluginHost;
+use crate::loader::{
+    Expected, LoadError, LoadedPlugin, LoadedSymbol, check_info_record, content_hash, fresh_cache_copy, load,
+    parse_info_record,
+};
+use crate::manifest::{ExecutionMode, load_manifest};
+use crate::permissions::{PermissionError, check};
+
+/// Why a new build was not swapped in. The running generation (if any) keeps serving.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReloadError {
+    /// No installed plugin has that name: `:reload loging`.
+    #[error("no plugin `{0}` is installed")]
+    NotInstalled(String),
+    /// The manifest says `hot_reload = false`.
+    #[error("its plugin.toml says `hot_reload = false`")]
+    Disabled,
+    /// The new `plugin.toml` is invalid (rendered diagnostics, pointing into the file).
+    #[error("its plugin.toml is invalid:\n{0}")]
+    Manifest(String),
+    /// The new `plugin.toml` names another plugin.
+    #[error("its plugin.toml now names plugin `{0}`")]
+    Renamed(String),
+    /// The new build asks for permissions the user has not granted.
+    #[error("{}", .0.to_diagnostic().message)]
+    Permission(PermissionError),
+    /// The library failed a check, or its `initialize` failed.
+    #[error("{0}")]
+    Load(LoadError),
+}
+
+impl From<LoadError> for ReloadError {
+    fn from(error: LoadError) -> ReloadError {
+        ReloadError::Load(error)
+    }
+}
+
+/// What a reload of one plugin did.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum ReloadOutcome {
+    /// The new build serves every later call.
+    Swapped {
+        /// Its generation (the first load is 1).
+        generation: u64,
+        /// The content-addressed copy it runs from.
+        library: PathBuf,
+        /// From the start of the reload (or from the moment the file change settled, for a
+        /// change the watcher reported) until the new build served.
+        elapsed: Duration,
+        /// Things that need a restart: symbols new in this build, changed dependencies.
+        notes: Vec<String>,
+    },
+    /// The library holds the bytes that already run.
+    Unchanged {
+        /// The generation that serves.
+        generation: u64,
+    },
+    /// The plugin has not been loaded yet: its first call loads the build on disk.
+    NotLoaded,
+    /// The new build was refused.
+    Failed {
+        /// Why.
+        error: ReloadError,
+        /// The generation that keeps serving.
+        serving: Option<u64>,
+    },
+}
+
+/// The outcome of reloading one plugin.
+#[derive(Clone, Debug)]
+pub struct Reload {
+    /// The plugin.
+    pub plugin: String,
+    /// What happened.
+    pub outcome: ReloadOutcome,
+}
+
+impl Reload {
+    /// True when a new build was refused.
+    pub fn is_failure(&self) -> bool {
+        matches!(self.outcome, ReloadOutcome::Failed { .. })
+    }
+
+    /// True when a new build now serves.
+    pub fn is_swap(&self) -> bool {
+        matches!(self.outcome, ReloadOutcome::Swapped { .. })
+    }
+
+    /// A failure as a diagnostic (code X060), for printing with the engine's renderer.
+    pub fn to_diagnostic(&self) -> Option<Diagnostic> {
+        let ReloadOutcome::Failed { serving, .. } = &self.outcome else { return None };
+        let help = match serving {
+            Some(_) => "fix the plugin and rebuild it: the change is picked up again when the library is written",
+            None => "check the plugin name with `tusk plugin list`",
+        };
+        Some(Diagnostic::error(self.to_string()).with_code("X060").with_help(help))
+    }
+}
+
+impl fmt::Display for Reload {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let plugin = &self.plugin;
+        match &self.outcome {
+            ReloadOutcome::Swapped { generation, notes, .. } => {
+                write!(f, "plugin `{plugin}` reloaded: generation {generation} serves")?;
+                for note in notes {
+                    write!(f, "; {note}")?;
+                }
+                Ok(())
+            }
+            ReloadOutcome::Unchanged { generation } => {
+                write!(f, "plugin `{plugin}` is unchanged: generation {generation} serves")
+            }
+            ReloadOutcome::NotLoaded => {
+                write!(f, "plugin `{plugin}` is not loaded yet: its first call loads the build on disk")
+            }
+            ReloadOutcome::Failed { error, serving: Some(generation) } => {
+                write!(f, "plugin `{plugin}` was not reloaded: {error}; generation {generation} keeps serving")
+            }
+            ReloadOutcome::Failed { error, serving: None } => write!(f, "plugin `{plugin}` was not reloaded: {error}"),
+        }
+    }
+}
+
+/// What [`PluginHost::wait_for_changes`] saw.
+#[derive(Clone, Debug, Default)]
+pub struct Update {
+    /// Watched files that are not plugin files (scripts) and changed.
+    pub files: Vec<PathBuf>,
+    /// Reloads of plugins whose files changed (unchanged bytes are left out).
+    pub reloads: Vec<Reload>,
+}
+
+/// The reload bookkeeping of a [`PluginHost`].
+#[derive(Default)]
+pub struct ReloadState {
+    watcher: RefCell<Option<Watcher>>,
+    /// The registry symbols of each plugin (the stubs `install` registered): what a swap
+    /// patches. Weak: the registry owns them.
+    symbols: RefCell<HashMap<String, Vec<Weak<Symbol>>>>,
+    /// Watched plugin files (normalised as the watcher reports them) and their plugin.
+    plugin_files: RefCell<HashMap<PathBuf, String>>,
+    /// Generation of each plugin that was reloaded at least once (absent: 1).
+    generations: RefCell<HashMap<String, u64>>,
+    /// Changed files that are not plugin files, taken from the watcher by a poll and kept for
+    /// [`PluginHost::wait_for_changes`].
+    files: RefCell<Vec<PathBuf>>,
+    /// The last reloads that did something (swaps and failures), oldest first.
+    recent: RefCell<std::collections::VecDeque<Reload>>,
+    /// Set during a poll: a poll reached from inside one (a replaced generation's `shutdown`
+    /// logging through the printer, say) does nothing.
+    polling: Cell<bool>,
+}
+
+impl ReloadState {
+    /// Remembers the registry symbols `install` registered for `plugin`.
+    pub(crate) fn remember_symbols(&self, plugin: &str, symbols: Vec<Weak<Symbol>>) {
+        self.symbols.borrow_mut().entry(plugin.to_string()).or_default().extend(symbols);
+    }
+
+    fn registry_symbol(&self, plugin: &str, kind: SymbolKind, name: &str) -> Option<Weak<Symbol>> {
+        let symbols = self.symbols.borrow();
+        symbols
+            .get(plugin)?
+            .iter()
+            .find(|weak| weak.upgrade().is_some_and(|symbol| symbol.kind == kind && symbol.name.as_str() == name))
+            .cloned()
+    }
+
+    fn generation(&self, plugin: &str) -> u64 {
+        self.generations.borrow().get(plugin).copied().unwrap_or(1)
+    }
+
+    fn record(&self, reload: &Reload) {
+        if reload.is_swap() || reload.is_failure() {
+            let mut recent = self.recent.borrow_mut();
+            if recent.len() == RECENT_RELOADS {
+                recent.pop_front();
+            }
+            recent.push_back(reload.clone());
+        }
+    }
+}
+
+/// How many reloads [`PluginHost::recent_reloads`] remembers.
+const RECENT_RELOADS: usize = 64;
+
+/// A function standing in for a symbol the new build no longer provides.
+fn removed_function(plugin: &str, display: String, generation: u64) -> Rc<NativeFn> {
+    let message = format!("`{display}` was removed from plugin `{plugin}` by its reload (generation {generation})");
+    Rc::new(move |_: &mut CallContext<'_, '_>, _: &[Value]| {
+        Err(RuntimeError::message(message.clone()).with_help("restart to drop it, or rebuild the plugin with it"))
+    })
+}
+
+/// The content hash a cache copy was named after (`<hash>.so` or `<hash>-<n>.so`).
+fn hash_of_copy(path: &Path) -> Option<&str> {
+    let stem = path.file_stem()?.to_str()?;
+    Some(stem.split('-').next().unwrap_or(stem))
+}
+
+impl PluginHost {
+    /// Starts watching the library and `plugin.toml` of every installed plugin that allows hot
+    /// reload. From then on a watched plugin's calls first apply settled changes, so the first
+    /// call after a rebuild already runs the new build; [`PluginHost::poll_reloads`] and
+    /// [`PluginHost::wait_for_changes`] apply them between calls.
+    pub fn watch_plugins(self: &Rc<Self>) -> Result<(), WatchError> {
+        self.ensure_watcher()?;
+        for plugin in self.catalog().plugins.iter().filter(|plugin| plugin.manifest.hot_reload) {
+            for file in [plugin.manifest.library.clone(), plugin.manifest.manifest_path()] {
+                self.watch_path(&file)?;
+                self.reload.plugin_files.borrow_mut().insert(watch::normalize(&file), plugin.name().to_string());
+            }
+        }
+        // Functions handed out before watching started do not look for changes: patch them.
+        for loaded in self.loaded() {
+            self.patch_symbols(&loaded, &loaded.name);
+        }
+        Ok(())
+    }
+
+    /// Also reports changes to `file` (a script, for `tusk run --watch`) from
+    /// [`PluginHost::wait_for_changes`].
+    pub fn watch_file(&self, file: &Path) -> Result<(), WatchError> {
+        self.ensure_watcher()?;
+        self.watch_path(file)
+    }
+
+    fn ensure_watcher(&self) -> Result<(), WatchError> {
+        if self.reload.watcher.borrow().is_none() {
+            *self.reload.watcher.borrow_mut() = Some(Watcher::new(DEFAULT_DEBOUNCE)?);
+        }
+        Ok(())
+    }
+
+    fn watch_path(&self, file: &Path) -> Result<(), WatchError> {
+        match self.reload.watcher.borrow_mut().as_mut() {
+            Some(watcher) => watcher.watch(file),
+            None => Ok(()),
+        }
+    }
+
+    /// The last reloads that swapped or failed (at most 64), oldest first, however they were
+    /// started: for `tusk plugin status`, and for measuring swaps.
+    pub fn recent_reloads(&self) -> Vec<Reload> {
+        self.reload.recent.borrow().iter().cloned().collect()
+    }
+
+    /// True when the watcher has settled changes that no poll has applied yet.
+    pub fn has_pending_changes(&self) -> bool {
+        self.reload.watcher.borrow().as_ref().is_some_and(Watcher::has_changes)
+    }
+
+    /// True while plugin files are watched.
+    pub fn is_watching(&self) -> bool {
+        self.reload.watcher.borrow().is_some()
+    }
+
+    /// The generation of a loaded plugin that serves now (1 until its first reload).
+    pub fn generation(&self, plugin: &str) -> Option<u64> {
+        self.loaded().iter().any(|loaded| loaded.name == plugin).then(|| self.reload.generation(plugin))
+    }
+
+    /// Applies the changes the watcher has seen settle: each changed, loaded plugin is
+    /// reloaded (in load order). Unchanged bytes (a `touch`) are left out of the result.
+    /// Changed script files are kept for [`PluginHost::wait_for_changes`].
+    pub fn poll_reloads(self: &Rc<Self>) -> Vec<Reload> {
+        if self.reload.polling.replace(true) {
+            return Vec::new();
+        }
+        let changes = match self.reload.watcher.borrow().as_ref() {
+            Some(watcher) => watcher.take(),
+            None => Changes::default(),
+        };
+        let mut changed_plugins = Vec::new();
+        for path in changes.paths {
+            match self.reload.plugin_files.borrow().get(&path) {
+                Some(plugin) => changed_plugins.push(plugin.clone()),
+                None => self.reload.files.borrow_mut().push(path),
+            }
+        }
+        let started = changes.settled_at.unwrap_or_else(Instant::now);
+        let reloads = self
+            .loaded()
+            .iter()
+            .filter(|loaded| changed_plugins.contains(&loaded.name))
+            .map(|loaded| self.reload_loaded(loaded, started))
+            .filter(|reload| !matches!(reload.outcome, ReloadOutcome::Unchanged { .. }))
+            .collect();
+        self.reload.polling.set(false);
+        reloads
+    }
+
+    /// Checks one plugin's files now (the REPL's `:reload NAME`), changed or not.
+    pub fn reload(self: &Rc<Self>, plugin: &str) -> Reload {
+        let loaded = self.loaded().into_iter().find(|loaded| loaded.name == plugin);
+        match loaded {
+            Some(loaded) => self.reload_loaded(&loaded, Instant::now()),
+            None if self.catalog().plugin(plugin).is_some() => {
+                Reload { plugin: plugin.to_string(), outcome: ReloadOutcome::NotLoaded }
+            }
+            None => Reload {
+                plugin: plugin.to_string(),
+                outcome: ReloadOutcome::Failed { error: ReloadError::NotInstalled(plugin.to_string()), serving: None },
+            },
+        }
+    }
+
+    /// Checks every loaded plugin's files now (the REPL's `:reload`), changed or not.
+    pub fn reload_all(self: &Rc<Self>) -> Vec<Reload> {
+        // Settled changes are covered by this check; only script changes are kept.
+        let _ = self.poll_reloads();
+        self.loaded().iter().map(|loaded| self.reload_loaded(loaded, Instant::now())).collect()
+    }
+
+    /// Waits until a watched file changes (or `timeout` passes), applies plugin reloads and
+    /// returns what changed. For `tusk run --watch`, which re-runs the script afterwards.
+    pub fn wait_for_changes(self: &Rc<Self>, timeout: Option<Duration>) -> Update {
+        let deadline = timeout.map(|timeout| Instant::now() + timeout);
+        loop {
+            let reloads = self.poll_reloads();
+            let files = std::mem::take(&mut *self.reload.files.borrow_mut());
+            if !files.is_empty() || !reloads.is_empty() {
+                return Update { files, reloads };
+            }
+            let left = deadline.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|left| left.is_zero()) {
+                return Update::default();
+            }
+            let changed = match self.reload.watcher.borrow().as_ref() {
+                Some(watcher) => watcher.wait(left),
+                None => return Update::default(),
+            };
+            if !changed {
+                return Update::default();
+            }
+        }
+    }
+
+    /// Applies settled changes from inside a plugin call, reporting through the printer (no
+    /// caller is there to receive the results).
+    fn poll_and_report(self: &Rc<Self>) {
+        for reload in self.poll_reloads() {
+            let level = if reload.is_failure() { 4 } else { 2 };
+            self.services().log(&reload.plugin, level, &reload.to_string(), &Value::Null);
+        }
+    }
+
+    /// The function a registry symbol gets for a loaded plugin's symbol. While the host
+    /// watches, it first applies settled changes; when they retired the generation this
+    /// function belongs to, the call goes to the new one (it has not started yet, so it
+    /// belongs to the new build).
+    pub(crate) fn dispatch_function(self: &Rc<Self>, loaded: &Rc<LoadedPlugin>, symbol: &LoadedSymbol) -> Rc<NativeFn> {
+        let function = loaded.native_function(symbol);
+        let pending = match self.reload.watcher.borrow().as_ref() {
+            Some(watcher) => watcher.pending_flag(),
+            None => return function,
+        };
+        let Some(registry_symbol) =
+            symbol.kind.and_then(|kind| self.reload.registry_symbol(&loaded.name, kind, &symbol.name))
+        else {
+            return function;
+        };
+        let host = Rc::downgrade(self);
+        let generation = loaded.clone();
+        Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| {
+            if pending.load(Ordering::Acquire) {
+                if let Some(host) = host.upgrade() {
+                    host.poll_and_report();
+                }
+                if generation.is_retired()
+                    && let Some(symbol) = registry_symbol.upgrade()
+                {
+                    let current = symbol.resolve(ctx)?;
+                    return current(ctx, args);
+                }
+            }
+            function(ctx, args)
+        })
+    }
+
+    fn reload_loaded(self: &Rc<Self>, loaded: &Rc<LoadedPlugin>, started: Instant) -> Reload {
+        let plugin = loaded.name.clone();
+        let serving = self.reload.generation(&plugin);
+        let outcome = match self.replace(loaded, started) {
+            Ok(outcome) => outcome,
+            Err(error) => ReloadOutcome::Failed { error, serving: Some(serving) },
+        };
+        let reload = Reload { plugin, outcome };
+        self.reload.record(&reload);
+        reload
+    }
+
+    /// Loads the build on disk next to `old` and swaps it in; on any error `old` keeps serving.
+    fn replace(self: &Rc<Self>, old: &Rc<LoadedPlugin>, started: Instant) -> Result<ReloadOutcome, ReloadError> {
+        let name = old.name.as_str();
+        let installed = self.catalog().plugin(name).ok_or_else(|| ReloadError::NotInstalled(name.to_string()))?;
+        let mut sources = SourceMap::new();
+        let manifest = load_manifest(&installed.manifest.dir, &mut sources).map_err(|diagnostics| {
+            ReloadError::Manifest(render_all(&diagnostics, &sources, RenderOptions { color: false, unicode: false }))
+        })?;
+        if manifest.name != name {
+            return Err(ReloadError::Renamed(manifest.name));
+        }
+        if !manifest.hot_reload {
+            return Err(ReloadError::Disabled);
+        }
+        // A new build may ask for more than the running one had: the grants decide again.
+        check(&manifest.permissions, &self.settings.grants, name).map_err(ReloadError::Permission)?;
+        let library = &manifest.library;
+        let bytes = std::fs::read(library)
+            .map_err(|error| LoadError::Io(format!("cannot read {}: {error}", library.display())))?;
+        // Checked on the user's file, before copying, so that the error names that file.
+        check_info_record(library, &parse_info_record(library, &bytes)?)?;
+        if hash_of_copy(&old.loaded_from) == Some(content_hash(&bytes).as_str()) {
+            return Ok(ReloadOutcome::Unchanged { generation: self.reload.generation(name) });
+        }
+        let copy = fresh_cache_copy(&bytes, library, name, &self.settings.cache_dir)?;
+        let version = manifest.version.to_string();
+        let expected = Expected {
+            name: &manifest.name,
+            version: &version,
+            operators: &manifest.operators,
+            functions: &manifest.functions,
+            types: &manifest.types,
+        };
+        // The new build runs where the running one does: in a runner process (whose `init`
+        // happens there, inside the sandbox) or in this one.
+        let new = match old.mode() {
+            ExecutionMode::Isolated => LoadedPlugin::load_isolated(
+                &copy,
+                &expected,
+                &old.config_json,
+                self.services(),
+                &self.settings.grants,
+                &self.settings.sandbox,
+            )?,
+            ExecutionMode::Native => load(&copy, &expected, &old.config_json, self.services())?,
+        };
+
+        // The swap. Nothing from here on can fail, and no call runs in between: the
+        // interpreter thread is here.
+        let generation = self.reload.generation(name) + 1;
+        self.reload.generations.borrow_mut().insert(name.to_string(), generation);
+        let mut notes = self.patch_symbols(&new, name);
+        self.replace_loaded(name, new);
+        old.retire();
+        if manifest.dependencies != installed.manifest.dependencies {
+            notes.push("its dependencies changed: restart to load them in order".to_string());
+        }
+        Ok(ReloadOutcome::Swapped { generation, library: copy, elapsed: started.elapsed(), notes })
+    }
+
+    /// Points every registry symbol of `plugin` at `generation`. Returns notes on symbols the
+    /// registry does not have (new in this build).
+    fn patch_symbols(self: &Rc<Self>, generation: &Rc<LoadedPlugin>, plugin: &str) -> Vec<String> {
+        let registered: Vec<Rc<Symbol>> = self
+            .reload
+            .symbols
+            .borrow()
+            .get(plugin)
+            .map(|symbols| symbols.iter().filter_map(Weak::upgrade).collect())
+            .unwrap_or_default();
+        let number = self.reload.generation(plugin);
+        for symbol in &registered {
+            let function = match generation.symbol(symbol.kind, &symbol.name) {
+                Some(loaded_symbol) => self.dispatch_function(generation, loaded_symbol),
+                None => removed_function(plugin, symbol.display_name(), number),
+            };
+            symbol.set_implementation(Implementation::Native(function));
+        }
+        generation
+            .symbols
+            .iter()
+            .filter_map(|loaded_symbol| Some((loaded_symbol.kind?, loaded_symbol)))
+            .filter(|(kind, loaded_symbol)| {
+                !registered.iter().any(|symbol| symbol.kind == *kind && symbol.name.as_str() == loaded_symbol.name)
+            })
+            .map(|(kind, loaded_symbol)| {
+                let display = match kind {
+                    SymbolKind::Operator => format!("@{}", loaded_symbol.name),
+                    SymbolKind::Function => loaded_symbol.name.clone(),
+                };
+                format!("`{display}` is new in this build: restart to use it")
+            })
+            .collect()
+    }
+}

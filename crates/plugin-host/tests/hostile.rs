@@ -1,0 +1,227 @@
+//! Hostile plugins in-process: each fixture misbehaves one way that the host can survive
+//! in its own process (a panic, a lying manifest, an incompatible build, a dependency cycle,
+//! a permission it was not granted, a reload to a build that fails). Each test asserts the
+//! exact error and that a well-behaved plugin still serves afterwards.
+//!
+//! The fatal ones (segfault, abort, unbounded allocation, endless loop, raw file, network and
+//! process access that bypass the host API) cannot be survived in-process; they run against
+//! the sandboxed runner in `hostile_sandboxed.rs`.
+
+mod support;
+
+use serde_json::json;
+use support::{Failure, TestHost, install, with_abi_major};
+
+/// The template plugin answers: the host is still fine.
+fn assert_host_still_serves(host: &mut TestHost) {
+    assert_eq!(host.value("@my_operator(\"tusk\")").unwrap(), json!("Hello, tusk!"));
+}
+
+fn failure(message: &str, notes: &[&str], help: Option<&str>) -> Failure {
+    Failure {
+        message: message.to_string(),
+        notes: notes.iter().map(|note| note.to_string()).collect(),
+        help: help.map(str::to_string),
+    }
+}
+
+#[test]
+fn a_panic_in_initialize_refuses_the_plugin() {
+    let mut host = TestHost::new(&["panic_init", "my_plugin"], &[]);
+    assert_eq!(
+        host.value("@panic_init()").unwrap_err(),
+        failure(
+            "@panic_init: plugin `panic_init` failed to initialize: plugin panicked: the fixture panics in initialize",
+            &[],
+            None
+        )
+    );
+    assert_host_still_serves(&mut host);
+    // Later calls get the same answer, not a half-initialised plugin.
+    assert_eq!(
+        host.value("@panic_init()").unwrap_err().message,
+        "@panic_init: plugin `panic_init` failed to initialize: plugin panicked: the fixture panics in initialize"
+    );
+}
+
+#[test]
+fn a_panic_in_an_operator_is_an_error_at_the_call() {
+    let mut host = TestHost::new(&["panic_op", "my_plugin"], &[]);
+    assert_eq!(
+        host.value("@panic_op()").unwrap_err(),
+        failure(
+            "@panic_op: plugin panicked: the fixture panics in an operator",
+            &["the plugin `panic_op` panicked; the host caught it and keeps running"],
+            None
+        )
+    );
+    // The plugin itself keeps serving its other operators, and so does everything else.
+    assert_eq!(host.value("@panic_op.fine()").unwrap(), json!("still serving"));
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn a_manifest_that_lies_about_the_operators_refuses_the_plugin() {
+    let mut host = TestHost::new(&["liar", "my_plugin"], &[]);
+    assert_eq!(
+        host.value("@liar.declared()").unwrap_err(),
+        failure(
+            "@liar.declared: plugin `liar` does not match its manifest: the manifest declares operator `@liar.also_declared`, \
+             which the library does not register; the library registers operator `@liar.undeclared`, which the \
+             manifest does not declare",
+            &[],
+            None
+        )
+    );
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn a_library_built_for_another_abi_is_refused_before_loading() {
+    let mut host = TestHost::new(&["my_plugin", "panic_op"], &[]);
+    // The template plugin's library with ABI major 2 in its info record; `panic_op` stays
+    // well-behaved enough to show the host is fine.
+    let library = host.plugin_dir("my_plugin").join("libmy_plugin.so");
+    std::fs::write(&library, with_abi_major(&support::library("my_plugin"), 2)).unwrap();
+    let path = library.canonicalize().unwrap();
+    let sdk = tusk_plugin_sdk::SDK_VERSION;
+    assert_eq!(
+        host.value("@my_operator(\"tusk\")").unwrap_err(),
+        failure(
+            &format!(
+                "@my_operator: {} is incompatible: its plugin ABI version is 2.0 (tusk-plugin-sdk {sdk}), this host expects \
+                 1.x: rebuild the plugin against tusk-plugin-sdk {sdk}",
+                path.display()
+            ),
+            &[],
+            None
+        )
+    );
+    // Nothing of it was copied to the cache, let alone loaded.
+    assert!(!host.root.path().join("cache/my_plugin").exists());
+    assert_eq!(host.value("@panic_op.fine()").unwrap(), json!("still serving"));
+}
+
+#[test]
+fn plugins_that_depend_on_each_other_are_refused_with_the_cycle() {
+    let root = tempfile::tempdir().unwrap();
+    let plugins = root.path().join("plugins");
+    let script_dir = root.path().join("scripts");
+    std::fs::create_dir_all(&script_dir).unwrap();
+    install(&plugins, "my_plugin");
+    for (name, other) in [("cycle_a", "cycle_b"), ("cycle_b", "cycle_a")] {
+        let dir = plugins.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        // Never loaded: the cycle is found from the manifests alone.
+        std::fs::write(dir.join(format!("lib{name}.so")), b"").unwrap();
+        std::fs::write(
+            dir.join("plugin.toml"),
+            format!(
+                "[plugin]\nname = \"{name}\"\nversion = \"1.0.0\"\ndescription = \"d\"\nauthor = \"a\"\n\
+                 license = \"MIT\"\nrepository = \"r\"\nlibrary = \"lib{name}.so\"\nabi = \"1.0\"\n\n\
+                 [dependencies]\n{other} = \"^1\"\n\n[capabilities]\noperators = [\"{name}\"]\n"
+            ),
+        )
+        .unwrap();
+    }
+    let mut host = TestHost::start(support::Mode::InProcess, root, plugins, script_dir, &[]);
+    assert_eq!(
+        host.value("@cycle_a()").unwrap_err(),
+        failure("@cycle_a: dependency cycle: cycle_a -> cycle_b -> cycle_a", &[], None)
+    );
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn a_permission_the_manifest_declares_but_the_user_did_not_grant_refuses_the_plugin() {
+    let mut host = TestHost::new(&["read_outside", "my_plugin"], &[]);
+    let scripts = host.script_dir.display().to_string();
+    let grants = host.root.path().join("grants.toml").display().to_string();
+    assert_eq!(
+        host.value("@read_outside.host(\"/etc/hostname\")").unwrap_err(),
+        failure(
+            &format!("@read_outside.host: plugin `read_outside` needs read access to {scripts}"),
+            &[],
+            Some(&format!(
+                "run with --allow-read={scripts} or add `allow_read = [\"${{script_dir}}\"]` under [read_outside] in \
+                 {grants}"
+            ))
+        )
+    );
+    assert_host_still_serves(&mut host);
+}
+
+/// A folder outside every grant, with a file in it.
+fn outside_file() -> (tempfile::TempDir, String) {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().canonicalize().unwrap().join("secret.txt");
+    std::fs::write(&secret, "not for plugins").unwrap();
+    (outside, secret.display().to_string())
+}
+
+#[test]
+fn reading_outside_the_grant_through_the_host_is_refused() {
+    let (_outside, secret) = outside_file();
+    let mut host = TestHost::granting(&["read_outside", "my_plugin"], |script_dir| {
+        vec![format!("--allow-read={}", script_dir.display())]
+    });
+    // Inside its grant it reads; outside, the host refuses.
+    let mine = host.script_dir.join("mine.txt");
+    std::fs::write(&mine, "granted").unwrap();
+    assert_eq!(host.value(&format!("@read_outside.host(\"{}\")", mine.display())).unwrap(), json!("granted"));
+    assert_eq!(
+        host.value(&format!("@read_outside.host(\"{secret}\")")).unwrap_err(),
+        failure(
+            &format!(
+                "@read_outside.host: permission denied: plugin `read_outside` may not read {secret}; run with --allow-read={secret} to allow it"
+            ),
+            &[],
+            None
+        )
+    );
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn writing_outside_the_grant_through_the_host_is_refused() {
+    let (_outside, secret) = outside_file();
+    let mut host = TestHost::granting(&["write_outside", "my_plugin"], |script_dir| {
+        vec![format!("--allow-read={}", script_dir.display()), format!("--allow-write={}", script_dir.display())]
+    });
+    let mine = host.script_dir.join("mine.txt");
+    assert_eq!(host.value(&format!("@write_outside.host(\"{}\", \"ok\")", mine.display())).unwrap(), json!(true));
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "ok");
+    assert_eq!(
+        host.value(&format!("@write_outside.host(\"{secret}\", \"overwritten\")")).unwrap_err(),
+        failure(
+            &format!(
+                "@write_outside.host: permission denied: plugin `write_outside` may not write {secret}; run with --allow-write={secret} to allow it"
+            ),
+            &[],
+            None
+        )
+    );
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "not for plugins");
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn connecting_without_the_network_grant_through_the_host_is_refused() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut host = TestHost::new(&["connect", "my_plugin"], &[]);
+    assert_eq!(
+        host.value(&format!("@connect.host({port})")).unwrap_err(),
+        failure(
+            &format!(
+                "@connect.host: permission denied: plugin `connect` may not connect to 127.0.0.1:{port}; run with --allow-net=127.0.0.1:{port} to allow it"
+            ),
+            &[],
+            None
+        )
+    );
+    // The host refused before any connection was made.
+    listener.set_nonblocking(true).unwrap();
+    assert!(listener.accept().is_err());
+    assert_host_still_serves(&mut host);
+}

@@ -1,0 +1,207 @@
+//! Hot reload through the real host: a rebuilt library serves the next call, a build that
+//! fails a check or its `initialize` leaves the running one serving, calls in flight finish on
+//! the generation they started on, and the watcher applies changes before the next call.
+
+mod support;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use support::{TestHost, replace_file, swap_build, with_abi_major};
+use tusk_eval::Value;
+use tusk_plugin_host::reload::{ReloadError, ReloadOutcome};
+
+/// A host with the swap fixture installed at generation 1.
+fn swap_host() -> TestHost {
+    let host = TestHost::new(&["swap"], &[]);
+    replace_file(&host.plugin_dir("swap").join("libhostile_swap.so"), &swap_build("ok", 1));
+    host
+}
+
+fn swap_library(host: &TestHost) -> std::path::PathBuf {
+    host.plugin_dir("swap").join("libhostile_swap.so")
+}
+
+#[test]
+fn a_rebuilt_library_serves_the_next_call_and_the_old_one_shuts_down() {
+    let mut host = swap_host();
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
+    replace_file(&swap_library(&host), &swap_build("ok", 2));
+    let reload = host.host.reload("swap");
+    assert_eq!(reload.to_string(), "plugin `swap` reloaded: generation 2 serves");
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(2));
+    assert_eq!(host.host.generation("swap"), Some(2));
+    assert_eq!(host.take_printed(), vec!["[swap] info: swap generation 1 shut down"]);
+    // The bytes that already run are not loaded again.
+    let again = host.host.reload("swap");
+    assert_eq!(again.to_string(), "plugin `swap` is unchanged: generation 2 serves");
+}
+
+#[test]
+fn a_build_whose_initialize_fails_leaves_the_running_one_serving() {
+    let mut host = swap_host();
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
+    replace_file(&swap_library(&host), &swap_build("fail", 2));
+    let reload = host.host.reload("swap");
+    assert_eq!(
+        reload.to_string(),
+        "plugin `swap` was not reloaded: plugin `swap` failed to initialize: generation 2 refuses to start; \
+         generation 1 keeps serving"
+    );
+    let diagnostic = reload.to_diagnostic().unwrap();
+    assert_eq!(diagnostic.code, Some("X060"));
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
+    assert!(host.take_printed().is_empty(), "the running generation was not shut down");
+    // A fixed build is picked up afterwards.
+    replace_file(&swap_library(&host), &swap_build("ok", 3));
+    assert!(host.host.reload("swap").is_swap());
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(3));
+}
+
+#[test]
+fn an_incompatible_build_is_refused_naming_the_file_and_both_versions() {
+    let mut host = swap_host();
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
+    let library = swap_library(&host);
+    let bytes = std::fs::read(&library).unwrap();
+    std::fs::write(host.root.path().join("v1.so"), &bytes).unwrap();
+    replace_file(&library, &with_abi_major(&host.root.path().join("v1.so"), 2));
+    let reload = host.host.reload("swap");
+    let path = library.canonicalize().unwrap();
+    assert_eq!(
+        reload.to_string(),
+        format!(
+            "plugin `swap` was not reloaded: {} is incompatible: its plugin ABI version is 2.0 \
+             (tusk-plugin-sdk {sdk}), this host expects 1.x: rebuild the plugin against tusk-plugin-sdk {sdk}; \
+             generation 1 keeps serving",
+            path.display(),
+            sdk = tusk_plugin_sdk::SDK_VERSION
+        )
+    );
+    assert!(matches!(reload.outcome, ReloadOutcome::Failed { error: ReloadError::Load(_), serving: Some(1) }));
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
+}
+
+#[test]
+fn a_call_in_flight_finishes_on_the_generation_it_started_on() {
+    let mut host = swap_host();
+    let plugin_host = host.host.clone();
+    let library = swap_library(&host);
+    let printed = host.printed.clone();
+    let log: Rc<RefCell<Vec<String>>> = Rc::default();
+    let seen = log.clone();
+    // Called back from inside `@swap.hold`, while generation 1 runs that call.
+    host.operator("test.rebuild", move || {
+        replace_file(&library, &swap_build("ok", 2));
+        let reload = plugin_host.reload("swap");
+        seen.borrow_mut().push(reload.to_string());
+        seen.borrow_mut().extend(printed.borrow().iter().cloned());
+        Value::Null
+    });
+    let document = host.eval("held: @swap.hold(() => @test.rebuild())\nafter: @swap.version()\n").unwrap();
+    assert_eq!(document, json!({"held": 1, "after": 2}));
+    // Generation 1 was still running the call when generation 2 took over, so its shutdown
+    // waited for that call to return.
+    assert_eq!(*log.borrow(), vec!["plugin `swap` reloaded: generation 2 serves"]);
+    assert_eq!(host.take_printed(), vec!["[swap] info: swap generation 1 shut down"]);
+}
+
+#[test]
+fn going_back_to_a_build_still_in_flight_loads_a_fresh_image() {
+    let mut host = swap_host();
+    let plugin_host = host.host.clone();
+    let library = swap_library(&host);
+    let copies: Rc<RefCell<Vec<String>>> = Rc::default();
+    let seen = copies.clone();
+    host.operator("test.back_and_forth", move || {
+        for build in [swap_build("ok", 2), swap_build("ok", 1)] {
+            replace_file(&library, &build);
+            match plugin_host.reload("swap").outcome {
+                ReloadOutcome::Swapped { library, .. } => {
+                    seen.borrow_mut().push(library.file_name().unwrap().to_string_lossy().into_owned())
+                }
+                other => panic!("not swapped: {other:?}"),
+            }
+        }
+        Value::Null
+    });
+    let document = host.eval("held: @swap.hold(() => @test.back_and_forth())\nafter: @swap.version()\n").unwrap();
+    // Generation 3 has generation 1's bytes, but generation 1 was initialised (in flight), so
+    // generation 3 runs from a second copy: its own image, untouched by generation 1's
+    // shutdown when the held call returned.
+    assert_eq!(document, json!({"held": 1, "after": 1}));
+    let copies = copies.borrow();
+    assert!(copies[1].ends_with("-2.so"), "{copies:?}");
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
+    assert_eq!(host.host.generation("swap"), Some(3));
+}
+
+#[test]
+fn hot_reload_off_in_the_manifest_is_respected() {
+    let mut host = swap_host();
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
+    let manifest = host.plugin_dir("swap").join("plugin.toml");
+    let text =
+        std::fs::read_to_string(&manifest).unwrap().replace("abi = \"1.0\"", "abi = \"1.0\"\nhot_reload = false");
+    std::fs::write(&manifest, text).unwrap();
+    replace_file(&swap_library(&host), &swap_build("ok", 2));
+    let reload = host.host.reload("swap");
+    assert_eq!(
+        reload.to_string(),
+        "plugin `swap` was not reloaded: its plugin.toml says `hot_reload = false`; generation 1 keeps serving"
+    );
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
+}
+
+#[test]
+fn plugins_not_loaded_yet_and_unknown_names_are_reported() {
+    let host = swap_host();
+    assert_eq!(
+        host.host.reload("swap").to_string(),
+        "plugin `swap` is not loaded yet: its first call loads the build on disk"
+    );
+    assert_eq!(host.host.reload("swop").to_string(), "plugin `swop` was not reloaded: no plugin `swop` is installed");
+}
+
+#[test]
+fn the_watcher_applies_a_settled_change_before_the_next_call() {
+    let mut host = swap_host();
+    host.host.watch_plugins().unwrap();
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
+    replace_file(&swap_library(&host), &swap_build("ok", 2));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !host.host.has_pending_changes() {
+        assert!(Instant::now() < deadline, "the watcher saw no change");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // No explicit poll: the call itself applies the change first.
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(2));
+    assert_eq!(
+        host.take_printed(),
+        vec!["[swap] info: plugin `swap` reloaded: generation 2 serves", "[swap] info: swap generation 1 shut down"]
+    );
+    // A failing build is reported through the printer, and the call is served all the same.
+    replace_file(&swap_library(&host), &swap_build("fail", 3));
+    let update = host.host.wait_for_changes(Some(Duration::from_secs(10)));
+    assert_eq!(update.reloads.len(), 1);
+    assert_eq!(
+        update.reloads[0].to_string(),
+        "plugin `swap` was not reloaded: plugin `swap` failed to initialize: generation 3 refuses to start; \
+         generation 2 keeps serving"
+    );
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(2));
+}
+
+#[test]
+fn a_watched_script_is_reported_as_changed() {
+    let host = swap_host();
+    let script = host.script_dir.join("main.tsk");
+    std::fs::write(&script, "a: 1\n").unwrap();
+    host.host.watch_file(&script).unwrap();
+    std::fs::write(&script, "a: 2\n").unwrap();
+    let update = host.host.wait_for_changes(Some(Duration::from_secs(10)));
+    assert_eq!(update.files, vec![script.canonicalize().unwrap()]);
+    assert!(update.reloads.is_empty());
+}
