@@ -201,6 +201,55 @@ impl Engine {
         self.plugins.as_ref()
     }
 
+    /// Hot reload: watches the library and `plugin.toml` of every installed plugin that allows
+    /// it (debounced, 50 ms). When one changes, the new build is checked, loaded next to the
+    /// running one, initialised with the same configuration and swapped in between two calls;
+    /// a build that fails any check or its `initialize` is refused and the running one keeps
+    /// serving. Changes are applied before the next call of the changed plugin (and reported
+    /// through the printer), or by [`Engine::poll_reloads`] and [`Engine::wait_for_changes`].
+    /// Replaced in-process builds stay mapped until the process ends.
+    #[cfg(feature = "plugins")]
+    pub fn watch_plugins(&mut self) -> Result<(), tusk_plugin_host::reload::WatchError> {
+        let host = self.plugins.as_ref().ok_or(tusk_plugin_host::reload::WatchError::NoPlugins)?;
+        host.watch_plugins()
+    }
+
+    /// Applies the plugin changes the watcher has seen settle, now, and returns what each
+    /// reload did (a REPL calls it between lines). Nothing is printed.
+    #[cfg(feature = "plugins")]
+    pub fn poll_reloads(&mut self) -> Vec<tusk_plugin_host::reload::Reload> {
+        self.plugins.as_ref().map(|host| host.poll_reloads()).unwrap_or_default()
+    }
+
+    /// Checks the files of one loaded plugin (`Some(name)`) or of every loaded plugin (`None`)
+    /// now, watched or not, and swaps in what changed: the REPL's `:reload`.
+    #[cfg(feature = "plugins")]
+    pub fn reload_plugins(&mut self, plugin: Option<&str>) -> Vec<tusk_plugin_host::reload::Reload> {
+        match (self.plugins.as_ref(), plugin) {
+            (Some(host), Some(name)) => vec![host.reload(name)],
+            (Some(host), None) => host.reload_all(),
+            (None, _) => Vec::new(),
+        }
+    }
+
+    /// Also watches `file` (a script: `tusk run --watch`); its changes are reported by
+    /// [`Engine::wait_for_changes`].
+    #[cfg(feature = "plugins")]
+    pub fn watch_file(&mut self, file: &Path) -> Result<(), tusk_plugin_host::reload::WatchError> {
+        let host = self.plugins.as_ref().ok_or(tusk_plugin_host::reload::WatchError::NoPlugins)?;
+        host.watch_file(file)
+    }
+
+    /// Waits until a watched file changes (or `timeout` passes), applies plugin reloads, and
+    /// says what changed (`tusk run --watch` re-runs the script then).
+    #[cfg(feature = "plugins")]
+    pub fn wait_for_changes(&mut self, timeout: Option<std::time::Duration>) -> tusk_plugin_host::reload::Update {
+        match self.plugins.as_ref() {
+            Some(host) => host.wait_for_changes(timeout),
+            None => tusk_plugin_host::reload::Update::default(),
+        }
+    }
+
     fn printer(&self) -> Rc<dyn Fn(&str)> {
         self.printer.clone()
     }

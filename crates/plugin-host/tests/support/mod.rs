@@ -134,15 +134,25 @@ impl TestHost {
 
     /// As [`TestHost::new`], with flags that may name the script folder.
     pub fn granting(fixtures: &[&str], flags: impl FnOnce(&Path) -> Vec<String>) -> TestHost {
-        TestHost::with_mode(Mode::InProcess, fixtures, flags)
+        TestHost::with_mode(Mode::InProcess, fixtures, flags, |_| {})
     }
 
-    /// As [`TestHost::granting`], with the plugins in sandboxed runners.
-    pub fn sandboxed(fixtures: &[&str], flags: impl FnOnce(&Path) -> Vec<String>) -> TestHost {
-        TestHost::with_mode(Mode::Sandboxed, fixtures, flags)
+    /// As [`TestHost::granting`], with the plugins in sandboxed runners whose settings
+    /// `configure` may change (deadline, memory limit).
+    pub fn sandboxed(
+        fixtures: &[&str],
+        flags: impl FnOnce(&Path) -> Vec<String>,
+        configure: impl FnOnce(&mut HostSettings),
+    ) -> TestHost {
+        TestHost::with_mode(Mode::Sandboxed, fixtures, flags, configure)
     }
 
-    fn with_mode(mode: Mode, fixtures: &[&str], flags: impl FnOnce(&Path) -> Vec<String>) -> TestHost {
+    fn with_mode(
+        mode: Mode,
+        fixtures: &[&str],
+        flags: impl FnOnce(&Path) -> Vec<String>,
+        configure: impl FnOnce(&mut HostSettings),
+    ) -> TestHost {
         let root = tempfile::tempdir().unwrap();
         let plugins = root.path().join("plugins");
         let script_dir = root.path().join("scripts");
@@ -153,7 +163,7 @@ impl TestHost {
         }
         let flags = flags(&script_dir);
         let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
-        TestHost::start(mode, root, plugins, script_dir, &flags)
+        TestHost::configured(mode, root, plugins, script_dir, &flags, configure)
     }
 
     /// Starts a host on plugin folders already prepared under `root/plugins`.
@@ -163,6 +173,17 @@ impl TestHost {
         plugins: PathBuf,
         script_dir: PathBuf,
         flags: &[&str],
+    ) -> TestHost {
+        TestHost::configured(mode, root, plugins, script_dir, flags, |_| {})
+    }
+
+    fn configured(
+        mode: Mode,
+        root: tempfile::TempDir,
+        plugins: PathBuf,
+        script_dir: PathBuf,
+        flags: &[&str],
+        configure: impl FnOnce(&mut HostSettings),
     ) -> TestHost {
         let printed: Rc<RefCell<Vec<String>>> = Rc::default();
         let mut runtime = Runtime::new(Options::default());
@@ -188,6 +209,7 @@ impl TestHost {
             Mode::Sandboxed => settings.sandbox.runner = Some(runner()),
         }
         settings.grants = grants;
+        configure(&mut settings);
         let host = PluginHost::discover(settings, runtime.sources_mut(), printer);
         let mut setup = host.catalog().diagnostics.clone();
         setup.extend(host.install(runtime.registry_mut()));

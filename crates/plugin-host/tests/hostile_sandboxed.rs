@@ -1,0 +1,210 @@
+//! Hostile plugins in sandboxed runners: the fatal misbehaviours (a segfault, an abort,
+//! allocation without bound, an endless loop) and raw file, network and process access that
+//! bypasses the host API. The host survives each, the call gets an exact error, and a
+//! well-behaved plugin serves the next call. The survivable misbehaviours of `hostile.rs`
+//! give the same errors here as in-process, and hot reload swaps sandboxed plugins too (the
+//! replaced runner ends).
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::json;
+use support::{Failure, TestHost, replace_file, swap_build, with_abi_major};
+
+/// A host whose plugins all run sandboxed, with a short deadline and a small memory limit.
+fn sandboxed(fixtures: &[&str], flags: impl FnOnce(&std::path::Path) -> Vec<String>) -> TestHost {
+    TestHost::sandboxed(fixtures, flags, |settings| {
+        settings.sandbox.call_timeout = Duration::from_millis(500);
+        settings.sandbox.memory_limit = Some(256 << 20);
+    })
+}
+
+fn no_flags(_: &std::path::Path) -> Vec<String> {
+    Vec::new()
+}
+
+/// The template plugin (sandboxed too) answers: the host is still fine.
+fn assert_host_still_serves(host: &mut TestHost) {
+    assert_eq!(host.value("@my_operator(\"tusk\")").unwrap(), json!("Hello, tusk!"));
+}
+
+fn message(host: &mut TestHost, expression: &str) -> String {
+    host.value(expression).unwrap_err().message
+}
+
+#[test]
+fn a_segfault_kills_only_the_runner() {
+    let mut host = sandboxed(&["segfault", "my_plugin"], no_flags);
+    assert_eq!(message(&mut host, "@segfault()"), "@segfault: plugin `segfault` crashed: killed by signal SIGSEGV");
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn an_abort_kills_only_the_runner() {
+    let mut host = sandboxed(&["abort", "my_plugin"], no_flags);
+    assert_eq!(message(&mut host, "@abort()"), "@abort: plugin `abort` crashed: killed by signal SIGABRT");
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn allocating_without_bound_hits_the_memory_limit() {
+    // A generous deadline: the limit, not the clock, has to stop it.
+    let mut host = TestHost::sandboxed(&["hog", "my_plugin"], no_flags, |settings| {
+        settings.sandbox.call_timeout = Duration::from_secs(30);
+        settings.sandbox.memory_limit = Some(128 << 20);
+    });
+    assert_eq!(message(&mut host, "@hog()"), "@hog: plugin `hog` ran out of memory (limit 128 MiB)");
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn an_endless_loop_is_stopped_at_the_deadline() {
+    let mut host = sandboxed(&["spin", "my_plugin"], no_flags);
+    let started = std::time::Instant::now();
+    assert_eq!(message(&mut host, "@spin()"), "@spin: plugin `spin` did not answer within 500ms and was stopped");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert_host_still_serves(&mut host);
+}
+
+/// A folder outside every grant, with a file in it.
+fn outside_file() -> (tempfile::TempDir, String) {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().canonicalize().unwrap().join("secret.txt");
+    std::fs::write(&secret, "not for plugins").unwrap();
+    (outside, secret.display().to_string())
+}
+
+#[test]
+fn reading_a_file_outside_the_grant_directly_is_blocked_by_the_kernel() {
+    let (_outside, secret) = outside_file();
+    let mut host =
+        sandboxed(&["read_outside", "my_plugin"], |script_dir| vec![format!("--allow-read={}", script_dir.display())]);
+    let mine = host.script_dir.join("mine.txt");
+    std::fs::write(&mine, "granted").unwrap();
+    assert_eq!(host.value(&format!("@read_outside.raw(\"{}\")", mine.display())).unwrap(), json!("granted"));
+    assert_eq!(
+        message(&mut host, &format!("@read_outside.raw(\"{secret}\")")),
+        format!("@read_outside.raw: cannot read {secret}: Permission denied (os error 13)")
+    );
+    // Through the host API the refusal is the host's, worded as in-process.
+    assert_eq!(
+        message(&mut host, &format!("@read_outside.host(\"{secret}\")")),
+        format!(
+            "@read_outside.host: permission denied: plugin `read_outside` may not read {secret}; run with \
+             --allow-read={secret} to allow it"
+        )
+    );
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn writing_a_file_outside_the_grant_directly_is_blocked_by_the_kernel() {
+    let (_outside, secret) = outside_file();
+    let mut host = sandboxed(&["write_outside", "my_plugin"], |script_dir| {
+        vec![format!("--allow-read={}", script_dir.display()), format!("--allow-write={}", script_dir.display())]
+    });
+    let mine = host.script_dir.join("mine.txt");
+    assert_eq!(host.value(&format!("@write_outside.raw(\"{}\", \"ok\")", mine.display())).unwrap(), json!(true));
+    assert_eq!(std::fs::read_to_string(&mine).unwrap(), "ok");
+    assert_eq!(
+        message(&mut host, &format!("@write_outside.raw(\"{secret}\", \"overwritten\")")),
+        format!("@write_outside.raw: cannot write {secret}: Permission denied (os error 13)")
+    );
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "not for plugins");
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn connecting_directly_without_the_network_grant_is_blocked_by_the_kernel() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut host = sandboxed(&["connect", "my_plugin"], no_flags);
+    assert_eq!(
+        message(&mut host, &format!("@connect.raw({port})")),
+        format!("@connect.raw: cannot connect to 127.0.0.1:{port}: Operation not permitted (os error 1)")
+    );
+    listener.set_nonblocking(true).unwrap();
+    assert!(listener.accept().is_err(), "a connection got through");
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn spawning_a_process_is_blocked() {
+    let mut host = sandboxed(&["spawn", "my_plugin"], no_flags);
+    // seccomp refuses `execve` (and the empty environment would give it nothing to use).
+    assert_eq!(message(&mut host, "@spawn()"), "@spawn: cannot spawn /bin/sh: Operation not permitted (os error 1)");
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn survivable_misbehaviour_gives_the_in_process_errors() {
+    let mut host = sandboxed(&["panic_init", "panic_op", "liar", "my_plugin"], no_flags);
+    assert_eq!(
+        host.value("@panic_init()").unwrap_err(),
+        Failure {
+            message: "@panic_init: plugin `panic_init` failed to initialize: plugin panicked: the fixture panics in \
+                      initialize"
+                .into(),
+            notes: vec![],
+            help: None
+        }
+    );
+    assert_eq!(
+        host.value("@panic_op()").unwrap_err(),
+        Failure {
+            message: "@panic_op: plugin panicked: the fixture panics in an operator".into(),
+            notes: vec!["the plugin `panic_op` panicked; the host caught it and keeps running".into()],
+            help: None
+        }
+    );
+    assert_eq!(host.value("@panic_op.fine()").unwrap(), json!("still serving"));
+    assert_eq!(
+        message(&mut host, "@liar.declared()"),
+        "@liar.declared: plugin `liar` does not match its manifest: the manifest declares operator \
+         `@liar.also_declared`, which the library does not register; the library registers operator \
+         `@liar.undeclared`, which the manifest does not declare"
+    );
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn an_incompatible_library_is_refused_before_a_runner_starts() {
+    let mut host = sandboxed(&["my_plugin", "panic_op"], no_flags);
+    let library = host.plugin_dir("my_plugin").join("libmy_plugin.so");
+    std::fs::write(&library, with_abi_major(&support::library("my_plugin"), 2)).unwrap();
+    let sdk = tusk_plugin_sdk::SDK_VERSION;
+    assert_eq!(
+        message(&mut host, "@my_operator(\"tusk\")"),
+        format!(
+            "@my_operator: {} is incompatible: its plugin ABI version is 2.0 (tusk-plugin-sdk {sdk}), this host \
+             expects 1.x: rebuild the plugin against tusk-plugin-sdk {sdk}",
+            library.canonicalize().unwrap().display()
+        )
+    );
+    assert_eq!(host.value("@panic_op.fine()").unwrap(), json!("still serving"));
+}
+
+#[test]
+fn a_sandboxed_plugin_is_reloaded_in_a_new_runner_and_the_old_runner_ends() {
+    let mut host = sandboxed(&["swap"], no_flags);
+    let library = host.plugin_dir("swap").join("libhostile_swap.so");
+    replace_file(&library, &swap_build("ok", 1));
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
+    let first_runner = host.host.loaded()[0].remote().and_then(|remote| remote.pid()).expect("a runner");
+    // A build whose initialize fails (inside its sandbox) leaves the running one serving.
+    replace_file(&library, &swap_build("fail", 2));
+    assert_eq!(
+        host.host.reload("swap").to_string(),
+        "plugin `swap` was not reloaded: plugin `swap` failed to initialize: generation 2 refuses to start; \
+         generation 1 keeps serving"
+    );
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
+    replace_file(&library, &swap_build("ok", 3));
+    assert_eq!(host.host.reload("swap").to_string(), "plugin `swap` reloaded: generation 2 serves");
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(3));
+    let second_runner = host.host.loaded()[0].remote().and_then(|remote| remote.pid()).expect("a runner");
+    assert_ne!(first_runner, second_runner);
+    assert!(!std::path::Path::new(&format!("/proc/{first_runner}")).exists(), "the replaced runner still runs");
+    assert!(host.take_printed().contains(&"[swap] info: swap generation 1 shut down".to_string()));
+}
