@@ -168,7 +168,8 @@ impl fmt::Display for Reload {
 /// What [`PluginHost::wait_for_changes`] saw.
 #[derive(Clone, Debug, Default)]
 pub struct Update {
-    /// Watched files that are not plugin files (scripts) and changed.
+    /// Watched files that changed and that no reload covers: scripts, and the files of plugins
+    /// that are not loaded (their next call loads the new build).
     pub files: Vec<PathBuf>,
     /// Reloads of plugins whose files changed (unchanged bytes are left out).
     pub reloads: Vec<Reload>,
@@ -315,16 +316,26 @@ impl PluginHost {
             Some(watcher) => watcher.take(),
             None => Changes::default(),
         };
+        let loaded = self.loaded();
         let mut changed_plugins = Vec::new();
         for path in changes.paths {
-            match self.reload.plugin_files.borrow().get(&path) {
-                Some(plugin) => changed_plugins.push(plugin.clone()),
-                None => self.reload.files.borrow_mut().push(path),
+            let plugin = self.reload.plugin_files.borrow().get(&path).cloned();
+            match plugin {
+                Some(plugin) if loaded.iter().any(|generation| generation.name == plugin) => {
+                    changed_plugins.push(plugin);
+                }
+                // A plugin that is not loaded (never called, or its last build failed to load)
+                // picks the new build up on its next call; `tusk run --watch` re-runs for it.
+                _ => {
+                    let mut files = self.reload.files.borrow_mut();
+                    if !files.contains(&path) {
+                        files.push(path);
+                    }
+                }
             }
         }
         let started = changes.settled_at.unwrap_or_else(Instant::now);
-        let reloads = self
-            .loaded()
+        let reloads = loaded
             .iter()
             .filter(|loaded| changed_plugins.contains(&loaded.name))
             .map(|loaded| self.reload_loaded(loaded, started))
@@ -351,9 +362,15 @@ impl PluginHost {
 
     /// Checks every loaded plugin's files now (the REPL's `:reload`), changed or not.
     pub fn reload_all(self: &Rc<Self>) -> Vec<Reload> {
-        // Settled changes are covered by this check; only script changes are kept.
-        let _ = self.poll_reloads();
-        self.loaded().iter().map(|loaded| self.reload_loaded(loaded, Instant::now())).collect()
+        // Settled changes first, so that what they did is reported rather than "unchanged".
+        let polled = self.poll_reloads();
+        self.loaded()
+            .iter()
+            .map(|loaded| match polled.iter().find(|reload| reload.plugin == loaded.name) {
+                Some(reload) => reload.clone(),
+                None => self.reload_loaded(loaded, Instant::now()),
+            })
+            .collect()
     }
 
     /// Waits until a watched file changes (or `timeout` passes), applies plugin reloads and

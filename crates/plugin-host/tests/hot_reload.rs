@@ -205,3 +205,39 @@ fn a_watched_script_is_reported_as_changed() {
     assert_eq!(update.files, vec![script.canonicalize().unwrap()]);
     assert!(update.reloads.is_empty());
 }
+
+#[test]
+fn a_rebuilt_plugin_that_failed_to_load_is_picked_up_by_its_next_call() {
+    let mut host = TestHost::new(&["swap"], &[]);
+    let library = swap_library(&host);
+    replace_file(&library, &swap_build("fail", 1));
+    host.host.watch_plugins().unwrap();
+    assert_eq!(
+        host.value("@swap.version()").unwrap_err().message,
+        "@swap.version: plugin `swap` failed to initialize: generation 1 refuses to start"
+    );
+    // Not loaded, so nothing to swap: the change is reported as a changed file (for
+    // `tusk run --watch` to run the script again), and the next call loads the new build.
+    replace_file(&library, &swap_build("ok", 2));
+    let update = host.host.wait_for_changes(Some(Duration::from_secs(10)));
+    assert_eq!(update.files, vec![library.canonicalize().unwrap()]);
+    assert!(update.reloads.is_empty());
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(2));
+}
+
+#[test]
+fn reloading_everything_reports_what_the_watcher_already_applied() {
+    let mut host = swap_host();
+    host.host.watch_plugins().unwrap();
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
+    replace_file(&swap_library(&host), &swap_build("ok", 2));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !host.host.has_pending_changes() {
+        assert!(Instant::now() < deadline, "the watcher saw no change");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let reloads: Vec<String> = host.host.reload_all().iter().map(ToString::to_string).collect();
+    assert_eq!(reloads, vec!["plugin `swap` reloaded: generation 2 serves"]);
+    let again: Vec<String> = host.host.reload_all().iter().map(ToString::to_string).collect();
+    assert_eq!(again, vec!["plugin `swap` is unchanged: generation 2 serves"]);
+}
