@@ -1,12 +1,15 @@
 //! The TuskLang parser: source text to a spanned AST plus every error it can find.
 //!
 //! Pipeline: `tusk_lexer::lex` → the layout pass (line breaks, indentation, angle blocks,
-//! nesting bound) → the chumsky grammar. A file that parses cleanly is parsed once with
-//! chumsky's cheapest error type; only a file with errors is parsed again with rich errors and
-//! recovery, so valid input never pays for diagnostics. Parsing never gives up: the result has
-//! an AST (with `Invalid` nodes where recovery skipped input) and the list of errors.
+//! nesting bound) → a hand-written recursive-descent pass (`descent`) that handles valid input
+//! and gives up at the first problem → the chumsky grammar, the parser of record, only when
+//! that pass gave up: once with chumsky's cheapest error type, and again with rich errors and
+//! recovery only when the input has errors, so valid input never pays for diagnostics. Both
+//! parsers build the same AST. Parsing never gives up: the result has an AST (with `Invalid`
+//! nodes where recovery skipped input) and the list of errors.
 
 pub mod ast;
+mod descent;
 mod error;
 mod grammar;
 mod layout;
@@ -70,6 +73,9 @@ pub fn parse(source: &str, options: ParseOptions) -> Parsed<Document<'_>> {
     };
     let eoi = end_of_input(source);
     if prepared.errors.is_empty() {
+        if let Some(ast) = descent::document(source, tokens, options.max_depth) {
+            return Parsed { ast: Some(ast), errors: prepared.errors };
+        }
         let result = grammar::document::<EmptyErr>(source).parse(tokens.as_slice().split_token_span(eoi));
         if !result.has_errors()
             && let Some(ast) = result.into_output()
@@ -90,6 +96,9 @@ pub fn parse_expression(source: &str, options: ParseOptions) -> Parsed<Expr<'_>>
     };
     let eoi = end_of_input(source);
     if prepared.errors.is_empty() {
+        if let Some(ast) = descent::lone_expression(source, tokens, options.max_depth) {
+            return Parsed { ast: Some(ast), errors: prepared.errors };
+        }
         let result = grammar::lone_expression::<EmptyErr>(source).parse(tokens.as_slice().split_token_span(eoi));
         if !result.has_errors()
             && let Some(ast) = result.into_output()
@@ -131,6 +140,71 @@ fn looks_like_statement(tokens: &[Token]) -> bool {
             matches!(kinds.get(index), Some(Colon | Assign | LBrace))
         }
         _ => false,
+    }
+}
+
+/// The two parsers one at a time, for the differential fuzz target (`fuzz/fuzz_targets/
+/// parse_differential.rs`) and the tests that compare them. Not a stable API.
+#[doc(hidden)]
+pub mod differential {
+    use chumsky::input::Input as _;
+    use chumsky::prelude::*;
+
+    use super::{ParseOptions, descent, end_of_input, grammar, layout, prepare};
+    use crate::ast::{Document, Expr};
+
+    /// What one parser made of an input.
+    #[derive(Debug, PartialEq)]
+    pub enum Outcome<T> {
+        /// The lexer or the layout pass found errors, so neither parser runs.
+        NotParsed,
+        /// The parser accepted the input and built this tree.
+        Accepted(T),
+        /// The parser did not accept the input (chumsky: its `EmptyErr` pass failed; the
+        /// descent pass: it gave up).
+        Rejected,
+    }
+
+    /// Which of the two parsers.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Pass {
+        /// The hand-written first pass.
+        Descent,
+        /// The chumsky grammar with `EmptyErr`, the pass `parse` runs next.
+        Chumsky,
+    }
+
+    /// Parses a document with one of the parsers only.
+    pub fn document(source: &str, options: ParseOptions, pass: Pass) -> Outcome<Document<'_>> {
+        let prepared = prepare(source, options, layout::LayoutMode::Document);
+        let Some(tokens) = prepared.tokens.as_deref().filter(|_| prepared.errors.is_empty()) else {
+            return Outcome::NotParsed;
+        };
+        let ast = match pass {
+            Pass::Descent => descent::document(source, tokens, options.max_depth),
+            Pass::Chumsky => {
+                let result = grammar::document::<EmptyErr>(source).parse(tokens.split_token_span(end_of_input(source)));
+                if result.has_errors() { None } else { result.into_output() }
+            }
+        };
+        ast.map_or(Outcome::Rejected, Outcome::Accepted)
+    }
+
+    /// Parses a lone expression with one of the parsers only.
+    pub fn expression(source: &str, options: ParseOptions, pass: Pass) -> Outcome<Expr<'_>> {
+        let prepared = prepare(source, options, layout::LayoutMode::Expression);
+        let Some(tokens) = prepared.tokens.as_deref().filter(|_| prepared.errors.is_empty()) else {
+            return Outcome::NotParsed;
+        };
+        let ast = match pass {
+            Pass::Descent => descent::lone_expression(source, tokens, options.max_depth),
+            Pass::Chumsky => {
+                let result =
+                    grammar::lone_expression::<EmptyErr>(source).parse(tokens.split_token_span(end_of_input(source)));
+                if result.has_errors() { None } else { result.into_output() }
+            }
+        };
+        ast.map_or(Outcome::Rejected, Outcome::Accepted)
     }
 }
 

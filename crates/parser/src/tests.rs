@@ -142,3 +142,173 @@ fn parsing_again_and_again_does_not_leak_the_grammar() {
     let after = resident_bytes().unwrap_or(before);
     assert!(after.saturating_sub(before) < 32 << 20, "resident memory grew from {before} to {after} bytes");
 }
+
+// ---- the descent pass against chumsky
+
+use std::path::{Path, PathBuf};
+
+use crate::differential::{self, Outcome, Pass};
+
+/// Both parsers on one document: when chumsky accepts it the descent pass must accept it too
+/// and build the same tree, and it must never accept what chumsky rejects. Returns whether
+/// chumsky accepted it.
+fn check_passes_agree(name: &str, source: &str) -> bool {
+    let options = ParseOptions::default();
+    let chumsky = differential::document(source, options, Pass::Chumsky);
+    let descent = differential::document(source, options, Pass::Descent);
+    match (&chumsky, &descent) {
+        (Outcome::Accepted(expected), Outcome::Accepted(found)) => {
+            assert_eq!(expected, found, "{name}: the descent pass built a different tree");
+            true
+        }
+        (Outcome::Accepted(_), Outcome::Rejected) => panic!("{name}: the descent pass gave up on valid input"),
+        (Outcome::Rejected, Outcome::Accepted(found)) => {
+            panic!("{name}: the descent pass accepted what chumsky rejects: {found:#?}")
+        }
+        (Outcome::NotParsed, Outcome::NotParsed) | (Outcome::Rejected, Outcome::Rejected) => false,
+        _ => panic!("{name}: the passes disagree on whether the input reaches them"),
+    }
+}
+
+fn check_expression_passes_agree(source: &str) -> bool {
+    let options = ParseOptions::default();
+    let chumsky = differential::expression(source, options, Pass::Chumsky);
+    let descent = differential::expression(source, options, Pass::Descent);
+    match (&chumsky, &descent) {
+        (Outcome::Accepted(expected), Outcome::Accepted(found)) => {
+            assert_eq!(expected, found, "{source:?}: the descent pass built a different tree");
+            true
+        }
+        (Outcome::Rejected, Outcome::Rejected) | (Outcome::NotParsed, Outcome::NotParsed) => false,
+        _ => panic!("{source:?}: chumsky {chumsky:?}, descent {descent:?}"),
+    }
+}
+
+fn tsk_files_under(dir: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            tsk_files_under(&path, files);
+        } else if path.extension().is_some_and(|extension| extension == "tsk") {
+            files.push(path);
+        }
+    }
+}
+
+/// Every `.tsk` file of a folder through both parsers; returns (files, accepted by chumsky).
+fn check_folder(dir: &Path) -> (usize, usize) {
+    let mut files = Vec::new();
+    tsk_files_under(dir, &mut files);
+    files.sort();
+    let mut accepted = 0;
+    for path in &files {
+        let Ok(source) = std::fs::read_to_string(path) else { continue };
+        accepted += usize::from(check_passes_agree(&path.display().to_string(), &source));
+    }
+    (files.len(), accepted)
+}
+
+#[test]
+fn descent_pass_agrees_on_examples_and_cases() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for folder in ["examples", "tests/cases", "bench/workloads"] {
+        let (files, accepted) = check_folder(&root.join(folder));
+        println!("{folder}: {files} files, {accepted} accepted by both parsers");
+        assert!(folder == "bench/workloads" || accepted > 10, "{folder}: {files} files, {accepted} valid");
+    }
+}
+
+#[test]
+fn descent_pass_agrees_on_the_conformance_files() {
+    // The real TuskLang files live outside the repository (shared/conformance/tusktsk).
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/tusktsk");
+    if !dir.is_dir() {
+        println!("skipping: the conformance files are not at {}", dir.display());
+        return;
+    }
+    let (files, accepted) = check_folder(&dir);
+    println!("conformance: {files} files, {accepted} accepted by both parsers");
+    assert!(files > 0);
+}
+
+#[test]
+fn descent_pass_agrees_on_every_construct() {
+    let valid = [
+        "",
+        "\n",
+        ";",
+        "a: 1",
+        "a = 1; b = 2, c: 3",
+        ";a: 1;;\n",
+        "$g: 1\nb: $g + 1",
+        "$g = 1; b { $h: 2 }",
+        "[server]\nport: 8080\n[a.b.c]\nx: 1\n[ \"q\" . 1 ]\n",
+        "a.b.c: 1\n\"k.k\".true.null.false.7: 2",
+        "block {\n  k: true\n}\nangle >\n  j: null\n  inner >\n    x: 1\n  <\n<\n",
+        "outer >\n  inner >\n    x: 1\n  < <\n",
+        "b { a: 1, b: a + 1 }\narr [1, 2, 3]\nempty {}\nnone []\n",
+        "database:\n  host: \"localhost\"\n  pool:\n    min: 2\n    max: min * 5\nfeatures:\n  - \"search\"\n  - {a: 1}\n  - [1]\n",
+        "a:\n  - 1; - 2, - 3\n  -4\nb: 1",
+        "a {\n b:\n   }\n",
+        "list: [\n  1\n  2,\n]\nl2: [,]\nl3: [,1]\nl4: [1,]\n",
+        "x: f(1, 2,)\ny: f()\nz: f(\n  1\n  2\n)\n",
+        "s: \"a ${1 + 2} b ${\"c ${d}\"}\"\nr: \"\"\"\n  raw\n  \"\"\"\nh: <<<EOT\nline\nEOT\nq: 'x\\n\\u{1F418}'",
+        "p: 1 + 2 * 3 - 4 / 5 % 6\nc: a < b == c >= d != e <= f > g\nl: a && b || c && !d\n",
+        "t: a ? b : c ? d : e\nu: a ? b ? c : d : e\nv: x == \"p\" ?\n    1 :\n    2\nw: y\n  ? 1\n  : 2\n",
+        "n: -1\nm: --x\no: !-x\nk: -(a + b)\nj: -a.b[1](2)\ni: -9223372036854775808\nh2: --9223372036854775808\n",
+        "f: x => x * 2\ng: (a, b) => a + b\nh: () => 1\ni: (a,) => a\nj: x => y => x + y\nk: (x) => (y) => x\n",
+        "m: a.b.c[0](1)(2).d\nn: @env(\"HOME\", \"/\")\no: @request.method\np: @op()()\nq: @a.b(1).c\n",
+        "r: 8000-9000\ns: 0xFF_FF + 1_000 + 1.5e3 + 2.5_0\nt: [true, false, null, $g]\n",
+        "u: (a)\nv: ((a + b)) * c\nw: (x => x)(1)\nx: [a [1]]\ny: {a: 1}.a\nz: a + x => x\n",
+        "key {\n  nested: [\n    { a: 1 }\n    { b: 2 }\n  ]\n}\n",
+        "a: 1 // comment\nb: 2 # comment\n",
+        "404: \"not found\"\ntrue: 1\n'single': 2\n\"esc\\taped\": 3\n",
+        "f: @if(a,\n  b,\n  c\n)\n",
+        "a: {\n}\nb: [\n]\n",
+    ];
+    for source in valid {
+        assert!(check_passes_agree(source, source), "{source:?} should be valid");
+    }
+    let invalid = [
+        "a: 1 2",
+        "a:",
+        "a: (1 +\nb: 2",
+        "a: ]",
+        "[a] b: 1",
+        "a { [x] }",
+        "a: [1,,2]",
+        "a: f(,1)",
+        "a: f(1,,2)",
+        "a: (,) => 1",
+        "a: (a, b)",
+        "a: (a) => ",
+        "a: x =>",
+        "a: 1\n- 2",
+        "a:\n  - 1\n  b: 2",
+        "a:\n  b: 1\n  - 2",
+        "a: b ? c",
+        "a: \"${}\"",
+        "a: .5",
+        "a: x.1",
+        "a: 1 +\n",
+        "a.b > \n  x: 1\n<",
+        "$g:\n  a: 1",
+        "}",
+        "a: 1 }",
+        "a: (1\n+ 2)",
+        "a: x\n  .y",
+        "a: [1 NL\n, 2]",
+        "[]",
+        "a.: 1",
+    ];
+    for source in invalid {
+        assert!(!check_passes_agree(source, source), "{source:?} should be invalid");
+    }
+    for source in ["1 + 2", "\nx => x\n", "a ? b : c", "{a: 1}", "[1, 2]", "f(x)(y)", "-1"] {
+        assert!(check_expression_passes_agree(source), "{source:?} should be valid");
+    }
+    for source in ["1 2", "a:", "1\n2", "(", ""] {
+        assert!(!check_expression_passes_agree(source), "{source:?} should be invalid");
+    }
+}

@@ -1,0 +1,581 @@
+//! The fast first pass: a hand-written recursive-descent parser over the layout tokens.
+//!
+//! For every input it accepts it builds exactly the AST the chumsky grammar builds (same
+//! nodes, same spans), in a fraction of the time. It never reports errors and never backtracks:
+//! at the first token it does not expect it gives up (`None`), and chumsky parses the input
+//! again and stays the parser of record for diagnostics and recovery. So this module only has
+//! to be right about valid input, and the differential fuzz target (`parse_differential`)
+//! checks that it never accepts what chumsky rejects.
+//!
+//! Mirroring a PEG by prediction works because chumsky's alternatives are told apart by their
+//! first token almost everywhere; where they are not (`(a) => …` against `(a)`), a bounded
+//! look-ahead decides. Where chumsky would backtrack out of a failed alternative into another
+//! one, that other one cannot succeed either, so giving up loses nothing (the grammar's own
+//! comments and the differential target are the proof of each such place).
+
+use std::borrow::Cow;
+
+use tusk_diagnostics::Span;
+use tusk_lexer::TokenKind;
+
+use crate::ast::*;
+use crate::layout::{SpannedToken, is_i64_min_magnitude, parse_int};
+use crate::strings::{heredoc_body, raw_string_body, unescape};
+
+/// Parses a document; `None` when the input is not one this pass handles.
+pub(crate) fn document<'s>(source: &'s str, tokens: &[SpannedToken], max_depth: usize) -> Option<Document<'s>> {
+    let mut parser = Descent::new(source, tokens, max_depth);
+    let items = parser.body(true)?;
+    parser.at_end().then_some(Document { items })
+}
+
+/// Parses a lone expression (the grammar's `lone_expression`); `None` when this pass gives up.
+pub(crate) fn lone_expression<'s>(source: &'s str, tokens: &[SpannedToken], max_depth: usize) -> Option<Expr<'s>> {
+    let mut parser = Descent::new(source, tokens, max_depth);
+    parser.eat(TokenKind::Newline);
+    let expression = parser.expression()?;
+    parser.eat(TokenKind::Newline);
+    parser.at_end().then_some(expression)
+}
+
+/// The binary operators with their binding power (higher binds tighter), as the grammar's
+/// levels from `||` (loosest) to `*` (tightest).
+fn binary_operator(kind: TokenKind) -> Option<(BinaryOp, u8)> {
+    use TokenKind::*;
+    Some(match kind {
+        OrOr => (BinaryOp::Or, 1),
+        AndAnd => (BinaryOp::And, 2),
+        EqEq => (BinaryOp::Eq, 3),
+        NotEq => (BinaryOp::NotEq, 3),
+        Lt => (BinaryOp::Lt, 4),
+        LtEq => (BinaryOp::LtEq, 4),
+        Gt => (BinaryOp::Gt, 4),
+        GtEq => (BinaryOp::GtEq, 4),
+        Plus => (BinaryOp::Add, 5),
+        Minus => (BinaryOp::Sub, 5),
+        Star => (BinaryOp::Mul, 6),
+        Slash => (BinaryOp::Div, 6),
+        Percent => (BinaryOp::Rem, 6),
+        _ => return None,
+    })
+}
+
+fn is_separator(kind: Option<TokenKind>) -> bool {
+    matches!(kind, Some(TokenKind::Newline | TokenKind::Semicolon | TokenKind::Comma))
+}
+
+fn is_item_separator(kind: Option<TokenKind>) -> bool {
+    matches!(kind, Some(TokenKind::Comma | TokenKind::Newline))
+}
+
+struct Descent<'s, 't> {
+    source: &'s str,
+    tokens: &'t [SpannedToken],
+    pos: usize,
+    /// Nested bodies, expressions and prefix operators being parsed. The layout pass bounds the
+    /// nesting of its input by `max_depth`, and each level of it is at most two levels here, so
+    /// the limit only stops this pass (chumsky then decides) if that reasoning is ever wrong;
+    /// the stack cannot overflow on account of this parser either way.
+    depth: usize,
+    depth_limit: usize,
+    // Scratch stacks: items of open bodies and arrays collect here and move into a vector of
+    // exactly the right size when their body closes, instead of each growing its own vector.
+    items: Vec<Item<'s>>,
+    exprs: Vec<Expr<'s>>,
+    keys: Vec<Key<'s>>,
+}
+
+impl<'s, 't> Descent<'s, 't> {
+    fn new(source: &'s str, tokens: &'t [SpannedToken], max_depth: usize) -> Descent<'s, 't> {
+        Descent {
+            source,
+            tokens,
+            pos: 0,
+            depth: 0,
+            depth_limit: max_depth.saturating_mul(2).saturating_add(8),
+            items: Vec::new(),
+            exprs: Vec::new(),
+            keys: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn peek(&self) -> Option<TokenKind> {
+        self.tokens.get(self.pos).map(|token| token.0)
+    }
+
+    #[inline]
+    fn kind_at(&self, index: usize) -> Option<TokenKind> {
+        self.tokens.get(index).map(|token| token.0)
+    }
+
+    #[inline]
+    fn bump(&mut self) {
+        self.pos += 1;
+    }
+
+    #[inline]
+    fn eat(&mut self, kind: TokenKind) -> bool {
+        let found = self.peek() == Some(kind);
+        self.pos += usize::from(found);
+        found
+    }
+
+    #[inline]
+    fn expect(&mut self, kind: TokenKind) -> Option<()> {
+        self.eat(kind).then_some(())
+    }
+
+    fn at_end(&self) -> bool {
+        self.pos == self.tokens.len()
+    }
+
+    #[inline]
+    fn enter(&mut self) -> Option<()> {
+        self.depth += 1;
+        (self.depth <= self.depth_limit).then_some(())
+    }
+
+    #[inline]
+    fn leave(&mut self) {
+        self.depth -= 1;
+    }
+
+    #[inline]
+    fn token_span(&self, index: usize) -> Span {
+        let span = self.tokens[index].1;
+        Span::new(span.start, span.end)
+    }
+
+    #[inline]
+    fn text(&self, index: usize) -> &'s str {
+        let span = self.tokens[index].1;
+        &self.source[span.start as usize..span.end as usize]
+    }
+
+    /// The span of what was parsed since token `start`, exactly as chumsky's `e.span()` gives it
+    /// for slice input: from the start of the token at `start` to the end of the last token
+    /// consumed (so a rule that consumed nothing ends before it starts), and the empty span at
+    /// the end of the input when `start` is past the last token.
+    #[inline]
+    fn span_from(&self, start: usize) -> Span {
+        let end_of_input = self.source.len() as u32;
+        match self.tokens.get(start) {
+            Some(first) => {
+                let end = self.pos.checked_sub(1).map_or(end_of_input, |last| self.tokens[last].1.end);
+                Span::new(first.1.start, end)
+            }
+            None => Span::new(end_of_input, end_of_input),
+        }
+    }
+
+    /// Skips `\n`, `;` and `,`; true when there was at least one.
+    #[inline]
+    fn skip_separators(&mut self) -> bool {
+        let start = self.pos;
+        while is_separator(self.peek()) {
+            self.bump();
+        }
+        self.pos > start
+    }
+
+    // ---- statements
+
+    /// The statements of the document (`top_level`, where sections may appear) or of a block,
+    /// up to the token that closes it, which the caller checks.
+    fn body(&mut self, top_level: bool) -> Option<Vec<Item<'s>>> {
+        self.enter()?;
+        let base = self.items.len();
+        self.skip_separators();
+        loop {
+            let item = match self.peek() {
+                None | Some(TokenKind::RBrace | TokenKind::AngleClose | TokenKind::Dedent) => break,
+                Some(TokenKind::LBracket) if top_level => self.section()?,
+                Some(_) => self.statement()?,
+            };
+            self.items.push(item);
+            if !self.skip_separators() {
+                break;
+            }
+        }
+        self.leave();
+        Some(self.items.drain(base..).collect())
+    }
+
+    fn section(&mut self) -> Option<Item<'s>> {
+        let start = self.pos;
+        self.bump();
+        let path = self.key_path()?;
+        self.expect(TokenKind::RBracket)?;
+        Some(Item { kind: ItemKind::Section { path }, span: self.span_from(start) })
+    }
+
+    fn statement(&mut self) -> Option<Item<'s>> {
+        let start = self.pos;
+        let kind = if self.peek() == Some(TokenKind::Global) {
+            let name = &self.text(start)[1..];
+            let name_span = self.token_span(start);
+            self.bump();
+            if !matches!(self.peek(), Some(TokenKind::Colon | TokenKind::Assign)) {
+                return None;
+            }
+            self.bump();
+            let value = self.value()?;
+            ItemKind::Global { name, name_span, value }
+        } else {
+            let key = self.key_path()?;
+            let open = self.pos;
+            let value = match self.peek()? {
+                TokenKind::Colon | TokenKind::Assign => {
+                    self.bump();
+                    if self.peek() == Some(TokenKind::Indent) { self.indented_body()? } else { self.value()? }
+                }
+                TokenKind::LBrace => {
+                    let items = self.braced_body()?;
+                    Expr { kind: ExprKind::Object(items), span: self.span_from(open) }
+                }
+                TokenKind::AngleOpen => {
+                    self.bump();
+                    let items = self.body(false)?;
+                    self.expect(TokenKind::AngleClose)?;
+                    Expr { kind: ExprKind::Object(items), span: self.span_from(open) }
+                }
+                TokenKind::LBracket => {
+                    let items = self.array_items()?;
+                    Expr { kind: ExprKind::Array(items), span: self.span_from(open) }
+                }
+                _ => return None,
+            };
+            ItemKind::Entry { key, value }
+        };
+        Some(Item { kind, span: self.span_from(start) })
+    }
+
+    fn key_path(&mut self) -> Option<Vec<Key<'s>>> {
+        let first = self.key_part()?;
+        if self.peek() != Some(TokenKind::Dot) {
+            return Some(vec![first]);
+        }
+        let base = self.keys.len();
+        self.keys.push(first);
+        while self.eat(TokenKind::Dot) {
+            let part = self.key_part()?;
+            self.keys.push(part);
+        }
+        Some(self.keys.drain(base..).collect())
+    }
+
+    fn key_part(&mut self) -> Option<Key<'s>> {
+        let index = self.pos;
+        let name = match self.peek()? {
+            TokenKind::Name | TokenKind::Int | TokenKind::True | TokenKind::False | TokenKind::Null => {
+                Cow::Borrowed(self.text(index))
+            }
+            TokenKind::Str => {
+                let raw = self.text(index);
+                unescape(&raw[1..raw.len().saturating_sub(1).max(1)])
+            }
+            _ => return None,
+        };
+        self.bump();
+        Some(Key { name, span: self.token_span(index) })
+    }
+
+    /// An entry's value: an expression that the end of the entry follows.
+    fn value(&mut self) -> Option<Expr<'s>> {
+        let value = self.expression()?;
+        match self.peek() {
+            None
+            | Some(
+                TokenKind::Newline
+                | TokenKind::Semicolon
+                | TokenKind::Comma
+                | TokenKind::RBrace
+                | TokenKind::RBracket
+                | TokenKind::RParen
+                | TokenKind::Dedent
+                | TokenKind::AngleClose,
+            ) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// `Indent` (a `- item` list or a block body) `Dedent`.
+    fn indented_body(&mut self) -> Option<Expr<'s>> {
+        self.bump();
+        let start = self.pos;
+        let value = if self.peek() == Some(TokenKind::ListDash) {
+            let base = self.exprs.len();
+            while self.eat(TokenKind::ListDash) {
+                let item = self.expression()?;
+                self.exprs.push(item);
+                // Separators after the last item belong to the list (and to its span).
+                if !self.skip_separators() {
+                    break;
+                }
+            }
+            Expr { kind: ExprKind::Array(self.exprs.drain(base..).collect()), span: self.span_from(start) }
+        } else {
+            let items = self.body(false)?;
+            Expr { kind: ExprKind::Object(items), span: self.span_from(start) }
+        };
+        self.expect(TokenKind::Dedent)?;
+        Some(value)
+    }
+
+    /// `{` body `}`.
+    fn braced_body(&mut self) -> Option<Vec<Item<'s>>> {
+        self.bump();
+        let items = self.body(false)?;
+        self.expect(TokenKind::RBrace)?;
+        Some(items)
+    }
+
+    /// `[` items `]`: one optional leading and one optional trailing separator, exactly one
+    /// between items (`,` or a line break), as the grammar's `separated_by`.
+    fn array_items(&mut self) -> Option<Vec<Expr<'s>>> {
+        self.bump();
+        if is_item_separator(self.peek()) {
+            self.bump();
+        }
+        self.items_until(TokenKind::RBracket)
+    }
+
+    /// `(` arguments `)`: like array items without a leading separator.
+    fn arguments(&mut self) -> Option<Vec<Expr<'s>>> {
+        self.bump();
+        self.items_until(TokenKind::RParen)
+    }
+
+    fn items_until(&mut self, closer: TokenKind) -> Option<Vec<Expr<'s>>> {
+        let base = self.exprs.len();
+        while self.peek() != Some(closer) {
+            let item = self.expression()?;
+            self.exprs.push(item);
+            if !is_item_separator(self.peek()) {
+                break;
+            }
+            self.bump();
+        }
+        self.expect(closer)?;
+        Some(self.exprs.drain(base..).collect())
+    }
+
+    // ---- expressions
+
+    /// A whole expression: the binary operators, then an optional `? then : else`.
+    fn expression(&mut self) -> Option<Expr<'s>> {
+        self.enter()?;
+        let start = self.pos;
+        let condition = self.binary(0)?;
+        let expression = if self.eat(TokenKind::Question) {
+            let then = self.expression()?;
+            self.expect(TokenKind::Colon)?;
+            let otherwise = self.expression()?;
+            let kind = ExprKind::Ternary(Box::new(condition), Box::new(then), Box::new(otherwise));
+            Expr { kind, span: self.span_from(start) }
+        } else {
+            condition
+        };
+        self.leave();
+        Some(expression)
+    }
+
+    /// Precedence climbing over the binary operators, all left-associative. Each node's span
+    /// starts where its leftmost operand starts, as the grammar's one fold per level gives.
+    fn binary(&mut self, min_power: u8) -> Option<Expr<'s>> {
+        let start = self.pos;
+        let mut lhs = self.unary()?;
+        while let Some((op, power)) = self.peek().and_then(binary_operator) {
+            if power < min_power {
+                break;
+            }
+            self.bump();
+            let rhs = self.binary(power + 1)?;
+            lhs = Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span: self.span_from(start) };
+        }
+        Some(lhs)
+    }
+
+    fn unary(&mut self) -> Option<Expr<'s>> {
+        let op = match self.peek() {
+            Some(TokenKind::Minus) => UnaryOp::Neg,
+            Some(TokenKind::Bang) => UnaryOp::Not,
+            _ => return self.postfixed(),
+        };
+        let op_start = self.tokens[self.pos].1.start;
+        self.bump();
+        self.enter()?;
+        let operand = self.unary()?;
+        self.leave();
+        // As the grammar: the span ends where the operand's ends (before the `)` of `-(a)`).
+        let span = Span::new(op_start, operand.span.end);
+        // `-9223372036854775808`: the digits alone do not fit in i64, the negated literal does.
+        if op == UnaryOp::Neg
+            && matches!(operand.kind, ExprKind::Invalid)
+            && is_i64_min_magnitude(&self.source[operand.span.range()])
+        {
+            return Some(Expr { kind: ExprKind::Int(i64::MIN), span });
+        }
+        Some(Expr { kind: ExprKind::Unary(op, Box::new(operand)), span })
+    }
+
+    /// An atom followed by calls, member accesses and indexes.
+    fn postfixed(&mut self) -> Option<Expr<'s>> {
+        let start = self.pos;
+        let mut lhs = self.atom()?;
+        loop {
+            let kind = match self.peek() {
+                Some(TokenKind::LParen) => {
+                    let args = self.arguments()?;
+                    ExprKind::Call(Box::new(lhs), args)
+                }
+                Some(TokenKind::Dot) => {
+                    self.bump();
+                    if self.peek() != Some(TokenKind::Name) {
+                        return None;
+                    }
+                    let name = self.text(self.pos);
+                    let name_span = self.token_span(self.pos);
+                    self.bump();
+                    ExprKind::Member(Box::new(lhs), name, name_span)
+                }
+                Some(TokenKind::LBracket) => {
+                    self.bump();
+                    let index = self.expression()?;
+                    self.expect(TokenKind::RBracket)?;
+                    ExprKind::Index(Box::new(lhs), Box::new(index))
+                }
+                _ => return Some(lhs),
+            };
+            lhs = Expr { kind, span: self.span_from(start) };
+        }
+    }
+
+    fn atom(&mut self) -> Option<Expr<'s>> {
+        let start = self.pos;
+        let kind = match self.peek()? {
+            TokenKind::Name => {
+                let name = self.text(start);
+                self.bump();
+                if !self.eat(TokenKind::Arrow) {
+                    return Some(Expr { kind: ExprKind::Name(name), span: self.token_span(start) });
+                }
+                let body = self.expression()?;
+                ExprKind::Lambda(vec![Param { name, span: self.token_span(start) }], Box::new(body))
+            }
+            TokenKind::Operator => {
+                let name = &self.text(start)[1..];
+                let name_span = self.token_span(start);
+                self.bump();
+                let args = if self.peek() == Some(TokenKind::LParen) { Some(self.arguments()?) } else { None };
+                ExprKind::Operator { name, name_span, args }
+            }
+            TokenKind::LBrace => ExprKind::Object(self.braced_body()?),
+            TokenKind::LBracket => ExprKind::Array(self.array_items()?),
+            TokenKind::StrStart => self.interpolated()?,
+            TokenKind::LParen if self.parenthesized_lambda_ahead() => {
+                self.bump();
+                let mut params = Vec::new();
+                while self.peek() == Some(TokenKind::Name) {
+                    params.push(Param { name: self.text(self.pos), span: self.token_span(self.pos) });
+                    self.bump();
+                    if !self.eat(TokenKind::Comma) {
+                        break;
+                    }
+                }
+                self.expect(TokenKind::RParen)?;
+                self.expect(TokenKind::Arrow)?;
+                let body = self.expression()?;
+                ExprKind::Lambda(params, Box::new(body))
+            }
+            // Parentheses leave no node: the inner expression keeps its own span.
+            TokenKind::LParen => {
+                self.bump();
+                let inner = self.expression()?;
+                self.expect(TokenKind::RParen)?;
+                return Some(inner);
+            }
+            kind => {
+                let kind = self.literal(kind)?;
+                self.bump();
+                kind
+            }
+        };
+        Some(Expr { kind, span: self.span_from(start) })
+    }
+
+    /// The single-token atoms, as the grammar's `literal` (the current token is not consumed).
+    fn literal(&self, kind: TokenKind) -> Option<ExprKind<'s>> {
+        let raw = self.text(self.pos);
+        Some(match kind {
+            TokenKind::Str => {
+                let closed = raw.len() >= 2 && raw.ends_with(&raw[..1]);
+                let inner = if closed { &raw[1..raw.len() - 1] } else { &raw[1..] };
+                ExprKind::Str(unescape(inner))
+            }
+            TokenKind::Int => parse_int(raw).map_or(ExprKind::Invalid, ExprKind::Int),
+            TokenKind::Float => {
+                let parsed = if raw.contains('_') { raw.replace('_', "").parse::<f64>() } else { raw.parse::<f64>() };
+                parsed.map_or(ExprKind::Invalid, ExprKind::Float)
+            }
+            TokenKind::True => ExprKind::Bool(true),
+            TokenKind::False => ExprKind::Bool(false),
+            TokenKind::Null => ExprKind::Null,
+            TokenKind::Global => ExprKind::Global(&raw[1..]),
+            TokenKind::Range => {
+                let (low, high) = raw.split_once('-').unwrap_or(("", ""));
+                match (low.parse::<i64>(), high.parse::<i64>()) {
+                    (Ok(low), Ok(high)) => ExprKind::Range(low, high),
+                    _ => ExprKind::Invalid,
+                }
+            }
+            TokenKind::RawStr => ExprKind::Str(Cow::Borrowed(raw_string_body(raw))),
+            TokenKind::Heredoc => ExprKind::Str(Cow::Borrowed(heredoc_body(raw))),
+            // Error and DateLike tokens only come with lexer errors, which never reach this
+            // pass; everything else starts no expression.
+            _ => return None,
+        })
+    }
+
+    /// `"text ${expr} text"`: the lexer's `StrStart (StrText | InterpStart … InterpEnd)* StrEnd`.
+    fn interpolated(&mut self) -> Option<ExprKind<'s>> {
+        self.bump();
+        let mut parts = Vec::new();
+        loop {
+            match self.peek()? {
+                TokenKind::StrText => {
+                    parts.push(StrPart::Text(unescape(self.text(self.pos))));
+                    self.bump();
+                }
+                TokenKind::InterpStart => {
+                    self.bump();
+                    let expression = self.expression()?;
+                    self.expect(TokenKind::InterpEnd)?;
+                    parts.push(StrPart::Expr(expression));
+                }
+                TokenKind::StrEnd => {
+                    self.bump();
+                    return Some(ExprKind::Interpolated(parts));
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// True when the `(` at the cursor opens `(a, b) => …`: names separated by commas (a
+    /// trailing one allowed), `)` and `=>`. The grammar tries the lambda first and falls back
+    /// to a parenthesized expression; this look-ahead makes the same choice without parsing
+    /// twice.
+    fn parenthesized_lambda_ahead(&self) -> bool {
+        let mut index = self.pos + 1;
+        while self.kind_at(index) == Some(TokenKind::Name) {
+            index += 1;
+            if self.kind_at(index) != Some(TokenKind::Comma) {
+                break;
+            }
+            index += 1;
+        }
+        self.kind_at(index) == Some(TokenKind::RParen) && self.kind_at(index + 1) == Some(TokenKind::Arrow)
+    }
+}
