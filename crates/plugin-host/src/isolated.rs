@@ -140,7 +140,12 @@ impl fmt::Display for SandboxReport {
                 LayerState::Unavailable => "UNAVAILABLE",
                 LayerState::Off => "off",
             };
-            writeln!(f, "  {}: {state}{}", layer.name, if layer.detail.is_empty() { String::new() } else { format!(" ({})", layer.detail) })?;
+            writeln!(
+                f,
+                "  {}: {state}{}",
+                layer.name,
+                if layer.detail.is_empty() { String::new() } else { format!(" ({})", layer.detail) }
+            )?;
         }
         if self.restarts > 0 {
             writeln!(f, "  restarts: {}", self.restarts)?;
@@ -174,7 +179,8 @@ pub(crate) fn kernel_grants(grants: &Grants, plugin: &str) -> (FsGrants, NetGran
             (Access::None, None) => Access::None,
         }
     };
-    let variables = crate::paths::PathVariables { script_dir: Some(grants.script_dir.clone()), home: grants.home.clone() };
+    let variables =
+        crate::paths::PathVariables { script_dir: Some(grants.script_dir.clone()), home: grants.home.clone() };
     let paths = |access: &Access| -> Vec<String> {
         let Access::Only(patterns) = access else { return Vec::new() };
         patterns
@@ -408,7 +414,14 @@ impl RemotePlugin {
             .layers
             .iter()
             .filter(|layer| matches!(layer.state, LayerState::Unavailable | LayerState::Partial))
-            .map(|layer| format!("{} is {} ({})", layer.name, if layer.state == LayerState::Partial { "partial" } else { "unavailable" }, layer.detail))
+            .map(|layer| {
+                format!(
+                    "{} is {} ({})",
+                    layer.name,
+                    if layer.state == LayerState::Partial { "partial" } else { "unavailable" },
+                    layer.detail
+                )
+            })
             .collect();
         if !missing.is_empty() && !WARNED.swap(true, Ordering::Relaxed) {
             let message = format!("sandboxed plugins run with a weaker sandbox on this system: {}", missing.join("; "));
@@ -442,7 +455,12 @@ impl RemotePlugin {
             }
             if !idle {
                 let text = self.describe_end(&mut process, None);
-                self.services.log(&self.name, 3, &format!("{text} while no call was running; starting it again"), &Value::Null);
+                self.services.log(
+                    &self.name,
+                    3,
+                    &format!("{text} while no call was running; starting it again"),
+                    &Value::Null,
+                );
             }
         }
         self.restart()
@@ -494,7 +512,8 @@ impl RemotePlugin {
             )));
         }
         let converter = self.converter();
-        let wire_args = args.iter().map(|arg| converter.to_wire(arg)).collect::<Result<Vec<_>, _>>().map_err(CallFailure::Fault)?;
+        let wire_args =
+            args.iter().map(|arg| converter.to_wire(arg)).collect::<Result<Vec<_>, _>>().map_err(CallFailure::Fault)?;
         // An idle runner may stop at the very moment the call is sent; it then says so
         // without having read the call, which is safe to send again to a new runner.
         let mut attempts = 0;
@@ -511,14 +530,16 @@ impl RemotePlugin {
                     self.restart().map_err(CallFailure::Fault)?;
                 }
                 Err(Exchange::IdleExit) => {
-                    break Err(CallFailure::Fault(self.fail(Fault::Protocol("stopped in the middle of a call".into()))));
+                    break Err(CallFailure::Fault(
+                        self.fail(Fault::Protocol("stopped in the middle of a call".into())),
+                    ));
                 }
                 Err(Exchange::Fault(message)) => break Err(CallFailure::Fault(message)),
                 Ok(result) => break Ok(result),
             }
         };
         match outcome? {
-            Ok(value) => self.converter().from_wire(value).map_err(CallFailure::Fault),
+            Ok(value) => self.converter().value(value).map_err(CallFailure::Fault),
             Err(error) => Err(CallFailure::Plugin(failure(error))),
         }
     }
@@ -574,10 +595,15 @@ impl RemotePlugin {
         }
     }
 
-    fn run_callback(&self, function: u64, args: Vec<WireValue>, ctx: &mut CallContext<'_, '_>) -> Result<WireValue, String> {
+    fn run_callback(
+        &self,
+        function: u64,
+        args: Vec<WireValue>,
+        ctx: &mut CallContext<'_, '_>,
+    ) -> Result<WireValue, String> {
         let converter = self.converter();
-        let function = converter.from_wire(WireValue::Function(function))?;
-        let args = args.into_iter().map(|arg| converter.from_wire(arg)).collect::<Result<Vec<_>, _>>()?;
+        let function = converter.value(WireValue::Function(function))?;
+        let args = args.into_iter().map(|arg| converter.value(arg)).collect::<Result<Vec<_>, _>>()?;
         // No borrow of this plugin's state is held here: the script function may call the
         // plugin again.
         let value = ctx.call(&function, &args).map_err(|error| error.to_string())?;
@@ -595,7 +621,7 @@ impl RemotePlugin {
     }
 
     fn log(&self, level: u32, message: &str, fields: WireValue) {
-        let fields = self.converter().from_wire(fields).unwrap_or_default();
+        let fields = self.converter().value(fields).unwrap_or_default();
         self.services.log(&self.name, level, message, &fields);
     }
 
@@ -625,7 +651,11 @@ impl RemotePlugin {
         let message = match fault {
             Fault::Timeout => {
                 process.kill();
-                format!("plugin `{}` did not answer within {} and was stopped", self.name, seconds(self.settings.call_timeout))
+                format!(
+                    "plugin `{}` did not answer within {} and was stopped",
+                    self.name,
+                    seconds(self.settings.call_timeout)
+                )
             }
             Fault::Protocol(problem) => {
                 process.kill();
@@ -693,9 +723,15 @@ impl RemotePlugin {
                 }
                 // An idle runner already ran `shutdown` when it stopped.
                 Ok(ToHost::IdleExit) | Err(ReadFailure::Closed) => break Ok(()),
-                Ok(_) | Err(ReadFailure::Invalid(_)) => break Err(format!("plugin `{}` broke the protocol while shutting down", self.name)),
+                Ok(_) | Err(ReadFailure::Invalid(_)) => {
+                    break Err(format!("plugin `{}` broke the protocol while shutting down", self.name));
+                }
                 Err(ReadFailure::TimedOut) => {
-                    break Err(format!("plugin `{}` did not shut down within {}", self.name, seconds(self.settings.call_timeout)));
+                    break Err(format!(
+                        "plugin `{}` did not shut down within {}",
+                        self.name,
+                        seconds(self.settings.call_timeout)
+                    ));
                 }
             }
         };

@@ -29,7 +29,10 @@ fn target() -> &'static Path {
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building the plugins and the runner failed");
-        std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace().join("target")).join("debug")
+        std::env::var("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| workspace().join("target"))
+            .join("debug")
     })
 }
 
@@ -67,7 +70,11 @@ impl Setup {
         let mut runtime = Runtime::new(Options::default());
         let logs = Rc::new(RefCell::new(Vec::new()));
         let sink = logs.clone();
-        let host = PluginHost::discover(settings, runtime.sources_mut(), Rc::new(move |line: &str| sink.borrow_mut().push(line.to_string())));
+        let host = PluginHost::discover(
+            settings,
+            runtime.sources_mut(),
+            Rc::new(move |line: &str| sink.borrow_mut().push(line.to_string())),
+        );
         let problems: Vec<String> = host.install(runtime.registry_mut()).iter().map(|d| d.message.clone()).collect();
         assert!(problems.is_empty(), "{problems:?}");
         Setup { runtime, host, logs, root }
@@ -83,7 +90,8 @@ impl Setup {
     }
 
     fn value(&mut self, expression: &str) -> String {
-        let document = self.eval(&format!("v: {expression}\n")).unwrap_or_else(|message| panic!("{expression}: {message}"));
+        let document =
+            self.eval(&format!("v: {expression}\n")).unwrap_or_else(|message| panic!("{expression}: {message}"));
         let parsed: serde_json::Value = serde_json::from_str(&document).unwrap();
         parsed["v"].to_string()
     }
@@ -125,7 +133,8 @@ fn the_template_plugin_behaves_the_same_sandboxed_and_in_process() {
     let bad = ["my_function(\"no\")", "my_function()", "@my_operator(1)"];
     let mut outcomes = Vec::new();
     for trust in [false, true] {
-        let mut setup = if trust { Setup::new(TEMPLATE, trusted("my_plugin")) } else { Setup::new(TEMPLATE, |_, _| {}) };
+        let mut setup =
+            if trust { Setup::new(TEMPLATE, trusted("my_plugin")) } else { Setup::new(TEMPLATE, |_, _| {}) };
         let document = setup.eval(source).unwrap();
         let errors: Vec<String> = bad.iter().map(|expression| setup.error(expression)).collect();
         let mode = setup.host.loaded()[0].mode();
@@ -186,7 +195,10 @@ fn plugin_objects_round_trip_and_are_dropped_in_the_runner() {
     let mut setup = fixture(|_, _| {});
     let document = setup.eval("c: @sb.open(10)\na: @sb.bump(c)\nb: @sb.bump(c)\nt: type_of(c)\n").unwrap();
     let parsed: serde_json::Value = serde_json::from_str(&document).unwrap();
-    assert_eq!((parsed["a"].as_i64(), parsed["b"].as_i64(), parsed["t"].as_str()), (Some(11), Some(12), Some("sb.counter")));
+    assert_eq!(
+        (parsed["a"].as_i64(), parsed["b"].as_i64(), parsed["t"].as_str()),
+        (Some(11), Some(12), Some("sb.counter"))
+    );
     // The document above was dropped; its counter too.
     assert_eq!(setup.value("@sb.live()"), "0");
     // A temporary object is dropped as soon as the script is done with it, as in-process.
@@ -221,7 +233,10 @@ fn a_crash_fails_the_call_and_the_next_call_starts_a_new_runner() {
 fn a_hung_call_is_stopped_at_its_deadline() {
     let mut setup = fixture(|settings, _| settings.sandbox.call_timeout = Duration::from_millis(300));
     let started = std::time::Instant::now();
-    assert_eq!(setup.error("@sb.hang()"), "@sb.hang: plugin `sandbox_fixture` did not answer within 300ms and was stopped");
+    assert_eq!(
+        setup.error("@sb.hang()"),
+        "@sb.hang: plugin `sandbox_fixture` did not answer within 300ms and was stopped"
+    );
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     assert_eq!(setup.value("@sb.echo(3)"), "3");
 }
@@ -244,7 +259,11 @@ fn idle_runners_stop_and_start_again_on_the_next_call() {
     let second = setup.pid();
     assert_ne!(first, second);
     assert_eq!(setup.host.sandbox_report("sandbox_fixture").unwrap().restarts, 1);
-    assert!(setup.logs.borrow().iter().any(|line| line.contains("[sandbox_fixture] info: hello")), "{:?}", setup.logs.borrow());
+    assert!(
+        setup.logs.borrow().iter().any(|line| line.contains("[sandbox_fixture] info: hello")),
+        "{:?}",
+        setup.logs.borrow()
+    );
     assert!(!setup.logs.borrow().iter().any(|line| line.contains("crashed")), "{:?}", setup.logs.borrow());
 }
 
@@ -281,7 +300,12 @@ fn landlock_blocks_files_outside_the_grants() {
     // The same refusal text as in-process.
     let mut native = fixture(trusted("sandbox_fixture"));
     let native_message = native.error(&format!("@sb.read({:?})", outside.display().to_string()));
-    assert_eq!(message.replace(&setup.root.path().display().to_string(), "ROOT"), native_message.replace(&native.root.path().display().to_string(), "ROOT").replace(&setup.root.path().display().to_string(), "ROOT"));
+    assert_eq!(
+        message.replace(&setup.root.path().display().to_string(), "ROOT"),
+        native_message
+            .replace(&native.root.path().display().to_string(), "ROOT")
+            .replace(&setup.root.path().display().to_string(), "ROOT")
+    );
 }
 
 #[test]
@@ -322,7 +346,10 @@ fn the_report_names_the_layers_in_force() {
             "{layer:?} (this test expects a kernel with Landlock and seccomp)"
         );
     }
-    assert!(report.to_string().contains("landlock: active (ABI ") || report.to_string().contains("landlock: partial (ABI "), "{report}");
+    assert!(
+        report.to_string().contains("landlock: active (ABI ") || report.to_string().contains("landlock: partial (ABI "),
+        "{report}"
+    );
 }
 
 #[test]

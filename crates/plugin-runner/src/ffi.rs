@@ -189,7 +189,10 @@ pub(crate) fn symbols() -> (Vec<Option<SymbolHandle>>, Vec<Symbol>) {
             Vec::new()
         } else {
             // SAFETY: the plugin describes `example_count` texts, valid until `shutdown`.
-            unsafe { std::slice::from_raw_parts(info.examples, info.example_count) }.iter().map(|t| text_of(*t)).collect()
+            unsafe { std::slice::from_raw_parts(info.examples, info.example_count) }
+                .iter()
+                .map(|t| text_of(*t))
+                .collect()
         };
         handles.push(Some(SymbolHandle(info.handle)));
         symbols.push(Symbol {
@@ -216,7 +219,12 @@ fn drop_object(id: u64) {
 
 /// Calls a symbol. The call's id doubles as the per-call context pointer the plugin passes
 /// back when it calls a script function (non-null: ids start at 1).
-pub(crate) fn call(session: &'static Session, symbol: SymbolHandle, call_id: u64, args: &[Local]) -> Result<Local, CallError> {
+pub(crate) fn call(
+    session: &'static Session,
+    symbol: SymbolHandle,
+    call_id: u64,
+    args: &[Local],
+) -> Result<Local, CallError> {
     let descriptor = descriptor().ok_or_else(|| CallError {
         panicked: false,
         kind: error_kind::MESSAGE,
@@ -284,7 +292,11 @@ fn take(session: &Session, raw: &TValue) -> Local {
 
 /// Converts a plugin's value without touching its reference.
 fn peek(session: &Session, raw: &TValue) -> Local {
-    if is_handle_tag(raw) { session.handles.borrow().get(raw.a).cloned().unwrap_or_default() } else { take(session, raw) }
+    if is_handle_tag(raw) {
+        session.handles.borrow().get(raw.a).cloned().unwrap_or_default()
+    } else {
+        take(session, raw)
+    }
 }
 
 /// Converts a value for the plugin. Heap values get a handle holding one reference, owned by
@@ -369,7 +381,12 @@ unsafe extern "C" fn host_make_array(ctx: *mut c_void, items: *const TValue, len
     })
 }
 
-unsafe extern "C" fn host_make_object(ctx: *mut c_void, keys: *const StrRef, items: *const TValue, len: usize) -> TValue {
+unsafe extern "C" fn host_make_object(
+    ctx: *mut c_void,
+    keys: *const StrRef,
+    items: *const TValue,
+    len: usize,
+) -> TValue {
     guarded(TValue::NULL, || {
         let Some(session) = session(ctx) else { return TValue::NULL };
         let keys: &[StrRef] = if len == 0 || keys.is_null() {
@@ -470,7 +487,9 @@ unsafe extern "C" fn host_object_get(ctx: *mut c_void, object: *const TValue, ke
         let Some(raw) = (unsafe { object.as_ref() }) else { return status::INVALID };
         let key = text_of(key);
         let found = match session.handles.borrow().get(raw.a) {
-            Some(Local::Object(entries)) => entries.iter().find(|(name, _)| **name == *key).map(|(_, item)| item.clone()),
+            Some(Local::Object(entries)) => {
+                entries.iter().find(|(name, _)| **name == *key).map(|(_, item)| item.clone())
+            }
             _ => return status::INVALID,
         };
         let Some(found) = found else { return status::NOT_FOUND };
@@ -519,7 +538,12 @@ unsafe extern "C" fn host_call_function(
     guarded(status::PANIC, || {
         let Some(session) = session(ctx) else { return status::INVALID };
         if call.is_null() {
-            report(session, error, error_kind::SCRIPT, "lambdas can only be called during a call into the plugin".into());
+            report(
+                session,
+                error,
+                error_kind::SCRIPT,
+                "lambdas can only be called during a call into the plugin".into(),
+            );
             return status::ERROR;
         }
         // SAFETY: the plugin passes a valid function value.

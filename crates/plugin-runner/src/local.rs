@@ -83,9 +83,9 @@ impl Local {
             Local::Int(n) => WireValue::Int(*n),
             Local::Float(x) => WireValue::Float(*x),
             Local::Str(text) => WireValue::Str(text.to_string()),
-            Local::Array(items) => WireValue::Array(
-                items.iter().map(|item| item.to_wire_at(export, depth + 1)).collect::<Result<_, _>>()?,
-            ),
+            Local::Array(items) => {
+                WireValue::Array(items.iter().map(|item| item.to_wire_at(export, depth + 1)).collect::<Result<_, _>>()?)
+            }
             Local::Object(entries) => WireValue::Object(
                 entries
                     .iter()

@@ -118,7 +118,8 @@ fn landlock(init: &Init) -> Result<Layer, String> {
     let fs = &init.fs;
     let network_rules = !matches!(init.net, NetGrant::All);
     let failed = |error: landlock::RulesetError| format!("cannot set up Landlock: {error}");
-    let mut ruleset = Ruleset::default().set_compatibility(CompatLevel::BestEffort).handle_access(all).map_err(failed)?;
+    let mut ruleset =
+        Ruleset::default().set_compatibility(CompatLevel::BestEffort).handle_access(all).map_err(failed)?;
     if network_rules {
         ruleset = ruleset.handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp).map_err(failed)?;
     }
@@ -330,14 +331,12 @@ fn seccomp(net: &NetGrant) -> Result<Layer, String> {
 
 /// A filter that fails the listed system calls (when their rules match) with `errno`.
 #[cfg(target_arch = "x86_64")]
-fn compile(
-    rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>>,
-    errno: i32,
-) -> Result<seccompiler::BpfProgram, String> {
+fn compile(rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>>, errno: i32) -> Result<seccompiler::BpfProgram, String> {
     use seccompiler::{SeccompAction, SeccompFilter, TargetArch};
     let failed = |error: seccompiler::BackendError| format!("cannot build the seccomp filter: {error}");
-    let filter = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(errno as u32), TargetArch::x86_64)
-        .map_err(failed)?;
+    let filter =
+        SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(errno as u32), TargetArch::x86_64)
+            .map_err(failed)?;
     filter.try_into().map_err(failed)
 }
 

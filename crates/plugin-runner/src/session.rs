@@ -113,12 +113,20 @@ impl Session {
 
     /// Calls a script function on the host during call `call_id` and waits for its result,
     /// serving nested calls meanwhile.
-    pub(crate) fn callback(&'static self, call_id: u64, function: u64, args: Vec<WireValue>) -> Result<WireValue, String> {
+    pub(crate) fn callback(
+        &'static self,
+        call_id: u64,
+        function: u64,
+        args: Vec<WireValue>,
+    ) -> Result<WireValue, String> {
         if self.stopping.get() {
             return Err("the plugin is stopping; it cannot call script functions now".into());
         }
         if self.calls.borrow().len() >= self.max_depth {
-            return Err(format!("calls between the script and plugin `{}` nest more than {} deep", self.plugin, self.max_depth));
+            return Err(format!(
+                "calls between the script and plugin `{}` nest more than {} deep",
+                self.plugin, self.max_depth
+            ));
         }
         let id = self.next_id();
         self.send(&ToHost::Callback { id, call_id, function, args });
@@ -169,7 +177,10 @@ impl Session {
 
     fn serve_call(&'static self, id: u64, symbol: u32, args: Vec<WireValue>) {
         let result = if self.calls.borrow().len() >= self.max_depth {
-            Err(error(format!("calls between the script and plugin `{}` nest more than {} deep", self.plugin, self.max_depth)))
+            Err(error(format!(
+                "calls between the script and plugin `{}` nest more than {} deep",
+                self.plugin, self.max_depth
+            )))
         } else {
             let handle = self.symbols.borrow().get(symbol as usize).copied().flatten();
             match handle {
@@ -180,7 +191,10 @@ impl Session {
                     let result = ffi::call(self, handle, id, &args);
                     self.calls.borrow_mut().pop();
                     drop(args);
-                    result.and_then(|value| self.wire(&value).map_err(|message| error(format!("the plugin's result cannot be sent: {message}"))))
+                    result.and_then(|value| {
+                        self.wire(&value)
+                            .map_err(|message| error(format!("the plugin's result cannot be sent: {message}")))
+                    })
                 }
             }
         };
@@ -204,7 +218,13 @@ impl Session {
 }
 
 fn error(message: String) -> CallError {
-    CallError { panicked: false, kind: tusk_plugin_sdk::abi::error_kind::MESSAGE, argument: None, message, help: String::new() }
+    CallError {
+        panicked: false,
+        kind: tusk_plugin_sdk::abi::error_kind::MESSAGE,
+        argument: None,
+        message,
+        help: String::new(),
+    }
 }
 
 fn describe(message: &ToRunner) -> &'static str {

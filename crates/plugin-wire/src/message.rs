@@ -589,7 +589,9 @@ impl ToHost {
                 };
                 ToHost::Result { id, result }
             }
-            tag::CALLBACK => ToHost::Callback { id: d.u64()?, call_id: d.u64()?, function: d.u64()?, args: d.values()? },
+            tag::CALLBACK => {
+                ToHost::Callback { id: d.u64()?, call_id: d.u64()?, function: d.u64()?, args: d.values()? }
+            }
             tag::REQUEST => {
                 let id = d.u64()?;
                 let request = match d.byte()? {

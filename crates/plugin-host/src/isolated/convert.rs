@@ -135,7 +135,7 @@ impl Converter<'_> {
             .then_some(object.id)
     }
 
-    pub(crate) fn from_wire(&self, value: WireValue) -> Result<Value, String> {
+    pub(crate) fn value(&self, value: WireValue) -> Result<Value, String> {
         Ok(match value {
             WireValue::Null => Value::Null,
             WireValue::Bool(b) => Value::Bool(b),
@@ -144,17 +144,20 @@ impl Converter<'_> {
             WireValue::Str(text) => Value::from(text),
             WireValue::Range(start, end) => Value::Range(start, end),
             WireValue::Array(items) => {
-                Value::array(items.into_iter().map(|item| self.from_wire(item)).collect::<Result<_, _>>()?)
+                Value::array(items.into_iter().map(|item| self.value(item)).collect::<Result<_, _>>()?)
             }
             WireValue::Object(entries) => {
                 let mut object = Object::with_capacity(entries.len());
                 for (key, item) in entries {
-                    object.insert(Str::from(key), self.from_wire(item)?);
+                    object.insert(Str::from(key), self.value(item)?);
                 }
                 Value::object(object)
             }
             WireValue::Function(id) | WireValue::Opaque(id) => self.calls.borrow().get(id).ok_or_else(|| {
-                format!("plugin `{}` used a script value that is only valid during the call that passed it", self.plugin)
+                format!(
+                    "plugin `{}` used a script value that is only valid during the call that passed it",
+                    self.plugin
+                )
             })?,
             WireValue::PluginObject { id, type_name } => self.object(id, &type_name),
         })

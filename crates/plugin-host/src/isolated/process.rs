@@ -74,7 +74,8 @@ impl Process {
         let tail = Arc::new((Mutex::new(Tail::default()), Condvar::new()));
         if let Some(stderr) = child.stderr.take() {
             let tail = tail.clone();
-            let spawned = std::thread::Builder::new().name("tusk-runner-stderr".into()).spawn(move || forward(stderr, &tail));
+            let spawned =
+                std::thread::Builder::new().name("tusk-runner-stderr".into()).spawn(move || forward(stderr, &tail));
             if spawned.is_err() {
                 let _ = child.kill();
                 let _ = child.wait();
