@@ -408,23 +408,26 @@ impl RemotePlugin {
         Ok(ready)
     }
 
-    /// Says once per process which sandbox layers this kernel lacks.
+    /// Says once per process which sandbox layers (or parts of them) this kernel lacks.
     fn warn_once(&self, ready: &Ready) {
         let missing: Vec<String> = ready
             .layers
             .iter()
-            .filter(|layer| matches!(layer.state, LayerState::Unavailable | LayerState::Partial))
-            .map(|layer| {
-                format!(
-                    "{} is {} ({})",
-                    layer.name,
-                    if layer.state == LayerState::Partial { "partial" } else { "unavailable" },
-                    layer.detail
-                )
+            .filter_map(|layer| match layer.state {
+                LayerState::Unavailable => Some(format!("{} is unavailable ({})", layer.name, layer.detail)),
+                // The detail of a partial layer ends with what the kernel cannot do.
+                LayerState::Partial => {
+                    Some(format!("{}: {}", layer.name, layer.detail.rsplit("; ").next().unwrap_or(&layer.detail)))
+                }
+                _ => None,
             })
             .collect();
         if !missing.is_empty() && !WARNED.swap(true, Ordering::Relaxed) {
-            let message = format!("sandboxed plugins run with a weaker sandbox on this system: {}", missing.join("; "));
+            let message = format!(
+                "sandboxed plugins run with less protection on this system: {} (`tusk plugin info {}` shows the sandbox)",
+                missing.join("; "),
+                self.name
+            );
             self.services.log(&self.name, 3, &message, &Value::Null);
         }
     }
@@ -480,6 +483,47 @@ impl RemotePlugin {
 
     /// Calls symbol `index` with `args`.
     pub(crate) fn call(&self, index: u32, ctx: &mut CallContext<'_, '_>, args: &[Value]) -> Result<Value, CallFailure> {
+        self.call_with(index, Some(ctx), args)
+    }
+
+    /// Calls symbol `name` outside a script (benchmarks, `tusk plugin` tools): the plugin
+    /// cannot call script functions then. Errors are the messages a script would see.
+    pub fn call_outside_script(&self, name: &str, args: &[Value]) -> Result<Value, String> {
+        let index = self
+            .symbols
+            .iter()
+            .find(|symbol| symbol.name == name)
+            .map(|symbol| symbol.index)
+            .ok_or_else(|| format!("plugin `{}` has no symbol `{name}`", self.name))?;
+        self.call_with(index, None, args).map_err(|failure| match failure {
+            CallFailure::Plugin(failure) => failure.message,
+            CallFailure::Fault(message) => message,
+        })
+    }
+
+    /// Starts the runner if none is running (as the next call would).
+    pub fn start_runner(&self) -> Result<(), String> {
+        if !self.calls.borrow().is_empty() {
+            return Err(format!("plugin `{}` is in a call", self.name));
+        }
+        self.ensure_running()
+    }
+
+    /// Stops the runner at once (SIGKILL, no `shutdown`); the next call starts a new one. For
+    /// draining a retired generation after its last call, and for measuring cold starts.
+    pub fn stop_runner(&self) {
+        if let Some(mut process) = self.process.borrow_mut().take() {
+            process.kill();
+        }
+        *self.fault.borrow_mut() = Some(format!("plugin `{}` was stopped", self.name));
+    }
+
+    fn call_with(
+        &self,
+        index: u32,
+        ctx: Option<&mut CallContext<'_, '_>>,
+        args: &[Value],
+    ) -> Result<Value, CallFailure> {
         if self.shut_down.get() {
             return Err(CallFailure::Fault(format!("plugin `{}` has been shut down", self.name)));
         }
@@ -495,7 +539,7 @@ impl RemotePlugin {
     fn call_inner(
         &self,
         index: u32,
-        ctx: &mut CallContext<'_, '_>,
+        mut ctx: Option<&mut CallContext<'_, '_>>,
         args: &[Value],
         outermost: bool,
     ) -> Result<Value, CallFailure> {
@@ -522,7 +566,7 @@ impl RemotePlugin {
             let id = self.next_id.get();
             self.next_id.set(id + 1);
             self.calls.borrow_mut().push(id);
-            let outcome = self.exchange(id, index, wire_args.clone(), ctx);
+            let outcome = self.exchange(id, index, wire_args.clone(), ctx.as_deref_mut());
             self.calls.borrow_mut().pop();
             match outcome {
                 Err(Exchange::IdleExit) if outermost && attempts == 1 => {
@@ -550,7 +594,7 @@ impl RemotePlugin {
         id: u64,
         index: u32,
         args: Vec<WireValue>,
-        ctx: &mut CallContext<'_, '_>,
+        mut ctx: Option<&mut CallContext<'_, '_>>,
     ) -> Result<Result<WireValue, CallError>, Exchange> {
         self.send(ToRunner::Call { id, symbol: index, args })?;
         let mut budget = self.settings.call_timeout;
@@ -570,7 +614,7 @@ impl RemotePlugin {
             match message {
                 ToHost::Result { id: answered, result } if answered == id => return Ok(result),
                 ToHost::Callback { id: callback, call_id, function, args } if call_id == id => {
-                    let result = self.run_callback(function, args, ctx);
+                    let result = self.run_callback(function, args, ctx.as_deref_mut());
                     // The script function may have called the plugin again, which may have
                     // killed the runner: then this call fails with the same cause.
                     if self.process.borrow().is_none() {
@@ -599,13 +643,16 @@ impl RemotePlugin {
         &self,
         function: u64,
         args: Vec<WireValue>,
-        ctx: &mut CallContext<'_, '_>,
+        ctx: Option<&mut CallContext<'_, '_>>,
     ) -> Result<WireValue, String> {
         let converter = self.converter();
         let function = converter.value(WireValue::Function(function))?;
         let args = args.into_iter().map(|arg| converter.value(arg)).collect::<Result<Vec<_>, _>>()?;
         // No borrow of this plugin's state is held here: the script function may call the
         // plugin again.
+        let Some(ctx) = ctx else {
+            return Err("lambdas can only be called during a call into the plugin".into());
+        };
         let value = ctx.call(&function, &args).map_err(|error| error.to_string())?;
         self.converter().to_wire(&value)
     }

@@ -1,0 +1,110 @@
+//! Sandboxed plugin costs: the round trip of a call with a small payload (host → runner →
+//! plugin → back, no script function involved) as p50/p99 over single calls, and the cold
+//! start of a runner (spawn, pre-validate, lock down, load, init, ready). Run with
+//! `cargo bench -p tusk-plugin-host --bench sandbox`; it builds the runner and the test plugin
+//! in the same profile first. Plain timing rather than criterion: the figures that matter are
+//! percentiles of single calls, which criterion does not report.
+
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use tusk_eval::{Options, Runtime, Value};
+use tusk_plugin_host::host::{HostSettings, PluginHost};
+use tusk_plugin_host::{Grants, SearchPath};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Builds the runner and the test plugin with the profile this bench was built with.
+fn build() -> PathBuf {
+    let release = !cfg!(debug_assertions);
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = std::process::Command::new(cargo);
+    command.args(["build", "-q", "-p", "sandbox_fixture", "-p", "tusk-plugin-runner"]).current_dir(workspace());
+    if release {
+        command.arg("--release");
+    }
+    assert!(command.status().expect("cargo runs").success(), "building the runner and the plugin failed");
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace().join("target"));
+    target.join(if release { "release" } else { "debug" })
+}
+
+fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * fraction).round() as usize]
+}
+
+fn report(label: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    println!(
+        "{label}: p50 {:.1} µs, p99 {:.1} µs, min {:.1} µs, max {:.1} µs ({} samples)",
+        percentile(&samples, 0.5).as_secs_f64() * 1e6,
+        percentile(&samples, 0.99).as_secs_f64() * 1e6,
+        samples[0].as_secs_f64() * 1e6,
+        samples[samples.len() - 1].as_secs_f64() * 1e6,
+        samples.len()
+    );
+}
+
+fn main() {
+    let target = build();
+    let root = tempfile::tempdir().unwrap();
+    let plugin_dir = root.path().join("plugins/sandbox_fixture");
+    std::fs::create_dir_all(&plugin_dir).unwrap();
+    std::fs::copy(workspace().join("crates/plugin-runner/tests/fixture/plugin.toml"), plugin_dir.join("plugin.toml"))
+        .unwrap();
+    std::fs::copy(target.join("libsandbox_fixture.so"), plugin_dir.join("libsandbox_fixture.so")).unwrap();
+    let mut settings = HostSettings::standard(root.path());
+    settings.search = SearchPath::from_parts(Some(root.path().join("plugins").as_os_str()), None, None, None);
+    settings.index_file = None;
+    settings.cache_dir = root.path().join("cache");
+    settings.config_file = None;
+    settings.grants = Grants::new(root.path());
+    settings.sandbox.runner = Some(target.join("tusk-plugin-runner"));
+    settings.sandbox.all = true;
+    let mut runtime = Runtime::new(Options::default());
+    let host = PluginHost::discover(settings, runtime.sources_mut(), Rc::new(|_: &str| {}));
+    host.install(runtime.registry_mut());
+
+    let started = Instant::now();
+    let plugin = host.load("sandbox_fixture", None).expect("the plugin loads");
+    println!(
+        "first use (discover done; copy, hash, spawn, lock down, load, init, ready): {:.2} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    let remote = plugin.remote().expect("sandboxed").clone();
+
+    let payload = [Value::from("a small payload: sixty-four bytes of text, give or take a few.")];
+    for _ in 0..2_000 {
+        remote.call_outside_script("sb.echo", &payload).unwrap();
+    }
+    let samples: Vec<Duration> = (0..20_000)
+        .map(|_| {
+            let started = Instant::now();
+            remote.call_outside_script("sb.echo", &payload).unwrap();
+            started.elapsed()
+        })
+        .collect();
+    report("sandboxed call round trip (64-byte string in and out)", samples);
+    let scalar = [Value::Int(42)];
+    let samples: Vec<Duration> = (0..20_000)
+        .map(|_| {
+            let started = Instant::now();
+            remote.call_outside_script("sb.echo", &scalar).unwrap();
+            started.elapsed()
+        })
+        .collect();
+    report("sandboxed call round trip (an integer in and out)", samples);
+
+    let samples: Vec<Duration> = (0..50)
+        .map(|_| {
+            remote.stop_runner();
+            let started = Instant::now();
+            remote.start_runner().unwrap();
+            started.elapsed()
+        })
+        .collect();
+    report("sandboxed cold start (spawn, pre-validate, lock down, dlopen, init, ready)", samples);
+    println!("{}", remote.report());
+}
