@@ -41,8 +41,8 @@ use tusk_eval::{CallContext, Implementation, NativeFn, RuntimeError, Symbol, Sym
 pub use self::watch::{Changes, DEFAULT_DEBOUNCE, WatchError, Watcher};
 use crate::host::PluginHost;
 use crate::loader::{
-    Expected, LoadError, LoadedPlugin, LoadedSymbol, check_info_record, content_hash, fresh_cache_copy, load,
-    parse_info_record,
+    Expected, LoadError, LoadedPlugin, LoadedSymbol, check_info_record, content_hash, fresh_cache_copy,
+    load_with_record, parse_info_record,
 };
 use crate::manifest::{ExecutionMode, load_manifest};
 use crate::permissions::{PermissionError, check};
@@ -471,7 +471,8 @@ impl PluginHost {
         let bytes = std::fs::read(library)
             .map_err(|error| LoadError::Io(format!("cannot read {}: {error}", library.display())))?;
         // Checked on the user's file, before copying, so that the error names that file.
-        check_info_record(library, &parse_info_record(library, &bytes)?)?;
+        let info = parse_info_record(library, &bytes)?;
+        check_info_record(library, &info)?;
         if hash_of_copy(&old.loaded_from) == Some(content_hash(&bytes).as_str()) {
             return Ok(ReloadOutcome::Unchanged { generation: self.reload.generation(name) });
         }
@@ -495,7 +496,8 @@ impl PluginHost {
                 &self.settings.grants,
                 &self.settings.sandbox,
             )?,
-            ExecutionMode::Native => load(&copy, &expected, &old.config_json, self.services())?,
+            // The copy holds exactly `bytes`, whose record was just read.
+            ExecutionMode::Native => load_with_record(&copy, &info, &expected, &old.config_json, self.services())?,
         };
 
         // The swap. Nothing from here on can fail, and no call runs in between: the

@@ -5,7 +5,13 @@
 //!
 //! It prints the figures (run with `--nocapture`): from the library written to the new build
 //! serving a call, and from the change settling (the 50 ms debounce over) to the new build
-//! serving. `TUSK_HOT_SWAP_ROUNDS=N` replaces the library N times instead of 6.
+//! serving. `TUSK_HOT_SWAP_ROUNDS=N` replaces the library N times instead of 6;
+//! `TUSK_FIXTURE_PROFILE=release` swaps optimised builds (the size of a released plugin) in:
+//!
+//! ```text
+//! TUSK_FIXTURE_PROFILE=release TUSK_HOT_SWAP_ROUNDS=20 \
+//!     cargo test --release -p tusk-plugin-host --test hot_swap -- --nocapture --test-threads=1
+//! ```
 
 mod support;
 

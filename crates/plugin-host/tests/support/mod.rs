@@ -35,6 +35,13 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// True when `TUSK_FIXTURE_PROFILE=release` asks for optimised fixture libraries (a few
+/// hundred KiB instead of megabytes of debug information: what a released plugin weighs, for
+/// measuring swaps).
+fn release_fixtures() -> bool {
+    std::env::var("TUSK_FIXTURE_PROFILE").is_ok_and(|profile| profile == "release")
+}
+
 /// The folder of the built libraries, after building them all (once per test binary: one
 /// cargo run for all of them keeps the build lock from being fought over).
 fn built() -> &'static Path {
@@ -43,6 +50,9 @@ fn built() -> &'static Path {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut command = std::process::Command::new(cargo);
         command.args(["build", "-q"]).current_dir(workspace());
+        if release_fixtures() {
+            command.arg("--release");
+        }
         for package in PACKAGES {
             command.args(["-p", package]);
         }
@@ -50,7 +60,7 @@ fn built() -> &'static Path {
         assert!(status.success(), "building the fixture plugins failed");
         let target =
             std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace().join("target"));
-        target.join("debug")
+        target.join(if release_fixtures() { "release" } else { "debug" })
     })
 }
 
@@ -92,11 +102,12 @@ pub fn runner() -> PathBuf {
     RUNNER
         .get_or_init(|| {
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = std::process::Command::new(cargo)
-                .args(["build", "-q", "-p", "tusk-plugin-runner"])
-                .current_dir(workspace())
-                .status()
-                .expect("cargo runs");
+            let mut command = std::process::Command::new(cargo);
+            command.args(["build", "-q", "-p", "tusk-plugin-runner"]).current_dir(workspace());
+            if release_fixtures() {
+                command.arg("--release");
+            }
+            let status = command.status().expect("cargo runs");
             assert!(status.success(), "building the plugin runner failed");
             built().join("tusk-plugin-runner")
         })
