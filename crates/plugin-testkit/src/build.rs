@@ -2,13 +2,17 @@
 
 use std::path::{Path, PathBuf};
 
-/// Builds the `cdylib` of the crate at `package_dir` (debug profile, the workspace's target
-/// folder) and returns the library's path.
+/// Builds the `cdylib` of the crate at `package_dir` (in the profile this code was built with:
+/// benchmarks get an optimized plugin, tests a debug one) and returns the library's path.
 pub fn build_cdylib(package_dir: &Path) -> Result<PathBuf, String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let output = std::process::Command::new(cargo)
-        .args(["build", "--lib", "--message-format=json-render-diagnostics", "--manifest-path"])
-        .arg(package_dir.join("Cargo.toml"))
+    let mut command = std::process::Command::new(cargo);
+    command.args(["build", "--lib", "--message-format=json-render-diagnostics", "--manifest-path"]);
+    command.arg(package_dir.join("Cargo.toml"));
+    if !cfg!(debug_assertions) {
+        command.arg("--release");
+    }
+    let output = command
         .stderr(std::process::Stdio::inherit())
         .output()
         .map_err(|error| format!("cannot run cargo: {error}"))?;
