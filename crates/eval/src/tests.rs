@@ -233,19 +233,32 @@ fn values_nested_deeper_than_the_stack_are_freed_compared_and_written() {
     // Found by fuzzing (an ASan stack overflow in the eval target): `reduce` builds a value
     // one level deeper per step without any deep recursion in the script, and freeing it,
     // comparing it or writing it recursed once per level.
-    let deep = "reduce(range(200000), [], (acc, x) => [acc])";
+    let deep = "reduce(range(100000), [], (acc, x) => [acc])";
     assert_eq!(expr(&format!("len({deep})")), "1");
     // Objects and closures chain too, and an object that holds a container of scalars must
     // not send the loop that frees deep values back into itself.
-    assert_eq!(expr("len(reduce(range(200000), {}, (acc, x) => {a: acc, b: [x, 1]}))"), "2");
-    assert_eq!(expr("type_of(reduce(range(200000), null, (acc, x) => () => [acc, [x]]))"), "function");
+    assert_eq!(expr("len(reduce(range(100000), {}, (acc, x) => {a: acc, b: [x, 1]}))"), "2");
+    assert_eq!(expr("type_of(reduce(range(100000), null, (acc, x) => () => [acc, [x]]))"), "function");
     assert_eq!(expr(&format!("{deep} == {deep}")), "true");
-    assert_eq!(expr(&format!("len(str({deep}))")), "400002");
-    assert_eq!(expr(&format!("len(@json({deep}))")), "400002");
+    assert_eq!(expr(&format!("len(str({deep}))")), "200002");
+    assert_eq!(expr(&format!("len(@json({deep}))")), "200002");
     // A document is written with one level of indentation per level of nesting, so a
     // computed value deeper than the nesting limit does not go into one.
     let error = fail(&format!("a: {deep}\n"));
     assert!(error.contains("value nesting depth limit exceeded (256)"), "{error}");
     assert!(error.contains("test.tsk:1:4"), "{error}");
     assert_eq!(eval_json("a: reduce(range(3), [], (acc, x) => [acc])\n"), r#"{"a":[[[[]]]]}"#);
+}
+
+#[cfg(unix)]
+#[test]
+fn file_reads_stop_at_the_string_limit() {
+    // `@file` read the whole file before checking the string limit, so a path to something
+    // endless read until memory ran out.
+    let limits = crate::Limits { max_string_bytes: 1 << 20, ..crate::Limits::default() };
+    let mut rt = Runtime::new(Options { limits, ..Options::default() });
+    let id = rt.add_source("t", "a: @file(\"/dev/zero\")\n");
+    let failure = rt.evaluate(id, None).unwrap_err();
+    let message = render_all(&failure.diagnostics, rt.sources(), RenderOptions::PLAIN);
+    assert!(message.contains("string size limit exceeded (1048576)"), "{message}");
 }

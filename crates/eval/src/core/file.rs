@@ -2,7 +2,7 @@
 //! Relative paths are relative to the running file's directory. Writes are atomic: a
 //! temporary file in the same directory, then a rename.
 
-use std::io::Write;
+use std::io::{Read, Write};
 
 use crate::context::{CallContext, arg_str, expect_arity};
 use crate::error::{RuntimeError, RuntimeErrorKind};
@@ -12,9 +12,20 @@ use crate::value::Value;
 fn read(ctx: &mut CallContext<'_, '_>, args: &[Value], name: &str) -> Result<Value, RuntimeError> {
     expect_arity(name, args, 1, 1)?;
     let path = ctx.resolve_path(arg_str(args, 0)?);
-    let text = std::fs::read_to_string(&path)
-        .map_err(|error| RuntimeError::new(RuntimeErrorKind::Io(format!("cannot read {}: {error}", path.display()))))?;
-    ctx.check_string_len(text.len())?;
+    let io_error = |error: std::io::Error| {
+        RuntimeError::new(RuntimeErrorKind::Io(format!("cannot read {}: {error}", path.display())))
+    };
+    // Read one byte past the string limit and no further: a path may name something endless
+    // (`/dev/zero`, a pipe), which would otherwise be read until memory runs out.
+    let limit = ctx.limits().max_string_bytes;
+    let mut bytes = Vec::new();
+    std::fs::File::open(&path)
+        .and_then(|file| file.take(limit as u64 + 1).read_to_end(&mut bytes))
+        .map_err(io_error)?;
+    // The size first: the cut may have split a character.
+    ctx.check_string_len(bytes.len())?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| io_error(std::io::Error::new(std::io::ErrorKind::InvalidData, "the file is not UTF-8 text")))?;
     Ok(Value::from(text))
 }
 
