@@ -15,7 +15,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use smallvec::SmallVec;
@@ -27,10 +27,11 @@ use tusk_plugin_sdk::abi::{
 /// What the host does for plugins beyond values: permission-checked I/O, logging,
 /// cancellation. Implemented by the plugin manager from the user's grants.
 pub trait HostServices {
-    /// May the plugin read this file?
-    fn may_read(&self, plugin: &str, path: &Path) -> Result<(), String>;
-    /// May the plugin write this file?
-    fn may_write(&self, plugin: &str, path: &Path) -> Result<(), String>;
+    /// May the plugin read this file? Returns the resolved path to open (relative paths are
+    /// relative to the script, so the check and the I/O must use the same resolved path).
+    fn may_read(&self, plugin: &str, path: &Path) -> Result<PathBuf, String>;
+    /// May the plugin write this file? Returns the resolved path to write.
+    fn may_write(&self, plugin: &str, path: &Path) -> Result<PathBuf, String>;
     /// May the plugin read this environment variable?
     fn may_read_env(&self, plugin: &str, name: &str) -> Result<(), String>;
     /// May the plugin connect to `host:port`?
@@ -659,10 +660,11 @@ unsafe extern "C" fn host_read_file(ctx: *mut c_void, path: StrRef, out: *mut TV
     guarded(status::PANIC, || {
         let host = context(ctx);
         let path = text_of(path);
-        if let Err(message) = host.services.may_read(&host.plugin, Path::new(&path)) {
-            return denied(host, error, message);
-        }
-        match std::fs::read_to_string(&path) {
+        let resolved = match host.services.may_read(&host.plugin, Path::new(&path)) {
+            Ok(resolved) => resolved,
+            Err(message) => return denied(host, error, message),
+        };
+        match std::fs::read_to_string(&resolved) {
             Ok(text) => {
                 let given = give(host, &Value::from(text), None);
                 // SAFETY: valid out-pointer.
@@ -681,10 +683,11 @@ unsafe extern "C" fn host_write_file(ctx: *mut c_void, path: StrRef, data: StrRe
     guarded(status::PANIC, || {
         let host = context(ctx);
         let path = text_of(path);
-        if let Err(message) = host.services.may_write(&host.plugin, Path::new(&path)) {
-            return denied(host, error, message);
-        }
-        match crate::io::write_atomically(Path::new(&path), text_of(data).as_bytes()) {
+        let resolved = match host.services.may_write(&host.plugin, Path::new(&path)) {
+            Ok(resolved) => resolved,
+            Err(message) => return denied(host, error, message),
+        };
+        match crate::io::write_atomically(&resolved, text_of(data).as_bytes()) {
             Ok(()) => status::OK,
             Err(io_error) => {
                 host.error(error, error_kind::MESSAGE, format!("cannot write {path}: {io_error}"));

@@ -96,16 +96,16 @@ impl GrantedServices {
 }
 
 impl HostServices for GrantedServices {
-    fn may_read(&self, plugin: &str, path: &Path) -> Result<(), String> {
-        if self.with(plugin, |grants| grants.may_read(path)) {
-            return Ok(());
+    fn may_read(&self, plugin: &str, path: &Path) -> Result<PathBuf, String> {
+        if let Some(resolved) = self.with(plugin, |grants| grants.may_read(path).then(|| grants.resolve(path))) {
+            return Ok(resolved);
         }
         Err(Self::refused(plugin, &format!("read {}", path.display()), &format!("--allow-read={}", path.display())))
     }
 
-    fn may_write(&self, plugin: &str, path: &Path) -> Result<(), String> {
-        if self.with(plugin, |grants| grants.may_write(path)) {
-            return Ok(());
+    fn may_write(&self, plugin: &str, path: &Path) -> Result<PathBuf, String> {
+        if let Some(resolved) = self.with(plugin, |grants| grants.may_write(path).then(|| grants.resolve(path))) {
+            return Ok(resolved);
         }
         Err(Self::refused(plugin, &format!("write {}", path.display()), &format!("--allow-write={}", path.display())))
     }
@@ -248,8 +248,12 @@ impl PluginHost {
                 .map(|name| (SymbolKind::Operator, name))
                 .chain(plugin.manifest.functions.iter().map(|name| (SymbolKind::Function, name)));
             for (kind, symbol_name) in declared {
-                // A symbol another plugin was preferred for is not registered for this one.
-                if self.catalog.provider(kind, symbol_name).is_some_and(|provider| provider.name() != plugin.name()) {
+                // A symbol another plugin was preferred for is not registered for this one, and a
+                // symbol several plugins provide without a preference (`provider` is `None`
+                // although this plugin declares it) for none of them: the catalog reported the
+                // conflict (X020), and the script's "unknown operator" error names both plugins,
+                // instead of the first in search order winning silently.
+                if self.catalog.provider(kind, symbol_name).is_none_or(|provider| provider.name() != plugin.name()) {
                     continue;
                 }
                 let host = Rc::downgrade(self);

@@ -462,12 +462,18 @@ pub struct PluginGrants {
 }
 
 impl PluginGrants {
-    /// Makes `path` absolute (relative to the script directory), removes `.`/`..` and resolves
-    /// symbolic links, so that neither `granted/../secret` nor a link inside a granted folder
-    /// reaches outside it.
-    fn canonical(&self, path: &Path) -> PathBuf {
+    /// Makes `path` absolute (relative to the script directory) and resolves it the way the OS
+    /// will: symbolic links first (the existing prefix is canonicalized, so `granted/link/../x`
+    /// follows the link before climbing, as the kernel does), then `.`/`..` in the part that does
+    /// not exist yet. Checking a purely textual normalization would let a link in a granted
+    /// folder lead outside it.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
         let absolute = if path.is_absolute() { path.to_path_buf() } else { self.script_dir.join(path) };
-        resolve_links(&normalize(&absolute))
+        normalize(&resolve_links(&absolute))
+    }
+
+    fn canonical(&self, path: &Path) -> PathBuf {
+        self.resolve(path)
     }
 
     /// May the plugin read `path`?

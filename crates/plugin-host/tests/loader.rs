@@ -25,11 +25,11 @@ fn build_cdylib(package: &str) -> PathBuf {
 struct AllowAll;
 
 impl HostServices for AllowAll {
-    fn may_read(&self, _: &str, _: &Path) -> Result<(), String> {
-        Ok(())
+    fn may_read(&self, _: &str, path: &Path) -> Result<PathBuf, String> {
+        Ok(path.to_path_buf())
     }
-    fn may_write(&self, _: &str, _: &Path) -> Result<(), String> {
-        Ok(())
+    fn may_write(&self, _: &str, path: &Path) -> Result<PathBuf, String> {
+        Ok(path.to_path_buf())
     }
     fn may_read_env(&self, _: &str, _: &str) -> Result<(), String> {
         Ok(())
