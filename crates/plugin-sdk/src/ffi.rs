@@ -61,10 +61,23 @@ struct Objects {
 }
 
 thread_local! {
-    /// The host's context for the call in progress (for callbacks into script lambdas).
-    static CALL: Cell<*mut c_void> = const { Cell::new(std::ptr::null_mut()) };
-    /// Texts of the last error this thread reported (valid until the next call).
-    static ERROR_TEXT: RefCell<(String, String)> = const { RefCell::new((String::new(), String::new())) };
+/// The host's context for the call in progress (for callbacks into script lambdas).
+static CALL: Cell<*mut c_void> = const { Cell::new(std::ptr::null_mut()) };
+/// Texts of the last error this thread reported (valid until the next call).
+static ERROR_TEXT: RefCell<(String, String)> = const { RefCell::new((String::new(), String::new())) };
+}
+
+/// Silences the plugin's panic hook (this library's own copy of std has its own hook): the
+/// default one prints to the host's terminal, while every panic is caught at the boundary and
+/// reaches the user as the error of the call.
+fn install_panic_hook() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| std::panic::set_hook(Box::new(|_| {})));
+}
+
+/// The message of a caught panic.
+fn panic_text(payload: &(dyn Any + Send)) -> (String, Option<String>) {
+    (format!("plugin panicked: {}", panic_message(payload)), None)
 }
 
 fn host() -> &'static HostApi {
@@ -349,7 +362,8 @@ fn guarded(error: *mut ErrorOut, body: impl FnOnce() -> u32) -> u32 {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(code) => code,
         Err(payload) => {
-            write_error(error, error_kind::PANIC, None, format!("plugin panicked: {}", panic_message(&*payload)), None);
+            let (message, help) = panic_text(&*payload);
+            write_error(error, error_kind::PANIC, None, message, help);
             status::PANIC
         }
     }
@@ -370,6 +384,7 @@ unsafe extern "C" fn init(host_api: *const HostApi, config: StrRef, error: *mut 
             return status::ERROR;
         }
         HOST.store(host_api.cast_mut(), Ordering::Release);
+        install_panic_hook();
         let Some(factory) = FACTORY.get() else {
             write_error(error, error_kind::MESSAGE, None, "the plugin was not exported".to_string(), None);
             return status::ERROR;
@@ -486,8 +501,8 @@ unsafe extern "C" fn call(
                 status::ERROR
             }
             Err(payload) => {
-                let message = format!("plugin panicked: {}", panic_message(&*payload));
-                write_error(error, error_kind::PANIC, None, message, None);
+                let (message, help) = panic_text(&*payload);
+                write_error(error, error_kind::PANIC, None, message, help);
                 status::PANIC
             }
         }
