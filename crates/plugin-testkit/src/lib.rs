@@ -26,6 +26,8 @@ pub struct PluginTest {
     plugin_dir: PathBuf,
     grants: GrantSet,
     script_dir: PathBuf,
+    trusted: bool,
+    config_file: Option<PathBuf>,
     _root: tempfile::TempDir,
 }
 
@@ -63,6 +65,8 @@ impl PluginTest {
             plugin_dir,
             grants: GrantSet::default(),
             script_dir,
+            trusted: false,
+            config_file: None,
             _root: root,
         };
         test.restart()?;
@@ -79,7 +83,11 @@ impl PluginTest {
         settings.cache_dir = self.script_dir.join("../cache");
         let mut grants = Grants::new(&self.script_dir);
         grants.flags = self.grants.clone();
+        if self.trusted {
+            grants.plugins.insert(self.name.clone(), GrantSet { trusted: true, ..self.grants.clone() });
+        }
         settings.grants = grants;
+        settings.config_file = self.config_file.clone();
         let diagnostics = engine.enable_plugins(settings);
         let errors: Vec<_> = diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
         if !errors.is_empty() {
@@ -93,6 +101,24 @@ impl PluginTest {
     /// restarts the engine (plugins load again on first use).
     pub fn grant(&mut self, flag: &str) -> &mut PluginTest {
         self.grants.apply_flag(flag).unwrap_or_else(|error| panic!("bad flag {flag}: {error:?}"));
+        self.restart().unwrap_or_else(|message| panic!("{message}"));
+        self
+    }
+
+    /// Runs the plugin in-process, as a trusted (or first-party) plugin runs, instead of in the
+    /// sandboxed runner that untrusted plugins get. Restarts the engine.
+    pub fn in_process(&mut self) -> &mut PluginTest {
+        self.trusted = true;
+        self.restart().unwrap_or_else(|message| panic!("{message}"));
+        self
+    }
+
+    /// Uses `toml` as the user's configuration file (`[plugins.NAME]` tables). Restarts the
+    /// engine.
+    pub fn with_user_config(&mut self, toml: &str) -> &mut PluginTest {
+        let path = self.script_dir.join("../user-config.toml");
+        std::fs::write(&path, toml).unwrap_or_else(|error| panic!("cannot write {}: {error}", path.display()));
+        self.config_file = Some(path);
         self.restart().unwrap_or_else(|message| panic!("{message}"));
         self
     }

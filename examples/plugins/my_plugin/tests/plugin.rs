@@ -15,3 +15,12 @@ fn operator_function_and_examples_work_through_the_host() {
     assert!(error.contains("my_function: expected a number, found string"), "{error}");
     assert_eq!(plugin.run_examples(), Vec::<String>::new());
 }
+
+#[test]
+fn the_same_library_gives_the_same_results_in_process() {
+    let mut plugin = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
+    plugin.in_process();
+    assert_eq!(plugin.eval_expression("@my_operator(\"tusk\")").unwrap(), json!("Hello, tusk!"));
+    let error = plugin.eval_expression("my_function(\"x\")").unwrap_err();
+    assert!(error.contains("my_function: expected a number, found string"), "{error}");
+}
