@@ -26,6 +26,14 @@ pub enum OperatorError {
     /// A script lambda the plugin called raised an error.
     #[error("{0}")]
     Script(String),
+    /// A typed error with a hint (see [`OperatorError::with_help`]).
+    #[error("{error}")]
+    WithHelp {
+        /// The error.
+        error: Box<OperatorError>,
+        /// How to fix it.
+        help: String,
+    },
     /// Anything else, with an optional hint and the argument it is about.
     #[error("{message}")]
     Message {
@@ -49,13 +57,14 @@ impl OperatorError {
         OperatorError::Message { message: message.into(), help: None, argument: Some(index) }
     }
 
-    /// Adds a hint.
+    /// Adds a hint. A typed error (`InvalidLevel`, …) keeps its kind.
     pub fn with_help(self, help: impl Into<String>) -> OperatorError {
         match self {
             OperatorError::Message { message, argument, .. } => {
                 OperatorError::Message { message, help: Some(help.into()), argument }
             }
-            other => OperatorError::Message { message: other.to_string(), help: Some(help.into()), argument: None },
+            OperatorError::WithHelp { error, .. } => OperatorError::WithHelp { error, help: help.into() },
+            other => OperatorError::WithHelp { error: Box::new(other), help: help.into() },
         }
     }
 }

@@ -327,6 +327,19 @@ fn write_error(out: *mut ErrorOut, kind: u32, argument: Option<usize>, message: 
 }
 
 fn write_operator_error(out: *mut ErrorOut, error: &OperatorError) {
+    if let OperatorError::WithHelp { error: inner, help } = error {
+        // The inner error's kind and message, with this hint.
+        write_operator_error(out, inner);
+        ERROR_TEXT.with(|buffer| {
+            let mut buffer = buffer.borrow_mut();
+            buffer.1 = help.clone();
+            if !out.is_null() {
+                // SAFETY: `out` was just written by the call above; only its help changes.
+                unsafe { (*out).help = StrRef::new(&buffer.1) };
+            }
+        });
+        return;
+    }
     let (kind, argument, help) = match error {
         OperatorError::MissingArgument(_) => (error_kind::MISSING_ARGUMENT, None, None),
         OperatorError::InvalidOperation(_) => (error_kind::INVALID_OPERATION, None, None),
@@ -336,6 +349,7 @@ fn write_operator_error(out: *mut ErrorOut, error: &OperatorError) {
         OperatorError::PermissionDenied(_) => (error_kind::PERMISSION_DENIED, None, None),
         OperatorError::Script(_) => (error_kind::SCRIPT, None, None),
         OperatorError::Message { help, argument, .. } => (error_kind::MESSAGE, *argument, help.clone()),
+        OperatorError::WithHelp { .. } => (error_kind::MESSAGE, None, None),
     };
     let message = match error {
         OperatorError::Message { message, .. } => message.clone(),
