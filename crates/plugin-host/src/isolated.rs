@@ -726,9 +726,9 @@ impl RemotePlugin {
         let name = &self.name;
         match ending(status) {
             Ending::Signal(signal) => {
-                let tail = process.stderr_tail();
+                let markers = process.stderr_markers();
                 let limit = self.settings.memory_limit.unwrap_or(0);
-                if tail.contains("memory allocation of") && tail.contains("failed") {
+                if markers.contains(&process::MARKERS[0]) {
                     if limit > 0 {
                         format!("plugin `{name}` ran out of memory (limit {} MiB)", limit >> 20)
                     } else {
@@ -736,7 +736,7 @@ impl RemotePlugin {
                     }
                 } else if signal == nix::libc::SIGXCPU {
                     format!("plugin `{name}` used up its CPU time (limit {} s)", self.settings.cpu_limit.unwrap_or(0))
-                } else if tail.contains("has overflowed its stack") {
+                } else if markers.contains(&process::MARKERS[1]) {
                     format!("plugin `{name}` crashed: stack overflow (killed by signal {})", signal_name(signal))
                 } else {
                     format!("plugin `{name}` crashed: killed by signal {}", signal_name(signal))

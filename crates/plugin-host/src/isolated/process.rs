@@ -16,12 +16,19 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tusk_plugin_wire::{ToHost, ToRunner, read_frame, write_frame};
 
-/// The last bytes of the runner's standard error, and whether it closed.
+/// What the runner's standard error said that matters for crash reports, and whether it closed.
 #[derive(Default)]
 struct Tail {
+    /// The last bytes (kept across reads so that a marker split between two reads is found).
     bytes: Vec<u8>,
+    /// The [`MARKERS`] seen so far (anywhere: a backtrace may follow the line).
+    seen: Vec<&'static str>,
     closed: bool,
 }
+
+/// Lines of the Rust runtime that name a cause: the allocation-failure handler (memory limit)
+/// and the stack-overflow handler, both of which then abort.
+pub(crate) const MARKERS: [&str; 2] = ["memory allocation of", "has overflowed its stack"];
 
 const TAIL_BYTES: usize = 4096;
 
@@ -178,15 +185,16 @@ impl Process {
         self.exited
     }
 
-    /// The tail of what the runner wrote to standard error, once that has closed (waiting at
-    /// most a moment: a grandchild may keep it open).
-    pub(crate) fn stderr_tail(&self) -> String {
+    /// The [`MARKERS`] the runner wrote to standard error, once that has closed (waiting at
+    /// most a moment: a grandchild may keep it open, and a busy machine may be slow to run the
+    /// thread that reads it).
+    pub(crate) fn stderr_markers(&self) -> Vec<&'static str> {
         let (lock, closed) = &*self.tail;
         let guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let (guard, _) = closed
-            .wait_timeout_while(guard, Duration::from_millis(200), |tail| !tail.closed)
+            .wait_timeout_while(guard, Duration::from_secs(2), |tail| !tail.closed)
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        String::from_utf8_lossy(&guard.bytes).into_owned()
+        guard.seen.clone()
     }
 }
 
@@ -208,6 +216,12 @@ fn forward(mut stderr: impl Read, tail: &(Mutex<Tail>, Condvar)) {
         let _ = std::io::stderr().write_all(&buffer[..read]);
         let mut guard = tail.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         guard.bytes.extend_from_slice(&buffer[..read]);
+        let text = String::from_utf8_lossy(&guard.bytes).into_owned();
+        for marker in MARKERS {
+            if !guard.seen.contains(&marker) && text.contains(marker) {
+                guard.seen.push(marker);
+            }
+        }
         if guard.bytes.len() > TAIL_BYTES {
             let excess = guard.bytes.len() - TAIL_BYTES;
             guard.bytes.drain(..excess);

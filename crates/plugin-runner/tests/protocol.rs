@@ -1,0 +1,147 @@
+//! The runner spoken to directly over its socket, as the host does: start-up refusals, a full
+//! session (Init → Ready → Call → Result → Shutdown → ShutdownDone), and hostile bytes from the
+//! "host" ending the runner instead of confusing it.
+
+use std::io::Write;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use tusk_plugin_wire::{
+    FsGrants, Init, Limits, NetGrant, PROTOCOL_VERSION, ToHost, ToRunner, WireValue, read_frame, write_frame,
+};
+
+fn runner_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_tusk-plugin-runner")
+}
+
+fn fixture() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status =
+            Command::new(cargo).args(["build", "-q", "-p", "sandbox_fixture"]).current_dir(&workspace).status();
+        assert!(status.expect("cargo runs").success());
+        let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace.join("target"));
+        std::fs::canonicalize(target.join("debug/libsandbox_fixture.so")).unwrap()
+    })
+}
+
+struct Runner {
+    child: Child,
+    socket: UnixStream,
+    buffer: Vec<u8>,
+}
+
+impl Runner {
+    fn start() -> Runner {
+        let (host, runner_end) = UnixStream::pair().unwrap();
+        let child = Command::new(runner_binary())
+            .args(["--parent", &std::process::id().to_string()])
+            .stdin(Stdio::from(OwnedFd::from(runner_end)))
+            .stderr(Stdio::null())
+            .env_clear()
+            .spawn()
+            .unwrap();
+        host.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        Runner { child, socket: host, buffer: Vec::new() }
+    }
+
+    fn send(&mut self, message: &ToRunner) {
+        let mut buffer = Vec::new();
+        write_frame(&mut self.socket, &mut buffer, |out| message.encode(out)).unwrap();
+    }
+
+    fn receive(&mut self) -> Option<ToHost> {
+        match read_frame(&mut self.socket, &mut self.buffer) {
+            Ok(true) => Some(ToHost::decode(&self.buffer).unwrap()),
+            _ => None,
+        }
+    }
+
+    fn exit_code(mut self) -> Option<i32> {
+        self.child.wait().unwrap().code()
+    }
+}
+
+fn init(library: &str, protocol: u32) -> ToRunner {
+    ToRunner::Init(Box::new(Init {
+        protocol,
+        plugin: "sandbox_fixture".into(),
+        library: library.into(),
+        config_json: "{}".into(),
+        fs: FsGrants::default(),
+        net: NetGrant::None,
+        limits: Limits { memory_bytes: 512 << 20, cpu_seconds: 0, idle_millis: 0, max_depth: 8, min_landlock_abi: 0 },
+    }))
+}
+
+#[test]
+fn a_runner_started_by_hand_refuses_to_run() {
+    let status = Command::new(runner_binary()).stdin(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+    assert_eq!(status.code(), Some(2));
+    // A wrong parent: the runner only serves the process that started it.
+    let status = Command::new(runner_binary()).args(["--parent", "1"]).stdin(Stdio::null()).status().unwrap();
+    assert_eq!(status.code(), Some(2));
+}
+
+#[test]
+fn a_full_session() {
+    let mut runner = Runner::start();
+    runner.send(&init(&fixture().display().to_string(), PROTOCOL_VERSION));
+    let Some(ToHost::Ready(ready)) = runner.receive() else { panic!("no Ready") };
+    assert_eq!((ready.name.as_str(), ready.version.as_str()), ("sandbox_fixture", "1.0.0"));
+    let names: Vec<&str> = ready.layers.iter().map(|layer| layer.name.as_str()).collect();
+    assert_eq!(names, ["rlimits", "landlock", "no_new_privs", "seccomp"]);
+    let echo = ready.symbols.iter().find(|symbol| symbol.name == "sb.echo").unwrap().index;
+    let value =
+        WireValue::Object(vec![("a".into(), WireValue::Array(vec![WireValue::Int(1), WireValue::Str("x".into())]))]);
+    runner.send(&ToRunner::Call { id: 1, symbol: echo, args: vec![value.clone()] });
+    assert_eq!(runner.receive(), Some(ToHost::Result { id: 1, result: Ok(value) }));
+    // A callback outside any script: the runner asks, the "host" answers.
+    let call = ready.symbols.iter().find(|symbol| symbol.name == "sb.call").unwrap().index;
+    runner.send(&ToRunner::Call { id: 2, symbol: call, args: vec![WireValue::Function(9), WireValue::Int(1)] });
+    let Some(ToHost::Callback { id, call_id: 2, function: 9, args }) = runner.receive() else { panic!("no Callback") };
+    assert_eq!(args, [WireValue::Int(1)]);
+    runner.send(&ToRunner::CallbackResult { id, result: Ok(WireValue::Int(2)) });
+    assert_eq!(runner.receive(), Some(ToHost::Result { id: 2, result: Ok(WireValue::Int(2)) }));
+    runner.send(&ToRunner::Shutdown);
+    assert_eq!(runner.receive(), Some(ToHost::ShutdownDone { error: None }));
+    assert_eq!(runner.exit_code(), Some(0));
+}
+
+#[test]
+fn a_stale_protocol_and_a_file_that_is_not_a_plugin_are_refused_before_loading() {
+    let mut runner = Runner::start();
+    runner.send(&init(&fixture().display().to_string(), PROTOCOL_VERSION + 1));
+    let Some(ToHost::InitFailed { message }) = runner.receive() else { panic!("no InitFailed") };
+    assert!(message.contains("the runner binary is stale"), "{message}");
+    assert_eq!(runner.exit_code(), Some(4));
+
+    let mut runner = Runner::start();
+    let not_a_plugin = std::fs::canonicalize(runner_binary()).unwrap();
+    runner.send(&init(&not_a_plugin.display().to_string(), PROTOCOL_VERSION));
+    let Some(ToHost::InitFailed { message }) = runner.receive() else { panic!("no InitFailed") };
+    assert!(message.ends_with("is not a TuskLang plugin: it has no info record"), "{message}");
+    assert_eq!(runner.exit_code(), Some(4));
+}
+
+#[test]
+fn garbage_from_the_host_ends_the_runner() {
+    let mut runner = Runner::start();
+    runner.send(&init(&fixture().display().to_string(), PROTOCOL_VERSION));
+    assert!(matches!(runner.receive(), Some(ToHost::Ready(_))));
+    runner.socket.write_all(&[3, 0, 0, 0, 0xff, 0xff, 0xff]).unwrap();
+    assert_eq!(runner.receive(), None);
+    assert_eq!(runner.exit_code(), Some(3));
+    // A host that goes away ends the runner cleanly.
+    let mut runner = Runner::start();
+    runner.send(&init(&fixture().display().to_string(), PROTOCOL_VERSION));
+    assert!(matches!(runner.receive(), Some(ToHost::Ready(_))));
+    drop(runner.socket);
+    assert_eq!(runner.child.wait().unwrap().code(), Some(0));
+}
