@@ -1,15 +1,16 @@
 //! The command line as clap sees it: the top-level invocation (`tusk FILE`, `tusk -e EXPR`,
 //! `tusk`), one subcommand per file under `commands/`, and the options every subcommand shares.
 //!
-//! Options that change how scripts are evaluated (mode, limits, colour) are `global`, so they
-//! work before or after a subcommand; later flags of that kind (`--sandbox`, `--allow-…`) belong
-//! in [`GlobalArgs`]. Options that change what is printed live in [`OutputArgs`], flattened into
-//! the subcommands that print documents.
+//! Options that change how scripts are evaluated (mode, limits, colour, plugin permissions) are
+//! `global`, so they work before or after a subcommand; they live in [`GlobalArgs`]. Options that
+//! change what is printed live in [`OutputArgs`], flattened into the subcommands that print
+//! documents.
 
 use std::path::PathBuf;
 
 use clap::error::ErrorKind;
-use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use tusk::plugins::GrantSet;
 
 /// `tusk`: run, check and explore TuskLang files.
 #[derive(Debug, Parser)]
@@ -19,7 +20,10 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
     about = "Run, check and explore TuskLang configuration files and scripts",
     override_usage = "tusk [OPTIONS] [FILE]\n       tusk [OPTIONS] -e <EXPR>\n       tusk [OPTIONS] <COMMAND>",
     after_help = "With no FILE and no command, `tusk` starts the REPL when standard input is a terminal \
-                  and runs standard input otherwise."
+                  and runs standard input otherwise.\n\n\
+                  Plugins are found on TUSK_PLUGIN_PATH, in the script's plugins/ folder, in the user's data \
+                  folder (tusk plugin install puts them there) and in plugins/ next to the executable; \
+                  `tusk plugin list` shows them."
 )]
 pub struct Cli {
     /// What to do (`run` when only a FILE is given)
@@ -41,7 +45,7 @@ pub struct Cli {
     pub global: GlobalArgs,
 }
 
-/// The subcommands. A new one (`tusk plugin …`) is a variant here and a file in `commands/`.
+/// The subcommands. A new one is a variant here and a file in `commands/`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Evaluate a file and print the document (the default command)
@@ -54,6 +58,76 @@ pub enum Command {
     Eval(EvalArgs),
     /// Start the interactive prompt
     Repl,
+    /// List, inspect, check, create, install, remove and document plugins
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+/// `tusk plugin …`.
+#[derive(Debug, Subcommand)]
+pub enum PluginCommand {
+    /// List the plugins tusk finds: version, folder, mode, operators, functions, permissions,
+    /// shadowed copies and manifest problems
+    List,
+    /// Everything about one plugin: manifest, permissions and whether they are granted,
+    /// dependencies, and the info record of its library (read without loading it)
+    Info(PluginNameArgs),
+    /// Validate a plugin folder or crate: manifest, library, loading, registrations, examples
+    /// (exit 1 on any failure; a crate is built with `cargo build` first)
+    Check(PluginPathArgs),
+    /// Create a plugin crate with one operator, one function, a manifest, a README and a test
+    New(PluginNewArgs),
+    /// Build a plugin crate (or take a built plugin folder) and install it for the current user
+    Install(PluginInstallArgs),
+    /// Remove a plugin installed with `tusk plugin install`
+    Remove(PluginNameArgs),
+    /// Print a plugin's documentation as Markdown (loads it to read its symbol docs)
+    Docs(PluginNameArgs),
+}
+
+/// `tusk plugin info|remove|docs NAME`.
+#[derive(Debug, Args)]
+pub struct PluginNameArgs {
+    /// The plugin's name, as in its plugin.toml
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+/// `tusk plugin check PATH`.
+#[derive(Debug, Args)]
+pub struct PluginPathArgs {
+    /// A plugin folder (plugin.toml and library) or a plugin crate (Cargo.toml and plugin.toml)
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+}
+
+/// `tusk plugin new NAME [PATH]`.
+#[derive(Debug, Args)]
+pub struct PluginNewArgs {
+    /// The plugin's name: lowercase letters, digits and `_`, starting with a letter
+    #[arg(value_name = "NAME")]
+    pub name: String,
+
+    /// Where to create the crate (default: ./NAME)
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+/// `tusk plugin install PATH`.
+#[derive(Debug, Args)]
+pub struct PluginInstallArgs {
+    /// A plugin crate (built with `cargo build --release`) or a built plugin folder
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+
+    /// Install even if a plugin of that name is installed from elsewhere, or another plugin
+    /// provides one of its operators or functions
+    #[arg(long)]
+    pub force: bool,
+
+    /// Build with the debug profile instead of release (faster to build, slower to run)
+    #[arg(long)]
+    pub debug: bool,
 }
 
 /// `tusk run FILE`.
@@ -145,6 +219,156 @@ pub struct GlobalArgs {
 
     #[command(flatten)]
     pub limits: LimitArgs,
+
+    #[command(flatten)]
+    pub permissions: PermissionArgs,
+
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+/// Where plugins run: sandboxed (a locked-down runner process) unless the user trusts them.
+#[derive(Clone, Debug, Default, Args)]
+#[command(next_help_heading = "Plugin sandbox")]
+pub struct SandboxArgs {
+    /// Run this plugin sandboxed even if the grants file trusts it (repeatable)
+    #[arg(long = "sandbox", value_name = "NAME", action = ArgAction::Append, global = true)]
+    pub sandbox: Vec<String>,
+
+    /// Run every plugin sandboxed
+    #[arg(long, global = true)]
+    pub sandbox_all: bool,
+
+    /// Stop a sandboxed plugin call after this many seconds (default 10)
+    #[arg(long, value_name = "SECONDS", global = true, value_parser = positive_seconds)]
+    pub plugin_timeout: Option<f64>,
+
+    /// Memory limit of a sandboxed plugin, in MiB (default 1024; 0 for none)
+    #[arg(long, value_name = "MIB", global = true)]
+    pub plugin_memory: Option<u64>,
+
+    /// CPU time limit of a sandboxed plugin's runner, in seconds (default none)
+    #[arg(long, value_name = "SECONDS", global = true)]
+    pub plugin_cpu: Option<u64>,
+}
+
+impl SandboxArgs {
+    /// Puts the flags into the plugin host's settings.
+    pub fn apply(&self, settings: &mut tusk::plugins::HostSettings) {
+        let sandbox = &mut settings.sandbox;
+        sandbox.plugins.extend(self.sandbox.iter().cloned());
+        sandbox.all |= self.sandbox_all;
+        if let Some(seconds) = self.plugin_timeout {
+            sandbox.call_timeout = std::time::Duration::from_secs_f64(seconds);
+        }
+        if let Some(mib) = self.plugin_memory {
+            sandbox.memory_limit = (mib > 0).then_some(mib << 20);
+        }
+        if let Some(seconds) = self.plugin_cpu {
+            sandbox.cpu_limit = (seconds > 0).then_some(seconds);
+        }
+    }
+}
+
+fn positive_seconds(value: &str) -> Result<f64, String> {
+    match value.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds.is_finite() && seconds < 1e9 => Ok(seconds),
+        _ => Err(format!("`{value}` is not a positive number of seconds")),
+    }
+}
+
+/// What plugins may do: flags grant to every plugin, the grants file per plugin.
+#[derive(Clone, Debug, Default, Args)]
+#[command(next_help_heading = "Plugin permissions")]
+pub struct PermissionArgs {
+    /// Let plugins read these paths (comma-separated, absolute or starting with ${script_dir}
+    /// or ${home}); every path without a list
+    #[arg(long, value_name = "PATHS", num_args = 0..=1, require_equals = true, default_missing_value = "",
+          action = ArgAction::Append, global = true, value_parser = allow_read)]
+    pub allow_read: Vec<String>,
+
+    /// Let plugins create, change and delete these paths; every path without a list
+    #[arg(long, value_name = "PATHS", num_args = 0..=1, require_equals = true, default_missing_value = "",
+          action = ArgAction::Append, global = true, value_parser = allow_write)]
+    pub allow_write: Vec<String>,
+
+    /// Let plugins connect to these hosts (`host` or `host:port`); every host without a list
+    #[arg(long, value_name = "HOSTS", num_args = 0..=1, require_equals = true, default_missing_value = "",
+          action = ArgAction::Append, global = true, value_parser = allow_net)]
+    pub allow_net: Vec<String>,
+
+    /// Let plugins read these environment variables (`*` wildcards); every variable without a list
+    #[arg(long, value_name = "NAMES", num_args = 0..=1, require_equals = true, default_missing_value = "",
+          action = ArgAction::Append, global = true, value_parser = allow_env)]
+    pub allow_env: Vec<String>,
+
+    /// Let plugins use databases
+    #[arg(long, global = true)]
+    pub allow_db: bool,
+
+    /// Grant everything above to every plugin
+    #[arg(long, global = true)]
+    pub allow_all: bool,
+
+    /// Per-plugin grants (default: ~/.config/tusk/grants.toml, under $XDG_CONFIG_HOME if set)
+    #[arg(long, value_name = "FILE", global = true)]
+    pub grants: Option<PathBuf>,
+}
+
+impl PermissionArgs {
+    /// The flags as the plugin host reads them (`--allow-read=/a,/b`, `--allow-db`).
+    pub fn flags(&self) -> Vec<String> {
+        let mut flags = Vec::new();
+        for (name, values) in [
+            ("--allow-read", &self.allow_read),
+            ("--allow-write", &self.allow_write),
+            ("--allow-net", &self.allow_net),
+            ("--allow-env", &self.allow_env),
+        ] {
+            for value in values {
+                flags.push(flag_text(name, value));
+            }
+        }
+        if self.allow_db {
+            flags.push("--allow-db".to_string());
+        }
+        if self.allow_all {
+            flags.push("--allow-all".to_string());
+        }
+        flags
+    }
+
+    /// The grants of the flags (validated while parsing, so this cannot fail in practice).
+    pub fn grant_set(&self) -> Result<GrantSet, String> {
+        GrantSet::from_flags(self.flags().iter().map(String::as_str)).map_err(|error| error.to_string())
+    }
+}
+
+fn flag_text(name: &str, value: &str) -> String {
+    if value.is_empty() { name.to_string() } else { format!("{name}={value}") }
+}
+
+/// Checks one permission flag's value the way the plugin host will read it, so that a bad
+/// value is a usage error (exit 2) before anything runs.
+fn permission_value(name: &str, value: &str) -> Result<String, String> {
+    GrantSet::default().apply_flag(&flag_text(name, value)).map_err(|error| error.to_string())?;
+    Ok(value.to_string())
+}
+
+fn allow_read(value: &str) -> Result<String, String> {
+    permission_value("--allow-read", value)
+}
+
+fn allow_write(value: &str) -> Result<String, String> {
+    permission_value("--allow-write", value)
+}
+
+fn allow_net(value: &str) -> Result<String, String> {
+    permission_value("--allow-net", value)
+}
+
+fn allow_env(value: &str) -> Result<String, String> {
+    permission_value("--allow-env", value)
 }
 
 /// Evaluation limits; unset ones keep the engine's defaults.
@@ -211,6 +435,7 @@ impl Cli {
             Command::Check(_) => "check",
             Command::Eval(_) => "eval",
             Command::Repl => "repl",
+            Command::Plugin(_) => "plugin",
         };
         let message = format!("`{argument}` cannot be used before the subcommand `{subcommand}`");
         Err(<Cli as CommandFactory>::command().error(ErrorKind::ArgumentConflict, message))

@@ -1,19 +1,25 @@
 //! Dispatch from the parsed command line to one module per subcommand, and what they share:
-//! building an engine from the global options, reading a script from a file or standard
-//! input, and reporting script errors on standard error.
+//! building an engine from the global options (mode, limits, plugins and their grants), reading
+//! a script from a file or standard input, and reporting script errors on standard error.
+//!
+//! Engines are local to the command functions, so they are dropped (and their plugins shut
+//! down) before `main` returns its exit code; nothing here calls `std::process::exit`.
 
 mod check;
 mod eval;
 mod get;
+mod plugin;
 mod repl;
 mod run;
 
 use std::io::{IsTerminal, Read};
+use std::path::{Path, PathBuf};
 
-use tusk::{Document, Engine, Limits, Mode};
+use tusk::plugins::{GrantSet, Grants, HostSettings};
+use tusk::{Diagnostic, Document, Engine, Limits, Mode, Severity, SymbolKind};
 
 use crate::cli::{Cli, Command, GlobalArgs, Input};
-use crate::output;
+use crate::{interrupt, output};
 
 /// How a command ended; `main` turns it into the exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +30,8 @@ pub enum Status {
     ScriptError,
     /// Exit code 2: bad arguments, or a file that cannot be read.
     UsageOrIo,
+    /// Exit code 130 (128 + SIGINT): stopped by Ctrl-C, plugins shut down.
+    Interrupted,
 }
 
 impl Status {
@@ -33,6 +41,7 @@ impl Status {
             Status::Success => 0,
             Status::ScriptError => 1,
             Status::UsageOrIo => 2,
+            Status::Interrupted => 130,
         }
     }
 
@@ -44,13 +53,20 @@ impl Status {
 
 /// Runs the command the user asked for.
 pub fn dispatch(cli: Cli) -> anyhow::Result<Status> {
-    let context = Context::new(cli.global);
+    let context = match Context::new(cli.global) {
+        Ok(context) => context,
+        Err(message) => {
+            output::write_stderr(&format!("Error: {message}\n"));
+            return Ok(Status::UsageOrIo);
+        }
+    };
     match cli.command {
         Some(Command::Run(args)) => run::run(&context, &args.input, &args.output),
         Some(Command::Get(args)) => get::get(&context, &args),
         Some(Command::Check(args)) => check::check(&context, &args),
         Some(Command::Eval(args)) => eval::eval(&context, &args.expression, &args.output),
         Some(Command::Repl) => repl::repl(&context),
+        Some(Command::Plugin(command)) => plugin::plugin(&context, command),
         None => match (cli.input, cli.expression) {
             (Some(input), _) => run::run(&context, &input, &cli.output),
             (None, Some(expression)) => eval::eval(&context, &expression, &cli.output),
@@ -65,12 +81,20 @@ pub struct Context {
     global: GlobalArgs,
     /// Whether diagnostics on standard error are coloured.
     pub stderr_color: bool,
+    /// What `--allow-…` grants to every plugin.
+    pub grant_flags: GrantSet,
 }
 
 impl Context {
-    fn new(global: GlobalArgs) -> Context {
+    fn new(global: GlobalArgs) -> Result<Context, String> {
         let stderr_color = output::use_color(global.color, output::stderr_is_terminal());
-        Context { global, stderr_color }
+        let grant_flags = global.permissions.grant_set()?;
+        if let Some(path) = &global.permissions.grants
+            && !path.is_file()
+        {
+            return Err(format!("cannot read the grants file {}: no such file", path.display()));
+        }
+        Ok(Context { global, stderr_color, grant_flags })
     }
 
     /// The global options as given.
@@ -78,8 +102,61 @@ impl Context {
         &self.global
     }
 
-    /// An engine with the mode and limits of the command line.
-    pub fn engine(&self) -> Engine {
+    /// An engine for scripts in `script_dir`: the mode and limits of the command line, and
+    /// every installed plugin registered as a lazy stub (nothing is loaded until a script calls
+    /// one of its operators). Discovery problems are dropped: only `tusk check` and
+    /// `tusk plugin list` show them (see [`Context::engine_with_diagnostics`]). An unreadable
+    /// or invalid grants file is reported here and ends the command with exit code 2.
+    pub fn engine(&self, script_dir: &Path) -> Result<Engine, Status> {
+        self.engine_with_diagnostics(script_dir).map(|(engine, _)| engine)
+    }
+
+    /// [`Context::engine`], with the problems plugin discovery found (invalid manifests,
+    /// shadowed plugins, symbol conflicts, an invalid user configuration file).
+    pub fn engine_with_diagnostics(&self, script_dir: &Path) -> Result<(Engine, Vec<Diagnostic>), Status> {
+        self.engine_with_settings(script_dir, |_| {})
+    }
+
+    /// [`Context::engine_with_diagnostics`] with settings adjusted by `adjust` (the plugin
+    /// subcommands search one folder, or grant what a manifest asks for).
+    pub fn engine_with_settings(
+        &self,
+        script_dir: &Path,
+        adjust: impl FnOnce(&mut HostSettings),
+    ) -> Result<(Engine, Vec<Diagnostic>), Status> {
+        let mut engine = self.plain_engine();
+        let script_dir = absolute(script_dir);
+        let mut settings = HostSettings::standard(&script_dir);
+        match self.grants(&script_dir, &mut engine) {
+            Ok(grants) => settings.grants = grants,
+            Err(diagnostics) => {
+                self.report_diagnostics(&engine, &diagnostics);
+                return Err(Status::UsageOrIo);
+            }
+        }
+        self.global.sandbox.apply(&mut settings);
+        adjust(&mut settings);
+        let diagnostics = engine.enable_plugins(settings);
+        if let Some(host) = engine.plugins()
+            && !host.catalog().plugins.is_empty()
+        {
+            interrupt::watch(host.cancel_flag(), host.load_started());
+        }
+        Ok((engine, diagnostics))
+    }
+
+    /// The flags' grants plus the grants file (`--grants FILE`, else the standard one, which
+    /// may be missing).
+    pub fn grants(&self, script_dir: &Path, engine: &mut Engine) -> Result<Grants, Vec<Diagnostic>> {
+        let mut grants = Grants::new(script_dir);
+        grants.flags = self.grant_flags.clone();
+        let file = self.global.permissions.grants.clone().unwrap_or_else(|| grants.grants_file.clone());
+        grants.load_file(&file, engine.runtime().sources_mut())?;
+        Ok(grants)
+    }
+
+    /// An engine with the mode and limits of the command line, without plugins.
+    pub fn plain_engine(&self) -> Engine {
         let mut engine = Engine::new();
         let options = engine.options_mut();
         options.mode = match (self.global.strict, self.global.compat) {
@@ -103,13 +180,31 @@ impl Context {
     }
 
     /// Prints an evaluation error (rendered diagnostics, or the I/O problem) and says how
-    /// the command ends because of it.
+    /// the command ends because of it. Unknown operators and names get a word on installed
+    /// plugins that provide them.
     pub fn report(&self, engine: &Engine, error: &tusk::Error) -> Status {
-        output::write_stderr(&engine.render(error, self.stderr_color));
+        let rendered = match error {
+            tusk::Error::Script(diagnostics) => {
+                engine.render_diagnostics(&with_plugin_hints(engine, diagnostics), self.stderr_color)
+            }
+            tusk::Error::Io { .. } => engine.render(error, self.stderr_color),
+        };
+        output::write_stderr(&rendered);
         match error {
             tusk::Error::Io { .. } => Status::UsageOrIo,
             _ => Status::ScriptError,
         }
+    }
+
+    /// Prints discovery problems as warnings: a broken plugin folder does not make a script
+    /// wrong (`tusk check`, `tusk plugin list`).
+    pub fn report_discovery(&self, engine: &Engine, diagnostics: &[Diagnostic]) {
+        let warnings: Vec<Diagnostic> = diagnostics
+            .iter()
+            .cloned()
+            .map(|diagnostic| Diagnostic { severity: Severity::Warning, ..diagnostic })
+            .collect();
+        self.report_diagnostics(engine, &warnings);
     }
 
     /// Prints diagnostics (warnings, or errors with their warnings).
@@ -134,4 +229,91 @@ pub fn evaluate(engine: &mut Engine, input: &Input) -> Result<Document, tusk::Er
             engine.eval_named("<stdin>", &source, directory.as_deref())
         }
     }
+}
+
+/// The directory scripts from `input` run in: the file's folder, else the working directory;
+/// absolute, so that `${script_dir}` grants and the project's `plugins/` folder do not depend
+/// on where relative paths are resolved later.
+pub fn script_dir(input: &Input) -> PathBuf {
+    let directory = match input {
+        Input::Path(path) => match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+        Input::Stdin => PathBuf::from("."),
+    };
+    absolute(&directory)
+}
+
+/// `path` made absolute against the working directory (without touching the file system).
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The evaluator knows nothing of plugin folders, so its "unknown operator" (R006) and "not
+/// defined" (R004) errors are completed here from the plugin catalog: an installed plugin that
+/// provides the symbol but could not be registered (two plugins provide it), or a note that no
+/// installed plugin provides the operator, and a word on plugin folders with invalid manifests
+/// (one of them may be the plugin the script needs).
+fn with_plugin_hints(engine: &Engine, diagnostics: &[Diagnostic]) -> Vec<Diagnostic> {
+    let Some(host) = engine.plugins() else { return diagnostics.to_vec() };
+    let catalog = host.catalog();
+    let invalid_manifests = invalid_manifest_count(&catalog.diagnostics);
+    let mut completed = diagnostics.to_vec();
+    for diagnostic in &mut completed {
+        let (kind, name) = match diagnostic.code {
+            Some("R006") => (SymbolKind::Operator, quoted(&diagnostic.message).and_then(|name| name.strip_prefix('@'))),
+            Some("R004") => (SymbolKind::Function, quoted(&diagnostic.message)),
+            _ => continue,
+        };
+        let Some(name) = name.map(str::to_string) else { continue };
+        match catalog.unknown_symbol_hint(kind, &name) {
+            Some(hint) => diagnostic.notes.push(hint),
+            // A likely typo ("did you mean `@json.parse`?") needs no word on installing.
+            None if kind == SymbolKind::Operator
+                && !diagnostic.help.as_deref().is_some_and(|help| help.starts_with("did you mean")) =>
+            {
+                diagnostic
+                    .notes
+                    .push(format!("no installed plugin provides `@{name}`; `tusk plugin install PATH` installs one"));
+            }
+            None => continue,
+        }
+        if invalid_manifests > 0 {
+            let plugins = if invalid_manifests == 1 { "plugin folder has" } else { "plugin folders have" };
+            diagnostic.notes.push(format!(
+                "{invalid_manifests} {plugins} an invalid plugin.toml and cannot be used; `tusk plugin list` shows why"
+            ));
+        }
+    }
+    completed
+}
+
+/// The text between the first pair of backticks.
+fn quoted(message: &str) -> Option<&str> {
+    let start = message.find('`')? + 1;
+    let length = message[start..].find('`')?;
+    Some(&message[start..start + length])
+}
+
+/// How many plugin folders discovery skipped because their manifest is invalid (codes X001 to
+/// X018; one manifest may have several errors, all in one source).
+pub fn invalid_manifest_count(diagnostics: &[Diagnostic]) -> usize {
+    let mut sources = Vec::new();
+    let mut unreadable = 0;
+    for diagnostic in diagnostics.iter().filter(|diagnostic| diagnostic.is_error()) {
+        let Some(number) = diagnostic.code.and_then(|code| code.strip_prefix('X')).and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !(1..=18).contains(&number) {
+            continue;
+        }
+        match &diagnostic.primary {
+            Some(label) if !sources.contains(&label.location.source) => sources.push(label.location.source),
+            Some(_) => {}
+            None => unreadable += 1,
+        }
+    }
+    sources.len() + unreadable
 }

@@ -6,6 +6,7 @@
 
 mod cli;
 mod commands;
+mod interrupt;
 mod output;
 
 use std::process::ExitCode;

@@ -80,7 +80,15 @@ fn fixtures() -> TempDir {
 
 fn tusk(dir: &Path, args: &[&str]) -> Tusk {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tusk"));
-    command.args(args).current_dir(dir).env_remove("NO_COLOR");
+    // Plugin discovery, the index and the grants file must never touch the real home.
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("NO_COLOR")
+        .env_remove("TUSK_PLUGIN_PATH")
+        .env("XDG_DATA_HOME", dir.join(".xdg/data"))
+        .env("XDG_CONFIG_HOME", dir.join(".xdg/config"))
+        .env("XDG_CACHE_HOME", dir.join(".xdg/cache"));
     Tusk { command, stdin: None }
 }
 

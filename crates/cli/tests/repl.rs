@@ -35,6 +35,9 @@ impl Repl {
             .args(args)
             .current_dir(dir)
             .env("XDG_DATA_HOME", dir.join("data"))
+            .env("XDG_CONFIG_HOME", dir.join("config"))
+            .env("XDG_CACHE_HOME", dir.join("cache"))
+            .env_remove("TUSK_PLUGIN_PATH")
             .env("TERM", "xterm")
             .env("TUSK_REPL_TEST_VAR", "7")
             // rexpect reads bytes as Latin-1 characters, so diagnostics must stay ASCII: with

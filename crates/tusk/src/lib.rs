@@ -37,11 +37,19 @@ mod engine;
 pub mod format;
 
 /// Dynamic plugins: settings, grants and the host (with the default `plugins` feature).
+///
+/// The manifest, permission and info-record items serve plugin tooling (`tusk plugin …`):
+/// reading a manifest, saying what a plugin asks for, and checking a library without loading it.
 #[cfg(feature = "plugins")]
 pub mod plugins {
     pub use tusk_plugin_host::host::{HostSettings, PluginHost, current_versions};
-    pub use tusk_plugin_host::loader::{LoadError, LoadedPlugin, LoadedSymbol};
-    pub use tusk_plugin_host::{Catalog, DiscoveredPlugin, GrantSet, Grants, Manifest, SearchPath, load_manifest};
+    pub use tusk_plugin_host::loader::{LoadError, LoadedPlugin, LoadedSymbol, check_info_record, read_info_record};
+    pub use tusk_plugin_host::manifest::{default_library_name, parse_manifest};
+    pub use tusk_plugin_host::{
+        Access, Catalog, DiscoveredPlugin, Example, ExecutionMode, FileAccess, GrantSet, Grants, MANIFEST_FILE,
+        Manifest, NetworkAccess, Origin, PermissionError, Permissions, SUPPORTED_ABI_MAJOR, SearchPath, SearchRoot,
+        check as check_permissions, load_manifest,
+    };
 }
 
 /// The lexer's view of source text, for syntax highlighting and completion.

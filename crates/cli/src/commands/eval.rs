@@ -1,13 +1,20 @@
 //! `tusk eval EXPR` (and `tusk -e EXPR`): evaluate one expression and print its value.
 
-use crate::cli::OutputArgs;
-use crate::commands::{Context, Status};
-use crate::output;
+use crate::cli::{Input, OutputArgs};
+use crate::commands::{Context, Status, script_dir};
+use crate::{interrupt, output};
 
 /// Runs the command.
 pub fn eval(context: &Context, expression: &str, output_args: &OutputArgs) -> anyhow::Result<Status> {
-    let mut engine = context.engine();
-    let value = match engine.eval_expression(expression) {
+    let mut engine = match context.engine(&script_dir(&Input::Stdin)) {
+        Ok(engine) => engine,
+        Err(status) => return Ok(status),
+    };
+    let result = engine.eval_expression(expression);
+    if interrupt::interrupted() {
+        return Ok(Status::Interrupted);
+    }
+    let value = match result {
         Ok(value) => value,
         Err(error) => return Ok(context.report(&engine, &error)),
     };

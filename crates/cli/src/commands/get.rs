@@ -4,13 +4,20 @@
 use tusk::{Document, Value};
 
 use crate::cli::GetArgs;
-use crate::commands::{Context, Status, evaluate};
-use crate::output;
+use crate::commands::{Context, Status, evaluate, script_dir};
+use crate::{interrupt, output};
 
 /// Runs the command: exit 1 when the path names no value.
 pub fn get(context: &Context, args: &GetArgs) -> anyhow::Result<Status> {
-    let mut engine = context.engine();
-    let document = match evaluate(&mut engine, &args.input) {
+    let mut engine = match context.engine(&script_dir(&args.input)) {
+        Ok(engine) => engine,
+        Err(status) => return Ok(status),
+    };
+    let result = evaluate(&mut engine, &args.input);
+    if interrupt::interrupted() {
+        return Ok(Status::Interrupted);
+    }
+    let document = match result {
         Ok(document) => document,
         Err(error) => return Ok(context.report(&engine, &error)),
     };

@@ -3,8 +3,9 @@
 //! A line is evaluated with `Engine::eval_line`: `key: expr` defines a name silently, a bare
 //! expression prints its value. While the input is incomplete (an unclosed `{`, a trailing
 //! `+`), the prompt changes to `...` and the lines are joined. An error never ends the session;
-//! Ctrl-C drops the entry being typed, Ctrl-D or `:quit` leaves. History persists in the user's
-//! data directory when standard input is a terminal.
+//! Ctrl-C drops the entry being typed, Ctrl-D or `:quit` leaves; Ctrl-C during an evaluation
+//! that uses plugins asks them to stop and returns to the prompt (see `interrupt`). History
+//! persists in the user's data directory when standard input is a terminal.
 
 mod helper;
 
@@ -18,8 +19,9 @@ use rustyline::history::FileHistory;
 use tusk::{Engine, LineResult, ReplSession, SymbolKind};
 
 use crate::cli::ColorChoice;
-use crate::commands::{Context, Status};
-use crate::output;
+use crate::cli::Input;
+use crate::commands::{Context, Status, script_dir};
+use crate::{interrupt, output};
 
 use self::helper::{COMMANDS, ReplHelper};
 
@@ -28,7 +30,11 @@ const CONTINUATION_PROMPT: &str = "...   ";
 
 /// Runs the REPL until `:quit` or end of input.
 pub fn repl(context: &Context) -> anyhow::Result<Status> {
-    let mut repl = Repl::new(context)?;
+    let engine = match context.engine(&script_dir(&Input::Stdin)) {
+        Ok(engine) => engine,
+        Err(status) => return Ok(status),
+    };
+    let mut repl = Repl::new(context, engine)?;
     let result = repl.run();
     repl.save_history();
     result.map(|()| Status::Success)
@@ -57,7 +63,7 @@ enum Entry {
 }
 
 impl<'c> Repl<'c> {
-    fn new(context: &'c Context) -> anyhow::Result<Repl<'c>> {
+    fn new(context: &'c Context, mut engine: Engine) -> anyhow::Result<Repl<'c>> {
         let global = context.global();
         let color = match global.color {
             ColorChoice::Auto => output::use_color(ColorChoice::Auto, std::io::stdout().is_terminal()),
@@ -72,7 +78,6 @@ impl<'c> Repl<'c> {
             .color_mode(if color { ColorMode::Forced } else { ColorMode::Disabled })
             .build();
         let mut editor: Editor<ReplHelper, FileHistory> = Editor::with_config(config)?;
-        let mut engine = context.engine();
         let session = engine.repl_session();
         let mut helper = ReplHelper::new(color);
         for symbol in engine.runtime().registry().symbols() {
@@ -157,6 +162,12 @@ impl<'c> Repl<'c> {
     }
 
     fn show(&self, result: Result<(LineResult, Vec<tusk::Diagnostic>), tusk::Error>) -> anyhow::Result<()> {
+        if interrupt::interrupted() {
+            // The plugins were asked to stop; the session goes on with the next entry.
+            interrupt::reset();
+            output::write_stderr("interrupted\n");
+            return Ok(());
+        }
         match result {
             Ok((outcome, warnings)) => {
                 self.context.report_diagnostics(&self.engine, &warnings);

@@ -1,0 +1,81 @@
+//! `tusk plugin info NAME`: everything about one installed plugin: its manifest, where it was
+//! found, its mode, what it asks for and whether the current grants cover it, its dependencies,
+//! and the info record of its library, read from the file without loading it.
+
+use std::path::Path;
+
+use tusk::plugins::check_permissions;
+
+use crate::commands::plugin::{
+    fail, find, functions_text, info_summary, installed, list_or_dash, mode_text, operators_text, origin_name,
+    permissions_text,
+};
+use crate::commands::{Context, Status, absolute};
+use crate::output;
+
+/// Runs the command: exit 1 when no such plugin is installed.
+pub fn info(context: &Context, name: &str) -> anyhow::Result<Status> {
+    let (mut engine, _) = match installed(context) {
+        Ok(engine) => engine,
+        Err(status) => return Ok(status),
+    };
+    let grants = match context.grants(&absolute(Path::new(".")), &mut engine) {
+        Ok(grants) => grants,
+        Err(_) => return Ok(Status::UsageOrIo),
+    };
+    let Some(host) = engine.plugins() else { return Ok(fail("plugins are not available in this build")) };
+    let plugin = match find(host.catalog(), name) {
+        Ok(plugin) => plugin,
+        Err(message) => return Ok(fail(&message)),
+    };
+    let manifest = &plugin.manifest;
+    let mut text = String::new();
+    let mut line = |label: &str, value: &str| text.push_str(&format!("{label:<13} {value}\n"));
+    line("name:", &manifest.name);
+    line("version:", &manifest.version.to_string());
+    line("description:", &manifest.description);
+    line("author:", &manifest.author);
+    line("license:", &manifest.license);
+    line("repository:", &manifest.repository);
+    line("folder:", &format!("{} ({})", manifest.dir.display(), origin_name(plugin.origin)));
+    line("manifest:", &manifest.manifest_path().display().to_string());
+    line("library:", &manifest.library.display().to_string());
+    line("plugin ABI:", &format!("{}.{}", manifest.abi.0, manifest.abi.1));
+    line("mode:", &mode_text(&grants, plugin));
+    line("hot reload:", if manifest.hot_reload { "yes" } else { "no" });
+    line("operators:", &operators_text(manifest));
+    line("functions:", &functions_text(manifest));
+    line("types:", &list_or_dash(manifest.types.clone()));
+    line("permissions:", &permissions_text(&manifest.permissions));
+    let granted = match check_permissions(&manifest.permissions, &grants, &manifest.name) {
+        Ok(()) => "yes".to_string(),
+        Err(error) => format!("no: {}; {}", error.headline(), error.fix()),
+    };
+    line("granted:", &granted);
+    let dependencies: Vec<String> =
+        manifest.dependencies.iter().map(|(name, requirement)| format!("{name} {requirement}")).collect();
+    line("dependencies:", &list_or_dash(dependencies));
+    line(
+        "config schema:",
+        &manifest.config_schema.as_ref().map_or_else(|| "-".to_string(), |schema| schema.display().to_string()),
+    );
+    line("examples:", &manifest.examples.len().to_string());
+    for shadowed in &plugin.shadowed {
+        line("shadows:", &shadowed.display().to_string());
+    }
+    text.push_str("library info record (read from the file, not loaded):\n");
+    match info_summary(&manifest.library) {
+        Ok(summary) => {
+            let mut line = |label: &str, value: &str| text.push_str(&format!("  {label:<11} {value}\n"));
+            line("package:", &format!("{} {}", summary.package, summary.version));
+            line("plugin ABI:", &summary.abi);
+            line("SDK:", &format!("tusk-plugin-sdk {}", summary.sdk_version));
+            line("target:", &summary.target);
+            line("panics:", summary.panic);
+            line("loadable:", &summary.incompatible.map_or_else(|| "yes".to_string(), |why| format!("no: {why}")));
+        }
+        Err(message) => text.push_str(&format!("  unreadable: {message}\n")),
+    }
+    output::write_stdout(&text)?;
+    Ok(Status::Success)
+}

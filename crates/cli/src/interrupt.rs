@@ -1,0 +1,86 @@
+//! Ctrl-C while plugins are in use: the first press asks them to stop and lets the run end
+//! cleanly, so that they are shut down; a second press exits at once.
+//!
+//! The handler runs on the `ctrlc` crate's watcher thread and cannot shut plugins down itself:
+//! the plugin host belongs to the interpreter's thread. So the first Ctrl-C sets the host's
+//! cancel flag (plugins see it through `host::is_cancelled()` and end their call with an
+//! error) and a flag the commands check when evaluation returns: they then print nothing
+//! more, drop the engine (which shuts the loaded plugins down, dependents first) and exit with
+//! 130. The evaluator does not poll the flag yet, so a script busy in its own code runs on
+//! until it finishes or calls a plugin that checks it; a second Ctrl-C exits with 130 at once,
+//! without shutting plugins down. While no plugin has started loading there is nothing to shut
+//! down, and the first Ctrl-C exits at once, as it does without plugins.
+//!
+//! The handler is installed by the first engine that finds installed plugins, so `tusk -e 1`
+//! with none keeps the default SIGINT behaviour and pays nothing.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::output;
+
+/// The handler's view of the current engine's plugins.
+struct State {
+    presses: AtomicUsize,
+    current: Mutex<Option<Watched>>,
+}
+
+#[derive(Clone)]
+struct Watched {
+    /// The host's cancel flag (what `is_cancelled()` reads).
+    cancel: Arc<AtomicBool>,
+    /// Set once the host starts loading a plugin.
+    started: Arc<AtomicBool>,
+}
+
+static STATE: OnceLock<State> = OnceLock::new();
+
+/// Makes Ctrl-C cancel the plugins of the engine created last (`tusk check` makes one engine
+/// per file, one after the other).
+pub fn watch(cancel: Arc<AtomicBool>, started: Arc<AtomicBool>) {
+    let state = STATE.get_or_init(|| {
+        // An error means another handler is installed (never in the tusk binary); Ctrl-C
+        // then keeps whatever behaviour that handler gives it.
+        let _ = ctrlc::set_handler(on_interrupt);
+        State { presses: AtomicUsize::new(0), current: Mutex::new(None) }
+    });
+    if let Ok(mut current) = state.current.lock() {
+        *current = Some(Watched { cancel, started });
+    }
+}
+
+fn on_interrupt() {
+    let Some(state) = STATE.get() else { std::process::exit(130) };
+    let presses = state.presses.fetch_add(1, Ordering::SeqCst) + 1;
+    let current = state.current.lock().ok().and_then(|current| current.clone());
+    match current {
+        Some(watched) if presses == 1 && watched.started.load(Ordering::SeqCst) => {
+            watched.cancel.store(true, Ordering::SeqCst);
+            output::write_stderr(
+                "\ninterrupted: stopping plugins (press Ctrl-C again to quit without shutting them down)\n",
+            );
+        }
+        // The process exits from this thread while the interpreter may be running: the
+        // second press is the user saying "now", and with nothing loaded there is nothing to
+        // clean up.
+        _ => std::process::exit(130),
+    }
+}
+
+/// True once Ctrl-C was pressed (and not yet [`reset`]): the command should stop, print no
+/// result and exit with 130.
+pub fn interrupted() -> bool {
+    STATE.get().is_some_and(|state| state.presses.load(Ordering::SeqCst) > 0)
+}
+
+/// Forgets a Ctrl-C that has been dealt with (the REPL goes on with the next entry).
+pub fn reset() {
+    if let Some(state) = STATE.get() {
+        state.presses.store(0, Ordering::SeqCst);
+        if let Ok(current) = state.current.lock()
+            && let Some(watched) = current.as_ref()
+        {
+            watched.cancel.store(false, Ordering::SeqCst);
+        }
+    }
+}
