@@ -137,6 +137,11 @@ pub struct RunArgs {
     #[arg(value_name = "FILE", value_parser = parse_input)]
     pub input: Input,
 
+    /// Run again whenever the script or a plugin library changes (changed plugins are reloaded
+    /// in place; Ctrl-C stops)
+    #[arg(long)]
+    pub watch: bool,
+
     #[command(flatten)]
     pub output: OutputArgs,
 }

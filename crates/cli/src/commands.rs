@@ -61,6 +61,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Status> {
         }
     };
     match cli.command {
+        Some(Command::Run(args)) if args.watch => run::watch(&context, &args.input, &args.output),
         Some(Command::Run(args)) => run::run(&context, &args.input, &args.output),
         Some(Command::Get(args)) => get::get(&context, &args),
         Some(Command::Check(args)) => check::check(&context, &args),

@@ -174,10 +174,11 @@ fn an_incompatible_library_is_refused_before_a_runner_starts() {
     let library = host.plugin_dir("my_plugin").join("libmy_plugin.so");
     std::fs::write(&library, with_abi_major(&support::library("my_plugin"), 2)).unwrap();
     let sdk = tusk_plugin_sdk::SDK_VERSION;
+    let minor = tusk_plugin_sdk::abi::ABI_MINOR;
     assert_eq!(
         message(&mut host, "@my_operator(\"tusk\")"),
         format!(
-            "@my_operator: {} is incompatible: its plugin ABI version is 2.0 (tusk-plugin-sdk {sdk}), this host \
+            "@my_operator: {} is incompatible: its plugin ABI version is 2.{minor} (tusk-plugin-sdk {sdk}), this host \
              expects 1.x: rebuild the plugin against tusk-plugin-sdk {sdk}",
             library.canonicalize().unwrap().display()
         )

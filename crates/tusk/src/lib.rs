@@ -45,6 +45,7 @@ pub mod plugins {
     pub use tusk_plugin_host::host::{HostSettings, PluginHost, current_versions};
     pub use tusk_plugin_host::loader::{LoadError, LoadedPlugin, LoadedSymbol, check_info_record, read_info_record};
     pub use tusk_plugin_host::manifest::{default_library_name, parse_manifest};
+    pub use tusk_plugin_host::reload::{Reload, ReloadError, ReloadOutcome, Update, WatchError};
     pub use tusk_plugin_host::{
         Access, Catalog, DiscoveredPlugin, Example, ExecutionMode, FileAccess, GrantSet, Grants, MANIFEST_FILE,
         Manifest, NetworkAccess, Origin, PermissionError, Permissions, SUPPORTED_ABI_MAJOR, SearchPath, SearchRoot,

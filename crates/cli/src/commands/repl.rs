@@ -6,6 +6,9 @@
 //! Ctrl-C drops the entry being typed, Ctrl-D or `:quit` leaves; Ctrl-C during an evaluation
 //! that uses plugins asks them to stop and returns to the prompt (see `interrupt`). History
 //! persists in the user's data directory when standard input is a terminal.
+//!
+//! Plugin libraries are watched: a rebuilt plugin is reloaded before the next entry (and
+//! before any call into it), and `:reload [NAME]` checks the files now.
 
 mod helper;
 
@@ -30,10 +33,13 @@ const CONTINUATION_PROMPT: &str = "...   ";
 
 /// Runs the REPL until `:quit` or end of input.
 pub fn repl(context: &Context) -> anyhow::Result<Status> {
-    let engine = match context.engine(&script_dir(&Input::Stdin)) {
+    let mut engine = match context.engine(&script_dir(&Input::Stdin)) {
         Ok(engine) => engine,
         Err(status) => return Ok(status),
     };
+    if let Err(error) = engine.watch_plugins() {
+        output::write_stderr(&format!("tusk: plugin libraries are not watched for changes: {error}\n"));
+    }
     let mut repl = Repl::new(context, engine)?;
     let result = repl.run();
     repl.save_history();
@@ -101,6 +107,9 @@ impl<'c> Repl<'c> {
 
     fn run(&mut self) -> anyhow::Result<()> {
         loop {
+            // Between entries: plugins rebuilt while the last one ran are reloaded now.
+            let reloads = self.engine.poll_reloads();
+            self.show_reloads(reloads)?;
             match self.read_entry()? {
                 Entry::Evaluated | Entry::Cancelled => {}
                 Entry::Command(line) => {
@@ -198,9 +207,29 @@ impl<'c> Repl<'c> {
             }
             ":load" if argument.is_empty() => output::write_stderr("Error: `:load` needs a file name\n"),
             ":load" => self.load(argument)?,
+            ":reload" => {
+                let reloads = self.engine.reload_plugins((!argument.is_empty()).then_some(argument));
+                if reloads.is_empty() {
+                    output::write_stdout("no plugin is loaded yet (plugins load on their first call)")?;
+                }
+                self.show_reloads(reloads)?;
+                self.refresh_completions();
+            }
             _ => output::write_stderr(&format!("Error: unknown command `{name}` (`:help` lists the commands)\n")),
         }
         Ok(true)
+    }
+
+    /// Says what plugin reloads did: swaps and unchanged plugins on standard output, refused
+    /// builds as diagnostics on standard error.
+    fn show_reloads(&self, reloads: Vec<tusk::plugins::Reload>) -> anyhow::Result<()> {
+        for reload in reloads {
+            match reload.to_diagnostic() {
+                Some(diagnostic) => self.context.report_diagnostics(&self.engine, &[diagnostic]),
+                None => output::write_stdout(&reload.to_string())?,
+            }
+        }
+        Ok(())
     }
 
     /// Evaluates a whole file as one entry of the session.

@@ -1,8 +1,13 @@
-//! `tusk run FILE` (and plain `tusk FILE`): evaluate a script and print its document.
+//! `tusk run FILE` (and plain `tusk FILE`): evaluate a script and print its document;
+//! `tusk run --watch FILE` does it again whenever the script or a plugin library changes.
 //!
 //! Warnings are not printed here: a bare word used as a string is normal in real
 //! configuration files, and `tusk check` is where warnings are asked for. Plugin discovery
 //! problems are not printed either, unless the script fails on an operator nobody provides.
+
+use std::time::Duration;
+
+use tusk::Engine;
 
 use crate::cli::{Input, OutputArgs};
 use crate::commands::{Context, Status, evaluate, script_dir};
@@ -14,13 +19,18 @@ pub fn run(context: &Context, input: &Input, output_args: &OutputArgs) -> anyhow
         Ok(engine) => engine,
         Err(status) => return Ok(status),
     };
-    let result = evaluate(&mut engine, input);
+    run_once(context, &mut engine, input, output_args)
+}
+
+/// One run: evaluate, then print the document or the errors.
+fn run_once(context: &Context, engine: &mut Engine, input: &Input, output_args: &OutputArgs) -> anyhow::Result<Status> {
+    let result = evaluate(engine, input);
     if interrupt::interrupted() {
         return Ok(Status::Interrupted);
     }
     let document = match result {
         Ok(document) => document,
-        Err(error) => return Ok(context.report(&engine, &error)),
+        Err(error) => return Ok(context.report(engine, &error)),
     };
     match output::format_value(document.value(), output_args, false) {
         Ok(text) => {
@@ -30,6 +40,54 @@ pub fn run(context: &Context, input: &Input, output_args: &OutputArgs) -> anyhow
         Err(message) => {
             output::write_stderr(&format!("Error: {message}\n"));
             Ok(Status::ScriptError)
+        }
+    }
+}
+
+/// `tusk run --watch FILE`: runs the script, then waits until the script or a plugin library
+/// changes and runs it again, with the same engine. A changed plugin that is loaded is
+/// reloaded in place first (the new build checked, initialised and swapped in); a build that
+/// fails is reported and the running one keeps serving, so nothing is run again for it. Ends
+/// with Ctrl-C.
+pub fn watch(context: &Context, input: &Input, output_args: &OutputArgs) -> anyhow::Result<Status> {
+    let Input::Path(path) = input else {
+        output::write_stderr("Error: `--watch` needs a file, not standard input\n");
+        return Ok(Status::UsageOrIo);
+    };
+    let mut engine = match context.engine(&script_dir(input)) {
+        Ok(engine) => engine,
+        Err(status) => return Ok(status),
+    };
+    if let Err(error) = engine.watch_plugins().and_then(|()| engine.watch_file(path)) {
+        output::write_stderr(&format!("Error: {error}\n"));
+        return Ok(Status::UsageOrIo);
+    }
+    loop {
+        run_once(context, &mut engine, input, output_args)?;
+        if interrupt::interrupted() {
+            return Ok(Status::Interrupted);
+        }
+        output::write_stderr(&format!("[watching {} and the plugin libraries; Ctrl-C stops]\n", path.display()));
+        loop {
+            // A bounded wait, so that a Ctrl-C (which only sets a flag once plugins are loaded)
+            // ends the loop promptly.
+            let update = engine.wait_for_changes(Some(Duration::from_millis(250)));
+            if interrupt::interrupted() {
+                return Ok(Status::Interrupted);
+            }
+            let mut run_again = !update.files.is_empty();
+            for reload in &update.reloads {
+                match reload.to_diagnostic() {
+                    Some(diagnostic) => context.report_diagnostics(&engine, &[diagnostic]),
+                    None => {
+                        output::write_stderr(&format!("{reload}\n"));
+                        run_again = true;
+                    }
+                }
+            }
+            if run_again {
+                break;
+            }
         }
     }
 }

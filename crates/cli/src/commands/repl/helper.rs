@@ -19,6 +19,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     (":help", "list the commands; `:help @op` or `:help name` shows an operator's or function's documentation"),
     (":load FILE", "evaluate a file into the session"),
     (":reset", "forget every name defined in this session"),
+    (":reload [NAME]", "reload changed plugin libraries now (every loaded plugin, or NAME)"),
     (":quit", "leave (Ctrl-D does too)"),
 ];
 
