@@ -32,6 +32,8 @@ pub trait HostServices {
     fn may_read(&self, plugin: &str, path: &Path) -> Result<PathBuf, String>;
     /// May the plugin write this file? Returns the resolved path to write.
     fn may_write(&self, plugin: &str, path: &Path) -> Result<PathBuf, String>;
+    /// The absolute path `path` means for the plugin (relative paths are relative to the script).
+    fn resolve_path(&self, plugin: &str, path: &Path) -> PathBuf;
     /// May the plugin read this environment variable?
     fn may_read_env(&self, plugin: &str, name: &str) -> Result<(), String>;
     /// May the plugin connect to `host:port`?
@@ -292,6 +294,8 @@ impl HostContext {
                 read_env: host_read_env,
                 check_connect: host_check_connect,
                 is_cancelled: host_is_cancelled,
+                append_file: host_append_file,
+                resolve_path: host_resolve_path,
             },
             plugin: plugin.to_string(),
             handles: RefCell::new(HandleTable::default()),
@@ -694,6 +698,35 @@ unsafe extern "C" fn host_write_file(ctx: *mut c_void, path: StrRef, data: StrRe
                 status::ERROR
             }
         }
+    })
+}
+
+unsafe extern "C" fn host_append_file(ctx: *mut c_void, path: StrRef, data: StrRef, error: *mut ErrorOut) -> u32 {
+    guarded(status::PANIC, || {
+        let host = context(ctx);
+        let path = text_of(path);
+        let resolved = match host.services.may_write(&host.plugin, Path::new(&path)) {
+            Ok(resolved) => resolved,
+            Err(message) => return denied(host, error, message),
+        };
+        match crate::io::append(&resolved, text_of(data).as_bytes()) {
+            Ok(()) => status::OK,
+            Err(io_error) => {
+                host.error(error, error_kind::MESSAGE, format!("cannot append to {path}: {io_error}"));
+                status::ERROR
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn host_resolve_path(ctx: *mut c_void, path: StrRef, out: *mut TValue) -> u32 {
+    guarded(status::PANIC, || {
+        let host = context(ctx);
+        let resolved = host.services.resolve_path(&host.plugin, Path::new(&text_of(path)));
+        let given = give(host, &Value::from(resolved.display().to_string()), None);
+        // SAFETY: valid out-pointer.
+        unsafe { out.write(given) };
+        status::OK
     })
 }
 

@@ -110,6 +110,10 @@ impl HostServices for GrantedServices {
         Err(Self::refused(plugin, &format!("write {}", path.display()), &format!("--allow-write={}", path.display())))
     }
 
+    fn resolve_path(&self, plugin: &str, path: &Path) -> PathBuf {
+        self.with(plugin, |grants| grants.resolve(path))
+    }
+
     fn may_read_env(&self, plugin: &str, name: &str) -> Result<(), String> {
         if self.with(plugin, |grants| grants.may_read_env(name)) {
             return Ok(());

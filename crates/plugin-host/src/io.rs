@@ -15,6 +15,12 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
     std::fs::rename(&temporary.0, path)
 }
 
+/// Appends `bytes` to `path`, creating it if it does not exist.
+pub(crate) fn append(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(bytes)
+}
+
 /// A new file with a unique name in `directory` (removed by the rename that follows).
 fn tempfile_in(directory: &Path) -> std::io::Result<(std::path::PathBuf, std::fs::File)> {
     for attempt in 0..100u32 {

@@ -660,8 +660,15 @@ impl RemotePlugin {
     fn serve_request(&self, request: Request) -> Result<Option<String>, String> {
         let plugin = &self.name;
         match request {
-            Request::Read(path) => self.services.may_read(plugin, Path::new(&path)).map(|_| None),
-            Request::Write(path) => self.services.may_write(plugin, Path::new(&path)).map(|_| None),
+            Request::Read(path) => {
+                self.services.may_read(plugin, Path::new(&path)).map(|resolved| Some(resolved.display().to_string()))
+            }
+            Request::Write(path) => {
+                self.services.may_write(plugin, Path::new(&path)).map(|resolved| Some(resolved.display().to_string()))
+            }
+            Request::Resolve(path) => {
+                Ok(Some(self.services.resolve_path(plugin, Path::new(&path)).display().to_string()))
+            }
             Request::Env(name) => self.services.may_read_env(plugin, &name).map(|()| std::env::var(&name).ok()),
             Request::Connect { host, port } => self.services.may_connect(plugin, &host, port).map(|()| None),
         }

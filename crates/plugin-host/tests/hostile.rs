@@ -85,11 +85,12 @@ fn a_library_built_for_another_abi_is_refused_before_loading() {
     std::fs::write(&library, with_abi_major(&support::library("my_plugin"), 2)).unwrap();
     let path = library.canonicalize().unwrap();
     let sdk = tusk_plugin_sdk::SDK_VERSION;
+    let minor = tusk_plugin_sdk::abi::ABI_MINOR;
     assert_eq!(
         host.value("@my_operator(\"tusk\")").unwrap_err(),
         failure(
             &format!(
-                "@my_operator: {} is incompatible: its plugin ABI version is 2.0 (tusk-plugin-sdk {sdk}), this host expects \
+                "@my_operator: {} is incompatible: its plugin ABI version is 2.{minor} (tusk-plugin-sdk {sdk}), this host expects \
                  1.x: rebuild the plugin against tusk-plugin-sdk {sdk}",
                 path.display()
             ),

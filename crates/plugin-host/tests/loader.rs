@@ -31,6 +31,9 @@ impl HostServices for AllowAll {
     fn may_write(&self, _: &str, path: &Path) -> Result<PathBuf, String> {
         Ok(path.to_path_buf())
     }
+    fn resolve_path(&self, _: &str, path: &Path) -> PathBuf {
+        path.to_path_buf()
+    }
     fn may_read_env(&self, _: &str, _: &str) -> Result<(), String> {
         Ok(())
     }

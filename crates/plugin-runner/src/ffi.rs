@@ -126,6 +126,8 @@ pub(crate) fn init(session: &'static Session, config_json: &str) -> Result<(), S
         read_env: host_read_env,
         check_connect: host_check_connect,
         is_cancelled: host_is_cancelled,
+        append_file: host_append_file,
+        resolve_path: host_resolve_path,
     }));
     let mut error = ErrorOut::EMPTY;
     ALIVE.store(true, Ordering::Release);
@@ -603,11 +605,15 @@ unsafe extern "C" fn host_read_file(ctx: *mut c_void, path: StrRef, out: *mut TV
     guarded(status::PANIC, || {
         let Some(session) = session(ctx) else { return status::INVALID };
         let path = text_of(path);
-        if let Err(message) = ask(session, Request::Read(path.clone())) {
-            report(session, error, error_kind::PERMISSION_DENIED, message);
-            return status::DENIED;
-        }
-        match std::fs::read_to_string(&path) {
+        // The host answers with the resolved path: relative paths mean the script's folder.
+        let resolved = match ask(session, Request::Read(path.clone())) {
+            Ok(resolved) => resolved.unwrap_or_else(|| path.clone()),
+            Err(message) => {
+                report(session, error, error_kind::PERMISSION_DENIED, message);
+                return status::DENIED;
+            }
+        };
+        match std::fs::read_to_string(&resolved) {
             Ok(text) => {
                 write_out(out, give(session, &Local::Str(Rc::from(text)), None));
                 status::OK
@@ -624,17 +630,51 @@ unsafe extern "C" fn host_write_file(ctx: *mut c_void, path: StrRef, data: StrRe
     guarded(status::PANIC, || {
         let Some(session) = session(ctx) else { return status::INVALID };
         let path = text_of(path);
-        if let Err(message) = ask(session, Request::Write(path.clone())) {
-            report(session, error, error_kind::PERMISSION_DENIED, message);
-            return status::DENIED;
-        }
-        match crate::io::write_atomically(Path::new(&path), text_of(data).as_bytes()) {
+        let resolved = match ask(session, Request::Write(path.clone())) {
+            Ok(resolved) => resolved.unwrap_or_else(|| path.clone()),
+            Err(message) => {
+                report(session, error, error_kind::PERMISSION_DENIED, message);
+                return status::DENIED;
+            }
+        };
+        match crate::io::write_atomically(Path::new(&resolved), text_of(data).as_bytes()) {
             Ok(()) => status::OK,
             Err(io_error) => {
                 report(session, error, error_kind::MESSAGE, format!("cannot write {path}: {io_error}"));
                 status::ERROR
             }
         }
+    })
+}
+
+unsafe extern "C" fn host_append_file(ctx: *mut c_void, path: StrRef, data: StrRef, error: *mut ErrorOut) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(session) = session(ctx) else { return status::INVALID };
+        let path = text_of(path);
+        let resolved = match ask(session, Request::Write(path.clone())) {
+            Ok(resolved) => resolved.unwrap_or_else(|| path.clone()),
+            Err(message) => {
+                report(session, error, error_kind::PERMISSION_DENIED, message);
+                return status::DENIED;
+            }
+        };
+        match crate::io::append(Path::new(&resolved), text_of(data).as_bytes()) {
+            Ok(()) => status::OK,
+            Err(io_error) => {
+                report(session, error, error_kind::MESSAGE, format!("cannot append to {path}: {io_error}"));
+                status::ERROR
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn host_resolve_path(ctx: *mut c_void, path: StrRef, out: *mut TValue) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(session) = session(ctx) else { return status::INVALID };
+        let path = text_of(path);
+        let resolved = ask(session, Request::Resolve(path.clone())).ok().flatten().unwrap_or(path);
+        write_out(out, give(session, &Local::Str(Rc::from(resolved)), None));
+        status::OK
     })
 }
 

@@ -18,6 +18,12 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
     written
 }
 
+/// Appends `bytes` to `path`, creating it if it does not exist.
+pub(crate) fn append(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(bytes)
+}
+
 fn temporary_in(directory: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
     for attempt in 0..100u32 {

@@ -21,8 +21,8 @@ use std::ffi::c_void;
 
 /// Major version: changes only when something is removed or changes meaning.
 pub const ABI_MAJOR: u32 = 1;
-/// Minor version: grows when something is appended.
-pub const ABI_MINOR: u32 = 0;
+/// Minor version: grows when something is appended (1: `append_file`, `resolve_path`).
+pub const ABI_MINOR: u32 = 1;
 /// The first bytes of the info record, found in the library file before it is loaded.
 pub const INFO_MAGIC: [u8; 16] = *b"TUSK-PLUGIN-INFO";
 /// The one symbol a plugin library exports (its name carries the ABI major).
@@ -346,6 +346,12 @@ pub struct HostApi {
     pub check_connect: unsafe extern "C" fn(context: *mut c_void, host: StrRef, port: u16, error: *mut ErrorOut) -> u32,
     /// Non-zero when the host asks the running call to stop (deadline, Ctrl-C).
     pub is_cancelled: unsafe extern "C" fn(context: *mut c_void, call: *mut c_void) -> u32,
+    // ---- ABI 1.1 (a plugin checks `size` before using these)
+    /// Appends to a file the user granted (created if missing).
+    pub append_file:
+        unsafe extern "C" fn(context: *mut c_void, path: StrRef, data: StrRef, error: *mut ErrorOut) -> u32,
+    /// The absolute path `path` means (relative paths are relative to the running script).
+    pub resolve_path: unsafe extern "C" fn(context: *mut c_void, path: StrRef, out: *mut TValue) -> u32,
 }
 
 /// What the plugin's entry symbol returns. Size-prefixed and append-only.

@@ -31,8 +31,14 @@ unsafe impl Sync for HostApi {}
 // SAFETY: `SymbolInfo` points into immutable data owned by the loaded plugin.
 unsafe impl Send for SymbolInfo {}
 
-/// The smallest host table this SDK can use (every field up to `is_cancelled`).
-const MIN_HOST_SIZE: u32 = std::mem::size_of::<HostApi>() as u32;
+/// The smallest host table this SDK can use: ABI 1.0's, every field up to `is_cancelled`.
+/// Later fields are used only when the host's table covers them.
+const MIN_HOST_SIZE: u32 = std::mem::offset_of!(HostApi, append_file) as u32;
+
+/// True when the host's table has the field that ends at `end` (a newer ABI minor's).
+fn host_has(host: &HostApi, end: usize) -> bool {
+    host.size as usize >= end
+}
 
 static HOST: AtomicPtr<HostApi> = AtomicPtr::new(std::ptr::null_mut());
 static FACTORY: OnceLock<fn() -> Box<dyn TuskPlugin>> = OnceLock::new();
@@ -266,6 +272,31 @@ pub(crate) fn write_file(path: &str, text: &str) -> Result<(), OperatorError> {
     // SAFETY: both texts are borrowed for the call.
     let code = unsafe { (host.write_file)(host.context, StrRef::new(path), StrRef::new(text), &mut error) };
     io_result(code, &error)
+}
+
+pub(crate) fn append_file(path: &str, text: &str) -> Result<(), OperatorError> {
+    let host = host();
+    if !host_has(host, std::mem::offset_of!(HostApi, append_file) + std::mem::size_of::<usize>()) {
+        return Err(OperatorError::message("this version of tusk cannot append to files: update it"));
+    }
+    let mut error = ErrorOut::EMPTY;
+    // SAFETY: both texts are borrowed for the call; the table covers the field (checked above).
+    let code = unsafe { (host.append_file)(host.context, StrRef::new(path), StrRef::new(text), &mut error) };
+    io_result(code, &error)
+}
+
+pub(crate) fn resolve_path(path: &str) -> String {
+    let host = host();
+    if !host_has(host, std::mem::offset_of!(HostApi, resolve_path) + std::mem::size_of::<usize>()) {
+        return path.to_string();
+    }
+    let mut out = TValue::NULL;
+    // SAFETY: the path is borrowed for the call; `out` receives a new string reference.
+    let code = unsafe { (host.resolve_path)(host.context, StrRef::new(path), &mut out) };
+    if code != status::OK {
+        return path.to_string();
+    }
+    Value::from_raw(out).as_str().map_or_else(|| path.to_string(), str::to_string)
 }
 
 pub(crate) fn read_env(name: &str) -> Result<Option<String>, OperatorError> {

@@ -260,6 +260,17 @@ pub mod host {
         ffi::write_file(path, text)
     }
 
+    /// Appends text to a file where the user allowed the plugin to write (created if missing).
+    pub fn append_file(path: &str, text: &str) -> Result<(), OperatorError> {
+        ffi::append_file(path, text)
+    }
+
+    /// The absolute path `path` means: relative paths are relative to the running script's
+    /// folder (the same path the file functions above use).
+    pub fn resolve_path(path: &str) -> String {
+        ffi::resolve_path(path)
+    }
+
     /// Reads an environment variable the user allowed the plugin to read (`None` if unset).
     pub fn env(name: &str) -> Result<Option<String>, OperatorError> {
         ffi::read_env(name)

@@ -156,10 +156,13 @@ pub struct CallError {
 /// A host service the plugin asked for; the host checks the user's grants.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
-    /// May the plugin read this file? (The runner reads it itself.)
+    /// May the plugin read this file? (The runner reads it itself, at the resolved path the
+    /// host replies with: relative paths are relative to the script, not the runner.)
     Read(String),
-    /// May the plugin write this file? (The runner writes it itself.)
+    /// May the plugin write this file? (The runner writes it itself, at the resolved path.)
     Write(String),
+    /// The absolute path a relative one means (relative to the script's folder).
+    Resolve(String),
     /// The value of an environment variable (the runner's environment is empty).
     Env(String),
     /// May the plugin connect to `host:port`?
@@ -505,6 +508,10 @@ impl ToHost {
                         e.byte(2);
                         e.str(name);
                     }
+                    Request::Resolve(path) => {
+                        e.byte(4);
+                        e.str(path);
+                    }
                     Request::Connect { host, port } => {
                         e.byte(3);
                         e.str(host);
@@ -599,6 +606,7 @@ impl ToHost {
                     1 => Request::Write(d.str()?),
                     2 => Request::Env(d.str()?),
                     3 => Request::Connect { host: d.str()?, port: d.u16()? },
+                    4 => Request::Resolve(d.str()?),
                     _ => return d.fail("unknown request"),
                 };
                 ToHost::Request { id, request }

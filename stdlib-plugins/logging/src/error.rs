@@ -33,9 +33,6 @@ pub(crate) enum LoggingError {
     /// `@log("info", "m", {f1: 1, …, f33: 33})`.
     #[error("an event has at most {max} fields, found {found}")]
     TooManyFields { max: usize, found: usize },
-    /// `@log.add_sink("logs/app.log")`.
-    #[error("sink paths must be absolute, found `{0}`")]
-    RelativeSinkPath(String),
     /// `@log.add_sink("/tmp")`.
     #[error("the sink {0} is not a regular file")]
     NotAFile(String),
@@ -63,7 +60,7 @@ impl From<LoggingError> for OperatorError {
             LoggingError::FieldsNotAnObject { .. }
             | LoggingError::ReservedField(_)
             | LoggingError::TooManyFields { .. } => OperatorError::argument(2, message),
-            LoggingError::RelativeSinkPath(_) | LoggingError::NotAFile(_) => OperatorError::argument(0, message),
+            LoggingError::NotAFile(_) => OperatorError::argument(0, message),
             _ => OperatorError::message(message),
         }
     }
