@@ -242,3 +242,15 @@ fn reloading_everything_reports_what_the_watcher_already_applied() {
     let again: Vec<String> = host.host.reload_all().iter().map(ToString::to_string).collect();
     assert_eq!(again, vec!["plugin `swap` is unchanged: generation 2 serves"]);
 }
+
+#[test]
+fn the_new_build_is_initialised_with_the_configuration_of_the_running_one() {
+    let mut host = swap_host();
+    // The script's `[plugins.swap]` section configures the first load.
+    let document = host.eval("[plugins.swap]\ngreeting: \"hi\"\n\n[result]\nconfig: @swap.config()\n").unwrap();
+    assert_eq!(document["result"]["config"], json!(r#"{"greeting":"hi"}"#));
+    replace_file(&swap_library(&host), &swap_build("ok", 2));
+    assert!(host.host.reload("swap").is_swap());
+    // Evaluated without the section: the configuration is the one the plugin was loaded with.
+    assert_eq!(host.value("[@swap.version(), @swap.config()]").unwrap(), json!([2, r#"{"greeting":"hi"}"#]));
+}
