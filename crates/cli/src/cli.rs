@@ -70,7 +70,8 @@ pub enum PluginCommand {
     /// shadowed copies and manifest problems
     List,
     /// Everything about one plugin: manifest, permissions and whether they are granted,
-    /// dependencies, and the info record of its library (read without loading it)
+    /// dependencies, the info record of its library (read without loading it) and, for a
+    /// sandboxed plugin, the sandbox layers in force (it is started in its sandbox to see them)
     Info(PluginNameArgs),
     /// Validate a plugin folder or crate: manifest, library, loading, registrations, examples
     /// (exit 1 on any failure; a crate is built with `cargo build` first)

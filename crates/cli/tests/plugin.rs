@@ -155,6 +155,16 @@ fn fake_plugin(root: &Path, name: &str, extra: &str) -> PathBuf {
     dir
 }
 
+/// The plugin ABI libraries built against this SDK carry (`1.0`).
+fn library_abi() -> String {
+    format!("{}.{}", tusk_plugin_sdk::abi::ABI_MAJOR, tusk_plugin_sdk::abi::ABI_MINOR)
+}
+
+/// `plugin ABI 1.0, tusk-plugin-sdk 0.1.0`, as `tusk plugin check` shows a library.
+fn record_text() -> String {
+    format!("plugin ABI {}, tusk-plugin-sdk {}", library_abi(), tusk_plugin_sdk::SDK_VERSION)
+}
+
 fn bundled_dir() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_tusk")).parent().unwrap().join("plugins")
 }
@@ -275,15 +285,18 @@ config schema: -
 examples:     1
 library info record (read from the file, not loaded):
   package:    tusk-plugin-cli-probe 1.0.0
-  plugin ABI: 1.0
-  SDK:        tusk-plugin-sdk 0.1.0
+  plugin ABI: {abi}
+  SDK:        tusk-plugin-sdk {sdk}
   target:     {arch}-{os}
   panics:     unwind
   loadable:   yes
+sandbox: not started: plugin `cli_probe` needs read access to {data}
 ",
         probe = probe.display(),
         data = data.display(),
         grants = grants.display(),
+        abi = library_abi(),
+        sdk = tusk_plugin_sdk::SDK_VERSION,
         arch = std::env::consts::ARCH,
         os = std::env::consts::OS,
     );
@@ -292,6 +305,7 @@ library info record (read from the file, not loaded):
     let data = data.display().to_string();
     let output = env.run(&[&format!("--allow-read={data}"), "plugin", "info", "cli_probe"]);
     assert!(output.stdout.contains("\ngranted:      yes\n"), "{}", output.stdout);
+    assert!(output.stdout.contains("\nsandboxed: runner "), "{}", output.stdout);
 
     let output = env.run(&["plugin", "info", "nope"]);
     assert_output(&output, 1, "", "Error: no plugin named `nope` is installed (installed: cli_probe)\n");
@@ -309,13 +323,14 @@ fn check_of_the_template_plugin_passes() {
         "checking {template}
 ok      build (cargo build, debug profile)
 ok      manifest: my_plugin 1.0.0
-ok      library libmy_plugin.so: plugin ABI 1.0, tusk-plugin-sdk 0.1.0, {arch}-{os}, panic=unwind
+ok      library libmy_plugin.so: {record}, {arch}-{os}, panic=unwind
 ok      load: registers @my_operator, my_function, as the manifest declares
 ok      example @my_operator(\"tusk\") => \"Hello, tusk!\"
 ok      example @my_operator(\"tusk\") => \"Hello, tusk!\"
 ok      shutdown
 7 checks passed
 ",
+        record = record_text(),
         arch = std::env::consts::ARCH,
         os = std::env::consts::OS,
     );
@@ -356,13 +371,14 @@ fn check_loads_the_plugin_granting_what_it_asks_for_and_runs_every_example() {
     let stdout = format!(
         "checking cli_probe
 ok      manifest: cli_probe 1.0.0
-ok      library libtusk_plugin_cli_probe.so: plugin ABI 1.0, tusk-plugin-sdk 0.1.0, {}-{}, panic=unwind
+ok      library libtusk_plugin_cli_probe.so: {}, {}-{}, panic=unwind
 ok      load: registers @cli_probe.read, @cli_probe.wait, cli_probe_twice, as the manifest declares
 ok      example cli_probe_twice(21) => 42
 ok      example cli_probe_twice(2) => 4
 ok      shutdown
 6 checks passed
 ",
+        record_text(),
         std::env::consts::ARCH,
         std::env::consts::OS,
     );

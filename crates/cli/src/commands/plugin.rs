@@ -13,6 +13,7 @@ mod new;
 
 use std::path::{Path, PathBuf};
 
+use tusk::plugins::PluginHost;
 use tusk::plugins::{
     Catalog, DiscoveredPlugin, ExecutionMode, FileAccess, GrantSet, Grants, MANIFEST_FILE, Manifest, NetworkAccess,
     Origin, Permissions, SearchPath, default_library_name, parse_manifest,
@@ -20,7 +21,7 @@ use tusk::plugins::{
 use tusk::{Diagnostic, Engine};
 
 use crate::cli::PluginCommand;
-use crate::commands::{Context, Status};
+use crate::commands::{CommandEngine, Context, Status};
 use crate::output;
 
 pub use self::build::Profile;
@@ -39,7 +40,7 @@ pub fn plugin(context: &Context, command: PluginCommand) -> anyhow::Result<Statu
 }
 
 /// An engine over the installed plugins as scripts in the working directory see them.
-fn installed(context: &Context) -> Result<(Engine, Vec<Diagnostic>), Status> {
+fn installed(context: &Context) -> Result<(CommandEngine, Vec<Diagnostic>), Status> {
     context.engine_with_diagnostics(Path::new("."))
 }
 
@@ -90,12 +91,15 @@ fn user_plugins_dir() -> Option<PathBuf> {
 
 /// Where the plugin runs: `native` (in-process: trusted in the grants file, or first-party and
 /// shipped with tusk) or `isolated` (the sandboxed runner), with the reason.
-fn mode_text(grants: &Grants, plugin: &DiscoveredPlugin) -> String {
+fn mode_text(host: &PluginHost, grants: &Grants, plugin: &DiscoveredPlugin) -> String {
     let asked = match plugin.manifest.mode {
         ExecutionMode::Native => "native",
         ExecutionMode::Isolated => "isolated",
     };
-    match grants.execution_mode(plugin) {
+    match host.execution_mode(plugin) {
+        ExecutionMode::Isolated if grants.execution_mode(plugin) == ExecutionMode::Native => {
+            "isolated (--sandbox or --sandbox-all)".to_string()
+        }
         ExecutionMode::Native if grants.is_trusted(plugin.name()) => "native (trusted in the grants file)".to_string(),
         ExecutionMode::Native => "native (first-party, shipped with tusk)".to_string(),
         ExecutionMode::Isolated if asked == "native" => {
@@ -380,7 +384,7 @@ fn extra_files(dir: &Path) -> Vec<String> {
 /// An engine whose only plugin is the prepared one, granted what its manifest asks for (plus
 /// the command line's grants), with a cache of its own: for `check` and `docs` of a plugin
 /// that is not installed (or not yet).
-fn engine_for_prepared(context: &Context, prepared: &Prepared) -> Result<(Engine, Vec<Diagnostic>), Status> {
+fn engine_for_prepared(context: &Context, prepared: &Prepared) -> Result<(CommandEngine, Vec<Diagnostic>), Status> {
     let root = prepared.staging.path().to_path_buf();
     let grants = with_manifest_grants(&context.grant_flags, &prepared.manifest.permissions);
     context.engine_with_settings(Path::new("."), move |settings| {

@@ -19,11 +19,11 @@ use rustyline::Editor;
 use rustyline::config::{ColorMode, CompletionType, Config};
 use rustyline::error::ReadlineError;
 use rustyline::history::FileHistory;
-use tusk::{Engine, LineResult, ReplSession, SymbolKind};
+use tusk::{LineResult, ReplSession, SymbolKind};
 
 use crate::cli::ColorChoice;
 use crate::cli::Input;
-use crate::commands::{Context, Status, script_dir};
+use crate::commands::{CommandEngine, Context, Status, script_dir};
 use crate::{interrupt, output};
 
 use self::helper::{COMMANDS, ReplHelper};
@@ -48,7 +48,7 @@ pub fn repl(context: &Context) -> anyhow::Result<Status> {
 
 struct Repl<'c> {
     context: &'c Context,
-    engine: Engine,
+    engine: CommandEngine,
     session: ReplSession,
     editor: Editor<ReplHelper, FileHistory>,
     history_path: Option<PathBuf>,
@@ -69,7 +69,7 @@ enum Entry {
 }
 
 impl<'c> Repl<'c> {
-    fn new(context: &'c Context, mut engine: Engine) -> anyhow::Result<Repl<'c>> {
+    fn new(context: &'c Context, mut engine: CommandEngine) -> anyhow::Result<Repl<'c>> {
         let global = context.global();
         let color = match global.color {
             ColorChoice::Auto => output::use_color(ColorChoice::Auto, std::io::stdout().is_terminal()),

@@ -1,10 +1,13 @@
 //! `tusk plugin info NAME`: everything about one installed plugin: its manifest, where it was
 //! found, its mode, what it asks for and whether the current grants cover it, its dependencies,
-//! and the info record of its library, read from the file without loading it.
+//! and the info record of its library, read from the file without loading it. A plugin that
+//! runs sandboxed is then started in its sandbox (with the current grants), since the layers
+//! the kernel enforces are only known once a runner has applied them; an in-process plugin is
+//! never loaded here.
 
 use std::path::Path;
 
-use tusk::plugins::check_permissions;
+use tusk::plugins::{ExecutionMode, check_permissions};
 
 use crate::commands::plugin::{
     fail, find, functions_text, info_summary, installed, list_or_dash, mode_text, operators_text, origin_name,
@@ -41,7 +44,7 @@ pub fn info(context: &Context, name: &str) -> anyhow::Result<Status> {
     line("manifest:", &manifest.manifest_path().display().to_string());
     line("library:", &manifest.library.display().to_string());
     line("plugin ABI:", &format!("{}.{}", manifest.abi.0, manifest.abi.1));
-    line("mode:", &mode_text(&grants, plugin));
+    line("mode:", &mode_text(host, &grants, plugin));
     line("hot reload:", if manifest.hot_reload { "yes" } else { "no" });
     line("operators:", &operators_text(manifest));
     line("functions:", &functions_text(manifest));
@@ -75,6 +78,15 @@ pub fn info(context: &Context, name: &str) -> anyhow::Result<Status> {
             line("loadable:", &summary.incompatible.map_or_else(|| "yes".to_string(), |why| format!("no: {why}")));
         }
         Err(message) => text.push_str(&format!("  unreadable: {message}\n")),
+    }
+    if host.execution_mode(plugin) == ExecutionMode::Isolated {
+        match host.load(name, None) {
+            Ok(_) => match host.sandbox_report(name) {
+                Some(report) => text.push_str(&report.to_string()),
+                None => text.push_str("sandbox: none (the plugin runs in-process)\n"),
+            },
+            Err(error) => text.push_str(&format!("sandbox: not started: {error}\n")),
+        }
     }
     output::write_stdout(&text)?;
     Ok(Status::Success)

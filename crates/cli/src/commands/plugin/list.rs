@@ -26,7 +26,7 @@ pub fn list(context: &Context) -> anyhow::Result<Status> {
             let manifest = &plugin.manifest;
             text.push_str(&format!("{} {}: {}\n", manifest.name, manifest.version, manifest.description));
             text.push_str(&format!("  folder:      {} ({})\n", manifest.dir.display(), origin_name(plugin.origin)));
-            text.push_str(&format!("  mode:        {}\n", mode_text(&grants, plugin)));
+            text.push_str(&format!("  mode:        {}\n", mode_text(host, &grants, plugin)));
             text.push_str(&format!("  operators:   {}\n", operators_text(manifest)));
             text.push_str(&format!("  functions:   {}\n", functions_text(manifest)));
             text.push_str(&format!("  permissions: {}\n", permissions_text(&manifest.permissions)));
