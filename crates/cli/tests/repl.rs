@@ -162,13 +162,14 @@ fn help_lists_commands_and_documents_operators_and_functions() {
     let dir = TempDir::new().unwrap();
     let mut repl = Repl::start(dir.path(), &["repl"]);
     let help = repl.enter(":help");
-    let commands: Vec<&str> = help.lines().skip(1).take(4).collect();
+    let commands: Vec<&str> = help.lines().skip(1).take(5).collect();
     assert_eq!(
         commands,
         [
             "  :help        list the commands; `:help @op` or `:help name` shows an operator's or function's documentation",
             "  :load FILE   evaluate a file into the session",
             "  :reset       forget every name defined in this session",
+            "  :reload [NAME] reload changed plugin libraries now (every loaded plugin, or NAME)",
             "  :quit        leave (Ctrl-D does too)",
         ]
     );
