@@ -31,13 +31,11 @@ mod toml_check;
 // Re-exports are the crate's API (semver-relevant).
 pub use crate::config::{ConfigError, ConfigIssue, ConfigSchema, UserConfig, configure};
 pub use crate::discovery::{Catalog, DiscoveredPlugin, IndexStats, Origin, SearchPath, SearchRoot, discover};
+pub use crate::isolated::{LayerState, RemotePlugin, SandboxLayer, SandboxReport, SandboxSettings, locate_runner};
 pub use crate::manifest::{
     Example, ExecutionMode, FileAccess, MANIFEST_FILE, Manifest, NetworkAccess, Permissions, SUPPORTED_ABI_MAJOR,
     load_manifest,
 };
 pub use crate::paths::{default_config_file, default_grants_file, default_index_file};
-pub use crate::isolated::{
-    LayerState, RemotePlugin, SandboxLayer, SandboxReport, SandboxSettings, locate_runner,
-};
 pub use crate::permissions::{Access, FlagError, GrantSet, Grants, MissingGrant, PermissionError, PluginGrants, check};
 pub use crate::resolve::{HostVersions, ResolveError, resolve};
