@@ -36,6 +36,9 @@ pub(crate) struct Compiler<'a> {
     /// then is it worth walking values to find them).
     recovered: bool,
     pub(crate) diagnostics: Vec<Diagnostic>,
+    /// Key tables of closed blocks, emptied, for the next blocks to reuse: a config file has a
+    /// block or object literal every few lines.
+    spare_block_keys: Vec<names::BlockKeys>,
 }
 
 /// Operators the cross-file forms `@stem.tsk.get` / `.set` compile to.
@@ -61,6 +64,7 @@ impl<'a> Compiler<'a> {
             position: 0,
             recovered: false,
             diagnostics: Vec::new(),
+            spare_block_keys: Vec::new(),
         }
     }
 
@@ -103,7 +107,7 @@ impl<'a> Compiler<'a> {
                     ops.push(DocOp::Entry { path, value, slot, location });
                 }
                 ItemKind::Global { name, value, .. } => {
-                    let value = self.compile_entry_value(value, &Str::new(name));
+                    let value = self.compile_entry_value(value, name);
                     let index = self.state.global_index(name).expect("predeclared");
                     ops.push(DocOp::Global { index, name: Str::new(name), value });
                 }
@@ -174,7 +178,7 @@ impl<'a> Compiler<'a> {
 
     /// An entry's value: lambdas get the entry's name, and compat mode turns values that did
     /// not parse into their raw text.
-    fn compile_entry_value(&mut self, value: &Expr<'_>, name: &Str) -> Node {
+    fn compile_entry_value(&mut self, value: &Expr<'_>, name: &str) -> Node {
         if self.recovered && contains_invalid(value) {
             if self.mode == Mode::Compat {
                 return Node::Const(Value::string(self.text[value.span.range()].trim()));
@@ -182,7 +186,7 @@ impl<'a> Compiler<'a> {
             return Node::Const(Value::Null);
         }
         let node = match &value.kind {
-            ExprKind::Lambda(params, body) => self.compile_lambda(params, body, Some(name.clone()), value.span),
+            ExprKind::Lambda(params, body) => self.compile_lambda(params, body, Some(Str::new(name)), value.span),
             ExprKind::Name(word) => self.compile_bare_word(word, value.span, false),
             _ => self.compile_expr(value),
         };
@@ -278,23 +282,28 @@ impl<'a> Compiler<'a> {
                 self.compile_operator(name, *name_span, args.as_deref(), span)
             }
             ExprKind::Array(items) => {
-                // A bare word as a whole item follows the rule for whole values: `[debug, info]`.
-                let nodes: Vec<Node> = items
-                    .iter()
-                    .map(|item| match item.kind {
+                // Most arrays are constant: their values are collected as they come, and nodes
+                // are made only once an item is not constant.
+                let mut values: Vec<Value> = Vec::with_capacity(items.len());
+                let mut nodes: Vec<Node> = Vec::new();
+                for item in items {
+                    // A bare word as a whole item follows the rule for whole values: `[debug, info]`.
+                    let node = match item.kind {
                         ExprKind::Name(word) => self.compile_bare_word(word, item.span, true),
                         _ => self.compile_expr(item),
-                    })
-                    .collect();
-                if nodes.iter().all(|node| matches!(node, Node::Const(_))) {
-                    let values = nodes.into_iter().map(|node| match node {
-                        Node::Const(value) => value,
-                        _ => unreachable!(),
-                    });
-                    Node::Const(Value::array(values.collect()))
-                } else {
-                    Node::Array(nodes.into_boxed_slice())
+                    };
+                    match node {
+                        Node::Const(value) if nodes.is_empty() => values.push(value),
+                        node => {
+                            if nodes.is_empty() {
+                                nodes.reserve(items.len());
+                                nodes.extend(values.drain(..).map(Node::Const));
+                            }
+                            nodes.push(node);
+                        }
+                    }
                 }
+                if nodes.is_empty() { Node::Const(Value::array(values)) } else { Node::Array(nodes.into_boxed_slice()) }
             }
             ExprKind::Object(items) => self.compile_object(items),
             ExprKind::Unary(op, operand) => {
@@ -373,8 +382,8 @@ impl<'a> Compiler<'a> {
     fn compile_global(&mut self, name: &str, span: Span) -> Node {
         let location = self.location(span);
         match self.state.global_decl(name) {
-            Some((index, definitions, first)) => {
-                if self.lambda_depth == 0 && !definitions.iter().any(|&position| position < self.position) {
+            Some((index, earliest, first)) => {
+                if self.lambda_depth == 0 && earliest >= self.position {
                     self.error(
                         Diagnostic::error(format!("`${name}` is used before it is defined"))
                             .with_code("R005")
@@ -513,21 +522,21 @@ impl<'a> Compiler<'a> {
 
     fn compile_object(&mut self, items: &[Item<'_>]) -> Node {
         self.enter_block(items);
-        let mut entries: Vec<(Box<[Str]>, Node, Option<Str>)> = Vec::with_capacity(items.len());
+        // Values first, with the AST's keys: most objects are constant, and become a value
+        // without a key path ever being built for them.
+        let mut compiled: Vec<(Option<&[ast::Key<'_>]>, Node)> = Vec::with_capacity(items.len());
         for item in items {
             let saved_position = self.position;
             self.position = item.span.start;
             match &item.kind {
                 ItemKind::Entry { key, value } => {
-                    let path: Box<[Str]> = key.iter().map(|part| Str::new(&part.name)).collect();
-                    let name = path[0].clone();
-                    let node = self.compile_entry_value(value, &name);
-                    entries.push((path, node, Some(name)));
+                    let node = self.compile_entry_value(value, &key[0].name);
+                    compiled.push((Some(key), node));
                 }
                 ItemKind::Global { name, value, .. } => {
-                    let node = self.compile_entry_value(value, &Str::new(name));
+                    let node = self.compile_entry_value(value, name);
                     let index = self.state.global_index_or_declare(name, item.span, item.span.start);
-                    entries.push((Box::new([]), Node::SetGlobal(index, Str::new(name), Box::new(node)), None));
+                    compiled.push((None, Node::SetGlobal(index, Str::new(name), Box::new(node))));
                 }
                 ItemKind::Section { .. } => {
                     self.error(
@@ -541,26 +550,42 @@ impl<'a> Compiler<'a> {
             self.position = saved_position;
         }
         let storage = self.leave_block();
-        let entries: Vec<ObjectEntry> = entries
-            .into_iter()
-            .map(|(path, node, name)| {
-                let value = match name.as_ref().and_then(|name| storage.get(name)) {
-                    Some(names::Storage::Local(index)) => Node::SetLocal(*index, Box::new(node)),
-                    Some(names::Storage::Slot(slot)) => Node::SetSlot(*slot, Box::new(node)),
-                    None => node,
-                };
-                ObjectEntry { path, value }
-            })
-            .collect();
-        if entries.iter().all(|entry| matches!(entry.value, Node::Const(_)) && !entry.path.is_empty()) {
-            let mut object = Object::with_capacity(entries.len());
-            for entry in entries {
-                if let Node::Const(value) = entry.value {
-                    crate::interp::insert_path(&mut object, &entry.path, value);
+        // A key that something refers to is stored as well as set, which is not constant.
+        let stored = |path: &[ast::Key<'_>]| storage.get(&*path[0].name).copied();
+        let constant = compiled
+            .iter()
+            .all(|(path, node)| matches!(node, Node::Const(_)) && path.is_some_and(|path| stored(path).is_none()));
+        if constant {
+            let mut object = Object::with_capacity(compiled.len());
+            for (path, node) in compiled {
+                if let (Some(path), Node::Const(value)) = (path, node) {
+                    match path {
+                        [key] => {
+                            object.insert(Str::new(&key.name), value);
+                        }
+                        _ => {
+                            let path: Vec<Str> = path.iter().map(|part| Str::new(&part.name)).collect();
+                            crate::interp::insert_path(&mut object, &path, value);
+                        }
+                    }
                 }
             }
             return Node::Const(Value::object(object));
         }
+        let entries: Vec<ObjectEntry> = compiled
+            .into_iter()
+            .map(|(path, node)| match path {
+                None => ObjectEntry { path: Box::new([]), value: node },
+                Some(path) => {
+                    let value = match stored(path) {
+                        Some(names::Storage::Local(index)) => Node::SetLocal(index, Box::new(node)),
+                        Some(names::Storage::Slot(slot)) => Node::SetSlot(slot, Box::new(node)),
+                        None => node,
+                    };
+                    ObjectEntry { path: path.iter().map(|part| Str::new(&part.name)).collect(), value }
+                }
+            })
+            .collect();
         Node::Object(entries.into_boxed_slice())
     }
 }

@@ -60,12 +60,32 @@ fn binary_operator(kind: TokenKind) -> Option<(BinaryOp, u8)> {
     })
 }
 
+/// Tokens after which an entry's value ends (the grammar's `VALUE_END`, or the end of input).
+fn is_value_end(kind: Option<TokenKind>) -> bool {
+    use TokenKind::*;
+    matches!(kind, None | Some(Newline | Semicolon | Comma | RBrace | RBracket | RParen | Dedent | AngleClose))
+}
+
+/// The single-token literals that `Descent::literal` reads.
+fn is_literal(kind: TokenKind) -> bool {
+    use TokenKind::*;
+    matches!(kind, Str | Int | Float | True | False | Null | Global | Range | RawStr | Heredoc)
+}
+
 fn is_separator(kind: Option<TokenKind>) -> bool {
     matches!(kind, Some(TokenKind::Newline | TokenKind::Semicolon | TokenKind::Comma))
 }
 
 fn is_item_separator(kind: Option<TokenKind>) -> bool {
     matches!(kind, Some(TokenKind::Comma | TokenKind::Newline))
+}
+
+fn ends_array_item(kind: Option<TokenKind>) -> bool {
+    matches!(kind, Some(TokenKind::Comma | TokenKind::Newline | TokenKind::RBracket))
+}
+
+fn ends_argument(kind: Option<TokenKind>) -> bool {
+    matches!(kind, Some(TokenKind::Comma | TokenKind::Newline | TokenKind::RParen))
 }
 
 struct Descent<'s, 't> {
@@ -223,7 +243,7 @@ impl<'s, 't> Descent<'s, 't> {
             let value = self.value()?;
             ItemKind::Global { name, name_span, value }
         } else {
-            let key = self.key_path()?;
+            let key = self.entry_key()?;
             let open = self.pos;
             let value = match self.peek()? {
                 TokenKind::Colon | TokenKind::Assign => {
@@ -251,11 +271,24 @@ impl<'s, 't> Descent<'s, 't> {
         Some(Item { kind, span: self.span_from(start) })
     }
 
+    fn entry_key(&mut self) -> Option<KeyPath<'s>> {
+        let first = self.key_part()?;
+        if self.peek() != Some(TokenKind::Dot) {
+            return Some(KeyPath::one(first));
+        }
+        self.more_key_parts(first).map(KeyPath::from)
+    }
+
     fn key_path(&mut self) -> Option<Vec<Key<'s>>> {
         let first = self.key_part()?;
         if self.peek() != Some(TokenKind::Dot) {
             return Some(vec![first]);
         }
+        self.more_key_parts(first)
+    }
+
+    /// The parts after the first of a dotted key.
+    fn more_key_parts(&mut self, first: Key<'s>) -> Option<Vec<Key<'s>>> {
         let base = self.keys.len();
         self.keys.push(first);
         while self.eat(TokenKind::Dot) {
@@ -283,21 +316,25 @@ impl<'s, 't> Descent<'s, 't> {
 
     /// An entry's value: an expression that the end of the entry follows.
     fn value(&mut self) -> Option<Expr<'s>> {
-        let value = self.expression()?;
-        match self.peek() {
-            None
-            | Some(
-                TokenKind::Newline
-                | TokenKind::Semicolon
-                | TokenKind::Comma
-                | TokenKind::RBrace
-                | TokenKind::RBracket
-                | TokenKind::RParen
-                | TokenKind::Dedent
-                | TokenKind::AngleClose,
-            ) => Some(value),
-            _ => None,
+        let value = match self.lone_literal(is_value_end) {
+            Some(literal) => literal,
+            None => self.expression()?,
+        };
+        is_value_end(self.peek()).then_some(value)
+    }
+
+    /// A literal that `ends` says ends the value after it: most values of a config file are one,
+    /// and the expression levels would only pass it up unchanged.
+    #[inline]
+    fn lone_literal(&mut self, ends: fn(Option<TokenKind>) -> bool) -> Option<Expr<'s>> {
+        let kind = self.peek()?;
+        if !is_literal(kind) || !ends(self.kind_at(self.pos + 1)) {
+            return None;
         }
+        let start = self.pos;
+        let kind = self.literal(kind)?;
+        self.bump();
+        Some(Expr { kind, span: self.token_span(start) })
     }
 
     /// `Indent` (a `- item` list or a block body) `Dedent`.
@@ -349,8 +386,12 @@ impl<'s, 't> Descent<'s, 't> {
 
     fn items_until(&mut self, closer: TokenKind) -> Option<Vec<Expr<'s>>> {
         let base = self.exprs.len();
+        let ends_item = if closer == TokenKind::RBracket { ends_array_item } else { ends_argument };
         while self.peek() != Some(closer) {
-            let item = self.expression()?;
+            let item = match self.lone_literal(ends_item) {
+                Some(literal) => literal,
+                None => self.expression()?,
+            };
             self.exprs.push(item);
             if !is_item_separator(self.peek()) {
                 break;

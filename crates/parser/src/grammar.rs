@@ -458,7 +458,7 @@ fn rules<'a, 's: 'a, Err: GrammarError<'a>>(
             .map_with(|items, e| expr(ExprKind::Object(items), e.span())),
         array_items.map_with(|items, e| expr(ExprKind::Array(items), e.span())),
     ));
-    let entry = key_path.then(entry_tail).map(|(key, value)| ItemKind::Entry { key, value });
+    let entry = key_path.then(entry_tail).map(|(key, value)| ItemKind::Entry { key: KeyPath::from(key), value });
     let section = key_path
         .delimited_by(just(TokenKind::LBracket), just(TokenKind::RBracket))
         .map(|path| ItemKind::Section { path });

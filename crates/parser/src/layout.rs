@@ -156,6 +156,36 @@ pub(crate) fn layout(
 
     for (index, token) in tokens.iter().enumerate() {
         let next = tokens.get(index + 1).map(|t| t.kind);
+        // Most tokens (names, literals, the `:` of an entry) play no part in the layout: they
+        // are copied as they are and end a statement start, and nothing else below applies to
+        // them (they open, close and count toward nothing, so the depth stays what it was).
+        let plain = match token.kind {
+            TokenKind::Name
+            | TokenKind::Str
+            | TokenKind::True
+            | TokenKind::False
+            | TokenKind::Null
+            | TokenKind::Global
+            | TokenKind::Operator
+            | TokenKind::RawStr
+            | TokenKind::Heredoc
+            | TokenKind::StrStart
+            | TokenKind::StrText
+            | TokenKind::StrEnd
+            | TokenKind::Error
+            | TokenKind::DateLike => true,
+            TokenKind::Colon => {
+                next != Some(TokenKind::Newline) && frames.last().is_some_and(|frame| frame.open_ternaries == 0)
+            }
+            TokenKind::Assign => next != Some(TokenKind::Newline),
+            _ => false,
+        };
+        if plain {
+            last_was_ternary_colon = false;
+            push(&mut out, token.kind, token.span);
+            at_statement_start = false;
+            continue;
+        }
         let bracket_depth = frames.len() - 1;
         let in_entries = mode == LayoutMode::Document
             && matches!(frames.last().and_then(|f| f.opener), None | Some(TokenKind::LBrace));
@@ -250,11 +280,12 @@ pub(crate) fn layout(
             TokenKind::Minus if at_statement_start && in_entries => kind = TokenKind::ListDash,
             // `-9223372036854775808` is i64::MIN: its digits alone do not fit, so they are let
             // through after a unary minus (the grammar folds the two), and refused elsewhere.
+            // (The cheap tests come first: this guard runs for every integer.)
             TokenKind::Int
-                if is_i64_min_magnitude(&source[token.span.range()])
-                    && out.last().is_some_and(|t| t.0 == TokenKind::Minus)
+                if out.last().is_some_and(|t| t.0 == TokenKind::Minus)
                     && minus_is_unary(out.len().checked_sub(2).map(|i| out[i].0))
-                    && !matches!(next, Some(TokenKind::Dot | TokenKind::LParen | TokenKind::LBracket)) => {}
+                    && !matches!(next, Some(TokenKind::Dot | TokenKind::LParen | TokenKind::LBracket))
+                    && is_i64_min_magnitude(&source[token.span.range()]) => {}
             TokenKind::Int => check_int(source, token.span, errors),
             TokenKind::Range => {
                 let text = &source[token.span.range()];
@@ -269,7 +300,7 @@ pub(crate) fn layout(
             }
             TokenKind::Float => {
                 let text = &source[token.span.range()];
-                if !text.replace('_', "").parse::<f64>().is_ok_and(f64::is_finite) {
+                if !float_is_finite(text) {
                     errors.push(ParseError::new(ParseErrorKind::FloatTooLarge, token.span));
                 }
             }
@@ -354,14 +385,30 @@ pub(crate) fn is_i64_min_magnitude(text: &str) -> bool {
         Some(hex) => (hex, 16),
         None => (text, 10),
     };
+    if !digits.contains('_') {
+        return u64::from_str_radix(digits, radix) == Ok(1 << 63);
+    }
     let cleaned: String = digits.chars().filter(|c| *c != '_').collect();
     u64::from_str_radix(&cleaned, radix) == Ok(1 << 63)
 }
 
 fn check_int(source: &str, span: Span, errors: &mut Vec<ParseError>) {
-    if parse_int(&source[span.range()]).is_none() {
+    let text = &source[span.range()];
+    // Up to 18 decimal digits always fit in i64: no need to parse the common case twice.
+    let fits = text.len() <= 18 && text.bytes().all(|byte| byte.is_ascii_digit());
+    if !fits && parse_int(text).is_none() {
         errors.push(ParseError::new(ParseErrorKind::IntegerTooLarge, span));
     }
+}
+
+/// True when a float literal is finite. Without an exponent it is (a literal of fewer than 300
+/// digits cannot reach f64::MAX), so only literals with one are parsed here.
+fn float_is_finite(text: &str) -> bool {
+    if text.len() < 300 && !text.bytes().any(|byte| byte == b'e' || byte == b'E') {
+        return true;
+    }
+    let parsed = if text.contains('_') { text.replace('_', "").parse::<f64>() } else { text.parse::<f64>() };
+    parsed.is_ok_and(f64::is_finite)
 }
 
 /// Parses an integer literal (`42`, `1_000`, `0xFF`); `None` when it does not fit in `i64`.

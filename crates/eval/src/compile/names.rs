@@ -33,10 +33,12 @@ struct SectionScope {
     keys: HashMap<Str, Declared>,
 }
 
-/// A declared name: its storage and where it is defined (byte positions of the statements).
+/// A declared name: its storage and where it is defined.
 struct Declared {
     index: u32,
-    definitions: Vec<u32>,
+    /// The byte position of its earliest defining statement: a use after that position is in
+    /// order (all a use needs to know of the definitions, kept without a vector per name).
+    earliest: u32,
     first: Span,
 }
 
@@ -62,24 +64,22 @@ impl CompileState {
 
     fn declare_in(&mut self, section: usize, name: &str, span: Span, position: u32) -> Option<Span> {
         if let Some(existing) = self.sections[section].keys.get_mut(name) {
-            existing.definitions.push(position);
+            existing.earliest = existing.earliest.min(position);
             return Some(existing.first);
         }
         let index = self.new_slot();
-        self.sections[section]
-            .keys
-            .insert(Str::new(name), Declared { index, definitions: vec![position], first: span });
+        self.sections[section].keys.insert(Str::new(name), Declared { index, earliest: position, first: span });
         None
     }
 
     pub(crate) fn declare_global(&mut self, name: &str, span: Span, position: u32) {
         if let Some(existing) = self.globals.get_mut(name) {
-            existing.definitions.push(position);
+            existing.earliest = existing.earliest.min(position);
             return;
         }
         let index = self.globals_count;
         self.globals_count += 1;
-        self.globals.insert(Str::new(name), Declared { index, definitions: vec![position], first: span });
+        self.globals.insert(Str::new(name), Declared { index, earliest: position, first: span });
     }
 
     pub(crate) fn global_index(&self, name: &str) -> Option<u32> {
@@ -91,8 +91,9 @@ impl CompileState {
         self.globals[name].index
     }
 
-    pub(crate) fn global_decl(&self, name: &str) -> Option<(u32, &[u32], Span)> {
-        self.globals.get(name).map(|declared| (declared.index, declared.definitions.as_slice(), declared.first))
+    /// The global's index, the position of its earliest definition and where that is.
+    pub(crate) fn global_decl(&self, name: &str) -> Option<(u32, u32, Span)> {
+        self.globals.get(name).map(|declared| (declared.index, declared.earliest, declared.first))
     }
 
     /// Declares the section `path` (and its prefixes) and makes it current.
@@ -103,7 +104,7 @@ impl CompileState {
             let scope = match self.section_by_path.get(&prefix) {
                 Some(&scope) => {
                     if let Some(key) = self.sections[parent].keys.get_mut(&path[depth]) {
-                        key.definitions.push(position);
+                        key.earliest = key.earliest.min(position);
                     }
                     scope
                 }
@@ -148,17 +149,27 @@ pub(crate) enum Storage {
 }
 
 pub(crate) struct BlockKey {
-    definitions: Vec<u32>,
+    /// The byte position of its earliest definition (see [`Declared`]).
+    earliest: u32,
     first: Span,
     storage: Option<Storage>,
     /// Defined by a dotted key (`d.e: 1`), which merges instead of replacing.
     dotted: bool,
 }
 
+/// The keys of a block. Every block and object literal of a file gets one, so it hashes with
+/// foldhash rather than SipHash (names are not attacker-chosen keys of a long-lived table),
+/// and the compiler reuses the tables of closed blocks (see `Compiler::spare_block_keys`).
+pub(crate) type BlockKeys = HashMap<Str, BlockKey, foldhash::fast::FixedState>;
+
+/// Tables of closed blocks larger than this are dropped rather than reused: clearing a table
+/// costs its capacity, which small blocks reusing a big one would pay again and again.
+const REUSED_BLOCK_KEYS: usize = 64;
+
 /// A scope on the compiler's stack.
 pub(crate) enum Scope {
     Lambda { params: Vec<Str>, locals: u32, captures: Vec<Capture> },
-    Block { keys: HashMap<Str, BlockKey>, lambda_depth: usize },
+    Block { keys: BlockKeys, lambda_depth: usize },
 }
 
 /// What a name refers to.
@@ -196,25 +207,25 @@ impl Compiler<'_> {
     }
 
     pub(super) fn enter_block(&mut self, items: &[Item<'_>]) {
-        let mut keys: HashMap<Str, BlockKey> = HashMap::new();
+        let mut keys = self.spare_block_keys.pop().unwrap_or_default();
         let mut duplicates = Vec::new();
         for item in items {
             if let ItemKind::Entry { key, .. } = &item.kind {
-                let name = Str::new(&key[0].name);
-                match keys.get_mut(&name) {
+                let name = &*key[0].name;
+                match keys.get_mut(name) {
                     Some(existing) => {
-                        existing.definitions.push(item.span.start);
+                        existing.earliest = existing.earliest.min(item.span.start);
                         // `d.e: 1` and `d.f: 2` merge into `d`; only whole keys are repeats.
                         if key.len() == 1 && !existing.dotted {
-                            duplicates.push((name.clone(), key[0].span, existing.first));
+                            duplicates.push((Str::new(name), key[0].span, existing.first));
                         }
                         existing.dotted |= key.len() > 1;
                     }
                     None => {
                         keys.insert(
-                            name,
+                            Str::new(name),
                             BlockKey {
-                                definitions: vec![item.span.start],
+                                earliest: item.span.start,
                                 first: key[0].span,
                                 storage: None,
                                 dotted: key.len() > 1,
@@ -237,8 +248,13 @@ impl Compiler<'_> {
 
     pub(super) fn leave_block(&mut self) -> HashMap<Str, Storage> {
         match self.scopes.pop() {
-            Some(Scope::Block { keys, .. }) => {
-                keys.into_iter().filter_map(|(name, key)| key.storage.map(|storage| (name, storage))).collect()
+            Some(Scope::Block { mut keys, .. }) => {
+                let storage =
+                    keys.drain().filter_map(|(name, key)| key.storage.map(|storage| (name, storage))).collect();
+                if keys.capacity() <= REUSED_BLOCK_KEYS {
+                    self.spare_block_keys.push(keys);
+                }
+                storage
             }
             _ => unreachable!("scopes are balanced"),
         }
@@ -317,7 +333,7 @@ impl Compiler<'_> {
                 Scope::Block { keys, lambda_depth } => {
                     let Some(key) = keys.get(name) else { continue };
                     let in_order = *lambda_depth == self.lambda_depth;
-                    if in_order && !key.definitions.iter().any(|&position| position < self.position) {
+                    if in_order && key.earliest >= self.position {
                         defined_later.get_or_insert(key.first);
                         continue;
                     }
@@ -352,7 +368,7 @@ impl Compiler<'_> {
         while let Some(index) = section {
             let scope = &self.state.sections[index];
             if let Some(key) = scope.keys.get(name) {
-                if !in_order || key.definitions.iter().any(|&position| position < self.position) {
+                if !in_order || key.earliest < self.position {
                     return Resolved::Entry(Node::Slot { slot: key.index, name: Str::new(name), location });
                 }
                 defined_later.get_or_insert(key.first);
