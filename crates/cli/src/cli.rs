@@ -59,7 +59,13 @@ pub enum Command {
     /// Start the interactive prompt
     Repl,
     /// List, inspect, check, create, install, remove and document plugins
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "A plugin in three commands: `tusk plugin new greeter`, `tusk plugin install greeter`, \
+                      `tusk -e '@greeter(\"you\")'`.\n\
+                      `tusk plugin new` takes tusk-plugin-sdk from TUSK_SDK_PATH (the SDK crate's folder), else from \
+                      the source tree this tusk was built from; without either it writes placeholders to edit."
+    )]
     Plugin(PluginCommand),
 }
 
@@ -79,6 +85,8 @@ pub enum PluginCommand {
     /// Create a plugin crate with one operator, one function, a manifest, a README and a test
     New(PluginNewArgs),
     /// Build a plugin crate (or take a built plugin folder) and install it for the current user
+    #[command(after_help = "Plugins are installed in $XDG_DATA_HOME/tusk/plugins/NAME \
+                            (~/.local/share/tusk/plugins/NAME), which every script searches.")]
     Install(PluginInstallArgs),
     /// Remove a plugin installed with `tusk plugin install`
     Remove(PluginNameArgs),

@@ -254,3 +254,49 @@ fn the_new_build_is_initialised_with_the_configuration_of_the_running_one() {
     // Evaluated without the section: the configuration is the one the plugin was loaded with.
     assert_eq!(host.value("[@swap.version(), @swap.config()]").unwrap(), json!([2, r#"{"greeting":"hi"}"#]));
 }
+
+/// Rewrites the installed `plugin.toml` of the swap fixture.
+fn edit_manifest(host: &TestHost, edit: impl FnOnce(String) -> String) {
+    let manifest = host.plugin_dir("swap").join("plugin.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, edit(text)).unwrap();
+}
+
+#[test]
+fn a_build_that_does_not_match_its_new_manifest_is_refused() {
+    let mut host = swap_host();
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
+    edit_manifest(&host, |text| text.replace("\"swap.config\"]", "\"swap.config\", \"swap.missing\"]"));
+    replace_file(&swap_library(&host), &swap_build("ok", 2));
+    assert_eq!(
+        host.host.reload("swap").to_string(),
+        "plugin `swap` was not reloaded: plugin `swap` does not match its manifest: the manifest declares operator \
+         `@swap.missing`, which the library does not register; generation 1 keeps serving"
+    );
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
+}
+
+#[test]
+fn a_new_manifest_that_asks_for_more_than_was_granted_is_refused() {
+    let mut host = swap_host();
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
+    edit_manifest(&host, |text| text + "\n[permissions]\nenv = [\"HOME\"]\n");
+    replace_file(&swap_library(&host), &swap_build("ok", 2));
+    assert_eq!(
+        host.host.reload("swap").to_string(),
+        "plugin `swap` was not reloaded: plugin `swap` needs access to the environment variables HOME; generation 1 keeps serving"
+    );
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
+}
+
+#[test]
+fn an_invalid_new_manifest_is_refused_with_its_diagnostics() {
+    let mut host = swap_host();
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
+    edit_manifest(&host, |text| text.replace("version = \"1.0.0\"", "version = \"1.0\""));
+    let text = host.host.reload("swap").to_string();
+    assert!(text.starts_with("plugin `swap` was not reloaded: its plugin.toml is invalid:\n"), "{text}");
+    assert!(text.contains("X008"), "{text}");
+    assert!(text.ends_with("; generation 1 keeps serving"), "{text}");
+    assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
+}
