@@ -1,18 +1,17 @@
-//! Ctrl-C while plugins are in use: the first press asks them to stop and lets the run end
-//! cleanly, so that they are shut down; a second press exits at once.
+//! Ctrl-C during an evaluation: the first press raises the engine's interrupt flag, which the
+//! evaluator checks every thousand or so operations (ending the run with `R019`
+//! "interrupted") and plugins read through `host::is_cancelled()`; the command then prints no
+//! result, drops the engine (which shuts the loaded plugins down, dependents first) and exits
+//! with 130, or, in the REPL, returns to the prompt. A second press exits with 130 at once,
+//! without shutting plugins down.
 //!
 //! The handler runs on the `ctrlc` crate's watcher thread and cannot shut plugins down itself:
-//! the plugin host belongs to the interpreter's thread. So the first Ctrl-C sets the host's
-//! cancel flag (plugins see it through `host::is_cancelled()` and end their call with an
-//! error) and a flag the commands check when evaluation returns: they then print nothing
-//! more, drop the engine (which shuts the loaded plugins down, dependents first) and exit with
-//! 130. The evaluator does not poll the flag yet, so a script busy in its own code runs on
-//! until it finishes or calls a plugin that checks it; a second Ctrl-C exits with 130 at once,
-//! without shutting plugins down. While no plugin has started loading there is nothing to shut
-//! down, and the first Ctrl-C exits at once, as it does without plugins.
+//! the plugin host belongs to the interpreter's thread, hence the flag.
 //!
-//! The handler is installed by the first engine that finds installed plugins, so `tusk -e 1`
-//! with none keeps the default SIGINT behaviour and pays nothing.
+//! Outside the REPL the handler is installed by the first engine that finds installed plugins,
+//! and while no plugin has started loading the first Ctrl-C exits at once, as it does without
+//! plugins: there is nothing to clean up, so `tusk -e 1` keeps the default SIGINT behaviour and
+//! pays nothing.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -31,6 +30,8 @@ struct Watched {
     cancel: Arc<AtomicBool>,
     /// Set once the host starts loading a plugin.
     started: Arc<AtomicBool>,
+    /// The REPL: an evaluation is always stopped rather than the process ended.
+    keep_running: bool,
 }
 
 static STATE: OnceLock<State> = OnceLock::new();
@@ -38,6 +39,15 @@ static STATE: OnceLock<State> = OnceLock::new();
 /// Makes Ctrl-C cancel the plugins of the engine created last (`tusk check` makes one engine
 /// per file, one after the other).
 pub fn watch(cancel: Arc<AtomicBool>, started: Arc<AtomicBool>) {
+    install(Watched { cancel, started, keep_running: false });
+}
+
+/// Makes Ctrl-C stop the REPL's current evaluation (its engine's interrupt flag), plugins or not.
+pub fn watch_repl(cancel: Arc<AtomicBool>, started: Arc<AtomicBool>) {
+    install(Watched { cancel, started, keep_running: true });
+}
+
+fn install(watched: Watched) {
     let state = STATE.get_or_init(|| {
         // An error means another handler is installed (never in the tusk binary); Ctrl-C
         // then keeps whatever behaviour that handler gives it.
@@ -45,7 +55,7 @@ pub fn watch(cancel: Arc<AtomicBool>, started: Arc<AtomicBool>) {
         State { presses: AtomicUsize::new(0), current: Mutex::new(None) }
     });
     if let Ok(mut current) = state.current.lock() {
-        *current = Some(Watched { cancel, started });
+        *current = Some(watched);
     }
 }
 
@@ -54,11 +64,13 @@ fn on_interrupt() {
     let presses = state.presses.fetch_add(1, Ordering::SeqCst) + 1;
     let current = state.current.lock().ok().and_then(|current| current.clone());
     match current {
-        Some(watched) if presses == 1 && watched.started.load(Ordering::SeqCst) => {
+        Some(watched) if presses == 1 && (watched.keep_running || watched.started.load(Ordering::SeqCst)) => {
             watched.cancel.store(true, Ordering::SeqCst);
-            output::write_stderr(
-                "\ninterrupted: stopping plugins (press Ctrl-C again to quit without shutting them down)\n",
-            );
+            if watched.started.load(Ordering::SeqCst) {
+                output::write_stderr(
+                    "\ninterrupted: stopping plugins (press Ctrl-C again to quit without shutting them down)\n",
+                );
+            }
         }
         // The process exits from this thread while the interpreter may be running: the
         // second press is the user saying "now", and with nothing loaded there is nothing to

@@ -213,6 +213,21 @@ fn ctrl_c_drops_the_entry_being_typed() {
 }
 
 #[test]
+fn ctrl_c_stops_a_running_evaluation_and_the_session_goes_on() {
+    let dir = TempDir::new().unwrap();
+    let mut repl = Repl::start(dir.path(), &["repl"]);
+    assert_eq!(repl.enter("total: 5"), "");
+    // A loop of a trillion steps; the print says the evaluation has started (the terminal is
+    // back in its normal mode, so Ctrl-C is a signal and not a key of the line editor).
+    repl.session.send_line("[print(\"running\"), reduce(range(0, 1000000000000), 0, (a, x) => a + x)]").unwrap();
+    repl.session.exp_string("running").unwrap();
+    repl.session.send_control('c').unwrap();
+    repl.session.exp_string("interrupted").unwrap();
+    repl.session.exp_string(PROMPT).unwrap();
+    assert_eq!(repl.enter("total + 1"), "6\n");
+}
+
+#[test]
 fn load_evaluates_a_file_into_the_session_and_reset_forgets_it() {
     let dir = TempDir::new().unwrap();
     std::fs::write(dir.path().join("lib.tsk"), "base: 10\nscale: n => n * base\n").unwrap();

@@ -114,6 +114,9 @@ pub enum RuntimeErrorKind {
     /// A file could not be read or written.
     #[error("{0}")]
     Io(String),
+    /// The embedder raised the run's interrupt flag ([`crate::Options::interrupt`]), e.g. on Ctrl-C.
+    #[error("interrupted")]
+    Interrupted,
     /// A bug in tusk itself.
     #[error("internal error: {0} (please report this)")]
     Internal(String),
@@ -275,7 +278,9 @@ impl RuntimeError {
             RuntimeErrorKind::BinaryTypes { left, right, .. } => format!("{left} and {right}"),
             RuntimeErrorKind::DivisionByZero => "the divisor is zero".to_string(),
             RuntimeErrorKind::Argument { index, .. } => format!("in argument {}", index + 1),
-            RuntimeErrorKind::LimitExceeded { .. } => "while evaluating this".to_string(),
+            RuntimeErrorKind::LimitExceeded { .. } | RuntimeErrorKind::Interrupted => {
+                "while evaluating this".to_string()
+            }
             RuntimeErrorKind::Overflow { .. } => "the result does not fit in 64 bits".to_string(),
             RuntimeErrorKind::NotYetDefined { .. } => "not evaluated yet at this point".to_string(),
             RuntimeErrorKind::UndefinedName { .. } => "not defined".to_string(),
@@ -315,6 +320,7 @@ impl RuntimeError {
             RuntimeErrorKind::Raised(_) => "R014",
             RuntimeErrorKind::Operator(_) => "R015",
             RuntimeErrorKind::Io(_) => "R016",
+            RuntimeErrorKind::Interrupted => "R019",
             RuntimeErrorKind::Internal(_) => "R999",
         }
     }

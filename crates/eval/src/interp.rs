@@ -7,6 +7,8 @@
 //! clean error rather than a stack overflow.
 
 use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use smallvec::SmallVec;
 use tusk_diagnostics::{Location, closest_name};
@@ -39,11 +41,17 @@ pub struct Interpreter<'r> {
     depth: usize,
     pub(crate) operations: u64,
     pub(crate) limits: Limits,
+    interrupt: Option<Arc<AtomicBool>>,
 }
+
+/// Operations between two looks at the interrupt flag (a power of two): frequent enough to stop
+/// within microseconds, rare enough to cost nothing measurable.
+const INTERRUPT_POLL_INTERVAL: u64 = 1024;
 
 impl<'r> Interpreter<'r> {
     pub(crate) fn new(runtime: &'r mut Runtime, module: Rc<Module>) -> Interpreter<'r> {
         let limits = runtime.options.limits;
+        let interrupt = runtime.options.interrupt.clone();
         Interpreter {
             runtime,
             stack: Vec::with_capacity(256),
@@ -53,6 +61,7 @@ impl<'r> Interpreter<'r> {
             depth: 0,
             operations: 0,
             limits,
+            interrupt,
         }
     }
 
@@ -126,6 +135,11 @@ impl<'r> Interpreter<'r> {
                 what: "operation",
                 limit: self.limits.max_operations,
             }));
+        }
+        if self.operations & (INTERRUPT_POLL_INTERVAL - 1) == 0
+            && self.interrupt.as_ref().is_some_and(|flag| flag.load(Ordering::Relaxed))
+        {
+            return Err(RuntimeError::new(RuntimeErrorKind::Interrupted));
         }
         Ok(())
     }

@@ -1,5 +1,8 @@
 //! Evaluation settings: the language mode and the limits.
 
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
 /// How strictly the language is read.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Mode {
@@ -49,4 +52,8 @@ pub struct Options {
     pub limits: Limits,
     /// Do not run operators with side effects (`tusk check`, fuzzing); they return `null`.
     pub dry_run: bool,
+    /// Raised by another thread (a Ctrl-C handler) to stop the run: the interpreter checks it
+    /// every few thousand operations and ends with the error `R019` "interrupted". The embedder
+    /// lowers it again before the next run.
+    pub interrupt: Option<Arc<AtomicBool>>,
 }

@@ -262,3 +262,20 @@ fn file_reads_stop_at_the_string_limit() {
     let message = render_all(&failure.diagnostics, rt.sources(), RenderOptions::PLAIN);
     assert!(message.contains("string size limit exceeded (1048576)"), "{message}");
 }
+
+#[test]
+fn a_raised_interrupt_flag_stops_the_run_at_the_running_call() {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut rt = Runtime::new(Options { interrupt: Some(flag.clone()), ..Options::default() });
+    let source = "sum: reduce(range(0, 100000), 0, (acc, x) => acc + x)\n";
+    let id = rt.add_source("t.tsk", source);
+    let evaluation = rt.evaluate(id, None).unwrap();
+    assert_eq!(serde_json::to_string(&Value::object(evaluation.document)).unwrap(), r#"{"sum":4999950000}"#);
+
+    // Raised (as a Ctrl-C handler would from its own thread), the flag ends the same loop.
+    flag.store(true, std::sync::atomic::Ordering::SeqCst);
+    let id = rt.add_source("t.tsk", source);
+    let failure = rt.evaluate(id, None).unwrap_err();
+    let message = render_all(&failure.diagnostics, rt.sources(), RenderOptions::PLAIN);
+    assert!(message.starts_with("[R019] Error: interrupted\n   ,-[ t.tsk:1:6 ]\n"), "{message}");
+}

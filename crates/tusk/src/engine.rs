@@ -118,6 +118,14 @@ impl Engine {
         &mut self.runtime.options
     }
 
+    /// The flag that stops a running evaluation when raised from another thread (a Ctrl-C
+    /// handler, a watchdog): the run ends with the error `R019` "interrupted". Lower it before
+    /// the next run. With plugins enabled it is also the flag plugins read through
+    /// `is_cancelled()`.
+    pub fn interrupt_flag(&mut self) -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+        self.runtime.options.interrupt.get_or_insert_with(Default::default).clone()
+    }
+
     /// Sets the language mode.
     pub fn set_mode(&mut self, mode: Mode) -> &mut Engine {
         self.runtime.options.mode = mode;
@@ -191,6 +199,8 @@ impl Engine {
         let mut diagnostics = host.setup_diagnostics().to_vec();
         diagnostics.extend(host.catalog().diagnostics.iter().cloned());
         diagnostics.extend(host.install(self.runtime.registry_mut()));
+        // One flag stops both the script and the plugin calls it is in.
+        self.runtime.options.interrupt = Some(host.cancel_flag());
         self.plugins = Some(host);
         diagnostics
     }

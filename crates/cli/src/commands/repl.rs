@@ -4,7 +4,7 @@
 //! expression prints its value. While the input is incomplete (an unclosed `{`, a trailing
 //! `+`), the prompt changes to `...` and the lines are joined. An error never ends the session;
 //! Ctrl-C drops the entry being typed, Ctrl-D or `:quit` leaves; Ctrl-C during an evaluation
-//! that uses plugins asks them to stop and returns to the prompt (see `interrupt`). History
+//! stops it (and asks the plugins it is in to stop) and returns to the prompt (see `interrupt`). History
 //! persists in the user's data directory when standard input is a terminal.
 //!
 //! Plugin libraries are watched: a rebuilt plugin is reloaded before the next entry (and
@@ -40,6 +40,8 @@ pub fn repl(context: &Context) -> anyhow::Result<Status> {
     if let Err(error) = engine.watch_plugins() {
         output::write_stderr(&format!("tusk: plugin libraries are not watched for changes: {error}\n"));
     }
+    let plugins_started = engine.plugins().map(|host| host.load_started()).unwrap_or_default();
+    interrupt::watch_repl(engine.interrupt_flag(), plugins_started);
     let mut repl = Repl::new(context, engine)?;
     let result = repl.run();
     repl.save_history();
