@@ -340,6 +340,12 @@ fn hint(expected: &[String], found: Option<TokenKind>) -> Option<String> {
             Some("an entry ends at the end of its line: put the next one on its own line or after `;`, and quote text that contains spaces".to_string())
         }
         Some(TokenKind::Minus) => Some("`a-b` is one name: put spaces around `-` to subtract".to_string()),
+        // `[` where an entry's key was expected: a section header inside a block (at the top
+        // level, `[` starts a section and is never an error here).
+        Some(TokenKind::LBracket) if expected.iter().any(|e| e == "a key") => Some(
+            "a `[section]` header belongs at the top level: close the block before it, or nest with `name { … }`"
+                .to_string(),
+        ),
         _ => None,
     }
 }
