@@ -145,7 +145,9 @@ pub(crate) fn layout(
     let mut depth_of_operators = 0usize;
     // Open `name >` blocks: the grammar recurses into each, so they count toward the depth
     // (100 000 nested angle blocks overflowed the stack).
-    let mut angle_depth = 0usize;
+    // Open `name >` blocks, innermost last: the name's span and how many indented blocks were
+    // open when it opened (to close both kinds in order at the end of the input).
+    let mut angle_blocks: Vec<(Span, usize)> = Vec::new();
     let mut at_statement_start = mode == LayoutMode::Document;
     // Set when an Indent token replaced the line break the lexer put after `key:`.
     let mut newline_replaced = false;
@@ -254,7 +256,7 @@ pub(crate) fn layout(
                         push(&mut out, kind, token.span);
                         push(&mut out, TokenKind::Indent, Span::point(first_of_next_line.span.start));
                         indents.push((next_indent, bracket_depth));
-                        if indents.len() + depth_of_operators + bracket_depth + angle_depth > max_depth {
+                        if indents.len() + depth_of_operators + bracket_depth + angle_blocks.len() > max_depth {
                             errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
                             return Layout { tokens: out, parseable: false };
                         }
@@ -271,11 +273,12 @@ pub(crate) fn layout(
                     && out.last().is_some_and(|t| t.0 == TokenKind::Name) =>
             {
                 kind = TokenKind::AngleOpen;
-                angle_depth += 1;
+                let name = out.last().map_or(token.span, |t| Span::new(t.1.start, token.span.end));
+                angle_blocks.push((name, indents.len()));
             }
             TokenKind::Lt if at_statement_start && matches!(next, Some(TokenKind::Newline | TokenKind::Lt) | None) => {
                 kind = TokenKind::AngleClose;
-                angle_depth = angle_depth.saturating_sub(1);
+                angle_blocks.pop();
             }
             TokenKind::Minus if at_statement_start && in_entries => kind = TokenKind::ListDash,
             // `-9223372036854775808` is i64::MIN: its digits alone do not fit, so they are let
@@ -324,7 +327,7 @@ pub(crate) fn layout(
             depth_of_operators += 1;
         }
 
-        let depth = frames.len() - 1 + indents.len() + depth_of_operators + angle_depth;
+        let depth = frames.len() - 1 + indents.len() + depth_of_operators + angle_blocks.len();
         if depth > max_depth {
             errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
             return Layout { tokens: out, parseable: false };
@@ -342,8 +345,33 @@ pub(crate) fn layout(
             || (kind == TokenKind::Comma && in_entries);
     }
     let end = Span::point(source.len() as u32);
-    for _ in indents.drain(..) {
-        push(&mut out, TokenKind::Dedent, end);
+    if let Some(&(innermost, _)) = angle_blocks.last() {
+        // Reported here and closed here: left open, every enclosing block would fail at the end
+        // of the input and the grammar's recovery would retry each one inside the others, which
+        // costs time exponential in their nesting (13 unclosed blocks took seconds).
+        let last_end = out.iter().rev().find(|t| t.0 != TokenKind::Newline).map_or(0, |t| t.1.end);
+        let mut error = ParseError::new(
+            ParseErrorKind::UnexpectedEnd { expected: vec![TokenKind::AngleClose.describe().to_string()] },
+            Span::point(last_end),
+        );
+        let name = &source[innermost.range()];
+        error.labels.push((format!("unclosed `{name}` block opened here"), innermost));
+        error.help = Some("end the block with a line holding only `<`".to_string());
+        errors.push(error);
+    }
+    // Blocks still open at the end close there, innermost first.
+    while !indents.is_empty() || !angle_blocks.is_empty() {
+        match angle_blocks.last() {
+            Some(&(_, indents_outside)) if indents_outside == indents.len() => {
+                angle_blocks.pop();
+                push(&mut out, TokenKind::Newline, end);
+                push(&mut out, TokenKind::AngleClose, end);
+            }
+            _ => {
+                indents.pop();
+                push(&mut out, TokenKind::Dedent, end);
+            }
+        }
     }
     Layout { tokens: out, parseable: true }
 }

@@ -312,3 +312,23 @@ fn descent_pass_agrees_on_every_construct() {
         assert!(!check_expression_passes_agree(source), "{source:?} should be invalid");
     }
 }
+
+#[test]
+fn unclosed_angle_blocks_are_closed_at_the_end_with_one_error() {
+    // Found by the parse_differential fuzzer: every unclosed `name >` block failed at the end of
+    // the input and the grammar's recovery retried each one inside the others, so 13 of them
+    // took seconds and each further one doubled that. Now the layout pass reports the innermost
+    // and closes them all, and the rest of the file is checked as usual.
+    let mut source: String = (0..16).map(|level| format!("{}k{level} >\n", "  ".repeat(level))).collect();
+    source.push_str("  x: 1 2\n");
+    let parsed = parse(&source, ParseOptions::default());
+    assert_eq!(parsed.errors.len(), 2, "{:#?}", parsed.errors);
+    assert!(parsed.is_incomplete(), "the REPL asks for more lines");
+    let rendered = check_errors(&source);
+    assert!(rendered.contains("unclosed `k15 >` block opened here"), "{rendered}");
+    assert!(rendered.contains("expected `<` closing a block here"), "{rendered}");
+    assert!(rendered.contains("Help: end the block with a line holding only `<`"), "{rendered}");
+    // Closed blocks, nested and indented, parse as before.
+    let closed = items("a >\n  b:\n    c >\n      d: 1\n    <\n<\n");
+    assert_eq!(closed.len(), 1);
+}
