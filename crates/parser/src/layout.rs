@@ -362,7 +362,9 @@ pub(crate) fn layout(
     // Blocks still open at the end close there, innermost first.
     while !indents.is_empty() || !angle_blocks.is_empty() {
         match angle_blocks.last() {
-            Some(&(_, indents_outside)) if indents_outside == indents.len() => {
+            // An indented block that held the `name >` line may have closed already (the lines
+            // after it went back left): the angle block is then the innermost.
+            Some(&(_, indents_outside)) if indents_outside >= indents.len() => {
                 angle_blocks.pop();
                 push(&mut out, TokenKind::Newline, end);
                 push(&mut out, TokenKind::AngleClose, end);

@@ -328,6 +328,10 @@ fn unclosed_angle_blocks_are_closed_at_the_end_with_one_error() {
     assert!(rendered.contains("unclosed `k15 >` block opened here"), "{rendered}");
     assert!(rendered.contains("expected `<` closing a block here"), "{rendered}");
     assert!(rendered.contains("Help: end the block with a line holding only `<`"), "{rendered}");
+    // A block opened in an indented block that closed before the end (this looped forever,
+    // adding closers, in the first version of the fix).
+    let rendered = check_errors("a:\n  b >\n    c: 1\nx: 2\n");
+    assert!(rendered.contains("unclosed `b >` block opened here"), "{rendered}");
     // Closed blocks, nested and indented, parse as before.
     let closed = items("a >\n  b:\n    c >\n      d: 1\n    <\n<\n");
     assert_eq!(closed.len(), 1);
