@@ -30,6 +30,10 @@ pub(crate) struct Layout {
     pub(crate) tokens: Vec<SpannedToken>,
     /// False when the input was refused (too deep): the grammar must not run.
     pub(crate) parseable: bool,
+    /// The innermost bracket or `name >` block left open at the end of the input, which the
+    /// pass closed there (see [`close_at_end`]). The grammar's own report at the same place, if
+    /// it makes one, says more and is preferred.
+    pub(crate) unclosed: Option<ParseError>,
 }
 
 /// Brackets still open at the end of the input, innermost last (for "unclosed" labels).
@@ -115,6 +119,8 @@ fn indentation_of_line(source: &str, offset: u32) -> usize {
 struct Frame {
     /// The bracket (or `None` for the top level) this frame is inside.
     opener: Option<TokenKind>,
+    /// Where that bracket is.
+    opened_at: Span,
     /// Operators since the last separator at this level: each can add one level of AST.
     operators_in_segment: usize,
     /// `?` seen in this segment whose `:` has not come yet: that `:` continues the line.
@@ -139,15 +145,14 @@ pub(crate) fn layout(
     errors: &mut Vec<ParseError>,
 ) -> Layout {
     let mut out: Vec<SpannedToken> = Vec::with_capacity(tokens.len() + 16);
-    let mut frames = vec![Frame { opener: None, operators_in_segment: 0, open_ternaries: 0 }];
+    let mut frames =
+        vec![Frame { opener: None, opened_at: Span::point(0), operators_in_segment: 0, open_ternaries: 0 }];
     // Open indented blocks: (indentation of their lines, bracket depth they live at).
     let mut indents: Vec<(usize, usize)> = Vec::new();
     let mut depth_of_operators = 0usize;
     // Open `name >` blocks: the grammar recurses into each, so they count toward the depth
     // (100 000 nested angle blocks overflowed the stack).
-    // Open `name >` blocks, innermost last: the name's span and how many indented blocks were
-    // open when it opened (to close both kinds in order at the end of the input).
-    let mut angle_blocks: Vec<(Span, usize)> = Vec::new();
+    let mut angle_blocks: Vec<AngleBlock> = Vec::new();
     let mut at_statement_start = mode == LayoutMode::Document;
     // Set when an Indent token replaced the line break the lexer put after `key:`.
     let mut newline_replaced = false;
@@ -258,7 +263,7 @@ pub(crate) fn layout(
                         indents.push((next_indent, bracket_depth));
                         if indents.len() + depth_of_operators + bracket_depth + angle_blocks.len() > max_depth {
                             errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
-                            return Layout { tokens: out, parseable: false };
+                            return Layout { tokens: out, parseable: false, unclosed: None };
                         }
                         at_statement_start = true;
                         newline_replaced = true;
@@ -274,7 +279,7 @@ pub(crate) fn layout(
             {
                 kind = TokenKind::AngleOpen;
                 let name = out.last().map_or(token.span, |t| Span::new(t.1.start, token.span.end));
-                angle_blocks.push((name, indents.len()));
+                angle_blocks.push(AngleBlock { name, indents_outside: indents.len(), bracket_depth });
             }
             TokenKind::Lt if at_statement_start && matches!(next, Some(TokenKind::Newline | TokenKind::Lt) | None) => {
                 kind = TokenKind::AngleClose;
@@ -311,13 +316,22 @@ pub(crate) fn layout(
         }
 
         if kind.is_opener() {
-            frames.push(Frame { opener: Some(kind), operators_in_segment: 0, open_ternaries: 0 });
+            frames.push(Frame {
+                opener: Some(kind),
+                opened_at: token.span,
+                operators_in_segment: 0,
+                open_ternaries: 0,
+            });
         } else if matches!(kind, TokenKind::RParen | TokenKind::RBracket | TokenKind::RBrace | TokenKind::InterpEnd) {
             if frames.len() > 1 && frames.last().and_then(|f| f.opener).and_then(TokenKind::closer) == Some(kind) {
                 // Indented blocks opened inside this bracket end with it.
                 while indents.last().is_some_and(|&(_, at_depth)| at_depth >= bracket_depth) {
                     indents.pop();
                     push(&mut out, TokenKind::Dedent, Span::point(token.span.start));
+                }
+                // So do `name >` blocks left open inside it (the grammar reports the closer).
+                while angle_blocks.last().is_some_and(|block| block.bracket_depth >= bracket_depth) {
+                    angle_blocks.pop();
                 }
                 let frame = frames.pop().expect("checked above");
                 depth_of_operators -= frame.operators_in_segment;
@@ -330,7 +344,7 @@ pub(crate) fn layout(
         let depth = frames.len() - 1 + indents.len() + depth_of_operators + angle_blocks.len();
         if depth > max_depth {
             errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
-            return Layout { tokens: out, parseable: false };
+            return Layout { tokens: out, parseable: false, unclosed: None };
         }
         push(&mut out, kind, token.span);
         at_statement_start = mode == LayoutMode::Document
@@ -344,38 +358,93 @@ pub(crate) fn layout(
             )
             || (kind == TokenKind::Comma && in_entries);
     }
+    let unclosed = close_at_end(source, &mut out, frames, indents, angle_blocks);
+    Layout { tokens: out, parseable: true, unclosed }
+}
+
+/// A `name >` block still open.
+struct AngleBlock {
+    /// `name >`.
+    name: Span,
+    /// How many indented blocks were open when it opened.
+    indents_outside: usize,
+    /// How many brackets were open when it opened.
+    bracket_depth: usize,
+}
+
+/// Closes what is still open at the end of the input, innermost first: indented blocks (their
+/// normal end), and brackets and `name >` blocks (an error, returned for the innermost).
+///
+/// Left open, every enclosing bracket or block fails at the end of the input, and the grammar's
+/// recovery retries each one inside the others, in time exponential in their nesting: 13
+/// unclosed `name >` blocks, or a few hundred lines each opening `@f({` without closing it, took
+/// seconds (found by the parse_differential fuzzer). Closed here, the grammar sees balanced
+/// input and checks the rest of the file as usual.
+fn close_at_end(
+    source: &str,
+    out: &mut Vec<SpannedToken>,
+    mut frames: Vec<Frame>,
+    mut indents: Vec<(usize, usize)>,
+    mut angle_blocks: Vec<AngleBlock>,
+) -> Option<ParseError> {
     let end = Span::point(source.len() as u32);
-    if let Some(&(innermost, _)) = angle_blocks.last() {
-        // Reported here and closed here: left open, every enclosing block would fail at the end
-        // of the input and the grammar's recovery would retry each one inside the others, which
-        // costs time exponential in their nesting (13 unclosed blocks took seconds).
-        let last_end = out.iter().rev().find(|t| t.0 != TokenKind::Newline).map_or(0, |t| t.1.end);
-        let mut error = ParseError::new(
-            ParseErrorKind::UnexpectedEnd { expected: vec![TokenKind::AngleClose.describe().to_string()] },
-            Span::point(last_end),
-        );
-        let name = &source[innermost.range()];
-        error.labels.push((format!("unclosed `{name}` block opened here"), innermost));
-        error.help = Some("end the block with a line holding only `<`".to_string());
-        errors.push(error);
-    }
-    // Blocks still open at the end close there, innermost first.
-    while !indents.is_empty() || !angle_blocks.is_empty() {
-        match angle_blocks.last() {
+    let last_end = out.iter().rev().find(|t| t.0 != TokenKind::Newline).map_or(0, |t| t.1.end);
+    let mut unclosed: Option<ParseError> = None;
+    let mut report = |closer: TokenKind, label: String, at: Span, help: String| {
+        if unclosed.is_none() {
+            let mut error = ParseError::new(
+                ParseErrorKind::UnexpectedEnd { expected: vec![closer.describe().to_string()] },
+                Span::point(last_end),
+            );
+            error.labels.push((label, at));
+            error.help = Some(help);
+            unclosed = Some(error);
+        }
+    };
+    loop {
+        let depth = frames.len() - 1;
+        let indent_here = indents.last().is_some_and(|&(_, at_depth)| at_depth == depth);
+        let angle_here = angle_blocks.last().is_some_and(|block| block.bracket_depth == depth);
+        if angle_here || indent_here {
             // An indented block that held the `name >` line may have closed already (the lines
             // after it went back left): the angle block is then the innermost.
-            Some(&(_, indents_outside)) if indents_outside >= indents.len() => {
-                angle_blocks.pop();
-                push(&mut out, TokenKind::Newline, end);
-                push(&mut out, TokenKind::AngleClose, end);
+            match angle_blocks.last() {
+                Some(block) if angle_here && (!indent_here || block.indents_outside >= indents.len()) => {
+                    let name = &source[block.name.range()];
+                    report(
+                        TokenKind::AngleClose,
+                        format!("unclosed `{name}` block opened here"),
+                        block.name,
+                        "end the block with a line holding only `<`".to_string(),
+                    );
+                    angle_blocks.pop();
+                    out.push((TokenKind::Newline, chumsky_span(end)));
+                    out.push((TokenKind::AngleClose, chumsky_span(end)));
+                }
+                _ => {
+                    indents.pop();
+                    out.push((TokenKind::Dedent, chumsky_span(end)));
+                }
             }
-            _ => {
-                indents.pop();
-                push(&mut out, TokenKind::Dedent, end);
+            continue;
+        }
+        let Some(frame) = frames.pop().filter(|_| depth > 0) else { break };
+        match (frame.opener, frame.opener.and_then(TokenKind::closer)) {
+            (Some(opener), Some(closer)) if opener != TokenKind::InterpStart => {
+                report(
+                    closer,
+                    format!("unclosed {} opened here", opener.describe()),
+                    frame.opened_at,
+                    format!("add the missing {}", closer.describe()),
+                );
+                out.push((closer, chumsky_span(end)));
             }
+            // An interpolation left open: the lexer reported it, and the string cannot be
+            // closed from here.
+            _ => break,
         }
     }
-    Layout { tokens: out, parseable: true }
+    unclosed
 }
 
 fn at_statement_start_line(out: &[SpannedToken]) -> bool {

@@ -68,11 +68,12 @@ pub enum Line<'src> {
 /// Parses a whole document.
 pub fn parse(source: &str, options: ParseOptions) -> Parsed<Document<'_>> {
     let mut prepared = prepare(source, options, layout::LayoutMode::Document);
-    let Some(tokens) = &prepared.tokens else {
+    let Some(tokens) = prepared.tokens.take() else {
         return Parsed { ast: None, errors: prepared.errors };
     };
+    let tokens = &tokens;
     let eoi = end_of_input(source);
-    if prepared.errors.is_empty() {
+    if prepared.is_clean() {
         if let Some(ast) = descent::document(source, tokens, options.max_depth) {
             return Parsed { ast: Some(ast), errors: prepared.errors };
         }
@@ -85,17 +86,18 @@ pub fn parse(source: &str, options: ParseOptions) -> Parsed<Document<'_>> {
     }
     let (ast, errors) =
         grammar::document::<RichError<'_>>(source).parse(tokens.as_slice().split_token_span(eoi)).into_output_errors();
-    finish(source, std::mem::take(&mut prepared.errors), &prepared.lexer_tokens, ast, errors)
+    finish(source, prepared, ast, errors)
 }
 
 /// Parses a single expression (for `tusk eval`).
 pub fn parse_expression(source: &str, options: ParseOptions) -> Parsed<Expr<'_>> {
     let mut prepared = prepare(source, options, layout::LayoutMode::Expression);
-    let Some(tokens) = &prepared.tokens else {
+    let Some(tokens) = prepared.tokens.take() else {
         return Parsed { ast: None, errors: prepared.errors };
     };
+    let tokens = &tokens;
     let eoi = end_of_input(source);
-    if prepared.errors.is_empty() {
+    if prepared.is_clean() {
         if let Some(ast) = descent::lone_expression(source, tokens, options.max_depth) {
             return Parsed { ast: Some(ast), errors: prepared.errors };
         }
@@ -109,7 +111,7 @@ pub fn parse_expression(source: &str, options: ParseOptions) -> Parsed<Expr<'_>>
     let (ast, errors) = grammar::lone_expression::<RichError<'_>>(source)
         .parse(tokens.as_slice().split_token_span(eoi))
         .into_output_errors();
-    finish(source, std::mem::take(&mut prepared.errors), &prepared.lexer_tokens, ast, errors)
+    finish(source, prepared, ast, errors)
 }
 
 /// Parses a REPL line: statements when it starts like an entry, else an expression.
@@ -177,7 +179,7 @@ pub mod differential {
     /// Parses a document with one of the parsers only.
     pub fn document(source: &str, options: ParseOptions, pass: Pass) -> Outcome<Document<'_>> {
         let prepared = prepare(source, options, layout::LayoutMode::Document);
-        let Some(tokens) = prepared.tokens.as_deref().filter(|_| prepared.errors.is_empty()) else {
+        let Some(tokens) = prepared.tokens.as_deref().filter(|_| prepared.is_clean()) else {
             return Outcome::NotParsed;
         };
         let ast = match pass {
@@ -193,7 +195,7 @@ pub mod differential {
     /// Parses a lone expression with one of the parsers only.
     pub fn expression(source: &str, options: ParseOptions, pass: Pass) -> Outcome<Expr<'_>> {
         let prepared = prepare(source, options, layout::LayoutMode::Expression);
-        let Some(tokens) = prepared.tokens.as_deref().filter(|_| prepared.errors.is_empty()) else {
+        let Some(tokens) = prepared.tokens.as_deref().filter(|_| prepared.is_clean()) else {
             return Outcome::NotParsed;
         };
         let ast = match pass {
@@ -216,6 +218,15 @@ struct Prepared {
     /// `None` when the layout pass refused the input.
     tokens: Option<Vec<layout::SpannedToken>>,
     errors: Vec<ParseError>,
+    /// The bracket or block the layout pass closed at the end (see `layout::Layout::unclosed`).
+    unclosed: Option<ParseError>,
+}
+
+impl Prepared {
+    /// True when the input has no error so far, so that the fast passes may try it.
+    fn is_clean(&self) -> bool {
+        self.errors.is_empty() && self.unclosed.is_none()
+    }
 }
 
 fn prepare(source: &str, options: ParseOptions, mode: layout::LayoutMode) -> Prepared {
@@ -224,7 +235,7 @@ fn prepare(source: &str, options: ParseOptions, mode: layout::LayoutMode) -> Pre
         lexed.errors.iter().map(|error| ParseError::new(ParseErrorKind::Lex(error.kind.clone()), error.span)).collect();
     let layout = layout::layout(source, &lexed.tokens, options.max_depth, mode, &mut errors);
     let tokens = layout.parseable.then_some(layout.tokens);
-    Prepared { lexer_tokens: lexed.tokens, tokens, errors }
+    Prepared { lexer_tokens: lexed.tokens, tokens, errors, unclosed: layout.unclosed }
 }
 
 fn end_of_input(source: &str) -> SimpleSpan<u32> {
@@ -232,14 +243,20 @@ fn end_of_input(source: &str) -> SimpleSpan<u32> {
     SimpleSpan { start: end, end, context: () }
 }
 
-fn finish<T>(
-    source: &str,
-    mut errors: Vec<ParseError>,
-    lexer_tokens: &[Token],
-    ast: Option<T>,
-    rich_errors: Vec<RichError<'_>>,
-) -> Parsed<T> {
-    errors.extend(rich_errors.into_iter().map(|error| convert(error, source, lexer_tokens)));
+fn finish<T>(source: &str, prepared: Prepared, ast: Option<T>, rich_errors: Vec<RichError<'_>>) -> Parsed<T> {
+    let mut errors = prepared.errors;
+    let grammar_errors: Vec<ParseError> =
+        rich_errors.into_iter().map(|error| convert(error, source, &prepared.lexer_tokens)).collect();
+    // The bracket or block the layout pass closed at the end: unless a grammar error already
+    // points at it, it is reported, ahead of what the grammar says at the same place (which is
+    // about the closers the layout pass added).
+    if let Some(unclosed) = prepared.unclosed {
+        let opener = unclosed.labels.first().map(|label| label.1);
+        if !grammar_errors.iter().any(|error| error.labels.iter().any(|label| Some(label.1) == opener)) {
+            errors.push(unclosed);
+        }
+    }
+    errors.extend(grammar_errors);
     errors.sort_by_key(|error| (error.span.start, error.span.end));
     // Recovery often reports one problem twice at the same place (once per alternative it
     // tried, or once by the lexer and again by the grammar); the first report is the one that
