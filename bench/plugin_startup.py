@@ -1,0 +1,103 @@
+#!/usr/bin/env python3
+"""Start-up cost of installed but unused plugins: `tusk -e 1` with none, and with N installed.
+
+Each plugin is a folder with a manifest (its own name, one operator, one function) and a copy of
+the template plugin's library; nothing is loaded, since the script uses none of them. The first
+run with plugins writes the discovery index (cold); the runs after it read the index (warm),
+which is what every later start-up does.
+
+    python3 bench/plugin_startup.py [--plugins 100] [--runs 200] [--no-build]
+
+Prints the median and the 10th/90th percentiles of each case, and the difference of the medians
+(the target of the plugin-system issue: at most 1 ms more than with none).
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TUSK = ROOT / "target" / "release" / "tusk"
+LIBRARY = ROOT / "target" / "release" / "libmy_plugin.so"
+
+MANIFEST = """[plugin]
+name = "{name}"
+version = "1.0.0"
+description = "Start-up benchmark plugin {index}"
+author = "bench"
+license = "MIT"
+repository = "https://example.invalid/bench"
+library = "libmy_plugin.so"
+abi = "1.0"
+
+[capabilities]
+operators = ["{name}_op"]
+functions = ["{name}_fn"]
+"""
+
+
+def install_plugins(folder: Path, count: int) -> None:
+    for index in range(count):
+        name = f"bench{index:03}"
+        plugin = folder / name
+        plugin.mkdir(parents=True)
+        (plugin / "plugin.toml").write_text(MANIFEST.format(name=name, index=index))
+        shutil.copy(LIBRARY, plugin / "libmy_plugin.so")
+
+
+def time_runs(env: dict, runs: int) -> list:
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = subprocess.run([str(TUSK), "-e", "1"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        samples.append(time.perf_counter() - started)
+        if result.returncode != 0 or result.stdout.strip() != b"1":
+            raise SystemExit(f"tusk -e 1 failed: {result.stderr.decode()}")
+    return samples
+
+
+def describe(samples: list) -> str:
+    deciles = statistics.quantiles(samples, n=10)
+    return f"median {statistics.median(samples) * 1e3:6.2f} ms (p10 {deciles[0] * 1e3:.2f}, p90 {deciles[-1] * 1e3:.2f})"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--plugins", type=int, default=100)
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--no-build", action="store_true")
+    args = parser.parse_args()
+    if not args.no_build:
+        subprocess.run(["cargo", "build", "--release", "-p", "tusk-cli", "-p", "my_plugin"], cwd=ROOT, check=True)
+
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        empty, full = scratch / "none", scratch / "plugins"
+        empty.mkdir()
+        install_plugins(full, args.plugins)
+        base = dict(os.environ)
+        for variable, folder in (("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache"), ("XDG_CONFIG_HOME", "config")):
+            base[variable] = str(scratch / folder)
+        without = dict(base, TUSK_PLUGIN_PATH=str(empty))
+        with_plugins = dict(base, TUSK_PLUGIN_PATH=str(full))
+
+        cold = time_runs(with_plugins, 1)[0]
+        # Interleaved rounds, so that a change in the machine's load hits both cases alike.
+        none_samples, plugin_samples = [], []
+        for _ in range(10):
+            none_samples += time_runs(without, args.runs // 10)
+            plugin_samples += time_runs(with_plugins, args.runs // 10)
+        print(f"tusk -e 1, no plugins:              {describe(none_samples)}")
+        print(f"tusk -e 1, {args.plugins} plugins (index warm): {describe(plugin_samples)}")
+        print(f"first run with {args.plugins} plugins (index cold): {cold * 1e3:.2f} ms")
+        extra = statistics.median(plugin_samples) - statistics.median(none_samples)
+        print(f"extra start-up with {args.plugins} plugins: {extra * 1e3:+.2f} ms (target: at most +1 ms)")
+
+
+if __name__ == "__main__":
+    main()
