@@ -1,6 +1,8 @@
 //! Plugin call costs, measured through the real host (run with `cargo bench -p tusk-plugin-testkit`):
 //! a plugin function call against a built-in one, a script lambda called back from a plugin
 //! against the same lambda called by the built-in `reduce`, and the first use of a plugin.
+//! The plugins run in-process (trusted), the mode these targets are about; the sandboxed call
+//! costs are measured by `cargo bench -p tusk-plugin-host --bench sandbox`.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -35,6 +37,7 @@ fn per_call(total: Duration, base: Duration) -> f64 {
 fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let mut my_plugin = PluginTest::for_package(root.join("examples/plugins/my_plugin").to_str().unwrap());
+    my_plugin.in_process();
     let base = time(&mut my_plugin, &format!("reduce(range(0, {CALLS}), 0, (t, i) => t + i)"));
     let builtin = time(&mut my_plugin, &format!("reduce(range(0, {CALLS}), 0, (t, i) => t + abs(i))"));
     let plugin = time(&mut my_plugin, &format!("reduce(range(0, {CALLS}), 0, (t, i) => t + my_function(i))"));
@@ -44,6 +47,7 @@ fn main() {
     println!("plugin function call:        {plugin_ns:6.1} ns  ({:+.1} ns over the built-in)", plugin_ns - builtin_ns);
 
     let mut pipeline = PluginTest::for_package(root.join("stdlib-plugins/pipeline").to_str().unwrap());
+    pipeline.in_process();
     let lambda = "(acc, x) => acc + x";
     let by_builtin = time(&mut pipeline, &format!("reduce(range(0, {CALLS}), 0, {lambda})"));
     let by_plugin = time(&mut pipeline, &format!("@pipeline(\"reduce\", range(0, {CALLS}), {lambda}, 0)"));
@@ -58,6 +62,7 @@ fn main() {
     let mut first_uses = Vec::new();
     for _ in 0..RUNS {
         let mut fresh = PluginTest::for_package(root.join("examples/plugins/my_plugin").to_str().unwrap());
+        fresh.in_process();
         let start = Instant::now();
         fresh.eval_expression("my_function(1)").expect("evaluates");
         let first = start.elapsed();
