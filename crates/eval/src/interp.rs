@@ -267,11 +267,14 @@ impl<'r> Interpreter<'r> {
                     return Ok(Value::Null);
                 }
                 let args = self.eval_args(&call.args)?;
-                let name = symbol.display_name();
                 let mut ctx = CallContext::new(self, call.location);
-                let function = symbol.resolve(&mut ctx).map_err(|error| error.in_callable(&name).at(call.location))?;
-                function(&mut ctx, &args)
-                    .map_err(|error| attach_argument(error.in_callable(&name), call.location, &call.arg_spans))
+                // The name is made only for an error: this is the path of every plugin call.
+                let function = symbol
+                    .resolve(&mut ctx)
+                    .map_err(|error| error.in_callable(&symbol.display_name()).at(call.location))?;
+                function(&mut ctx, &args).map_err(|error| {
+                    attach_argument(error.in_callable(&symbol.display_name()), call.location, &call.arg_spans)
+                })
             }
             Node::Lambda { proto, captures } => {
                 let captured = captures
