@@ -224,19 +224,11 @@ pub fn fresh_cache_copy(bytes: &[u8], library: &Path, name: &str, cache: &Path) 
         .find(|candidate| !in_use.contains(&canonical(candidate)))
         .unwrap_or_default();
     drop(in_use);
-    write_copy(&target, bytes)?;
-    Ok(target)
-}
-
-/// Makes `target` hold `bytes`.
-///
-/// No `fsync`: on a busy disk it was most of a plugin's first use (a library of a few MB) and
-/// of a reload, and the copy is checked instead. A copy torn by a crash has other bytes than its
-/// name says; comparing them with the bytes in hand (one read from the page cache) catches that,
-/// and the copy is rewritten.
-fn write_copy(target: &Path, bytes: &[u8]) -> Result<(), LoadError> {
-    if std::fs::read(target).is_ok_and(|existing| existing == bytes) {
-        return Ok(());
+    // No `fsync` here: it is most of a reload's time on a busy disk, and the copy is checked
+    // instead. A copy torn by a crash has other bytes than its name says; comparing them with
+    // the bytes in hand (one read from the page cache) catches that, and the copy is rewritten.
+    if std::fs::read(&target).is_ok_and(|existing| existing == bytes) {
+        return Ok(target);
     }
     if let Some(directory) = target.parent() {
         std::fs::create_dir_all(directory)
@@ -245,7 +237,20 @@ fn write_copy(target: &Path, bytes: &[u8]) -> Result<(), LoadError> {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     let temporary = target.with_extension(format!("{}-{nanos}.partial", std::process::id()));
     std::fs::write(&temporary, bytes)
-        .and_then(|()| std::fs::rename(&temporary, target))
+        .and_then(|()| std::fs::rename(&temporary, &target))
+        .map_err(|error| LoadError::Io(format!("cannot write {}: {error}", target.display())))?;
+    Ok(target)
+}
+
+fn write_copy(target: &Path, bytes: &[u8]) -> Result<(), LoadError> {
+    if target.exists() {
+        return Ok(());
+    }
+    if let Some(directory) = target.parent() {
+        std::fs::create_dir_all(directory)
+            .map_err(|error| LoadError::Io(format!("cannot create {}: {error}", directory.display())))?;
+    }
+    crate::io::write_atomically(target, bytes)
         .map_err(|error| LoadError::Io(format!("cannot write {}: {error}", target.display())))
 }
 
