@@ -356,13 +356,24 @@ impl PluginHost {
         let config = crate::config::configure(plugin.name(), schema.as_ref(), self.user_config.as_ref(), Some(config))
             .map_err(config_error)?;
         let config_json = serde_json::to_string(&config).unwrap_or_else(|_| "{}".into());
-        // Checked on the user's file first, so that an incompatible build is refused naming the
-        // file the user built, not its cache copy.
-        crate::loader::read_info_record(&manifest.library)
-            .and_then(|info| crate::loader::check_info_record(&manifest.library, &info))
-            .map_err(|error| RuntimeError::message(error.to_string()))?;
-        let copy = cache_copy(&manifest.library, plugin.name(), &self.settings.cache_dir)
-            .map_err(|error| RuntimeError::message(error.to_string()))?;
+        let library = &manifest.library;
+        let cache = &self.settings.cache_dir;
+        let copy = match crate::loader::known_cache_copy(library, plugin.name(), cache) {
+            Some(copy) => copy,
+            None => {
+                // Checked on the user's file first, so that an incompatible build is refused
+                // naming the file the user built, not its cache copy. Read once for both.
+                let bytes = std::fs::read(library)
+                    .map_err(|error| RuntimeError::message(format!("cannot read {}: {error}", library.display())))?;
+                crate::loader::parse_info_record(library, &bytes)
+                    .and_then(|info| crate::loader::check_info_record(library, &info))
+                    .map_err(|error| RuntimeError::message(error.to_string()))?;
+                let copy = cache_copy(&bytes, library, plugin.name(), cache)
+                    .map_err(|error| RuntimeError::message(error.to_string()))?;
+                crate::loader::remember_cache_copy(library, plugin.name(), cache, &copy);
+                copy
+            }
+        };
         let version = manifest.version.to_string();
         let expected = Expected {
             name: &manifest.name,

@@ -190,14 +190,53 @@ pub fn check_info_record(path: &Path, info: &InfoRecord) -> Result<(), LoadError
     Ok(())
 }
 
-/// Copies a library to `<cache>/<name>/<sha256 prefix>.<ext>` (once) and returns the copy.
-pub fn cache_copy(library: &Path, name: &str, cache: &Path) -> Result<PathBuf, LoadError> {
-    let bytes =
-        std::fs::read(library).map_err(|error| LoadError::Io(format!("cannot read {}: {error}", library.display())))?;
+/// Copies a library's bytes (already read from `library`) to `<cache>/<name>/<sha256
+/// prefix>.<ext>` (once) and returns the copy.
+pub fn cache_copy(bytes: &[u8], library: &Path, name: &str, cache: &Path) -> Result<PathBuf, LoadError> {
     let extension = library.extension().and_then(|e| e.to_str()).unwrap_or("so");
-    let target = cache.join(name).join(format!("{}.{extension}", content_hash(&bytes)));
-    write_copy(&target, &bytes)?;
+    let target = cache.join(name).join(format!("{}.{extension}", content_hash(bytes)));
+    write_copy(&target, bytes)?;
     Ok(target)
+}
+
+/// The cache copy an earlier load made of exactly this file (same device, inode, size,
+/// modification and change time), which then passed every check: a later process loads it
+/// without reading and hashing the library again (most of a plugin's first use).
+pub fn known_cache_copy(library: &Path, name: &str, cache: &Path) -> Option<PathBuf> {
+    let hash = std::fs::read_to_string(stamp_file(library, name, cache)?).ok()?;
+    let extension = library.extension().and_then(|e| e.to_str()).unwrap_or("so");
+    let copy = cache.join(name).join(format!("{}.{extension}", hash.trim()));
+    copy.is_file().then_some(copy)
+}
+
+/// Records that `copy` holds the bytes of `library` as it is now (see [`known_cache_copy`]).
+/// A failure only costs the next process a hash.
+pub fn remember_cache_copy(library: &Path, name: &str, cache: &Path, copy: &Path) {
+    if let (Some(file), Some(hash)) = (stamp_file(library, name, cache), copy.file_stem().and_then(|s| s.to_str())) {
+        let _ = crate::io::write_atomically(&file, hash.as_bytes());
+    }
+}
+
+#[cfg(unix)]
+fn stamp_file(library: &Path, name: &str, cache: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(library).ok()?;
+    let stamp = format!(
+        "{:x}-{:x}-{:x}-{:x}.{:x}-{:x}.{:x}",
+        metadata.dev(),
+        metadata.ino(),
+        metadata.size(),
+        metadata.mtime(),
+        metadata.mtime_nsec(),
+        metadata.ctime(),
+        metadata.ctime_nsec()
+    );
+    Some(cache.join(name).join(format!("{stamp}.stamp")))
+}
+
+#[cfg(not(unix))]
+fn stamp_file(_library: &Path, _name: &str, _cache: &Path) -> Option<PathBuf> {
+    None
 }
 
 /// The content address of library bytes: the first 16 bytes of their SHA-256, in hex.

@@ -6,7 +6,9 @@ use std::rc::Rc;
 
 use tusk_eval::{Implementation, Mode, Options, Runtime, SymbolKind, SymbolSpec, Value};
 use tusk_plugin_host::ffi::HostServices;
-use tusk_plugin_host::loader::{Expected, LoadError, cache_copy, load, read_info_record};
+use tusk_plugin_host::loader::{
+    Expected, LoadError, cache_copy, known_cache_copy, load, read_info_record, remember_cache_copy,
+};
 
 /// Builds a workspace cdylib package and returns the library path.
 fn build_cdylib(package: &str) -> PathBuf {
@@ -51,12 +53,34 @@ fn expected<'a>(operators: &'a [String], functions: &'a [String]) -> Expected<'a
 }
 
 #[test]
+fn a_remembered_cache_copy_serves_until_the_library_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let library = dir.path().join("libx.so");
+    std::fs::write(&library, b"build one").unwrap();
+    let cache = dir.path().join("cache");
+    assert_eq!(known_cache_copy(&library, "x", &cache), None, "nothing remembered yet");
+    let copy = cache_copy(b"build one", &library, "x", &cache).unwrap();
+    remember_cache_copy(&library, "x", &cache, &copy);
+    assert_eq!(known_cache_copy(&library, "x", &cache), Some(copy.clone()));
+    assert_eq!(std::fs::read(&copy).unwrap(), b"build one");
+    // A rebuild (new bytes, new times) is not the remembered file.
+    std::fs::write(&library, b"build two").unwrap();
+    assert_eq!(known_cache_copy(&library, "x", &cache), None);
+    // Nor is a copy that was cleaned out of the cache.
+    std::fs::write(&library, b"build one").unwrap();
+    let copy = cache_copy(b"build one", &library, "x", &cache).unwrap();
+    remember_cache_copy(&library, "x", &cache, &copy);
+    std::fs::remove_file(&copy).unwrap();
+    assert_eq!(known_cache_copy(&library, "x", &cache), None);
+}
+
+#[test]
 fn template_plugin_loads_and_serves_calls() {
     let library = build_cdylib("my_plugin");
     let info = read_info_record(&library).expect("info record");
     assert_eq!(tusk_plugin_sdk::abi::fixed_text(&info.package), "my_plugin");
     let cache = tempfile::tempdir().unwrap();
-    let copy = cache_copy(&library, "my_plugin", cache.path()).unwrap();
+    let copy = cache_copy(&std::fs::read(&library).unwrap(), &library, "my_plugin", cache.path()).unwrap();
     let operators = vec!["my_operator".to_string()];
     let functions = vec!["my_function".to_string()];
     let plugin = load(&copy, &expected(&operators, &functions), "{}", Rc::new(AllowAll)).expect("loads");
