@@ -137,6 +137,9 @@ impl Process {
                 .map_err(|error| ReadFailure::Invalid(format!("cannot set the read deadline: {error}")))?;
             self.timeout = Some(deadline);
         }
+        if self.reader.buffer().is_empty() {
+            spin_until_readable(self.reader.get_ref());
+        }
         match read_frame(&mut self.reader, &mut self.inbox) {
             Ok(true) => ToHost::decode(&self.inbox).map_err(|error| ReadFailure::Invalid(error.to_string())),
             Ok(false) => Err(ReadFailure::Closed),
@@ -229,6 +232,26 @@ fn forward(mut stderr: impl Read, tail: &(Mutex<Tail>, Condvar)) {
     }
     tail.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).closed = true;
     tail.1.notify_all();
+}
+
+/// How long a reader polls before it blocks. A call's answer usually comes within a few
+/// microseconds; blocking instead costs a wake-up of the sleeping thread, which on a virtual
+/// machine's other CPU took about 25 µs (two per round trip: p50 57 µs unpinned, 6.5 µs with
+/// host and runner on one CPU).
+const SPIN: Duration = Duration::from_micros(50);
+
+/// Polls the socket without blocking until it has data or [`SPIN`] has passed.
+fn spin_until_readable(stream: &UnixStream) {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let started = Instant::now();
+    loop {
+        let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::ZERO).is_ok_and(|ready| ready > 0) || started.elapsed() >= SPIN {
+            return;
+        }
+        std::hint::spin_loop();
+    }
 }
 
 /// The signal's name (`SIGSEGV`), or its number.
