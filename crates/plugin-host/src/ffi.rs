@@ -684,24 +684,23 @@ unsafe extern "C" fn host_read_file(ctx: *mut c_void, path: StrRef, out: *mut TV
 }
 
 unsafe extern "C" fn host_write_file(ctx: *mut c_void, path: StrRef, data: StrRef, error: *mut ErrorOut) -> u32 {
-    guarded(status::PANIC, || {
-        let host = context(ctx);
-        let path = text_of(path);
-        let resolved = match host.services.may_write(&host.plugin, Path::new(&path)) {
-            Ok(resolved) => resolved,
-            Err(message) => return denied(host, error, message),
-        };
-        match crate::io::write_atomically(&resolved, text_of(data).as_bytes()) {
-            Ok(()) => status::OK,
-            Err(io_error) => {
-                host.error(error, error_kind::MESSAGE, format!("cannot write {path}: {io_error}"));
-                status::ERROR
-            }
-        }
-    })
+    write_granted(ctx, path, data, error, crate::io::write_atomically, "write")
 }
 
 unsafe extern "C" fn host_append_file(ctx: *mut c_void, path: StrRef, data: StrRef, error: *mut ErrorOut) -> u32 {
+    write_granted(ctx, path, data, error, crate::io::append, "append to")
+}
+
+/// Writes `data` to `path` with `write` once the grants allow it (`verb` names the operation
+/// in the error).
+fn write_granted(
+    ctx: *mut c_void,
+    path: StrRef,
+    data: StrRef,
+    error: *mut ErrorOut,
+    write: fn(&Path, &[u8]) -> std::io::Result<()>,
+    verb: &str,
+) -> u32 {
     guarded(status::PANIC, || {
         let host = context(ctx);
         let path = text_of(path);
@@ -709,10 +708,10 @@ unsafe extern "C" fn host_append_file(ctx: *mut c_void, path: StrRef, data: StrR
             Ok(resolved) => resolved,
             Err(message) => return denied(host, error, message),
         };
-        match crate::io::append(&resolved, text_of(data).as_bytes()) {
+        match write(&resolved, text_of(data).as_bytes()) {
             Ok(()) => status::OK,
             Err(io_error) => {
-                host.error(error, error_kind::MESSAGE, format!("cannot append to {path}: {io_error}"));
+                host.error(error, error_kind::MESSAGE, format!("cannot {verb} {path}: {io_error}"));
                 status::ERROR
             }
         }

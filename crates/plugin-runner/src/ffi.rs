@@ -627,27 +627,23 @@ unsafe extern "C" fn host_read_file(ctx: *mut c_void, path: StrRef, out: *mut TV
 }
 
 unsafe extern "C" fn host_write_file(ctx: *mut c_void, path: StrRef, data: StrRef, error: *mut ErrorOut) -> u32 {
-    guarded(status::PANIC, || {
-        let Some(session) = session(ctx) else { return status::INVALID };
-        let path = text_of(path);
-        let resolved = match ask(session, Request::Write(path.clone())) {
-            Ok(resolved) => resolved.unwrap_or_else(|| path.clone()),
-            Err(message) => {
-                report(session, error, error_kind::PERMISSION_DENIED, message);
-                return status::DENIED;
-            }
-        };
-        match crate::io::write_atomically(Path::new(&resolved), text_of(data).as_bytes()) {
-            Ok(()) => status::OK,
-            Err(io_error) => {
-                report(session, error, error_kind::MESSAGE, format!("cannot write {path}: {io_error}"));
-                status::ERROR
-            }
-        }
-    })
+    write_granted(ctx, path, data, error, crate::io::write_atomically, "write")
 }
 
 unsafe extern "C" fn host_append_file(ctx: *mut c_void, path: StrRef, data: StrRef, error: *mut ErrorOut) -> u32 {
+    write_granted(ctx, path, data, error, crate::io::append, "append to")
+}
+
+/// Writes `data` to `path` with `write` once the host granted the write (`verb` names the
+/// operation in the error).
+fn write_granted(
+    ctx: *mut c_void,
+    path: StrRef,
+    data: StrRef,
+    error: *mut ErrorOut,
+    write: fn(&Path, &[u8]) -> std::io::Result<()>,
+    verb: &str,
+) -> u32 {
     guarded(status::PANIC, || {
         let Some(session) = session(ctx) else { return status::INVALID };
         let path = text_of(path);
@@ -658,10 +654,10 @@ unsafe extern "C" fn host_append_file(ctx: *mut c_void, path: StrRef, data: StrR
                 return status::DENIED;
             }
         };
-        match crate::io::append(Path::new(&resolved), text_of(data).as_bytes()) {
+        match write(Path::new(&resolved), text_of(data).as_bytes()) {
             Ok(()) => status::OK,
             Err(io_error) => {
-                report(session, error, error_kind::MESSAGE, format!("cannot append to {path}: {io_error}"));
+                report(session, error, error_kind::MESSAGE, format!("cannot {verb} {path}: {io_error}"));
                 status::ERROR
             }
         }
