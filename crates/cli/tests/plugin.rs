@@ -155,12 +155,12 @@ fn fake_plugin(root: &Path, name: &str, extra: &str) -> PathBuf {
     dir
 }
 
-/// The plugin ABI libraries built against this SDK carry (`1.0`).
+/// The plugin ABI libraries built against this SDK carry (`1.1`), which their manifests declare.
 fn library_abi() -> String {
-    format!("{}.{}", tusk_plugin_sdk::abi::ABI_MAJOR, tusk_plugin_sdk::abi::ABI_MINOR)
+    format!("{}.{}", tusk_plugin_abi::ABI_MAJOR, tusk_plugin_abi::ABI_MINOR)
 }
 
-/// `plugin ABI 1.0, tusk-plugin-sdk 0.1.0`, as `tusk plugin check` shows a library.
+/// `plugin ABI 1.1, tusk-plugin-sdk 0.1.0`, as `tusk plugin check` shows a library.
 fn record_text() -> String {
     format!("plugin ABI {}, tusk-plugin-sdk {}", library_abi(), tusk_plugin_sdk::SDK_VERSION)
 }
@@ -272,7 +272,7 @@ repository:   https://example.invalid/tusklang-rust
 folder:       {probe} (TUSK_PLUGIN_PATH)
 manifest:     {probe}/plugin.toml
 library:      {probe}/libtusk_plugin_cli_probe.so
-plugin ABI:   1.0
+plugin ABI:   {abi}
 mode:         isolated
 hot reload:   yes
 operators:    @cli_probe.read, @cli_probe.wait
@@ -573,7 +573,7 @@ Test plugin of the tusk command's tests
 | Author | TuskLang for Rust |
 | License | MIT |
 | Repository | https://example.invalid/tusklang-rust |
-| Plugin ABI | 1.0 |
+| Plugin ABI | 1.1 |
 
 ## Operators
 

@@ -818,7 +818,7 @@ enum Fault {
 
 fn failure(error: CallError) -> PluginFailure {
     PluginFailure {
-        status: if error.panicked { tusk_plugin_sdk::abi::status::PANIC } else { tusk_plugin_sdk::abi::status::ERROR },
+        status: if error.panicked { tusk_plugin_abi::status::PANIC } else { tusk_plugin_abi::status::ERROR },
         kind: error.kind,
         argument: error.argument.map(|index| index as usize),
         message: error.message,

@@ -9,7 +9,7 @@ use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
 use tusk_eval::{CallContext, NativeFn, RuntimeError, SymbolKind, Value};
-use tusk_plugin_sdk::abi::{self, InfoRecord, PluginDescriptor, TValue, error_kind, fixed_text, status, symbol_kind};
+use tusk_plugin_abi::{self as abi, InfoRecord, PluginDescriptor, TValue, error_kind, fixed_text, status, symbol_kind};
 
 use crate::ffi::{self, HostContext, HostServices, PluginFailure, SymbolHandle};
 use crate::isolated::{CallFailure, RemotePlugin};
@@ -152,11 +152,7 @@ pub fn check_info_record(path: &Path, info: &InfoRecord) -> Result<(), LoadError
         return Err(mismatch(
             "plugin ABI version",
             format!("{}.{} (tusk-plugin-sdk {})", info.abi_major, info.abi_minor, fixed_text(&info.sdk_version)),
-            format!(
-                "{}.x: rebuild the plugin against tusk-plugin-sdk {}",
-                abi::ABI_MAJOR,
-                tusk_plugin_sdk::SDK_VERSION
-            ),
+            format!("{major}.x: rebuild the plugin against a tusk-plugin-sdk with ABI {major}", major = abi::ABI_MAJOR),
         ));
     }
     if info.record_size as usize != std::mem::size_of::<InfoRecord>() {
@@ -537,7 +533,7 @@ impl LoadedPlugin {
         }
         let result = match &self.backend {
             Backend::Native { host, descriptor } => {
-                let result = ffi::shutdown(descriptor).map_err(|failure| failure_text(&failure));
+                let result = ffi::shutdown(host, descriptor).map_err(|failure| failure_text(&failure));
                 host.retire();
                 result
             }

@@ -42,9 +42,9 @@ pub const MANIFEST_FILE: &str = "plugin.toml";
 
 /// The plugin ABI major version this host loads; `abi = "M.m"` must have this major.
 ///
-/// Minor versions only append to the size-prefixed tables (PLUGIN-DESIGN 4.2), so any minor of
-/// the supported major is accepted here; the loader compares the library's own record.
-pub const SUPPORTED_ABI_MAJOR: u32 = 1;
+/// Minor versions only append to the size-prefixed tables, so any minor of the supported major
+/// is accepted here; the loader compares the library's own record.
+pub const SUPPORTED_ABI_MAJOR: u32 = tusk_plugin_abi::ABI_MAJOR;
 
 /// Where a plugin's code runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

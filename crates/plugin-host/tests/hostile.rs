@@ -85,13 +85,13 @@ fn a_library_built_for_another_abi_is_refused_before_loading() {
     std::fs::write(&library, with_abi_major(&support::library("my_plugin"), 2)).unwrap();
     let path = library.canonicalize().unwrap();
     let sdk = tusk_plugin_sdk::SDK_VERSION;
-    let minor = tusk_plugin_sdk::abi::ABI_MINOR;
+    let minor = tusk_plugin_abi::ABI_MINOR;
     assert_eq!(
         host.value("@my_operator(\"tusk\")").unwrap_err(),
         failure(
             &format!(
                 "@my_operator: {} is incompatible: its plugin ABI version is 2.{minor} (tusk-plugin-sdk {sdk}), this host expects \
-                 1.x: rebuild the plugin against tusk-plugin-sdk {sdk}",
+                 1.x: rebuild the plugin against a tusk-plugin-sdk with ABI 1",
                 path.display()
             ),
             &[],
@@ -225,4 +225,35 @@ fn connecting_without_the_network_grant_through_the_host_is_refused() {
     listener.set_nonblocking(true).unwrap();
     assert!(listener.accept().is_err());
     assert_host_still_serves(&mut host);
+}
+
+/// The error of a call after `refused` host-API calls from the `threads` fixture's own threads.
+fn refused_on_other_threads(operator: &str, refused: u64) -> String {
+    format!(
+        "{operator}: plugin `threads` used host values or services on a thread other than the interpreter's \
+         ({refused} times, refused); a plugin's own threads work on copies (`Value::to_owned_value`)"
+    )
+}
+
+/// Hostile (trusted, in-process): a plugin that makes, clones and drops values on threads of
+/// its own, and even retains and releases a live handle there through raw ABI words. The host
+/// refuses each such call without touching its handle table (no panic, no corrupted count),
+/// fails the call with an error naming the plugin instead of returning its result, and the
+/// plugin, the host and their shutdown stay fine.
+#[test]
+fn host_values_used_on_a_plugins_own_threads_fail_the_call_naming_the_plugin() {
+    let mut host = TestHost::new(&["threads", "my_plugin"], &[]);
+    // Four threads, 200 rounds, a string and an array each: 1,600 refused calls.
+    assert_eq!(
+        host.value("@threads.churn(200)").unwrap_err().message,
+        refused_on_other_threads("@threads.churn", 1600)
+    );
+    // One `retain` and two `release`s of a live handle.
+    assert_eq!(host.value("@threads.smuggle()").unwrap_err().message, refused_on_other_threads("@threads.smuggle", 3));
+    // A thread that outlives its call fails the call during which it used the host.
+    assert_eq!(host.value("@threads.later()").unwrap(), json!("started"));
+    assert_eq!(host.value("@threads.join()").unwrap_err().message, refused_on_other_threads("@threads.join", 20));
+    assert_eq!(host.value("@threads.fine()").unwrap(), json!(1));
+    assert_host_still_serves(&mut host);
+    assert_eq!(host.host.shutdown_all(), Vec::<(String, String)>::new());
 }

@@ -174,12 +174,12 @@ fn an_incompatible_library_is_refused_before_a_runner_starts() {
     let library = host.plugin_dir("my_plugin").join("libmy_plugin.so");
     std::fs::write(&library, with_abi_major(&support::library("my_plugin"), 2)).unwrap();
     let sdk = tusk_plugin_sdk::SDK_VERSION;
-    let minor = tusk_plugin_sdk::abi::ABI_MINOR;
+    let minor = tusk_plugin_abi::ABI_MINOR;
     assert_eq!(
         message(&mut host, "@my_operator(\"tusk\")"),
         format!(
             "@my_operator: {} is incompatible: its plugin ABI version is 2.{minor} (tusk-plugin-sdk {sdk}), this host \
-             expects 1.x: rebuild the plugin against tusk-plugin-sdk {sdk}",
+             expects 1.x: rebuild the plugin against a tusk-plugin-sdk with ABI 1",
             library.canonicalize().unwrap().display()
         )
     );
@@ -208,4 +208,25 @@ fn a_sandboxed_plugin_is_reloaded_in_a_new_runner_and_the_old_runner_ends() {
     assert_ne!(first_runner, second_runner);
     assert!(!std::path::Path::new(&format!("/proc/{first_runner}")).exists(), "the replaced runner still runs");
     assert!(host.take_printed().contains(&"[swap] info: swap generation 1 shut down".to_string()));
+}
+
+/// Hostile: the `threads` fixture of `hostile.rs` in a runner. The runner refuses the calls of
+/// the plugin's own threads as the in-process host does, and says so with the same error
+/// instead of handing back `null`s.
+#[test]
+fn host_values_used_on_a_plugins_own_threads_fail_the_call_naming_the_plugin() {
+    let refused = |operator: &str, refused: u64| {
+        format!(
+            "{operator}: plugin `threads` used host values or services on a thread other than the interpreter's \
+             ({refused} times, refused); a plugin's own threads work on copies (`Value::to_owned_value`)"
+        )
+    };
+    let mut host = sandboxed(&["threads", "my_plugin"], no_flags);
+    assert_eq!(message(&mut host, "@threads.churn(200)"), refused("@threads.churn", 1600));
+    assert_eq!(message(&mut host, "@threads.smuggle()"), refused("@threads.smuggle", 3));
+    assert_eq!(host.value("@threads.later()").unwrap(), json!("started"));
+    assert_eq!(message(&mut host, "@threads.join()"), refused("@threads.join", 20));
+    assert_eq!(host.value("@threads.fine()").unwrap(), json!(1));
+    assert_host_still_serves(&mut host);
+    assert_eq!(host.host.shutdown_all(), Vec::<(String, String)>::new());
 }

@@ -78,7 +78,7 @@ fn a_remembered_cache_copy_serves_until_the_library_changes() {
 fn template_plugin_loads_and_serves_calls() {
     let library = build_cdylib("my_plugin");
     let info = read_info_record(&library).expect("info record");
-    assert_eq!(tusk_plugin_sdk::abi::fixed_text(&info.package), "my_plugin");
+    assert_eq!(tusk_plugin_abi::fixed_text(&info.package), "my_plugin");
     let cache = tempfile::tempdir().unwrap();
     let copy = cache_copy(&std::fs::read(&library).unwrap(), &library, "my_plugin", cache.path()).unwrap();
     let operators = vec!["my_operator".to_string()];

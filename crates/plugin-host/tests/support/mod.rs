@@ -28,6 +28,7 @@ const PACKAGES: &[&str] = &[
     "hostile-spawn",
     "hostile-spin",
     "hostile-swap",
+    "hostile-threads",
     "hostile-write-outside",
 ];
 
@@ -89,7 +90,7 @@ pub fn swap_build(status: &str, generation: u32) -> Vec<u8> {
 /// A copy of a library's bytes with the info record's ABI major set to `major`.
 pub fn with_abi_major(library: &Path, major: u32) -> Vec<u8> {
     let mut bytes = std::fs::read(library).expect("the library is built");
-    let magic = tusk_plugin_sdk::abi::INFO_MAGIC;
+    let magic = tusk_plugin_abi::INFO_MAGIC;
     let at = bytes.windows(magic.len()).position(|window| window == magic).expect("an info record");
     // magic (16 bytes), record_size (4), then abi_major (4).
     bytes[at + 20..at + 24].copy_from_slice(&major.to_le_bytes());

@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tusk::plugins::SUPPORTED_ABI_MAJOR;
+use tusk_plugin_abi::{ABI_MAJOR, ABI_MINOR};
 
 use crate::cli::PluginNewArgs;
 use crate::commands::plugin::{fail, is_plugin_name};
@@ -78,7 +78,7 @@ pub fn new(args: &PluginNewArgs) -> anyhow::Result<Status> {
     let values = [
         ("name", name.to_string()),
         ("type_name", type_name(name)),
-        ("abi", format!("{SUPPORTED_ABI_MAJOR}.0")),
+        ("abi", format!("{ABI_MAJOR}.{ABI_MINOR}")),
         ("sdk_dependency", sdk_dependency),
         ("testkit_dependency", testkit_dependency),
         ("sdk_note", sdk_note),
