@@ -81,7 +81,7 @@ pub enum PluginCommand {
     Info(PluginNameArgs),
     /// Validate a plugin folder or crate: manifest, library, loading, registrations, examples
     /// (exit 1 on any failure; a crate is built with `cargo build` first)
-    Check(PluginPathArgs),
+    Check(PluginCheckArgs),
     /// Create a plugin crate with one operator, one function, a manifest, a README and a test
     New(PluginNewArgs),
     /// Build a plugin crate (or take a built plugin folder) and install it for the current user
@@ -102,12 +102,17 @@ pub struct PluginNameArgs {
     pub name: String,
 }
 
-/// `tusk plugin check PATH`.
+/// `tusk plugin check [--write-capabilities] PATH`.
 #[derive(Debug, Args)]
-pub struct PluginPathArgs {
+pub struct PluginCheckArgs {
     /// A plugin folder (plugin.toml and library) or a plugin crate (Cargo.toml and plugin.toml)
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
+
+    /// Rewrite `[capabilities]` in plugin.toml from what the plugin registers (the
+    /// registrations are the truth; the lists are their index)
+    #[arg(long)]
+    pub write_capabilities: bool,
 }
 
 /// `tusk plugin new NAME [PATH]`.

@@ -400,6 +400,65 @@ FAILED  library: {} is not a TuskLang plugin: it has no info record (build it wi
 }
 
 #[test]
+fn check_writes_the_capabilities_from_what_the_plugin_registers() {
+    let env = Env::new();
+    let dir = env.add_probe(&env.work());
+    let manifest = dir.join("plugin.toml");
+    let original = std::fs::read_to_string(&manifest).unwrap();
+    // The index forgot the function and names an operator that does not exist.
+    let stale = original
+        .replace("functions = [\"cli_probe_twice\"]", "# kept: a comment in the table\nfunctions = []")
+        .replace("\"cli_probe.wait\"]", "\"cli_probe.wait\", \"cli_probe.gone\"]");
+    assert_ne!(stale, original, "the fixture's manifest changed: update this test");
+    std::fs::write(&manifest, &stale).unwrap();
+
+    let library_line = format!(
+        "ok      library libtusk_plugin_cli_probe.so: {}, {}-{}, panic=unwind\n",
+        record_text(),
+        std::env::consts::ARCH,
+        std::env::consts::OS
+    );
+    let output = env.run(&["plugin", "check", "cli_probe"]);
+    let stdout = format!(
+        "checking cli_probe\nok      manifest: cli_probe 1.0.0\n{library_line}FAILED  load: plugin `cli_probe` does not \
+         match its manifest: the manifest declares operator `@cli_probe.gone`, which the library does not register; \
+         the library registers function `cli_probe_twice`, which the manifest does not declare\n1 of 3 checks failed\n"
+    );
+    assert_output(
+        &output,
+        1,
+        &stdout,
+        "Help: `tusk plugin check --write-capabilities PATH` rewrites [capabilities] in plugin.toml from what the \
+         plugin registers\n",
+    );
+
+    let output = env.run(&["plugin", "check", "--write-capabilities", "cli_probe"]);
+    let stdout = format!(
+        "checking cli_probe\nok      manifest: cli_probe 1.0.0\n{library_line}ok      load: registers \
+         @cli_probe.read, @cli_probe.wait, cli_probe_twice\nok      capabilities: wrote operators @cli_probe.read, \
+         @cli_probe.wait; functions cli_probe_twice to {}; check again to run the examples\n4 checks passed\n",
+        manifest.canonicalize().unwrap().display()
+    );
+    assert_output(&output, 0, &stdout, "");
+    let rewritten = std::fs::read_to_string(&manifest).unwrap();
+    assert!(
+        rewritten.contains(
+            "[capabilities]\noperators = [\"cli_probe.read\", \"cli_probe.wait\"]\nfunctions = [\"cli_probe_twice\"]\n# kept: a comment in the table\n"
+        ),
+        "{rewritten}"
+    );
+    // Now the index matches: the full check passes, and writing again changes nothing.
+    assert_eq!(env.run(&["plugin", "check", "cli_probe"]).code, 0);
+    let output = env.run(&["plugin", "check", "--write-capabilities", "cli_probe"]);
+    assert!(
+        output.stdout.contains("ok      capabilities: plugin.toml lists what the plugin registers\n"),
+        "{}",
+        output.stdout
+    );
+    assert_eq!(std::fs::read_to_string(&manifest).unwrap(), rewritten);
+}
+
+#[test]
 fn newcomer_flow_takes_three_commands() {
     let env = Env::new();
     let output = env.run(&["plugin", "new", "greeter"]);

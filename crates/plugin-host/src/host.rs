@@ -43,6 +43,10 @@ pub struct HostSettings {
     pub sandbox: crate::isolated::SandboxSettings,
     /// The user's configuration file (`[plugins.NAME]` tables, `[plugin_preferences]`).
     pub config_file: Option<PathBuf>,
+    /// True (the default): a plugin whose registrations differ from its manifest's
+    /// `[capabilities]` is refused. False only for `tusk plugin check --write-capabilities`,
+    /// which loads a plugin to rewrite those lists.
+    pub verify_capabilities: bool,
 }
 
 impl HostSettings {
@@ -65,6 +69,7 @@ impl HostSettings {
             versions: current_versions(),
             sandbox: crate::isolated::SandboxSettings::default(),
             config_file: crate::paths::default_config_file(),
+            verify_capabilities: true,
         }
     }
 }
@@ -381,6 +386,7 @@ impl PluginHost {
             operators: &manifest.operators,
             functions: &manifest.functions,
             types: &manifest.types,
+            capabilities: self.settings.verify_capabilities,
         };
         if self.execution_mode(plugin) == crate::manifest::ExecutionMode::Isolated {
             return LoadedPlugin::load_isolated(

@@ -369,6 +369,10 @@ pub struct Expected<'a> {
     pub functions: &'a [String],
     /// Types from `[capabilities]`.
     pub types: &'a [String],
+    /// True: what the library registers must be what `[capabilities]` lists. False: only the
+    /// name and version are compared (for `tusk plugin check --write-capabilities`, which loads
+    /// a plugin to rewrite those lists from its registrations).
+    pub capabilities: bool,
 }
 
 fn failure_text(failure: &PluginFailure) -> String {
@@ -462,11 +466,16 @@ impl LoadedPlugin {
         if version != expected.version {
             problems.push(format!("its version is {version}, the manifest says {}", expected.version));
         }
-        for (kind, declared, label) in [
-            (Some(SymbolKind::Operator), expected.operators, "operator"),
-            (Some(SymbolKind::Function), expected.functions, "function"),
-            (None, expected.types, "type"),
-        ] {
+        let lists: &[(Option<SymbolKind>, &[String], &str)] = if expected.capabilities {
+            &[
+                (Some(SymbolKind::Operator), expected.operators, "operator"),
+                (Some(SymbolKind::Function), expected.functions, "function"),
+                (None, expected.types, "type"),
+            ]
+        } else {
+            &[]
+        };
+        for &(kind, declared, label) in lists {
             let registered: Vec<&str> =
                 self.symbols.iter().filter(|s| s.kind == kind).map(|s| s.name.as_str()).collect();
             let prefix = if label == "operator" { "@" } else { "" };

@@ -484,6 +484,7 @@ impl PluginHost {
             operators: &manifest.operators,
             functions: &manifest.functions,
             types: &manifest.types,
+            capabilities: true,
         };
         // The new build runs where the running one does: in a runner process (whose `init`
         // happens there, inside the sandbox) or in this one.

@@ -49,7 +49,7 @@ impl HostServices for AllowAll {
 }
 
 fn expected<'a>(operators: &'a [String], functions: &'a [String]) -> Expected<'a> {
-    Expected { name: "my_plugin", version: "1.0.0", operators, functions, types: &[] }
+    Expected { name: "my_plugin", version: "1.0.0", operators, functions, types: &[], capabilities: true }
 }
 
 #[test]

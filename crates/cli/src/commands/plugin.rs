@@ -13,11 +13,11 @@ mod new;
 
 use std::path::{Path, PathBuf};
 
-use tusk::plugins::PluginHost;
 use tusk::plugins::{
     Catalog, DiscoveredPlugin, ExecutionMode, FileAccess, GrantSet, Grants, MANIFEST_FILE, Manifest, NetworkAccess,
     Origin, Permissions, SearchPath, default_library_name, parse_manifest,
 };
+use tusk::plugins::{HostSettings, PluginHost};
 use tusk::{Diagnostic, Engine};
 
 use crate::cli::PluginCommand;
@@ -31,7 +31,7 @@ pub fn plugin(context: &Context, command: PluginCommand) -> anyhow::Result<Statu
     match command {
         PluginCommand::List => list::list(context),
         PluginCommand::Info(args) => info::info(context, &args.name),
-        PluginCommand::Check(args) => check::check(context, &args.path),
+        PluginCommand::Check(args) => check::check(context, &args.path, args.write_capabilities),
         PluginCommand::New(args) => new::new(&args),
         PluginCommand::Install(args) => install::install(context, &args),
         PluginCommand::Remove(args) => install::remove(context, &args.name),
@@ -384,7 +384,11 @@ fn extra_files(dir: &Path) -> Vec<String> {
 /// An engine whose only plugin is the prepared one, granted what its manifest asks for (plus
 /// the command line's grants), with a cache of its own: for `check` and `docs` of a plugin
 /// that is not installed (or not yet).
-fn engine_for_prepared(context: &Context, prepared: &Prepared) -> Result<(CommandEngine, Vec<Diagnostic>), Status> {
+fn engine_for_prepared(
+    context: &Context,
+    prepared: &Prepared,
+    adjust: impl FnOnce(&mut HostSettings),
+) -> Result<(CommandEngine, Vec<Diagnostic>), Status> {
     let root = prepared.staging.path().to_path_buf();
     let grants = with_manifest_grants(&context.grant_flags, &prepared.manifest.permissions);
     context.engine_with_settings(Path::new("."), move |settings| {
@@ -393,5 +397,6 @@ fn engine_for_prepared(context: &Context, prepared: &Prepared) -> Result<(Comman
         settings.index_file = None;
         settings.cache_dir = root.join(".cache");
         settings.grants.flags = grants;
+        adjust(settings);
     })
 }

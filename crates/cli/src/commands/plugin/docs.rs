@@ -23,7 +23,7 @@ pub fn docs(context: &Context, name: &str) -> anyhow::Result<Status> {
     let (engine, manifest) = if path.join(MANIFEST_FILE).is_file() {
         let mut plain = context.plain_engine();
         let Ok(prepared) = prepare(context, &mut plain, path, Profile::Debug) else { return Ok(Status::ScriptError) };
-        let engine = match engine_for_prepared(context, &prepared) {
+        let engine = match engine_for_prepared(context, &prepared, |_| {}) {
             Ok((engine, _)) => engine,
             Err(status) => return Ok(status),
         };
