@@ -10,6 +10,15 @@
 //! the handle table is not shared between threads. A call from another thread is refused
 //! before anything but the context's [`OwnerThread`] is touched, and the plugin's current or
 //! next call fails with an error naming it.
+//!
+//! # Safety
+//!
+//! Every `host_*` function is an `unsafe extern "C" fn` the plugin calls through its table,
+//! under the ABI's contract: `ctx` is the table's own `context`, and every non-null pointer
+//! (values, out-slots, `StrRef` texts, arrays with their lengths) is valid for the duration of
+//! the call. Null pointers and zero lengths are checked. The private helpers that read or
+//! write through such pointers (`text_of` and the like) are only ever called on the arguments
+//! of those functions.
 #![allow(unsafe_code)]
 
 use std::any::Any;

@@ -6,6 +6,15 @@
 //! same table with the same behaviour as in-process, so it cannot tell where it runs. Every
 //! entry point is wrapped in `catch_unwind` and refuses threads other than the session's; the
 //! plugin's current or next call then fails with an error naming it (never a silent `null`).
+//!
+//! # Safety
+//!
+//! Every `host_*` function is an `unsafe extern "C" fn` the plugin calls through its table,
+//! under the ABI's contract: `ctx` is the table's own `context`, and every non-null pointer
+//! (values, out-slots, `StrRef` texts, arrays with their lengths) is valid for the duration of
+//! the call. Null pointers and zero lengths are checked. The private helpers that read or
+//! write through such pointers (`text_of` and the like) are only ever called on the arguments
+//! of those functions.
 #![allow(unsafe_code)]
 
 use std::ffi::c_void;

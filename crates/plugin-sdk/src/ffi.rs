@@ -7,6 +7,12 @@
 //! what `Value::from_raw` asks for. Every entry from the host is wrapped in
 //! `catch_unwind`: a panic in plugin code becomes an error carrying the panic message and
 //! never unwinds across the boundary (which would abort the host).
+//!
+//! # Safety
+//!
+//! The descriptor's functions (`init`, `call`, `symbol_info`, …) are `unsafe extern "C" fn`s
+//! the host calls under the ABI's contract: every non-null pointer is valid for the call,
+//! `symbol` is a handle from `symbol_info`, and calls happen between `init` and `shutdown`.
 #![allow(unsafe_code)]
 
 use std::any::Any;
@@ -102,24 +108,34 @@ fn host() -> &'static HostApi {
     unsafe { &*pointer }
 }
 
-fn view(text: StrRef) -> &'static str {
+/// The text a `StrRef` from the host describes.
+///
+/// # Safety
+///
+/// Unless `text` is empty or null, it must point at `len` bytes of UTF-8 that stay valid and
+/// unchanged for `'a` (the host hands out text of Rust strings, valid for the call or as long
+/// as the handle it belongs to).
+unsafe fn view<'a>(text: StrRef) -> &'a str {
     if text.len == 0 || text.ptr.is_null() {
         return "";
     }
-    // SAFETY: the host hands out UTF-8 text (from Rust strings) that outlives the value or call
-    // the view is tied to; callers narrow the lifetime to that value or call.
+    // SAFETY: the caller vouches for the pointer, the length, the encoding and the lifetime.
     unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(text.ptr, text.len)) }
 }
 
-pub(crate) fn string_view(value: &TValue) -> &str {
-    match value.tag {
-        tag::STR => view(StrRef { ptr: value.a as *const u8, len: value.b as usize }),
+pub(crate) fn string_view(value: &Value) -> &str {
+    let raw = value.raw();
+    match raw.tag {
+        // SAFETY: a `STR` value is an argument borrowed from the host for the call, which
+        // outlives `value` (the condition of `Value::from_raw`).
+        tag::STR => unsafe { view(StrRef { ptr: raw.a as *const u8, len: raw.b as usize }) },
         tag::STRING => {
             let host = host();
             let mut out = StrRef::EMPTY;
-            // SAFETY: `value` is a live string handle; the view lives as long as the handle.
-            let code = unsafe { (host.string_view)(host.context, value, &mut out) };
-            if code == status::OK { view(out) } else { "" }
+            // SAFETY: `raw` is a live string handle; `out` is a valid out-pointer.
+            let code = unsafe { (host.string_view)(host.context, raw, &mut out) };
+            // SAFETY: the host's view lives as long as the handle, which `value` holds.
+            if code == status::OK { unsafe { view(out) } } else { "" }
         }
         _ => "",
     }
@@ -191,19 +207,22 @@ pub(crate) fn object_get(object: &TValue, key: &str) -> Option<Value> {
     (code == status::OK).then(|| unsafe { Value::from_raw(out) })
 }
 
-pub(crate) fn object_entry(object: &TValue, index: usize) -> Option<(&str, Value)> {
+pub(crate) fn object_entry(object: &Value, index: usize) -> Option<(&str, Value)> {
+    let object = object.raw();
     let host = host();
     let mut key = StrRef::EMPTY;
     let mut out = TValue::NULL;
     // SAFETY: `object` is a live handle; `key` receives a view that lives as long as the
     // object, `out` a new reference.
     let code = unsafe { (host.object_entry)(host.context, object, index, &mut key, &mut out) };
-    // SAFETY: on success `out` holds a value whose reference this side owns.
-    (code == status::OK).then(|| (view(key), unsafe { Value::from_raw(out) }))
+    // SAFETY: on success `key` views the entry's key inside the object, which outlives the
+    // borrow of `object`, and `out` holds a value whose reference this side owns.
+    (code == status::OK).then(|| unsafe { (view(key), Value::from_raw(out)) })
 }
 
 fn error_from(error: &ErrorOut) -> PluginError {
-    let message = view(error.message).to_string();
+    // SAFETY: the host filled `error` with its own text, valid until its next call.
+    let message = unsafe { view(error.message) }.to_string();
     match error.kind {
         error_kind::PERMISSION_DENIED => PluginError::permission_denied(message),
         _ => PluginError::new(ErrorKind::Script, message),
@@ -269,8 +288,9 @@ pub(crate) fn log(level: u32, message: &str, fields: &Value) {
 fn io_result(code: u32, error: &ErrorOut) -> Result<(), PluginError> {
     match code {
         status::OK => Ok(()),
-        status::DENIED => Err(PluginError::permission_denied(view(error.message).to_string())),
-        _ => Err(PluginError::message(view(error.message).to_string())),
+        // SAFETY (both arms): the host filled `error` with its own text, valid until its next call.
+        status::DENIED => Err(PluginError::permission_denied(unsafe { view(error.message) }.to_string())),
+        _ => Err(PluginError::message(unsafe { view(error.message) }.to_string())),
     }
 }
 
@@ -418,7 +438,8 @@ unsafe extern "C" fn init(host_api: *const HostApi, config: StrRef, error: *mut 
             return status::ERROR;
         };
         let mut plugin = factory();
-        let context = PluginContext::new(view(config).to_string());
+        // SAFETY: the host passes its configuration text, valid for the call.
+        let context = PluginContext::new(unsafe { view(config) }.to_string());
         if let Err(plugin_error) = plugin.initialize(&context) {
             write_plugin_error(error, &plugin_error);
             return status::ERROR;

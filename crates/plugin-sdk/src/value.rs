@@ -198,7 +198,7 @@ impl Value {
     /// The text, if this is a string. Borrowed from the host.
     pub fn as_str(&self) -> Option<&str> {
         match self.raw.tag {
-            tag::STR | tag::STRING => Some(ffi::string_view(&self.raw)),
+            tag::STR | tag::STRING => Some(ffi::string_view(self)),
             _ => None,
         }
     }
@@ -323,7 +323,7 @@ impl Clone for Value {
     fn clone(&self) -> Value {
         match self.raw.tag {
             // A borrowed string is only valid for the call: a clone must own its text.
-            tag::STR => Value::from(ffi::string_view(&self.raw)),
+            tag::STR => Value::from(ffi::string_view(self)),
             _ if self.raw.is_handle() => {
                 ffi::retain(&self.raw);
                 Value::inline(self.raw)
@@ -477,6 +477,6 @@ impl<'a> Object<'a> {
     /// Entries in order; keys are borrowed from the host.
     pub fn entries(&self) -> impl Iterator<Item = (&'a str, Value)> + use<'a> {
         let value = self.value;
-        (0..self.len()).filter_map(move |index| ffi::object_entry(&value.raw, index))
+        (0..self.len()).filter_map(move |index| ffi::object_entry(value, index))
     }
 }
