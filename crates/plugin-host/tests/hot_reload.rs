@@ -144,8 +144,7 @@ fn hot_reload_off_in_the_manifest_is_respected() {
     let mut host = swap_host();
     assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
     let manifest = host.plugin_dir("swap").join("plugin.toml");
-    let text =
-        std::fs::read_to_string(&manifest).unwrap().replace("abi = \"1.0\"", "abi = \"1.0\"\nhot_reload = false");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace("[plugin]\n", "[plugin]\nhot_reload = false\n");
     std::fs::write(&manifest, text).unwrap();
     replace_file(&swap_library(&host), &swap_build("ok", 2));
     let reload = host.host.reload("swap");

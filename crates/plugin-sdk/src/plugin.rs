@@ -315,3 +315,52 @@ pub mod host {
         ffi::is_cancelled()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Settings {
+        level: String,
+        #[serde(default)]
+        sinks: Vec<String>,
+    }
+
+    #[test]
+    fn configuration_reads_into_a_type() {
+        let context = PluginContext::new(r#"{"level": "info", "sinks": ["a.log"]}"#.to_string());
+        assert_eq!(
+            context.config::<Settings>().unwrap(),
+            Settings { level: "info".into(), sinks: vec!["a.log".into()] }
+        );
+    }
+
+    #[test]
+    fn a_configuration_mismatch_says_what_and_where() {
+        let error = PluginContext::new(r#"{"sinks": []}"#.to_string()).config::<Settings>().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Configuration);
+        assert_eq!(error.to_string(), "invalid configuration: missing field `level` at line 1 column 13");
+        let error = PluginContext::new(r#"{"level": 3}"#.to_string()).config::<Settings>().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid configuration: invalid type: integer `3`, expected a string at line 1 column 11"
+        );
+        // No configuration at all reads as an empty object.
+        let error = PluginContext::new(String::new()).config::<Settings>().unwrap_err();
+        assert_eq!(error.to_string(), "invalid configuration: missing field `level` at line 1 column 2");
+    }
+
+    #[test]
+    fn a_name_registers_once_per_kind() {
+        let context = PluginContext::new(String::new());
+        context.register_operator_fn("twice", |_| Ok(Value::null())).unwrap();
+        context.register_function("twice", |_| Ok(Value::null())).unwrap();
+        let error = context.register_operator_fn("twice", |_| Ok(Value::null())).unwrap_err();
+        assert_eq!(error.to_string(), "`twice` is registered twice");
+        let signatures: Vec<String> =
+            context.registrations.borrow().iter().map(|registration| registration.doc.signature.clone()).collect();
+        assert_eq!(signatures, ["@twice(…)", "twice(…)"]);
+    }
+}
