@@ -19,14 +19,19 @@ const PACKAGES: &[&str] = &[
     "my_plugin",
     "hostile-abort",
     "hostile-connect",
+    "hostile-escape",
     "hostile-hog",
+    "hostile-keeper",
     "hostile-liar",
+    "hostile-netprobe",
+    "hostile-nosy",
     "hostile-panic-init",
     "hostile-panic-op",
     "hostile-read-outside",
     "hostile-segfault",
     "hostile-spawn",
     "hostile-spin",
+    "hostile-stuck",
     "hostile-swap",
     "hostile-write-outside",
 ];
@@ -112,6 +117,24 @@ pub fn runner() -> PathBuf {
             built().join("tusk-plugin-runner")
         })
         .clone()
+}
+
+/// The `tusk` executable (built once per test binary, on first use, with the runner beside it).
+pub fn tusk() -> PathBuf {
+    static TUSK: OnceLock<PathBuf> = OnceLock::new();
+    TUSK.get_or_init(|| {
+        let runner = runner();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut command = std::process::Command::new(cargo);
+        command.args(["build", "-q", "-p", "tusk-cli"]).current_dir(workspace());
+        if release_fixtures() {
+            command.arg("--release");
+        }
+        let status = command.status().expect("cargo runs");
+        assert!(status.success(), "building the tusk command failed");
+        runner.with_file_name("tusk")
+    })
+    .clone()
 }
 
 /// Where the plugins of a [`TestHost`] run.
