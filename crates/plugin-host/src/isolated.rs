@@ -349,7 +349,7 @@ impl RemotePlugin {
 
     /// Spawns a runner, sends `Init` and waits for `Ready`, serving logs and requests.
     fn launch(&self) -> Result<Ready, String> {
-        let mut process = Process::spawn(&self.runner_path)?;
+        let mut process = Process::spawn(&self.runner_path, &self.name)?;
         let generation = self.generation.get() + 1;
         self.generation.set(generation);
         self.objects.borrow_mut().restart(generation);

@@ -67,6 +67,26 @@ fn an_endless_loop_is_stopped_at_the_deadline() {
     assert_host_still_serves(&mut host);
 }
 
+#[test]
+fn a_reply_trickled_a_byte_at_a_time_is_stopped_at_the_deadline() {
+    let mut host = TestHost::sandboxed(&["escape", "my_plugin"], script_dir_grants, |settings| {
+        settings.sandbox.call_timeout = Duration::from_secs(2);
+    });
+    let started = std::time::Instant::now();
+    // A byte every half second would keep a per-read timeout happy for a minute.
+    assert_eq!(
+        message(&mut host, "escape_trickle(60)"),
+        "escape_trickle: plugin `escape` did not answer within 2s and was stopped"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_host_still_serves(&mut host);
+}
+
+/// Read and write access to the script folder (what the fixtures that write declare).
+fn script_dir_grants(script_dir: &std::path::Path) -> Vec<String> {
+    vec![format!("--allow-read={}", script_dir.display()), format!("--allow-write={}", script_dir.display())]
+}
+
 /// A folder outside every grant, with a file in it.
 fn outside_file() -> (tempfile::TempDir, String) {
     let outside = tempfile::tempdir().unwrap();

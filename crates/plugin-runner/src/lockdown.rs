@@ -212,12 +212,18 @@ fn seccomp(net: &NetGrant) -> Result<Layer, String> {
     use nix::libc;
     use seccompiler::{SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule};
 
-    // Denied outright: running programs, debugging or reading other processes, kernel and
-    // mount administration, namespaces, kernel keyrings, eBPF, io_uring (whose operations
-    // would bypass this filter), perf and the like.
+    // Denied outright: running programs, starting processes (threads are allowed below) or
+    // leaving the process group (so nothing outlives the runner or escapes its group kill),
+    // debugging or reading other processes, kernel and mount administration, namespaces,
+    // kernel keyrings, eBPF, io_uring (whose operations would bypass this filter), perf and
+    // the like.
     let denied: &[i64] = &[
         libc::SYS_execve,
         libc::SYS_execveat,
+        libc::SYS_fork,
+        libc::SYS_vfork,
+        libc::SYS_setsid,
+        libc::SYS_setpgid,
         libc::SYS_ptrace,
         libc::SYS_process_vm_readv,
         libc::SYS_process_vm_writev,
@@ -294,7 +300,8 @@ fn seccomp(net: &NetGrant) -> Result<Layer, String> {
     };
     let program = compile(rules, libc::EPERM)?;
     // `clone3` takes its flags in memory the filter cannot read, so it fails with ENOSYS and
-    // the C library falls back to `clone`, whose namespace flags are denied below.
+    // the C library falls back to `clone`, whose flags are checked below: a new thread
+    // (`CLONE_THREAD`) is fine, a new process or namespace is not.
     let clone3 = compile(BTreeMap::from([(libc::SYS_clone3, Vec::new())]), libc::ENOSYS)?;
     let namespaces = [
         libc::CLONE_NEWUSER,
@@ -305,15 +312,15 @@ fn seccomp(net: &NetGrant) -> Result<Layer, String> {
         libc::CLONE_NEWUTS,
         libc::CLONE_NEWCGROUP,
     ];
-    let flag_rules = namespaces
-        .iter()
-        .map(|&flag| {
-            let flag = flag as u64;
-            let condition = SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(flag), flag)
+    let flag_set = |flag: i32, set: bool| {
+        let flag = flag as u64;
+        let condition =
+            SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(flag), if set { flag } else { 0 })
                 .map_err(|error| format!("cannot build the seccomp filter: {error}"))?;
-            SeccompRule::new(vec![condition]).map_err(|error| format!("cannot build the seccomp filter: {error}"))
-        })
-        .collect::<Result<Vec<_>, String>>()?;
+        SeccompRule::new(vec![condition]).map_err(|error| format!("cannot build the seccomp filter: {error}"))
+    };
+    let mut flag_rules = namespaces.iter().map(|&flag| flag_set(flag, true)).collect::<Result<Vec<_>, String>>()?;
+    flag_rules.push(flag_set(libc::CLONE_THREAD, false)?);
     let clone_flags = compile(BTreeMap::from([(libc::SYS_clone, flag_rules)]), libc::EPERM)?;
     for program in [&program, &clone3, &clone_flags] {
         // TSYNC: every thread gets the filter (the runner has one thread now; this keeps it
@@ -325,7 +332,9 @@ fn seccomp(net: &NetGrant) -> Result<Layer, String> {
     Ok(layer(
         "seccomp",
         LayerState::Active,
-        format!("denies exec, ptrace, mount, namespaces, bpf, keyrings, io_uring, modules, {network}"),
+        format!(
+            "denies exec, new processes, setsid, ptrace, mount, namespaces, bpf, keyrings, io_uring, modules, {network}"
+        ),
     ))
 }
 

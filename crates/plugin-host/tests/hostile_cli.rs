@@ -1,0 +1,144 @@
+//! Hostile plugins through the real `tusk` command: what only a whole process shows (its
+//! standard output, its exit, the processes left behind, a crash in-process). Every run gets a
+//! home, configuration, cache and plugin folder of its own in a temporary folder.
+
+mod support;
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What one run produced.
+#[derive(Debug)]
+struct Output {
+    /// The exit code, or `None` when a signal ended the process.
+    code: Option<i32>,
+    /// The signal that ended it.
+    signal: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+/// A temporary home with plugins installed, and a working folder (the scripts' folder).
+struct Tusk {
+    root: tempfile::TempDir,
+}
+
+impl Tusk {
+    fn new(fixtures: &[&str]) -> Tusk {
+        let root = tempfile::tempdir().unwrap();
+        for dir in ["work", "plugins", "home", "config/tusk", "cache", "data"] {
+            std::fs::create_dir_all(root.path().join(dir)).unwrap();
+        }
+        let tusk = Tusk { root };
+        for fixture in fixtures {
+            support::install(&tusk.path("plugins"), fixture);
+        }
+        tusk
+    }
+
+    fn path(&self, relative: &str) -> PathBuf {
+        self.root.path().canonicalize().unwrap().join(relative)
+    }
+
+    /// The working folder, where scripts are.
+    fn work(&self) -> PathBuf {
+        self.path("work")
+    }
+
+    /// Trusts `plugins` (runs them in-process) in the grants file.
+    fn trust(&self, plugins: &[&str]) {
+        let grants: String = plugins.iter().map(|name| format!("[{name}]\ntrusted = true\n")).collect();
+        std::fs::write(self.path("config/tusk/grants.toml"), grants).unwrap();
+    }
+
+    /// Read and write access to the working folder, which the fixtures that write declare.
+    fn work_grants(&self) -> Vec<String> {
+        let work = self.work().display().to_string();
+        vec![format!("--allow-read={work}"), format!("--allow-write={work}")]
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(support::tusk());
+        command
+            .args(args)
+            .current_dir(self.work())
+            .env("HOME", self.path("home"))
+            .env("XDG_CONFIG_HOME", self.path("config"))
+            .env("XDG_CACHE_HOME", self.path("cache"))
+            .env("XDG_DATA_HOME", self.path("data"))
+            .env("TUSK_PLUGIN_PATH", self.path("plugins"))
+            .env("TUSK_PLUGIN_RUNNER", support::runner())
+            .env_remove("NO_COLOR")
+            .stdin(Stdio::null());
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let output = self.command(args).output().expect("tusk starts");
+        use std::os::unix::process::ExitStatusExt;
+        Output {
+            code: output.status.code(),
+            signal: output.status.signal(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Runs with `script` as `work/script.tsk`.
+    fn run_script(&self, script: &str, args: &[&str]) -> Output {
+        std::fs::write(self.work().join("script.tsk"), script).unwrap();
+        let mut all: Vec<&str> = args.to_vec();
+        all.push("script.tsk");
+        self.run(&all)
+    }
+}
+
+/// The lines of standard error without the sandbox's note about what this kernel lacks.
+fn stderr_lines(output: &Output) -> Vec<&str> {
+    output.stderr.lines().filter(|line| !line.contains("run with less protection on this system")).collect()
+}
+
+#[test]
+fn a_sandboxed_plugin_cannot_write_into_the_document_on_standard_output() {
+    let tusk = Tusk::new(&["escape"]);
+    let grants = tusk.work_grants();
+    let flags: Vec<&str> = grants.iter().map(String::as_str).collect();
+    let output = tusk.run_script("x: escape_print(\"{\\\"x\\\": \\\"pwned\\\"}\\u{1b}[31m\")\n", &flags);
+    assert_eq!(output.code, Some(0), "{output:?}");
+    // Exactly the document: what the plugin printed went elsewhere.
+    assert_eq!(output.stdout, "{\n  \"x\": \"printed\"\n}\n");
+    // To standard error, marked with the plugin's name, the escape shown and not obeyed (its
+    // standard output and standard error share one pipe, so both writes end up on one line).
+    assert!(!output.stderr.contains('\u{1b}'), "a raw escape reached the terminal: {output:?}");
+    assert_eq!(
+        stderr_lines(&output),
+        vec![r#"[plugin escape] {"x": "pwned"}\u{1b}[31m{"x": "pwned"}\u{1b}[31m"#],
+        "{output:?}"
+    );
+}
+
+#[test]
+fn a_plugin_cannot_leave_a_process_behind() {
+    let tusk = Tusk::new(&["escape"]);
+    for detach in ["false", "true"] {
+        let mut command = tusk.command(&tusk.work_grants().iter().map(String::as_str).collect::<Vec<_>>());
+        command.args(["-e", &format!("escape_fork({detach})")]);
+        let started = Instant::now();
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        // As `tusk … | cat` does: read until every writer of the pipe is gone. A child left
+        // behind would keep it open for the minute it sleeps.
+        let mut stdout = String::new();
+        child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+        let mut stderr = String::new();
+        child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+        let status = child.wait().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10), "the output stayed open for {:?}", started.elapsed());
+        assert_eq!((status.code(), stdout.as_str()), (Some(1), ""), "{stderr}");
+        assert!(
+            stderr.contains("escape_fork: cannot fork: Operation not permitted (os error 1)"),
+            "detach {detach}: {stderr}"
+        );
+    }
+}
