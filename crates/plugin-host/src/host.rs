@@ -414,10 +414,18 @@ impl PluginHost {
     }
 
     /// Shuts every loaded plugin down, dependents first. Returns the plugins that failed.
+    ///
+    /// A sandboxed plugin's `shutdown` gets the sandbox's shutdown timeout, and all of them
+    /// together [`SHUTDOWN_TOTAL`]: a runner that is not done by then is killed, and one whose
+    /// turn comes after that is killed without being asked, so that a process ends promptly
+    /// however many plugins hang.
     pub fn shutdown_all(&self) -> Vec<(String, String)> {
+        let deadline = std::time::Instant::now() + SHUTDOWN_TOTAL;
         let mut failures = Vec::new();
         for plugin in self.loaded().into_iter().rev() {
-            if let Err(message) = plugin.shutdown() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let limit = left.min(self.settings.sandbox.shutdown_timeout);
+            if let Err(message) = plugin.shutdown_within(Some(limit)) {
                 failures.push((plugin.name.clone(), message));
             }
         }
@@ -425,9 +433,15 @@ impl PluginHost {
     }
 }
 
+/// How long [`PluginHost::shutdown_all`] waits for sandboxed plugins' `shutdown`, in all.
+pub const SHUTDOWN_TOTAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Drop for PluginHost {
     fn drop(&mut self) {
-        self.shutdown_all();
+        // Nobody else will see these: say them where the host's messages go.
+        for (plugin, message) in self.shutdown_all() {
+            self.services.log(&plugin, 4, &message, &Value::Null);
+        }
     }
 }
 

@@ -44,6 +44,8 @@ pub struct SandboxSettings {
     pub all: bool,
     /// `--plugin-timeout`: how long one call may keep the runner busy before it is killed.
     pub call_timeout: Duration,
+    /// How long a plugin's `shutdown` may take before its runner is killed.
+    pub shutdown_timeout: Duration,
     /// A runner without calls for this long stops (and starts again on the next call).
     pub idle_timeout: Option<Duration>,
     /// Address-space limit of a runner, in bytes.
@@ -65,6 +67,7 @@ impl Default for SandboxSettings {
             plugins: Vec::new(),
             all: false,
             call_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(2),
             idle_timeout: Some(Duration::from_secs(60)),
             memory_limit: Some(1 << 30),
             cpu_limit: None,
@@ -754,8 +757,9 @@ impl RemotePlugin {
         }
     }
 
-    /// Runs the plugin's `shutdown` in its runner and ends the runner (once).
-    pub(crate) fn shutdown(&self) -> Result<(), String> {
+    /// Runs the plugin's `shutdown` in its runner and ends the runner (once). `limit` bounds
+    /// the wait (the settings' shutdown timeout when `None`); past it the runner is killed.
+    pub(crate) fn shutdown(&self, limit: Option<Duration>) -> Result<(), String> {
         if self.shut_down.replace(true) {
             return Ok(());
         }
@@ -763,11 +767,21 @@ impl RemotePlugin {
         if process.has_exited() || process.send(&ToRunner::Shutdown).is_err() {
             return Ok(());
         }
-        let deadline = Instant::now() + self.settings.call_timeout;
+        let limit = limit.unwrap_or(self.settings.shutdown_timeout);
+        if limit.is_zero() {
+            process.kill();
+            return Err(format!(
+                "plugin `{}` was stopped without shutting down: the time for shutting plugins down ran out",
+                self.name
+            ));
+        }
+        let deadline = Instant::now() + limit;
         let result = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match process.receive(left) {
-                Ok(ToHost::ShutdownDone { error }) => break error.map_or(Ok(()), Err),
+                Ok(ToHost::ShutdownDone { error }) => {
+                    break error.map_or(Ok(()), |error| Err(format!("plugin `{}` failed to shut down: {error}", self.name)));
+                }
                 Ok(ToHost::Log { level, message, fields }) => self.log(level, &message, fields),
                 Ok(ToHost::Request { id, request }) => {
                     let result = self.serve_request(request);
@@ -782,9 +796,9 @@ impl RemotePlugin {
                 }
                 Err(ReadFailure::TimedOut) => {
                     break Err(format!(
-                        "plugin `{}` did not shut down within {}",
+                        "plugin `{}` did not shut down within {} and was stopped",
                         self.name,
-                        seconds(self.settings.call_timeout)
+                        seconds(limit)
                     ));
                 }
             }

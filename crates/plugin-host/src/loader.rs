@@ -530,18 +530,27 @@ impl LoadedPlugin {
         }
     }
 
-    /// Runs the plugin's `shutdown` (once); later calls fail cleanly.
+    /// Runs the plugin's `shutdown` (once); later calls fail cleanly. A sandboxed plugin gets
+    /// the shutdown timeout of its sandbox settings, then its runner is killed.
     pub fn shutdown(&self) -> Result<(), String> {
+        self.shutdown_within(None)
+    }
+
+    /// [`LoadedPlugin::shutdown`], a sandboxed plugin getting at most `limit` (when given).
+    /// An in-process plugin's `shutdown` runs on this thread and cannot be cut short.
+    pub fn shutdown_within(&self, limit: Option<std::time::Duration>) -> Result<(), String> {
         if self.shut_down.replace(true) {
             return Ok(());
         }
         let result = match &self.backend {
             Backend::Native { host, descriptor } => {
-                let result = ffi::shutdown(descriptor).map_err(|failure| failure_text(&failure));
+                let result = ffi::shutdown(descriptor).map_err(|failure| {
+                    format!("plugin `{}` failed to shut down: {}", self.name, failure_text(&failure))
+                });
                 host.retire();
                 result
             }
-            Backend::Isolated(remote) => remote.shutdown(),
+            Backend::Isolated(remote) => remote.shutdown(limit),
         };
         initialised_images().remove(&canonical(&self.loaded_from));
         result
@@ -581,8 +590,7 @@ impl Drop for LoadedPlugin {
             && !self.shut_down.get()
             && let Err(message) = self.shutdown()
         {
-            let text = format!("the replaced generation of plugin `{}` failed to shut down: {message}", self.name);
-            self.services.log(&self.name, 4, &text, &Value::Null);
+            self.services.log(&self.name, 4, &format!("the replaced generation: {message}"), &Value::Null);
         }
     }
 }

@@ -27,6 +27,8 @@ struct Tusk {
 
 impl Tusk {
     fn new(fixtures: &[&str]) -> Tusk {
+        // Built (once) before any test starts its clock.
+        support::tusk();
         let root = tempfile::tempdir().unwrap();
         for dir in ["work", "plugins", "home", "config/tusk", "cache", "data"] {
             std::fs::create_dir_all(root.path().join(dir)).unwrap();
@@ -141,4 +143,18 @@ fn a_plugin_cannot_leave_a_process_behind() {
             "detach {detach}: {stderr}"
         );
     }
+}
+
+#[test]
+fn a_shutdown_that_never_returns_delays_the_exit_briefly_and_is_reported() {
+    let tusk = Tusk::new(&["stuck"]);
+    let started = Instant::now();
+    let output = tusk.run(&["-e", "stuck_ok()"]);
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_eq!((output.code, output.stdout.as_str()), (Some(0), "true\n"), "{output:?}");
+    assert_eq!(
+        stderr_lines(&output),
+        vec!["[stuck] error: plugin `stuck` did not shut down within 2s and was stopped"],
+        "{output:?}"
+    );
 }

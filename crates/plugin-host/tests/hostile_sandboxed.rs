@@ -82,6 +82,20 @@ fn a_reply_trickled_a_byte_at_a_time_is_stopped_at_the_deadline() {
     assert_host_still_serves(&mut host);
 }
 
+#[test]
+fn a_shutdown_that_never_returns_is_cut_short_and_reported() {
+    let mut host = sandboxed(&["stuck"], no_flags);
+    assert_eq!(host.value("stuck_ok()").unwrap(), json!(true));
+    let printed = host.printed.clone();
+    let started = std::time::Instant::now();
+    drop(host);
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_eq!(
+        printed.borrow().last().map(String::as_str),
+        Some("[stuck] error: plugin `stuck` did not shut down within 2s and was stopped")
+    );
+}
+
 /// Read and write access to the script folder (what the fixtures that write declare).
 fn script_dir_grants(script_dir: &std::path::Path) -> Vec<String> {
     vec![format!("--allow-read={}", script_dir.display()), format!("--allow-write={}", script_dir.display())]

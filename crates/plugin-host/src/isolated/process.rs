@@ -197,7 +197,7 @@ impl Process {
             self.exited = self.child.wait().ok();
             // What the runner wrote last is forwarded before its end is reported (and before
             // the host may exit).
-            self.output_closed();
+            drop(self.output_closed());
         }
         self.exited
     }

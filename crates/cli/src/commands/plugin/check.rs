@@ -150,7 +150,7 @@ pub fn check(context: &Context, path: &Path) -> anyhow::Result<Status> {
     if failures.is_empty() {
         report.ok("shutdown")?;
     } else {
-        let messages: Vec<String> = failures.iter().map(|(name, message)| format!("{name}: {message}")).collect();
+        let messages: Vec<&str> = failures.iter().map(|(_, message)| message.as_str()).collect();
         report.failed(&format!("shutdown: {}", messages.join("; ")))?;
     }
     drop(host);
