@@ -780,7 +780,8 @@ impl RemotePlugin {
             let left = deadline.saturating_duration_since(Instant::now());
             match process.receive(left) {
                 Ok(ToHost::ShutdownDone { error }) => {
-                    break error.map_or(Ok(()), |error| Err(format!("plugin `{}` failed to shut down: {error}", self.name)));
+                    break error
+                        .map_or(Ok(()), |error| Err(format!("plugin `{}` failed to shut down: {error}", self.name)));
                 }
                 Ok(ToHost::Log { level, message, fields }) => self.log(level, &message, fields),
                 Ok(ToHost::Request { id, request }) => {

@@ -226,3 +226,29 @@ fn connecting_without_the_network_grant_through_the_host_is_refused() {
     assert!(listener.accept().is_err());
     assert_host_still_serves(&mut host);
 }
+
+#[test]
+fn appending_through_a_dangling_link_to_outside_the_grant_is_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().canonicalize().unwrap().join("created.txt");
+    let mut host = TestHost::granting(&["escape", "my_plugin"], |script_dir| {
+        vec![format!("--allow-read={}", script_dir.display()), format!("--allow-write={}", script_dir.display())]
+    });
+    std::os::unix::fs::symlink(&target, host.script_dir.join("link.txt")).unwrap();
+    assert_eq!(
+        host.value("escape_append(\"link.txt\", \"through the link\")").unwrap_err(),
+        failure(
+            "escape_append: permission denied: plugin `escape` may not write link.txt; run with --allow-write=link.txt \
+             to allow it",
+            &[],
+            None
+        )
+    );
+    assert!(!target.exists(), "the link's target outside the grant was created");
+    // Appending to a file in the grant works, and so does a link that stays inside.
+    std::os::unix::fs::symlink(host.script_dir.join("log.txt"), host.script_dir.join("inward.txt")).unwrap();
+    assert_eq!(host.value("escape_append(\"inward.txt\", \"a\")").unwrap(), json!(true));
+    assert_eq!(host.value("escape_append(\"log.txt\", \"b\")").unwrap(), json!(true));
+    assert_eq!(std::fs::read_to_string(host.script_dir.join("log.txt")).unwrap(), "ab");
+    assert_host_still_serves(&mut host);
+}

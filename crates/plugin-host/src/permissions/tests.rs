@@ -206,6 +206,11 @@ fn per_call_path_checks_normalise_and_resolve_links() {
     {
         std::os::unix::fs::symlink(root.join("secret"), root.join("app/logs/link")).unwrap();
         assert!(!plugin.may_read(&root.join("app/logs/link/key")), "a link inside a granted folder leads outside");
+        // A link to a file that does not exist yet: writing through it would create that file.
+        std::os::unix::fs::symlink(root.join("secret/new.txt"), root.join("app/logs/dangling")).unwrap();
+        assert!(!plugin.may_write(&root.join("app/logs/dangling")), "a dangling link leads outside");
+        std::os::unix::fs::symlink(root.join("app/logs/new.txt"), root.join("app/logs/inward")).unwrap();
+        assert!(plugin.may_write(&root.join("app/logs/inward")), "a dangling link that stays inside is fine");
     }
 }
 
