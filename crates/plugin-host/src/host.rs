@@ -21,7 +21,8 @@ use tusk_eval::{
 use crate::discovery::{Catalog, DiscoveredPlugin, SearchPath, discover};
 use crate::ffi::HostServices;
 use crate::loader::{Expected, LoadedPlugin, cache_copy, load};
-use crate::permissions::{Grants, PluginGrants, check};
+use crate::manifest::Permissions;
+use crate::permissions::{Grants, PluginGrants, Refusal, check};
 use crate::resolve::{HostVersions, resolve};
 
 /// Where plugins come from and what they may do.
@@ -75,9 +76,11 @@ pub fn current_versions() -> HostVersions {
     HostVersions { tusk: version.clone(), core: version.clone(), std: version }
 }
 
-/// Host services backed by the user's grants.
+/// Host services backed by the user's grants and the plugins' declarations.
 struct GrantedServices {
     grants: Grants,
+    /// What each loaded plugin's manifest declares (a plugin missing here declared nothing).
+    declared: RefCell<HashMap<String, Permissions>>,
     per_plugin: RefCell<HashMap<String, PluginGrants>>,
     log: Rc<dyn Fn(&str)>,
     cancelled: Arc<AtomicBool>,
@@ -86,28 +89,60 @@ struct GrantedServices {
 impl GrantedServices {
     fn with<T>(&self, plugin: &str, check: impl FnOnce(&PluginGrants) -> T) -> T {
         let mut cache = self.per_plugin.borrow_mut();
-        let grants = cache.entry(plugin.to_string()).or_insert_with(|| self.grants.for_plugin(plugin));
+        let grants = cache.entry(plugin.to_string()).or_insert_with(|| self.plugin_grants(plugin));
         check(grants)
     }
 
-    fn refused(plugin: &str, what: &str, flag: &str) -> String {
-        format!("plugin `{plugin}` may not {what}; run with {flag} to allow it")
+    /// What `plugin` may do: granted and declared.
+    fn plugin_grants(&self, plugin: &str) -> PluginGrants {
+        let declared = self.declared.borrow().get(plugin).cloned().unwrap_or_default();
+        self.grants.for_plugin(plugin, &declared)
+    }
+
+    /// Records what `plugin` declares (before it loads, and again when a reload swaps in a
+    /// build with another manifest).
+    fn declare(&self, plugin: &str, permissions: &Permissions) {
+        self.declared.borrow_mut().insert(plugin.to_string(), permissions.clone());
+        self.per_plugin.borrow_mut().remove(plugin);
+    }
+
+    /// The message for a refused access: the flag that would grant it, or (granted but not
+    /// declared) that the plugin's manifest must ask for it first.
+    fn refused(plugin: &str, what: &str, flag: &str, why: Refusal) -> String {
+        match why {
+            Refusal::NotGranted => format!("plugin `{plugin}` may not {what}; run with {flag} to allow it"),
+            Refusal::NotDeclared => format!(
+                "plugin `{plugin}` may not {what}: its manifest does not declare it (under [permissions] in its \
+                 plugin.toml), so the grant does not apply to it"
+            ),
+        }
     }
 }
 
 impl HostServices for GrantedServices {
     fn may_read(&self, plugin: &str, path: &Path) -> Result<PathBuf, String> {
-        if let Some(resolved) = self.with(plugin, |grants| grants.may_read(path).then(|| grants.resolve(path))) {
-            return Ok(resolved);
-        }
-        Err(Self::refused(plugin, &format!("read {}", path.display()), &format!("--allow-read={}", path.display())))
+        let checked = self.with(plugin, |grants| match grants.read_refusal(path) {
+            None => Ok(grants.resolve(path)),
+            Some(why) => Err(why),
+        });
+        checked.map_err(|why| {
+            Self::refused(plugin, &format!("read {}", path.display()), &format!("--allow-read={}", path.display()), why)
+        })
     }
 
     fn may_write(&self, plugin: &str, path: &Path) -> Result<PathBuf, String> {
-        if let Some(resolved) = self.with(plugin, |grants| grants.may_write(path).then(|| grants.resolve(path))) {
-            return Ok(resolved);
-        }
-        Err(Self::refused(plugin, &format!("write {}", path.display()), &format!("--allow-write={}", path.display())))
+        let checked = self.with(plugin, |grants| match grants.write_refusal(path) {
+            None => Ok(grants.resolve(path)),
+            Some(why) => Err(why),
+        });
+        checked.map_err(|why| {
+            Self::refused(
+                plugin,
+                &format!("write {}", path.display()),
+                &format!("--allow-write={}", path.display()),
+                why,
+            )
+        })
     }
 
     fn resolve_path(&self, plugin: &str, path: &Path) -> PathBuf {
@@ -115,17 +150,27 @@ impl HostServices for GrantedServices {
     }
 
     fn may_read_env(&self, plugin: &str, name: &str) -> Result<(), String> {
-        if self.with(plugin, |grants| grants.may_read_env(name)) {
-            return Ok(());
+        match self.with(plugin, |grants| grants.env_refusal(name)) {
+            None => Ok(()),
+            Some(why) => Err(Self::refused(
+                plugin,
+                &format!("read the environment variable {name}"),
+                &format!("--allow-env={name}"),
+                why,
+            )),
         }
-        Err(Self::refused(plugin, &format!("read the environment variable {name}"), &format!("--allow-env={name}")))
     }
 
     fn may_connect(&self, plugin: &str, host: &str, port: u16) -> Result<(), String> {
-        if self.with(plugin, |grants| grants.may_connect(host, port)) {
-            return Ok(());
+        match self.with(plugin, |grants| grants.connect_refusal(host, port)) {
+            None => Ok(()),
+            Some(why) => Err(Self::refused(
+                plugin,
+                &format!("connect to {host}:{port}"),
+                &format!("--allow-net={host}:{port}"),
+                why,
+            )),
         }
-        Err(Self::refused(plugin, &format!("connect to {host}:{port}"), &format!("--allow-net={host}:{port}")))
     }
 
     fn log(&self, plugin: &str, level: u32, message: &str, fields: &Value) {
@@ -200,6 +245,7 @@ impl PluginHost {
         let catalog = discover(&settings.search, settings.index_file.as_deref(), &settings.preferences, sources);
         let services = Rc::new(GrantedServices {
             grants: settings.grants.clone(),
+            declared: RefCell::new(HashMap::new()),
             per_plugin: RefCell::new(HashMap::new()),
             log,
             cancelled: Arc::new(AtomicBool::new(false)),
@@ -382,13 +428,14 @@ impl PluginHost {
             functions: &manifest.functions,
             types: &manifest.types,
         };
+        self.services.declare(plugin.name(), &manifest.permissions);
         if self.execution_mode(plugin) == crate::manifest::ExecutionMode::Isolated {
             return LoadedPlugin::load_isolated(
                 &copy,
                 &expected,
                 &config_json,
                 self.services.clone(),
-                &self.settings.grants,
+                &self.settings.grants.for_plugin(plugin.name(), &manifest.permissions),
                 &self.settings.sandbox,
             )
             .map_err(|error| RuntimeError::message(error.to_string()));
@@ -400,6 +447,12 @@ impl PluginHost {
     /// The host services plugins of this host call (grants, logging through the printer).
     pub(crate) fn services(&self) -> Rc<dyn HostServices> {
         self.services.clone()
+    }
+
+    /// Records what `plugin`'s manifest declares, for the checks of its host-mediated I/O (a
+    /// reload swapping in a build with another manifest).
+    pub(crate) fn declare(&self, plugin: &str, permissions: &Permissions) {
+        self.services.declare(plugin, permissions);
     }
 
     /// Makes `plugin` the generation that serves `name` (hot reload; the load order stays).

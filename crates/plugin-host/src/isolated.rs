@@ -12,6 +12,7 @@
 //! Runners stop themselves when idle and start again on the next call; they die with the host
 //! (parent-death signal, and a kill when the plugin is dropped).
 
+mod broker;
 mod convert;
 mod process;
 
@@ -29,7 +30,7 @@ use tusk_plugin_wire::{
 pub use tusk_plugin_wire::{Layer as SandboxLayer, LayerState};
 
 use crate::ffi::{HostServices, PluginFailure};
-use crate::permissions::{Access, Grants};
+use crate::permissions::{NetworkReach, PluginGrants};
 
 use self::convert::{CallValues, Converter, Objects};
 use self::process::{Ending, Process, ReadFailure, ending, signal_name};
@@ -168,67 +169,25 @@ fn seconds(duration: Duration) -> String {
     }
 }
 
-/// What the kernel layers should allow `plugin`, from the user's grants: absolute paths
-/// (wildcard patterns widened to the folder before their first wildcard; the host checks the
-/// exact pattern on every host-mediated access) and network ports.
-pub(crate) fn kernel_grants(grants: &Grants, plugin: &str) -> (FsGrants, NetGrant) {
-    let file = grants.plugins.get(plugin);
-    let merged = |flags: &Access, file: Option<&Access>| -> Access {
-        match (flags, file) {
-            (Access::All, _) | (_, Some(Access::All)) => Access::All,
-            (Access::Only(a), Some(Access::Only(b))) => Access::Only(a.iter().chain(b).cloned().collect()),
-            (Access::Only(a), _) => Access::Only(a.clone()),
-            (Access::None, Some(other)) => other.clone(),
-            (Access::None, None) => Access::None,
+/// What the kernel layers should allow a plugin that may do `grants` (granted and
+/// declared): the files and folders it may open (wildcard patterns widened to the folder
+/// before their first wildcard; the host checks the exact pattern on every host-mediated
+/// access) and how it may reach the network.
+pub(crate) fn kernel_grants(grants: &PluginGrants) -> (FsGrants, NetGrant) {
+    let texts = |folders: Option<Vec<PathBuf>>| -> (bool, Vec<String>) {
+        match folders {
+            None => (true, Vec::new()),
+            Some(folders) => (false, folders.iter().map(|folder| folder.display().to_string()).collect()),
         }
     };
-    let variables =
-        crate::paths::PathVariables { script_dir: Some(grants.script_dir.clone()), home: grants.home.clone() };
-    let paths = |access: &Access| -> Vec<String> {
-        let Access::Only(patterns) = access else { return Vec::new() };
-        patterns
-            .iter()
-            .filter_map(|pattern| crate::paths::expand(pattern, &variables).ok())
-            .map(|pattern| {
-                let mut folder = PathBuf::new();
-                for component in crate::paths::normalize(Path::new(&pattern)).components() {
-                    if component.as_os_str().to_string_lossy().contains('*') {
-                        break;
-                    }
-                    folder.push(component);
-                }
-                crate::paths::resolve_links(&folder).display().to_string()
-            })
-            .collect()
+    let (read_all, read) = texts(grants.readable_folders());
+    let (write_all, write) = texts(grants.writable_folders());
+    let net = match grants.network_reach() {
+        NetworkReach::None => NetGrant::None,
+        NetworkReach::Brokered => NetGrant::Brokered,
+        NetworkReach::Direct => NetGrant::All,
     };
-    let read = merged(&grants.flags.read, file.map(|set| &set.read));
-    let write = merged(&grants.flags.write, file.map(|set| &set.write));
-    let net = merged(&grants.flags.net, file.map(|set| &set.net));
-    let db = grants.flags.db || file.is_some_and(|set| set.db);
-    let fs = FsGrants {
-        read_all: read == Access::All,
-        write_all: write == Access::All,
-        read: paths(&read),
-        write: paths(&write),
-    };
-    let net = match net {
-        // Database drivers connect over TCP (or a local socket) to wherever the user's
-        // connection string says: `--allow-db` needs sockets.
-        _ if db => NetGrant::All,
-        Access::None => NetGrant::None,
-        Access::All => NetGrant::All,
-        Access::Only(patterns) => {
-            let ports: Option<Vec<u16>> = patterns
-                .iter()
-                .map(|pattern| pattern.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()))
-                .collect();
-            match ports {
-                Some(ports) => NetGrant::Ports(ports),
-                None => NetGrant::All,
-            }
-        }
-    };
-    (fs, net)
+    (FsGrants { read_all, write_all, read, write }, net)
 }
 
 /// Why a call failed.
@@ -244,6 +203,8 @@ pub struct RemotePlugin {
     name: String,
     runner_path: PathBuf,
     init: Init,
+    /// What the plugin may do (granted and declared), for the network broker.
+    grants: PluginGrants,
     settings: SandboxSettings,
     services: Rc<dyn HostServices>,
     process: RefCell<Option<Process>>,
@@ -272,7 +233,7 @@ impl RemotePlugin {
         plugin: &str,
         library: &Path,
         config_json: &str,
-        grants: &Grants,
+        grants: &PluginGrants,
         settings: &SandboxSettings,
         services: Rc<dyn HostServices>,
     ) -> Result<(Rc<RemotePlugin>, Ready), String> {
@@ -281,7 +242,7 @@ impl RemotePlugin {
             None => locate_runner()?,
         };
         let library = std::fs::canonicalize(library).unwrap_or_else(|_| library.to_path_buf());
-        let (fs, net) = kernel_grants(grants, plugin);
+        let (fs, net) = kernel_grants(grants);
         let init = Init {
             protocol: PROTOCOL_VERSION,
             plugin: plugin.to_string(),
@@ -301,6 +262,7 @@ impl RemotePlugin {
             name: plugin.to_string(),
             runner_path,
             init,
+            grants: grants.clone(),
             settings: settings.clone(),
             services,
             process: RefCell::new(None),
@@ -352,7 +314,9 @@ impl RemotePlugin {
 
     /// Spawns a runner, sends `Init` and waits for `Ready`, serving logs and requests.
     fn launch(&self) -> Result<Ready, String> {
-        let mut process = Process::spawn(&self.runner_path, &self.name)?;
+        // A connection the broker makes for the plugin may take as long as a call.
+        let broker = (self.init.net == NetGrant::Brokered).then(|| (self.grants.clone(), self.settings.call_timeout));
+        let mut process = Process::spawn(&self.runner_path, &self.name, broker)?;
         let generation = self.generation.get() + 1;
         self.generation.set(generation);
         self.objects.borrow_mut().restart(generation);

@@ -624,7 +624,7 @@ impl LoadedPlugin {
         expected: &Expected<'_>,
         config_json: &str,
         services: Rc<dyn HostServices>,
-        grants: &crate::permissions::Grants,
+        grants: &crate::permissions::PluginGrants,
         settings: &crate::isolated::SandboxSettings,
     ) -> Result<Rc<LoadedPlugin>, LoadError> {
         let (remote, ready) =

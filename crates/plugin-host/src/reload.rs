@@ -493,7 +493,7 @@ impl PluginHost {
                 &expected,
                 &old.config_json,
                 self.services(),
-                &self.settings.grants,
+                &self.settings.grants.for_plugin(name, &manifest.permissions),
                 &self.settings.sandbox,
             )?,
             // The copy holds exactly `bytes`, whose record was just read.
@@ -505,6 +505,7 @@ impl PluginHost {
         let generation = self.reload.generation(name) + 1;
         self.reload.generations.borrow_mut().insert(name.to_string(), generation);
         let mut notes = self.patch_symbols(&new, name);
+        self.declare(name, &manifest.permissions);
         self.replace_loaded(name, new);
         old.retire();
         if manifest.dependencies != installed.manifest.dependencies {

@@ -252,3 +252,27 @@ fn appending_through_a_dangling_link_to_outside_the_grant_is_refused() {
     assert_eq!(std::fs::read_to_string(host.script_dir.join("log.txt")).unwrap(), "ab");
     assert_host_still_serves(&mut host);
 }
+
+#[test]
+fn a_grant_the_manifest_does_not_declare_is_not_used() {
+    let (outside, secret) = outside_file();
+    let outside = outside.path().canonicalize().unwrap();
+    let mut host = TestHost::granting(&["read_outside", "my_plugin"], |script_dir| {
+        vec![format!("--allow-read={},{}", script_dir.display(), outside.display())]
+    });
+    let mine = host.script_dir.join("mine.txt");
+    std::fs::write(&mine, "granted").unwrap();
+    assert_eq!(host.value(&format!("@read_outside.host(\"{}\")", mine.display())).unwrap(), json!("granted"));
+    assert_eq!(
+        host.value(&format!("@read_outside.host(\"{secret}\")")).unwrap_err(),
+        failure(
+            &format!(
+                "@read_outside.host: permission denied: plugin `read_outside` may not read {secret}: its manifest \
+                 does not declare it (under [permissions] in its plugin.toml), so the grant does not apply to it"
+            ),
+            &[],
+            None
+        )
+    );
+    assert_host_still_serves(&mut host);
+}

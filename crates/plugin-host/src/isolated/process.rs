@@ -5,8 +5,8 @@
 //! aborts), and ending it: the process group is killed with SIGKILL, then the runner is reaped,
 //! and its exit is put into words.
 
-use std::io::{ErrorKind, Read, Write};
-use std::os::fd::OwnedFd;
+use std::io::{ErrorKind, IoSlice, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -15,9 +15,12 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
+use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
-use tusk_plugin_wire::{MAX_FRAME, ToHost, ToRunner, write_frame};
+use tusk_plugin_wire::{MAX_FRAME, PREAMBLE, ToHost, ToRunner, write_frame};
+
+use crate::permissions::PluginGrants;
 
 /// What the runner's output said that matters for crash reports, and whether it closed.
 #[derive(Default)]
@@ -62,9 +65,18 @@ impl Process {
     /// share one pipe, which a thread forwards to our standard error line by line, each line
     /// marked `[plugin NAME]`: nothing a plugin prints reaches our standard output (where the
     /// document goes).
-    pub(crate) fn spawn(runner: &Path, plugin: &str) -> Result<Process, String> {
+    ///
+    /// With `broker` (what the plugin may do, and how long a connection may take), the
+    /// runner's network requests are served by a broker thread (see [`super::broker`]) over a
+    /// socket pair whose runner end travels with the preamble.
+    pub(crate) fn spawn(
+        runner: &Path,
+        plugin: &str,
+        broker: Option<(PluginGrants, Duration)>,
+    ) -> Result<Process, String> {
         let (host_end, runner_end) =
             UnixStream::pair().map_err(|error| format!("cannot create the runner's socket: {error}"))?;
+        send_preamble(&host_end, plugin, broker)?;
         let (output, output_writer) =
             std::io::pipe().map_err(|error| format!("cannot create the runner's output pipe: {error}"))?;
         let stdout_writer =
@@ -224,6 +236,28 @@ impl Drop for Process {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Sends the byte that comes before the first frame, with the runner's end of a new broker
+/// socket attached when the plugin reaches the network through the host (and starts the
+/// broker on the host's end).
+fn send_preamble(channel: &UnixStream, plugin: &str, broker: Option<(PluginGrants, Duration)>) -> Result<(), String> {
+    let failed = |error: std::io::Error| format!("cannot set up the network broker of plugin `{plugin}`: {error}");
+    let preamble = [PREAMBLE];
+    let Some((grants, connect_timeout)) = broker else {
+        return (&*channel).write_all(&preamble).map_err(failed);
+    };
+    let (host_end, runner_end) = UnixStream::pair().map_err(failed)?;
+    let fds = [runner_end.as_raw_fd()];
+    sendmsg::<UnixAddr>(
+        channel.as_raw_fd(),
+        &[IoSlice::new(&preamble)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|error| failed(error.into()))?;
+    super::broker::start(host_end, grants, connect_timeout).map_err(failed)
 }
 
 /// Bytes read from the runner, holding at most one partial frame after the complete ones.
