@@ -44,6 +44,10 @@ pub struct HostSettings {
     pub sandbox: crate::isolated::SandboxSettings,
     /// The user's configuration file (`[plugins.NAME]` tables, `[plugin_preferences]`).
     pub config_file: Option<PathBuf>,
+    /// Loading only to look at plugins (`tusk plugin docs`, `tusk plugin check`): every
+    /// plugin runs sandboxed, trusted or not, and one whose declared permissions are not all
+    /// granted loads anyway, with the part that is granted (the rest is refused).
+    pub inspecting: bool,
 }
 
 impl HostSettings {
@@ -66,6 +70,7 @@ impl HostSettings {
             versions: current_versions(),
             sandbox: crate::isolated::SandboxSettings::default(),
             config_file: crate::paths::default_config_file(),
+            inspecting: false,
         }
     }
 }
@@ -366,7 +371,7 @@ impl PluginHost {
     /// Where `plugin` runs: sandboxed when the flags force it (`--sandbox NAME`,
     /// `--sandbox-all`), else as the grants decide (in-process only when trusted or first-party).
     pub fn execution_mode(&self, plugin: &DiscoveredPlugin) -> crate::manifest::ExecutionMode {
-        if self.settings.sandbox.forces(plugin.name()) {
+        if self.settings.inspecting || self.settings.sandbox.forces(plugin.name()) {
             crate::manifest::ExecutionMode::Isolated
         } else {
             self.settings.grants.execution_mode(plugin)
@@ -385,14 +390,19 @@ impl PluginHost {
         config: &serde_json::Value,
     ) -> Result<Rc<LoadedPlugin>, RuntimeError> {
         let manifest = &plugin.manifest;
-        check(&manifest.permissions, &self.settings.grants, plugin.name()).map_err(|error| {
-            let diagnostic = error.to_diagnostic();
-            let mut runtime_error = RuntimeError::message(diagnostic.message);
-            if let Some(help) = diagnostic.help {
-                runtime_error = runtime_error.with_help(help);
+        match check(&manifest.permissions, &self.settings.grants, plugin.name()) {
+            Ok(()) => {}
+            // Looking at a plugin: what is not granted is refused when the plugin tries it.
+            Err(_) if self.settings.inspecting => {}
+            Err(error) => {
+                let diagnostic = error.to_diagnostic();
+                let mut runtime_error = RuntimeError::message(diagnostic.message);
+                if let Some(help) = diagnostic.help {
+                    runtime_error = runtime_error.with_help(help);
+                }
+                return Err(runtime_error);
             }
-            runtime_error
-        })?;
+        }
         // The user's `[plugins.NAME]`, overlaid by the script's, with schema defaults filled in
         // and validated before `initialize` ever sees it.
         let schema = match &manifest.config_schema {
@@ -430,7 +440,7 @@ impl PluginHost {
         };
         self.services.declare(plugin.name(), &manifest.permissions);
         if self.execution_mode(plugin) == crate::manifest::ExecutionMode::Isolated {
-            return LoadedPlugin::load_isolated(
+            let loaded = LoadedPlugin::load_isolated(
                 &copy,
                 &expected,
                 &config_json,
@@ -438,7 +448,9 @@ impl PluginHost {
                 &self.settings.grants.for_plugin(plugin.name(), &manifest.permissions),
                 &self.settings.sandbox,
             )
-            .map_err(|error| RuntimeError::message(error.to_string()));
+            .map_err(|error| RuntimeError::message(error.to_string()))?;
+            self.note_missing_protection(&loaded);
+            return Ok(loaded);
         }
         load(&copy, &expected, &config_json, self.services.clone())
             .map_err(|error| RuntimeError::message(error.to_string()))
@@ -447,6 +459,31 @@ impl PluginHost {
     /// The host services plugins of this host call (grants, logging through the printer).
     pub(crate) fn services(&self) -> Rc<dyn HostServices> {
         self.services.clone()
+    }
+
+    /// Says which sandbox layers (or parts of them) this kernel lacks, once per machine and
+    /// finding (a marker file in the cache folder remembers it was said; `tusk plugin info`
+    /// shows the layers any time).
+    pub(crate) fn note_missing_protection(&self, loaded: &LoadedPlugin) {
+        let Some(report) = loaded.sandbox_report() else { return };
+        let missing = report.missing();
+        if missing.is_empty() {
+            return;
+        }
+        let finding = missing.join("; ");
+        let marker =
+            self.settings.cache_dir.join(format!("sandbox-note-{}", crate::loader::content_hash(finding.as_bytes())));
+        if marker.exists() {
+            return;
+        }
+        // Said even when the marker cannot be written (it is said again next time then).
+        let _ = std::fs::create_dir_all(&self.settings.cache_dir).and_then(|()| std::fs::write(&marker, &finding));
+        let message = format!(
+            "sandboxed plugins run with less protection on this system: {finding} (said once; `tusk plugin info {}` \
+             shows the sandbox)",
+            loaded.name
+        );
+        self.services.log(&loaded.name, 3, &message, &Value::Null);
     }
 
     /// Records what `plugin`'s manifest declares, for the checks of its host-mediated I/O (a

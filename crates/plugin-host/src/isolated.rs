@@ -20,7 +20,6 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tusk_eval::{CallContext, Value};
@@ -90,8 +89,9 @@ impl SandboxSettings {
 pub const RUNNER_NAME: &str = "tusk-plugin-runner";
 
 /// Finds the runner: `TUSK_PLUGIN_RUNNER`, else next to the current executable, else in a
-/// `target/{debug,release}` folder above it (tests and `cargo run`, where executables live in
-/// `target/debug/deps` or `target/debug/examples`).
+/// `{debug,release}` or `target/{debug,release}` folder above it (tests and `cargo run`, where
+/// executables live in `target/debug/deps` or `target/debug/examples`, or below a
+/// `CARGO_TARGET_DIR` elsewhere).
 pub fn locate_runner() -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("TUSK_PLUGIN_RUNNER") {
         return Ok(PathBuf::from(path));
@@ -102,6 +102,7 @@ pub fn locate_runner() -> Result<PathBuf, String> {
     while let Some(directory) = folder {
         candidates.push(directory.join(RUNNER_NAME));
         for profile in ["debug", "release"] {
+            candidates.push(directory.join(profile).join(RUNNER_NAME));
             candidates.push(directory.join("target").join(profile).join(RUNNER_NAME));
         }
         folder = directory.parent();
@@ -155,6 +156,24 @@ impl fmt::Display for SandboxReport {
             writeln!(f, "  restarts: {}", self.restarts)?;
         }
         Ok(())
+    }
+}
+
+impl SandboxReport {
+    /// What this kernel lacks of the sandbox, one item per layer that is unavailable or in
+    /// force only in part (empty: everything is in force).
+    pub fn missing(&self) -> Vec<String> {
+        self.layers
+            .iter()
+            .filter_map(|layer| match layer.state {
+                LayerState::Unavailable => Some(format!("{} is unavailable ({})", layer.name, layer.detail)),
+                // The detail of a partial layer ends with what the kernel cannot do.
+                LayerState::Partial => {
+                    Some(format!("{}: {}", layer.name, layer.detail.rsplit("; ").next().unwrap_or(&layer.detail)))
+                }
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -222,9 +241,6 @@ pub struct RemotePlugin {
     fault: RefCell<Option<String>>,
     shut_down: Cell<bool>,
 }
-
-/// Warnings about missing kernel features are given once per process.
-static WARNED: AtomicBool = AtomicBool::new(false);
 
 impl RemotePlugin {
     /// Starts the runner for `plugin`, loads `library` in it with `config_json`, and waits until
@@ -368,35 +384,10 @@ impl RemotePlugin {
                 ready.protocol
             ));
         }
-        self.warn_once(&ready);
         *self.layers.borrow_mut() = ready.layers.clone();
         *self.process.borrow_mut() = Some(process);
         *self.fault.borrow_mut() = None;
         Ok(ready)
-    }
-
-    /// Says once per process which sandbox layers (or parts of them) this kernel lacks.
-    fn warn_once(&self, ready: &Ready) {
-        let missing: Vec<String> = ready
-            .layers
-            .iter()
-            .filter_map(|layer| match layer.state {
-                LayerState::Unavailable => Some(format!("{} is unavailable ({})", layer.name, layer.detail)),
-                // The detail of a partial layer ends with what the kernel cannot do.
-                LayerState::Partial => {
-                    Some(format!("{}: {}", layer.name, layer.detail.rsplit("; ").next().unwrap_or(&layer.detail)))
-                }
-                _ => None,
-            })
-            .collect();
-        if !missing.is_empty() && !WARNED.swap(true, Ordering::Relaxed) {
-            let message = format!(
-                "sandboxed plugins run with less protection on this system: {} (`tusk plugin info {}` shows the sandbox)",
-                missing.join("; "),
-                self.name
-            );
-            self.services.log(&self.name, 3, &message, &Value::Null);
-        }
     }
 
     /// Makes sure a runner is there for an outermost call: restarts it after a fault or an

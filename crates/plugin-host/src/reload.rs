@@ -488,14 +488,18 @@ impl PluginHost {
         // The new build runs where the running one does: in a runner process (whose `init`
         // happens there, inside the sandbox) or in this one.
         let new = match old.mode() {
-            ExecutionMode::Isolated => LoadedPlugin::load_isolated(
-                &copy,
-                &expected,
-                &old.config_json,
-                self.services(),
-                &self.settings.grants.for_plugin(name, &manifest.permissions),
-                &self.settings.sandbox,
-            )?,
+            ExecutionMode::Isolated => {
+                let new = LoadedPlugin::load_isolated(
+                    &copy,
+                    &expected,
+                    &old.config_json,
+                    self.services(),
+                    &self.settings.grants.for_plugin(name, &manifest.permissions),
+                    &self.settings.sandbox,
+                )?;
+                self.note_missing_protection(&new);
+                new
+            }
             // The copy holds exactly `bytes`, whose record was just read.
             ExecutionMode::Native => load_with_record(&copy, &info, &expected, &old.config_json, self.services())?,
         };

@@ -158,3 +158,61 @@ fn a_shutdown_that_never_returns_delays_the_exit_briefly_and_is_reported() {
         "{output:?}"
     );
 }
+
+/// The files in `folder`, sorted.
+fn files_in(folder: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn docs_and_check_grant_a_plugin_nothing_the_user_did_not() {
+    let tusk = Tusk::new(&["nosy"]);
+    std::fs::write(tusk.work().join("secret.txt"), "work secret").unwrap();
+    std::fs::write(tusk.path("home/secret.txt"), "home secret").unwrap();
+    let folder = tusk.path("plugins/nosy").display().to_string();
+    for trusted in [false, true] {
+        if trusted {
+            // Trust runs it in-process for scripts; docs and check still start it sandboxed.
+            tusk.trust(&["nosy"]);
+        }
+        for command in [
+            ["plugin", "docs", "nosy"],
+            ["plugin", "docs", &folder],
+            ["plugin", "check", "nosy"],
+            ["plugin", "check", &folder],
+        ] {
+            let output = tusk.run(&command);
+            assert_eq!(output.code, Some(0), "{command:?}: {output:?}");
+            assert!(!output.stdout.contains("secret") && !output.stderr.contains("secret"), "{command:?}: {output:?}");
+            if command[1] == "docs" {
+                // `initialize` ran (its summary is there) and read nothing.
+                assert!(output.stdout.contains("\nLoot: []\n"), "{command:?}: {output:?}");
+            } else {
+                assert!(output.stdout.contains("\nnote    plugin `nosy` needs read access to "), "{output:?}");
+            }
+            assert_eq!(files_in(&tusk.work()), ["secret.txt"], "{command:?} (trusted: {trusted})");
+            assert_eq!(files_in(&tusk.path("home")), ["secret.txt"], "{command:?} (trusted: {trusted})");
+        }
+    }
+}
+
+#[test]
+fn what_the_kernel_lacks_of_the_sandbox_is_said_once() {
+    let tusk = Tusk::new(&["keeper"]);
+    let notes = |output: &Output| output.stderr.matches("sandboxed plugins run with less protection").count();
+    let first = tusk.run(&["-e", "keeper_apply((x) => x + 1, 1)"]);
+    assert_eq!((first.code, first.stdout.as_str()), (Some(0), "2\n"), "{first:?}");
+    let second = tusk.run(&["-e", "keeper_apply((x) => x + 1, 1)"]);
+    assert_eq!((second.code, second.stdout.as_str()), (Some(0), "2\n"), "{second:?}");
+    assert_eq!(notes(&second), 0, "said again: {second:?}");
+    if notes(&first) == 0 {
+        eprintln!("this kernel enforces every sandbox layer: there was nothing to say");
+    } else {
+        assert!(first.stderr.contains("(said once; `tusk plugin info keeper` shows the sandbox)"), "{first:?}");
+    }
+}
