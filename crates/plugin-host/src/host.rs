@@ -515,12 +515,34 @@ impl PluginHost {
         for plugin in self.loaded().into_iter().rev() {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let limit = left.min(self.settings.sandbox.shutdown_timeout);
+            let _watch = (plugin.mode() == crate::manifest::ExecutionMode::Native)
+                .then(|| watch_in_process_shutdown(&plugin.name, self.settings.sandbox.shutdown_timeout));
             if let Err(message) = plugin.shutdown_within(Some(limit)) {
                 failures.push((plugin.name.clone(), message));
             }
         }
         failures
     }
+}
+
+/// An in-process plugin's `shutdown` runs on this thread and cannot be cut short; when it
+/// takes longer than `after`, a thread says so on standard error, naming the plugin (the
+/// host's own log is this thread's, which is busy). Dropping the returned sender (the
+/// shutdown returned) ends the watch silently.
+fn watch_in_process_shutdown(plugin: &str, after: std::time::Duration) -> Option<std::sync::mpsc::Sender<()>> {
+    let (done, returned) = std::sync::mpsc::channel::<()>();
+    let message = format!(
+        "tusk: plugin `{plugin}` has not shut down after {}s and cannot be stopped (it runs in-process); waiting for it\n",
+        after.as_secs_f64()
+    );
+    let watch = move || {
+        if returned.recv_timeout(after) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(message.as_bytes());
+        }
+    };
+    std::thread::Builder::new().name("tusk-shutdown-watch".into()).spawn(watch).ok()?;
+    Some(done)
 }
 
 /// How long [`PluginHost::shutdown_all`] waits for sandboxed plugins' `shutdown`, in all.

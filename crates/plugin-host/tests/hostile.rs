@@ -276,3 +276,34 @@ fn a_grant_the_manifest_does_not_declare_is_not_used() {
     );
     assert_host_still_serves(&mut host);
 }
+
+#[test]
+fn a_lambda_kept_past_its_call_is_refused_as_in_the_sandbox() {
+    let mut host = TestHost::new(&["keeper", "my_plugin"], &[]);
+    // During the call that passed it, it can be called.
+    assert_eq!(host.value("keeper_apply((x) => x * 2, 21)").unwrap(), json!(42));
+    assert_eq!(host.value("keeper_keep(() => 42)").unwrap(), json!(true));
+    assert_eq!(
+        host.value("keeper_call()").unwrap_err(),
+        failure(
+            "keeper_call: plugin `keeper` used a script value that is only valid during the call that passed it",
+            &[],
+            None
+        )
+    );
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn a_failure_through_nested_calls_is_collapsed_and_names_the_plugin_once() {
+    let mut host = TestHost::new(&["keeper", "my_plugin"], &[]);
+    let script = "rec = (n) => n > 0 ? keeper_apply(rec, n - 1) : int(\"bottom\")\nx: rec(20)\n";
+    assert_eq!(
+        host.eval(script).unwrap_err(),
+        failure(
+            "keeper_apply: … 19 more calls of keeper_apply: int: \"bottom\" is not a number",
+            &["in `rec`, called at test.tsk:2:4", "plugin `keeper` passed this on from a script function it called"],
+            None
+        )
+    );
+}

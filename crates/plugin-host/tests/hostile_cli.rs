@@ -216,3 +216,50 @@ fn what_the_kernel_lacks_of_the_sandbox_is_said_once() {
         assert!(first.stderr.contains("(said once; `tusk plugin info keeper` shows the sandbox)"), "{first:?}");
     }
 }
+
+#[test]
+fn a_crash_in_a_trusted_plugin_says_which_plugin_it_was() {
+    let tusk = Tusk::new(&["segfault", "abort"]);
+    tusk.trust(&["segfault", "abort"]);
+    for (expression, signal, line) in [
+        ("@segfault()", 11, "tusk: plugin `segfault` crashed in @segfault (signal 11, SIGSEGV)"),
+        ("@abort()", 6, "tusk: plugin `abort` crashed in @abort (signal 6, SIGABRT)"),
+    ] {
+        let output = tusk.run(&["-e", expression]);
+        // The default action still ends the process, with the signal.
+        assert_eq!((output.code, output.signal), (None, Some(signal)), "{output:?}");
+        assert!(output.stderr.lines().any(|text| text == line), "{output:?}");
+    }
+}
+
+#[test]
+fn a_failure_deep_in_plugin_and_script_calls_names_each_once() {
+    let tusk = Tusk::new(&["keeper"]);
+    tusk.trust(&["keeper"]);
+    let script = "rec = (n) => n > 0 ? keeper_apply(rec, n - 1) : int(\"bottom\")\nx: rec(10000)\n";
+    let output = tusk.run_script(script, &["--max-call-depth", "100000", "--color", "never"]);
+    assert_eq!(output.code, Some(1), "{output:?}");
+    assert_eq!(
+        output.stderr.lines().next(),
+        Some("[R015] Error: keeper_apply: … 9,999 more calls of keeper_apply: int: \"bottom\" is not a number")
+    );
+    assert_eq!(output.stderr.matches("plugin `keeper`").count(), 1, "{}", output.stderr);
+    assert!(output.stderr.len() < 2048, "{} bytes of error", output.stderr.len());
+}
+
+#[test]
+fn a_trusted_plugin_stuck_in_shutdown_is_named() {
+    let tusk = Tusk::new(&["stuck"]);
+    tusk.trust(&["stuck"]);
+    let mut child = tusk.command(&["-e", "stuck_ok()"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    // In-process, its shutdown cannot be cut short: tusk says which plugin it waits for.
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut stderr, &mut line).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        line,
+        "tusk: plugin `stuck` has not shut down after 2s and cannot be stopped (it runs in-process); waiting for it\n"
+    );
+}

@@ -191,6 +191,41 @@ fn udp_and_unix_sockets_are_refused_under_a_tcp_grant() {
     assert_host_still_serves(&mut host);
 }
 
+#[test]
+fn a_lambda_kept_past_its_call_is_refused_as_in_process() {
+    let mut host = sandboxed(&["keeper", "my_plugin"], no_flags);
+    assert_eq!(host.value("keeper_apply((x) => x * 2, 21)").unwrap(), json!(42));
+    assert_eq!(host.value("keeper_keep(() => 42)").unwrap(), json!(true));
+    assert_eq!(
+        host.value("keeper_call()").unwrap_err(),
+        Failure {
+            message: "keeper_call: plugin `keeper` used a script value that is only valid during the call that passed \
+                      it"
+            .into(),
+            notes: vec![],
+            help: None
+        }
+    );
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn a_failure_through_nested_calls_is_collapsed_as_in_process() {
+    let mut host = sandboxed(&["keeper"], no_flags);
+    let script = "rec = (n) => n > 0 ? keeper_apply(rec, n - 1) : int(\"bottom\")\nx: rec(20)\n";
+    assert_eq!(
+        host.eval(script).unwrap_err(),
+        Failure {
+            message: "keeper_apply: … 19 more calls of keeper_apply: int: \"bottom\" is not a number".into(),
+            notes: vec![
+                "in `rec`, called at test.tsk:2:4".into(),
+                "plugin `keeper` passed this on from a script function it called".into()
+            ],
+            help: None
+        }
+    );
+}
+
 /// Read and write access to the script folder (what the fixtures that write declare).
 fn script_dir_grants(script_dir: &std::path::Path) -> Vec<String> {
     vec![format!("--allow-read={}", script_dir.display()), format!("--allow-write={}", script_dir.display())]
