@@ -298,9 +298,11 @@ fn positive_seconds(value: &str) -> Result<f64, String> {
     }
 }
 
-/// What plugins may do: flags grant to every plugin, the grants file per plugin.
+/// What plugins may do: flags grant to every plugin, the grants file per plugin. A plugin gets
+/// what is granted and also declared in its plugin.toml: a grant it did not declare does not
+/// apply to it.
 #[derive(Clone, Debug, Default, Args)]
-#[command(next_help_heading = "Plugin permissions")]
+#[command(next_help_heading = "Plugin permissions (each plugin gets only what its plugin.toml also declares)")]
 pub struct PermissionArgs {
     /// Let plugins read these paths (comma-separated, absolute or starting with ${script_dir}
     /// or ${home}); every path without a list
