@@ -392,8 +392,9 @@ impl PluginHost {
         let manifest = &plugin.manifest;
         match check(&manifest.permissions, &self.settings.grants, plugin.name()) {
             Ok(()) => {}
-            // Looking at a plugin: what is not granted is refused when the plugin tries it.
-            Err(_) if self.settings.inspecting => {}
+            // Looking at a plugin, or permissions the plugin declares optional: what is not
+            // granted is refused when the plugin tries it.
+            Err(_) if self.settings.inspecting || manifest.permissions.optional => {}
             Err(error) => {
                 let diagnostic = error.to_diagnostic();
                 let mut runtime_error = RuntimeError::message(diagnostic.message);

@@ -877,7 +877,8 @@ fn shell_quote(flag: &str) -> String {
 }
 
 /// Checks that `grants` cover everything `needs` declares for `plugin`; the error lists every
-/// missing grant with the exact flags and grants-file line that would add them.
+/// missing grant with the exact flags and grants-file line that would add them. (Declared
+/// permissions marked `optional` are listed too; the host loads such a plugin anyway.)
 pub fn check(needs: &Permissions, grants: &Grants, plugin: &str) -> Result<(), PermissionError> {
     let effective = grants.granted(plugin);
     let variables = grants.variables();

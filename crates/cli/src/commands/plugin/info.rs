@@ -78,6 +78,9 @@ pub fn info(context: &Context, argument: &str) -> anyhow::Result<Status> {
     line("permissions:", &permissions_text(&manifest.permissions));
     let granted = match check_permissions(&manifest.permissions, &grants, &manifest.name) {
         Ok(()) => "yes".to_string(),
+        Err(error) if manifest.permissions.optional => {
+            format!("not all (it runs without them): {}; {}", error.headline(), error.fix())
+        }
         Err(error) => format!("no: {}; {}", error.headline(), error.fix()),
     };
     line("granted:", &granted);

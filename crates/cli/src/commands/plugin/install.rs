@@ -139,7 +139,9 @@ pub fn install(context: &Context, args: &PluginInstallArgs) -> anyhow::Result<St
         functions_text(manifest),
         permissions_text(&manifest.permissions)
     );
-    if !permission_items(&manifest.permissions).is_empty() {
+    if manifest.permissions.optional {
+        text.push_str("  it runs without them and uses only what you grant of them\n");
+    } else if !permission_items(&manifest.permissions).is_empty() {
         text.push_str(&format!(
             "  grant them with {} or under [{}] in ~/.config/tusk/grants.toml\n",
             manifest_flags(&manifest.permissions).join(" "),
