@@ -131,7 +131,9 @@ impl HostServices for GrantedServices {
             Some(why) => Err(why),
         });
         checked.map_err(|why| {
-            Self::refused(plugin, &format!("read {}", path.display()), &format!("--allow-read={}", path.display()), why)
+            let resolved = self.resolve_path(plugin, path);
+            let what = format!("read {}", shown(path, &resolved));
+            Self::refused(plugin, &what, &format!("--allow-read={}", resolved.display()), why)
         })
     }
 
@@ -141,12 +143,9 @@ impl HostServices for GrantedServices {
             Some(why) => Err(why),
         });
         checked.map_err(|why| {
-            Self::refused(
-                plugin,
-                &format!("write {}", path.display()),
-                &format!("--allow-write={}", path.display()),
-                why,
-            )
+            let resolved = self.resolve_path(plugin, path);
+            let what = format!("write {}", shown(path, &resolved));
+            Self::refused(plugin, &what, &format!("--allow-write={}", resolved.display()), why)
         })
     }
 
@@ -187,6 +186,16 @@ impl HostServices for GrantedServices {
 
     fn cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
+    }
+}
+
+/// `path` as the plugin gave it, and where it leads when that is somewhere else (a relative
+/// path, a link): `link.txt (which is /elsewhere/file.txt)`.
+fn shown(path: &Path, resolved: &Path) -> String {
+    if path == resolved {
+        path.display().to_string()
+    } else {
+        format!("{} (which is {})", path.display(), resolved.display())
     }
 }
 

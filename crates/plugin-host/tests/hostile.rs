@@ -238,8 +238,11 @@ fn appending_through_a_dangling_link_to_outside_the_grant_is_refused() {
     assert_eq!(
         host.value("escape_append(\"link.txt\", \"through the link\")").unwrap_err(),
         failure(
-            "escape_append: permission denied: plugin `escape` may not write link.txt; run with --allow-write=link.txt \
-             to allow it",
+            &format!(
+                "escape_append: permission denied: plugin `escape` may not write link.txt (which is {0}); run with \
+                 --allow-write={0} to allow it",
+                target.display()
+            ),
             &[],
             None
         )
