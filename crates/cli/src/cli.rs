@@ -61,8 +61,13 @@ pub enum Command {
     /// List, inspect, check, create, install, remove and document plugins
     #[command(
         subcommand,
-        after_help = "A plugin in three commands: `tusk plugin new greeter`, `tusk plugin install greeter`, \
+        after_help = "A plugin in three commands: `tusk plugin new greeter`, `tusk plugin install ./greeter`, \
                       `tusk -e '@greeter(\"you\")'`.\n\
+                      NAME or PATH (info, check, docs): an argument with a `/` in it, or `.` or `..`, is the path of \
+                      a plugin folder or crate; anything else is the name of an installed plugin (write `./greeter` \
+                      for the folder greeter here). install takes a path, remove a name.\n\
+                      check and docs start the plugin in its sandbox even when it is trusted: check with your grants \
+                      (no more), docs with nothing granted.\n\
                       `tusk plugin new` takes tusk-plugin-sdk from TUSK_SDK_PATH (the SDK crate's folder), else from \
                       the source tree this tusk was built from; without either it writes placeholders to edit."
     )]
@@ -78,9 +83,9 @@ pub enum PluginCommand {
     /// Everything about one plugin: manifest, permissions and whether they are granted,
     /// dependencies, the info record of its library (read without loading it) and, for a
     /// sandboxed plugin, the sandbox layers in force (it is started in its sandbox to see them)
-    Info(PluginNameArgs),
-    /// Validate a plugin folder or crate: manifest, library, loading, registrations, examples
-    /// (exit 1 on any failure; a crate is built with `cargo build` first)
+    Info(PluginArgs),
+    /// Validate a plugin: manifest, library, loading (sandboxed, with your grants only),
+    /// registrations, examples (exit 1 on any failure; a crate is built with `cargo build` first)
     Check(PluginCheckArgs),
     /// Create a plugin crate with one operator, one function, a manifest, a README and a test
     New(PluginNewArgs),
@@ -90,11 +95,12 @@ pub enum PluginCommand {
     Install(PluginInstallArgs),
     /// Remove a plugin installed with `tusk plugin install`
     Remove(PluginNameArgs),
-    /// Print a plugin's documentation as Markdown (loads it to read its symbol docs)
-    Docs(PluginNameArgs),
+    /// Print a plugin's documentation as Markdown (starts it in its sandbox, with nothing
+    /// granted, to read its symbol docs)
+    Docs(PluginArgs),
 }
 
-/// `tusk plugin info|remove|docs NAME`.
+/// `tusk plugin remove NAME`.
 #[derive(Debug, Args)]
 pub struct PluginNameArgs {
     /// The plugin's name, as in its plugin.toml
@@ -102,12 +108,22 @@ pub struct PluginNameArgs {
     pub name: String,
 }
 
-/// `tusk plugin check [--write-capabilities] PATH`.
+/// `tusk plugin info|docs NAME|PATH`.
+#[derive(Debug, Args)]
+pub struct PluginArgs {
+    /// An installed plugin's name, or (with a `/`, or `.`) the path of a plugin folder
+    /// (plugin.toml and library) or crate (Cargo.toml and plugin.toml)
+    #[arg(value_name = "NAME|PATH")]
+    pub plugin: String,
+}
+
+/// `tusk plugin check [--write-capabilities] NAME|PATH`.
 #[derive(Debug, Args)]
 pub struct PluginCheckArgs {
-    /// A plugin folder (plugin.toml and library) or a plugin crate (Cargo.toml and plugin.toml)
-    #[arg(value_name = "PATH")]
-    pub path: PathBuf,
+    /// An installed plugin's name, or (with a `/`, or `.`) the path of a plugin folder
+    /// (plugin.toml and library) or crate (Cargo.toml and plugin.toml)
+    #[arg(value_name = "NAME|PATH")]
+    pub plugin: String,
 
     /// Rewrite `[capabilities]` in plugin.toml from what the plugin registers (the
     /// registrations are the truth; the lists are their index)
@@ -296,9 +312,11 @@ fn positive_seconds(value: &str) -> Result<f64, String> {
     }
 }
 
-/// What plugins may do: flags grant to every plugin, the grants file per plugin.
+/// What plugins may do: flags grant to every plugin, the grants file per plugin. A plugin gets
+/// what is granted and also declared in its plugin.toml: a grant it did not declare does not
+/// apply to it.
 #[derive(Clone, Debug, Default, Args)]
-#[command(next_help_heading = "Plugin permissions")]
+#[command(next_help_heading = "Plugin permissions (each plugin gets only what its plugin.toml also declares)")]
 pub struct PermissionArgs {
     /// Let plugins read these paths (comma-separated, absolute or starting with ${script_dir}
     /// or ${home}); every path without a list

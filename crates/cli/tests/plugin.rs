@@ -272,7 +272,7 @@ repository:   https://example.invalid/tusklang-rust
 folder:       {probe} (TUSK_PLUGIN_PATH)
 manifest:     {probe}/plugin.toml
 library:      {probe}/libtusk_plugin_cli_probe.so
-plugin ABI:   {abi}
+plugin ABI:   {abi_shown}
 mode:         isolated
 hot reload:   yes
 operators:    @cli_probe.read, @cli_probe.wait
@@ -285,7 +285,6 @@ config schema: -
 examples:     1
 library info record (read from the file, not loaded):
   package:    tusk-plugin-cli-probe 1.0.0
-  plugin ABI: {abi}
   SDK:        tusk-plugin-sdk {sdk}
   target:     {arch}-{os}
   panics:     unwind
@@ -295,7 +294,8 @@ sandbox: not started: plugin `cli_probe` needs read access to {data}
         probe = probe.display(),
         data = data.display(),
         grants = grants.display(),
-        abi = library_abi(),
+        // The library's ABI (the manifest says the same, so it is not repeated).
+        abi_shown = library_abi(),
         sdk = tusk_plugin_sdk::SDK_VERSION,
         arch = std::env::consts::ARCH,
         os = std::env::consts::OS,
@@ -345,7 +345,7 @@ ok      shutdown
 fn check_of_a_broken_manifest_fails_pointing_into_it() {
     let env = Env::new();
     let dir = fake_plugin(&env.work(), "shaky", "[capabilities]\noperators = [\"@shake\"]\n");
-    let output = env.run(&["plugin", "check", "shaky"]);
+    let output = env.run(&["plugin", "check", "./shaky"]);
     let manifest = dir.join("plugin.toml");
     let stderr = format!(
         "[X006] Error: invalid operator name `@shake`
@@ -360,18 +360,20 @@ fn check_of_a_broken_manifest_fails_pointing_into_it() {
 ",
         manifest = manifest.display()
     );
-    assert_output(&output, 1, "checking shaky\nFAILED  manifest\n1 of 1 checks failed\n", &stderr);
+    assert_output(&output, 1, "checking ./shaky\nFAILED  manifest\n1 of 1 checks failed\n", &stderr);
 }
 
 #[test]
-fn check_loads_the_plugin_granting_what_it_asks_for_and_runs_every_example() {
+fn check_loads_the_plugin_with_the_users_grants_only_and_runs_every_example() {
     let env = Env::new();
     let dir = env.add_probe(&env.work());
-    let output = env.run(&["plugin", "check", "cli_probe"]);
+    let output = env.run(&["plugin", "check", "./cli_probe"]);
+    let data = env.work().join("data");
     let stdout = format!(
-        "checking cli_probe
+        "checking ./cli_probe
 ok      manifest: cli_probe 1.0.0
 ok      library libtusk_plugin_cli_probe.so: {}, {}-{}, panic=unwind
+note    plugin `cli_probe` needs read access to {}: not granted, so refused while checking
 ok      load: registers @cli_probe.read, @cli_probe.wait, cli_probe_twice, as the manifest declares
 ok      example cli_probe_twice(21) => 42
 ok      example cli_probe_twice(2) => 4
@@ -381,15 +383,26 @@ ok      shutdown
         record_text(),
         std::env::consts::ARCH,
         std::env::consts::OS,
+        data.display(),
     );
     assert_output(&output, 0, &stdout, "");
+    // Granted, nothing to note.
+    let output = env.run(&[&format!("--allow-read={}", data.display()), "plugin", "check", "./cli_probe"]);
+    assert!(!output.stdout.contains("\nnote "), "{output:?}");
+    assert_eq!(output.stdout.lines().last(), Some("6 checks passed"), "{output:?}");
+
+    // An installed plugin is checked by its name.
+    env.add_probe(&env.plugin_path());
+    let output = env.run(&["plugin", "check", "cli_probe"]);
+    assert!(output.stdout.starts_with("checking cli_probe\nok      manifest: cli_probe 1.0.0\n"), "{output:?}");
+    assert_eq!(output.stdout.lines().last(), Some("6 checks passed"), "{output:?}");
 
     // A library that is not a plugin fails at the info record, before anything is loaded.
     let library = dir.join("libtusk_plugin_cli_probe.so");
     std::fs::write(&library, b"not a library").unwrap();
-    let output = env.run(&["plugin", "check", "cli_probe"]);
+    let output = env.run(&["plugin", "check", "./cli_probe"]);
     let stdout = format!(
-        "checking cli_probe
+        "checking ./cli_probe
 ok      manifest: cli_probe 1.0.0
 FAILED  library: {} is not a TuskLang plugin: it has no info record (build it with `tusk_plugin_sdk::export_plugin!`)
 1 of 2 checks failed
@@ -464,8 +477,8 @@ fn newcomer_flow_takes_three_commands() {
     let output = env.run(&["plugin", "new", "greeter"]);
     let stdout = "created the plugin crate greeter in greeter: @greeter(name) and greeter_shout(text)
 next:
-  tusk plugin check greeter      build it and check it
-  tusk plugin install greeter    install it for your scripts
+  tusk plugin check ./greeter      build it and check it
+  tusk plugin install ./greeter    install it for your scripts
   tusk -e '@greeter(\"you\")'
 ";
     assert_output(&output, 0, stdout, "");
@@ -577,6 +590,14 @@ fn install_refuses_conflicts_unless_forced_and_remove_undoes_it() {
         installed.display()
     );
     assert_output(&output, 1, "", &stderr);
+    // Built-in operators cannot be replaced: refused even with --force.
+    let shadow = fake_plugin(&env.path("src"), "shadow", "[capabilities]\noperators = [\"env\"]\n");
+    let output = env.run(&["plugin", "install", "--force", shadow.to_str().unwrap()]);
+    let stderr = "Error: cannot install plugin `shadow`:\n  - operator `@env` is built into tusk\nHelp: rename it in the \
+                  plugin (its manifest and its code): built-in operators and functions cannot be replaced, not even \
+                  with --force\n";
+    assert_output(&output, 1, "", stderr);
+    assert!(!env.user_plugins().join("shadow").exists());
     let output = env.run(&["plugin", "install", "--force", rival.to_str().unwrap()]);
     assert_eq!(output.code, 0, "{output:?}");
     assert!(
@@ -675,6 +696,13 @@ cli_probe_twice(21)  # => 42
 ```
 ";
     assert_output(&output, 0, stdout, "");
+    // A bare word is an installed plugin's name, even with a folder of that name here: the
+    // folder (a crate that would not build) is left alone.
+    let folder = env.work().join("cli_probe");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("Cargo.toml"), "not a crate").unwrap();
+    std::fs::copy(probe_dir().join("plugin.toml"), folder.join("plugin.toml")).unwrap();
+    assert_output(&env.run(&["plugin", "docs", "cli_probe"]), 0, stdout, "");
     let output = env.run(&["plugin", "docs", "nope"]);
     assert_output(&output, 1, "", "Error: no plugin named `nope` is installed (installed: cli_probe)\n");
 }

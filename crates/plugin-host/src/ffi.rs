@@ -206,6 +206,8 @@ struct Slot {
     value: Value,
     references: u32,
     generation: u32,
+    /// The outermost call during which the plugin got it (see [`HostContext::call_epoch`]).
+    epoch: u64,
 }
 
 /// Host values the plugin holds, addressed by `(generation << 32) | index` handles.
@@ -216,16 +218,17 @@ struct HandleTable {
 }
 
 impl HandleTable {
-    fn insert(&mut self, value: Value) -> u64 {
+    fn insert(&mut self, value: Value, epoch: u64) -> u64 {
         match self.free.pop() {
             Some(index) => {
                 let slot = &mut self.slots[index as usize];
                 slot.value = value;
                 slot.references = 1;
+                slot.epoch = epoch;
                 (u64::from(slot.generation) << 32) | u64::from(index)
             }
             None => {
-                self.slots.push(Slot { value, references: 1, generation: 0 });
+                self.slots.push(Slot { value, references: 1, generation: 0, epoch });
                 (self.slots.len() - 1) as u64
             }
         }
@@ -274,6 +277,12 @@ pub struct HostContext {
     descriptor: Cell<Option<&'static PluginDescriptor>>,
     alive: Cell<bool>,
     error_text: RefCell<(String, String)>,
+    /// Calls into the plugin in progress (calls nest through script functions).
+    calls: Cell<u32>,
+    /// Counts outermost calls. Script functions and foreign values the plugin gets are valid
+    /// until the outermost call that gave them returns, as in a sandboxed runner (which
+    /// cannot reach them after that): a handle from an earlier epoch cannot be called.
+    call_epoch: Cell<u64>,
 }
 
 impl HostContext {
@@ -312,6 +321,8 @@ impl HostContext {
             descriptor: Cell::new(None),
             alive: Cell::new(true),
             error_text: RefCell::new((String::new(), String::new())),
+            calls: Cell::new(0),
+            call_epoch: Cell::new(0),
         }));
         context.api.context = (context as *mut HostContext).cast::<c_void>();
         context
@@ -486,11 +497,33 @@ fn give(host: &HostContext, value: &Value, temporaries: Option<&mut SmallVec<[u6
             _ => (tag::OPAQUE, 0),
         },
     };
-    let handle = host.handles.borrow_mut().insert(value.clone());
+    let handle = host.handles.borrow_mut().insert(value.clone(), host.call_epoch.get());
     if let Some(temporaries) = temporaries {
         temporaries.push(handle);
     }
     TValue { tag, flags: 0, a: handle, b: id }
+}
+
+/// [`give`] for a value taken out of `parent` (an array or object the plugin holds): it is as
+/// old as its container, so a function kept inside a kept array stays out of reach too.
+fn give_from(host: &HostContext, value: &Value, parent: &TValue) -> TValue {
+    let given = give(host, value, None);
+    if given.is_handle() {
+        let mut handles = host.handles.borrow_mut();
+        if let Some(epoch) = handles.slot(parent.a).map(|slot| slot.epoch)
+            && let Some(slot) = handles.slot(given.a)
+        {
+            slot.epoch = epoch;
+        }
+    }
+    given
+}
+
+/// True when `raw` is a script function or foreign value given during an earlier outermost
+/// call (the plugin kept it past the call that passed it).
+fn is_stale(host: &HostContext, raw: &TValue) -> bool {
+    matches!(raw.tag, tag::FUNCTION | tag::OPAQUE)
+        && host.handles.borrow_mut().slot(raw.a).is_some_and(|slot| slot.epoch != host.call_epoch.get())
 }
 
 /// Calls a plugin symbol with host values: the fast path of every plugin operator call.
@@ -503,16 +536,35 @@ pub(crate) fn call(
 ) -> Result<Value, PluginFailure> {
     // Refused calls from the plugin's threads since its last call fail this one.
     host.refused_threads()?;
+    if host.calls.get() == 0 {
+        // A new outermost call: what the plugin got during earlier ones is out of reach.
+        host.call_epoch.set(host.call_epoch.get() + 1);
+    }
     let mut temporaries: SmallVec<[u64; 4]> = SmallVec::new();
     let raw: SmallVec<[TValue; 6]> = args.iter().map(|arg| give(host, arg, Some(&mut temporaries))).collect();
     let mut out = TValue::NULL;
     let mut error = ErrorOut::EMPTY;
     let call_context = (ctx as *mut CallContext<'_, '_>).cast::<c_void>();
+    host.calls.set(host.calls.get() + 1);
     // SAFETY: the plugin is initialised; `raw` and the values it borrows outlive the call;
     // `call_context` is only used by callbacks during this call.
     let code = unsafe { (descriptor.call)(symbol.0, call_context, raw.as_ptr(), raw.len(), &mut out, &mut error) };
+    host.calls.set(host.calls.get() - 1);
     // Copied before anything else can call into the plugin (its texts live until then).
-    let result = if code == status::OK { Ok(take(host, &out)) } else { Err(failure(code, &error)) };
+    let result = if code != status::OK {
+        Err(failure(code, &error))
+    } else if is_stale(host, &out) {
+        take(host, &out);
+        Err(PluginFailure {
+            status: status::ERROR,
+            kind: error_kind::SCRIPT,
+            argument: None,
+            message: crate::isolated::kept_past_its_call(&host.plugin),
+            help: String::new(),
+        })
+    } else {
+        Ok(take(host, &out))
+    };
     if !temporaries.is_empty() {
         let mut handles = host.handles.borrow_mut();
         for handle in temporaries {
@@ -616,7 +668,7 @@ unsafe extern "C" fn host_array_get(ctx: *mut c_void, array: *const TValue, inde
             _ => return status::INVALID,
         };
         let Some(item) = item else { return status::NOT_FOUND };
-        write_out(out, give(host, &item, None));
+        write_out(out, give_from(host, &item, raw));
         status::OK
     })
 }
@@ -631,7 +683,7 @@ unsafe extern "C" fn host_object_get(ctx: *mut c_void, object: *const TValue, ke
             _ => return status::INVALID,
         };
         let Some(found) = found else { return status::NOT_FOUND };
-        write_out(out, give(host, &found, None));
+        write_out(out, give_from(host, &found, raw));
         status::OK
     })
 }
@@ -655,7 +707,7 @@ unsafe extern "C" fn host_object_entry(
             // The key lives inside the object, which the plugin's handle keeps alive.
             (StrRef::new(entry_key), value.clone())
         };
-        let given = give(host, &value, None);
+        let given = give_from(host, &value, raw);
         write_out(key, key_ref);
         write_out(out, given);
         status::OK
@@ -677,10 +729,15 @@ unsafe extern "C" fn host_call_function(
             host.error(error, error_kind::SCRIPT, "lambdas can only be called during a call into the plugin".into());
             return status::ERROR;
         }
+        let Some(function_raw) = value_at(function) else { return status::INVALID };
+        if is_stale(host, function_raw) {
+            host.error(error, error_kind::SCRIPT, crate::isolated::kept_past_its_call(&host.plugin));
+            return status::ERROR;
+        }
         // SAFETY: `call` is the `CallContext` of the plugin call in progress on this thread (the
         // thread that owns the context, checked above).
         let call_context = unsafe { &mut *call.cast::<CallContext<'_, '_>>() };
-        let function = value_at(function).map(|raw| peek(host, raw)).unwrap_or_default();
+        let function = peek(host, function_raw);
         let args: SmallVec<[Value; 4]> = items_at(args, argc).iter().map(|arg| peek(host, arg)).collect();
         match call_context.call(&function, &args) {
             Ok(value) => {

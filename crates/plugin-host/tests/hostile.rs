@@ -257,3 +257,87 @@ fn host_values_used_on_a_plugins_own_threads_fail_the_call_naming_the_plugin() {
     assert_host_still_serves(&mut host);
     assert_eq!(host.host.shutdown_all(), Vec::<(String, String)>::new());
 }
+
+#[test]
+fn appending_through_a_dangling_link_to_outside_the_grant_is_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().canonicalize().unwrap().join("created.txt");
+    let mut host = TestHost::granting(&["escape", "my_plugin"], |script_dir| {
+        vec![format!("--allow-read={}", script_dir.display()), format!("--allow-write={}", script_dir.display())]
+    });
+    std::os::unix::fs::symlink(&target, host.script_dir.join("link.txt")).unwrap();
+    assert_eq!(
+        host.value("escape_append(\"link.txt\", \"through the link\")").unwrap_err(),
+        failure(
+            &format!(
+                "escape_append: permission denied: plugin `escape` may not write link.txt (which is {0}); run with \
+                 --allow-write={0} to allow it",
+                target.display()
+            ),
+            &[],
+            None
+        )
+    );
+    assert!(!target.exists(), "the link's target outside the grant was created");
+    // Appending to a file in the grant works, and so does a link that stays inside.
+    std::os::unix::fs::symlink(host.script_dir.join("log.txt"), host.script_dir.join("inward.txt")).unwrap();
+    assert_eq!(host.value("escape_append(\"inward.txt\", \"a\")").unwrap(), json!(true));
+    assert_eq!(host.value("escape_append(\"log.txt\", \"b\")").unwrap(), json!(true));
+    assert_eq!(std::fs::read_to_string(host.script_dir.join("log.txt")).unwrap(), "ab");
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn a_grant_the_manifest_does_not_declare_is_not_used() {
+    let (outside, secret) = outside_file();
+    let outside = outside.path().canonicalize().unwrap();
+    let mut host = TestHost::granting(&["read_outside", "my_plugin"], |script_dir| {
+        vec![format!("--allow-read={},{}", script_dir.display(), outside.display())]
+    });
+    let mine = host.script_dir.join("mine.txt");
+    std::fs::write(&mine, "granted").unwrap();
+    assert_eq!(host.value(&format!("@read_outside.host(\"{}\")", mine.display())).unwrap(), json!("granted"));
+    assert_eq!(
+        host.value(&format!("@read_outside.host(\"{secret}\")")).unwrap_err(),
+        failure(
+            &format!(
+                "@read_outside.host: permission denied: plugin `read_outside` may not read {secret}: its manifest \
+                 does not declare it (under [permissions] in its plugin.toml), so the grant does not apply to it"
+            ),
+            &[],
+            None
+        )
+    );
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn a_lambda_kept_past_its_call_is_refused_as_in_the_sandbox() {
+    let mut host = TestHost::new(&["keeper", "my_plugin"], &[]);
+    // During the call that passed it, it can be called.
+    assert_eq!(host.value("keeper_apply((x) => x * 2, 21)").unwrap(), json!(42));
+    assert_eq!(host.value("keeper_keep(() => 42)").unwrap(), json!(true));
+    assert_eq!(
+        host.value("keeper_call()").unwrap_err(),
+        failure(
+            "keeper_call: plugin `keeper` used a script value that is only valid during the call that passed it",
+            &[],
+            None
+        )
+    );
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn a_failure_through_nested_calls_is_collapsed_and_names_the_plugin_once() {
+    let mut host = TestHost::new(&["keeper", "my_plugin"], &[]);
+    let script = "rec = (n) => n > 0 ? keeper_apply(rec, n - 1) : int(\"bottom\")\nx: rec(20)\n";
+    assert_eq!(
+        host.eval(script).unwrap_err(),
+        failure(
+            "keeper_apply: … 19 more calls of keeper_apply: int: \"bottom\" is not a number",
+            &["in `rec`, called at test.tsk:2:4", "plugin `keeper` passed this on from a script function it called"],
+            None
+        )
+    );
+}

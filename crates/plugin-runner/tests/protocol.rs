@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use tusk_plugin_wire::{
-    FsGrants, Init, Limits, NetGrant, PROTOCOL_VERSION, ToHost, ToRunner, WireValue, read_frame, write_frame,
+    FsGrants, Init, Limits, NetGrant, PREAMBLE, PROTOCOL_VERSION, ToHost, ToRunner, WireValue, read_frame, write_frame,
 };
 
 fn runner_binary() -> &'static str {
@@ -48,6 +48,8 @@ impl Runner {
             .spawn()
             .unwrap();
         host.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        // The preamble, here without a network broker (the plugin gets no network).
+        (&host).write_all(&[PREAMBLE]).unwrap();
         Runner { child, socket: host, buffer: Vec::new() }
     }
 

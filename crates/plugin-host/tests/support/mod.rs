@@ -19,14 +19,19 @@ const PACKAGES: &[&str] = &[
     "my_plugin",
     "hostile-abort",
     "hostile-connect",
+    "hostile-escape",
     "hostile-hog",
+    "hostile-keeper",
     "hostile-liar",
+    "hostile-netprobe",
+    "hostile-nosy",
     "hostile-panic-init",
     "hostile-panic-op",
     "hostile-read-outside",
     "hostile-segfault",
     "hostile-spawn",
     "hostile-spin",
+    "hostile-stuck",
     "hostile-swap",
     "hostile-threads",
     "hostile-write-outside",
@@ -100,19 +105,30 @@ pub fn with_abi_major(library: &Path, major: u32) -> Vec<u8> {
 /// The runner executable of sandboxed plugins (built once per test binary, on first use).
 pub fn runner() -> PathBuf {
     static RUNNER: OnceLock<PathBuf> = OnceLock::new();
-    RUNNER
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut command = std::process::Command::new(cargo);
-            command.args(["build", "-q", "-p", "tusk-plugin-runner"]).current_dir(workspace());
-            if release_fixtures() {
-                command.arg("--release");
-            }
-            let status = command.status().expect("cargo runs");
-            assert!(status.success(), "building the plugin runner failed");
-            built().join("tusk-plugin-runner")
-        })
-        .clone()
+    RUNNER.get_or_init(|| build_executable("tusk-plugin-runner", "tusk-plugin-runner")).clone()
+}
+
+/// The `tusk` executable (built once per test binary, on first use, with the runner beside it).
+pub fn tusk() -> PathBuf {
+    static TUSK: OnceLock<PathBuf> = OnceLock::new();
+    TUSK.get_or_init(|| {
+        runner();
+        build_executable("tusk-cli", "tusk")
+    })
+    .clone()
+}
+
+/// Builds `package` (in the fixtures' profile) and returns its executable `name`.
+fn build_executable(package: &str, name: &str) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = std::process::Command::new(cargo);
+    command.args(["build", "-q", "-p", package]).current_dir(workspace());
+    if release_fixtures() {
+        command.arg("--release");
+    }
+    let status = command.status().expect("cargo runs");
+    assert!(status.success(), "building {package} failed");
+    built().join(name)
 }
 
 /// Where the plugins of a [`TestHost`] run.

@@ -1,10 +1,11 @@
-//! `tusk plugin check PATH`: everything that can be checked about a plugin before users run
-//! it, one line per check on standard output and the details on standard error. A crate is
-//! built first (debug profile); then the manifest is validated, the library's info record is
-//! read and checked (without loading), the plugin is loaded through the real host (granted
-//! what its manifest asks for: the user is checking their own plugin), what it registers is
-//! compared with the manifest, the examples of the manifest and of every symbol are run, and
-//! the plugin is shut down.
+//! `tusk plugin check NAME|PATH`: everything that can be checked about a plugin before users
+//! run it, one line per check on standard output and the details on standard error. NAME is an
+//! installed plugin, PATH (with a `/`) a plugin folder or crate; a crate is built first (debug
+//! profile). Then the manifest is validated, the library's info record is read and checked
+//! (without loading), the plugin is loaded through the real host (always in its sandbox, with
+//! the user's grants and no more: what it declares and the user has not granted is noted, and
+//! refused if it tries), what it registers is compared with the manifest, the examples of the
+//! manifest and of every symbol are run, and the plugin is shut down.
 //!
 //! What the plugin registers is the truth about its symbols; the manifest's `[capabilities]`
 //! lists index them (so that scripts can call a plugin that is not loaded yet). With
@@ -15,9 +16,12 @@ use std::path::Path;
 use tusk::plugins::{LoadedPlugin, MANIFEST_FILE, Manifest};
 
 use serde_json::Value as Json;
+use tusk::plugins::check_permissions;
 
-use crate::commands::plugin::{NotPrepared, Profile, engine_for_prepared, info_summary, list_or_dash, prepare};
-use crate::commands::{Context, Status};
+use crate::commands::plugin::{
+    Loading, NotPrepared, Profile, engine_for_prepared, folder_of, info_summary, list_or_dash, prepare,
+};
+use crate::commands::{Context, Status, absolute};
 use crate::output;
 
 /// The outcome lines, printed as they come.
@@ -31,6 +35,12 @@ impl Report {
     fn ok(&mut self, what: &str) -> anyhow::Result<()> {
         self.passed += 1;
         output::write_stdout(&format!("ok      {what}"))?;
+        Ok(())
+    }
+
+    /// A line that is neither a pass nor a failure.
+    fn note(&mut self, what: &str) -> anyhow::Result<()> {
+        output::write_stdout(&format!("note    {what}"))?;
         Ok(())
     }
 
@@ -52,11 +62,15 @@ impl Report {
 }
 
 /// Runs the command: exit 1 if any check fails.
-pub fn check(context: &Context, path: &Path, write_capabilities: bool) -> anyhow::Result<Status> {
+pub fn check(context: &Context, argument: &str, write_capabilities: bool) -> anyhow::Result<Status> {
+    let path = match folder_of(context, argument) {
+        Ok(path) => path,
+        Err(status) => return Ok(status),
+    };
     let mut report = Report::default();
-    output::write_stdout(&format!("checking {}", path.display()))?;
+    output::write_stdout(&format!("checking {argument}"))?;
     let mut plain = context.plain_engine();
-    let prepared = match prepare(context, &mut plain, path, Profile::Debug) {
+    let prepared = match prepare(context, &mut plain, &path, Profile::Debug) {
         Ok(prepared) => prepared,
         Err(NotPrepared(step)) => {
             report.failed(step)?;
@@ -82,11 +96,19 @@ pub fn check(context: &Context, path: &Path, write_capabilities: bool) -> anyhow
             return report.finish();
         }
     }
-    let (mut engine, discovery) =
-        match engine_for_prepared(context, &prepared, |settings| settings.verify_capabilities = !write_capabilities) {
-            Ok(engine) => engine,
-            Err(status) => return Ok(status),
-        };
+    let (mut engine, discovery) = match engine_for_prepared(context, &prepared, Loading::Check, |settings| {
+        settings.verify_capabilities = !write_capabilities
+    }) {
+        Ok(engine) => engine,
+        Err(status) => return Ok(status),
+    };
+    let grants = match context.grants(&absolute(Path::new(".")), &mut engine) {
+        Ok(grants) => grants,
+        Err(_) => return Ok(Status::UsageOrIo),
+    };
+    if let Err(missing) = check_permissions(&manifest.permissions, &grants, &manifest.name) {
+        report.note(&format!("{}: not granted, so refused while checking", missing.headline()))?;
+    }
     let errors: Vec<_> = discovery.into_iter().filter(|diagnostic| diagnostic.is_error()).collect();
     if !errors.is_empty() {
         report.failed("load: the plugin cannot be registered")?;
@@ -186,7 +208,7 @@ pub fn check(context: &Context, path: &Path, write_capabilities: bool) -> anyhow
     if failures.is_empty() {
         report.ok("shutdown")?;
     } else {
-        let messages: Vec<String> = failures.iter().map(|(name, message)| format!("{name}: {message}")).collect();
+        let messages: Vec<&str> = failures.iter().map(|(_, message)| message.as_str()).collect();
         report.failed(&format!("shutdown: {}", messages.join("; ")))?;
     }
     drop(host);

@@ -104,11 +104,17 @@ pub fn new(args: &PluginNewArgs) -> anyhow::Result<Status> {
         let _ = std::fs::copy(lock, target.join("Cargo.lock"));
     }
     let shown = target.display();
+    // As a path (`./x`): to `tusk plugin check`, a bare word names an installed plugin.
+    let path = if target.is_relative() && !target.starts_with(".") {
+        Path::new(".").join(&target).display().to_string()
+    } else {
+        shown.to_string()
+    };
     let mut text = format!(
         "created the plugin crate {name} in {shown}: @{name}(name) and {name}_shout(text)\n\
          next:\n  \
-           tusk plugin check {shown}      build it and check it\n  \
-           tusk plugin install {shown}    install it for your scripts\n  \
+           tusk plugin check {path}      build it and check it\n  \
+           tusk plugin install {path}    install it for your scripts\n  \
            tusk -e '@{name}(\"you\")'\n"
     );
     if sdk.is_none() {
