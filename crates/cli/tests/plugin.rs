@@ -431,9 +431,14 @@ fn check_writes_the_capabilities_from_what_the_plugin_registers() {
         std::env::consts::ARCH,
         std::env::consts::OS
     );
-    let output = env.run(&["plugin", "check", "cli_probe"]);
+    // `check` grants nothing the user did not: the probe's read permission is noted, not given.
+    let library_line = format!(
+        "{library_line}note    plugin `cli_probe` needs read access to {}: not granted, so refused while checking\n",
+        env.work().join("data").display()
+    );
+    let output = env.run(&["plugin", "check", "./cli_probe"]);
     let stdout = format!(
-        "checking cli_probe\nok      manifest: cli_probe 1.0.0\n{library_line}FAILED  load: plugin `cli_probe` does not \
+        "checking ./cli_probe\nok      manifest: cli_probe 1.0.0\n{library_line}FAILED  load: plugin `cli_probe` does not \
          match its manifest: the manifest declares operator `@cli_probe.gone`, which the library does not register; \
          the library registers function `cli_probe_twice`, which the manifest does not declare\n1 of 3 checks failed\n"
     );
@@ -445,9 +450,9 @@ fn check_writes_the_capabilities_from_what_the_plugin_registers() {
          plugin registers\n",
     );
 
-    let output = env.run(&["plugin", "check", "--write-capabilities", "cli_probe"]);
+    let output = env.run(&["plugin", "check", "--write-capabilities", "./cli_probe"]);
     let stdout = format!(
-        "checking cli_probe\nok      manifest: cli_probe 1.0.0\n{library_line}ok      load: registers \
+        "checking ./cli_probe\nok      manifest: cli_probe 1.0.0\n{library_line}ok      load: registers \
          @cli_probe.read, @cli_probe.wait, cli_probe_twice\nok      capabilities: wrote operators @cli_probe.read, \
          @cli_probe.wait; functions cli_probe_twice to {}; check again to run the examples\n4 checks passed\n",
         manifest.canonicalize().unwrap().display()
@@ -461,8 +466,8 @@ fn check_writes_the_capabilities_from_what_the_plugin_registers() {
         "{rewritten}"
     );
     // Now the index matches: the full check passes, and writing again changes nothing.
-    assert_eq!(env.run(&["plugin", "check", "cli_probe"]).code, 0);
-    let output = env.run(&["plugin", "check", "--write-capabilities", "cli_probe"]);
+    assert_eq!(env.run(&["plugin", "check", "./cli_probe"]).code, 0);
+    let output = env.run(&["plugin", "check", "--write-capabilities", "./cli_probe"]);
     assert!(
         output.stdout.contains("ok      capabilities: plugin.toml lists what the plugin registers\n"),
         "{}",
