@@ -22,8 +22,8 @@ pub struct Module {
     pub(crate) globals: RefCell<Vec<Option<Value>>>,
     /// Global names to their index, for `@variable` and dynamic `$name` lookups.
     pub(crate) global_names: RefCell<HashMap<Str, u32>>,
-    /// Globals the host supplied for this run (an embedder's scope), read where the script has
-    /// no global of that name: a script's own `$name: …` replaces one.
+    /// Globals the host supplied for this run (an embedder's scope), read where the script
+    /// defines no global of that name.
     pub(crate) host_globals: Option<Rc<Object>>,
     /// The document being built.
     pub(crate) document: RefCell<Object>,

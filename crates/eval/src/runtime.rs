@@ -276,7 +276,7 @@ impl Runtime {
     }
 
     /// Runs a compiled source into a document, in a fresh module. `globals` are `$names` the
-    /// host supplies (a script's own `$name: …` replaces one of them).
+    /// host supplies (a script that defines `$name` itself sees only its own).
     pub fn run(&mut self, compiled: &Compiled, globals: Option<Rc<Object>>) -> Result<Evaluation, Failure> {
         if compiled.runtime != self.id {
             // Its source ids and symbols belong to another runtime: running it would

@@ -151,8 +151,8 @@ impl Engine {
     }
 
     /// Sets the global `$name` that every script this engine runs sees (until set again);
-    /// a [`Scope`] given to [`Engine::run_with_scope`] overrides it for one run, and a
-    /// script's own `$name: …` replaces it from that line on. Other files a script reads
+    /// a [`Scope`] given to [`Engine::run_with_scope`] overrides it for one run, and a script
+    /// that defines `$name` itself only sees its own. Other files a script reads
     /// (`@other.tsk.get(…)`) do not see it: they are evaluated once per engine and cached.
     pub fn set_global(&mut self, name: &str, value: impl IntoValue) -> &mut Engine {
         self.globals.set(name, value);

@@ -80,7 +80,7 @@ fn engine_globals_reach_every_run_and_a_scope_or_the_script_overrides_them() {
     assert_eq!(json(&engine.run_with_scope(&program, &scope).unwrap()), r#"{"s":"production","r":2}"#);
     assert_eq!(json(&engine.run(&program).unwrap()), r#"{"s":"staging","r":2}"#);
 
-    // The script's own definition replaces the host's value from its line on.
+    // A script that defines the global itself sees only its own.
     let document = engine.eval_str("$stage: \"local\"\ns: $stage\n").unwrap();
     assert_eq!(json(&document), r#"{"s":"local"}"#);
     assert_eq!(engine.globals().get("stage").and_then(Value::as_str), Some("staging"));
