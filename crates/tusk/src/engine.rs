@@ -173,12 +173,13 @@ impl Engine {
     /// `Result<T, E>` fails the call with `E`'s message. A trailing `Option<T>` argument may be
     /// left out. For access to the interpreter (calling a lambda argument), use
     /// [`Engine::register_function`].
-    pub fn register_fn<Args, Ret>(
+    pub fn register_fn<Args, Ret, F: TypedFunction<Args, Ret>>(
         &mut self,
         name: &str,
-        function: impl TypedFunction<Args, Ret>,
+        function: F,
     ) -> Result<(), RegistryError> {
-        let signature = format!("{name}({})", signature_of(&function));
+        // `:help double` shows `double(an integer)`.
+        let signature = format!("{name}({})", F::parameters().join(", "));
         self.register_spec(SymbolSpec::function(name, function.into_native(name)).signature(&signature))
     }
 
@@ -446,9 +447,4 @@ fn read_script(path: &Path) -> Result<(String, String, PathBuf), Error> {
         _ => PathBuf::from("."),
     };
     Ok((path.display().to_string(), source, directory))
-}
-
-/// The parameter list of a typed function for `:help`: `an integer, a string or null`.
-fn signature_of<Args, Ret, F: TypedFunction<Args, Ret>>(_function: &F) -> String {
-    F::parameters().join(", ")
 }

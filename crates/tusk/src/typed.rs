@@ -1,12 +1,9 @@
 //! Typed functions: plain Rust closures (`|x: i64| x * 2`) adapted to the native calling
 //! convention, with their arguments converted and checked ([`crate::convert`]).
 
-use tusk_eval::{CallContext, RuntimeError, Value, expect_arity};
+use tusk_eval::{CallContext, NativeFn, RuntimeError, Value, expect_arity};
 
 use crate::convert::{Arg, IntoReturn};
-
-/// The native calling convention every registered symbol has.
-pub(crate) type Native = Box<dyn Fn(&mut CallContext<'_, '_>, &[Value]) -> Result<Value, RuntimeError>>;
 
 /// A Rust closure or function that [`Engine::register_fn`](crate::Engine::register_fn) can
 /// register: up to eight arguments of [`Arg`] types, a result of an [`IntoReturn`] type.
@@ -18,7 +15,7 @@ pub trait TypedFunction<Args, Ret>: 'static {
 
     /// The function in the native calling convention, registered as `name`.
     #[doc(hidden)]
-    fn into_native(self, name: &str) -> Native;
+    fn into_native(self, name: &str) -> Box<NativeFn>;
 }
 
 /// The error for argument `index` of `name` that did not convert.
@@ -39,7 +36,7 @@ macro_rules! typed_function {
             }
 
             #[allow(unused_variables, non_snake_case)]
-            fn into_native(self, name: &str) -> Native {
+            fn into_native(self, name: &str) -> Box<NativeFn> {
                 // The closure has two `Fn` bounds; this helper picks the one for borrowed items.
                 // It takes as many parameters as the closure (up to eight).
                 #[allow(clippy::too_many_arguments)]
