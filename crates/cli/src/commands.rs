@@ -154,7 +154,7 @@ impl Context {
         let mut grants = Grants::new(script_dir);
         grants.flags = self.grant_flags.clone();
         let file = self.global.permissions.grants.clone().unwrap_or_else(|| grants.grants_file.clone());
-        grants.load_file(&file, engine.runtime().sources_mut())?;
+        grants.load_file(&file, engine.sources_mut())?;
         Ok(grants)
     }
 

@@ -4,9 +4,11 @@
 //!
 //! Every run gets its own home: `XDG_DATA_HOME`, `XDG_CONFIG_HOME`, `XDG_CACHE_HOME` and
 //! `TUSK_PLUGIN_PATH` point into a temporary folder, so tests never touch the real one. The test
-//! plugin `cli_probe` (tests/fixtures/cli_probe) is built once with cargo; plugin crates made by
-//! `tusk plugin new` build into a target folder shared by the runs (under CARGO_TARGET_TMPDIR), so
-//! only the first run pays for compiling the SDK.
+//! plugin `cli_probe` (tests/fixtures/cli_probe) and the sandbox runner are built once per test
+//! binary, in one cargo run, into the target folder of these tests; every run of the binary uses
+//! that runner (`TUSK_PLUGIN_RUNNER`). Plugin crates made by `tusk plugin new` are not in the
+//! workspace: they build into a target folder of their own inside ours (kept between runs, so
+//! only the first run pays for compiling their dependencies), never into the source tree.
 //!
 //! Untrusted plugins run in the sandboxed runner, which may note on standard error that the
 //! kernel offers a weaker sandbox; such notes depend on the machine and are removed before
@@ -73,6 +75,7 @@ impl Env {
             .env("XDG_CACHE_HOME", self.path("cache"))
             .env("TUSK_PLUGIN_PATH", self.plugin_path())
             .env("CARGO_TARGET_DIR", shared_target_dir())
+            .env("TUSK_PLUGIN_RUNNER", built().binary(RUNNER, RUNNER))
             .env_remove("TUSK_SDK_PATH")
             .env_remove("NO_COLOR")
             .stdin(Stdio::null());
@@ -105,19 +108,36 @@ impl Env {
     }
 }
 
-/// Where crates made by `tusk plugin new` are built (kept between runs).
+/// Where crates made by `tusk plugin new` are built (kept between runs): a folder inside the
+/// target folder these tests were built in.
 fn shared_target_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("tusk-cli-plugin-builds")
+}
+
+/// The target folder these tests were built in (cargo's `CARGO_TARGET_TMPDIR` is its `tmp`).
+fn workspace_target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("the tmp folder is inside the target folder").to_path_buf()
 }
 
 fn probe_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cli_probe")
 }
 
-/// The test plugin's library, built once per test run.
+const PROBE: &str = "tusk-plugin-cli-probe";
+const RUNNER: &str = "tusk-plugin-runner";
+
+/// The test plugin and the runner, built once per test binary (in one cargo run).
+fn built() -> &'static tusk_plugin_testkit::Built {
+    static BUILT: OnceLock<tusk_plugin_testkit::Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        tusk_plugin_testkit::build_packages(&probe_dir(), &[PROBE, RUNNER], tusk_plugin_testkit::Profile::Debug)
+            .unwrap_or_else(|error| panic!("{error}"))
+    })
+}
+
+/// The test plugin's library.
 fn probe_library() -> &'static Path {
-    static LIBRARY: OnceLock<PathBuf> = OnceLock::new();
-    LIBRARY.get_or_init(|| tusk_plugin_testkit::build_cdylib(&probe_dir()).expect("the test plugin builds"))
+    built().library(PROBE)
 }
 
 /// Trailing spaces go (ariadne pads some lines), and so do the sandbox's notes about what
@@ -317,8 +337,10 @@ fn check_of_the_template_plugin_passes() {
     let template =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/plugins/my_plugin").canonicalize().unwrap();
     let template = template.display().to_string();
-    // The template is a member of this workspace: it builds into the workspace's target folder.
-    let output = env.command(&["plugin", "check", &template]).env_remove("CARGO_TARGET_DIR").output().unwrap();
+    // The template is a member of this workspace: it builds into the target folder of the
+    // workspace build these tests come from, as a developer's `tusk plugin check` would.
+    let output =
+        env.command(&["plugin", "check", &template]).env("CARGO_TARGET_DIR", workspace_target_dir()).output().unwrap();
     let stdout = format!(
         "checking {template}
 ok      build (cargo build, debug profile)
@@ -526,6 +548,8 @@ fn a_new_plugin_passes_its_checks_and_its_own_test() {
         .args(["test", "--quiet", "--manifest-path"])
         .arg(crate_dir.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", shared_target_dir())
+        // Its sandboxed test needs the runner; this one is already built.
+        .env("TUSK_PLUGIN_RUNNER", built().binary(RUNNER, RUNNER))
         .output()
         .unwrap();
     assert!(

@@ -36,6 +36,9 @@ pub(crate) struct Compiler<'a> {
     /// then is it worth walking values to find them).
     recovered: bool,
     pub(crate) diagnostics: Vec<Diagnostic>,
+    /// `$names` read that the source does not define where the read can see them: the host
+    /// supplies them (or `@variable` sets them) when the program runs.
+    globals_read: Vec<Str>,
     /// Key tables of closed blocks, emptied, for the next blocks to reuse: a config file has a
     /// block or object literal every few lines.
     spare_block_keys: Vec<names::BlockKeys>,
@@ -64,6 +67,7 @@ impl<'a> Compiler<'a> {
             position: 0,
             recovered: false,
             diagnostics: Vec::new(),
+            globals_read: Vec::new(),
             spare_block_keys: Vec::new(),
         }
     }
@@ -119,7 +123,13 @@ impl<'a> Compiler<'a> {
                 ItemKind::ListItem(_) | ItemKind::Error => {}
             }
         }
-        let program = Program { ops, slots: self.state.slots, globals: self.state.globals_count, expression: None };
+        let program = Program {
+            ops,
+            slots: self.state.slots,
+            globals: self.state.globals_count,
+            globals_read: self.globals_read,
+            expression: None,
+        };
         (program, self.diagnostics)
     }
 
@@ -131,6 +141,7 @@ impl<'a> Compiler<'a> {
             ops: Vec::new(),
             slots: self.state.slots,
             globals: self.state.globals_count,
+            globals_read: self.globals_read,
             expression: Some(node),
         };
         (program, self.diagnostics)
@@ -394,7 +405,12 @@ impl<'a> Compiler<'a> {
                 }
                 Node::Global { index, name: Str::new(name), location }
             }
-            None => Node::GlobalByName { name: Str::new(name), location },
+            None => {
+                if !self.globals_read.iter().any(|read| read.as_str() == name) {
+                    self.globals_read.push(Str::new(name));
+                }
+                Node::GlobalByName { name: Str::new(name), location }
+            }
         }
     }
 

@@ -6,6 +6,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use tusk_diagnostics::SourceId;
 
@@ -21,6 +22,9 @@ pub struct Module {
     pub(crate) globals: RefCell<Vec<Option<Value>>>,
     /// Global names to their index, for `@variable` and dynamic `$name` lookups.
     pub(crate) global_names: RefCell<HashMap<Str, u32>>,
+    /// Globals the host supplied for this run (an embedder's scope), read where the script
+    /// defines no global of that name.
+    pub(crate) host_globals: Option<Rc<Object>>,
     /// The document being built.
     pub(crate) document: RefCell<Object>,
     /// The section entries go into (empty: the top level).
@@ -36,8 +40,8 @@ pub struct Module {
 }
 
 impl Module {
-    pub(crate) fn new(source: SourceId, directory: Option<PathBuf>) -> Module {
-        Module { source, directory, ..Module::default() }
+    pub(crate) fn new(source: SourceId, directory: Option<PathBuf>, host_globals: Option<Rc<Object>>) -> Module {
+        Module { source, directory, host_globals, ..Module::default() }
     }
 
     pub(crate) fn ensure_slots(&self, slots: usize, globals: usize) {
@@ -73,10 +77,23 @@ impl Module {
         self.directory.as_deref()
     }
 
-    /// A global variable by name.
+    /// A global variable by name: the script's own, else one the host supplied.
     pub fn global(&self, name: &str) -> Option<Value> {
-        let index = *self.global_names.borrow().get(name)?;
-        self.globals.borrow().get(index as usize).cloned().flatten()
+        let own = self.global_names.borrow().get(name).copied();
+        match own {
+            Some(index) => self.globals.borrow().get(index as usize).cloned().flatten(),
+            None => self.host_globals.as_ref()?.get(name).cloned(),
+        }
+    }
+
+    /// Names of every global there is a value for (the script's and the host's), for hints.
+    pub(crate) fn global_names(&self) -> Vec<Str> {
+        let mut names: Vec<Str> = self.global_names.borrow().keys().cloned().collect();
+        if let Some(host) = &self.host_globals {
+            names.extend(host.keys().filter(|name| !names.contains(name)).cloned().collect::<Vec<_>>());
+        }
+        names.sort();
+        names
     }
 
     /// Sets the global variable `$name` that the compiler gave `index`, and makes the name

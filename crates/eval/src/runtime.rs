@@ -31,6 +31,53 @@ pub struct Runtime {
     printed: Vec<String>,
     /// Every module this runtime created that may still be alive; see `impl Drop for Runtime`.
     modules: Vec<std::rc::Weak<Module>>,
+    /// Tells this runtime's compiled programs from another's: a program refers to this
+    /// runtime's sources and symbols.
+    id: u64,
+}
+
+/// A source parsed and compiled once, to be run many times ([`Runtime::run`]), each run with
+/// its own module (entries, globals, document). Cheap to clone.
+#[derive(Clone)]
+pub struct Compiled {
+    program: Rc<crate::ir::Program>,
+    source: SourceId,
+    directory: Option<PathBuf>,
+    warnings: Vec<Diagnostic>,
+    runtime: u64,
+}
+
+impl Compiled {
+    /// The source it was compiled from.
+    pub fn source(&self) -> SourceId {
+        self.source
+    }
+
+    /// The `$names` it reads without defining them (in order of first use): what a host
+    /// supplies. `@variable("name", value)` may also set one while it runs.
+    pub fn globals_read(&self) -> &[Str] {
+        &self.program.globals_read
+    }
+
+    /// Warnings found while compiling (every run reports them too).
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled")
+            .field("source", &self.source)
+            .field("directory", &self.directory)
+            .field("globals_read", &self.program.globals_read)
+            .finish_non_exhaustive()
+    }
+}
+
+fn next_runtime_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 enum FileState {
@@ -113,17 +160,23 @@ impl Runtime {
             printer: None,
             printed: Vec::new(),
             modules: Vec::new(),
+            id: next_runtime_id(),
         }
     }
 
     /// A new module for `source`, remembered so that dropping the runtime can free it.
-    fn new_module(&mut self, source: SourceId, directory: Option<PathBuf>) -> Rc<Module> {
+    fn new_module(
+        &mut self,
+        source: SourceId,
+        directory: Option<PathBuf>,
+        host_globals: Option<Rc<Object>>,
+    ) -> Rc<Module> {
         // Forget modules that are gone whenever the list would grow, which keeps it as long as
         // the modules still alive (amortised: the capacity doubles in between).
         if self.modules.len() == self.modules.capacity() {
             self.modules.retain(|module| module.strong_count() > 0);
         }
-        let module = Rc::new(Module::new(source, directory));
+        let module = Rc::new(Module::new(source, directory, host_globals));
         self.modules.push(Rc::downgrade(&module));
         module
     }
@@ -210,13 +263,32 @@ impl Runtime {
 
     /// Evaluates a source into a document. `directory` is where relative paths point.
     pub fn evaluate(&mut self, source: SourceId, directory: Option<PathBuf>) -> Result<Evaluation, Failure> {
+        let compiled = self.compile(source, directory)?;
+        self.run(&compiled, None)
+    }
+
+    /// Parses and compiles a source once; [`Runtime::run`] runs the result as often as needed.
+    /// `directory` is where relative paths of the program point.
+    pub fn compile(&mut self, source: SourceId, directory: Option<PathBuf>) -> Result<Compiled, Failure> {
         let mut state = CompileState::new();
         let (program, warnings) = self.compile_source(source, &mut state)?;
-        let module = self.new_module(source, directory);
-        let result = Interpreter::new(self, module.clone()).run_program(&program);
+        Ok(Compiled { program: Rc::new(program), source, directory, warnings, runtime: self.id })
+    }
+
+    /// Runs a compiled source into a document, in a fresh module. `globals` are `$names` the
+    /// host supplies (a script that defines `$name` itself sees only its own).
+    pub fn run(&mut self, compiled: &Compiled, globals: Option<Rc<Object>>) -> Result<Evaluation, Failure> {
+        if compiled.runtime != self.id {
+            // Its source ids and symbols belong to another runtime: running it would
+            // render errors against the wrong sources.
+            let message = "this program was compiled by another engine; compile it with the engine that runs it";
+            return Err(Failure { diagnostics: vec![Diagnostic::error(message)] });
+        }
+        let module = self.new_module(compiled.source, compiled.directory.clone(), globals);
+        let result = Interpreter::new(self, module.clone()).run_program(&compiled.program);
+        let mut warnings = compiled.warnings.clone();
         match result {
             Ok(_) => {
-                let mut warnings = warnings;
                 warnings.append(&mut module.warnings.borrow_mut());
                 Ok(Evaluation { document: module.document(), warnings })
             }
@@ -224,19 +296,24 @@ impl Runtime {
         }
     }
 
-    /// Evaluates a lone expression (`tusk eval`).
-    pub fn evaluate_expression(&mut self, source: SourceId) -> Result<(Value, Vec<Diagnostic>), Failure> {
-        let mut session = self.new_session();
+    /// Evaluates a lone expression (`tusk eval`); `globals` as for [`Runtime::run`].
+    pub fn evaluate_expression(
+        &mut self,
+        source: SourceId,
+        globals: Option<Rc<Object>>,
+    ) -> Result<(Value, Vec<Diagnostic>), Failure> {
+        let mut session = self.new_session(globals);
         match self.eval_line(&mut session, source)? {
             (LineOutcome::Value(value), warnings) => Ok((value, warnings)),
             (LineOutcome::Defined(_), warnings) => Ok((Value::object(session.document()), warnings)),
         }
     }
 
-    /// Starts a REPL session.
-    pub fn new_session(&mut self) -> Session {
+    /// Starts a REPL session; `globals` as for [`Runtime::run`].
+    pub fn new_session(&mut self, globals: Option<Rc<Object>>) -> Session {
         let source = self.sources.add("<repl>", "");
-        Session { state: CompileState::new(), module: self.new_module(source, std::env::current_dir().ok()) }
+        let module = self.new_module(source, std::env::current_dir().ok(), globals);
+        Session { state: CompileState::new(), module }
     }
 
     /// Evaluates one REPL line (or several lines entered together).
@@ -360,7 +437,9 @@ pub(crate) fn evaluate_file_from(interp: &mut Interpreter<'_>, path: &Path) -> R
     let compiled = runtime.compile_source(source, &mut state);
     let result = match compiled {
         Ok((program, _warnings)) => {
-            let module = runtime.new_module(source, path.parent().map(Path::to_path_buf));
+            // Another file sees no host globals: its document is cached for the runtime's
+            // lifetime, while host globals may differ from one run to the next.
+            let module = runtime.new_module(source, path.parent().map(Path::to_path_buf), None);
             interp.run_in_module(module.clone(), &program).map(|_| module.document())
         }
         Err(failure) => {

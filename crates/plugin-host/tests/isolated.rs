@@ -18,21 +18,15 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+const RUNNER: &str = "tusk-plugin-runner";
+
 /// Builds the plugins and the runner (once per test binary, in one cargo run).
-fn target() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+fn built() -> &'static tusk_plugin_testkit::Built {
+    static BUILT: OnceLock<tusk_plugin_testkit::Built> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "-q", "-p", "my_plugin", "-p", "sandbox_fixture", "-p", "tusk-plugin-runner"])
-            .current_dir(workspace())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the plugins and the runner failed");
-        std::env::var("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| workspace().join("target"))
-            .join("debug")
+        let packages = [TEMPLATE.0, FIXTURE.0, RUNNER];
+        tusk_plugin_testkit::build_packages(&workspace(), &packages, tusk_plugin_testkit::Profile::Debug)
+            .unwrap_or_else(|error| panic!("{error}"))
     })
 }
 
@@ -54,15 +48,15 @@ impl Setup {
 
     /// As [`Setup::new`], with `permissions` (a `[permissions]` table) added to the manifest.
     fn declaring(plugin: (&str, &str), permissions: &str, configure: impl FnOnce(&mut HostSettings, &Path)) -> Setup {
-        let target = target();
+        let built = built();
         let root = tempfile::tempdir().unwrap();
         let (name, package) = plugin;
         let plugin_dir = root.path().join("plugins").join(name);
         std::fs::create_dir_all(&plugin_dir).unwrap();
         let manifest = std::fs::read_to_string(workspace().join(package).join("plugin.toml")).unwrap();
         std::fs::write(plugin_dir.join("plugin.toml"), format!("{manifest}\n{permissions}")).unwrap();
-        let library = format!("lib{name}.so");
-        std::fs::copy(target.join(&library), plugin_dir.join(&library)).unwrap();
+        let library = built.library(name);
+        std::fs::copy(library, plugin_dir.join(library.file_name().unwrap())).unwrap();
         let script_dir = root.path().join("scripts");
         std::fs::create_dir_all(&script_dir).unwrap();
         let mut settings = HostSettings::standard(&script_dir);
@@ -71,7 +65,7 @@ impl Setup {
         settings.cache_dir = root.path().join("cache");
         settings.config_file = None;
         settings.grants = Grants::new(&script_dir);
-        settings.sandbox.runner = Some(target.join("tusk-plugin-runner"));
+        settings.sandbox.runner = Some(built.binary(RUNNER, RUNNER).to_path_buf());
         configure(&mut settings, root.path());
         let mut runtime = Runtime::new(Options::default());
         let logs = Rc::new(RefCell::new(Vec::new()));

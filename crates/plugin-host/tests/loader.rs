@@ -10,18 +10,15 @@ use tusk_plugin_host::loader::{
     Expected, LoadError, cache_copy, known_cache_copy, load, read_info_record, remember_cache_copy,
 };
 
-/// Builds a workspace cdylib package and returns the library path.
+/// Builds a workspace cdylib package (once per test binary) and returns the library path.
 fn build_cdylib(package: &str) -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args(["build", "-q", "-p", package])
-        .current_dir(&workspace)
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building {package} failed");
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace.join("target"));
-    target.join("debug").join(format!("lib{}.so", package.replace('-', "_")))
+    let built = tusk_plugin_testkit::build_packages(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &[package],
+        tusk_plugin_testkit::Profile::Debug,
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    built.library(package).to_path_buf()
 }
 
 struct AllowAll;

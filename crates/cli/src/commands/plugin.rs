@@ -301,7 +301,7 @@ fn prepare(context: &Context, engine: &mut Engine, path: &Path, profile: Profile
         output::write_stderr(&format!("Error: cannot read {}: {error}\nHelp: {hint}\n", manifest_path.display()));
         NotPrepared("manifest")
     })?;
-    let source = engine.runtime().sources_mut().add(manifest_path.display().to_string(), text.as_str());
+    let source = engine.sources_mut().add(manifest_path.display().to_string(), text.as_str());
     let (name, library, library_name, schema) = match (is_crate, parse_manifest(&source_dir, &text, source)) {
         (false, Ok(manifest)) => {
             let relative = |path: &Path| path.strip_prefix(&manifest.dir).unwrap_or(path).to_path_buf();

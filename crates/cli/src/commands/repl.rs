@@ -88,7 +88,7 @@ impl<'c> Repl<'c> {
         let mut editor: Editor<ReplHelper, FileHistory> = Editor::with_config(config)?;
         let session = engine.repl_session();
         let mut helper = ReplHelper::new(color);
-        for symbol in engine.runtime().registry().symbols() {
+        for symbol in engine.symbols() {
             match symbol.kind {
                 SymbolKind::Operator => helper.operators.push(symbol.display_name()),
                 _ => helper.functions.push(symbol.display_name()),
@@ -263,7 +263,7 @@ impl<'c> Repl<'c> {
              An unclosed bracket or a trailing operator continues on the next line; Ctrl-C drops the entry.\n",
         );
         let (operators, functions): (Vec<_>, Vec<_>) =
-            self.engine.runtime().registry().symbols().into_iter().partition(|s| s.kind == SymbolKind::Operator);
+            self.engine.symbols().into_iter().partition(|s| s.kind == SymbolKind::Operator);
         let names = |symbols: &[&std::rc::Rc<tusk::Symbol>]| {
             symbols.iter().map(|symbol| symbol.display_name()).collect::<Vec<_>>().join(" ")
         };
@@ -274,10 +274,10 @@ impl<'c> Repl<'c> {
 
     /// `:help @env`, `:help len`, or `:help name` for a name of the session.
     fn help_for(&mut self, name: &str) -> String {
-        let registry = self.engine.runtime().registry();
+        let engine = &self.engine;
         let symbol = match name.strip_prefix('@') {
-            Some(operator) => registry.operator(operator),
-            None => registry.function(name).or_else(|| registry.operator(name)),
+            Some(operator) => engine.operator(operator),
+            None => engine.function(name).or_else(|| engine.operator(name)),
         };
         if let Some(symbol) = symbol {
             let doc = &symbol.doc;

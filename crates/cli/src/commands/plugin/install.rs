@@ -93,8 +93,8 @@ pub fn install(context: &Context, args: &PluginInstallArgs) -> anyhow::Result<St
                 format!("function `{symbol}`")
             };
             let builtin = match kind {
-                SymbolKind::Operator => plain.runtime().registry().operator(symbol).is_some(),
-                SymbolKind::Function => plain.runtime().registry().function(symbol).is_some(),
+                SymbolKind::Operator => plain.operator(symbol).is_some(),
+                SymbolKind::Function => plain.function(symbol).is_some(),
             };
             if builtin {
                 builtins.push(format!("{written} is built into tusk"));
