@@ -222,7 +222,7 @@ pub struct GlobalArgs {
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
     pub color: ColorChoice,
 
-    /// A bare word that names nothing is an error instead of a string
+    /// A bare word that names nothing, or a key defined twice, is an error instead of a warning
     #[arg(long, global = true, conflicts_with = "compat")]
     pub strict: bool,
 
@@ -230,6 +230,14 @@ pub struct GlobalArgs {
     /// their raw text, errors become warnings
     #[arg(long, global = true)]
     pub compat: bool,
+
+    /// Do not print warnings (nor `check`'s summary)
+    #[arg(short, long, global = true, conflicts_with = "deny_warnings")]
+    pub quiet: bool,
+
+    /// Treat warnings as errors: print them as errors and exit with 1 (run, get, check, eval)
+    #[arg(long, global = true)]
+    pub deny_warnings: bool,
 
     #[command(flatten)]
     pub limits: LimitArgs,

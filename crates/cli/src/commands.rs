@@ -188,7 +188,11 @@ impl Context {
     pub fn report(&self, engine: &Engine, error: &tusk::Error) -> Status {
         let rendered = match error {
             tusk::Error::Script(diagnostics) => {
-                engine.render_diagnostics(&with_plugin_hints(engine, diagnostics), self.stderr_color)
+                let mut diagnostics = with_plugin_hints(engine, diagnostics);
+                if self.global.quiet {
+                    diagnostics.retain(Diagnostic::is_error);
+                }
+                engine.render_diagnostics(&diagnostics, self.stderr_color)
             }
             tusk::Error::Io { .. } => engine.render(error, self.stderr_color),
         };
@@ -208,6 +212,31 @@ impl Context {
             .map(|diagnostic| Diagnostic { severity: Severity::Warning, ..diagnostic })
             .collect();
         self.report_diagnostics(engine, &warnings);
+    }
+
+    /// Prints the warnings of a successful evaluation, unless `--quiet`. Returns true when
+    /// `--deny-warnings` turns them into errors (they are printed as errors, with a note), so
+    /// the command fails.
+    pub fn report_warnings(&self, engine: &Engine, warnings: &[Diagnostic]) -> bool {
+        if warnings.is_empty() {
+            return false;
+        }
+        if self.global.deny_warnings {
+            let errors: Vec<Diagnostic> = warnings
+                .iter()
+                .cloned()
+                .map(|warning| {
+                    Diagnostic { severity: Severity::Error, ..warning }
+                        .with_note("`--deny-warnings` makes warnings errors")
+                })
+                .collect();
+            self.report_diagnostics(engine, &errors);
+            return true;
+        }
+        if !self.global.quiet {
+            self.report_diagnostics(engine, warnings);
+        }
+        false
     }
 
     /// Prints diagnostics (warnings, or errors with their warnings).

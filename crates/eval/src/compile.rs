@@ -53,6 +53,7 @@ impl<'a> Compiler<'a> {
         mode: Mode,
         state: &'a mut CompileState,
     ) -> Compiler<'a> {
+        state.begin_unit();
         Compiler {
             registry,
             source,
@@ -142,7 +143,8 @@ impl<'a> Compiler<'a> {
         for item in &document.items {
             match &item.kind {
                 ItemKind::Entry { key, .. } => {
-                    let previous = self.state.declare_key(&key[0].name, key[0].span, item.span.start);
+                    let location = self.location(key[0].span);
+                    let previous = self.state.declare_key(&key[0].name, location, item.span.start);
                     // `a.b: 1` then `a.c: 2` merge into `a`, so a dotted key repeating the
                     // first part of an earlier key replaces nothing and is not a duplicate.
                     if let Some(previous) = previous
@@ -152,15 +154,12 @@ impl<'a> Compiler<'a> {
                     }
                 }
                 ItemKind::Global { name, name_span, .. } => {
-                    self.state.declare_global(name, *name_span, item.span.start)
+                    self.state.declare_global(name, self.location(*name_span), item.span.start)
                 }
-                ItemKind::Section { path } => {
-                    let path: Vec<Str> = path.iter().map(|part| Str::new(&part.name)).collect();
-                    let spans: Vec<Span> = match &item.kind {
-                        ItemKind::Section { path } => path.iter().map(|part| part.span).collect(),
-                        _ => unreachable!(),
-                    };
-                    self.state.declare_section(&path, &spans, item.span.start);
+                ItemKind::Section { path: parts } => {
+                    let path: Vec<Str> = parts.iter().map(|part| Str::new(&part.name)).collect();
+                    let locations: Vec<Location> = parts.iter().map(|part| self.location(part.span)).collect();
+                    self.state.declare_section(&path, &locations, item.span.start);
                 }
                 ItemKind::ListItem(_) | ItemKind::Error => {}
             }
@@ -171,7 +170,7 @@ impl<'a> Compiler<'a> {
                 Diagnostic::warning(format!("`{name}` is defined more than once in this scope; the last one wins"))
                     .with_code("W001")
                     .with_primary(self.location(span), "defined again here")
-                    .with_secondary(self.location(previous), "first defined here"),
+                    .with_secondary(previous, "first defined here"),
             );
         }
     }
@@ -383,12 +382,12 @@ impl<'a> Compiler<'a> {
         let location = self.location(span);
         match self.state.global_decl(name) {
             Some((index, earliest, first)) => {
-                if self.lambda_depth == 0 && earliest >= self.position {
+                if self.lambda_depth == 0 && earliest >= self.state.order(self.position) {
                     self.error(
                         Diagnostic::error(format!("`${name}` is used before it is defined"))
                             .with_code("R005")
                             .with_primary(location, "used here")
-                            .with_secondary(self.location(first), "defined here, later"),
+                            .with_secondary(first, "defined here, later"),
                     );
                     return Node::Const(Value::Null);
                 }
@@ -535,7 +534,7 @@ impl<'a> Compiler<'a> {
                 }
                 ItemKind::Global { name, value, .. } => {
                     let node = self.compile_entry_value(value, name);
-                    let index = self.state.global_index_or_declare(name, item.span, item.span.start);
+                    let index = self.state.global_index_or_declare(name, self.location(item.span), item.span.start);
                     compiled.push((None, Node::SetGlobal(index, Str::new(name), Box::new(node))));
                 }
                 ItemKind::Section { .. } => {

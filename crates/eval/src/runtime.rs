@@ -239,8 +239,37 @@ impl Runtime {
         Session { state: CompileState::new(), module: self.new_module(source, std::env::current_dir().ok()) }
     }
 
-    /// Evaluates one REPL line (or several lines entered together).
+    /// Evaluates one REPL entry (one line, or several entered together). An entry that fails
+    /// changes nothing: the names it would have defined stay undefined, as if it had not been
+    /// entered.
     pub fn eval_line(
+        &mut self,
+        session: &mut Session,
+        source: SourceId,
+    ) -> Result<(LineOutcome, Vec<Diagnostic>), Failure> {
+        let state = session.state.clone();
+        let module = session.module.snapshot();
+        let result = self.eval_line_unchecked(session, source);
+        if result.is_err() {
+            session.state = state;
+            session.module.restore(module);
+        }
+        result
+    }
+
+    /// Defines `name` at the top level of a session as if an entry had set it (the REPL's
+    /// `:load`, which evaluates a file on its own and hands its keys to the session).
+    /// Later entries see it as defined before them; a name defined already gets the new value.
+    pub fn define_in_session(&mut self, session: &mut Session, name: &str, value: Value) {
+        session.state.begin_unit();
+        let location = Location::new(session.module.source, Span::default());
+        let slot = session.state.declare_top_level(name, location);
+        session.module.ensure_slots(session.state.slots as usize, session.state.globals_count as usize);
+        session.module.slots.borrow_mut()[slot as usize] = Some(value.clone());
+        session.module.document.borrow_mut().insert(Str::new(name), value);
+    }
+
+    fn eval_line_unchecked(
         &mut self,
         session: &mut Session,
         source: SourceId,

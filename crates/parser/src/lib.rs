@@ -130,6 +130,9 @@ fn looks_like_statement(tokens: &[Token]) -> bool {
     use TokenKind::*;
     let kinds: Vec<TokenKind> =
         tokens.iter().take(64).map(|token| token.kind).filter(|kind| *kind != Newline).collect();
+    if is_section_header(tokens) {
+        return true;
+    }
     match kinds.as_slice() {
         [Global, Colon | Assign, ..] => true,
         [Name, Gt, ..] if tokens.get(2).is_none_or(|token| token.kind == Newline) => true,
@@ -143,6 +146,25 @@ fn looks_like_statement(tokens: &[Token]) -> bool {
         }
         _ => false,
     }
+}
+
+/// True when the first line is a `[section]` header on its own, as in a file: `[server]`,
+/// `[server.tls]`, `["my key"]`. (`[x]` is then a header, not a one-item array: a REPL user
+/// who wants the array writes `[x,]`.)
+fn is_section_header(tokens: &[Token]) -> bool {
+    use TokenKind::*;
+    let line: Vec<TokenKind> = tokens
+        .iter()
+        .map(|token| token.kind)
+        .skip_while(|kind| *kind == Newline)
+        .take_while(|kind| *kind != Newline)
+        .collect();
+    let [LBracket, path @ .., RBracket] = line.as_slice() else { return false };
+    !path.is_empty()
+        && path.iter().enumerate().all(|(index, kind)| {
+            if index % 2 == 1 { *kind == Dot } else { matches!(kind, Name | Str | Int | True | False | Null) }
+        })
+        && path.len() % 2 == 1
 }
 
 /// The two parsers one at a time, for the differential fuzz target (`fuzz/fuzz_targets/

@@ -299,11 +299,7 @@ impl Engine {
 
     /// Evaluates one expression (`1 + 2`, `map(range(3), x => x * x)`).
     pub fn eval_expression(&mut self, source: &str) -> Result<Value, Error> {
-        let id = self.runtime.add_source("<expression>", source);
-        self.runtime
-            .evaluate_expression(id)
-            .map(|(value, _)| value)
-            .map_err(|failure| Error::Script(failure.diagnostics))
+        self.eval_expression_with_warnings(source).map(|(value, _)| value)
     }
 
     /// Calls a function value (a lambda from a document) with arguments.
@@ -352,5 +348,30 @@ impl Engine {
     /// Renders diagnostics (errors and warnings).
     pub fn render_diagnostics(&self, diagnostics: &[Diagnostic], color: bool) -> String {
         render_all(diagnostics, self.runtime.sources(), RenderOptions { color, unicode: color })
+    }
+}
+
+/// The REPL's `:load FILE`.
+impl Engine {
+    /// Evaluates a file exactly as [`Engine::eval_file`] does (its sections, blocks, globals and
+    /// cross-file reads), then defines each top-level key of its document in the session, where
+    /// later entries can use it (`server.port`); a key the session has already gets the file's
+    /// value. The file's globals stay its own, as they would for `tusk FILE`.
+    pub fn load_into_session(&mut self, session: &mut ReplSession, path: impl AsRef<Path>) -> Result<Document, Error> {
+        let document = self.eval_file(path)?;
+        for (key, value) in document.object().iter() {
+            self.runtime.define_in_session(&mut session.session, key, value.clone());
+        }
+        Ok(document)
+    }
+}
+
+/// Expressions with their warnings, for the command line (`tusk eval` prints them).
+impl Engine {
+    /// [`Engine::eval_expression`], also returning the warnings (an object literal's duplicate
+    /// key, a bare word in an array).
+    pub fn eval_expression_with_warnings(&mut self, source: &str) -> Result<(Value, Vec<Diagnostic>), Error> {
+        let id = self.runtime.add_source("<expression>", source);
+        self.runtime.evaluate_expression(id).map_err(|failure| Error::Script(failure.diagnostics))
     }
 }

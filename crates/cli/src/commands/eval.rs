@@ -10,12 +10,17 @@ pub fn eval(context: &Context, expression: &str, output_args: &OutputArgs) -> an
         Ok(engine) => engine,
         Err(status) => return Ok(status),
     };
-    let result = engine.eval_expression(expression);
+    let result = engine.eval_expression_with_warnings(expression);
     if interrupt::interrupted() {
         return Ok(Status::Interrupted);
     }
     let value = match result {
-        Ok(value) => value,
+        Ok((value, warnings)) => {
+            if context.report_warnings(&engine, &warnings) {
+                return Ok(Status::ScriptError);
+            }
+            value
+        }
         Err(error) => return Ok(context.report(&engine, &error)),
     };
     match output::format_value(&value, output_args, true) {

@@ -21,6 +21,9 @@ pub fn get(context: &Context, args: &GetArgs) -> anyhow::Result<Status> {
         Ok(document) => document,
         Err(error) => return Ok(context.report(&engine, &error)),
     };
+    if context.report_warnings(&engine, document.warnings()) {
+        return Ok(Status::ScriptError);
+    }
     let Some(value) = document.get(&args.path).filter(|value| !value.is_function()) else {
         output::write_stderr(&format!("Error: {}\n", describe_missing(&document, &args.path)));
         return Ok(Status::ScriptError);
