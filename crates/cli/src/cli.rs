@@ -162,8 +162,9 @@ pub struct GetArgs {
     #[arg(value_name = "FILE", value_parser = parse_input)]
     pub input: Input,
 
-    /// Dotted path of the value: `server.port`, `routes.0.path`
-    #[arg(value_name = "PATH")]
+    /// Where the value is: `server.port`, `routes[0].path`, `hosts[-1]`, `a."key.with.dots"`,
+    /// `ports.min` (the syntax the flat format prints)
+    #[arg(value_name = "PATH", allow_hyphen_values = true)]
     pub path: String,
 
     #[command(flatten)]

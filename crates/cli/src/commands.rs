@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering;
 use tusk::plugins::{GrantSet, Grants, HostSettings};
 use tusk::{Diagnostic, Document, Engine, Limits, Mode, Severity, SymbolKind};
 
-use crate::cli::{Cli, Command, GlobalArgs, Input};
+use crate::cli::{Cli, Command, GlobalArgs, Input, OutputArgs};
 use crate::{interrupt, output};
 
 /// How a command ended; `main` turns it into the exit code.
@@ -243,6 +243,21 @@ impl Context {
     pub fn report_diagnostics(&self, engine: &Engine, diagnostics: &[tusk::Diagnostic]) {
         if !diagnostics.is_empty() {
             output::write_stderr(&engine.render_diagnostics(diagnostics, self.stderr_color));
+        }
+    }
+}
+
+/// Prints a document or value in the requested format; a value the format cannot hold (`null`
+/// in TOML, an infinite float anywhere) is an error naming its path, exit 1.
+pub fn print_value(value: &tusk::Value, output_args: &OutputArgs, raw_strings: bool) -> anyhow::Result<Status> {
+    match output::format_value(value, output_args, raw_strings) {
+        Ok(text) => {
+            output::write_stdout(&text)?;
+            Ok(Status::Success)
+        }
+        Err(error) => {
+            output::write_stderr(&format!("Error: {error}\n"));
+            Ok(Status::ScriptError)
         }
     }
 }

@@ -8,6 +8,7 @@
 use std::io::{IsTerminal, Write};
 
 use tusk::Value;
+use tusk::format::FormatError;
 
 use crate::cli::{ColorChoice, Format, OutputArgs};
 
@@ -52,19 +53,15 @@ pub fn stderr_is_terminal() -> bool {
 
 /// A value in the requested format. With `raw_strings` and no explicit format, a string value
 /// is its bare text, which is what shell scripts want from `tusk get` and `tusk eval`.
-pub fn format_value(value: &Value, output: &OutputArgs, raw_strings: bool) -> Result<String, String> {
+pub fn format_value(value: &Value, output: &OutputArgs, raw_strings: bool) -> Result<String, FormatError> {
     if let (Value::Str(text), None, true) = (value, output.format, raw_strings) {
         return Ok(text.to_string());
     }
     match output.format.unwrap_or(Format::Json) {
-        Format::Json => Ok(tusk::format::to_json(value, output.compact)),
-        Format::Yaml => Ok(tusk::format::to_yaml(value)),
-        Format::Toml => tusk::format::to_toml(value).map_err(|message| format!("cannot write TOML: {message}")),
-        // A lone scalar has no key to put before `=`, so it is written as JSON on its own.
-        Format::Flat if !matches!(value, Value::Object(_) | Value::Array(_) | Value::Range(..)) => {
-            Ok(tusk::format::to_json(value, true))
-        }
-        Format::Flat => Ok(tusk::format::to_flat(value)),
+        Format::Json => tusk::format::to_json(value, output.compact),
+        Format::Yaml => tusk::format::to_yaml(value),
+        Format::Toml => tusk::format::to_toml(value),
+        Format::Flat => tusk::format::to_flat(value),
     }
 }
 

@@ -165,14 +165,14 @@ fn compact_json_is_one_line() {
 #[test]
 fn yaml_format() {
     let dir = fixtures();
-    let expected = "name: api\nport: 8080\ntags:\n  - a\n  - b\nserver:\n  host: 0.0.0.0\n  limits:\n    rps: 2.5\n    burst: 10\n";
+    let expected = "name: api\nport: 8080\ntags:\n  - a\n  - b\nserver:\n  host: \"0.0.0.0\"\n  limits:\n    rps: 2.5\n    burst: 10\n";
     assert_output(&tusk(dir.path(), &["app.tsk", "--format", "yaml"]).run(), 0, expected, "");
 }
 
 #[test]
 fn toml_format() {
     let dir = fixtures();
-    let expected = "name = \"api\"\nport = 8080\ntags = [\n    \"a\",\n    \"b\",\n]\n\n[server]\nhost = \"0.0.0.0\"\n\n\
+    let expected = "name = \"api\"\nport = 8080\ntags = [\"a\", \"b\"]\n\n[server]\nhost = \"0.0.0.0\"\n\n\
                     [server.limits]\nrps = 2.5\nburst = 10\n";
     assert_output(&tusk(dir.path(), &["run", "app.tsk", "--format", "toml"]).run(), 0, expected, "");
 }
@@ -181,7 +181,29 @@ fn toml_format() {
 fn toml_cannot_hold_null_and_that_is_exit_1() {
     let dir = fixtures();
     let output = tusk(dir.path(), &["null.tsk", "--format=toml"]).run();
-    assert_output(&output, 1, "", "Error: cannot write TOML: unsupported unit type\n");
+    assert_output(&output, 1, "", "Error: TOML has no null: `a` (leave the key out, or use JSON or YAML)\n");
+}
+
+#[test]
+fn toml_of_a_value_that_is_not_a_table_says_so() {
+    let dir = fixtures();
+    let output = tusk(dir.path(), &["-e", "[1, 2]", "--format", "toml"]).run();
+    let expected =
+        "Error: TOML can only write a table of keys, and the value is an array (JSON and YAML can write it)\n";
+    assert_output(&output, 1, "", expected);
+    let output = tusk(dir.path(), &["get", "app.tsk", "port", "--format", "toml"]).run();
+    assert_output(&output, 1, "", &expected.replace("an array", "an int"));
+}
+
+#[test]
+fn an_infinite_float_is_an_error_in_every_format() {
+    let dir = fixtures();
+    std::fs::write(dir.path().join("inf.tsk"), "limits { ratio: float(\"inf\") }\n").unwrap();
+    let expected = "Error: `limits.ratio` is inf: output formats do not write infinite or NaN floats (make it a \
+                    string with `str()` or a finite number first)\n";
+    for format in ["json", "yaml", "toml", "flat"] {
+        assert_output(&tusk(dir.path(), &["inf.tsk", "--format", format]).run(), 1, "", expected);
+    }
 }
 
 #[test]
@@ -221,12 +243,64 @@ fn get_of_a_missing_key_says_what_is_there_and_exits_1() {
         ("server.prt", "Error: no value at `server.prt`: `server` has no key `prt` (its keys: host, limits)\n"),
         ("nope", "Error: no value at `nope`: the document has no key `nope` (its keys: name, port, tags, server)\n"),
         ("tags.5", "Error: no value at `tags.5`: `tags` has no item `5` (it has 2 items)\n"),
-        ("port.x", "Error: no value at `port.x`: `port` is an int, not an object\n"),
-        ("name.first", "Error: no value at `name.first`: `name` is a string, not an object\n"),
+        ("tags[-3]", "Error: no value at `tags[-3]`: `tags` has no item `-3` (it has 2 items)\n"),
+        ("port.x", "Error: no value at `port.x`: `port` is an int, which has no keys or items\n"),
+        ("name.first", "Error: no value at `name.first`: `name` is a string, which has no keys or items\n"),
+        ("server[0]", "Error: no value at `server[0]`: `server` is an object, not an array: `[0]` indexes arrays\n"),
     ];
     for (path, message) in cases {
         assert_output(&tusk(dir.path(), &["get", "app.tsk", path]).run(), 1, "", message);
     }
+}
+
+#[test]
+fn get_paths_index_arrays_quote_keys_and_read_range_ends() {
+    let dir = fixtures();
+    std::fs::write(
+        dir.path().join("paths.tsk"),
+        "hosts: [\"a\", \"b\", \"c\"]\n\"a.b\": 1\na { b: 2 }\nports: 8000-8100\n\"my key\": {x: [10, 20]}\n",
+    )
+    .unwrap();
+    let cases = [
+        ("hosts[0]", "a\n"),
+        ("hosts[-1]", "c\n"),
+        ("hosts.-1", "c\n"),
+        ("hosts.1", "b\n"),
+        ("\"a.b\"", "1\n"),
+        ("[\"a.b\"]", "1\n"),
+        ("a.b", "2\n"),
+        ("a[\"b\"]", "2\n"),
+        ("ports.min", "8000\n"),
+        ("ports.max", "8100\n"),
+        ("\"my key\".x[1]", "20\n"),
+    ];
+    for (path, value) in cases {
+        assert_output(&tusk(dir.path(), &["get", "paths.tsk", path]).run(), 0, value, "");
+    }
+    // Every path the flat format prints leads back to its value.
+    let flat = tusk(dir.path(), &["paths.tsk", "--format", "flat"]).run();
+    assert_eq!(
+        flat.stdout,
+        "hosts[0] = \"a\"\nhosts[1] = \"b\"\nhosts[2] = \"c\"\n\"a.b\" = 1\na.b = 2\nports.min = 8000\n\
+         ports.max = 8100\nports.type = \"range\"\n\"my key\".x[0] = 10\n\"my key\".x[1] = 20\n"
+    );
+    for line in flat.stdout.lines() {
+        let (path, json) = line.split_once(" = ").unwrap();
+        let output = tusk(dir.path(), &["get", "paths.tsk", path, "--format", "json"]).run();
+        assert_output(&output, 0, &format!("{json}\n"), "");
+    }
+}
+
+#[test]
+fn get_refuses_a_path_that_does_not_parse_with_exit_2() {
+    let dir = fixtures();
+    let output = tusk(dir.path(), &["get", "app.tsk", "tags[x]"]).run();
+    assert_output(
+        &output,
+        2,
+        "",
+        "Error: invalid path `tags[x]`: `[x]` is not an index: write `[0]` or `[\"key\"]` (at character 5)\n",
+    );
 }
 
 #[test]
@@ -236,15 +310,72 @@ fn get_of_a_broken_file_reports_the_script_error() {
 }
 
 #[test]
-fn check_of_a_clean_file_prints_nothing() {
+fn check_of_a_clean_file_prints_a_summary() {
     let dir = fixtures();
-    assert_output(&tusk(dir.path(), &["check", "app.tsk"]).run(), 0, "", "");
+    assert_output(&tusk(dir.path(), &["check", "app.tsk"]).run(), 0, "checked 1 file: no errors, no warnings\n", "");
+    assert_output(&tusk(dir.path(), &["check", "app.tsk", "--quiet"]).run(), 0, "", "");
 }
 
 #[test]
 fn check_prints_warnings_and_exits_0() {
     let dir = fixtures();
-    assert_output(&tusk(dir.path(), &["check", "bare.tsk"]).run(), 0, "", BARE_WORD_WARNING);
+    let output = tusk(dir.path(), &["check", "bare.tsk", "app.tsk"]).run();
+    assert_output(&output, 0, "checked 2 files: no errors, 1 warning\n", BARE_WORD_WARNING);
+}
+
+const DUPLICATE_WARNING: &str = "\
+[W001] Warning: `port` is defined more than once in this scope; the last one wins
+   ,-[ dup.tsk:2:1 ]
+   |
+ 1 | port: 80
+   | ^^|^
+   |   `--- first defined here
+ 2 | port: 8080
+   | ^^|^
+   |   `--- defined again here
+---'
+";
+
+#[test]
+fn run_prints_warnings_unless_quiet_and_deny_warnings_makes_them_errors() {
+    let dir = fixtures();
+    std::fs::write(dir.path().join("dup.tsk"), "port: 80\nport: 8080\n").unwrap();
+    let output = tusk(dir.path(), &["dup.tsk", "--compact"]).run();
+    assert_output(&output, 0, "{\"port\":8080}\n", DUPLICATE_WARNING);
+    assert_output(&tusk(dir.path(), &["dup.tsk", "--compact", "-q"]).run(), 0, "{\"port\":8080}\n", "");
+    let denied = DUPLICATE_WARNING
+        .replace("[W001] Warning:", "[W001] Error:")
+        .replace("---'", "   |\n   | Note: `--deny-warnings` makes warnings errors\n---'");
+    for args in [
+        &["dup.tsk", "--deny-warnings"][..],
+        &["get", "dup.tsk", "port", "--deny-warnings"],
+        &["check", "dup.tsk", "--deny-warnings"],
+    ] {
+        assert_output(&tusk(dir.path(), args).run(), 1, "", &denied);
+    }
+    let output = tusk(dir.path(), &["-e", "[yes, 1]", "--deny-warnings"]).run();
+    assert_eq!((output.code, output.stdout.as_str()), (1, ""));
+    assert!(
+        output.stderr.starts_with("[W002] Error: bare word `yes` is read as the string \"yes\"\n"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn strict_check_fails_on_a_duplicate_key() {
+    let dir = fixtures();
+    std::fs::write(dir.path().join("dup.tsk"), "port: 80\nport: 8080\nblock { a: 1, a: 2 }\n").unwrap();
+    let output = tusk(dir.path(), &["check", "--strict", "dup.tsk"]).run();
+    assert_eq!((output.code, output.stdout.as_str()), (1, ""));
+    let first_lines: Vec<&str> = output.stderr.lines().filter(|line| line.starts_with('[')).collect();
+    assert_eq!(
+        first_lines,
+        [
+            "[R020] Error: `port` is defined more than once in this scope",
+            "[R020] Error: `a` is defined more than once in this block"
+        ]
+    );
 }
 
 #[test]
@@ -288,7 +419,7 @@ fn check_of_an_unreadable_file_exits_2_after_checking_the_others() {
 #[test]
 fn check_does_not_run_operators_with_side_effects() {
     let dir = fixtures();
-    assert_output(&tusk(dir.path(), &["check", "write.tsk"]).run(), 0, "", "");
+    assert_output(&tusk(dir.path(), &["check", "write.tsk"]).run(), 0, "checked 1 file: no errors, no warnings\n", "");
     assert!(!dir.path().join("out.txt").exists(), "check wrote the file");
     assert_output(&tusk(dir.path(), &["write.tsk", "--compact"]).run(), 0, "{\"written\":4}\n", "");
     assert_eq!(std::fs::read_to_string(dir.path().join("out.txt")).unwrap(), "data");
@@ -298,7 +429,8 @@ fn check_does_not_run_operators_with_side_effects() {
 fn check_reads_standard_input() {
     let dir = fixtures();
     let output = tusk(dir.path(), &["check", "-"]).stdin("level: info\n").run();
-    assert_output(&output, 0, "", &BARE_WORD_WARNING.replace("bare.tsk", "<stdin>"));
+    let summary = "checked 1 file: no errors, 1 warning\n";
+    assert_output(&output, 0, summary, &BARE_WORD_WARNING.replace("bare.tsk", "<stdin>"));
 }
 
 #[test]
@@ -427,7 +559,8 @@ fn global_options_work_before_and_after_the_subcommand() {
 #[test]
 fn strict_makes_a_bare_word_an_error() {
     let dir = fixtures();
-    assert_output(&tusk(dir.path(), &["bare.tsk", "--compact"]).run(), 0, "{\"level\":\"info\"}\n", "");
+    let output = tusk(dir.path(), &["bare.tsk", "--compact"]).run();
+    assert_output(&output, 0, "{\"level\":\"info\"}\n", BARE_WORD_WARNING);
     let expected = "\
 [R004] Error: `info` is not defined
    ,-[ bare.tsk:1:8 ]
@@ -447,7 +580,7 @@ fn compat_keeps_unknown_operators_as_text() {
     let dir = fixtures();
     let output = tusk(dir.path(), &["unknown_op.tsk"]).run();
     assert_eq!((output.code, output.stderr.lines().next()), (1, Some("[R006] Error: unknown operator `@nothing`")));
-    let output = tusk(dir.path(), &["--compat", "unknown_op.tsk", "--compact"]).run();
+    let output = tusk(dir.path(), &["--compat", "unknown_op.tsk", "--compact", "--quiet"]).run();
     assert_output(&output, 0, "{\"a\":\"@nothing(1)\",\"b\":2}\n", "");
 }
 

@@ -166,13 +166,25 @@ impl<'a> Compiler<'a> {
         }
         self.state.current_section = start_section;
         for (name, span, previous) in duplicates {
-            self.warn(
-                Diagnostic::warning(format!("`{name}` is defined more than once in this scope; the last one wins"))
-                    .with_code("W001")
-                    .with_primary(self.location(span), "defined again here")
-                    .with_secondary(previous, "first defined here"),
-            );
+            self.duplicate_key(&name, "scope", span, previous);
         }
+    }
+
+    /// A key defined twice in one scope: the warning `W001` (the last one wins), or in strict
+    /// mode the error `R020`.
+    pub(crate) fn duplicate_key(&mut self, name: &str, scope: &str, span: Span, previous: Location) {
+        let diagnostic = if self.mode == Mode::Strict {
+            Diagnostic::error(format!("`{name}` is defined more than once in this {scope}"))
+                .with_code("R020")
+                .with_help("strict mode refuses duplicate keys: remove one, or rename it")
+        } else {
+            Diagnostic::warning(format!("`{name}` is defined more than once in this {scope}; the last one wins"))
+                .with_code("W001")
+        };
+        let diagnostic = diagnostic
+            .with_primary(self.location(span), "defined again here")
+            .with_secondary(previous, "first defined here");
+        if self.mode == Mode::Strict { self.error(diagnostic) } else { self.warn(diagnostic) }
     }
 
     /// An entry's value: lambdas get the entry's name, and compat mode turns values that did

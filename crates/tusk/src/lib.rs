@@ -53,6 +53,12 @@ pub mod plugins {
     };
 }
 
+/// Paths into documents (`server.port`, `hosts[0]`, `a."b.c"`): the syntax of `tusk get`,
+/// the flat format and [`Document::get`].
+pub mod path {
+    pub use tusk_eval::path::{LookupError, Path, PathError, Segment, display_key};
+}
+
 /// The lexer's view of source text, for syntax highlighting and completion.
 pub mod syntax {
     pub use tusk_lexer::{LexError, LexErrorKind, Lexed, Token, TokenKind, lex};

@@ -54,7 +54,10 @@ fn main() -> ExitCode {
     if !document.warnings().is_empty() {
         eprint!("{}", engine.render_diagnostics(document.warnings(), false));
     }
-    println!("document: {}", tusk::format::to_json(document.value(), true));
+    match tusk::format::to_json(document.value(), true) {
+        Ok(json) => println!("document: {json}"),
+        Err(error) => eprintln!("the document cannot be written as JSON: {error}"),
+    }
 
     // One section into the program's own struct.
     let server: Server = match document.get("server").map(|value| value.deserialize()) {
@@ -96,7 +99,7 @@ fn main() -> ExitCode {
     // A script error: the message, the location, the offending argument and the lambda trace.
     let broken = "[limits]\nbounded: n => clamp(n, 10, 1)\nvalue: bounded(5)\n";
     match engine.eval_named("broken.tsk", broken, None) {
-        Ok(document) => println!("unexpectedly fine: {}", tusk::format::to_json(document.value(), true)),
+        Ok(document) => println!("unexpectedly fine: {:?}", tusk::format::to_json(document.value(), true)),
         Err(error) => {
             println!("an error, as the program sees it: {error}");
             println!("and rendered for a person:\n{}", engine.render(&error, false));

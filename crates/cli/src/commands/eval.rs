@@ -1,8 +1,8 @@
 //! `tusk eval EXPR` (and `tusk -e EXPR`): evaluate one expression and print its value.
 
 use crate::cli::{Input, OutputArgs};
-use crate::commands::{Context, Status, script_dir};
-use crate::{interrupt, output};
+use crate::commands::{Context, Status, print_value, script_dir};
+use crate::interrupt;
 
 /// Runs the command.
 pub fn eval(context: &Context, expression: &str, output_args: &OutputArgs) -> anyhow::Result<Status> {
@@ -23,14 +23,5 @@ pub fn eval(context: &Context, expression: &str, output_args: &OutputArgs) -> an
         }
         Err(error) => return Ok(context.report(&engine, &error)),
     };
-    match output::format_value(&value, output_args, true) {
-        Ok(text) => {
-            output::write_stdout(&text)?;
-            Ok(Status::Success)
-        }
-        Err(message) => {
-            output::write_stderr(&format!("Error: {message}\n"));
-            Ok(Status::ScriptError)
-        }
-    }
+    print_value(&value, output_args, true)
 }

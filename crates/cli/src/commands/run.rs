@@ -10,7 +10,7 @@ use std::time::Duration;
 use tusk::Engine;
 
 use crate::cli::{Input, OutputArgs};
-use crate::commands::{Context, Status, evaluate, script_dir};
+use crate::commands::{Context, Status, evaluate, print_value, script_dir};
 use crate::{interrupt, output};
 
 /// Runs the command.
@@ -35,16 +35,7 @@ fn run_once(context: &Context, engine: &mut Engine, input: &Input, output_args: 
     if context.report_warnings(engine, document.warnings()) {
         return Ok(Status::ScriptError);
     }
-    match output::format_value(document.value(), output_args, false) {
-        Ok(text) => {
-            output::write_stdout(&text)?;
-            Ok(Status::Success)
-        }
-        Err(message) => {
-            output::write_stderr(&format!("Error: {message}\n"));
-            Ok(Status::ScriptError)
-        }
-    }
+    print_value(document.value(), output_args, false)
 }
 
 /// `tusk run --watch FILE`: runs the script, then waits until the script or a plugin library

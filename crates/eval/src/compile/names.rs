@@ -285,12 +285,8 @@ impl Compiler<'_> {
             }
         }
         for (name, span, first) in duplicates {
-            self.warn(
-                Diagnostic::warning(format!("`{name}` is defined more than once in this block; the last one wins"))
-                    .with_code("W001")
-                    .with_primary(self.location(span), "defined again here")
-                    .with_secondary(self.location(first), "first defined here"),
-            );
+            let first = self.location(first);
+            self.duplicate_key(&name, "block", span, first);
         }
         self.scopes.push(Scope::Block { keys, lambda_depth: self.lambda_depth });
     }

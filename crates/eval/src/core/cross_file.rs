@@ -5,10 +5,10 @@
 
 use crate::context::{CallContext, arg_str, expect_arity};
 use crate::error::RuntimeError;
-use crate::interp::insert_path;
 use crate::object::Object;
+use crate::path::Path;
 use crate::registry::SymbolSpec;
-use crate::value::{Str, Value};
+use crate::value::Value;
 
 fn load(ctx: &mut CallContext<'_, '_>, stem: &str) -> Result<(std::path::PathBuf, Object), RuntimeError> {
     let path = ctx.resolve_path(&format!("{stem}.tsk"));
@@ -16,17 +16,9 @@ fn load(ctx: &mut CallContext<'_, '_>, stem: &str) -> Result<(std::path::PathBuf
     Ok((path, document))
 }
 
-/// The value at a dotted path.
-pub(crate) fn lookup(object: &Object, dotted: &str) -> Option<Value> {
-    let mut parts = dotted.split('.');
-    let mut value = object.get(parts.next()?)?.clone();
-    for part in parts {
-        value = match &value {
-            Value::Object(inner) => inner.get(part)?.clone(),
-            _ => return None,
-        };
-    }
-    Some(value)
+/// `key` as a path, or an error that points at the argument.
+fn parse_key(key: &str) -> Result<Path, RuntimeError> {
+    Path::parse(key).map_err(|error| RuntimeError::argument(1, error.to_string()))
 }
 
 /// The compiler passes the stem as a hidden first argument: messages name the operator as
@@ -42,13 +34,13 @@ pub(super) fn get() -> SymbolSpec {
     SymbolSpec::operator(super::super::compile::CROSS_FILE_GET, |ctx, args| {
         let stem = check_user_arity(args, "get", 1, 2)?;
         let result = (|| -> Result<Value, RuntimeError> {
-            let key = arg_str(args, 1)?;
+            let key = parse_key(arg_str(args, 1)?)?;
             let (path, document) = load(ctx, stem)?;
-            match lookup(&document, key) {
-                Some(value) => Ok(value),
-                None => match args.get(2) {
+            match key.lookup(&Value::object(document)) {
+                Ok(value) => Ok(value),
+                Err(error) => match args.get(2) {
                     Some(default) => Ok(default.clone()),
-                    None => Err(RuntimeError::message(format!("{} has no key `{key}`", path.display()))),
+                    None => Err(RuntimeError::message(format!("{}: {error}", path.display()))),
                 },
             }
         })();
@@ -62,10 +54,9 @@ pub(super) fn set() -> SymbolSpec {
     SymbolSpec::operator(super::super::compile::CROSS_FILE_SET, |ctx, args| {
         let stem = check_user_arity(args, "set", 2, 2)?;
         let result = (|| -> Result<Value, RuntimeError> {
-            let key = arg_str(args, 1)?;
+            let key = parse_key(arg_str(args, 1)?)?;
             let (path, mut document) = load(ctx, stem)?;
-            let parts: Vec<Str> = key.split('.').map(Str::new).collect();
-            insert_path(&mut document, &parts, args[2].clone());
+            key.set(&mut document, args[2].clone()).map_err(|error| RuntimeError::message(format!("{}: {error}", path.display())))?;
             crate::runtime::store_file_document(ctx.runtime(), &path, document);
             Ok(args[2].clone())
         })();
