@@ -268,12 +268,12 @@ pub fn evaluate(engine: &mut Engine, input: &Input) -> Result<Document, tusk::Er
     match input {
         Input::Path(path) => engine.eval_file(path),
         Input::Stdin => {
-            let mut source = String::new();
+            let mut source = Vec::new();
             std::io::stdin()
-                .read_to_string(&mut source)
+                .read_to_end(&mut source)
                 .map_err(|error| tusk::Error::Io { path: "<stdin>".to_string(), message: error.to_string() })?;
             let directory = std::env::current_dir().ok();
-            engine.eval_named("<stdin>", &source, directory.as_deref())
+            engine.eval_named_bytes("<stdin>", source, directory.as_deref())
         }
     }
 }

@@ -21,12 +21,16 @@ struct Output {
 /// A `tusk` invocation inside a scratch directory holding the fixture files.
 struct Tusk {
     command: Command,
-    stdin: Option<String>,
+    stdin: Option<Vec<u8>>,
 }
 
 impl Tusk {
-    fn stdin(mut self, text: &str) -> Tusk {
-        self.stdin = Some(text.to_string());
+    fn stdin(self, text: &str) -> Tusk {
+        self.stdin_bytes(text.as_bytes())
+    }
+
+    fn stdin_bytes(mut self, bytes: &[u8]) -> Tusk {
+        self.stdin = Some(bytes.to_vec());
         self
     }
 
@@ -40,7 +44,7 @@ impl Tusk {
         self.command.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = self.command.spawn().expect("the tusk binary starts");
         if let Some(text) = &self.stdin {
-            child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+            child.stdin.take().unwrap().write_all(text).unwrap();
         }
         let output = child.wait_with_output().unwrap();
         Output {
@@ -376,6 +380,56 @@ fn strict_check_fails_on_a_duplicate_key() {
             "[R020] Error: `a` is defined more than once in this block"
         ]
     );
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_a_located_error_exit_1() {
+    let dir = fixtures();
+    std::fs::write(dir.path().join("latin1.tsk"), b"a: 1\nb: \"caf\xe9\"\n").unwrap();
+    let expected = "\
+[L010] Error: the file is not UTF-8 text: byte 0xE9 at offset 12 is not valid UTF-8
+   ,-[ latin1.tsk:2:8 ]
+   |
+ 2 | b: \"caf\u{fffd}\"
+   |        |
+   |        `-- not UTF-8
+   |
+   | Help: TuskLang files are UTF-8; convert the file (for example `iconv -f latin1 -t utf-8`)
+---'
+";
+    assert_output(&tusk(dir.path(), &["latin1.tsk"]).run(), 1, "", expected);
+    let binary: Vec<u8> = vec![0x7f, b'E', b'L', b'F', 0x02, 0x01, 0x01, 0x00, 0xff, 0xfe];
+    let output = tusk(dir.path(), &["-"]).stdin_bytes(&binary).run();
+    assert_eq!(output.code, 1);
+    assert_eq!(
+        output.stderr.lines().take(2).collect::<Vec<_>>(),
+        ["[L010] Error: the file is not UTF-8 text: byte 0xFF at offset 8 is not valid UTF-8", "   ,-[ <stdin>:1:9 ]"]
+    );
+}
+
+#[test]
+fn a_cross_file_cycle_is_found_on_the_first_hop_back() {
+    let dir = fixtures();
+    std::fs::write(dir.path().join("first.tsk"), "p: print(\"evaluating first\")\nx: @second.tsk.get(\"y\")\n")
+        .unwrap();
+    std::fs::write(dir.path().join("second.tsk"), "q: print(\"evaluating second\")\ny: @first.tsk.get(\"p\")\n")
+        .unwrap();
+    std::fs::write(dir.path().join("itself.tsk"), "p: print(\"evaluating itself\")\nx: @itself.tsk.get(\"p\")\n")
+        .unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let output = tusk(dir.path(), &["first.tsk"]).run();
+    assert_eq!(output.code, 1);
+    let lines: Vec<&str> = output.stderr.lines().take(3).collect();
+    let cycle = format!(
+        "[R015] Error: @first.tsk.get: cross-file cycle: {0}/first.tsk -> {0}/second.tsk -> {0}/first.tsk",
+        root.display()
+    );
+    assert_eq!(lines, ["evaluating first", "evaluating second", cycle.as_str()]);
+    let output = tusk(dir.path(), &["itself.tsk"]).run();
+    let lines: Vec<&str> = output.stderr.lines().take(2).collect();
+    let cycle =
+        format!("[R015] Error: @itself.tsk.get: cross-file cycle: {0}/itself.tsk -> {0}/itself.tsk", root.display());
+    assert_eq!(lines, ["evaluating itself", cycle.as_str()]);
 }
 
 #[test]

@@ -240,14 +240,32 @@ impl<'a> Compiler<'a> {
         if self.mode != Mode::Compat {
             let label =
                 if names_later_entry { "names only an entry defined later" } else { "names no entry or parameter" };
+            let help = match self.subtraction_written_as_a_name(word) {
+                Some(subtraction) => {
+                    format!(
+                        "`{word}` is one name (dashes belong to names): to subtract, write `{subtraction}`; for the text, write \"{word}\""
+                    )
+                }
+                None => format!("write \"{word}\" to make the string explicit"),
+            };
             self.warn(
                 Diagnostic::warning(format!("bare word `{word}` is read as the string \"{word}\""))
                     .with_code("W002")
                     .with_primary(self.location(span), label)
-                    .with_help(format!("write \"{word}\" to make the string explicit")),
+                    .with_help(help),
             );
         }
         Node::Const(Value::string(word))
+    }
+
+    /// `max - min` for the word `max-min` when `max` and `min` both name entries or parameters.
+    fn subtraction_written_as_a_name(&self, word: &str) -> Option<String> {
+        let parts: Vec<&str> = word.split('-').collect();
+        if parts.len() < 2 || parts.iter().any(|part| part.is_empty()) {
+            return None;
+        }
+        let visible = self.visible_names();
+        parts.iter().all(|part| visible.iter().any(|name| name == part)).then(|| parts.join(" - "))
     }
 
     fn undefined_name(&self, name: &str, span: Span) -> Diagnostic {

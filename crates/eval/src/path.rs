@@ -11,8 +11,7 @@
 //!
 //! A path is written back in one canonical form ([`Path`]'s `Display`): a key is bare when it
 //! is made of letters, digits, `_` and `-`, quoted otherwise, and an index is always `[i]`, so
-//! `"a.b": 1` and `a: {b: 2}` never print the same path. Functions count as absent, as they do
-//! in output.
+//! `"a.b": 1` and `a: {b: 2}` never print the same path.
 
 use std::fmt;
 
@@ -100,13 +99,13 @@ impl Path {
     }
 
     /// The value at the path. A range answers `min`, `max` and `type` (its output form) and
-    /// indexes; a function is absent.
+    /// indexes.
     pub fn lookup(&self, root: &Value) -> Result<Value, LookupError> {
         let mut value = root.clone();
         for (depth, segment) in self.segments.iter().enumerate() {
             match step(&value, segment) {
-                Some(next) if !next.is_function() => value = next,
-                _ => return Err(self.missing(depth, &value)),
+                Some(next) => value = next,
+                None => return Err(self.missing(depth, &value)),
             }
         }
         Ok(value)

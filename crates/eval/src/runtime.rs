@@ -224,6 +224,46 @@ impl Runtime {
         }
     }
 
+    /// Evaluates the file at `path`, whose text is `source`, marked as being evaluated, so
+    /// that a cross-file read that comes back to it is a cycle at once (`a -> b -> a`, each
+    /// evaluated once) and a file that reads itself is one too.
+    pub fn evaluate_file(&mut self, source: SourceId, path: &Path) -> Result<Evaluation, Failure> {
+        let key = file_key(path);
+        let before = self.files.insert(key.clone(), FileState::InProgress);
+        self.files_in_progress.push(key.clone());
+        let result = self.evaluate(source, Some(directory_of(path)));
+        self.files_in_progress.pop();
+        match before {
+            Some(state) => self.files.insert(key, state),
+            None => self.files.remove(&key),
+        };
+        result
+    }
+
+    /// Adds a source read as bytes. Text that is not UTF-8 is added as far as it can be read
+    /// (the invalid bytes shown as U+FFFD) and refused with `L010`, located at the first
+    /// invalid byte.
+    pub fn add_source_bytes(&mut self, name: impl Into<String>, bytes: Vec<u8>) -> Result<SourceId, Failure> {
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(self.sources.add(name, text)),
+            Err(error) => {
+                let offset = error.utf8_error().valid_up_to();
+                let byte = error.as_bytes()[offset];
+                let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
+                let id = self.sources.add(name, text);
+                let location =
+                    Location::new(id, Span::new(offset as u32, offset as u32 + '\u{fffd}'.len_utf8() as u32));
+                let diagnostic = Diagnostic::error(format!(
+                    "the file is not UTF-8 text: byte 0x{byte:02X} at offset {offset} is not valid UTF-8"
+                ))
+                .with_code("L010")
+                .with_primary(location, "not UTF-8")
+                .with_help("TuskLang files are UTF-8; convert the file (for example `iconv -f latin1 -t utf-8`)");
+                Err(Failure { diagnostics: vec![diagnostic] })
+            }
+        }
+    }
+
     /// Evaluates a lone expression (`tusk eval`).
     pub fn evaluate_expression(&mut self, source: SourceId) -> Result<(Value, Vec<Diagnostic>), Failure> {
         let mut session = self.new_session();
@@ -366,9 +406,22 @@ fn errors_first(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
     diagnostics
 }
 
+/// The key of a file in the runtime's table: its canonical path when it has one.
+fn file_key(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The directory relative paths in the file at `path` resolve against.
+fn directory_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 /// Evaluates `path` for a cross-file operator, once per runtime, refusing cycles.
 pub(crate) fn evaluate_file_from(interp: &mut Interpreter<'_>, path: &Path) -> Result<Object, RuntimeError> {
-    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let key = file_key(path);
     match interp.runtime.files.get(&key) {
         Some(FileState::Done(document)) => return Ok(document.clone()),
         Some(FileState::InProgress) => {
@@ -379,17 +432,25 @@ pub(crate) fn evaluate_file_from(interp: &mut Interpreter<'_>, path: &Path) -> R
         }
         None => {}
     }
-    let text = std::fs::read_to_string(path)
+    let bytes = std::fs::read(path)
         .map_err(|error| RuntimeError::new(RuntimeErrorKind::Io(format!("cannot read {}: {error}", path.display()))))?;
     let runtime = &mut *interp.runtime;
-    let source = runtime.sources.add(path.display().to_string(), text);
+    let source = match runtime.add_source_bytes(path.display().to_string(), bytes) {
+        Ok(source) => source,
+        Err(failure) => {
+            let first = &failure.diagnostics[0];
+            let place =
+                first.primary.as_ref().map(|label| runtime.sources.describe(label.location)).unwrap_or_default();
+            return Err(RuntimeError::new(RuntimeErrorKind::Io(format!("{place}: {}", first.message))));
+        }
+    };
     runtime.files.insert(key.clone(), FileState::InProgress);
     runtime.files_in_progress.push(key.clone());
     let mut state = CompileState::new();
     let compiled = runtime.compile_source(source, &mut state);
     let result = match compiled {
         Ok((program, _warnings)) => {
-            let module = runtime.new_module(source, path.parent().map(Path::to_path_buf));
+            let module = runtime.new_module(source, Some(directory_of(path)));
             interp.run_in_module(module.clone(), &program).map(|_| module.document())
         }
         Err(failure) => {
@@ -417,6 +478,5 @@ pub(crate) fn evaluate_file_from(interp: &mut Interpreter<'_>, path: &Path) -> R
 
 /// Replaces the cached document of a file (for `@stem.tsk.set`).
 pub(crate) fn store_file_document(runtime: &mut Runtime, path: &Path, document: Object) {
-    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    runtime.files.insert(key, FileState::Done(document));
+    runtime.files.insert(file_key(path), FileState::Done(document));
 }

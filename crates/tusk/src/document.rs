@@ -33,8 +33,8 @@ impl Document {
         Path::parse(path).ok()?.get(&self.root)
     }
 
-    /// The value at a path, as `tusk get` finds it (a range answers `min`, `max` and `type`;
-    /// functions are absent), with an error that says which part is missing and what is there.
+    /// The value at a path, as `tusk get` finds it (a range answers `min`, `max` and `type`),
+    /// with an error that says which part is missing and what is there.
     pub fn lookup(&self, path: &Path) -> Result<Value, LookupError> {
         path.lookup(&self.root)
     }

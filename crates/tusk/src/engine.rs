@@ -288,13 +288,20 @@ impl Engine {
         }
     }
 
-    /// Reads and evaluates a file.
+    /// Reads and evaluates a file. A file that is not UTF-8 is the script error `L010`, located
+    /// at its first invalid byte; a cross-file read that comes back to this file is a cycle.
     pub fn eval_file(&mut self, path: impl AsRef<Path>) -> Result<Document, Error> {
         let path = path.as_ref();
-        let source = std::fs::read_to_string(path)
+        let bytes = std::fs::read(path)
             .map_err(|error| Error::Io { path: path.display().to_string(), message: error.to_string() })?;
-        let directory = path.parent().map(|parent| if parent.as_os_str().is_empty() { Path::new(".") } else { parent });
-        self.eval_named(&path.display().to_string(), &source, directory)
+        let id = self
+            .runtime
+            .add_source_bytes(path.display().to_string(), bytes)
+            .map_err(|f| Error::Script(f.diagnostics))?;
+        match self.runtime.evaluate_file(id, path) {
+            Ok(evaluation) => Ok(Document::new(evaluation.document, evaluation.warnings)),
+            Err(failure) => Err(Error::Script(failure.diagnostics)),
+        }
     }
 
     /// Evaluates one expression (`1 + 2`, `map(range(3), x => x * x)`).
@@ -373,5 +380,23 @@ impl Engine {
     pub fn eval_expression_with_warnings(&mut self, source: &str) -> Result<(Value, Vec<Diagnostic>), Error> {
         let id = self.runtime.add_source("<expression>", source);
         self.runtime.evaluate_expression(id).map_err(|failure| Error::Script(failure.diagnostics))
+    }
+}
+
+/// Source text that arrives as bytes (the command line's standard input).
+impl Engine {
+    /// [`Engine::eval_named`] for bytes: text that is not UTF-8 is the script error `L010`,
+    /// located at its first invalid byte.
+    pub fn eval_named_bytes(
+        &mut self,
+        name: &str,
+        bytes: Vec<u8>,
+        directory: Option<&Path>,
+    ) -> Result<Document, Error> {
+        let id = self.runtime.add_source_bytes(name, bytes).map_err(|failure| Error::Script(failure.diagnostics))?;
+        match self.runtime.evaluate(id, directory.map(Path::to_path_buf)) {
+            Ok(evaluation) => Ok(Document::new(evaluation.document, evaluation.warnings)),
+            Err(failure) => Err(Error::Script(failure.diagnostics)),
+        }
     }
 }

@@ -34,6 +34,10 @@ pub fn get(context: &Context, args: &GetArgs) -> anyhow::Result<Status> {
         return Ok(Status::ScriptError);
     }
     let value = match document.lookup(&path) {
+        Ok(value) if value.is_function() => {
+            output::write_stderr(&format!("Error: `{path}` is a function, which output leaves out\n"));
+            return Ok(Status::ScriptError);
+        }
         Ok(value) => value,
         Err(error) => {
             output::write_stderr(&format!("Error: {error}\n"));
