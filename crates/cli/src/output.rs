@@ -37,12 +37,22 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
-/// Colour for a stream: `auto` means the stream is a terminal and `NO_COLOR` is unset or empty.
+/// Colour for a stream. `--color always` and `never` decide; `auto` follows the conventions,
+/// in this order: `NO_COLOR` (set and not empty) means none; `CLICOLOR_FORCE` (set and not
+/// `0`) means colour even into a pipe; `CLICOLOR=0` or `TERM=dumb` means none; else colour
+/// when the stream is a terminal.
 pub fn use_color(choice: ColorChoice, stream_is_terminal: bool) -> bool {
+    let variable = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty()),
+        ColorChoice::Auto if variable("NO_COLOR").is_some() => false,
+        ColorChoice::Auto if variable("CLICOLOR_FORCE").is_some_and(|value| value != "0") => true,
+        ColorChoice::Auto => {
+            stream_is_terminal
+                && variable("CLICOLOR").is_none_or(|value| value != "0")
+                && variable("TERM").is_none_or(|value| value != "dumb")
+        }
     }
 }
 

@@ -588,6 +588,88 @@ fn usage_errors_are_exit_2() {
 }
 
 #[test]
+fn a_mistyped_command_is_named_with_the_likely_one() {
+    let dir = fixtures();
+    let output = tusk(dir.path(), &["chek", "app.tsk"]).run();
+    assert_eq!((output.code, output.stdout.as_str()), (2, ""));
+    assert_eq!(
+        output.stderr.lines().next(),
+        Some("error: `chek` is neither a file nor a command; did you mean `tusk check`?")
+    );
+    let output = tusk(dir.path(), &["--strict", "evl", "1"]).run();
+    assert_eq!(
+        output.stderr.lines().next(),
+        Some("error: `evl` is neither a file nor a command; did you mean `tusk eval`?")
+    );
+    let output = tusk(dir.path(), &["version"]).run();
+    assert_eq!((output.code, output.stdout.as_str()), (2, ""));
+    assert_eq!(
+        output.stderr.lines().next(),
+        Some("error: `version` is neither a file nor a command; `tusk --version` prints the version")
+    );
+    // A file of that name is run, as always.
+    std::fs::write(dir.path().join("chek"), "a: 1\n").unwrap();
+    assert_output(&tusk(dir.path(), &["chek", "--compact"]).run(), 0, "{\"a\":1}\n", "");
+    let output = tusk(dir.path(), &["nothing_like_a_command.tsk"]).run();
+    assert_eq!(
+        output.stderr,
+        "Error: cannot read nothing_like_a_command.tsk: No such file or directory (os error 2)\n"
+    );
+}
+
+#[test]
+fn an_expression_may_start_with_a_minus() {
+    let dir = fixtures();
+    assert_output(&tusk(dir.path(), &["-e", "-7 % 3"]).run(), 0, "-1\n", "");
+    assert_output(&tusk(dir.path(), &["eval", "-7 % 3"]).run(), 0, "-1\n", "");
+}
+
+#[test]
+fn plugin_options_are_listed_by_help_plugins_not_by_every_command() {
+    let dir = fixtures();
+    let help = tusk(dir.path(), &["eval", "--help"]).run();
+    assert_eq!(help.code, 0);
+    assert!(!help.stdout.contains("--allow-read"), "{}", help.stdout);
+    assert!(!help.stdout.contains("--sandbox"), "{}", help.stdout);
+    let short_help = tusk(dir.path(), &["eval", "-h"]).run();
+    assert!(short_help.stdout.lines().count() < 25, "{}", short_help.stdout);
+    let plugins = tusk(dir.path(), &["help", "plugins"]).run();
+    assert_eq!((plugins.code, plugins.stderr.as_str()), (0, ""));
+    assert!(plugins.stdout.starts_with("Options for plugins, accepted by every command (before or after it)\n"));
+    for flag in ["--allow-read", "--allow-net", "--allow-all", "--grants", "--sandbox <NAME>", "--plugin-timeout"] {
+        assert!(plugins.stdout.contains(flag), "{flag} missing from:\n{}", plugins.stdout);
+    }
+    assert!(tusk(dir.path(), &["--help"]).run().stdout.contains("`tusk help plugins` lists the options"));
+    // Hidden, still accepted.
+    assert_output(&tusk(dir.path(), &["-e", "1", "--allow-env=HOME", "--plugin-timeout", "2"]).run(), 0, "1\n", "");
+}
+
+#[test]
+fn colour_follows_clicolor_force_and_no_color() {
+    let dir = fixtures();
+    let forced = tusk(dir.path(), &["broken.tsk"]).env("CLICOLOR_FORCE", "1").run();
+    assert!(forced.stderr.contains("\x1b["), "{:?}", forced.stderr);
+    let refused = tusk(dir.path(), &["broken.tsk"]).env("CLICOLOR_FORCE", "1").env("NO_COLOR", "1").run();
+    assert_output(&refused, 1, "", BROKEN_ERROR);
+    let not_forced = tusk(dir.path(), &["broken.tsk"]).env("CLICOLOR_FORCE", "0").run();
+    assert_output(&not_forced, 1, "", BROKEN_ERROR);
+}
+
+#[test]
+fn env_bool_conversion_lists_the_accepted_spellings() {
+    let dir = fixtures();
+    let output = tusk(dir.path(), &["-e", "@env(\"DEBUG\", false)"]).env("DEBUG", "True").run();
+    assert_eq!(output.code, 1);
+    assert!(
+        output.stderr.contains(
+            "Help: a bool variable is `true`, `1`, `yes` or `on`, or `false`, `0`, `no`, `off` or empty (lowercase)"
+        ),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
 fn help_and_version_are_exit_0() {
     let dir = fixtures();
     let help = tusk(dir.path(), &["--help"]).run();

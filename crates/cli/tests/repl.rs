@@ -387,6 +387,21 @@ fn history_that_cannot_be_saved_does_not_crash() {
 }
 
 #[test]
+fn a_dumb_terminal_gets_no_colour() {
+    let dir = TempDir::new().unwrap();
+    for (term, coloured) in [("dumb", false), ("xterm", true)] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tusk"));
+        command.args(["-e", "nope"]).current_dir(dir.path()).env("TERM", term).env_remove("NO_COLOR");
+        command.env_remove("CLICOLOR_FORCE").env_remove("CLICOLOR");
+        let options = Options::new().timeout_ms(Some(20_000)).strip_ansi_escape_codes(false);
+        let mut session = spawn_with_options(command, options).unwrap();
+        let output = session.exp_eof().unwrap();
+        assert!(output.contains("`nope` is not defined"), "{output:?}");
+        assert_eq!(output.contains('\x1b'), coloured, "TERM={term}: {output:?}");
+    }
+}
+
+#[test]
 fn highlighting_colours_tokens_when_colour_is_on() {
     let dir = TempDir::new().unwrap();
     let mut repl = Repl::start_with(dir.path(), &["repl", "--color", "always"], false);

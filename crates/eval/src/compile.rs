@@ -12,6 +12,7 @@ use std::rc::Rc;
 use tusk_diagnostics::{Diagnostic, Location, SourceId, Span, closest_name};
 use tusk_parser::ast::{self, BinaryOp, Expr, ExprKind, Item, ItemKind, StrPart, UnaryOp};
 
+use crate::core::cross_file;
 use crate::function::{Function, NativeFunction};
 use crate::interp::{binary_op, unary_op};
 use crate::ir::{Call, DocOp, LambdaProto, NativeCall, Node, ObjectEntry, Program, SymbolCall};
@@ -479,21 +480,17 @@ impl<'a> Compiler<'a> {
             let (args, arg_spans) = self.compile_args(args, symbol.lazy_arguments);
             return symbol_call(symbol.clone(), args, location, arg_spans);
         }
-        for (suffix, target) in [(".tsk.get", CROSS_FILE_GET), (".tsk.set", CROSS_FILE_SET)] {
+        // `@stem.tsk.get(…)`: a call that knows the stem (when the core operators exist).
+        for (suffix, target, operation) in [
+            (".tsk.get", CROSS_FILE_GET, cross_file::Operation::Get),
+            (".tsk.set", CROSS_FILE_SET, cross_file::Operation::Set),
+        ] {
             if let Some(stem) = name.strip_suffix(suffix)
-                && let Some(symbol) = registry.operator(target)
+                && registry.operator(target).is_some()
             {
-                let (nodes, spans) = self.compile_args(args, 0);
-                let mut all_args = vec![Node::Const(Value::string(stem))];
-                all_args.extend(nodes.into_vec());
-                let mut all_spans = vec![name_span];
-                all_spans.extend(spans.into_vec());
-                return symbol_call(
-                    symbol.clone(),
-                    all_args.into_boxed_slice(),
-                    location,
-                    all_spans.into_boxed_slice(),
-                );
+                let (args, arg_spans) = self.compile_args(args, 0);
+                let function = cross_file::written_form(stem, operation);
+                return Node::CallNative(Box::new(NativeCall { function, args, location, arg_spans }));
             }
         }
         self.unknown_operator(name, name_span, span)

@@ -61,7 +61,7 @@ pub enum RuntimeErrorKind {
         type_name: String,
     },
     /// `(a, b) => a` called with one argument.
-    #[error("`{name}` takes {expected} argument{}, but {got} were given", if expected == "1" { "" } else { "s" })]
+    #[error("`{name}` takes {expected} argument{}, but {got} {} given", if expected == "1" { "" } else { "s" }, if *got == 1 { "was" } else { "were" })]
     ArgumentCount {
         /// The function.
         name: String,

@@ -218,7 +218,7 @@ impl Runtime {
             Ok(_) => {
                 let mut warnings = warnings;
                 warnings.append(&mut module.warnings.borrow_mut());
-                Ok(Evaluation { document: module.document(), warnings })
+                Ok(Evaluation { document: without_plugin_configuration(module.document()), warnings })
             }
             Err(error) => Err(Failure::from_runtime(&error, &self.sources, warnings)),
         }
@@ -406,6 +406,16 @@ fn errors_first(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
     diagnostics
 }
 
+/// The top-level `plugins` object configures plugins (each reads `plugins.NAME` when it is
+/// loaded); it is not data, so the document a file evaluates to leaves it out. A `plugins`
+/// entry that is not an object is ordinary data.
+fn without_plugin_configuration(mut document: Object) -> Object {
+    if matches!(document.get("plugins"), Some(Value::Object(_))) {
+        document.remove("plugins");
+    }
+    document
+}
+
 /// The key of a file in the runtime's table: its canonical path when it has one.
 fn file_key(path: &Path) -> PathBuf {
     std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
@@ -451,7 +461,7 @@ pub(crate) fn evaluate_file_from(interp: &mut Interpreter<'_>, path: &Path) -> R
     let result = match compiled {
         Ok((program, _warnings)) => {
             let module = runtime.new_module(source, Some(directory_of(path)));
-            interp.run_in_module(module.clone(), &program).map(|_| module.document())
+            interp.run_in_module(module.clone(), &program).map(|_| without_plugin_configuration(module.document()))
         }
         Err(failure) => {
             let first = failure.diagnostics.into_iter().find(Diagnostic::is_error);

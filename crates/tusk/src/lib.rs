@@ -67,7 +67,9 @@ pub mod syntax {
 // Re-exports are the crate's API (semver-relevant).
 pub use document::{DeserializeValue, Document};
 pub use engine::{Engine, Error, LineResult, ReplSession};
-pub use tusk_diagnostics::{Diagnostic, Label, Location, RenderOptions, Severity, SourceId, SourceMap, Span};
+pub use tusk_diagnostics::{
+    Diagnostic, Label, Location, RenderOptions, Severity, SourceId, SourceMap, Span, closest_name,
+};
 pub use tusk_eval::{
     CallContext, Function, Handle, Limits, Mode, Object, Options, Plugin, Registrar, RegistryError, RuntimeError,
     RuntimeErrorKind, Str, Symbol, SymbolDoc, SymbolKind, SymbolSpec, Value, arg_function, arg_int, arg_number,
