@@ -57,8 +57,9 @@ pub(crate) fn written_form(stem: &str, operation: Operation) -> NativeFunction {
 
 /// `@tsk.get(stem, key[, default])` and `@tsk.set(stem, key, value)`.
 fn direct_form(operation: Operation) -> SymbolSpec {
-    let name = format!("@tsk.{}", operation.word());
-    SymbolSpec::operator(&name[1..].to_string(), move |ctx, args| {
+    let symbol = format!("tsk.{}", operation.word());
+    let name = format!("@{symbol}");
+    SymbolSpec::operator(&symbol, move |ctx, args| {
         let (min, max) = operation.arity();
         expect_arity(&name, args, min + 1, max + 1).map_err(|error| error.in_callable(&name))?;
         let stem = arg_str(args, 0).map_err(|error| error.in_callable(&name))?;
