@@ -213,7 +213,7 @@ pub enum Format {
     Yaml,
     /// TOML (the document must be a table without nulls)
     Toml,
-    /// One `dotted.key = json` line per value
+    /// One `path = json` line per value, in the path syntax of `tusk get`
     Flat,
 }
 
