@@ -23,7 +23,8 @@ use tusk::plugins::GrantSet;
                   and runs standard input otherwise.\n\n\
                   Plugins are found on TUSK_PLUGIN_PATH, in the script's plugins/ folder, in the user's data \
                   folder (tusk plugin install puts them there) and in plugins/ next to the executable; \
-                  `tusk plugin list` shows them."
+                  `tusk plugin list` shows them, and `tusk help plugins` lists the options that grant them \
+                  permissions and set their sandbox."
 )]
 pub struct Cli {
     /// What to do (`run` when only a FILE is given)
@@ -35,7 +36,7 @@ pub struct Cli {
     pub input: Option<Input>,
 
     /// Evaluate an expression and print its value (the same as `tusk eval EXPR`)
-    #[arg(short = 'e', long = "eval", value_name = "EXPR", conflicts_with = "input")]
+    #[arg(short = 'e', long = "eval", value_name = "EXPR", conflicts_with = "input", allow_hyphen_values = true)]
     pub expression: Option<String>,
 
     #[command(flatten)]
@@ -183,8 +184,9 @@ pub struct GetArgs {
     #[arg(value_name = "FILE", value_parser = parse_input)]
     pub input: Input,
 
-    /// Dotted path of the value: `server.port`, `routes.0.path`
-    #[arg(value_name = "PATH")]
+    /// Where the value is: `server.port`, `routes[0].path`, `hosts[-1]`, `a."key.with.dots"`,
+    /// `ports.min` (the syntax the flat format prints)
+    #[arg(value_name = "PATH", allow_hyphen_values = true)]
     pub path: String,
 
     #[command(flatten)]
@@ -232,18 +234,19 @@ pub enum Format {
     Yaml,
     /// TOML (the document must be a table without nulls)
     Toml,
-    /// One `dotted.key = json` line per value
+    /// One `path = json` line per value, in the path syntax of `tusk get`
     Flat,
 }
 
 /// Options that apply to every subcommand.
 #[derive(Clone, Debug, Default, Args)]
 pub struct GlobalArgs {
-    /// Colour diagnostics: auto means when standard error is a terminal and NO_COLOR is unset
+    /// Colour diagnostics: auto means when standard error is a terminal, unless NO_COLOR is set,
+    /// CLICOLOR=0 or TERM=dumb (CLICOLOR_FORCE=1 colours even into a pipe)
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
     pub color: ColorChoice,
 
-    /// A bare word that names nothing is an error instead of a string
+    /// A bare word that names nothing, or a key defined twice, is an error instead of a warning
     #[arg(long, global = true, conflicts_with = "compat")]
     pub strict: bool,
 
@@ -251,6 +254,14 @@ pub struct GlobalArgs {
     /// their raw text, errors become warnings
     #[arg(long, global = true)]
     pub compat: bool,
+
+    /// Do not print warnings (nor `check`'s summary)
+    #[arg(short, long, global = true, conflicts_with = "deny_warnings")]
+    pub quiet: bool,
+
+    /// Treat warnings as errors: print them as errors and exit with 1 (run, get, check, eval)
+    #[arg(long, global = true)]
+    pub deny_warnings: bool,
 
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -266,24 +277,26 @@ pub struct GlobalArgs {
 #[derive(Clone, Debug, Default, Args)]
 #[command(next_help_heading = "Plugin sandbox")]
 pub struct SandboxArgs {
+    // Hidden from every command's help (they are many and rarely needed there); `tusk help
+    // plugins` lists them.
     /// Run this plugin sandboxed even if the grants file trusts it (repeatable)
-    #[arg(long = "sandbox", value_name = "NAME", action = ArgAction::Append, global = true)]
+    #[arg(long = "sandbox", value_name = "NAME", action = ArgAction::Append, global = true, hide = true)]
     pub sandbox: Vec<String>,
 
     /// Run every plugin sandboxed
-    #[arg(long, global = true)]
+    #[arg(long, global = true, hide = true)]
     pub sandbox_all: bool,
 
     /// Stop a sandboxed plugin call after this many seconds (default 10)
-    #[arg(long, value_name = "SECONDS", global = true, value_parser = positive_seconds)]
+    #[arg(long, value_name = "SECONDS", global = true, hide = true, value_parser = positive_seconds)]
     pub plugin_timeout: Option<f64>,
 
     /// Memory limit of a sandboxed plugin, in MiB (default 1024; 0 for none)
-    #[arg(long, value_name = "MIB", global = true)]
+    #[arg(long, value_name = "MIB", global = true, hide = true)]
     pub plugin_memory: Option<u64>,
 
     /// CPU time limit of a sandboxed plugin's runner, in seconds (default none)
-    #[arg(long, value_name = "SECONDS", global = true)]
+    #[arg(long, value_name = "SECONDS", global = true, hide = true)]
     pub plugin_cpu: Option<u64>,
 }
 
@@ -321,34 +334,34 @@ pub struct PermissionArgs {
     /// Let plugins read these paths (comma-separated, absolute or starting with ${script_dir}
     /// or ${home}); every path without a list
     #[arg(long, value_name = "PATHS", num_args = 0..=1, require_equals = true, default_missing_value = "",
-          action = ArgAction::Append, global = true, value_parser = allow_read)]
+          action = ArgAction::Append, global = true, hide = true, value_parser = allow_read)]
     pub allow_read: Vec<String>,
 
     /// Let plugins create, change and delete these paths; every path without a list
     #[arg(long, value_name = "PATHS", num_args = 0..=1, require_equals = true, default_missing_value = "",
-          action = ArgAction::Append, global = true, value_parser = allow_write)]
+          action = ArgAction::Append, global = true, hide = true, value_parser = allow_write)]
     pub allow_write: Vec<String>,
 
     /// Let plugins connect to these hosts (`host` or `host:port`); every host without a list
     #[arg(long, value_name = "HOSTS", num_args = 0..=1, require_equals = true, default_missing_value = "",
-          action = ArgAction::Append, global = true, value_parser = allow_net)]
+          action = ArgAction::Append, global = true, hide = true, value_parser = allow_net)]
     pub allow_net: Vec<String>,
 
     /// Let plugins read these environment variables (`*` wildcards); every variable without a list
     #[arg(long, value_name = "NAMES", num_args = 0..=1, require_equals = true, default_missing_value = "",
-          action = ArgAction::Append, global = true, value_parser = allow_env)]
+          action = ArgAction::Append, global = true, hide = true, value_parser = allow_env)]
     pub allow_env: Vec<String>,
 
     /// Let plugins use databases
-    #[arg(long, global = true)]
+    #[arg(long, global = true, hide = true)]
     pub allow_db: bool,
 
     /// Grant everything above to every plugin
-    #[arg(long, global = true)]
+    #[arg(long, global = true, hide = true)]
     pub allow_all: bool,
 
     /// Per-plugin grants (default: ~/.config/tusk/grants.toml, under $XDG_CONFIG_HOME if set)
-    #[arg(long, value_name = "FILE", global = true)]
+    #[arg(long, value_name = "FILE", global = true, hide = true)]
     pub grants: Option<PathBuf>,
 }
 
@@ -446,10 +459,18 @@ pub enum Input {
 }
 
 impl Cli {
+    /// `tusk help plugins`: the text to print, when that is what the arguments ask for.
+    pub fn plugin_help_requested() -> Option<String> {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+        (args.len() == 2 && args[0] == "help" && args[1] == "plugins").then(plugin_help)
+    }
+
     /// Parses the process arguments. Usage errors carry exit code 2, `--help` and `--version`
     /// exit code 0.
     pub fn parse_args() -> Result<Cli, clap::Error> {
-        let cli = Cli::try_parse()?;
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        reject_mistyped_command(&args)?;
+        let cli = Cli::try_parse_from(args)?;
         cli.reject_top_level_arguments_with_subcommand()?;
         Ok(cli)
     }
@@ -477,6 +498,60 @@ impl Cli {
         let message = format!("`{argument}` cannot be used before the subcommand `{subcommand}`");
         Err(<Cli as CommandFactory>::command().error(ErrorKind::ArgumentConflict, message))
     }
+}
+
+/// `tusk help plugins`: the permission and sandbox options, which every command accepts and
+/// no command's help lists.
+fn plugin_help() -> String {
+    let command = SandboxArgs::augment_args(PermissionArgs::augment_args(clap::Command::new("tusk")))
+        .mut_args(|arg| arg.hide(false))
+        .override_usage("tusk [OPTIONS] [COMMAND] [PLUGIN OPTIONS]")
+        .about("Options for plugins, accepted by every command (before or after it)")
+        .after_help("Plugins declare the permissions they need in plugin.toml; `tusk plugin info NAME` shows them.")
+        .disable_help_flag(true);
+    command.clone().render_help().to_string()
+}
+
+/// `tusk chek x.tsk` or `tusk version`: the first free argument is no file and no command, but
+/// close to a command (or `version`, which is `--version`). Without this, clap reads it as the
+/// script to run and the error is about a file or an argument after it.
+fn reject_mistyped_command(args: &[std::ffi::OsString]) -> Result<(), clap::Error> {
+    let command = <Cli as CommandFactory>::command();
+    let takes_value = |flag: &str| {
+        command.get_arguments().any(|arg| {
+            let named = match flag.strip_prefix("--") {
+                Some(long) => arg.get_long() == Some(long),
+                None => flag.len() == 2 && arg.get_short() == flag.chars().nth(1),
+            };
+            named && arg.get_action().takes_values() && arg.get_num_args().is_none_or(|range| range.min_values() > 0)
+        })
+    };
+    let mut rest = args.iter().skip(1).filter_map(|arg| arg.to_str());
+    let word = loop {
+        let Some(arg) = rest.next() else { return Ok(()) };
+        if arg == "--" {
+            return Ok(());
+        }
+        if arg.starts_with('-') && arg.len() > 1 {
+            if !arg.contains('=') && takes_value(arg) {
+                rest.next();
+            }
+            continue;
+        }
+        break arg;
+    };
+    let subcommands: Vec<&str> = command.get_subcommands().map(|sub| sub.get_name()).collect();
+    if subcommands.contains(&word) || word == "help" || std::path::Path::new(word).exists() {
+        return Ok(());
+    }
+    let message = if word == "version" {
+        "`version` is neither a file nor a command; `tusk --version` prints the version".to_string()
+    } else if let Some(suggestion) = tusk::closest_name(word, subcommands.iter().copied()) {
+        format!("`{word}` is neither a file nor a command; did you mean `tusk {suggestion}`?")
+    } else {
+        return Ok(());
+    };
+    Err(<Cli as CommandFactory>::command().error(ErrorKind::InvalidSubcommand, message))
 }
 
 fn parse_input(argument: &str) -> Result<Input, String> {

@@ -16,6 +16,7 @@ mod module;
 mod object;
 mod options;
 mod output;
+pub mod path;
 mod registry;
 mod runtime;
 mod stdlib;

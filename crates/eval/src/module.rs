@@ -39,6 +39,16 @@ pub struct Module {
     pub(crate) warnings: RefCell<Vec<tusk_diagnostics::Diagnostic>>,
 }
 
+/// The state of a module at one moment (values are shared, not copied).
+pub(crate) struct ModuleSnapshot {
+    slots: Vec<Option<Value>>,
+    globals: Vec<Option<Value>>,
+    global_names: HashMap<Str, u32>,
+    document: Object,
+    current_section: Vec<Str>,
+    current_section_slot: Box<[Option<u32>]>,
+}
+
 impl Module {
     pub(crate) fn new(source: SourceId, directory: Option<PathBuf>, host_globals: Option<Rc<Object>>) -> Module {
         Module { source, directory, host_globals, ..Module::default() }
@@ -65,6 +75,28 @@ impl Module {
         let globals: Vec<Option<Value>> = self.globals.borrow_mut().iter_mut().map(Option::take).collect();
         let document = std::mem::take(&mut *self.document.borrow_mut());
         drop((slots, globals, document));
+    }
+
+    /// Everything a REPL entry can change, to put back if the entry fails.
+    pub(crate) fn snapshot(&self) -> ModuleSnapshot {
+        ModuleSnapshot {
+            slots: self.slots.borrow().clone(),
+            globals: self.globals.borrow().clone(),
+            global_names: self.global_names.borrow().clone(),
+            document: self.document.borrow().clone(),
+            current_section: self.current_section.borrow().clone(),
+            current_section_slot: self.current_section_slot.borrow().clone(),
+        }
+    }
+
+    /// Puts back what [`Module::snapshot`] saw.
+    pub(crate) fn restore(&self, snapshot: ModuleSnapshot) {
+        *self.slots.borrow_mut() = snapshot.slots;
+        *self.globals.borrow_mut() = snapshot.globals;
+        *self.global_names.borrow_mut() = snapshot.global_names;
+        *self.document.borrow_mut() = snapshot.document;
+        *self.current_section.borrow_mut() = snapshot.current_section;
+        *self.current_section_slot.borrow_mut() = snapshot.current_section_slot;
     }
 
     /// The document as evaluated so far.

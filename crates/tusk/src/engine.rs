@@ -1,6 +1,6 @@
 //! `Engine`: the embedding entry point.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::Rc;
 
 use tusk_diagnostics::{Diagnostic, RenderOptions, SourceMap, render_all};
@@ -335,10 +335,20 @@ impl Engine {
             .map_err(|failure| Error::Script(failure.diagnostics))
     }
 
-    /// Reads and compiles a file; relative paths in it resolve against its folder.
+    /// Reads and compiles a file; relative paths in it resolve against its folder. A file that
+    /// is not UTF-8 is the script error `L010`, located at its first invalid byte.
     pub fn compile_file(&mut self, path: impl AsRef<Path>) -> Result<Program, Error> {
-        let (name, source, directory) = read_script(path.as_ref())?;
-        self.compile_named(&name, &source, Some(&directory))
+        let path = path.as_ref();
+        let bytes = std::fs::read(path)
+            .map_err(|error| Error::Io { path: path.display().to_string(), message: error.to_string() })?;
+        let id = self
+            .runtime
+            .add_source_bytes(path.display().to_string(), bytes)
+            .map_err(|failure| Error::Script(failure.diagnostics))?;
+        self.runtime
+            .compile_file(id, path)
+            .map(|compiled| Program { compiled })
+            .map_err(|failure| Error::Script(failure.diagnostics))
     }
 
     /// Evaluates a compiled program into a document, with the engine's globals.
@@ -372,7 +382,8 @@ impl Engine {
         self.run(&program)
     }
 
-    /// Reads and evaluates a file.
+    /// Reads and evaluates a file. A file that is not UTF-8 is the script error `L010`, located
+    /// at its first invalid byte; a cross-file read that comes back to this file is a cycle.
     pub fn eval_file(&mut self, path: impl AsRef<Path>) -> Result<Document, Error> {
         let program = self.compile_file(path)?;
         self.run(&program)
@@ -380,12 +391,7 @@ impl Engine {
 
     /// Evaluates one expression (`1 + 2`, `map(range(3), x => x * x)`).
     pub fn eval_expression(&mut self, source: &str) -> Result<Value, Error> {
-        let id = self.runtime.add_source("<expression>", source);
-        let globals = (!self.globals.is_empty()).then(|| self.globals.shared());
-        self.runtime
-            .evaluate_expression(id, globals)
-            .map(|(value, _)| value)
-            .map_err(|failure| Error::Script(failure.diagnostics))
+        self.eval_expression_with_warnings(source).map(|(value, _)| value)
     }
 
     /// Calls a function value (a lambda from a document) with arguments.
@@ -438,13 +444,47 @@ impl Engine {
     }
 }
 
-/// A script file's name for diagnostics, its text and the folder its relative paths start from.
-fn read_script(path: &Path) -> Result<(String, String, PathBuf), Error> {
-    let source = std::fs::read_to_string(path)
-        .map_err(|error| Error::Io { path: path.display().to_string(), message: error.to_string() })?;
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    Ok((path.display().to_string(), source, directory))
+/// The REPL's `:load FILE`.
+impl Engine {
+    /// Evaluates a file exactly as [`Engine::eval_file`] does (its sections, blocks, globals and
+    /// cross-file reads), then defines each top-level key of its document in the session, where
+    /// later entries can use it (`server.port`); a key the session has already gets the file's
+    /// value. The file's globals stay its own, as they would for `tusk FILE`.
+    pub fn load_into_session(&mut self, session: &mut ReplSession, path: impl AsRef<Path>) -> Result<Document, Error> {
+        let document = self.eval_file(path)?;
+        for (key, value) in document.object().iter() {
+            self.runtime.define_in_session(&mut session.session, key, value.clone());
+        }
+        Ok(document)
+    }
+}
+
+/// Expressions with their warnings, for the command line (`tusk eval` prints them).
+impl Engine {
+    /// [`Engine::eval_expression`], also returning the warnings (an object literal's duplicate
+    /// key, a bare word in an array).
+    pub fn eval_expression_with_warnings(&mut self, source: &str) -> Result<(Value, Vec<Diagnostic>), Error> {
+        let id = self.runtime.add_source("<expression>", source);
+        let globals = (!self.globals.is_empty()).then(|| self.globals.shared());
+        self.runtime.evaluate_expression(id, globals).map_err(|failure| Error::Script(failure.diagnostics))
+    }
+}
+
+/// Source text that arrives as bytes (the command line's standard input).
+impl Engine {
+    /// [`Engine::eval_named`] for bytes: text that is not UTF-8 is the script error `L010`,
+    /// located at its first invalid byte.
+    pub fn eval_named_bytes(
+        &mut self,
+        name: &str,
+        bytes: Vec<u8>,
+        directory: Option<&Path>,
+    ) -> Result<Document, Error> {
+        let id = self.runtime.add_source_bytes(name, bytes).map_err(|failure| Error::Script(failure.diagnostics))?;
+        let compiled = self
+            .runtime
+            .compile(id, directory.map(Path::to_path_buf))
+            .map_err(|failure| Error::Script(failure.diagnostics))?;
+        self.run(&Program { compiled })
+    }
 }

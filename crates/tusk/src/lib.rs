@@ -68,6 +68,12 @@ pub mod plugins {
     };
 }
 
+/// Paths into documents (`server.port`, `hosts[0]`, `a."b.c"`): the syntax of `tusk get`,
+/// the flat format and [`Document::get`].
+pub mod path {
+    pub use tusk_eval::path::{LookupError, Path, PathError, Segment, display_key};
+}
+
 /// The lexer's view of source text, for syntax highlighting and completion.
 pub mod syntax {
     pub use tusk_lexer::{LexError, LexErrorKind, Lexed, Token, TokenKind, lex};
@@ -78,7 +84,9 @@ pub use convert::{ConversionError, FromValue, IntoReturn, IntoValue, Serde, to_v
 pub use document::{DeserializeValue, Document};
 pub use engine::{Engine, Error, LineResult, ReplSession};
 pub use program::{Program, Scope};
-pub use tusk_diagnostics::{Diagnostic, Label, Location, RenderOptions, Severity, SourceId, SourceMap, Span};
+pub use tusk_diagnostics::{
+    Diagnostic, Label, Location, RenderOptions, Severity, SourceId, SourceMap, Span, closest_name,
+};
 pub use tusk_eval::{
     CallContext, Function, Handle, Limits, Mode, Object, Options, Plugin, Registrar, RegistryError, RuntimeError,
     RuntimeErrorKind, Str, Symbol, SymbolDoc, SymbolKind, SymbolSpec, Value, arg_function, arg_int, arg_number,

@@ -84,7 +84,10 @@ fn main() -> ExitCode {
     if !document.warnings().is_empty() {
         eprint!("{}", engine.render_diagnostics(document.warnings(), false));
     }
-    println!("document: {}", tusk::format::to_json(document.value(), true));
+    match tusk::format::to_json(document.value(), true) {
+        Ok(json) => println!("document: {json}"),
+        Err(error) => eprintln!("the document cannot be written as JSON: {error}"),
+    }
 
     // One section into the program's own struct.
     let server: Server = match document.get("server").map(|value| value.deserialize()) {
@@ -140,7 +143,10 @@ fn main() -> ExitCode {
     for (tenant, load) in [("Acme Corp", 250), ("Globex", 1200)] {
         scope.set("tenant", tenant).set("load", load);
         match engine.run_with_scope(&template, &scope) {
-            Ok(document) => println!("{}", tusk::format::to_json(document.value(), true)),
+            Ok(document) => match tusk::format::to_json(document.value(), true) {
+                Ok(json) => println!("{json}"),
+                Err(error) => eprintln!("the document cannot be written as JSON: {error}"),
+            },
             Err(error) => eprint!("{}", engine.render(&error, false)),
         }
     }
@@ -154,7 +160,7 @@ fn main() -> ExitCode {
     // A script error: the message, the location, the offending argument and the lambda trace.
     let broken = "[limits]\nbounded: n => clamp(n, 10, 1)\nvalue: bounded(5)\n";
     match engine.eval_named("broken.tsk", broken, None) {
-        Ok(document) => println!("unexpectedly fine: {}", tusk::format::to_json(document.value(), true)),
+        Ok(document) => println!("unexpectedly fine: {:?}", tusk::format::to_json(document.value(), true)),
         Err(error) => {
             println!("an error, as the program sees it: {error}");
             println!("and rendered for a person:\n{}", engine.render(&error, false));
