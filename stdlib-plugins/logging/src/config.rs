@@ -6,6 +6,7 @@ use serde::Deserialize;
 use tracing::level_filters::LevelFilter;
 
 use crate::error::{LEVEL_NAMES, LoggingError};
+use crate::syslog::SyslogConfig;
 
 /// The level of one event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -126,11 +127,13 @@ pub(crate) struct Settings {
     pub(crate) timestamps: bool,
 }
 
-/// A file sink from the configuration.
+/// A sink from the configuration or `@log.add_sink`.
 #[derive(Clone, Debug)]
-pub(crate) struct SinkConfig {
-    pub(crate) path: String,
-    pub(crate) format: Option<Format>,
+pub(crate) enum SinkConfig {
+    /// A file events are appended to, in its own format or the console's.
+    File { path: String, format: Option<Format> },
+    /// A syslog daemon events are sent to.
+    Syslog(SyslogConfig),
 }
 
 /// The configuration as JSON (`config.schema.json` describes it).
@@ -156,11 +159,35 @@ impl Default for RawConfig {
     }
 }
 
+/// `{path, format}` or `{syslog: {…}}`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSink {
-    path: String,
+    path: Option<String>,
     format: Option<String>,
+    syslog: Option<SyslogConfig>,
+}
+
+impl RawSink {
+    fn check(self) -> Result<SinkConfig, LoggingError> {
+        let format = self.format.as_deref().map(|name| Format::parse(name, 0)).transpose()?;
+        match (self.path, self.syslog, format) {
+            (Some(path), None, format) => Ok(SinkConfig::File { path, format }),
+            (None, Some(syslog), None) => Ok(SinkConfig::Syslog(syslog)),
+            (None, Some(_), Some(_)) => Err(LoggingError::InvalidSink(
+                "`format` is for file sinks; syslog sinks send RFC 5424 messages".to_string(),
+            )),
+            _ => Err(LoggingError::InvalidSink(
+                "a sink is either {path, format} (a file) or {syslog: {…}} (a syslog daemon)".to_string(),
+            )),
+        }
+    }
+}
+
+/// A sink written as the configuration writes one (`@log.add_sink({syslog: {…}})`).
+pub(crate) fn sink_from_json(json: serde_json::Value) -> Result<SinkConfig, LoggingError> {
+    let raw: RawSink = serde_json::from_value(json).map_err(|error| LoggingError::InvalidSink(error.to_string()))?;
+    raw.check()
 }
 
 /// Reads the configuration JSON the host passed to `initialize`.
@@ -182,13 +209,6 @@ pub(crate) fn parse(json: &str) -> Result<(Settings, Vec<SinkConfig>), LoggingEr
             )));
         }
     };
-    let sinks = raw
-        .sinks
-        .into_iter()
-        .map(|sink| {
-            let format = sink.format.as_deref().map(|name| Format::parse(name, 0)).transpose().map_err(invalid)?;
-            Ok(SinkConfig { path: sink.path, format })
-        })
-        .collect::<Result<Vec<_>, LoggingError>>()?;
+    let sinks = raw.sinks.into_iter().map(|sink| sink.check().map_err(invalid)).collect::<Result<Vec<_>, _>>()?;
     Ok((Settings { level, format, target, timestamps: raw.timestamps }, sinks))
 }

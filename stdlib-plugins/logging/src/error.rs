@@ -42,6 +42,15 @@ pub(crate) enum LoggingError {
     /// The sink's file could not be created or opened.
     #[error("cannot open the sink {path}: {reason}")]
     Io { path: String, reason: String },
+    /// `{syslog: {facility: "local8"}}`: a syslog sink's settings are wrong.
+    #[error("{0}")]
+    InvalidSyslog(String),
+    /// A syslog sink could not connect or send (`syslog unix /dev/log: Connection refused`).
+    #[error("{sink}: {reason}")]
+    Syslog { sink: String, reason: String },
+    /// `@log.add_sink(5)`, `@log.add_sink({path: "a.log", syslog: {}})`: not a sink.
+    #[error("{0}")]
+    InvalidSink(String),
     /// The configuration does not match the plugin's schema.
     #[error("{0}")]
     Configuration(String),
@@ -61,7 +70,9 @@ impl From<LoggingError> for PluginError {
             LoggingError::FieldsNotAnObject { .. }
             | LoggingError::ReservedField(_)
             | LoggingError::TooManyFields { .. } => PluginError::message(message).at_argument(2),
-            LoggingError::NotAFile(_) => PluginError::message(message).at_argument(0),
+            LoggingError::NotAFile(_) | LoggingError::InvalidSink(_) | LoggingError::InvalidSyslog(_) => {
+                PluginError::message(message).at_argument(0)
+            }
             _ => PluginError::message(message),
         }
     }

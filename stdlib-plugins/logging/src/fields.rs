@@ -34,6 +34,17 @@ impl FieldValue {
         }
     }
 
+    /// The value as text: numbers as the text format writes them (`2.0`), JSON as its text.
+    pub(crate) fn text(&self) -> String {
+        match self {
+            FieldValue::Int(n) => n.to_string(),
+            FieldValue::Float(x) => format!("{x:?}"),
+            FieldValue::Bool(b) => b.to_string(),
+            FieldValue::Text(text) => text.clone(),
+            FieldValue::Json(json) => format!("{json:?}"),
+        }
+    }
+
     pub(crate) fn as_value(&self) -> &dyn tracing::Value {
         match self {
             FieldValue::Int(n) => n,

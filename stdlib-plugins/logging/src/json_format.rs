@@ -13,9 +13,10 @@ use std::fmt;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
 use tracing_subscriber::registry::LookupSpan;
+
+use crate::timestamp;
 
 /// The JSON lines event formatter.
 pub(crate) struct JsonLines {
@@ -32,10 +33,8 @@ where
         let mut line = String::with_capacity(128);
         line.push('{');
         if self.timestamps {
-            let mut timestamp = String::new();
-            SystemTime.format_time(&mut Writer::new(&mut timestamp))?;
             line.push_str("\"timestamp\":");
-            push_string(&mut line, &timestamp);
+            push_string(&mut line, &timestamp::now());
             line.push(',');
         }
         line.push_str("\"level\":");

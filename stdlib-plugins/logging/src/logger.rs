@@ -19,12 +19,14 @@ use tracing_subscriber::layer::{Layer, SubscriberExt};
 use tracing_subscriber::{Registry, fmt};
 
 use crate::callsite::{self, OVERFLOW_FIELD};
-use crate::config::{Format, Level, MinLevel, Settings, Target};
+use crate::config::{Format, Level, MinLevel, Settings, SinkConfig, Target};
 use crate::error::LoggingError;
 use crate::fields::{FieldValue, RawText};
 use crate::json_format::JsonLines;
 use crate::sink::{self, Sink};
+use crate::syslog::SyslogSink;
 use crate::text_format::TextFields;
+use crate::timestamp;
 
 type Base = tracing_subscriber::layer::Layered<tracing::level_filters::LevelFilter, Registry>;
 type BoxedLayer = Box<dyn Layer<Base> + Send + Sync>;
@@ -37,6 +39,8 @@ pub(crate) struct Logger {
 struct State {
     settings: Settings,
     sinks: Vec<Sink>,
+    /// Sent to after the dispatcher wrote the event (a syslog message is not a line).
+    syslogs: Vec<SyslogSink>,
     /// `None` after `shutdown`.
     dispatch: Option<Dispatch>,
 }
@@ -45,7 +49,7 @@ impl Logger {
     /// A logger with `settings` and no sinks yet.
     pub(crate) fn new(settings: Settings) -> Logger {
         let dispatch = Some(build(&settings, &[]));
-        Logger { state: Mutex::new(State { settings, sinks: Vec::new(), dispatch }) }
+        Logger { state: Mutex::new(State { settings, sinks: Vec::new(), syslogs: Vec::new(), dispatch }) }
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -53,13 +57,14 @@ impl Logger {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Writes one event (if `level` passes the filter).
-    pub(crate) fn log(&self, level: Level, message: &str, fields: &[(String, FieldValue)]) {
+    /// Writes one event (if `level` passes the filter). Fails when a syslog sink could not
+    /// send it (the console and the files have it by then).
+    pub(crate) fn log(&self, level: Level, message: &str, fields: &[(String, FieldValue)]) -> Result<(), LoggingError> {
         let state = self.state();
-        let Some(dispatch) = &state.dispatch else { return };
+        let Some(dispatch) = &state.dispatch else { return Ok(()) };
         // Filtered events cost no callsite lookup and no formatting.
         if !state.settings.level.allows(level) {
-            return;
+            return Ok(());
         }
         let names: Vec<&str> = fields.iter().map(|(name, _)| name.as_str()).collect();
         let overflow;
@@ -84,6 +89,18 @@ impl Logger {
                 tracing::Event::dispatch(metadata, &value_set);
             }
         });
+        if state.syslogs.is_empty() {
+            return Ok(());
+        }
+        let timestamp = state.settings.timestamps.then(timestamp::now);
+        let mut failure = Ok(());
+        for syslog in &state.syslogs {
+            // Every sink gets the event even when an earlier one failed.
+            if let Err(error) = syslog.send(level, timestamp.as_deref(), message, fields) {
+                failure = failure.and(Err(error));
+            }
+        }
+        failure
     }
 
     /// Sets the minimum level; returns the previous one.
@@ -102,28 +119,38 @@ impl Logger {
         previous
     }
 
-    /// The console format (the default of new sinks).
-    pub(crate) fn format(&self) -> Format {
-        self.state().settings.format
-    }
-
-    /// Adds a file sink (or changes the format of the sink already writing `path`).
-    pub(crate) fn add_sink(&self, path: &str, format: Format) -> Result<(), LoggingError> {
+    /// Adds a sink; returns its name (a file's path, `syslog udp 127.0.0.1:514`). A file sink
+    /// without a format gets the console's. Adding a file that is already a sink changes its
+    /// format; adding a syslog destination again replaces its settings.
+    pub(crate) fn add_sink(&self, config: &SinkConfig) -> Result<String, LoggingError> {
         let mut state = self.state();
-        if let Some(existing) = state.sinks.iter_mut().find(|sink| sink.path == path) {
-            existing.format = format;
-        } else {
-            let sink = sink::open(path, format)?;
-            state.sinks.push(sink);
+        match config {
+            SinkConfig::File { path, format } => {
+                let format = format.unwrap_or(state.settings.format);
+                if let Some(existing) = state.sinks.iter_mut().find(|sink| &sink.path == path) {
+                    existing.format = format;
+                } else {
+                    let sink = sink::open(path, format)?;
+                    state.sinks.push(sink);
+                }
+                state.rebuild();
+                Ok(path.clone())
+            }
+            SinkConfig::Syslog(settings) => {
+                let syslog = SyslogSink::open(settings)?;
+                let name = syslog.destination.name();
+                state.syslogs.retain(|existing| existing.destination != syslog.destination);
+                state.syslogs.push(syslog);
+                Ok(name)
+            }
         }
-        state.rebuild();
-        Ok(())
     }
 
     /// Drops the dispatcher and flushes and closes every sink. Later events are ignored.
     pub(crate) fn shutdown(&self) -> Result<(), LoggingError> {
         let mut state = self.state();
         state.dispatch = None;
+        state.syslogs.clear();
         let mut failure = None;
         for sink in state.sinks.drain(..) {
             let mut file: &File = &sink.file;

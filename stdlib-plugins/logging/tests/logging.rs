@@ -181,6 +181,39 @@ h: @log(\"error\", \"back\")
 }
 
 #[test]
+fn the_functions_set_level_and_add_sink_act_as_the_operators() {
+    let (mut plugin, logs) = setup();
+    grant_logs(&mut plugin, &logs);
+    let (text, json) = (logs.join("functions.log"), logs.join("functions.jsonl"));
+    let body = format!(
+        "s1: add_sink(\"{}\")
+s2: add_sink({{path: \"{}\", format: \"json\"}})
+a: @log(\"debug\", \"hidden\")
+b: set_level(\"debug\")
+c: @log(\"debug\", \"shown\", {{n: 1}})
+d: set_level(\"error\")
+e: @log.set_level(\"warn\")
+f: @log(\"info\", \"below warn\")
+g: @log(\"warn\", \"kept\")
+",
+        text.display(),
+        json.display()
+    );
+    let document = plugin.eval(&script("timestamps: false, target: \"none\"", &body)).unwrap();
+    assert_eq!(document["s1"], json!(text.display().to_string()));
+    assert_eq!(document["s2"], json!(json.display().to_string()));
+    assert_eq!([&document["b"], &document["d"], &document["e"]], [&json!("info"), &json!("debug"), &json!("error")]);
+    assert_eq!(lines(&text), vec!["DEBUG tusk: shown n=1", " WARN tusk: kept"]);
+    assert_eq!(
+        json_lines(&json),
+        vec![
+            json!({"level": "DEBUG", "fields": {"message": "shown", "n": 1}, "target": "tusk"}),
+            json!({"level": "WARN", "fields": {"message": "kept"}, "target": "tusk"}),
+        ]
+    );
+}
+
+#[test]
 fn set_format_changes_the_format_of_sinks_added_later() {
     let (mut plugin, logs) = setup();
     grant_logs(&mut plugin, &logs);
@@ -382,8 +415,11 @@ fn invalid_arguments_are_reported_exactly() {
         ),
         (r#"@log.set_format(1)"#, "[R009] Error: @log.set_format: the format must be a string, found int"),
         (r#"@log.set_format()"#, "[R015] Error: @log.set_format: missing argument: format"),
-        (r#"@log.add_sink()"#, "[R015] Error: @log.add_sink: missing argument: path"),
-        (r#"@log.add_sink(7)"#, "[R009] Error: @log.add_sink: the path must be a string, found int"),
+        (r#"@log.add_sink()"#, "[R015] Error: @log.add_sink: missing argument: sink"),
+        (
+            r#"@log.add_sink(7)"#,
+            "[R009] Error: @log.add_sink: the sink must be a file path or a sink object ({path, format} or {syslog: {…}}), found int",
+        ),
         (
             r#"@log.add_sink("/tmp/x.log", "yaml")"#,
             "[R009] Error: @log.add_sink: unknown format `yaml`; the formats are text and json",
@@ -391,6 +427,22 @@ fn invalid_arguments_are_reported_exactly() {
         (
             r#"@log.add_sink("/tmp/x.log", "json", 1)"#,
             "[R015] Error: @log.add_sink: @log.add_sink takes at most 2 arguments, but 3 were given",
+        ),
+        // The functions are the operators' code, with their own names in the messages.
+        (
+            r#"set_level("verbose")"#,
+            "[R015] Error: set_level: invalid level: `verbose` (expected trace, debug, info, warn, error or off)",
+        ),
+        (r#"set_level()"#, "[R015] Error: set_level: missing argument: level"),
+        (r#"set_level("info", 1)"#, "[R015] Error: set_level: set_level takes at most 1 arguments, but 2 were given"),
+        (r#"add_sink()"#, "[R015] Error: add_sink: missing argument: sink"),
+        (
+            r#"add_sink("/tmp/x.log", "yaml")"#,
+            "[R009] Error: add_sink: unknown format `yaml`; the formats are text and json",
+        ),
+        (
+            r#"add_sink([1])"#,
+            "[R009] Error: add_sink: the sink must be a file path or a sink object ({path, format} or {syslog: {…}}), found array",
         ),
     ];
     for (source, expected) in cases {

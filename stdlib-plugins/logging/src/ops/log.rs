@@ -32,7 +32,7 @@ impl TuskOperator for Log {
             Some(value) => fields::from_object(value)?,
             None => Vec::new(),
         };
-        self.0.log(level, &fields::message_text(message), &fields);
+        self.0.log(level, &fields::message_text(message), &fields)?;
         Ok(Value::null())
     }
 

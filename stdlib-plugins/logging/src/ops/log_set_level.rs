@@ -1,4 +1,4 @@
-//! `@log.set_level(level)`: the least severe level written from now on.
+//! `@log.set_level(level)` and `set_level(level)`: the least severe level written from now on.
 
 use std::sync::Arc;
 
@@ -7,18 +7,21 @@ use tusk_plugin_sdk::{PluginError, SymbolDoc, TuskOperator, Value};
 use crate::config::MinLevel;
 use crate::error::LoggingError;
 use crate::logger::Logger;
-use crate::ops::at_most;
+use crate::ops::{Spelling, at_most};
 
-/// `@log.set_level`.
-pub(crate) struct LogSetLevel(pub(crate) Arc<Logger>);
+/// `@log.set_level` or `set_level`.
+pub(crate) struct SetLevel {
+    pub(crate) logger: Arc<Logger>,
+    pub(crate) spelling: Spelling,
+}
 
-impl TuskOperator for LogSetLevel {
+impl TuskOperator for SetLevel {
     fn name(&self) -> &str {
-        "log.set_level"
+        self.spelling.name()
     }
 
     fn execute(&self, args: &[Value]) -> Result<Value, PluginError> {
-        at_most(args, "@log.set_level", 1)?;
+        at_most(args, self.spelling.written(), 1)?;
         let level = args.first().ok_or(LoggingError::MissingArgument("level"))?;
         let level = match level.as_str() {
             Some(name) => MinLevel::parse(name)?,
@@ -28,15 +31,16 @@ impl TuskOperator for LogSetLevel {
                 );
             }
         };
-        Ok(Value::from(self.0.set_level(level).name()))
+        Ok(Value::from(self.logger.set_level(level).name()))
     }
 
     fn doc(&self) -> SymbolDoc {
+        let written = self.spelling.written();
         SymbolDoc {
-            signature: "@log.set_level(level)".to_string(),
+            signature: format!("{written}(level)"),
             summary: "Sets the least severe level written (trace, debug, info, warn, error or off); returns the previous one."
                 .to_string(),
-            examples: [r#"@log.set_level("warn") => "info""#, r#"@log.set_level("info") => "warn""#].map(str::to_string).to_vec(),
+            examples: vec![format!(r#"{written}("warn") => "info""#), format!(r#"{written}("info") => "warn""#)],
             side_effects: true,
             ..SymbolDoc::default()
         }

@@ -1,4 +1,6 @@
-//! One operator per file; `lib.rs` registers each of them.
+//! One operator per file; `lib.rs` registers each of them. `@log.set_level` and
+//! `@log.add_sink` are also registered as the functions `set_level` and `add_sink`: the same
+//! code, spelled as the script calls it in errors and documentation.
 
 pub(crate) mod log;
 pub(crate) mod log_add_sink;
@@ -8,6 +10,22 @@ pub(crate) mod log_set_level;
 use tusk_plugin_sdk::Value;
 
 use crate::error::LoggingError;
+
+/// How a script calls a symbol: `@log.set_level` (an operator) or `set_level` (a function).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Spelling(pub(crate) &'static str);
+
+impl Spelling {
+    /// As written in scripts and errors: `@log.set_level`, `set_level`.
+    pub(crate) fn written(self) -> &'static str {
+        self.0
+    }
+
+    /// As registered: `log.set_level`, `set_level`.
+    pub(crate) fn name(self) -> &'static str {
+        self.0.trim_start_matches('@')
+    }
+}
 
 /// The text of string argument `index`, or the error naming `what` it should have been.
 pub(crate) fn string_argument<'a>(
