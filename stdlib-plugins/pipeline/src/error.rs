@@ -38,13 +38,19 @@ pub(crate) enum PipelineError {
     BadGroupKey { found: &'static str },
     /// `@pipeline.run([1], 5)`.
     #[error("the stages must be an array of stages like [\"map\", f], found {found}")]
-    StagesNotAnArray { found: &'static str },
+    StagesNotAnArray { found: &'static str, argument: usize },
     /// `@pipeline.run([1], [])`.
     #[error("the pipeline has no stages")]
-    NoStages,
+    NoStages { argument: usize },
+    /// `@pipeline.run([1], [{parallel: 4}, ["map", f]])`: needs a second interpreter.
+    #[error("{prefix}parallel pipelines need interpreter isolates, not available yet")]
+    Parallel { prefix: String },
+    /// `execute_pipeline([["map", f]], data)`.
+    #[error("execute_pipeline takes a pipeline made by create_pipeline, found {found}")]
+    NotAPipeline { found: &'static str },
     /// `@pipeline.run([1], [["map"]])`, `@pipeline.run([1], ["map"])`.
     #[error("stage {index}: expected [name, function] or [\"reduce\", function, initial value], found {found}")]
-    BadStage { index: usize, found: String },
+    BadStage { index: usize, found: String, argument: usize },
     /// `@pipeline.run([1], [["reduce", f], ["map", g]])`.
     #[error("stage {index}: `{stage}` ends the pipeline, so no stage may follow it")]
     StageAfterEnd { index: usize, stage: &'static str },
@@ -61,15 +67,18 @@ impl From<PipelineError> for PluginError {
         let message = error.to_string();
         match error {
             PipelineError::MissingArgument(_) => PluginError::missing_argument(message),
-            PipelineError::UnknownStage { .. } => PluginError::invalid_operation(message),
+            PipelineError::UnknownStage { .. } | PipelineError::Parallel { .. } => {
+                PluginError::invalid_operation(message)
+            }
             PipelineError::Script(inner) => inner,
             PipelineError::StageNotAString { argument, .. }
             | PipelineError::NotAFunction { argument, .. }
             | PipelineError::NotIterable { argument, .. }
             | PipelineError::UnexpectedInit { argument, .. } => PluginError::message(message).at_argument(argument),
-            PipelineError::StagesNotAnArray { .. } | PipelineError::NoStages | PipelineError::BadStage { .. } => {
-                PluginError::message(message).at_argument(1)
-            }
+            PipelineError::StagesNotAnArray { argument, .. }
+            | PipelineError::NoStages { argument }
+            | PipelineError::BadStage { argument, .. } => PluginError::message(message).at_argument(argument),
+            PipelineError::NotAPipeline { .. } => PluginError::message(message).at_argument(0),
             _ => PluginError::message(message),
         }
     }

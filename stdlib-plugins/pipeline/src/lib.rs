@@ -1,6 +1,6 @@
-//! The `pipeline` plugin: `@pipeline(stage, data, fn[, init])` and
-//! `@pipeline.run(data, stages)`, data pipelines whose stage functions are script lambdas
-//! called back through the host.
+//! The `pipeline` plugin: `@pipeline(stage, data, fn[, init])`, `@pipeline.run(data, stages)`
+//! and the functions `create_pipeline(stages)` and `execute_pipeline(pipeline, data)`, data
+//! pipelines whose stage functions are script lambdas called back through the host.
 //!
 //! Data is walked once and never copied: arrays item by item through host handles, ranges as
 //! plain integers (a range of a million items allocates nothing), objects entry by entry.
@@ -25,10 +25,20 @@ impl TuskPlugin for PipelinePlugin {
     }
 
     fn initialize(&mut self, context: &PluginContext) -> Result<(), PluginError> {
-        // Every operator of the plugin: not in this list means not registered (and the
-        // manifest's [capabilities] must list exactly these).
+        // Every operator and function of the plugin: not in this list means not registered
+        // (and the manifest's [capabilities] must list exactly these).
         context.register_operator(ops::pipeline::Pipeline)?;
         context.register_operator(ops::pipeline_run::PipelineRun)?;
+        context.register_function_with(
+            "create_pipeline",
+            ops::create_pipeline::doc(),
+            ops::create_pipeline::execute,
+        )?;
+        context.register_function_with(
+            "execute_pipeline",
+            ops::execute_pipeline::doc(),
+            ops::execute_pipeline::execute,
+        )?;
         Ok(())
     }
 }

@@ -1,5 +1,6 @@
-//! The pipeline engine shared by `@pipeline` and `@pipeline.run`: parsing stages, walking the
-//! data once, and finishing with a collection, a fold or groups.
+//! The pipeline engine shared by `@pipeline`, `@pipeline.run`, `create_pipeline` and
+//! `execute_pipeline`: parsing stages, walking the data once, and finishing with a collection,
+//! a fold or groups.
 //!
 //! Items flow one at a time through every `map` and `filter` stage into the last stage, so a
 //! range is never materialised and a `reduce` or `group` at the end allocates nothing per
@@ -41,6 +42,78 @@ impl Stage {
     fn ends_pipeline(&self) -> bool {
         matches!(self, Stage::Reduce(..) | Stage::Group(_))
     }
+
+    /// The stage as a script writes it: `["map", f]`, `["reduce", f, init]`.
+    fn to_value(&self) -> Value {
+        let mut parts = vec![Value::from(self.name())];
+        match self {
+            Stage::Map(function) | Stage::Filter(function) | Stage::Group(function) => parts.push(function.clone()),
+            Stage::Reduce(function, init) => {
+                parts.push(function.clone());
+                parts.extend(init.clone());
+            }
+        }
+        Value::array(parts)
+    }
+}
+
+/// Checked stages: only the last one may end the pipeline, and there is at least one.
+pub(crate) struct Stages {
+    stages: Vec<Stage>,
+}
+
+impl Stages {
+    /// One stage (`@pipeline`).
+    pub(crate) fn single(stage: Stage) -> Stages {
+        Stages { stages: vec![stage] }
+    }
+
+    /// Parses `[["map", f], ["reduce", g, 0]]`, argument `argument` of the call: every stage is
+    /// checked before any item flows, and errors name the stage (`stage 2: …`).
+    pub(crate) fn parse(list: &Value, argument: usize) -> Result<Stages, PipelineError> {
+        let Some(list) = list.as_array() else {
+            return Err(PipelineError::StagesNotAnArray { found: list.type_name(), argument });
+        };
+        let mut stages = Vec::with_capacity(list.len());
+        for (position, entry) in list.iter().enumerate() {
+            let index = position + 1;
+            let prefix = format!("stage {index}: ");
+            if entry.as_object().is_some_and(|options| options.get("parallel").is_some()) {
+                return Err(PipelineError::Parallel { prefix });
+            }
+            let parts = entry.as_array().filter(|parts| (2..=3).contains(&parts.len()));
+            let Some(parts) = parts else {
+                return Err(PipelineError::BadStage { index, found: describe(&entry), argument });
+            };
+            let (name, function) = (parts.get(0).unwrap_or_else(Value::null), parts.get(1).unwrap_or_else(Value::null));
+            let init = parts.get(2);
+            let source = StageSource { prefix, arguments: [argument; 3] };
+            stages.push(parse_stage(&name, &function, init.as_ref(), &source)?);
+        }
+        if stages.is_empty() {
+            return Err(PipelineError::NoStages { argument });
+        }
+        for (index, pair) in stages.windows(2).enumerate() {
+            if pair[0].ends_pipeline() {
+                return Err(PipelineError::StageAfterEnd { index: index + 2, stage: pair[0].name() });
+            }
+        }
+        Ok(Stages { stages })
+    }
+
+    /// The stages as a script writes them, each a new array holding the same functions.
+    pub(crate) fn to_value(&self) -> Value {
+        Value::array(self.stages.iter().map(Stage::to_value).collect())
+    }
+}
+
+/// `an array of 1 item`, `a string`: what a malformed stage was.
+fn describe(entry: &Value) -> String {
+    match entry.as_array() {
+        Some(parts) if parts.len() == 1 => "an array of 1 item".to_string(),
+        Some(parts) => format!("an array of {} items", parts.len()),
+        None => format!("a value of type {}", entry.type_name()),
+    }
 }
 
 /// Where a stage's parts came from, so errors name the right argument and stage.
@@ -66,6 +139,9 @@ pub(crate) fn parse_stage(
             argument: name_argument,
         });
     };
+    if name == "parallel" {
+        return Err(PipelineError::Parallel { prefix: source.prefix.clone() });
+    }
     // Check the name first: an unknown stage is the more useful error when both are wrong.
     let known = ["map", "filter", "reduce", "group"];
     let Some(stage_name) = known.into_iter().find(|known| *known == name) else {
@@ -88,19 +164,6 @@ pub(crate) fn parse_stage(
         ("filter", None) => Ok(Stage::Filter(function)),
         (_, None) => Ok(Stage::Group(function)),
     }
-}
-
-/// Checks that only the last stage ends the pipeline.
-pub(crate) fn check_order(stages: &[Stage]) -> Result<(), PipelineError> {
-    if stages.is_empty() {
-        return Err(PipelineError::NoStages);
-    }
-    for (index, pair) in stages.windows(2).enumerate() {
-        if pair[0].ends_pipeline() {
-            return Err(PipelineError::StageAfterEnd { index: index + 2, stage: pair[0].name() });
-        }
-    }
-    Ok(())
 }
 
 /// The data a pipeline walks. Objects keep their keys through `map` and `filter`.
@@ -196,9 +259,9 @@ enum Output {
     },
 }
 
-/// Runs `stages` over `data` (argument `data_argument` of the operator).
-pub(crate) fn run(data: &Value, data_argument: usize, mut stages: Vec<Stage>) -> Result<Value, PipelineError> {
-    check_order(&stages)?;
+/// Runs `pipeline` over `data` (argument `data_argument` of the call).
+pub(crate) fn run(data: &Value, data_argument: usize, stages: Stages) -> Result<Value, PipelineError> {
+    let mut stages = stages.stages;
     let source = Source::new(data, data_argument)?;
     let keyed = matches!(source, Source::Object(_));
     let mut output = match stages.pop_if(|stage| stage.ends_pipeline()) {
@@ -259,7 +322,7 @@ fn flow(stages: &[Stage], mut item: Value) -> Result<Option<Value>, PipelineErro
                     return Ok(None);
                 }
             }
-            Stage::Reduce(..) | Stage::Group(_) => unreachable!("check_order keeps ending stages last"),
+            Stage::Reduce(..) | Stage::Group(_) => unreachable!("`Stages` keeps ending stages last"),
         }
     }
     Ok(Some(item))

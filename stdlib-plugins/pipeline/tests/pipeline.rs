@@ -301,7 +301,7 @@ fn lambda_errors_pass_through_unchanged() {
         ),
         (
             r#"@pipeline("map", [1], (a, b) => a)"#,
-            "[R015] Error: @pipeline: `<lambda>` takes 2 arguments, but 1 were given",
+            "[R015] Error: @pipeline: `<lambda>` takes 2 arguments, but 1 was given",
         ),
         (r#"@pipeline("group", [1], x => x.name)"#, "[R015] Error: @pipeline: int has no key `name`"),
         (
@@ -360,6 +360,160 @@ fn run_errors_name_the_stage() {
         (
             r#"@pipeline.run([1], [], 3)"#,
             "[R015] Error: @pipeline.run: @pipeline.run takes at most 2 arguments, but 3 were given",
+        ),
+    ];
+    for (source, expected) in cases {
+        assert_eq!(error(&mut plugin, source), expected, "{source}");
+    }
+}
+
+#[test]
+fn a_created_pipeline_runs_again_and_again() {
+    let mut plugin = plugin();
+    let source = "\
+evens_doubled: create_pipeline([[\"filter\", x => x % 2 == 0], [\"map\", x => x * 2]])
+kind: evens_doubled.type
+stage_names: map(evens_doubled.stages, stage => stage[0])
+small: execute_pipeline(evens_doubled, [1, 2, 3, 4])
+lazy: execute_pipeline(evens_doubled, range(0, 10))
+keyed: execute_pipeline(evens_doubled, {a: 1, b: 2, c: 4})
+total: execute_pipeline(create_pipeline([[\"map\", x => x * x], [\"reduce\", (a, x) => a + x, 0]]), range(1, 4))
+by_length: execute_pipeline(create_pipeline([[\"group\", s => len(s)]]), [\"fig\", \"kiwi\", \"pea\"])
+";
+    let document = plugin.eval(source).unwrap();
+    assert_eq!(document["kind"], json!("pipeline"));
+    assert_eq!(document["stage_names"], json!(["filter", "map"]));
+    assert_eq!(document["small"], json!([4, 8]));
+    assert_eq!(document["lazy"], json!([0, 4, 8, 12, 16]));
+    assert_eq!(document["keyed"], json!({"b": 4, "c": 8}));
+    assert_eq!(document["total"], json!(14));
+    assert_eq!(document["by_length"], json!({"3": ["fig", "pea"], "4": ["kiwi"]}));
+    // The value holds the stages as written (with the reduce's initial value), functions
+    // included: it lives in the script, and the plugin keeps nothing between calls.
+    assert_eq!(
+        plugin
+            .eval_expression(
+                r#"map(create_pipeline([["map", x => x], ["reduce", (a, x) => a + x, 10]]).stages, s => len(s))"#
+            )
+            .unwrap(),
+        json!([2, 3])
+    );
+}
+
+#[test]
+fn a_created_pipeline_keeps_no_host_values_in_process() {
+    let plugin = plugin();
+    let mut engine = in_process(&plugin);
+    let directory = plugin.script_dir().to_path_buf();
+    let source = "\
+p: create_pipeline([[\"map\", x => x + 1], [\"filter\", x => x > 2]])
+first: execute_pipeline(p, [1, 2, 3])
+second: execute_pipeline(p, range(0, 5))
+";
+    let document = engine
+        .eval_named("created.tsk", source, Some(&directory))
+        .map_err(|error| engine.render(&error, false))
+        .unwrap();
+    let document = serde_json::to_value(document.value()).unwrap();
+    assert_eq!((&document["first"], &document["second"]), (&json!([3, 4]), &json!([3, 4, 5])));
+    assert_eq!(live_handles(&engine), 0);
+}
+
+#[test]
+fn created_pipelines_are_checked_at_creation_and_at_execution() {
+    let mut plugin = plugin();
+    let cases = [
+        (r#"create_pipeline()"#, "[R015] Error: create_pipeline: missing argument: stages"),
+        (
+            r#"create_pipeline([["map", x => x]], 1)"#,
+            "[R015] Error: create_pipeline: create_pipeline takes at most 1 arguments, but 2 were given",
+        ),
+        (
+            r#"create_pipeline("map")"#,
+            r#"[R009] Error: create_pipeline: the stages must be an array of stages like ["map", f], found string"#,
+        ),
+        (r#"create_pipeline([])"#, "[R009] Error: create_pipeline: the pipeline has no stages"),
+        (
+            r#"create_pipeline([["map", x => x], ["sort", x => x]])"#,
+            "[R015] Error: create_pipeline: invalid operation: stage 2: unknown stage `sort`; the stages are map, filter, reduce and group",
+        ),
+        (
+            r#"create_pipeline([["map", x => x], ["filter", 3]])"#,
+            "[R009] Error: create_pipeline: stage 2: the stage function must be a function, found int",
+        ),
+        (
+            r#"create_pipeline([["group", x => x], ["map", x => x]])"#,
+            "[R015] Error: create_pipeline: stage 2: `group` ends the pipeline, so no stage may follow it",
+        ),
+        (
+            r#"create_pipeline([["map", x => x, 0]])"#,
+            "[R009] Error: create_pipeline: stage 1: `map` takes no initial value; only reduce does",
+        ),
+        (
+            r#"create_pipeline([["map"]])"#,
+            r#"[R009] Error: create_pipeline: stage 1: expected [name, function] or ["reduce", function, initial value], found an array of 1 item"#,
+        ),
+        (r#"execute_pipeline()"#, "[R015] Error: execute_pipeline: missing argument: pipeline"),
+        (
+            r#"execute_pipeline(create_pipeline([["map", x => x]]))"#,
+            "[R015] Error: execute_pipeline: missing argument: data",
+        ),
+        (
+            r#"execute_pipeline([["map", x => x]], [1])"#,
+            "[R009] Error: execute_pipeline: execute_pipeline takes a pipeline made by create_pipeline, found array",
+        ),
+        (
+            r#"execute_pipeline({type: "other", stages: [["map", x => x]]}, [1])"#,
+            "[R009] Error: execute_pipeline: execute_pipeline takes a pipeline made by create_pipeline, found object",
+        ),
+        (
+            r#"execute_pipeline({type: "pipeline", stages: [["map", x => x], ["mapp", x => x]]}, [1])"#,
+            "[R015] Error: execute_pipeline: invalid operation: stage 2: unknown stage `mapp`; the stages are map, filter, reduce and group",
+        ),
+        (
+            r#"execute_pipeline(create_pipeline([["map", x => x]]), 5)"#,
+            "[R009] Error: execute_pipeline: @pipeline works on arrays, ranges, objects and strings, not int",
+        ),
+        (
+            r#"execute_pipeline(create_pipeline([["map", x => error("boom ${x}")]]), [7])"#,
+            "[R015] Error: execute_pipeline: error: boom 7",
+        ),
+        (
+            r#"execute_pipeline(create_pipeline([["map", x => x]]), [1], 2)"#,
+            "[R015] Error: execute_pipeline: execute_pipeline takes at most 2 arguments, but 3 were given",
+        ),
+    ];
+    for (source, expected) in cases {
+        assert_eq!(error(&mut plugin, source), expected, "{source}");
+    }
+    // A pipeline value built by hand is checked like one from create_pipeline, and runs.
+    assert_eq!(
+        plugin
+            .eval_expression(r#"execute_pipeline({type: "pipeline", stages: [["map", x => x * 3]]}, [1, 2])"#)
+            .unwrap(),
+        json!([3, 6])
+    );
+}
+
+#[test]
+fn parallel_stages_are_refused_until_interpreter_isolates_exist() {
+    let mut plugin = plugin();
+    let cases = [
+        (
+            r#"@pipeline.run([1, 2], [{parallel: 4}, ["map", x => x]])"#,
+            "[R015] Error: @pipeline.run: invalid operation: stage 1: parallel pipelines need interpreter isolates, not available yet",
+        ),
+        (
+            r#"@pipeline.run([1, 2], [["map", x => x], ["parallel", 4]])"#,
+            "[R015] Error: @pipeline.run: invalid operation: stage 2: parallel pipelines need interpreter isolates, not available yet",
+        ),
+        (
+            r#"create_pipeline([["map", x => x], {parallel: 2}])"#,
+            "[R015] Error: create_pipeline: invalid operation: stage 2: parallel pipelines need interpreter isolates, not available yet",
+        ),
+        (
+            r#"@pipeline("parallel", [1, 2], x => x)"#,
+            "[R015] Error: @pipeline: invalid operation: parallel pipelines need interpreter isolates, not available yet",
         ),
     ];
     for (source, expected) in cases {

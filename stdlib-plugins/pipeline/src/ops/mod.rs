@@ -1,4 +1,6 @@
-//! One operator per file; `lib.rs` registers each of them.
+//! One operator or function per file; `lib.rs` registers each of them.
 
+pub(crate) mod create_pipeline;
+pub(crate) mod execute_pipeline;
 pub(crate) mod pipeline;
 pub(crate) mod pipeline_run;

@@ -3,7 +3,7 @@
 use tusk_plugin_sdk::{PluginError, SymbolDoc, TuskOperator, Value};
 
 use crate::error::PipelineError;
-use crate::stages::{StageSource, parse_stage, run};
+use crate::stages::{StageSource, Stages, parse_stage, run};
 
 /// `@pipeline`.
 pub(crate) struct Pipeline;
@@ -23,7 +23,7 @@ impl TuskOperator for Pipeline {
         let function = required(2, "fn")?;
         let source = StageSource { prefix: String::new(), arguments: [0, 2, 3] };
         let stage = parse_stage(stage_name, function, args.get(3), &source)?;
-        Ok(run(data, 1, vec![stage])?)
+        Ok(run(data, 1, Stages::single(stage))?)
     }
 
     fn doc(&self) -> SymbolDoc {

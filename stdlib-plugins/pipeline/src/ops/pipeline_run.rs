@@ -3,7 +3,7 @@
 use tusk_plugin_sdk::{PluginError, SymbolDoc, TuskOperator, Value};
 
 use crate::error::PipelineError;
-use crate::stages::{Stage, StageSource, parse_stage, run};
+use crate::stages::{Stages, run};
 
 /// `@pipeline.run`.
 pub(crate) struct PipelineRun;
@@ -19,7 +19,7 @@ impl TuskOperator for PipelineRun {
         }
         let data = args.first().ok_or(PipelineError::MissingArgument("data"))?;
         let list = args.get(1).ok_or(PipelineError::MissingArgument("stages"))?;
-        Ok(run(data, 0, stages(list)?)?)
+        Ok(run(data, 0, Stages::parse(list, 1)?)?)
     }
 
     fn doc(&self) -> SymbolDoc {
@@ -36,34 +36,5 @@ impl TuskOperator for PipelineRun {
             .to_vec(),
             ..SymbolDoc::default()
         }
-    }
-}
-
-/// Parses `[["map", f], ["reduce", g, 0]]` into stages (all checked before any item flows).
-fn stages(list: &Value) -> Result<Vec<Stage>, PipelineError> {
-    let Some(list) = list.as_array() else {
-        return Err(PipelineError::StagesNotAnArray { found: list.type_name() });
-    };
-    let mut stages = Vec::with_capacity(list.len());
-    for (position, entry) in list.iter().enumerate() {
-        let index = position + 1;
-        let parts = entry.as_array().filter(|parts| (2..=3).contains(&parts.len()));
-        let Some(parts) = parts else {
-            return Err(PipelineError::BadStage { index, found: describe(&entry) });
-        };
-        let (name, function) = (parts.get(0).unwrap_or_else(Value::null), parts.get(1).unwrap_or_else(Value::null));
-        let init = parts.get(2);
-        let source = StageSource { prefix: format!("stage {index}: "), arguments: [1, 1, 1] };
-        stages.push(parse_stage(&name, &function, init.as_ref(), &source)?);
-    }
-    Ok(stages)
-}
-
-/// `an array of 1 item`, `a string`: what a malformed stage was.
-fn describe(entry: &Value) -> String {
-    match entry.as_array() {
-        Some(parts) if parts.len() == 1 => "an array of 1 item".to_string(),
-        Some(parts) => format!("an array of {} items", parts.len()),
-        None => format!("a value of type {}", entry.type_name()),
     }
 }
