@@ -718,6 +718,14 @@ None.
 
 None.
 
+## Performance characteristics
+
+Not documented: the plugin's README.md has no `## Performance characteristics` section.
+
+## Security considerations
+
+Not documented: the plugin's README.md has no `## Security considerations` section.
+
 ## Examples
 
 ```tusk
@@ -734,6 +742,91 @@ cli_probe_twice(21)  # => 42
     assert_output(&env.run(&["plugin", "docs", "cli_probe"]), 0, stdout, "");
     let output = env.run(&["plugin", "docs", "nope"]);
     assert_output(&output, 1, "", "Error: no plugin named `nope` is installed (installed: cli_probe)\n");
+}
+
+/// The standard plugins with the operators and functions the mission's brief names for them
+/// (each may have more): every one must show in `tusk plugin list` and `tusk plugin docs`.
+const STANDARD_SURFACES: [(&str, &[&str], &[&str]); 2] = [
+    ("logging", &["log"], &["set_level", "add_sink"]),
+    ("pipeline", &["pipeline"], &["create_pipeline", "execute_pipeline"]),
+];
+
+#[test]
+fn standard_plugins_list_and_document_the_briefs_names_with_performance_and_security() {
+    let env = Env::new();
+    let stdlib = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../stdlib-plugins");
+    let packages: Vec<String> = STANDARD_SURFACES.iter().map(|(name, _, _)| format!("tusk-plugin-{name}")).collect();
+    let package_names: Vec<&str> = packages.iter().map(String::as_str).collect();
+    let built = tusk_plugin_testkit::build_packages(&stdlib, &package_names, tusk_plugin_testkit::Profile::Debug)
+        .unwrap_or_else(|error| panic!("{error}"));
+    // Installed as `tusk plugin install` lays a plugin out: manifest, schema, README, library.
+    for ((name, _, _), package) in STANDARD_SURFACES.iter().zip(&packages) {
+        let source = stdlib.join(name);
+        let dir = env.plugin_path().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for entry in std::fs::read_dir(&source).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|extension| extension == "toml" || extension == "json" || extension == "md")
+                && path.file_name().is_some_and(|file| file != "Cargo.toml")
+            {
+                std::fs::copy(&path, dir.join(path.file_name().unwrap())).unwrap();
+            }
+        }
+        std::fs::copy(built.library(package), dir.join(format!("libtusk_plugin_{name}.so"))).unwrap();
+    }
+    let list = env.run(&["plugin", "list"]);
+    assert_eq!((list.code, list.stderr.as_str()), (0, ""), "{}", list.stdout);
+    for (name, operators, functions) in STANDARD_SURFACES {
+        let entry: Vec<&str> = list
+            .stdout
+            .split("\n\n")
+            .find(|entry| entry.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("`{name}` is not listed:\n{}", list.stdout))
+            .lines()
+            .collect();
+        let listed = |label: &str| -> Vec<String> {
+            let line = entry.iter().find_map(|line| line.strip_prefix(&format!("  {label}:"))).unwrap();
+            line.trim().split(", ").map(str::to_string).collect()
+        };
+        for operator in operators {
+            assert!(listed("operators").contains(&format!("@{operator}")), "{name}: @{operator} in {entry:?}");
+        }
+        for function in functions {
+            assert!(listed("functions").contains(&function.to_string()), "{name}: {function} in {entry:?}");
+        }
+
+        let docs = env.run(&["plugin", "docs", name]);
+        assert_eq!((docs.code, docs.stderr.as_str()), (0, ""), "{name}");
+        let headings: Vec<&str> = docs.stdout.lines().filter(|line| line.starts_with("### `")).collect();
+        let written =
+            operators.iter().map(|operator| format!("@{operator}")).chain(functions.iter().map(|f| f.to_string()));
+        for symbol in written {
+            // A documented symbol: its signature, a summary and examples under its heading.
+            let heading = headings
+                .iter()
+                .find(|heading| heading.starts_with(&format!("### `{symbol}(")))
+                .unwrap_or_else(|| panic!("{name}: no heading for {symbol} in {headings:?}"));
+            let section = docs.stdout.split(&format!("{heading}\n\n")).nth(1).unwrap();
+            let summary = section.lines().next().unwrap();
+            assert!(!summary.is_empty() && !summary.starts_with('#'), "{name}: {symbol} has no summary");
+            let body = section.split("\n### ").next().unwrap();
+            assert!(body.contains("```tusk\n"), "{name}: {symbol} has no examples");
+        }
+        for title in ["Performance characteristics", "Security considerations"] {
+            let section = docs
+                .stdout
+                .split(&format!("\n## {title}\n\n"))
+                .nth(1)
+                .unwrap_or_else(|| panic!("{name}: no `## {title}` section"));
+            let section = section.split("\n## ").next().unwrap();
+            assert!(!section.starts_with("Not documented"), "{name}: {title}: {section}");
+            let readme = std::fs::read_to_string(stdlib.join(name).join("README.md")).unwrap();
+            assert!(
+                readme.contains(&format!("## {title}\n\n{}", section.trim_end())),
+                "{name}: {title} is its README's"
+            );
+        }
+    }
 }
 
 #[test]

@@ -1,8 +1,10 @@
 //! `tusk plugin docs NAME|PATH`: a plugin's documentation as Markdown, from its manifest
-//! (summary, permissions, configuration schema, dependencies, examples) and from the plugin
-//! itself (signatures, summaries and examples of its operators and functions). The latter means
-//! starting it: always in its sandbox, with nothing granted, whatever its manifest asks for and
-//! whoever trusts it, so that reading documentation lets a plugin touch nothing. NAME is an
+//! (summary, permissions, configuration schema, dependencies, examples), from the plugin
+//! itself (signatures, summaries and examples of its operators and functions) and from its
+//! README.md (the sections on performance characteristics and security considerations).
+//! Asking the plugin means starting it: always in its sandbox, with nothing granted, whatever
+//! its manifest asks for and whoever trusts it, so that reading documentation lets a plugin
+//! touch nothing. NAME is an
 //! installed plugin; PATH (with a `/`) a plugin folder or crate (handy while writing one).
 
 use std::path::Path;
@@ -125,6 +127,13 @@ fn markdown(manifest: &Manifest, loaded: Option<&LoadedPlugin>) -> String {
         }
         page.push('\n');
     }
+    for title in README_SECTIONS {
+        page.push_str(&format!("## {title}\n\n"));
+        match readme_section(&manifest.dir, title) {
+            Some(text) => page.push_str(&format!("{text}\n\n")),
+            None => page.push_str(&format!("Not documented: the plugin's README.md has no `## {title}` section.\n\n")),
+        }
+    }
     if !manifest.examples.is_empty() {
         page.push_str("## Examples\n\n```tusk\n");
         for example in &manifest.examples {
@@ -136,6 +145,33 @@ fn markdown(manifest: &Manifest, loaded: Option<&LoadedPlugin>) -> String {
         page.push_str("```\n");
     }
     page
+}
+
+/// The sections of a plugin's README.md every docs page shows: what a user needs to know before
+/// relying on a plugin, which only its author can say.
+const README_SECTIONS: [&str; 2] = ["Performance characteristics", "Security considerations"];
+
+/// The text of the `## {title}` section of the README.md in `dir` (up to the next heading of
+/// level 1 or 2 outside a code block), if there is one with text.
+fn readme_section(dir: &Path, title: &str) -> Option<String> {
+    let readme = std::fs::read_to_string(dir.join("README.md")).ok()?;
+    let mut lines = readme.lines();
+    let mut in_code = false;
+    lines.find(|line| {
+        in_code ^= line.starts_with("```");
+        !in_code && line.strip_prefix("## ").is_some_and(|heading| heading.trim() == title)
+    })?;
+    let mut section = Vec::new();
+    for line in lines {
+        if line.starts_with("```") {
+            in_code = !in_code;
+        } else if !in_code && (line.starts_with("# ") || line.starts_with("## ")) {
+            break;
+        }
+        section.push(line);
+    }
+    let text = section.join("\n").trim().to_string();
+    (!text.is_empty()).then_some(text)
 }
 
 /// `code => result` as a line of TuskLang with the result in a comment.
