@@ -318,26 +318,31 @@ fn a_configured_syslog_sink_that_cannot_connect_stops_the_plugin_from_starting()
     assert!(rendered.unwrap_err().starts_with("[R015] Error: @log: invalid configuration for plugin `logging`: "));
 }
 
-#[test]
-fn sending_needs_the_grant_in_process() {
-    let mut plugin = plugin();
-    let unix = UnixReceiver::bind(plugin.script_dir());
-    let udp = UdpReceiver::bind();
-    plugin.in_process();
+/// Adding either receiver as a sink is refused with the flag that would grant it.
+fn assert_refused_without_grants(plugin: &mut PluginTest, unix: &UnixReceiver, udp: &UdpReceiver) {
     assert_eq!(
-        error(&mut plugin, &format!("add_sink({{syslog: {{path: \"{}\"}}}})", unix.path.display())),
+        error(plugin, &format!("add_sink({{syslog: {{path: \"{}\"}}}})", unix.path.display())),
         format!(
             "[R015] Error: add_sink: permission denied: plugin `logging` may not write {0}; run with --allow-write={0} to allow it",
             unix.path.display()
         )
     );
     assert_eq!(
-        error(&mut plugin, &format!("add_sink({{syslog: {{address: \"{}\"}}}})", udp.address())),
+        error(plugin, &format!("add_sink({{syslog: {{address: \"{}\"}}}})", udp.address())),
         format!(
             "[R015] Error: add_sink: permission denied: plugin `logging` may not connect to {0}; run with --allow-net={0} to allow it",
             udp.address()
         )
     );
+}
+
+#[test]
+fn sending_needs_the_grant_in_process() {
+    let mut plugin = plugin();
+    let unix = UnixReceiver::bind(plugin.script_dir());
+    let udp = UdpReceiver::bind();
+    plugin.in_process();
+    assert_refused_without_grants(&mut plugin, &unix, &udp);
     // The refused socket was left as it was.
     assert!(std::fs::symlink_metadata(&unix.path).unwrap().file_type().is_socket());
 }
@@ -347,20 +352,7 @@ fn a_sandboxed_plugin_is_refused_cleanly_without_the_grant_and_sends_with_it() {
     let mut plugin = plugin();
     let unix = UnixReceiver::bind(plugin.script_dir());
     let udp = UdpReceiver::bind();
-    assert_eq!(
-        error(&mut plugin, &format!("add_sink({{syslog: {{path: \"{}\"}}}})", unix.path.display())),
-        format!(
-            "[R015] Error: add_sink: permission denied: plugin `logging` may not write {0}; run with --allow-write={0} to allow it",
-            unix.path.display()
-        )
-    );
-    assert_eq!(
-        error(&mut plugin, &format!("add_sink({{syslog: {{address: \"{}\"}}}})", udp.address())),
-        format!(
-            "[R015] Error: add_sink: permission denied: plugin `logging` may not connect to {0}; run with --allow-net={0} to allow it",
-            udp.address()
-        )
-    );
+    assert_refused_without_grants(&mut plugin, &unix, &udp);
     // A grant for the one address passes the host's check, but the sandbox hands out no UDP
     // socket for it (its network grants are per TCP connection): the error says what would.
     plugin.grant(&format!("--allow-net={}", udp.address()));
