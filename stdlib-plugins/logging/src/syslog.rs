@@ -381,10 +381,11 @@ fn connect_udp(address: &str, port: u16) -> io::Result<UdpSocket> {
     Ok(socket)
 }
 
-/// An I/O error as a reason; a sandbox's refusal to make the socket says what would allow it.
+/// An I/O error as a reason; a sandbox's refusal to make the socket (its system call filter
+/// answers `EPERM`; file permissions on a socket give `EACCES`) says what would allow it.
 fn reason(error: &io::Error) -> String {
     match error.raw_os_error() {
-        Some(code) if code == nix::libc::EPERM || code == nix::libc::EACCES => format!(
+        Some(nix::libc::EPERM) => format!(
             "{error}; a sandboxed plugin may open UDP sockets only with --allow-net for every host, and Unix sockets only with --allow-net and --allow-write for every path (first-party plugins run in-process, where the grants alone decide)"
         ),
         _ => error.to_string(),
