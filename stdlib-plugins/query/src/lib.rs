@@ -1,0 +1,1 @@
+//! The `query` plugin (being written).
