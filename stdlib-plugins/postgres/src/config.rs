@@ -23,9 +23,7 @@ impl PoolOptions {
     pub(crate) fn apply(&self, base: &PoolSettings) -> Result<PoolSettings, String> {
         let seconds = |name: &str, value: Option<f64>, default: Duration| match value {
             None => Ok(default),
-            Some(seconds) if (0.0..1e9).contains(&seconds) => {
-                Ok(Duration::from_secs_f64(seconds))
-            }
+            Some(seconds) if (0.0..1e9).contains(&seconds) => Ok(Duration::from_secs_f64(seconds)),
             Some(seconds) => Err(format!("`{name}` must be a number of seconds, got {seconds}")),
         };
         let pool_size = self.pool_size.unwrap_or(base.max_size);

@@ -341,6 +341,7 @@ fn the_pool_recovers_from_a_terminated_connection() {
     let pid = first[0]["pid"].as_i64().unwrap() as i32;
     let terminated: bool = client.query_one("SELECT pg_terminate_backend($1)", &[&pid]).unwrap().get(0);
     assert!(terminated);
+    wait_until_ended(&mut client, pid);
     let second = eval(&mut plugin, &format!("@postgres.query(\"{URL}\", \"SELECT pg_backend_pid() AS pid, 1 AS ok\")"));
     assert_eq!(second[0]["ok"], json!(1));
     assert_ne!(second[0]["pid"].as_i64().unwrap() as i32, pid);
@@ -464,4 +465,18 @@ fn sandboxed_smoke_test() {
         Ok(rows) => assert_eq!(rows, json!([{"v": "sandboxed!"}])),
         Err(error) => panic!("sandboxed query failed: {error}"),
     }
+}
+
+/// Waits until the server has ended backend `pid` (pg_terminate_backend only signals it), so
+/// that the connection is dead before the next call, as one that died while idle in the pool.
+fn wait_until_ended(client: &mut postgres::Client, pid: i32) {
+    for _ in 0..1000 {
+        let left: i64 =
+            client.query_one("SELECT count(*) FROM pg_stat_activity WHERE pid = $1", &[&pid]).unwrap().get(0);
+        if left == 0 {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("backend {pid} did not end");
 }

@@ -48,6 +48,22 @@ impl SqlError {
         self
     }
 
+    /// The statement has `expected` parameters but `given` values came with it.
+    pub fn check_parameter_count(expected: usize, given: usize) -> Result<(), SqlError> {
+        if expected == given {
+            return Ok(());
+        }
+        let plural = |n: usize, one: &str, many: &str| if n == 1 { one.to_string() } else { many.to_string() };
+        Err(SqlError::new(
+            SqlErrorKind::Usage,
+            format!(
+                "the statement has {expected} {} but {given} {} given",
+                plural(expected, "parameter", "parameters"),
+                plural(given, "value was", "values were")
+            ),
+        ))
+    }
+
     /// Adds the database's error code.
     #[must_use]
     pub fn with_code(mut self, code: impl Into<String>) -> SqlError {

@@ -53,6 +53,12 @@ impl SqlValue {
     }
 }
 
+/// Binary data (bytea, BLOB) as scripts see it: base64 text.
+pub fn binary_as_text(bytes: &[u8]) -> SqlValue {
+    use base64::Engine;
+    SqlValue::Text(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
 /// The rows of a statement that returns rows: column names in order, and one cell per column
 /// in each row.
 #[derive(Clone, Debug, Default, PartialEq)]

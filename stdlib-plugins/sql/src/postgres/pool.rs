@@ -529,19 +529,7 @@ impl Connection {
 }
 
 fn check_parameter_count(statement: &Statement, params: &[SqlValue]) -> Result<(), SqlError> {
-    let expected = statement.params().len();
-    if expected == params.len() {
-        return Ok(());
-    }
-    Err(SqlError::new(
-        SqlErrorKind::Usage,
-        format!(
-            "the statement has {expected} parameter{} but {} value{} given",
-            if expected == 1 { "" } else { "s" },
-            params.len(),
-            if params.len() == 1 { " was" } else { "s were" }
-        ),
-    ))
+    SqlError::check_parameter_count(statement.params().len(), params.len())
 }
 
 /// A connection checked out of its pool. It goes back when dropped, unless it broke; one

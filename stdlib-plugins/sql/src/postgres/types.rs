@@ -6,11 +6,10 @@
 use std::error::Error as StdError;
 use std::fmt::Write;
 
-use base64::Engine;
 use postgres::types::{Format, FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
 
 use super::time;
-use crate::{SqlError, SqlErrorKind, SqlValue};
+use crate::{SqlError, SqlErrorKind, SqlValue, binary_as_text};
 
 type BoxError = Box<dyn StdError + Sync + Send>;
 
@@ -49,7 +48,7 @@ pub(crate) fn decode(ty: &Type, raw: &[u8]) -> Result<SqlValue, SqlError> {
             Some((1, document)) => SqlValue::Json(json(ty, document)?),
             _ => return Err(malformed(ty)),
         },
-        Type::BYTEA => SqlValue::Text(base64::engine::general_purpose::STANDARD.encode(raw)),
+        Type::BYTEA => binary_as_text(raw),
         Type::DATE => SqlValue::Text(time::date(i32::from_be_bytes(fixed(ty, raw)?))),
         Type::TIMESTAMP => SqlValue::Text(time::timestamp(i64::from_be_bytes(fixed(ty, raw)?), false)),
         Type::TIMESTAMPTZ => SqlValue::Text(time::timestamp(i64::from_be_bytes(fixed(ty, raw)?), true)),
