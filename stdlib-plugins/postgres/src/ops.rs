@@ -243,6 +243,13 @@ fn listen(state: &State, args: &Args<'_>) -> Result<Value, OperatorError> {
     let channel = args.string(1, "channel")?;
     let timeout = match args.get(2) {
         None => Duration::ZERO,
+        Some(value) if value.kind() == tusk_plugin_sdk::Kind::Function => {
+            return Err(OperatorError::argument(
+                args.offset + 2,
+                format!("{}: a handler function needs the event loop (not available yet)", args.operator),
+            )
+            .with_help("pass a timeout in seconds instead and use the notifications it returns"));
+        }
         Some(value) => match value.as_float() {
             Some(seconds) if seconds.is_finite() && (0.0..=86_400.0).contains(&seconds) => {
                 Duration::from_secs_f64(seconds)

@@ -329,8 +329,10 @@ d: @postgres.listen(\"{URL}\", \"{channel}_own\", 30)
     assert_eq!(document["a"], json!(null));
     assert_eq!(document["b"], json!([]), "sent before the first listen: not received");
     assert_eq!(document["d"][0]["payload"], json!("second"));
-    let handler = error(&mut plugin, &format!("@postgres.listen(\"{URL}\", \"{channel}\", -1)"));
-    assert!(handler.contains("the timeout must be a number of seconds between 0 and 86400"), "{handler}");
+    let negative = error(&mut plugin, &format!("@postgres.listen(\"{URL}\", \"{channel}\", -1)"));
+    assert!(negative.contains("the timeout must be a number of seconds between 0 and 86400"), "{negative}");
+    let handler = error(&mut plugin, &format!("@postgres.listen(\"{URL}\", \"{channel}\", n => n)"));
+    assert!(handler.contains("a handler function needs the event loop (not available yet)"), "{handler}");
 }
 
 #[test]
