@@ -1,6 +1,5 @@
-//! SQL support shared by the `postgres` and `query` plugins, in plain Rust with no dependency
-//! on the plugin SDK: the plugins convert script values to and from [`SqlValue`] in a thin
-//! layer of their own.
+//! SQL support shared by the `postgres` and `query` plugins, in plain Rust; only [`script`]
+//! knows the plugin SDK (the conversions between script values and [`SqlValue`], and errors).
 //!
 //! - [`SqlValue`]: what a parameter or a cell is (null, bool, integer, float, text, JSON,
 //!   array, object), the one currency between scripts and every database adapter.
@@ -10,6 +9,7 @@
 //!   outside string literals, quoted identifiers and comments.
 //! - [`redact`]: connection strings with their password masked, and driver messages scrubbed
 //!   of it, so that no password reaches an error or a log.
+//! - [`script`]: the plugins' thin layer over the SDK.
 
 mod error;
 pub mod placeholders;
