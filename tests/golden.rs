@@ -105,7 +105,7 @@ fn evaluate(name: &str, source: &str, directory: &Path) -> Outcome {
     });
     let (json, diagnostics) = match engine.eval_named(name, source, Some(directory)) {
         Ok(document) => (
-            Some(tusk::format::to_json(document.value(), false)),
+            Some(tusk::format::to_json(document.value(), false).unwrap_or_else(|error| format!("<{error}>"))),
             engine.render_diagnostics(document.warnings(), false),
         ),
         Err(error) => (None, engine.render(&error, false)),
@@ -311,20 +311,26 @@ fn an_operator_path_without_parentheses_reads_from_the_operator_result() {
     // `@request.method` (LANGUAGE.md §3): the longest registered prefix is called with no
     // arguments and the rest of the name is a path into its result.
     let mut engine = Engine::new();
-    engine.register_operator("request", |_ctx, _args| {
-        let headers: tusk::Object = [(tusk::Str::new("host"), tusk::Value::from("example.com"))].into_iter().collect();
-        let request: tusk::Object = [
-            (tusk::Str::new("method"), tusk::Value::from("GET")),
-            (tusk::Str::new("headers"), tusk::Value::object(headers)),
-        ]
-        .into_iter()
-        .collect();
-        Ok(tusk::Value::object(request))
-    });
+    engine
+        .register_operator("request", |_ctx, _args| {
+            let headers: tusk::Object =
+                [(tusk::Str::new("host"), tusk::Value::from("example.com"))].into_iter().collect();
+            let request: tusk::Object = [
+                (tusk::Str::new("method"), tusk::Value::from("GET")),
+                (tusk::Str::new("headers"), tusk::Value::object(headers)),
+            ]
+            .into_iter()
+            .collect();
+            Ok(tusk::Value::object(request))
+        })
+        .expect("`@request` is free");
     let document = engine
         .eval_str("method: @request.method\nhost: @request.headers.host\nall: @request().method\n")
         .unwrap_or_else(|error| panic!("{}", engine.render(&error, false)));
-    assert_eq!(tusk::format::to_json(document.value(), true), r#"{"method":"GET","host":"example.com","all":"GET"}"#);
+    assert_eq!(
+        tusk::format::to_json(document.value(), true).unwrap(),
+        r#"{"method":"GET","host":"example.com","all":"GET"}"#
+    );
     let error = engine.eval_str("missing: @request.body\n").expect_err("the request has no body");
     assert!(engine.render(&error, false).contains("object has no key `body`"), "{}", engine.render(&error, false));
 }

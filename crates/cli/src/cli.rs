@@ -23,7 +23,8 @@ use tusk::plugins::GrantSet;
                   and runs standard input otherwise.\n\n\
                   Plugins are found on TUSK_PLUGIN_PATH, in the script's plugins/ folder, in the user's data \
                   folder (tusk plugin install puts them there) and in plugins/ next to the executable; \
-                  `tusk plugin list` shows them."
+                  `tusk plugin list` shows them, and `tusk help plugins` lists the options that grant them \
+                  permissions and set their sandbox."
 )]
 pub struct Cli {
     /// What to do (`run` when only a FILE is given)
@@ -35,7 +36,7 @@ pub struct Cli {
     pub input: Option<Input>,
 
     /// Evaluate an expression and print its value (the same as `tusk eval EXPR`)
-    #[arg(short = 'e', long = "eval", value_name = "EXPR", conflicts_with = "input")]
+    #[arg(short = 'e', long = "eval", value_name = "EXPR", conflicts_with = "input", allow_hyphen_values = true)]
     pub expression: Option<String>,
 
     #[command(flatten)]
@@ -61,8 +62,13 @@ pub enum Command {
     /// List, inspect, check, create, install, remove and document plugins
     #[command(
         subcommand,
-        after_help = "A plugin in three commands: `tusk plugin new greeter`, `tusk plugin install greeter`, \
+        after_help = "A plugin in three commands: `tusk plugin new greeter`, `tusk plugin install ./greeter`, \
                       `tusk -e '@greeter(\"you\")'`.\n\
+                      NAME or PATH (info, check, docs): an argument with a `/` in it, or `.` or `..`, is the path of \
+                      a plugin folder or crate; anything else is the name of an installed plugin (write `./greeter` \
+                      for the folder greeter here). install takes a path, remove a name.\n\
+                      check and docs start the plugin in its sandbox even when it is trusted: check with your grants \
+                      (no more), docs with nothing granted.\n\
                       `tusk plugin new` takes tusk-plugin-sdk from TUSK_SDK_PATH (the SDK crate's folder), else from \
                       the source tree this tusk was built from; without either it writes placeholders to edit."
     )]
@@ -78,10 +84,10 @@ pub enum PluginCommand {
     /// Everything about one plugin: manifest, permissions and whether they are granted,
     /// dependencies, the info record of its library (read without loading it) and, for a
     /// sandboxed plugin, the sandbox layers in force (it is started in its sandbox to see them)
-    Info(PluginNameArgs),
-    /// Validate a plugin folder or crate: manifest, library, loading, registrations, examples
-    /// (exit 1 on any failure; a crate is built with `cargo build` first)
-    Check(PluginPathArgs),
+    Info(PluginArgs),
+    /// Validate a plugin: manifest, library, loading (sandboxed, with your grants only),
+    /// registrations, examples (exit 1 on any failure; a crate is built with `cargo build` first)
+    Check(PluginCheckArgs),
     /// Create a plugin crate with one operator, one function, a manifest, a README and a test
     New(PluginNewArgs),
     /// Build a plugin crate (or take a built plugin folder) and install it for the current user
@@ -90,11 +96,12 @@ pub enum PluginCommand {
     Install(PluginInstallArgs),
     /// Remove a plugin installed with `tusk plugin install`
     Remove(PluginNameArgs),
-    /// Print a plugin's documentation as Markdown (loads it to read its symbol docs)
-    Docs(PluginNameArgs),
+    /// Print a plugin's documentation as Markdown (starts it in its sandbox, with nothing
+    /// granted, to read its symbol docs)
+    Docs(PluginArgs),
 }
 
-/// `tusk plugin info|remove|docs NAME`.
+/// `tusk plugin remove NAME`.
 #[derive(Debug, Args)]
 pub struct PluginNameArgs {
     /// The plugin's name, as in its plugin.toml
@@ -102,12 +109,27 @@ pub struct PluginNameArgs {
     pub name: String,
 }
 
-/// `tusk plugin check PATH`.
+/// `tusk plugin info|docs NAME|PATH`.
 #[derive(Debug, Args)]
-pub struct PluginPathArgs {
-    /// A plugin folder (plugin.toml and library) or a plugin crate (Cargo.toml and plugin.toml)
-    #[arg(value_name = "PATH")]
-    pub path: PathBuf,
+pub struct PluginArgs {
+    /// An installed plugin's name, or (with a `/`, or `.`) the path of a plugin folder
+    /// (plugin.toml and library) or crate (Cargo.toml and plugin.toml)
+    #[arg(value_name = "NAME|PATH")]
+    pub plugin: String,
+}
+
+/// `tusk plugin check [--write-capabilities] NAME|PATH`.
+#[derive(Debug, Args)]
+pub struct PluginCheckArgs {
+    /// An installed plugin's name, or (with a `/`, or `.`) the path of a plugin folder
+    /// (plugin.toml and library) or crate (Cargo.toml and plugin.toml)
+    #[arg(value_name = "NAME|PATH")]
+    pub plugin: String,
+
+    /// Rewrite `[capabilities]` in plugin.toml from what the plugin registers (the
+    /// registrations are the truth; the lists are their index)
+    #[arg(long)]
+    pub write_capabilities: bool,
 }
 
 /// `tusk plugin new NAME [PATH]`.
@@ -162,8 +184,9 @@ pub struct GetArgs {
     #[arg(value_name = "FILE", value_parser = parse_input)]
     pub input: Input,
 
-    /// Dotted path of the value: `server.port`, `routes.0.path`
-    #[arg(value_name = "PATH")]
+    /// Where the value is: `server.port`, `routes[0].path`, `hosts[-1]`, `a."key.with.dots"`,
+    /// `ports.min` (the syntax the flat format prints)
+    #[arg(value_name = "PATH", allow_hyphen_values = true)]
     pub path: String,
 
     #[command(flatten)]
@@ -211,18 +234,19 @@ pub enum Format {
     Yaml,
     /// TOML (the document must be a table without nulls)
     Toml,
-    /// One `dotted.key = json` line per value
+    /// One `path = json` line per value, in the path syntax of `tusk get`
     Flat,
 }
 
 /// Options that apply to every subcommand.
 #[derive(Clone, Debug, Default, Args)]
 pub struct GlobalArgs {
-    /// Colour diagnostics: auto means when standard error is a terminal and NO_COLOR is unset
+    /// Colour diagnostics: auto means when standard error is a terminal, unless NO_COLOR is set,
+    /// CLICOLOR=0 or TERM=dumb (CLICOLOR_FORCE=1 colours even into a pipe)
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto, global = true)]
     pub color: ColorChoice,
 
-    /// A bare word that names nothing is an error instead of a string
+    /// A bare word that names nothing, or a key defined twice, is an error instead of a warning
     #[arg(long, global = true, conflicts_with = "compat")]
     pub strict: bool,
 
@@ -230,6 +254,14 @@ pub struct GlobalArgs {
     /// their raw text, errors become warnings
     #[arg(long, global = true)]
     pub compat: bool,
+
+    /// Do not print warnings (nor `check`'s summary)
+    #[arg(short, long, global = true, conflicts_with = "deny_warnings")]
+    pub quiet: bool,
+
+    /// Treat warnings as errors: print them as errors and exit with 1 (run, get, check, eval)
+    #[arg(long, global = true)]
+    pub deny_warnings: bool,
 
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -245,24 +277,26 @@ pub struct GlobalArgs {
 #[derive(Clone, Debug, Default, Args)]
 #[command(next_help_heading = "Plugin sandbox")]
 pub struct SandboxArgs {
+    // Hidden from every command's help (they are many and rarely needed there); `tusk help
+    // plugins` lists them.
     /// Run this plugin sandboxed even if the grants file trusts it (repeatable)
-    #[arg(long = "sandbox", value_name = "NAME", action = ArgAction::Append, global = true)]
+    #[arg(long = "sandbox", value_name = "NAME", action = ArgAction::Append, global = true, hide = true)]
     pub sandbox: Vec<String>,
 
     /// Run every plugin sandboxed
-    #[arg(long, global = true)]
+    #[arg(long, global = true, hide = true)]
     pub sandbox_all: bool,
 
     /// Stop a sandboxed plugin call after this many seconds (default 10)
-    #[arg(long, value_name = "SECONDS", global = true, value_parser = positive_seconds)]
+    #[arg(long, value_name = "SECONDS", global = true, hide = true, value_parser = positive_seconds)]
     pub plugin_timeout: Option<f64>,
 
     /// Memory limit of a sandboxed plugin, in MiB (default 1024; 0 for none)
-    #[arg(long, value_name = "MIB", global = true)]
+    #[arg(long, value_name = "MIB", global = true, hide = true)]
     pub plugin_memory: Option<u64>,
 
     /// CPU time limit of a sandboxed plugin's runner, in seconds (default none)
-    #[arg(long, value_name = "SECONDS", global = true)]
+    #[arg(long, value_name = "SECONDS", global = true, hide = true)]
     pub plugin_cpu: Option<u64>,
 }
 
@@ -291,41 +325,43 @@ fn positive_seconds(value: &str) -> Result<f64, String> {
     }
 }
 
-/// What plugins may do: flags grant to every plugin, the grants file per plugin.
+/// What plugins may do: flags grant to every plugin, the grants file per plugin. A plugin gets
+/// what is granted and also declared in its plugin.toml: a grant it did not declare does not
+/// apply to it.
 #[derive(Clone, Debug, Default, Args)]
-#[command(next_help_heading = "Plugin permissions")]
+#[command(next_help_heading = "Plugin permissions (each plugin gets only what its plugin.toml also declares)")]
 pub struct PermissionArgs {
     /// Let plugins read these paths (comma-separated, absolute or starting with ${script_dir}
     /// or ${home}); every path without a list
     #[arg(long, value_name = "PATHS", num_args = 0..=1, require_equals = true, default_missing_value = "",
-          action = ArgAction::Append, global = true, value_parser = allow_read)]
+          action = ArgAction::Append, global = true, hide = true, value_parser = allow_read)]
     pub allow_read: Vec<String>,
 
     /// Let plugins create, change and delete these paths; every path without a list
     #[arg(long, value_name = "PATHS", num_args = 0..=1, require_equals = true, default_missing_value = "",
-          action = ArgAction::Append, global = true, value_parser = allow_write)]
+          action = ArgAction::Append, global = true, hide = true, value_parser = allow_write)]
     pub allow_write: Vec<String>,
 
     /// Let plugins connect to these hosts (`host` or `host:port`); every host without a list
     #[arg(long, value_name = "HOSTS", num_args = 0..=1, require_equals = true, default_missing_value = "",
-          action = ArgAction::Append, global = true, value_parser = allow_net)]
+          action = ArgAction::Append, global = true, hide = true, value_parser = allow_net)]
     pub allow_net: Vec<String>,
 
     /// Let plugins read these environment variables (`*` wildcards); every variable without a list
     #[arg(long, value_name = "NAMES", num_args = 0..=1, require_equals = true, default_missing_value = "",
-          action = ArgAction::Append, global = true, value_parser = allow_env)]
+          action = ArgAction::Append, global = true, hide = true, value_parser = allow_env)]
     pub allow_env: Vec<String>,
 
     /// Let plugins use databases
-    #[arg(long, global = true)]
+    #[arg(long, global = true, hide = true)]
     pub allow_db: bool,
 
     /// Grant everything above to every plugin
-    #[arg(long, global = true)]
+    #[arg(long, global = true, hide = true)]
     pub allow_all: bool,
 
     /// Per-plugin grants (default: ~/.config/tusk/grants.toml, under $XDG_CONFIG_HOME if set)
-    #[arg(long, value_name = "FILE", global = true)]
+    #[arg(long, value_name = "FILE", global = true, hide = true)]
     pub grants: Option<PathBuf>,
 }
 
@@ -423,10 +459,18 @@ pub enum Input {
 }
 
 impl Cli {
+    /// `tusk help plugins`: the text to print, when that is what the arguments ask for.
+    pub fn plugin_help_requested() -> Option<String> {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+        (args.len() == 2 && args[0] == "help" && args[1] == "plugins").then(plugin_help)
+    }
+
     /// Parses the process arguments. Usage errors carry exit code 2, `--help` and `--version`
     /// exit code 0.
     pub fn parse_args() -> Result<Cli, clap::Error> {
-        let cli = Cli::try_parse()?;
+        let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        reject_mistyped_command(&args)?;
+        let cli = Cli::try_parse_from(args)?;
         cli.reject_top_level_arguments_with_subcommand()?;
         Ok(cli)
     }
@@ -454,6 +498,60 @@ impl Cli {
         let message = format!("`{argument}` cannot be used before the subcommand `{subcommand}`");
         Err(<Cli as CommandFactory>::command().error(ErrorKind::ArgumentConflict, message))
     }
+}
+
+/// `tusk help plugins`: the permission and sandbox options, which every command accepts and
+/// no command's help lists.
+fn plugin_help() -> String {
+    let command = SandboxArgs::augment_args(PermissionArgs::augment_args(clap::Command::new("tusk")))
+        .mut_args(|arg| arg.hide(false))
+        .override_usage("tusk [OPTIONS] [COMMAND] [PLUGIN OPTIONS]")
+        .about("Options for plugins, accepted by every command (before or after it)")
+        .after_help("Plugins declare the permissions they need in plugin.toml; `tusk plugin info NAME` shows them.")
+        .disable_help_flag(true);
+    command.clone().render_help().to_string()
+}
+
+/// `tusk chek x.tsk` or `tusk version`: the first free argument is no file and no command, but
+/// close to a command (or `version`, which is `--version`). Without this, clap reads it as the
+/// script to run and the error is about a file or an argument after it.
+fn reject_mistyped_command(args: &[std::ffi::OsString]) -> Result<(), clap::Error> {
+    let command = <Cli as CommandFactory>::command();
+    let takes_value = |flag: &str| {
+        command.get_arguments().any(|arg| {
+            let named = match flag.strip_prefix("--") {
+                Some(long) => arg.get_long() == Some(long),
+                None => flag.len() == 2 && arg.get_short() == flag.chars().nth(1),
+            };
+            named && arg.get_action().takes_values() && arg.get_num_args().is_none_or(|range| range.min_values() > 0)
+        })
+    };
+    let mut rest = args.iter().skip(1).filter_map(|arg| arg.to_str());
+    let word = loop {
+        let Some(arg) = rest.next() else { return Ok(()) };
+        if arg == "--" {
+            return Ok(());
+        }
+        if arg.starts_with('-') && arg.len() > 1 {
+            if !arg.contains('=') && takes_value(arg) {
+                rest.next();
+            }
+            continue;
+        }
+        break arg;
+    };
+    let subcommands: Vec<&str> = command.get_subcommands().map(|sub| sub.get_name()).collect();
+    if subcommands.contains(&word) || word == "help" || std::path::Path::new(word).exists() {
+        return Ok(());
+    }
+    let message = if word == "version" {
+        "`version` is neither a file nor a command; `tusk --version` prints the version".to_string()
+    } else if let Some(suggestion) = tusk::closest_name(word, subcommands.iter().copied()) {
+        format!("`{word}` is neither a file nor a command; did you mean `tusk {suggestion}`?")
+    } else {
+        return Ok(());
+    };
+    Err(<Cli as CommandFactory>::command().error(ErrorKind::InvalidSubcommand, message))
 }
 
 fn parse_input(argument: &str) -> Result<Input, String> {

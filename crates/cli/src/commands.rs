@@ -20,7 +20,7 @@ use std::sync::atomic::Ordering;
 use tusk::plugins::{GrantSet, Grants, HostSettings};
 use tusk::{Diagnostic, Document, Engine, Limits, Mode, Severity, SymbolKind};
 
-use crate::cli::{Cli, Command, GlobalArgs, Input};
+use crate::cli::{Cli, Command, GlobalArgs, Input, OutputArgs};
 use crate::{interrupt, output};
 
 /// How a command ended; `main` turns it into the exit code.
@@ -154,7 +154,7 @@ impl Context {
         let mut grants = Grants::new(script_dir);
         grants.flags = self.grant_flags.clone();
         let file = self.global.permissions.grants.clone().unwrap_or_else(|| grants.grants_file.clone());
-        grants.load_file(&file, engine.runtime().sources_mut())?;
+        grants.load_file(&file, engine.sources_mut())?;
         Ok(grants)
     }
 
@@ -188,7 +188,11 @@ impl Context {
     pub fn report(&self, engine: &Engine, error: &tusk::Error) -> Status {
         let rendered = match error {
             tusk::Error::Script(diagnostics) => {
-                engine.render_diagnostics(&with_plugin_hints(engine, diagnostics), self.stderr_color)
+                let mut diagnostics = with_plugin_hints(engine, diagnostics);
+                if self.global.quiet {
+                    diagnostics.retain(Diagnostic::is_error);
+                }
+                engine.render_diagnostics(&diagnostics, self.stderr_color)
             }
             tusk::Error::Io { .. } => engine.render(error, self.stderr_color),
         };
@@ -210,10 +214,50 @@ impl Context {
         self.report_diagnostics(engine, &warnings);
     }
 
+    /// Prints the warnings of a successful evaluation, unless `--quiet`. Returns true when
+    /// `--deny-warnings` turns them into errors (they are printed as errors, with a note), so
+    /// the command fails.
+    pub fn report_warnings(&self, engine: &Engine, warnings: &[Diagnostic]) -> bool {
+        if warnings.is_empty() {
+            return false;
+        }
+        if self.global.deny_warnings {
+            let errors: Vec<Diagnostic> = warnings
+                .iter()
+                .cloned()
+                .map(|warning| {
+                    Diagnostic { severity: Severity::Error, ..warning }
+                        .with_note("`--deny-warnings` makes warnings errors")
+                })
+                .collect();
+            self.report_diagnostics(engine, &errors);
+            return true;
+        }
+        if !self.global.quiet {
+            self.report_diagnostics(engine, warnings);
+        }
+        false
+    }
+
     /// Prints diagnostics (warnings, or errors with their warnings).
     pub fn report_diagnostics(&self, engine: &Engine, diagnostics: &[tusk::Diagnostic]) {
         if !diagnostics.is_empty() {
             output::write_stderr(&engine.render_diagnostics(diagnostics, self.stderr_color));
+        }
+    }
+}
+
+/// Prints a document or value in the requested format; a value the format cannot hold (`null`
+/// in TOML, an infinite float anywhere) is an error naming its path, exit 1.
+pub fn print_value(value: &tusk::Value, output_args: &OutputArgs, raw_strings: bool) -> anyhow::Result<Status> {
+    match output::format_value(value, output_args, raw_strings) {
+        Ok(text) => {
+            output::write_stdout(&text)?;
+            Ok(Status::Success)
+        }
+        Err(error) => {
+            output::write_stderr(&format!("Error: {error}\n"));
+            Ok(Status::ScriptError)
         }
     }
 }
@@ -224,12 +268,12 @@ pub fn evaluate(engine: &mut Engine, input: &Input) -> Result<Document, tusk::Er
     match input {
         Input::Path(path) => engine.eval_file(path),
         Input::Stdin => {
-            let mut source = String::new();
+            let mut source = Vec::new();
             std::io::stdin()
-                .read_to_string(&mut source)
+                .read_to_end(&mut source)
                 .map_err(|error| tusk::Error::Io { path: "<stdin>".to_string(), message: error.to_string() })?;
             let directory = std::env::current_dir().ok();
-            engine.eval_named("<stdin>", &source, directory.as_deref())
+            engine.eval_named_bytes("<stdin>", source, directory.as_deref())
         }
     }
 }

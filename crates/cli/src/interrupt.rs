@@ -49,14 +49,23 @@ pub fn watch_repl(cancel: Arc<AtomicBool>, started: Arc<AtomicBool>) {
 
 fn install(watched: Watched) {
     let state = STATE.get_or_init(|| {
-        // An error means another handler is installed (never in the tusk binary); Ctrl-C
-        // then keeps whatever behaviour that handler gives it.
-        let _ = ctrlc::set_handler(on_interrupt);
+        if let Some(problem) = install_handler() {
+            output::write_stderr(&problem);
+        }
         State { presses: AtomicUsize::new(0), current: Mutex::new(None) }
     });
     if let Ok(mut current) = state.current.lock() {
         *current = Some(watched);
     }
+}
+
+/// Installs the handler; says what it means when that fails. Without the handler Ctrl-C keeps
+/// its default (the process ends at once, and loaded plugins are not shut down), which is worth
+/// a word.
+fn install_handler() -> Option<String> {
+    ctrlc::set_handler(on_interrupt).err().map(|error| {
+        format!("tusk: Ctrl-C cannot be caught ({error}); it will end tusk at once, without shutting plugins down\n")
+    })
 }
 
 fn on_interrupt() {
@@ -94,5 +103,19 @@ pub fn reset() {
         {
             watched.cancel.store(false, Ordering::SeqCst);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handler_that_cannot_be_installed_is_reported() {
+        // Another handler first: the process can have only one.
+        ctrlc::set_handler(|| {}).expect("the first handler installs");
+        let problem = install_handler().expect("the second handler is refused");
+        assert!(problem.starts_with("tusk: Ctrl-C cannot be caught ("), "{problem}");
+        assert!(problem.ends_with("it will end tusk at once, without shutting plugins down\n"), "{problem}");
     }
 }

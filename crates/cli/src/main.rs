@@ -15,6 +15,12 @@ use crate::cli::Cli;
 use crate::commands::Status;
 
 fn main() -> ExitCode {
+    if let Some(help) = Cli::plugin_help_requested() {
+        return match output::write_stdout(&help) {
+            Err(error) if error.kind() != std::io::ErrorKind::BrokenPipe => ExitCode::from(Status::UsageOrIo.code()),
+            _ => ExitCode::SUCCESS,
+        };
+    }
     let cli = match Cli::parse_args() {
         Ok(cli) => cli,
         Err(error) => {

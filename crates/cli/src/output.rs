@@ -8,6 +8,7 @@
 use std::io::{IsTerminal, Write};
 
 use tusk::Value;
+use tusk::format::FormatError;
 
 use crate::cli::{ColorChoice, Format, OutputArgs};
 
@@ -36,12 +37,22 @@ pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
-/// Colour for a stream: `auto` means the stream is a terminal and `NO_COLOR` is unset or empty.
+/// Colour for a stream. `--color always` and `never` decide; `auto` follows the conventions,
+/// in this order: `NO_COLOR` (set and not empty) means none; `CLICOLOR_FORCE` (set and not
+/// `0`) means colour even into a pipe; `CLICOLOR=0` or `TERM=dumb` means none; else colour
+/// when the stream is a terminal.
 pub fn use_color(choice: ColorChoice, stream_is_terminal: bool) -> bool {
+    let variable = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
     match choice {
         ColorChoice::Always => true,
         ColorChoice::Never => false,
-        ColorChoice::Auto => stream_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|value| value.is_empty()),
+        ColorChoice::Auto if variable("NO_COLOR").is_some() => false,
+        ColorChoice::Auto if variable("CLICOLOR_FORCE").is_some_and(|value| value != "0") => true,
+        ColorChoice::Auto => {
+            stream_is_terminal
+                && variable("CLICOLOR").is_none_or(|value| value != "0")
+                && variable("TERM").is_none_or(|value| value != "dumb")
+        }
     }
 }
 
@@ -52,19 +63,15 @@ pub fn stderr_is_terminal() -> bool {
 
 /// A value in the requested format. With `raw_strings` and no explicit format, a string value
 /// is its bare text, which is what shell scripts want from `tusk get` and `tusk eval`.
-pub fn format_value(value: &Value, output: &OutputArgs, raw_strings: bool) -> Result<String, String> {
+pub fn format_value(value: &Value, output: &OutputArgs, raw_strings: bool) -> Result<String, FormatError> {
     if let (Value::Str(text), None, true) = (value, output.format, raw_strings) {
         return Ok(text.to_string());
     }
     match output.format.unwrap_or(Format::Json) {
-        Format::Json => Ok(tusk::format::to_json(value, output.compact)),
-        Format::Yaml => Ok(tusk::format::to_yaml(value)),
-        Format::Toml => tusk::format::to_toml(value).map_err(|message| format!("cannot write TOML: {message}")),
-        // A lone scalar has no key to put before `=`, so it is written as JSON on its own.
-        Format::Flat if !matches!(value, Value::Object(_) | Value::Array(_) | Value::Range(..)) => {
-            Ok(tusk::format::to_json(value, true))
-        }
-        Format::Flat => Ok(tusk::format::to_flat(value)),
+        Format::Json => tusk::format::to_json(value, output.compact),
+        Format::Yaml => tusk::format::to_yaml(value),
+        Format::Toml => tusk::format::to_toml(value),
+        Format::Flat => tusk::format::to_flat(value),
     }
 }
 

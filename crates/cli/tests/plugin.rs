@@ -4,9 +4,11 @@
 //!
 //! Every run gets its own home: `XDG_DATA_HOME`, `XDG_CONFIG_HOME`, `XDG_CACHE_HOME` and
 //! `TUSK_PLUGIN_PATH` point into a temporary folder, so tests never touch the real one. The test
-//! plugin `cli_probe` (tests/fixtures/cli_probe) is built once with cargo; plugin crates made by
-//! `tusk plugin new` build into a target folder shared by the runs (under CARGO_TARGET_TMPDIR), so
-//! only the first run pays for compiling the SDK.
+//! plugin `cli_probe` (tests/fixtures/cli_probe) and the sandbox runner are built once per test
+//! binary, in one cargo run, into the target folder of these tests; every run of the binary uses
+//! that runner (`TUSK_PLUGIN_RUNNER`). Plugin crates made by `tusk plugin new` are not in the
+//! workspace: they build into a target folder of their own inside ours (kept between runs, so
+//! only the first run pays for compiling their dependencies), never into the source tree.
 //!
 //! Untrusted plugins run in the sandboxed runner, which may note on standard error that the
 //! kernel offers a weaker sandbox; such notes depend on the machine and are removed before
@@ -73,6 +75,7 @@ impl Env {
             .env("XDG_CACHE_HOME", self.path("cache"))
             .env("TUSK_PLUGIN_PATH", self.plugin_path())
             .env("CARGO_TARGET_DIR", shared_target_dir())
+            .env("TUSK_PLUGIN_RUNNER", built().binary(RUNNER, RUNNER))
             .env_remove("TUSK_SDK_PATH")
             .env_remove("NO_COLOR")
             .stdin(Stdio::null());
@@ -105,19 +108,36 @@ impl Env {
     }
 }
 
-/// Where crates made by `tusk plugin new` are built (kept between runs).
+/// Where crates made by `tusk plugin new` are built (kept between runs): a folder inside the
+/// target folder these tests were built in.
 fn shared_target_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("tusk-cli-plugin-builds")
+}
+
+/// The target folder these tests were built in (cargo's `CARGO_TARGET_TMPDIR` is its `tmp`).
+fn workspace_target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).parent().expect("the tmp folder is inside the target folder").to_path_buf()
 }
 
 fn probe_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cli_probe")
 }
 
-/// The test plugin's library, built once per test run.
+const PROBE: &str = "tusk-plugin-cli-probe";
+const RUNNER: &str = "tusk-plugin-runner";
+
+/// The test plugin and the runner, built once per test binary (in one cargo run).
+fn built() -> &'static tusk_plugin_testkit::Built {
+    static BUILT: OnceLock<tusk_plugin_testkit::Built> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        tusk_plugin_testkit::build_packages(&probe_dir(), &[PROBE, RUNNER], tusk_plugin_testkit::Profile::Debug)
+            .unwrap_or_else(|error| panic!("{error}"))
+    })
+}
+
+/// The test plugin's library.
 fn probe_library() -> &'static Path {
-    static LIBRARY: OnceLock<PathBuf> = OnceLock::new();
-    LIBRARY.get_or_init(|| tusk_plugin_testkit::build_cdylib(&probe_dir()).expect("the test plugin builds"))
+    built().library(PROBE)
 }
 
 /// Trailing spaces go (ariadne pads some lines), and so do the sandbox's notes about what
@@ -155,12 +175,12 @@ fn fake_plugin(root: &Path, name: &str, extra: &str) -> PathBuf {
     dir
 }
 
-/// The plugin ABI libraries built against this SDK carry (`1.0`).
+/// The plugin ABI libraries built against this SDK carry (`1.1`), which their manifests declare.
 fn library_abi() -> String {
-    format!("{}.{}", tusk_plugin_sdk::abi::ABI_MAJOR, tusk_plugin_sdk::abi::ABI_MINOR)
+    format!("{}.{}", tusk_plugin_abi::ABI_MAJOR, tusk_plugin_abi::ABI_MINOR)
 }
 
-/// `plugin ABI 1.0, tusk-plugin-sdk 0.1.0`, as `tusk plugin check` shows a library.
+/// `plugin ABI 1.1, tusk-plugin-sdk 0.1.0`, as `tusk plugin check` shows a library.
 fn record_text() -> String {
     format!("plugin ABI {}, tusk-plugin-sdk {}", library_abi(), tusk_plugin_sdk::SDK_VERSION)
 }
@@ -272,7 +292,7 @@ repository:   https://example.invalid/tusklang-rust
 folder:       {probe} (TUSK_PLUGIN_PATH)
 manifest:     {probe}/plugin.toml
 library:      {probe}/libtusk_plugin_cli_probe.so
-plugin ABI:   1.0
+plugin ABI:   {abi_shown}
 mode:         isolated
 hot reload:   yes
 operators:    @cli_probe.read, @cli_probe.wait
@@ -285,7 +305,6 @@ config schema: -
 examples:     1
 library info record (read from the file, not loaded):
   package:    tusk-plugin-cli-probe 1.0.0
-  plugin ABI: {abi}
   SDK:        tusk-plugin-sdk {sdk}
   target:     {arch}-{os}
   panics:     unwind
@@ -295,7 +314,8 @@ sandbox: not started: plugin `cli_probe` needs read access to {data}
         probe = probe.display(),
         data = data.display(),
         grants = grants.display(),
-        abi = library_abi(),
+        // The library's ABI (the manifest says the same, so it is not repeated).
+        abi_shown = library_abi(),
         sdk = tusk_plugin_sdk::SDK_VERSION,
         arch = std::env::consts::ARCH,
         os = std::env::consts::OS,
@@ -317,8 +337,10 @@ fn check_of_the_template_plugin_passes() {
     let template =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/plugins/my_plugin").canonicalize().unwrap();
     let template = template.display().to_string();
-    // The template is a member of this workspace: it builds into the workspace's target folder.
-    let output = env.command(&["plugin", "check", &template]).env_remove("CARGO_TARGET_DIR").output().unwrap();
+    // The template is a member of this workspace: it builds into the target folder of the
+    // workspace build these tests come from, as a developer's `tusk plugin check` would.
+    let output =
+        env.command(&["plugin", "check", &template]).env("CARGO_TARGET_DIR", workspace_target_dir()).output().unwrap();
     let stdout = format!(
         "checking {template}
 ok      build (cargo build, debug profile)
@@ -345,7 +367,7 @@ ok      shutdown
 fn check_of_a_broken_manifest_fails_pointing_into_it() {
     let env = Env::new();
     let dir = fake_plugin(&env.work(), "shaky", "[capabilities]\noperators = [\"@shake\"]\n");
-    let output = env.run(&["plugin", "check", "shaky"]);
+    let output = env.run(&["plugin", "check", "./shaky"]);
     let manifest = dir.join("plugin.toml");
     let stderr = format!(
         "[X006] Error: invalid operator name `@shake`
@@ -360,18 +382,20 @@ fn check_of_a_broken_manifest_fails_pointing_into_it() {
 ",
         manifest = manifest.display()
     );
-    assert_output(&output, 1, "checking shaky\nFAILED  manifest\n1 of 1 checks failed\n", &stderr);
+    assert_output(&output, 1, "checking ./shaky\nFAILED  manifest\n1 of 1 checks failed\n", &stderr);
 }
 
 #[test]
-fn check_loads_the_plugin_granting_what_it_asks_for_and_runs_every_example() {
+fn check_loads_the_plugin_with_the_users_grants_only_and_runs_every_example() {
     let env = Env::new();
     let dir = env.add_probe(&env.work());
-    let output = env.run(&["plugin", "check", "cli_probe"]);
+    let output = env.run(&["plugin", "check", "./cli_probe"]);
+    let data = env.work().join("data");
     let stdout = format!(
-        "checking cli_probe
+        "checking ./cli_probe
 ok      manifest: cli_probe 1.0.0
 ok      library libtusk_plugin_cli_probe.so: {}, {}-{}, panic=unwind
+note    plugin `cli_probe` needs read access to {}: not granted, so refused while checking
 ok      load: registers @cli_probe.read, @cli_probe.wait, cli_probe_twice, as the manifest declares
 ok      example cli_probe_twice(21) => 42
 ok      example cli_probe_twice(2) => 4
@@ -381,15 +405,26 @@ ok      shutdown
         record_text(),
         std::env::consts::ARCH,
         std::env::consts::OS,
+        data.display(),
     );
     assert_output(&output, 0, &stdout, "");
+    // Granted, nothing to note.
+    let output = env.run(&[&format!("--allow-read={}", data.display()), "plugin", "check", "./cli_probe"]);
+    assert!(!output.stdout.contains("\nnote "), "{output:?}");
+    assert_eq!(output.stdout.lines().last(), Some("6 checks passed"), "{output:?}");
+
+    // An installed plugin is checked by its name.
+    env.add_probe(&env.plugin_path());
+    let output = env.run(&["plugin", "check", "cli_probe"]);
+    assert!(output.stdout.starts_with("checking cli_probe\nok      manifest: cli_probe 1.0.0\n"), "{output:?}");
+    assert_eq!(output.stdout.lines().last(), Some("6 checks passed"), "{output:?}");
 
     // A library that is not a plugin fails at the info record, before anything is loaded.
     let library = dir.join("libtusk_plugin_cli_probe.so");
     std::fs::write(&library, b"not a library").unwrap();
-    let output = env.run(&["plugin", "check", "cli_probe"]);
+    let output = env.run(&["plugin", "check", "./cli_probe"]);
     let stdout = format!(
-        "checking cli_probe
+        "checking ./cli_probe
 ok      manifest: cli_probe 1.0.0
 FAILED  library: {} is not a TuskLang plugin: it has no info record (build it with `tusk_plugin_sdk::export_plugin!`)
 1 of 2 checks failed
@@ -400,13 +435,77 @@ FAILED  library: {} is not a TuskLang plugin: it has no info record (build it wi
 }
 
 #[test]
+fn check_writes_the_capabilities_from_what_the_plugin_registers() {
+    let env = Env::new();
+    let dir = env.add_probe(&env.work());
+    let manifest = dir.join("plugin.toml");
+    let original = std::fs::read_to_string(&manifest).unwrap();
+    // The index forgot the function and names an operator that does not exist.
+    let stale = original
+        .replace("functions = [\"cli_probe_twice\"]", "# kept: a comment in the table\nfunctions = []")
+        .replace("\"cli_probe.wait\"]", "\"cli_probe.wait\", \"cli_probe.gone\"]");
+    assert_ne!(stale, original, "the fixture's manifest changed: update this test");
+    std::fs::write(&manifest, &stale).unwrap();
+
+    let library_line = format!(
+        "ok      library libtusk_plugin_cli_probe.so: {}, {}-{}, panic=unwind\n",
+        record_text(),
+        std::env::consts::ARCH,
+        std::env::consts::OS
+    );
+    // `check` grants nothing the user did not: the probe's read permission is noted, not given.
+    let library_line = format!(
+        "{library_line}note    plugin `cli_probe` needs read access to {}: not granted, so refused while checking\n",
+        env.work().join("data").display()
+    );
+    let output = env.run(&["plugin", "check", "./cli_probe"]);
+    let stdout = format!(
+        "checking ./cli_probe\nok      manifest: cli_probe 1.0.0\n{library_line}FAILED  load: plugin `cli_probe` does not \
+         match its manifest: the manifest declares operator `@cli_probe.gone`, which the library does not register; \
+         the library registers function `cli_probe_twice`, which the manifest does not declare\n1 of 3 checks failed\n"
+    );
+    assert_output(
+        &output,
+        1,
+        &stdout,
+        "Help: `tusk plugin check --write-capabilities PATH` rewrites [capabilities] in plugin.toml from what the \
+         plugin registers\n",
+    );
+
+    let output = env.run(&["plugin", "check", "--write-capabilities", "./cli_probe"]);
+    let stdout = format!(
+        "checking ./cli_probe\nok      manifest: cli_probe 1.0.0\n{library_line}ok      load: registers \
+         @cli_probe.read, @cli_probe.wait, cli_probe_twice\nok      capabilities: wrote operators @cli_probe.read, \
+         @cli_probe.wait; functions cli_probe_twice to {}; check again to run the examples\n4 checks passed\n",
+        manifest.canonicalize().unwrap().display()
+    );
+    assert_output(&output, 0, &stdout, "");
+    let rewritten = std::fs::read_to_string(&manifest).unwrap();
+    assert!(
+        rewritten.contains(
+            "[capabilities]\noperators = [\"cli_probe.read\", \"cli_probe.wait\"]\nfunctions = [\"cli_probe_twice\"]\n# kept: a comment in the table\n"
+        ),
+        "{rewritten}"
+    );
+    // Now the index matches: the full check passes, and writing again changes nothing.
+    assert_eq!(env.run(&["plugin", "check", "./cli_probe"]).code, 0);
+    let output = env.run(&["plugin", "check", "--write-capabilities", "./cli_probe"]);
+    assert!(
+        output.stdout.contains("ok      capabilities: plugin.toml lists what the plugin registers\n"),
+        "{}",
+        output.stdout
+    );
+    assert_eq!(std::fs::read_to_string(&manifest).unwrap(), rewritten);
+}
+
+#[test]
 fn newcomer_flow_takes_three_commands() {
     let env = Env::new();
     let output = env.run(&["plugin", "new", "greeter"]);
     let stdout = "created the plugin crate greeter in greeter: @greeter(name) and greeter_shout(text)
 next:
-  tusk plugin check greeter      build it and check it
-  tusk plugin install greeter    install it for your scripts
+  tusk plugin check ./greeter      build it and check it
+  tusk plugin install ./greeter    install it for your scripts
   tusk -e '@greeter(\"you\")'
 ";
     assert_output(&output, 0, stdout, "");
@@ -449,6 +548,8 @@ fn a_new_plugin_passes_its_checks_and_its_own_test() {
         .args(["test", "--quiet", "--manifest-path"])
         .arg(crate_dir.join("Cargo.toml"))
         .env("CARGO_TARGET_DIR", shared_target_dir())
+        // Its sandboxed test needs the runner; this one is already built.
+        .env("TUSK_PLUGIN_RUNNER", built().binary(RUNNER, RUNNER))
         .output()
         .unwrap();
     assert!(
@@ -518,6 +619,14 @@ fn install_refuses_conflicts_unless_forced_and_remove_undoes_it() {
         installed.display()
     );
     assert_output(&output, 1, "", &stderr);
+    // Built-in operators cannot be replaced: refused even with --force.
+    let shadow = fake_plugin(&env.path("src"), "shadow", "[capabilities]\noperators = [\"env\"]\n");
+    let output = env.run(&["plugin", "install", "--force", shadow.to_str().unwrap()]);
+    let stderr = "Error: cannot install plugin `shadow`:\n  - operator `@env` is built into tusk\nHelp: rename it in the \
+                  plugin (its manifest and its code): built-in operators and functions cannot be replaced, not even \
+                  with --force\n";
+    assert_output(&output, 1, "", stderr);
+    assert!(!env.user_plugins().join("shadow").exists());
     let output = env.run(&["plugin", "install", "--force", rival.to_str().unwrap()]);
     assert_eq!(output.code, 0, "{output:?}");
     assert!(
@@ -573,7 +682,7 @@ Test plugin of the tusk command's tests
 | Author | TuskLang for Rust |
 | License | MIT |
 | Repository | https://example.invalid/tusklang-rust |
-| Plugin ABI | 1.0 |
+| Plugin ABI | 1.1 |
 
 ## Operators
 
@@ -616,6 +725,13 @@ cli_probe_twice(21)  # => 42
 ```
 ";
     assert_output(&output, 0, stdout, "");
+    // A bare word is an installed plugin's name, even with a folder of that name here: the
+    // folder (a crate that would not build) is left alone.
+    let folder = env.work().join("cli_probe");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("Cargo.toml"), "not a crate").unwrap();
+    std::fs::copy(probe_dir().join("plugin.toml"), folder.join("plugin.toml")).unwrap();
+    assert_output(&env.run(&["plugin", "docs", "cli_probe"]), 0, stdout, "");
     let output = env.run(&["plugin", "docs", "nope"]);
     assert_output(&output, 1, "", "Error: no plugin named `nope` is installed (installed: cli_probe)\n");
 }

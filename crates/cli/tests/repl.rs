@@ -228,6 +228,119 @@ fn ctrl_c_stops_a_running_evaluation_and_the_session_goes_on() {
 }
 
 #[test]
+fn the_banner_names_the_version_and_help() {
+    let dir = TempDir::new().unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tusk"));
+    command.arg("repl").current_dir(dir.path()).env("XDG_DATA_HOME", dir.path().join("data")).env("NO_COLOR", "1");
+    let mut session = spawn_with_options(command, Options::new().timeout_ms(Some(20_000))).unwrap();
+    let (banner, _) = session.exp_regex("\r\n").unwrap();
+    assert_eq!(banner, format!("tusk {}: `:help` for help, `:quit` or Ctrl-D to leave", env!("CARGO_PKG_VERSION")));
+}
+
+#[test]
+fn entries_see_the_names_earlier_entries_defined() {
+    let dir = TempDir::new().unwrap();
+    let mut repl = Repl::start(dir.path(), &["repl"]);
+    assert_eq!(repl.enter("a: 1"), "");
+    assert_eq!(repl.enter("b: a + 1"), "");
+    assert_eq!(repl.enter("b"), "2\n");
+    assert_eq!(repl.enter("port: 8080"), "");
+    assert_eq!(repl.enter("u: \"h:${port}\""), "");
+    assert_eq!(repl.enter("u"), "\"h:8080\"\n");
+    assert_eq!(repl.enter("base: \"/srv\""), "");
+    assert_eq!(repl.enter("list: [base, \"x\"]"), "");
+    assert_eq!(repl.enter("list"), "[\"/srv\", \"x\"]\n");
+    // Redefining a name of an earlier entry is what a REPL is for: no duplicate warning.
+    assert_eq!(repl.enter("a: 10"), "");
+    assert_eq!(repl.enter("a + b"), "12\n");
+    // Inside one entry, the order still counts.
+    let later = repl.enter("c: d; d: 1");
+    assert!(later.starts_with("[R005] Error: `d` is used before it is defined\n"), "{later}");
+    assert!(later.contains("<repl:"), "{later}");
+}
+
+#[test]
+fn an_entry_that_fails_defines_nothing() {
+    let dir = TempDir::new().unwrap();
+    let mut repl = Repl::start(dir.path(), &["repl"]);
+    assert!(repl.enter("x: 1 + true").starts_with("[R001] Error: cannot apply `+` to int and bool\n"));
+    assert!(repl.enter("x").starts_with("[R004] Error: `x` is not defined\n"));
+    let raised = "\
+[R014] Error: stop
+   ,-[ <repl:3>:1:10 ]
+   |
+ 1 | y: 1; z: error(\"stop\")
+   |          ^^^^^^|^^^^^^
+   |                `-------- raised here
+---'
+";
+    assert_eq!(trim_line_ends(&repl.enter("y: 1; z: error(\"stop\")")), raised);
+    assert!(repl.enter("y").starts_with("[R004] Error: `y` is not defined\n"));
+    assert_eq!(repl.enter("x: 2"), "");
+    assert_eq!(repl.enter("x * 3"), "6\n");
+}
+
+#[test]
+fn a_section_header_opens_a_section() {
+    let dir = TempDir::new().unwrap();
+    let mut repl = Repl::start(dir.path(), &["repl"]);
+    assert_eq!(repl.enter("name: \"api\""), "");
+    assert_eq!(repl.enter("[server]"), "");
+    assert_eq!(repl.enter("host: \"0.0.0.0\""), "");
+    assert_eq!(repl.enter("url: \"http://${host}/${name}\""), "");
+    assert_eq!(repl.enter("server"), "{\"host\": \"0.0.0.0\", \"url\": \"http://0.0.0.0/api\"}\n");
+    assert_eq!(repl.enter("[server.tls]"), "");
+    assert_eq!(repl.enter("enabled: true"), "");
+    assert_eq!(repl.enter("server.tls.enabled"), "true\n");
+    // An array of one name is written with a trailing comma.
+    assert_eq!(repl.enter("[name,]"), "[\"api\"]\n");
+}
+
+#[test]
+fn load_evaluates_a_file_as_tusk_file_does() {
+    let dir = TempDir::new().unwrap();
+    std::fs::write(dir.path().join("db.tsk"), "[database]\nhost: \"x\"\nurl: \"pg://${host}\"\n").unwrap();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/web_service.tsk");
+    let mut repl = Repl::start(dir.path(), &["repl"]);
+    assert_eq!(repl.enter(":load db.tsk"), "loaded db.tsk: database\n");
+    assert_eq!(repl.enter("database.url"), "\"pg://x\"\n");
+    let loaded = repl.enter(&format!(":load {}", example.display()));
+    assert_eq!(
+        loaded,
+        format!("loaded {}: name, stage, version, server, database, cache, logging, rate_limit\n", example.display())
+    );
+    assert_eq!(repl.enter("server.port"), "8080\n");
+    assert_eq!(repl.enter("server.timeouts.write_ms"), "15000\n");
+    assert_eq!(repl.enter("database.pool_size"), "8\n");
+    assert_eq!(repl.enter("workers: server.workers + 1"), "");
+    assert_eq!(repl.enter("workers"), "3\n");
+}
+
+#[test]
+fn tab_completes_file_names_after_load() {
+    let dir = TempDir::new().unwrap();
+    std::fs::write(dir.path().join("settings_for_tab.tsk"), "answer: 42\n").unwrap();
+    let mut repl = Repl::start(dir.path(), &["repl"]);
+    repl.type_keys(":load settings_for\t");
+    repl.session.exp_string("settings_for_tab.tsk").unwrap();
+    assert_eq!(repl.enter(""), "loaded settings_for_tab.tsk: answer\n");
+    assert_eq!(repl.enter("answer"), "42\n");
+}
+
+#[test]
+fn quit_is_not_kept_in_the_history() {
+    let dir = TempDir::new().unwrap();
+    let mut repl = Repl::start(dir.path(), &["repl"]);
+    assert_eq!(repl.enter("6 * 7"), "42\n");
+    assert_eq!(repl.enter(":help zzz"), "no operator, function or name `zzz`\n");
+    repl.session.send_line(":quit").unwrap();
+    assert_eq!(repl.exit_code(), 0);
+    let history = std::fs::read_to_string(dir.path().join("data/tusk/history")).unwrap();
+    let entries: Vec<&str> = history.lines().filter(|line| !line.starts_with('#')).collect();
+    assert_eq!(entries, ["6 * 7", ":help zzz"]);
+}
+
+#[test]
 fn load_evaluates_a_file_into_the_session_and_reset_forgets_it() {
     let dir = TempDir::new().unwrap();
     std::fs::write(dir.path().join("lib.tsk"), "base: 10\nscale: n => n * base\n").unwrap();
@@ -271,6 +384,21 @@ fn history_that_cannot_be_saved_does_not_crash() {
     let rest = repl.session.exp_eof().unwrap();
     assert!(rest.contains("tusk: could not save history to "), "{rest:?}");
     assert!(matches!(repl.session.process().wait().unwrap(), WaitStatus::Exited(_, 0)));
+}
+
+#[test]
+fn a_dumb_terminal_gets_no_colour() {
+    let dir = TempDir::new().unwrap();
+    for (term, coloured) in [("dumb", false), ("xterm", true)] {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tusk"));
+        command.args(["-e", "nope"]).current_dir(dir.path()).env("TERM", term).env_remove("NO_COLOR");
+        command.env_remove("CLICOLOR_FORCE").env_remove("CLICOLOR");
+        let options = Options::new().timeout_ms(Some(20_000)).strip_ansi_escape_codes(false);
+        let mut session = spawn_with_options(command, options).unwrap();
+        let output = session.exp_eof().unwrap();
+        assert!(output.contains("`nope` is not defined"), "{output:?}");
+        assert_eq!(output.contains('\x1b'), coloured, "TERM={term}: {output:?}");
+    }
 }
 
 #[test]

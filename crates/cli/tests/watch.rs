@@ -12,17 +12,12 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// The swap fixture's library (built once).
+/// The swap fixture's library (built once per test binary).
 fn swap_library() -> PathBuf {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo)
-        .args(["build", "-q", "-p", "hostile-swap"])
-        .current_dir(workspace())
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building the swap fixture failed");
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace().join("target"));
-    target.join("debug/libhostile_swap.so")
+    let package = "hostile-swap";
+    let built = tusk_plugin_testkit::build_packages(&workspace(), &[package], tusk_plugin_testkit::Profile::Debug)
+        .unwrap_or_else(|error| panic!("{error}"));
+    built.library(package).to_path_buf()
 }
 
 /// The fixture with its marker set to `status` and `generation` (see its `MARKER`).

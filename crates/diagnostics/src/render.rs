@@ -68,17 +68,27 @@ pub fn render(diagnostic: &Diagnostic, map: &SourceMap, options: RenderOptions) 
         builder = builder.with_code(code);
     }
     let primary_color = if diagnostic.is_error() { Color::Red } else { Color::Yellow };
-    let mut label = AriadneLabel::new(span_of(primary)).with_color(primary_color).with_priority(1);
-    if !primary.message.is_empty() {
-        label = label.with_message(&primary.message);
-    }
-    builder = builder.with_label(label);
-    for secondary in &diagnostic.secondary {
-        let mut label = AriadneLabel::new(span_of(secondary)).with_color(Color::Blue);
-        if !secondary.message.is_empty() {
-            label = label.with_message(&secondary.message);
+    // ariadne starts a new snippet, with a header that repeats the primary location, whenever a
+    // label comes after one further down the same file; labels in file order (the primary's
+    // file first) give one snippet per file, each headed by the place it shows.
+    let labels: Vec<&crate::Label> = std::iter::once(primary).chain(&diagnostic.secondary).collect();
+    let mut in_order: Vec<usize> = (0..labels.len()).collect();
+    in_order.sort_by_key(|&index| {
+        let location = labels[index].location;
+        (location.source != primary.location.source, location.source.0, location.span.start)
+    });
+    for (order, &index) in in_order.iter().enumerate() {
+        let label = labels[index];
+        let mut ariadne_label = AriadneLabel::new(span_of(label)).with_order(order as i32);
+        ariadne_label = if index == 0 {
+            ariadne_label.with_color(primary_color).with_priority(1)
+        } else {
+            ariadne_label.with_color(Color::Blue)
+        };
+        if !label.message.is_empty() {
+            ariadne_label = ariadne_label.with_message(&label.message);
         }
-        builder = builder.with_label(label);
+        builder = builder.with_label(ariadne_label);
     }
     for note in &diagnostic.notes {
         builder = builder.with_note(note);
@@ -91,7 +101,39 @@ pub fn render(diagnostic: &Diagnostic, map: &SourceMap, options: RenderOptions) 
     if builder.finish().write(cache, &mut out).is_err() {
         return render_without_location(diagnostic);
     }
-    String::from_utf8_lossy(&out).into_owned()
+    let text = String::from_utf8_lossy(&out);
+    if options.color { merge_colour_runs(&text) } else { text.into_owned() }
+}
+
+/// ariadne colours a snippet character by character (`ESC[33ma ESC[0m ESC[33mb ESC[0m`);
+/// a terminal shows the same with one sequence per run of equal colour, which is what this
+/// makes of it: a reset directly followed by the sequence it ended is dropped with it.
+fn merge_colour_runs(text: &str) -> String {
+    const RESET: &str = "\x1b[0m";
+    let mut out = String::with_capacity(text.len());
+    let mut in_force: Option<&str> = None;
+    let mut rest = text;
+    while let Some(start) = rest.find('\x1b') {
+        out.push_str(&rest[..start]);
+        let escape = &rest[start..];
+        let length = escape.find('m').map_or(escape.len(), |end| end + 1);
+        let sequence = &escape[..length];
+        rest = &escape[length..];
+        if sequence == RESET {
+            if let Some(current) = in_force
+                && let Some(after) = rest.strip_prefix(current)
+            {
+                rest = after;
+                continue;
+            }
+            in_force = None;
+        } else {
+            in_force = Some(sequence);
+        }
+        out.push_str(sequence);
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Renders several diagnostics, one after the other.
@@ -125,6 +167,45 @@ fn render_without_location(diagnostic: &Diagnostic) -> String {
 mod tests {
     use super::*;
     use crate::{Location, Span};
+
+    #[test]
+    fn labels_of_one_file_share_one_snippet_headed_by_the_primary_location() {
+        let mut map = SourceMap::new();
+        let id = map.add("dup.tsk", "a: 1\nb: 2\na: 3\n");
+        let diagnostic = Diagnostic::warning("`a` is defined more than once")
+            .with_primary(Location::new(id, Span::new(10, 11)), "defined again here")
+            .with_secondary(Location::new(id, Span::new(0, 1)), "first defined here");
+        let text = render(&diagnostic, &map, RenderOptions::PLAIN);
+        assert_eq!(text.matches("dup.tsk:").count(), 1, "{text}");
+        assert!(text.contains(",-[ dup.tsk:3:1 ]"), "{text}");
+        let first = text.find("first defined here").unwrap();
+        assert!(first < text.find("defined again here").unwrap(), "{text}");
+    }
+
+    #[test]
+    fn a_second_file_is_headed_by_its_own_label() {
+        let mut map = SourceMap::new();
+        let main = map.add("main.tsk", "x: @other.tsk.get(\"k\")\n");
+        let other = map.add("other.tsk", "\n\nk: 1 + true\n");
+        let diagnostic = Diagnostic::error("cannot apply `+`")
+            .with_primary(Location::new(other, Span::new(5, 13)), "here")
+            .with_secondary(Location::new(main, Span::new(3, 22)), "called here");
+        let text = render(&diagnostic, &map, RenderOptions::PLAIN);
+        assert!(text.contains(",-[ other.tsk:3:4 ]"), "{text}");
+        assert!(text.contains("|-[ main.tsk:1:4 ]"), "{text}");
+    }
+
+    #[test]
+    fn colour_comes_in_one_sequence_per_run() {
+        let mut map = SourceMap::new();
+        let id = map.add("t.tsk", "port: 8080\n");
+        let diagnostic =
+            Diagnostic::error("boom").with_code("R001").with_primary(Location::new(id, Span::new(6, 10)), "here");
+        let text = render(&diagnostic, &map, RenderOptions { color: true, unicode: true });
+        // The source line: the plain part in one grey run, the label's span in one red run.
+        assert!(text.contains("\x1b[38;5;249mport: \x1b[0m\x1b[31m8080\x1b[0m\n"), "{text:?}");
+        assert_eq!(merge_colour_runs("\x1b[33ma\x1b[0m\x1b[33mb\x1b[0m c"), "\x1b[33mab\x1b[0m c");
+    }
 
     #[test]
     fn renders_file_line_col_and_labels_by_bytes() {

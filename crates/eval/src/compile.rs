@@ -12,6 +12,7 @@ use std::rc::Rc;
 use tusk_diagnostics::{Diagnostic, Location, SourceId, Span, closest_name};
 use tusk_parser::ast::{self, BinaryOp, Expr, ExprKind, Item, ItemKind, StrPart, UnaryOp};
 
+use crate::core::cross_file;
 use crate::function::{Function, NativeFunction};
 use crate::interp::{binary_op, unary_op};
 use crate::ir::{Call, DocOp, LambdaProto, NativeCall, Node, ObjectEntry, Program, SymbolCall};
@@ -36,6 +37,9 @@ pub(crate) struct Compiler<'a> {
     /// then is it worth walking values to find them).
     recovered: bool,
     pub(crate) diagnostics: Vec<Diagnostic>,
+    /// `$names` read that the source does not define where the read can see them: the host
+    /// supplies them (or `@variable` sets them) when the program runs.
+    globals_read: Vec<Str>,
     /// Key tables of closed blocks, emptied, for the next blocks to reuse: a config file has a
     /// block or object literal every few lines.
     spare_block_keys: Vec<names::BlockKeys>,
@@ -53,6 +57,7 @@ impl<'a> Compiler<'a> {
         mode: Mode,
         state: &'a mut CompileState,
     ) -> Compiler<'a> {
+        state.begin_unit();
         Compiler {
             registry,
             source,
@@ -64,6 +69,7 @@ impl<'a> Compiler<'a> {
             position: 0,
             recovered: false,
             diagnostics: Vec::new(),
+            globals_read: Vec::new(),
             spare_block_keys: Vec::new(),
         }
     }
@@ -119,7 +125,13 @@ impl<'a> Compiler<'a> {
                 ItemKind::ListItem(_) | ItemKind::Error => {}
             }
         }
-        let program = Program { ops, slots: self.state.slots, globals: self.state.globals_count, expression: None };
+        let program = Program {
+            ops,
+            slots: self.state.slots,
+            globals: self.state.globals_count,
+            globals_read: self.globals_read,
+            expression: None,
+        };
         (program, self.diagnostics)
     }
 
@@ -131,6 +143,7 @@ impl<'a> Compiler<'a> {
             ops: Vec::new(),
             slots: self.state.slots,
             globals: self.state.globals_count,
+            globals_read: self.globals_read,
             expression: Some(node),
         };
         (program, self.diagnostics)
@@ -142,7 +155,8 @@ impl<'a> Compiler<'a> {
         for item in &document.items {
             match &item.kind {
                 ItemKind::Entry { key, .. } => {
-                    let previous = self.state.declare_key(&key[0].name, key[0].span, item.span.start);
+                    let location = self.location(key[0].span);
+                    let previous = self.state.declare_key(&key[0].name, location, item.span.start);
                     // `a.b: 1` then `a.c: 2` merge into `a`, so a dotted key repeating the
                     // first part of an earlier key replaces nothing and is not a duplicate.
                     if let Some(previous) = previous
@@ -152,28 +166,37 @@ impl<'a> Compiler<'a> {
                     }
                 }
                 ItemKind::Global { name, name_span, .. } => {
-                    self.state.declare_global(name, *name_span, item.span.start)
+                    self.state.declare_global(name, self.location(*name_span), item.span.start)
                 }
-                ItemKind::Section { path } => {
-                    let path: Vec<Str> = path.iter().map(|part| Str::new(&part.name)).collect();
-                    let spans: Vec<Span> = match &item.kind {
-                        ItemKind::Section { path } => path.iter().map(|part| part.span).collect(),
-                        _ => unreachable!(),
-                    };
-                    self.state.declare_section(&path, &spans, item.span.start);
+                ItemKind::Section { path: parts } => {
+                    let path: Vec<Str> = parts.iter().map(|part| Str::new(&part.name)).collect();
+                    let locations: Vec<Location> = parts.iter().map(|part| self.location(part.span)).collect();
+                    self.state.declare_section(&path, &locations, item.span.start);
                 }
                 ItemKind::ListItem(_) | ItemKind::Error => {}
             }
         }
         self.state.current_section = start_section;
         for (name, span, previous) in duplicates {
-            self.warn(
-                Diagnostic::warning(format!("`{name}` is defined more than once in this scope; the last one wins"))
-                    .with_code("W001")
-                    .with_primary(self.location(span), "defined again here")
-                    .with_secondary(self.location(previous), "first defined here"),
-            );
+            self.duplicate_key(&name, "scope", span, previous);
         }
+    }
+
+    /// A key defined twice in one scope: the warning `W001` (the last one wins), or in strict
+    /// mode the error `R020`.
+    pub(crate) fn duplicate_key(&mut self, name: &str, scope: &str, span: Span, previous: Location) {
+        let diagnostic = if self.mode == Mode::Strict {
+            Diagnostic::error(format!("`{name}` is defined more than once in this {scope}"))
+                .with_code("R020")
+                .with_help("strict mode refuses duplicate keys: remove one, or rename it")
+        } else {
+            Diagnostic::warning(format!("`{name}` is defined more than once in this {scope}; the last one wins"))
+                .with_code("W001")
+        };
+        let diagnostic = diagnostic
+            .with_primary(self.location(span), "defined again here")
+            .with_secondary(previous, "first defined here");
+        if self.mode == Mode::Strict { self.error(diagnostic) } else { self.warn(diagnostic) }
     }
 
     /// An entry's value: lambdas get the entry's name, and compat mode turns values that did
@@ -229,14 +252,32 @@ impl<'a> Compiler<'a> {
         if self.mode != Mode::Compat {
             let label =
                 if names_later_entry { "names only an entry defined later" } else { "names no entry or parameter" };
+            let help = match self.subtraction_written_as_a_name(word) {
+                Some(subtraction) => {
+                    format!(
+                        "`{word}` is one name (dashes belong to names): to subtract, write `{subtraction}`; for the text, write \"{word}\""
+                    )
+                }
+                None => format!("write \"{word}\" to make the string explicit"),
+            };
             self.warn(
                 Diagnostic::warning(format!("bare word `{word}` is read as the string \"{word}\""))
                     .with_code("W002")
                     .with_primary(self.location(span), label)
-                    .with_help(format!("write \"{word}\" to make the string explicit")),
+                    .with_help(help),
             );
         }
         Node::Const(Value::string(word))
+    }
+
+    /// `max - min` for the word `max-min` when `max` and `min` both name entries or parameters.
+    fn subtraction_written_as_a_name(&self, word: &str) -> Option<String> {
+        let parts: Vec<&str> = word.split('-').collect();
+        if parts.len() < 2 || parts.iter().any(|part| part.is_empty()) {
+            return None;
+        }
+        let visible = self.visible_names();
+        parts.iter().all(|part| visible.iter().any(|name| name == part)).then(|| parts.join(" - "))
     }
 
     fn undefined_name(&self, name: &str, span: Span) -> Diagnostic {
@@ -383,18 +424,23 @@ impl<'a> Compiler<'a> {
         let location = self.location(span);
         match self.state.global_decl(name) {
             Some((index, earliest, first)) => {
-                if self.lambda_depth == 0 && earliest >= self.position {
+                if self.lambda_depth == 0 && earliest >= self.state.order(self.position) {
                     self.error(
                         Diagnostic::error(format!("`${name}` is used before it is defined"))
                             .with_code("R005")
                             .with_primary(location, "used here")
-                            .with_secondary(self.location(first), "defined here, later"),
+                            .with_secondary(first, "defined here, later"),
                     );
                     return Node::Const(Value::Null);
                 }
                 Node::Global { index, name: Str::new(name), location }
             }
-            None => Node::GlobalByName { name: Str::new(name), location },
+            None => {
+                if !self.globals_read.iter().any(|read| read.as_str() == name) {
+                    self.globals_read.push(Str::new(name));
+                }
+                Node::GlobalByName { name: Str::new(name), location }
+            }
         }
     }
 
@@ -450,21 +496,17 @@ impl<'a> Compiler<'a> {
             let (args, arg_spans) = self.compile_args(args, symbol.lazy_arguments);
             return symbol_call(symbol.clone(), args, location, arg_spans);
         }
-        for (suffix, target) in [(".tsk.get", CROSS_FILE_GET), (".tsk.set", CROSS_FILE_SET)] {
+        // `@stem.tsk.get(…)`: a call that knows the stem (when the core operators exist).
+        for (suffix, target, operation) in [
+            (".tsk.get", CROSS_FILE_GET, cross_file::Operation::Get),
+            (".tsk.set", CROSS_FILE_SET, cross_file::Operation::Set),
+        ] {
             if let Some(stem) = name.strip_suffix(suffix)
-                && let Some(symbol) = registry.operator(target)
+                && registry.operator(target).is_some()
             {
-                let (nodes, spans) = self.compile_args(args, 0);
-                let mut all_args = vec![Node::Const(Value::string(stem))];
-                all_args.extend(nodes.into_vec());
-                let mut all_spans = vec![name_span];
-                all_spans.extend(spans.into_vec());
-                return symbol_call(
-                    symbol.clone(),
-                    all_args.into_boxed_slice(),
-                    location,
-                    all_spans.into_boxed_slice(),
-                );
+                let (args, arg_spans) = self.compile_args(args, 0);
+                let function = cross_file::written_form(stem, operation);
+                return Node::CallNative(Box::new(NativeCall { function, args, location, arg_spans }));
             }
         }
         self.unknown_operator(name, name_span, span)
@@ -535,7 +577,7 @@ impl<'a> Compiler<'a> {
                 }
                 ItemKind::Global { name, value, .. } => {
                     let node = self.compile_entry_value(value, name);
-                    let index = self.state.global_index_or_declare(name, item.span, item.span.start);
+                    let index = self.state.global_index_or_declare(name, self.location(item.span), item.span.start);
                     compiled.push((None, Node::SetGlobal(index, Str::new(name), Box::new(node))));
                 }
                 ItemKind::Section { .. } => {

@@ -3,7 +3,7 @@
 //! through the same [`Plugin`] trait as every other plugin.
 
 mod cache;
-mod cross_file;
+pub(crate) mod cross_file;
 mod date;
 mod env;
 mod file;

@@ -61,7 +61,7 @@ pub enum RuntimeErrorKind {
         type_name: String,
     },
     /// `(a, b) => a` called with one argument.
-    #[error("`{name}` takes {expected} argument{}, but {got} were given", if expected == "1" { "" } else { "s" })]
+    #[error("`{name}` takes {expected} argument{}, but {got} {} given", if expected == "1" { "" } else { "s" }, if *got == 1 { "was" } else { "were" })]
     ArgumentCount {
         /// The function.
         name: String,
@@ -269,6 +269,8 @@ impl RuntimeError {
         }
         if let Some(help) = &self.0.help {
             diagnostic = diagnostic.with_help(help.clone());
+        } else if let RuntimeErrorKind::LimitExceeded { what, .. } = &self.0.kind {
+            diagnostic = diagnostic.with_help(limit_help(what));
         }
         diagnostic
     }
@@ -346,5 +348,20 @@ impl std::error::Error for RuntimeError {}
 impl From<RuntimeErrorKind> for RuntimeError {
     fn from(kind: RuntimeErrorKind) -> RuntimeError {
         RuntimeError::new(kind)
+    }
+}
+
+/// How to raise a limit: the command-line flag and the embedder's field.
+fn limit_help(what: &str) -> String {
+    let (flag, field) = match what {
+        "call depth" => (Some("--max-call-depth"), "max_call_depth"),
+        "operation" => (Some("--max-operations"), "max_operations"),
+        "value nesting depth" => (Some("--max-depth"), "max_nesting_depth"),
+        "string size" => (None, "max_string_bytes"),
+        _ => (None, "max_collection_len"),
+    };
+    match flag {
+        Some(flag) => format!("raise the limit with `{flag} N` (embedders: `Limits::{field}`)"),
+        None => format!("embedders raise this limit with `Limits::{field}`; the tusk command keeps the default"),
     }
 }

@@ -251,6 +251,22 @@ impl<'r> Interpreter<'r> {
         result.map_err(|error| attach_argument(error.in_callable(&function.name), call.location, &call.arg_spans))
     }
 
+    /// `$name` has no value: neither the script nor the host defined it.
+    #[cold]
+    fn undefined_global(&self, name: &str, location: Location) -> RuntimeError {
+        let error = RuntimeError::new(RuntimeErrorKind::UndefinedName { name: format!("${name}") }).at(location);
+        let known = self.module.global_names();
+        if let Some(close) = closest_name(name, known.iter().map(Str::as_str)) {
+            return error.with_help(format!("did you mean `${close}`?"));
+        }
+        let Some(host) = &self.module.host_globals else { return error };
+        let supplied: Vec<String> = host.keys().map(|name| format!("`${name}`")).collect();
+        let supplied = if supplied.is_empty() { "none".to_string() } else { supplied.join(", ") };
+        error.with_help(format!(
+            "the script does not define it and the host does not supply it (the host supplies: {supplied})"
+        ))
+    }
+
     #[inline(never)]
     fn eval_other(&mut self, node: &Node) -> Result<Value, RuntimeError> {
         match node {
@@ -258,9 +274,10 @@ impl<'r> Interpreter<'r> {
                 Some(Some(value)) => Ok(value.clone()),
                 _ => Err(RuntimeError::new(RuntimeErrorKind::NotYetDefined { name: format!("${name}") }).at(*location)),
             },
-            Node::GlobalByName { name, location } => self.module.global(name).ok_or_else(|| {
-                RuntimeError::new(RuntimeErrorKind::UndefinedName { name: format!("${name}") }).at(*location)
-            }),
+            Node::GlobalByName { name, location } => match self.module.global(name) {
+                Some(value) => Ok(value),
+                None => Err(self.undefined_global(name, *location)),
+            },
             Node::CallSymbol(call) => {
                 let symbol = &call.symbol;
                 if symbol.side_effects && self.runtime.options.dry_run {

@@ -136,6 +136,8 @@ pub(crate) struct Program {
     /// Slots and globals the module must have.
     pub slots: u32,
     pub globals: u32,
+    /// `$names` the program reads without defining them (in order of first use).
+    pub globals_read: Vec<Str>,
     /// For a REPL expression line: the expression to print.
     pub expression: Option<Node>,
 }

@@ -16,6 +16,7 @@ mod module;
 mod object;
 mod options;
 mod output;
+pub mod path;
 mod registry;
 mod runtime;
 mod stdlib;
@@ -35,7 +36,7 @@ pub use crate::output::{format_float, to_display};
 pub use crate::registry::{
     Implementation, LazyLoader, Plugin, Registrar, Registry, RegistryError, Symbol, SymbolDoc, SymbolKind, SymbolSpec,
 };
-pub use crate::runtime::{Evaluation, Failure, LineOutcome, Printer, Runtime, Session};
+pub use crate::runtime::{Compiled, Evaluation, Failure, LineOutcome, Printer, Runtime, Session};
 pub use crate::stdlib::Std;
 pub use crate::value::{Handle, Str, Text, Value};
 

@@ -6,6 +6,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use tusk_diagnostics::SourceId;
 
@@ -21,6 +22,9 @@ pub struct Module {
     pub(crate) globals: RefCell<Vec<Option<Value>>>,
     /// Global names to their index, for `@variable` and dynamic `$name` lookups.
     pub(crate) global_names: RefCell<HashMap<Str, u32>>,
+    /// Globals the host supplied for this run (an embedder's scope), read where the script
+    /// defines no global of that name.
+    pub(crate) host_globals: Option<Rc<Object>>,
     /// The document being built.
     pub(crate) document: RefCell<Object>,
     /// The section entries go into (empty: the top level).
@@ -35,9 +39,19 @@ pub struct Module {
     pub(crate) warnings: RefCell<Vec<tusk_diagnostics::Diagnostic>>,
 }
 
+/// The state of a module at one moment (values are shared, not copied).
+pub(crate) struct ModuleSnapshot {
+    slots: Vec<Option<Value>>,
+    globals: Vec<Option<Value>>,
+    global_names: HashMap<Str, u32>,
+    document: Object,
+    current_section: Vec<Str>,
+    current_section_slot: Box<[Option<u32>]>,
+}
+
 impl Module {
-    pub(crate) fn new(source: SourceId, directory: Option<PathBuf>) -> Module {
-        Module { source, directory, ..Module::default() }
+    pub(crate) fn new(source: SourceId, directory: Option<PathBuf>, host_globals: Option<Rc<Object>>) -> Module {
+        Module { source, directory, host_globals, ..Module::default() }
     }
 
     pub(crate) fn ensure_slots(&self, slots: usize, globals: usize) {
@@ -63,6 +77,28 @@ impl Module {
         drop((slots, globals, document));
     }
 
+    /// Everything a REPL entry can change, to put back if the entry fails.
+    pub(crate) fn snapshot(&self) -> ModuleSnapshot {
+        ModuleSnapshot {
+            slots: self.slots.borrow().clone(),
+            globals: self.globals.borrow().clone(),
+            global_names: self.global_names.borrow().clone(),
+            document: self.document.borrow().clone(),
+            current_section: self.current_section.borrow().clone(),
+            current_section_slot: self.current_section_slot.borrow().clone(),
+        }
+    }
+
+    /// Puts back what [`Module::snapshot`] saw.
+    pub(crate) fn restore(&self, snapshot: ModuleSnapshot) {
+        *self.slots.borrow_mut() = snapshot.slots;
+        *self.globals.borrow_mut() = snapshot.globals;
+        *self.global_names.borrow_mut() = snapshot.global_names;
+        *self.document.borrow_mut() = snapshot.document;
+        *self.current_section.borrow_mut() = snapshot.current_section;
+        *self.current_section_slot.borrow_mut() = snapshot.current_section_slot;
+    }
+
     /// The document as evaluated so far.
     pub fn document(&self) -> Object {
         self.document.borrow().clone()
@@ -73,10 +109,23 @@ impl Module {
         self.directory.as_deref()
     }
 
-    /// A global variable by name.
+    /// A global variable by name: the script's own, else one the host supplied.
     pub fn global(&self, name: &str) -> Option<Value> {
-        let index = *self.global_names.borrow().get(name)?;
-        self.globals.borrow().get(index as usize).cloned().flatten()
+        let own = self.global_names.borrow().get(name).copied();
+        match own {
+            Some(index) => self.globals.borrow().get(index as usize).cloned().flatten(),
+            None => self.host_globals.as_ref()?.get(name).cloned(),
+        }
+    }
+
+    /// Names of every global there is a value for (the script's and the host's), for hints.
+    pub(crate) fn global_names(&self) -> Vec<Str> {
+        let mut names: Vec<Str> = self.global_names.borrow().keys().cloned().collect();
+        if let Some(host) = &self.host_globals {
+            names.extend(host.keys().filter(|name| !names.contains(name)).cloned().collect::<Vec<_>>());
+        }
+        names.sort();
+        names
     }
 
     /// Sets the global variable `$name` that the compiler gave `index`, and makes the name

@@ -1,7 +1,8 @@
 //! Values going out: `Serialize` (JSON, TOML, YAML writers and embedders' serde), and the
 //! display text that `str()`, interpolation and the REPL use.
 //!
-//! Functions are script-side only: they are left out of objects and arrays in output.
+//! Functions are script-side only: they are left out of objects and arrays in output. A float
+//! that is infinite or NaN cannot be serialized (an error, not `null`).
 
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
@@ -15,7 +16,12 @@ impl Serialize for Value {
             Value::Bool(b) => serializer.serialize_bool(*b),
             Value::Int(n) => serializer.serialize_i64(*n),
             Value::Float(x) if x.is_finite() => serializer.serialize_f64(*x),
-            Value::Float(_) => serializer.serialize_unit(),
+            // No output format has a portable infinity or NaN; writing null would change the
+            // value without a word.
+            Value::Float(x) => Err(serde::ser::Error::custom(format!(
+                "{} cannot be written: output formats do not write infinite or NaN floats",
+                format_float(*x)
+            ))),
             Value::Str(s) => serializer.serialize_str(s),
             Value::Array(items) => with_stack(|| {
                 let mut seq = serializer.serialize_seq(None)?;

@@ -207,8 +207,12 @@ impl SymbolSpec {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegistryError {
-    /// Two plugins provide the same symbol.
-    #[error("`{name}` is provided by both `{first}` and `{second}`")]
+    /// Two plugins provide the same symbol (or one registers it twice).
+    #[error("{}", if first == second {
+        format!("`{name}` is already registered by `{first}`")
+    } else {
+        format!("`{name}` is provided by both `{first}` and `{second}`")
+    })]
     Duplicate {
         /// `@name` or `name`.
         name: String,

@@ -31,6 +31,56 @@ pub struct Runtime {
     printed: Vec<String>,
     /// Every module this runtime created that may still be alive; see `impl Drop for Runtime`.
     modules: Vec<std::rc::Weak<Module>>,
+    /// Tells this runtime's compiled programs from another's: a program refers to this
+    /// runtime's sources and symbols.
+    id: u64,
+}
+
+/// A source parsed and compiled once, to be run many times ([`Runtime::run`]), each run with
+/// its own module (entries, globals, document). Cheap to clone.
+#[derive(Clone)]
+pub struct Compiled {
+    program: Rc<crate::ir::Program>,
+    source: SourceId,
+    directory: Option<PathBuf>,
+    /// The file it was read from: while it runs, a cross-file read that comes back to it is a
+    /// cycle (`a -> b -> a`, each evaluated once), and so is a file that reads itself.
+    file: Option<PathBuf>,
+    warnings: Vec<Diagnostic>,
+    runtime: u64,
+}
+
+impl Compiled {
+    /// The source it was compiled from.
+    pub fn source(&self) -> SourceId {
+        self.source
+    }
+
+    /// The `$names` it reads without defining them (in order of first use): what a host
+    /// supplies. `@variable("name", value)` may also set one while it runs.
+    pub fn globals_read(&self) -> &[Str] {
+        &self.program.globals_read
+    }
+
+    /// Warnings found while compiling (every run reports them too).
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+}
+
+impl std::fmt::Debug for Compiled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compiled")
+            .field("source", &self.source)
+            .field("directory", &self.directory)
+            .field("globals_read", &self.program.globals_read)
+            .finish_non_exhaustive()
+    }
+}
+
+fn next_runtime_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 enum FileState {
@@ -113,17 +163,23 @@ impl Runtime {
             printer: None,
             printed: Vec::new(),
             modules: Vec::new(),
+            id: next_runtime_id(),
         }
     }
 
     /// A new module for `source`, remembered so that dropping the runtime can free it.
-    fn new_module(&mut self, source: SourceId, directory: Option<PathBuf>) -> Rc<Module> {
+    fn new_module(
+        &mut self,
+        source: SourceId,
+        directory: Option<PathBuf>,
+        host_globals: Option<Rc<Object>>,
+    ) -> Rc<Module> {
         // Forget modules that are gone whenever the list would grow, which keeps it as long as
         // the modules still alive (amortised: the capacity doubles in between).
         if self.modules.len() == self.modules.capacity() {
             self.modules.retain(|module| module.strong_count() > 0);
         }
-        let module = Rc::new(Module::new(source, directory));
+        let module = Rc::new(Module::new(source, directory, host_globals));
         self.modules.push(Rc::downgrade(&module));
         module
     }
@@ -210,37 +266,135 @@ impl Runtime {
 
     /// Evaluates a source into a document. `directory` is where relative paths point.
     pub fn evaluate(&mut self, source: SourceId, directory: Option<PathBuf>) -> Result<Evaluation, Failure> {
+        let compiled = self.compile(source, directory)?;
+        self.run(&compiled, None)
+    }
+
+    /// Parses and compiles a source once; [`Runtime::run`] runs the result as often as needed.
+    /// `directory` is where relative paths of the program point.
+    pub fn compile(&mut self, source: SourceId, directory: Option<PathBuf>) -> Result<Compiled, Failure> {
         let mut state = CompileState::new();
         let (program, warnings) = self.compile_source(source, &mut state)?;
-        let module = self.new_module(source, directory);
-        let result = Interpreter::new(self, module.clone()).run_program(&program);
+        Ok(Compiled { program: Rc::new(program), source, directory, file: None, warnings, runtime: self.id })
+    }
+
+    /// [`Runtime::compile`] for the file at `path`, whose text is `source`: relative paths point
+    /// into its folder, and running it marks the file as being evaluated.
+    pub fn compile_file(&mut self, source: SourceId, path: &Path) -> Result<Compiled, Failure> {
+        let mut compiled = self.compile(source, Some(directory_of(path)))?;
+        compiled.file = Some(path.to_path_buf());
+        Ok(compiled)
+    }
+
+    /// Runs a compiled source into a document, in a fresh module. `globals` are `$names` the
+    /// host supplies (a script that defines `$name` itself sees only its own).
+    pub fn run(&mut self, compiled: &Compiled, globals: Option<Rc<Object>>) -> Result<Evaluation, Failure> {
+        if compiled.runtime != self.id {
+            // Its source ids and symbols belong to another runtime: running it would
+            // render errors against the wrong sources.
+            let message = "this program was compiled by another engine; compile it with the engine that runs it";
+            return Err(Failure { diagnostics: vec![Diagnostic::error(message)] });
+        }
+        let module = self.new_module(compiled.source, compiled.directory.clone(), globals);
+        let marked = compiled.file.as_deref().map(|path| {
+            let key = file_key(path);
+            let before = self.files.insert(key.clone(), FileState::InProgress);
+            self.files_in_progress.push(key.clone());
+            (key, before)
+        });
+        let result = Interpreter::new(self, module.clone()).run_program(&compiled.program);
+        if let Some((key, before)) = marked {
+            self.files_in_progress.pop();
+            match before {
+                Some(state) => self.files.insert(key, state),
+                None => self.files.remove(&key),
+            };
+        }
+        let mut warnings = compiled.warnings.clone();
         match result {
             Ok(_) => {
-                let mut warnings = warnings;
                 warnings.append(&mut module.warnings.borrow_mut());
-                Ok(Evaluation { document: module.document(), warnings })
+                Ok(Evaluation { document: without_plugin_configuration(module.document()), warnings })
             }
             Err(error) => Err(Failure::from_runtime(&error, &self.sources, warnings)),
         }
     }
 
-    /// Evaluates a lone expression (`tusk eval`).
-    pub fn evaluate_expression(&mut self, source: SourceId) -> Result<(Value, Vec<Diagnostic>), Failure> {
-        let mut session = self.new_session();
+    /// Adds a source read as bytes. Text that is not UTF-8 is added as far as it can be read
+    /// (the invalid bytes shown as U+FFFD) and refused with `L010`, located at the first
+    /// invalid byte.
+    pub fn add_source_bytes(&mut self, name: impl Into<String>, bytes: Vec<u8>) -> Result<SourceId, Failure> {
+        match String::from_utf8(bytes) {
+            Ok(text) => Ok(self.sources.add(name, text)),
+            Err(error) => {
+                let offset = error.utf8_error().valid_up_to();
+                let byte = error.as_bytes()[offset];
+                let text = String::from_utf8_lossy(error.as_bytes()).into_owned();
+                let id = self.sources.add(name, text);
+                let location =
+                    Location::new(id, Span::new(offset as u32, offset as u32 + '\u{fffd}'.len_utf8() as u32));
+                let diagnostic = Diagnostic::error(format!(
+                    "the file is not UTF-8 text: byte 0x{byte:02X} at offset {offset} is not valid UTF-8"
+                ))
+                .with_code("L010")
+                .with_primary(location, "not UTF-8")
+                .with_help("TuskLang files are UTF-8; convert the file (for example `iconv -f latin1 -t utf-8`)");
+                Err(Failure { diagnostics: vec![diagnostic] })
+            }
+        }
+    }
+
+    /// Evaluates a lone expression (`tusk eval`); `globals` as for [`Runtime::run`].
+    pub fn evaluate_expression(
+        &mut self,
+        source: SourceId,
+        globals: Option<Rc<Object>>,
+    ) -> Result<(Value, Vec<Diagnostic>), Failure> {
+        let mut session = self.new_session(globals);
         match self.eval_line(&mut session, source)? {
             (LineOutcome::Value(value), warnings) => Ok((value, warnings)),
             (LineOutcome::Defined(_), warnings) => Ok((Value::object(session.document()), warnings)),
         }
     }
 
-    /// Starts a REPL session.
-    pub fn new_session(&mut self) -> Session {
+    /// Starts a REPL session; `globals` as for [`Runtime::run`].
+    pub fn new_session(&mut self, globals: Option<Rc<Object>>) -> Session {
         let source = self.sources.add("<repl>", "");
-        Session { state: CompileState::new(), module: self.new_module(source, std::env::current_dir().ok()) }
+        let module = self.new_module(source, std::env::current_dir().ok(), globals);
+        Session { state: CompileState::new(), module }
     }
 
-    /// Evaluates one REPL line (or several lines entered together).
+    /// Evaluates one REPL entry (one line, or several entered together). An entry that fails
+    /// changes nothing: the names it would have defined stay undefined, as if it had not been
+    /// entered.
     pub fn eval_line(
+        &mut self,
+        session: &mut Session,
+        source: SourceId,
+    ) -> Result<(LineOutcome, Vec<Diagnostic>), Failure> {
+        let state = session.state.clone();
+        let module = session.module.snapshot();
+        let result = self.eval_line_unchecked(session, source);
+        if result.is_err() {
+            session.state = state;
+            session.module.restore(module);
+        }
+        result
+    }
+
+    /// Defines `name` at the top level of a session as if an entry had set it (the REPL's
+    /// `:load`, which evaluates a file on its own and hands its keys to the session).
+    /// Later entries see it as defined before them; a name defined already gets the new value.
+    pub fn define_in_session(&mut self, session: &mut Session, name: &str, value: Value) {
+        session.state.begin_unit();
+        let location = Location::new(session.module.source, Span::default());
+        let slot = session.state.declare_top_level(name, location);
+        session.module.ensure_slots(session.state.slots as usize, session.state.globals_count as usize);
+        session.module.slots.borrow_mut()[slot as usize] = Some(value.clone());
+        session.module.document.borrow_mut().insert(Str::new(name), value);
+    }
+
+    fn eval_line_unchecked(
         &mut self,
         session: &mut Session,
         source: SourceId,
@@ -337,9 +491,32 @@ fn errors_first(mut diagnostics: Vec<Diagnostic>) -> Vec<Diagnostic> {
     diagnostics
 }
 
+/// The top-level `plugins` object configures plugins (each reads `plugins.NAME` when it is
+/// loaded); it is not data, so the document a file evaluates to leaves it out. A `plugins`
+/// entry that is not an object is ordinary data.
+fn without_plugin_configuration(mut document: Object) -> Object {
+    if matches!(document.get("plugins"), Some(Value::Object(_))) {
+        document.remove("plugins");
+    }
+    document
+}
+
+/// The key of a file in the runtime's table: its canonical path when it has one.
+fn file_key(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The directory relative paths in the file at `path` resolve against.
+fn directory_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
 /// Evaluates `path` for a cross-file operator, once per runtime, refusing cycles.
 pub(crate) fn evaluate_file_from(interp: &mut Interpreter<'_>, path: &Path) -> Result<Object, RuntimeError> {
-    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let key = file_key(path);
     match interp.runtime.files.get(&key) {
         Some(FileState::Done(document)) => return Ok(document.clone()),
         Some(FileState::InProgress) => {
@@ -350,18 +527,28 @@ pub(crate) fn evaluate_file_from(interp: &mut Interpreter<'_>, path: &Path) -> R
         }
         None => {}
     }
-    let text = std::fs::read_to_string(path)
+    let bytes = std::fs::read(path)
         .map_err(|error| RuntimeError::new(RuntimeErrorKind::Io(format!("cannot read {}: {error}", path.display()))))?;
     let runtime = &mut *interp.runtime;
-    let source = runtime.sources.add(path.display().to_string(), text);
+    let source = match runtime.add_source_bytes(path.display().to_string(), bytes) {
+        Ok(source) => source,
+        Err(failure) => {
+            let first = &failure.diagnostics[0];
+            let place =
+                first.primary.as_ref().map(|label| runtime.sources.describe(label.location)).unwrap_or_default();
+            return Err(RuntimeError::new(RuntimeErrorKind::Io(format!("{place}: {}", first.message))));
+        }
+    };
     runtime.files.insert(key.clone(), FileState::InProgress);
     runtime.files_in_progress.push(key.clone());
     let mut state = CompileState::new();
     let compiled = runtime.compile_source(source, &mut state);
     let result = match compiled {
         Ok((program, _warnings)) => {
-            let module = runtime.new_module(source, path.parent().map(Path::to_path_buf));
-            interp.run_in_module(module.clone(), &program).map(|_| module.document())
+            // Another file sees no host globals: its document is cached for the runtime's
+            // lifetime, while host globals may differ from one run to the next.
+            let module = runtime.new_module(source, Some(directory_of(path)), None);
+            interp.run_in_module(module.clone(), &program).map(|_| without_plugin_configuration(module.document()))
         }
         Err(failure) => {
             let first = failure.diagnostics.into_iter().find(Diagnostic::is_error);
@@ -388,6 +575,5 @@ pub(crate) fn evaluate_file_from(interp: &mut Interpreter<'_>, path: &Path) -> R
 
 /// Replaces the cached document of a file (for `@stem.tsk.set`).
 pub(crate) fn store_file_document(runtime: &mut Runtime, path: &Path, document: Object) {
-    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    runtime.files.insert(key, FileState::Done(document));
+    runtime.files.insert(file_key(path), FileState::Done(document));
 }

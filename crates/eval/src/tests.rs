@@ -36,7 +36,7 @@ fn fail(source: &str) -> String {
 fn expr(source: &str) -> String {
     let mut rt = runtime(Mode::Default);
     let id = rt.add_source("expr", source);
-    match rt.evaluate_expression(id) {
+    match rt.evaluate_expression(id, None) {
         Ok((value, _)) => crate::to_display(&value),
         Err(failure) => panic!("{source:?}: {}", render_all(&failure.diagnostics, rt.sources(), RenderOptions::PLAIN)),
     }
@@ -146,7 +146,8 @@ fn std_examples_hold() {
             let (source, expected) = example.rsplit_once(" => ").expect("examples are `expr => json`");
             let mut rt = runtime(Mode::Default);
             let id = rt.add_source("example", source);
-            let (value, _) = rt.evaluate_expression(id).unwrap_or_else(|f| panic!("{example}: {:?}", f.diagnostics));
+            let (value, _) =
+                rt.evaluate_expression(id, None).unwrap_or_else(|f| panic!("{example}: {:?}", f.diagnostics));
             let got = serde_json::to_string(&value).unwrap();
             let want: serde_json::Value = serde_json::from_str(expected).unwrap();
             assert_eq!(serde_json::from_str::<serde_json::Value>(&got).unwrap(), want, "{}: {example}", symbol.name);
@@ -182,7 +183,7 @@ fn plugins_register_operators_and_call_back_into_lambdas() {
     let document = rt.evaluate(id, None).unwrap().document;
     assert_eq!(serde_json::to_string(&Value::object(document)).unwrap(), r#"{"a":42,"b":2}"#);
     let error = rt.register(&Doubler).unwrap_err();
-    assert_eq!(error.to_string(), "`@double` is provided by both `doubler` and `doubler`");
+    assert_eq!(error.to_string(), "`@double` is already registered by `doubler`");
 }
 
 #[test]

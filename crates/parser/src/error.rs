@@ -39,6 +39,40 @@ pub enum ParseErrorKind {
     /// `ports: 9000-8000`: a range whose start is after its end.
     #[error("range starts after it ends")]
     ReversedRange,
+    /// `a: 1` then `  b: 2`: a line indented further than the lines before it, with nothing
+    /// above it that opens a block.
+    #[error("this line is indented further than the lines before it, but nothing opens a block here")]
+    UnexpectedIndent {
+        /// Its indentation, in columns.
+        found: usize,
+        /// The indentation of the lines it is among.
+        expected: usize,
+    },
+    /// `server:` `    host: "a"` `  port: 80`: a line that leaves an indented block for an
+    /// indentation no enclosing block has.
+    #[error("this line is indented {found} columns, which matches no enclosing block ({})", join_or(expected))]
+    InconsistentDedent {
+        /// Its indentation, in columns.
+        found: usize,
+        /// The indentations of the enclosing blocks, outermost first.
+        expected: Vec<usize>,
+    },
+    /// `- name: "b"`: a list item written as a YAML mapping.
+    #[error("a list item cannot hold an entry like `{key}: …`")]
+    ListItemEntry {
+        /// The key written after the dash.
+        key: String,
+        /// The item written as an inline object, when it fits on its line.
+        suggestion: Option<String>,
+    },
+}
+
+fn join_or(numbers: &[usize]) -> String {
+    let numbers: Vec<String> = numbers.iter().map(usize::to_string).collect();
+    match numbers.as_slice() {
+        [rest @ .., last] if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => numbers.join(""),
+    }
 }
 
 fn unexpected_message(expected: &[String], found: &str) -> String {
@@ -118,6 +152,26 @@ impl ParseError {
                 .with_code("P006")
                 .with_primary(location, "the first number is larger than the second")
                 .with_help("write the smaller number first: `8000-9000`"),
+            ParseErrorKind::UnexpectedIndent { found, expected } => Diagnostic::error(self.kind.to_string())
+                .with_code("P007")
+                .with_primary(location, format!("indented {found} columns where the lines before it have {expected}"))
+                .with_help(
+                    "indent a line only under a `key:` that ends its line (an indented block) or inside a block; otherwise remove the indentation",
+                ),
+            ParseErrorKind::InconsistentDedent { .. } => Diagnostic::error(self.kind.to_string())
+                .with_code("P007")
+                .with_primary(location, "the indented block above ends here")
+                .with_help("indent the line like the lines of the block it belongs to"),
+            ParseErrorKind::ListItemEntry { suggestion, .. } => {
+                let help = match suggestion {
+                    Some(item) => format!("write the item as an inline object: `{item}`"),
+                    None => "write the item as an inline object: `- {name: \"b\", port: 80}`".to_string(),
+                };
+                Diagnostic::error(self.kind.to_string())
+                    .with_code("P008")
+                    .with_primary(location, "an entry after `-`")
+                    .with_help(help)
+            }
             ParseErrorKind::IntegerTooLarge => Diagnostic::error(self.kind.to_string())
                 .with_code("P004")
                 .with_primary(location, "outside -9223372036854775808..=9223372036854775807")

@@ -158,6 +158,17 @@ pub(crate) fn layout(
     let mut newline_replaced = false;
     // True while the last token pushed is the `:` of a ternary, after which a line may break.
     let mut last_was_ternary_colon = false;
+    // The indentation of the top level's lines (outside blocks and brackets): that of the first
+    // line, and after a `[section]` header that of the header's first line.
+    let mut top_base = tokens
+        .iter()
+        .find(|token| token.kind != TokenKind::Newline)
+        .filter(|token| token.kind != TokenKind::LBracket)
+        .map(|token| indentation_of_line(source, token.span.start));
+    // `- key: value` list items read as `- {key: value}` after their error: the dash's
+    // indentation and the frame depth of the brace put after it (closed when a line comes back
+    // to the dash's indentation).
+    let mut item_objects: Vec<(usize, usize)> = Vec::new();
 
     let push = |out: &mut Vec<SpannedToken>, kind: TokenKind, span: Span| out.push((kind, chumsky_span(span)));
 
@@ -193,6 +204,18 @@ pub(crate) fn layout(
             at_statement_start = false;
             continue;
         }
+        if token.kind == TokenKind::Newline {
+            let next_indent = next.map(|_| indentation_of_line(source, tokens[index + 1].span.start));
+            close_item_objects(
+                &mut item_objects,
+                next_indent,
+                &mut frames,
+                &mut indents,
+                &mut depth_of_operators,
+                &mut out,
+                token.span,
+            );
+        }
         let bracket_depth = frames.len() - 1;
         let in_entries = mode == LayoutMode::Document
             && matches!(frames.last().and_then(|f| f.opener), None | Some(TokenKind::LBrace));
@@ -223,12 +246,18 @@ pub(crate) fn layout(
                 // Close indented blocks the next line leaves.
                 if in_entries {
                     let next_indent = next.map(|_| indentation_of_line(source, tokens[index + 1].span.start));
+                    let mut left = Vec::new();
                     while let Some(&(level, at_depth)) = indents.last() {
                         if at_depth != bracket_depth || next_indent.is_some_and(|indent| indent >= level) {
                             break;
                         }
+                        left.push(level);
                         indents.pop();
                         push(&mut out, TokenKind::Dedent, Span::point(token.span.start));
+                    }
+                    if let (0, Some(indent), Some(next_token)) = (bracket_depth, next_indent, tokens.get(index + 1)) {
+                        let line = LineStart { indent, token: *next_token, left_blocks: &left };
+                        check_indentation(line, &indents, &mut angle_blocks, &mut top_base, errors);
                     }
                 }
                 if next.is_none() {
@@ -279,13 +308,19 @@ pub(crate) fn layout(
             {
                 kind = TokenKind::AngleOpen;
                 let name = out.last().map_or(token.span, |t| Span::new(t.1.start, token.span.end));
-                angle_blocks.push(AngleBlock { name, indents_outside: indents.len(), bracket_depth });
+                angle_blocks.push(AngleBlock { name, base: None, indents_outside: indents.len(), bracket_depth });
             }
             TokenKind::Lt if at_statement_start && matches!(next, Some(TokenKind::Newline | TokenKind::Lt) | None) => {
                 kind = TokenKind::AngleClose;
                 angle_blocks.pop();
             }
-            TokenKind::Minus if at_statement_start && in_entries => kind = TokenKind::ListDash,
+            TokenKind::Minus if at_statement_start && in_entries => {
+                kind = TokenKind::ListDash;
+                if let Some(error) = list_item_entry(source, &tokens[index..]) {
+                    errors.push(error);
+                    item_objects.push((indentation_of_line(source, token.span.start), frames.len() + 1));
+                }
+            }
             // `-9223372036854775808` is i64::MIN: its digits alone do not fit, so they are let
             // through after a unary minus (the grammar folds the two), and refused elsewhere.
             // (The cheap tests come first: this guard runs for every integer.)
@@ -347,6 +382,20 @@ pub(crate) fn layout(
             return Layout { tokens: out, parseable: false, unclosed: None };
         }
         push(&mut out, kind, token.span);
+        if kind == TokenKind::ListDash && item_objects.last().is_some_and(|&(_, depth)| depth == frames.len() + 1) {
+            // Read the rest of the item as the inside of `{ … }`, so that the one mistake is
+            // reported once instead of as every token that follows it.
+            let opened_at = Span::point(token.span.end);
+            frames.push(Frame {
+                opener: Some(TokenKind::LBrace),
+                opened_at,
+                operators_in_segment: 0,
+                open_ternaries: 0,
+            });
+            push(&mut out, TokenKind::LBrace, opened_at);
+            at_statement_start = true;
+            continue;
+        }
         at_statement_start = mode == LayoutMode::Document
             && matches!(
                 kind,
@@ -358,14 +407,127 @@ pub(crate) fn layout(
             )
             || (kind == TokenKind::Comma && in_entries);
     }
+    let end = Span::point(source.len() as u32);
+    close_item_objects(&mut item_objects, None, &mut frames, &mut indents, &mut depth_of_operators, &mut out, end);
     let unclosed = close_at_end(source, &mut out, frames, indents, angle_blocks);
     Layout { tokens: out, parseable: true, unclosed }
+}
+
+/// `- name: "b"` (at `tokens[0]`, the dash): the error, when the dash is followed by a key and
+/// `:` or `=`.
+fn list_item_entry(source: &str, tokens: &[Token]) -> Option<ParseError> {
+    use TokenKind::*;
+    let [_dash, key, assign, ..] = tokens else { return None };
+    if !matches!(key.kind, Name | Str | Int | True | False | Null) || !matches!(assign.kind, Colon | Assign) {
+        return None;
+    }
+    let line: Vec<&Token> = tokens[1..].iter().take_while(|token| token.kind != Newline).collect();
+    let last = line.last().expect("the key is on the line");
+    let suggestion = (last.kind != Colon && last.kind != Assign)
+        .then(|| format!("- {{{}}}", &source[key.span.start as usize..last.span.end as usize]));
+    let kind = ParseErrorKind::ListItemEntry { key: source[key.span.range()].to_string(), suggestion };
+    Some(ParseError::new(kind, Span::new(key.span.start, assign.span.end)))
+}
+
+/// Closes the `{` put after `- key:` list items when the next line comes back to the dash's
+/// indentation (or the input ends), with the indented blocks opened inside it.
+fn close_item_objects(
+    item_objects: &mut Vec<(usize, usize)>,
+    next_indent: Option<usize>,
+    frames: &mut Vec<Frame>,
+    indents: &mut Vec<(usize, usize)>,
+    depth_of_operators: &mut usize,
+    out: &mut Vec<SpannedToken>,
+    at: Span,
+) {
+    while let Some(&(dash_indent, depth)) = item_objects.last() {
+        if frames.len() != depth || next_indent.is_some_and(|indent| indent > dash_indent) {
+            break;
+        }
+        while indents.last().is_some_and(|&(_, at_depth)| at_depth + 1 >= depth) {
+            indents.pop();
+            out.push((TokenKind::Dedent, chumsky_span(Span::point(at.start))));
+        }
+        let frame = frames.pop().expect("the item's frame is open");
+        *depth_of_operators -= frame.operators_in_segment;
+        out.push((TokenKind::RBrace, chumsky_span(Span::point(at.start))));
+        item_objects.pop();
+    }
+}
+
+/// The first token of a line at the top level (outside brackets), and the indented blocks the
+/// line leaves (their indentations).
+struct LineStart<'a> {
+    indent: usize,
+    token: Token,
+    left_blocks: &'a [usize],
+}
+
+/// Indentation that would change the structure without a word, as YAML readers refuse it: a
+/// line indented further than the lines it is among when nothing above opens a block (`a: 1`
+/// then `  b: 2`), or a line that leaves an indented block for an indentation no enclosing
+/// block has. The lines of the top level, of a section and of a `name >` block are among each
+/// other (the first line of each sets their indentation, and may be indented); those of an
+/// indented block have its indentation. Lines inside brackets and braces are free.
+fn check_indentation(
+    line: LineStart<'_>,
+    indents: &[(usize, usize)],
+    angle_blocks: &mut [AngleBlock],
+    top_base: &mut Option<usize>,
+    errors: &mut Vec<ParseError>,
+) {
+    match line.token.kind {
+        // A `<` line closes a `name >` block wherever it stands.
+        TokenKind::Lt => return,
+        // A section header starts the lines of its section.
+        TokenKind::LBracket if indents.is_empty() && angle_blocks.is_empty() => {
+            *top_base = None;
+            return;
+        }
+        _ => {}
+    }
+    let base = match angle_blocks.last_mut() {
+        Some(block) if block.indents_outside == indents.len() => &mut block.base,
+        _ => match indents.last() {
+            Some(&(level, _)) => {
+                if line.indent > level {
+                    let kind = if line.left_blocks.is_empty() {
+                        ParseErrorKind::UnexpectedIndent { found: line.indent, expected: level }
+                    } else {
+                        let mut expected: Vec<usize> = indents.iter().map(|&(level, _)| level).collect();
+                        expected.extend(line.left_blocks.iter().rev());
+                        ParseErrorKind::InconsistentDedent { found: line.indent, expected }
+                    };
+                    errors.push(ParseError::new(kind, line.token.span));
+                }
+                return;
+            }
+            None => top_base,
+        },
+    };
+    match *base {
+        Some(expected) if line.indent > expected => {
+            let kind = if line.left_blocks.is_empty() {
+                ParseErrorKind::UnexpectedIndent { found: line.indent, expected }
+            } else {
+                let mut expected = vec![expected];
+                expected.extend(line.left_blocks.iter().rev());
+                ParseErrorKind::InconsistentDedent { found: line.indent, expected }
+            };
+            errors.push(ParseError::new(kind, line.token.span));
+        }
+        // A line further left than the first of its section or `name >` block changes nothing;
+        // it sets the indentation of the lines after it.
+        _ => *base = Some(line.indent),
+    }
 }
 
 /// A `name >` block still open.
 struct AngleBlock {
     /// `name >`.
     name: Span,
+    /// The indentation of its lines, once its first line is seen.
+    base: Option<usize>,
     /// How many indented blocks were open when it opened.
     indents_outside: usize,
     /// How many brackets were open when it opened.

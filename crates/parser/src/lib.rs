@@ -130,6 +130,9 @@ fn looks_like_statement(tokens: &[Token]) -> bool {
     use TokenKind::*;
     let kinds: Vec<TokenKind> =
         tokens.iter().take(64).map(|token| token.kind).filter(|kind| *kind != Newline).collect();
+    if is_section_header(tokens) {
+        return true;
+    }
     match kinds.as_slice() {
         [Global, Colon | Assign, ..] => true,
         [Name, Gt, ..] if tokens.get(2).is_none_or(|token| token.kind == Newline) => true,
@@ -143,6 +146,25 @@ fn looks_like_statement(tokens: &[Token]) -> bool {
         }
         _ => false,
     }
+}
+
+/// True when the first line is a `[section]` header on its own, as in a file: `[server]`,
+/// `[server.tls]`, `["my key"]`. (`[x]` is then a header, not a one-item array: a REPL user
+/// who wants the array writes `[x,]`.)
+fn is_section_header(tokens: &[Token]) -> bool {
+    use TokenKind::*;
+    let line: Vec<TokenKind> = tokens
+        .iter()
+        .map(|token| token.kind)
+        .skip_while(|kind| *kind == Newline)
+        .take_while(|kind| *kind != Newline)
+        .collect();
+    let [LBracket, path @ .., RBracket] = line.as_slice() else { return false };
+    !path.is_empty()
+        && path.iter().enumerate().all(|(index, kind)| {
+            if index % 2 == 1 { *kind == Dot } else { matches!(kind, Name | Str | Int | True | False | Null) }
+        })
+        && path.len() % 2 == 1
 }
 
 /// The two parsers one at a time, for the differential fuzz target (`fuzz/fuzz_targets/
@@ -344,9 +366,29 @@ fn convert(error: RichError<'_>, source: &str, tokens: &[Token]) -> ParseError {
         }
     }
     if parse_error.help.is_none() {
-        parse_error.help = hint(&expected, found);
+        parse_error.help = comment_hint(source, tokens, span, found).or_else(|| hint(&expected, found));
     }
     parse_error
+}
+
+/// The pitfalls of comments: `url: http://x` (`//` starts a comment, so the entry reads
+/// `http:`) and `color: #333` (`#` after a space starts a comment, so the entry has no value).
+fn comment_hint(source: &str, tokens: &[Token], span: Span, found: Option<TokenKind>) -> Option<String> {
+    let line_end = source[span.start as usize..].find('\n').map_or(source.len(), |end| span.start as usize + end);
+    if found == Some(TokenKind::Colon) && source[span.end as usize..].starts_with("//") {
+        let before = tokens.iter().rev().find(|token| token.span.end <= span.start)?;
+        let url = source[before.span.start as usize..line_end].trim_end();
+        return Some(format!("`//` starts a comment, so the URL is cut short: quote it, \"{url}\""));
+    }
+    let previous_end =
+        tokens.iter().rev().find(|token| token.span.end <= span.start && token.kind != TokenKind::Newline)?.span.end;
+    let between = source.get(previous_end as usize..line_end.min(span.start as usize).max(previous_end as usize))?;
+    let comment = between.trim_start();
+    if comment.starts_with('#') && between.len() > comment.len() {
+        let word = comment.split_whitespace().next().unwrap_or(comment);
+        return Some(format!("`#` after a space starts a comment, so the value is missing: quote it, \"{word}\""));
+    }
+    None
 }
 
 fn hint(expected: &[String], found: Option<TokenKind>) -> Option<String> {

@@ -185,8 +185,8 @@ fn check_expression_passes_agree(source: &str) -> bool {
 }
 
 fn tsk_files_under(dir: &Path, files: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|error| panic!("cannot read {}: {error}", dir.display()));
+    for entry in entries.map(|entry| entry.expect("a directory entry")) {
         let path = entry.path();
         if path.is_dir() {
             tsk_files_under(&path, files);
@@ -203,7 +203,8 @@ fn check_folder(dir: &Path) -> (usize, usize) {
     files.sort();
     let mut accepted = 0;
     for path in &files {
-        let Ok(source) = std::fs::read_to_string(path) else { continue };
+        let source =
+            std::fs::read_to_string(path).unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
         accepted += usize::from(check_passes_agree(&path.display().to_string(), &source));
     }
     (files.len(), accepted)
@@ -215,7 +216,9 @@ fn descent_pass_agrees_on_examples_and_cases() {
     for folder in ["examples", "tests/cases", "bench/workloads"] {
         let (files, accepted) = check_folder(&root.join(folder));
         println!("{folder}: {files} files, {accepted} accepted by both parsers");
-        assert!(folder == "bench/workloads" || accepted > 10, "{folder}: {files} files, {accepted} valid");
+        // The benchmark workloads are few; the other folders hold dozens of valid files.
+        let least = if folder == "bench/workloads" { 1 } else { 11 };
+        assert!(accepted >= least, "{folder}: {files} files, {accepted} valid");
     }
 }
 
@@ -224,7 +227,9 @@ fn descent_pass_agrees_on_the_conformance_files() {
     // The real TuskLang files live outside the repository (shared/conformance/tusktsk).
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance/tusktsk");
     if !dir.is_dir() {
-        println!("skipping: the conformance files are not at {}", dir.display());
+        let reason = format!("the conformance files are not at {}", dir.display());
+        assert!(std::env::var("CI").as_deref() != Ok("true"), "{reason}, and CI=true requires them");
+        eprintln!("skipping: {reason}");
         return;
     }
     let (files, accepted) = check_folder(&dir);

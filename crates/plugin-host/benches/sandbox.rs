@@ -17,18 +17,13 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+const RUNNER: &str = "tusk-plugin-runner";
+
 /// Builds the runner and the test plugin with the profile this bench was built with.
-fn build() -> PathBuf {
-    let release = !cfg!(debug_assertions);
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = std::process::Command::new(cargo);
-    command.args(["build", "-q", "-p", "sandbox_fixture", "-p", "tusk-plugin-runner"]).current_dir(workspace());
-    if release {
-        command.arg("--release");
-    }
-    assert!(command.status().expect("cargo runs").success(), "building the runner and the plugin failed");
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace().join("target"));
-    target.join(if release { "release" } else { "debug" })
+fn build() -> tusk_plugin_testkit::Built {
+    let packages = ["sandbox_fixture", RUNNER];
+    tusk_plugin_testkit::build_packages(&workspace(), &packages, tusk_plugin_testkit::Profile::of_this_build())
+        .unwrap_or_else(|error| panic!("{error}"))
 }
 
 fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
@@ -48,20 +43,20 @@ fn report(label: &str, mut samples: Vec<Duration>) {
 }
 
 fn main() {
-    let target = build();
+    let built = build();
     let root = tempfile::tempdir().unwrap();
     let plugin_dir = root.path().join("plugins/sandbox_fixture");
     std::fs::create_dir_all(&plugin_dir).unwrap();
     std::fs::copy(workspace().join("crates/plugin-runner/tests/fixture/plugin.toml"), plugin_dir.join("plugin.toml"))
         .unwrap();
-    std::fs::copy(target.join("libsandbox_fixture.so"), plugin_dir.join("libsandbox_fixture.so")).unwrap();
+    std::fs::copy(built.library("sandbox_fixture"), plugin_dir.join("libsandbox_fixture.so")).unwrap();
     let mut settings = HostSettings::standard(root.path());
     settings.search = SearchPath::from_parts(Some(root.path().join("plugins").as_os_str()), None, None, None);
     settings.index_file = None;
     settings.cache_dir = root.path().join("cache");
     settings.config_file = None;
     settings.grants = Grants::new(root.path());
-    settings.sandbox.runner = Some(target.join("tusk-plugin-runner"));
+    settings.sandbox.runner = Some(built.binary(RUNNER, RUNNER).to_path_buf());
     settings.sandbox.all = true;
     let mut runtime = Runtime::new(Options::default());
     let host = PluginHost::discover(settings, runtime.sources_mut(), Rc::new(|_: &str| {}));

@@ -1,14 +1,24 @@
 //! The host side of the C ABI: the one module of the plugin host with `unsafe`.
 //!
-//! It opens libraries (never closes them: unloading Rust code with thread-locals is unsound,
-//! see PLUGIN-DESIGN.md pitfall 4), calls the plugin descriptor, and implements the host API
-//! table the plugin calls back into. Host values given to a plugin live in a per-plugin
-//! handle table ([`HostContext`]); every callback is wrapped in `catch_unwind` so that no
-//! panic ever unwinds into plugin code.
+//! It opens libraries (never closes them: unloading Rust code whose thread-locals and
+//! destructors may still be registered is unsound), calls the plugin descriptor, and implements
+//! the host API table the plugin calls back into. Host values given to a plugin live in a
+//! per-plugin handle table ([`HostContext`]); every callback is wrapped in `catch_unwind` so
+//! that no panic ever unwinds into plugin code, and checks its pointers before reading them.
 //!
-//! The host API may only be called on the thread that called into the plugin (during `init`,
-//! a call or `shutdown`): the handle table is not shared between threads. Plugins that serve
-//! requests on their own threads hand the work to the interpreter's thread.
+//! The host API may only be called on the thread that owns the context (the interpreter's):
+//! the handle table is not shared between threads. A call from another thread is refused
+//! before anything but the context's [`OwnerThread`] is touched, and the plugin's current or
+//! next call fails with an error naming it.
+//!
+//! # Safety
+//!
+//! Every `host_*` function is an `unsafe extern "C" fn` the plugin calls through its table,
+//! under the ABI's contract: `ctx` is the table's own `context`, and every non-null pointer
+//! (values, out-slots, `StrRef` texts, arrays with their lengths) is valid for the duration of
+//! the call. Null pointers and zero lengths are checked. The private helpers that read or
+//! write through such pointers (`text_of` and the like) are only ever called on the arguments
+//! of those functions.
 #![allow(unsafe_code)]
 
 use std::any::Any;
@@ -20,8 +30,9 @@ use std::rc::Rc;
 
 use smallvec::SmallVec;
 use tusk_eval::{CallContext, Handle, Object, RuntimeError, Str, Text, Value};
-use tusk_plugin_sdk::abi::{
-    ABI_MINOR, ENTRY_SYMBOL, ErrorOut, HostApi, PluginDescriptor, StrRef, SymbolInfo, TValue, error_kind, status, tag,
+use tusk_plugin_abi::{
+    ABI_MINOR, ENTRY_SYMBOL, ErrorOut, FOREIGN_THREAD_MESSAGE, HostApi, OwnerThread, PluginDescriptor, StrRef,
+    SymbolInfo, TValue, error_kind, foreign_thread_error, status, tag,
 };
 
 /// What the host does for plugins beyond values: permission-checked I/O, logging,
@@ -74,7 +85,7 @@ pub(crate) fn open_library(path: &Path) -> Result<&'static PluginDescriptor, Str
 }
 
 /// The plugin's info record as the descriptor has it (compared with the file's).
-pub(crate) fn descriptor_info(descriptor: &PluginDescriptor) -> Option<tusk_plugin_sdk::abi::InfoRecord> {
+pub(crate) fn descriptor_info(descriptor: &PluginDescriptor) -> Option<tusk_plugin_abi::InfoRecord> {
     // SAFETY: the descriptor points at the library's static info record (or is null).
     unsafe { descriptor.info.as_ref() }.copied()
 }
@@ -83,7 +94,8 @@ fn text_of(text: StrRef) -> String {
     if text.ptr.is_null() || text.len == 0 {
         return String::new();
     }
-    // SAFETY: the plugin passes text it owns for the duration of the call.
+    // SAFETY: the plugin passes `len` bytes it owns for the duration of the call (checked
+    // non-null above).
     let bytes = unsafe { std::slice::from_raw_parts(text.ptr, text.len) };
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -116,15 +128,19 @@ pub(crate) fn init(
     let mut error = ErrorOut::EMPTY;
     // SAFETY: the host API table and its context live for the rest of the process.
     let code = unsafe { (descriptor.init)(&host.api, StrRef::new(config_json), &mut error) };
-    if code == status::OK { Ok(()) } else { Err(failure(code, &error)) }
+    let result = if code == status::OK { Ok(()) } else { Err(failure(code, &error)) };
+    host.refused_threads()?;
+    result
 }
 
 /// Calls the plugin's `shutdown`.
-pub(crate) fn shutdown(descriptor: &PluginDescriptor) -> Result<(), PluginFailure> {
+pub(crate) fn shutdown(host: &HostContext, descriptor: &PluginDescriptor) -> Result<(), PluginFailure> {
     let mut error = ErrorOut::EMPTY;
     // SAFETY: called once, after the last call.
     let code = unsafe { (descriptor.shutdown)(&mut error) };
-    if code == status::OK { Ok(()) } else { Err(failure(code, &error)) }
+    let result = if code == status::OK { Ok(()) } else { Err(failure(code, &error)) };
+    host.refused_threads()?;
+    result
 }
 
 /// The plugin's name and version as its `name()` and `version()` return them.
@@ -157,17 +173,7 @@ pub(crate) fn symbols(descriptor: &PluginDescriptor) -> Vec<RegisteredSymbol> {
     let count = unsafe { (descriptor.symbol_count)() };
     let mut symbols = Vec::with_capacity(count as usize);
     for index in 0..count {
-        let mut info = SymbolInfo {
-            handle: std::ptr::null(),
-            name: StrRef::EMPTY,
-            kind: 0,
-            side_effects: 0,
-            lazy_arguments: 0,
-            signature: StrRef::EMPTY,
-            summary: StrRef::EMPTY,
-            examples: std::ptr::null(),
-            example_count: 0,
-        };
+        let mut info = SymbolInfo::EMPTY;
         // SAFETY: `index` is below the count; `info` is a valid out-pointer.
         if unsafe { (descriptor.symbol_info)(index, &mut info) } != status::OK {
             continue;
@@ -200,6 +206,8 @@ struct Slot {
     value: Value,
     references: u32,
     generation: u32,
+    /// The outermost call during which the plugin got it (see [`HostContext::call_epoch`]).
+    epoch: u64,
 }
 
 /// Host values the plugin holds, addressed by `(generation << 32) | index` handles.
@@ -210,16 +218,17 @@ struct HandleTable {
 }
 
 impl HandleTable {
-    fn insert(&mut self, value: Value) -> u64 {
+    fn insert(&mut self, value: Value, epoch: u64) -> u64 {
         match self.free.pop() {
             Some(index) => {
                 let slot = &mut self.slots[index as usize];
                 slot.value = value;
                 slot.references = 1;
+                slot.epoch = epoch;
                 (u64::from(slot.generation) << 32) | u64::from(index)
             }
             None => {
-                self.slots.push(Slot { value, references: 1, generation: 0 });
+                self.slots.push(Slot { value, references: 1, generation: 0, epoch });
                 (self.slots.len() - 1) as u64
             }
         }
@@ -260,12 +269,20 @@ impl HandleTable {
 /// Per-plugin host state; its address is the `context` of the plugin's host API table.
 pub struct HostContext {
     api: HostApi,
+    /// The interpreter's thread; the only field other threads may touch.
+    thread: OwnerThread,
     plugin: String,
     handles: RefCell<HandleTable>,
     services: Rc<dyn HostServices>,
     descriptor: Cell<Option<&'static PluginDescriptor>>,
     alive: Cell<bool>,
     error_text: RefCell<(String, String)>,
+    /// Calls into the plugin in progress (calls nest through script functions).
+    calls: Cell<u32>,
+    /// Counts outermost calls. Script functions and foreign values the plugin gets are valid
+    /// until the outermost call that gave them returns, as in a sandboxed runner (which
+    /// cannot reach them after that): a handle from an earlier epoch cannot be called.
+    call_epoch: Cell<u64>,
 }
 
 impl HostContext {
@@ -297,12 +314,15 @@ impl HostContext {
                 append_file: host_append_file,
                 resolve_path: host_resolve_path,
             },
+            thread: OwnerThread::current(),
             plugin: plugin.to_string(),
             handles: RefCell::new(HandleTable::default()),
             services,
             descriptor: Cell::new(None),
             alive: Cell::new(true),
             error_text: RefCell::new((String::new(), String::new())),
+            calls: Cell::new(0),
+            call_epoch: Cell::new(0),
         }));
         context.api.context = (context as *mut HostContext).cast::<c_void>();
         context
@@ -315,6 +335,21 @@ impl HostContext {
     /// Marks the plugin as shut down: dropping its objects no longer calls into it.
     pub(crate) fn retire(&self) {
         self.alive.set(false);
+    }
+
+    /// Fails when other threads tried to use this context since the last check (their calls
+    /// were refused): the plugin is told by the failure of its current call.
+    fn refused_threads(&self) -> Result<(), PluginFailure> {
+        match self.thread.take_foreign_calls() {
+            0 => Ok(()),
+            refused => Err(PluginFailure {
+                status: status::ERROR,
+                kind: error_kind::MESSAGE,
+                argument: None,
+                message: foreign_thread_error(&self.plugin, refused),
+                help: String::new(),
+            }),
+        }
     }
 
     /// Host values the plugin currently holds (for leak checks in tests).
@@ -350,9 +385,62 @@ impl Drop for PluginObject {
     }
 }
 
-fn context<'a>(pointer: *mut c_void) -> &'a HostContext {
-    // SAFETY: every host API function receives the `context` of the table it belongs to.
-    unsafe { &*pointer.cast::<HostContext>() }
+/// The host context behind a host API table's `context`, on the thread that owns it; `None`
+/// (and the attempt counted) on any other thread.
+fn context<'a>(pointer: *mut c_void) -> Option<&'a HostContext> {
+    let host = pointer.cast::<HostContext>().cast_const();
+    if host.is_null() {
+        return None;
+    }
+    // SAFETY: every host API function receives the `context` of the table it belongs to, a
+    // leaked `HostContext`. Only its `thread` field (an id and an atomic) is borrowed here, so
+    // another thread reads nothing the interpreter's thread writes without synchronisation.
+    let thread = unsafe { &(*host).thread };
+    if !thread.check() {
+        return None;
+    }
+    // SAFETY: as above; on the owning thread the whole (single-threaded) context may be used.
+    Some(unsafe { &*host })
+}
+
+/// Writes the refusal of a call from another thread (static text: the context's buffers
+/// belong to its thread) and returns its status.
+fn refuse(error: *mut ErrorOut) -> u32 {
+    if !error.is_null() {
+        let record = ErrorOut {
+            kind: error_kind::MESSAGE,
+            argument: -1,
+            message: StrRef::new(FOREIGN_THREAD_MESSAGE),
+            help: StrRef::EMPTY,
+        };
+        // SAFETY: the plugin passes a valid, writable error record (checked non-null).
+        unsafe { error.write(record) };
+    }
+    status::ERROR
+}
+
+/// The value a plugin passes by pointer, if the pointer is not null.
+fn value_at<'a>(value: *const TValue) -> Option<&'a TValue> {
+    // SAFETY: a non-null value pointer from the plugin points at a value that lives for the
+    // duration of the call.
+    unsafe { value.as_ref() }
+}
+
+/// Reads `len` items from a plugin-provided pointer (none when it is null).
+fn items_at<'a, T>(items: *const T, len: usize) -> &'a [T] {
+    if len == 0 || items.is_null() {
+        return &[];
+    }
+    // SAFETY: the plugin passes `len` items that live for the duration of the call.
+    unsafe { std::slice::from_raw_parts(items, len) }
+}
+
+/// Writes to a plugin-provided out-pointer, if it is not null.
+fn write_out<T>(out: *mut T, value: T) {
+    if !out.is_null() {
+        // SAFETY: a non-null out-pointer from the plugin is valid and writable.
+        unsafe { out.write(value) };
+    }
 }
 
 fn str_value(text: StrRef) -> Value {
@@ -409,11 +497,33 @@ fn give(host: &HostContext, value: &Value, temporaries: Option<&mut SmallVec<[u6
             _ => (tag::OPAQUE, 0),
         },
     };
-    let handle = host.handles.borrow_mut().insert(value.clone());
+    let handle = host.handles.borrow_mut().insert(value.clone(), host.call_epoch.get());
     if let Some(temporaries) = temporaries {
         temporaries.push(handle);
     }
     TValue { tag, flags: 0, a: handle, b: id }
+}
+
+/// [`give`] for a value taken out of `parent` (an array or object the plugin holds): it is as
+/// old as its container, so a function kept inside a kept array stays out of reach too.
+fn give_from(host: &HostContext, value: &Value, parent: &TValue) -> TValue {
+    let given = give(host, value, None);
+    if given.is_handle() {
+        let mut handles = host.handles.borrow_mut();
+        if let Some(epoch) = handles.slot(parent.a).map(|slot| slot.epoch)
+            && let Some(slot) = handles.slot(given.a)
+        {
+            slot.epoch = epoch;
+        }
+    }
+    given
+}
+
+/// True when `raw` is a script function or foreign value given during an earlier outermost
+/// call (the plugin kept it past the call that passed it).
+fn is_stale(host: &HostContext, raw: &TValue) -> bool {
+    matches!(raw.tag, tag::FUNCTION | tag::OPAQUE)
+        && host.handles.borrow_mut().slot(raw.a).is_some_and(|slot| slot.epoch != host.call_epoch.get())
 }
 
 /// Calls a plugin symbol with host values: the fast path of every plugin operator call.
@@ -424,21 +534,46 @@ pub(crate) fn call(
     ctx: &mut CallContext<'_, '_>,
     args: &[Value],
 ) -> Result<Value, PluginFailure> {
+    // Refused calls from the plugin's threads since its last call fail this one.
+    host.refused_threads()?;
+    if host.calls.get() == 0 {
+        // A new outermost call: what the plugin got during earlier ones is out of reach.
+        host.call_epoch.set(host.call_epoch.get() + 1);
+    }
     let mut temporaries: SmallVec<[u64; 4]> = SmallVec::new();
     let raw: SmallVec<[TValue; 6]> = args.iter().map(|arg| give(host, arg, Some(&mut temporaries))).collect();
     let mut out = TValue::NULL;
     let mut error = ErrorOut::EMPTY;
     let call_context = (ctx as *mut CallContext<'_, '_>).cast::<c_void>();
+    host.calls.set(host.calls.get() + 1);
     // SAFETY: the plugin is initialised; `raw` and the values it borrows outlive the call;
     // `call_context` is only used by callbacks during this call.
     let code = unsafe { (descriptor.call)(symbol.0, call_context, raw.as_ptr(), raw.len(), &mut out, &mut error) };
+    host.calls.set(host.calls.get() - 1);
+    // Copied before anything else can call into the plugin (its texts live until then).
+    let result = if code != status::OK {
+        Err(failure(code, &error))
+    } else if is_stale(host, &out) {
+        take(host, &out);
+        Err(PluginFailure {
+            status: status::ERROR,
+            kind: error_kind::SCRIPT,
+            argument: None,
+            message: crate::isolated::kept_past_its_call(&host.plugin),
+            help: String::new(),
+        })
+    } else {
+        Ok(take(host, &out))
+    };
     if !temporaries.is_empty() {
         let mut handles = host.handles.borrow_mut();
         for handle in temporaries {
             handles.release(handle);
         }
     }
-    if code == status::OK { Ok(take(host, &out)) } else { Err(failure(code, &error)) }
+    // ... and so do refused calls during it, whatever it returned.
+    host.refused_threads()?;
+    result
 }
 
 fn guarded<T>(fallback: T, body: impl FnOnce() -> T) -> T {
@@ -446,14 +581,16 @@ fn guarded<T>(fallback: T, body: impl FnOnce() -> T) -> T {
 }
 
 unsafe extern "C" fn host_make_string(ctx: *mut c_void, text: StrRef) -> TValue {
-    guarded(TValue::NULL, || give(context(ctx), &str_value(text), None))
+    guarded(TValue::NULL, || {
+        let Some(host) = context(ctx) else { return TValue::NULL };
+        give(host, &str_value(text), None)
+    })
 }
 
 unsafe extern "C" fn host_make_array(ctx: *mut c_void, items: *const TValue, len: usize) -> TValue {
     guarded(TValue::NULL, || {
-        let host = context(ctx);
-        let items: &[TValue] = if len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(items, len) } };
-        let values: Vec<Value> = items.iter().map(|item| take(host, item)).collect();
+        let Some(host) = context(ctx) else { return TValue::NULL };
+        let values: Vec<Value> = items_at(items, len).iter().map(|item| take(host, item)).collect();
         give(host, &Value::array(values), None)
     })
 }
@@ -465,15 +602,9 @@ unsafe extern "C" fn host_make_object(
     len: usize,
 ) -> TValue {
     guarded(TValue::NULL, || {
-        let host = context(ctx);
-        let (keys, values): (&[StrRef], &[TValue]) = if len == 0 {
-            (&[], &[])
-        } else {
-            // SAFETY: the plugin passes `len` keys and values.
-            unsafe { (std::slice::from_raw_parts(keys, len), std::slice::from_raw_parts(values, len)) }
-        };
+        let Some(host) = context(ctx) else { return TValue::NULL };
         let mut object = Object::with_capacity(len);
-        for (key, value) in keys.iter().zip(values) {
+        for (key, value) in items_at(keys, len).iter().zip(items_at(values, len)) {
             object.insert(Str::from(text_of(*key)), take(host, value));
         }
         give(host, &Value::object(object), None)
@@ -482,22 +613,22 @@ unsafe extern "C" fn host_make_object(
 
 unsafe extern "C" fn host_retain(ctx: *mut c_void, value: *const TValue) {
     guarded((), || {
-        // SAFETY: the plugin passes a valid value.
-        let raw = unsafe { &*value };
+        let Some(host) = context(ctx) else { return };
+        let Some(raw) = value_at(value) else { return };
         if raw.is_handle() {
-            context(ctx).handles.borrow_mut().retain(raw.a);
+            host.handles.borrow_mut().retain(raw.a);
         }
     })
 }
 
 unsafe extern "C" fn host_release(ctx: *mut c_void, value: *const TValue) {
     guarded((), || {
-        // SAFETY: the plugin passes a valid value.
-        let raw = unsafe { &*value };
+        let Some(host) = context(ctx) else { return };
+        let Some(raw) = value_at(value) else { return };
         if raw.is_handle() {
             // Drop the value outside the table's borrow: dropping a plugin object calls back
             // into the plugin, which may release more handles.
-            let released = context(ctx).handles.borrow_mut().release(raw.a);
+            let released = host.handles.borrow_mut().release(raw.a);
             drop(released);
         }
     })
@@ -505,23 +636,22 @@ unsafe extern "C" fn host_release(ctx: *mut c_void, value: *const TValue) {
 
 unsafe extern "C" fn host_string_view(ctx: *mut c_void, value: *const TValue, out: *mut StrRef) -> u32 {
     guarded(status::PANIC, || {
-        let host = context(ctx);
-        // SAFETY: the plugin passes a valid value and out-pointer.
-        let raw = unsafe { &*value };
+        let Some(host) = context(ctx) else { return status::INVALID };
+        let Some(raw) = value_at(value) else { return status::INVALID };
         let mut handles = host.handles.borrow_mut();
         let Some(slot) = handles.slot(raw.a) else { return status::NOT_FOUND };
         let Value::Str(text) = &slot.value else { return status::INVALID };
         // The text lives in the value's shared allocation, which the slot keeps alive.
-        unsafe { out.write(StrRef::new(text)) };
+        write_out(out, StrRef::new(text));
         status::OK
     })
 }
 
 unsafe extern "C" fn host_length(ctx: *mut c_void, value: *const TValue) -> usize {
     guarded(0, || {
-        // SAFETY: the plugin passes a valid value.
-        let raw = unsafe { &*value };
-        match context(ctx).handles.borrow_mut().slot(raw.a).map(|slot| &slot.value) {
+        let Some(host) = context(ctx) else { return 0 };
+        let Some(raw) = value_at(value) else { return 0 };
+        match host.handles.borrow_mut().slot(raw.a).map(|slot| &slot.value) {
             Some(Value::Array(items)) => items.len(),
             Some(Value::Object(object)) => object.len(),
             _ => 0,
@@ -531,35 +661,29 @@ unsafe extern "C" fn host_length(ctx: *mut c_void, value: *const TValue) -> usiz
 
 unsafe extern "C" fn host_array_get(ctx: *mut c_void, array: *const TValue, index: usize, out: *mut TValue) -> u32 {
     guarded(status::PANIC, || {
-        let host = context(ctx);
-        // SAFETY: the plugin passes a valid value.
-        let raw = unsafe { &*array };
+        let Some(host) = context(ctx) else { return status::INVALID };
+        let Some(raw) = value_at(array) else { return status::INVALID };
         let item = match host.handles.borrow_mut().slot(raw.a).map(|slot| &slot.value) {
             Some(Value::Array(items)) => items.get(index).cloned(),
             _ => return status::INVALID,
         };
         let Some(item) = item else { return status::NOT_FOUND };
-        let given = give(host, &item, None);
-        // SAFETY: valid out-pointer.
-        unsafe { out.write(given) };
+        write_out(out, give_from(host, &item, raw));
         status::OK
     })
 }
 
 unsafe extern "C" fn host_object_get(ctx: *mut c_void, object: *const TValue, key: StrRef, out: *mut TValue) -> u32 {
     guarded(status::PANIC, || {
-        let host = context(ctx);
-        // SAFETY: the plugin passes a valid value.
-        let raw = unsafe { &*object };
+        let Some(host) = context(ctx) else { return status::INVALID };
+        let Some(raw) = value_at(object) else { return status::INVALID };
         let key = text_of(key);
         let found = match host.handles.borrow_mut().slot(raw.a).map(|slot| &slot.value) {
             Some(Value::Object(object)) => object.get(&key).cloned(),
             _ => return status::INVALID,
         };
         let Some(found) = found else { return status::NOT_FOUND };
-        let given = give(host, &found, None);
-        // SAFETY: valid out-pointer.
-        unsafe { out.write(given) };
+        write_out(out, give_from(host, &found, raw));
         status::OK
     })
 }
@@ -572,9 +696,8 @@ unsafe extern "C" fn host_object_entry(
     out: *mut TValue,
 ) -> u32 {
     guarded(status::PANIC, || {
-        let host = context(ctx);
-        // SAFETY: the plugin passes a valid value.
-        let raw = unsafe { &*object };
+        let Some(host) = context(ctx) else { return status::INVALID };
+        let Some(raw) = value_at(object) else { return status::INVALID };
         let (key_ref, value) = {
             let mut handles = host.handles.borrow_mut();
             let Some(Value::Object(object)) = handles.slot(raw.a).map(|slot| &slot.value) else {
@@ -584,12 +707,9 @@ unsafe extern "C" fn host_object_entry(
             // The key lives inside the object, which the plugin's handle keeps alive.
             (StrRef::new(entry_key), value.clone())
         };
-        let given = give(host, &value, None);
-        // SAFETY: valid out-pointers.
-        unsafe {
-            key.write(key_ref);
-            out.write(given);
-        }
+        let given = give_from(host, &value, raw);
+        write_out(key, key_ref);
+        write_out(out, given);
         status::OK
     })
 }
@@ -604,22 +724,24 @@ unsafe extern "C" fn host_call_function(
     error: *mut ErrorOut,
 ) -> u32 {
     guarded(status::PANIC, || {
-        let host = context(ctx);
+        let Some(host) = context(ctx) else { return refuse(error) };
         if call.is_null() {
             host.error(error, error_kind::SCRIPT, "lambdas can only be called during a call into the plugin".into());
             return status::ERROR;
         }
-        // SAFETY: `call` is the `CallContext` of the plugin call in progress on this thread.
+        let Some(function_raw) = value_at(function) else { return status::INVALID };
+        if is_stale(host, function_raw) {
+            host.error(error, error_kind::SCRIPT, crate::isolated::kept_past_its_call(&host.plugin));
+            return status::ERROR;
+        }
+        // SAFETY: `call` is the `CallContext` of the plugin call in progress on this thread (the
+        // thread that owns the context, checked above).
         let call_context = unsafe { &mut *call.cast::<CallContext<'_, '_>>() };
-        // SAFETY: the plugin passes a valid function value and `argc` arguments.
-        let function = peek(host, unsafe { &*function });
-        let raw_args: &[TValue] = if argc == 0 { &[] } else { unsafe { std::slice::from_raw_parts(args, argc) } };
-        let args: SmallVec<[Value; 4]> = raw_args.iter().map(|arg| peek(host, arg)).collect();
+        let function = peek(host, function_raw);
+        let args: SmallVec<[Value; 4]> = items_at(args, argc).iter().map(|arg| peek(host, arg)).collect();
         match call_context.call(&function, &args) {
             Ok(value) => {
-                let given = give(host, &value, None);
-                // SAFETY: valid out-pointer.
-                unsafe { out.write(given) };
+                write_out(out, give(host, &value, None));
                 status::OK
             }
             Err(runtime_error) => {
@@ -639,7 +761,7 @@ fn script_error_text(error: &RuntimeError) -> String {
 
 unsafe extern "C" fn host_make_plugin_object(ctx: *mut c_void, type_name: StrRef, object: u64) -> TValue {
     guarded(TValue::NULL, || {
-        let host: &'static HostContext = context(ctx);
+        let Some(host) = context(ctx) else { return TValue::NULL };
         let data: Box<dyn Any> = Box::new(PluginObject { id: object, owner: host });
         let handle = Handle { type_name: Rc::from(text_of(type_name)), data };
         give(host, &Value::Handle(Rc::new(handle)), None)
@@ -648,9 +770,8 @@ unsafe extern "C" fn host_make_plugin_object(ctx: *mut c_void, type_name: StrRef
 
 unsafe extern "C" fn host_log(ctx: *mut c_void, level: u32, message: StrRef, fields: *const TValue) {
     guarded((), || {
-        let host = context(ctx);
-        // SAFETY: `fields` is a valid value (or null pointer).
-        let fields = unsafe { fields.as_ref() }.map(|raw| peek(host, raw)).unwrap_or_default();
+        let Some(host) = context(ctx) else { return };
+        let fields = value_at(fields).map(|raw| peek(host, raw)).unwrap_or_default();
         host.services.log(&host.plugin, level, &text_of(message), &fields);
     })
 }
@@ -662,7 +783,7 @@ fn denied(host: &HostContext, error: *mut ErrorOut, message: String) -> u32 {
 
 unsafe extern "C" fn host_read_file(ctx: *mut c_void, path: StrRef, out: *mut TValue, error: *mut ErrorOut) -> u32 {
     guarded(status::PANIC, || {
-        let host = context(ctx);
+        let Some(host) = context(ctx) else { return refuse(error) };
         let path = text_of(path);
         let resolved = match host.services.may_read(&host.plugin, Path::new(&path)) {
             Ok(resolved) => resolved,
@@ -670,9 +791,7 @@ unsafe extern "C" fn host_read_file(ctx: *mut c_void, path: StrRef, out: *mut TV
         };
         match std::fs::read_to_string(&resolved) {
             Ok(text) => {
-                let given = give(host, &Value::from(text), None);
-                // SAFETY: valid out-pointer.
-                unsafe { out.write(given) };
+                write_out(out, give(host, &Value::from(text), None));
                 status::OK
             }
             Err(io_error) => {
@@ -702,7 +821,7 @@ fn write_granted(
     verb: &str,
 ) -> u32 {
     guarded(status::PANIC, || {
-        let host = context(ctx);
+        let Some(host) = context(ctx) else { return refuse(error) };
         let path = text_of(path);
         let resolved = match host.services.may_write(&host.plugin, Path::new(&path)) {
             Ok(resolved) => resolved,
@@ -720,27 +839,23 @@ fn write_granted(
 
 unsafe extern "C" fn host_resolve_path(ctx: *mut c_void, path: StrRef, out: *mut TValue) -> u32 {
     guarded(status::PANIC, || {
-        let host = context(ctx);
+        let Some(host) = context(ctx) else { return status::INVALID };
         let resolved = host.services.resolve_path(&host.plugin, Path::new(&text_of(path)));
-        let given = give(host, &Value::from(resolved.display().to_string()), None);
-        // SAFETY: valid out-pointer.
-        unsafe { out.write(given) };
+        write_out(out, give(host, &Value::from(resolved.display().to_string()), None));
         status::OK
     })
 }
 
 unsafe extern "C" fn host_read_env(ctx: *mut c_void, name: StrRef, out: *mut TValue, error: *mut ErrorOut) -> u32 {
     guarded(status::PANIC, || {
-        let host = context(ctx);
+        let Some(host) = context(ctx) else { return refuse(error) };
         let name = text_of(name);
         if let Err(message) = host.services.may_read_env(&host.plugin, &name) {
             return denied(host, error, message);
         }
         match std::env::var(&name) {
             Ok(value) => {
-                let given = give(host, &Value::from(value), None);
-                // SAFETY: valid out-pointer.
-                unsafe { out.write(given) };
+                write_out(out, give(host, &Value::from(value), None));
                 status::OK
             }
             Err(_) => status::NOT_FOUND,
@@ -750,7 +865,7 @@ unsafe extern "C" fn host_read_env(ctx: *mut c_void, name: StrRef, out: *mut TVa
 
 unsafe extern "C" fn host_check_connect(ctx: *mut c_void, host_name: StrRef, port: u16, error: *mut ErrorOut) -> u32 {
     guarded(status::PANIC, || {
-        let host = context(ctx);
+        let Some(host) = context(ctx) else { return refuse(error) };
         match host.services.may_connect(&host.plugin, &text_of(host_name), port) {
             Ok(()) => status::OK,
             Err(message) => denied(host, error, message),
@@ -759,5 +874,5 @@ unsafe extern "C" fn host_check_connect(ctx: *mut c_void, host_name: StrRef, por
 }
 
 unsafe extern "C" fn host_is_cancelled(ctx: *mut c_void, _call: *mut c_void) -> u32 {
-    guarded(0, || u32::from(context(ctx).services.cancelled()))
+    guarded(0, || context(ctx).map_or(0, |host| u32::from(host.services.cancelled())))
 }

@@ -21,7 +21,8 @@ use tusk_eval::{
 use crate::discovery::{Catalog, DiscoveredPlugin, SearchPath, discover};
 use crate::ffi::HostServices;
 use crate::loader::{Expected, LoadedPlugin, cache_copy, load};
-use crate::permissions::{Grants, PluginGrants, check};
+use crate::manifest::Permissions;
+use crate::permissions::{Grants, PluginGrants, Refusal, check};
 use crate::resolve::{HostVersions, resolve};
 
 /// Where plugins come from and what they may do.
@@ -43,6 +44,14 @@ pub struct HostSettings {
     pub sandbox: crate::isolated::SandboxSettings,
     /// The user's configuration file (`[plugins.NAME]` tables, `[plugin_preferences]`).
     pub config_file: Option<PathBuf>,
+    /// True (the default): a plugin whose registrations differ from its manifest's
+    /// `[capabilities]` is refused. False only for `tusk plugin check --write-capabilities`,
+    /// which loads a plugin to rewrite those lists.
+    pub verify_capabilities: bool,
+    /// Loading only to look at plugins (`tusk plugin docs`, `tusk plugin check`): every
+    /// plugin runs sandboxed, trusted or not, and one whose declared permissions are not all
+    /// granted loads anyway, with the part that is granted (the rest is refused).
+    pub inspecting: bool,
 }
 
 impl HostSettings {
@@ -65,6 +74,8 @@ impl HostSettings {
             versions: current_versions(),
             sandbox: crate::isolated::SandboxSettings::default(),
             config_file: crate::paths::default_config_file(),
+            verify_capabilities: true,
+            inspecting: false,
         }
     }
 }
@@ -75,9 +86,11 @@ pub fn current_versions() -> HostVersions {
     HostVersions { tusk: version.clone(), core: version.clone(), std: version }
 }
 
-/// Host services backed by the user's grants.
+/// Host services backed by the user's grants and the plugins' declarations.
 struct GrantedServices {
     grants: Grants,
+    /// What each loaded plugin's manifest declares (a plugin missing here declared nothing).
+    declared: RefCell<HashMap<String, Permissions>>,
     per_plugin: RefCell<HashMap<String, PluginGrants>>,
     log: Rc<dyn Fn(&str)>,
     cancelled: Arc<AtomicBool>,
@@ -86,28 +99,59 @@ struct GrantedServices {
 impl GrantedServices {
     fn with<T>(&self, plugin: &str, check: impl FnOnce(&PluginGrants) -> T) -> T {
         let mut cache = self.per_plugin.borrow_mut();
-        let grants = cache.entry(plugin.to_string()).or_insert_with(|| self.grants.for_plugin(plugin));
+        let grants = cache.entry(plugin.to_string()).or_insert_with(|| self.plugin_grants(plugin));
         check(grants)
     }
 
-    fn refused(plugin: &str, what: &str, flag: &str) -> String {
-        format!("plugin `{plugin}` may not {what}; run with {flag} to allow it")
+    /// What `plugin` may do: granted and declared.
+    fn plugin_grants(&self, plugin: &str) -> PluginGrants {
+        let declared = self.declared.borrow().get(plugin).cloned().unwrap_or_default();
+        self.grants.for_plugin(plugin, &declared)
+    }
+
+    /// Records what `plugin` declares (before it loads, and again when a reload swaps in a
+    /// build with another manifest).
+    fn declare(&self, plugin: &str, permissions: &Permissions) {
+        self.declared.borrow_mut().insert(plugin.to_string(), permissions.clone());
+        self.per_plugin.borrow_mut().remove(plugin);
+    }
+
+    /// The message for a refused access: the flag that would grant it, or (granted but not
+    /// declared) that the plugin's manifest must ask for it first.
+    fn refused(plugin: &str, what: &str, flag: &str, why: Refusal) -> String {
+        match why {
+            Refusal::NotGranted => format!("plugin `{plugin}` may not {what}; run with {flag} to allow it"),
+            Refusal::NotDeclared => format!(
+                "plugin `{plugin}` may not {what}: its manifest does not declare it (under [permissions] in its \
+                 plugin.toml), so the grant does not apply to it"
+            ),
+        }
     }
 }
 
 impl HostServices for GrantedServices {
     fn may_read(&self, plugin: &str, path: &Path) -> Result<PathBuf, String> {
-        if let Some(resolved) = self.with(plugin, |grants| grants.may_read(path).then(|| grants.resolve(path))) {
-            return Ok(resolved);
-        }
-        Err(Self::refused(plugin, &format!("read {}", path.display()), &format!("--allow-read={}", path.display())))
+        let checked = self.with(plugin, |grants| match grants.read_refusal(path) {
+            None => Ok(grants.resolve(path)),
+            Some(why) => Err(why),
+        });
+        checked.map_err(|why| {
+            let resolved = self.resolve_path(plugin, path);
+            let what = format!("read {}", shown(path, &resolved));
+            Self::refused(plugin, &what, &format!("--allow-read={}", resolved.display()), why)
+        })
     }
 
     fn may_write(&self, plugin: &str, path: &Path) -> Result<PathBuf, String> {
-        if let Some(resolved) = self.with(plugin, |grants| grants.may_write(path).then(|| grants.resolve(path))) {
-            return Ok(resolved);
-        }
-        Err(Self::refused(plugin, &format!("write {}", path.display()), &format!("--allow-write={}", path.display())))
+        let checked = self.with(plugin, |grants| match grants.write_refusal(path) {
+            None => Ok(grants.resolve(path)),
+            Some(why) => Err(why),
+        });
+        checked.map_err(|why| {
+            let resolved = self.resolve_path(plugin, path);
+            let what = format!("write {}", shown(path, &resolved));
+            Self::refused(plugin, &what, &format!("--allow-write={}", resolved.display()), why)
+        })
     }
 
     fn resolve_path(&self, plugin: &str, path: &Path) -> PathBuf {
@@ -115,17 +159,27 @@ impl HostServices for GrantedServices {
     }
 
     fn may_read_env(&self, plugin: &str, name: &str) -> Result<(), String> {
-        if self.with(plugin, |grants| grants.may_read_env(name)) {
-            return Ok(());
+        match self.with(plugin, |grants| grants.env_refusal(name)) {
+            None => Ok(()),
+            Some(why) => Err(Self::refused(
+                plugin,
+                &format!("read the environment variable {name}"),
+                &format!("--allow-env={name}"),
+                why,
+            )),
         }
-        Err(Self::refused(plugin, &format!("read the environment variable {name}"), &format!("--allow-env={name}")))
     }
 
     fn may_connect(&self, plugin: &str, host: &str, port: u16) -> Result<(), String> {
-        if self.with(plugin, |grants| grants.may_connect(host, port)) {
-            return Ok(());
+        match self.with(plugin, |grants| grants.connect_refusal(host, port)) {
+            None => Ok(()),
+            Some(why) => Err(Self::refused(
+                plugin,
+                &format!("connect to {host}:{port}"),
+                &format!("--allow-net={host}:{port}"),
+                why,
+            )),
         }
-        Err(Self::refused(plugin, &format!("connect to {host}:{port}"), &format!("--allow-net={host}:{port}")))
     }
 
     fn log(&self, plugin: &str, level: u32, message: &str, fields: &Value) {
@@ -137,6 +191,16 @@ impl HostServices for GrantedServices {
 
     fn cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
+    }
+}
+
+/// `path` as the plugin gave it, and where it leads when that is somewhere else (a relative
+/// path, a link): `link.txt (which is /elsewhere/file.txt)`.
+fn shown(path: &Path, resolved: &Path) -> String {
+    if path == resolved {
+        path.display().to_string()
+    } else {
+        format!("{} (which is {})", path.display(), resolved.display())
     }
 }
 
@@ -200,6 +264,7 @@ impl PluginHost {
         let catalog = discover(&settings.search, settings.index_file.as_deref(), &settings.preferences, sources);
         let services = Rc::new(GrantedServices {
             grants: settings.grants.clone(),
+            declared: RefCell::new(HashMap::new()),
             per_plugin: RefCell::new(HashMap::new()),
             log,
             cancelled: Arc::new(AtomicBool::new(false)),
@@ -320,7 +385,7 @@ impl PluginHost {
     /// Where `plugin` runs: sandboxed when the flags force it (`--sandbox NAME`,
     /// `--sandbox-all`), else as the grants decide (in-process only when trusted or first-party).
     pub fn execution_mode(&self, plugin: &DiscoveredPlugin) -> crate::manifest::ExecutionMode {
-        if self.settings.sandbox.forces(plugin.name()) {
+        if self.settings.inspecting || self.settings.sandbox.forces(plugin.name()) {
             crate::manifest::ExecutionMode::Isolated
         } else {
             self.settings.grants.execution_mode(plugin)
@@ -339,14 +404,20 @@ impl PluginHost {
         config: &serde_json::Value,
     ) -> Result<Rc<LoadedPlugin>, RuntimeError> {
         let manifest = &plugin.manifest;
-        check(&manifest.permissions, &self.settings.grants, plugin.name()).map_err(|error| {
-            let diagnostic = error.to_diagnostic();
-            let mut runtime_error = RuntimeError::message(diagnostic.message);
-            if let Some(help) = diagnostic.help {
-                runtime_error = runtime_error.with_help(help);
+        match check(&manifest.permissions, &self.settings.grants, plugin.name()) {
+            Ok(()) => {}
+            // Looking at a plugin, or permissions the plugin declares optional: what is not
+            // granted is refused when the plugin tries it.
+            Err(_) if self.settings.inspecting || manifest.permissions.optional => {}
+            Err(error) => {
+                let diagnostic = error.to_diagnostic();
+                let mut runtime_error = RuntimeError::message(diagnostic.message);
+                if let Some(help) = diagnostic.help {
+                    runtime_error = runtime_error.with_help(help);
+                }
+                return Err(runtime_error);
             }
-            runtime_error
-        })?;
+        }
         // The user's `[plugins.NAME]`, overlaid by the script's, with schema defaults filled in
         // and validated before `initialize` ever sees it.
         let schema = match &manifest.config_schema {
@@ -381,17 +452,21 @@ impl PluginHost {
             operators: &manifest.operators,
             functions: &manifest.functions,
             types: &manifest.types,
+            capabilities: self.settings.verify_capabilities,
         };
+        self.services.declare(plugin.name(), &manifest.permissions);
         if self.execution_mode(plugin) == crate::manifest::ExecutionMode::Isolated {
-            return LoadedPlugin::load_isolated(
+            let loaded = LoadedPlugin::load_isolated(
                 &copy,
                 &expected,
                 &config_json,
                 self.services.clone(),
-                &self.settings.grants,
+                &self.settings.grants.for_plugin(plugin.name(), &manifest.permissions),
                 &self.settings.sandbox,
             )
-            .map_err(|error| RuntimeError::message(error.to_string()));
+            .map_err(|error| RuntimeError::message(error.to_string()))?;
+            self.note_missing_protection(&loaded);
+            return Ok(loaded);
         }
         load(&copy, &expected, &config_json, self.services.clone())
             .map_err(|error| RuntimeError::message(error.to_string()))
@@ -400,6 +475,37 @@ impl PluginHost {
     /// The host services plugins of this host call (grants, logging through the printer).
     pub(crate) fn services(&self) -> Rc<dyn HostServices> {
         self.services.clone()
+    }
+
+    /// Says which sandbox layers (or parts of them) this kernel lacks, once per machine and
+    /// finding (a marker file in the cache folder remembers it was said; `tusk plugin info`
+    /// shows the layers any time).
+    pub(crate) fn note_missing_protection(&self, loaded: &LoadedPlugin) {
+        let Some(report) = loaded.sandbox_report() else { return };
+        let missing = report.missing();
+        if missing.is_empty() {
+            return;
+        }
+        let finding = missing.join("; ");
+        let marker =
+            self.settings.cache_dir.join(format!("sandbox-note-{}", crate::loader::content_hash(finding.as_bytes())));
+        if marker.exists() {
+            return;
+        }
+        // Said even when the marker cannot be written (it is said again next time then).
+        let _ = std::fs::create_dir_all(&self.settings.cache_dir).and_then(|()| std::fs::write(&marker, &finding));
+        let message = format!(
+            "sandboxed plugins run with less protection on this system: {finding} (said once; `tusk plugin info {}` \
+             shows the sandbox)",
+            loaded.name
+        );
+        self.services.log(&loaded.name, 3, &message, &Value::Null);
+    }
+
+    /// Records what `plugin`'s manifest declares, for the checks of its host-mediated I/O (a
+    /// reload swapping in a build with another manifest).
+    pub(crate) fn declare(&self, plugin: &str, permissions: &Permissions) {
+        self.services.declare(plugin, permissions);
     }
 
     /// Makes `plugin` the generation that serves `name` (hot reload; the load order stays).
@@ -414,10 +520,20 @@ impl PluginHost {
     }
 
     /// Shuts every loaded plugin down, dependents first. Returns the plugins that failed.
+    ///
+    /// A sandboxed plugin's `shutdown` gets the sandbox's shutdown timeout, and all of them
+    /// together [`SHUTDOWN_TOTAL`]: a runner that is not done by then is killed, and one whose
+    /// turn comes after that is killed without being asked, so that a process ends promptly
+    /// however many plugins hang.
     pub fn shutdown_all(&self) -> Vec<(String, String)> {
+        let deadline = std::time::Instant::now() + SHUTDOWN_TOTAL;
         let mut failures = Vec::new();
         for plugin in self.loaded().into_iter().rev() {
-            if let Err(message) = plugin.shutdown() {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let limit = left.min(self.settings.sandbox.shutdown_timeout);
+            let _watch = (plugin.mode() == crate::manifest::ExecutionMode::Native)
+                .then(|| watch_in_process_shutdown(&plugin.name, self.settings.sandbox.shutdown_timeout));
+            if let Err(message) = plugin.shutdown_within(Some(limit)) {
                 failures.push((plugin.name.clone(), message));
             }
         }
@@ -425,9 +541,35 @@ impl PluginHost {
     }
 }
 
+/// An in-process plugin's `shutdown` runs on this thread and cannot be cut short; when it
+/// takes longer than `after`, a thread says so on standard error, naming the plugin (the
+/// host's own log is this thread's, which is busy). Dropping the returned sender (the
+/// shutdown returned) ends the watch silently.
+fn watch_in_process_shutdown(plugin: &str, after: std::time::Duration) -> Option<std::sync::mpsc::Sender<()>> {
+    let (done, returned) = std::sync::mpsc::channel::<()>();
+    let message = format!(
+        "tusk: plugin `{plugin}` has not shut down after {}s and cannot be stopped (it runs in-process); waiting for it\n",
+        after.as_secs_f64()
+    );
+    let watch = move || {
+        if returned.recv_timeout(after) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+            use std::io::Write;
+            let _ = std::io::stderr().write_all(message.as_bytes());
+        }
+    };
+    std::thread::Builder::new().name("tusk-shutdown-watch".into()).spawn(watch).ok()?;
+    Some(done)
+}
+
+/// How long [`PluginHost::shutdown_all`] waits for sandboxed plugins' `shutdown`, in all.
+pub const SHUTDOWN_TOTAL: std::time::Duration = std::time::Duration::from_secs(5);
+
 impl Drop for PluginHost {
     fn drop(&mut self) {
-        self.shutdown_all();
+        // Nobody else will see these: say them where the host's messages go.
+        for (plugin, message) in self.shutdown_all() {
+            self.services.log(&plugin, 4, &message, &Value::Null);
+        }
     }
 }
 

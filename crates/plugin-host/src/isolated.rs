@@ -12,6 +12,7 @@
 //! Runners stop themselves when idle and start again on the next call; they die with the host
 //! (parent-death signal, and a kill when the plugin is dropped).
 
+mod broker;
 mod convert;
 mod process;
 
@@ -19,7 +20,6 @@ use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tusk_eval::{CallContext, Value};
@@ -29,7 +29,7 @@ use tusk_plugin_wire::{
 pub use tusk_plugin_wire::{Layer as SandboxLayer, LayerState};
 
 use crate::ffi::{HostServices, PluginFailure};
-use crate::permissions::{Access, Grants};
+use crate::permissions::{NetworkReach, PluginGrants};
 
 use self::convert::{CallValues, Converter, Objects};
 use self::process::{Ending, Process, ReadFailure, ending, signal_name};
@@ -44,6 +44,8 @@ pub struct SandboxSettings {
     pub all: bool,
     /// `--plugin-timeout`: how long one call may keep the runner busy before it is killed.
     pub call_timeout: Duration,
+    /// How long a plugin's `shutdown` may take before its runner is killed.
+    pub shutdown_timeout: Duration,
     /// A runner without calls for this long stops (and starts again on the next call).
     pub idle_timeout: Option<Duration>,
     /// Address-space limit of a runner, in bytes.
@@ -65,6 +67,7 @@ impl Default for SandboxSettings {
             plugins: Vec::new(),
             all: false,
             call_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(2),
             idle_timeout: Some(Duration::from_secs(60)),
             memory_limit: Some(1 << 30),
             cpu_limit: None,
@@ -86,8 +89,9 @@ impl SandboxSettings {
 pub const RUNNER_NAME: &str = "tusk-plugin-runner";
 
 /// Finds the runner: `TUSK_PLUGIN_RUNNER`, else next to the current executable, else in a
-/// `target/{debug,release}` folder above it (tests and `cargo run`, where executables live in
-/// `target/debug/deps` or `target/debug/examples`).
+/// `{debug,release}` or `target/{debug,release}` folder above it (tests and `cargo run`, where
+/// executables live in `target/debug/deps` or `target/debug/examples`, or below a
+/// `CARGO_TARGET_DIR` elsewhere).
 pub fn locate_runner() -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("TUSK_PLUGIN_RUNNER") {
         return Ok(PathBuf::from(path));
@@ -98,6 +102,7 @@ pub fn locate_runner() -> Result<PathBuf, String> {
     while let Some(directory) = folder {
         candidates.push(directory.join(RUNNER_NAME));
         for profile in ["debug", "release"] {
+            candidates.push(directory.join(profile).join(RUNNER_NAME));
             candidates.push(directory.join("target").join(profile).join(RUNNER_NAME));
         }
         folder = directory.parent();
@@ -154,6 +159,24 @@ impl fmt::Display for SandboxReport {
     }
 }
 
+impl SandboxReport {
+    /// What this kernel lacks of the sandbox, one item per layer that is unavailable or in
+    /// force only in part (empty: everything is in force).
+    pub fn missing(&self) -> Vec<String> {
+        self.layers
+            .iter()
+            .filter_map(|layer| match layer.state {
+                LayerState::Unavailable => Some(format!("{} is unavailable ({})", layer.name, layer.detail)),
+                // The detail of a partial layer ends with what the kernel cannot do.
+                LayerState::Partial => {
+                    Some(format!("{}: {}", layer.name, layer.detail.rsplit("; ").next().unwrap_or(&layer.detail)))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 /// `5s`, `1.5s`, `250ms`.
 fn seconds(duration: Duration) -> String {
     if duration.subsec_millis() == 0 && duration.as_secs() > 0 {
@@ -165,67 +188,31 @@ fn seconds(duration: Duration) -> String {
     }
 }
 
-/// What the kernel layers should allow `plugin`, from the user's grants: absolute paths
-/// (wildcard patterns widened to the folder before their first wildcard; the host checks the
-/// exact pattern on every host-mediated access) and network ports.
-pub(crate) fn kernel_grants(grants: &Grants, plugin: &str) -> (FsGrants, NetGrant) {
-    let file = grants.plugins.get(plugin);
-    let merged = |flags: &Access, file: Option<&Access>| -> Access {
-        match (flags, file) {
-            (Access::All, _) | (_, Some(Access::All)) => Access::All,
-            (Access::Only(a), Some(Access::Only(b))) => Access::Only(a.iter().chain(b).cloned().collect()),
-            (Access::Only(a), _) => Access::Only(a.clone()),
-            (Access::None, Some(other)) => other.clone(),
-            (Access::None, None) => Access::None,
+/// What the kernel layers should allow a plugin that may do `grants` (granted and
+/// declared): the files and folders it may open (wildcard patterns widened to the folder
+/// before their first wildcard; the host checks the exact pattern on every host-mediated
+/// access) and how it may reach the network.
+pub(crate) fn kernel_grants(grants: &PluginGrants) -> (FsGrants, NetGrant) {
+    let texts = |folders: Option<Vec<PathBuf>>| -> (bool, Vec<String>) {
+        match folders {
+            None => (true, Vec::new()),
+            Some(folders) => (false, folders.iter().map(|folder| folder.display().to_string()).collect()),
         }
     };
-    let variables =
-        crate::paths::PathVariables { script_dir: Some(grants.script_dir.clone()), home: grants.home.clone() };
-    let paths = |access: &Access| -> Vec<String> {
-        let Access::Only(patterns) = access else { return Vec::new() };
-        patterns
-            .iter()
-            .filter_map(|pattern| crate::paths::expand(pattern, &variables).ok())
-            .map(|pattern| {
-                let mut folder = PathBuf::new();
-                for component in crate::paths::normalize(Path::new(&pattern)).components() {
-                    if component.as_os_str().to_string_lossy().contains('*') {
-                        break;
-                    }
-                    folder.push(component);
-                }
-                crate::paths::resolve_links(&folder).display().to_string()
-            })
-            .collect()
+    let (read_all, read) = texts(grants.readable_folders());
+    let (write_all, write) = texts(grants.writable_folders());
+    let net = match grants.network_reach() {
+        NetworkReach::None => NetGrant::None,
+        NetworkReach::Brokered => NetGrant::Brokered,
+        NetworkReach::Direct => NetGrant::All,
     };
-    let read = merged(&grants.flags.read, file.map(|set| &set.read));
-    let write = merged(&grants.flags.write, file.map(|set| &set.write));
-    let net = merged(&grants.flags.net, file.map(|set| &set.net));
-    let db = grants.flags.db || file.is_some_and(|set| set.db);
-    let fs = FsGrants {
-        read_all: read == Access::All,
-        write_all: write == Access::All,
-        read: paths(&read),
-        write: paths(&write),
-    };
-    let net = match net {
-        // Database drivers connect over TCP (or a local socket) to wherever the user's
-        // connection string says: `--allow-db` needs sockets.
-        _ if db => NetGrant::All,
-        Access::None => NetGrant::None,
-        Access::All => NetGrant::All,
-        Access::Only(patterns) => {
-            let ports: Option<Vec<u16>> = patterns
-                .iter()
-                .map(|pattern| pattern.rsplit_once(':').and_then(|(_, port)| port.parse::<u16>().ok()))
-                .collect();
-            match ports {
-                Some(ports) => NetGrant::Ports(ports),
-                None => NetGrant::All,
-            }
-        }
-    };
-    (fs, net)
+    (FsGrants { read_all, write_all, read, write }, net)
+}
+
+/// The error when a plugin uses a script function or foreign value after the call that passed
+/// it returned: the same text in-process and sandboxed.
+pub(crate) fn kept_past_its_call(plugin: &str) -> String {
+    format!("plugin `{plugin}` used a script value that is only valid during the call that passed it")
 }
 
 /// Why a call failed.
@@ -241,6 +228,8 @@ pub struct RemotePlugin {
     name: String,
     runner_path: PathBuf,
     init: Init,
+    /// What the plugin may do (granted and declared), for the network broker.
+    grants: PluginGrants,
     settings: SandboxSettings,
     services: Rc<dyn HostServices>,
     process: RefCell<Option<Process>>,
@@ -259,9 +248,6 @@ pub struct RemotePlugin {
     shut_down: Cell<bool>,
 }
 
-/// Warnings about missing kernel features are given once per process.
-static WARNED: AtomicBool = AtomicBool::new(false);
-
 impl RemotePlugin {
     /// Starts the runner for `plugin`, loads `library` in it with `config_json`, and waits until
     /// it is ready. Returns the plugin and what it registered, with its own name and version.
@@ -269,7 +255,7 @@ impl RemotePlugin {
         plugin: &str,
         library: &Path,
         config_json: &str,
-        grants: &Grants,
+        grants: &PluginGrants,
         settings: &SandboxSettings,
         services: Rc<dyn HostServices>,
     ) -> Result<(Rc<RemotePlugin>, Ready), String> {
@@ -278,7 +264,7 @@ impl RemotePlugin {
             None => locate_runner()?,
         };
         let library = std::fs::canonicalize(library).unwrap_or_else(|_| library.to_path_buf());
-        let (fs, net) = kernel_grants(grants, plugin);
+        let (fs, net) = kernel_grants(grants);
         let init = Init {
             protocol: PROTOCOL_VERSION,
             plugin: plugin.to_string(),
@@ -298,6 +284,7 @@ impl RemotePlugin {
             name: plugin.to_string(),
             runner_path,
             init,
+            grants: grants.clone(),
             settings: settings.clone(),
             services,
             process: RefCell::new(None),
@@ -349,7 +336,9 @@ impl RemotePlugin {
 
     /// Spawns a runner, sends `Init` and waits for `Ready`, serving logs and requests.
     fn launch(&self) -> Result<Ready, String> {
-        let mut process = Process::spawn(&self.runner_path)?;
+        // A connection the broker makes for the plugin may take as long as a call.
+        let broker = (self.init.net == NetGrant::Brokered).then(|| (self.grants.clone(), self.settings.call_timeout));
+        let mut process = Process::spawn(&self.runner_path, &self.name, broker)?;
         let generation = self.generation.get() + 1;
         self.generation.set(generation);
         self.objects.borrow_mut().restart(generation);
@@ -401,35 +390,10 @@ impl RemotePlugin {
                 ready.protocol
             ));
         }
-        self.warn_once(&ready);
         *self.layers.borrow_mut() = ready.layers.clone();
         *self.process.borrow_mut() = Some(process);
         *self.fault.borrow_mut() = None;
         Ok(ready)
-    }
-
-    /// Says once per process which sandbox layers (or parts of them) this kernel lacks.
-    fn warn_once(&self, ready: &Ready) {
-        let missing: Vec<String> = ready
-            .layers
-            .iter()
-            .filter_map(|layer| match layer.state {
-                LayerState::Unavailable => Some(format!("{} is unavailable ({})", layer.name, layer.detail)),
-                // The detail of a partial layer ends with what the kernel cannot do.
-                LayerState::Partial => {
-                    Some(format!("{}: {}", layer.name, layer.detail.rsplit("; ").next().unwrap_or(&layer.detail)))
-                }
-                _ => None,
-            })
-            .collect();
-        if !missing.is_empty() && !WARNED.swap(true, Ordering::Relaxed) {
-            let message = format!(
-                "sandboxed plugins run with less protection on this system: {} (`tusk plugin info {}` shows the sandbox)",
-                missing.join("; "),
-                self.name
-            );
-            self.services.log(&self.name, 3, &message, &Value::Null);
-        }
     }
 
     /// Makes sure a runner is there for an outermost call: restarts it after a fault or an
@@ -754,8 +718,9 @@ impl RemotePlugin {
         }
     }
 
-    /// Runs the plugin's `shutdown` in its runner and ends the runner (once).
-    pub(crate) fn shutdown(&self) -> Result<(), String> {
+    /// Runs the plugin's `shutdown` in its runner and ends the runner (once). `limit` bounds
+    /// the wait (the settings' shutdown timeout when `None`); past it the runner is killed.
+    pub(crate) fn shutdown(&self, limit: Option<Duration>) -> Result<(), String> {
         if self.shut_down.replace(true) {
             return Ok(());
         }
@@ -763,11 +728,22 @@ impl RemotePlugin {
         if process.has_exited() || process.send(&ToRunner::Shutdown).is_err() {
             return Ok(());
         }
-        let deadline = Instant::now() + self.settings.call_timeout;
+        let limit = limit.unwrap_or(self.settings.shutdown_timeout);
+        if limit.is_zero() {
+            process.kill();
+            return Err(format!(
+                "plugin `{}` was stopped without shutting down: the time for shutting plugins down ran out",
+                self.name
+            ));
+        }
+        let deadline = Instant::now() + limit;
         let result = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match process.receive(left) {
-                Ok(ToHost::ShutdownDone { error }) => break error.map_or(Ok(()), Err),
+                Ok(ToHost::ShutdownDone { error }) => {
+                    break error
+                        .map_or(Ok(()), |error| Err(format!("plugin `{}` failed to shut down: {error}", self.name)));
+                }
                 Ok(ToHost::Log { level, message, fields }) => self.log(level, &message, fields),
                 Ok(ToHost::Request { id, request }) => {
                     let result = self.serve_request(request);
@@ -782,9 +758,9 @@ impl RemotePlugin {
                 }
                 Err(ReadFailure::TimedOut) => {
                     break Err(format!(
-                        "plugin `{}` did not shut down within {}",
+                        "plugin `{}` did not shut down within {} and was stopped",
                         self.name,
-                        seconds(self.settings.call_timeout)
+                        seconds(limit)
                     ));
                 }
             }
@@ -818,7 +794,7 @@ enum Fault {
 
 fn failure(error: CallError) -> PluginFailure {
     PluginFailure {
-        status: if error.panicked { tusk_plugin_sdk::abi::status::PANIC } else { tusk_plugin_sdk::abi::status::ERROR },
+        status: if error.panicked { tusk_plugin_abi::status::PANIC } else { tusk_plugin_abi::status::ERROR },
         kind: error.kind,
         argument: error.argument.map(|index| index as usize),
         message: error.message,

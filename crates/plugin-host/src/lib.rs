@@ -22,6 +22,7 @@ pub mod permissions;
 pub mod reload;
 pub mod resolve;
 
+mod crash;
 mod glob;
 mod io;
 mod names;

@@ -9,8 +9,9 @@ use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
 use tusk_eval::{CallContext, NativeFn, RuntimeError, SymbolKind, Value};
-use tusk_plugin_sdk::abi::{self, InfoRecord, PluginDescriptor, TValue, error_kind, fixed_text, status, symbol_kind};
+use tusk_plugin_abi::{self as abi, InfoRecord, PluginDescriptor, TValue, error_kind, fixed_text, status, symbol_kind};
 
+use crate::crash::{self, CrashNote};
 use crate::ffi::{self, HostContext, HostServices, PluginFailure, SymbolHandle};
 use crate::isolated::{CallFailure, RemotePlugin};
 
@@ -152,11 +153,7 @@ pub fn check_info_record(path: &Path, info: &InfoRecord) -> Result<(), LoadError
         return Err(mismatch(
             "plugin ABI version",
             format!("{}.{} (tusk-plugin-sdk {})", info.abi_major, info.abi_minor, fixed_text(&info.sdk_version)),
-            format!(
-                "{}.x: rebuild the plugin against tusk-plugin-sdk {}",
-                abi::ABI_MAJOR,
-                tusk_plugin_sdk::SDK_VERSION
-            ),
+            format!("{major}.x: rebuild the plugin against a tusk-plugin-sdk with ABI {major}", major = abi::ABI_MAJOR),
         ));
     }
     if info.record_size as usize != std::mem::size_of::<InfoRecord>() {
@@ -373,6 +370,10 @@ pub struct Expected<'a> {
     pub functions: &'a [String],
     /// Types from `[capabilities]`.
     pub types: &'a [String],
+    /// True: what the library registers must be what `[capabilities]` lists. False: only the
+    /// name and version are compared (for `tusk plugin check --write-capabilities`, which loads
+    /// a plugin to rewrite those lists from its registrations).
+    pub capabilities: bool,
 }
 
 fn failure_text(failure: &PluginFailure) -> String {
@@ -420,7 +421,10 @@ pub fn load_with_record(
     }
     let host = HostContext::leak(expected.name, services.clone());
     host.set_descriptor(descriptor);
-    ffi::init(descriptor, host, config_json)
+    let running = crash::running(CrashNote::new(expected.name, "its initialize"));
+    let initialised = ffi::init(descriptor, host, config_json);
+    drop(running);
+    initialised
         .map_err(|failure| LoadError::Init { plugin: expected.name.to_string(), message: failure_text(&failure) })?;
     initialised_images().insert(canonical(library));
     let plugin = Rc::new(LoadedPlugin {
@@ -466,11 +470,16 @@ impl LoadedPlugin {
         if version != expected.version {
             problems.push(format!("its version is {version}, the manifest says {}", expected.version));
         }
-        for (kind, declared, label) in [
-            (Some(SymbolKind::Operator), expected.operators, "operator"),
-            (Some(SymbolKind::Function), expected.functions, "function"),
-            (None, expected.types, "type"),
-        ] {
+        let lists: &[(Option<SymbolKind>, &[String], &str)] = if expected.capabilities {
+            &[
+                (Some(SymbolKind::Operator), expected.operators, "operator"),
+                (Some(SymbolKind::Function), expected.functions, "function"),
+                (None, expected.types, "type"),
+            ]
+        } else {
+            &[]
+        };
+        for &(kind, declared, label) in lists {
             let registered: Vec<&str> =
                 self.symbols.iter().filter(|s| s.kind == kind).map(|s| s.name.as_str()).collect();
             let prefix = if label == "operator" { "@" } else { "" };
@@ -504,10 +513,12 @@ impl LoadedPlugin {
         match (&self.backend, symbol.handle) {
             (Backend::Native { host, descriptor }, SymbolRef::Native(handle)) => {
                 let (host, descriptor) = (*host, *descriptor);
+                let crash_note = CrashNote::new(&self.name, &display);
                 Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| {
                     if plugin.shut_down.get() {
                         return Err(RuntimeError::message(format!("plugin `{}` has been shut down", plugin.name)));
                     }
+                    let _running = crash::running(crash_note);
                     ffi::call(host, descriptor, handle, ctx, args)
                         .map_err(|failure| runtime_error(&plugin.name, &display, failure))
                 })
@@ -530,18 +541,28 @@ impl LoadedPlugin {
         }
     }
 
-    /// Runs the plugin's `shutdown` (once); later calls fail cleanly.
+    /// Runs the plugin's `shutdown` (once); later calls fail cleanly. A sandboxed plugin gets
+    /// the shutdown timeout of its sandbox settings, then its runner is killed.
     pub fn shutdown(&self) -> Result<(), String> {
+        self.shutdown_within(None)
+    }
+
+    /// [`LoadedPlugin::shutdown`], a sandboxed plugin getting at most `limit` (when given).
+    /// An in-process plugin's `shutdown` runs on this thread and cannot be cut short.
+    pub fn shutdown_within(&self, limit: Option<std::time::Duration>) -> Result<(), String> {
         if self.shut_down.replace(true) {
             return Ok(());
         }
         let result = match &self.backend {
             Backend::Native { host, descriptor } => {
-                let result = ffi::shutdown(descriptor).map_err(|failure| failure_text(&failure));
+                let _running = crash::running(CrashNote::new(&self.name, "its shutdown"));
+                let result = ffi::shutdown(host, descriptor).map_err(|failure| {
+                    format!("plugin `{}` failed to shut down: {}", self.name, failure_text(&failure))
+                });
                 host.retire();
                 result
             }
-            Backend::Isolated(remote) => remote.shutdown(),
+            Backend::Isolated(remote) => remote.shutdown(limit),
         };
         initialised_images().remove(&canonical(&self.loaded_from));
         result
@@ -581,18 +602,17 @@ impl Drop for LoadedPlugin {
             && !self.shut_down.get()
             && let Err(message) = self.shutdown()
         {
-            let text = format!("the replaced generation of plugin `{}` failed to shut down: {message}", self.name);
-            self.services.log(&self.name, 4, &text, &Value::Null);
+            self.services.log(&self.name, 4, &format!("the replaced generation: {message}"), &Value::Null);
         }
     }
 }
 
+/// The error of a failed plugin call, at the call of `display`: the plugin's message with
+/// nested failures of the same symbol collapsed, and the plugin named once (in a note, unless
+/// the message names it already).
 fn runtime_error(plugin: &str, display: &str, failure: PluginFailure) -> RuntimeError {
-    let message = match failure.kind {
-        _ if failure.status == status::PANIC => failure.message,
-        error_kind::SCRIPT => failure.message,
-        _ => failure.message,
-    };
+    let message = collapse_repeats(display, &failure.message);
+    let names_plugin = message.contains(&format!("plugin `{plugin}`"));
     let mut error = match failure.argument {
         Some(index) => RuntimeError::argument(index, message),
         None => RuntimeError::message(message),
@@ -602,8 +622,43 @@ fn runtime_error(plugin: &str, display: &str, failure: PluginFailure) -> Runtime
     }
     if failure.status == status::PANIC {
         error = error.with_note(format!("the plugin `{plugin}` panicked; the host caught it and keeps running"));
+    } else if !names_plugin && failure.kind == error_kind::SCRIPT {
+        error = error.with_note(format!("plugin `{plugin}` passed this on from a script function it called"));
+    } else if !names_plugin {
+        error = error.with_note(format!("the error comes from plugin `{plugin}`"));
     }
     error.in_callable(display)
+}
+
+/// A failure that passed through script functions calling `display` again arrives as
+/// `display: display: …: cause` (each level names its call); this makes it
+/// `… N more calls of display: cause`, which the error's own `display: ` then leads.
+fn collapse_repeats(display: &str, message: &str) -> String {
+    let Some(rest) = message.strip_prefix(&format!("{display}: ")) else { return message.to_string() };
+    let (count, cause) = rest
+        .strip_prefix("… ")
+        .and_then(|rest| rest.split_once(" more call"))
+        .and_then(|(count, rest)| {
+            let cause = rest.strip_prefix("s of ").or_else(|| rest.strip_prefix(" of "))?;
+            let cause = cause.strip_prefix(&format!("{display}: "))?;
+            Some((count.replace(',', "").parse::<usize>().ok()? + 1, cause))
+        })
+        .unwrap_or((1, rest));
+    let plural = if count == 1 { "" } else { "s" };
+    format!("… {} more call{plural} of {display}: {cause}", with_thousands(count))
+}
+
+/// `1998` → `1,998`.
+fn with_thousands(number: usize) -> String {
+    let digits = number.to_string();
+    let mut text = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    text
 }
 
 /// Sandboxed plugins: loading through a runner, and what the CLI shows about them.
@@ -616,7 +671,7 @@ impl LoadedPlugin {
         expected: &Expected<'_>,
         config_json: &str,
         services: Rc<dyn HostServices>,
-        grants: &crate::permissions::Grants,
+        grants: &crate::permissions::PluginGrants,
         settings: &crate::isolated::SandboxSettings,
     ) -> Result<Rc<LoadedPlugin>, LoadError> {
         let (remote, ready) =
@@ -677,5 +732,27 @@ impl LoadedPlugin {
     /// The sandbox layers in force, for a plugin that runs sandboxed (`tusk plugin info`).
     pub fn sandbox_report(&self) -> Option<crate::isolated::SandboxReport> {
         self.remote().map(|remote| remote.report())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_failures_of_one_symbol_collapse_into_a_count() {
+        assert_eq!(collapse_repeats("f", "boom"), "boom");
+        assert_eq!(collapse_repeats("f", "g: boom"), "g: boom");
+        let mut message = "int: bad".to_string();
+        for _ in 0..1999 {
+            // Each level wraps the inner one as its call's error text does: `f: …`.
+            message = format!("f: {}", collapse_repeats("f", &message));
+        }
+        assert_eq!(message, "f: … 1,998 more calls of f: int: bad");
+        assert_eq!(collapse_repeats("f", "f: int: bad"), "… 1 more call of f: int: bad");
+        assert_eq!(
+            (with_thousands(7), with_thousands(1000), with_thousands(1234567)),
+            ("7".into(), "1,000".into(), "1,234,567".into())
+        );
     }
 }

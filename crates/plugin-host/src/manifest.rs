@@ -42,9 +42,9 @@ pub const MANIFEST_FILE: &str = "plugin.toml";
 
 /// The plugin ABI major version this host loads; `abi = "M.m"` must have this major.
 ///
-/// Minor versions only append to the size-prefixed tables (PLUGIN-DESIGN 4.2), so any minor of
-/// the supported major is accepted here; the loader compares the library's own record.
-pub const SUPPORTED_ABI_MAJOR: u32 = 1;
+/// Minor versions only append to the size-prefixed tables, so any minor of the supported major
+/// is accepted here; the loader compares the library's own record.
+pub const SUPPORTED_ABI_MAJOR: u32 = tusk_plugin_abi::ABI_MAJOR;
 
 /// Where a plugin's code runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -98,6 +98,12 @@ pub struct Permissions {
     pub database: bool,
     /// `env`: environment variable names, `*` wildcards allowed.
     pub env: Vec<String>,
+    /// `optional`: the plugin loads without these permissions and uses what the user grants
+    /// of them (a logging plugin writes files only where the user configures and grants a
+    /// sink; it declares `paths = ["/"]` as optional). Without it every declared permission
+    /// must be granted before the plugin loads.
+    #[serde(default)]
+    pub optional: bool,
 }
 
 impl Permissions {
@@ -224,7 +230,7 @@ const PLUGIN_KEYS: &[&str] = &[
     "hot_reload",
 ];
 const CAPABILITY_KEYS: &[&str] = &["operators", "functions", "types"];
-const PERMISSION_KEYS: &[&str] = &["file_system", "paths", "network", "hosts", "database", "env"];
+const PERMISSION_KEYS: &[&str] = &["file_system", "paths", "network", "hosts", "database", "env", "optional"];
 const CONFIG_KEYS: &[&str] = &["schema"];
 const EXAMPLE_KEYS: &[&str] = &["code", "result"];
 /// Dependencies checked against the host instead of other plugins.
@@ -677,6 +683,8 @@ impl Reader {
                 }
             }
         }
+        permissions.optional =
+            self.checker.bool(table, "optional", "[permissions]", "optional = true").unwrap_or(false);
         permissions
     }
 

@@ -70,8 +70,16 @@ pub(crate) fn normalize(path: &Path) -> PathBuf {
 
 /// Resolves symbolic links in the longest existing prefix of an absolute, normalised `path`
 /// and appends the rest, so that a link inside a granted folder cannot lead outside it, also
-/// for files that do not exist yet.
+/// for files that do not exist yet. A link whose target does not exist (yet) is followed too:
+/// writing through it would create its target, wherever that is.
 pub(crate) fn resolve_links(path: &Path) -> PathBuf {
+    resolve_links_within(path, MAX_LINKS)
+}
+
+/// How many dangling links one resolution follows before it gives up (the kernel's limit).
+const MAX_LINKS: u32 = 40;
+
+fn resolve_links_within(path: &Path, links_left: u32) -> PathBuf {
     let mut existing = path.to_path_buf();
     let mut rest = Vec::new();
     loop {
@@ -79,6 +87,16 @@ pub(crate) fn resolve_links(path: &Path) -> PathBuf {
             let mut resolved = canonical;
             resolved.extend(rest.iter().rev());
             return resolved;
+        }
+        if links_left > 0
+            && let Ok(target) = std::fs::read_link(&existing)
+        {
+            // A dangling link: resolve what it points at (relative to its folder), then the
+            // rest of the path below it.
+            let mut followed = existing.parent().map(Path::to_path_buf).unwrap_or_default();
+            followed.push(target);
+            followed.extend(rest.iter().rev());
+            return resolve_links_within(&normalize(&followed), links_left - 1);
         }
         match (existing.file_name().map(|name| name.to_os_string()), existing.parent()) {
             (Some(name), Some(parent)) => {
@@ -171,6 +189,15 @@ mod tests {
         {
             std::os::unix::fs::symlink("/", root.join("escape")).unwrap();
             assert_eq!(resolve_links(&root.join("escape/etc/x")), PathBuf::from("/etc/x"));
+            // Dangling links are followed to where writing through them would create a file,
+            // relative ones from their own folder; a loop of links ends.
+            std::fs::create_dir(root.join("inside")).unwrap();
+            std::os::unix::fs::symlink(root.join("outside/new.txt"), root.join("inside/absolute")).unwrap();
+            std::os::unix::fs::symlink("../outside/other.txt", root.join("inside/relative")).unwrap();
+            assert_eq!(resolve_links(&root.join("inside/absolute")), root.join("outside/new.txt"));
+            assert_eq!(resolve_links(&root.join("inside/relative")), root.join("outside/other.txt"));
+            std::os::unix::fs::symlink(root.join("inside/loop"), root.join("inside/loop")).unwrap();
+            assert_eq!(resolve_links(&root.join("inside/loop")), root.join("inside/loop"));
         }
     }
 

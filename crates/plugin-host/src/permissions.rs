@@ -329,34 +329,63 @@ impl Grants {
         PathVariables { script_dir: Some(self.script_dir.clone()), home: self.home.clone() }
     }
 
-    /// The grants that apply to `plugin` (flags plus its grants file table), ready for
-    /// per-call checks.
-    pub fn for_plugin(&self, plugin: &str) -> PluginGrants {
+    /// What `plugin` may do, ready for per-call checks: what the user grants it (the flags
+    /// plus its table in the grants file) *and* what its manifest declares. A grant a plugin
+    /// did not ask for is not used (`--allow-read=$HOME` lets no plugin that declares no file
+    /// access read the home folder), and a declaration the user did not grant is not allowed.
+    pub fn for_plugin(&self, plugin: &str, declared: &Permissions) -> PluginGrants {
+        let variables = self.variables();
+        let declared_paths = || {
+            Access::Only(declared.paths.iter().filter(|_| declared.file_system != FileAccess::None).cloned().collect())
+        };
+        let declared = Allowed {
+            read: path_grant(&declared_paths(), &variables),
+            write: match declared.file_system {
+                FileAccess::ReadWrite => path_grant(&declared_paths(), &variables),
+                _ => PathGrant::None,
+            },
+            net: match declared.network {
+                NetworkAccess::None => Access::None,
+                _ => Access::Only(declared.hosts.clone()),
+            },
+            env: Access::Only(declared.env.clone()),
+            db: declared.database,
+        };
+        PluginGrants { granted: self.granted(plugin), declared, script_dir: self.script_dir.clone() }
+    }
+
+    /// What the user grants `plugin` (the flags plus its table in the grants file), whatever it
+    /// declares.
+    fn granted(&self, plugin: &str) -> Allowed {
         let mut set = self.flags.clone();
         if let Some(file) = self.plugins.get(plugin) {
             set.add(file);
         }
         let variables = self.variables();
-        let paths = |access: &Access| match access {
-            Access::None => PathGrant::None,
-            Access::All => PathGrant::All,
-            Access::Only(patterns) => PathGrant::Only(
-                patterns
-                    .iter()
-                    // A pattern whose variable has no value grants nothing rather than failing.
-                    .filter_map(|pattern| expand(pattern, &variables).ok())
-                    .map(|pattern| resolve_pattern(&normalize(Path::new(&pattern))))
-                    .collect(),
-            ),
-        };
-        PluginGrants {
-            read: paths(&set.read),
-            write: paths(&set.write),
+        Allowed {
+            read: path_grant(&set.read, &variables),
+            write: path_grant(&set.write, &variables),
             net: set.net.clone(),
             env: set.env.clone(),
             db: set.db,
-            script_dir: self.script_dir.clone(),
         }
+    }
+}
+
+/// Path patterns as absolute, normalised paths with links resolved up to the first wildcard.
+fn path_grant(access: &Access, variables: &PathVariables) -> PathGrant {
+    match access {
+        Access::None => PathGrant::None,
+        Access::All => PathGrant::All,
+        Access::Only(patterns) if patterns.is_empty() => PathGrant::None,
+        Access::Only(patterns) => PathGrant::Only(
+            patterns
+                .iter()
+                // A pattern whose variable has no value grants nothing rather than failing.
+                .filter_map(|pattern| expand(pattern, variables).ok())
+                .map(|pattern| resolve_pattern(&normalize(Path::new(&pattern))))
+                .collect(),
+        ),
     }
 }
 
@@ -448,46 +477,57 @@ impl PathGrant {
             PathGrant::Only(patterns) => patterns.iter().any(|pattern| path_match(pattern, path)),
         }
     }
+
+    /// The files and folders these patterns reach, each pattern cut before its first
+    /// wildcard; `None` for everything.
+    fn folders(&self) -> Option<Vec<PathBuf>> {
+        match self {
+            PathGrant::None => Some(Vec::new()),
+            PathGrant::All => None,
+            PathGrant::Only(patterns) => Some(
+                patterns
+                    .iter()
+                    .map(|pattern| {
+                        pattern
+                            .components()
+                            .take_while(|component| !component.as_os_str().to_string_lossy().contains('*'))
+                            .collect()
+                    })
+                    .collect(),
+            ),
+        }
+    }
 }
 
-/// The grants of one plugin, for the checks host-mediated I/O makes on every call.
+/// What the folders of both sides reach together: each folder of one side that lies inside a
+/// folder of the other (`None` is everything).
+fn folders_of_both(a: Option<Vec<PathBuf>>, b: Option<Vec<PathBuf>>) -> Option<Vec<PathBuf>> {
+    let (a, b) = match (a, b) {
+        (None, other) | (other, None) => return other,
+        (Some(a), Some(b)) => (a, b),
+    };
+    let mut both: Vec<PathBuf> =
+        a.iter().filter(|inner| b.iter().any(|outer| inner.starts_with(outer))).cloned().collect();
+    for inner in b.iter().filter(|inner| a.iter().any(|outer| inner.starts_with(outer))) {
+        if !both.contains(inner) {
+            both.push(inner.clone());
+        }
+    }
+    Some(both)
+}
+
+/// One side of what a plugin may do: the user's grants, or the manifest's declarations.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PluginGrants {
+struct Allowed {
     read: PathGrant,
     write: PathGrant,
     net: Access,
     env: Access,
     db: bool,
-    script_dir: PathBuf,
 }
 
-impl PluginGrants {
-    /// Makes `path` absolute (relative to the script directory) and resolves it the way the OS
-    /// will: symbolic links first (the existing prefix is canonicalized, so `granted/link/../x`
-    /// follows the link before climbing, as the kernel does), then `.`/`..` in the part that does
-    /// not exist yet. Checking a purely textual normalization would let a link in a granted
-    /// folder lead outside it.
-    pub fn resolve(&self, path: &Path) -> PathBuf {
-        let absolute = if path.is_absolute() { path.to_path_buf() } else { self.script_dir.join(path) };
-        normalize(&resolve_links(&absolute))
-    }
-
-    fn canonical(&self, path: &Path) -> PathBuf {
-        self.resolve(path)
-    }
-
-    /// May the plugin read `path`?
-    pub fn may_read(&self, path: &Path) -> bool {
-        self.read.covers(&self.canonical(path))
-    }
-
-    /// May the plugin create, change or delete `path`?
-    pub fn may_write(&self, path: &Path) -> bool {
-        self.write.covers(&self.canonical(path))
-    }
-
-    /// May the plugin connect to (or listen on) `host:port`? Host names compare without case.
-    pub fn may_connect(&self, host: &str, port: u16) -> bool {
+impl Allowed {
+    fn may_connect(&self, host: &str, port: u16) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
         match &self.net {
             Access::None => false,
@@ -503,8 +543,19 @@ impl PluginGrants {
         }
     }
 
-    /// May the plugin read environment variable `name`?
-    pub fn may_read_env(&self, name: &str) -> bool {
+    /// May the plugin connect to `host` on some port?
+    fn may_reach(&self, host: &str) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+        match &self.net {
+            Access::None => false,
+            Access::All => true,
+            Access::Only(patterns) => {
+                patterns.iter().any(|pattern| wildcard_match(&split_host(pattern).0.to_ascii_lowercase(), &host))
+            }
+        }
+    }
+
+    fn may_read_env(&self, name: &str) -> bool {
         match &self.env {
             Access::None => false,
             Access::All => true,
@@ -516,9 +567,142 @@ impl PluginGrants {
         }
     }
 
+    /// True when every host pattern matches every host and port (`*`, `*:*`).
+    fn reaches_everything(&self) -> bool {
+        match &self.net {
+            Access::None => false,
+            Access::All => true,
+            Access::Only(patterns) => patterns.iter().any(|pattern| {
+                let (host, port) = split_host(pattern);
+                host == "*" && matches!(port, None | Some("*"))
+            }),
+        }
+    }
+}
+
+/// What one plugin may do, for the checks host-mediated I/O makes on every call: what the user
+/// grants it and its manifest declares, both.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PluginGrants {
+    granted: Allowed,
+    declared: Allowed,
+    script_dir: PathBuf,
+}
+
+/// Why a plugin may not do something.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The user did not grant it (a flag or the grants file would).
+    NotGranted,
+    /// The user granted it, but the plugin's manifest does not declare it.
+    NotDeclared,
+}
+
+impl Refusal {
+    fn of(granted: bool, declared: bool) -> Option<Refusal> {
+        match (granted, declared) {
+            (false, _) => Some(Refusal::NotGranted),
+            (true, false) => Some(Refusal::NotDeclared),
+            (true, true) => None,
+        }
+    }
+}
+
+/// How a sandboxed plugin may use the network, for the runner's kernel layers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NetworkReach {
+    /// No sockets at all.
+    None,
+    /// Connections made by the host, each checked against the grants (host names pinned).
+    Brokered,
+    /// The plugin's own sockets, to anywhere (a database grant, or everything granted and
+    /// declared): drivers connect wherever their connection strings say.
+    Direct,
+}
+
+impl PluginGrants {
+    /// Makes `path` absolute (relative to the script directory) and resolves it the way the OS
+    /// will: symbolic links first (the existing prefix is canonicalized, so `granted/link/../x`
+    /// follows the link before climbing, as the kernel does; a dangling link is followed to
+    /// the file writing would create), then `.`/`..` in the part that does not exist yet.
+    /// Checking a purely textual normalization would let a link in a granted folder lead
+    /// outside it.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        let absolute = if path.is_absolute() { path.to_path_buf() } else { self.script_dir.join(path) };
+        normalize(&resolve_links(&absolute))
+    }
+
+    /// May the plugin read `path`?
+    pub fn may_read(&self, path: &Path) -> bool {
+        self.read_refusal(path).is_none()
+    }
+
+    /// Why the plugin may not read `path` (`None`: it may).
+    pub fn read_refusal(&self, path: &Path) -> Option<Refusal> {
+        let path = self.resolve(path);
+        Refusal::of(self.granted.read.covers(&path), self.declared.read.covers(&path))
+    }
+
+    /// May the plugin create, change or delete `path`?
+    pub fn may_write(&self, path: &Path) -> bool {
+        self.write_refusal(path).is_none()
+    }
+
+    /// Why the plugin may not write `path` (`None`: it may).
+    pub fn write_refusal(&self, path: &Path) -> Option<Refusal> {
+        let path = self.resolve(path);
+        Refusal::of(self.granted.write.covers(&path), self.declared.write.covers(&path))
+    }
+
+    /// May the plugin connect to (or listen on) `host:port`? Host names compare without case.
+    pub fn may_connect(&self, host: &str, port: u16) -> bool {
+        self.connect_refusal(host, port).is_none()
+    }
+
+    /// Why the plugin may not connect to `host:port` (`None`: it may).
+    pub fn connect_refusal(&self, host: &str, port: u16) -> Option<Refusal> {
+        Refusal::of(self.granted.may_connect(host, port), self.declared.may_connect(host, port))
+    }
+
+    /// May the plugin connect to `host` on some port (may the host look its name up)?
+    pub fn may_reach(&self, host: &str) -> bool {
+        self.granted.may_reach(host) && self.declared.may_reach(host)
+    }
+
+    /// May the plugin read environment variable `name`?
+    pub fn may_read_env(&self, name: &str) -> bool {
+        self.env_refusal(name).is_none()
+    }
+
+    /// Why the plugin may not read environment variable `name` (`None`: it may).
+    pub fn env_refusal(&self, name: &str) -> Option<Refusal> {
+        Refusal::of(self.granted.may_read_env(name), self.declared.may_read_env(name))
+    }
+
     /// May the plugin use databases?
     pub fn may_use_database(&self) -> bool {
-        self.db
+        self.granted.db && self.declared.db
+    }
+
+    /// The files and folders a sandboxed plugin may open for reading (`None`: everything).
+    pub(crate) fn readable_folders(&self) -> Option<Vec<PathBuf>> {
+        folders_of_both(self.granted.read.folders(), self.declared.read.folders())
+    }
+
+    /// The files and folders a sandboxed plugin may open for writing (`None`: everything).
+    pub(crate) fn writable_folders(&self) -> Option<Vec<PathBuf>> {
+        folders_of_both(self.granted.write.folders(), self.declared.write.folders())
+    }
+
+    /// How a sandboxed plugin may reach the network.
+    pub(crate) fn network_reach(&self) -> NetworkReach {
+        if self.may_use_database() || (self.granted.reaches_everything() && self.declared.reaches_everything()) {
+            NetworkReach::Direct
+        } else if self.granted.net != Access::None && self.declared.net != Access::None {
+            NetworkReach::Brokered
+        } else {
+            NetworkReach::None
+        }
     }
 }
 
@@ -693,9 +877,10 @@ fn shell_quote(flag: &str) -> String {
 }
 
 /// Checks that `grants` cover everything `needs` declares for `plugin`; the error lists every
-/// missing grant with the exact flags and grants-file line that would add them.
+/// missing grant with the exact flags and grants-file line that would add them. (Declared
+/// permissions marked `optional` are listed too; the host loads such a plugin anyway.)
 pub fn check(needs: &Permissions, grants: &Grants, plugin: &str) -> Result<(), PermissionError> {
-    let effective = grants.for_plugin(plugin);
+    let effective = grants.granted(plugin);
     let variables = grants.variables();
     let mut missing = Vec::new();
     let mut expanded = Vec::new();

@@ -466,7 +466,9 @@ impl PluginHost {
             return Err(ReloadError::Disabled);
         }
         // A new build may ask for more than the running one had: the grants decide again.
-        check(&manifest.permissions, &self.settings.grants, name).map_err(ReloadError::Permission)?;
+        if !manifest.permissions.optional {
+            check(&manifest.permissions, &self.settings.grants, name).map_err(ReloadError::Permission)?;
+        }
         let library = &manifest.library;
         let bytes = std::fs::read(library)
             .map_err(|error| LoadError::Io(format!("cannot read {}: {error}", library.display())))?;
@@ -484,18 +486,23 @@ impl PluginHost {
             operators: &manifest.operators,
             functions: &manifest.functions,
             types: &manifest.types,
+            capabilities: true,
         };
         // The new build runs where the running one does: in a runner process (whose `init`
         // happens there, inside the sandbox) or in this one.
         let new = match old.mode() {
-            ExecutionMode::Isolated => LoadedPlugin::load_isolated(
-                &copy,
-                &expected,
-                &old.config_json,
-                self.services(),
-                &self.settings.grants,
-                &self.settings.sandbox,
-            )?,
+            ExecutionMode::Isolated => {
+                let new = LoadedPlugin::load_isolated(
+                    &copy,
+                    &expected,
+                    &old.config_json,
+                    self.services(),
+                    &self.settings.grants.for_plugin(name, &manifest.permissions),
+                    &self.settings.sandbox,
+                )?;
+                self.note_missing_protection(&new);
+                new
+            }
             // The copy holds exactly `bytes`, whose record was just read.
             ExecutionMode::Native => load_with_record(&copy, &info, &expected, &old.config_json, self.services())?,
         };
@@ -505,6 +512,7 @@ impl PluginHost {
         let generation = self.reload.generation(name) + 1;
         self.reload.generations.borrow_mut().insert(name.to_string(), generation);
         let mut notes = self.patch_symbols(&new, name);
+        self.declare(name, &manifest.permissions);
         self.replace_loaded(name, new);
         old.retire();
         if manifest.dependencies != installed.manifest.dependencies {

@@ -85,13 +85,13 @@ fn a_library_built_for_another_abi_is_refused_before_loading() {
     std::fs::write(&library, with_abi_major(&support::library("my_plugin"), 2)).unwrap();
     let path = library.canonicalize().unwrap();
     let sdk = tusk_plugin_sdk::SDK_VERSION;
-    let minor = tusk_plugin_sdk::abi::ABI_MINOR;
+    let minor = tusk_plugin_abi::ABI_MINOR;
     assert_eq!(
         host.value("@my_operator(\"tusk\")").unwrap_err(),
         failure(
             &format!(
                 "@my_operator: {} is incompatible: its plugin ABI version is 2.{minor} (tusk-plugin-sdk {sdk}), this host expects \
-                 1.x: rebuild the plugin against tusk-plugin-sdk {sdk}",
+                 1.x: rebuild the plugin against a tusk-plugin-sdk with ABI 1",
                 path.display()
             ),
             &[],
@@ -225,4 +225,119 @@ fn connecting_without_the_network_grant_through_the_host_is_refused() {
     listener.set_nonblocking(true).unwrap();
     assert!(listener.accept().is_err());
     assert_host_still_serves(&mut host);
+}
+
+/// The error of a call after `refused` host-API calls from the `threads` fixture's own threads.
+fn refused_on_other_threads(operator: &str, refused: u64) -> String {
+    format!(
+        "{operator}: plugin `threads` used host values or services on a thread other than the interpreter's \
+         ({refused} times, refused); a plugin's own threads work on copies (`Value::to_owned_value`)"
+    )
+}
+
+/// Hostile (trusted, in-process): a plugin that makes, clones and drops values on threads of
+/// its own, and even retains and releases a live handle there through raw ABI words. The host
+/// refuses each such call without touching its handle table (no panic, no corrupted count),
+/// fails the call with an error naming the plugin instead of returning its result, and the
+/// plugin, the host and their shutdown stay fine.
+#[test]
+fn host_values_used_on_a_plugins_own_threads_fail_the_call_naming_the_plugin() {
+    let mut host = TestHost::new(&["threads", "my_plugin"], &[]);
+    // Four threads, 200 rounds, a string and an array each: 1,600 refused calls.
+    assert_eq!(
+        host.value("@threads.churn(200)").unwrap_err().message,
+        refused_on_other_threads("@threads.churn", 1600)
+    );
+    // One `retain` and two `release`s of a live handle.
+    assert_eq!(host.value("@threads.smuggle()").unwrap_err().message, refused_on_other_threads("@threads.smuggle", 3));
+    // A thread that outlives its call fails the call during which it used the host.
+    assert_eq!(host.value("@threads.later()").unwrap(), json!("started"));
+    assert_eq!(host.value("@threads.join()").unwrap_err().message, refused_on_other_threads("@threads.join", 20));
+    assert_eq!(host.value("@threads.fine()").unwrap(), json!(1));
+    assert_host_still_serves(&mut host);
+    assert_eq!(host.host.shutdown_all(), Vec::<(String, String)>::new());
+}
+
+#[test]
+fn appending_through_a_dangling_link_to_outside_the_grant_is_refused() {
+    let outside = tempfile::tempdir().unwrap();
+    let target = outside.path().canonicalize().unwrap().join("created.txt");
+    let mut host = TestHost::granting(&["escape", "my_plugin"], |script_dir| {
+        vec![format!("--allow-read={}", script_dir.display()), format!("--allow-write={}", script_dir.display())]
+    });
+    std::os::unix::fs::symlink(&target, host.script_dir.join("link.txt")).unwrap();
+    assert_eq!(
+        host.value("escape_append(\"link.txt\", \"through the link\")").unwrap_err(),
+        failure(
+            &format!(
+                "escape_append: permission denied: plugin `escape` may not write link.txt (which is {0}); run with \
+                 --allow-write={0} to allow it",
+                target.display()
+            ),
+            &[],
+            None
+        )
+    );
+    assert!(!target.exists(), "the link's target outside the grant was created");
+    // Appending to a file in the grant works, and so does a link that stays inside.
+    std::os::unix::fs::symlink(host.script_dir.join("log.txt"), host.script_dir.join("inward.txt")).unwrap();
+    assert_eq!(host.value("escape_append(\"inward.txt\", \"a\")").unwrap(), json!(true));
+    assert_eq!(host.value("escape_append(\"log.txt\", \"b\")").unwrap(), json!(true));
+    assert_eq!(std::fs::read_to_string(host.script_dir.join("log.txt")).unwrap(), "ab");
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn a_grant_the_manifest_does_not_declare_is_not_used() {
+    let (outside, secret) = outside_file();
+    let outside = outside.path().canonicalize().unwrap();
+    let mut host = TestHost::granting(&["read_outside", "my_plugin"], |script_dir| {
+        vec![format!("--allow-read={},{}", script_dir.display(), outside.display())]
+    });
+    let mine = host.script_dir.join("mine.txt");
+    std::fs::write(&mine, "granted").unwrap();
+    assert_eq!(host.value(&format!("@read_outside.host(\"{}\")", mine.display())).unwrap(), json!("granted"));
+    assert_eq!(
+        host.value(&format!("@read_outside.host(\"{secret}\")")).unwrap_err(),
+        failure(
+            &format!(
+                "@read_outside.host: permission denied: plugin `read_outside` may not read {secret}: its manifest \
+                 does not declare it (under [permissions] in its plugin.toml), so the grant does not apply to it"
+            ),
+            &[],
+            None
+        )
+    );
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn a_lambda_kept_past_its_call_is_refused_as_in_the_sandbox() {
+    let mut host = TestHost::new(&["keeper", "my_plugin"], &[]);
+    // During the call that passed it, it can be called.
+    assert_eq!(host.value("keeper_apply((x) => x * 2, 21)").unwrap(), json!(42));
+    assert_eq!(host.value("keeper_keep(() => 42)").unwrap(), json!(true));
+    assert_eq!(
+        host.value("keeper_call()").unwrap_err(),
+        failure(
+            "keeper_call: plugin `keeper` used a script value that is only valid during the call that passed it",
+            &[],
+            None
+        )
+    );
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn a_failure_through_nested_calls_is_collapsed_and_names_the_plugin_once() {
+    let mut host = TestHost::new(&["keeper", "my_plugin"], &[]);
+    let script = "rec = (n) => n > 0 ? keeper_apply(rec, n - 1) : int(\"bottom\")\nx: rec(20)\n";
+    assert_eq!(
+        host.eval(script).unwrap_err(),
+        failure(
+            "keeper_apply: … 19 more calls of keeper_apply: int: \"bottom\" is not a number",
+            &["in `rec`, called at test.tsk:2:4", "plugin `keeper` passed this on from a script function it called"],
+            None
+        )
+    );
 }

@@ -67,6 +67,170 @@ fn an_endless_loop_is_stopped_at_the_deadline() {
     assert_host_still_serves(&mut host);
 }
 
+#[test]
+fn a_reply_trickled_a_byte_at_a_time_is_stopped_at_the_deadline() {
+    let mut host = TestHost::sandboxed(&["escape", "my_plugin"], script_dir_grants, |settings| {
+        settings.sandbox.call_timeout = Duration::from_secs(2);
+    });
+    let started = std::time::Instant::now();
+    // A byte every half second would keep a per-read timeout happy for a minute.
+    assert_eq!(
+        message(&mut host, "escape_trickle(60)"),
+        "escape_trickle: plugin `escape` did not answer within 2s and was stopped"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn a_shutdown_that_never_returns_is_cut_short_and_reported() {
+    let mut host = sandboxed(&["stuck"], no_flags);
+    assert_eq!(host.value("stuck_ok()").unwrap(), json!(true));
+    let printed = host.printed.clone();
+    let started = std::time::Instant::now();
+    drop(host);
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+    assert_eq!(
+        printed.borrow().last().map(String::as_str),
+        Some("[stuck] error: plugin `stuck` did not shut down within 2s and was stopped")
+    );
+}
+
+#[test]
+fn a_grant_the_manifest_does_not_declare_is_not_used_through_the_host_or_directly() {
+    let (outside, secret) = outside_file();
+    let outside = outside.path().canonicalize().unwrap();
+    // The user grants the folder outside too; the plugin declares only its script folder.
+    let mut host = sandboxed(&["read_outside", "my_plugin"], |script_dir| {
+        vec![format!("--allow-read={},{}", script_dir.display(), outside.display())]
+    });
+    let mine = host.script_dir.join("mine.txt");
+    std::fs::write(&mine, "granted").unwrap();
+    assert_eq!(host.value(&format!("@read_outside.host(\"{}\")", mine.display())).unwrap(), json!("granted"));
+    assert_eq!(
+        message(&mut host, &format!("@read_outside.host(\"{secret}\")")),
+        format!(
+            "@read_outside.host: permission denied: plugin `read_outside` may not read {secret}: its manifest does \
+             not declare it (under [permissions] in its plugin.toml), so the grant does not apply to it"
+        )
+    );
+    assert_eq!(
+        message(&mut host, &format!("@read_outside.raw(\"{secret}\")")),
+        format!("@read_outside.raw: cannot read {secret}: Permission denied (os error 13)")
+    );
+    assert_host_still_serves(&mut host);
+}
+
+/// Answers each connection's first line with `pong`.
+fn answer_pong(listener: std::net::TcpListener) {
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            use std::io::{BufRead, Write};
+            let mut line = String::new();
+            if std::io::BufReader::new(&stream).read_line(&mut line).is_ok() {
+                let _ = (&stream).write_all(b"pong\n");
+            }
+        }
+    });
+}
+
+/// The network grant the `netprobe` fixture declares.
+fn netprobe_grant(_: &std::path::Path) -> Vec<String> {
+    vec!["--allow-net=127.0.0.1,localhost".to_string()]
+}
+
+#[test]
+fn a_granted_host_is_reached_through_the_host_and_no_other_address_is() {
+    // One port on two loopback addresses: only the granted one may be reached.
+    let other = std::net::TcpListener::bind("127.0.0.2:0").unwrap();
+    let port = other.local_addr().unwrap().port();
+    let granted = std::net::TcpListener::bind(("127.0.0.1", port)).expect("the same port is free on 127.0.0.1");
+    answer_pong(other);
+    answer_pong(granted);
+    let mut host = sandboxed(&["netprobe", "my_plugin"], netprobe_grant);
+    assert_eq!(host.value(&format!("netprobe_tcp(\"127.0.0.1\", {port})")).unwrap(), json!("pong"));
+    // A granted name is looked up by the host, and reaches what it resolves to.
+    assert_eq!(host.value(&format!("netprobe_tcp(\"localhost\", {port})")).unwrap(), json!("pong"));
+    assert_eq!(
+        message(&mut host, &format!("netprobe_tcp(\"127.0.0.2\", {port})")),
+        format!("netprobe_tcp: cannot connect to 127.0.0.2:{port}: Permission denied (os error 13)")
+    );
+    // The system call itself, past the C library: seccomp.
+    assert_eq!(
+        message(&mut host, &format!("netprobe_raw_tcp(\"127.0.0.1\", {port})")),
+        format!("netprobe_raw_tcp: cannot connect to 127.0.0.1:{port}: Operation not permitted (os error 1)")
+    );
+    // A name the plugin may not reach is not even looked up.
+    assert_eq!(
+        message(&mut host, &format!("netprobe_tcp(\"example.com\", {port})")),
+        format!("netprobe_tcp: cannot connect to example.com:{port}: Permission denied (os error 13)")
+    );
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn udp_and_unix_sockets_are_refused_under_a_tcp_grant() {
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    udp.set_nonblocking(true).unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("socket");
+    let unix = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    unix.set_nonblocking(true).unwrap();
+    let mut host = sandboxed(&["netprobe", "my_plugin"], netprobe_grant);
+    let port = udp.local_addr().unwrap().port();
+    assert_eq!(
+        message(&mut host, &format!("netprobe_udp({port})")),
+        "netprobe_udp: cannot connect to udp: Operation not permitted (os error 1)"
+    );
+    assert_eq!(
+        message(&mut host, &format!("netprobe_unix(\"{}\")", path.display())),
+        format!("netprobe_unix: cannot connect to {}: Operation not permitted (os error 1)", path.display())
+    );
+    assert!(udp.recv(&mut [0u8; 16]).is_err(), "a datagram got through");
+    assert!(unix.accept().is_err(), "a Unix connection got through");
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn a_lambda_kept_past_its_call_is_refused_as_in_process() {
+    let mut host = sandboxed(&["keeper", "my_plugin"], no_flags);
+    assert_eq!(host.value("keeper_apply((x) => x * 2, 21)").unwrap(), json!(42));
+    assert_eq!(host.value("keeper_keep(() => 42)").unwrap(), json!(true));
+    assert_eq!(
+        host.value("keeper_call()").unwrap_err(),
+        Failure {
+            message: "keeper_call: plugin `keeper` used a script value that is only valid during the call that passed \
+                      it"
+            .into(),
+            notes: vec![],
+            help: None
+        }
+    );
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
+fn a_failure_through_nested_calls_is_collapsed_as_in_process() {
+    let mut host = sandboxed(&["keeper"], no_flags);
+    let script = "rec = (n) => n > 0 ? keeper_apply(rec, n - 1) : int(\"bottom\")\nx: rec(20)\n";
+    assert_eq!(
+        host.eval(script).unwrap_err(),
+        Failure {
+            message: "keeper_apply: … 19 more calls of keeper_apply: int: \"bottom\" is not a number".into(),
+            notes: vec![
+                "in `rec`, called at test.tsk:2:4".into(),
+                "plugin `keeper` passed this on from a script function it called".into()
+            ],
+            help: None
+        }
+    );
+}
+
+/// Read and write access to the script folder (what the fixtures that write declare).
+fn script_dir_grants(script_dir: &std::path::Path) -> Vec<String> {
+    vec![format!("--allow-read={}", script_dir.display()), format!("--allow-write={}", script_dir.display())]
+}
+
 /// A folder outside every grant, with a file in it.
 fn outside_file() -> (tempfile::TempDir, String) {
     let outside = tempfile::tempdir().unwrap();
@@ -174,12 +338,12 @@ fn an_incompatible_library_is_refused_before_a_runner_starts() {
     let library = host.plugin_dir("my_plugin").join("libmy_plugin.so");
     std::fs::write(&library, with_abi_major(&support::library("my_plugin"), 2)).unwrap();
     let sdk = tusk_plugin_sdk::SDK_VERSION;
-    let minor = tusk_plugin_sdk::abi::ABI_MINOR;
+    let minor = tusk_plugin_abi::ABI_MINOR;
     assert_eq!(
         message(&mut host, "@my_operator(\"tusk\")"),
         format!(
             "@my_operator: {} is incompatible: its plugin ABI version is 2.{minor} (tusk-plugin-sdk {sdk}), this host \
-             expects 1.x: rebuild the plugin against tusk-plugin-sdk {sdk}",
+             expects 1.x: rebuild the plugin against a tusk-plugin-sdk with ABI 1",
             library.canonicalize().unwrap().display()
         )
     );
@@ -208,4 +372,25 @@ fn a_sandboxed_plugin_is_reloaded_in_a_new_runner_and_the_old_runner_ends() {
     assert_ne!(first_runner, second_runner);
     assert!(!std::path::Path::new(&format!("/proc/{first_runner}")).exists(), "the replaced runner still runs");
     assert!(host.take_printed().contains(&"[swap] info: swap generation 1 shut down".to_string()));
+}
+
+/// Hostile: the `threads` fixture of `hostile.rs` in a runner. The runner refuses the calls of
+/// the plugin's own threads as the in-process host does, and says so with the same error
+/// instead of handing back `null`s.
+#[test]
+fn host_values_used_on_a_plugins_own_threads_fail_the_call_naming_the_plugin() {
+    let refused = |operator: &str, refused: u64| {
+        format!(
+            "{operator}: plugin `threads` used host values or services on a thread other than the interpreter's \
+             ({refused} times, refused); a plugin's own threads work on copies (`Value::to_owned_value`)"
+        )
+    };
+    let mut host = sandboxed(&["threads", "my_plugin"], no_flags);
+    assert_eq!(message(&mut host, "@threads.churn(200)"), refused("@threads.churn", 1600));
+    assert_eq!(message(&mut host, "@threads.smuggle()"), refused("@threads.smuggle", 3));
+    assert_eq!(host.value("@threads.later()").unwrap(), json!("started"));
+    assert_eq!(message(&mut host, "@threads.join()"), refused("@threads.join", 20));
+    assert_eq!(host.value("@threads.fine()").unwrap(), json!(1));
+    assert_host_still_serves(&mut host);
+    assert_eq!(host.host.shutdown_all(), Vec::<(String, String)>::new());
 }

@@ -74,11 +74,11 @@ fn an_incompatible_build_is_refused_naming_the_file_and_both_versions() {
         reload.to_string(),
         format!(
             "plugin `swap` was not reloaded: {} is incompatible: its plugin ABI version is 2.{minor} \
-             (tusk-plugin-sdk {sdk}), this host expects 1.x: rebuild the plugin against tusk-plugin-sdk {sdk}; \
+             (tusk-plugin-sdk {sdk}), this host expects 1.x: rebuild the plugin against a tusk-plugin-sdk with ABI 1; \
              generation 1 keeps serving",
             path.display(),
             sdk = tusk_plugin_sdk::SDK_VERSION,
-            minor = tusk_plugin_sdk::abi::ABI_MINOR
+            minor = tusk_plugin_abi::ABI_MINOR
         )
     );
     assert!(matches!(reload.outcome, ReloadOutcome::Failed { error: ReloadError::Load(_), serving: Some(1) }));
@@ -144,8 +144,7 @@ fn hot_reload_off_in_the_manifest_is_respected() {
     let mut host = swap_host();
     assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
     let manifest = host.plugin_dir("swap").join("plugin.toml");
-    let text =
-        std::fs::read_to_string(&manifest).unwrap().replace("abi = \"1.0\"", "abi = \"1.0\"\nhot_reload = false");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace("[plugin]\n", "[plugin]\nhot_reload = false\n");
     std::fs::write(&manifest, text).unwrap();
     replace_file(&swap_library(&host), &swap_build("ok", 2));
     let reload = host.host.reload("swap");

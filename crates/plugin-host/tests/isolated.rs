@@ -18,21 +18,15 @@ fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+const RUNNER: &str = "tusk-plugin-runner";
+
 /// Builds the plugins and the runner (once per test binary, in one cargo run).
-fn target() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+fn built() -> &'static tusk_plugin_testkit::Built {
+    static BUILT: OnceLock<tusk_plugin_testkit::Built> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = std::process::Command::new(cargo)
-            .args(["build", "-q", "-p", "my_plugin", "-p", "sandbox_fixture", "-p", "tusk-plugin-runner"])
-            .current_dir(workspace())
-            .status()
-            .expect("cargo runs");
-        assert!(status.success(), "building the plugins and the runner failed");
-        std::env::var("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| workspace().join("target"))
-            .join("debug")
+        let packages = [TEMPLATE.0, FIXTURE.0, RUNNER];
+        tusk_plugin_testkit::build_packages(&workspace(), &packages, tusk_plugin_testkit::Profile::Debug)
+            .unwrap_or_else(|error| panic!("{error}"))
     })
 }
 
@@ -49,14 +43,20 @@ struct Setup {
 
 impl Setup {
     fn new(plugin: (&str, &str), configure: impl FnOnce(&mut HostSettings, &Path)) -> Setup {
-        let target = target();
+        Setup::declaring(plugin, "", configure)
+    }
+
+    /// As [`Setup::new`], with `permissions` (a `[permissions]` table) added to the manifest.
+    fn declaring(plugin: (&str, &str), permissions: &str, configure: impl FnOnce(&mut HostSettings, &Path)) -> Setup {
+        let built = built();
         let root = tempfile::tempdir().unwrap();
         let (name, package) = plugin;
         let plugin_dir = root.path().join("plugins").join(name);
         std::fs::create_dir_all(&plugin_dir).unwrap();
-        std::fs::copy(workspace().join(package).join("plugin.toml"), plugin_dir.join("plugin.toml")).unwrap();
-        let library = format!("lib{name}.so");
-        std::fs::copy(target.join(&library), plugin_dir.join(&library)).unwrap();
+        let manifest = std::fs::read_to_string(workspace().join(package).join("plugin.toml")).unwrap();
+        std::fs::write(plugin_dir.join("plugin.toml"), format!("{manifest}\n{permissions}")).unwrap();
+        let library = built.library(name);
+        std::fs::copy(library, plugin_dir.join(library.file_name().unwrap())).unwrap();
         let script_dir = root.path().join("scripts");
         std::fs::create_dir_all(&script_dir).unwrap();
         let mut settings = HostSettings::standard(&script_dir);
@@ -65,7 +65,7 @@ impl Setup {
         settings.cache_dir = root.path().join("cache");
         settings.config_file = None;
         settings.grants = Grants::new(&script_dir);
-        settings.sandbox.runner = Some(target.join("tusk-plugin-runner"));
+        settings.sandbox.runner = Some(built.binary(RUNNER, RUNNER).to_path_buf());
         configure(&mut settings, root.path());
         let mut runtime = Runtime::new(Options::default());
         let logs = Rc::new(RefCell::new(Vec::new()));
@@ -281,9 +281,9 @@ fn runners_die_with_their_host() {
 #[test]
 fn landlock_blocks_files_outside_the_grants() {
     let mut granted_dir = PathBuf::new();
-    let mut setup = fixture(|settings, root| {
-        granted_dir = root.join("granted");
-        std::fs::create_dir_all(&granted_dir).unwrap();
+    let declared = "[permissions]\nfile_system = \"read\"\npaths = [\"${script_dir}\"]\n";
+    let mut setup = Setup::declaring(FIXTURE, declared, |settings, root| {
+        granted_dir = root.join("scripts");
         std::fs::write(granted_dir.join("ok.txt"), "inside").unwrap();
         std::fs::write(root.join("secret.txt"), "outside").unwrap();
         settings.grants.flags.apply_flag(&format!("--allow-read={}", granted_dir.display())).unwrap();
@@ -299,7 +299,10 @@ fn landlock_blocks_files_outside_the_grants() {
     let message = setup.error(&format!("@sb.read({:?})", outside.display().to_string()));
     assert!(message.contains("plugin `sandbox_fixture` may not read"), "{message}");
     // The same refusal text as in-process.
-    let mut native = fixture(trusted("sandbox_fixture"));
+    let mut native = Setup::declaring(FIXTURE, declared, |settings, root| {
+        trusted("sandbox_fixture")(settings, root);
+        settings.grants.flags.apply_flag(&format!("--allow-read={}", root.join("scripts").display())).unwrap();
+    });
     let native_message = native.error(&format!("@sb.read({:?})", outside.display().to_string()));
     assert_eq!(
         message.replace(&setup.root.path().display().to_string(), "ROOT"),
@@ -318,8 +321,17 @@ fn sockets_need_the_network_grant() {
         denied.error(&format!("@sb.connect({port})")),
         "@sb.connect: direct connect failed: Operation not permitted (os error 1)"
     );
-    let mut allowed = fixture(|settings, _| settings.grants.flags.apply_flag("--allow-net=127.0.0.1").unwrap());
+    let declared = "[permissions]\nnetwork = \"outbound\"\nhosts = [\"127.0.0.1:*\"]\n";
+    let mut allowed = Setup::declaring(FIXTURE, declared, |settings, _| {
+        settings.grants.flags.apply_flag("--allow-net=127.0.0.1").unwrap();
+    });
     assert_eq!(allowed.value(&format!("@sb.connect({port})")), "\"connected\"");
+    // A grant the plugin does not declare does not apply.
+    let mut undeclared = fixture(|settings, _| settings.grants.flags.apply_flag("--allow-net=127.0.0.1").unwrap());
+    assert_eq!(
+        undeclared.error(&format!("@sb.connect({port})")),
+        "@sb.connect: direct connect failed: Operation not permitted (os error 1)"
+    );
 }
 
 #[test]
@@ -328,7 +340,10 @@ fn environment_variables_come_from_the_host_after_the_grant_check() {
     let mut denied = fixture(|_, _| {});
     let message = denied.error("@sb.env(\"PATH\")");
     assert!(message.contains("may not read the environment variable PATH"), "{message}");
-    let mut allowed = fixture(|settings, _| settings.grants.flags.apply_flag("--allow-env=PATH").unwrap());
+    let declared = "[permissions]\nenv = [\"PATH\"]\n";
+    let mut allowed = Setup::declaring(FIXTURE, declared, |settings, _| {
+        settings.grants.flags.apply_flag("--allow-env=PATH").unwrap();
+    });
     assert_eq!(allowed.value("@sb.env(\"PATH\")"), serde_json::to_string(&std::env::var("PATH").unwrap()).unwrap());
 }
 

@@ -10,18 +10,15 @@ use tusk_plugin_host::loader::{
     Expected, LoadError, cache_copy, known_cache_copy, load, read_info_record, remember_cache_copy,
 };
 
-/// Builds a workspace cdylib package and returns the library path.
+/// Builds a workspace cdylib package (once per test binary) and returns the library path.
 fn build_cdylib(package: &str) -> PathBuf {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = std::process::Command::new(cargo)
-        .args(["build", "-q", "-p", package])
-        .current_dir(&workspace)
-        .status()
-        .expect("cargo runs");
-    assert!(status.success(), "building {package} failed");
-    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace.join("target"));
-    target.join("debug").join(format!("lib{}.so", package.replace('-', "_")))
+    let built = tusk_plugin_testkit::build_packages(
+        Path::new(env!("CARGO_MANIFEST_DIR")),
+        &[package],
+        tusk_plugin_testkit::Profile::Debug,
+    )
+    .unwrap_or_else(|error| panic!("{error}"));
+    built.library(package).to_path_buf()
 }
 
 struct AllowAll;
@@ -49,7 +46,7 @@ impl HostServices for AllowAll {
 }
 
 fn expected<'a>(operators: &'a [String], functions: &'a [String]) -> Expected<'a> {
-    Expected { name: "my_plugin", version: "1.0.0", operators, functions, types: &[] }
+    Expected { name: "my_plugin", version: "1.0.0", operators, functions, types: &[], capabilities: true }
 }
 
 #[test]
@@ -78,7 +75,7 @@ fn a_remembered_cache_copy_serves_until_the_library_changes() {
 fn template_plugin_loads_and_serves_calls() {
     let library = build_cdylib("my_plugin");
     let info = read_info_record(&library).expect("info record");
-    assert_eq!(tusk_plugin_sdk::abi::fixed_text(&info.package), "my_plugin");
+    assert_eq!(tusk_plugin_abi::fixed_text(&info.package), "my_plugin");
     let cache = tempfile::tempdir().unwrap();
     let copy = cache_copy(&std::fs::read(&library).unwrap(), &library, "my_plugin", cache.path()).unwrap();
     let operators = vec!["my_operator".to_string()];

@@ -4,7 +4,17 @@
 //! host API table the plugin calls: values live in the runner's handle table; calling a script
 //! function, logging and permission checks become messages to the host. The plugin sees the
 //! same table with the same behaviour as in-process, so it cannot tell where it runs. Every
-//! entry point is wrapped in `catch_unwind` and refuses threads other than the session's.
+//! entry point is wrapped in `catch_unwind` and refuses threads other than the session's; the
+//! plugin's current or next call then fails with an error naming it (never a silent `null`).
+//!
+//! # Safety
+//!
+//! Every `host_*` function is an `unsafe extern "C" fn` the plugin calls through its table,
+//! under the ABI's contract: `ctx` is the table's own `context`, and every non-null pointer
+//! (values, out-slots, `StrRef` texts, arrays with their lengths) is valid for the duration of
+//! the call. Null pointers and zero lengths are checked. The private helpers that read or
+//! write through such pointers (`text_of` and the like) are only ever called on the arguments
+//! of those functions.
 #![allow(unsafe_code)]
 
 use std::ffi::c_void;
@@ -14,9 +24,9 @@ use std::rc::Rc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use tusk_plugin_sdk::abi::{
-    ABI_MAJOR, ABI_MINOR, ENTRY_SYMBOL, ErrorOut, HostApi, InfoRecord, PluginDescriptor, StrRef, SymbolInfo, TValue,
-    error_kind, fixed_text, status, tag,
+use tusk_plugin_abi::{
+    ABI_MAJOR, ABI_MINOR, ENTRY_SYMBOL, ErrorOut, FOREIGN_THREAD_MESSAGE, HostApi, InfoRecord, PluginDescriptor,
+    StrRef, SymbolInfo, TValue, error_kind, fixed_text, foreign_thread_error, status, tag,
 };
 use tusk_plugin_wire::{CallError, Request, Symbol};
 
@@ -133,8 +143,12 @@ pub(crate) fn init(session: &'static Session, config_json: &str) -> Result<(), S
     ALIVE.store(true, Ordering::Release);
     // SAFETY: the table and its context live for the rest of the process.
     let code = unsafe { (descriptor.init)(api, StrRef::new(config_json), &mut error) };
-    if code == status::OK {
+    let refused = refused_threads(session);
+    if code == status::OK && refused.is_none() {
         Ok(())
+    } else if let Some(refused) = refused {
+        ALIVE.store(false, Ordering::Release);
+        Err(refused.message)
     } else {
         ALIVE.store(false, Ordering::Release);
         Err(failure_text(&error))
@@ -171,17 +185,7 @@ pub(crate) fn symbols() -> (Vec<Option<SymbolHandle>>, Vec<Symbol>) {
     let mut handles = Vec::with_capacity(count as usize);
     let mut symbols = Vec::with_capacity(count as usize);
     for index in 0..count {
-        let mut info = SymbolInfo {
-            handle: std::ptr::null(),
-            name: StrRef::EMPTY,
-            kind: 0,
-            side_effects: 0,
-            lazy_arguments: 0,
-            signature: StrRef::EMPTY,
-            summary: StrRef::EMPTY,
-            examples: std::ptr::null(),
-            example_count: 0,
-        };
+        let mut info = SymbolInfo::EMPTY;
         // SAFETY: `index` is below the count; `info` is a valid out-pointer.
         if unsafe { (descriptor.symbol_info)(index, &mut info) } != status::OK {
             handles.push(None);
@@ -234,6 +238,10 @@ pub(crate) fn call(
         message: "no plugin is loaded".into(),
         help: String::new(),
     })?;
+    // Refused calls from the plugin's threads since its last call fail this one.
+    if let Some(refused) = refused_threads(session) {
+        return Err(refused);
+    }
     let mut temporaries = Vec::new();
     let raw: Vec<TValue> = args.iter().map(|arg| give(session, arg, Some(&mut temporaries))).collect();
     let mut out = TValue::NULL;
@@ -252,9 +260,28 @@ pub(crate) fn call(
         help: text_of(error.help),
     });
     release_all(session, temporaries);
-    match failure {
+    let result = match failure {
         None => Ok(take(session, &out)),
         Some(failure) => Err(failure),
+    };
+    // ... and so do refused calls during it, whatever it returned.
+    match refused_threads(session) {
+        Some(refused) => Err(refused),
+        None => result,
+    }
+}
+
+/// The error for calls other threads attempted since the last check (they were refused).
+fn refused_threads(session: &Session) -> Option<CallError> {
+    match session.thread.take_foreign_calls() {
+        0 => None,
+        refused => Some(CallError {
+            panicked: false,
+            kind: error_kind::MESSAGE,
+            argument: None,
+            message: foreign_thread_error(&session.plugin, refused),
+            help: String::new(),
+        }),
     }
 }
 
@@ -328,12 +355,38 @@ fn give(session: &Session, value: &Local, temporaries: Option<&mut Vec<u64>>) ->
 }
 
 /// The session behind a host API table, when called on the session's thread. Other threads
-/// get nothing: the handle table is not shared between threads (as in-process).
+/// get nothing (and their attempt is counted): the handle table is not shared between threads
+/// (as in-process).
 fn session(context: *mut c_void) -> Option<&'static Session> {
+    let session = context.cast::<Session>().cast_const();
+    if session.is_null() {
+        return None;
+    }
     // SAFETY: every host API function receives the `context` of the table `init` built,
-    // which points at the session, leaked at start-up (it lives as long as the process).
-    let session = unsafe { &*context.cast::<Session>() };
-    (std::thread::current().id() == session.thread).then_some(session)
+    // which points at the session, leaked at start-up (it lives as long as the process). Only
+    // its `thread` field (an id and an atomic) is borrowed before the thread check.
+    let thread = unsafe { &(*session).thread };
+    if !thread.check() {
+        return None;
+    }
+    // SAFETY: as above; on the session's thread the whole (single-threaded) session may be used.
+    Some(unsafe { &*session })
+}
+
+/// Writes the refusal of a call from another thread (static text: the session's buffers
+/// belong to its thread) and returns its status.
+fn refuse(error: *mut ErrorOut) -> u32 {
+    if !error.is_null() {
+        let record = ErrorOut {
+            kind: error_kind::MESSAGE,
+            argument: -1,
+            message: StrRef::new(FOREIGN_THREAD_MESSAGE),
+            help: StrRef::EMPTY,
+        };
+        // SAFETY: the plugin passes a valid, writable error record (checked non-null).
+        unsafe { error.write(record) };
+    }
+    status::ERROR
 }
 
 fn guarded<T>(fallback: T, body: impl FnOnce() -> T) -> T {
@@ -538,7 +591,7 @@ unsafe extern "C" fn host_call_function(
     error: *mut ErrorOut,
 ) -> u32 {
     guarded(status::PANIC, || {
-        let Some(session) = session(ctx) else { return status::INVALID };
+        let Some(session) = session(ctx) else { return refuse(error) };
         if call.is_null() {
             report(
                 session,
@@ -603,7 +656,7 @@ fn ask(session: &'static Session, request: Request) -> Result<Option<String>, St
 
 unsafe extern "C" fn host_read_file(ctx: *mut c_void, path: StrRef, out: *mut TValue, error: *mut ErrorOut) -> u32 {
     guarded(status::PANIC, || {
-        let Some(session) = session(ctx) else { return status::INVALID };
+        let Some(session) = session(ctx) else { return refuse(error) };
         let path = text_of(path);
         // The host answers with the resolved path: relative paths mean the script's folder.
         let resolved = match ask(session, Request::Read(path.clone())) {
@@ -645,7 +698,7 @@ fn write_granted(
     verb: &str,
 ) -> u32 {
     guarded(status::PANIC, || {
-        let Some(session) = session(ctx) else { return status::INVALID };
+        let Some(session) = session(ctx) else { return refuse(error) };
         let path = text_of(path);
         let resolved = match ask(session, Request::Write(path.clone())) {
             Ok(resolved) => resolved.unwrap_or_else(|| path.clone()),
@@ -676,7 +729,7 @@ unsafe extern "C" fn host_resolve_path(ctx: *mut c_void, path: StrRef, out: *mut
 
 unsafe extern "C" fn host_read_env(ctx: *mut c_void, name: StrRef, out: *mut TValue, error: *mut ErrorOut) -> u32 {
     guarded(status::PANIC, || {
-        let Some(session) = session(ctx) else { return status::INVALID };
+        let Some(session) = session(ctx) else { return refuse(error) };
         match ask(session, Request::Env(text_of(name))) {
             Ok(Some(value)) => {
                 write_out(out, give(session, &Local::Str(Rc::from(value)), None));
@@ -693,7 +746,7 @@ unsafe extern "C" fn host_read_env(ctx: *mut c_void, name: StrRef, out: *mut TVa
 
 unsafe extern "C" fn host_check_connect(ctx: *mut c_void, host: StrRef, port: u16, error: *mut ErrorOut) -> u32 {
     guarded(status::PANIC, || {
-        let Some(session) = session(ctx) else { return status::INVALID };
+        let Some(session) = session(ctx) else { return refuse(error) };
         match ask(session, Request::Connect { host: text_of(host), port }) {
             Ok(_) => status::OK,
             Err(message) => {

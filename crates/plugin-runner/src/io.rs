@@ -18,9 +18,12 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
     written
 }
 
-/// Appends `bytes` to `path`, creating it if it does not exist.
+/// Appends `bytes` to `path`, creating it if it does not exist. `path` was checked with its
+/// links resolved; a link put in its place since is not followed.
 pub(crate) fn append(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file =
+        std::fs::OpenOptions::new().create(true).append(true).custom_flags(nix::libc::O_NOFOLLOW).open(path)?;
     file.write_all(bytes)
 }
 

@@ -1,18 +1,21 @@
 //! The sandboxed plugin runner. The host spawns it with one end of a socket pair as standard
 //! input; it then, in this order and before any plugin code runs: arms the parent-death signal,
-//! takes the channel off standard input, reads `Init`, pre-validates the library file (its info
-//! record, nothing executed), locks itself down (rlimits → Landlock → no new privileges →
+//! takes the channel off standard input (and the network broker socket that comes with the
+//! preamble), reads `Init`, pre-validates the library file (its info record, nothing
+//! executed), locks itself down (rlimits → Landlock → no new privileges →
 //! seccomp, see [`lockdown`]), opens the library, runs the plugin's `init` and reports `Ready`
 //! with the sandbox layers in force. Then it serves calls until the host says `Shutdown`,
 //! closes the channel or leaves it idle for too long.
 //!
-//! All `unsafe` lives in `ffi`; the message pump is `session`.
+//! All `unsafe` lives in `ffi` (the plugin's host API) and `net` (its connections through the
+//! host); the message pump is `session`.
 
 mod channel;
 mod ffi;
 mod io;
 mod local;
 mod lockdown;
+mod net;
 mod session;
 mod validate;
 
@@ -23,7 +26,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
-use tusk_plugin_wire::{PROTOCOL_VERSION, Ready, ToHost, ToRunner};
+use tusk_plugin_wire::{NetGrant, PROTOCOL_VERSION, Ready, ToHost, ToRunner};
 
 use crate::channel::{Channel, Received};
 use crate::session::Session;
@@ -54,26 +57,30 @@ pub fn run(args: impl Iterator<Item = OsString>) -> i32 {
     if nix::unistd::getppid().as_raw() != parent {
         return EXIT_USAGE;
     }
-    let channel = match take_channel() {
-        Ok(channel) => channel,
+    let (channel, broker) = match take_channel() {
+        Ok(taken) => taken,
         Err(error) => {
             eprintln!("tusk-plugin-runner: {error}");
             return EXIT_USAGE;
         }
     };
-    start(channel)
+    start(channel, broker)
 }
 
 /// Takes the socket off standard input and puts `/dev/null` there, so that a plugin reading
-/// its standard input cannot steal protocol bytes.
-fn take_channel() -> Result<Channel, String> {
+/// its standard input cannot steal protocol bytes; reads the preamble and the network broker
+/// socket that may come with it.
+fn take_channel() -> Result<(Channel, Option<UnixStream>), String> {
     let socket = nix::unistd::dup(std::io::stdin().as_fd()).map_err(|error| format!("no channel on stdin: {error}"))?;
     let null = std::fs::File::open("/dev/null").map_err(|error| format!("cannot open /dev/null: {error}"))?;
     nix::unistd::dup2_stdin(&null).map_err(|error| format!("cannot replace stdin: {error}"))?;
-    Channel::new(UnixStream::from(socket)).map_err(|error| format!("cannot use the channel: {error}"))
+    let socket = UnixStream::from(socket);
+    let broker = net::receive_preamble(&socket)?;
+    let channel = Channel::new(socket).map_err(|error| format!("cannot use the channel: {error}"))?;
+    Ok((channel, broker))
 }
 
-fn start(mut channel: Channel) -> i32 {
+fn start(mut channel: Channel, broker: Option<UnixStream>) -> i32 {
     let init = match channel.receive(None) {
         Received::Message(ToRunner::Init(init)) => init,
         Received::Closed => return 0,
@@ -97,6 +104,13 @@ fn start(mut channel: Channel) -> i32 {
         Ok(record) => record,
         Err(message) => return fail(message),
     };
+    match (&init.net, broker) {
+        (NetGrant::Brokered, Some(broker)) => net::use_broker(broker),
+        (NetGrant::Brokered, None) => {
+            return fail("the host sent no network broker for a brokered network grant".into());
+        }
+        _ => {}
+    }
     let layers = match lockdown::apply(&init) {
         Ok(layers) => layers,
         Err(message) => return fail(format!("cannot lock the sandbox down: {message}")),

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, LandlockStatus, NetPort, PathBeneath, PathFd,
-    Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
+    ABI, Access, AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, LandlockStatus, PathBeneath, PathFd, Ruleset,
+    RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
 };
 use nix::sys::resource::{Resource, setrlimit};
 use tusk_plugin_wire::{Init, Layer, LayerState, NetGrant};
@@ -57,7 +57,7 @@ pub(crate) fn apply(init: &Init) -> Result<Vec<Layer>, String> {
     let mut layers = vec![rlimits(init)?];
     layers.push(landlock(init)?);
     layers.push(no_new_privs()?);
-    layers.push(seccomp(&init.net)?);
+    layers.push(seccomp(&init.net, init.fs.write_all)?);
     Ok(layers)
 }
 
@@ -116,11 +116,11 @@ fn landlock(init: &Init) -> Result<Layer, String> {
     let read = AccessFs::from_read(abi);
     let all = AccessFs::from_all(abi);
     let fs = &init.fs;
-    let network_rules = !matches!(init.net, NetGrant::All);
+    let tcp_rules = !matches!(init.net, NetGrant::All);
     let failed = |error: landlock::RulesetError| format!("cannot set up Landlock: {error}");
     let mut ruleset =
         Ruleset::default().set_compatibility(CompatLevel::BestEffort).handle_access(all).map_err(failed)?;
-    if network_rules {
+    if tcp_rules {
         ruleset = ruleset.handle_access(AccessNet::BindTcp | AccessNet::ConnectTcp).map_err(failed)?;
     }
     // The plugin may signal and reach abstract sockets only inside its own sandbox: it cannot
@@ -145,13 +145,8 @@ fn landlock(init: &Init) -> Result<Layer, String> {
     // /dev/null is written to by many libraries; it leaks nothing.
     let (next, _) = add_paths(created, &["/dev/null".to_string()], AccessFs::WriteFile.into())?;
     created = next;
-    let mut ports = Vec::new();
-    if let NetGrant::Ports(granted) = &init.net {
-        for port in granted {
-            created = created.add_rule(NetPort::new(*port, AccessNet::ConnectTcp)).map_err(failed)?;
-            ports.push(port.to_string());
-        }
-    }
+    // No TCP rules: a brokered grant's connections are made by the host, so the runner
+    // itself connects nowhere and binds nothing.
     let status = created.restrict_self().map_err(failed)?;
     let kernel_abi = match status.landlock {
         LandlockStatus::Available { effective_abi, .. } => effective_abi as u32,
@@ -178,9 +173,8 @@ fn landlock(init: &Init) -> Result<Layer, String> {
     let reads = if fs.read_all { "everything".to_string() } else { format!("{} granted path(s)", fs.read.len()) };
     let writes = if fs.write_all { "everything".to_string() } else { format!("{n_write} granted path(s)") };
     let network = match &init.net {
-        NetGrant::None => "no TCP".to_string(),
-        NetGrant::All => "any TCP".to_string(),
-        NetGrant::Ports(_) => format!("TCP connect to port(s) {}", ports.join(", ")),
+        NetGrant::All => "any TCP",
+        NetGrant::None | NetGrant::Brokered => "no TCP connect or bind",
     };
     let mut detail = format!(
         "ABI {kernel_abi}; read: library, system libraries, {reads}; write: {writes}; {network}; signals and abstract sockets scoped"
@@ -208,16 +202,22 @@ fn no_new_privs() -> Result<Layer, String> {
 }
 
 #[cfg(target_arch = "x86_64")]
-fn seccomp(net: &NetGrant) -> Result<Layer, String> {
+fn seccomp(net: &NetGrant, unix_sockets: bool) -> Result<Layer, String> {
     use nix::libc;
     use seccompiler::{SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule};
 
-    // Denied outright: running programs, debugging or reading other processes, kernel and
-    // mount administration, namespaces, kernel keyrings, eBPF, io_uring (whose operations
-    // would bypass this filter), perf and the like.
+    // Denied outright: running programs, starting processes (threads are allowed below) or
+    // leaving the process group (so nothing outlives the runner or escapes its group kill),
+    // debugging or reading other processes, kernel and mount administration, namespaces,
+    // kernel keyrings, eBPF, io_uring (whose operations would bypass this filter), perf and
+    // the like.
     let denied: &[i64] = &[
         libc::SYS_execve,
         libc::SYS_execveat,
+        libc::SYS_fork,
+        libc::SYS_vfork,
+        libc::SYS_setsid,
+        libc::SYS_setpgid,
         libc::SYS_ptrace,
         libc::SYS_process_vm_readv,
         libc::SYS_process_vm_writev,
@@ -282,19 +282,14 @@ fn seccomp(net: &NetGrant) -> Result<Layer, String> {
     for x32_only in [520, 521, 539, 540, 545] {
         rules.insert(X32 | x32_only, Vec::new());
     }
-    let network = match net {
-        NetGrant::None => {
-            // Without a network grant the runner needs no socket at all (its channel is
-            // inherited): none of any family, so no local daemon's socket either.
-            rules.insert(libc::SYS_socket, Vec::new());
-            rules.insert(libc::SYS_socket | X32, Vec::new());
-            "no sockets"
-        }
-        _ => "sockets allowed (network granted)",
-    };
+    let network = network_rules(net, unix_sockets, &mut |number, number_rules| {
+        rules.insert(number, number_rules.clone());
+        rules.insert(number | X32, number_rules);
+    })?;
     let program = compile(rules, libc::EPERM)?;
     // `clone3` takes its flags in memory the filter cannot read, so it fails with ENOSYS and
-    // the C library falls back to `clone`, whose namespace flags are denied below.
+    // the C library falls back to `clone`, whose flags are checked below: a new thread
+    // (`CLONE_THREAD`) is fine, a new process or namespace is not.
     let clone3 = compile(BTreeMap::from([(libc::SYS_clone3, Vec::new())]), libc::ENOSYS)?;
     let namespaces = [
         libc::CLONE_NEWUSER,
@@ -305,15 +300,15 @@ fn seccomp(net: &NetGrant) -> Result<Layer, String> {
         libc::CLONE_NEWUTS,
         libc::CLONE_NEWCGROUP,
     ];
-    let flag_rules = namespaces
-        .iter()
-        .map(|&flag| {
-            let flag = flag as u64;
-            let condition = SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(flag), flag)
+    let flag_set = |flag: i32, set: bool| {
+        let flag = flag as u64;
+        let condition =
+            SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(flag), if set { flag } else { 0 })
                 .map_err(|error| format!("cannot build the seccomp filter: {error}"))?;
-            SeccompRule::new(vec![condition]).map_err(|error| format!("cannot build the seccomp filter: {error}"))
-        })
-        .collect::<Result<Vec<_>, String>>()?;
+        SeccompRule::new(vec![condition]).map_err(|error| format!("cannot build the seccomp filter: {error}"))
+    };
+    let mut flag_rules = namespaces.iter().map(|&flag| flag_set(flag, true)).collect::<Result<Vec<_>, String>>()?;
+    flag_rules.push(flag_set(libc::CLONE_THREAD, false)?);
     let clone_flags = compile(BTreeMap::from([(libc::SYS_clone, flag_rules)]), libc::EPERM)?;
     for program in [&program, &clone3, &clone_flags] {
         // TSYNC: every thread gets the filter (the runner has one thread now; this keeps it
@@ -325,7 +320,9 @@ fn seccomp(net: &NetGrant) -> Result<Layer, String> {
     Ok(layer(
         "seccomp",
         LayerState::Active,
-        format!("denies exec, ptrace, mount, namespaces, bpf, keyrings, io_uring, modules, {network}"),
+        format!(
+            "denies exec, new processes, setsid, ptrace, mount, namespaces, bpf, keyrings, io_uring, modules, {network}"
+        ),
     ))
 }
 
@@ -340,7 +337,75 @@ fn compile(rules: BTreeMap<i64, Vec<seccompiler::SeccompRule>>, errno: i32) -> R
     filter.try_into().map_err(failed)
 }
 
+/// The socket system calls' rules (each matching rule denies the call) for a network grant;
+/// returns what they amount to, for the report.
+#[cfg(target_arch = "x86_64")]
+fn network_rules(
+    net: &NetGrant,
+    unix_sockets: bool,
+    deny: &mut dyn FnMut(i64, Vec<seccompiler::SeccompRule>),
+) -> Result<&'static str, String> {
+    use nix::libc;
+    use seccompiler::{SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompRule};
+    let failed = |error: seccompiler::BackendError| format!("cannot build the seccomp filter: {error}");
+    let condition = |argument: u8, op: SeccompCmpOp, value: u64| {
+        SeccompCondition::new(argument, SeccompCmpArgLen::Dword, op, value).map_err(failed)
+    };
+    let rule = |conditions: Vec<SeccompCondition>| SeccompRule::new(conditions).map_err(failed);
+    // `socket(domain, …)` with a domain not in `allowed`.
+    let other_domains = |allowed: &[i32]| -> Result<SeccompRule, String> {
+        let conditions = allowed
+            .iter()
+            .map(|&domain| condition(0, SeccompCmpOp::Ne, domain as u64))
+            .collect::<Result<Vec<_>, String>>()?;
+        rule(conditions)
+    };
+    Ok(match net {
+        NetGrant::None => {
+            // Without a network grant the runner needs no socket at all (its channel is
+            // inherited): none of any family, so no local daemon's socket either.
+            for number in [libc::SYS_socket, libc::SYS_socketpair, libc::SYS_connect, libc::SYS_bind] {
+                deny(number, Vec::new());
+            }
+            "no sockets"
+        }
+        NetGrant::Brokered => {
+            // TCP sockets only (the broker's connected socket takes the place of one), never
+            // connected or bound here: the host connects, to granted hosts. No UDP (DNS could
+            // carry data out), no raw or Unix sockets, and no TCP Fast Open, which connects
+            // with the first `sendto`/`sendmsg` instead of `connect`.
+            let mut socket = vec![other_domains(&[libc::AF_INET, libc::AF_INET6])?];
+            for kind in (0..16).filter(|&kind| kind != libc::SOCK_STREAM) {
+                socket.push(rule(vec![condition(1, SeccompCmpOp::MaskedEq(0xf), kind as u64)?])?);
+            }
+            deny(libc::SYS_socket, socket);
+            for number in [libc::SYS_socketpair, libc::SYS_connect, libc::SYS_bind] {
+                deny(number, Vec::new());
+            }
+            let fast_open = libc::MSG_FASTOPEN as u64;
+            for (number, flags) in [(libc::SYS_sendto, 3), (libc::SYS_sendmsg, 2), (libc::SYS_sendmmsg, 3)] {
+                deny(number, vec![rule(vec![condition(flags, SeccompCmpOp::MaskedEq(fast_open), fast_open)?])?]);
+            }
+            "TCP sockets connected by the host only"
+        }
+        NetGrant::All => {
+            // IP and (for name lookups' routing queries) route netlink sockets; Unix sockets
+            // only when every path may be written (a socket's path is not visible here).
+            let mut domains = vec![libc::AF_INET, libc::AF_INET6, libc::AF_NETLINK];
+            if unix_sockets {
+                domains.push(libc::AF_UNIX);
+            }
+            let netlink_other = rule(vec![
+                condition(0, SeccompCmpOp::Eq, libc::AF_NETLINK as u64)?,
+                condition(2, SeccompCmpOp::Ne, libc::NETLINK_ROUTE as u64)?,
+            ])?;
+            deny(libc::SYS_socket, vec![other_domains(&domains)?, netlink_other]);
+            if unix_sockets { "IP and Unix sockets" } else { "IP sockets, no Unix sockets" }
+        }
+    })
+}
+
 #[cfg(not(target_arch = "x86_64"))]
-fn seccomp(_net: &NetGrant) -> Result<Layer, String> {
+fn seccomp(_net: &NetGrant, _unix_sockets: bool) -> Result<Layer, String> {
     Ok(layer("seccomp", LayerState::Unavailable, "the runner's filter is written for x86_64 only".into()))
 }

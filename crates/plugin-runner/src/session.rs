@@ -7,9 +7,9 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
-use std::thread::ThreadId;
 use std::time::Duration;
 
+use tusk_plugin_abi::OwnerThread;
 use tusk_plugin_wire::{CallError, Request, ToHost, ToRunner, WireValue};
 
 use crate::channel::{Channel, Received};
@@ -47,8 +47,9 @@ pub(crate) struct Session {
     symbols: RefCell<Vec<Option<SymbolHandle>>>,
     /// Set while the runner stops on its own: the host is not listening, requests fail fast.
     stopping: Cell<bool>,
-    /// The thread that owns the session: the host API refuses calls from other threads.
-    pub(crate) thread: ThreadId,
+    /// The thread that owns the session: the host API refuses calls from other threads. The
+    /// only field other threads may touch.
+    pub(crate) thread: OwnerThread,
     /// Texts of the last error the host API reported (valid until the next one).
     pub(crate) error_text: RefCell<(String, String)>,
 }
@@ -67,7 +68,7 @@ impl Session {
             idle,
             symbols: RefCell::new(Vec::new()),
             stopping: Cell::new(false),
-            thread: std::thread::current().id(),
+            thread: OwnerThread::current(),
             error_text: RefCell::new((String::new(), String::new())),
         }))
     }
@@ -220,7 +221,7 @@ impl Session {
 fn error(message: String) -> CallError {
     CallError {
         panicked: false,
-        kind: tusk_plugin_sdk::abi::error_kind::MESSAGE,
+        kind: tusk_plugin_abi::error_kind::MESSAGE,
         argument: None,
         message,
         help: String::new(),

@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use tusk_plugin_sdk::abi::{self, InfoRecord, PluginDescriptor, TValue, fixed_text};
+use tusk_plugin_abi::{self as abi, InfoRecord, PluginDescriptor, TValue, fixed_text};
 
 /// What the record says about the library, for messages.
 pub(crate) struct Record {

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use tusk_plugin_wire::{
-    FsGrants, Init, Limits, NetGrant, PROTOCOL_VERSION, ToHost, ToRunner, WireValue, read_frame, write_frame,
+    FsGrants, Init, Limits, NetGrant, PREAMBLE, PROTOCOL_VERSION, ToHost, ToRunner, WireValue, read_frame, write_frame,
 };
 
 fn runner_binary() -> &'static str {
@@ -21,13 +21,14 @@ fn runner_binary() -> &'static str {
 fn fixture() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status =
-            Command::new(cargo).args(["build", "-q", "-p", "sandbox_fixture"]).current_dir(&workspace).status();
-        assert!(status.expect("cargo runs").success());
-        let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace.join("target"));
-        std::fs::canonicalize(target.join("debug/libsandbox_fixture.so")).unwrap()
+        let package = "sandbox_fixture";
+        let built = tusk_plugin_testkit::build_packages(
+            Path::new(env!("CARGO_MANIFEST_DIR")),
+            &[package],
+            tusk_plugin_testkit::Profile::Debug,
+        )
+        .unwrap_or_else(|error| panic!("{error}"));
+        std::fs::canonicalize(built.library(package)).unwrap()
     })
 }
 
@@ -48,6 +49,8 @@ impl Runner {
             .spawn()
             .unwrap();
         host.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        // The preamble, here without a network broker (the plugin gets no network).
+        (&host).write_all(&[PREAMBLE]).unwrap();
         Runner { child, socket: host, buffer: Vec::new() }
     }
 

@@ -1,9 +1,18 @@
-//! The plugin side of the C ABI: the one module of the SDK with `unsafe`.
+//! The plugin side of the C ABI: the one module of the SDK with `unsafe`, and the support of
+//! `export_plugin!` (hidden from the docs: not for plugin code).
 //!
 //! It turns the host's function table into safe calls, and the plugin's traits into the
-//! `extern "C"` descriptor the host calls. Every entry from the host is wrapped in
+//! `extern "C"` descriptor the host calls. Every value this module wraps into a `Value` came
+//! from the host table (a handle whose reference this side now owns, or a scalar), which is
+//! what `Value::from_raw` asks for. Every entry from the host is wrapped in
 //! `catch_unwind`: a panic in plugin code becomes an error carrying the panic message and
 //! never unwinds across the boundary (which would abort the host).
+//!
+//! # Safety
+//!
+//! The descriptor's functions (`init`, `call`, `symbol_info`, …) are `unsafe extern "C" fn`s
+//! the host calls under the ABI's contract: every non-null pointer is valid for the call,
+//! `symbol` is a handle from `symbol_info`, and calls happen between `init` and `shutdown`.
 #![allow(unsafe_code)]
 
 use std::any::Any;
@@ -18,18 +27,9 @@ use crate::abi::{
     ABI_MAJOR, ErrorOut, HostApi, InfoRecord, PluginDescriptor, StrRef, SymbolInfo, TValue, error_kind, status,
     symbol_kind, tag,
 };
-use crate::error::{OperatorError, PluginError};
+use crate::error::{ErrorKind, PluginError};
 use crate::plugin::{PluginContext, Registration, SymbolKind, TuskPlugin};
 use crate::value::Value;
-
-// SAFETY: the descriptor holds only function pointers and a pointer to an immutable static.
-unsafe impl Sync for PluginDescriptor {}
-// SAFETY: as above.
-unsafe impl Send for PluginDescriptor {}
-// SAFETY: as above; the host keeps its table alive and immutable while the plugin is loaded.
-unsafe impl Sync for HostApi {}
-// SAFETY: `SymbolInfo` points into immutable data owned by the loaded plugin.
-unsafe impl Send for SymbolInfo {}
 
 /// The smallest host table this SDK can use: ABI 1.0's, every field up to `is_cancelled`.
 /// Later fields are used only when the host's table covers them.
@@ -38,6 +38,21 @@ const MIN_HOST_SIZE: u32 = std::mem::offset_of!(HostApi, append_file) as u32;
 /// True when the host's table has the field that ends at `end` (a newer ABI minor's).
 fn host_has(host: &HostApi, end: usize) -> bool {
     host.size as usize >= end
+}
+
+impl Value {
+    /// Takes ownership of a raw ABI value.
+    ///
+    /// # Safety
+    ///
+    /// `raw` must be a value the host made for this plugin: a `STRING`, `ARRAY`, `OBJECT`,
+    /// `FUNCTION`, `OPAQUE` or `PLUGIN_OBJECT` handle whose reference the caller owns and gives
+    /// up (the `Value` releases it when dropped), a scalar, or a `STR` whose pointer and length
+    /// describe UTF-8 text that outlives the `Value`.
+    #[doc(hidden)]
+    pub unsafe fn from_raw(raw: TValue) -> Value {
+        Value::inline(raw)
+    }
 }
 
 static HOST: AtomicPtr<HostApi> = AtomicPtr::new(std::ptr::null_mut());
@@ -93,24 +108,34 @@ fn host() -> &'static HostApi {
     unsafe { &*pointer }
 }
 
-fn view(text: StrRef) -> &'static str {
+/// The text a `StrRef` from the host describes.
+///
+/// # Safety
+///
+/// Unless `text` is empty or null, it must point at `len` bytes of UTF-8 that stay valid and
+/// unchanged for `'a` (the host hands out text of Rust strings, valid for the call or as long
+/// as the handle it belongs to).
+unsafe fn view<'a>(text: StrRef) -> &'a str {
     if text.len == 0 || text.ptr.is_null() {
         return "";
     }
-    // SAFETY: the host hands out UTF-8 text (from Rust strings) that outlives the value or call
-    // the view is tied to; callers narrow the lifetime to that value or call.
+    // SAFETY: the caller vouches for the pointer, the length, the encoding and the lifetime.
     unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(text.ptr, text.len)) }
 }
 
-pub(crate) fn string_view(value: &TValue) -> &str {
-    match value.tag {
-        tag::STR => view(StrRef { ptr: value.a as *const u8, len: value.b as usize }),
+pub(crate) fn string_view(value: &Value) -> &str {
+    let raw = value.raw();
+    match raw.tag {
+        // SAFETY: a `STR` value is an argument borrowed from the host for the call, which
+        // outlives `value` (the condition of `Value::from_raw`).
+        tag::STR => unsafe { view(StrRef { ptr: raw.a as *const u8, len: raw.b as usize }) },
         tag::STRING => {
             let host = host();
             let mut out = StrRef::EMPTY;
-            // SAFETY: `value` is a live string handle; the view lives as long as the handle.
-            let code = unsafe { (host.string_view)(host.context, value, &mut out) };
-            if code == status::OK { view(out) } else { "" }
+            // SAFETY: `raw` is a live string handle; `out` is a valid out-pointer.
+            let code = unsafe { (host.string_view)(host.context, raw, &mut out) };
+            // SAFETY: the host's view lives as long as the handle, which `value` holds.
+            if code == status::OK { unsafe { view(out) } } else { "" }
         }
         _ => "",
     }
@@ -118,15 +143,17 @@ pub(crate) fn string_view(value: &TValue) -> &str {
 
 pub(crate) fn make_string(text: &str) -> Value {
     let host = host();
-    // SAFETY: the host copies the text before returning.
-    Value::from_raw(unsafe { (host.make_string)(host.context, StrRef::new(text)) })
+    // SAFETY: the host copies the text before returning; the result is a new string handle
+    // whose reference passes to the `Value`.
+    unsafe { Value::from_raw((host.make_string)(host.context, StrRef::new(text))) }
 }
 
 pub(crate) fn make_array(items: Vec<Value>) -> Value {
     let host = host();
     let raw: Vec<TValue> = items.into_iter().map(Value::into_raw).collect();
-    // SAFETY: the host takes over the items' references.
-    Value::from_raw(unsafe { (host.make_array)(host.context, raw.as_ptr(), raw.len()) })
+    // SAFETY: `raw` holds `raw.len()` values whose references the host takes over; the result
+    // is a new array handle whose reference passes to the `Value`.
+    unsafe { Value::from_raw((host.make_array)(host.context, raw.as_ptr(), raw.len())) }
 }
 
 pub(crate) fn make_object<K: AsRef<str>>(entries: Vec<(K, Value)>) -> Value {
@@ -135,8 +162,9 @@ pub(crate) fn make_object<K: AsRef<str>>(entries: Vec<(K, Value)>) -> Value {
     let (owned_keys, values): (Vec<K>, Vec<TValue>) =
         entries.into_iter().map(|(key, value)| (key, value.into_raw())).unzip();
     let keys: Vec<StrRef> = owned_keys.iter().map(|key| StrRef::new(key.as_ref())).collect();
-    // SAFETY: keys are copied, values' references are taken over by the host.
-    Value::from_raw(unsafe { (host.make_object)(host.context, keys.as_ptr(), values.as_ptr(), values.len()) })
+    // SAFETY: `keys` and `values` hold `values.len()` items each; keys are copied, values'
+    // references are taken over by the host; the result is a new object handle.
+    unsafe { Value::from_raw((host.make_object)(host.context, keys.as_ptr(), values.as_ptr(), values.len())) }
 }
 
 pub(crate) fn retain(value: &TValue) {
@@ -165,35 +193,43 @@ pub(crate) fn array_get(array: &TValue, index: usize) -> Option<Value> {
     let mut out = TValue::NULL;
     // SAFETY: `array` is a live handle; `out` receives a new reference.
     let code = unsafe { (host.array_get)(host.context, array, index, &mut out) };
-    (code == status::OK).then(|| Value::from_raw(out))
+    // SAFETY: on success `out` holds a value whose reference this side owns.
+    (code == status::OK).then(|| unsafe { Value::from_raw(out) })
 }
 
 pub(crate) fn object_get(object: &TValue, key: &str) -> Option<Value> {
     let host = host();
     let mut out = TValue::NULL;
-    // SAFETY: as above.
+    // SAFETY: `object` is a live handle, the key is borrowed for the call; `out` receives a new
+    // reference.
     let code = unsafe { (host.object_get)(host.context, object, StrRef::new(key), &mut out) };
-    (code == status::OK).then(|| Value::from_raw(out))
+    // SAFETY: on success `out` holds a value whose reference this side owns.
+    (code == status::OK).then(|| unsafe { Value::from_raw(out) })
 }
 
-pub(crate) fn object_entry(object: &TValue, index: usize) -> Option<(&str, Value)> {
+pub(crate) fn object_entry(object: &Value, index: usize) -> Option<(&str, Value)> {
+    let object = object.raw();
     let host = host();
     let mut key = StrRef::EMPTY;
     let mut out = TValue::NULL;
-    // SAFETY: as above; the key lives as long as the object.
+    // SAFETY: `object` is a live handle; `key` receives a view that lives as long as the
+    // object, `out` a new reference.
     let code = unsafe { (host.object_entry)(host.context, object, index, &mut key, &mut out) };
-    (code == status::OK).then(|| (view(key), Value::from_raw(out)))
+    // SAFETY: on success `key` views the entry's key inside the object, which outlives the
+    // borrow of `object`, and `out` holds a value whose reference this side owns.
+    (code == status::OK).then(|| unsafe { (view(key), Value::from_raw(out)) })
 }
 
-fn error_from(error: &ErrorOut) -> OperatorError {
-    let message = view(error.message).to_string();
+fn error_from(error: &ErrorOut) -> PluginError {
+    // SAFETY: the host filled `error` with its own text, valid until its next call.
+    let message = unsafe { view(error.message) }.to_string();
     match error.kind {
-        error_kind::PERMISSION_DENIED => OperatorError::PermissionDenied(message),
-        _ => OperatorError::Script(message),
+        error_kind::PERMISSION_DENIED => PluginError::permission_denied(message),
+        _ => PluginError::new(ErrorKind::Script, message),
     }
 }
 
-pub(crate) fn call_function(function: &TValue, args: &[Value]) -> Result<Value, OperatorError> {
+pub(crate) fn call_function(function: &TValue, args: &[Value]) -> Result<Value, PluginError> {
     let host = host();
     let mut out = TValue::NULL;
     let mut error = ErrorOut::EMPTY;
@@ -211,12 +247,12 @@ pub(crate) fn call_function(function: &TValue, args: &[Value]) -> Result<Value, 
             &mut error,
         )
     };
-    if code == status::OK { Ok(Value::from_raw(out)) } else { Err(error_from(&error)) }
-}
-
-pub(crate) fn values_from_raw(raw: &[TValue]) -> &[Value] {
-    // SAFETY: `Value` is `repr(transparent)` over `TValue`.
-    unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<Value>(), raw.len()) }
+    if code == status::OK {
+        // SAFETY: on success `out` holds the result, whose reference this side owns.
+        Ok(unsafe { Value::from_raw(out) })
+    } else {
+        Err(error_from(&error))
+    }
 }
 
 pub(crate) fn new_plugin_object(type_name: &str, object: Arc<dyn Any + Send + Sync>) -> Value {
@@ -229,8 +265,10 @@ pub(crate) fn new_plugin_object(type_name: &str, object: Arc<dyn Any + Send + Sy
         id
     };
     let host = host();
-    // SAFETY: the host records the object id and calls `drop_object` when it is released.
-    Value::from_raw(unsafe { (host.make_plugin_object)(host.context, StrRef::new(type_name), id) })
+    // SAFETY: the type name is borrowed for the call; the host records the object id, calls
+    // `drop_object` when it is released, and returns a new handle whose reference passes to
+    // the `Value`.
+    unsafe { Value::from_raw((host.make_plugin_object)(host.context, StrRef::new(type_name), id)) }
 }
 
 pub(crate) fn plugin_object(id: u64) -> Option<Arc<dyn Any + Send + Sync>> {
@@ -244,29 +282,31 @@ pub(crate) fn log(level: u32, message: &str, fields: &Value) {
         return;
     }
     // SAFETY: as in `host()`; `fields` is borrowed for the call.
-    unsafe { ((*pointer).log)((*pointer).context, level, StrRef::new(message), &fields.0) }
+    unsafe { ((*pointer).log)((*pointer).context, level, StrRef::new(message), fields.raw()) }
 }
 
-fn io_result(code: u32, error: &ErrorOut) -> Result<(), OperatorError> {
+fn io_result(code: u32, error: &ErrorOut) -> Result<(), PluginError> {
     match code {
         status::OK => Ok(()),
-        status::DENIED => Err(OperatorError::PermissionDenied(view(error.message).to_string())),
-        _ => Err(OperatorError::message(view(error.message).to_string())),
+        // SAFETY (both arms): the host filled `error` with its own text, valid until its next call.
+        status::DENIED => Err(PluginError::permission_denied(unsafe { view(error.message) }.to_string())),
+        _ => Err(PluginError::message(unsafe { view(error.message) }.to_string())),
     }
 }
 
-pub(crate) fn read_file(path: &str) -> Result<String, OperatorError> {
+pub(crate) fn read_file(path: &str) -> Result<String, PluginError> {
     let host = host();
     let mut out = TValue::NULL;
     let mut error = ErrorOut::EMPTY;
     // SAFETY: the path is borrowed for the call; `out` receives a new string reference.
     let code = unsafe { (host.read_file)(host.context, StrRef::new(path), &mut out, &mut error) };
     io_result(code, &error)?;
-    let text = Value::from_raw(out);
+    // SAFETY: on success `out` holds a new string handle whose reference this side owns.
+    let text = unsafe { Value::from_raw(out) };
     Ok(text.as_str().unwrap_or_default().to_string())
 }
 
-pub(crate) fn write_file(path: &str, text: &str) -> Result<(), OperatorError> {
+pub(crate) fn write_file(path: &str, text: &str) -> Result<(), PluginError> {
     let host = host();
     let mut error = ErrorOut::EMPTY;
     // SAFETY: both texts are borrowed for the call.
@@ -274,10 +314,10 @@ pub(crate) fn write_file(path: &str, text: &str) -> Result<(), OperatorError> {
     io_result(code, &error)
 }
 
-pub(crate) fn append_file(path: &str, text: &str) -> Result<(), OperatorError> {
+pub(crate) fn append_file(path: &str, text: &str) -> Result<(), PluginError> {
     let host = host();
     if !host_has(host, std::mem::offset_of!(HostApi, append_file) + std::mem::size_of::<usize>()) {
-        return Err(OperatorError::message("this version of tusk cannot append to files: update it"));
+        return Err(PluginError::message("this version of tusk cannot append to files: update it"));
     }
     let mut error = ErrorOut::EMPTY;
     // SAFETY: both texts are borrowed for the call; the table covers the field (checked above).
@@ -296,10 +336,12 @@ pub(crate) fn resolve_path(path: &str) -> String {
     if code != status::OK {
         return path.to_string();
     }
-    Value::from_raw(out).as_str().map_or_else(|| path.to_string(), str::to_string)
+    // SAFETY: on success `out` holds a new string handle whose reference this side owns.
+    let resolved = unsafe { Value::from_raw(out) };
+    resolved.as_str().map_or_else(|| path.to_string(), str::to_string)
 }
 
-pub(crate) fn read_env(name: &str) -> Result<Option<String>, OperatorError> {
+pub(crate) fn read_env(name: &str) -> Result<Option<String>, PluginError> {
     let host = host();
     let mut out = TValue::NULL;
     let mut error = ErrorOut::EMPTY;
@@ -309,10 +351,12 @@ pub(crate) fn read_env(name: &str) -> Result<Option<String>, OperatorError> {
         return Ok(None);
     }
     io_result(code, &error)?;
-    Ok(Value::from_raw(out).as_str().map(str::to_string))
+    // SAFETY: on success `out` holds a new string handle whose reference this side owns.
+    let value = unsafe { Value::from_raw(out) };
+    Ok(value.as_str().map(str::to_string))
 }
 
-pub(crate) fn check_connect(host_name: &str, port: u16) -> Result<(), OperatorError> {
+pub(crate) fn check_connect(host_name: &str, port: u16) -> Result<(), PluginError> {
     let host = host();
     let mut error = ErrorOut::EMPTY;
     // SAFETY: the host name is borrowed for the call.
@@ -357,49 +401,8 @@ fn write_error(out: *mut ErrorOut, kind: u32, argument: Option<usize>, message: 
     });
 }
 
-fn write_operator_error(out: *mut ErrorOut, error: &OperatorError) {
-    if let OperatorError::WithHelp { error: inner, help } = error {
-        // The inner error's kind and message, with this hint.
-        write_operator_error(out, inner);
-        ERROR_TEXT.with(|buffer| {
-            let mut buffer = buffer.borrow_mut();
-            buffer.1 = help.clone();
-            if !out.is_null() {
-                // SAFETY: `out` was just written by the call above; only its help changes.
-                unsafe { (*out).help = StrRef::new(&buffer.1) };
-            }
-        });
-        return;
-    }
-    let (kind, argument, help) = match error {
-        OperatorError::MissingArgument(_) => (error_kind::MISSING_ARGUMENT, None, None),
-        OperatorError::InvalidOperation(_) => (error_kind::INVALID_OPERATION, None, None),
-        OperatorError::InvalidAlgorithm(_) => (error_kind::INVALID_ALGORITHM, None, None),
-        OperatorError::InvalidMetricType(_) => (error_kind::INVALID_METRIC_TYPE, None, None),
-        OperatorError::InvalidLevel(_) => (error_kind::INVALID_LEVEL, None, None),
-        OperatorError::PermissionDenied(_) => (error_kind::PERMISSION_DENIED, None, None),
-        OperatorError::Script(_) => (error_kind::SCRIPT, None, None),
-        OperatorError::Message { help, argument, .. } => (error_kind::MESSAGE, *argument, help.clone()),
-        OperatorError::WithHelp { .. } => (error_kind::MESSAGE, None, None),
-    };
-    let message = match error {
-        OperatorError::Message { message, .. } => message.clone(),
-        other => other.to_string(),
-    };
-    write_error(out, kind, argument, message, help);
-}
-
 fn write_plugin_error(out: *mut ErrorOut, error: &PluginError) {
-    let kind = match error {
-        PluginError::Configuration(_) => error_kind::CONFIGURATION,
-        PluginError::MissingArgument(_) => error_kind::MISSING_ARGUMENT,
-        PluginError::InvalidOperation(_) => error_kind::INVALID_OPERATION,
-        PluginError::InvalidAlgorithm(_) => error_kind::INVALID_ALGORITHM,
-        PluginError::InvalidMetricType(_) => error_kind::INVALID_METRIC_TYPE,
-        PluginError::InvalidLevel(_) => error_kind::INVALID_LEVEL,
-        PluginError::Message(_) => error_kind::MESSAGE,
-    };
-    write_error(out, kind, None, error.to_string(), None);
+    write_error(out, error.kind().code(), error.argument(), error.to_string(), error.help().map(str::to_string));
 }
 
 /// Runs `body`, turning a panic into `PANIC` with its message in `error`.
@@ -435,7 +438,8 @@ unsafe extern "C" fn init(host_api: *const HostApi, config: StrRef, error: *mut 
             return status::ERROR;
         };
         let mut plugin = factory();
-        let context = PluginContext::new(view(config).to_string());
+        // SAFETY: the host passes its configuration text, valid for the call.
+        let context = PluginContext::new(unsafe { view(config) }.to_string());
         if let Err(plugin_error) = plugin.initialize(&context) {
             write_plugin_error(error, &plugin_error);
             return status::ERROR;
@@ -444,7 +448,7 @@ unsafe extern "C" fn init(host_api: *const HostApi, config: StrRef, error: *mut 
             context.registrations.into_inner().into_iter().map(Box::new).collect();
         let examples = registrations
             .iter()
-            .map(|registration| registration.examples.iter().map(|example| StrRef::new(example)).collect())
+            .map(|registration| registration.doc.examples.iter().map(|example| StrRef::new(example)).collect())
             .collect();
         let loaded = Loaded {
             name: plugin.name().to_string(),
@@ -495,10 +499,10 @@ unsafe extern "C" fn symbol_info(index: u32, out: *mut SymbolInfo) -> u32 {
                 SymbolKind::Function => symbol_kind::FUNCTION,
                 SymbolKind::Type => symbol_kind::TYPE,
             },
-            side_effects: u32::from(registration.side_effects),
-            lazy_arguments: registration.lazy_arguments,
-            signature: StrRef::new(&registration.signature),
-            summary: StrRef::new(&registration.summary),
+            side_effects: u32::from(registration.doc.side_effects),
+            lazy_arguments: registration.doc.lazy_arguments,
+            signature: StrRef::new(&registration.doc.signature),
+            summary: StrRef::new(&registration.doc.summary),
             examples: examples.as_ptr(),
             example_count: examples.len(),
         };
@@ -541,8 +545,8 @@ unsafe extern "C" fn call(
                 unsafe { out.write(value.into_raw()) };
                 status::OK
             }
-            Ok(Err(operator_error)) => {
-                write_operator_error(error, &operator_error);
+            Ok(Err(plugin_error)) => {
+                write_plugin_error(error, &plugin_error);
                 status::ERROR
             }
             Err(payload) => {
@@ -610,7 +614,7 @@ macro_rules! export_plugin {
         #[cfg_attr(target_os = "macos", unsafe(link_section = "__DATA,__tusk_plugin"))]
         #[cfg_attr(not(target_os = "macos"), unsafe(link_section = ".tusk_plugin_info"))]
         pub static TUSK_PLUGIN_INFO: $crate::abi::InfoRecord =
-            $crate::abi::InfoRecord::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"));
+            $crate::abi::InfoRecord::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"), $crate::SDK_VERSION);
 
         #[doc(hidden)]
         #[allow(unsafe_code)]

@@ -1,15 +1,22 @@
 //! Write TuskLang plugins in plain Rust.
 //!
-//! A plugin is a `cdylib` crate that implements [`TuskPlugin`], registers its operators and
-//! functions in [`TuskPlugin::initialize`], and exports itself with [`export_plugin!`]. The
-//! plugin author writes no `unsafe`; this crate depends on no other TuskLang crate, and the
-//! binary interface it speaks (see [`abi`]) is versioned independently of tusk releases.
+//! A plugin is a `cdylib` crate with a manifest (`plugin.toml`) beside it. The crate implements
+//! [`TuskPlugin`], registers its operators, functions and types in
+//! [`TuskPlugin::initialize`], and exports itself with [`export_plugin!`]. The plugin author
+//! writes no `unsafe`; this crate depends on no other TuskLang crate, and the binary interface
+//! it speaks ([`abi`], the `tusk-plugin-abi` crate) is versioned independently of tusk releases.
 //!
 //! ```
-//! use tusk_plugin_sdk::{OperatorError, PluginContext, PluginError, TuskOperator, TuskPlugin, Value, export_plugin};
+//! use tusk_plugin_sdk::{PluginContext, PluginError, SymbolDoc, TuskPlugin, Value, export_plugin};
 //!
 //! #[derive(Default)]
 //! pub struct MyPlugin;
+//!
+//! #[derive(serde::Deserialize, Default)]
+//! #[serde(default)]
+//! struct Settings {
+//!     greeting: Option<String>,
+//! }
 //!
 //! impl TuskPlugin for MyPlugin {
 //!     fn name(&self) -> &str {
@@ -19,24 +26,27 @@
 //!         "1.0.0"
 //!     }
 //!     fn initialize(&mut self, context: &PluginContext) -> Result<(), PluginError> {
-//!         context.register_operator(MyOperator)?;
+//!         let settings: Settings = context.config()?;
+//!         let greeting = settings.greeting.unwrap_or_else(|| "hello".to_string());
+//!         context.register_operator_with(
+//!             "my_operator",
+//!             SymbolDoc {
+//!                 signature: "@my_operator([name])".into(),
+//!                 summary: "Greets `name` (default: world).".into(),
+//!                 examples: vec![r#"@my_operator("tusk") => "hello, tusk""#.into()],
+//!                 ..SymbolDoc::default()
+//!             },
+//!             move |args: &[Value]| {
+//!                 let name = args.first().and_then(Value::as_str).unwrap_or("world");
+//!                 Ok(Value::from(format!("{greeting}, {name}")))
+//!             },
+//!         )?;
 //!         context.register_function("my_function", |args: &[Value]| {
-//!             let n = args.first().and_then(Value::as_int).ok_or_else(|| OperatorError::MissingArgument("n".into()))?;
+//!             let n = args.first().ok_or_else(|| PluginError::missing_argument("n"))?;
+//!             let n = n.as_int().ok_or_else(|| PluginError::message("expected an integer").at_argument(0))?;
 //!             Ok(Value::from(n * 2))
 //!         })?;
 //!         Ok(())
-//!     }
-//! }
-//!
-//! struct MyOperator;
-//!
-//! impl TuskOperator for MyOperator {
-//!     fn name(&self) -> &str {
-//!         "my_operator"
-//!     }
-//!     fn execute(&self, args: &[Value]) -> Result<Value, OperatorError> {
-//!         let name = args.first().and_then(Value::as_str).unwrap_or("world");
-//!         Ok(Value::from(format!("hello, {name}")))
 //!     }
 //! }
 //!
@@ -44,19 +54,51 @@
 //! ```
 //!
 //! In a script: `greeting: @my_operator("tusk")` and `twice: my_function(21)`.
+//!
+//! # One place for each fact
+//!
+//! - The **manifest** (`plugin.toml`) is the truth for the plugin's name, version,
+//!   dependencies, permissions and configuration schema: the host reads them before any code of
+//!   the plugin runs (plugins load lazily, on their first call, and only with the permissions
+//!   the user granted). [`TuskPlugin::name`] and [`TuskPlugin::version`] repeat the first two so
+//!   the host can tell that the library is the one the manifest describes.
+//! - The **registrations** made in `initialize` are the truth for the plugin's operators,
+//!   functions and types, and their [`SymbolDoc`]s. The manifest's `[capabilities]` lists
+//!   are an index of them, so that `@name` can be routed to the plugin without loading it: the
+//!   host refuses a library whose registrations differ from its index, and
+//!   `tusk plugin check --write-capabilities` rewrites the index from the registrations.
+//!
+//! # Values, threads and errors
+//!
+//! - A [`Value`] is a view of a host value, valid on the interpreter's thread: it is neither
+//!   `Send` nor `Sync`. Arguments are borrowed for the call (`&[Value]`; clone one to keep it).
+//!   [`Value::to_owned_value`] copies a value into an [`OwnedValue`], plain Rust data a plugin
+//!   may send to its own threads, store, or serialize; [`OwnedValue::into_value`] turns it back
+//!   during a later call. The host refuses host-API calls from other threads with an error
+//!   naming the plugin.
+//! - Every failure is a [`PluginError`]: an [`ErrorKind`], a message, an optional hint and the
+//!   argument it is about. A panic in plugin code is caught at the boundary and reported as the
+//!   error of the call.
+//! - [`host`] has the host's services: logging, file and environment access the user granted,
+//!   network permission checks, and cancellation.
 
 #![warn(missing_docs)]
 
-pub mod abi;
+/// The binary interface between host and plugin (the `tusk-plugin-abi` crate). Plugin code
+/// does not need it; [`export_plugin!`] does.
+pub use tusk_plugin_abi as abi;
+
 mod error;
 #[doc(hidden)]
 pub mod ffi;
+mod owned;
 mod plugin;
 mod value;
 
 // Re-exports are the crate's API (semver-relevant).
-pub use error::{OperatorError, PluginError};
-pub use plugin::{FunctionDoc, Level, PluginContext, TuskOperator, TuskPlugin, host};
+pub use error::{ErrorKind, PluginError};
+pub use owned::OwnedValue;
+pub use plugin::{Level, PluginContext, SymbolDoc, TuskOperator, TuskPlugin, host};
 pub use value::{Array, Kind, Object, Value};
 
 /// The SDK's version, recorded in every plugin's info record.

@@ -4,14 +4,22 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use crate::error::{OperatorError, PluginError};
+use serde::de::DeserializeOwned;
+
+use crate::error::PluginError;
 use crate::value::Value;
 
-/// A plugin: a named, versioned set of operators and functions.
+/// A plugin: a named, versioned set of operators, functions and types.
 ///
-/// The host creates the plugin (with `Default`), calls [`TuskPlugin::initialize`] once with
-/// its configuration, dispatches calls to what it registered, and calls
-/// [`TuskPlugin::shutdown`] when the engine is dropped, at exit or on Ctrl-C.
+/// The host creates the plugin (with `Default`, or the constructor given to
+/// [`export_plugin!`](crate::export_plugin)), calls [`TuskPlugin::initialize`] once with its
+/// configuration, dispatches calls to what it registered, and calls [`TuskPlugin::shutdown`]
+/// when the engine is dropped, at exit or on Ctrl-C.
+///
+/// What the plugin is called, its version, its dependencies, permissions and configuration
+/// schema are facts of its manifest (`plugin.toml`): the host needs them before any plugin
+/// code runs. `name` and `version` repeat two of them so the host can check that the library
+/// is the one the manifest describes.
 pub trait TuskPlugin: Send + 'static {
     /// The plugin's name, equal to `name` in its `plugin.toml`.
     fn name(&self) -> &str;
@@ -23,45 +31,19 @@ pub trait TuskPlugin: Send + 'static {
     fn shutdown(&mut self) -> Result<(), PluginError> {
         Ok(())
     }
-    /// Other plugins this one needs, as `(name, semver requirement)`.
-    fn dependencies(&self) -> Vec<(String, String)> {
-        Vec::new()
-    }
-    /// Names of what the plugin provides (informational; the manifest is authoritative).
-    fn capabilities(&self) -> Vec<String> {
-        Vec::new()
-    }
-    /// A JSON Schema for the plugin's configuration, if it takes any.
-    fn configuration_schema(&self) -> Option<String> {
-        None
-    }
 }
 
-/// An operator, called from scripts as `@name(args)`.
+/// An operator written as a type, called from scripts as `@name(args)`. Closures registered
+/// with [`PluginContext::register_operator_fn`] and [`PluginContext::register_operator_with`]
+/// do the same with less code.
 pub trait TuskOperator: Send + Sync + 'static {
     /// The name without `@` (dotted names like `log.set_level` are fine).
     fn name(&self) -> &str;
     /// Runs the operator. Arguments are borrowed for the call.
-    fn execute(&self, args: &[Value]) -> Result<Value, OperatorError>;
-    /// The signature shown in docs, e.g. `@log(level, message, fields)`.
-    fn signature(&self) -> String {
-        format!("@{}(…)", self.name())
-    }
-    /// One sentence for docs and `:help`.
-    fn summary(&self) -> String {
-        String::new()
-    }
-    /// Examples `expression => expected JSON`, run by `tusk plugin check`.
-    fn examples(&self) -> Vec<String> {
-        Vec::new()
-    }
-    /// Bit `i` set: argument `i` arrives as a zero-argument function, called only if needed.
-    fn lazy_arguments(&self) -> u64 {
-        0
-    }
-    /// True if the operator has effects outside the script (`tusk check` skips it).
-    fn side_effects(&self) -> bool {
-        false
+    fn execute(&self, args: &[Value]) -> Result<Value, PluginError>;
+    /// The documentation shown by `tusk plugin docs`, `:help` and run by `tusk plugin check`.
+    fn doc(&self) -> SymbolDoc {
+        SymbolDoc::default()
     }
 }
 
@@ -69,28 +51,45 @@ impl TuskOperator for Box<dyn TuskOperator> {
     fn name(&self) -> &str {
         (**self).name()
     }
-    fn execute(&self, args: &[Value]) -> Result<Value, OperatorError> {
+    fn execute(&self, args: &[Value]) -> Result<Value, PluginError> {
         (**self).execute(args)
     }
-    fn signature(&self) -> String {
-        (**self).signature()
-    }
-    fn summary(&self) -> String {
-        (**self).summary()
-    }
-    fn examples(&self) -> Vec<String> {
-        (**self).examples()
-    }
-    fn lazy_arguments(&self) -> u64 {
-        (**self).lazy_arguments()
-    }
-    fn side_effects(&self) -> bool {
-        (**self).side_effects()
+    fn doc(&self) -> SymbolDoc {
+        (**self).doc()
     }
 }
 
+/// What a plugin tells about an operator or function: shown by `tusk plugin docs` and
+/// `:help`, and its examples are run by `tusk plugin check`. Build it with struct update
+/// syntax, so fields added later keep old code compiling:
+///
+/// ```
+/// use tusk_plugin_sdk::SymbolDoc;
+///
+/// let doc = SymbolDoc {
+///     signature: "@greet(name)".into(),
+///     summary: "Says hello.".into(),
+///     examples: vec![r#"@greet("tusk") => "hello, tusk""#.into()],
+///     ..SymbolDoc::default()
+/// };
+/// # let _ = doc;
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SymbolDoc {
+    /// e.g. `@log(level, message[, fields])`; empty means `@name(…)` (or `name(…)`).
+    pub signature: String,
+    /// One sentence.
+    pub summary: String,
+    /// Examples `expression => expected JSON` (or just an expression that must not fail).
+    pub examples: Vec<String>,
+    /// Bit `i` set: argument `i` arrives as a zero-argument function, called only if needed.
+    pub lazy_arguments: u64,
+    /// True if the symbol has effects outside the script (`tusk check` does not run it).
+    pub side_effects: bool,
+}
+
 /// The implementation of a registered operator or function.
-pub(crate) type Callable = Arc<dyn Fn(&[Value]) -> Result<Value, OperatorError> + Send + Sync>;
+pub(crate) type Callable = Arc<dyn Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync>;
 
 /// What kind of symbol a registration made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,25 +104,12 @@ pub(crate) struct Registration {
     pub(crate) name: String,
     pub(crate) kind: SymbolKind,
     pub(crate) callable: Option<Callable>,
-    pub(crate) signature: String,
-    pub(crate) summary: String,
-    pub(crate) examples: Vec<String>,
-    pub(crate) lazy_arguments: u64,
-    pub(crate) side_effects: bool,
+    pub(crate) doc: SymbolDoc,
 }
 
-/// Documentation for a function registered with [`PluginContext::register_function_with`].
-#[derive(Clone, Debug, Default)]
-pub struct FunctionDoc {
-    /// e.g. `my_function(x)`.
-    pub signature: String,
-    /// One sentence.
-    pub summary: String,
-    /// Examples `expression => expected JSON`.
-    pub examples: Vec<String>,
-}
-
-/// Handed to [`TuskPlugin::initialize`]: registration, configuration, and the host services.
+/// Handed to [`TuskPlugin::initialize`]: registration and configuration. The registrations are
+/// the truth about what the plugin provides; the manifest's `[capabilities]` lists index them
+/// (the host compares the two at load, and `tusk plugin check` says what differs).
 pub struct PluginContext {
     pub(crate) registrations: RefCell<Vec<Registration>>,
     pub(crate) config_json: String,
@@ -134,81 +120,119 @@ impl PluginContext {
         PluginContext { registrations: RefCell::new(Vec::new()), config_json }
     }
 
-    fn add(&self, registration: Registration) -> Result<(), PluginError> {
+    fn add(
+        &self,
+        name: &str,
+        kind: SymbolKind,
+        callable: Option<Callable>,
+        mut doc: SymbolDoc,
+    ) -> Result<(), PluginError> {
         let mut registrations = self.registrations.borrow_mut();
-        if registrations.iter().any(|r| r.name == registration.name && r.kind == registration.kind) {
-            return Err(PluginError::Message(format!("`{}` is registered twice", registration.name)));
+        if registrations.iter().any(|r| r.name == name && r.kind == kind) {
+            return Err(PluginError::message(format!("`{name}` is registered twice")));
         }
-        registrations.push(registration);
+        if doc.signature.is_empty() {
+            doc.signature = match kind {
+                SymbolKind::Operator => format!("@{name}(…)"),
+                SymbolKind::Function => format!("{name}(…)"),
+                SymbolKind::Type => String::new(),
+            };
+        }
+        registrations.push(Registration { name: name.to_string(), kind, callable, doc });
         Ok(())
     }
 
-    /// Registers an operator (`@name(args)`).
+    /// Registers an operator (`@name(args)`) written as a closure.
+    ///
+    /// ```
+    /// # use tusk_plugin_sdk::{PluginContext, PluginError, Value};
+    /// # fn register(context: &PluginContext) -> Result<(), PluginError> {
+    /// context.register_operator_fn("shout", |args: &[Value]| {
+    ///     let text = args.first().and_then(Value::as_str).ok_or_else(|| PluginError::missing_argument("text"))?;
+    ///     Ok(Value::from(text.to_uppercase()))
+    /// })
+    /// # }
+    /// ```
+    pub fn register_operator_fn(
+        &self,
+        name: &str,
+        operator: impl Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync + 'static,
+    ) -> Result<(), PluginError> {
+        self.register_operator_with(name, SymbolDoc::default(), operator)
+    }
+
+    /// Registers an operator (`@name(args)`) written as a closure, with its documentation.
+    pub fn register_operator_with(
+        &self,
+        name: &str,
+        doc: SymbolDoc,
+        operator: impl Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync + 'static,
+    ) -> Result<(), PluginError> {
+        self.add(name, SymbolKind::Operator, Some(Arc::new(operator)), doc)
+    }
+
+    /// Registers an operator (`@name(args)`) written as a type.
     pub fn register_operator(&self, operator: impl TuskOperator) -> Result<(), PluginError> {
-        let operator = Arc::new(operator);
-        let registration = Registration {
-            name: operator.name().to_string(),
-            kind: SymbolKind::Operator,
-            signature: operator.signature(),
-            summary: operator.summary(),
-            examples: operator.examples(),
-            lazy_arguments: operator.lazy_arguments(),
-            side_effects: operator.side_effects(),
-            callable: Some(Arc::new(move |args: &[Value]| operator.execute(args))),
-        };
-        self.add(registration)
+        let name = operator.name().to_string();
+        let doc = operator.doc();
+        self.register_operator_with(&name, doc, move |args: &[Value]| operator.execute(args))
     }
 
     /// Registers a function (`name(args)`).
     pub fn register_function(
         &self,
         name: &str,
-        function: impl Fn(&[Value]) -> Result<Value, OperatorError> + Send + Sync + 'static,
+        function: impl Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync + 'static,
     ) -> Result<(), PluginError> {
-        self.register_function_with(
-            name,
-            FunctionDoc { signature: format!("{name}(…)"), ..FunctionDoc::default() },
-            function,
-        )
+        self.register_function_with(name, SymbolDoc::default(), function)
     }
 
-    /// Registers a function with its documentation.
+    /// Registers a function (`name(args)`) with its documentation.
     pub fn register_function_with(
         &self,
         name: &str,
-        doc: FunctionDoc,
-        function: impl Fn(&[Value]) -> Result<Value, OperatorError> + Send + Sync + 'static,
+        doc: SymbolDoc,
+        function: impl Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync + 'static,
     ) -> Result<(), PluginError> {
-        self.add(Registration {
-            name: name.to_string(),
-            kind: SymbolKind::Function,
-            callable: Some(Arc::new(function)),
-            signature: doc.signature,
-            summary: doc.summary,
-            examples: doc.examples,
-            lazy_arguments: 0,
-            side_effects: false,
-        })
+        self.add(name, SymbolKind::Function, Some(Arc::new(function)), doc)
     }
 
     /// Registers a custom type of handle (a connection, a model) the plugin will create with
     /// [`Value::plugin_object`]. Scripts see its name in `type_of`.
     pub fn register_type(&self, name: &str) -> Result<(), PluginError> {
-        self.add(Registration {
-            name: name.to_string(),
-            kind: SymbolKind::Type,
-            callable: None,
-            signature: String::new(),
-            summary: String::new(),
-            examples: Vec::new(),
-            lazy_arguments: 0,
-            side_effects: false,
-        })
+        self.add(name, SymbolKind::Type, None, SymbolDoc::default())
     }
 
-    /// The plugin's configuration as JSON text (validated against its schema, defaults filled).
+    /// The plugin's configuration as JSON text: the user's settings, validated against the
+    /// manifest's schema, with its defaults filled in (`{}` when the plugin takes none).
     pub fn config_json(&self) -> &str {
         &self.config_json
+    }
+
+    /// The plugin's configuration read into a type of the plugin.
+    ///
+    /// ```
+    /// # use tusk_plugin_sdk::{PluginContext, PluginError};
+    /// #[derive(serde::Deserialize)]
+    /// struct Settings {
+    ///     level: String,
+    ///     #[serde(default)]
+    ///     sinks: Vec<String>,
+    /// }
+    ///
+    /// # fn read(context: &PluginContext) -> Result<(), PluginError> {
+    /// let settings: Settings = context.config()?;
+    /// # let _ = (settings.level, settings.sinks);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// A mismatch is a [`crate::ErrorKind::Configuration`] error with serde's words and the
+    /// place in the JSON text: `invalid configuration: missing field `level` at line 1
+    /// column 2`.
+    pub fn config<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
+        let text = if self.config_json.trim().is_empty() { "{}" } else { self.config_json.as_str() };
+        serde_json::from_str(text).map_err(|error| PluginError::configuration(error.to_string()))
     }
 
     /// Logs through the host (which owns the terminal and the log sinks).
@@ -236,7 +260,7 @@ pub enum Level {
 /// permission-checked by the host against what the user granted.
 pub mod host {
     use super::Level;
-    use crate::error::OperatorError;
+    use crate::error::PluginError;
     use crate::ffi;
     use crate::value::Value;
 
@@ -251,17 +275,17 @@ pub mod host {
     }
 
     /// Reads a text file the user allowed the plugin to read.
-    pub fn read_file(path: &str) -> Result<String, OperatorError> {
+    pub fn read_file(path: &str) -> Result<String, PluginError> {
         ffi::read_file(path)
     }
 
     /// Writes a text file (atomically) where the user allowed the plugin to write.
-    pub fn write_file(path: &str, text: &str) -> Result<(), OperatorError> {
+    pub fn write_file(path: &str, text: &str) -> Result<(), PluginError> {
         ffi::write_file(path, text)
     }
 
     /// Appends text to a file where the user allowed the plugin to write (created if missing).
-    pub fn append_file(path: &str, text: &str) -> Result<(), OperatorError> {
+    pub fn append_file(path: &str, text: &str) -> Result<(), PluginError> {
         ffi::append_file(path, text)
     }
 
@@ -272,17 +296,71 @@ pub mod host {
     }
 
     /// Reads an environment variable the user allowed the plugin to read (`None` if unset).
-    pub fn env(name: &str) -> Result<Option<String>, OperatorError> {
+    pub fn env(name: &str) -> Result<Option<String>, PluginError> {
         ffi::read_env(name)
     }
 
     /// Checks that the user allowed connecting to `host:port` (call before connecting).
-    pub fn check_connect(host: &str, port: u16) -> Result<(), OperatorError> {
+    pub fn check_connect(host: &str, port: u16) -> Result<(), PluginError> {
         ffi::check_connect(host, port)
     }
 
-    /// True when the host asks the running call to stop (a deadline passed, Ctrl-C).
+    /// True when the host asks the running call to stop. A plugin that loops for long polls it
+    /// and returns (an error, or what it has so far).
+    ///
+    /// In-process it turns true when the user pressed Ctrl-C during the call. A sandboxed call
+    /// is not asked: past its deadline (`--plugin-timeout`) or on Ctrl-C the host stops the
+    /// runner process, so there `is_cancelled` stays false.
     pub fn is_cancelled() -> bool {
         ffi::is_cancelled()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct Settings {
+        level: String,
+        #[serde(default)]
+        sinks: Vec<String>,
+    }
+
+    #[test]
+    fn configuration_reads_into_a_type() {
+        let context = PluginContext::new(r#"{"level": "info", "sinks": ["a.log"]}"#.to_string());
+        assert_eq!(
+            context.config::<Settings>().unwrap(),
+            Settings { level: "info".into(), sinks: vec!["a.log".into()] }
+        );
+    }
+
+    #[test]
+    fn a_configuration_mismatch_says_what_and_where() {
+        let error = PluginContext::new(r#"{"sinks": []}"#.to_string()).config::<Settings>().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::Configuration);
+        assert_eq!(error.to_string(), "invalid configuration: missing field `level` at line 1 column 13");
+        let error = PluginContext::new(r#"{"level": 3}"#.to_string()).config::<Settings>().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid configuration: invalid type: integer `3`, expected a string at line 1 column 11"
+        );
+        // No configuration at all reads as an empty object.
+        let error = PluginContext::new(String::new()).config::<Settings>().unwrap_err();
+        assert_eq!(error.to_string(), "invalid configuration: missing field `level` at line 1 column 2");
+    }
+
+    #[test]
+    fn a_name_registers_once_per_kind() {
+        let context = PluginContext::new(String::new());
+        context.register_operator_fn("twice", |_| Ok(Value::null())).unwrap();
+        context.register_function("twice", |_| Ok(Value::null())).unwrap();
+        let error = context.register_operator_fn("twice", |_| Ok(Value::null())).unwrap_err();
+        assert_eq!(error.to_string(), "`twice` is registered twice");
+        let signatures: Vec<String> =
+            context.registrations.borrow().iter().map(|registration| registration.doc.signature.clone()).collect();
+        assert_eq!(signatures, ["@twice(…)", "twice(…)"]);
     }
 }

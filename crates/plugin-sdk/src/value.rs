@@ -5,15 +5,98 @@
 
 use std::any::Any;
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::abi::{TValue, tag};
-use crate::error::OperatorError;
+use crate::error::PluginError;
 use crate::ffi;
+use crate::owned::OwnedValue;
 
 /// A TuskLang value as a plugin sees it.
+///
+/// Strings, arrays, objects and functions are references into the host's memory, valid on the
+/// interpreter's thread only: a `Value` is neither `Send` nor `Sync`, so the compiler keeps it
+/// on the thread that received or made it. To hand data to another thread, copy it into an
+/// [`OwnedValue`] ([`Value::to_owned_value`]) and turn it back with [`OwnedValue::into_value`]
+/// on the interpreter's thread (during a later call).
+///
+/// ```
+/// use tusk_plugin_sdk::{PluginError, Value};
+///
+/// fn keep_for_later(value: &Value) -> Result<std::thread::JoinHandle<()>, PluginError> {
+///     let owned = value.to_owned_value()?; // plain Rust data: Send + Sync
+///     Ok(std::thread::spawn(move || drop(owned)))
+/// }
+/// ```
+///
+/// The value itself cannot go to another thread:
+///
+/// ```compile_fail,E0277
+/// use tusk_plugin_sdk::Value;
+///
+/// fn keep_for_later(value: Value) {
+///     std::thread::spawn(move || drop(value)); // `Value` cannot be sent between threads
+/// }
+/// ```
+///
+/// Arguments are borrowed for the call: a plugin that keeps one past the call keeps a copy
+/// (a clone owns its own reference) …
+///
+/// ```
+/// use std::cell::RefCell;
+/// use tusk_plugin_sdk::{PluginContext, PluginError, Value};
+///
+/// thread_local!(static LAST: RefCell<Option<Value>> = const { RefCell::new(None) });
+///
+/// fn register(context: &PluginContext) -> Result<(), PluginError> {
+///     context.register_function("remember", |args: &[Value]| {
+///         LAST.with(|last| *last.borrow_mut() = args.first().cloned());
+///         Ok(Value::null())
+///     })
+/// }
+/// ```
+///
+/// … never the borrowed argument itself:
+///
+/// ```compile_fail,E0521
+/// use std::cell::RefCell;
+/// use tusk_plugin_sdk::{PluginContext, PluginError, Value};
+///
+/// thread_local!(static LAST: RefCell<Option<&'static Value>> = const { RefCell::new(None) });
+///
+/// fn register(context: &PluginContext) -> Result<(), PluginError> {
+///     context.register_function("remember", |args: &[Value]| {
+///         LAST.with(|last| *last.borrow_mut() = args.first()); // borrowed only for the call
+///         Ok(Value::null())
+///     })
+/// }
+/// ```
+///
+/// And no safe code makes a `Value` out of raw ABI words (a forged string would read any
+/// memory); only the SDK does, in `unsafe` code that knows where the words came from:
+///
+/// ```compile_fail,E0133
+/// use tusk_plugin_sdk::Value;
+/// use tusk_plugin_sdk::abi::{TValue, tag};
+///
+/// let forged = Value::from_raw(TValue::new(tag::STR, 0x10, 8)); // needs `unsafe`
+/// ```
+///
+/// ```no_run
+/// use tusk_plugin_sdk::Value;
+/// use tusk_plugin_sdk::abi::{TValue, tag};
+///
+/// // SAFETY: an integer has no pointer or handle to be valid.
+/// let seven = unsafe { Value::from_raw(TValue::new(tag::INT, 7, 0)) };
+/// assert_eq!(seven.as_int(), Some(7));
+/// ```
 #[repr(transparent)]
-pub struct Value(pub(crate) TValue);
+pub struct Value {
+    raw: TValue,
+    /// Host handles belong to the interpreter's thread: no `Send`, no `Sync`.
+    _not_send: PhantomData<*const ()>,
+}
 
 /// The kind of a value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,14 +126,20 @@ pub enum Kind {
 }
 
 impl Value {
+    /// A value over `raw`: a scalar, or (in the SDK's `ffi` module only) a handle whose
+    /// reference it takes over.
+    pub(crate) const fn inline(raw: TValue) -> Value {
+        Value { raw, _not_send: PhantomData }
+    }
+
     /// `null`.
     pub fn null() -> Value {
-        Value(TValue::NULL)
+        Value::inline(TValue::NULL)
     }
 
     /// The kind.
     pub fn kind(&self) -> Kind {
-        match self.0.tag {
+        match self.raw.tag {
             tag::BOOL => Kind::Bool,
             tag::INT => Kind::Int,
             tag::FLOAT => Kind::Float,
@@ -84,71 +173,106 @@ impl Value {
 
     /// True for `null`.
     pub fn is_null(&self) -> bool {
-        self.0.tag == tag::NULL
+        self.raw.tag == tag::NULL
     }
 
     /// The bool, if this is one.
     pub fn as_bool(&self) -> Option<bool> {
-        (self.0.tag == tag::BOOL).then_some(self.0.a != 0)
+        (self.raw.tag == tag::BOOL).then_some(self.raw.a != 0)
     }
 
     /// The integer, if this is one.
     pub fn as_int(&self) -> Option<i64> {
-        (self.0.tag == tag::INT).then_some(self.0.a as i64)
+        (self.raw.tag == tag::INT).then_some(self.raw.a as i64)
     }
 
     /// The number as a float (integers convert).
     pub fn as_float(&self) -> Option<f64> {
-        match self.0.tag {
-            tag::FLOAT => Some(f64::from_bits(self.0.a)),
-            tag::INT => Some(self.0.a as i64 as f64),
+        match self.raw.tag {
+            tag::FLOAT => Some(f64::from_bits(self.raw.a)),
+            tag::INT => Some(self.raw.a as i64 as f64),
             _ => None,
         }
     }
 
     /// The text, if this is a string. Borrowed from the host.
     pub fn as_str(&self) -> Option<&str> {
-        match self.0.tag {
-            tag::STR | tag::STRING => Some(ffi::string_view(&self.0)),
+        match self.raw.tag {
+            tag::STR | tag::STRING => Some(ffi::string_view(self)),
             _ => None,
         }
     }
 
     /// `start..end` (end excluded), if this is a range.
     pub fn as_range(&self) -> Option<(i64, i64)> {
-        (self.0.tag == tag::RANGE).then_some((self.0.a as i64, self.0.b as i64))
+        (self.raw.tag == tag::RANGE).then_some((self.raw.a as i64, self.raw.b as i64))
     }
 
     /// The array, if this is one.
     pub fn as_array(&self) -> Option<Array<'_>> {
-        (self.0.tag == tag::ARRAY).then_some(Array { value: self })
+        (self.raw.tag == tag::ARRAY).then_some(Array { value: self })
     }
 
     /// The object, if this is one.
     pub fn as_object(&self) -> Option<Object<'_>> {
-        (self.0.tag == tag::OBJECT).then_some(Object { value: self })
+        (self.raw.tag == tag::OBJECT).then_some(Object { value: self })
     }
 
     /// Truthiness as the language defines it.
     pub fn is_truthy(&self) -> bool {
         match self.kind() {
             Kind::Null => false,
-            Kind::Bool => self.0.a != 0,
-            Kind::Int => self.0.a != 0,
-            Kind::Float => f64::from_bits(self.0.a) != 0.0,
+            Kind::Bool => self.raw.a != 0,
+            Kind::Int => self.raw.a != 0,
+            Kind::Float => f64::from_bits(self.raw.a) != 0.0,
             Kind::String => !self.as_str().unwrap_or_default().is_empty(),
-            Kind::Array | Kind::Object => ffi::length(&self.0) != 0,
-            Kind::Range => (self.0.a as i64) < (self.0.b as i64),
+            Kind::Array | Kind::Object => ffi::length(&self.raw) != 0,
+            Kind::Range => (self.raw.a as i64) < (self.raw.b as i64),
             Kind::Function | Kind::PluginObject | Kind::Opaque => true,
         }
     }
 
-    /// Calls this value, a script lambda or function, with arguments.
-    pub fn call(&self, args: &[Value]) -> Result<Value, OperatorError> {
-        if self.0.tag != tag::FUNCTION {
-            return Err(OperatorError::InvalidOperation(format!("cannot call a {}", self.type_name())));
+    /// Calls this value, a script lambda or function, with arguments. A failure inside the
+    /// lambda is a [`crate::ErrorKind::Script`] error carrying the script's message.
+    pub fn call(&self, args: &[Value]) -> Result<Value, PluginError> {
+        if self.raw.tag != tag::FUNCTION {
+            return Err(PluginError::invalid_operation(format!("cannot call a {}", self.type_name())));
         }
-        ffi::call_function(&self.0, args)
+        ffi::call_function(&self.raw, args)
+    }
+
+    /// A deep copy into plain Rust data ([`OwnedValue`], `Send + Sync`), for a thread of the
+    /// plugin or for keeping past the call. Functions, plugin objects and other plugins'
+    /// values live in the interpreter and cannot be copied: they are an error naming the kind.
+    pub fn to_owned_value(&self) -> Result<OwnedValue, PluginError> {
+        Ok(match self.kind() {
+            Kind::Null => OwnedValue::Null,
+            Kind::Bool => OwnedValue::Bool(self.raw.a != 0),
+            Kind::Int => OwnedValue::Int(self.raw.a as i64),
+            Kind::Float => OwnedValue::Float(f64::from_bits(self.raw.a)),
+            Kind::String => OwnedValue::String(self.as_str().unwrap_or_default().to_string()),
+            Kind::Range => OwnedValue::Range(self.raw.a as i64, self.raw.b as i64),
+            Kind::Array => OwnedValue::Array(
+                self.as_array()
+                    .into_iter()
+                    .flat_map(|array| array.iter())
+                    .map(|item| item.to_owned_value())
+                    .collect::<Result<_, _>>()?,
+            ),
+            Kind::Object => OwnedValue::Object(
+                self.as_object()
+                    .into_iter()
+                    .flat_map(|object| object.entries())
+                    .map(|(key, value)| Ok((key.to_string(), value.to_owned_value()?)))
+                    .collect::<Result<_, PluginError>>()?,
+            ),
+            Kind::Function | Kind::PluginObject | Kind::Opaque => {
+                return Err(PluginError::message(format!(
+                    "a {} cannot be copied out of the interpreter (only null, bool, int, float, string, array, object and range values can)",
+                    self.type_name()
+                )));
+            }
+        })
     }
 
     /// Wraps an object of the plugin (a connection, a model) so scripts can hold it. The
@@ -160,10 +284,10 @@ impl Value {
 
     /// The plugin object inside, if this is one of this plugin's objects of type `T`.
     pub fn downcast<T: Any + Send + Sync>(&self) -> Option<Arc<T>> {
-        if self.0.tag != tag::PLUGIN_OBJECT {
+        if self.raw.tag != tag::PLUGIN_OBJECT {
             return None;
         }
-        ffi::plugin_object(self.0.b)?.downcast::<T>().ok()
+        ffi::plugin_object(self.raw.b)?.downcast::<T>().ok()
     }
 
     /// A new array.
@@ -178,48 +302,41 @@ impl Value {
 
     /// A range `start..end` (end excluded).
     pub fn range(start: i64, end: i64) -> Value {
-        Value(TValue { tag: tag::RANGE, flags: 0, a: start as u64, b: end as u64 })
+        Value::inline(TValue::new(tag::RANGE, start as u64, end as u64))
     }
 
-    /// The raw ABI value (for the plugin host and tests).
+    /// The raw ABI value, whose host reference (if any) passes to the caller.
     #[doc(hidden)]
     pub fn into_raw(self) -> TValue {
-        let raw = self.0;
+        let raw = self.raw;
         std::mem::forget(self);
         raw
     }
 
-    /// Takes ownership of a raw ABI value.
-    #[doc(hidden)]
-    pub fn from_raw(raw: TValue) -> Value {
-        Value(raw)
-    }
-
-    /// Borrows a slice of raw ABI values as values.
-    #[doc(hidden)]
-    pub fn slice_from_raw(raw: &[TValue]) -> &[Value] {
-        ffi::values_from_raw(raw)
+    /// The raw ABI value, borrowed.
+    pub(crate) fn raw(&self) -> &TValue {
+        &self.raw
     }
 }
 
 impl Clone for Value {
     fn clone(&self) -> Value {
-        match self.0.tag {
+        match self.raw.tag {
             // A borrowed string is only valid for the call: a clone must own its text.
-            tag::STR => Value::from(ffi::string_view(&self.0)),
-            _ if self.0.is_handle() => {
-                ffi::retain(&self.0);
-                Value(self.0)
+            tag::STR => Value::from(ffi::string_view(self)),
+            _ if self.raw.is_handle() => {
+                ffi::retain(&self.raw);
+                Value::inline(self.raw)
             }
-            _ => Value(self.0),
+            _ => Value::inline(self.raw),
         }
     }
 }
 
 impl Drop for Value {
     fn drop(&mut self) {
-        if self.0.is_handle() {
-            ffi::release(&self.0);
+        if self.raw.is_handle() {
+            ffi::release(&self.raw);
         }
     }
 }
@@ -228,11 +345,11 @@ impl fmt::Debug for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.kind() {
             Kind::Null => f.write_str("null"),
-            Kind::Bool => write!(f, "{}", self.0.a != 0),
-            Kind::Int => write!(f, "{}", self.0.a as i64),
-            Kind::Float => write!(f, "{:?}", f64::from_bits(self.0.a)),
+            Kind::Bool => write!(f, "{}", self.raw.a != 0),
+            Kind::Int => write!(f, "{}", self.raw.a as i64),
+            Kind::Float => write!(f, "{:?}", f64::from_bits(self.raw.a)),
             Kind::String => write!(f, "{:?}", self.as_str().unwrap_or_default()),
-            Kind::Range => write!(f, "{}..{}", self.0.a as i64, self.0.b as i64),
+            Kind::Range => write!(f, "{}..{}", self.raw.a as i64, self.raw.b as i64),
             Kind::Array => match self.as_array() {
                 Some(array) => f.debug_list().entries(array.iter()).finish(),
                 None => f.write_str("[]"),
@@ -248,13 +365,13 @@ impl fmt::Debug for Value {
 
 impl From<bool> for Value {
     fn from(b: bool) -> Value {
-        Value(TValue { tag: tag::BOOL, flags: 0, a: u64::from(b), b: 0 })
+        Value::inline(TValue::new(tag::BOOL, u64::from(b), 0))
     }
 }
 
 impl From<i64> for Value {
     fn from(n: i64) -> Value {
-        Value(TValue { tag: tag::INT, flags: 0, a: n as u64, b: 0 })
+        Value::inline(TValue::new(tag::INT, n as u64, 0))
     }
 }
 
@@ -272,7 +389,7 @@ impl From<usize> for Value {
 
 impl From<f64> for Value {
     fn from(x: f64) -> Value {
-        Value(TValue { tag: tag::FLOAT, flags: 0, a: x.to_bits(), b: 0 })
+        Value::inline(TValue::new(tag::FLOAT, x.to_bits(), 0))
     }
 }
 
@@ -294,6 +411,12 @@ impl From<Vec<Value>> for Value {
     }
 }
 
+impl From<OwnedValue> for Value {
+    fn from(value: OwnedValue) -> Value {
+        value.into_value()
+    }
+}
+
 impl<T: Into<Value>> From<Option<T>> for Value {
     fn from(value: Option<T>) -> Value {
         value.map_or_else(Value::null, Into::into)
@@ -309,7 +432,7 @@ pub struct Array<'a> {
 impl<'a> Array<'a> {
     /// Number of items.
     pub fn len(&self) -> usize {
-        ffi::length(&self.value.0)
+        ffi::length(&self.value.raw)
     }
 
     /// True when empty.
@@ -319,11 +442,11 @@ impl<'a> Array<'a> {
 
     /// Item `index`.
     pub fn get(&self, index: usize) -> Option<Value> {
-        ffi::array_get(&self.value.0, index)
+        ffi::array_get(&self.value.raw, index)
     }
 
     /// The items in order.
-    pub fn iter(&self) -> impl Iterator<Item = Value> + 'a {
+    pub fn iter(&self) -> impl Iterator<Item = Value> + use<'a> {
         let array = *self;
         (0..self.len()).filter_map(move |index| array.get(index))
     }
@@ -338,7 +461,7 @@ pub struct Object<'a> {
 impl<'a> Object<'a> {
     /// Number of entries.
     pub fn len(&self) -> usize {
-        ffi::length(&self.value.0)
+        ffi::length(&self.value.raw)
     }
 
     /// True when empty.
@@ -348,12 +471,12 @@ impl<'a> Object<'a> {
 
     /// The value under `key`.
     pub fn get(&self, key: &str) -> Option<Value> {
-        ffi::object_get(&self.value.0, key)
+        ffi::object_get(&self.value.raw, key)
     }
 
     /// Entries in order; keys are borrowed from the host.
-    pub fn entries(&self) -> impl Iterator<Item = (&'a str, Value)> + 'a {
+    pub fn entries(&self) -> impl Iterator<Item = (&'a str, Value)> + use<'a> {
         let value = self.value;
-        (0..self.len()).filter_map(move |index| ffi::object_entry(&value.0, index))
+        (0..self.len()).filter_map(move |index| ffi::object_entry(value, index))
     }
 }

@@ -1,6 +1,11 @@
 //! Test a TuskLang plugin the way users will run it: build its library with cargo, install it
 //! (manifest and library) into a temporary plugin folder, load it through the real plugin
-//! host, and evaluate `.tsk` snippets against it.
+//! host (sandboxed, with the runner built from the same sources, unless trusted), and evaluate
+//! `.tsk` snippets against it.
+//!
+//! The same builder serves the workspace's own tests: [`build_packages`] builds fixture
+//! plugins (and executables) once per test process, in one cargo run, into the test's target
+//! folder.
 //!
 //! ```no_run
 //! let mut plugin = tusk_plugin_testkit::PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
@@ -17,7 +22,7 @@ use std::path::{Path, PathBuf};
 use tusk::plugins::{GrantSet, Grants, HostSettings, SearchPath};
 use tusk::{Engine, Mode};
 
-pub use build::build_cdylib;
+pub use build::{Built, Profile, build_packages, build_plugin, runner};
 
 /// A plugin installed in a temporary folder, with an engine that can call it.
 pub struct PluginTest {
@@ -40,7 +45,7 @@ impl PluginTest {
 
     /// As [`PluginTest::for_package`], returning errors instead of panicking.
     pub fn new(package_dir: &Path) -> Result<PluginTest, String> {
-        let library = build_cdylib(package_dir)?;
+        let library = build_plugin(package_dir)?;
         let root = tempfile::tempdir().map_err(|error| error.to_string())?;
         let plugins = root.path().join("plugins");
         let manifest_text = std::fs::read_to_string(package_dir.join("plugin.toml"))
@@ -88,6 +93,11 @@ impl PluginTest {
         }
         settings.grants = grants;
         settings.config_file = self.config_file.clone();
+        if !self.trusted {
+            // Found here rather than next to the test executable, where a plugin crate outside
+            // the tusk workspace would not have one.
+            settings.sandbox.runner = Some(runner()?);
+        }
         let diagnostics = engine.enable_plugins(settings);
         let errors: Vec<_> = diagnostics.iter().filter(|d| d.is_error()).cloned().collect();
         if !errors.is_empty() {

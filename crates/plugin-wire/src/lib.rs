@@ -18,7 +18,7 @@ mod tests;
 pub use codec::{DecodeError, MAX_DEPTH};
 pub use frame::{MAX_FRAME, read_frame, write_frame};
 pub use message::{
-    CallError, FsGrants, Init, Layer, LayerState, Limits, NetGrant, PROTOCOL_VERSION, Ready, Request, Symbol, ToHost,
-    ToRunner,
+    CallError, FsGrants, Init, Layer, LayerState, Limits, NetGrant, PREAMBLE, PROTOCOL_VERSION, Ready, Request, Symbol,
+    ToHost, ToRunner,
 };
 pub use value::WireValue;

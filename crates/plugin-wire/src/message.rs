@@ -1,5 +1,9 @@
 //! The messages, both ways, and their encoding.
 //!
+//! Before the first frame the host sends one byte, [`PREAMBLE`], which carries (as
+//! `SCM_RIGHTS` ancillary data) the runner's end of the network broker socket when the plugin
+//! may reach the network through the host (see [`NetGrant::Brokered`]).
+//!
 //! One exchange: the host sends [`ToRunner::Init`]; the runner locks itself down, loads the
 //! library, runs the plugin's `init` and answers [`ToHost::Ready`] (or `InitFailed`). Then the
 //! host sends `Call`s, each answered by a `Result` with the same id. While a call runs, the
@@ -14,7 +18,10 @@ use crate::value::WireValue;
 
 /// Bumped whenever a message or its encoding changes; the runner refuses an `Init` of another
 /// version (and a stale runner binary is reported as such).
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
+
+/// The byte the host sends before the first frame (with the broker socket attached, or not).
+pub const PREAMBLE: u8 = b'T';
 
 /// File-system grants, as absolute paths for the runner's Landlock rules. Wildcard patterns
 /// are widened to the folder before their first wildcard: the host checks the exact pattern on
@@ -31,17 +38,18 @@ pub struct FsGrants {
     pub write: Vec<String>,
 }
 
-/// Network grants, for the runner's seccomp and Landlock network rules.
+/// How the plugin may reach the network, for the runner's seccomp and Landlock rules.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum NetGrant {
     /// No sockets at all.
     #[default]
     None,
-    /// Any connection.
+    /// Its own sockets, to anywhere (a database grant, or everything granted and declared).
     All,
-    /// TCP connections to these ports only (enforced where Landlock handles TCP); host names
-    /// are checked by the host.
-    Ports(Vec<u16>),
+    /// TCP connections made by the host, after checking the grants, and handed over through
+    /// the broker socket: the runner may create TCP sockets but not connect them itself, and
+    /// host names are looked up by the host (only granted ones).
+    Brokered,
 }
 
 /// Resource limits of the runner (0 = none).
@@ -317,17 +325,11 @@ impl ToRunner {
                 e.bool(init.fs.write_all);
                 e.strs(&init.fs.read);
                 e.strs(&init.fs.write);
-                match &init.net {
-                    NetGrant::None => e.byte(0),
-                    NetGrant::All => e.byte(1),
-                    NetGrant::Ports(ports) => {
-                        e.byte(2);
-                        e.u64(ports.len() as u64);
-                        for port in ports {
-                            e.u32(u32::from(*port));
-                        }
-                    }
-                }
+                e.byte(match &init.net {
+                    NetGrant::None => 0,
+                    NetGrant::All => 1,
+                    NetGrant::Brokered => 2,
+                });
                 e.u64(init.limits.memory_bytes);
                 e.u64(init.limits.cpu_seconds);
                 e.u64(init.limits.idle_millis);
@@ -377,14 +379,7 @@ impl ToRunner {
                 let net = match d.byte()? {
                     0 => NetGrant::None,
                     1 => NetGrant::All,
-                    2 => {
-                        let count = d.count(1)?;
-                        let mut ports = Vec::with_capacity(count);
-                        for _ in 0..count {
-                            ports.push(d.u16()?);
-                        }
-                        NetGrant::Ports(ports)
-                    }
+                    2 => NetGrant::Brokered,
                     _ => return d.fail("unknown network grant"),
                 };
                 let limits = Limits {

@@ -29,7 +29,7 @@ fn to_runner_samples() -> Vec<ToRunner> {
             library: "/cache/sql/abc.so".into(),
             config_json: "{\"a\":1}".into(),
             fs: FsGrants { read_all: false, write_all: true, read: vec!["/data".into()], write: vec![] },
-            net: NetGrant::Ports(vec![80, 443, 65535]),
+            net: NetGrant::Brokered,
             limits: Limits {
                 memory_bytes: 1 << 30,
                 cpu_seconds: 60,

@@ -1,4 +1,5 @@
-//! Criterion benches of the pipeline on a mid-size config (lex, lex+parse, parse+evaluate) and of
+//! Criterion benches of the pipeline on a mid-size config (lex, lex+parse, parse+evaluate, and
+//! evaluating a program compiled once) and of
 //! the two call paths of the interpreter: a builtin (native) call and a lambda call, each reported
 //! as the time of 1000 calls, so microseconds read as nanoseconds per call (the same loop without
 //! the call is measured and subtracted).
@@ -88,6 +89,10 @@ fn config(c: &mut Criterion) {
         b.iter(|| tusk_parser::parse(black_box(&source), tusk_parser::ParseOptions::default()))
     });
     group.bench_function("parse+eval", |b| b.iter(|| tusk::Engine::new().eval_str(black_box(&source)).unwrap()));
+    // Compiled once, then only evaluated: what `Engine::run` saves over `eval_str`.
+    let mut engine = tusk::Engine::new();
+    let program = engine.compile(&source).expect("the generated config compiles");
+    group.bench_function("run (compiled once)", |b| b.iter(|| engine.run(black_box(&program)).unwrap()));
     group.finish();
 }
 

@@ -1,6 +1,7 @@
 //! An evaluated document: an ordered object, with lookups by dotted path and serde.
 
 use serde::de::DeserializeOwned;
+use tusk_eval::path::{LookupError, Path};
 use tusk_eval::{DeError, Object, Value};
 
 /// The result of evaluating a file: its top-level object and the warnings.
@@ -25,17 +26,17 @@ impl Document {
         self.root.as_object().expect("a document is an object")
     }
 
-    /// The value at a dotted path (`"server.port"`; array items by index, `"routes.0.path"`).
+    /// The value stored at a path (`"server.port"`, `"routes[0].path"`, `"a.\"b.c\""`; the
+    /// syntax of [`Path`]), or `None` when the path is invalid or names nothing. A range's
+    /// `min` and `max` are computed, not stored: [`Document::lookup`] answers them.
     pub fn get(&self, path: &str) -> Option<&Value> {
-        let mut value = &self.root;
-        for part in path.split('.').filter(|part| !part.is_empty()) {
-            value = match value {
-                Value::Object(object) => object.get(part)?,
-                Value::Array(items) => items.get(part.parse::<usize>().ok()?)?,
-                _ => return None,
-            };
-        }
-        Some(value)
+        Path::parse(path).ok()?.get(&self.root)
+    }
+
+    /// The value at a path, as `tusk get` finds it (a range answers `min`, `max` and `type`),
+    /// with an error that says which part is missing and what is there.
+    pub fn lookup(&self, path: &Path) -> Result<Value, LookupError> {
+        path.lookup(&self.root)
     }
 
     /// Deserializes the whole document into `T`.

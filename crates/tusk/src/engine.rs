@@ -3,13 +3,15 @@
 use std::path::Path;
 use std::rc::Rc;
 
-use tusk_diagnostics::{Diagnostic, RenderOptions, render_all};
+use tusk_diagnostics::{Diagnostic, RenderOptions, SourceMap, render_all};
 use tusk_eval::{
-    CallContext, Limits, LineOutcome, Mode, Options, Plugin, RegistryError, Runtime, RuntimeError, Session, Str,
-    SymbolSpec, Value,
+    CallContext, Limits, LineOutcome, Mode, Object, Options, Plugin, RegistryError, Runtime, RuntimeError, Session,
+    Str, Symbol, SymbolSpec, Value,
 };
 
-use crate::Document;
+use crate::convert::IntoValue;
+use crate::typed::TypedFunction;
+use crate::{Document, Program, Scope};
 
 /// Why an evaluation failed.
 #[derive(Clone, Debug)]
@@ -82,6 +84,8 @@ pub struct Engine {
     runtime: Runtime,
     /// Where `print()` and plugin log lines go.
     printer: Rc<dyn Fn(&str)>,
+    /// `$globals` every script this engine runs sees ([`Engine::set_global`]).
+    globals: Scope,
     /// Dynamic plugins, once enabled. Dropped after the runtime, which shuts them down.
     #[cfg(feature = "plugins")]
     plugins: Option<std::rc::Rc<tusk_plugin_host::host::PluginHost>>,
@@ -108,6 +112,7 @@ impl Engine {
         Engine {
             runtime,
             printer,
+            globals: Scope::new(),
             #[cfg(feature = "plugins")]
             plugins: None,
         }
@@ -145,33 +150,59 @@ impl Engine {
         self
     }
 
-    /// Registers a Rust closure as the function `name(args)`.
+    /// Sets the global `$name` that every script this engine runs sees (until set again);
+    /// a [`Scope`] given to [`Engine::run_with_scope`] overrides it for one run, and a script
+    /// that defines `$name` itself only sees its own. Other files a script reads
+    /// (`@other.tsk.get(…)`) do not see it: they are evaluated once per engine and cached.
+    pub fn set_global(&mut self, name: &str, value: impl IntoValue) -> &mut Engine {
+        self.globals.set(name, value);
+        self
+    }
+
+    /// The globals set with [`Engine::set_global`].
+    pub fn globals(&self) -> &Scope {
+        &self.globals
+    }
+
+    /// Registers a Rust function or closure with typed arguments as the function `name(…)`:
+    /// `engine.register_fn("double", |x: i64| x * 2)`.
     ///
-    /// # Panics
-    /// If a function of that name exists (use [`Engine::register`] to handle the error).
+    /// Each argument converts from the script's value (see [`crate::convert`] for the
+    /// types); a wrong type or number of arguments is a script error that names the function,
+    /// the argument and what it expected. The result converts back; a closure returning
+    /// `Result<T, E>` fails the call with `E`'s message. A trailing `Option<T>` argument may be
+    /// left out. For access to the interpreter (calling a lambda argument), use
+    /// [`Engine::register_function`].
+    pub fn register_fn<Args, Ret, F: TypedFunction<Args, Ret>>(
+        &mut self,
+        name: &str,
+        function: F,
+    ) -> Result<(), RegistryError> {
+        // `:help double` shows `double(an integer)`.
+        let signature = format!("{name}({})", F::parameters().join(", "));
+        self.register_spec(SymbolSpec::function(name, function.into_native(name)).signature(&signature))
+    }
+
+    /// Registers a Rust closure as the function `name(args)`, with the arguments as they come
+    /// (see [`crate::arg_int`] and friends) and the interpreter's call context.
     pub fn register_function(
         &mut self,
         name: &str,
         function: impl Fn(&mut CallContext<'_, '_>, &[Value]) -> Result<Value, RuntimeError> + 'static,
-    ) -> &mut Engine {
-        self.register_spec(SymbolSpec::function(name, function));
-        self
+    ) -> Result<(), RegistryError> {
+        self.register_spec(SymbolSpec::function(name, function))
     }
 
     /// Registers a Rust closure as the operator `@name(args)`.
-    ///
-    /// # Panics
-    /// If an operator of that name exists (use [`Engine::register`] to handle the error).
     pub fn register_operator(
         &mut self,
         name: &str,
         function: impl Fn(&mut CallContext<'_, '_>, &[Value]) -> Result<Value, RuntimeError> + 'static,
-    ) -> &mut Engine {
-        self.register_spec(SymbolSpec::operator(name, function));
-        self
+    ) -> Result<(), RegistryError> {
+        self.register_spec(SymbolSpec::operator(name, function))
     }
 
-    fn register_spec(&mut self, spec: SymbolSpec) {
+    fn register_spec(&mut self, spec: SymbolSpec) -> Result<(), RegistryError> {
         struct One(std::cell::RefCell<Option<SymbolSpec>>);
         impl Plugin for One {
             fn name(&self) -> &str {
@@ -184,9 +215,7 @@ impl Engine {
                 Ok(())
             }
         }
-        if let Err(error) = self.runtime.register(&One(std::cell::RefCell::new(Some(spec)))) {
-            panic!("{error}");
-        }
+        self.runtime.register(&One(std::cell::RefCell::new(Some(spec))))
     }
 
     /// Finds the installed plugins (reading manifests only) and registers their operators and
@@ -194,7 +223,7 @@ impl Engine {
     /// problems found (invalid manifests, clashing symbols) as diagnostics.
     #[cfg(feature = "plugins")]
     pub fn enable_plugins(&mut self, settings: tusk_plugin_host::host::HostSettings) -> Vec<Diagnostic> {
-        let printer = self.printer();
+        let printer = self.printer.clone();
         let host = tusk_plugin_host::host::PluginHost::discover(settings, self.runtime.sources_mut(), printer);
         let mut diagnostics = host.setup_diagnostics().to_vec();
         diagnostics.extend(host.catalog().diagnostics.iter().cloned());
@@ -260,18 +289,86 @@ impl Engine {
         }
     }
 
-    fn printer(&self) -> Rc<dyn Fn(&str)> {
-        self.printer.clone()
-    }
-
     /// Registers every operator and function of a plugin.
     pub fn register(&mut self, plugin: &dyn Plugin) -> Result<(), RegistryError> {
         self.runtime.register(plugin)
     }
 
-    /// The runtime underneath (registry, sources), for the CLI and the plugin host.
-    pub fn runtime(&mut self) -> &mut Runtime {
-        &mut self.runtime
+    /// Every registered operator and function, operators first, each group sorted by name.
+    pub fn symbols(&self) -> Vec<&Rc<Symbol>> {
+        self.runtime.registry().symbols()
+    }
+
+    /// The operator `@name` (without the `@`), if one is registered.
+    pub fn operator(&self, name: &str) -> Option<&Rc<Symbol>> {
+        self.runtime.registry().operator(name)
+    }
+
+    /// The function `name`, if one is registered.
+    pub fn function(&self, name: &str) -> Option<&Rc<Symbol>> {
+        self.runtime.registry().function(name)
+    }
+
+    /// Every source text the engine has seen, which diagnostics point into.
+    pub fn sources(&self) -> &SourceMap {
+        self.runtime.sources()
+    }
+
+    /// The source texts, to add one whose diagnostics should render (a grants file, a
+    /// manifest).
+    pub fn sources_mut(&mut self) -> &mut SourceMap {
+        self.runtime.sources_mut()
+    }
+
+    /// Parses and compiles source text (named `<string>` in diagnostics) once, for
+    /// [`Engine::run`] to evaluate as often as needed.
+    pub fn compile(&mut self, source: &str) -> Result<Program, Error> {
+        self.compile_named("<string>", source, None)
+    }
+
+    /// As [`Engine::compile`], under a name; relative paths resolve against `directory`.
+    pub fn compile_named(&mut self, name: &str, source: &str, directory: Option<&Path>) -> Result<Program, Error> {
+        let id = self.runtime.add_source(name, source);
+        self.runtime
+            .compile(id, directory.map(Path::to_path_buf))
+            .map(|compiled| Program { compiled })
+            .map_err(|failure| Error::Script(failure.diagnostics))
+    }
+
+    /// Reads and compiles a file; relative paths in it resolve against its folder. A file that
+    /// is not UTF-8 is the script error `L010`, located at its first invalid byte.
+    pub fn compile_file(&mut self, path: impl AsRef<Path>) -> Result<Program, Error> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path)
+            .map_err(|error| Error::Io { path: path.display().to_string(), message: error.to_string() })?;
+        let id = self
+            .runtime
+            .add_source_bytes(path.display().to_string(), bytes)
+            .map_err(|failure| Error::Script(failure.diagnostics))?;
+        self.runtime
+            .compile_file(id, path)
+            .map(|compiled| Program { compiled })
+            .map_err(|failure| Error::Script(failure.diagnostics))
+    }
+
+    /// Evaluates a compiled program into a document, with the engine's globals.
+    pub fn run(&mut self, program: &Program) -> Result<Document, Error> {
+        let globals = (!self.globals.is_empty()).then(|| self.globals.shared());
+        self.run_program(program, globals)
+    }
+
+    /// Evaluates a compiled program with `scope`'s values as `$globals` (over the engine's
+    /// own, [`Engine::set_global`]).
+    pub fn run_with_scope(&mut self, program: &Program, scope: &Scope) -> Result<Document, Error> {
+        let globals = scope.layered_over(&self.globals);
+        self.run_program(program, Some(globals))
+    }
+
+    fn run_program(&mut self, program: &Program, globals: Option<Rc<Object>>) -> Result<Document, Error> {
+        match self.runtime.run(&program.compiled, globals) {
+            Ok(evaluation) => Ok(Document::new(evaluation.document, evaluation.warnings)),
+            Err(failure) => Err(Error::Script(failure.diagnostics)),
+        }
     }
 
     /// Evaluates source text (named `<string>` in diagnostics).
@@ -281,29 +378,20 @@ impl Engine {
 
     /// Evaluates source text under a name; relative paths resolve against `directory`.
     pub fn eval_named(&mut self, name: &str, source: &str, directory: Option<&Path>) -> Result<Document, Error> {
-        let id = self.runtime.add_source(name, source);
-        match self.runtime.evaluate(id, directory.map(Path::to_path_buf)) {
-            Ok(evaluation) => Ok(Document::new(evaluation.document, evaluation.warnings)),
-            Err(failure) => Err(Error::Script(failure.diagnostics)),
-        }
+        let program = self.compile_named(name, source, directory)?;
+        self.run(&program)
     }
 
-    /// Reads and evaluates a file.
+    /// Reads and evaluates a file. A file that is not UTF-8 is the script error `L010`, located
+    /// at its first invalid byte; a cross-file read that comes back to this file is a cycle.
     pub fn eval_file(&mut self, path: impl AsRef<Path>) -> Result<Document, Error> {
-        let path = path.as_ref();
-        let source = std::fs::read_to_string(path)
-            .map_err(|error| Error::Io { path: path.display().to_string(), message: error.to_string() })?;
-        let directory = path.parent().map(|parent| if parent.as_os_str().is_empty() { Path::new(".") } else { parent });
-        self.eval_named(&path.display().to_string(), &source, directory)
+        let program = self.compile_file(path)?;
+        self.run(&program)
     }
 
     /// Evaluates one expression (`1 + 2`, `map(range(3), x => x * x)`).
     pub fn eval_expression(&mut self, source: &str) -> Result<Value, Error> {
-        let id = self.runtime.add_source("<expression>", source);
-        self.runtime
-            .evaluate_expression(id)
-            .map(|(value, _)| value)
-            .map_err(|failure| Error::Script(failure.diagnostics))
+        self.eval_expression_with_warnings(source).map(|(value, _)| value)
     }
 
     /// Calls a function value (a lambda from a document) with arguments.
@@ -313,9 +401,10 @@ impl Engine {
             .map_err(|error| Error::Script(vec![error.to_diagnostic(self.runtime.sources())]))
     }
 
-    /// Starts a REPL session.
+    /// Starts a REPL session (with the engine's globals).
     pub fn repl_session(&mut self) -> ReplSession {
-        ReplSession { session: self.runtime.new_session(), lines: 0 }
+        let globals = (!self.globals.is_empty()).then(|| self.globals.shared());
+        ReplSession { session: self.runtime.new_session(globals), lines: 0 }
     }
 
     /// Evaluates a REPL line in a session.
@@ -352,5 +441,50 @@ impl Engine {
     /// Renders diagnostics (errors and warnings).
     pub fn render_diagnostics(&self, diagnostics: &[Diagnostic], color: bool) -> String {
         render_all(diagnostics, self.runtime.sources(), RenderOptions { color, unicode: color })
+    }
+}
+
+/// The REPL's `:load FILE`.
+impl Engine {
+    /// Evaluates a file exactly as [`Engine::eval_file`] does (its sections, blocks, globals and
+    /// cross-file reads), then defines each top-level key of its document in the session, where
+    /// later entries can use it (`server.port`); a key the session has already gets the file's
+    /// value. The file's globals stay its own, as they would for `tusk FILE`.
+    pub fn load_into_session(&mut self, session: &mut ReplSession, path: impl AsRef<Path>) -> Result<Document, Error> {
+        let document = self.eval_file(path)?;
+        for (key, value) in document.object().iter() {
+            self.runtime.define_in_session(&mut session.session, key, value.clone());
+        }
+        Ok(document)
+    }
+}
+
+/// Expressions with their warnings, for the command line (`tusk eval` prints them).
+impl Engine {
+    /// [`Engine::eval_expression`], also returning the warnings (an object literal's duplicate
+    /// key, a bare word in an array).
+    pub fn eval_expression_with_warnings(&mut self, source: &str) -> Result<(Value, Vec<Diagnostic>), Error> {
+        let id = self.runtime.add_source("<expression>", source);
+        let globals = (!self.globals.is_empty()).then(|| self.globals.shared());
+        self.runtime.evaluate_expression(id, globals).map_err(|failure| Error::Script(failure.diagnostics))
+    }
+}
+
+/// Source text that arrives as bytes (the command line's standard input).
+impl Engine {
+    /// [`Engine::eval_named`] for bytes: text that is not UTF-8 is the script error `L010`,
+    /// located at its first invalid byte.
+    pub fn eval_named_bytes(
+        &mut self,
+        name: &str,
+        bytes: Vec<u8>,
+        directory: Option<&Path>,
+    ) -> Result<Document, Error> {
+        let id = self.runtime.add_source_bytes(name, bytes).map_err(|failure| Error::Script(failure.diagnostics))?;
+        let compiled = self
+            .runtime
+            .compile(id, directory.map(Path::to_path_buf))
+            .map_err(|failure| Error::Script(failure.diagnostics))?;
+        self.run(&Program { compiled })
     }
 }

@@ -1,7 +1,7 @@
-//! The logging plugin's errors, converted to the SDK's `OperatorError` (calls) and
-//! `PluginError` (start-up) at the boundary, so every message is written in one place.
+//! The logging plugin's errors, converted to the SDK's `PluginError` at the boundary (the one
+//! `From` impl below), so every message is written in one place.
 
-use tusk_plugin_sdk::{OperatorError, PluginError};
+use tusk_plugin_sdk::PluginError;
 
 /// The level names, as error messages list them.
 pub(crate) const LEVEL_NAMES: &str = "trace, debug, info, warn or error";
@@ -47,32 +47,22 @@ pub(crate) enum LoggingError {
     Configuration(String),
 }
 
-impl From<LoggingError> for OperatorError {
-    fn from(error: LoggingError) -> OperatorError {
+impl From<LoggingError> for PluginError {
+    fn from(error: LoggingError) -> PluginError {
         let message = error.to_string();
         match error {
-            LoggingError::MissingArgument(_) => OperatorError::MissingArgument(message),
-            LoggingError::InvalidLevel { .. } => OperatorError::InvalidLevel(message),
-            LoggingError::PermissionDenied(_) => OperatorError::PermissionDenied(message),
+            LoggingError::MissingArgument(_) => PluginError::missing_argument(message),
+            LoggingError::InvalidLevel { .. } => PluginError::invalid_level(message),
+            LoggingError::PermissionDenied(_) => PluginError::permission_denied(message),
+            LoggingError::Configuration(message) => PluginError::configuration(message),
             LoggingError::InvalidFormat { argument, .. } | LoggingError::NotAString { argument, .. } => {
-                OperatorError::argument(argument, message)
+                PluginError::message(message).at_argument(argument)
             }
             LoggingError::FieldsNotAnObject { .. }
             | LoggingError::ReservedField(_)
-            | LoggingError::TooManyFields { .. } => OperatorError::argument(2, message),
-            LoggingError::NotAFile(_) => OperatorError::argument(0, message),
-            _ => OperatorError::message(message),
-        }
-    }
-}
-
-impl From<LoggingError> for PluginError {
-    fn from(error: LoggingError) -> PluginError {
-        match error {
-            LoggingError::InvalidLevel { .. } => PluginError::InvalidLevel(error.to_string()),
-            LoggingError::Configuration(message) => PluginError::Configuration(message),
-            LoggingError::PermissionDenied(message) => PluginError::Message(format!("permission denied: {message}")),
-            other => PluginError::Message(other.to_string()),
+            | LoggingError::TooManyFields { .. } => PluginError::message(message).at_argument(2),
+            LoggingError::NotAFile(_) => PluginError::message(message).at_argument(0),
+            _ => PluginError::message(message),
         }
     }
 }

@@ -59,10 +59,6 @@ impl TuskPlugin for LoggingPlugin {
             None => Ok(()),
         }
     }
-
-    fn configuration_schema(&self) -> Option<String> {
-        Some(include_str!("../config.schema.json").to_string())
-    }
 }
 
 export_plugin!(LoggingPlugin);

@@ -11,7 +11,7 @@ use std::fs::{File, OpenOptions};
 use std::path::Path;
 use std::sync::Arc;
 
-use tusk_plugin_sdk::{OperatorError, host};
+use tusk_plugin_sdk::{ErrorKind, PluginError, host};
 
 use crate::config::Format;
 use crate::error::LoggingError;
@@ -39,9 +39,9 @@ pub(crate) fn open(path: &str, format: Format) -> Result<Sink, LoggingError> {
     Ok(Sink { path: path.to_string(), format, file: Arc::new(file) })
 }
 
-fn host_error(path: &str, error: OperatorError) -> LoggingError {
-    match error {
-        OperatorError::PermissionDenied(message) => LoggingError::PermissionDenied(message),
-        other => LoggingError::Io { path: path.to_string(), reason: other.to_string() },
+fn host_error(path: &str, error: PluginError) -> LoggingError {
+    match error.kind() {
+        ErrorKind::PermissionDenied => LoggingError::PermissionDenied(error.message_text().to_string()),
+        _ => LoggingError::Io { path: path.to_string(), reason: error.to_string() },
     }
 }

@@ -475,8 +475,11 @@ const CHILD_TARGET: &str = "TUSK_LOGGING_TEST_CHILD_TARGET";
 #[test]
 fn console_targets_write_to_stderr_and_stdout() {
     if let Ok(target) = std::env::var(CHILD_TARGET) {
-        // The child: log to the console; the parent reads what arrived.
+        // The child: log to the console; the parent reads what arrived. In-process, as the
+        // first-party plugin runs for scripts: a sandboxed plugin's standard output goes to
+        // tusk's standard error (marked with its name), never into the document's stream.
         let (mut plugin, _logs) = setup();
+        plugin.in_process();
         let body = "a: @log(\"info\", \"to the console\", {n: 1})\nb: @log.set_format(\"json\")\nc: @log(\"warn\", \"as json\")\nd: @log(\"debug\", \"filtered\")\n";
         plugin.eval(&script(&format!("timestamps: false, target: \"{target}\""), body)).unwrap();
         return;

@@ -1,7 +1,7 @@
-//! The pipeline plugin's errors, converted to the SDK's `OperatorError` at the boundary (the
+//! The pipeline plugin's errors, converted to the SDK's `PluginError` at the boundary (the
 //! one `From` impl below), so every message is written in one place.
 
-use tusk_plugin_sdk::OperatorError;
+use tusk_plugin_sdk::PluginError;
 
 /// The stage names, in the order error messages list them.
 pub(crate) const STAGE_NAMES: &str = "map, filter, reduce and group";
@@ -53,24 +53,24 @@ pub(crate) enum PipelineError {
     Cancelled,
     /// A stage function raised an error: its message passes through unchanged.
     #[error(transparent)]
-    Script(OperatorError),
+    Script(PluginError),
 }
 
-impl From<PipelineError> for OperatorError {
-    fn from(error: PipelineError) -> OperatorError {
+impl From<PipelineError> for PluginError {
+    fn from(error: PipelineError) -> PluginError {
         let message = error.to_string();
         match error {
-            PipelineError::MissingArgument(_) => OperatorError::MissingArgument(message),
-            PipelineError::UnknownStage { .. } => OperatorError::InvalidOperation(message),
+            PipelineError::MissingArgument(_) => PluginError::missing_argument(message),
+            PipelineError::UnknownStage { .. } => PluginError::invalid_operation(message),
             PipelineError::Script(inner) => inner,
             PipelineError::StageNotAString { argument, .. }
             | PipelineError::NotAFunction { argument, .. }
             | PipelineError::NotIterable { argument, .. }
-            | PipelineError::UnexpectedInit { argument, .. } => OperatorError::argument(argument, message),
+            | PipelineError::UnexpectedInit { argument, .. } => PluginError::message(message).at_argument(argument),
             PipelineError::StagesNotAnArray { .. } | PipelineError::NoStages | PipelineError::BadStage { .. } => {
-                OperatorError::argument(1, message)
+                PluginError::message(message).at_argument(1)
             }
-            _ => OperatorError::message(message),
+            _ => PluginError::message(message),
         }
     }
 }

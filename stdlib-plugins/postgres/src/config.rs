@@ -44,9 +44,7 @@ impl PoolOptions {
     }
 }
 
-/// The plugin's settings from its configuration JSON.
-pub(crate) fn parse(json: &str) -> Result<PoolSettings, PluginError> {
-    let options: PoolOptions =
-        serde_json::from_str(json).map_err(|error| PluginError::Configuration(error.to_string()))?;
-    options.apply(&PoolSettings::default()).map_err(PluginError::Configuration)
+/// The plugin's pool settings from its configuration.
+pub(crate) fn settings(options: &PoolOptions) -> Result<PoolSettings, PluginError> {
+    options.apply(&PoolSettings::default()).map_err(PluginError::configuration)
 }

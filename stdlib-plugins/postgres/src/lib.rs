@@ -47,7 +47,7 @@ impl TuskPlugin for PostgresPlugin {
     }
 
     fn initialize(&mut self, context: &PluginContext) -> Result<(), PluginError> {
-        let settings = config::parse(context.config_json())?;
+        let settings = config::settings(&context.config()?)?;
         let state = Arc::new(State { settings, pools: Pools::default(), listeners: Listeners::default() });
         ops::register(context, &state)?;
         self.state = Some(state);
@@ -60,10 +60,6 @@ impl TuskPlugin for PostgresPlugin {
             state.pools.close_all();
         }
         Ok(())
-    }
-
-    fn configuration_schema(&self) -> Option<String> {
-        Some(include_str!("../config.schema.json").to_string())
     }
 }
 

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tusk_plugin_sdk::{FunctionDoc, OperatorError, PluginContext, PluginError, TuskOperator, Value, host};
+use tusk_plugin_sdk::{PluginContext, PluginError, SymbolDoc, Value, host};
 use tusk_sql::postgres::{Notification, Pool, Transaction, run_all, within};
-use tusk_sql::script::{check_connect, result_to_value, to_operator_error, to_sql_value};
+use tusk_sql::script::{check_connect, result_to_value, to_plugin_error, to_sql_value};
 use tusk_sql::{SqlValue, StatementResult};
 
 use crate::State;
@@ -27,25 +27,25 @@ enum Target {
 }
 
 impl Target {
-    fn run(&self, sql: &str, params: &[SqlValue]) -> Result<StatementResult, OperatorError> {
+    fn run(&self, sql: &str, params: &[SqlValue]) -> Result<StatementResult, PluginError> {
         match self {
             Target::Pool(pool) => pool.run(|connection| connection.run(sql, params)),
             Target::Transaction(transaction) => transaction.run(sql, params),
         }
-        .map_err(to_operator_error)
+        .map_err(to_plugin_error)
     }
 
-    fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, OperatorError> {
+    fn execute(&self, sql: &str, params: &[SqlValue]) -> Result<u64, PluginError> {
         match self {
             Target::Pool(pool) => pool.run(|connection| connection.execute(sql, params)),
             Target::Transaction(transaction) => transaction.execute(sql, params),
         }
-        .map_err(to_operator_error)
+        .map_err(to_plugin_error)
     }
 }
 
 /// One operation of the plugin, with the argument positions it reads from.
-type Operation = fn(&State, &Args<'_>) -> Result<Value, OperatorError>;
+type Operation = fn(&State, &Args<'_>) -> Result<Value, PluginError>;
 
 /// The arguments of one call, with the operator's name for messages; `offset` skips the
 /// operation name of the `@postgres(operation, …)` form.
@@ -60,38 +60,35 @@ impl Args<'_> {
         self.values.get(self.offset + index)
     }
 
-    fn required(&self, index: usize, name: &str) -> Result<&Value, OperatorError> {
+    fn required(&self, index: usize, name: &str) -> Result<&Value, PluginError> {
         self.get(index).ok_or_else(|| {
-            OperatorError::MissingArgument(format!(
-                "{name} (argument {} of {})",
-                self.offset + index + 1,
-                self.operator
-            ))
+            PluginError::missing_argument(format!("{name} (argument {} of {})", self.offset + index + 1, self.operator))
         })
     }
 
-    fn string(&self, index: usize, name: &str) -> Result<&str, OperatorError> {
+    fn string(&self, index: usize, name: &str) -> Result<&str, PluginError> {
         let value = self.required(index, name)?;
         value.as_str().ok_or_else(|| {
-            OperatorError::argument(
-                self.offset + index,
-                format!("{}: {name} must be a string, got a {}", self.operator, value.type_name()),
-            )
+            PluginError::message(format!("{}: {name} must be a string, got a {}", self.operator, value.type_name()))
+                .at_argument(self.offset + index)
         })
     }
 
-    fn at_most(&self, count: usize) -> Result<(), OperatorError> {
+    fn at_most(&self, count: usize) -> Result<(), PluginError> {
         if self.values.len() > self.offset + count {
-            return Err(OperatorError::argument(
+            return Err(PluginError::message(format!(
+                "{} takes at most {} arguments, got {}",
+                self.operator,
                 self.offset + count,
-                format!("{} takes at most {} arguments, got {}", self.operator, self.offset + count, self.values.len()),
-            ));
+                self.values.len()
+            ))
+            .at_argument(self.offset + count));
         }
         Ok(())
     }
 
     /// The `$1`, `$2`, … values: an array (or nothing).
-    fn params(&self, index: usize) -> Result<Vec<SqlValue>, OperatorError> {
+    fn params(&self, index: usize) -> Result<Vec<SqlValue>, PluginError> {
         match self.get(index) {
             None => Ok(Vec::new()),
             Some(value) if value.is_null() => Ok(Vec::new()),
@@ -101,26 +98,24 @@ impl Args<'_> {
                     .enumerate()
                     .map(|(position, item)| to_sql_value(&item, &format!("parameter ${}", position + 1)))
                     .collect(),
-                None => Err(OperatorError::argument(
-                    self.offset + index,
-                    format!(
-                        "{}: the parameters must be an array ([1, \"a\"] for $1 and $2), got a {}",
-                        self.operator,
-                        value.type_name()
-                    ),
-                )),
+                None => Err(PluginError::message(format!(
+                    "{}: the parameters must be an array ([1, \"a\"] for $1 and $2), got a {}",
+                    self.operator,
+                    value.type_name()
+                ))
+                .at_argument(self.offset + index)),
             },
         }
     }
 
-    fn target(&self, state: &State, index: usize) -> Result<Target, OperatorError> {
+    fn target(&self, state: &State, index: usize) -> Result<Target, PluginError> {
         let value = self.required(index, "connection")?;
         if let Some(connection) = value.as_str() {
             return state
                 .pools
                 .get(connection, &state.settings, &check_connect)
                 .map(Target::Pool)
-                .map_err(to_operator_error);
+                .map_err(to_plugin_error);
         }
         if let Some(handle) = value.downcast::<PoolHandle>() {
             return Ok(Target::Pool(handle.0.clone()));
@@ -128,18 +123,16 @@ impl Args<'_> {
         if let Some(handle) = value.downcast::<TransactionHandle>() {
             return Ok(Target::Transaction(handle.0.clone()));
         }
-        Err(OperatorError::argument(
-            self.offset + index,
-            format!(
-                "{}: the connection must be a connection string, a pool from create_pool or a transaction, got a {}",
-                self.operator,
-                value.type_name()
-            ),
+        Err(PluginError::message(format!(
+            "{}: the connection must be a connection string, a pool from create_pool or a transaction, got a {}",
+            self.operator,
+            value.type_name()
         ))
+        .at_argument(self.offset + index))
     }
 }
 
-fn query(state: &State, args: &Args<'_>) -> Result<Value, OperatorError> {
+fn query(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     args.at_most(3)?;
     let target = args.target(state, 0)?;
     let sql = args.string(1, "sql")?;
@@ -147,7 +140,7 @@ fn query(state: &State, args: &Args<'_>) -> Result<Value, OperatorError> {
     Ok(result_to_value(&target.run(sql, &params)?))
 }
 
-fn execute(state: &State, args: &Args<'_>) -> Result<Value, OperatorError> {
+fn execute(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     args.at_most(3)?;
     let target = args.target(state, 0)?;
     let sql = args.string(1, "sql")?;
@@ -156,40 +149,39 @@ fn execute(state: &State, args: &Args<'_>) -> Result<Value, OperatorError> {
     Ok(Value::from(i64::try_from(changed).unwrap_or(i64::MAX)))
 }
 
-fn transaction(state: &State, args: &Args<'_>) -> Result<Value, OperatorError> {
+fn transaction(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     args.at_most(2)?;
     let target = args.target(state, 0)?;
     let body = args.required(1, "function")?;
     if let Some(statements) = body.as_array() {
         let Target::Pool(pool) = target else {
-            return Err(OperatorError::argument(
-                args.offset + 1,
-                format!("{}: a list of statements needs a connection, not a transaction", args.operator),
-            )
+            return Err(PluginError::message(format!(
+                "{}: a list of statements needs a connection, not a transaction",
+                args.operator
+            ))
+            .at_argument(args.offset + 1)
             .with_help("inside a transaction, run the statements one by one"));
         };
         let mut list = Vec::new();
         for (index, statement) in statements.iter().enumerate() {
             list.push(statement_of(&statement, index, args)?);
         }
-        let results = run_all(&pool, &list).map_err(to_operator_error)?;
+        let results = run_all(&pool, &list).map_err(to_plugin_error)?;
         return Ok(Value::array(results.iter().map(result_to_value).collect()));
     }
     if body.kind() != tusk_plugin_sdk::Kind::Function {
-        return Err(OperatorError::argument(
-            args.offset + 1,
-            format!(
-                "{}: expected a function (tx => …) or a list of statements, got a {}",
-                args.operator,
-                body.type_name()
-            ),
-        ));
+        return Err(PluginError::message(format!(
+            "{}: expected a function (tx => …) or a list of statements, got a {}",
+            args.operator,
+            body.type_name()
+        ))
+        .at_argument(args.offset + 1));
     }
     let transaction = match target {
         Target::Pool(pool) => Transaction::begin(&pool),
         Target::Transaction(outer) => outer.nested(),
     }
-    .map_err(to_operator_error)?;
+    .map_err(to_plugin_error)?;
     within(transaction, |transaction| {
         let handle = Value::plugin_object(TRANSACTION_TYPE, TransactionHandle(transaction.clone()));
         body.call(&[handle])
@@ -197,12 +189,14 @@ fn transaction(state: &State, args: &Args<'_>) -> Result<Value, OperatorError> {
 }
 
 /// One entry of a statement list: `"sql"` or `["sql", [params]]`.
-fn statement_of(statement: &Value, index: usize, args: &Args<'_>) -> Result<(String, Vec<SqlValue>), OperatorError> {
+fn statement_of(statement: &Value, index: usize, args: &Args<'_>) -> Result<(String, Vec<SqlValue>), PluginError> {
     let bad = || {
-        OperatorError::argument(
-            args.offset + 1,
-            format!("{}: statement {} must be \"sql\" or [\"sql\", [params]]", args.operator, index + 1),
-        )
+        PluginError::message(format!(
+            "{}: statement {} must be \"sql\" or [\"sql\", [params]]",
+            args.operator,
+            index + 1
+        ))
+        .at_argument(args.offset + 1)
     };
     if let Some(sql) = statement.as_str() {
         return Ok((sql.to_string(), Vec::new()));
@@ -225,29 +219,31 @@ fn statement_of(statement: &Value, index: usize, args: &Args<'_>) -> Result<(Str
     Ok((sql, params))
 }
 
-fn listen(state: &State, args: &Args<'_>) -> Result<Value, OperatorError> {
+fn listen(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     args.at_most(3)?;
     let connection = args.required(0, "connection")?;
     let (pool, key) = match (connection.as_str(), connection.downcast::<PoolHandle>()) {
         (Some(text), _) => {
-            (state.pools.get(text, &state.settings, &check_connect).map_err(to_operator_error)?, text.to_string())
+            (state.pools.get(text, &state.settings, &check_connect).map_err(to_plugin_error)?, text.to_string())
         }
         (None, Some(handle)) => (handle.0.clone(), format!("pool:{:p}", Arc::as_ptr(&handle.0))),
         _ => {
-            return Err(OperatorError::argument(
-                args.offset,
-                format!("{}: the connection must be a connection string or a pool from create_pool", args.operator),
-            ));
+            return Err(PluginError::message(format!(
+                "{}: the connection must be a connection string or a pool from create_pool",
+                args.operator
+            ))
+            .at_argument(args.offset));
         }
     };
     let channel = args.string(1, "channel")?;
     let timeout = match args.get(2) {
         None => Duration::ZERO,
         Some(value) if value.kind() == tusk_plugin_sdk::Kind::Function => {
-            return Err(OperatorError::argument(
-                args.offset + 2,
-                format!("{}: a handler function needs the event loop (not available yet)", args.operator),
-            )
+            return Err(PluginError::message(format!(
+                "{}: a handler function needs the event loop (not available yet)",
+                args.operator
+            ))
+            .at_argument(args.offset + 2)
             .with_help("pass a timeout in seconds instead and use the notifications it returns"));
         }
         Some(value) => match value.as_float() {
@@ -255,15 +251,16 @@ fn listen(state: &State, args: &Args<'_>) -> Result<Value, OperatorError> {
                 Duration::from_secs_f64(seconds)
             }
             _ => {
-                return Err(OperatorError::argument(
-                    args.offset + 2,
-                    format!("{}: the timeout must be a number of seconds between 0 and 86400", args.operator),
-                ));
+                return Err(PluginError::message(format!(
+                    "{}: the timeout must be a number of seconds between 0 and 86400",
+                    args.operator
+                ))
+                .at_argument(args.offset + 2));
             }
         },
     };
     let received =
-        state.listeners.listen(&pool, &key, channel, timeout, &host::is_cancelled).map_err(to_operator_error)?;
+        state.listeners.listen(&pool, &key, channel, timeout, &host::is_cancelled).map_err(to_plugin_error)?;
     Ok(Value::array(received.iter().map(notification_value).collect()))
 }
 
@@ -275,7 +272,7 @@ fn notification_value(notification: &Notification) -> Value {
     ])
 }
 
-fn notify(state: &State, args: &Args<'_>) -> Result<Value, OperatorError> {
+fn notify(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     args.at_most(3)?;
     let target = args.target(state, 0)?;
     let channel = args.string(1, "channel")?;
@@ -290,7 +287,7 @@ fn notify(state: &State, args: &Args<'_>) -> Result<Value, OperatorError> {
     Ok(Value::null())
 }
 
-fn create_pool(state: &State, args: &Args<'_>) -> Result<Value, OperatorError> {
+fn create_pool(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     args.at_most(2)?;
     let connection = args.string(0, "connection")?;
     let settings = match args.get(1) {
@@ -298,14 +295,14 @@ fn create_pool(state: &State, args: &Args<'_>) -> Result<Value, OperatorError> {
         Some(options) => {
             let json = to_sql_value(options, "options")?.to_json();
             let options: PoolOptions = serde_json::from_value(json).map_err(|error| {
-                OperatorError::argument(args.offset + 1, format!("create_pool: bad options: {error}"))
+                PluginError::message(format!("create_pool: bad options: {error}")).at_argument(args.offset + 1)
             })?;
-            options
-                .apply(&state.settings)
-                .map_err(|message| OperatorError::argument(args.offset + 1, format!("create_pool: {message}")))?
+            options.apply(&state.settings).map_err(|message| {
+                PluginError::message(format!("create_pool: {message}")).at_argument(args.offset + 1)
+            })?
         }
     };
-    let pool = state.pools.create(connection, settings, &check_connect).map_err(to_operator_error)?;
+    let pool = state.pools.create(connection, settings, &check_connect).map_err(to_plugin_error)?;
     Ok(Value::plugin_object(POOL_TYPE, PoolHandle(pool)))
 }
 
@@ -314,17 +311,15 @@ const OPERATIONS: &[(&str, Operation)] =
     &[("query", query), ("execute", execute), ("transaction", transaction), ("listen", listen), ("notify", notify)];
 
 /// `@postgres(operation, …)`: the seed's form of every operation.
-fn dispatch(state: &State, args: &Args<'_>) -> Result<Value, OperatorError> {
+fn dispatch(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     let operation = args.required(0, "operation")?;
     let name = operation.as_str().ok_or_else(|| {
-        OperatorError::argument(
-            0,
-            format!("@postgres: the operation must be a string, got a {}", operation.type_name()),
-        )
+        PluginError::message(format!("@postgres: the operation must be a string, got a {}", operation.type_name()))
+            .at_argument(0)
     })?;
     let Some((_, run)) = OPERATIONS.iter().find(|(known, _)| *known == name) else {
         let known: Vec<&str> = OPERATIONS.iter().map(|(known, _)| *known).collect();
-        return Err(OperatorError::InvalidOperation(format!("@postgres has no operation `{name}`"))
+        return Err(PluginError::invalid_operation(format!("@postgres has no operation `{name}`"))
             .with_help(format!("use one of {}", known.join(", "))));
     };
     run(state, &Args { values: args.values, offset: 1, operator: &format!("@postgres(\"{name}\")") })
@@ -380,55 +375,34 @@ pub(crate) fn register(context: &PluginContext, state: &Arc<State>) -> Result<()
     ];
     for (name, signature, summary, side_effects, run) in operators {
         let state = state.clone();
-        context.register_operator(Operator { name, signature, summary, side_effects, state, run })?;
+        let operator = format!("@{name}");
+        context.register_operator_with(
+            name,
+            SymbolDoc { signature: signature.into(), summary: summary.into(), side_effects, ..SymbolDoc::default() },
+            move |args: &[Value]| run(&state, &Args { values: args, offset: 0, operator: &operator }),
+        )?;
     }
     let pool_state = state.clone();
     context.register_function_with(
         "create_pool",
-        FunctionDoc {
+        SymbolDoc {
             signature: "create_pool(connection[, options])".into(),
             summary: "A pool for a connection string, with its own settings ({pool_size, connect_timeout, acquire_timeout, idle_timeout, statement_cache_size, tls}); usable wherever a connection is.".into(),
-            examples: Vec::new(),
+            side_effects: true,
+            ..SymbolDoc::default()
         },
         move |args: &[Value]| create_pool(&pool_state, &Args { values: args, offset: 0, operator: "create_pool" }),
     )?;
     let query_state = state.clone();
     context.register_function_with(
         "execute_query",
-        FunctionDoc {
+        SymbolDoc {
             signature: "execute_query(connection, sql[, params])".into(),
             summary: "The same as @postgres.query.".into(),
-            examples: Vec::new(),
+            side_effects: true,
+            ..SymbolDoc::default()
         },
         move |args: &[Value]| query(&query_state, &Args { values: args, offset: 0, operator: "execute_query" }),
     )?;
     Ok(())
-}
-
-/// An operator over the plugin's shared state.
-struct Operator {
-    name: &'static str,
-    signature: &'static str,
-    summary: &'static str,
-    side_effects: bool,
-    state: Arc<State>,
-    run: Operation,
-}
-
-impl TuskOperator for Operator {
-    fn name(&self) -> &str {
-        self.name
-    }
-    fn execute(&self, args: &[Value]) -> Result<Value, OperatorError> {
-        (self.run)(&self.state, &Args { values: args, offset: 0, operator: &format!("@{}", self.name) })
-    }
-    fn signature(&self) -> String {
-        self.signature.to_string()
-    }
-    fn summary(&self) -> String {
-        self.summary.to_string()
-    }
-    fn side_effects(&self) -> bool {
-        self.side_effects
-    }
 }

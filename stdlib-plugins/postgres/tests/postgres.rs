@@ -419,20 +419,30 @@ fn passwords_never_appear_in_errors() {
     assert!(missing_db.contains("does not exist"), "{missing_db}");
 }
 
+/// The first line of the error of a connection to the test server without its network grant.
+const REFUSED_WITHOUT_NETWORK_GRANT: &str = "[R015] Error: @postgres.query: permission denied: plugin `postgres` may not connect to 127.0.0.1:5432; run with --allow-net=127.0.0.1:5432 to allow it";
+
+/// The manifest declares any host as optional: the plugin loads without grants, and each
+/// connection needs the network grant of its host and port; the database grant is not needed.
 #[test]
-fn connections_need_the_network_grant_and_the_plugin_the_database_grant() {
+fn each_connection_needs_the_network_grant_of_its_host() {
     let Some(_client) = direct() else { return };
-    let mut plugin = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
-    plugin.grant("--allow-db").in_process();
-    let denied = error(&mut plugin, &format!("@postgres.query(\"{URL}\", \"SELECT 1\")"));
-    assert!(denied.contains("permission denied"), "{denied}");
-    assert!(denied.contains("127.0.0.1:5432"), "{denied}");
-    let unix = error(&mut plugin, "@postgres.query(\"host=/var/run/postgresql user=postgres\", \"SELECT 1\")");
+    let mut database_only = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
+    database_only.grant("--allow-db").in_process();
+    let denied = error(&mut database_only, &format!("@postgres.query(\"{URL}\", \"SELECT 1\")"));
+    assert_eq!(denied.lines().next(), Some(REFUSED_WITHOUT_NETWORK_GRANT), "{denied}");
+    let unix = error(&mut database_only, "@postgres.query(\"host=/var/run/postgresql user=postgres\", \"SELECT 1\")");
     assert!(unix.contains("Unix socket"), "{unix}");
-    let mut without_db = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
-    without_db.grant(GRANT_NET).in_process();
-    let refused = error(&mut without_db, &format!("@postgres.query(\"{URL}\", \"SELECT 1\")"));
-    assert!(refused.contains("--allow-db"), "{refused}");
+    let mut other_port = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
+    other_port.grant("--allow-net=127.0.0.1:5433").in_process();
+    let refused = error(&mut other_port, &format!("@postgres.query(\"{URL}\", \"SELECT 1\")"));
+    assert_eq!(refused.lines().next(), Some(REFUSED_WITHOUT_NETWORK_GRANT), "{refused}");
+    let mut network_only = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
+    network_only.grant(GRANT_NET).in_process();
+    assert_eq!(
+        eval(&mut network_only, &format!("@postgres.query(\"{URL}\", \"SELECT 1 AS one\")")),
+        json!([{"one": 1}])
+    );
 }
 
 #[test]
@@ -456,17 +466,26 @@ fn database_errors_carry_the_servers_message() {
     assert!(wrong.contains("the parameters must be an array"), "{wrong}");
 }
 
+/// Sandboxed, a network grant alone gives connections made by the host's broker; with the
+/// database grant too, the driver's own sockets. Both check each connection's grant.
 #[test]
 fn sandboxed_smoke_test() {
     let Some(_client) = direct() else { return };
-    let mut plugin = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
-    plugin.grant("--allow-db").grant(GRANT_NET);
-    let rows = plugin
-        .eval_expression(&format!("@postgres.query(\"{URL}\", \"SELECT $1::text || '!' AS v\", [\"sandboxed\"])"));
-    match rows {
-        Ok(rows) => assert_eq!(rows, json!([{"v": "sandboxed!"}])),
-        Err(error) => panic!("sandboxed query failed: {error}"),
+    let statement = format!("@postgres.query(\"{URL}\", \"SELECT $1::text || '!' AS v\", [\"sandboxed\"])");
+    for grants in [&[GRANT_NET][..], &["--allow-db", GRANT_NET]] {
+        let mut plugin = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
+        for grant in grants {
+            plugin.grant(grant);
+        }
+        match plugin.eval_expression(&statement) {
+            Ok(rows) => assert_eq!(rows, json!([{"v": "sandboxed!"}]), "{grants:?}"),
+            Err(error) => panic!("sandboxed query with {grants:?} failed: {error}"),
+        }
     }
+    let mut database_only = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
+    database_only.grant("--allow-db");
+    let denied = error(&mut database_only, &format!("@postgres.query(\"{URL}\", \"SELECT 1\")"));
+    assert_eq!(denied.lines().next(), Some(REFUSED_WITHOUT_NETWORK_GRANT), "{denied}");
 }
 
 /// Waits until the server has ended backend `pid` (pg_terminate_backend only signals it), so

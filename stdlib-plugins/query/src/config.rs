@@ -12,9 +12,10 @@ use crate::adapters::mysql::{MySql, MySqlSettings};
 use crate::adapters::postgres::Postgres;
 use crate::adapters::sqlite::{Sqlite, SqliteSettings};
 
+/// The settings as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Config {
+pub(crate) struct Config {
     default: Option<String>,
     #[serde(default)]
     sqlite: SqliteConfig,
@@ -49,7 +50,7 @@ fn seconds(name: &str, value: Option<f64>, default: Duration) -> Result<Duration
         None => Ok(default),
         Some(seconds) if (0.0..1e9).contains(&seconds) => Ok(Duration::from_secs_f64(seconds)),
         Some(seconds) => {
-            Err(PluginError::Configuration(format!("`{name}` must be a number of seconds, got {seconds}")))
+            Err(PluginError::configuration(format!("`{name}` must be a number of seconds, got {seconds}")))
         }
     }
 }
@@ -63,8 +64,7 @@ fn libpq_value(value: &str) -> String {
 }
 
 /// The adapter the configuration names (SQLite unless `default` says otherwise).
-pub(crate) fn adapter(json: &str) -> Result<Box<dyn Adapter>, PluginError> {
-    let config: Config = serde_json::from_str(json).map_err(|error| PluginError::Configuration(error.to_string()))?;
+pub(crate) fn adapter(config: Config) -> Result<Box<dyn Adapter>, PluginError> {
     let kind = config.default.as_deref().unwrap_or("sqlite");
     match kind {
         "sqlite" => Ok(Box::new(Sqlite::new(SqliteSettings {
@@ -99,7 +99,7 @@ pub(crate) fn adapter(json: &str) -> Result<Box<dyn Adapter>, PluginError> {
                     defaults.connect_timeout,
                 )?,
                 tls: match &server.tls {
-                    Some(mode) => TlsMode::parse(mode).map_err(|error| PluginError::Configuration(error.message))?,
+                    Some(mode) => TlsMode::parse(mode).map_err(|error| PluginError::configuration(error.message))?,
                     None => defaults.tls,
                 },
                 ..defaults
@@ -109,7 +109,7 @@ pub(crate) fn adapter(json: &str) -> Result<Box<dyn Adapter>, PluginError> {
         "mysql" | "mariadb" => {
             let server = config.mysql.unwrap_or_default();
             if server.tls.is_some() {
-                return Err(PluginError::Configuration("mysql.tls: TLS to MySQL is not supported yet".to_string()));
+                return Err(PluginError::configuration("mysql.tls: TLS to MySQL is not supported yet"));
             }
             Ok(Box::new(MySql::new(MySqlSettings {
                 url: server.url,
@@ -121,7 +121,7 @@ pub(crate) fn adapter(json: &str) -> Result<Box<dyn Adapter>, PluginError> {
                 pool_size: server.pool_size.unwrap_or(10),
             })))
         }
-        other => Err(PluginError::Configuration(format!(
+        other => Err(PluginError::configuration(format!(
             "unknown database `{other}` in `default`: use \"sqlite\", \"postgresql\" or \"mysql\""
         ))),
     }

@@ -8,8 +8,8 @@ mod config;
 
 use std::sync::Arc;
 
-use tusk_plugin_sdk::{OperatorError, PluginContext, PluginError, TuskOperator, TuskPlugin, Value, export_plugin};
-use tusk_sql::script::{result_to_value, to_operator_error, to_sql_value};
+use tusk_plugin_sdk::{PluginContext, PluginError, SymbolDoc, TuskPlugin, Value, export_plugin};
+use tusk_sql::script::{result_to_value, to_plugin_error, to_sql_value};
 
 use crate::adapters::Adapter;
 
@@ -27,59 +27,38 @@ impl TuskPlugin for QueryPlugin {
     }
 
     fn initialize(&mut self, context: &PluginContext) -> Result<(), PluginError> {
-        let adapter: Arc<dyn Adapter> = Arc::from(config::adapter(context.config_json())?);
-        context.register_operator(Query { name: "query", adapter: adapter.clone() })?;
-        context.register_operator(Query { name: "q", adapter })?;
+        let adapter: Arc<dyn Adapter> = Arc::from(config::adapter(context.config()?)?);
+        for name in ["query", "q"] {
+            let adapter = adapter.clone();
+            context.register_operator_with(
+                name,
+                SymbolDoc {
+                    signature: format!("@{name}(sql, args…)"),
+                    summary: "Runs SQL with `?` placeholders on the configured database (SQLite by default): rows as objects, or {changes, last_id}.".into(),
+                    examples: vec![format!(r#"@{name}("SELECT ? * ? AS product", 6, 7) => [{{"product": 42}}]"#)],
+                    side_effects: true,
+                    ..SymbolDoc::default()
+                },
+                move |args: &[Value]| query(name, adapter.as_ref(), args),
+            )?;
+        }
         Ok(())
     }
-
-    fn configuration_schema(&self) -> Option<String> {
-        Some(include_str!("../config.schema.json").to_string())
-    }
 }
 
-/// `@query(sql, args…)` and `@q(sql, args…)`.
-struct Query {
-    name: &'static str,
-    adapter: Arc<dyn Adapter>,
-}
-
-impl TuskOperator for Query {
-    fn name(&self) -> &str {
-        self.name
-    }
-
-    fn execute(&self, args: &[Value]) -> Result<Value, OperatorError> {
-        let sql = args
-            .first()
-            .ok_or_else(|| OperatorError::MissingArgument(format!("sql (argument 1 of @{})", self.name)))?;
-        let sql = sql.as_str().ok_or_else(|| {
-            OperatorError::argument(0, format!("@{}: the SQL must be a string, got a {}", self.name, sql.type_name()))
-        })?;
-        let params = args[1..]
-            .iter()
-            .enumerate()
-            .map(|(index, value)| to_sql_value(value, &format!("argument {} of @{}", index + 2, self.name)))
-            .collect::<Result<Vec<_>, _>>()?;
-        let result = self.adapter.run(sql, &params).map_err(to_operator_error)?;
-        Ok(result_to_value(&result))
-    }
-
-    fn signature(&self) -> String {
-        format!("@{}(sql, args…)", self.name)
-    }
-
-    fn summary(&self) -> String {
-        "Runs SQL with `?` placeholders on the configured database (SQLite by default): rows as objects, or {changes, last_id}.".to_string()
-    }
-
-    fn examples(&self) -> Vec<String> {
-        vec![format!(r#"@{}("SELECT ? * ? AS product", 6, 7) => [{{"product": 42}}]"#, self.name)]
-    }
-
-    fn side_effects(&self) -> bool {
-        true
-    }
+/// `@query(sql, args…)` and `@q(sql, args…)`; `name` is the operator's, for messages.
+fn query(name: &str, adapter: &dyn Adapter, args: &[Value]) -> Result<Value, PluginError> {
+    let sql = args.first().ok_or_else(|| PluginError::missing_argument(format!("sql (argument 1 of @{name})")))?;
+    let sql = sql.as_str().ok_or_else(|| {
+        PluginError::message(format!("@{name}: the SQL must be a string, got a {}", sql.type_name())).at_argument(0)
+    })?;
+    let params = args[1..]
+        .iter()
+        .enumerate()
+        .map(|(index, value)| to_sql_value(value, &format!("argument {} of @{name}", index + 2)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let result = adapter.run(sql, &params).map_err(to_plugin_error)?;
+    Ok(result_to_value(&result))
 }
 
 export_plugin!(QueryPlugin);

@@ -52,10 +52,17 @@ fn mysql_client() -> Option<mysql::Conn> {
     })
 }
 
-/// The plugin configured for `kind`, in-process, with the grants it needs.
+/// The plugin configured for `kind`, in-process, with the grants it needs: a server's network
+/// grant, nothing for SQLite in memory.
 fn plugin(kind: Kind) -> PluginTest {
+    let mut plugin = configured(kind);
+    plugin.in_process();
+    plugin
+}
+
+/// The plugin configured for `kind` with the grants it needs, sandboxed as other plugins run.
+fn configured(kind: Kind) -> PluginTest {
     let mut plugin = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
-    plugin.grant("--allow-db");
     match kind {
         Kind::Sqlite => {}
         Kind::Postgres => {
@@ -69,7 +76,6 @@ fn plugin(kind: Kind) -> PluginTest {
             );
         }
     }
-    plugin.in_process();
     plugin
 }
 
@@ -285,7 +291,7 @@ fn mysql_wrong_password_does_not_show_the_password() {
     let user = format!("tusk_pw_{}", std::process::id());
     client.query_drop(format!("CREATE USER '{user}'@'%' IDENTIFIED BY 'right-Secret-1'")).unwrap();
     let mut plugin = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
-    plugin.grant("--allow-db").grant("--allow-net=127.0.0.1:3306").in_process();
+    plugin.grant("--allow-net=127.0.0.1:3306").in_process();
     let attempts = [
         format!(
             "[plugins.query]\ndefault = \"mysql\"\n[plugins.query.mysql]\nhost = \"127.0.0.1\"\nuser = \"{user}\"\npassword = \"wrong-Secret-2\"\ndatabase = \"test\"\n"
@@ -319,6 +325,28 @@ fn servers_need_the_network_grant() {
     let denied = plugin.eval_expression("@query(\"SELECT 1\")").unwrap_err();
     assert!(denied.contains("permission denied") && denied.contains("127.0.0.1:5432"), "{denied}");
     assert!(!denied.contains("hunter2-secret"), "{denied}");
+}
+
+/// Sandboxed, each server answers with its network grant alone (connections made by the host's
+/// broker) and with the database grant too (the drivers' own sockets).
+#[test]
+fn servers_answer_sandboxed() {
+    let servers = [(Kind::Postgres, postgres_client().is_some()), (Kind::MySql, mysql_client().is_some())];
+    for (kind, available) in servers {
+        if !available {
+            continue;
+        }
+        for database_grant in [false, true] {
+            let mut plugin = configured(kind);
+            if database_grant {
+                plugin.grant("--allow-db");
+            }
+            match plugin.eval_expression("@query(\"SELECT ? AS v\", \"sandboxed\")") {
+                Ok(rows) => assert_eq!(rows, json!([{"v": "sandboxed"}]), "{kind:?}, database grant {database_grant}"),
+                Err(error) => panic!("{kind:?} sandboxed, database grant {database_grant}: {error}"),
+            }
+        }
+    }
 }
 
 /// Waits until the server has ended backend `pid` (pg_terminate_backend only signals it), so

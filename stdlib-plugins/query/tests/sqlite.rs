@@ -4,9 +4,10 @@
 use serde_json::json;
 use tusk_plugin_testkit::PluginTest;
 
+/// The plugin in-process without grants: the in-memory database needs none.
 fn plugin() -> PluginTest {
     let mut plugin = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
-    plugin.grant("--allow-db").in_process();
+    plugin.in_process();
     plugin
 }
 
@@ -55,14 +56,6 @@ fn a_database_file_needs_the_write_grant_and_persists() {
 }
 
 #[test]
-fn the_plugin_needs_the_database_grant() {
-    let mut plugin = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
-    plugin.in_process();
-    let refused = plugin.eval_expression("@query(\"SELECT 1\")").unwrap_err();
-    assert!(refused.contains("--allow-db"), "{refused}");
-}
-
-#[test]
 fn configuration_mistakes_are_reported() {
     let mut plugin = plugin();
     plugin.with_user_config("[plugins.query]\ndefault = \"oracle\"\n");
@@ -70,12 +63,24 @@ fn configuration_mistakes_are_reported() {
     assert!(error.contains("oracle"), "{error}");
 }
 
+/// Sandboxed, the in-memory database needs no grant, and a database file the write grant of
+/// its folder (SQLite writes its journal beside it).
 #[test]
 fn sandboxed_smoke_test() {
     let mut plugin = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
-    plugin.grant("--allow-db");
     assert_eq!(
         plugin.eval_expression("@query(\"SELECT ? || '!' AS v\", \"sandboxed\")").unwrap(),
         json!([{"v": "sandboxed!"}])
     );
+    let file = plugin.script_dir().join("data/app.db");
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    plugin.with_user_config("[plugins.query]\n[plugins.query.sqlite]\nfilename = \"data/app.db\"\n");
+    let denied = plugin.eval_expression("@query(\"SELECT 1 AS one\")").unwrap_err();
+    assert!(denied.contains(&format!("--allow-write={}", file.display())), "{denied}");
+    let folder = file.parent().unwrap().display().to_string();
+    plugin.grant(&format!("--allow-write={folder}")).grant(&format!("--allow-read={folder}"));
+    plugin.eval_expression("@query(\"CREATE TABLE t (v TEXT)\")").unwrap();
+    plugin.eval_expression("@query(\"INSERT INTO t VALUES (?)\", \"kept\")").unwrap();
+    assert_eq!(plugin.eval_expression("@query(\"SELECT v FROM t\")").unwrap(), json!([{"v": "kept"}]));
+    assert!(std::fs::read(&file).unwrap().starts_with(b"SQLite format 3\0"));
 }

@@ -2,12 +2,12 @@
 //! results as script values, and [`SqlError`] as the SDK's error. Everything else in this
 //! crate is plain Rust.
 
-use tusk_plugin_sdk::{Kind, OperatorError, Value, host};
+use tusk_plugin_sdk::{ErrorKind, Kind, PluginError, Value, host};
 
 use crate::{Rows, SqlError, SqlErrorKind, SqlValue, StatementResult};
 
 /// A script value as a parameter. `what` names it in errors (`argument 2`).
-pub fn to_sql_value(value: &Value, what: &str) -> Result<SqlValue, OperatorError> {
+pub fn to_sql_value(value: &Value, what: &str) -> Result<SqlValue, PluginError> {
     Ok(match value.kind() {
         Kind::Null => SqlValue::Null,
         Kind::Bool => SqlValue::Bool(value.as_bool().unwrap_or_default()),
@@ -29,18 +29,15 @@ pub fn to_sql_value(value: &Value, what: &str) -> Result<SqlValue, OperatorError
         Kind::Range => {
             let (start, end) = value.as_range().unwrap_or_default();
             if end.saturating_sub(start) > 1_000_000 {
-                return Err(OperatorError::message(format!(
+                return Err(PluginError::message(format!(
                     "{what}: a range of more than a million values cannot be a parameter"
                 )));
             }
             SqlValue::Array((start..end).map(SqlValue::Int).collect())
         }
         Kind::Function | Kind::PluginObject | Kind::Opaque => {
-            return Err(OperatorError::message(format!(
-                "{what}: a {} cannot be sent to a database",
-                value.type_name()
-            ))
-            .with_help("pass null, a bool, a number, a string, an array or an object"));
+            return Err(PluginError::message(format!("{what}: a {} cannot be sent to a database", value.type_name()))
+                .with_help("pass null, a bool, a number, a string, an array or an object"));
         }
     })
 }
@@ -100,11 +97,12 @@ pub fn result_to_value(result: &StatementResult) -> Value {
     }
 }
 
-/// The SDK's error for an adapter error, with its hint.
-pub fn to_operator_error(error: SqlError) -> OperatorError {
+/// The SDK's error for an adapter error, with its hint: a missing grant is a permission error,
+/// anything else the message as the adapter wrote it (the database's own words kept).
+pub fn to_plugin_error(error: SqlError) -> PluginError {
     let base = match error.kind {
-        SqlErrorKind::Permission => OperatorError::PermissionDenied(error.message),
-        _ => OperatorError::message(error.message),
+        SqlErrorKind::Permission => PluginError::permission_denied(error.message),
+        _ => PluginError::message(error.message),
     };
     match error.help {
         Some(help) => base.with_help(help),
@@ -115,16 +113,16 @@ pub fn to_operator_error(error: SqlError) -> OperatorError {
 /// The host's permission check for connecting to `host:port`, as an adapter error.
 pub fn check_connect(host_name: &str, port: u16) -> Result<(), SqlError> {
     host::check_connect(host_name, port).map_err(|error| {
-        let message = match error {
-            OperatorError::PermissionDenied(message) => message,
-            other => other.to_string(),
+        let message = match error.kind() {
+            ErrorKind::PermissionDenied => error.message_text().to_string(),
+            _ => error.to_string(),
         };
         SqlError::new(SqlErrorKind::Permission, message)
     })
 }
 
-impl From<SqlError> for OperatorError {
-    fn from(error: SqlError) -> OperatorError {
-        to_operator_error(error)
+impl From<SqlError> for PluginError {
+    fn from(error: SqlError) -> PluginError {
+        to_plugin_error(error)
     }
 }

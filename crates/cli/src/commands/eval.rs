@@ -1,8 +1,8 @@
 //! `tusk eval EXPR` (and `tusk -e EXPR`): evaluate one expression and print its value.
 
 use crate::cli::{Input, OutputArgs};
-use crate::commands::{Context, Status, script_dir};
-use crate::{interrupt, output};
+use crate::commands::{Context, Status, print_value, script_dir};
+use crate::interrupt;
 
 /// Runs the command.
 pub fn eval(context: &Context, expression: &str, output_args: &OutputArgs) -> anyhow::Result<Status> {
@@ -10,22 +10,18 @@ pub fn eval(context: &Context, expression: &str, output_args: &OutputArgs) -> an
         Ok(engine) => engine,
         Err(status) => return Ok(status),
     };
-    let result = engine.eval_expression(expression);
+    let result = engine.eval_expression_with_warnings(expression);
     if interrupt::interrupted() {
         return Ok(Status::Interrupted);
     }
     let value = match result {
-        Ok(value) => value,
+        Ok((value, warnings)) => {
+            if context.report_warnings(&engine, &warnings) {
+                return Ok(Status::ScriptError);
+            }
+            value
+        }
         Err(error) => return Ok(context.report(&engine, &error)),
     };
-    match output::format_value(&value, output_args, true) {
-        Ok(text) => {
-            output::write_stdout(&text)?;
-            Ok(Status::Success)
-        }
-        Err(message) => {
-            output::write_stderr(&format!("Error: {message}\n"));
-            Ok(Status::ScriptError)
-        }
-    }
+    print_value(&value, output_args, true)
 }

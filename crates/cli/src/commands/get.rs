@@ -1,14 +1,23 @@
 //! `tusk get FILE PATH`: print one value of a document. Strings print as their raw text (for
-//! shell scripts), everything else as JSON unless `--format` says otherwise.
+//! shell scripts), everything else as JSON unless `--format` says otherwise. The path has the
+//! syntax the flat format prints: `server.port`, `hosts[0]`, `hosts[-1]`, `a."b.c"`, and a
+//! range's `min` and `max`.
 
-use tusk::{Document, Value};
+use tusk::path::Path;
 
 use crate::cli::GetArgs;
-use crate::commands::{Context, Status, evaluate, script_dir};
+use crate::commands::{Context, Status, evaluate, print_value, script_dir};
 use crate::{interrupt, output};
 
-/// Runs the command: exit 1 when the path names no value.
+/// Runs the command: exit 1 when the path names no value, 2 when it is not a path.
 pub fn get(context: &Context, args: &GetArgs) -> anyhow::Result<Status> {
+    let path = match Path::parse(&args.path) {
+        Ok(path) => path,
+        Err(error) => {
+            output::write_stderr(&format!("Error: {error}\n"));
+            return Ok(Status::UsageOrIo);
+        }
+    };
     let mut engine = match context.engine(&script_dir(&args.input)) {
         Ok(engine) => engine,
         Err(status) => return Ok(status),
@@ -21,49 +30,19 @@ pub fn get(context: &Context, args: &GetArgs) -> anyhow::Result<Status> {
         Ok(document) => document,
         Err(error) => return Ok(context.report(&engine, &error)),
     };
-    let Some(value) = document.get(&args.path).filter(|value| !value.is_function()) else {
-        output::write_stderr(&format!("Error: {}\n", describe_missing(&document, &args.path)));
+    if context.report_warnings(&engine, document.warnings()) {
         return Ok(Status::ScriptError);
-    };
-    match output::format_value(value, &args.output, true) {
-        Ok(text) => {
-            output::write_stdout(&text)?;
-            Ok(Status::Success)
-        }
-        Err(message) => {
-            output::write_stderr(&format!("Error: {message}\n"));
-            Ok(Status::ScriptError)
-        }
     }
-}
-
-/// Says which part of the path is missing and what is there instead, so a typo is easy to see:
-/// "no value at `server.prt`: `server` has no key `prt` (its keys: host, port)".
-fn describe_missing(document: &Document, path: &str) -> String {
-    let parts: Vec<&str> = path.split('.').filter(|part| !part.is_empty()).collect();
-    let found = (1..=parts.len()).take_while(|&n| document.get(&parts[..n].join(".")).is_some()).last().unwrap_or(0);
-    let parent_path = parts[..found].join(".");
-    let Some(missing) = parts.get(found) else {
-        return format!("no value at `{path}`: `{parent_path}` is a function");
-    };
-    let parent_name = if parent_path.is_empty() { "the document".to_string() } else { format!("`{parent_path}`") };
-    let detail = match document.get(&parent_path) {
-        Some(Value::Object(object)) => {
-            let keys: Vec<&str> =
-                object.iter().filter(|(_, value)| !value.is_function()).map(|(key, _)| key.as_str()).collect();
-            if keys.is_empty() {
-                format!("{parent_name} has no key `{missing}` (it is empty)")
-            } else {
-                format!("{parent_name} has no key `{missing}` (its keys: {})", keys.join(", "))
-            }
+    let value = match document.lookup(&path) {
+        Ok(value) if value.is_function() => {
+            output::write_stderr(&format!("Error: `{path}` is a function, which output leaves out\n"));
+            return Ok(Status::ScriptError);
         }
-        Some(Value::Array(items)) => format!("{parent_name} has no item `{missing}` (it has {} items)", items.len()),
-        Some(other) => {
-            let type_name = other.type_name();
-            let article = if type_name.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
-            format!("{parent_name} is {article} {type_name}, not an object")
+        Ok(value) => value,
+        Err(error) => {
+            output::write_stderr(&format!("Error: {error}\n"));
+            return Ok(Status::ScriptError);
         }
-        None => format!("{parent_name} does not exist"),
     };
-    format!("no value at `{path}`: {detail}")
+    print_value(&value, &args.output, true)
 }

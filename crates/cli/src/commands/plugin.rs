@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use tusk::plugins::PluginHost;
 use tusk::plugins::{
-    Catalog, DiscoveredPlugin, ExecutionMode, FileAccess, GrantSet, Grants, MANIFEST_FILE, Manifest, NetworkAccess,
-    Origin, Permissions, SearchPath, default_library_name, parse_manifest,
+    Catalog, DiscoveredPlugin, ExecutionMode, FileAccess, GrantSet, Grants, HostSettings, MANIFEST_FILE, Manifest,
+    NetworkAccess, Origin, Permissions, SearchPath, default_library_name, parse_manifest,
 };
 use tusk::{Diagnostic, Engine};
 
@@ -30,12 +30,58 @@ pub use self::build::Profile;
 pub fn plugin(context: &Context, command: PluginCommand) -> anyhow::Result<Status> {
     match command {
         PluginCommand::List => list::list(context),
-        PluginCommand::Info(args) => info::info(context, &args.name),
-        PluginCommand::Check(args) => check::check(context, &args.path),
+        PluginCommand::Info(args) => info::info(context, &args.plugin),
+        PluginCommand::Check(args) => check::check(context, &args.plugin, args.write_capabilities),
         PluginCommand::New(args) => new::new(&args),
         PluginCommand::Install(args) => install::install(context, &args),
         PluginCommand::Remove(args) => install::remove(context, &args.name),
-        PluginCommand::Docs(args) => docs::docs(context, &args.name),
+        PluginCommand::Docs(args) => docs::docs(context, &args.plugin),
+    }
+}
+
+/// What the plugin argument of `info`, `check` and `docs` means.
+enum Target {
+    /// An installed plugin, by name.
+    Installed(String),
+    /// A plugin folder or crate.
+    Folder(PathBuf),
+}
+
+/// The one rule for plugin arguments: with a `/` in it, or `.` or `..` alone, it is the path of
+/// a plugin folder or crate; otherwise it is the name of an installed plugin (`./NAME` names
+/// a folder of that name in the working directory).
+fn target(argument: &str) -> Target {
+    if argument.contains('/') || argument == "." || argument == ".." {
+        Target::Folder(PathBuf::from(argument))
+    } else {
+        Target::Installed(argument.to_string())
+    }
+}
+
+/// How a command that loads a plugin to look at it runs it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Loading {
+    /// `tusk plugin docs`: sandboxed with nothing granted (reading documentation must not
+    /// let a plugin touch anything).
+    Docs,
+    /// `tusk plugin check`: sandboxed with the user's grants, and only what the plugin also
+    /// declares; what is not granted is refused when the plugin tries it.
+    Check,
+    /// `tusk plugin info`: as a script would run it.
+    AsScripts,
+}
+
+impl Loading {
+    fn adjust(self, settings: &mut HostSettings) {
+        match self {
+            Loading::Docs => {
+                settings.inspecting = true;
+                settings.grants.flags = GrantSet::default();
+                settings.grants.plugins.clear();
+            }
+            Loading::Check => settings.inspecting = true,
+            Loading::AsScripts => {}
+        }
     }
 }
 
@@ -146,10 +192,14 @@ fn permission_items(permissions: &Permissions) -> Vec<String> {
     items
 }
 
-/// `none` or the items joined with `; `.
+/// `none` or the items joined with `; ` (and `(optional)` when the plugin loads without them).
 fn permissions_text(permissions: &Permissions) -> String {
     let items = permission_items(permissions);
-    if items.is_empty() { "none".to_string() } else { items.join("; ") }
+    match (items.is_empty(), permissions.optional) {
+        (true, _) => "none".to_string(),
+        (false, true) => format!("{} (optional)", items.join("; ")),
+        (false, false) => items.join("; "),
+    }
 }
 
 /// The flags that grant exactly what a manifest declares (`--allow-read=${script_dir}/data`).
@@ -171,18 +221,6 @@ fn manifest_flags(permissions: &Permissions) -> Vec<String> {
         flags.push("--allow-db".to_string());
     }
     flags
-}
-
-/// `base` plus what the manifest declares: the plugin subcommands that load a plugin (check,
-/// docs) grant what it asks for, since the user is inspecting that very plugin.
-fn with_manifest_grants(base: &GrantSet, permissions: &Permissions) -> GrantSet {
-    let mut grants = base.clone();
-    for flag in manifest_flags(permissions) {
-        // A declared pattern the flag syntax cannot carry (a path with a comma) stays
-        // ungranted: loading then reports exactly what is missing.
-        let _ = grants.apply_flag(&flag);
-    }
-    grants
 }
 
 /// The fields of a library's info record, as text (read from the file, nothing loaded).
@@ -263,7 +301,7 @@ fn prepare(context: &Context, engine: &mut Engine, path: &Path, profile: Profile
         output::write_stderr(&format!("Error: cannot read {}: {error}\nHelp: {hint}\n", manifest_path.display()));
         NotPrepared("manifest")
     })?;
-    let source = engine.runtime().sources_mut().add(manifest_path.display().to_string(), text.as_str());
+    let source = engine.sources_mut().add(manifest_path.display().to_string(), text.as_str());
     let (name, library, library_name, schema) = match (is_crate, parse_manifest(&source_dir, &text, source)) {
         (false, Ok(manifest)) => {
             let relative = |path: &Path| path.strip_prefix(&manifest.dir).unwrap_or(path).to_path_buf();
@@ -381,17 +419,34 @@ fn extra_files(dir: &Path) -> Vec<String> {
     files
 }
 
-/// An engine whose only plugin is the prepared one, granted what its manifest asks for (plus
-/// the command line's grants), with a cache of its own: for `check` and `docs` of a plugin
-/// that is not installed (or not yet).
-fn engine_for_prepared(context: &Context, prepared: &Prepared) -> Result<(CommandEngine, Vec<Diagnostic>), Status> {
+/// An engine whose only plugin is the prepared one, loaded as `loading` says (then `adjust`ed),
+/// with a cache of its own: for `check`, `docs` and `info` of a plugin folder or crate.
+fn engine_for_prepared(
+    context: &Context,
+    prepared: &Prepared,
+    loading: Loading,
+    adjust: impl FnOnce(&mut HostSettings),
+) -> Result<(CommandEngine, Vec<Diagnostic>), Status> {
     let root = prepared.staging.path().to_path_buf();
-    let grants = with_manifest_grants(&context.grant_flags, &prepared.manifest.permissions);
     context.engine_with_settings(Path::new("."), move |settings| {
         settings.search =
             SearchPath { roots: vec![tusk::plugins::SearchRoot { dir: root.clone(), origin: Origin::EnvPath }] };
         settings.index_file = None;
         settings.cache_dir = root.join(".cache");
-        settings.grants.flags = grants;
+        loading.adjust(settings);
+        adjust(settings);
     })
+}
+
+/// The plugin folder or crate `argument` names ([`target`]): an installed plugin's folder, or
+/// the path itself. `None` (the problem printed) when no plugin of that name is installed.
+fn folder_of(context: &Context, argument: &str) -> Result<PathBuf, Status> {
+    match target(argument) {
+        Target::Folder(path) => Ok(path),
+        Target::Installed(name) => {
+            let (engine, _) = installed(context)?;
+            let Some(host) = engine.plugins() else { return Err(fail("plugins are not available in this build")) };
+            find(host.catalog(), &name).map(|plugin| plugin.manifest.dir.clone()).map_err(|message| fail(&message))
+        }
+    }
 }

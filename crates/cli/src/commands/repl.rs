@@ -1,8 +1,11 @@
 //! `tusk repl` (and `tusk` alone on a terminal): the interactive prompt.
 //!
-//! A line is evaluated with `Engine::eval_line`: `key: expr` defines a name silently, a bare
-//! expression prints its value. While the input is incomplete (an unclosed `{`, a trailing
-//! `+`), the prompt changes to `...` and the lines are joined. An error never ends the session;
+//! A line is evaluated with `Engine::eval_line`: `key: expr` defines a name silently (later
+//! entries see it), a bare expression prints its value, `[name]` opens a section. While the
+//! input is incomplete (an unclosed `{`, a trailing `+`), the prompt changes to `...` and the
+//! lines are joined. `:load FILE` evaluates a file as `tusk FILE` does and defines its
+//! top-level keys in the session. An error never ends the session (a failed entry defines
+//! nothing);
 //! Ctrl-C drops the entry being typed, Ctrl-D or `:quit` leaves; Ctrl-C during an evaluation
 //! stops it (and asks the plugins it is in to stop) and returns to the prompt (see `interrupt`). History
 //! persists in the user's data directory when standard input is a terminal.
@@ -30,6 +33,12 @@ use self::helper::{COMMANDS, ReplHelper};
 
 const PROMPT: &str = "tusk> ";
 const CONTINUATION_PROMPT: &str = "...   ";
+const QUIT_COMMANDS: &[&str] = &[":quit", ":q", ":exit"];
+
+/// `:load` of `:load file.tsk`.
+fn command_name(line: &str) -> &str {
+    line.split(char::is_whitespace).next().unwrap_or(line)
+}
 
 /// Runs the REPL until `:quit` or end of input.
 pub fn repl(context: &Context) -> anyhow::Result<Status> {
@@ -43,6 +52,12 @@ pub fn repl(context: &Context) -> anyhow::Result<Status> {
     let plugins_started = engine.plugins().map(|host| host.load_started()).unwrap_or_default();
     interrupt::watch_repl(engine.interrupt_flag(), plugins_started);
     let mut repl = Repl::new(context, engine)?;
+    if std::io::stdin().is_terminal() {
+        output::write_stdout(&format!(
+            "tusk {}: `:help` for help, `:quit` or Ctrl-D to leave",
+            env!("CARGO_PKG_VERSION")
+        ))?;
+    }
     let result = repl.run();
     repl.save_history();
     result.map(|()| Status::Success)
@@ -88,7 +103,7 @@ impl<'c> Repl<'c> {
         let mut editor: Editor<ReplHelper, FileHistory> = Editor::with_config(config)?;
         let session = engine.repl_session();
         let mut helper = ReplHelper::new(color);
-        for symbol in engine.runtime().registry().symbols() {
+        for symbol in engine.symbols() {
             match symbol.kind {
                 SymbolKind::Operator => helper.operators.push(symbol.display_name()),
                 _ => helper.functions.push(symbol.display_name()),
@@ -149,7 +164,10 @@ impl<'c> Repl<'c> {
                     continue;
                 }
                 if trimmed.starts_with(':') {
-                    let _ = self.editor.add_history_entry(trimmed);
+                    // Recalling `:quit` with the up arrow is never what the user wants.
+                    if !QUIT_COMMANDS.contains(&command_name(trimmed)) {
+                        let _ = self.editor.add_history_entry(trimmed);
+                    }
                     return Ok(Entry::Command(trimmed.to_string()));
                 }
             } else {
@@ -181,7 +199,7 @@ impl<'c> Repl<'c> {
         }
         match result {
             Ok((outcome, warnings)) => {
-                self.context.report_diagnostics(&self.engine, &warnings);
+                self.context.report_warnings(&self.engine, &warnings);
                 if let LineResult::Value(value) = outcome {
                     output::write_stdout(&output::repl_display(&value))?;
                 }
@@ -195,10 +213,10 @@ impl<'c> Repl<'c> {
 
     /// Runs a `:command`; false means leave.
     fn command(&mut self, line: &str) -> anyhow::Result<bool> {
-        let (name, argument) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-        let argument = argument.trim();
+        let name = command_name(line);
+        let argument = line[name.len()..].trim();
         match name {
-            ":quit" | ":q" | ":exit" => return Ok(false),
+            _ if QUIT_COMMANDS.contains(&name) => return Ok(false),
             ":help" | ":h" | ":?" if argument.is_empty() => output::write_stdout(&self.help())?,
             ":help" | ":h" | ":?" => output::write_stdout(&self.help_for(argument))?,
             ":reset" => {
@@ -234,21 +252,26 @@ impl<'c> Repl<'c> {
         Ok(())
     }
 
-    /// Evaluates a whole file as one entry of the session.
+    /// Evaluates a file the way `tusk FILE` does, and makes its top-level keys names of the
+    /// session.
     fn load(&mut self, path: &str) -> anyhow::Result<()> {
-        let source = match std::fs::read_to_string(path) {
-            Ok(source) => source,
-            Err(error) => {
-                output::write_stderr(&format!("Error: cannot read {path}: {error}\n"));
-                return Ok(());
-            }
-        };
-        let result = self.engine.eval_line_named(&mut self.session, path, &source);
-        if let Ok((LineResult::Defined(entries), _)) = &result {
-            let names: Vec<&str> = entries.iter().map(|(key, _)| key.as_str()).collect();
-            output::write_stdout(&format!("loaded {path}: {}", names.join(", ")))?;
+        let result = self.engine.load_into_session(&mut self.session, path);
+        if interrupt::interrupted() {
+            interrupt::reset();
+            output::write_stderr("interrupted\n");
+            return Ok(());
         }
-        self.show(result)?;
+        match result {
+            Ok(document) => {
+                self.context.report_warnings(&self.engine, document.warnings());
+                let names: Vec<&str> = document.object().iter().map(|(key, _)| key.as_str()).collect();
+                let names = if names.is_empty() { "no names".to_string() } else { names.join(", ") };
+                output::write_stdout(&format!("loaded {path}: {names}"))?;
+            }
+            Err(error) => {
+                self.context.report(&self.engine, &error);
+            }
+        }
         self.refresh_completions();
         Ok(())
     }
@@ -263,7 +286,7 @@ impl<'c> Repl<'c> {
              An unclosed bracket or a trailing operator continues on the next line; Ctrl-C drops the entry.\n",
         );
         let (operators, functions): (Vec<_>, Vec<_>) =
-            self.engine.runtime().registry().symbols().into_iter().partition(|s| s.kind == SymbolKind::Operator);
+            self.engine.symbols().into_iter().partition(|s| s.kind == SymbolKind::Operator);
         let names = |symbols: &[&std::rc::Rc<tusk::Symbol>]| {
             symbols.iter().map(|symbol| symbol.display_name()).collect::<Vec<_>>().join(" ")
         };
@@ -274,10 +297,10 @@ impl<'c> Repl<'c> {
 
     /// `:help @env`, `:help len`, or `:help name` for a name of the session.
     fn help_for(&mut self, name: &str) -> String {
-        let registry = self.engine.runtime().registry();
+        let engine = &self.engine;
         let symbol = match name.strip_prefix('@') {
-            Some(operator) => registry.operator(operator),
-            None => registry.function(name).or_else(|| registry.operator(name)),
+            Some(operator) => engine.operator(operator),
+            None => engine.function(name).or_else(|| engine.operator(name)),
         };
         if let Some(symbol) = symbol {
             let doc = &symbol.doc;

@@ -1,16 +1,16 @@
 //! `tusk run FILE` (and plain `tusk FILE`): evaluate a script and print its document;
 //! `tusk run --watch FILE` does it again whenever the script or a plugin library changes.
 //!
-//! Warnings are not printed here: a bare word used as a string is normal in real
-//! configuration files, and `tusk check` is where warnings are asked for. Plugin discovery
-//! problems are not printed either, unless the script fails on an operator nobody provides.
+//! Warnings (a key defined twice, a bare word read as a string) are printed on standard error
+//! before the document, unless `--quiet`; `--deny-warnings` makes them errors. Plugin discovery
+//! problems are not printed, unless the script fails on an operator nobody provides.
 
 use std::time::Duration;
 
 use tusk::Engine;
 
 use crate::cli::{Input, OutputArgs};
-use crate::commands::{Context, Status, evaluate, script_dir};
+use crate::commands::{Context, Status, evaluate, print_value, script_dir};
 use crate::{interrupt, output};
 
 /// Runs the command.
@@ -32,16 +32,10 @@ fn run_once(context: &Context, engine: &mut Engine, input: &Input, output_args: 
         Ok(document) => document,
         Err(error) => return Ok(context.report(engine, &error)),
     };
-    match output::format_value(document.value(), output_args, false) {
-        Ok(text) => {
-            output::write_stdout(&text)?;
-            Ok(Status::Success)
-        }
-        Err(message) => {
-            output::write_stderr(&format!("Error: {message}\n"));
-            Ok(Status::ScriptError)
-        }
+    if context.report_warnings(engine, document.warnings()) {
+        return Ok(Status::ScriptError);
     }
+    print_value(document.value(), output_args, false)
 }
 
 /// `tusk run --watch FILE`: runs the script, then waits until the script or a plugin library

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use tusk_diagnostics::{Diagnostic, Span};
+use tusk_diagnostics::{Diagnostic, Location, Span};
 use tusk_parser::ast::{Item, ItemKind};
 
 use super::{Compiler, symbol_value};
@@ -16,9 +16,15 @@ use crate::ir::{Capture, Node};
 use crate::registry::Symbol;
 use crate::value::{Str, Value};
 
-/// Compiler state that outlives one compilation: the REPL compiles line after line into the
-/// same module.
-#[derive(Default)]
+/// Where a definition or a use stands in evaluation order: the compile unit (a file is one
+/// unit, each REPL entry the next one) in the high half, the byte position inside the unit's
+/// source in the low half. Positions of different units cannot be compared, orders can: a
+/// REPL entry comes after every name the entries before it defined.
+pub(crate) type Order = u64;
+
+/// Compiler state that outlives one compilation: the REPL compiles entry after entry into the
+/// same module. Cloned before a REPL entry, so that an entry that fails leaves no trace.
+#[derive(Clone, Default)]
 pub(crate) struct CompileState {
     sections: Vec<SectionScope>,
     section_by_path: HashMap<Vec<Str>, usize>,
@@ -26,20 +32,45 @@ pub(crate) struct CompileState {
     pub(crate) slots: u32,
     pub(crate) globals_count: u32,
     pub(crate) current_section: usize,
+    /// The compile unit being compiled (see [`Order`]).
+    unit: u32,
 }
 
+#[derive(Clone)]
 struct SectionScope {
     parent: Option<usize>,
     keys: HashMap<Str, Declared>,
 }
 
 /// A declared name: its storage and where it is defined.
+#[derive(Clone)]
 struct Declared {
     index: u32,
-    /// The byte position of its earliest defining statement: a use after that position is in
-    /// order (all a use needs to know of the definitions, kept without a vector per name).
-    earliest: u32,
-    first: Span,
+    /// The order of its earliest defining statement: a use after it is in order (all a use
+    /// needs to know of the definitions, kept without a vector per name).
+    earliest: Order,
+    /// The compile unit that defined it last, and its first definition there: what a
+    /// duplicate in that unit, or a use before the definition, points at. A REPL entry that
+    /// redefines a name of an earlier entry is not a duplicate.
+    unit: u32,
+    first: Location,
+}
+
+impl Declared {
+    fn new(index: u32, unit: u32, earliest: Order, first: Location) -> Declared {
+        Declared { index, earliest, unit, first }
+    }
+
+    /// Records one more definition; returns where the name was first defined in the same unit.
+    fn redefine(&mut self, unit: u32, order: Order, location: Location) -> Option<Location> {
+        self.earliest = self.earliest.min(order);
+        if self.unit == unit {
+            return Some(self.first);
+        }
+        self.unit = unit;
+        self.first = location;
+        None
+    }
 }
 
 impl CompileState {
@@ -50,66 +81,84 @@ impl CompileState {
         state
     }
 
+    /// Starts the next compile unit: what it defines comes after everything defined so far.
+    pub(crate) fn begin_unit(&mut self) {
+        self.unit += 1;
+    }
+
+    /// The order of `position` in the current unit.
+    pub(crate) fn order(&self, position: u32) -> Order {
+        (u64::from(self.unit) << 32) | u64::from(position)
+    }
+
     fn new_slot(&mut self) -> u32 {
         self.slots += 1;
         self.slots - 1
     }
 
-    /// Declares `name` in the current section; returns the first definition's span if the
-    /// section already had it.
-    pub(crate) fn declare_key(&mut self, name: &str, span: Span, position: u32) -> Option<Span> {
+    /// Declares `name` in the current section; returns the first definition's location if the
+    /// section already had it from the same unit.
+    pub(crate) fn declare_key(&mut self, name: &str, location: Location, position: u32) -> Option<Location> {
         let section = self.current_section;
-        self.declare_in(section, name, span, position)
+        self.declare_in(section, name, location, position).1
     }
 
-    fn declare_in(&mut self, section: usize, name: &str, span: Span, position: u32) -> Option<Span> {
+    /// Declares `name` at the top level, as the first thing of a new unit (the REPL's
+    /// `:load`); returns its slot.
+    pub(crate) fn declare_top_level(&mut self, name: &str, location: Location) -> u32 {
+        self.declare_in(0, name, location, 0).0
+    }
+
+    fn declare_in(&mut self, section: usize, name: &str, location: Location, position: u32) -> (u32, Option<Location>) {
+        let (unit, order) = (self.unit, self.order(position));
         if let Some(existing) = self.sections[section].keys.get_mut(name) {
-            existing.earliest = existing.earliest.min(position);
-            return Some(existing.first);
+            return (existing.index, existing.redefine(unit, order, location));
         }
         let index = self.new_slot();
-        self.sections[section].keys.insert(Str::new(name), Declared { index, earliest: position, first: span });
-        None
+        self.sections[section].keys.insert(Str::new(name), Declared::new(index, unit, order, location));
+        (index, None)
     }
 
-    pub(crate) fn declare_global(&mut self, name: &str, span: Span, position: u32) {
+    pub(crate) fn declare_global(&mut self, name: &str, location: Location, position: u32) {
+        let (unit, order) = (self.unit, self.order(position));
         if let Some(existing) = self.globals.get_mut(name) {
-            existing.earliest = existing.earliest.min(position);
+            existing.redefine(unit, order, location);
             return;
         }
         let index = self.globals_count;
         self.globals_count += 1;
-        self.globals.insert(Str::new(name), Declared { index, earliest: position, first: span });
+        self.globals.insert(Str::new(name), Declared::new(index, unit, order, location));
     }
 
     pub(crate) fn global_index(&self, name: &str) -> Option<u32> {
         self.globals.get(name).map(|declared| declared.index)
     }
 
-    pub(crate) fn global_index_or_declare(&mut self, name: &str, span: Span, position: u32) -> u32 {
-        self.declare_global(name, span, position);
+    pub(crate) fn global_index_or_declare(&mut self, name: &str, location: Location, position: u32) -> u32 {
+        self.declare_global(name, location, position);
         self.globals[name].index
     }
 
-    /// The global's index, the position of its earliest definition and where that is.
-    pub(crate) fn global_decl(&self, name: &str) -> Option<(u32, u32, Span)> {
+    /// The global's index, the order of its earliest definition and where that is.
+    pub(crate) fn global_decl(&self, name: &str) -> Option<(u32, Order, Location)> {
         self.globals.get(name).map(|declared| (declared.index, declared.earliest, declared.first))
     }
 
     /// Declares the section `path` (and its prefixes) and makes it current.
-    pub(crate) fn declare_section(&mut self, path: &[Str], spans: &[Span], position: u32) {
+    pub(crate) fn declare_section(&mut self, path: &[Str], locations: &[Location], position: u32) {
         let mut parent = 0;
+        let order = self.order(position);
         for depth in 0..path.len() {
             let prefix = path[..=depth].to_vec();
             let scope = match self.section_by_path.get(&prefix) {
                 Some(&scope) => {
                     if let Some(key) = self.sections[parent].keys.get_mut(&path[depth]) {
-                        key.earliest = key.earliest.min(position);
+                        key.earliest = key.earliest.min(order);
                     }
                     scope
                 }
                 None => {
-                    self.declare_in(parent, &path[depth], spans[depth], position);
+                    self.declare_in(parent, &path[depth], locations[depth], position);
                     self.sections.push(SectionScope { parent: Some(parent), keys: HashMap::new() });
                     let scope = self.sections.len() - 1;
                     self.section_by_path.insert(prefix, scope);
@@ -236,12 +285,8 @@ impl Compiler<'_> {
             }
         }
         for (name, span, first) in duplicates {
-            self.warn(
-                Diagnostic::warning(format!("`{name}` is defined more than once in this block; the last one wins"))
-                    .with_code("W001")
-                    .with_primary(self.location(span), "defined again here")
-                    .with_secondary(self.location(first), "first defined here"),
-            );
+            let first = self.location(first);
+            self.duplicate_key(&name, "block", span, first);
         }
         self.scopes.push(Scope::Block { keys, lambda_depth: self.lambda_depth });
     }
@@ -320,7 +365,7 @@ impl Compiler<'_> {
     pub(super) fn resolve_name(&mut self, name: &str, span: Span) -> Resolved {
         let location = self.location(span);
         let mut level = self.lambda_depth;
-        let mut defined_later: Option<Span> = None;
+        let mut defined_later: Option<Location> = None;
         for scope_index in (0..self.scopes.len()).rev() {
             match &self.scopes[scope_index] {
                 Scope::Lambda { params, .. } => {
@@ -334,7 +379,7 @@ impl Compiler<'_> {
                     let Some(key) = keys.get(name) else { continue };
                     let in_order = *lambda_depth == self.lambda_depth;
                     if in_order && key.earliest >= self.position {
-                        defined_later.get_or_insert(key.first);
+                        defined_later.get_or_insert(self.location(key.first));
                         continue;
                     }
                     let owner = *lambda_depth;
@@ -364,11 +409,12 @@ impl Compiler<'_> {
             }
         }
         let in_order = self.lambda_depth == 0;
+        let position = self.state.order(self.position);
         let mut section = Some(self.state.current_section);
         while let Some(index) = section {
             let scope = &self.state.sections[index];
             if let Some(key) = scope.keys.get(name) {
-                if !in_order || key.earliest < self.position {
+                if !in_order || key.earliest < position {
                     return Resolved::Entry(Node::Slot { slot: key.index, name: Str::new(name), location });
                 }
                 defined_later.get_or_insert(key.first);
@@ -383,7 +429,7 @@ impl Compiler<'_> {
                 Diagnostic::error(format!("`{name}` is used before it is defined"))
                     .with_code("R005")
                     .with_primary(location, "used here")
-                    .with_secondary(self.location(first), "defined here, later")
+                    .with_secondary(first, "defined here, later")
                     .with_help("entries are evaluated top to bottom; move the definition up"),
             );
             return Resolved::Entry(Node::Const(Value::Null));

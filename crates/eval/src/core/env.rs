@@ -29,7 +29,11 @@ fn convert_like(text: &str, default: &Value) -> Result<Value, RuntimeError> {
         Value::Bool(_) => match text.trim() {
             "true" | "1" | "yes" | "on" => Value::Bool(true),
             "false" | "0" | "no" | "off" | "" => Value::Bool(false),
-            _ => return Err(convert_error("a bool")),
+            _ => {
+                return Err(convert_error("a bool").with_help(
+                    "a bool variable is `true`, `1`, `yes` or `on`, or `false`, `0`, `no`, `off` or empty (lowercase)",
+                ));
+            }
         },
         _ => Value::string(text),
     })

@@ -5,6 +5,7 @@ use std::cmp::Ordering;
 
 use crate::context::{CallContext, arg_function, arg_int, arg_object, arg_str, expect_arity};
 use crate::error::RuntimeError;
+use crate::path::Path;
 use crate::registry::SymbolSpec;
 use crate::value::Value;
 
@@ -137,26 +138,11 @@ fn get() -> SymbolSpec {
                 ));
             }
         };
-        let default = args.get(2).cloned().unwrap_or(Value::Null);
-        let mut value = args[0].clone();
-        for part in path.split('.') {
-            let next = match &value {
-                Value::Object(object) => object.get(part).cloned(),
-                Value::Array(items) => part.parse::<i64>().ok().and_then(|i| {
-                    let i = if i < 0 { i + items.len() as i64 } else { i };
-                    usize::try_from(i).ok().and_then(|i| items.get(i).cloned())
-                }),
-                _ => None,
-            };
-            match next {
-                Some(next) => value = next,
-                None => return Ok(default),
-            }
-        }
-        Ok(value)
+        let path = Path::parse(&path).map_err(|error| RuntimeError::argument(1, error.to_string()))?;
+        Ok(path.lookup(&args[0]).unwrap_or_else(|_| args.get(2).cloned().unwrap_or(Value::Null)))
     })
     .signature("get(value, \"a.b\", default)")
-    .summary("The value at a dotted path of keys (and array indexes), or the default when any part is missing.")
+    .summary("The value at a path of keys and array indexes (`a.b[0]`, `a.\"b.c\"`), or the default when any part is missing.")
     .example("get({a: {b: [10, 20]}}, \"a.b.1\") => 20")
     .example("get({a: 1}, \"x.y\", 0) => 0")
 }

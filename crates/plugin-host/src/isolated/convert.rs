@@ -153,12 +153,9 @@ impl Converter<'_> {
                 }
                 Value::object(object)
             }
-            WireValue::Function(id) | WireValue::Opaque(id) => self.calls.borrow().get(id).ok_or_else(|| {
-                format!(
-                    "plugin `{}` used a script value that is only valid during the call that passed it",
-                    self.plugin
-                )
-            })?,
+            WireValue::Function(id) | WireValue::Opaque(id) => {
+                self.calls.borrow().get(id).ok_or_else(|| super::kept_past_its_call(self.plugin))?
+            }
             WireValue::PluginObject { id, type_name } => self.object(id, &type_name),
         })
     }

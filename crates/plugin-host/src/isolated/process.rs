@@ -1,10 +1,12 @@
 //! One runner process seen from the host: spawning it with its end of a socket pair as
-//! standard input, framed messages with a read deadline, a thread that forwards its standard
-//! error and keeps the tail (to tell "out of memory" from other aborts), and ending it: the
-//! process group is killed with SIGKILL, then reaped, and its exit is put into words.
+//! standard input, framed messages read against one deadline, a thread that forwards what the
+//! runner writes to its standard output and standard error (to ours, marked with the plugin's
+//! name, control characters made visible) and keeps the tail (to tell "out of memory" from other
+//! aborts), and ending it: the process group is killed with SIGKILL, then the runner is reaped,
+//! and its exit is put into words.
 
-use std::io::{BufReader, ErrorKind, Read, Write};
-use std::os::fd::OwnedFd;
+use std::io::{ErrorKind, IoSlice, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -13,10 +15,14 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
+use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
-use tusk_plugin_wire::{ToHost, ToRunner, read_frame, write_frame};
+use tusk_plugin_wire::{MAX_FRAME, PREAMBLE, ToHost, ToRunner, write_frame};
 
-/// What the runner's standard error said that matters for crash reports, and whether it closed.
+use crate::permissions::PluginGrants;
+
+/// What the runner's output said that matters for crash reports, and whether it closed.
 #[derive(Default)]
 struct Tail {
     /// The last bytes (kept across reads so that a marker split between two reads is found).
@@ -45,29 +51,43 @@ pub(crate) enum ReadFailure {
 /// A running runner process and its channel.
 pub(crate) struct Process {
     child: Child,
-    reader: BufReader<UnixStream>,
-    writer: UnixStream,
-    inbox: Vec<u8>,
+    socket: UnixStream,
+    inbox: Inbox,
     outbox: Vec<u8>,
-    timeout: Option<Duration>,
     tail: Arc<(Mutex<Tail>, Condvar)>,
     exited: Option<ExitStatus>,
 }
 
 impl Process {
-    /// Starts `runner`. The runner gets an empty environment (a plugin reads variables only
-    /// through the host, which checks grants) and its own process group, so that killing it
-    /// also kills anything it forked.
-    pub(crate) fn spawn(runner: &Path) -> Result<Process, String> {
+    /// Starts `runner` for `plugin`. The runner gets an empty environment (a plugin reads
+    /// variables only through the host, which checks grants) and its own process group, so
+    /// that killing it also kills anything it forked. Its standard output and standard error
+    /// share one pipe, which a thread forwards to our standard error line by line, each line
+    /// marked `[plugin NAME]`: nothing a plugin prints reaches our standard output (where the
+    /// document goes).
+    ///
+    /// With `broker` (what the plugin may do, and how long a connection may take), the
+    /// runner's network requests are served by a broker thread (see [`super::broker`]) over a
+    /// socket pair whose runner end travels with the preamble.
+    pub(crate) fn spawn(
+        runner: &Path,
+        plugin: &str,
+        broker: Option<(PluginGrants, Duration)>,
+    ) -> Result<Process, String> {
         let (host_end, runner_end) =
             UnixStream::pair().map_err(|error| format!("cannot create the runner's socket: {error}"))?;
+        send_preamble(&host_end, plugin, broker)?;
+        let (output, output_writer) =
+            std::io::pipe().map_err(|error| format!("cannot create the runner's output pipe: {error}"))?;
+        let stdout_writer =
+            output_writer.try_clone().map_err(|error| format!("cannot create the runner's output pipe: {error}"))?;
         let mut command = Command::new(runner);
         command
             .arg("--parent")
             .arg(std::process::id().to_string())
             .stdin(Stdio::from(OwnedFd::from(runner_end)))
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::piped())
+            .stdout(stdout_writer)
+            .stderr(output_writer)
             .env_clear()
             // glibc reserves 64 MiB of address space per malloc arena and thread; with an
             // address-space limit that would make threaded plugins run out of memory early.
@@ -78,28 +98,21 @@ impl Process {
         }
         let mut child =
             command.spawn().map_err(|error| format!("cannot start the plugin runner {}: {error}", runner.display()))?;
+        // The writing ends now live only in the runner: the pipe closes when it (and anything
+        // it started) is gone.
+        drop(command);
         let tail = Arc::new((Mutex::new(Tail::default()), Condvar::new()));
-        if let Some(stderr) = child.stderr.take() {
-            let tail = tail.clone();
-            let spawned =
-                std::thread::Builder::new().name("tusk-runner-stderr".into()).spawn(move || forward(stderr, &tail));
-            if spawned.is_err() {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err("cannot start the thread that reads the runner's standard error".into());
-            }
+        let forwarded = tail.clone();
+        let prefix = format!("[plugin {plugin}] ");
+        let spawned = std::thread::Builder::new()
+            .name("tusk-runner-output".into())
+            .spawn(move || forward(output, &prefix, &forwarded));
+        if spawned.is_err() {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err("cannot start the thread that reads the runner's output".into());
         }
-        let writer = host_end.try_clone().map_err(|error| format!("cannot use the runner's socket: {error}"))?;
-        Ok(Process {
-            child,
-            reader: BufReader::with_capacity(64 * 1024, host_end),
-            writer,
-            inbox: Vec::new(),
-            outbox: Vec::new(),
-            timeout: None,
-            tail,
-            exited: None,
-        })
+        Ok(Process { child, socket: host_end, inbox: Inbox::default(), outbox: Vec::new(), tail, exited: None })
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -108,7 +121,7 @@ impl Process {
 
     /// Sends a message (write errors mean the runner is gone; the caller finds out why).
     pub(crate) fn send(&mut self, message: &ToRunner) -> std::io::Result<()> {
-        write_frame(&mut self.writer, &mut self.outbox, |out| message.encode(out))
+        write_frame(&mut self.socket, &mut self.outbox, |out| message.encode(out))
     }
 
     /// Sends several messages with one write (pending object drops before a call).
@@ -117,46 +130,55 @@ impl Process {
         for message in messages {
             write_frame(&mut batch, &mut self.outbox, |out| message.encode(out))?;
         }
-        self.writer.write_all(&batch)
+        self.socket.write_all(&batch)
     }
 
-    /// Reads one message, waiting at most `deadline`.
-    pub(crate) fn receive(&mut self, deadline: Duration) -> Result<ToHost, ReadFailure> {
-        // A zero timeout means "block forever" to the socket; keep at least a millisecond.
-        let deadline = deadline.max(Duration::from_millis(1));
-        // Resetting the timeout costs a system call; only do it when the deadline moved by
-        // more than a little (a call that gets its answer at once never resets it).
-        let stale = match self.timeout {
-            Some(current) => current > deadline + deadline / 16 || current + current / 16 < deadline,
-            None => true,
-        };
-        if stale {
-            self.reader
-                .get_ref()
-                .set_read_timeout(Some(deadline))
-                .map_err(|error| ReadFailure::Invalid(format!("cannot set the read deadline: {error}")))?;
-            self.timeout = Some(deadline);
-        }
-        if self.reader.buffer().is_empty() {
-            spin_until_readable(self.reader.get_ref());
-        }
-        match read_frame(&mut self.reader, &mut self.inbox) {
-            Ok(true) => ToHost::decode(&self.inbox).map_err(|error| ReadFailure::Invalid(error.to_string())),
-            Ok(false) => Err(ReadFailure::Closed),
-            Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                Err(ReadFailure::TimedOut)
+    /// Reads one message, waiting at most `budget` in all: the deadline is one instant for
+    /// every read the message takes, so a runner that sends a frame a byte at a time cannot
+    /// stretch it.
+    pub(crate) fn receive(&mut self, budget: Duration) -> Result<ToHost, ReadFailure> {
+        let deadline = Instant::now() + budget;
+        loop {
+            match self.inbox.frame() {
+                Err(length) => {
+                    return Err(ReadFailure::Invalid(format!(
+                        "frame of {length} bytes is larger than the limit of {MAX_FRAME}"
+                    )));
+                }
+                Ok(Some(body)) => {
+                    let message = ToHost::decode(body).map_err(|error| ReadFailure::Invalid(error.to_string()));
+                    self.inbox.consume();
+                    return message;
+                }
+                Ok(None) => {}
             }
-            Err(error) if matches!(error.kind(), ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset) => {
-                Err(ReadFailure::Closed)
+            if !wait_until_readable(&self.socket, deadline) {
+                return Err(ReadFailure::TimedOut);
             }
-            Err(error) => Err(ReadFailure::Invalid(error.to_string())),
+            match self.inbox.fill(&self.socket) {
+                Ok(0) => return Err(ReadFailure::Closed),
+                Ok(_) => {}
+                Err(error) if matches!(error.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {}
+                Err(error) if error.kind() == ErrorKind::ConnectionReset => return Err(ReadFailure::Closed),
+                Err(error) => return Err(ReadFailure::Invalid(error.to_string())),
+            }
         }
     }
 
-    /// True when the process has ended (it is reaped then).
+    /// True when the runner has ended. Noticing it ends the rest of its process group and
+    /// reaps the runner.
     pub(crate) fn has_exited(&mut self) -> bool {
         if self.exited.is_none() {
-            self.exited = self.child.try_wait().ok().flatten();
+            // Looked at without reaping: until it is reaped, the runner's pid (which is its
+            // group's id) cannot be reused, so the group kill below reaches only what the
+            // runner left behind.
+            let ended = waitid(
+                Id::Pid(Pid::from_raw(self.child.id() as i32)),
+                WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT,
+            );
+            if !matches!(ended, Ok(WaitStatus::StillAlive)) {
+                self.kill();
+            }
         }
         self.exited.is_some()
     }
@@ -175,29 +197,38 @@ impl Process {
         }
     }
 
-    /// Kills the process group and reaps the runner; returns how it ended.
+    /// Kills the process group (whether or not the runner itself is still there: what it left
+    /// behind goes too) and reaps the runner; returns how the runner ended.
     pub(crate) fn kill(&mut self) -> Option<ExitStatus> {
-        if !self.has_exited() {
-            let pid = self.child.id() as i32;
+        if self.exited.is_none() {
+            let pid = Pid::from_raw(self.child.id() as i32);
             // The group first (anything the plugin forked), then the runner itself in case
-            // it left the group.
-            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            // it left the group. The runner is not reaped yet, so its pid is still its own.
+            let _ = killpg(pid, Signal::SIGKILL);
             let _ = self.child.kill();
             self.exited = self.child.wait().ok();
+            // What the runner wrote last is forwarded before its end is reported (and before
+            // the host may exit).
+            drop(self.output_closed());
         }
         self.exited
     }
 
-    /// The [`MARKERS`] the runner wrote to standard error, once that has closed (waiting at
-    /// most a moment: a grandchild may keep it open, and a busy machine may be slow to run the
-    /// thread that reads it).
-    pub(crate) fn stderr_markers(&self) -> Vec<&'static str> {
+    /// Waits (a moment at most) until the thread forwarding the runner's output has seen the
+    /// pipe close and written everything.
+    fn output_closed(&self) -> std::sync::MutexGuard<'_, Tail> {
         let (lock, closed) = &*self.tail;
         let guard = lock.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let (guard, _) = closed
             .wait_timeout_while(guard, Duration::from_secs(2), |tail| !tail.closed)
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        guard.seen.clone()
+        guard
+    }
+
+    /// The [`MARKERS`] the runner wrote, once its output has closed (waiting at most a moment:
+    /// a busy machine may be slow to run the thread that reads it).
+    pub(crate) fn stderr_markers(&self) -> Vec<&'static str> {
+        self.output_closed().seen.clone()
     }
 }
 
@@ -207,16 +238,103 @@ impl Drop for Process {
     }
 }
 
-/// Copies the runner's standard error to ours (a plugin's messages show up where they would
-/// in-process) and keeps the last bytes.
-fn forward(mut stderr: impl Read, tail: &(Mutex<Tail>, Condvar)) {
+/// Sends the byte that comes before the first frame, with the runner's end of a new broker
+/// socket attached when the plugin reaches the network through the host (and starts the
+/// broker on the host's end).
+fn send_preamble(channel: &UnixStream, plugin: &str, broker: Option<(PluginGrants, Duration)>) -> Result<(), String> {
+    let failed = |error: std::io::Error| format!("cannot set up the network broker of plugin `{plugin}`: {error}");
+    let preamble = [PREAMBLE];
+    let Some((grants, connect_timeout)) = broker else {
+        return (&*channel).write_all(&preamble).map_err(failed);
+    };
+    let (host_end, runner_end) = UnixStream::pair().map_err(failed)?;
+    let fds = [runner_end.as_raw_fd()];
+    sendmsg::<UnixAddr>(
+        channel.as_raw_fd(),
+        &[IoSlice::new(&preamble)],
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|error| failed(error.into()))?;
+    super::broker::start(host_end, grants, connect_timeout).map_err(failed)
+}
+
+/// Bytes read from the runner, holding at most one partial frame after the complete ones.
+#[derive(Default)]
+struct Inbox {
+    /// Always fully initialised (zeroed once when it grows), so reads go straight into it.
+    buffer: Vec<u8>,
+    /// The first unread byte.
+    start: usize,
+    /// One past the last byte read.
+    end: usize,
+}
+
+/// How much one read asks for at least.
+const READ_CHUNK: usize = 64 * 1024;
+
+impl Inbox {
+    /// The body of the next complete frame; `Err(length)` for a length over [`MAX_FRAME`].
+    fn frame(&self) -> Result<Option<&[u8]>, usize> {
+        let available = &self.buffer[self.start..self.end];
+        let Some(header) = available.get(..4) else { return Ok(None) };
+        let length = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+        if length > MAX_FRAME {
+            return Err(length);
+        }
+        Ok(available.get(4..4 + length))
+    }
+
+    /// Forgets the frame [`Inbox::frame`] returned.
+    fn consume(&mut self) {
+        let available = &self.buffer[self.start..self.end];
+        let length = u32::from_le_bytes([available[0], available[1], available[2], available[3]]) as usize;
+        self.start += 4 + length;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Reads what the socket has (it was readable: this does not block) after the bytes held.
+    fn fill(&mut self, mut socket: &UnixStream) -> std::io::Result<usize> {
+        if self.start > 0 && self.buffer.len() - self.end < READ_CHUNK {
+            self.buffer.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.buffer.len() - self.end < READ_CHUNK {
+            // A large frame grows the buffer as its bytes arrive, never by its claimed length.
+            let grown = (self.buffer.len() * 2).max(self.end + READ_CHUNK);
+            self.buffer.resize(grown, 0);
+        }
+        let read = socket.read(&mut self.buffer[self.end..])?;
+        self.end += read;
+        Ok(read)
+    }
+}
+
+/// Copies the runner's output to our standard error, one line at a time, each marked with
+/// `prefix` and with control characters and terminal escapes shown as text (a plugin must not
+/// drive the user's terminal), and keeps the last bytes for crash reports.
+fn forward(mut output: impl Read, prefix: &str, tail: &(Mutex<Tail>, Condvar)) {
     let mut buffer = [0u8; 4096];
+    let mut line = Vec::new();
     loop {
-        let read = match stderr.read(&mut buffer) {
+        let read = match output.read(&mut buffer) {
             Ok(0) | Err(_) => break,
             Ok(read) => read,
         };
-        let _ = std::io::stderr().write_all(&buffer[..read]);
+        for &byte in &buffer[..read] {
+            if byte == b'\n' || line.len() >= LINE_LIMIT {
+                write_line(prefix, &line);
+                line.clear();
+            }
+            if byte != b'\n' {
+                line.push(byte);
+            }
+        }
         let mut guard = tail.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         guard.bytes.extend_from_slice(&buffer[..read]);
         let text = String::from_utf8_lossy(&guard.bytes).into_owned();
@@ -230,8 +348,33 @@ fn forward(mut stderr: impl Read, tail: &(Mutex<Tail>, Condvar)) {
             guard.bytes.drain(..excess);
         }
     }
+    if !line.is_empty() {
+        write_line(prefix, &line);
+    }
     tail.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).closed = true;
     tail.1.notify_all();
+}
+
+/// A line longer than this is forwarded in pieces (each marked).
+const LINE_LIMIT: usize = 4096;
+
+fn write_line(prefix: &str, line: &[u8]) {
+    let text = format!("{prefix}{}\n", neutralise(&String::from_utf8_lossy(line)));
+    let _ = std::io::stderr().write_all(text.as_bytes());
+}
+
+/// `text` with every control character (C0, DEL, C1; a tab stays) written as `\u{1b}`, so that
+/// escape sequences are shown rather than obeyed.
+pub(crate) fn neutralise(text: &str) -> String {
+    let mut shown = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\t' {
+            shown.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
 }
 
 /// How long a reader polls before it blocks. A call's answer usually comes within a few
@@ -240,17 +383,33 @@ fn forward(mut stderr: impl Read, tail: &(Mutex<Tail>, Condvar)) {
 /// host and runner on one CPU).
 const SPIN: Duration = Duration::from_micros(50);
 
-/// Polls the socket without blocking until it has data or [`SPIN`] has passed.
-fn spin_until_readable(stream: &UnixStream) {
+/// Waits until the socket has data (true) or `deadline` passes (false): polls without
+/// blocking for up to [`SPIN`], then blocks in `poll` for the time left.
+fn wait_until_readable(stream: &UnixStream, deadline: Instant) -> bool {
     use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
     use std::os::fd::AsFd;
-    let started = Instant::now();
-    loop {
+    let readable = |timeout: PollTimeout| {
         let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
-        if poll(&mut fds, PollTimeout::ZERO).is_ok_and(|ready| ready > 0) || started.elapsed() >= SPIN {
-            return;
+        // Hang-up and errors count as readable: the read that follows says what happened.
+        poll(&mut fds, timeout).is_ok_and(|ready| ready > 0)
+    };
+    let started = Instant::now();
+    while started.elapsed() < SPIN {
+        if readable(PollTimeout::ZERO) {
+            return true;
         }
         std::hint::spin_loop();
+    }
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return readable(PollTimeout::ZERO);
+        }
+        // Whole milliseconds, rounded up, so that the last wait does not end early.
+        let millis = u16::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
+        if readable(PollTimeout::from(millis)) {
+            return true;
+        }
     }
 }
 

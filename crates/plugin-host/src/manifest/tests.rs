@@ -112,8 +112,12 @@ fn valid_manifest_reads_every_field() {
             hosts: vec!["api.example.com:443".into(), "127.0.0.1:*".into(), "[::1]:80".into()],
             database: false,
             env: vec!["HOME".into(), "TUSK_*".into()],
+            optional: false,
         }
     );
+    // Optional permissions: the plugin loads without them.
+    let optional = folder(&variant("env = [\"HOME\", \"TUSK_*\"]", "env = [\"HOME\", \"TUSK_*\"]\noptional = true"));
+    assert!(load(optional.path()).unwrap().permissions.optional);
     assert_eq!(manifest.config_schema, Some(canonical.join("config.schema.json")));
     assert_eq!(
         manifest.examples,
@@ -180,7 +184,7 @@ fn unknown_keys_are_rejected_in_every_table() {
         check(&text),
         [
             "X002 4:1 unknown key `nmae` in [plugin] | not a known key | did you mean `name`?",
-            "X002 27:1 unknown key `exec` in [permissions] | not a known key | the keys of [permissions] are: file_system, paths, network, hosts, database, env",
+            "X002 27:1 unknown key `exec` in [permissions] | not a known key | the keys of [permissions] are: file_system, paths, network, hosts, database, env, optional",
             "X002 30:2 unknown key `confg` in plugin.toml | not a known key | did you mean `config`?",
             "X002 38:1 unknown key `expect` in example 1 | not a known key | the keys of example 1 are: code, result",
         ]

@@ -14,6 +14,19 @@ fn needs(file_system: FileAccess, paths: &[&str]) -> Permissions {
     Permissions { file_system, paths: paths.iter().map(|p| p.to_string()).collect(), ..Permissions::default() }
 }
 
+/// A manifest asking for everything, so that the grants alone decide.
+fn declares_everything() -> Permissions {
+    Permissions {
+        file_system: FileAccess::ReadWrite,
+        paths: vec!["/".into()],
+        network: NetworkAccess::Outbound,
+        hosts: vec!["*:*".into()],
+        database: true,
+        env: vec!["*".into()],
+        optional: false,
+    }
+}
+
 fn only(items: &[&str]) -> Access {
     Access::Only(items.iter().map(|item| item.to_string()).collect())
 }
@@ -137,6 +150,7 @@ fn several_missing_grants_are_listed_together() {
         hosts: vec!["api.example.com:443".into()],
         database: true,
         env: vec!["HOME".into()],
+        optional: false,
     };
     let error = check(&needs, &grants, "logging").unwrap_err();
     assert_eq!(
@@ -165,6 +179,7 @@ fn grants_cover_declared_patterns() {
         hosts: vec!["api.example.com:443".into(), "cdn.example.com:*".into()],
         database: true,
         env: vec!["TUSK_*".into(), "HOME".into()],
+        optional: false,
     };
     assert_eq!(check(&declared, &grants, "logging"), Ok(()));
     // The file's grants are per plugin: another plugin gets only the flags.
@@ -193,7 +208,7 @@ fn per_call_path_checks_normalise_and_resolve_links() {
     let mut grants = grants(root.join("app").to_str().unwrap());
     grants.flags.read = only(&["${script_dir}/logs", &format!("{}/tmp-*", root.display())]);
     grants.flags.write = only(&["${script_dir}/logs"]);
-    let plugin = grants.for_plugin("logging");
+    let plugin = grants.for_plugin("logging", &needs(FileAccess::ReadWrite, &["/"]));
     assert!(plugin.may_read(&root.join("app/logs/today.log")));
     assert!(plugin.may_read(Path::new("logs/new/file.txt")), "relative to the script directory");
     assert!(plugin.may_write(Path::new("logs")));
@@ -206,7 +221,65 @@ fn per_call_path_checks_normalise_and_resolve_links() {
     {
         std::os::unix::fs::symlink(root.join("secret"), root.join("app/logs/link")).unwrap();
         assert!(!plugin.may_read(&root.join("app/logs/link/key")), "a link inside a granted folder leads outside");
+        // A link to a file that does not exist yet: writing through it would create that file.
+        std::os::unix::fs::symlink(root.join("secret/new.txt"), root.join("app/logs/dangling")).unwrap();
+        assert!(!plugin.may_write(&root.join("app/logs/dangling")), "a dangling link leads outside");
+        std::os::unix::fs::symlink(root.join("app/logs/new.txt"), root.join("app/logs/inward")).unwrap();
+        assert!(plugin.may_write(&root.join("app/logs/inward")), "a dangling link that stays inside is fine");
     }
+}
+
+#[test]
+fn a_plugin_gets_what_is_granted_and_declared_both() {
+    let mut grants = grants("/srv/app");
+    grants.flags = GrantSet::from_flags([
+        "--allow-read=/home/ann,/srv/app",
+        "--allow-write=/srv",
+        "--allow-net=api.example.com:443,db.internal",
+        "--allow-env=HOME,TUSK_*",
+    ])
+    .unwrap();
+    let declared = Permissions {
+        file_system: FileAccess::ReadWrite,
+        paths: vec!["${script_dir}/data".into(), "/var/cache/x".into()],
+        network: NetworkAccess::Outbound,
+        hosts: vec!["*.example.com:443".into()],
+        database: true,
+        env: vec!["TUSK_LEVEL".into()],
+        optional: false,
+    };
+    let plugin = grants.for_plugin("p", &declared);
+    assert!(plugin.may_read(Path::new("/srv/app/data/a.txt")) && plugin.may_write(Path::new("/srv/app/data/a.txt")));
+    assert_eq!(plugin.read_refusal(Path::new("/home/ann/x")), Some(Refusal::NotDeclared), "granted, not declared");
+    assert_eq!(plugin.read_refusal(Path::new("/var/cache/x")), Some(Refusal::NotGranted), "declared, not granted");
+    assert_eq!(plugin.readable_folders(), Some(vec![PathBuf::from("/srv/app/data")]));
+    assert_eq!(plugin.writable_folders(), Some(vec![PathBuf::from("/srv/app/data")]));
+    assert!(plugin.may_connect("api.example.com", 443));
+    assert_eq!(plugin.connect_refusal("db.internal", 5432), Some(Refusal::NotDeclared));
+    assert_eq!(plugin.connect_refusal("www.example.com", 443), Some(Refusal::NotGranted));
+    assert!(plugin.may_reach("api.example.com") && !plugin.may_reach("db.internal"));
+    assert!(plugin.may_read_env("TUSK_LEVEL"));
+    assert_eq!(plugin.env_refusal("HOME"), Some(Refusal::NotDeclared));
+    assert!(!plugin.may_use_database(), "declared but not granted");
+    assert_eq!(plugin.network_reach(), NetworkReach::Brokered);
+    // Nothing declared: the grants give nothing.
+    let nothing = grants.for_plugin("p", &Permissions::default());
+    assert!(!nothing.may_read(Path::new("/srv/app/x")) && !nothing.may_connect("api.example.com", 443));
+    assert_eq!((nothing.readable_folders(), nothing.network_reach()), (Some(vec![]), NetworkReach::None));
+    // A database grant the plugin declares reaches the network directly (drivers connect
+    // wherever their connection string says).
+    grants.flags.db = true;
+    assert_eq!(grants.for_plugin("p", &declared).network_reach(), NetworkReach::Direct);
+}
+
+#[test]
+fn folders_of_both_sides_are_the_deeper_of_each_overlapping_pair() {
+    let paths = |items: &[&str]| Some(items.iter().map(PathBuf::from).collect::<Vec<_>>());
+    assert_eq!(folders_of_both(paths(&["/a", "/b/c"]), paths(&["/a/x", "/b", "/d"])), paths(&["/b/c", "/a/x"]));
+    assert_eq!(folders_of_both(None, paths(&["/a"])), paths(&["/a"]));
+    assert_eq!(folders_of_both(paths(&["/a"]), None), paths(&["/a"]));
+    assert_eq!(folders_of_both(None, None), None);
+    assert_eq!(PathGrant::Only(vec![PathBuf::from("/logs/*.txt")]).folders(), paths(&["/logs"]));
 }
 
 #[test]
@@ -217,7 +290,7 @@ fn per_call_network_env_and_database_checks() {
         "--allow-env=TUSK_*",
     ])
     .unwrap();
-    let plugin = grants.for_plugin("http");
+    let plugin = grants.for_plugin("http", &declares_everything());
     assert!(plugin.may_connect("api.example.com", 443));
     assert!(plugin.may_connect("API.Example.com", 443), "host names ignore case");
     assert!(!plugin.may_connect("api.example.com", 80));
@@ -230,14 +303,14 @@ fn per_call_network_env_and_database_checks() {
     assert!(plugin.may_read_env("TUSK_HOME"));
     assert!(!plugin.may_read_env("HOME"));
     assert!(!plugin.may_use_database());
-    let nothing = Grants::new("/srv/app").for_plugin("x");
+    let nothing = Grants::new("/srv/app").for_plugin("x", &declares_everything());
     assert!(!nothing.may_read(Path::new("/")) && !nothing.may_connect("a", 1) && !nothing.may_read_env("A"));
     let everything = {
         let mut g = Grants::new("/srv/app");
         g.flags = GrantSet::all();
         g
     }
-    .for_plugin("x");
+    .for_plugin("x", &declares_everything());
     assert!(
         everything.may_write(Path::new("/etc/passwd"))
             && everything.may_connect("a", 1)

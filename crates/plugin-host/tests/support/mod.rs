@@ -1,5 +1,5 @@
-//! What the hot-reload and hostile-plugin tests share: the fixture libraries (built once per
-//! test binary, in one cargo run), a temporary plugin folder, and a runtime with the real
+//! What the hot-reload and hostile-plugin tests share: the fixture libraries and the runner
+//! (built once per test binary, in one cargo run), a temporary plugin folder, and a runtime with the real
 //! plugin host installed in it.
 
 #![allow(dead_code)] // Each test binary uses its own part of this module.
@@ -13,21 +13,31 @@ use tusk_diagnostics::{Diagnostic, SourceMap};
 use tusk_eval::{Options, Plugin, Registrar, RegistryError, Runtime, SymbolSpec, Value};
 use tusk_plugin_host::host::{HostSettings, PluginHost};
 use tusk_plugin_host::{GrantSet, Grants, SearchPath};
+use tusk_plugin_testkit::Profile;
+
+/// The runner's package, and its executable's name.
+const RUNNER: &str = "tusk-plugin-runner";
 
 /// Every fixture package plus the template plugin (the well-behaved control).
 const PACKAGES: &[&str] = &[
     "my_plugin",
     "hostile-abort",
     "hostile-connect",
+    "hostile-escape",
     "hostile-hog",
+    "hostile-keeper",
     "hostile-liar",
+    "hostile-netprobe",
+    "hostile-nosy",
     "hostile-panic-init",
     "hostile-panic-op",
     "hostile-read-outside",
     "hostile-segfault",
     "hostile-spawn",
     "hostile-spin",
+    "hostile-stuck",
     "hostile-swap",
+    "hostile-threads",
     "hostile-write-outside",
 ];
 
@@ -42,31 +52,20 @@ fn release_fixtures() -> bool {
     std::env::var("TUSK_FIXTURE_PROFILE").is_ok_and(|profile| profile == "release")
 }
 
-/// The folder of the built libraries, after building them all (once per test binary: one
-/// cargo run for all of them keeps the build lock from being fought over).
-fn built() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+/// The fixture libraries and the runner, built once per test binary in one cargo run.
+fn built() -> &'static tusk_plugin_testkit::Built {
+    static BUILT: OnceLock<tusk_plugin_testkit::Built> = OnceLock::new();
     BUILT.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut command = std::process::Command::new(cargo);
-        command.args(["build", "-q"]).current_dir(workspace());
-        if release_fixtures() {
-            command.arg("--release");
-        }
-        for package in PACKAGES {
-            command.args(["-p", package]);
-        }
-        let status = command.status().expect("cargo runs");
-        assert!(status.success(), "building the fixture plugins failed");
-        let target =
-            std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| workspace().join("target"));
-        target.join(if release_fixtures() { "release" } else { "debug" })
+        let profile = if release_fixtures() { Profile::Release } else { Profile::Debug };
+        let mut packages = PACKAGES.to_vec();
+        packages.push(RUNNER);
+        tusk_plugin_testkit::build_packages(&workspace(), &packages, profile).unwrap_or_else(|error| panic!("{error}"))
     })
 }
 
 /// The built library of a package.
 pub fn library(package: &str) -> PathBuf {
-    built().join(format!("lib{}.so", package.replace('-', "_")))
+    built().library(package).to_path_buf()
 }
 
 /// The source folder of a fixture (with its `plugin.toml`).
@@ -89,29 +88,26 @@ pub fn swap_build(status: &str, generation: u32) -> Vec<u8> {
 /// A copy of a library's bytes with the info record's ABI major set to `major`.
 pub fn with_abi_major(library: &Path, major: u32) -> Vec<u8> {
     let mut bytes = std::fs::read(library).expect("the library is built");
-    let magic = tusk_plugin_sdk::abi::INFO_MAGIC;
+    let magic = tusk_plugin_abi::INFO_MAGIC;
     let at = bytes.windows(magic.len()).position(|window| window == magic).expect("an info record");
     // magic (16 bytes), record_size (4), then abi_major (4).
     bytes[at + 20..at + 24].copy_from_slice(&major.to_le_bytes());
     bytes
 }
 
-/// The runner executable of sandboxed plugins (built once per test binary, on first use).
+/// The runner executable of sandboxed plugins (built with the fixtures).
 pub fn runner() -> PathBuf {
-    static RUNNER: OnceLock<PathBuf> = OnceLock::new();
-    RUNNER
-        .get_or_init(|| {
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let mut command = std::process::Command::new(cargo);
-            command.args(["build", "-q", "-p", "tusk-plugin-runner"]).current_dir(workspace());
-            if release_fixtures() {
-                command.arg("--release");
-            }
-            let status = command.status().expect("cargo runs");
-            assert!(status.success(), "building the plugin runner failed");
-            built().join("tusk-plugin-runner")
-        })
-        .clone()
+    built().binary(RUNNER, RUNNER).to_path_buf()
+}
+
+/// The `tusk` executable, built once per test binary on first use (the runner is built with
+/// the fixtures, which `tusk` finds through `TUSK_PLUGIN_RUNNER` in the tests that run it).
+pub fn tusk() -> PathBuf {
+    let profile = if release_fixtures() { Profile::Release } else { Profile::Debug };
+    tusk_plugin_testkit::build_packages(&workspace(), &["tusk-cli"], profile)
+        .unwrap_or_else(|error| panic!("{error}"))
+        .binary("tusk-cli", "tusk")
+        .to_path_buf()
 }
 
 /// Where the plugins of a [`TestHost`] run.

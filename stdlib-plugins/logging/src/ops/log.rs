@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tusk_plugin_sdk::{OperatorError, TuskOperator, Value};
+use tusk_plugin_sdk::{PluginError, SymbolDoc, TuskOperator, Value};
 
 use crate::config::Level;
 use crate::error::{LEVEL_NAMES, LoggingError};
@@ -18,7 +18,7 @@ impl TuskOperator for Log {
         "log"
     }
 
-    fn execute(&self, args: &[Value]) -> Result<Value, OperatorError> {
+    fn execute(&self, args: &[Value]) -> Result<Value, PluginError> {
         at_most(args, "@log", 3)?;
         let level = args.first().ok_or(LoggingError::MissingArgument("level"))?;
         let level = match level.as_str() {
@@ -36,25 +36,19 @@ impl TuskOperator for Log {
         Ok(Value::null())
     }
 
-    fn signature(&self) -> String {
-        "@log(level, message[, fields])".to_string()
-    }
-
-    fn summary(&self) -> String {
-        "Writes an event at level trace, debug, info, warn or error; the entries of the `fields` object become structured fields."
-            .to_string()
-    }
-
-    fn examples(&self) -> Vec<String> {
-        [
-            r#"@log("info", "user signed in", {user: 42, admin: false}) => null"#,
-            r#"@log("debug", "cache warm") => null"#,
-        ]
-        .map(str::to_string)
-        .to_vec()
-    }
-
-    fn side_effects(&self) -> bool {
-        true
+    fn doc(&self) -> SymbolDoc {
+        SymbolDoc {
+            signature: "@log(level, message[, fields])".to_string(),
+            summary: "Writes an event at level trace, debug, info, warn or error; the entries of the `fields` object become structured fields."
+                .to_string(),
+            examples: [
+                r#"@log("info", "user signed in", {user: 42, admin: false}) => null"#,
+                r#"@log("debug", "cache warm") => null"#,
+            ]
+            .map(str::to_string)
+            .to_vec(),
+            side_effects: true,
+            ..SymbolDoc::default()
+        }
     }
 }

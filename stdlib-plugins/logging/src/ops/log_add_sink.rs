@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tusk_plugin_sdk::{OperatorError, TuskOperator, Value};
+use tusk_plugin_sdk::{PluginError, SymbolDoc, TuskOperator, Value};
 
 use crate::config::Format;
 use crate::logger::Logger;
@@ -16,7 +16,7 @@ impl TuskOperator for LogAddSink {
         "log.add_sink"
     }
 
-    fn execute(&self, args: &[Value]) -> Result<Value, OperatorError> {
+    fn execute(&self, args: &[Value]) -> Result<Value, PluginError> {
         at_most(args, "@log.add_sink", 2)?;
         let path = string_argument(args, 0, "path")?;
         let format = match args.get(1) {
@@ -27,20 +27,14 @@ impl TuskOperator for LogAddSink {
         Ok(Value::from(path))
     }
 
-    fn signature(&self) -> String {
-        "@log.add_sink(path[, format])".to_string()
-    }
-
-    fn summary(&self) -> String {
-        "Appends every later event to the file at the absolute `path` too, as \"text\" or \"json\" (default: the console format); needs --allow-write for the file (and --allow-read if it exists). Returns the path."
-            .to_string()
-    }
-
-    fn examples(&self) -> Vec<String> {
-        vec![r#"@log.add_sink("/tmp/tusk-logging-example.log", "json") => "/tmp/tusk-logging-example.log""#.to_string()]
-    }
-
-    fn side_effects(&self) -> bool {
-        true
+    fn doc(&self) -> SymbolDoc {
+        SymbolDoc {
+            signature: "@log.add_sink(path[, format])".to_string(),
+            summary: "Appends every later event to the file at the absolute `path` too, as \"text\" or \"json\" (default: the console format); needs --allow-write for the file (and --allow-read if it exists). Returns the path."
+                .to_string(),
+            examples: vec![r#"@log.add_sink("/tmp/tusk-logging-example.log", "json") => "/tmp/tusk-logging-example.log""#.to_string()],
+            side_effects: true,
+            ..SymbolDoc::default()
+        }
     }
 }

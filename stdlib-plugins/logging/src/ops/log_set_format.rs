@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tusk_plugin_sdk::{OperatorError, TuskOperator, Value};
+use tusk_plugin_sdk::{PluginError, SymbolDoc, TuskOperator, Value};
 
 use crate::config::Format;
 use crate::logger::Logger;
@@ -16,26 +16,20 @@ impl TuskOperator for LogSetFormat {
         "log.set_format"
     }
 
-    fn execute(&self, args: &[Value]) -> Result<Value, OperatorError> {
+    fn execute(&self, args: &[Value]) -> Result<Value, PluginError> {
         at_most(args, "@log.set_format", 1)?;
         let format = Format::parse(string_argument(args, 0, "format")?, 0)?;
         Ok(Value::from(self.0.set_format(format).name()))
     }
 
-    fn signature(&self) -> String {
-        "@log.set_format(format)".to_string()
-    }
-
-    fn summary(&self) -> String {
-        "Sets the console format, \"text\" or \"json\" (one JSON object per line), and the default of sinks added later; returns the previous one."
-            .to_string()
-    }
-
-    fn examples(&self) -> Vec<String> {
-        [r#"@log.set_format("json") => "text""#, r#"@log.set_format("text") => "json""#].map(str::to_string).to_vec()
-    }
-
-    fn side_effects(&self) -> bool {
-        true
+    fn doc(&self) -> SymbolDoc {
+        SymbolDoc {
+            signature: "@log.set_format(format)".to_string(),
+            summary: "Sets the console format, \"text\" or \"json\" (one JSON object per line), and the default of sinks added later; returns the previous one."
+                .to_string(),
+            examples: [r#"@log.set_format("json") => "text""#, r#"@log.set_format("text") => "json""#].map(str::to_string).to_vec(),
+            side_effects: true,
+            ..SymbolDoc::default()
+        }
     }
 }

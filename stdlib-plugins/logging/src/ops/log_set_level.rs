@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use tusk_plugin_sdk::{OperatorError, TuskOperator, Value};
+use tusk_plugin_sdk::{PluginError, SymbolDoc, TuskOperator, Value};
 
 use crate::config::MinLevel;
 use crate::error::LoggingError;
@@ -17,7 +17,7 @@ impl TuskOperator for LogSetLevel {
         "log.set_level"
     }
 
-    fn execute(&self, args: &[Value]) -> Result<Value, OperatorError> {
+    fn execute(&self, args: &[Value]) -> Result<Value, PluginError> {
         at_most(args, "@log.set_level", 1)?;
         let level = args.first().ok_or(LoggingError::MissingArgument("level"))?;
         let level = match level.as_str() {
@@ -31,20 +31,14 @@ impl TuskOperator for LogSetLevel {
         Ok(Value::from(self.0.set_level(level).name()))
     }
 
-    fn signature(&self) -> String {
-        "@log.set_level(level)".to_string()
-    }
-
-    fn summary(&self) -> String {
-        "Sets the least severe level written (trace, debug, info, warn, error or off); returns the previous one."
-            .to_string()
-    }
-
-    fn examples(&self) -> Vec<String> {
-        [r#"@log.set_level("warn") => "info""#, r#"@log.set_level("info") => "warn""#].map(str::to_string).to_vec()
-    }
-
-    fn side_effects(&self) -> bool {
-        true
+    fn doc(&self) -> SymbolDoc {
+        SymbolDoc {
+            signature: "@log.set_level(level)".to_string(),
+            summary: "Sets the least severe level written (trace, debug, info, warn, error or off); returns the previous one."
+                .to_string(),
+            examples: [r#"@log.set_level("warn") => "info""#, r#"@log.set_level("info") => "warn""#].map(str::to_string).to_vec(),
+            side_effects: true,
+            ..SymbolDoc::default()
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! `@pipeline(stage, data, fn[, init])`: one stage over an array, range, object or string.
 
-use tusk_plugin_sdk::{OperatorError, TuskOperator, Value};
+use tusk_plugin_sdk::{PluginError, SymbolDoc, TuskOperator, Value};
 
 use crate::error::PipelineError;
 use crate::stages::{StageSource, parse_stage, run};
@@ -13,7 +13,7 @@ impl TuskOperator for Pipeline {
         "pipeline"
     }
 
-    fn execute(&self, args: &[Value]) -> Result<Value, OperatorError> {
+    fn execute(&self, args: &[Value]) -> Result<Value, PluginError> {
         let required = |index: usize, name: &'static str| args.get(index).ok_or(PipelineError::MissingArgument(name));
         if args.len() > 4 {
             return Err(PipelineError::TooManyArguments { operator: "@pipeline", max: 4, got: args.len() }.into());
@@ -26,25 +26,22 @@ impl TuskOperator for Pipeline {
         Ok(run(data, 1, vec![stage])?)
     }
 
-    fn signature(&self) -> String {
-        "@pipeline(stage, data, fn[, init])".to_string()
-    }
-
-    fn summary(&self) -> String {
-        "Runs one stage (map, filter, reduce or group) of `fn` over an array, a lazy range, an object's values or a string's characters."
-            .to_string()
-    }
-
-    fn examples(&self) -> Vec<String> {
-        [
-            r#"@pipeline("map", [1, 2, 3], x => x * 10) => [10, 20, 30]"#,
-            r#"@pipeline("filter", range(0, 10), x => x % 3 == 0) => [0, 3, 6, 9]"#,
-            r#"@pipeline("reduce", range(0, 1000), (acc, x) => acc + x, 0) => 499500"#,
-            r#"@pipeline("reduce", ["a", "b", "c"], (acc, x) => acc + x) => "abc""#,
-            r#"@pipeline("group", [1, 2, 3, 4, 5], x => x % 2 == 0 ? "even" : "odd") => {"odd": [1, 3, 5], "even": [2, 4]}"#,
-            r#"@pipeline("map", {a: 1, b: 2}, x => x + 1) => {"a": 2, "b": 3}"#,
-        ]
-        .map(str::to_string)
-        .to_vec()
+    fn doc(&self) -> SymbolDoc {
+        SymbolDoc {
+            signature: "@pipeline(stage, data, fn[, init])".to_string(),
+            summary: "Runs one stage (map, filter, reduce or group) of `fn` over an array, a lazy range, an object's values or a string's characters."
+                .to_string(),
+            examples: [
+                r#"@pipeline("map", [1, 2, 3], x => x * 10) => [10, 20, 30]"#,
+                r#"@pipeline("filter", range(0, 10), x => x % 3 == 0) => [0, 3, 6, 9]"#,
+                r#"@pipeline("reduce", range(0, 1000), (acc, x) => acc + x, 0) => 499500"#,
+                r#"@pipeline("reduce", ["a", "b", "c"], (acc, x) => acc + x) => "abc""#,
+                r#"@pipeline("group", [1, 2, 3, 4, 5], x => x % 2 == 0 ? "even" : "odd") => {"odd": [1, 3, 5], "even": [2, 4]}"#,
+                r#"@pipeline("map", {a: 1, b: 2}, x => x + 1) => {"a": 2, "b": 3}"#,
+            ]
+            .map(str::to_string)
+            .to_vec(),
+            ..SymbolDoc::default()
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! `@pipeline.run(data, stages)`: several stages in one pass over the data.
 
-use tusk_plugin_sdk::{OperatorError, TuskOperator, Value};
+use tusk_plugin_sdk::{PluginError, SymbolDoc, TuskOperator, Value};
 
 use crate::error::PipelineError;
 use crate::stages::{Stage, StageSource, parse_stage, run};
@@ -13,7 +13,7 @@ impl TuskOperator for PipelineRun {
         "pipeline.run"
     }
 
-    fn execute(&self, args: &[Value]) -> Result<Value, OperatorError> {
+    fn execute(&self, args: &[Value]) -> Result<Value, PluginError> {
         if args.len() > 2 {
             return Err(PipelineError::TooManyArguments { operator: "@pipeline.run", max: 2, got: args.len() }.into());
         }
@@ -22,23 +22,20 @@ impl TuskOperator for PipelineRun {
         Ok(run(data, 0, stages(list)?)?)
     }
 
-    fn signature(&self) -> String {
-        "@pipeline.run(data, [[stage, fn], …, [\"reduce\", fn, init]])".to_string()
-    }
-
-    fn summary(&self) -> String {
-        "Streams the data through several stages in one pass (no intermediate arrays); reduce or group may only come last."
-            .to_string()
-    }
-
-    fn examples(&self) -> Vec<String> {
-        [
-            r#"@pipeline.run(range(1, 6), [["map", x => x * x], ["filter", x => x % 2 == 1]]) => [1, 9, 25]"#,
-            r#"@pipeline.run(range(0, 100), [["filter", x => x % 2 == 0], ["reduce", (acc, x) => acc + x, 0]]) => 2450"#,
-            r#"@pipeline.run(["apple", "avocado", "banana"], [["map", s => upper(s)], ["group", s => len(s)]]) => {"5": ["APPLE"], "7": ["AVOCADO"], "6": ["BANANA"]}"#,
-        ]
-        .map(str::to_string)
-        .to_vec()
+    fn doc(&self) -> SymbolDoc {
+        SymbolDoc {
+            signature: "@pipeline.run(data, [[stage, fn], …, [\"reduce\", fn, init]])".to_string(),
+            summary: "Streams the data through several stages in one pass (no intermediate arrays); reduce or group may only come last."
+                .to_string(),
+            examples: [
+                r#"@pipeline.run(range(1, 6), [["map", x => x * x], ["filter", x => x % 2 == 1]]) => [1, 9, 25]"#,
+                r#"@pipeline.run(range(0, 100), [["filter", x => x % 2 == 0], ["reduce", (acc, x) => acc + x, 0]]) => 2450"#,
+                r#"@pipeline.run(["apple", "avocado", "banana"], [["map", s => upper(s)], ["group", s => len(s)]]) => {"5": ["APPLE"], "7": ["AVOCADO"], "6": ["BANANA"]}"#,
+            ]
+            .map(str::to_string)
+            .to_vec(),
+            ..SymbolDoc::default()
+        }
     }
 }
 

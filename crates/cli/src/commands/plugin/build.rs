@@ -1,8 +1,9 @@
 //! Building a plugin crate's library with cargo.
 //!
-//! Copied from `tusk_plugin_testkit::build_cdylib` (and given a profile and quieter output)
-//! rather than depending on the test kit, which is a dev-dependency crate: the `tusk` binary
-//! should not link a test harness for forty lines.
+//! The test kit's fixture builder (`tusk_plugin_testkit::build_packages`) reads cargo's messages
+//! the same way; this copy (with a profile and quieter output) exists rather than a dependency
+//! on the test kit, a dev-dependency crate: the `tusk` binary should not link a test harness for
+//! forty lines.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,49 +1,54 @@
-//! `tusk plugin docs NAME`: a plugin's documentation as Markdown, from its manifest (summary,
-//! permissions, configuration schema, dependencies, examples) and from the plugin itself
-//! (signatures, summaries and examples of its operators and functions), which means loading
-//! it: it is granted what its manifest asks for. NAME is an installed plugin, or the path of a
-//! plugin folder or crate (handy while writing one).
+//! `tusk plugin docs NAME|PATH`: a plugin's documentation as Markdown, from its manifest
+//! (summary, permissions, configuration schema, dependencies, examples) and from the plugin
+//! itself (signatures, summaries and examples of its operators and functions). The latter means
+//! starting it: always in its sandbox, with nothing granted, whatever its manifest asks for and
+//! whoever trusts it, so that reading documentation lets a plugin touch nothing. NAME is an
+//! installed plugin; PATH (with a `/`) a plugin folder or crate (handy while writing one).
 
 use std::path::Path;
 
 use serde_json::Value as Json;
-use tusk::plugins::{FileAccess, LoadedPlugin, MANIFEST_FILE, Manifest, NetworkAccess};
+use tusk::plugins::{FileAccess, LoadedPlugin, Manifest, NetworkAccess};
 use tusk::{Engine, SymbolKind};
 
 use crate::commands::plugin::{
-    Profile, engine_for_prepared, fail, find, installed, manifest_flags, prepare, with_manifest_grants,
+    Loading, Profile, Target, engine_for_prepared, fail, find, installed, manifest_flags, prepare, target,
 };
 use crate::commands::{Context, Status};
 use crate::output;
 
 /// Runs the command: exit 1 when there is no such plugin.
-pub fn docs(context: &Context, name: &str) -> anyhow::Result<Status> {
-    let path = Path::new(name);
+pub fn docs(context: &Context, argument: &str) -> anyhow::Result<Status> {
     let mut _prepared = None;
-    let (engine, manifest) = if path.join(MANIFEST_FILE).is_file() {
-        let mut plain = context.plain_engine();
-        let Ok(prepared) = prepare(context, &mut plain, path, Profile::Debug) else { return Ok(Status::ScriptError) };
-        let engine = match engine_for_prepared(context, &prepared) {
-            Ok((engine, _)) => engine,
-            Err(status) => return Ok(status),
-        };
-        let manifest = prepared.manifest.clone();
-        _prepared = Some(prepared);
-        (engine, manifest)
-    } else {
-        let (engine, _) = match installed(context) {
-            Ok(engine) => engine,
-            Err(status) => return Ok(status),
-        };
-        let Some(host) = engine.plugins() else { return Ok(fail("plugins are not available in this build")) };
-        let manifest = match find(host.catalog(), name) {
-            Ok(plugin) => plugin.manifest.clone(),
-            Err(message) => return Ok(fail(&message)),
-        };
-        let grants = with_manifest_grants(&context.grant_flags, &manifest.permissions);
-        match context.engine_with_settings(Path::new("."), |settings| settings.grants.flags = grants) {
-            Ok((engine, _)) => (engine, manifest),
-            Err(status) => return Ok(status),
+    let (engine, manifest) = match target(argument) {
+        Target::Folder(path) => {
+            let mut plain = context.plain_engine();
+            let Ok(prepared) = prepare(context, &mut plain, &path, Profile::Debug) else {
+                return Ok(Status::ScriptError);
+            };
+            let engine = match engine_for_prepared(context, &prepared, Loading::Docs, |_| {}) {
+                Ok((engine, _)) => engine,
+                Err(status) => return Ok(status),
+            };
+            let manifest = prepared.manifest.clone();
+            _prepared = Some(prepared);
+            (engine, manifest)
+        }
+        Target::Installed(name) => {
+            let (engine, _) = match installed(context) {
+                Ok(engine) => engine,
+                Err(status) => return Ok(status),
+            };
+            let Some(host) = engine.plugins() else { return Ok(fail("plugins are not available in this build")) };
+            let manifest = match find(host.catalog(), &name) {
+                Ok(plugin) => plugin.manifest.clone(),
+                Err(message) => return Ok(fail(&message)),
+            };
+            drop(engine);
+            match context.engine_with_settings(Path::new("."), |settings| Loading::Docs.adjust(settings)) {
+                Ok((engine, _)) => (engine, manifest),
+                Err(status) => return Ok(status),
+            }
         }
     };
     let loaded = load(&engine, &manifest);
@@ -163,6 +168,14 @@ fn permissions_section(manifest: &Manifest) -> String {
     }
     if lines.is_empty() {
         return "None: the plugin only computes values.\n\n".to_string();
+    }
+    if permissions.optional {
+        return format!(
+            "{}\n\nOptional: the plugin works without them and uses only what you grant of them (`--allow-…` \
+             flags, or under `[{}]` in `~/.config/tusk/grants.toml`).\n\n",
+            lines.join("\n"),
+            manifest.name
+        );
     }
     format!(
         "{}\n\nGrant them with `{}`, or under `[{}]` in `~/.config/tusk/grants.toml`.\n\n",

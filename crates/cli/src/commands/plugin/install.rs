@@ -7,7 +7,8 @@
 //! the manifest's name, the configuration schema and the README and licence files, plus
 //! `.tusk-install.toml` recording where it came from. Installing again from the same place
 //! replaces the plugin; a plugin of the same name from elsewhere, or one whose operators or
-//! functions another plugin (or tusk itself) provides, is refused unless `--force` is given.
+//! functions another plugin provides, is refused unless `--force` is given; one whose operators
+//! or functions tusk itself provides is refused always (the built-in would win).
 
 use std::path::{Path, PathBuf};
 
@@ -41,6 +42,9 @@ pub fn install(context: &Context, args: &PluginInstallArgs) -> anyhow::Result<St
         Err(status) => return Ok(status),
     };
     let mut conflicts = Vec::new();
+    // A built-in always wins over a plugin (scripts would never reach the plugin's symbol), so
+    // these are refused even with --force.
+    let mut builtins = Vec::new();
     if destination.join(MANIFEST_FILE).is_file() {
         match read_record(&destination) {
             Some(source) if source == prepared.source_dir => {}
@@ -89,11 +93,11 @@ pub fn install(context: &Context, args: &PluginInstallArgs) -> anyhow::Result<St
                 format!("function `{symbol}`")
             };
             let builtin = match kind {
-                SymbolKind::Operator => plain.runtime().registry().operator(symbol).is_some(),
-                SymbolKind::Function => plain.runtime().registry().function(symbol).is_some(),
+                SymbolKind::Operator => plain.operator(symbol).is_some(),
+                SymbolKind::Function => plain.function(symbol).is_some(),
             };
             if builtin {
-                conflicts.push(format!("{written} is built into tusk"));
+                builtins.push(format!("{written} is built into tusk"));
             }
             for provider in catalog.providers(kind, symbol).into_iter().filter(|p| p.name() != manifest.name) {
                 conflicts.push(format!(
@@ -103,6 +107,15 @@ pub fn install(context: &Context, args: &PluginInstallArgs) -> anyhow::Result<St
                 ));
             }
         }
+    }
+    if !builtins.is_empty() {
+        let list: String = builtins.iter().map(|conflict| format!("  - {conflict}\n")).collect();
+        output::write_stderr(&format!(
+            "Error: cannot install plugin `{}`:\n{list}Help: rename it in the plugin (its manifest and its code): \
+             built-in operators and functions cannot be replaced, not even with --force\n",
+            manifest.name
+        ));
+        return Ok(Status::ScriptError);
     }
     if !conflicts.is_empty() && !args.force {
         let list: String = conflicts.iter().map(|conflict| format!("  - {conflict}\n")).collect();
@@ -126,7 +139,9 @@ pub fn install(context: &Context, args: &PluginInstallArgs) -> anyhow::Result<St
         functions_text(manifest),
         permissions_text(&manifest.permissions)
     );
-    if !permission_items(&manifest.permissions).is_empty() {
+    if manifest.permissions.optional {
+        text.push_str("  it runs without them and uses only what you grant of them\n");
+    } else if !permission_items(&manifest.permissions).is_empty() {
         text.push_str(&format!(
             "  grant them with {} or under [{}] in ~/.config/tusk/grants.toml\n",
             manifest_flags(&manifest.permissions).join(" "),

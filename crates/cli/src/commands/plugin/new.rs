@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tusk::plugins::SUPPORTED_ABI_MAJOR;
+use tusk_plugin_abi::{ABI_MAJOR, ABI_MINOR};
 
 use crate::cli::PluginNewArgs;
 use crate::commands::plugin::{fail, is_plugin_name};
@@ -78,7 +78,7 @@ pub fn new(args: &PluginNewArgs) -> anyhow::Result<Status> {
     let values = [
         ("name", name.to_string()),
         ("type_name", type_name(name)),
-        ("abi", format!("{SUPPORTED_ABI_MAJOR}.0")),
+        ("abi", format!("{ABI_MAJOR}.{ABI_MINOR}")),
         ("sdk_dependency", sdk_dependency),
         ("testkit_dependency", testkit_dependency),
         ("sdk_note", sdk_note),
@@ -104,11 +104,17 @@ pub fn new(args: &PluginNewArgs) -> anyhow::Result<Status> {
         let _ = std::fs::copy(lock, target.join("Cargo.lock"));
     }
     let shown = target.display();
+    // As a path (`./x`): to `tusk plugin check`, a bare word names an installed plugin.
+    let path = if target.is_relative() && !target.starts_with(".") {
+        Path::new(".").join(&target).display().to_string()
+    } else {
+        shown.to_string()
+    };
     let mut text = format!(
         "created the plugin crate {name} in {shown}: @{name}(name) and {name}_shout(text)\n\
          next:\n  \
-           tusk plugin check {shown}      build it and check it\n  \
-           tusk plugin install {shown}    install it for your scripts\n  \
+           tusk plugin check {path}      build it and check it\n  \
+           tusk plugin install {path}    install it for your scripts\n  \
            tusk -e '@{name}(\"you\")'\n"
     );
     if sdk.is_none() {

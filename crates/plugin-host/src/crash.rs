@@ -1,0 +1,103 @@
+//! A last word when an in-process plugin takes the process down. A trusted plugin runs in the
+//! interpreter's process, so a segmentation fault or an abort in it ends tusk, and without a
+//! word the user cannot tell which plugin it was. Before each in-process call (and `init` and
+//! `shutdown`), the host points [`CURRENT`] at a line written for that symbol beforehand; a
+//! handler for the fatal signals writes that line and the signal to standard error, with
+//! nothing but async-signal-safe calls, and then lets the signal's previous disposition (the
+//! default action, or the Rust runtime's stack-overflow report) take its course.
+//!
+//! The only `unsafe` module of the host besides `ffi`: signal handlers and raw writes.
+#![allow(unsafe_code)]
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use nix::libc;
+use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal};
+
+/// The fatal signals a crashing plugin raises, and their names for the line.
+const SIGNALS: [(Signal, &str); 5] = [
+    (Signal::SIGSEGV, "signal 11, SIGSEGV)\n"),
+    (Signal::SIGBUS, "signal 7, SIGBUS)\n"),
+    (Signal::SIGILL, "signal 4, SIGILL)\n"),
+    (Signal::SIGABRT, "signal 6, SIGABRT)\n"),
+    (Signal::SIGFPE, "signal 8, SIGFPE)\n"),
+];
+
+/// The line for the plugin code running now (NUL-terminated, leaked), or null.
+static CURRENT: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+/// What each of [`SIGNALS`] did before the handler was installed.
+static PREVIOUS: OnceLock<[SigAction; 5]> = OnceLock::new();
+
+/// What a crash while one plugin symbol runs says: `tusk: plugin NAME crashed in WHAT (` (the
+/// signal follows). Made once per symbol; it lives as long as the process.
+#[derive(Clone, Copy)]
+pub(crate) struct CrashNote(&'static [u8]);
+
+impl CrashNote {
+    /// `what` is the call (`@op`, `f`) or the phase (`initialize`, `shutdown`).
+    pub(crate) fn new(plugin: &str, what: &str) -> CrashNote {
+        let line = format!("tusk: plugin `{plugin}` crashed in {what} (\0");
+        CrashNote(Box::leak(line.into_bytes().into_boxed_slice()))
+    }
+}
+
+/// Marks `note` as the plugin code running from now until the returned guard drops (which
+/// restores the previous mark: calls nest through script functions). Installs the handler
+/// the first time.
+pub(crate) fn running(note: CrashNote) -> Running {
+    install();
+    let previous = CURRENT.swap(note.0.as_ptr().cast_mut(), Ordering::AcqRel);
+    Running(previous)
+}
+
+/// Restores the previous mark when dropped.
+pub(crate) struct Running(*mut u8);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        CURRENT.store(self.0, Ordering::Release);
+    }
+}
+
+fn install() {
+    PREVIOUS.get_or_init(|| {
+        // On the alternate stack when there is one (the Rust runtime sets one up to report
+        // stack overflows, which then still happens: the previous handler runs after ours).
+        let flags = SaFlags::SA_ONSTACK | SaFlags::SA_SIGINFO;
+        let action = SigAction::new(SigHandler::SigAction(on_fatal_signal), flags, SigSet::empty());
+        SIGNALS.map(|(signal, _)| {
+            // SAFETY: the handler only makes async-signal-safe calls (see `on_fatal_signal`).
+            unsafe { nix::sys::signal::sigaction(signal, &action) }
+                .unwrap_or_else(|_| SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty()))
+        })
+    });
+}
+
+extern "C" fn on_fatal_signal(number: libc::c_int, info: *mut libc::siginfo_t, _context: *mut libc::c_void) {
+    let line = CURRENT.load(Ordering::Acquire);
+    let index = SIGNALS.iter().position(|(signal, _)| *signal as libc::c_int == number);
+    if !line.is_null() {
+        // SAFETY: `line` points at a leaked NUL-terminated note; `write` and `strlen` are
+        // async-signal-safe.
+        unsafe {
+            let _ = libc::write(2, line.cast(), libc::strlen(line.cast()));
+            let suffix = index.map_or(")\n", |index| SIGNALS[index].1);
+            let _ = libc::write(2, suffix.as_ptr().cast(), suffix.len());
+        }
+    }
+    // Back to what the signal did before. A fault happens again when the faulting instruction
+    // runs again on return, and then ends the process as it would have (or reaches the
+    // runtime's stack-overflow report, with the real fault address); a signal that was sent
+    // (`abort`, `kill`: a code of zero or below) is sent again.
+    if let (Some(previous), Some(index)) = (PREVIOUS.get(), index) {
+        // SAFETY: `sigaction` and `raise` are async-signal-safe; the action is the one the
+        // process had; `info` is the kernel's for this signal.
+        unsafe {
+            let _ = nix::sys::signal::sigaction(SIGNALS[index].0, &previous[index]);
+            if info.is_null() || (*info).si_code <= 0 {
+                libc::raise(number);
+            }
+        }
+    }
+}
