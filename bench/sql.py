@@ -147,7 +147,7 @@ def main() -> None:
             grants.parent.mkdir(parents=True)
             grants.write_text(
                 "\n".join(
-                    f'[{name}]\ntrusted = true\nallow_db = true\nallow_net = ["127.0.0.1:5432"]\n' for name in ("postgres", "query")
+                    f'[{name}]\ntrusted = true\nallow_net = ["127.0.0.1:5432"]\n' for name in ("postgres", "query")
                 )
             )
             env = dict(os.environ, TUSK_PLUGIN_PATH=str(scratch / "plugins"), XDG_CONFIG_HOME=str(scratch / "config"), XDG_CACHE_HOME=str(scratch / "cache"), XDG_DATA_HOME=str(scratch / "data"))
