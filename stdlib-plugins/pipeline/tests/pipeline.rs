@@ -301,7 +301,7 @@ fn lambda_errors_pass_through_unchanged() {
         ),
         (
             r#"@pipeline("map", [1], (a, b) => a)"#,
-            "[R015] Error: @pipeline: `<lambda>` takes 2 arguments, but 1 were given",
+            "[R015] Error: @pipeline: `<lambda>` takes 2 arguments, but 1 was given",
         ),
         (r#"@pipeline("group", [1], x => x.name)"#, "[R015] Error: @pipeline: int has no key `name`"),
         (
