@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::error::ErrorKind;
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
-use tusk::plugins::GrantSet;
+use tusk_plugin_catalog::GrantSet;
 
 /// `tusk`: run, check and explore TuskLang files.
 #[derive(Debug, Parser)]

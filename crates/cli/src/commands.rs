@@ -17,8 +17,9 @@ use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
-use tusk::plugins::{GrantSet, Grants, HostSettings};
+use tusk::plugins::HostSettings;
 use tusk::{Diagnostic, Document, Engine, Limits, Mode, Severity, SymbolKind};
+use tusk_plugin_catalog::{GrantSet, Grants};
 
 use crate::cli::{Cli, Command, GlobalArgs, Input, OutputArgs};
 use crate::{interrupt, output};

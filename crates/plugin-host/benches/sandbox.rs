@@ -10,8 +10,8 @@ use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use tusk_eval::{Options, Runtime, Value};
+use tusk_plugin_catalog::{Grants, SearchPath};
 use tusk_plugin_host::host::{HostSettings, PluginHost};
-use tusk_plugin_host::{Grants, SearchPath};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

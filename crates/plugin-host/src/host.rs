@@ -18,12 +18,12 @@ use tusk_eval::{
     Value,
 };
 
-use crate::discovery::{Catalog, DiscoveredPlugin, SearchPath, discover};
 use crate::ffi::HostServices;
 use crate::loader::{Expected, LoadedPlugin, cache_copy, load};
-use crate::manifest::Permissions;
-use crate::permissions::{Grants, PluginGrants, Refusal, check};
-use crate::resolve::{HostVersions, resolve};
+use tusk_plugin_catalog::discovery::{Catalog, DiscoveredPlugin, SearchPath, discover};
+use tusk_plugin_catalog::manifest::Permissions;
+use tusk_plugin_catalog::permissions::{Grants, PluginGrants, Refusal, check};
+use tusk_plugin_catalog::resolve::{HostVersions, resolve};
 
 /// Where plugins come from and what they may do.
 pub struct HostSettings {
@@ -65,7 +65,7 @@ impl HostSettings {
             .unwrap_or_else(|| std::env::temp_dir().join("tusk-cache"));
         HostSettings {
             search: SearchPath::standard(Some(script_dir)),
-            index_file: crate::paths::default_index_file(),
+            index_file: tusk_plugin_catalog::paths::default_index_file(),
             cache_dir: std::env::var_os("TUSK_PLUGIN_CACHE")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| cache_root.join("plugins")),
@@ -73,7 +73,7 @@ impl HostSettings {
             grants: Grants::new(script_dir),
             versions: current_versions(),
             sandbox: crate::isolated::SandboxSettings::default(),
-            config_file: crate::paths::default_config_file(),
+            config_file: tusk_plugin_catalog::paths::default_config_file(),
             verify_capabilities: true,
             inspecting: false,
         }
@@ -213,7 +213,7 @@ pub struct PluginHost {
     load_order: RefCell<Vec<String>>,
     /// Set (never cleared) when the first plugin starts loading; see [`PluginHost::load_started`].
     load_started: Arc<AtomicBool>,
-    user_config: Option<crate::config::UserConfig>,
+    user_config: Option<tusk_plugin_catalog::config::UserConfig>,
     setup_diagnostics: Vec<Diagnostic>,
     /// Hot reload: the watcher, the registry symbols to patch, generation numbers.
     pub(crate) reload: crate::reload::ReloadState,
@@ -246,7 +246,7 @@ impl PluginHost {
     pub fn discover(mut settings: HostSettings, sources: &mut SourceMap, log: Rc<dyn Fn(&str)>) -> Rc<PluginHost> {
         let mut setup_diagnostics = Vec::new();
         let user_config = match &settings.config_file {
-            Some(path) => match crate::config::UserConfig::load(path, sources) {
+            Some(path) => match tusk_plugin_catalog::config::UserConfig::load(path, sources) {
                 Ok(config) => Some(config),
                 Err(diagnostics) => {
                     setup_diagnostics.extend(diagnostics);
@@ -384,9 +384,9 @@ impl PluginHost {
 
     /// Where `plugin` runs: sandboxed when the flags force it (`--sandbox NAME`,
     /// `--sandbox-all`), else as the grants decide (in-process only when trusted or first-party).
-    pub fn execution_mode(&self, plugin: &DiscoveredPlugin) -> crate::manifest::ExecutionMode {
+    pub fn execution_mode(&self, plugin: &DiscoveredPlugin) -> tusk_plugin_catalog::manifest::ExecutionMode {
         if self.settings.inspecting || self.settings.sandbox.forces(plugin.name()) {
-            crate::manifest::ExecutionMode::Isolated
+            tusk_plugin_catalog::manifest::ExecutionMode::Isolated
         } else {
             self.settings.grants.execution_mode(plugin)
         }
@@ -421,11 +421,18 @@ impl PluginHost {
         // The user's `[plugins.NAME]`, overlaid by the script's, with schema defaults filled in
         // and validated before `initialize` ever sees it.
         let schema = match &manifest.config_schema {
-            Some(path) => Some(crate::config::ConfigSchema::load(plugin.name(), path).map_err(config_error)?),
+            Some(path) => {
+                Some(tusk_plugin_catalog::config::ConfigSchema::load(plugin.name(), path).map_err(config_error)?)
+            }
             None => None,
         };
-        let config = crate::config::configure(plugin.name(), schema.as_ref(), self.user_config.as_ref(), Some(config))
-            .map_err(config_error)?;
+        let config = tusk_plugin_catalog::config::configure(
+            plugin.name(),
+            schema.as_ref(),
+            self.user_config.as_ref(),
+            Some(config),
+        )
+        .map_err(config_error)?;
         let config_json = serde_json::to_string(&config).unwrap_or_else(|_| "{}".into());
         let library = &manifest.library;
         let cache = &self.settings.cache_dir;
@@ -455,7 +462,7 @@ impl PluginHost {
             capabilities: self.settings.verify_capabilities,
         };
         self.services.declare(plugin.name(), &manifest.permissions);
-        if self.execution_mode(plugin) == crate::manifest::ExecutionMode::Isolated {
+        if self.execution_mode(plugin) == tusk_plugin_catalog::manifest::ExecutionMode::Isolated {
             let loaded = LoadedPlugin::load_isolated(
                 &copy,
                 &expected,
@@ -531,7 +538,7 @@ impl PluginHost {
         for plugin in self.loaded().into_iter().rev() {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let limit = left.min(self.settings.sandbox.shutdown_timeout);
-            let _watch = (plugin.mode() == crate::manifest::ExecutionMode::Native)
+            let _watch = (plugin.mode() == tusk_plugin_catalog::manifest::ExecutionMode::Native)
                 .then(|| watch_in_process_shutdown(&plugin.name, self.settings.sandbox.shutdown_timeout));
             if let Err(message) = plugin.shutdown_within(Some(limit)) {
                 failures.push((plugin.name.clone(), message));
@@ -573,7 +580,7 @@ impl Drop for PluginHost {
     }
 }
 
-fn config_error(error: crate::config::ConfigError) -> RuntimeError {
+fn config_error(error: tusk_plugin_catalog::config::ConfigError) -> RuntimeError {
     let mut diagnostics = error.to_diagnostics().into_iter();
     let Some(first) = diagnostics.next() else { return RuntimeError::message(error.to_string()) };
     let mut runtime_error = RuntimeError::message(first.message);

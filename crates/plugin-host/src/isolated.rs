@@ -29,7 +29,7 @@ use tusk_plugin_wire::{
 pub use tusk_plugin_wire::{Layer as SandboxLayer, LayerState};
 
 use crate::ffi::{HostServices, PluginFailure};
-use crate::permissions::{NetworkReach, PluginGrants};
+use tusk_plugin_catalog::permissions::{NetworkReach, PluginGrants};
 
 use self::convert::{CallValues, Converter, Objects};
 use self::process::{Ending, Process, ReadFailure, ending, signal_name};

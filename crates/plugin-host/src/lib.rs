@@ -1,42 +1,24 @@
-//! The plugin host: everything between "a folder with a `plugin.toml`" and "an operator in the
-//! registry".
+//! The plugin host: loading and calling plugins, from "the catalogue knows this plugin" to "its
+//! operators answer in the registry".
 //!
-//! The pure-Rust half reads and validates manifests ([`manifest`]), finds installed plugins and
-//! caches what it read ([`discovery`]), orders them by their dependencies ([`resolve`]), matches
-//! what they ask for against what the user grants ([`permissions`]) and builds their validated
-//! configuration ([`config`]). None of it opens a library: loading and calling live in the FFI
-//! modules.
-//!
-//! [`reload`] swaps a rebuilt library in between two calls, or keeps the running build and says
-//! why. A replaced in-process build is shut down once no call holds it, and stays mapped until
-//! the process exits: no plugin library is ever unloaded.
+//! What is known before any plugin code runs (manifests, discovery, resolution, permissions,
+//! configuration) is `tusk-plugin-catalog`'s. This crate registers lazy stubs ([`host`]), reads
+//! and checks a library's info record and loads it in-process ([`loader`], [`ffi`]) or in a
+//! sandboxed runner process ([`isolated`]), and [`reload`] swaps a rebuilt library in between
+//! two calls, or keeps the running build and says why. A replaced in-process build is shut down
+//! once no call holds it, and stays mapped until the process exits: no plugin library is ever
+//! unloaded.
 
-pub mod config;
-pub mod discovery;
 pub mod ffi;
 pub mod host;
 pub mod isolated;
 pub mod loader;
-pub mod manifest;
-pub mod permissions;
 pub mod reload;
-pub mod resolve;
 
 mod crash;
-mod glob;
 mod io;
-mod names;
-mod paths;
-mod toml_check;
 
 // Re-exports are the crate's API (semver-relevant).
-pub use crate::config::{ConfigError, ConfigIssue, ConfigSchema, UserConfig, configure};
-pub use crate::discovery::{Catalog, DiscoveredPlugin, IndexStats, Origin, SearchPath, SearchRoot, discover};
+pub use crate::host::{HostSettings, PluginHost, current_versions};
 pub use crate::isolated::{LayerState, RemotePlugin, SandboxLayer, SandboxReport, SandboxSettings, locate_runner};
-pub use crate::manifest::{
-    Example, ExecutionMode, FileAccess, MANIFEST_FILE, Manifest, NetworkAccess, Permissions, SUPPORTED_ABI_MAJOR,
-    load_manifest,
-};
-pub use crate::paths::{default_config_file, default_grants_file, default_index_file};
-pub use crate::permissions::{Access, FlagError, GrantSet, Grants, MissingGrant, PermissionError, PluginGrants, check};
-pub use crate::resolve::{HostVersions, ResolveError, resolve};
+pub use crate::loader::{LoadError, LoadedPlugin, LoadedSymbol, check_info_record, read_info_record};

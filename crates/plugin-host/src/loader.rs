@@ -671,7 +671,7 @@ impl LoadedPlugin {
         expected: &Expected<'_>,
         config_json: &str,
         services: Rc<dyn HostServices>,
-        grants: &crate::permissions::PluginGrants,
+        grants: &tusk_plugin_catalog::permissions::PluginGrants,
         settings: &crate::isolated::SandboxSettings,
     ) -> Result<Rc<LoadedPlugin>, LoadError> {
         let (remote, ready) =
@@ -714,10 +714,10 @@ impl LoadedPlugin {
     }
 
     /// Where the plugin runs.
-    pub fn mode(&self) -> crate::manifest::ExecutionMode {
+    pub fn mode(&self) -> tusk_plugin_catalog::manifest::ExecutionMode {
         match self.backend {
-            Backend::Native { .. } => crate::manifest::ExecutionMode::Native,
-            Backend::Isolated(_) => crate::manifest::ExecutionMode::Isolated,
+            Backend::Native { .. } => tusk_plugin_catalog::manifest::ExecutionMode::Native,
+            Backend::Isolated(_) => tusk_plugin_catalog::manifest::ExecutionMode::Isolated,
         }
     }
 

@@ -44,8 +44,8 @@ use crate::loader::{
     Expected, LoadError, LoadedPlugin, LoadedSymbol, check_info_record, content_hash, fresh_cache_copy,
     load_with_record, parse_info_record,
 };
-use crate::manifest::{ExecutionMode, load_manifest};
-use crate::permissions::{PermissionError, check};
+use tusk_plugin_catalog::manifest::{ExecutionMode, load_manifest};
+use tusk_plugin_catalog::permissions::{PermissionError, check};
 
 /// Why a new build was not swapped in. The running generation (if any) keeps serving.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -11,8 +11,9 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use tusk_eval::{Options, Runtime, Value};
+use tusk_plugin_catalog::{ExecutionMode, GrantSet, Grants, SearchPath};
+use tusk_plugin_host::LayerState;
 use tusk_plugin_host::host::{HostSettings, PluginHost};
-use tusk_plugin_host::{ExecutionMode, GrantSet, Grants, LayerState, SearchPath};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")

@@ -19,8 +19,9 @@ mod build;
 
 use std::path::{Path, PathBuf};
 
-use tusk::plugins::{GrantSet, Grants, HostSettings, SearchPath};
+use tusk::plugins::HostSettings;
 use tusk::{Engine, Mode};
+use tusk_plugin_catalog::{GrantSet, Grants, SearchPath};
 
 pub use build::{Built, Profile, build_packages, build_plugin, runner};
 

@@ -51,21 +51,16 @@ pub mod format;
 mod program;
 mod typed;
 
-/// Dynamic plugins: settings, grants and the host (with the default `plugins` feature).
+/// Dynamic plugins: the settings of [`Engine::enable_plugins`], what the user grants, and hot
+/// reload (with the default `plugins` feature).
 ///
-/// The manifest, permission and info-record items serve plugin tooling (`tusk plugin …`):
-/// reading a manifest, saying what a plugin asks for, and checking a library without loading it.
+/// Plugin tooling (reading manifests, checking libraries without loading them) is not here:
+/// `tusk-plugin-catalog` and `tusk-plugin-host` serve it directly.
 #[cfg(feature = "plugins")]
 pub mod plugins {
-    pub use tusk_plugin_host::host::{HostSettings, PluginHost, current_versions};
-    pub use tusk_plugin_host::loader::{LoadError, LoadedPlugin, LoadedSymbol, check_info_record, read_info_record};
-    pub use tusk_plugin_host::manifest::{default_library_name, parse_manifest};
+    pub use tusk_plugin_catalog::{GrantSet, Grants, HostVersions, Origin, SearchPath, SearchRoot};
     pub use tusk_plugin_host::reload::{Reload, ReloadError, ReloadOutcome, Update, WatchError};
-    pub use tusk_plugin_host::{
-        Access, Catalog, DiscoveredPlugin, Example, ExecutionMode, FileAccess, GrantSet, Grants, MANIFEST_FILE,
-        Manifest, NetworkAccess, Origin, PermissionError, Permissions, SUPPORTED_ABI_MAJOR, SearchPath, SearchRoot,
-        check as check_permissions, load_manifest,
-    };
+    pub use tusk_plugin_host::{HostSettings, PluginHost, SandboxSettings, current_versions};
 }
 
 /// Paths into documents (`server.port`, `hosts[0]`, `a."b.c"`): the syntax of `tusk get`,

@@ -13,12 +13,12 @@ mod new;
 
 use std::path::{Path, PathBuf};
 
-use tusk::plugins::PluginHost;
-use tusk::plugins::{
-    Catalog, DiscoveredPlugin, ExecutionMode, FileAccess, GrantSet, Grants, HostSettings, MANIFEST_FILE, Manifest,
-    NetworkAccess, Origin, Permissions, SearchPath, default_library_name, parse_manifest,
-};
+use tusk::plugins::{HostSettings, PluginHost};
 use tusk::{Diagnostic, Engine};
+use tusk_plugin_catalog::{
+    Catalog, DiscoveredPlugin, ExecutionMode, FileAccess, GrantSet, Grants, MANIFEST_FILE, Manifest, NetworkAccess,
+    Origin, Permissions, SearchPath, default_library_name, parse_manifest,
+};
 
 use crate::cli::PluginCommand;
 use crate::commands::{CommandEngine, Context, Status};
@@ -237,7 +237,7 @@ struct InfoSummary {
 
 /// Reads and checks the info record of `library`.
 fn info_summary(library: &Path) -> Result<InfoSummary, String> {
-    let info = tusk::plugins::read_info_record(library).map_err(|error| error.to_string())?;
+    let info = tusk_plugin_host::read_info_record(library).map_err(|error| error.to_string())?;
     let text = |bytes: &[u8]| {
         let end = bytes.iter().position(|&byte| byte == 0).unwrap_or(bytes.len());
         String::from_utf8_lossy(&bytes[..end]).into_owned()
@@ -249,7 +249,7 @@ fn info_summary(library: &Path) -> Result<InfoSummary, String> {
         sdk_version: text(&info.sdk_version),
         target: text(&info.target),
         panic: if info.panic_unwind == 1 { "unwind" } else { "abort" },
-        incompatible: tusk::plugins::check_info_record(library, &info).err().map(|error| error.to_string()),
+        incompatible: tusk_plugin_host::check_info_record(library, &info).err().map(|error| error.to_string()),
     })
 }
 
@@ -430,7 +430,7 @@ fn engine_for_prepared(
     let root = prepared.staging.path().to_path_buf();
     context.engine_with_settings(Path::new("."), move |settings| {
         settings.search =
-            SearchPath { roots: vec![tusk::plugins::SearchRoot { dir: root.clone(), origin: Origin::EnvPath }] };
+            SearchPath { roots: vec![tusk_plugin_catalog::SearchRoot { dir: root.clone(), origin: Origin::EnvPath }] };
         settings.index_file = None;
         settings.cache_dir = root.join(".cache");
         loading.adjust(settings);

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
 
-use crate::permissions::PluginGrants;
+use tusk_plugin_catalog::permissions::PluginGrants;
 
 /// The longest request line (a host name is at most 253 bytes).
 const MAX_LINE: u64 = 512;

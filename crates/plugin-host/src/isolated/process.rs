@@ -20,7 +20,7 @@ use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
 use tusk_plugin_wire::{MAX_FRAME, PREAMBLE, ToHost, ToRunner, write_frame};
 
-use crate::permissions::PluginGrants;
+use tusk_plugin_catalog::permissions::PluginGrants;
 
 /// What the runner's output said that matters for crash reports, and whether it closed.
 #[derive(Default)]

@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 
 use tusk_diagnostics::{Diagnostic, SourceMap};
 use tusk_eval::{Options, Plugin, Registrar, RegistryError, Runtime, SymbolSpec, Value};
+use tusk_plugin_catalog::{GrantSet, Grants, SearchPath};
 use tusk_plugin_host::host::{HostSettings, PluginHost};
-use tusk_plugin_host::{GrantSet, Grants, SearchPath};
 use tusk_plugin_testkit::Profile;
 
 /// The runner's package, and its executable's name.

@@ -13,10 +13,11 @@
 
 use std::path::Path;
 
-use tusk::plugins::{LoadedPlugin, MANIFEST_FILE, Manifest};
+use tusk_plugin_catalog::{MANIFEST_FILE, Manifest};
+use tusk_plugin_host::LoadedPlugin;
 
 use serde_json::Value as Json;
-use tusk::plugins::check_permissions;
+use tusk_plugin_catalog::check as check_permissions;
 
 use crate::commands::plugin::{
     Loading, NotPrepared, Profile, engine_for_prepared, folder_of, info_summary, list_or_dash, prepare,

@@ -10,8 +10,9 @@
 use std::path::Path;
 
 use serde_json::Value as Json;
-use tusk::plugins::{FileAccess, LoadedPlugin, Manifest, NetworkAccess};
 use tusk::{Engine, SymbolKind};
+use tusk_plugin_catalog::{FileAccess, Manifest, NetworkAccess};
+use tusk_plugin_host::LoadedPlugin;
 
 use crate::commands::plugin::{
     Loading, Profile, Target, engine_for_prepared, fail, find, installed, manifest_flags, prepare, target,

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use tusk::plugins::{ExecutionMode, check_permissions};
+use tusk_plugin_catalog::{ExecutionMode, check as check_permissions};
 
 use crate::commands::plugin::{
     Loading, Profile, Target, engine_for_prepared, fail, find, functions_text, info_summary, installed, list_or_dash,

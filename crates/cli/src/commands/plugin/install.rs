@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 
 use tusk::SymbolKind;
-use tusk::plugins::{DiscoveredPlugin, MANIFEST_FILE, Origin};
+use tusk_plugin_catalog::{DiscoveredPlugin, MANIFEST_FILE, Origin};
 
 use crate::cli::PluginInstallArgs;
 use crate::commands::plugin::{

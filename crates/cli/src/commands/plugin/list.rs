@@ -8,7 +8,7 @@ use std::path::Path;
 use crate::commands::plugin::{functions_text, installed, mode_text, operators_text, origin_name, permissions_text};
 use crate::commands::{Context, Status, absolute};
 use crate::output;
-use tusk::plugins::SearchPath;
+use tusk_plugin_catalog::SearchPath;
 
 /// Runs the command (exit 0 even when some manifests are invalid: they are warnings here).
 pub fn list(context: &Context) -> anyhow::Result<Status> {

@@ -610,7 +610,7 @@ impl Refusal {
 
 /// How a sandboxed plugin may use the network, for the runner's kernel layers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum NetworkReach {
+pub enum NetworkReach {
     /// No sockets at all.
     None,
     /// Connections made by the host, each checked against the grants (host names pinned).
@@ -685,17 +685,17 @@ impl PluginGrants {
     }
 
     /// The files and folders a sandboxed plugin may open for reading (`None`: everything).
-    pub(crate) fn readable_folders(&self) -> Option<Vec<PathBuf>> {
+    pub fn readable_folders(&self) -> Option<Vec<PathBuf>> {
         folders_of_both(self.granted.read.folders(), self.declared.read.folders())
     }
 
     /// The files and folders a sandboxed plugin may open for writing (`None`: everything).
-    pub(crate) fn writable_folders(&self) -> Option<Vec<PathBuf>> {
+    pub fn writable_folders(&self) -> Option<Vec<PathBuf>> {
         folders_of_both(self.granted.write.folders(), self.declared.write.folders())
     }
 
     /// How a sandboxed plugin may reach the network.
-    pub(crate) fn network_reach(&self) -> NetworkReach {
+    pub fn network_reach(&self) -> NetworkReach {
         if self.may_use_database() || (self.granted.reaches_everything() && self.declared.reaches_everything()) {
             NetworkReach::Direct
         } else if self.granted.net != Access::None && self.declared.net != Access::None {

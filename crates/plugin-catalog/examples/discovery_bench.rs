@@ -1,15 +1,15 @@
 //! Micro-benchmark of plugin discovery: 100 generated plugin folders, discovered cold (no index:
 //! every manifest parsed, index written), warm (index hit: no TOML parsed) and without an index.
 //!
-//! Run with `cargo run --release -p tusk-plugin-host --example discovery_bench`.
+//! Run with `cargo run --release -p tusk-plugin-catalog --example discovery_bench`.
 
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tusk_diagnostics::SourceMap;
-use tusk_plugin_host::manifest::default_library_name;
-use tusk_plugin_host::{Origin, SearchPath, SearchRoot, discover};
+use tusk_plugin_catalog::manifest::default_library_name;
+use tusk_plugin_catalog::{Origin, SearchPath, SearchRoot, discover};
 
 const PLUGINS: usize = 100;
 const RUNS: usize = 30;
