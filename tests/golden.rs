@@ -308,16 +308,16 @@ fn an_operator_chain_within_the_nesting_limit_evaluates() {
 
 #[test]
 fn an_operator_path_without_parentheses_reads_from_the_operator_result() {
-    // `@request.method` (LANGUAGE.md §3): the longest registered prefix is called with no
+    // `@request.method`: the longest registered prefix is called with no
     // arguments and the rest of the name is a path into its result.
     let mut engine = Engine::new();
     engine
         .register_operator("request", |_ctx, _args| {
             let headers: tusk::Object =
-                [(tusk::Str::new("host"), tusk::Value::from("example.com"))].into_iter().collect();
+                [(tusk::Key::new("host"), tusk::Value::from("example.com"))].into_iter().collect();
             let request: tusk::Object = [
-                (tusk::Str::new("method"), tusk::Value::from("GET")),
-                (tusk::Str::new("headers"), tusk::Value::object(headers)),
+                (tusk::Key::new("method"), tusk::Value::from("GET")),
+                (tusk::Key::new("headers"), tusk::Value::object(headers)),
             ]
             .into_iter()
             .collect();

@@ -203,7 +203,7 @@ fn list_shows_every_plugin_with_shadowed_copies_and_manifest_problems() {
     let stdout = format!(
         "cli_probe 1.0.0: Test plugin of the tusk command's tests
   folder:      {probe} (TUSK_PLUGIN_PATH)
-  mode:        isolated
+  mode:        sandboxed
   operators:   @cli_probe.read, @cli_probe.wait
   functions:   cli_probe_twice
   permissions: read ${{script_dir}}/data
@@ -211,7 +211,7 @@ fn list_shows_every_plugin_with_shadowed_copies_and_manifest_problems() {
 
 fake 0.2.0: Fake plugin fake
   folder:      {fake} (TUSK_PLUGIN_PATH)
-  mode:        isolated
+  mode:        sandboxed
   operators:   -
   functions:   fake_fn
   permissions: none
@@ -293,7 +293,7 @@ folder:       {probe} (TUSK_PLUGIN_PATH)
 manifest:     {probe}/plugin.toml
 library:      {probe}/libtusk_plugin_cli_probe.so
 plugin ABI:   {abi_shown}
-mode:         isolated
+mode:         sandboxed
 hot reload:   yes
 operators:    @cli_probe.read, @cli_probe.wait
 functions:    cli_probe_twice

@@ -18,7 +18,7 @@ use crate::interp::{binary_op, unary_op};
 use crate::ir::{Call, DocOp, LambdaProto, NativeCall, Node, ObjectEntry, Program, SymbolCall};
 use crate::options::Mode;
 use crate::registry::{Registry, Symbol};
-use crate::value::{Object, Str, Value};
+use crate::value::{Key, Object, Value};
 
 pub(crate) use names::CompileState;
 use names::{Resolved, Scope};
@@ -39,7 +39,7 @@ pub(crate) struct Compiler<'a> {
     pub(crate) diagnostics: Vec<Diagnostic>,
     /// `$names` read that the source does not define where the read can see them: the host
     /// supplies them (or `@variable` sets them) when the program runs.
-    globals_read: Vec<Str>,
+    globals_read: Vec<Key>,
     /// Key tables of closed blocks, emptied, for the next blocks to reuse: a config file has a
     /// block or object literal every few lines.
     spare_block_keys: Vec<names::BlockKeys>,
@@ -105,7 +105,7 @@ impl<'a> Compiler<'a> {
             self.position = item.span.start;
             match &item.kind {
                 ItemKind::Entry { key, value } => {
-                    let path: Box<[Str]> = key.iter().map(|part| Str::new(&part.name)).collect();
+                    let path: Box<[Key]> = key.iter().map(|part| Key::new(&part.name)).collect();
                     let name = path[0].clone();
                     let location = self.location(value.span);
                     let value = self.compile_entry_value(value, &name);
@@ -115,10 +115,10 @@ impl<'a> Compiler<'a> {
                 ItemKind::Global { name, value, .. } => {
                     let value = self.compile_entry_value(value, name);
                     let index = self.state.global_index(name).expect("predeclared");
-                    ops.push(DocOp::Global { index, name: Str::new(name), value });
+                    ops.push(DocOp::Global { index, name: Key::new(name), value });
                 }
                 ItemKind::Section { path } => {
-                    let path: Vec<Str> = path.iter().map(|part| Str::new(&part.name)).collect();
+                    let path: Vec<Key> = path.iter().map(|part| Key::new(&part.name)).collect();
                     let slots = self.state.enter_section(&path).into_boxed_slice();
                     ops.push(DocOp::Section { path: path.into_boxed_slice(), slots });
                 }
@@ -169,7 +169,7 @@ impl<'a> Compiler<'a> {
                     self.state.declare_global(name, self.location(*name_span), item.span.start)
                 }
                 ItemKind::Section { path: parts } => {
-                    let path: Vec<Str> = parts.iter().map(|part| Str::new(&part.name)).collect();
+                    let path: Vec<Key> = parts.iter().map(|part| Key::new(&part.name)).collect();
                     let locations: Vec<Location> = parts.iter().map(|part| self.location(part.span)).collect();
                     self.state.declare_section(&path, &locations, item.span.start);
                 }
@@ -209,7 +209,7 @@ impl<'a> Compiler<'a> {
             return Node::Const(Value::Null);
         }
         let node = match &value.kind {
-            ExprKind::Lambda(params, body) => self.compile_lambda(params, body, Some(Str::new(name)), value.span),
+            ExprKind::Lambda(params, body) => self.compile_lambda(params, body, Some(Key::new(name)), value.span),
             ExprKind::Name(word) => self.compile_bare_word(word, value.span, false),
             _ => self.compile_expr(value),
         };
@@ -223,7 +223,7 @@ impl<'a> Compiler<'a> {
         if self.mode != Mode::Compat || matches!(node, Node::Const(_)) {
             return node;
         }
-        let text = Str::new(self.text[span.range()].trim());
+        let text = Key::new(self.text[span.range()].trim());
         Node::CompatFallback { node: Box::new(node), text, location: self.location(span) }
     }
 
@@ -232,8 +232,8 @@ impl<'a> Compiler<'a> {
     ///
     /// An item of a list (`features:` then `- logging`, or `[debug, info]`) that names only an
     /// entry defined later is text too, with a warning: list items are data, and the SDKs'
-    /// own `testdata/sample.tsk` (LANGUAGE.md §2) lists `- logging` before its `logging:`
-    /// section. A whole entry value naming a later entry stays an error (LANGUAGE.md §4).
+    /// own `testdata/sample.tsk` lists `- logging` before its `logging:` section. A whole entry
+    /// value naming a later entry stays an error: entries are evaluated in document order.
     fn compile_bare_word(&mut self, word: &str, span: Span, list_item: bool) -> Node {
         let errors_before = self.diagnostics.len();
         let mut names_later_entry = false;
@@ -383,7 +383,7 @@ impl<'a> Compiler<'a> {
             ExprKind::Call(callee, args) => self.compile_call(callee, args, span),
             ExprKind::Member(object, key, _) => Node::Member {
                 object: Box::new(self.compile_expr(object)),
-                key: Str::new(key),
+                key: Key::new(key),
                 location: self.location(span),
             },
             ExprKind::Index(object, index) => Node::Index {
@@ -433,13 +433,13 @@ impl<'a> Compiler<'a> {
                     );
                     return Node::Const(Value::Null);
                 }
-                Node::Global { index, name: Str::new(name), location }
+                Node::Global { index, name: Key::new(name), location }
             }
             None => {
                 if !self.globals_read.iter().any(|read| read.as_str() == name) {
-                    self.globals_read.push(Str::new(name));
+                    self.globals_read.push(Key::new(name));
                 }
-                Node::GlobalByName { name: Str::new(name), location }
+                Node::GlobalByName { name: Key::new(name), location }
             }
         }
     }
@@ -486,7 +486,7 @@ impl<'a> Compiler<'a> {
                     if length == parts.len() {
                         return base;
                     }
-                    let path = parts[length..].iter().map(Str::new).collect();
+                    let path = parts[length..].iter().map(Key::new).collect();
                     return Node::Path { base: Box::new(base), path, location };
                 }
             }
@@ -541,7 +541,7 @@ impl<'a> Compiler<'a> {
         Node::Const(Value::Null)
     }
 
-    fn compile_lambda(&mut self, params: &[ast::Param<'_>], body: &Expr<'_>, name: Option<Str>, span: Span) -> Node {
+    fn compile_lambda(&mut self, params: &[ast::Param<'_>], body: &Expr<'_>, name: Option<Key>, span: Span) -> Node {
         let mut seen: HashMap<&str, Span> = HashMap::new();
         for param in params {
             if let Some(first) = seen.insert(param.name, param.span) {
@@ -553,7 +553,7 @@ impl<'a> Compiler<'a> {
                 );
             }
         }
-        let names: Vec<Str> = params.iter().map(|param| Str::new(param.name)).collect();
+        let names: Vec<Key> = params.iter().map(|param| Key::new(param.name)).collect();
         self.enter_lambda(names);
         let body = self.compile_expr(body);
         let (locals, captures) = self.leave_lambda();
@@ -578,7 +578,7 @@ impl<'a> Compiler<'a> {
                 ItemKind::Global { name, value, .. } => {
                     let node = self.compile_entry_value(value, name);
                     let index = self.state.global_index_or_declare(name, self.location(item.span), item.span.start);
-                    compiled.push((None, Node::SetGlobal(index, Str::new(name), Box::new(node))));
+                    compiled.push((None, Node::SetGlobal(index, Key::new(name), Box::new(node))));
                 }
                 ItemKind::Section { .. } => {
                     self.error(
@@ -603,10 +603,10 @@ impl<'a> Compiler<'a> {
                 if let (Some(path), Node::Const(value)) = (path, node) {
                     match path {
                         [key] => {
-                            object.insert(Str::new(&key.name), value);
+                            object.insert(Key::new(&key.name), value);
                         }
                         _ => {
-                            let path: Vec<Str> = path.iter().map(|part| Str::new(&part.name)).collect();
+                            let path: Vec<Key> = path.iter().map(|part| Key::new(&part.name)).collect();
                             crate::interp::insert_path(&mut object, &path, value);
                         }
                     }
@@ -624,7 +624,7 @@ impl<'a> Compiler<'a> {
                         Some(names::Storage::Slot(slot)) => Node::SetSlot(slot, Box::new(node)),
                         None => node,
                     };
-                    ObjectEntry { path: path.iter().map(|part| Str::new(&part.name)).collect(), value }
+                    ObjectEntry { path: path.iter().map(|part| Key::new(&part.name)).collect(), value }
                 }
             })
             .collect();

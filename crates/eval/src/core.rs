@@ -1,4 +1,4 @@
-//! The `core` plugin: the operators of LANGUAGE.md §5 (`@env`, `@date`, `@file`, `@json`,
+//! The `core` plugin: the language's built-in operators (`@env`, `@date`, `@file`, `@json`,
 //! `@cache`, `@if`, `@variable` and the cross-file `@stem.tsk.get` / `.set`). It registers
 //! through the same [`Plugin`] trait as every other plugin.
 

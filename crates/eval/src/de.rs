@@ -73,8 +73,8 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de> {
             Value::Object(object) => with_stack(|| visitor.visit_map(Entries::new(object))),
             Value::Range(start, end) => visitor
                 .visit_map(OwnedRange { fields: vec![("min", *start), ("max", end.saturating_sub(1))], index: 0 }),
-            Value::Handle(handle) => {
-                Err(de::Error::custom(format!("cannot deserialize a {} handle", handle.type_name)))
+            Value::Foreign(foreign) => {
+                Err(de::Error::custom(format!("cannot deserialize a {} object", foreign.type_name)))
             }
         }
     }

@@ -8,7 +8,7 @@ use crate::context::CallContext;
 use crate::error::RuntimeError;
 use crate::ir::LambdaProto;
 use crate::module::Module;
-use crate::value::{Str, Value};
+use crate::value::{Key, Value};
 
 /// The signature of every native function and operator.
 pub type NativeFn = dyn Fn(&mut CallContext<'_, '_>, &[Value]) -> Result<Value, RuntimeError>;
@@ -32,7 +32,7 @@ pub struct Closure {
 #[derive(Clone)]
 pub struct NativeFunction {
     /// The name it was registered under.
-    pub name: Str,
+    pub name: Key,
     /// The implementation.
     pub func: Rc<NativeFn>,
 }

@@ -21,7 +21,7 @@ use crate::ir::{Capture, DocOp, Node, ObjectEntry, Program};
 use crate::module::Module;
 use crate::options::Limits;
 use crate::runtime::Runtime;
-use crate::value::{Object, Str, Value};
+use crate::value::{Key, Object, Value};
 
 type Args = SmallVec<[Value; 4]>;
 
@@ -256,7 +256,7 @@ impl<'r> Interpreter<'r> {
     fn undefined_global(&self, name: &str, location: Location) -> RuntimeError {
         let error = RuntimeError::new(RuntimeErrorKind::UndefinedName { name: format!("${name}") }).at(location);
         let known = self.module.global_names();
-        if let Some(close) = closest_name(name, known.iter().map(Str::as_str)) {
+        if let Some(close) = closest_name(name, known.iter().map(Key::as_str)) {
             return error.with_help(format!("did you mean `${close}`?"));
         }
         let Some(host) = &self.module.host_globals else { return error };
@@ -571,7 +571,7 @@ fn attach_argument(error: RuntimeError, call: Location, arg_spans: &[tusk_diagno
 
 /// The object of the section `path` in the document, created (or replaced, if the key held
 /// something else) on the way.
-pub(crate) fn section_object<'d>(document: &'d mut Object, path: &[Str]) -> &'d mut Object {
+pub(crate) fn section_object<'d>(document: &'d mut Object, path: &[Key]) -> &'d mut Object {
     let mut object = document;
     for key in path {
         if !matches!(object.get(key), Some(Value::Object(_))) {
@@ -586,7 +586,7 @@ pub(crate) fn section_object<'d>(document: &'d mut Object, path: &[Str]) -> &'d 
 }
 
 /// Inserts `value` at a dotted key path, creating (or replacing) objects on the way.
-pub(crate) fn insert_path(object: &mut Object, path: &[Str], value: Value) {
+pub(crate) fn insert_path(object: &mut Object, path: &[Key], value: Value) {
     match path {
         [] => {}
         [key] => {

@@ -9,7 +9,7 @@ use tusk_parser::ast::BinaryOp;
 
 use crate::function::NativeFunction;
 use crate::registry::Symbol;
-use crate::value::{Str, Value};
+use crate::value::{Key, Value};
 
 /// One node of compiled code.
 pub(crate) enum Node {
@@ -20,11 +20,11 @@ pub(crate) enum Node {
     /// A value the running lambda captured.
     Capture(u32),
     /// An entry of the module, by slot; errors with `name` if not evaluated yet.
-    Slot { slot: u32, name: Str, location: Location },
+    Slot { slot: u32, name: Key, location: Location },
     /// A global variable by index.
-    Global { index: u32, name: Str, location: Location },
+    Global { index: u32, name: Key, location: Location },
     /// A global variable by name (not declared in the file; `@variable` may set it).
-    GlobalByName { name: Str, location: Location },
+    GlobalByName { name: Key, location: Location },
     /// `!x`
     Not(Box<Node>, Location),
     /// `-x`
@@ -50,21 +50,21 @@ pub(crate) enum Node {
     /// `{ … }` with non-constant entries.
     Object(Box<[ObjectEntry]>),
     /// `a.name`
-    Member { object: Box<Node>, key: Str, location: Location },
+    Member { object: Box<Node>, key: Key, location: Location },
     /// `a[i]`
     Index { object: Box<Node>, index: Box<Node>, location: Location },
     /// `"a ${b} c"`
     Interpolate(Box<[Node]>),
     /// `@op.path` without parentheses: call the operator, then walk the path.
-    Path { base: Box<Node>, path: Box<[Str]>, location: Location },
+    Path { base: Box<Node>, path: Box<[Key]>, location: Location },
     /// Stores the value of `node` into a local (object entries referenced by later siblings).
     SetLocal(u32, Box<Node>),
     /// Stores the value of `node` into a module slot.
     SetSlot(u32, Box<Node>),
     /// `$name: value` inside a block: sets the global (index and name), yields the value.
-    SetGlobal(u32, Str, Box<Node>),
+    SetGlobal(u32, Key, Box<Node>),
     /// Compat mode only: an entry's value, or its raw `text` when evaluating it fails.
-    CompatFallback { node: Box<Node>, text: Str, location: Location },
+    CompatFallback { node: Box<Node>, text: Key, location: Location },
 }
 
 /// `callee(args)`.
@@ -101,7 +101,7 @@ pub(crate) enum Capture {
 /// A compiled lambda.
 pub(crate) struct LambdaProto {
     /// The entry the lambda was defined under, for traces.
-    pub name: Option<Str>,
+    pub name: Option<Key>,
     /// Number of parameters.
     pub params: u32,
     /// Frame size: parameters plus locals of object literals inside.
@@ -113,7 +113,7 @@ pub(crate) struct LambdaProto {
 pub(crate) struct ObjectEntry {
     /// The key path (more than one part for `a.b.c: v`; empty for a `$global` set inside the
     /// block, which is evaluated for its effect only).
-    pub path: Box<[Str]>,
+    pub path: Box<[Key]>,
     /// The value (wrapped in `SetLocal`/`SetSlot` when a later sibling refers to it).
     pub value: Node,
 }
@@ -122,12 +122,12 @@ pub(crate) struct ObjectEntry {
 pub(crate) enum DocOp {
     /// An entry of the current section: evaluate, store in its slot, insert into the document.
     /// `location` is the value's, for errors about the value as a whole.
-    Entry { path: Box<[Str]>, value: Node, slot: Option<u32>, location: Location },
+    Entry { path: Box<[Key]>, value: Node, slot: Option<u32>, location: Location },
     /// `$name: value` (the name too, so that `@variable("name")` finds it).
-    Global { index: u32, name: Str, value: Node },
+    Global { index: u32, name: Key, value: Node },
     /// `[a.b]`: later entries go into this section of the document. `slots` keep the values
     /// of `a` and `a.b` for names that refer to them.
-    Section { path: Box<[Str]>, slots: Box<[Option<u32>]> },
+    Section { path: Box<[Key]>, slots: Box<[Option<u32>]> },
 }
 
 /// A compiled document or REPL line.
@@ -137,7 +137,7 @@ pub(crate) struct Program {
     pub slots: u32,
     pub globals: u32,
     /// `$names` the program reads without defining them (in order of first use).
-    pub globals_read: Vec<Str>,
+    pub globals_read: Vec<Key>,
     /// For a REPL expression line: the expression to print.
     pub expression: Option<Node>,
 }

@@ -38,7 +38,7 @@ pub use crate::registry::{
 };
 pub use crate::runtime::{Compiled, Evaluation, Failure, LineOutcome, Printer, Runtime, Session};
 pub use crate::stdlib::Std;
-pub use crate::value::{Handle, Str, Text, Value};
+pub use crate::value::{Foreign, Key, Text, Value};
 
 #[cfg(test)]
 mod tests;

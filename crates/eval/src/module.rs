@@ -11,7 +11,7 @@ use std::rc::Rc;
 use tusk_diagnostics::SourceId;
 
 use crate::object::Object;
-use crate::value::{Str, Value};
+use crate::value::{Key, Value};
 
 /// Runtime state of one file.
 #[derive(Default)]
@@ -21,14 +21,14 @@ pub struct Module {
     /// Global variables (`$name`); `None` until defined.
     pub(crate) globals: RefCell<Vec<Option<Value>>>,
     /// Global names to their index, for `@variable` and dynamic `$name` lookups.
-    pub(crate) global_names: RefCell<HashMap<Str, u32>>,
+    pub(crate) global_names: RefCell<HashMap<Key, u32>>,
     /// Globals the host supplied for this run (an embedder's scope), read where the script
     /// defines no global of that name.
     pub(crate) host_globals: Option<Rc<Object>>,
     /// The document being built.
     pub(crate) document: RefCell<Object>,
     /// The section entries go into (empty: the top level).
-    pub(crate) current_section: RefCell<Vec<Str>>,
+    pub(crate) current_section: RefCell<Vec<Key>>,
     /// The slot the current section's object is stored in when it is left.
     pub(crate) current_section_slot: RefCell<Box<[Option<u32>]>>,
     /// The source this module came from (for cross-file errors).
@@ -43,9 +43,9 @@ pub struct Module {
 pub(crate) struct ModuleSnapshot {
     slots: Vec<Option<Value>>,
     globals: Vec<Option<Value>>,
-    global_names: HashMap<Str, u32>,
+    global_names: HashMap<Key, u32>,
     document: Object,
-    current_section: Vec<Str>,
+    current_section: Vec<Key>,
     current_section_slot: Box<[Option<u32>]>,
 }
 
@@ -119,8 +119,8 @@ impl Module {
     }
 
     /// Names of every global there is a value for (the script's and the host's), for hints.
-    pub(crate) fn global_names(&self) -> Vec<Str> {
-        let mut names: Vec<Str> = self.global_names.borrow().keys().cloned().collect();
+    pub(crate) fn global_names(&self) -> Vec<Key> {
+        let mut names: Vec<Key> = self.global_names.borrow().keys().cloned().collect();
         if let Some(host) = &self.host_globals {
             names.extend(host.keys().filter(|name| !names.contains(name)).cloned().collect::<Vec<_>>());
         }
@@ -130,7 +130,7 @@ impl Module {
 
     /// Sets the global variable `$name` that the compiler gave `index`, and makes the name
     /// known, so that `@variable("name")` reads and writes the same variable as `$name`.
-    pub(crate) fn define_global(&self, index: u32, name: &Str, value: Value) {
+    pub(crate) fn define_global(&self, index: u32, name: &Key, value: Value) {
         self.global_names.borrow_mut().insert(name.clone(), index);
         self.globals.borrow_mut()[index as usize] = Some(value);
     }
@@ -139,7 +139,7 @@ impl Module {
     pub fn set_global(&self, name: &str, value: Value) {
         let mut names = self.global_names.borrow_mut();
         let mut globals = self.globals.borrow_mut();
-        let index = *names.entry(Str::new(name)).or_insert_with(|| {
+        let index = *names.entry(Key::new(name)).or_insert_with(|| {
             globals.push(None);
             (globals.len() - 1) as u32
         });

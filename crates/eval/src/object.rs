@@ -8,7 +8,7 @@ use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
 
-use crate::value::{Str, Value};
+use crate::value::{Key, Value};
 
 const INDEX_THRESHOLD: usize = 8;
 
@@ -20,7 +20,7 @@ fn hash_key(key: &str) -> u64 {
 /// An ordered map with string keys.
 #[derive(Clone, Default)]
 pub struct Object {
-    entries: Vec<(Str, Value)>,
+    entries: Vec<(Key, Value)>,
     index: Option<HashTable<u32>>,
 }
 
@@ -71,7 +71,7 @@ impl Object {
     }
 
     /// Sets `key`: a new key goes last, an existing one keeps its place. Returns the old value.
-    pub fn insert(&mut self, key: Str, value: Value) -> Option<Value> {
+    pub fn insert(&mut self, key: Key, value: Value) -> Option<Value> {
         if let Some(i) = self.position(&key) {
             return Some(std::mem::replace(&mut self.entries[i].1, value));
         }
@@ -107,12 +107,12 @@ impl Object {
     }
 
     /// Entries in order.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Str, &Value)> + DoubleEndedIterator {
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Key, &Value)> + DoubleEndedIterator {
         self.entries.iter().map(|(key, value)| (key, value))
     }
 
     /// Keys in order.
-    pub fn keys(&self) -> impl ExactSizeIterator<Item = &Str> {
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &Key> {
         self.entries.iter().map(|(key, _)| key)
     }
 
@@ -139,8 +139,8 @@ impl std::fmt::Debug for Object {
     }
 }
 
-impl FromIterator<(Str, Value)> for Object {
-    fn from_iter<T: IntoIterator<Item = (Str, Value)>>(iter: T) -> Object {
+impl FromIterator<(Key, Value)> for Object {
+    fn from_iter<T: IntoIterator<Item = (Key, Value)>>(iter: T) -> Object {
         let mut object = Object::new();
         for (key, value) in iter {
             object.insert(key, value);
@@ -150,8 +150,8 @@ impl FromIterator<(Str, Value)> for Object {
 }
 
 impl IntoIterator for Object {
-    type Item = (Str, Value);
-    type IntoIter = std::vec::IntoIter<(Str, Value)>;
+    type Item = (Key, Value);
+    type IntoIter = std::vec::IntoIter<(Key, Value)>;
     fn into_iter(self) -> Self::IntoIter {
         self.entries.into_iter()
     }
@@ -165,9 +165,9 @@ mod tests {
     fn keeps_order_and_finds_keys_past_the_index_threshold() {
         let mut object = Object::new();
         for i in 0..20 {
-            object.insert(Str::from(format!("k{i}")), Value::Int(i));
+            object.insert(Key::from(format!("k{i}")), Value::Int(i));
         }
-        object.insert(Str::new("k3"), Value::Int(33));
+        object.insert(Key::new("k3"), Value::Int(33));
         assert_eq!(object.len(), 20);
         assert_eq!(object.get("k3").and_then(Value::as_int), Some(33));
         assert_eq!(object.get("k19").and_then(Value::as_int), Some(19));

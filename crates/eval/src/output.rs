@@ -40,7 +40,7 @@ impl Serialize for Value {
             Value::Range(start, end) => {
                 Value::Object(std::rc::Rc::new(Value::range_object(*start, *end))).serialize(serializer)
             }
-            Value::Handle(handle) => serializer.serialize_str(&format!("<{}>", handle.type_name)),
+            Value::Foreign(foreign) => serializer.serialize_str(&format!("<{}>", foreign.type_name)),
         }
     }
 }
@@ -87,7 +87,7 @@ fn write_display(value: &Value, out: &mut String, quoted: bool) {
         Value::Func(function) => match &**function {
             Function::Closure(_) | Function::Native(_) => out.push_str(&format!("<function {}>", function.name())),
         },
-        Value::Handle(handle) => out.push_str(&format!("<{}>", handle.type_name)),
+        Value::Foreign(foreign) => out.push_str(&format!("<{}>", foreign.type_name)),
     }
 }
 

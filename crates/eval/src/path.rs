@@ -16,7 +16,7 @@
 use std::fmt;
 
 use crate::object::Object;
-use crate::value::{Str, Value};
+use crate::value::{Key, Value};
 
 /// One step of a path.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -196,7 +196,7 @@ impl Path {
 /// The value of `key`, inserted as `null` at the end when missing.
 fn entry<'o>(object: &'o mut Object, key: &str) -> &'o mut Value {
     if !object.contains_key(key) {
-        object.insert(Str::new(key), Value::Null);
+        object.insert(Key::new(key), Value::Null);
     }
     object.get_mut(key).expect("inserted above")
 }
@@ -432,11 +432,11 @@ mod tests {
     #[test]
     fn looks_up_keys_items_and_range_ends() {
         let mut inner = Object::new();
-        inner.insert(Str::new("b.c"), Value::Int(1));
+        inner.insert(Key::new("b.c"), Value::Int(1));
         let mut root = Object::new();
-        root.insert(Str::new("a"), Value::object(inner));
-        root.insert(Str::new("list"), Value::array(vec![Value::Int(10), Value::Int(20)]));
-        root.insert(Str::new("ports"), Value::Range(8000, 8101));
+        root.insert(Key::new("a"), Value::object(inner));
+        root.insert(Key::new("list"), Value::array(vec![Value::Int(10), Value::Int(20)]));
+        root.insert(Key::new("ports"), Value::Range(8000, 8101));
         let root = Value::object(root);
         let get = |text: &str| Path::parse(text).unwrap().lookup(&root);
         let found = |text: &str| crate::output::to_display(&get(text).unwrap());
@@ -465,7 +465,7 @@ mod tests {
     #[test]
     fn sets_keys_creating_objects_and_items_in_place() {
         let mut root = Object::new();
-        root.insert(Str::new("list"), Value::array(vec![Value::Int(1), Value::Int(2)]));
+        root.insert(Key::new("list"), Value::array(vec![Value::Int(1), Value::Int(2)]));
         Path::parse("a.\"b.c\".d").unwrap().set(&mut root, Value::Int(1)).unwrap();
         Path::parse("list[-1]").unwrap().set(&mut root, Value::Int(5)).unwrap();
         let root_value = Value::object(root.clone());

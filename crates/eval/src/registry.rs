@@ -11,7 +11,7 @@ use std::rc::Rc;
 use crate::context::CallContext;
 use crate::error::RuntimeError;
 use crate::function::NativeFn;
-use crate::value::{Str, Value};
+use crate::value::{Key, Value};
 
 /// A source of operators and functions. The built-in `core` and `std` sets implement it, and
 /// the plugin host adapts dynamic plugins to it.
@@ -59,11 +59,11 @@ pub enum Implementation {
 /// One registered operator or function.
 pub struct Symbol {
     /// The name without `@`.
-    pub name: Str,
+    pub name: Key,
     /// Operator or function.
     pub kind: SymbolKind,
     /// The plugin that provides it.
-    pub plugin: Str,
+    pub plugin: Key,
     /// Documentation.
     pub doc: SymbolDoc,
     /// Bit `i` set: argument `i` is passed as a zero-argument lambda, evaluated only if the
@@ -135,7 +135,7 @@ fn guard_dry_run(side_effects: bool, implementation: Implementation) -> Implemen
 
 /// What a plugin declares for one symbol.
 pub struct SymbolSpec {
-    name: Str,
+    name: Key,
     kind: SymbolKind,
     doc: SymbolDoc,
     lazy_arguments: u64,
@@ -163,7 +163,7 @@ impl SymbolSpec {
     /// A symbol with any implementation (the plugin host registers lazy stubs this way).
     pub fn new(name: &str, kind: SymbolKind, implementation: Implementation) -> SymbolSpec {
         SymbolSpec {
-            name: Str::new(name),
+            name: Key::new(name),
             kind,
             doc: SymbolDoc { signature: name.to_string(), ..SymbolDoc::default() },
             lazy_arguments: 0,
@@ -229,7 +229,7 @@ pub enum RegistryError {
 /// Hands a plugin's registrations to the registry.
 pub struct Registrar<'r> {
     registry: &'r mut Registry,
-    plugin: Str,
+    plugin: Key,
 }
 
 impl Registrar<'_> {
@@ -259,9 +259,9 @@ fn valid_name(name: &str, kind: SymbolKind) -> bool {
 /// All symbols by name. Operators and functions have separate namespaces.
 #[derive(Default)]
 pub struct Registry {
-    operators: HashMap<Str, Rc<Symbol>>,
-    functions: HashMap<Str, Rc<Symbol>>,
-    plugins: Vec<Str>,
+    operators: HashMap<Key, Rc<Symbol>>,
+    functions: HashMap<Key, Rc<Symbol>>,
+    plugins: Vec<Key>,
 }
 
 impl Registry {
@@ -272,7 +272,7 @@ impl Registry {
 
     /// Registers every symbol of `plugin`.
     pub fn register(&mut self, plugin: &dyn Plugin) -> Result<(), RegistryError> {
-        let name = Str::new(plugin.name());
+        let name = Key::new(plugin.name());
         if !self.plugins.contains(&name) {
             self.plugins.push(name.clone());
         }
@@ -280,7 +280,7 @@ impl Registry {
         plugin.register(&mut registrar)
     }
 
-    fn insert(&mut self, plugin: &Str, spec: SymbolSpec) -> Result<Rc<Symbol>, RegistryError> {
+    fn insert(&mut self, plugin: &Key, spec: SymbolSpec) -> Result<Rc<Symbol>, RegistryError> {
         if !valid_name(&spec.name, spec.kind) {
             return Err(RegistryError::InvalidName(spec.name.to_string()));
         }
@@ -337,7 +337,7 @@ impl Registry {
     }
 
     /// Names of the registered plugins, in registration order.
-    pub fn plugins(&self) -> &[Str] {
+    pub fn plugins(&self) -> &[Key] {
         &self.plugins
     }
 }

@@ -14,7 +14,7 @@ use crate::interp::Interpreter;
 use crate::module::Module;
 use crate::options::{Mode, Options};
 use crate::registry::{Plugin, Registry, RegistryError};
-use crate::value::{Object, Str, Value};
+use crate::value::{Key, Object, Value};
 
 /// Where `print()` output goes.
 pub type Printer = Rc<dyn Fn(&str)>;
@@ -58,7 +58,7 @@ impl Compiled {
 
     /// The `$names` it reads without defining them (in order of first use): what a host
     /// supplies. `@variable("name", value)` may also set one while it runs.
-    pub fn globals_read(&self) -> &[Str] {
+    pub fn globals_read(&self) -> &[Key] {
         &self.program.globals_read
     }
 
@@ -125,7 +125,7 @@ impl Failure {
 #[derive(Debug)]
 pub enum LineOutcome {
     /// Entries were defined: their keys and values.
-    Defined(Vec<(Str, Value)>),
+    Defined(Vec<(Key, Value)>),
     /// An expression was evaluated.
     Value(Value),
 }
@@ -391,7 +391,7 @@ impl Runtime {
         let slot = session.state.declare_top_level(name, location);
         session.module.ensure_slots(session.state.slots as usize, session.state.globals_count as usize);
         session.module.slots.borrow_mut()[slot as usize] = Some(value.clone());
-        session.module.document.borrow_mut().insert(Str::new(name), value);
+        session.module.document.borrow_mut().insert(Key::new(name), value);
     }
 
     fn eval_line_unchecked(
@@ -408,11 +408,11 @@ impl Runtime {
         let compiler = Compiler::new(&self.registry, source, &text, self.options.mode, &mut session.state);
         let (program, compile_diagnostics, defined) = match &line {
             Line::Statements(document) => {
-                let defined: Vec<Str> = document
+                let defined: Vec<Key> = document
                     .items
                     .iter()
                     .filter_map(|item| match &item.kind {
-                        tusk_parser::ast::ItemKind::Entry { key, .. } => Some(Str::new(&key[0].name)),
+                        tusk_parser::ast::ItemKind::Entry { key, .. } => Some(Key::new(&key[0].name)),
                         _ => None,
                     })
                     .collect();

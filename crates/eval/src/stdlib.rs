@@ -1,4 +1,4 @@
-//! The `std` plugin: the functions of LANGUAGE.md §5. Collection functions take the
+//! The `std` plugin: the language's built-in functions. Collection functions take the
 //! collection first; ranges are iterated without being materialised.
 
 mod collections;

@@ -8,7 +8,7 @@ use std::rc::Rc;
 use crate::function::Function;
 pub use crate::object::Object;
 /// Object keys: short ones are stored inline, so config keys never allocate.
-pub type Str = smol_str::SmolStr;
+pub type Key = smol_str::SmolStr;
 
 /// String values: one shared allocation, cloned by a reference count. (Keeping them out of
 /// `SmolStr` keeps `Value`'s tag a plain byte, which the interpreter's hot path needs.)
@@ -53,8 +53,8 @@ impl From<&str> for Text {
     }
 }
 
-impl From<&Str> for Text {
-    fn from(text: &Str) -> Text {
+impl From<&Key> for Text {
+    fn from(text: &Key) -> Text {
         Text::new(text)
     }
 }
@@ -98,8 +98,8 @@ pub enum Value {
     Range(i64, i64),
     /// A lambda or a native function.
     Func(Rc<Function>),
-    /// An opaque object owned by a plugin (a connection, a model).
-    Handle(Rc<Handle>),
+    /// A value made outside the language: a plugin's object (a connection, a model).
+    Foreign(Rc<Foreign>),
 }
 
 const _: () = assert!(std::mem::size_of::<Value>() == 24);
@@ -178,15 +178,16 @@ pub(crate) fn with_stack<R>(f: impl FnOnce() -> R) -> R {
     stacker::maybe_grow(64 * 1024, 1024 * 1024, f)
 }
 
-/// An opaque plugin object. Dropped when the last script reference goes away.
-pub struct Handle {
+/// A value made outside the language (a plugin object, or an embedder's), opaque to scripts.
+/// Dropped when the last script reference goes away.
+pub struct Foreign {
     /// The type name shown by `type_of` and in errors, e.g. `postgres.connection`.
     pub type_name: Rc<str>,
     /// The object.
     pub data: Box<dyn Any>,
 }
 
-impl fmt::Debug for Handle {
+impl fmt::Debug for Foreign {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "<{}>", self.type_name)
     }
@@ -205,7 +206,7 @@ impl Value {
             Value::Object(_) => "object",
             Value::Range(..) => "range",
             Value::Func(_) => "function",
-            Value::Handle(handle) => &handle.type_name,
+            Value::Foreign(foreign) => &foreign.type_name,
         }
     }
 
@@ -276,7 +277,7 @@ impl Value {
             Value::Array(items) => !items.is_empty(),
             Value::Object(object) => !object.is_empty(),
             Value::Range(start, end) => start < end,
-            Value::Func(_) | Value::Handle(_) => true,
+            Value::Func(_) | Value::Foreign(_) => true,
         }
     }
 
@@ -317,7 +318,7 @@ impl Value {
             (Value::Object(a), Value::Object(b)) => Rc::ptr_eq(a, b) || with_stack(|| a.deep_eq(b)),
             (Value::Range(a0, a1), Value::Range(b0, b1)) => a0 == b0 && a1 == b1,
             (Value::Func(a), Value::Func(b)) => Rc::ptr_eq(a, b),
-            (Value::Handle(a), Value::Handle(b)) => Rc::ptr_eq(a, b),
+            (Value::Foreign(a), Value::Foreign(b)) => Rc::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -325,9 +326,9 @@ impl Value {
     /// The range as an object, the way documents show it.
     pub fn range_object(start: i64, end: i64) -> Object {
         let mut object = Object::with_capacity(3);
-        object.insert(Str::new("min"), Value::Int(start));
-        object.insert(Str::new("max"), Value::Int(end.saturating_sub(1)));
-        object.insert(Str::new("type"), Value::string("range"));
+        object.insert(Key::new("min"), Value::Int(start));
+        object.insert(Key::new("max"), Value::Int(end.saturating_sub(1)));
+        object.insert(Key::new("type"), Value::string("range"));
         object
     }
 }

@@ -307,8 +307,8 @@ impl Catalog {
         Provider::Conflict(providers)
     }
 
-    /// Handle types have no preference: two plugins creating one type would confuse their
-    /// handles, whichever is loaded.
+    /// Object types have no preference: two plugins creating one type would confuse their
+    /// objects, whichever is loaded.
     fn type_conflict(&mut self, name: &str, providers: &[usize]) {
         let names: Vec<&str> = providers.iter().map(|&index| self.plugins[index].name()).collect();
         // Example: plugins `a` and `b` both list `types = ["shared.handle"]`.
@@ -532,7 +532,7 @@ pub fn discover(
 }
 
 /// Bumped when the entry layout or the meaning of a cached manifest changes.
-const INDEX_FORMAT: u32 = 1;
+const INDEX_FORMAT: u32 = 2;
 
 /// The index file as read: parsed manifests keyed by manifest path.
 #[derive(Debug, Deserialize)]
@@ -565,7 +565,7 @@ struct IndexRef<'a> {
 }
 
 fn host_id() -> String {
-    format!("tusk-plugin-host {} abi {SUPPORTED_ABI_MAJOR}", env!("CARGO_PKG_VERSION"))
+    format!("tusk-plugin-catalog {} abi {SUPPORTED_ABI_MAJOR}", env!("CARGO_PKG_VERSION"))
 }
 
 /// One cached manifest with the stamps of its manifest file and library.

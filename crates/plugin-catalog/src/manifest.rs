@@ -48,12 +48,12 @@ pub const SUPPORTED_ABI_MAJOR: u32 = tusk_plugin_abi::ABI_MAJOR;
 
 /// Where a plugin's code runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "kebab-case")]
 pub enum ExecutionMode {
     /// In the interpreter's process: fastest, trusted, permissions advisory.
-    Native,
+    InProcess,
     /// In a sandboxed runner process that enforces the permissions.
-    Isolated,
+    Sandboxed,
 }
 
 /// File system access a plugin asks for.
@@ -146,7 +146,7 @@ pub struct Manifest {
     pub library: PathBuf,
     /// Plugin ABI `(major, minor)` the library was built for.
     pub abi: (u32, u32),
-    /// The mode the plugin asks for (default: native for first-party plugins, else isolated).
+    /// The mode the plugin asks for (default: in-process for first-party plugins, else sandboxed).
     /// The user's trust decides the mode it really gets.
     pub mode: ExecutionMode,
     /// The manifest claims to be shipped with tusk; only believed for plugins found next to the
@@ -160,7 +160,7 @@ pub struct Manifest {
     pub operators: Vec<String>,
     /// Functions.
     pub functions: Vec<String>,
-    /// Handle types the plugin creates.
+    /// The types of the plugin objects it creates.
     pub types: Vec<String>,
     /// What the plugin needs.
     pub permissions: Permissions,
@@ -314,7 +314,7 @@ impl Reader {
             dir: self.dir.clone(),
             library: library?,
             abi: abi?,
-            mode: mode.unwrap_or(if first_party { ExecutionMode::Native } else { ExecutionMode::Isolated }),
+            mode: mode.unwrap_or(if first_party { ExecutionMode::InProcess } else { ExecutionMode::Sandboxed }),
             first_party,
             hot_reload,
             dependencies,
@@ -392,12 +392,13 @@ impl Reader {
     }
 
     fn mode(&mut self, plugin: &DeTable<'_>) -> Option<ExecutionMode> {
-        let (text, span) = self.checker.string(plugin, "mode", "[plugin]", "mode = \"isolated\"")?;
+        let (text, span) = self.checker.string(plugin, "mode", "[plugin]", "mode = \"sandboxed\"")?;
         match text {
-            "native" => Some(ExecutionMode::Native),
-            "isolated" => Some(ExecutionMode::Isolated),
+            // "native" and "isolated" are the spellings of the first manifests, still read.
+            "in-process" | "native" => Some(ExecutionMode::InProcess),
+            "sandboxed" | "isolated" => Some(ExecutionMode::Sandboxed),
             _ => {
-                self.invalid_choice("mode", "[plugin]", text, span, &["native", "isolated"]);
+                self.invalid_choice("mode", "[plugin]", text, span, &["in-process", "sandboxed"]);
                 None
             }
         }

@@ -1,10 +1,10 @@
 //! What the user grants plugins, from command-line flags and from the grants file, checked
 //! against what a manifest's `[permissions]` declares and, call by call, by host-mediated I/O.
 //!
-//! **In-process (native) plugins are trusted code.** They run in the interpreter's process and
+//! **In-process plugins are trusted code.** They run in the interpreter's process and
 //! can make any system call directly, so for them every check here is advisory: it keeps honest
 //! plugins honest and gives consistent errors, but it stops nothing hostile. Only the sandboxed
-//! runner (isolated mode: Landlock, seccomp, namespaces) enforces permissions against hostile
+//! runner (sandboxed mode: Landlock, seccomp, namespaces) enforces permissions against hostile
 //! code. That is why a plugin runs natively only when the user says `trusted = true` for it or
 //! when it is a first-party plugin shipped next to the executable.
 //!
@@ -317,11 +317,12 @@ impl Grants {
     /// Where `plugin` runs: in-process when the user trusts it, or when it is a first-party
     /// plugin shipped with tusk that asks for it; sandboxed otherwise.
     pub fn execution_mode(&self, plugin: &DiscoveredPlugin) -> ExecutionMode {
-        if self.is_trusted(plugin.name()) || (plugin.is_first_party() && plugin.manifest.mode == ExecutionMode::Native)
+        if self.is_trusted(plugin.name())
+            || (plugin.is_first_party() && plugin.manifest.mode == ExecutionMode::InProcess)
         {
-            ExecutionMode::Native
+            ExecutionMode::InProcess
         } else {
-            ExecutionMode::Isolated
+            ExecutionMode::Sandboxed
         }
     }
 

@@ -294,7 +294,7 @@ mod tests {
                 library: dir.join("lib.so"),
                 dir,
                 abi: (1, 0),
-                mode: ExecutionMode::Isolated,
+                mode: ExecutionMode::Sandboxed,
                 first_party: false,
                 hot_reload: true,
                 dependencies: dependencies

@@ -68,7 +68,7 @@ fn main() {
         "first use (discover done; copy, hash, spawn, lock down, load, init, ready): {:.2} ms",
         started.elapsed().as_secs_f64() * 1e3
     );
-    let remote = plugin.remote().expect("sandboxed").clone();
+    let remote = plugin.sandboxed().expect("sandboxed").clone();
 
     let payload = [Value::from("a small payload: sixty-four bytes of text, give or take a few.")];
     for _ in 0..2_000 {

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use smallvec::SmallVec;
-use tusk_eval::{CallContext, Handle, Object, RuntimeError, Str, Text, Value};
+use tusk_eval::{CallContext, Foreign, Key, Object, RuntimeError, Text, Value};
 use tusk_plugin_abi::{
     ABI_MINOR, ENTRY_SYMBOL, ErrorOut, FOREIGN_THREAD_MESSAGE, HostApi, OwnerThread, PluginDescriptor, StrRef,
     SymbolInfo, TValue, error_kind, foreign_thread_error, status, tag,
@@ -492,7 +492,7 @@ fn give(host: &HostContext, value: &Value, temporaries: Option<&mut SmallVec<[u6
         Value::Array(_) => (tag::ARRAY, 0),
         Value::Object(_) => (tag::OBJECT, 0),
         Value::Func(_) => (tag::FUNCTION, 0),
-        Value::Handle(handle) => match handle.data.downcast_ref::<PluginObject>() {
+        Value::Foreign(foreign) => match foreign.data.downcast_ref::<PluginObject>() {
             Some(object) if std::ptr::eq(object.owner, host) => (tag::PLUGIN_OBJECT, object.id),
             _ => (tag::OPAQUE, 0),
         },
@@ -559,7 +559,7 @@ pub(crate) fn call(
             status: status::ERROR,
             kind: error_kind::SCRIPT,
             argument: None,
-            message: crate::isolated::kept_past_its_call(&host.plugin),
+            message: crate::sandboxed::kept_past_its_call(&host.plugin),
             help: String::new(),
         })
     } else {
@@ -605,7 +605,7 @@ unsafe extern "C" fn host_make_object(
         let Some(host) = context(ctx) else { return TValue::NULL };
         let mut object = Object::with_capacity(len);
         for (key, value) in items_at(keys, len).iter().zip(items_at(values, len)) {
-            object.insert(Str::from(text_of(*key)), take(host, value));
+            object.insert(Key::from(text_of(*key)), take(host, value));
         }
         give(host, &Value::object(object), None)
     })
@@ -731,7 +731,7 @@ unsafe extern "C" fn host_call_function(
         }
         let Some(function_raw) = value_at(function) else { return status::INVALID };
         if is_stale(host, function_raw) {
-            host.error(error, error_kind::SCRIPT, crate::isolated::kept_past_its_call(&host.plugin));
+            host.error(error, error_kind::SCRIPT, crate::sandboxed::kept_past_its_call(&host.plugin));
             return status::ERROR;
         }
         // SAFETY: `call` is the `CallContext` of the plugin call in progress on this thread (the
@@ -763,8 +763,8 @@ unsafe extern "C" fn host_make_plugin_object(ctx: *mut c_void, type_name: StrRef
     guarded(TValue::NULL, || {
         let Some(host) = context(ctx) else { return TValue::NULL };
         let data: Box<dyn Any> = Box::new(PluginObject { id: object, owner: host });
-        let handle = Handle { type_name: Rc::from(text_of(type_name)), data };
-        give(host, &Value::Handle(Rc::new(handle)), None)
+        let handle = Foreign { type_name: Rc::from(text_of(type_name)), data };
+        give(host, &Value::Foreign(Rc::new(handle)), None)
     })
 }
 

@@ -41,7 +41,7 @@ pub struct HostSettings {
     pub versions: HostVersions,
     /// Which plugins run sandboxed regardless of trust (`--sandbox`, `--sandbox-all`), and the
     /// sandboxed runners' limits (`--plugin-timeout`).
-    pub sandbox: crate::isolated::SandboxSettings,
+    pub sandbox: crate::sandboxed::SandboxSettings,
     /// The user's configuration file (`[plugins.NAME]` tables, `[plugin_preferences]`).
     pub config_file: Option<PathBuf>,
     /// True (the default): a plugin whose registrations differ from its manifest's
@@ -72,7 +72,7 @@ impl HostSettings {
             preferences: HashMap::new(),
             grants: Grants::new(script_dir),
             versions: current_versions(),
-            sandbox: crate::isolated::SandboxSettings::default(),
+            sandbox: crate::sandboxed::SandboxSettings::default(),
             config_file: tusk_plugin_catalog::paths::default_config_file(),
             verify_capabilities: true,
             inspecting: false,
@@ -386,7 +386,7 @@ impl PluginHost {
     /// `--sandbox-all`), else as the grants decide (in-process only when trusted or first-party).
     pub fn execution_mode(&self, plugin: &DiscoveredPlugin) -> tusk_plugin_catalog::manifest::ExecutionMode {
         if self.settings.inspecting || self.settings.sandbox.forces(plugin.name()) {
-            tusk_plugin_catalog::manifest::ExecutionMode::Isolated
+            tusk_plugin_catalog::manifest::ExecutionMode::Sandboxed
         } else {
             self.settings.grants.execution_mode(plugin)
         }
@@ -394,7 +394,7 @@ impl PluginHost {
 
     /// The sandbox of a loaded plugin that runs sandboxed: its runner and the layers in force
     /// on this kernel (`tusk plugin info NAME`). `None` when it is not loaded or runs in-process.
-    pub fn sandbox_report(&self, name: &str) -> Option<crate::isolated::SandboxReport> {
+    pub fn sandbox_report(&self, name: &str) -> Option<crate::sandboxed::SandboxReport> {
         self.loaded.borrow().get(name).and_then(|plugin| plugin.sandbox_report())
     }
 
@@ -462,7 +462,7 @@ impl PluginHost {
             capabilities: self.settings.verify_capabilities,
         };
         self.services.declare(plugin.name(), &manifest.permissions);
-        if self.execution_mode(plugin) == tusk_plugin_catalog::manifest::ExecutionMode::Isolated {
+        if self.execution_mode(plugin) == tusk_plugin_catalog::manifest::ExecutionMode::Sandboxed {
             let loaded = LoadedPlugin::load_isolated(
                 &copy,
                 &expected,
@@ -538,7 +538,7 @@ impl PluginHost {
         for plugin in self.loaded().into_iter().rev() {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             let limit = left.min(self.settings.sandbox.shutdown_timeout);
-            let _watch = (plugin.mode() == tusk_plugin_catalog::manifest::ExecutionMode::Native)
+            let _watch = (plugin.mode() == tusk_plugin_catalog::manifest::ExecutionMode::InProcess)
                 .then(|| watch_in_process_shutdown(&plugin.name, self.settings.sandbox.shutdown_timeout));
             if let Err(message) = plugin.shutdown_within(Some(limit)) {
                 failures.push((plugin.name.clone(), message));

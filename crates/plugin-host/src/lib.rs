@@ -4,21 +4,21 @@
 //! What is known before any plugin code runs (manifests, discovery, resolution, permissions,
 //! configuration) is `tusk-plugin-catalog`'s. This crate registers lazy stubs ([`host`]), reads
 //! and checks a library's info record and loads it in-process ([`loader`], [`ffi`]) or in a
-//! sandboxed runner process ([`isolated`]), and [`reload`] swaps a rebuilt library in between
+//! sandboxed runner process ([`sandboxed`]), and [`reload`] swaps a rebuilt library in between
 //! two calls, or keeps the running build and says why. A replaced in-process build is shut down
 //! once no call holds it, and stays mapped until the process exits: no plugin library is ever
 //! unloaded.
 
 pub mod ffi;
 pub mod host;
-pub mod isolated;
 pub mod loader;
 pub mod reload;
+pub mod sandboxed;
 
 mod crash;
 mod io;
 
 // Re-exports are the crate's API (semver-relevant).
 pub use crate::host::{HostSettings, PluginHost, current_versions};
-pub use crate::isolated::{LayerState, RemotePlugin, SandboxLayer, SandboxReport, SandboxSettings, locate_runner};
 pub use crate::loader::{LoadError, LoadedPlugin, LoadedSymbol, check_info_record, read_info_record};
+pub use crate::sandboxed::{LayerState, SandboxLayer, SandboxReport, SandboxSettings, SandboxedPlugin, locate_runner};

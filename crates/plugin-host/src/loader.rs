@@ -13,7 +13,7 @@ use tusk_plugin_abi::{self as abi, InfoRecord, PluginDescriptor, TValue, error_k
 
 use crate::crash::{self, CrashNote};
 use crate::ffi::{self, HostContext, HostServices, PluginFailure, SymbolHandle};
-use crate::isolated::{CallFailure, RemotePlugin};
+use crate::sandboxed::{CallFailure, SandboxedPlugin};
 
 /// Why a plugin library could not be loaded.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -326,16 +326,16 @@ pub struct LoadedSymbol {
 /// How a symbol is dispatched: a direct pointer in-process, an index in a sandboxed runner.
 #[derive(Clone, Copy)]
 enum SymbolRef {
-    Native(SymbolHandle),
-    Remote(u32),
+    InProcess(SymbolHandle),
+    Sandboxed(u32),
 }
 
 /// Where a loaded plugin runs.
 enum Backend {
     /// In this process: direct calls through the descriptor.
-    Native { host: &'static HostContext, descriptor: &'static PluginDescriptor },
+    InProcess { host: &'static HostContext, descriptor: &'static PluginDescriptor },
     /// In a sandboxed runner process.
-    Isolated(Rc<RemotePlugin>),
+    Sandboxed(Rc<SandboxedPlugin>),
 }
 
 /// A plugin library loaded in this process and initialised.
@@ -445,11 +445,11 @@ pub fn load_with_record(
                 examples: symbol.examples,
                 lazy_arguments: symbol.lazy_arguments,
                 side_effects: symbol.side_effects,
-                handle: SymbolRef::Native(symbol.handle),
+                handle: SymbolRef::InProcess(symbol.handle),
             })
             .collect(),
         config_json: config_json.to_string(),
-        backend: Backend::Native { host, descriptor },
+        backend: Backend::InProcess { host, descriptor },
         shut_down: std::cell::Cell::new(false),
         retired: std::cell::Cell::new(false),
         services,
@@ -511,7 +511,7 @@ impl LoadedPlugin {
             _ => symbol.name.clone(),
         };
         match (&self.backend, symbol.handle) {
-            (Backend::Native { host, descriptor }, SymbolRef::Native(handle)) => {
+            (Backend::InProcess { host, descriptor }, SymbolRef::InProcess(handle)) => {
                 let (host, descriptor) = (*host, *descriptor);
                 let crash_note = CrashNote::new(&self.name, &display);
                 Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| {
@@ -523,7 +523,7 @@ impl LoadedPlugin {
                         .map_err(|failure| runtime_error(&plugin.name, &display, failure))
                 })
             }
-            (Backend::Isolated(remote), SymbolRef::Remote(index)) => {
+            (Backend::Sandboxed(remote), SymbolRef::Sandboxed(index)) => {
                 let remote = remote.clone();
                 Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| {
                     if plugin.shut_down.get() {
@@ -554,7 +554,7 @@ impl LoadedPlugin {
             return Ok(());
         }
         let result = match &self.backend {
-            Backend::Native { host, descriptor } => {
+            Backend::InProcess { host, descriptor } => {
                 let _running = crash::running(CrashNote::new(&self.name, "its shutdown"));
                 let result = ffi::shutdown(host, descriptor).map_err(|failure| {
                     format!("plugin `{}` failed to shut down: {}", self.name, failure_text(&failure))
@@ -562,7 +562,7 @@ impl LoadedPlugin {
                 host.retire();
                 result
             }
-            Backend::Isolated(remote) => remote.shutdown(limit),
+            Backend::Sandboxed(remote) => remote.shutdown(limit),
         };
         initialised_images().remove(&canonical(&self.loaded_from));
         result
@@ -588,8 +588,8 @@ impl LoadedPlugin {
     /// Host values the plugin still holds (a leak check for tests and `tusk plugin check`).
     pub fn live_handles(&self) -> usize {
         match &self.backend {
-            Backend::Native { host, .. } => host.live_handles(),
-            Backend::Isolated(remote) => remote.live_values(),
+            Backend::InProcess { host, .. } => host.live_handles(),
+            Backend::Sandboxed(remote) => remote.live_values(),
         }
     }
 }
@@ -663,7 +663,7 @@ fn with_thousands(number: usize) -> String {
 
 /// Sandboxed plugins: loading through a runner, and what the CLI shows about them.
 impl LoadedPlugin {
-    /// Starts `library` in a sandboxed runner (see [`crate::isolated`]), initialises it with
+    /// Starts `library` in a sandboxed runner (see [`crate::sandboxed`]), initialises it with
     /// `config_json`, and checks what it registered against the manifest, with the same
     /// errors as an in-process load.
     pub(crate) fn load_isolated(
@@ -672,10 +672,10 @@ impl LoadedPlugin {
         config_json: &str,
         services: Rc<dyn HostServices>,
         grants: &tusk_plugin_catalog::permissions::PluginGrants,
-        settings: &crate::isolated::SandboxSettings,
+        settings: &crate::sandboxed::SandboxSettings,
     ) -> Result<Rc<LoadedPlugin>, LoadError> {
         let (remote, ready) =
-            RemotePlugin::start(expected.name, library, config_json, grants, settings, services.clone())
+            SandboxedPlugin::start(expected.name, library, config_json, grants, settings, services.clone())
                 .map_err(|message| LoadError::Init { plugin: expected.name.to_string(), message })?;
         let symbols = ready
             .symbols
@@ -692,7 +692,7 @@ impl LoadedPlugin {
                 examples: symbol.examples.clone(),
                 lazy_arguments: symbol.lazy_arguments,
                 side_effects: symbol.side_effects,
-                handle: SymbolRef::Remote(symbol.index),
+                handle: SymbolRef::Sandboxed(symbol.index),
             })
             .collect();
         let plugin = Rc::new(LoadedPlugin {
@@ -701,7 +701,7 @@ impl LoadedPlugin {
             loaded_from: library.to_path_buf(),
             symbols,
             config_json: config_json.to_string(),
-            backend: Backend::Isolated(remote),
+            backend: Backend::Sandboxed(remote),
             shut_down: std::cell::Cell::new(false),
             retired: std::cell::Cell::new(false),
             services,
@@ -716,22 +716,22 @@ impl LoadedPlugin {
     /// Where the plugin runs.
     pub fn mode(&self) -> tusk_plugin_catalog::manifest::ExecutionMode {
         match self.backend {
-            Backend::Native { .. } => tusk_plugin_catalog::manifest::ExecutionMode::Native,
-            Backend::Isolated(_) => tusk_plugin_catalog::manifest::ExecutionMode::Isolated,
+            Backend::InProcess { .. } => tusk_plugin_catalog::manifest::ExecutionMode::InProcess,
+            Backend::Sandboxed(_) => tusk_plugin_catalog::manifest::ExecutionMode::Sandboxed,
         }
     }
 
     /// The sandboxed runner, for a plugin that runs in one.
-    pub fn remote(&self) -> Option<&Rc<RemotePlugin>> {
+    pub fn sandboxed(&self) -> Option<&Rc<SandboxedPlugin>> {
         match &self.backend {
-            Backend::Isolated(remote) => Some(remote),
-            Backend::Native { .. } => None,
+            Backend::Sandboxed(remote) => Some(remote),
+            Backend::InProcess { .. } => None,
         }
     }
 
     /// The sandbox layers in force, for a plugin that runs sandboxed (`tusk plugin info`).
-    pub fn sandbox_report(&self) -> Option<crate::isolated::SandboxReport> {
-        self.remote().map(|remote| remote.report())
+    pub fn sandbox_report(&self) -> Option<crate::sandboxed::SandboxReport> {
+        self.sandboxed().map(|remote| remote.report())
     }
 }
 

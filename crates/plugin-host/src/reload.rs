@@ -17,7 +17,8 @@
 //! The replaced generation is retired, not unloaded: a call still running on it holds it and
 //! finishes on it, and its `shutdown` runs when the last such call returns. A sandboxed one's
 //! runner process then ends. An in-process one's library stays mapped for the life of the
-//! process (unloading Rust code is unsound, PLUGIN-DESIGN pitfall 4): each in-process reload
+//! process (unloading Rust code is unsound: its thread-local destructors and registered
+//! callbacks would point into unmapped memory): each in-process reload
 //! keeps one more image mapped, a bounded leak meant for development, not for reloading in a
 //! loop for days.
 //!
@@ -491,7 +492,7 @@ impl PluginHost {
         // The new build runs where the running one does: in a runner process (whose `init`
         // happens there, inside the sandbox) or in this one.
         let new = match old.mode() {
-            ExecutionMode::Isolated => {
+            ExecutionMode::Sandboxed => {
                 let new = LoadedPlugin::load_isolated(
                     &copy,
                     &expected,
@@ -504,7 +505,7 @@ impl PluginHost {
                 new
             }
             // The copy holds exactly `bytes`, whose record was just read.
-            ExecutionMode::Native => load_with_record(&copy, &info, &expected, &old.config_json, self.services())?,
+            ExecutionMode::InProcess => load_with_record(&copy, &info, &expected, &old.config_json, self.services())?,
         };
 
         // The swap. Nothing from here on can fail, and no call runs in between: the

@@ -356,7 +356,7 @@ fn a_sandboxed_plugin_is_reloaded_in_a_new_runner_and_the_old_runner_ends() {
     let library = host.plugin_dir("swap").join("libhostile_swap.so");
     replace_file(&library, &swap_build("ok", 1));
     assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
-    let first_runner = host.host.loaded()[0].remote().and_then(|remote| remote.pid()).expect("a runner");
+    let first_runner = host.host.loaded()[0].sandboxed().and_then(|remote| remote.pid()).expect("a runner");
     // A build whose initialize fails (inside its sandbox) leaves the running one serving.
     replace_file(&library, &swap_build("fail", 2));
     assert_eq!(
@@ -368,7 +368,7 @@ fn a_sandboxed_plugin_is_reloaded_in_a_new_runner_and_the_old_runner_ends() {
     replace_file(&library, &swap_build("ok", 3));
     assert_eq!(host.host.reload("swap").to_string(), "plugin `swap` reloaded: generation 2 serves");
     assert_eq!(host.value("@swap.version()").unwrap(), json!(3));
-    let second_runner = host.host.loaded()[0].remote().and_then(|remote| remote.pid()).expect("a runner");
+    let second_runner = host.host.loaded()[0].sandboxed().and_then(|remote| remote.pid()).expect("a runner");
     assert_ne!(first_runner, second_runner);
     assert!(!std::path::Path::new(&format!("/proc/{first_runner}")).exists(), "the replaced runner still runs");
     assert!(host.take_printed().contains(&"[swap] info: swap generation 1 shut down".to_string()));

@@ -1,6 +1,7 @@
 //! The runner locks itself down before it opens the plugin library, while it is still
-//! single-threaded, in a fixed order (PLUGIN-DESIGN.md pitfall 11): rlimits → Landlock → no new
-//! privileges → seccomp. Each layer is best effort where the kernel lacks it and is reported as
+//! single-threaded, in a fixed order: rlimits → Landlock → no new privileges → seccomp.
+//! seccomp comes last because its filter forbids calls the earlier layers make, and TSYNC
+//! applies it to every thread only while there is just the one. Each layer is best effort where the kernel lacks it and is reported as
 //! such (the host shows the report in `tusk plugin info` and warns once); a layer that fails
 //! for any other reason fails the start, because a half-applied sandbox would be a lie.
 

@@ -19,7 +19,7 @@ use std::fmt;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tusk_eval::{Object, Str, Value};
+use tusk_eval::{Key, Object, Value};
 
 /// Why a value did not convert to or from a Rust type.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -177,7 +177,7 @@ fn from_json(json: serde_json::Value) -> Result<Value, ConversionError> {
             let mut object = Object::with_capacity(entries.len());
             for (key, item) in entries {
                 let value = from_json(item).map_err(|error| error.inside(format!("key `{key}`")))?;
-                object.insert(Str::new(&key), value);
+                object.insert(Key::new(&key), value);
             }
             Value::object(object)
         }
@@ -360,7 +360,7 @@ impl IntoValue for &str {
     }
 }
 
-impl IntoValue for Str {
+impl IntoValue for Key {
     fn into_value(self) -> Value {
         Value::string(&self)
     }
@@ -464,7 +464,7 @@ impl<T: IntoValue> IntoValue for BTreeMap<String, T> {
     fn into_value(self) -> Value {
         let mut object = Object::with_capacity(self.len());
         for (key, item) in self {
-            object.insert(Str::new(&key), item.into_value());
+            object.insert(Key::new(&key), item.into_value());
         }
         Value::object(object)
     }

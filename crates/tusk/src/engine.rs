@@ -5,8 +5,8 @@ use std::rc::Rc;
 
 use tusk_diagnostics::{Diagnostic, RenderOptions, SourceMap, render_all};
 use tusk_eval::{
-    CallContext, Limits, LineOutcome, Mode, Object, Options, Plugin, RegistryError, Runtime, RuntimeError, Session,
-    Str, Symbol, SymbolSpec, Value,
+    CallContext, Key, Limits, LineOutcome, Mode, Object, Options, Plugin, RegistryError, Runtime, RuntimeError,
+    Session, Symbol, SymbolSpec, Value,
 };
 
 use crate::convert::IntoValue;
@@ -61,7 +61,7 @@ impl std::error::Error for Error {}
 #[derive(Debug)]
 pub enum LineResult {
     /// Entries were defined (keys and values).
-    Defined(Vec<(Str, Value)>),
+    Defined(Vec<(Key, Value)>),
     /// An expression's value.
     Value(Value),
 }

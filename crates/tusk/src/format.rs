@@ -210,7 +210,7 @@ fn yaml_scalar(value: &Value) -> String {
         Value::Int(n) => n.to_string(),
         Value::Float(x) => yaml_float(*x),
         Value::Str(text) => yaml_string(text),
-        Value::Handle(handle) => yaml_string(&format!("<{}>", handle.type_name)),
+        Value::Foreign(foreign) => yaml_string(&format!("<{}>", foreign.type_name)),
         Value::Array(_) => "[]".to_string(),
         Value::Object(_) | Value::Range(..) => "{}".to_string(),
     }
@@ -390,7 +390,7 @@ fn toml_value(value: &Value, path: &mut Path, layout: Layout) -> Result<String, 
         // `format_float` always writes a point or an exponent (`1.0`, `1e300`): TOML floats.
         Value::Float(x) => format_float(*x),
         Value::Str(text) => toml_string(text),
-        Value::Handle(handle) => toml_string(&format!("<{}>", handle.type_name)),
+        Value::Foreign(foreign) => toml_string(&format!("<{}>", foreign.type_name)),
         Value::Range(start, end) => toml_inline_table(&Value::range_object(*start, *end), path)?,
         Value::Object(object) => toml_inline_table(object, path)?,
         Value::Array(list) => {

@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use tusk_diagnostics::Diagnostic;
-use tusk_eval::{Compiled, Object, Str, Value};
+use tusk_eval::{Compiled, Key, Object, Value};
 
 use crate::convert::IntoValue;
 
@@ -21,7 +21,7 @@ impl Program {
     /// [`Scope`] (or [`Engine::set_global`](crate::Engine::set_global)) should supply. A run
     /// that reads one nobody supplied fails with an error naming it, at the place it is read.
     pub fn globals(&self) -> impl ExactSizeIterator<Item = &str> {
-        self.compiled.globals_read().iter().map(Str::as_str)
+        self.compiled.globals_read().iter().map(Key::as_str)
     }
 
     /// Warnings found while compiling (bare words, duplicate keys); every run's document
@@ -53,7 +53,7 @@ impl Scope {
 
     /// Sets `$name` (without the `$`); a later `set` of the same name replaces the value.
     pub fn set(&mut self, name: &str, value: impl IntoValue) -> &mut Scope {
-        Rc::make_mut(&mut self.values).insert(Str::new(name.trim_start_matches('$')), value.into_value());
+        Rc::make_mut(&mut self.values).insert(Key::new(name.trim_start_matches('$')), value.into_value());
         self
     }
 

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{Map, Value as Json, json};
 use tusk::format::{to_flat, to_json, to_toml, to_yaml};
-use tusk::{Engine, Object, Str, Value};
+use tusk::{Engine, Key, Object, Value};
 
 /// Strings that YAML 1.1 or 1.2 readers resolve to something else when written plain, and
 /// strings that need quoting for their characters.
@@ -133,7 +133,7 @@ fn sample() -> Value {
     let strings: Vec<Value> = TRICKY_STRINGS.iter().map(|text| Value::string(text)).collect();
     let mut keys = Object::new();
     for (index, text) in TRICKY_STRINGS.iter().enumerate() {
-        keys.insert(Str::new(text), Value::Int(index as i64));
+        keys.insert(Key::new(text), Value::Int(index as i64));
     }
     let source = r#"
         ints: [0, -7, 9223372036854775807, -9223372036854775807 - 1]
@@ -147,8 +147,8 @@ fn sample() -> Value {
         grid: [map(range(20), n => n), map(range(20), n => n * 2)]
     "#;
     let mut document = Engine::new().eval_str(source).unwrap().object().clone();
-    document.insert(Str::new("strings"), Value::array(strings));
-    document.insert(Str::new("keys"), Value::object(keys));
+    document.insert(Key::new("strings"), Value::array(strings));
+    document.insert(Key::new("keys"), Value::object(keys));
     Value::object(document)
 }
 

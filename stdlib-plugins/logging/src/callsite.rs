@@ -10,7 +10,8 @@
 //!
 //! The callsites are deliberately not registered in tracing's callsite registry: the plugin
 //! asks its own dispatcher `enabled` on every event, so no interest needs caching, and the
-//! registry is process-global state of this library's copy of tracing (PLUGIN-DESIGN pitfall 8).
+//! registry is process-global state of this library's copy of tracing, which would outlive
+//! the plugin.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};

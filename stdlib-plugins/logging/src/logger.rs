@@ -3,7 +3,7 @@
 //!
 //! No subscriber is ever installed globally (`set_global_default`, `init`): the plugin is a
 //! cdylib with its own copy of tracing, whose global dispatcher would be invisible to the host
-//! and would outlive the plugin (PLUGIN-DESIGN pitfall 8). Each event is dispatched to the
+//! and would outlive the plugin. Each event is dispatched to the
 //! logger's own `Dispatch` inside `dispatcher::with_default`. The dispatcher is rebuilt when
 //! the level, the format or the sinks change (rare; events are not); the sinks' open files
 //! are shared, not reopened. The logger starts no threads: writes happen on the calling

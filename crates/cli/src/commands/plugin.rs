@@ -135,23 +135,28 @@ fn user_plugins_dir() -> Option<PathBuf> {
     SearchPath::standard(None).roots.into_iter().find(|root| root.origin == Origin::User).map(|root| root.dir)
 }
 
-/// Where the plugin runs: `native` (in-process: trusted in the grants file, or first-party and
-/// shipped with tusk) or `isolated` (the sandboxed runner), with the reason.
+/// Where the plugin runs: `in-process` (trusted in the grants file, or first-party and shipped
+/// with tusk) or `sandboxed` (the sandboxed runner), with the reason.
 fn mode_text(host: &PluginHost, grants: &Grants, plugin: &DiscoveredPlugin) -> String {
     let asked = match plugin.manifest.mode {
-        ExecutionMode::Native => "native",
-        ExecutionMode::Isolated => "isolated",
+        ExecutionMode::InProcess => "in-process",
+        ExecutionMode::Sandboxed => "sandboxed",
     };
     match host.execution_mode(plugin) {
-        ExecutionMode::Isolated if grants.execution_mode(plugin) == ExecutionMode::Native => {
-            "isolated (--sandbox or --sandbox-all)".to_string()
+        ExecutionMode::Sandboxed if grants.execution_mode(plugin) == ExecutionMode::InProcess => {
+            "sandboxed (--sandbox or --sandbox-all)".to_string()
         }
-        ExecutionMode::Native if grants.is_trusted(plugin.name()) => "native (trusted in the grants file)".to_string(),
-        ExecutionMode::Native => "native (first-party, shipped with tusk)".to_string(),
-        ExecutionMode::Isolated if asked == "native" => {
-            format!("isolated (asks for native: add `trusted = true` under [{}] in the grants file)", plugin.name())
+        ExecutionMode::InProcess if grants.is_trusted(plugin.name()) => {
+            "in-process (trusted in the grants file)".to_string()
         }
-        ExecutionMode::Isolated => "isolated".to_string(),
+        ExecutionMode::InProcess => "in-process (first-party, shipped with tusk)".to_string(),
+        ExecutionMode::Sandboxed if asked == "in-process" => {
+            format!(
+                "sandboxed (asks for in-process: add `trusted = true` under [{}] in the grants file)",
+                plugin.name()
+            )
+        }
+        ExecutionMode::Sandboxed => "sandboxed".to_string(),
     }
 }
 

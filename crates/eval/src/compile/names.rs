@@ -14,7 +14,7 @@ use tusk_parser::ast::{Item, ItemKind};
 use super::{Compiler, symbol_value};
 use crate::ir::{Capture, Node};
 use crate::registry::Symbol;
-use crate::value::{Str, Value};
+use crate::value::{Key, Value};
 
 /// Where a definition or a use stands in evaluation order: the compile unit (a file is one
 /// unit, each REPL entry the next one) in the high half, the byte position inside the unit's
@@ -27,8 +27,8 @@ pub(crate) type Order = u64;
 #[derive(Clone, Default)]
 pub(crate) struct CompileState {
     sections: Vec<SectionScope>,
-    section_by_path: HashMap<Vec<Str>, usize>,
-    globals: HashMap<Str, Declared>,
+    section_by_path: HashMap<Vec<Key>, usize>,
+    globals: HashMap<Key, Declared>,
     pub(crate) slots: u32,
     pub(crate) globals_count: u32,
     pub(crate) current_section: usize,
@@ -39,7 +39,7 @@ pub(crate) struct CompileState {
 #[derive(Clone)]
 struct SectionScope {
     parent: Option<usize>,
-    keys: HashMap<Str, Declared>,
+    keys: HashMap<Key, Declared>,
 }
 
 /// A declared name: its storage and where it is defined.
@@ -115,7 +115,7 @@ impl CompileState {
             return (existing.index, existing.redefine(unit, order, location));
         }
         let index = self.new_slot();
-        self.sections[section].keys.insert(Str::new(name), Declared::new(index, unit, order, location));
+        self.sections[section].keys.insert(Key::new(name), Declared::new(index, unit, order, location));
         (index, None)
     }
 
@@ -127,7 +127,7 @@ impl CompileState {
         }
         let index = self.globals_count;
         self.globals_count += 1;
-        self.globals.insert(Str::new(name), Declared::new(index, unit, order, location));
+        self.globals.insert(Key::new(name), Declared::new(index, unit, order, location));
     }
 
     pub(crate) fn global_index(&self, name: &str) -> Option<u32> {
@@ -145,7 +145,7 @@ impl CompileState {
     }
 
     /// Declares the section `path` (and its prefixes) and makes it current.
-    pub(crate) fn declare_section(&mut self, path: &[Str], locations: &[Location], position: u32) {
+    pub(crate) fn declare_section(&mut self, path: &[Key], locations: &[Location], position: u32) {
         let mut parent = 0;
         let order = self.order(position);
         for depth in 0..path.len() {
@@ -172,7 +172,7 @@ impl CompileState {
 
     /// Makes a declared section current; returns the slots the values of the section and of
     /// each enclosing section (`[a.b]` changes `a` too) are kept in, outermost first.
-    pub(crate) fn enter_section(&mut self, path: &[Str]) -> Vec<Option<u32>> {
+    pub(crate) fn enter_section(&mut self, path: &[Key]) -> Vec<Option<u32>> {
         let Some(&scope) = self.section_by_path.get(path) else { return Vec::new() };
         self.current_section = scope;
         (1..=path.len())
@@ -209,7 +209,7 @@ pub(crate) struct BlockKey {
 /// The keys of a block. Every block and object literal of a file gets one, so it hashes with
 /// foldhash rather than SipHash (names are not attacker-chosen keys of a long-lived table),
 /// and the compiler reuses the tables of closed blocks (see `Compiler::spare_block_keys`).
-pub(crate) type BlockKeys = HashMap<Str, BlockKey, foldhash::fast::FixedState>;
+pub(crate) type BlockKeys = HashMap<Key, BlockKey, foldhash::fast::FixedState>;
 
 /// Tables of closed blocks larger than this are dropped rather than reused: clearing a table
 /// costs its capacity, which small blocks reusing a big one would pay again and again.
@@ -217,7 +217,7 @@ const REUSED_BLOCK_KEYS: usize = 64;
 
 /// A scope on the compiler's stack.
 pub(crate) enum Scope {
-    Lambda { params: Vec<Str>, locals: u32, captures: Vec<Capture> },
+    Lambda { params: Vec<Key>, locals: u32, captures: Vec<Capture> },
     Block { keys: BlockKeys, lambda_depth: usize },
 }
 
@@ -241,7 +241,7 @@ impl PartialEq for Capture {
 }
 
 impl Compiler<'_> {
-    pub(super) fn enter_lambda(&mut self, params: Vec<Str>) {
+    pub(super) fn enter_lambda(&mut self, params: Vec<Key>) {
         let locals = params.len() as u32;
         self.scopes.push(Scope::Lambda { params, locals, captures: Vec::new() });
         self.lambda_depth += 1;
@@ -266,13 +266,13 @@ impl Compiler<'_> {
                         existing.earliest = existing.earliest.min(item.span.start);
                         // `d.e: 1` and `d.f: 2` merge into `d`; only whole keys are repeats.
                         if key.len() == 1 && !existing.dotted {
-                            duplicates.push((Str::new(name), key[0].span, existing.first));
+                            duplicates.push((Key::new(name), key[0].span, existing.first));
                         }
                         existing.dotted |= key.len() > 1;
                     }
                     None => {
                         keys.insert(
-                            Str::new(name),
+                            Key::new(name),
                             BlockKey {
                                 earliest: item.span.start,
                                 first: key[0].span,
@@ -291,7 +291,7 @@ impl Compiler<'_> {
         self.scopes.push(Scope::Block { keys, lambda_depth: self.lambda_depth });
     }
 
-    pub(super) fn leave_block(&mut self) -> HashMap<Str, Storage> {
+    pub(super) fn leave_block(&mut self) -> HashMap<Key, Storage> {
         match self.scopes.pop() {
             Some(Scope::Block { mut keys, .. }) => {
                 let storage =
@@ -402,7 +402,7 @@ impl Compiler<'_> {
                         }
                     };
                     return Resolved::Entry(match storage {
-                        Storage::Slot(slot) => Node::Slot { slot, name: Str::new(name), location },
+                        Storage::Slot(slot) => Node::Slot { slot, name: Key::new(name), location },
                         Storage::Local(index) => self.access_local(owner, index),
                     });
                 }
@@ -415,7 +415,7 @@ impl Compiler<'_> {
             let scope = &self.state.sections[index];
             if let Some(key) = scope.keys.get(name) {
                 if !in_order || key.earliest < position {
-                    return Resolved::Entry(Node::Slot { slot: key.index, name: Str::new(name), location });
+                    return Resolved::Entry(Node::Slot { slot: key.index, name: Key::new(name), location });
                 }
                 defined_later.get_or_insert(key.first);
             }

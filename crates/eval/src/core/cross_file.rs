@@ -14,7 +14,7 @@ use crate::function::NativeFunction;
 use crate::object::Object;
 use crate::path::Path;
 use crate::registry::SymbolSpec;
-use crate::value::{Str, Value};
+use crate::value::{Key, Value};
 
 /// Which of the two operators.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -46,7 +46,7 @@ pub(crate) fn written_form(stem: &str, operation: Operation) -> NativeFunction {
     let stem = stem.to_string();
     let function_name = name.clone();
     NativeFunction {
-        name: Str::new(&name),
+        name: Key::new(&name),
         func: Rc::new(move |ctx, args| {
             let (min, max) = operation.arity();
             expect_arity(&function_name, args, min, max).map_err(|error| error.in_callable(&function_name))?;

@@ -6,7 +6,7 @@ use crate::context::{arg_str, expect_arity};
 use crate::error::RuntimeError;
 use crate::object::Object;
 use crate::registry::SymbolSpec;
-use crate::value::{Str, Value};
+use crate::value::{Key, Value};
 
 pub(super) fn json() -> SymbolSpec {
     SymbolSpec::operator("json", |_ctx, args| {
@@ -47,7 +47,7 @@ pub fn from_json(json: serde_json::Value) -> Value {
         serde_json::Value::String(s) => Value::from(s),
         serde_json::Value::Array(items) => Value::Array(Rc::new(items.into_iter().map(from_json).collect())),
         serde_json::Value::Object(map) => {
-            let object: Object = map.into_iter().map(|(k, v)| (Str::from(k), from_json(v))).collect();
+            let object: Object = map.into_iter().map(|(k, v)| (Key::from(k), from_json(v))).collect();
             Value::object(object)
         }
     }

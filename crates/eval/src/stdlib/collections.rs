@@ -368,7 +368,7 @@ fn set() -> SymbolSpec {
         match &args[0] {
             Value::Object(object) => {
                 let mut object = (**object).clone();
-                object.insert(crate::value::Str::new(arg_str(args, 1)?), args[2].clone());
+                object.insert(crate::value::Key::new(arg_str(args, 1)?), args[2].clone());
                 ctx.check_collection_len(object.len())?;
                 Ok(Value::object(object))
             }

@@ -95,7 +95,7 @@ fn valid_manifest_reads_every_field() {
     assert_eq!(manifest.dir, canonical);
     assert_eq!(manifest.library, canonical.join(default_library_name("logging")));
     assert_eq!(manifest.abi, (1, 0));
-    assert_eq!(manifest.mode, ExecutionMode::Isolated);
+    assert_eq!(manifest.mode, ExecutionMode::Sandboxed);
     assert!(!manifest.first_party);
     assert!(manifest.hot_reload);
     let dependencies: Vec<_> = manifest.dependencies.iter().map(|(name, req)| format!("{name} {req}")).collect();
@@ -135,7 +135,7 @@ fn minimal_manifest_takes_defaults() {
     let dir = folder(text);
     let manifest = load(dir.path()).unwrap();
     assert_eq!(manifest.abi, (1, 7));
-    assert_eq!(manifest.mode, ExecutionMode::Native, "first-party plugins default to native");
+    assert_eq!(manifest.mode, ExecutionMode::InProcess, "first-party plugins default to in-process");
     assert!(!manifest.hot_reload);
     assert!(manifest.dependencies.is_empty() && manifest.operators.is_empty() && manifest.examples.is_empty());
     assert!(manifest.permissions.is_empty());
@@ -292,7 +292,7 @@ fn invalid_choices_list_the_allowed_values() {
     assert_eq!(
         check(&text),
         [
-            "X005 10:8 invalid value \"fast\" for `mode` in [plugin] | expected one of \"native\", \"isolated\" | use one of \"native\", \"isolated\"",
+            "X005 10:8 invalid value \"fast\" for `mode` in [plugin] | expected one of \"in-process\", \"sandboxed\" | use one of \"in-process\", \"sandboxed\"",
             "X005 24:11 invalid value \"all\" for `network` in [permissions] | expected one of \"none\", \"outbound\", \"inbound\" | use one of \"none\", \"outbound\", \"inbound\"",
             "X013 25:9 `hosts` has no effect without `network` | `network` is \"none\" | add `network = \"outbound\"` to [permissions], or remove `hosts`",
         ]

@@ -325,14 +325,14 @@ fn execution_mode_needs_trust() {
     let manifest = crate::manifest::load_manifest(&dir.path().join("p"), &mut SourceMap::new()).unwrap();
     let plugin = |origin| DiscoveredPlugin { manifest: manifest.clone(), origin, shadowed: Vec::new() };
     let mut grants = grants("/srv/app");
-    assert_eq!(grants.execution_mode(&plugin(Origin::Bundled)), ExecutionMode::Native);
+    assert_eq!(grants.execution_mode(&plugin(Origin::Bundled)), ExecutionMode::InProcess);
     assert_eq!(
         grants.execution_mode(&plugin(Origin::User)),
-        ExecutionMode::Isolated,
+        ExecutionMode::Sandboxed,
         "an unverified first-party claim"
     );
     grants.plugins.insert("p".into(), GrantSet { trusted: true, ..GrantSet::default() });
-    assert_eq!(grants.execution_mode(&plugin(Origin::User)), ExecutionMode::Native);
+    assert_eq!(grants.execution_mode(&plugin(Origin::User)), ExecutionMode::InProcess);
 }
 
 #[test]

@@ -107,7 +107,7 @@ pub fn info(context: &Context, argument: &str) -> anyhow::Result<Status> {
         }
         Err(message) => text.push_str(&format!("  unreadable: {message}\n")),
     }
-    if host.execution_mode(plugin) == ExecutionMode::Isolated {
+    if host.execution_mode(plugin) == ExecutionMode::Sandboxed {
         match host.load(&name, None) {
             Ok(_) => match host.sandbox_report(&name) {
                 Some(report) => text.push_str(&report.to_string()),

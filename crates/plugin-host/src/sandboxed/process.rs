@@ -378,9 +378,9 @@ pub(crate) fn neutralise(text: &str) -> String {
 }
 
 /// How long a reader polls before it blocks. A call's answer usually comes within a few
-/// microseconds; blocking instead costs a wake-up of the sleeping thread, which on a virtual
-/// machine's other CPU took about 25 µs (two per round trip: p50 57 µs unpinned, 6.5 µs with
-/// host and runner on one CPU).
+/// microseconds; blocking instead costs a wake-up of the sleeping thread on another CPU, which
+/// on a virtual machine is several times the answer's own time (bench/README.md has the
+/// figures).
 const SPIN: Duration = Duration::from_micros(50);
 
 /// Waits until the socket has data (true) or `deadline` passes (false): polls without

@@ -1,8 +1,8 @@
-//! Sandboxed ("isolated") plugins: the same plugin library, run by `tusk-plugin-runner` in a
+//! Sandboxed plugins: the same plugin library, run by `tusk-plugin-runner` in a
 //! child process that locked itself down before loading it (see the runner crate), spoken to
 //! over a socket pair with the `tusk-plugin-wire` protocol.
 //!
-//! [`RemotePlugin`] is the host's side of one such plugin. A call sends `Call` and pumps
+//! [`SandboxedPlugin`] is the host's side of one such plugin. A call sends `Call` and pumps
 //! messages until its `Result`: `Callback`s run script functions on the interpreter's thread
 //! (which may call the plugin again: calls nest, innermost first), `Request`s are answered
 //! from the user's grants, `Log`s go to the host's log. Only the time spent waiting for the
@@ -224,7 +224,7 @@ pub(crate) enum CallFailure {
 }
 
 /// The host side of a sandboxed plugin.
-pub struct RemotePlugin {
+pub struct SandboxedPlugin {
     name: String,
     runner_path: PathBuf,
     init: Init,
@@ -248,7 +248,7 @@ pub struct RemotePlugin {
     shut_down: Cell<bool>,
 }
 
-impl RemotePlugin {
+impl SandboxedPlugin {
     /// Starts the runner for `plugin`, loads `library` in it with `config_json`, and waits until
     /// it is ready. Returns the plugin and what it registered, with its own name and version.
     pub(crate) fn start(
@@ -258,7 +258,7 @@ impl RemotePlugin {
         grants: &PluginGrants,
         settings: &SandboxSettings,
         services: Rc<dyn HostServices>,
-    ) -> Result<(Rc<RemotePlugin>, Ready), String> {
+    ) -> Result<(Rc<SandboxedPlugin>, Ready), String> {
         let runner_path = match &settings.runner {
             Some(path) => path.clone(),
             None => locate_runner()?,
@@ -280,7 +280,7 @@ impl RemotePlugin {
                 min_landlock_abi: settings.min_landlock_abi,
             },
         };
-        let mut remote = RemotePlugin {
+        let mut remote = SandboxedPlugin {
             name: plugin.to_string(),
             runner_path,
             init,
@@ -771,7 +771,7 @@ impl RemotePlugin {
     }
 }
 
-impl Drop for RemotePlugin {
+impl Drop for SandboxedPlugin {
     fn drop(&mut self) {
         if let Some(mut process) = self.process.get_mut().take() {
             process.kill();

@@ -139,7 +139,7 @@ fn the_template_plugin_behaves_the_same_sandboxed_and_in_process() {
         let document = setup.eval(source).unwrap();
         let errors: Vec<String> = bad.iter().map(|expression| setup.error(expression)).collect();
         let mode = setup.host.loaded()[0].mode();
-        assert_eq!(mode, if trust { ExecutionMode::Native } else { ExecutionMode::Isolated });
+        assert_eq!(mode, if trust { ExecutionMode::InProcess } else { ExecutionMode::Sandboxed });
         assert_eq!(setup.host.sandbox_report("my_plugin").is_some(), !trust);
         outcomes.push((document, errors));
     }
@@ -376,5 +376,5 @@ fn the_sandbox_flags_override_trust() {
         settings.sandbox.all = true;
     });
     assert_ne!(forced.pid(), std::process::id());
-    assert_eq!(forced.host.loaded()[0].mode(), ExecutionMode::Isolated);
+    assert_eq!(forced.host.loaded()[0].mode(), ExecutionMode::Sandboxed);
 }

@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
-use tusk_eval::{Handle, Object, Str, Value};
+use tusk_eval::{Foreign, Key, Object, Value};
 use tusk_plugin_wire::{MAX_DEPTH, WireValue};
 
 /// Functions and foreign values sent during the current outermost call, by id.
@@ -47,7 +47,7 @@ pub(crate) struct Objects {
     /// Runner generation the ids belong to (a restarted runner knows none of the old ones).
     pub(crate) generation: u64,
     /// Live host handles by object id, so that an object keeps one identity.
-    live: HashMap<u64, Weak<Handle>>,
+    live: HashMap<u64, Weak<Foreign>>,
     /// Objects the script dropped, sent to the runner before the next message.
     pub(crate) drops: Vec<u64>,
 }
@@ -62,13 +62,13 @@ impl Objects {
 }
 
 /// The host side of a plugin object that lives in the runner.
-pub(crate) struct RemoteObject {
+pub(crate) struct SandboxedObject {
     id: u64,
     generation: u64,
     objects: Weak<RefCell<Objects>>,
 }
 
-impl Drop for RemoteObject {
+impl Drop for SandboxedObject {
     fn drop(&mut self) {
         let Some(objects) = self.objects.upgrade() else { return };
         // `try_borrow_mut`: never panic in a drop; the table is only borrowed briefly and
@@ -120,8 +120,8 @@ impl Converter<'_> {
                     .collect::<Result<_, String>>()?,
             ),
             Value::Func(_) => WireValue::Function(self.calls.borrow_mut().insert(value)),
-            Value::Handle(handle) => match self.own_object(handle.data.as_ref()) {
-                Some(id) => WireValue::PluginObject { id, type_name: handle.type_name.to_string() },
+            Value::Foreign(foreign) => match self.own_object(foreign.data.as_ref()) {
+                Some(id) => WireValue::PluginObject { id, type_name: foreign.type_name.to_string() },
                 None => WireValue::Opaque(self.calls.borrow_mut().insert(value)),
             },
         })
@@ -129,7 +129,7 @@ impl Converter<'_> {
 
     /// The object id, when `data` is one of this plugin's objects of the current runner.
     fn own_object(&self, data: &dyn Any) -> Option<u64> {
-        let object = data.downcast_ref::<RemoteObject>()?;
+        let object = data.downcast_ref::<SandboxedObject>()?;
         let current = self.objects.borrow().generation;
         (Weak::ptr_eq(&object.objects, &Rc::downgrade(self.objects)) && object.generation == current)
             .then_some(object.id)
@@ -149,7 +149,7 @@ impl Converter<'_> {
             WireValue::Object(entries) => {
                 let mut object = Object::with_capacity(entries.len());
                 for (key, item) in entries {
-                    object.insert(Str::from(key), self.value(item)?);
+                    object.insert(Key::from(key), self.value(item)?);
                 }
                 Value::object(object)
             }
@@ -162,15 +162,15 @@ impl Converter<'_> {
 
     fn object(&self, id: u64, type_name: &str) -> Value {
         let mut objects = self.objects.borrow_mut();
-        if let Some(handle) = objects.live.get(&id).and_then(Weak::upgrade) {
-            return Value::Handle(handle);
+        if let Some(object) = objects.live.get(&id).and_then(Weak::upgrade) {
+            return Value::Foreign(object);
         }
         // The script dropped it and sees it again before the drop was sent: keep it alive.
         objects.drops.retain(|&dropped| dropped != id);
         let data: Box<dyn Any> =
-            Box::new(RemoteObject { id, generation: objects.generation, objects: Rc::downgrade(self.objects) });
-        let handle = Rc::new(Handle { type_name: Rc::from(type_name), data });
-        objects.live.insert(id, Rc::downgrade(&handle));
-        Value::Handle(handle)
+            Box::new(SandboxedObject { id, generation: objects.generation, objects: Rc::downgrade(self.objects) });
+        let object = Rc::new(Foreign { type_name: Rc::from(type_name), data });
+        objects.live.insert(id, Rc::downgrade(&object));
+        Value::Foreign(object)
     }
 }
