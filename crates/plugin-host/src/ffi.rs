@@ -34,6 +34,8 @@ use tusk_plugin_abi::{
     ABI_MINOR, ENTRY_SYMBOL, ErrorOut, FOREIGN_THREAD_MESSAGE, HostApi, OwnerThread, PluginDescriptor, StrRef,
     SymbolInfo, TValue, error_kind, foreign_thread_error, status, tag,
 };
+use tusk_plugin_boundary::HandleTable;
+use tusk_plugin_boundary::fs::{Grant, IoFailure, WriteMode, read_granted, write_granted};
 
 /// What the host does for plugins beyond values: permission-checked I/O, logging,
 /// cancellation. Implemented by the plugin manager from the user's grants.
@@ -201,78 +203,13 @@ pub(crate) fn symbols(descriptor: &PluginDescriptor) -> Vec<RegisteredSymbol> {
     symbols
 }
 
-/// A host value given to a plugin, with its reference count.
-struct Slot {
-    value: Value,
-    references: u32,
-    generation: u32,
-    /// The outermost call during which the plugin got it (see [`HostContext::call_epoch`]).
-    epoch: u64,
-}
-
-/// Host values the plugin holds, addressed by `(generation << 32) | index` handles.
-#[derive(Default)]
-struct HandleTable {
-    slots: Vec<Slot>,
-    free: Vec<u32>,
-}
-
-impl HandleTable {
-    fn insert(&mut self, value: Value, epoch: u64) -> u64 {
-        match self.free.pop() {
-            Some(index) => {
-                let slot = &mut self.slots[index as usize];
-                slot.value = value;
-                slot.references = 1;
-                slot.epoch = epoch;
-                (u64::from(slot.generation) << 32) | u64::from(index)
-            }
-            None => {
-                self.slots.push(Slot { value, references: 1, generation: 0, epoch });
-                (self.slots.len() - 1) as u64
-            }
-        }
-    }
-
-    fn slot(&mut self, handle: u64) -> Option<&mut Slot> {
-        let slot = self.slots.get_mut((handle & 0xffff_ffff) as usize)?;
-        (slot.generation == (handle >> 32) as u32 && slot.references > 0).then_some(slot)
-    }
-
-    fn get(&mut self, handle: u64) -> Option<Value> {
-        self.slot(handle).map(|slot| slot.value.clone())
-    }
-
-    fn retain(&mut self, handle: u64) {
-        if let Some(slot) = self.slot(handle) {
-            slot.references += 1;
-        }
-    }
-
-    fn release(&mut self, handle: u64) -> Option<Value> {
-        let slot = self.slot(handle)?;
-        slot.references -= 1;
-        if slot.references > 0 {
-            return None;
-        }
-        slot.generation = slot.generation.wrapping_add(1);
-        let value = std::mem::take(&mut slot.value);
-        self.free.push((handle & 0xffff_ffff) as u32);
-        Some(value)
-    }
-
-    fn live(&self) -> usize {
-        self.slots.iter().filter(|slot| slot.references > 0).count()
-    }
-}
-
 /// Per-plugin host state; its address is the `context` of the plugin's host API table.
 pub struct HostContext {
     api: HostApi,
     /// The interpreter's thread; the only field other threads may touch.
     thread: OwnerThread,
     plugin: String,
-    handles: RefCell<HandleTable>,
+    handles: RefCell<HandleTable<Value>>,
     services: Rc<dyn HostServices>,
     descriptor: Cell<Option<&'static PluginDescriptor>>,
     alive: Cell<bool>,
@@ -457,7 +394,7 @@ fn take(host: &HostContext, raw: &TValue) -> Value {
         tag::RANGE => Value::Range(raw.a as i64, raw.b as i64),
         tag::STRING | tag::ARRAY | tag::OBJECT | tag::FUNCTION | tag::OPAQUE | tag::PLUGIN_OBJECT => {
             let mut handles = host.handles.borrow_mut();
-            let value = handles.get(raw.a).unwrap_or_default();
+            let value = handles.get(raw.a).cloned().unwrap_or_default();
             handles.release(raw.a);
             value
         }
@@ -469,7 +406,7 @@ fn take(host: &HostContext, raw: &TValue) -> Value {
 fn peek(host: &HostContext, raw: &TValue) -> Value {
     match raw.tag {
         tag::STRING | tag::ARRAY | tag::OBJECT | tag::FUNCTION | tag::OPAQUE | tag::PLUGIN_OBJECT => {
-            host.handles.borrow_mut().get(raw.a).unwrap_or_default()
+            host.handles.borrow().get(raw.a).cloned().unwrap_or_default()
         }
         _ => take(host, raw),
     }
@@ -510,10 +447,8 @@ fn give_from(host: &HostContext, value: &Value, parent: &TValue) -> TValue {
     let given = give(host, value, None);
     if given.is_handle() {
         let mut handles = host.handles.borrow_mut();
-        if let Some(epoch) = handles.slot(parent.a).map(|slot| slot.epoch)
-            && let Some(slot) = handles.slot(given.a)
-        {
-            slot.epoch = epoch;
+        if let Some(epoch) = handles.slot(parent.a).map(|slot| slot.epoch) {
+            handles.set_epoch(given.a, epoch);
         }
     }
     given
@@ -523,7 +458,7 @@ fn give_from(host: &HostContext, value: &Value, parent: &TValue) -> TValue {
 /// call (the plugin kept it past the call that passed it).
 fn is_stale(host: &HostContext, raw: &TValue) -> bool {
     matches!(raw.tag, tag::FUNCTION | tag::OPAQUE)
-        && host.handles.borrow_mut().slot(raw.a).is_some_and(|slot| slot.epoch != host.call_epoch.get())
+        && host.handles.borrow().slot(raw.a).is_some_and(|slot| slot.epoch != host.call_epoch.get())
 }
 
 /// Calls a plugin symbol with host values: the fast path of every plugin operator call.
@@ -638,7 +573,7 @@ unsafe extern "C" fn host_string_view(ctx: *mut c_void, value: *const TValue, ou
     guarded(status::PANIC, || {
         let Some(host) = context(ctx) else { return status::INVALID };
         let Some(raw) = value_at(value) else { return status::INVALID };
-        let mut handles = host.handles.borrow_mut();
+        let handles = host.handles.borrow();
         let Some(slot) = handles.slot(raw.a) else { return status::NOT_FOUND };
         let Value::Str(text) = &slot.value else { return status::INVALID };
         // The text lives in the value's shared allocation, which the slot keeps alive.
@@ -651,7 +586,7 @@ unsafe extern "C" fn host_length(ctx: *mut c_void, value: *const TValue) -> usiz
     guarded(0, || {
         let Some(host) = context(ctx) else { return 0 };
         let Some(raw) = value_at(value) else { return 0 };
-        match host.handles.borrow_mut().slot(raw.a).map(|slot| &slot.value) {
+        match host.handles.borrow().slot(raw.a).map(|slot| &slot.value) {
             Some(Value::Array(items)) => items.len(),
             Some(Value::Object(object)) => object.len(),
             _ => 0,
@@ -663,7 +598,7 @@ unsafe extern "C" fn host_array_get(ctx: *mut c_void, array: *const TValue, inde
     guarded(status::PANIC, || {
         let Some(host) = context(ctx) else { return status::INVALID };
         let Some(raw) = value_at(array) else { return status::INVALID };
-        let item = match host.handles.borrow_mut().slot(raw.a).map(|slot| &slot.value) {
+        let item = match host.handles.borrow().slot(raw.a).map(|slot| &slot.value) {
             Some(Value::Array(items)) => items.get(index).cloned(),
             _ => return status::INVALID,
         };
@@ -678,7 +613,7 @@ unsafe extern "C" fn host_object_get(ctx: *mut c_void, object: *const TValue, ke
         let Some(host) = context(ctx) else { return status::INVALID };
         let Some(raw) = value_at(object) else { return status::INVALID };
         let key = text_of(key);
-        let found = match host.handles.borrow_mut().slot(raw.a).map(|slot| &slot.value) {
+        let found = match host.handles.borrow().slot(raw.a).map(|slot| &slot.value) {
             Some(Value::Object(object)) => object.get(&key).cloned(),
             _ => return status::INVALID,
         };
@@ -699,7 +634,7 @@ unsafe extern "C" fn host_object_entry(
         let Some(host) = context(ctx) else { return status::INVALID };
         let Some(raw) = value_at(object) else { return status::INVALID };
         let (key_ref, value) = {
-            let mut handles = host.handles.borrow_mut();
+            let handles = host.handles.borrow();
             let Some(Value::Object(object)) = handles.slot(raw.a).map(|slot| &slot.value) else {
                 return status::INVALID;
             };
@@ -781,58 +716,55 @@ fn denied(host: &HostContext, error: *mut ErrorOut, message: String) -> u32 {
     status::DENIED
 }
 
+/// The in-process host decides from the user's grants itself.
+struct CheckedHere<'a>(&'a HostContext);
+
+impl Grant for CheckedHere<'_> {
+    fn may_read(&self, path: &str) -> Result<PathBuf, String> {
+        self.0.services.may_read(&self.0.plugin, Path::new(path))
+    }
+    fn may_write(&self, path: &str) -> Result<PathBuf, String> {
+        self.0.services.may_write(&self.0.plugin, Path::new(path))
+    }
+}
+
+fn io_failure(host: &HostContext, error: *mut ErrorOut, failure: IoFailure) -> u32 {
+    match failure {
+        IoFailure::Denied(message) => denied(host, error, message),
+        IoFailure::Failed(message) => {
+            host.error(error, error_kind::MESSAGE, message);
+            status::ERROR
+        }
+    }
+}
+
 unsafe extern "C" fn host_read_file(ctx: *mut c_void, path: StrRef, out: *mut TValue, error: *mut ErrorOut) -> u32 {
     guarded(status::PANIC, || {
         let Some(host) = context(ctx) else { return refuse(error) };
-        let path = text_of(path);
-        let resolved = match host.services.may_read(&host.plugin, Path::new(&path)) {
-            Ok(resolved) => resolved,
-            Err(message) => return denied(host, error, message),
-        };
-        match std::fs::read_to_string(&resolved) {
+        match read_granted(&CheckedHere(host), &text_of(path)) {
             Ok(text) => {
                 write_out(out, give(host, &Value::from(text), None));
                 status::OK
             }
-            Err(io_error) => {
-                host.error(error, error_kind::MESSAGE, format!("cannot read {path}: {io_error}"));
-                status::ERROR
-            }
+            Err(failure) => io_failure(host, error, failure),
         }
     })
 }
 
 unsafe extern "C" fn host_write_file(ctx: *mut c_void, path: StrRef, data: StrRef, error: *mut ErrorOut) -> u32 {
-    write_granted(ctx, path, data, error, crate::io::write_atomically, "write")
+    write_file(ctx, path, data, error, WriteMode::Replace)
 }
 
 unsafe extern "C" fn host_append_file(ctx: *mut c_void, path: StrRef, data: StrRef, error: *mut ErrorOut) -> u32 {
-    write_granted(ctx, path, data, error, crate::io::append, "append to")
+    write_file(ctx, path, data, error, WriteMode::Append)
 }
 
-/// Writes `data` to `path` with `write` once the grants allow it (`verb` names the operation
-/// in the error).
-fn write_granted(
-    ctx: *mut c_void,
-    path: StrRef,
-    data: StrRef,
-    error: *mut ErrorOut,
-    write: fn(&Path, &[u8]) -> std::io::Result<()>,
-    verb: &str,
-) -> u32 {
+fn write_file(ctx: *mut c_void, path: StrRef, data: StrRef, error: *mut ErrorOut, mode: WriteMode) -> u32 {
     guarded(status::PANIC, || {
         let Some(host) = context(ctx) else { return refuse(error) };
-        let path = text_of(path);
-        let resolved = match host.services.may_write(&host.plugin, Path::new(&path)) {
-            Ok(resolved) => resolved,
-            Err(message) => return denied(host, error, message),
-        };
-        match write(&resolved, text_of(data).as_bytes()) {
+        match write_granted(&CheckedHere(host), &text_of(path), text_of(data).as_bytes(), mode) {
             Ok(()) => status::OK,
-            Err(io_error) => {
-                host.error(error, error_kind::MESSAGE, format!("cannot {verb} {path}: {io_error}"));
-                status::ERROR
-            }
+            Err(failure) => io_failure(host, error, failure),
         }
     })
 }

@@ -16,7 +16,6 @@ pub mod reload;
 pub mod sandboxed;
 
 mod crash;
-mod io;
 
 // Re-exports are the crate's API (semver-relevant).
 pub use crate::host::{HostSettings, PluginHost, current_versions};

@@ -210,7 +210,7 @@ pub fn known_cache_copy(library: &Path, name: &str, cache: &Path) -> Option<Path
 /// A failure only costs the next process a hash.
 pub fn remember_cache_copy(library: &Path, name: &str, cache: &Path, copy: &Path) {
     if let (Some(file), Some(hash)) = (stamp_file(library, name, cache), copy.file_stem().and_then(|s| s.to_str())) {
-        let _ = crate::io::write_atomically(&file, hash.as_bytes());
+        let _ = tusk_plugin_boundary::fs::write_atomically(&file, hash.as_bytes());
     }
 }
 
@@ -270,10 +270,7 @@ pub fn fresh_cache_copy(bytes: &[u8], library: &Path, name: &str, cache: &Path) 
         std::fs::create_dir_all(directory)
             .map_err(|error| LoadError::Io(format!("cannot create {}: {error}", directory.display())))?;
     }
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    let temporary = target.with_extension(format!("{}-{nanos}.partial", std::process::id()));
-    std::fs::write(&temporary, bytes)
-        .and_then(|()| std::fs::rename(&temporary, &target))
+    tusk_plugin_boundary::fs::write_atomically_with(&target, bytes, false)
         .map_err(|error| LoadError::Io(format!("cannot write {}: {error}", target.display())))?;
     Ok(target)
 }
@@ -286,7 +283,7 @@ fn write_copy(target: &Path, bytes: &[u8]) -> Result<(), LoadError> {
         std::fs::create_dir_all(directory)
             .map_err(|error| LoadError::Io(format!("cannot create {}: {error}", directory.display())))?;
     }
-    crate::io::write_atomically(target, bytes)
+    tusk_plugin_boundary::fs::write_atomically(target, bytes)
         .map_err(|error| LoadError::Io(format!("cannot write {}: {error}", target.display())))
 }
 

@@ -4,7 +4,7 @@
 
 use std::io::{BufReader, ErrorKind};
 use std::os::unix::net::UnixStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tusk_plugin_wire::{ToHost, ToRunner, read_frame, write_frame};
 
@@ -58,7 +58,8 @@ impl Channel {
             self.timeout = timeout;
         }
         if self.reader.buffer().is_empty() {
-            spin_until_readable(self.reader.get_ref());
+            // Either way the read follows: blocking when nothing came while spinning.
+            let _ = tusk_plugin_boundary::poll::spin_until_readable(self.reader.get_ref());
         }
         match read_frame(&mut self.reader, &mut self.inbox) {
             Ok(false) => Received::Closed,
@@ -70,24 +71,5 @@ impl Channel {
             Err(error) if error.kind() == ErrorKind::ConnectionReset => Received::Closed,
             Err(error) => Received::Broken(format!("cannot read from the host: {error}")),
         }
-    }
-}
-
-/// How long the runner polls for the host's next message before it blocks: the next call of a
-/// loop usually comes within microseconds, and waking a blocked process costs more than that
-/// on a virtual machine (the host's reader does the same).
-const SPIN: Duration = Duration::from_micros(50);
-
-/// Polls the socket without blocking until it has data or [`SPIN`] has passed.
-fn spin_until_readable(stream: &UnixStream) {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    use std::os::fd::AsFd;
-    let started = Instant::now();
-    loop {
-        let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
-        if poll(&mut fds, PollTimeout::ZERO).is_ok_and(|ready| ready > 0) || started.elapsed() >= SPIN {
-            return;
-        }
-        std::hint::spin_loop();
     }
 }

@@ -19,7 +19,7 @@
 
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -28,6 +28,7 @@ use tusk_plugin_abi::{
     ABI_MAJOR, ABI_MINOR, ENTRY_SYMBOL, ErrorOut, FOREIGN_THREAD_MESSAGE, HostApi, InfoRecord, PluginDescriptor,
     StrRef, SymbolInfo, TValue, error_kind, fixed_text, foreign_thread_error, status, tag,
 };
+use tusk_plugin_boundary::fs::{Grant, IoFailure, WriteMode, read_granted, write_granted};
 use tusk_plugin_wire::{CallError, Request, Symbol};
 
 use crate::local::{Local, ObjectRef};
@@ -347,7 +348,7 @@ fn give(session: &Session, value: &Local, temporaries: Option<&mut Vec<u64>>) ->
         Local::Opaque(_) => (tag::OPAQUE, 0),
         Local::PluginObject(object) => (tag::PLUGIN_OBJECT, object.id),
     };
-    let handle = session.handles.borrow_mut().insert(value.clone());
+    let handle = session.handles.borrow_mut().insert(value.clone(), 0);
     if let Some(temporaries) = temporaries {
         temporaries.push(handle);
     }
@@ -654,65 +655,65 @@ fn ask(session: &'static Session, request: Request) -> Result<Option<String>, St
     session.request(request)
 }
 
+/// The runner asks the host, which checks the user's grants and answers with the resolved
+/// path (relative paths mean the script's folder).
+struct AskHost(&'static Session);
+
+impl AskHost {
+    fn resolved(&self, request: Request, path: &str) -> Result<PathBuf, String> {
+        ask(self.0, request).map(|resolved| PathBuf::from(resolved.unwrap_or_else(|| path.to_string())))
+    }
+}
+
+impl Grant for AskHost {
+    fn may_read(&self, path: &str) -> Result<PathBuf, String> {
+        self.resolved(Request::Read(path.to_string()), path)
+    }
+    fn may_write(&self, path: &str) -> Result<PathBuf, String> {
+        self.resolved(Request::Write(path.to_string()), path)
+    }
+}
+
+fn io_failure(session: &Session, error: *mut ErrorOut, failure: IoFailure) -> u32 {
+    match failure {
+        IoFailure::Denied(message) => {
+            report(session, error, error_kind::PERMISSION_DENIED, message);
+            status::DENIED
+        }
+        IoFailure::Failed(message) => {
+            report(session, error, error_kind::MESSAGE, message);
+            status::ERROR
+        }
+    }
+}
+
 unsafe extern "C" fn host_read_file(ctx: *mut c_void, path: StrRef, out: *mut TValue, error: *mut ErrorOut) -> u32 {
     guarded(status::PANIC, || {
         let Some(session) = session(ctx) else { return refuse(error) };
-        let path = text_of(path);
-        // The host answers with the resolved path: relative paths mean the script's folder.
-        let resolved = match ask(session, Request::Read(path.clone())) {
-            Ok(resolved) => resolved.unwrap_or_else(|| path.clone()),
-            Err(message) => {
-                report(session, error, error_kind::PERMISSION_DENIED, message);
-                return status::DENIED;
-            }
-        };
-        match std::fs::read_to_string(&resolved) {
+        match read_granted(&AskHost(session), &text_of(path)) {
             Ok(text) => {
                 write_out(out, give(session, &Local::Str(Rc::from(text)), None));
                 status::OK
             }
-            Err(io_error) => {
-                report(session, error, error_kind::MESSAGE, format!("cannot read {path}: {io_error}"));
-                status::ERROR
-            }
+            Err(failure) => io_failure(session, error, failure),
         }
     })
 }
 
 unsafe extern "C" fn host_write_file(ctx: *mut c_void, path: StrRef, data: StrRef, error: *mut ErrorOut) -> u32 {
-    write_granted(ctx, path, data, error, crate::io::write_atomically, "write")
+    write_file(ctx, path, data, error, WriteMode::Replace)
 }
 
 unsafe extern "C" fn host_append_file(ctx: *mut c_void, path: StrRef, data: StrRef, error: *mut ErrorOut) -> u32 {
-    write_granted(ctx, path, data, error, crate::io::append, "append to")
+    write_file(ctx, path, data, error, WriteMode::Append)
 }
 
-/// Writes `data` to `path` with `write` once the host granted the write (`verb` names the
-/// operation in the error).
-fn write_granted(
-    ctx: *mut c_void,
-    path: StrRef,
-    data: StrRef,
-    error: *mut ErrorOut,
-    write: fn(&Path, &[u8]) -> std::io::Result<()>,
-    verb: &str,
-) -> u32 {
+fn write_file(ctx: *mut c_void, path: StrRef, data: StrRef, error: *mut ErrorOut, mode: WriteMode) -> u32 {
     guarded(status::PANIC, || {
         let Some(session) = session(ctx) else { return refuse(error) };
-        let path = text_of(path);
-        let resolved = match ask(session, Request::Write(path.clone())) {
-            Ok(resolved) => resolved.unwrap_or_else(|| path.clone()),
-            Err(message) => {
-                report(session, error, error_kind::PERMISSION_DENIED, message);
-                return status::DENIED;
-            }
-        };
-        match write(Path::new(&resolved), text_of(data).as_bytes()) {
+        match write_granted(&AskHost(session), &text_of(path), text_of(data).as_bytes(), mode) {
             Ok(()) => status::OK,
-            Err(io_error) => {
-                report(session, error, error_kind::MESSAGE, format!("cannot {verb} {path}: {io_error}"));
-                status::ERROR
-            }
+            Err(failure) => io_failure(session, error, failure),
         }
     })
 }

@@ -12,7 +12,6 @@
 
 mod channel;
 mod ffi;
-mod io;
 mod local;
 mod lockdown;
 mod net;

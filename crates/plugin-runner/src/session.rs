@@ -10,11 +10,12 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use tusk_plugin_abi::OwnerThread;
+use tusk_plugin_boundary::HandleTable;
 use tusk_plugin_wire::{CallError, Request, ToHost, ToRunner, WireValue};
 
 use crate::channel::{Channel, Received};
 use crate::ffi::{self, SymbolHandle};
-use crate::local::{HandleTable, Local, ObjectRef};
+use crate::local::{Local, ObjectRef};
 
 /// What the pump waits for.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -36,7 +37,7 @@ enum Answer {
 pub(crate) struct Session {
     pub(crate) plugin: String,
     channel: RefCell<Channel>,
-    pub(crate) handles: RefCell<HandleTable>,
+    pub(crate) handles: RefCell<HandleTable<Local>>,
     /// Plugin objects the host holds, by id (the host's `DropObject` removes them).
     exported: RefCell<HashMap<u64, Rc<ObjectRef>>>,
     /// Ids of the calls in progress, innermost last.

@@ -152,7 +152,7 @@ impl Process {
                 }
                 Ok(None) => {}
             }
-            if !wait_until_readable(&self.socket, deadline) {
+            if !tusk_plugin_boundary::poll::wait_until_readable(&self.socket, deadline) {
                 return Err(ReadFailure::TimedOut);
             }
             match self.inbox.fill(&self.socket) {
@@ -375,42 +375,6 @@ pub(crate) fn neutralise(text: &str) -> String {
         }
     }
     shown
-}
-
-/// How long a reader polls before it blocks. A call's answer usually comes within a few
-/// microseconds; blocking instead costs a wake-up of the sleeping thread on another CPU, which
-/// on a virtual machine is several times the answer's own time (bench/README.md has the
-/// figures).
-const SPIN: Duration = Duration::from_micros(50);
-
-/// Waits until the socket has data (true) or `deadline` passes (false): polls without
-/// blocking for up to [`SPIN`], then blocks in `poll` for the time left.
-fn wait_until_readable(stream: &UnixStream, deadline: Instant) -> bool {
-    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-    use std::os::fd::AsFd;
-    let readable = |timeout: PollTimeout| {
-        let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
-        // Hang-up and errors count as readable: the read that follows says what happened.
-        poll(&mut fds, timeout).is_ok_and(|ready| ready > 0)
-    };
-    let started = Instant::now();
-    while started.elapsed() < SPIN {
-        if readable(PollTimeout::ZERO) {
-            return true;
-        }
-        std::hint::spin_loop();
-    }
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return readable(PollTimeout::ZERO);
-        }
-        // Whole milliseconds, rounded up, so that the last wait does not end early.
-        let millis = u16::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
-        if readable(PollTimeout::from(millis)) {
-            return true;
-        }
-    }
 }
 
 /// The signal's name (`SIGSEGV`), or its number.

@@ -1,0 +1,14 @@
+//! What both implementations of the host API do alike: the in-process host (which checks a
+//! plugin's grants itself) and the sandboxed runner (which asks the host over the wire). Each
+//! piece exists once here so that the two cannot drift: the table of values a plugin holds
+//! ([`HandleTable`]), the file writes a grant allows ([`fs`]) and the spin-then-block socket
+//! read both ends of the sandbox channel use ([`poll`]).
+//!
+//! No `unsafe`: the pointer checks stay in the two `ffi` modules, next to the pointers.
+
+pub mod fs;
+pub mod handles;
+pub mod poll;
+
+// Re-exports are the crate's API (semver-relevant).
+pub use crate::handles::{HandleTable, Slot};
