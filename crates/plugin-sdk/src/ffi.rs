@@ -439,7 +439,7 @@ unsafe extern "C" fn init(host_api: *const HostApi, config: StrRef, error: *mut 
         };
         let mut plugin = factory();
         // SAFETY: the host passes its configuration text, valid for the call.
-        let context = PluginContext::new(unsafe { view(config) }.to_string());
+        let context = PluginContext::new(unsafe { view(config) }.to_string(), plugin.name());
         if let Err(plugin_error) = plugin.initialize(&context) {
             write_plugin_error(error, &plugin_error);
             return status::ERROR;

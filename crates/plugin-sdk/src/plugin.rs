@@ -113,11 +113,13 @@ pub(crate) struct Registration {
 pub struct PluginContext {
     pub(crate) registrations: RefCell<Vec<Registration>>,
     pub(crate) config_json: String,
+    /// The plugin's name, for the key paths of configuration errors.
+    pub(crate) plugin: String,
 }
 
 impl PluginContext {
-    pub(crate) fn new(config_json: String) -> PluginContext {
-        PluginContext { registrations: RefCell::new(Vec::new()), config_json }
+    pub(crate) fn new(config_json: String, plugin: &str) -> PluginContext {
+        PluginContext { registrations: RefCell::new(Vec::new()), config_json, plugin: plugin.to_string() }
     }
 
     fn add(
@@ -232,7 +234,20 @@ impl PluginContext {
     /// column 2`.
     pub fn config<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
         let text = if self.config_json.trim().is_empty() { "{}" } else { self.config_json.as_str() };
-        serde_json::from_str(text).map_err(|error| PluginError::configuration(error.to_string()))
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            // The user wrote `[plugins.NAME]` in TOML, not the JSON the host passes on: the key
+            // path says where, a line and column of that JSON would not.
+            let path = error.path().to_string();
+            let key = if path == "." {
+                format!("plugins.{}", self.plugin)
+            } else {
+                format!("plugins.{}.{path}", self.plugin)
+            };
+            let message = error.into_inner().to_string();
+            let message = message.rfind(" at line ").map_or(message.as_str(), |end| &message[..end]);
+            PluginError::configuration(format!("{key}: {message}"))
+        })
     }
 
     /// Logs through the host (which owns the terminal and the log sinks).
@@ -330,7 +345,7 @@ mod tests {
 
     #[test]
     fn configuration_reads_into_a_type() {
-        let context = PluginContext::new(r#"{"level": "info", "sinks": ["a.log"]}"#.to_string());
+        let context = PluginContext::new(r#"{"level": "info", "sinks": ["a.log"]}"#.to_string(), "logging");
         assert_eq!(
             context.config::<Settings>().unwrap(),
             Settings { level: "info".into(), sinks: vec!["a.log".into()] }
@@ -339,22 +354,29 @@ mod tests {
 
     #[test]
     fn a_configuration_mismatch_says_what_and_where() {
-        let error = PluginContext::new(r#"{"sinks": []}"#.to_string()).config::<Settings>().unwrap_err();
+        let error = PluginContext::new(r#"{"sinks": []}"#.to_string(), "logging").config::<Settings>().unwrap_err();
         assert_eq!(error.kind(), ErrorKind::Configuration);
-        assert_eq!(error.to_string(), "invalid configuration: missing field `level` at line 1 column 13");
-        let error = PluginContext::new(r#"{"level": 3}"#.to_string()).config::<Settings>().unwrap_err();
+        assert_eq!(error.to_string(), "invalid configuration: plugins.logging: missing field `level`");
+        let error = PluginContext::new(r#"{"level": "info", "sinks": ["a.log", 3]}"#.to_string(), "logging")
+            .config::<Settings>()
+            .unwrap_err();
         assert_eq!(
             error.to_string(),
-            "invalid configuration: invalid type: integer `3`, expected a string at line 1 column 11"
+            "invalid configuration: plugins.logging.sinks[1]: invalid type: integer `3`, expected a string"
+        );
+        let error = PluginContext::new(r#"{"level": 3}"#.to_string(), "logging").config::<Settings>().unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "invalid configuration: plugins.logging.level: invalid type: integer `3`, expected a string"
         );
         // No configuration at all reads as an empty object.
-        let error = PluginContext::new(String::new()).config::<Settings>().unwrap_err();
-        assert_eq!(error.to_string(), "invalid configuration: missing field `level` at line 1 column 2");
+        let error = PluginContext::new(String::new(), "logging").config::<Settings>().unwrap_err();
+        assert_eq!(error.to_string(), "invalid configuration: plugins.logging: missing field `level`");
     }
 
     #[test]
     fn a_name_registers_once_per_kind() {
-        let context = PluginContext::new(String::new());
+        let context = PluginContext::new(String::new(), "test");
         context.register_operator_fn("twice", |_| Ok(Value::null())).unwrap();
         context.register_function("twice", |_| Ok(Value::null())).unwrap();
         let error = context.register_operator_fn("twice", |_| Ok(Value::null())).unwrap_err();
