@@ -17,6 +17,11 @@ fn readable(stream: &UnixStream, timeout: PollTimeout) -> bool {
     poll(&mut fds, timeout).is_ok_and(|ready| ready > 0)
 }
 
+/// True when the socket has data now (or the peer is gone), without waiting.
+pub fn is_readable(stream: &UnixStream) -> bool {
+    readable(stream, PollTimeout::ZERO)
+}
+
 /// Polls the socket without blocking until it has data (true) or [`SPIN`] has passed (false).
 pub fn spin_until_readable(stream: &UnixStream) -> bool {
     let started = Instant::now();

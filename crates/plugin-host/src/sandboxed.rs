@@ -552,6 +552,9 @@ impl SandboxedPlugin {
         }
     }
 
+    /// How often a call that waits for its result looks at the user's cancel flag.
+    const CANCEL_CHECK: Duration = Duration::from_millis(20);
+
     /// Sends the call and pumps messages until its result.
     fn exchange(
         &self,
@@ -562,15 +565,26 @@ impl SandboxedPlugin {
     ) -> Result<Result<WireValue, CallError>, Exchange> {
         self.send(ToRunner::Call { id, symbol: index, args })?;
         let mut budget = self.settings.call_timeout;
+        let mut cancel_sent = false;
         loop {
             let started = Instant::now();
+            // Until the user cancels, the wait is cut into slices, so that a Ctrl-C during a
+            // long call reaches the plugin's `is_cancelled` as it does in-process.
+            let slice = if cancel_sent { budget } else { budget.min(Self::CANCEL_CHECK) };
             let received = match self.process.borrow_mut().as_mut() {
-                Some(process) => process.receive(budget),
+                Some(process) => process.receive(slice),
                 None => return Err(Exchange::Fault(self.current_fault())),
             };
             budget = budget.saturating_sub(started.elapsed());
             let message = match received {
                 Ok(message) => message,
+                Err(ReadFailure::TimedOut) if !budget.is_zero() => {
+                    if self.services.cancelled() {
+                        self.send(ToRunner::Cancel)?;
+                        cancel_sent = true;
+                    }
+                    continue;
+                }
                 Err(ReadFailure::TimedOut) => return Err(Exchange::Fault(self.fail(Fault::Timeout))),
                 Err(ReadFailure::Closed) => return Err(Exchange::Fault(self.fail(Fault::Closed))),
                 Err(ReadFailure::Invalid(problem)) => return Err(Exchange::Fault(self.fail(Fault::Protocol(problem)))),

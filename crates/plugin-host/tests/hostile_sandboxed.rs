@@ -68,6 +68,24 @@ fn an_endless_loop_is_stopped_at_the_deadline() {
 }
 
 #[test]
+fn a_cancelled_call_is_told_so_in_the_runner() {
+    let mut host = TestHost::sandboxed(&["spin"], no_flags, |settings| {
+        settings.sandbox.call_timeout = Duration::from_secs(20);
+    });
+    let flag = host.host.cancel_flag();
+    let raiser = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    let started = std::time::Instant::now();
+    let message = message(&mut host, "@spin.polite()");
+    raiser.join().unwrap();
+    assert!(message.starts_with("@spin.polite: cancelled after "), "{message}");
+    // Asked within the host's check interval, not at the deadline.
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[test]
 fn a_reply_trickled_a_byte_at_a_time_is_stopped_at_the_deadline() {
     let mut host = TestHost::sandboxed(&["escape", "my_plugin"], script_dir_grants, |settings| {
         settings.sandbox.call_timeout = Duration::from_secs(2);

@@ -49,6 +49,11 @@ impl Channel {
         }
     }
 
+    /// True when a message (or part of one, or the end) is waiting to be read.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.reader.buffer().is_empty() || tusk_plugin_boundary::poll::is_readable(self.reader.get_ref())
+    }
+
     pub(crate) fn receive(&mut self, timeout: Option<Duration>) -> Received {
         if timeout != self.timeout {
             // Only when it changes: a `setsockopt` per message would cost a system call.

@@ -758,8 +758,6 @@ unsafe extern "C" fn host_check_connect(ctx: *mut c_void, host: StrRef, port: u1
     })
 }
 
-unsafe extern "C" fn host_is_cancelled(_ctx: *mut c_void, _call: *mut c_void) -> u32 {
-    // A sandboxed call is stopped by its deadline (the host kills the runner), so there is no
-    // cooperative flag to report.
-    0
+unsafe extern "C" fn host_is_cancelled(ctx: *mut c_void, _call: *mut c_void) -> u32 {
+    guarded(0, || session(ctx).map_or(0, |session| u32::from(session.is_cancelled())))
 }

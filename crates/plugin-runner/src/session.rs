@@ -48,6 +48,12 @@ pub(crate) struct Session {
     symbols: RefCell<Vec<Option<SymbolHandle>>>,
     /// Set while the runner stops on its own: the host is not listening, requests fail fast.
     stopping: Cell<bool>,
+    /// Set by the host's `Cancel` (Ctrl-C), cleared when the next outermost call starts: what
+    /// the plugin's `is_cancelled` reports.
+    cancelled: Cell<bool>,
+    /// Objects the host dropped while the plugin was running (read by `is_cancelled`): their
+    /// drop calls into the plugin, so it waits until the call returns.
+    deferred_drops: RefCell<Vec<u64>>,
     /// The thread that owns the session: the host API refuses calls from other threads. The
     /// only field other threads may touch.
     pub(crate) thread: OwnerThread,
@@ -69,6 +75,8 @@ impl Session {
             idle,
             symbols: RefCell::new(Vec::new()),
             stopping: Cell::new(false),
+            cancelled: Cell::new(false),
+            deferred_drops: RefCell::new(Vec::new()),
             thread: OwnerThread::current(),
             error_text: RefCell::new((String::new(), String::new())),
         }))
@@ -151,6 +159,33 @@ impl Session {
         }
     }
 
+    /// True when the host asked the running calls to stop. While the plugin runs, the only
+    /// message the host sends unasked is `Cancel` (and a `DropObject` may precede it), so a
+    /// waiting message is read here, without blocking when there is none.
+    pub(crate) fn is_cancelled(&'static self) -> bool {
+        while !self.cancelled.get() && self.channel.borrow().has_pending() {
+            let received = self.channel.borrow_mut().receive(None);
+            match received {
+                Received::Message(ToRunner::Cancel) => self.cancelled.set(true),
+                Received::Message(ToRunner::DropObject { id }) => self.deferred_drops.borrow_mut().push(id),
+                Received::Message(other) => protocol_error(&format!("unexpected message {}", describe(&other))),
+                Received::Closed => std::process::exit(0),
+                Received::TimedOut => break,
+                Received::Broken(problem) => protocol_error(&problem),
+            }
+        }
+        self.cancelled.get()
+    }
+
+    fn drop_deferred(&self) {
+        let ids = std::mem::take(&mut *self.deferred_drops.borrow_mut());
+        let removed: Vec<Option<Rc<ObjectRef>>> = {
+            let mut exported = self.exported.borrow_mut();
+            ids.into_iter().map(|id| exported.remove(&id)).collect()
+        };
+        drop(removed);
+    }
+
     fn pump(&'static self, awaiting: Awaiting) -> Answer {
         loop {
             let idle = if awaiting == Awaiting::Nothing { self.idle } else { None };
@@ -172,6 +207,7 @@ impl Session {
                 }
                 ToRunner::Reply { id, result } if awaiting == Awaiting::Reply(id) => return Answer::Reply(result),
                 ToRunner::Shutdown if awaiting == Awaiting::Nothing => self.shut_down(),
+                ToRunner::Cancel => self.cancelled.set(true),
                 other => protocol_error(&format!("unexpected message {}", describe(&other))),
             }
         }
@@ -189,9 +225,13 @@ impl Session {
                 None => Err(error(format!("plugin `{}` has no symbol #{symbol}", self.plugin))),
                 Some(handle) => {
                     let args: Vec<Local> = args.into_iter().map(|arg| self.local(arg)).collect();
+                    if self.calls.borrow().is_empty() {
+                        self.cancelled.set(false);
+                    }
                     self.calls.borrow_mut().push(id);
                     let result = ffi::call(self, handle, id, &args);
                     self.calls.borrow_mut().pop();
+                    self.drop_deferred();
                     drop(args);
                     result.and_then(|value| {
                         self.wire(&value)
@@ -237,6 +277,7 @@ fn describe(message: &ToRunner) -> &'static str {
         ToRunner::Reply { .. } => "Reply",
         ToRunner::DropObject { .. } => "DropObject",
         ToRunner::Shutdown => "Shutdown",
+        ToRunner::Cancel => "Cancel",
     }
 }
 

@@ -323,9 +323,10 @@ pub mod host {
     /// True when the host asks the running call to stop. A plugin that loops for long polls it
     /// and returns (an error, or what it has so far).
     ///
-    /// In-process it turns true when the user pressed Ctrl-C during the call. A sandboxed call
-    /// is not asked: past its deadline (`--plugin-timeout`) or on Ctrl-C the host stops the
-    /// runner process, so there `is_cancelled` stays false.
+    /// It turns true when the user presses Ctrl-C (or the embedder raises the host's cancel
+    /// flag) during the call, in-process and sandboxed alike; a sandboxed plugin sees it within
+    /// about 20 ms. Once true, it stays true for the call. A sandboxed call that
+    /// runs past its deadline (`--plugin-timeout`) is not asked: the host stops its runner.
     pub fn is_cancelled() -> bool {
         ffi::is_cancelled()
     }

@@ -11,14 +11,15 @@
 //! service) and `Log`; the host answers the first two by id. A callback's script function may
 //! call the plugin again, so a `Call` can arrive while the runner waits for a `CallbackResult`:
 //! exchanges nest strictly, innermost first, and the ids say which answer belongs to which
-//! request. `DropObject` may come between any two messages; `Shutdown` ends the session.
+//! request. `DropObject` may come between any two messages, `Cancel` at any time while a call
+//! runs; `Shutdown` ends the session.
 
 use crate::codec::{Decoded, Decoder, Encoder};
 use crate::value::WireValue;
 
 /// Bumped whenever a message or its encoding changes; the runner refuses an `Init` of another
 /// version (and a stale runner binary is reported as such).
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The byte the host sends before the first frame (with the broker socket attached, or not).
 pub const PREAMBLE: u8 = b'T';
@@ -218,6 +219,9 @@ pub enum ToRunner {
     },
     /// Run the plugin's `shutdown` and exit.
     Shutdown,
+    /// The user asked the running calls to stop (Ctrl-C): the plugin's `is_cancelled` turns
+    /// true until the next outermost call. Sent while the host waits for a call's result.
+    Cancel,
 }
 
 /// Messages from the runner to the host.
@@ -281,6 +285,7 @@ mod tag {
     pub const REPLY: u8 = 4;
     pub const DROP_OBJECT: u8 = 5;
     pub const SHUTDOWN: u8 = 6;
+    pub const CANCEL: u8 = 7;
 
     pub const READY: u8 = 101;
     pub const INIT_FAILED: u8 = 102;
@@ -357,6 +362,7 @@ impl ToRunner {
                 e.u64(*id);
             }
             ToRunner::Shutdown => e.byte(tag::SHUTDOWN),
+            ToRunner::Cancel => e.byte(tag::CANCEL),
         }
     }
 
@@ -412,6 +418,7 @@ impl ToRunner {
             }
             tag::DROP_OBJECT => ToRunner::DropObject { id: d.u64()? },
             tag::SHUTDOWN => ToRunner::Shutdown,
+            tag::CANCEL => ToRunner::Cancel,
             _ => return d.fail("unknown message tag"),
         })
     }

@@ -46,6 +46,7 @@ fn to_runner_samples() -> Vec<ToRunner> {
         ToRunner::Reply { id: 3, result: Err("refused".into()) },
         ToRunner::DropObject { id: 12 },
         ToRunner::Shutdown,
+        ToRunner::Cancel,
     ]
 }
 
