@@ -59,6 +59,18 @@ pub enum Command {
     Eval(EvalArgs),
     /// Start the interactive prompt
     Repl,
+    /// Change or add one value in a file, keeping its comments, layout and style
+    #[command(after_help = "VALUE is a TuskLang expression: 8080, true, \"text\" (quoted for the shell: '\"text\"'), \
+                            [1, 2], @env(\"PORT\", 80); --string takes it as text. A missing key is added next to its \
+                            siblings: in its section, block or object, or as a new [section] in a file of sections. \
+                            The file is replaced atomically.")]
+    Set(SetArgs),
+    /// Format files in place: whitespace between tokens only, keeping comments, line breaks and
+    /// indentation
+    #[command(after_help = "Trailing whitespace goes, runs of blank lines become one, the file ends with one line \
+                            break, and on a line `key: value`, `key = value`, `a, b` and `a + b` are spaced. \
+                            Files are replaced atomically, and only when they change.")]
+    Fmt(FmtArgs),
     /// List, inspect, check, create, install, remove and document plugins
     #[command(
         subcommand,
@@ -199,6 +211,38 @@ pub struct CheckArgs {
     /// The scripts to check, `-` for standard input
     #[arg(value_name = "FILE", required = true, value_parser = parse_input)]
     pub inputs: Vec<Input>,
+}
+
+/// `tusk set FILE PATH VALUE`.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// The file to change
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Where the value goes: `server.port`, `hosts[0]`, `a."key.with.dots"`
+    #[arg(value_name = "PATH", allow_hyphen_values = true)]
+    pub path: String,
+
+    /// The new value: a TuskLang expression (or text with --string)
+    #[arg(value_name = "VALUE", allow_hyphen_values = true)]
+    pub value: String,
+
+    /// Take VALUE as text and write it as a quoted string
+    #[arg(short, long)]
+    pub string: bool,
+}
+
+/// `tusk fmt [--check] FILE...`.
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// The files to format
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Change nothing; list the files that are not formatted and exit with 1 if there are any
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// `tusk eval EXPR`.
@@ -493,6 +537,8 @@ impl Cli {
             Command::Check(_) => "check",
             Command::Eval(_) => "eval",
             Command::Repl => "repl",
+            Command::Set(_) => "set",
+            Command::Fmt(_) => "fmt",
             Command::Plugin(_) => "plugin",
         };
         let message = format!("`{argument}` cannot be used before the subcommand `{subcommand}`");

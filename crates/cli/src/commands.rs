@@ -6,6 +6,7 @@
 //! down) before `main` returns its exit code; nothing here calls `std::process::exit`.
 
 mod check;
+mod edit;
 mod eval;
 mod get;
 mod plugin;
@@ -69,6 +70,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Status> {
         Some(Command::Check(args)) => check::check(&context, &args),
         Some(Command::Eval(args)) => eval::eval(&context, &args.expression, &args.output),
         Some(Command::Repl) => repl::repl(&context),
+        Some(Command::Set(args)) => edit::set(&context, &args),
+        Some(Command::Fmt(args)) => edit::fmt(&context, &args),
         Some(Command::Plugin(command)) => plugin::plugin(&context, command),
         None => match (cli.input, cli.expression) {
             (Some(input), _) => run::run(&context, &input, &cli.output),

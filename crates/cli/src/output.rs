@@ -30,6 +30,24 @@ pub fn write_stderr(text: &str) {
     let _ = stderr.flush();
 }
 
+/// Replaces the file at `path` with `text` atomically: a temporary file in the same folder,
+/// flushed to disk, then renamed over it, so a reader never sees half a file and a crash
+/// leaves the old one. The file keeps its permissions.
+pub fn write_file_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => std::path::Path::new("."),
+    };
+    let mut temporary = tempfile::NamedTempFile::new_in(directory)?;
+    temporary.write_all(text.as_bytes())?;
+    if let Ok(metadata) = std::fs::metadata(path) {
+        temporary.as_file().set_permissions(metadata.permissions())?;
+    }
+    temporary.as_file().sync_all()?;
+    temporary.persist(path).map_err(|error| error.error)?;
+    Ok(())
+}
+
 /// True when the error comes from writing into a pipe whose reader has gone.
 pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {

@@ -46,6 +46,7 @@
 
 pub mod convert;
 mod document;
+pub mod edit;
 mod engine;
 pub mod format;
 mod program;
