@@ -307,6 +307,17 @@ pub struct GlobalArgs {
     #[arg(long, global = true)]
     pub deny_warnings: bool,
 
+    /// Set the global variable `$NAME` to the string VALUE in the script (repeatable)
+    #[arg(long = "arg", num_args = 2, value_names = ["NAME", "VALUE"], action = ArgAction::Append,
+          allow_hyphen_values = true, global = true)]
+    pub string_args: Vec<String>,
+
+    /// Set the global variable `$NAME` to a JSON value in the script (repeatable):
+    /// `--argjson ports '[80, 443]'`
+    #[arg(long = "argjson", num_args = 2, value_names = ["NAME", "JSON"], action = ArgAction::Append,
+          allow_hyphen_values = true, global = true)]
+    pub json_args: Vec<String>,
+
     #[command(flatten)]
     pub limits: LimitArgs,
 
@@ -563,14 +574,16 @@ fn plugin_help() -> String {
 /// script to run and the error is about a file or an argument after it.
 fn reject_mistyped_command(args: &[std::ffi::OsString]) -> Result<(), clap::Error> {
     let command = <Cli as CommandFactory>::command();
-    let takes_value = |flag: &str| {
-        command.get_arguments().any(|arg| {
-            let named = match flag.strip_prefix("--") {
+    // How many arguments follow a flag as its values (`--arg NAME VALUE` takes two).
+    let values_taken = |flag: &str| {
+        command
+            .get_arguments()
+            .find(|arg| match flag.strip_prefix("--") {
                 Some(long) => arg.get_long() == Some(long),
                 None => flag.len() == 2 && arg.get_short() == flag.chars().nth(1),
-            };
-            named && arg.get_action().takes_values() && arg.get_num_args().is_none_or(|range| range.min_values() > 0)
-        })
+            })
+            .filter(|arg| arg.get_action().takes_values())
+            .map_or(0, |arg| arg.get_num_args().map_or(1, |range| range.min_values()))
     };
     let mut rest = args.iter().skip(1).filter_map(|arg| arg.to_str());
     let word = loop {
@@ -579,8 +592,10 @@ fn reject_mistyped_command(args: &[std::ffi::OsString]) -> Result<(), clap::Erro
             return Ok(());
         }
         if arg.starts_with('-') && arg.len() > 1 {
-            if !arg.contains('=') && takes_value(arg) {
-                rest.next();
+            if !arg.contains('=') {
+                for _ in 0..values_taken(arg) {
+                    rest.next();
+                }
             }
             continue;
         }
