@@ -65,6 +65,11 @@ pub enum Command {
                             siblings: in its section, block or object, or as a new [section] in a file of sections. \
                             The file is replaced atomically.")]
     Set(SetArgs),
+    /// Convert JSON, YAML or TOML into TuskLang (or into another of those formats)
+    #[command(after_help = "The input format comes from --from or the file's extension (.json, .yaml, .yml, \
+                            .toml). The output is TuskLang unless --format says otherwise; evaluating it gives \
+                            the same document, so `tusk out.tsk --format yaml` goes back.")]
+    Convert(ConvertArgs),
     /// Format files in place: whitespace between tokens only, keeping comments, line breaks and
     /// indentation
     #[command(after_help = "Trailing whitespace goes, runs of blank lines become one, the file ends with one line \
@@ -233,6 +238,37 @@ pub struct SetArgs {
     pub string: bool,
 }
 
+/// `tusk convert FILE`.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The data file, `-` for standard input (then --from is needed)
+    #[arg(value_name = "FILE", value_parser = parse_input)]
+    pub input: Input,
+
+    /// The input format (default: from the file's extension)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub from: Option<DataFormat>,
+
+    /// Output format (default tusk)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+
+    /// JSON on one line instead of indented
+    #[arg(long)]
+    pub compact: bool,
+}
+
+/// What `tusk convert` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DataFormat {
+    /// JSON
+    Json,
+    /// YAML 1.2 (one document; anchors and aliases resolved)
+    Yaml,
+    /// TOML (dates and times become strings)
+    Toml,
+}
+
 /// `tusk fmt [--check] FILE...`.
 #[derive(Debug, Args)]
 pub struct FmtArgs {
@@ -280,6 +316,8 @@ pub enum Format {
     Toml,
     /// One `path = json` line per value, in the path syntax of `tusk get`
     Flat,
+    /// TuskLang source that evaluates to the same document
+    Tusk,
 }
 
 /// Options that apply to every subcommand.
@@ -550,6 +588,7 @@ impl Cli {
             Command::Repl => "repl",
             Command::Set(_) => "set",
             Command::Fmt(_) => "fmt",
+            Command::Convert(_) => "convert",
             Command::Plugin(_) => "plugin",
         };
         let message = format!("`{argument}` cannot be used before the subcommand `{subcommand}`");

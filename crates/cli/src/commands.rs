@@ -6,6 +6,7 @@
 //! down) before `main` returns its exit code; nothing here calls `std::process::exit`.
 
 mod check;
+mod convert;
 mod edit;
 mod eval;
 mod get;
@@ -72,6 +73,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Status> {
         Some(Command::Repl) => repl::repl(&context),
         Some(Command::Set(args)) => edit::set(&context, &args),
         Some(Command::Fmt(args)) => edit::fmt(&context, &args),
+        Some(Command::Convert(args)) => convert::convert(&args),
         Some(Command::Plugin(command)) => plugin::plugin(&context, command),
         None => match (cli.input, cli.expression) {
             (Some(input), _) => run::run(&context, &input, &cli.output),

@@ -90,6 +90,7 @@ pub fn format_value(value: &Value, output: &OutputArgs, raw_strings: bool) -> Re
         Format::Yaml => tusk::format::to_yaml(value),
         Format::Toml => tusk::format::to_toml(value),
         Format::Flat => tusk::format::to_flat(value),
+        Format::Tusk => tusk::format::to_tusk(value),
     }
 }
 
