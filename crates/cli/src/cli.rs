@@ -216,6 +216,20 @@ pub struct CheckArgs {
     /// The scripts to check, `-` for standard input
     #[arg(value_name = "FILE", required = true, value_parser = parse_input)]
     pub inputs: Vec<Input>,
+
+    /// How diagnostics are printed: text (rendered snippets on standard error) or json (one
+    /// JSON object per diagnostic and line on standard output, with file, line, column, byte
+    /// range, code, message, labels, notes and help)
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+}
+
+/// `tusk check --format`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    #[default]
+    Text,
+    Json,
 }
 
 /// `tusk set FILE PATH VALUE`.

@@ -380,7 +380,7 @@ pub fn absolute(path: &Path) -> PathBuf {
 /// provides the symbol but could not be registered (two plugins provide it), or a note that no
 /// installed plugin provides the operator, and a word on plugin folders with invalid manifests
 /// (one of them may be the plugin the script needs).
-fn with_plugin_hints(engine: &Engine, diagnostics: &[Diagnostic]) -> Vec<Diagnostic> {
+pub fn with_plugin_hints(engine: &Engine, diagnostics: &[Diagnostic]) -> Vec<Diagnostic> {
     let mut diagnostics = diagnostics.to_vec();
     // A global nobody defines is what `--arg` supplies from the command line.
     for diagnostic in &mut diagnostics {

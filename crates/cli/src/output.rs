@@ -94,6 +94,49 @@ pub fn format_value(value: &Value, output: &OutputArgs, raw_strings: bool) -> Re
     }
 }
 
+/// A diagnostic as a JSON object (`tusk check --format json`): severity, code, message, the
+/// primary label's place (`file`, 1-based `line` and `column` in characters, `end_line`,
+/// `end_column`, byte `start` and `end`; all `null` for a diagnostic without a place), every
+/// label with its place and message (`primary` true for the first), notes and help.
+pub fn diagnostic_json(diagnostic: &tusk::Diagnostic, sources: &tusk::SourceMap) -> serde_json::Value {
+    use serde_json::json;
+    let place = |location: &tusk::Location| {
+        let Some(file) = sources.try_get(location.source) else { return json!({}) };
+        let (line, column) = file.line_col(location.span.start);
+        let (end_line, end_column) = file.line_col(location.span.end);
+        json!({
+            "file": file.name, "line": line, "column": column, "end_line": end_line, "end_column": end_column,
+            "start": location.span.start, "end": location.span.end,
+        })
+    };
+    let mut labels = Vec::new();
+    for (label, primary) in
+        diagnostic.primary.iter().map(|l| (l, true)).chain(diagnostic.secondary.iter().map(|l| (l, false)))
+    {
+        let mut object = place(&label.location);
+        object["message"] = json!(label.message);
+        object["primary"] = json!(primary);
+        labels.push(object);
+    }
+    let mut object = match &diagnostic.primary {
+        Some(label) => place(&label.location),
+        None => json!({"file": null, "line": null, "column": null, "end_line": null, "end_column": null,
+                       "start": null, "end": null}),
+    };
+    let fields = [
+        ("severity", json!(if diagnostic.is_error() { "error" } else { "warning" })),
+        ("code", json!(diagnostic.code)),
+        ("message", json!(diagnostic.message)),
+        ("labels", json!(labels)),
+        ("notes", json!(diagnostic.notes)),
+        ("help", json!(diagnostic.help)),
+    ];
+    for (key, value) in fields {
+        object[key] = value;
+    }
+    object
+}
+
 /// How the REPL shows a value: strings quoted as JSON (so `"1"` and `1` look different), every
 /// other value in its display form (`[1, "a"]`, `{"a": 1}`, `<function f>`, `1-5`).
 pub fn repl_display(value: &Value) -> String {
