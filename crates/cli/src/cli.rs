@@ -65,17 +65,24 @@ pub enum Command {
                             siblings: in its section, block or object, or as a new [section] in a file of sections. \
                             The file is replaced atomically.")]
     Set(SetArgs),
-    /// Convert JSON, YAML or TOML into TuskLang (or into another of those formats)
-    #[command(after_help = "The input format comes from --from or the file's extension (.json, .yaml, .yml, \
-                            .toml). The output is TuskLang unless --format says otherwise; evaluating it gives \
-                            the same document, so `tusk out.tsk --format yaml` goes back.")]
-    Convert(ConvertArgs),
     /// Format files in place: whitespace between tokens only, keeping comments, line breaks and
     /// indentation
     #[command(after_help = "Trailing whitespace goes, runs of blank lines become one, the file ends with one line \
                             break, and on a line `key: value`, `key = value`, `a, b` and `a + b` are spaced. \
                             Files are replaced atomically, and only when they change.")]
     Fmt(FmtArgs),
+    /// Convert JSON, YAML or TOML into TuskLang (or into another of those formats)
+    #[command(after_help = "The input format comes from --from or the file's extension (.json, .yaml, .yml, \
+                            .toml). The output is TuskLang unless --format says otherwise; evaluating it gives \
+                            the same document, so `tusk out.tsk --format yaml` goes back.")]
+    Convert(ConvertArgs),
+    /// Print a shell completion script
+    #[command(after_help = "bash: tusk completions bash > ~/.local/share/bash-completion/completions/tusk\n\
+                            zsh:  tusk completions zsh > ~/.zfunc/_tusk (with ~/.zfunc in fpath)\n\
+                            fish: tusk completions fish > ~/.config/fish/completions/tusk.fish")]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff): `tusk man | man -l -`, or `tusk man set` for one command's
+    Man(ManArgs),
     /// List, inspect, check, create, install, remove and document plugins
     #[command(
         subcommand,
@@ -281,6 +288,22 @@ pub enum DataFormat {
     Yaml,
     /// TOML (dates and times become strings)
     Toml,
+}
+
+/// `tusk completions SHELL`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// `tusk man [COMMAND]`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A subcommand (`set`, `plugin`, ...): its own page, tusk-COMMAND(1)
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
 }
 
 /// `tusk fmt [--check] FILE...`.
@@ -603,6 +626,8 @@ impl Cli {
             Command::Set(_) => "set",
             Command::Fmt(_) => "fmt",
             Command::Convert(_) => "convert",
+            Command::Completions(_) => "completions",
+            Command::Man(_) => "man",
             Command::Plugin(_) => "plugin",
         };
         let message = format!("`{argument}` cannot be used before the subcommand `{subcommand}`");

@@ -7,6 +7,7 @@
 
 mod check;
 mod convert;
+mod docs;
 mod edit;
 mod eval;
 mod get;
@@ -74,6 +75,8 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Status> {
         Some(Command::Set(args)) => edit::set(&context, &args),
         Some(Command::Fmt(args)) => edit::fmt(&context, &args),
         Some(Command::Convert(args)) => convert::convert(&args),
+        Some(Command::Completions(args)) => docs::completions(args.shell),
+        Some(Command::Man(args)) => docs::man(args.command.as_deref()),
         Some(Command::Plugin(command)) => plugin::plugin(&context, command),
         None => match (cli.input, cli.expression) {
             (Some(input), _) => run::run(&context, &input, &cli.output),
