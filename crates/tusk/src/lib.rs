@@ -44,6 +44,7 @@
 
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod convert;
 mod document;
 pub mod edit;
