@@ -76,6 +76,9 @@ pub enum Command {
                             .toml). The output is TuskLang unless --format says otherwise; evaluating it gives \
                             the same document, so `tusk out.tsk --format yaml` goes back.")]
     Convert(ConvertArgs),
+    /// Run the language server on standard input and output (diagnostics, hover, completion,
+    /// go to definition), for editors
+    Lsp,
     /// Print a shell completion script
     #[command(after_help = "bash: tusk completions bash > ~/.local/share/bash-completion/completions/tusk\n\
                             zsh:  tusk completions zsh > ~/.zfunc/_tusk (with ~/.zfunc in fpath)\n\
@@ -627,6 +630,7 @@ impl Cli {
             Command::Fmt(_) => "fmt",
             Command::Convert(_) => "convert",
             Command::Completions(_) => "completions",
+            Command::Lsp => "lsp",
             Command::Man(_) => "man",
             Command::Plugin(_) => "plugin",
         };

@@ -11,6 +11,7 @@ mod docs;
 mod edit;
 mod eval;
 mod get;
+mod lsp;
 mod plugin;
 mod repl;
 mod run;
@@ -75,6 +76,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Status> {
         Some(Command::Set(args)) => edit::set(&context, &args),
         Some(Command::Fmt(args)) => edit::fmt(&context, &args),
         Some(Command::Convert(args)) => convert::convert(&args),
+        Some(Command::Lsp) => lsp::lsp(&context),
         Some(Command::Completions(args)) => docs::completions(args.shell),
         Some(Command::Man(args)) => docs::man(args.command.as_deref()),
         Some(Command::Plugin(command)) => plugin::plugin(&context, command),

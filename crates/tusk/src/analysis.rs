@@ -164,10 +164,8 @@ impl Finder<'_> {
                     self.expr(value, base, &path);
                 }
             }
-            ItemKind::Global { value, .. } | ItemKind::ListItem(value) => {
-                if contains(value.span, self.offset) {
-                    self.expr(value, base, base);
-                }
+            ItemKind::Global { value, .. } | ItemKind::ListItem(value) if contains(value.span, self.offset) => {
+                self.expr(value, base, base);
             }
             _ => {}
         }
