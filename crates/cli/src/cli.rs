@@ -65,10 +65,13 @@ pub enum Command {
                             siblings: in its section, block or object, or as a new [section] in a file of sections. \
                             The file is replaced atomically.")]
     Set(SetArgs),
-    /// Format files in place: whitespace between tokens only, keeping comments, line breaks and
-    /// indentation
+    /// Format files in place: whitespace only, keeping comments, line breaks, the order of
+    /// everything and the file's style
     #[command(after_help = "Trailing whitespace goes, runs of blank lines become one, the file ends with one line \
-                            break, and on a line `key: value`, `key = value`, `a, b` and `a + b` are spaced. \
+                            break, on a line `key: value`, `key = value`, `a, b` and `a + b` are spaced, and the \
+                            lines of `{ }`, `[ ]` and `name > <` bodies are indented one step (the file's own) \
+                            deeper than the line that opens them, indented blocks inside them kept as they are \
+                            relative to their key. The result is checked to have the same tokens and tree. \
                             Files are replaced atomically, and only when they change.")]
     Fmt(FmtArgs),
     /// Convert JSON, YAML or TOML into TuskLang (or into another of those formats)

@@ -4,7 +4,8 @@
 //!
 //! Both work on byte spans: [`set`] finds an entry in the spanned syntax tree and replaces its
 //! value's span (or inserts one line next to its siblings); [`format`] rewrites only the
-//! whitespace between tokens and checks that the token stream it produced is the one it read.
+//! whitespace between tokens and checks that the tokens and the tree it produced are the ones
+//! it read.
 //! Neither evaluates anything.
 
 use std::fmt;
@@ -473,10 +474,11 @@ fn append_line(source: &str, entry: &str) -> String {
 }
 
 /// `source` formatted: trailing whitespace removed, runs of blank lines made one, blank lines
-/// at the start removed, one line break at the end, and on one line `key: value` and
-/// `key = value`, a space after commas and none before, and spaces around binary operators.
-/// Indentation, line breaks, comments and the order of everything are kept; the tokens of the
-/// result are checked to be those of `source`. `source_id` names the file in syntax errors.
+/// at the start removed, one line break at the end, on one line `key: value` and
+/// `key = value`, a space after commas and none before, and spaces around binary operators;
+/// then the bodies of blocks and brackets re-indented (see `reindent`). Line breaks, comments
+/// and the order of everything are kept; the tokens of the result are checked to be those of
+/// `source`, and its tree the same. `source_id` names the file in syntax errors.
 pub fn format(source: &str, source_id: SourceId) -> Result<String, EditError> {
     if let Some(error) = syntax_errors(source, source_id) {
         return Err(error);
@@ -527,7 +529,199 @@ pub fn format(source: &str, source_id: SourceId) -> Result<String, EditError> {
             "formatting would change the meaning of the file; it was left as it is (please report this)".to_string(),
         ));
     }
-    Ok(out)
+    // Indentation is structure in the indented form, so the re-indented text must give the same
+    // tree (spans aside); if it does not, the file keeps its indentation.
+    let reindented = reindent(&out);
+    if same_tokens(&out, &reindented) && same_tree(&out, &reindented) { Ok(reindented) } else { Ok(out) }
+}
+
+/// Lines inside multi-line `{ }`, `[ ]` and `name > <` bodies indented one step (the file's
+/// own step: the first such body's, else four spaces) deeper than the line that opens them,
+/// and their closing line as deep as that line. Each body is shifted as a whole, so relative
+/// indentation inside it (an indented block, a continued expression) is kept. Bodies with
+/// tabs in their indentation and lines inside multi-line strings are left alone.
+fn reindent(source: &str) -> String {
+    let parsed = parse(source, ParseOptions::default());
+    let Some(document) = parsed.ast else { return source.to_string() };
+    let mut bodies = Vec::new();
+    for item in &document.items {
+        collect_bodies_item(source, item, &mut bodies);
+    }
+    if bodies.is_empty() {
+        return source.to_string();
+    }
+    bodies.sort_by_key(|(span, _): &Body| span.start);
+    let line_starts: Vec<usize> =
+        std::iter::once(0).chain(source.match_indices('\n').map(|(position, _)| position + 1)).collect();
+    let line_of = |offset: usize| line_starts.partition_point(|start| *start <= offset) - 1;
+    // Lines that start inside a string token (its text, not indentation).
+    let lexed = tusk_lexer::lex(source);
+    let mut in_string = vec![false; line_starts.len()];
+    for token in &lexed.tokens {
+        if matches!(token.kind, TokenKind::Str | TokenKind::RawStr | TokenKind::Heredoc | TokenKind::StrText) {
+            let (first, last) =
+                (line_of(token.span.start as usize), line_of(token.span.end.saturating_sub(1) as usize));
+            for flag in &mut in_string[first + 1..=last.max(first)] {
+                *flag = true;
+            }
+        }
+    }
+    let lines: Vec<&str> = line_starts
+        .iter()
+        .enumerate()
+        .map(|(index, start)| {
+            let end = line_starts.get(index + 1).map_or(source.len(), |next| next - 1);
+            &source[*start..end]
+        })
+        .collect();
+    let mut indents: Vec<usize> = lines.iter().map(|line| line.len() - line.trim_start_matches(' ').len()).collect();
+    let has_tab = |line: &str| line.trim_start_matches(' ').starts_with('\t');
+    let is_comment = |line: &str| {
+        let trimmed = line.trim_start();
+        trimmed.starts_with('#') || trimmed.starts_with("//")
+    };
+    // True when the item at `offset` is the first thing on its line.
+    let starts_line = |offset: usize, line: usize| source[line_starts[line]..offset].trim().is_empty();
+    let mut unit = None;
+    for (body, items) in &bodies {
+        let (open_line, close_line) = (line_of(body.start), line_of(body.end - 1));
+        if close_line == open_line {
+            continue;
+        }
+        let region = open_line + 1..close_line + 1;
+        if region.clone().any(|line| !in_string[line] && has_tab(lines[line])) {
+            continue;
+        }
+        let first_item_line = items
+            .iter()
+            .map(|item| (item.start, line_of(item.start)))
+            .find(|&(start, line)| line > open_line && starts_line(start, line))
+            .map(|(_, line)| line);
+        let step = *unit.get_or_insert_with(|| {
+            match first_item_line.map(|line| indents[line].saturating_sub(indents[open_line])) {
+                Some(0) | None => 4,
+                Some(step) => step,
+            }
+        });
+        let wanted = indents[open_line] + step;
+        let mut moved = vec![false; lines.len()];
+        // Each item that starts its line moves to the body's indentation, with its other lines
+        // (an indented block, a continued expression) moving as far.
+        for item in items {
+            let first = line_of(item.start);
+            if first <= open_line || !starts_line(item.start, first) || moved[first] {
+                continue;
+            }
+            let shift = wanted as isize - indents[first] as isize;
+            let last = line_of(item.end.saturating_sub(1).max(item.start)).min(close_line);
+            for line in first..=last {
+                if !in_string[line] && !moved[line] && !lines[line].trim().is_empty() {
+                    indents[line] = (indents[line] as isize + shift).max(0) as usize;
+                    moved[line] = true;
+                }
+            }
+        }
+        // Comment lines between the items take the items' indentation.
+        for line in open_line + 1..close_line {
+            if !moved[line] && !in_string[line] && is_comment(lines[line]) {
+                indents[line] = wanted;
+            }
+        }
+        let closer = match &source[body.start..body.start + 1] {
+            "{" => '}',
+            "[" => ']',
+            _ => '<',
+        };
+        if !in_string[close_line] && !moved[close_line] && lines[close_line].trim_start().starts_with(closer) {
+            indents[close_line] = indents[open_line];
+        }
+    }
+    let mut out = String::with_capacity(source.len());
+    for (index, line) in lines.iter().enumerate() {
+        if index > 0 {
+            out.push('\n');
+        }
+        let content = line.trim_start_matches(' ');
+        if in_string[index] || content.is_empty() || content.starts_with('\t') {
+            out.push_str(line);
+        } else {
+            out.push_str(&" ".repeat(indents[index]));
+            out.push_str(content);
+        }
+    }
+    out
+}
+
+/// A body's span and the spans of its items.
+type Body = (Range<usize>, Vec<Range<usize>>);
+
+/// The spans of object and array bodies written with `{`, `[` or `>` (not the indented form,
+/// whose indentation its parent line decides).
+fn collect_bodies_item(source: &str, item: &Item<'_>, out: &mut Vec<Body>) {
+    match &item.kind {
+        ItemKind::Entry { value, .. } | ItemKind::Global { value, .. } | ItemKind::ListItem(value) => {
+            collect_bodies_expr(source, value, out)
+        }
+        _ => {}
+    }
+}
+
+fn collect_bodies_expr(source: &str, expr: &Expr<'_>, out: &mut Vec<Body>) {
+    let opens = source.get(expr.span.start as usize..).is_some_and(|rest| rest.starts_with(['{', '[', '>']));
+    match &expr.kind {
+        ExprKind::Object(items) => {
+            if opens {
+                out.push((expr.span.range(), items.iter().map(|item| item.span.range()).collect()));
+            }
+            items.iter().for_each(|item| collect_bodies_item(source, item, out));
+        }
+        ExprKind::Array(elements) => {
+            if opens {
+                out.push((expr.span.range(), elements.iter().map(|element| element.span.range()).collect()));
+            }
+            elements.iter().for_each(|element| collect_bodies_expr(source, element, out));
+        }
+        ExprKind::Call(callee, args) => {
+            collect_bodies_expr(source, callee, out);
+            args.iter().for_each(|arg| collect_bodies_expr(source, arg, out));
+        }
+        ExprKind::Operator { args: Some(args), .. } => {
+            args.iter().for_each(|arg| collect_bodies_expr(source, arg, out))
+        }
+        ExprKind::Lambda(_, body) | ExprKind::Unary(_, body) => collect_bodies_expr(source, body, out),
+        ExprKind::Binary(_, left, right) | ExprKind::Index(left, right) => {
+            collect_bodies_expr(source, left, out);
+            collect_bodies_expr(source, right, out);
+        }
+        ExprKind::Ternary(a, b, c) => {
+            collect_bodies_expr(source, a, out);
+            collect_bodies_expr(source, b, out);
+            collect_bodies_expr(source, c, out);
+        }
+        _ => {}
+    }
+}
+
+/// True when both texts parse to the same tree, spans aside.
+fn same_tree(a: &str, b: &str) -> bool {
+    let (tree_a, tree_b) = (parse(a, ParseOptions::default()), parse(b, ParseOptions::default()));
+    tree_a.errors.is_empty()
+        && tree_b.errors.is_empty()
+        && without_spans(&format!("{:?}", tree_a.ast)) == without_spans(&format!("{:?}", tree_b.ast))
+}
+
+/// Debug text of a tree with every `Span { start: N, end: N }` removed.
+fn without_spans(debug: &str) -> String {
+    let mut out = String::with_capacity(debug.len());
+    let mut rest = debug;
+    while let Some(position) = rest.find("Span { start: ") {
+        out.push_str(&rest[..position]);
+        rest = &rest[position..];
+        let end = rest.find('}').map_or(rest.len(), |close| close + 1);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// What the tree says about some tokens, by their start: entry separators and binary
@@ -793,5 +987,22 @@ mod tests {
         let formatted = "[server]\nhost: \"a\"\n\ndb:\n  - 1\n  - 2\n";
         assert_eq!(fmt(formatted), formatted);
         assert!(fmt("a: (\n").starts_with("error: the file has"));
+    }
+
+    #[test]
+    fn format_indents_bodies_and_keeps_indented_blocks() {
+        assert_eq!(
+            fmt("app {\nname: \"x\"\n      pool {\n   min: 1\n     }\n        }\n"),
+            "app {\n    name: \"x\"\n    pool {\n        min: 1\n    }\n}\n"
+        );
+        // The file's own step (two spaces), and an indented block inside a body kept relative.
+        assert_eq!(
+            fmt("a {\n  b: 1\n}\nc {\n      d:\n        e: 1\n      f: [\n 1,\n  2\n  ]\n}\n"),
+            "a {\n  b: 1\n}\nc {\n  d:\n    e: 1\n  f: [\n    1,\n    2\n  ]\n}\n"
+        );
+        let angle = "a {\n  b: 1\n}\nsrv >\n        port: 1\n    # note\n<\n";
+        assert_eq!(fmt(angle), "a {\n  b: 1\n}\nsrv >\n  port: 1\n  # note\n<\n");
+        let text = "a {\n  b: 1\n}\nc {\n        s: \"line\n  kept\"\n}\n";
+        assert_eq!(fmt(text), "a {\n  b: 1\n}\nc {\n  s: \"line\n  kept\"\n}\n");
     }
 }
