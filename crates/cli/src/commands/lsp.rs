@@ -360,6 +360,17 @@ fn release(mut engine: crate::commands::CommandEngine) {
 /// Markdown for an operator or function: signature, summary, examples and plugin.
 fn symbol_doc(symbol: &tusk::Symbol) -> String {
     let doc = &symbol.doc;
+    // A plugin that is not loaded yet is a stub that knows its name, not its documentation
+    // (loading it to ask would run its code on a hover).
+    if doc.signature.is_empty() && doc.summary.is_empty() {
+        let name =
+            if symbol.kind == SymbolKind::Operator { format!("@{}", symbol.name) } else { symbol.name.to_string() };
+        return format!(
+            "```tusk\n{name}\n```\n\nFrom the `{plugin}` plugin, which is loaded on first use; \
+             `tusk plugin docs {plugin}` shows its documentation.",
+            plugin = symbol.plugin
+        );
+    }
     let mut text = format!("```tusk\n{}\n```\n", doc.signature);
     if !doc.summary.is_empty() {
         text.push_str(&format!("\n{}\n", doc.summary));
