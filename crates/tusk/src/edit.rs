@@ -332,6 +332,16 @@ fn insert_entry(
     style: &Style,
 ) -> Result<String, EditError> {
     let segments = path.segments();
+    // A section replaced by a plain value would be emptied again by its own header below.
+    if outline.containers.iter().any(|container| {
+        matches!(container.kind, ContainerKind::Section { .. })
+            && container.steps.len() >= segments.len()
+            && path_matches(&container.steps[..segments.len()], segments)
+    }) {
+        return Err(EditError::Invalid(format!(
+            "`{path}` is a [section] of the file (or holds one); set its keys (`{path}.KEY`) or edit the section"
+        )));
+    }
     // The nearest written parent: the longest prefix of the path that is a container (the
     // last one written, when a section is opened twice).
     let container = outline
@@ -952,6 +962,10 @@ mod tests {
 
     #[test]
     fn set_refuses_what_it_cannot_do() {
+        assert_eq!(
+            set_text("[server]\nport: 1\n", "server", "2"),
+            "error: `server` is a [section] of the file (or holds one); set its keys (`server.KEY`) or edit the section"
+        );
         assert_eq!(
             set_text("a: 1\n", "a.b", "2"),
             "error: `a` is not an object in the file, so `a.b` cannot be added to it; set `a` itself"
