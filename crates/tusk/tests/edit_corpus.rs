@@ -69,8 +69,7 @@ fn setting_every_written_key_gives_a_valid_file_holding_it() {
                     // The last definition of the path (the one that counts) has the new value.
                     let last = definitions(&edited)
                         .into_iter()
-                        .filter(|found| found.path == definition.path)
-                        .last()
+                        .rfind(|found| found.path == definition.path)
                         .unwrap_or_else(|| panic!("{}: `{key_path}` is gone after setting it", path.display()));
                     let after = edited[last.span.end as usize..].trim_start_matches([' ', ':', '=']);
                     assert!(after.starts_with("12345"), "{}: `{key_path}` is not 12345 in:\n{edited}", path.display());
