@@ -211,3 +211,35 @@ fn exit_without_shutdown_is_exit_1() {
     client.notify("exit", Json::Null);
     assert_eq!(client.child.wait().unwrap().code(), Some(1));
 }
+
+#[test]
+fn related_places_and_errors_of_files_the_document_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    std::fs::write(root.join("broken.tsk"), "a: (1\n").unwrap();
+    let uri = format!("file://{}/main.tsk", root.display());
+    let mut client = Client::start(&root);
+    client.request("initialize", json!({"capabilities": {}}));
+    let text = "port: 1\nport: 2\nx: @broken.tsk.get(\"a\")\n";
+    client.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": uri, "languageId": "tusk", "version": 1, "text": text}}),
+    );
+    let diagnostics = client.diagnostics(&uri);
+    let diagnostics = diagnostics.as_array().unwrap();
+    // An error in a file the document reads is reported at the call that reads it.
+    let call = diagnostics.iter().find(|d| d["code"] == json!("R015")).expect("the error of the call");
+    assert_eq!(call["range"], range((2, 3), (2, 23)));
+    assert_eq!(call["severity"], json!(1));
+    assert!(call["message"].as_str().unwrap().contains("broken.tsk has errors"), "{call}");
+    // A secondary label becomes related information, with its file and place.
+    let duplicate = diagnostics.iter().find(|d| d["code"] == json!("W001")).expect("the duplicate key");
+    assert_eq!(duplicate["range"], range((1, 0), (1, 4)));
+    assert_eq!(
+        duplicate["relatedInformation"],
+        json!([{"location": {"uri": uri, "range": range((0, 0), (0, 4))}, "message": "first defined here"}])
+    );
+    assert_eq!(client.request("shutdown", Json::Null)["result"], Json::Null);
+    client.notify("exit", Json::Null);
+    assert_eq!(client.child.wait().unwrap().code(), Some(0));
+}
