@@ -59,6 +59,36 @@ pub enum Command {
     Eval(EvalArgs),
     /// Start the interactive prompt
     Repl,
+    /// Change or add one value in a file, keeping its comments, layout and style
+    #[command(after_help = "VALUE is a TuskLang expression: 8080, true, \"text\" (quoted for the shell: '\"text\"'), \
+                            [1, 2], @env(\"PORT\", 80); --string takes it as text. A missing key is added next to its \
+                            siblings: in its section, block or object, or as a new [section] in a file of sections. \
+                            The file is replaced atomically.")]
+    Set(SetArgs),
+    /// Format files in place: whitespace only, keeping comments, line breaks, the order of
+    /// everything and the file's style
+    #[command(after_help = "Trailing whitespace goes, runs of blank lines become one, the file ends with one line \
+                            break, on a line `key: value`, `key = value`, `a, b` and `a + b` are spaced, and the \
+                            lines of `{ }`, `[ ]` and `name > <` bodies are indented one step (the file's own) \
+                            deeper than the line that opens them, indented blocks inside them kept as they are \
+                            relative to their key. The result is checked to have the same tokens and tree. \
+                            Files are replaced atomically, and only when they change.")]
+    Fmt(FmtArgs),
+    /// Convert JSON, YAML or TOML into TuskLang (or into another of those formats)
+    #[command(after_help = "The input format comes from --from or the file's extension (.json, .yaml, .yml, \
+                            .toml). The output is TuskLang unless --format says otherwise; evaluating it gives \
+                            the same document, so `tusk out.tsk --format yaml` goes back.")]
+    Convert(ConvertArgs),
+    /// Run the language server on standard input and output (diagnostics, hover, completion,
+    /// go to definition), for editors
+    Lsp,
+    /// Print a shell completion script
+    #[command(after_help = "bash: tusk completions bash > ~/.local/share/bash-completion/completions/tusk\n\
+                            zsh:  tusk completions zsh > ~/.zfunc/_tusk (with ~/.zfunc in fpath)\n\
+                            fish: tusk completions fish > ~/.config/fish/completions/tusk.fish")]
+    Completions(CompletionsArgs),
+    /// Print the man page (roff): `tusk man | man -l -`, or `tusk man set` for one command's
+    Man(ManArgs),
     /// List, inspect, check, create, install, remove and document plugins
     #[command(
         subcommand,
@@ -199,6 +229,99 @@ pub struct CheckArgs {
     /// The scripts to check, `-` for standard input
     #[arg(value_name = "FILE", required = true, value_parser = parse_input)]
     pub inputs: Vec<Input>,
+
+    /// How diagnostics are printed: text (rendered snippets on standard error) or json (one
+    /// JSON object per diagnostic and line on standard output, with file, line, column, byte
+    /// range, code, message, labels, notes and help)
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = CheckFormat::Text)]
+    pub format: CheckFormat,
+}
+
+/// `tusk check --format`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum CheckFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// `tusk set FILE PATH VALUE`.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// The file to change
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// Where the value goes: `server.port`, `hosts[0]`, `a."key.with.dots"`
+    #[arg(value_name = "PATH", allow_hyphen_values = true)]
+    pub path: String,
+
+    /// The new value: a TuskLang expression (or text with --string)
+    #[arg(value_name = "VALUE", allow_hyphen_values = true)]
+    pub value: String,
+
+    /// Take VALUE as text and write it as a quoted string
+    #[arg(short, long)]
+    pub string: bool,
+}
+
+/// `tusk convert FILE`.
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The data file, `-` for standard input (then --from is needed)
+    #[arg(value_name = "FILE", value_parser = parse_input)]
+    pub input: Input,
+
+    /// The input format (default: from the file's extension)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub from: Option<DataFormat>,
+
+    /// Output format (default tusk)
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<Format>,
+
+    /// JSON on one line instead of indented
+    #[arg(long)]
+    pub compact: bool,
+}
+
+/// What `tusk convert` reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DataFormat {
+    /// JSON
+    Json,
+    /// YAML 1.2 (one document; anchors and aliases resolved)
+    Yaml,
+    /// TOML (dates and times become strings)
+    Toml,
+}
+
+/// `tusk completions SHELL`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+/// `tusk man [COMMAND]`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// A subcommand (`set`, `plugin`, ...): its own page, tusk-COMMAND(1)
+    #[arg(value_name = "COMMAND")]
+    pub command: Option<String>,
+}
+
+/// `tusk fmt [--check] FILE...`.
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// The files to format
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    /// Change nothing; list the files that are not formatted and exit with 1 if there are any
+    #[arg(long)]
+    pub check: bool,
 }
 
 /// `tusk eval EXPR`.
@@ -236,6 +359,8 @@ pub enum Format {
     Toml,
     /// One `path = json` line per value, in the path syntax of `tusk get`
     Flat,
+    /// TuskLang source that evaluates to the same document
+    Tusk,
 }
 
 /// Options that apply to every subcommand.
@@ -262,6 +387,17 @@ pub struct GlobalArgs {
     /// Treat warnings as errors: print them as errors and exit with 1 (run, get, check, eval)
     #[arg(long, global = true)]
     pub deny_warnings: bool,
+
+    /// Set the global variable `$NAME` to the string VALUE in the script (repeatable)
+    #[arg(long = "arg", num_args = 2, value_names = ["NAME", "VALUE"], action = ArgAction::Append,
+          allow_hyphen_values = true, global = true)]
+    pub string_args: Vec<String>,
+
+    /// Set the global variable `$NAME` to a JSON value in the script (repeatable):
+    /// `--argjson ports '[80, 443]'`
+    #[arg(long = "argjson", num_args = 2, value_names = ["NAME", "JSON"], action = ArgAction::Append,
+          allow_hyphen_values = true, global = true)]
+    pub json_args: Vec<String>,
 
     #[command(flatten)]
     pub limits: LimitArgs,
@@ -493,6 +629,12 @@ impl Cli {
             Command::Check(_) => "check",
             Command::Eval(_) => "eval",
             Command::Repl => "repl",
+            Command::Set(_) => "set",
+            Command::Fmt(_) => "fmt",
+            Command::Convert(_) => "convert",
+            Command::Completions(_) => "completions",
+            Command::Lsp => "lsp",
+            Command::Man(_) => "man",
             Command::Plugin(_) => "plugin",
         };
         let message = format!("`{argument}` cannot be used before the subcommand `{subcommand}`");
@@ -517,14 +659,16 @@ fn plugin_help() -> String {
 /// script to run and the error is about a file or an argument after it.
 fn reject_mistyped_command(args: &[std::ffi::OsString]) -> Result<(), clap::Error> {
     let command = <Cli as CommandFactory>::command();
-    let takes_value = |flag: &str| {
-        command.get_arguments().any(|arg| {
-            let named = match flag.strip_prefix("--") {
+    // How many arguments follow a flag as its values (`--arg NAME VALUE` takes two).
+    let values_taken = |flag: &str| {
+        command
+            .get_arguments()
+            .find(|arg| match flag.strip_prefix("--") {
                 Some(long) => arg.get_long() == Some(long),
                 None => flag.len() == 2 && arg.get_short() == flag.chars().nth(1),
-            };
-            named && arg.get_action().takes_values() && arg.get_num_args().is_none_or(|range| range.min_values() > 0)
-        })
+            })
+            .filter(|arg| arg.get_action().takes_values())
+            .map_or(0, |arg| arg.get_num_args().map_or(1, |range| range.min_values()))
     };
     let mut rest = args.iter().skip(1).filter_map(|arg| arg.to_str());
     let word = loop {
@@ -533,8 +677,10 @@ fn reject_mistyped_command(args: &[std::ffi::OsString]) -> Result<(), clap::Erro
             return Ok(());
         }
         if arg.starts_with('-') && arg.len() > 1 {
-            if !arg.contains('=') && takes_value(arg) {
-                rest.next();
+            if !arg.contains('=') {
+                for _ in 0..values_taken(arg) {
+                    rest.next();
+                }
             }
             continue;
         }

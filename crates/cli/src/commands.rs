@@ -6,8 +6,12 @@
 //! down) before `main` returns its exit code; nothing here calls `std::process::exit`.
 
 mod check;
+mod convert;
+mod docs;
+mod edit;
 mod eval;
 mod get;
+mod lsp;
 mod plugin;
 mod repl;
 mod run;
@@ -70,6 +74,12 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Status> {
         Some(Command::Check(args)) => check::check(&context, &args),
         Some(Command::Eval(args)) => eval::eval(&context, &args.expression, &args.output),
         Some(Command::Repl) => repl::repl(&context),
+        Some(Command::Set(args)) => edit::set(&context, &args),
+        Some(Command::Fmt(args)) => edit::fmt(&context, &args),
+        Some(Command::Convert(args)) => convert::convert(&args),
+        Some(Command::Lsp) => lsp::lsp(&context),
+        Some(Command::Completions(args)) => docs::completions(args.shell),
+        Some(Command::Man(args)) => docs::man(args.command.as_deref()),
         Some(Command::Plugin(command)) => plugin::plugin(&context, command),
         None => match (cli.input, cli.expression) {
             (Some(input), _) => run::run(&context, &input, &cli.output),
@@ -87,6 +97,8 @@ pub struct Context {
     pub stderr_color: bool,
     /// What `--allow-…` grants to every plugin.
     pub grant_flags: GrantSet,
+    /// `--arg` and `--argjson`: the globals every script of the command sees, in order.
+    script_args: Vec<(String, serde_json::Value)>,
 }
 
 impl Context {
@@ -98,7 +110,8 @@ impl Context {
         {
             return Err(format!("cannot read the grants file {}: no such file", path.display()));
         }
-        Ok(Context { global, stderr_color, grant_flags })
+        let script_args = script_args(&global)?;
+        Ok(Context { global, stderr_color, grant_flags, script_args })
     }
 
     /// The global options as given.
@@ -169,6 +182,12 @@ impl Context {
             _ => Mode::Default,
         };
         options.limits = self.limits();
+        for (name, value) in &self.script_args {
+            // The JSON was read (and its integers checked) when the arguments were parsed.
+            if let Ok(value) = tusk::to_value(value) {
+                engine.set_global(name, value);
+            }
+        }
         engine
     }
 
@@ -246,6 +265,36 @@ impl Context {
             output::write_stderr(&engine.render_diagnostics(diagnostics, self.stderr_color));
         }
     }
+}
+
+/// `--arg NAME VALUE` and `--argjson NAME JSON` as globals: a name that is not one, or text
+/// that is not JSON, is a usage error.
+fn script_args(global: &GlobalArgs) -> Result<Vec<(String, serde_json::Value)>, String> {
+    let mut globals = Vec::new();
+    let pairs = global.string_args.chunks(2).map(|pair| (pair, false));
+    for (pair, is_json) in pairs.chain(global.json_args.chunks(2).map(|pair| (pair, true))) {
+        let [name, text] = pair else { continue };
+        let flag = if is_json { "--argjson" } else { "--arg" };
+        let bare = name.strip_prefix('$').unwrap_or(name);
+        let mut chars = bare.chars();
+        let is_name = chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        if !is_name {
+            return Err(format!(
+                "{flag} `{name}`: a global's name is letters, digits, `_` and `-`, starting with a letter or `_`"
+            ));
+        }
+        let value = if is_json {
+            let value: serde_json::Value =
+                serde_json::from_str(text).map_err(|error| format!("{flag} {bare}: `{text}` is not JSON: {error}"))?;
+            tusk::to_value(&value).map_err(|error| format!("{flag} {bare}: {error}"))?;
+            value
+        } else {
+            serde_json::Value::String(text.clone())
+        };
+        globals.push((bare.to_string(), value));
+    }
+    Ok(globals)
 }
 
 /// Prints a document or value in the requested format; a value the format cannot hold (`null`
@@ -337,7 +386,19 @@ pub fn absolute(path: &Path) -> PathBuf {
 /// provides the symbol but could not be registered (two plugins provide it), or a note that no
 /// installed plugin provides the operator, and a word on plugin folders with invalid manifests
 /// (one of them may be the plugin the script needs).
-fn with_plugin_hints(engine: &Engine, diagnostics: &[Diagnostic]) -> Vec<Diagnostic> {
+pub fn with_plugin_hints(engine: &Engine, diagnostics: &[Diagnostic]) -> Vec<Diagnostic> {
+    let mut diagnostics = diagnostics.to_vec();
+    // A global nobody defines is what `--arg` supplies from the command line.
+    for diagnostic in &mut diagnostics {
+        if diagnostic.code == Some("R004")
+            && let Some(name) = quoted(&diagnostic.message).and_then(|name| name.strip_prefix('$'))
+        {
+            diagnostic
+                .notes
+                .push(format!("`--arg {name} VALUE` or `--argjson {name} JSON` sets it from the command line"));
+        }
+    }
+    let diagnostics = diagnostics.as_slice();
     let Some(host) = engine.plugins() else { return diagnostics.to_vec() };
     let catalog = host.catalog();
     let invalid_manifests = invalid_manifest_count(&catalog.diagnostics);

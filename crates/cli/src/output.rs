@@ -30,6 +30,24 @@ pub fn write_stderr(text: &str) {
     let _ = stderr.flush();
 }
 
+/// Replaces the file at `path` with `text` atomically: a temporary file in the same folder,
+/// flushed to disk, then renamed over it, so a reader never sees half a file and a crash
+/// leaves the old one. The file keeps its permissions.
+pub fn write_file_atomically(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => std::path::Path::new("."),
+    };
+    let mut temporary = tempfile::NamedTempFile::new_in(directory)?;
+    temporary.write_all(text.as_bytes())?;
+    if let Ok(metadata) = std::fs::metadata(path) {
+        temporary.as_file().set_permissions(metadata.permissions())?;
+    }
+    temporary.as_file().sync_all()?;
+    temporary.persist(path).map_err(|error| error.error)?;
+    Ok(())
+}
+
 /// True when the error comes from writing into a pipe whose reader has gone.
 pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
@@ -72,7 +90,51 @@ pub fn format_value(value: &Value, output: &OutputArgs, raw_strings: bool) -> Re
         Format::Yaml => tusk::format::to_yaml(value),
         Format::Toml => tusk::format::to_toml(value),
         Format::Flat => tusk::format::to_flat(value),
+        Format::Tusk => tusk::format::to_tusk(value),
     }
+}
+
+/// A diagnostic as a JSON object (`tusk check --format json`): severity, code, message, the
+/// primary label's place (`file`, 1-based `line` and `column` in characters, `end_line`,
+/// `end_column`, byte `start` and `end`; all `null` for a diagnostic without a place), every
+/// label with its place and message (`primary` true for the first), notes and help.
+pub fn diagnostic_json(diagnostic: &tusk::Diagnostic, sources: &tusk::SourceMap) -> serde_json::Value {
+    use serde_json::json;
+    let place = |location: &tusk::Location| {
+        let Some(file) = sources.try_get(location.source) else { return json!({}) };
+        let (line, column) = file.line_col(location.span.start);
+        let (end_line, end_column) = file.line_col(location.span.end);
+        json!({
+            "file": file.name, "line": line, "column": column, "end_line": end_line, "end_column": end_column,
+            "start": location.span.start, "end": location.span.end,
+        })
+    };
+    let mut labels = Vec::new();
+    for (label, primary) in
+        diagnostic.primary.iter().map(|l| (l, true)).chain(diagnostic.secondary.iter().map(|l| (l, false)))
+    {
+        let mut object = place(&label.location);
+        object["message"] = json!(label.message);
+        object["primary"] = json!(primary);
+        labels.push(object);
+    }
+    let mut object = match &diagnostic.primary {
+        Some(label) => place(&label.location),
+        None => json!({"file": null, "line": null, "column": null, "end_line": null, "end_column": null,
+                       "start": null, "end": null}),
+    };
+    let fields = [
+        ("severity", json!(if diagnostic.is_error() { "error" } else { "warning" })),
+        ("code", json!(diagnostic.code)),
+        ("message", json!(diagnostic.message)),
+        ("labels", json!(labels)),
+        ("notes", json!(diagnostic.notes)),
+        ("help", json!(diagnostic.help)),
+    ];
+    for (key, value) in fields {
+        object[key] = value;
+    }
+    object
 }
 
 /// How the REPL shows a value: strings quoted as JSON (so `"1"` and `1` look different), every

@@ -465,6 +465,164 @@ fn toml_string(text: &str) -> String {
     out
 }
 
+/// How wide a line of [`to_tusk`] output may grow before an array or object is written over
+/// several lines.
+const TUSK_LINE_WIDTH: usize = 80;
+
+/// A document as idiomatic TuskLang source (what `tusk convert` writes): `key: value` lines,
+/// a `[section]` per top-level object when they all follow the other top-level entries (as in
+/// TOML; else `name { … }` blocks), blocks for nested objects, short arrays and objects inline
+/// and long ones over several lines, four spaces of indentation. Evaluating the text gives back
+/// the same document. The value must be an object; `plugins` at the top level is refused,
+/// because TuskLang reads it as plugin configuration rather than data.
+pub fn to_tusk(value: &Value) -> Result<String, FormatError> {
+    check_finite(value, &mut Path::new())?;
+    let Value::Object(object) = value else {
+        return Err(FormatError {
+            path: String::new(),
+            message: format!("a TuskLang document is an object (key: value entries), not {}", article_and_type(value)),
+        });
+    };
+    if let Some(Value::Object(_)) = object.get("plugins") {
+        return Err(FormatError {
+            path: "plugins".to_string(),
+            message: "`plugins` at the top level is plugin configuration in TuskLang, not data; rename the key \
+                      or nest it"
+                .to_string(),
+        });
+    }
+    let entries: Vec<(&str, &Value)> = entries(object).collect();
+    let is_table = |value: &&Value| matches!(value, Value::Object(_));
+    let first_table = entries.iter().position(|(_, value)| is_table(value));
+    let sections = first_table.is_some_and(|first| entries[first..].iter().all(|(_, value)| is_table(value)));
+    let mut out = String::new();
+    for (position, (key, value)) in entries.iter().enumerate() {
+        match (sections, value) {
+            (true, Value::Object(table)) => {
+                if !out.is_empty() {
+                    out.push('\n');
+                }
+                out.push_str(&format!("[{}]\n", crate::edit::key_text(key)));
+                tusk_entries(table, 0, &mut out);
+            }
+            _ => {
+                let is_block = matches!(value, Value::Object(table) if entries_len(table) > 0);
+                if is_block && position > 0 && !out.ends_with("\n\n") {
+                    out.push('\n');
+                }
+                tusk_entry(key, value, 0, &mut out);
+                let next_is_plain =
+                    entries.get(position + 1).is_some_and(|(_, next)| !matches!(next, Value::Object(_)));
+                if is_block && next_is_plain {
+                    out.push('\n');
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn entries_len(object: &Object) -> usize {
+    entries(object).count()
+}
+
+fn tusk_entries(object: &Object, indent: usize, out: &mut String) {
+    for (key, value) in entries(object) {
+        tusk_entry(key, value, indent, out);
+    }
+}
+
+/// One entry: `key: value`, or a block `key {` … `}` for a non-empty object.
+fn tusk_entry(key: &str, value: &Value, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    let key_text = crate::edit::key_text(key);
+    match output_form(value).as_ref() {
+        Value::Object(object) if entries_len(object) > 0 => {
+            // Blocks take a plain name; a quoted key opens an object literal over lines.
+            if key_text.starts_with('"') {
+                out.push_str(&format!("{pad}{key_text}: {{\n"));
+            } else {
+                out.push_str(&format!("{pad}{key_text} {{\n"));
+            }
+            tusk_entries(object, indent + 4, out);
+            out.push_str(&format!("{pad}}}\n"));
+        }
+        other => {
+            let prefix = format!("{pad}{key_text}: ");
+            let text = tusk_value(other, indent, prefix.len());
+            out.push_str(&prefix);
+            out.push_str(&text);
+            out.push('\n');
+        }
+    }
+}
+
+/// A value in expression position, starting `column` characters into a line indented by
+/// `indent`: inline when it fits, else over lines.
+fn tusk_value(value: &Value, indent: usize, column: usize) -> String {
+    if let Some(inline) = tusk_inline(value)
+        && column + inline.len() <= TUSK_LINE_WIDTH
+    {
+        return inline;
+    }
+    let pad = " ".repeat(indent);
+    let inner = " ".repeat(indent + 4);
+    match output_form(value).as_ref() {
+        Value::Array(list) => {
+            let mut out = String::from("[\n");
+            for item in items(list) {
+                out.push_str(&inner);
+                out.push_str(&tusk_value(item, indent + 4, indent + 4));
+                out.push_str(",\n");
+            }
+            out.push_str(&pad);
+            out.push(']');
+            out
+        }
+        Value::Object(object) => {
+            let mut out = String::from("{\n");
+            for (key, item) in entries(object) {
+                let prefix = format!("{inner}{}: ", crate::edit::key_text(key));
+                out.push_str(&prefix);
+                out.push_str(&tusk_value(item, indent + 4, prefix.len()));
+                out.push('\n');
+            }
+            out.push_str(&pad);
+            out.push('}');
+            out
+        }
+        other => tusk_inline(other).unwrap_or_default(),
+    }
+}
+
+/// A value on one line, if it has no string with a line break (those are written with `\n`
+/// escapes anyway, so every value has an inline form).
+fn tusk_inline(value: &Value) -> Option<String> {
+    Some(match output_form(value).as_ref() {
+        Value::Null => "null".to_string(),
+        Value::Bool(b) => b.to_string(),
+        // The smallest integer has no literal: its digits overflow before the minus applies.
+        Value::Int(i64::MIN) => "-9223372036854775807 - 1".to_string(),
+        Value::Int(n) => n.to_string(),
+        // `{:?}` always writes a point or an exponent (`2.0`, `1e300`), which TuskLang reads as
+        // the same float.
+        Value::Float(x) => format!("{x:?}"),
+        Value::Str(text) => crate::edit::quote_string(text),
+        Value::Array(list) => {
+            let parts: Vec<String> = items(list).map(tusk_inline).collect::<Option<_>>()?;
+            format!("[{}]", parts.join(", "))
+        }
+        Value::Object(object) if entries_len(object) == 0 => "{}".to_string(),
+        Value::Object(object) => {
+            let parts: Vec<String> = entries(object)
+                .map(|(key, item)| Some(format!("{}: {}", crate::edit::key_text(key), tusk_inline(item)?)))
+                .collect::<Option<_>>()?;
+            format!("{{ {} }}", parts.join(", "))
+        }
+        other => serde_json::to_string(other).ok()?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

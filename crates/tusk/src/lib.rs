@@ -44,8 +44,10 @@
 
 #![warn(missing_docs)]
 
+pub mod analysis;
 pub mod convert;
 mod document;
+pub mod edit;
 mod engine;
 pub mod format;
 mod program;
