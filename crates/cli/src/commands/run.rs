@@ -5,6 +5,7 @@
 //! before the document, unless `--quiet`; `--deny-warnings` makes them errors. Plugin discovery
 //! problems are not printed, unless the script fails on an operator nobody provides.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tusk::Engine;
@@ -35,7 +36,27 @@ fn run_once(context: &Context, engine: &mut Engine, input: &Input, output_args: 
     if context.report_warnings(engine, document.warnings()) {
         return Ok(Status::ScriptError);
     }
-    print_value(document.value(), output_args, false)
+    let status = print_value(document.value(), output_args, false)?;
+    if status != Status::Success {
+        return Ok(status);
+    }
+    Ok(serve(context, engine))
+}
+
+/// After the document: runs the event loop while the script's timers or a plugin's services
+/// are active (at once done when there are none). Ctrl-C and SIGTERM stop it gracefully; the
+/// command then ends with 0 and the engine's drop shuts the plugins down.
+pub fn serve(context: &Context, engine: &mut Engine) -> Status {
+    let color = context.stderr_color;
+    engine.on_handler_error(color, |text| output::write_stderr(text));
+    // Services a plugin's thread starts later need the handler too once a plugin is loaded.
+    let plugins_loaded = engine.plugins().is_some_and(|host| host.load_started().load(Ordering::SeqCst));
+    if engine.has_services() || plugins_loaded {
+        interrupt::watch_services(engine.services());
+    }
+    engine.run_services();
+    interrupt::unwatch_services();
+    Status::Success
 }
 
 /// `tusk run --watch FILE`: runs the script, then waits until the script or a plugin library
