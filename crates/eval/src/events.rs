@@ -67,7 +67,7 @@ pub struct Service {
 struct State {
     queue: VecDeque<Box<dyn Job>>,
     /// Retained functions whose holders let go (dropped on the interpreter's thread).
-    releases: Vec<u64>,
+    releases: Vec<(String, u64)>,
     services: BTreeMap<u64, Service>,
     next_service: u64,
     /// When a stop was asked for (from then on nothing new is accepted).
@@ -107,14 +107,12 @@ impl std::fmt::Debug for EventSender {
 }
 
 impl EventSender {
-    /// Queues a job. While the loop stops, the job is cancelled at once (with [`SHUTTING_DOWN`])
-    /// and the error says so.
-    pub fn post(&self, job: Box<dyn Job>) -> Result<(), String> {
+    /// Queues a job. While the loop stops, the job is handed back unrun (its reason to refuse
+    /// is [`SHUTTING_DOWN`]).
+    pub fn post(&self, job: Box<dyn Job>) -> Result<(), Box<dyn Job>> {
         let mut state = self.shared.lock();
         if state.stopping.is_some() {
-            drop(state);
-            job.cancel(SHUTTING_DOWN);
-            return Err(SHUTTING_DOWN.to_string());
+            return Err(job);
         }
         state.queue.push_back(job);
         state.generation += 1;
@@ -153,11 +151,11 @@ impl EventSender {
         self.shared.lock().services.values().cloned().collect()
     }
 
-    /// Lets go of a retained function (from any thread; the value is dropped on the
-    /// interpreter's thread, by the loop or the next retain).
-    pub fn release(&self, retained: u64) {
+    /// Lets go of a function `owner` retained (from any thread; the value is dropped on the
+    /// interpreter's thread, by the loop or the next retain). Another holder's id is ignored.
+    pub fn release(&self, owner: &str, retained: u64) {
         let mut state = self.shared.lock();
-        state.releases.push(retained);
+        state.releases.push((owner.to_string(), retained));
         state.generation += 1;
         drop(state);
         self.shared.wake.notify_all();
@@ -335,8 +333,10 @@ impl EventLoop {
 
     fn collect_releases(&mut self) {
         let releases = std::mem::take(&mut self.shared.lock().releases);
-        for id in releases {
-            self.retained.remove(&id);
+        for (owner, id) in releases {
+            if self.retained.get(&id).is_some_and(|retained| retained.owner.as_str() == owner) {
+                self.retained.remove(&id);
+            }
         }
     }
 
@@ -568,7 +568,7 @@ mod tests {
         sender.set_grace(Duration::ZERO);
         assert!(sender.stop());
         assert!(!sender.stop());
-        assert_eq!(sender.post(Box::new(Record(log.clone(), "late"))).unwrap_err(), SHUTTING_DOWN);
+        sender.post(Box::new(Record(log.clone(), "late"))).unwrap_err().cancel(SHUTTING_DOWN);
         assert_eq!(sender.start_service("test", "late").unwrap_err(), SHUTTING_DOWN);
         assert_eq!(runtime.run_events(None), LoopEnd::Stopped);
         let log = log.lock().unwrap();
@@ -587,7 +587,10 @@ mod tests {
             format!("`b` holds no retained function {id} (it was released, or never retained)")
         );
         let sender = runtime.event_sender();
-        std::thread::spawn(move || sender.release(id)).join().unwrap();
+        let other = sender.clone();
+        std::thread::spawn(move || other.release("b", id)).join().unwrap();
+        assert_eq!(runtime.events().retained_count(), 1, "only its holder releases it");
+        std::thread::spawn(move || sender.release("a", id)).join().unwrap();
         assert_eq!(runtime.events().retained_count(), 0);
     }
 

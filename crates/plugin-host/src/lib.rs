@@ -23,6 +23,7 @@ pub mod reload;
 pub mod resolve;
 
 mod crash;
+mod events;
 mod glob;
 mod io;
 mod names;

@@ -227,6 +227,7 @@ impl Engine {
     pub fn enable_plugins(&mut self, settings: tusk_plugin_host::host::HostSettings) -> Vec<Diagnostic> {
         let printer = self.printer.clone();
         let host = tusk_plugin_host::host::PluginHost::discover(settings, self.runtime.sources_mut(), printer);
+        host.set_event_sender(self.runtime.event_sender());
         let mut diagnostics = host.setup_diagnostics().to_vec();
         diagnostics.extend(host.catalog().diagnostics.iter().cloned());
         diagnostics.extend(host.install(self.runtime.registry_mut()));
