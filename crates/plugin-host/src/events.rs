@@ -85,8 +85,9 @@ fn run_post(runtime: &mut Runtime, plugin: &str, function: u64, args_json: &str)
         Err(error) => return Err(failed(format!("plugin `{plugin}` posted arguments that are not JSON: {error}"))),
     };
     match runtime.call_at(&function, &args, site) {
-        Ok(value) => serde_json::to_string(&value)
-            .map_err(|error| failed(format!("the script function's result cannot be handed to plugin `{plugin}`: {error}"))),
+        Ok(value) => serde_json::to_string(&value).map_err(|error| {
+            failed(format!("the script function's result cannot be handed to plugin `{plugin}`: {error}"))
+        }),
         Err(error) => {
             let place = error.location().map(|location| runtime.sources().describe(location));
             let message = match place {

@@ -296,8 +296,9 @@ pub struct HostContext {
 impl HostContext {
     /// Creates the context for one plugin (leaked: the plugin keeps pointers to it forever).
     pub(crate) fn leak(plugin: &str, services: Rc<dyn HostServices>) -> &'static HostContext {
-        let events =
-            services.events().map(|sender| crate::events::PluginEvents { plugin: std::sync::Arc::from(plugin), sender });
+        let events = services
+            .events()
+            .map(|sender| crate::events::PluginEvents { plugin: std::sync::Arc::from(plugin), sender });
         let context: &'static mut HostContext = Box::leak(Box::new(HostContext {
             api: HostApi {
                 size: std::mem::size_of::<HostApi>() as u32,

@@ -14,6 +14,7 @@
 
 mod broker;
 mod convert;
+mod events;
 mod process;
 
 use std::cell::{Cell, RefCell};
@@ -339,6 +340,10 @@ impl RemotePlugin {
         // A connection the broker makes for the plugin may take as long as a call.
         let broker = (self.init.net == NetGrant::Brokered).then(|| (self.grants.clone(), self.settings.call_timeout));
         let mut process = Process::spawn(&self.runner_path, &self.name, broker)?;
+        if let (Some(channel), Some(sender)) = (process.take_events(), self.services.events()) {
+            let plugin = crate::events::PluginEvents { plugin: std::sync::Arc::from(self.name.as_str()), sender };
+            events::start(channel, plugin)?;
+        }
         let generation = self.generation.get() + 1;
         self.generation.set(generation);
         self.objects.borrow_mut().restart(generation);
@@ -586,6 +591,10 @@ impl RemotePlugin {
                     }
                     self.send(ToRunner::CallbackResult { id: callback, result })?;
                 }
+                ToHost::Request { id: request_id, request: Request::Retain(function) } => {
+                    let result = events::retain(&self.name, &self.converter(), function, ctx.as_deref_mut());
+                    self.send(ToRunner::Reply { id: request_id, result })?;
+                }
                 ToHost::Request { id: request_id, request } => {
                     let result = self.serve_request(request);
                     self.send(ToRunner::Reply { id: request_id, result })?;
@@ -635,6 +644,9 @@ impl RemotePlugin {
             }
             Request::Env(name) => self.services.may_read_env(plugin, &name).map(|()| std::env::var(&name).ok()),
             Request::Connect { host, port } => self.services.may_connect(plugin, &host, port).map(|()| None),
+            // Outside a call's exchange (while starting or stopping) there is no call to keep a
+            // function of.
+            Request::Retain(_) => Err("functions can only be retained during a call into the plugin".into()),
         }
     }
 

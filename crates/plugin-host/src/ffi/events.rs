@@ -47,7 +47,11 @@ pub(super) unsafe extern "C" fn host_retain_function(
         let Some(host) = context(ctx) else { return refuse(error) };
         let Some(events) = host.events.as_ref() else { return static_error(error, error_kind::MESSAGE, NO_LOOP) };
         if call.is_null() {
-            host.error(error, error_kind::MESSAGE, "functions can only be retained during a call into the plugin".into());
+            host.error(
+                error,
+                error_kind::MESSAGE,
+                "functions can only be retained during a call into the plugin".into(),
+            );
             return status::ERROR;
         }
         let Some(raw) = value_at(function) else { return status::INVALID };
