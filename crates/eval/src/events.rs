@@ -197,6 +197,13 @@ impl EventSender {
         true
     }
 
+    /// Accepts work again after a stop (the REPL serves again after Ctrl-C ended `:serve`).
+    pub fn resume(&self) {
+        let mut state = self.shared.lock();
+        state.stopping = None;
+        state.generation += 1;
+    }
+
     /// True once a stop was asked for (and the loop was not resumed since).
     pub fn is_stopping(&self) -> bool {
         self.shared.lock().stopping.is_some()
@@ -547,7 +554,7 @@ mod tests {
             let log = log.clone();
             std::thread::spawn(move || {
                 for name in ["a", "b", "c"] {
-                    sender.post(Box::new(Record(log.clone(), name))).unwrap();
+                    assert!(sender.post(Box::new(Record(log.clone(), name))).is_ok());
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 sender.end_service(service);
@@ -564,11 +571,12 @@ mod tests {
         let sender = runtime.event_sender();
         let log = Arc::new(Mutex::new(Vec::new()));
         sender.start_service("test", "worker").unwrap();
-        sender.post(Box::new(Record(log.clone(), "queued"))).unwrap();
+        assert!(sender.post(Box::new(Record(log.clone(), "queued"))).is_ok());
         sender.set_grace(Duration::ZERO);
         assert!(sender.stop());
         assert!(!sender.stop());
-        sender.post(Box::new(Record(log.clone(), "late"))).unwrap_err().cancel(SHUTTING_DOWN);
+        let Err(refused) = sender.post(Box::new(Record(log.clone(), "late"))) else { panic!("posted while stopping") };
+        refused.cancel(SHUTTING_DOWN);
         assert_eq!(sender.start_service("test", "late").unwrap_err(), SHUTTING_DOWN);
         assert_eq!(runtime.run_events(None), LoopEnd::Stopped);
         let log = log.lock().unwrap();

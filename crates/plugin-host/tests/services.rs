@@ -101,6 +101,29 @@ fn only_functions_are_retained(mode: Mode) {
     assert!(failure.message.contains("expected a function, not int"), "{}", failure.message);
 }
 
+/// The time from a plugin thread's `RetainedFunction::call` to its result, with an idle loop
+/// (printed with `--nocapture`; bench/README.md has the figures of a release build).
+fn post_to_result_latency(mode: Mode) {
+    let mut host = host(mode);
+    host.eval("started: @events.time(2000, n => n + 1)\n").unwrap();
+    assert_eq!(serve(&mut host), LoopEnd::Idle);
+    let log = log(&mut host);
+    let line = log[0].as_str().expect("a latency line");
+    println!("post-to-result latency ({mode:?}): {line}");
+    let p50: f64 = line.split_whitespace().nth(1).and_then(|n| n.parse().ok()).expect("p50");
+    assert!(p50 < 10_000.0, "{line}");
+}
+
+#[test]
+fn in_process_post_to_result_latency() {
+    post_to_result_latency(Mode::InProcess);
+}
+
+#[test]
+fn sandboxed_post_to_result_latency() {
+    post_to_result_latency(Mode::Sandboxed);
+}
+
 #[test]
 fn in_process_values_come_back_in_order() {
     values_come_back_in_order(Mode::InProcess);

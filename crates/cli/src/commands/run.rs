@@ -48,7 +48,7 @@ fn run_once(context: &Context, engine: &mut Engine, input: &Input, output_args: 
 /// command then ends with 0 and the engine's drop shuts the plugins down.
 pub fn serve(context: &Context, engine: &mut Engine) -> Status {
     let color = context.stderr_color;
-    engine.on_handler_error(color, |text| output::write_stderr(text));
+    engine.on_handler_error(color, output::write_stderr);
     // Services a plugin's thread starts later need the handler too once a plugin is loaded.
     let plugins_loaded = engine.plugins().is_some_and(|host| host.load_started().load(Ordering::SeqCst));
     if engine.has_services() || plugins_loaded {
