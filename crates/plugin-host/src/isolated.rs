@@ -247,6 +247,8 @@ pub struct RemotePlugin {
     /// Why the runner died, for calls further out that are still unwinding.
     fault: RefCell<Option<String>>,
     shut_down: Cell<bool>,
+    /// The functions the current runner retained (released when its event channel closes).
+    retained: RefCell<events::Retained>,
 }
 
 impl RemotePlugin {
@@ -299,6 +301,7 @@ impl RemotePlugin {
             objects: Rc::new(RefCell::new(Objects::default())),
             fault: RefCell::new(None),
             shut_down: Cell::new(false),
+            retained: RefCell::new(events::Retained::default()),
         };
         let ready = remote.launch()?;
         remote.symbols = ready.symbols.clone();
@@ -342,7 +345,9 @@ impl RemotePlugin {
         let mut process = Process::spawn(&self.runner_path, &self.name, broker)?;
         if let (Some(channel), Some(sender)) = (process.take_events(), self.services.events()) {
             let plugin = crate::events::PluginEvents { plugin: std::sync::Arc::from(self.name.as_str()), sender };
-            events::start(channel, plugin)?;
+            let retained = events::Retained::default();
+            events::start(channel, plugin, retained.clone())?;
+            *self.retained.borrow_mut() = retained;
         }
         let generation = self.generation.get() + 1;
         self.generation.set(generation);
@@ -592,7 +597,8 @@ impl RemotePlugin {
                     self.send(ToRunner::CallbackResult { id: callback, result })?;
                 }
                 ToHost::Request { id: request_id, request: Request::Retain(function) } => {
-                    let result = events::retain(&self.name, &self.converter(), function, ctx.as_deref_mut());
+                    let retained = self.retained.borrow().clone();
+                    let result = events::retain(&self.name, &self.converter(), function, ctx.as_deref_mut(), &retained);
                     self.send(ToRunner::Reply { id: request_id, result })?;
                 }
                 ToHost::Request { id: request_id, request } => {

@@ -184,6 +184,24 @@ fn sandboxed_only_functions_are_retained() {
     only_functions_are_retained(Mode::Sandboxed);
 }
 
+/// A runner that dies takes its services and retained functions with it: the loop does not
+/// wait for a dead plugin, and nothing it held stays alive.
+#[test]
+fn sandboxed_a_runner_that_dies_ends_its_services_and_releases_its_functions() {
+    let mut host = host(Mode::Sandboxed);
+    host.eval("held: @events.hold(\"doomed\")\nkept: @events.keep(x => x)\n").unwrap();
+    assert_eq!(host.runtime.events().retained_count(), 1);
+    assert_eq!(host.runtime.event_sender().services().len(), 1);
+    let failure = host.value("@events.exit()").unwrap_err();
+    assert!(failure.message.contains("events"), "{}", failure.message);
+    assert_eq!(serve(&mut host), LoopEnd::Idle, "the dead runner's service ended");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while host.runtime.events().retained_count() > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(host.runtime.events().retained_count(), 0);
+}
+
 /// A home for `tusk` with the fixture installed (trusted or not).
 struct Tusk {
     root: tempfile::TempDir,

@@ -84,8 +84,10 @@ pub use convert::{ConversionError, FromValue, IntoReturn, IntoValue, Serde, to_v
 pub use document::{DeserializeValue, Document};
 pub use engine::{Engine, Error, LineResult, ReplSession, Services, ServicesEnd};
 
-/// The event loop's parts for embedders that post their own work ([`Engine::services`]).
+/// The event loop's parts for embedders that post their own work ([`Engine::services`]): a
+/// [`events::Job`] runs on the interpreter's thread with the engine's runtime.
 pub mod events {
+    pub use tusk_eval::Runtime;
     pub use tusk_eval::events::{DEFAULT_GRACE, EventSender, Job, LoopEnd, SHUTTING_DOWN, Service};
 }
 pub use program::{Program, Scope};

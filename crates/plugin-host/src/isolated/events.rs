@@ -3,7 +3,8 @@
 //! send and turns it into work for the interpreter's event loop; the answers go back on the
 //! same channel, written from whichever thread has them (one frame at a time, under a lock).
 //! When the runner goes away (it crashed, was stopped, or stopped when idle) the services it
-//! started end with it, so a dead runner never keeps `tusk` running.
+//! started end with it, so a dead runner never keeps `tusk` running, and the functions it
+//! retained are released (its handles died with it).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -29,18 +30,28 @@ impl Writer {
     }
 }
 
+/// The functions one runner retained (ids of the loop's table).
+#[derive(Clone, Default)]
+pub(crate) struct Retained(Arc<Mutex<Vec<u64>>>);
+
 /// Starts the thread that serves a runner's event channel.
-pub(crate) fn start(channel: UnixStream, events: PluginEvents) -> Result<(), String> {
+pub(crate) fn start(channel: UnixStream, events: PluginEvents, retained: Retained) -> Result<(), String> {
     let writer = channel.try_clone().map_err(|error| format!("cannot use the runner's event channel: {error}"))?;
     let writer = Writer(Arc::new(Mutex::new((writer, Vec::new()))));
     std::thread::Builder::new()
         .name(format!("tusk-events-{}", events.plugin))
-        .spawn(move || serve(channel, &events, &writer))
+        .spawn(move || {
+            serve(channel, &events, &writer, &retained);
+            let ids = std::mem::take(&mut *retained.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
+            for id in ids {
+                events.sender.release(&events.plugin, id);
+            }
+        })
         .map(|_| ())
         .map_err(|error| format!("cannot start the thread of the runner's event channel: {error}"))
 }
 
-fn serve(mut channel: UnixStream, events: &PluginEvents, writer: &Writer) {
+fn serve(mut channel: UnixStream, events: &PluginEvents, writer: &Writer, retained: &Retained) {
     // The runner's service ids, and the loop's.
     let mut services: HashMap<u64, u64> = HashMap::new();
     let mut buffer = Vec::new();
@@ -71,7 +82,10 @@ fn serve(mut channel: UnixStream, events: &PluginEvents, writer: &Writer) {
                     events.sender.end_service(service);
                 }
             }
-            EventToHost::Release { function } => events.sender.release(&events.plugin, function),
+            EventToHost::Release { function } => {
+                retained.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).retain(|id| *id != function);
+                events.sender.release(&events.plugin, function);
+            }
         }
     }
     for (_, service) in services {
@@ -86,6 +100,7 @@ pub(crate) fn retain(
     converter: &Converter<'_>,
     function: u64,
     ctx: Option<&mut CallContext<'_, '_>>,
+    retained: &Retained,
 ) -> Result<Option<String>, String> {
     let Some(ctx) = ctx else { return Err("functions can only be retained during a call into the plugin".into()) };
     let value = converter.value(tusk_plugin_wire::WireValue::Function(function))?;
@@ -93,5 +108,7 @@ pub(crate) fn retain(
         return Err("only a script function can be retained".into());
     }
     let site = ctx.call_site();
-    Ok(Some(ctx.runtime().events().retain(plugin, value, site).to_string()))
+    let id = ctx.runtime().events().retain(plugin, value, site);
+    retained.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(id);
+    Ok(Some(id.to_string()))
 }
