@@ -682,7 +682,7 @@ Test plugin of the tusk command's tests
 | Author | TuskLang for Rust |
 | License | MIT |
 | Repository | https://example.invalid/tusklang-rust |
-| Plugin ABI | 1.1 |
+| Plugin ABI | 1.2 |
 
 ## Operators
 
