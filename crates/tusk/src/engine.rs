@@ -515,7 +515,8 @@ impl Engine {
         self.runtime.event_sender()
     }
 
-    /// True when the loop has something to do: a service, a timer or a posted call.
+    /// True while a timer or a plugin's service is running: [`Engine::run_services`] would wait
+    /// for them. (Calls posted without a service are run by it too, then it returns.)
     pub fn has_services(&mut self) -> bool {
         !self.services().services().is_empty() || self.runtime.events().timer_count() > 0
     }
