@@ -99,3 +99,28 @@ fn embedders_post_work_from_their_threads() {
     worker.join().unwrap();
     assert_eq!(*log.lock().unwrap(), ["ran 0", "ran 1", "ran 2"]);
 }
+
+#[test]
+fn a_handler_still_running_when_the_grace_period_ends_is_interrupted() {
+    let (mut engine, errors) = engine_with_errors();
+    // The flag the grace period's watchdog raises.
+    let interrupt = engine.interrupt_flag();
+    engine
+        .eval_named("slow.tsk", "t: @after(\"1ms\", () => reduce(range(0, 1000000000), 0, (a, b) => a + b))\n", None)
+        .unwrap();
+    let services = engine.services();
+    services.set_grace(Duration::from_millis(100));
+    let stopper = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        services.stop();
+    });
+    let started = Instant::now();
+    assert_eq!(engine.run_services(), ServicesEnd::Stopped);
+    stopper.join().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+    assert!(interrupt.load(std::sync::atomic::Ordering::SeqCst), "the watchdog raised the flag");
+    let errors = errors.lock().unwrap();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(errors[0].contains("interrupted"), "{}", errors[0]);
+    assert!(errors[0].contains("slow.tsk:1:"), "{}", errors[0]);
+}
