@@ -22,6 +22,9 @@ use crate::output;
 struct State {
     presses: AtomicUsize,
     current: Mutex<Option<Watched>>,
+    /// The event loop running now (`tusk FILE` serving after its document): the first Ctrl-C or
+    /// SIGTERM stops it gracefully.
+    services: Mutex<Option<tusk::Services>>,
 }
 
 #[derive(Clone)]
@@ -52,7 +55,7 @@ fn install(watched: Watched) {
         if let Some(problem) = install_handler() {
             output::write_stderr(&problem);
         }
-        State { presses: AtomicUsize::new(0), current: Mutex::new(None) }
+        State { presses: AtomicUsize::new(0), current: Mutex::new(None), services: Mutex::new(None) }
     });
     if let Ok(mut current) = state.current.lock() {
         *current = Some(watched);
@@ -71,6 +74,19 @@ fn install_handler() -> Option<String> {
 fn on_interrupt() {
     let Some(state) = STATE.get() else { std::process::exit(130) };
     let presses = state.presses.fetch_add(1, Ordering::SeqCst) + 1;
+    let services = state.services.lock().ok().and_then(|services| services.clone());
+    if let Some(services) = services {
+        if presses == 1 {
+            // Said before the stop: once stopped, the main thread may end the process.
+            output::write_stderr(&format!(
+                "\nstopping: running handlers get {}s to finish (press Ctrl-C again to quit at once)\n",
+                services.grace().as_secs_f64()
+            ));
+            services.stop();
+            return;
+        }
+        std::process::exit(130);
+    }
     let current = state.current.lock().ok().and_then(|current| current.clone());
     match current {
         Some(watched) if presses == 1 && (watched.keep_running || watched.started.load(Ordering::SeqCst)) => {
@@ -85,6 +101,31 @@ fn on_interrupt() {
         // second press is the user saying "now", and with nothing loaded there is nothing to
         // clean up.
         _ => std::process::exit(130),
+    }
+}
+
+/// Makes Ctrl-C and SIGTERM stop `services` gracefully while they run (until
+/// [`unwatch_services`]).
+pub fn watch_services(services: tusk::Services) {
+    let state = STATE.get_or_init(|| {
+        if let Some(problem) = install_handler() {
+            output::write_stderr(&problem);
+        }
+        State { presses: AtomicUsize::new(0), current: Mutex::new(None), services: Mutex::new(None) }
+    });
+    if let Ok(mut current) = state.services.lock() {
+        *current = Some(services);
+    }
+}
+
+/// The event loop has ended: Ctrl-C goes back to what it did before it ran; a stop it asked
+/// for is not an interruption of the command.
+pub fn unwatch_services() {
+    if let Some(state) = STATE.get() {
+        if let Ok(mut current) = state.services.lock() {
+            *current = None;
+        }
+        state.presses.store(0, Ordering::SeqCst);
     }
 }
 

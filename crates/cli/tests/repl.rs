@@ -162,7 +162,7 @@ fn help_lists_commands_and_documents_operators_and_functions() {
     let dir = TempDir::new().unwrap();
     let mut repl = Repl::start(dir.path(), &["repl"]);
     let help = repl.enter(":help");
-    let commands: Vec<&str> = help.lines().skip(1).take(5).collect();
+    let commands: Vec<&str> = help.lines().skip(1).take(6).collect();
     assert_eq!(
         commands,
         [
@@ -170,10 +170,11 @@ fn help_lists_commands_and_documents_operators_and_functions() {
             "  :load FILE   evaluate a file into the session",
             "  :reset       forget every name defined in this session",
             "  :reload [NAME] reload changed plugin libraries now (every loaded plugin, or NAME)",
+            "  :serve       run the session's timers and plugin services until none is left or Ctrl-C",
             "  :quit        leave (Ctrl-D does too)",
         ]
     );
-    assert!(help.contains("\nOperators: @cache "), "{help}");
+    assert!(help.contains("\nOperators: @after @cache @cancel "), "{help}");
     assert_eq!(
         repl.enter(":help @env"),
         "@env(name, default)\n  The environment variable `name`, or `default` when it is unset. When the default is a \
@@ -409,4 +410,21 @@ fn highlighting_colours_tokens_when_colour_is_on() {
     let raw = repl.session.exp_string("\x1b[33m8\x1b[0m").unwrap();
     assert!(raw.contains("\x1b[36m@env\x1b[0m"), "{raw:?}");
     assert!(raw.contains("\x1b[32m\"HOME_NOT_SET_HERE\"\x1b[0m"), "{raw:?}");
+}
+
+#[test]
+fn serve_runs_the_sessions_timers_until_none_is_left() {
+    let dir = TempDir::new().unwrap();
+    let mut repl = Repl::start(dir.path(), &["repl"]);
+    assert_eq!(repl.enter(":serve"), "nothing to serve: no timer or plugin service is running\n");
+    repl.enter("ticker: @every(\"20ms\", () => print(\"tick\"))");
+    // Timers count from when they are made: the ticks before `:serve` come at once, the rest
+    // on time.
+    repl.enter("stop: @after(\"300ms\", () => @cancel(ticker))");
+    let output = repl.enter(":serve");
+    let ticks = output.lines().filter(|line| *line == "tick").count();
+    assert!(ticks >= 3, "{output:?}");
+    assert!(output.ends_with("served: no timer or plugin service is left\n"), "{output:?}");
+    // The session goes on.
+    assert_eq!(repl.enter("1 + 1"), "2\n");
 }

@@ -9,6 +9,7 @@ mod env;
 mod file;
 pub(crate) mod json;
 mod logic;
+mod timers;
 
 use crate::registry::{Plugin, Registrar, RegistryError};
 
@@ -36,6 +37,9 @@ impl Plugin for Core {
         registrar.add(logic::variable())?;
         registrar.add(cross_file::get())?;
         registrar.add(cross_file::set())?;
+        registrar.add(timers::every())?;
+        registrar.add(timers::after())?;
+        registrar.add(timers::cancel())?;
         Ok(())
     }
 }

@@ -9,6 +9,7 @@ mod context;
 pub(crate) mod core;
 mod de;
 mod error;
+pub mod events;
 mod function;
 mod interp;
 mod ir;

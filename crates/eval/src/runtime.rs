@@ -34,6 +34,8 @@ pub struct Runtime {
     /// Tells this runtime's compiled programs from another's: a program refers to this
     /// runtime's sources and symbols.
     id: u64,
+    /// Retained functions, timers and the queue of work from other threads.
+    pub(crate) events: crate::events::EventLoop,
 }
 
 /// A source parsed and compiled once, to be run many times ([`Runtime::run`]), each run with
@@ -164,6 +166,7 @@ impl Runtime {
             printed: Vec::new(),
             modules: Vec::new(),
             id: next_runtime_id(),
+            events: crate::events::EventLoop::default(),
         }
     }
 

@@ -28,6 +28,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
+mod events;
+
 use smallvec::SmallVec;
 use tusk_eval::{CallContext, Foreign, Key, Object, RuntimeError, Text, Value};
 use tusk_plugin_abi::{
@@ -55,6 +57,10 @@ pub trait HostServices {
     fn log(&self, plugin: &str, level: u32, message: &str, fields: &Value);
     /// True when the running call should stop (deadline, Ctrl-C).
     fn cancelled(&self) -> bool;
+    /// The engine's event loop, for long-lived plugins (retained functions, posts, services).
+    fn events(&self) -> Option<tusk_eval::events::EventSender> {
+        None
+    }
 }
 
 /// A loaded library's entry point. The library stays mapped for the life of the process.
@@ -220,11 +226,16 @@ pub struct HostContext {
     /// until the outermost call that gave them returns, as in a sandboxed runner (which
     /// cannot reach them after that): a handle from an earlier epoch cannot be called.
     call_epoch: Cell<u64>,
+    /// The engine's event loop; the one field the plugin's other threads reach (`ffi::events`).
+    events: Option<crate::events::PluginEvents>,
 }
 
 impl HostContext {
     /// Creates the context for one plugin (leaked: the plugin keeps pointers to it forever).
     pub(crate) fn leak(plugin: &str, services: Rc<dyn HostServices>) -> &'static HostContext {
+        let events = services
+            .events()
+            .map(|sender| crate::events::PluginEvents { plugin: std::sync::Arc::from(plugin), sender });
         let context: &'static mut HostContext = Box::leak(Box::new(HostContext {
             api: HostApi {
                 size: std::mem::size_of::<HostApi>() as u32,
@@ -250,6 +261,11 @@ impl HostContext {
                 is_cancelled: host_is_cancelled,
                 append_file: host_append_file,
                 resolve_path: host_resolve_path,
+                retain_function: events::host_retain_function,
+                release_function: events::host_release_function,
+                post: events::host_post,
+                start_service: events::host_start_service,
+                end_service: events::host_end_service,
             },
             thread: OwnerThread::current(),
             plugin: plugin.to_string(),
@@ -260,6 +276,7 @@ impl HostContext {
             error_text: RefCell::new((String::new(), String::new())),
             calls: Cell::new(0),
             call_epoch: Cell::new(0),
+            events,
         }));
         context.api.context = (context as *mut HostContext).cast::<c_void>();
         context

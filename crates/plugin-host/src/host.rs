@@ -94,6 +94,8 @@ struct GrantedServices {
     per_plugin: RefCell<HashMap<String, PluginGrants>>,
     log: Rc<dyn Fn(&str)>,
     cancelled: Arc<AtomicBool>,
+    /// The engine's event loop (set by the engine before any plugin loads).
+    events: RefCell<Option<tusk_eval::events::EventSender>>,
 }
 
 impl GrantedServices {
@@ -192,6 +194,10 @@ impl HostServices for GrantedServices {
     fn cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
     }
+
+    fn events(&self) -> Option<tusk_eval::events::EventSender> {
+        self.events.borrow().clone()
+    }
 }
 
 /// `path` as the plugin gave it, and where it leads when that is somewhere else (a relative
@@ -268,6 +274,7 @@ impl PluginHost {
             per_plugin: RefCell::new(HashMap::new()),
             log,
             cancelled: Arc::new(AtomicBool::new(false)),
+            events: RefCell::new(None),
         });
         Rc::new(PluginHost {
             catalog,
@@ -290,6 +297,12 @@ impl PluginHost {
     /// The installed plugins.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// Connects plugins to the engine's event loop (retained functions, posts, services):
+    /// the engine calls this before any plugin loads.
+    pub fn set_event_sender(&self, sender: tusk_eval::events::EventSender) {
+        *self.services.events.borrow_mut() = Some(sender);
     }
 
     /// Set to ask running plugin calls to stop (`is_cancelled` in the SDK), e.g. on Ctrl-C.

@@ -16,6 +16,7 @@ pub mod reload;
 pub mod sandboxed;
 
 mod crash;
+mod events;
 
 // Re-exports are the crate's API (semver-relevant).
 pub use crate::host::{HostSettings, PluginHost, current_versions};

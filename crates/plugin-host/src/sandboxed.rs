@@ -14,6 +14,7 @@
 
 mod broker;
 mod convert;
+mod events;
 mod process;
 
 use std::cell::{Cell, RefCell};
@@ -246,6 +247,8 @@ pub struct SandboxedPlugin {
     /// Why the runner died, for calls further out that are still unwinding.
     fault: RefCell<Option<String>>,
     shut_down: Cell<bool>,
+    /// The functions the current runner retained (released when its event channel closes).
+    retained: RefCell<events::Retained>,
 }
 
 impl SandboxedPlugin {
@@ -298,6 +301,7 @@ impl SandboxedPlugin {
             objects: Rc::new(RefCell::new(Objects::default())),
             fault: RefCell::new(None),
             shut_down: Cell::new(false),
+            retained: RefCell::new(events::Retained::default()),
         };
         let ready = remote.launch()?;
         remote.symbols = ready.symbols.clone();
@@ -339,6 +343,12 @@ impl SandboxedPlugin {
         // A connection the broker makes for the plugin may take as long as a call.
         let broker = (self.init.net == NetGrant::Brokered).then(|| (self.grants.clone(), self.settings.call_timeout));
         let mut process = Process::spawn(&self.runner_path, &self.name, broker)?;
+        if let (Some(channel), Some(sender)) = (process.take_events(), self.services.events()) {
+            let plugin = crate::events::PluginEvents { plugin: std::sync::Arc::from(self.name.as_str()), sender };
+            let retained = events::Retained::default();
+            events::start(channel, plugin, retained.clone())?;
+            *self.retained.borrow_mut() = retained;
+        }
         let generation = self.generation.get() + 1;
         self.generation.set(generation);
         self.objects.borrow_mut().restart(generation);
@@ -600,6 +610,11 @@ impl SandboxedPlugin {
                     }
                     self.send(ToRunner::CallbackResult { id: callback, result })?;
                 }
+                ToHost::Request { id: request_id, request: Request::Retain(function) } => {
+                    let retained = self.retained.borrow().clone();
+                    let result = events::retain(&self.name, &self.converter(), function, ctx.as_deref_mut(), &retained);
+                    self.send(ToRunner::Reply { id: request_id, result })?;
+                }
                 ToHost::Request { id: request_id, request } => {
                     let result = self.serve_request(request);
                     self.send(ToRunner::Reply { id: request_id, result })?;
@@ -649,6 +664,9 @@ impl SandboxedPlugin {
             }
             Request::Env(name) => self.services.may_read_env(plugin, &name).map(|()| std::env::var(&name).ok()),
             Request::Connect { host, port } => self.services.may_connect(plugin, &host, port).map(|()| None),
+            // Outside a call's exchange (while starting or stopping) there is no call to keep a
+            // function of.
+            Request::Retain(_) => Err("functions can only be retained during a call into the plugin".into()),
         }
     }
 

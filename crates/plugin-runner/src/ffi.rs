@@ -17,6 +17,8 @@
 //! of those functions.
 #![allow(unsafe_code)]
 
+mod events;
+
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
@@ -139,6 +141,11 @@ pub(crate) fn init(session: &'static Session, config_json: &str) -> Result<(), S
         is_cancelled: host_is_cancelled,
         append_file: host_append_file,
         resolve_path: host_resolve_path,
+        retain_function: events::host_retain_function,
+        release_function: events::host_release_function,
+        post: events::host_post,
+        start_service: events::host_start_service,
+        end_service: events::host_end_service,
     }));
     let mut error = ErrorOut::EMPTY;
     ALIVE.store(true, Ordering::Release);

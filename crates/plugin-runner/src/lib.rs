@@ -11,6 +11,7 @@
 //! host); the message pump is `session`.
 
 mod channel;
+mod events;
 mod ffi;
 mod local;
 mod lockdown;
@@ -74,7 +75,8 @@ fn take_channel() -> Result<(Channel, Option<UnixStream>), String> {
     let null = std::fs::File::open("/dev/null").map_err(|error| format!("cannot open /dev/null: {error}"))?;
     nix::unistd::dup2_stdin(&null).map_err(|error| format!("cannot replace stdin: {error}"))?;
     let socket = UnixStream::from(socket);
-    let broker = net::receive_preamble(&socket)?;
+    let (events, broker) = net::receive_preamble(&socket)?;
+    events::use_channel(events);
     let channel = Channel::new(socket).map_err(|error| format!("cannot use the channel: {error}"))?;
     Ok((channel, broker))
 }

@@ -29,11 +29,11 @@ static BROKERED: AtomicBool = AtomicBool::new(false);
 /// The runner's end of the broker socket; one request at a time, from any thread.
 static BROKER: Mutex<Option<UnixStream>> = Mutex::new(None);
 
-/// Reads the byte the host sends before the first frame, and the broker socket attached to it
-/// (when the plugin reaches the network through the host).
-pub(crate) fn receive_preamble(channel: &UnixStream) -> Result<Option<UnixStream>, String> {
+/// Reads the byte the host sends before the first frame, and the sockets attached to it: the
+/// event channel, then the broker socket (when the plugin reaches the network through the host).
+pub(crate) fn receive_preamble(channel: &UnixStream) -> Result<(UnixStream, Option<UnixStream>), String> {
     let mut byte = [0u8; 1];
-    let mut space = nix::cmsg_space!([RawFd; 2]);
+    let mut space = nix::cmsg_space!([RawFd; 3]);
     let mut buffers = [IoSliceMut::new(&mut byte)];
     let message = recvmsg::<()>(channel.as_raw_fd(), &mut buffers, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
         .map_err(|error| format!("cannot read the host's preamble: {error}"))?;
@@ -45,10 +45,11 @@ pub(crate) fn receive_preamble(channel: &UnixStream) -> Result<Option<UnixStream
             sockets.extend(fds.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
         }
     }
-    if message.bytes != 1 || byte[0] != PREAMBLE || sockets.len() > 1 {
-        return Err("the host did not start with the preamble".into());
+    let mut sockets = sockets.into_iter().map(UnixStream::from);
+    match (message.bytes == 1 && byte[0] == PREAMBLE, sockets.next(), sockets.next(), sockets.next()) {
+        (true, Some(events), broker, None) => Ok((events, broker)),
+        _ => Err("the host did not start with the preamble".into()),
     }
-    Ok(sockets.pop().map(UnixStream::from))
 }
 
 /// From now on the plugin's connections and name lookups go through `broker`.

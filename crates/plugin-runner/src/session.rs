@@ -193,6 +193,8 @@ impl Session {
             let message = match received {
                 Received::Message(message) => message,
                 Received::Closed => std::process::exit(0),
+                // A plugin that serves is not idle: its threads post calls whenever they like.
+                Received::TimedOut if crate::events::busy() => continue,
                 Received::TimedOut => self.stop_idle(),
                 Received::Broken(problem) => protocol_error(&problem),
             };

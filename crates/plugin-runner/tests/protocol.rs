@@ -36,6 +36,8 @@ struct Runner {
     child: Child,
     socket: UnixStream,
     buffer: Vec<u8>,
+    /// The host's end of the event channel (unused here; kept open for the runner).
+    _events: UnixStream,
 }
 
 impl Runner {
@@ -49,9 +51,19 @@ impl Runner {
             .spawn()
             .unwrap();
         host.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        // The preamble, here without a network broker (the plugin gets no network).
-        (&host).write_all(&[PREAMBLE]).unwrap();
-        Runner { child, socket: host, buffer: Vec::new() }
+        // The preamble with the runner's end of the event channel, here without a network
+        // broker (the plugin gets no network).
+        let (events, runner_events) = UnixStream::pair().unwrap();
+        let fds = [std::os::fd::AsRawFd::as_raw_fd(&runner_events)];
+        nix::sys::socket::sendmsg::<nix::sys::socket::UnixAddr>(
+            std::os::fd::AsRawFd::as_raw_fd(&host),
+            &[std::io::IoSlice::new(&[PREAMBLE])],
+            &[nix::sys::socket::ControlMessage::ScmRights(&fds)],
+            nix::sys::socket::MsgFlags::empty(),
+            None,
+        )
+        .unwrap();
+        Runner { child, socket: host, buffer: Vec::new(), _events: events }
     }
 
     fn send(&mut self, message: &ToRunner) {

@@ -628,3 +628,122 @@ macro_rules! export_plugin {
         }
     };
 }
+
+// ---- Long-lived plugins (ABI 1.2): retained functions, posts, services. Safe wrappers are in
+// `retained.rs`.
+
+/// The end of the last ABI 1.2 field: a host whose table is shorter has no event loop API.
+const EVENTS_END: usize = std::mem::offset_of!(HostApi, end_service) + std::mem::size_of::<usize>();
+
+/// The host table if it has the ABI 1.2 functions; `None` before `init` or after `shutdown`
+/// (a plugin thread that outlives its plugin must not panic in a `Drop`).
+fn events_host() -> Result<&'static HostApi, PluginError> {
+    let pointer = HOST.load(Ordering::Acquire);
+    // SAFETY: the host passed this table to `init` and keeps it alive until after `shutdown`
+    // (and in fact for the life of the process: tables are never freed).
+    let Some(host) = (unsafe { pointer.as_ref() }) else {
+        return Err(PluginError::message("the plugin is not loaded by a TuskLang host (or was shut down)"));
+    };
+    if !host_has(host, EVENTS_END) {
+        return Err(PluginError::message(
+            "this tusk is too old for long-lived plugins: retained functions and services need plugin ABI 1.2",
+        ));
+    }
+    Ok(host)
+}
+
+/// The thread retained functions were made on: the host's (interpreter or runner session)
+/// thread, which must never wait for a posted call's result.
+static HOST_THREAD: OnceLock<std::thread::ThreadId> = OnceLock::new();
+
+/// True on the thread the host calls the plugin on.
+pub(crate) fn on_host_thread() -> bool {
+    HOST_THREAD.get().is_some_and(|thread| *thread == std::thread::current().id())
+}
+
+pub(crate) fn retain_function(function: &TValue) -> Result<u64, PluginError> {
+    let host = events_host()?;
+    let call = CALL.with(Cell::get);
+    let mut id = 0u64;
+    let mut error = ErrorOut::EMPTY;
+    // SAFETY: `function` is a live value of this plugin; `call` is the call in progress (or
+    // null, which the host refuses).
+    let code = unsafe { (host.retain_function)(host.context, call, function, &mut id, &mut error) };
+    if code != status::OK {
+        return Err(error_from(&error));
+    }
+    let _ = HOST_THREAD.set(std::thread::current().id());
+    Ok(id)
+}
+
+pub(crate) fn release_function(id: u64) {
+    if let Ok(host) = events_host() {
+        // SAFETY: any thread may release; `id` came from `retain_function`.
+        unsafe { (host.release_function)(host.context, id) };
+    }
+}
+
+/// What a posted call's outcome is handed to: the result as JSON text, or the error.
+type PostReply = Box<dyn FnOnce(Result<String, PluginError>) + Send>;
+
+unsafe extern "C" fn post_done(token: *mut c_void, code: u32, result: StrRef, error: *const ErrorOut) {
+    if token.is_null() {
+        return;
+    }
+    // SAFETY: `token` is the `Box<PostReply>` leaked by `post`, handed back exactly once.
+    let reply = unsafe { Box::from_raw(token.cast::<PostReply>()) };
+    let outcome = if code == status::OK {
+        // SAFETY: the host's text is valid for this call; it is copied at once.
+        Ok(unsafe { view(result) }.to_string())
+    } else {
+        // SAFETY: on an error status the host passes its filled error record (or null).
+        match unsafe { error.as_ref() } {
+            Some(error) => {
+                // SAFETY: the host's text is valid for this call.
+                let message = unsafe { view(error.message) }.to_string();
+                let kind = if error.kind == error_kind::SCRIPT { ErrorKind::Script } else { ErrorKind::Message };
+                Err(PluginError::new(kind, message))
+            }
+            None => Err(PluginError::message("the host gave no reason")),
+        }
+    };
+    // A panic in the plugin's own reply must not unwind into the host.
+    let _ = catch_unwind(AssertUnwindSafe(move || (*reply)(outcome)));
+}
+
+pub(crate) fn post(id: u64, args_json: &str, reply: PostReply) -> Result<(), PluginError> {
+    let host = events_host()?;
+    let token = Box::into_raw(Box::new(reply)).cast::<c_void>();
+    let mut error = ErrorOut::EMPTY;
+    // SAFETY: the arguments are borrowed for the call; `token` is handed to `post_done`
+    // exactly once when the host accepts the post, never when it refuses it.
+    let code = unsafe { (host.post)(host.context, id, StrRef::new(args_json), post_done, token, &mut error) };
+    if code == status::OK {
+        return Ok(());
+    }
+    // SAFETY: refused: the host never calls `post_done`, so the box is still ours.
+    drop(unsafe { Box::from_raw(token.cast::<PostReply>()) });
+    // SAFETY: on refusal the host filled `error` with static text.
+    Err(PluginError::message(unsafe { view(error.message) }.to_string()))
+}
+
+pub(crate) fn start_service(name: &str) -> Result<u64, PluginError> {
+    let host = events_host()?;
+    let mut id = 0u64;
+    let mut error = ErrorOut::EMPTY;
+    // SAFETY: the name is borrowed for the call; any thread may start a service.
+    let code = unsafe { (host.start_service)(host.context, StrRef::new(name), &mut id, &mut error) };
+    if code == status::OK {
+        Ok(id)
+    } else {
+        // SAFETY: the host filled `error` with static text.
+        Err(PluginError::message(unsafe { view(error.message) }.to_string()))
+    }
+}
+
+pub(crate) fn end_service(id: u64) {
+    if let Ok(host) = events_host() {
+        // SAFETY: any thread may end a service; `id` came from `start_service`.
+        unsafe { (host.end_service)(host.context, id) };
+    }
+}

@@ -81,6 +81,14 @@
 //!   error of the call.
 //! - [`host`] has the host's services: logging, file and environment access the user granted,
 //!   network permission checks, and cancellation.
+//!
+//! # Long-lived plugins
+//!
+//! A plugin that serves (a socket, a subscription, a timer) keeps script functions beyond the
+//! call that passed them ([`RetainedFunction`]), posts calls of them from its own threads and
+//! gets their results back, and keeps `tusk` running while it serves ([`ServiceGuard`], also
+//! [`PluginContext::keep_alive`]). The model (threads, ordering, errors, shutdown) and an
+//! example are in [`retained`].
 
 #![warn(missing_docs)]
 
@@ -93,12 +101,14 @@ mod error;
 pub mod ffi;
 mod owned;
 mod plugin;
+pub mod retained;
 mod value;
 
 // Re-exports are the crate's API (semver-relevant).
 pub use error::{ErrorKind, PluginError};
 pub use owned::OwnedValue;
 pub use plugin::{Level, PluginContext, SymbolDoc, TuskOperator, TuskPlugin, host};
+pub use retained::{RetainedFunction, ServiceGuard};
 pub use value::{Array, Kind, Object, Value};
 
 /// The SDK's version, recorded in every plugin's info record.

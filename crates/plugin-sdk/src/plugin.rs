@@ -118,6 +118,12 @@ pub struct PluginContext {
 }
 
 impl PluginContext {
+    /// Starts a service that keeps `tusk` running until the guard is dropped (the same as
+    /// [`ServiceGuard::start`](crate::ServiceGuard::start)).
+    pub fn keep_alive(&self, name: &str) -> Result<crate::ServiceGuard, PluginError> {
+        crate::ServiceGuard::start(name)
+    }
+
     pub(crate) fn new(config_json: String, plugin: &str) -> PluginContext {
         PluginContext { registrations: RefCell::new(Vec::new()), config_json, plugin: plugin.to_string() }
     }

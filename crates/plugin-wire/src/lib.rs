@@ -7,6 +7,7 @@
 //! possibly hostile runner writes; the `wire` fuzz target checks this). The crate uses std only.
 
 mod codec;
+mod events;
 mod frame;
 mod message;
 mod value;
@@ -16,6 +17,7 @@ mod tests;
 
 // Re-exports are the crate's API (semver-relevant).
 pub use codec::{DecodeError, MAX_DEPTH};
+pub use events::{EventToHost, EventToRunner, PostFailure};
 pub use frame::{MAX_FRAME, read_frame, write_frame};
 pub use message::{
     CallError, FsGrants, Init, Layer, LayerState, Limits, NetGrant, PREAMBLE, PROTOCOL_VERSION, Ready, Request, Symbol,

@@ -1,8 +1,9 @@
 //! The messages, both ways, and their encoding.
 //!
 //! Before the first frame the host sends one byte, [`PREAMBLE`], which carries (as
-//! `SCM_RIGHTS` ancillary data) the runner's end of the network broker socket when the plugin
-//! may reach the network through the host (see [`NetGrant::Brokered`]).
+//! `SCM_RIGHTS` ancillary data) the runner's end of the event channel (see [`crate::EventToHost`])
+//! and, second, the runner's end of the network broker socket when the plugin may reach the
+//! network through the host (see [`NetGrant::Brokered`]).
 //!
 //! One exchange: the host sends [`ToRunner::Init`]; the runner locks itself down, loads the
 //! library, runs the plugin's `init` and answers [`ToHost::Ready`] (or `InitFailed`). Then the
@@ -19,9 +20,10 @@ use crate::value::WireValue;
 
 /// Bumped whenever a message or its encoding changes; the runner refuses an `Init` of another
 /// version (and a stale runner binary is reported as such).
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
-/// The byte the host sends before the first frame (with the broker socket attached, or not).
+/// The byte the host sends before the first frame, with the runner's end of the event channel
+/// attached and, second, the broker socket when the network is brokered.
 pub const PREAMBLE: u8 = b'T';
 
 /// File-system grants, as absolute paths for the runner's Landlock rules. Wildcard patterns
@@ -181,6 +183,9 @@ pub enum Request {
         /// Port.
         port: u16,
     },
+    /// Keep script function `function` (a [`WireValue::Function`] of the call in progress)
+    /// beyond the call; the reply is the retained function's id, in decimal.
+    Retain(u64),
 }
 
 /// Messages from the host to the runner.
@@ -519,6 +524,10 @@ impl ToHost {
                         e.str(host);
                         e.u32(u32::from(*port));
                     }
+                    Request::Retain(function) => {
+                        e.byte(5);
+                        e.u64(*function);
+                    }
                 }
             }
             ToHost::Log { level, message, fields } => {
@@ -609,6 +618,7 @@ impl ToHost {
                     2 => Request::Env(d.str()?),
                     3 => Request::Connect { host: d.str()?, port: d.u16()? },
                     4 => Request::Resolve(d.str()?),
+                    5 => Request::Retain(d.u64()?),
                     _ => return d.fail("unknown request"),
                 };
                 ToHost::Request { id, request }

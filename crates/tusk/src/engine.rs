@@ -109,13 +109,15 @@ impl Engine {
         let mut runtime = Runtime::new(options);
         let printer: Rc<dyn Fn(&str)> = Rc::new(|text: &str| eprintln!("{text}"));
         runtime.set_printer(Some(printer.clone()));
-        Engine {
+        let mut engine = Engine {
             runtime,
             printer,
             globals: Scope::new(),
             #[cfg(feature = "plugins")]
             plugins: None,
-        }
+        };
+        engine.on_handler_error(false, |text| eprint!("{text}"));
+        engine
     }
 
     /// The options (mode, limits, dry run).
@@ -225,6 +227,7 @@ impl Engine {
     pub fn enable_plugins(&mut self, settings: tusk_plugin_host::host::HostSettings) -> Vec<Diagnostic> {
         let printer = self.printer.clone();
         let host = tusk_plugin_host::host::PluginHost::discover(settings, self.runtime.sources_mut(), printer);
+        host.set_event_sender(self.runtime.event_sender());
         let mut diagnostics = host.setup_diagnostics().to_vec();
         diagnostics.extend(host.catalog().diagnostics.iter().cloned());
         diagnostics.extend(host.install(self.runtime.registry_mut()));
@@ -488,3 +491,48 @@ impl Engine {
         self.run(&Program { compiled })
     }
 }
+
+/// Services: what runs after a script is evaluated (timers, plugins' sockets and subscriptions).
+impl Engine {
+    /// Runs the event loop on this thread until no service, timer or posted call is left
+    /// ([`ServicesEnd::Idle`]) or a stop is asked for through [`Engine::services`]
+    /// ([`ServicesEnd::Stopped`]: posted calls finished or cancelled within the grace period).
+    /// Handlers run one at a time, here; their errors go to [`Engine::on_handler_error`] and do
+    /// not end the loop. After a stop, dropping the engine shuts the plugins down.
+    pub fn run_services(&mut self) -> ServicesEnd {
+        self.runtime.run_events(None)
+    }
+
+    /// [`Engine::run_services`] for at most `timeout` ([`ServicesEnd::TimedOut`] when services
+    /// are still running then): the REPL and tests run the loop a while at a time.
+    pub fn run_services_for(&mut self, timeout: std::time::Duration) -> ServicesEnd {
+        self.runtime.run_events(Some(std::time::Instant::now() + timeout))
+    }
+
+    /// The thread-safe handle of the event loop: stop it gracefully (a signal handler),
+    /// set the grace period, list the running services, post work.
+    pub fn services(&self) -> Services {
+        self.runtime.event_sender()
+    }
+
+    /// True while a timer or a plugin's service is running: [`Engine::run_services`] would wait
+    /// for them. (Calls posted without a service are run by it too, then it returns.)
+    pub fn has_services(&mut self) -> bool {
+        !self.services().services().is_empty() || self.runtime.events().timer_count() > 0
+    }
+
+    /// Where the errors of handlers (timer functions, script functions plugins call from the
+    /// loop) go: each as a rendered diagnostic with its script location, coloured if `color`.
+    /// By default they are written to standard error without colour.
+    pub fn on_handler_error(&mut self, color: bool, report: impl Fn(&str) + 'static) -> &mut Engine {
+        self.runtime.events().set_reporter(Some(Rc::new(move |diagnostic: &Diagnostic, sources: &SourceMap| {
+            report(&render_all(std::slice::from_ref(diagnostic), sources, RenderOptions { color, unicode: color }))
+        })));
+        self
+    }
+}
+
+/// The thread-safe handle of an engine's event loop ([`Engine::services`]).
+pub type Services = tusk_eval::events::EventSender;
+/// How [`Engine::run_services`] ended.
+pub type ServicesEnd = tusk_eval::events::LoopEnd;

@@ -79,7 +79,14 @@ pub mod syntax {
 // Re-exports are the crate's API (semver-relevant).
 pub use convert::{ConversionError, FromValue, IntoReturn, IntoValue, Serde, to_value};
 pub use document::{DeserializeValue, Document};
-pub use engine::{Engine, Error, LineResult, ReplSession};
+pub use engine::{Engine, Error, LineResult, ReplSession, Services, ServicesEnd};
+
+/// The event loop's parts for embedders that post their own work ([`Engine::services`]): a
+/// [`events::Job`] runs on the interpreter's thread with the engine's runtime.
+pub mod events {
+    pub use tusk_eval::Runtime;
+    pub use tusk_eval::events::{DEFAULT_GRACE, EventSender, Job, LoopEnd, SHUTTING_DOWN, Service};
+}
 pub use program::{Program, Scope};
 pub use tusk_diagnostics::{
     Diagnostic, Label, Location, RenderOptions, Severity, SourceId, SourceMap, Span, closest_name,

@@ -97,7 +97,7 @@ fn toml_value(value: toml::Value) -> Value {
         toml::Value::Table(table) => {
             let mut object = Object::with_capacity(table.len());
             for (key, item) in table {
-                object.insert(tusk::Str::new(&key), toml_value(item));
+                object.insert(tusk::Key::new(&key), toml_value(item));
             }
             Value::object(object)
         }
@@ -150,7 +150,7 @@ fn yaml_value(yaml: yaml_rust2::Yaml, path: &mut tusk::path::Path) -> Result<Val
                 path.push_key(&key);
                 let value = yaml_value(item, path)?;
                 path.pop();
-                object.insert(tusk::Str::new(&key), value);
+                object.insert(tusk::Key::new(&key), value);
             }
             Value::object(object)
         }

@@ -235,9 +235,32 @@ impl<'c> Repl<'c> {
                 self.show_reloads(reloads)?;
                 self.refresh_completions();
             }
+            ":serve" => self.serve()?,
             _ => output::write_stderr(&format!("Error: unknown command `{name}` (`:help` lists the commands)\n")),
         }
         Ok(true)
+    }
+
+    /// `:serve`: runs the event loop (timers, plugin services, posted calls) as `tusk FILE`
+    /// does after its document, until nothing is left or Ctrl-C stops it gracefully; then the
+    /// session goes on (services may be started again).
+    fn serve(&mut self) -> anyhow::Result<()> {
+        if !self.engine.has_services() {
+            return Ok(output::write_stdout("nothing to serve: no timer or plugin service is running")?);
+        }
+        let color = self.context.stderr_color;
+        self.engine.on_handler_error(color, output::write_stderr);
+        let services = self.engine.services();
+        interrupt::watch_services(services.clone());
+        let end = self.engine.run_services();
+        interrupt::unwatch_services();
+        // A stop's grace watchdog may have raised the interrupt flag: the next entry starts clean.
+        interrupt::reset();
+        services.resume();
+        Ok(output::write_stdout(match end {
+            tusk::ServicesEnd::Stopped => "stopped serving",
+            _ => "served: no timer or plugin service is left",
+        })?)
     }
 
     /// Says what plugin reloads did: swaps and unchanged plugins on standard output, refused

@@ -1,10 +1,13 @@
-//! `tusk run FILE` (and plain `tusk FILE`): evaluate a script and print its document;
-//! `tusk run --watch FILE` does it again whenever the script or a plugin library changes.
+//! `tusk run FILE` (and plain `tusk FILE`): evaluate a script, print its document, then serve
+//! its timers and plugin services until none is left (or Ctrl-C / SIGTERM stops them);
+//! `tusk run --watch FILE` does the first two again whenever the script or a plugin library
+//! changes.
 //!
 //! Warnings (a key defined twice, a bare word read as a string) are printed on standard error
 //! before the document, unless `--quiet`; `--deny-warnings` makes them errors. Plugin discovery
 //! problems are not printed, unless the script fails on an operator nobody provides.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tusk::Engine;
@@ -19,7 +22,11 @@ pub fn run(context: &Context, input: &Input, output_args: &OutputArgs) -> anyhow
         Ok(engine) => engine,
         Err(status) => return Ok(status),
     };
-    run_once(context, &mut engine, input, output_args)
+    let status = run_once(context, &mut engine, input, output_args)?;
+    if status != Status::Success {
+        return Ok(status);
+    }
+    Ok(serve(context, &mut engine))
 }
 
 /// One run: evaluate, then print the document or the errors.
@@ -38,8 +45,25 @@ fn run_once(context: &Context, engine: &mut Engine, input: &Input, output_args: 
     print_value(document.value(), output_args, false)
 }
 
+/// After the document: runs the event loop while the script's timers or a plugin's services
+/// are active (at once done when there are none). Ctrl-C and SIGTERM stop it gracefully; the
+/// command then ends with 0 and the engine's drop shuts the plugins down.
+fn serve(context: &Context, engine: &mut Engine) -> Status {
+    let color = context.stderr_color;
+    engine.on_handler_error(color, output::write_stderr);
+    // Services a plugin's thread starts later need the handler too once a plugin is loaded.
+    let plugins_loaded = engine.plugins().is_some_and(|host| host.load_started().load(Ordering::SeqCst));
+    if engine.has_services() || plugins_loaded {
+        interrupt::watch_services(engine.services());
+    }
+    engine.run_services();
+    interrupt::unwatch_services();
+    Status::Success
+}
+
 /// `tusk run --watch FILE`: runs the script, then waits until the script or a plugin library
-/// changes and runs it again, with the same engine. A changed plugin that is loaded is
+/// changes and runs it again, with the same engine. Timers and plugin services are not served
+/// in this mode (each run would wait for them instead of for the next change). A changed plugin that is loaded is
 /// reloaded in place first (the new build checked, initialised and swapped in); a build that
 /// fails is reported and the running one keeps serving, so nothing is run again for it. Ends
 /// with Ctrl-C.

@@ -56,6 +56,8 @@ pub(crate) struct Process {
     outbox: Vec<u8>,
     tail: Arc<(Mutex<Tail>, Condvar)>,
     exited: Option<ExitStatus>,
+    /// The host's end of the event channel, until `take_events` hands it to its thread.
+    events: Option<UnixStream>,
 }
 
 impl Process {
@@ -76,7 +78,10 @@ impl Process {
     ) -> Result<Process, String> {
         let (host_end, runner_end) =
             UnixStream::pair().map_err(|error| format!("cannot create the runner's socket: {error}"))?;
-        send_preamble(&host_end, plugin, broker)?;
+        let (events, runner_events) =
+            UnixStream::pair().map_err(|error| format!("cannot create the runner's event channel: {error}"))?;
+        send_preamble(&host_end, plugin, &runner_events, broker)?;
+        drop(runner_events);
         let (output, output_writer) =
             std::io::pipe().map_err(|error| format!("cannot create the runner's output pipe: {error}"))?;
         let stdout_writer =
@@ -112,7 +117,20 @@ impl Process {
             let _ = child.wait();
             return Err("cannot start the thread that reads the runner's output".into());
         }
-        Ok(Process { child, socket: host_end, inbox: Inbox::default(), outbox: Vec::new(), tail, exited: None })
+        Ok(Process {
+            child,
+            socket: host_end,
+            inbox: Inbox::default(),
+            outbox: Vec::new(),
+            tail,
+            exited: None,
+            events: Some(events),
+        })
+    }
+
+    /// The host's end of the event channel (once).
+    pub(crate) fn take_events(&mut self) -> Option<UnixStream> {
+        self.events.take()
     }
 
     pub(crate) fn pid(&self) -> u32 {
@@ -238,17 +256,31 @@ impl Drop for Process {
     }
 }
 
-/// Sends the byte that comes before the first frame, with the runner's end of a new broker
-/// socket attached when the plugin reaches the network through the host (and starts the
-/// broker on the host's end).
-fn send_preamble(channel: &UnixStream, plugin: &str, broker: Option<(PluginGrants, Duration)>) -> Result<(), String> {
-    let failed = |error: std::io::Error| format!("cannot set up the network broker of plugin `{plugin}`: {error}");
+/// Sends the byte that comes before the first frame, with the runner's end of the event
+/// channel attached, and the runner's end of a new broker socket when the plugin reaches the
+/// network through the host (starting the broker on the host's end).
+fn send_preamble(
+    channel: &UnixStream,
+    plugin: &str,
+    events: &UnixStream,
+    broker: Option<(PluginGrants, Duration)>,
+) -> Result<(), String> {
+    let failed = |error: std::io::Error| format!("cannot set up the channels of plugin `{plugin}`: {error}");
     let preamble = [PREAMBLE];
     let Some((grants, connect_timeout)) = broker else {
-        return (&*channel).write_all(&preamble).map_err(failed);
+        let fds = [events.as_raw_fd()];
+        return sendmsg::<UnixAddr>(
+            channel.as_raw_fd(),
+            &[IoSlice::new(&preamble)],
+            &[ControlMessage::ScmRights(&fds)],
+            MsgFlags::empty(),
+            None,
+        )
+        .map(|_| ())
+        .map_err(|error| failed(error.into()));
     };
     let (host_end, runner_end) = UnixStream::pair().map_err(failed)?;
-    let fds = [runner_end.as_raw_fd()];
+    let fds = [events.as_raw_fd(), runner_end.as_raw_fd()];
     sendmsg::<UnixAddr>(
         channel.as_raw_fd(),
         &[IoSlice::new(&preamble)],

@@ -39,6 +39,7 @@ const PACKAGES: &[&str] = &[
     "hostile-swap",
     "hostile-threads",
     "hostile-write-outside",
+    "fixture-events",
 ];
 
 fn workspace() -> PathBuf {
@@ -218,6 +219,7 @@ impl TestHost {
         settings.grants = grants;
         configure(&mut settings);
         let host = PluginHost::discover(settings, runtime.sources_mut(), printer);
+        host.set_event_sender(runtime.event_sender());
         let mut setup = host.catalog().diagnostics.clone();
         setup.extend(host.install(runtime.registry_mut()));
         TestHost { root, plugins, script_dir, runtime, host, printed, setup }
@@ -289,6 +291,7 @@ impl Failure {
 pub fn install(plugins: &Path, fixture: &str) -> PathBuf {
     let (manifest_dir, package) = match fixture {
         "my_plugin" => (workspace().join("examples/plugins/my_plugin"), "my_plugin".to_string()),
+        "events" => (fixture_dir("events"), "fixture-events".to_string()),
         other => (fixture_dir(other), format!("hostile-{}", other.replace('_', "-"))),
     };
     let dir = plugins.join(fixture);

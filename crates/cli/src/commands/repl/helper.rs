@@ -20,6 +20,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     (":load FILE", "evaluate a file into the session"),
     (":reset", "forget every name defined in this session"),
     (":reload [NAME]", "reload changed plugin libraries now (every loaded plugin, or NAME)"),
+    (":serve", "run the session's timers and plugin services until none is left or Ctrl-C"),
     (":quit", "leave (Ctrl-D does too)"),
 ];
 

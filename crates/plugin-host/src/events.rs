@@ -1,0 +1,104 @@
+//! Long-lived plugins, the host's half: a plugin's view of the engine's event loop, and the job
+//! that runs a posted call of a retained script function.
+//!
+//! Both execution modes share this: in-process the host API functions (`ffi::events`) post a
+//! [`PostJob`] whose reply calls the plugin's `done` function; sandboxed, the runner's event
+//! channel ([`crate::isolated`]'s events thread) posts one whose reply goes back over that
+//! channel. Arguments and results cross as JSON text: plain data, made and read on any thread.
+
+use std::sync::{Arc, Mutex};
+
+use tusk_eval::events::{EventSender, Job};
+use tusk_eval::{Runtime, Value};
+
+/// The event loop as one plugin reaches it: `Send + Sync`, used from the plugin's threads.
+#[derive(Clone)]
+pub(crate) struct PluginEvents {
+    pub(crate) plugin: Arc<str>,
+    pub(crate) sender: EventSender,
+}
+
+/// Why a posted call gave no value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PostError {
+    /// The script function itself failed (rather than the post: shutdown, a released function).
+    pub(crate) script: bool,
+    /// What went wrong; a script error starts with its location.
+    pub(crate) message: String,
+}
+
+/// Where a posted call's outcome goes: the result as JSON text, or the error.
+pub(crate) type Reply = Box<dyn FnOnce(Result<String, PostError>) + Send>;
+
+/// A call of a retained script function, posted by a plugin.
+struct PostJob {
+    plugin: Arc<str>,
+    function: u64,
+    args_json: String,
+    /// Shared with the poster, who takes it back if the post is refused.
+    reply: Arc<Mutex<Option<Reply>>>,
+}
+
+impl PostJob {
+    fn reply(&self, result: Result<String, PostError>) {
+        let reply = self.reply.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        if let Some(reply) = reply {
+            reply(result);
+        }
+    }
+}
+
+impl Job for PostJob {
+    fn run(self: Box<Self>, runtime: &mut Runtime) {
+        let result = run_post(runtime, &self.plugin, self.function, &self.args_json);
+        self.reply(result);
+    }
+
+    fn cancel(self: Box<Self>, reason: &str) {
+        self.reply(Err(PostError { script: false, message: reason.to_string() }));
+    }
+}
+
+impl PluginEvents {
+    /// Posts a call of retained function `function`; when the loop refuses it (it is stopping)
+    /// the reply comes back unused, for the caller to report the refusal its own way.
+    pub(crate) fn post(&self, function: u64, args_json: String, reply: Reply) -> Result<(), Reply> {
+        let slot = Arc::new(Mutex::new(Some(reply)));
+        let job = Box::new(PostJob { plugin: self.plugin.clone(), function, args_json, reply: slot.clone() });
+        match self.sender.post(job) {
+            Ok(()) => Ok(()),
+            Err(refused) => {
+                drop(refused);
+                let reply = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+                Err(reply.expect("a refused job never replied"))
+            }
+        }
+    }
+}
+
+fn run_post(runtime: &mut Runtime, plugin: &str, function: u64, args_json: &str) -> Result<String, PostError> {
+    let failed = |message: String| PostError { script: false, message };
+    let (function, site) = runtime.events().retained(plugin, function).map_err(failed)?;
+    let args = match serde_json::from_str::<serde_json::Value>(args_json) {
+        Ok(serde_json::Value::Array(items)) => items.into_iter().map(tusk_eval::from_json).collect::<Vec<Value>>(),
+        Ok(_) => return Err(failed(format!("plugin `{plugin}` posted arguments that are not a JSON array"))),
+        Err(error) => return Err(failed(format!("plugin `{plugin}` posted arguments that are not JSON: {error}"))),
+    };
+    match runtime.call_at(&function, &args, site) {
+        Ok(value) => serde_json::to_string(&value).map_err(|error| {
+            failed(format!("the script function's result cannot be handed to plugin `{plugin}`: {error}"))
+        }),
+        Err(error) => {
+            let place = error.location().map(|location| runtime.sources().describe(location));
+            let message = match place {
+                Some(place) => format!("{place}: {error}"),
+                None => error.to_string(),
+            };
+            runtime.report_handler_error(
+                &error,
+                &format!("in a script function plugin `{plugin}` called from its service (the service goes on)"),
+            );
+            Err(PostError { script: true, message })
+        }
+    }
+}
