@@ -130,7 +130,7 @@ pub(crate) fn rsa_decrypt(key: &PrivateKey, label: &[u8], ciphertext: &[u8]) -> 
 
 /// A new RSA key pair of `bits` bits (e = 65537) as PKCS#8 and SPKI PEM.
 pub(crate) fn rsa_generate(bits: usize) -> Result<(String, String)> {
-    if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) || bits % 8 != 0 {
+    if !(RSA_MIN_BITS..=RSA_MAX_BITS).contains(&bits) || !bits.is_multiple_of(8) {
         return Err(CryptoError::OutOfRange(
             format!("RSA keys are {RSA_MIN_BITS} to {RSA_MAX_BITS} bits, a multiple of 8; {bits} was asked for"),
             0,

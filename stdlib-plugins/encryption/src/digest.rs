@@ -90,7 +90,7 @@ impl HashAlg {
             HashAlg::Sha3_512 => run::<SimpleHmac<sha3::Sha3_512>>(key, data),
             HashAlg::Blake3 => {
                 return Err(CryptoError::UnknownAlgorithm {
-                    shown: "blake3 (for HMAC)".into(),
+                    operator: "@encryption.hmac",
                     known: HMAC_NAMES,
                     argument: 0,
                 });

@@ -2,9 +2,10 @@
 //! one `From` impl below), so every message is written in one place.
 //!
 //! No message contains a key, a plaintext, a password or any other argument value: they say
-//! what was wrong (a length, a kind, an encoding) and never echo what was given. A name the
-//! script gave (an algorithm) is repeated only when it looks like a name (see [`shown_name`]),
-//! so that a plaintext passed in the wrong argument position is not printed either.
+//! what was wrong (a length, a kind, an encoding) and never echo what was given; not even an
+//! unknown algorithm name, since a plaintext passed in the wrong position would land there.
+//! Identifiers that are code, not data (option names, an envelope's algorithm id, an encoding
+//! name), are repeated when they look like names (see [`shown_name`]).
 
 use tusk_plugin_sdk::PluginError;
 
@@ -20,9 +21,11 @@ pub(crate) enum CryptoError {
     /// An argument of the wrong type.
     #[error("{what} must be {expected}, found {found}")]
     WrongType { what: &'static str, expected: &'static str, found: &'static str, argument: usize },
-    /// An algorithm this operation does not know.
-    #[error("{shown}")]
-    UnknownAlgorithm { shown: String, known: &'static str, argument: usize },
+    /// An algorithm this operation does not know. The value given is never repeated: the
+    /// algorithm comes first in every call, so a plaintext or key given in the wrong order
+    /// would land here.
+    #[error("not one that {operator} knows (the value given is not repeated here)")]
+    UnknownAlgorithm { operator: &'static str, known: &'static str, argument: usize },
     /// An algorithm that exists but not for this operation (`@decrypt("hash", …)`).
     #[error("{message}")]
     WrongOperation { message: String, argument: usize },
@@ -86,10 +89,7 @@ impl From<CryptoError> for PluginError {
     fn from(error: CryptoError) -> PluginError {
         let message = error.to_string();
         match error {
-            CryptoError::MissingArgument { name, .. } => {
-                let _ = name;
-                PluginError::missing_argument(message)
-            }
+            CryptoError::MissingArgument { .. } => PluginError::missing_argument(message),
             CryptoError::UnknownAlgorithm { known, argument, .. } => PluginError::invalid_algorithm(message)
                 .with_help(format!("the algorithms are {known}"))
                 .at_argument(argument),

@@ -25,13 +25,13 @@ enum Cipher {
 const CIPHER_NAMES: &str = "aes_256_gcm, chacha20_poly1305, rsa_2048 (RSA-OAEP with SHA-256, any key of 2048 bits or more; also rsa_oaep) and hash";
 
 impl Cipher {
-    fn parse(name: &str, argument: usize) -> Result<Cipher> {
+    fn parse(name: &str, operator: &'static str, argument: usize) -> Result<Cipher> {
         Ok(match normalize(name).as_str() {
             "aes256gcm" => Cipher::Aead(Aead::Aes256Gcm),
             "chacha20poly1305" => Cipher::Aead(Aead::ChaCha20Poly1305),
             "rsa2048" | "rsa3072" | "rsa4096" | "rsa" | "rsaoaep" | "rsaoaep256" | "rsaoaepsha256" => Cipher::RsaOaep,
             "hash" => Cipher::Hash,
-            _ => return Err(CryptoError::UnknownAlgorithm { shown: shown_name(name), known: CIPHER_NAMES, argument }),
+            _ => return Err(CryptoError::UnknownAlgorithm { operator, known: CIPHER_NAMES, argument }),
         })
     }
 
@@ -58,7 +58,7 @@ const DECRYPT_OPTIONS: &[&str] = &["aad", "encoding"];
 /// `@encrypt(algorithm, data, key[, options])` and `@encryption.encrypt(…)`.
 pub(crate) fn encrypt(values: &[Value], operator: &'static str) -> Result<Value> {
     let args = Args::new(values, operator, "@encrypt(algorithm, data, key[, options])", 4)?;
-    let cipher = Cipher::parse(args.string(0, "algorithm")?, 0)?;
+    let cipher = Cipher::parse(args.string(0, "algorithm")?, args.operator, 0)?;
     let data = args.string(1, "data")?;
     let options = args.options(3, ENCRYPT_OPTIONS)?;
     let plaintext = options.data_encoding().decode(data, "the data", 1)?;
@@ -88,7 +88,7 @@ pub(crate) fn encrypt(values: &[Value], operator: &'static str) -> Result<Value>
 /// `@decrypt(algorithm, ciphertext, key[, options])`: the algorithm must be the envelope's.
 pub(crate) fn decrypt_seed(settings: &Settings, values: &[Value]) -> Result<Value> {
     let args = Args::new(values, "@decrypt", "@decrypt(algorithm, ciphertext, key[, options])", 4)?;
-    let cipher = Cipher::parse(args.string(0, "algorithm")?, 0)?;
+    let cipher = Cipher::parse(args.string(0, "algorithm")?, args.operator, 0)?;
     if cipher == Cipher::Hash {
         return Err(CryptoError::WrongOperation {
             message: "a hash cannot be decrypted; check a value against it with verify(data, hash)".into(),
@@ -148,12 +148,12 @@ enum HashChoice {
     Argon2id,
 }
 
-fn hash_choice(name: &str, argument: usize) -> Result<HashChoice> {
+fn hash_choice(name: &str, operator: &'static str, argument: usize) -> Result<HashChoice> {
     if matches!(normalize(name).as_str(), "argon2id" | "argon2" | "password") {
         return Ok(HashChoice::Argon2id);
     }
-    HashAlg::parse(name).map(HashChoice::Digest).ok_or_else(|| CryptoError::UnknownAlgorithm {
-        shown: shown_name(name),
+    HashAlg::parse(name).map(HashChoice::Digest).ok_or(CryptoError::UnknownAlgorithm {
+        operator,
         known: "sha256, sha384, sha512, sha3_256, sha3_384, sha3_512, blake3 and argon2id (a password hash)",
         argument,
     })
@@ -175,7 +175,7 @@ pub(crate) fn hash_function(settings: &Settings, values: &[Value]) -> Result<Val
     let data = args.string(0, "data")?;
     let choice = match args.optional_string(1, "algorithm")? {
         None => HashChoice::Digest(HashAlg::Sha256),
-        Some(name) => hash_choice(name, 1)?,
+        Some(name) => hash_choice(name, args.operator, 1)?,
     };
     hash_common(settings, data, choice, &args.options(2, HASH_OPTIONS)?)
 }
@@ -183,7 +183,7 @@ pub(crate) fn hash_function(settings: &Settings, values: &[Value]) -> Result<Val
 /// `@encryption.hash(algorithm, data[, options])`.
 pub(crate) fn hash_operator(settings: &Settings, values: &[Value]) -> Result<Value> {
     let args = Args::new(values, "@encryption.hash", "@encryption.hash(algorithm, data[, options])", 3)?;
-    let choice = hash_choice(args.string(0, "algorithm")?, 0)?;
+    let choice = hash_choice(args.string(0, "algorithm")?, args.operator, 0)?;
     hash_common(settings, args.string(1, "data")?, choice, &args.options(2, HASH_OPTIONS)?)
 }
 
@@ -200,8 +200,8 @@ pub(crate) fn verify_function(values: &[Value]) -> Result<Value> {
     }
     let alg = match args.optional_string(2, "algorithm")? {
         None => HashAlg::Sha256,
-        Some(name) => HashAlg::parse(name).ok_or_else(|| CryptoError::UnknownAlgorithm {
-            shown: shown_name(name),
+        Some(name) => HashAlg::parse(name).ok_or(CryptoError::UnknownAlgorithm {
+            operator: args.operator,
             known: HASH_NAMES,
             argument: 2,
         })?,
@@ -230,17 +230,17 @@ fn sized_bytes(text: &str, len: usize) -> Option<Vec<u8>> {
     crate::bytes::base64_decode(text)
 }
 
-fn hmac_alg(name: &str) -> Result<HashAlg> {
+fn hmac_alg(name: &str, operator: &'static str) -> Result<HashAlg> {
     match HashAlg::parse(name) {
         Some(alg) if alg != HashAlg::Blake3 => Ok(alg),
-        _ => Err(CryptoError::UnknownAlgorithm { shown: shown_name(name), known: HMAC_NAMES, argument: 0 }),
+        _ => Err(CryptoError::UnknownAlgorithm { operator, known: HMAC_NAMES, argument: 0 }),
     }
 }
 
 const HMAC_OPTIONS: &[&str] = &["encoding", "key_encoding", "output"];
 
 fn hmac_of(args: &Args<'_>, options: &Options) -> Result<(HashAlg, Vec<u8>)> {
-    let alg = hmac_alg(args.string(0, "algorithm")?)?;
+    let alg = hmac_alg(args.string(0, "algorithm")?, args.operator)?;
     let data = options.data_encoding().decode(args.string(1, "data")?, "the data", 1)?;
     let key = options.key_encoding.unwrap_or(Encoding::Text).decode(args.string(2, "key")?, "the key", 2)?;
     Ok((alg, alg.hmac(&key, &data)?))
@@ -331,18 +331,14 @@ pub(crate) fn derive_key(settings: &Settings, values: &[Value]) -> Result<Value>
     Ok(Value::from(options.output.unwrap_or(Encoding::Base64).encode(key)?))
 }
 
-fn sign_alg(name: &str) -> Result<SignAlg> {
-    SignAlg::parse(name).ok_or_else(|| CryptoError::UnknownAlgorithm {
-        shown: shown_name(name),
-        known: SIGN_NAMES,
-        argument: 0,
-    })
+fn sign_alg(name: &str, operator: &'static str) -> Result<SignAlg> {
+    SignAlg::parse(name).ok_or(CryptoError::UnknownAlgorithm { operator, known: SIGN_NAMES, argument: 0 })
 }
 
 /// `@encryption.sign(algorithm, data, private_key[, options])`: base64 unless `output` says.
 pub(crate) fn sign(values: &[Value]) -> Result<Value> {
     let args = Args::new(values, "@encryption.sign", "@encryption.sign(algorithm, data, private_key[, options])", 4)?;
-    let alg = sign_alg(args.string(0, "algorithm")?)?;
+    let alg = sign_alg(args.string(0, "algorithm")?, args.operator)?;
     let options = args.options(3, &["encoding", "output"])?;
     let message = options.data_encoding().decode(args.string(1, "data")?, "the data", 1)?;
     let signature = asym::sign(alg, args.string(2, "private_key")?, &message, 2)?;
@@ -357,7 +353,7 @@ pub(crate) fn verify_signature(values: &[Value]) -> Result<Value> {
         "@encryption.verify_signature(algorithm, data, signature, public_key[, options])",
         5,
     )?;
-    let alg = sign_alg(args.string(0, "algorithm")?)?;
+    let alg = sign_alg(args.string(0, "algorithm")?, args.operator)?;
     let options = args.options(4, &["encoding"])?;
     let message = options.data_encoding().decode(args.string(1, "data")?, "the data", 1)?;
     let signature_text = args.string(2, "signature")?.trim();
@@ -438,7 +434,7 @@ pub(crate) fn generate_key(values: &[Value]) -> Result<Value> {
         "rsa4096" => pair("rsa", asym::rsa_generate(rsa_bits(4096))?),
         _ => {
             return Err(CryptoError::UnknownAlgorithm {
-                shown: shown_name(name),
+                operator: args.operator,
                 known: "aes_256_gcm, chacha20_poly1305, hmac (32 random bytes, base64), ed25519, rsa_2048, rsa_3072 and rsa_4096",
                 argument: 0,
             });
