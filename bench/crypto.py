@@ -82,7 +82,7 @@ def envelope_len(size: int) -> int:
 
 def expected(kind: str, size: int, n: int) -> int:
     if kind == "aes":
-        return n * (size + 28)
+        return n * (size + 16)
     if kind in ("aes-envelope", "tusk-aes"):
         return n * envelope_len(size)
     return n * 64

@@ -8,8 +8,9 @@
 //! `@encryption.<verb>(…)`. Binary values travel as base64 or hex text, and every ciphertext
 //! is a self-describing envelope, `tsk1:<algorithm>:<base64url(nonce || ciphertext || tag)>`.
 //!
-//! Every operation is a pure function of its arguments and the operating system's random
-//! numbers: the plugin keeps no keys and no state between calls apart from its configuration.
+//! Every operation is a function of its arguments and the operating system's random numbers.
+//! Between calls the plugin keeps only its configuration and, per thread, a nonce generator and
+//! the cipher of the last symmetric key used (see `aead`).
 
 mod aead;
 mod args;
