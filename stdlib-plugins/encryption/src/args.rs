@@ -44,6 +44,11 @@ impl<'a> Args<'a> {
         self.values.get(index).filter(|value| !value.is_null())
     }
 
+    /// Whether argument `index` is an object (an option object in an optional argument's place).
+    pub(crate) fn is_object(&self, index: usize) -> bool {
+        self.present(index).is_some_and(|value| value.as_object().is_some())
+    }
+
     /// Argument `index`, a string, if given.
     pub(crate) fn optional_string(&self, index: usize, what: &'static str) -> Result<Option<&'a str>> {
         match self.present(index) {

@@ -173,6 +173,13 @@ fn hash_common(settings: &Settings, data: &str, choice: HashChoice, options: &Op
 pub(crate) fn hash_function(settings: &Settings, values: &[Value]) -> Result<Value> {
     let args = Args::new(values, "hash", "hash(data[, algorithm][, options])", 3)?;
     let data = args.string(0, "data")?;
+    // `hash(data, {output: "base64"})`: options in the algorithm's place.
+    if args.is_object(1) {
+        if values.len() > 2 {
+            return Err(CryptoError::TooManyArguments { operator: "hash", max: 2, got: values.len() });
+        }
+        return hash_common(settings, data, HashChoice::Digest(HashAlg::Sha256), &args.options(1, HASH_OPTIONS)?);
+    }
     let choice = match args.optional_string(1, "algorithm")? {
         None => HashChoice::Digest(HashAlg::Sha256),
         Some(name) => hash_choice(name, args.operator, 1)?,
@@ -193,12 +200,18 @@ pub(crate) fn verify_function(values: &[Value]) -> Result<Value> {
     let args = Args::new(values, "verify", "verify(data, expected_hash[, algorithm][, options])", 4)?;
     let data = args.string(0, "data")?;
     let expected = args.string(1, "expected_hash")?.trim();
-    let options = args.options(3, &["encoding"])?;
+    // `verify(data, hash, {encoding: "hex"})`: options in the algorithm's place.
+    let options_at = if args.is_object(2) { 2 } else { 3 };
+    if options_at == 2 && values.len() > 3 {
+        return Err(CryptoError::TooManyArguments { operator: "verify", max: 3, got: values.len() });
+    }
+    let options = args.options(options_at, &["encoding"])?;
     let bytes = options.data_encoding().decode(data, "the data", 0)?;
     if expected.starts_with("$argon2") {
         return Ok(Value::from(password::verify(&bytes, expected, 1)?));
     }
-    let alg = match args.optional_string(2, "algorithm")? {
+    let algorithm = if options_at == 2 { None } else { args.optional_string(2, "algorithm")? };
+    let alg = match algorithm {
         None => HashAlg::Sha256,
         Some(name) => HashAlg::parse(name).ok_or(CryptoError::UnknownAlgorithm {
             operator: args.operator,

@@ -535,6 +535,9 @@ fn every_hash_algorithm_by_every_spelling() {
         ),
         (r#"verify("abc", "9fEZ+g5XrWg5zc0IkCgnoHEgts9JDjSvjxIUTcDc7EU=", "sha3_256")"#, json!(false)),
         (r#"verify("abc", "BA7816BF8F01CFEA414140DE5DAE2223B00361A396177A9CB410FF61F20015AD")"#, json!(true)),
+        // Options in the optional algorithm's place.
+        (r#"hash("abc", {output: "base64"})"#, json!("ungWv48Bz+pBQUDeXa4iI7ADYaOWF3qctBD/YfIAFa0=")),
+        (r#"verify("616263", hash("abc"), {encoding: "hex"})"#, json!(true)),
     ];
     for (source, expected) in cases {
         assert_eq!(ok(&mut plugin, source), expected, "{source}");
