@@ -1,6 +1,8 @@
 //! Reading the script's arguments: strings, optional arguments and option objects, each
 //! failure named by argument and never by content.
 
+use std::borrow::Cow;
+
 use tusk_plugin_sdk::{Kind, Value};
 
 use crate::bytes::Encoding;
@@ -172,9 +174,9 @@ impl Options {
     }
 
     /// The associated data's bytes (empty when not given), in the data encoding.
-    pub(crate) fn aad_bytes(&self) -> Result<Vec<u8>> {
+    pub(crate) fn aad_bytes(&self) -> Result<Cow<'_, [u8]>> {
         match &self.aad {
-            None => Ok(Vec::new()),
+            None => Ok(Cow::Borrowed(&[])),
             Some(text) => self.data_encoding().decode(text, "the option aad", self.argument),
         }
     }

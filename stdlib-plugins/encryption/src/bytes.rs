@@ -2,6 +2,8 @@
 //! ciphertexts, signatures) travels as base64 or hex, and the plaintext, message or password
 //! is text unless an option says it is written in base64 or hex.
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -49,14 +51,15 @@ impl Encoding {
         }
     }
 
-    /// The bytes `text` stands for. `what` and `argument` name it in the error (never its content).
-    pub(crate) fn decode(self, text: &str, what: &'static str, argument: usize) -> Result<Vec<u8>> {
+    /// The bytes `text` stands for (text itself, uncopied, for [`Encoding::Text`]). `what` and
+    /// `argument` name it in the error (never its content).
+    pub(crate) fn decode<'a>(self, text: &'a str, what: &'static str, argument: usize) -> Result<Cow<'a, [u8]>> {
         let decoded = match self {
-            Encoding::Text => return Ok(text.as_bytes().to_vec()),
+            Encoding::Text => return Ok(Cow::Borrowed(text.as_bytes())),
             Encoding::Hex => hex_decode(text),
             Encoding::Base64 => base64_decode(text),
         };
-        decoded.ok_or(CryptoError::BadEncoding { what, encoding: self.name(), argument })
+        decoded.map(Cow::Owned).ok_or(CryptoError::BadEncoding { what, encoding: self.name(), argument })
     }
 
     /// `bytes` written in this encoding; text must be UTF-8.
@@ -94,7 +97,11 @@ pub(crate) fn hex_decode(text: &str) -> Option<Vec<u8>> {
     if !bytes.len().is_multiple_of(2) {
         return None;
     }
-    bytes.chunks_exact(2).map(|pair| Some(nibble(pair[0])? << 4 | nibble(pair[1])?)).collect()
+    let mut out = Vec::with_capacity(bytes.len() / 2);
+    for pair in bytes.chunks_exact(2) {
+        out.push(nibble(pair[0])? << 4 | nibble(pair[1])?);
+    }
+    Some(out)
 }
 
 /// Standard or URL-safe base64, padded or not. The decoder's own error is dropped on purpose:

@@ -1,6 +1,8 @@
 //! The operators and functions scripts call. Each reads its arguments, calls one primitive and
 //! shapes the result; the primitives live in `aead`, `asym`, `digest` and `password`.
 
+use std::borrow::Cow;
+
 use rsa::traits::PublicKeyParts as _;
 use tusk_plugin_sdk::Value;
 
@@ -328,11 +330,11 @@ pub(crate) fn derive_key(settings: &Settings, values: &[Value]) -> Result<Value>
     let salt = encoding.decode(args.string(1, "salt")?, "the salt", 1)?;
     let secret = match &options.secret {
         Some(text) => encoding.decode(text, "the option secret", 2)?,
-        None => Vec::new(),
+        None => Cow::Borrowed(&[][..]),
     };
     let associated_data = match &options.associated_data {
         Some(text) => encoding.decode(text, "the option associated_data", 2)?,
-        None => Vec::new(),
+        None => Cow::Borrowed(&[][..]),
     };
     let derivation = Derivation {
         costs: costs(settings.password_hash, &options),
