@@ -43,6 +43,14 @@ fn is_pem(text: &str) -> bool {
     text.trim_start().starts_with("-----BEGIN")
 }
 
+/// Whether a PEM's first block is a private key (its label says so: `PRIVATE KEY`,
+/// `RSA PRIVATE KEY`, `EC PRIVATE KEY`). jsonwebtoken's PEM readers do not tell a public key
+/// from a private one of the same algorithm, so the label decides which reader is asked.
+fn is_private_pem(pem: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(pem);
+    text.trim_start().lines().next().is_some_and(|line| line.contains("PRIVATE KEY"))
+}
+
 /// A key to sign with.
 pub(crate) struct SigningKey {
     pub(crate) key: EncodingKey,
@@ -97,6 +105,9 @@ fn private_pem(pem: &[u8], wanted: Option<Algorithm>) -> Result<(EncodingKey, Al
     let family = wanted.map(|alg| alg.family());
     if family == Some(AlgorithmFamily::Hmac) {
         return Err("a PEM key cannot be an HMAC secret".into());
+    }
+    if !is_private_pem(pem) {
+        return Err("the PEM is a public key (or certificate); signing needs the private key".into());
     }
     if family.is_none_or(|family| family == AlgorithmFamily::Rsa)
         && let Ok(key) = EncodingKey::from_rsa_pem(pem)
@@ -260,6 +271,13 @@ pub(crate) fn verifying_keys(value: &OwnedValue) -> Result<Vec<VerifyingKey>, St
 /// A public key (or certificate-less public part of a private key) in PEM.
 fn public_pem(pem: &[u8]) -> Result<VerifyingKey, String> {
     let one = |key: DecodingKey, family| Ok(VerifyingKey { key, family, algorithm: None, kid: None });
+    // A private key verifies too, through its public part.
+    if is_private_pem(pem) {
+        let (key, natural) = private_pem(pem, None)?;
+        let jwk = Jwk::from_encoding_key(&key, natural).map_err(|_| "the PEM private key is not usable")?;
+        let key = DecodingKey::from_jwk(&jwk).map_err(|_| "the PEM private key is not usable")?;
+        return one(key, natural.family());
+    }
     if let Ok(key) = DecodingKey::from_rsa_pem(pem) {
         return one(key, AlgorithmFamily::Rsa);
     }
@@ -269,13 +287,7 @@ fn public_pem(pem: &[u8]) -> Result<VerifyingKey, String> {
     if let Ok(key) = DecodingKey::from_ed_pem(pem) {
         return one(key, AlgorithmFamily::Ed);
     }
-    // A private key verifies too, through its public part.
-    if let Ok((key, natural)) = private_pem(pem, None) {
-        let jwk = Jwk::from_encoding_key(&key, natural).map_err(|error| format!("the PEM key: {error}"))?;
-        let key = DecodingKey::from_jwk(&jwk).map_err(|error| format!("the PEM key: {error}"))?;
-        return one(key, natural.family());
-    }
-    Err("the PEM is not an RSA, EC or Ed25519 key".into())
+    Err("the PEM is not an RSA, EC or Ed25519 public key (SubjectPublicKeyInfo or PKCS#1)".into())
 }
 
 /// A public JWK (private members are ignored); `None` for an encryption key.

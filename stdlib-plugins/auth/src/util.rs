@@ -56,7 +56,9 @@ impl Args<'_> {
             Some(value) => match value.to_owned_value()? {
                 OwnedValue::Object(entries) => entries,
                 _ => {
-                    return Err(self.error(index, format!("the options must be an object, got a {}", value.type_name())));
+                    return Err(
+                        self.error(index, format!("the options must be an object, got a {}", value.type_name()))
+                    );
                 }
             },
         };
