@@ -487,3 +487,9 @@ ed: @auth.jws.sign(\"Example of Ed25519 signing\", {})
     assert_eq!(document["key"]["key"].as_str().unwrap().len(), "live_".len() + 43);
     assert_eq!(document["ed"], json!(ED_TOKEN));
 }
+
+#[test]
+fn the_manifest_and_symbol_examples_run() {
+    let mut plugin = plugin(&[]);
+    assert_eq!(plugin.run_examples(), Vec::<String>::new());
+}
