@@ -139,7 +139,7 @@ fn answer(place: &str, result: Result<BasicTokenResponse, TokenError>) -> Result
             "scope": token.scopes().map(|scopes| scopes.iter().map(|scope| scope.to_string()).collect::<Vec<_>>()),
         })),
         Err(RequestTokenError::ServerResponse(response)) => {
-            Err(refusal(place, None, &response.error().to_string(), response.error_description().map(String::as_str)))
+            Err(refusal(place, None, response.error().as_ref(), response.error_description().map(String::as_str)))
         }
         Err(RequestTokenError::Request(HttpClientError::Reqwest(error))) => match *error {
             // ureq returns 4xx and 5xx answers as errors; the body still says why (RFC 6749 5.2).
