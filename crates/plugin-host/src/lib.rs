@@ -22,6 +22,7 @@ pub mod permissions;
 pub mod reload;
 pub mod resolve;
 
+mod cache_store;
 mod crash;
 mod glob;
 mod io;

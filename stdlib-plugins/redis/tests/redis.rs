@@ -546,3 +546,60 @@ fn sandboxed_round_trip() {
     let denied = error(&mut ungranted, "@redis.get(\"k\")");
     assert_eq!(denied.lines().next(), Some(REFUSED_WITHOUT_NETWORK_GRANT), "{denied}");
 }
+
+/// With `cache = true` in `[plugins.redis]`, `@cache` keeps its values in Redis: another
+/// engine (as another process) gets the value without evaluating it, and the server expires
+/// it. Without the setting, `@cache` stays in memory.
+#[test]
+fn cache_operator_uses_redis_when_configured() {
+    let Some(mut direct) = direct() else { return };
+    let keys = Keys::new("cache_operator");
+    let counter = keys.key("evaluated");
+    let marker = format!("marker-{}", std::process::id());
+    // The marker makes the call's text, and so its key, this run's own.
+    let script = format!("v: @cache(\"2s\", [@redis.incr(\"{counter}\"), \"{marker}\"])\n");
+    let configured = |plugin: &mut PluginTest| {
+        plugin.with_user_config("[plugins.redis]\ncache = true\n");
+    };
+    let mut first = plugin();
+    configured(&mut first);
+    let mut second = plugin();
+    configured(&mut second);
+    assert_eq!(first.eval(&script).unwrap()["v"], json!([1, marker]));
+    assert_eq!(second.eval(&script).unwrap()["v"], json!([1, marker]), "shared: not evaluated again");
+    assert_eq!(first.eval(&script).unwrap()["v"], json!([1, marker]));
+    let stored: Vec<String> =
+        direct.scan_match::<_, String>("tusk:cache:test.tsk:*").unwrap().filter_map(Result::ok).collect();
+    let entry = stored
+        .iter()
+        .find(|key| direct.get::<_, Option<String>>(key.as_str()).unwrap().is_some_and(|value| value.contains(&marker)))
+        .unwrap_or_else(|| panic!("no cache entry with the marker among {stored:?}"));
+    let value: String = direct.get(entry).unwrap();
+    assert_eq!(value, format!("[[1,\"{marker}\"]]"));
+    let ttl: i64 = direct.pttl(entry).unwrap();
+    assert!(ttl > 0 && ttl <= 2000, "the server holds the expiry: {ttl} ms");
+    thread::sleep(Duration::from_millis(2200));
+    assert_eq!(second.eval(&script).unwrap()["v"], json!([2, marker]), "expired by the server");
+    let _: () = direct.del(entry).unwrap();
+
+    // The script's own section turns it on too (and off: the script wins).
+    let mut scripted = plugin();
+    let document = scripted.eval(&format!("plugins: {{redis: {{cache: true}}}}\n{script}")).unwrap();
+    assert_eq!(document["v"], json!([3, marker]));
+    let mut off = plugin();
+    configured(&mut off);
+    let document = off.eval(&format!("plugins: {{redis: {{cache: false}}}}\n{script}")).unwrap();
+    assert_eq!(document["v"], json!([4, marker]), "in memory: evaluated");
+
+    // Not configured: in memory, per engine.
+    let mut plain_first = plugin();
+    let mut plain_second = plugin();
+    assert_eq!(plain_first.eval(&script).unwrap()["v"], json!([5, marker]));
+    assert_eq!(plain_second.eval(&script).unwrap()["v"], json!([6, marker]), "not shared");
+    let bad = {
+        let mut plugin = plugin();
+        plugin.with_user_config("[plugins.redis]\ncache = \"yes\"\n");
+        plugin.eval(&script).unwrap_err()
+    };
+    assert!(bad.contains("/cache") || bad.contains("`cache` of plugin `redis` must be true or false"), "{bad}");
+}
