@@ -534,13 +534,17 @@ fn sandboxed_round_trip() {
     plugin.grant(GRANT_NET);
     let document = plugin
         .eval(&format!(
-            "set: @redis.set(\"{k}\", {{sandboxed: true}}, 60)\nget: @redis.get(\"{k}\")\nall: @redis.pipeline([[\"INCR\", \"{n}\"], [\"GET\", \"{k}\"]])\n",
+            "set: @redis.set(\"{k}\", {{sandboxed: true}}, 60)\nget: @redis.get(\"{k}\")\nall: @redis.pipeline([[\"INCR\", \"{n}\"], [\"GET\", \"{k}\"]])\nquiet: @redis.subscribe(\"{k}\", 0.1)\nsent: @redis.publish(\"{k}\", [1])\nheard: @redis.subscribe(\"{k}\", 5)\n",
             k = keys.key("k"),
             n = keys.key("n")
         ))
         .unwrap_or_else(|error| panic!("sandboxed: {error}"));
     assert_eq!(document["get"], json!({"sandboxed": true}));
     assert_eq!(document["all"], json!([1, {"sandboxed": true}]));
+    // The subscriber's reader thread runs in the sandbox too.
+    assert_eq!(document["quiet"], json!([]));
+    assert_eq!(document["sent"], json!(1));
+    assert_eq!(document["heard"], json!([{"channel": keys.key("k"), "message": [1]}]));
     let mut ungranted = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
     ungranted.grant("--allow-db");
     let denied = error(&mut ungranted, "@redis.get(\"k\")");
