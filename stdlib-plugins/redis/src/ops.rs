@@ -1021,6 +1021,9 @@ pub(crate) fn register(context: &PluginContext, state: &Arc<State>) -> Result<()
             signature: "@redis(operation, …)".into(),
             summary: "Runs one operation by name: @redis(\"get\", key), @redis(\"set\", key, value), and every @redis.OPERATION.".into(),
             side_effects: true,
+            examples: vec![
+                r#"[@redis("set", "tusk:example:greeting", "hello", 60), @redis("get", "tusk:example:greeting")] => [true, "hello"]"#.into(),
+            ],
             ..SymbolDoc::default()
         },
         move |args: &[Value]| dispatch(&dispatch_state, &Args { values: args, offset: 0, operator: "@redis" }),
@@ -1047,6 +1050,9 @@ pub(crate) fn register(context: &PluginContext, state: &Arc<State>) -> Result<()
             signature: "cache_get(key[, default])".into(),
             summary: "The cached value of a key in Redis, or `default` (null) when it is missing or expired.".into(),
             side_effects: true,
+            examples: vec![
+                r#"[cache_set("tusk:example:answer", {n: 42}, "1m"), cache_get("tusk:example:answer")] => [{"n": 42}, {"n": 42}]"#.into(),
+            ],
             ..SymbolDoc::default()
         },
         move |args: &[Value]| cache_get(&get_state, &Args { values: args, offset: 0, operator: "cache_get" }),
@@ -1059,6 +1065,7 @@ pub(crate) fn register(context: &PluginContext, state: &Arc<State>) -> Result<()
             summary: "Caches a value in Redis, expiring after `ttl` (seconds or \"5m\") if given; returns the value."
                 .into(),
             side_effects: true,
+            examples: vec![r#"cache_set("tusk:example:list", [1, "two"], 60) => [1, "two"]"#.into()],
             ..SymbolDoc::default()
         },
         move |args: &[Value]| cache_set(&set_state, &Args { values: args, offset: 0, operator: "cache_set" }),

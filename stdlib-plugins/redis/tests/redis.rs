@@ -160,6 +160,14 @@ counted: @redis(\"incr\", \"{d}\")
     assert!(missing.contains("missing argument: key (argument 2 of @redis(\"get\"))"), "{missing}");
 }
 
+/// The symbols' examples, as `tusk plugin check redis --allow-net=127.0.0.1:6379` runs them.
+#[test]
+fn the_examples_hold_against_the_server() {
+    let Some(_direct) = direct() else { return };
+    let mut plugin = plugin();
+    assert_eq!(plugin.run_examples(), Vec::<String>::new());
+}
+
 #[test]
 fn expiry_incr_mget_mset_and_scan() {
     let Some(mut direct) = direct() else { return };
