@@ -615,3 +615,90 @@ fn cache_operator_uses_redis_when_configured() {
     };
     assert!(bad.contains("/cache") || bad.contains("`cache` of plugin `redis` must be true or false"), "{bad}");
 }
+
+/// A Redis server of the test's own on a free port, stopped when dropped.
+struct OwnServer {
+    port: u16,
+    child: Option<std::process::Child>,
+    dir: tempfile::TempDir,
+}
+
+impl OwnServer {
+    /// `None` (and why) when `redis-server` cannot be started; under `CI=true` that fails.
+    fn start() -> Option<OwnServer> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
+        let mut server = OwnServer { port, child: None, dir: tempfile::tempdir().ok()? };
+        match server.restart() {
+            Ok(()) => Some(server),
+            Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("redis-server is required under CI=true: {error}")
+            }
+            Err(error) => {
+                eprintln!("skipped: cannot start a redis-server of the test's own ({error})");
+                None
+            }
+        }
+    }
+
+    /// Starts the server (again) on the same port and waits until it answers.
+    fn restart(&mut self) -> Result<(), String> {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .map_err(|error| format!("redis-server: {error}"))?;
+        self.child = Some(child);
+        let url = format!("redis://127.0.0.1:{}", self.port);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(mut connection) = redis::Client::open(url.as_str()).and_then(|client| client.get_connection()) {
+                if redis::cmd("PING").query::<String>(&mut connection).is_ok() {
+                    return Ok(());
+                }
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!("redis-server on port {} did not answer", self.port))
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The server restarts (a server of the test's own, stopped and started again on its port):
+/// while it is down a call fails saying so, and once it is back the pool reconnects; a restart
+/// between two calls goes unnoticed.
+#[test]
+fn the_pool_reconnects_after_a_server_restart() {
+    let Some(mut server) = OwnServer::start() else { return };
+    let port = server.port;
+    let mut plugin = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
+    plugin.grant(&format!("--allow-net=127.0.0.1:{port}")).in_process();
+    plugin.with_user_config(&format!("[plugins.redis]\nurl = \"redis://127.0.0.1:{port}\"\nconnect_timeout = 2\n"));
+    assert_eq!(eval(&mut plugin, "@redis.set(\"k\", 1)"), json!(true));
+    assert_eq!(eval(&mut plugin, "@redis.pipeline([[\"INCR\", \"n\"], [\"GET\", \"k\"]])"), json!([1, 1]));
+    server.stop();
+    let down = error(&mut plugin, "@redis.get(\"k\")");
+    assert!(down.contains(&format!("cannot connect to redis://127.0.0.1:{port}")), "{down}");
+    assert!(down.contains("is a Redis server running at"), "{down}");
+    server.restart().unwrap();
+    assert_eq!(eval(&mut plugin, "@redis.get(\"k\")"), json!(null), "a new, empty server");
+    assert_eq!(eval(&mut plugin, "@redis.set(\"k\", 2)"), json!(true));
+    // Stopped and started between two calls: the pooled connection is dead, the call is not.
+    server.stop();
+    server.restart().unwrap();
+    assert_eq!(eval(&mut plugin, "@redis.incr(\"n\")"), json!(1));
+    assert_eq!(eval(&mut plugin, "@redis.transaction([[\"INCR\", \"n\"], [\"GET\", \"n\"]])"), json!([2, 2]));
+}
