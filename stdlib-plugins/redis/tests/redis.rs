@@ -653,10 +653,10 @@ impl OwnServer {
         let url = format!("redis://127.0.0.1:{}", self.port);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
-            if let Ok(mut connection) = redis::Client::open(url.as_str()).and_then(|client| client.get_connection()) {
-                if redis::cmd("PING").query::<String>(&mut connection).is_ok() {
-                    return Ok(());
-                }
+            if let Ok(mut connection) = redis::Client::open(url.as_str()).and_then(|client| client.get_connection())
+                && redis::cmd("PING").query::<String>(&mut connection).is_ok()
+            {
+                return Ok(());
             }
             thread::sleep(Duration::from_millis(20));
         }
