@@ -4,6 +4,7 @@
 //! This crate loads no libraries and prints nothing: plugins reach it through the
 //! [`Plugin`] trait, output leaves through the print hook and through diagnostics.
 
+mod cache_store;
 mod compile;
 mod context;
 pub(crate) mod core;
@@ -24,6 +25,7 @@ mod stdlib;
 mod value;
 
 // Re-exports are the crate's API (semver-relevant).
+pub use crate::cache_store::CacheStore;
 pub use crate::context::{CallContext, arg_function, arg_int, arg_number, arg_object, arg_str, expect_arity};
 pub use crate::core::Core;
 pub use crate::core::json::from_json;

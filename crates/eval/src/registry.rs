@@ -262,6 +262,8 @@ pub struct Registry {
     operators: HashMap<Key, Rc<Symbol>>,
     functions: HashMap<Key, Rc<Symbol>>,
     plugins: Vec<Key>,
+    /// Where `@cache` shares its values, when an embedder installed a store.
+    cache_store: Option<Rc<dyn crate::CacheStore>>,
 }
 
 impl Registry {
@@ -334,6 +336,17 @@ impl Registry {
         functions.sort_by(|a, b| a.name.cmp(&b.name));
         operators.extend(functions);
         operators
+    }
+
+    /// Installs the store `@cache` shares its values through (it decides per script whether it
+    /// is in use).
+    pub fn set_cache_store(&mut self, store: Rc<dyn crate::CacheStore>) {
+        self.cache_store = Some(store);
+    }
+
+    /// The store `@cache` shares its values through, if one is installed.
+    pub fn cache_store(&self) -> Option<&Rc<dyn crate::CacheStore>> {
+        self.cache_store.as_ref()
     }
 
     /// Names of the registered plugins, in registration order.

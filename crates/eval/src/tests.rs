@@ -280,3 +280,61 @@ fn a_raised_interrupt_flag_stops_the_run_at_the_running_call() {
     let message = render_all(&failure.diagnostics, rt.sources(), RenderOptions::PLAIN);
     assert!(message.starts_with("[R019] Error: interrupted\n   ,-[ t.tsk:1:6 ]\n"), "{message}");
 }
+
+/// A shared store in a table that two runtimes use, as two processes use one server.
+#[derive(Default)]
+struct TableStore {
+    entries: std::cell::RefCell<std::collections::HashMap<String, (Value, std::time::Duration)>>,
+    on: std::cell::Cell<bool>,
+}
+
+impl crate::CacheStore for Rc<TableStore> {
+    fn active(&self, _ctx: &mut CallContext<'_, '_>) -> Result<bool, RuntimeError> {
+        Ok(self.on.get())
+    }
+    fn get(&self, _ctx: &mut CallContext<'_, '_>, key: &str) -> Result<Option<Value>, RuntimeError> {
+        Ok(self.entries.borrow().get(key).map(|(value, _)| value.clone()))
+    }
+    fn set(
+        &self,
+        _ctx: &mut CallContext<'_, '_>,
+        key: &str,
+        value: &Value,
+        ttl: std::time::Duration,
+    ) -> Result<(), RuntimeError> {
+        self.entries.borrow_mut().insert(key.to_string(), (value.clone(), ttl));
+        Ok(())
+    }
+}
+
+#[test]
+fn cache_uses_an_installed_store_when_it_is_active() {
+    let store = Rc::new(TableStore::default());
+    store.on.set(true);
+    let source = "a: @cache(\"5m\", [1, 2])\nf: x => @cache(\"1h\", x * 10)\nb: f(1)\nc: f(2)\nzero: @cache(0, 7)\n";
+    let run = |store: &Rc<TableStore>| {
+        let mut rt = runtime(Mode::Default);
+        rt.registry_mut().set_cache_store(Rc::new(store.clone()));
+        let id = rt.add_source("shared.tsk", source);
+        serde_json::to_string(&Value::object(rt.evaluate(id, None).unwrap().document)).unwrap()
+    };
+    assert_eq!(run(&store), r#"{"a":[1,2],"b":10,"c":20,"zero":7}"#);
+    let mut keys: Vec<(String, std::time::Duration)> =
+        store.entries.borrow().iter().map(|(key, (_, ttl))| (key.clone(), *ttl)).collect();
+    keys.sort();
+    // One entry per call site and captured value; a zero TTL is never stored.
+    assert_eq!(keys.len(), 3, "{keys:?}");
+    assert!(keys[0].0.starts_with("tusk:cache:shared.tsk:1:4:"), "{keys:?}");
+    assert_eq!(keys[0].1, std::time::Duration::from_secs(300));
+    assert!(keys[1].0.starts_with("tusk:cache:shared.tsk:2:9:") && keys[2].0.starts_with("tusk:cache:shared.tsk:2:9:"));
+    assert_ne!(keys[1].0, keys[2].0, "per captured value");
+    // Another runtime finds the values: changed in the store, it reads the change.
+    let first = keys[0].0.clone();
+    store.entries.borrow_mut().get_mut(&first).unwrap().0 = Value::string("from the store");
+    assert_eq!(run(&store), r#"{"a":"from the store","b":10,"c":20,"zero":7}"#);
+    // Inactive: memory only, the store untouched.
+    store.on.set(false);
+    store.entries.borrow_mut().clear();
+    assert_eq!(run(&store), r#"{"a":[1,2],"b":10,"c":20,"zero":7}"#);
+    assert!(store.entries.borrow().is_empty());
+}

@@ -219,7 +219,7 @@ pub struct PluginHost {
     load_order: RefCell<Vec<String>>,
     /// Set (never cleared) when the first plugin starts loading; see [`PluginHost::load_started`].
     load_started: Arc<AtomicBool>,
-    user_config: Option<tusk_plugin_catalog::config::UserConfig>,
+    pub(crate) user_config: Option<tusk_plugin_catalog::config::UserConfig>,
     setup_diagnostics: Vec<Diagnostic>,
     /// Hot reload: the watcher, the registry symbols to patch, generation numbers.
     pub(crate) reload: crate::reload::ReloadState,
@@ -321,6 +321,8 @@ impl PluginHost {
     /// stub. Returns problems (a plugin clashing with a built-in, or with another plugin).
     pub fn install(self: &Rc<Self>, registry: &mut Registry) -> Vec<Diagnostic> {
         let mut diagnostics = self.catalog.check_builtins(registry);
+        // @cache in a plugin's store, when configured (cache_store.rs).
+        registry.set_cache_store(Rc::new(crate::cache_store::PluginCacheStore { host: Rc::downgrade(self) }));
         for plugin in &self.catalog.plugins {
             let mut specs = Vec::new();
             let declared = plugin
@@ -607,7 +609,7 @@ fn config_error(error: tusk_plugin_catalog::config::ConfigError) -> RuntimeError
 }
 
 /// The running script's `[plugins.NAME]` section, as JSON (an empty object when absent).
-fn script_config(name: &str, ctx: Option<&mut CallContext<'_, '_>>) -> serde_json::Value {
+pub(crate) fn script_config(name: &str, ctx: Option<&mut CallContext<'_, '_>>) -> serde_json::Value {
     let section = ctx.and_then(|ctx| {
         let document = ctx.module().document();
         document.get("plugins").and_then(|plugins| plugins.as_object().and_then(|p| p.get(name)).cloned())

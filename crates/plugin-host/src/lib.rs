@@ -15,6 +15,7 @@ pub mod loader;
 pub mod reload;
 pub mod sandboxed;
 
+mod cache_store;
 mod crash;
 mod events;
 

@@ -47,7 +47,7 @@ fn sandboxed(plugin: &mut PluginTest) -> bool {
     let host = plugin.engine().plugins().expect("plugins are enabled").clone();
     let loaded = host.loaded();
     let encryption = loaded.iter().find(|p| p.name == "encryption").expect("the plugin is loaded");
-    encryption.remote().is_some()
+    encryption.sandboxed().is_some()
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! `@cache(ttl, expr)`: `expr` is evaluated only on a miss; a hit returns the stored value
 //! until the TTL runs out. Entries are keyed by call site, so each `@cache` in a file is its
-//! own cache, and they live as long as the engine.
+//! own cache, and they live as long as the engine, unless a shared [`CacheStore`](crate::CacheStore) is
+//! installed and in use: then they live in it, shared by every process that runs the script,
+//! and the store expires them.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -9,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tusk_diagnostics::Location;
 
-use crate::context::expect_arity;
+use crate::context::{CallContext, expect_arity};
 use crate::error::RuntimeError;
 use crate::registry::SymbolSpec;
 use crate::value::Value;
@@ -28,6 +30,18 @@ pub(super) fn cache() -> SymbolSpec {
             Value::Func(function) => function.captured().iter().map(crate::to_display).collect::<Vec<_>>().join("\u{1f}"),
             _ => String::new(),
         };
+        if let Some(store) = ctx.runtime().registry().cache_store().cloned()
+            && !ttl.is_zero()
+            && store.active(ctx)?
+        {
+            let key = shared_key(ctx, &captured);
+            if let Some(value) = store.get(ctx, &key)? {
+                return Ok(value);
+            }
+            let value = ctx.call(&args[1], &[])?;
+            store.set(ctx, &key, &value, ttl)?;
+            return Ok(value);
+        }
         let key = (ctx.call_site(), captured);
         if let Some((value, expires)) = store.borrow().get(&key)
             && Instant::now() < *expires
@@ -44,6 +58,31 @@ pub(super) fn cache() -> SymbolSpec {
     .signature("@cache(ttl, expr)")
     .summary("`expr`, evaluated only when this call site's cached value is missing or older than `ttl` (`30s`, `5m`, `1h`, `1d`, or seconds).")
     .example("@cache(\"5m\", 40 + 2) => 42")
+}
+
+/// The key of a call site in a shared store: the same in every process that runs the same
+/// file. The file's name, line and column place the call; a hash of the call's text keeps two
+/// different expressions evaluated under the same name (`<expression>`) apart.
+fn shared_key(ctx: &mut CallContext<'_, '_>, captured: &str) -> String {
+    let site = ctx.call_site();
+    let sources = ctx.runtime().sources();
+    let (name, text_hash) = match sources.try_get(site.source) {
+        Some(file) => {
+            let text = file.text.get(site.span.start as usize..site.span.end as usize).unwrap_or_default();
+            (sources.describe(site), fnv1a(text.as_bytes()))
+        }
+        None => ("<unknown>".to_string(), 0),
+    };
+    let mut key = format!("tusk:cache:{name}:{text_hash:016x}");
+    if !captured.is_empty() {
+        key.push_str(&format!(":{:016x}", fnv1a(captured.as_bytes())));
+    }
+    key
+}
+
+/// FNV-1a: a hash that is the same in every process and build.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// `"30s"`, `"5m"`, `"1h"`, `"1d"`, `"250ms"` or a number of seconds.
