@@ -59,11 +59,8 @@ fn series_rate(series: &Series, window: Duration, now: Instant) -> f64 {
     let history = series.history();
     // The oldest sample inside the window; else the newest one (a window shorter than the
     // sampling interval).
-    let start = history
-        .iter()
-        .find(|(at, _)| now.saturating_duration_since(*at) <= window)
-        .or_else(|| history.last())
-        .copied();
+    let start =
+        history.iter().find(|(at, _)| now.saturating_duration_since(*at) <= window).or_else(|| history.last()).copied();
     match start {
         Some((at, then)) => {
             let elapsed = now.saturating_duration_since(at).as_secs_f64();

@@ -118,8 +118,8 @@ pub fn parse(json: serde_json::Value) -> Result<Rule, PluginError> {
             }
         }
     }
-    let raw: RawRule = serde_json::from_value(json)
-        .map_err(|error| PluginError::message(format!("invalid alert rule: {error}")))?;
+    let raw: RawRule =
+        serde_json::from_value(json).map_err(|error| PluginError::message(format!("invalid alert rule: {error}")))?;
     let bad = |message: String| PluginError::message(format!("alert `{}`: {message}", raw.name));
     if raw.name.is_empty() {
         return Err(PluginError::message("invalid alert rule: the name is empty"));
@@ -137,7 +137,11 @@ pub fn parse(json: serde_json::Value) -> Result<Rule, PluginError> {
         raw.min.map(|seconds| window(seconds).map(Measure::Min)),
         raw.max.map(|seconds| window(seconds).map(Measure::Max)),
         raw.quantile.map(|q| {
-            if (0.0..=1.0).contains(&q) { Ok(Measure::Quantile(q)) } else { Err(bad(format!("a quantile is between 0 and 1, not {q}"))) }
+            if (0.0..=1.0).contains(&q) {
+                Ok(Measure::Quantile(q))
+            } else {
+                Err(bad(format!("a quantile is between 0 and 1, not {q}")))
+            }
         }),
     ]
     .into_iter()
@@ -311,8 +315,13 @@ mod tests {
             "alert `x`: give at most one of rate, avg, min, max and quantile"
         );
         assert_eq!(rule(json!({"name": "x", "metric": "m", "above": 1, "action": "f"})).unwrap_err(), LAMBDA_RULES);
-        assert!(rule(json!({"name": "x", "metric": "m", "above": 1, "extra": 1})).unwrap_err().contains("unknown field `extra`"));
-        let parsed = rule(json!({"name": "x", "metric": "errors", "labels": {"code": 500}, "rate": 60, "above": 10})).unwrap();
+        assert!(
+            rule(json!({"name": "x", "metric": "m", "above": 1, "extra": 1}))
+                .unwrap_err()
+                .contains("unknown field `extra`")
+        );
+        let parsed =
+            rule(json!({"name": "x", "metric": "errors", "labels": {"code": 500}, "rate": 60, "above": 10})).unwrap();
         assert_eq!(parsed.condition(), "rate(errors{code=\"500\"}[60s]) > 10");
     }
 

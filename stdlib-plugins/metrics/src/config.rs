@@ -116,9 +116,11 @@ impl Config {
         let token = match (&config.token, &config.token_env) {
             (Some(_), Some(_)) => return Err(invalid("influxdb: give `token` or `token_env`, not both".to_string())),
             (Some(token), None) => Some(token.clone()),
-            (None, Some(name)) => Some(host::env(name)?.ok_or_else(|| {
-                invalid(format!("influxdb.token_env: the environment variable {name} is not set"))
-            })?),
+            (None, Some(name)) => {
+                Some(host::env(name)?.ok_or_else(|| {
+                    invalid(format!("influxdb.token_env: the environment variable {name} is not set"))
+                })?)
+            }
             (None, None) => None,
         };
         Ok(Some(Influx::new(url, token, seconds("influxdb.interval", config.interval)?)))

@@ -39,7 +39,9 @@ impl Collector for StoreCollector {
             for (labels, series) in &series {
                 let mut encoder = metric.encode_family(labels)?;
                 match &series.value {
-                    SeriesValue::Counter(counter) => encoder.encode_counter::<NoLabelSet, f64, f64>(&counter.get(), None)?,
+                    SeriesValue::Counter(counter) => {
+                        encoder.encode_counter::<NoLabelSet, f64, f64>(&counter.get(), None)?
+                    }
                     SeriesValue::Gauge(gauge) => encoder.encode_gauge(&gauge.get())?,
                     SeriesValue::Histogram(data) => {
                         let data = lock(data).clone();

@@ -120,7 +120,13 @@ fn answer(mut stream: TcpStream, store: &Arc<Store>) -> std::io::Result<()> {
         }
         head.extend_from_slice(&chunk[..read]);
         if head.len() > MAX_HEAD {
-            return respond(&mut stream, "431 Request Header Fields Too Large", "text/plain", b"request head too large\n", false);
+            return respond(
+                &mut stream,
+                "431 Request Header Fields Too Large",
+                "text/plain",
+                b"request head too large\n",
+                false,
+            );
         }
     }
     let head = String::from_utf8_lossy(&head);
@@ -142,7 +148,13 @@ fn answer(mut stream: TcpStream, store: &Arc<Store>) -> std::io::Result<()> {
     }
 }
 
-fn respond(stream: &mut TcpStream, status: &str, content_type: &str, body: &[u8], head_only: bool) -> std::io::Result<()> {
+fn respond(
+    stream: &mut TcpStream,
+    status: &str,
+    content_type: &str,
+    body: &[u8],
+    head_only: bool,
+) -> std::io::Result<()> {
     let mut response = format!(
         "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
@@ -216,7 +228,13 @@ fn redact(text: &str) -> &str {
 
 /// POSTs `body`; Ok with the status when it is 2xx, else an error with the status and the
 /// start of the answer. Header values are never put in errors.
-pub fn post(url: &Url, content_type: &str, headers: &[(&str, String)], body: &[u8], timeout: Duration) -> Result<u16, String> {
+pub fn post(
+    url: &Url,
+    content_type: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<u16, String> {
     let place = url.display();
     let address = (url.host.as_str(), url.port)
         .to_socket_addrs()

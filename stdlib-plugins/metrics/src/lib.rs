@@ -61,14 +61,17 @@ impl TuskPlugin for MetricsPlugin {
         let rules = config
             .alerts
             .iter()
-            .map(|rule| alert::parse(rule.clone()).map_err(|error| PluginError::configuration(format!("alerts: {error}"))))
+            .map(|rule| {
+                alert::parse(rule.clone()).map_err(|error| PluginError::configuration(format!("alerts: {error}")))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         for rule in &rules {
             if let Some(webhook) = &rule.webhook {
                 config::check_grant("the webhook", &webhook.host, webhook.port)?;
             }
         }
-        let service = Service::start(store.clone(), targets, config::seconds("sample_interval", config.sample_interval)?)?;
+        let service =
+            Service::start(store.clone(), targets, config::seconds("sample_interval", config.sample_interval)?)?;
         for rule in rules {
             service.add_rule(rule);
         }

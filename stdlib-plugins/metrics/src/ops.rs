@@ -42,16 +42,14 @@ impl Args<'_> {
     fn string(&self, index: usize, what: &str) -> Result<&str, PluginError> {
         let value = self.required(index, what)?;
         value.as_str().ok_or_else(|| {
-            PluginError::message(format!("{}: the {what} must be a string, got {}", self.symbol, value.type_name()))
-                .at_argument(index)
+            PluginError::message(format!("the {what} must be a string, got {}", value.type_name())).at_argument(index)
         })
     }
 
     fn number(&self, index: usize, what: &str) -> Result<f64, PluginError> {
         let value = self.required(index, what)?;
         value.as_float().ok_or_else(|| {
-            PluginError::message(format!("{}: the {what} must be a number, got {}", self.symbol, value.type_name()))
-                .at_argument(index)
+            PluginError::message(format!("the {what} must be a number, got {}", value.type_name())).at_argument(index)
         })
     }
 
@@ -69,7 +67,7 @@ impl Args<'_> {
         if seconds > 0.0 && seconds < 1e9 {
             Ok(Duration::from_secs_f64(seconds))
         } else {
-            Err(PluginError::message(format!("{}: the window must be a number of seconds > 0, got {seconds}", self.symbol))
+            Err(PluginError::message(format!("the window must be a number of seconds > 0, got {seconds}"))
                 .at_argument(index))
         }
     }
@@ -87,8 +85,7 @@ impl Args<'_> {
         }
         let object = value.as_object().ok_or_else(|| {
             PluginError::message(format!(
-                "{}: the labels must be an object ({{method: \"GET\"}}), got {}",
-                self.symbol,
+                "the labels must be an object ({{method: \"GET\"}}), got {}",
                 value.type_name()
             ))
             .at_argument(index)
@@ -103,8 +100,7 @@ impl Args<'_> {
                 ValueKind::Bool => value.as_bool().unwrap_or_default().to_string(),
                 _ => {
                     return Err(PluginError::message(format!(
-                        "{}: the label `{name}` must be a string, number or bool, got {}",
-                        self.symbol,
+                        "the label `{name}` must be a string, number or bool, got {}",
                         value.type_name()
                     ))
                     .at_argument(index));
@@ -149,7 +145,10 @@ const SYMBOLS: &[Symbol] = &[
         written: "@metrics",
         signature: "@metrics(metric_type, metric_name, value[, labels])",
         summary: "Records `value` in the metric: a counter increases by it (returns the new total), a gauge is set to it (returns it), a histogram or summary observes it (returns null). The types are counter, gauge, histogram and summary.",
-        examples: &[r#"@metrics("counter", "example_requests", 2, {method: "GET"}) => 2"#, r#"@metrics("histogram", "example_latency_seconds", 0.25) => null"#],
+        examples: &[
+            r#"@metrics("counter", "example_requests", 2, {method: "GET"}) => 2"#,
+            r#"@metrics("histogram", "example_latency_seconds", 0.25) => null"#,
+        ],
         side_effects: true,
         handler: metrics,
     },
@@ -213,7 +212,9 @@ const SYMBOLS: &[Symbol] = &[
         written: "@metrics.describe",
         signature: "@metrics.describe(name, metric_type, help[, {buckets}])",
         summary: "Declares a metric with its help text (and a histogram's bucket bounds) before it is first used; returns the name.",
-        examples: &[r#"@metrics.describe("example_db_seconds", "histogram", "Query time.", {buckets: [0.01, 0.1, 1]}) => "example_db_seconds""#],
+        examples: &[
+            r#"@metrics.describe("example_db_seconds", "histogram", "Query time.", {buckets: [0.01, 0.1, 1]}) => "example_db_seconds""#,
+        ],
         side_effects: true,
         handler: describe,
     },
@@ -397,25 +398,24 @@ fn describe(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     let mut bounds = None;
     if let Some(options) = args.values.get(3).filter(|value| !value.is_null()) {
         let object = options.as_object().ok_or_else(|| {
-            PluginError::message(format!("{}: the options must be an object ({{buckets: [0.1, 1]}})", args.symbol))
-                .at_argument(3)
+            PluginError::message("the options must be an object ({buckets: [0.1, 1]})").at_argument(3)
         })?;
         for (key, value) in object.entries() {
             match key {
                 "buckets" => {
-                    let array = value.as_array().ok_or_else(|| {
-                        PluginError::message("buckets must be an array of numbers").at_argument(3)
-                    })?;
-                    let list = array
-                        .iter()
-                        .map(|item| item.as_float())
-                        .collect::<Option<Vec<f64>>>()
+                    let array = value
+                        .as_array()
                         .ok_or_else(|| PluginError::message("buckets must be an array of numbers").at_argument(3))?;
+                    let list =
+                        array.iter().map(|item| item.as_float()).collect::<Option<Vec<f64>>>().ok_or_else(|| {
+                            PluginError::message("buckets must be an array of numbers").at_argument(3)
+                        })?;
                     bounds = Some(list);
                 }
                 other => {
-                    return Err(PluginError::message(format!("unknown option `{other}`; the option is buckets"))
-                        .at_argument(3));
+                    return Err(
+                        PluginError::message(format!("unknown option `{other}`; the option is buckets")).at_argument(3)
+                    );
                 }
             }
         }
@@ -458,7 +458,8 @@ fn quantile(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     let family = aggregate::family(&state.store, args.string(0, "metric name")?)?;
     let q = args.number(1, "quantile")?;
     let labels = args.optional_labels(2)?;
-    let result = aggregate::quantile(&state.store, &family, q, labels.as_ref()).map_err(|error| error.at_argument(1))?;
+    let result =
+        aggregate::quantile(&state.store, &family, q, labels.as_ref()).map_err(|error| error.at_argument(1))?;
     Ok(optional_number(result))
 }
 
@@ -477,8 +478,7 @@ fn serve(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
             (None, Some(port)) => format!("127.0.0.1:{port}"),
             _ => {
                 return Err(PluginError::message(format!(
-                    "{}: the address must be \"host:port\" or a port number, got {}",
-                    args.symbol,
+                    "the address must be \"host:port\" or a port number, got {}",
                     value.type_name()
                 ))
                 .at_argument(0));
@@ -504,7 +504,8 @@ fn push(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     }
     let mut entries = Vec::new();
     if let Some(influx) = &targets.influx {
-        let lines = influx.push(&state.store).map_err(|error| PluginError::message(format!("InfluxDB push: {error}")))?;
+        let lines =
+            influx.push(&state.store).map_err(|error| PluginError::message(format!("InfluxDB push: {error}")))?;
         entries.push(("influxdb", Value::from(lines)));
     }
     if let Some(statsd) = &targets.statsd {
@@ -519,9 +520,7 @@ fn push_status(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     args.at_most(0)?;
     let targets = &state.service.shared.targets;
     let mut status = serde_json::Map::new();
-    let describe = |status: &crate::push::PushStatus| {
-        serde_json::json!({"pushes": status.pushes, "failures": status.failures, "last_error": status.last_error})
-    };
+    let describe = |status: &crate::push::PushStatus| serde_json::json!({"pushes": status.pushes, "failures": status.failures, "last_error": status.last_error});
     if let Some(influx) = &targets.influx {
         status.insert("influxdb".into(), describe(&crate::store::lock(&influx.status)));
     }
@@ -539,8 +538,7 @@ fn add_alert(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     }
     let Some(object) = rule.as_object() else {
         return Err(PluginError::message(format!(
-            "{}: the rule must be an object ({{name, metric, above, webhook}}), got {}",
-            args.symbol,
+            "the rule must be an object ({{name, metric, above, webhook}}), got {}",
             rule.type_name()
         ))
         .at_argument(0));

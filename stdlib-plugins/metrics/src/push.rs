@@ -84,7 +84,14 @@ impl Statsd {
         let local = if host.contains(':') { "[::]:0" } else { "0.0.0.0:0" };
         let socket = UdpSocket::bind(local).map_err(|error| udp_error(&address, &error))?;
         socket.connect((host, port)).map_err(|error| udp_error(&address, &error))?;
-        Ok(Statsd { address, socket, prefix, interval, status: Mutex::new(PushStatus::default()), sending: Mutex::new(()) })
+        Ok(Statsd {
+            address,
+            socket,
+            prefix,
+            interval,
+            status: Mutex::new(PushStatus::default()),
+            sending: Mutex::new(()),
+        })
     }
 
     /// Sends what changed since the last push; returns the number of metric lines.

@@ -213,14 +213,10 @@ impl Series {
             Kind::Histogram => SeriesValue::Histogram(Mutex::new(HistogramData::new(bounds.clone()))),
             Kind::Summary => SeriesValue::Summary(Mutex::new(SummaryData::default())),
         };
-        // A new series starts at zero now: a rate over a window that began before it counts
-        // from here.
-        Series {
-            value,
-            history: Mutex::new(VecDeque::from([(now, 0.0)])),
-            pending: Mutex::new(Vec::new()),
-            statsd_sent: Mutex::new(0.0),
-        }
+        // A new counter (or observation count) starts at zero now: a rate over a window that
+        // began before it counts from here. A gauge has no value before it is set.
+        let history = if kind == Kind::Gauge { VecDeque::new() } else { VecDeque::from([(now, 0.0)]) };
+        Series { value, history: Mutex::new(history), pending: Mutex::new(Vec::new()), statsd_sent: Mutex::new(0.0) }
     }
 
     /// The value a rate or a window looks at: a counter's or gauge's value, an observation
@@ -382,9 +378,8 @@ impl Store {
         }
         let family = self.family(name, kind, None)?;
         let mut map = family.series.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let series = map
-            .entry(labels.clone())
-            .or_insert_with(|| Arc::new(Series::new(kind, &family.bounds, Instant::now())));
+        let series =
+            map.entry(labels.clone()).or_insert_with(|| Arc::new(Series::new(kind, &family.bounds, Instant::now())));
         Ok(action(series))
     }
 
@@ -459,7 +454,8 @@ impl Store {
                 let mut history = lock(&series.history);
                 // Keep one sample older than the history so a window as long as the history
                 // still has a start.
-                while history.len() > 1 && history.get(1).is_some_and(|(at, _)| now.saturating_duration_since(*at) > keep)
+                while history.len() > 1
+                    && history.get(1).is_some_and(|(at, _)| now.saturating_duration_since(*at) > keep)
                 {
                     history.pop_front();
                 }
@@ -474,12 +470,8 @@ impl Store {
         data.expire(Instant::now(), self.settings.summary_max_age);
         let mut values: Vec<f64> = data.window.iter().map(|(_, value)| *value).collect();
         values.sort_by(f64::total_cmp);
-        let quantiles = self
-            .settings
-            .quantiles
-            .iter()
-            .map(|&q| (q, quantile_of_sorted(&values, q).unwrap_or(f64::NAN)))
-            .collect();
+        let quantiles =
+            self.settings.quantiles.iter().map(|&q| (q, quantile_of_sorted(&values, q).unwrap_or(f64::NAN))).collect();
         (data.sum, data.count, quantiles)
     }
 }
