@@ -113,10 +113,10 @@ fn check_rules(shared: &Shared, all: bool) {
     {
         let mut rules = lock(&shared.rules);
         for (index, state) in rules.iter_mut().enumerate() {
-            if all || state.next_due <= now {
-                if let Some(call) = state.check(&shared.store, now) {
-                    calls.push((index, call));
-                }
+            if (all || state.next_due <= now)
+                && let Some(call) = state.check(&shared.store, now)
+            {
+                calls.push((index, call));
             }
         }
     }
