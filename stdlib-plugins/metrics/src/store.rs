@@ -5,11 +5,13 @@
 //! has no summary). Every series also keeps a short history of sampled values (for rates and
 //! windows) and, when DogStatsD is configured, the observations since the last push.
 
-use std::collections::{HashMap, VecDeque};
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{Duration, Instant};
 
+use foldhash::HashMap;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use tusk_plugin_sdk::PluginError;
@@ -267,9 +269,33 @@ impl Family {
     }
 }
 
+/// Tells stores apart in the per-thread cache of recently used series.
+static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
+
+/// How many recently used series each thread remembers.
+const RECENT_MAX: usize = 16;
+
+/// A recently used series, as it was asked for.
+struct Recent {
+    store: u64,
+    kind: Kind,
+    name: Box<str>,
+    labels: Labels,
+    series: Arc<Series>,
+}
+
+thread_local! {
+    /// The series this thread used last. Scripts call the plugin from the interpreter's one
+    /// thread, usually with a few metrics in a loop: finding the series here (a short scan of
+    /// string comparisons) saves hashing the name and labels and taking two read locks.
+    /// Series are never removed from a store, so a remembered one stays the right one.
+    static RECENT: RefCell<Vec<Recent>> = const { RefCell::new(Vec::new()) };
+}
+
 /// Every metric of one plugin instance.
 #[derive(Debug)]
 pub struct Store {
+    id: u64,
     families: RwLock<HashMap<String, Arc<Family>>>,
     pub settings: Settings,
     default_bounds: Arc<[f64]>,
@@ -283,7 +309,8 @@ impl Store {
     pub fn new(settings: Settings) -> Store {
         let default_bounds: Arc<[f64]> = settings.buckets.clone().into();
         Store {
-            families: RwLock::new(HashMap::new()),
+            id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
+            families: RwLock::new(HashMap::default()),
             settings,
             default_bounds,
             buffer_observations: AtomicBool::new(false),
@@ -350,7 +377,7 @@ impl Store {
                 kind,
                 help: Mutex::new(String::new()),
                 bounds,
-                series: RwLock::new(HashMap::new()),
+                series: RwLock::new(HashMap::default()),
             })
         });
         check_kind(family, kind)?;
@@ -358,7 +385,8 @@ impl Store {
     }
 
     /// Runs `action` on the series `name{labels}` of `kind`, creating family and series as
-    /// needed. The common case (both exist) takes two read locks and no allocation.
+    /// needed. A series this thread used recently is found without locks; otherwise the common
+    /// case (both exist) takes two read locks and no allocation.
     pub fn with_series<R>(
         &self,
         name: &str,
@@ -366,13 +394,37 @@ impl Store {
         labels: &Labels,
         action: impl FnOnce(&Series) -> R,
     ) -> Result<R, PluginError> {
+        let mut action = Some(action);
+        let cached = RECENT.with(|recent| {
+            let recent = recent.borrow();
+            let hit = recent.iter().find(|entry| {
+                entry.store == self.id && entry.kind == kind && *entry.name == *name && entry.labels == *labels
+            })?;
+            action.take().map(|action| action(&hit.series))
+        });
+        if let Some(result) = cached {
+            return Ok(result);
+        }
+        let series = self.find_or_create(name, kind, labels)?;
+        let result = action.take().map(|action| action(&series));
+        RECENT.with(|recent| {
+            let mut recent = recent.borrow_mut();
+            if recent.len() >= RECENT_MAX {
+                recent.remove(0);
+            }
+            recent.push(Recent { store: self.id, kind, name: name.into(), labels: labels.clone(), series });
+        });
+        result.ok_or_else(|| PluginError::message("internal error: a metrics action ran twice"))
+    }
+
+    fn find_or_create(&self, name: &str, kind: Kind, labels: &Labels) -> Result<Arc<Series>, PluginError> {
         {
             let map = self.families.read().unwrap_or_else(|poisoned| poisoned.into_inner());
             if let Some(family) = map.get(family_name(name)) {
                 check_kind(family, kind)?;
                 let series = family.series.read().unwrap_or_else(|poisoned| poisoned.into_inner());
                 if let Some(series) = series.get(labels) {
-                    return Ok(action(series));
+                    return Ok(series.clone());
                 }
             }
         }
@@ -380,7 +432,7 @@ impl Store {
         let mut map = family.series.write().unwrap_or_else(|poisoned| poisoned.into_inner());
         let series =
             map.entry(labels.clone()).or_insert_with(|| Arc::new(Series::new(kind, &family.bounds, Instant::now())));
-        Ok(action(series))
+        Ok(series.clone())
     }
 
     /// Adds `by` (≥ 0) to a counter; returns its new value.
@@ -473,6 +525,18 @@ impl Store {
         let quantiles =
             self.settings.quantiles.iter().map(|&q| (q, quantile_of_sorted(&values, q).unwrap_or(f64::NAN))).collect();
         (data.sum, data.count, quantiles)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // This thread's remembered series of this store are of no use any more (other threads'
+        // go as they are pushed out). At thread exit the cache may be gone already.
+        let _ = RECENT.try_with(|recent| {
+            if let Ok(mut recent) = recent.try_borrow_mut() {
+                recent.retain(|entry| entry.store != self.id);
+            }
+        });
     }
 }
 

@@ -243,7 +243,11 @@ fn the_seed_forms_and_bad_input_give_clear_errors() {
 
 /// An HTTP server on 127.0.0.1 that answers every request with `status` and hands over
 /// (request line, headers, body).
-fn http_server(status: &'static str) -> (String, Receiver<(String, Vec<(String, String)>, String)>) {
+/// One request as the test's server received it: request line, headers (names lower-cased),
+/// body.
+type Request = (String, Vec<(String, String)>, String);
+
+fn http_server(status: &'static str) -> (String, Receiver<Request>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap().to_string();
     let (sender, receiver) = channel();
@@ -349,9 +353,18 @@ e: @metrics.summary("ages", 4)
         last = next;
     }
     assert!(without_timestamps(&last.2).contains(&"jobs,host=a\\ b,queue=mail value=3".to_string()), "{}", last.2);
-    let status = eval(&mut plugin, "@metrics.push_status()");
+    // The interval push is counted once its answer is read, which may be just after the
+    // test's server handed the request over.
+    let deadline = Instant::now() + GUARD;
+    let status = loop {
+        let status = eval(&mut plugin, "@metrics.push_status()");
+        if status["influxdb"]["pushes"].as_u64().unwrap() >= 2 || Instant::now() > deadline {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert_eq!(status["influxdb"]["failures"], json!(0));
-    assert!(status["influxdb"]["pushes"].as_u64().unwrap() >= 2);
+    assert!(status["influxdb"]["pushes"].as_u64().unwrap() >= 2, "{status}");
 }
 
 #[test]
@@ -546,4 +559,30 @@ fn sandboxed_the_text_parses_and_listening_needs_a_grant_for_every_host() {
     let (status, _, body) = http_get(address.as_str().unwrap(), "/metrics");
     assert_eq!(status, "HTTP/1.1 200 OK");
     check_exposition(&body);
+}
+
+#[test]
+fn sandboxed_with_one_host_granted_influxdb_pushes_and_udp_is_refused_with_the_reason() {
+    let (address, requests) = http_server("204 No Content");
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let udp_address = udp.local_addr().unwrap().to_string();
+    let mut plugin = plugin();
+    plugin.grant(&format!("--allow-net={address}"));
+    plugin.with_user_config(&format!(
+        "[plugins.metrics]\ninfluxdb = {{ url = \"http://{address}/write?db=x\", interval = 3600 }}\n"
+    ));
+    assert_eq!(eval(&mut plugin, r#"@metrics.counter("jobs", 4)"#), json!(4));
+    assert_eq!(eval(&mut plugin, "@metrics.push()"), json!({"influxdb": 1}));
+    let (request_line, _, body) = requests.recv_timeout(GUARD).unwrap();
+    assert_eq!(request_line, "POST /write?db=x HTTP/1.1");
+    assert_eq!(without_timestamps(&body), ["jobs value=4"]);
+    // The sandbox's filter allows UDP sockets only with every host granted.
+    plugin.grant(&format!("--allow-net={udp_address}"));
+    plugin.with_user_config(&format!("[plugins.metrics]\ndogstatsd = {{ address = \"{udp_address}\" }}\n"));
+    let headline = error(&mut plugin, r#"@metrics.counter("jobs")"#);
+    assert!(headline.contains(&format!("cannot open a UDP socket to {udp_address}")), "{headline}");
+    assert!(
+        headline.contains("a sandboxed plugin may open UDP sockets only with --allow-net for every host"),
+        "{headline}"
+    );
 }
