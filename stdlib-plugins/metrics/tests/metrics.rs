@@ -586,3 +586,30 @@ fn sandboxed_with_one_host_granted_influxdb_pushes_and_udp_is_refused_with_the_r
         "{headline}"
     );
 }
+
+#[test]
+fn the_configured_listener_and_alert_rules_start_with_the_plugin() {
+    let (hook, requests) = http_server("200 OK");
+    // A free port: bound, then released for the plugin.
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut plugin = plugin();
+    plugin.grant(&format!("--allow-net={hook}"));
+    plugin.with_user_config(&format!(
+        "[plugins.metrics]\nlisten = \"127.0.0.1:{port}\"\nsample_interval = 0.05\n\n\
+         [[plugins.metrics.alerts]]\nname = \"busy\"\nmetric = \"jobs\"\nrate = 60\nabove = 0\nevery = 0.05\nwebhook = \"http://{hook}/alerts\"\n"
+    ));
+    plugin.in_process();
+    assert_eq!(eval(&mut plugin, r#"@metrics.counter("jobs", 5)"#), json!(5));
+    let (_, _, body) = http_get(&format!("127.0.0.1:{port}"), "/metrics");
+    assert_eq!(sample(&parse(&body), "jobs", &[]), 5.0);
+    let (request_line, _, body) = requests.recv_timeout(GUARD).expect("the configured rule fires");
+    assert_eq!(request_line, "POST /alerts HTTP/1.1");
+    let payload: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (&payload["alert"], &payload["state"], &payload["condition"]),
+        (&json!("busy"), &json!("firing"), &json!("rate(jobs[60s]) > 0"))
+    );
+    assert!(payload["value"].as_f64().unwrap() > 0.0);
+    let states = eval(&mut plugin, "@metrics.alerts()");
+    assert_eq!((&states[0]["name"], &states[0]["state"]), (&json!("busy"), &json!("firing")));
+}
