@@ -29,8 +29,8 @@ use crate::push::Targets;
 use crate::service::Service;
 use crate::store::Store;
 
-/// Where `@metrics.serve()` listens without an address (the port Prometheus' exporters
-/// conventionally leave to OpenTelemetry-style exporters, 9464).
+/// Where `@metrics.serve()` listens without an address: loopback, on the port OpenTelemetry's
+/// Prometheus exporter uses by default.
 pub(crate) const DEFAULT_LISTEN: &str = "127.0.0.1:9464";
 
 /// What every call of one plugin instance shares.
