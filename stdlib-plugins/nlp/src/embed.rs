@@ -1,6 +1,6 @@
 //! The tokenizer and the sentence-embedding model, loaded on first use.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use tokenizers::{Encoding, Tokenizer};
@@ -54,7 +54,7 @@ pub struct Embedder {
 const CHUNK: usize = 64;
 
 impl Embedder {
-    pub fn load(cache: &ModelCache, model: &PathBuf, tokens: Arc<Tokens>) -> Result<Embedder, PluginError> {
+    pub fn load(cache: &ModelCache, model: &Path, tokens: Arc<Tokens>) -> Result<Embedder, PluginError> {
         if !model.is_file() {
             return Err(missing("model file", model, "model"));
         }

@@ -334,7 +334,7 @@ pub(crate) fn register(context: &PluginContext, state: &Arc<State>) -> Result<()
             "@nlp(operation, …)",
             "Runs tokenize, classify, embed, similarity, search, sentences, words or normalize with the arguments of @nlp.OPERATION.",
             dispatch,
-            vec![],
+            vec![r#"@nlp("words", "Hi there!") => ["Hi", "there", "!"]"#.into()],
         ),
         (
             "nlp.tokenize",
@@ -411,6 +411,7 @@ pub(crate) fn register(context: &PluginContext, state: &Arc<State>) -> Result<()
         SymbolDoc {
             signature: "tokenize(text[, options])".into(),
             summary: "The same as @nlp.tokenize.".into(),
+            examples: vec![r#"tokenize("Hello world!").ids => [101, 7592, 2088, 999, 102]"#.into()],
             ..SymbolDoc::default()
         },
         move |args: &[Value]| tokenize(&tokenize_state, &Args { values: args, offset: 0, operator: "tokenize" }),
@@ -421,6 +422,7 @@ pub(crate) fn register(context: &PluginContext, state: &Arc<State>) -> Result<()
         SymbolDoc {
             signature: "classify(text[, labels])".into(),
             summary: "The same as @nlp.classify.".into(),
+            examples: vec![r#"classify("I love it, it is wonderful!").label => "positive""#.into()],
             ..SymbolDoc::default()
         },
         move |args: &[Value]| classify(&classify_state, &Args { values: args, offset: 0, operator: "classify" }),

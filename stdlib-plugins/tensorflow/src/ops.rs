@@ -515,7 +515,9 @@ pub(crate) fn register(context: &PluginContext, state: &Arc<State>) -> Result<()
             "Runs `predict`, `train`, `load`, `info` or `save`; the arguments after the operation are those of @tensorflow.OPERATION.",
             false,
             dispatch,
-            vec![],
+            vec![
+                r#"@tensorflow("info", @tensorflow("train", "kmeans", [[0], [5]], {k: 2})).outputs[0].type => "int64""#.into(),
+            ],
         ),
         (
             "tensorflow.predict",
@@ -581,6 +583,9 @@ pub(crate) fn register(context: &PluginContext, state: &Arc<State>) -> Result<()
         SymbolDoc {
             signature: "load_model(path)".into(),
             summary: "The same as @tensorflow.load.".into(),
+            examples: vec![
+                r#"type_of(load_model(@tensorflow.train("kmeans", [[0], [1]], {k: 1}))) => "tensorflow.model""#.into(),
+            ],
             ..SymbolDoc::default()
         },
         move |args: &[Value]| load(&load_state, &Args { values: args, offset: 0, operator: "load_model" }),
@@ -591,6 +596,9 @@ pub(crate) fn register(context: &PluginContext, state: &Arc<State>) -> Result<()
         SymbolDoc {
             signature: "predict(model, input[, options])".into(),
             summary: "The same as @tensorflow.predict.".into(),
+            examples: vec![
+                r#"predict(@tensorflow.train("linear_regression", [[0], [1]], [1, 3]), [[2]]) => [5.0]"#.into(),
+            ],
             ..SymbolDoc::default()
         },
         move |args: &[Value]| predict(&predict_state, &Args { values: args, offset: 0, operator: "predict" }),

@@ -10,6 +10,9 @@
 //! - `mlp`: a multilayer perceptron (ReLU hidden layers; softmax for classes, linear for
 //!   regression) trained with Adam on the full batch, from a fixed seed.
 
+// Matrix arithmetic indexes several arrays with the same counters; iterators would hide that.
+#![allow(clippy::needless_range_loop)]
+
 use crate::onnx_writer::{Attr, FLOAT, Graph, INT64};
 
 /// The kinds `train` knows, for messages.
