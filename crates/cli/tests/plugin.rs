@@ -746,13 +746,15 @@ cli_probe_twice(21)  # => 42
 
 /// The standard plugins with the operators and functions the mission's brief names for them
 /// (each may have more): every one must show in `tusk plugin list` and `tusk plugin docs`.
-const STANDARD_SURFACES: [(&str, &[&str], &[&str]); 6] = [
+const STANDARD_SURFACES: [(&str, &[&str], &[&str]); 8] = [
     ("logging", &["log"], &["set_level", "add_sink"]),
     ("pipeline", &["pipeline"], &["create_pipeline", "execute_pipeline"]),
     ("encryption", &["encrypt"], &["hash", "verify"]),
     ("auth", &["auth"], &["generate_token", "validate_token"]),
     ("redis", &["redis"], &["cache_get", "cache_set"]),
     ("metrics", &["metrics"], &["increment_counter", "record_histogram"]),
+    ("tensorflow", &["tensorflow"], &["load_model", "predict"]),
+    ("nlp", &["nlp"], &["tokenize", "classify"]),
 ];
 
 #[test]
