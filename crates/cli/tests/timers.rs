@@ -99,10 +99,12 @@ fn sigterm_stops_a_running_loop_with_exit_code_0() {
     assert_eq!(output.status.code(), Some(0), "{errors}");
     assert!(stopped.elapsed() < Duration::from_secs(5));
     assert!(errors.contains("tick\n"), "{errors}");
-    assert!(
-        errors.ends_with("stopping: running handlers get 5s to finish (press Ctrl-C again to quit at once)\n"),
-        "{errors}"
-    );
+    // A tick already due when the signal came may still run in the grace period; no timer
+    // fires after that one.
+    let (_, after) = errors
+        .split_once("stopping: running handlers get 5s to finish (press Ctrl-C again to quit at once)\n")
+        .unwrap_or_else(|| panic!("no stopping line: {errors}"));
+    assert!(after.is_empty() || after == "tick\n", "{errors}");
 }
 
 #[test]
