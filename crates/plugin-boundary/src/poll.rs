@@ -1,7 +1,14 @@
 //! Waiting for the other end of the sandbox channel. A call's answer (or the next call of a
 //! loop) usually comes within a few microseconds, while waking a thread blocked on another CPU
 //! costs several times that on a virtual machine (bench/README.md has the figures): both ends
-//! poll without blocking for [`SPIN`] before they block.
+//! poll without blocking for up to [`SPIN`] before they block.
+//!
+//! Polling pays only while the other end runs on another CPU at the same time. When every CPU
+//! is busy, the kernel queues the woken peer behind the very thread that polls for its answer
+//! (the waker is expected to sleep), and each message then costs a whole spin: a callback's
+//! round trip went from 5 µs to over 100 µs. So a [`Spinner`] stops polling after a spin that
+//! found nothing, and tries again after a number of waits that doubles with each fruitless
+//! try (up to [`MAX_SKIP`]); one spin that finds its message resets it.
 
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
@@ -11,6 +18,9 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 /// How long a reader polls before it blocks.
 pub const SPIN: Duration = Duration::from_micros(50);
+
+/// The most waits a [`Spinner`] blocks at once without polling first, after fruitless spins.
+pub const MAX_SKIP: u32 = 1024;
 
 fn readable(stream: &UnixStream, timeout: PollTimeout) -> bool {
     let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
@@ -22,36 +32,56 @@ pub fn is_readable(stream: &UnixStream) -> bool {
     readable(stream, PollTimeout::ZERO)
 }
 
-/// Polls the socket without blocking until it has data (true) or [`SPIN`] has passed (false).
-pub fn spin_until_readable(stream: &UnixStream) -> bool {
-    let started = Instant::now();
-    loop {
-        if readable(stream, PollTimeout::ZERO) {
-            return true;
-        }
-        if started.elapsed() >= SPIN {
-            return false;
-        }
-        std::hint::spin_loop();
-    }
+/// Decides whether a wait polls before it blocks, from how the last spins went.
+#[derive(Debug, Default)]
+pub struct Spinner {
+    /// Waits left that block without polling.
+    skip: u32,
+    /// What `skip` was set to after the last fruitless spin (0: the last spin found data).
+    backoff: u32,
 }
 
-/// Waits until the socket has data (true) or `deadline` passes (false): polls without blocking
-/// for up to [`SPIN`], then blocks in `poll` for the time left. Hang-up and errors count as
-/// readable: the read that follows says what happened.
-pub fn wait_until_readable(stream: &UnixStream, deadline: Instant) -> bool {
-    if spin_until_readable(stream) {
-        return true;
-    }
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return readable(stream, PollTimeout::ZERO);
+impl Spinner {
+    /// Polls the socket without blocking until it has data (true) or [`SPIN`] has passed
+    /// (false); false at once while polling has not been paying off.
+    pub fn spin_until_readable(&mut self, stream: &UnixStream) -> bool {
+        if self.skip > 0 {
+            self.skip -= 1;
+            return false;
         }
-        // Whole milliseconds, rounded up, so that the last wait does not end early.
-        let millis = u16::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
-        if readable(stream, PollTimeout::from(millis)) {
+        let started = Instant::now();
+        loop {
+            if readable(stream, PollTimeout::ZERO) {
+                self.backoff = 0;
+                return true;
+            }
+            if started.elapsed() >= SPIN {
+                self.backoff = (self.backoff * 2).clamp(1, MAX_SKIP);
+                self.skip = self.backoff;
+                return false;
+            }
+            std::hint::spin_loop();
+        }
+    }
+
+    /// Waits until the socket has data (true) or `deadline` passes (false): polls without
+    /// blocking for up to [`SPIN`] (see [`Spinner::spin_until_readable`]), then blocks in `poll`
+    /// for the time left. Hang-up and errors count as readable: the read that follows says what
+    /// happened.
+    pub fn wait_until_readable(&mut self, stream: &UnixStream, deadline: Instant) -> bool {
+        if self.spin_until_readable(stream) {
             return true;
+        }
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return readable(stream, PollTimeout::ZERO);
+            }
+            // Whole milliseconds, rounded up, so that the last wait does not end early.
+            let millis = u16::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
+            if readable(stream, PollTimeout::from(millis)) {
+                return true;
+            }
         }
     }
 }
@@ -64,9 +94,32 @@ mod tests {
     #[test]
     fn data_is_seen_and_silence_times_out() {
         let (mut a, b) = UnixStream::pair().unwrap();
-        assert!(!wait_until_readable(&b, Instant::now() + Duration::from_millis(5)));
+        let mut spinner = Spinner::default();
+        assert!(!spinner.wait_until_readable(&b, Instant::now() + Duration::from_millis(5)));
         a.write_all(b"x").unwrap();
-        assert!(spin_until_readable(&b));
-        assert!(wait_until_readable(&b, Instant::now()));
+        assert!(spinner.wait_until_readable(&b, Instant::now()));
+    }
+
+    #[test]
+    fn fruitless_spins_back_off_and_a_fruitful_one_resets() {
+        let (mut a, b) = UnixStream::pair().unwrap();
+        let mut spinner = Spinner::default();
+        assert!(!spinner.spin_until_readable(&b), "nothing was sent");
+        assert_eq!((spinner.skip, spinner.backoff), (1, 1));
+        a.write_all(b"x").unwrap();
+        assert!(!spinner.spin_until_readable(&b), "skipped: polling did not pay off");
+        assert!(spinner.spin_until_readable(&b), "polls again after the skip");
+        assert_eq!((spinner.skip, spinner.backoff), (0, 0));
+        let (_c, d) = UnixStream::pair().unwrap();
+        for expected in [1, 2, 4, 8] {
+            assert!(!spinner.spin_until_readable(&d));
+            assert_eq!(spinner.skip, expected, "doubles with each fruitless spin");
+            while spinner.skip > 0 {
+                assert!(!spinner.spin_until_readable(&d));
+            }
+        }
+        spinner.backoff = MAX_SKIP;
+        assert!(!spinner.spin_until_readable(&d));
+        assert_eq!(spinner.skip, MAX_SKIP, "bounded");
     }
 }

@@ -1,8 +1,10 @@
 //! Sandboxed plugin costs: the round trip of a call with a small payload (host → runner →
-//! plugin → back, no script function involved) as p50/p99 over single calls, and the cold
-//! start of a runner (spawn, pre-validate, lock down, load, init, ready). Run with
-//! `cargo bench -p tusk-plugin-host --bench sandbox`; it builds the runner and the test plugin
-//! in the same profile first. Plain timing rather than criterion: the figures that matter are
+//! plugin → back, no script function involved) as p50/p99 over single calls, the round trip of
+//! a callback (the plugin calling a script function, timed by the plugin), and the cold start
+//! of a runner (spawn, pre-validate, lock down, load, init, ready). Run with
+//! `cargo bench -p tusk-plugin-host --bench sandbox` (`-- callbacks` for the callbacks only:
+//! `bench/sandbox_callback.py` runs that with and without busy cores); it builds the runner and
+//! the test plugin in the same profile first. Plain timing rather than criterion: the figures that matter are
 //! percentiles of single calls, which criterion does not report.
 
 use std::path::{Path, PathBuf};
@@ -69,6 +71,26 @@ fn main() {
         started.elapsed().as_secs_f64() * 1e3
     );
     let remote = plugin.sandboxed().expect("sandboxed").clone();
+
+    let rounds: usize = std::env::var("SANDBOX_CALLBACK_ROUNDS").ok().and_then(|text| text.parse().ok()).unwrap_or(10);
+    let mut samples = Vec::new();
+    for round in 0..=rounds {
+        let id = runtime.add_source("callbacks.tsk", "times: @sb.callbacks(x => x + 1, 10000)\n".to_string());
+        let evaluation =
+            runtime.evaluate(id, None).unwrap_or_else(|failure| panic!("{}", failure.diagnostics[0].message));
+        let Some(Value::Array(times)) = evaluation.document.get("times") else { panic!("no times") };
+        // The first round warms up.
+        if round > 0 {
+            samples.extend(times.iter().map(|time| match time {
+                Value::Int(nanos) => Duration::from_nanos(*nanos as u64),
+                other => panic!("not a time: {other:?}"),
+            }));
+        }
+    }
+    report("sandboxed callback round trip (plugin → script `x => x + 1` → plugin)", samples);
+    if std::env::args().any(|argument| argument == "callbacks") {
+        return;
+    }
 
     let payload = [Value::from("a small payload: sixty-four bytes of text, give or take a few.")];
     for _ in 0..2_000 {

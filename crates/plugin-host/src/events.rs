@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use tusk_eval::events::{EventSender, Job};
 use tusk_eval::{Runtime, Value};
+use tusk_plugin_hostapi::{PostFailure, Reply};
 
 /// The event loop as one plugin reaches it: `Send + Sync`, used from the plugin's threads.
 #[derive(Clone)]
@@ -17,18 +18,6 @@ pub(crate) struct PluginEvents {
     pub(crate) plugin: Arc<str>,
     pub(crate) sender: EventSender,
 }
-
-/// Why a posted call gave no value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct PostError {
-    /// The script function itself failed (rather than the post: shutdown, a released function).
-    pub(crate) script: bool,
-    /// What went wrong; a script error starts with its location.
-    pub(crate) message: String,
-}
-
-/// Where a posted call's outcome goes: the result as JSON text, or the error.
-pub(crate) type Reply = Box<dyn FnOnce(Result<String, PostError>) + Send>;
 
 /// A call of a retained script function, posted by a plugin.
 struct PostJob {
@@ -40,7 +29,7 @@ struct PostJob {
 }
 
 impl PostJob {
-    fn reply(&self, result: Result<String, PostError>) {
+    fn reply(&self, result: Result<String, PostFailure>) {
         let reply = self.reply.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
         if let Some(reply) = reply {
             reply(result);
@@ -55,7 +44,7 @@ impl Job for PostJob {
     }
 
     fn cancel(self: Box<Self>, reason: &str) {
-        self.reply(Err(PostError { script: false, message: reason.to_string() }));
+        self.reply(Err(PostFailure { script: false, message: reason.to_string() }));
     }
 }
 
@@ -76,8 +65,8 @@ impl PluginEvents {
     }
 }
 
-fn run_post(runtime: &mut Runtime, plugin: &str, function: u64, args_json: &str) -> Result<String, PostError> {
-    let failed = |message: String| PostError { script: false, message };
+fn run_post(runtime: &mut Runtime, plugin: &str, function: u64, args_json: &str) -> Result<String, PostFailure> {
+    let failed = |message: String| PostFailure { script: false, message };
     let (function, site) = runtime.events().retained(plugin, function).map_err(failed)?;
     let args = match serde_json::from_str::<serde_json::Value>(args_json) {
         Ok(serde_json::Value::Array(items)) => items.into_iter().map(tusk_eval::from_json).collect::<Vec<Value>>(),
@@ -98,7 +87,7 @@ fn run_post(runtime: &mut Runtime, plugin: &str, function: u64, args_json: &str)
                 &error,
                 &format!("in a script function plugin `{plugin}` called from its service (the service goes on)"),
             );
-            Err(PostError { script: true, message })
+            Err(PostFailure { script: true, message })
         }
     }
 }

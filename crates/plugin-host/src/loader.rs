@@ -416,8 +416,8 @@ pub fn load_with_record(
             message: "the loaded library's info record differs from the file's".into(),
         });
     }
-    let host = HostContext::leak(expected.name, services.clone());
-    host.set_descriptor(descriptor);
+    let host = ffi::leak_context(expected.name, services.clone());
+    host.backend().set_descriptor(descriptor);
     let running = crash::running(CrashNote::new(expected.name, "its initialize"));
     let initialised = ffi::init(descriptor, host, config_json);
     drop(running);
@@ -556,7 +556,7 @@ impl LoadedPlugin {
                 let result = ffi::shutdown(host, descriptor).map_err(|failure| {
                     format!("plugin `{}` failed to shut down: {}", self.name, failure_text(&failure))
                 });
-                host.retire();
+                host.backend().retire();
                 result
             }
             Backend::Sandboxed(remote) => remote.shutdown(limit),

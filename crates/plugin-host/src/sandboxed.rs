@@ -210,12 +210,6 @@ pub(crate) fn kernel_grants(grants: &PluginGrants) -> (FsGrants, NetGrant) {
     (FsGrants { read_all, write_all, read, write }, net)
 }
 
-/// The error when a plugin uses a script function or foreign value after the call that passed
-/// it returned: the same text in-process and sandboxed.
-pub(crate) fn kept_past_its_call(plugin: &str) -> String {
-    format!("plugin `{plugin}` used a script value that is only valid during the call that passed it")
-}
-
 /// Why a call failed.
 pub(crate) enum CallFailure {
     /// The plugin reported an error (or panicked and the SDK caught it): as in-process.

@@ -242,6 +242,40 @@ fn a_hung_call_is_stopped_at_its_deadline() {
     assert_eq!(setup.value("@sb.echo(3)"), "3");
 }
 
+/// Registers `@nap()`, an embedder's operator that sleeps for `pause` on the host.
+fn register_nap(runtime: &mut Runtime, pause: Duration) {
+    struct Nap(RefCell<Option<tusk_eval::SymbolSpec>>);
+    impl tusk_eval::Plugin for Nap {
+        fn name(&self) -> &str {
+            "nap"
+        }
+        fn register(&self, registrar: &mut tusk_eval::Registrar<'_>) -> Result<(), tusk_eval::RegistryError> {
+            registrar.add(self.0.borrow_mut().take().unwrap()).map(|_| ())
+        }
+    }
+    let spec = tusk_eval::SymbolSpec::operator("nap", move |_, _| {
+        std::thread::sleep(pause);
+        Ok(Value::Null)
+    });
+    runtime.register(&Nap(RefCell::new(Some(spec)))).unwrap();
+}
+
+#[test]
+fn the_deadline_counts_the_plugin_s_own_time_not_its_callbacks() {
+    let mut setup = fixture(|settings, _| settings.sandbox.call_timeout = Duration::from_millis(300));
+    register_nap(&mut setup.runtime, Duration::from_millis(100));
+    // Six callbacks of 100 ms on the host: twice the deadline, none of it the plugin's.
+    let times: Vec<u64> = serde_json::from_str(&setup.value("@sb.callbacks(x => @nap(), 6)")).unwrap();
+    assert_eq!(times.len(), 6);
+    assert!(times.iter().all(|&nanos| nanos >= 100_000_000), "every callback slept: {times:?}");
+    // The plugin's own time still counts.
+    assert_eq!(
+        setup.error("@sb.hang()"),
+        "@sb.hang: plugin `sandbox_fixture` did not answer within 300ms and was stopped"
+    );
+    assert_eq!(setup.value("@sb.echo(5)"), "5");
+}
+
 #[test]
 fn running_out_of_memory_is_reported_with_the_limit() {
     let mut setup = fixture(|settings, _| settings.sandbox.memory_limit = Some(128 << 20));

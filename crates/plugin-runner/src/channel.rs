@@ -6,6 +6,7 @@ use std::io::{BufReader, ErrorKind};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
+use tusk_plugin_boundary::poll::Spinner;
 use tusk_plugin_wire::{ToHost, ToRunner, read_frame, write_frame};
 
 /// What a read produced.
@@ -25,6 +26,7 @@ pub(crate) struct Channel {
     inbox: Vec<u8>,
     outbox: Vec<u8>,
     timeout: Option<Duration>,
+    spinner: Spinner,
 }
 
 impl Channel {
@@ -36,6 +38,7 @@ impl Channel {
             inbox: Vec::new(),
             outbox: Vec::new(),
             timeout: None,
+            spinner: Spinner::default(),
         })
     }
 
@@ -64,7 +67,7 @@ impl Channel {
         }
         if self.reader.buffer().is_empty() {
             // Either way the read follows: blocking when nothing came while spinning.
-            let _ = tusk_plugin_boundary::poll::spin_until_readable(self.reader.get_ref());
+            let _ = self.spinner.spin_until_readable(self.reader.get_ref());
         }
         match read_frame(&mut self.reader, &mut self.inbox) {
             Ok(false) => Received::Closed,

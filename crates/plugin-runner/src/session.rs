@@ -4,17 +4,15 @@
 //! protocol error. Everything here is single-threaded; the plugin's host API reaches the
 //! session through the context pointer of its table (see `ffi`).
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tusk_plugin_abi::OwnerThread;
-use tusk_plugin_boundary::HandleTable;
 use tusk_plugin_wire::{CallError, Request, ToHost, ToRunner, WireValue};
 
 use crate::channel::{Channel, Received};
-use crate::ffi::{self, SymbolHandle};
+use crate::ffi::{self, RunnerContext, SymbolHandle};
 use crate::local::{Local, ObjectRef};
 
 /// What the pump waits for.
@@ -37,7 +35,6 @@ enum Answer {
 pub(crate) struct Session {
     pub(crate) plugin: String,
     channel: RefCell<Channel>,
-    pub(crate) handles: RefCell<HandleTable<Local>>,
     /// Plugin objects the host holds, by id (the host's `DropObject` removes them).
     exported: RefCell<HashMap<u64, Rc<ObjectRef>>>,
     /// Ids of the calls in progress, innermost last.
@@ -54,11 +51,8 @@ pub(crate) struct Session {
     /// Objects the host dropped while the plugin was running (read by `is_cancelled`): their
     /// drop calls into the plugin, so it waits until the call returns.
     deferred_drops: RefCell<Vec<u64>>,
-    /// The thread that owns the session: the host API refuses calls from other threads. The
-    /// only field other threads may touch.
-    pub(crate) thread: OwnerThread,
-    /// Texts of the last error the host API reported (valid until the next one).
-    pub(crate) error_text: RefCell<(String, String)>,
+    /// The plugin's host API table and its handle table, once `init` made them.
+    pub(crate) context: OnceCell<&'static RunnerContext>,
 }
 
 impl Session {
@@ -67,7 +61,6 @@ impl Session {
         Box::leak(Box::new(Session {
             plugin: plugin.to_string(),
             channel: RefCell::new(channel),
-            handles: RefCell::new(HandleTable::default()),
             exported: RefCell::new(HashMap::new()),
             calls: RefCell::new(Vec::new()),
             next_id: Cell::new(1),
@@ -77,8 +70,7 @@ impl Session {
             stopping: Cell::new(false),
             cancelled: Cell::new(false),
             deferred_drops: RefCell::new(Vec::new()),
-            thread: OwnerThread::current(),
-            error_text: RefCell::new((String::new(), String::new())),
+            context: OnceCell::new(),
         }))
     }
 

@@ -154,7 +154,7 @@ impl Converter<'_> {
                 Value::object(object)
             }
             WireValue::Function(id) | WireValue::Opaque(id) => {
-                self.calls.borrow().get(id).ok_or_else(|| super::kept_past_its_call(self.plugin))?
+                self.calls.borrow().get(id).ok_or_else(|| tusk_plugin_hostapi::kept_past_its_call(self.plugin))?
             }
             WireValue::PluginObject { id, type_name } => self.object(id, &type_name),
         })

@@ -15,7 +15,7 @@ use tusk_eval::CallContext;
 use tusk_plugin_wire::{EventToHost, EventToRunner, PostFailure, read_frame, write_frame};
 
 use super::convert::Converter;
-use crate::events::{PluginEvents, PostError};
+use crate::events::PluginEvents;
 
 /// The writing side of a runner's event channel.
 #[derive(Clone)]
@@ -62,7 +62,7 @@ fn serve(mut channel: UnixStream, events: &PluginEvents, writer: &Writer, retain
         match message {
             EventToHost::Post { id, function, args_json } => {
                 let answer = writer.clone();
-                let reply = Box::new(move |result: Result<String, PostError>| {
+                let reply = Box::new(move |result: Result<String, tusk_plugin_hostapi::PostFailure>| {
                     let result = result.map_err(|error| PostFailure { script: error.script, message: error.message });
                     answer.send(&EventToRunner::PostDone { id, result });
                 });

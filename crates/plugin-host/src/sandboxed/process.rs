@@ -18,6 +18,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
+use tusk_plugin_boundary::poll::Spinner;
 use tusk_plugin_wire::{MAX_FRAME, PREAMBLE, ToHost, ToRunner, write_frame};
 
 use tusk_plugin_catalog::permissions::PluginGrants;
@@ -54,6 +55,7 @@ pub(crate) struct Process {
     socket: UnixStream,
     inbox: Inbox,
     outbox: Vec<u8>,
+    spinner: Spinner,
     tail: Arc<(Mutex<Tail>, Condvar)>,
     exited: Option<ExitStatus>,
     /// The host's end of the event channel, until `take_events` hands it to its thread.
@@ -121,6 +123,7 @@ impl Process {
             child,
             socket: host_end,
             inbox: Inbox::default(),
+            spinner: Spinner::default(),
             outbox: Vec::new(),
             tail,
             exited: None,
@@ -170,7 +173,7 @@ impl Process {
                 }
                 Ok(None) => {}
             }
-            if !tusk_plugin_boundary::poll::wait_until_readable(&self.socket, deadline) {
+            if !self.spinner.wait_until_readable(&self.socket, deadline) {
                 return Err(ReadFailure::TimedOut);
             }
             match self.inbox.fill(&self.socket) {

@@ -1,0 +1,981 @@
+//! The host API table a plugin calls ([`HostApi`]), written once for both places a plugin runs:
+//! the in-process host, where the values live, and the sandboxed runner, which asks the host
+//! over the wire. Each implements [`Backend`]; this crate owns every `extern "C"` entry of the
+//! table and what the two do alike: the checks of pointers and lengths, `catch_unwind` (no
+//! panic unwinds into plugin code), the owner-thread check, the handle table, the conversion
+//! of values to and from [`TValue`] and the error records. It is the one module with `unsafe`
+//! on this side of the boundary besides the code that opens libraries and calls descriptors.
+//!
+//! The table's layout is the ABI's: entries are only ever appended, and [`Context::leak`]
+//! fills every entry the ABI has.
+//!
+//! # Safety
+//!
+//! Every entry is an `unsafe extern "C" fn` the plugin calls through its table, under the ABI's
+//! contract: `context` is the table's own, and every non-null pointer (values, out-slots,
+//! `StrRef` texts, arrays with their lengths) is valid for the duration of the call. Null
+//! pointers and zero lengths are checked. The private helpers that read or write through such
+//! pointers (`text_of` and the like) are only ever called on the arguments of those entries.
+#![allow(unsafe_code)]
+
+use std::borrow::Cow;
+use std::cell::{Cell, RefCell};
+use std::ffi::c_void;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::ptr::NonNull;
+
+use smallvec::SmallVec;
+use tusk_plugin_abi::{
+    ABI_MINOR, ErrorOut, FOREIGN_THREAD_MESSAGE, HostApi, OwnerThread, PostDone, StrRef, TValue, error_kind, status,
+    tag,
+};
+use tusk_plugin_boundary::HandleTable;
+use tusk_plugin_boundary::fs::{Grant, IoFailure, WriteMode, read_granted, write_granted};
+
+/// Handles lent to the plugin for one call, released when it returns.
+pub type Temporaries = SmallVec<[u64; 4]>;
+
+/// What a value is, as far as the table cares when it hands the value to the plugin.
+pub enum Shape<'a> {
+    /// `null`.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A range.
+    Range(i64, i64),
+    /// A string, lent without a copy to the call it is an argument of.
+    Str(&'a str),
+    /// An array.
+    Array,
+    /// An object.
+    Object,
+    /// A script function.
+    Function,
+    /// One of this plugin's own objects, by the plugin's id.
+    PluginObject(u64),
+    /// Anything else (a foreign value of the host or of another plugin).
+    Opaque,
+}
+
+/// What looking into a container found.
+pub enum Lookup<T> {
+    /// The item.
+    Found(T),
+    /// No such index or key.
+    Missing,
+    /// The value is not a container of that kind.
+    NotAContainer,
+}
+
+/// An error a backend reports to the plugin through its error record.
+pub struct Failure {
+    /// One of `error_kind`.
+    pub kind: u32,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl Failure {
+    /// An error with a plain message.
+    pub fn message(message: impl Into<String>) -> Failure {
+        Failure { kind: error_kind::MESSAGE, message: message.into() }
+    }
+
+    /// The error of a script function the plugin called.
+    pub fn script(message: impl Into<String>) -> Failure {
+        Failure { kind: error_kind::SCRIPT, message: message.into() }
+    }
+}
+
+/// Why a posted call of a retained function gave no value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostFailure {
+    /// The script function itself failed (rather than the post: shutdown, a released function).
+    pub script: bool,
+    /// What went wrong; a script error starts with its location.
+    pub message: String,
+}
+
+/// Where a posted call's outcome goes (on whichever thread has it): the result as JSON text.
+pub type Reply = Box<dyn FnOnce(Result<String, PostFailure>) + Send>;
+
+/// The context of the plugin call in progress, as the plugin passes it back (never null): the
+/// host's per-call state in-process, the call's id in the runner.
+#[derive(Clone, Copy)]
+pub struct CallPointer(NonNull<c_void>);
+
+impl CallPointer {
+    /// The pointer, as the backend handed it to the plugin's `call`.
+    pub fn as_ptr(self) -> *mut c_void {
+        self.0.as_ptr()
+    }
+}
+
+/// The error when a plugin uses a script function or foreign value after the call that passed
+/// it returned: the same text in-process and sandboxed.
+pub fn kept_past_its_call(plugin: &str) -> String {
+    format!("plugin `{plugin}` used a script value that is only valid during the call that passed it")
+}
+
+/// What differs between the in-process host and the sandboxed runner behind the host API:
+/// the values the handles name, and where script functions, grants and the event loop are.
+///
+/// Functions taking a [`Context`] run on the thread that owns it, with nothing of the context
+/// borrowed (they may call back into the plugin). The `Shared` ones may run on any thread.
+pub trait Backend: Sized + 'static {
+    /// A value a handle names.
+    type Value: Clone + Default;
+    /// What the plugin's other threads reach (the event loop), set before the plugin starts.
+    type Shared: Sync + 'static;
+    /// Decides whether the plugin may read or write a file.
+    type Grant<'a>: Grant
+    where
+        Self: 'a;
+
+    /// The plugin's name, for error texts.
+    fn plugin(&self) -> &str;
+
+    /// What `value` is.
+    fn shape<'v>(context: &Context<Self>, value: &'v Self::Value) -> Shape<'v>;
+    /// A boolean value.
+    fn bool(value: bool) -> Self::Value;
+    /// An integer value.
+    fn int(value: i64) -> Self::Value;
+    /// A float value.
+    fn float(value: f64) -> Self::Value;
+    /// A range value.
+    fn range(start: i64, end: i64) -> Self::Value;
+    /// A string value.
+    fn string(text: String) -> Self::Value;
+    /// An array value.
+    fn array(items: Vec<Self::Value>) -> Self::Value;
+    /// An object value; a later key replaces an earlier one's value, in the earlier's place.
+    fn object(entries: Vec<(String, Self::Value)>) -> Self::Value;
+    /// Items of an array, entries of an object, 0 for other values.
+    fn length(value: &Self::Value) -> usize;
+    /// Item `index` of an array.
+    fn item(value: &Self::Value, index: usize) -> Lookup<Self::Value>;
+    /// The value under `key` of an object.
+    fn field(value: &Self::Value, key: &str) -> Lookup<Self::Value>;
+    /// Entry `index` of an object: its key (living as long as the object) and value.
+    fn entry(value: &Self::Value, index: usize) -> Lookup<(&str, Self::Value)>;
+
+    /// Calls a script function during the plugin call `call`. The error is the script's.
+    fn call_function(
+        context: &Context<Self>,
+        call: CallPointer,
+        function: Self::Value,
+        args: &[Self::Value],
+    ) -> Result<Self::Value, String>;
+    /// Keeps the script function `function` beyond the call `call`; returns its retained id.
+    fn retain_function(context: &Context<Self>, call: CallPointer, function: Self::Value) -> Result<u64, Failure>;
+    /// Wraps plugin object `id` as a value.
+    fn plugin_object(context: &'static Context<Self>, type_name: String, id: u64) -> Self::Value;
+    /// A log record from the plugin (level 0 trace … 4 error).
+    fn log(context: &Context<Self>, level: u32, message: &str, fields: Self::Value);
+    /// The grants of the plugin's file I/O.
+    fn grant(context: &Context<Self>) -> Self::Grant<'_>;
+    /// The absolute path `path` means for the plugin.
+    fn resolve_path(context: &Context<Self>, path: String) -> String;
+    /// An environment variable, if the plugin may read it (`Err`: the refusal).
+    fn read_env(context: &Context<Self>, name: &str) -> Result<Option<String>, String>;
+    /// May the plugin connect to `host:port` (`Err`: the refusal)?
+    fn check_connect(context: &Context<Self>, host: &str, port: u16) -> Result<(), String>;
+    /// True when the running call should stop.
+    fn is_cancelled(context: &Context<Self>) -> bool;
+
+    /// Lets go of a retained function (any thread).
+    fn release_function(shared: &Self::Shared, function: u64);
+    /// Posts a call of a retained function to the event loop (any thread).
+    fn post(shared: &Self::Shared, function: u64, args_json: String, reply: Reply) -> Result<(), Cow<'static, str>>;
+    /// Starts a service that keeps the event loop running (any thread).
+    fn start_service(shared: &Self::Shared, name: &str) -> Result<u64, Cow<'static, str>>;
+    /// Ends a service (any thread).
+    fn end_service(shared: &Self::Shared, service: u64);
+}
+
+/// One plugin's host API table and the state behind it; the table's `context` points here.
+/// Leaked: the plugin keeps pointers to it for the rest of the process.
+pub struct Context<B: Backend> {
+    api: HostApi,
+    /// The thread that owns the context; the only field besides `shared` other threads touch.
+    thread: OwnerThread,
+    /// Written before the plugin gets the table, never after.
+    shared: B::Shared,
+    handles: RefCell<HandleTable<B::Value>>,
+    /// Texts of the last error reported (valid until the next one, as the ABI says).
+    error_text: RefCell<(String, String)>,
+    /// Counts outermost calls. Script functions and foreign values the plugin gets are valid
+    /// until the outermost call that gave them returns: a handle from an earlier epoch cannot
+    /// be called. (The runner never starts an epoch: the host checks its script values.)
+    epoch: Cell<u64>,
+    backend: B,
+}
+
+impl<B: Backend> Context<B> {
+    /// Creates the context of one plugin, owned by the calling thread.
+    pub fn leak(backend: B, shared: B::Shared) -> &'static Context<B> {
+        let context: &'static mut Context<B> = Box::leak(Box::new(Context {
+            api: table::<B>(),
+            thread: OwnerThread::current(),
+            shared,
+            handles: RefCell::new(HandleTable::default()),
+            error_text: RefCell::new((String::new(), String::new())),
+            epoch: Cell::new(0),
+            backend,
+        }));
+        context.api.context = (context as *mut Context<B>).cast::<c_void>();
+        context
+    }
+
+    /// The table to hand to the plugin's `init`.
+    pub fn api(&self) -> &HostApi {
+        &self.api
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// What the plugin's other threads reach.
+    pub fn shared(&self) -> &B::Shared {
+        &self.shared
+    }
+
+    /// Calls from other threads refused since the last time this was asked: the plugin's
+    /// current call fails with `tusk_plugin_abi::foreign_thread_error` when there were any.
+    pub fn refused_calls(&self) -> u64 {
+        self.thread.take_foreign_calls()
+    }
+
+    /// Values the plugin currently holds (for leak checks in tests).
+    pub fn live_handles(&self) -> usize {
+        self.handles.borrow().live()
+    }
+
+    /// Starts a new outermost call: what the plugin got during earlier ones is out of reach.
+    pub fn begin_epoch(&self) {
+        self.epoch.set(self.epoch.get() + 1);
+    }
+
+    /// Converts a value for the plugin. Heap values get a handle holding one reference, which
+    /// belongs to the plugin (`temporaries` is `None`) or to the call (`Some`: released by
+    /// [`Context::release_all`] when the call returns); strings lent to a call are borrowed.
+    pub fn give(&self, value: &B::Value, temporaries: Option<&mut Temporaries>) -> TValue {
+        let scalar = |tag: u32, a: u64, b: u64| TValue { tag, flags: 0, a, b };
+        let (tag, id) = match B::shape(self, value) {
+            Shape::Null => return TValue::NULL,
+            Shape::Bool(b) => return scalar(tag::BOOL, u64::from(b), 0),
+            Shape::Int(n) => return scalar(tag::INT, n as u64, 0),
+            Shape::Float(x) => return scalar(tag::FLOAT, x.to_bits(), 0),
+            Shape::Range(start, end) => return scalar(tag::RANGE, start as u64, end as u64),
+            Shape::Str(text) if temporaries.is_some() => {
+                return scalar(tag::STR, text.as_ptr() as u64, text.len() as u64);
+            }
+            Shape::Str(_) => (tag::STRING, 0),
+            Shape::Array => (tag::ARRAY, 0),
+            Shape::Object => (tag::OBJECT, 0),
+            Shape::Function => (tag::FUNCTION, 0),
+            Shape::PluginObject(id) => (tag::PLUGIN_OBJECT, id),
+            Shape::Opaque => (tag::OPAQUE, 0),
+        };
+        let handle = self.handles.borrow_mut().insert(value.clone(), self.epoch.get());
+        if let Some(temporaries) = temporaries {
+            temporaries.push(handle);
+        }
+        TValue { tag, flags: 0, a: handle, b: id }
+    }
+
+    /// [`Context::give`] for a value taken out of `parent` (an array or object the plugin
+    /// holds): it is as old as its container, so a function kept inside a kept array stays out
+    /// of reach too.
+    fn give_from(&self, value: &B::Value, parent: &TValue) -> TValue {
+        let given = self.give(value, None);
+        if given.is_handle() {
+            let mut handles = self.handles.borrow_mut();
+            if let Some(epoch) = handles.slot(parent.a).map(|slot| slot.epoch) {
+                handles.set_epoch(given.a, epoch);
+            }
+        }
+        given
+    }
+
+    /// Converts a plugin's value, consuming the reference it carries.
+    ///
+    /// # Safety
+    ///
+    /// A `STR` value's pointer and length must name text that is valid for the duration of
+    /// this call (as the plugin's arguments and results are).
+    pub unsafe fn take(&self, raw: &TValue) -> B::Value {
+        match raw.tag {
+            tag::BOOL => B::bool(raw.a != 0),
+            tag::INT => B::int(raw.a as i64),
+            tag::FLOAT => B::float(f64::from_bits(raw.a)),
+            // SAFETY: the caller's contract.
+            tag::STR => B::string(unsafe { text_of(StrRef { ptr: raw.a as *const u8, len: raw.b as usize }) }),
+            tag::RANGE => B::range(raw.a as i64, raw.b as i64),
+            _ if is_handle(raw) => {
+                let (value, released) = {
+                    let mut handles = self.handles.borrow_mut();
+                    let value = handles.get(raw.a).cloned().unwrap_or_default();
+                    (value, handles.release(raw.a))
+                };
+                // Dropped outside the borrow: dropping a plugin object calls into the plugin,
+                // which may release more handles.
+                drop(released);
+                value
+            }
+            _ => B::Value::default(),
+        }
+    }
+
+    /// Converts a plugin's value without touching its reference.
+    ///
+    /// # Safety
+    ///
+    /// As [`Context::take`].
+    unsafe fn peek(&self, raw: &TValue) -> B::Value {
+        if is_handle(raw) {
+            self.handles.borrow().get(raw.a).cloned().unwrap_or_default()
+        } else {
+            // SAFETY: the caller's contract; a value that is not a handle carries no reference.
+            unsafe { self.take(raw) }
+        }
+    }
+
+    /// True when `raw` is a script function or foreign value given during an earlier outermost
+    /// call (the plugin kept it past the call that passed it).
+    pub fn is_stale(&self, raw: &TValue) -> bool {
+        matches!(raw.tag, tag::FUNCTION | tag::OPAQUE)
+            && self.handles.borrow().slot(raw.a).is_some_and(|slot| slot.epoch != self.epoch.get())
+    }
+
+    /// Releases the handles a call lent.
+    pub fn release_all(&self, temporaries: Temporaries) {
+        if temporaries.is_empty() {
+            return;
+        }
+        let released: SmallVec<[Option<B::Value>; 4]> = {
+            let mut handles = self.handles.borrow_mut();
+            temporaries.into_iter().map(|handle| handles.release(handle)).collect()
+        };
+        // Dropped outside the borrow (see `take`).
+        drop(released);
+    }
+
+    /// Writes an error record with this context's text buffer.
+    fn report(&self, out: *mut ErrorOut, kind: u32, message: String) {
+        if out.is_null() {
+            return;
+        }
+        let mut buffer = self.error_text.borrow_mut();
+        buffer.0 = message;
+        buffer.1.clear();
+        let record = ErrorOut { kind, argument: -1, message: StrRef::new(&buffer.0), help: StrRef::new(&buffer.1) };
+        // SAFETY: the plugin passes a valid, writable error record (checked non-null).
+        unsafe { out.write(record) };
+    }
+
+    fn io_failure(&self, error: *mut ErrorOut, failure: IoFailure) -> u32 {
+        match failure {
+            IoFailure::Denied(message) => self.denied(error, message),
+            IoFailure::Failed(message) => {
+                self.report(error, error_kind::MESSAGE, message);
+                status::ERROR
+            }
+        }
+    }
+
+    fn denied(&self, error: *mut ErrorOut, message: String) -> u32 {
+        self.report(error, error_kind::PERMISSION_DENIED, message);
+        status::DENIED
+    }
+}
+
+fn is_handle(value: &TValue) -> bool {
+    matches!(value.tag, tag::STRING | tag::ARRAY | tag::OBJECT | tag::FUNCTION | tag::OPAQUE | tag::PLUGIN_OBJECT)
+}
+
+/// Copies a text out of the plugin's memory (lossily, should it not be UTF-8).
+///
+/// # Safety
+///
+/// A non-null `text.ptr` must point at `text.len` bytes that are valid for the duration of the
+/// call.
+pub unsafe fn text_of(text: StrRef) -> String {
+    if text.ptr.is_null() || text.len == 0 {
+        return String::new();
+    }
+    // SAFETY: the caller's contract (checked non-null above).
+    let bytes = unsafe { std::slice::from_raw_parts(text.ptr, text.len) };
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The context behind a table's `context`, on the thread that owns it; `None` (and the attempt
+/// counted) on any other thread.
+fn context<B: Backend>(pointer: *mut c_void) -> Option<&'static Context<B>> {
+    let context = pointer.cast::<Context<B>>().cast_const();
+    if context.is_null() {
+        return None;
+    }
+    // SAFETY: every entry receives the `context` of the table it belongs to, a leaked
+    // `Context<B>` (the entries are instantiated for `B` by `table::<B>` only). Only its
+    // `thread` field (an id and an atomic) is borrowed here, so another thread reads nothing
+    // the owner writes without synchronisation.
+    let thread = unsafe { &(*context).thread };
+    if !thread.check() {
+        return None;
+    }
+    // SAFETY: as above; on the owning thread the whole (single-threaded) context may be used.
+    Some(unsafe { &*context })
+}
+
+/// What the plugin's other threads reach, from any thread.
+fn shared<B: Backend>(pointer: *mut c_void) -> Option<&'static B::Shared> {
+    let context = pointer.cast::<Context<B>>().cast_const();
+    if context.is_null() {
+        return None;
+    }
+    // SAFETY: as in `context`; only the `shared` field is borrowed: written before the plugin
+    // got the table (which happens-before any of its threads could call here), never again,
+    // and `Sync`.
+    Some(unsafe { &(*context).shared })
+}
+
+/// Writes the refusal of a call from another thread (static text: the context's buffers
+/// belong to its thread) and returns its status.
+fn refuse(error: *mut ErrorOut) -> u32 {
+    write_out(
+        error,
+        ErrorOut {
+            kind: error_kind::MESSAGE,
+            argument: -1,
+            message: StrRef::new(FOREIGN_THREAD_MESSAGE),
+            help: StrRef::EMPTY,
+        },
+    );
+    status::ERROR
+}
+
+/// What a call without its table's context gets from the entries any thread may use.
+const NO_CONTEXT: &str = "the host API was called without its table's context";
+
+/// Writes an error from any thread: static text as it is, other text in a buffer of the
+/// calling thread (the context's buffer belongs to its owner), valid until that thread's next
+/// error, as the ABI allows.
+fn thread_error(out: *mut ErrorOut, message: Cow<'static, str>) -> u32 {
+    thread_local! {
+        static TEXT: RefCell<String> = const { RefCell::new(String::new()) };
+    }
+    if out.is_null() {
+        return status::ERROR;
+    }
+    let record = |text: &str| ErrorOut {
+        kind: error_kind::MESSAGE,
+        argument: -1,
+        message: StrRef::new(text),
+        help: StrRef::EMPTY,
+    };
+    match message {
+        Cow::Borrowed(text) => write_out(out, record(text)),
+        Cow::Owned(text) => TEXT.with(|buffer| {
+            let mut buffer = buffer.borrow_mut();
+            *buffer = text;
+            write_out(out, record(&buffer));
+        }),
+    }
+    status::ERROR
+}
+
+/// The value a plugin passes by pointer, if the pointer is not null.
+fn value_at<'a>(value: *const TValue) -> Option<&'a TValue> {
+    // SAFETY: a non-null value pointer from the plugin points at a value that lives for the
+    // duration of the call.
+    unsafe { value.as_ref() }
+}
+
+/// Reads `len` items from a plugin-provided pointer (none when it is null).
+fn items_at<'a, T>(items: *const T, len: usize) -> &'a [T] {
+    if len == 0 || items.is_null() {
+        return &[];
+    }
+    // SAFETY: the plugin passes `len` items that live for the duration of the call.
+    unsafe { std::slice::from_raw_parts(items, len) }
+}
+
+/// Writes to a plugin-provided out-pointer, if it is not null.
+fn write_out<T>(out: *mut T, value: T) {
+    if !out.is_null() {
+        // SAFETY: a non-null out-pointer from the plugin is valid and writable.
+        unsafe { out.write(value) };
+    }
+}
+
+fn guarded<T>(fallback: T, body: impl FnOnce() -> T) -> T {
+    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+}
+
+/// The table of backend `B`, without its context (set by [`Context::leak`]).
+fn table<B: Backend>() -> HostApi {
+    HostApi {
+        size: std::mem::size_of::<HostApi>() as u32,
+        abi_minor: ABI_MINOR,
+        context: std::ptr::null_mut(),
+        make_string: make_string::<B>,
+        make_array: make_array::<B>,
+        make_object: make_object::<B>,
+        retain: retain::<B>,
+        release: release::<B>,
+        string_view: string_view::<B>,
+        length: length::<B>,
+        array_get: array_get::<B>,
+        object_get: object_get::<B>,
+        object_entry: object_entry::<B>,
+        call_function: call_function::<B>,
+        make_plugin_object: make_plugin_object::<B>,
+        log: log::<B>,
+        read_file: read_file::<B>,
+        write_file: write_file::<B>,
+        read_env: read_env::<B>,
+        check_connect: check_connect::<B>,
+        is_cancelled: is_cancelled::<B>,
+        append_file: append_file::<B>,
+        resolve_path: resolve_path::<B>,
+        retain_function: retain_function::<B>,
+        release_function: release_function::<B>,
+        post: post::<B>,
+        start_service: start_service::<B>,
+        end_service: end_service::<B>,
+    }
+}
+
+unsafe extern "C" fn make_string<B: Backend>(ctx: *mut c_void, text: StrRef) -> TValue {
+    guarded(TValue::NULL, || {
+        let Some(cx) = context::<B>(ctx) else { return TValue::NULL };
+        // SAFETY: the plugin's text lives for the call.
+        cx.give(&B::string(unsafe { text_of(text) }), None)
+    })
+}
+
+unsafe extern "C" fn make_array<B: Backend>(ctx: *mut c_void, items: *const TValue, len: usize) -> TValue {
+    guarded(TValue::NULL, || {
+        let Some(cx) = context::<B>(ctx) else { return TValue::NULL };
+        // SAFETY: the plugin's values (and the texts they point at) live for the call.
+        let values = items_at(items, len).iter().map(|item| unsafe { cx.take(item) }).collect();
+        cx.give(&B::array(values), None)
+    })
+}
+
+unsafe extern "C" fn make_object<B: Backend>(
+    ctx: *mut c_void,
+    keys: *const StrRef,
+    values: *const TValue,
+    len: usize,
+) -> TValue {
+    guarded(TValue::NULL, || {
+        let Some(cx) = context::<B>(ctx) else { return TValue::NULL };
+        let entries = items_at(keys, len)
+            .iter()
+            .zip(items_at(values, len))
+            // SAFETY: the plugin's keys and values live for the call.
+            .map(|(key, value)| unsafe { (text_of(*key), cx.take(value)) })
+            .collect();
+        cx.give(&B::object(entries), None)
+    })
+}
+
+unsafe extern "C" fn retain<B: Backend>(ctx: *mut c_void, value: *const TValue) {
+    guarded((), || {
+        let Some(cx) = context::<B>(ctx) else { return };
+        let Some(raw) = value_at(value) else { return };
+        if is_handle(raw) {
+            cx.handles.borrow_mut().retain(raw.a);
+        }
+    })
+}
+
+unsafe extern "C" fn release<B: Backend>(ctx: *mut c_void, value: *const TValue) {
+    guarded((), || {
+        let Some(cx) = context::<B>(ctx) else { return };
+        let Some(raw) = value_at(value) else { return };
+        if is_handle(raw) {
+            // Dropped outside the table's borrow (see `Context::take`).
+            let released = cx.handles.borrow_mut().release(raw.a);
+            drop(released);
+        }
+    })
+}
+
+unsafe extern "C" fn string_view<B: Backend>(ctx: *mut c_void, value: *const TValue, out: *mut StrRef) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(cx) = context::<B>(ctx) else { return status::INVALID };
+        let Some(raw) = value_at(value) else { return status::INVALID };
+        let handles = cx.handles.borrow();
+        let Some(slot) = handles.slot(raw.a) else { return status::NOT_FOUND };
+        let Shape::Str(text) = B::shape(cx, &slot.value) else { return status::INVALID };
+        // The text lives in the value's shared allocation, which the plugin's handle keeps alive.
+        write_out(out, StrRef::new(text));
+        status::OK
+    })
+}
+
+unsafe extern "C" fn length<B: Backend>(ctx: *mut c_void, value: *const TValue) -> usize {
+    guarded(0, || {
+        let Some(cx) = context::<B>(ctx) else { return 0 };
+        let Some(raw) = value_at(value) else { return 0 };
+        cx.handles.borrow().get(raw.a).map_or(0, B::length)
+    })
+}
+
+/// Writes what a lookup into the container `raw` found, given as old as its container.
+fn found<B: Backend>(cx: &Context<B>, raw: &TValue, lookup: Lookup<B::Value>, out: *mut TValue) -> u32 {
+    match lookup {
+        Lookup::Found(value) => {
+            write_out(out, cx.give_from(&value, raw));
+            status::OK
+        }
+        Lookup::Missing => status::NOT_FOUND,
+        Lookup::NotAContainer => status::INVALID,
+    }
+}
+
+unsafe extern "C" fn array_get<B: Backend>(
+    ctx: *mut c_void,
+    array: *const TValue,
+    index: usize,
+    out: *mut TValue,
+) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(cx) = context::<B>(ctx) else { return status::INVALID };
+        let Some(raw) = value_at(array) else { return status::INVALID };
+        let lookup = cx.handles.borrow().get(raw.a).map_or(Lookup::NotAContainer, |value| B::item(value, index));
+        found(cx, raw, lookup, out)
+    })
+}
+
+unsafe extern "C" fn object_get<B: Backend>(
+    ctx: *mut c_void,
+    object: *const TValue,
+    key: StrRef,
+    out: *mut TValue,
+) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(cx) = context::<B>(ctx) else { return status::INVALID };
+        let Some(raw) = value_at(object) else { return status::INVALID };
+        // SAFETY: the plugin's key lives for the call.
+        let key = unsafe { text_of(key) };
+        let lookup = cx.handles.borrow().get(raw.a).map_or(Lookup::NotAContainer, |value| B::field(value, &key));
+        found(cx, raw, lookup, out)
+    })
+}
+
+unsafe extern "C" fn object_entry<B: Backend>(
+    ctx: *mut c_void,
+    object: *const TValue,
+    index: usize,
+    key: *mut StrRef,
+    out: *mut TValue,
+) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(cx) = context::<B>(ctx) else { return status::INVALID };
+        let Some(raw) = value_at(object) else { return status::INVALID };
+        let (key_ref, value) = {
+            let handles = cx.handles.borrow();
+            match handles.get(raw.a).map_or(Lookup::NotAContainer, |value| B::entry(value, index)) {
+                // The key lives inside the object, which the plugin's handle keeps alive.
+                Lookup::Found((entry_key, value)) => (StrRef::new(entry_key), value),
+                Lookup::Missing => return status::NOT_FOUND,
+                Lookup::NotAContainer => return status::INVALID,
+            }
+        };
+        let given = cx.give_from(&value, raw);
+        write_out(key, key_ref);
+        write_out(out, given);
+        status::OK
+    })
+}
+
+unsafe extern "C" fn call_function<B: Backend>(
+    ctx: *mut c_void,
+    call: *mut c_void,
+    function: *const TValue,
+    args: *const TValue,
+    argc: usize,
+    out: *mut TValue,
+    error: *mut ErrorOut,
+) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(cx) = context::<B>(ctx) else { return refuse(error) };
+        let Some(call) = NonNull::new(call) else {
+            cx.report(error, error_kind::SCRIPT, "lambdas can only be called during a call into the plugin".into());
+            return status::ERROR;
+        };
+        let Some(function_raw) = value_at(function) else { return status::INVALID };
+        if cx.is_stale(function_raw) {
+            cx.report(error, error_kind::SCRIPT, kept_past_its_call(cx.backend.plugin()));
+            return status::ERROR;
+        }
+        // SAFETY: the plugin's values live for the call.
+        let function = unsafe { cx.peek(function_raw) };
+        // SAFETY: as above.
+        let args: SmallVec<[B::Value; 4]> = items_at(args, argc).iter().map(|arg| unsafe { cx.peek(arg) }).collect();
+        match B::call_function(cx, CallPointer(call), function, &args) {
+            Ok(value) => {
+                write_out(out, cx.give(&value, None));
+                status::OK
+            }
+            Err(message) => {
+                cx.report(error, error_kind::SCRIPT, message);
+                status::ERROR
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn make_plugin_object<B: Backend>(ctx: *mut c_void, type_name: StrRef, object: u64) -> TValue {
+    guarded(TValue::NULL, || {
+        let Some(cx) = context::<B>(ctx) else { return TValue::NULL };
+        // SAFETY: the plugin's text lives for the call.
+        let type_name = unsafe { text_of(type_name) };
+        cx.give(&B::plugin_object(cx, type_name, object), None)
+    })
+}
+
+unsafe extern "C" fn log<B: Backend>(ctx: *mut c_void, level: u32, message: StrRef, fields: *const TValue) {
+    guarded((), || {
+        let Some(cx) = context::<B>(ctx) else { return };
+        // SAFETY: the plugin's values and text live for the call.
+        let (fields, message) =
+            unsafe { (value_at(fields).map(|raw| cx.peek(raw)).unwrap_or_default(), text_of(message)) };
+        B::log(cx, level, &message, fields);
+    })
+}
+
+unsafe extern "C" fn read_file<B: Backend>(
+    ctx: *mut c_void,
+    path: StrRef,
+    out: *mut TValue,
+    error: *mut ErrorOut,
+) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(cx) = context::<B>(ctx) else { return refuse(error) };
+        // SAFETY: the plugin's text lives for the call.
+        let path = unsafe { text_of(path) };
+        match read_granted(&B::grant(cx), &path) {
+            Ok(text) => {
+                write_out(out, cx.give(&B::string(text), None));
+                status::OK
+            }
+            Err(failure) => cx.io_failure(error, failure),
+        }
+    })
+}
+
+unsafe extern "C" fn write_file<B: Backend>(ctx: *mut c_void, path: StrRef, data: StrRef, error: *mut ErrorOut) -> u32 {
+    write_granted_file::<B>(ctx, path, data, error, WriteMode::Replace)
+}
+
+unsafe extern "C" fn append_file<B: Backend>(
+    ctx: *mut c_void,
+    path: StrRef,
+    data: StrRef,
+    error: *mut ErrorOut,
+) -> u32 {
+    write_granted_file::<B>(ctx, path, data, error, WriteMode::Append)
+}
+
+fn write_granted_file<B: Backend>(
+    ctx: *mut c_void,
+    path: StrRef,
+    data: StrRef,
+    error: *mut ErrorOut,
+    mode: WriteMode,
+) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(cx) = context::<B>(ctx) else { return refuse(error) };
+        // SAFETY: the plugin's texts live for the call (the entries' arguments).
+        let (path, data) = unsafe { (text_of(path), text_of(data)) };
+        match write_granted(&B::grant(cx), &path, data.as_bytes(), mode) {
+            Ok(()) => status::OK,
+            Err(failure) => cx.io_failure(error, failure),
+        }
+    })
+}
+
+unsafe extern "C" fn resolve_path<B: Backend>(ctx: *mut c_void, path: StrRef, out: *mut TValue) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(cx) = context::<B>(ctx) else { return status::INVALID };
+        // SAFETY: the plugin's text lives for the call.
+        let resolved = B::resolve_path(cx, unsafe { text_of(path) });
+        write_out(out, cx.give(&B::string(resolved), None));
+        status::OK
+    })
+}
+
+unsafe extern "C" fn read_env<B: Backend>(
+    ctx: *mut c_void,
+    name: StrRef,
+    out: *mut TValue,
+    error: *mut ErrorOut,
+) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(cx) = context::<B>(ctx) else { return refuse(error) };
+        // SAFETY: the plugin's text lives for the call.
+        let name = unsafe { text_of(name) };
+        match B::read_env(cx, &name) {
+            Ok(Some(value)) => {
+                write_out(out, cx.give(&B::string(value), None));
+                status::OK
+            }
+            Ok(None) => status::NOT_FOUND,
+            Err(message) => cx.denied(error, message),
+        }
+    })
+}
+
+unsafe extern "C" fn check_connect<B: Backend>(ctx: *mut c_void, host: StrRef, port: u16, error: *mut ErrorOut) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(cx) = context::<B>(ctx) else { return refuse(error) };
+        // SAFETY: the plugin's text lives for the call.
+        let host = unsafe { text_of(host) };
+        match B::check_connect(cx, &host, port) {
+            Ok(()) => status::OK,
+            Err(message) => cx.denied(error, message),
+        }
+    })
+}
+
+unsafe extern "C" fn is_cancelled<B: Backend>(ctx: *mut c_void, _call: *mut c_void) -> u32 {
+    guarded(0, || context::<B>(ctx).map_or(0, |cx| u32::from(B::is_cancelled(cx))))
+}
+
+unsafe extern "C" fn retain_function<B: Backend>(
+    ctx: *mut c_void,
+    call: *mut c_void,
+    function: *const TValue,
+    out: *mut u64,
+    error: *mut ErrorOut,
+) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(cx) = context::<B>(ctx) else { return refuse(error) };
+        let Some(call) = NonNull::new(call) else {
+            cx.report(
+                error,
+                error_kind::MESSAGE,
+                "functions can only be retained during a call into the plugin".into(),
+            );
+            return status::ERROR;
+        };
+        let Some(raw) = value_at(function) else { return status::INVALID };
+        if raw.tag != tag::FUNCTION {
+            cx.report(error, error_kind::MESSAGE, "only a script function can be retained".into());
+            return status::INVALID;
+        }
+        if cx.is_stale(raw) {
+            cx.report(error, error_kind::SCRIPT, kept_past_its_call(cx.backend.plugin()));
+            return status::ERROR;
+        }
+        // SAFETY: the plugin's value lives for the call.
+        let function = unsafe { cx.peek(raw) };
+        match B::retain_function(cx, CallPointer(call), function) {
+            Ok(id) => {
+                write_out(out, id);
+                status::OK
+            }
+            Err(failure) => {
+                cx.report(error, failure.kind, failure.message);
+                status::ERROR
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn release_function<B: Backend>(ctx: *mut c_void, function: u64) {
+    guarded((), || {
+        if let Some(shared) = shared::<B>(ctx) {
+            B::release_function(shared, function);
+        }
+    })
+}
+
+/// The plugin's opaque `done` argument, handed back to it on whichever thread replies.
+struct Token(*mut c_void);
+
+// SAFETY: the token is the plugin's own, opaque here; the ABI lets `done` run on any thread, so
+// the plugin made it sendable (the SDK's is a boxed `Send` closure).
+unsafe impl Send for Token {}
+
+unsafe extern "C" fn post<B: Backend>(
+    ctx: *mut c_void,
+    function: u64,
+    args_json: StrRef,
+    done: PostDone,
+    token: *mut c_void,
+    error: *mut ErrorOut,
+) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(shared) = shared::<B>(ctx) else { return thread_error(error, NO_CONTEXT.into()) };
+        let token = Token(token);
+        let reply: Reply = Box::new(move |result| {
+            let token = token;
+            deliver(done, token.0, result);
+        });
+        // SAFETY: the plugin's text lives for the call.
+        let args_json = unsafe { text_of(args_json) };
+        match B::post(shared, function, args_json, reply) {
+            Ok(()) => status::OK,
+            Err(message) => thread_error(error, message),
+        }
+    })
+}
+
+/// Calls the plugin's `done` with a posted call's outcome.
+fn deliver(done: PostDone, token: *mut c_void, result: Result<String, PostFailure>) {
+    let outcome = catch_unwind(AssertUnwindSafe(|| match &result {
+        // SAFETY: `done` and `token` came together from the plugin's `post`; the texts live
+        // for the call.
+        Ok(json) => unsafe { done(token, status::OK, StrRef::new(json), std::ptr::null()) },
+        Err(failure) => {
+            let kind = if failure.script { error_kind::SCRIPT } else { error_kind::MESSAGE };
+            let record = ErrorOut { kind, argument: -1, message: StrRef::new(&failure.message), help: StrRef::EMPTY };
+            // SAFETY: as above.
+            unsafe { done(token, status::ERROR, StrRef::EMPTY, &record) }
+        }
+    }));
+    // The SDK's `done` catches its own panics; a plugin without the SDK that unwinds into us
+    // loses its reply, not the host.
+    drop(outcome);
+}
+
+unsafe extern "C" fn start_service<B: Backend>(
+    ctx: *mut c_void,
+    name: StrRef,
+    out: *mut u64,
+    error: *mut ErrorOut,
+) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(shared) = shared::<B>(ctx) else { return thread_error(error, NO_CONTEXT.into()) };
+        // SAFETY: the plugin's text lives for the call.
+        let name = unsafe { text_of(name) };
+        match B::start_service(shared, &name) {
+            Ok(id) => {
+                write_out(out, id);
+                status::OK
+            }
+            Err(message) => thread_error(error, message),
+        }
+    })
+}
+
+unsafe extern "C" fn end_service<B: Backend>(ctx: *mut c_void, service: u64) {
+    guarded((), || {
+        if let Some(shared) = shared::<B>(ctx) {
+            B::end_service(shared, service);
+        }
+    })
+}
