@@ -27,9 +27,11 @@ use std::rc::Rc;
 use smallvec::SmallVec;
 use tusk_eval::{CallContext, Foreign, Key, Object, Text, Value};
 use tusk_plugin_abi::{
-    ENTRY_SYMBOL, ErrorOut, PluginDescriptor, StrRef, SymbolInfo, TValue, error_kind, foreign_thread_error, status,
+    ENTRY_SYMBOL, ErrorOut, PluginDescriptor, StrRef, TValue, error_kind, foreign_thread_error, status,
 };
 use tusk_plugin_boundary::fs::Grant;
+pub(crate) use tusk_plugin_hostapi::descriptor::SymbolHandle;
+use tusk_plugin_hostapi::descriptor::{self, RegisteredSymbol};
 use tusk_plugin_hostapi::{Backend, CallPointer, Context, Failure, Lookup, Reply, Shape, Temporaries};
 
 /// What the host does for plugins beyond values: permission-checked I/O, logging,
@@ -143,60 +145,14 @@ pub(crate) fn shutdown(host: &HostContext, descriptor: &PluginDescriptor) -> Res
 
 /// The plugin's name and version as its `name()` and `version()` return them.
 pub(crate) fn identity(descriptor: &PluginDescriptor) -> (String, String) {
-    let mut name = StrRef::EMPTY;
-    let mut version = StrRef::EMPTY;
-    // SAFETY: valid out-pointers; the texts are copied at once.
-    unsafe { (descriptor.identity)(&mut name, &mut version) };
-    (text_of(name), text_of(version))
+    // SAFETY: the descriptor is a loaded plugin's.
+    unsafe { descriptor::identity(descriptor) }
 }
 
 /// What `init` registered, copied out of the plugin.
-pub(crate) struct RegisteredSymbol {
-    pub(crate) handle: SymbolHandle,
-    pub(crate) name: String,
-    pub(crate) kind: u32,
-    pub(crate) side_effects: bool,
-    pub(crate) lazy_arguments: u64,
-    pub(crate) signature: String,
-    pub(crate) summary: String,
-    pub(crate) examples: Vec<String>,
-}
-
-/// A symbol's dispatch handle: valid until the plugin's `shutdown`.
-#[derive(Clone, Copy)]
-pub(crate) struct SymbolHandle(*const c_void);
-
 pub(crate) fn symbols(descriptor: &PluginDescriptor) -> Vec<RegisteredSymbol> {
     // SAFETY: called after a successful `init`.
-    let count = unsafe { (descriptor.symbol_count)() };
-    let mut symbols = Vec::with_capacity(count as usize);
-    for index in 0..count {
-        let mut info = SymbolInfo::EMPTY;
-        // SAFETY: `index` is below the count; `info` is a valid out-pointer.
-        if unsafe { (descriptor.symbol_info)(index, &mut info) } != status::OK {
-            continue;
-        }
-        let examples = if info.examples.is_null() {
-            Vec::new()
-        } else {
-            // SAFETY: the plugin describes `example_count` texts, valid until `shutdown`.
-            unsafe { std::slice::from_raw_parts(info.examples, info.example_count) }
-                .iter()
-                .map(|t| text_of(*t))
-                .collect()
-        };
-        symbols.push(RegisteredSymbol {
-            handle: SymbolHandle(info.handle),
-            name: text_of(info.name),
-            kind: info.kind,
-            side_effects: info.side_effects != 0,
-            lazy_arguments: info.lazy_arguments,
-            signature: text_of(info.signature),
-            summary: text_of(info.summary),
-            examples,
-        });
-    }
-    symbols
+    unsafe { descriptor::symbols(descriptor) }.into_iter().flatten().collect()
 }
 
 /// The host API's state for one plugin; its address is the `context` of the plugin's table.
@@ -489,7 +445,8 @@ pub(crate) fn call(
     calls.set(calls.get() + 1);
     // SAFETY: the plugin is initialised; `raw` and the values it borrows outlive the call;
     // `call_context` is only used by callbacks during this call.
-    let code = unsafe { (descriptor.call)(symbol.0, call_context, raw.as_ptr(), raw.len(), &mut out, &mut error) };
+    let code =
+        unsafe { (descriptor.call)(symbol.as_ptr(), call_context, raw.as_ptr(), raw.len(), &mut out, &mut error) };
     calls.set(calls.get() - 1);
     // Copied before anything else can call into the plugin (its texts live until then).
     let result = if code != status::OK {

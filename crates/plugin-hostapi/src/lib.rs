@@ -18,6 +18,8 @@
 //! pointers (`text_of` and the like) are only ever called on the arguments of those entries.
 #![allow(unsafe_code)]
 
+pub mod descriptor;
+
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::ffi::c_void;

@@ -21,10 +21,12 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tusk_plugin_abi::{
-    ABI_MAJOR, ENTRY_SYMBOL, ErrorOut, InfoRecord, PluginDescriptor, StrRef, SymbolInfo, TValue, error_kind,
-    fixed_text, foreign_thread_error, status,
+    ABI_MAJOR, ENTRY_SYMBOL, ErrorOut, InfoRecord, PluginDescriptor, StrRef, TValue, error_kind, fixed_text,
+    foreign_thread_error, status,
 };
 use tusk_plugin_boundary::fs::Grant;
+use tusk_plugin_hostapi::descriptor;
+pub(crate) use tusk_plugin_hostapi::descriptor::SymbolHandle;
 use tusk_plugin_hostapi::{Backend, CallPointer, Context, Failure, Lookup, Reply, Shape, Temporaries};
 use tusk_plugin_wire::{CallError, Request, Symbol, WireValue};
 
@@ -48,10 +50,6 @@ unsafe impl Sync for DescriptorRef {}
 fn descriptor() -> Option<&'static PluginDescriptor> {
     DESCRIPTOR.get().map(|d| d.0)
 }
-
-/// A symbol's dispatch handle, valid until the plugin's `shutdown`.
-#[derive(Clone, Copy)]
-pub(crate) struct SymbolHandle(*const c_void);
 
 /// Copies a text the plugin handed back (an error record's, a symbol's description).
 fn text_of(text: StrRef) -> String {
@@ -143,48 +141,30 @@ pub(crate) fn shutdown() -> Result<(), String> {
 /// The plugin's name and version as its `name()` and `version()` return them.
 pub(crate) fn identity() -> (String, String) {
     let Some(descriptor) = descriptor() else { return (String::new(), String::new()) };
-    let mut name = StrRef::EMPTY;
-    let mut version = StrRef::EMPTY;
-    // SAFETY: valid out-pointers; the texts are copied at once.
-    unsafe { (descriptor.identity)(&mut name, &mut version) };
-    (text_of(name), text_of(version))
+    // SAFETY: the descriptor is the loaded plugin's.
+    unsafe { descriptor::identity(descriptor) }
 }
 
 /// What `init` registered: dispatch handles by index, and their descriptions for the host.
 pub(crate) fn symbols() -> (Vec<Option<SymbolHandle>>, Vec<Symbol>) {
     let Some(descriptor) = descriptor() else { return (Vec::new(), Vec::new()) };
     // SAFETY: called after a successful `init`.
-    let count = unsafe { (descriptor.symbol_count)() };
-    let mut handles = Vec::with_capacity(count as usize);
-    let mut symbols = Vec::with_capacity(count as usize);
-    for index in 0..count {
-        let mut info = SymbolInfo::EMPTY;
-        // SAFETY: `index` is below the count; `info` is a valid out-pointer.
-        if unsafe { (descriptor.symbol_info)(index, &mut info) } != status::OK {
-            handles.push(None);
-            continue;
-        }
-        let examples = if info.examples.is_null() {
-            Vec::new()
-        } else {
-            // SAFETY: the plugin describes `example_count` texts, valid until `shutdown`.
-            unsafe { std::slice::from_raw_parts(info.examples, info.example_count) }
-                .iter()
-                .map(|t| text_of(*t))
-                .collect()
-        };
-        handles.push(Some(SymbolHandle(info.handle)));
-        symbols.push(Symbol {
-            index,
-            name: text_of(info.name),
-            kind: info.kind,
-            side_effects: info.side_effects != 0,
-            lazy_arguments: info.lazy_arguments,
-            signature: text_of(info.signature),
-            summary: text_of(info.summary),
-            examples,
-        });
-    }
+    let registered = unsafe { descriptor::symbols(descriptor) };
+    let handles = registered.iter().map(|symbol| symbol.as_ref().map(|symbol| symbol.handle)).collect();
+    let symbols = registered
+        .into_iter()
+        .flatten()
+        .map(|symbol| Symbol {
+            index: symbol.index,
+            name: symbol.name,
+            kind: symbol.kind,
+            side_effects: symbol.side_effects,
+            lazy_arguments: symbol.lazy_arguments,
+            signature: symbol.signature,
+            summary: symbol.summary,
+            examples: symbol.examples,
+        })
+        .collect();
     (handles, symbols)
 }
 
@@ -233,7 +213,14 @@ pub(crate) fn call(
     // SAFETY: the plugin is initialised; `raw` and the strings it borrows (owned by `args`)
     // outlive the call; the context pointer is only handed back to the host API table.
     let code = unsafe {
-        (descriptor.call)(symbol.0, call_id as usize as *mut c_void, raw.as_ptr(), raw.len(), &mut out, &mut error)
+        (descriptor.call)(
+            symbol.as_ptr(),
+            call_id as usize as *mut c_void,
+            raw.as_ptr(),
+            raw.len(),
+            &mut out,
+            &mut error,
+        )
     };
     // Copy the error out before anything else can call into the plugin.
     let failure = (code != status::OK).then(|| CallError {
