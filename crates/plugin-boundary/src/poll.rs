@@ -8,7 +8,9 @@
 //! (the waker is expected to sleep), and each message then costs a whole spin: a callback's
 //! round trip went from 5 µs to over 100 µs. So a [`Spinner`] stops polling after a spin that
 //! found nothing, and tries again after a number of waits that doubles with each fruitless
-//! try (up to [`MAX_SKIP`]); one spin that finds its message resets it.
+//! try (up to [`MAX_SKIP`]); one spin that finds its message resets it. A fruitless spin
+//! followed by a long wait (over [`LONG_WAIT`]: the other end was busy, as in a long call or
+//! between calls) does not count: it says nothing about whether polling pays.
 
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
@@ -21,6 +23,9 @@ pub const SPIN: Duration = Duration::from_micros(50);
 
 /// The most waits a [`Spinner`] blocks at once without polling first, after fruitless spins.
 pub const MAX_SKIP: u32 = 1024;
+
+/// A wait after a fruitless spin that lasts this long was for a busy peer, not a slow wake-up.
+pub const LONG_WAIT: Duration = Duration::from_millis(1);
 
 fn readable(stream: &UnixStream, timeout: PollTimeout) -> bool {
     let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
@@ -39,12 +44,16 @@ pub struct Spinner {
     skip: u32,
     /// What `skip` was set to after the last fruitless spin (0: the last spin found data).
     backoff: u32,
+    /// `backoff` before the last spin, while it was fruitless and its wait not yet reported.
+    before: Option<u32>,
 }
 
 impl Spinner {
     /// Polls the socket without blocking until it has data (true) or [`SPIN`] has passed
-    /// (false); false at once while polling has not been paying off.
+    /// (false); false at once while polling has not been paying off. After false, the caller
+    /// blocks and reports how long with [`Spinner::blocked_for`].
     pub fn spin_until_readable(&mut self, stream: &UnixStream) -> bool {
+        self.before = None;
         if self.skip > 0 {
             self.skip -= 1;
             return false;
@@ -56,11 +65,23 @@ impl Spinner {
                 return true;
             }
             if started.elapsed() >= SPIN {
+                self.before = Some(self.backoff);
                 self.backoff = (self.backoff * 2).clamp(1, MAX_SKIP);
                 self.skip = self.backoff;
                 return false;
             }
             std::hint::spin_loop();
+        }
+    }
+
+    /// How long the blocking wait after a fruitless spin took: when it was long, the spin does
+    /// not count.
+    pub fn blocked_for(&mut self, waited: Duration) {
+        if let Some(before) = self.before.take()
+            && waited >= LONG_WAIT
+        {
+            self.backoff = before;
+            self.skip = before;
         }
     }
 
@@ -72,17 +93,20 @@ impl Spinner {
         if self.spin_until_readable(stream) {
             return true;
         }
-        loop {
+        let blocked = Instant::now();
+        let ready = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return readable(stream, PollTimeout::ZERO);
+                break readable(stream, PollTimeout::ZERO);
             }
             // Whole milliseconds, rounded up, so that the last wait does not end early.
             let millis = u16::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
             if readable(stream, PollTimeout::from(millis)) {
-                return true;
+                break true;
             }
-        }
+        };
+        self.blocked_for(blocked.elapsed());
+        ready
     }
 }
 
@@ -121,5 +145,21 @@ mod tests {
         spinner.backoff = MAX_SKIP;
         assert!(!spinner.spin_until_readable(&d));
         assert_eq!(spinner.skip, MAX_SKIP, "bounded");
+    }
+
+    #[test]
+    fn a_fruitless_spin_before_a_long_wait_does_not_count() {
+        let (_a, b) = UnixStream::pair().unwrap();
+        let mut spinner = Spinner::default();
+        assert!(!spinner.spin_until_readable(&b));
+        spinner.blocked_for(LONG_WAIT);
+        assert_eq!((spinner.skip, spinner.backoff), (0, 0), "polls again next time");
+        assert!(!spinner.spin_until_readable(&b));
+        spinner.blocked_for(Duration::from_micros(5));
+        assert_eq!((spinner.skip, spinner.backoff), (1, 1), "a short wait counts");
+        assert!(!spinner.wait_until_readable(&b, Instant::now() + 2 * LONG_WAIT), "skipped, then timed out");
+        assert_eq!((spinner.skip, spinner.backoff), (0, 1), "a skipped spin is no fruitless one");
+        assert!(!spinner.wait_until_readable(&b, Instant::now() + 2 * LONG_WAIT));
+        assert_eq!((spinner.skip, spinner.backoff), (1, 1), "the long wait undid the doubling");
     }
 }

@@ -30,8 +30,8 @@ use tusk_plugin_abi::{
     ENTRY_SYMBOL, ErrorOut, PluginDescriptor, StrRef, TValue, error_kind, foreign_thread_error, status,
 };
 use tusk_plugin_boundary::fs::Grant;
-pub(crate) use tusk_plugin_hostapi::descriptor::SymbolHandle;
-use tusk_plugin_hostapi::descriptor::{self, RegisteredSymbol};
+use tusk_plugin_hostapi::descriptor;
+pub(crate) use tusk_plugin_hostapi::descriptor::{RegisteredSymbol, SymbolHandle};
 use tusk_plugin_hostapi::{Backend, CallPointer, Context, Failure, Lookup, Reply, Shape, Temporaries};
 
 /// What the host does for plugins beyond values: permission-checked I/O, logging,

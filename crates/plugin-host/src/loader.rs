@@ -12,7 +12,7 @@ use tusk_eval::{CallContext, NativeFn, RuntimeError, SymbolKind, Value};
 use tusk_plugin_abi::{self as abi, InfoRecord, PluginDescriptor, TValue, error_kind, fixed_text, status, symbol_kind};
 
 use crate::crash::{self, CrashNote};
-use crate::ffi::{self, HostContext, HostServices, PluginFailure, SymbolHandle};
+use crate::ffi::{self, HostContext, HostServices, PluginFailure, RegisteredSymbol, SymbolHandle};
 use crate::sandboxed::{CallFailure, SandboxedPlugin};
 
 /// Why a plugin library could not be loaded.
@@ -430,7 +430,7 @@ pub fn load_with_record(
         loaded_from: library.to_path_buf(),
         symbols: ffi::symbols(descriptor)
             .into_iter()
-            .map(|symbol| LoadedSymbol {
+            .map(|RegisteredSymbol { handle, symbol }| LoadedSymbol {
                 kind: match symbol.kind {
                     symbol_kind::OPERATOR => Some(SymbolKind::Operator),
                     symbol_kind::FUNCTION => Some(SymbolKind::Function),
@@ -442,7 +442,7 @@ pub fn load_with_record(
                 examples: symbol.examples,
                 lazy_arguments: symbol.lazy_arguments,
                 side_effects: symbol.side_effects,
-                handle: SymbolRef::InProcess(symbol.handle),
+                handle: SymbolRef::InProcess(handle),
             })
             .collect(),
         config_json: config_json.to_string(),

@@ -4,6 +4,7 @@
 use std::ffi::c_void;
 
 use tusk_plugin_abi::{PluginDescriptor, StrRef, SymbolInfo, status};
+use tusk_plugin_wire::Symbol;
 
 use crate::text_of;
 
@@ -21,24 +22,10 @@ impl SymbolHandle {
 /// What `init` registered for one symbol, copied out of the plugin.
 #[derive(Debug)]
 pub struct RegisteredSymbol {
-    /// Its index in the plugin's registrations.
-    pub index: u32,
     /// How the plugin is told which symbol a call is for.
     pub handle: SymbolHandle,
-    /// Its name (`prefix.name` for operators).
-    pub name: String,
-    /// One of `tusk_plugin_abi::symbol_kind`.
-    pub kind: u32,
-    /// Whether it has side effects outside the script.
-    pub side_effects: bool,
-    /// Bit `i` set: argument `i` is lazy (a zero-argument function).
-    pub lazy_arguments: u64,
-    /// Its documented signature.
-    pub signature: String,
-    /// A one-line description.
-    pub summary: String,
-    /// Examples of use.
-    pub examples: Vec<String>,
+    /// Its description (as a sandboxed plugin's runner sends it to the host).
+    pub symbol: Symbol,
 }
 
 /// The plugin's name and version as its `name()` and `version()` return them.
@@ -83,9 +70,8 @@ pub unsafe fn symbols(descriptor: &PluginDescriptor) -> Vec<Option<RegisteredSym
                         .map(|text| text_of(*text))
                         .collect()
                 };
-                Some(RegisteredSymbol {
+                let symbol = Symbol {
                     index,
-                    handle: SymbolHandle(info.handle),
                     name: text_of(info.name),
                     kind: info.kind,
                     side_effects: info.side_effects != 0,
@@ -93,7 +79,8 @@ pub unsafe fn symbols(descriptor: &PluginDescriptor) -> Vec<Option<RegisteredSym
                     signature: text_of(info.signature),
                     summary: text_of(info.summary),
                     examples,
-                })
+                };
+                Some(RegisteredSymbol { handle: SymbolHandle(info.handle), symbol })
             }
         })
         .collect()

@@ -4,7 +4,7 @@
 
 use std::io::{BufReader, ErrorKind};
 use std::os::unix::net::UnixStream;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tusk_plugin_boundary::poll::Spinner;
 use tusk_plugin_wire::{ToHost, ToRunner, read_frame, write_frame};
@@ -65,11 +65,14 @@ impl Channel {
             }
             self.timeout = timeout;
         }
-        if self.reader.buffer().is_empty() {
-            // Either way the read follows: blocking when nothing came while spinning.
-            let _ = self.spinner.spin_until_readable(self.reader.get_ref());
+        // Either way the read follows: blocking when nothing came while spinning.
+        let ready = !self.reader.buffer().is_empty() || self.spinner.spin_until_readable(self.reader.get_ref());
+        let started = Instant::now();
+        let read = read_frame(&mut self.reader, &mut self.inbox);
+        if !ready {
+            self.spinner.blocked_for(started.elapsed());
         }
-        match read_frame(&mut self.reader, &mut self.inbox) {
+        match read {
             Ok(false) => Received::Closed,
             Ok(true) => match ToRunner::decode(&self.inbox) {
                 Ok(message) => Received::Message(message),

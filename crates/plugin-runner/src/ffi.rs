@@ -151,20 +151,7 @@ pub(crate) fn symbols() -> (Vec<Option<SymbolHandle>>, Vec<Symbol>) {
     // SAFETY: called after a successful `init`.
     let registered = unsafe { descriptor::symbols(descriptor) };
     let handles = registered.iter().map(|symbol| symbol.as_ref().map(|symbol| symbol.handle)).collect();
-    let symbols = registered
-        .into_iter()
-        .flatten()
-        .map(|symbol| Symbol {
-            index: symbol.index,
-            name: symbol.name,
-            kind: symbol.kind,
-            side_effects: symbol.side_effects,
-            lazy_arguments: symbol.lazy_arguments,
-            signature: symbol.signature,
-            summary: symbol.summary,
-            examples: symbol.examples,
-        })
-        .collect();
+    let symbols = registered.into_iter().flatten().map(|registered| registered.symbol).collect();
     (handles, symbols)
 }
 
