@@ -2,7 +2,8 @@
 //! plugin's grants itself) and the sandboxed runner (which asks the host over the wire). Each
 //! piece exists once here so that the two cannot drift: the table of values a plugin holds
 //! ([`HandleTable`]), the file writes a grant allows ([`fs`]) and the spin-then-block socket
-//! read both ends of the sandbox channel use ([`poll`]).
+//! read both ends of the sandbox channel use ([`poll`], which stops spinning while it does not
+//! pay).
 //!
 //! No `unsafe`: the pointer checks stay in the two `ffi` modules, next to the pointers.
 

@@ -3,8 +3,9 @@
 //! over the wire. Each implements [`Backend`]; this crate owns every `extern "C"` entry of the
 //! table and what the two do alike: the checks of pointers and lengths, `catch_unwind` (no
 //! panic unwinds into plugin code), the owner-thread check, the handle table, the conversion
-//! of values to and from [`TValue`] and the error records. It is the one module with `unsafe`
-//! on this side of the boundary besides the code that opens libraries and calls descriptors.
+//! of values to and from [`TValue`] and the error records; and, in [`descriptor`], what both
+//! read from a plugin's descriptor (its identity, the symbols it registered). Both modules
+//! allow `unsafe`, each block with its SAFETY comment.
 //!
 //! The table's layout is the ABI's: entries are only ever appended, and [`Context::leak`]
 //! fills every entry the ABI has.
