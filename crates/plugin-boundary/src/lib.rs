@@ -5,7 +5,7 @@
 //! read both ends of the sandbox channel use ([`poll`], which stops spinning while it does not
 //! pay).
 //!
-//! No `unsafe`: the pointer checks stay in the two `ffi` modules, next to the pointers.
+//! No `unsafe`: the pointer checks are in `tusk-plugin-hostapi`, next to the pointers.
 
 pub mod fs;
 pub mod handles;
