@@ -350,11 +350,14 @@ fn dispatch(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     run(state, &Args { values: args.values, offset: 1, operator: &format!("@postgres(\"{name}\")") })
 }
 
+/// An operator: name, signature, summary, whether it has side effects, examples, implementation.
+type OperatorEntry = (&'static str, &'static str, &'static str, bool, &'static [&'static str], Operation);
+
 /// Registers every operator and function (the manifest's `[capabilities]` lists exactly these).
 pub(crate) fn register(context: &PluginContext, state: &Arc<State>) -> Result<(), PluginError> {
     context.register_type(POOL_TYPE)?;
     context.register_type(TRANSACTION_TYPE)?;
-    let operators: [(&'static str, &'static str, &'static str, bool, &'static [&'static str], Operation); 8] = [
+    let operators: [OperatorEntry; 8] = [
         (
             "postgres",
             "@postgres(operation, connection, …)",
