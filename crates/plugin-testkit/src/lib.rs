@@ -24,6 +24,8 @@ use tusk::{Engine, Mode};
 use tusk_plugin_catalog::{GrantSet, Grants, SearchPath};
 
 pub use build::{Built, Profile, build_packages, build_plugin, runner};
+/// How [`Engine::run_services_for`] ended, for tests of plugins with services.
+pub use tusk::ServicesEnd;
 
 /// A plugin installed in a temporary folder, with an engine that can call it.
 pub struct PluginTest {

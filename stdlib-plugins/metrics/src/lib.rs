@@ -1,12 +1,14 @@
 //! The `metrics` plugin: counters, gauges, histograms and summaries with labels, exposed as
 //! OpenMetrics text (`@metrics.text()`, and `/metrics` on a listener of the plugin's own),
 //! pushed as InfluxDB line protocol over HTTP and DogStatsD over UDP, aggregated (rates and
-//! windows over sampled values, quantiles) and watched by alerting rules that call webhooks.
+//! windows over sampled values, quantiles) and watched by alerting rules (thresholds or script
+//! conditions) that call webhooks and script actions through the host's event loop.
 //!
 //! - The seed's forms: `@metrics(metric_type, metric_name, value)`, `increment_counter(name)`,
 //!   `record_histogram(name, value)`; and `@metrics.counter`, `.gauge`, `.gauge_add`,
 //!   `.histogram`, `.summary`, `.describe`, `.value`, `.rate`, `.window`, `.quantile`, `.text`,
-//!   `.serve`, `.push`, `.push_status`, `.alert`, `.alerts`, `.check_alerts`.
+//!   `.response`, `.serve`, `.push`, `.push_status`, `.alert`, `.alerts`, `.remove_alert`,
+//!   `.check_alerts`.
 //! - prometheus-client provides the metric types and writes the text; `store` keeps them by
 //!   name and labels.
 
@@ -62,7 +64,8 @@ impl TuskPlugin for MetricsPlugin {
             .alerts
             .iter()
             .map(|rule| {
-                alert::parse(rule.clone()).map_err(|error| PluginError::configuration(format!("alerts: {error}")))
+                alert::parse(rule.clone(), alert::Functions::default())
+                    .map_err(|error| PluginError::configuration(format!("alerts: {error}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
         for rule in &rules {
@@ -73,7 +76,7 @@ impl TuskPlugin for MetricsPlugin {
         let service =
             Service::start(store.clone(), targets, config::seconds("sample_interval", config.sample_interval)?)?;
         for rule in rules {
-            service.add_rule(rule);
+            service.add_rule(rule)?;
         }
         if let Some(address) = &config.listen {
             *store::lock(&service.listener) = Some(http::serve(address, store.clone())?);

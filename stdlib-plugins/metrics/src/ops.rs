@@ -4,7 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tusk_plugin_sdk::{Kind as ValueKind, OwnedValue, PluginContext, PluginError, SymbolDoc, Value};
+use tusk_plugin_sdk::{
+    Kind as ValueKind, OwnedValue, PluginContext, PluginError, RetainedFunction, ServiceGuard, SymbolDoc, Value,
+};
 
 use crate::State;
 use crate::aggregate;
@@ -261,7 +263,7 @@ const SYMBOLS: &[Symbol] = &[
     Symbol {
         written: "@metrics.serve",
         signature: "@metrics.serve([address])",
-        summary: "Serves /metrics on a listener of its own (default 127.0.0.1:9464; port 0 picks one) while the plugin runs; returns the address. Addresses other than loopback need --allow-net for them.",
+        summary: "Serves /metrics on a listener of its own (default 127.0.0.1:9464; port 0 picks one), keeping tusk running (a service) until it is stopped; returns the address. Addresses other than loopback need --allow-net for them.",
         examples: &[],
         side_effects: true,
         handler: serve,
@@ -284,8 +286,8 @@ const SYMBOLS: &[Symbol] = &[
     },
     Symbol {
         written: "@metrics.alert",
-        signature: "@metrics.alert({name, metric, labels, rate|avg|min|max|quantile, above|below, clear, every, webhook})",
-        summary: "Adds an alerting rule checked every `every` seconds (default 10) in the background: it fires when the measured value goes above (below) the threshold and resolves once it is back below (above) `clear`, POSTing JSON to `webhook` each time. Returns the rule's condition.",
+        signature: "@metrics.alert({name, metric, labels, rate|avg|min|max|quantile, above|below|condition, clear, every, webhook, action})",
+        summary: "Adds an alerting rule checked every `every` seconds (default 10) in the background: it fires when the measured value goes above (below) the threshold, or when `condition: v => …` returns true, and resolves once the value is back below (above) `clear` (or `clear: v => …` returns true, or the condition false), POSTing JSON to `webhook` and calling `action: e => …` with it each time. Script functions run through the event loop, which keeps running while such a rule exists. Returns the rule's condition.",
         examples: &[],
         side_effects: true,
         handler: add_alert,
@@ -297,6 +299,22 @@ const SYMBOLS: &[Symbol] = &[
         examples: &[],
         side_effects: false,
         handler: alerts,
+    },
+    Symbol {
+        written: "@metrics.remove_alert",
+        signature: "@metrics.remove_alert(name)",
+        summary: "Removes a rule; whether there was one. The last rule with script functions ends the service that keeps tusk running.",
+        examples: &[],
+        side_effects: true,
+        handler: remove_alert,
+    },
+    Symbol {
+        written: "@metrics.response",
+        signature: "@metrics.response()",
+        summary: "The exposition as an http route's response: {status: 200, headers: {content-type}, body: the OpenMetrics text}.",
+        examples: &[],
+        side_effects: false,
+        handler: response,
     },
     Symbol {
         written: "@metrics.check_alerts",
@@ -491,6 +509,7 @@ fn serve(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     }
     let listener = http::serve(&address, state.store.clone())?;
     let bound = listener.address.to_string();
+    *crate::store::lock(&state.service.serving) = Some(ServiceGuard::start(&format!("metrics /metrics on {bound}"))?);
     *slot = Some(listener);
     Ok(Value::from(bound))
 }
@@ -533,27 +552,59 @@ fn push_status(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
 fn add_alert(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     args.at_most(1)?;
     let rule = args.required(0, "rule")?;
-    if rule.kind() == ValueKind::Function {
-        return Err(PluginError::message(alert::LAMBDA_RULES).at_argument(0));
-    }
     let Some(object) = rule.as_object() else {
         return Err(PluginError::message(format!(
-            "the rule must be an object ({{name, metric, above, webhook}}), got {}",
+            "the rule must be an object ({{name, metric, above, webhook}} or {{name, condition: v => …, action: e => …}}), got {}",
             rule.type_name()
         ))
         .at_argument(0));
     };
-    if object.entries().any(|(_, value)| value.kind() == ValueKind::Function) {
-        return Err(PluginError::message(alert::LAMBDA_RULES).at_argument(0));
+    // The script functions are kept aside; the rest is read as JSON.
+    let mut functions = alert::Functions::default();
+    let mut data = Vec::new();
+    for (key, value) in object.entries() {
+        if value.kind() != ValueKind::Function {
+            data.push((key.to_string(), value.to_owned_value()?));
+            continue;
+        }
+        let function = RetainedFunction::new(&value)?;
+        match key {
+            "condition" => functions.condition = Some(function),
+            "clear" => functions.clear = Some(function),
+            "action" => functions.action = Some(function),
+            other => {
+                return Err(PluginError::message(format!(
+                    "`{other}` cannot be a function; only {} can",
+                    alert::FUNCTION_KEYS.join(", ")
+                ))
+                .at_argument(0));
+            }
+        }
     }
-    let json = serde_json::to_value(rule.to_owned_value()?).map_err(|error| PluginError::message(error.to_string()))?;
-    let rule = alert::parse(json).map_err(|error| error.at_argument(0))?;
+    let json =
+        serde_json::to_value(OwnedValue::Object(data)).map_err(|error| PluginError::message(error.to_string()))?;
+    let rule = alert::parse(json, functions).map_err(|error| error.at_argument(0))?;
     if let Some(webhook) = &rule.webhook {
         check_grant("the webhook", &webhook.host, webhook.port)?;
     }
     let condition = rule.condition();
-    state.service.add_rule(rule);
+    state.service.add_rule(rule)?;
     Ok(Value::from(condition))
+}
+
+fn remove_alert(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
+    args.at_most(1)?;
+    Ok(Value::from(state.service.remove_rule(args.string(0, "rule name")?)))
+}
+
+/// `{status: 200, headers: {content-type}, body}`: the exposition as an http route's response.
+fn response(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
+    args.at_most(0)?;
+    Ok(Value::object(vec![
+        ("status", Value::from(200)),
+        ("headers", Value::object(vec![("content-type", Value::from(exposition::CONTENT_TYPE))])),
+        ("body", Value::from(exposition::text(&state.store))),
+    ]))
 }
 
 fn alerts(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {

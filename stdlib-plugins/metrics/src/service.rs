@@ -4,15 +4,19 @@
 //!
 //! The background thread never calls the host (host calls are refused off the interpreter's
 //! thread): grants are checked when a target or rule is set up, on the interpreter's thread,
-//! and the thread only sends to what was granted.
+//! and the thread only sends to what was granted. Rules with script functions (a condition, an
+//! action) have them called through the host's event loop: the thread posts the call, the
+//! answer comes back to [`Shared::answer`], and a service keeps `tusk` running while such a
+//! rule exists.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use tusk_plugin_sdk::PluginError;
+use tusk_plugin_sdk::{OwnedValue, PluginError, ServiceGuard};
 
-use crate::alert::{self, RuleState};
+use crate::alert::{self, Change, RuleState, Step};
 use crate::http::MetricsListener;
 use crate::push::Targets;
 use crate::store::{Store, lock};
@@ -23,6 +27,9 @@ pub struct Shared {
     pub store: Arc<Store>,
     pub targets: Targets,
     pub rules: Mutex<Vec<RuleState>>,
+    /// Webhook calls of changes found by script functions' answers, for the thread to send.
+    outbox: Mutex<Vec<(u64, Change)>>,
+    next_rule_id: AtomicU64,
     pub sample_interval: Duration,
     /// True once the plugin shuts down; the condition variable wakes the thread for it and
     /// for new rules.
@@ -36,6 +43,10 @@ pub struct Service {
     pub shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
     pub listener: Mutex<Option<MetricsListener>>,
+    /// Keeps `tusk` running while a rule has script functions.
+    scripted: Mutex<Option<ServiceGuard>>,
+    /// Keeps `tusk` running while `@metrics.serve` listens.
+    pub serving: Mutex<Option<ServiceGuard>>,
 }
 
 impl Service {
@@ -47,6 +58,8 @@ impl Service {
             store,
             targets,
             rules: Mutex::new(Vec::new()),
+            outbox: Mutex::new(Vec::new()),
+            next_rule_id: AtomicU64::new(1),
             sample_interval,
             stop: Mutex::new(false),
             wake: Condvar::new(),
@@ -58,16 +71,51 @@ impl Service {
                 .spawn(move || run(&shared))
                 .map_err(|error| PluginError::message(format!("cannot start the metrics thread: {error}")))?
         };
-        Ok(Service { shared, thread: Mutex::new(Some(thread)), listener: Mutex::new(None) })
+        Ok(Service {
+            shared,
+            thread: Mutex::new(Some(thread)),
+            listener: Mutex::new(None),
+            scripted: Mutex::new(None),
+            serving: Mutex::new(None),
+        })
     }
 
-    /// Adds (or replaces, by name) a rule and wakes the thread so it is checked at once.
-    pub fn add_rule(&self, rule: alert::Rule) {
+    /// Adds (or replaces, by name) a rule and wakes the thread so it is checked at once. A
+    /// rule with script functions starts the service that keeps `tusk` running (on the
+    /// interpreter's thread, during a call).
+    pub fn add_rule(&self, rule: alert::Rule) -> Result<(), PluginError> {
+        if rule.has_functions() {
+            let mut scripted = lock(&self.scripted);
+            if scripted.is_none() {
+                *scripted = Some(ServiceGuard::start("metrics alert rules with script functions")?);
+            }
+        }
+        let id = self.shared.next_rule_id.fetch_add(1, Ordering::Relaxed);
         let mut rules = lock(&self.shared.rules);
         rules.retain(|state| state.rule.name != rule.name);
-        rules.push(RuleState::new(rule, Instant::now()));
+        rules.push(RuleState::new(id, rule, Instant::now()));
         drop(rules);
+        self.update_scripted();
         self.shared.wake.notify_all();
+        Ok(())
+    }
+
+    /// Removes a rule by name; whether there was one.
+    pub fn remove_rule(&self, name: &str) -> bool {
+        let mut rules = lock(&self.shared.rules);
+        let before = rules.len();
+        rules.retain(|state| state.rule.name != name);
+        let removed = rules.len() != before;
+        drop(rules);
+        self.update_scripted();
+        removed
+    }
+
+    /// Ends the service of script rules when none is left.
+    fn update_scripted(&self) {
+        if !lock(&self.shared.rules).iter().any(|state| state.rule.has_functions()) {
+            lock(&self.scripted).take();
+        }
     }
 
     /// Checks every rule now (on the calling thread), sending webhooks; returns the states.
@@ -84,6 +132,10 @@ impl Service {
         let Some(thread) = lock(&self.thread).take() else { return Vec::new() };
         let _ = thread.join();
         lock(&self.listener).take();
+        lock(&self.serving).take();
+        // The rules' script functions are released, and with them the service.
+        lock(&self.shared.rules).retain(|state| !state.rule.has_functions());
+        lock(&self.scripted).take();
         let mut errors = Vec::new();
         if let Some(influx) = &self.shared.targets.influx
             && let Err(error) = influx.push(&self.shared.store)
@@ -105,30 +157,89 @@ impl Drop for Service {
     }
 }
 
-/// Checks the rules that are due (all of them with `all`), then sends their webhooks without
-/// holding the rules' lock.
-fn check_rules(shared: &Shared, all: bool) {
+/// Checks the rules that are due (all of them with `all`), then, without holding the rules'
+/// lock, sends their webhooks, posts their actions and asks their script conditions.
+fn check_rules(shared: &Arc<Shared>, all: bool) {
     let now = Instant::now();
-    let mut calls = Vec::new();
+    let mut changes = std::mem::take(&mut *lock(&shared.outbox));
+    let mut asks = Vec::new();
     {
         let mut rules = lock(&shared.rules);
-        for (index, state) in rules.iter_mut().enumerate() {
-            if (all || state.next_due <= now)
-                && let Some(call) = state.check(&shared.store, now)
-            {
-                calls.push((index, call));
+        for state in rules.iter_mut() {
+            if !(all || state.next_due <= now) {
+                continue;
+            }
+            match state.check(&shared.store, now) {
+                Step::Unchanged => {}
+                Step::Changed(change) => changes.push((state.id, change)),
+                Step::Ask(function, value) => asks.push((state.id, function, value)),
             }
         }
     }
-    for (index, (webhook, payload)) in calls {
-        let result = alert::send(&webhook, &payload);
-        if let Some(state) = lock(&shared.rules).get_mut(index) {
-            state.last_error = result.err();
+    for (id, change) in changes {
+        announce(shared, id, change);
+    }
+    for (id, function, value) in asks {
+        let answers = shared.clone();
+        let posted = function.post(vec![value], move |outcome| answers.answer(id, outcome));
+        if let Err(error) = posted {
+            shared.answer(id, Err(error));
         }
     }
 }
 
-fn run(shared: &Shared) {
+/// Sends a change to the rule's webhook and posts it to its action.
+fn announce(shared: &Arc<Shared>, id: u64, change: Change) {
+    if let Some(action) = &change.action {
+        let errors = shared.clone();
+        let argument: Result<OwnedValue, _> = serde_json::from_value(change.payload.clone());
+        let posted = match argument {
+            Ok(argument) => action.post(vec![argument], move |outcome| {
+                if let Err(error) = outcome {
+                    errors.set_error(id, format!("the action failed: {error}"));
+                }
+            }),
+            Err(error) => Err(PluginError::message(error.to_string())),
+        };
+        if let Err(error) = posted {
+            shared.set_error(id, format!("the action could not be called: {}", error.message_text()));
+        }
+    }
+    if let Some(webhook) = &change.webhook {
+        let result = alert::send(webhook, &change.payload);
+        if let Err(error) = result {
+            shared.set_error(id, error);
+        }
+    }
+}
+
+impl Shared {
+    /// A script condition's answer (on whatever thread the host gives it): a change it causes
+    /// is announced by the background thread.
+    fn answer(&self, id: u64, outcome: Result<OwnedValue, PluginError>) {
+        let step = {
+            let mut rules = lock(&self.rules);
+            match rules.iter_mut().find(|state| state.id == id) {
+                Some(state) => state.answer(outcome),
+                // Removed or replaced meanwhile.
+                None => Step::Unchanged,
+            }
+        };
+        if let Step::Changed(change) = step {
+            lock(&self.outbox).push((id, change));
+            let _stop = lock(&self.stop);
+            self.wake.notify_all();
+        }
+    }
+
+    fn set_error(&self, id: u64, message: String) {
+        if let Some(state) = lock(&self.rules).iter_mut().find(|state| state.id == id) {
+            state.last_error = Some(message);
+        }
+    }
+}
+
+fn run(shared: &Arc<Shared>) {
     let start = Instant::now();
     let mut next_sample = start;
     let mut next_influx = shared.targets.influx.as_ref().map(|influx| start + influx.interval);
@@ -163,6 +274,11 @@ fn run(shared: &Shared) {
         let stop = lock(&shared.stop);
         if *stop {
             return;
+        }
+        // An answer that came in meanwhile is announced at once (answers notify while holding
+        // `stop`, so none is missed between this look and the wait).
+        if !lock(&shared.outbox).is_empty() {
+            continue;
         }
         let wait = next.saturating_duration_since(Instant::now());
         let (stop, _) = shared.wake.wait_timeout(stop, wait).unwrap_or_else(|poisoned| poisoned.into_inner());

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
 use serde_json::{Value as Json, json};
-use tusk_plugin_testkit::PluginTest;
+use tusk_plugin_testkit::{PluginTest, ServicesEnd};
 
 /// Long enough never to fire on a working machine; only keeps a broken test from hanging.
 const GUARD: Duration = Duration::from_secs(30);
@@ -122,6 +122,7 @@ fn metrics_is_scraped_over_http_and_parses_as_openmetrics() {
     let address = eval(&mut plugin, "@metrics.serve(0)");
     let address = address.as_str().unwrap().to_string();
     assert!(address.starts_with("127.0.0.1:"), "{address}");
+    assert!(plugin.engine().has_services(), "serving /metrics keeps tusk running");
     let (status, headers, body) = http_get(&address, "/metrics");
     assert_eq!(status, "HTTP/1.1 200 OK");
     assert!(
@@ -217,16 +218,28 @@ fn the_seed_forms_and_bad_input_give_clear_errors() {
         ),
         (r#"@metrics.push()"#, "@metrics.push: no push target is configured"),
         (
-            r#"@metrics.alert({name: "x", metric: "jobs", above: 1, action: e => e})"#,
-            "@metrics.alert: alert rules with a lambda condition or action need the host's event loop, which TuskLang does not have yet; use a threshold (`above` or `below`, with `clear` for hysteresis) and a `webhook`",
+            r#"@metrics.alert({name: "x", metric: "jobs", above: 1, condition: v => v > 1})"#,
+            "@metrics.alert: alert `x`: give either a `condition` function or a threshold (`above`/`below`, `clear`), not both",
+        ),
+        (
+            r#"@metrics.alert({name: "x", metric: "jobs", above: 1, clear: v => true})"#,
+            "@metrics.alert: alert `x`: a `clear` function goes with a `condition` function; with a threshold `clear` is a number",
+        ),
+        (
+            r#"@metrics.alert({name: "x", metric: "jobs", above: 1, webhook: v => v})"#,
+            "@metrics.alert: `webhook` cannot be a function; only condition, clear, action can",
+        ),
+        (
+            r#"@metrics.alert({name: "x", labels: {a: "b"}, condition: v => true})"#,
+            "@metrics.alert: alert `x`: labels, rate, avg, min, max and quantile need a `metric`",
         ),
         (
             r#"@metrics.alert(v => v > 1)"#,
-            "@metrics.alert: alert rules with a lambda condition or action need the host's event loop, which TuskLang does not have yet; use a threshold (`above` or `below`, with `clear` for hysteresis) and a `webhook`",
+            "@metrics.alert: the rule must be an object ({name, metric, above, webhook} or {name, condition: v => …, action: e => …}), got function",
         ),
         (
             r#"@metrics.alert({name: "x", metric: "jobs"})"#,
-            "@metrics.alert: alert `x`: a rule needs a threshold: `above: N` or `below: N`",
+            "@metrics.alert: alert `x`: a rule needs a threshold (`above: N` or `below: N`) or a `condition` function",
         ),
         (
             r#"@metrics.alert({name: "x", metric: "jobs", above: 1, webhook: "https://example.com/hook"})"#,
@@ -612,4 +625,125 @@ fn the_configured_listener_and_alert_rules_start_with_the_plugin() {
     assert!(payload["value"].as_f64().unwrap() > 0.0);
     let states = eval(&mut plugin, "@metrics.alerts()");
     assert_eq!((&states[0]["name"], &states[0]["state"]), (&json!("busy"), &json!("firing")));
+}
+
+/// Runs the event loop a little at a time until `done` holds (bounded by [`GUARD`]).
+fn serve_until(plugin: &mut PluginTest, what: &str, mut done: impl FnMut(&mut PluginTest) -> bool) {
+    let deadline = Instant::now() + GUARD;
+    while !done(plugin) {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        plugin.engine().run_services_for(Duration::from_millis(20));
+    }
+}
+
+/// The state of one alert rule, from `@metrics.alerts()`.
+fn alert_state(plugin: &mut PluginTest, name: &str) -> Json {
+    let states = eval(plugin, "@metrics.alerts()");
+    states.as_array().unwrap().iter().find(|state| state["name"] == json!(name)).cloned().unwrap_or(Json::Null)
+}
+
+/// Rules whose condition, `clear` and action are script functions: checked on the plugin's
+/// timer, called through the event loop, with hysteresis (fires above 10, resolves only under 5);
+/// a failing or non-boolean condition is kept as the rule's error; a threshold rule's action is
+/// called with the change; the rules keep the event loop running until removed.
+fn script_rules(mut plugin: PluginTest) {
+    let reported = std::rc::Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
+    let sink = reported.clone();
+    plugin.engine().on_handler_error(false, move |text| sink.borrow_mut().push(text.to_string()));
+    let document = plugin
+        .eval(
+            r#"counted: "queue_alerts_total"
+declared: [@metrics.describe(counted, "counter", "Actions of the queue alert."), @metrics.describe("hot_value", "gauge", "The temperature that fired.")]
+queue: @metrics.alert({name: "queue", metric: "depth", condition: v => v > 10, clear: v => v < 5, every: 0.02, action: e => @metrics.counter(counted, 1, {state: e.state})})
+hot: @metrics.alert({name: "hot", metric: "temp", above: 30, clear: 25, every: 0.02, action: e => @metrics.gauge("hot_value", e.value)})
+"#,
+        )
+        .unwrap();
+    assert_eq!(document["queue"], json!("script(depth)"));
+    assert_eq!(document["hot"], json!("temp > 30"));
+    assert!(plugin.engine().has_services(), "rules with script functions keep tusk running");
+    let actions = |plugin: &mut PluginTest, state: &str| {
+        eval(plugin, &format!(r#"@metrics.value("queue_alerts_total", {{state: "{state}"}})"#))
+    };
+    eval(&mut plugin, r#"@metrics.gauge("depth", 3)"#);
+    serve_until(&mut plugin, "three checks", |plugin| alert_state(plugin, "queue")["checks"].as_u64().unwrap() >= 3);
+    let state = alert_state(&mut plugin, "queue");
+    assert_eq!((&state["state"], &state["value"], &state["fired"]), (&json!("ok"), &json!(3.0), &json!(0)));
+    eval(&mut plugin, r#"@metrics.gauge("depth", 12)"#);
+    serve_until(&mut plugin, "the firing action", |plugin| actions(plugin, "firing") == json!(1));
+    assert_eq!(alert_state(&mut plugin, "queue")["state"], json!("firing"));
+    // Between `clear` and the condition: still firing, no action.
+    eval(&mut plugin, r#"@metrics.gauge("depth", 7)"#);
+    let checks = alert_state(&mut plugin, "queue")["checks"].as_u64().unwrap();
+    serve_until(&mut plugin, "three more checks", |plugin| {
+        alert_state(plugin, "queue")["checks"].as_u64().unwrap() >= checks + 3
+    });
+    let state = alert_state(&mut plugin, "queue");
+    assert_eq!((&state["state"], &state["value"], &state["fired"]), (&json!("firing"), &json!(7.0), &json!(1)));
+    assert_eq!(actions(&mut plugin, "resolved"), json!(null));
+    eval(&mut plugin, r#"@metrics.gauge("depth", 4)"#);
+    serve_until(&mut plugin, "the resolving action", |plugin| actions(plugin, "resolved") == json!(1));
+    assert_eq!(alert_state(&mut plugin, "queue")["state"], json!("ok"));
+    assert_eq!(actions(&mut plugin, "firing"), json!(1));
+
+    // A threshold rule's action gets the change.
+    eval(&mut plugin, r#"@metrics.gauge("temp", 31.5)"#);
+    serve_until(&mut plugin, "the threshold rule's action", |plugin| {
+        eval(plugin, r#"@metrics.value("hot_value")"#) == json!(31.5)
+    });
+
+    // Conditions that fail or do not answer true or false: the rule's error.
+    eval(&mut plugin, r#"@metrics.alert({name: "broken", condition: v => "x" * 2, every: 0.02})"#);
+    eval(&mut plugin, r#"@metrics.alert({name: "vague", condition: v => v == null ? 5 : true, every: 0.02})"#);
+    serve_until(&mut plugin, "both errors", |plugin| {
+        !alert_state(plugin, "broken")["last_error"].is_null() && !alert_state(plugin, "vague")["last_error"].is_null()
+    });
+    let broken = alert_state(&mut plugin, "broken")["last_error"].as_str().unwrap().to_string();
+    assert!(broken.starts_with("the condition of alert `broken` failed: "), "{broken}");
+    assert!(broken.contains("cannot apply `*` to string and int"), "{broken}");
+    assert_eq!(
+        alert_state(&mut plugin, "vague")["last_error"],
+        json!("the condition of alert `vague` returned the int 5, not true or false")
+    );
+    assert_eq!(alert_state(&mut plugin, "broken")["state"], json!("ok"));
+    let reported = reported.borrow().clone();
+    assert!(!reported.is_empty() && reported[0].contains("cannot apply `*` to string and int"), "{reported:?}");
+    assert!(reported[0].contains("<expression>:1:"), "the condition's location: {}", reported[0]);
+
+    for name in ["queue", "hot", "broken", "vague"] {
+        assert_eq!(eval(&mut plugin, &format!(r#"@metrics.remove_alert("{name}")"#)), json!(true), "{name}");
+    }
+    assert_eq!(eval(&mut plugin, r#"@metrics.remove_alert("queue")"#), json!(false));
+    assert!(!plugin.engine().has_services(), "the last rule with script functions ends the service");
+    assert_eq!(plugin.engine().run_services_for(Duration::from_secs(10)), ServicesEnd::Idle);
+}
+
+#[test]
+fn script_alert_rules_run_through_the_event_loop() {
+    let mut plugin = plugin();
+    plugin.in_process();
+    script_rules(plugin);
+}
+
+/// Sandboxed: the plugin's thread posts the calls from the runner over the event channel.
+#[test]
+fn script_alert_rules_run_through_the_event_loop_sandboxed() {
+    script_rules(plugin());
+}
+
+/// `@metrics.response()`: what an http route returns to serve /metrics.
+#[test]
+fn the_response_serves_the_exposition_from_a_route() {
+    let mut plugin = plugin();
+    plugin.in_process();
+    plugin.eval(RECORD).unwrap();
+    let response = eval(&mut plugin, "@metrics.response()");
+    assert_eq!(response["status"], json!(200));
+    assert_eq!(
+        response["headers"],
+        json!({"content-type": "application/openmetrics-text; version=1.0.0; charset=utf-8"})
+    );
+    let body = response["body"].as_str().unwrap();
+    assert_eq!(body, eval(&mut plugin, "@metrics.text()").as_str().unwrap());
+    check_exposition(body);
 }

@@ -6,8 +6,10 @@
 //!   the SQL text.
 //! - `@postgres.transaction(connection, tx => …)`: commits when the function returns, rolls back
 //!   when it fails; inside, `tx` is the connection, and a nested transaction is a savepoint.
-//! - `@postgres.listen(connection, channel, timeout)` and `@postgres.notify(connection, channel,
-//!   payload)`.
+//! - `@postgres.listen(connection, channel, handler)`: the handler is called through the host's
+//!   event loop for every notification (module `listen`), across reconnections;
+//!   `@postgres.unlisten`, `@postgres.listeners`; the blocking `@postgres.listen(connection,
+//!   channel, timeout)`; `@postgres.notify(connection, channel, payload)`.
 //! - The seed's forms: `@postgres("query" | "execute" | "transaction" | "listen" | "notify",
 //!   connection, …)`, `create_pool(connection[, options])`, `execute_query(connection, sql[,
 //!   params])`.
@@ -17,6 +19,7 @@
 //! arguments and registers the symbols.
 
 mod config;
+mod listen;
 mod ops;
 
 use std::sync::Arc;
@@ -29,6 +32,7 @@ pub(crate) struct State {
     settings: tusk_sql::postgres::PoolSettings,
     pools: Pools,
     listeners: Listeners,
+    handler_listeners: listen::HandlerListeners,
 }
 
 /// The plugin.
@@ -48,7 +52,12 @@ impl TuskPlugin for PostgresPlugin {
 
     fn initialize(&mut self, context: &PluginContext) -> Result<(), PluginError> {
         let settings = config::settings(&context.config()?)?;
-        let state = Arc::new(State { settings, pools: Pools::default(), listeners: Listeners::default() });
+        let state = Arc::new(State {
+            settings,
+            pools: Pools::default(),
+            listeners: Listeners::default(),
+            handler_listeners: listen::HandlerListeners::default(),
+        });
         ops::register(context, &state)?;
         self.state = Some(state);
         Ok(())
@@ -56,6 +65,7 @@ impl TuskPlugin for PostgresPlugin {
 
     fn shutdown(&mut self) -> Result<(), PluginError> {
         if let Some(state) = self.state.take() {
+            state.handler_listeners.close_all();
             state.listeners.close_all();
             state.pools.close_all();
         }

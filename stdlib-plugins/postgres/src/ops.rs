@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tusk_plugin_sdk::{PluginContext, PluginError, SymbolDoc, Value, host};
+use tusk_plugin_sdk::{PluginContext, PluginError, RetainedFunction, SymbolDoc, Value, host};
 use tusk_sql::postgres::{Notification, Pool, Transaction, run_all, within};
 use tusk_sql::script::{check_connect, result_to_value, to_plugin_error, to_sql_value};
 use tusk_sql::{SqlValue, StatementResult};
@@ -219,32 +219,33 @@ fn statement_of(statement: &Value, index: usize, args: &Args<'_>) -> Result<(Str
     Ok((sql, params))
 }
 
+/// The pool of a listening call's connection (a string or a pool from `create_pool`) and the
+/// key its listeners are kept under.
+fn listening_pool(state: &State, args: &Args<'_>) -> Result<(Arc<Pool>, String), PluginError> {
+    let connection = args.required(0, "connection")?;
+    match (connection.as_str(), connection.downcast::<PoolHandle>()) {
+        (Some(text), _) => {
+            Ok((state.pools.get(text, &state.settings, &check_connect).map_err(to_plugin_error)?, text.to_string()))
+        }
+        (None, Some(handle)) => Ok((handle.0.clone(), format!("pool:{:p}", Arc::as_ptr(&handle.0)))),
+        _ => Err(PluginError::message(format!(
+            "{}: the connection must be a connection string or a pool from create_pool",
+            args.operator
+        ))
+        .at_argument(args.offset)),
+    }
+}
+
 fn listen(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     args.at_most(3)?;
-    let connection = args.required(0, "connection")?;
-    let (pool, key) = match (connection.as_str(), connection.downcast::<PoolHandle>()) {
-        (Some(text), _) => {
-            (state.pools.get(text, &state.settings, &check_connect).map_err(to_plugin_error)?, text.to_string())
-        }
-        (None, Some(handle)) => (handle.0.clone(), format!("pool:{:p}", Arc::as_ptr(&handle.0))),
-        _ => {
-            return Err(PluginError::message(format!(
-                "{}: the connection must be a connection string or a pool from create_pool",
-                args.operator
-            ))
-            .at_argument(args.offset));
-        }
-    };
+    let (pool, key) = listening_pool(state, args)?;
     let channel = args.string(1, "channel")?;
     let timeout = match args.get(2) {
         None => Duration::ZERO,
         Some(value) if value.kind() == tusk_plugin_sdk::Kind::Function => {
-            return Err(PluginError::message(format!(
-                "{}: a handler function needs the event loop (not available yet)",
-                args.operator
-            ))
-            .at_argument(args.offset + 2)
-            .with_help("pass a timeout in seconds instead and use the notifications it returns"));
+            let handler = RetainedFunction::new(value)?;
+            let count = state.handler_listeners.listen(&pool, &key, channel, &handler, args.operator)?;
+            return Ok(Value::from(count as i64));
         }
         Some(value) => match value.as_float() {
             Some(seconds) if seconds.is_finite() && (0.0..=86_400.0).contains(&seconds) => {
@@ -255,13 +256,30 @@ fn listen(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
                     "{}: the timeout must be a number of seconds between 0 and 86400",
                     args.operator
                 ))
-                .at_argument(args.offset + 2));
+                .at_argument(args.offset + 2)
+                .with_help("or pass a handler function: n => … is called with {channel, payload, process_id}"));
             }
         },
     };
     let received =
         state.listeners.listen(&pool, &key, channel, timeout, &host::is_cancelled).map_err(to_plugin_error)?;
     Ok(Value::array(received.iter().map(notification_value).collect()))
+}
+
+fn unlisten(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
+    args.at_most(2)?;
+    let (_, key) = listening_pool(state, args)?;
+    let channel = match args.get(1) {
+        None => None,
+        Some(_) => Some(args.string(1, "channel")?),
+    };
+    Ok(Value::from(state.handler_listeners.unlisten(&key, channel) as i64))
+}
+
+fn listeners(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
+    args.at_most(1)?;
+    let (_, key) = listening_pool(state, args)?;
+    Ok(state.handler_listeners.status(&key))
 }
 
 fn notification_value(notification: &Notification) -> Value {
@@ -307,8 +325,15 @@ fn create_pool(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
 }
 
 /// The operations of the `@postgres(operation, …)` form.
-const OPERATIONS: &[(&str, Operation)] =
-    &[("query", query), ("execute", execute), ("transaction", transaction), ("listen", listen), ("notify", notify)];
+const OPERATIONS: &[(&str, Operation)] = &[
+    ("query", query),
+    ("execute", execute),
+    ("transaction", transaction),
+    ("listen", listen),
+    ("unlisten", unlisten),
+    ("listeners", listeners),
+    ("notify", notify),
+];
 
 /// `@postgres(operation, …)`: the seed's form of every operation.
 fn dispatch(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
@@ -325,16 +350,22 @@ fn dispatch(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     run(state, &Args { values: args.values, offset: 1, operator: &format!("@postgres(\"{name}\")") })
 }
 
+/// An operator: name, signature, summary, whether it has side effects, examples, implementation.
+type OperatorEntry = (&'static str, &'static str, &'static str, bool, &'static [&'static str], Operation);
+
 /// Registers every operator and function (the manifest's `[capabilities]` lists exactly these).
 pub(crate) fn register(context: &PluginContext, state: &Arc<State>) -> Result<(), PluginError> {
     context.register_type(POOL_TYPE)?;
     context.register_type(TRANSACTION_TYPE)?;
-    let operators: [(&'static str, &'static str, &'static str, bool, Operation); 6] = [
+    let operators: [OperatorEntry; 8] = [
         (
             "postgres",
             "@postgres(operation, connection, …)",
-            "Runs `query`, `execute`, `transaction`, `listen` or `notify`; the arguments after the operation are those of @postgres.OPERATION.",
+            "Runs `query`, `execute`, `transaction`, `listen`, `unlisten`, `listeners` or `notify`; the arguments after the operation are those of @postgres.OPERATION.",
             true,
+            &[
+                r#"@postgres("query", "postgres://postgres@127.0.0.1:5432/test", "SELECT $1::int * 2 AS doubled", [21]) => [{"doubled": 42}]"#,
+            ],
             dispatch,
         ),
         (
@@ -342,6 +373,7 @@ pub(crate) fn register(context: &PluginContext, state: &Arc<State>) -> Result<()
             "@postgres.query(connection, sql[, params])",
             "Runs a statement with $1, $2, … parameters: its rows as objects, or {changes, last_id} for a statement without rows.",
             true,
+            &[],
             query,
         ),
         (
@@ -349,6 +381,7 @@ pub(crate) fn register(context: &PluginContext, state: &Arc<State>) -> Result<()
             "@postgres.execute(connection, sql[, params])",
             "Runs a statement with $1, $2, … parameters and returns how many rows it changed.",
             true,
+            &[],
             execute,
         ),
         (
@@ -356,29 +389,54 @@ pub(crate) fn register(context: &PluginContext, state: &Arc<State>) -> Result<()
             "@postgres.transaction(connection, tx => …)",
             "Runs the function in a transaction (a savepoint when nested): commits when it returns, rolls back when it fails. A list of statements instead of the function runs them all or none.",
             true,
+            &[],
             transaction,
         ),
         (
             "postgres.listen",
-            "@postgres.listen(connection, channel, timeout)",
-            "Listens on a channel and waits up to `timeout` seconds for notifications: [{channel, payload, process_id}], empty at the timeout.",
+            "@postgres.listen(connection, channel, handler | timeout)",
+            "With a handler: calls it with {channel, payload, process_id} for every notification, from the event loop (tusk keeps running while listening), and returns how many channels of the connection have handlers. With a timeout: waits up to `timeout` seconds and returns [{channel, payload, process_id}], empty at the timeout.",
             true,
+            &[],
             listen,
+        ),
+        (
+            "postgres.unlisten",
+            "@postgres.unlisten(connection[, channel])",
+            "Removes the handler of a channel (of every channel without one); how many channels of the connection still have handlers (at 0 tusk may exit).",
+            true,
+            &[],
+            unlisten,
+        ),
+        (
+            "postgres.listeners",
+            "@postgres.listeners(connection)",
+            "The handler listeners of a connection: {channels, connected, process_id, reconnects, received, handler_errors, last_error}.",
+            false,
+            &[],
+            listeners,
         ),
         (
             "postgres.notify",
             "@postgres.notify(connection, channel[, payload])",
             "Sends a notification on a channel (pg_notify).",
             true,
+            &[],
             notify,
         ),
     ];
-    for (name, signature, summary, side_effects, run) in operators {
+    for (name, signature, summary, side_effects, examples, run) in operators {
         let state = state.clone();
         let operator = format!("@{name}");
         context.register_operator_with(
             name,
-            SymbolDoc { signature: signature.into(), summary: summary.into(), side_effects, ..SymbolDoc::default() },
+            SymbolDoc {
+                signature: signature.into(),
+                summary: summary.into(),
+                side_effects,
+                examples: examples.iter().map(|example| example.to_string()).collect(),
+                ..SymbolDoc::default()
+            },
             move |args: &[Value]| run(&state, &Args { values: args, offset: 0, operator: &operator }),
         )?;
     }
@@ -389,6 +447,9 @@ pub(crate) fn register(context: &PluginContext, state: &Arc<State>) -> Result<()
             signature: "create_pool(connection[, options])".into(),
             summary: "A pool for a connection string, with its own settings ({pool_size, connect_timeout, acquire_timeout, idle_timeout, statement_cache_size, tls}); usable wherever a connection is.".into(),
             side_effects: true,
+            examples: vec![
+                r#"execute_query(create_pool("postgres://postgres@127.0.0.1:5432/test", {pool_size: 2}), "SELECT 'pooled' AS via") => [{"via": "pooled"}]"#.into(),
+            ],
             ..SymbolDoc::default()
         },
         move |args: &[Value]| create_pool(&pool_state, &Args { values: args, offset: 0, operator: "create_pool" }),
@@ -400,6 +461,9 @@ pub(crate) fn register(context: &PluginContext, state: &Arc<State>) -> Result<()
             signature: "execute_query(connection, sql[, params])".into(),
             summary: "The same as @postgres.query.".into(),
             side_effects: true,
+            examples: vec![
+                r#"execute_query("postgres://postgres@127.0.0.1:5432/test", "SELECT $1::text AS name, $2::int AS n", ["ada", 7]) => [{"name": "ada", "n": 7}]"#.into(),
+            ],
             ..SymbolDoc::default()
         },
         move |args: &[Value]| query(&query_state, &Args { values: args, offset: 0, operator: "execute_query" }),

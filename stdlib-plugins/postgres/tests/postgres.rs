@@ -11,7 +11,7 @@ use std::thread;
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
-use tusk_plugin_testkit::PluginTest;
+use tusk_plugin_testkit::{PluginTest, ServicesEnd};
 
 const URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const GRANT_NET: &str = "--allow-net=127.0.0.1:5432";
@@ -204,7 +204,10 @@ changed: @postgres(\"execute\", $pool, \"UPDATE {name} SET v = 'z'\")
     assert_eq!(document["changed"], json!(2));
     let unknown = error(&mut plugin, &format!("@postgres(\"upsert\", \"{URL}\", \"SELECT 1\")"));
     assert!(unknown.contains("invalid operation: @postgres has no operation `upsert`"), "{unknown}");
-    assert!(unknown.contains("use one of query, execute, transaction, listen, notify"), "{unknown}");
+    assert!(
+        unknown.contains("use one of query, execute, transaction, listen, unlisten, listeners, notify"),
+        "{unknown}"
+    );
     let missing = error(&mut plugin, "@postgres(\"query\")");
     assert!(missing.contains("missing argument: connection"), "{missing}");
 }
@@ -331,8 +334,107 @@ d: @postgres.listen(\"{URL}\", \"{channel}_own\", 30)
     assert_eq!(document["d"][0]["payload"], json!("second"));
     let negative = error(&mut plugin, &format!("@postgres.listen(\"{URL}\", \"{channel}\", -1)"));
     assert!(negative.contains("the timeout must be a number of seconds between 0 and 86400"), "{negative}");
-    let handler = error(&mut plugin, &format!("@postgres.listen(\"{URL}\", \"{channel}\", n => n)"));
-    assert!(handler.contains("a handler function needs the event loop (not available yet)"), "{handler}");
+    assert!(negative.contains("or pass a handler function"), "{negative}");
+}
+
+/// Runs the event loop a little at a time until `done` holds (bounded: a failure must not hang
+/// the test).
+fn serve_until(plugin: &mut PluginTest, what: &str, mut done: impl FnMut(&mut PluginTest) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !done(plugin) {
+        assert!(std::time::Instant::now() < deadline, "gave up waiting for {what}");
+        plugin.engine().run_services_for(Duration::from_millis(50));
+    }
+}
+
+fn payloads(client: &mut postgres::Client, table: &str) -> Vec<String> {
+    client
+        .query(&format!("SELECT payload FROM {table} ORDER BY id"), &[])
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<_, String>(0))
+        .collect()
+}
+
+/// LISTEN with a handler: notifications sent by another session run the handler through the
+/// event loop (it inserts into a table the test reads); a failing handler is reported with its
+/// location and the listener goes on; a terminated session is replaced and listens again;
+/// `unlisten` ends the service.
+fn handler_listener(mut plugin: PluginTest, client: &mut postgres::Client, test: &str) {
+    let name = table(test);
+    let _tables = Tables(vec![name.clone()]);
+    client.batch_execute(&format!("CREATE TABLE {name} (id serial PRIMARY KEY, payload text)")).unwrap();
+    let channel = format!("tusk_{test}_{}", std::process::id());
+    let reported = std::rc::Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
+    let sink = reported.clone();
+    plugin.engine().on_handler_error(false, move |text| sink.borrow_mut().push(text.to_string()));
+    let document = plugin
+        .eval(&format!(
+            "insert: \"INSERT INTO {name} (payload) VALUES ($1)\"\nlistening: @postgres.listen(\"{URL}\", \"{channel}\", n => n.payload == \"bad\" ? \"x\" * 2 : @postgres.execute(\"{URL}\", insert, [n.payload]))\n"
+        ))
+        .unwrap();
+    assert_eq!(document["listening"], json!(1));
+    assert!(plugin.engine().has_services(), "a listener keeps tusk running");
+    for payload in ["one", "bad", "three ✓"] {
+        client.execute("SELECT pg_notify($1, $2)", &[&channel, &payload]).unwrap();
+    }
+    serve_until(&mut plugin, "two handled notifications", |_| payloads(client, &name).len() >= 2);
+    assert_eq!(payloads(client, &name), ["one", "three ✓"]);
+    let reported = reported.borrow().clone();
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert!(reported[0].contains("cannot apply `*` to string and int"), "{}", reported[0]);
+    assert!(reported[0].contains("test.tsk:2:"), "the handler's location: {}", reported[0]);
+    let status = eval(&mut plugin, &format!("@postgres.listeners(\"{URL}\")"));
+    assert_eq!(status["channels"], json!([channel]));
+    assert_eq!(status["connected"], json!(true));
+    assert_eq!(status["received"], json!(3));
+    assert_eq!(status["handler_errors"], json!(1));
+    // The listening session is terminated: another one listens again.
+    let pid = status["process_id"].as_i64().expect("a process id") as i32;
+    let terminated: bool = client.query_one("SELECT pg_terminate_backend($1)", &[&pid]).unwrap().get(0);
+    assert!(terminated);
+    serve_until(&mut plugin, "the reconnection", |plugin| {
+        let status = eval(plugin, &format!("@postgres.listeners(\"{URL}\")"));
+        status["reconnects"] == json!(1) && status["connected"] == json!(true)
+    });
+    let status = eval(&mut plugin, &format!("@postgres.listeners(\"{URL}\")"));
+    assert_ne!(status["process_id"], json!(pid));
+    assert!(
+        status["last_error"].as_str().is_some_and(|text| text.contains("the listening connection was lost")),
+        "{status}"
+    );
+    client.execute("SELECT pg_notify($1, 'after')", &[&channel]).unwrap();
+    serve_until(&mut plugin, "the notification after the reconnection", |_| payloads(client, &name).len() >= 3);
+    assert_eq!(payloads(client, &name), ["one", "three ✓", "after"]);
+    assert_eq!(eval(&mut plugin, &format!("@postgres(\"unlisten\", \"{URL}\", \"{channel}\")")), json!(0));
+    assert!(!plugin.engine().has_services(), "the last unlisten ends the service");
+    assert_eq!(plugin.engine().run_services_for(Duration::from_secs(10)), ServicesEnd::Idle);
+    assert_eq!(
+        eval(&mut plugin, &format!("@postgres.listeners(\"{URL}\")")),
+        json!({"channels": [], "connected": false})
+    );
+}
+
+#[test]
+fn listen_with_a_handler() {
+    let Some(mut client) = direct() else { return };
+    handler_listener(plugin(), &mut client, "handler");
+}
+
+/// Sandboxed: the reader thread runs in the runner and posts over the event channel.
+#[test]
+fn listen_with_a_handler_sandboxed() {
+    let Some(mut client) = direct() else { return };
+    let mut plugin = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
+    plugin.grant("--allow-db").grant(GRANT_NET);
+    handler_listener(plugin, &mut client, "handler_sandboxed");
+}
+
+/// The symbols' own examples (what `tusk plugin docs` shows) hold against the server.
+#[test]
+fn the_examples_hold_against_the_server() {
+    let Some(_client) = direct() else { return };
+    assert_eq!(plugin().run_examples(), Vec::<String>::new());
 }
 
 #[test]

@@ -77,6 +77,18 @@ pub(crate) fn decode_text(text: &str) -> Value {
     Value::from(text)
 }
 
+/// The plain value stored bytes read back as (for a thread of the plugin, which cannot make
+/// host values); bytes that are not UTF-8 are an error holding their length.
+pub(crate) fn decode_owned(bytes: &[u8]) -> Result<OwnedValue, usize> {
+    let text = std::str::from_utf8(bytes).map_err(|_| bytes.len())?;
+    if may_be_json(text)
+        && let Ok(owned) = serde_json::from_str::<OwnedValue>(text)
+    {
+        return Ok(owned);
+    }
+    Ok(OwnedValue::String(text.to_string()))
+}
+
 /// The value stored bytes read back as; bytes that are not UTF-8 are an error naming `what`.
 pub(crate) fn decode_bytes(bytes: &[u8], what: &dyn Fn() -> String) -> Result<Value, PluginError> {
     match std::str::from_utf8(bytes) {

@@ -4,7 +4,10 @@
 //!   sets, sorted sets, expiry (`.expire`, `.ttl`, `.persist`) and `.scan`.
 //! - `@redis.pipeline([...])` (one round trip) and `@redis.transaction([...])` (MULTI/EXEC),
 //!   `@redis.command(name, …)` for anything else.
-//! - `@redis.publish(channel, message)` and a blocking `@redis.subscribe(channel, timeout)`.
+//! - `@redis.publish(channel, message)`; `@redis.subscribe(channel, handler)` and
+//!   `@redis.psubscribe(pattern, handler)` (handlers called through the host's event loop, the
+//!   subscription kept across reconnections), `@redis.unsubscribe`, `@redis.punsubscribe`,
+//!   `@redis.subscriptions()`, and a blocking `@redis.subscribe(channel, timeout)`.
 //! - The seed's forms: `@redis("get", key)`, `@redis("set", key, value)` (every operation by
 //!   name), `cache_get(key)`, `cache_set(key, value, ttl)`.
 //!
@@ -15,6 +18,7 @@
 
 mod codec;
 mod config;
+mod listen;
 mod ops;
 mod pool;
 mod subscribe;
@@ -23,6 +27,7 @@ use std::sync::Arc;
 
 use tusk_plugin_sdk::{PluginContext, PluginError, TuskPlugin, export_plugin};
 
+use crate::listen::Listener;
 use crate::pool::Pool;
 use crate::subscribe::Subscriber;
 
@@ -30,6 +35,7 @@ use crate::subscribe::Subscriber;
 pub(crate) struct State {
     pool: Arc<Pool>,
     subscriber: Subscriber,
+    listener: Listener,
 }
 
 impl State {
@@ -56,7 +62,8 @@ impl TuskPlugin for RedisPlugin {
     fn initialize(&mut self, context: &PluginContext) -> Result<(), PluginError> {
         let config: config::Config = context.config()?;
         let pool = Pool::new(&config.url, config.settings()?)?;
-        let state = Arc::new(State { pool: Arc::new(pool), subscriber: Subscriber::default() });
+        let state =
+            Arc::new(State { pool: Arc::new(pool), subscriber: Subscriber::default(), listener: Listener::default() });
         ops::register(context, &state)?;
         self.state = Some(state);
         Ok(())
@@ -64,6 +71,7 @@ impl TuskPlugin for RedisPlugin {
 
     fn shutdown(&mut self) -> Result<(), PluginError> {
         if let Some(state) = self.state.take() {
+            state.listener.close();
             state.subscriber.close();
             state.pool.drop_idle();
         }

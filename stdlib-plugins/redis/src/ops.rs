@@ -4,10 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::{ConnectionLike, cmd};
-use tusk_plugin_sdk::{Kind, PluginContext, PluginError, SymbolDoc, Value};
+use tusk_plugin_sdk::{Kind, PluginContext, PluginError, RetainedFunction, SymbolDoc, Value};
 
 use crate::State;
 use crate::codec::{self, argument, encode};
+use crate::listen::Target;
 use crate::pool::Failure;
 
 /// One operation of the plugin.
@@ -827,34 +828,51 @@ fn publish(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     args.run(state, cmd("PUBLISH").arg(&channel).arg(message))
 }
 
-fn subscribe(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
-    args.at_most(2)?;
-    let first = args.required(0, "channel")?;
-    let channels = match first.as_array() {
+/// The channels (or patterns) of argument 0: one name, or an array of them.
+fn names(args: &Args<'_>, what: &str) -> Result<Vec<String>, PluginError> {
+    let first = args.required(0, what)?;
+    let names = match first.as_array() {
         Some(array) => array
             .iter()
             .map(|item| {
                 name_of(&item)
-                    .ok_or_else(|| args.bad(0, format!("each channel must be a string, got a {}", item.type_name())))
+                    .ok_or_else(|| args.bad(0, format!("each {what} must be a string, got a {}", item.type_name())))
             })
             .collect::<Result<Vec<_>, _>>()?,
-        None => vec![args.key(0, "channel")?],
+        None => vec![args.key(0, what)?],
     };
-    if channels.is_empty() {
-        return Err(args.bad(0, "at least one channel is needed"));
+    if names.is_empty() {
+        return Err(args.bad(0, format!("at least one {what} is needed")));
     }
+    Ok(names)
+}
+
+/// `@redis.subscribe(channels, handler)` / `@redis.psubscribe(patterns, handler)`.
+fn subscribe_handler(state: &State, args: &Args<'_>, target: Target, names: &[String]) -> Result<Value, PluginError> {
+    let handler =
+        RetainedFunction::new(args.required(1, "handler")?).map_err(|error| args.bad(1, error.message_text()))?;
+    let pool = state.pool()?;
+    let count = state.listener.subscribe(&pool, target, names, &handler, args.operator)?;
+    Ok(Value::from(count as i64))
+}
+
+fn subscribe(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
+    args.at_most(2)?;
+    let channels = names(args, "channel")?;
     let timeout = match args.get(1) {
         None => Duration::ZERO,
         Some(value) if value.kind() == Kind::Function => {
-            return Err(args
-                .bad(1, "a handler function needs the event loop (not available yet)")
-                .with_help("pass a timeout in seconds instead and use the messages it returns"));
+            return subscribe_handler(state, args, Target::Channel, &channels);
         }
         Some(value) => match value.as_float() {
             Some(seconds) if seconds.is_finite() && (0.0..=86_400.0).contains(&seconds) => {
                 Duration::from_secs_f64(seconds)
             }
-            _ => return Err(args.bad(1, "the timeout must be a number of seconds between 0 and 86400")),
+            _ => {
+                return Err(args
+                    .bad(1, "the timeout must be a number of seconds between 0 and 86400")
+                    .with_help("or pass a handler function: m => … is called with {channel, message}"));
+            }
         },
     };
     let pool = state.pool()?;
@@ -866,6 +884,38 @@ fn subscribe(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
         values.push(Value::object(vec![("channel", Value::from(message.channel.as_str())), ("message", payload)]));
     }
     Ok(Value::array(values))
+}
+
+fn psubscribe(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
+    args.at_most(2)?;
+    let patterns = names(args, "pattern")?;
+    match args.get(1) {
+        Some(value) if value.kind() == Kind::Function => subscribe_handler(state, args, Target::Pattern, &patterns),
+        Some(value) => Err(args.bad(1, format!("the handler must be a function, got a {}", value.type_name()))),
+        None => {
+            Err(PluginError::missing_argument(format!("handler (argument {} of {})", args.offset + 2, args.operator))
+                .with_help("m => … is called with {channel, pattern, message}"))
+        }
+    }
+}
+
+fn unsubscribe_from(state: &State, args: &Args<'_>, target: Target, what: &str) -> Result<Value, PluginError> {
+    args.at_most(1)?;
+    let names = if args.len() == 0 { None } else { Some(names(args, what)?) };
+    Ok(Value::from(state.listener.unsubscribe(target, names.as_deref()) as i64))
+}
+
+fn unsubscribe(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
+    unsubscribe_from(state, args, Target::Channel, "channel")
+}
+
+fn punsubscribe(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
+    unsubscribe_from(state, args, Target::Pattern, "pattern")
+}
+
+fn subscriptions(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
+    args.at_most(0)?;
+    Ok(state.listener.status())
 }
 
 fn cache_get(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
@@ -991,9 +1041,33 @@ const OPERATIONS: &[(&str, &str, &str, Operation)] = &[
     ("publish", "@redis.publish(channel, message)", "Publishes a message; how many subscribers received it.", publish),
     (
         "subscribe",
-        "@redis.subscribe(channel | [channels], timeout)",
-        "Subscribes and waits up to `timeout` seconds: [{channel, message}], or [] at the timeout.",
+        "@redis.subscribe(channel | [channels], handler | timeout)",
+        "With a handler: calls it with {channel, message} for every message, from the event loop (tusk keeps running while subscribed), and returns how many channels and patterns have handlers. With a timeout: waits up to `timeout` seconds and returns [{channel, message}], or [] at the timeout.",
         subscribe,
+    ),
+    (
+        "psubscribe",
+        "@redis.psubscribe(pattern | [patterns], handler)",
+        "Calls the handler with {channel, pattern, message} for every message on a channel matching a glob pattern, from the event loop; how many channels and patterns have handlers.",
+        psubscribe,
+    ),
+    (
+        "unsubscribe",
+        "@redis.unsubscribe([channel | [channels]])",
+        "Removes the handlers of these channels (of every channel without an argument); how many channels and patterns still have handlers (at 0 tusk may exit).",
+        unsubscribe,
+    ),
+    (
+        "punsubscribe",
+        "@redis.punsubscribe([pattern | [patterns]])",
+        "Removes the handlers of these patterns (of every pattern without an argument); how many channels and patterns still have handlers.",
+        punsubscribe,
+    ),
+    (
+        "subscriptions",
+        "@redis.subscriptions()",
+        "The handler subscriptions: {channels, patterns, connected, client_id, reconnects, received, handler_errors, last_error}.",
+        subscriptions,
     ),
 ];
 

@@ -79,6 +79,11 @@ impl Pool {
         Ok(Pool { client, shown, secret, host, port, settings, idle: Mutex::new(Vec::new()) })
     }
 
+    /// The server's URL with its password masked.
+    pub(crate) fn shown(&self) -> &str {
+        &self.shown
+    }
+
     /// `text` with the password replaced by `***`.
     pub(crate) fn scrub(&self, text: String) -> String {
         match &self.secret {
@@ -90,6 +95,14 @@ impl Pool {
     /// A new connection, after the host agreed that the plugin may connect to the server.
     pub(crate) fn connect(&self) -> Result<redis::Connection, PluginError> {
         host::check_connect(&self.host, self.port)?;
+        self.reconnect()
+    }
+
+    /// A new connection without asking the host: for a subscription's own thread, which
+    /// reconnects to a server the host allowed when the subscription started (host calls are
+    /// refused off the interpreter's thread; sandboxed, the host's broker checks the grant on
+    /// every connection anyway).
+    pub(crate) fn reconnect(&self) -> Result<redis::Connection, PluginError> {
         let connection = self
             .client
             .get_connection_with_timeout(self.settings.connect_timeout)

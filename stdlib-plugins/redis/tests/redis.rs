@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use redis::Commands;
 use serde_json::{Value as Json, json};
-use tusk_plugin_testkit::PluginTest;
+use tusk_plugin_testkit::{PluginTest, ServicesEnd};
 
 const URL: &str = "redis://127.0.0.1:6379";
 const GRANT_NET: &str = "--allow-net=127.0.0.1:6379";
@@ -494,8 +494,9 @@ fn publish_and_subscribe() {
         .unwrap();
     assert_eq!(document["sent"], json!(1));
     assert_eq!(document["got"], json!([{"channel": channel, "message": {"n": [1, 2]}}]));
-    let handler = error(&mut plugin, &format!("@redis.subscribe(\"{channel}\", m => m)"));
-    assert!(handler.contains("a handler function needs the event loop (not available yet)"), "{handler}");
+    let not_a_handler = error(&mut plugin, &format!("@redis.subscribe(\"{channel}\", \"soon\")"));
+    assert!(not_a_handler.contains("the timeout must be a number of seconds between 0 and 86400"), "{not_a_handler}");
+    assert!(not_a_handler.contains("or pass a handler function"), "{not_a_handler}");
     let negative = error(&mut plugin, &format!("@redis.subscribe(\"{channel}\", -1)"));
     assert!(negative.contains("the timeout must be a number of seconds between 0 and 86400"), "{negative}");
 }
@@ -701,4 +702,192 @@ fn the_pool_reconnects_after_a_server_restart() {
     server.restart().unwrap();
     assert_eq!(eval(&mut plugin, "@redis.incr(\"n\")"), json!(1));
     assert_eq!(eval(&mut plugin, "@redis.transaction([[\"INCR\", \"n\"], [\"GET\", \"n\"]])"), json!([2, 2]));
+}
+
+/// Runs the event loop a little at a time until `done` holds (bounded: a failure must not hang
+/// the test).
+fn serve_until(plugin: &mut PluginTest, what: &str, mut done: impl FnMut(&mut PluginTest) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !done(plugin) {
+        assert!(Instant::now() < deadline, "gave up waiting for {what}");
+        plugin.engine().run_services_for(Duration::from_millis(50));
+    }
+}
+
+/// The handler errors the host reports, collected.
+fn collect_handler_errors(plugin: &mut PluginTest) -> std::rc::Rc<std::cell::RefCell<Vec<String>>> {
+    let reported = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let sink = reported.clone();
+    plugin.engine().on_handler_error(false, move |text| sink.borrow_mut().push(text.to_string()));
+    reported
+}
+
+fn list(connection: &mut redis::Connection, key: &str) -> Vec<String> {
+    connection.lrange(key, 0, -1).unwrap()
+}
+
+/// A subscription with a handler: each message published by another client runs the handler
+/// through the event loop (here: pushing to a list the test reads); a handler that fails is
+/// reported with its location and the subscription goes on; unsubscribing ends the service.
+fn handler_subscription(mut plugin: PluginTest, direct: &mut redis::Connection, keys: &Keys) {
+    let channel = keys.key("events");
+    let log = keys.key("log");
+    let reported = collect_handler_errors(&mut plugin);
+    let document = plugin
+        .eval(&format!(
+            "factor: 10\nsubscribed: @redis.subscribe(\"{channel}\", m => @redis.rpush(\"{log}\", m.message.n * factor))\n"
+        ))
+        .unwrap();
+    assert_eq!(document["subscribed"], json!(1));
+    assert!(plugin.engine().has_services(), "a subscription keeps tusk running");
+    // Subscribed before the operator returned: the first message is not lost.
+    let receivers: i64 = direct.publish(&channel, "{\"n\":1}").unwrap();
+    assert_eq!(receivers, 1);
+    let _: i64 = direct.publish(&channel, "{\"n\":\"x\"}").unwrap();
+    let _: i64 = direct.publish(&channel, "{\"n\":3}").unwrap();
+    serve_until(&mut plugin, "two handled messages", |_| list(direct, &log).len() >= 2);
+    assert_eq!(list(direct, &log), ["10", "30"]);
+    let reported = reported.borrow().clone();
+    assert_eq!(reported.len(), 1, "{reported:?}");
+    assert!(reported[0].contains("cannot apply `*` to string and int"), "{}", reported[0]);
+    assert!(reported[0].contains("test.tsk:2:"), "the handler's location: {}", reported[0]);
+    let status = eval(&mut plugin, "@redis.subscriptions()");
+    assert_eq!(status["channels"], json!([channel]));
+    assert_eq!(status["connected"], json!(true));
+    assert_eq!(status["received"], json!(3));
+    assert_eq!(status["handler_errors"], json!(1));
+    // Subscribing the same channel again replaces its handler.
+    assert_eq!(
+        eval(
+            &mut plugin,
+            &format!("@redis(\"subscribe\", \"{channel}\", m => @redis.rpush(\"{log}\", \"again ${{m.message}}\"))")
+        ),
+        json!(1)
+    );
+    let _: i64 = direct.publish(&channel, "hello").unwrap();
+    serve_until(&mut plugin, "the new handler", |_| list(direct, &log).len() >= 3);
+    assert_eq!(list(direct, &log), ["10", "30", "again hello"]);
+    assert_eq!(eval(&mut plugin, &format!("@redis.unsubscribe(\"{channel}\")")), json!(0));
+    assert!(!plugin.engine().has_services(), "the last unsubscribe ends the service");
+    assert_eq!(plugin.engine().run_services_for(Duration::from_secs(10)), ServicesEnd::Idle);
+    serve_until(&mut plugin, "the subscribed connection to close", |_| {
+        direct.publish::<_, _, i64>(&channel, "late").unwrap() == 0
+    });
+    assert_eq!(
+        eval(&mut plugin, "@redis.subscriptions()"),
+        json!({"channels": [], "patterns": [], "connected": false})
+    );
+}
+
+#[test]
+fn subscribe_with_a_handler() {
+    let Some(mut direct) = direct() else { return };
+    let keys = Keys::new("subscribe_handler");
+    handler_subscription(plugin(), &mut direct, &keys);
+}
+
+/// Sandboxed: the reader thread runs in the runner and posts over the event channel.
+#[test]
+fn subscribe_with_a_handler_sandboxed() {
+    let Some(mut direct) = direct() else { return };
+    let keys = Keys::new("subscribe_handler_sandboxed");
+    let mut plugin = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
+    plugin.grant(GRANT_NET);
+    handler_subscription(plugin, &mut direct, &keys);
+}
+
+#[test]
+fn pattern_subscriptions_and_their_errors() {
+    let Some(mut direct) = direct() else { return };
+    let keys = Keys::new("psubscribe");
+    let log = keys.key("log");
+    let pattern = keys.key("news.*");
+    let mut plugin = plugin();
+    assert_eq!(
+        eval(
+            &mut plugin,
+            &format!(
+                "@redis.psubscribe([\"{pattern}\"], m => @redis.rpush(\"{log}\", \"${{m.pattern}} ${{m.channel}} ${{m.message}}\"))"
+            )
+        ),
+        json!(1)
+    );
+    let _: i64 = direct.publish(keys.key("news.sport"), "goal").unwrap();
+    let _: i64 = direct.publish(keys.key("weather"), "rain").unwrap();
+    let _: i64 = direct.publish(keys.key("news.tech"), "rust").unwrap();
+    serve_until(&mut plugin, "two pattern messages", |_| list(&mut direct, &log).len() >= 2);
+    assert_eq!(
+        list(&mut direct, &log),
+        [format!("{pattern} {} goal", keys.key("news.sport")), format!("{pattern} {} rust", keys.key("news.tech"))]
+    );
+    assert_eq!(eval(&mut plugin, "@redis.subscriptions()")["patterns"], json!([pattern]));
+    let missing = error(&mut plugin, &format!("@redis.psubscribe(\"{pattern}\")"));
+    assert!(missing.contains("handler (argument 2 of @redis.psubscribe)"), "{missing}");
+    let not_function = error(&mut plugin, &format!("@redis.psubscribe(\"{pattern}\", 5)"));
+    assert!(not_function.contains("@redis.psubscribe: the handler must be a function, got a int"), "{not_function}");
+    let empty = error(&mut plugin, "@redis.subscribe([], m => m)");
+    assert!(empty.contains("at least one channel is needed"), "{empty}");
+    assert_eq!(eval(&mut plugin, "@redis.punsubscribe()"), json!(0));
+    assert!(!plugin.engine().has_services());
+}
+
+/// `CLIENT KILL` of the subscribed connection: the reader connects again and subscribes
+/// again, and the handler goes on receiving.
+#[test]
+fn a_killed_subscription_connects_again() {
+    let Some(mut direct) = direct() else { return };
+    let keys = Keys::new("subscription_killed");
+    let channel = keys.key("jobs");
+    let log = keys.key("log");
+    let mut plugin = plugin();
+    eval(&mut plugin, &format!("@redis.subscribe(\"{channel}\", m => @redis.rpush(\"{log}\", m.message))"));
+    let _: i64 = direct.publish(&channel, "before").unwrap();
+    serve_until(&mut plugin, "the first message", |_| list(&mut direct, &log).len() == 1);
+    let status = eval(&mut plugin, "@redis.subscriptions()");
+    let killed = status["client_id"].as_i64().expect("a client id");
+    let _: () = redis::cmd("CLIENT").arg("KILL").arg("ID").arg(killed).query(&mut direct).unwrap();
+    serve_until(&mut plugin, "the reconnection", |plugin| {
+        let status = eval(plugin, "@redis.subscriptions()");
+        status["reconnects"] == json!(1) && status["connected"] == json!(true)
+    });
+    let status = eval(&mut plugin, "@redis.subscriptions()");
+    assert_ne!(status["client_id"], json!(killed), "a new connection");
+    assert!(
+        status["last_error"].as_str().is_some_and(|text| text.contains("the subscribed connection was lost")),
+        "{status}"
+    );
+    let receivers: i64 = direct.publish(&channel, "after").unwrap();
+    assert_eq!(receivers, 1, "subscribed again");
+    serve_until(&mut plugin, "the message after the kill", |_| list(&mut direct, &log).len() == 2);
+    assert_eq!(list(&mut direct, &log), ["before", "after"]);
+    assert_eq!(eval(&mut plugin, "@redis.unsubscribe()"), json!(0));
+}
+
+/// The server restarts: the subscription comes back once it answers again.
+#[test]
+fn a_subscription_survives_a_server_restart() {
+    let Some(mut server) = OwnServer::start() else { return };
+    let port = server.port;
+    let url = format!("redis://127.0.0.1:{port}");
+    let mut plugin = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
+    plugin.grant(&format!("--allow-net=127.0.0.1:{port}")).in_process();
+    plugin.with_user_config(&format!("[plugins.redis]\nurl = \"{url}\"\nconnect_timeout = 2\n"));
+    assert_eq!(eval(&mut plugin, "@redis.subscribe(\"jobs\", m => @redis.rpush(\"log\", m.message))"), json!(1));
+    let own = || redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
+    let _: i64 = own().publish("jobs", "first").unwrap();
+    serve_until(&mut plugin, "the first message", |_| list(&mut own(), "log").len() == 1);
+    server.stop();
+    serve_until(&mut plugin, "the loss to be noticed", |plugin| {
+        eval(plugin, "@redis.subscriptions()")["connected"] == json!(false)
+    });
+    server.restart().unwrap();
+    serve_until(&mut plugin, "the reconnection", |plugin| {
+        eval(plugin, "@redis.subscriptions()")["connected"] == json!(true)
+    });
+    let receivers: i64 = own().publish("jobs", "second").unwrap();
+    assert_eq!(receivers, 1, "subscribed again on the new server");
+    serve_until(&mut plugin, "the message after the restart", |_| list(&mut own(), "log").len() == 1);
+    assert_eq!(list(&mut own(), "log"), ["second"], "a new, empty server");
+    assert!(eval(&mut plugin, "@redis.subscriptions()")["reconnects"].as_i64().unwrap() >= 1);
+    assert_eq!(eval(&mut plugin, "@redis.unsubscribe(\"jobs\")"), json!(0));
 }

@@ -243,6 +243,47 @@ impl Listeners {
     }
 }
 
+/// A connection of its own that listens on channels, for a plugin's thread that hands the
+/// notifications to handlers: it connects without asking the host (the pool's grant was
+/// checked on the interpreter's thread when the pool was made).
+pub struct Listening {
+    connection: Connection,
+    process_id: i32,
+}
+
+impl Listening {
+    /// A new connection to `pool`'s database (outside the pool's count).
+    pub fn open(pool: &Pool) -> Result<Listening, SqlError> {
+        let mut connection = pool.connect()?;
+        let rows = connection.query("SELECT pg_backend_pid()", &[])?;
+        let process_id = match rows.rows.first().and_then(|row| row.first()) {
+            Some(SqlValue::Int(pid)) => i32::try_from(*pid).unwrap_or_default(),
+            _ => 0,
+        };
+        Ok(Listening { connection, process_id })
+    }
+
+    /// The server process of this session (what `pg_terminate_backend` takes).
+    pub fn process_id(&self) -> i32 {
+        self.process_id
+    }
+
+    /// `LISTEN channel`.
+    pub fn listen(&mut self, channel: &str) -> Result<(), SqlError> {
+        self.connection.batch(&format!("LISTEN {}", quote_identifier(channel)))
+    }
+
+    /// `UNLISTEN channel`.
+    pub fn unlisten(&mut self, channel: &str) -> Result<(), SqlError> {
+        self.connection.batch(&format!("UNLISTEN {}", quote_identifier(channel)))
+    }
+
+    /// Waits up to `timeout` for notifications: every one that has arrived, or none.
+    pub fn wait(&mut self, timeout: Duration) -> Result<Vec<Notification>, SqlError> {
+        self.connection.wait_for_notifications(timeout, &|| false)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
