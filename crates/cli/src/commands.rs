@@ -381,6 +381,10 @@ pub fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// The standard plugins `cargo xtask build` leaves out unless asked (`--ml`): their operators
+/// are `@NAME` and `@NAME.…`.
+const SEPARATELY_BUILT: [&str; 2] = ["tensorflow", "nlp"];
+
 /// The evaluator knows nothing of plugin folders, so its "unknown operator" (R006) and "not
 /// defined" (R004) errors are completed here from the plugin catalog: an installed plugin that
 /// provides the symbol but could not be registered (two plugins provide it), or a note that no
@@ -410,17 +414,28 @@ pub fn with_plugin_hints(engine: &Engine, diagnostics: &[Diagnostic]) -> Vec<Dia
             _ => continue,
         };
         let Some(name) = name.map(str::to_string) else { continue };
-        match catalog.unknown_symbol_hint(kind, &name) {
-            Some(hint) => diagnostic.notes.push(hint),
+        let unbuilt = SEPARATELY_BUILT
+            .iter()
+            .find(|plugin| kind == SymbolKind::Operator && name.split('.').next() == Some(**plugin));
+        match (catalog.unknown_symbol_hint(kind, &name), unbuilt) {
+            (Some(hint), _) => diagnostic.notes.push(hint),
+            (None, Some(plugin)) => {
+                diagnostic.notes.push(format!(
+                    "`@{name}` comes from the standard plugin `{plugin}`, which this tusk was built without (it \
+                     compiles an ML engine): build it with `cargo xtask build --ml` in the tusk sources \
+                     (`cargo xtask install` and `cargo xtask dist` include it)"
+                ));
+            }
             // A likely typo ("did you mean `@json.parse`?") needs no word on installing.
-            None if kind == SymbolKind::Operator
-                && !diagnostic.help.as_deref().is_some_and(|help| help.starts_with("did you mean")) =>
+            (None, None)
+                if kind == SymbolKind::Operator
+                    && !diagnostic.help.as_deref().is_some_and(|help| help.starts_with("did you mean")) =>
             {
                 diagnostic
                     .notes
                     .push(format!("no installed plugin provides `@{name}`; `tusk plugin install PATH` installs one"));
             }
-            None => continue,
+            (None, None) => continue,
         }
         if invalid_manifests > 0 {
             let plugins = if invalid_manifests == 1 { "plugin folder has" } else { "plugin folders have" };

@@ -2,7 +2,9 @@
 //! is opened), with an index file so that an unchanged installation parses no TOML at start-up.
 //!
 //! The search path is `TUSK_PLUGIN_PATH`, then the project's `plugins/` folder, then the user's
-//! data folder, then `plugins/` next to the executable. A plugin name found in an earlier folder
+//! data folder, then the bundled folder of the executable: `<prefix>/lib/tusk/plugins` for a
+//! `tusk` installed as `<prefix>/bin/tusk`, else `plugins/` next to the executable (the build
+//! tree, where `cargo xtask build` lays the standard plugins out). A plugin name found in an earlier folder
 //! shadows the same name in later ones. The index maps each manifest path to the parsed manifest
 //! and the modification stamps of the manifest and the library; an entry whose stamps both
 //! match is reused without reading the manifest.
@@ -32,7 +34,8 @@ pub enum Origin {
     Project,
     /// `~/.local/share/tusk/plugins` (or under `$XDG_DATA_HOME`).
     User,
-    /// `plugins/` next to the tusk executable: the plugins shipped with tusk.
+    /// The plugins shipped with tusk: `../lib/tusk/plugins` from the executable's folder, or
+    /// `plugins/` next to the executable.
     Bundled,
 }
 
@@ -54,7 +57,7 @@ pub struct SearchPath {
 
 impl SearchPath {
     /// The standard search path from the environment: `TUSK_PLUGIN_PATH`, `project_dir/plugins`,
-    /// the user's data folder and `plugins/` next to the running executable.
+    /// the user's data folder and the bundled folder of the running executable.
     pub fn standard(project_dir: Option<&Path>) -> SearchPath {
         let env_path = std::env::var_os("TUSK_PLUGIN_PATH");
         let exe_dir = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf));
@@ -68,7 +71,7 @@ impl SearchPath {
 
     /// The search path from explicit parts (what [`SearchPath::standard`] reads from the
     /// environment): an OS path list, the project directory (its `plugins/` is searched), the
-    /// user's plugin folder and the executable's directory (its `plugins/` is searched).
+    /// user's plugin folder and the executable's directory (its [`bundled_dir`] is searched).
     /// Empty list entries and repeated folders are dropped.
     pub fn from_parts(
         env_path: Option<&OsStr>,
@@ -92,10 +95,18 @@ impl SearchPath {
             add(user_dir.to_path_buf(), Origin::User);
         }
         if let Some(exe_dir) = exe_dir {
-            add(exe_dir.join("plugins"), Origin::Bundled);
+            add(bundled_dir(exe_dir), Origin::Bundled);
         }
         search
     }
+}
+
+/// The folder of the plugins shipped with the `tusk` in `exe_dir`: `<prefix>/lib/tusk/plugins`
+/// when the executable is installed as `<prefix>/bin/tusk` (that folder exists), else
+/// `plugins/` beside the executable.
+pub fn bundled_dir(exe_dir: &Path) -> PathBuf {
+    let installed = exe_dir.join("..").join("lib").join("tusk").join("plugins");
+    if installed.is_dir() { crate::paths::normalize(&installed) } else { exe_dir.join("plugins") }
 }
 
 /// An installed plugin as discovery found it.

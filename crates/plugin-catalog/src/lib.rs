@@ -20,7 +20,9 @@ mod toml_check;
 
 // Re-exports are the crate's API (semver-relevant).
 pub use crate::config::{ConfigError, ConfigIssue, ConfigSchema, UserConfig, configure};
-pub use crate::discovery::{Catalog, DiscoveredPlugin, IndexStats, Origin, SearchPath, SearchRoot, discover};
+pub use crate::discovery::{
+    Catalog, DiscoveredPlugin, IndexStats, Origin, SearchPath, SearchRoot, bundled_dir, discover,
+};
 pub use crate::manifest::{
     Example, ExecutionMode, FileAccess, MANIFEST_FILE, Manifest, NetworkAccess, Permissions, SUPPORTED_ABI_MAJOR,
     default_library_name, load_manifest, parse_manifest,

@@ -89,10 +89,11 @@ impl SandboxSettings {
 /// The name of the runner executable.
 pub const RUNNER_NAME: &str = "tusk-plugin-runner";
 
-/// Finds the runner: `TUSK_PLUGIN_RUNNER`, else next to the current executable, else in a
-/// `{debug,release}` or `target/{debug,release}` folder above it (tests and `cargo run`, where
-/// executables live in `target/debug/deps` or `target/debug/examples`, or below a
-/// `CARGO_TARGET_DIR` elsewhere).
+/// Finds the runner: `TUSK_PLUGIN_RUNNER`, else next to the current executable (installed, the
+/// release archive, the build tree), else in a `{debug,release}` or `target/{debug,release}`
+/// folder above it (tests and `cargo run`, where executables live in `target/debug/deps` or
+/// `target/debug/examples`, or below a `CARGO_TARGET_DIR` elsewhere), else on `PATH` (a `tusk`
+/// copied on its own somewhere).
 pub fn locate_runner() -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("TUSK_PLUGIN_RUNNER") {
         return Ok(PathBuf::from(path));
@@ -108,10 +109,14 @@ pub fn locate_runner() -> Result<PathBuf, String> {
         }
         folder = directory.parent();
     }
+    if let Some(path) = std::env::var_os("PATH") {
+        candidates.extend(std::env::split_paths(&path).map(|directory| directory.join(RUNNER_NAME)));
+    }
     candidates.into_iter().find(|candidate| candidate.is_file()).ok_or_else(|| {
         format!(
-            "cannot find the plugin runner `{RUNNER_NAME}` next to {} or in a target folder above it; \
-             build it with `cargo build -p tusk-plugin-runner`, or set TUSK_PLUGIN_RUNNER",
+            "cannot find the plugin runner `{RUNNER_NAME}`: looked next to {}, in target folders above it and on PATH; \
+             keep it beside tusk (`cargo xtask install --prefix DIR` installs both), build it with \
+             `cargo build -p tusk-plugin-runner`, or set TUSK_PLUGIN_RUNNER",
             executable.display()
         )
     })

@@ -100,15 +100,47 @@ pub fn build_plugin(package_dir: &Path) -> Result<PathBuf, String> {
         .ok_or_else(|| format!("cargo built no library for {} (is its crate-type \"cdylib\"?)", package_dir.display()))
 }
 
-/// The sandbox runner executable: `TUSK_PLUGIN_RUNNER` when set, else built (once per process)
-/// from the sources this test kit belongs to.
+/// The sandbox runner executable, the first of:
+/// - `TUSK_PLUGIN_RUNNER`, when set;
+/// - built (once per process) from the sources this test kit belongs to, when it is part of
+///   the tusk source tree (the workspace's own tests);
+/// - the runner of the `tusk` installation this test kit was installed with (`<prefix>/bin`,
+///   for the copy under `<prefix>/share/tusk/crates/plugin-testkit` that `tusk plugin new`
+///   points a plugin crate at);
+/// - `tusk-plugin-runner` on `PATH`, or beside a `tusk` on `PATH`.
 pub fn runner() -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("TUSK_PLUGIN_RUNNER") {
         return Ok(PathBuf::from(path));
     }
     const RUNNER: &str = "tusk-plugin-runner";
-    let built = build_packages(Path::new(env!("CARGO_MANIFEST_DIR")), &[RUNNER], Profile::of_this_build())?;
-    Ok(built.binary(RUNNER, RUNNER).to_path_buf())
+    let kit = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if kit.join("../plugin-runner/Cargo.toml").is_file() {
+        let built = build_packages(kit, &[RUNNER], Profile::of_this_build())?;
+        return Ok(built.binary(RUNNER, RUNNER).to_path_buf());
+    }
+    let runner_name = format!("{RUNNER}{}", std::env::consts::EXE_SUFFIX);
+    let mut candidates = Vec::new();
+    if let Some(prefix) = kit.ancestors().nth(4) {
+        candidates.push(prefix.join("bin").join(&runner_name));
+    }
+    for dir in std::env::var_os("PATH").map(|path| std::env::split_paths(&path).collect::<Vec<_>>()).unwrap_or_default()
+    {
+        candidates.push(dir.join(&runner_name));
+        // A `tusk` on PATH may be a link to an installation elsewhere.
+        if let Ok(tusk) = dir.join(format!("tusk{}", std::env::consts::EXE_SUFFIX)).canonicalize()
+            && let Some(tusk_dir) = tusk.parent()
+        {
+            candidates.push(tusk_dir.join(&runner_name));
+        }
+    }
+    if let Some(found) = candidates.iter().find(|candidate| candidate.is_file()) {
+        return Ok(found.clone());
+    }
+    let looked: Vec<String> = candidates.iter().map(|candidate| candidate.display().to_string()).collect();
+    Err(format!(
+        "cannot find the plugin runner `{RUNNER}` of an installed tusk (looked at {}); put tusk's `bin` folder on PATH or set TUSK_PLUGIN_RUNNER",
+        looked.join(", ")
+    ))
 }
 
 /// The target folder the running test or benchmark was built in: cargo puts executables in

@@ -206,6 +206,18 @@ fn first_party_is_believed_only_next_to_the_executable() {
 }
 
 #[test]
+fn the_bundled_folder_of_an_installation_is_under_lib_else_beside_the_executable() {
+    let prefix = tempfile::tempdir().unwrap();
+    let bin = prefix.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    assert_eq!(bundled_dir(&bin), bin.join("plugins"), "the build tree: nothing installed");
+    std::fs::create_dir_all(prefix.path().join("lib/tusk/plugins")).unwrap();
+    assert_eq!(bundled_dir(&bin), prefix.path().join("lib/tusk/plugins"));
+    let search = SearchPath::from_parts(None, None, None, Some(&bin));
+    assert_eq!(search.roots, [SearchRoot { dir: prefix.path().join("lib/tusk/plugins"), origin: Origin::Bundled }]);
+}
+
+#[test]
 fn index_skips_parsing_until_something_changes() {
     let root = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();

@@ -3,20 +3,28 @@
 //! `plugin.toml`, `src/lib.rs` with one operator and one function, `tests/plugin.rs` using
 //! `tusk-plugin-testkit`, a README and a `.gitignore`.
 //!
-//! The SDK is not on crates.io, so the crate depends on it by path. The path is, in order:
-//! `TUSK_SDK_PATH` (the `tusk-plugin-sdk` crate's folder), else `crates/plugin-sdk` of the
-//! source tree this `tusk` was built from, when it is still there. The test kit is the
+//! The SDK is not on crates.io yet, so the crate depends on it by path (with a comment on the
+//! registry version that replaces it once published). The path is, in order: `TUSK_SDK_PATH`
+//! (the `tusk-plugin-sdk` crate's folder), else the copy installed with this `tusk`
+//! (`<prefix>/share/tusk/crates/plugin-sdk` for `<prefix>/bin/tusk`), else `crates/plugin-sdk`
+//! of the source tree this `tusk` was built from, when it is still there. The test kit is the
 //! SDK's sibling folder `plugin-testkit`. Without either, the dependencies are git
-//! placeholders the user edits (the command says so). When the SDK comes from a source tree,
-//! the tree's `Cargo.lock` is copied too, so the plugin builds with the versions tusk was
-//! tested with and without resolving them afresh.
+//! placeholders the user edits (the command says so). The `Cargo.lock` beside the SDK's
+//! workspace (the installed copy's or the source tree's) is copied too, so the plugin builds
+//! with the versions tusk was tested with and without resolving them afresh.
+//!
+//! A name whose operator another plugin already provides (`tusk plugin new log`, while the
+//! bundled `logging` plugin provides `@log`) is created, with a warning at once.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use tusk::{SourceMap, SymbolKind};
 use tusk_plugin_abi::{ABI_MAJOR, ABI_MINOR};
+use tusk_plugin_catalog::{SearchPath, discover};
 
 use crate::cli::PluginNewArgs;
-use crate::commands::plugin::{fail, is_plugin_name};
+use crate::commands::plugin::{fail, is_plugin_name, origin_name};
 use crate::commands::{Status, absolute};
 use crate::output;
 
@@ -26,6 +34,9 @@ const LIB_RS: &str = include_str!("../../../templates/plugin/lib.rs.in");
 const TEST_RS: &str = include_str!("../../../templates/plugin/test.rs.in");
 const README_MD: &str = include_str!("../../../templates/plugin/README.md.in");
 const GITIGNORE: &str = include_str!("../../../templates/plugin/gitignore.in");
+
+/// The SDK's version requirement once it is published: the SDK is versioned with tusk.
+const SDK_VERSION: &str = concat!(env!("CARGO_PKG_VERSION_MAJOR"), ".", env!("CARGO_PKG_VERSION_MINOR"));
 
 /// A placeholder for dependencies tusk cannot find on this machine.
 const PLACEHOLDER_REPOSITORY: &str = "https://example.invalid/tusklang-rust";
@@ -37,6 +48,9 @@ pub fn new(args: &PluginNewArgs) -> anyhow::Result<Status> {
         return Ok(fail(&format!(
             "invalid plugin name `{name}`: plugin names are lowercase letters, digits and `_`, starting with a letter, like `my_plugin`"
         )));
+    }
+    if let Some(warning) = operator_taken(name) {
+        output::write_stderr(&format!("warning: {warning}\n"));
     }
     let target = args.path.clone().unwrap_or_else(|| PathBuf::from(name));
     if target.exists() && std::fs::read_dir(&target).map_or(true, |mut entries| entries.next().is_some()) {
@@ -56,7 +70,12 @@ pub fn new(args: &PluginNewArgs) -> anyhow::Result<Status> {
                 ),
             };
             (
-                format!("tusk-plugin-sdk = {{ path = {} }}", toml_string(sdk)),
+                format!(
+                    "# tusk-plugin-sdk is not on crates.io yet: this is the copy that came with tusk. Once it is\n\
+                     # published, replace the path with the version: tusk-plugin-sdk = \"{SDK_VERSION}\" (and the\n\
+                     # same for tusk-plugin-testkit below).\ntusk-plugin-sdk = {{ path = {} }}",
+                    toml_string(sdk)
+                ),
                 testkit_dependency,
                 format!(
                     "`tusk-plugin-sdk` comes from {} (set `TUSK_SDK_PATH` to use another copy when creating a plugin).",
@@ -127,8 +146,8 @@ pub fn new(args: &PluginNewArgs) -> anyhow::Result<Status> {
     Ok(Status::Success)
 }
 
-/// The SDK crate's folder: `TUSK_SDK_PATH`, else the source tree tusk was built from; `None`
-/// when neither exists.
+/// The SDK crate's folder: `TUSK_SDK_PATH`, else the copy installed with this `tusk`, else the
+/// source tree tusk was built from; `None` when none exists.
 fn locate_sdk() -> Result<Option<PathBuf>, String> {
     if let Some(path) = std::env::var_os("TUSK_SDK_PATH").filter(|path| !path.is_empty()) {
         let path = absolute(Path::new(&path));
@@ -140,8 +159,31 @@ fn locate_sdk() -> Result<Option<PathBuf>, String> {
         }
         return Ok(Some(path.canonicalize().unwrap_or(path)));
     }
+    let installed = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.parent()?.join("share/tusk/crates/plugin-sdk")))
+        .filter(|sdk| sdk.join("Cargo.toml").is_file());
+    if let Some(installed) = installed {
+        return Ok(Some(installed.canonicalize().unwrap_or(installed)));
+    }
     let built_from = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-sdk");
     Ok(built_from.join("Cargo.toml").is_file().then(|| built_from.canonicalize().unwrap_or(built_from)))
+}
+
+/// A warning when a plugin scripts in the working directory would see already provides
+/// `@name` (for example the bundled `logging` plugin's `@log`): the new plugin's operator
+/// would conflict with it.
+fn operator_taken(name: &str) -> Option<String> {
+    let search = SearchPath::standard(Some(&absolute(Path::new("."))));
+    let catalog = discover(&search, None, &HashMap::new(), &mut SourceMap::new());
+    let plugin = catalog.providers(SymbolKind::Operator, name).into_iter().next()?;
+    Some(format!(
+        "`@{name}` is taken: the {} plugin `{}` in {} provides it; scripts would have two providers of `@{name}` \
+         (an error until one is chosen under [plugin_preferences]), so consider another name",
+        origin_name(plugin.origin),
+        plugin.name(),
+        plugin.manifest.dir.display()
+    ))
 }
 
 /// `my_plugin` → `MyPlugin`.
