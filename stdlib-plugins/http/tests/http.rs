@@ -82,7 +82,9 @@ fn answer(outcome: Result<ureq::Response, ureq::Error>) -> Answer {
     };
     let status = response.status();
     let mut headers = Vec::new();
-    for name in response.headers_names() {
+    let mut names = response.headers_names();
+    names.dedup();
+    for name in names {
         for value in response.all(&name) {
             headers.push((name.to_ascii_lowercase(), value.to_string()));
         }
@@ -146,7 +148,7 @@ echo: @http_route("POST", "/echo", req => {
     cookies: {seen: "yes", theme: {value: "dark", max_age: 60, http_only: true}},
     body: {body: req.body, text: req.text, type: req.headers.content-type, cookies: req.cookies}
 })
-hello: add_route("GET", "/hello", req => "hello " + (req.query.name || "world"))
+hello: add_route("GET", "/hello", req => "hello " + get(req.query, "name", "world"))
 any: @http_route("*", "/any", req => req.method)
 none: @http_route("DELETE", "/users/:id", req => null)
 files: @http_route("GET", "/files/*path", req => req.params.path)
@@ -410,10 +412,10 @@ fn middleware_runs_before_and_after_and_can_answer_instead() {
         &mut plugin,
         r#"
 server: @http_server(0)
-auth: @http_middleware({path: "/api", before: req => req.headers.x-user ? {user: req.headers.x-user} : {status: 401, body: {error: "who are you?"}}})
+auth: @http_middleware({path: "/api", before: req => get(req.headers, "x-user", null) ? {user: req.headers.x-user} : {status: 401, body: {error: "who are you?"}}})
 timing: @http.middleware({after: (req, res) => {status: res.status, headers: {x-after: "yes"}, body: res.body}})
 me: @http_route("GET", "/api/me", req => {user: req.user})
-open: @http_route("GET", "/open", req => {user: req.user})
+open: @http_route("GET", "/open", req => {user: get(req, "user", null)})
 "#,
     );
     let (me, refused, open) = serve_while(&mut plugin, move || {
