@@ -87,8 +87,8 @@ pub mod events {
     // `Compiled` and `Failure`: a job that compiles a source once and runs it per event
     // (`tusk serve`'s API files) keeps the compiled program; `render_all` writes its failures.
     pub use tusk_diagnostics::render_all;
-    pub use tusk_eval::{Compiled, Failure, Runtime};
     pub use tusk_eval::events::{DEFAULT_GRACE, EventSender, Job, LoopEnd, SHUTTING_DOWN, Service};
+    pub use tusk_eval::{Compiled, Failure, Runtime};
 }
 pub use program::{Program, Scope};
 pub use tusk_diagnostics::{
