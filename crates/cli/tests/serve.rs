@@ -24,8 +24,9 @@ impl Site {
     fn new() -> Site {
         let dir = tempfile::tempdir().unwrap();
         let stdlib = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../stdlib-plugins");
-        let built = tusk_plugin_testkit::build_packages(&stdlib, &["tusk-plugin-http"], tusk_plugin_testkit::Profile::Debug)
-            .unwrap_or_else(|error| panic!("{error}"));
+        let built =
+            tusk_plugin_testkit::build_packages(&stdlib, &["tusk-plugin-http"], tusk_plugin_testkit::Profile::Debug)
+                .unwrap_or_else(|error| panic!("{error}"));
         let plugin = dir.path().join("plugins/http");
         std::fs::create_dir_all(&plugin).unwrap();
         for file in ["plugin.toml", "config.schema.json"] {
@@ -87,7 +88,10 @@ fn request(url: &str, method: &str, path: &str, headers: &[(&str, &str)], body: 
     let address = url.trim_start_matches("http://");
     let mut stream = TcpStream::connect(address).unwrap();
     stream.set_read_timeout(Some(GUARD)).unwrap();
-    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n", body.len());
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -129,7 +133,10 @@ fn a_folder_of_api_files_answers_requests_and_picks_up_edits() {
     assert_eq!((hello.0, hello.1.as_str()), (200, "application/json"));
     assert_eq!(json(&hello.2), serde_json::json!({"hello": "tusk", "method": "GET", "body": null, "agent": "probe"}));
     let posted = request(&url, "POST", "/hello", &[("Content-Type", "application/json")], r#"{"a": [1, 2]}"#);
-    assert_eq!(json(&posted.2), serde_json::json!({"hello": "world", "method": "POST", "body": {"a": [1, 2]}, "agent": null}));
+    assert_eq!(
+        json(&posted.2),
+        serde_json::json!({"hello": "world", "method": "POST", "body": {"a": [1, 2]}, "agent": null})
+    );
     let index = request(&url, "GET", "/", &[], "");
     assert_eq!(json(&index.2), serde_json::json!({"routes": ["/hello", "/users"]}));
     let users = request(&url, "GET", "/users", &[], "");
@@ -213,12 +220,21 @@ fn the_reference_fujsen_api_files_answer_real_requests() {
     let minimal = request(&url, "GET", "/fujsen-api-test-minimal", &[], "");
     assert_eq!(
         (minimal.0, json(&minimal.2)),
-        (200, serde_json::json!({"message": "Hello from minimal test", "result": "{\"message\":\"Hello from minimal test\"}"}))
+        (
+            200,
+            serde_json::json!({"message": "Hello from minimal test", "result": "{\"message\":\"Hello from minimal test\"}"})
+        )
     );
     let test = request(&url, "GET", "/fujsen-api-test", &[], "");
     assert_eq!(json(&test.2)["hello"], serde_json::json!("world"));
     // Its answer is the last bare expression, `format == "html" ? html_response : json_response`.
-    let echo = request(&url, "POST", "/fujsen-api-echo?format=json", &[("X-Probe", "1"), ("Content-Type", "text/plain")], "ping");
+    let echo = request(
+        &url,
+        "POST",
+        "/fujsen-api-echo?format=json",
+        &[("X-Probe", "1"), ("Content-Type", "text/plain")],
+        "ping",
+    );
     assert_eq!((echo.0, echo.1.as_str()), (200, "application/json"));
     let echo = json(&echo.2);
     assert_eq!(echo["echo"], serde_json::json!("Hello from FUJSEN!"));
