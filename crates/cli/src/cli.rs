@@ -79,6 +79,15 @@ pub enum Command {
                             .toml). The output is TuskLang unless --format says otherwise; evaluating it gives \
                             the same document, so `tusk out.tsk --format yaml` goes back.")]
     Convert(ConvertArgs),
+    /// Serve TuskLang API files (`#!api`) over HTTP: each request runs the file its path names,
+    /// with `@request` bound, and its last bare expression is the response
+    #[command(after_help = "DIR maps /a/b to DIR/a/b.tsk (or DIR/a/b/index.tsk) and / to DIR/index.tsk; only files \
+                            whose first line is #!api are served. A FILE answers every path. Files are compiled once \
+                            and again when they change. @request has method, path, url, query, headers, cookies, \
+                            body (JSON and forms parsed), text, ip, user_agent and timestamp. A string answer that \
+                            holds JSON (what @json({...}) makes) is sent as application/json. Needs the http plugin; \
+                            --compat reads files written for the reference SDKs. Ctrl-C stops.")]
+    Serve(ServeArgs),
     /// Run the language server on standard input and output (diagnostics, hover, completion,
     /// go to definition), for editors
     Lsp,
@@ -205,6 +214,22 @@ pub struct RunArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `tusk serve FILE|DIR`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// An API file, or a folder of them
+    #[arg(value_name = "FILE|DIR")]
+    pub path: PathBuf,
+
+    /// The port to listen on (0 picks a free one; the URL is printed on standard error)
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+
+    /// The address to listen on; other than loopback ones need --allow-net for them
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: String,
 }
 
 /// `tusk get FILE PATH`.
@@ -634,6 +659,7 @@ impl Cli {
             Command::Convert(_) => "convert",
             Command::Completions(_) => "completions",
             Command::Lsp => "lsp",
+            Command::Serve(_) => "serve",
             Command::Man(_) => "man",
             Command::Plugin(_) => "plugin",
         };

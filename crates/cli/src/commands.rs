@@ -15,6 +15,7 @@ mod lsp;
 mod plugin;
 mod repl;
 mod run;
+mod serve;
 
 use std::io::{IsTerminal, Read};
 use std::ops::{Deref, DerefMut};
@@ -78,6 +79,7 @@ pub fn dispatch(cli: Cli) -> anyhow::Result<Status> {
         Some(Command::Fmt(args)) => edit::fmt(&context, &args),
         Some(Command::Convert(args)) => convert::convert(&args),
         Some(Command::Lsp) => lsp::lsp(&context),
+        Some(Command::Serve(args)) => serve::serve(&context, &args),
         Some(Command::Completions(args)) => docs::completions(args.shell),
         Some(Command::Man(args)) => docs::man(args.command.as_deref()),
         Some(Command::Plugin(command)) => plugin::plugin(&context, command),

@@ -746,7 +746,7 @@ cli_probe_twice(21)  # => 42
 
 /// The standard plugins with the operators and functions the mission's brief names for them
 /// (each may have more): every one must show in `tusk plugin list` and `tusk plugin docs`.
-const STANDARD_SURFACES: [(&str, &[&str], &[&str]); 9] = [
+const STANDARD_SURFACES: [(&str, &[&str], &[&str]); 10] = [
     ("logging", &["log"], &["set_level", "add_sink"]),
     ("pipeline", &["pipeline"], &["create_pipeline", "execute_pipeline"]),
     ("encryption", &["encrypt"], &["hash", "verify"]),
@@ -756,6 +756,7 @@ const STANDARD_SURFACES: [(&str, &[&str], &[&str]); 9] = [
     ("tensorflow", &["tensorflow"], &["load_model", "predict"]),
     ("nlp", &["nlp"], &["tokenize", "classify"]),
     ("postgres", &["postgres"], &["create_pool", "execute_query"]),
+    ("http", &["http_server", "http_route", "http_middleware"], &["start_server", "add_route"]),
 ];
 
 #[test]

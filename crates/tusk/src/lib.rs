@@ -84,8 +84,11 @@ pub use engine::{Engine, Error, LineResult, ReplSession, Services, ServicesEnd};
 /// The event loop's parts for embedders that post their own work ([`Engine::services`]): a
 /// [`events::Job`] runs on the interpreter's thread with the engine's runtime.
 pub mod events {
-    pub use tusk_eval::Runtime;
+    // `Compiled` and `Failure`: a job that compiles a source once and runs it per event
+    // (`tusk serve`'s API files) keeps the compiled program; `render_all` writes its failures.
+    pub use tusk_diagnostics::render_all;
     pub use tusk_eval::events::{DEFAULT_GRACE, EventSender, Job, LoopEnd, SHUTTING_DOWN, Service};
+    pub use tusk_eval::{Compiled, Failure, Runtime};
 }
 pub use program::{Program, Scope};
 pub use tusk_diagnostics::{

@@ -1,0 +1,146 @@
+#!/usr/bin/env python3
+"""HTTP requests per second and p50/p99 latency, side by side in one run, with wrk as the load
+generator: a tusk route whose handler is a lambda returning a small JSON object (the http plugin,
+in-process as first-party plugins run), the same route in plain axum (the ceiling, the plugin's
+own server stack without the interpreter), and the same handler in Node's `http` module.
+
+Every server answers GET /hello with {"message": "hello", "n": 1} as application/json; each is
+started, warmed up for 2 s, measured with `wrk -t2 -cC -dDs --latency`, then stopped.
+
+    python3 bench/http.py [--duration 10] [--connections 64] [--no-build]
+
+Needs wrk (`apt-get install wrk`) and node; builds tusk, the plugin and the axum example in
+release mode (CARGO_TARGET_DIR is honoured).
+"""
+
+import argparse
+import os
+import re
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "release"
+
+TUSK_SCRIPT = """server: @http_server({port})
+hello: @http_route("GET", "/hello", req => {{message: "hello", n: 1}})
+"""
+
+NODE_SCRIPT = """
+const http = require("http");
+http.createServer((req, res) => {
+  if (req.url === "/hello") {
+    const body = JSON.stringify({message: "hello", n: 1});
+    res.writeHead(200, {"content-type": "application/json"});
+    res.end(body);
+  } else {
+    res.writeHead(404); res.end();
+  }
+}).listen(%d, "127.0.0.1");
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for(port: int, process: subprocess.Popen) -> None:
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the server exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"nothing listens on {port}")
+
+
+def millis(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def measure(url: str, duration: int, connections: int) -> dict:
+    subprocess.run(["wrk", "-t2", f"-c{connections}", "-d2s", url], check=True, capture_output=True)
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p50 = millis(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
+    p99 = millis(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if errors or "Socket errors" in out:
+        raise SystemExit(f"errors during the run:\n{out}")
+    return {"rate": rate, "p50": p50, "p99": p99}
+
+
+def run(name: str, command: list, port: int, duration: int, connections: int, env=None) -> dict:
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        wait_for(port, process)
+        url = f"http://127.0.0.1:{port}/hello"
+        body = subprocess.run(["curl", "-s", url], capture_output=True, text=True).stdout
+        if body.replace(" ", "") != '{"message":"hello","n":1}':
+            raise SystemExit(f"{name} answered {body!r}")
+        result = measure(url, duration, connections)
+        result["name"] = name
+        return result
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--no-build", action="store_true")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    if not args.no_build:
+        subprocess.run(
+            ["cargo", "build", "--release", "-p", "tusk-cli", "-p", "tusk-plugin-http", "--example", "axum_baseline"],
+            cwd=ROOT, check=True,
+        )
+    results = []
+    with tempfile.TemporaryDirectory() as temp:
+        temp = Path(temp)
+        plugin = temp / "plugins" / "http"
+        plugin.mkdir(parents=True)
+        source = ROOT / "stdlib-plugins" / "http"
+        shutil.copy(source / "plugin.toml", plugin / "plugin.toml")
+        shutil.copy(source / "config.schema.json", plugin / "config.schema.json")
+        shutil.copy(TARGET / "libtusk_plugin_http.so", plugin / "libtusk_plugin_http.so")
+        env = dict(os.environ, TUSK_PLUGIN_PATH=str(temp / "plugins"), XDG_CACHE_HOME=str(temp / "cache"))
+        port = free_port()
+        script = temp / "server.tsk"
+        script.write_text(TUSK_SCRIPT.format(port=port))
+        results.append(run("tusk (http plugin, lambda handler)", [str(TARGET / "tusk"), str(script)], port, args.duration, args.connections, env))
+        port = free_port()
+        results.append(run("plain axum", [str(TARGET / "examples" / "axum_baseline"), str(port)], port, args.duration, args.connections))
+        port = free_port()
+        node = temp / "server.js"
+        node.write_text(NODE_SCRIPT % port)
+        results.append(run("node http", ["node", str(node)], port, args.duration, args.connections))
+    axum = next(r for r in results if r["name"] == "plain axum")
+    print(f"wrk -t2 -c{args.connections} -d{args.duration}s --latency, GET /hello -> {{\"message\":\"hello\",\"n\":1}}")
+    print(f"{'server':38} {'req/s':>10} {'vs axum':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    for r in results:
+        print(f"{r['name']:38} {r['rate']:10.0f} {r['rate'] / axum['rate']:8.0%} {r['p50']:8.2f} {r['p99']:8.2f}")
+    tusk, node = results[0], results[2]
+    print(f"targets: tusk >= 50% of axum: {'met' if tusk['rate'] >= 0.5 * axum['rate'] else 'NOT met'}; "
+          f"tusk ahead of node: {'met' if tusk['rate'] > node['rate'] else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()
