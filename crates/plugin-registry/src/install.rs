@@ -74,6 +74,8 @@ struct StagedPlugin {
 pub struct Staging {
     plugins_dir: PathBuf,
     staged: Vec<StagedPlugin>,
+    /// Whether this staging created the plugin folder: a failure then removes it again.
+    created_plugins_dir: bool,
     /// Warnings for the user (an unsigned package installed with the flag).
     pub notes: Vec<String>,
 }
@@ -83,15 +85,25 @@ impl Drop for Staging {
         for staged in &self.staged {
             let _ = std::fs::remove_dir_all(&staged.folder);
         }
+        if self.created_plugins_dir {
+            // Only succeeds while it is empty: after a commit it holds the plugins.
+            let _ = std::fs::remove_dir(&self.plugins_dir);
+        }
     }
 }
 
 impl Staging {
     /// Staging in `plugins_dir` (created if missing).
     pub fn new(plugins_dir: &Path) -> Result<Staging, RegistryError> {
+        let created_plugins_dir = !plugins_dir.is_dir();
         std::fs::create_dir_all(plugins_dir)
             .map_err(|error| RegistryError::io(format!("cannot create {}", plugins_dir.display()), error))?;
-        Ok(Staging { plugins_dir: plugins_dir.to_path_buf(), staged: Vec::new(), notes: Vec::new() })
+        Ok(Staging {
+            plugins_dir: plugins_dir.to_path_buf(),
+            staged: Vec::new(),
+            created_plugins_dir,
+            notes: Vec::new(),
+        })
     }
 
     /// The plugins staged so far.
@@ -485,7 +497,9 @@ pub struct Outdated {
     pub latest: Option<String>,
 }
 
-/// The lockfile's plugins from `registry` that have newer versions.
+/// The lockfile's plugins from `registry` that have newer versions: what `update` would
+/// install (the newest versions every requirement allows, resolved together), and the newest
+/// this tusk can run.
 pub fn outdated(
     registry: &Registry,
     scope: &Scope,
@@ -493,29 +507,40 @@ pub fn outdated(
 ) -> Result<Vec<Outdated>, RegistryError> {
     let lock = Lockfile::load(&scope.lock_path)?;
     let source = registry.source_text();
+    let mut roots = Vec::new();
+    for (name, requirement) in &lock.requirements {
+        if lock.plugin(name).is_some_and(|locked| locked.source == source) {
+            let requirement: VersionReq = requirement.parse().map_err(|error| RegistryError::Lock {
+                message: format!("{}: requirement `{requirement}` of {name}: {error}", scope.lock_path.display()),
+            })?;
+            roots.push((name.clone(), requirement));
+        }
+    }
+    let mut known: HashMap<String, Vec<IndexEntry>> = HashMap::new();
+    let mut lookup = |name: &str| -> Result<Vec<IndexEntry>, RegistryError> {
+        if let Some(entries) = known.get(name) {
+            return Ok(entries.clone());
+        }
+        let entries = registry.entries(name)?;
+        known.insert(name.to_string(), entries.clone());
+        Ok(entries)
+    };
+    let resolved = crate::resolve::resolve(&roots, &mut lookup, compatibility, &HashMap::new())?;
     let mut lines = Vec::new();
     for locked in lock.plugins.iter().filter(|locked| locked.source == source) {
         let Ok(current) = locked.version.parse::<semver::Version>() else { continue };
-        let requirement: VersionReq = lock
-            .requirements
-            .get(&locked.name)
-            .and_then(|requirement| requirement.parse().ok())
-            .unwrap_or(VersionReq::STAR);
-        let usable: Vec<IndexEntry> = registry
-            .entries(&locked.name)?
+        let compatible = resolved
+            .iter()
+            .find(|entry| entry.name == locked.name && entry.vers > current)
+            .map(|entry| entry.vers.to_string());
+        let latest = lookup(&locked.name)?
             .into_iter()
             .filter(|entry| !entry.yanked && compatibility.problem(entry).is_none() && entry.vers > current)
-            .collect();
-        let newest = |entries: &mut dyn Iterator<Item = &IndexEntry>| entries.map(|entry| entry.vers.clone()).max();
-        let compatible = newest(&mut usable.iter().filter(|entry| requirement.matches(&entry.vers)));
-        let latest = newest(&mut usable.iter());
+            .map(|entry| entry.vers)
+            .max()
+            .map(|version| version.to_string());
         if latest.is_some() {
-            lines.push(Outdated {
-                name: locked.name.clone(),
-                locked: locked.version.clone(),
-                compatible: compatible.map(|version| version.to_string()),
-                latest: latest.map(|version| version.to_string()),
-            });
+            lines.push(Outdated { name: locked.name.clone(), locked: locked.version.clone(), compatible, latest });
         }
     }
     Ok(lines)

@@ -257,6 +257,83 @@ pub fn unpack(bytes: &[u8], file: &str, destination: &Path) -> Result<PackageMet
     Ok(meta)
 }
 
+/// Packs the plugin folder `dir` (a validated `plugin.toml` and its library, as `tusk plugin
+/// install` leaves it): the manifest, the library, the configuration schema, and the README and
+/// licence files at the top. `check` reads the library's ABI and target.
+pub fn pack_folder(
+    dir: &Path,
+    check: &dyn crate::install::LibraryCheck,
+) -> Result<(PackageMeta, Vec<u8>), RegistryError> {
+    let mut sources = tusk_diagnostics::SourceMap::new();
+    let manifest =
+        tusk_plugin_catalog::load_manifest(dir, &mut sources).map_err(|diagnostics| RegistryError::CorruptPackage {
+            file: dir.join(tusk_plugin_catalog::MANIFEST_FILE).display().to_string(),
+            message: diagnostics.iter().map(|diagnostic| diagnostic.message.as_str()).collect::<Vec<_>>().join("; "),
+        })?;
+    let facts = check
+        .facts(&manifest.library)
+        .map_err(|message| RegistryError::CorruptPackage { file: manifest.library.display().to_string(), message })?;
+    let relative = |path: &Path| -> Result<String, RegistryError> {
+        let inside = path.strip_prefix(&manifest.dir).map_err(|_| RegistryError::CorruptPackage {
+            file: path.display().to_string(),
+            message: format!("it is outside the plugin folder {}", manifest.dir.display()),
+        })?;
+        Ok(inside.components().map(|part| part.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"))
+    };
+    let library = relative(&manifest.library)?;
+    let mut files = vec![
+        (tusk_plugin_catalog::MANIFEST_FILE.to_string(), manifest.manifest_path()),
+        (library.clone(), manifest.library.clone()),
+    ];
+    if let Some(schema) = &manifest.config_schema {
+        files.push((relative(schema)?, schema.clone()));
+    }
+    let entries = std::fs::read_dir(&manifest.dir)
+        .map_err(|error| RegistryError::io(format!("cannot read {}", manifest.dir.display()), error))?;
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let upper = name.to_ascii_uppercase();
+        let documentation = upper.starts_with("README") || upper.starts_with("LICENSE") || upper.starts_with("LICENCE");
+        if documentation && entry.file_type().is_ok_and(|kind| kind.is_file()) {
+            files.push((name, entry.path()));
+        }
+    }
+    let (tusk, dependencies) = split_dependencies(&manifest.dependencies);
+    let meta = PackageMeta {
+        format: FORMAT,
+        name: manifest.name.clone(),
+        version: manifest.version.clone(),
+        target: facts.target,
+        abi: format!("{}.{}", facts.abi.0, facts.abi.1),
+        tusk,
+        dependencies,
+        description: manifest.description.clone(),
+        library,
+        permissions: serde_json::to_value(&manifest.permissions).unwrap_or_default(),
+    };
+    let archive = pack(&meta, &files)?;
+    Ok((meta, archive))
+}
+
+/// A manifest's requirements split into the one on tusk and those on other plugins (the
+/// built-in `core` and `std` sets are released with tusk, so the tusk requirement covers them).
+fn split_dependencies(
+    dependencies: &[(String, semver::VersionReq)],
+) -> (Option<semver::VersionReq>, BTreeMap<String, semver::VersionReq>) {
+    let mut tusk = None;
+    let mut plugins = BTreeMap::new();
+    for (name, requirement) in dependencies {
+        match name.as_str() {
+            "tusk" => tusk = Some(requirement.clone()),
+            "core" | "std" => {}
+            _ => {
+                plugins.insert(name.clone(), requirement.clone());
+            }
+        }
+    }
+    (tusk, plugins)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
