@@ -415,7 +415,13 @@ pub fn install(
         entries.insert(entry.name.clone(), entry.clone());
     }
     for (name, requirement) in requests {
-        lock.requirements.insert(name.clone(), requirement.to_string());
+        // A request without a requirement is recorded as "this major version" (as `cargo add`
+        // does), so that `update` does not cross a breaking change unasked.
+        let recorded = match chosen.iter().find(|entry| &entry.name == name) {
+            Some(entry) if *requirement == VersionReq::STAR => format!("^{}", entry.vers),
+            _ => requirement.to_string(),
+        };
+        lock.requirements.insert(name.clone(), recorded);
     }
     let staged: Vec<LockedPlugin> = staging.staged().cloned().collect();
     for locked in staged {
@@ -433,21 +439,17 @@ pub fn install(
     Ok(outcome)
 }
 
-/// Installs exactly the lockfile's registry plugins into `scope`: each version from the
-/// registry it was installed from, with the locked checksum. `registry_for` maps a lockfile
-/// source to its registry. Plugins built from source are returned for the caller to build.
-pub fn reproduce(
-    scope: &Scope,
+/// Stages exactly the lockfile's registry plugins: each version from the registry it was
+/// installed from, with the locked checksum. `registry_for` maps a lockfile source to its
+/// registry (`None`: built from source); those plugins are returned for the caller to build
+/// and stage.
+pub fn stage_locked(
+    lock: &Lockfile,
+    lock_path: &Path,
+    staging: &mut Staging,
     registry_for: &dyn Fn(&str) -> Option<Registry>,
     options: &InstallOptions<'_>,
-) -> Result<(Vec<LockedPlugin>, Vec<LockedPlugin>, Vec<String>), RegistryError> {
-    let lock = Lockfile::load(&scope.lock_path)?;
-    if !scope.lock_path.is_file() {
-        return Err(RegistryError::Lock {
-            message: format!("there is no {} to install from", scope.lock_path.display()),
-        });
-    }
-    let mut staging = Staging::new(&scope.plugins_dir)?;
+) -> Result<Vec<LockedPlugin>, RegistryError> {
     let mut from_source = Vec::new();
     for locked in &lock.plugins {
         let Some(registry) = registry_for(&locked.source) else {
@@ -464,14 +466,14 @@ pub fn reproduce(
                     locked.name,
                     locked.version,
                     locked.target,
-                    scope.lock_path.display(),
+                    lock_path.display(),
                     registry.name
                 ),
             })?;
         let checksum = format!("sha256:{}", entry.cksum);
         if checksum != locked.checksum {
             return Err(RegistryError::ChecksumMismatch {
-                file: format!("{} {} (locked in {})", locked.name, locked.version, scope.lock_path.display()),
+                file: format!("{} {} (locked in {})", locked.name, locked.version, lock_path.display()),
                 expected: locked.checksum.trim_start_matches("sha256:").to_string(),
                 found: entry.cksum,
             });
@@ -479,9 +481,64 @@ pub fn reproduce(
         let archive = registry.download(&entry)?;
         staging.stage_package(&registry, &entry, &archive, locked.dependencies.clone(), options)?;
     }
+    Ok(from_source)
+}
+
+/// Installs exactly the lockfile's registry plugins into `scope` ([`stage_locked`]); fails
+/// when the lockfile also has plugins built from source (the tusk command builds those).
+pub fn reproduce(
+    scope: &Scope,
+    registry_for: &dyn Fn(&str) -> Option<Registry>,
+    options: &InstallOptions<'_>,
+) -> Result<(Vec<LockedPlugin>, Vec<String>), RegistryError> {
+    if !scope.lock_path.is_file() {
+        return Err(RegistryError::Lock {
+            message: format!("there is no {} to install from", scope.lock_path.display()),
+        });
+    }
+    let lock = Lockfile::load(&scope.lock_path)?;
+    let mut staging = Staging::new(&scope.plugins_dir)?;
+    let from_source = stage_locked(&lock, &scope.lock_path, &mut staging, registry_for, options)?;
+    if let Some(first) = from_source.first() {
+        return Err(RegistryError::Lock {
+            message: format!("{} comes from {}, which is not a registry", first.name, first.source),
+        });
+    }
     let notes = std::mem::take(&mut staging.notes);
-    let installed = staging.commit(None)?;
-    Ok((installed, from_source, notes))
+    Ok((staging.commit(None)?, notes))
+}
+
+/// A digest of the source tree at `dir`: every file's path and SHA-256, in path order, except
+/// under `target` and dot folders (build output, `.git`). Plugins built from source are locked
+/// with it, since two builds of one source rarely give the same bytes.
+pub fn source_digest(dir: &Path) -> Result<String, RegistryError> {
+    fn walk(root: &Path, dir: &Path, lines: &mut Vec<String>) -> Result<(), RegistryError> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|error| RegistryError::io(format!("cannot read {}", dir.display()), error))?;
+        for entry in entries {
+            let entry = entry.map_err(|error| RegistryError::io(format!("cannot read {}", dir.display()), error))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            let kind = entry
+                .file_type()
+                .map_err(|error| RegistryError::io(format!("cannot read {}", path.display()), error))?;
+            if kind.is_dir() {
+                if name != "target" && !name.starts_with('.') {
+                    walk(root, &path, lines)?;
+                }
+            } else if kind.is_file() {
+                let bytes = std::fs::read(&path)
+                    .map_err(|error| RegistryError::io(format!("cannot read {}", path.display()), error))?;
+                let relative = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+                lines.push(format!("{relative}\0{}\n", crate::sha256_hex(&bytes)));
+            }
+        }
+        Ok(())
+    }
+    let mut lines = Vec::new();
+    walk(dir, dir, &mut lines)?;
+    lines.sort();
+    Ok(crate::sha256_hex(lines.concat().as_bytes()))
 }
 
 /// One line of `tusk plugin outdated`.

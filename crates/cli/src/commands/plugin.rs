@@ -10,6 +10,7 @@ mod info;
 mod install;
 mod list;
 mod new;
+mod registry;
 
 use std::path::{Path, PathBuf};
 
@@ -33,7 +34,16 @@ pub fn plugin(context: &Context, command: PluginCommand) -> anyhow::Result<Statu
         PluginCommand::Info(args) => info::info(context, &args.plugin),
         PluginCommand::Check(args) => check::check(context, &args.plugin, args.write_capabilities),
         PluginCommand::New(args) => new::new(&args),
-        PluginCommand::Install(args) => install::install(context, &args),
+        PluginCommand::Install(args) => match args.target.as_deref().map(target) {
+            Some(Target::Folder(path)) => install::install(context, &args, &path),
+            _ => registry::install(context, &args),
+        },
+        PluginCommand::Pack(args) => registry::pack(context, &args),
+        PluginCommand::Keygen(args) => registry::keygen(&args),
+        PluginCommand::Publish(args) => registry::publish(&args),
+        PluginCommand::Search(args) => registry::search(&args),
+        PluginCommand::Outdated(args) => registry::outdated(&args),
+        PluginCommand::Update(args) => registry::update(&args),
         PluginCommand::Remove(args) => install::remove(context, &args.name),
         PluginCommand::Docs(args) => docs::docs(context, &args.plugin),
     }
