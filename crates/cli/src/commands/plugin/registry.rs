@@ -285,10 +285,11 @@ fn build_source(context: &Context, spec: &SourceSpec, profile: Profile) -> Resul
             (dir, source, Some(checkout))
         }
     };
-    let digest = install::source_digest(&dir).map_err(|error| error.to_string())?;
     let mut plain = context.plain_engine();
     let prepared = prepare(context, &mut plain, &dir, profile)
         .map_err(|_| format!("cannot build the plugin from {source} (the problems are above)"))?;
+    // After the build: cargo may write the crate's Cargo.lock on its first build.
+    let digest = install::source_digest(&dir).map_err(|error| error.to_string())?;
     let facts = HostCheck.facts(&prepared.manifest.library)?;
     let manifest = &prepared.manifest;
     let locked = LockedPlugin {
