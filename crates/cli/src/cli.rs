@@ -197,7 +197,8 @@ pub struct PluginNewArgs {
 #[derive(Debug, Args)]
 pub struct PluginInstallArgs {
     /// A plugin in a registry, with an optional semver requirement (`greeter@^1.2`), or (with a
-    /// `/`, or `.`) a plugin crate (built with `cargo build --release`) or a built plugin folder
+    /// `/`, or `.`, or naming a folder here with a plugin.toml) a plugin crate (built with
+    /// `cargo build --release`) or a built plugin folder
     #[arg(value_name = "NAME[@REQ]|PATH")]
     pub target: Option<String>,
 

@@ -34,8 +34,13 @@ pub fn plugin(context: &Context, command: PluginCommand) -> anyhow::Result<Statu
         PluginCommand::Info(args) => info::info(context, &args.plugin),
         PluginCommand::Check(args) => check::check(context, &args.plugin, args.write_capabilities),
         PluginCommand::New(args) => new::new(&args),
+        // A name is a registry plugin, unless a plugin folder or crate of that name is here
+        // (`tusk plugin install greeter` right after `tusk plugin new greeter`).
         PluginCommand::Install(args) => match args.target.as_deref().map(target) {
             Some(Target::Folder(path)) => install::install(context, &args, &path),
+            Some(Target::Installed(name)) if Path::new(&name).join(MANIFEST_FILE).is_file() => {
+                install::install(context, &args, Path::new(&name))
+            }
             _ => registry::install(context, &args),
         },
         PluginCommand::Pack(args) => registry::pack(context, &args),
