@@ -129,10 +129,29 @@ pub enum PluginCommand {
     Check(PluginCheckArgs),
     /// Create a plugin crate with one operator, one function, a manifest, a README and a test
     New(PluginNewArgs),
-    /// Build a plugin crate (or take a built plugin folder) and install it for the current user
-    #[command(after_help = "Plugins are installed in $XDG_DATA_HOME/tusk/plugins/NAME \
-                            (~/.local/share/tusk/plugins/NAME), which every script searches.")]
+    /// Install plugins: from a registry (NAME[@REQ]), from a lockfile (no argument), or built
+    /// from source (PATH, --path, --git, --crate)
+    #[command(after_help = "PATH (an argument with a `/`, or `.`): the plugin crate or folder is built and installed \
+                            for the current user in $XDG_DATA_HOME/tusk/plugins/NAME (~/.local/share/tusk/plugins/NAME), \
+                            which every script searches.\n\
+                            NAME[@REQ], --path, --git, --crate and no argument install into the project: \
+                            ./plugins, recorded in ./tusk.lock (--project DIR for another folder; --user for the \
+                            user's plugin folder, recorded in tusk.lock beside it). With no argument, exactly the \
+                            locked set is installed. Registry packages must be signed by a key in `trusted_keys` \
+                            under [registry] in ~/.config/tusk/config.toml unless --allow-unsigned is given.")]
     Install(PluginInstallArgs),
+    /// Build a plugin and pack it as NAME-VERSION-TARGET.tskpkg, optionally signed
+    Pack(PluginPackArgs),
+    /// Make a signing key pair for `tusk plugin pack --sign`
+    Keygen(PluginKeygenArgs),
+    /// Add a package to a folder registry
+    Publish(PluginPublishArgs),
+    /// Search the registries' plugins by name and description
+    Search(PluginSearchArgs),
+    /// List locked plugins that have newer versions in their registry
+    Outdated(PluginScopeArgs),
+    /// Update locked plugins to the newest versions their requirements allow
+    Update(PluginUpdateArgs),
     /// Remove a plugin installed with `tusk plugin install`
     Remove(PluginNameArgs),
     /// Print a plugin's documentation as Markdown (starts it in its sandbox, with nothing
@@ -183,12 +202,33 @@ pub struct PluginNewArgs {
     pub path: Option<PathBuf>,
 }
 
-/// `tusk plugin install PATH`.
+/// `tusk plugin install [NAME[@REQ]|PATH]`.
 #[derive(Debug, Args)]
 pub struct PluginInstallArgs {
-    /// A plugin crate (built with `cargo build --release`) or a built plugin folder
-    #[arg(value_name = "PATH")]
-    pub path: PathBuf,
+    /// A plugin in a registry, with an optional semver requirement (`greeter@^1.2`), or (with a
+    /// `/`, or `.`, or naming a folder here with a plugin.toml) a plugin crate (built with
+    /// `cargo build --release`) or a built plugin folder
+    #[arg(value_name = "NAME[@REQ]|PATH")]
+    pub target: Option<String>,
+
+    /// Build the plugin crate in DIR and install it into the project (recorded in tusk.lock)
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["target", "git", "crate_name"])]
+    pub path: Option<PathBuf>,
+
+    /// Clone the git repository at URL, build the plugin crate at its root and install it
+    #[arg(long, value_name = "URL", conflicts_with_all = ["target", "crate_name"])]
+    pub git: Option<String>,
+
+    /// The revision (commit, tag or branch) of --git to build (default: its default branch)
+    #[arg(long, value_name = "REV", requires = "git")]
+    pub rev: Option<String>,
+
+    /// Download the plugin crate NAME (at version VER) from cargo's registry, build and install it
+    #[arg(long = "crate", value_name = "NAME[@VER]", conflicts_with = "target")]
+    pub crate_name: Option<String>,
+
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 
     /// Install even if a plugin of that name is installed from elsewhere, or another plugin
     /// provides one of its operators or functions
@@ -198,6 +238,111 @@ pub struct PluginInstallArgs {
     /// Build with the debug profile instead of release (faster to build, slower to run)
     #[arg(long)]
     pub debug: bool,
+}
+
+/// Where registry installs go and which registry they use (`tusk plugin install`, `update`,
+/// `outdated`).
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// The registry: a name under [registries] in ~/.config/tusk/config.toml, a folder, or a
+    /// URL (default: [registry] default, or the only one configured)
+    #[arg(long, value_name = "NAME|DIR|URL")]
+    pub registry: Option<String>,
+
+    /// Install packages that are not signed, or signed by a key that is not trusted (a
+    /// signature that does not verify is refused all the same)
+    #[arg(long)]
+    pub allow_unsigned: bool,
+
+    #[command(flatten)]
+    pub scope: PluginScopeArgs,
+}
+
+/// Which plugin folder and lockfile a registry command works on.
+#[derive(Debug, Args)]
+pub struct PluginScopeArgs {
+    /// The project folder: plugins go into DIR/plugins, recorded in DIR/tusk.lock (default: the
+    /// current folder)
+    #[arg(long, value_name = "DIR", conflicts_with = "user")]
+    pub project: Option<PathBuf>,
+
+    /// The user's plugin folder (~/.local/share/tusk/plugins), recorded in tusk.lock beside it
+    #[arg(long)]
+    pub user: bool,
+}
+
+/// `tusk plugin pack [PATH]`.
+#[derive(Debug, Args)]
+pub struct PluginPackArgs {
+    /// A plugin crate (built with `cargo build --release`) or a built plugin folder
+    #[arg(value_name = "PATH", default_value = ".")]
+    pub path: PathBuf,
+
+    /// Where to write the package (default: the current folder)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Sign the package with this secret key (from `tusk plugin keygen`): writes PACKAGE.minisig
+    #[arg(long, value_name = "KEYFILE")]
+    pub sign: Option<PathBuf>,
+
+    /// Build with the debug profile instead of release
+    #[arg(long)]
+    pub debug: bool,
+}
+
+/// `tusk plugin keygen`.
+#[derive(Debug, Args)]
+pub struct PluginKeygenArgs {
+    /// Where to write signing.key and signing.pub (default: ~/.config/tusk)
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+/// `tusk plugin publish ARCHIVE --registry DIR`.
+#[derive(Debug, Args)]
+pub struct PluginPublishArgs {
+    /// The package (`tusk plugin pack` makes it); ARCHIVE.minisig beside it is its signature
+    #[arg(value_name = "ARCHIVE")]
+    pub archive: PathBuf,
+
+    /// The folder registry: a folder, or a configured registry whose url is a folder (serve
+    /// that folder with any file server to make it an HTTP registry)
+    #[arg(long, value_name = "NAME|DIR")]
+    pub registry: Option<String>,
+}
+
+/// `tusk plugin search WORDS…`.
+#[derive(Debug, Args)]
+pub struct PluginSearchArgs {
+    /// Words that must all appear in a plugin's name or description
+    #[arg(value_name = "WORDS", required = true)]
+    pub words: Vec<String>,
+
+    /// Search only this registry (default: every configured one)
+    #[arg(long, value_name = "NAME|DIR|URL")]
+    pub registry: Option<String>,
+}
+
+/// `tusk plugin update [NAME…]`.
+#[derive(Debug, Args)]
+pub struct PluginUpdateArgs {
+    /// The plugins to update (default: every locked plugin)
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+
+    /// Install packages that are not signed, or signed by a key that is not trusted
+    #[arg(long)]
+    pub allow_unsigned: bool,
+
+    /// Only when `auto_update = true` under [registry] and the last check is older than
+    /// `auto_update_interval_hours`; never installs an unsigned package (for a timer or a shell
+    /// profile)
+    #[arg(long, conflicts_with = "allow_unsigned")]
+    pub if_due: bool,
+
+    #[command(flatten)]
+    pub scope: PluginScopeArgs,
 }
 
 /// `tusk run FILE`.

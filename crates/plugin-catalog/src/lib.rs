@@ -27,6 +27,7 @@ pub use crate::manifest::{
     Example, ExecutionMode, FileAccess, MANIFEST_FILE, Manifest, NetworkAccess, Permissions, SUPPORTED_ABI_MAJOR,
     default_library_name, load_manifest, parse_manifest,
 };
+pub use crate::names::is_plugin_name;
 pub use crate::paths::{default_config_file, default_grants_file, default_index_file};
 pub use crate::permissions::{Access, FlagError, GrantSet, Grants, MissingGrant, PermissionError, PluginGrants, check};
 pub use crate::resolve::{HostVersions, ResolveError, resolve};

@@ -6,7 +6,7 @@
 
 /// `[a-z][a-z0-9_]*`: plugin names double as folder, crate and library names
 /// (`libtusk_plugin_<name>.so`), so they stay lowercase and free of `-` and `.`.
-pub(crate) fn is_plugin_name(name: &str) -> bool {
+pub fn is_plugin_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')

@@ -10,6 +10,7 @@ mod info;
 mod install;
 mod list;
 mod new;
+mod registry;
 
 use std::path::{Path, PathBuf};
 
@@ -33,7 +34,21 @@ pub fn plugin(context: &Context, command: PluginCommand) -> anyhow::Result<Statu
         PluginCommand::Info(args) => info::info(context, &args.plugin),
         PluginCommand::Check(args) => check::check(context, &args.plugin, args.write_capabilities),
         PluginCommand::New(args) => new::new(&args),
-        PluginCommand::Install(args) => install::install(context, &args),
+        // A name is a registry plugin, unless a plugin folder or crate of that name is here
+        // (`tusk plugin install greeter` right after `tusk plugin new greeter`).
+        PluginCommand::Install(args) => match args.target.as_deref().map(target) {
+            Some(Target::Folder(path)) => install::install(context, &args, &path),
+            Some(Target::Installed(name)) if Path::new(&name).join(MANIFEST_FILE).is_file() => {
+                install::install(context, &args, Path::new(&name))
+            }
+            _ => registry::install(context, &args),
+        },
+        PluginCommand::Pack(args) => registry::pack(context, &args),
+        PluginCommand::Keygen(args) => registry::keygen(&args),
+        PluginCommand::Publish(args) => registry::publish(&args),
+        PluginCommand::Search(args) => registry::search(&args),
+        PluginCommand::Outdated(args) => registry::outdated(&args),
+        PluginCommand::Update(args) => registry::update(&args),
         PluginCommand::Remove(args) => install::remove(context, &args.name),
         PluginCommand::Docs(args) => docs::docs(context, &args.plugin),
     }

@@ -27,13 +27,13 @@ use crate::output;
 const RECORD_FILE: &str = ".tusk-install.toml";
 
 /// Runs `tusk plugin install`: exit 1 when the plugin is invalid, does not build, or conflicts.
-pub fn install(context: &Context, args: &PluginInstallArgs) -> anyhow::Result<Status> {
+pub fn install(context: &Context, args: &PluginInstallArgs, path: &Path) -> anyhow::Result<Status> {
     let Some(user_dir) = user_plugins_dir() else {
         return Ok(fail("cannot find the user's data folder: set HOME or XDG_DATA_HOME"));
     };
     let profile = if args.debug { Profile::Debug } else { Profile::Release };
     let mut plain = context.plain_engine();
-    let Ok(prepared) = prepare(context, &mut plain, &args.path, profile) else { return Ok(Status::ScriptError) };
+    let Ok(prepared) = prepare(context, &mut plain, path, profile) else { return Ok(Status::ScriptError) };
     let manifest = &prepared.manifest;
     let destination = user_dir.join(&manifest.name);
 

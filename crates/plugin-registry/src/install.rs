@@ -1,0 +1,604 @@
+//! Installation that completes or changes nothing.
+//!
+//! Every plugin of one command is downloaded, checked (checksum, signature, package contents,
+//! manifest, and the library's own info record against what the index claims) and unpacked
+//! into a dot folder beside its destination (discovery skips dot folders) before anything is
+//! replaced. Then the staged folders are renamed into place one after the other, the previous
+//! folders kept aside until the lockfile is written; a failure at any point renames them back.
+//! Staged folders left by a failure are removed when the [`Staging`] is dropped.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use semver::VersionReq;
+use tusk_diagnostics::SourceMap;
+
+use crate::error::RegistryError;
+use crate::index::IndexEntry;
+use crate::lockfile::{LockedPlugin, Lockfile};
+use crate::package;
+pub use crate::resolve::Compatibility;
+use crate::signing::{self, TrustedKey};
+use crate::source::Registry;
+
+/// Where a command installs: a plugin folder and the lockfile that describes it.
+#[derive(Clone, Debug)]
+pub struct Scope {
+    /// The plugin folder (`PROJECT/plugins`, or the user's plugin folder).
+    pub plugins_dir: PathBuf,
+    /// Its lockfile (`PROJECT/tusk.lock`).
+    pub lock_path: PathBuf,
+}
+
+/// What a library's info record says about it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LibraryFacts {
+    /// Its plugin ABI `(major, minor)`.
+    pub abi: (u32, u32),
+    /// Its target (`x86_64-linux`).
+    pub target: String,
+}
+
+/// Reads a library's info record without loading it (the plugin host does; this crate opens
+/// no library).
+pub trait LibraryCheck {
+    /// The facts of the library at `library`, or why it is not a plugin library.
+    fn facts(&self, library: &Path) -> Result<LibraryFacts, String>;
+}
+
+/// How packages are checked.
+pub struct InstallOptions<'a> {
+    /// The keys whose signatures are accepted.
+    pub trusted_keys: &'a [TrustedKey],
+    /// Install unsigned packages, and packages signed by keys that are not trusted (a
+    /// signature that does not verify is refused all the same).
+    pub allow_unsigned: bool,
+    /// What this tusk runs.
+    pub compatibility: Compatibility,
+    /// Reads libraries' info records.
+    pub check: &'a dyn LibraryCheck,
+}
+
+/// The name of the file a `source` is recorded in, inside an installed plugin folder.
+pub const RECORD_FILE: &str = ".tusk-install.toml";
+
+/// One staged plugin.
+#[derive(Debug)]
+struct StagedPlugin {
+    folder: PathBuf,
+    locked: LockedPlugin,
+}
+
+/// Plugin folders staged beside their destinations in one plugin folder, for one commit.
+#[derive(Debug)]
+pub struct Staging {
+    plugins_dir: PathBuf,
+    staged: Vec<StagedPlugin>,
+    /// Whether this staging created the plugin folder: a failure then removes it again.
+    created_plugins_dir: bool,
+    /// Warnings for the user (an unsigned package installed with the flag).
+    pub notes: Vec<String>,
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        for staged in &self.staged {
+            let _ = std::fs::remove_dir_all(&staged.folder);
+        }
+        if self.created_plugins_dir {
+            // Only succeeds while it is empty: after a commit it holds the plugins.
+            let _ = std::fs::remove_dir(&self.plugins_dir);
+        }
+    }
+}
+
+impl Staging {
+    /// Staging in `plugins_dir` (created if missing).
+    pub fn new(plugins_dir: &Path) -> Result<Staging, RegistryError> {
+        let created_plugins_dir = !plugins_dir.is_dir();
+        std::fs::create_dir_all(plugins_dir)
+            .map_err(|error| RegistryError::io(format!("cannot create {}", plugins_dir.display()), error))?;
+        Ok(Staging {
+            plugins_dir: plugins_dir.to_path_buf(),
+            staged: Vec::new(),
+            created_plugins_dir,
+            notes: Vec::new(),
+        })
+    }
+
+    /// The plugins staged so far.
+    pub fn staged(&self) -> impl Iterator<Item = &LockedPlugin> {
+        self.staged.iter().map(|staged| &staged.locked)
+    }
+
+    fn new_folder(&self, name: &str) -> PathBuf {
+        self.plugins_dir.join(format!(".{name}.installing-{}-{}", std::process::id(), self.staged.len()))
+    }
+
+    /// Checks the package `archive` of `entry` from `registry` and stages it. `dependencies`
+    /// are the chosen versions of its dependencies (`name version`), for the lockfile.
+    pub fn stage_package(
+        &mut self,
+        registry: &Registry,
+        entry: &IndexEntry,
+        archive: &[u8],
+        dependencies: Vec<String>,
+        options: &InstallOptions<'_>,
+    ) -> Result<(), RegistryError> {
+        crate::check_name(&entry.name)?;
+        crate::source::check_checksum(archive, &entry.cksum, &entry.file)?;
+        let file_name = package::file_name(&entry.name, &entry.vers, &entry.target);
+        if !entry.file.ends_with(&format!("/{file_name}")) {
+            return Err(RegistryError::Index {
+                message: format!("the index entry of {} points at {}, not at {file_name}", entry.label(), entry.file),
+            });
+        }
+        match &entry.signature {
+            None if options.allow_unsigned => {
+                self.notes.push(format!("{file_name} is not signed (installed because of --allow-unsigned)"));
+            }
+            None => {
+                return Err(RegistryError::Untrusted {
+                    message: format!("package {file_name} is not signed; pass --allow-unsigned to install it anyway"),
+                });
+            }
+            Some(signature) => match signing::verify(archive, signature, options.trusted_keys, &file_name) {
+                Ok(_) => {}
+                Err(RegistryError::Untrusted { message }) if options.allow_unsigned => {
+                    self.notes.push(format!("{message} (installed because of --allow-unsigned)"));
+                }
+                Err(RegistryError::Untrusted { message }) => {
+                    return Err(RegistryError::Untrusted {
+                        message: format!("{message}; pass --allow-unsigned to install it anyway"),
+                    });
+                }
+                Err(error) => return Err(error),
+            },
+        }
+        let folder = self.new_folder(&entry.name);
+        let locked = LockedPlugin {
+            name: entry.name.clone(),
+            version: entry.vers.to_string(),
+            source: registry.source_text(),
+            target: entry.target.clone(),
+            checksum: format!("sha256:{}", entry.cksum),
+            dependencies,
+        };
+        // Registered before unpacking, so that a failure below removes the folder on drop.
+        self.staged.push(StagedPlugin { folder: folder.clone(), locked });
+        let meta = package::unpack(archive, &file_name, &folder)?;
+        let lie = |what: &str, claimed: String, found: String| RegistryError::Index {
+            message: format!(
+                "the index entry of {} lies about its {what}: it says {claimed}, the package says {found}",
+                entry.label()
+            ),
+        };
+        if meta.name != entry.name || meta.version != entry.vers {
+            return Err(lie("identity", entry.label(), format!("{} {}", meta.name, meta.version)));
+        }
+        if meta.target != entry.target {
+            return Err(lie("target", entry.target.clone(), meta.target));
+        }
+        if meta.deps_text() != entry_deps_text(entry) {
+            return Err(lie("dependencies", entry_deps_text(entry), meta.deps_text()));
+        }
+        check_manifest(&folder, &meta.name, &meta.version, &file_name)?;
+        let facts = options
+            .check
+            .facts(&folder.join(&meta.library))
+            .map_err(|message| RegistryError::CorruptPackage { file: file_name.clone(), message })?;
+        let library_abi = format!("{}.{}", facts.abi.0, facts.abi.1);
+        if library_abi != entry.abi {
+            return Err(RegistryError::Index {
+                message: format!(
+                    "the index entry of {} lies about its ABI: it says {}, the library speaks {library_abi}",
+                    entry.label(),
+                    entry.abi
+                ),
+            });
+        }
+        if facts.target != entry.target {
+            return Err(RegistryError::Index {
+                message: format!(
+                    "the index entry of {} lies about its target: it says {}, the library is built for {}",
+                    entry.label(),
+                    entry.target,
+                    facts.target
+                ),
+            });
+        }
+        if let Some(problem) = options.compatibility.problem(entry) {
+            return Err(RegistryError::Resolve { message: format!("{} cannot run here: {problem}", entry.label()) });
+        }
+        write_record(&folder, &registry.source_text())
+    }
+
+    /// Stages a copy of the plugin folder `from` (a plugin built from source), recorded as
+    /// `locked`.
+    pub fn stage_folder(&mut self, from: &Path, locked: LockedPlugin) -> Result<(), RegistryError> {
+        crate::check_name(&locked.name)?;
+        let folder = self.new_folder(&locked.name);
+        let source = locked.source.clone();
+        self.staged.push(StagedPlugin { folder: folder.clone(), locked });
+        copy_dir(from, &folder)?;
+        write_record(&folder, &source)
+    }
+
+    /// Swaps every staged folder into place and then writes `lock` to `lock_path` (if given).
+    /// On any failure the previous folders are put back and the lockfile is untouched.
+    pub fn commit(mut self, lock: Option<(&Path, &Lockfile)>) -> Result<Vec<LockedPlugin>, RegistryError> {
+        let staged = std::mem::take(&mut self.staged);
+        let mut swapped: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
+        let mut result = Ok(());
+        for (index, plugin) in staged.iter().enumerate() {
+            let destination = self.plugins_dir.join(&plugin.locked.name);
+            let aside =
+                self.plugins_dir.join(format!(".{}.replaced-{}-{index}", plugin.locked.name, std::process::id()));
+            let previous = if destination.exists() {
+                if let Err(error) = std::fs::rename(&destination, &aside) {
+                    result = Err(RegistryError::io(format!("cannot move {} aside", destination.display()), error));
+                    break;
+                }
+                Some(aside)
+            } else {
+                None
+            };
+            if let Err(error) = std::fs::rename(&plugin.folder, &destination) {
+                if let Some(previous) = &previous {
+                    let _ = std::fs::rename(previous, &destination);
+                }
+                result =
+                    Err(RegistryError::io(format!("cannot move the plugin into {}", destination.display()), error));
+                break;
+            }
+            swapped.push((destination, previous));
+        }
+        if result.is_ok()
+            && let Some((path, lock)) = lock
+        {
+            result = lock.save(path);
+        }
+        if let Err(error) = result {
+            for (destination, previous) in swapped.into_iter().rev() {
+                let _ = std::fs::remove_dir_all(&destination);
+                if let Some(previous) = previous {
+                    let _ = std::fs::rename(previous, &destination);
+                }
+            }
+            for plugin in &staged {
+                let _ = std::fs::remove_dir_all(&plugin.folder);
+            }
+            return Err(error);
+        }
+        for (_, previous) in swapped {
+            if let Some(previous) = previous {
+                let _ = std::fs::remove_dir_all(previous);
+            }
+        }
+        Ok(staged.into_iter().map(|plugin| plugin.locked).collect())
+    }
+}
+
+impl package::PackageMeta {
+    fn deps_text(&self) -> String {
+        self.dependencies
+            .iter()
+            .map(|(name, requirement)| format!("{name} {requirement}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+fn entry_deps_text(entry: &IndexEntry) -> String {
+    entry.deps.iter().map(|(name, requirement)| format!("{name} {requirement}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Validates the unpacked manifest and checks it is the package's.
+fn check_manifest(folder: &Path, name: &str, version: &semver::Version, file_name: &str) -> Result<(), RegistryError> {
+    let mut sources = SourceMap::new();
+    let manifest = tusk_plugin_catalog::load_manifest(folder, &mut sources).map_err(|diagnostics| {
+        RegistryError::CorruptPackage {
+            file: file_name.to_string(),
+            message: format!(
+                "its plugin.toml is invalid: {}",
+                diagnostics.iter().map(|diagnostic| diagnostic.message.as_str()).collect::<Vec<_>>().join("; ")
+            ),
+        }
+    })?;
+    if manifest.name != name || &manifest.version != version {
+        return Err(RegistryError::CorruptPackage {
+            file: file_name.to_string(),
+            message: format!(
+                "its plugin.toml is {} {}, its metadata {name} {version}",
+                manifest.name, manifest.version
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn write_record(folder: &Path, source: &str) -> Result<(), RegistryError> {
+    let record = format!("source = {}\n", toml::Value::String(source.to_string()));
+    std::fs::write(folder.join(RECORD_FILE), record)
+        .map_err(|error| RegistryError::io(format!("cannot write {}", folder.join(RECORD_FILE).display()), error))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<(), RegistryError> {
+    std::fs::create_dir_all(to).map_err(|error| RegistryError::io(format!("cannot create {}", to.display()), error))?;
+    let entries =
+        std::fs::read_dir(from).map_err(|error| RegistryError::io(format!("cannot read {}", from.display()), error))?;
+    for entry in entries {
+        let entry = entry.map_err(|error| RegistryError::io(format!("cannot read {}", from.display()), error))?;
+        let target = to.join(entry.file_name());
+        let kind = entry
+            .file_type()
+            .map_err(|error| RegistryError::io(format!("cannot read {}", entry.path().display()), error))?;
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else if kind.is_file() {
+            std::fs::copy(entry.path(), &target)
+                .map_err(|error| RegistryError::io(format!("cannot copy {}", entry.path().display()), error))?;
+        }
+    }
+    Ok(())
+}
+
+/// What an installation changed.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Plugins installed or replaced, with their index entries (for their permissions).
+    pub installed: Vec<(LockedPlugin, Option<IndexEntry>)>,
+    /// Plugins already installed at the chosen version.
+    pub unchanged: Vec<LockedPlugin>,
+    /// Warnings.
+    pub notes: Vec<String>,
+}
+
+/// Resolves `requests` (with the lockfile's requirements on plugins of the same registry)
+/// against `registry`, installs what changed into `scope` and rewrites its lockfile.
+/// `update`: `None` keeps every locked version that still fits; `Some(names)` lets those
+/// (every plugin when empty) move to the newest version their requirements allow.
+pub fn install(
+    registry: &Registry,
+    requests: &[(String, VersionReq)],
+    update: Option<&[String]>,
+    scope: &Scope,
+    options: &InstallOptions<'_>,
+) -> Result<Outcome, RegistryError> {
+    let mut lock = Lockfile::load(&scope.lock_path)?;
+    let source = registry.source_text();
+    let mut roots: Vec<(String, VersionReq)> = Vec::new();
+    for (name, requirement) in &lock.requirements {
+        let from_here = lock.plugin(name).is_none_or(|locked| locked.source == source);
+        if from_here && !requests.iter().any(|(requested, _)| requested == name) {
+            let requirement = requirement.parse().map_err(|error| RegistryError::Lock {
+                message: format!("{}: requirement `{requirement}` of {name}: {error}", scope.lock_path.display()),
+            })?;
+            roots.push((name.clone(), requirement));
+        }
+    }
+    roots.extend(requests.iter().cloned());
+    let mut preferred = HashMap::new();
+    for locked in lock.plugins.iter().filter(|locked| locked.source == source) {
+        let moving = match update {
+            None => requests.iter().any(|(name, _)| name == &locked.name),
+            Some(names) => names.is_empty() || names.contains(&locked.name),
+        };
+        if !moving && let Ok(version) = locked.version.parse() {
+            preferred.insert(locked.name.clone(), version);
+        }
+    }
+    let chosen =
+        crate::resolve::resolve(&roots, &mut |name| registry.entries(name), &options.compatibility, &preferred)?;
+    let versions: HashMap<&str, String> =
+        chosen.iter().map(|entry| (entry.name.as_str(), entry.vers.to_string())).collect();
+    let mut staging = Staging::new(&scope.plugins_dir)?;
+    let mut outcome = Outcome::default();
+    let mut entries = HashMap::new();
+    for entry in &chosen {
+        let dependencies: Vec<String> = entry
+            .deps
+            .keys()
+            .map(|name| format!("{name} {}", versions.get(name.as_str()).cloned().unwrap_or_default()))
+            .collect();
+        let checksum = format!("sha256:{}", entry.cksum);
+        if let Some(locked) = lock.plugin(&entry.name)
+            && locked.source == source
+            && locked.checksum == checksum
+            && scope.plugins_dir.join(&entry.name).join(tusk_plugin_catalog::MANIFEST_FILE).is_file()
+        {
+            outcome.unchanged.push(locked.clone());
+            continue;
+        }
+        let archive = registry.download(entry)?;
+        staging.stage_package(registry, entry, &archive, dependencies, options)?;
+        entries.insert(entry.name.clone(), entry.clone());
+    }
+    for (name, requirement) in requests {
+        // A request without a requirement is recorded as "this major version" (as `cargo add`
+        // does), so that `update` does not cross a breaking change unasked.
+        let recorded = match chosen.iter().find(|entry| &entry.name == name) {
+            Some(entry) if *requirement == VersionReq::STAR => format!("^{}", entry.vers),
+            _ => requirement.to_string(),
+        };
+        lock.requirements.insert(name.clone(), recorded);
+    }
+    let staged: Vec<LockedPlugin> = staging.staged().cloned().collect();
+    for locked in staged {
+        lock.set(locked);
+    }
+    outcome.notes = std::mem::take(&mut staging.notes);
+    let installed = staging.commit(Some((&scope.lock_path, &lock)))?;
+    outcome.installed = installed
+        .into_iter()
+        .map(|locked| {
+            let entry = entries.remove(&locked.name);
+            (locked, entry)
+        })
+        .collect();
+    Ok(outcome)
+}
+
+/// Stages exactly the lockfile's registry plugins: each version from the registry it was
+/// installed from, with the locked checksum. `registry_for` maps a lockfile source to its
+/// registry (`None`: built from source); those plugins are returned for the caller to build
+/// and stage.
+pub fn stage_locked(
+    lock: &Lockfile,
+    lock_path: &Path,
+    staging: &mut Staging,
+    registry_for: &dyn Fn(&str) -> Option<Registry>,
+    options: &InstallOptions<'_>,
+) -> Result<Vec<LockedPlugin>, RegistryError> {
+    let mut from_source = Vec::new();
+    for locked in &lock.plugins {
+        let Some(registry) = registry_for(&locked.source) else {
+            from_source.push(locked.clone());
+            continue;
+        };
+        let entry = registry
+            .entries(&locked.name)?
+            .into_iter()
+            .find(|entry| entry.vers.to_string() == locked.version && entry.target == locked.target)
+            .ok_or_else(|| RegistryError::Lock {
+                message: format!(
+                    "{} {} for {} (locked in {}) is not in registry `{}` any more",
+                    locked.name,
+                    locked.version,
+                    locked.target,
+                    lock_path.display(),
+                    registry.name
+                ),
+            })?;
+        let checksum = format!("sha256:{}", entry.cksum);
+        if checksum != locked.checksum {
+            return Err(RegistryError::ChecksumMismatch {
+                file: format!("{} {} (locked in {})", locked.name, locked.version, lock_path.display()),
+                expected: locked.checksum.trim_start_matches("sha256:").to_string(),
+                found: entry.cksum,
+            });
+        }
+        let archive = registry.download(&entry)?;
+        staging.stage_package(&registry, &entry, &archive, locked.dependencies.clone(), options)?;
+    }
+    Ok(from_source)
+}
+
+/// Installs exactly the lockfile's registry plugins into `scope` ([`stage_locked`]); fails
+/// when the lockfile also has plugins built from source (the tusk command builds those).
+pub fn reproduce(
+    scope: &Scope,
+    registry_for: &dyn Fn(&str) -> Option<Registry>,
+    options: &InstallOptions<'_>,
+) -> Result<(Vec<LockedPlugin>, Vec<String>), RegistryError> {
+    if !scope.lock_path.is_file() {
+        return Err(RegistryError::Lock {
+            message: format!("there is no {} to install from", scope.lock_path.display()),
+        });
+    }
+    let lock = Lockfile::load(&scope.lock_path)?;
+    let mut staging = Staging::new(&scope.plugins_dir)?;
+    let from_source = stage_locked(&lock, &scope.lock_path, &mut staging, registry_for, options)?;
+    if let Some(first) = from_source.first() {
+        return Err(RegistryError::Lock {
+            message: format!("{} comes from {}, which is not a registry", first.name, first.source),
+        });
+    }
+    let notes = std::mem::take(&mut staging.notes);
+    Ok((staging.commit(None)?, notes))
+}
+
+/// A digest of the source tree at `dir`: every file's path and SHA-256, in path order, except
+/// under `target` and dot folders (build output, `.git`). Plugins built from source are locked
+/// with it, since two builds of one source rarely give the same bytes.
+pub fn source_digest(dir: &Path) -> Result<String, RegistryError> {
+    fn walk(root: &Path, dir: &Path, lines: &mut Vec<String>) -> Result<(), RegistryError> {
+        let entries = std::fs::read_dir(dir)
+            .map_err(|error| RegistryError::io(format!("cannot read {}", dir.display()), error))?;
+        for entry in entries {
+            let entry = entry.map_err(|error| RegistryError::io(format!("cannot read {}", dir.display()), error))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let path = entry.path();
+            let kind = entry
+                .file_type()
+                .map_err(|error| RegistryError::io(format!("cannot read {}", path.display()), error))?;
+            if kind.is_dir() {
+                if name != "target" && !name.starts_with('.') {
+                    walk(root, &path, lines)?;
+                }
+            } else if kind.is_file() {
+                let bytes = std::fs::read(&path)
+                    .map_err(|error| RegistryError::io(format!("cannot read {}", path.display()), error))?;
+                let relative = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+                lines.push(format!("{relative}\0{}\n", crate::sha256_hex(&bytes)));
+            }
+        }
+        Ok(())
+    }
+    let mut lines = Vec::new();
+    walk(dir, dir, &mut lines)?;
+    lines.sort();
+    Ok(crate::sha256_hex(lines.concat().as_bytes()))
+}
+
+/// One line of `tusk plugin outdated`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outdated {
+    /// The plugin.
+    pub name: String,
+    /// The locked version.
+    pub locked: String,
+    /// The newest version within the lockfile's requirement (what `update` would install).
+    pub compatible: Option<String>,
+    /// The newest version this tusk can run, whatever the requirement.
+    pub latest: Option<String>,
+}
+
+/// The lockfile's plugins from `registry` that have newer versions: what `update` would
+/// install (the newest versions every requirement allows, resolved together), and the newest
+/// this tusk can run.
+pub fn outdated(
+    registry: &Registry,
+    scope: &Scope,
+    compatibility: &Compatibility,
+) -> Result<Vec<Outdated>, RegistryError> {
+    let lock = Lockfile::load(&scope.lock_path)?;
+    let source = registry.source_text();
+    let mut roots = Vec::new();
+    for (name, requirement) in &lock.requirements {
+        if lock.plugin(name).is_some_and(|locked| locked.source == source) {
+            let requirement: VersionReq = requirement.parse().map_err(|error| RegistryError::Lock {
+                message: format!("{}: requirement `{requirement}` of {name}: {error}", scope.lock_path.display()),
+            })?;
+            roots.push((name.clone(), requirement));
+        }
+    }
+    let mut known: HashMap<String, Vec<IndexEntry>> = HashMap::new();
+    let mut lookup = |name: &str| -> Result<Vec<IndexEntry>, RegistryError> {
+        if let Some(entries) = known.get(name) {
+            return Ok(entries.clone());
+        }
+        let entries = registry.entries(name)?;
+        known.insert(name.to_string(), entries.clone());
+        Ok(entries)
+    };
+    let resolved = crate::resolve::resolve(&roots, &mut lookup, compatibility, &HashMap::new())?;
+    let mut lines = Vec::new();
+    for locked in lock.plugins.iter().filter(|locked| locked.source == source) {
+        let Ok(current) = locked.version.parse::<semver::Version>() else { continue };
+        let compatible = resolved
+            .iter()
+            .find(|entry| entry.name == locked.name && entry.vers > current)
+            .map(|entry| entry.vers.to_string());
+        let latest = lookup(&locked.name)?
+            .into_iter()
+            .filter(|entry| !entry.yanked && compatibility.problem(entry).is_none() && entry.vers > current)
+            .map(|entry| entry.vers)
+            .max()
+            .map(|version| version.to_string());
+        if latest.is_some() {
+            lines.push(Outdated { name: locked.name.clone(), locked: locked.version.clone(), compatible, latest });
+        }
+    }
+    Ok(lines)
+}
