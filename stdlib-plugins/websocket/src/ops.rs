@@ -50,8 +50,9 @@ impl Args<'_> {
         })
     }
 
+    /// An error about argument `index`. The host puts the operator's name before it.
     fn bad(&self, index: usize, message: impl Into<String>) -> PluginError {
-        PluginError::message(format!("{}: {}", self.operator, message.into())).at_argument(self.offset + index)
+        PluginError::message(message).at_argument(self.offset + index)
     }
 
     fn at_most(&self, count: usize) -> Result<(), PluginError> {
@@ -134,9 +135,9 @@ fn client_of(value: &Value) -> Option<Arc<Client>> {
     value.downcast::<Connection>().map(|connection| connection.client.clone())
 }
 
-fn default_client(state: &State, operator: &str) -> Result<Arc<Client>, PluginError> {
+fn default_client(state: &State) -> Result<Arc<Client>, PluginError> {
     lock(&state.default_client).clone().ok_or_else(|| {
-        PluginError::message(format!("{operator}: there is no client connection"))
+        PluginError::message("there is no client connection")
             .with_help("connect first: @websocket(\"connect\", \"ws://127.0.0.1:8080/\")")
     })
 }
@@ -217,15 +218,14 @@ fn serve(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     if !address.ip().is_loopback() {
         host::check_connect(&host_name, port).map_err(|error| {
             PluginError::permission_denied(format!(
-                "{}: listening on {host_name}:{port} (not a loopback address) needs the network permission for it: {}",
-                args.operator,
+                "listening on {host_name}:{port} (not a loopback address) needs the network permission for it: {}",
                 error.message_text()
             ))
             .with_help(format!("grant it with --allow-net={host_name}:{port}, or listen on 127.0.0.1"))
         })?;
     }
     let listener = std::net::TcpListener::bind(address)
-        .map_err(|error| PluginError::message(format!("{}: cannot listen on {address}: {error}", args.operator)))?;
+        .map_err(|error| PluginError::message(format!("cannot listen on {address}: {error}")))?;
     let runtime = state.runtime()?;
     let id = state.next_server_id();
     let endpoint = Arc::new(Endpoint { server: id, path, handlers, limits });
@@ -304,21 +304,9 @@ fn connect(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
         }
     }
     let runtime = state.runtime()?;
-    let client = Arc::new(Client::connect(&runtime, &url, options).map_err(|error| at_operator(error, args.operator))?);
+    let client = Arc::new(Client::connect(&runtime, &url, options)?);
     *lock(&state.default_client) = Some(client.clone());
     Ok(Value::plugin_object(CONNECTION_TYPE, Connection { client }))
-}
-
-fn at_operator(error: PluginError, operator: &str) -> PluginError {
-    if error.message_text().starts_with('@') || error.kind() == tusk_plugin_sdk::ErrorKind::PermissionDenied {
-        return error;
-    }
-    let argument = error.argument();
-    let mut wrapped = PluginError::new(error.kind(), format!("{operator}: {}", error.message_text()));
-    if let Some(argument) = argument {
-        wrapped = wrapped.at_argument(argument);
-    }
-    wrapped
 }
 
 /// `send(message)` (the most recent client connection) or `send(conn, message)`.
@@ -326,13 +314,13 @@ fn send(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     args.at_most(2)?;
     if args.len() < 2 {
         let message = args.message(0)?;
-        default_client(state, args.operator)?.send(message).map_err(|error| at_operator(error, args.operator))?;
+        default_client(state)?.send(message)?;
         return Ok(Value::from(true));
     }
     let target = args.required(0, "connection")?;
     let message = args.message(1)?;
     if let Some(client) = client_of(target) {
-        client.send(message).map_err(|error| at_operator(error, args.operator))?;
+        client.send(message)?;
         return Ok(Value::from(true));
     }
     let id = args.connection_id(0)?;
@@ -349,7 +337,7 @@ fn receive(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
             1,
         ),
         Some(value) if matches!(value.kind(), Kind::Int | Kind::Float | Kind::String) && args.len() == 1 => {
-            (default_client(state, args.operator)?, 0)
+            (default_client(state)?, 0)
         }
         Some(value) => {
             return Err(args.bad(
@@ -360,14 +348,14 @@ fn receive(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
                 ),
             ));
         }
-        None => (default_client(state, args.operator)?, 0),
+        None => (default_client(state)?, 0),
     };
     let timeout = if args.get(timeout_index).is_some() {
         args.duration(timeout_index, "timeout")?
     } else {
         DEFAULT_RECEIVE_TIMEOUT
     };
-    let received = client.receive(timeout).map_err(|error| at_operator(error, args.operator))?;
+    let received = client.receive(timeout)?;
     Ok(received.map_or_else(Value::null, OwnedValue::into_value))
 }
 
@@ -391,7 +379,7 @@ fn close(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
         None => String::new(),
     };
     if !first_is_target {
-        let client = default_client(state, args.operator)?;
+        let client = default_client(state)?;
         return Ok(Value::from(client.close(code, &reason)?));
     }
     let target = args.required(0, "connection")?;
@@ -600,12 +588,11 @@ const ACTIONS: &[(&str, &str, &str, Operation)] = &[
 fn dispatch(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     let action = args.required(0, "action")?;
     let name = action.as_str().ok_or_else(|| {
-        PluginError::message(format!("@websocket: the action must be a string, got a {}", action.type_name()))
-            .at_argument(0)
+        PluginError::message(format!("the action must be a string, got a {}", action.type_name())).at_argument(0)
     })?;
     let Some((_, _, _, run)) = ACTIONS.iter().find(|(known, ..)| known.eq_ignore_ascii_case(name)) else {
         let known: Vec<&str> = ACTIONS.iter().map(|(known, ..)| *known).collect();
-        return Err(PluginError::invalid_operation(format!("@websocket has no action `{name}`"))
+        return Err(PluginError::invalid_operation(format!("unknown action `{name}`"))
             .at_argument(0)
             .with_help(format!("use one of {}", known.join(", "))));
     };

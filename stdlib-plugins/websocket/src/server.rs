@@ -115,6 +115,8 @@ async fn handshake(
 ) {
     let mut info = PeerInfo { remote: remote.to_string(), ..PeerInfo::default() };
     let wanted = endpoint.path.clone();
+    // The callback's signature is tungstenite's: its error is the HTTP answer itself.
+    #[allow(clippy::result_large_err)]
     let check = |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
         let path = request.uri().path();
         if path != wanted {
@@ -131,9 +133,8 @@ async fn handshake(
         tokio_tungstenite::accept_hdr_async_with_config(stream, check, Some(endpoint.limits.config())),
     )
     .await;
-    match accepted {
-        Ok(Ok(socket)) => hub::drive(hub, endpoint, socket, info, stopped).await,
-        // A failed handshake never became a connection: no handler runs for it.
-        Ok(Err(_)) | Err(_) => {}
+    // A failed handshake never became a connection: no handler runs for it.
+    if let Ok(Ok(socket)) = accepted {
+        hub::drive(hub, endpoint, socket, info, stopped).await;
     }
 }
