@@ -746,7 +746,7 @@ cli_probe_twice(21)  # => 42
 
 /// The standard plugins with the operators and functions the mission's brief names for them
 /// (each may have more): every one must show in `tusk plugin list` and `tusk plugin docs`.
-const STANDARD_SURFACES: [(&str, &[&str], &[&str]); 8] = [
+const STANDARD_SURFACES: [(&str, &[&str], &[&str]); 9] = [
     ("logging", &["log"], &["set_level", "add_sink"]),
     ("pipeline", &["pipeline"], &["create_pipeline", "execute_pipeline"]),
     ("encryption", &["encrypt"], &["hash", "verify"]),
@@ -755,6 +755,7 @@ const STANDARD_SURFACES: [(&str, &[&str], &[&str]); 8] = [
     ("metrics", &["metrics"], &["increment_counter", "record_histogram"]),
     ("tensorflow", &["tensorflow"], &["load_model", "predict"]),
     ("nlp", &["nlp"], &["tokenize", "classify"]),
+    ("websocket", &["websocket"], &["broadcast_message"]),
 ];
 
 #[test]

@@ -609,6 +609,7 @@ pub(crate) fn register(context: &PluginContext, state: &Arc<State>) -> Result<()
             signature: "@websocket(action, …)".into(),
             summary: "Runs one action by name: @websocket(\"connect\", url), @websocket(\"send\", message), @websocket(\"serve\", {…}), and every @websocket.ACTION.".into(),
             side_effects: true,
+            examples: vec![r#"@websocket("rooms") => {}"#.into()],
             ..SymbolDoc::default()
         },
         move |args: &[Value]| dispatch(&dispatch_state, &Args { values: args, offset: 0, operator: "@websocket" }),

@@ -581,3 +581,34 @@ fn mistakes_are_clear_errors() {
     assert_eq!(eval(&mut plugin, r#"@websocket.stop(42)"#), json!(false));
     assert_eq!(plugin.run_examples(), Vec::<String>::new());
 }
+
+#[test]
+fn the_readme_usage_example_serves_a_chat() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let usage = readme.split("## Usage\n\n```\n").nth(1).and_then(|rest| rest.split("```").next()).unwrap();
+    assert!(usage.contains("port: 8080"), "{usage}");
+    let mut plugin = plugin();
+    let document = plugin.eval(&usage.replace("port: 8080", "port: 0")).unwrap_or_else(|error| panic!("{error}"));
+    let url = document["chat"]["url"].as_str().unwrap().to_string();
+    let texts = with_clients(
+        &mut plugin,
+        move |_, _| {
+            block(async move {
+                let mut first = connect(&url).await;
+                let welcome = next_text(&mut first).await;
+                let mut second = connect(&url).await;
+                let _ = next_text(&mut second).await;
+                send(&mut first, "hello").await;
+                let heard = [next_text(&mut first).await, next_text(&mut second).await];
+                second.close(None).await.unwrap();
+                let left = next_text(&mut first).await;
+                first.close(None).await.unwrap();
+                vec![welcome, heard[0].clone(), heard[1].clone(), left]
+            })
+        },
+        no_signals,
+    );
+    let id = texts[0].strip_prefix("welcome ").unwrap().to_string();
+    let second: u64 = id.parse::<u64>().unwrap() + 1;
+    assert_eq!(texts[1..], [format!("{id}: hello"), format!("{id}: hello"), format!("{second} left (1000)")]);
+}
