@@ -224,8 +224,16 @@ fn serve(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
             .with_help(format!("grant it with --allow-net={host_name}:{port}, or listen on 127.0.0.1"))
         })?;
     }
-    let listener = std::net::TcpListener::bind(address)
-        .map_err(|error| PluginError::message(format!("cannot listen on {address}: {error}")))?;
+    let listener = std::net::TcpListener::bind(address).map_err(|error| {
+        let mut message = format!("cannot listen on {address}: {error}");
+        if error.raw_os_error() == Some(1) {
+            // EPERM: the sandbox's Landlock rules allow binding only with every host granted.
+            message.push_str(
+                "; a sandboxed plugin may listen only with --allow-net for every host (first-party plugins run in-process, where the grants alone decide)",
+            );
+        }
+        PluginError::message(message)
+    })?;
     let runtime = state.runtime()?;
     let id = state.next_server_id();
     let endpoint = Arc::new(Endpoint { server: id, path, handlers, limits });

@@ -612,3 +612,118 @@ fn the_readme_usage_example_serves_a_chat() {
     let second: u64 = id.parse::<u64>().unwrap() + 1;
     assert_eq!(texts[1..], [format!("{id}: hello"), format!("{id}: hello"), format!("{second} left (1000)")]);
 }
+
+/// Sandboxed, as an untrusted copy of the plugin would run: the same server and client, once
+/// the network is granted (listening needs every host: the sandbox cannot allow binding one
+/// address only).
+#[test]
+fn sandboxed_the_server_and_the_client_work_with_the_network_granted() {
+    let mut plugin = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
+    plugin.grant("--allow-net=127.0.0.1");
+    let refused = error(&mut plugin, "@websocket.serve({port: 0})");
+    assert!(
+        refused.ends_with("a sandboxed plugin may listen only with --allow-net for every host (first-party plugins run in-process, where the grants alone decide)"),
+        "{refused}"
+    );
+    plugin.grant("--allow-net");
+    let url = start_chat(&mut plugin, "");
+    let texts = with_clients(
+        &mut plugin,
+        move |_, _| {
+            block(async move {
+                let (mut ws, _) = join_chat(&url).await;
+                send(&mut ws, "sandboxed").await;
+                let echo = next_text(&mut ws).await;
+                ws.send(Message::binary(vec![9u8; 3])).await.unwrap();
+                let binary = next(&mut ws).await;
+                ws.close(None).await.unwrap();
+                (echo, binary)
+            })
+        },
+        no_signals,
+    );
+    assert_eq!(texts, ("echo sandboxed".to_string(), Message::binary(vec![9u8; 3])));
+    let url = eval(&mut plugin, "@websocket.servers()[0].url");
+    let welcome = eval(&mut plugin, &format!("type_of(@websocket.connect({url}))"));
+    assert_eq!(welcome, json!("websocket.connection"));
+    let deadline = Instant::now() + GUARD;
+    let mut received = Vec::new();
+    eval(&mut plugin, r#"@websocket.send("count")"#);
+    while received.len() < 2 && Instant::now() < deadline {
+        plugin.engine().run_services_for(Duration::from_millis(10));
+        let message = eval(&mut plugin, r#"@websocket.receive("10ms")"#);
+        if !message.is_null() {
+            received.push(message);
+        }
+    }
+    assert!(received[0].as_str().unwrap().starts_with("welcome "), "{received:?}");
+    assert_eq!(received[1], json!("count 1"));
+}
+
+/// `tusk FILE` keeps running while the server listens, and SIGTERM stops it gracefully: the
+/// connection is closed with 1001, the plugin shuts down, tusk exits with 0.
+#[test]
+fn tusk_serves_until_sigterm_then_closes_connections_and_exits_0() {
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let profile = tusk_plugin_testkit::Profile::of_this_build();
+    let built = tusk_plugin_testkit::build_packages(&workspace, &["tusk-cli", "tusk-plugin-websocket"], profile)
+        .unwrap_or_else(|error| panic!("{error}"));
+    let root = tempfile::tempdir().unwrap();
+    let plugin_dir = root.path().join("plugins/websocket");
+    std::fs::create_dir_all(&plugin_dir).unwrap();
+    for file in ["plugin.toml", "config.schema.json", "README.md"] {
+        std::fs::copy(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file), plugin_dir.join(file)).unwrap();
+    }
+    std::fs::copy(built.library("tusk-plugin-websocket"), plugin_dir.join("libtusk_plugin_websocket.so")).unwrap();
+    // Trusted in the grants file, as a first-party plugin bundled with tusk is: in-process.
+    std::fs::create_dir_all(root.path().join("config/tusk")).unwrap();
+    std::fs::write(root.path().join("config/tusk/grants.toml"), "[websocket]\ntrusted = true\n").unwrap();
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let script = format!(
+        "server: @websocket(\"serve\", {{port: {port}, path: \"/echo\", on_message: (c, m) => \"echo \" + m, on_close: (c, close) => print(\"closed \" + str(close.code))}})\n"
+    );
+    std::fs::write(root.path().join("server.tsk"), script).unwrap();
+    let child = std::process::Command::new(built.binary("tusk-cli", "tusk"))
+        .arg("server.tsk")
+        .current_dir(root.path())
+        .env("HOME", root.path())
+        .env("XDG_CONFIG_HOME", root.path().join("config"))
+        .env("XDG_CACHE_HOME", root.path().join("cache"))
+        .env("TUSK_PLUGIN_PATH", root.path().join("plugins"))
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("ws://127.0.0.1:{port}/echo");
+    let pid = child.id();
+    let (echo, close) = block(async move {
+        let deadline = Instant::now() + GUARD;
+        let mut ws = loop {
+            match tokio_tungstenite::connect_async(url.as_str()).await {
+                Ok((ws, _)) => break ws,
+                Err(error) => {
+                    assert!(Instant::now() < deadline, "tusk did not start serving: {error}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        };
+        send(&mut ws, "hi").await;
+        let echo = next_text(&mut ws).await;
+        let status = std::process::Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
+        assert!(status.success());
+        (echo, next(&mut ws).await)
+    });
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(echo, "echo hi");
+    let Message::Close(Some(frame)) = close else { panic!("expected a close frame, got {close:?}: {stderr}") };
+    assert_eq!((frame.code, frame.reason.as_str()), (CloseCode::Away, "the server is shutting down"));
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains(&format!("\"url\": \"ws://127.0.0.1:{port}/echo\"")), "{stdout}");
+}
