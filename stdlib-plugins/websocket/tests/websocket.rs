@@ -422,11 +422,13 @@ fn a_peer_that_stops_answering_pings_is_dropped() {
         move |_, _| {
             let raw_url = url.clone();
             block(async move {
-                // The watcher keeps reading, so tungstenite answers the server's pings for it.
+                // The watcher keeps reading, so tungstenite answers the server's pings for it;
+                // the silent peer connects on another thread meanwhile (and stays open until
+                // the report came).
                 let (mut watcher, _) = observer(&url).await;
-                let silent = raw_handshake(&raw_url);
+                let silent = tokio::task::spawn_blocking(move || raw_handshake(&raw_url));
                 let report = next_text(&mut watcher).await;
-                drop(silent);
+                drop(silent.await.unwrap());
                 watcher.close(None).await.unwrap();
                 report
             })
