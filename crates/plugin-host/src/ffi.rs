@@ -31,6 +31,7 @@ use std::rc::Rc;
 mod events;
 
 use smallvec::SmallVec;
+use tusk_eval::isolate::{ParallelError, ParallelItems};
 use tusk_eval::{CallContext, Foreign, Key, Object, RuntimeError, Text, Value};
 use tusk_plugin_abi::{
     ABI_MINOR, ENTRY_SYMBOL, ErrorOut, FOREIGN_THREAD_MESSAGE, HostApi, OwnerThread, PluginDescriptor, StrRef,
@@ -266,6 +267,7 @@ impl HostContext {
                 post: events::host_post,
                 start_service: events::host_start_service,
                 end_service: events::host_end_service,
+                map_parallel: host_map_parallel,
             },
             thread: OwnerThread::current(),
             plugin: plugin.to_string(),
@@ -697,6 +699,55 @@ unsafe extern "C" fn host_call_function(
                 status::OK
             }
             Err(runtime_error) => {
+                host.error(error, error_kind::SCRIPT, script_error_text(&runtime_error));
+                status::ERROR
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn host_map_parallel(
+    ctx: *mut c_void,
+    call: *mut c_void,
+    function: *const TValue,
+    items: *const TValue,
+    workers: u32,
+    out: *mut TValue,
+    error: *mut ErrorOut,
+) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(host) = context(ctx) else { return refuse(error) };
+        if call.is_null() {
+            host.error(error, error_kind::SCRIPT, "lambdas can only be called during a call into the plugin".into());
+            return status::ERROR;
+        }
+        let (Some(function_raw), Some(items_raw)) = (value_at(function), value_at(items)) else {
+            return status::INVALID;
+        };
+        if is_stale(host, function_raw) {
+            host.error(error, error_kind::SCRIPT, crate::sandboxed::kept_past_its_call(&host.plugin));
+            return status::ERROR;
+        }
+        // SAFETY: `call` is the `CallContext` of the plugin call in progress on this thread (the
+        // thread that owns the context, checked above).
+        let call_context = unsafe { &mut *call.cast::<CallContext<'_, '_>>() };
+        let function = peek(host, function_raw);
+        let items = peek(host, items_raw);
+        let items = match &items {
+            Value::Array(values) => ParallelItems::Values(values),
+            Value::Range(start, end) => ParallelItems::Range(*start, *end),
+            _ => return status::INVALID,
+        };
+        match tusk_eval::isolate::map_parallel(call_context, &function, items, workers as usize) {
+            Ok(results) => {
+                write_out(out, give(host, &Value::array(results), None));
+                status::OK
+            }
+            Err(ParallelError::Unsupported(reason)) => {
+                host.error(error, error_kind::MESSAGE, reason);
+                status::UNSUPPORTED
+            }
+            Err(ParallelError::Failed(runtime_error)) => {
                 host.error(error, error_kind::SCRIPT, script_error_text(&runtime_error));
                 status::ERROR
             }

@@ -146,6 +146,7 @@ pub(crate) fn init(session: &'static Session, config_json: &str) -> Result<(), S
         post: events::host_post,
         start_service: events::host_start_service,
         end_service: events::host_end_service,
+        map_parallel: host_map_parallel,
     }));
     let mut error = ErrorOut::EMPTY;
     ALIVE.store(true, Ordering::Release);
@@ -586,6 +587,25 @@ unsafe extern "C" fn host_object_entry(
         }
         write_out(out, given);
         status::OK
+    })
+}
+
+/// The runner has no interpreter to make isolates of: a sandboxed plugin calls the function
+/// itself, one item after another.
+unsafe extern "C" fn host_map_parallel(
+    ctx: *mut c_void,
+    _call: *mut c_void,
+    _function: *const TValue,
+    _items: *const TValue,
+    _workers: u32,
+    _out: *mut TValue,
+    error: *mut ErrorOut,
+) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(session) = session(ctx) else { return refuse(error) };
+        let reason = "sandboxed plugins call script functions on the interpreter's thread only".to_string();
+        report(session, error, error_kind::MESSAGE, reason);
+        status::UNSUPPORTED
     })
 }
 
