@@ -46,14 +46,22 @@ impl Plugin for Parallel {
 }
 
 fn runtime() -> Runtime {
-    let mut runtime = Runtime::new(Options::default());
+    runtime_with(Options::default())
+}
+
+fn runtime_with(options: Options) -> Runtime {
+    let mut runtime = Runtime::new(options);
     runtime.register(&Parallel).unwrap();
     runtime
 }
 
 /// The document as JSON, or the rendered error.
 fn evaluate(source: &str) -> Result<serde_json::Value, String> {
-    let mut runtime = runtime();
+    evaluate_with(Options::default(), source)
+}
+
+fn evaluate_with(options: Options, source: &str) -> Result<serde_json::Value, String> {
+    let mut runtime = runtime_with(options);
     let id = runtime.add_source("test.tsk", source);
     match runtime.evaluate(id, None) {
         Ok(evaluation) => Ok(serde_json::to_value(Value::object(evaluation.document)).unwrap()),
@@ -193,4 +201,16 @@ fn expressions_of_a_session_run_on_isolates() {
     let id = runtime.add_source("expression", "@par(x => x * 10, range(0, 4), 2)");
     let (value, _) = runtime.evaluate_expression(id, None).unwrap();
     assert_eq!(serde_json::to_value(&value).unwrap(), serde_json::json!([0, 10, 20, 30]));
+}
+
+#[test]
+fn each_worker_counts_operations_against_the_limit() {
+    let mut options = Options::default();
+    options.limits.max_operations = 20_000;
+    let source = "sum_to: x => reduce(range(0, 100), 0, (a, i) => a + i)\n\
+                  result: @par(sum_to, range(0, 1000), 2)\n";
+    let error = evaluate_with(options.clone(), source).unwrap_err();
+    assert!(error.contains("operation limit exceeded (20000)"), "{error}");
+    let small = source.replace("range(0, 1000)", "range(0, 10)");
+    assert_eq!(evaluate_with(options, &small).unwrap()["result"], serde_json::Value::from(vec![4950; 10]));
 }

@@ -107,6 +107,8 @@ pub(super) struct Isolate {
     function: Value,
     module: Rc<Module>,
     site: Location,
+    /// Operations counted so far, across runs: the limit is per isolate.
+    operations: u64,
 }
 
 impl Isolate {
@@ -147,6 +149,7 @@ impl Isolate {
             function: Value::Null,
             module: Rc::new(Module::default()),
             site: blueprint.site,
+            operations: 0,
         };
         // Values go in once every module exists: an entry may hold a function of another one.
         for (index, copy) in blueprint.modules.iter().enumerate() {
@@ -187,8 +190,9 @@ impl Isolate {
         mut next: impl FnMut() -> Option<Item<'i>>,
         mut done: impl FnMut(Result<Value, ParallelError>) -> bool,
     ) {
-        let Isolate { runtime, modules, function, module, site } = self;
+        let Isolate { runtime, modules, function, module, site, operations } = self;
         let mut interpreter = Interpreter::new(runtime, module.clone());
+        interpreter.operations = *operations;
         while let Some(item) = next() {
             let item = match item {
                 Item::Int(n) => Value::Int(n),
@@ -205,6 +209,7 @@ impl Isolate {
                 break;
             }
         }
+        *operations = interpreter.operations;
     }
 }
 
