@@ -557,8 +557,7 @@ impl<'a> Compiler<'a> {
         self.enter_lambda(names);
         let body = self.compile_expr(body);
         let (locals, captures) = self.leave_lambda();
-        let _ = span;
-        let proto = LambdaProto { name, params: params.len() as u32, locals, body };
+        let proto = LambdaProto { name, params: params.len() as u32, locals, body, location: self.location(span) };
         Node::Lambda { proto: Rc::new(proto), captures: captures.into_boxed_slice() }
     }
 

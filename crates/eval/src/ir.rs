@@ -107,6 +107,9 @@ pub(crate) struct LambdaProto {
     /// Frame size: parameters plus locals of object literals inside.
     pub locals: u32,
     pub body: Node,
+    /// Where the lambda is written: an isolate finds the same lambda in its own compilation
+    /// of the source by it.
+    pub location: Location,
 }
 
 /// One entry of an object literal or block.

@@ -14,6 +14,7 @@ pub mod events;
 mod function;
 mod interp;
 mod ir;
+pub mod isolate;
 mod module;
 mod object;
 mod options;

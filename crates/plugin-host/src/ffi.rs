@@ -25,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use smallvec::SmallVec;
+use tusk_eval::isolate::{ParallelError, ParallelItems};
 use tusk_eval::{CallContext, Foreign, Key, Object, Text, Value};
 use tusk_plugin_abi::{
     ENTRY_SYMBOL, ErrorOut, PluginDescriptor, StrRef, TValue, error_kind, foreign_thread_error, status,
@@ -32,7 +33,7 @@ use tusk_plugin_abi::{
 use tusk_plugin_boundary::fs::Grant;
 use tusk_plugin_hostapi::descriptor;
 pub(crate) use tusk_plugin_hostapi::descriptor::{RegisteredSymbol, SymbolHandle};
-use tusk_plugin_hostapi::{Backend, CallPointer, Context, Failure, Lookup, Reply, Shape, Temporaries};
+use tusk_plugin_hostapi::{Backend, CallPointer, Context, Failure, Lookup, ParallelFailure, Reply, Shape, Temporaries};
 
 /// What the host does for plugins beyond values: permission-checked I/O, logging,
 /// cancellation. Implemented by the plugin manager from the user's grants.
@@ -341,6 +342,27 @@ impl Backend for InProcess {
         // thread that owns the context (checked), where `call` lent it.
         let call_context = unsafe { call_context(call) };
         call_context.call(&function, args).map_err(|error| error.to_string())
+    }
+
+    fn map_parallel(
+        _context: &HostContext,
+        call: CallPointer,
+        function: Value,
+        items: Value,
+        workers: usize,
+    ) -> Result<Value, ParallelFailure> {
+        let items = match &items {
+            Value::Array(values) => ParallelItems::Values(values),
+            Value::Range(start, end) => ParallelItems::Range(*start, *end),
+            _ => return Err(ParallelFailure::Failed("parallel calls need an array or a range of items".into())),
+        };
+        // SAFETY: as in `call_function`.
+        let call_context = unsafe { call_context(call) };
+        match tusk_eval::isolate::map_parallel(call_context, &function, items, workers) {
+            Ok(results) => Ok(Value::array(results)),
+            Err(ParallelError::Unsupported(reason)) => Err(ParallelFailure::Unsupported(reason)),
+            Err(ParallelError::Failed(error)) => Err(ParallelFailure::Failed(error.to_string())),
+        }
     }
 
     fn retain_function(context: &HostContext, call: CallPointer, function: Value) -> Result<u64, Failure> {

@@ -94,6 +94,15 @@ impl Failure {
     }
 }
 
+/// Why [`Backend::map_parallel`] gave no results.
+pub enum ParallelFailure {
+    /// Nothing visible ran: the function or an item cannot leave the interpreter's thread, or
+    /// the backend has no isolates; the plugin calls the function itself.
+    Unsupported(String),
+    /// The script's error of the first item, in item order, that failed.
+    Failed(String),
+}
+
 /// Why a posted call of a retained function gave no value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PostFailure {
@@ -174,6 +183,16 @@ pub trait Backend: Sized + 'static {
         function: Self::Value,
         args: &[Self::Value],
     ) -> Result<Self::Value, String>;
+    /// Calls `function` once per item of `items` (an array or a range) during the plugin call
+    /// `call`, on up to `workers` interpreter isolates, and gives the array of the results in
+    /// item order.
+    fn map_parallel(
+        context: &Context<Self>,
+        call: CallPointer,
+        function: Self::Value,
+        items: Self::Value,
+        workers: usize,
+    ) -> Result<Self::Value, ParallelFailure>;
     /// Keeps the script function `function` beyond the call `call`; returns its retained id.
     fn retain_function(context: &Context<Self>, call: CallPointer, function: Self::Value) -> Result<u64, Failure>;
     /// Wraps plugin object `id` as a value.
@@ -554,6 +573,7 @@ fn table<B: Backend>() -> HostApi {
         post: post::<B>,
         start_service: start_service::<B>,
         end_service: end_service::<B>,
+        map_parallel: map_parallel::<B>,
     }
 }
 
@@ -733,6 +753,47 @@ unsafe extern "C" fn call_function<B: Backend>(
                 status::OK
             }
             Err(message) => {
+                cx.report(error, error_kind::SCRIPT, message);
+                status::ERROR
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn map_parallel<B: Backend>(
+    ctx: *mut c_void,
+    call: *mut c_void,
+    function: *const TValue,
+    items: *const TValue,
+    workers: u32,
+    out: *mut TValue,
+    error: *mut ErrorOut,
+) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(cx) = context::<B>(ctx) else { return refuse(error) };
+        let Some(call) = NonNull::new(call) else {
+            cx.report(error, error_kind::SCRIPT, "lambdas can only be called during a call into the plugin".into());
+            return status::ERROR;
+        };
+        let (Some(function_raw), Some(items_raw)) = (value_at(function), value_at(items)) else {
+            return status::INVALID;
+        };
+        if cx.is_stale(function_raw) {
+            cx.report(error, error_kind::SCRIPT, kept_past_its_call(cx.backend.plugin()));
+            return status::ERROR;
+        }
+        // SAFETY: the plugin's values live for the call.
+        let (function, items) = unsafe { (cx.peek(function_raw), cx.peek(items_raw)) };
+        match B::map_parallel(cx, CallPointer(call), function, items, workers as usize) {
+            Ok(results) => {
+                write_out(out, cx.give(&results, None));
+                status::OK
+            }
+            Err(ParallelFailure::Unsupported(reason)) => {
+                cx.report(error, error_kind::MESSAGE, reason);
+                status::UNSUPPORTED
+            }
+            Err(ParallelFailure::Failed(message)) => {
                 cx.report(error, error_kind::SCRIPT, message);
                 status::ERROR
             }

@@ -27,7 +27,7 @@ use tusk_plugin_abi::{
 use tusk_plugin_boundary::fs::Grant;
 use tusk_plugin_hostapi::descriptor;
 pub(crate) use tusk_plugin_hostapi::descriptor::SymbolHandle;
-use tusk_plugin_hostapi::{Backend, CallPointer, Context, Failure, Lookup, Reply, Shape, Temporaries};
+use tusk_plugin_hostapi::{Backend, CallPointer, Context, Failure, Lookup, ParallelFailure, Reply, Shape, Temporaries};
 use tusk_plugin_wire::{CallError, Request, Symbol, WireValue};
 
 use crate::local::{Local, ObjectRef};
@@ -357,6 +357,20 @@ impl Backend for Remote {
         let wire_args = args.iter().map(|arg| session.wire(arg)).collect::<Result<Vec<_>, _>>()?;
         // The call pointer is the call's id (see `call`).
         session.callback(call.as_ptr() as usize as u64, function_id, wire_args).map(|value| session.local(value))
+    }
+
+    /// The runner has no interpreter to make isolates of: a sandboxed plugin calls the function
+    /// itself, one item after another.
+    fn map_parallel(
+        _context: &RunnerContext,
+        _call: CallPointer,
+        _function: Local,
+        _items: Local,
+        _workers: usize,
+    ) -> Result<Local, ParallelFailure> {
+        Err(ParallelFailure::Unsupported(
+            "sandboxed plugins call script functions on the interpreter's thread only".into(),
+        ))
     }
 
     fn retain_function(context: &RunnerContext, _call: CallPointer, function: Local) -> Result<u64, Failure> {

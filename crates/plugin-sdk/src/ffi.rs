@@ -255,6 +255,33 @@ pub(crate) fn call_function(function: &TValue, args: &[Value]) -> Result<Value, 
     }
 }
 
+pub(crate) fn map_parallel(
+    function: &Value,
+    items: &Value,
+    workers: usize,
+) -> Result<crate::plugin::host::Parallel, PluginError> {
+    use crate::plugin::host::Parallel;
+    let host = host();
+    if !host_has(host, std::mem::offset_of!(HostApi, map_parallel) + std::mem::size_of::<usize>()) {
+        return Ok(Parallel::Unsupported("this tusk has no interpreter isolates (plugin ABI 1.3)".to_string()));
+    }
+    let mut out = TValue::NULL;
+    let mut error = ErrorOut::EMPTY;
+    let call = CALL.with(Cell::get);
+    let workers = u32::try_from(workers).unwrap_or(u32::MAX);
+    // SAFETY: both values are borrowed for the call; the table covers the field (checked above).
+    let code =
+        unsafe { (host.map_parallel)(host.context, call, function.raw(), items.raw(), workers, &mut out, &mut error) };
+    match code {
+        // SAFETY: on success `out` holds the result array, whose reference this side owns.
+        status::OK => Ok(Parallel::Done(unsafe { Value::from_raw(out) })),
+        // SAFETY: the host filled `error` with its own text, valid until its next call.
+        status::UNSUPPORTED => Ok(Parallel::Unsupported(unsafe { view(error.message) }.to_string())),
+        status::INVALID => Err(PluginError::message("map_parallel takes a function and an array or a range")),
+        _ => Err(error_from(&error)),
+    }
+}
+
 pub(crate) fn new_plugin_object(type_name: &str, object: Arc<dyn Any + Send + Sync>) -> Value {
     let id = {
         let mut objects = OBJECTS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());

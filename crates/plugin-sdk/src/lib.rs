@@ -80,7 +80,9 @@
 //!   argument it is about. A panic in plugin code is caught at the boundary and reported as the
 //!   error of the call.
 //! - [`host`] has the host's services: logging, file and environment access the user granted,
-//!   network permission checks, and cancellation.
+//!   network permission checks, cancellation, and [`host::map_parallel`], which calls a
+//!   script function over many items on interpreter isolates (threads with interpreters of
+//!   their own) when the function's captures are plain data.
 //!
 //! # Long-lived plugins
 //!

@@ -336,6 +336,25 @@ pub mod host {
     pub fn is_cancelled() -> bool {
         ffi::is_cancelled()
     }
+
+    /// What [`map_parallel`] did.
+    pub enum Parallel {
+        /// The results, in item order.
+        Done(Value),
+        /// The host could not run the function on other threads; the text says why (the
+        /// function holds a plugin's value, calls an operator, the plugin runs sandboxed, or
+        /// the host is older than ABI 1.3). Nothing visible ran: call the function yourself.
+        Unsupported(String),
+    }
+
+    /// Calls the script function `function` once per item of `items` (an array or a range)
+    /// on up to `workers` interpreter isolates, threads with interpreters of their own, and
+    /// returns the array of results in item order: what calling it item after item returns,
+    /// computed on several cores. An error is the script's error of the first item that
+    /// failed, in item order. Only during a call into the plugin, on its thread.
+    pub fn map_parallel(function: &Value, items: &Value, workers: usize) -> Result<Parallel, PluginError> {
+        ffi::map_parallel(function, items, workers)
+    }
 }
 
 #[cfg(test)]

@@ -42,9 +42,12 @@ pub(crate) enum PipelineError {
     /// `@pipeline.run([1], [])`.
     #[error("the pipeline has no stages")]
     NoStages { argument: usize },
-    /// `@pipeline.run([1], [{parallel: 4}, ["map", f]])`: needs a second interpreter.
-    #[error("{prefix}parallel pipelines need interpreter isolates, not available yet")]
-    Parallel { prefix: String },
+    /// `@pipeline("parallel", [1], f)`: the workers are an option, not a stage.
+    #[error("{prefix}`parallel` is not a stage: put {{parallel: N}} before the stages that may run on N workers")]
+    ParallelStage { prefix: String },
+    /// `@pipeline("map", [1], f, {parallel: 0})`.
+    #[error("{prefix}{detail}")]
+    BadOptions { prefix: String, detail: String, argument: usize },
     /// `execute_pipeline([["map", f]], data)`.
     #[error("execute_pipeline takes a pipeline made by create_pipeline, found {found}")]
     NotAPipeline { found: &'static str },
@@ -67,14 +70,15 @@ impl From<PipelineError> for PluginError {
         let message = error.to_string();
         match error {
             PipelineError::MissingArgument(_) => PluginError::missing_argument(message),
-            PipelineError::UnknownStage { .. } | PipelineError::Parallel { .. } => {
+            PipelineError::UnknownStage { .. } | PipelineError::ParallelStage { .. } => {
                 PluginError::invalid_operation(message)
             }
             PipelineError::Script(inner) => inner,
             PipelineError::StageNotAString { argument, .. }
             | PipelineError::NotAFunction { argument, .. }
             | PipelineError::NotIterable { argument, .. }
-            | PipelineError::UnexpectedInit { argument, .. } => PluginError::message(message).at_argument(argument),
+            | PipelineError::UnexpectedInit { argument, .. }
+            | PipelineError::BadOptions { argument, .. } => PluginError::message(message).at_argument(argument),
             PipelineError::StagesNotAnArray { argument, .. }
             | PipelineError::NoStages { argument }
             | PipelineError::BadStage { argument, .. } => PluginError::message(message).at_argument(argument),

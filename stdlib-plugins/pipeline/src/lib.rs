@@ -7,6 +7,7 @@
 
 mod error;
 mod ops;
+mod parallel;
 mod stages;
 
 use tusk_plugin_sdk::{PluginContext, PluginError, TuskPlugin, export_plugin};

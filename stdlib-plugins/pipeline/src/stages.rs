@@ -57,29 +57,41 @@ impl Stage {
     }
 }
 
-/// Checked stages: only the last one may end the pipeline, and there is at least one.
+/// Checked stages: only the last one may end the pipeline, and there is at least one. Each
+/// stage has the number of workers it may run on (1: on the interpreter's thread).
 pub(crate) struct Stages {
-    stages: Vec<Stage>,
+    pub(crate) stages: Vec<Stage>,
+    pub(crate) workers: Vec<usize>,
+    /// True for `@pipeline`'s one stage (warnings then say "map", not "stage 1 (map)").
+    pub(crate) single: bool,
 }
+
+/// The most workers a stage may ask for.
+pub(crate) const MAX_WORKERS: i64 = 64;
 
 impl Stages {
     /// One stage (`@pipeline`).
-    pub(crate) fn single(stage: Stage) -> Stages {
-        Stages { stages: vec![stage] }
+    pub(crate) fn single(stage: Stage, workers: usize) -> Stages {
+        Stages { stages: vec![stage], workers: vec![workers], single: true }
     }
 
     /// Parses `[["map", f], ["reduce", g, 0]]`, argument `argument` of the call: every stage is
-    /// checked before any item flows, and errors name the stage (`stage 2: …`).
-    pub(crate) fn parse(list: &Value, argument: usize) -> Result<Stages, PipelineError> {
+    /// checked before any item flows, and errors name the stage (`stage 2: …`). A
+    /// `{parallel: N}` entry sets the workers of the stages after it; `workers` is where they
+    /// start (an options argument of the call, or 1).
+    pub(crate) fn parse(list: &Value, argument: usize, workers: usize) -> Result<Stages, PipelineError> {
         let Some(list) = list.as_array() else {
             return Err(PipelineError::StagesNotAnArray { found: list.type_name(), argument });
         };
         let mut stages = Vec::with_capacity(list.len());
+        let mut stage_workers = Vec::with_capacity(list.len());
+        let mut workers = workers;
         for (position, entry) in list.iter().enumerate() {
             let index = position + 1;
             let prefix = format!("stage {index}: ");
-            if entry.as_object().is_some_and(|options| options.get("parallel").is_some()) {
-                return Err(PipelineError::Parallel { prefix });
+            if entry.as_object().is_some() {
+                workers = parse_options(&entry, &prefix, argument)?;
+                continue;
             }
             let parts = entry.as_array().filter(|parts| (2..=3).contains(&parts.len()));
             let Some(parts) = parts else {
@@ -89,6 +101,7 @@ impl Stages {
             let init = parts.get(2);
             let source = StageSource { prefix, arguments: [argument; 3] };
             stages.push(parse_stage(&name, &function, init.as_ref(), &source)?);
+            stage_workers.push(workers);
         }
         if stages.is_empty() {
             return Err(PipelineError::NoStages { argument });
@@ -98,13 +111,52 @@ impl Stages {
                 return Err(PipelineError::StageAfterEnd { index: index + 2, stage: pair[0].name() });
             }
         }
-        Ok(Stages { stages })
+        Ok(Stages { stages, workers: stage_workers, single: false })
     }
 
-    /// The stages as a script writes them, each a new array holding the same functions.
+    /// The stages as a script writes them, each a new array holding the same functions, with
+    /// a `{parallel: N}` entry wherever the number of workers changes.
     pub(crate) fn to_value(&self) -> Value {
-        Value::array(self.stages.iter().map(Stage::to_value).collect())
+        let mut entries = Vec::with_capacity(self.stages.len());
+        let mut workers = 1;
+        for (stage, &stage_workers) in self.stages.iter().zip(&self.workers) {
+            if stage_workers != workers {
+                workers = stage_workers;
+                entries.push(Value::object(vec![("parallel", Value::from(workers as i64))]));
+            }
+            entries.push(stage.to_value());
+        }
+        Value::array(entries)
     }
+
+    /// True when some stage may run on several workers.
+    fn parallel(&self) -> bool {
+        self.workers.iter().any(|&workers| workers > 1)
+    }
+}
+
+/// Reads `{parallel: N}` (argument `argument`): the number of workers.
+pub(crate) fn parse_options(options: &Value, prefix: &str, argument: usize) -> Result<usize, PipelineError> {
+    let bad = |detail: String| PipelineError::BadOptions { prefix: prefix.to_string(), detail, argument };
+    let Some(object) = options.as_object() else {
+        return Err(bad(format!("the options must be an object like {{parallel: 4}}, found {}", options.type_name())));
+    };
+    let mut workers = 1;
+    for (key, value) in object.entries() {
+        if key != "parallel" {
+            return Err(bad(format!("unknown option `{key}`; the one option is `parallel`")));
+        }
+        workers = match value.as_int() {
+            Some(count @ 1..=MAX_WORKERS) => count as usize,
+            _ => {
+                return Err(bad(format!(
+                    "`parallel` must be a whole number of workers from 1 to {MAX_WORKERS}, found {}",
+                    crate::parallel::describe_value(&value)
+                )));
+            }
+        };
+    }
+    Ok(workers)
 }
 
 /// `an array of 1 item`, `a string`: what a malformed stage was.
@@ -140,7 +192,7 @@ pub(crate) fn parse_stage(
         });
     };
     if name == "parallel" {
-        return Err(PipelineError::Parallel { prefix: source.prefix.clone() });
+        return Err(PipelineError::ParallelStage { prefix: source.prefix.clone() });
     }
     // Check the name first: an unknown stage is the more useful error when both are wrong.
     let known = ["map", "filter", "reduce", "group"];
@@ -230,12 +282,12 @@ impl<'a> Source<'a> {
 
 /// Counts items and asks the host now and then whether to stop.
 #[derive(Default)]
-struct Cancellation {
+pub(crate) struct Cancellation {
     items: u64,
 }
 
 impl Cancellation {
-    fn tick(&mut self) -> Result<(), PipelineError> {
+    pub(crate) fn tick(&mut self) -> Result<(), PipelineError> {
         self.items += 1;
         if self.items.is_multiple_of(CANCEL_CHECK_INTERVAL) && host::is_cancelled() {
             return Err(PipelineError::Cancelled);
@@ -259,9 +311,18 @@ enum Output {
     },
 }
 
-/// Runs `pipeline` over `data` (argument `data_argument` of the call).
+/// Runs `pipeline` over `data` (argument `data_argument` of the call): streamed item by item,
+/// or stage by stage on several workers when a stage asks for them.
 pub(crate) fn run(data: &Value, data_argument: usize, stages: Stages) -> Result<Value, PipelineError> {
-    let mut stages = stages.stages;
+    if stages.parallel() {
+        return crate::parallel::run(data, data_argument, stages);
+    }
+    stream(data, data_argument, stages.stages)
+}
+
+/// Streams `data` through the stages, one item at a time.
+fn stream(data: &Value, data_argument: usize, stages: Vec<Stage>) -> Result<Value, PipelineError> {
+    let mut stages = stages;
     let source = Source::new(data, data_argument)?;
     let keyed = matches!(source, Source::Object(_));
     let mut output = match stages.pop_if(|stage| stage.ends_pipeline()) {
@@ -329,7 +390,7 @@ fn flow(stages: &[Stage], mut item: Value) -> Result<Option<Value>, PipelineErro
 }
 
 /// The string form of a group key, as the language prints scalars (`str(x)`).
-fn group_key(key: &Value) -> Result<String, PipelineError> {
+pub(crate) fn group_key(key: &Value) -> Result<String, PipelineError> {
     Ok(match key.kind() {
         Kind::String => key.as_str().unwrap_or_default().to_string(),
         Kind::Int => key.as_int().unwrap_or_default().to_string(),

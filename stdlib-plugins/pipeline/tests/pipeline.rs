@@ -6,6 +6,8 @@
 //! make a million lambda calls or need the host's cancel flag use an engine that trusts the
 //! plugin and so runs it in-process, the way a first-party plugin runs next to `tusk`.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::atomic::Ordering;
 
 use serde_json::json;
@@ -18,6 +20,11 @@ fn plugin() -> PluginTest {
 
 /// An engine that runs the installed plugin in-process (the user trusts it).
 fn in_process(plugin: &PluginTest) -> tusk::Engine {
+    in_process_logging(plugin).0
+}
+
+/// [`in_process`], keeping the lines the plugins log.
+fn in_process_logging(plugin: &PluginTest) -> (tusk::Engine, Rc<RefCell<Vec<String>>>) {
     let script_dir = plugin.script_dir();
     let mut settings = HostSettings::standard(script_dir);
     let plugins_root = plugin.plugin_dir().parent().expect("the plugin folder has a parent");
@@ -28,9 +35,12 @@ fn in_process(plugin: &PluginTest) -> tusk::Engine {
     grants.plugins.insert("pipeline".to_string(), GrantSet { trusted: true, ..GrantSet::default() });
     settings.grants = grants;
     let mut engine = tusk::Engine::new();
+    let log = Rc::new(RefCell::new(Vec::new()));
+    let sink = log.clone();
+    engine.on_print(move |line| sink.borrow_mut().push(line.to_string()));
     let problems: Vec<_> = engine.enable_plugins(settings).into_iter().filter(|d| d.is_error()).collect();
     assert!(problems.is_empty(), "{}", engine.render_diagnostics(&problems, false));
-    engine
+    (engine, log)
 }
 
 fn eval_in(engine: &mut tusk::Engine, source: &str) -> Result<serde_json::Value, String> {
@@ -358,8 +368,8 @@ fn run_errors_name_the_stage() {
         (r#"@pipeline.run()"#, "[R015] Error: @pipeline.run: missing argument: data"),
         (r#"@pipeline.run([1])"#, "[R015] Error: @pipeline.run: missing argument: stages"),
         (
-            r#"@pipeline.run([1], [], 3)"#,
-            "[R015] Error: @pipeline.run: @pipeline.run takes at most 2 arguments, but 3 were given",
+            r#"@pipeline.run([1], [], {parallel: 2}, 3)"#,
+            "[R015] Error: @pipeline.run: @pipeline.run takes at most 3 arguments, but 4 were given",
         ),
     ];
     for (source, expected) in cases {
@@ -495,30 +505,148 @@ fn created_pipelines_are_checked_at_creation_and_at_execution() {
     );
 }
 
+/// `{parallel: N}` made `{parallel: 1}`: the same pipeline, streamed on the interpreter's thread.
+fn sequential(source: &str) -> String {
+    let mut rest = source;
+    let mut out = String::new();
+    while let Some(start) = rest.find("{parallel: ") {
+        out.push_str(&rest[..start]);
+        out.push_str("{parallel: 1}");
+        let end = rest[start..].find('}').expect("closed") + start + 1;
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[test]
-fn parallel_stages_are_refused_until_interpreter_isolates_exist() {
+fn parallel_stages_give_the_sequential_results_in_order() {
+    let plugin = plugin();
+    let (mut engine, log) = in_process_logging(&plugin);
+    let cases = [
+        r#"@pipeline("map", range(0, 20000), x => x * x % 97, {parallel: 4})"#,
+        r#"@pipeline("filter", range(0, 5000), x => x % 7 == 3, {parallel: 2})"#,
+        r#"@pipeline("group", range(0, 100), x => x % 3 == 0 ? "three" : "other", {parallel: 3})"#,
+        r#"@pipeline("map", {a: 1, b: 2, c: 3}, x => x * 10, {parallel: 2})"#,
+        r#"@pipeline("filter", {a: 1, b: 2, c: 3}, x => x != 2, {parallel: 2})"#,
+        r#"@pipeline("map", "héllo", c => c + c, {parallel: 2})"#,
+        r#"@pipeline("map", [[1, 2], {k: "v"}, null, 2.5, "s"], x => [type_of(x), x], {parallel: 2})"#,
+        r#"@pipeline.run(range(0, 3000), [{parallel: 2}, ["map", x => {n: x, sq: x * x}], ["filter", o => o.sq % 3 == 0], ["map", o => o.n], ["reduce", (a, x) => a + x, 0]])"#,
+        r#"@pipeline.run(range(0, 50), [["map", x => x + 1], ["filter", x => x % 2 == 0], ["group", x => x % 4]], {parallel: 2})"#,
+        r#"@pipeline.run(range(1, 6), [["map", x => x * x], {parallel: 2}, ["filter", x => x % 2 == 1], ["reduce", (a, x) => a * x]])"#,
+        r#"execute_pipeline(create_pipeline([{parallel: 2}, ["map", x => x * 2]]), range(0, 10))"#,
+    ];
+    for source in cases {
+        let parallel = eval_in(&mut engine, source).unwrap_or_else(|error| panic!("{source}: {error}"));
+        let sequential = eval_in(&mut engine, &sequential(source)).unwrap();
+        assert_eq!(parallel, sequential, "{source}");
+    }
+    assert_eq!(
+        eval_in(&mut engine, r#"@pipeline("map", range(0, 5), x => x * x, {parallel: 2})"#),
+        Ok(json!([0, 1, 4, 9, 16]))
+    );
+    assert_eq!(log.borrow().iter().filter(|line| line.contains("sequentially")).count(), 0, "{:?}", log.borrow());
+}
+
+#[test]
+fn a_lambda_that_cannot_leave_the_interpreter_runs_sequentially_with_a_warning() {
+    let plugin = plugin();
+    let (mut engine, log) = in_process_logging(&plugin);
+    engine
+        .register_operator("handle", |_, _| {
+            let data: Box<dyn std::any::Any> = Box::new(());
+            Ok(tusk::Value::Foreign(std::rc::Rc::new(tusk::Foreign { type_name: "test.handle".into(), data })))
+        })
+        .unwrap();
+    let source = r#"@pipeline("map", [1, 2, 3], (h => (x => [x, type_of(h)]))(@handle()), {parallel: 2})"#;
+    assert_eq!(eval_in(&mut engine, source), Ok(json!([[1, "test.handle"], [2, "test.handle"], [3, "test.handle"]])));
+    let source = r#"@pipeline.run([1, 2, 3], [{parallel: 2}, ["map", x => x * 2], ["filter", x => @handle() != null && x > 2]])"#;
+    assert_eq!(eval_in(&mut engine, source), Ok(json!([4, 6])));
+    let source = r#"@pipeline("map", [reduce(range(0, 3000), 0, (a, x) => [a])], x => 1, {parallel: 2})"#;
+    assert_eq!(eval_in(&mut engine, source), Ok(json!([1])));
+    assert_eq!(
+        *log.borrow(),
+        [
+            "[pipeline] warn: map runs sequentially: a lambda captures a `test.handle` value, which belongs to the interpreter's thread",
+            "[pipeline] warn: stage 2 (filter) runs sequentially: a lambda calls `@handle`, and operators run only on the interpreter's thread",
+            "[pipeline] warn: map runs sequentially: the data holds a value nested more than 1000 levels deep",
+        ]
+    );
+}
+
+#[test]
+fn an_error_on_a_worker_is_the_error_of_the_sequential_run() {
+    let plugin = plugin();
+    let mut engine = in_process(&plugin);
+    let source = r#"@pipeline("map", range(0, 3000), x => x == 2000 ? 1 / 0 : x == 2500 ? [][1] : x, {parallel: 2})"#;
+    let render = |engine: &mut tusk::Engine, source: &str| {
+        let error = engine.eval_expression(source).expect_err(source);
+        engine.render(&error, false)
+    };
+    let parallel = render(&mut engine, source);
+    let sequential = render(&mut engine, &sequential(source));
+    assert!(parallel.contains("division by zero"), "{parallel}");
+    assert!(parallel.contains("1 / 0"), "the location is shown: {parallel}");
+    // The same error, headline, location and notes, as the sequential run's (whose source
+    // line says `{parallel: 1}`).
+    let without_source =
+        |text: &str| text.lines().filter(|line| !line.contains("{parallel: ")).collect::<Vec<_>>().join("\n");
+    assert_eq!(without_source(&parallel), without_source(&sequential));
+}
+
+#[test]
+fn a_million_items_map_on_isolates() {
+    let plugin = plugin();
+    let mut engine = in_process(&plugin);
+    let source = r#"reduce(@pipeline("map", range(0, 1000000), x => x % 1000, {parallel: 4}), 0, (a, x) => a + x)"#;
+    assert_eq!(eval_in(&mut engine, source), Ok(json!(499_500_000)));
+}
+
+#[test]
+fn parallel_options_are_checked() {
     let mut plugin = plugin();
     let cases = [
         (
-            r#"@pipeline.run([1, 2], [{parallel: 4}, ["map", x => x]])"#,
-            "[R015] Error: @pipeline.run: invalid operation: stage 1: parallel pipelines need interpreter isolates, not available yet",
+            r#"@pipeline("map", [1], x => x, {parallel: 0})"#,
+            "`parallel` must be a whole number of workers from 1 to 64, found 0",
+        ),
+        (
+            r#"@pipeline("map", [1], x => x, {parallel: 2, chunk: 5})"#,
+            "unknown option `chunk`; the one option is `parallel`",
+        ),
+        (
+            r#"@pipeline.run([1, 2], [["map", x => x], {parallel: "4"}])"#,
+            "stage 2: `parallel` must be a whole number of workers from 1 to 64, found \"4\"",
+        ),
+        (
+            r#"@pipeline.run([1, 2], [["map", x => x]], [4])"#,
+            "the options must be an object like {parallel: 4}, found array",
         ),
         (
             r#"@pipeline.run([1, 2], [["map", x => x], ["parallel", 4]])"#,
-            "[R015] Error: @pipeline.run: invalid operation: stage 2: parallel pipelines need interpreter isolates, not available yet",
-        ),
-        (
-            r#"create_pipeline([["map", x => x], {parallel: 2}])"#,
-            "[R015] Error: create_pipeline: invalid operation: stage 2: parallel pipelines need interpreter isolates, not available yet",
+            "stage 2: `parallel` is not a stage: put {parallel: N} before the stages that may run on N workers",
         ),
         (
             r#"@pipeline("parallel", [1, 2], x => x)"#,
-            "[R015] Error: @pipeline: invalid operation: parallel pipelines need interpreter isolates, not available yet",
+            "`parallel` is not a stage: put {parallel: N} before the stages that may run on N workers",
         ),
     ];
     for (source, expected) in cases {
-        assert_eq!(error(&mut plugin, source), expected, "{source}");
+        let message = error(&mut plugin, source);
+        assert!(message.ends_with(expected), "{source}: {message}");
     }
+    // A pipeline value keeps its workers.
+    assert_eq!(
+        plugin
+            .eval_expression(r#"create_pipeline([{parallel: 2}, ["map", x => x], {parallel: 1}, ["filter", x => x]])"#)
+            .unwrap(),
+        json!({"type": "pipeline", "stages": [{"parallel": 2}, ["map"], {"parallel": 1}, ["filter"]]})
+    );
+    // Sandboxed plugins have no isolates: the stage runs in the runner's order, item by item.
+    assert_eq!(
+        plugin.eval_expression(r#"@pipeline("map", [1, 2, 3], x => x * 2, {parallel: 2})"#).unwrap(),
+        json!([2, 4, 6])
+    );
 }
 
 #[test]

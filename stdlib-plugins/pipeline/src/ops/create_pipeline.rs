@@ -19,7 +19,7 @@ pub(crate) fn execute(args: &[Value]) -> Result<Value, PluginError> {
         return Err(PipelineError::TooManyArguments { operator: "create_pipeline", max: 1, got: args.len() }.into());
     }
     let stages = args.first().ok_or(PipelineError::MissingArgument("stages"))?;
-    let pipeline = Stages::parse(stages, 0)?;
+    let pipeline = Stages::parse(stages, 0, 1)?;
     Ok(Value::object(vec![("type", Value::from(PIPELINE_TYPE)), ("stages", pipeline.to_value())]))
 }
 

@@ -19,7 +19,7 @@ pub(crate) fn execute(args: &[Value]) -> Result<Value, PluginError> {
         .and_then(|object| object.get("stages"))
         .ok_or(PipelineError::NotAPipeline { found: pipeline.type_name() })?;
     // Checked again: the value lives in the script, which may have built or changed it.
-    Ok(run(data, 1, Stages::parse(&stages, 0)?)?)
+    Ok(run(data, 1, Stages::parse(&stages, 0, 1)?)?)
 }
 
 /// What `tusk plugin docs` shows and `tusk plugin check` runs.
