@@ -747,7 +747,6 @@ cli_probe_twice(21)  # => 42
 /// The standard plugins with the operators and functions the mission's brief names for them
 /// (each may have more): every one must show in `tusk plugin list` and `tusk plugin docs`.
 const STANDARD_SURFACES: [(&str, &[&str], &[&str]); 11] = [
-const STANDARD_SURFACES: [(&str, &[&str], &[&str]); 9] = [
     ("logging", &["log"], &["set_level", "add_sink"]),
     ("pipeline", &["pipeline"], &["create_pipeline", "execute_pipeline"]),
     ("encryption", &["encrypt"], &["hash", "verify"]),
