@@ -98,14 +98,15 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Print the man page (roff): `tusk man | man -l -`, or `tusk man set` for one command's
     Man(ManArgs),
-    /// List, inspect, check, create, install, remove and document plugins
+    /// List, inspect, check, create, install, remove and document plugins; pack, publish,
+    /// search and update them in registries
     #[command(
         subcommand,
         after_help = "A plugin in three commands: `tusk plugin new greeter`, `tusk plugin install ./greeter`, \
                       `tusk -e '@greeter(\"you\")'`.\n\
                       NAME or PATH (info, check, docs): an argument with a `/` in it, or `.` or `..`, is the path of \
                       a plugin folder or crate; anything else is the name of an installed plugin (write `./greeter` \
-                      for the folder greeter here). install takes a path, remove a name.\n\
+                      for the folder greeter here). install takes a path or a registry plugin's NAME[@REQ], remove a name.\n\
                       check and docs start the plugin in its sandbox even when it is trusted: check with your grants \
                       (no more), docs with nothing granted.\n\
                       `tusk plugin new` takes tusk-plugin-sdk from TUSK_SDK_PATH (the SDK crate's folder), else from \

@@ -352,6 +352,18 @@ pub struct Outcome {
     pub unchanged: Vec<LockedPlugin>,
     /// Warnings.
     pub notes: Vec<String>,
+    /// The declared permissions of the versions that were replaced, by plugin name, so that
+    /// an update can show what changed.
+    pub previous_permissions: HashMap<String, serde_json::Value>,
+}
+
+/// The `[permissions]` of the plugin installed in `folder`, if one is.
+fn installed_permissions(folder: &Path) -> Option<serde_json::Value> {
+    if !folder.join(tusk_plugin_catalog::MANIFEST_FILE).is_file() {
+        return None;
+    }
+    let manifest = tusk_plugin_catalog::load_manifest(folder, &mut SourceMap::new()).ok()?;
+    serde_json::to_value(&manifest.permissions).ok()
 }
 
 /// Resolves `requests` (with the lockfile's requirements on plugins of the same registry)
@@ -412,6 +424,9 @@ pub fn install(
         }
         let archive = registry.download(entry)?;
         staging.stage_package(registry, entry, &archive, dependencies, options)?;
+        if let Some(previous) = installed_permissions(&scope.plugins_dir.join(&entry.name)) {
+            outcome.previous_permissions.insert(entry.name.clone(), previous);
+        }
         entries.insert(entry.name.clone(), entry.clone());
     }
     for (name, requirement) in requests {

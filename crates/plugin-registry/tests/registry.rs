@@ -459,3 +459,22 @@ fn packing_is_deterministic_and_complete() {
     expected.sort();
     assert_eq!(files, expected);
 }
+
+#[test]
+fn an_update_reports_the_permissions_of_the_version_it_replaces() {
+    let world = World::new();
+    world.publish("reg_base", "1.0.0", "", true);
+    world.install(&world.registry(), &[("reg_base", "^1")]).unwrap();
+    let folder = plugin_folder(&world.dir.path().join("wider"), "reg_base", "1.1.0", "");
+    let manifest = std::fs::read_to_string(folder.join("plugin.toml")).unwrap();
+    std::fs::write(folder.join("plugin.toml"), format!("{manifest}\n[permissions]\nenv = [\"HOME\"]\n")).unwrap();
+    let (meta, archive) = pack_folder(&folder, &HostCheck).unwrap();
+    let signature = signing::sign(&archive, &world.key.secret_file, &meta.file_name()).unwrap();
+    let entry = publish::publish(&world.registry_dir(), &archive, Some(&signature)).unwrap();
+    assert_eq!(entry.permissions["env"], serde_json::json!(["HOME"]));
+
+    let update = install::install(&world.registry(), &[], Some(&[]), &world.scope(), &world.options(false)).unwrap();
+    assert_eq!(update.installed.len(), 1);
+    assert_eq!(update.previous_permissions["reg_base"]["env"], serde_json::json!([]));
+    assert_eq!(update.installed[0].1.as_ref().unwrap().permissions["env"], serde_json::json!(["HOME"]));
+}

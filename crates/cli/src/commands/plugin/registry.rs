@@ -136,10 +136,22 @@ fn report_outcome(registry: &Registry, scope: &Scope, outcome: &install::Outcome
             registry.name,
             scope.plugins_dir.join(&locked.name).display()
         ));
-        if let Some(permissions) =
-            entry.as_ref().and_then(|entry| serde_json::from_value::<Permissions>(entry.permissions.clone()).ok())
+        let now =
+            entry.as_ref().and_then(|entry| serde_json::from_value::<Permissions>(entry.permissions.clone()).ok());
+        if let Some(permissions) = &now {
+            text.push_str(&format!("  permissions: {}\n", permissions_text(permissions)));
+        }
+        let before = outcome
+            .previous_permissions
+            .get(&locked.name)
+            .and_then(|value| serde_json::from_value::<Permissions>(value.clone()).ok());
+        if let (Some(before), Some(now)) = (&before, &now)
+            && before != now
         {
-            text.push_str(&format!("  permissions: {}\n", permissions_text(&permissions)));
+            text.push_str(&format!(
+                "  warning: its permissions changed; the version it replaced asked for: {}\n",
+                permissions_text(before)
+            ));
         }
     }
     for locked in &outcome.unchanged {
