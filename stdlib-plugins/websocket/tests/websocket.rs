@@ -270,7 +270,7 @@ fn rooms_reach_their_members_only() {
                     texts.push(next_text(&mut sockets[index]).await);
                 }
                 let [mut a, mut b, mut c] = sockets;
-                signals.send("members".into()).unwrap();
+                signals.send(a_id.to_string()).unwrap();
                 let members = answers.recv().unwrap();
                 send(&mut a, "room:lobby:hi lobby").await;
                 texts.push(next_text(&mut a).await);
@@ -292,10 +292,22 @@ fn rooms_reach_their_members_only() {
                 (texts, (members, [a_id, b_id, c_id]))
             })
         },
-        |plugin, _| json!([eval(plugin, r#"@websocket.room("lobby")"#), eval(plugin, "@websocket.rooms()")]),
+        |plugin, a| {
+            json!([
+                eval(plugin, r#"@websocket.room("lobby")"#),
+                eval(plugin, "@websocket.rooms()"),
+                eval(plugin, &format!(r#"@websocket.set_state({a}, {{nick: "ann"}})"#)),
+                eval(plugin, &format!("@websocket.state({a})")),
+                eval(plugin, "@websocket.connections()[0].state"),
+                eval(plugin, "@websocket.connections()[0].rooms"),
+            ])
+        },
     );
     let (members, [a, b, _]) = ids;
-    assert_eq!(members, json!([[a, b], {"kitchen": 1, "lobby": 2}]));
+    assert_eq!(
+        members,
+        json!([[a, b], {"kitchen": 1, "lobby": 2}, {"nick": "ann"}, {"nick": "ann"}, {"nick": "ann"}, ["lobby"]])
+    );
     assert_eq!(
         texts,
         [
