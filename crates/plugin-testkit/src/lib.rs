@@ -223,6 +223,54 @@ impl PluginTest {
     }
 }
 
+/// Whether the tests run under CI (`CI=true`), where a missing server or model fails a test
+/// instead of skipping it.
+pub fn in_ci() -> bool {
+    std::env::var("CI").as_deref() == Ok("true")
+}
+
+/// What a test that needs an outside resource (a database server, a built model) does without
+/// it: `connect()`'s value, or, when it fails, `None` after printing
+/// `skipped: WHAT is not available (ERROR)` — except under `CI=true`, where it panics with
+/// `WHAT is required under CI=true: ERROR` (CI provides every such resource, so its absence is a
+/// failure, never a silent skip).
+///
+/// ```no_run
+/// let Some(mut redis) = tusk_plugin_testkit::require("Redis on 127.0.0.1:6379", || {
+///     std::net::TcpStream::connect("127.0.0.1:6379")
+/// }) else {
+///     return;
+/// };
+/// ```
+pub fn require<T, E: std::fmt::Display>(what: &str, connect: impl FnOnce() -> Result<T, E>) -> Option<T> {
+    match connect() {
+        Ok(value) => Some(value),
+        Err(error) if in_ci() => panic!("{what} is required under CI=true: {error}"),
+        Err(error) => {
+            eprintln!("skipped: {what} is not available ({error})");
+            None
+        }
+    }
+}
+
+/// Whether a server accepts TCP connections at `address` (`"127.0.0.1:6379"`); `what` names it
+/// in the message (`"Redis"`). The rules of [`require`]: outside CI a missing server prints why
+/// the test is skipped and gives `false`; under `CI=true` it panics.
+pub fn require_server(address: &str, what: &str) -> bool {
+    require(&format!("{what} on {address}"), || {
+        let addresses = std::net::ToSocketAddrs::to_socket_addrs(address)?;
+        let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, format!("{address} resolves to nothing"));
+        for socket in addresses {
+            match std::net::TcpStream::connect_timeout(&socket, std::time::Duration::from_secs(5)) {
+                Ok(_) => return Ok(()),
+                Err(error) => last = error,
+            }
+        }
+        Err(last)
+    })
+    .is_some()
+}
+
 fn copy_dir(from: &Path, to: &Path, files: &[&str], extensions: &[&str]) -> Result<(), String> {
     std::fs::create_dir_all(to).map_err(|error| error.to_string())?;
     for entry in std::fs::read_dir(from).map_err(|error| error.to_string())?.filter_map(Result::ok) {

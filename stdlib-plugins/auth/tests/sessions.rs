@@ -100,18 +100,10 @@ fn memory_sessions_live_expire_and_end() {
 
 /// The tests' own Redis connection, or `None` (and why) when no server answers.
 fn redis_connection() -> Option<redis::Connection> {
-    let attempt = redis::Client::open("redis://127.0.0.1:6379/")
-        .and_then(|client| client.get_connection_with_timeout(Duration::from_secs(2)));
-    match attempt {
-        Ok(connection) => Some(connection),
-        Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("Redis on 127.0.0.1:6379 is required under CI=true: {error}")
-        }
-        Err(error) => {
-            eprintln!("skipped: no Redis on 127.0.0.1:6379 ({error})");
-            None
-        }
-    }
+    tusk_plugin_testkit::require("Redis on 127.0.0.1:6379", || {
+        redis::Client::open("redis://127.0.0.1:6379/")
+            .and_then(|client| client.get_connection_with_timeout(Duration::from_secs(2)))
+    })
 }
 
 #[test]

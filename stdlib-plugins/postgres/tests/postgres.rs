@@ -11,23 +11,16 @@ use std::thread;
 use std::time::Duration;
 
 use serde_json::{Value as Json, json};
-use tusk_plugin_testkit::{PluginTest, ServicesEnd};
+use tusk_plugin_testkit::{PluginTest, ServicesEnd, require};
 
 const URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 const GRANT_NET: &str = "--allow-net=127.0.0.1:5432";
 
 /// The tests' own connection, or `None` (and why) when no server answers.
 fn direct() -> Option<postgres::Client> {
-    match postgres::Client::connect("host=127.0.0.1 port=5432 user=postgres dbname=test", postgres::NoTls) {
-        Ok(client) => Some(client),
-        Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("PostgreSQL on 127.0.0.1:5432 is required under CI=true: {error}")
-        }
-        Err(error) => {
-            eprintln!("skipped: no PostgreSQL on 127.0.0.1:5432 ({error})");
-            None
-        }
-    }
+    require("PostgreSQL on 127.0.0.1:5432", || {
+        postgres::Client::connect("host=127.0.0.1 port=5432 user=postgres dbname=test", postgres::NoTls)
+    })
 }
 
 /// The plugin installed for one test, in-process, with the grants it needs.

@@ -8,29 +8,13 @@
 
 use mysql::prelude::Queryable;
 use serde_json::{Value as Json, json};
-use tusk_plugin_testkit::PluginTest;
+use tusk_plugin_testkit::{PluginTest, require};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {
     Sqlite,
     Postgres,
     MySql,
-}
-
-fn in_ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
-
-/// Skips (or fails, in CI) when `connect` cannot reach the server.
-fn require<T, E: std::fmt::Display>(what: &str, connect: impl FnOnce() -> Result<T, E>) -> Option<T> {
-    match connect() {
-        Ok(client) => Some(client),
-        Err(error) if in_ci() => panic!("{what} is required under CI=true: {error}"),
-        Err(error) => {
-            eprintln!("skipped: {what} is not reachable ({error})");
-            None
-        }
-    }
 }
 
 fn postgres_client() -> Option<postgres::Client> {

@@ -10,25 +10,16 @@ use std::time::{Duration, Instant};
 
 use redis::Commands;
 use serde_json::{Value as Json, json};
-use tusk_plugin_testkit::{PluginTest, ServicesEnd};
+use tusk_plugin_testkit::{PluginTest, ServicesEnd, require};
 
 const URL: &str = "redis://127.0.0.1:6379";
 const GRANT_NET: &str = "--allow-net=127.0.0.1:6379";
 
 /// The tests' own connection, or `None` (and why) when no server answers.
 fn direct() -> Option<redis::Connection> {
-    let connected =
-        redis::Client::open(URL).and_then(|client| client.get_connection_with_timeout(Duration::from_secs(5)));
-    match connected {
-        Ok(connection) => Some(connection),
-        Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("Redis on 127.0.0.1:6379 is required under CI=true: {error}")
-        }
-        Err(error) => {
-            eprintln!("skipped: no Redis on 127.0.0.1:6379 ({error})");
-            None
-        }
-    }
+    require("Redis on 127.0.0.1:6379", || {
+        redis::Client::open(URL).and_then(|client| client.get_connection_with_timeout(Duration::from_secs(5)))
+    })
 }
 
 /// The plugin installed for one test, in-process, with the network grant of the server.
@@ -629,16 +620,8 @@ impl OwnServer {
     fn start() -> Option<OwnServer> {
         let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
         let mut server = OwnServer { port, child: None, dir: tempfile::tempdir().ok()? };
-        match server.restart() {
-            Ok(()) => Some(server),
-            Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("redis-server is required under CI=true: {error}")
-            }
-            Err(error) => {
-                eprintln!("skipped: cannot start a redis-server of the test's own ({error})");
-                None
-            }
-        }
+        require("a redis-server of the test's own", || server.restart())?;
+        Some(server)
     }
 
     /// Starts the server (again) on the same port and waits until it answers.
