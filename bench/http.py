@@ -108,10 +108,8 @@ def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     if not args.no_build:
-        subprocess.run(
-            ["cargo", "build", "--release", "-p", "tusk-cli", "-p", "tusk-plugin-http", "--example", "axum_baseline"],
-            cwd=ROOT, check=True,
-        )
+        for targets in (["-p", "tusk-cli", "-p", "tusk-plugin-http"], ["-p", "tusk-plugin-http", "--example", "axum_baseline"]):
+            subprocess.run(["cargo", "build", "--release", *targets], cwd=ROOT, check=True)
     results = []
     with tempfile.TemporaryDirectory() as temp:
         temp = Path(temp)
