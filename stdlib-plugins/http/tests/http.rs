@@ -579,9 +579,14 @@ f: @http_route("GET", "/text", req => "plain")
         let slow = client
             .eval_expression(&format!(r#"@http.get("{client_url}/slow", {{timeout: 0.2}})"#))
             .expect_err("too slow");
-        (denied, created, redirected, text, missing, looped, slow)
+        // https to a server that speaks plain HTTP: rustls starts a handshake and fails.
+        let https_url = client_url.replace("http://", "https://");
+        let tls = client.eval_expression(&format!(r#"@http.get("{https_url}/text")"#)).expect_err("not TLS");
+        (denied, created, redirected, text, missing, looped, slow, tls)
     });
-    let (denied, created, redirected, text, missing, looped, slow) = results;
+    let (denied, created, redirected, text, missing, looped, slow, tls) = results;
+    let https_url = url.replace("http://", "https://");
+    assert!(tls.contains(&format!("GET {https_url}/text failed: ")), "{tls}");
     assert!(denied.contains(&format!("permission denied: connecting to 127.0.0.1:{port}")), "{denied}");
     assert_eq!(created["status"], json!(201));
     assert_eq!(created["ok"], json!(true));
