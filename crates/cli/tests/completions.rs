@@ -6,7 +6,7 @@ mod common;
 
 use common::{assert_output, run};
 
-const COMMANDS: &str = "run get check eval repl set fmt convert lsp completions man plugin help";
+const COMMANDS: &str = "run get check eval repl set fmt convert serve lsp completions man plugin help";
 
 #[test]
 fn bash_completion_lists_every_command_and_parses() {

@@ -72,13 +72,22 @@ impl Site {
             }
         });
         let mut seen = Vec::new();
-        loop {
-            let line = lines.recv_timeout(GUARD).unwrap_or_else(|_| panic!("no URL on standard error: {seen:?}"));
-            if let Some(rest) = line.strip_prefix("tusk serve: ") {
-                let url = rest.split_whitespace().next().unwrap().to_string();
-                return (child, url, lines);
+        let url = loop {
+            match lines.recv_timeout(GUARD) {
+                Ok(line) => match line.strip_prefix("tusk serve: ") {
+                    Some(rest) => break rest.split_whitespace().next().map(str::to_string),
+                    None => seen.push(line),
+                },
+                Err(_) => break None,
             }
-            seen.push(line);
+        };
+        match url {
+            Some(url) => (child, url, lines),
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("no URL on standard error: {seen:?}");
+            }
         }
     }
 }

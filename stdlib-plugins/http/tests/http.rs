@@ -22,6 +22,19 @@ fn plugin() -> PluginTest {
     plugin
 }
 
+/// The plugin, and `sleep_ms(ms)`: a handler that takes its time.
+fn plugin_with_sleep() -> PluginTest {
+    let mut plugin = plugin();
+    plugin
+        .engine()
+        .register_fn("sleep_ms", |ms: i64| {
+            std::thread::sleep(Duration::from_millis(ms as u64));
+            ms
+        })
+        .unwrap();
+    plugin
+}
+
 /// Evaluates `source` (which starts a server as `server`) and returns the document and the
 /// server's base URL.
 fn start(plugin: &mut PluginTest, source: &str) -> (Json, String) {
@@ -286,14 +299,7 @@ invalid: @http_route("GET", "/invalid", req => {status: 42})
 
 #[test]
 fn a_slow_handler_hits_the_time_limit_and_the_server_keeps_serving() {
-    let mut plugin = plugin();
-    plugin
-        .engine()
-        .register_fn("sleep_ms", |ms: i64| {
-            std::thread::sleep(Duration::from_millis(ms as u64));
-            ms
-        })
-        .unwrap();
+    let mut plugin = plugin_with_sleep();
     let (document, url) = start(
         &mut plugin,
         r#"
@@ -532,14 +538,7 @@ fn arguments_are_checked_and_other_addresses_need_a_grant() {
 
 #[test]
 fn the_plugins_client_talks_to_its_server() {
-    let mut plugin = plugin();
-    plugin
-        .engine()
-        .register_fn("sleep_ms", |ms: i64| {
-            std::thread::sleep(Duration::from_millis(ms as u64));
-            ms
-        })
-        .unwrap();
+    let mut plugin = plugin_with_sleep();
     let (document, url) = start(
         &mut plugin,
         r#"
@@ -579,9 +578,14 @@ f: @http_route("GET", "/text", req => "plain")
         let slow = client
             .eval_expression(&format!(r#"@http.get("{client_url}/slow", {{timeout: 0.2}})"#))
             .expect_err("too slow");
-        (denied, created, redirected, text, missing, looped, slow)
+        // https to a server that speaks plain HTTP: rustls starts a handshake and fails.
+        let https_url = client_url.replace("http://", "https://");
+        let tls = client.eval_expression(&format!(r#"@http.get("{https_url}/text")"#)).expect_err("not TLS");
+        (denied, created, redirected, text, missing, looped, slow, tls)
     });
-    let (denied, created, redirected, text, missing, looped, slow) = results;
+    let (denied, created, redirected, text, missing, looped, slow, tls) = results;
+    let https_url = url.replace("http://", "https://");
+    assert!(tls.contains(&format!("GET {https_url}/text failed: ")), "{tls}");
     assert!(denied.contains(&format!("permission denied: connecting to 127.0.0.1:{port}")), "{denied}");
     assert_eq!(created["status"], json!(201));
     assert_eq!(created["ok"], json!(true));

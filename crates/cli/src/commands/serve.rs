@@ -274,7 +274,7 @@ fn with_response_key(text: &str) -> Option<String> {
     let mut last_start = None;
     for line in text.split_inclusive('\n') {
         let starts_statement =
-            line.chars().next().is_some_and(|first| !first.is_whitespace() && !"#}])".contains(first));
+            line.chars().next().is_some_and(|first| !first.is_whitespace() && !"#}])<".contains(first));
         if starts_statement {
             last_start = Some((offset, line));
         }
