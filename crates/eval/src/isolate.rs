@@ -95,6 +95,8 @@ pub fn map_parallel(
     if count == 0 {
         return Ok(Vec::new());
     }
+    // The results are a collection of `count` values: refuse what could never be built.
+    ctx.check_collection_len(count).map_err(|error| ParallelError::Failed(error.at(ctx.call_site())))?;
     let workers = workers.clamp(1, MAX_WORKERS).min(count);
     let site = ctx.call_site();
     let runtime: &Runtime = ctx.runtime();
