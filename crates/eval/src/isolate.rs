@@ -16,8 +16,10 @@
 //! that call an operator (`@env`, `@file`, `@cache`, timers, cross-file reads, every plugin's),
 //! a plugin's function or a built-in with effects (`print`), or that set a global: their state,
 //! handles and permissions belong to the interpreter's thread. [`map_parallel`] says why in
-//! [`ParallelError::Unsupported`] before any item runs, and the caller runs the function
-//! itself. Each worker counts operations against the limits on its own.
+//! [`ParallelError::Unsupported`] (before any item runs, except for a result that is a
+//! function, which cannot come back), and the caller runs the function itself: the workers'
+//! calls had no effect anyone can see. Each worker counts operations against the limits on its
+//! own.
 
 mod code;
 mod portable;
@@ -93,6 +95,8 @@ pub fn map_parallel(
     if count == 0 {
         return Ok(Vec::new());
     }
+    // The results are a collection of `count` values: refuse what could never be built.
+    ctx.check_collection_len(count).map_err(|error| ParallelError::Failed(error.at(ctx.call_site())))?;
     let workers = workers.clamp(1, MAX_WORKERS).min(count);
     let site = ctx.call_site();
     let runtime: &Runtime = ctx.runtime();

@@ -150,9 +150,9 @@ fn a_million_item_range_reduces_in_process_without_leaking() {
         ),
         Ok(json!(124999750000_i64))
     );
-    // Generous for an unoptimised build on a shared machine; materialising the ranges or
-    // allocating per item would show up here long before it failed.
-    assert!(started.elapsed() < std::time::Duration::from_secs(60), "{:?}", started.elapsed());
+    // Printed, not asserted (no timed assertions: a machine busy with builds took over a
+    // minute); speed is measured in bench/pipeline_parallel.py.
+    eprintln!("two million-item pipelines in-process: {:?}", started.elapsed());
     assert_eq!(
         eval_in(&mut engine, r#"@pipeline("map", [[1], {a: 2}, "s"], x => [x, x])"#).unwrap().as_array().unwrap().len(),
         3

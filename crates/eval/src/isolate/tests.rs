@@ -185,6 +185,7 @@ fn huge_inputs_and_deep_recursion_work() {
          deep: @par(sum_to, [1500, 10, 1900], 2)\n\
          many: @par(x => x + 1, range(0, 300000), 4)\n\
          empty: @par(x => x, [], 4)\n\
+         backwards: @par(x => x, range(10, 0), 4)\n\
          one_worker: @par(x => x * x, range(0, 5), 1)\n",
     );
     assert_eq!(document["deep"], serde_json::json!([1125750, 55, 1805950]));
@@ -192,6 +193,9 @@ fn huge_inputs_and_deep_recursion_work() {
     assert_eq!(many.len(), 300000);
     assert!(many.iter().enumerate().all(|(index, value)| value.as_u64() == Some(index as u64 + 1)));
     assert_eq!(document["empty"], serde_json::json!([]));
+    assert_eq!(document["backwards"], serde_json::json!([]));
+    let error = evaluate("all: @par(x => x, range(0, 9000000000000000000), 2)\n").unwrap_err();
+    assert!(error.contains("collection size limit exceeded"), "{error}");
     assert_eq!(document["one_worker"], serde_json::json!([0, 1, 4, 9, 16]));
 }
 
