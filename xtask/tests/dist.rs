@@ -109,10 +109,12 @@ const MAIN_OPERATORS: &[(&str, &str, &str)] = &[
         r#"@decrypt("chacha20_poly1305", @encrypt("chacha20_poly1305", "attack at dawn", "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"), "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f")"#,
         r#""attack at dawn""#,
     ),
+    ("http", r#"@http.response(201, "made").status"#, "201"),
     ("logging", r#"@log("info", "hello from the bundled logging plugin")"#, "null"),
     ("metrics", r#"@metrics("counter", "bundled_test_total", 2)"#, "2"),
     ("pipeline", r#"@pipeline("map", [1, 2, 3], x => x * 2)"#, "[2,4,6]"),
     ("query", r#"@query("SELECT 1 + 1 AS two")"#, r#"[{"two":2}]"#),
+    ("websocket", r#"@websocket.stats().connections"#, "0"),
 ];
 
 /// The standard plugins that need a server: the operator call, its grants and its result.
