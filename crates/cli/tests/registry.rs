@@ -145,7 +145,11 @@ fn pack_publish_search_install_reproduce_and_update_through_the_tusk_command() {
         let packed = env.ok(&["plugin", "pack", &folder, "--out", "pkgs", "--sign", &key_file.display().to_string()]);
         let file = format!("pkgs/{name}-1.0.0-{target}.tskpkg");
         assert!(
-            packed.starts_with(&format!("packed {name} 1.0.0 for {target} (plugin ABI 1.2) into {file}\n")),
+            packed.starts_with(&format!(
+                "packed {name} 1.0.0 for {target} (plugin ABI {}.{}) into {file}\n",
+                tusk_plugin_abi::ABI_MAJOR,
+                tusk_plugin_abi::ABI_MINOR
+            )),
             "{packed}"
         );
         let published = env.ok(&["plugin", "publish", &file, "--registry", "../reg"]);

@@ -468,7 +468,12 @@ impl Runtime {
                 continue;
             }
             let mut state = shared.lock();
-            if state.queue.is_empty() && state.services.is_empty() && self.events.timers.is_empty() {
+            if !state.queue.is_empty() || state.stopping.is_some() {
+                // Posted (or stopped) since the queue was looked at: the generation already
+                // counts it, so waiting for the next one would miss it.
+                continue;
+            }
+            if state.services.is_empty() && self.events.timers.is_empty() {
                 return LoopEnd::Idle;
             }
             let deadline = match (self.events.next_due(), until) {
