@@ -159,7 +159,9 @@ impl Context {
         if let Some(host) = engine.plugins()
             && !host.catalog().plugins.is_empty()
         {
-            interrupt::watch(host.cancel_flag(), host.load_started());
+            // Until a plugin loads, Ctrl-C has nothing to shut down and keeps its default.
+            let (cancel, started) = (host.cancel_flag(), host.load_started());
+            host.on_first_load(move || interrupt::watch(cancel, started));
         }
         Ok((CommandEngine(Some(engine)), diagnostics))
     }
@@ -302,6 +304,18 @@ fn script_args(global: &GlobalArgs) -> Result<Vec<(String, serde_json::Value)>, 
 /// Prints a document or value in the requested format; a value the format cannot hold (`null`
 /// in TOML, an infinite float anywhere) is an error naming its path, exit 1.
 pub fn print_value(value: &tusk::Value, output_args: &OutputArgs, raw_strings: bool) -> anyhow::Result<Status> {
+    if let Some(written) = output::write_json_stdout(value, output_args, raw_strings) {
+        return match written {
+            Ok(result) => {
+                result?;
+                Ok(Status::Success)
+            }
+            Err(error) => {
+                output::write_stderr(&format!("Error: {error}\n"));
+                Ok(Status::ScriptError)
+            }
+        };
+    }
     match output::format_value(value, output_args, raw_strings) {
         Ok(text) => {
             output::write_stdout(&text)?;

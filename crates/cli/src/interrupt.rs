@@ -8,10 +8,10 @@
 //! The handler runs on the `ctrlc` crate's watcher thread and cannot shut plugins down itself:
 //! the plugin host belongs to the interpreter's thread, hence the flag.
 //!
-//! Outside the REPL the handler is installed by the first engine that finds installed plugins,
-//! and while no plugin has started loading the first Ctrl-C exits at once, as it does without
-//! plugins: there is nothing to clean up, so `tusk -e 1` keeps the default SIGINT behaviour and
-//! pays nothing.
+//! Outside the REPL the handler (and the `ctrlc` crate's thread) is installed only when an
+//! engine starts loading its first plugin; until then the first Ctrl-C exits at once, as it
+//! does without plugins: there is nothing to clean up, so `tusk -e 1` keeps the default SIGINT
+//! behaviour and pays nothing, however many plugins are installed.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};

@@ -94,6 +94,26 @@ pub fn format_value(value: &Value, output: &OutputArgs, raw_strings: bool) -> Re
     }
 }
 
+/// Writes a value as JSON straight to standard output, when JSON is what the arguments ask for
+/// (`None` otherwise): a big document is not first built as one string. The outer error is a
+/// value JSON cannot hold (nothing was written), the inner one a failure to write.
+pub fn write_json_stdout(
+    value: &Value,
+    output: &OutputArgs,
+    raw_strings: bool,
+) -> Option<Result<std::io::Result<()>, FormatError>> {
+    let raw_string = raw_strings && output.format.is_none() && matches!(value, Value::Str(_));
+    if raw_string || output.format.unwrap_or(Format::Json) != Format::Json {
+        return None;
+    }
+    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    Some(tusk::format::write_json(value, output.compact, &mut stdout).map(|written| {
+        written?;
+        stdout.write_all(b"\n")?;
+        stdout.flush()
+    }))
+}
+
 /// A diagnostic as a JSON object (`tusk check --format json`): severity, code, message, the
 /// primary label's place (`file`, 1-based `line` and `column` in characters, `end_line`,
 /// `end_column`, byte `start` and `end`; all `null` for a diagnostic without a place), every

@@ -1,6 +1,6 @@
 //! The table of loaded source texts that spans point into.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::Location;
 
@@ -15,22 +15,32 @@ pub struct SourceFile {
     pub name: String,
     /// The text. Shared, because the evaluator keeps it for cross-file errors and the REPL.
     pub text: Arc<str>,
-    line_starts: Vec<u32>,
+    /// Where each line starts, found on the first look-up: a file without diagnostics never
+    /// needs it, and finding them costs a pass over the whole text.
+    line_starts: OnceLock<Vec<u32>>,
 }
 
 impl SourceFile {
     fn new(name: String, text: Arc<str>) -> SourceFile {
-        let mut line_starts = vec![0];
-        line_starts
-            .extend(text.bytes().enumerate().filter(|(_, byte)| *byte == b'\n').map(|(offset, _)| offset as u32 + 1));
-        SourceFile { name, text, line_starts }
+        SourceFile { name, text, line_starts: OnceLock::new() }
+    }
+
+    fn line_starts(&self) -> &[u32] {
+        self.line_starts.get_or_init(|| {
+            let mut line_starts = vec![0];
+            line_starts.extend(
+                self.text.bytes().enumerate().filter(|(_, byte)| *byte == b'\n').map(|(offset, _)| offset as u32 + 1),
+            );
+            line_starts
+        })
     }
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: u32) -> (usize, usize) {
         let offset = offset.min(self.text.len() as u32);
-        let line = self.line_starts.partition_point(|start| *start <= offset) - 1;
-        let line_start = self.line_starts[line] as usize;
+        let line_starts = self.line_starts();
+        let line = line_starts.partition_point(|start| *start <= offset) - 1;
+        let line_start = line_starts[line] as usize;
         let end = (offset as usize).max(line_start);
         let column = self.text.get(line_start..end).map_or(end - line_start, |s| s.chars().count());
         (line + 1, column + 1)

@@ -16,7 +16,7 @@ use tusk_parser::ast::{BinaryOp, UnaryOp};
 
 use crate::context::CallContext;
 use crate::error::{RuntimeError, RuntimeErrorKind, TraceFrame};
-use crate::function::{Closure, Function};
+use crate::function::{Closure, Function, NativeFn};
 use crate::ir::{Capture, DocOp, Node, ObjectEntry, Program};
 use crate::module::Module;
 use crate::options::Limits;
@@ -209,6 +209,7 @@ impl<'r> Interpreter<'r> {
             }
             Node::Call(call) => self.eval_call(call),
             Node::CallNative(call) => self.eval_native(call),
+            Node::CallSymbol(call) => self.eval_symbol_call(call),
             _ => self.eval_other(node),
         }
     }
@@ -221,34 +222,66 @@ impl<'r> Interpreter<'r> {
             .map_err(|error| attach_argument(error, call.location, &call.arg_spans))
     }
 
-    /// Calls a built-in with its arguments in a fixed-size array for the common arities (no
-    /// vector to fill and free on every call).
+    /// Calls a built-in.
     #[inline(never)]
     fn eval_native(&mut self, call: &crate::ir::NativeCall) -> Result<Value, RuntimeError> {
         let function = &call.function;
-        let result = match &*call.args {
-            [] => (function.func)(&mut CallContext::new(self, call.location), &[]),
+        self.call_native(&*function.func, &call.args, call.location)
+            .map_err(|error| attach_argument(error.in_callable(&function.name), call.location, &call.arg_spans))
+    }
+
+    /// Calls an operator or a plugin's function through its symbol. Once the symbol is loaded
+    /// (a built-in operator always, a plugin's symbol after its first call patched the lazy stub
+    /// in place) the call is a built-in's: one look at the symbol's cell, then the arguments
+    /// in a fixed-size array.
+    #[inline(never)]
+    fn eval_symbol_call(&mut self, call: &crate::ir::SymbolCall) -> Result<Value, RuntimeError> {
+        let symbol = &call.symbol;
+        if symbol.side_effects && self.runtime.options.dry_run {
+            return Ok(Value::Null);
+        }
+        // The name is made only for an error.
+        if let Some(function) = symbol.loaded() {
+            return self.call_native(&*function, &call.args, call.location).map_err(|error| {
+                attach_argument(error.in_callable(&symbol.display_name()), call.location, &call.arg_spans)
+            });
+        }
+        // The first call of a lazy stub: the arguments, then the load (which reads the call's
+        // context for the plugin's configuration), then the call.
+        let args = self.eval_args(&call.args)?;
+        let mut ctx = CallContext::new(self, call.location);
+        let function =
+            symbol.resolve(&mut ctx).map_err(|error| error.in_callable(&symbol.display_name()).at(call.location))?;
+        function(&mut ctx, &args)
+            .map_err(|error| attach_argument(error.in_callable(&symbol.display_name()), call.location, &call.arg_spans))
+    }
+
+    /// Calls a native function with its arguments in a fixed-size array for the common arities
+    /// (no vector to fill and free on every call).
+    #[inline(always)]
+    fn call_native(&mut self, function: &NativeFn, nodes: &[Node], location: Location) -> Result<Value, RuntimeError> {
+        match nodes {
+            [] => function(&mut CallContext::new(self, location), &[]),
             [a] => {
                 let args = [self.eval(a)?];
-                (function.func)(&mut CallContext::new(self, call.location), &args)
+                function(&mut CallContext::new(self, location), &args)
             }
             [a, b] => {
                 let first = self.eval(a)?;
                 let args = [first, self.eval(b)?];
-                (function.func)(&mut CallContext::new(self, call.location), &args)
+                function(&mut CallContext::new(self, location), &args)
             }
             [a, b, c] => {
                 let first = self.eval(a)?;
                 let second = self.eval(b)?;
                 let args = [first, second, self.eval(c)?];
-                (function.func)(&mut CallContext::new(self, call.location), &args)
+                function(&mut CallContext::new(self, location), &args)
             }
             nodes => {
                 let args = self.eval_args(nodes)?;
-                (function.func)(&mut CallContext::new(self, call.location), &args)
+                function(&mut CallContext::new(self, location), &args)
             }
-        };
-        result.map_err(|error| attach_argument(error.in_callable(&function.name), call.location, &call.arg_spans))
+        }
     }
 
     /// `$name` has no value: neither the script nor the host defined it.
@@ -278,21 +311,6 @@ impl<'r> Interpreter<'r> {
                 Some(value) => Ok(value),
                 None => Err(self.undefined_global(name, *location)),
             },
-            Node::CallSymbol(call) => {
-                let symbol = &call.symbol;
-                if symbol.side_effects && self.runtime.options.dry_run {
-                    return Ok(Value::Null);
-                }
-                let args = self.eval_args(&call.args)?;
-                let mut ctx = CallContext::new(self, call.location);
-                // The name is made only for an error: this is the path of every plugin call.
-                let function = symbol
-                    .resolve(&mut ctx)
-                    .map_err(|error| error.in_callable(&symbol.display_name()).at(call.location))?;
-                function(&mut ctx, &args).map_err(|error| {
-                    attach_argument(error.in_callable(&symbol.display_name()), call.location, &call.arg_spans)
-                })
-            }
             Node::Lambda { proto, captures } => {
                 let captured = captures
                     .iter()

@@ -256,11 +256,16 @@ fn valid_name(name: &str, kind: SymbolKind) -> bool {
     }
 }
 
+/// The registry's tables: hashed with foldhash, not SipHash, because every installed plugin's
+/// symbols are inserted at start-up (a few hundred for a hundred plugins) and every name a
+/// script calls is looked up when compiling; the names are not chosen by an attacker.
+type SymbolTable = HashMap<Key, Rc<Symbol>, foldhash::fast::RandomState>;
+
 /// All symbols by name. Operators and functions have separate namespaces.
 #[derive(Default)]
 pub struct Registry {
-    operators: HashMap<Key, Rc<Symbol>>,
-    functions: HashMap<Key, Rc<Symbol>>,
+    operators: SymbolTable,
+    functions: SymbolTable,
     plugins: Vec<Key>,
     /// Where `@cache` shares its values, when an embedder installed a store.
     cache_store: Option<Rc<dyn crate::CacheStore>>,

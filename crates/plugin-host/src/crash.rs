@@ -47,7 +47,11 @@ impl CrashNote {
 /// the first time.
 pub(crate) fn running(note: CrashNote) -> Running {
     install();
-    let previous = CURRENT.swap(note.0.as_ptr().cast_mut(), Ordering::AcqRel);
+    // Only the interpreter's thread marks and unmarks (the signal handler only reads), so a
+    // load and a store do what an atomic swap would, without its locked instruction on every
+    // plugin call.
+    let previous = CURRENT.load(Ordering::Relaxed);
+    CURRENT.store(note.0.as_ptr().cast_mut(), Ordering::Release);
     Running(previous)
 }
 

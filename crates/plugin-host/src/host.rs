@@ -219,6 +219,8 @@ pub struct PluginHost {
     load_order: RefCell<Vec<String>>,
     /// Set (never cleared) when the first plugin starts loading; see [`PluginHost::load_started`].
     load_started: Arc<AtomicBool>,
+    /// Runs once, when the first plugin starts loading (see [`PluginHost::on_first_load`]).
+    first_load: RefCell<Option<Box<dyn FnOnce()>>>,
     pub(crate) user_config: Option<tusk_plugin_catalog::config::UserConfig>,
     setup_diagnostics: Vec<Diagnostic>,
     /// Hot reload: the watcher, the registry symbols to patch, generation numbers.
@@ -283,6 +285,7 @@ impl PluginHost {
             loaded: RefCell::new(HashMap::new()),
             load_order: RefCell::new(Vec::new()),
             load_started: Arc::new(AtomicBool::new(false)),
+            first_load: RefCell::new(None),
             user_config,
             setup_diagnostics,
             reload: crate::reload::ReloadState::default(),
@@ -315,6 +318,17 @@ impl PluginHost {
     /// to shut down (the host itself is not `Send`).
     pub fn load_started(&self) -> Arc<AtomicBool> {
         self.load_started.clone()
+    }
+
+    /// Runs `callback` when the first plugin starts loading, before any plugin code runs (at
+    /// once if one already has). The tusk command installs its Ctrl-C handler, and starts its
+    /// thread, only then: a script that uses no plugin pays nothing for the installed ones.
+    pub fn on_first_load(&self, callback: impl FnOnce() + 'static) {
+        if self.load_started.load(Ordering::SeqCst) {
+            callback();
+        } else {
+            *self.first_load.borrow_mut() = Some(Box::new(callback));
+        }
     }
 
     /// Registers every declared operator and function of every installed plugin as a lazy
@@ -380,6 +394,10 @@ impl PluginHost {
             let messages: Vec<String> = errors.iter().map(|error| error.to_diagnostic().message).collect();
             RuntimeError::message(messages.join("; "))
         })?;
+        let first_load = self.first_load.borrow_mut().take();
+        if let Some(callback) = first_load {
+            callback();
+        }
         self.load_started.store(true, Ordering::SeqCst);
         for plugin in order {
             if self.loaded.borrow().contains_key(plugin.name()) {

@@ -36,8 +36,28 @@ fn describe(path: &Path) -> String {
     if path.is_empty() { "the value".to_string() } else { format!("`{path}`") }
 }
 
+/// True when no float in `value` is infinite or NaN. The walk that names the path of such a
+/// float builds a string per key, which would cost more than writing a big document: it runs
+/// only when this one found something.
+fn all_finite(value: &Value) -> bool {
+    match value {
+        Value::Float(x) => x.is_finite(),
+        Value::Object(object) => object.iter().all(|(_, item)| all_finite(item)),
+        Value::Array(list) => list.iter().all(all_finite),
+        _ => true,
+    }
+}
+
 /// Fails on the first float that is infinite or NaN.
 fn check_finite(value: &Value, path: &mut Path) -> Result<(), FormatError> {
+    if all_finite(value) {
+        return Ok(());
+    }
+    check_finite_at(value, path)
+}
+
+/// [`check_finite`] naming the path of the float.
+fn check_finite_at(value: &Value, path: &mut Path) -> Result<(), FormatError> {
     match value {
         Value::Float(x) if !x.is_finite() => Err(FormatError {
             path: path.to_string(),
@@ -50,7 +70,7 @@ fn check_finite(value: &Value, path: &mut Path) -> Result<(), FormatError> {
         Value::Object(object) => {
             for (key, item) in entries(object) {
                 path.push_key(key);
-                check_finite(item, path)?;
+                check_finite_at(item, path)?;
                 path.pop();
             }
             Ok(())
@@ -58,7 +78,7 @@ fn check_finite(value: &Value, path: &mut Path) -> Result<(), FormatError> {
         Value::Array(list) => {
             for (index, item) in items(list).enumerate() {
                 path.push_index(index as i64);
-                check_finite(item, path)?;
+                check_finite_at(item, path)?;
                 path.pop();
             }
             Ok(())
@@ -91,6 +111,17 @@ pub fn to_json(value: &Value, compact: bool) -> Result<String, FormatError> {
     let written = if compact { serde_json::to_string(value) } else { serde_json::to_string_pretty(value) };
     // Serialization fails only on non-finite floats, refused above with their path.
     written.map_err(|error| FormatError { path: String::new(), message: error.to_string() })
+}
+
+/// [`to_json`] written into `out` as it is produced, without the whole text in memory first
+/// (the CLI writes documents to standard output this way). A value JSON cannot hold is refused
+/// before anything is written (the outer error); a failure of `out` itself is the inner one.
+pub fn write_json(value: &Value, compact: bool, out: impl std::io::Write) -> Result<std::io::Result<()>, FormatError> {
+    check_finite(value, &mut Path::new())?;
+    let written = if compact { serde_json::to_writer(out, value) } else { serde_json::to_writer_pretty(out, value) };
+    // Serialization itself fails only on non-finite floats, refused above: what is left is an
+    // error of `out`, which serde_json gives back as it was.
+    Ok(written.map_err(std::io::Error::from))
 }
 
 /// One `path = json` line per leaf, in the path syntax of `tusk get` (`server.port`,
