@@ -147,6 +147,9 @@ pub enum PluginCommand {
     Keygen(PluginKeygenArgs),
     /// Add a package to a folder registry
     Publish(PluginPublishArgs),
+    /// Mark a published version as yanked in a folder registry (new installs skip it;
+    /// lockfiles that name it still install it), or clear the mark with --undo
+    Yank(PluginYankArgs),
     /// Search the registries' plugins by name and description
     Search(PluginSearchArgs),
     /// List locked plugins that have newer versions in their registry
@@ -311,6 +314,22 @@ pub struct PluginPublishArgs {
     /// that folder with any file server to make it an HTTP registry)
     #[arg(long, value_name = "NAME|DIR")]
     pub registry: Option<String>,
+}
+
+/// `tusk plugin yank NAME@VERSION`.
+#[derive(Debug, Args)]
+pub struct PluginYankArgs {
+    /// The plugin and the exact version to yank
+    #[arg(value_name = "NAME@VERSION")]
+    pub spec: String,
+
+    /// The folder registry: a folder, or a configured registry whose url is a folder
+    #[arg(long, value_name = "NAME|DIR")]
+    pub registry: Option<String>,
+
+    /// Clear the mark: the version can be chosen again
+    #[arg(long)]
+    pub undo: bool,
 }
 
 /// `tusk plugin search WORDS…`.

@@ -61,8 +61,10 @@ impl Env {
         self.path("work")
     }
 
-    fn run(&self, args: &[&str]) -> Output {
-        let output = Command::new(env!("CARGO_BIN_EXE_tusk"))
+    /// The tusk command in this environment's home and work folder.
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_tusk"));
+        command
             .args(args)
             .current_dir(self.work())
             .env("HOME", self.path("home"))
@@ -72,11 +74,14 @@ impl Env {
             .env("CARGO_TARGET_DIR", shared_target_dir())
             .env("TUSK_PLUGIN_RUNNER", built().binary(RUNNER, RUNNER))
             .env_remove("TUSK_PLUGIN_PATH")
+            .env_remove("TUSK_PLUGIN_CACHE")
             .env_remove("TUSK_SDK_PATH")
-            .env_remove("NO_COLOR")
-            .stdin(Stdio::null())
-            .output()
-            .expect("the tusk binary starts");
+            .env_remove("NO_COLOR");
+        command
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let output = self.command(args).stdin(Stdio::null()).output().expect("the tusk binary starts");
         Output {
             code: output.status.code().expect("tusk exits normally"),
             stdout: String::from_utf8(output.stdout).unwrap(),
@@ -298,4 +303,307 @@ fn install_from_a_path_and_a_local_git_repository_records_and_reproduces_them() 
     std::fs::write(&lib, source.replace("Hello", "Howdy")).unwrap();
     env.refused(&["plugin", "install", "--debug"], "checksum mismatch for gitplug 0.1.0 from path+");
     assert_eq!(env.ok(&["-e", "@gitplug(\"x\")"]), "Hello, x!\n");
+}
+
+/// The hot-reload fixture of the plugin host, built once per test binary.
+fn swap_library() -> &'static Path {
+    static LIBRARY: OnceLock<PathBuf> = OnceLock::new();
+    LIBRARY.get_or_init(|| {
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let built =
+            tusk_plugin_testkit::build_packages(&workspace, &["hostile-swap"], tusk_plugin_testkit::Profile::Debug)
+                .unwrap_or_else(|error| panic!("{error}"));
+        built.library("hostile-swap").to_path_buf()
+    })
+}
+
+impl Env {
+    /// Makes a signing key, trusts it and configures the folder registry `local` (at `reg`)
+    /// with `extra` lines under [registry]; returns the secret key file.
+    fn trusted_registry(&self, extra: &str) -> String {
+        self.ok(&["plugin", "keygen"]);
+        let public = std::fs::read_to_string(self.path("config/tusk/signing.pub")).unwrap();
+        let key_line = public.lines().nth(1).unwrap();
+        std::fs::write(
+            self.path("config/tusk/config.toml"),
+            format!(
+                "[registry]\ntrusted_keys = [\"{key_line}\"]\n{extra}\n[registries.local]\nurl = \"{}\"\n",
+                self.path("reg").display()
+            ),
+        )
+        .unwrap();
+        self.path("config/tusk/signing.key").display().to_string()
+    }
+
+    /// Packs (signed with `key`, if given) and publishes a plugin folder into `local`.
+    fn publish(&self, folder: &Path, key: Option<&str>) {
+        let folder = folder.display().to_string();
+        let mut pack = vec!["plugin", "pack", &folder, "--out", "pkgs"];
+        if let Some(key) = key {
+            pack.extend(["--sign", key]);
+        }
+        let packed = self.ok(&pack);
+        let file = packed.lines().next().unwrap().rsplit_once(" into ").unwrap().1.to_string();
+        self.ok(&["plugin", "publish", &file, "--registry", "local"]);
+    }
+
+    /// A folder of the hot-reload fixture `swap` at `version` (`1.N.0`), its library's marker
+    /// saying `generation` (what `@swap.version()` returns). The library says which version
+    /// it is and the host checks that against the manifest, so its `1.0.0` (the version it
+    /// reports and the one in its info record) is rewritten too.
+    fn swap_folder(&self, version: &str, generation: u32) -> PathBuf {
+        assert_eq!(version.len(), "1.0.0".len(), "the version is patched in place");
+        let dir = self.path(&format!("build/swap-{version}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugin-host/tests/fixtures/swap/plugin.toml");
+        let manifest = std::fs::read_to_string(fixture).unwrap();
+        std::fs::write(
+            dir.join("plugin.toml"),
+            manifest.replace("version = \"1.0.0\"", &format!("version = \"{version}\"")),
+        )
+        .unwrap();
+        let mut bytes = std::fs::read(swap_library()).unwrap();
+        let prefix = b"SWAP-MARKER:";
+        let at = bytes.windows(prefix.len()).position(|window| window == prefix).unwrap() + prefix.len();
+        bytes[at..at + 12].copy_from_slice(format!("ok  {generation:08}").as_bytes());
+        let mut patched = 0;
+        while let Some(at) = bytes.windows(5).position(|window| window == b"1.0.0") {
+            bytes[at..at + 5].copy_from_slice(version.as_bytes());
+            patched += 1;
+            if version == "1.0.0" {
+                break;
+            }
+        }
+        assert!(patched > 0, "the fixture's version string was not found in its library");
+        std::fs::write(dir.join("libhostile_swap.so"), bytes).unwrap();
+        dir
+    }
+
+    /// Starts tusk with piped standard streams.
+    fn spawn(&self, args: &[&str]) -> Running {
+        let mut child = self
+            .command(args)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the tusk binary starts");
+        let stdout = Lines::new(child.stdout.take().unwrap());
+        let stderr = Lines::new(child.stderr.take().unwrap());
+        Running { child, stdout, stderr }
+    }
+}
+
+/// Lines of a child's output, read on a thread so that a test can wait with a timeout.
+struct Lines(std::sync::mpsc::Receiver<String>);
+
+impl Lines {
+    fn new(stream: impl std::io::Read + Send + 'static) -> Lines {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufRead::lines(std::io::BufReader::new(stream)).map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Lines(receiver)
+    }
+
+    /// Reads lines until one satisfies `wanted`; panics with what was seen after 60 s.
+    fn until(&self, wanted: impl Fn(&str) -> bool) -> String {
+        let mut seen = Vec::new();
+        loop {
+            match self.0.recv_timeout(std::time::Duration::from_secs(60)) {
+                Ok(line) if wanted(&line) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => panic!("no such line; saw {seen:#?}"),
+            }
+        }
+    }
+}
+
+/// A tusk process, killed when dropped.
+struct Running {
+    child: std::process::Child,
+    stdout: Lines,
+    stderr: Lines,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn run_watch_and_the_repl_pick_up_updates_through_hot_reload() {
+    let env = Env::new();
+    let key = env.trusted_registry("");
+    env.publish(&env.swap_folder("1.0.0", 1), Some(&key));
+    let installed = env.ok(&["plugin", "install", "swap"]);
+    assert!(installed.starts_with("installed swap 1.0.0 from registry `local`"), "{installed}");
+    std::fs::write(env.work().join("main.tsk"), "version: @swap.version()\n").unwrap();
+
+    let watching = env.spawn(&["run", "--watch", "--compact", "main.tsk"]);
+    let mut repl = env.spawn(&["repl"]);
+    let mut repl_stdin = repl.child.stdin.take().unwrap();
+    let mut repl_version = || {
+        std::io::Write::write_all(&mut repl_stdin, b"@swap.version()\n").unwrap();
+        repl.stdout.until(|line| line.chars().last().is_some_and(|c| c.is_ascii_digit()))
+    };
+    assert_eq!(watching.stdout.until(|line| line.starts_with('{')), r#"{"version":1}"#);
+    assert!(repl_version().ends_with('1'));
+
+    // Two updates in a row: each is reloaded in place (the second one proves the watch
+    // follows the plugin folder that the first update swapped in).
+    for (version, generation) in [("1.1.0", 2), ("1.2.0", 3)] {
+        println!("update to {version}");
+        env.publish(&env.swap_folder(version, generation), Some(&key));
+        let updated = env.ok(&["plugin", "update"]);
+        assert!(updated.starts_with(&format!("installed swap {version} from registry `local`")), "{updated}");
+        assert_eq!(
+            watching.stderr.until(|line| line.contains("reloaded")),
+            format!("plugin `swap` reloaded: generation {generation} serves")
+        );
+        assert_eq!(watching.stdout.until(|line| line.starts_with('{')), format!("{{\"version\":{generation}}}"));
+        // The REPL applies the change before the next call once the watcher has seen it settle.
+        let mut seen = Vec::new();
+        for _ in 0..200 {
+            let line = repl_version();
+            if line.ends_with(&generation.to_string()) {
+                break;
+            }
+            seen.push(line);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(seen.len() < 200, "the REPL kept the old build: {seen:?}");
+    }
+}
+
+#[test]
+fn yank_marks_a_version_that_new_installs_skip() {
+    let env = Env::new();
+    let key = env.trusted_registry("");
+    env.publish(&env.plugin_folder("reg_base", "1.0.0"), Some(&key));
+    env.publish(&env.plugin_folder("reg_base", "1.1.0"), Some(&key));
+    let target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
+    let registry = env.path("reg");
+
+    assert_eq!(
+        env.ok(&["plugin", "yank", "reg_base@1.1.0", "--registry", "local"]),
+        format!("reg_base 1.1.0 ({target}) is now yanked in {}\n", registry.display())
+    );
+    assert_eq!(
+        env.ok(&["plugin", "yank", "reg_base@1.1.0"]),
+        format!("reg_base 1.1.0 ({target}) was already yanked in {}\n", registry.display())
+    );
+    assert_eq!(
+        env.ok(&["plugin", "search", "dependencies"]),
+        "reg_base 1.0.0 (local): Registry test plugin with no dependencies\n"
+    );
+    let installed = env.ok(&["plugin", "install", "reg_base"]);
+    assert!(installed.starts_with("installed reg_base 1.0.0 from registry `local`"), "{installed}");
+    env.refused(&["plugin", "install", "reg_base@=1.1.0"], &format!("1.1.0 {target} (yanked)"));
+    assert_eq!(
+        env.ok(&["plugin", "outdated"]),
+        format!("every plugin in {} is up to date\n", env.work().join("tusk.lock").display())
+    );
+
+    assert_eq!(
+        env.ok(&["plugin", "yank", "reg_base@1.1.0", "--undo", "--registry", &registry.display().to_string()]),
+        format!("reg_base 1.1.0 ({target}) is now not yanked in {}\n", registry.display())
+    );
+    let updated = env.ok(&["plugin", "update"]);
+    assert!(updated.starts_with("installed reg_base 1.1.0 from registry `local`"), "{updated}");
+
+    env.refused(&["plugin", "yank", "reg_base"], "`reg_base` names no version: yank takes NAME@VERSION");
+    env.refused(&["plugin", "yank", "reg_base@1.x"], "invalid version `1.x` in `reg_base@1.x`");
+    env.refused(
+        &["plugin", "yank", "reg_base@9.0.0"],
+        &format!("reg_base 9.0.0 is not published in {} (published: 1.0.0, 1.1.0)", registry.display()),
+    );
+    env.refused(&["plugin", "yank", "../x@1.0.0"], "invalid plugin name `../x`: it contains a path separator");
+    env.refused(
+        &["plugin", "yank", "reg_base@1.0.0", "--registry", "http://127.0.0.1:9/reg"],
+        "is served over HTTP, which takes no uploads",
+    );
+}
+
+/// What `tusk run` prints for `version: @swap.version()`.
+fn version(generation: u32) -> String {
+    format!("{{\n  \"version\": {generation}\n}}\n")
+}
+
+/// Waits (at most a minute) until `file` exists and its text satisfies `wanted`; its text.
+fn wait_for_file(file: &Path, wanted: impl Fn(&str) -> bool) -> String {
+    let mut text = String::new();
+    for _ in 0..600 {
+        text = std::fs::read_to_string(file).unwrap_or_default();
+        if wanted(&text) {
+            return text;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{} never became what the test waits for; it is:\n{text}", file.display());
+}
+
+#[test]
+fn auto_update_applies_signed_updates_in_the_background_at_most_once_per_interval() {
+    let env = Env::new();
+    let key = env.trusted_registry("");
+    env.publish(&env.swap_folder("1.0.0", 1), Some(&key));
+    env.ok(&["plugin", "install", "swap"]);
+    env.publish(&env.swap_folder("1.1.0", 2), Some(&key));
+    std::fs::write(env.work().join("main.tsk"), "version: @swap.version()\n").unwrap();
+    let log = env.path("cache/tusk/auto-update.log");
+    let lock = env.work().join("tusk.lock");
+
+    // Off (the default): `tusk run` starts no check.
+    assert_eq!(env.ok(&["run", "main.tsk"]), version(1));
+    assert!(!log.exists(), "no check was started, so nothing was logged");
+
+    // On: the run starts a check in the background, which installs the signed update.
+    let config = std::fs::read_to_string(env.path("config/tusk/config.toml")).unwrap();
+    std::fs::write(
+        env.path("config/tusk/config.toml"),
+        config.replace("[registry]\n", "[registry]\nauto_update = true\nauto_update_interval_hours = 1\n"),
+    )
+    .unwrap();
+    // The script runs on whichever build is in place when it first calls the plugin.
+    let first = env.ok(&["run", "main.tsk"]);
+    assert!(first == version(1) || first == version(2), "{first}");
+    wait_for_file(&lock, |text| text.contains("name = \"swap\"\nversion = \"1.1.0\""));
+    let text = wait_for_file(&log, |text| text.contains("installed swap 1.1.0") && text.contains("recorded in"));
+    assert!(text.starts_with(&format!("auto_update: checking {} (unix time ", lock.display())), "{text}");
+    assert!(
+        text.contains(&format!(
+            "installed swap 1.1.0 from registry `local` in {}",
+            env.work().join("plugins/swap").display()
+        )),
+        "{text}"
+    );
+
+    // Checked a moment ago: not again within the interval, whoever asks.
+    env.publish(&env.swap_folder("1.2.0", 3), None);
+    assert_eq!(env.ok(&["run", "main.tsk"]), version(2));
+    assert_eq!(env.ok(&["plugin", "update", "--if-due"]), "no update check: the last check is recent\n");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), text, "no second check was started");
+
+    // Due again, with an unsigned newer version: never installed automatically.
+    for stamp in std::fs::read_dir(env.path("cache/tusk/auto-update")).unwrap() {
+        std::fs::remove_file(stamp.unwrap().path()).unwrap();
+    }
+    let lock_before = std::fs::read_to_string(&lock).unwrap();
+    assert_eq!(env.ok(&["run", "main.tsk"]), version(2));
+    let target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
+    wait_for_file(&log, |text| text.contains(&format!("package swap-1.2.0-{target}.tskpkg is not signed")));
+    assert_eq!(std::fs::read_to_string(&lock).unwrap(), lock_before);
+    let manifest = std::fs::read_to_string(env.work().join("plugins/swap/plugin.toml")).unwrap();
+    assert!(manifest.contains("version = \"1.1.0\""), "{manifest}");
+    let both = env.run(&["plugin", "update", "--if-due", "--allow-unsigned"]);
+    assert_eq!(both.code, 2, "{both:?}");
+    assert!(both.stderr.contains("cannot be used with"), "{both:?}");
 }

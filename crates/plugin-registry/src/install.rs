@@ -3,9 +3,11 @@
 //! Every plugin of one command is downloaded, checked (checksum, signature, package contents,
 //! manifest, and the library's own info record against what the index claims) and unpacked
 //! into a dot folder beside its destination (discovery skips dot folders) before anything is
-//! replaced. Then the staged folders are renamed into place one after the other, the previous
-//! folders kept aside until the lockfile is written; a failure at any point renames them back.
-//! Staged folders left by a failure are removed when the [`Staging`] is dropped.
+//! replaced. Then the plugins are put into place one after the other (a new plugin's staged
+//! folder renamed into place; an installed plugin's files each renamed over the old ones inside
+//! its folder, which stays, so that hot reload keeps watching it), the previous files kept
+//! aside until the lockfile is written; a failure at any point puts them back. Staged folders
+//! left by a failure are removed when the [`Staging`] is dropped.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -224,34 +226,48 @@ impl Staging {
         write_record(&folder, &source)
     }
 
-    /// Swaps every staged folder into place and then writes `lock` to `lock_path` (if given).
+    /// Puts every staged folder into place and then writes `lock` to `lock_path` (if given).
     /// On any failure the previous folders are put back and the lockfile is untouched.
+    ///
+    /// A plugin that is not installed yet gets its staged folder renamed into place. An
+    /// installed one keeps its folder: the staged files are renamed over the old ones, one
+    /// rename each (a reader sees the old file or the new one, never a part), the old ones
+    /// kept aside until the end. The folder itself must stay because hot reload (`tusk run
+    /// --watch`, the REPL) watches it: a folder renamed away takes the watch with it, and the
+    /// running process would never see a second update.
     pub fn commit(mut self, lock: Option<(&Path, &Lockfile)>) -> Result<Vec<LockedPlugin>, RegistryError> {
         let staged = std::mem::take(&mut self.staged);
-        let mut swapped: Vec<(PathBuf, Option<PathBuf>)> = Vec::new();
+        let mut swapped: Vec<Swapped> = Vec::new();
         let mut result = Ok(());
         for (index, plugin) in staged.iter().enumerate() {
             let destination = self.plugins_dir.join(&plugin.locked.name);
-            let aside =
-                self.plugins_dir.join(format!(".{}.replaced-{}-{index}", plugin.locked.name, std::process::id()));
-            let previous = if destination.exists() {
-                if let Err(error) = std::fs::rename(&destination, &aside) {
-                    result = Err(RegistryError::io(format!("cannot move {} aside", destination.display()), error));
+            if !destination.is_dir() {
+                if destination.exists() || destination.is_symlink() {
+                    result = Err(RegistryError::io(
+                        format!("cannot install into {}", destination.display()),
+                        std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a file is in the way"),
+                    ));
                     break;
                 }
-                Some(aside)
-            } else {
-                None
-            };
-            if let Err(error) = std::fs::rename(&plugin.folder, &destination) {
-                if let Some(previous) = &previous {
-                    let _ = std::fs::rename(previous, &destination);
+                if let Err(error) = std::fs::rename(&plugin.folder, &destination) {
+                    result =
+                        Err(RegistryError::io(format!("cannot move the plugin into {}", destination.display()), error));
+                    break;
                 }
-                result =
-                    Err(RegistryError::io(format!("cannot move the plugin into {}", destination.display()), error));
-                break;
+                swapped.push(Swapped::Fresh(destination));
+                continue;
             }
-            swapped.push((destination, previous));
+            let aside =
+                self.plugins_dir.join(format!(".{}.replaced-{}-{index}", plugin.locked.name, std::process::id()));
+            let mut replacement = Replacement { destination, aside, journal: Vec::new() };
+            match replacement.run(&plugin.folder) {
+                Ok(()) => swapped.push(Swapped::Replaced(replacement)),
+                Err(error) => {
+                    replacement.undo();
+                    result = Err(error);
+                    break;
+                }
+            }
         }
         if result.is_ok()
             && let Some((path, lock)) = lock
@@ -259,10 +275,12 @@ impl Staging {
             result = lock.save(path);
         }
         if let Err(error) = result {
-            for (destination, previous) in swapped.into_iter().rev() {
-                let _ = std::fs::remove_dir_all(&destination);
-                if let Some(previous) = previous {
-                    let _ = std::fs::rename(previous, &destination);
+            for swapped in swapped.into_iter().rev() {
+                match swapped {
+                    Swapped::Fresh(destination) => {
+                        let _ = std::fs::remove_dir_all(&destination);
+                    }
+                    Swapped::Replaced(replacement) => replacement.undo(),
                 }
             }
             for plugin in &staged {
@@ -270,12 +288,99 @@ impl Staging {
             }
             return Err(error);
         }
-        for (_, previous) in swapped {
-            if let Some(previous) = previous {
-                let _ = std::fs::remove_dir_all(previous);
+        for swapped in swapped {
+            if let Swapped::Replaced(replacement) = swapped {
+                let _ = std::fs::remove_dir_all(&replacement.aside);
             }
         }
+        for plugin in &staged {
+            // Emptied by the replacement (or renamed away, then this does nothing).
+            let _ = std::fs::remove_dir_all(&plugin.folder);
+        }
         Ok(staged.into_iter().map(|plugin| plugin.locked).collect())
+    }
+}
+
+/// A plugin folder that [`Staging::commit`] filled.
+enum Swapped {
+    /// A new folder (undone by removing it).
+    Fresh(PathBuf),
+    /// An installed folder whose entries were replaced.
+    Replaced(Replacement),
+}
+
+/// One step of a [`Replacement`], in the order done.
+enum Step {
+    /// The old entry of this name was put aside (a hard link for a file, so that it stays in
+    /// place until the new one is renamed over it; a move for a folder).
+    Aside(std::ffi::OsString),
+    /// The new entry of this name was renamed into the plugin folder.
+    In(std::ffi::OsString),
+}
+
+/// The entries of an installed plugin folder replaced by those of a staged one, with a
+/// journal that undoes it.
+struct Replacement {
+    destination: PathBuf,
+    aside: PathBuf,
+    journal: Vec<Step>,
+}
+
+impl Replacement {
+    fn run(&mut self, staged: &Path) -> Result<(), RegistryError> {
+        let io = |action: String| move |error| RegistryError::io(action, error);
+        std::fs::create_dir(&self.aside).map_err(io(format!("cannot create {}", self.aside.display())))?;
+        let names = |dir: &Path| -> Result<Vec<std::ffi::OsString>, RegistryError> {
+            let mut names = std::fs::read_dir(dir)
+                .map_err(io(format!("cannot read {}", dir.display())))?
+                .map(|entry| entry.map(|entry| entry.file_name()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(io(format!("cannot read {}", dir.display())))?;
+            // The manifest last: a watcher that reloads on it finds the new library in place.
+            names.sort_by_key(|name| (name == tusk_plugin_catalog::MANIFEST_FILE, name.clone()));
+            Ok(names)
+        };
+        let new_names = names(staged)?;
+        for name in &new_names {
+            let old = self.destination.join(name);
+            let kept = self.aside.join(name);
+            if let Ok(meta) = std::fs::symlink_metadata(&old) {
+                let moved = if meta.is_file() {
+                    std::fs::hard_link(&old, &kept).or_else(|_| std::fs::copy(&old, &kept).map(|_| ()))
+                } else {
+                    std::fs::rename(&old, &kept)
+                };
+                moved.map_err(io(format!("cannot move {} aside", old.display())))?;
+                self.journal.push(Step::Aside(name.clone()));
+            }
+            std::fs::rename(staged.join(name), &old).map_err(io(format!("cannot move the new {}", old.display())))?;
+            self.journal.push(Step::In(name.clone()));
+        }
+        for name in names(&self.destination)? {
+            if !new_names.contains(&name) {
+                let old = self.destination.join(&name);
+                std::fs::rename(&old, self.aside.join(&name))
+                    .map_err(io(format!("cannot move {} aside", old.display())))?;
+                self.journal.push(Step::Aside(name));
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts the old entries back, newest step first, and removes what is left aside.
+    fn undo(self) {
+        for step in self.journal.iter().rev() {
+            match step {
+                Step::In(name) => {
+                    let path = self.destination.join(name);
+                    let _ = std::fs::remove_file(&path).or_else(|_| std::fs::remove_dir_all(&path));
+                }
+                Step::Aside(name) => {
+                    let _ = std::fs::rename(self.aside.join(name), self.destination.join(name));
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.aside);
     }
 }
 
@@ -492,6 +597,15 @@ pub fn stage_locked(
                 expected: locked.checksum.trim_start_matches("sha256:").to_string(),
                 found: entry.cksum,
             });
+        }
+        if entry.yanked {
+            staging.notes.push(format!(
+                "{} {} is yanked in registry `{}`; installed because {} locks it",
+                locked.name,
+                locked.version,
+                registry.name,
+                lock_path.display()
+            ));
         }
         let archive = registry.download(&entry)?;
         staging.stage_package(&registry, &entry, &archive, locked.dependencies.clone(), options)?;

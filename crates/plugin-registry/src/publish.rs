@@ -2,6 +2,10 @@
 //! checked first; a version already published for that target is refused (published builds
 //! are immutable); the archive and its signature are written before the index line, so a
 //! reader never sees a line whose archive is missing.
+//!
+//! `tusk plugin yank`: sets (or clears) the `yanked` flag of a published version, the only
+//! change an index line ever sees. A yanked version is never chosen by a new resolution but
+//! stays downloadable, so lockfiles that name it still install.
 
 use std::path::Path;
 
@@ -99,12 +103,95 @@ pub fn publish(root: &Path, archive: &[u8], signature: Option<&str>) -> Result<I
         create_dir(parent)?;
     }
     write(&index_file, text.as_bytes())?;
-    update_search_list(root, &entry)?;
+    let mut all = existing;
+    all.push(entry.clone());
+    update_search_list(root, &meta.name, &all)?;
     Ok(entry)
 }
 
-/// Records the plugin's newest version and description in the search list.
-fn update_search_list(root: &Path, entry: &IndexEntry) -> Result<(), RegistryError> {
+/// What [`yank`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct YankOutcome {
+    /// The targets the version was published for.
+    pub targets: Vec<String>,
+    /// False when every build of the version already had the requested flag.
+    pub changed: bool,
+}
+
+/// Sets the `yanked` flag of every build of `name` `version` in the folder registry `root` to
+/// `yanked` (false: un-yanks). Other lines of the index file are left byte for byte.
+pub fn yank(root: &Path, name: &str, version: &semver::Version, yanked: bool) -> Result<YankOutcome, RegistryError> {
+    if !root.join(index::CONFIG_FILE).is_file() {
+        return Err(RegistryError::Publish {
+            message: format!("{} is not a folder registry (it has no {})", root.display(), index::CONFIG_FILE),
+        });
+    }
+    let index_file = root.join(index::index_path(name)?);
+    let text = match std::fs::read_to_string(&index_file) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            return Err(RegistryError::Publish {
+                message: format!("there is no plugin named `{name}` in {}", root.display()),
+            });
+        }
+        Err(error) => return Err(RegistryError::io(format!("cannot read {}", index_file.display()), error)),
+    };
+    let location = index_file.display().to_string();
+    // Every line is checked first: a registry whose index does not read is not edited.
+    index::parse_index(&text, name, &location)?;
+    let mut lines = Vec::new();
+    let mut targets = Vec::new();
+    let mut changed = false;
+    for line in text.lines() {
+        let mut value: serde_json::Value = match serde_json::from_str(line) {
+            Ok(value) if !line.trim().is_empty() => value,
+            _ => {
+                lines.push(line.to_string());
+                continue;
+            }
+        };
+        let same_version =
+            value.get("vers").and_then(serde_json::Value::as_str).and_then(|text| text.parse().ok()).as_ref()
+                == Some(version);
+        if !same_version {
+            lines.push(line.to_string());
+            continue;
+        }
+        targets.push(value.get("target").and_then(serde_json::Value::as_str).unwrap_or("?").to_string());
+        let was = value.get("yanked").and_then(serde_json::Value::as_bool).unwrap_or(false);
+        if was == yanked {
+            lines.push(line.to_string());
+            continue;
+        }
+        value["yanked"] = serde_json::Value::Bool(yanked);
+        changed = true;
+        lines.push(value.to_string());
+    }
+    if targets.is_empty() {
+        let entries = index::parse_index(&text, name, &location)?;
+        let mut versions: Vec<String> = entries.iter().map(|entry| entry.vers.to_string()).collect();
+        versions.dedup();
+        return Err(RegistryError::Publish {
+            message: format!(
+                "{name} {version} is not published in {} (published: {})",
+                root.display(),
+                versions.join(", ")
+            ),
+        });
+    }
+    if changed {
+        let mut new_text = lines.join("\n");
+        new_text.push('\n');
+        write(&index_file, new_text.as_bytes())?;
+        let entries = index::parse_index(&new_text, name, &location)?;
+        update_search_list(root, name, &entries)?;
+    }
+    Ok(YankOutcome { targets, changed })
+}
+
+/// Records the plugin's newest version that is not yanked, with its description, in the
+/// search list (a plugin whose every version is yanked is left out of it).
+fn update_search_list(root: &Path, name: &str, entries: &[IndexEntry]) -> Result<(), RegistryError> {
     let path = root.join(index::SEARCH_FILE);
     let mut list: Vec<SearchEntry> = match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes)
@@ -112,17 +199,13 @@ fn update_search_list(root: &Path, entry: &IndexEntry) -> Result<(), RegistryErr
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(error) => return Err(RegistryError::io(format!("cannot read {}", path.display()), error)),
     };
-    match list.iter_mut().find(|known| known.name == entry.name) {
-        Some(known) if known.version >= entry.vers => {}
-        Some(known) => {
-            known.version = entry.vers.clone();
-            known.description = entry.description.clone();
-        }
-        None => list.push(SearchEntry {
-            name: entry.name.clone(),
-            version: entry.vers.clone(),
-            description: entry.description.clone(),
-        }),
+    list.retain(|known| known.name != name);
+    if let Some(newest) = entries.iter().filter(|entry| !entry.yanked).max_by(|a, b| a.vers.cmp(&b.vers)) {
+        list.push(SearchEntry {
+            name: name.to_string(),
+            version: newest.vers.clone(),
+            description: newest.description.clone(),
+        });
     }
     list.sort_by(|a, b| a.name.cmp(&b.name));
     let text = serde_json::to_vec_pretty(&list)

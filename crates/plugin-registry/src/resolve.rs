@@ -1,7 +1,7 @@
 //! Choosing versions from a registry for a set of requirements, the plugins' own dependencies
 //! included, resolved together: every plugin gets the newest version that satisfies every
 //! requirement on it and that this tusk can run (ABI, target, tusk version), never a yanked
-//! one. Two requirements that no version satisfies together are an error naming both
+//! one unless it is the locked version. Two requirements that no version satisfies together are an error naming both
 //! (`conflict_resolution: "error"`); there is no backtracking into older versions of the
 //! plugins that made them.
 
@@ -138,8 +138,12 @@ fn choose(
     if builds.is_empty() {
         return fail(format!("no plugin named `{name}` in the registry ({})", demands_text(name, demands)));
     }
-    let usable: Vec<&IndexEntry> =
-        builds.iter().filter(|entry| !entry.yanked && compatibility.problem(entry).is_none()).collect();
+    // A yanked version is only kept where it is locked (cargo does the same): the lockfile
+    // still reproduces, and nothing new moves onto it.
+    let usable: Vec<&IndexEntry> = builds
+        .iter()
+        .filter(|entry| (!entry.yanked || Some(&entry.vers) == preferred) && compatibility.problem(entry).is_none())
+        .collect();
     let fits = |entry: &&IndexEntry| demands.iter().all(|demand| demand.requirement.matches(&entry.vers));
     let candidates: Vec<&IndexEntry> = usable.iter().copied().filter(fits).collect();
     let best = candidates
@@ -296,6 +300,20 @@ mod tests {
         assert_eq!(
             run(&registry, &[("p", ">=1.2")]).unwrap_err(),
             "no usable version of `p` matches >=1.2 (you asked for p >=1.2): 1.2.0 (plugin ABI 2.0, this tusk loads 1.0 to 1.2), 1.3.0 (needs tusk >=9, this is tusk 0.1.0)"
+        );
+        // Yanked, but locked: kept; not locked: skipped, and named as yanked when nothing else fits.
+        let lookup_in = |registry: &[IndexEntry]| {
+            let registry = registry.to_vec();
+            move |name: &str| Ok(registry.iter().filter(|entry| entry.name == name).cloned().collect::<Vec<_>>())
+        };
+        let locked = HashMap::from([("p".to_string(), Version::new(1, 1, 0))]);
+        let chosen =
+            resolve(&[("p".into(), "^1".parse().unwrap())], &mut lookup_in(&registry), &compatibility(), &locked)
+                .unwrap();
+        assert_eq!(chosen[0].label(), "p 1.1.0");
+        assert_eq!(
+            run(&registry, &[("p", "=1.1.0")]).unwrap_err(),
+            "no usable version of `p` matches =1.1.0 (you asked for p =1.1.0): 1.1.0 x86_64-linux (yanked)"
         );
         assert_eq!(
             run(&registry, &[("q", "*")]).unwrap_err(),

@@ -14,7 +14,7 @@
 //! Other tables of the file belong to other parts of tusk and are left alone.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
@@ -62,6 +62,34 @@ impl AutoUpdate {
                 Some(last) => now.duration_since(last).map(|elapsed| elapsed >= self.interval).unwrap_or(true),
             }
     }
+
+    /// Whether a check of the lockfile whose stamp file is `stamp` ([`stamp_file`]) is due
+    /// now: one `stat`, no network.
+    pub fn due_now(&self, stamp: &Path) -> bool {
+        self.enabled && self.due(std::fs::metadata(stamp).and_then(|meta| meta.modified()).ok(), SystemTime::now())
+    }
+
+    /// Records that a check of the lockfile whose stamp file is `stamp` starts now. It is
+    /// recorded before the check, so that a failing registry is not asked again on every
+    /// start until the interval has passed.
+    pub fn record_check(stamp: &Path) -> Result<(), RegistryError> {
+        if let Some(dir) = stamp.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|error| RegistryError::io(format!("cannot create {}", dir.display()), error))?;
+        }
+        std::fs::write(stamp, b"")
+            .map_err(|error| RegistryError::io(format!("cannot write {}", stamp.display()), error))
+    }
+}
+
+/// The file whose modification time says when the lockfile at `lock_path` was last checked
+/// for automatic updates: one file per lockfile (a project's and the user's are checked
+/// apart), under `state_dir/auto-update/`, named after a digest of the lockfile's path.
+pub fn stamp_file(state_dir: &Path, lock_path: &Path) -> PathBuf {
+    // `components` drops `.` and repeated separators: `/p/./tusk.lock` is `/p/tusk.lock`.
+    let path: PathBuf = lock_path.components().collect();
+    let digest = crate::sha256_hex(path.to_string_lossy().as_bytes());
+    state_dir.join("auto-update").join(format!("{}.stamp", &digest[..16]))
 }
 
 #[derive(Deserialize, Default)]
@@ -227,5 +255,21 @@ url = "https://plugins.example/reg"
         assert!(on.auto_update.due(None, now));
         assert!(!on.auto_update.due(Some(now - Duration::from_secs(3600)), now));
         assert!(on.auto_update.due(Some(now - Duration::from_secs(7200)), now));
+    }
+
+    #[test]
+    fn each_lockfile_has_its_own_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = stamp_file(dir.path(), Path::new("/p/tusk.lock"));
+        let user = stamp_file(dir.path(), Path::new("/home/u/.local/share/tusk/tusk.lock"));
+        assert_ne!(project, user);
+        assert_eq!(project, stamp_file(dir.path(), Path::new("/p/./tusk.lock")));
+        assert_eq!(project.parent().unwrap(), dir.path().join("auto-update"));
+        let on = RegistrySettings::parse("[registry]\nauto_update = true\n", "c").unwrap().auto_update;
+        let off = RegistrySettings::default().auto_update;
+        assert!(on.due_now(&project) && !off.due_now(&project));
+        AutoUpdate::record_check(&project).unwrap();
+        assert!(!on.due_now(&project), "checked a moment ago");
+        assert!(on.due_now(&user), "another lockfile is due all the same");
     }
 }

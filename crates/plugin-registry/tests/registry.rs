@@ -478,3 +478,84 @@ fn an_update_reports_the_permissions_of_the_version_it_replaces() {
     assert_eq!(update.previous_permissions["reg_base"]["env"], serde_json::json!([]));
     assert_eq!(update.installed[0].1.as_ref().unwrap().permissions["env"], serde_json::json!(["HOME"]));
 }
+
+#[test]
+fn yanked_versions_are_skipped_unless_locked_and_yanking_edits_only_that_flag() {
+    let world = World::new();
+    world.publish("reg_base", "1.0.0", "", true);
+    world.publish("reg_base", "1.1.0", "", true);
+    let registry = world.registry();
+    let index_file = world.registry_dir().join(tusk_plugin_registry::index::index_path("reg_base").unwrap());
+    let before = std::fs::read_to_string(&index_file).unwrap();
+    let v110 = semver::Version::new(1, 1, 0);
+
+    // Installed and locked at 1.1.0, then 1.1.0 is yanked.
+    world.install(&registry, &[("reg_base", "^1")]).unwrap();
+    assert_eq!(world.locked_versions(), ["reg_base 1.1.0"]);
+    let yanked = publish::yank(&world.registry_dir(), "reg_base", &v110, true).unwrap();
+    assert_eq!(yanked.targets, [Compatibility::current(semver::Version::new(0, 1, 0)).target]);
+    assert!(yanked.changed);
+    let after = std::fs::read_to_string(&index_file).unwrap();
+    let (old_lines, new_lines): (Vec<&str>, Vec<&str>) = (before.lines().collect(), after.lines().collect());
+    assert_eq!(old_lines[0], new_lines[0], "the line of 1.0.0 is left byte for byte");
+    let entries = registry.entries("reg_base").unwrap();
+    assert_eq!(entries.iter().map(|entry| entry.yanked).collect::<Vec<_>>(), [false, true]);
+    // Yanking twice changes nothing; the search list shows the newest version not yanked.
+    assert!(!publish::yank(&world.registry_dir(), "reg_base", &v110, true).unwrap().changed);
+    assert_eq!(registry.search_list().unwrap()[0].version, semver::Version::new(1, 0, 0));
+
+    // The locked yanked version is kept by an install of something else and reproduced from
+    // the lockfile (with a warning), but `update` moves off it and a new install skips it.
+    world.publish("reg_app", "1.0.0", "reg_base = \"^1\"", true);
+    world.install(&registry, &[("reg_app", "^1")]).unwrap();
+    assert_eq!(world.locked_versions(), ["reg_app 1.0.0", "reg_base 1.1.0"]);
+    std::fs::remove_dir_all(&world.scope().plugins_dir).unwrap();
+    let lookup = |source: &str| source.strip_prefix("registry+").map(|location| Registry::new("test", location));
+    let (installed, notes) = install::reproduce(&world.scope(), &lookup, &world.options(false)).unwrap();
+    assert_eq!(installed.len(), 2);
+    assert_eq!(
+        notes,
+        [format!(
+            "reg_base 1.1.0 is yanked in registry `test`; installed because {} locks it",
+            world.scope().lock_path.display()
+        )]
+    );
+    let update = install::install(&registry, &[], Some(&[]), &world.scope(), &world.options(false)).unwrap();
+    let updated: Vec<String> =
+        update.installed.iter().map(|(plugin, _)| format!("{} {}", plugin.name, plugin.version)).collect();
+    assert_eq!(updated, ["reg_base 1.0.0"], "the only version not yanked");
+    assert_eq!(world.installed_version("reg_base"), "1.0.0");
+    let before = snapshot(&world.project());
+    assert_refused(
+        world.install(&registry, &[("reg_base", "=1.1.0")]),
+        "no usable version of `reg_base` matches =1.1.0 (you asked for reg_base =1.1.0): 1.1.0",
+        &world.project(),
+        &before,
+    );
+
+    // Un-yanked, it is chosen again.
+    assert!(publish::yank(&world.registry_dir(), "reg_base", &v110, false).unwrap().changed);
+    assert_eq!(
+        std::fs::read_to_string(&index_file).unwrap().lines().nth(1).map(|line| line.contains("\"yanked\":false")),
+        Some(true)
+    );
+    assert_eq!(registry.search_list().unwrap()[1].version, v110);
+    let update = install::install(&registry, &[], Some(&[]), &world.scope(), &world.options(false)).unwrap();
+    assert_eq!(update.installed[0].0.version, "1.1.0");
+
+    // A version or plugin that is not there, and a folder that is not a registry.
+    let error = publish::yank(&world.registry_dir(), "reg_base", &semver::Version::new(9, 0, 0), true).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!("reg_base 9.0.0 is not published in {} (published: 1.0.0, 1.1.0)", world.registry_dir().display())
+    );
+    let error = publish::yank(&world.registry_dir(), "nothing", &v110, true).unwrap_err();
+    assert_eq!(error.to_string(), format!("there is no plugin named `nothing` in {}", world.registry_dir().display()));
+    let error = publish::yank(&world.project(), "reg_base", &v110, true).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!("{} is not a folder registry (it has no config.json)", world.project().display())
+    );
+    let error = publish::yank(&world.registry_dir(), "../x", &v110, true).unwrap_err();
+    assert_eq!(error.to_string(), "invalid plugin name `../x`: it contains a path separator");
+}

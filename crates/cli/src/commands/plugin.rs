@@ -26,6 +26,7 @@ use crate::commands::{CommandEngine, Context, Status};
 use crate::output;
 
 pub use self::build::Profile;
+pub use self::registry::start_auto_update_if_due;
 
 /// Runs `tusk plugin …`.
 pub fn plugin(context: &Context, command: PluginCommand) -> anyhow::Result<Status> {
@@ -46,6 +47,7 @@ pub fn plugin(context: &Context, command: PluginCommand) -> anyhow::Result<Statu
         PluginCommand::Pack(args) => registry::pack(context, &args),
         PluginCommand::Keygen(args) => registry::keygen(&args),
         PluginCommand::Publish(args) => registry::publish(&args),
+        PluginCommand::Yank(args) => registry::yank(&args),
         PluginCommand::Search(args) => registry::search(&args),
         PluginCommand::Outdated(args) => registry::outdated(&args),
         PluginCommand::Update(args) => registry::update(&args),

@@ -49,6 +49,8 @@ pub fn repl(context: &Context) -> anyhow::Result<Status> {
     if let Err(error) = engine.watch_plugins() {
         output::write_stderr(&format!("tusk: plugin libraries are not watched for changes: {error}\n"));
     }
+    // After the watch started: an update it applies is picked up by hot reload.
+    crate::commands::plugin::start_auto_update_if_due(&script_dir(&Input::Stdin));
     let plugins_started = engine.plugins().map(|host| host.load_started()).unwrap_or_default();
     interrupt::watch_repl(engine.interrupt_flag(), plugins_started);
     let mut repl = Repl::new(context, engine)?;

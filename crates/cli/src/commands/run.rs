@@ -13,11 +13,12 @@ use std::time::Duration;
 use tusk::Engine;
 
 use crate::cli::{Input, OutputArgs};
-use crate::commands::{Context, Status, evaluate, print_value, script_dir};
+use crate::commands::{Context, Status, evaluate, plugin, print_value, script_dir};
 use crate::{interrupt, output};
 
 /// Runs the command.
 pub fn run(context: &Context, input: &Input, output_args: &OutputArgs) -> anyhow::Result<Status> {
+    plugin::start_auto_update_if_due(&script_dir(input));
     let mut engine = match context.engine(&script_dir(input)) {
         Ok(engine) => engine,
         Err(status) => return Ok(status),
@@ -90,6 +91,8 @@ pub fn watch(context: &Context, input: &Input, output_args: &OutputArgs) -> anyh
         output::write_stderr(&format!("Error: {error}\n"));
         return Ok(Status::UsageOrIo);
     }
+    // After the watch started: an update it applies is picked up by hot reload.
+    plugin::start_auto_update_if_due(&script_dir(input));
     loop {
         run_once(context, &mut engine, input, output_args)?;
         if interrupt::interrupted() {

@@ -1,4 +1,4 @@
-//! `tusk plugin pack`, `keygen`, `publish`, `search`, `outdated`, `update`, and the forms of
+//! `tusk plugin pack`, `keygen`, `publish`, `yank`, `search`, `outdated`, `update`, and the forms of
 //! `tusk plugin install` that record what they install in a lockfile: from a registry
 //! (`NAME[@REQ]`), from the lockfile (no argument), and built from source (`--path`, `--git`,
 //! `--crate`). The work is `tusk_plugin_registry`'s; this module reads the command line and
@@ -9,15 +9,16 @@ use std::process::{Command, Stdio};
 
 use tusk_plugin_catalog::{Permissions, default_config_file};
 use tusk_plugin_registry::install::{self, Staging};
+use tusk_plugin_registry::settings::stamp_file;
 use tusk_plugin_registry::source::Location;
 use tusk_plugin_registry::{
-    Compatibility, InstallOptions, LOCK_FILE, LibraryCheck, LibraryFacts, LockedPlugin, Lockfile, Registry,
+    AutoUpdate, Compatibility, InstallOptions, LOCK_FILE, LibraryCheck, LibraryFacts, LockedPlugin, Lockfile, Registry,
     RegistrySettings, Scope, signing,
 };
 
 use crate::cli::{
     PluginInstallArgs, PluginKeygenArgs, PluginPackArgs, PluginPublishArgs, PluginScopeArgs, PluginSearchArgs,
-    PluginUpdateArgs,
+    PluginUpdateArgs, PluginYankArgs,
 };
 use crate::commands::plugin::{Profile, fail, permissions_text, prepare, user_plugins_dir};
 use crate::commands::{Context, Status};
@@ -528,18 +529,9 @@ pub fn publish(args: &PluginPublishArgs) -> anyhow::Result<Status> {
         Ok(settings) => settings,
         Err(message) => return Ok(fail(&message)),
     };
-    let registry = match settings.pick(args.registry.as_deref()) {
-        Ok(registry) => registry,
-        Err(error) => return error_status(error),
-    };
-    let root = match &registry.location {
-        Location::Folder(dir) => dir.clone(),
-        Location::Http(_) => {
-            return Ok(fail(&format!(
-                "registry `{}` is served over HTTP, which takes no uploads: publish into the folder its server serves",
-                registry.name
-            )));
-        }
+    let root = match folder_registry(&settings, args.registry.as_deref()) {
+        Ok(root) => root,
+        Err(message) => return Ok(fail(&message)),
     };
     let archive = match std::fs::read(&args.archive) {
         Ok(archive) => archive,
@@ -562,6 +554,53 @@ pub fn publish(args: &PluginPublishArgs) -> anyhow::Result<Status> {
                 entry.name,
                 entry.vers,
                 entry.target,
+                root.display()
+            ))?;
+            Ok(Status::Success)
+        }
+        Err(error) => error_status(error),
+    }
+}
+
+/// The folder of a registry that takes writes (publish, yank).
+fn folder_registry(settings: &RegistrySettings, named: Option<&str>) -> Result<PathBuf, String> {
+    let registry = settings.pick(named).map_err(|error| error.to_string())?;
+    match &registry.location {
+        Location::Folder(dir) => Ok(dir.clone()),
+        Location::Http(_) => Err(format!(
+            "registry `{}` is served over HTTP, which takes no uploads: publish into the folder its server serves",
+            registry.name
+        )),
+    }
+}
+
+/// `tusk plugin yank NAME@VERSION --registry DIR [--undo]`.
+pub fn yank(args: &PluginYankArgs) -> anyhow::Result<Status> {
+    let settings = match settings() {
+        Ok(settings) => settings,
+        Err(message) => return Ok(fail(&message)),
+    };
+    let Some((name, version)) = args.spec.split_once('@') else {
+        return Ok(fail(&format!(
+            "`{}` names no version: yank takes NAME@VERSION (for example greeter@1.2.0)",
+            args.spec
+        )));
+    };
+    let version = match version.parse::<semver::Version>() {
+        Ok(version) => version,
+        Err(error) => return Ok(fail(&format!("invalid version `{version}` in `{}`: {error}", args.spec))),
+    };
+    let root = match folder_registry(&settings, args.registry.as_deref()) {
+        Ok(root) => root,
+        Err(message) => return Ok(fail(&message)),
+    };
+    match tusk_plugin_registry::publish::yank(&root, name, &version, !args.undo) {
+        Ok(outcome) => {
+            let state = if args.undo { "not yanked" } else { "yanked" };
+            let what = if outcome.changed { "is now" } else { "was already" };
+            output::write_stdout(&format!(
+                "{name} {version} ({}) {what} {state} in {}\n",
+                outcome.targets.join(", "),
                 root.display()
             ))?;
             Ok(Status::Success)
@@ -657,9 +696,72 @@ pub fn outdated(args: &PluginScopeArgs) -> anyhow::Result<Status> {
     Ok(Status::Success)
 }
 
-/// When `tusk plugin update --if-due` last checked, as a file's modification time.
-fn auto_update_stamp() -> Option<PathBuf> {
-    tusk_plugin_catalog::default_index_file().and_then(|file| file.parent().map(|dir| dir.join("auto-update.stamp")))
+/// Where automatic updates keep their state: `~/.cache/tusk` (the stamps of the last checks
+/// and the log of the checks started in the background).
+fn auto_update_dir() -> Option<PathBuf> {
+    tusk_plugin_catalog::default_index_file().and_then(|file| file.parent().map(Path::to_path_buf))
+}
+
+/// The log of the automatic update checks started in the background.
+pub const AUTO_UPDATE_LOG: &str = "auto-update.log";
+
+/// At the start of `tusk run`, `tusk run --watch` and `tusk repl`: when `auto_update` is on
+/// and the check of the project's lockfile (in `project_dir`) or the user's is due, starts
+/// `tusk plugin update --if-due` for it as a background process (its output appended to
+/// `~/.cache/tusk/auto-update.log`) and returns at once. A running `--watch` or REPL then
+/// picks an update up through hot reload. When it is not due this reads the configuration
+/// file and, only if it mentions `auto_update`, one modification time per lockfile: no
+/// network, nothing started.
+pub fn start_auto_update_if_due(project_dir: &Path) {
+    let Some(config_file) = default_config_file() else { return };
+    let Ok(text) = std::fs::read_to_string(&config_file) else { return };
+    if !text.contains("auto_update") {
+        return;
+    }
+    // An invalid configuration is reported by the commands that use it, not here.
+    let Ok(settings) = RegistrySettings::parse(&text, &config_file.display().to_string()) else { return };
+    let Some(state_dir) = auto_update_dir() else { return };
+    if !settings.auto_update.enabled {
+        return;
+    }
+    let project = crate::commands::absolute(project_dir);
+    let mut scopes: Vec<(PathBuf, Vec<std::ffi::OsString>)> =
+        vec![(project.join(LOCK_FILE), vec!["--project".into(), project.clone().into_os_string()])];
+    if let Some(user_lock) = user_plugins_dir().and_then(|dir| dir.parent().map(|parent| parent.join(LOCK_FILE))) {
+        scopes.push((user_lock, vec!["--user".into()]));
+    }
+    for (lock_path, scope_args) in scopes {
+        if !lock_path.is_file() || !settings.auto_update.due_now(&stamp_file(&state_dir, &lock_path)) {
+            continue;
+        }
+        if let Err(error) = spawn_update(&state_dir, &lock_path, &scope_args) {
+            output::write_stderr(&format!("warning: cannot start the automatic plugin update check: {error}\n"));
+        }
+    }
+}
+
+/// Starts `tusk plugin update --if-due SCOPE` in its own process group (a Ctrl-C meant for the
+/// script does not cut an update in two), its output appended to the log; a thread reaps it.
+fn spawn_update(state_dir: &Path, lock_path: &Path, scope_args: &[std::ffi::OsString]) -> std::io::Result<()> {
+    std::fs::create_dir_all(state_dir)?;
+    let mut log = std::fs::OpenOptions::new().create(true).append(true).open(state_dir.join(AUTO_UPDATE_LOG))?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_secs());
+    std::io::Write::write_all(
+        &mut log,
+        format!("auto_update: checking {} (unix time {now})\n", lock_path.display()).as_bytes(),
+    )?;
+    let mut command = Command::new(std::env::current_exe()?);
+    command
+        .args(["plugin", "update", "--if-due"])
+        .args(scope_args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log);
+    #[cfg(unix)]
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    let mut child = command.spawn()?;
+    std::thread::Builder::new().name("tusk-auto-update".into()).spawn(move || child.wait())?;
+    Ok(())
 }
 
 /// `tusk plugin update [NAME…]`.
@@ -669,16 +771,20 @@ pub fn update(args: &PluginUpdateArgs) -> anyhow::Result<Status> {
         Err(message) => return Ok(fail(&message)),
     };
     if args.if_due {
-        let stamp = auto_update_stamp();
-        let last = stamp.as_ref().and_then(|file| std::fs::metadata(file).and_then(|meta| meta.modified()).ok());
-        if !settings.auto_update.due(last, std::time::SystemTime::now()) {
+        let stamp = auto_update_dir().map(|dir| stamp_file(&dir, &scope.lock_path));
+        let due = match &stamp {
+            Some(stamp) => settings.auto_update.due_now(stamp),
+            None => settings.auto_update.enabled,
+        };
+        if !due {
             let why = if settings.auto_update.enabled { "the last check is recent" } else { "auto_update is off" };
             output::write_stdout(&format!("no update check: {why}\n"))?;
             return Ok(Status::Success);
         }
-        if let Some(stamp) = &stamp {
-            let _ = stamp.parent().map(std::fs::create_dir_all);
-            let _ = std::fs::write(stamp, b"");
+        if let Some(stamp) = &stamp
+            && let Err(error) = AutoUpdate::record_check(stamp)
+        {
+            return error_status(error);
         }
     }
     let lock = match Lockfile::load(&scope.lock_path) {
