@@ -81,7 +81,11 @@ impl Env {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        let output = self.command(args).stdin(Stdio::null()).output().expect("the tusk binary starts");
+        self.run_command(self.command(args))
+    }
+
+    fn run_command(&self, mut command: Command) -> Output {
+        let output = command.stdin(Stdio::null()).output().expect("the tusk binary starts");
         Output {
             code: output.status.code().expect("tusk exits normally"),
             stdout: String::from_utf8(output.stdout).unwrap(),
@@ -606,4 +610,59 @@ fn auto_update_applies_signed_updates_in_the_background_at_most_once_per_interva
     let both = env.run(&["plugin", "update", "--if-due", "--allow-unsigned"]);
     assert_eq!(both.code, 2, "{both:?}");
     assert!(both.stderr.contains("cannot be used with"), "{both:?}");
+}
+
+#[test]
+fn install_from_a_cargo_registry_goes_through_cargo_and_changes_nothing_when_it_fails() {
+    let env = Env::new();
+    env.refused(&["plugin", "install", "--crate", "../evil"], "invalid crate name `../evil`");
+
+    // Cargo's own registry replaced by a local directory source (no network): one crate, which
+    // is not a tusk plugin.
+    let source = env.path("crates");
+    let package = source.join("notaplugin-1.0.0");
+    std::fs::create_dir_all(package.join("src")).unwrap();
+    let manifest = "[package]\nname = \"notaplugin\"\nversion = \"1.0.0\"\nedition = \"2021\"\n";
+    let library = "pub fn nothing() {}\n";
+    std::fs::write(package.join("Cargo.toml"), manifest).unwrap();
+    std::fs::write(package.join("src/lib.rs"), library).unwrap();
+    let sha = |text: &str| tusk_plugin_registry::sha256_hex(text.as_bytes());
+    std::fs::write(
+        package.join(".cargo-checksum.json"),
+        format!(
+            "{{\"files\":{{\"Cargo.toml\":\"{}\",\"src/lib.rs\":\"{}\"}},\"package\":\"{}\"}}",
+            sha(manifest),
+            sha(library),
+            sha("notaplugin-1.0.0")
+        ),
+    )
+    .unwrap();
+    let cargo_home = env.path("cargo-home");
+    std::fs::create_dir_all(&cargo_home).unwrap();
+    std::fs::write(
+        cargo_home.join("config.toml"),
+        format!(
+            "[source.crates-io]\nreplace-with = \"local\"\n\n[source.local]\ndirectory = \"{}\"\n\n[net]\noffline = true\n",
+            source.display()
+        ),
+    )
+    .unwrap();
+    let with_local_registry = |args: &[&str]| {
+        let mut command = env.command(args);
+        command.env("CARGO_HOME", &cargo_home);
+        env.run_command(command)
+    };
+
+    let missing = with_local_registry(&["plugin", "install", "--crate", "nosuch@1.0.0"]);
+    assert_eq!(missing.code, 1, "{missing:?}");
+    assert!(missing.stderr.contains("cargo cannot fetch crate `nosuch@1.0.0`"), "{missing:?}");
+    assert!(missing.stderr.contains("nosuch"), "cargo says what it did not find: {missing:?}");
+
+    // Found and fetched by cargo (the lockfile source would be `crate+notaplugin@1.0.0`), then
+    // refused because it is no plugin: nothing is installed and no lockfile written.
+    let not_plugin = with_local_registry(&["plugin", "install", "--crate", "notaplugin", "--debug"]);
+    assert_eq!(not_plugin.code, 1, "{not_plugin:?}");
+    assert!(not_plugin.stderr.contains("cannot build the plugin from crate+notaplugin@1.0.0"), "{not_plugin:?}");
+    assert_eq!(env.installed(), Vec::<String>::new());
+    assert!(!env.work().join("tusk.lock").exists());
 }
