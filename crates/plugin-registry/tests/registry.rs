@@ -559,3 +559,44 @@ fn yanked_versions_are_skipped_unless_locked_and_yanking_edits_only_that_flag() 
     let error = publish::yank(&world.registry_dir(), "../x", &v110, true).unwrap_err();
     assert_eq!(error.to_string(), "invalid plugin name `../x`: it contains a path separator");
 }
+
+#[test]
+fn an_update_replaces_files_inside_the_installed_folder_and_puts_them_back_on_failure() {
+    use std::os::unix::fs::MetadataExt;
+
+    let world = World::new();
+    world.publish("reg_base", "1.0.0", "", true);
+    let registry = world.registry();
+    world.install(&registry, &[("reg_base", "^1")]).unwrap();
+    let folder = world.scope().plugins_dir.join("reg_base");
+    // A file the new build does not have: moved aside, and back when the update fails.
+    std::fs::write(folder.join("notes.txt"), "mine").unwrap();
+    let inode = std::fs::metadata(&folder).unwrap().ino();
+    let before = snapshot(&world.project());
+    world.publish("reg_base", "1.1.0", "", true);
+    let entry = registry.entries("reg_base").unwrap().into_iter().find(|entry| entry.vers.minor == 1).unwrap();
+    let archive = registry.download(&entry).unwrap();
+    let options = world.options(false);
+
+    // The lockfile cannot be written (its folder is missing): every old file is put back.
+    let mut staging = install::Staging::new(&world.scope().plugins_dir).unwrap();
+    staging.stage_package(&registry, &entry, &archive, Vec::new(), &options).unwrap();
+    let lock = world.lock();
+    let unwritable = world.project().join("missing/tusk.lock");
+    assert_refused(staging.commit(Some((&unwritable, &lock))), "missing/tusk.lock", &world.project(), &before);
+    assert_eq!(std::fs::metadata(&folder).unwrap().ino(), inode);
+
+    // It can: the folder is the same one (a watcher of it sees the change), with the new files only.
+    let mut staging = install::Staging::new(&world.scope().plugins_dir).unwrap();
+    staging.stage_package(&registry, &entry, &archive, Vec::new(), &options).unwrap();
+    staging.commit(Some((&world.scope().lock_path, &lock))).unwrap();
+    assert_eq!(std::fs::metadata(&folder).unwrap().ino(), inode);
+    assert_eq!(world.installed_version("reg_base"), "1.1.0");
+    assert!(!folder.join("notes.txt").exists());
+    let mut left: Vec<String> = std::fs::read_dir(&world.scope().plugins_dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["reg_base"], "no staged or replaced folder is left");
+}
