@@ -532,7 +532,7 @@ fn yank_marks_a_version_that_new_installs_skip() {
     env.refused(&["plugin", "yank", "../x@1.0.0"], "invalid plugin name `../x`: it contains a path separator");
     env.refused(
         &["plugin", "yank", "reg_base@1.0.0", "--registry", "http://127.0.0.1:9/reg"],
-        "is served over HTTP, which takes no uploads",
+        "is served over HTTP, which takes no uploads: publish and yank in the folder its server serves",
     );
 }
 

@@ -568,7 +568,7 @@ fn folder_registry(settings: &RegistrySettings, named: Option<&str>) -> Result<P
     match &registry.location {
         Location::Folder(dir) => Ok(dir.clone()),
         Location::Http(_) => Err(format!(
-            "registry `{}` is served over HTTP, which takes no uploads: publish into the folder its server serves",
+            "registry `{}` is served over HTTP, which takes no uploads: publish and yank in the folder its server serves",
             registry.name
         )),
     }
