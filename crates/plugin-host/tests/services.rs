@@ -7,7 +7,7 @@
 
 mod support;
 
-use std::io::Read;
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -265,20 +265,44 @@ fn tusk_exits_when_the_last_service_ends(mode: Mode) {
 fn sigterm_stops_gracefully(mode: Mode) {
     let tusk = Tusk::new(mode);
     let script = "held: @events.hold(\"forever\")\n\
-                  slow: @events.count(2, n => print(\"finished ${n} after ${@events.sleep(600)}ms\"))\n";
+                  slow: @events.count(2, n => [print(\"started ${n}\"), \
+                  print(\"finished ${n} after ${@events.sleep(600)}ms\")])\n";
     let mut child = tusk.command(script).spawn().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    // The first handler is running (sleeping) from about now.
-    std::thread::sleep(Duration::from_millis(400));
+    // The signal must reach tusk while the first handler runs: earlier, while the script is
+    // still evaluated (slow under load, and slower sandboxed), it is an interrupt (exit 130).
+    let (lines_sender, lines) = std::sync::mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        for line in stderr.lines() {
+            let line = line.unwrap();
+            let _ = lines_sender.send(line.clone());
+            text.push_str(&line);
+            text.push('\n');
+        }
+        text
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line == "started 1" => break,
+            Ok(_) => {}
+            Err(error) => {
+                let _ = child.kill();
+                panic!("the first handler did not start ({error}): {}", reader.join().unwrap());
+            }
+        }
+    }
     let stopped = Instant::now();
     nix_kill(child.id(), "TERM");
     let status = child.wait().unwrap();
-    let mut text = String::new();
-    stderr.read_to_string(&mut text).unwrap();
+    let text = reader.join().unwrap();
     assert_eq!(status.code(), Some(0), "{text}");
     assert!(stopped.elapsed() < Duration::from_secs(5), "took {:?}: {text}", stopped.elapsed());
     assert!(text.contains("stopping: running handlers get 5s to finish"), "{text}");
     assert!(text.contains("finished 1 after 600ms"), "the running handler finished: {text}");
+    assert!(!text.contains("started 2"), "no handler starts after the stop: {text}");
     assert!(text.contains("events: shutdown (1 held services end)"), "the plugin was shut down: {text}");
 }
 
