@@ -76,11 +76,17 @@ struct State {
     generation: u64,
     /// The loop returned after a stop (the grace watchdog has nothing left to do).
     finished: bool,
+    /// The loop is parked on the condition variable: only then does a post need to wake it
+    /// (a post to a busy loop is picked up with the next batch, without a system call).
+    waiting: bool,
 }
 
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
+    /// Set with `State::stopping` (cleared by a resume): read between the jobs of a batch
+    /// without taking the lock.
+    stop_requested: AtomicBool,
     grace: Mutex<Duration>,
     /// The running evaluation's interrupt flag, raised when a stop's grace period is over.
     interrupt: Mutex<Option<Arc<AtomicBool>>>,
@@ -116,8 +122,11 @@ impl EventSender {
         }
         state.queue.push_back(job);
         state.generation += 1;
+        let parked = state.waiting;
         drop(state);
-        self.shared.wake.notify_all();
+        if parked {
+            self.shared.wake.notify_all();
+        }
         Ok(())
     }
 
@@ -170,6 +179,7 @@ impl EventSender {
             return false;
         }
         state.stopping = Some(Instant::now());
+        self.shared.stop_requested.store(true, Ordering::SeqCst);
         state.finished = false;
         state.generation += 1;
         drop(state);
@@ -201,6 +211,7 @@ impl EventSender {
     pub fn resume(&self) {
         let mut state = self.shared.lock();
         state.stopping = None;
+        self.shared.stop_requested.store(false, Ordering::SeqCst);
         state.generation += 1;
     }
 
@@ -258,6 +269,7 @@ impl Default for EventLoop {
             shared: Arc::new(Shared {
                 state: Mutex::new(State::default()),
                 wake: Condvar::new(),
+                stop_requested: AtomicBool::new(false),
                 grace: Mutex::new(DEFAULT_GRACE),
                 interrupt: Mutex::new(None),
             }),
@@ -277,6 +289,7 @@ impl Drop for EventLoop {
         let jobs: Vec<_> = {
             let mut state = self.shared.lock();
             state.stopping.get_or_insert_with(Instant::now);
+            self.shared.stop_requested.store(true, Ordering::SeqCst);
             state.finished = true;
             state.queue.drain(..).collect()
         };
@@ -290,6 +303,32 @@ impl Drop for EventLoop {
 /// A timer's handle, as scripts hold it (`@every` and `@after` return it, `@cancel` takes it).
 pub(crate) struct TimerHandle {
     pub(crate) id: u64,
+}
+
+/// Jobs the loop took from the queue and has not run yet. Whatever is left when it is dropped
+/// (a stop came between two jobs, or a job panicked) goes back to the queue's front, in order,
+/// so the stopping rules (or the loop's drop) run or cancel each of them exactly once.
+struct Batch<'a> {
+    jobs: VecDeque<Box<dyn Job>>,
+    shared: &'a Shared,
+}
+
+impl Batch<'_> {
+    fn give_back(&mut self) {
+        if self.jobs.is_empty() {
+            return;
+        }
+        let mut state = self.shared.lock();
+        while let Some(job) = self.jobs.pop_back() {
+            state.queue.push_front(job);
+        }
+    }
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        self.give_back();
+    }
 }
 
 /// How [`Runtime::run_events`] ended.
@@ -340,6 +379,10 @@ impl EventLoop {
 
     fn collect_releases(&mut self) {
         let releases = std::mem::take(&mut self.shared.lock().releases);
+        self.apply_releases(releases);
+    }
+
+    fn apply_releases(&mut self, releases: Vec<(String, u64)>) {
         for (owner, id) in releases {
             if self.retained.get(&id).is_some_and(|retained| retained.owner.as_str() == owner) {
                 self.retained.remove(&id);
@@ -442,29 +485,51 @@ impl Runtime {
     }
 
     fn event_loop(&mut self, shared: &Arc<Shared>, until: Option<Instant>) -> LoopEnd {
+        // Every job queued when the loop looks is taken in one go and run before the lock is
+        // taken again: a busy server's requests cost one lock round per batch, not per job.
+        let mut batch = Batch { jobs: VecDeque::new(), shared };
         loop {
-            self.events.collect_releases();
-            let now = Instant::now();
-            let (job, stopping) = {
+            let (releases, stopping) = {
                 let mut state = shared.lock();
-                (state.queue.pop_front(), state.stopping)
+                std::mem::swap(&mut batch.jobs, &mut state.queue);
+                (std::mem::take(&mut state.releases), state.stopping)
             };
+            self.events.apply_releases(releases);
             if let Some(stopped_at) = stopping {
                 self.events.timers.clear();
+                if batch.jobs.is_empty() {
+                    return LoopEnd::Stopped;
+                }
                 let grace = *shared.grace.lock().unwrap_or_else(|p| p.into_inner());
-                match job {
-                    Some(job) if now < stopped_at + grace => job.run(self),
-                    Some(job) => job.cancel("tusk is shutting down: the grace period ended before this call ran"),
-                    None => return LoopEnd::Stopped,
+                while let Some(job) = batch.jobs.pop_front() {
+                    if Instant::now() < stopped_at + grace {
+                        job.run(self);
+                    } else {
+                        job.cancel("tusk is shutting down: the grace period ended before this call ran");
+                    }
                 }
                 continue;
             }
-            if let Some(timer) = self.events.take_due(now) {
-                self.fire(timer, now);
+            if !batch.jobs.is_empty() {
+                while let Some(job) = batch.jobs.pop_front() {
+                    if shared.stop_requested.load(Ordering::SeqCst) {
+                        // The rest goes back to the queue's front, for the stopping rules.
+                        batch.jobs.push_front(job);
+                        batch.give_back();
+                        break;
+                    }
+                    // Due timers run before the next job.
+                    if !self.events.timers.is_empty() {
+                        while let Some(timer) = self.events.take_due(Instant::now()) {
+                            self.fire(timer, Instant::now());
+                        }
+                    }
+                    job.run(self);
+                }
                 continue;
             }
-            if let Some(job) = job {
-                job.run(self);
+            if let Some(timer) = self.events.take_due(Instant::now()) {
+                self.fire(timer, Instant::now());
                 continue;
             }
             let mut state = shared.lock();
@@ -484,6 +549,7 @@ impl Runtime {
                 return LoopEnd::TimedOut;
             }
             let seen = state.generation;
+            state.waiting = true;
             while state.generation == seen {
                 match deadline {
                     Some(deadline) => {
@@ -496,6 +562,7 @@ impl Runtime {
                     None => state = shared.wake.wait(state).unwrap_or_else(|p| p.into_inner()),
                 }
             }
+            state.waiting = false;
         }
     }
 
