@@ -263,7 +263,10 @@ impl Reply {
             ),
             Body::Bytes(bytes, content_type) => (
                 bytes,
-                Some(HeaderValue::from_str(&content_type).map_err(|_| format!("`{content_type}` is not a content type"))?),
+                Some(
+                    HeaderValue::from_str(&content_type)
+                        .map_err(|_| format!("`{content_type}` is not a content type"))?,
+                ),
             ),
         };
         if let Some(content_type) = content_type.filter(|_| !written_type) {

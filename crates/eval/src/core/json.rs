@@ -170,8 +170,13 @@ mod tests {
             assert!(direct.deep_eq(&through_tree), "{text}: {direct:?} != {through_tree:?}");
             assert_eq!(serde_json::to_string(&direct).unwrap(), serde_json::to_string(&through_tree).unwrap());
         }
-        assert!(matches!(from_json_text("18446744073709551615").unwrap(), Value::Float(x) if x == 18446744073709551615.0));
-        assert_eq!(serde_json::to_string(&from_json_text(r#"{"k": 1, "o": 2, "k": 3}"#).unwrap()).unwrap(), r#"{"k":3,"o":2}"#);
+        assert!(
+            matches!(from_json_text("18446744073709551615").unwrap(), Value::Float(x) if x == 18446744073709551615.0)
+        );
+        assert_eq!(
+            serde_json::to_string(&from_json_text(r#"{"k": 1, "o": 2, "k": 3}"#).unwrap()).unwrap(),
+            r#"{"k":3,"o":2}"#
+        );
     }
 
     #[test]
