@@ -5,7 +5,10 @@ in-process as first-party plugins run), the same route in plain axum (the ceilin
 own server stack without the interpreter), and the same handler in Node's `http` module.
 
 Every server answers GET /hello with {"message": "hello", "n": 1} as application/json; each is
-started, warmed up for 2 s, measured with `wrk -t2 -cC -dDs --latency`, then stopped.
+started, warmed up for 2 s, measured with `wrk -t2 -cC -dDs --latency`, then stopped. Besides
+the rate and latencies it prints the server's CPU time per request (all its threads, from
+/proc, during the measured run): on a shared machine the rate follows the CPU the server gets,
+while the CPU per request is what the server itself costs.
 
     python3 bench/http.py [--duration 10] [--connections 64] [--no-build] [--rounds 3] [--nice -10]
 
@@ -75,19 +78,28 @@ def millis(text: str) -> float:
     return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def measure(url: str, duration: int, connections: int, prefix: list) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time the process (all its threads) has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measure(url: str, duration: int, connections: int, prefix: list, pid: int) -> dict:
     subprocess.run([*prefix, "wrk", "-t2", f"-c{connections}", "-d2s", url], check=True, capture_output=True)
+    cpu_before = cpu_seconds(pid)
     out = subprocess.run(
         [*prefix, "wrk", "-t2", f"-c{connections}", f"-d{duration}s", "--latency", url],
         check=True, capture_output=True, text=True,
     ).stdout
+    cpu = cpu_seconds(pid) - cpu_before
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
     p50 = millis(re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1))
     p99 = millis(re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1))
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     if errors or "Socket errors" in out:
         raise SystemExit(f"errors during the run:\n{out}")
-    return {"rate": rate, "p50": p50, "p99": p99}
+    return {"rate": rate, "p50": p50, "p99": p99, "cpu_us": cpu * 1e6 / requests}
 
 
 def run(name: str, command: list, port: int, duration: int, connections: int, prefix: list, env=None) -> dict:
@@ -98,7 +110,7 @@ def run(name: str, command: list, port: int, duration: int, connections: int, pr
         body = subprocess.run(["curl", "-s", url], capture_output=True, text=True).stdout
         if body.replace(" ", "") != '{"message":"hello","n":1}':
             raise SystemExit(f"{name} answered {body!r}")
-        result = measure(url, duration, connections, prefix)
+        result = measure(url, duration, connections, prefix, process.pid)
         result["name"] = name
         return result
     finally:
@@ -159,7 +171,7 @@ def main() -> None:
             print(f"round {number}:")
         report(results)
     if len(rounds) > 1:
-        print(f"median of {len(rounds)} rounds (each server's median rate, p50 and p99 taken separately):")
+        print(f"median of {len(rounds)} rounds (each column its own median):")
         report([
             {key: (statistics.median(r[i][key] for r in rounds) if key != "name" else rounds[0][i]["name"])
              for key in rounds[0][i]}
@@ -169,9 +181,10 @@ def main() -> None:
 
 def report(results: list) -> None:
     axum = next(r for r in results if r["name"] == "plain axum")
-    print(f"{'server':38} {'req/s':>10} {'vs axum':>8} {'p50 ms':>8} {'p99 ms':>8}")
+    print(f"{'server':38} {'req/s':>10} {'vs axum':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU us/req':>11}")
     for r in results:
-        print(f"{r['name']:38} {r['rate']:10.0f} {r['rate'] / axum['rate']:8.0%} {r['p50']:8.2f} {r['p99']:8.2f}")
+        print(f"{r['name']:38} {r['rate']:10.0f} {r['rate'] / axum['rate']:8.0%} {r['p50']:8.2f} {r['p99']:8.2f} "
+              f"{r['cpu_us']:11.1f}")
     tusk = max(results[:2], key=lambda r: r["rate"])
     node = results[3]
     print(f"targets: tusk >= 50% of axum: {'met' if tusk['rate'] >= 0.5 * axum['rate'] else 'NOT met'}; "
