@@ -28,15 +28,6 @@ use tusk_plugin_sdk::{PluginContext, PluginError, TuskPlugin, export_plugin};
 use crate::app::{App, Limits, SharedApp};
 use crate::server::Server;
 
-/// The plugin library brings its own allocator, as the `tusk` binary does: its server threads
-/// allocate a little for every request (hyper's buffers, the request object and its JSON text,
-/// the answer), and glibc's malloc took about a tenth of their time per request under
-/// `bench/http.py`; mimalloc takes a fraction of that. Nothing the plugin allocates is freed by
-/// the host or the other way round (the ABI lends texts and copies them), so the two
-/// allocators never meet. Tests and examples that link the library use it too.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// The plugin's configuration (`[plugins.http]`).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
