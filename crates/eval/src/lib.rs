@@ -29,7 +29,7 @@ mod value;
 pub use crate::cache_store::CacheStore;
 pub use crate::context::{CallContext, arg_function, arg_int, arg_number, arg_object, arg_str, expect_arity};
 pub use crate::core::Core;
-pub use crate::core::json::from_json;
+pub use crate::core::json::{from_json, from_json_text};
 pub use crate::de::{DeError, from_value};
 pub use crate::error::{RuntimeError, RuntimeErrorKind, TraceFrame};
 pub use crate::function::{Function, NativeFn, NativeFunction};

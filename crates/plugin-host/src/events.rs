@@ -68,10 +68,12 @@ impl PluginEvents {
 fn run_post(runtime: &mut Runtime, plugin: &str, function: u64, args_json: &str) -> Result<String, PostFailure> {
     let failed = |message: String| PostFailure { script: false, message };
     let (function, site) = runtime.events().retained(plugin, function).map_err(failed)?;
-    let args = match serde_json::from_str::<serde_json::Value>(args_json) {
-        Ok(serde_json::Value::Array(items)) => items.into_iter().map(tusk_eval::from_json).collect::<Vec<Value>>(),
-        Ok(_) => return Err(failed(format!("plugin `{plugin}` posted arguments that are not a JSON array"))),
-        Err(error) => return Err(failed(format!("plugin `{plugin}` posted arguments that are not JSON: {error}"))),
+    let mut parsed = tusk_eval::from_json_text(args_json)
+        .map_err(|error| failed(format!("plugin `{plugin}` posted arguments that are not JSON: {error}")))?;
+    let args: Vec<Value> = match &mut parsed {
+        // The array is the parser's alone: its items are taken, not copied.
+        Value::Array(items) => std::mem::take(std::rc::Rc::make_mut(items)),
+        _ => return Err(failed(format!("plugin `{plugin}` posted arguments that are not a JSON array"))),
     };
     match runtime.call_at(&function, &args, site) {
         Ok(value) => serde_json::to_string(&value).map_err(|error| {

@@ -710,8 +710,9 @@ pub(crate) fn release_function(id: u64) {
     }
 }
 
-/// What a posted call's outcome is handed to: the result as JSON text, or the error.
-type PostReply = Box<dyn FnOnce(Result<String, PluginError>) + Send>;
+/// What a posted call's outcome is handed to: the result as JSON text (the host's, borrowed for
+/// the reply: read it without a copy), or the error.
+type PostReply = Box<dyn for<'a> FnOnce(Result<&'a str, PluginError>) + Send>;
 
 unsafe extern "C" fn post_done(token: *mut c_void, code: u32, result: StrRef, error: *const ErrorOut) {
     if token.is_null() {
@@ -720,8 +721,9 @@ unsafe extern "C" fn post_done(token: *mut c_void, code: u32, result: StrRef, er
     // SAFETY: `token` is the `Box<PostReply>` leaked by `post`, handed back exactly once.
     let reply = unsafe { Box::from_raw(token.cast::<PostReply>()) };
     let outcome = if code == status::OK {
-        // SAFETY: the host's text is valid for this call; it is copied at once.
-        Ok(unsafe { view(result) }.to_string())
+        // SAFETY: the host's text is valid for this call, and the reply only borrows it for
+        // the call.
+        Ok(unsafe { view(result) })
     } else {
         // SAFETY: on an error status the host passes its filled error record (or null).
         match unsafe { error.as_ref() } {

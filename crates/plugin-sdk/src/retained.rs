@@ -121,10 +121,10 @@ impl RetainedFunction {
         ffi::post(
             self.inner.id,
             &json,
-            Box::new(move |outcome: Result<String, PluginError>| {
+            Box::new(move |outcome: Result<&str, PluginError>| {
                 let _keep = keep;
                 done(outcome.and_then(|json| {
-                    serde_json::from_str::<OwnedValue>(&json).map_err(|error| {
+                    serde_json::from_str::<OwnedValue>(json).map_err(|error| {
                         PluginError::message(format!("the host's result is not a plain value: {error}"))
                     })
                 }))

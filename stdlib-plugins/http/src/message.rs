@@ -256,12 +256,18 @@ impl Reply {
         let written_type = self.headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
         let (bytes, content_type) = match self.body {
             Body::Empty => (Vec::new(), None),
-            Body::Text(text) => (text.into_bytes(), Some("text/plain; charset=utf-8".to_string())),
+            Body::Text(text) => (text.into_bytes(), Some(HeaderValue::from_static("text/plain; charset=utf-8"))),
             Body::Json(value) => (
                 serde_json::to_vec(&value).map_err(|error| format!("the body cannot be written as JSON: {error}"))?,
-                Some("application/json".to_string()),
+                Some(HeaderValue::from_static("application/json")),
             ),
-            Body::Bytes(bytes, content_type) => (bytes, Some(content_type)),
+            Body::Bytes(bytes, content_type) => (
+                bytes,
+                Some(
+                    HeaderValue::from_str(&content_type)
+                        .map_err(|_| format!("`{content_type}` is not a content type"))?,
+                ),
+            ),
         };
         if let Some(content_type) = content_type.filter(|_| !written_type) {
             builder = builder.header(axum::http::header::CONTENT_TYPE, content_type);

@@ -246,9 +246,16 @@ async fn run_scripts(app: &App, route: &crate::app::Route, mut request: OwnedVal
             }
         }
     }
+    let has_after = middleware.iter().any(|m| m.after.is_some());
     let mut reply = match reply {
         Some(reply) => reply,
-        None => match call(&route.handler, vec![request.clone()]).await {
+        // The request goes to the handler as it is unless an after-middleware needs it too.
+        None => match call(
+            &route.handler,
+            vec![if has_after { request.clone() } else { std::mem::replace(&mut request, OwnedValue::Null) }],
+        )
+        .await
+        {
             Ok(value) => script_reply(value, "the handler", description),
             Err(error) => failure(&error, "the handler", description),
         },
