@@ -136,7 +136,59 @@ pub struct Model {
     pub outputs: Vec<Port>,
     /// How long reading, optimising and planning took.
     pub load_time: Duration,
-    plan: Arc<TypedRunnableModel>,
+    plans: Plans,
+}
+
+/// How many plans specialised to a concrete input shape a model keeps (least recently used
+/// first out). Each holds its own copy of the weights in the layout its kernels want.
+pub const SHAPE_PLANS: usize = 4;
+
+/// A model's runnable plans.
+enum Plans {
+    /// Every input dimension is fixed: one plan.
+    Fixed(Arc<TypedRunnableModel>),
+    /// Some dimensions are open (`batch`, `seq`): a plan optimised for each concrete shape, made
+    /// on first use. Concrete sizes let tract pick its kernels for the actual matrix sizes and
+    /// fold shape computations away, which a plan with symbolic dimensions redoes on every run.
+    PerShape(ShapePlans),
+}
+
+struct ShapePlans {
+    /// The decluttered graph with its symbols, from which each specialised plan is made.
+    template: TypedModel,
+    /// Each symbol with the input and axis that give its value.
+    symbols: Vec<(Symbol, usize, usize)>,
+    /// Plans by their symbols' values, most recently used first.
+    plans: Mutex<Vec<(Vec<usize>, Arc<TypedRunnableModel>)>>,
+}
+
+impl ShapePlans {
+    /// The plan for these inputs' shapes, made now or earlier.
+    fn plan_for(&self, inputs: &[Tensor]) -> TractResult<Arc<TypedRunnableModel>> {
+        let mut key = Vec::with_capacity(self.symbols.len());
+        for (_, input, axis) in &self.symbols {
+            let size = inputs.get(*input).and_then(|tensor| tensor.shape().get(*axis)).copied();
+            key.push(size.ok_or_else(|| TractError::msg(format!("input {input} has no axis {axis}")))?);
+        }
+        {
+            let mut plans = self.plans.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(position) = plans.iter().position(|(known, _)| *known == key) {
+                let entry = plans.remove(position);
+                let plan = entry.1.clone();
+                plans.insert(0, entry);
+                return Ok(plan);
+            }
+        }
+        // Optimised outside the lock: it takes a while, and known shapes stay usable.
+        let values: HashMap<Symbol, TDim> =
+            self.symbols.iter().zip(&key).map(|((symbol, ..), size)| (symbol.clone(), size.to_dim())).collect();
+        let plan = self.template.set_symbols(&values)?.into_optimized()?.into_runnable()?;
+        let mut plans = self.plans.lock().unwrap_or_else(PoisonError::into_inner);
+        plans.retain(|(known, _)| *known != key);
+        plans.insert(0, (key, plan.clone()));
+        plans.truncate(SHAPE_PLANS);
+        Ok(plan)
+    }
 }
 
 impl fmt::Debug for Model {
@@ -180,25 +232,25 @@ impl Model {
             Format::Onnx => tract_onnx::onnx().model_for_path(path).and_then(|model| Model::optimise(model, &[])),
             Format::TensorFlow => Model::tensorflow(path),
         };
-        let (plan, inputs, outputs) = built.map_err(|error| {
+        let (plans, inputs, outputs) = built.map_err(|error| {
             PluginError::message(format!("cannot load the model {}: {}", path.display(), tract_message(&error)))
         })?;
-        Ok(Model { path: Some(path.to_path_buf()), format, inputs, outputs, load_time: started.elapsed(), plan })
+        Ok(Model { path: Some(path.to_path_buf()), format, inputs, outputs, load_time: started.elapsed(), plans })
     }
 
     /// A model from ONNX bytes (a model the plugin made itself, such as a trained one).
     pub fn from_onnx_bytes(bytes: &[u8]) -> Result<Model, PluginError> {
         let started = Instant::now();
-        let (plan, inputs, outputs) = tract_onnx::onnx()
+        let (plans, inputs, outputs) = tract_onnx::onnx()
             .model_for_read(&mut std::io::Cursor::new(bytes))
             .and_then(|model| Model::optimise(model, &[]))
             .map_err(|error| PluginError::message(format!("cannot load the model: {}", tract_message(&error))))?;
-        Ok(Model { path: None, format: Format::Onnx, inputs, outputs, load_time: started.elapsed(), plan })
+        Ok(Model { path: None, format: Format::Onnx, inputs, outputs, load_time: started.elapsed(), plans })
     }
 
     /// A frozen graph: its placeholders carry their element type and shape as attributes, which
     /// tract leaves to the caller, so they are read from the graph and set as the input facts.
-    fn tensorflow(path: &Path) -> TractResult<(Arc<TypedRunnableModel>, Vec<Port>, Vec<Port>)> {
+    fn tensorflow(path: &Path) -> TractResult<(Plans, Vec<Port>, Vec<Port>)> {
         let tensorflow = tract_tensorflow::tensorflow();
         let graph = tensorflow.proto_model_for_path(path)?;
         let mut placeholders = Vec::new();
@@ -214,7 +266,7 @@ impl Model {
     fn optimise(
         mut model: InferenceModel,
         placeholders: &[(String, DatumType, Option<TVec<isize>>)],
-    ) -> TractResult<(Arc<TypedRunnableModel>, Vec<Port>, Vec<Port>)> {
+    ) -> TractResult<(Plans, Vec<Port>, Vec<Port>)> {
         for index in 0..model.input_outlets()?.len() {
             let node = model.input_outlets()?[index].node;
             let name = model.node(node).name.clone();
@@ -237,16 +289,16 @@ impl Model {
             };
             model.set_input_fact(index, fact)?;
         }
-        let typed = model.into_optimized()?;
+        let template = model.into_typed()?.into_decluttered()?;
         let ports = |outlets: &[OutletId]| -> TractResult<Vec<Port>> {
             outlets
                 .iter()
                 .map(|outlet| {
-                    let fact = typed.outlet_fact(*outlet)?;
-                    let name = typed
+                    let fact = template.outlet_fact(*outlet)?;
+                    let name = template
                         .outlet_label(*outlet)
                         .map(str::to_string)
-                        .unwrap_or_else(|| typed.node(outlet.node).name.clone());
+                        .unwrap_or_else(|| template.node(outlet.node).name.clone());
                     let shape = fact
                         .shape
                         .iter()
@@ -259,9 +311,30 @@ impl Model {
                 })
                 .collect()
         };
-        let inputs = ports(typed.input_outlets()?)?;
-        let outputs = ports(typed.output_outlets()?)?;
-        Ok((typed.into_runnable()?, inputs, outputs))
+        let inputs = ports(template.input_outlets()?)?;
+        let outputs = ports(template.output_outlets()?)?;
+        // Each open input dimension that is a plain symbol gives that symbol's value at run time.
+        let mut symbols: Vec<(Symbol, usize, usize)> = Vec::new();
+        let mut derived = true;
+        for (input, outlet) in template.input_outlets()?.iter().enumerate() {
+            for (axis, dim) in template.outlet_fact(*outlet)?.shape.iter().enumerate() {
+                match dim {
+                    TDim::Val(_) => {}
+                    TDim::Sym(symbol) => {
+                        if !symbols.iter().any(|(known, ..)| known == symbol) {
+                            symbols.push((symbol.clone(), input, axis));
+                        }
+                    }
+                    _ => derived = false,
+                }
+            }
+        }
+        let plans = if symbols.is_empty() || !derived {
+            Plans::Fixed(template.into_optimized()?.into_runnable()?)
+        } else {
+            Plans::PerShape(ShapePlans { template, symbols, plans: Mutex::new(Vec::new()) })
+        };
+        Ok((plans, inputs, outputs))
     }
 
     /// The input called `name`.
@@ -277,11 +350,13 @@ impl Model {
     /// Runs the model on one tensor per input (in the order of [`Model::inputs`]); the tensors'
     /// shapes must already fit the ports ([`check_shapes`]).
     pub fn run(&self, inputs: Vec<Tensor>) -> Result<Vec<Arc<Tensor>>, PluginError> {
+        let fail = |error: TractError| PluginError::message(format!("the model failed: {}", tract_message(&error)));
+        let plan = match &self.plans {
+            Plans::Fixed(plan) => plan.clone(),
+            Plans::PerShape(plans) => plans.plan_for(&inputs).map_err(fail)?,
+        };
         let inputs: TVec<TValue> = inputs.into_iter().map(TValue::from).collect();
-        let outputs = self
-            .plan
-            .run(inputs)
-            .map_err(|error| PluginError::message(format!("the model failed: {}", tract_message(&error))))?;
+        let outputs = plan.run(inputs).map_err(fail)?;
         Ok(outputs.into_iter().map(TValue::into_arc_tensor).collect())
     }
 
