@@ -2,7 +2,8 @@
 //! dependency of the workspace) is built once for both:
 //!
 //! - [`Model`]: an ONNX model (tract-onnx) or a TensorFlow frozen graph (tract-tensorflow),
-//!   optimised and made runnable once, with its inputs and outputs described by name, element
+//!   decluttered once and optimised per concrete input shape (a bounded number of shapes, then one
+//!   general plan), with its inputs and outputs described by name, element
 //!   type and shape ([`Port`]);
 //! - [`ModelCache`]: models by canonical path, kept while the file's stamp (device, inode, size,
 //!   modification time) is unchanged and loaded again when the file changes;
@@ -123,7 +124,7 @@ pub fn datum_name(datum: DatumType) -> &'static str {
     }
 }
 
-/// A loaded model, optimised and ready to run. Cheap to share (`Arc`), safe to run from any
+/// A loaded model, decluttered and ready to run (optimised per input shape on first use). Cheap to share (`Arc`), safe to run from any
 /// thread.
 pub struct Model {
     /// The file it came from (`None` for a model made in memory).
@@ -134,32 +135,37 @@ pub struct Model {
     pub inputs: Vec<Port>,
     /// Outputs in the order [`Model::run`] returns them.
     pub outputs: Vec<Port>,
-    /// How long reading, optimising and planning took.
+    /// How long reading and decluttering took (and optimising, for a model with fixed shapes).
     pub load_time: Duration,
     plans: Plans,
 }
 
-/// How many plans specialised to a concrete input shape a model keeps (least recently used
-/// first out). Each holds its own copy of the weights in the layout its kernels want.
+/// How many plans specialised to a concrete input shape a model makes: the first shapes it
+/// runs get one each; any further shape runs on one general plan with symbolic dimensions (made
+/// once, when first needed), so a stream of varied shapes never re-optimises the graph and the
+/// memory stays bounded (each plan holds its own copy of the weights, packed for its kernels).
 pub const SHAPE_PLANS: usize = 4;
 
 /// A model's runnable plans.
 enum Plans {
     /// Every input dimension is fixed: one plan.
     Fixed(Arc<TypedRunnableModel>),
-    /// Some dimensions are open (`batch`, `seq`): a plan optimised for each concrete shape, made
-    /// on first use. Concrete sizes let tract pick its kernels for the actual matrix sizes and
-    /// fold shape computations away, which a plan with symbolic dimensions redoes on every run.
+    /// Some dimensions are open (`batch`, `seq`): plans optimised for concrete shapes, made on
+    /// first use. Concrete sizes let tract pick its kernels for the actual matrix sizes and fold
+    /// the shape computations a plan with symbolic dimensions redoes on every run (all-MiniLM
+    /// with a batch of 32 runs markedly faster).
     PerShape(ShapePlans),
 }
 
 struct ShapePlans {
-    /// The decluttered graph with its symbols, from which each specialised plan is made.
+    /// The decluttered graph with its symbols, from which each plan is made.
     template: TypedModel,
     /// Each symbol with the input and axis that give its value.
     symbols: Vec<(Symbol, usize, usize)>,
-    /// Plans by their symbols' values, most recently used first.
+    /// Specialised plans by their symbols' values (at most [`SHAPE_PLANS`]).
     plans: Mutex<Vec<(Vec<usize>, Arc<TypedRunnableModel>)>>,
+    /// The plan for every other shape.
+    general: Mutex<Option<Arc<TypedRunnableModel>>>,
 }
 
 impl ShapePlans {
@@ -170,35 +176,31 @@ impl ShapePlans {
             let size = inputs.get(*input).and_then(|tensor| tensor.shape().get(*axis)).copied();
             key.push(size.ok_or_else(|| TractError::msg(format!("input {input} has no axis {axis}")))?);
         }
-        {
-            let mut plans = self.plans.lock().unwrap_or_else(PoisonError::into_inner);
-            if let Some(position) = plans.iter().position(|(known, _)| *known == key) {
-                let entry = plans.remove(position);
-                let plan = entry.1.clone();
-                plans.insert(0, entry);
-                return Ok(plan);
+        let full = {
+            let plans = self.plans.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some((_, plan)) = plans.iter().find(|(known, _)| *known == key) {
+                return Ok(plan.clone());
             }
+            plans.len() >= SHAPE_PLANS
+        };
+        if full {
+            let mut general = self.general.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(plan) = general.as_ref() {
+                return Ok(plan.clone());
+            }
+            let plan = self.template.clone().into_optimized()?.into_runnable()?;
+            *general = Some(plan.clone());
+            return Ok(plan);
         }
         // Optimised outside the lock: it takes a while, and known shapes stay usable.
         let values: HashMap<Symbol, TDim> =
             self.symbols.iter().zip(&key).map(|((symbol, ..), size)| (symbol.clone(), size.to_dim())).collect();
         let plan = self.template.set_symbols(&values)?.into_optimized()?.into_runnable()?;
         let mut plans = self.plans.lock().unwrap_or_else(PoisonError::into_inner);
-        plans.retain(|(known, _)| *known != key);
-        plans.insert(0, (key, plan.clone()));
-        plans.truncate(SHAPE_PLANS);
+        if plans.len() < SHAPE_PLANS && !plans.iter().any(|(known, _)| *known == key) {
+            plans.push((key, plan.clone()));
+        }
         Ok(plan)
-    }
-}
-
-impl fmt::Debug for Model {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Model")
-            .field("path", &self.path)
-            .field("format", &self.format)
-            .field("inputs", &self.inputs)
-            .field("outputs", &self.outputs)
-            .finish_non_exhaustive()
     }
 }
 
@@ -332,7 +334,7 @@ impl Model {
         let plans = if symbols.is_empty() || !derived {
             Plans::Fixed(template.into_optimized()?.into_runnable()?)
         } else {
-            Plans::PerShape(ShapePlans { template, symbols, plans: Mutex::new(Vec::new()) })
+            Plans::PerShape(ShapePlans { template, symbols, plans: Mutex::new(Vec::new()), general: Mutex::new(None) })
         };
         Ok((plans, inputs, outputs))
     }
@@ -694,6 +696,29 @@ mod tests {
                 assert!((got - want).abs() < 1e-6, "{file}: {:?}", rows[0]);
             }
         }
+    }
+
+    #[test]
+    fn every_batch_size_gives_the_same_rows_on_specialised_and_general_plans() {
+        // More batch sizes than SHAPE_PLANS: the first ones get specialised plans, the rest run
+        // on the general one; all must compute the same rows.
+        let model = Model::load(&fixture("tiny_mlp.onnx")).unwrap();
+        let want = [0.185_863_61_f32, 0.777_100_4, 0.037_036_06];
+        for batch in [1, 2, 3, 1, 4, 5, 6, 2, 7] {
+            let data: Vec<f32> = (0..batch).flat_map(|_| [1.0f32, 2.0, 3.0, 4.0]).collect();
+            let out = model.run(vec![Tensor::from_shape(&[batch, 4], &data).unwrap()]).unwrap();
+            let rows = rows_f32(&out[0]).unwrap();
+            assert_eq!(rows.len(), batch);
+            for row in &rows {
+                for (got, want) in row.iter().zip(want) {
+                    assert!((got - want).abs() < 1e-6, "batch {batch}: {row:?}");
+                }
+            }
+        }
+        let Plans::PerShape(plans) = &model.plans else { panic!("the tiny MLP has an open batch dimension") };
+        let keys: Vec<Vec<usize>> = plans.plans.lock().unwrap().iter().map(|(key, _)| key.clone()).collect();
+        assert_eq!(keys, [vec![1], vec![2], vec![3], vec![4]]);
+        assert!(plans.general.lock().unwrap().is_some(), "batches 5 to 7 ran on the general plan");
     }
 
     #[test]
