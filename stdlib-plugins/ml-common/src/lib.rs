@@ -204,6 +204,17 @@ impl ShapePlans {
     }
 }
 
+impl fmt::Debug for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Model")
+            .field("path", &self.path)
+            .field("format", &self.format)
+            .field("inputs", &self.inputs)
+            .field("outputs", &self.outputs)
+            .finish_non_exhaustive()
+    }
+}
+
 /// tract's error with its causes, on one line.
 fn tract_message(error: &TractError) -> String {
     let mut text = error.to_string();
