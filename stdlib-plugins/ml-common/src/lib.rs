@@ -154,7 +154,7 @@ enum Plans {
     /// first use. Concrete sizes let tract pick its kernels for the actual matrix sizes and fold
     /// the shape computations a plan with symbolic dimensions redoes on every run (all-MiniLM
     /// with a batch of 32 runs markedly faster).
-    PerShape(ShapePlans),
+    PerShape(Box<ShapePlans>),
 }
 
 struct ShapePlans {
@@ -345,7 +345,12 @@ impl Model {
         let plans = if symbols.is_empty() || !derived {
             Plans::Fixed(template.into_optimized()?.into_runnable()?)
         } else {
-            Plans::PerShape(ShapePlans { template, symbols, plans: Mutex::new(Vec::new()), general: Mutex::new(None) })
+            Plans::PerShape(Box::new(ShapePlans {
+                template,
+                symbols,
+                plans: Mutex::new(Vec::new()),
+                general: Mutex::new(None),
+            }))
         };
         Ok((plans, inputs, outputs))
     }
