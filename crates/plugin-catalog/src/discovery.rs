@@ -171,7 +171,8 @@ impl Catalog {
     /// indexed and conflicts resolved by `preferences` (symbol as written, `@op` or `function`,
     /// to plugin name).
     pub fn new(found: Vec<DiscoveredPlugin>, preferences: &HashMap<String, String>) -> Catalog {
-        let mut catalog = Catalog::default();
+        // Sized once: a manifest is a large value, and a growing vector copies all of them.
+        let mut catalog = Catalog { plugins: Vec::with_capacity(found.len()), ..Catalog::default() };
         for plugin in found {
             if let Some(&winner) = catalog.by_name.get(plugin.name()) {
                 let kept: &mut DiscoveredPlugin = &mut catalog.plugins[winner];
@@ -457,10 +458,12 @@ pub fn discover(
     let mut old_index = index_file.and_then(read_index).unwrap_or_default();
     let mut stats = IndexStats::default();
     let mut diagnostics = Vec::new();
-    let mut found = Vec::new();
+    // Sized for the installation the index knows (a manifest is a large value, and a growing
+    // vector copies all of them).
+    let mut found = Vec::with_capacity(old_index.entries.len());
     // Index keys and stamps, parallel to `found`, so the index can be written from borrowed
     // manifests instead of clones.
-    let mut stamps: Vec<(String, Stamp, Option<Stamp>)> = Vec::new();
+    let mut stamps: Vec<(String, Stamp, Option<Stamp>)> = Vec::with_capacity(old_index.entries.len());
     for root in &search.roots {
         let entries = match std::fs::read_dir(&root.dir) {
             Ok(entries) => entries,
