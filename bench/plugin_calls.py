@@ -7,12 +7,13 @@ plugin installed in a temporary folder and trusted, so it runs in-process). A ca
 (time of the script with the call - time of the script without) / N.
 
     python3 bench/plugin_calls.py [--calls 1000000] [--rounds 5] [--no-build]
-                                  [--baseline OTHER_TUSK] [--callgrind]
+                                  [--baseline OTHER_TUSK] [--callgrind [--keep DIR]]
 
 Wall time: each round runs every script once (and every binary, with `--baseline`, in the
 same round), so a change in the machine's load hits all of them alike; medians over the
 rounds. `--callgrind` counts instructions instead (valgrind, one run each, 100,000 calls), which
-the load cannot move. The binaries come from `$CARGO_TARGET_DIR/release` (else
+the load cannot move; `--keep DIR` keeps each profile (`DIR/callgrind.tusk.plugin`, …) for
+`callgrind_annotate`, to see where a call's instructions go. The binaries come from `$CARGO_TARGET_DIR/release` (else
 `target/release`).
 """
 
@@ -52,9 +53,10 @@ def run(tusk: Path, env: dict, kind: str, n: int) -> float:
     return elapsed
 
 
-def instructions(tusk: Path, env: dict, kind: str, n: int) -> int:
+def instructions(tusk: Path, env: dict, kind: str, n: int, keep: Path | None = None, name: str = "tusk") -> int:
+    out = "/dev/null" if keep is None else str(keep / f"callgrind.{name}.{kind}")
     result = subprocess.run(
-        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", str(tusk), "-e", SCRIPTS[kind].format(n=n)],
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(tusk), "-e", SCRIPTS[kind].format(n=n)],
         env=env,
         capture_output=True,
     )
@@ -71,6 +73,8 @@ def main() -> None:
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--baseline", type=Path, help="another tusk binary, timed in the same rounds")
     parser.add_argument("--callgrind", action="store_true", help="count instructions (100,000 calls) instead")
+    parser.add_argument("--keep", type=Path, help="with --callgrind: keep the profiles in this folder "
+                        "(callgrind.NAME.KIND; read them with callgrind_annotate)")
     args = parser.parse_args()
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "-p", "tusk-cli", "-p", "my_plugin"], cwd=ROOT, check=True)
@@ -93,7 +97,9 @@ def main() -> None:
         if args.callgrind:
             n = 100_000
             for name, tusk in binaries:
-                counts = {kind: instructions(tusk, env, kind, n) for kind in SCRIPTS}
+                if args.keep:
+                    args.keep.mkdir(parents=True, exist_ok=True)
+                counts = {kind: instructions(tusk, env, kind, n, args.keep, name) for kind in SCRIPTS}
                 builtin = (counts["builtin"] - counts["none"]) / n
                 plugin_call = (counts["plugin"] - counts["none"]) / n
                 print(f"{name}: instructions per call: built-in {builtin:.0f}, plugin {plugin_call:.0f} "

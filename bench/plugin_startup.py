@@ -9,10 +9,15 @@ run with plugins writes the discovery index (cold); the runs after it read the i
 which is what every later start-up does.
 
     python3 bench/plugin_startup.py [--plugins 100] [--runs 200] [--no-build] [--baseline OTHER_TUSK]
+                                    [--callgrind [--keep DIR]]
 
 `--baseline` times another tusk binary (an earlier build) in the same interleaved rounds, with
 and without the plugins, so that a change is measured A/B under the same machine load.
 The binaries are taken from `$CARGO_TARGET_DIR/release` (else `target/release`).
+
+`--callgrind` counts the instructions of `tusk -e 1` (valgrind) with none and with N plugins
+(index warm) instead of timing it, which the machine's load cannot move; `--keep DIR` keeps the
+profiles (`DIR/callgrind.NAME.{none,plugins}`) for `callgrind_annotate`.
 
 Prints the median and the 10th/90th percentiles of each case, and the difference of the medians
 (the target of the plugin-system issue: at most 1 ms more than with none).
@@ -20,6 +25,7 @@ Prints the median and the 10th/90th percentiles of each case, and the difference
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -54,7 +60,12 @@ def install_plugins(folder: Path, count: int) -> None:
         plugin = folder / name
         plugin.mkdir(parents=True)
         (plugin / "plugin.toml").write_text(MANIFEST.format(name=name, index=index))
-        shutil.copy(LIBRARY, plugin / "libmy_plugin.so")
+        # A hard link where the file system allows it: 1,000 copies of a 6 MB library would fill
+        # a small disk, and discovery only looks at the library's stamp.
+        try:
+            os.link(LIBRARY, plugin / "libmy_plugin.so")
+        except OSError:
+            shutil.copy(LIBRARY, plugin / "libmy_plugin.so")
 
 
 def time_runs(env: dict, runs: int, expression: str = "1", expected: bytes = b"1", tusk: Path = TUSK) -> list:
@@ -68,6 +79,18 @@ def time_runs(env: dict, runs: int, expression: str = "1", expected: bytes = b"1
     return samples
 
 
+def instructions(env: dict, tusk: Path, out: str) -> int:
+    result = subprocess.run(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(tusk), "-e", "1"],
+        env=env,
+        capture_output=True,
+    )
+    match = re.search(rb"Collected : (\d+)", result.stderr)
+    if result.returncode != 0 or result.stdout.strip() != b"1" or not match:
+        raise SystemExit(f"valgrind {tusk} -e 1 failed: {result.stderr.decode()[-2000:]}")
+    return int(match.group(1))
+
+
 def describe(samples: list) -> str:
     deciles = statistics.quantiles(samples, n=10)
     return f"median {statistics.median(samples) * 1e3:6.2f} ms (p10 {deciles[0] * 1e3:.2f}, p90 {deciles[-1] * 1e3:.2f})"
@@ -79,6 +102,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--baseline", type=Path, help="another tusk binary, timed in the same rounds")
+    parser.add_argument("--callgrind", action="store_true", help="count instructions (valgrind) instead of timing")
+    parser.add_argument("--keep", type=Path, help="with --callgrind: keep the profiles in this folder")
     args = parser.parse_args()
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "-p", "tusk-cli", "-p", "my_plugin"], cwd=ROOT, check=True)
@@ -91,14 +116,32 @@ def main() -> None:
         base = dict(os.environ)
         for variable, folder in (("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache"), ("XDG_CONFIG_HOME", "config")):
             base[variable] = str(scratch / folder)
-        without = dict(base, TUSK_PLUGIN_PATH=str(empty))
+        # Each case keeps its own index (the index is rewritten whenever the installed set
+        # differs from the one it lists, so a shared one would be rebuilt at every switch).
+        without = dict(base, TUSK_PLUGIN_PATH=str(empty), XDG_CACHE_HOME=str(scratch / "cache-none"))
         with_plugins = dict(base, TUSK_PLUGIN_PATH=str(full))
 
         cold = time_runs(with_plugins, 1)[0]
+        if args.callgrind:
+            binaries = [("tusk", TUSK, without, with_plugins)]
+            if args.baseline:
+                base_without = dict(without, XDG_CACHE_HOME=str(scratch / "cache-baseline-none"))
+                base_with = dict(with_plugins, XDG_CACHE_HOME=str(scratch / "cache-baseline"))
+                time_runs(base_with, 1, tusk=args.baseline)
+                binaries.append(("baseline", args.baseline, base_without, base_with))
+            if args.keep:
+                args.keep.mkdir(parents=True, exist_ok=True)
+            for name, tusk, env_none, env_plugins in binaries:
+                keep = (lambda kind: str(args.keep / f"callgrind.{name}.{kind}")) if args.keep else (lambda kind: "/dev/null")
+                none = instructions(env_none, tusk, keep("none"))
+                full = instructions(env_plugins, tusk, keep("plugins"))
+                print(f"{name}: tusk -e 1 instructions: no plugins {none / 1e6:.2f} M, {args.plugins} plugins "
+                      f"(index warm) {full / 1e6:.2f} M, extra {(full - none) / 1e6:+.2f} M")
+            return
         # Interleaved rounds, so that a change in the machine's load hits both cases alike.
         none_samples, plugin_samples, base_none, base_plugins = [], [], [], []
         # The baseline keeps its own index (its format may differ), in its own cache folder.
-        base_without = dict(without, XDG_CACHE_HOME=str(scratch / "cache-baseline"))
+        base_without = dict(without, XDG_CACHE_HOME=str(scratch / "cache-baseline-none"))
         base_with = dict(with_plugins, XDG_CACHE_HOME=str(scratch / "cache-baseline"))
         if args.baseline:
             time_runs(base_with, 1, tusk=args.baseline)

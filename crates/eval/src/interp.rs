@@ -257,30 +257,54 @@ impl<'r> Interpreter<'r> {
     }
 
     /// Calls a native function with its arguments in a fixed-size array for the common arities
-    /// (no vector to fill and free on every call).
+    /// (no vector to fill and free on every call). Arguments that are locals or constants are
+    /// read without a trip through [`Interpreter::eval`], and scalar arguments are dropped
+    /// without the drop glue.
     #[inline(always)]
     fn call_native(&mut self, function: &NativeFn, nodes: &[Node], location: Location) -> Result<Value, RuntimeError> {
         match nodes {
             [] => function(&mut CallContext::new(self, location), &[]),
             [a] => {
-                let args = [self.eval(a)?];
-                function(&mut CallContext::new(self, location), &args)
+                let args = [self.eval_arg(a)?];
+                let result = function(&mut CallContext::new(self, location), &args);
+                let [a] = args;
+                a.discard();
+                result
             }
             [a, b] => {
-                let first = self.eval(a)?;
-                let args = [first, self.eval(b)?];
-                function(&mut CallContext::new(self, location), &args)
+                let first = self.eval_arg(a)?;
+                let args = [first, self.eval_arg(b)?];
+                let result = function(&mut CallContext::new(self, location), &args);
+                let [a, b] = args;
+                a.discard();
+                b.discard();
+                result
             }
             [a, b, c] => {
-                let first = self.eval(a)?;
-                let second = self.eval(b)?;
-                let args = [first, second, self.eval(c)?];
-                function(&mut CallContext::new(self, location), &args)
+                let first = self.eval_arg(a)?;
+                let second = self.eval_arg(b)?;
+                let args = [first, second, self.eval_arg(c)?];
+                let result = function(&mut CallContext::new(self, location), &args);
+                let [a, b, c] = args;
+                a.discard();
+                b.discard();
+                c.discard();
+                result
             }
             nodes => {
                 let args = self.eval_args(nodes)?;
                 function(&mut CallContext::new(self, location), &args)
             }
+        }
+    }
+
+    /// [`Interpreter::eval`] of a call's argument, with the two commonest kinds inline.
+    #[inline(always)]
+    fn eval_arg(&mut self, node: &Node) -> Result<Value, RuntimeError> {
+        match node {
+            Node::Local(index) => Ok(self.stack[self.base + *index as usize].clone()),
+            Node::Const(value) => Ok(value.clone()),
+            node => self.eval(node),
         }
     }
 

@@ -267,6 +267,9 @@ pub struct Registry {
     operators: SymbolTable,
     functions: SymbolTable,
     plugins: Vec<Key>,
+    /// The names in `plugins`, to tell a new plugin from one registering again without a
+    /// scan of the list (a thousand installed plugins made that scan quadratic at start-up).
+    plugin_names: std::collections::HashSet<Key, foldhash::fast::RandomState>,
     /// Where `@cache` shares its values, when an embedder installed a store.
     cache_store: Option<Rc<dyn crate::CacheStore>>,
 }
@@ -280,7 +283,7 @@ impl Registry {
     /// Registers every symbol of `plugin`.
     pub fn register(&mut self, plugin: &dyn Plugin) -> Result<(), RegistryError> {
         let name = Key::new(plugin.name());
-        if !self.plugins.contains(&name) {
+        if self.plugin_names.insert(name.clone()) {
             self.plugins.push(name.clone());
         }
         let mut registrar = Registrar { registry: self, plugin: name };

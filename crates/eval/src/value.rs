@@ -281,6 +281,23 @@ impl Value {
         }
     }
 
+    /// True for values that own nothing on the heap (dropping them does nothing).
+    #[inline(always)]
+    pub(crate) fn is_scalar(&self) -> bool {
+        matches!(self, Value::Null | Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Range(..))
+    }
+
+    /// Drops the value, skipping the (out-of-line) drop glue for scalars: the arguments of a
+    /// native call are dropped after every call, and are mostly numbers.
+    #[inline(always)]
+    pub(crate) fn discard(self) {
+        if self.is_scalar() {
+            std::mem::forget(self);
+        } else {
+            drop(self);
+        }
+    }
+
     /// True for values that hold other values (arrays, objects, functions with captures).
     #[inline]
     pub(crate) fn is_container(&self) -> bool {

@@ -67,7 +67,7 @@ fn median(mut times: Vec<Duration>) -> Duration {
 fn main() {
     let root = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
-    let index = cache.path().join("plugin-index.json");
+    let index = cache.path().join("plugin-index.bin");
     write_plugins(root.path());
     let search = SearchPath { roots: vec![SearchRoot { dir: root.path().to_path_buf(), origin: Origin::User }] };
     let preferences = HashMap::new();
@@ -76,7 +76,7 @@ fn main() {
         let mut times = Vec::with_capacity(RUNS);
         for _ in 0..RUNS {
             if remove_index {
-                let _ = std::fs::remove_file(cache.path().join("plugin-index.json"));
+                let _ = std::fs::remove_file(cache.path().join("plugin-index.bin"));
             }
             let mut sources = SourceMap::new();
             let start = Instant::now();

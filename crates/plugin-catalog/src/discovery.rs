@@ -13,7 +13,7 @@
 //! (warning), X022 a search folder cannot be read (warning), X023 a preference names a plugin
 //! that does not provide the symbol, X024 a plugin redefines a built-in symbol.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
@@ -171,7 +171,8 @@ impl Catalog {
     /// indexed and conflicts resolved by `preferences` (symbol as written, `@op` or `function`,
     /// to plugin name).
     pub fn new(found: Vec<DiscoveredPlugin>, preferences: &HashMap<String, String>) -> Catalog {
-        let mut catalog = Catalog::default();
+        // Sized once: a manifest is a large value, and a growing vector copies all of them.
+        let mut catalog = Catalog { plugins: Vec::with_capacity(found.len()), ..Catalog::default() };
         for plugin in found {
             if let Some(&winner) = catalog.by_name.get(plugin.name()) {
                 let kept: &mut DiscoveredPlugin = &mut catalog.plugins[winner];
@@ -457,10 +458,12 @@ pub fn discover(
     let mut old_index = index_file.and_then(read_index).unwrap_or_default();
     let mut stats = IndexStats::default();
     let mut diagnostics = Vec::new();
-    let mut found = Vec::new();
+    // Sized for the installation the index knows (a manifest is a large value, and a growing
+    // vector copies all of them).
+    let mut found = Vec::with_capacity(old_index.entries.len());
     // Index keys and stamps, parallel to `found`, so the index can be written from borrowed
     // manifests instead of clones.
-    let mut stamps: Vec<(String, Stamp, Option<Stamp>)> = Vec::new();
+    let mut stamps: Vec<(String, Stamp, Option<Stamp>)> = Vec::with_capacity(old_index.entries.len());
     for root in &search.roots {
         let entries = match std::fs::read_dir(&root.dir) {
             Ok(entries) => entries,
@@ -476,17 +479,20 @@ pub fn discover(
                 continue;
             }
         };
-        let mut folders: Vec<PathBuf> = entries
+        let mut folders: Vec<std::ffi::OsString> = entries
             .filter_map(Result::ok)
             // The entry's type comes with the directory listing on most systems: plain files
             // are skipped without a `stat`. Links are kept (a linked plugin folder is fine).
             .filter(|entry| entry.file_type().is_ok_and(|kind| !kind.is_file()))
-            .filter(|entry| !entry.file_name().to_string_lossy().starts_with('.'))
-            .map(|entry| entry.path())
+            .map(|entry| entry.file_name())
+            .filter(|name| !name.as_encoded_bytes().starts_with(b"."))
             .collect();
         // Directory order is the file system's; sorting makes shadowing within one root stable.
-        folders.sort();
-        for folder in folders {
+        // By name, which orders the folders of one root as their paths would, without
+        // comparing paths component by component.
+        folders.sort_unstable();
+        for name in folders {
+            let folder = root.dir.join(name);
             let manifest_path = folder.join(MANIFEST_FILE);
             let Ok(metadata) = std::fs::metadata(&manifest_path) else {
                 continue;
@@ -528,12 +534,9 @@ pub fn discover(
         let entries = stamps
             .iter()
             .zip(&found)
-            .map(|((key, manifest, library), plugin)| {
-                (key.as_str(), IndexEntryRef { manifest: *manifest, library: *library, plugin: &plugin.manifest })
-            })
-            .collect();
-        let index = IndexRef { format: INDEX_FORMAT, host: host_id(), entries };
-        stats.written = write_index(index_file, &index).is_ok();
+            .map(|((key, manifest, library), plugin)| (key.as_str(), *manifest, *library, &plugin.manifest));
+        stats.written = index_file::encode(INDEX_FORMAT, &host_id(), entries)
+            .is_some_and(|bytes| write_index(index_file, &bytes).is_ok());
     }
     let mut catalog = Catalog::new(found, preferences);
     diagnostics.append(&mut catalog.diagnostics);
@@ -543,36 +546,26 @@ pub fn discover(
 }
 
 /// Bumped when the entry layout or the meaning of a cached manifest changes.
-const INDEX_FORMAT: u32 = 2;
+const INDEX_FORMAT: u32 = 3;
 
 /// The index file as read: parsed manifests keyed by manifest path.
-#[derive(Debug, Deserialize)]
 struct Index {
-    format: u32,
-    /// The host that wrote it; another host version or ABI rebuilds everything (a newer host
-    /// may validate manifests differently).
-    host: String,
+    /// Whether the file was written by this host in this format (another host version or
+    /// ABI rebuilds everything: a newer host may validate manifests differently).
+    current: bool,
     entries: HashMap<String, IndexEntry>,
 }
 
 impl Default for Index {
     fn default() -> Index {
-        Index { format: INDEX_FORMAT, host: host_id(), entries: HashMap::new() }
+        Index { current: true, entries: HashMap::new() }
     }
 }
 
 impl Index {
     fn matches_host(&self) -> bool {
-        self.format == INDEX_FORMAT && self.host == host_id()
+        self.current
     }
-}
-
-/// The index file as written, borrowing the manifests.
-#[derive(Serialize)]
-struct IndexRef<'a> {
-    format: u32,
-    host: String,
-    entries: BTreeMap<&'a str, IndexEntryRef<'a>>,
 }
 
 fn host_id() -> String {
@@ -583,19 +576,7 @@ fn host_id() -> String {
 ///
 /// The configuration schema has no stamp: it is read afresh whenever a plugin is configured,
 /// so a changed schema needs no index refresh (and start-up saves a `stat` per plugin).
-#[derive(Debug, Deserialize)]
-struct IndexEntry {
-    manifest: Stamp,
-    library: Option<Stamp>,
-    plugin: Manifest,
-}
-
-#[derive(Serialize)]
-struct IndexEntryRef<'a> {
-    manifest: Stamp,
-    library: Option<Stamp>,
-    plugin: &'a Manifest,
-}
+type IndexEntry = index_file::Entry;
 
 impl IndexEntry {
     /// The cached manifest (and library stamp) if the manifest and the library are as they
@@ -610,7 +591,7 @@ impl IndexEntry {
 ///
 /// The change time is included where the platform has one: tools that copy files while
 /// keeping their modification time (`cp -p`, tar, rsync -t) still change it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Stamp {
     modified_ns: u64,
     changed_ns: i64,
@@ -640,27 +621,31 @@ fn stamp_of_path(path: &Path) -> Option<Stamp> {
 }
 
 /// The index at `path`, or `None` when it is missing, unreadable, corrupt or from another host:
-/// every one of those just means "parse everything".
+/// every one of those just means "parse everything" (and a rewrite: an index from another
+/// host counts as out of date).
 fn read_index(path: &Path) -> Option<Index> {
     let bytes = std::fs::read(path).ok()?;
-    let index: Index = serde_json::from_slice(&bytes).ok()?;
-    index.matches_host().then_some(index)
+    match index_file::decode(&bytes, INDEX_FORMAT, &host_id()) {
+        Some(entries) => Some(Index { current: true, entries }),
+        None => Some(Index { current: false, entries: HashMap::new() }),
+    }
 }
 
 /// Writes the index through a temporary file and a rename, so that a concurrent tusk reads
 /// either the old or the new index, never half of one.
-fn write_index(path: &Path, index: &IndexRef<'_>) -> std::io::Result<()> {
+fn write_index(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    let json = serde_json::to_vec(index).map_err(std::io::Error::other)?;
     let mut temporary = path.as_os_str().to_os_string();
     temporary.push(format!(".{}.tmp", std::process::id()));
-    std::fs::write(&temporary, json)?;
+    std::fs::write(&temporary, bytes)?;
     std::fs::rename(&temporary, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&temporary);
     })
 }
+
+mod index_file;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -40,9 +40,9 @@ pub fn default_grants_file() -> Option<PathBuf> {
     xdg_dir("XDG_CONFIG_HOME", ".config").map(|dir| dir.join("tusk").join("grants.toml"))
 }
 
-/// `~/.cache/tusk/plugin-index.json` (or under `$XDG_CACHE_HOME`): the discovery index.
+/// `~/.cache/tusk/plugin-index.bin` (or under `$XDG_CACHE_HOME`): the discovery index.
 pub fn default_index_file() -> Option<PathBuf> {
-    xdg_dir("XDG_CACHE_HOME", ".cache").map(|dir| dir.join("tusk").join("plugin-index.json"))
+    xdg_dir("XDG_CACHE_HOME", ".cache").map(|dir| dir.join("tusk").join("plugin-index.bin"))
 }
 
 /// `~/.local/share/tusk/plugins` (or under `$XDG_DATA_HOME`): plugins installed for the user.

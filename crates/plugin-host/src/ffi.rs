@@ -24,11 +24,10 @@ use std::ffi::c_void;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
-use smallvec::SmallVec;
 use tusk_eval::isolate::{ParallelError, ParallelItems};
 use tusk_eval::{CallContext, Foreign, Key, Object, Text, Value};
 use tusk_plugin_abi::{
-    ENTRY_SYMBOL, ErrorOut, PluginDescriptor, StrRef, TValue, error_kind, foreign_thread_error, status,
+    ENTRY_SYMBOL, ErrorOut, PluginDescriptor, StrRef, TValue, error_kind, foreign_thread_error, status, tag,
 };
 use tusk_plugin_boundary::fs::Grant;
 use tusk_plugin_hostapi::descriptor;
@@ -110,6 +109,7 @@ pub(crate) struct PluginFailure {
     pub(crate) help: String,
 }
 
+#[cold]
 fn failure(code: u32, error: &ErrorOut) -> PluginFailure {
     PluginFailure {
         status: code,
@@ -197,16 +197,22 @@ impl InProcess {
 
 /// Fails when other threads tried to use the context since the last check (their calls were
 /// refused): the plugin is told by the failure of its current call.
+#[inline]
 fn refused_threads(host: &HostContext) -> Result<(), PluginFailure> {
     match host.refused_calls() {
         0 => Ok(()),
-        refused => Err(PluginFailure {
-            status: status::ERROR,
-            kind: error_kind::MESSAGE,
-            argument: None,
-            message: foreign_thread_error(&host.backend().plugin, refused),
-            help: String::new(),
-        }),
+        refused => Err(refused_failure(host, refused)),
+    }
+}
+
+#[cold]
+fn refused_failure(host: &HostContext, refused: u64) -> PluginFailure {
+    PluginFailure {
+        status: status::ERROR,
+        kind: error_kind::MESSAGE,
+        argument: None,
+        message: foreign_thread_error(&host.backend().plugin, refused),
+        help: String::new(),
     }
 }
 
@@ -446,21 +452,60 @@ impl Grant for CheckedHere<'_> {
 }
 
 /// Calls a plugin symbol with host values: the fast path of every plugin operator call.
+///
+/// The arguments are lent in a fixed-size array for the common arities (no vector to fill,
+/// move and free on every call); only calls with more than four arguments collect them. The
+/// failure is boxed so that the result moves as a value's three words.
 pub(crate) fn call(
     host: &'static HostContext,
     descriptor: &PluginDescriptor,
     symbol: SymbolHandle,
     ctx: &mut CallContext<'_, '_>,
     args: &[Value],
-) -> Result<Value, PluginFailure> {
+) -> Result<Value, Box<PluginFailure>> {
     // Refused calls from the plugin's threads since its last call fail this one.
-    refused_threads(host)?;
-    let calls = &host.backend().calls;
-    if calls.get() == 0 {
+    refused_threads(host).map_err(Box::new)?;
+    if host.backend().calls.get() == 0 {
         host.begin_epoch();
     }
     let mut temporaries = Temporaries::new();
-    let raw: SmallVec<[TValue; 6]> = args.iter().map(|arg| host.give(arg, Some(&mut temporaries))).collect();
+    let mut give = |arg: &Value| lend(host, arg, &mut temporaries);
+    let result = match args {
+        [] => call_raw(host, descriptor, symbol, ctx, &[]),
+        [a] => call_raw(host, descriptor, symbol, ctx, &[give(a)]),
+        [a, b] => {
+            let raw = [give(a), give(b)];
+            call_raw(host, descriptor, symbol, ctx, &raw)
+        }
+        [a, b, c] => {
+            let raw = [give(a), give(b), give(c)];
+            call_raw(host, descriptor, symbol, ctx, &raw)
+        }
+        [a, b, c, d] => {
+            let raw = [give(a), give(b), give(c), give(d)];
+            call_raw(host, descriptor, symbol, ctx, &raw)
+        }
+        args => {
+            let raw: Vec<TValue> = args.iter().map(give).collect();
+            call_raw(host, descriptor, symbol, ctx, &raw)
+        }
+    };
+    host.release_all(temporaries);
+    // ... and so do refused calls during it, whatever it returned.
+    refused_threads(host).map_err(Box::new)?;
+    result
+}
+
+/// The call itself, with the arguments already lent.
+#[inline(always)]
+fn call_raw(
+    host: &'static HostContext,
+    descriptor: &PluginDescriptor,
+    symbol: SymbolHandle,
+    ctx: &mut CallContext<'_, '_>,
+    raw: &[TValue],
+) -> Result<Value, Box<PluginFailure>> {
+    let calls = &host.backend().calls;
     let mut out = TValue::NULL;
     let mut error = ErrorOut::EMPTY;
     let call_context = (ctx as *mut CallContext<'_, '_>).cast::<c_void>();
@@ -471,24 +516,54 @@ pub(crate) fn call(
         unsafe { (descriptor.call)(symbol.as_ptr(), call_context, raw.as_ptr(), raw.len(), &mut out, &mut error) };
     calls.set(calls.get() - 1);
     // Copied before anything else can call into the plugin (its texts live until then).
-    let result = if code != status::OK {
-        Err(failure(code, &error))
+    if code != status::OK {
+        Err(Box::new(failure(code, &error)))
+    } else if let Some(value) = scalar_result(&out) {
+        Ok(value)
     } else if host.is_stale(&out) {
-        // SAFETY: the plugin's result lives until its next call.
-        drop(unsafe { host.take(&out) });
-        Err(PluginFailure {
-            status: status::ERROR,
-            kind: error_kind::SCRIPT,
-            argument: None,
-            message: tusk_plugin_hostapi::kept_past_its_call(&host.backend().plugin),
-            help: String::new(),
-        })
+        Err(Box::new(stale_result(host, &out)))
     } else {
-        // SAFETY: as above.
+        // SAFETY: the plugin's result lives until its next call.
         Ok(unsafe { host.take(&out) })
-    };
-    host.release_all(temporaries);
-    // ... and so do refused calls during it, whatever it returned.
-    refused_threads(host)?;
-    result
+    }
+}
+
+/// [`Context::give`](tusk_plugin_hostapi::Context::give) of an argument lent to one call,
+/// with the scalars (most arguments of hot calls) converted inline.
+#[inline(always)]
+fn lend(host: &HostContext, arg: &Value, temporaries: &mut Temporaries) -> TValue {
+    match arg {
+        Value::Int(n) => TValue::new(tag::INT, *n as u64, 0),
+        Value::Float(x) => TValue::new(tag::FLOAT, x.to_bits(), 0),
+        Value::Bool(b) => TValue::new(tag::BOOL, u64::from(*b), 0),
+        Value::Null => TValue::NULL,
+        arg => host.give(arg, Some(temporaries)),
+    }
+}
+
+/// A scalar result, converted inline (what [`Context::take`](tusk_plugin_hostapi::Context::take)
+/// does for these tags); `None` for everything else.
+#[inline(always)]
+fn scalar_result(out: &TValue) -> Option<Value> {
+    match out.tag {
+        tag::INT => Some(Value::Int(out.a as i64)),
+        tag::FLOAT => Some(Value::Float(f64::from_bits(out.a))),
+        tag::BOOL => Some(Value::Bool(out.a != 0)),
+        tag::NULL => Some(Value::Null),
+        _ => None,
+    }
+}
+
+/// A result the plugin kept from an earlier call (a function or opaque value it was lent).
+#[cold]
+fn stale_result(host: &HostContext, out: &TValue) -> PluginFailure {
+    // SAFETY: the plugin's result lives until its next call.
+    drop(unsafe { host.take(out) });
+    PluginFailure {
+        status: status::ERROR,
+        kind: error_kind::SCRIPT,
+        argument: None,
+        message: tusk_plugin_hostapi::kept_past_its_call(&host.backend().plugin),
+        help: String::new(),
+    }
 }

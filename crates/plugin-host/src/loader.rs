@@ -517,7 +517,7 @@ impl LoadedPlugin {
                     }
                     let _running = crash::running(crash_note);
                     ffi::call(host, descriptor, handle, ctx, args)
-                        .map_err(|failure| runtime_error(&plugin.name, &display, failure))
+                        .map_err(|failure| runtime_error(&plugin.name, &display, *failure))
                 })
             }
             (Backend::Sandboxed(remote), SymbolRef::Sandboxed(index)) => {

@@ -563,26 +563,38 @@ unsafe extern "C" fn call(
             // `repr(transparent)` over `TValue`.
             unsafe { std::slice::from_raw_parts(args.cast::<Value>(), argc) }
         };
-        let previous = CALL.with(|current| current.replace(call_context));
-        let result = catch_unwind(AssertUnwindSafe(|| callable(args)));
-        CALL.with(|current| current.set(previous));
-        match result {
-            Ok(Ok(value)) => {
+        // A panic in `callable` unwinds through the marker (which restores the previous call)
+        // to `guarded`, which reports it: one `catch_unwind` per call.
+        let _current = CurrentCall::enter(call_context);
+        match callable(args) {
+            Ok(value) => {
                 // SAFETY: the host passes a valid, writable out-slot; the reference moves to it.
                 unsafe { out.write(value.into_raw()) };
                 status::OK
             }
-            Ok(Err(plugin_error)) => {
+            Err(plugin_error) => {
                 write_plugin_error(error, &plugin_error);
                 status::ERROR
             }
-            Err(payload) => {
-                let (message, help) = panic_text(&*payload);
-                write_error(error, error_kind::PANIC, None, message, help);
-                status::PANIC
-            }
         }
     })
+}
+
+/// Marks the host's call context as the one in progress on this thread, and restores the
+/// previous one when dropped, also when the plugin's function panics (calls nest through
+/// script functions).
+struct CurrentCall(*mut c_void);
+
+impl CurrentCall {
+    fn enter(call_context: *mut c_void) -> CurrentCall {
+        CurrentCall(CALL.with(|current| current.replace(call_context)))
+    }
+}
+
+impl Drop for CurrentCall {
+    fn drop(&mut self) {
+        CALL.with(|current| current.set(self.0));
+    }
 }
 
 unsafe extern "C" fn drop_object(object: u64) {

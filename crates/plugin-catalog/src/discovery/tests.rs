@@ -221,7 +221,7 @@ fn the_bundled_folder_of_an_installation_is_under_lib_else_beside_the_executable
 fn index_skips_parsing_until_something_changes() {
     let root = tempfile::tempdir().unwrap();
     let cache = tempfile::tempdir().unwrap();
-    let index = cache.path().join("tusk/plugin-index.json");
+    let index = cache.path().join("tusk/plugin-index.bin");
     for n in 0..5 {
         write_plugin(root.path(), &format!("p{n}"), &format!("p{n}"), "1.0.0", "");
     }
@@ -266,6 +266,88 @@ fn index_skips_parsing_until_something_changes() {
     // A corrupt index is rebuilt.
     std::fs::write(&index, b"{not json").unwrap();
     assert_eq!(run(&search, Some(&index)).stats, IndexStats { reused: 0, parsed: 3, written: true });
+}
+
+/// A manifest with every field set to something other than its default.
+fn full_manifest() -> Manifest {
+    use crate::manifest::{Example, ExecutionMode, FileAccess, NetworkAccess, Permissions};
+    Manifest {
+        name: "full".into(),
+        version: semver::Version::parse("1.2.3-beta.1+build.5").unwrap(),
+        description: "Every field — with UTF-8".into(),
+        author: "a".into(),
+        license: "MIT OR Apache-2.0".into(),
+        repository: "https://example.invalid/full".into(),
+        dir: PathBuf::from("/plugins/full"),
+        library: PathBuf::from("/plugins/full/libfull.so"),
+        abi: (1, 4),
+        mode: ExecutionMode::InProcess,
+        first_party: true,
+        hot_reload: false,
+        dependencies: vec![
+            ("core".into(), semver::VersionReq::parse("^1.0").unwrap()),
+            ("other".into(), semver::VersionReq::parse(">=0.2, <0.4").unwrap()),
+        ],
+        operators: vec!["full.op".into(), "run".into()],
+        functions: vec!["full_fn".into()],
+        types: vec!["full.handle".into()],
+        permissions: Permissions {
+            file_system: FileAccess::ReadWrite,
+            paths: vec!["$HOME/data".into()],
+            network: NetworkAccess::Outbound,
+            hosts: vec!["*.example.com:443".into()],
+            database: true,
+            env: vec!["FULL_*".into()],
+            optional: true,
+        },
+        config_schema: Some(PathBuf::from("/plugins/full/schema.json")),
+        examples: vec![
+            Example { code: "full_fn(1)".into(), result: Some(serde_json::json!({"a": [1, 2.5, null]})) },
+            Example { code: "@full.op()".into(), result: None },
+        ],
+    }
+}
+
+#[test]
+fn the_binary_index_gives_back_every_field_and_refuses_damaged_files() {
+    let manifest = full_manifest();
+    let stamp = Stamp { modified_ns: 1, changed_ns: -2, size: 3 };
+    let library = Some(Stamp { modified_ns: u64::MAX, changed_ns: i64::MIN, size: 0 });
+    let entries = [("/plugins/full/plugin.toml", stamp, library, &manifest), ("/p/x.toml", stamp, None, &manifest)];
+    let bytes = index_file::encode(7, "host a", entries.into_iter()).unwrap();
+
+    let decoded = index_file::decode(&bytes, 7, "host a").unwrap();
+    assert_eq!(decoded.len(), 2);
+    let entry = &decoded["/plugins/full/plugin.toml"];
+    assert_eq!((entry.manifest, entry.library), (stamp, library));
+    assert_eq!(entry.plugin, manifest);
+    assert_eq!(decoded["/p/x.toml"].library, None);
+
+    // Another format or host, a truncated file, trailing bytes and an old JSON index all read
+    // as no index.
+    assert!(index_file::decode(&bytes, 8, "host a").is_none());
+    assert!(index_file::decode(&bytes, 7, "host b").is_none());
+    for cut in [0, 8, bytes.len() / 2, bytes.len() - 1] {
+        assert!(index_file::decode(&bytes[..cut], 7, "host a").is_none(), "cut at {cut}");
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    assert!(index_file::decode(&longer, 7, "host a").is_none());
+    assert!(index_file::decode(b"{\"format\": 2}", 7, "host a").is_none());
+}
+
+#[test]
+fn an_index_from_another_format_is_replaced() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let index = cache.path().join("tusk").join("plugin-index");
+    write_plugin(root.path(), "p", "p", "1.0.0", "");
+    let search = roots(&[(root.path(), Origin::User)]);
+    std::fs::create_dir_all(index.parent().unwrap()).unwrap();
+    std::fs::write(&index, b"{\"format\": 2, \"host\": \"old\", \"entries\": {}}").unwrap();
+    assert_eq!(run(&search, Some(&index)).stats, IndexStats { reused: 0, parsed: 1, written: true });
+    assert!(std::fs::read(&index).unwrap().starts_with(index_file::MAGIC));
+    assert_eq!(run(&search, Some(&index)).stats, IndexStats { reused: 1, parsed: 0, written: false });
 }
 
 #[test]
