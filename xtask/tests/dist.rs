@@ -307,3 +307,69 @@ fn a_plugin_written_with_the_unpacked_tusk_builds_tests_and_installs() {
         "{stderr}"
     );
 }
+
+/// The newcomer flow: the unpacked tusk runs a script on the standard plugins, a third-party
+/// plugin is signed, published into a folder registry and installed by name (sandboxed, with
+/// the archive's runner), and `tusk plugin list` shows the bundled and the installed plugins.
+#[test]
+fn a_newcomer_uses_the_standard_plugins_and_installs_one_from_a_registry() {
+    let (dir, root) = unpack();
+    let tusk = root.join("bin/tusk");
+    let home = dir.path().join("home");
+    let work = dir.path().join("work");
+
+    // The third-party plugin: the registry tests' `reg_base`, built as its author would.
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--quiet", "-p", "tusk-plugin-reg-base"])
+        .current_dir(workspace_root())
+        .env("CARGO_TARGET_DIR", target_dir())
+        .status()
+        .unwrap();
+    assert!(status.success(), "the registry test plugin builds");
+    let fixture = workspace_root().join("crates/plugin-registry/tests/fixtures/reg_base");
+    let folder = dir.path().join("reg_base");
+    std::fs::create_dir_all(&folder).unwrap();
+    for file in ["plugin.toml", "README.md"] {
+        std::fs::copy(fixture.join(file), folder.join(file)).unwrap();
+    }
+    let library = format!("{}tusk_plugin_reg_base{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+    std::fs::copy(target_dir().join("debug").join(&library), folder.join(&library)).unwrap();
+
+    let ok = |args: &[&str]| {
+        let output = run(&tusk, args, &work, &home);
+        assert!(output.status.success(), "tusk {args:?}: {}", text(&output.stderr));
+        text(&output.stdout)
+    };
+    ok(&["plugin", "keygen"]);
+    let key = home.join("config/tusk/signing.key").display().to_string();
+    let packed = ok(&["plugin", "pack", &folder.display().to_string(), "--out", "pkgs", "--sign", &key]);
+    let archive = packed.lines().next().unwrap().rsplit_once(" into ").unwrap().1.to_string();
+    let registry = dir.path().join("registry");
+    ok(&["plugin", "publish", &archive, "--registry", &registry.display().to_string()]);
+    let public = std::fs::read_to_string(home.join("config/tusk/signing.pub")).unwrap();
+    std::fs::write(
+        home.join("config/tusk/config.toml"),
+        format!(
+            "[registry]\ntrusted_keys = [\"{}\"]\n\n[registries.local]\nurl = \"{}\"\n",
+            public.lines().nth(1).unwrap(),
+            registry.display()
+        ),
+    )
+    .unwrap();
+
+    let installed = ok(&["plugin", "install", "reg_base"]);
+    assert!(installed.starts_with("installed reg_base 1.0.0 from registry `local`"), "{installed}");
+    std::fs::write(
+        work.join("main.tsk"),
+        "doubled: @pipeline(\"map\", [1, 2], x => x * 2)\ntripled: reg_base_triple(3)\n",
+    )
+    .unwrap();
+    assert_eq!(ok(&["main.tsk", "--format", "json", "--compact"]), "{\"doubled\":[2,4],\"tripled\":9}\n");
+
+    let listed = ok(&["plugin", "list"]);
+    let bundled = root.join("lib/tusk/plugins/pipeline").canonicalize().unwrap();
+    assert!(listed.contains(&format!("  folder:      {} (bundled)\n", bundled.display())), "{listed}");
+    let project = work.join("plugins/reg_base");
+    assert!(listed.contains(&format!("  folder:      {} (project)", project.display())), "{listed}");
+}
