@@ -180,12 +180,21 @@ fn copy_into_place(
         }
         std::fs::write(temporary.join(RECORD_FILE), record)
             .map_err(|error| format!("cannot write {}: {error}", temporary.join(RECORD_FILE).display()))?;
-        if destination.exists() {
-            std::fs::remove_dir_all(destination)
-                .map_err(|error| format!("cannot replace {}: {error}", destination.display()))?;
+        if !destination.exists() {
+            return std::fs::rename(&temporary, destination)
+                .map_err(|error| format!("cannot move the plugin into {}: {error}", destination.display()));
         }
-        std::fs::rename(&temporary, destination)
-            .map_err(|error| format!("cannot move the plugin into {}: {error}", destination.display()))
+        // The installed plugin is moved aside, not deleted, until the new one is in place: a
+        // failure in between puts it back, so an install never leaves the plugin missing.
+        let previous = user_dir.join(format!(".{name}.replaced-{}", std::process::id()));
+        std::fs::rename(destination, &previous)
+            .map_err(|error| format!("cannot replace {}: {error}", destination.display()))?;
+        if let Err(error) = std::fs::rename(&temporary, destination) {
+            let _ = std::fs::rename(&previous, destination);
+            return Err(format!("cannot move the plugin into {}: {error}", destination.display()));
+        }
+        let _ = std::fs::remove_dir_all(&previous);
+        Ok(())
     })();
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&temporary);
