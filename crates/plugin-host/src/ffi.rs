@@ -437,6 +437,11 @@ impl Backend for InProcess {
             events.sender.end_service(service);
         }
     }
+
+    fn hand_off(_shared: &Self::Shared) -> Result<(), Cow<'static, str>> {
+        // In-process plugins share the process's descriptors, and so the hand-off desk.
+        Ok(())
+    }
 }
 
 /// The in-process host decides from the user's grants itself.

@@ -20,6 +20,7 @@
 #![allow(unsafe_code)]
 
 pub mod descriptor;
+pub mod sockets;
 
 use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
@@ -218,6 +219,10 @@ pub trait Backend: Sized + 'static {
     fn start_service(shared: &Self::Shared, name: &str) -> Result<u64, Cow<'static, str>>;
     /// Ends a service (any thread).
     fn end_service(shared: &Self::Shared, service: u64);
+    /// Whether this plugin's sockets can be handed to other plugins through the process's
+    /// [`sockets`] desk (`Err`: why not, e.g. a sandboxed runner, a process of its own). Any
+    /// thread.
+    fn hand_off(shared: &Self::Shared) -> Result<(), Cow<'static, str>>;
 }
 
 /// One plugin's host API table and the state behind it; the table's `context` points here.
@@ -574,6 +579,8 @@ fn table<B: Backend>() -> HostApi {
         start_service: start_service::<B>,
         end_service: end_service::<B>,
         map_parallel: map_parallel::<B>,
+        deposit_socket: deposit_socket::<B>,
+        take_socket: take_socket::<B>,
     }
 }
 
@@ -1040,6 +1047,101 @@ unsafe extern "C" fn end_service<B: Backend>(ctx: *mut c_void, service: u64) {
     guarded((), || {
         if let Some(shared) = shared::<B>(ctx) {
             B::end_service(shared, service);
+        }
+    })
+}
+
+// ---- ABI 1.4: handing an open connection to another plugin.
+
+/// The refusal of a hand-off where the backend or the platform has none.
+fn unsupported(error: *mut ErrorOut, message: Cow<'static, str>) -> u32 {
+    thread_error(error, message);
+    status::UNSUPPORTED
+}
+
+unsafe extern "C" fn deposit_socket<B: Backend>(
+    ctx: *mut c_void,
+    socket: i64,
+    prefix: *const u8,
+    prefix_len: usize,
+    out: *mut u64,
+    error: *mut ErrorOut,
+) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(shared) = shared::<B>(ctx) else { return thread_error(error, NO_CONTEXT.into()) };
+        if let Err(reason) = B::hand_off(shared) {
+            return unsupported(error, reason);
+        }
+        #[cfg(unix)]
+        {
+            let raw = match sockets::check_socket(socket) {
+                Ok(raw) => raw,
+                Err(message) => {
+                    thread_error(error, message.into());
+                    return status::INVALID;
+                }
+            };
+            let prefix = items_at(prefix, prefix_len).to_vec();
+            // SAFETY: the ABI's contract: on this call the caller gives up its open socket
+            // (checked open and a socket above), which nothing else owns from now on.
+            let socket = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+            write_out(out, sockets::deposit(socket, prefix));
+            status::OK
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (socket, prefix, prefix_len, out);
+            unsupported(error, "handing sockets between plugins needs a Unix system".into())
+        }
+    })
+}
+
+unsafe extern "C" fn take_socket<B: Backend>(
+    ctx: *mut c_void,
+    ticket: u64,
+    socket: *mut i64,
+    prefix: *mut *const u8,
+    prefix_len: *mut usize,
+    error: *mut ErrorOut,
+) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(shared) = shared::<B>(ctx) else { return thread_error(error, NO_CONTEXT.into()) };
+        if let Err(reason) = B::hand_off(shared) {
+            return unsupported(error, reason);
+        }
+        #[cfg(unix)]
+        {
+            thread_local! {
+                /// The bytes read ahead of the last socket this thread took (the ABI lends
+                /// them until the thread's next take).
+                static AHEAD: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+            }
+            if socket.is_null() {
+                return status::INVALID;
+            }
+            match sockets::take(ticket) {
+                Ok((taken, ahead)) => {
+                    let (pointer, length) = AHEAD.with(|buffer| {
+                        let mut buffer = buffer.borrow_mut();
+                        *buffer = ahead;
+                        (buffer.as_ptr(), buffer.len())
+                    });
+                    write_out(prefix, pointer);
+                    write_out(prefix_len, length);
+                    // From here the descriptor is the caller's, as the ABI says.
+                    write_out(socket, i64::from(std::os::fd::IntoRawFd::into_raw_fd(taken)));
+                    status::OK
+                }
+                Err(message) => {
+                    thread_error(error, message.into());
+                    status::NOT_FOUND
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (ticket, socket, prefix, prefix_len);
+            unsupported(error, "handing sockets between plugins needs a Unix system".into())
         }
     })
 }

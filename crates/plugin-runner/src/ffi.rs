@@ -438,6 +438,12 @@ impl Backend for Remote {
     fn end_service(_shared: &(), service: u64) {
         crate::events::end_service(service);
     }
+
+    fn hand_off(_shared: &()) -> Result<(), Cow<'static, str>> {
+        Err("a sandboxed plugin cannot hand connections to other plugins or take theirs: it runs in a process \
+             of its own; the hand-off needs both plugins in-process (as the standard plugins run)"
+            .into())
+    }
 }
 
 /// The runner asks the host, which checks the user's grants and answers with the resolved

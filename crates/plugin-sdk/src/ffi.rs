@@ -788,3 +788,72 @@ pub(crate) fn end_service(id: u64) {
         unsafe { (host.end_service)(host.context, id) };
     }
 }
+
+// ---- Handing an open connection to another plugin (ABI 1.4). Safe wrappers are in `host`.
+
+/// The end of the last ABI 1.4 field: a host whose table is shorter has no hand-off desk.
+#[cfg(unix)]
+const SOCKETS_END: usize = std::mem::offset_of!(HostApi, take_socket) + std::mem::size_of::<usize>();
+
+/// The host table if it has the ABI 1.4 functions.
+#[cfg(unix)]
+fn sockets_host() -> Result<&'static HostApi, PluginError> {
+    let host = events_host()?;
+    if !host_has(host, SOCKETS_END) {
+        return Err(PluginError::message(
+            "this tusk is too old to hand connections between plugins: that needs plugin ABI 1.4",
+        ));
+    }
+    Ok(host)
+}
+
+#[cfg(unix)]
+pub(crate) fn deposit_socket(socket: std::os::fd::OwnedFd, prefix: &[u8]) -> Result<u64, PluginError> {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let host = sockets_host()?;
+    let raw = socket.into_raw_fd();
+    let mut ticket = 0u64;
+    let mut error = ErrorOut::EMPTY;
+    // SAFETY: `raw` is an open descriptor this plugin owned (it was an `OwnedFd`); the bytes
+    // are borrowed for the call; any thread may deposit.
+    let code = unsafe {
+        (host.deposit_socket)(host.context, i64::from(raw), prefix.as_ptr(), prefix.len(), &mut ticket, &mut error)
+    };
+    if code == status::OK {
+        return Ok(ticket);
+    }
+    // SAFETY: on a refusal the descriptor is still ours (the ABI says so), and nothing else
+    // took it: it is closed here rather than leaked.
+    drop(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) });
+    // SAFETY: the host filled `error` with text valid until this thread's next error.
+    Err(PluginError::message(unsafe { view(error.message) }.to_string()))
+}
+
+#[cfg(unix)]
+pub(crate) fn take_socket(ticket: u64) -> Result<(std::os::fd::OwnedFd, Vec<u8>), PluginError> {
+    use std::os::fd::FromRawFd;
+    let host = sockets_host()?;
+    let mut socket = -1i64;
+    let (mut prefix, mut prefix_len) = (std::ptr::null::<u8>(), 0usize);
+    let mut error = ErrorOut::EMPTY;
+    // SAFETY: every out-pointer is valid; any thread may take.
+    let code =
+        unsafe { (host.take_socket)(host.context, ticket, &mut socket, &mut prefix, &mut prefix_len, &mut error) };
+    if code != status::OK {
+        // SAFETY: the host filled `error` with text valid until this thread's next error.
+        return Err(PluginError::message(unsafe { view(error.message) }.to_string()));
+    }
+    let ahead = if prefix.is_null() || prefix_len == 0 {
+        Vec::new()
+    } else {
+        // SAFETY: the host lends `prefix_len` bytes until this thread's next take.
+        unsafe { std::slice::from_raw_parts(prefix, prefix_len) }.to_vec()
+    };
+    let raw = std::os::fd::RawFd::try_from(socket)
+        .ok()
+        .filter(|raw| *raw >= 0)
+        .ok_or_else(|| PluginError::message(format!("the host handed out {socket}, not a descriptor")))?;
+    // SAFETY: on `OK` the host gives up the descriptor it held for the ticket: it is open, and
+    // from now on this plugin's alone (the desk hands each deposit out once).
+    Ok((unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) }, ahead))
+}

@@ -355,6 +355,26 @@ pub mod host {
     pub fn map_parallel(function: &Value, items: &Value, workers: usize) -> Result<Parallel, PluginError> {
         ffi::map_parallel(function, items, workers)
     }
+
+    /// Hands the open socket `socket`, and the bytes already read from it (`prefix`), to the
+    /// host, which keeps it until another plugin (or this one) takes it with the returned
+    /// ticket. That is how a connection moves between two plugin libraries, which share no
+    /// Rust object: an HTTP server deposits a request it upgraded, the plugin that serves the
+    /// protocol takes it. A ticket is good once and is not a descriptor number; a socket never
+    /// taken is closed by the host. On an error the socket is closed. Any thread. Fails when
+    /// this plugin runs sandboxed (a process of its own) or the host is older than ABI 1.4.
+    #[cfg(unix)]
+    pub fn deposit_socket(socket: std::os::fd::OwnedFd, prefix: &[u8]) -> Result<u64, PluginError> {
+        ffi::deposit_socket(socket, prefix)
+    }
+
+    /// Takes the socket deposited under `ticket` (see [`deposit_socket`]) and the bytes its
+    /// depositor read ahead of the protocol. A ticket never issued or already taken is an
+    /// error that says which. Any thread.
+    #[cfg(unix)]
+    pub fn take_socket(ticket: u64) -> Result<(std::os::fd::OwnedFd, Vec<u8>), PluginError> {
+        ffi::take_socket(ticket)
+    }
 }
 
 #[cfg(test)]

@@ -18,6 +18,9 @@ pub struct Route {
     pub method: Option<String>,
     pub pattern: Pattern,
     pub handler: RetainedFunction,
+    /// A websocket route: its GET requests must ask for the upgrade; the server answers it and
+    /// calls the handler with the connection's hand-off ticket (`crate::upgrade`).
+    pub websocket: bool,
 }
 
 /// A middleware: `before(req)` runs before the handler, `after(req, res)` after it, for the

@@ -18,6 +18,7 @@ mod message;
 mod ops;
 pub mod routes;
 mod server;
+mod upgrade;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;

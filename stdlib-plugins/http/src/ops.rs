@@ -127,6 +127,14 @@ fn symbols() -> Vec<Symbol> {
             handler: http_route,
         },
         Symbol {
+            written: "@http.websocket",
+            signature: "@http.websocket(path, handler)",
+            summary: "Takes websocket connections at path on the servers of @http_server: the server answers the upgrade and calls handler(request) with request.websocket, a ticket for the connection, which @websocket.accept(request, endpoint) takes (a GET without the upgrade gets 426). The same as @http_route(\"WEBSOCKET\", path, handler).",
+            examples: &["@http.websocket(\"/chat\", req => null) => {\"method\": \"WEBSOCKET\", \"path\": \"/chat\"}"],
+            side_effects: true,
+            handler: http_websocket,
+        },
+        Symbol {
             written: "@http_middleware",
             signature: "@http_middleware(before | {before, after, path})",
             summary: "Runs before(request) ahead of every handler (null goes on, an object is added to the request, a {status, body} answers instead) and after(request, response) behind it (null keeps the response, another value replaces it), for the paths under `path`.",
@@ -346,11 +354,16 @@ fn method_name(text: &str) -> Result<Option<String>, String> {
     if METHODS.contains(&upper.as_str()) {
         return Ok(Some(upper));
     }
-    Err(format!("`{text}` is not an HTTP method (GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS, or \"*\" for any)"))
+    Err(format!(
+        "`{text}` is not an HTTP method (GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS, \"*\" for any, or WEBSOCKET)"
+    ))
 }
 
+/// A route; the method `WEBSOCKET` makes a websocket route (GET requests that upgrade).
 fn new_route(method: &str, path: &str, handler: RetainedFunction) -> Result<Route, String> {
-    Ok(Route { method: method_name(method)?, pattern: Pattern::parse(path)?, handler })
+    let websocket = method.trim().eq_ignore_ascii_case("websocket");
+    let method = if websocket { Some("GET".to_string()) } else { method_name(method)? };
+    Ok(Route { method, pattern: Pattern::parse(path)?, handler, websocket })
 }
 
 fn add_route(app: &mut App, route: Route) {
@@ -368,12 +381,24 @@ fn http_route(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
         let index = if message.contains("HTTP method") { 0 } else { 1 };
         PluginError::message(message).at_argument(index)
     })?;
-    let info = Value::object(vec![
-        ("method", Value::from(route.method.clone().unwrap_or_else(|| "*".to_string()))),
-        ("path", Value::from(path)),
-    ]);
+    let method = match &route.method {
+        _ if route.websocket => "WEBSOCKET".to_string(),
+        Some(method) => method.clone(),
+        None => "*".to_string(),
+    };
+    let info = Value::object(vec![("method", Value::from(method)), ("path", Value::from(path))]);
     state.default_app.update(|app| add_route(app, route));
     Ok(info)
+}
+
+/// `@http.websocket(path, handler)`: `@http_route("WEBSOCKET", path, handler)`.
+fn http_websocket(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
+    args.at_most(2)?;
+    let path = args.string(0, "path")?;
+    let handler = args.function(1, "handler")?;
+    let route = new_route("WEBSOCKET", path, handler).map_err(|message| PluginError::message(message).at_argument(0))?;
+    state.default_app.update(|app| add_route(app, route));
+    Ok(Value::object(vec![("method", Value::from("WEBSOCKET")), ("path", Value::from(path))]))
 }
 
 fn middleware_from(value: &Value) -> Result<Middleware, PluginError> {

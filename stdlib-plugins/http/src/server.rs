@@ -13,13 +13,13 @@ use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use http_body_util::{BodyExt, Limited};
 use tusk_plugin_sdk::{ErrorKind, OwnedValue, PluginError, RetainedFunction, ServiceGuard};
 
-use crate::app::{App, Cors, SharedApp, StaticDir, under};
+use crate::app::{App, Cors, Route, SharedApp, StaticDir, under};
 use crate::message::{Body, Incoming, Reply, request_value};
 use crate::routes::{self, decoded_segments};
 
@@ -54,20 +54,7 @@ impl Server {
         let listener = tokio::net::TcpListener::from_std(listener)
             .map_err(|error| PluginError::message(format!("cannot serve on {address}: {error}")))?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let router =
-            axum::Router::new().fallback(move |ConnectInfo(peer): ConnectInfo<SocketAddr>, request: Request| {
-                let app = app.current();
-                async move { handle(app, peer, request).await }
-            });
-        let serve = axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = stopped.await;
-            });
-        let task = runtime.spawn(async move {
-            if let Err(error) = serve.await {
-                eprintln!("[http] the server on {address} stopped: {error}");
-            }
-        });
+        let task = runtime.spawn(accept_loop(listener, app, stopped));
         Ok(Server { address, stop: Some(stop), task: Some(task), _service: service })
     }
 
@@ -93,6 +80,65 @@ impl Drop for Server {
     }
 }
 
+/// Accepts connections until `stopped`, then lets the requests in flight finish.
+///
+/// Each connection is served by hyper's HTTP/1 connection directly, over the TCP stream
+/// itself (`axum::serve` would wrap it in a type of its own): a websocket upgrade then gets
+/// the socket back from hyper and can hand it to the websocket plugin (`crate::upgrade`).
+async fn accept_loop(
+    listener: tokio::net::TcpListener,
+    app: SharedApp,
+    mut stopped: tokio::sync::oneshot::Receiver<()>,
+) {
+    // Turned true at the stop: each connection finishes its request in flight, then closes.
+    let (closing, _) = tokio::sync::watch::channel(false);
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of descriptors and the like: breathe and go on (as `axum::serve` does).
+                    eprintln!("[http] accepting a connection failed: {error}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stopped => break,
+            // Reap finished connections so the set stays small on a long-running server.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            let app = app.current();
+            async move { Ok::<_, std::convert::Infallible>(handle(app, peer, request.map(axum::body::Body::new)).await) }
+        });
+        let connection = hyper::server::conn::http1::Builder::new()
+            .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+            .with_upgrades();
+        let mut closed = closing.subscribe();
+        connections.spawn(async move {
+            let mut connection = std::pin::pin!(connection);
+            // A client that goes away mid-request is its own business, not the server's.
+            let stop = async move {
+                // The guard `wait_for` returns is not `Send`: only whether it came matters.
+                let _ = closed.wait_for(|closing| *closing).await.is_ok();
+            };
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = stop => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    closing.send_replace(true);
+    while connections.join_next().await.is_some() {}
+}
+
 /// Calls a script function on the interpreter's thread and waits (asynchronously) for it.
 pub async fn call(function: &RetainedFunction, args: Vec<OwnedValue>) -> Result<OwnedValue, PluginError> {
     let (sender, receiver) = tokio::sync::oneshot::channel();
@@ -103,13 +149,26 @@ pub async fn call(function: &RetainedFunction, args: Vec<OwnedValue>) -> Result<
 }
 
 async fn handle(app: Arc<App>, peer: SocketAddr, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
+    let (mut parts, body) = request.into_parts();
     let origin = parts.headers.get(header::ORIGIN).and_then(|origin| origin.to_str().ok()).map(str::to_string);
     if let (Some(cors), Some(origin)) = (&app.cors, &origin)
         && parts.method == axum::http::Method::OPTIONS
         && parts.headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD)
     {
         return preflight(cors, origin, &parts.headers);
+    }
+    if let Some(segments) = decoded_segments(parts.uri.path()) {
+        let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+        if let Some((route, params)) = choose(&app, parts.method.as_str(), &segments)
+            && route.websocket
+        {
+            let (route, params) = (route.clone(), params);
+            let mut response = crate::upgrade::websocket(&app, route, params, &mut parts, peer).await;
+            if let (Some(cors), Some(origin)) = (&app.cors, &origin) {
+                add_cors_headers(cors, origin, response.headers_mut());
+            }
+            return response;
+        }
     }
     let reply = match read_body(&parts.headers, body, app.limits.max_body).await {
         Ok(bytes) => respond(&app, &parts, &bytes, peer).await,
@@ -125,7 +184,7 @@ async fn handle(app: Arc<App>, peer: SocketAddr, request: Request) -> Response {
     response
 }
 
-fn internal_error() -> Response {
+pub(crate) fn internal_error() -> Response {
     Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
         .into_response()
         .unwrap_or_else(|_| Response::new(axum::body::Body::empty()))
@@ -158,12 +217,7 @@ async fn respond(app: &App, parts: &axum::http::request::Parts, body: &[u8], pee
     };
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let method = parts.method.as_str();
-    let fits = |route: &crate::app::Route| match &route.method {
-        None => true,
-        Some(wanted) => wanted == method || (method == "HEAD" && wanted == "GET"),
-    };
-    let chosen = routes::best(app.routes.iter().filter(|route| fits(route)).map(|route| &route.pattern), &segments);
-    let Some((index, params)) = chosen else {
+    let Some((route, params)) = choose(app, method, &segments) else {
         if matches!(method, "GET" | "HEAD")
             && let Some(reply) = static_file(&app.statics, path, &segments).await
         {
@@ -185,7 +239,6 @@ async fn respond(app: &App, parts: &axum::http::request::Parts, body: &[u8], pee
         reply.headers.push(("allow".into(), allowed.join(", ")));
         return reply;
     };
-    let route = app.routes.iter().filter(|route| fits(route)).nth(index).expect("the index of a filtered route");
     let incoming = Incoming {
         method,
         path,
@@ -210,22 +263,41 @@ async fn respond(app: &App, parts: &axum::http::request::Parts, body: &[u8], pee
     }
 }
 
-fn seconds(duration: Duration) -> String {
+/// The route that answers `method` for the path `segments`, and the parameters it captured.
+pub(crate) fn choose<'a>(app: &'a App, method: &str, segments: &[&str]) -> Option<(&'a Route, routes::Params)> {
+    let fits = |route: &&Route| match &route.method {
+        None => true,
+        Some(wanted) => wanted == method || (method == "HEAD" && wanted == "GET"),
+    };
+    let (index, params) = routes::best(app.routes.iter().filter(fits).map(|route| &route.pattern), segments)?;
+    let route = app.routes.iter().filter(fits).nth(index)?;
+    Some((route, params))
+}
+
+pub(crate) fn seconds(duration: Duration) -> String {
     format!("{}s", duration.as_secs_f64())
 }
 
-/// Before-middleware, handler, after-middleware.
-async fn run_scripts(app: &App, route: &crate::app::Route, mut request: OwnedValue, description: &str) -> Reply {
+/// What the before-middleware made of a request.
+pub(crate) enum Before {
+    /// Go on to the handler with the request as they left it.
+    Continue(OwnedValue),
+    /// One of them answered instead (the after-middleware still runs, with the request).
+    Answered(OwnedValue, Reply),
+    /// One of them failed: the answer, as it is.
+    Failed(Reply),
+}
+
+/// The before-middleware of the path of `description` (`METHOD /path`).
+pub(crate) async fn run_before(app: &App, mut request: OwnedValue, description: &str) -> Before {
     let path = description.split_once(' ').map_or("", |(_, path)| path);
-    let middleware: Vec<_> = app.middleware.iter().filter(|m| m.applies_to(path)).collect();
-    let mut reply = None;
-    for before in middleware.iter().filter_map(|m| m.before.as_ref()) {
+    for before in app.middleware.iter().filter(|m| m.applies_to(path)).filter_map(|m| m.before.as_ref()) {
         match call(before, vec![request.clone()]).await {
-            Err(error) => return failure(&error, "a middleware", description),
+            Err(error) => return Before::Failed(failure(&error, "a middleware", description)),
             Ok(OwnedValue::Null | OwnedValue::Bool(true)) => {}
             Ok(value) if Reply::is_response_object(&value) => {
-                reply = Some(script_reply(value, "a middleware", description));
-                break;
+                let reply = script_reply(value, "a middleware", description);
+                return Before::Answered(request, reply);
             }
             Ok(OwnedValue::Object(extra)) => {
                 if let OwnedValue::Object(entries) = &mut request {
@@ -242,10 +314,22 @@ async fn run_scripts(app: &App, route: &crate::app::Route, mut request: OwnedVal
                     "[http] {description}: a middleware returned {}; it must return null (go on), an object to add to the request, or a response ({{status, body}})",
                     serde_json::to_string(&other).unwrap_or_default()
                 );
-                return Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
+                return Before::Failed(Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error"));
             }
         }
     }
+    Before::Continue(request)
+}
+
+/// Before-middleware, handler, after-middleware.
+async fn run_scripts(app: &App, route: &Route, request: OwnedValue, description: &str) -> Reply {
+    let path = description.split_once(' ').map_or("", |(_, path)| path);
+    let middleware: Vec<_> = app.middleware.iter().filter(|m| m.applies_to(path)).collect();
+    let (mut request, reply) = match run_before(app, request, description).await {
+        Before::Continue(request) => (request, None),
+        Before::Answered(request, reply) => (request, Some(reply)),
+        Before::Failed(reply) => return reply,
+    };
     let has_after = middleware.iter().any(|m| m.after.is_some());
     let mut reply = match reply {
         Some(reply) => reply,
@@ -280,7 +364,7 @@ fn script_reply(value: OwnedValue, who: &str, description: &str) -> Reply {
 /// The answer to a script function that failed: 401 and 403 for the auth plugin's refusals
 /// (their text is meant for the client), 503 while tusk shuts down, else 500 (the host has
 /// written the script's error, with its location, to the log).
-fn failure(error: &PluginError, who: &str, description: &str) -> Reply {
+pub(crate) fn failure(error: &PluginError, who: &str, description: &str) -> Reply {
     let text = error.to_string();
     for (marker, status) in [("unauthorized:", StatusCode::UNAUTHORIZED), ("forbidden:", StatusCode::FORBIDDEN)] {
         if let Some(at) = text.find(marker) {

@@ -105,6 +105,10 @@ pub(crate) struct State {
     shut_down: std::sync::atomic::AtomicBool,
     worker_threads: usize,
     servers: Mutex<BTreeMap<u64, Server>>,
+    /// The endpoints of `@websocket.endpoint`, by id (ids shared with the servers').
+    endpoints: Mutex<BTreeMap<u64, Arc<hub::Endpoint>>>,
+    /// Turned true at shutdown: closes the connections HTTP servers handed over.
+    stopping: tokio::sync::watch::Sender<bool>,
     next_server: AtomicU64,
     /// The most recent client connection: the seed's `@websocket("send", message)` uses it.
     default_client: Mutex<Option<Arc<Client>>>,
@@ -165,6 +169,8 @@ impl TuskPlugin for WebsocketPlugin {
             shut_down: std::sync::atomic::AtomicBool::new(false),
             worker_threads: config.worker_threads,
             servers: Mutex::new(BTreeMap::new()),
+            endpoints: Mutex::new(BTreeMap::new()),
+            stopping: tokio::sync::watch::Sender::new(false),
             next_server: AtomicU64::new(0),
             default_client: Mutex::new(None),
             defaults: config.defaults()?,
@@ -184,6 +190,7 @@ impl TuskPlugin for WebsocketPlugin {
         for server in servers.values() {
             server.stop();
         }
+        state.stopping.send_replace(true);
         if let Some(client) = lock(&state.default_client).take() {
             let _ = client.close(hub::code::GOING_AWAY, "tusk is shutting down");
         }

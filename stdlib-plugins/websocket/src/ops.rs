@@ -6,10 +6,11 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio_tungstenite::tungstenite::Message;
-use tusk_plugin_sdk::{Kind, OwnedValue, PluginContext, PluginError, RetainedFunction, SymbolDoc, Value, host};
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tusk_plugin_sdk::{Kind, OwnedValue, PluginContext, PluginError, RetainedFunction, ServiceGuard, SymbolDoc, Value, host};
 
 use crate::client::{Client, ClientOptions};
-use crate::hub::{self, Audience, Endpoint, Handlers, Limits};
+use crate::hub::{self, Audience, Endpoint, Handlers, Limits, PeerInfo};
 use crate::server::Server;
 use crate::{State, lock, message};
 
@@ -142,21 +143,35 @@ fn default_client(state: &State) -> Result<Arc<Client>, PluginError> {
     })
 }
 
-/// `@websocket.serve({port, host, path, on_open, on_message, on_close, …})`.
-fn serve(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
-    args.at_most(1)?;
-    let options = args.required(0, "options")?;
-    let object = options.as_object().ok_or_else(|| {
+/// The options of a server or an endpoint: where it listens (servers only), its handlers and
+/// its limits.
+struct Options {
+    host_name: String,
+    port: u16,
+    path: String,
+    handlers: Handlers,
+    limits: Limits,
+}
+
+/// Reads the options object at `index`; `listening` is false for an endpoint, which takes its
+/// connections from an HTTP server and so has no port, host or path of its own.
+fn options(state: &State, args: &Args<'_>, index: usize, listening: bool) -> Result<Options, PluginError> {
+    let value = args.required(index, "options")?;
+    let object = value.as_object().ok_or_else(|| {
         args.bad(
-            0,
-            format!("expected an object of options ({{port, path, on_message, …}}), got a {}", options.type_name()),
+            index,
+            format!("expected an object of options ({{on_open, on_message, on_close, …}}), got a {}", value.type_name()),
         )
     })?;
-    let mut limits: Limits = state.defaults.limits.clone();
-    let mut handlers = Handlers::default();
-    let (mut host_name, mut port, mut path) = ("127.0.0.1".to_string(), 0u16, "/".to_string());
+    let mut options = Options {
+        host_name: "127.0.0.1".to_string(),
+        port: 0,
+        path: "/".to_string(),
+        handlers: Handlers::default(),
+        limits: state.defaults.limits.clone(),
+    };
     for (key, value) in object.entries() {
-        let bad = |problem: String| args.bad(0, format!("`{key}` {problem}"));
+        let bad = |problem: String| args.bad(index, format!("`{key}` {problem}"));
         let count = |value: &Value| {
             value
                 .as_int()
@@ -171,45 +186,60 @@ fn serve(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
             RetainedFunction::new(value).map(Some)
         };
         match key {
+            "port" | "host" | "path" if !listening => {
+                return Err(bad(
+                    "is an option of @websocket.serve: an endpoint takes its connections from the routes of an HTTP server (@http.websocket)"
+                        .into(),
+                ));
+            }
             "port" => {
-                port = value.as_int().and_then(|n| u16::try_from(n).ok()).ok_or_else(|| {
+                options.port = value.as_int().and_then(|n| u16::try_from(n).ok()).ok_or_else(|| {
                     bad(format!("must be a port number (0 picks a free one), got {}", describe(&value)))
                 })?;
             }
             "host" => {
-                host_name = value.as_str().map(str::to_string).ok_or_else(|| bad("must be a string".into()))?;
+                options.host_name =
+                    value.as_str().map(str::to_string).ok_or_else(|| bad("must be a string".into()))?;
             }
             "path" => {
-                path = value
+                options.path = value
                     .as_str()
                     .filter(|path| path.starts_with('/'))
                     .map(str::to_string)
                     .ok_or_else(|| bad("must be a string starting with `/`".into()))?;
             }
-            "on_open" => handlers.on_open = function(&value)?,
-            "on_message" => handlers.on_message = function(&value)?,
-            "on_close" => handlers.on_close = function(&value)?,
-            "max_message_size" => limits.max_message_size = count(&value)?,
-            "max_queued_messages" => limits.max_queued_messages = count(&value)?,
+            "on_open" => options.handlers.on_open = function(&value)?,
+            "on_message" => options.handlers.on_message = function(&value)?,
+            "on_close" => options.handlers.on_close = function(&value)?,
+            "max_message_size" => options.limits.max_message_size = count(&value)?,
+            "max_queued_messages" => options.limits.max_queued_messages = count(&value)?,
             "ping_interval" | "ping_timeout" => {
                 let duration = duration(&value).map_err(bad)?;
                 if duration.is_zero() {
                     return Err(bad("must be more than zero".into()));
                 }
                 if key == "ping_interval" {
-                    limits.ping_interval = duration;
+                    options.limits.ping_interval = duration;
                 } else {
-                    limits.ping_timeout = duration;
+                    options.limits.ping_timeout = duration;
                 }
             }
             other => {
-                return Err(args.bad(0, format!("unknown option `{other}`")).with_help(
-                    "the options are port, host, path, on_open, on_message, on_close, max_message_size, \
-                     max_queued_messages, ping_interval, ping_timeout",
-                ));
+                let listed = if listening { "port, host, path, " } else { "" };
+                return Err(args.bad(index, format!("unknown option `{other}`")).with_help(format!(
+                    "the options are {listed}on_open, on_message, on_close, max_message_size, \
+                     max_queued_messages, ping_interval, ping_timeout"
+                )));
             }
         }
     }
+    Ok(options)
+}
+
+/// `@websocket.serve({port, host, path, on_open, on_message, on_close, …})`.
+fn serve(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
+    args.at_most(1)?;
+    let Options { host_name, port, path, handlers, limits } = options(state, args, 0, true)?;
     let address = (host_name.as_str(), port)
         .to_socket_addrs()
         .ok()
@@ -280,6 +310,108 @@ fn servers(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     args.at_most(0)?;
     let list: Vec<OwnedValue> = lock(&state.servers).values().map(server_value).collect();
     Ok(OwnedValue::Array(list).into_value())
+}
+
+/// The type of an endpoint's value (`@websocket.endpoint`): a plain object with this `kind`.
+const ENDPOINT_KIND: &str = "websocket endpoint";
+
+/// `@websocket.endpoint({on_open, on_message, on_close, …})`: handlers and limits for the
+/// connections an HTTP server's websocket routes hand over (`@websocket.accept`).
+fn endpoint(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
+    args.at_most(1)?;
+    let Options { handlers, limits, .. } = options(state, args, 0, false)?;
+    let id = state.next_server_id();
+    let endpoint = Arc::new(Endpoint { server: id, path: String::new(), handlers, limits });
+    lock(&state.endpoints).insert(id, endpoint);
+    Ok(endpoint_value(id).into_value())
+}
+
+fn endpoint_value(id: u64) -> OwnedValue {
+    OwnedValue::Object(vec![
+        ("id".into(), OwnedValue::Int(id as i64)),
+        ("kind".into(), OwnedValue::String(ENDPOINT_KIND.into())),
+    ])
+}
+
+/// The endpoint at `index`: what `endpoint` returned, or an object of options made into one
+/// for this connection.
+fn endpoint_of(state: &State, args: &Args<'_>, index: usize) -> Result<Arc<Endpoint>, PluginError> {
+    let value = args.required(index, "endpoint")?;
+    let object = value.as_object();
+    let kind = object.as_ref().and_then(|object| object.get("kind")).and_then(|kind| kind.as_str().map(str::to_string));
+    if kind.as_deref() == Some(ENDPOINT_KIND) {
+        let id = server_connection(value).ok_or_else(|| args.bad(index, "the endpoint has no valid `id`"))?;
+        return lock(&state.endpoints)
+            .get(&id)
+            .cloned()
+            .ok_or_else(|| args.bad(index, format!("there is no websocket endpoint {id}")));
+    }
+    if object.is_none() {
+        return Err(args.bad(
+            index,
+            format!(
+                "expected an endpoint from @websocket.endpoint({{…}}) or an object of options, got a {}",
+                value.type_name()
+            ),
+        ));
+    }
+    let Options { handlers, limits, .. } = options(state, args, index, false)?;
+    Ok(Arc::new(Endpoint { server: state.next_server_id(), path: String::new(), handlers, limits }))
+}
+
+/// `@websocket.accept(request | ticket, endpoint | options)`: serves the connection an HTTP
+/// server handed over (the `request` its websocket route's handler got, whose `websocket` is
+/// the host's ticket for the connection) with the endpoint's handlers, in this plugin's hub.
+fn accept(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
+    args.at_most(2)?;
+    let given = args.required(0, "request")?;
+    let request = given.as_object();
+    let ticket = match &request {
+        Some(request) => request.get("websocket").and_then(|ticket| ticket.as_int()),
+        None => given.as_int(),
+    };
+    let ticket = ticket.and_then(|ticket| u64::try_from(ticket).ok()).ok_or_else(|| {
+        args.bad(
+            0,
+            format!(
+                "expected the request of an @http.websocket route (with its `websocket` ticket) or the ticket, got {}",
+                describe(given)
+            ),
+        )
+    })?;
+    let endpoint = endpoint_of(state, args, 1)?;
+    let field = |name: &str| {
+        request
+            .as_ref()
+            .and_then(|request| request.get(name))
+            .and_then(|value| value.as_str().map(str::to_string))
+            .unwrap_or_default()
+    };
+    let (path, url) = (field("path"), field("url"));
+    let query = url.split_once('?').map(|(_, query)| query.to_string()).unwrap_or_default();
+    let runtime = state.runtime()?;
+    let (socket, ahead) = host::take_socket(ticket).map_err(|error| args.bad(0, error.message_text()))?;
+    let stream = std::net::TcpStream::from(socket);
+    let remote = stream.peer_addr().map(|address| address.to_string()).unwrap_or_else(|_| field("ip"));
+    stream.set_nonblocking(true).map_err(|error| PluginError::message(format!("cannot serve the connection: {error}")))?;
+    let stream = {
+        let _context = runtime.enter();
+        tokio::net::TcpStream::from_std(stream)
+            .map_err(|error| PluginError::message(format!("cannot serve the connection: {error}")))?
+    };
+    let _ = stream.set_nodelay(true);
+    // The connection keeps tusk running as long as it is open, like a server of this plugin.
+    let service = ServiceGuard::start(&format!("websocket connection from {remote} at {path}"))?;
+    let info = PeerInfo { path, query, remote };
+    let (hub, shutdown) = (state.hub.clone(), state.stopping.subscribe());
+    let config = endpoint.limits.config();
+    runtime.spawn(async move {
+        let socket =
+            tokio_tungstenite::WebSocketStream::from_partially_read(stream, ahead, Role::Server, Some(config)).await;
+        hub::drive(hub, endpoint, socket, info, shutdown).await;
+        drop(service);
+    });
+    Ok(Value::from(true))
 }
 
 /// `@websocket.connect(url[, options])`.
@@ -532,6 +664,18 @@ const ACTIONS: &[(&str, &str, &str, Operation)] = &[
         stop,
     ),
     ("servers", "@websocket.servers()", "The running servers: [{id, address, port, path, url}].", servers),
+    (
+        "endpoint",
+        "@websocket.endpoint({on_open, on_message, on_close, max_message_size, max_queued_messages, ping_interval, ping_timeout})",
+        "Handlers and limits for connections an HTTP server takes (@http.websocket routes hand them over with @websocket.accept); returns {id, kind}.",
+        endpoint,
+    ),
+    (
+        "accept",
+        "@websocket.accept(request, endpoint)",
+        "Serves the connection of an @http.websocket route's request (its `websocket` ticket, good once) with an endpoint (or an object of its options), in the same hub as the plugin's own servers: rooms and broadcast_message reach it; true once taken.",
+        accept,
+    ),
     (
         "connect",
         "@websocket.connect(url[, {timeout, send_timeout, max_message_size}])",

@@ -1,0 +1,114 @@
+//! The hand-off desk of ABI 1.4: open sockets one plugin deposits and another takes, by
+//! single-use tickets.
+//!
+//! Two plugin libraries share no Rust object (each has its own statics and runtime), but in
+//! one process they share the descriptor table, so an HTTP server that upgraded a request can
+//! pass the connection itself to the plugin that serves the protocol. The desk is the
+//! process's, like the descriptors it holds: every in-process plugin's table reaches the same
+//! one. Between the deposit and the take the desk owns the descriptor ([`OwnedFd`]), so one
+//! that nobody takes is closed when the depositor takes it back or the process ends; nothing
+//! outside the desk ever sees a descriptor number, only tickets, which are never reused.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+#[cfg(unix)]
+use std::os::fd::OwnedFd;
+
+/// A socket waiting to be taken, with the bytes its depositor read ahead.
+#[cfg(unix)]
+struct Deposit {
+    socket: OwnedFd,
+    prefix: Vec<u8>,
+}
+
+#[cfg(unix)]
+struct Desk {
+    waiting: BTreeMap<u64, Deposit>,
+    /// The last ticket issued (tickets count up from 1 and are never reused).
+    issued: u64,
+}
+
+#[cfg(unix)]
+static DESK: Mutex<Desk> = Mutex::new(Desk { waiting: BTreeMap::new(), issued: 0 });
+
+#[cfg(unix)]
+fn desk() -> std::sync::MutexGuard<'static, Desk> {
+    DESK.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Keeps `socket` and `prefix` until [`take`]; returns the ticket.
+#[cfg(unix)]
+pub fn deposit(socket: OwnedFd, prefix: Vec<u8>) -> u64 {
+    let mut desk = desk();
+    desk.issued += 1;
+    let ticket = desk.issued;
+    desk.waiting.insert(ticket, Deposit { socket, prefix });
+    ticket
+}
+
+/// The socket deposited under `ticket`, and the bytes read ahead; once.
+#[cfg(unix)]
+pub fn take(ticket: u64) -> Result<(OwnedFd, Vec<u8>), String> {
+    let mut desk = desk();
+    match desk.waiting.remove(&ticket) {
+        Some(deposit) => Ok((deposit.socket, deposit.prefix)),
+        None if ticket >= 1 && ticket <= desk.issued => {
+            Err(format!("the connection of ticket {ticket} was taken already (a ticket is good once)"))
+        }
+        None => Err(format!("no connection was ever deposited under ticket {ticket}")),
+    }
+}
+
+/// How many sockets wait to be taken (for leak checks in tests).
+#[cfg(unix)]
+pub fn waiting() -> usize {
+    desk().waiting.len()
+}
+
+/// Why `fd` cannot be deposited, if it is not an open socket.
+#[cfg(unix)]
+pub(crate) fn check_socket(fd: i64) -> Result<std::os::fd::RawFd, String> {
+    let raw = std::os::fd::RawFd::try_from(fd).ok().filter(|raw| *raw >= 0);
+    let Some(raw) = raw else { return Err(format!("{fd} is not a file descriptor")) };
+    // SAFETY: `fstat` only writes the record it is given, which is large enough; a descriptor
+    // that is not open is reported as EBADF, never touched.
+    let mut record: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    if unsafe { libc::fstat(raw, &mut record) } != 0 {
+        return Err(format!("descriptor {raw} is not open: {}", std::io::Error::last_os_error()));
+    }
+    if record.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return Err(format!("descriptor {raw} is not a socket"));
+    }
+    Ok(raw)
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ticket_is_good_once_and_bogus_ones_are_told_apart() {
+        let (left, _right) = std::os::unix::net::UnixStream::pair().unwrap();
+        let ticket = deposit(OwnedFd::from(left), b"ahead".to_vec());
+        let (socket, prefix) = take(ticket).unwrap();
+        assert_eq!(prefix, b"ahead");
+        assert!(check_socket(i64::from(std::os::fd::AsRawFd::as_raw_fd(&socket))).is_ok());
+        assert_eq!(
+            take(ticket).unwrap_err(),
+            format!("the connection of ticket {ticket} was taken already (a ticket is good once)")
+        );
+        assert_eq!(take(u64::MAX).unwrap_err(), format!("no connection was ever deposited under ticket {}", u64::MAX));
+        assert_eq!(take(0).unwrap_err(), "no connection was ever deposited under ticket 0");
+    }
+
+    #[test]
+    fn only_open_sockets_can_be_deposited() {
+        assert_eq!(check_socket(-1).unwrap_err(), "-1 is not a file descriptor");
+        let file = std::fs::File::open(std::env::current_exe().unwrap()).unwrap();
+        let raw = std::os::fd::AsRawFd::as_raw_fd(&file);
+        assert_eq!(check_socket(i64::from(raw)).unwrap_err(), format!("descriptor {raw} is not a socket"));
+        assert!(check_socket(1 << 30).unwrap_err().starts_with(&format!("descriptor {} is not open", 1 << 30)));
+    }
+}
