@@ -91,6 +91,11 @@
 //! gets their results back, and keeps `tusk` running while it serves ([`ServiceGuard`], also
 //! [`PluginContext::keep_alive`]). The model (threads, ordering, errors, shutdown) and an
 //! example are in [`retained`].
+//!
+//! A server may hand an open connection to another plugin (an HTTP server's upgraded request
+//! to the websocket plugin): `host::deposit_socket` gives the socket to the host for a
+//! single-use ticket, which a script passes on and the other plugin redeems with
+//! `host::take_socket` (ABI 1.4, Unix, both plugins in-process).
 
 #![warn(missing_docs)]
 

@@ -36,6 +36,8 @@ pub struct PluginTest {
     script_dir: PathBuf,
     trusted: bool,
     config_file: Option<PathBuf>,
+    /// Plugins installed beside this one ([`PluginTest::with_plugin`]), by name.
+    others: Vec<String>,
     _root: tempfile::TempDir,
 }
 
@@ -48,23 +50,8 @@ impl PluginTest {
 
     /// As [`PluginTest::for_package`], returning errors instead of panicking.
     pub fn new(package_dir: &Path) -> Result<PluginTest, String> {
-        let library = build_plugin(package_dir)?;
         let root = tempfile::tempdir().map_err(|error| error.to_string())?;
-        let plugins = root.path().join("plugins");
-        let manifest_text = std::fs::read_to_string(package_dir.join("plugin.toml"))
-            .map_err(|error| format!("cannot read {}/plugin.toml: {error}", package_dir.display()))?;
-        let manifest: toml::Table = manifest_text.parse().map_err(|error| format!("plugin.toml: {error}"))?;
-        let plugin = manifest.get("plugin").and_then(|p| p.as_table()).ok_or("plugin.toml has no [plugin] table")?;
-        let name = plugin.get("name").and_then(|n| n.as_str()).ok_or("plugin.toml has no plugin name")?.to_string();
-        let plugin_dir = plugins.join(&name);
-        copy_dir(package_dir, &plugin_dir, &["plugin.toml"], &["json", "md"])?;
-        let library_name = plugin
-            .get("library")
-            .and_then(|l| l.as_str())
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("libtusk_plugin_{name}.so"));
-        std::fs::copy(&library, plugin_dir.join(&library_name))
-            .map_err(|error| format!("cannot copy {}: {error}", library.display()))?;
+        let (name, plugin_dir) = install(package_dir, &root.path().join("plugins"))?;
         let script_dir = root.path().join("scripts");
         std::fs::create_dir_all(&script_dir).map_err(|error| error.to_string())?;
         let mut test = PluginTest {
@@ -75,6 +62,7 @@ impl PluginTest {
             script_dir,
             trusted: false,
             config_file: None,
+            others: Vec::new(),
             _root: root,
         };
         test.restart()?;
@@ -92,7 +80,9 @@ impl PluginTest {
         let mut grants = Grants::new(&self.script_dir);
         grants.flags = self.grants.clone();
         if self.trusted {
-            grants.plugins.insert(self.name.clone(), GrantSet { trusted: true, ..self.grants.clone() });
+            for name in std::iter::once(&self.name).chain(&self.others) {
+                grants.plugins.insert(name.clone(), GrantSet { trusted: true, ..self.grants.clone() });
+            }
         }
         settings.grants = grants;
         settings.config_file = self.config_file.clone();
@@ -108,6 +98,16 @@ impl PluginTest {
         }
         self.engine = engine;
         Ok(())
+    }
+
+    /// Builds and installs the plugin crate at `package_dir` beside this one (a test of two
+    /// plugins working together), with the same grants and trust, then restarts the engine.
+    pub fn with_plugin(&mut self, package_dir: &str) -> &mut PluginTest {
+        let plugins = self.plugin_dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        let (name, _) = install(Path::new(package_dir), &plugins).unwrap_or_else(|message| panic!("{message}"));
+        self.others.push(name);
+        self.restart().unwrap_or_else(|message| panic!("{message}"));
+        self
     }
 
     /// Grants a permission as the command-line flag would (`--allow-write=/tmp/x`), then
@@ -221,6 +221,27 @@ impl PluginTest {
         self.engine.set_mode(Mode::Compat);
         self
     }
+}
+
+/// Builds the plugin crate at `package_dir` and installs it (manifest, library, schema and
+/// docs) into the plugin folder `plugins`; its name and folder.
+fn install(package_dir: &Path, plugins: &Path) -> Result<(String, PathBuf), String> {
+    let library = build_plugin(package_dir)?;
+    let manifest_text = std::fs::read_to_string(package_dir.join("plugin.toml"))
+        .map_err(|error| format!("cannot read {}/plugin.toml: {error}", package_dir.display()))?;
+    let manifest: toml::Table = manifest_text.parse().map_err(|error| format!("plugin.toml: {error}"))?;
+    let plugin = manifest.get("plugin").and_then(|p| p.as_table()).ok_or("plugin.toml has no [plugin] table")?;
+    let name = plugin.get("name").and_then(|n| n.as_str()).ok_or("plugin.toml has no plugin name")?.to_string();
+    let plugin_dir = plugins.join(&name);
+    copy_dir(package_dir, &plugin_dir, &["plugin.toml"], &["json", "md"])?;
+    let library_name = plugin
+        .get("library")
+        .and_then(|l| l.as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("libtusk_plugin_{name}.so"));
+    std::fs::copy(&library, plugin_dir.join(&library_name))
+        .map_err(|error| format!("cannot copy {}: {error}", library.display()))?;
+    Ok((name, plugin_dir))
 }
 
 /// Whether the tests run under CI (`CI=true`), where a missing server or model fails a test

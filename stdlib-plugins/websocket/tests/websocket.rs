@@ -741,3 +741,259 @@ fn tusk_serves_until_sigterm_then_closes_connections_and_exits_0() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains(&format!("\"url\": \"ws://127.0.0.1:{port}/echo\"")), "{stdout}");
 }
+
+// ---- Endpoints on the http plugin's server: the upgraded connection is handed over through
+// the host (a ticket), and served by this plugin's hub beside its own listeners.
+
+/// The websocket plugin with the http plugin beside it, both in-process.
+fn mounted_plugin() -> PluginTest {
+    let mut plugin = plugin();
+    plugin.with_plugin(concat!(env!("CARGO_MANIFEST_DIR"), "/../http"));
+    plugin
+}
+
+/// The chat's handlers as an endpoint, mounted at `/chat` of an http server that also has a
+/// plain route `/health`, plus this plugin's own listener at `/own` with the same handlers
+/// (and routes that misuse the hand-off); the http port and the own server's URL.
+fn start_mounted_chat(plugin: &mut PluginTest) -> (u16, String) {
+    let script = chat_script("").replace("server: @websocket.serve({path: \"/chat\", ", "handlers: ({")
+        + r#"
+chat: @websocket.endpoint(handlers)
+site: @http_server(0)
+health: @http_route("GET", "/health", req => {status: 200, body: {ok: true}})
+mount: @http.websocket("/chat", req => @websocket.accept(req, chat))
+ticket: @http_route("WEBSOCKET", "/ticket", req => @websocket.accept(req, {on_open: c => "ticket " + str(req.websocket)}))
+ignored: @http.websocket("/ignored", req => null)
+failing: @http.websocket("/failing", req => error("no websocket today"))
+own: @websocket.serve({path: "/own", on_open: c => "welcome " + str(c.id), on_message: (c, m) => type_of(m) == "string" ? command(c, m) : m})
+"#;
+    let document = plugin.eval(&script).unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(document["chat"]["kind"], json!("websocket endpoint"));
+    assert_eq!(document["mount"], json!({"method": "WEBSOCKET", "path": "/chat"}));
+    assert_eq!(document["ticket"], json!({"method": "WEBSOCKET", "path": "/ticket"}));
+    let port = document["site"]["port"].as_u64().expect("a port") as u16;
+    (port, document["own"]["url"].as_str().expect("a url").to_string())
+}
+
+/// A plain HTTP/1.1 GET over a socket of its own: the status line and the body.
+fn http_get(port: u16, path: &str) -> (String, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream.set_read_timeout(Some(GUARD)).unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    (head.lines().next().unwrap_or_default().to_string(), body.to_string())
+}
+
+#[test]
+fn an_endpoint_on_the_http_server_shares_its_port_with_routes_state_and_rooms() {
+    let mut plugin = mounted_plugin();
+    let (port, own_url) = start_mounted_chat(&mut plugin);
+    let (texts, connections) = with_clients(
+        &mut plugin,
+        move |signals, answers| {
+            let health = http_get(port, "/health");
+            let plain = http_get(port, "/chat");
+            block(async move {
+                let url = format!("ws://127.0.0.1:{port}/chat?token=abc");
+                let (mut mounted, mounted_id) = join_chat(&url).await;
+                send(&mut mounted, "hello").await;
+                let echo = next_text(&mut mounted).await;
+                send(&mut mounted, "count").await;
+                let first = next_text(&mut mounted).await;
+                send(&mut mounted, "count").await;
+                let second = next_text(&mut mounted).await;
+                mounted.send(Message::binary(vec![9u8, 0, 255])).await.unwrap();
+                let binary = next(&mut mounted).await;
+                // A connection of the plugin's own listener and one through the http port meet
+                // in one room.
+                let (mut own, _) = join_chat(&own_url).await;
+                for ws in [&mut mounted, &mut own] {
+                    send(ws, "join:lobby").await;
+                    assert_eq!(next_text(ws).await, "joined lobby");
+                }
+                send(&mut mounted, "room:lobby:hi lobby").await;
+                let heard = [next_text(&mut mounted).await, next_text(&mut own).await];
+                signals.send("connections".into()).unwrap();
+                let connections = answers.recv().unwrap();
+                own.close(None).await.unwrap();
+                mounted.close(None).await.unwrap();
+                let texts = vec![
+                    health.0,
+                    health.1,
+                    plain.0,
+                    plain.1,
+                    echo,
+                    first,
+                    second,
+                    format!("{binary:?}"),
+                    heard.join(" | "),
+                    mounted_id.to_string(),
+                ];
+                (texts, connections)
+            })
+        },
+        |plugin, signal| {
+            assert_eq!(signal, "connections");
+            eval(plugin, "@websocket.connections()")
+        },
+    );
+    assert_eq!(texts[0], "HTTP/1.1 200 OK");
+    assert_eq!(texts[1], r#"{"ok":true}"#);
+    assert_eq!(texts[2], "HTTP/1.1 426 Upgrade Required");
+    assert_eq!(
+        texts[3],
+        r#"{"error":"/chat takes websocket connections only: connect with a websocket client (the request did not ask for `Upgrade: websocket`)"}"#
+    );
+    assert_eq!(texts[4..7], ["echo hello", "count 1", "count 2"]);
+    assert_eq!(texts[7], format!("{:?}", Message::binary(vec![9u8, 0, 255])));
+    assert_eq!(texts[8], "hi lobby | hi lobby");
+    let mounted_id: u64 = texts[9].parse().unwrap();
+    let mounted = connections.as_array().unwrap().iter().find(|c| c["id"] == json!(mounted_id)).expect("listed");
+    assert_eq!(mounted["path"], json!("/chat"));
+    assert_eq!(mounted["query"], json!("token=abc"));
+    assert_eq!(mounted["state"], json!(2));
+    assert_eq!(mounted["rooms"], json!(["lobby"]));
+    assert!(mounted["remote"].as_str().unwrap().starts_with("127.0.0.1:"), "{mounted}");
+    assert_eq!(connections.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn a_broadcast_reaches_a_hundred_connections_through_the_http_port_and_the_own_listener() {
+    const CLIENTS: usize = 100;
+    let mut plugin = mounted_plugin();
+    let (port, own_url) = start_mounted_chat(&mut plugin);
+    let received = with_clients(
+        &mut plugin,
+        move |signals, answers| {
+            block(async move {
+                let url = format!("ws://127.0.0.1:{port}/chat");
+                let mut connections = Vec::new();
+                for _ in 0..CLIENTS {
+                    connections.push(tokio::spawn(join_chat_owned(url.clone())));
+                }
+                connections.push(tokio::spawn(join_chat_owned(own_url.clone())));
+                let mut sockets = Vec::new();
+                for connection in connections {
+                    sockets.push(connection.await.unwrap().0);
+                }
+                send(&mut sockets[0], "all:hello everyone").await;
+                let mut received = Vec::new();
+                for ws in &mut sockets {
+                    received.push(next_text(ws).await);
+                }
+                signals.send("broadcast".into()).unwrap();
+                let count = answers.recv().unwrap();
+                for ws in &mut sockets {
+                    received.push(next_text(ws).await);
+                }
+                received.push(count.to_string());
+                for ws in &mut sockets {
+                    ws.close(None).await.unwrap();
+                }
+                received
+            })
+        },
+        |plugin, signal| {
+            assert_eq!(signal, "broadcast");
+            eval(plugin, r#"broadcast_message("from the script")"#)
+        },
+    );
+    let all = CLIENTS + 1;
+    assert_eq!(received.len(), 2 * all + 1);
+    assert!(received[..all].iter().all(|text| text == "hello everyone"), "{received:?}");
+    assert!(received[all..2 * all].iter().all(|text| text == "from the script"), "{received:?}");
+    assert_eq!(received[2 * all], all.to_string(), "broadcast_message counts the connections it reached");
+}
+
+#[test]
+fn a_client_that_disconnects_mid_message_through_the_http_port_is_closed_as_abnormal() {
+    let mut plugin = mounted_plugin();
+    let (port, _) = start_mounted_chat(&mut plugin);
+    let texts = with_clients(
+        &mut plugin,
+        move |_, _| {
+            let url = format!("ws://127.0.0.1:{port}/chat");
+            let raw_url = url.clone();
+            block(async move {
+                let (mut watcher, watcher_id) = observer(&url).await;
+                let raw = tokio::task::spawn_blocking(move || {
+                    let mut stream = raw_handshake(&raw_url);
+                    let mut frame = vec![0x81, 0x80 | 126, 0x03, 0xE8, 1, 2, 3, 4];
+                    frame.extend_from_slice(b"0123456789");
+                    stream.write_all(&frame).unwrap();
+                    drop(stream);
+                });
+                raw.await.unwrap();
+                let report = next_text(&mut watcher).await;
+                send(&mut watcher, "still there").await;
+                let echo = next_text(&mut watcher).await;
+                watcher.close(None).await.unwrap();
+                vec![report, echo, watcher_id.to_string()]
+            })
+        },
+        no_signals,
+    );
+    let watcher_id: u64 = texts[2].parse().unwrap();
+    let expected_prefix = format!("closed {} 1006 ", watcher_id + 1);
+    assert!(texts[0].starts_with(&expected_prefix), "{texts:?}");
+    assert_eq!(texts[1], "echo still there");
+}
+
+#[test]
+fn hand_off_tickets_are_good_once_and_connections_nobody_takes_are_closed_with_a_reason() {
+    let mut plugin = mounted_plugin();
+    let (port, _) = start_mounted_chat(&mut plugin);
+    let texts = with_clients(
+        &mut plugin,
+        move |_, _| {
+            block(async move {
+                let mut ticketed = connect(&format!("ws://127.0.0.1:{port}/ticket")).await;
+                let ticket = next_text(&mut ticketed).await;
+                let mut ignored = connect(&format!("ws://127.0.0.1:{port}/ignored")).await;
+                let ignored = next(&mut ignored).await;
+                let mut failing = connect(&format!("ws://127.0.0.1:{port}/failing")).await;
+                let failing = next(&mut failing).await;
+                ticketed.close(None).await.unwrap();
+                vec![ticket, format!("{ignored:?}"), format!("{failing:?}")]
+            })
+        },
+        no_signals,
+    );
+    let ticket: u64 = texts[0].strip_prefix("ticket ").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{texts:?}"));
+    let close = |code: u16, reason: &str| {
+        format!(
+            "{:?}",
+            Message::Close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+                code: CloseCode::from(code),
+                reason: reason.into()
+            }))
+        )
+    };
+    assert_eq!(
+        texts[1],
+        close(1008, "no websocket endpoint took the connection (the route's handler did not call @websocket.accept)")
+    );
+    assert_eq!(texts[2], close(1011, "the route's handler failed"));
+    // The ticket the first connection came with was used; using it again, or one never
+    // issued, is an error that says which.
+    assert_eq!(
+        error(&mut plugin, &format!("@websocket.accept({ticket}, {{on_message: (c, m) => m}})")),
+        format!(
+            "[R009] Error: @websocket.accept: the connection of ticket {ticket} was taken already (a ticket is good once)"
+        )
+    );
+    assert_eq!(
+        error(&mut plugin, "@websocket.accept({websocket: 123456789012}, {on_message: (c, m) => m})"),
+        "[R009] Error: @websocket.accept: no connection was ever deposited under ticket 123456789012"
+    );
+    assert_eq!(
+        error(&mut plugin, r#"@websocket.accept("a ticket", {})"#),
+        "[R009] Error: @websocket.accept: expected the request of an @http.websocket route (with its `websocket` ticket) or the ticket, got \"a ticket\""
+    );
+    assert_eq!(
+        error(&mut plugin, "@websocket.endpoint({port: 80})"),
+        "[R009] Error: @websocket.endpoint: `port` is an option of @websocket.serve: an endpoint takes its connections from the routes of an HTTP server (@http.websocket)"
+    );
+}
