@@ -396,7 +396,8 @@ fn http_websocket(state: &State, args: &Args<'_>) -> Result<Value, PluginError> 
     args.at_most(2)?;
     let path = args.string(0, "path")?;
     let handler = args.function(1, "handler")?;
-    let route = new_route("WEBSOCKET", path, handler).map_err(|message| PluginError::message(message).at_argument(0))?;
+    let route =
+        new_route("WEBSOCKET", path, handler).map_err(|message| PluginError::message(message).at_argument(0))?;
     state.default_app.update(|app| add_route(app, route));
     Ok(Value::object(vec![("method", Value::from("WEBSOCKET")), ("path", Value::from(path))]))
 }

@@ -59,7 +59,9 @@ pub async fn websocket(
     if !has_token(headers, header::CONNECTION, "upgrade") || !has_token(headers, header::UPGRADE, "websocket") {
         let mut reply = Reply::error(
             StatusCode::UPGRADE_REQUIRED,
-            format!("{path} takes websocket connections only: connect with a websocket client (the request did not ask for `Upgrade: websocket`)"),
+            format!(
+                "{path} takes websocket connections only: connect with a websocket client (the request did not ask for `Upgrade: websocket`)"
+            ),
         );
         reply.headers.push(("upgrade".into(), "websocket".into()));
         return answer(reply);
@@ -169,7 +171,11 @@ async fn hand_over(
     // Taken: the handler handed the connection on. Else it is ours again, to close.
     let Ok((socket, _)) = host::take_socket(ticket) else { return };
     let (code, reason) = match outcome {
-        Ok(Ok(_)) => (POLICY, "no websocket endpoint took the connection (the route's handler did not call @websocket.accept)".to_string()),
+        Ok(Ok(_)) => (
+            POLICY,
+            "no websocket endpoint took the connection (the route's handler did not call @websocket.accept)"
+                .to_string(),
+        ),
         Ok(Err(error)) => {
             if error.kind() != ErrorKind::Script {
                 eprintln!("[http] {description}: the websocket handler could not be called: {error}");

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::Role;
-use tusk_plugin_sdk::{Kind, OwnedValue, PluginContext, PluginError, RetainedFunction, ServiceGuard, SymbolDoc, Value, host};
+use tusk_plugin_sdk::{
+    Kind, OwnedValue, PluginContext, PluginError, RetainedFunction, ServiceGuard, SymbolDoc, Value, host,
+};
 
 use crate::client::{Client, ClientOptions};
 use crate::hub::{self, Audience, Endpoint, Handlers, Limits, PeerInfo};
@@ -160,7 +162,10 @@ fn options(state: &State, args: &Args<'_>, index: usize, listening: bool) -> Res
     let object = value.as_object().ok_or_else(|| {
         args.bad(
             index,
-            format!("expected an object of options ({{on_open, on_message, on_close, …}}), got a {}", value.type_name()),
+            format!(
+                "expected an object of options ({{on_open, on_message, on_close, …}}), got a {}",
+                value.type_name()
+            ),
         )
     })?;
     let mut options = Options {
@@ -198,8 +203,7 @@ fn options(state: &State, args: &Args<'_>, index: usize, listening: bool) -> Res
                 })?;
             }
             "host" => {
-                options.host_name =
-                    value.as_str().map(str::to_string).ok_or_else(|| bad("must be a string".into()))?;
+                options.host_name = value.as_str().map(str::to_string).ok_or_else(|| bad("must be a string".into()))?;
             }
             "path" => {
                 options.path = value
@@ -393,7 +397,9 @@ fn accept(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     let (socket, ahead) = host::take_socket(ticket).map_err(|error| args.bad(0, error.message_text()))?;
     let stream = std::net::TcpStream::from(socket);
     let remote = stream.peer_addr().map(|address| address.to_string()).unwrap_or_else(|_| field("ip"));
-    stream.set_nonblocking(true).map_err(|error| PluginError::message(format!("cannot serve the connection: {error}")))?;
+    stream
+        .set_nonblocking(true)
+        .map_err(|error| PluginError::message(format!("cannot serve the connection: {error}")))?;
     let stream = {
         let _context = runtime.enter();
         tokio::net::TcpStream::from_std(stream)

@@ -961,7 +961,8 @@ fn hand_off_tickets_are_good_once_and_connections_nobody_takes_are_closed_with_a
         },
         no_signals,
     );
-    let ticket: u64 = texts[0].strip_prefix("ticket ").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{texts:?}"));
+    let ticket: u64 =
+        texts[0].strip_prefix("ticket ").and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{texts:?}"));
     let close = |code: u16, reason: &str| {
         format!(
             "{:?}",
