@@ -157,7 +157,7 @@ async fn hand_over(
             let reason = error.message_text();
             eprintln!("[http] {description}: the websocket connection cannot be handed over: {reason}");
             if let Some(spare) = spare {
-                close_with(OwnedFd::from(spare), INTERNAL, &reason).await;
+                close_with(OwnedFd::from(spare), INTERNAL, reason).await;
             }
             return;
         }
