@@ -163,7 +163,8 @@ fn options(state: &State, args: &Args<'_>, index: usize, listening: bool) -> Res
         args.bad(
             index,
             format!(
-                "expected an object of options ({{on_open, on_message, on_close, …}}), got a {}",
+                "expected an object of options ({{{}on_message, …}}), got a {}",
+                if listening { "port, path, " } else { "on_open, " },
                 value.type_name()
             ),
         )
