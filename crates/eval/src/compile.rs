@@ -649,6 +649,9 @@ fn literal_value(expr: &Expr<'_>) -> Option<Value> {
         ExprKind::Float(x) => Value::Float(*x),
         ExprKind::Str(text) => Value::string(text),
         ExprKind::Range(low, high) => Value::Range(*low, high.saturating_add(1)),
+        // `-4`, `-2.5`: folded as the full route folds them (an operand it cannot fold, as in
+        // `-"a"`, is left to that route and its error).
+        ExprKind::Unary(op, operand) => unary_op(*op, &literal_value(operand)?).ok()?,
         ExprKind::Array(items) => Value::array(items.iter().map(literal_value).collect::<Option<Vec<Value>>>()?),
         ExprKind::Object(items) => {
             let mut object = Object::with_capacity(items.len());

@@ -350,6 +350,7 @@ fn literal_entries_are_built_directly_with_the_full_route_s_result() {
         "1-5",
         r#""s""#,
         "-2.5",
+        "[-1, !true, --3]",
     ] {
         let direct = eval_json(&format!("t: {literal}\n"));
         let full = eval_json(&format!("t: [{literal}][0]\n"));
