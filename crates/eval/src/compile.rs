@@ -108,7 +108,10 @@ impl<'a> Compiler<'a> {
                     let path: Box<[Key]> = key.iter().map(|part| Key::new(&part.name)).collect();
                     let name = path[0].clone();
                     let location = self.location(value.span);
-                    let value = self.compile_entry_value(value, &name);
+                    let value = match literal_value(value) {
+                        Some(literal) => Node::Const(literal),
+                        None => self.compile_entry_value(value, &name),
+                    };
                     let slot = self.state.section_key_slot(&name);
                     ops.push(DocOp::Entry { path, value, slot, location });
                 }
@@ -629,6 +632,41 @@ impl<'a> Compiler<'a> {
             .collect();
         Node::Object(entries.into_boxed_slice())
     }
+}
+
+/// The value of an expression made only of literals: scalars, and arrays and objects of them
+/// with one-part keys (most entries of a config file). Nothing in it names anything, so it needs
+/// no scope of names, and it is the constant the full route would fold it into. `None` for
+/// anything else, and for an object with a repeated key, whose warning the full route gives;
+/// the caller then compiles the expression that way. (Tried once per top-level entry: an
+/// attempt inside every block of the full route would redo the work of a failing tree at each
+/// level of its nesting.)
+fn literal_value(expr: &Expr<'_>) -> Option<Value> {
+    Some(match &expr.kind {
+        ExprKind::Null => Value::Null,
+        ExprKind::Bool(b) => Value::Bool(*b),
+        ExprKind::Int(n) => Value::Int(*n),
+        ExprKind::Float(x) => Value::Float(*x),
+        ExprKind::Str(text) => Value::string(text),
+        ExprKind::Range(low, high) => Value::Range(*low, high.saturating_add(1)),
+        // `-4`, `-2.5`: folded as the full route folds them (an operand it cannot fold, as in
+        // `-"a"`, is left to that route and its error).
+        ExprKind::Unary(op, operand) => unary_op(*op, &literal_value(operand)?).ok()?,
+        ExprKind::Array(items) => Value::array(items.iter().map(literal_value).collect::<Option<Vec<Value>>>()?),
+        ExprKind::Object(items) => {
+            let mut object = Object::with_capacity(items.len());
+            for item in items {
+                let ItemKind::Entry { key, value } = &item.kind else { return None };
+                let [key] = &**key else { return None };
+                let value = crate::value::with_stack(|| literal_value(value))?;
+                if object.insert(Key::new(&key.name), value).is_some() {
+                    return None;
+                }
+            }
+            Value::object(object)
+        }
+        _ => return None,
+    })
 }
 
 fn symbol_call(symbol: Rc<Symbol>, args: Box<[Node]>, location: Location, arg_spans: Box<[Span]>) -> Node {

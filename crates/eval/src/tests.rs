@@ -338,3 +338,40 @@ fn cache_uses_an_installed_store_when_it_is_active() {
     assert_eq!(run(&store), r#"{"a":[1,2],"b":10,"c":20,"zero":7}"#);
     assert!(store.entries.borrow().is_empty());
 }
+
+/// Top-level entries made only of literals are built straight into values: the same document
+/// as the full route (which an index forces here), and a key repeated deep inside one still
+/// gets its warning, from the full route.
+#[test]
+fn literal_entries_are_built_directly_with_the_full_route_s_result() {
+    for literal in [
+        r#"{ b: [1, 2.5, "x\n", null, true, 1-3, { c: "d" }], e: { f: [] }, g: {}, "h i": -4 }"#,
+        "[[1], [{ a: 1 }], []]",
+        "1-5",
+        r#""s""#,
+        "-2.5",
+        "[-1, !true, --3]",
+    ] {
+        let direct = eval_json(&format!("t: {literal}\n"));
+        let full = eval_json(&format!("t: [{literal}][0]\n"));
+        assert_eq!(direct, full, "{literal}");
+    }
+    assert_eq!(eval_json("a {\n  x: 1\n  b { y: x }\n}\n"), r#"{"a":{"x":1,"b":{"y":1}}}"#);
+    assert_eq!(eval_json("a {\n  b.c: 1\n  b.d: 2\n}\n"), r#"{"a":{"b":{"c":1,"d":2}}}"#);
+
+    let mut rt = runtime(Mode::Default);
+    let id = rt.add_source("test.tsk", "a {\n  b: [{ x: 1, x: 2 }]\n}\n");
+    let evaluation = rt.evaluate(id, None).unwrap();
+    assert_eq!(serde_json::to_string(&Value::object(evaluation.document)).unwrap(), r#"{"a":{"b":[{"x":2}]}}"#);
+    let warnings: Vec<(Option<&str>, &str)> =
+        evaluation.warnings.iter().map(|warning| (warning.code, warning.message.as_str())).collect();
+    assert_eq!(warnings, [(Some("W001"), "`x` is defined more than once in this block; the last one wins")]);
+    assert!(fail_strict("a {\n  b: [{ x: 1, x: 2 }]\n}\n").contains("R020"));
+}
+
+fn fail_strict(source: &str) -> String {
+    match eval_in(Mode::Strict, source) {
+        Ok(json) => panic!("{source:?} should fail in strict mode but gave {json}"),
+        Err(error) => error,
+    }
+}

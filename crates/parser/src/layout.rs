@@ -196,6 +196,27 @@ pub(crate) fn layout(
                 next != Some(TokenKind::Newline) && frames.last().is_some_and(|frame| frame.open_ternaries == 0)
             }
             TokenKind::Assign => next != Some(TokenKind::Newline),
+            // Number literals are checked here and are otherwise plain: a config file is full
+            // of them.
+            // `-9223372036854775808` is i64::MIN: its digits alone do not fit, so they are let
+            // through after a unary minus (the grammar folds the two), and refused elsewhere.
+            // (The cheap tests come first: this runs for every integer.)
+            TokenKind::Int => {
+                let i64_min_operand = out.last().is_some_and(|t| t.0 == TokenKind::Minus)
+                    && minus_is_unary(out.len().checked_sub(2).map(|i| out[i].0))
+                    && !matches!(next, Some(TokenKind::Dot | TokenKind::LParen | TokenKind::LBracket))
+                    && is_i64_min_magnitude(&source[token.span.range()]);
+                if !i64_min_operand {
+                    check_int(source, token.span, errors);
+                }
+                true
+            }
+            TokenKind::Float => {
+                if !float_is_finite(&source[token.span.range()]) {
+                    errors.push(ParseError::new(ParseErrorKind::FloatTooLarge, token.span));
+                }
+                true
+            }
             _ => false,
         };
         if plain {
@@ -204,7 +225,9 @@ pub(crate) fn layout(
             at_statement_start = false;
             continue;
         }
-        if token.kind == TokenKind::Newline {
+        // (Without open `- key:` items there is nothing to close: the common case skips the
+        // look at the next line's indentation.)
+        if token.kind == TokenKind::Newline && !item_objects.is_empty() {
             let next_indent = next.map(|_| indentation_of_line(source, tokens[index + 1].span.start));
             close_item_objects(
                 &mut item_objects,
@@ -244,7 +267,9 @@ pub(crate) fn layout(
                     continue;
                 }
                 // Close indented blocks the next line leaves.
-                if in_entries {
+                // (Inside brackets with no indented block open there is nothing to close or
+                // check: the next line's indentation is not looked at.)
+                if in_entries && (bracket_depth == 0 || !indents.is_empty()) {
                     let next_indent = next.map(|_| indentation_of_line(source, tokens[index + 1].span.start));
                     let mut left = Vec::new();
                     while let Some(&(level, at_depth)) = indents.last() {
@@ -321,15 +346,6 @@ pub(crate) fn layout(
                     item_objects.push((indentation_of_line(source, token.span.start), frames.len() + 1));
                 }
             }
-            // `-9223372036854775808` is i64::MIN: its digits alone do not fit, so they are let
-            // through after a unary minus (the grammar folds the two), and refused elsewhere.
-            // (The cheap tests come first: this guard runs for every integer.)
-            TokenKind::Int
-                if out.last().is_some_and(|t| t.0 == TokenKind::Minus)
-                    && minus_is_unary(out.len().checked_sub(2).map(|i| out[i].0))
-                    && !matches!(next, Some(TokenKind::Dot | TokenKind::LParen | TokenKind::LBracket))
-                    && is_i64_min_magnitude(&source[token.span.range()]) => {}
-            TokenKind::Int => check_int(source, token.span, errors),
             TokenKind::Range => {
                 let text = &source[token.span.range()];
                 let bounds: Vec<Option<i64>> = text.split('-').map(|part| part.parse::<i64>().ok()).collect();
@@ -339,12 +355,6 @@ pub(crate) fn layout(
                     }
                     [Some(_), Some(_)] => {}
                     _ => errors.push(ParseError::new(ParseErrorKind::IntegerTooLarge, token.span)),
-                }
-            }
-            TokenKind::Float => {
-                let text = &source[token.span.range()];
-                if !float_is_finite(text) {
-                    errors.push(ParseError::new(ParseErrorKind::FloatTooLarge, token.span));
                 }
             }
             _ => {}
