@@ -112,8 +112,8 @@ impl HandlerListeners {
         operator: &str,
     ) -> Result<usize, PluginError> {
         let open = || {
-            let listening =
-                Listening::open(pool).map_err(|error| PluginError::message(format!("{operator}: {}", error.message)))?;
+            let listening = Listening::open(pool)
+                .map_err(|error| PluginError::message(format!("{operator}: {}", error.message)))?;
             Ok((Source { pool: pool.clone(), shown: redact_connection_string(key) }, listening))
         };
         self.readers.subscribe(key, open, &[channel.to_string()], handler, operator)

@@ -72,10 +72,8 @@ impl SubscriptionSource for Source {
     }
 
     fn open<'c>(&'c self, connection: &'c mut redis::Connection) -> Result<Session<'c>, String> {
-        let client_id: i64 = redis::cmd("CLIENT")
-            .arg("ID")
-            .query(connection)
-            .map_err(|error| self.pool.scrub(error.to_string()))?;
+        let client_id: i64 =
+            redis::cmd("CLIENT").arg("ID").query(connection).map_err(|error| self.pool.scrub(error.to_string()))?;
         Ok(Session {
             pubsub: connection.as_pubsub(),
             pool: &self.pool,

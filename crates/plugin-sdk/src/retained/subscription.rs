@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::{RetainedFunction, ServiceGuard};
 use crate::error::PluginError;
 use crate::owned::OwnedValue;
-use super::{RetainedFunction, ServiceGuard};
 
 /// How long [`SubscriptionSession::read`] is asked to wait: the reader looks at its requests
 /// (subscribe, unsubscribe, stop) between two reads.
