@@ -514,8 +514,23 @@ fn install_refuses_conflicts_unless_forced_and_remove_undoes_it() {
     let mut files = walk(&installed);
     files.sort();
     assert_eq!(files, [".tusk-install.toml", "libtusk_plugin_cli_probe.so", "plugin.toml"]);
-    // Installing again from the same place replaces it.
+    // Installing again from the same place replaces its files inside the same folder (which
+    // hot reload watches), leaving nothing beside it.
+    let folder = || {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = std::fs::metadata(&installed).unwrap();
+        (metadata.dev(), metadata.ino())
+    };
+    let before = folder();
+    std::fs::write(installed.join("left-over.txt"), "from the old build").unwrap();
     assert_output(&env.run(&["plugin", "install", first.to_str().unwrap()]), 0, &stdout, "");
+    assert_eq!(folder(), before, "the installed folder was replaced, not kept");
+    let mut files = walk(&installed);
+    files.sort();
+    assert_eq!(files, [".tusk-install.toml", "libtusk_plugin_cli_probe.so", "plugin.toml"]);
+    let mut beside = walk(&env.user_plugins());
+    beside.retain(|path| !path.starts_with("cli_probe/"));
+    assert_eq!(beside, Vec::<String>::new(), "nothing left beside the plugin");
 
     let second = env.add_probe(&env.path("src/b"));
     let rival = fake_plugin(&env.path("src"), "rival", "[capabilities]\noperators = [\"cli_probe.read\"]\n");
