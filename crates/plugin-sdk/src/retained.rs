@@ -142,11 +142,13 @@
 //!     }
 //!     fn subscribe(&mut self, topics: &[String]) -> Result<(), SessionError> {
 //!         let lost = |error: std::io::Error| SessionError::Lost(error.to_string());
-//!         topics.iter().try_for_each(|topic| writeln!(self.reader.get_ref(), "SUB {topic}").map_err(lost))
+//!         let mut stream: &TcpStream = self.reader.get_ref();
+//!         topics.iter().try_for_each(|topic| writeln!(stream, "SUB {topic}").map_err(lost))
 //!     }
 //!     fn unsubscribe(&mut self, topics: &[String]) -> Result<(), SessionError> {
 //!         let lost = |error: std::io::Error| SessionError::Lost(error.to_string());
-//!         topics.iter().try_for_each(|topic| writeln!(self.reader.get_ref(), "UNSUB {topic}").map_err(lost))
+//!         let mut stream: &TcpStream = self.reader.get_ref();
+//!         topics.iter().try_for_each(|topic| writeln!(stream, "UNSUB {topic}").map_err(lost))
 //!     }
 //!     fn read(&mut self, wait: Duration) -> Result<Vec<Delivery<String>>, String> {
 //!         self.reader.get_ref().set_read_timeout(Some(wait)).map_err(|error| error.to_string())?;
