@@ -4,19 +4,14 @@
 //! Diagnostics are compared with trailing spaces removed from each line (ariadne pads some
 //! lines), so the expected texts here carry no invisible whitespace.
 
+mod common;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use common::Output;
 use tempfile::TempDir;
-
-/// What one run of the binary produced.
-#[derive(Debug)]
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 /// A `tusk` invocation inside a scratch directory holding the fixture files.
 struct Tusk {
@@ -46,17 +41,8 @@ impl Tusk {
         if let Some(text) = &self.stdin {
             child.stdin.take().unwrap().write_all(text).unwrap();
         }
-        let output = child.wait_with_output().unwrap();
-        Output {
-            code: output.status.code().expect("tusk exits normally, not by a signal"),
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: trim_line_ends(&String::from_utf8(output.stderr).unwrap()),
-        }
+        Output::of(child.wait_with_output().unwrap())
     }
-}
-
-fn trim_line_ends(text: &str) -> String {
-    text.lines().map(str::trim_end).map(|line| format!("{line}\n")).collect()
 }
 
 /// A scratch directory with the fixture files every test may use.

@@ -14,81 +14,19 @@
 //! kernel offers a weaker sandbox; such notes depend on the machine and are removed before
 //! comparing.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use tempfile::TempDir;
-
-/// What one run of the binary produced.
-#[derive(Debug)]
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-/// A home, a working folder and a plugin folder for one test.
-struct Env {
-    root: TempDir,
-}
+use common::{Env, assert_output, clean_stderr, shared_target_dir};
 
 impl Env {
+    /// A home with `TUSK_PLUGIN_PATH` and the runner built for these tests.
     fn new() -> Env {
-        let root = tempfile::tempdir().unwrap();
-        for dir in ["work", "plugins", "data", "config", "cache", "home"] {
-            std::fs::create_dir_all(root.path().join(dir)).unwrap();
-        }
-        let root_path = root.path().canonicalize().unwrap();
-        assert_eq!(root_path, root.path(), "temporary folders without symbolic links keep paths comparable");
-        Env { root }
-    }
-
-    fn path(&self, relative: &str) -> PathBuf {
-        self.root.path().join(relative)
-    }
-
-    /// The working folder.
-    fn work(&self) -> PathBuf {
-        self.path("work")
-    }
-
-    /// `TUSK_PLUGIN_PATH`.
-    fn plugin_path(&self) -> PathBuf {
-        self.path("plugins")
-    }
-
-    /// Where `tusk plugin install` puts plugins.
-    fn user_plugins(&self) -> PathBuf {
-        self.path("data/tusk/plugins")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tusk"));
-        command
-            .args(args)
-            .current_dir(self.work())
-            .env("HOME", self.path("home"))
-            .env("XDG_DATA_HOME", self.path("data"))
-            .env("XDG_CONFIG_HOME", self.path("config"))
-            .env("XDG_CACHE_HOME", self.path("cache"))
-            .env("TUSK_PLUGIN_PATH", self.plugin_path())
-            .env("CARGO_TARGET_DIR", shared_target_dir())
-            .env("TUSK_PLUGIN_RUNNER", built().binary(RUNNER, RUNNER))
-            .env_remove("TUSK_SDK_PATH")
-            .env_remove("NO_COLOR")
-            .stdin(Stdio::null());
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        let output = self.command(args).output().expect("the tusk binary starts");
-        Output {
-            code: output.status.code().expect("tusk exits normally, not by a signal"),
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: clean_stderr(&String::from_utf8(output.stderr).unwrap()),
-        }
+        Env::home(built().binary(RUNNER, RUNNER), true)
     }
 
     /// Installs the test plugin into `root` (a search folder) as `root/cli_probe`.
@@ -106,12 +44,6 @@ impl Env {
         let grants = "[cli_probe]\ntrusted = true\nallow_read = [\"${script_dir}/data\"]\n";
         std::fs::write(self.path("config/tusk/grants.toml"), grants).unwrap();
     }
-}
-
-/// Where crates made by `tusk plugin new` are built (kept between runs): a folder inside the
-/// target folder these tests were built in.
-fn shared_target_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("tusk-cli-plugin-builds")
 }
 
 /// The target folder these tests were built in (cargo's `CARGO_TARGET_TMPDIR` is its `tmp`).
@@ -138,24 +70,6 @@ fn built() -> &'static tusk_plugin_testkit::Built {
 /// The test plugin's library.
 fn probe_library() -> &'static Path {
     built().library(PROBE)
-}
-
-/// Trailing spaces go (ariadne pads some lines), and so do the sandbox's notes about what
-/// this kernel supports, and cargo's progress lines.
-fn clean_stderr(text: &str) -> String {
-    text.lines()
-        .filter(|line| !(line.starts_with('[') && line.contains("] warn: sandboxed plugins run with ")))
-        .map(str::trim_end)
-        .map(|line| format!("{line}\n"))
-        .collect()
-}
-
-fn assert_output(output: &Output, code: i32, stdout: &str, stderr: &str) {
-    assert_eq!(
-        (output.code, output.stdout.as_str(), output.stderr.as_str()),
-        (code, stdout, stderr),
-        "exit code, stdout, stderr"
-    );
 }
 
 /// A plugin folder with a manifest and a library file that is not a real library (enough for
@@ -600,8 +514,23 @@ fn install_refuses_conflicts_unless_forced_and_remove_undoes_it() {
     let mut files = walk(&installed);
     files.sort();
     assert_eq!(files, [".tusk-install.toml", "libtusk_plugin_cli_probe.so", "plugin.toml"]);
-    // Installing again from the same place replaces it.
+    // Installing again from the same place replaces its files inside the same folder (which
+    // hot reload watches), leaving nothing beside it.
+    let folder = || {
+        use std::os::unix::fs::MetadataExt;
+        let metadata = std::fs::metadata(&installed).unwrap();
+        (metadata.dev(), metadata.ino())
+    };
+    let before = folder();
+    std::fs::write(installed.join("left-over.txt"), "from the old build").unwrap();
     assert_output(&env.run(&["plugin", "install", first.to_str().unwrap()]), 0, &stdout, "");
+    assert_eq!(folder(), before, "the installed folder was replaced, not kept");
+    let mut files = walk(&installed);
+    files.sort();
+    assert_eq!(files, [".tusk-install.toml", "libtusk_plugin_cli_probe.so", "plugin.toml"]);
+    let mut beside = walk(&env.user_plugins());
+    beside.retain(|path| !path.starts_with("cli_probe/"));
+    assert_eq!(beside, Vec::<String>::new(), "nothing left beside the plugin");
 
     let second = env.add_probe(&env.path("src/b"));
     let rival = fake_plugin(&env.path("src"), "rival", "[capabilities]\noperators = [\"cli_probe.read\"]\n");

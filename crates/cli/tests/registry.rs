@@ -7,11 +7,13 @@
 //! the test kit; crates made by `tusk plugin new` build into a target folder of their own inside
 //! ours, as in the plugin tests.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use tempfile::TempDir;
+use common::{Env, run_command};
 
 const RUNNER: &str = "tusk-plugin-runner";
 const PACKAGES: [&str; 3] = ["tusk-plugin-reg-base", "tusk-plugin-reg-app", RUNNER];
@@ -28,83 +30,10 @@ fn built() -> &'static tusk_plugin_testkit::Built {
     })
 }
 
-/// Where crates made by `tusk plugin new` are built (shared with the plugin tests).
-fn shared_target_dir() -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("tusk-cli-plugin-builds")
-}
-
-#[derive(Debug)]
-struct Output {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-struct Env {
-    root: TempDir,
-}
-
 impl Env {
+    /// A home with the runner built for these tests (`TUSK_PLUGIN_PATH` unset).
     fn new() -> Env {
-        let root = tempfile::tempdir().unwrap();
-        for dir in ["work", "data", "config/tusk", "cache", "home"] {
-            std::fs::create_dir_all(root.path().join(dir)).unwrap();
-        }
-        Env { root }
-    }
-
-    fn path(&self, relative: &str) -> PathBuf {
-        self.root.path().join(relative)
-    }
-
-    fn work(&self) -> PathBuf {
-        self.path("work")
-    }
-
-    /// The tusk command in this environment's home and work folder.
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tusk"));
-        command
-            .args(args)
-            .current_dir(self.work())
-            .env("HOME", self.path("home"))
-            .env("XDG_DATA_HOME", self.path("data"))
-            .env("XDG_CONFIG_HOME", self.path("config"))
-            .env("XDG_CACHE_HOME", self.path("cache"))
-            .env("CARGO_TARGET_DIR", shared_target_dir())
-            .env("TUSK_PLUGIN_RUNNER", built().binary(RUNNER, RUNNER))
-            .env_remove("TUSK_PLUGIN_PATH")
-            .env_remove("TUSK_PLUGIN_CACHE")
-            .env_remove("TUSK_SDK_PATH")
-            .env_remove("NO_COLOR");
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        self.run_command(self.command(args))
-    }
-
-    fn run_command(&self, mut command: Command) -> Output {
-        let output = command.stdin(Stdio::null()).output().expect("the tusk binary starts");
-        Output {
-            code: output.status.code().expect("tusk exits normally"),
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: String::from_utf8(output.stderr).unwrap(),
-        }
-    }
-
-    /// Runs and expects success.
-    fn ok(&self, args: &[&str]) -> String {
-        let output = self.run(args);
-        assert_eq!(output.code, 0, "tusk {args:?}: {output:?}");
-        output.stdout
-    }
-
-    /// Runs and expects exit code 1 with `needle` in the error.
-    fn refused(&self, args: &[&str], needle: &str) {
-        let output = self.run(args);
-        assert_eq!(output.code, 1, "tusk {args:?}: {output:?}");
-        assert!(output.stderr.contains(needle), "expected `{needle}` in: {}", output.stderr);
+        Env::home(built().binary(RUNNER, RUNNER), false)
     }
 
     /// A built plugin folder of registry test plugin `name`, its manifest saying `version`.
@@ -382,64 +311,6 @@ impl Env {
         std::fs::write(dir.join("libhostile_swap.so"), bytes).unwrap();
         dir
     }
-
-    /// Starts tusk with piped standard streams.
-    fn spawn(&self, args: &[&str]) -> Running {
-        let mut child = self
-            .command(args)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("the tusk binary starts");
-        let stdout = Lines::new(child.stdout.take().unwrap());
-        let stderr = Lines::new(child.stderr.take().unwrap());
-        Running { child, stdout, stderr }
-    }
-}
-
-/// Lines of a child's output, read on a thread so that a test can wait with a timeout.
-struct Lines(std::sync::mpsc::Receiver<String>);
-
-impl Lines {
-    fn new(stream: impl std::io::Read + Send + 'static) -> Lines {
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in std::io::BufRead::lines(std::io::BufReader::new(stream)).map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Lines(receiver)
-    }
-
-    /// Reads lines until one satisfies `wanted`; panics with what was seen after 60 s.
-    fn until(&self, wanted: impl Fn(&str) -> bool) -> String {
-        let mut seen = Vec::new();
-        loop {
-            match self.0.recv_timeout(std::time::Duration::from_secs(60)) {
-                Ok(line) if wanted(&line) => return line,
-                Ok(line) => seen.push(line),
-                Err(_) => panic!("no such line; saw {seen:#?}"),
-            }
-        }
-    }
-}
-
-/// A tusk process, killed when dropped.
-struct Running {
-    child: std::process::Child,
-    stdout: Lines,
-    stderr: Lines,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[test]
@@ -603,7 +474,17 @@ fn auto_update_applies_signed_updates_in_the_background_at_most_once_per_interva
     let lock_before = std::fs::read_to_string(&lock).unwrap();
     assert_eq!(env.ok(&["run", "main.tsk"]), version(2));
     let target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
-    wait_for_file(&log, |text| text.contains(&format!("package swap-1.2.0-{target}.tskpkg is not signed")));
+    let refused =
+        wait_for_file(&log, |text| text.contains(&format!("package swap-1.2.0-{target}.tskpkg is not signed")));
+    // No offer of --allow-unsigned, which --if-due refuses: the way to install it by hand.
+    assert!(
+        refused.contains(&format!(
+            "package swap-1.2.0-{target}.tskpkg is not signed; automatic updates install only packages signed by a \
+             trusted key; run `tusk plugin update --allow-unsigned` to install it by hand"
+        )),
+        "{refused}"
+    );
+    assert!(!refused.contains("pass --allow-unsigned"), "{refused}");
     assert_eq!(std::fs::read_to_string(&lock).unwrap(), lock_before);
     let manifest = std::fs::read_to_string(env.work().join("plugins/swap/plugin.toml")).unwrap();
     assert!(manifest.contains("version = \"1.1.0\""), "{manifest}");
@@ -650,7 +531,7 @@ fn install_from_a_cargo_registry_goes_through_cargo_and_changes_nothing_when_it_
     let with_local_registry = |args: &[&str]| {
         let mut command = env.command(args);
         command.env("CARGO_HOME", &cargo_home);
-        env.run_command(command)
+        run_command(command)
     };
 
     let missing = with_local_registry(&["plugin", "install", "--crate", "nosuch@1.0.0"]);

@@ -2,11 +2,12 @@
 //! changes the plugin is reloaded in place first; a build whose `initialize` fails is reported
 //! and the running one keeps serving. Uses the hot-reload fixture of the plugin host.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Stdio};
+
+use common::Running;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -36,48 +37,6 @@ fn replace_file(path: &Path, bytes: &[u8]) {
     std::fs::rename(&temporary, path).unwrap();
 }
 
-/// Lines of a child's output, read on a thread so that a test can wait with a timeout.
-struct Lines(mpsc::Receiver<String>);
-
-impl Lines {
-    fn new(stream: impl std::io::Read + Send + 'static) -> Lines {
-        let (sender, receiver) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                if sender.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Lines(receiver)
-    }
-
-    /// Reads lines until one satisfies `wanted`; panics with what was seen after 20 s.
-    fn until(&self, wanted: impl Fn(&str) -> bool) -> String {
-        let mut seen = Vec::new();
-        loop {
-            match self.0.recv_timeout(Duration::from_secs(20)) {
-                Ok(line) if wanted(&line) => return line,
-                Ok(line) => seen.push(line),
-                Err(_) => panic!("no such line; saw {seen:#?}"),
-            }
-        }
-    }
-}
-
-struct Watching {
-    child: Child,
-    stdout: Lines,
-    stderr: Lines,
-}
-
-impl Drop for Watching {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn run_watch_reruns_on_script_and_plugin_changes() {
     let library = swap_library();
@@ -99,7 +58,8 @@ fn run_watch_reruns_on_script_and_plugin_changes() {
         std::fs::create_dir_all(root.path().join(folder)).unwrap();
     }
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tusk"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tusk"));
+    command
         .args(["run", "--watch", "--compact", "--grants"])
         .arg(&grants)
         .arg(&script)
@@ -108,15 +68,8 @@ fn run_watch_reruns_on_script_and_plugin_changes() {
         .env("XDG_DATA_HOME", root.path().join("data"))
         .env("XDG_CONFIG_HOME", root.path().join("config"))
         .env("TUSK_PLUGIN_CACHE", root.path().join("cache/plugins"))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stdout = Lines::new(child.stdout.take().unwrap());
-    let stderr = Lines::new(child.stderr.take().unwrap());
-    let watching = Watching { child, stdout, stderr };
+        .env("NO_COLOR", "1");
+    let watching = Running::spawn(command);
     let waiting = |line: &str| line.starts_with("[watching");
 
     assert_eq!(watching.stdout.until(|line| line.starts_with('{')), r#"{"version":1}"#);
@@ -171,7 +124,8 @@ fn repl_reload_swaps_a_rebuilt_plugin_and_keeps_the_old_one_when_the_new_one_fai
     for folder in ["cache", "data", "config"] {
         std::fs::create_dir_all(root.path().join(folder)).unwrap();
     }
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tusk"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tusk"));
+    command
         .args(["repl", "--grants"])
         .arg(&grants)
         .current_dir(root.path())
@@ -180,35 +134,28 @@ fn repl_reload_swaps_a_rebuilt_plugin_and_keeps_the_old_one_when_the_new_one_fai
         .env("XDG_DATA_HOME", root.path().join("data"))
         .env("XDG_CONFIG_HOME", root.path().join("config"))
         .env("TUSK_PLUGIN_CACHE", root.path().join("cache/plugins"))
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let stdout = Lines::new(child.stdout.take().unwrap());
-    let stderr = Lines::new(child.stderr.take().unwrap());
-    let _repl = Watching { child, stdout, stderr };
+        .env("NO_COLOR", "1");
+    let mut repl = Running::spawn(command);
+    let mut stdin = repl.child.stdin.take().unwrap();
     let mut send = |line: &str| writeln!(stdin, "{line}").unwrap();
 
     send(":reload");
-    _repl.stdout.until(|line| line.ends_with("no plugin is loaded yet (plugins load on their first call)"));
+    repl.stdout.until(|line| line.ends_with("no plugin is loaded yet (plugins load on their first call)"));
     send("@swap.version()");
-    _repl.stdout.until(|line| line.ends_with('1'));
+    repl.stdout.until(|line| line.ends_with('1'));
     replace_file(&installed, &swap_build(&library, "ok", 2));
     send(":reload swap");
-    _repl.stdout.until(|line| line.ends_with("plugin `swap` reloaded: generation 2 serves"));
+    repl.stdout.until(|line| line.ends_with("plugin `swap` reloaded: generation 2 serves"));
     send("@swap.version()");
-    _repl.stdout.until(|line| line.ends_with('2'));
+    repl.stdout.until(|line| line.ends_with('2'));
     replace_file(&installed, &swap_build(&library, "fail", 3));
     send(":reload");
-    _repl.stderr.until(|line| {
+    repl.stderr.until(|line| {
         line.contains(
             "plugin `swap` was not reloaded: plugin `swap` failed to initialize: generation 3 refuses to start; \
              generation 2 keeps serving",
         )
     });
     send("@swap.version()");
-    _repl.stdout.until(|line| line.ends_with('2'));
+    repl.stdout.until(|line| line.ends_with('2'));
 }

@@ -52,13 +52,38 @@ pub trait LibraryCheck {
 pub struct InstallOptions<'a> {
     /// The keys whose signatures are accepted.
     pub trusted_keys: &'a [TrustedKey],
-    /// Install unsigned packages, and packages signed by keys that are not trusted (a
+    /// What becomes of packages that are unsigned or signed by keys that are not trusted (a
     /// signature that does not verify is refused all the same).
-    pub allow_unsigned: bool,
+    pub unsigned: Unsigned,
     /// What this tusk runs.
     pub compatibility: Compatibility,
     /// Reads libraries' info records.
     pub check: &'a dyn LibraryCheck,
+}
+
+/// What an install does with a package that is unsigned, or signed by a key that is not
+/// trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unsigned {
+    /// Installs it, with a note (`--allow-unsigned`).
+    Install,
+    /// Refuses it, saying that `--allow-unsigned` would install it.
+    Refuse,
+    /// Refuses it without that offer: automatic updates (`tusk plugin update --if-due`) never
+    /// install such packages, whatever the flags.
+    RefuseAutomatic,
+}
+
+impl Unsigned {
+    /// What a refusal adds to the reason.
+    fn refusal_help(self) -> &'static str {
+        match self {
+            Unsigned::RefuseAutomatic => {
+                "automatic updates install only packages signed by a trusted key; run `tusk plugin update --allow-unsigned` to install it by hand"
+            }
+            Unsigned::Install | Unsigned::Refuse => "pass --allow-unsigned to install it anyway",
+        }
+    }
 }
 
 /// The name of the file a `source` is recorded in, inside an installed plugin folder.
@@ -136,22 +161,22 @@ impl Staging {
             });
         }
         match &entry.signature {
-            None if options.allow_unsigned => {
+            None if options.unsigned == Unsigned::Install => {
                 self.notes.push(format!("{file_name} is not signed (installed because of --allow-unsigned)"));
             }
             None => {
                 return Err(RegistryError::Untrusted {
-                    message: format!("package {file_name} is not signed; pass --allow-unsigned to install it anyway"),
+                    message: format!("package {file_name} is not signed; {}", options.unsigned.refusal_help()),
                 });
             }
             Some(signature) => match signing::verify(archive, signature, options.trusted_keys, &file_name) {
                 Ok(_) => {}
-                Err(RegistryError::Untrusted { message }) if options.allow_unsigned => {
+                Err(RegistryError::Untrusted { message }) if options.unsigned == Unsigned::Install => {
                     self.notes.push(format!("{message} (installed because of --allow-unsigned)"));
                 }
                 Err(RegistryError::Untrusted { message }) => {
                     return Err(RegistryError::Untrusted {
-                        message: format!("{message}; pass --allow-unsigned to install it anyway"),
+                        message: format!("{message}; {}", options.unsigned.refusal_help()),
                     });
                 }
                 Err(error) => return Err(error),
@@ -229,41 +254,17 @@ impl Staging {
     /// Puts every staged folder into place and then writes `lock` to `lock_path` (if given).
     /// On any failure the previous folders are put back and the lockfile is untouched.
     ///
-    /// A plugin that is not installed yet gets its staged folder renamed into place. An
-    /// installed one keeps its folder: the staged files are renamed over the old ones, one
-    /// rename each (a reader sees the old file or the new one, never a part), the old ones
-    /// kept aside until the end. The folder itself must stay because hot reload (`tusk run
-    /// --watch`, the REPL) watches it: a folder renamed away takes the watch with it, and the
-    /// running process would never see a second update.
+    /// Each plugin is put in place by [`put_in_place`] (an installed plugin keeps its folder,
+    /// its files replaced inside it), the previous files kept aside until the lockfile is
+    /// written.
     pub fn commit(mut self, lock: Option<(&Path, &Lockfile)>) -> Result<Vec<LockedPlugin>, RegistryError> {
         let staged = std::mem::take(&mut self.staged);
-        let mut swapped: Vec<Swapped> = Vec::new();
+        let mut swapped: Vec<Placed> = Vec::new();
         let mut result = Ok(());
-        for (index, plugin) in staged.iter().enumerate() {
-            let destination = self.plugins_dir.join(&plugin.locked.name);
-            if !destination.is_dir() {
-                if destination.exists() || destination.is_symlink() {
-                    result = Err(RegistryError::io(
-                        format!("cannot install into {}", destination.display()),
-                        std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a file is in the way"),
-                    ));
-                    break;
-                }
-                if let Err(error) = std::fs::rename(&plugin.folder, &destination) {
-                    result =
-                        Err(RegistryError::io(format!("cannot move the plugin into {}", destination.display()), error));
-                    break;
-                }
-                swapped.push(Swapped::Fresh(destination));
-                continue;
-            }
-            let aside =
-                self.plugins_dir.join(format!(".{}.replaced-{}-{index}", plugin.locked.name, std::process::id()));
-            let mut replacement = Replacement { destination, aside, journal: Vec::new() };
-            match replacement.run(&plugin.folder) {
-                Ok(()) => swapped.push(Swapped::Replaced(replacement)),
+        for plugin in &staged {
+            match put_in_place(&plugin.folder, &self.plugins_dir.join(&plugin.locked.name)) {
+                Ok(placed) => swapped.push(placed),
                 Err(error) => {
-                    replacement.undo();
                     result = Err(error);
                     break;
                 }
@@ -275,23 +276,16 @@ impl Staging {
             result = lock.save(path);
         }
         if let Err(error) = result {
-            for swapped in swapped.into_iter().rev() {
-                match swapped {
-                    Swapped::Fresh(destination) => {
-                        let _ = std::fs::remove_dir_all(&destination);
-                    }
-                    Swapped::Replaced(replacement) => replacement.undo(),
-                }
+            for placed in swapped.into_iter().rev() {
+                placed.undo();
             }
             for plugin in &staged {
                 let _ = std::fs::remove_dir_all(&plugin.folder);
             }
             return Err(error);
         }
-        for swapped in swapped {
-            if let Swapped::Replaced(replacement) = swapped {
-                let _ = std::fs::remove_dir_all(&replacement.aside);
-            }
+        for placed in swapped {
+            placed.finish();
         }
         for plugin in &staged {
             // Emptied by the replacement (or renamed away, then this does nothing).
@@ -301,7 +295,67 @@ impl Staging {
     }
 }
 
-/// A plugin folder that [`Staging::commit`] filled.
+/// Puts the plugin folder `staged` in place as `destination`, so that hot reload keeps
+/// following it: renamed there when nothing is installed; otherwise the installed folder stays
+/// and the staged entries are renamed over its entries, one rename each (a reader sees the old
+/// file or the new one, never a part; the manifest last), the old entries kept aside in a dot
+/// folder beside it. A folder renamed away would take a watch on it along (the running process
+/// would miss every later update), hence no swap of whole folders.
+///
+/// On failure everything done is undone. Otherwise the [`Placed`] result is
+/// [finished](Placed::finish) (what was kept aside is removed) or [undone](Placed::undo) (it
+/// is put back), when what depends on it (a lockfile) is known to be written or not. `staged`
+/// is emptied or renamed away; the caller removes what is left of it.
+pub fn put_in_place(staged: &Path, destination: &Path) -> Result<Placed, RegistryError> {
+    static PLACED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    if !destination.is_dir() {
+        if destination.exists() || destination.is_symlink() {
+            return Err(RegistryError::io(
+                format!("cannot install into {}", destination.display()),
+                std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a file is in the way"),
+            ));
+        }
+        std::fs::rename(staged, destination).map_err(|error| {
+            RegistryError::io(format!("cannot move the plugin into {}", destination.display()), error)
+        })?;
+        return Ok(Placed(Swapped::Fresh(destination.to_path_buf())));
+    }
+    let name = destination.file_name().map(|name| name.to_string_lossy().into_owned()).unwrap_or_default();
+    let number = PLACED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let aside = destination.with_file_name(format!(".{name}.replaced-{}-{number}", std::process::id()));
+    let mut replacement = Replacement { destination: destination.to_path_buf(), aside, journal: Vec::new() };
+    match replacement.run(staged) {
+        Ok(()) => Ok(Placed(Swapped::Replaced(replacement))),
+        Err(error) => {
+            replacement.undo();
+            Err(error)
+        }
+    }
+}
+
+/// A plugin folder [`put_in_place`] filled, until it is finished or undone.
+pub struct Placed(Swapped);
+
+impl Placed {
+    /// Keeps the new plugin: removes the old entries kept aside.
+    pub fn finish(self) {
+        if let Swapped::Replaced(replacement) = self.0 {
+            let _ = std::fs::remove_dir_all(&replacement.aside);
+        }
+    }
+
+    /// Puts the previous plugin back (removes a plugin that was not installed before).
+    pub fn undo(self) {
+        match self.0 {
+            Swapped::Fresh(destination) => {
+                let _ = std::fs::remove_dir_all(&destination);
+            }
+            Swapped::Replaced(replacement) => replacement.undo(),
+        }
+    }
+}
+
+/// What [`put_in_place`] did.
 enum Swapped {
     /// A new folder (undone by removing it).
     Fresh(PathBuf),

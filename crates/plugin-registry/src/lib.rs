@@ -27,7 +27,7 @@ mod digest;
 pub use crate::digest::sha256_hex;
 pub use crate::error::RegistryError;
 pub use crate::index::IndexEntry;
-pub use crate::install::{Compatibility, InstallOptions, LibraryCheck, LibraryFacts, Scope};
+pub use crate::install::{Compatibility, InstallOptions, LibraryCheck, LibraryFacts, Scope, Unsigned};
 pub use crate::lockfile::{LOCK_FILE, LockedPlugin, Lockfile};
 pub use crate::package::{PackageMeta, pack, unpack};
 pub use crate::settings::{AutoUpdate, RegistrySettings};

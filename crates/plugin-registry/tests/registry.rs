@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{HostCheck, Server, plugin_folder, snapshot};
-use tusk_plugin_registry::install::{self, Compatibility, InstallOptions, Scope};
+use tusk_plugin_registry::install::{self, Compatibility, InstallOptions, Scope, Unsigned};
 use tusk_plugin_registry::package::pack_folder;
 use tusk_plugin_registry::signing::{self, KeyPair, TrustedKey};
 use tusk_plugin_registry::{IndexEntry, Lockfile, Registry, RegistryError, publish};
@@ -56,7 +56,7 @@ impl World {
     fn options(&self, allow_unsigned: bool) -> InstallOptions<'_> {
         InstallOptions {
             trusted_keys: &self.trusted,
-            allow_unsigned,
+            unsigned: if allow_unsigned { Unsigned::Install } else { Unsigned::Refuse },
             compatibility: Compatibility::current(semver::Version::new(0, 1, 0)),
             check: &HostCheck,
         }

@@ -90,7 +90,9 @@
 //! call that passed them ([`RetainedFunction`]), posts calls of them from its own threads and
 //! gets their results back, and keeps `tusk` running while it serves ([`ServiceGuard`], also
 //! [`PluginContext::keep_alive`]). The model (threads, ordering, errors, shutdown) and an
-//! example are in [`retained`].
+//! example are in [`retained`], as are the subscription readers
+//! ([`retained::SubscriptionReaders`]): handlers for a server's pub/sub messages, kept across
+//! lost connections, over a small connect/read trait.
 //!
 //! A server may hand an open connection to another plugin (an HTTP server's upgraded request
 //! to the websocket plugin): `host::deposit_socket` gives the socket to the host for a

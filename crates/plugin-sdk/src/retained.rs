@@ -64,6 +64,118 @@
 //!     }
 //! }
 //! ```
+//!
+//! ## Subscription readers
+//!
+//! Handlers for the messages of a server's subscriptions (PostgreSQL `LISTEN`, Redis
+//! `SUBSCRIBE`, any protocol where one connection receives what it asked for), kept across
+//! lost connections.
+//!
+//! A plugin describes its protocol with two small traits and gets everything else from
+//! [`SubscriptionReaders`]:
+//!
+//! - [`SubscriptionSource`]: how to connect (again) and how to start a session on a connection.
+//! - [`SubscriptionSession`]: subscribe and unsubscribe topics, and read what arrived within a
+//!   short wait.
+//!
+//! [`SubscriptionReaders::subscribe`] (on the interpreter's thread, during a call) registers a
+//! [`RetainedFunction`] as the handler of some topics. The first subscription of a key (a
+//! connection string, a server) makes the connection right there, so that the host checks the
+//! plugin's network grant, then starts a named reader thread that owns it, and a
+//! [`ServiceGuard`] that keeps `tusk` running while the key has handlers. The reader:
+//!
+//! - posts every message to its topic's handler through the host's event loop (handlers run on
+//!   the interpreter's thread, one at a time, in the order the messages arrived); a handler's
+//!   error is reported by the host with its script location and counted in the status;
+//! - never waits for a handler, so a handler may subscribe and unsubscribe (itself too); it
+//!   stops reading while too many messages wait for their handlers;
+//! - when the connection is lost, connects again, pausing between attempts (0.1 s, doubling up
+//!   to 5 s), and subscribes every topic that has a handler again; messages sent meanwhile are
+//!   lost (pub/sub servers keep nothing for absent subscribers);
+//! - stops when the key's last topic is unsubscribed (which also ends its service) and on
+//!   [`SubscriptionReaders::close`], which the plugin calls from its
+//!   [`TuskPlugin::shutdown`](crate::TuskPlugin::shutdown).
+//!
+//! Every text the traits return goes into errors and the status: it must not hold secrets
+//! (scrub passwords first).
+//!
+//! ```no_run
+//! use std::io::{BufRead, BufReader, ErrorKind, Write};
+//! use std::net::TcpStream;
+//! use std::time::Duration;
+//! use tusk_plugin_sdk::{OwnedValue, PluginError, RetainedFunction};
+//! use tusk_plugin_sdk::retained::{Delivery, SessionError, SubscriptionReaders, SubscriptionSession, SubscriptionSource};
+//!
+//! /// A line server: `SUB topic` subscribes, and it sends `topic text` lines.
+//! struct Lines {
+//!     address: String,
+//! }
+//!
+//! struct LineSession<'c> {
+//!     reader: BufReader<&'c TcpStream>,
+//! }
+//!
+//! impl SubscriptionSource for Lines {
+//!     type Topic = String;
+//!     type Connection = TcpStream;
+//!     type Session<'c> = LineSession<'c>;
+//!     const THREAD_NAME: &'static str = "lines-listen";
+//!     const CONNECTION: &'static str = "subscribed connection";
+//!     const REQUEST: &'static str = "subscription";
+//!     const CONFIRM_TIMEOUT: Duration = Duration::from_secs(10);
+//!
+//!     fn service_name(&self) -> String {
+//!         format!("lines on {}", self.address)
+//!     }
+//!     fn connect(&self) -> Result<TcpStream, String> {
+//!         TcpStream::connect(&self.address).map_err(|error| error.to_string())
+//!     }
+//!     fn open<'c>(&'c self, connection: &'c mut TcpStream) -> Result<LineSession<'c>, String> {
+//!         Ok(LineSession { reader: BufReader::new(&*connection) })
+//!     }
+//! }
+//!
+//! impl SubscriptionSession for LineSession<'_> {
+//!     type Topic = String;
+//!     fn id(&self) -> i64 {
+//!         0
+//!     }
+//!     fn subscribe(&mut self, topics: &[String]) -> Result<(), SessionError> {
+//!         let lost = |error: std::io::Error| SessionError::Lost(error.to_string());
+//!         let mut stream: &TcpStream = self.reader.get_ref();
+//!         topics.iter().try_for_each(|topic| writeln!(stream, "SUB {topic}").map_err(lost))
+//!     }
+//!     fn unsubscribe(&mut self, topics: &[String]) -> Result<(), SessionError> {
+//!         let lost = |error: std::io::Error| SessionError::Lost(error.to_string());
+//!         let mut stream: &TcpStream = self.reader.get_ref();
+//!         topics.iter().try_for_each(|topic| writeln!(stream, "UNSUB {topic}").map_err(lost))
+//!     }
+//!     fn read(&mut self, wait: Duration) -> Result<Vec<Delivery<String>>, String> {
+//!         self.reader.get_ref().set_read_timeout(Some(wait)).map_err(|error| error.to_string())?;
+//!         let mut line = String::new();
+//!         match self.reader.read_line(&mut line) {
+//!             Ok(0) => Err("the server closed the connection".into()),
+//!             Ok(_) => {
+//!                 let (topic, text) = line.trim_end().split_once(' ').unwrap_or((line.trim_end(), ""));
+//!                 let argument = Ok(OwnedValue::String(text.to_string()));
+//!                 Ok(vec![Delivery { topic: topic.to_string(), argument }])
+//!             }
+//!             Err(error) if matches!(error.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(Vec::new()),
+//!             Err(error) => Err(error.to_string()),
+//!         }
+//!     }
+//! }
+//!
+//! /// `@lines.subscribe(topic, handler)`, on the interpreter's thread.
+//! fn subscribe(readers: &SubscriptionReaders<Lines>, address: &str, topic: &str, handler: &RetainedFunction) -> Result<usize, PluginError> {
+//!     let open = || {
+//!         let source = Lines { address: address.to_string() };
+//!         let connection = source.connect().map_err(|message| PluginError::message(format!("@lines.subscribe: {message}")))?;
+//!         Ok((source, connection))
+//!     };
+//!     readers.subscribe(address, open, &[topic.to_string()], handler, "@lines.subscribe")
+//! }
+//! ```
 
 use std::sync::{Arc, mpsc};
 
@@ -71,6 +183,12 @@ use crate::error::PluginError;
 use crate::ffi;
 use crate::owned::OwnedValue;
 use crate::value::{Kind, Value};
+
+mod subscription;
+
+pub use subscription::{
+    Delivery, SessionError, SubscriptionReaders, SubscriptionSession, SubscriptionSource, SubscriptionStatus,
+};
 
 /// A script function the plugin keeps beyond the call that passed it. `Send + Sync`; clones
 /// share one retention, released when the last clone is dropped.

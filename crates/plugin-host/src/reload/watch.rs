@@ -6,8 +6,14 @@
 //! interpreter thread drains the queue at points where no plugin call can be cut in two
 //! (before a plugin call, between REPL lines, in `tusk run --watch`'s loop), which is what
 //! makes a swap "between calls".
+//!
+//! A plugin folder replaced by a rename (a tool that swaps whole folders) takes an inotify
+//! watch along: the watch follows the old folder. So the watcher also watches each folder's
+//! parent, and when an event names a watched folder itself it looks at the folder again: a new
+//! inode is watched afresh and its watched files are reported as changed (they were written
+//! elsewhere, so no event of theirs was seen).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -66,21 +72,48 @@ pub struct Changes {
 }
 
 /// Watches individual files (through their folders, so that a file replaced by a rename is
-/// still seen) and reports each change once it has settled.
+/// still seen, and the folders' parents, so that a folder replaced by a rename is followed) and
+/// reports each change once it has settled.
 pub struct Watcher {
-    notify: notify::RecommendedWatcher,
     shared: Arc<Shared>,
-    files: Arc<Mutex<HashSet<PathBuf>>>,
-    folders: HashSet<PathBuf>,
+    watched: Arc<Watched>,
+}
+
+/// What the notify callback, the debounce thread and [`Watcher::watch`] share.
+struct Watched {
+    /// The notify watcher: the debounce thread watches a replaced folder again through it.
+    /// Never locked by the notify callback (which runs on notify's thread, which `watch` waits
+    /// for).
+    notify: Mutex<Option<notify::RecommendedWatcher>>,
+    /// The files reported.
+    files: Mutex<HashSet<PathBuf>>,
+    /// The watched folders, with the identity (device, inode) of the folder watched.
+    folders: Mutex<HashMap<PathBuf, Option<(u64, u64)>>>,
+    /// The folders' parents watched (for a folder renamed into place).
+    parents: Mutex<HashSet<PathBuf>>,
+}
+
+/// What the notify callback hands to the debounce thread.
+enum Noticed {
+    /// A watched file changed.
+    File(PathBuf),
+    /// An event named a watched folder itself: it may have been replaced. True when the event
+    /// was a removal (notify then drops its watch of the path).
+    Folder(PathBuf, bool),
 }
 
 impl Watcher {
     /// A watcher that reports a file once it has been quiet for `debounce`.
     pub fn new(debounce: Duration) -> Result<Watcher, WatchError> {
         let shared = Arc::new(Shared::default());
-        let files: Arc<Mutex<HashSet<PathBuf>>> = Arc::default();
-        let (sender, receiver) = mpsc::channel::<PathBuf>();
-        let wanted = files.clone();
+        let watched = Arc::new(Watched {
+            notify: Mutex::new(None),
+            files: Mutex::default(),
+            folders: Mutex::default(),
+            parents: Mutex::default(),
+        });
+        let (sender, receiver) = mpsc::channel::<Noticed>();
+        let seen = watched.clone();
         let notify = notify::recommended_watcher(move |result: notify::Result<notify::Event>| {
             let Ok(event) = result else { return };
             // Reading a library (which the reload itself does, to hash and copy it) must not
@@ -95,33 +128,50 @@ impl Watcher {
             if !writes {
                 return;
             }
-            let wanted = lock(&wanted);
+            let removal = matches!(event.kind, EventKind::Remove(_));
+            let files = lock(&seen.files);
+            let folders = lock(&seen.folders);
             for path in event.paths {
-                if wanted.contains(&path) {
-                    let _ = sender.send(path);
+                if files.contains(&path) {
+                    let _ = sender.send(Noticed::File(path));
+                } else if folders.contains_key(&path) {
+                    let _ = sender.send(Noticed::Folder(path, removal));
                 }
             }
         })
         .map_err(|error| WatchError::Os { path: String::new(), message: error.to_string() })?;
+        *lock(&watched.notify) = Some(notify);
         let settle = shared.clone();
+        let follow = watched.clone();
         std::thread::Builder::new()
             .name("tusk-watch-debounce".into())
-            .spawn(move || debounce_loop(&receiver, &settle, debounce))
+            .spawn(move || debounce_loop(&receiver, &settle, &follow, debounce))
             .map_err(|error| WatchError::Os { path: String::new(), message: error.to_string() })?;
-        Ok(Watcher { notify, shared, files, folders: HashSet::new() })
+        Ok(Watcher { shared, watched })
     }
 
     /// Starts reporting changes to `file` (which need not exist yet).
     pub fn watch(&mut self, file: &Path) -> Result<(), WatchError> {
         let file = normalize(file);
         let folder = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-        if !self.folders.contains(&folder) {
-            self.notify
+        if !lock(&self.watched.folders).contains_key(&folder) {
+            let mut notify = lock(&self.watched.notify);
+            let Some(notify) = notify.as_mut() else { return Ok(()) };
+            notify
                 .watch(&folder, RecursiveMode::NonRecursive)
                 .map_err(|error| WatchError::Os { path: folder.display().to_string(), message: error.to_string() })?;
-            self.folders.insert(folder);
+            // Without the parent (the file system's root, a folder that cannot be read) only a
+            // replaced folder is missed: changes inside it are still seen.
+            if let Some(parent) = folder.parent() {
+                let mut parents = lock(&self.watched.parents);
+                if !parents.contains(parent) && notify.watch(parent, RecursiveMode::NonRecursive).is_ok() {
+                    parents.insert(parent.to_path_buf());
+                }
+            }
+            let found = identity(&folder);
+            lock(&self.watched.folders).insert(folder.clone(), found);
         }
-        lock(&self.files).insert(file);
+        lock(&self.watched.files).insert(file);
         Ok(())
     }
 
@@ -168,20 +218,36 @@ impl Watcher {
     }
 }
 
+impl Drop for Watcher {
+    /// Drops the notify watcher, whose callback holds the debounce thread's sender: the thread
+    /// ends.
+    fn drop(&mut self) {
+        let notify = lock(&self.watched.notify).take();
+        drop(notify);
+    }
+}
+
 /// Collects paths until none has arrived for `debounce`, then publishes them. Ends when the
 /// watcher (and with it the sender) is dropped.
-fn debounce_loop(receiver: &mpsc::Receiver<PathBuf>, shared: &Shared, debounce: Duration) {
+fn debounce_loop(receiver: &mpsc::Receiver<Noticed>, shared: &Shared, watched: &Watched, debounce: Duration) {
     let mut batch = BTreeSet::new();
+    let take = |noticed: Noticed, batch: &mut BTreeSet<PathBuf>| match noticed {
+        Noticed::File(path) => {
+            batch.insert(path);
+        }
+        Noticed::Folder(folder, removal) => batch.extend(follow(watched, &folder, removal)),
+    };
     while let Ok(first) = receiver.recv() {
-        batch.insert(first);
+        take(first, &mut batch);
         loop {
             match receiver.recv_timeout(debounce) {
-                Ok(path) => {
-                    batch.insert(path);
-                }
+                Ok(noticed) => take(noticed, &mut batch),
                 Err(RecvTimeoutError::Timeout) => break,
                 Err(RecvTimeoutError::Disconnected) => return,
             }
+        }
+        if batch.is_empty() {
+            continue;
         }
         let mut settled = lock(&shared.settled);
         settled.paths.append(&mut batch);
@@ -189,6 +255,44 @@ fn debounce_loop(receiver: &mpsc::Receiver<PathBuf>, shared: &Shared, debounce: 
         shared.pending.store(true, Ordering::Release);
         shared.ready.notify_all();
     }
+}
+
+/// Looks at a watched folder that an event named: when a folder of another identity is in its
+/// place now, watches it afresh and returns its watched files (changed, unseen). After a
+/// `removal` it watches the folder again even when it is the same, because notify drops the
+/// watch of a path when the folder once watched there (renamed away meanwhile) is deleted.
+fn follow(watched: &Watched, folder: &Path, removal: bool) -> Vec<PathBuf> {
+    let Some(now) = identity(folder) else { return Vec::new() };
+    let known = lock(&watched.folders).get(folder).copied().flatten();
+    if known == Some(now) && !removal {
+        return Vec::new();
+    }
+    {
+        let mut notify = lock(&watched.notify);
+        let Some(notify) = notify.as_mut() else { return Vec::new() };
+        let _ = notify.unwatch(folder);
+        if notify.watch(folder, RecursiveMode::NonRecursive).is_err() {
+            return Vec::new();
+        }
+    }
+    lock(&watched.folders).insert(folder.to_path_buf(), Some(now));
+    if known == Some(now) {
+        return Vec::new();
+    }
+    lock(&watched.files).iter().filter(|file| file.parent() == Some(folder)).cloned().collect()
+}
+
+/// The device and inode of `folder`, if it is a folder.
+#[cfg(unix)]
+fn identity(folder: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(folder).ok().filter(std::fs::Metadata::is_dir)?;
+    Some((metadata.dev(), metadata.ino()))
+}
+
+#[cfg(not(unix))]
+fn identity(folder: &Path) -> Option<(u64, u64)> {
+    folder.is_dir().then_some((0, 0))
 }
 
 /// The path as notify will report it: the canonical folder joined with the file name.
@@ -206,4 +310,50 @@ pub(crate) fn normalize(file: &Path) -> PathBuf {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits (at most a minute: a loaded machine) for settled changes and takes them.
+    fn changes(watcher: &Watcher) -> Vec<PathBuf> {
+        assert!(watcher.wait(Some(Duration::from_secs(60))), "the watcher saw no change");
+        watcher.take().paths
+    }
+
+    #[test]
+    fn a_folder_replaced_by_a_rename_is_followed() {
+        let root = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(root.path()).unwrap();
+        let folder = root.join("plugin");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join("plugin.toml"), "version 1").unwrap();
+        std::fs::write(folder.join("notes.txt"), "not watched").unwrap();
+        let mut watcher = Watcher::new(Duration::from_millis(20)).unwrap();
+        watcher.watch(&folder.join("plugin.toml")).unwrap();
+
+        // A change inside the folder.
+        std::fs::write(folder.join("plugin.toml"), "version 2").unwrap();
+        assert_eq!(changes(&watcher), vec![folder.join("plugin.toml")]);
+
+        // The folder swapped whole: the new one is filled elsewhere, so no event of its files
+        // reaches the old watch; the swap itself is reported as a change of the watched file.
+        let staged = root.join(".plugin.new");
+        std::fs::create_dir(&staged).unwrap();
+        std::fs::write(staged.join("plugin.toml"), "version 3").unwrap();
+        std::fs::rename(&folder, root.join(".plugin.old")).unwrap();
+        std::fs::rename(&staged, &folder).unwrap();
+        assert_eq!(changes(&watcher), vec![folder.join("plugin.toml")]);
+
+        // The old folder deleted (notify then drops its watch of the path) and a change in the
+        // new folder: seen, so the new folder is watched.
+        std::fs::remove_dir_all(root.join(".plugin.old")).unwrap();
+        while watcher.wait(Some(Duration::from_millis(500))) {
+            watcher.take();
+        }
+        std::fs::write(folder.join("plugin.toml"), "version 4").unwrap();
+        assert_eq!(changes(&watcher), vec![folder.join("plugin.toml")]);
+        assert_eq!(std::fs::read_to_string(folder.join("plugin.toml")).unwrap(), "version 4");
+    }
 }

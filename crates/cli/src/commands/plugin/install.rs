@@ -6,7 +6,8 @@
 //! installed is the plugin folder `tusk plugin check` loads: the manifest, the library under
 //! the manifest's name, the configuration schema and the README and licence files, plus
 //! `.tusk-install.toml` recording where it came from. Installing again from the same place
-//! replaces the plugin; a plugin of the same name from elsewhere, or one whose operators or
+//! replaces the plugin's files inside its folder, as registry updates do (hot reload keeps
+//! following it); a plugin of the same name from elsewhere, or one whose operators or
 //! functions another plugin provides, is refused unless `--force` is given; one whose operators
 //! or functions tusk itself provides is refused always (the built-in would win).
 
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use tusk::SymbolKind;
 use tusk_plugin_catalog::{DiscoveredPlugin, MANIFEST_FILE, Origin};
+use tusk_plugin_registry::install::{Placed, RECORD_FILE, put_in_place};
 
 use crate::cli::PluginInstallArgs;
 use crate::commands::plugin::{
@@ -22,9 +24,6 @@ use crate::commands::plugin::{
 };
 use crate::commands::{Context, Status};
 use crate::output;
-
-/// Where an installed plugin came from, beside its manifest.
-const RECORD_FILE: &str = ".tusk-install.toml";
 
 /// Runs `tusk plugin install`: exit 1 when the plugin is invalid, does not build, or conflicts.
 pub fn install(context: &Context, args: &PluginInstallArgs, path: &Path) -> anyhow::Result<Status> {
@@ -161,7 +160,10 @@ fn describe(plugin: &DiscoveredPlugin) -> String {
 }
 
 /// Copies the staged plugin folder next to its destination, records where it came from, and
-/// swaps it into place, so that a script starting meanwhile sees the old plugin or the new one.
+/// puts it in place the way registry installs do ([`put_in_place`]): an installed plugin keeps
+/// its folder (which hot reload watches) and gets the new files renamed over the old ones, so
+/// that a script starting meanwhile sees the old plugin or the new one, and a failure puts the
+/// old files back.
 fn copy_into_place(
     staged: &Path,
     user_dir: &Path,
@@ -180,25 +182,10 @@ fn copy_into_place(
         }
         std::fs::write(temporary.join(RECORD_FILE), record)
             .map_err(|error| format!("cannot write {}: {error}", temporary.join(RECORD_FILE).display()))?;
-        if !destination.exists() {
-            return std::fs::rename(&temporary, destination)
-                .map_err(|error| format!("cannot move the plugin into {}: {error}", destination.display()));
-        }
-        // The installed plugin is moved aside, not deleted, until the new one is in place: a
-        // failure in between puts it back, so an install never leaves the plugin missing.
-        let previous = user_dir.join(format!(".{name}.replaced-{}", std::process::id()));
-        std::fs::rename(destination, &previous)
-            .map_err(|error| format!("cannot replace {}: {error}", destination.display()))?;
-        if let Err(error) = std::fs::rename(&temporary, destination) {
-            let _ = std::fs::rename(&previous, destination);
-            return Err(format!("cannot move the plugin into {}: {error}", destination.display()));
-        }
-        let _ = std::fs::remove_dir_all(&previous);
-        Ok(())
+        put_in_place(&temporary, destination).map(Placed::finish).map_err(|error| error.to_string())
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&temporary);
-    }
+    // Emptied or renamed into place when it worked.
+    let _ = std::fs::remove_dir_all(&temporary);
     result
 }
 

@@ -13,7 +13,7 @@ use tusk_plugin_registry::settings::stamp_file;
 use tusk_plugin_registry::source::Location;
 use tusk_plugin_registry::{
     AutoUpdate, Compatibility, InstallOptions, LOCK_FILE, LibraryCheck, LibraryFacts, LockedPlugin, Lockfile, Registry,
-    RegistrySettings, Scope, signing,
+    RegistrySettings, Scope, Unsigned, signing,
 };
 
 use crate::cli::{
@@ -62,13 +62,8 @@ fn compatibility() -> Compatibility {
     Compatibility::current(tusk_plugin_host::current_versions().tusk)
 }
 
-fn options<'a>(settings: &'a RegistrySettings, allow_unsigned: bool) -> InstallOptions<'a> {
-    InstallOptions {
-        trusted_keys: &settings.trusted_keys,
-        allow_unsigned,
-        compatibility: compatibility(),
-        check: &HostCheck,
-    }
+fn options<'a>(settings: &'a RegistrySettings, unsigned: Unsigned) -> InstallOptions<'a> {
+    InstallOptions { trusted_keys: &settings.trusted_keys, unsigned, compatibility: compatibility(), check: &HostCheck }
 }
 
 /// `registry+LOCATION` sources are registries; the configured one of that location if any.
@@ -100,7 +95,7 @@ pub fn install(context: &Context, args: &PluginInstallArgs) -> anyhow::Result<St
     if let Some(spec) = &args.crate_name {
         return from_source(context, &scope, SourceSpec::Crate(spec.clone()), profile);
     }
-    let options = options(&settings, args.registry.allow_unsigned);
+    let options = options(&settings, if args.registry.allow_unsigned { Unsigned::Install } else { Unsigned::Refuse });
     let Some(spec) = &args.target else {
         return reproduce(context, &settings, &scope, &options, profile);
     };
@@ -796,8 +791,13 @@ pub fn update(args: &PluginUpdateArgs) -> anyhow::Result<Status> {
             return Ok(fail(&format!("`{name}` is not in {}", scope.lock_path.display())));
         }
     }
-    // `--if-due` never installs what is not signed by a trusted key.
-    let options = options(&settings, args.allow_unsigned && !args.if_due);
+    // `--if-due` never installs what is not signed by a trusted key (the flags conflict).
+    let unsigned = match (args.if_due, args.allow_unsigned) {
+        (true, _) => Unsigned::RefuseAutomatic,
+        (false, true) => Unsigned::Install,
+        (false, false) => Unsigned::Refuse,
+    };
+    let options = options(&settings, unsigned);
     let mut any = false;
     for registry in locked_registries(&settings, &lock) {
         match install::install(&registry, &[], Some(&args.names), &scope, &options) {
