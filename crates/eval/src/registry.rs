@@ -95,9 +95,14 @@ impl Slot {
     }
 
     fn loaded(side_effects: bool, direct: Rc<NativeFn>) -> Slot {
-        let function = if side_effects { guard_dry_run(direct.clone()) } else { direct.clone() };
-        Slot::Native { function, direct }
+        Slot::Native { function: wrapped(side_effects, &direct), direct }
     }
+}
+
+/// What every route but the interpreter's symbol call calls: `direct`, wrapped by
+/// [`guard_dry_run`] when the symbol has side effects.
+fn wrapped(side_effects: bool, direct: &Rc<NativeFn>) -> Rc<NativeFn> {
+    if side_effects { guard_dry_run(direct.clone()) } else { direct.clone() }
 }
 
 impl Symbol {
@@ -107,10 +112,9 @@ impl Symbol {
             Slot::Native { function, .. } => return Ok(function.clone()),
             Slot::Lazy(loader) => loader.clone(),
         };
-        let slot = Slot::loaded(self.side_effects, loader(ctx)?);
-        let Slot::Native { function, .. } = &slot else { unreachable!("`Slot::loaded` makes a loaded slot") };
-        let function = function.clone();
-        *self.implementation.borrow_mut() = slot;
+        let direct = loader(ctx)?;
+        let function = wrapped(self.side_effects, &direct);
+        *self.implementation.borrow_mut() = Slot::Native { function: function.clone(), direct };
         Ok(function)
     }
 
