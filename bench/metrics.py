@@ -13,6 +13,13 @@ for scale: a plugin call also pays the host's plugin-call route. Python times it
 minus an empty loop of the same length.
 
     python3 bench/metrics.py [--calls 1000000] [--rounds 3] [--no-build] [--python /path/to/python]
+    python3 bench/metrics.py --no-build --callgrind [--baseline OTHER_RELEASE_DIR] [--keep DIR]
+
+`--callgrind` counts instructions instead of timing (valgrind, one run of each tusk script with
+100,000 calls and one of the loop alone; no Python), which the machine's load cannot move: the
+instructions per call beyond the loop. `--baseline DIR` counts a second build too (a folder
+holding its `tusk` and `libtusk_plugin_metrics.so`); `--keep DIR` keeps the profiles
+(`DIR/callgrind.NAME.N`, N the case's row) for `callgrind_annotate`.
 
 The Python side needs prometheus_client (`python3 -m venv /tmp/tusk-metrics-bench-venv &&
 /tmp/tusk-metrics-bench-venv/bin/pip install prometheus_client`, then pass that python).
@@ -20,6 +27,7 @@ The Python side needs prometheus_client (`python3 -m venv /tmp/tusk-metrics-benc
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -73,24 +81,64 @@ print(inc() - base, inc_labels() - base, observe() - base)
 """
 
 
-def install(folder: Path) -> None:
+def install(folder: Path, release: Path = TARGET) -> None:
     plugin = folder / "metrics"
     plugin.mkdir(parents=True)
     source = ROOT / "stdlib-plugins" / "metrics"
     shutil.copy(source / "plugin.toml", plugin / "plugin.toml")
     shutil.copy(source / "config.schema.json", plugin / "config.schema.json")
-    shutil.copy(TARGET / "libtusk_plugin_metrics.so", plugin / "libtusk_plugin_metrics.so")
+    shutil.copy(release / "libtusk_plugin_metrics.so", plugin / "libtusk_plugin_metrics.so")
 
 
-def run_tusk(env: dict, folder: Path, body: str, n: int) -> float:
+def run_tusk(env: dict, folder: Path, body: str, n: int, tusk: Path = TARGET / "tusk") -> float:
     script = folder / "bench.tsk"
     script.write_text(f"total: reduce(range(0, {n}), 0, (acc, i) => {body})\n")
     started = time.perf_counter()
-    result = subprocess.run([str(TARGET / "tusk"), "get", str(script), "total"], env=env, capture_output=True, text=True)
+    result = subprocess.run([str(tusk), "get", str(script), "total"], env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if result.returncode != 0 or result.stdout.strip() != str(n):
         raise SystemExit(f"tusk `{body}` (n={n}) failed: {result.stdout}{result.stderr}")
     return elapsed
+
+
+def environment(scratch: Path) -> dict:
+    grants = scratch / "config" / "tusk" / "grants.toml"
+    grants.parent.mkdir(parents=True)
+    grants.write_text("[metrics]\ntrusted = true\n")
+    return dict(
+        os.environ,
+        TUSK_PLUGIN_PATH=str(scratch / "plugins"),
+        XDG_CONFIG_HOME=str(scratch / "config"),
+        XDG_CACHE_HOME=str(scratch / "cache"),
+        XDG_DATA_HOME=str(scratch / "data"),
+    )
+
+
+def count_instructions(name: str, release: Path, keep: Path | None) -> None:
+    """Instructions per call of each tusk case beyond the loop alone, 100,000 calls each."""
+    n = 100_000
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        install(scratch / "plugins", release)
+        env = environment(scratch)
+        tusk = release / "tusk"
+        run_tusk(env, scratch, TUSK_CASES[2][1], 10, tusk)  # the index and the library cache, warm
+        counts = []
+        for row, (label, body, _) in enumerate(TUSK_CASES):
+            script = scratch / "bench.tsk"
+            script.write_text(f"total: reduce(range(0, {n}), 0, (acc, i) => {body})\n")
+            out = "/dev/null" if keep is None else str(keep / f"callgrind.{name}.{row}")
+            result = subprocess.run(
+                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(tusk), "get", str(script), "total"],
+                env=env, capture_output=True, text=True,
+            )
+            match = re.search(r"Collected : (\d+)", result.stderr)
+            if result.returncode != 0 or not match or result.stdout.strip() != str(n):
+                raise SystemExit(f"valgrind tusk `{body}` failed: {result.stdout}{result.stderr[-2000:]}")
+            counts.append(int(match.group(1)))
+        print(f"{name} ({release}): instructions per call beyond the loop, {n:,} calls")
+        for (label, _, _), count in zip(TUSK_CASES[1:], counts[1:]):
+            print(f"  {label:<40} {(count - counts[0]) / n:>8.0f}")
 
 
 def main() -> None:
@@ -99,25 +147,26 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--python", default="/tmp/tusk-metrics-bench-venv/bin/python")
+    parser.add_argument("--callgrind", action="store_true", help="count instructions (100,000 calls) instead")
+    parser.add_argument("--baseline", type=Path, help="with --callgrind: another release folder to count too")
+    parser.add_argument("--keep", type=Path, help="with --callgrind: keep the profiles in this folder")
     args = parser.parse_args()
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "-p", "tusk-cli", "-p", "tusk-plugin-metrics"], cwd=ROOT, check=True)
+    if args.callgrind:
+        if args.keep:
+            args.keep.mkdir(parents=True, exist_ok=True)
+        count_instructions("tusk", TARGET, args.keep)
+        if args.baseline:
+            count_instructions("baseline", args.baseline, args.keep)
+        return
     n = args.calls
     samples = {label: [] for label, _, _ in TUSK_CASES}
     python_samples = {"Python Counter.inc()": [], "Python Counter.labels(2).inc()": [], "Python Histogram.observe()": []}
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)
         install(scratch / "plugins")
-        grants = scratch / "config" / "tusk" / "grants.toml"
-        grants.parent.mkdir(parents=True)
-        grants.write_text("[metrics]\ntrusted = true\n")
-        env = dict(
-            os.environ,
-            TUSK_PLUGIN_PATH=str(scratch / "plugins"),
-            XDG_CONFIG_HOME=str(scratch / "config"),
-            XDG_CACHE_HOME=str(scratch / "cache"),
-            XDG_DATA_HOME=str(scratch / "data"),
-        )
+        env = environment(scratch)
         # Every round runs each contender once, so that a change in the machine's load hits
         # them alike; the medians over the rounds are reported.
         for _ in range(args.rounds):

@@ -233,7 +233,8 @@ impl<'r> Interpreter<'r> {
     /// Calls an operator or a plugin's function through its symbol. Once the symbol is loaded
     /// (a built-in operator always, a plugin's symbol after its first call patched the lazy stub
     /// in place) the call is a built-in's: one look at the symbol's cell, then the arguments
-    /// in a fixed-size array.
+    /// in a fixed-size array. A dry run is checked here, so the symbol's function is called
+    /// without its dry-run wrapper.
     #[inline(never)]
     fn eval_symbol_call(&mut self, call: &crate::ir::SymbolCall) -> Result<Value, RuntimeError> {
         let symbol = &call.symbol;
@@ -241,7 +242,7 @@ impl<'r> Interpreter<'r> {
             return Ok(Value::Null);
         }
         // The name is made only for an error.
-        if let Some(function) = symbol.loaded() {
+        if let Some(function) = symbol.loaded_direct() {
             return self.call_native(&*function, &call.args, call.location).map_err(|error| {
                 attach_argument(error.in_callable(&symbol.display_name()), call.location, &call.arg_spans)
             });

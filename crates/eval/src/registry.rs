@@ -72,31 +72,72 @@ pub struct Symbol {
     /// True for symbols with effects outside the script (writing files, printing, network):
     /// `tusk check` does not run them.
     pub side_effects: bool,
-    pub(crate) implementation: RefCell<Implementation>,
+    implementation: RefCell<Slot>,
+}
+
+/// What a symbol's cell holds.
+enum Slot {
+    /// Loaded. `function` is what every route calls: for a symbol with side effects, wrapped
+    /// so that it returns `null` in a dry run. `direct` is the same without that wrapper (one
+    /// dynamic call less), for the symbol call of the interpreter, which checks for a dry run
+    /// before it calls; the two are the same function when the symbol has no side effects.
+    Native { function: Rc<NativeFn>, direct: Rc<NativeFn> },
+    /// A lazy stub's loader (unwrapped: the wrapper is added to what it loads).
+    Lazy(Rc<LazyLoader>),
+}
+
+impl Slot {
+    fn new(side_effects: bool, implementation: Implementation) -> Slot {
+        match implementation {
+            Implementation::Native(direct) => Slot::loaded(side_effects, direct),
+            Implementation::Lazy(loader) => Slot::Lazy(loader),
+        }
+    }
+
+    fn loaded(side_effects: bool, direct: Rc<NativeFn>) -> Slot {
+        Slot::Native { function: wrapped(side_effects, &direct), direct }
+    }
+}
+
+/// What every route but the interpreter's symbol call calls: `direct`, wrapped by
+/// [`guard_dry_run`] when the symbol has side effects.
+fn wrapped(side_effects: bool, direct: &Rc<NativeFn>) -> Rc<NativeFn> {
+    if side_effects { guard_dry_run(direct.clone()) } else { direct.clone() }
 }
 
 impl Symbol {
     /// The implementation, loading a lazy plugin if this is its first use.
     pub fn resolve(&self, ctx: &mut CallContext<'_, '_>) -> Result<Rc<NativeFn>, RuntimeError> {
         let loader = match &*self.implementation.borrow() {
-            Implementation::Native(function) => return Ok(function.clone()),
-            Implementation::Lazy(loader) => loader.clone(),
+            Slot::Native { function, .. } => return Ok(function.clone()),
+            Slot::Lazy(loader) => loader.clone(),
         };
-        let function = loader(ctx)?;
-        *self.implementation.borrow_mut() = Implementation::Native(function.clone());
+        let direct = loader(ctx)?;
+        let function = wrapped(self.side_effects, &direct);
+        *self.implementation.borrow_mut() = Slot::Native { function: function.clone(), direct };
         Ok(function)
     }
 
     /// Replaces the implementation (hot reload, lazy patching).
     pub fn set_implementation(&self, implementation: Implementation) {
-        *self.implementation.borrow_mut() = guard_dry_run(self.side_effects, implementation);
+        *self.implementation.borrow_mut() = Slot::new(self.side_effects, implementation);
     }
 
     /// The implementation if it is loaded.
     pub fn loaded(&self) -> Option<Rc<NativeFn>> {
         match &*self.implementation.borrow() {
-            Implementation::Native(function) => Some(function.clone()),
-            Implementation::Lazy(_) => None,
+            Slot::Native { function, .. } => Some(function.clone()),
+            Slot::Lazy(_) => None,
+        }
+    }
+
+    /// The implementation if it is loaded, without the dry-run wrapper of a symbol with side
+    /// effects: only for a caller that has checked that this is not a dry run.
+    #[inline]
+    pub(crate) fn loaded_direct(&self) -> Option<Rc<NativeFn>> {
+        match &*self.implementation.borrow() {
+            Slot::Native { direct, .. } => Some(direct.clone()),
+            Slot::Lazy(_) => None,
         }
     }
 
@@ -115,22 +156,13 @@ impl Symbol {
 /// that bypass any check at the call site: builtins compile to direct native calls, and a
 /// function passed as a value (`map(xs, print)`) is called through the value. A dry run that
 /// misses one route writes files while `tusk check` or a fuzzer runs.
-fn guard_dry_run(side_effects: bool, implementation: Implementation) -> Implementation {
-    fn guard(function: Rc<NativeFn>) -> Rc<NativeFn> {
-        Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| {
-            if ctx.options().dry_run {
-                return Ok(Value::Null);
-            }
-            function(ctx, args)
-        })
-    }
-    if !side_effects {
-        return implementation;
-    }
-    match implementation {
-        Implementation::Native(function) => Implementation::Native(guard(function)),
-        Implementation::Lazy(loader) => Implementation::Lazy(Rc::new(move |ctx| loader(ctx).map(guard))),
-    }
+fn guard_dry_run(function: Rc<NativeFn>) -> Rc<NativeFn> {
+    Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| {
+        if ctx.options().dry_run {
+            return Ok(Value::Null);
+        }
+        function(ctx, args)
+    })
 }
 
 /// What a plugin declares for one symbol.
@@ -312,7 +344,7 @@ impl Registry {
             doc: spec.doc,
             lazy_arguments: spec.lazy_arguments,
             side_effects: spec.side_effects,
-            implementation: RefCell::new(guard_dry_run(spec.side_effects, spec.implementation)),
+            implementation: RefCell::new(Slot::new(spec.side_effects, spec.implementation)),
         });
         table.insert(spec.name, symbol.clone());
         Ok(symbol)

@@ -214,6 +214,49 @@ fn dry_run_skips_side_effects_on_every_call_route() {
     assert!(!path.exists());
 }
 
+/// A plugin whose one function, `bump()`, has side effects, is registered as a lazy stub (as
+/// the plugin host registers an installed plugin's symbols) and counts its calls.
+struct Bumper(Rc<std::cell::Cell<u32>>);
+
+impl Plugin for Bumper {
+    fn name(&self) -> &str {
+        "bumper"
+    }
+
+    fn register(&self, registrar: &mut Registrar<'_>) -> Result<(), RegistryError> {
+        let calls = self.0.clone();
+        let loader: Rc<crate::registry::LazyLoader> = Rc::new(move |_: &mut CallContext<'_, '_>| {
+            let calls = calls.clone();
+            let function: Rc<crate::function::NativeFn> = Rc::new(move |_: &mut CallContext<'_, '_>, _: &[Value]| {
+                calls.set(calls.get() + 1);
+                Ok(Value::Int(i64::from(calls.get())))
+            });
+            Ok(function)
+        });
+        let spec = SymbolSpec::new("bump", crate::registry::SymbolKind::Function, crate::Implementation::Lazy(loader));
+        registrar.add(spec.side_effects())?;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_lazy_symbol_with_side_effects_is_skipped_in_a_dry_run_on_every_route_and_runs_otherwise() {
+    // The symbol call runs a side-effecting function without its dry-run wrapper (it checks
+    // for a dry run itself); the other routes keep the wrapper, also once the stub is loaded.
+    let source = "a: bump()\nb: (f => f())(bump)\nc: map([1, 2], x => bump())\nd: bump()\n";
+    for (dry_run, expected, calls) in
+        [(true, r#"{"a":null,"b":null,"c":[null,null],"d":null}"#, 0), (false, r#"{"a":1,"b":2,"c":[3,4],"d":5}"#, 5)]
+    {
+        let counter = Rc::new(std::cell::Cell::new(0));
+        let mut rt = Runtime::new(Options { dry_run, ..Options::default() });
+        rt.registry_mut().register(&Bumper(counter.clone())).unwrap();
+        let id = rt.add_source("t", source);
+        let document = rt.evaluate(id, None).unwrap().document;
+        assert_eq!(serde_json::to_string(&Value::object(document)).unwrap(), expected, "dry run: {dry_run}");
+        assert_eq!(counter.get(), calls, "dry run: {dry_run}");
+    }
+}
+
 #[test]
 fn dropping_the_runtime_frees_files_that_define_lambdas() {
     // Found by fuzzing under LeakSanitizer: a lambda holds its module and the module's entries

@@ -560,6 +560,7 @@ impl OwnerThread {
     }
 
     /// The calls refused since the last time this was asked (and resets the count).
+    #[inline]
     pub fn take_foreign_calls(&self) -> u64 {
         // Asked twice per plugin call and nearly always zero: a plain load is much cheaper
         // than the atomic swap, which is needed only to reset a count that is not zero.

@@ -35,18 +35,20 @@ static PREVIOUS: OnceLock<[SigAction; 5]> = OnceLock::new();
 pub(crate) struct CrashNote(&'static [u8]);
 
 impl CrashNote {
-    /// `what` is the call (`@op`, `f`) or the phase (`initialize`, `shutdown`).
+    /// `what` is the call (`@op`, `f`) or the phase (`initialize`, `shutdown`). Installs the
+    /// handler the first time, so that marking a call (on every plugin call) has nothing to check.
     pub(crate) fn new(plugin: &str, what: &str) -> CrashNote {
+        install();
         let line = format!("tusk: plugin `{plugin}` crashed in {what} (\0");
         CrashNote(Box::leak(line.into_bytes().into_boxed_slice()))
     }
 }
 
 /// Marks `note` as the plugin code running from now until the returned guard drops (which
-/// restores the previous mark: calls nest through script functions). Installs the handler
-/// the first time.
+/// restores the previous mark: calls nest through script functions). The handler was
+/// installed when the note was made.
+#[inline(always)]
 pub(crate) fn running(note: CrashNote) -> Running {
-    install();
     // Only the interpreter's thread marks and unmarks (the signal handler only reads), so a
     // load and a store do what an atomic swap would, without its locked instruction on every
     // plugin call.
@@ -59,6 +61,7 @@ pub(crate) fn running(note: CrashNote) -> Running {
 pub(crate) struct Running(*mut u8);
 
 impl Drop for Running {
+    #[inline(always)]
     fn drop(&mut self) {
         CURRENT.store(self.0, Ordering::Release);
     }

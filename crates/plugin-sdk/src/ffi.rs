@@ -16,7 +16,7 @@
 #![allow(unsafe_code)]
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -81,9 +81,22 @@ struct Objects {
     live: HashMap<u64, Arc<dyn Any + Send + Sync>>,
 }
 
-thread_local! {
 /// The host's context for the call in progress (for callbacks into script lambdas).
-static CALL: Cell<*mut c_void> = const { Cell::new(std::ptr::null_mut()) };
+///
+/// A static rather than a thread-local: a thread-local of a shared library is reached through
+/// `__tls_get_addr`, twice per call, which was a large part of the plugin's side of a call. One
+/// image of the library serves one host context, and only that context's owner thread calls
+/// `call` (the host's context is single-threaded), so only that thread writes here. Another
+/// thread of the plugin may read the pointer, but the host refuses every table function called
+/// on a thread other than the owner's before it looks at the pointer.
+static CALL: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+
+/// The call context for a callback into the host.
+fn current_call() -> *mut c_void {
+    CALL.load(Ordering::Relaxed)
+}
+
+thread_local! {
 /// Texts of the last error this thread reported (valid until the next call).
 static ERROR_TEXT: RefCell<(String, String)> = const { RefCell::new((String::new(), String::new())) };
 }
@@ -123,6 +136,8 @@ unsafe fn view<'a>(text: StrRef) -> &'a str {
     unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(text.ptr, text.len)) }
 }
 
+// Inlined: reading a string argument (a borrowed `STR`) is a tag test and two loads.
+#[inline]
 pub(crate) fn string_view(value: &Value) -> &str {
     let raw = value.raw();
     match raw.tag {
@@ -233,7 +248,7 @@ pub(crate) fn call_function(function: &TValue, args: &[Value]) -> Result<Value, 
     let host = host();
     let mut out = TValue::NULL;
     let mut error = ErrorOut::EMPTY;
-    let call = CALL.with(Cell::get);
+    let call = current_call();
     // SAFETY: `Value` is `repr(transparent)` over `TValue`, so the slice is one of `TValue`s;
     // the arguments are borrowed for the call.
     let code = unsafe {
@@ -267,7 +282,7 @@ pub(crate) fn map_parallel(
     }
     let mut out = TValue::NULL;
     let mut error = ErrorOut::EMPTY;
-    let call = CALL.with(Cell::get);
+    let call = current_call();
     let workers = u32::try_from(workers).unwrap_or(u32::MAX);
     // SAFETY: both values are borrowed for the call; the table covers the field (checked above).
     let code =
@@ -393,7 +408,7 @@ pub(crate) fn check_connect(host_name: &str, port: u16) -> Result<(), PluginErro
 
 pub(crate) fn is_cancelled() -> bool {
     let host = host();
-    let call = CALL.with(Cell::get);
+    let call = current_call();
     // SAFETY: `call` is the context of the call in progress (or null outside calls).
     unsafe { (host.is_cancelled)(host.context, call) != 0 }
 }
@@ -586,14 +601,18 @@ unsafe extern "C" fn call(
 struct CurrentCall(*mut c_void);
 
 impl CurrentCall {
+    #[inline(always)]
     fn enter(call_context: *mut c_void) -> CurrentCall {
-        CurrentCall(CALL.with(|current| current.replace(call_context)))
+        // A load and a store rather than a swap: only the owner thread writes (see `CALL`).
+        let previous = CALL.load(Ordering::Relaxed);
+        CALL.store(call_context, Ordering::Relaxed);
+        CurrentCall(previous)
     }
 }
 
 impl Drop for CurrentCall {
     fn drop(&mut self) {
-        CALL.with(|current| current.set(self.0));
+        CALL.store(self.0, Ordering::Relaxed);
     }
 }
 
@@ -702,7 +721,7 @@ pub(crate) fn on_host_thread() -> bool {
 
 pub(crate) fn retain_function(function: &TValue) -> Result<u64, PluginError> {
     let host = events_host()?;
-    let call = CALL.with(Cell::get);
+    let call = current_call();
     let mut id = 0u64;
     let mut error = ErrorOut::EMPTY;
     // SAFETY: `function` is a live value of this plugin; `call` is the call in progress (or

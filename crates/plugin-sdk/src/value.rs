@@ -172,21 +172,25 @@ impl Value {
     }
 
     /// True for `null`.
+    #[inline]
     pub fn is_null(&self) -> bool {
         self.raw.tag == tag::NULL
     }
 
     /// The bool, if this is one.
+    #[inline]
     pub fn as_bool(&self) -> Option<bool> {
         (self.raw.tag == tag::BOOL).then_some(self.raw.a != 0)
     }
 
     /// The integer, if this is one.
+    #[inline]
     pub fn as_int(&self) -> Option<i64> {
         (self.raw.tag == tag::INT).then_some(self.raw.a as i64)
     }
 
     /// The number as a float (integers convert).
+    #[inline]
     pub fn as_float(&self) -> Option<f64> {
         match self.raw.tag {
             tag::FLOAT => Some(f64::from_bits(self.raw.a)),
@@ -196,6 +200,7 @@ impl Value {
     }
 
     /// The text, if this is a string. Borrowed from the host.
+    #[inline]
     pub fn as_str(&self) -> Option<&str> {
         match self.raw.tag {
             tag::STR | tag::STRING => Some(ffi::string_view(self)),

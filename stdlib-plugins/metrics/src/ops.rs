@@ -116,8 +116,11 @@ impl Args<'_> {
 }
 
 /// A number as a script value: whole numbers as integers (counters count), others as floats.
+/// Whole is tested by a round trip through `i64` rather than `fract`, which is a call into the
+/// C library's `trunc` on targets without SSE 4.1 (every increment returns through here).
 fn number_value(value: f64) -> Value {
-    if value.fract() == 0.0 && value.abs() < 9.0e15 { Value::from(value as i64) } else { Value::from(value) }
+    let whole = value as i64;
+    if value.abs() < 9.0e15 && whole as f64 == value { Value::from(whole) } else { Value::from(value) }
 }
 
 fn optional_number(value: Option<f64>) -> Value {
