@@ -23,9 +23,11 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use tusk_eval::isolate::{ParallelError, ParallelItems};
 use tusk_eval::{CallContext, Value};
 use tusk_plugin_wire::{
-    CallError, FsGrants, Init, Limits, NetGrant, PROTOCOL_VERSION, Ready, Request, Symbol, ToHost, ToRunner, WireValue,
+    CallError, FsGrants, Init, Limits, MapOutcome, NetGrant, PROTOCOL_VERSION, Ready, Request, Symbol, ToHost, ToRunner,
+    WireValue,
 };
 pub use tusk_plugin_wire::{Layer as SandboxLayer, LayerState};
 
@@ -609,6 +611,14 @@ impl SandboxedPlugin {
                     }
                     self.send(ToRunner::CallbackResult { id: callback, result })?;
                 }
+                ToHost::Map { id: map, call_id, function, items, workers } if call_id == id => {
+                    let outcome = self.run_map(function, items, workers, ctx.as_deref_mut());
+                    // As after a callback: the runner may have been killed meanwhile.
+                    if self.process.borrow().is_none() {
+                        return Err(Exchange::Fault(self.current_fault()));
+                    }
+                    self.send(ToRunner::MapResult { id: map, outcome })?;
+                }
                 ToHost::Request { id: request_id, request: Request::Retain(function) } => {
                     let retained = self.retained.borrow().clone();
                     let result = events::retain(&self.name, &self.converter(), function, ctx.as_deref_mut(), &retained);
@@ -647,6 +657,65 @@ impl SandboxedPlugin {
         };
         let value = ctx.call(&function, &args).map_err(|error| error.to_string())?;
         self.converter().to_wire(&value)
+    }
+
+    /// A `Map`: the function called once per item here, on the host, the whole batch for one
+    /// round trip; on isolates when `workers` is not 0, else on the interpreter's thread.
+    fn run_map(
+        &self,
+        function: u64,
+        items: WireValue,
+        workers: u32,
+        ctx: Option<&mut CallContext<'_, '_>>,
+    ) -> MapOutcome {
+        let converter = self.converter();
+        let (function, items) = match (converter.value(WireValue::Function(function)), converter.value(items)) {
+            (Ok(function), Ok(items)) => (function, items),
+            (Err(message), _) | (_, Err(message)) => return MapOutcome::Failed(message),
+        };
+        let items = match &items {
+            Value::Array(values) => ParallelItems::Values(values),
+            Value::Range(start, end) => ParallelItems::Range(*start, *end),
+            _ => return MapOutcome::Failed("parallel calls need an array or a range of items".into()),
+        };
+        // No borrow of this plugin's state is held here: the script function may call the
+        // plugin again.
+        let Some(ctx) = ctx else {
+            return MapOutcome::Failed("lambdas can only be called during a call into the plugin".into());
+        };
+        let results = if workers == 0 {
+            let count = match items {
+                ParallelItems::Values(values) => values.len(),
+                ParallelItems::Range(start, end) => usize::try_from(end.saturating_sub(start)).unwrap_or(0),
+            };
+            // The results are a collection of `count` values: refuse what could never be built.
+            if let Err(error) = ctx.check_collection_len(count) {
+                return MapOutcome::Failed(error.at(ctx.call_site()).to_string());
+            }
+            let mut results = Vec::with_capacity(count);
+            let mut each = |item: Value| -> Result<(), String> {
+                results.push(ctx.call(&function, std::slice::from_ref(&item)).map_err(|error| error.to_string())?);
+                Ok(())
+            };
+            let done = match items {
+                ParallelItems::Values(values) => values.iter().try_for_each(|item| each(item.clone())),
+                ParallelItems::Range(start, end) => (start..end).try_for_each(|number| each(Value::Int(number))),
+            };
+            if let Err(message) = done {
+                return MapOutcome::Failed(message);
+            }
+            results
+        } else {
+            match tusk_eval::isolate::map_parallel(ctx, &function, items, workers as usize) {
+                Ok(results) => results,
+                Err(ParallelError::Unsupported(reason)) => return MapOutcome::Unsupported(reason),
+                Err(ParallelError::Failed(error)) => return MapOutcome::Failed(error.to_string()),
+            }
+        };
+        match self.converter().to_wire(&Value::array(results)) {
+            Ok(results) => MapOutcome::Done(results),
+            Err(message) => MapOutcome::Failed(message),
+        }
     }
 
     fn serve_request(&self, request: Request) -> Result<Option<String>, String> {
