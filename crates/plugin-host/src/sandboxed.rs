@@ -5,12 +5,14 @@
 //! [`SandboxedPlugin`] is the host's side of one such plugin. A call sends `Call` and pumps
 //! messages until its `Result`: `Callback`s run script functions on the interpreter's thread
 //! (which may call the plugin again: calls nest, innermost first), `Request`s are answered
-//! from the user's grants, `Log`s go to the host's log. Only the time spent waiting for the
-//! runner counts against the call's deadline. A runner that crashes, runs out of memory or
-//! misses the deadline (it is then killed) fails the call in progress with an error naming
-//! the plugin and the cause; the next call starts a fresh runner with the same configuration.
-//! Runners stop themselves when idle and start again on the next call; they die with the host
-//! (parent-death signal, and a kill when the plugin is dropped).
+//! from the user's grants, `Log`s go to the host's log, and a `Map` runs a script function
+//! over a whole batch of items here (on isolates, or item after item). Only the time spent
+//! waiting for the runner counts against the call's deadline, less the time the runner and the
+//! host were runnable but waited for a CPU (a busy machine's share). A runner that crashes,
+//! runs out of memory or misses the deadline (it is then killed) fails the call in progress
+//! with an error naming the plugin and the cause; the next call starts a fresh runner with
+//! the same configuration. Runners stop themselves when idle and start again on the next call;
+//! they die with the host (parent-death signal, and a kill when the plugin is dropped).
 
 mod broker;
 mod convert;
@@ -26,8 +28,8 @@ use std::time::{Duration, Instant};
 use tusk_eval::isolate::{ParallelError, ParallelItems};
 use tusk_eval::{CallContext, Value};
 use tusk_plugin_wire::{
-    CallError, FsGrants, Init, Limits, MapOutcome, NetGrant, PROTOCOL_VERSION, Ready, Request, Symbol, ToHost, ToRunner,
-    WireValue,
+    CallError, FsGrants, Init, Limits, MapOutcome, NetGrant, PROTOCOL_VERSION, Ready, Request, Symbol, ToHost,
+    ToRunner, WireValue,
 };
 pub use tusk_plugin_wire::{Layer as SandboxLayer, LayerState};
 
@@ -566,6 +568,10 @@ impl SandboxedPlugin {
     /// How often a call that waits for its result looks at the user's cancel flag.
     const CANCEL_CHECK: Duration = Duration::from_millis(20);
 
+    /// How long a call waits for its runner, in all, before the scheduling delays are noted
+    /// (at most a tenth of the deadline): reading them costs more than a short call.
+    const DELAY_MARK: Duration = Duration::from_millis(100);
+
     /// Sends the call and pumps messages until its result.
     fn exchange(
         &self,
@@ -577,6 +583,12 @@ impl SandboxedPlugin {
         self.send(ToRunner::Call { id, symbol: index, args })?;
         let mut budget = self.settings.call_timeout;
         let mut cancel_sent = false;
+        // The waits also hold the time the runner and this thread were runnable but had no CPU
+        // (on a busy machine, a share of every round trip): that is given back when the budget
+        // runs out, counted from a mark taken once the call has waited a while.
+        let mut waited = Duration::ZERO;
+        let mark_after = Self::DELAY_MARK.min(self.settings.call_timeout / 10);
+        let mut delay_mark = None;
         loop {
             let started = Instant::now();
             // Until the user cancels, the wait is cut into slices, so that a Ctrl-C during a
@@ -586,7 +598,12 @@ impl SandboxedPlugin {
                 Some(process) => process.receive(slice),
                 None => return Err(Exchange::Fault(self.current_fault())),
             };
-            budget = budget.saturating_sub(started.elapsed());
+            let elapsed = started.elapsed();
+            budget = budget.saturating_sub(elapsed);
+            waited += elapsed;
+            if delay_mark.is_none() && waited >= mark_after {
+                delay_mark = self.process.borrow().as_ref().and_then(Process::scheduling_delay);
+            }
             let message = match received {
                 Ok(message) => message,
                 Err(ReadFailure::TimedOut) if !budget.is_zero() => {
@@ -596,7 +613,13 @@ impl SandboxedPlugin {
                     }
                     continue;
                 }
-                Err(ReadFailure::TimedOut) => return Err(Exchange::Fault(self.fail(Fault::Timeout))),
+                Err(ReadFailure::TimedOut) => match self.scheduling_refund(&mut delay_mark) {
+                    Some(refund) => {
+                        budget = refund;
+                        continue;
+                    }
+                    None => return Err(Exchange::Fault(self.fail(Fault::Timeout))),
+                },
                 Err(ReadFailure::Closed) => return Err(Exchange::Fault(self.fail(Fault::Closed))),
                 Err(ReadFailure::Invalid(problem)) => return Err(Exchange::Fault(self.fail(Fault::Protocol(problem)))),
             };
@@ -639,6 +662,14 @@ impl SandboxedPlugin {
                 _ => return Err(Exchange::Fault(self.fail(Fault::Protocol("an answer out of order".into())))),
             }
         }
+    }
+
+    /// The scheduling delay since `mark`, which moves to now; `None` when there is none worth
+    /// waiting for (under a millisecond) or the kernel does not say.
+    fn scheduling_refund(&self, mark: &mut Option<Duration>) -> Option<Duration> {
+        let now = self.process.borrow().as_ref()?.scheduling_delay()?;
+        let refund = now.checked_sub(mark.replace(now)?)?;
+        (refund >= Duration::from_millis(1)).then_some(refund)
     }
 
     fn run_callback(

@@ -218,7 +218,10 @@ fn a_map_runs_on_the_host_in_one_round_trip() {
     // In-process, a batch without workers saves nothing: the plugin is told to call the
     // function itself.
     let mut native = fixture(trusted("sandbox_fixture"));
-    assert_eq!(native.value("@sb.map(x => x * 2, 5, 0)"), r#""unsupported: an in-process plugin calls script functions itself""#);
+    assert_eq!(
+        native.value("@sb.map(x => x * 2, 5, 0)"),
+        r#""unsupported: an in-process plugin calls script functions itself""#
+    );
     assert_eq!(native.value("@sb.map(x => x * 2, 5, 2)"), "[0,2,4,6,8]");
 }
 
