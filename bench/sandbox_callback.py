@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Sandboxed callbacks under load: the round trip of a plugin calling a script function
 (`@sb.callbacks(x => x + 1, 10000)` in the sandbox test plugin, each callback timed by the
-plugin), with the machine idle and with every core kept busy by busy-loop processes this script
-starts (and stops).
+plugin), and a 100,000-item map through the boundary by one callback per item against one batch
+(`host::map_parallel` with no workers: one round trip), with the machine idle and with every core
+kept busy by busy-loop processes this script starts (and stops).
 
     python3 bench/sandbox_callback.py [--runs 3] [--busy N] [--no-build]
 
@@ -24,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 COMMAND = ["cargo", "bench", "-q", "-p", "tusk-plugin-host", "--bench", "sandbox", "--", "callbacks"]
 LINE = re.compile(r"sandboxed callback round trip.*: p50 ([\d.]+) µs, p99 ([\d.]+) µs, min ([\d.]+) µs, max ([\d.]+) µs")
+MAP = re.compile(r"sandboxed map of 100000 items.*: one callback per item p50 ([\d.]+) ms, .*; one batch p50 ([\d.]+) ms")
 
 
 def busy_loops(count: int) -> list:
@@ -33,9 +35,10 @@ def busy_loops(count: int) -> list:
 def run_once() -> tuple:
     result = subprocess.run(COMMAND, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     match = LINE.search(result.stdout)
-    if result.returncode != 0 or match is None:
+    mapped = MAP.search(result.stdout)
+    if result.returncode != 0 or match is None or mapped is None:
         raise SystemExit(f"{' '.join(COMMAND)} failed:\n{result.stdout}\n{result.stderr}")
-    return tuple(float(group) for group in match.groups())
+    return tuple(float(group) for group in match.groups() + mapped.groups())
 
 
 def main() -> None:
@@ -60,11 +63,16 @@ def main() -> None:
                 loop.wait()
     for case, runs in results.items():
         label = "idle" if case == "idle" else f"{args.busy} busy loops"
-        for p50, p99, low, high in runs:
-            print(f"{label:>13}: p50 {p50:7.1f} µs, p99 {p99:8.1f} µs (min {low:.1f}, max {high:.1f})")
+        for p50, p99, low, high, each, batch in runs:
+            print(
+                f"{label:>13}: p50 {p50:7.1f} µs, p99 {p99:8.1f} µs (min {low:.1f}, max {high:.1f}); "
+                f"100,000-item map: {each:.1f} ms by callbacks, {batch:.1f} ms in one batch"
+            )
         print(
             f"{label:>13}: median of {len(runs)} runs: p50 {statistics.median(r[0] for r in runs):.1f} µs, "
-            f"p99 {statistics.median(r[1] for r in runs):.1f} µs"
+            f"p99 {statistics.median(r[1] for r in runs):.1f} µs; 100,000-item map "
+            f"{statistics.median(r[4] for r in runs):.1f} ms by callbacks, "
+            f"{statistics.median(r[5] for r in runs):.1f} ms in one batch"
         )
 
 

@@ -422,10 +422,13 @@ pub struct HostApi {
     /// on up to `workers` interpreter isolates (interpreters on other threads), and puts the
     /// `ARRAY` of the results, in item order, in `out`. `UNSUPPORTED` (nothing visible ran,
     /// `error` says why) when the function or an item cannot leave the interpreter's thread
-    /// (it holds a plugin's value, calls an operator or a plugin's function) or the host has
-    /// no isolates (a sandboxed runner): the plugin then calls the function itself. `ERROR`
+    /// (it holds a plugin's value, calls an operator or a plugin's function): the plugin then
+    /// calls the function itself. `ERROR`
     /// with the script's error of the first item, in item order, that failed. Only on the
-    /// thread that owns the context, during a call (`call` is the call's context).
+    /// thread that owns the context, during a call (`call` is the call's context). `workers`
+    /// 0 asks for no isolates but for the whole batch at once where that saves work: a
+    /// sandboxed runner's host then calls the function on the interpreter's thread (one round
+    /// trip instead of one per item); an in-process host answers `UNSUPPORTED`.
     pub map_parallel: unsafe extern "C" fn(
         context: *mut c_void,
         call: *mut c_void,

@@ -1,6 +1,7 @@
 //! Sandboxed plugin costs: the round trip of a call with a small payload (host → runner →
 //! plugin → back, no script function involved) as p50/p99 over single calls, the round trip of
-//! a callback (the plugin calling a script function, timed by the plugin), and the cold start
+//! a callback (the plugin calling a script function, timed by the plugin), a map of 100,000
+//! items by one callback each and by one batch (`host::map_parallel`), and the cold start
 //! of a runner (spawn, pre-validate, lock down, load, init, ready). Run with
 //! `cargo bench -p tusk-plugin-host --bench sandbox` (`-- callbacks` for the callbacks only:
 //! `bench/sandbox_callback.py` runs that with and without busy cores); it builds the runner and
@@ -60,6 +61,9 @@ fn main() {
     settings.grants = Grants::new(root.path());
     settings.sandbox.runner = Some(built.binary(RUNNER, RUNNER).to_path_buf());
     settings.sandbox.all = true;
+    // 100,000 callbacks in one call can take longer than the default deadline on a busy machine
+    // (the waits for the runner add up); the bench measures them rather than stopping them.
+    settings.sandbox.call_timeout = Duration::from_secs(600);
     let mut runtime = Runtime::new(Options::default());
     let host = PluginHost::discover(settings, runtime.sources_mut(), Rc::new(|_: &str| {}));
     host.install(runtime.registry_mut());
@@ -88,6 +92,40 @@ fn main() {
         }
     }
     report("sandboxed callback round trip (plugin → script `x => x + 1` → plugin)", samples);
+
+    // A stage of 100,000 items, one callback per item against the whole batch in one round trip
+    // (`host::map_parallel` with no workers: the host calls the function on its own thread),
+    // alternating, timed whole.
+    let mut evaluate = |source: &str| {
+        let id = runtime.add_source("map.tsk", format!("n: len({source})\n"));
+        let started = Instant::now();
+        let evaluation =
+            runtime.evaluate(id, None).unwrap_or_else(|failure| panic!("{}", failure.diagnostics[0].message));
+        let elapsed = started.elapsed();
+        assert!(matches!(evaluation.document.get("n"), Some(Value::Int(100_000))), "{source}");
+        elapsed
+    };
+    let (mut each, mut batch) = (Vec::new(), Vec::new());
+    for round in 0..=rounds.min(10) {
+        let one = evaluate("@sb.callbacks(x => x + 1, 100000)");
+        let all = evaluate("@sb.map(x => x + 1, 100000, 0)");
+        // The first round warms up.
+        if round > 0 {
+            each.push(one);
+            batch.push(all);
+        }
+    }
+    each.sort();
+    batch.sort();
+    println!(
+        "sandboxed map of 100000 items (x => x + 1): one callback per item p50 {:.1} ms, max {:.1} ms; \
+         one batch p50 {:.1} ms, max {:.1} ms ({} rounds)",
+        percentile(&each, 0.5).as_secs_f64() * 1e3,
+        each[each.len() - 1].as_secs_f64() * 1e3,
+        percentile(&batch, 0.5).as_secs_f64() * 1e3,
+        batch[batch.len() - 1].as_secs_f64() * 1e3,
+        batch.len()
+    );
     if std::env::args().any(|argument| argument == "callbacks") {
         return;
     }

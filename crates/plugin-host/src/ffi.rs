@@ -357,6 +357,10 @@ impl Backend for InProcess {
         items: Value,
         workers: usize,
     ) -> Result<Value, ParallelFailure> {
+        // No isolates asked for: a batch saves nothing over the plugin's own calls here.
+        if workers == 0 {
+            return Err(ParallelFailure::Unsupported("an in-process plugin calls script functions itself".into()));
+        }
         let items = match &items {
             Value::Array(values) => ParallelItems::Values(values),
             Value::Range(start, end) => ParallelItems::Range(*start, *end),

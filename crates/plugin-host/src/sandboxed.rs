@@ -5,12 +5,14 @@
 //! [`SandboxedPlugin`] is the host's side of one such plugin. A call sends `Call` and pumps
 //! messages until its `Result`: `Callback`s run script functions on the interpreter's thread
 //! (which may call the plugin again: calls nest, innermost first), `Request`s are answered
-//! from the user's grants, `Log`s go to the host's log. Only the time spent waiting for the
-//! runner counts against the call's deadline. A runner that crashes, runs out of memory or
-//! misses the deadline (it is then killed) fails the call in progress with an error naming
-//! the plugin and the cause; the next call starts a fresh runner with the same configuration.
-//! Runners stop themselves when idle and start again on the next call; they die with the host
-//! (parent-death signal, and a kill when the plugin is dropped).
+//! from the user's grants, `Log`s go to the host's log, and a `Map` runs a script function
+//! over a whole batch of items here (on isolates, or item after item). Only the time spent
+//! waiting for the runner counts against the call's deadline, less the time the runner and the
+//! host were runnable but waited for a CPU (a busy machine's share). A runner that crashes,
+//! runs out of memory or misses the deadline (it is then killed) fails the call in progress
+//! with an error naming the plugin and the cause; the next call starts a fresh runner with
+//! the same configuration. Runners stop themselves when idle and start again on the next call;
+//! they die with the host (parent-death signal, and a kill when the plugin is dropped).
 
 mod broker;
 mod convert;
@@ -23,9 +25,11 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use tusk_eval::isolate::{ParallelError, ParallelItems};
 use tusk_eval::{CallContext, Value};
 use tusk_plugin_wire::{
-    CallError, FsGrants, Init, Limits, NetGrant, PROTOCOL_VERSION, Ready, Request, Symbol, ToHost, ToRunner, WireValue,
+    CallError, FsGrants, Init, Limits, MapOutcome, NetGrant, PROTOCOL_VERSION, Ready, Request, Symbol, ToHost,
+    ToRunner, WireValue,
 };
 pub use tusk_plugin_wire::{Layer as SandboxLayer, LayerState};
 
@@ -564,6 +568,10 @@ impl SandboxedPlugin {
     /// How often a call that waits for its result looks at the user's cancel flag.
     const CANCEL_CHECK: Duration = Duration::from_millis(20);
 
+    /// How long a call waits for its runner, in all, before the scheduling delays are noted
+    /// (at most a tenth of the deadline): reading them costs more than a short call.
+    const DELAY_MARK: Duration = Duration::from_millis(100);
+
     /// Sends the call and pumps messages until its result.
     fn exchange(
         &self,
@@ -575,6 +583,12 @@ impl SandboxedPlugin {
         self.send(ToRunner::Call { id, symbol: index, args })?;
         let mut budget = self.settings.call_timeout;
         let mut cancel_sent = false;
+        // The waits also hold the time the runner and this thread were runnable but had no CPU
+        // (on a busy machine, a share of every round trip): that is given back when the budget
+        // runs out, counted from a mark taken once the call has waited a while.
+        let mut waited = Duration::ZERO;
+        let mark_after = Self::DELAY_MARK.min(self.settings.call_timeout / 10);
+        let mut delay_mark = None;
         loop {
             let started = Instant::now();
             // Until the user cancels, the wait is cut into slices, so that a Ctrl-C during a
@@ -584,7 +598,12 @@ impl SandboxedPlugin {
                 Some(process) => process.receive(slice),
                 None => return Err(Exchange::Fault(self.current_fault())),
             };
-            budget = budget.saturating_sub(started.elapsed());
+            let elapsed = started.elapsed();
+            budget = budget.saturating_sub(elapsed);
+            waited += elapsed;
+            if delay_mark.is_none() && waited >= mark_after {
+                delay_mark = self.process.borrow().as_ref().and_then(Process::scheduling_delay);
+            }
             let message = match received {
                 Ok(message) => message,
                 Err(ReadFailure::TimedOut) if !budget.is_zero() => {
@@ -594,7 +613,13 @@ impl SandboxedPlugin {
                     }
                     continue;
                 }
-                Err(ReadFailure::TimedOut) => return Err(Exchange::Fault(self.fail(Fault::Timeout))),
+                Err(ReadFailure::TimedOut) => match self.scheduling_refund(&mut delay_mark) {
+                    Some(refund) => {
+                        budget = refund;
+                        continue;
+                    }
+                    None => return Err(Exchange::Fault(self.fail(Fault::Timeout))),
+                },
                 Err(ReadFailure::Closed) => return Err(Exchange::Fault(self.fail(Fault::Closed))),
                 Err(ReadFailure::Invalid(problem)) => return Err(Exchange::Fault(self.fail(Fault::Protocol(problem)))),
             };
@@ -608,6 +633,14 @@ impl SandboxedPlugin {
                         return Err(Exchange::Fault(self.current_fault()));
                     }
                     self.send(ToRunner::CallbackResult { id: callback, result })?;
+                }
+                ToHost::Map { id: map, call_id, function, items, workers } if call_id == id => {
+                    let outcome = self.run_map(function, items, workers, ctx.as_deref_mut());
+                    // As after a callback: the runner may have been killed meanwhile.
+                    if self.process.borrow().is_none() {
+                        return Err(Exchange::Fault(self.current_fault()));
+                    }
+                    self.send(ToRunner::MapResult { id: map, outcome })?;
                 }
                 ToHost::Request { id: request_id, request: Request::Retain(function) } => {
                     let retained = self.retained.borrow().clone();
@@ -631,6 +664,14 @@ impl SandboxedPlugin {
         }
     }
 
+    /// The scheduling delay since `mark`, which moves to now; `None` when there is none worth
+    /// waiting for (under a millisecond) or the kernel does not say.
+    fn scheduling_refund(&self, mark: &mut Option<Duration>) -> Option<Duration> {
+        let now = self.process.borrow().as_ref()?.scheduling_delay()?;
+        let refund = now.checked_sub(mark.replace(now)?)?;
+        (refund >= Duration::from_millis(1)).then_some(refund)
+    }
+
     fn run_callback(
         &self,
         function: u64,
@@ -647,6 +688,65 @@ impl SandboxedPlugin {
         };
         let value = ctx.call(&function, &args).map_err(|error| error.to_string())?;
         self.converter().to_wire(&value)
+    }
+
+    /// A `Map`: the function called once per item here, on the host, the whole batch for one
+    /// round trip; on isolates when `workers` is not 0, else on the interpreter's thread.
+    fn run_map(
+        &self,
+        function: u64,
+        items: WireValue,
+        workers: u32,
+        ctx: Option<&mut CallContext<'_, '_>>,
+    ) -> MapOutcome {
+        let converter = self.converter();
+        let (function, items) = match (converter.value(WireValue::Function(function)), converter.value(items)) {
+            (Ok(function), Ok(items)) => (function, items),
+            (Err(message), _) | (_, Err(message)) => return MapOutcome::Failed(message),
+        };
+        let items = match &items {
+            Value::Array(values) => ParallelItems::Values(values),
+            Value::Range(start, end) => ParallelItems::Range(*start, *end),
+            _ => return MapOutcome::Failed("parallel calls need an array or a range of items".into()),
+        };
+        // No borrow of this plugin's state is held here: the script function may call the
+        // plugin again.
+        let Some(ctx) = ctx else {
+            return MapOutcome::Failed("lambdas can only be called during a call into the plugin".into());
+        };
+        let results = if workers == 0 {
+            let count = match items {
+                ParallelItems::Values(values) => values.len(),
+                ParallelItems::Range(start, end) => usize::try_from(end.saturating_sub(start)).unwrap_or(0),
+            };
+            // The results are a collection of `count` values: refuse what could never be built.
+            if let Err(error) = ctx.check_collection_len(count) {
+                return MapOutcome::Failed(error.at(ctx.call_site()).to_string());
+            }
+            let mut results = Vec::with_capacity(count);
+            let mut each = |item: Value| -> Result<(), String> {
+                results.push(ctx.call(&function, std::slice::from_ref(&item)).map_err(|error| error.to_string())?);
+                Ok(())
+            };
+            let done = match items {
+                ParallelItems::Values(values) => values.iter().try_for_each(|item| each(item.clone())),
+                ParallelItems::Range(start, end) => (start..end).try_for_each(|number| each(Value::Int(number))),
+            };
+            if let Err(message) = done {
+                return MapOutcome::Failed(message);
+            }
+            results
+        } else {
+            match tusk_eval::isolate::map_parallel(ctx, &function, items, workers as usize) {
+                Ok(results) => results,
+                Err(ParallelError::Unsupported(reason)) => return MapOutcome::Unsupported(reason),
+                Err(ParallelError::Failed(error)) => return MapOutcome::Failed(error.to_string()),
+            }
+        };
+        match self.converter().to_wire(&Value::array(results)) {
+            Ok(results) => MapOutcome::Done(results),
+            Err(message) => MapOutcome::Failed(message),
+        }
     }
 
     fn serve_request(&self, request: Request) -> Result<Option<String>, String> {

@@ -192,6 +192,40 @@ fn callbacks_nest_and_the_depth_is_limited() {
 }
 
 #[test]
+fn a_map_runs_on_the_host_in_one_round_trip() {
+    let mut setup = fixture(|settings, _| settings.sandbox.max_depth = 8);
+    // No workers: the host calls the function on the interpreter's thread, item after item.
+    assert_eq!(setup.value("@sb.map(x => x * 2, 5, 0)"), "[0,2,4,6,8]");
+    assert_eq!(setup.value("@sb.map(x => x, 0, 0)"), "[]");
+    // There the function may call the plugin again, even another map.
+    assert_eq!(setup.value("@sb.map(x => @sb.echo(x) + 1, 3, 0)"), "[1,2,3]");
+    assert_eq!(setup.value("@sb.map(x => len(@sb.map(y => y, x, 0)), 4, 0)"), "[0,1,2,3]");
+    // With workers, on the host's isolates.
+    let squares: Vec<i64> = serde_json::from_str(&setup.value("@sb.map(x => x * x, 3000, 2)")).unwrap();
+    assert_eq!(squares, (0..3000).map(|x| x * x).collect::<Vec<i64>>());
+    // A function that cannot leave the interpreter's thread is refused before anything ran.
+    let refused = setup.value("@sb.map(x => @sb.echo(x), 3, 2)");
+    assert!(refused.starts_with("\"unsupported: ") && refused.contains("@sb.echo"), "{refused}");
+    // The error is the first failing item's, either way.
+    for workers in [0, 2] {
+        let message = setup.error(&format!("@sb.map(x => x == 2 ? 1 / 0 : x == 3 ? [][1] : x, 5, {workers})"));
+        assert!(message.starts_with("@sb.map:") && message.contains("division by zero"), "{message}");
+    }
+    // Past the depth limit, as for single callbacks.
+    let message = setup.eval("f: n => n < 1 ? 0 : @sb.map(f, 1, 0)[0] + 1\nv: f(20)\n").unwrap_err();
+    assert!(message.contains("nest more than 8 deep"), "{message}");
+    assert_eq!(setup.value("@sb.echo(7)"), "7");
+    // In-process, a batch without workers saves nothing: the plugin is told to call the
+    // function itself.
+    let mut native = fixture(trusted("sandbox_fixture"));
+    assert_eq!(
+        native.value("@sb.map(x => x * 2, 5, 0)"),
+        r#""unsupported: an in-process plugin calls script functions itself""#
+    );
+    assert_eq!(native.value("@sb.map(x => x * 2, 5, 2)"), "[0,2,4,6,8]");
+}
+
+#[test]
 fn plugin_objects_round_trip_and_are_dropped_in_the_runner() {
     let mut setup = fixture(|_, _| {});
     let document = setup.eval("c: @sb.open(10)\na: @sb.bump(c)\nb: @sb.bump(c)\nt: type_of(c)\n").unwrap();
@@ -268,6 +302,8 @@ fn the_deadline_counts_the_plugin_s_own_time_not_its_callbacks() {
     let times: Vec<u64> = serde_json::from_str(&setup.value("@sb.callbacks(x => @nap(), 6)")).unwrap();
     assert_eq!(times.len(), 6);
     assert!(times.iter().all(|&nanos| nanos >= 100_000_000), "every callback slept: {times:?}");
+    // So does a map on the host.
+    assert_eq!(setup.value("@sb.map(x => [@nap(), x][1], 6, 0)"), "[0,1,2,3,4,5]");
     // The plugin's own time still counts.
     assert_eq!(
         setup.error("@sb.hang()"),

@@ -28,7 +28,7 @@ use tusk_plugin_boundary::fs::Grant;
 use tusk_plugin_hostapi::descriptor;
 pub(crate) use tusk_plugin_hostapi::descriptor::SymbolHandle;
 use tusk_plugin_hostapi::{Backend, CallPointer, Context, Failure, Lookup, ParallelFailure, Reply, Shape, Temporaries};
-use tusk_plugin_wire::{CallError, Request, Symbol, WireValue};
+use tusk_plugin_wire::{CallError, MapOutcome, Request, Symbol, WireValue};
 
 use crate::local::{Local, ObjectRef};
 use crate::session::Session;
@@ -359,18 +359,27 @@ impl Backend for Remote {
         session.callback(call.as_ptr() as usize as u64, function_id, wire_args).map(|value| session.local(value))
     }
 
-    /// The runner has no interpreter to make isolates of: a sandboxed plugin calls the function
-    /// itself, one item after another.
+    /// The host maps the items in one round trip: on its isolates, or (`workers` 0) on the
+    /// interpreter's thread, which spares a sandboxed plugin a round trip per item.
     fn map_parallel(
-        _context: &RunnerContext,
-        _call: CallPointer,
-        _function: Local,
-        _items: Local,
-        _workers: usize,
+        context: &RunnerContext,
+        call: CallPointer,
+        function: Local,
+        items: Local,
+        workers: usize,
     ) -> Result<Local, ParallelFailure> {
-        Err(ParallelFailure::Unsupported(
-            "sandboxed plugins call script functions on the interpreter's thread only".into(),
-        ))
+        let session = context.backend().session;
+        let Local::Function(function_id) = function else {
+            return Err(ParallelFailure::Failed("only script functions can be called".into()));
+        };
+        let items = session.wire(&items).map_err(ParallelFailure::Failed)?;
+        let workers = u32::try_from(workers).unwrap_or(u32::MAX);
+        // The call pointer is the call's id (see `call`).
+        match session.map(call.as_ptr() as usize as u64, function_id, items, workers) {
+            MapOutcome::Done(results) => Ok(session.local(results)),
+            MapOutcome::Unsupported(reason) => Err(ParallelFailure::Unsupported(reason)),
+            MapOutcome::Failed(message) => Err(ParallelFailure::Failed(message)),
+        }
     }
 
     fn retain_function(context: &RunnerContext, _call: CallPointer, function: Local) -> Result<u64, Failure> {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tusk_plugin_wire::{CallError, Request, ToHost, ToRunner, WireValue};
+use tusk_plugin_wire::{CallError, MapOutcome, Request, ToHost, ToRunner, WireValue};
 
 use crate::channel::{Channel, Received};
 use crate::ffi::{self, RunnerContext, SymbolHandle};
@@ -22,12 +22,15 @@ enum Awaiting {
     Nothing,
     /// The `CallbackResult` with this id.
     Callback(u64),
+    /// The `MapResult` with this id.
+    Map(u64),
     /// The `Reply` with this id.
     Reply(u64),
 }
 
 enum Answer {
     Callback(Result<WireValue, String>),
+    Map(MapOutcome),
     Reply(Result<Option<String>, String>),
 }
 
@@ -121,6 +124,30 @@ impl Session {
         function: u64,
         args: Vec<WireValue>,
     ) -> Result<WireValue, String> {
+        self.may_call_back()?;
+        let id = self.next_id();
+        self.send(&ToHost::Callback { id, call_id, function, args });
+        match self.pump(Awaiting::Callback(id)) {
+            Answer::Callback(result) => result,
+            _ => unreachable_end(),
+        }
+    }
+
+    /// Calls a script function once per item of `items` on the host during call `call_id`, in
+    /// one round trip (see [`ToHost::Map`]), serving nested calls meanwhile.
+    pub(crate) fn map(&'static self, call_id: u64, function: u64, items: WireValue, workers: u32) -> MapOutcome {
+        if let Err(message) = self.may_call_back() {
+            return MapOutcome::Failed(message);
+        }
+        let id = self.next_id();
+        self.send(&ToHost::Map { id, call_id, function, items, workers });
+        match self.pump(Awaiting::Map(id)) {
+            Answer::Map(outcome) => outcome,
+            _ => unreachable_end(),
+        }
+    }
+
+    fn may_call_back(&self) -> Result<(), String> {
         if self.stopping.get() {
             return Err("the plugin is stopping; it cannot call script functions now".into());
         }
@@ -130,12 +157,7 @@ impl Session {
                 self.plugin, self.max_depth
             ));
         }
-        let id = self.next_id();
-        self.send(&ToHost::Callback { id, call_id, function, args });
-        match self.pump(Awaiting::Callback(id)) {
-            Answer::Callback(result) => result,
-            Answer::Reply(_) => unreachable_end(),
-        }
+        Ok(())
     }
 
     /// Asks the host for a service (a permission check, an environment variable).
@@ -147,7 +169,7 @@ impl Session {
         self.send(&ToHost::Request { id, request });
         match self.pump(Awaiting::Reply(id)) {
             Answer::Reply(result) => result,
-            Answer::Callback(_) => unreachable_end(),
+            _ => unreachable_end(),
         }
     }
 
@@ -199,6 +221,7 @@ impl Session {
                 ToRunner::CallbackResult { id, result } if awaiting == Awaiting::Callback(id) => {
                     return Answer::Callback(result);
                 }
+                ToRunner::MapResult { id, outcome } if awaiting == Awaiting::Map(id) => return Answer::Map(outcome),
                 ToRunner::Reply { id, result } if awaiting == Awaiting::Reply(id) => return Answer::Reply(result),
                 ToRunner::Shutdown if awaiting == Awaiting::Nothing => self.shut_down(),
                 ToRunner::Cancel => self.cancelled.set(true),
@@ -268,6 +291,7 @@ fn describe(message: &ToRunner) -> &'static str {
         ToRunner::Init(_) => "Init",
         ToRunner::Call { .. } => "Call",
         ToRunner::CallbackResult { .. } => "CallbackResult",
+        ToRunner::MapResult { .. } => "MapResult",
         ToRunner::Reply { .. } => "Reply",
         ToRunner::DropObject { .. } => "DropObject",
         ToRunner::Shutdown => "Shutdown",

@@ -342,8 +342,9 @@ pub mod host {
         /// The results, in item order.
         Done(Value),
         /// The host could not run the function on other threads; the text says why (the
-        /// function holds a plugin's value, calls an operator, the plugin runs sandboxed, or
-        /// the host is older than ABI 1.3). Nothing visible ran: call the function yourself.
+        /// function holds a plugin's value, calls an operator, or the host is older than ABI
+        /// 1.3; with `workers` 0, the plugin runs in-process). Nothing visible ran: call the
+        /// function yourself.
         Unsupported(String),
     }
 
@@ -352,6 +353,11 @@ pub mod host {
     /// returns the array of results in item order: what calling it item after item returns,
     /// computed on several cores. An error is the script's error of the first item that
     /// failed, in item order. Only during a call into the plugin, on its thread.
+    ///
+    /// `workers` 0 asks for the whole batch at once without isolates: a sandboxed plugin's
+    /// host runs the function item after item on the interpreter's thread, in one round trip
+    /// instead of one per item; an in-process plugin gets `Unsupported` (its own calls cost
+    /// no more).
     pub fn map_parallel(function: &Value, items: &Value, workers: usize) -> Result<Parallel, PluginError> {
         ffi::map_parallel(function, items, workers)
     }

@@ -12,7 +12,8 @@
 //! service) and `Log`; the host answers the first two by id. A callback's script function may
 //! call the plugin again, so a `Call` can arrive while the runner waits for a `CallbackResult`:
 //! exchanges nest strictly, innermost first, and the ids say which answer belongs to which
-//! request. `DropObject` may come between any two messages, `Cancel` at any time while a call
+//! request. `Map` is a callback for a whole batch of items (answered by `MapResult`): one
+//! round trip instead of one per item. `DropObject` may come between any two messages, `Cancel` at any time while a call
 //! runs; `Shutdown` ends the session.
 
 use crate::codec::{Decoded, Decoder, Encoder};
@@ -20,7 +21,7 @@ use crate::value::WireValue;
 
 /// Bumped whenever a message or its encoding changes; the runner refuses an `Init` of another
 /// version (and a stale runner binary is reported as such).
-pub const PROTOCOL_VERSION: u32 = 4;
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// The byte the host sends before the first frame, with the runner's end of the event channel
 /// attached and, second, the broker socket when the network is brokered.
@@ -209,6 +210,13 @@ pub enum ToRunner {
         /// Result or error message.
         result: Result<WireValue, String>,
     },
+    /// The answer to a `Map`.
+    MapResult {
+        /// The map's id.
+        id: u64,
+        /// The results, the refusal or the first error.
+        outcome: MapOutcome,
+    },
     /// The answer to a `Request`: granted (with the variable's value for `Env`) or the refusal.
     Reply {
         /// The request's id.
@@ -227,6 +235,17 @@ pub enum ToRunner {
     /// The user asked the running calls to stop (Ctrl-C): the plugin's `is_cancelled` turns
     /// true until the next outermost call. Sent while the host waits for a call's result.
     Cancel,
+}
+
+/// How a `Map` went.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MapOutcome {
+    /// The array of the results, in item order.
+    Done(WireValue),
+    /// Nothing ran (the function cannot leave the interpreter's thread); why.
+    Unsupported(String),
+    /// The script's error for the first item, in item order, that failed.
+    Failed(String),
 }
 
 /// Messages from the runner to the host.
@@ -256,6 +275,21 @@ pub enum ToHost {
         function: u64,
         /// The arguments.
         args: Vec<WireValue>,
+    },
+    /// The plugin calls a script function once per item of `items` during call `call_id`
+    /// (the host's `map_parallel`): on up to `workers` interpreter isolates, or with `workers`
+    /// 0 on the interpreter's thread, item after item.
+    Map {
+        /// Echoed by the `MapResult`.
+        id: u64,
+        /// The call in progress.
+        call_id: u64,
+        /// The function's id ([`WireValue::Function`]).
+        function: u64,
+        /// An array or a range.
+        items: WireValue,
+        /// Isolates to use; 0 for none.
+        workers: u32,
     },
     /// The plugin asks for a host service.
     Request {
@@ -291,6 +325,7 @@ mod tag {
     pub const DROP_OBJECT: u8 = 5;
     pub const SHUTDOWN: u8 = 6;
     pub const CANCEL: u8 = 7;
+    pub const MAP_RESULT: u8 = 8;
 
     pub const READY: u8 = 101;
     pub const INIT_FAILED: u8 = 102;
@@ -300,6 +335,7 @@ mod tag {
     pub const LOG: u8 = 106;
     pub const SHUTDOWN_DONE: u8 = 107;
     pub const IDLE_EXIT: u8 = 108;
+    pub const MAP: u8 = 109;
 }
 
 fn encode_result<T, E>(
@@ -357,6 +393,24 @@ impl ToRunner {
                 e.u64(*id);
                 encode_result(&mut e, result, |e, value| e.value(value), |e, message| e.str(message));
             }
+            ToRunner::MapResult { id, outcome } => {
+                e.byte(tag::MAP_RESULT);
+                e.u64(*id);
+                match outcome {
+                    MapOutcome::Done(value) => {
+                        e.byte(0);
+                        e.value(value);
+                    }
+                    MapOutcome::Unsupported(reason) => {
+                        e.byte(1);
+                        e.str(reason);
+                    }
+                    MapOutcome::Failed(message) => {
+                        e.byte(2);
+                        e.str(message);
+                    }
+                }
+            }
             ToRunner::Reply { id, result } => {
                 e.byte(tag::REPLY);
                 e.u64(*id);
@@ -411,6 +465,16 @@ impl ToRunner {
                     _ => return d.fail("invalid result tag"),
                 };
                 ToRunner::CallbackResult { id, result }
+            }
+            tag::MAP_RESULT => {
+                let id = d.u64()?;
+                let outcome = match d.byte()? {
+                    0 => MapOutcome::Done(d.value()?),
+                    1 => MapOutcome::Unsupported(d.str()?),
+                    2 => MapOutcome::Failed(d.str()?),
+                    _ => return d.fail("invalid map outcome"),
+                };
+                ToRunner::MapResult { id, outcome }
             }
             tag::REPLY => {
                 let id = d.u64()?;
@@ -498,6 +562,14 @@ impl ToHost {
                 e.u64(*call_id);
                 e.u64(*function);
                 e.values(args);
+            }
+            ToHost::Map { id, call_id, function, items, workers } => {
+                e.byte(tag::MAP);
+                e.u64(*id);
+                e.u64(*call_id);
+                e.u64(*function);
+                e.value(items);
+                e.u32(*workers);
             }
             ToHost::Request { id, request } => {
                 e.byte(tag::REQUEST);
@@ -610,6 +682,13 @@ impl ToHost {
             tag::CALLBACK => {
                 ToHost::Callback { id: d.u64()?, call_id: d.u64()?, function: d.u64()?, args: d.values()? }
             }
+            tag::MAP => ToHost::Map {
+                id: d.u64()?,
+                call_id: d.u64()?,
+                function: d.u64()?,
+                items: d.value()?,
+                workers: d.u32()?,
+            },
             tag::REQUEST => {
                 let id = d.u64()?;
                 let request = match d.byte()? {

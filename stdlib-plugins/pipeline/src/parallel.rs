@@ -1,4 +1,5 @@
-//! Pipelines whose stages run on several workers (`{parallel: N}`).
+//! Pipelines run stage by stage: those whose stages run on several workers (`{parallel: N}`),
+//! and a lone `map`, `filter` or `group`, which the host may run in one go (see `call_each`).
 //!
 //! The host runs a stage function on interpreter isolates (`host::map_parallel`): interpreters
 //! of their own on other threads, which get deep copies of the items and of what the function
@@ -6,8 +7,8 @@
 //! a time), keeping item order: `map` replaces the items, `filter` keeps those whose result is
 //! truthy, `group`'s keys are computed on the workers and the groups built here, and `reduce`,
 //! a fold in order, runs here. A function that cannot leave the interpreter's thread (it holds
-//! a plugin's value, calls an operator or a plugin's function), or a host without isolates (a
-//! sandboxed plugin), makes that stage run here, item after item, with a warning that says why.
+//! a plugin's value, calls an operator or a plugin's function) makes that stage run item after
+//! item, with a warning that says why.
 
 use std::collections::HashMap;
 
@@ -24,7 +25,8 @@ pub(crate) fn run(data: &Value, data_argument: usize, stages: Stages) -> Result<
     for (position, (stage, workers)) in stages.stages.into_iter().zip(stages.workers).enumerate() {
         let label =
             if single { stage.name().to_string() } else { format!("stage {} ({})", position + 1, stage.name()) };
-        if host::is_cancelled() {
+        // Between stages; the first checks as it goes, as a streamed run does.
+        if position > 0 && host::is_cancelled() {
             return Err(PipelineError::Cancelled);
         }
         match stage {
@@ -127,13 +129,19 @@ impl Items {
 }
 
 /// `function(item)` for every item, in item order: on `workers` isolates when there are
-/// several and the host can, otherwise here (with a warning when workers were asked for).
+/// several and the host can, otherwise in item order (with a warning when workers were asked
+/// for). Sequentially, the host gets the whole stage at once where that saves work (a sandboxed
+/// plugin: one round trip to the host instead of one per item), or the plugin calls the
+/// function item after item.
 fn call_each(function: &Value, items: &Value, workers: usize, label: &str) -> Result<Value, PipelineError> {
     if workers > 1 {
         match host::map_parallel(function, items, workers).map_err(PipelineError::Script)? {
             Parallel::Done(results) => return Ok(results),
             Parallel::Unsupported(reason) => host::log(Level::Warn, &format!("{label} runs sequentially: {reason}")),
         }
+    }
+    if let Parallel::Done(results) = host::map_parallel(function, items, 0).map_err(PipelineError::Script)? {
+        return Ok(results);
     }
     let mut results = Vec::new();
     let items = Items { values: items.clone(), keys: None };

@@ -312,9 +312,13 @@ enum Output {
 }
 
 /// Runs `pipeline` over `data` (argument `data_argument` of the call): streamed item by item,
-/// or stage by stage on several workers when a stage asks for them.
+/// or stage by stage when a stage asks for workers or when there is one stage that calls its
+/// function once per item (`map`, `filter`, `group`): its calls come in the same order either
+/// way, and stage by stage the host may take the whole stage at once (a sandboxed plugin then
+/// makes one round trip to the host, not one per item).
 pub(crate) fn run(data: &Value, data_argument: usize, stages: Stages) -> Result<Value, PipelineError> {
-    if stages.parallel() {
+    let lone = matches!(&*stages.stages, [Stage::Map(_) | Stage::Filter(_) | Stage::Group(_)]);
+    if stages.parallel() || lone {
         return crate::parallel::run(data, data_argument, stages);
     }
     stream(data, data_argument, stages.stages)

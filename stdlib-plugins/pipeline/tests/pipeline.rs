@@ -642,7 +642,7 @@ fn parallel_options_are_checked() {
             .unwrap(),
         json!({"type": "pipeline", "stages": [{"parallel": 2}, ["map"], {"parallel": 1}, ["filter"]]})
     );
-    // Sandboxed plugins have no isolates: the stage runs in the runner's order, item by item.
+    // A sandboxed plugin's stage runs on the host's isolates, in one round trip.
     assert_eq!(
         plugin.eval_expression(r#"@pipeline("map", [1, 2, 3], x => x * 2, {parallel: 2})"#).unwrap(),
         json!([2, 4, 6])

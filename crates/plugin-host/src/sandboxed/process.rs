@@ -140,6 +140,14 @@ impl Process {
         self.child.id()
     }
 
+    /// How long the runner's main thread (where calls run) and the calling thread have been
+    /// runnable but waiting for a CPU since they started (the kernel's `run_delay`): time the
+    /// machine's load took, not the plugin. `None` where the kernel does not say.
+    pub(crate) fn scheduling_delay(&self) -> Option<Duration> {
+        let runner = run_delay(&format!("/proc/{}/schedstat", self.child.id()))?;
+        Some(runner + run_delay("/proc/thread-self/schedstat")?)
+    }
+
     /// Sends a message (write errors mean the runner is gone; the caller finds out why).
     pub(crate) fn send(&mut self, message: &ToRunner) -> std::io::Result<()> {
         write_frame(&mut self.socket, &mut self.outbox, |out| message.encode(out))
@@ -400,6 +408,16 @@ fn write_line(prefix: &str, line: &[u8]) {
 
 /// `text` with every control character (C0, DEL, C1; a tab stays) written as `\u{1b}`, so that
 /// escape sequences are shown rather than obeyed.
+fn run_delay(path: &str) -> Option<Duration> {
+    parse_run_delay(&std::fs::read_to_string(path).ok()?)
+}
+
+/// The second field of a `schedstat` line (time on a CPU, time waiting for one, time slices,
+/// in nanoseconds).
+fn parse_run_delay(line: &str) -> Option<Duration> {
+    line.split_ascii_whitespace().nth(1)?.parse().ok().map(Duration::from_nanos)
+}
+
 pub(crate) fn neutralise(text: &str) -> String {
     let mut shown = String::with_capacity(text.len());
     for c in text.chars() {
@@ -427,5 +445,19 @@ pub(crate) fn ending(status: ExitStatus) -> Ending {
     match status.signal() {
         Some(signal) => Ending::Signal(signal),
         None => Ending::Code(status.code().unwrap_or(-1)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_run_delay_is_the_second_schedstat_field() {
+        assert_eq!(parse_run_delay("230917879 46738160 414\n"), Some(Duration::from_nanos(46_738_160)));
+        assert_eq!(parse_run_delay("0 0 1"), Some(Duration::ZERO));
+        assert_eq!(parse_run_delay("12"), None);
+        assert_eq!(parse_run_delay("12 -3 1"), None);
+        assert_eq!(parse_run_delay(""), None);
     }
 }
