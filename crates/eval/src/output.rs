@@ -7,7 +7,7 @@
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::function::Function;
-use crate::value::{Value, with_stack};
+use crate::value::{IntText, Value, with_stack};
 
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -53,11 +53,38 @@ pub fn to_display(value: &Value) -> String {
     out
 }
 
+/// The display text of a value, borrowed where the value is a string and formatted on the
+/// stack where it is an integer: the text `str()` and string `+` need, without a `String` for
+/// the two commonest cases.
+pub(crate) enum DisplayText<'a> {
+    Borrowed(&'a str),
+    Int(IntText),
+    Owned(String),
+}
+
+impl<'a> DisplayText<'a> {
+    pub(crate) fn of(value: &'a Value) -> DisplayText<'a> {
+        match value {
+            Value::Str(s) => DisplayText::Borrowed(s.as_str()),
+            Value::Int(n) => DisplayText::Int(IntText::new(*n)),
+            other => DisplayText::Owned(to_display(other)),
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        match self {
+            DisplayText::Borrowed(s) => s,
+            DisplayText::Int(n) => n.as_str(),
+            DisplayText::Owned(s) => s,
+        }
+    }
+}
+
 fn write_display(value: &Value, out: &mut String, quoted: bool) {
     match value {
         Value::Null => out.push_str("null"),
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Int(n) => out.push_str(&n.to_string()),
+        Value::Int(n) => out.push_str(IntText::new(*n).as_str()),
         Value::Float(x) => out.push_str(&format_float(*x)),
         Value::Str(s) if quoted => out.push_str(&serde_json::to_string(s.as_str()).unwrap_or_default()),
         Value::Str(s) => out.push_str(s),
@@ -111,5 +138,15 @@ mod tests {
         assert_eq!(format_float(1.0), "1.0");
         assert_eq!(format_float(2.5), "2.5");
         assert_eq!(to_display(&Value::array(vec![Value::Int(1), Value::string("a")])), "[1, \"a\"]");
+    }
+
+    #[test]
+    fn integers_display_like_to_string() {
+        for n in [0, 7, -7, 10, 99, 100, -100, 1234567890, i64::MAX, i64::MIN, i64::MIN + 1] {
+            assert_eq!(to_display(&Value::Int(n)), n.to_string());
+            assert_eq!(DisplayText::of(&Value::Int(n)).as_str(), n.to_string());
+        }
+        assert_eq!(DisplayText::of(&Value::string("é")).as_str(), "é");
+        assert_eq!(DisplayText::of(&Value::Float(1.0)).as_str(), "1.0");
     }
 }

@@ -418,3 +418,49 @@ fn fail_strict(source: &str) -> String {
         Err(error) => error,
     }
 }
+
+#[test]
+fn concatenation_chains_give_the_operator_by_operator_result() {
+    // Chains of `+` are built in one string once the running value is a string; the result
+    // must be what one `+` after the other gives.
+    assert_eq!(expr("1 + 2 + \"a\" + 3 + 4"), "3a34");
+    assert_eq!(expr("\"a\" + 1 + 2.5 + true + null"), "a12.5truenull");
+    assert_eq!(expr("\"k\" + str(12) + \"=\" + str(-7 % 97) + \";\""), "k12=-7;");
+    assert_eq!(expr("\"x\" + str([1, \"a\"]) + {b: 2} + str(\"s\")"), "x[1, \"a\"]{\"b\": 2}s");
+    assert_eq!(expr("1 + str(2)"), "12");
+    assert_eq!(
+        expr("[1] + [2] + \"é\" + str(9223372036854775807) + str(-9223372036854775807 - 1)"),
+        "[1, 2]é9223372036854775807-9223372036854775808"
+    );
+    assert_eq!(expr("str(0) + str(1.0) + str(3-5)"), "01.03-5");
+    assert_eq!(expr("1 + 2 + 3"), "6");
+    assert_eq!(expr("(x => \"v\" + x + x)(\"ab\")"), "vabab");
+    // Operands after the string are still evaluated left to right, and an error in one stops
+    // the chain with its own message.
+    assert!(fail("a: \"a\" + 1 + undefined_name\n").contains("undefined_name"));
+    let message = fail("a: 1 + [2] + \"x\"\n");
+    assert!(message.contains("int and array"), "{message}");
+}
+
+#[test]
+fn a_concatenation_chain_stops_at_the_string_limit_on_the_plus_that_crosses_it() {
+    let limits = crate::Limits { max_string_bytes: 10, ..crate::Limits::default() };
+    let mut rt = Runtime::new(Options { limits, ..Options::default() });
+    let id = rt.add_source("t.tsk", "a: \"12345\" + \"678\" + str(90) + \"x\" + \"y\"\n");
+    let failure = rt.evaluate(id, None).unwrap_err();
+    let message = render_all(&failure.diagnostics, rt.sources(), RenderOptions::PLAIN);
+    assert!(message.contains("string size limit exceeded (10)"), "{message}");
+    // The third `+` (the one adding "x") makes 11 bytes: the error points at it.
+    assert!(message.contains("t.tsk:1:"), "{message}");
+    let mut rt = Runtime::new(Options { limits, ..Options::default() });
+    let id = rt.add_source("t.tsk", "a: \"12345\" + \"678\" + str(90)\n");
+    assert!(rt.evaluate(id, None).is_ok());
+}
+
+#[test]
+fn members_and_indexes_of_locals() {
+    assert_eq!(expr("(o => o.a + o.b[1] + o[\"a\"])({a: 1, b: [5, 6]})"), "8");
+    assert_eq!(expr("(a => a[0 - 1])([1, 2, 3])"), "3");
+    assert!(fail("a: (o => o.c)({a: 1})\n").contains("did you mean"), "{}", fail("a: (o => o.c)({a: 1})\n"));
+    assert!(fail("a: (a => a[3])([1])\n").contains("out of"), "{}", fail("a: (a => a[3])([1])\n"));
+}

@@ -26,6 +26,61 @@ impl Text {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The parts joined, in one allocation of the shared string where they are short (a
+    /// `String` built first would be allocated and copied once more).
+    pub fn concat(parts: &[&str]) -> Text {
+        /// Joins up to this many bytes on the stack.
+        const ON_STACK: usize = 128;
+        let len: usize = parts.iter().map(|part| part.len()).sum();
+        if len <= ON_STACK {
+            let mut buffer = [0u8; ON_STACK];
+            let mut end = 0;
+            for part in parts {
+                buffer[end..end + part.len()].copy_from_slice(part.as_bytes());
+                end += part.len();
+            }
+            // Whole `str`s one after the other are UTF-8.
+            return Text::new(std::str::from_utf8(&buffer[..end]).expect("joined strings are UTF-8"));
+        }
+        let mut joined = String::with_capacity(len);
+        for part in parts {
+            joined.push_str(part);
+        }
+        Text::from(joined)
+    }
+}
+
+/// The decimal text of an integer, formatted on the stack (no `fmt` machinery, no allocation).
+pub(crate) struct IntText {
+    bytes: [u8; 20],
+    start: usize,
+}
+
+impl IntText {
+    pub(crate) fn new(n: i64) -> IntText {
+        let mut bytes = [0u8; 20];
+        let mut start = bytes.len();
+        let mut rest = n.unsigned_abs();
+        loop {
+            start -= 1;
+            bytes[start] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        if n < 0 {
+            start -= 1;
+            bytes[start] = b'-';
+        }
+        IntText { bytes, start }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Only ASCII digits and '-' were written, so this cannot fail.
+        std::str::from_utf8(&self.bytes[self.start..]).unwrap_or_default()
+    }
 }
 
 impl std::ops::Deref for Text {

@@ -3,7 +3,7 @@
 use crate::context::{arg_str, expect_arity};
 use crate::error::RuntimeError;
 use crate::registry::SymbolSpec;
-use crate::value::Value;
+use crate::value::{IntText, Text, Value};
 
 fn string_function(
     name: &'static str,
@@ -25,8 +25,8 @@ fn str_function() -> SymbolSpec {
         expect_arity("str", args, 1, 1)?;
         Ok(match &args[0] {
             Value::Str(s) => Value::Str(s.clone()),
-            Value::Int(n) => Value::from(n.to_string()),
-            other => Value::from(other.to_string()),
+            Value::Int(n) => Value::Str(Text::new(IntText::new(*n).as_str())),
+            other => Value::from(crate::output::to_display(other)),
         })
     })
     .signature("str(value)")
