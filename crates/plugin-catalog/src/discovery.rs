@@ -5,9 +5,9 @@
 //! data folder, then the bundled folder of the executable: `<prefix>/lib/tusk/plugins` for a
 //! `tusk` installed as `<prefix>/bin/tusk`, else `plugins/` next to the executable (the build
 //! tree, where `cargo xtask build` lays the standard plugins out). A plugin name found in an earlier folder
-//! shadows the same name in later ones. The index maps each manifest path to the parsed manifest
-//! and the modification stamps of the manifest and the library; an entry whose stamps both
-//! match is reused without reading the manifest.
+//! shadows the same name in later ones. The index holds, per manifest path, the stamps of the
+//! manifest and the library and the encoded manifest; an entry whose stamps both match is reused
+//! without reading the manifest, and its manifest is decoded only when something asks for it.
 //!
 //! Diagnostic codes: X020 two plugins provide one symbol, X021 a plugin shadows another
 //! (warning), X022 a search folder cannot be read (warning), X023 a preference names a plugin
@@ -225,7 +225,8 @@ impl DiscoveredPlugin {
             }
             _ => {
                 let manifest = self.manifest();
-                for (list, names) in [&manifest.operators, &manifest.functions, &manifest.types].into_iter().enumerate() {
+                for (list, names) in [&manifest.operators, &manifest.functions, &manifest.types].into_iter().enumerate()
+                {
                     for name in names {
                         each(list, name);
                     }
@@ -680,7 +681,9 @@ pub fn discover(
     {
         let items = sources_of.iter().zip(&found).map(|(cached, plugin)| match cached {
             Cached::Kept(at) => index_file::Item::Kept(&old_index.bytes[old_index.entries[*at].whole.clone()]),
-            Cached::Parsed(key, manifest, library) => index_file::Item::New(key, *manifest, *library, plugin.manifest()),
+            Cached::Parsed(key, manifest, library) => {
+                index_file::Item::New(key, *manifest, *library, plugin.manifest())
+            }
         });
         stats.written = index_file::encode(INDEX_FORMAT, &host_id(), items)
             .is_some_and(|bytes| write_index(index_file, &bytes).is_ok());

@@ -14,8 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tusk_diagnostics::{Diagnostic, SourceMap};
 use tusk_eval::{
-    CallContext, Implementation, Key, Plugin, Registrar, Registry, RegistryError, RuntimeError, SymbolKind,
-    SymbolSpec, Value,
+    CallContext, Implementation, Key, Plugin, Registrar, Registry, RegistryError, RuntimeError, SymbolSpec, Value,
 };
 
 use crate::ffi::HostServices;
@@ -364,8 +363,7 @@ impl PluginHost {
                 };
                 specs.push(SymbolSpec::new(symbol_name, kind, Implementation::Lazy(Rc::new(loader))));
             });
-            let stubs =
-                Stubs { name: plugin_name, specs: RefCell::new(specs), registered: RefCell::default() };
+            let stubs = Stubs { name: plugin_name, specs: RefCell::new(specs), registered: RefCell::default() };
             let result = registry.register(&stubs);
             self.reload.remember_symbols(plugin.name(), stubs.registered.take());
             if let Err(error) = result {

@@ -330,7 +330,12 @@ fn the_binary_index_gives_back_every_field_and_refuses_damaged_files() {
     index_file::for_each_symbol(&bytes, entry.symbols, |list, name| symbols.push((list, name.to_string())));
     assert_eq!(
         symbols,
-        [(0, "full.op".to_string()), (0, "run".to_string()), (1, "full_fn".to_string()), (2, "full.handle".to_string())]
+        [
+            (0, "full.op".to_string()),
+            (0, "run".to_string()),
+            (1, "full_fn".to_string()),
+            (2, "full.handle".to_string())
+        ]
     );
     assert_eq!(index_file::manifest(&bytes, entry.body.clone()), Some(manifest.clone()));
     assert_eq!(decoded[1].library, None);
