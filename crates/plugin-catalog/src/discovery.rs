@@ -5,9 +5,9 @@
 //! data folder, then the bundled folder of the executable: `<prefix>/lib/tusk/plugins` for a
 //! `tusk` installed as `<prefix>/bin/tusk`, else `plugins/` next to the executable (the build
 //! tree, where `cargo xtask build` lays the standard plugins out). A plugin name found in an earlier folder
-//! shadows the same name in later ones. The index maps each manifest path to the parsed manifest
-//! and the modification stamps of the manifest and the library; an entry whose stamps both
-//! match is reused without reading the manifest.
+//! shadows the same name in later ones. The index holds, per manifest path, the stamps of the
+//! manifest and the library and the encoded manifest; an entry whose stamps both match is reused
+//! without reading the manifest, and its manifest is decoded only when something asks for it.
 //!
 //! Diagnostic codes: X020 two plugins provide one symbol, X021 a plugin shadows another
 //! (warning), X022 a search folder cannot be read (warning), X023 a preference names a plugin
@@ -17,11 +17,12 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 use tusk_diagnostics::{Diagnostic, SourceMap};
-use tusk_eval::{Registry, SymbolKind};
+use tusk_eval::{Key, Registry, SymbolKind};
 
 use crate::manifest::{MANIFEST_FILE, Manifest, SUPPORTED_ABI_MAJOR, load_manifest};
 
@@ -110,26 +111,159 @@ pub fn bundled_dir(exe_dir: &Path) -> PathBuf {
 }
 
 /// An installed plugin as discovery found it.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// A plugin taken from the discovery index keeps only its name and where its entry is in the
+/// index's bytes (shared by every plugin of one discovery): its manifest is decoded on the first
+/// call of [`DiscoveredPlugin::manifest`], so that start-up allocates nothing for an installed
+/// plugin that a script does not use.
+#[derive(Clone)]
 pub struct DiscoveredPlugin {
-    /// Its validated manifest.
-    pub manifest: Manifest,
     /// The search path entry it was found in.
     pub origin: Origin,
     /// Folders of plugins with the same name that this one hides (later in the search path).
     pub shadowed: Vec<PathBuf>,
+    name: Key,
+    manifest: Held,
+}
+
+/// Where a plugin's manifest is.
+#[derive(Clone)]
+enum Held {
+    /// Parsed from its file.
+    Parsed(Manifest),
+    /// An entry in the bytes of the index it was read from, and the manifest once decoded.
+    Indexed { bytes: Arc<[u8]>, entry: index_file::Entry, decoded: OnceLock<Manifest> },
 }
 
 impl DiscoveredPlugin {
+    /// A plugin whose manifest was read from its folder.
+    pub fn new(manifest: Manifest, origin: Origin) -> DiscoveredPlugin {
+        DiscoveredPlugin {
+            origin,
+            shadowed: Vec::new(),
+            name: Key::new(&manifest.name),
+            manifest: Held::Parsed(manifest),
+        }
+    }
+
+    fn from_index(bytes: &Arc<[u8]>, entry: index_file::Entry, origin: Origin) -> DiscoveredPlugin {
+        DiscoveredPlugin {
+            origin,
+            shadowed: Vec::new(),
+            name: Key::new(index_file::str_at(bytes, entry.name.clone())),
+            manifest: Held::Indexed { bytes: bytes.clone(), entry, decoded: OnceLock::new() },
+        }
+    }
+
     /// The plugin's name.
     pub fn name(&self) -> &str {
-        &self.manifest.name
+        &self.name
+    }
+
+    /// Its validated manifest (decoded from the index on first use).
+    pub fn manifest(&self) -> &Manifest {
+        match &self.manifest {
+            Held::Parsed(manifest) => manifest,
+            Held::Indexed { bytes, entry, decoded } => decoded.get_or_init(|| {
+                index_file::manifest(bytes, entry.body.clone()).unwrap_or_else(|| self.reread_manifest(bytes, entry))
+            }),
+        }
+    }
+
+    /// The manifest from the plugin's folder, for an index entry whose body does not decode
+    /// although its head did (only a damaged index file or a bug gets here). Should the file
+    /// no longer parse either, the plugin keeps its name and symbols and gets a manifest
+    /// without permissions, sandboxed, whose library path is the one the index recorded: loading
+    /// it checks the library's own record, so nothing the index cannot vouch for is trusted.
+    fn reread_manifest(&self, bytes: &[u8], entry: &index_file::Entry) -> Manifest {
+        let key = Path::new(index_file::str_at(bytes, entry.key.clone()));
+        let folder = key.parent().unwrap_or(key);
+        if let Ok(manifest) = load_manifest(folder, &mut SourceMap::new()) {
+            return manifest;
+        }
+        let mut lists: [Vec<String>; 3] = Default::default();
+        index_file::for_each_symbol(bytes, entry.symbols, |list, name| lists[list].push(name.to_string()));
+        let [operators, functions, types] = lists;
+        Manifest {
+            name: self.name.to_string(),
+            version: semver::Version::new(0, 0, 0),
+            description: String::new(),
+            author: String::new(),
+            license: String::new(),
+            repository: String::new(),
+            dir: folder.to_path_buf(),
+            library: PathBuf::from(index_file::str_at(bytes, entry.library_path.clone())),
+            abi: (SUPPORTED_ABI_MAJOR, 0),
+            mode: crate::manifest::ExecutionMode::Sandboxed,
+            first_party: false,
+            hot_reload: false,
+            dependencies: Vec::new(),
+            operators,
+            functions,
+            types,
+            permissions: crate::manifest::Permissions::default(),
+            config_schema: None,
+            examples: Vec::new(),
+        }
+    }
+
+    /// Calls `each` for every operator (`@` omitted) and function the manifest declares,
+    /// without decoding the manifest.
+    pub fn for_each_declared(&self, mut each: impl FnMut(SymbolKind, &str)) {
+        self.for_each_name(|list, name| match list {
+            0 => each(SymbolKind::Operator, name),
+            1 => each(SymbolKind::Function, name),
+            _ => {}
+        });
+    }
+
+    /// Operators (list 0), functions (1) and types (2), from the index or the manifest.
+    fn for_each_name(&self, mut each: impl FnMut(usize, &str)) {
+        match &self.manifest {
+            Held::Indexed { bytes, entry, decoded } if decoded.get().is_none() => {
+                index_file::for_each_symbol(bytes, entry.symbols, each)
+            }
+            _ => {
+                let manifest = self.manifest();
+                for (list, names) in [&manifest.operators, &manifest.functions, &manifest.types].into_iter().enumerate()
+                {
+                    for name in names {
+                        each(list, name);
+                    }
+                }
+            }
+        }
+    }
+
+    fn manifest_if_decoded(&self) -> Option<&Manifest> {
+        match &self.manifest {
+            Held::Parsed(manifest) => Some(manifest),
+            Held::Indexed { decoded, .. } => decoded.get(),
+        }
     }
 
     /// True for a plugin that says it is first-party *and* was found next to the executable.
     /// A `first_party = true` anywhere else is a claim nobody checked, so it earns no trust.
     pub fn is_first_party(&self) -> bool {
-        self.manifest.first_party && self.origin == Origin::Bundled
+        self.origin == Origin::Bundled && self.manifest().first_party
+    }
+}
+
+impl PartialEq for DiscoveredPlugin {
+    fn eq(&self, other: &DiscoveredPlugin) -> bool {
+        self.origin == other.origin && self.shadowed == other.shadowed && self.manifest() == other.manifest()
+    }
+}
+
+impl std::fmt::Debug for DiscoveredPlugin {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("DiscoveredPlugin")
+            .field("name", &self.name)
+            .field("origin", &self.origin)
+            .field("shadowed", &self.shadowed)
+            .field("manifest", &self.manifest_if_decoded())
+            .finish()
     }
 }
 
@@ -152,6 +286,11 @@ enum Provider {
     Conflict(Vec<usize>),
 }
 
+/// The catalogue's tables, keyed by inline names (no allocation for a name of up to 23 bytes)
+/// and hashed with foldhash: every installed plugin's symbols are inserted at every start-up, and
+/// the names are not chosen by an attacker.
+type Table<V> = HashMap<Key, V, foldhash::fast::RandomState>;
+
 /// Every installed, valid plugin, with lookups by name and by the symbols they provide.
 #[derive(Debug, Default)]
 pub struct Catalog {
@@ -161,9 +300,10 @@ pub struct Catalog {
     pub diagnostics: Vec<Diagnostic>,
     /// What the index did.
     pub stats: IndexStats,
-    by_name: HashMap<String, usize>,
-    symbols: HashMap<(SymbolKind, String), Provider>,
-    types: HashMap<String, Provider>,
+    by_name: Table<usize>,
+    operators: Table<Provider>,
+    functions: Table<Provider>,
+    types: Table<Provider>,
 }
 
 impl Catalog {
@@ -171,42 +311,45 @@ impl Catalog {
     /// indexed and conflicts resolved by `preferences` (symbol as written, `@op` or `function`,
     /// to plugin name).
     pub fn new(found: Vec<DiscoveredPlugin>, preferences: &HashMap<String, String>) -> Catalog {
-        // Sized once: a manifest is a large value, and a growing vector copies all of them.
-        let mut catalog = Catalog { plugins: Vec::with_capacity(found.len()), ..Catalog::default() };
+        let mut catalog = Catalog {
+            plugins: Vec::with_capacity(found.len()),
+            by_name: Table::with_capacity_and_hasher(found.len(), Default::default()),
+            ..Catalog::default()
+        };
         for plugin in found {
             if let Some(&winner) = catalog.by_name.get(plugin.name()) {
                 let kept: &mut DiscoveredPlugin = &mut catalog.plugins[winner];
-                kept.shadowed.push(plugin.manifest.dir.clone());
+                let (kept_manifest, hidden) = (kept.manifest(), plugin.manifest());
                 // Example: `logging` both in `TUSK_PLUGIN_PATH` and in the user's data folder.
-                catalog.diagnostics.push(
-                    Diagnostic::warning(format!(
-                        "plugin `{}` in {} shadows the one in {}",
-                        plugin.name(),
-                        kept.manifest.dir.display(),
-                        plugin.manifest.dir.display()
-                    ))
-                    .with_code("X021")
-                    .with_note(format!(
-                        "using version {} from {}; version {} is ignored",
-                        kept.manifest.version,
-                        kept.manifest.dir.display(),
-                        plugin.manifest.version
-                    ))
-                    .with_help("remove the plugin folder you do not want, or reorder TUSK_PLUGIN_PATH"),
-                );
+                let diagnostic = Diagnostic::warning(format!(
+                    "plugin `{}` in {} shadows the one in {}",
+                    plugin.name(),
+                    kept_manifest.dir.display(),
+                    hidden.dir.display()
+                ))
+                .with_code("X021")
+                .with_note(format!(
+                    "using version {} from {}; version {} is ignored",
+                    kept_manifest.version,
+                    kept_manifest.dir.display(),
+                    hidden.version
+                ))
+                .with_help("remove the plugin folder you do not want, or reorder TUSK_PLUGIN_PATH");
+                kept.shadowed.push(hidden.dir.clone());
+                catalog.diagnostics.push(diagnostic);
                 continue;
             }
-            catalog.by_name.insert(plugin.name().to_string(), catalog.plugins.len());
+            catalog.by_name.insert(plugin.name.clone(), catalog.plugins.len());
             catalog.plugins.push(plugin);
         }
 
         // One hash insert per symbol and no formatting on the common path (one provider):
         // this runs at every start-up for every installed plugin.
-        let n_symbols = catalog.plugins.iter().map(|p| p.manifest.operators.len() + p.manifest.functions.len()).sum();
-        let mut symbols: HashMap<(SymbolKind, String), Provider> = HashMap::with_capacity(n_symbols);
-        let mut types: HashMap<String, Provider> = HashMap::new();
-        fn add<K: std::hash::Hash + Eq>(table: &mut HashMap<K, Provider>, key: K, index: usize) {
-            match table.entry(key) {
+        let mut operators: Table<Provider> = Table::with_capacity_and_hasher(catalog.plugins.len(), Default::default());
+        let mut functions: Table<Provider> = Table::with_capacity_and_hasher(catalog.plugins.len(), Default::default());
+        let mut types: Table<Provider> = Table::default();
+        fn add(table: &mut Table<Provider>, key: &str, index: usize) {
+            match table.entry(Key::new(key)) {
                 std::collections::hash_map::Entry::Vacant(slot) => {
                     slot.insert(Provider::One(index));
                 }
@@ -220,56 +363,64 @@ impl Catalog {
             }
         }
         for (index, plugin) in catalog.plugins.iter().enumerate() {
-            for operator in &plugin.manifest.operators {
-                add(&mut symbols, (SymbolKind::Operator, operator.clone()), index);
-            }
-            for function in &plugin.manifest.functions {
-                add(&mut symbols, (SymbolKind::Function, function.clone()), index);
-            }
-            for type_name in &plugin.manifest.types {
-                add(&mut types, type_name.clone(), index);
-            }
+            plugin.for_each_name(|list, name| {
+                let table = match list {
+                    0 => &mut operators,
+                    1 => &mut functions,
+                    _ => &mut types,
+                };
+                add(table, name, index);
+            });
         }
-        let mut conflicts: Vec<(SymbolKind, String, Vec<usize>)> = symbols
-            .iter()
-            .filter_map(|((kind, name), provider)| match provider {
-                Provider::Conflict(indexes) => Some((*kind, name.clone(), indexes.clone())),
+        fn conflicts(table: &Table<Provider>) -> impl Iterator<Item = (String, Vec<usize>)> + '_ {
+            table.iter().filter_map(|(name, provider)| match provider {
+                Provider::Conflict(indexes) => Some((name.to_string(), indexes.clone())),
                 Provider::One(_) => None,
             })
+        }
+        let mut symbol_conflicts: Vec<(SymbolKind, String, Vec<usize>)> = conflicts(&operators)
+            .map(|(name, indexes)| (SymbolKind::Operator, name, indexes))
+            .chain(conflicts(&functions).map(|(name, indexes)| (SymbolKind::Function, name, indexes)))
             .collect();
-        conflicts.sort_by(|a, b| (a.0 == SymbolKind::Function, &a.1).cmp(&(b.0 == SymbolKind::Function, &b.1)));
-        for (kind, name, providers) in conflicts {
+        symbol_conflicts.sort_by(|a, b| (a.0 == SymbolKind::Function, &a.1).cmp(&(b.0 == SymbolKind::Function, &b.1)));
+        for (kind, name, providers) in symbol_conflicts {
             let provider = catalog.choose(&written_name(kind, &name), providers, preferences);
-            symbols.insert((kind, name), provider);
+            let table = match kind {
+                SymbolKind::Operator => &mut operators,
+                SymbolKind::Function => &mut functions,
+            };
+            table.insert(Key::new(&name), provider);
         }
         // Preferences for symbols with a single provider can still name the wrong plugin.
         let mut preferred: Vec<(&String, &String)> = preferences.iter().collect();
         preferred.sort();
         for (written, plugin) in preferred {
-            let key = match written.strip_prefix('@') {
-                Some(operator) => (SymbolKind::Operator, operator.to_string()),
-                None => (SymbolKind::Function, written.clone()),
+            let provider = match written.strip_prefix('@') {
+                Some(operator) => operators.get(operator),
+                None => functions.get(written.as_str()),
             };
-            if let Some(Provider::One(index)) = symbols.get(&key)
+            if let Some(Provider::One(index)) = provider
                 && catalog.plugins[*index].name() != plugin
             {
                 catalog.wrong_preference(written, plugin, &[catalog.plugins[*index].name().to_string()]);
             }
         }
-        let mut type_conflicts: Vec<(String, Vec<usize>)> = types
-            .iter()
-            .filter_map(|(name, provider)| match provider {
-                Provider::Conflict(indexes) => Some((name.clone(), indexes.clone())),
-                Provider::One(_) => None,
-            })
-            .collect();
+        let mut type_conflicts: Vec<(String, Vec<usize>)> = conflicts(&types).collect();
         type_conflicts.sort();
         for (name, providers) in type_conflicts {
             catalog.type_conflict(&name, &providers);
         }
-        catalog.symbols = symbols;
+        catalog.operators = operators;
+        catalog.functions = functions;
         catalog.types = types;
         catalog
+    }
+
+    fn table(&self, kind: SymbolKind) -> &Table<Provider> {
+        match kind {
+            SymbolKind::Operator => &self.operators,
+            SymbolKind::Function => &self.functions,
+        }
     }
 
     /// Example: `"@log" = "metrics"` while only `logging` provides `@log`.
@@ -305,7 +456,7 @@ impl Catalog {
                     providers
                         .iter()
                         .map(|&index| {
-                            let manifest = &self.plugins[index].manifest;
+                            let manifest = self.plugins[index].manifest();
                             format!("`{}` is in {}", manifest.name, manifest.dir.display())
                         })
                         .collect::<Vec<_>>()
@@ -341,7 +492,7 @@ impl Catalog {
     /// The plugin that provides operator (`@` omitted) or function `name`; `None` when nobody
     /// does or when several do and no preference chose one.
     pub fn provider(&self, kind: SymbolKind, name: &str) -> Option<&DiscoveredPlugin> {
-        match self.symbols.get(&(kind, name.to_string()))? {
+        match self.table(kind).get(name)? {
             Provider::One(index) => Some(&self.plugins[*index]),
             Provider::Conflict(_) => None,
         }
@@ -349,7 +500,7 @@ impl Catalog {
 
     /// Every plugin that declares the symbol, in search order.
     pub fn providers(&self, kind: SymbolKind, name: &str) -> Vec<&DiscoveredPlugin> {
-        match self.symbols.get(&(kind, name.to_string())) {
+        match self.table(kind).get(name) {
             None => Vec::new(),
             Some(Provider::One(index)) => vec![&self.plugins[*index]],
             Some(Provider::Conflict(indexes)) => indexes.iter().map(|&index| &self.plugins[index]).collect(),
@@ -380,7 +531,7 @@ impl Catalog {
             [plugin] => Some(format!(
                 "{what} `{written}` is provided by plugin `{}` {}, which is installed but not loaded",
                 plugin.name(),
-                plugin.manifest.version
+                plugin.manifest().version
             )),
             several => {
                 let names: Vec<&str> = several.iter().map(|plugin| plugin.name()).collect();
@@ -397,13 +548,7 @@ impl Catalog {
     pub fn check_builtins(&self, registry: &Registry) -> Vec<Diagnostic> {
         let mut diagnostics = Vec::new();
         for plugin in &self.plugins {
-            let declared = plugin
-                .manifest
-                .operators
-                .iter()
-                .map(|name| (SymbolKind::Operator, name))
-                .chain(plugin.manifest.functions.iter().map(|name| (SymbolKind::Function, name)));
-            for (kind, name) in declared {
+            plugin.for_each_declared(|kind, name| {
                 let existing = match kind {
                     SymbolKind::Operator => registry.operator(name),
                     SymbolKind::Function => registry.function(name),
@@ -418,11 +563,11 @@ impl Catalog {
                             symbol.plugin
                         ))
                         .with_code("X024")
-                        .with_note(format!("the plugin is in {}", plugin.manifest.dir.display()))
+                        .with_note(format!("the plugin is in {}", plugin.manifest().dir.display()))
                         .with_help("rename the symbol in the plugin; built-in symbols cannot be replaced"),
                     );
                 }
-            }
+            });
         }
         diagnostics
     }
@@ -449,6 +594,11 @@ pub(crate) fn list_names(names: &[&str]) -> String {
 /// Finds every plugin on `search`, reusing and refreshing the index at `index_file` (none:
 /// parse everything). Manifests that were read are added to `sources` so that their
 /// diagnostics can be rendered. Never fails: problems end up in [`Catalog::diagnostics`].
+///
+/// An index entry is reused when the stamps of the plugin's `plugin.toml` and of its library
+/// are those it was cached with: one `stat` each. A folder's own time stamps would not do: they
+/// do not change when a file in the folder is rewritten in place (an edited manifest, a library
+/// a build tool writes over), and a stale entry must never be served.
 pub fn discover(
     search: &SearchPath,
     index_file: Option<&Path>,
@@ -458,12 +608,11 @@ pub fn discover(
     let mut old_index = index_file.and_then(read_index).unwrap_or_default();
     let mut stats = IndexStats::default();
     let mut diagnostics = Vec::new();
-    // Sized for the installation the index knows (a manifest is a large value, and a growing
-    // vector copies all of them).
     let mut found = Vec::with_capacity(old_index.entries.len());
-    // Index keys and stamps, parallel to `found`, so the index can be written from borrowed
-    // manifests instead of clones.
-    let mut stamps: Vec<(String, Stamp, Option<Stamp>)> = Vec::with_capacity(old_index.entries.len());
+    // What the index would be rewritten with, parallel to `found`.
+    let mut sources_of: Vec<Cached> = Vec::with_capacity(old_index.entries.len());
+    // One buffer for every manifest path.
+    let mut manifest_path = PathBuf::new();
     for root in &search.roots {
         let entries = match std::fs::read_dir(&root.dir) {
             Ok(entries) => entries,
@@ -492,50 +641,51 @@ pub fn discover(
         // comparing paths component by component.
         folders.sort_unstable();
         for name in folders {
-            let folder = root.dir.join(name);
-            let manifest_path = folder.join(MANIFEST_FILE);
+            manifest_path.as_mut_os_string().clear();
+            manifest_path.push(&root.dir);
+            manifest_path.push(name);
+            manifest_path.push(MANIFEST_FILE);
             let Ok(metadata) = std::fs::metadata(&manifest_path) else {
                 continue;
             };
             if !metadata.is_file() {
                 continue;
             }
-            let key = manifest_path.to_string_lossy().into_owned();
             let manifest_stamp = Stamp::of(&metadata);
-            let cached = old_index.entries.remove(&key).and_then(|entry| entry.fresh(manifest_stamp));
-            let (manifest, library_stamp) = match cached {
-                Some(fresh) => {
-                    stats.reused += 1;
-                    fresh
+            let cached = old_index
+                .take(manifest_path.as_os_str().as_encoded_bytes())
+                .filter(|&at| old_index.fresh(at, manifest_stamp));
+            if let Some(at) = cached {
+                stats.reused += 1;
+                found.push(DiscoveredPlugin::from_index(&old_index.bytes, old_index.entries[at].clone(), root.origin));
+                sources_of.push(Cached::Kept(at));
+                continue;
+            }
+            stats.parsed += 1;
+            let folder = manifest_path.parent().unwrap_or(&manifest_path);
+            match load_manifest(folder, sources) {
+                Ok(manifest) => {
+                    let library_stamp = stamp_of_path(&manifest.library);
+                    let key = manifest_path.to_string_lossy().into_owned();
+                    found.push(DiscoveredPlugin::new(manifest, root.origin));
+                    sources_of.push(Cached::Parsed(key, manifest_stamp, library_stamp));
                 }
-                None => {
-                    stats.parsed += 1;
-                    match load_manifest(&folder, sources) {
-                        Ok(manifest) => {
-                            let library_stamp = stamp_of_path(&manifest.library);
-                            (manifest, library_stamp)
-                        }
-                        Err(errors) => {
-                            diagnostics.extend(errors);
-                            continue;
-                        }
-                    }
-                }
-            };
-            found.push(DiscoveredPlugin { manifest, origin: root.origin, shadowed: Vec::new() });
-            stamps.push((key, manifest_stamp, library_stamp));
+                Err(errors) => diagnostics.extend(errors),
+            }
         }
     }
-    // Rewrite when something was parsed or something disappeared; an unchanged installation
-    // costs no write.
+    // Rewrite when something was parsed, disappeared or moved; an unchanged installation costs
+    // no write.
     if let Some(index_file) = index_file
-        && (stats.parsed > 0 || !old_index.entries.is_empty() || !old_index.matches_host())
+        && (stats.parsed > 0 || old_index.changed())
     {
-        let entries = stamps
-            .iter()
-            .zip(&found)
-            .map(|((key, manifest, library), plugin)| (key.as_str(), *manifest, *library, &plugin.manifest));
-        stats.written = index_file::encode(INDEX_FORMAT, &host_id(), entries)
+        let items = sources_of.iter().zip(&found).map(|(cached, plugin)| match cached {
+            Cached::Kept(at) => index_file::Item::Kept(&old_index.bytes[old_index.entries[*at].whole.clone()]),
+            Cached::Parsed(key, manifest, library) => {
+                index_file::Item::New(key, *manifest, *library, plugin.manifest())
+            }
+        });
+        stats.written = index_file::encode(INDEX_FORMAT, &host_id(), items)
             .is_some_and(|bytes| write_index(index_file, &bytes).is_ok());
     }
     let mut catalog = Catalog::new(found, preferences);
@@ -545,46 +695,78 @@ pub fn discover(
     catalog
 }
 
-/// Bumped when the entry layout or the meaning of a cached manifest changes.
-const INDEX_FORMAT: u32 = 3;
+/// Where a discovered plugin's index entry comes from when the index is rewritten.
+enum Cached {
+    /// The entry of the index that was read (its bytes are copied).
+    Kept(usize),
+    /// A manifest that was parsed: its path and the stamps of it and its library.
+    Parsed(String, Stamp, Option<Stamp>),
+}
 
-/// The index file as read: parsed manifests keyed by manifest path.
+/// Bumped when the entry layout or the meaning of a cached manifest changes.
+const INDEX_FORMAT: u32 = 4;
+
+/// The index file as read: its bytes (shared with the plugins taken from it) and the heads of
+/// its entries, in the order discovery wrote them, which is the order it meets them in again.
 struct Index {
     /// Whether the file was written by this host in this format (another host version or
     /// ABI rebuilds everything: a newer host may validate manifests differently).
     current: bool,
-    entries: HashMap<String, IndexEntry>,
+    bytes: Arc<[u8]>,
+    entries: Vec<index_file::Entry>,
+    /// Which entries discovery has looked up.
+    taken: Vec<bool>,
+    /// The entry the next look-up most likely wants.
+    next: usize,
+    /// Set when an entry was wanted before one that precedes it: the index is rewritten in the
+    /// new order, so that later look-ups are again one comparison each.
+    out_of_order: bool,
 }
 
 impl Default for Index {
     fn default() -> Index {
-        Index { current: true, entries: HashMap::new() }
+        Index::new(true, Arc::from(Vec::new()), Vec::new())
     }
 }
 
 impl Index {
-    fn matches_host(&self) -> bool {
-        self.current
+    fn new(current: bool, bytes: Arc<[u8]>, entries: Vec<index_file::Entry>) -> Index {
+        Index { current, bytes, taken: vec![false; entries.len()], entries, next: 0, out_of_order: false }
+    }
+
+    /// The entry cached for manifest path `key` (its bytes), marked as looked up.
+    fn take(&mut self, key: &[u8]) -> Option<usize> {
+        let matches = |at: usize| !self.taken[at] && self.bytes.get(self.entries[at].key.clone()) == Some(key);
+        let at = if self.next < self.entries.len() && matches(self.next) {
+            self.next
+        } else {
+            (0..self.entries.len()).find(|&at| matches(at))?
+        };
+        self.out_of_order |= at < self.next;
+        self.next = at + 1;
+        self.taken[at] = true;
+        Some(at)
+    }
+
+    /// Whether entry `at` still describes the plugin: its manifest has `manifest`'s stamp and
+    /// its library the stamp it was cached with.
+    fn fresh(&self, at: usize, manifest: Stamp) -> bool {
+        let entry = &self.entries[at];
+        entry.manifest == manifest && {
+            let library = stamp_of_path(Path::new(index_file::str_at(&self.bytes, entry.library_path.clone())));
+            library.is_some() && library == entry.library
+        }
+    }
+
+    /// Whether the file must be rewritten even if no manifest was parsed: written by another
+    /// host, an entry nobody looked up (a removed plugin) or entries in another order.
+    fn changed(&self) -> bool {
+        !self.current || self.out_of_order || self.taken.iter().any(|taken| !taken)
     }
 }
 
 fn host_id() -> String {
     format!("tusk-plugin-catalog {} abi {SUPPORTED_ABI_MAJOR}", env!("CARGO_PKG_VERSION"))
-}
-
-/// One cached manifest with the stamps of its manifest file and library.
-///
-/// The configuration schema has no stamp: it is read afresh whenever a plugin is configured,
-/// so a changed schema needs no index refresh (and start-up saves a `stat` per plugin).
-type IndexEntry = index_file::Entry;
-
-impl IndexEntry {
-    /// The cached manifest (and library stamp) if the manifest and the library are as they
-    /// were when it was cached.
-    fn fresh(self, manifest: Stamp) -> Option<(Manifest, Option<Stamp>)> {
-        let library = stamp_of_path(&self.plugin.library);
-        (self.manifest == manifest && library.is_some() && library == self.library).then_some((self.plugin, library))
-    }
 }
 
 /// What tells a changed file from an unchanged one without reading it.
@@ -620,14 +802,14 @@ fn stamp_of_path(path: &Path) -> Option<Stamp> {
     std::fs::metadata(path).ok().map(|metadata| Stamp::of(&metadata))
 }
 
-/// The index at `path`, or `None` when it is missing, unreadable, corrupt or from another host:
-/// every one of those just means "parse everything" (and a rewrite: an index from another
-/// host counts as out of date).
+/// The index at `path`, or `None` when it is missing or unreadable; a corrupt file or one
+/// from another host reads as an empty index that is out of date: every one of those just
+/// means "parse everything" (and a rewrite).
 fn read_index(path: &Path) -> Option<Index> {
     let bytes = std::fs::read(path).ok()?;
     match index_file::decode(&bytes, INDEX_FORMAT, &host_id()) {
-        Some(entries) => Some(Index { current: true, entries }),
-        None => Some(Index { current: false, entries: HashMap::new() }),
+        Some(entries) => Some(Index::new(true, Arc::from(bytes), entries)),
+        None => Some(Index::new(false, Arc::from(Vec::new()), Vec::new())),
     }
 }
 

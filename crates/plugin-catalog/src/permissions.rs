@@ -318,7 +318,7 @@ impl Grants {
     /// plugin shipped with tusk that asks for it; sandboxed otherwise.
     pub fn execution_mode(&self, plugin: &DiscoveredPlugin) -> ExecutionMode {
         if self.is_trusted(plugin.name())
-            || (plugin.is_first_party() && plugin.manifest.mode == ExecutionMode::InProcess)
+            || (plugin.is_first_party() && plugin.manifest().mode == ExecutionMode::InProcess)
         {
             ExecutionMode::InProcess
         } else {

@@ -206,7 +206,7 @@ impl<'c> Resolver<'c> {
         self.states.insert(name, State::Visiting);
         self.stack.push(name);
         let mut ok = true;
-        for (dependency, requirement) in &plugin.manifest.dependencies {
+        for (dependency, requirement) in &plugin.manifest().dependencies {
             if let Some(found) = self.host.get(dependency) {
                 if !requirement.matches(found) {
                     self.errors.push(ResolveError::HostMismatch {
@@ -228,12 +228,12 @@ impl<'c> Resolver<'c> {
                     });
                     ok = false;
                 }
-                Some(installed) if !requirement.matches(&installed.manifest.version) => {
+                Some(installed) if !requirement.matches(&installed.manifest().version) => {
                     self.errors.push(ResolveError::VersionMismatch {
                         chain: self.chain(),
                         dependency: dependency.clone(),
                         requirement: requirement.clone(),
-                        found: installed.manifest.version.clone(),
+                        found: installed.manifest().version.clone(),
                     });
                     ok = false;
                 }
@@ -283,8 +283,8 @@ mod tests {
 
     fn plugin(name: &str, version: &str, dependencies: &[(&str, &str)]) -> DiscoveredPlugin {
         let dir = PathBuf::from(format!("/plugins/{name}"));
-        DiscoveredPlugin {
-            manifest: Manifest {
+        DiscoveredPlugin::new(
+            Manifest {
                 name: name.to_string(),
                 version: Version::parse(version).unwrap(),
                 description: String::new(),
@@ -308,9 +308,8 @@ mod tests {
                 config_schema: None,
                 examples: Vec::new(),
             },
-            origin: Origin::User,
-            shadowed: Vec::new(),
-        }
+            Origin::User,
+        )
     }
 
     fn host() -> HostVersions {

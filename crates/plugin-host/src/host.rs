@@ -14,8 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tusk_diagnostics::{Diagnostic, SourceMap};
 use tusk_eval::{
-    CallContext, Implementation, Plugin, Registrar, Registry, RegistryError, RuntimeError, SymbolKind, SymbolSpec,
-    Value,
+    CallContext, Implementation, Key, Plugin, Registrar, Registry, RegistryError, RuntimeError, SymbolSpec, Value,
 };
 
 use crate::ffi::HostServices;
@@ -229,7 +228,7 @@ pub struct PluginHost {
 
 /// Registers lazy stubs under the plugin's own name (so duplicate errors name it).
 struct Stubs {
-    name: String,
+    name: Key,
     specs: RefCell<Vec<SymbolSpec>>,
     /// What the registry made of them: hot reload patches these.
     registered: RefCell<Vec<std::rc::Weak<tusk_eval::Symbol>>>,
@@ -339,36 +338,32 @@ impl PluginHost {
         registry.set_cache_store(Rc::new(crate::cache_store::PluginCacheStore { host: Rc::downgrade(self) }));
         for plugin in &self.catalog.plugins {
             let mut specs = Vec::new();
-            let declared = plugin
-                .manifest
-                .operators
-                .iter()
-                .map(|name| (SymbolKind::Operator, name))
-                .chain(plugin.manifest.functions.iter().map(|name| (SymbolKind::Function, name)));
-            for (kind, symbol_name) in declared {
+            // The names come from the index without decoding the manifest; the loader captures
+            // inline names (no allocation for a name of up to 23 bytes).
+            let plugin_name = Key::new(plugin.name());
+            plugin.for_each_declared(|kind, symbol_name| {
                 // A symbol another plugin was preferred for is not registered for this one, and a
                 // symbol several plugins provide without a preference (`provider` is `None`
                 // although this plugin declares it) for none of them: the catalog reported the
                 // conflict (X020), and the script's "unknown operator" error names both plugins,
                 // instead of the first in search order winning silently.
-                if self.catalog.provider(kind, symbol_name).is_none_or(|provider| provider.name() != plugin.name()) {
-                    continue;
+                if self.catalog.provider(kind, symbol_name).is_none_or(|provider| !std::ptr::eq(provider, plugin)) {
+                    return;
                 }
                 let host = Rc::downgrade(self);
-                let plugin_name = plugin.name().to_string();
-                let symbol_name_owned = symbol_name.clone();
+                let plugin_name = plugin_name.clone();
+                let symbol_key = Key::new(symbol_name);
                 let loader = move |ctx: &mut CallContext<'_, '_>| {
                     let host = host.upgrade().ok_or_else(|| RuntimeError::message("the plugin host is gone"))?;
                     let loaded = host.load(&plugin_name, Some(ctx))?;
-                    let symbol = loaded.symbol(kind, &symbol_name_owned).ok_or_else(|| {
-                        RuntimeError::message(format!("plugin `{plugin_name}` did not register `{symbol_name_owned}`"))
+                    let symbol = loaded.symbol(kind, &symbol_key).ok_or_else(|| {
+                        RuntimeError::message(format!("plugin `{plugin_name}` did not register `{symbol_key}`"))
                     })?;
                     Ok(host.dispatch_function(&loaded, symbol))
                 };
                 specs.push(SymbolSpec::new(symbol_name, kind, Implementation::Lazy(Rc::new(loader))));
-            }
-            let stubs =
-                Stubs { name: plugin.name().to_string(), specs: RefCell::new(specs), registered: RefCell::default() };
+            });
+            let stubs = Stubs { name: plugin_name, specs: RefCell::new(specs), registered: RefCell::default() };
             let result = registry.register(&stubs);
             self.reload.remember_symbols(plugin.name(), stubs.registered.take());
             if let Err(error) = result {
@@ -436,7 +431,7 @@ impl PluginHost {
         plugin: &DiscoveredPlugin,
         config: &serde_json::Value,
     ) -> Result<Rc<LoadedPlugin>, RuntimeError> {
-        let manifest = &plugin.manifest;
+        let manifest = plugin.manifest();
         match check(&manifest.permissions, &self.settings.grants, plugin.name()) {
             Ok(()) => {}
             // Looking at a plugin, or permissions the plugin declares optional: what is not

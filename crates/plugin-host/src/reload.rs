@@ -251,8 +251,8 @@ impl PluginHost {
     /// [`PluginHost::wait_for_changes`] apply them between calls.
     pub fn watch_plugins(self: &Rc<Self>) -> Result<(), WatchError> {
         self.ensure_watcher()?;
-        for plugin in self.catalog().plugins.iter().filter(|plugin| plugin.manifest.hot_reload) {
-            for file in [plugin.manifest.library.clone(), plugin.manifest.manifest_path()] {
+        for plugin in self.catalog().plugins.iter().filter(|plugin| plugin.manifest().hot_reload) {
+            for file in [plugin.manifest().library.clone(), plugin.manifest().manifest_path()] {
                 self.watch_path(&file)?;
                 self.reload.plugin_files.borrow_mut().insert(watch::normalize(&file), plugin.name().to_string());
             }
@@ -457,7 +457,7 @@ impl PluginHost {
         let name = old.name.as_str();
         let installed = self.catalog().plugin(name).ok_or_else(|| ReloadError::NotInstalled(name.to_string()))?;
         let mut sources = SourceMap::new();
-        let manifest = load_manifest(&installed.manifest.dir, &mut sources).map_err(|diagnostics| {
+        let manifest = load_manifest(&installed.manifest().dir, &mut sources).map_err(|diagnostics| {
             ReloadError::Manifest(render_all(&diagnostics, &sources, RenderOptions { color: false, unicode: false }))
         })?;
         if manifest.name != name {
@@ -516,7 +516,7 @@ impl PluginHost {
         self.declare(name, &manifest.permissions);
         self.replace_loaded(name, new);
         old.retire();
-        if manifest.dependencies != installed.manifest.dependencies {
+        if manifest.dependencies != installed.manifest().dependencies {
             notes.push("its dependencies changed: restart to load them in order".to_string());
         }
         Ok(ReloadOutcome::Swapped { generation, library: copy, elapsed: started.elapsed(), notes })

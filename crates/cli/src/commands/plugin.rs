@@ -155,7 +155,7 @@ fn user_plugins_dir() -> Option<PathBuf> {
 /// Where the plugin runs: `in-process` (trusted in the grants file, or first-party and shipped
 /// with tusk) or `sandboxed` (the sandboxed runner), with the reason.
 fn mode_text(host: &PluginHost, grants: &Grants, plugin: &DiscoveredPlugin) -> String {
-    let asked = match plugin.manifest.mode {
+    let asked = match plugin.manifest().mode {
         ExecutionMode::InProcess => "in-process",
         ExecutionMode::Sandboxed => "sandboxed",
     };
@@ -468,7 +468,7 @@ fn folder_of(context: &Context, argument: &str) -> Result<PathBuf, Status> {
         Target::Installed(name) => {
             let (engine, _) = installed(context)?;
             let Some(host) = engine.plugins() else { return Err(fail("plugins are not available in this build")) };
-            find(host.catalog(), &name).map(|plugin| plugin.manifest.dir.clone()).map_err(|message| fail(&message))
+            find(host.catalog(), &name).map(|plugin| plugin.manifest().dir.clone()).map_err(|message| fail(&message))
         }
     }
 }

@@ -106,7 +106,7 @@ fn earlier_roots_shadow_later_ones() {
     let catalog = run(&roots(&[(first.path(), Origin::EnvPath), (second.path(), Origin::User)]), None);
     assert_eq!(catalog.plugins.len(), 1);
     let plugin = catalog.plugin("logging").unwrap();
-    assert_eq!(plugin.manifest.version.to_string(), "0.2.0");
+    assert_eq!(plugin.manifest().version.to_string(), "0.2.0");
     let loser = loser.canonicalize().unwrap();
     let winner = winner.canonicalize().unwrap();
     assert_eq!(plugin.shadowed, std::slice::from_ref(&loser));
@@ -239,7 +239,7 @@ fn index_skips_parsing_until_something_changes() {
     std::fs::write(p1.join(MANIFEST_FILE), text).unwrap();
     let changed = run(&search, Some(&index));
     assert_eq!(changed.stats, IndexStats { reused: 4, parsed: 1, written: true });
-    assert_eq!(changed.plugin("p1").unwrap().manifest.version.to_string(), "1.0.1");
+    assert_eq!(changed.plugin("p1").unwrap().manifest().version.to_string(), "1.0.1");
 
     // A rebuilt library invalidates its entry too.
     std::fs::write(root.path().join("p2").join(default_library_name("p2")), b"\x7fELF rebuilt").unwrap();
@@ -313,15 +313,39 @@ fn the_binary_index_gives_back_every_field_and_refuses_damaged_files() {
     let manifest = full_manifest();
     let stamp = Stamp { modified_ns: 1, changed_ns: -2, size: 3 };
     let library = Some(Stamp { modified_ns: u64::MAX, changed_ns: i64::MIN, size: 0 });
-    let entries = [("/plugins/full/plugin.toml", stamp, library, &manifest), ("/p/x.toml", stamp, None, &manifest)];
+    let entries = [
+        index_file::Item::New("/plugins/full/plugin.toml", stamp, library, &manifest),
+        index_file::Item::New("/p/x.toml", stamp, None, &manifest),
+    ];
     let bytes = index_file::encode(7, "host a", entries.into_iter()).unwrap();
 
     let decoded = index_file::decode(&bytes, 7, "host a").unwrap();
     assert_eq!(decoded.len(), 2);
-    let entry = &decoded["/plugins/full/plugin.toml"];
+    let entry = &decoded[0];
+    assert_eq!(index_file::str_at(&bytes, entry.key.clone()), "/plugins/full/plugin.toml");
     assert_eq!((entry.manifest, entry.library), (stamp, library));
-    assert_eq!(entry.plugin, manifest);
-    assert_eq!(decoded["/p/x.toml"].library, None);
+    assert_eq!(index_file::str_at(&bytes, entry.name.clone()), "full");
+    assert_eq!(index_file::str_at(&bytes, entry.library_path.clone()), "/plugins/full/libfull.so");
+    let mut symbols = Vec::new();
+    index_file::for_each_symbol(&bytes, entry.symbols, |list, name| symbols.push((list, name.to_string())));
+    assert_eq!(
+        symbols,
+        [
+            (0, "full.op".to_string()),
+            (0, "run".to_string()),
+            (1, "full_fn".to_string()),
+            (2, "full.handle".to_string())
+        ]
+    );
+    assert_eq!(index_file::manifest(&bytes, entry.body.clone()), Some(manifest.clone()));
+    assert_eq!(decoded[1].library, None);
+    assert_eq!(index_file::str_at(&bytes, decoded[1].key.clone()), "/p/x.toml");
+
+    // A kept entry is copied byte for byte.
+    let kept = [index_file::Item::Kept(&bytes[decoded[1].whole.clone()])];
+    let rewritten = index_file::encode(7, "host a", kept.into_iter()).unwrap();
+    let again = index_file::decode(&rewritten, 7, "host a").unwrap();
+    assert_eq!(index_file::manifest(&rewritten, again[0].body.clone()), Some(manifest));
 
     // Another format or host, a truncated file, trailing bytes and an old JSON index all read
     // as no index.
@@ -355,4 +379,61 @@ fn list_names_joins_with_and() {
     assert_eq!(list_names(&["a"]), "`a`");
     assert_eq!(list_names(&["a", "b"]), "`a` and `b`");
     assert_eq!(list_names(&["a", "b", "c"]), "`a`, `b` and `c`");
+}
+
+#[test]
+fn plugins_from_the_index_decode_their_manifest_only_when_asked() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let index = cache.path().join("plugin-index.bin");
+    write_plugin(root.path(), "p", "p", "1.0.0", "[capabilities]\noperators = [\"p.op\"]\nfunctions = [\"p_fn\"]\n");
+    let search = roots(&[(root.path(), Origin::User)]);
+    let cold = run(&search, Some(&index));
+    let warm = run(&search, Some(&index));
+    assert_eq!(warm.stats, IndexStats { reused: 1, parsed: 0, written: false });
+    let plugin = warm.plugin("p").unwrap();
+    assert!(plugin.manifest_if_decoded().is_none(), "start-up decoded the manifest");
+    // The symbol tables and the declared names come from the index's head.
+    assert!(std::ptr::eq(warm.provider(SymbolKind::Operator, "p.op").unwrap(), plugin));
+    assert!(std::ptr::eq(warm.provider(SymbolKind::Function, "p_fn").unwrap(), plugin));
+    let mut declared = Vec::new();
+    plugin.for_each_declared(|kind, name| declared.push((kind, name.to_string())));
+    assert_eq!(declared, [(SymbolKind::Operator, "p.op".to_string()), (SymbolKind::Function, "p_fn".to_string())]);
+    assert!(plugin.manifest_if_decoded().is_none());
+    assert_eq!(plugin.manifest(), cold.plugin("p").unwrap().manifest());
+}
+
+#[test]
+fn an_index_entry_whose_manifest_does_not_decode_is_read_from_the_plugin_folder() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let index = cache.path().join("plugin-index.bin");
+    write_plugin(root.path(), "p", "p", "1.2.3", "");
+    let search = roots(&[(root.path(), Origin::User)]);
+    let cold = run(&search, Some(&index));
+    // The version in the entry's body made unreadable; the head (name, symbols) still checks.
+    let bytes = std::fs::read(&index).unwrap();
+    let at = bytes.windows(5).position(|window| window == b"1.2.3").unwrap();
+    let mut damaged = bytes.clone();
+    damaged[at + 4] = b'x';
+    std::fs::write(&index, &damaged).unwrap();
+    let warm = run(&search, Some(&index));
+    assert_eq!(warm.stats, IndexStats { reused: 1, parsed: 0, written: false });
+    assert_eq!(warm.plugin("p").unwrap().manifest(), cold.plugin("p").unwrap().manifest());
+}
+
+#[test]
+fn a_reordered_search_path_rewrites_the_index_once() {
+    let (first, second) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let cache = tempfile::tempdir().unwrap();
+    let index = cache.path().join("plugin-index.bin");
+    write_plugin(first.path(), "a", "a", "1.0.0", "");
+    write_plugin(second.path(), "b", "b", "1.0.0", "");
+    run(&roots(&[(first.path(), Origin::User), (second.path(), Origin::User)]), Some(&index));
+    let swapped = roots(&[(second.path(), Origin::User), (first.path(), Origin::User)]);
+    assert_eq!(run(&swapped, Some(&index)).stats, IndexStats { reused: 2, parsed: 0, written: true });
+    let again = run(&swapped, Some(&index));
+    assert_eq!(again.stats, IndexStats { reused: 2, parsed: 0, written: false });
+    let names: Vec<&str> = again.plugins.iter().map(DiscoveredPlugin::name).collect();
+    assert_eq!(names, ["b", "a"]);
 }

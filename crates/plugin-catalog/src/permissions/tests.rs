@@ -323,7 +323,7 @@ fn execution_mode_needs_trust() {
     let dir = tempfile::tempdir().unwrap();
     crate::discovery::tests::write_plugin(dir.path(), "p", "p", "1.0.0", "first_party = true\n");
     let manifest = crate::manifest::load_manifest(&dir.path().join("p"), &mut SourceMap::new()).unwrap();
-    let plugin = |origin| DiscoveredPlugin { manifest: manifest.clone(), origin, shadowed: Vec::new() };
+    let plugin = |origin| DiscoveredPlugin::new(manifest.clone(), origin);
     let mut grants = grants("/srv/app");
     assert_eq!(grants.execution_mode(&plugin(Origin::Bundled)), ExecutionMode::InProcess);
     assert_eq!(

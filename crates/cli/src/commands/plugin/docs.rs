@@ -44,7 +44,7 @@ pub fn docs(context: &Context, argument: &str) -> anyhow::Result<Status> {
             };
             let Some(host) = engine.plugins() else { return Ok(fail("plugins are not available in this build")) };
             let manifest = match find(host.catalog(), &name) {
-                Ok(plugin) => plugin.manifest.clone(),
+                Ok(plugin) => plugin.manifest().clone(),
                 Err(message) => return Ok(fail(&message)),
             };
             drop(engine);

@@ -48,7 +48,7 @@ pub fn info(context: &Context, argument: &str) -> anyhow::Result<Status> {
         Ok(plugin) => plugin,
         Err(message) => return Ok(fail(&message)),
     };
-    let manifest = &plugin.manifest;
+    let manifest = plugin.manifest();
     let mut text = String::new();
     let mut line = |label: &str, value: &str| text.push_str(&format!("{label:<13} {value}\n"));
     line("name:", &manifest.name);

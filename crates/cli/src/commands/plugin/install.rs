@@ -64,7 +64,7 @@ pub fn install(context: &Context, args: &PluginInstallArgs, path: &Path) -> anyh
     if let Some(host) = engine.plugins() {
         let catalog = host.catalog();
         if let Some(same) = catalog.plugin(&manifest.name) {
-            let mut folders: Vec<(PathBuf, Option<Origin>)> = vec![(same.manifest.dir.clone(), Some(same.origin))];
+            let mut folders: Vec<(PathBuf, Option<Origin>)> = vec![(same.manifest().dir.clone(), Some(same.origin))];
             folders.extend(same.shadowed.iter().map(|dir| (dir.clone(), None)));
             for (dir, origin) in folders.into_iter().filter(|(dir, _)| *dir != canonical_destination) {
                 let order = match origin {
@@ -156,7 +156,7 @@ pub fn install(context: &Context, args: &PluginInstallArgs, path: &Path) -> anyh
 
 /// `FOLDER (origin)`.
 fn describe(plugin: &DiscoveredPlugin) -> String {
-    format!("{} ({})", plugin.manifest.dir.display(), origin_name(plugin.origin))
+    format!("{} ({})", plugin.manifest().dir.display(), origin_name(plugin.origin))
 }
 
 /// Copies the staged plugin folder next to its destination, records where it came from, and

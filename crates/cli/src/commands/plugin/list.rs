@@ -23,7 +23,7 @@ pub fn list(context: &Context) -> anyhow::Result<Status> {
     let mut text = String::new();
     if let Some(host) = engine.plugins() {
         for plugin in &host.catalog().plugins {
-            let manifest = &plugin.manifest;
+            let manifest = plugin.manifest();
             text.push_str(&format!("{} {}: {}\n", manifest.name, manifest.version, manifest.description));
             text.push_str(&format!("  folder:      {} ({})\n", manifest.dir.display(), origin_name(plugin.origin)));
             text.push_str(&format!("  mode:        {}\n", mode_text(host, &grants, plugin)));

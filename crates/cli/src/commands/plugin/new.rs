@@ -182,7 +182,7 @@ fn operator_taken(name: &str) -> Option<String> {
          (an error until one is chosen under [plugin_preferences]), so consider another name",
         origin_name(plugin.origin),
         plugin.name(),
-        plugin.manifest.dir.display()
+        plugin.manifest().dir.display()
     ))
 }
 
