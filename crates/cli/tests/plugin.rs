@@ -89,12 +89,13 @@ fn fake_plugin(root: &Path, name: &str, extra: &str) -> PathBuf {
     dir
 }
 
-/// The plugin ABI libraries built against this SDK carry (`1.3`), which their manifests declare.
+/// The plugin ABI libraries built against this SDK carry (`ABI_MAJOR.ABI_MINOR`), which the
+/// probe's manifest declares.
 fn library_abi() -> String {
     format!("{}.{}", tusk_plugin_abi::ABI_MAJOR, tusk_plugin_abi::ABI_MINOR)
 }
 
-/// `plugin ABI 1.3, tusk-plugin-sdk 0.1.0`, as `tusk plugin check` shows a library.
+/// `plugin ABI 1.4, tusk-plugin-sdk 0.1.0`, as `tusk plugin check` shows a library.
 fn record_text() -> String {
     format!("plugin ABI {}, tusk-plugin-sdk {}", library_abi(), tusk_plugin_sdk::SDK_VERSION)
 }

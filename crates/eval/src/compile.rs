@@ -509,7 +509,7 @@ impl<'a> Compiler<'a> {
             {
                 let (args, arg_spans) = self.compile_args(args, 0);
                 let function = cross_file::written_form(stem, operation);
-                return Node::CallNative(Box::new(NativeCall { function, args, location, arg_spans }));
+                return Node::CallNative(Box::new(NativeCall { function, args, location, arg_spans, is_str: false }));
             }
         }
         self.unknown_operator(name, name_span, span)
@@ -675,8 +675,9 @@ fn symbol_call(symbol: Rc<Symbol>, args: Box<[Node]>, location: Location, arg_sp
     let builtin =
         matches!(symbol.plugin.as_str(), "core" | "std") && symbol.kind == crate::registry::SymbolKind::Function;
     if builtin && let Some(func) = symbol.loaded() {
+        let is_str = symbol.name == "str";
         let function = NativeFunction { name: symbol.name.clone(), func };
-        return Node::CallNative(Box::new(NativeCall { function, args, location, arg_spans }));
+        return Node::CallNative(Box::new(NativeCall { function, args, location, arg_spans, is_str }));
     }
     Node::CallSymbol(Box::new(SymbolCall { symbol, args, location, arg_spans }))
 }

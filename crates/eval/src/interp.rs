@@ -703,12 +703,11 @@ impl<'r> Interpreter<'r> {
     }
 }
 
-/// `x` when `node` is the call `str(x)` of the built-in (a `CallNative` is always the built-in
-/// of its name: the compiler makes one only for core and standard functions).
+/// `x` when `node` is the call `str(x)` of the built-in.
 #[inline(always)]
 fn str_argument(node: &Node) -> Option<&Node> {
     match node {
-        Node::CallNative(call) if call.args.len() == 1 && call.function.name == "str" => Some(&call.args[0]),
+        Node::CallNative(call) if call.is_str && call.args.len() == 1 => Some(&call.args[0]),
         _ => None,
     }
 }

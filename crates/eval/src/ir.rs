@@ -81,6 +81,9 @@ pub(crate) struct NativeCall {
     pub args: Box<[Node]>,
     pub location: Location,
     pub arg_spans: Box<[Span]>,
+    /// The call is the built-in `str(x)`: `text + str(x)` appends `x`'s text without making
+    /// the string (decided here once, not by comparing names on every `+`).
+    pub is_str: bool,
 }
 
 /// `@env(…)`, or a function from a plugin that is loaded on first use.
