@@ -212,7 +212,7 @@ fn a_map_runs_on_the_host_in_one_round_trip() {
         assert!(message.starts_with("@sb.map:") && message.contains("division by zero"), "{message}");
     }
     // Past the depth limit, as for single callbacks.
-    let message = setup.eval("f: n => n < 1 ? 0 : @sb.map(f, 1, 0)[0] + 1\nv: f(20)\n").unwrap_err();
+    let message = setup.eval("f: n => n < 1 ? 0 : @sb.map(x => f(n - 1), 1, 0)[0] + 1\nv: f(20)\n").unwrap_err();
     assert!(message.contains("nest more than 8 deep"), "{message}");
     assert_eq!(setup.value("@sb.echo(7)"), "7");
     // In-process, a batch without workers saves nothing: the plugin is told to call the
