@@ -14,20 +14,23 @@
 //! same 2^-32 collision bound after 2^32 messages as draws from the kernel, at a fraction of a
 //! system call's cost.
 //!
-//! Each thread keeps the cipher of the last key it used (the AES key schedule and GHASH powers,
-//! or the ChaCha20 key), so that a script encrypting many messages under one key pays the key
-//! set-up once, as a Python `AESGCM(key)` object does. The cached key is compared in constant
-//! time and wiped (with the cipher's own zeroizing drop) when another key replaces it.
+//! Sealing and opening are ring's (BoringSSL's assembly, chosen at run time by ring's CPU
+//! detection: for AES-256-GCM, VAES with VPCLMULQDQ where the CPU has them, else AES-NI with
+//! CLMUL; SIMD ChaCha20 and Poly1305).
+//!
+//! Each thread keeps ring's key for the last key it used (the AES key schedule and GHASH
+//! powers, or the ChaCha20 key), so that a script encrypting many messages under one key pays
+//! the key set-up once, as a Python `AESGCM(key)` object does. The cached key is compared in
+//! constant time and, since ring does not wipe its keys, its memory is wiped here when another
+//! key replaces it or the thread ends.
 
 use std::cell::RefCell;
+use std::mem::MaybeUninit;
 
-use aes_gcm::Aes256Gcm;
-use aes_gcm::aead::array::Array;
-use aes_gcm::aead::{AeadInOut, KeyInit};
 use base64::Engine as _;
 use chacha20::ChaCha20Rng;
 use chacha20::rand_core::{Rng as _, SeedableRng as _};
-use chacha20poly1305::ChaCha20Poly1305;
+use ring::aead::{AES_256_GCM, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use zeroize::Zeroize as _;
 
 use crate::bytes::BASE64_URL;
@@ -66,22 +69,17 @@ impl Aead {
         }
     }
 
-    /// Encrypts `buffer[NONCE_LEN..]` in place under `nonce` (already in `buffer[..NONCE_LEN]`)
-    /// and returns the tag.
-    fn seal_in_place(self, key: &[u8], aad: &[u8], buffer: &mut [u8]) -> Result<[u8; TAG_LEN]> {
-        let (nonce, message) = buffer.split_at_mut(NONCE_LEN);
-        let nonce = Array::try_from(&*nonce).map_err(|_| CryptoError::Internal("nonce length".into()))?;
-        let tag = with_cipher(self, key, |cipher| match cipher {
-            Keyed::Aes(cipher) => cipher.encrypt_inout_detached(&nonce, aad, message.into()).map(Into::into),
-            Keyed::ChaCha(cipher) => cipher.encrypt_inout_detached(&nonce, aad, message.into()).map(Into::into),
-        })?
-        // Only a message or associated data beyond the algorithm's limit (64 GiB) fails here.
-        .map_err(|_| CryptoError::OutOfRange("the data is too long for one message".into(), 1))?;
-        Ok(tag)
+    /// ring's algorithm.
+    fn ring_algorithm(self) -> &'static ring::aead::Algorithm {
+        match self {
+            Aead::Aes256Gcm => &AES_256_GCM,
+            Aead::ChaCha20Poly1305 => &CHACHA20_POLY1305,
+        }
     }
 
-    /// Decrypts `nonce || ciphertext || tag` and returns the plaintext.
-    pub(crate) fn open(self, key: &[u8], aad: &[u8], payload: &[u8]) -> Result<Vec<u8>> {
+    /// Decrypts `nonce || ciphertext || tag` in place and returns the plaintext (the payload's
+    /// own buffer, cut to the plaintext).
+    pub(crate) fn open(self, key: &[u8], aad: &[u8], mut payload: Vec<u8>) -> Result<Vec<u8>> {
         if payload.len() < NONCE_LEN + TAG_LEN {
             return Err(CryptoError::MalformedCiphertext(format!(
                 "the ciphertext is cut short: a {} payload has at least {} bytes (nonce and tag), this one {}",
@@ -90,21 +88,21 @@ impl Aead {
                 payload.len()
             )));
         }
-        let (nonce, rest) = payload.split_at(NONCE_LEN);
-        let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
-        let nonce = Array::try_from(nonce).map_err(|_| CryptoError::Internal("nonce length".into()))?;
-        let tag = Array::try_from(tag).map_err(|_| CryptoError::Internal("tag length".into()))?;
-        let mut plaintext = ciphertext.to_vec();
-        let result = with_cipher(self, key, |cipher| match cipher {
-            Keyed::Aes(cipher) => cipher.decrypt_inout_detached(&nonce, aad, plaintext.as_mut_slice().into(), &tag),
-            Keyed::ChaCha(cipher) => cipher.decrypt_inout_detached(&nonce, aad, plaintext.as_mut_slice().into(), &tag),
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&payload[..NONCE_LEN]);
+        // ring writes the plaintext to the front of the buffer (over the nonce) as it decrypts,
+        // and zeroes it when the tag does not match.
+        let opened = with_key(self, key, |key| {
+            key.open_within(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut payload, NONCE_LEN..)
+                .map(|plaintext| plaintext.len())
         })?;
-        result.map_err(|_| CryptoError::DecryptionFailed)?;
-        Ok(plaintext)
+        let plaintext_len = opened.map_err(|_| CryptoError::DecryptionFailed)?;
+        payload.truncate(plaintext_len);
+        Ok(payload)
     }
 
     /// `nonce || ciphertext || tag` of `plaintext` under `nonce` (for known-answer tests and
-    /// [`Aead::encrypt`]).
+    /// [`Aead::encrypt`]): one buffer, the plaintext copied into it once and sealed in place.
     pub(crate) fn seal_with_nonce(
         self,
         key: &[u8],
@@ -115,8 +113,17 @@ impl Aead {
         let mut buffer = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
         buffer.extend_from_slice(nonce);
         buffer.extend_from_slice(plaintext);
-        let tag = self.seal_in_place(key, aad, &mut buffer)?;
-        buffer.extend_from_slice(&tag);
+        let tag = with_key(self, key, |key| {
+            key.seal_in_place_separate_tag(
+                Nonce::assume_unique_for_key(*nonce),
+                Aad::from(aad),
+                &mut buffer[NONCE_LEN..],
+            )
+        })?
+        // Only a message beyond the algorithm's limit (64 GiB for AES-GCM, 256 GiB for
+        // ChaCha20-Poly1305) fails here.
+        .map_err(|_| CryptoError::OutOfRange("the data is too long for one message".into(), 1))?;
+        buffer.extend_from_slice(tag.as_ref());
         Ok(buffer)
     }
 
@@ -138,29 +145,52 @@ struct NonceSource {
     left: u32,
 }
 
-/// A keyed cipher.
-enum Keyed {
-    Aes(Box<Aes256Gcm>),
-    ChaCha(Box<ChaCha20Poly1305>),
+/// A ring key whose memory (key schedule, GHASH powers) is wiped when it is dropped.
+struct WipedKey {
+    /// Always initialized; `MaybeUninit` only so that its bytes can be overwritten once the key
+    /// is dropped, which ring's own types do not do.
+    key: Box<MaybeUninit<LessSafeKey>>,
 }
 
-/// The last key a thread used, and its cipher.
-struct CachedCipher {
+impl WipedKey {
+    fn new(key: LessSafeKey) -> WipedKey {
+        WipedKey { key: Box::new(MaybeUninit::new(key)) }
+    }
+
+    fn get(&self) -> &LessSafeKey {
+        // SAFETY: `key` is initialized in `new` and stops being so only in `drop`, after which
+        // nothing reads it.
+        unsafe { self.key.assume_init_ref() }
+    }
+}
+
+impl Drop for WipedKey {
+    fn drop(&mut self) {
+        // SAFETY: `key` is initialized (see `get`) and dropped here, once; afterwards it is only
+        // overwritten, never read.
+        unsafe { self.key.assume_init_drop() };
+        // Volatile writes: the wipe of memory about to be freed is not optimized away.
+        self.key.zeroize();
+    }
+}
+
+/// The last key a thread used, and ring's key made from it.
+struct CachedKey {
     aead: Aead,
     key: [u8; KEY_LEN],
-    cipher: Keyed,
+    ring_key: WipedKey,
 }
 
-impl Drop for CachedCipher {
+impl Drop for CachedKey {
     fn drop(&mut self) {
-        // The ciphers wipe their own state on drop (the crates' `zeroize` feature).
+        // `ring_key` wipes itself.
         self.key.zeroize();
     }
 }
 
 thread_local! {
     static NONCES: RefCell<Option<NonceSource>> = const { RefCell::new(None) };
-    static CIPHER: RefCell<Option<CachedCipher>> = const { RefCell::new(None) };
+    static KEY: RefCell<Option<CachedKey>> = const { RefCell::new(None) };
 }
 
 /// 96 fresh random bits.
@@ -185,36 +215,47 @@ fn fresh_nonce() -> Result<[u8; NONCE_LEN]> {
     })
 }
 
-/// Runs `f` with the cipher of `key` (the thread's cached one when the key is the last one).
-fn with_cipher<T>(aead: Aead, key: &[u8], f: impl FnOnce(&Keyed) -> T) -> Result<T> {
+/// Runs `f` with ring's key for `aead` under `key` (the thread's cached one when the key is the
+/// last one).
+fn with_key<T>(aead: Aead, key: &[u8], f: impl FnOnce(&LessSafeKey) -> T) -> Result<T> {
     let key: [u8; KEY_LEN] =
         key.try_into().map_err(|_| CryptoError::BadKey(format!("the key must be {KEY_LEN} bytes"), 2))?;
-    CIPHER.with(|cell| {
+    KEY.with(|cell| {
         let mut slot = cell.borrow_mut();
         let cached = match slot.as_ref() {
             Some(cached) if cached.aead == aead && crate::digest::constant_time_eq(&cached.key, &key) => cached,
             _ => {
-                let cipher = match aead {
-                    Aead::Aes256Gcm => Keyed::Aes(Box::new(Aes256Gcm::new(&key.into()))),
-                    Aead::ChaCha20Poly1305 => Keyed::ChaCha(Box::new(ChaCha20Poly1305::new(&key.into()))),
-                };
+                // Both algorithms take any 32-byte key: this fails only when ring's CPU check does.
+                let unbound = UnboundKey::new(aead.ring_algorithm(), &key)
+                    .map_err(|_| CryptoError::Internal(format!("{} refused a 32-byte key", aead.script_name())))?;
+                let ring_key = WipedKey::new(LessSafeKey::new(unbound));
                 // Replacing the old entry drops (and wipes) it.
-                slot.insert(CachedCipher { aead, key, cipher })
+                slot.insert(CachedKey { aead, key, ring_key })
             }
         };
-        Ok(f(&cached.cipher))
+        Ok(f(cached.ring_key.get()))
     })
 }
 
-/// `tsk1:<id>:<payload as URL-safe base64>`.
+/// `tsk1:<id>:<payload as URL-safe base64>`, the base64 written straight into the string's
+/// one buffer.
 pub(crate) fn envelope(id: &str, payload: &[u8]) -> String {
-    let mut out = String::with_capacity(VERSION.len() + id.len() + 2 + payload.len().div_ceil(3) * 4);
-    out.push_str(VERSION);
-    out.push(':');
-    out.push_str(id);
-    out.push(':');
-    BASE64_URL.encode_string(payload, &mut out);
-    out
+    let prefix_len = VERSION.len() + 1 + id.len() + 1;
+    // `None` only past `usize::MAX`, which a slice's 4/3 cannot reach.
+    let encoded_len = base64::encoded_len(payload.len(), false).expect("base64 length of a slice");
+    let mut out = Vec::with_capacity(prefix_len + encoded_len);
+    out.extend_from_slice(VERSION.as_bytes());
+    out.push(b':');
+    out.extend_from_slice(id.as_bytes());
+    out.push(b':');
+    out.resize(prefix_len + encoded_len, 0);
+    let written = BASE64_URL.encode_slice(payload, &mut out[prefix_len..]).expect("the tail has the encoded length");
+    debug_assert_eq!(written, encoded_len);
+    debug_assert!(out.is_ascii());
+    // SAFETY: the prefix is ASCII (the version and an algorithm id, both constants of this
+    // crate) and the tail was written whole by the base64 encoder (`written` is its length),
+    // whose URL-safe alphabet is ASCII; ASCII is valid UTF-8.
+    unsafe { String::from_utf8_unchecked(out) }
 }
 
 /// An envelope taken apart: the algorithm id and the payload bytes.
@@ -294,7 +335,7 @@ mod tests {
             let sealed = Aead::Aes256Gcm.seal_with_nonce(&hex(key), &nonce, &hex(aad), &hex(plaintext)).unwrap();
             let expected = [hex(iv), hex(ciphertext), hex(tag)].concat();
             assert_eq!(sealed, expected, "key {key}");
-            assert_eq!(Aead::Aes256Gcm.open(&hex(key), &hex(aad), &expected).unwrap(), hex(plaintext));
+            assert_eq!(Aead::Aes256Gcm.open(&hex(key), &hex(aad), expected).unwrap(), hex(plaintext));
         }
     }
 
@@ -313,7 +354,7 @@ mod tests {
         let tag = hex("1ae10b594f09e26a7e902ecbd0600691");
         let sealed = Aead::ChaCha20Poly1305.seal_with_nonce(&key, &nonce, &aad, plaintext).unwrap();
         assert_eq!(sealed, [nonce.to_vec(), ciphertext, tag].concat());
-        assert_eq!(Aead::ChaCha20Poly1305.open(&key, &aad, &sealed).unwrap(), plaintext);
+        assert_eq!(Aead::ChaCha20Poly1305.open(&key, &aad, sealed.clone()).unwrap(), plaintext);
     }
 
     #[test]
@@ -324,13 +365,13 @@ mod tests {
             for index in 0..sealed.len() {
                 let mut changed = sealed.clone();
                 changed[index] ^= 0x01;
-                assert!(matches!(aead.open(&key, b"ad", &changed), Err(CryptoError::DecryptionFailed)), "{index}");
+                assert!(matches!(aead.open(&key, b"ad", changed), Err(CryptoError::DecryptionFailed)), "{index}");
             }
             for len in 0..sealed.len() {
-                assert!(aead.open(&key, b"ad", &sealed[..len]).is_err(), "{len}");
+                assert!(aead.open(&key, b"ad", sealed[..len].to_vec()).is_err(), "{len}");
             }
-            assert!(matches!(aead.open(&key, b"da", &sealed), Err(CryptoError::DecryptionFailed)));
-            assert!(matches!(aead.open(&[8u8; KEY_LEN], b"ad", &sealed), Err(CryptoError::DecryptionFailed)));
+            assert!(matches!(aead.open(&key, b"da", sealed.clone()), Err(CryptoError::DecryptionFailed)));
+            assert!(matches!(aead.open(&[8u8; KEY_LEN], b"ad", sealed.clone()), Err(CryptoError::DecryptionFailed)));
         }
     }
 
@@ -343,10 +384,10 @@ mod tests {
         let chacha_a = Aead::ChaCha20Poly1305.seal_with_nonce(&a, &nonce, b"", b"x").unwrap();
         assert_ne!(under_a, under_b);
         assert_ne!(under_a, chacha_a);
-        assert_eq!(Aead::Aes256Gcm.open(&a, b"", &under_a).unwrap(), b"x");
-        assert!(Aead::Aes256Gcm.open(&b, b"", &under_a).is_err());
-        assert!(Aead::Aes256Gcm.open(&a, b"", &chacha_a).is_err());
-        assert_eq!(Aead::ChaCha20Poly1305.open(&a, b"", &chacha_a).unwrap(), b"x");
+        assert_eq!(Aead::Aes256Gcm.open(&a, b"", under_a.clone()).unwrap(), b"x");
+        assert!(Aead::Aes256Gcm.open(&b, b"", under_a.clone()).is_err());
+        assert!(Aead::Aes256Gcm.open(&a, b"", chacha_a.clone()).is_err());
+        assert_eq!(Aead::ChaCha20Poly1305.open(&a, b"", chacha_a.clone()).unwrap(), b"x");
         assert_eq!(Aead::Aes256Gcm.seal_with_nonce(&a, &nonce, b"", b"x").unwrap(), under_a);
     }
 

@@ -132,7 +132,7 @@ fn decrypt_common(settings: &Settings, args: &Args<'_>, first: usize, expected: 
     }
     let aad = options.aad_bytes()?;
     let plaintext = match cipher {
-        Cipher::Aead(aead) => aead.open(&fixed_bytes(key, KEY_LEN, "the key", first + 1)?, &aad, &payload)?,
+        Cipher::Aead(aead) => aead.open(&fixed_bytes(key, KEY_LEN, "the key", first + 1)?, &aad, payload)?,
         Cipher::RsaOaep => {
             if !settings.rsa_decryption {
                 return Err(CryptoError::RsaDecryptionDisabled);
