@@ -21,11 +21,10 @@
 //! Each thread keeps ring's key for the last key it used (the AES key schedule and GHASH
 //! powers, or the ChaCha20 key), so that a script encrypting many messages under one key pays
 //! the key set-up once, as a Python `AESGCM(key)` object does. The cached key is compared in
-//! constant time and, since ring does not wipe its keys, its memory is wiped here when another
-//! key replaces it or the thread ends.
+//! constant time and, since ring does not wipe its keys, overwritten in place (with ring's key of
+//! 32 zero bytes) when another key replaces it or the thread ends (see [`CachedKey`]).
 
 use std::cell::RefCell;
-use std::mem::MaybeUninit;
 
 use base64::Engine as _;
 use chacha20::ChaCha20Rng;
@@ -145,46 +144,26 @@ struct NonceSource {
     left: u32,
 }
 
-/// A ring key whose memory (key schedule, GHASH powers) is wiped when it is dropped.
-struct WipedKey {
-    /// Always initialized; `MaybeUninit` only so that its bytes can be overwritten once the key
-    /// is dropped, which ring's own types do not do.
-    key: Box<MaybeUninit<LessSafeKey>>,
-}
-
-impl WipedKey {
-    fn new(key: LessSafeKey) -> WipedKey {
-        WipedKey { key: Box::new(MaybeUninit::new(key)) }
-    }
-
-    fn get(&self) -> &LessSafeKey {
-        // SAFETY: `key` is initialized in `new` and stops being so only in `drop`, after which
-        // nothing reads it.
-        unsafe { self.key.assume_init_ref() }
-    }
-}
-
-impl Drop for WipedKey {
-    fn drop(&mut self) {
-        // SAFETY: `key` is initialized (see `get`) and dropped here, once; afterwards it is only
-        // overwritten, never read.
-        unsafe { self.key.assume_init_drop() };
-        // Volatile writes: the wipe of memory about to be freed is not optimized away.
-        self.key.zeroize();
-    }
-}
-
 /// The last key a thread used, and ring's key made from it.
 struct CachedKey {
     aead: Aead,
     key: [u8; KEY_LEN],
-    ring_key: WipedKey,
+    /// Boxed so that it stays in one place, where `drop` overwrites it.
+    ring_key: Box<LessSafeKey>,
 }
 
 impl Drop for CachedKey {
     fn drop(&mut self) {
-        // `ring_key` wipes itself.
         self.key.zeroize();
+        // ring does not wipe its keys. Overwriting this one in place with the key of the same
+        // algorithm made from 32 zero bytes (the same layout, every field written) leaves no
+        // trace of the real key schedule in the memory about to be freed; `black_box` keeps the
+        // compiler from dropping the stores as dead. A key ring refuses cannot occur (it took the
+        // same algorithm a moment ago), and the real key is then dropped as it is.
+        if let Ok(zero) = UnboundKey::new(self.aead.ring_algorithm(), &[0; KEY_LEN]) {
+            *self.ring_key = LessSafeKey::new(zero);
+            std::hint::black_box(&*self.ring_key);
+        }
     }
 }
 
@@ -228,12 +207,12 @@ fn with_key<T>(aead: Aead, key: &[u8], f: impl FnOnce(&LessSafeKey) -> T) -> Res
                 // Both algorithms take any 32-byte key: this fails only when ring's CPU check does.
                 let unbound = UnboundKey::new(aead.ring_algorithm(), &key)
                     .map_err(|_| CryptoError::Internal(format!("{} refused a 32-byte key", aead.script_name())))?;
-                let ring_key = WipedKey::new(LessSafeKey::new(unbound));
+                let ring_key = Box::new(LessSafeKey::new(unbound));
                 // Replacing the old entry drops (and wipes) it.
                 slot.insert(CachedKey { aead, key, ring_key })
             }
         };
-        Ok(f(cached.ring_key.get()))
+        Ok(f(&cached.ring_key))
     })
 }
 
@@ -251,11 +230,9 @@ pub(crate) fn envelope(id: &str, payload: &[u8]) -> String {
     out.resize(prefix_len + encoded_len, 0);
     let written = BASE64_URL.encode_slice(payload, &mut out[prefix_len..]).expect("the tail has the encoded length");
     debug_assert_eq!(written, encoded_len);
-    debug_assert!(out.is_ascii());
-    // SAFETY: the prefix is ASCII (the version and an algorithm id, both constants of this
-    // crate) and the tail was written whole by the base64 encoder (`written` is its length),
-    // whose URL-safe alphabet is ASCII; ASCII is valid UTF-8.
-    unsafe { String::from_utf8_unchecked(out) }
+    // The prefix is ASCII (constants of this crate) and the rest base64, ASCII by its alphabet,
+    // so the check (a fast ASCII scan) never fails.
+    String::from_utf8(out).expect("an envelope is ASCII")
 }
 
 /// An envelope taken apart: the algorithm id and the payload bytes.

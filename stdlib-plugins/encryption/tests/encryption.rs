@@ -155,6 +155,55 @@ fn nist_aes_gcm_vectors_decrypt_through_a_script() {
     }
 }
 
+/// Envelopes sealed by the plugin before its AEADs moved to ring (RustCrypto's `aes-gcm` and
+/// `chacha20poly1305` 0.11, through `@encrypt`'s own code with its random nonces), under [`KEY`]:
+/// the algorithm, the associated data, the plaintext and the envelope. They must keep opening.
+const ENVELOPES_BEFORE_RING: &[[&str; 4]] = &[
+    ["aes_256_gcm", "", "sealed before ring", "tsk1:aes256gcm:RBNQYFxpDgP_QRViAapTzuzPUAMKvuAkbzv1M3oeYJhozG0wGWJTwTBLmrYiCA"],
+    ["aes_256_gcm", "id=7", "", "tsk1:aes256gcm:tQAop5AaUCjWpxLvML2CSOMerT9QjiL2Ui1YGQ"],
+    [
+        "aes_256_gcm",
+        "v1",
+        "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ",
+        concat!(
+            "tsk1:aes256gcm:Fp_Q8s6kF9sDmR-1drz61JSL7LGCrfRlb59VyV8EVmu8FIybXe8zkhbpvqNM2Ros_aSx3-CKH1_xv63lK5Fdjk",
+            "MOL_n0U8vJfzwSnxkSJ-Sozx5eL6EJuME_kGaGPwyJuaK-oI6O2e3lk0NDVQGhPmPpr1Jn40CX67XHgm7CsYo"
+        ),
+    ],
+    [
+        "chacha20_poly1305",
+        "",
+        "sealed before ring",
+        "tsk1:chacha20poly1305:YMJau8989p_oXYK_0Z5c6vf87HathK18Wq6FJwC6_Y1ltVOR5ZZAW557tmd78A",
+    ],
+    ["chacha20_poly1305", "id=7", "", "tsk1:chacha20poly1305:uBIcFAk5t0CQDzukDo58bOKbOBS467MNDEpnwQ"],
+    [
+        "chacha20_poly1305",
+        "v1",
+        "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ",
+        concat!(
+            "tsk1:chacha20poly1305:Ium5D30ZRI4x4etP_1oIqw10IGID4Uhn6RspQ-oaG_HNGgrn0ASvYgvaf4nXlBsH5Hx77wzQ6Yp70JS",
+            "wPTzIQE6BDHIqlvljhFg8iIuS2gZyDZugb15raYG4jkBeuVRN2NPG4mVvrA8T6rsRkAoAsr6hS-QadUAzqlmZMXICsdw"
+        ),
+    ],
+];
+
+#[test]
+fn envelopes_sealed_before_ring_still_open() {
+    let mut plugin = plugin();
+    for [algorithm, aad, plaintext, envelope] in ENVELOPES_BEFORE_RING {
+        let seed = format!(r#"@decrypt("{algorithm}", "{envelope}", "{KEY}", {{aad: "{aad}"}})"#);
+        assert_eq!(ok(&mut plugin, &seed), json!(plaintext), "{envelope}");
+        let named = format!(r#"@encryption.decrypt("{envelope}", "{KEY}", {{aad: "{aad}"}})"#);
+        assert_eq!(ok(&mut plugin, &named), json!(plaintext), "{envelope}");
+        let wrong_aad = format!(r#"@decrypt("{algorithm}", "{envelope}", "{KEY}", {{aad: "{aad}x"}})"#);
+        assert_eq!(
+            error(&mut plugin, &wrong_aad),
+            "@decrypt: decryption failed: the key is wrong, the ciphertext was changed or cut, or the associated data differs"
+        );
+    }
+}
+
 #[test]
 fn rfc_8439_chacha20_poly1305_decrypts_through_a_script() {
     let mut plugin = plugin();
