@@ -159,7 +159,12 @@ fn nist_aes_gcm_vectors_decrypt_through_a_script() {
 /// `chacha20poly1305` 0.11, through `@encrypt`'s own code with its random nonces), under [`KEY`]:
 /// the algorithm, the associated data, the plaintext and the envelope. They must keep opening.
 const ENVELOPES_BEFORE_RING: &[[&str; 4]] = &[
-    ["aes_256_gcm", "", "sealed before ring", "tsk1:aes256gcm:RBNQYFxpDgP_QRViAapTzuzPUAMKvuAkbzv1M3oeYJhozG0wGWJTwTBLmrYiCA"],
+    [
+        "aes_256_gcm",
+        "",
+        "sealed before ring",
+        "tsk1:aes256gcm:RBNQYFxpDgP_QRViAapTzuzPUAMKvuAkbzv1M3oeYJhozG0wGWJTwTBLmrYiCA",
+    ],
     ["aes_256_gcm", "id=7", "", "tsk1:aes256gcm:tQAop5AaUCjWpxLvML2CSOMerT9QjiL2Ui1YGQ"],
     [
         "aes_256_gcm",
