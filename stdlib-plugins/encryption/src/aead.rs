@@ -22,7 +22,8 @@
 //! powers, or the ChaCha20 key), so that a script encrypting many messages under one key pays
 //! the key set-up once, as a Python `AESGCM(key)` object does. The cached key is compared in
 //! constant time and, since ring does not wipe its keys, overwritten in place (with ring's key of
-//! 32 zero bytes) when another key replaces it or the thread ends (see [`CachedKey`]).
+//! 32 zero bytes) when another key replaces it, and when the thread's locals are destroyed (see
+//! [`CachedKey`]).
 
 use std::cell::RefCell;
 
