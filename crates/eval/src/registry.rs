@@ -503,7 +503,12 @@ impl Registry {
     /// How many symbols of deferred sources have been made so far (a provider's all at once,
     /// on the first look-up of one of them): what installed plugins cost the registry.
     pub fn deferred_symbols_made(&self) -> usize {
-        self.deferred.iter().flat_map(|deferred| deferred.made.iter()).filter_map(OnceCell::get).map(|made| made.len()).sum()
+        self.deferred
+            .iter()
+            .flat_map(|deferred| deferred.made.iter())
+            .filter_map(OnceCell::get)
+            .map(|made| made.len())
+            .sum()
     }
 
     /// Installs the store `@cache` shares its values through (it decides per script whether it

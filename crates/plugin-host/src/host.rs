@@ -14,9 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tusk_diagnostics::{Diagnostic, SourceMap};
-use tusk_eval::{
-    CallContext, DeferredSymbols, Implementation, Key, Registry, RuntimeError, SymbolKind, Value,
-};
+use tusk_eval::{CallContext, DeferredSymbols, Implementation, Key, Registry, RuntimeError, SymbolKind, Value};
 
 use crate::ffi::HostServices;
 use crate::loader::{Expected, LoadedPlugin, cache_copy, load};
