@@ -122,7 +122,7 @@ impl Context {
     }
 
     /// An engine for scripts in `script_dir`: the mode and limits of the command line, and
-    /// every installed plugin registered as a lazy stub (nothing is loaded until a script calls
+    /// every installed plugin known to the registry (nothing is loaded until a script calls
     /// one of its operators). Discovery problems are dropped: only `tusk check` and
     /// `tusk plugin list` show them (see [`Context::engine_with_diagnostics`]). An unreadable
     /// or invalid grants file is reported here and ends the command with exit code 2.

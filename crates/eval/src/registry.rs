@@ -3,8 +3,13 @@
 //!
 //! A symbol's implementation sits in a cell so that a plugin can be registered as a lazy stub
 //! (from its manifest) and patched with the real function on first use.
+//!
+//! Installed plugins are not even registered as stubs up front: the registry holds a
+//! [`DeferredSymbols`] source (the plugin host's catalogue) and makes a plugin's stubs on the
+//! first look-up of one of its names, so that a plugin no script uses costs no symbol at
+//! start-up.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -106,6 +111,18 @@ fn wrapped(side_effects: bool, direct: &Rc<NativeFn>) -> Rc<NativeFn> {
 }
 
 impl Symbol {
+    fn new(plugin: Key, spec: SymbolSpec) -> Symbol {
+        Symbol {
+            name: spec.name,
+            kind: spec.kind,
+            plugin,
+            doc: spec.doc,
+            lazy_arguments: spec.lazy_arguments,
+            side_effects: spec.side_effects,
+            implementation: RefCell::new(Slot::new(spec.side_effects, spec.implementation)),
+        }
+    }
+
     /// The implementation, loading a lazy plugin if this is its first use.
     pub fn resolve(&self, ctx: &mut CallContext<'_, '_>) -> Result<Rc<NativeFn>, RuntimeError> {
         let loader = match &*self.implementation.borrow() {
@@ -258,6 +275,58 @@ pub enum RegistryError {
     InvalidName(String),
 }
 
+/// Symbols a registry knows by name only until something looks one up: the stubs of installed
+/// plugins. Each provider (a plugin) is numbered from 0; the registry makes all of a provider's
+/// symbols, in the order [`DeferredSymbols::for_each_symbol`] gives them, on the first look-up
+/// of any of them, and keeps them from then on like registered ones.
+///
+/// A source must answer consistently: a name [`DeferredSymbols::provider_of`] gives a provider
+/// for is one that provider's [`DeferredSymbols::for_each_symbol`] lists, and no name is
+/// listed by two providers or is already registered (the plugin host checks that with
+/// [`Registry::check_available`] before it hands the source over, leaving out what fails).
+pub trait DeferredSymbols {
+    /// How many providers there are.
+    fn provider_count(&self) -> usize;
+    /// The name of provider `provider` (the plugin its symbols say they come from).
+    fn provider_name(&self, provider: usize) -> Key;
+    /// The provider that registers `name`, if any.
+    fn provider_of(&self, kind: SymbolKind, name: &str) -> Option<usize>;
+    /// Calls `each` for every symbol `provider` registers, in registration order.
+    fn for_each_symbol(&self, provider: usize, each: &mut dyn FnMut(SymbolKind, &str));
+    /// The implementation of one of `provider`'s symbols (a lazy stub), when it is made.
+    fn stub(&self, provider: usize, kind: SymbolKind, name: &str) -> Implementation;
+    /// Told the symbols just made for `provider` (hot reload patches them).
+    fn made(&self, provider: usize, symbols: &[Rc<Symbol>]);
+}
+
+/// A deferred source and the symbols made from it so far, per provider.
+struct Deferred {
+    source: Rc<dyn DeferredSymbols>,
+    made: Box<[OnceCell<Box<[Rc<Symbol>]>>]>,
+}
+
+impl Deferred {
+    /// `provider`'s symbols, made on the first call.
+    fn symbols(&self, provider: usize) -> &[Rc<Symbol>] {
+        let Some(slot) = self.made.get(provider) else { return &[] };
+        slot.get_or_init(|| {
+            let plugin = self.source.provider_name(provider);
+            let mut symbols = Vec::new();
+            self.source.for_each_symbol(provider, &mut |kind, name| {
+                let implementation = self.source.stub(provider, kind, name);
+                symbols.push(Rc::new(Symbol::new(plugin.clone(), SymbolSpec::new(name, kind, implementation))));
+            });
+            self.source.made(provider, &symbols);
+            symbols.into_boxed_slice()
+        })
+    }
+
+    fn lookup(&self, kind: SymbolKind, name: &str) -> Option<&Rc<Symbol>> {
+        let provider = self.source.provider_of(kind, name)?;
+        self.symbols(provider).iter().find(|symbol| symbol.kind == kind && symbol.name.as_str() == name)
+    }
+}
+
 /// Hands a plugin's registrations to the registry.
 pub struct Registrar<'r> {
     registry: &'r mut Registry,
@@ -302,6 +371,11 @@ pub struct Registry {
     /// The names in `plugins`, to tell a new plugin from one registering again without a
     /// scan of the list (a thousand installed plugins made that scan quadratic at start-up).
     plugin_names: std::collections::HashSet<Key, foldhash::fast::RandomState>,
+    /// Sources of symbols made on first look-up (installed plugins), consulted after the tables.
+    deferred: Vec<Deferred>,
+    /// Deferred symbols [`Registry::remove`] took out (made ones cannot leave their provider's
+    /// list, so they are hidden instead).
+    removed: Vec<(SymbolKind, Key)>,
     /// Where `@cache` shares its values, when an embedder installed a store.
     cache_store: Option<Rc<dyn crate::CacheStore>>,
 }
@@ -315,67 +389,126 @@ impl Registry {
     /// Registers every symbol of `plugin`.
     pub fn register(&mut self, plugin: &dyn Plugin) -> Result<(), RegistryError> {
         let name = Key::new(plugin.name());
-        if self.plugin_names.insert(name.clone()) {
-            self.plugins.push(name.clone());
-        }
+        self.add_plugin_name(&name);
         let mut registrar = Registrar { registry: self, plugin: name };
         plugin.register(&mut registrar)
     }
 
-    fn insert(&mut self, plugin: &Key, spec: SymbolSpec) -> Result<Rc<Symbol>, RegistryError> {
-        if !valid_name(&spec.name, spec.kind) {
-            return Err(RegistryError::InvalidName(spec.name.to_string()));
+    fn add_plugin_name(&mut self, name: &Key) {
+        if self.plugin_names.insert(name.clone()) {
+            self.plugins.push(name.clone());
         }
-        let table = match spec.kind {
-            SymbolKind::Operator => &mut self.operators,
-            SymbolKind::Function => &mut self.functions,
-        };
-        if let Some(existing) = table.get(&spec.name) {
-            return Err(RegistryError::Duplicate {
+    }
+
+    /// Hands the registry symbols to make on their first look-up (see [`DeferredSymbols`]):
+    /// its providers count as registered plugins from now on, their symbols do not exist until
+    /// something looks one of them up (a script's compilation, [`Registry::symbols`]).
+    pub fn defer(&mut self, source: Rc<dyn DeferredSymbols>) {
+        let count = source.provider_count();
+        for provider in 0..count {
+            self.add_plugin_name(&source.provider_name(provider));
+        }
+        self.deferred.push(Deferred { source, made: (0..count).map(|_| OnceCell::new()).collect() });
+    }
+
+    /// Whether `plugin` could register `name` now: a name scripts can write, and not registered
+    /// (or deferred) already. [`Registrar::add`] fails with the same error.
+    pub fn check_available(&self, plugin: &str, kind: SymbolKind, name: &str) -> Result<(), RegistryError> {
+        if !valid_name(name, kind) {
+            return Err(RegistryError::InvalidName(name.to_string()));
+        }
+        match self.lookup(kind, name) {
+            Some(existing) => Err(RegistryError::Duplicate {
                 name: existing.display_name(),
                 first: existing.plugin.to_string(),
                 second: plugin.to_string(),
-            });
+            }),
+            None => Ok(()),
         }
-        let symbol = Rc::new(Symbol {
-            name: spec.name.clone(),
-            kind: spec.kind,
-            plugin: plugin.clone(),
-            doc: spec.doc,
-            lazy_arguments: spec.lazy_arguments,
-            side_effects: spec.side_effects,
-            implementation: RefCell::new(Slot::new(spec.side_effects, spec.implementation)),
-        });
-        table.insert(spec.name, symbol.clone());
+    }
+
+    fn insert(&mut self, plugin: &Key, spec: SymbolSpec) -> Result<Rc<Symbol>, RegistryError> {
+        self.check_available(plugin, spec.kind, &spec.name)?;
+        let name = spec.name.clone();
+        let symbol = Rc::new(Symbol::new(plugin.clone(), spec));
+        match symbol.kind {
+            SymbolKind::Operator => self.operators.insert(name, symbol.clone()),
+            SymbolKind::Function => self.functions.insert(name, symbol.clone()),
+        };
         Ok(symbol)
     }
 
     /// Removes a symbol (used when the user picks one provider over another).
     pub fn remove(&mut self, kind: SymbolKind, name: &str) -> Option<Rc<Symbol>> {
-        match kind {
+        let removed = match kind {
             SymbolKind::Operator => self.operators.remove(name),
             SymbolKind::Function => self.functions.remove(name),
+        };
+        if removed.is_some() {
+            return removed;
         }
+        let deferred = self.lookup_deferred(kind, name)?.clone();
+        self.removed.push((kind, deferred.name.clone()));
+        Some(deferred)
     }
 
     /// The operator `@name`.
     pub fn operator(&self, name: &str) -> Option<&Rc<Symbol>> {
-        self.operators.get(name)
+        self.lookup(SymbolKind::Operator, name)
     }
 
     /// The function `name`.
     pub fn function(&self, name: &str) -> Option<&Rc<Symbol>> {
-        self.functions.get(name)
+        self.lookup(SymbolKind::Function, name)
     }
 
-    /// Every symbol, operators first, each group sorted by name.
+    fn lookup(&self, kind: SymbolKind, name: &str) -> Option<&Rc<Symbol>> {
+        let table = match kind {
+            SymbolKind::Operator => &self.operators,
+            SymbolKind::Function => &self.functions,
+        };
+        table.get(name).or_else(|| self.lookup_deferred(kind, name))
+    }
+
+    fn lookup_deferred(&self, kind: SymbolKind, name: &str) -> Option<&Rc<Symbol>> {
+        if self.is_removed(kind, name) {
+            return None;
+        }
+        self.deferred.iter().find_map(|deferred| deferred.lookup(kind, name))
+    }
+
+    fn is_removed(&self, kind: SymbolKind, name: &str) -> bool {
+        self.removed.iter().any(|(removed_kind, removed)| *removed_kind == kind && removed.as_str() == name)
+    }
+
+    /// Every symbol, operators first, each group sorted by name. Makes every deferred symbol.
     pub fn symbols(&self) -> Vec<&Rc<Symbol>> {
-        let mut operators: Vec<_> = self.operators.values().collect();
+        let deferred = self
+            .deferred
+            .iter()
+            .flat_map(|deferred| (0..deferred.made.len()).flat_map(|provider| deferred.symbols(provider)))
+            .filter(|symbol| !self.is_removed(symbol.kind, &symbol.name));
+        let (mut operators, mut functions): (Vec<_>, Vec<_>) = self
+            .operators
+            .values()
+            .chain(self.functions.values())
+            .chain(deferred)
+            .partition(|symbol| symbol.kind == SymbolKind::Operator);
         operators.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut functions: Vec<_> = self.functions.values().collect();
         functions.sort_by(|a, b| a.name.cmp(&b.name));
         operators.extend(functions);
         operators
+    }
+
+    /// How many symbols of deferred sources have been made so far (a provider's all at once,
+    /// on the first look-up of one of them): what installed plugins cost the registry.
+    pub fn deferred_symbols_made(&self) -> usize {
+        self.deferred
+            .iter()
+            .flat_map(|deferred| deferred.made.iter())
+            .filter_map(OnceCell::get)
+            .map(|made| made.len())
+            .sum()
     }
 
     /// Installs the store `@cache` shares its values through (it decides per script whether it

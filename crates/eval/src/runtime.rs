@@ -216,7 +216,7 @@ impl Runtime {
         &self.registry
     }
 
-    /// The symbol table, mutably (the plugin host adds lazy stubs).
+    /// The symbol table, mutably (the plugin host hands it the installed plugins' symbols).
     pub fn registry_mut(&mut self) -> &mut Registry {
         &mut self.registry
     }

@@ -464,3 +464,83 @@ fn members_and_indexes_of_locals() {
     assert!(fail("a: (o => o.c)({a: 1})\n").contains("did you mean"), "{}", fail("a: (o => o.c)({a: 1})\n"));
     assert!(fail("a: (a => a[3])([1])\n").contains("out of"), "{}", fail("a: (a => a[3])([1])\n"));
 }
+
+/// A deferred source over a fixed table: provider `i` is plugin `names[i].0`, providing the
+/// functions in `names[i].1`; its stubs return the number of the provider. Counts how many
+/// stubs it was asked for.
+struct FixedSource {
+    providers: Vec<(&'static str, Vec<&'static str>)>,
+    stubs_made: std::cell::Cell<usize>,
+}
+
+impl crate::DeferredSymbols for FixedSource {
+    fn provider_count(&self) -> usize {
+        self.providers.len()
+    }
+
+    fn provider_name(&self, provider: usize) -> crate::Key {
+        crate::Key::new(self.providers[provider].0)
+    }
+
+    fn provider_of(&self, kind: crate::SymbolKind, name: &str) -> Option<usize> {
+        (kind == crate::SymbolKind::Function)
+            .then(|| self.providers.iter().position(|(_, functions)| functions.contains(&name)))
+            .flatten()
+    }
+
+    fn for_each_symbol(&self, provider: usize, each: &mut dyn FnMut(crate::SymbolKind, &str)) {
+        for name in &self.providers[provider].1 {
+            each(crate::SymbolKind::Function, name);
+        }
+    }
+
+    fn stub(&self, provider: usize, _: crate::SymbolKind, _: &str) -> crate::Implementation {
+        self.stubs_made.set(self.stubs_made.get() + 1);
+        let number = provider as i64;
+        crate::Implementation::Native(Rc::new(move |_: &mut CallContext<'_, '_>, _: &[Value]| Ok(Value::Int(number))))
+    }
+
+    fn made(&self, _: usize, _: &[Rc<crate::Symbol>]) {}
+}
+
+#[test]
+fn deferred_symbols_are_made_per_provider_on_first_look_up() {
+    let mut rt = runtime(Mode::Default);
+    let source = Rc::new(FixedSource {
+        providers: vec![("alpha", vec!["alpha_one", "alpha_two"]), ("beta", vec!["beta_one"])],
+        stubs_made: std::cell::Cell::new(0),
+    });
+    rt.registry_mut().defer(source.clone());
+    // Known as plugins, but no symbol exists yet.
+    assert!(rt.registry().plugins().iter().any(|plugin| plugin.as_str() == "beta"));
+    assert_eq!((rt.registry().deferred_symbols_made(), source.stubs_made.get()), (0, 0));
+
+    // Compiling and running a script that uses one of alpha's makes alpha's two, not beta's.
+    let id = rt.add_source("test.tsk", "a: alpha_two()\n");
+    let document = rt.evaluate(id, None).unwrap_or_else(|failure| panic!("{:?}", failure.diagnostics)).document;
+    assert_eq!(serde_json::to_string(&Value::object(document)).unwrap(), r#"{"a":0}"#);
+    assert_eq!((rt.registry().deferred_symbols_made(), source.stubs_made.get()), (2, 2));
+    let symbol = rt.registry().function("alpha_one").unwrap();
+    assert_eq!((symbol.plugin.as_str(), symbol.doc.signature.as_str()), ("alpha", "alpha_one"));
+    // Made once: a second look-up finds the same symbol.
+    assert!(Rc::ptr_eq(symbol, rt.registry().function("alpha_one").unwrap()));
+    assert!(rt.registry().operator("alpha_one").is_none());
+    assert_eq!(source.stubs_made.get(), 2);
+
+    // A registration clashing with a deferred name fails as it would with a registered one.
+    let error = rt.registry().check_available("embedder", crate::SymbolKind::Function, "beta_one").unwrap_err();
+    assert_eq!(error.to_string(), "`beta_one` is provided by both `beta` and `embedder`");
+
+    // "Did you mean" sees the deferred names (listing every symbol makes them all).
+    let id = rt.add_source("typo.tsk", "b: beta_on()\n");
+    let failure = rt.evaluate(id, None).err().expect("an unknown name");
+    assert_eq!(failure.diagnostics[0].help.as_deref(), Some("did you mean `beta_one`?"));
+    assert_eq!(rt.registry().deferred_symbols_made(), 3);
+
+    // Removing a deferred symbol hides it; the name can then be registered again.
+    let removed = rt.registry_mut().remove(crate::SymbolKind::Function, "beta_one").unwrap();
+    assert_eq!(removed.plugin.as_str(), "beta");
+    assert!(rt.registry().function("beta_one").is_none());
+    assert!(!rt.registry().symbols().iter().any(|symbol| symbol.name.as_str() == "beta_one"));
+    assert!(rt.registry().check_available("embedder", crate::SymbolKind::Function, "beta_one").is_ok());
+}

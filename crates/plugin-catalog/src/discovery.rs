@@ -492,8 +492,13 @@ impl Catalog {
     /// The plugin that provides operator (`@` omitted) or function `name`; `None` when nobody
     /// does or when several do and no preference chose one.
     pub fn provider(&self, kind: SymbolKind, name: &str) -> Option<&DiscoveredPlugin> {
+        self.provider_index(kind, name).map(|index| &self.plugins[index])
+    }
+
+    /// Where in [`Catalog::plugins`] the provider of `name` is (see [`Catalog::provider`]).
+    pub fn provider_index(&self, kind: SymbolKind, name: &str) -> Option<usize> {
         match self.table(kind).get(name)? {
-            Provider::One(index) => Some(&self.plugins[*index]),
+            Provider::One(index) => Some(*index),
             Provider::Conflict(_) => None,
         }
     }

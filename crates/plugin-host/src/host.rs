@@ -1,6 +1,7 @@
 //! `PluginHost`: the plugins an engine can use. At start-up it only reads manifests (through
-//! the discovery index) and registers every declared operator and function as a lazy stub;
-//! the first call of one resolves the plugin's dependencies, checks permissions, builds its
+//! the discovery index) and hands the registry the catalogue as the source of every declared
+//! operator and function: the registry makes a plugin's lazy stubs on the first look-up of one
+//! of its names (compiling a script that uses it), and the first call of one resolves the plugin's dependencies, checks permissions, builds its
 //! configuration, loads and initialises each plugin in order, and patches the stub so later
 //! calls go straight to the plugin. Plugins are shut down in reverse order when the host is
 //! dropped (the engine's drop, the end of the process, Ctrl-C).
@@ -13,9 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tusk_diagnostics::{Diagnostic, SourceMap};
-use tusk_eval::{
-    CallContext, Implementation, Key, Plugin, Registrar, Registry, RegistryError, RuntimeError, SymbolSpec, Value,
-};
+use tusk_eval::{CallContext, DeferredSymbols, Implementation, Key, Registry, RuntimeError, SymbolKind, Value};
 
 use crate::ffi::HostServices;
 use crate::loader::{Expected, LoadedPlugin, cache_copy, load};
@@ -224,27 +223,61 @@ pub struct PluginHost {
     setup_diagnostics: Vec<Diagnostic>,
     /// Hot reload: the watcher, the registry symbols to patch, generation numbers.
     pub(crate) reload: crate::reload::ReloadState,
+    /// For each plugin (by its index in the catalogue) whose symbols clashed at
+    /// [`PluginHost::install`], how many of the symbols it provides were registered before
+    /// the clash (the rest never are). Empty when nothing clashed.
+    partly_registered: RefCell<HashMap<usize, usize>>,
 }
 
-/// Registers lazy stubs under the plugin's own name (so duplicate errors name it).
-struct Stubs {
-    name: Key,
-    specs: RefCell<Vec<SymbolSpec>>,
-    /// What the registry made of them: hot reload patches these.
-    registered: RefCell<Vec<std::rc::Weak<tusk_eval::Symbol>>>,
+/// The installed plugins' symbols as the registry's deferred source: the registry makes a
+/// plugin's lazy stubs on the first look-up of one of its names, and asks here which plugin
+/// provides a name (the catalogue's table). Weak: the registry must not keep the host, whose
+/// drop shuts the plugins down, alive.
+struct InstalledSymbols {
+    host: std::rc::Weak<PluginHost>,
 }
 
-impl Plugin for Stubs {
-    fn name(&self) -> &str {
-        &self.name
+impl DeferredSymbols for InstalledSymbols {
+    fn provider_count(&self) -> usize {
+        self.host.upgrade().map_or(0, |host| host.catalog.plugins.len())
     }
 
-    fn register(&self, registrar: &mut Registrar<'_>) -> Result<(), RegistryError> {
-        for spec in self.specs.borrow_mut().drain(..) {
-            let symbol = registrar.add(spec)?;
-            self.registered.borrow_mut().push(Rc::downgrade(&symbol));
+    fn provider_name(&self, provider: usize) -> Key {
+        let host = self.host.upgrade();
+        Key::new(host.as_ref().and_then(|host| host.catalog.plugins.get(provider)).map_or("", |plugin| plugin.name()))
+    }
+
+    fn provider_of(&self, kind: SymbolKind, name: &str) -> Option<usize> {
+        self.host.upgrade()?.catalog.provider_index(kind, name)
+    }
+
+    fn for_each_symbol(&self, provider: usize, each: &mut dyn FnMut(SymbolKind, &str)) {
+        if let Some(host) = self.host.upgrade() {
+            host.for_each_registered(provider, each);
         }
-        Ok(())
+    }
+
+    fn stub(&self, provider: usize, kind: SymbolKind, name: &str) -> Implementation {
+        let host = self.host.clone();
+        let plugin_name = self.provider_name(provider);
+        let symbol_key = Key::new(name);
+        let loader = move |ctx: &mut CallContext<'_, '_>| {
+            let host = host.upgrade().ok_or_else(|| RuntimeError::message("the plugin host is gone"))?;
+            let loaded = host.load(&plugin_name, Some(ctx))?;
+            let symbol = loaded.symbol(kind, &symbol_key).ok_or_else(|| {
+                RuntimeError::message(format!("plugin `{plugin_name}` did not register `{symbol_key}`"))
+            })?;
+            Ok(host.dispatch_function(&loaded, symbol))
+        };
+        Implementation::Lazy(Rc::new(loader))
+    }
+
+    fn made(&self, provider: usize, symbols: &[Rc<tusk_eval::Symbol>]) {
+        if let Some(host) = self.host.upgrade()
+            && let Some(plugin) = host.catalog.plugins.get(provider)
+        {
+            host.reload.remember_symbols(plugin.name(), symbols.iter().map(Rc::downgrade).collect());
+        }
     }
 }
 
@@ -288,6 +321,7 @@ impl PluginHost {
             user_config,
             setup_diagnostics,
             reload: crate::reload::ReloadState::default(),
+            partly_registered: RefCell::new(HashMap::new()),
         })
     }
 
@@ -330,49 +364,78 @@ impl PluginHost {
         }
     }
 
-    /// Registers every declared operator and function of every installed plugin as a lazy
-    /// stub. Returns problems (a plugin clashing with a built-in, or with another plugin).
+    /// Makes every declared operator and function of every installed plugin known to
+    /// `registry`, which makes a plugin's lazy stubs on the first look-up of one of its names.
+    /// Returns problems (a plugin clashing with a built-in, or with another plugin).
     pub fn install(self: &Rc<Self>, registry: &mut Registry) -> Vec<Diagnostic> {
         let mut diagnostics = self.catalog.check_builtins(registry);
         // @cache in a plugin's store, when configured (cache_store.rs).
         registry.set_cache_store(Rc::new(crate::cache_store::PluginCacheStore { host: Rc::downgrade(self) }));
-        for plugin in &self.catalog.plugins {
-            let mut specs = Vec::new();
-            // The names come from the index without decoding the manifest; the loader captures
-            // inline names (no allocation for a name of up to 23 bytes).
-            let plugin_name = Key::new(plugin.name());
-            plugin.for_each_declared(|kind, symbol_name| {
-                // A symbol another plugin was preferred for is not registered for this one, and a
-                // symbol several plugins provide without a preference (`provider` is `None`
-                // although this plugin declares it) for none of them: the catalog reported the
-                // conflict (X020), and the script's "unknown operator" error names both plugins,
-                // instead of the first in search order winning silently.
-                if self.catalog.provider(kind, symbol_name).is_none_or(|provider| !std::ptr::eq(provider, plugin)) {
-                    return;
+        // Checked here, name by name, as registering the stubs would: a plugin's symbols are
+        // registered in order up to the first one that fails, and that failure is reported at
+        // start-up although no stub exists yet.
+        let mut partly_registered = HashMap::new();
+        for (index, plugin) in self.catalog.plugins.iter().enumerate() {
+            let mut registered = 0;
+            let mut failure = None;
+            self.for_each_provided(index, &mut |kind, name| {
+                if failure.is_none() {
+                    match registry.check_available(plugin.name(), kind, name) {
+                        Ok(()) => registered += 1,
+                        Err(error) => failure = Some(error),
+                    }
                 }
-                let host = Rc::downgrade(self);
-                let plugin_name = plugin_name.clone();
-                let symbol_key = Key::new(symbol_name);
-                let loader = move |ctx: &mut CallContext<'_, '_>| {
-                    let host = host.upgrade().ok_or_else(|| RuntimeError::message("the plugin host is gone"))?;
-                    let loaded = host.load(&plugin_name, Some(ctx))?;
-                    let symbol = loaded.symbol(kind, &symbol_key).ok_or_else(|| {
-                        RuntimeError::message(format!("plugin `{plugin_name}` did not register `{symbol_key}`"))
-                    })?;
-                    Ok(host.dispatch_function(&loaded, symbol))
-                };
-                specs.push(SymbolSpec::new(symbol_name, kind, Implementation::Lazy(Rc::new(loader))));
             });
-            let stubs = Stubs { name: plugin_name, specs: RefCell::new(specs), registered: RefCell::default() };
-            let result = registry.register(&stubs);
-            self.reload.remember_symbols(plugin.name(), stubs.registered.take());
-            if let Err(error) = result {
+            if let Some(error) = failure {
+                partly_registered.insert(index, registered);
                 diagnostics.push(Diagnostic::error(error.to_string()).with_code("X050").with_help(
                     "uninstall one of the plugins, or pick one provider in the user configuration (preferences)",
                 ));
             }
         }
+        *self.partly_registered.borrow_mut() = partly_registered;
+        registry.defer(Rc::new(InstalledSymbols { host: Rc::downgrade(self) }));
         diagnostics
+    }
+
+    /// Calls `each` for every symbol the plugin at `index` of the catalogue provides: what it
+    /// declares, less what another plugin was preferred for, and less what several plugins
+    /// provide without a preference (the catalogue reported that conflict (X020), and the
+    /// script's "unknown operator" error names both plugins, instead of the first in search
+    /// order winning silently). The names come from the index without decoding the manifest.
+    fn for_each_provided(&self, index: usize, each: &mut dyn FnMut(SymbolKind, &str)) {
+        let Some(plugin) = self.catalog.plugins.get(index) else { return };
+        plugin.for_each_declared(|kind, name| {
+            if self.catalog.provider_index(kind, name) == Some(index) {
+                each(kind, name);
+            }
+        });
+    }
+
+    /// Calls `each` for every symbol the registry has (or makes) a stub of for the plugin at
+    /// `index`: those it provides, up to the first one that [`PluginHost::install`] found
+    /// clashing.
+    fn for_each_registered(&self, index: usize, each: &mut dyn FnMut(SymbolKind, &str)) {
+        let mut left = self.partly_registered.borrow().get(&index).copied().unwrap_or(usize::MAX);
+        self.for_each_provided(index, &mut |kind, name| {
+            if left > 0 {
+                left -= 1;
+                each(kind, name);
+            }
+        });
+    }
+
+    /// True when the registry has (or makes on its first look-up) a stub of `plugin`'s `name`.
+    pub(crate) fn registers(&self, plugin: &str, kind: SymbolKind, name: &str) -> bool {
+        let Some(index) = self.catalog.provider_index(kind, name) else { return false };
+        if self.catalog.plugins[index].name() != plugin {
+            return false;
+        }
+        let mut found = false;
+        self.for_each_registered(index, &mut |registered_kind, registered| {
+            found |= registered_kind == kind && registered == name;
+        });
+        found
     }
 
     /// Loads `name` and its dependencies (once). `ctx` supplies the running script's

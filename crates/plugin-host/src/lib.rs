@@ -2,7 +2,7 @@
 //! operators answer in the registry".
 //!
 //! What is known before any plugin code runs (manifests, discovery, resolution, permissions,
-//! configuration) is `tusk-plugin-catalog`'s. This crate registers lazy stubs ([`host`]), reads
+//! configuration) is `tusk-plugin-catalog`'s. This crate hands the registry the installed plugins' lazy stubs ([`host`]), reads
 //! and checks a library's info record and loads it in-process ([`loader`], [`ffi`]) or in a
 //! sandboxed runner process ([`sandboxed`]), and [`reload`] swaps a rebuilt library in between
 //! two calls, or keeps the running build and says why. A replaced in-process build is shut down

@@ -180,8 +180,9 @@ pub struct Update {
 #[derive(Default)]
 pub struct ReloadState {
     watcher: RefCell<Option<Watcher>>,
-    /// The registry symbols of each plugin (the stubs `install` registered): what a swap
-    /// patches. Weak: the registry owns them.
+    /// The registry symbols of each plugin (its stubs, remembered when the registry makes them
+    /// on the first look-up of one of its names): what a swap patches; a symbol made later
+    /// loads the generation that serves then. Weak: the registry owns them.
     symbols: RefCell<HashMap<String, Vec<Weak<Symbol>>>>,
     /// Watched plugin files (normalised as the watcher reports them) and their plugin.
     plugin_files: RefCell<HashMap<PathBuf, String>>,
@@ -198,7 +199,7 @@ pub struct ReloadState {
 }
 
 impl ReloadState {
-    /// Remembers the registry symbols `install` registered for `plugin`.
+    /// Remembers the registry symbols made for `plugin`.
     pub(crate) fn remember_symbols(&self, plugin: &str, symbols: Vec<Weak<Symbol>>) {
         self.symbols.borrow_mut().entry(plugin.to_string()).or_default().extend(symbols);
     }
@@ -522,8 +523,8 @@ impl PluginHost {
         Ok(ReloadOutcome::Swapped { generation, library: copy, elapsed: started.elapsed(), notes })
     }
 
-    /// Points every registry symbol of `plugin` at `generation`. Returns notes on symbols the
-    /// registry does not have (new in this build).
+    /// Points every registry symbol made for `plugin` at `generation`. Returns notes on
+    /// symbols the registry has no stub of (new in this build).
     fn patch_symbols(self: &Rc<Self>, generation: &Rc<LoadedPlugin>, plugin: &str) -> Vec<String> {
         let registered: Vec<Rc<Symbol>> = self
             .reload
@@ -544,9 +545,7 @@ impl PluginHost {
             .symbols
             .iter()
             .filter_map(|loaded_symbol| Some((loaded_symbol.kind?, loaded_symbol)))
-            .filter(|(kind, loaded_symbol)| {
-                !registered.iter().any(|symbol| symbol.kind == *kind && symbol.name.as_str() == loaded_symbol.name)
-            })
+            .filter(|(kind, loaded_symbol)| !self.registers(plugin, *kind, &loaded_symbol.name))
             .map(|(kind, loaded_symbol)| {
                 let display = match kind {
                     SymbolKind::Operator => format!("@{}", loaded_symbol.name),

@@ -220,8 +220,9 @@ impl Engine {
         self.runtime.register(&One(std::cell::RefCell::new(Some(spec))))
     }
 
-    /// Finds the installed plugins (reading manifests only) and registers their operators and
-    /// functions as lazy stubs: a plugin is loaded on the first call of one of them. Returns
+    /// Finds the installed plugins (reading manifests only) and makes their operators and
+    /// functions known to the registry, which makes a plugin's lazy stubs on the first look-up
+    /// of one of its names: a plugin is loaded on the first call of one of them. Returns
     /// problems found (invalid manifests, clashing symbols) as diagnostics.
     #[cfg(feature = "plugins")]
     pub fn enable_plugins(&mut self, settings: tusk_plugin_host::host::HostSettings) -> Vec<Diagnostic> {
