@@ -290,7 +290,7 @@ impl Backend for InProcess {
         Value::Range(start, end)
     }
 
-    fn string(text: String) -> Value {
+    fn string(text: &str) -> Value {
         Value::Str(Text::from(text))
     }
 

@@ -163,7 +163,7 @@ pub trait Backend: Sized + 'static {
     /// A range value.
     fn range(start: i64, end: i64) -> Self::Value;
     /// A string value.
-    fn string(text: String) -> Self::Value;
+    fn string(text: &str) -> Self::Value;
     /// An array value.
     fn array(items: Vec<Self::Value>) -> Self::Value;
     /// An object value; a later key replaces an earlier one's value, in the earlier's place.
@@ -344,7 +344,7 @@ impl<B: Backend> Context<B> {
             tag::INT => B::int(raw.a as i64),
             tag::FLOAT => B::float(f64::from_bits(raw.a)),
             // SAFETY: the caller's contract.
-            tag::STR => B::string(unsafe { text_of(StrRef { ptr: raw.a as *const u8, len: raw.b as usize }) }),
+            tag::STR => B::string(&unsafe { text_view(StrRef { ptr: raw.a as *const u8, len: raw.b as usize }) }),
             tag::RANGE => B::range(raw.a as i64, raw.b as i64),
             _ if is_handle(raw) => {
                 let (value, released) = {
@@ -435,12 +435,23 @@ fn is_handle(value: &TValue) -> bool {
 /// A non-null `text.ptr` must point at `text.len` bytes that are valid for the duration of the
 /// call.
 pub unsafe fn text_of(text: StrRef) -> String {
+    // SAFETY: the caller's contract.
+    unsafe { text_view(text) }.into_owned()
+}
+
+/// The text a plugin lent, borrowed where it is valid UTF-8 (invalid sequences replaced, in a
+/// copy, otherwise): a string value is then built with one copy of the plugin's bytes.
+///
+/// # Safety
+///
+/// As [`text_of`]; the view must not outlive the plugin's text.
+pub unsafe fn text_view<'a>(text: StrRef) -> Cow<'a, str> {
     if text.ptr.is_null() || text.len == 0 {
-        return String::new();
+        return Cow::Borrowed("");
     }
     // SAFETY: the caller's contract (checked non-null above).
     let bytes = unsafe { std::slice::from_raw_parts(text.ptr, text.len) };
-    String::from_utf8_lossy(bytes).into_owned()
+    String::from_utf8_lossy(bytes)
 }
 
 /// The context behind a table's `context`, on the thread that owns it; `None` (and the attempt
@@ -588,7 +599,7 @@ unsafe extern "C" fn make_string<B: Backend>(ctx: *mut c_void, text: StrRef) -> 
     guarded(TValue::NULL, || {
         let Some(cx) = context::<B>(ctx) else { return TValue::NULL };
         // SAFETY: the plugin's text lives for the call.
-        cx.give(&B::string(unsafe { text_of(text) }), None)
+        cx.give(&B::string(&unsafe { text_view(text) }), None)
     })
 }
 
@@ -839,7 +850,7 @@ unsafe extern "C" fn read_file<B: Backend>(
         let path = unsafe { text_of(path) };
         match read_granted(&B::grant(cx), &path) {
             Ok(text) => {
-                write_out(out, cx.give(&B::string(text), None));
+                write_out(out, cx.give(&B::string(&text), None));
                 status::OK
             }
             Err(failure) => cx.io_failure(error, failure),
@@ -883,7 +894,7 @@ unsafe extern "C" fn resolve_path<B: Backend>(ctx: *mut c_void, path: StrRef, ou
         let Some(cx) = context::<B>(ctx) else { return status::INVALID };
         // SAFETY: the plugin's text lives for the call.
         let resolved = B::resolve_path(cx, unsafe { text_of(path) });
-        write_out(out, cx.give(&B::string(resolved), None));
+        write_out(out, cx.give(&B::string(&resolved), None));
         status::OK
     })
 }
@@ -900,7 +911,7 @@ unsafe extern "C" fn read_env<B: Backend>(
         let name = unsafe { text_of(name) };
         match B::read_env(cx, &name) {
             Ok(Some(value)) => {
-                write_out(out, cx.give(&B::string(value), None));
+                write_out(out, cx.give(&B::string(&value), None));
                 status::OK
             }
             Ok(None) => status::NOT_FOUND,
@@ -1059,6 +1070,21 @@ fn unsupported(error: *mut ErrorOut, message: Cow<'static, str>) -> u32 {
     status::UNSUPPORTED
 }
 
+#[cfg(not(unix))]
+const NO_HAND_OFF_HERE: &str = "handing sockets between plugins needs a Unix system";
+
+/// What both hand-off entries check before their own work: a live context whose backend
+/// can hand connections over (an in-process host can; a sandboxed runner cannot).
+fn with_hand_off<B: Backend>(ctx: *mut c_void, error: *mut ErrorOut, work: impl FnOnce() -> u32) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(shared) = shared::<B>(ctx) else { return thread_error(error, NO_CONTEXT.into()) };
+        if let Err(reason) = B::hand_off(shared) {
+            return unsupported(error, reason);
+        }
+        work()
+    })
+}
+
 unsafe extern "C" fn deposit_socket<B: Backend>(
     ctx: *mut c_void,
     socket: i64,
@@ -1067,11 +1093,7 @@ unsafe extern "C" fn deposit_socket<B: Backend>(
     out: *mut u64,
     error: *mut ErrorOut,
 ) -> u32 {
-    guarded(status::PANIC, || {
-        let Some(shared) = shared::<B>(ctx) else { return thread_error(error, NO_CONTEXT.into()) };
-        if let Err(reason) = B::hand_off(shared) {
-            return unsupported(error, reason);
-        }
+    with_hand_off::<B>(ctx, error, || {
         #[cfg(unix)]
         {
             let raw = match sockets::check_socket(socket) {
@@ -1091,7 +1113,7 @@ unsafe extern "C" fn deposit_socket<B: Backend>(
         #[cfg(not(unix))]
         {
             let _ = (socket, prefix, prefix_len, out);
-            unsupported(error, "handing sockets between plugins needs a Unix system".into())
+            unsupported(error, NO_HAND_OFF_HERE.into())
         }
     })
 }
@@ -1104,11 +1126,7 @@ unsafe extern "C" fn take_socket<B: Backend>(
     prefix_len: *mut usize,
     error: *mut ErrorOut,
 ) -> u32 {
-    guarded(status::PANIC, || {
-        let Some(shared) = shared::<B>(ctx) else { return thread_error(error, NO_CONTEXT.into()) };
-        if let Err(reason) = B::hand_off(shared) {
-            return unsupported(error, reason);
-        }
+    with_hand_off::<B>(ctx, error, || {
         #[cfg(unix)]
         {
             thread_local! {
@@ -1141,7 +1159,7 @@ unsafe extern "C" fn take_socket<B: Backend>(
         #[cfg(not(unix))]
         {
             let _ = (ticket, socket, prefix, prefix_len);
-            unsupported(error, "handing sockets between plugins needs a Unix system".into())
+            unsupported(error, NO_HAND_OFF_HERE.into())
         }
     })
 }

@@ -285,7 +285,7 @@ impl Backend for Remote {
         Local::Range(start, end)
     }
 
-    fn string(text: String) -> Local {
+    fn string(text: &str) -> Local {
         Local::Str(Rc::from(text))
     }
 

@@ -390,18 +390,16 @@ fn an_oversized_message_is_refused_with_1009_and_the_server_goes_on() {
     );
 }
 
-#[test]
-fn a_client_that_disconnects_mid_message_is_closed_as_abnormal() {
-    let mut plugin = plugin();
-    let url = start_chat(&mut plugin, "");
+/// A watcher connects to `url`, then a raw client sends 10 bytes of a masked text frame that
+/// announced 1,000 and goes away: the server must report that close as abnormal (1006) and go
+/// on serving the watcher.
+fn check_a_disconnect_mid_message(plugin: &mut PluginTest, url: String) {
     let texts = with_clients(
-        &mut plugin,
+        plugin,
         move |_, _| {
             let raw_url = url.clone();
             block(async move {
                 let (mut watcher, watcher_id) = observer(&url).await;
-                // A masked text frame announcing 1000 bytes, of which 10 arrive before the peer
-                // goes away.
                 let raw = tokio::task::spawn_blocking(move || {
                     let mut stream = raw_handshake(&raw_url);
                     let mut frame = vec![0x81, 0x80 | 126, 0x03, 0xE8, 1, 2, 3, 4];
@@ -423,6 +421,13 @@ fn a_client_that_disconnects_mid_message_is_closed_as_abnormal() {
     let expected_prefix = format!("closed {} 1006 ", watcher_id + 1);
     assert!(texts[0].starts_with(&expected_prefix), "{texts:?}");
     assert_eq!(texts[1], "echo still there");
+}
+
+#[test]
+fn a_client_that_disconnects_mid_message_is_closed_as_abnormal() {
+    let mut plugin = plugin();
+    let url = start_chat(&mut plugin, "");
+    check_a_disconnect_mid_message(&mut plugin, url);
 }
 
 #[test]
@@ -911,34 +916,7 @@ fn a_broadcast_reaches_a_hundred_connections_through_the_http_port_and_the_own_l
 fn a_client_that_disconnects_mid_message_through_the_http_port_is_closed_as_abnormal() {
     let mut plugin = mounted_plugin();
     let (port, _) = start_mounted_chat(&mut plugin);
-    let texts = with_clients(
-        &mut plugin,
-        move |_, _| {
-            let url = format!("ws://127.0.0.1:{port}/chat");
-            let raw_url = url.clone();
-            block(async move {
-                let (mut watcher, watcher_id) = observer(&url).await;
-                let raw = tokio::task::spawn_blocking(move || {
-                    let mut stream = raw_handshake(&raw_url);
-                    let mut frame = vec![0x81, 0x80 | 126, 0x03, 0xE8, 1, 2, 3, 4];
-                    frame.extend_from_slice(b"0123456789");
-                    stream.write_all(&frame).unwrap();
-                    drop(stream);
-                });
-                raw.await.unwrap();
-                let report = next_text(&mut watcher).await;
-                send(&mut watcher, "still there").await;
-                let echo = next_text(&mut watcher).await;
-                watcher.close(None).await.unwrap();
-                vec![report, echo, watcher_id.to_string()]
-            })
-        },
-        no_signals,
-    );
-    let watcher_id: u64 = texts[2].parse().unwrap();
-    let expected_prefix = format!("closed {} 1006 ", watcher_id + 1);
-    assert!(texts[0].starts_with(&expected_prefix), "{texts:?}");
-    assert_eq!(texts[1], "echo still there");
+    check_a_disconnect_mid_message(&mut plugin, format!("ws://127.0.0.1:{port}/chat"));
 }
 
 #[test]
