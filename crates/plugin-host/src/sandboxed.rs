@@ -7,8 +7,9 @@
 //! (which may call the plugin again: calls nest, innermost first), `Request`s are answered
 //! from the user's grants, `Log`s go to the host's log, and a `Map` runs a script function
 //! over a whole batch of items here (on isolates, or item after item). Only the time spent
-//! waiting for the runner counts against the call's deadline, less the time the runner and the
-//! host were runnable but waited for a CPU (a busy machine's share). A runner that crashes,
+//! waiting for the runner counts against the call's deadline, less the time the runner was
+//! runnable but waited for a CPU (a busy machine's share), and a call waits ten deadlines at
+//! most however busy the machine is. A runner that crashes,
 //! runs out of memory or misses the deadline (it is then killed) fails the call in progress
 //! with an error naming the plugin and the cause; the next call starts a fresh runner with
 //! the same configuration. Runners stop themselves when idle and start again on the next call;
@@ -571,6 +572,9 @@ impl SandboxedPlugin {
     /// How long a call waits for its runner, in all, before the scheduling delays are noted
     /// (at most a tenth of the deadline): reading them costs more than a short call.
     const DELAY_MARK: Duration = Duration::from_millis(100);
+    /// How many deadlines a call may wait for its runner, scheduling delays given back or not:
+    /// a runner that gets almost no CPU is still stopped in a bounded time.
+    const MOST_DEADLINES: u32 = 10;
 
     /// Sends the call and pumps messages until its result.
     fn exchange(
@@ -613,13 +617,16 @@ impl SandboxedPlugin {
                     }
                     continue;
                 }
-                Err(ReadFailure::TimedOut) => match self.scheduling_refund(&mut delay_mark) {
-                    Some(refund) => {
-                        budget = refund;
-                        continue;
+                Err(ReadFailure::TimedOut) => {
+                    let ceiling = self.settings.call_timeout.saturating_mul(Self::MOST_DEADLINES);
+                    match self.scheduling_refund(&mut delay_mark) {
+                        Some(refund) if waited < ceiling => {
+                            budget = refund.min(ceiling - waited);
+                            continue;
+                        }
+                        _ => return Err(Exchange::Fault(self.fail(Fault::Timeout))),
                     }
-                    None => return Err(Exchange::Fault(self.fail(Fault::Timeout))),
-                },
+                }
                 Err(ReadFailure::Closed) => return Err(Exchange::Fault(self.fail(Fault::Closed))),
                 Err(ReadFailure::Invalid(problem)) => return Err(Exchange::Fault(self.fail(Fault::Protocol(problem)))),
             };

@@ -140,12 +140,13 @@ impl Process {
         self.child.id()
     }
 
-    /// How long the runner's main thread (where calls run) and the calling thread have been
-    /// runnable but waiting for a CPU since they started (the kernel's `run_delay`): time the
-    /// machine's load took, not the plugin. `None` where the kernel does not say.
+    /// How long the runner's main thread (where calls run) has been runnable but waiting for a
+    /// CPU since it started (the kernel's `run_delay`): time the machine's load took, not the
+    /// plugin. The calling thread's own delay is left out: added to the runner's it can exceed
+    /// the time that passed (both wait at once on a busy machine), and a deadline refunded more
+    /// than it lasted never comes. `None` where the kernel does not say.
     pub(crate) fn scheduling_delay(&self) -> Option<Duration> {
-        let runner = run_delay(&format!("/proc/{}/schedstat", self.child.id()))?;
-        Some(runner + run_delay("/proc/thread-self/schedstat")?)
+        run_delay(&format!("/proc/{}/schedstat", self.child.id()))
     }
 
     /// Sends a message (write errors mean the runner is gone; the caller finds out why).
