@@ -33,10 +33,18 @@ fn readable(stream: &UnixStream, timeout: PollTimeout) -> bool {
     poll(&mut fds, timeout).is_ok_and(|ready| ready > 0)
 }
 
-/// True when the socket has data now (or the peer is gone), without waiting. The channel's
-/// socket carries nothing after its preamble, so for it this means the other end is gone.
+/// True when the socket has data now (or the peer is gone), without waiting.
 pub fn is_readable(stream: &UnixStream) -> bool {
     readable(stream, PollTimeout::ZERO)
+}
+
+/// True when the other end of the socket is closed (its process ended), without waiting.
+/// Bytes it wrote do not count: the sandbox channel's socket carries nothing after its
+/// preamble, and a plugin that writes to it anyway must not pass for gone.
+pub fn is_hung_up(stream: &UnixStream) -> bool {
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::empty())];
+    poll(&mut fds, PollTimeout::ZERO).is_ok_and(|ready| ready > 0)
+        && fds[0].revents().is_some_and(|events| events.intersects(PollFlags::POLLHUP | PollFlags::POLLERR))
 }
 
 /// Decides whether a wait polls before it blocks, from how the last spins went.
@@ -94,14 +102,16 @@ mod tests {
     use std::io::Write;
 
     #[test]
-    fn a_socket_is_readable_once_it_has_data_or_its_peer_is_gone() {
+    fn a_socket_is_readable_with_data_and_hung_up_only_once_its_peer_is_gone() {
         let (mut a, b) = UnixStream::pair().unwrap();
         assert!(!is_readable(&b));
         a.write_all(b"x").unwrap();
         assert!(is_readable(&b));
+        assert!(!is_hung_up(&b), "data is no hang-up");
         let (c, d) = UnixStream::pair().unwrap();
+        assert!(!is_hung_up(&d));
         drop(c);
-        assert!(is_readable(&d), "hang-up");
+        assert!(is_readable(&d) && is_hung_up(&d), "hang-up");
     }
 
     #[test]

@@ -42,8 +42,9 @@ const REGION: usize = DATA + RING_BYTES;
 /// The size of the whole shared mapping: the host-to-runner ring, then the runner-to-host one.
 pub const MAPPING_BYTES: usize = 2 * REGION;
 
-/// How often a sleeping reader or writer wakes to see whether the other end is gone.
-pub const HOST_CHECK: Duration = Duration::from_millis(5);
+/// How often a writer waiting for room looks whether the reader is gone (rare: only a
+/// message larger than the room left waits).
+const ROOM_CHECK: Duration = Duration::from_millis(10);
 
 /// Which end of the channel this process is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,6 +106,7 @@ impl SharedRings {
 }
 
 /// One direction's ring in the mapping.
+#[derive(Clone)]
 struct Ring {
     mapping: Arc<Mapping>,
     base: usize,
@@ -124,7 +126,7 @@ impl Ring {
 }
 
 fn corrupted(what: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("the channel's shared memory was corrupted ({what})"))
+    io::Error::new(io::ErrorKind::InvalidData, format!("the channel's shared memory was corrupted: {what}"))
 }
 
 /// This process's writing end.
@@ -177,9 +179,9 @@ impl RingSender {
                 if left.is_zero() {
                     return Err(io::Error::new(io::ErrorKind::TimedOut, "the reader made no room in time"));
                 }
-                left.min(HOST_CHECK)
+                left.min(ROOM_CHECK)
             }
-            None => HOST_CHECK,
+            None => ROOM_CHECK,
         };
         let waiting = self.ring.word(WRITER_WAITING);
         waiting.store(1, Ordering::SeqCst);
@@ -208,7 +210,24 @@ pub struct RingReceiver {
     consumed: usize,
 }
 
+/// Wakes a [`RingReceiver`] sleeping for bytes, from another thread (one that sees the writer
+/// go), so that it looks at once whether the writer is gone.
+pub struct RingWaker {
+    ring: Ring,
+}
+
+impl RingWaker {
+    pub fn wake(&self) {
+        futex_wake(self.ring.word(HEAD));
+    }
+}
+
 impl RingReceiver {
+    /// A waker for this receiver's sleeps.
+    pub fn waker(&self) -> RingWaker {
+        RingWaker { ring: self.ring.clone() }
+    }
+
     /// Bytes the writer published and we have not read; an error when the writer's position
     /// claims more than the ring holds.
     fn waiting(&self) -> io::Result<usize> {
@@ -269,8 +288,8 @@ impl RingReceiver {
 
     /// The body of the next frame, waiting for it until `deadline` (`None`: no limit). `gone`
     /// says whether the writer's process has ended; it is asked when a wait finds nothing,
-    /// every `check` at the latest. A frame that arrives in pieces is kept across calls that
-    /// time out.
+    /// every `check` at the latest and whenever a [`RingWaker`] wakes the wait. A frame that
+    /// arrives in pieces is kept across calls that time out.
     pub fn receive(
         &mut self,
         deadline: Option<Instant>,

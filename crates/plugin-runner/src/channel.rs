@@ -7,14 +7,15 @@ use std::io::ErrorKind;
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use tusk_plugin_boundary::poll::is_readable;
+use tusk_plugin_boundary::poll::is_hung_up;
 use tusk_plugin_boundary::ring::{ReadFailure, RingReceiver, RingSender, SharedRings, Side};
 use tusk_plugin_wire::{ToHost, ToRunner, encode_frame};
 
 /// How often a runner waiting for the host looks whether the host closed the channel (the
 /// host kills its runners when it drops them, and their death signal fires when it dies:
-/// this only matters for a host that closes the channel and leaves the runner be).
-const HOST_GONE_CHECK: Duration = Duration::from_millis(50);
+/// this only matters for a host that closes the channel and leaves the runner be, so it may
+/// take a while).
+const HOST_GONE_CHECK: Duration = Duration::from_millis(500);
 
 /// What a read produced.
 pub(crate) enum Received {
@@ -44,7 +45,7 @@ impl Channel {
     pub(crate) fn send(&mut self, message: &ToHost) {
         let socket = &self.socket;
         let sent = encode_frame(&mut self.outbox, |out| message.encode(out))
-            .and_then(|()| self.sender.send(&self.outbox, None, || is_readable(socket)));
+            .and_then(|()| self.sender.send(&self.outbox, None, || is_hung_up(socket)));
         if let Err(error) = sent {
             if error.kind() != ErrorKind::BrokenPipe {
                 eprintln!("tusk-plugin-runner: cannot write to the host: {error}");
@@ -61,7 +62,7 @@ impl Channel {
     pub(crate) fn receive(&mut self, timeout: Option<Duration>) -> Received {
         let deadline = timeout.map(|timeout| Instant::now() + timeout);
         let socket = &self.socket;
-        match self.receiver.receive(deadline, HOST_GONE_CHECK, || is_readable(socket)) {
+        match self.receiver.receive(deadline, HOST_GONE_CHECK, || is_hung_up(socket)) {
             Ok(body) => match ToRunner::decode(body) {
                 Ok(message) => Received::Message(message),
                 Err(error) => Received::Broken(format!("invalid message from the host: {error}")),

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use tusk_plugin_boundary::poll::is_readable;
+use tusk_plugin_boundary::poll::is_hung_up;
 use tusk_plugin_boundary::ring::{RingReceiver, RingSender, SharedRings, Side};
 use tusk_plugin_wire::{FsGrants, Init, Limits, NetGrant, PREAMBLE, PROTOCOL_VERSION, ToHost, ToRunner, WireValue, encode_frame};
 
@@ -75,13 +75,13 @@ impl Runner {
 
     fn send_bytes(&mut self, bytes: &[u8]) {
         let socket = &self.socket;
-        self.sender.send(bytes, Some(Instant::now() + Duration::from_secs(10)), || is_readable(socket)).unwrap();
+        self.sender.send(bytes, Some(Instant::now() + Duration::from_secs(10)), || is_hung_up(socket)).unwrap();
     }
 
     fn receive(&mut self) -> Option<ToHost> {
         let socket = &self.socket;
         let deadline = Some(Instant::now() + Duration::from_secs(10));
-        let body = self.receiver.receive(deadline, Duration::from_millis(5), || is_readable(socket)).ok()?;
+        let body = self.receiver.receive(deadline, Duration::from_millis(5), || is_hung_up(socket)).ok()?;
         Some(ToHost::decode(body).unwrap())
     }
 

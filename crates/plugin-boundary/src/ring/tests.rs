@@ -75,6 +75,24 @@ fn a_gone_writer_is_noticed_after_what_it_wrote_is_read() {
 }
 
 #[test]
+fn a_waker_ends_a_long_sleep_at_once() {
+    let ((_, mut host_in), (_runner_out, _)) = pair();
+    let waker = host_in.waker();
+    let gone = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = gone.clone();
+    let started = Instant::now();
+    let thread = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        seen.store(true, Ordering::SeqCst);
+        waker.wake();
+    });
+    let outcome = host_in.receive(None, Duration::from_secs(60), || gone.load(Ordering::SeqCst));
+    assert_eq!(outcome, Err(ReadFailure::Closed));
+    assert!(started.elapsed() < Duration::from_secs(30), "woken, not timed out");
+    thread.join().unwrap();
+}
+
+#[test]
 fn a_reader_that_makes_no_room_times_the_writer_out() {
     let ((mut host_out, _), _runner) = pair();
     let body = vec![7u8; RING_BYTES];
@@ -96,7 +114,7 @@ fn a_runner_scribbling_over_the_rings_gets_errors_not_crashes() {
     match host_in.receive(soon(), CHECK, || false) {
         Err(ReadFailure::Invalid(message)) => assert_eq!(
             message,
-            "the channel's shared memory was corrupted (the writer's position is further ahead than the ring holds)"
+            "the channel's shared memory was corrupted: the writer's position is further ahead than the ring holds"
         ),
         other => panic!("expected an error, got {other:?}"),
     }
@@ -112,7 +130,7 @@ fn a_runner_scribbling_over_the_rings_gets_errors_not_crashes() {
     assert_eq!(error.kind(), io::ErrorKind::InvalidData);
     assert_eq!(
         error.to_string(),
-        "the channel's shared memory was corrupted (the reader's position is not behind the writer's)"
+        "the channel's shared memory was corrupted: the reader's position is not behind the writer's"
     );
 
     // A frame header claiming more than the limit is refused before anything is reserved.

@@ -8,7 +8,7 @@
 //! and its exit is put into words.
 
 use std::io::{IoSlice, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -16,12 +16,13 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, killpg};
 use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
-use tusk_plugin_boundary::poll::is_readable;
-use tusk_plugin_boundary::ring::{HOST_CHECK, RingReceiver, RingSender, SharedRings, Side};
+use tusk_plugin_boundary::poll::is_hung_up;
+use tusk_plugin_boundary::ring::{RingReceiver, RingSender, RingWaker, SharedRings, Side};
 use tusk_plugin_wire::{PREAMBLE, ToHost, ToRunner, encode_frame};
 
 use tusk_plugin_catalog::permissions::PluginGrants;
@@ -117,9 +118,10 @@ impl Process {
         let tail = Arc::new((Mutex::new(Tail::default()), Condvar::new()));
         let forwarded = tail.clone();
         let prefix = format!("[plugin {plugin}] ");
+        let watched = host_end.try_clone().map(|socket| (socket, receiver.waker()));
         let spawned = std::thread::Builder::new()
             .name("tusk-runner-output".into())
-            .spawn(move || forward(output, &prefix, &forwarded));
+            .spawn(move || forward(output, watched.ok(), &prefix, &forwarded));
         if spawned.is_err() {
             let _ = child.kill();
             let _ = child.wait();
@@ -160,7 +162,7 @@ impl Process {
     pub(crate) fn send(&mut self, message: &ToRunner) -> std::io::Result<()> {
         encode_frame(&mut self.outbox, |out| message.encode(out))?;
         let socket = &self.socket;
-        self.sender.send(&self.outbox, Some(Instant::now() + self.send_timeout), || is_readable(socket))
+        self.sender.send(&self.outbox, Some(Instant::now() + self.send_timeout), || is_hung_up(socket))
     }
 
     /// Sends several messages at once (pending object drops before a call).
@@ -171,7 +173,7 @@ impl Process {
             batch.extend_from_slice(&self.outbox);
         }
         let socket = &self.socket;
-        self.sender.send(&batch, Some(Instant::now() + self.send_timeout), || is_readable(socket))
+        self.sender.send(&batch, Some(Instant::now() + self.send_timeout), || is_hung_up(socket))
     }
 
     /// Reads one message, waiting at most `budget` in all: the deadline is one instant for
@@ -179,7 +181,7 @@ impl Process {
     /// stretch it.
     pub(crate) fn receive(&mut self, budget: Duration) -> Result<ToHost, ReadFailure> {
         let socket = &self.socket;
-        let body = self.receiver.receive(Some(Instant::now() + budget), HOST_CHECK, || is_readable(socket))?;
+        let body = self.receiver.receive(Some(Instant::now() + budget), GONE_CHECK, || is_hung_up(socket))?;
         ToHost::decode(body).map_err(|error| ReadFailure::Invalid(error.to_string()))
     }
 
@@ -294,13 +296,43 @@ fn send_preamble(
     super::broker::start(host_end, grants, connect_timeout).map_err(failed)
 }
 
+/// How often a wait for the runner looks whether it is gone, in case the output thread has not
+/// said so yet (it wakes the wait as soon as the channel's socket hangs up).
+const GONE_CHECK: Duration = Duration::from_millis(100);
+
 /// Copies the runner's output to our standard error, one line at a time, each marked with
 /// `prefix` and with control characters and terminal escapes shown as text (a plugin must not
-/// drive the user's terminal), and keeps the last bytes for crash reports.
-fn forward(mut output: impl Read, prefix: &str, tail: &(Mutex<Tail>, Condvar)) {
+/// drive the user's terminal), and keeps the last bytes for crash reports. Meanwhile it
+/// watches the channel's socket: when it hangs up (the runner is gone), the host's wait for a
+/// message is woken at once, so that a wait sleeping on the ring needs no frequent wake-ups
+/// to notice a crash.
+fn forward(
+    mut output: std::io::PipeReader,
+    mut watched: Option<(UnixStream, RingWaker)>,
+    prefix: &str,
+    tail: &(Mutex<Tail>, Condvar),
+) {
     let mut buffer = [0u8; 4096];
     let mut line = Vec::new();
     loop {
+        if let Some((socket, waker)) = &watched {
+            let mut fds = [
+                PollFd::new(output.as_fd(), PollFlags::POLLIN),
+                PollFd::new(socket.as_fd(), PollFlags::empty()),
+            ];
+            if poll(&mut fds, PollTimeout::NONE).is_err() {
+                continue;
+            }
+            let hung_up = fds[1].revents().is_some_and(|events| !events.is_empty());
+            let output_ready = fds[0].revents().is_some_and(|events| !events.is_empty());
+            if hung_up {
+                waker.wake();
+                watched = None;
+            }
+            if !output_ready {
+                continue;
+            }
+        }
         let read = match output.read(&mut buffer) {
             Ok(0) | Err(_) => break,
             Ok(read) => read,
