@@ -105,7 +105,9 @@ fn a_reply_trickled_a_byte_at_a_time_is_stopped_at_the_deadline() {
 /// fresh runner.
 #[test]
 fn a_plugin_scribbling_over_the_channel_s_rings_is_stopped_with_a_clear_error() {
-    let mut host = sandboxed(&["escape", "my_plugin"], no_flags);
+    let mut host = TestHost::sandboxed(&["escape", "my_plugin"], script_dir_grants, |settings| {
+        settings.sandbox.call_timeout = Duration::from_secs(2);
+    });
     assert_eq!(
         message(&mut host, "escape_scribble(\"head\")"),
         "escape_scribble: plugin `escape` sent an invalid message (the channel's shared memory was corrupted: \
