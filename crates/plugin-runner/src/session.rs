@@ -268,7 +268,7 @@ impl Session {
 
     fn stop_idle(&'static self) -> ! {
         // The host is not reading: callbacks and requests during the plugin's shutdown fail
-        // at once (logs are queued on the socket and read with the next call).
+        // at once (logs wait in the ring and are read with the next call).
         self.stopping.set(true);
         let _ = ffi::shutdown();
         self.send(&ToHost::IdleExit);
