@@ -140,7 +140,12 @@ impl RingSender {
     /// Writes `bytes` (whole frames), waiting for room while the ring is full, until
     /// `deadline`. `gone` says whether the reader's process has ended; it is asked when a wait
     /// for room finds none.
-    pub fn send(&mut self, mut bytes: &[u8], deadline: Option<Instant>, mut gone: impl FnMut() -> bool) -> io::Result<()> {
+    pub fn send(
+        &mut self,
+        mut bytes: &[u8],
+        deadline: Option<Instant>,
+        mut gone: impl FnMut() -> bool,
+    ) -> io::Result<()> {
         while !bytes.is_empty() {
             let tail = self.ring.word(TAIL).load(Ordering::Acquire);
             let used = self.head.wrapping_sub(tail) as usize;
@@ -322,7 +327,12 @@ impl RingReceiver {
 
     /// Waits until the writer publishes bytes (spinning first while that pays, see
     /// [`Spinner`]), the deadline passes, or the writer is gone.
-    fn wait(&mut self, deadline: Option<Instant>, check: Duration, gone: &mut impl FnMut() -> bool) -> Result<(), ReadFailure> {
+    fn wait(
+        &mut self,
+        deadline: Option<Instant>,
+        check: Duration,
+        gone: &mut impl FnMut() -> bool,
+    ) -> Result<(), ReadFailure> {
         let tail = self.tail;
         let head = self.ring.word(HEAD);
         if self.spinner.spin_until(|| head.load(Ordering::Relaxed) != tail) {

@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 use tusk_eval::isolate::{ParallelError, ParallelItems};
 use tusk_eval::{CallContext, Value};
 use tusk_plugin_wire::{
-    CallError, FsGrants, Init, Limits, MapFailure, MapOutcome, NetGrant, PROTOCOL_VERSION, Ready, Request, Symbol, ToHost,
-    ToRunner, WireValue,
+    CallError, FsGrants, Init, Limits, MapFailure, MapOutcome, NetGrant, PROTOCOL_VERSION, Ready, Request, Symbol,
+    ToHost, ToRunner, WireValue,
 };
 pub use tusk_plugin_wire::{Layer as SandboxLayer, LayerState};
 

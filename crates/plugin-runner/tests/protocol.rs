@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use tusk_plugin_boundary::poll::is_hung_up;
 use tusk_plugin_boundary::ring::{RingReceiver, RingSender, SharedRings, Side};
-use tusk_plugin_wire::{FsGrants, Init, Limits, NetGrant, PREAMBLE, PROTOCOL_VERSION, ToHost, ToRunner, WireValue, encode_frame};
+use tusk_plugin_wire::{
+    FsGrants, Init, Limits, NetGrant, PREAMBLE, PROTOCOL_VERSION, ToHost, ToRunner, WireValue, encode_frame,
+};
 
 fn runner_binary() -> &'static str {
     env!("CARGO_BIN_EXE_tusk-plugin-runner")

@@ -38,7 +38,8 @@ impl Mapping {
     /// Creates a memfd of `len` bytes, seals its size, and maps it shared.
     pub(crate) fn create(len: usize) -> io::Result<Mapping> {
         // SAFETY: the name is a NUL-terminated string; the flags are valid for memfd_create.
-        let raw = unsafe { libc::memfd_create(c"tusk-sandbox-ring".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
+        let raw =
+            unsafe { libc::memfd_create(c"tusk-sandbox-ring".as_ptr(), libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING) };
         if raw < 0 {
             return Err(last_error());
         }

@@ -316,10 +316,8 @@ fn forward(
     let mut line = Vec::new();
     loop {
         if let Some((socket, waker)) = &watched {
-            let mut fds = [
-                PollFd::new(output.as_fd(), PollFlags::POLLIN),
-                PollFd::new(socket.as_fd(), PollFlags::empty()),
-            ];
+            let mut fds =
+                [PollFd::new(output.as_fd(), PollFlags::POLLIN), PollFd::new(socket.as_fd(), PollFlags::empty())];
             if poll(&mut fds, PollTimeout::NONE).is_err() {
                 continue;
             }
