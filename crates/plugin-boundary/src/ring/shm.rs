@@ -104,7 +104,7 @@ impl Mapping {
     /// The 32-bit word at `offset`. Panics if it is not an aligned word inside the mapping
     /// (the offsets are constants of the ring layout, never values read from the mapping).
     pub(crate) fn word(&self, offset: usize) -> &AtomicU32 {
-        assert!(offset % 4 == 0 && offset + 4 <= self.len, "word {offset} outside the mapping");
+        assert!(offset.is_multiple_of(4) && offset + 4 <= self.len, "word {offset} outside the mapping");
         // SAFETY: the word lies inside the mapping (checked), which is page-aligned and lives
         // as long as `self`; every access to it from either process is atomic (a hostile peer
         // may write it non-atomically, which gives us some value, never undefined memory).
