@@ -1,7 +1,8 @@
 //! Waiting for the other end of the sandbox channel. A call's answer (or the next call of a
 //! loop) usually comes within a few microseconds, while waking a thread blocked on another CPU
 //! costs several times that on a virtual machine (bench/README.md has the figures): both ends
-//! poll without blocking for up to [`SPIN`] before they block.
+//! look at their ring (see [`crate::ring`]) without blocking for up to [`SPIN`] before they
+//! sleep.
 //!
 //! Polling pays only while the other end runs on another CPU at the same time. When every CPU
 //! is busy, the kernel queues the woken peer behind the very thread that polls for its answer
@@ -37,6 +38,15 @@ pub fn is_readable(stream: &UnixStream) -> bool {
     readable(stream, PollTimeout::ZERO)
 }
 
+/// True when the other end of the socket is closed (its process ended), without waiting.
+/// Bytes it wrote do not count: the sandbox channel's socket carries nothing after its
+/// preamble, and a plugin that writes to it anyway must not pass for gone.
+pub fn is_hung_up(stream: &UnixStream) -> bool {
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::empty())];
+    poll(&mut fds, PollTimeout::ZERO).is_ok_and(|ready| ready > 0)
+        && fds[0].revents().is_some_and(|events| events.intersects(PollFlags::POLLHUP | PollFlags::POLLERR))
+}
+
 /// Decides whether a wait polls before it blocks, from how the last spins went.
 #[derive(Debug, Default)]
 pub struct Spinner {
@@ -49,10 +59,10 @@ pub struct Spinner {
 }
 
 impl Spinner {
-    /// Polls the socket without blocking until it has data (true) or [`SPIN`] has passed
-    /// (false); false at once while polling has not been paying off. After false, the caller
-    /// blocks and reports how long with [`Spinner::blocked_for`].
-    pub fn spin_until_readable(&mut self, stream: &UnixStream) -> bool {
+    /// Polls `ready` without blocking until it is true (true) or [`SPIN`] has passed (false);
+    /// false at once while polling has not been paying off. After false, the caller blocks
+    /// and reports how long with [`Spinner::blocked_for`].
+    pub fn spin_until(&mut self, mut ready: impl FnMut() -> bool) -> bool {
         self.before = None;
         if self.skip > 0 {
             self.skip -= 1;
@@ -60,7 +70,7 @@ impl Spinner {
         }
         let started = Instant::now();
         loop {
-            if readable(stream, PollTimeout::ZERO) {
+            if ready() {
                 self.backoff = 0;
                 return true;
             }
@@ -84,30 +94,6 @@ impl Spinner {
             self.skip = before;
         }
     }
-
-    /// Waits until the socket has data (true) or `deadline` passes (false): polls without
-    /// blocking for up to [`SPIN`] (see [`Spinner::spin_until_readable`]), then blocks in `poll`
-    /// for the time left. Hang-up and errors count as readable: the read that follows says what
-    /// happened.
-    pub fn wait_until_readable(&mut self, stream: &UnixStream, deadline: Instant) -> bool {
-        if self.spin_until_readable(stream) {
-            return true;
-        }
-        let blocked = Instant::now();
-        let ready = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break readable(stream, PollTimeout::ZERO);
-            }
-            // Whole milliseconds, rounded up, so that the last wait does not end early.
-            let millis = u16::try_from(left.as_micros().div_ceil(1000)).unwrap_or(u16::MAX);
-            if readable(stream, PollTimeout::from(millis)) {
-                break true;
-            }
-        };
-        self.blocked_for(blocked.elapsed());
-        ready
-    }
 }
 
 #[cfg(test)]
@@ -116,34 +102,38 @@ mod tests {
     use std::io::Write;
 
     #[test]
-    fn data_is_seen_and_silence_times_out() {
+    fn a_socket_is_readable_with_data_and_hung_up_only_once_its_peer_is_gone() {
         let (mut a, b) = UnixStream::pair().unwrap();
-        let mut spinner = Spinner::default();
-        assert!(!spinner.wait_until_readable(&b, Instant::now() + Duration::from_millis(5)));
+        assert!(!is_readable(&b));
         a.write_all(b"x").unwrap();
-        assert!(spinner.wait_until_readable(&b, Instant::now()));
+        assert!(is_readable(&b));
+        assert!(!is_hung_up(&b), "data is no hang-up");
+        let (c, d) = UnixStream::pair().unwrap();
+        assert!(!is_hung_up(&d));
+        drop(c);
+        assert!(is_readable(&d) && is_hung_up(&d), "hang-up");
     }
 
     #[test]
     fn fruitless_spins_back_off_and_a_fruitful_one_resets() {
         let (mut a, b) = UnixStream::pair().unwrap();
         let mut spinner = Spinner::default();
-        assert!(!spinner.spin_until_readable(&b), "nothing was sent");
+        assert!(!spinner.spin_until(|| is_readable(&b)), "nothing was sent");
         assert_eq!((spinner.skip, spinner.backoff), (1, 1));
         a.write_all(b"x").unwrap();
-        assert!(!spinner.spin_until_readable(&b), "skipped: polling did not pay off");
-        assert!(spinner.spin_until_readable(&b), "polls again after the skip");
+        assert!(!spinner.spin_until(|| is_readable(&b)), "skipped: polling did not pay off");
+        assert!(spinner.spin_until(|| is_readable(&b)), "polls again after the skip");
         assert_eq!((spinner.skip, spinner.backoff), (0, 0));
         let (_c, d) = UnixStream::pair().unwrap();
         for expected in [1, 2, 4, 8] {
-            assert!(!spinner.spin_until_readable(&d));
+            assert!(!spinner.spin_until(|| is_readable(&d)));
             assert_eq!(spinner.skip, expected, "doubles with each fruitless spin");
             while spinner.skip > 0 {
-                assert!(!spinner.spin_until_readable(&d));
+                assert!(!spinner.spin_until(|| is_readable(&d)));
             }
         }
         spinner.backoff = MAX_SKIP;
-        assert!(!spinner.spin_until_readable(&d));
+        assert!(!spinner.spin_until(|| is_readable(&d)));
         assert_eq!(spinner.skip, MAX_SKIP, "bounded");
     }
 
@@ -151,15 +141,17 @@ mod tests {
     fn a_fruitless_spin_before_a_long_wait_does_not_count() {
         let (_a, b) = UnixStream::pair().unwrap();
         let mut spinner = Spinner::default();
-        assert!(!spinner.spin_until_readable(&b));
+        assert!(!spinner.spin_until(|| is_readable(&b)));
         spinner.blocked_for(LONG_WAIT);
         assert_eq!((spinner.skip, spinner.backoff), (0, 0), "polls again next time");
-        assert!(!spinner.spin_until_readable(&b));
+        assert!(!spinner.spin_until(|| is_readable(&b)));
         spinner.blocked_for(Duration::from_micros(5));
         assert_eq!((spinner.skip, spinner.backoff), (1, 1), "a short wait counts");
-        assert!(!spinner.wait_until_readable(&b, Instant::now() + 2 * LONG_WAIT), "skipped, then timed out");
+        assert!(!spinner.spin_until(|| is_readable(&b)), "skipped");
+        spinner.blocked_for(2 * LONG_WAIT);
         assert_eq!((spinner.skip, spinner.backoff), (0, 1), "a skipped spin is no fruitless one");
-        assert!(!spinner.wait_until_readable(&b, Instant::now() + 2 * LONG_WAIT));
+        assert!(!spinner.spin_until(|| is_readable(&b)));
+        spinner.blocked_for(2 * LONG_WAIT);
         assert_eq!((spinner.skip, spinner.backoff), (1, 1), "the long wait undid the doubling");
     }
 }

@@ -1,6 +1,7 @@
 //! Sandboxed plugins: the same plugin library, run by `tusk-plugin-runner` in a
 //! child process that locked itself down before loading it (see the runner crate), spoken to
-//! over a socket pair with the `tusk-plugin-wire` protocol.
+//! with the `tusk-plugin-wire` protocol through shared-memory rings (a socket pair tells each
+//! end when the other is gone).
 //!
 //! [`SandboxedPlugin`] is the host's side of one such plugin. A call sends `Call` and pumps
 //! messages until its `Result`: `Callback`s run script functions on the interpreter's thread
@@ -29,8 +30,8 @@ use std::time::{Duration, Instant};
 use tusk_eval::isolate::{ParallelError, ParallelItems};
 use tusk_eval::{CallContext, Value};
 use tusk_plugin_wire::{
-    CallError, FsGrants, Init, Limits, MapOutcome, NetGrant, PROTOCOL_VERSION, Ready, Request, Symbol, ToHost,
-    ToRunner, WireValue,
+    CallError, FsGrants, Init, Limits, MapFailure, MapOutcome, NetGrant, PROTOCOL_VERSION, Ready, Request, Symbol,
+    ToHost, ToRunner, WireValue,
 };
 pub use tusk_plugin_wire::{Layer as SandboxLayer, LayerState};
 
@@ -346,7 +347,7 @@ impl SandboxedPlugin {
     fn launch(&self) -> Result<Ready, String> {
         // A connection the broker makes for the plugin may take as long as a call.
         let broker = (self.init.net == NetGrant::Brokered).then(|| (self.grants.clone(), self.settings.call_timeout));
-        let mut process = Process::spawn(&self.runner_path, &self.name, broker)?;
+        let mut process = Process::spawn(&self.runner_path, &self.name, broker, self.settings.call_timeout)?;
         if let (Some(channel), Some(sender)) = (process.take_events(), self.services.events()) {
             let plugin = crate::events::PluginEvents { plugin: std::sync::Arc::from(self.name.as_str()), sender };
             let retained = events::Retained::default();
@@ -709,17 +710,17 @@ impl SandboxedPlugin {
         let converter = self.converter();
         let (function, items) = match (converter.value(WireValue::Function(function)), converter.value(items)) {
             (Ok(function), Ok(items)) => (function, items),
-            (Err(message), _) | (_, Err(message)) => return MapOutcome::Failed(message),
+            (Err(message), _) | (_, Err(message)) => return Err(MapFailure::Failed(message)),
         };
         let items = match &items {
             Value::Array(values) => ParallelItems::Values(values),
             Value::Range(start, end) => ParallelItems::Range(*start, *end),
-            _ => return MapOutcome::Failed("parallel calls need an array or a range of items".into()),
+            _ => return Err(MapFailure::Failed("parallel calls need an array or a range of items".into())),
         };
         // No borrow of this plugin's state is held here: the script function may call the
         // plugin again.
         let Some(ctx) = ctx else {
-            return MapOutcome::Failed("lambdas can only be called during a call into the plugin".into());
+            return Err(MapFailure::Failed("lambdas can only be called during a call into the plugin".into()));
         };
         let results = if workers == 0 {
             let count = match items {
@@ -728,7 +729,7 @@ impl SandboxedPlugin {
             };
             // The results are a collection of `count` values: refuse what could never be built.
             if let Err(error) = ctx.check_collection_len(count) {
-                return MapOutcome::Failed(error.at(ctx.call_site()).to_string());
+                return Err(MapFailure::Failed(error.at(ctx.call_site()).to_string()));
             }
             let mut results = Vec::with_capacity(count);
             let mut each = |item: Value| -> Result<(), String> {
@@ -740,20 +741,17 @@ impl SandboxedPlugin {
                 ParallelItems::Range(start, end) => (start..end).try_for_each(|number| each(Value::Int(number))),
             };
             if let Err(message) = done {
-                return MapOutcome::Failed(message);
+                return Err(MapFailure::Failed(message));
             }
             results
         } else {
             match tusk_eval::isolate::map_parallel(ctx, &function, items, workers as usize) {
                 Ok(results) => results,
-                Err(ParallelError::Unsupported(reason)) => return MapOutcome::Unsupported(reason),
-                Err(ParallelError::Failed(error)) => return MapOutcome::Failed(error.to_string()),
+                Err(ParallelError::Unsupported(reason)) => return Err(MapFailure::Unsupported(reason)),
+                Err(ParallelError::Failed(error)) => return Err(MapFailure::Failed(error.to_string())),
             }
         };
-        match self.converter().to_wire(&Value::array(results)) {
-            Ok(results) => MapOutcome::Done(results),
-            Err(message) => MapOutcome::Failed(message),
-        }
+        self.converter().to_wire(&Value::array(results)).map_err(MapFailure::Failed)
     }
 
     fn serve_request(&self, request: Request) -> Result<Option<String>, String> {
@@ -793,8 +791,16 @@ impl SandboxedPlugin {
                 process.send_all(&batch)
             }
         };
-        // A failed write means the runner is gone; reading says how.
-        sent.map_err(|_| Exchange::Fault(self.fail(Fault::Closed)))
+        sent.map_err(|error| {
+            let fault = match error.kind() {
+                // The runner left no room in its ring for the whole deadline.
+                std::io::ErrorKind::TimedOut => Fault::Timeout,
+                std::io::ErrorKind::InvalidData => Fault::Protocol(error.to_string()),
+                // Otherwise the runner is gone; its end says how.
+                _ => Fault::Closed,
+            };
+            Exchange::Fault(self.fail(fault))
+        })
     }
 
     fn current_fault(&self) -> String {

@@ -100,6 +100,31 @@ fn a_reply_trickled_a_byte_at_a_time_is_stopped_at_the_deadline() {
     assert_host_still_serves(&mut host);
 }
 
+/// The channel's shared memory is the plugin's to write too: positions it corrupts end the
+/// runner with a clear error, never a crash or a hang of the host, and the next call gets a
+/// fresh runner.
+#[test]
+fn a_plugin_scribbling_over_the_channel_s_rings_is_stopped_with_a_clear_error() {
+    let mut host = TestHost::sandboxed(&["escape", "my_plugin"], script_dir_grants, |settings| {
+        settings.sandbox.call_timeout = Duration::from_secs(2);
+    });
+    assert_eq!(
+        message(&mut host, "escape_scribble(\"head\")"),
+        "escape_scribble: plugin `escape` sent an invalid message (the channel's shared memory was corrupted: \
+         the writer's position is further ahead than the ring holds) and was stopped"
+    );
+    // The host's own ring: the runner claims to have read what the host never wrote, which the
+    // host sees when it next writes.
+    assert_eq!(host.value("escape_scribble(\"tail\")").unwrap(), json!("scribbled"));
+    assert_eq!(
+        message(&mut host, "escape_scribble(\"tail\")"),
+        "escape_scribble: plugin `escape` sent an invalid message (the channel's shared memory was corrupted: \
+         the reader's position is not behind the writer's) and was stopped"
+    );
+    assert_eq!(host.value("escape_scribble(\"none\")").unwrap_err().message, "escape_scribble: expected head or tail");
+    assert_host_still_serves(&mut host);
+}
+
 #[test]
 fn a_shutdown_that_never_returns_is_cut_short_and_reported() {
     let mut host = sandboxed(&["stuck"], no_flags);

@@ -28,7 +28,7 @@ use tusk_plugin_boundary::fs::Grant;
 use tusk_plugin_hostapi::descriptor;
 pub(crate) use tusk_plugin_hostapi::descriptor::SymbolHandle;
 use tusk_plugin_hostapi::{Backend, CallPointer, Context, Failure, Lookup, ParallelFailure, Reply, Shape, Temporaries};
-use tusk_plugin_wire::{CallError, MapOutcome, Request, Symbol, WireValue};
+use tusk_plugin_wire::{CallError, MapFailure, Request, Symbol, WireValue};
 
 use crate::local::{Local, ObjectRef};
 use crate::session::Session;
@@ -376,9 +376,9 @@ impl Backend for Remote {
         let workers = u32::try_from(workers).unwrap_or(u32::MAX);
         // The call pointer is the call's id (see `call`).
         match session.map(call.as_ptr() as usize as u64, function_id, items, workers) {
-            MapOutcome::Done(results) => Ok(session.local(results)),
-            MapOutcome::Unsupported(reason) => Err(ParallelFailure::Unsupported(reason)),
-            MapOutcome::Failed(message) => Err(ParallelFailure::Failed(message)),
+            Ok(results) => Ok(session.local(results)),
+            Err(MapFailure::Unsupported(reason)) => Err(ParallelFailure::Unsupported(reason)),
+            Err(MapFailure::Failed(message)) => Err(ParallelFailure::Failed(message)),
         }
     }
 

@@ -1,7 +1,8 @@
 //! The sandboxed plugin runner. The host spawns it with one end of a socket pair as standard
 //! input; it then, in this order and before any plugin code runs: arms the parent-death signal,
-//! takes the channel off standard input (and the network broker socket that comes with the
-//! preamble), reads `Init`, pre-validates the library file (its info record, nothing
+//! takes the channel off standard input (and what comes with the preamble: the shared memory
+//! of the rings that carry the messages, the event channel, the network broker socket), reads
+//! `Init`, pre-validates the library file (its info record, nothing
 //! executed), locks itself down (rlimits → Landlock → no new privileges →
 //! seccomp, see [`lockdown`]), opens the library, runs the plugin's `init` and reports `Ready`
 //! with the sandbox layers in force. Then it serves calls until the host says `Shutdown`,
@@ -26,6 +27,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
+use tusk_plugin_boundary::ring::SharedRings;
 use tusk_plugin_wire::{NetGrant, PROTOCOL_VERSION, Ready, ToHost, ToRunner};
 
 use crate::channel::{Channel, Received};
@@ -68,17 +70,18 @@ pub fn run(args: impl Iterator<Item = OsString>) -> i32 {
 }
 
 /// Takes the socket off standard input and puts `/dev/null` there, so that a plugin reading
-/// its standard input cannot steal protocol bytes; reads the preamble and the network broker
-/// socket that may come with it.
+/// its standard input cannot steal protocol bytes; reads the preamble, maps the channel's
+/// rings that come with it, and takes the event channel and the network broker socket that
+/// may come too.
 fn take_channel() -> Result<(Channel, Option<UnixStream>), String> {
     let socket = nix::unistd::dup(std::io::stdin().as_fd()).map_err(|error| format!("no channel on stdin: {error}"))?;
     let null = std::fs::File::open("/dev/null").map_err(|error| format!("cannot open /dev/null: {error}"))?;
     nix::unistd::dup2_stdin(&null).map_err(|error| format!("cannot replace stdin: {error}"))?;
     let socket = UnixStream::from(socket);
-    let (events, broker) = net::receive_preamble(&socket)?;
-    events::use_channel(events);
-    let channel = Channel::new(socket).map_err(|error| format!("cannot use the channel: {error}"))?;
-    Ok((channel, broker))
+    let preamble = net::receive_preamble(&socket)?;
+    events::use_channel(preamble.events);
+    let rings = SharedRings::open(preamble.rings).map_err(|error| format!("cannot map the channel: {error}"))?;
+    Ok((Channel::new(socket, rings), preamble.broker))
 }
 
 fn start(mut channel: Channel, broker: Option<UnixStream>) -> i32 {

@@ -29,11 +29,18 @@ static BROKERED: AtomicBool = AtomicBool::new(false);
 /// The runner's end of the broker socket; one request at a time, from any thread.
 static BROKER: Mutex<Option<UnixStream>> = Mutex::new(None);
 
-/// Reads the byte the host sends before the first frame, and the sockets attached to it: the
-/// event channel, then the broker socket (when the plugin reaches the network through the host).
-pub(crate) fn receive_preamble(channel: &UnixStream) -> Result<(UnixStream, Option<UnixStream>), String> {
+/// What comes with the preamble: the memfd of the channel's rings, the event channel, and the
+/// broker socket (when the plugin reaches the network through the host).
+pub(crate) struct Preamble {
+    pub(crate) rings: OwnedFd,
+    pub(crate) events: UnixStream,
+    pub(crate) broker: Option<UnixStream>,
+}
+
+/// Reads the byte the host sends before the first frame, and the descriptors attached to it.
+pub(crate) fn receive_preamble(channel: &UnixStream) -> Result<Preamble, String> {
     let mut byte = [0u8; 1];
-    let mut space = nix::cmsg_space!([RawFd; 3]);
+    let mut space = nix::cmsg_space!([RawFd; 4]);
     let mut buffers = [IoSliceMut::new(&mut byte)];
     let message = recvmsg::<()>(channel.as_raw_fd(), &mut buffers, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
         .map_err(|error| format!("cannot read the host's preamble: {error}"))?;
@@ -45,9 +52,11 @@ pub(crate) fn receive_preamble(channel: &UnixStream) -> Result<(UnixStream, Opti
             sockets.extend(fds.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
         }
     }
-    let mut sockets = sockets.into_iter().map(UnixStream::from);
-    match (message.bytes == 1 && byte[0] == PREAMBLE, sockets.next(), sockets.next(), sockets.next()) {
-        (true, Some(events), broker, None) => Ok((events, broker)),
+    let mut sockets = sockets.into_iter();
+    match (message.bytes == 1 && byte[0] == PREAMBLE, sockets.next(), sockets.next(), sockets.next(), sockets.next()) {
+        (true, Some(rings), Some(events), broker, None) => {
+            Ok(Preamble { rings, events: UnixStream::from(events), broker: broker.map(UnixStream::from) })
+        }
         _ => Err("the host did not start with the preamble".into()),
     }
 }

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::Duration;
 
-use tusk_plugin_wire::{CallError, MapOutcome, Request, ToHost, ToRunner, WireValue};
+use tusk_plugin_wire::{CallError, MapFailure, MapOutcome, Request, ToHost, ToRunner, WireValue};
 
 use crate::channel::{Channel, Received};
 use crate::ffi::{self, RunnerContext, SymbolHandle};
@@ -137,7 +137,7 @@ impl Session {
     /// one round trip (see [`ToHost::Map`]), serving nested calls meanwhile.
     pub(crate) fn map(&'static self, call_id: u64, function: u64, items: WireValue, workers: u32) -> MapOutcome {
         if let Err(message) = self.may_call_back() {
-            return MapOutcome::Failed(message);
+            return Err(MapFailure::Failed(message));
         }
         let id = self.next_id();
         self.send(&ToHost::Map { id, call_id, function, items, workers });
@@ -268,7 +268,7 @@ impl Session {
 
     fn stop_idle(&'static self) -> ! {
         // The host is not reading: callbacks and requests during the plugin's shutdown fail
-        // at once (logs are queued on the socket and read with the next call).
+        // at once (logs wait in the ring and are read with the next call).
         self.stopping.set(true);
         let _ = ffi::shutdown();
         self.send(&ToHost::IdleExit);

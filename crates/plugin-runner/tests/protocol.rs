@@ -1,17 +1,18 @@
-//! The runner spoken to directly over its socket, as the host does: start-up refusals, a full
+//! The runner spoken to directly through its channel, as the host does: start-up refusals, a full
 //! session (Init → Ready → Call → Result → Shutdown → ShutdownDone), and hostile bytes from the
 //! "host" ending the runner instead of confusing it.
 
-use std::io::Write;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use tusk_plugin_boundary::poll::is_hung_up;
+use tusk_plugin_boundary::ring::{RingReceiver, RingSender, SharedRings, Side};
 use tusk_plugin_wire::{
-    FsGrants, Init, Limits, NetGrant, PREAMBLE, PROTOCOL_VERSION, ToHost, ToRunner, WireValue, read_frame, write_frame,
+    FsGrants, Init, Limits, NetGrant, PREAMBLE, PROTOCOL_VERSION, ToHost, ToRunner, WireValue, encode_frame,
 };
 
 fn runner_binary() -> &'static str {
@@ -35,7 +36,8 @@ fn fixture() -> &'static Path {
 struct Runner {
     child: Child,
     socket: UnixStream,
-    buffer: Vec<u8>,
+    sender: RingSender,
+    receiver: RingReceiver,
     /// The host's end of the event channel (unused here; kept open for the runner).
     _events: UnixStream,
 }
@@ -50,11 +52,11 @@ impl Runner {
             .env_clear()
             .spawn()
             .unwrap();
-        host.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        // The preamble with the runner's end of the event channel, here without a network
-        // broker (the plugin gets no network).
+        // The preamble with the rings' memory and the runner's end of the event channel, here
+        // without a network broker (the plugin gets no network).
+        let rings = SharedRings::create().unwrap();
         let (events, runner_events) = UnixStream::pair().unwrap();
-        let fds = [std::os::fd::AsRawFd::as_raw_fd(&runner_events)];
+        let fds = [std::os::fd::AsRawFd::as_raw_fd(&rings.fd()), std::os::fd::AsRawFd::as_raw_fd(&runner_events)];
         nix::sys::socket::sendmsg::<nix::sys::socket::UnixAddr>(
             std::os::fd::AsRawFd::as_raw_fd(&host),
             &[std::io::IoSlice::new(&[PREAMBLE])],
@@ -63,19 +65,26 @@ impl Runner {
             None,
         )
         .unwrap();
-        Runner { child, socket: host, buffer: Vec::new(), _events: events }
+        let (sender, receiver) = rings.split(Side::Host);
+        Runner { child, socket: host, sender, receiver, _events: events }
     }
 
     fn send(&mut self, message: &ToRunner) {
         let mut buffer = Vec::new();
-        write_frame(&mut self.socket, &mut buffer, |out| message.encode(out)).unwrap();
+        encode_frame(&mut buffer, |out| message.encode(out)).unwrap();
+        self.send_bytes(&buffer);
+    }
+
+    fn send_bytes(&mut self, bytes: &[u8]) {
+        let socket = &self.socket;
+        self.sender.send(bytes, Some(Instant::now() + Duration::from_secs(10)), || is_hung_up(socket)).unwrap();
     }
 
     fn receive(&mut self) -> Option<ToHost> {
-        match read_frame(&mut self.socket, &mut self.buffer) {
-            Ok(true) => Some(ToHost::decode(&self.buffer).unwrap()),
-            _ => None,
-        }
+        let socket = &self.socket;
+        let deadline = Some(Instant::now() + Duration::from_secs(10));
+        let body = self.receiver.receive(deadline, Duration::from_millis(5), || is_hung_up(socket)).ok()?;
+        Some(ToHost::decode(body).unwrap())
     }
 
     fn exit_code(mut self) -> Option<i32> {
@@ -150,7 +159,7 @@ fn garbage_from_the_host_ends_the_runner() {
     let mut runner = Runner::start();
     runner.send(&init(&fixture().display().to_string(), PROTOCOL_VERSION));
     assert!(matches!(runner.receive(), Some(ToHost::Ready(_))));
-    runner.socket.write_all(&[3, 0, 0, 0, 0xff, 0xff, 0xff]).unwrap();
+    runner.send_bytes(&[3, 0, 0, 0, 0xff, 0xff, 0xff]);
     assert_eq!(runner.receive(), None);
     assert_eq!(runner.exit_code(), Some(3));
     // A host that goes away ends the runner cleanly.

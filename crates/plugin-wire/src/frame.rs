@@ -10,6 +10,13 @@ pub const MAX_FRAME: usize = 256 << 20;
 /// Writes one frame whose body `encode` appends to `buffer` (cleared first, reused between
 /// messages to avoid an allocation per message).
 pub fn write_frame(writer: &mut impl Write, buffer: &mut Vec<u8>, encode: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
+    encode_frame(buffer, encode)?;
+    writer.write_all(buffer)
+}
+
+/// Makes `buffer` one frame (header and body) whose body `encode` appends; for channels that
+/// are not byte streams of their own (the sandbox's shared-memory rings).
+pub fn encode_frame(buffer: &mut Vec<u8>, encode: impl FnOnce(&mut Vec<u8>)) -> io::Result<()> {
     buffer.clear();
     buffer.extend_from_slice(&[0; 4]);
     encode(buffer);
@@ -21,7 +28,7 @@ pub fn write_frame(writer: &mut impl Write, buffer: &mut Vec<u8>, encode: impl F
         ));
     }
     buffer[..4].copy_from_slice(&(length as u32).to_le_bytes());
-    writer.write_all(buffer)
+    Ok(())
 }
 
 /// Reads one frame's body into `buffer`. Returns `Ok(false)` when the stream ended cleanly

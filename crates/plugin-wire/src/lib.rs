@@ -18,9 +18,9 @@ mod tests;
 // Re-exports are the crate's API (semver-relevant).
 pub use codec::{DecodeError, MAX_DEPTH};
 pub use events::{EventToHost, EventToRunner, PostFailure};
-pub use frame::{MAX_FRAME, read_frame, write_frame};
+pub use frame::{MAX_FRAME, encode_frame, read_frame, write_frame};
 pub use message::{
-    CallError, FsGrants, Init, Layer, LayerState, Limits, MapOutcome, NetGrant, PREAMBLE, PROTOCOL_VERSION, Ready,
-    Request, Symbol, ToHost, ToRunner,
+    CallError, FsGrants, Init, Layer, LayerState, Limits, MapFailure, MapOutcome, NetGrant, PREAMBLE, PROTOCOL_VERSION,
+    Ready, Request, Symbol, ToHost, ToRunner,
 };
 pub use value::WireValue;

@@ -1,9 +1,11 @@
 //! The messages, both ways, and their encoding.
 //!
-//! Before the first frame the host sends one byte, [`PREAMBLE`], which carries (as
-//! `SCM_RIGHTS` ancillary data) the runner's end of the event channel (see [`crate::EventToHost`])
-//! and, second, the runner's end of the network broker socket when the plugin may reach the
-//! network through the host (see [`NetGrant::Brokered`]).
+//! Before the first frame the host sends one byte, [`PREAMBLE`], over the socket it started the
+//! runner with, which carries (as `SCM_RIGHTS` ancillary data) the memfd of the shared-memory
+//! rings that carry the frames from then on (one per direction; the socket itself carries
+//! nothing more, its hang-up tells each end that the other is gone), the runner's end of the
+//! event channel (see [`crate::EventToHost`]) and, third, the runner's end of the network broker
+//! socket when the plugin may reach the network through the host (see [`NetGrant::Brokered`]).
 //!
 //! One exchange: the host sends [`ToRunner::Init`]; the runner locks itself down, loads the
 //! library, runs the plugin's `init` and answers [`ToHost::Ready`] (or `InitFailed`). Then the
@@ -21,10 +23,10 @@ use crate::value::WireValue;
 
 /// Bumped whenever a message or its encoding changes; the runner refuses an `Init` of another
 /// version (and a stale runner binary is reported as such).
-pub const PROTOCOL_VERSION: u32 = 5;
+pub const PROTOCOL_VERSION: u32 = 6;
 
-/// The byte the host sends before the first frame, with the runner's end of the event channel
-/// attached and, second, the broker socket when the network is brokered.
+/// The byte the host sends before the first frame, with the rings' memfd and the runner's end
+/// of the event channel attached and, third, the broker socket when the network is brokered.
 pub const PREAMBLE: u8 = b'T';
 
 /// File-system grants, as absolute paths for the runner's Landlock rules. Wildcard patterns
@@ -237,11 +239,12 @@ pub enum ToRunner {
     Cancel,
 }
 
-/// How a `Map` went.
-#[derive(Clone, Debug, PartialEq)]
-pub enum MapOutcome {
-    /// The array of the results, in item order.
-    Done(WireValue),
+/// How a `Map` went: the array of the results, in item order, or why there is none.
+pub type MapOutcome = Result<WireValue, MapFailure>;
+
+/// Why a `Map` has no results.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapFailure {
     /// Nothing ran (the function cannot leave the interpreter's thread); why.
     Unsupported(String),
     /// The script's error for the first item, in item order, that failed.
@@ -356,6 +359,19 @@ fn encode_result<T, E>(
     }
 }
 
+/// The counterpart of [`encode_result`]: a tag byte (0 for `Ok`, 1 for `Err`), then the value.
+fn decode_result<'a, T, E>(
+    d: &mut Decoder<'a>,
+    ok: impl FnOnce(&mut Decoder<'a>) -> Decoded<T>,
+    err: impl FnOnce(&mut Decoder<'a>) -> Decoded<E>,
+) -> Decoded<Result<T, E>> {
+    match d.byte()? {
+        0 => Ok(Ok(ok(d)?)),
+        1 => Ok(Err(err(d)?)),
+        _ => d.fail("invalid result tag"),
+    }
+}
+
 impl ToRunner {
     /// Appends the message's encoding (without frame header) to `out`.
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -396,20 +412,19 @@ impl ToRunner {
             ToRunner::MapResult { id, outcome } => {
                 e.byte(tag::MAP_RESULT);
                 e.u64(*id);
-                match outcome {
-                    MapOutcome::Done(value) => {
-                        e.byte(0);
-                        e.value(value);
-                    }
-                    MapOutcome::Unsupported(reason) => {
-                        e.byte(1);
-                        e.str(reason);
-                    }
-                    MapOutcome::Failed(message) => {
-                        e.byte(2);
+                encode_result(
+                    &mut e,
+                    outcome,
+                    |e, value| e.value(value),
+                    |e, failure| {
+                        let (unsupported, message) = match failure {
+                            MapFailure::Unsupported(reason) => (true, reason),
+                            MapFailure::Failed(message) => (false, message),
+                        };
+                        e.bool(unsupported);
                         e.str(message);
-                    }
-                }
+                    },
+                );
             }
             ToRunner::Reply { id, result } => {
                 e.byte(tag::REPLY);
@@ -459,30 +474,19 @@ impl ToRunner {
             tag::CALL => ToRunner::Call { id: d.u64()?, symbol: d.u32()?, args: d.values()? },
             tag::CALLBACK_RESULT => {
                 let id = d.u64()?;
-                let result = match d.byte()? {
-                    0 => Ok(d.value()?),
-                    1 => Err(d.str()?),
-                    _ => return d.fail("invalid result tag"),
-                };
+                let result = decode_result(d, Decoder::value, Decoder::str)?;
                 ToRunner::CallbackResult { id, result }
             }
             tag::MAP_RESULT => {
                 let id = d.u64()?;
-                let outcome = match d.byte()? {
-                    0 => MapOutcome::Done(d.value()?),
-                    1 => MapOutcome::Unsupported(d.str()?),
-                    2 => MapOutcome::Failed(d.str()?),
-                    _ => return d.fail("invalid map outcome"),
-                };
+                let outcome = decode_result(d, Decoder::value, |d| {
+                    Ok(if d.bool()? { MapFailure::Unsupported(d.str()?) } else { MapFailure::Failed(d.str()?) })
+                })?;
                 ToRunner::MapResult { id, outcome }
             }
             tag::REPLY => {
                 let id = d.u64()?;
-                let result = match d.byte()? {
-                    0 => Ok(d.option_str()?),
-                    1 => Err(d.str()?),
-                    _ => return d.fail("invalid result tag"),
-                };
+                let result = decode_result(d, Decoder::option_str, Decoder::str)?;
                 ToRunner::Reply { id, result }
             }
             tag::DROP_OBJECT => ToRunner::DropObject { id: d.u64()? },
@@ -663,20 +667,16 @@ impl ToHost {
             tag::INIT_FAILED => ToHost::InitFailed { message: d.str()? },
             tag::RESULT => {
                 let id = d.u64()?;
-                let result = match d.byte()? {
-                    0 => Ok(d.value()?),
-                    1 => {
-                        let panicked = d.bool()?;
-                        let kind = d.u32()?;
-                        let argument = match d.byte()? {
-                            0 => None,
-                            1 => Some(d.u32()?),
-                            _ => return d.fail("invalid option tag"),
-                        };
-                        Err(CallError { panicked, kind, argument, message: d.str()?, help: d.str()? })
-                    }
-                    _ => return d.fail("invalid result tag"),
-                };
+                let result = decode_result(d, Decoder::value, |d| {
+                    let panicked = d.bool()?;
+                    let kind = d.u32()?;
+                    let argument = match d.byte()? {
+                        0 => None,
+                        1 => Some(d.u32()?),
+                        _ => return d.fail("invalid option tag"),
+                    };
+                    Ok(CallError { panicked, kind, argument, message: d.str()?, help: d.str()? })
+                })?;
                 ToHost::Result { id, result }
             }
             tag::CALLBACK => {

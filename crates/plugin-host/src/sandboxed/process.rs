@@ -1,12 +1,14 @@
 //! One runner process seen from the host: spawning it with its end of a socket pair as
-//! standard input, framed messages read against one deadline, a thread that forwards what the
+//! standard input (the preamble hands it the shared-memory rings that carry the messages; the
+//! socket then only tells either end that the other is gone), framed messages read against one
+//! deadline, a thread that forwards what the
 //! runner writes to its standard output and standard error (to ours, marked with the plugin's
 //! name, control characters made visible) and keeps the tail (to tell "out of memory" from other
 //! aborts), and ending it: the process group is killed with SIGKILL, then the runner is reaped,
 //! and its exit is put into words.
 
-use std::io::{ErrorKind, IoSlice, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::io::{IoSlice, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -14,12 +16,14 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, killpg};
 use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
-use tusk_plugin_boundary::poll::Spinner;
-use tusk_plugin_wire::{MAX_FRAME, PREAMBLE, ToHost, ToRunner, write_frame};
+use tusk_plugin_boundary::poll::is_hung_up;
+use tusk_plugin_boundary::ring::{RingReceiver, RingSender, RingWaker, SharedRings, Side};
+use tusk_plugin_wire::{PREAMBLE, ToHost, ToRunner, encode_frame};
 
 use tusk_plugin_catalog::permissions::PluginGrants;
 
@@ -39,23 +43,21 @@ pub(crate) const MARKERS: [&str; 2] = ["memory allocation of", "has overflowed i
 
 const TAIL_BYTES: usize = 4096;
 
-/// What reading a message produced, when it did not produce one.
-pub(crate) enum ReadFailure {
-    /// Nothing within the deadline.
-    TimedOut,
-    /// The runner closed the channel (exited, crashed, or closed it on purpose).
-    Closed,
-    /// Bytes that are not a message, or a read error.
-    Invalid(String),
-}
+/// What reading a message produced, when it did not produce one: nothing within the deadline,
+/// the runner gone (exited, crashed, or closed its socket on purpose), or bytes that are not a
+/// message.
+pub(crate) use tusk_plugin_boundary::ring::ReadFailure;
 
 /// A running runner process and its channel.
 pub(crate) struct Process {
     child: Child,
+    /// Carries nothing after the preamble: it hangs up when the runner is gone.
     socket: UnixStream,
-    inbox: Inbox,
+    sender: RingSender,
+    receiver: RingReceiver,
+    /// How long a message may wait for the runner to make room for it.
+    send_timeout: Duration,
     outbox: Vec<u8>,
-    spinner: Spinner,
     tail: Arc<(Mutex<Tail>, Condvar)>,
     exited: Option<ExitStatus>,
     /// The host's end of the event channel, until `take_events` hands it to its thread.
@@ -72,18 +74,23 @@ impl Process {
     ///
     /// With `broker` (what the plugin may do, and how long a connection may take), the
     /// runner's network requests are served by a broker thread (see [`super::broker`]) over a
-    /// socket pair whose runner end travels with the preamble.
+    /// socket pair whose runner end travels with the preamble. A message the runner leaves no
+    /// room for within `send_timeout` fails to send.
     pub(crate) fn spawn(
         runner: &Path,
         plugin: &str,
         broker: Option<(PluginGrants, Duration)>,
+        send_timeout: Duration,
     ) -> Result<Process, String> {
         let (host_end, runner_end) =
             UnixStream::pair().map_err(|error| format!("cannot create the runner's socket: {error}"))?;
         let (events, runner_events) =
             UnixStream::pair().map_err(|error| format!("cannot create the runner's event channel: {error}"))?;
-        send_preamble(&host_end, plugin, &runner_events, broker)?;
+        let rings =
+            SharedRings::create().map_err(|error| format!("cannot create the runner's shared memory: {error}"))?;
+        send_preamble(&host_end, plugin, &rings, &runner_events, broker)?;
         drop(runner_events);
+        let (sender, receiver) = rings.split(Side::Host);
         let (output, output_writer) =
             std::io::pipe().map_err(|error| format!("cannot create the runner's output pipe: {error}"))?;
         let stdout_writer =
@@ -111,9 +118,10 @@ impl Process {
         let tail = Arc::new((Mutex::new(Tail::default()), Condvar::new()));
         let forwarded = tail.clone();
         let prefix = format!("[plugin {plugin}] ");
+        let watched = host_end.try_clone().map(|socket| (socket, receiver.waker()));
         let spawned = std::thread::Builder::new()
             .name("tusk-runner-output".into())
-            .spawn(move || forward(output, &prefix, &forwarded));
+            .spawn(move || forward(output, watched.ok(), &prefix, &forwarded));
         if spawned.is_err() {
             let _ = child.kill();
             let _ = child.wait();
@@ -122,8 +130,9 @@ impl Process {
         Ok(Process {
             child,
             socket: host_end,
-            inbox: Inbox::default(),
-            spinner: Spinner::default(),
+            sender,
+            receiver,
+            send_timeout,
             outbox: Vec::new(),
             tail,
             exited: None,
@@ -149,50 +158,32 @@ impl Process {
         run_delay(&format!("/proc/{}/schedstat", self.child.id()))
     }
 
-    /// Sends a message (write errors mean the runner is gone; the caller finds out why).
+    /// Sends a message (errors mean the runner is gone, stopped reading or corrupted the ring;
+    /// the caller finds out which).
     pub(crate) fn send(&mut self, message: &ToRunner) -> std::io::Result<()> {
-        write_frame(&mut self.socket, &mut self.outbox, |out| message.encode(out))
+        encode_frame(&mut self.outbox, |out| message.encode(out))?;
+        let socket = &self.socket;
+        self.sender.send(&self.outbox, Some(Instant::now() + self.send_timeout), || is_hung_up(socket))
     }
 
-    /// Sends several messages with one write (pending object drops before a call).
+    /// Sends several messages at once (pending object drops before a call).
     pub(crate) fn send_all(&mut self, messages: &[ToRunner]) -> std::io::Result<()> {
         let mut batch = Vec::new();
         for message in messages {
-            write_frame(&mut batch, &mut self.outbox, |out| message.encode(out))?;
+            encode_frame(&mut self.outbox, |out| message.encode(out))?;
+            batch.extend_from_slice(&self.outbox);
         }
-        self.socket.write_all(&batch)
+        let socket = &self.socket;
+        self.sender.send(&batch, Some(Instant::now() + self.send_timeout), || is_hung_up(socket))
     }
 
     /// Reads one message, waiting at most `budget` in all: the deadline is one instant for
-    /// every read the message takes, so a runner that sends a frame a byte at a time cannot
+    /// every piece the message takes, so a runner that sends a frame a byte at a time cannot
     /// stretch it.
     pub(crate) fn receive(&mut self, budget: Duration) -> Result<ToHost, ReadFailure> {
-        let deadline = Instant::now() + budget;
-        loop {
-            match self.inbox.frame() {
-                Err(length) => {
-                    return Err(ReadFailure::Invalid(format!(
-                        "frame of {length} bytes is larger than the limit of {MAX_FRAME}"
-                    )));
-                }
-                Ok(Some(body)) => {
-                    let message = ToHost::decode(body).map_err(|error| ReadFailure::Invalid(error.to_string()));
-                    self.inbox.consume();
-                    return message;
-                }
-                Ok(None) => {}
-            }
-            if !self.spinner.wait_until_readable(&self.socket, deadline) {
-                return Err(ReadFailure::TimedOut);
-            }
-            match self.inbox.fill(&self.socket) {
-                Ok(0) => return Err(ReadFailure::Closed),
-                Ok(_) => {}
-                Err(error) if matches!(error.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {}
-                Err(error) if error.kind() == ErrorKind::ConnectionReset => return Err(ReadFailure::Closed),
-                Err(error) => return Err(ReadFailure::Invalid(error.to_string())),
-            }
-        }
+        let socket = &self.socket;
+        let body = self.receiver.receive(Some(Instant::now() + budget), GONE_CHECK, || is_hung_up(socket))?;
+        ToHost::decode(body).map_err(|error| ReadFailure::Invalid(error.to_string()))
     }
 
     /// True when the runner has ended. Noticing it ends the rest of its process group and
@@ -268,19 +259,21 @@ impl Drop for Process {
     }
 }
 
-/// Sends the byte that comes before the first frame, with the runner's end of the event
-/// channel attached, and the runner's end of a new broker socket when the plugin reaches the
-/// network through the host (starting the broker on the host's end).
+/// Sends the byte that comes before the first frame, with the rings' shared memory and the
+/// runner's end of the event channel attached, and the runner's end of a new broker socket
+/// when the plugin reaches the network through the host (starting the broker on the host's
+/// end).
 fn send_preamble(
     channel: &UnixStream,
     plugin: &str,
+    rings: &SharedRings,
     events: &UnixStream,
     broker: Option<(PluginGrants, Duration)>,
 ) -> Result<(), String> {
     let failed = |error: std::io::Error| format!("cannot set up the channels of plugin `{plugin}`: {error}");
     let preamble = [PREAMBLE];
     let Some((grants, connect_timeout)) = broker else {
-        let fds = [events.as_raw_fd()];
+        let fds = [rings.fd().as_raw_fd(), events.as_raw_fd()];
         return sendmsg::<UnixAddr>(
             channel.as_raw_fd(),
             &[IoSlice::new(&preamble)],
@@ -292,7 +285,7 @@ fn send_preamble(
         .map_err(|error| failed(error.into()));
     };
     let (host_end, runner_end) = UnixStream::pair().map_err(failed)?;
-    let fds = [events.as_raw_fd(), runner_end.as_raw_fd()];
+    let fds = [rings.fd().as_raw_fd(), events.as_raw_fd(), runner_end.as_raw_fd()];
     sendmsg::<UnixAddr>(
         channel.as_raw_fd(),
         &[IoSlice::new(&preamble)],
@@ -304,68 +297,41 @@ fn send_preamble(
     super::broker::start(host_end, grants, connect_timeout).map_err(failed)
 }
 
-/// Bytes read from the runner, holding at most one partial frame after the complete ones.
-#[derive(Default)]
-struct Inbox {
-    /// Always fully initialised (zeroed once when it grows), so reads go straight into it.
-    buffer: Vec<u8>,
-    /// The first unread byte.
-    start: usize,
-    /// One past the last byte read.
-    end: usize,
-}
-
-/// How much one read asks for at least.
-const READ_CHUNK: usize = 64 * 1024;
-
-impl Inbox {
-    /// The body of the next complete frame; `Err(length)` for a length over [`MAX_FRAME`].
-    fn frame(&self) -> Result<Option<&[u8]>, usize> {
-        let available = &self.buffer[self.start..self.end];
-        let Some(header) = available.get(..4) else { return Ok(None) };
-        let length = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        if length > MAX_FRAME {
-            return Err(length);
-        }
-        Ok(available.get(4..4 + length))
-    }
-
-    /// Forgets the frame [`Inbox::frame`] returned.
-    fn consume(&mut self) {
-        let available = &self.buffer[self.start..self.end];
-        let length = u32::from_le_bytes([available[0], available[1], available[2], available[3]]) as usize;
-        self.start += 4 + length;
-        if self.start == self.end {
-            self.start = 0;
-            self.end = 0;
-        }
-    }
-
-    /// Reads what the socket has (it was readable: this does not block) after the bytes held.
-    fn fill(&mut self, mut socket: &UnixStream) -> std::io::Result<usize> {
-        if self.start > 0 && self.buffer.len() - self.end < READ_CHUNK {
-            self.buffer.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
-            self.start = 0;
-        }
-        if self.buffer.len() - self.end < READ_CHUNK {
-            // A large frame grows the buffer as its bytes arrive, never by its claimed length.
-            let grown = (self.buffer.len() * 2).max(self.end + READ_CHUNK);
-            self.buffer.resize(grown, 0);
-        }
-        let read = socket.read(&mut self.buffer[self.end..])?;
-        self.end += read;
-        Ok(read)
-    }
-}
+/// How often a wait for the runner looks whether it is gone, in case the output thread has not
+/// said so yet (it wakes the wait as soon as the channel's socket hangs up).
+const GONE_CHECK: Duration = Duration::from_millis(100);
 
 /// Copies the runner's output to our standard error, one line at a time, each marked with
 /// `prefix` and with control characters and terminal escapes shown as text (a plugin must not
-/// drive the user's terminal), and keeps the last bytes for crash reports.
-fn forward(mut output: impl Read, prefix: &str, tail: &(Mutex<Tail>, Condvar)) {
+/// drive the user's terminal), and keeps the last bytes for crash reports. Meanwhile it
+/// watches the channel's socket: when it hangs up (the runner is gone), the host's wait for a
+/// message is woken at once, so that a wait sleeping on the ring needs no frequent wake-ups
+/// to notice a crash.
+fn forward(
+    mut output: std::io::PipeReader,
+    mut watched: Option<(UnixStream, RingWaker)>,
+    prefix: &str,
+    tail: &(Mutex<Tail>, Condvar),
+) {
     let mut buffer = [0u8; 4096];
     let mut line = Vec::new();
     loop {
+        if let Some((socket, waker)) = &watched {
+            let mut fds =
+                [PollFd::new(output.as_fd(), PollFlags::POLLIN), PollFd::new(socket.as_fd(), PollFlags::empty())];
+            if poll(&mut fds, PollTimeout::NONE).is_err() {
+                continue;
+            }
+            let hung_up = fds[1].revents().is_some_and(|events| !events.is_empty());
+            let output_ready = fds[0].revents().is_some_and(|events| !events.is_empty());
+            if hung_up {
+                waker.wake();
+                watched = None;
+            }
+            if !output_ready {
+                continue;
+            }
+        }
         let read = match output.read(&mut buffer) {
             Ok(0) | Err(_) => break,
             Ok(read) => read,
