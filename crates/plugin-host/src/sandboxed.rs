@@ -367,10 +367,13 @@ impl SandboxedPlugin {
                 Ok(message) => message,
                 Err(ReadFailure::TimedOut) => {
                     process.kill();
+                    // A runner of another build, speaking an older protocol, waits for what
+                    // this host no longer sends: it ends up here, not at the version check.
                     return Err(format!(
-                        "plugin `{}` did not start within {} and was stopped",
+                        "plugin `{}` did not start within {} and was stopped (its `init` took too long, or the runner {} is not the one built with this tusk)",
                         self.name,
-                        seconds(self.settings.call_timeout)
+                        seconds(self.settings.call_timeout),
+                        self.runner_path.display()
                     ));
                 }
                 Err(ReadFailure::Closed) => return Err(self.describe_end(&mut process, None)),
