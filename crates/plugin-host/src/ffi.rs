@@ -27,7 +27,7 @@ use std::rc::Rc;
 use tusk_eval::isolate::{ParallelError, ParallelItems};
 use tusk_eval::{CallContext, Foreign, Key, Object, Text, Value};
 use tusk_plugin_abi::{
-    ENTRY_SYMBOL, ErrorOut, PluginDescriptor, StrRef, TValue, error_kind, foreign_thread_error, status, tag,
+    CallFn, ENTRY_SYMBOL, ErrorOut, PluginDescriptor, StrRef, TValue, error_kind, foreign_thread_error, status, tag,
 };
 use tusk_plugin_boundary::fs::Grant;
 use tusk_plugin_hostapi::descriptor;
@@ -460,6 +460,19 @@ impl Grant for CheckedHere<'_> {
     }
 }
 
+/// The function that calls `symbol`: its own entry when the plugin has one (ABI 1.5), else
+/// the descriptor's `call`. Valid until the plugin's `shutdown`, after which no call reaches
+/// it (the symbol's closure checks first).
+pub(crate) fn entry_of(descriptor: &PluginDescriptor, symbol: SymbolHandle) -> CallFn {
+    if (descriptor.size as usize) < tusk_plugin_abi::SYMBOL_CALL_END {
+        return descriptor.call;
+    }
+    // SAFETY: the descriptor's size covers the field (checked above), so the plugin set it;
+    // the descriptor is an initialised plugin's (symbols are read after `init`) and `symbol`
+    // a handle it described.
+    unsafe { (descriptor.symbol_call)(symbol.as_ptr()) }.unwrap_or(descriptor.call)
+}
+
 /// Calls a plugin symbol with host values: the fast path of every plugin operator call.
 ///
 /// The arguments are lent in a fixed-size array for the common arities (no vector to fill,
@@ -469,7 +482,7 @@ impl Grant for CheckedHere<'_> {
 #[inline]
 pub(crate) fn call(
     host: &'static HostContext,
-    descriptor: &PluginDescriptor,
+    entry: CallFn,
     symbol: SymbolHandle,
     ctx: &mut CallContext<'_, '_>,
     args: &[Value],
@@ -482,23 +495,23 @@ pub(crate) fn call(
     let mut temporaries = Temporaries::new();
     let mut give = |arg: &Value| lend(host, arg, &mut temporaries);
     let result = match args {
-        [] => call_raw(host, descriptor, symbol, ctx, &[]),
-        [a] => call_raw(host, descriptor, symbol, ctx, &[give(a)]),
+        [] => call_raw(host, entry, symbol, ctx, &[]),
+        [a] => call_raw(host, entry, symbol, ctx, &[give(a)]),
         [a, b] => {
             let raw = [give(a), give(b)];
-            call_raw(host, descriptor, symbol, ctx, &raw)
+            call_raw(host, entry, symbol, ctx, &raw)
         }
         [a, b, c] => {
             let raw = [give(a), give(b), give(c)];
-            call_raw(host, descriptor, symbol, ctx, &raw)
+            call_raw(host, entry, symbol, ctx, &raw)
         }
         [a, b, c, d] => {
             let raw = [give(a), give(b), give(c), give(d)];
-            call_raw(host, descriptor, symbol, ctx, &raw)
+            call_raw(host, entry, symbol, ctx, &raw)
         }
         args => {
             let raw: Vec<TValue> = args.iter().map(give).collect();
-            call_raw(host, descriptor, symbol, ctx, &raw)
+            call_raw(host, entry, symbol, ctx, &raw)
         }
     };
     host.release_all(temporaries);
@@ -511,7 +524,7 @@ pub(crate) fn call(
 #[inline(always)]
 fn call_raw(
     host: &'static HostContext,
-    descriptor: &PluginDescriptor,
+    entry: CallFn,
     symbol: SymbolHandle,
     ctx: &mut CallContext<'_, '_>,
     raw: &[TValue],
@@ -521,10 +534,10 @@ fn call_raw(
     let mut error = ErrorOut::EMPTY;
     let call_context = (ctx as *mut CallContext<'_, '_>).cast::<c_void>();
     calls.set(calls.get() + 1);
-    // SAFETY: the plugin is initialised; `raw` and the values it borrows outlive the call;
-    // `call_context` is only used by callbacks during this call.
-    let code =
-        unsafe { (descriptor.call)(symbol.as_ptr(), call_context, raw.as_ptr(), raw.len(), &mut out, &mut error) };
+    // SAFETY: the plugin is initialised and `entry` is its entry for `symbol` (see
+    // `entry_of`); `raw` and the values it borrows outlive the call; `call_context` is only
+    // used by callbacks during this call.
+    let code = unsafe { entry(symbol.as_ptr(), call_context, raw.as_ptr(), raw.len(), &mut out, &mut error) };
     calls.set(calls.get() - 1);
     // Copied before anything else can call into the plugin (its texts live until then).
     if code != status::OK {

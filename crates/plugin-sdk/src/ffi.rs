@@ -555,6 +555,7 @@ unsafe extern "C" fn symbol_info(index: u32, out: *mut SymbolInfo) -> u32 {
     .unwrap_or(status::PANIC)
 }
 
+/// The descriptor's `call`: any symbol, through its registration's `Callable`.
 unsafe extern "C" fn call(
     symbol: *const c_void,
     call_context: *mut c_void,
@@ -567,32 +568,94 @@ unsafe extern "C" fn call(
         // SAFETY: `symbol` is a `SymbolInfo::handle` of the loaded plugin; the host calls only
         // between `init` and `shutdown`, while the registration is alive.
         let registration = unsafe { &*symbol.cast::<Registration>() };
-        let Some(callable) = registration.callable.as_ref() else {
+        let Some((callable, _)) = registration.callable.as_ref() else {
             write_error(error, error_kind::INVALID_OPERATION, None, format!("`{}` is a type", registration.name), None);
             return status::ERROR;
         };
-        let args: &[Value] = if argc == 0 || args.is_null() {
-            &[]
-        } else {
-            // SAFETY: the host passes `argc` values, borrowed for the call; `Value` is
-            // `repr(transparent)` over `TValue`.
-            unsafe { std::slice::from_raw_parts(args.cast::<Value>(), argc) }
-        };
-        // A panic in `callable` unwinds through the marker (which restores the previous call)
-        // to `guarded`, which reports it: one `catch_unwind` per call.
-        let _current = CurrentCall::enter(call_context);
-        match callable(args) {
-            Ok(value) => {
-                // SAFETY: the host passes a valid, writable out-slot; the reference moves to it.
-                unsafe { out.write(value.into_raw()) };
-                status::OK
-            }
-            Err(plugin_error) => {
-                write_plugin_error(error, &plugin_error);
-                status::ERROR
-            }
-        }
+        // SAFETY: the descriptor's contract (module documentation).
+        unsafe { run(&**callable, call_context, args, argc, out, error) }
     })
+}
+
+/// The descriptor's `symbol_call` (ABI 1.5): the entry [`symbol_entry`] made for the
+/// symbol's closure, `None` for a type.
+unsafe extern "C" fn symbol_call(symbol: *const c_void) -> Option<crate::abi::CallFn> {
+    // SAFETY: `symbol` is a `SymbolInfo::handle` of the loaded plugin, alive until `shutdown`.
+    let registration = unsafe { symbol.cast::<Registration>().as_ref() }?;
+    registration.callable.as_ref().map(|(_, entry)| *entry)
+}
+
+/// A symbol's own entry, one per closure type `F` (ABI 1.5): called as the descriptor's `call`
+/// but only for registrations whose closure is an `F`, which it calls directly (inlined here)
+/// instead of through the `Callable`'s dynamic call.
+///
+/// # Safety
+///
+/// As the descriptor's `call`, and `symbol` must be the handle of a registration made by
+/// `plugin::callable::<F>` (the only place this entry is handed out, beside its own closure).
+pub(crate) unsafe extern "C" fn symbol_entry<F>(
+    symbol: *const c_void,
+    call_context: *mut c_void,
+    args: *const TValue,
+    argc: usize,
+    out: *mut TValue,
+    error: *mut ErrorOut,
+) -> u32
+where
+    F: Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync + 'static,
+{
+    guarded(error, || {
+        // SAFETY: `symbol` is a `SymbolInfo::handle` of the loaded plugin; the host calls only
+        // between `init` and `shutdown`, while the registration is alive.
+        let registration = unsafe { &*symbol.cast::<Registration>() };
+        let Some((callable, _)) = registration.callable.as_ref() else { return status::NOT_FOUND };
+        // SAFETY: this entry is handed out only with an `Arc<F>` made into this `Callable`
+        // (the function's contract), so the data pointer of the trait object is an `F`.
+        let function = unsafe { &*std::sync::Arc::as_ptr(callable).cast::<F>() };
+        // SAFETY: the descriptor's contract (module documentation).
+        unsafe { run(function, call_context, args, argc, out, error) }
+    })
+}
+
+/// Calls `function` with the host's arguments and writes its result or error.
+///
+/// # Safety
+///
+/// `args` points at `argc` values borrowed for the call (or is null with `argc` 0); `out` and
+/// `error` are valid for writes.
+#[inline(always)]
+unsafe fn run<F>(
+    function: &F,
+    call_context: *mut c_void,
+    args: *const TValue,
+    argc: usize,
+    out: *mut TValue,
+    error: *mut ErrorOut,
+) -> u32
+where
+    F: Fn(&[Value]) -> Result<Value, PluginError> + ?Sized,
+{
+    let args: &[Value] = if argc == 0 || args.is_null() {
+        &[]
+    } else {
+        // SAFETY: the host passes `argc` values, borrowed for the call; `Value` is
+        // `repr(transparent)` over `TValue`.
+        unsafe { std::slice::from_raw_parts(args.cast::<Value>(), argc) }
+    };
+    // A panic in `function` unwinds through the marker (which restores the previous call)
+    // to `guarded`, which reports it: one `catch_unwind` per call.
+    let _current = CurrentCall::enter(call_context);
+    match function(args) {
+        Ok(value) => {
+            // SAFETY: the host passes a valid, writable out-slot; the reference moves to it.
+            unsafe { out.write(value.into_raw()) };
+            status::OK
+        }
+        Err(plugin_error) => {
+            write_plugin_error(error, &plugin_error);
+            status::ERROR
+        }
+    }
 }
 
 /// Marks the host's call context as the one in progress on this thread, and restores the
@@ -654,6 +717,7 @@ pub fn entry(info: &'static InfoRecord, factory: fn() -> Box<dyn TuskPlugin>) ->
         call,
         drop_object,
         identity,
+        symbol_call,
     })
 }
 
