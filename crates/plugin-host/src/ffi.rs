@@ -464,13 +464,17 @@ impl Grant for CheckedHere<'_> {
 /// the descriptor's `call`. Valid until the plugin's `shutdown`, after which no call reaches
 /// it (the symbol's closure checks first).
 pub(crate) fn entry_of(descriptor: &PluginDescriptor, symbol: SymbolHandle) -> CallFn {
+    entry_for(descriptor, symbol.as_ptr())
+}
+
+fn entry_for(descriptor: &PluginDescriptor, symbol: *const c_void) -> CallFn {
     if (descriptor.size as usize) < tusk_plugin_abi::SYMBOL_CALL_END {
         return descriptor.call;
     }
     // SAFETY: the descriptor's size covers the field (checked above), so the plugin set it;
     // the descriptor is an initialised plugin's (symbols are read after `init`) and `symbol`
     // a handle it described.
-    unsafe { (descriptor.symbol_call)(symbol.as_ptr()) }.unwrap_or(descriptor.call)
+    unsafe { (descriptor.symbol_call)(symbol) }.unwrap_or(descriptor.call)
 }
 
 /// Calls a plugin symbol with host values: the fast path of every plugin operator call.
@@ -591,5 +595,91 @@ fn stale_result(host: &HostContext, out: &TValue) -> PluginFailure {
         argument: None,
         message: tusk_plugin_hostapi::kept_past_its_call(&host.backend().plugin),
         help: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tusk_plugin_abi::{ABI_MAJOR, SymbolInfo};
+
+    unsafe extern "C" fn init(_: *const tusk_plugin_abi::HostApi, _: StrRef, _: *mut ErrorOut) -> u32 {
+        status::OK
+    }
+    unsafe extern "C" fn shutdown(_: *mut ErrorOut) -> u32 {
+        status::OK
+    }
+    unsafe extern "C" fn symbol_count() -> u32 {
+        0
+    }
+    unsafe extern "C" fn symbol_info(_: u32, _: *mut SymbolInfo) -> u32 {
+        status::NOT_FOUND
+    }
+    unsafe extern "C" fn drop_object(_: u64) {}
+    unsafe extern "C" fn identity(_: *mut StrRef, _: *mut StrRef) {}
+    unsafe extern "C" fn shared_call(
+        _: *const c_void,
+        _: *mut c_void,
+        _: *const TValue,
+        _: usize,
+        out: *mut TValue,
+        _: *mut ErrorOut,
+    ) -> u32 {
+        // SAFETY: the test passes a valid out-slot.
+        unsafe { out.write(TValue::new(tag::INT, 1, 0)) };
+        status::OK
+    }
+    unsafe extern "C" fn own_call(
+        _: *const c_void,
+        _: *mut c_void,
+        _: *const TValue,
+        _: usize,
+        out: *mut TValue,
+        _: *mut ErrorOut,
+    ) -> u32 {
+        // SAFETY: the test passes a valid out-slot.
+        unsafe { out.write(TValue::new(tag::INT, 2, 0)) };
+        status::OK
+    }
+    /// Symbol 1 has its own entry, symbol 0 none.
+    unsafe extern "C" fn symbol_call(symbol: *const c_void) -> Option<CallFn> {
+        (symbol as usize == 1).then_some(own_call as CallFn)
+    }
+
+    fn descriptor(size: usize) -> PluginDescriptor {
+        PluginDescriptor {
+            size: size as u32,
+            abi_major: ABI_MAJOR,
+            info: std::ptr::null(),
+            init,
+            shutdown,
+            symbol_count,
+            symbol_info,
+            call: shared_call,
+            drop_object,
+            identity,
+            symbol_call,
+        }
+    }
+
+    /// What the chosen entry answers for `symbol`: 1 from `call`, 2 from the symbol's own.
+    fn answer(descriptor: &PluginDescriptor, symbol: usize) -> u64 {
+        let entry = entry_for(descriptor, symbol as *const c_void);
+        let (mut out, mut error) = (TValue::NULL, ErrorOut::EMPTY);
+        // SAFETY: the test's entries only write `out`.
+        let code = unsafe { entry(symbol as *const c_void, std::ptr::null_mut(), std::ptr::null(), 0, &mut out, &mut error) };
+        assert_eq!(code, status::OK);
+        out.a
+    }
+
+    #[test]
+    fn a_symbols_own_entry_is_used_only_when_the_descriptor_has_the_field_and_the_symbol_an_entry() {
+        let current = descriptor(std::mem::size_of::<PluginDescriptor>());
+        assert_eq!(answer(&current, 1), 2);
+        assert_eq!(answer(&current, 0), 1, "a symbol without an entry goes through `call`");
+        // An ABI 1.0–1.4 plugin's descriptor ends before `symbol_call`: never read, `call` serves.
+        let older = descriptor(tusk_plugin_abi::MIN_DESCRIPTOR_SIZE);
+        assert_eq!(answer(&older, 1), 1);
+        assert_eq!(tusk_plugin_abi::MIN_DESCRIPTOR_SIZE, tusk_plugin_abi::SYMBOL_CALL_END - std::mem::size_of::<usize>());
     }
 }

@@ -940,3 +940,64 @@ pub(crate) fn take_socket(ticket: u64) -> Result<(std::os::fd::OwnedFd, Vec<u8>)
     // from now on this plugin's alone (the desk hands each deposit out once).
     Ok((unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) }, ahead))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Calls a registration through the entry the descriptor's `symbol_call` hands out for it.
+    fn call_entry(registration: &Registration, args: &[TValue]) -> (u32, TValue, ErrorOut) {
+        let symbol = (registration as *const Registration).cast::<c_void>();
+        // SAFETY: `symbol` is a live registration.
+        let entry = unsafe { symbol_call(symbol) }.expect("a function has its own entry");
+        let (mut out, mut error) = (TValue::NULL, ErrorOut::EMPTY);
+        // SAFETY: the arguments are scalars borrowed for the call; both out-pointers are valid.
+        let code = unsafe { entry(symbol, std::ptr::null_mut(), args.as_ptr(), args.len(), &mut out, &mut error) };
+        (code, out, error)
+    }
+
+    #[test]
+    fn each_closure_has_its_own_entry_with_the_results_errors_and_panics_of_call() {
+        let context = PluginContext::new(String::new(), "entries");
+        context
+            .register_function("add", |args: &[Value]| {
+                let sum = args.iter().map(|value| value.as_int().unwrap_or(0)).sum::<i64>();
+                Ok(Value::from(sum))
+            })
+            .unwrap();
+        context
+            .register_operator_fn("refuse", |_: &[Value]| Err(PluginError::message("not today").at_argument(1)))
+            .unwrap();
+        context.register_operator_fn("explode", |_: &[Value]| panic!("the entry panics")).unwrap();
+        context.register_type("handle").unwrap();
+        let registrations = context.registrations.borrow();
+        let int = |n: i64| TValue::new(tag::INT, n as u64, 0);
+
+        let (code, out, _) = call_entry(&registrations[0], &[int(2), int(40)]);
+        assert_eq!((code, out), (status::OK, int(42)));
+
+        let (code, _, error) = call_entry(&registrations[1], &[]);
+        assert_eq!((code, error.kind, error.argument), (status::ERROR, error_kind::MESSAGE, 1));
+        // SAFETY: the error text lives until this thread's next error.
+        assert_eq!(unsafe { view(error.message) }, "not today");
+
+        let (code, _, error) = call_entry(&registrations[2], &[]);
+        assert_eq!((code, error.kind), (status::PANIC, error_kind::PANIC));
+        // SAFETY: as above.
+        assert_eq!(unsafe { view(error.message) }, "plugin panicked: the entry panics");
+
+        // Two closures of different types get different entries; a type gets none, and the
+        // descriptor's `call` still serves every symbol alike.
+        let entry_of = |registration: &Registration| registration.callable.as_ref().map(|(_, entry)| *entry as usize);
+        assert_ne!(entry_of(&registrations[0]), entry_of(&registrations[1]));
+        let handle = (&registrations[3] as *const Registration).cast::<c_void>();
+        // SAFETY: a live registration.
+        assert!(unsafe { symbol_call(handle) }.is_none());
+        let symbol = (&registrations[0] as *const Registration).cast::<c_void>();
+        let (mut out, mut error) = (TValue::NULL, ErrorOut::EMPTY);
+        let args = [int(1), int(2)];
+        // SAFETY: as in `call_entry`.
+        let code = unsafe { call(symbol, std::ptr::null_mut(), args.as_ptr(), 2, &mut out, &mut error) };
+        assert_eq!((code, out), (status::OK, int(3)));
+    }
+}
