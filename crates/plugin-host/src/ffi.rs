@@ -497,31 +497,43 @@ pub(crate) fn call(
         host.begin_epoch();
     }
     let mut temporaries = Temporaries::new();
-    let mut give = |arg: &Value| lend(host, arg, &mut temporaries);
+    let temps = &mut temporaries;
     let result = match args {
         [] => call_raw(host, entry, symbol, ctx, &[]),
-        [a] => call_raw(host, entry, symbol, ctx, &[give(a)]),
+        [a] => call_raw(host, entry, symbol, ctx, &[lend(host, a, temps)]),
         [a, b] => {
-            let raw = [give(a), give(b)];
+            let raw = [lend(host, a, temps), lend(host, b, temps)];
             call_raw(host, entry, symbol, ctx, &raw)
         }
         [a, b, c] => {
-            let raw = [give(a), give(b), give(c)];
+            let raw = [lend(host, a, temps), lend(host, b, temps), lend(host, c, temps)];
             call_raw(host, entry, symbol, ctx, &raw)
         }
         [a, b, c, d] => {
-            let raw = [give(a), give(b), give(c), give(d)];
+            let raw = [lend(host, a, temps), lend(host, b, temps), lend(host, c, temps), lend(host, d, temps)];
             call_raw(host, entry, symbol, ctx, &raw)
         }
-        args => {
-            let raw: Vec<TValue> = args.iter().map(give).collect();
-            call_raw(host, entry, symbol, ctx, &raw)
-        }
+        args => call_many(host, entry, symbol, ctx, args, temps),
     };
     host.release_all(temporaries);
     // ... and so do refused calls during it, whatever it returned.
     refused_threads(host).map_err(Box::new)?;
     result
+}
+
+/// A call with more than four arguments, collected in a vector: out of line, so that the
+/// common calls' frame has no room for it.
+#[inline(never)]
+fn call_many(
+    host: &'static HostContext,
+    entry: CallFn,
+    symbol: SymbolHandle,
+    ctx: &mut CallContext<'_, '_>,
+    args: &[Value],
+    temporaries: &mut Temporaries,
+) -> Result<Value, Box<PluginFailure>> {
+    let raw: Vec<TValue> = args.iter().map(|arg| lend(host, arg, temporaries)).collect();
+    call_raw(host, entry, symbol, ctx, &raw)
 }
 
 /// The call itself, with the arguments already lent.
@@ -548,11 +560,20 @@ fn call_raw(
         Err(Box::new(failure(code, &error)))
     } else if let Some(value) = scalar_result(&out) {
         Ok(value)
-    } else if host.is_stale(&out) {
-        Err(Box::new(stale_result(host, &out)))
+    } else {
+        heap_result(host, &out)
+    }
+}
+
+/// A result that is not a scalar: a handle the plugin made (or kept), or a borrowed string.
+/// Out of line: the handle table's code would widen every call's frame.
+#[inline(never)]
+fn heap_result(host: &'static HostContext, out: &TValue) -> Result<Value, Box<PluginFailure>> {
+    if host.is_stale(out) {
+        Err(Box::new(stale_result(host, out)))
     } else {
         // SAFETY: the plugin's result lives until its next call.
-        Ok(unsafe { host.take(&out) })
+        Ok(unsafe { host.take(out) })
     }
 }
 
@@ -567,8 +588,15 @@ fn lend(host: &HostContext, arg: &Value, temporaries: &mut Temporaries) -> TValu
         Value::Bool(b) => TValue::new(tag::BOOL, u64::from(*b), 0),
         Value::Null => TValue::NULL,
         Value::Str(text) => TValue::new(tag::STR, text.as_ptr() as u64, text.len() as u64),
-        arg => host.give(arg, Some(temporaries)),
+        arg => lend_handle(host, arg, temporaries),
     }
+}
+
+/// An argument lent as a handle (arrays, objects, functions, …): out of line, like
+/// [`heap_result`].
+#[inline(never)]
+fn lend_handle(host: &HostContext, arg: &Value, temporaries: &mut Temporaries) -> TValue {
+    host.give(arg, Some(temporaries))
 }
 
 /// A scalar result, converted inline (what [`Context::take`](tusk_plugin_hostapi::Context::take)
