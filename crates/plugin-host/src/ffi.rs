@@ -515,7 +515,10 @@ pub(crate) fn call(
         }
         args => call_many(host, entry, symbol, ctx, args, temps),
     };
-    host.release_all(temporaries);
+    // Checked here: `release_all` is not inlined, and most calls lend no handle.
+    if !temporaries.is_empty() {
+        host.release_all(temporaries);
+    }
     // ... and so do refused calls during it, whatever it returned.
     refused_threads(host).map_err(Box::new)?;
     result
