@@ -533,7 +533,6 @@ pub const MIN_DESCRIPTOR_SIZE: usize = std::mem::offset_of!(PluginDescriptor, sy
 /// 1.0–1.4 plugin's) has no symbol entries.
 pub const SYMBOL_CALL_END: usize = std::mem::offset_of!(PluginDescriptor, symbol_call) + std::mem::size_of::<usize>();
 
-
 // The tables below are shared between threads only as immutable data: a plugin's descriptor is
 // a static of the library, the host's table is built once and never written after it is handed
 // to `init`. The host API functions themselves check which thread calls them.

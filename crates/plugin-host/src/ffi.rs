@@ -698,7 +698,8 @@ mod tests {
         let entry = entry_for(descriptor, symbol as *const c_void);
         let (mut out, mut error) = (TValue::NULL, ErrorOut::EMPTY);
         // SAFETY: the test's entries only write `out`.
-        let code = unsafe { entry(symbol as *const c_void, std::ptr::null_mut(), std::ptr::null(), 0, &mut out, &mut error) };
+        let code =
+            unsafe { entry(symbol as *const c_void, std::ptr::null_mut(), std::ptr::null(), 0, &mut out, &mut error) };
         assert_eq!(code, status::OK);
         out.a
     }
@@ -711,6 +712,9 @@ mod tests {
         // An ABI 1.0–1.4 plugin's descriptor ends before `symbol_call`: never read, `call` serves.
         let older = descriptor(tusk_plugin_abi::MIN_DESCRIPTOR_SIZE);
         assert_eq!(answer(&older, 1), 1);
-        assert_eq!(tusk_plugin_abi::MIN_DESCRIPTOR_SIZE, tusk_plugin_abi::SYMBOL_CALL_END - std::mem::size_of::<usize>());
+        assert_eq!(
+            tusk_plugin_abi::MIN_DESCRIPTOR_SIZE,
+            tusk_plugin_abi::SYMBOL_CALL_END - std::mem::size_of::<usize>()
+        );
     }
 }
