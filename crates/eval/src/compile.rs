@@ -688,7 +688,7 @@ pub(crate) fn symbol_value(symbol: &Rc<Symbol>) -> Value {
         Some(func) if matches!(symbol.plugin.as_str(), "core" | "std") => func,
         _ => {
             let symbol = symbol.clone();
-            Rc::new(move |ctx, args| (symbol.resolve(ctx)?)(ctx, args))
+            Rc::new(move |ctx, args| symbol.call(ctx, args))
         }
     };
     Value::Func(Rc::new(Function::Native(NativeFunction { name: symbol.name.clone(), func })))

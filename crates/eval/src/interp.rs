@@ -267,7 +267,7 @@ impl<'r> Interpreter<'r> {
             return Ok(Value::Null);
         }
         // The name is made only for an error.
-        if let Some(function) = symbol.loaded_direct() {
+        if let Some(function) = symbol.loaded_unguarded() {
             return self.call_native(&*function, &call.args, call.location).map_err(|error| {
                 attach_argument(error.in_callable(&symbol.display_name()), call.location, &call.arg_spans)
             });
@@ -276,8 +276,9 @@ impl<'r> Interpreter<'r> {
         // context for the plugin's configuration), then the call.
         let args = self.eval_args(&call.args)?;
         let mut ctx = CallContext::new(self, call.location);
-        let function =
-            symbol.resolve(&mut ctx).map_err(|error| error.in_callable(&symbol.display_name()).at(call.location))?;
+        let function = symbol
+            .resolve_unguarded(&mut ctx)
+            .map_err(|error| error.in_callable(&symbol.display_name()).at(call.location))?;
         function(&mut ctx, &args)
             .map_err(|error| attach_argument(error.in_callable(&symbol.display_name()), call.location, &call.arg_spans))
     }

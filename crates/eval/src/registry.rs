@@ -80,34 +80,24 @@ pub struct Symbol {
     implementation: RefCell<Slot>,
 }
 
-/// What a symbol's cell holds.
+/// What a symbol's cell holds: the implementation as the plugin gave it. A symbol with side
+/// effects must not run in a dry run: [`Symbol::call`] checks that itself, and the functions
+/// handed out to be kept ([`Symbol::loaded`], [`Symbol::resolve`]) are wrapped by
+/// [`guard_dry_run`] as they leave the cell, so the cell holds one function, never two.
 enum Slot {
-    /// Loaded. `function` is what every route calls: for a symbol with side effects, wrapped
-    /// so that it returns `null` in a dry run. `direct` is the same without that wrapper (one
-    /// dynamic call less), for the symbol call of the interpreter, which checks for a dry run
-    /// before it calls; the two are the same function when the symbol has no side effects.
-    Native { function: Rc<NativeFn>, direct: Rc<NativeFn> },
-    /// A lazy stub's loader (unwrapped: the wrapper is added to what it loads).
+    /// Loaded.
+    Native(Rc<NativeFn>),
+    /// A lazy stub's loader.
     Lazy(Rc<LazyLoader>),
 }
 
 impl Slot {
-    fn new(side_effects: bool, implementation: Implementation) -> Slot {
+    fn new(implementation: Implementation) -> Slot {
         match implementation {
-            Implementation::Native(direct) => Slot::loaded(side_effects, direct),
+            Implementation::Native(function) => Slot::Native(function),
             Implementation::Lazy(loader) => Slot::Lazy(loader),
         }
     }
-
-    fn loaded(side_effects: bool, direct: Rc<NativeFn>) -> Slot {
-        Slot::Native { function: wrapped(side_effects, &direct), direct }
-    }
-}
-
-/// What every route but the interpreter's symbol call calls: `direct`, wrapped by
-/// [`guard_dry_run`] when the symbol has side effects.
-fn wrapped(side_effects: bool, direct: &Rc<NativeFn>) -> Rc<NativeFn> {
-    if side_effects { guard_dry_run(direct.clone()) } else { direct.clone() }
 }
 
 impl Symbol {
@@ -119,43 +109,64 @@ impl Symbol {
             doc: spec.doc,
             lazy_arguments: spec.lazy_arguments,
             side_effects: spec.side_effects,
-            implementation: RefCell::new(Slot::new(spec.side_effects, spec.implementation)),
+            implementation: RefCell::new(Slot::new(spec.implementation)),
         }
     }
 
-    /// The implementation, loading a lazy plugin if this is its first use.
+    /// The implementation, loading a lazy plugin if this is its first use; wrapped so that it
+    /// returns `null` in a dry run when the symbol has side effects.
     pub fn resolve(&self, ctx: &mut CallContext<'_, '_>) -> Result<Rc<NativeFn>, RuntimeError> {
+        let function = self.resolve_unguarded(ctx)?;
+        Ok(self.guarded(function))
+    }
+
+    /// The implementation as it is in the cell, loading a lazy plugin first: only for a
+    /// caller that has checked that this is not a dry run (or that the symbol has no side
+    /// effects).
+    pub(crate) fn resolve_unguarded(&self, ctx: &mut CallContext<'_, '_>) -> Result<Rc<NativeFn>, RuntimeError> {
         let loader = match &*self.implementation.borrow() {
-            Slot::Native { function, .. } => return Ok(function.clone()),
+            Slot::Native(function) => return Ok(function.clone()),
             Slot::Lazy(loader) => loader.clone(),
         };
-        let direct = loader(ctx)?;
-        let function = wrapped(self.side_effects, &direct);
-        *self.implementation.borrow_mut() = Slot::Native { function: function.clone(), direct };
+        let function = loader(ctx)?;
+        *self.implementation.borrow_mut() = Slot::Native(function.clone());
         Ok(function)
+    }
+
+    /// Calls the symbol (loading a lazy plugin first): `null` without running it in a dry run
+    /// when it has side effects.
+    pub fn call(&self, ctx: &mut CallContext<'_, '_>, args: &[Value]) -> Result<Value, RuntimeError> {
+        if self.side_effects && ctx.options().dry_run {
+            return Ok(Value::Null);
+        }
+        let function = self.resolve_unguarded(ctx)?;
+        function(ctx, args)
     }
 
     /// Replaces the implementation (hot reload, lazy patching).
     pub fn set_implementation(&self, implementation: Implementation) {
-        *self.implementation.borrow_mut() = Slot::new(self.side_effects, implementation);
+        *self.implementation.borrow_mut() = Slot::new(implementation);
     }
 
-    /// The implementation if it is loaded.
+    /// The implementation if it is loaded, wrapped as by [`Symbol::resolve`]. The same `Rc`
+    /// on every call for a symbol without side effects.
     pub fn loaded(&self) -> Option<Rc<NativeFn>> {
+        self.loaded_unguarded().map(|function| self.guarded(function))
+    }
+
+    /// The implementation if it is loaded, as it is in the cell: only for a caller that has
+    /// checked that this is not a dry run.
+    #[inline]
+    pub(crate) fn loaded_unguarded(&self) -> Option<Rc<NativeFn>> {
         match &*self.implementation.borrow() {
-            Slot::Native { function, .. } => Some(function.clone()),
+            Slot::Native(function) => Some(function.clone()),
             Slot::Lazy(_) => None,
         }
     }
 
-    /// The implementation if it is loaded, without the dry-run wrapper of a symbol with side
-    /// effects: only for a caller that has checked that this is not a dry run.
-    #[inline]
-    pub(crate) fn loaded_direct(&self) -> Option<Rc<NativeFn>> {
-        match &*self.implementation.borrow() {
-            Slot::Native { direct, .. } => Some(direct.clone()),
-            Slot::Lazy(_) => None,
-        }
+    /// `function`, wrapped by [`guard_dry_run`] when the symbol has side effects.
+    fn guarded(&self, function: Rc<NativeFn>) -> Rc<NativeFn> {
+        if self.side_effects { guard_dry_run(function) } else { function }
     }
 
     /// `@name` or `name`, as scripts write it.

@@ -45,9 +45,8 @@ impl CacheStore for PluginCacheStore {
 
     fn get(&self, ctx: &mut CallContext<'_, '_>, key: &str) -> Result<Option<Value>, RuntimeError> {
         let Some((get, _)) = provider(ctx) else { return Ok(None) };
-        let function = get.resolve(ctx)?;
         // Entries are stored as one-element arrays, so that a cached `null` is a hit.
-        match &function(ctx, &[Value::string(key)])? {
+        match &get.call(ctx, &[Value::string(key)])? {
             Value::Array(items) if items.len() == 1 => Ok(Some(items[0].clone())),
             _ => Ok(None),
         }
@@ -55,9 +54,8 @@ impl CacheStore for PluginCacheStore {
 
     fn set(&self, ctx: &mut CallContext<'_, '_>, key: &str, value: &Value, ttl: Duration) -> Result<(), RuntimeError> {
         let Some((_, set)) = provider(ctx) else { return Ok(()) };
-        let function = set.resolve(ctx)?;
         let seconds = ttl.as_secs_f64().min(LONGEST_TTL_SECONDS);
-        function(ctx, &[Value::string(key), Value::array(vec![value.clone()]), Value::Float(seconds)])?;
+        set.call(ctx, &[Value::string(key), Value::array(vec![value.clone()]), Value::Float(seconds)])?;
         Ok(())
     }
 }

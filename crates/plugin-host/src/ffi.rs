@@ -27,7 +27,7 @@ use std::rc::Rc;
 use tusk_eval::isolate::{ParallelError, ParallelItems};
 use tusk_eval::{CallContext, Foreign, Key, Object, Text, Value};
 use tusk_plugin_abi::{
-    ENTRY_SYMBOL, ErrorOut, PluginDescriptor, StrRef, TValue, error_kind, foreign_thread_error, status, tag,
+    CallFn, ENTRY_SYMBOL, ErrorOut, PluginDescriptor, StrRef, TValue, error_kind, foreign_thread_error, status, tag,
 };
 use tusk_plugin_boundary::fs::Grant;
 use tusk_plugin_hostapi::descriptor;
@@ -460,6 +460,23 @@ impl Grant for CheckedHere<'_> {
     }
 }
 
+/// The function that calls `symbol`: its own entry when the plugin has one (ABI 1.5), else
+/// the descriptor's `call`. Valid until the plugin's `shutdown`, after which no call reaches
+/// it (the symbol's closure checks first).
+pub(crate) fn entry_of(descriptor: &PluginDescriptor, symbol: SymbolHandle) -> CallFn {
+    entry_for(descriptor, symbol.as_ptr())
+}
+
+fn entry_for(descriptor: &PluginDescriptor, symbol: *const c_void) -> CallFn {
+    if (descriptor.size as usize) < tusk_plugin_abi::SYMBOL_CALL_END {
+        return descriptor.call;
+    }
+    // SAFETY: the descriptor's size covers the field (checked above), so the plugin set it;
+    // the descriptor is an initialised plugin's (symbols are read after `init`) and `symbol`
+    // a handle it described.
+    unsafe { (descriptor.symbol_call)(symbol) }.unwrap_or(descriptor.call)
+}
+
 /// Calls a plugin symbol with host values: the fast path of every plugin operator call.
 ///
 /// The arguments are lent in a fixed-size array for the common arities (no vector to fill,
@@ -469,7 +486,7 @@ impl Grant for CheckedHere<'_> {
 #[inline]
 pub(crate) fn call(
     host: &'static HostContext,
-    descriptor: &PluginDescriptor,
+    entry: CallFn,
     symbol: SymbolHandle,
     ctx: &mut CallContext<'_, '_>,
     args: &[Value],
@@ -480,38 +497,53 @@ pub(crate) fn call(
         host.begin_epoch();
     }
     let mut temporaries = Temporaries::new();
-    let mut give = |arg: &Value| lend(host, arg, &mut temporaries);
+    let temps = &mut temporaries;
     let result = match args {
-        [] => call_raw(host, descriptor, symbol, ctx, &[]),
-        [a] => call_raw(host, descriptor, symbol, ctx, &[give(a)]),
+        [] => call_raw(host, entry, symbol, ctx, &[]),
+        [a] => call_raw(host, entry, symbol, ctx, &[lend(host, a, temps)]),
         [a, b] => {
-            let raw = [give(a), give(b)];
-            call_raw(host, descriptor, symbol, ctx, &raw)
+            let raw = [lend(host, a, temps), lend(host, b, temps)];
+            call_raw(host, entry, symbol, ctx, &raw)
         }
         [a, b, c] => {
-            let raw = [give(a), give(b), give(c)];
-            call_raw(host, descriptor, symbol, ctx, &raw)
+            let raw = [lend(host, a, temps), lend(host, b, temps), lend(host, c, temps)];
+            call_raw(host, entry, symbol, ctx, &raw)
         }
         [a, b, c, d] => {
-            let raw = [give(a), give(b), give(c), give(d)];
-            call_raw(host, descriptor, symbol, ctx, &raw)
+            let raw = [lend(host, a, temps), lend(host, b, temps), lend(host, c, temps), lend(host, d, temps)];
+            call_raw(host, entry, symbol, ctx, &raw)
         }
-        args => {
-            let raw: Vec<TValue> = args.iter().map(give).collect();
-            call_raw(host, descriptor, symbol, ctx, &raw)
-        }
+        args => call_many(host, entry, symbol, ctx, args, temps),
     };
-    host.release_all(temporaries);
+    // Checked here: `release_all` is not inlined, and most calls lend no handle.
+    if !temporaries.is_empty() {
+        host.release_all(temporaries);
+    }
     // ... and so do refused calls during it, whatever it returned.
     refused_threads(host).map_err(Box::new)?;
     result
+}
+
+/// A call with more than four arguments, collected in a vector: out of line, so that the
+/// common calls' frame has no room for it.
+#[inline(never)]
+fn call_many(
+    host: &'static HostContext,
+    entry: CallFn,
+    symbol: SymbolHandle,
+    ctx: &mut CallContext<'_, '_>,
+    args: &[Value],
+    temporaries: &mut Temporaries,
+) -> Result<Value, Box<PluginFailure>> {
+    let raw: Vec<TValue> = args.iter().map(|arg| lend(host, arg, temporaries)).collect();
+    call_raw(host, entry, symbol, ctx, &raw)
 }
 
 /// The call itself, with the arguments already lent.
 #[inline(always)]
 fn call_raw(
     host: &'static HostContext,
-    descriptor: &PluginDescriptor,
+    entry: CallFn,
     symbol: SymbolHandle,
     ctx: &mut CallContext<'_, '_>,
     raw: &[TValue],
@@ -521,21 +553,30 @@ fn call_raw(
     let mut error = ErrorOut::EMPTY;
     let call_context = (ctx as *mut CallContext<'_, '_>).cast::<c_void>();
     calls.set(calls.get() + 1);
-    // SAFETY: the plugin is initialised; `raw` and the values it borrows outlive the call;
-    // `call_context` is only used by callbacks during this call.
-    let code =
-        unsafe { (descriptor.call)(symbol.as_ptr(), call_context, raw.as_ptr(), raw.len(), &mut out, &mut error) };
+    // SAFETY: the plugin is initialised and `entry` is its entry for `symbol` (see
+    // `entry_of`); `raw` and the values it borrows outlive the call; `call_context` is only
+    // used by callbacks during this call.
+    let code = unsafe { entry(symbol.as_ptr(), call_context, raw.as_ptr(), raw.len(), &mut out, &mut error) };
     calls.set(calls.get() - 1);
     // Copied before anything else can call into the plugin (its texts live until then).
     if code != status::OK {
         Err(Box::new(failure(code, &error)))
     } else if let Some(value) = scalar_result(&out) {
         Ok(value)
-    } else if host.is_stale(&out) {
-        Err(Box::new(stale_result(host, &out)))
+    } else {
+        heap_result(host, &out)
+    }
+}
+
+/// A result that is not a scalar: a handle the plugin made (or kept), or a borrowed string.
+/// Out of line: the handle table's code would widen every call's frame.
+#[inline(never)]
+fn heap_result(host: &'static HostContext, out: &TValue) -> Result<Value, Box<PluginFailure>> {
+    if host.is_stale(out) {
+        Err(Box::new(stale_result(host, out)))
     } else {
         // SAFETY: the plugin's result lives until its next call.
-        Ok(unsafe { host.take(&out) })
+        Ok(unsafe { host.take(out) })
     }
 }
 
@@ -550,8 +591,15 @@ fn lend(host: &HostContext, arg: &Value, temporaries: &mut Temporaries) -> TValu
         Value::Bool(b) => TValue::new(tag::BOOL, u64::from(*b), 0),
         Value::Null => TValue::NULL,
         Value::Str(text) => TValue::new(tag::STR, text.as_ptr() as u64, text.len() as u64),
-        arg => host.give(arg, Some(temporaries)),
+        arg => lend_handle(host, arg, temporaries),
     }
+}
+
+/// An argument lent as a handle (arrays, objects, functions, …): out of line, like
+/// [`heap_result`].
+#[inline(never)]
+fn lend_handle(host: &HostContext, arg: &Value, temporaries: &mut Temporaries) -> TValue {
+    host.give(arg, Some(temporaries))
 }
 
 /// A scalar result, converted inline (what [`Context::take`](tusk_plugin_hostapi::Context::take)
@@ -578,5 +626,95 @@ fn stale_result(host: &HostContext, out: &TValue) -> PluginFailure {
         argument: None,
         message: tusk_plugin_hostapi::kept_past_its_call(&host.backend().plugin),
         help: String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tusk_plugin_abi::{ABI_MAJOR, SymbolInfo};
+
+    unsafe extern "C" fn init(_: *const tusk_plugin_abi::HostApi, _: StrRef, _: *mut ErrorOut) -> u32 {
+        status::OK
+    }
+    unsafe extern "C" fn shutdown(_: *mut ErrorOut) -> u32 {
+        status::OK
+    }
+    unsafe extern "C" fn symbol_count() -> u32 {
+        0
+    }
+    unsafe extern "C" fn symbol_info(_: u32, _: *mut SymbolInfo) -> u32 {
+        status::NOT_FOUND
+    }
+    unsafe extern "C" fn drop_object(_: u64) {}
+    unsafe extern "C" fn identity(_: *mut StrRef, _: *mut StrRef) {}
+    unsafe extern "C" fn shared_call(
+        _: *const c_void,
+        _: *mut c_void,
+        _: *const TValue,
+        _: usize,
+        out: *mut TValue,
+        _: *mut ErrorOut,
+    ) -> u32 {
+        // SAFETY: the test passes a valid out-slot.
+        unsafe { out.write(TValue::new(tag::INT, 1, 0)) };
+        status::OK
+    }
+    unsafe extern "C" fn own_call(
+        _: *const c_void,
+        _: *mut c_void,
+        _: *const TValue,
+        _: usize,
+        out: *mut TValue,
+        _: *mut ErrorOut,
+    ) -> u32 {
+        // SAFETY: the test passes a valid out-slot.
+        unsafe { out.write(TValue::new(tag::INT, 2, 0)) };
+        status::OK
+    }
+    /// Symbol 1 has its own entry, symbol 0 none.
+    unsafe extern "C" fn symbol_call(symbol: *const c_void) -> Option<CallFn> {
+        (symbol as usize == 1).then_some(own_call as CallFn)
+    }
+
+    fn descriptor(size: usize) -> PluginDescriptor {
+        PluginDescriptor {
+            size: size as u32,
+            abi_major: ABI_MAJOR,
+            info: std::ptr::null(),
+            init,
+            shutdown,
+            symbol_count,
+            symbol_info,
+            call: shared_call,
+            drop_object,
+            identity,
+            symbol_call,
+        }
+    }
+
+    /// What the chosen entry answers for `symbol`: 1 from `call`, 2 from the symbol's own.
+    fn answer(descriptor: &PluginDescriptor, symbol: usize) -> u64 {
+        let entry = entry_for(descriptor, symbol as *const c_void);
+        let (mut out, mut error) = (TValue::NULL, ErrorOut::EMPTY);
+        // SAFETY: the test's entries only write `out`.
+        let code =
+            unsafe { entry(symbol as *const c_void, std::ptr::null_mut(), std::ptr::null(), 0, &mut out, &mut error) };
+        assert_eq!(code, status::OK);
+        out.a
+    }
+
+    #[test]
+    fn a_symbols_own_entry_is_used_only_when_the_descriptor_has_the_field_and_the_symbol_an_entry() {
+        let current = descriptor(std::mem::size_of::<PluginDescriptor>());
+        assert_eq!(answer(&current, 1), 2);
+        assert_eq!(answer(&current, 0), 1, "a symbol without an entry goes through `call`");
+        // An ABI 1.0–1.4 plugin's descriptor ends before `symbol_call`: never read, `call` serves.
+        let older = descriptor(tusk_plugin_abi::MIN_DESCRIPTOR_SIZE);
+        assert_eq!(answer(&older, 1), 1);
+        assert_eq!(
+            tusk_plugin_abi::MIN_DESCRIPTOR_SIZE,
+            tusk_plugin_abi::SYMBOL_CALL_END - std::mem::size_of::<usize>()
+        );
     }
 }

@@ -166,11 +166,11 @@ pub fn check_info_record(path: &Path, info: &InfoRecord) -> Result<(), LoadError
     if info.value_size as usize != std::mem::size_of::<TValue>() {
         return Err(mismatch("value size", info.value_size.to_string(), std::mem::size_of::<TValue>().to_string()));
     }
-    if (info.descriptor_size as usize) < std::mem::size_of::<PluginDescriptor>() {
+    if (info.descriptor_size as usize) < tusk_plugin_abi::MIN_DESCRIPTOR_SIZE {
         return Err(mismatch(
             "descriptor size",
             info.descriptor_size.to_string(),
-            format!("at least {}", std::mem::size_of::<PluginDescriptor>()),
+            format!("at least {}", tusk_plugin_abi::MIN_DESCRIPTOR_SIZE),
         ));
     }
     let host_target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);
@@ -401,12 +401,12 @@ pub fn load_with_record(
 ) -> Result<Rc<LoadedPlugin>, LoadError> {
     check_info_record(library, info)?;
     let descriptor = ffi::open_library(library).map_err(LoadError::Open)?;
-    if descriptor.abi_major != abi::ABI_MAJOR || (descriptor.size as usize) < std::mem::size_of::<PluginDescriptor>() {
+    if descriptor.abi_major != abi::ABI_MAJOR || (descriptor.size as usize) < tusk_plugin_abi::MIN_DESCRIPTOR_SIZE {
         return Err(LoadError::Incompatible {
             path: library.display().to_string(),
             field: "descriptor".into(),
             found: format!("ABI {} with {} bytes", descriptor.abi_major, descriptor.size),
-            expected: format!("ABI {} with at least {} bytes", abi::ABI_MAJOR, std::mem::size_of::<PluginDescriptor>()),
+            expected: format!("ABI {} with at least {} bytes", abi::ABI_MAJOR, tusk_plugin_abi::MIN_DESCRIPTOR_SIZE),
         });
     }
     let loaded_info = ffi::descriptor_info(descriptor);
@@ -509,14 +509,14 @@ impl LoadedPlugin {
         };
         match (&self.backend, symbol.handle) {
             (Backend::InProcess { host, descriptor }, SymbolRef::InProcess(handle)) => {
-                let (host, descriptor) = (*host, *descriptor);
+                let (host, entry) = (*host, ffi::entry_of(descriptor, handle));
                 let crash_note = CrashNote::new(&self.name, &display);
                 Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| {
                     if plugin.shut_down.get() {
                         return Err(RuntimeError::message(format!("plugin `{}` has been shut down", plugin.name)));
                     }
                     let _running = crash::running(crash_note);
-                    ffi::call(host, descriptor, handle, ctx, args)
+                    ffi::call(host, entry, handle, ctx, args)
                         .map_err(|failure| runtime_error(&plugin.name, &display, *failure))
                 })
             }

@@ -433,8 +433,7 @@ impl PluginHost {
                 if generation.is_retired()
                     && let Some(symbol) = registry_symbol.upgrade()
                 {
-                    let current = symbol.resolve(ctx)?;
-                    return current(ctx, args);
+                    return symbol.call(ctx, args);
                 }
             }
             function(ctx, args)

@@ -80,13 +80,13 @@ pub(crate) fn open(path: &Path, package: &str, version: &str) -> Result<(), Stri
     // SAFETY: the descriptor is a static of the library, which is never unloaded.
     let descriptor = unsafe { descriptor.as_ref() }
         .ok_or_else(|| format!("{}: the entry point returned no descriptor", path.display()))?;
-    if descriptor.abi_major != ABI_MAJOR || (descriptor.size as usize) < std::mem::size_of::<PluginDescriptor>() {
+    if descriptor.abi_major != ABI_MAJOR || (descriptor.size as usize) < tusk_plugin_abi::MIN_DESCRIPTOR_SIZE {
         return Err(format!(
             "{} is incompatible: its descriptor is ABI {} with {} bytes, this runner expects ABI {ABI_MAJOR} with at least {}",
             path.display(),
             descriptor.abi_major,
             descriptor.size,
-            std::mem::size_of::<PluginDescriptor>()
+            tusk_plugin_abi::MIN_DESCRIPTOR_SIZE
         ));
     }
     // SAFETY: the descriptor points at the library's static info record (or is null).

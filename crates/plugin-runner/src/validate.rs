@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use tusk_plugin_abi::{self as abi, InfoRecord, PluginDescriptor, TValue, fixed_text};
+use tusk_plugin_abi::{self as abi, InfoRecord, TValue, fixed_text};
 
 /// What the record says about the library, for messages.
 pub(crate) struct Record {
@@ -78,11 +78,11 @@ pub(crate) fn check(path: &Path) -> Result<Record, String> {
     if value_size as usize != std::mem::size_of::<TValue>() {
         return incompatible("value size", value_size.to_string(), std::mem::size_of::<TValue>().to_string());
     }
-    if (descriptor_size as usize) < std::mem::size_of::<PluginDescriptor>() {
+    if (descriptor_size as usize) < tusk_plugin_abi::MIN_DESCRIPTOR_SIZE {
         return incompatible(
             "descriptor size",
             descriptor_size.to_string(),
-            format!("at least {}", std::mem::size_of::<PluginDescriptor>()),
+            format!("at least {}", tusk_plugin_abi::MIN_DESCRIPTOR_SIZE),
         );
     }
     let own_target = format!("{}-{}", std::env::consts::ARCH, std::env::consts::OS);

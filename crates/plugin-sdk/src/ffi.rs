@@ -555,6 +555,7 @@ unsafe extern "C" fn symbol_info(index: u32, out: *mut SymbolInfo) -> u32 {
     .unwrap_or(status::PANIC)
 }
 
+/// The descriptor's `call`: any symbol, through its registration's `Callable`.
 unsafe extern "C" fn call(
     symbol: *const c_void,
     call_context: *mut c_void,
@@ -567,32 +568,94 @@ unsafe extern "C" fn call(
         // SAFETY: `symbol` is a `SymbolInfo::handle` of the loaded plugin; the host calls only
         // between `init` and `shutdown`, while the registration is alive.
         let registration = unsafe { &*symbol.cast::<Registration>() };
-        let Some(callable) = registration.callable.as_ref() else {
+        let Some((callable, _)) = registration.callable.as_ref() else {
             write_error(error, error_kind::INVALID_OPERATION, None, format!("`{}` is a type", registration.name), None);
             return status::ERROR;
         };
-        let args: &[Value] = if argc == 0 || args.is_null() {
-            &[]
-        } else {
-            // SAFETY: the host passes `argc` values, borrowed for the call; `Value` is
-            // `repr(transparent)` over `TValue`.
-            unsafe { std::slice::from_raw_parts(args.cast::<Value>(), argc) }
-        };
-        // A panic in `callable` unwinds through the marker (which restores the previous call)
-        // to `guarded`, which reports it: one `catch_unwind` per call.
-        let _current = CurrentCall::enter(call_context);
-        match callable(args) {
-            Ok(value) => {
-                // SAFETY: the host passes a valid, writable out-slot; the reference moves to it.
-                unsafe { out.write(value.into_raw()) };
-                status::OK
-            }
-            Err(plugin_error) => {
-                write_plugin_error(error, &plugin_error);
-                status::ERROR
-            }
-        }
+        // SAFETY: the descriptor's contract (module documentation).
+        unsafe { run(&**callable, call_context, args, argc, out, error) }
     })
+}
+
+/// The descriptor's `symbol_call` (ABI 1.5): the entry [`symbol_entry`] made for the
+/// symbol's closure, `None` for a type.
+unsafe extern "C" fn symbol_call(symbol: *const c_void) -> Option<crate::abi::CallFn> {
+    // SAFETY: `symbol` is a `SymbolInfo::handle` of the loaded plugin, alive until `shutdown`.
+    let registration = unsafe { symbol.cast::<Registration>().as_ref() }?;
+    registration.callable.as_ref().map(|(_, entry)| *entry)
+}
+
+/// A symbol's own entry, one per closure type `F` (ABI 1.5): called as the descriptor's `call`
+/// but only for registrations whose closure is an `F`, which it calls directly (inlined here)
+/// instead of through the `Callable`'s dynamic call.
+///
+/// # Safety
+///
+/// As the descriptor's `call`, and `symbol` must be the handle of a registration made by
+/// `plugin::callable::<F>` (the only place this entry is handed out, beside its own closure).
+pub(crate) unsafe extern "C" fn symbol_entry<F>(
+    symbol: *const c_void,
+    call_context: *mut c_void,
+    args: *const TValue,
+    argc: usize,
+    out: *mut TValue,
+    error: *mut ErrorOut,
+) -> u32
+where
+    F: Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync + 'static,
+{
+    guarded(error, || {
+        // SAFETY: `symbol` is a `SymbolInfo::handle` of the loaded plugin; the host calls only
+        // between `init` and `shutdown`, while the registration is alive.
+        let registration = unsafe { &*symbol.cast::<Registration>() };
+        let Some((callable, _)) = registration.callable.as_ref() else { return status::NOT_FOUND };
+        // SAFETY: this entry is handed out only with an `Arc<F>` made into this `Callable`
+        // (the function's contract), so the data pointer of the trait object is an `F`.
+        let function = unsafe { &*std::sync::Arc::as_ptr(callable).cast::<F>() };
+        // SAFETY: the descriptor's contract (module documentation).
+        unsafe { run(function, call_context, args, argc, out, error) }
+    })
+}
+
+/// Calls `function` with the host's arguments and writes its result or error.
+///
+/// # Safety
+///
+/// `args` points at `argc` values borrowed for the call (or is null with `argc` 0); `out` and
+/// `error` are valid for writes.
+#[inline(always)]
+unsafe fn run<F>(
+    function: &F,
+    call_context: *mut c_void,
+    args: *const TValue,
+    argc: usize,
+    out: *mut TValue,
+    error: *mut ErrorOut,
+) -> u32
+where
+    F: Fn(&[Value]) -> Result<Value, PluginError> + ?Sized,
+{
+    let args: &[Value] = if argc == 0 || args.is_null() {
+        &[]
+    } else {
+        // SAFETY: the host passes `argc` values, borrowed for the call; `Value` is
+        // `repr(transparent)` over `TValue`.
+        unsafe { std::slice::from_raw_parts(args.cast::<Value>(), argc) }
+    };
+    // A panic in `function` unwinds through the marker (which restores the previous call)
+    // to `guarded`, which reports it: one `catch_unwind` per call.
+    let _current = CurrentCall::enter(call_context);
+    match function(args) {
+        Ok(value) => {
+            // SAFETY: the host passes a valid, writable out-slot; the reference moves to it.
+            unsafe { out.write(value.into_raw()) };
+            status::OK
+        }
+        Err(plugin_error) => {
+            write_plugin_error(error, &plugin_error);
+            status::ERROR
+        }
+    }
 }
 
 /// Marks the host's call context as the one in progress on this thread, and restores the
@@ -654,6 +717,7 @@ pub fn entry(info: &'static InfoRecord, factory: fn() -> Box<dyn TuskPlugin>) ->
         call,
         drop_object,
         identity,
+        symbol_call,
     })
 }
 
@@ -875,4 +939,65 @@ pub(crate) fn take_socket(ticket: u64) -> Result<(std::os::fd::OwnedFd, Vec<u8>)
     // SAFETY: on `OK` the host gives up the descriptor it held for the ticket: it is open, and
     // from now on this plugin's alone (the desk hands each deposit out once).
     Ok((unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) }, ahead))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Calls a registration through the entry the descriptor's `symbol_call` hands out for it.
+    fn call_entry(registration: &Registration, args: &[TValue]) -> (u32, TValue, ErrorOut) {
+        let symbol = (registration as *const Registration).cast::<c_void>();
+        // SAFETY: `symbol` is a live registration.
+        let entry = unsafe { symbol_call(symbol) }.expect("a function has its own entry");
+        let (mut out, mut error) = (TValue::NULL, ErrorOut::EMPTY);
+        // SAFETY: the arguments are scalars borrowed for the call; both out-pointers are valid.
+        let code = unsafe { entry(symbol, std::ptr::null_mut(), args.as_ptr(), args.len(), &mut out, &mut error) };
+        (code, out, error)
+    }
+
+    #[test]
+    fn each_closure_has_its_own_entry_with_the_results_errors_and_panics_of_call() {
+        let context = PluginContext::new(String::new(), "entries");
+        context
+            .register_function("add", |args: &[Value]| {
+                let sum = args.iter().map(|value| value.as_int().unwrap_or(0)).sum::<i64>();
+                Ok(Value::from(sum))
+            })
+            .unwrap();
+        context
+            .register_operator_fn("refuse", |_: &[Value]| Err(PluginError::message("not today").at_argument(1)))
+            .unwrap();
+        context.register_operator_fn("explode", |_: &[Value]| panic!("the entry panics")).unwrap();
+        context.register_type("handle").unwrap();
+        let registrations = context.registrations.borrow();
+        let int = |n: i64| TValue::new(tag::INT, n as u64, 0);
+
+        let (code, out, _) = call_entry(&registrations[0], &[int(2), int(40)]);
+        assert_eq!((code, out), (status::OK, int(42)));
+
+        let (code, _, error) = call_entry(&registrations[1], &[]);
+        assert_eq!((code, error.kind, error.argument), (status::ERROR, error_kind::MESSAGE, 1));
+        // SAFETY: the error text lives until this thread's next error.
+        assert_eq!(unsafe { view(error.message) }, "not today");
+
+        let (code, _, error) = call_entry(&registrations[2], &[]);
+        assert_eq!((code, error.kind), (status::PANIC, error_kind::PANIC));
+        // SAFETY: as above.
+        assert_eq!(unsafe { view(error.message) }, "plugin panicked: the entry panics");
+
+        // Two closures of different types get different entries; a type gets none, and the
+        // descriptor's `call` still serves every symbol alike.
+        let entry_of = |registration: &Registration| registration.callable.as_ref().map(|(_, entry)| *entry as usize);
+        assert_ne!(entry_of(&registrations[0]), entry_of(&registrations[1]));
+        let handle = (&registrations[3] as *const Registration).cast::<c_void>();
+        // SAFETY: a live registration.
+        assert!(unsafe { symbol_call(handle) }.is_none());
+        let symbol = (&registrations[0] as *const Registration).cast::<c_void>();
+        let (mut out, mut error) = (TValue::NULL, ErrorOut::EMPTY);
+        let args = [int(1), int(2)];
+        // SAFETY: as in `call_entry`.
+        let code = unsafe { call(symbol, std::ptr::null_mut(), args.as_ptr(), 2, &mut out, &mut error) };
+        assert_eq!((code, out), (status::OK, int(3)));
+    }
 }

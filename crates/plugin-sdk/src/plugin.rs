@@ -103,8 +103,19 @@ pub(crate) enum SymbolKind {
 pub(crate) struct Registration {
     pub(crate) name: String,
     pub(crate) kind: SymbolKind,
-    pub(crate) callable: Option<Callable>,
+    /// The implementation and the symbol's own entry (ABI 1.5), made for its closure's type
+    /// (`None` for a type).
+    pub(crate) callable: Option<(Callable, crate::abi::CallFn)>,
     pub(crate) doc: SymbolDoc,
+}
+
+/// A registered closure with the entry made for its type: the host calls the entry, which
+/// calls the closure without the dynamic call through `Callable`.
+fn callable<F>(function: F) -> Option<(Callable, crate::abi::CallFn)>
+where
+    F: Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync + 'static,
+{
+    Some((Arc::new(function), crate::ffi::symbol_entry::<F>))
 }
 
 /// Handed to [`TuskPlugin::initialize`]: registration and configuration. The registrations are
@@ -132,7 +143,7 @@ impl PluginContext {
         &self,
         name: &str,
         kind: SymbolKind,
-        callable: Option<Callable>,
+        callable: Option<(Callable, crate::abi::CallFn)>,
         mut doc: SymbolDoc,
     ) -> Result<(), PluginError> {
         let mut registrations = self.registrations.borrow_mut();
@@ -176,7 +187,7 @@ impl PluginContext {
         doc: SymbolDoc,
         operator: impl Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync + 'static,
     ) -> Result<(), PluginError> {
-        self.add(name, SymbolKind::Operator, Some(Arc::new(operator)), doc)
+        self.add(name, SymbolKind::Operator, callable(operator), doc)
     }
 
     /// Registers an operator (`@name(args)`) written as a type.
@@ -202,7 +213,7 @@ impl PluginContext {
         doc: SymbolDoc,
         function: impl Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync + 'static,
     ) -> Result<(), PluginError> {
-        self.add(name, SymbolKind::Function, Some(Arc::new(function)), doc)
+        self.add(name, SymbolKind::Function, callable(function), doc)
     }
 
     /// Registers a custom type of handle (a connection, a model) the plugin will create with

@@ -22,25 +22,31 @@ struct Args<'a> {
     symbol: &'static str,
 }
 
+// The readers of the hot arguments are inlined into each handler, their errors made out of
+// line (`ok_or_else`): an increment reads a name, perhaps a number, and usually no labels.
 impl Args<'_> {
+    #[inline]
     fn at_most(&self, count: usize) -> Result<(), PluginError> {
         if self.values.len() > count {
-            return Err(PluginError::message(format!(
-                "{} takes at most {count} arguments, got {}",
-                self.symbol,
-                self.values.len()
-            ))
-            .at_argument(count));
+            return Err(self.too_many(count));
         }
         Ok(())
     }
 
+    #[cold]
+    fn too_many(&self, count: usize) -> PluginError {
+        PluginError::message(format!("{} takes at most {count} arguments, got {}", self.symbol, self.values.len()))
+            .at_argument(count)
+    }
+
+    #[inline]
     fn required(&self, index: usize, what: &str) -> Result<&Value, PluginError> {
         self.values
             .get(index)
             .ok_or_else(|| PluginError::missing_argument(format!("{what} (argument {} of {})", index + 1, self.symbol)))
     }
 
+    #[inline]
     fn string(&self, index: usize, what: &str) -> Result<&str, PluginError> {
         let value = self.required(index, what)?;
         value.as_str().ok_or_else(|| {
@@ -48,6 +54,7 @@ impl Args<'_> {
         })
     }
 
+    #[inline]
     fn number(&self, index: usize, what: &str) -> Result<f64, PluginError> {
         let value = self.required(index, what)?;
         value.as_float().ok_or_else(|| {
@@ -56,6 +63,7 @@ impl Args<'_> {
     }
 
     /// A number, or `default` when the argument is absent or null.
+    #[inline]
     fn number_or(&self, index: usize, what: &str, default: f64) -> Result<f64, PluginError> {
         match self.values.get(index) {
             None => Ok(default),
@@ -75,7 +83,11 @@ impl Args<'_> {
     }
 
     /// The labels object at `index` (absent or null: none), sorted by name.
+    #[inline]
     fn labels(&self, index: usize) -> Result<Labels, PluginError> {
+        if index >= self.values.len() {
+            return Ok(Labels::new());
+        }
         Ok(self.optional_labels(index)?.unwrap_or_default())
     }
 

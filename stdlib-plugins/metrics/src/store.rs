@@ -5,7 +5,6 @@
 //! has no summary). Every series also keeps a short history of sampled values (for rates and
 //! windows) and, when DogStatsD is configured, the observations since the last push.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
@@ -269,33 +268,29 @@ impl Family {
     }
 }
 
-/// Tells stores apart in the per-thread cache of recently used series.
-static NEXT_STORE_ID: AtomicU64 = AtomicU64::new(1);
-
-/// How many recently used series each thread remembers.
+/// How many recently used series a store remembers.
 const RECENT_MAX: usize = 16;
 
-/// A recently used series, as it was asked for.
+/// A recently used series, as it was asked for (the name's bytes and the labels are compared,
+/// never a pointer: the caller's string memory is reused from call to call).
+#[derive(Debug)]
 struct Recent {
-    store: u64,
     kind: Kind,
     name: Box<str>,
     labels: Labels,
     series: Arc<Series>,
 }
 
-thread_local! {
-    /// The series this thread used last. Scripts call the plugin from the interpreter's one
-    /// thread, usually with a few metrics in a loop: finding the series here (a short scan of
-    /// string comparisons) saves hashing the name and labels and taking two read locks.
-    /// Series are never removed from a store, so a remembered one stays the right one.
-    static RECENT: RefCell<Vec<Recent>> = const { RefCell::new(Vec::new()) };
-}
-
 /// Every metric of one plugin instance.
 #[derive(Debug)]
 pub struct Store {
-    id: u64,
+    /// The series used last. Scripts call the plugin from the interpreter's one thread,
+    /// usually with a few metrics in a loop: finding the series here (a short scan of string
+    /// comparisons under an uncontended lock) saves hashing the name and labels and taking two
+    /// read locks. A store's own list rather than a thread-local one: a thread-local of a
+    /// plugin library is reached through `__tls_get_addr` on every call. Series are never
+    /// removed from a store, so a remembered one stays the right one.
+    recent: Mutex<Vec<Recent>>,
     families: RwLock<HashMap<String, Arc<Family>>>,
     pub settings: Settings,
     default_bounds: Arc<[f64]>,
@@ -309,7 +304,7 @@ impl Store {
     pub fn new(settings: Settings) -> Store {
         let default_bounds: Arc<[f64]> = settings.buckets.clone().into();
         Store {
-            id: NEXT_STORE_ID.fetch_add(1, Ordering::Relaxed),
+            recent: Mutex::new(Vec::new()),
             families: RwLock::new(HashMap::default()),
             settings,
             default_bounds,
@@ -385,7 +380,7 @@ impl Store {
     }
 
     /// Runs `action` on the series `name{labels}` of `kind`, creating family and series as
-    /// needed. A series this thread used recently is found without locks; otherwise the common
+    /// needed. A series used recently is found in the store's short list; otherwise the common
     /// case (both exist) takes two read locks and no allocation.
     pub fn with_series<R>(
         &self,
@@ -394,27 +389,28 @@ impl Store {
         labels: &Labels,
         action: impl FnOnce(&Series) -> R,
     ) -> Result<R, PluginError> {
-        let mut action = Some(action);
-        let cached = RECENT.with(|recent| {
-            let recent = recent.borrow();
-            let hit = recent.iter().find(|entry| {
-                entry.store == self.id && entry.kind == kind && *entry.name == *name && entry.labels == *labels
-            })?;
-            action.take().map(|action| action(&hit.series))
-        });
-        if let Some(result) = cached {
-            return Ok(result);
+        // Another thread using the list (a rare, short overlap) is not waited for: the maps
+        // answer without it.
+        let mut recent = match self.recent.try_lock() {
+            Ok(recent) => Some(recent),
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        if let Some(recent) = &recent
+            && let Some(hit) =
+                recent.iter().find(|entry| entry.kind == kind && *entry.name == *name && entry.labels == *labels)
+        {
+            return Ok(action(&hit.series));
         }
         let series = self.find_or_create(name, kind, labels)?;
-        let result = action.take().map(|action| action(&series));
-        RECENT.with(|recent| {
-            let mut recent = recent.borrow_mut();
+        let result = action(&series);
+        if let Some(recent) = &mut recent {
             if recent.len() >= RECENT_MAX {
                 recent.remove(0);
             }
-            recent.push(Recent { store: self.id, kind, name: name.into(), labels: labels.clone(), series });
-        });
-        result.ok_or_else(|| PluginError::message("internal error: a metrics action ran twice"))
+            recent.push(Recent { kind, name: name.into(), labels: labels.clone(), series });
+        }
+        Ok(result)
     }
 
     fn find_or_create(&self, name: &str, kind: Kind, labels: &Labels) -> Result<Arc<Series>, PluginError> {
@@ -525,18 +521,6 @@ impl Store {
         let quantiles =
             self.settings.quantiles.iter().map(|&q| (q, quantile_of_sorted(&values, q).unwrap_or(f64::NAN))).collect();
         (data.sum, data.count, quantiles)
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        // This thread's remembered series of this store are of no use any more (other threads'
-        // go as they are pushed out). At thread exit the cache may be gone already.
-        let _ = RECENT.try_with(|recent| {
-            if let Ok(mut recent) = recent.try_borrow_mut() {
-                recent.retain(|entry| entry.store != self.id);
-            }
-        });
     }
 }
 
