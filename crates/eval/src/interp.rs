@@ -187,8 +187,10 @@ impl<'r> Interpreter<'r> {
                 {
                     return self.eval_add_chain(node);
                 }
-                let left = self.eval(lhs)?;
-                let right = self.eval(rhs)?;
+                // Operands that are locals or constants (most of them) are read without a
+                // trip through `eval`.
+                let left = self.eval_arg(lhs)?;
+                let right = self.eval_arg(rhs)?;
                 if let (Value::Int(a), Value::Int(b)) = (&left, &right)
                     && let Some(value) = int_fast_path(*op, *a, *b)
                 {
@@ -233,6 +235,27 @@ impl<'r> Interpreter<'r> {
     /// glue when it owns nothing.
     #[inline(always)]
     fn eval_truthy(&mut self, node: &Node) -> Result<bool, RuntimeError> {
+        // An integer comparison (the commonest condition) gives its answer without making
+        // the bool value and going back through `eval`.
+        if let Node::Binary { op, lhs, rhs, location } = node
+            && !matches!(op, BinaryOp::Add)
+        {
+            let left = self.eval_arg(lhs)?;
+            let right = self.eval_arg(rhs)?;
+            if let (Value::Int(a), Value::Int(b)) = (&left, &right)
+                && let Some(truthy) = int_comparison(*op, *a, *b)
+            {
+                std::mem::forget(left);
+                std::mem::forget(right);
+                return Ok(truthy);
+            }
+            let value = self.binary_slow(*op, &left, &right, *location)?;
+            left.discard();
+            right.discard();
+            let truthy = value.is_truthy();
+            value.discard();
+            return Ok(truthy);
+        }
         let value = self.eval(node)?;
         let truthy = value.is_truthy();
         value.discard();
@@ -241,7 +264,15 @@ impl<'r> Interpreter<'r> {
 
     #[inline(never)]
     fn eval_call(&mut self, call: &crate::ir::Call) -> Result<Value, RuntimeError> {
-        let callee = self.eval(&call.callee)?;
+        // A function defined as an entry (every recursive call) is read from its slot here.
+        let slot_value = match &call.callee {
+            Node::Slot { slot, .. } => self.module.slots.borrow().get(*slot as usize).cloned().flatten(),
+            _ => None,
+        };
+        let callee = match slot_value {
+            Some(value) => value,
+            None => self.eval(&call.callee)?,
+        };
         let argc = self.push_args(&call.args)?;
         self.call_on_stack(&callee, argc, call.location)
             .map_err(|error| attach_argument(error, call.location, &call.arg_spans))
@@ -526,9 +557,7 @@ impl<'r> Interpreter<'r> {
             }
             operands.push(operand);
         }
-        let texts: SmallVec<[DisplayText<'_>; 8]> = operands.iter().map(DisplayText::of).collect();
-        let parts: SmallVec<[&str; 8]> = texts.iter().map(DisplayText::as_str).collect();
-        Ok(Value::Str(Text::concat(&parts)))
+        Ok(Value::Str(concat_display(&operands)))
     }
 
     fn check_size(&self, value: Value, location: Location) -> Result<Value, RuntimeError> {
@@ -712,6 +741,14 @@ fn str_argument(node: &Node) -> Option<&Node> {
     }
 }
 
+/// The display texts of `values` joined into one new string: the one way `+` builds text,
+/// for two operands ([`binary_op`]) and for a whole chain ([`Interpreter::eval_add_chain`]).
+fn concat_display<V: std::borrow::Borrow<Value>>(values: &[V]) -> Text {
+    let texts: SmallVec<[DisplayText<'_>; 8]> = values.iter().map(|value| DisplayText::of(value.borrow())).collect();
+    let parts: SmallVec<[&str; 8]> = texts.iter().map(DisplayText::as_str).collect();
+    Text::concat(&parts)
+}
+
 /// Puts the argument's label on an error that names an argument index.
 fn attach_argument(error: RuntimeError, call: Location, arg_spans: &[tusk_diagnostics::Span]) -> RuntimeError {
     match error.kind() {
@@ -748,6 +785,20 @@ pub(crate) fn insert_path(object: &mut Object, path: &[Key], value: Value) {
         }
         [first, rest @ ..] => insert_path(section_object(object, std::slice::from_ref(first)), rest, value),
     }
+}
+
+/// An integer comparison's answer; `None` for the other operators.
+#[inline(always)]
+fn int_comparison(op: BinaryOp, a: i64, b: i64) -> Option<bool> {
+    Some(match op {
+        BinaryOp::Lt => a < b,
+        BinaryOp::LtEq => a <= b,
+        BinaryOp::Gt => a > b,
+        BinaryOp::GtEq => a >= b,
+        BinaryOp::Eq => a == b,
+        BinaryOp::NotEq => a != b,
+        _ => return None,
+    })
 }
 
 /// Integer arithmetic and comparison without overflow; `None` sends the operation down the
@@ -833,9 +884,7 @@ fn arithmetic(
 pub(crate) fn binary_op(op: BinaryOp, left: &Value, right: &Value) -> Result<Value, RuntimeError> {
     match op {
         BinaryOp::Add => match (left, right) {
-            (Value::Str(_), _) | (_, Value::Str(_)) => {
-                Ok(Value::Str(Text::concat(&[DisplayText::of(left).as_str(), DisplayText::of(right).as_str()])))
-            }
+            (Value::Str(_), _) | (_, Value::Str(_)) => Ok(Value::Str(concat_display(&[left, right]))),
             (Value::Array(a), Value::Array(b)) => {
                 let mut items = Vec::with_capacity(a.len() + b.len());
                 items.extend(a.iter().cloned());
