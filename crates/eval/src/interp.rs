@@ -20,9 +20,9 @@ use crate::function::{Closure, Function, NativeFn};
 use crate::ir::{Capture, DocOp, Node, ObjectEntry, Program};
 use crate::module::Module;
 use crate::options::Limits;
-use crate::output::DisplayText;
+use crate::output::TextBuilder;
 use crate::runtime::Runtime;
-use crate::value::{Key, Object, Text, Value};
+use crate::value::{Key, Object, Value};
 
 type Args = SmallVec<[Value; 4]>;
 
@@ -218,11 +218,7 @@ impl<'r> Interpreter<'r> {
                 }
             }
             Node::Cond(condition, then, otherwise) => {
-                if self.eval_truthy(condition)? {
-                    self.eval(then)
-                } else {
-                    self.eval(otherwise)
-                }
+                if self.eval_truthy(condition)? { self.eval_arg(then) } else { self.eval_arg(otherwise) }
             }
             Node::Call(call) => self.eval_call(call),
             Node::CallNative(call) => self.eval_native(call),
@@ -264,18 +260,27 @@ impl<'r> Interpreter<'r> {
 
     #[inline(never)]
     fn eval_call(&mut self, call: &crate::ir::Call) -> Result<Value, RuntimeError> {
-        // A function defined as an entry (every recursive call) is read from its slot here.
-        let slot_value = match &call.callee {
-            Node::Slot { slot, .. } => self.module.slots.borrow().get(*slot as usize).cloned().flatten(),
+        // A function defined as an entry (every recursive call) is taken from its slot here,
+        // as the function alone: no trip through `eval`, no value to drop afterwards.
+        let function = match &call.callee {
+            Node::Slot { slot, .. } => match self.module.slots.borrow().get(*slot as usize) {
+                Some(Some(Value::Func(function))) => Some(function.clone()),
+                _ => None,
+            },
             _ => None,
         };
-        let callee = match slot_value {
-            Some(value) => value,
-            None => self.eval(&call.callee)?,
+        let result = match function {
+            Some(function) => {
+                let argc = self.push_args(&call.args)?;
+                self.call_function(&function, argc, call.location)
+            }
+            None => {
+                let callee = self.eval(&call.callee)?;
+                let argc = self.push_args(&call.args)?;
+                self.call_on_stack(&callee, argc, call.location)
+            }
         };
-        let argc = self.push_args(&call.args)?;
-        self.call_on_stack(&callee, argc, call.location)
-            .map_err(|error| attach_argument(error, call.location, &call.arg_spans))
+        result.map_err(|error| attach_argument(error, call.location, &call.arg_spans))
     }
 
     /// Calls a built-in.
@@ -416,8 +421,8 @@ impl<'r> Interpreter<'r> {
             Node::Object(entries) => self.eval_object(entries),
             // A local's members are read in place: no reference count taken and dropped again.
             Node::Member { object, key, location } => match **object {
-                Node::Local(slot) => member(&self.stack[self.base + slot as usize], key),
-                _ => member(&self.eval(object)?, key),
+                Node::Local(slot) => member_key(&self.stack[self.base + slot as usize], key),
+                _ => member_key(&self.eval(object)?, key),
             }
             .map_err(|error| error.at(*location)),
             Node::Index { object, index, location } => {
@@ -455,7 +460,7 @@ impl<'r> Interpreter<'r> {
             Node::Path { base, path, location } => {
                 let mut value = self.eval(base)?;
                 for key in path.iter() {
-                    value = member(&value, key).map_err(|error| error.at(*location))?;
+                    value = member_key(&value, key).map_err(|error| error.at(*location))?;
                 }
                 Ok(value)
             }
@@ -535,29 +540,26 @@ impl<'r> Interpreter<'r> {
         if next == spine.len() {
             return Ok(value);
         }
-        let mut len = value.as_str().map_or(0, str::len);
-        let mut operands: SmallVec<[Value; 8]> = SmallVec::with_capacity(spine.len() - next + 1);
-        operands.push(value);
+        let mut text = TextBuilder::with_capacity(value.as_str().map_or(0, str::len) + 8 * (spine.len() - next));
+        text.push(&value);
+        value.discard();
         for (rhs, location) in &spine[next..] {
             // `text + str(x)` appends the same text as `text + x`: skip making the string.
             let operand = match str_argument(rhs) {
                 Some(argument) => self.eval_arg(argument)?,
                 None => self.eval(rhs)?,
             };
-            len += match &operand {
-                Value::Str(s) => s.len(),
-                other => DisplayText::of(other).as_str().len(),
-            };
-            if len > self.limits.max_string_bytes {
+            text.push(&operand);
+            operand.discard();
+            if text.len() > self.limits.max_string_bytes {
                 return Err(RuntimeError::new(RuntimeErrorKind::LimitExceeded {
                     what: "string size",
                     limit: self.limits.max_string_bytes as u64,
                 })
                 .at(*location));
             }
-            operands.push(operand);
         }
-        Ok(Value::Str(concat_display(&operands)))
+        Ok(Value::Str(text.finish()))
     }
 
     fn check_size(&self, value: Value, location: Location) -> Result<Value, RuntimeError> {
@@ -584,7 +586,9 @@ impl<'r> Interpreter<'r> {
         let mut object = Object::with_capacity(entries.len());
         for entry in entries {
             let value = self.eval(&entry.value)?;
-            if !entry.path.is_empty() {
+            if entry.new_key {
+                object.push_new(entry.path[0].clone(), value);
+            } else if !entry.path.is_empty() {
                 insert_path(&mut object, &entry.path, value);
             }
         }
@@ -632,6 +636,12 @@ impl<'r> Interpreter<'r> {
                 RuntimeError::new(RuntimeErrorKind::NotCallable { type_name: callee.type_name().to_string() }).at(site)
             );
         };
+        self.call_function(function, argc, site)
+    }
+
+    /// Calls `function` with the `argc` values on top of the stack, which it consumes.
+    fn call_function(&mut self, function: &Rc<Function>, argc: usize, site: Location) -> Result<Value, RuntimeError> {
+        let base = self.stack.len() - argc;
         match &**function {
             Function::Closure(closure) => self.call_closure(function, closure, base, site),
             Function::Native(native) => {
@@ -739,14 +749,6 @@ fn str_argument(node: &Node) -> Option<&Node> {
         Node::CallNative(call) if call.is_str && call.args.len() == 1 => Some(&call.args[0]),
         _ => None,
     }
-}
-
-/// The display texts of `values` joined into one new string: the one way `+` builds text,
-/// for two operands ([`binary_op`]) and for a whole chain ([`Interpreter::eval_add_chain`]).
-fn concat_display<V: std::borrow::Borrow<Value>>(values: &[V]) -> Text {
-    let texts: SmallVec<[DisplayText<'_>; 8]> = values.iter().map(|value| DisplayText::of(value.borrow())).collect();
-    let parts: SmallVec<[&str; 8]> = texts.iter().map(DisplayText::as_str).collect();
-    Text::concat(&parts)
 }
 
 /// Puts the argument's label on an error that names an argument index.
@@ -884,7 +886,12 @@ fn arithmetic(
 pub(crate) fn binary_op(op: BinaryOp, left: &Value, right: &Value) -> Result<Value, RuntimeError> {
     match op {
         BinaryOp::Add => match (left, right) {
-            (Value::Str(_), _) | (_, Value::Str(_)) => Ok(Value::Str(concat_display(&[left, right]))),
+            (Value::Str(_), _) | (_, Value::Str(_)) => {
+                let mut text = TextBuilder::with_capacity(left.as_str().map_or(8, str::len) + right.as_str().map_or(8, str::len));
+                text.push(left);
+                text.push(right);
+                Ok(Value::Str(text.finish()))
+            }
             (Value::Array(a), Value::Array(b)) => {
                 let mut items = Vec::with_capacity(a.len() + b.len());
                 items.extend(a.iter().cloned());
@@ -935,6 +942,17 @@ pub(crate) fn binary_op(op: BinaryOp, left: &Value, right: &Value) -> Result<Val
         BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq => compare(op, left, right),
         BinaryOp::And => Ok(Value::Bool(left.is_truthy() && right.is_truthy())),
         BinaryOp::Or => Ok(if left.is_truthy() { left.clone() } else { right.clone() }),
+    }
+}
+
+/// `value.key` with the key as the interpreter holds it.
+fn member_key(value: &Value, key: &Key) -> Result<Value, RuntimeError> {
+    match value {
+        Value::Object(object) => match object.get_key(key) {
+            Some(value) => Ok(value.clone()),
+            None => member(value, key),
+        },
+        _ => member(value, key),
     }
 }
 
