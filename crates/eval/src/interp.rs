@@ -218,7 +218,11 @@ impl<'r> Interpreter<'r> {
                 }
             }
             Node::Cond(condition, then, otherwise) => {
-                if self.eval_truthy(condition)? { self.eval_arg(then) } else { self.eval_arg(otherwise) }
+                if self.eval_truthy(condition)? {
+                    self.eval_arg(then)
+                } else {
+                    self.eval_arg(otherwise)
+                }
             }
             Node::Call(call) => self.eval_call(call),
             Node::CallNative(call) => self.eval_native(call),
@@ -887,7 +891,8 @@ pub(crate) fn binary_op(op: BinaryOp, left: &Value, right: &Value) -> Result<Val
     match op {
         BinaryOp::Add => match (left, right) {
             (Value::Str(_), _) | (_, Value::Str(_)) => {
-                let mut text = TextBuilder::with_capacity(left.as_str().map_or(8, str::len) + right.as_str().map_or(8, str::len));
+                let mut text =
+                    TextBuilder::with_capacity(left.as_str().map_or(8, str::len) + right.as_str().map_or(8, str::len));
                 text.push(left);
                 text.push(right);
                 Ok(Value::Str(text.finish()))

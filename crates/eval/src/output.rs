@@ -231,7 +231,10 @@ mod tests {
         for (values, expected) in [
             (vec![Value::string(&long), Value::string("abc")], format!("{long}abc")),
             (vec![Value::string(&long), Value::Int(123456)], format!("{long}123456")),
-            (vec![Value::string(&long), Value::Int(7), Value::string(&long), Value::Int(-8)], format!("{long}7{long}-8")),
+            (
+                vec![Value::string(&long), Value::Int(7), Value::string(&long), Value::Int(-8)],
+                format!("{long}7{long}-8"),
+            ),
         ] {
             assert_eq!(joined(&values), expected);
         }

@@ -475,7 +475,12 @@ fn object_literals_with_repeated_and_nested_keys_built_at_run_time() {
     let many: Vec<String> = (0..12).map(|i| format!("k{i}: x + {i}")).collect();
     let object = expr(&format!("(x => {{{}}})(0).k11", many.join(", ")));
     assert_eq!(object, "11");
-    assert_eq!(expr("(o => o.k11 + o.k0)((x => {k0: x, k1: x, k2: x, k3: x, k4: x, k5: x, k6: x, k7: x, k8: x, k9: x, k10: x, k11: 5})(2))"), "7");
+    assert_eq!(
+        expr(
+            "(o => o.k11 + o.k0)((x => {k0: x, k1: x, k2: x, k3: x, k4: x, k5: x, k6: x, k7: x, k8: x, k9: x, k10: x, k11: 5})(2))"
+        ),
+        "7"
+    );
 }
 
 #[test]
@@ -484,7 +489,11 @@ fn conditions_on_every_kind_of_operand() {
     assert_eq!(expr("(n => n == 2.0 ? \"two\" : \"other\")(2)"), "two");
     assert_eq!(expr("(s => s < \"b\" ? 1 : 2)(\"a\")"), "1");
     assert_eq!(expr("(n => n - 5 ? \"nonzero\" : \"zero\")(5)"), "zero");
-    assert!(fail("a: (s => s < 1 ? 1 : 2)(\"a\")\n").contains("string and int"), "{}", fail("a: (s => s < 1 ? 1 : 2)(\"a\")\n"));
+    assert!(
+        fail("a: (s => s < 1 ? 1 : 2)(\"a\")\n").contains("string and int"),
+        "{}",
+        fail("a: (s => s < 1 ? 1 : 2)(\"a\")\n")
+    );
     let overflow = fail("a: (n => n - 1 ? 1 : 2)(-9223372036854775807 - 1)\n");
     assert!(overflow.contains("overflow"), "{overflow}");
 }
