@@ -619,18 +619,20 @@ impl<'a> Compiler<'a> {
         let entries: Vec<ObjectEntry> = compiled
             .into_iter()
             .map(|(path, node)| match path {
-                None => ObjectEntry { path: Box::new([]), value: node },
+                None => ObjectEntry { path: Box::new([]), value: node, new_key: false },
                 Some(path) => {
                     let value = match stored(path) {
                         Some(names::Storage::Local(index)) => Node::SetLocal(index, Box::new(node)),
                         Some(names::Storage::Slot(slot)) => Node::SetSlot(slot, Box::new(node)),
                         None => node,
                     };
-                    ObjectEntry { path: path.iter().map(|part| Key::new(&part.name)).collect(), value }
+                    ObjectEntry { path: path.iter().map(|part| Key::new(&part.name)).collect(), value, new_key: false }
                 }
             })
             .collect();
-        Node::Object(entries.into_boxed_slice())
+        let mut entries = entries.into_boxed_slice();
+        ObjectEntry::mark_new_keys(&mut entries);
+        Node::Object(entries)
     }
 }
 

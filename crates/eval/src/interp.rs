@@ -20,9 +20,9 @@ use crate::function::{Closure, Function, NativeFn};
 use crate::ir::{Capture, DocOp, Node, ObjectEntry, Program};
 use crate::module::Module;
 use crate::options::Limits;
-use crate::output::DisplayText;
+use crate::output::TextBuilder;
 use crate::runtime::Runtime;
-use crate::value::{Key, Object, Text, Value};
+use crate::value::{Key, Object, Value};
 
 type Args = SmallVec<[Value; 4]>;
 
@@ -129,6 +129,7 @@ impl<'r> Interpreter<'r> {
         }
     }
 
+    #[inline(always)]
     fn tick(&mut self) -> Result<(), RuntimeError> {
         self.operations += 1;
         if self.operations > self.limits.max_operations {
@@ -187,8 +188,10 @@ impl<'r> Interpreter<'r> {
                 {
                     return self.eval_add_chain(node);
                 }
-                let left = self.eval(lhs)?;
-                let right = self.eval(rhs)?;
+                // Operands that are locals or constants (most of them) are read without a
+                // trip through `eval`.
+                let left = self.eval_arg(lhs)?;
+                let right = self.eval_arg(rhs)?;
                 if let (Value::Int(a), Value::Int(b)) = (&left, &right)
                     && let Some(value) = int_fast_path(*op, *a, *b)
                 {
@@ -217,9 +220,9 @@ impl<'r> Interpreter<'r> {
             }
             Node::Cond(condition, then, otherwise) => {
                 if self.eval_truthy(condition)? {
-                    self.eval(then)
+                    self.eval_arg(then)
                 } else {
-                    self.eval(otherwise)
+                    self.eval_arg(otherwise)
                 }
             }
             Node::Call(call) => self.eval_call(call),
@@ -233,6 +236,27 @@ impl<'r> Interpreter<'r> {
     /// glue when it owns nothing.
     #[inline(always)]
     fn eval_truthy(&mut self, node: &Node) -> Result<bool, RuntimeError> {
+        // An integer comparison (the commonest condition) gives its answer without making
+        // the bool value and going back through `eval`.
+        if let Node::Binary { op, lhs, rhs, location } = node
+            && !matches!(op, BinaryOp::Add)
+        {
+            let left = self.eval_arg(lhs)?;
+            let right = self.eval_arg(rhs)?;
+            if let (Value::Int(a), Value::Int(b)) = (&left, &right)
+                && let Some(truthy) = int_comparison(*op, *a, *b)
+            {
+                std::mem::forget(left);
+                std::mem::forget(right);
+                return Ok(truthy);
+            }
+            let value = self.binary_slow(*op, &left, &right, *location)?;
+            left.discard();
+            right.discard();
+            let truthy = value.is_truthy();
+            value.discard();
+            return Ok(truthy);
+        }
         let value = self.eval(node)?;
         let truthy = value.is_truthy();
         value.discard();
@@ -241,10 +265,27 @@ impl<'r> Interpreter<'r> {
 
     #[inline(never)]
     fn eval_call(&mut self, call: &crate::ir::Call) -> Result<Value, RuntimeError> {
-        let callee = self.eval(&call.callee)?;
-        let argc = self.push_args(&call.args)?;
-        self.call_on_stack(&callee, argc, call.location)
-            .map_err(|error| attach_argument(error, call.location, &call.arg_spans))
+        // A function defined as an entry (every recursive call) is taken from its slot here,
+        // as the function alone: no trip through `eval`, no value to drop afterwards.
+        let function = match &call.callee {
+            Node::Slot { slot, .. } => match self.module.slots.borrow().get(*slot as usize) {
+                Some(Some(Value::Func(function))) => Some(function.clone()),
+                _ => None,
+            },
+            _ => None,
+        };
+        let result = match function {
+            Some(function) => {
+                let argc = self.push_args(&call.args)?;
+                self.call_function(&function, argc, call.location)
+            }
+            None => {
+                let callee = self.eval(&call.callee)?;
+                let argc = self.push_args(&call.args)?;
+                self.call_on_stack(&callee, argc, call.location)
+            }
+        };
+        result.map_err(|error| attach_argument(error, call.location, &call.arg_spans))
     }
 
     /// Calls a built-in.
@@ -329,8 +370,8 @@ impl<'r> Interpreter<'r> {
     #[inline(always)]
     fn eval_arg(&mut self, node: &Node) -> Result<Value, RuntimeError> {
         match node {
-            Node::Local(index) => Ok(self.stack[self.base + *index as usize].clone()),
-            Node::Const(value) => Ok(value.clone()),
+            Node::Local(index) => Ok(copy_value(&self.stack[self.base + *index as usize])),
+            Node::Const(value) => Ok(copy_value(value)),
             node => self.eval(node),
         }
     }
@@ -386,8 +427,8 @@ impl<'r> Interpreter<'r> {
             Node::Object(entries) => self.eval_object(entries),
             // A local's members are read in place: no reference count taken and dropped again.
             Node::Member { object, key, location } => match **object {
-                Node::Local(slot) => member(&self.stack[self.base + slot as usize], key),
-                _ => member(&self.eval(object)?, key),
+                Node::Local(slot) => member_key(&self.stack[self.base + slot as usize], key),
+                _ => member_key(&self.eval(object)?, key),
             }
             .map_err(|error| error.at(*location)),
             Node::Index { object, index, location } => {
@@ -425,7 +466,7 @@ impl<'r> Interpreter<'r> {
             Node::Path { base, path, location } => {
                 let mut value = self.eval(base)?;
                 for key in path.iter() {
-                    value = member(&value, key).map_err(|error| error.at(*location))?;
+                    value = member_key(&value, key).map_err(|error| error.at(*location))?;
                 }
                 Ok(value)
             }
@@ -505,31 +546,26 @@ impl<'r> Interpreter<'r> {
         if next == spine.len() {
             return Ok(value);
         }
-        let mut len = value.as_str().map_or(0, str::len);
-        let mut operands: SmallVec<[Value; 8]> = SmallVec::with_capacity(spine.len() - next + 1);
-        operands.push(value);
+        let mut text = TextBuilder::with_capacity(value.as_str().map_or(0, str::len) + 8 * (spine.len() - next));
+        text.push(&value);
+        value.discard();
         for (rhs, location) in &spine[next..] {
             // `text + str(x)` appends the same text as `text + x`: skip making the string.
             let operand = match str_argument(rhs) {
                 Some(argument) => self.eval_arg(argument)?,
                 None => self.eval(rhs)?,
             };
-            len += match &operand {
-                Value::Str(s) => s.len(),
-                other => DisplayText::of(other).as_str().len(),
-            };
-            if len > self.limits.max_string_bytes {
+            text.push(&operand);
+            operand.discard();
+            if text.len() > self.limits.max_string_bytes {
                 return Err(RuntimeError::new(RuntimeErrorKind::LimitExceeded {
                     what: "string size",
                     limit: self.limits.max_string_bytes as u64,
                 })
                 .at(*location));
             }
-            operands.push(operand);
         }
-        let texts: SmallVec<[DisplayText<'_>; 8]> = operands.iter().map(DisplayText::of).collect();
-        let parts: SmallVec<[&str; 8]> = texts.iter().map(DisplayText::as_str).collect();
-        Ok(Value::Str(Text::concat(&parts)))
+        Ok(Value::Str(text.finish()))
     }
 
     fn check_size(&self, value: Value, location: Location) -> Result<Value, RuntimeError> {
@@ -556,7 +592,9 @@ impl<'r> Interpreter<'r> {
         let mut object = Object::with_capacity(entries.len());
         for entry in entries {
             let value = self.eval(&entry.value)?;
-            if !entry.path.is_empty() {
+            if entry.new_key {
+                object.push_new(entry.path[0].clone(), value);
+            } else if !entry.path.is_empty() {
                 insert_path(&mut object, &entry.path, value);
             }
         }
@@ -564,10 +602,11 @@ impl<'r> Interpreter<'r> {
     }
 
     /// Evaluates arguments onto the stack; on an error the stack is left as it was.
+    #[inline(always)]
     fn push_args(&mut self, nodes: &[Node]) -> Result<usize, RuntimeError> {
         let start = self.stack.len();
         for node in nodes {
-            match self.eval(node) {
+            match self.eval_arg(node) {
                 Ok(value) => self.stack.push(value),
                 Err(error) => {
                     self.stack.truncate(start);
@@ -604,6 +643,15 @@ impl<'r> Interpreter<'r> {
                 RuntimeError::new(RuntimeErrorKind::NotCallable { type_name: callee.type_name().to_string() }).at(site)
             );
         };
+        self.call_function(function, argc, site)
+    }
+
+    /// Calls `function` with the `argc` values on top of the stack, which it consumes.
+    /// Inlined into its two callers: one more call level on every lambda call costs
+    /// call-heavy scripts several percent.
+    #[inline(always)]
+    fn call_function(&mut self, function: &Rc<Function>, argc: usize, site: Location) -> Result<Value, RuntimeError> {
+        let base = self.stack.len() - argc;
         match &**function {
             Function::Closure(closure) => self.call_closure(function, closure, base, site),
             Function::Native(native) => {
@@ -704,6 +752,16 @@ impl<'r> Interpreter<'r> {
     }
 }
 
+/// A copy of `value`: an integer's without the out-of-line `clone` (integers are most of the
+/// operands and arguments read from locals and constants).
+#[inline(always)]
+fn copy_value(value: &Value) -> Value {
+    match value {
+        Value::Int(n) => Value::Int(*n),
+        other => other.clone(),
+    }
+}
+
 /// `x` when `node` is the call `str(x)` of the built-in.
 #[inline(always)]
 fn str_argument(node: &Node) -> Option<&Node> {
@@ -749,6 +807,20 @@ pub(crate) fn insert_path(object: &mut Object, path: &[Key], value: Value) {
         }
         [first, rest @ ..] => insert_path(section_object(object, std::slice::from_ref(first)), rest, value),
     }
+}
+
+/// An integer comparison's answer; `None` for the other operators.
+#[inline(always)]
+fn int_comparison(op: BinaryOp, a: i64, b: i64) -> Option<bool> {
+    Some(match op {
+        BinaryOp::Lt => a < b,
+        BinaryOp::LtEq => a <= b,
+        BinaryOp::Gt => a > b,
+        BinaryOp::GtEq => a >= b,
+        BinaryOp::Eq => a == b,
+        BinaryOp::NotEq => a != b,
+        _ => return None,
+    })
 }
 
 /// Integer arithmetic and comparison without overflow; `None` sends the operation down the
@@ -835,7 +907,11 @@ pub(crate) fn binary_op(op: BinaryOp, left: &Value, right: &Value) -> Result<Val
     match op {
         BinaryOp::Add => match (left, right) {
             (Value::Str(_), _) | (_, Value::Str(_)) => {
-                Ok(Value::Str(Text::concat(&[DisplayText::of(left).as_str(), DisplayText::of(right).as_str()])))
+                let mut text =
+                    TextBuilder::with_capacity(left.as_str().map_or(8, str::len) + right.as_str().map_or(8, str::len));
+                text.push(left);
+                text.push(right);
+                Ok(Value::Str(text.finish()))
             }
             (Value::Array(a), Value::Array(b)) => {
                 let mut items = Vec::with_capacity(a.len() + b.len());
@@ -887,6 +963,17 @@ pub(crate) fn binary_op(op: BinaryOp, left: &Value, right: &Value) -> Result<Val
         BinaryOp::Lt | BinaryOp::LtEq | BinaryOp::Gt | BinaryOp::GtEq => compare(op, left, right),
         BinaryOp::And => Ok(Value::Bool(left.is_truthy() && right.is_truthy())),
         BinaryOp::Or => Ok(if left.is_truthy() { left.clone() } else { right.clone() }),
+    }
+}
+
+/// `value.key` with the key as the interpreter holds it.
+fn member_key(value: &Value, key: &Key) -> Result<Value, RuntimeError> {
+    match value {
+        Value::Object(object) => match object.get_key(key) {
+            Some(value) => Ok(value.clone()),
+            None => member(value, key),
+        },
+        _ => member(value, key),
     }
 }
 

@@ -2,6 +2,7 @@
 //! function and operator resolved to its symbol, and constants folded. The interpreter walks
 //! this tree; no name is looked up in a map while a program runs.
 
+use std::collections::HashSet;
 use std::rc::Rc;
 
 use tusk_diagnostics::{Location, Span};
@@ -122,6 +123,26 @@ pub(crate) struct ObjectEntry {
     pub path: Box<[Key]>,
     /// The value (wrapped in `SetLocal`/`SetSlot` when a later sibling refers to it).
     pub value: Node,
+    /// The path is one key that no earlier entry's path starts with: the object being built
+    /// does not have it yet, so it is added without looking for it.
+    pub new_key: bool,
+}
+
+impl ObjectEntry {
+    /// The entries of an object literal, each marked with whether it adds a new key.
+    pub(crate) fn mark_new_keys(entries: &mut [ObjectEntry]) {
+        let mut seen: HashSet<&Key> = HashSet::with_capacity(entries.len());
+        let mut new_keys = Vec::with_capacity(entries.len());
+        for entry in entries.iter() {
+            new_keys.push(entry.path.len() == 1 && !seen.contains(&entry.path[0]));
+            if let Some(first) = entry.path.first() {
+                seen.insert(first);
+            }
+        }
+        for (entry, new_key) in entries.iter_mut().zip(new_keys) {
+            entry.new_key = new_key;
+        }
+    }
 }
 
 /// A compiled document: what to do, in order.

@@ -54,10 +54,26 @@ impl Object {
         }
     }
 
+    /// Where `key` is. A small object compares whole keys: two short keys compare in a few
+    /// word-sized steps, where a `str` comparison calls `memcmp`.
+    #[inline]
+    fn position_of_key(&self, key: &Key) -> Option<usize> {
+        match &self.index {
+            None => self.entries.iter().position(|(k, _)| k == key),
+            Some(_) => self.position(key),
+        }
+    }
+
     /// The value under `key`.
     #[inline]
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.position(key).map(|i| &self.entries[i].1)
+    }
+
+    /// [`Object::get`] with the key as a `Key` (the interpreter's keys are), found faster.
+    #[inline]
+    pub(crate) fn get_key(&self, key: &Key) -> Option<&Value> {
+        self.position_of_key(key).map(|i| &self.entries[i].1)
     }
 
     /// The value under `key`, mutably.
@@ -72,9 +88,17 @@ impl Object {
 
     /// Sets `key`: a new key goes last, an existing one keeps its place. Returns the old value.
     pub fn insert(&mut self, key: Key, value: Value) -> Option<Value> {
-        if let Some(i) = self.position(&key) {
+        if let Some(i) = self.position_of_key(&key) {
             return Some(std::mem::replace(&mut self.entries[i].1, value));
         }
+        self.push_new(key, value);
+        None
+    }
+
+    /// Adds `key`, which the object does not have yet (the caller knows it: an object
+    /// literal's key that no earlier entry has), without looking for it first.
+    pub(crate) fn push_new(&mut self, key: Key, value: Value) {
+        debug_assert!(!self.contains_key(&key), "push_new of a key the object has");
         let position = self.entries.len() as u32;
         if let Some(index) = &mut self.index {
             let entries = &self.entries;
@@ -84,7 +108,6 @@ impl Object {
         if self.index.is_none() && self.entries.len() > INDEX_THRESHOLD {
             self.rebuild_index();
         }
-        None
     }
 
     /// Removes `key`, keeping the order of the others.

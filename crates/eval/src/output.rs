@@ -7,7 +7,7 @@
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
 use crate::function::Function;
-use crate::value::{IntText, Value, with_stack};
+use crate::value::{IntText, Text, Value, with_stack};
 
 impl Serialize for Value {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -53,29 +53,85 @@ pub fn to_display(value: &Value) -> String {
     out
 }
 
-/// The display text of a value, borrowed where the value is a string and formatted on the
-/// stack where it is an integer: the text `str()` and string `+` need, without a `String` for
-/// the two commonest cases.
-pub(crate) enum DisplayText<'a> {
-    Borrowed(&'a str),
-    Int(IntText),
-    Owned(String),
+/// Joins the display texts of values into one new string: the one way string `+` builds its
+/// result, for two operands and for a whole chain `a + b + c + …` alike. Strings are copied
+/// as they are and integers formatted in place, and a short result is joined on the stack and
+/// allocated once, as the shared string.
+pub(crate) struct TextBuilder {
+    stack: [u8; TextBuilder::ON_STACK],
+    /// Bytes used in `stack`, while `heap` is `None`.
+    len: usize,
+    /// The text, once it outgrew `stack`.
+    heap: Option<String>,
 }
 
-impl<'a> DisplayText<'a> {
-    pub(crate) fn of(value: &'a Value) -> DisplayText<'a> {
-        match value {
-            Value::Str(s) => DisplayText::Borrowed(s.as_str()),
-            Value::Int(n) => DisplayText::Int(IntText::new(*n)),
-            other => DisplayText::Owned(to_display(other)),
+impl TextBuilder {
+    /// Texts up to this many bytes are joined on the stack.
+    const ON_STACK: usize = 128;
+
+    /// An empty text that will hold about `capacity` bytes.
+    pub(crate) fn with_capacity(capacity: usize) -> TextBuilder {
+        let heap = (capacity > Self::ON_STACK).then(|| String::with_capacity(capacity));
+        TextBuilder { stack: [0; Self::ON_STACK], len: 0, heap }
+    }
+
+    /// The length so far, in bytes.
+    pub(crate) fn len(&self) -> usize {
+        match &self.heap {
+            Some(heap) => heap.len(),
+            None => self.len,
         }
     }
 
-    pub(crate) fn as_str(&self) -> &str {
-        match self {
-            DisplayText::Borrowed(s) => s,
-            DisplayText::Int(n) => n.as_str(),
-            DisplayText::Owned(s) => s,
+    /// Appends `value`'s display text (what `str(value)` gives).
+    pub(crate) fn push(&mut self, value: &Value) {
+        match value {
+            Value::Str(s) => self.push_str(s),
+            Value::Int(n) => self.push_int(*n),
+            other => self.push_str(&to_display(other)),
+        }
+    }
+
+    fn push_int(&mut self, n: i64) {
+        let text = IntText::new(n);
+        let bytes = text.as_bytes();
+        match &mut self.heap {
+            // ASCII digits and '-': pushed as chars, without the UTF-8 check of a `str`.
+            Some(heap) => heap.extend(bytes.iter().map(|&byte| char::from(byte))),
+            None if self.len + bytes.len() <= Self::ON_STACK => {
+                self.stack[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+                self.len += bytes.len();
+            }
+            None => self.push_str(text.as_str()),
+        }
+    }
+
+    fn push_str(&mut self, text: &str) {
+        match &mut self.heap {
+            Some(heap) => heap.push_str(text),
+            None if self.len + text.len() <= Self::ON_STACK => {
+                self.stack[self.len..self.len + text.len()].copy_from_slice(text.as_bytes());
+                self.len += text.len();
+            }
+            None => {
+                let mut heap = String::with_capacity((self.len + text.len()).max(2 * Self::ON_STACK));
+                heap.push_str(self.stack_text());
+                heap.push_str(text);
+                self.heap = Some(heap);
+            }
+        }
+    }
+
+    /// The text joined on the stack: whole UTF-8 texts one after the other.
+    fn stack_text(&self) -> &str {
+        std::str::from_utf8(&self.stack[..self.len]).expect("joined texts are UTF-8")
+    }
+
+    /// The joined text as a string value's text.
+    pub(crate) fn finish(self) -> Text {
+        match self.heap {
+            Some(heap) => Text::from(heap),
+            None => Text::new(self.stack_text()),
         }
     }
 }
@@ -142,11 +198,49 @@ mod tests {
 
     #[test]
     fn integers_display_like_to_string() {
-        for n in [0, 7, -7, 10, 99, 100, -100, 1234567890, i64::MAX, i64::MIN, i64::MIN + 1] {
+        let every_length = (0..19).map(|digits| 10i64.pow(digits)).flat_map(|n| [n - 1, n, n + 1, -n, 7 * n]);
+        let extremes = [0, 7, -7, 10, 99, 100, -100, 1234567890, i64::MAX, i64::MIN, i64::MIN + 1];
+        for n in extremes.into_iter().chain(every_length) {
             assert_eq!(to_display(&Value::Int(n)), n.to_string());
-            assert_eq!(DisplayText::of(&Value::Int(n)).as_str(), n.to_string());
+            assert_eq!(IntText::new(n).as_str(), n.to_string());
         }
-        assert_eq!(DisplayText::of(&Value::string("é")).as_str(), "é");
-        assert_eq!(DisplayText::of(&Value::Float(1.0)).as_str(), "1.0");
+    }
+
+    fn joined(values: &[Value]) -> String {
+        let mut text = TextBuilder::with_capacity(0);
+        for value in values {
+            text.push(value);
+        }
+        let len = text.len();
+        let joined = text.finish().to_string();
+        assert_eq!(len, joined.len());
+        joined
+    }
+
+    #[test]
+    fn text_builder_joins_display_texts() {
+        let values = [Value::string("é"), Value::Int(-42), Value::Float(1.0), Value::Null, Value::array(vec![])];
+        assert_eq!(joined(&values), "é-421.0null[]");
+        assert_eq!(joined(&[]), "");
+    }
+
+    #[test]
+    fn text_builder_moves_long_texts_off_the_stack() {
+        // Every way across the stack buffer's end: a string, an integer, and already past it.
+        let long = "ü".repeat(63);
+        for (values, expected) in [
+            (vec![Value::string(&long), Value::string("abc")], format!("{long}abc")),
+            (vec![Value::string(&long), Value::Int(123456)], format!("{long}123456")),
+            (
+                vec![Value::string(&long), Value::Int(7), Value::string(&long), Value::Int(-8)],
+                format!("{long}7{long}-8"),
+            ),
+        ] {
+            assert_eq!(joined(&values), expected);
+        }
+        let mut text = TextBuilder::with_capacity(1000);
+        text.push(&Value::Int(5));
+        text.push(&Value::string("x"));
+        assert_eq!(text.finish().as_str(), "5x");
     }
 }

@@ -544,3 +544,46 @@ fn deferred_symbols_are_made_per_provider_on_first_look_up() {
     assert!(!rt.registry().symbols().iter().any(|symbol| symbol.name.as_str() == "beta_one"));
     assert!(rt.registry().check_available("embedder", crate::SymbolKind::Function, "beta_one").is_ok());
 }
+
+#[test]
+fn object_literals_with_repeated_and_nested_keys_built_at_run_time() {
+    // The lambda keeps the literals from being folded into constants: they are built while the
+    // program runs, where a key no earlier entry has is added without a search.
+    assert_eq!(expr("(x => {a: x, b: x + 1, a: x + 2})(1)"), "{\"a\": 3, \"b\": 2}");
+    assert_eq!(expr("(x => {a: x, a.b: x + 1})(1)"), "{\"a\": {\"b\": 2}}");
+    assert_eq!(expr("(x => {a.b: x, a.c: x + 1, d: x})(1)"), "{\"a\": {\"b\": 1, \"c\": 2}, \"d\": 1}");
+    let many: Vec<String> = (0..12).map(|i| format!("k{i}: x + {i}")).collect();
+    let object = expr(&format!("(x => {{{}}})(0).k11", many.join(", ")));
+    assert_eq!(object, "11");
+    assert_eq!(
+        expr(
+            "(o => o.k11 + o.k0)((x => {k0: x, k1: x, k2: x, k3: x, k4: x, k5: x, k6: x, k7: x, k8: x, k9: x, k10: x, k11: 5})(2))"
+        ),
+        "7"
+    );
+}
+
+#[test]
+fn conditions_on_every_kind_of_operand() {
+    assert_eq!(expr("(n => n < 2 ? \"small\" : \"big\")(5)"), "big");
+    assert_eq!(expr("(n => n == 2.0 ? \"two\" : \"other\")(2)"), "two");
+    assert_eq!(expr("(s => s < \"b\" ? 1 : 2)(\"a\")"), "1");
+    assert_eq!(expr("(n => n - 5 ? \"nonzero\" : \"zero\")(5)"), "zero");
+    assert!(
+        fail("a: (s => s < 1 ? 1 : 2)(\"a\")\n").contains("string and int"),
+        "{}",
+        fail("a: (s => s < 1 ? 1 : 2)(\"a\")\n")
+    );
+    let overflow = fail("a: (n => n - 1 ? 1 : 2)(-9223372036854775807 - 1)\n");
+    assert!(overflow.contains("overflow"), "{overflow}");
+}
+
+#[test]
+fn recursive_entries_and_one_character_separators() {
+    assert_eq!(eval_json("fib: n => n < 2 ? n : fib(n - 1) + fib(n - 2)\nr: fib(15)\n"), "{\"r\":610}");
+    assert!(fail("f: 3\nr: f(1)\n").contains("not callable"), "{}", fail("f: 3\nr: f(1)\n"));
+    assert_eq!(expr("split(\"a7b77c\", \"7\")"), "[\"a\", \"b\", \"\", \"c\"]");
+    assert_eq!(expr("split(\"aébéc\", \"é\")"), "[\"a\", \"b\", \"c\"]");
+    assert_eq!(expr("replace(\"a=1;b=2\", \"=\", \":\")"), "a:1;b:2");
+    assert_eq!(expr("replace(\"aébé\", \"é\", \"--\")"), "a--b--");
+}

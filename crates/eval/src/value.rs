@@ -26,30 +26,14 @@ impl Text {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The parts joined, in one allocation of the shared string where they are short (a
-    /// `String` built first would be allocated and copied once more).
-    pub fn concat(parts: &[&str]) -> Text {
-        /// Joins up to this many bytes on the stack.
-        const ON_STACK: usize = 128;
-        let len: usize = parts.iter().map(|part| part.len()).sum();
-        if len <= ON_STACK {
-            let mut buffer = [0u8; ON_STACK];
-            let mut end = 0;
-            for part in parts {
-                buffer[end..end + part.len()].copy_from_slice(part.as_bytes());
-                end += part.len();
-            }
-            // Whole `str`s one after the other are UTF-8.
-            return Text::new(std::str::from_utf8(&buffer[..end]).expect("joined strings are UTF-8"));
-        }
-        let mut joined = String::with_capacity(len);
-        for part in parts {
-            joined.push_str(part);
-        }
-        Text::from(joined)
-    }
 }
+
+/// Two decimal digits for each number below 100: integers are formatted two digits a step.
+const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
 
 /// The decimal text of an integer, formatted on the stack (no `fmt` machinery, no allocation).
 pub(crate) struct IntText {
@@ -62,13 +46,19 @@ impl IntText {
         let mut bytes = [0u8; 20];
         let mut start = bytes.len();
         let mut rest = n.unsigned_abs();
-        loop {
+        while rest >= 100 {
+            let pair = (rest % 100) as usize * 2;
+            rest /= 100;
+            start -= 2;
+            bytes[start..start + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        }
+        if rest >= 10 {
+            let pair = rest as usize * 2;
+            start -= 2;
+            bytes[start..start + 2].copy_from_slice(&DIGIT_PAIRS[pair..pair + 2]);
+        } else {
             start -= 1;
-            bytes[start] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
+            bytes[start] = b'0' + rest as u8;
         }
         if n < 0 {
             start -= 1;
@@ -77,9 +67,14 @@ impl IntText {
         IntText { bytes, start }
     }
 
+    /// The text's bytes (ASCII digits and '-'), without the check `as_str` makes.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        &self.bytes[self.start..]
+    }
+
     pub(crate) fn as_str(&self) -> &str {
         // Only ASCII digits and '-' were written, so this cannot fail.
-        std::str::from_utf8(&self.bytes[self.start..]).unwrap_or_default()
+        std::str::from_utf8(self.as_bytes()).unwrap_or_default()
     }
 }
 
