@@ -364,7 +364,11 @@ fn integer_values_on_both_sides_of_the_digit_shortcut() {
     let values: Vec<_> = items(source).iter().map(|item| entry_value(item).clone()).collect();
     let expected = [0, 7, 999_999_999_999_999_999, 1_000_000_000_000_000_000, i64::MAX, 31, 1000];
     assert_eq!(values, expected.map(ExprKind::Int).to_vec());
-    assert!(check_errors("x: 9223372036854775808\n").contains("too large"), "{}", check_errors("x: 9223372036854775808\n"));
+    assert!(
+        check_errors("x: 9223372036854775808\n").contains("too large"),
+        "{}",
+        check_errors("x: 9223372036854775808\n")
+    );
 }
 
 /// Escapes are decoded between runs of plain text copied whole, at the start, the middle and
