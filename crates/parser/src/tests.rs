@@ -361,7 +361,8 @@ fn brackets_left_open_line_after_line_are_closed_at_the_end() {
 fn integer_values_on_both_sides_of_the_digit_shortcut() {
     let source = "a: 0\nb: 007\nc: 999999999999999999\nd: 1000000000000000000\ne: 9223372036854775807\n\
                   f: 0x1F\ng: 1_000\n";
-    let values: Vec<_> = items(source).iter().map(|item| entry_value(item).clone()).collect();
+    let parsed = items(source);
+    let values: Vec<_> = parsed.iter().map(|item| entry_value(item).clone()).collect();
     let expected = [0, 7, 999_999_999_999_999_999, 1_000_000_000_000_000_000, i64::MAX, 31, 1000];
     assert_eq!(values, expected.map(ExprKind::Int).to_vec());
     assert!(
@@ -379,7 +380,8 @@ fn escapes_between_runs_of_plain_text() {
 b: "\\"
 c: "é\"é"
 "#;
-    let values: Vec<_> = items(source).iter().map(|item| entry_value(item).clone()).collect();
+    let parsed = items(source);
+    let values: Vec<_> = parsed.iter().map(|item| entry_value(item).clone()).collect();
     let texts: Vec<_> = values
         .iter()
         .map(|value| match value {
