@@ -137,7 +137,7 @@ fn string_ends_and_escapes_are_found_at_every_offset_of_a_word() {
     for len in 0..20 {
         let text = "é".repeat(len / 2) + &"x".repeat(len % 2);
         for (body, expected) in [
-            (format!("{text}"), vec![TokenKind::Str]),
+            (text.clone(), vec![TokenKind::Str]),
             (format!("{text}\\\"{text}"), vec![TokenKind::Str]),
             (format!("{text}$x{text}"), vec![TokenKind::Str]),
             (
