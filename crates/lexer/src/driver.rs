@@ -176,6 +176,9 @@ impl Driver<'_> {
         let mut i = from;
         let segment_start = i;
         loop {
+            // Most of a string is plain text: jump to the next byte that can end it or needs a
+            // look (this loop, byte by byte, was a fifth of lexing a config file).
+            i = find_any_of(bytes, i, [b'"', b'\\', b'$']);
             let Some(&byte) = bytes.get(i) else {
                 self.error(LexErrorKind::UnterminatedString, start..start + 1);
                 if interpolated {
@@ -217,6 +220,7 @@ impl Driver<'_> {
                     });
                     return i + 2;
                 }
+                // A `$` that opens no interpolation.
                 _ => i += 1,
             }
         }
@@ -227,6 +231,8 @@ impl Driver<'_> {
         let bytes = self.source.as_bytes();
         let mut i = start + 1;
         loop {
+            // As in `double_quoted`: jump over the plain text.
+            i = find_any_of(bytes, i, [b'\'', b'\\', b'\\']);
             match bytes.get(i) {
                 None => {
                     self.error(LexErrorKind::UnterminatedString, start..start + 1);
@@ -318,4 +324,27 @@ impl Driver<'_> {
 /// Bytes from `from` to the end of its line (not counting the newline).
 fn line_rest(source: &str, from: usize) -> usize {
     source.as_bytes()[from..].iter().position(|&byte| byte == b'\n').unwrap_or(source.len() - from)
+}
+
+/// The offset of the first of `needles` in `bytes` from `from` on, or `bytes.len()`.
+///
+/// Eight bytes at a time in a plain word: the strings of a config file are mostly shorter than
+/// a vector register, where `memchr`'s set-up costs more than the search.
+#[inline]
+fn find_any_of(bytes: &[u8], from: usize, needles: [u8; 3]) -> usize {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    // The high bit of each byte of the result that is zero in `word` (and maybe of bytes above
+    // such a byte, where the borrow runs on; the lowest set bit is always a true zero byte).
+    let zero_bytes = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let found = needles.iter().fold(0, |found, &needle| found | zero_bytes(word ^ (ONES * u64::from(needle))));
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    bytes[i.min(bytes.len())..].iter().position(|byte| needles.contains(byte)).map_or(bytes.len(), |offset| i + offset)
 }

@@ -129,3 +129,52 @@ fn deeply_nested_interpolation_does_not_overflow_the_stack() {
     assert!(!lexed.errors.is_empty());
     assert!(lexed.tokens.iter().all(|token| token.span.end as usize <= source.len()));
 }
+
+/// Strings are scanned a word at a time: a quote, backslash or `${` is found wherever it falls
+/// in or across the eight-byte words, also in multi-byte text and at the very end.
+#[test]
+fn string_ends_and_escapes_are_found_at_every_offset_of_a_word() {
+    for len in 0..20 {
+        let text = "é".repeat(len / 2) + &"x".repeat(len % 2);
+        for (body, expected) in [
+            (text.clone(), vec![TokenKind::Str]),
+            (format!("{text}\\\"{text}"), vec![TokenKind::Str]),
+            (format!("{text}$x{text}"), vec![TokenKind::Str]),
+            (
+                format!("{text}${{a}}{text}"),
+                vec![
+                    TokenKind::StrStart,
+                    TokenKind::StrText,
+                    TokenKind::InterpStart,
+                    TokenKind::Name,
+                    TokenKind::InterpEnd,
+                    TokenKind::StrText,
+                    TokenKind::StrEnd,
+                ],
+            ),
+        ] {
+            let source = format!("\"{body}\" 1");
+            let mut expected = expected;
+            if text.is_empty() {
+                expected.retain(|kind| *kind != TokenKind::StrText);
+            }
+            expected.push(TokenKind::Int);
+            assert_eq!(kinds(&source), expected, "{source:?}");
+            let single = format!("'{text}\\'{text}' 1");
+            assert_eq!(kinds(&single), vec![TokenKind::Str, TokenKind::Int], "{single:?}");
+            let str_end = lex(&source)
+                .tokens
+                .iter()
+                .find(|t| matches!(t.kind, TokenKind::Str | TokenKind::StrEnd))
+                .map(|t| t.span.end);
+            assert_eq!(str_end, Some(body.len() as u32 + 2), "{source:?}");
+        }
+        let unterminated = format!("\"{text}");
+        let lexed = lex(&unterminated);
+        assert_eq!(
+            lexed.tokens.last().map(|t| (t.kind, t.span.end)),
+            Some((TokenKind::Str, unterminated.len() as u32))
+        );
+        assert_eq!(lexed.errors.len(), 1, "{unterminated:?}");
+    }
+}

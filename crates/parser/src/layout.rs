@@ -684,6 +684,11 @@ fn float_is_finite(text: &str) -> bool {
 
 /// Parses an integer literal (`42`, `1_000`, `0xFF`); `None` when it does not fit in `i64`.
 pub(crate) fn parse_int(text: &str) -> Option<i64> {
+    // Up to 18 decimal digits always fit: the common case (a port, a count) adds them up
+    // directly, without the radix and sign handling of `from_str_radix`.
+    if (1..=18).contains(&text.len()) && text.bytes().all(|byte| byte.is_ascii_digit()) {
+        return Some(text.bytes().fold(0, |value, digit| value * 10 + i64::from(digit - b'0')));
+    }
     let (digits, radix) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         Some(hex) => (hex, 16),
         None => (text, 10),

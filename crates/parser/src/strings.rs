@@ -10,11 +10,15 @@ pub(crate) fn unescape(body: &str) -> Cow<'_, str> {
     }
     let mut out = String::with_capacity(body.len());
     let mut chars = body.chars();
-    while let Some(ch) = chars.next() {
-        if ch != '\\' {
-            out.push(ch);
-            continue;
-        }
+    loop {
+        // The text up to the next backslash is copied as it is, in one piece.
+        let rest = chars.as_str();
+        let Some(backslash) = memchr::memchr(b'\\', rest.as_bytes()) else {
+            out.push_str(rest);
+            break;
+        };
+        out.push_str(&rest[..backslash]);
+        chars = rest[backslash + 1..].chars();
         match chars.next() {
             Some('n') => out.push('\n'),
             Some('t') => out.push('\t'),

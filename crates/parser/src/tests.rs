@@ -354,3 +354,40 @@ fn brackets_left_open_line_after_line_are_closed_at_the_end() {
     assert!(rendered.contains("Help: add the missing `}`"), "{rendered}");
     assert!(parse(&source, ParseOptions::default()).is_incomplete());
 }
+
+/// Integers of up to 18 digits take a shortcut; longer ones, hexadecimal, `_` and the values
+/// around `i64::MAX` take `from_str_radix`, and all agree.
+#[test]
+fn integer_values_on_both_sides_of_the_digit_shortcut() {
+    let source = "a: 0\nb: 007\nc: 999999999999999999\nd: 1000000000000000000\ne: 9223372036854775807\n\
+                  f: 0x1F\ng: 1_000\n";
+    let parsed = items(source);
+    let values: Vec<_> = parsed.iter().map(|item| entry_value(item).clone()).collect();
+    let expected = [0, 7, 999_999_999_999_999_999, 1_000_000_000_000_000_000, i64::MAX, 31, 1000];
+    assert_eq!(values, expected.map(ExprKind::Int).to_vec());
+    assert!(
+        check_errors("x: 9223372036854775808\n").contains("too large"),
+        "{}",
+        check_errors("x: 9223372036854775808\n")
+    );
+}
+
+/// Escapes are decoded between runs of plain text copied whole, at the start, the middle and
+/// the end of a string, next to multi-byte characters.
+#[test]
+fn escapes_between_runs_of_plain_text() {
+    let source = r#"a: "\"x\" é\\ \u{e9}\n\t$ \$"
+b: "\\"
+c: "é\"é"
+"#;
+    let parsed = items(source);
+    let values: Vec<_> = parsed.iter().map(|item| entry_value(item).clone()).collect();
+    let texts: Vec<_> = values
+        .iter()
+        .map(|value| match value {
+            ExprKind::Str(text) => text.to_string(),
+            other => panic!("not a string: {other:?}"),
+        })
+        .collect();
+    assert_eq!(texts, ["\"x\" é\\ é\n\t$ $", "\\", "é\"é"]);
+}
