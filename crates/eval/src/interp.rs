@@ -663,7 +663,10 @@ impl<'r> Interpreter<'r> {
         }
     }
 
-    /// Runs a lambda whose arguments are on the stack from `base` up.
+    /// Runs a lambda whose arguments are on the stack from `base` up. Inlined into
+    /// [`Interpreter::call_function`]: out of line, its frame and register saves cost every
+    /// `reduce`/`map` step about 20 instructions.
+    #[inline(always)]
     fn call_closure(
         &mut self,
         function: &Rc<Function>,

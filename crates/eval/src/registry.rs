@@ -310,10 +310,13 @@ pub trait DeferredSymbols {
     fn made(&self, provider: usize, symbols: &[Rc<Symbol>]);
 }
 
+/// One provider's symbols, once made.
+type ProviderSymbols = OnceCell<Box<[Rc<Symbol>]>>;
+
 /// A deferred source and the symbols made from it so far, per provider.
 struct Deferred {
     source: Rc<dyn DeferredSymbols>,
-    made: Box<[OnceCell<Box<[Rc<Symbol>]>>]>,
+    made: Box<[ProviderSymbols]>,
 }
 
 impl Deferred {

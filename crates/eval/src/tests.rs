@@ -533,7 +533,7 @@ fn deferred_symbols_are_made_per_provider_on_first_look_up() {
 
     // "Did you mean" sees the deferred names (listing every symbol makes them all).
     let id = rt.add_source("typo.tsk", "b: beta_on()\n");
-    let failure = rt.evaluate(id, None).err().expect("an unknown name");
+    let Err(failure) = rt.evaluate(id, None) else { panic!("an unknown name") };
     assert_eq!(failure.diagnostics[0].help.as_deref(), Some("did you mean `beta_one`?"));
     assert_eq!(rt.registry().deferred_symbols_made(), 3);
 

@@ -41,7 +41,7 @@ fn start(root: &Path, plugins: &Path) -> (Runtime, Rc<PluginHost>, Vec<String>) 
 
 fn compile_error_help(runtime: &mut Runtime, source: &str) -> Option<String> {
     let id = runtime.add_source("test.tsk", source);
-    let failure = runtime.compile(id, None).err().expect("a compile error");
+    let Err(failure) = runtime.compile(id, None) else { panic!("a compile error") };
     failure.diagnostics.iter().find(|d| d.is_error()).and_then(|d| d.help.clone())
 }
 
@@ -107,6 +107,6 @@ fn clashes_are_reported_at_start_up_and_stop_the_plugin_s_registration_there() {
     assert_eq!(registry.operator("left_only").unwrap().plugin.as_str(), "left");
     assert_eq!(registry.deferred_symbols_made(), 2);
     let id = runtime.add_source("test.tsk", "x: @shared(1)\n");
-    let failure = runtime.compile(id, None).err().expect("an unknown operator");
+    let Err(failure) = runtime.compile(id, None) else { panic!("an unknown operator") };
     assert_eq!(failure.diagnostics[0].message, "unknown operator `@shared`");
 }
