@@ -648,7 +648,9 @@ mod tests {
     }
     unsafe extern "C" fn drop_object(_: u64) {}
     unsafe extern "C" fn identity(_: *mut StrRef, _: *mut StrRef) {}
-    unsafe extern "C" fn shared_call(
+    /// A call entry that answers `N` (the descriptor's shared `call` answers 1, symbol 1's own
+    /// entry 2, so a test tells which one ran).
+    unsafe extern "C" fn answering<const N: u64>(
         _: *const c_void,
         _: *mut c_void,
         _: *const TValue,
@@ -657,24 +659,12 @@ mod tests {
         _: *mut ErrorOut,
     ) -> u32 {
         // SAFETY: the test passes a valid out-slot.
-        unsafe { out.write(TValue::new(tag::INT, 1, 0)) };
-        status::OK
-    }
-    unsafe extern "C" fn own_call(
-        _: *const c_void,
-        _: *mut c_void,
-        _: *const TValue,
-        _: usize,
-        out: *mut TValue,
-        _: *mut ErrorOut,
-    ) -> u32 {
-        // SAFETY: the test passes a valid out-slot.
-        unsafe { out.write(TValue::new(tag::INT, 2, 0)) };
+        unsafe { out.write(TValue::new(tag::INT, N, 0)) };
         status::OK
     }
     /// Symbol 1 has its own entry, symbol 0 none.
     unsafe extern "C" fn symbol_call(symbol: *const c_void) -> Option<CallFn> {
-        (symbol as usize == 1).then_some(own_call as CallFn)
+        (symbol as usize == 1).then_some(answering::<2> as CallFn)
     }
 
     fn descriptor(size: usize) -> PluginDescriptor {
@@ -686,7 +676,7 @@ mod tests {
             shutdown,
             symbol_count,
             symbol_info,
-            call: shared_call,
+            call: answering::<1>,
             drop_object,
             identity,
             symbol_call,

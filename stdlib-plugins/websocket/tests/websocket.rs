@@ -200,30 +200,29 @@ fn text_binary_and_json_messages_go_both_ways() {
     assert_eq!(stats["problems"], json!([]));
 }
 
-#[test]
-fn a_broadcast_reaches_a_hundred_concurrent_connections() {
-    const CLIENTS: usize = 100;
-    let mut plugin = plugin();
-    let url = start_chat(&mut plugin, "");
-    let received = with_clients(
-        &mut plugin,
+/// Connects one client to each of `urls` at once; the first client's message is broadcast by
+/// its handler, then (on the interpreter's thread) `script_broadcast` broadcasts from outside
+/// any handler and answers how many connections it reached. Gives every client's first text,
+/// then every client's second, then that count.
+fn broadcast_round(
+    plugin: &mut PluginTest,
+    urls: Vec<String>,
+    mut script_broadcast: impl FnMut(&mut PluginTest) -> Json,
+) -> Vec<String> {
+    with_clients(
+        plugin,
         move |signals, answers| {
             block(async move {
-                let mut connections = Vec::new();
-                for _ in 0..CLIENTS {
-                    connections.push(tokio::spawn(join_chat_owned(url.clone())));
-                }
+                let connections: Vec<_> = urls.into_iter().map(|url| tokio::spawn(join_chat_owned(url))).collect();
                 let mut sockets = Vec::new();
                 for connection in connections {
                     sockets.push(connection.await.unwrap().0);
                 }
-                // One client's message is broadcast by its handler ...
                 send(&mut sockets[0], "all:hello everyone").await;
                 let mut received = Vec::new();
                 for ws in &mut sockets {
                     received.push(next_text(ws).await);
                 }
-                // ... and the script broadcasts from outside any handler.
                 signals.send("broadcast".into()).unwrap();
                 let count = answers.recv().unwrap();
                 for ws in &mut sockets {
@@ -238,10 +237,20 @@ fn a_broadcast_reaches_a_hundred_concurrent_connections() {
         },
         |plugin, signal| {
             assert_eq!(signal, "broadcast");
-            assert_eq!(eval(plugin, "len(@websocket.connections())"), json!(CLIENTS));
-            eval(plugin, r#"broadcast_message({from: "the test", n: 1})"#)
+            script_broadcast(plugin)
         },
-    );
+    )
+}
+
+#[test]
+fn a_broadcast_reaches_a_hundred_concurrent_connections() {
+    const CLIENTS: usize = 100;
+    let mut plugin = plugin();
+    let url = start_chat(&mut plugin, "");
+    let received = broadcast_round(&mut plugin, vec![url; CLIENTS], |plugin| {
+        assert_eq!(eval(plugin, "len(@websocket.connections())"), json!(CLIENTS));
+        eval(plugin, r#"broadcast_message({from: "the test", n: 1})"#)
+    });
     assert_eq!(received.len(), 2 * CLIENTS + 1);
     assert!(received[..CLIENTS].iter().all(|text| text == "hello everyone"), "{received:?}");
     assert!(received[CLIENTS..2 * CLIENTS].iter().all(|text| text == r#"{"from":"the test","n":1}"#), "{received:?}");
@@ -869,42 +878,9 @@ fn a_broadcast_reaches_a_hundred_connections_through_the_http_port_and_the_own_l
     const CLIENTS: usize = 100;
     let mut plugin = mounted_plugin();
     let (port, own_url) = start_mounted_chat(&mut plugin);
-    let received = with_clients(
-        &mut plugin,
-        move |signals, answers| {
-            block(async move {
-                let url = format!("ws://127.0.0.1:{port}/chat");
-                let mut connections = Vec::new();
-                for _ in 0..CLIENTS {
-                    connections.push(tokio::spawn(join_chat_owned(url.clone())));
-                }
-                connections.push(tokio::spawn(join_chat_owned(own_url.clone())));
-                let mut sockets = Vec::new();
-                for connection in connections {
-                    sockets.push(connection.await.unwrap().0);
-                }
-                send(&mut sockets[0], "all:hello everyone").await;
-                let mut received = Vec::new();
-                for ws in &mut sockets {
-                    received.push(next_text(ws).await);
-                }
-                signals.send("broadcast".into()).unwrap();
-                let count = answers.recv().unwrap();
-                for ws in &mut sockets {
-                    received.push(next_text(ws).await);
-                }
-                received.push(count.to_string());
-                for ws in &mut sockets {
-                    ws.close(None).await.unwrap();
-                }
-                received
-            })
-        },
-        |plugin, signal| {
-            assert_eq!(signal, "broadcast");
-            eval(plugin, r#"broadcast_message("from the script")"#)
-        },
-    );
+    let mut urls = vec![format!("ws://127.0.0.1:{port}/chat"); CLIENTS];
+    urls.push(own_url);
+    let received = broadcast_round(&mut plugin, urls, |plugin| eval(plugin, r#"broadcast_message("from the script")"#));
     let all = CLIENTS + 1;
     assert_eq!(received.len(), 2 * all + 1);
     assert!(received[..all].iter().all(|text| text == "hello everyone"), "{received:?}");
