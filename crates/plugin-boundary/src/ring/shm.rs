@@ -5,15 +5,18 @@
 //! The other process may write anything anywhere in the mapping at any time. Everything here
 //! is written so that this cannot make us misbehave: the mapping's size is fixed by seals (the
 //! peer cannot shrink the file under us, which would turn our accesses into `SIGBUS`), every
-//! offset is checked against that size here, words are only read atomically, and bytes are
-//! only copied out into memory of our own before anything looks at them.
+//! offset is checked against that size here, and every access is atomic: the ring's 32-bit
+//! words at their size, its data in aligned 8-byte words, copied out into memory of our own
+//! before anything looks at them. A plain copy (`copy_nonoverlapping`) racing with the peer's
+//! writes would be a data race, undefined behaviour in Rust's memory model whatever the
+//! hardware does; a relaxed atomic load or store of a word compiles to the same plain move.
 
 #![allow(unsafe_code)]
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::ptr::NonNull;
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// A shared mapping of a sealed memfd, read and written by this process and the peer.
@@ -24,8 +27,8 @@ pub(crate) struct Mapping {
 }
 
 // SAFETY: the mapping is plain memory owned by this value (unmapped once, in `drop`); every
-// access through it is either atomic or a byte copy that tolerates concurrent writes (the peer
-// process writes it concurrently anyway), so sharing it between threads adds nothing.
+// access through it is atomic (the peer process writes it concurrently anyway), so sharing it
+// between threads adds nothing.
 unsafe impl Send for Mapping {}
 // SAFETY: as for `Send`: no access relies on exclusive use of the memory.
 unsafe impl Sync for Mapping {}
@@ -111,23 +114,76 @@ impl Mapping {
         unsafe { AtomicU32::from_ptr(self.base.as_ptr().add(offset).cast::<u32>()) }
     }
 
-    /// Copies `into.len()` bytes from `offset` into our own memory.
-    pub(crate) fn copy_out(&self, offset: usize, into: &mut [u8]) {
-        assert!(offset.checked_add(into.len()).is_some_and(|end| end <= self.len), "read outside the mapping");
-        // SAFETY: the source range lies inside the mapping (checked) and cannot overlap
-        // `into`, which is our own memory. The peer may write the source concurrently; the
-        // copy then gets some bytes (any byte value is valid), which are only looked at in
-        // `into`, after the copy.
-        unsafe { std::ptr::copy_nonoverlapping(self.base.as_ptr().add(offset), into.as_mut_ptr(), into.len()) }
+    /// The 8-byte data word at `offset`, which must be aligned (the ring's data starts and
+    /// ends on such a boundary; the callers below round their ranges to it).
+    fn data_word(&self, offset: usize) -> &AtomicU64 {
+        assert!(offset.is_multiple_of(8) && offset + 8 <= self.len, "data word {offset} outside the mapping");
+        // SAFETY: the word lies inside the mapping (checked) at an 8-aligned offset of a
+        // page-aligned mapping that lives as long as `self`; this process reaches the data
+        // bytes only through these words, atomically and never at another size, so a peer
+        // writing them at the same time gives us some value, never a data race.
+        unsafe { AtomicU64::from_ptr(self.base.as_ptr().add(offset).cast::<u64>()) }
     }
 
-    /// Copies `bytes` into the mapping at `offset`.
+    /// Copies `into.len()` bytes from `offset` into our own memory: whole aligned words, each
+    /// loaded atomically, so that the peer writing the same bytes meanwhile (only a hostile
+    /// one does) is no data race; what arrives is looked at only in `into`, after the copy.
+    pub(crate) fn copy_out(&self, offset: usize, into: &mut [u8]) {
+        let end = offset.checked_add(into.len()).and_then(|end| end.checked_next_multiple_of(8));
+        assert!(end.is_some_and(|end| end <= self.len), "read outside the mapping");
+        let skip = offset % 8;
+        let mut at = offset - skip;
+        let mut into = into;
+        if skip > 0 && !into.is_empty() {
+            let word = self.data_word(at).load(Ordering::Relaxed).to_ne_bytes();
+            let count = into.len().min(8 - skip);
+            into[..count].copy_from_slice(&word[skip..skip + count]);
+            into = &mut into[count..];
+            at += 8;
+        }
+        let (words, rest) = into.as_chunks_mut::<8>();
+        for chunk in words {
+            *chunk = self.data_word(at).load(Ordering::Relaxed).to_ne_bytes();
+            at += 8;
+        }
+        if !rest.is_empty() {
+            let word = self.data_word(at).load(Ordering::Relaxed).to_ne_bytes();
+            rest.copy_from_slice(&word[..rest.len()]);
+        }
+    }
+
+    /// Copies `bytes` into the mapping at `offset`, in whole aligned words stored atomically
+    /// (see [`Mapping::copy_out`]). A word that is only partly ours is loaded and stored back
+    /// with our bytes in it: only this process writes a ring's data, so the other bytes keep
+    /// their values (a hostile peer scribbling on them meanwhile only spoils what it reads).
     pub(crate) fn copy_in(&self, offset: usize, bytes: &[u8]) {
-        assert!(offset.checked_add(bytes.len()).is_some_and(|end| end <= self.len), "write outside the mapping");
-        // SAFETY: the destination range lies inside the mapping (checked) and cannot overlap
-        // `bytes`, our own memory. Nothing in this process holds a reference into the
-        // mapping's bytes (only into its words, which are never in a data range).
-        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.base.as_ptr().add(offset), bytes.len()) }
+        let end = offset.checked_add(bytes.len()).and_then(|end| end.checked_next_multiple_of(8));
+        assert!(end.is_some_and(|end| end <= self.len), "write outside the mapping");
+        let skip = offset % 8;
+        let mut at = offset - skip;
+        let mut bytes = bytes;
+        if skip > 0 && !bytes.is_empty() {
+            let count = bytes.len().min(8 - skip);
+            self.store_part(at, skip, &bytes[..count]);
+            bytes = &bytes[count..];
+            at += 8;
+        }
+        let (words, rest) = bytes.as_chunks::<8>();
+        for chunk in words {
+            self.data_word(at).store(u64::from_ne_bytes(*chunk), Ordering::Relaxed);
+            at += 8;
+        }
+        if !rest.is_empty() {
+            self.store_part(at, 0, rest);
+        }
+    }
+
+    /// Stores `part` at byte `skip` of the data word at `offset`, keeping the word's other bytes.
+    fn store_part(&self, offset: usize, skip: usize, part: &[u8]) {
+        let word = self.data_word(offset);
+        let mut value = word.load(Ordering::Relaxed).to_ne_bytes();
+        value[skip..skip + part.len()].copy_from_slice(part);
+        word.store(u64::from_ne_bytes(value), Ordering::Relaxed);
     }
 }
 

@@ -174,3 +174,33 @@ fn not_a_memfd() -> std::os::fd::OwnedFd {
     let file = std::fs::File::open("/dev/null").unwrap();
     std::os::fd::OwnedFd::from(file)
 }
+
+#[test]
+fn copies_at_any_alignment_and_length_keep_the_bytes_around_them() {
+    let rings = SharedRings::create().unwrap();
+    let mapping = &rings.mapping;
+    let background: Vec<u8> = (0..64u8).map(|index| 0xa0 ^ index).collect();
+    for start in DATA..DATA + 16 {
+        for length in 0..=40 {
+            mapping.copy_in(DATA, &background);
+            let bytes: Vec<u8> = (1..=length as u8).collect();
+            mapping.copy_in(start, &bytes);
+            let mut expected = background.clone();
+            expected[start - DATA..start - DATA + length].copy_from_slice(&bytes);
+            let mut seen = vec![0; background.len()];
+            mapping.copy_out(DATA, &mut seen);
+            assert_eq!(seen, expected, "{length} bytes at {start}");
+            let mut back = vec![0; length];
+            mapping.copy_out(start, &mut back);
+            assert_eq!(back, bytes, "{length} bytes at {start}");
+        }
+    }
+    // The last bytes of the mapping, up to its end and no further.
+    let end = MAPPING_BYTES;
+    mapping.copy_in(end - 3, b"end");
+    let mut last = [0; 3];
+    mapping.copy_out(end - 3, &mut last);
+    assert_eq!(&last, b"end");
+    let past = std::panic::catch_unwind(|| mapping.copy_out(end - 2, &mut [0; 3])).unwrap_err();
+    assert_eq!(past.downcast_ref::<&str>(), Some(&"read outside the mapping"));
+}
