@@ -39,7 +39,7 @@ use crate::ffi::{HostServices, PluginFailure};
 use tusk_plugin_catalog::permissions::{NetworkReach, PluginGrants};
 
 use self::convert::{CallValues, Converter, Objects};
-use self::process::{Ending, Process, ReadFailure, ending, signal_name};
+use self::process::{Ending, NoHello, Process, ReadFailure, ending, signal_name};
 
 /// How sandboxed plugins run: which plugins are forced into the sandbox, and the runner's
 /// limits. Part of [`HostSettings`](crate::host::HostSettings).
@@ -357,23 +357,21 @@ impl SandboxedPlugin {
         let generation = self.generation.get() + 1;
         self.generation.set(generation);
         self.objects.borrow_mut().restart(generation);
+        let deadline = Instant::now() + self.settings.call_timeout;
         if process.send(&ToRunner::Init(Box::new(self.init.clone()))).is_err() {
             return Err(self.describe_end(&mut process, None));
         }
-        let deadline = Instant::now() + self.settings.call_timeout;
+        self.check_hello(&mut process, deadline)?;
         let ready = loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let message = match process.receive(left) {
                 Ok(message) => message,
                 Err(ReadFailure::TimedOut) => {
                     process.kill();
-                    // A runner of another build, speaking an older protocol, waits for what
-                    // this host no longer sends: it ends up here, not at the version check.
                     return Err(format!(
-                        "plugin `{}` did not start within {} and was stopped (its `init` took too long, or the runner {} is not the one built with this tusk)",
+                        "plugin `{}` did not start within {} and was stopped (its `init` took too long)",
                         self.name,
-                        seconds(self.settings.call_timeout),
-                        self.runner_path.display()
+                        seconds(self.settings.call_timeout)
                     ));
                 }
                 Err(ReadFailure::Closed) => return Err(self.describe_end(&mut process, None)),
@@ -402,16 +400,49 @@ impl SandboxedPlugin {
             }
         };
         if ready.protocol != PROTOCOL_VERSION {
-            return Err(format!(
-                "the plugin runner {} speaks protocol {}, this host {PROTOCOL_VERSION}: rebuild it",
-                self.runner_path.display(),
-                ready.protocol
-            ));
+            return Err(self.other_protocol(&format!("speaks protocol {}", ready.protocol)));
         }
         *self.layers.borrow_mut() = ready.layers.clone();
         *self.process.borrow_mut() = Some(process);
         *self.fault.borrow_mut() = None;
         Ok(ready)
+    }
+
+    /// Makes sure the runner speaks this host's protocol, from the first bytes it writes (which
+    /// no version changes): a runner of another build is named as such, with the remedy,
+    /// rather than failing later in whatever way the protocols' differences make it fail.
+    fn check_hello(&self, process: &mut Process, deadline: Instant) -> Result<(), String> {
+        let problem = match process.read_hello(deadline) {
+            Ok(PROTOCOL_VERSION) => return Ok(()),
+            Ok(spoken) => format!("speaks protocol {spoken}"),
+            Err(NoHello::Invalid) => "does not say which protocol it speaks".to_string(),
+            Err(NoHello::TimedOut) => {
+                format!("did not say which protocol it speaks within {}", seconds(self.settings.call_timeout))
+            }
+            // Runners older than the hello end here: they refuse the `Init` and exit.
+            Err(NoHello::Closed) => match process.wait_for_exit(Duration::from_millis(500)).map(ending) {
+                Some(Ending::Code(code)) => {
+                    format!("ended (exit status {code}) before it said which protocol it speaks")
+                }
+                Some(Ending::Signal(signal)) => {
+                    format!("ended (killed by signal {}) before it said which protocol it speaks", signal_name(signal))
+                }
+                None => "closed its channel before it said which protocol it speaks".to_string(),
+            },
+        };
+        process.kill();
+        Err(self.other_protocol(&problem))
+    }
+
+    /// The refusal of a runner that speaks another protocol than this host (`problem` says how
+    /// that showed).
+    fn other_protocol(&self, problem: &str) -> String {
+        format!(
+            "the plugin runner at {} {problem}, this tusk needs {PROTOCOL_VERSION} (reinstall tusk with its \
+             runner: `cargo xtask install --prefix DIR` installs both; or set TUSK_PLUGIN_RUNNER to the runner \
+             built with this tusk)",
+            self.runner_path.display()
+        )
     }
 
     /// Makes sure a runner is there for an outermost call: restarts it after a fault or an

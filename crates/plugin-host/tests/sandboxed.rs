@@ -264,6 +264,51 @@ fn a_crash_fails_the_call_and_the_next_call_starts_a_new_runner() {
     assert_eq!(setup.value("@sb.echo(2)"), "2");
 }
 
+/// A stand-in for a runner of another build: a shell script at `ROOT/old-runner`.
+fn fake_runner(script: &'static str) -> impl FnOnce(&mut HostSettings, &Path) {
+    move |settings: &mut HostSettings, root: &Path| {
+        let runner = root.join("old-runner");
+        // Written by a child process: a file this (multi-threaded) test process had open for
+        // writing could still be open in a child another test forks meanwhile, and starting it
+        // would then fail with ETXTBSY.
+        let written = std::process::Command::new("sh")
+            .args(["-c", "printf '%s' \"$1\" > \"$2\" && chmod 755 \"$2\"", "sh", script])
+            .arg(&runner)
+            .status()
+            .unwrap();
+        assert!(written.success());
+        settings.sandbox.runner = Some(runner);
+        settings.sandbox.call_timeout = Duration::from_millis(500);
+    }
+}
+
+#[test]
+fn a_runner_of_another_protocol_is_named_at_once() {
+    let cases = [
+        // A newer or older runner that says its protocol.
+        ("#!/bin/sh\nprintf 'T\\005\\000\\000\\000' >&0\nexec sleep 60\n", "speaks protocol 5"),
+        // A runner older than the hello: it refuses the `Init` and exits.
+        ("#!/bin/sh\nexit 4\n", "ended (exit status 4) before it said which protocol it speaks"),
+        // Something else, silent.
+        ("#!/bin/sh\nexec sleep 60\n", "did not say which protocol it speaks within 500ms"),
+        ("#!/bin/sh\nprintf 'HTTP/1.1 200' >&0\nexec sleep 60\n", "does not say which protocol it speaks"),
+    ];
+    for (script, problem) in cases {
+        let mut setup = fixture(fake_runner(script));
+        let runner = setup.root.path().join("old-runner");
+        assert_eq!(
+            setup.error("@sb.pid()"),
+            format!(
+                "@sb.pid: plugin `sandbox_fixture` failed to initialize: the plugin runner at {} {problem}, \
+                 this tusk needs {} (reinstall tusk with its runner: `cargo xtask install --prefix DIR` installs \
+                 both; or set TUSK_PLUGIN_RUNNER to the runner built with this tusk)",
+                runner.display(),
+                tusk_plugin_wire::PROTOCOL_VERSION
+            )
+        );
+    }
+}
+
 #[test]
 fn a_hung_call_is_stopped_at_its_deadline() {
     let mut setup = fixture(|settings, _| settings.sandbox.call_timeout = Duration::from_millis(300));

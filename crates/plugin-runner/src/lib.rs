@@ -1,6 +1,7 @@
 //! The sandboxed plugin runner. The host spawns it with one end of a socket pair as standard
 //! input; it then, in this order and before any plugin code runs: arms the parent-death signal,
-//! takes the channel off standard input (and what comes with the preamble: the shared memory
+//! takes the channel off standard input, says which protocol it speaks on it (the
+//! [`tusk_plugin_wire::runner_hello`]), reads the preamble (and what comes with it: the shared memory
 //! of the rings that carry the messages, the event channel, the network broker socket), reads
 //! `Init`, pre-validates the library file (its info record, nothing
 //! executed), locks itself down (rlimits → Landlock → no new privileges →
@@ -21,6 +22,7 @@ mod session;
 mod validate;
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -28,7 +30,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use tusk_plugin_boundary::ring::SharedRings;
-use tusk_plugin_wire::{NetGrant, PROTOCOL_VERSION, Ready, ToHost, ToRunner};
+use tusk_plugin_wire::{NetGrant, PROTOCOL_VERSION, Ready, ToHost, ToRunner, runner_hello};
 
 use crate::channel::{Channel, Received};
 use crate::session::Session;
@@ -78,6 +80,9 @@ fn take_channel() -> Result<(Channel, Option<UnixStream>), String> {
     let null = std::fs::File::open("/dev/null").map_err(|error| format!("cannot open /dev/null: {error}"))?;
     nix::unistd::dup2_stdin(&null).map_err(|error| format!("cannot replace stdin: {error}"))?;
     let socket = UnixStream::from(socket);
+    // Before anything else, the protocol this runner speaks: a host of another build can then
+    // say so instead of waiting for answers that do not come.
+    (&socket).write_all(&runner_hello()).map_err(|error| format!("cannot greet the host: {error}"))?;
     let preamble = net::receive_preamble(&socket)?;
     events::use_channel(preamble.events);
     let rings = SharedRings::open(preamble.rings).map_err(|error| format!("cannot map the channel: {error}"))?;

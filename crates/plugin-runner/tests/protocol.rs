@@ -1,7 +1,8 @@
-//! The runner spoken to directly through its channel, as the host does: start-up refusals, a full
-//! session (Init → Ready → Call → Result → Shutdown → ShutdownDone), and hostile bytes from the
-//! "host" ending the runner instead of confusing it.
+//! The runner spoken to directly through its channel, as the host does: its hello (the protocol
+//! it speaks), start-up refusals, a full session (Init → Ready → Call → Result → Shutdown →
+//! ShutdownDone), and hostile bytes from the "host" ending the runner instead of confusing it.
 
+use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,8 @@ use std::time::{Duration, Instant};
 use tusk_plugin_boundary::poll::is_hung_up;
 use tusk_plugin_boundary::ring::{RingReceiver, RingSender, SharedRings, Side};
 use tusk_plugin_wire::{
-    FsGrants, Init, Limits, NetGrant, PREAMBLE, PROTOCOL_VERSION, ToHost, ToRunner, WireValue, encode_frame,
+    FsGrants, HELLO_BYTES, Init, Limits, NetGrant, PREAMBLE, PROTOCOL_VERSION, ToHost, ToRunner, WireValue,
+    encode_frame, hello_version, runner_hello,
 };
 
 fn runner_binary() -> &'static str {
@@ -65,6 +67,11 @@ impl Runner {
             None,
         )
         .unwrap();
+        // The runner's first bytes: the protocol it speaks, in the form no version changes.
+        let mut hello = [0u8; HELLO_BYTES];
+        (&host).read_exact(&mut hello).unwrap();
+        assert_eq!(hello, runner_hello());
+        assert_eq!(hello_version(&hello), Some(PROTOCOL_VERSION));
         let (sender, receiver) = rings.split(Side::Host);
         Runner { child, socket: host, sender, receiver, _events: events }
     }

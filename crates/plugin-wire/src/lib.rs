@@ -20,7 +20,7 @@ pub use codec::{DecodeError, MAX_DEPTH};
 pub use events::{EventToHost, EventToRunner, PostFailure};
 pub use frame::{MAX_FRAME, encode_frame, read_frame, write_frame};
 pub use message::{
-    CallError, FsGrants, Init, Layer, LayerState, Limits, MapFailure, MapOutcome, NetGrant, PREAMBLE, PROTOCOL_VERSION,
-    Ready, Request, Symbol, ToHost, ToRunner,
+    CallError, FsGrants, HELLO_BYTES, Init, Layer, LayerState, Limits, MapFailure, MapOutcome, NetGrant, PREAMBLE,
+    PROTOCOL_VERSION, Ready, Request, Symbol, ToHost, ToRunner, hello_version, runner_hello,
 };
 pub use value::WireValue;

@@ -7,6 +7,9 @@
 //! event channel (see [`crate::EventToHost`]) and, third, the runner's end of the network broker
 //! socket when the plugin may reach the network through the host (see [`NetGrant::Brokered`]).
 //!
+//! The runner, for its part, first writes [`runner_hello`] on that socket: the protocol it
+//! speaks, in a form no version changes.
+//!
 //! One exchange: the host sends [`ToRunner::Init`]; the runner locks itself down, loads the
 //! library, runs the plugin's `init` and answers [`ToHost::Ready`] (or `InitFailed`). Then the
 //! host sends `Call`s, each answered by a `Result` with the same id. While a call runs, the
@@ -21,9 +24,28 @@
 use crate::codec::{Decoded, Decoder, Encoder};
 use crate::value::WireValue;
 
-/// Bumped whenever a message or its encoding changes; the runner refuses an `Init` of another
-/// version (and a stale runner binary is reported as such).
-pub const PROTOCOL_VERSION: u32 = 6;
+/// Bumped whenever a message or its encoding changes; the host refuses a runner whose
+/// [`runner_hello`] names another version, and the runner an `Init` of another version.
+pub const PROTOCOL_VERSION: u32 = 7;
+
+/// The length of [`runner_hello`].
+pub const HELLO_BYTES: usize = 5;
+
+/// What the runner writes on the socket it was started with before anything else:
+/// [`PREAMBLE`] and its [`PROTOCOL_VERSION`] (little-endian). Unlike everything after it, this
+/// stays the same from one protocol version to the next, so that a host can always tell which
+/// protocol a runner of another build speaks and say so, rather than fail in whatever way the
+/// differences make it fail (a wait that runs into the start-up deadline, a garbled message).
+pub fn runner_hello() -> [u8; HELLO_BYTES] {
+    let [a, b, c, d] = PROTOCOL_VERSION.to_le_bytes();
+    [PREAMBLE, a, b, c, d]
+}
+
+/// The protocol version a [`runner_hello`] names, or `None` for bytes that are not one.
+pub fn hello_version(hello: &[u8; HELLO_BYTES]) -> Option<u32> {
+    let [first, a, b, c, d] = *hello;
+    (first == PREAMBLE).then(|| u32::from_le_bytes([a, b, c, d]))
+}
 
 /// The byte the host sends before the first frame, with the rings' memfd and the runner's end
 /// of the event channel attached and, third, the broker socket when the network is brokered.

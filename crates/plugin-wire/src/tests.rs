@@ -254,3 +254,15 @@ fn small_calls_are_small() {
     let call = ToRunner::Call { id: 1, symbol: 0, args: vec![WireValue::Str("tusk".into())] };
     assert_eq!(encoded_runner(&call).len(), 10);
 }
+
+#[test]
+fn the_runner_hello_names_its_protocol_and_other_bytes_name_none() {
+    let hello = runner_hello();
+    assert_eq!(hello[0], PREAMBLE);
+    assert_eq!(hello[1..], PROTOCOL_VERSION.to_le_bytes());
+    assert_eq!(hello_version(&hello), Some(PROTOCOL_VERSION));
+    assert_eq!(hello_version(&[b'T', 5, 0, 0, 0]), Some(5));
+    assert_eq!(hello_version(&[b'T', 0, 1, 0, 0]), Some(256));
+    assert_eq!(hello_version(&[0, 5, 0, 0, 0]), None);
+    assert_eq!(hello_version(b"HTTP/"), None);
+}

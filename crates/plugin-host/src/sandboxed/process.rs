@@ -1,13 +1,14 @@
 //! One runner process seen from the host: spawning it with its end of a socket pair as
 //! standard input (the preamble hands it the shared-memory rings that carry the messages; the
-//! socket then only tells either end that the other is gone), framed messages read against one
+//! runner's first bytes on it say which protocol it speaks; the socket then only tells either
+//! end that the other is gone), framed messages read against one
 //! deadline, a thread that forwards what the
 //! runner writes to its standard output and standard error (to ours, marked with the plugin's
 //! name, control characters made visible) and keeps the tail (to tell "out of memory" from other
 //! aborts), and ending it: the process group is killed with SIGKILL, then the runner is reaped,
 //! and its exit is put into words.
 
-use std::io::{IoSlice, Read, Write};
+use std::io::{ErrorKind, IoSlice, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -23,7 +24,7 @@ use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
 use tusk_plugin_boundary::poll::is_hung_up;
 use tusk_plugin_boundary::ring::{RingReceiver, RingSender, RingWaker, SharedRings, Side};
-use tusk_plugin_wire::{PREAMBLE, ToHost, ToRunner, encode_frame};
+use tusk_plugin_wire::{HELLO_BYTES, PREAMBLE, ToHost, ToRunner, encode_frame, hello_version};
 
 use tusk_plugin_catalog::permissions::PluginGrants;
 
@@ -47,6 +48,16 @@ const TAIL_BYTES: usize = 4096;
 /// the runner gone (exited, crashed, or closed its socket on purpose), or bytes that are not a
 /// message.
 pub(crate) use tusk_plugin_boundary::ring::ReadFailure;
+
+/// Why the runner did not say which protocol it speaks.
+pub(crate) enum NoHello {
+    /// Nothing within the deadline.
+    TimedOut,
+    /// It closed the socket (ended) first.
+    Closed,
+    /// Bytes that are not a hello.
+    Invalid,
+}
 
 /// A running runner process and its channel.
 pub(crate) struct Process {
@@ -156,6 +167,34 @@ impl Process {
     /// than it lasted never comes. `None` where the kernel does not say.
     pub(crate) fn scheduling_delay(&self) -> Option<Duration> {
         run_delay(&format!("/proc/{}/schedstat", self.child.id()))
+    }
+
+    /// Reads what the runner writes on its socket before anything else, the protocol version
+    /// it speaks (see [`tusk_plugin_wire::runner_hello`]), waiting until `deadline` at most.
+    pub(crate) fn read_hello(&mut self, deadline: Instant) -> Result<u32, NoHello> {
+        let mut hello = [0u8; HELLO_BYTES];
+        let mut read = 0;
+        while read < HELLO_BYTES {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(NoHello::TimedOut);
+            }
+            // Rounded up: a wait shorter than a millisecond must not become a busy loop.
+            let wait = u16::try_from(left.as_millis()).unwrap_or(u16::MAX - 1) + 1;
+            let mut fds = [PollFd::new(self.socket.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(wait)) {
+                Ok(0) | Err(nix::errno::Errno::EINTR) => continue,
+                Ok(_) => {}
+                Err(_) => return Err(NoHello::Closed),
+            }
+            match (&self.socket).read(&mut hello[read..]) {
+                Ok(0) => return Err(NoHello::Closed),
+                Ok(count) => read += count,
+                Err(error) if matches!(error.kind(), ErrorKind::Interrupted | ErrorKind::WouldBlock) => {}
+                Err(_) => return Err(NoHello::Closed),
+            }
+        }
+        hello_version(&hello).ok_or(NoHello::Invalid)
     }
 
     /// Sends a message (errors mean the runner is gone, stopped reading or corrupted the ring;
