@@ -425,11 +425,17 @@ impl PluginHost {
         });
     }
 
-    /// True when the registry has (or makes on its first look-up) a stub of `plugin`'s `name`.
-    pub(crate) fn registers(&self, plugin: &str, kind: SymbolKind, name: &str) -> bool {
+    /// True when the registry has (or makes on its first look-up) a stub of `plugin`'s `name`:
+    /// the catalogue's table names `plugin` as its provider (so it declares it) and, only for a
+    /// plugin whose registration [`PluginHost::install`] found clashing, the name comes before
+    /// the clash (the one case that walks the plugin's names).
+    pub fn registers(&self, plugin: &str, kind: SymbolKind, name: &str) -> bool {
         let Some(index) = self.catalog.provider_index(kind, name) else { return false };
         if self.catalog.plugins[index].name() != plugin {
             return false;
+        }
+        if !self.partly_registered.borrow().contains_key(&index) {
+            return true;
         }
         let mut found = false;
         self.for_each_registered(index, &mut |registered_kind, registered| {

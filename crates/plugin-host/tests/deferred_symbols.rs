@@ -89,7 +89,7 @@ fn clashes_are_reported_at_start_up_and_stop_the_plugin_s_registration_there() {
     // Two plugins declaring one name, no preference: neither gets it.
     write_plugin(&plugins, "left", "operators = [\"shared\", \"left_only\"]\n");
     write_plugin(&plugins, "right", "operators = [\"shared\"]\n");
-    let (mut runtime, _host, diagnostics) = start(root.path(), &plugins);
+    let (mut runtime, host, diagnostics) = start(root.path(), &plugins);
     assert_eq!(
         diagnostics,
         [
@@ -106,6 +106,21 @@ fn clashes_are_reported_at_start_up_and_stop_the_plugin_s_registration_there() {
     assert!(registry.operator("shared").is_none());
     assert_eq!(registry.operator("left_only").unwrap().plugin.as_str(), "left");
     assert_eq!(registry.deferred_symbols_made(), 2);
+    // What hot reload asks of every symbol of a new build: the provider only, up to the clash.
+    let (operator, function) = (SymbolKind::Operator, SymbolKind::Function);
+    let registers = [
+        ("dup", function, "dup_first"),
+        ("dup", function, "len"),
+        ("dup", function, "dup_after"),
+        ("dup", operator, "dup_first"),
+        ("left", operator, "left_only"),
+        ("left", function, "left_only"),
+        ("right", operator, "left_only"),
+        ("left", operator, "shared"),
+        ("right", operator, "shared"),
+    ]
+    .map(|(plugin, kind, name)| host.registers(plugin, kind, name));
+    assert_eq!(registers, [true, false, false, false, true, false, false, false, false]);
     let id = runtime.add_source("test.tsk", "x: @shared(1)\n");
     let Err(failure) = runtime.compile(id, None) else { panic!("an unknown operator") };
     assert_eq!(failure.diagnostics[0].message, "unknown operator `@shared`");
