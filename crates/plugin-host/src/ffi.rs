@@ -21,6 +21,7 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::ffi::c_void;
+use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -480,9 +481,9 @@ fn entry_for(descriptor: &PluginDescriptor, symbol: *const c_void) -> CallFn {
 /// Calls a plugin symbol with host values: the fast path of every plugin operator call.
 ///
 /// Arguments that cross without a handle (scalars, and strings as borrowed views: most
-/// arguments of hot calls) are lent in a fixed-size array for the common arities, with no list
-/// of handles to release; a call that lends a handle, or has more than three arguments, is
-/// made out of line. The failure is boxed so that the result moves as a value's three words.
+/// arguments of hot calls) are lent in a fixed-size array, with one call site for every arity
+/// and no list of handles to release; a call that lends a handle, or has more than
+/// [`INLINE_ARGUMENTS`] arguments, is made out of line. The failure is boxed so that the result moves as a value's three words.
 /// Inlined into the symbol's direct call (the one caller), which saves a frame per call.
 #[inline]
 pub(crate) fn call(
@@ -497,29 +498,33 @@ pub(crate) fn call(
     if host.backend().calls.get() == 0 {
         host.begin_epoch();
     }
-    let result = match *args {
-        [] => call_raw(host, entry, symbol, ctx, &[]),
-        [a] => match lend_inline(a) {
-            Some(a) => call_raw(host, entry, symbol, ctx, &[a]),
-            None => call_lending(host, entry, symbol, ctx, args),
-        },
-        [a, b] => match (lend_inline(a), lend_inline(b)) {
-            (Some(a), Some(b)) => call_raw(host, entry, symbol, ctx, &[a, b]),
-            _ => call_lending(host, entry, symbol, ctx, args),
-        },
-        [a, b, c] => match (lend_inline(a), lend_inline(b), lend_inline(c)) {
-            (Some(a), Some(b), Some(c)) => call_raw(host, entry, symbol, ctx, &[a, b, c]),
-            _ => call_lending(host, entry, symbol, ctx, args),
-        },
-        _ => call_lending(host, entry, symbol, ctx, args),
+    let mut raw = [MaybeUninit::<TValue>::uninit(); INLINE_ARGUMENTS];
+    let lent_inline = args.len() <= INLINE_ARGUMENTS
+        && raw.iter_mut().zip(args).all(|(slot, arg)| match lend_inline(arg) {
+            Some(value) => {
+                slot.write(value);
+                true
+            }
+            None => false,
+        });
+    let result = if lent_inline {
+        // SAFETY: every argument was written to its slot (checked above), and `TValue` has the
+        // layout of `MaybeUninit<TValue>`.
+        let raw = unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<TValue>(), args.len()) };
+        call_raw(host, entry, symbol, ctx, raw)
+    } else {
+        call_lending(host, entry, symbol, ctx, args)
     };
     // ... and so do refused calls during it, whatever it returned.
     refused_threads(host).map_err(Box::new)?;
     result
 }
 
-/// A call that lends a handle (an array, an object, a function, …) or has more than three
-/// arguments: the handles are released when it returns. Out of line, so that the common
+/// How many arguments a call lends from a fixed-size array.
+const INLINE_ARGUMENTS: usize = 4;
+
+/// A call that lends a handle (an array, an object, a function, …) or has more than
+/// [`INLINE_ARGUMENTS`] arguments: the handles are released when it returns. Out of line, so that the common
 /// calls' frame has no room for the list.
 #[inline(never)]
 fn call_lending(
