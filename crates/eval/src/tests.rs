@@ -257,7 +257,7 @@ fn a_lazy_symbol_with_side_effects_is_skipped_in_a_dry_run_on_every_route_and_ru
     }
 }
 
-/// A plugin whose function `join(…)` is a direct call (as an in-process plugin's symbol is,
+/// A plugin whose function `glue(…)` is a direct call (as an in-process plugin's symbol is,
 /// once loaded): it joins its arguments' texts and records how many values shared each
 /// string argument it was lent.
 struct Joiner(Rc<std::cell::RefCell<Vec<usize>>>);
@@ -291,7 +291,7 @@ impl Plugin for Joiner {
             Ok(crate::Implementation::Direct(Rc::new(Join(shares.clone()))))
         });
         registrar.add(SymbolSpec::new(
-            "join",
+            "glue",
             crate::registry::SymbolKind::Function,
             crate::Implementation::Lazy(loader),
         ))?;
@@ -304,9 +304,9 @@ fn a_direct_symbol_is_lent_its_arguments_at_every_arity_and_on_every_route() {
     let shares = Rc::new(std::cell::RefCell::new(Vec::new()));
     let mut rt = runtime(Mode::Default);
     rt.registry_mut().register(&Joiner(shares.clone())).unwrap();
-    let source = "first: join(\"a\", 1)\n\
-                  arities: map(range(0, 2), i => [join(), join(i), join(\"x\", i), join(i, \"y\", i + 1), join(1, 2, 3, 4, \"z\")])\n\
-                  value: map([\"p\", \"q\"], join)\n\
+    let source = "first: glue(\"a\", 1)\n\
+                  arities: map(range(0, 2), i => [glue(), glue(i), glue(\"x\", i), glue(i, \"y\", i + 1), glue(1, 2, 3, 4, \"z\")])\n\
+                  value: map([\"p\", \"q\"], glue)\n\
                   bad: 1\n";
     let id = rt.add_source("t", source);
     let document = rt.evaluate(id, None).unwrap().document;
@@ -318,7 +318,7 @@ fn a_direct_symbol_is_lent_its_arguments_at_every_arity_and_on_every_route() {
     // other string constants are lent as the call's own constant, which nothing else holds.
     assert_eq!(*shares.borrow(), [2, 1, 1, 2, 1, 1, 2, 2, 2]);
     // An error about an argument points at it.
-    let id = rt.add_source("bad.tsk", "x: join(1, true)\n");
+    let id = rt.add_source("bad.tsk", "x: glue(1, true)\n");
     let failure = rt.evaluate(id, None).err().expect("a failure");
     let error = render_all(&failure.diagnostics, rt.sources(), RenderOptions::PLAIN);
     assert!(error.contains("no booleans"), "{error}");

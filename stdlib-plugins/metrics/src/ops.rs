@@ -414,6 +414,14 @@ fn gauge_add(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
 }
 
 fn observe(state: &State, args: &Args<'_>, kind: Kind) -> Result<Value, PluginError> {
+    // The commonest observation, `(name, value)` without labels, read without the general
+    // readers (as `counter`'s).
+    if let [name, value] = args.values
+        && let (Some(name), Some(value)) = (name.as_str(), value.as_float())
+    {
+        state.store.observe(name, kind, value, &Labels::new())?;
+        return Ok(Value::null());
+    }
     args.at_most(3)?;
     let name = args.string(0, "metric name")?;
     let value = args.number(1, "value")?;
