@@ -208,7 +208,8 @@ impl Symbol {
     }
 
     /// The implementation if it is loaded, wrapped as by [`Symbol::resolve`]. The same `Rc`
-    /// on every call for a symbol without side effects.
+    /// on every call for a `Native` symbol without side effects (a `Direct` one's is made on
+    /// each call).
     pub fn loaded(&self) -> Option<Rc<NativeFn>> {
         self.loaded_unguarded().map(|function| self.guarded(function))
     }
