@@ -330,10 +330,7 @@ impl<'r> Interpreter<'r> {
             symbol.load(&mut ctx).map_err(|error| error.in_callable(&symbol.display_name()).at(call.location))?;
         let result = match loaded {
             Loaded::Native(function) => function(&mut ctx, &args),
-            Loaded::Direct(direct) => {
-                let lent: SmallVec<[&Value; 4]> = args.iter().collect();
-                direct.call(&mut ctx, &lent)
-            }
+            Loaded::Direct(direct) => direct.call_values(&mut ctx, &args),
         };
         result
             .map_err(|error| attach_argument(error.in_callable(&symbol.display_name()), call.location, &call.arg_spans))
@@ -378,8 +375,7 @@ impl<'r> Interpreter<'r> {
             }
             nodes => {
                 let args = self.eval_args(nodes)?;
-                let lent: SmallVec<[&Value; 4]> = args.iter().collect();
-                direct.call(&mut CallContext::new(self, location), &lent)
+                direct.call_values(&mut CallContext::new(self, location), &args)
             }
         }
     }

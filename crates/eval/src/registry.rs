@@ -59,6 +59,13 @@ pub type LazyLoader = dyn Fn(&mut CallContext<'_, '_>) -> Result<Implementation,
 pub trait DirectCall {
     /// Calls the symbol with `args` lent for the call.
     fn call(&self, ctx: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError>;
+
+    /// Calls the symbol with arguments held in an array, lending each (the routes that have
+    /// an array already).
+    fn call_values(&self, ctx: &mut CallContext<'_, '_>, args: &[Value]) -> Result<Value, RuntimeError> {
+        let lent: smallvec::SmallVec<[&Value; 4]> = args.iter().collect();
+        self.call(ctx, &lent)
+    }
 }
 
 /// How a symbol is implemented right now.
@@ -128,13 +135,7 @@ pub(crate) enum Loaded {
 /// A `NativeFn` that calls `direct`, lending it the arguments it is given: for the routes
 /// that keep a function rather than calling through the symbol.
 fn native_of(direct: Rc<dyn DirectCall>) -> Rc<NativeFn> {
-    Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| call_lent(&*direct, ctx, args))
-}
-
-/// Calls `direct` with `args` lent.
-fn call_lent(direct: &dyn DirectCall, ctx: &mut CallContext<'_, '_>, args: &[Value]) -> Result<Value, RuntimeError> {
-    let lent: smallvec::SmallVec<[&Value; 4]> = args.iter().collect();
-    direct.call(ctx, &lent)
+    Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| direct.call_values(ctx, args))
 }
 
 impl Symbol {
@@ -198,7 +199,7 @@ impl Symbol {
         }
         match self.load(ctx)? {
             Loaded::Native(function) => function(ctx, args),
-            Loaded::Direct(direct) => call_lent(&*direct, ctx, args),
+            Loaded::Direct(direct) => direct.call_values(ctx, args),
         }
     }
 

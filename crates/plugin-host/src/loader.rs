@@ -524,10 +524,7 @@ impl LoadedPlugin {
     /// always a `NativeFn` (an in-process symbol's lends the arguments it is given).
     pub fn native_function(self: &Rc<Self>, symbol: &LoadedSymbol) -> Rc<NativeFn> {
         if let Some(direct) = self.in_process_symbol(symbol) {
-            return Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| {
-                let lent: smallvec::SmallVec<[&Value; 4]> = args.iter().collect();
-                direct.call(ctx, &lent)
-            });
+            return Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| direct.call_values(ctx, args));
         }
         let plugin = self.clone();
         let display = symbol.display_name();
