@@ -319,7 +319,7 @@ fn a_direct_symbol_is_lent_its_arguments_at_every_arity_and_on_every_route() {
     assert_eq!(*shares.borrow(), [2, 1, 1, 2, 1, 1, 2, 2, 2]);
     // An error about an argument points at it.
     let id = rt.add_source("bad.tsk", "x: glue(1, true)\n");
-    let failure = rt.evaluate(id, None).err().expect("a failure");
+    let Err(failure) = rt.evaluate(id, None) else { panic!("`glue(1, true)` should fail") };
     let error = render_all(&failure.diagnostics, rt.sources(), RenderOptions::PLAIN);
     assert!(error.contains("no booleans"), "{error}");
     assert!(error.contains("bad.tsk:1:12"), "{error}");
