@@ -21,6 +21,7 @@ use crate::ir::{Capture, DocOp, Node, ObjectEntry, Program};
 use crate::module::Module;
 use crate::options::Limits;
 use crate::output::TextBuilder;
+use crate::registry::{DirectCall, Loaded};
 use crate::runtime::Runtime;
 use crate::value::{Key, Object, Value};
 
@@ -299,8 +300,8 @@ impl<'r> Interpreter<'r> {
     /// Calls an operator or a plugin's function through its symbol. Once the symbol is loaded
     /// (a built-in operator always, a plugin's symbol after its first call patched the lazy stub
     /// in place) the call is a built-in's: one look at the symbol's cell, then the arguments
-    /// in a fixed-size array. A dry run is checked here, so the symbol's function is called
-    /// without its dry-run wrapper.
+    /// in a fixed-size array, or lent to a direct call (an in-process plugin's symbol). A dry
+    /// run is checked here, so the symbol's function is called without its dry-run wrapper.
     #[inline(never)]
     fn eval_symbol_call(&mut self, call: &crate::ir::SymbolCall) -> Result<Value, RuntimeError> {
         let symbol = &call.symbol;
@@ -308,20 +309,85 @@ impl<'r> Interpreter<'r> {
             return Ok(Value::Null);
         }
         // The name is made only for an error.
-        if let Some(function) = symbol.loaded_unguarded() {
-            return self.call_native(&*function, &call.args, call.location).map_err(|error| {
-                attach_argument(error.in_callable(&symbol.display_name()), call.location, &call.arg_spans)
-            });
-        }
-        // The first call of a lazy stub: the arguments, then the load (which reads the call's
-        // context for the plugin's configuration), then the call.
+        let result = match symbol.loaded_call() {
+            Some(Loaded::Direct(direct)) => self.call_direct(&*direct, &call.args, call.location),
+            Some(Loaded::Native(function)) => self.call_native(&*function, &call.args, call.location),
+            None => return self.first_symbol_call(call),
+        };
+        result
+            .map_err(|error| attach_argument(error.in_callable(&symbol.display_name()), call.location, &call.arg_spans))
+    }
+
+    /// The first call of a lazy stub: the arguments, then the load (which reads the call's
+    /// context for the plugin's configuration), then the call.
+    #[cold]
+    #[inline(never)]
+    fn first_symbol_call(&mut self, call: &crate::ir::SymbolCall) -> Result<Value, RuntimeError> {
+        let symbol = &call.symbol;
         let args = self.eval_args(&call.args)?;
         let mut ctx = CallContext::new(self, call.location);
-        let function = symbol
-            .resolve_unguarded(&mut ctx)
-            .map_err(|error| error.in_callable(&symbol.display_name()).at(call.location))?;
-        function(&mut ctx, &args)
+        let loaded =
+            symbol.load(&mut ctx).map_err(|error| error.in_callable(&symbol.display_name()).at(call.location))?;
+        let result = match loaded {
+            Loaded::Native(function) => function(&mut ctx, &args),
+            Loaded::Direct(direct) => direct.call_values(&mut ctx, &args),
+        };
+        result
             .map_err(|error| attach_argument(error.in_callable(&symbol.display_name()), call.location, &call.arg_spans))
+    }
+
+    /// Calls a direct implementation with its arguments lent: a constant argument as a
+    /// reference to the call's own constant (no copy to make and drop), any other evaluated
+    /// into this frame and lent from there, for the common arities.
+    #[inline(always)]
+    fn call_direct(
+        &mut self,
+        direct: &dyn DirectCall,
+        nodes: &[Node],
+        location: Location,
+    ) -> Result<Value, RuntimeError> {
+        match nodes {
+            [] => direct.call(&mut CallContext::new(self, location), &[]),
+            [a] => {
+                let first = self.operand(a)?;
+                let result = direct.call(&mut CallContext::new(self, location), &[lent(a, &first)]);
+                first.discard();
+                result
+            }
+            [a, b] => {
+                let first = self.operand(a)?;
+                let second = self.operand(b)?;
+                let result = direct.call(&mut CallContext::new(self, location), &[lent(a, &first), lent(b, &second)]);
+                first.discard();
+                second.discard();
+                result
+            }
+            [a, b, c] => {
+                let first = self.operand(a)?;
+                let second = self.operand(b)?;
+                let third = self.operand(c)?;
+                let args = [lent(a, &first), lent(b, &second), lent(c, &third)];
+                let result = direct.call(&mut CallContext::new(self, location), &args);
+                first.discard();
+                second.discard();
+                third.discard();
+                result
+            }
+            nodes => {
+                let args = self.eval_args(nodes)?;
+                direct.call_values(&mut CallContext::new(self, location), &args)
+            }
+        }
+    }
+
+    /// A call's operand to lend: `null` (nothing to drop) for a constant, which is lent from
+    /// the node itself (see [`lent`]).
+    #[inline(always)]
+    fn operand(&mut self, node: &Node) -> Result<Value, RuntimeError> {
+        match node {
+            Node::Const(_) => Ok(Value::Null),
+            node => self.eval_arg(node),
+        }
     }
 
     /// Calls a native function with its arguments in a fixed-size array for the common arities
@@ -762,6 +828,16 @@ fn copy_value(value: &Value) -> Value {
     match value {
         Value::Int(n) => Value::Int(*n),
         other => other.clone(),
+    }
+}
+
+/// What a direct call borrows for the operand `node`: the constant itself, or its value as
+/// [`Interpreter::operand`] evaluated it.
+#[inline(always)]
+fn lent<'a>(node: &'a Node, evaluated: &'a Value) -> &'a Value {
+    match node {
+        Node::Const(value) => value,
+        _ => evaluated,
     }
 }
 

@@ -38,8 +38,8 @@ pub use crate::object::Object;
 pub use crate::options::{Limits, Mode, Options};
 pub use crate::output::{format_float, to_display};
 pub use crate::registry::{
-    DeferredSymbols, Implementation, LazyLoader, Plugin, Registrar, Registry, RegistryError, Symbol, SymbolDoc,
-    SymbolKind, SymbolSpec,
+    DeferredSymbols, DirectCall, Implementation, LazyLoader, Plugin, Registrar, Registry, RegistryError, Symbol,
+    SymbolDoc, SymbolKind, SymbolSpec,
 };
 pub use crate::runtime::{Compiled, Evaluation, Failure, LineOutcome, Printer, Runtime, Session};
 pub use crate::stdlib::Std;

@@ -47,14 +47,35 @@ pub struct SymbolDoc {
     pub examples: Vec<String>,
 }
 
-/// Loads a lazy symbol's implementation on first use.
-pub type LazyLoader = dyn Fn(&mut CallContext<'_, '_>) -> Result<Rc<NativeFn>, RuntimeError>;
+/// Loads a lazy symbol's implementation on first use (a `Native` or `Direct` one).
+pub type LazyLoader = dyn Fn(&mut CallContext<'_, '_>) -> Result<Implementation, RuntimeError>;
+
+/// A loaded symbol's implementation that borrows its arguments: the interpreter's symbol call
+/// lends what it already holds (the call's constants by reference, its other operands
+/// evaluated once) instead of copying each into an argument array and dropping the copies
+/// after the call (a string constant's reference count, out of line, on every call). The
+/// plugin host implements it for an in-process plugin's symbol, whose arguments cross to the
+/// plugin as borrowed views anyway.
+pub trait DirectCall {
+    /// Calls the symbol with `args` lent for the call.
+    fn call(&self, ctx: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError>;
+
+    /// Calls the symbol with arguments held in an array, lending each (the routes that have
+    /// an array already).
+    fn call_values(&self, ctx: &mut CallContext<'_, '_>, args: &[Value]) -> Result<Value, RuntimeError> {
+        let lent: smallvec::SmallVec<[&Value; 4]> = args.iter().collect();
+        self.call(ctx, &lent)
+    }
+}
 
 /// How a symbol is implemented right now.
 #[derive(Clone)]
 pub enum Implementation {
     /// Ready to call.
     Native(Rc<NativeFn>),
+    /// Ready to call, taking its arguments lent; the routes that keep a function (a function
+    /// value, [`Symbol::resolve`]) get a `NativeFn` that lends the arguments it is given.
+    Direct(Rc<dyn DirectCall>),
     /// A stub: calling the loader produces the implementation (lazy plugin loading).
     /// The loader gets the call's context: a plugin's configuration can come from the
     /// running script's `[plugins.NAME]` section.
@@ -87,6 +108,8 @@ pub struct Symbol {
 enum Slot {
     /// Loaded.
     Native(Rc<NativeFn>),
+    /// Loaded, called with its arguments lent.
+    Direct(Rc<dyn DirectCall>),
     /// A lazy stub's loader.
     Lazy(Rc<LazyLoader>),
 }
@@ -95,9 +118,24 @@ impl Slot {
     fn new(implementation: Implementation) -> Slot {
         match implementation {
             Implementation::Native(function) => Slot::Native(function),
+            Implementation::Direct(direct) => Slot::Direct(direct),
             Implementation::Lazy(loader) => Slot::Lazy(loader),
         }
     }
+}
+
+/// What the interpreter's symbol call finds in a symbol's cell.
+pub(crate) enum Loaded {
+    /// A function taking its arguments in an array.
+    Native(Rc<NativeFn>),
+    /// A direct call, taking them lent.
+    Direct(Rc<dyn DirectCall>),
+}
+
+/// A `NativeFn` that calls `direct`, lending it the arguments it is given: for the routes
+/// that keep a function rather than calling through the symbol.
+fn native_of(direct: Rc<dyn DirectCall>) -> Rc<NativeFn> {
+    Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| direct.call_values(ctx, args))
 }
 
 impl Symbol {
@@ -124,13 +162,33 @@ impl Symbol {
     /// caller that has checked that this is not a dry run (or that the symbol has no side
     /// effects).
     pub(crate) fn resolve_unguarded(&self, ctx: &mut CallContext<'_, '_>) -> Result<Rc<NativeFn>, RuntimeError> {
+        Ok(match self.load(ctx)? {
+            Loaded::Native(function) => function,
+            Loaded::Direct(direct) => native_of(direct),
+        })
+    }
+
+    /// What the cell holds, loading a lazy plugin first (unguarded, as
+    /// [`Symbol::resolve_unguarded`]).
+    pub(crate) fn load(&self, ctx: &mut CallContext<'_, '_>) -> Result<Loaded, RuntimeError> {
         let loader = match &*self.implementation.borrow() {
-            Slot::Native(function) => return Ok(function.clone()),
+            Slot::Native(function) => return Ok(Loaded::Native(function.clone())),
+            Slot::Direct(direct) => return Ok(Loaded::Direct(direct.clone())),
             Slot::Lazy(loader) => loader.clone(),
         };
-        let function = loader(ctx)?;
-        *self.implementation.borrow_mut() = Slot::Native(function.clone());
-        Ok(function)
+        let implementation = loader(ctx)?;
+        let loaded = match &implementation {
+            Implementation::Native(function) => Loaded::Native(function.clone()),
+            Implementation::Direct(direct) => Loaded::Direct(direct.clone()),
+            Implementation::Lazy(_) => {
+                return Err(RuntimeError::message(format!(
+                    "internal error: loading `{}` gave another stub (please report)",
+                    self.display_name()
+                )));
+            }
+        };
+        *self.implementation.borrow_mut() = Slot::new(implementation);
+        Ok(loaded)
     }
 
     /// Calls the symbol (loading a lazy plugin first): `null` without running it in a dry run
@@ -139,8 +197,10 @@ impl Symbol {
         if self.side_effects && ctx.options().dry_run {
             return Ok(Value::Null);
         }
-        let function = self.resolve_unguarded(ctx)?;
-        function(ctx, args)
+        match self.load(ctx)? {
+            Loaded::Native(function) => function(ctx, args),
+            Loaded::Direct(direct) => direct.call_values(ctx, args),
+        }
     }
 
     /// Replaces the implementation (hot reload, lazy patching).
@@ -149,17 +209,28 @@ impl Symbol {
     }
 
     /// The implementation if it is loaded, wrapped as by [`Symbol::resolve`]. The same `Rc`
-    /// on every call for a symbol without side effects.
+    /// on every call for a `Native` symbol without side effects (a `Direct` one's is made on
+    /// each call).
     pub fn loaded(&self) -> Option<Rc<NativeFn>> {
         self.loaded_unguarded().map(|function| self.guarded(function))
     }
 
     /// The implementation if it is loaded, as it is in the cell: only for a caller that has
     /// checked that this is not a dry run.
-    #[inline]
     pub(crate) fn loaded_unguarded(&self) -> Option<Rc<NativeFn>> {
+        match self.loaded_call()? {
+            Loaded::Native(function) => Some(function),
+            Loaded::Direct(direct) => Some(native_of(direct)),
+        }
+    }
+
+    /// The implementation if it is loaded, as the interpreter's symbol call takes it: only
+    /// for a caller that has checked that this is not a dry run.
+    #[inline]
+    pub(crate) fn loaded_call(&self) -> Option<Loaded> {
         match &*self.implementation.borrow() {
-            Slot::Native(function) => Some(function.clone()),
+            Slot::Native(function) => Some(Loaded::Native(function.clone())),
+            Slot::Direct(direct) => Some(Loaded::Direct(direct.clone())),
             Slot::Lazy(_) => None,
         }
     }

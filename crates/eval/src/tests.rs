@@ -231,7 +231,7 @@ impl Plugin for Bumper {
                 calls.set(calls.get() + 1);
                 Ok(Value::Int(i64::from(calls.get())))
             });
-            Ok(function)
+            Ok(crate::Implementation::Native(function))
         });
         let spec = SymbolSpec::new("bump", crate::registry::SymbolKind::Function, crate::Implementation::Lazy(loader));
         registrar.add(spec.side_effects())?;
@@ -255,6 +255,74 @@ fn a_lazy_symbol_with_side_effects_is_skipped_in_a_dry_run_on_every_route_and_ru
         assert_eq!(serde_json::to_string(&Value::object(document)).unwrap(), expected, "dry run: {dry_run}");
         assert_eq!(counter.get(), calls, "dry run: {dry_run}");
     }
+}
+
+/// A plugin whose function `glue(…)` is a direct call (as an in-process plugin's symbol is,
+/// once loaded): it joins its arguments' texts and records how many values shared each
+/// string argument it was lent.
+struct Joiner(Rc<std::cell::RefCell<Vec<usize>>>);
+
+struct Join(Rc<std::cell::RefCell<Vec<usize>>>);
+
+impl crate::DirectCall for Join {
+    fn call(&self, ctx: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError> {
+        let _ = ctx.call_site();
+        let mut text = String::new();
+        for (index, arg) in args.iter().enumerate() {
+            match arg {
+                Value::Str(shared) => self.0.borrow_mut().push(shared.shared_by()),
+                Value::Bool(_) => return Err(RuntimeError::argument(index, "no booleans")),
+                _ => {}
+            }
+            text.push_str(&crate::to_display(arg));
+        }
+        Ok(Value::Str(crate::Text::new(&text)))
+    }
+}
+
+impl Plugin for Joiner {
+    fn name(&self) -> &str {
+        "joiner"
+    }
+
+    fn register(&self, registrar: &mut Registrar<'_>) -> Result<(), RegistryError> {
+        let shares = self.0.clone();
+        let loader: Rc<crate::registry::LazyLoader> = Rc::new(move |_: &mut CallContext<'_, '_>| {
+            Ok(crate::Implementation::Direct(Rc::new(Join(shares.clone()))))
+        });
+        registrar.add(SymbolSpec::new(
+            "glue",
+            crate::registry::SymbolKind::Function,
+            crate::Implementation::Lazy(loader),
+        ))?;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_direct_symbol_is_lent_its_arguments_at_every_arity_and_on_every_route() {
+    let shares = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut rt = runtime(Mode::Default);
+    rt.registry_mut().register(&Joiner(shares.clone())).unwrap();
+    let source = "first: glue(\"a\", 1)\n\
+                  arities: map(range(0, 2), i => [glue(), glue(i), glue(\"x\", i), glue(i, \"y\", i + 1), glue(1, 2, 3, 4, \"z\")])\n\
+                  value: map([\"p\", \"q\"], glue)\n\
+                  bad: 1\n";
+    let id = rt.add_source("t", source);
+    let document = rt.evaluate(id, None).unwrap().document;
+    assert_eq!(
+        serde_json::to_string(&Value::object(document)).unwrap(),
+        r#"{"first":"a1","arities":[["","0","x0","0y1","1234z"],["","1","x1","1y2","1234z"]],"value":["p","q"],"bad":1}"#
+    );
+    // The first call (the stub's load) and the calls of five arguments are lent copies; the
+    // other string constants are lent as the call's own constant, which nothing else holds.
+    assert_eq!(*shares.borrow(), [2, 1, 1, 2, 1, 1, 2, 2, 2]);
+    // An error about an argument points at it.
+    let id = rt.add_source("bad.tsk", "x: glue(1, true)\n");
+    let Err(failure) = rt.evaluate(id, None) else { panic!("`glue(1, true)` should fail") };
+    let error = render_all(&failure.diagnostics, rt.sources(), RenderOptions::PLAIN);
+    assert!(error.contains("no booleans"), "{error}");
+    assert!(error.contains("bad.tsk:1:12"), "{error}");
 }
 
 #[test]

@@ -26,6 +26,12 @@ impl Text {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// How many values share this text (tests tell a lent value from a copy by it).
+    #[cfg(test)]
+    pub(crate) fn shared_by(&self) -> usize {
+        Rc::strong_count(&self.0)
+    }
 }
 
 /// Two decimal digits for each number below 100: integers are formatted two digits a step.

@@ -21,6 +21,7 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::cell::Cell;
 use std::ffi::c_void;
+use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -479,64 +480,66 @@ fn entry_for(descriptor: &PluginDescriptor, symbol: *const c_void) -> CallFn {
 
 /// Calls a plugin symbol with host values: the fast path of every plugin operator call.
 ///
-/// The arguments are lent in a fixed-size array for the common arities (no vector to fill,
-/// move and free on every call); only calls with more than four arguments collect them. The
-/// failure is boxed so that the result moves as a value's three words. Inlined into each
-/// symbol's closure (the one caller), which saves a frame per call.
+/// Arguments that cross without a handle (scalars, and strings as borrowed views: most
+/// arguments of hot calls) are lent in a fixed-size array, with one call site for every arity
+/// and no list of handles to release; a call that lends a handle, or has more than
+/// [`INLINE_ARGUMENTS`] arguments, is made out of line. The failure is boxed so that the result moves as a value's three words.
+/// Inlined into the symbol's direct call (the one caller), which saves a frame per call.
 #[inline]
 pub(crate) fn call(
     host: &'static HostContext,
     entry: CallFn,
     symbol: SymbolHandle,
     ctx: &mut CallContext<'_, '_>,
-    args: &[Value],
+    args: &[&Value],
 ) -> Result<Value, Box<PluginFailure>> {
     // Refused calls from the plugin's threads since its last call fail this one.
     refused_threads(host).map_err(Box::new)?;
     if host.backend().calls.get() == 0 {
         host.begin_epoch();
     }
-    let mut temporaries = Temporaries::new();
-    let temps = &mut temporaries;
-    let result = match args {
-        [] => call_raw(host, entry, symbol, ctx, &[]),
-        [a] => call_raw(host, entry, symbol, ctx, &[lend(host, a, temps)]),
-        [a, b] => {
-            let raw = [lend(host, a, temps), lend(host, b, temps)];
-            call_raw(host, entry, symbol, ctx, &raw)
-        }
-        [a, b, c] => {
-            let raw = [lend(host, a, temps), lend(host, b, temps), lend(host, c, temps)];
-            call_raw(host, entry, symbol, ctx, &raw)
-        }
-        [a, b, c, d] => {
-            let raw = [lend(host, a, temps), lend(host, b, temps), lend(host, c, temps), lend(host, d, temps)];
-            call_raw(host, entry, symbol, ctx, &raw)
-        }
-        args => call_many(host, entry, symbol, ctx, args, temps),
+    let mut raw = [MaybeUninit::<TValue>::uninit(); INLINE_ARGUMENTS];
+    let lent_inline = args.len() <= INLINE_ARGUMENTS
+        && raw.iter_mut().zip(args).all(|(slot, arg)| match lend_inline(arg) {
+            Some(value) => {
+                slot.write(value);
+                true
+            }
+            None => false,
+        });
+    let result = if lent_inline {
+        // SAFETY: every argument was written to its slot (checked above), and `TValue` has the
+        // layout of `MaybeUninit<TValue>`.
+        let raw = unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<TValue>(), args.len()) };
+        call_raw(host, entry, symbol, ctx, raw)
+    } else {
+        call_lending(host, entry, symbol, ctx, args)
     };
-    // Checked here: `release_all` is not inlined, and most calls lend no handle.
-    if !temporaries.is_empty() {
-        host.release_all(temporaries);
-    }
     // ... and so do refused calls during it, whatever it returned.
     refused_threads(host).map_err(Box::new)?;
     result
 }
 
-/// A call with more than four arguments, collected in a vector: out of line, so that the
-/// common calls' frame has no room for it.
+/// How many arguments a call lends from a fixed-size array.
+const INLINE_ARGUMENTS: usize = 4;
+
+/// A call that lends a handle (an array, an object, a function, …) or has more than
+/// [`INLINE_ARGUMENTS`] arguments: the handles are released when it returns. Out of line, so that the common
+/// calls' frame has no room for the list.
 #[inline(never)]
-fn call_many(
+fn call_lending(
     host: &'static HostContext,
     entry: CallFn,
     symbol: SymbolHandle,
     ctx: &mut CallContext<'_, '_>,
-    args: &[Value],
-    temporaries: &mut Temporaries,
+    args: &[&Value],
 ) -> Result<Value, Box<PluginFailure>> {
-    let raw: Vec<TValue> = args.iter().map(|arg| lend(host, arg, temporaries)).collect();
-    call_raw(host, entry, symbol, ctx, &raw)
+    let mut temporaries = Temporaries::new();
+    let raw: smallvec::SmallVec<[TValue; 4]> =
+        args.iter().map(|arg| lend_inline(arg).unwrap_or_else(|| host.give(arg, Some(&mut temporaries)))).collect();
+    let result = call_raw(host, entry, symbol, ctx, &raw);
+    host.release_all(temporaries);
+    result
 }
 
 /// The call itself, with the arguments already lent.
@@ -580,26 +583,21 @@ fn heap_result(host: &'static HostContext, out: &TValue) -> Result<Value, Box<Pl
     }
 }
 
-/// [`Context::give`](tusk_plugin_hostapi::Context::give) of an argument lent to one call,
-/// with the scalars and strings (most arguments of hot calls) converted inline: a string is
-/// lent as a borrowed `STR` view, as `give` lends it, without a handle.
+/// [`Context::give`](tusk_plugin_hostapi::Context::give) of an argument lent to one call, for
+/// the scalars and strings (most arguments of hot calls), converted inline: a string is lent
+/// as a borrowed `STR` view, as `give` lends it, without a handle. `None` for a value that
+/// needs a handle.
 #[inline(always)]
-fn lend(host: &HostContext, arg: &Value, temporaries: &mut Temporaries) -> TValue {
-    match arg {
+fn lend_inline(arg: &Value) -> Option<TValue> {
+    Some(match arg {
         Value::Int(n) => TValue::new(tag::INT, *n as u64, 0),
         Value::Float(x) => TValue::new(tag::FLOAT, x.to_bits(), 0),
         Value::Bool(b) => TValue::new(tag::BOOL, u64::from(*b), 0),
         Value::Null => TValue::NULL,
         Value::Str(text) => TValue::new(tag::STR, text.as_ptr() as u64, text.len() as u64),
-        arg => lend_handle(host, arg, temporaries),
-    }
-}
-
-/// An argument lent as a handle (arrays, objects, functions, …): out of line, like
-/// [`heap_result`].
-#[inline(never)]
-fn lend_handle(host: &HostContext, arg: &Value, temporaries: &mut Temporaries) -> TValue {
-    host.give(arg, Some(temporaries))
+        Value::Range(start, end) => TValue::new(tag::RANGE, *start as u64, *end as u64),
+        _ => return None,
+    })
 }
 
 /// A scalar result, converted inline (what [`Context::take`](tusk_plugin_hostapi::Context::take)

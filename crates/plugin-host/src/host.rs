@@ -267,7 +267,7 @@ impl DeferredSymbols for InstalledSymbols {
             let symbol = loaded.symbol(kind, &symbol_key).ok_or_else(|| {
                 RuntimeError::message(format!("plugin `{plugin_name}` did not register `{symbol_key}`"))
             })?;
-            Ok(host.dispatch_function(&loaded, symbol))
+            Ok(host.dispatch(&loaded, symbol))
         };
         Implementation::Lazy(Rc::new(loader))
     }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
-use tusk_eval::{CallContext, NativeFn, RuntimeError, SymbolKind, Value};
+use tusk_eval::{CallContext, DirectCall, Implementation, NativeFn, RuntimeError, SymbolKind, Value};
 use tusk_plugin_abi::{self as abi, InfoRecord, PluginDescriptor, TValue, error_kind, fixed_text, status, symbol_kind};
 
 use crate::crash::{self, CrashNote};
@@ -320,6 +320,16 @@ pub struct LoadedSymbol {
     handle: SymbolRef,
 }
 
+impl LoadedSymbol {
+    /// `@name` for an operator, `name` otherwise, as scripts write it.
+    fn display_name(&self) -> String {
+        match self.kind {
+            Some(SymbolKind::Operator) => format!("@{}", self.name),
+            _ => self.name.clone(),
+        }
+    }
+}
+
 /// How a symbol is dispatched: a direct pointer in-process, an index in a sandboxed runner.
 #[derive(Clone, Copy)]
 enum SymbolRef {
@@ -499,32 +509,31 @@ impl LoadedPlugin {
         self.symbols.iter().find(|symbol| symbol.kind == Some(kind) && symbol.name == name)
     }
 
-    /// The evaluator-side function for a symbol: converts arguments, calls the plugin, and
-    /// turns plugin errors and panics into runtime errors at the call.
+    /// The evaluator-side implementation of a symbol: converts arguments, calls the plugin, and
+    /// turns plugin errors and panics into runtime errors at the call. An in-process plugin's
+    /// symbol is a [`DirectCall`] (the interpreter lends it the arguments and calls the
+    /// symbol's own entry through it, no closure in between); a sandboxed one's a function.
+    pub fn implementation(self: &Rc<Self>, symbol: &LoadedSymbol) -> Implementation {
+        match self.in_process_symbol(symbol) {
+            Some(direct) => Implementation::Direct(Rc::new(direct)),
+            None => Implementation::Native(self.native_function(symbol)),
+        }
+    }
+
+    /// The evaluator-side function for a symbol, as [`LoadedPlugin::implementation`] but
+    /// always a `NativeFn` (an in-process symbol's lends the arguments it is given).
     pub fn native_function(self: &Rc<Self>, symbol: &LoadedSymbol) -> Rc<NativeFn> {
+        if let Some(direct) = self.in_process_symbol(symbol) {
+            return Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| direct.call_values(ctx, args));
+        }
         let plugin = self.clone();
-        let display = match symbol.kind {
-            Some(SymbolKind::Operator) => format!("@{}", symbol.name),
-            _ => symbol.name.clone(),
-        };
+        let display = symbol.display_name();
         match (&self.backend, symbol.handle) {
-            (Backend::InProcess { host, descriptor }, SymbolRef::InProcess(handle)) => {
-                let (host, entry) = (*host, ffi::entry_of(descriptor, handle));
-                let crash_note = CrashNote::new(&self.name, &display);
-                Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| {
-                    if plugin.shut_down.get() {
-                        return Err(RuntimeError::message(format!("plugin `{}` has been shut down", plugin.name)));
-                    }
-                    let _running = crash::running(crash_note);
-                    ffi::call(host, entry, handle, ctx, args)
-                        .map_err(|failure| runtime_error(&plugin.name, &display, *failure))
-                })
-            }
             (Backend::Sandboxed(remote), SymbolRef::Sandboxed(index)) => {
                 let remote = remote.clone();
                 Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| {
                     if plugin.shut_down.get() {
-                        return Err(RuntimeError::message(format!("plugin `{}` has been shut down", plugin.name)));
+                        return Err(shut_down_error(&plugin.name));
                     }
                     remote.call(index, ctx, args).map_err(|failure| match failure {
                         CallFailure::Plugin(failure) => runtime_error(&plugin.name, &display, failure),
@@ -536,6 +545,23 @@ impl LoadedPlugin {
                 Err(RuntimeError::message("internal error: a symbol of another plugin (please report)"))
             }),
         }
+    }
+
+    /// `symbol` as an in-process call, when this generation runs in-process.
+    fn in_process_symbol(self: &Rc<Self>, symbol: &LoadedSymbol) -> Option<InProcessSymbol> {
+        let (Backend::InProcess { host, descriptor }, SymbolRef::InProcess(handle)) = (&self.backend, symbol.handle)
+        else {
+            return None;
+        };
+        let display = symbol.display_name();
+        Some(InProcessSymbol {
+            host,
+            entry: ffi::entry_of(descriptor, handle),
+            handle,
+            crash_note: CrashNote::new(&self.name, &display),
+            plugin: self.clone(),
+            display,
+        })
     }
 
     /// Runs the plugin's `shutdown` (once); later calls fail cleanly. A sandboxed plugin gets
@@ -602,6 +628,36 @@ impl Drop for LoadedPlugin {
             self.services.log(&self.name, 4, &format!("the replaced generation: {message}"), &Value::Null);
         }
     }
+}
+
+/// An in-process plugin's symbol, called directly by the interpreter: the symbol's own entry
+/// (ABI 1.5, else the descriptor's `call`), the host context, and the crash note, all found
+/// once when the symbol is loaded. It holds its generation: a call in flight keeps it.
+struct InProcessSymbol {
+    host: &'static HostContext,
+    entry: abi::CallFn,
+    handle: SymbolHandle,
+    crash_note: CrashNote,
+    plugin: Rc<LoadedPlugin>,
+    /// `@op` or `f`, for errors.
+    display: String,
+}
+
+impl DirectCall for InProcessSymbol {
+    fn call(&self, ctx: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError> {
+        if self.plugin.shut_down.get() {
+            return Err(shut_down_error(&self.plugin.name));
+        }
+        let _running = crash::running(self.crash_note);
+        ffi::call(self.host, self.entry, self.handle, ctx, args)
+            .map_err(|failure| runtime_error(&self.plugin.name, &self.display, *failure))
+    }
+}
+
+/// The error of a call of a plugin that has been shut down.
+#[cold]
+fn shut_down_error(plugin: &str) -> RuntimeError {
+    RuntimeError::message(format!("plugin `{plugin}` has been shut down"))
 }
 
 /// The error of a failed plugin call, at the call of `display`: the plugin's message with

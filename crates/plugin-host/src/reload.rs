@@ -33,11 +33,12 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::rc::{Rc, Weak};
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tusk_diagnostics::{Diagnostic, RenderOptions, SourceMap, render_all};
-use tusk_eval::{CallContext, Implementation, NativeFn, RuntimeError, Symbol, SymbolKind, Value};
+use tusk_eval::{CallContext, DirectCall, Implementation, NativeFn, RuntimeError, Symbol, SymbolKind, Value};
 
 pub use self::watch::{Changes, DEFAULT_DEBOUNCE, WatchError, Watcher};
 use crate::host::PluginHost;
@@ -231,6 +232,49 @@ impl ReloadState {
 /// How many reloads [`PluginHost::recent_reloads`] remembers.
 const RECENT_RELOADS: usize = 64;
 
+/// Hot reload's safe point before a call of a watched plugin's symbol.
+struct SafePoint {
+    /// Raised by the watcher when a change has settled.
+    pending: Arc<AtomicBool>,
+    host: Weak<PluginHost>,
+    /// The generation the call would go to.
+    generation: Rc<LoadedPlugin>,
+    registry_symbol: Weak<Symbol>,
+}
+
+impl SafePoint {
+    /// Applies settled changes; the registry symbol when they retired this generation (the
+    /// call goes through it to the new one), `None` to call this one.
+    #[inline]
+    fn moved_on(&self) -> Option<Rc<Symbol>> {
+        if !self.pending.load(Ordering::Acquire) {
+            return None;
+        }
+        if let Some(host) = self.host.upgrade() {
+            host.poll_and_report();
+        }
+        if self.generation.is_retired() { self.registry_symbol.upgrade() } else { None }
+    }
+}
+
+/// A watched plugin's direct call: the safe point, then the call.
+struct Watched {
+    point: SafePoint,
+    direct: Rc<dyn DirectCall>,
+}
+
+impl DirectCall for Watched {
+    fn call(&self, ctx: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError> {
+        match self.point.moved_on() {
+            Some(symbol) => {
+                let args: Vec<Value> = args.iter().map(|&arg| arg.clone()).collect();
+                symbol.call(ctx, &args)
+            }
+            None => self.direct.call(ctx, args),
+        }
+    }
+}
+
 /// A function standing in for a symbol the new build no longer provides.
 fn removed_function(plugin: &str, display: String, generation: u64) -> Rc<NativeFn> {
     let message = format!("`{display}` was removed from plugin `{plugin}` by its reload (generation {generation})");
@@ -408,36 +452,34 @@ impl PluginHost {
         }
     }
 
-    /// The function a registry symbol gets for a loaded plugin's symbol. While the host
+    /// The implementation a registry symbol gets for a loaded plugin's symbol. While the host
     /// watches, it first applies settled changes; when they retired the generation this
-    /// function belongs to, the call goes to the new one (it has not started yet, so it
+    /// implementation belongs to, the call goes to the new one (it has not started yet, so it
     /// belongs to the new build).
-    pub(crate) fn dispatch_function(self: &Rc<Self>, loaded: &Rc<LoadedPlugin>, symbol: &LoadedSymbol) -> Rc<NativeFn> {
-        let function = loaded.native_function(symbol);
+    pub(crate) fn dispatch(self: &Rc<Self>, loaded: &Rc<LoadedPlugin>, symbol: &LoadedSymbol) -> Implementation {
+        let implementation = loaded.implementation(symbol);
         let pending = match self.reload.watcher.borrow().as_ref() {
             Some(watcher) => watcher.pending_flag(),
-            None => return function,
+            None => return implementation,
         };
         let Some(registry_symbol) =
             symbol.kind.and_then(|kind| self.reload.registry_symbol(&loaded.name, kind, &symbol.name))
         else {
-            return function;
+            return implementation;
         };
-        let host = Rc::downgrade(self);
-        let generation = loaded.clone();
-        Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| {
-            if pending.load(Ordering::Acquire) {
-                if let Some(host) = host.upgrade() {
-                    host.poll_and_report();
-                }
-                if generation.is_retired()
-                    && let Some(symbol) = registry_symbol.upgrade()
-                {
-                    return symbol.call(ctx, args);
-                }
+        let point = SafePoint { pending, host: Rc::downgrade(self), generation: loaded.clone(), registry_symbol };
+        match implementation {
+            Implementation::Direct(direct) => Implementation::Direct(Rc::new(Watched { point, direct })),
+            Implementation::Native(function) => {
+                Implementation::Native(Rc::new(move |ctx: &mut CallContext<'_, '_>, args: &[Value]| {
+                    match point.moved_on() {
+                        Some(symbol) => symbol.call(ctx, args),
+                        None => function(ctx, args),
+                    }
+                }))
             }
-            function(ctx, args)
-        })
+            lazy @ Implementation::Lazy(_) => lazy,
+        }
     }
 
     fn reload_loaded(self: &Rc<Self>, loaded: &Rc<LoadedPlugin>, started: Instant) -> Reload {
@@ -534,11 +576,11 @@ impl PluginHost {
             .unwrap_or_default();
         let number = self.reload.generation(plugin);
         for symbol in &registered {
-            let function = match generation.symbol(symbol.kind, &symbol.name) {
-                Some(loaded_symbol) => self.dispatch_function(generation, loaded_symbol),
-                None => removed_function(plugin, symbol.display_name(), number),
+            let implementation = match generation.symbol(symbol.kind, &symbol.name) {
+                Some(loaded_symbol) => self.dispatch(generation, loaded_symbol),
+                None => Implementation::Native(removed_function(plugin, symbol.display_name(), number)),
             };
-            symbol.set_implementation(Implementation::Native(function));
+            symbol.set_implementation(implementation);
         }
         generation
             .symbols

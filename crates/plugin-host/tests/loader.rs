@@ -85,8 +85,14 @@ fn template_plugin_loads_and_serves_calls() {
     let mut runtime = Runtime::new(Options { mode: Mode::Default, ..Options::default() });
     for (kind, name) in [(SymbolKind::Operator, "my_operator"), (SymbolKind::Function, "my_function")] {
         let symbol = plugin.symbol(kind, name).unwrap().clone();
-        let function = plugin.native_function(&symbol);
-        let spec = SymbolSpec::new(name, kind, Implementation::Native(function));
+        // The operator through the function the routes that keep one get, the function
+        // through the direct call the registry's symbols get.
+        let implementation = match kind {
+            SymbolKind::Operator => Implementation::Native(plugin.native_function(&symbol)),
+            SymbolKind::Function => plugin.implementation(&symbol),
+        };
+        assert_eq!(matches!(implementation, Implementation::Direct(_)), kind == SymbolKind::Function);
+        let spec = SymbolSpec::new(name, kind, implementation);
         struct One(std::cell::RefCell<Option<SymbolSpec>>);
         impl tusk_eval::Plugin for One {
             fn name(&self) -> &str {
@@ -106,6 +112,10 @@ fn template_plugin_loads_and_serves_calls() {
     let id = runtime.add_source("bad.tsk", "x: my_function(\"no\")\n");
     let failure = runtime.evaluate(id, None).unwrap_err();
     assert_eq!(failure.diagnostics[0].message, "my_function: expected a number, found string");
+    // An array is lent as a handle (the call's out-of-line route), released after the call.
+    let id = runtime.add_source("array.tsk", "x: my_function([1, 2])\n");
+    let failure = runtime.evaluate(id, None).unwrap_err();
+    assert_eq!(failure.diagnostics[0].message, "my_function: expected a number, found array");
     assert_eq!(plugin.live_handles(), 0);
     plugin.shutdown().unwrap();
     let id = runtime.add_source("after.tsk", "x: my_function(1)\n");

@@ -674,6 +674,9 @@ impl CurrentCall {
 }
 
 impl Drop for CurrentCall {
+    // Inlined into each symbol's entry: out of line it was a call through the library's
+    // offset table on every call.
+    #[inline(always)]
     fn drop(&mut self) {
         CALL.store(self.0, Ordering::Relaxed);
     }

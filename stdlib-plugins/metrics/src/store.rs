@@ -433,11 +433,10 @@ impl Store {
 
     /// Adds `by` (≥ 0) to a counter; returns its new value.
     pub fn increment(&self, name: &str, by: f64, labels: &Labels) -> Result<f64, PluginError> {
-        if !(by >= 0.0 && by.is_finite()) {
-            return Err(PluginError::message(format!(
-                "a counter only goes up: increment `{name}` by a finite number ≥ 0, not {by}"
-            ))
-            .with_help("use a gauge for a value that goes down"));
+        // A range test (NaN is in none): written as `by >= 0.0 && by.is_finite()` it compiled
+        // to a float classification of some thirty instructions on every increment.
+        if !(0.0..f64::INFINITY).contains(&by) {
+            return Err(not_an_increment(name, by));
         }
         self.with_series(name, Kind::Counter, labels, |series| match &series.value {
             SeriesValue::Counter(counter) => counter.inc_by(by) + by,
@@ -543,11 +542,24 @@ fn check_kind(family: &Family, kind: Kind) -> Result<(), PluginError> {
     .with_help("a metric keeps the type it was first used with; give the other one another name"))
 }
 
+/// A counter's increment that is negative, infinite or NaN.
+#[cold]
+fn not_an_increment(name: &str, by: f64) -> PluginError {
+    PluginError::message(format!("a counter only goes up: increment `{name}` by a finite number ≥ 0, not {by}"))
+        .with_help("use a gauge for a value that goes down")
+}
+
+#[inline]
 fn check_finite(name: &str, value: f64) -> Result<(), PluginError> {
     if value.is_finite() {
         return Ok(());
     }
-    Err(PluginError::message(format!("`{name}`: the value must be a finite number, not {value}")))
+    Err(not_finite(name, value))
+}
+
+#[cold]
+fn not_finite(name: &str, value: f64) -> PluginError {
+    PluginError::message(format!("`{name}`: the value must be a finite number, not {value}"))
 }
 
 /// Checks an OpenMetrics metric name: `[a-zA-Z_:][a-zA-Z0-9_:]*`.

@@ -165,9 +165,11 @@ fn the_seed_forms_and_bad_input_give_clear_errors() {
     plugin.in_process();
     assert_eq!(eval(&mut plugin, r#"@metrics("counter", "jobs", 2)"#), json!(2));
     assert_eq!(eval(&mut plugin, r#"increment_counter("jobs")"#), json!(3));
+    assert_eq!(eval(&mut plugin, r#"@metrics.counter("jobs")"#), json!(4));
+    assert_eq!(eval(&mut plugin, r#"increment_counter("jobs", null)"#), json!(5));
     assert_eq!(eval(&mut plugin, r#"record_histogram("sizes", 3)"#), json!(null));
     assert_eq!(eval(&mut plugin, r#"@metrics("gauge", "temp", 21.5)"#), json!(21.5));
-    assert_eq!(eval(&mut plugin, r#"@metrics.value("jobs")"#), json!(3));
+    assert_eq!(eval(&mut plugin, r#"@metrics.value("jobs")"#), json!(5));
     assert_eq!(eval(&mut plugin, r#"@metrics.value("sizes")"#), json!(1));
     let cases = [
         (
@@ -206,6 +208,12 @@ fn the_seed_forms_and_bad_input_give_clear_errors() {
             "@metrics.quantile: `jobs` is a counter; quantiles are for histograms and summaries",
         ),
         (r#"@metrics.quantile("sizes", 2)"#, "@metrics.quantile: a quantile is between 0 and 1, not 2"),
+        // The one- and two-argument forms have a reader of their own; what it does not take
+        // goes to the general one.
+        (r#"@metrics.counter(5)"#, "@metrics.counter: the metric name must be a string, got int"),
+        (r#"@metrics.counter("temp")"#, "@metrics.counter: `temp` is a gauge; it cannot be used as a counter"),
+        (r#"record_histogram("sizes", "3")"#, "record_histogram: the value must be a number, got string"),
+        (r#"record_histogram("jobs", 3)"#, "record_histogram: `jobs` is a counter; it cannot be used as a histogram"),
         (r#"@metrics.rate("nothing", 60)"#, "@metrics.rate: no metric `nothing` has been recorded or declared"),
         (r#"@metrics.rate("jobs", 0)"#, "@metrics.rate: the window must be a number of seconds > 0, got 0"),
         (
