@@ -359,15 +359,18 @@ impl Registrar<'_> {
     }
 }
 
+/// `[A-Za-z_][A-Za-z0-9_-]*`, and for operators such parts joined by `.`. On bytes: every
+/// installed plugin's names are checked at start-up, and a name that is not ASCII fails anyway.
 fn valid_name(name: &str, kind: SymbolKind) -> bool {
-    let part_ok = |part: &str| {
-        let mut chars = part.chars();
-        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    let part_ok = |part: &[u8]| {
+        part.split_first().is_some_and(|(&first, rest)| {
+            (first.is_ascii_alphabetic() || first == b'_')
+                && rest.iter().all(|&byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+        })
     };
     match kind {
-        SymbolKind::Operator => name.split('.').all(part_ok),
-        SymbolKind::Function => part_ok(name),
+        SymbolKind::Operator => name.as_bytes().split(|&byte| byte == b'.').all(part_ok),
+        SymbolKind::Function => part_ok(name.as_bytes()),
     }
 }
 
