@@ -359,18 +359,45 @@ impl Registrar<'_> {
     }
 }
 
-/// `[A-Za-z_][A-Za-z0-9_-]*`, and for operators such parts joined by `.`. On bytes: every
-/// installed plugin's names are checked at start-up, and a name that is not ASCII fails anyway.
-fn valid_name(name: &str, kind: SymbolKind) -> bool {
-    let part_ok = |part: &[u8]| {
-        part.split_first().is_some_and(|(&first, rest)| {
-            (first.is_ascii_alphabetic() || first == b'_')
-                && rest.iter().all(|&byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
-        })
-    };
-    match kind {
-        SymbolKind::Operator => name.as_bytes().split(|&byte| byte == b'.').all(part_ok),
-        SymbolKind::Function => part_ok(name.as_bytes()),
+/// Which bytes a name may have: bit 0, those that may start a part of it (letters and `_`);
+/// bit 1, those that may follow (also digits and `-`).
+const NAME_BYTES: [u8; 256] = {
+    let mut classes = [0; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        classes[byte] = if b.is_ascii_alphabetic() || b == b'_' {
+            3
+        } else if b.is_ascii_digit() || b == b'-' {
+            2
+        } else {
+            0
+        };
+        byte += 1;
+    }
+    classes
+};
+
+impl SymbolKind {
+    /// Whether scripts can write `name` as this kind of symbol: `[A-Za-z_][A-Za-z0-9_-]*`, and
+    /// for an operator such parts joined by `.`. Only ASCII passes. On bytes, with a table: every
+    /// installed plugin's names are checked at every start-up (and plugin manifests and the
+    /// discovery index are checked by this same rule).
+    pub fn is_valid_name(self, name: &[u8]) -> bool {
+        let dotted = self == SymbolKind::Operator;
+        // At the start of a part: a letter or `_` must come; after one, `.` starts another.
+        let mut starting = true;
+        for &byte in name {
+            if byte == b'.' && dotted && !starting {
+                starting = true;
+                continue;
+            }
+            if NAME_BYTES[usize::from(byte)] & if starting { 1 } else { 2 } == 0 {
+                return false;
+            }
+            starting = false;
+        }
+        !starting
     }
 }
 
@@ -422,6 +449,9 @@ impl Registry {
     /// something looks one of them up (a script's compilation, [`Registry::symbols`]).
     pub fn defer(&mut self, source: Rc<dyn DeferredSymbols>) {
         let count = source.provider_count();
+        // Grown once: a thousand installed plugins would otherwise rehash the set ten times.
+        self.plugins.reserve(count);
+        self.plugin_names.reserve(count);
         for provider in 0..count {
             self.add_plugin_name(&source.provider_name(provider));
         }
@@ -431,7 +461,7 @@ impl Registry {
     /// Whether `plugin` could register `name` now: a name scripts can write, and not registered
     /// (or deferred) already. [`Registrar::add`] fails with the same error.
     pub fn check_available(&self, plugin: &str, kind: SymbolKind, name: &str) -> Result<(), RegistryError> {
-        if !valid_name(name, kind) {
+        if !kind.is_valid_name(name.as_bytes()) {
             return Err(RegistryError::InvalidName(name.to_string()));
         }
         match self.lookup(kind, name) {
@@ -542,5 +572,29 @@ impl Registry {
     /// Names of the registered plugins, in registration order.
     pub fn plugins(&self) -> &[Key] {
         &self.plugins
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn names_are_parts_of_letters_digits_underscores_and_dashes_dotted_for_operators() {
+        for good in ["a", "_", "log", "_x-y", "Z9", "a-", "snake_case2"] {
+            assert!(SymbolKind::Function.is_valid_name(good.as_bytes()), "{good}");
+            assert!(SymbolKind::Operator.is_valid_name(good.as_bytes()), "{good}");
+        }
+        for dotted in ["log.set_level", "_x-y.Z9", "a.b.c"] {
+            assert!(SymbolKind::Operator.is_valid_name(dotted.as_bytes()), "{dotted}");
+            assert!(!SymbolKind::Function.is_valid_name(dotted.as_bytes()), "{dotted}");
+        }
+        for bad in ["", "@log", "log.", ".log", "1x", "-x", "a b", "log..x", ".", "é", "aé", "a.é", "a\0"] {
+            assert!(!SymbolKind::Operator.is_valid_name(bad.as_bytes()), "{bad}");
+            assert!(!SymbolKind::Function.is_valid_name(bad.as_bytes()), "{bad}");
+        }
+        let mut registry = Registry::new();
+        let error = registry.insert(&Key::new("p"), SymbolSpec::function("a.b", |_, _| Ok(Value::Null))).err();
+        assert_eq!(error, Some(RegistryError::InvalidName("a.b".into())));
     }
 }

@@ -697,19 +697,21 @@ pub fn discover(
                 continue;
             }
         };
-        let mut folders: Vec<std::ffi::OsString> = entries
+        let mut folders: Vec<(u64, std::ffi::OsString)> = entries
             .filter_map(Result::ok)
             // The entry's type comes with the directory listing on most systems: plain files
             // are skipped without a `stat`. Links are kept (a linked plugin folder is fine).
             .filter(|entry| entry.file_type().is_ok_and(|kind| !kind.is_file()))
             .map(|entry| entry.file_name())
             .filter(|name| !name.as_encoded_bytes().starts_with(b"."))
+            .map(|name| (sort_prefix(&name), name))
             .collect();
         // Directory order is the file system's; sorting makes shadowing within one root stable.
         // By name, which orders the folders of one root as their paths would, without
-        // comparing paths component by component.
+        // comparing paths component by component; most comparisons are decided by the first
+        // eight bytes, as one number.
         folders.sort_unstable();
-        for name in folders {
+        for (_, name) in folders {
             manifest_path.as_mut_os_string().clear();
             manifest_path.push(&root.dir);
             manifest_path.push(name);
@@ -764,6 +766,17 @@ pub fn discover(
     catalog.diagnostics = diagnostics;
     catalog.stats = stats;
     catalog
+}
+
+/// The first eight bytes of a file name as a big-endian number (padded with zeros): ordering
+/// names by it and then by the whole name is ordering them by their bytes, since a file name has
+/// no zero byte.
+fn sort_prefix(name: &OsStr) -> u64 {
+    let bytes = name.as_encoded_bytes();
+    let mut word = [0; 8];
+    let length = bytes.len().min(8);
+    word[..length].copy_from_slice(&bytes[..length]);
+    u64::from_be_bytes(word)
 }
 
 /// Where a discovered plugin's index entry comes from when the index is rewritten.

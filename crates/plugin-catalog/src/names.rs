@@ -1,8 +1,11 @@
 //! The spelling rules for names a manifest declares: plugin names, operators, functions, handle
 //! types and environment variable patterns.
 //!
-//! Operator and function rules are the language's (and the evaluator registry's): a plugin that
-//! declared a name scripts cannot write would register fine here and fail later in the registry.
+//! Operator and function rules are the language's, as the evaluator's registry checks them
+//! (`SymbolKind::is_valid_name`, used here): a plugin that declared a name scripts cannot write
+//! would register fine here and fail later in the registry.
+
+use tusk_eval::SymbolKind;
 
 /// `[a-z][a-z0-9_]*`: plugin names double as folder, crate and library names
 /// (`libtusk_plugin_<name>.so`), so they stay lowercase and free of `-` and `.`.
@@ -21,7 +24,7 @@ pub(crate) fn is_dotted_name(name: &str) -> bool {
 }
 
 // The same rules on bytes, which the discovery index checks its names with before they are
-// text: each accepts ASCII only.
+// text: each accepts ASCII only. Operators and functions are the registry's own rules.
 
 pub(crate) fn plugin_name(name: &[u8]) -> bool {
     name.split_first().is_some_and(|(first, rest)| {
@@ -30,14 +33,11 @@ pub(crate) fn plugin_name(name: &[u8]) -> bool {
 }
 
 pub(crate) fn name_part(part: &[u8]) -> bool {
-    part.split_first().is_some_and(|(&first, rest)| {
-        (first.is_ascii_alphabetic() || first == b'_')
-            && rest.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    })
+    SymbolKind::Function.is_valid_name(part)
 }
 
 pub(crate) fn dotted_name(name: &[u8]) -> bool {
-    name.split(|&b| b == b'.').all(name_part)
+    SymbolKind::Operator.is_valid_name(name)
 }
 
 /// `HOME`, `TUSK_*`: an environment variable name with `*` wildcards.

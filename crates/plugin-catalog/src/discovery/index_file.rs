@@ -149,22 +149,39 @@ pub(super) fn decode(bytes: Vec<u8>, format: u32, host: &str) -> Option<Heads> {
     // takes at least 64 bytes, a name 4).
     let mut entries = Vec::with_capacity(count.min(input.rest() / 64));
     let mut names = Vec::with_capacity((count * 2).min(input.rest() / 4));
+    // One entry's names as found, before they are copied.
+    let mut found: Vec<Range<usize>> = Vec::new();
     for _ in 0..count {
         let start = input.at;
         let key = input.byte_range()?;
         let manifest = input.stamp()?;
         let library = if input.flag()? { Some(input.stamp()?) } else { None };
-        let name = Key::new(input.name(plugin_name)?);
+        let texts_at = input.at;
+        let name = input.name(plugin_name)?;
         let library_path = input.byte_range()?;
         let mut symbols = [0; 4];
+        found.clear();
         let rules: [fn(&[u8]) -> bool; 3] = [dotted_name, name_part, dotted_name];
         for (list, rule) in rules.into_iter().enumerate() {
-            symbols[list] = u32::try_from(names.len()).ok()?;
+            symbols[list] = u32::try_from(names.len() + found.len()).ok()?;
             for _ in 0..input.u32()? {
-                names.push(Key::new(input.name(rule)?));
+                found.push(input.name(rule)?);
             }
         }
-        symbols[3] = u32::try_from(names.len()).ok()?;
+        symbols[3] = u32::try_from(names.len() + found.len()).ok()?;
+        // The names are ASCII (every rule says so): one UTF-8 check of the stretch from the
+        // plugin's name to its last type makes all of them text at once, unless a length or
+        // the library path in between is not (a long name, a path outside ASCII).
+        let texts = bytes.get(texts_at..input.at)?;
+        let texts = std::str::from_utf8(texts).ok();
+        let text = |range: &Range<usize>| match texts {
+            Some(texts) => texts.get(range.start - texts_at..range.end - texts_at),
+            None => std::str::from_utf8(bytes.get(range.clone())?).ok(),
+        };
+        let name = Key::new(text(&name)?);
+        for range in &found {
+            names.push(Key::new(text(range)?));
+        }
         let length = input.u32()? as usize;
         let body = input.at..input.at.checked_add(length)?;
         input.bytes(length)?;
@@ -331,12 +348,11 @@ impl<'a> Reader<'a> {
         Some(self.at - len..self.at)
     }
 
-    /// The next string, if it is a name that `rule` accepts (every name rule accepts ASCII
-    /// only, so the UTF-8 check that follows cannot fail).
-    fn name(&mut self, rule: fn(&[u8]) -> bool) -> Option<&'a str> {
-        let len = self.u32()? as usize;
-        let bytes = self.bytes(len)?;
-        if rule(bytes) { std::str::from_utf8(bytes).ok() } else { None }
+    /// Where the next string is, if it is a name that `rule` accepts (every name rule accepts
+    /// ASCII only).
+    fn name(&mut self, rule: fn(&[u8]) -> bool) -> Option<Range<usize>> {
+        let range = self.byte_range()?;
+        rule(self.bytes.get(range.clone())?).then_some(range)
     }
 
     fn string(&mut self) -> Option<String> {

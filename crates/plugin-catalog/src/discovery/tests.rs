@@ -431,6 +431,27 @@ fn an_index_from_another_format_is_replaced() {
 }
 
 #[test]
+fn plugin_folders_are_taken_in_the_order_of_their_names_bytes() {
+    let root = tempfile::tempdir().unwrap();
+    // Names that share their first eight bytes, end within them, or differ only after them.
+    let folders = ["b", "a_long_name_2", "a_long_name_10", "a_long", "a_long_name", "ab", "a_long_nb"];
+    for name in folders {
+        write_plugin(root.path(), name, name, "1.0.0", "");
+    }
+    let catalog = run(&roots(&[(root.path(), Origin::User)]), None);
+    let names: Vec<&str> = catalog.plugins.iter().map(DiscoveredPlugin::name).collect();
+    assert_eq!(names, ["a_long", "a_long_name", "a_long_name_10", "a_long_name_2", "a_long_nb", "ab", "b"]);
+
+    let mut by_bytes: Vec<std::ffi::OsString> =
+        ["zz", "a\u{e9}", "a", "aaaaaaaa", "aaaaaaaa\u{e9}", "aaaaaaa", "aaaaaaab", "\u{e9}"].map(Into::into).into();
+    let mut by_prefix: Vec<(u64, std::ffi::OsString)> =
+        by_bytes.iter().map(|name| (sort_prefix(name), name.clone())).collect();
+    by_bytes.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
+    by_prefix.sort_unstable();
+    assert_eq!(by_prefix.into_iter().map(|(_, name)| name).collect::<Vec<_>>(), by_bytes);
+}
+
+#[test]
 fn list_names_joins_with_and() {
     assert_eq!(list_names(&["a"]), "`a`");
     assert_eq!(list_names(&["a", "b"]), "`a` and `b`");
