@@ -18,7 +18,6 @@ use std::ffi::OsStr;
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 use tusk_diagnostics::{Diagnostic, SourceMap};
@@ -682,6 +681,12 @@ pub fn discover(
     let mut sources_of: Vec<Cached> = Vec::with_capacity(old_index.heads.entries.len());
     // One buffer for every manifest path.
     let mut manifest_path = PathBuf::new();
+    // `/plugin.toml`, appended to each folder's path as bytes.
+    let manifest_file = {
+        let mut file = std::ffi::OsString::from(std::path::MAIN_SEPARATOR_STR);
+        file.push(MANIFEST_FILE);
+        file
+    };
     for root in &search.roots {
         let entries = match std::fs::read_dir(&root.dir) {
             Ok(entries) => entries,
@@ -711,11 +716,14 @@ pub fn discover(
         // comparing paths component by component; most comparisons are decided by the first
         // eight bytes, as one number.
         folders.sort_unstable();
+        let root_prefix = root.dir.join("");
         for (_, name) in folders {
-            manifest_path.as_mut_os_string().clear();
-            manifest_path.push(&root.dir);
-            manifest_path.push(name);
-            manifest_path.push(MANIFEST_FILE);
+            // `root/name/plugin.toml`, appended as bytes (the root ends with a separator).
+            let path = manifest_path.as_mut_os_string();
+            path.clear();
+            path.push(&root_prefix);
+            path.push(name);
+            path.push(&manifest_file);
             let Ok(metadata) = std::fs::metadata(&manifest_path) else {
                 continue;
             };
@@ -866,18 +874,26 @@ struct Stamp {
 
 impl Stamp {
     fn of(metadata: &Metadata) -> Stamp {
-        let modified_ns = metadata
-            .modified()
-            .ok()
-            .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
+        // Nanoseconds since 1970 (0 before it), from the raw fields where there are some:
+        // `modified()` builds a `SystemTime` and a `Duration` for the same number, two stamps
+        // per installed plugin at every start-up.
         #[cfg(unix)]
-        let changed_ns = {
+        let (modified_ns, changed_ns) = {
             use std::os::unix::fs::MetadataExt;
-            metadata.ctime().saturating_mul(1_000_000_000).saturating_add(metadata.ctime_nsec())
+            let modified_ns = u64::try_from(metadata.mtime()).map_or(0, |seconds| {
+                seconds.saturating_mul(1_000_000_000).saturating_add(u64::try_from(metadata.mtime_nsec()).unwrap_or(0))
+            });
+            (modified_ns, metadata.ctime().saturating_mul(1_000_000_000).saturating_add(metadata.ctime_nsec()))
         };
         #[cfg(not(unix))]
-        let changed_ns = 0;
+        let (modified_ns, changed_ns) = {
+            let modified_ns = metadata
+                .modified()
+                .ok()
+                .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
+            (modified_ns, 0)
+        };
         Stamp { modified_ns, changed_ns, size: metadata.len() }
     }
 }
