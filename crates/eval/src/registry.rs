@@ -294,7 +294,8 @@ pub enum RegistryError {
 /// A source must answer consistently: a name [`DeferredSymbols::provider_of`] gives a provider
 /// for is one that provider's [`DeferredSymbols::for_each_symbol`] lists, and no name is
 /// listed by two providers or is already registered (the plugin host checks that with
-/// [`Registry::check_available`] before it hands the source over, leaving out what fails).
+/// [`Registry::check_unregistered`] before it hands the source over, leaving out what fails,
+/// and every name it hands over passes [`SymbolKind::is_valid_name`]).
 pub trait DeferredSymbols {
     /// How many providers there are.
     fn provider_count(&self) -> usize;
@@ -384,20 +385,19 @@ impl SymbolKind {
     /// installed plugin's names are checked at every start-up (and plugin manifests and the
     /// discovery index are checked by this same rule).
     pub fn is_valid_name(self, name: &[u8]) -> bool {
-        let dotted = self == SymbolKind::Operator;
-        // At the start of a part: a letter or `_` must come; after one, `.` starts another.
-        let mut starting = true;
-        for &byte in name {
-            if byte == b'.' && dotted && !starting {
-                starting = true;
-                continue;
-            }
-            if NAME_BYTES[usize::from(byte)] & if starting { 1 } else { 2 } == 0 {
+        let mut part = name;
+        loop {
+            let Some((&first, rest)) = part.split_first() else { return false };
+            if NAME_BYTES[usize::from(first)] & 1 == 0 {
                 return false;
             }
-            starting = false;
+            match rest.iter().position(|&byte| NAME_BYTES[usize::from(byte)] & 2 == 0) {
+                None => return true,
+                // Only an operator has more parts, after a `.`.
+                Some(end) if rest[end] == b'.' && self == SymbolKind::Operator => part = &rest[end + 1..],
+                Some(_) => return false,
+            }
         }
-        !starting
     }
 }
 
@@ -464,6 +464,14 @@ impl Registry {
         if !kind.is_valid_name(name.as_bytes()) {
             return Err(RegistryError::InvalidName(name.to_string()));
         }
+        self.check_unregistered(plugin, kind, name)
+    }
+
+    /// [`Registry::check_available`] for a name known to pass [`SymbolKind::is_valid_name`]:
+    /// whether it is registered (or deferred) already. The plugin host's names are: its
+    /// catalogue checked each by that rule when it read it (a manifest, or the discovery index),
+    /// and start-up checks every installed plugin's names here.
+    pub fn check_unregistered(&self, plugin: &str, kind: SymbolKind, name: &str) -> Result<(), RegistryError> {
         match self.lookup(kind, name) {
             Some(existing) => Err(RegistryError::Duplicate {
                 name: existing.display_name(),

@@ -392,7 +392,8 @@ impl PluginHost {
                 builtin_clashes.extend(catalog.builtin_clashes(index, registry));
             }
             catalog.for_each_provided(index, |kind, name| {
-                let checked = registry.check_available(plugin.name(), kind, name);
+                // The catalogue checked the name's spelling when it read it.
+                let checked = registry.check_unregistered(plugin.name(), kind, name);
                 if !contested && let Err(RegistryError::Duplicate { first, .. }) = &checked {
                     builtin_clashes.push(builtin_clash(plugin, kind, name, first));
                 }
