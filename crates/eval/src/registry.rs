@@ -365,7 +365,8 @@ pub enum RegistryError {
 /// A source must answer consistently: a name [`DeferredSymbols::provider_of`] gives a provider
 /// for is one that provider's [`DeferredSymbols::for_each_symbol`] lists, and no name is
 /// listed by two providers or is already registered (the plugin host checks that with
-/// [`Registry::check_available`] before it hands the source over, leaving out what fails).
+/// [`Registry::check_unregistered`] before it hands the source over, leaving out what fails,
+/// and every name it hands over passes [`SymbolKind::is_valid_name`]).
 pub trait DeferredSymbols {
     /// How many providers there are.
     fn provider_count(&self) -> usize;
@@ -430,15 +431,44 @@ impl Registrar<'_> {
     }
 }
 
-fn valid_name(name: &str, kind: SymbolKind) -> bool {
-    let part_ok = |part: &str| {
-        let mut chars = part.chars();
-        chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    };
-    match kind {
-        SymbolKind::Operator => name.split('.').all(part_ok),
-        SymbolKind::Function => part_ok(name),
+/// Which bytes a name may have: bit 0, those that may start a part of it (letters and `_`);
+/// bit 1, those that may follow (also digits and `-`).
+const NAME_BYTES: [u8; 256] = {
+    let mut classes = [0; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        classes[byte] = if b.is_ascii_alphabetic() || b == b'_' {
+            3
+        } else if b.is_ascii_digit() || b == b'-' {
+            2
+        } else {
+            0
+        };
+        byte += 1;
+    }
+    classes
+};
+
+impl SymbolKind {
+    /// Whether scripts can write `name` as this kind of symbol: `[A-Za-z_][A-Za-z0-9_-]*`, and
+    /// for an operator such parts joined by `.`. Only ASCII passes. On bytes, with a table: every
+    /// installed plugin's names are checked at every start-up (and plugin manifests and the
+    /// discovery index are checked by this same rule).
+    pub fn is_valid_name(self, name: &[u8]) -> bool {
+        let mut part = name;
+        loop {
+            let Some((&first, rest)) = part.split_first() else { return false };
+            if NAME_BYTES[usize::from(first)] & 1 == 0 {
+                return false;
+            }
+            match rest.iter().position(|&byte| NAME_BYTES[usize::from(byte)] & 2 == 0) {
+                None => return true,
+                // Only an operator has more parts, after a `.`.
+                Some(end) if rest[end] == b'.' && self == SymbolKind::Operator => part = &rest[end + 1..],
+                Some(_) => return false,
+            }
+        }
     }
 }
 
@@ -490,6 +520,9 @@ impl Registry {
     /// something looks one of them up (a script's compilation, [`Registry::symbols`]).
     pub fn defer(&mut self, source: Rc<dyn DeferredSymbols>) {
         let count = source.provider_count();
+        // Grown once: a thousand installed plugins would otherwise rehash the set ten times.
+        self.plugins.reserve(count);
+        self.plugin_names.reserve(count);
         for provider in 0..count {
             self.add_plugin_name(&source.provider_name(provider));
         }
@@ -499,9 +532,17 @@ impl Registry {
     /// Whether `plugin` could register `name` now: a name scripts can write, and not registered
     /// (or deferred) already. [`Registrar::add`] fails with the same error.
     pub fn check_available(&self, plugin: &str, kind: SymbolKind, name: &str) -> Result<(), RegistryError> {
-        if !valid_name(name, kind) {
+        if !kind.is_valid_name(name.as_bytes()) {
             return Err(RegistryError::InvalidName(name.to_string()));
         }
+        self.check_unregistered(plugin, kind, name)
+    }
+
+    /// [`Registry::check_available`] for a name known to pass [`SymbolKind::is_valid_name`]:
+    /// whether it is registered (or deferred) already. The plugin host's names are: its
+    /// catalogue checked each by that rule when it read it (a manifest, or the discovery index),
+    /// and start-up checks every installed plugin's names here.
+    pub fn check_unregistered(&self, plugin: &str, kind: SymbolKind, name: &str) -> Result<(), RegistryError> {
         match self.lookup(kind, name) {
             Some(existing) => Err(RegistryError::Duplicate {
                 name: existing.display_name(),
@@ -610,5 +651,29 @@ impl Registry {
     /// Names of the registered plugins, in registration order.
     pub fn plugins(&self) -> &[Key] {
         &self.plugins
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn names_are_parts_of_letters_digits_underscores_and_dashes_dotted_for_operators() {
+        for good in ["a", "_", "log", "_x-y", "Z9", "a-", "snake_case2"] {
+            assert!(SymbolKind::Function.is_valid_name(good.as_bytes()), "{good}");
+            assert!(SymbolKind::Operator.is_valid_name(good.as_bytes()), "{good}");
+        }
+        for dotted in ["log.set_level", "_x-y.Z9", "a.b.c"] {
+            assert!(SymbolKind::Operator.is_valid_name(dotted.as_bytes()), "{dotted}");
+            assert!(!SymbolKind::Function.is_valid_name(dotted.as_bytes()), "{dotted}");
+        }
+        for bad in ["", "@log", "log.", ".log", "1x", "-x", "a b", "log..x", ".", "é", "aé", "a.é", "a\0"] {
+            assert!(!SymbolKind::Operator.is_valid_name(bad.as_bytes()), "{bad}");
+            assert!(!SymbolKind::Function.is_valid_name(bad.as_bytes()), "{bad}");
+        }
+        let mut registry = Registry::new();
+        let error = registry.insert(&Key::new("p"), SymbolSpec::function("a.b", |_, _| Ok(Value::Null))).err();
+        assert_eq!(error, Some(RegistryError::InvalidName("a.b".into())));
     }
 }

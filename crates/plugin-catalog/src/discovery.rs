@@ -18,7 +18,6 @@ use std::ffi::OsStr;
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 use tusk_diagnostics::{Diagnostic, SourceMap};
@@ -112,10 +111,11 @@ pub fn bundled_dir(exe_dir: &Path) -> PathBuf {
 
 /// An installed plugin as discovery found it.
 ///
-/// A plugin taken from the discovery index keeps only its name and where its entry is in the
-/// index's bytes (shared by every plugin of one discovery): its manifest is decoded on the first
-/// call of [`DiscoveredPlugin::manifest`], so that start-up allocates nothing for an installed
-/// plugin that a script does not use.
+/// A plugin taken from the discovery index keeps only its name and which entry of the index
+/// (shared by every plugin of one discovery) it is: its manifest is decoded on the first call of
+/// [`DiscoveredPlugin::manifest`], so that start-up allocates nothing for an installed plugin
+/// that a script does not use. A manifest is boxed: a catalogue of a thousand plugins is built
+/// and moved at every start-up, so a plugin stays a few words.
 #[derive(Clone)]
 pub struct DiscoveredPlugin {
     /// The search path entry it was found in.
@@ -130,9 +130,9 @@ pub struct DiscoveredPlugin {
 #[derive(Clone)]
 enum Held {
     /// Parsed from its file.
-    Parsed(Manifest),
-    /// An entry in the bytes of the index it was read from, and the manifest once decoded.
-    Indexed { bytes: Arc<[u8]>, entry: index_file::Entry, decoded: OnceLock<Manifest> },
+    Parsed(Box<Manifest>),
+    /// Entry `at` of the index it was read from, and the manifest once decoded.
+    Indexed { index: Arc<index_file::Heads>, at: usize, decoded: OnceLock<Box<Manifest>> },
 }
 
 impl DiscoveredPlugin {
@@ -142,16 +142,16 @@ impl DiscoveredPlugin {
             origin,
             shadowed: Vec::new(),
             name: Key::new(&manifest.name),
-            manifest: Held::Parsed(manifest),
+            manifest: Held::Parsed(Box::new(manifest)),
         }
     }
 
-    fn from_index(bytes: &Arc<[u8]>, entry: index_file::Entry, origin: Origin) -> DiscoveredPlugin {
+    fn from_index(index: &Arc<index_file::Heads>, at: usize, origin: Origin) -> DiscoveredPlugin {
         DiscoveredPlugin {
             origin,
             shadowed: Vec::new(),
-            name: Key::new(index_file::str_at(bytes, entry.name.clone())),
-            manifest: Held::Indexed { bytes: bytes.clone(), entry, decoded: OnceLock::new() },
+            name: index.entries[at].name.clone(),
+            manifest: Held::Indexed { index: index.clone(), at, decoded: OnceLock::new() },
         }
     }
 
@@ -164,9 +164,8 @@ impl DiscoveredPlugin {
     pub fn manifest(&self) -> &Manifest {
         match &self.manifest {
             Held::Parsed(manifest) => manifest,
-            Held::Indexed { bytes, entry, decoded } => decoded.get_or_init(|| {
-                index_file::manifest(bytes, entry.body.clone()).unwrap_or_else(|| self.reread_manifest(bytes, entry))
-            }),
+            Held::Indexed { index, at, decoded } => decoded
+                .get_or_init(|| Box::new(index.manifest(*at).unwrap_or_else(|| self.reread_manifest(index, *at)))),
         }
     }
 
@@ -175,15 +174,14 @@ impl DiscoveredPlugin {
     /// no longer parse either, the plugin keeps its name and symbols and gets a manifest
     /// without permissions, sandboxed, whose library path is the one the index recorded: loading
     /// it checks the library's own record, so nothing the index cannot vouch for is trusted.
-    fn reread_manifest(&self, bytes: &[u8], entry: &index_file::Entry) -> Manifest {
-        let key = Path::new(index_file::str_at(bytes, entry.key.clone()));
+    fn reread_manifest(&self, index: &index_file::Heads, at: usize) -> Manifest {
+        let entry = &index.entries[at];
+        let key = index.path(entry.key.clone()).unwrap_or(Path::new(""));
         let folder = key.parent().unwrap_or(key);
         if let Ok(manifest) = load_manifest(folder, &mut SourceMap::new()) {
             return manifest;
         }
-        let mut lists: [Vec<String>; 3] = Default::default();
-        index_file::for_each_symbol(bytes, entry.symbols, |list, name| lists[list].push(name.to_string()));
-        let [operators, functions, types] = lists;
+        let [operators, functions, types] = index.symbols(at).map(|names| names.iter().map(Key::to_string).collect());
         Manifest {
             name: self.name.to_string(),
             version: semver::Version::new(0, 0, 0),
@@ -192,7 +190,7 @@ impl DiscoveredPlugin {
             license: String::new(),
             repository: String::new(),
             dir: folder.to_path_buf(),
-            library: PathBuf::from(index_file::str_at(bytes, entry.library_path.clone())),
+            library: index.path(entry.library_path.clone()).map(Path::to_path_buf).unwrap_or_default(),
             abi: (SUPPORTED_ABI_MAJOR, 0),
             mode: crate::manifest::ExecutionMode::Sandboxed,
             first_party: false,
@@ -211,24 +209,29 @@ impl DiscoveredPlugin {
     /// without decoding the manifest.
     pub fn for_each_declared(&self, mut each: impl FnMut(SymbolKind, &str)) {
         self.for_each_name(|list, name| match list {
-            0 => each(SymbolKind::Operator, name),
-            1 => each(SymbolKind::Function, name),
+            0 => each(SymbolKind::Operator, name.as_str()),
+            1 => each(SymbolKind::Function, name.as_str()),
             _ => {}
         });
     }
 
-    /// Operators (list 0), functions (1) and types (2), from the index or the manifest.
-    fn for_each_name(&self, mut each: impl FnMut(usize, &str)) {
+    /// Operators (list 0), functions (1) and types (2): from the index's head for a plugin taken
+    /// from the index (also once its manifest is decoded, so that every walk agrees with the
+    /// catalogue's tables), else from the manifest.
+    fn for_each_name(&self, mut each: impl FnMut(usize, &Key)) {
         match &self.manifest {
-            Held::Indexed { bytes, entry, decoded } if decoded.get().is_none() => {
-                index_file::for_each_symbol(bytes, entry.symbols, each)
+            Held::Indexed { index, at, .. } => {
+                for (list, names) in index.symbols(*at).into_iter().enumerate() {
+                    for name in names {
+                        each(list, name);
+                    }
+                }
             }
-            _ => {
-                let manifest = self.manifest();
+            Held::Parsed(manifest) => {
                 for (list, names) in [&manifest.operators, &manifest.functions, &manifest.types].into_iter().enumerate()
                 {
                     for name in names {
-                        each(list, name);
+                        each(list, &Key::new(name));
                     }
                 }
             }
@@ -238,7 +241,7 @@ impl DiscoveredPlugin {
     fn manifest_if_decoded(&self) -> Option<&Manifest> {
         match &self.manifest {
             Held::Parsed(manifest) => Some(manifest),
-            Held::Indexed { decoded, .. } => decoded.get(),
+            Held::Indexed { decoded, .. } => decoded.get().map(|manifest| &**manifest),
         }
     }
 
@@ -304,6 +307,9 @@ pub struct Catalog {
     operators: Table<Provider>,
     functions: Table<Provider>,
     types: Table<Provider>,
+    /// Per plugin: whether another plugin declares one of its names too (see
+    /// [`Catalog::for_each_provided`]).
+    contested: Vec<bool>,
 }
 
 impl Catalog {
@@ -311,55 +317,80 @@ impl Catalog {
     /// indexed and conflicts resolved by `preferences` (symbol as written, `@op` or `function`,
     /// to plugin name).
     pub fn new(found: Vec<DiscoveredPlugin>, preferences: &HashMap<String, String>) -> Catalog {
+        // The plugins stay in the vector they were found in (no move of every plugin into a
+        // new one): only shadowed ones are taken out, which is rare.
         let mut catalog = Catalog {
-            plugins: Vec::with_capacity(found.len()),
             by_name: Table::with_capacity_and_hasher(found.len(), Default::default()),
+            plugins: found,
             ..Catalog::default()
         };
-        for plugin in found {
-            if let Some(&winner) = catalog.by_name.get(plugin.name()) {
-                let kept: &mut DiscoveredPlugin = &mut catalog.plugins[winner];
-                let (kept_manifest, hidden) = (kept.manifest(), plugin.manifest());
-                // Example: `logging` both in `TUSK_PLUGIN_PATH` and in the user's data folder.
-                let diagnostic = Diagnostic::warning(format!(
-                    "plugin `{}` in {} shadows the one in {}",
-                    plugin.name(),
-                    kept_manifest.dir.display(),
-                    hidden.dir.display()
-                ))
-                .with_code("X021")
-                .with_note(format!(
-                    "using version {} from {}; version {} is ignored",
-                    kept_manifest.version,
-                    kept_manifest.dir.display(),
-                    hidden.version
-                ))
-                .with_help("remove the plugin folder you do not want, or reorder TUSK_PLUGIN_PATH");
-                kept.shadowed.push(hidden.dir.clone());
-                catalog.diagnostics.push(diagnostic);
-                continue;
+        let mut hidden = Vec::new();
+        for index in 0..catalog.plugins.len() {
+            let winner = match catalog.by_name.entry(catalog.plugins[index].name.clone()) {
+                std::collections::hash_map::Entry::Vacant(slot) => {
+                    slot.insert(index);
+                    continue;
+                }
+                std::collections::hash_map::Entry::Occupied(slot) => *slot.get(),
+            };
+            let (kept, plugin) = (&catalog.plugins[winner], &catalog.plugins[index]);
+            let (kept_manifest, hidden_manifest) = (kept.manifest(), plugin.manifest());
+            // Example: `logging` both in `TUSK_PLUGIN_PATH` and in the user's data folder.
+            let diagnostic = Diagnostic::warning(format!(
+                "plugin `{}` in {} shadows the one in {}",
+                plugin.name(),
+                kept_manifest.dir.display(),
+                hidden_manifest.dir.display()
+            ))
+            .with_code("X021")
+            .with_note(format!(
+                "using version {} from {}; version {} is ignored",
+                kept_manifest.version,
+                kept_manifest.dir.display(),
+                hidden_manifest.version
+            ))
+            .with_help("remove the plugin folder you do not want, or reorder TUSK_PLUGIN_PATH");
+            let dir = hidden_manifest.dir.clone();
+            catalog.plugins[winner].shadowed.push(dir);
+            catalog.diagnostics.push(diagnostic);
+            hidden.push(index);
+        }
+        if !hidden.is_empty() {
+            let mut index = 0;
+            catalog.plugins.retain(|_| {
+                index += 1;
+                hidden.binary_search(&(index - 1)).is_err()
+            });
+            catalog.by_name.clear();
+            for (index, plugin) in catalog.plugins.iter().enumerate() {
+                catalog.by_name.insert(plugin.name.clone(), index);
             }
-            catalog.by_name.insert(plugin.name.clone(), catalog.plugins.len());
-            catalog.plugins.push(plugin);
         }
 
         // One hash insert per symbol and no formatting on the common path (one provider):
-        // this runs at every start-up for every installed plugin.
+        // this runs at every start-up for every installed plugin. A plugin any of whose names
+        // another one declares too is marked contested, so that [`Catalog::for_each_provided`]
+        // looks up the provider of its names only then.
         let mut operators: Table<Provider> = Table::with_capacity_and_hasher(catalog.plugins.len(), Default::default());
         let mut functions: Table<Provider> = Table::with_capacity_and_hasher(catalog.plugins.len(), Default::default());
         let mut types: Table<Provider> = Table::default();
-        fn add(table: &mut Table<Provider>, key: &str, index: usize) {
-            match table.entry(Key::new(key)) {
+        let mut contested = vec![false; catalog.plugins.len()];
+        fn add(table: &mut Table<Provider>, key: &Key, index: usize, contested: &mut [bool]) {
+            match table.entry(key.clone()) {
                 std::collections::hash_map::Entry::Vacant(slot) => {
                     slot.insert(Provider::One(index));
                 }
-                std::collections::hash_map::Entry::Occupied(mut slot) => match slot.get_mut() {
-                    Provider::One(first) => {
-                        let first = *first;
-                        slot.insert(Provider::Conflict(vec![first, index]));
+                std::collections::hash_map::Entry::Occupied(mut slot) => {
+                    contested[index] = true;
+                    match slot.get_mut() {
+                        Provider::One(first) => {
+                            let first = *first;
+                            contested[first] = true;
+                            slot.insert(Provider::Conflict(vec![first, index]));
+                        }
+                        Provider::Conflict(indexes) => indexes.push(index),
                     }
-                    Provider::Conflict(indexes) => indexes.push(index),
-                },
+                }
             }
         }
         for (index, plugin) in catalog.plugins.iter().enumerate() {
@@ -369,7 +400,7 @@ impl Catalog {
                     1 => &mut functions,
                     _ => &mut types,
                 };
-                add(table, name, index);
+                add(table, name, index, &mut contested);
             });
         }
         fn conflicts(table: &Table<Provider>) -> impl Iterator<Item = (String, Vec<usize>)> + '_ {
@@ -413,6 +444,7 @@ impl Catalog {
         catalog.operators = operators;
         catalog.functions = functions;
         catalog.types = types;
+        catalog.contested = contested;
         catalog
     }
 
@@ -503,6 +535,30 @@ impl Catalog {
         }
     }
 
+    /// Calls `each` for every operator (`@` omitted) and function the plugin at `index` provides:
+    /// what it declares, less what another plugin was preferred for, and less what several
+    /// plugins provide without a preference (reported as X020 when the catalogue was built).
+    /// The names come from the index without decoding the manifest; only a plugin whose names
+    /// another one declares too has each name's provider looked up.
+    pub fn for_each_provided(&self, index: usize, mut each: impl FnMut(SymbolKind, &str)) {
+        let Some(plugin) = self.plugins.get(index) else { return };
+        if !self.is_contested(index) {
+            plugin.for_each_declared(each);
+        } else {
+            plugin.for_each_declared(|kind, name| {
+                if self.provider_index(kind, name) == Some(index) {
+                    each(kind, name);
+                }
+            });
+        }
+    }
+
+    /// Whether another plugin declares one of the names of the plugin at `index` (then it may
+    /// provide less than it declares).
+    pub fn is_contested(&self, index: usize) -> bool {
+        self.contested.get(index) != Some(&false)
+    }
+
     /// Every plugin that declares the symbol, in search order.
     pub fn providers(&self, kind: SymbolKind, name: &str) -> Vec<&DiscoveredPlugin> {
         match self.table(kind).get(name) {
@@ -551,31 +607,38 @@ impl Catalog {
     /// Errors for plugins that declare a symbol the built-in `core` or `std` sets (or anything
     /// else already in `registry`) provide: registering them would fail later, at first use.
     pub fn check_builtins(&self, registry: &Registry) -> Vec<Diagnostic> {
+        (0..self.plugins.len()).flat_map(|index| self.builtin_clashes(index, registry)).collect()
+    }
+
+    /// [`Catalog::check_builtins`] for the plugin at `index`.
+    pub fn builtin_clashes(&self, index: usize, registry: &Registry) -> Vec<Diagnostic> {
         let mut diagnostics = Vec::new();
-        for plugin in &self.plugins {
-            plugin.for_each_declared(|kind, name| {
-                let existing = match kind {
-                    SymbolKind::Operator => registry.operator(name),
-                    SymbolKind::Function => registry.function(name),
-                };
-                if let Some(symbol) = existing {
-                    // Example: a plugin declaring `operators = ["json.parse"]`.
-                    diagnostics.push(
-                        Diagnostic::error(format!(
-                            "plugin `{}` declares `{}`, which the built-in `{}` set provides",
-                            plugin.name(),
-                            written_name(kind, name),
-                            symbol.plugin
-                        ))
-                        .with_code("X024")
-                        .with_note(format!("the plugin is in {}", plugin.manifest().dir.display()))
-                        .with_help("rename the symbol in the plugin; built-in symbols cannot be replaced"),
-                    );
-                }
-            });
-        }
+        let Some(plugin) = self.plugins.get(index) else { return diagnostics };
+        plugin.for_each_declared(|kind, name| {
+            let existing = match kind {
+                SymbolKind::Operator => registry.operator(name),
+                SymbolKind::Function => registry.function(name),
+            };
+            if let Some(symbol) = existing {
+                diagnostics.push(builtin_clash(plugin, kind, name, &symbol.plugin));
+            }
+        });
         diagnostics
     }
+}
+
+/// The error for a plugin that declares `name`, which the built-in `set` (or another source the
+/// registry had before the plugins) provides (see [`Catalog::check_builtins`]).
+pub fn builtin_clash(plugin: &DiscoveredPlugin, kind: SymbolKind, name: &str, set: &str) -> Diagnostic {
+    // Example: a plugin declaring `operators = ["json.parse"]`.
+    Diagnostic::error(format!(
+        "plugin `{}` declares `{}`, which the built-in `{set}` set provides",
+        plugin.name(),
+        written_name(kind, name),
+    ))
+    .with_code("X024")
+    .with_note(format!("the plugin is in {}", plugin.manifest().dir.display()))
+    .with_help("rename the symbol in the plugin; built-in symbols cannot be replaced")
 }
 
 /// `@name` for operators, `name` for functions: how scripts and preferences write them.
@@ -613,11 +676,17 @@ pub fn discover(
     let mut old_index = index_file.and_then(read_index).unwrap_or_default();
     let mut stats = IndexStats::default();
     let mut diagnostics = Vec::new();
-    let mut found = Vec::with_capacity(old_index.entries.len());
+    let mut found = Vec::with_capacity(old_index.heads.entries.len());
     // What the index would be rewritten with, parallel to `found`.
-    let mut sources_of: Vec<Cached> = Vec::with_capacity(old_index.entries.len());
+    let mut sources_of: Vec<Cached> = Vec::with_capacity(old_index.heads.entries.len());
     // One buffer for every manifest path.
     let mut manifest_path = PathBuf::new();
+    // `/plugin.toml`, appended to each folder's path as bytes.
+    let manifest_file = {
+        let mut file = std::ffi::OsString::from(std::path::MAIN_SEPARATOR_STR);
+        file.push(MANIFEST_FILE);
+        file
+    };
     for root in &search.roots {
         let entries = match std::fs::read_dir(&root.dir) {
             Ok(entries) => entries,
@@ -633,23 +702,28 @@ pub fn discover(
                 continue;
             }
         };
-        let mut folders: Vec<std::ffi::OsString> = entries
+        let mut folders: Vec<(u64, std::ffi::OsString)> = entries
             .filter_map(Result::ok)
             // The entry's type comes with the directory listing on most systems: plain files
             // are skipped without a `stat`. Links are kept (a linked plugin folder is fine).
             .filter(|entry| entry.file_type().is_ok_and(|kind| !kind.is_file()))
             .map(|entry| entry.file_name())
             .filter(|name| !name.as_encoded_bytes().starts_with(b"."))
+            .map(|name| (sort_prefix(&name), name))
             .collect();
         // Directory order is the file system's; sorting makes shadowing within one root stable.
         // By name, which orders the folders of one root as their paths would, without
-        // comparing paths component by component.
+        // comparing paths component by component; most comparisons are decided by the first
+        // eight bytes, as one number.
         folders.sort_unstable();
-        for name in folders {
-            manifest_path.as_mut_os_string().clear();
-            manifest_path.push(&root.dir);
-            manifest_path.push(name);
-            manifest_path.push(MANIFEST_FILE);
+        let root_prefix = root.dir.join("");
+        for (_, name) in folders {
+            // `root/name/plugin.toml`, appended as bytes (the root ends with a separator).
+            let path = manifest_path.as_mut_os_string();
+            path.clear();
+            path.push(&root_prefix);
+            path.push(name);
+            path.push(&manifest_file);
             let Ok(metadata) = std::fs::metadata(&manifest_path) else {
                 continue;
             };
@@ -662,7 +736,7 @@ pub fn discover(
                 .filter(|&at| old_index.fresh(at, manifest_stamp));
             if let Some(at) = cached {
                 stats.reused += 1;
-                found.push(DiscoveredPlugin::from_index(&old_index.bytes, old_index.entries[at].clone(), root.origin));
+                found.push(DiscoveredPlugin::from_index(&old_index.heads, at, root.origin));
                 sources_of.push(Cached::Kept(at));
                 continue;
             }
@@ -685,7 +759,9 @@ pub fn discover(
         && (stats.parsed > 0 || old_index.changed())
     {
         let items = sources_of.iter().zip(&found).map(|(cached, plugin)| match cached {
-            Cached::Kept(at) => index_file::Item::Kept(&old_index.bytes[old_index.entries[*at].whole.clone()]),
+            Cached::Kept(at) => {
+                index_file::Item::Kept(&old_index.heads.bytes[old_index.heads.entries[*at].whole.clone()])
+            }
             Cached::Parsed(key, manifest, library) => {
                 index_file::Item::New(key, *manifest, *library, plugin.manifest())
             }
@@ -700,6 +776,17 @@ pub fn discover(
     catalog
 }
 
+/// The first eight bytes of a file name as a big-endian number (padded with zeros): ordering
+/// names by it and then by the whole name is ordering them by their bytes, since a file name has
+/// no zero byte.
+fn sort_prefix(name: &OsStr) -> u64 {
+    let bytes = name.as_encoded_bytes();
+    let mut word = [0; 8];
+    let length = bytes.len().min(8);
+    word[..length].copy_from_slice(&bytes[..length]);
+    u64::from_be_bytes(word)
+}
+
 /// Where a discovered plugin's index entry comes from when the index is rewritten.
 enum Cached {
     /// The entry of the index that was read (its bytes are copied).
@@ -711,14 +798,13 @@ enum Cached {
 /// Bumped when the entry layout or the meaning of a cached manifest changes.
 const INDEX_FORMAT: u32 = 4;
 
-/// The index file as read: its bytes (shared with the plugins taken from it) and the heads of
-/// its entries, in the order discovery wrote them, which is the order it meets them in again.
+/// The index file as read: its bytes and the heads of its entries (shared with the plugins taken
+/// from it), in the order discovery wrote them, which is the order it meets them in again.
 struct Index {
     /// Whether the file was written by this host in this format (another host version or
     /// ABI rebuilds everything: a newer host may validate manifests differently).
     current: bool,
-    bytes: Arc<[u8]>,
-    entries: Vec<index_file::Entry>,
+    heads: Arc<index_file::Heads>,
     /// Which entries discovery has looked up.
     taken: Vec<bool>,
     /// The entry the next look-up most likely wants.
@@ -730,22 +816,23 @@ struct Index {
 
 impl Default for Index {
     fn default() -> Index {
-        Index::new(true, Arc::from(Vec::new()), Vec::new())
+        Index::new(true, index_file::Heads::default())
     }
 }
 
 impl Index {
-    fn new(current: bool, bytes: Arc<[u8]>, entries: Vec<index_file::Entry>) -> Index {
-        Index { current, bytes, taken: vec![false; entries.len()], entries, next: 0, out_of_order: false }
+    fn new(current: bool, heads: index_file::Heads) -> Index {
+        Index { current, taken: vec![false; heads.entries.len()], heads: Arc::new(heads), next: 0, out_of_order: false }
     }
 
     /// The entry cached for manifest path `key` (its bytes), marked as looked up.
     fn take(&mut self, key: &[u8]) -> Option<usize> {
-        let matches = |at: usize| !self.taken[at] && self.bytes.get(self.entries[at].key.clone()) == Some(key);
-        let at = if self.next < self.entries.len() && matches(self.next) {
+        let entries = &self.heads.entries;
+        let matches = |at: usize| !self.taken[at] && self.heads.bytes.get(entries[at].key.clone()) == Some(key);
+        let at = if self.next < entries.len() && matches(self.next) {
             self.next
         } else {
-            (0..self.entries.len()).find(|&at| matches(at))?
+            (0..entries.len()).find(|&at| matches(at))?
         };
         self.out_of_order |= at < self.next;
         self.next = at + 1;
@@ -756,9 +843,9 @@ impl Index {
     /// Whether entry `at` still describes the plugin: its manifest has `manifest`'s stamp and
     /// its library the stamp it was cached with.
     fn fresh(&self, at: usize, manifest: Stamp) -> bool {
-        let entry = &self.entries[at];
+        let entry = &self.heads.entries[at];
         entry.manifest == manifest && {
-            let library = stamp_of_path(Path::new(index_file::str_at(&self.bytes, entry.library_path.clone())));
+            let library = self.heads.path(entry.library_path.clone()).and_then(stamp_of_path);
             library.is_some() && library == entry.library
         }
     }
@@ -787,18 +874,26 @@ struct Stamp {
 
 impl Stamp {
     fn of(metadata: &Metadata) -> Stamp {
-        let modified_ns = metadata
-            .modified()
-            .ok()
-            .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
+        // Nanoseconds since 1970 (0 before it), from the raw fields where there are some:
+        // `modified()` builds a `SystemTime` and a `Duration` for the same number, two stamps
+        // per installed plugin at every start-up.
         #[cfg(unix)]
-        let changed_ns = {
+        let (modified_ns, changed_ns) = {
             use std::os::unix::fs::MetadataExt;
-            metadata.ctime().saturating_mul(1_000_000_000).saturating_add(metadata.ctime_nsec())
+            let modified_ns = u64::try_from(metadata.mtime()).map_or(0, |seconds| {
+                seconds.saturating_mul(1_000_000_000).saturating_add(u64::try_from(metadata.mtime_nsec()).unwrap_or(0))
+            });
+            (modified_ns, metadata.ctime().saturating_mul(1_000_000_000).saturating_add(metadata.ctime_nsec()))
         };
         #[cfg(not(unix))]
-        let changed_ns = 0;
+        let (modified_ns, changed_ns) = {
+            let modified_ns = metadata
+                .modified()
+                .ok()
+                .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |duration| u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX));
+            (modified_ns, 0)
+        };
         Stamp { modified_ns, changed_ns, size: metadata.len() }
     }
 }
@@ -812,9 +907,9 @@ fn stamp_of_path(path: &Path) -> Option<Stamp> {
 /// means "parse everything" (and a rewrite).
 fn read_index(path: &Path) -> Option<Index> {
     let bytes = std::fs::read(path).ok()?;
-    match index_file::decode(&bytes, INDEX_FORMAT, &host_id()) {
-        Some(entries) => Some(Index::new(true, Arc::from(bytes), entries)),
-        None => Some(Index::new(false, Arc::from(Vec::new()), Vec::new())),
+    match index_file::decode(bytes, INDEX_FORMAT, &host_id()) {
+        Some(heads) => Some(Index::new(true, heads)),
+        None => Some(Index::new(false, index_file::Heads::default())),
     }
 }
 

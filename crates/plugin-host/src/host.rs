@@ -14,11 +14,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use tusk_diagnostics::{Diagnostic, SourceMap};
-use tusk_eval::{CallContext, DeferredSymbols, Implementation, Key, Registry, RuntimeError, SymbolKind, Value};
+use tusk_eval::{
+    CallContext, DeferredSymbols, Implementation, Key, Registry, RegistryError, RuntimeError, SymbolKind, Value,
+};
 
 use crate::ffi::HostServices;
 use crate::loader::{Expected, LoadedPlugin, cache_copy, load};
-use tusk_plugin_catalog::discovery::{Catalog, DiscoveredPlugin, SearchPath, discover};
+use tusk_plugin_catalog::discovery::{Catalog, DiscoveredPlugin, SearchPath, builtin_clash, discover};
 use tusk_plugin_catalog::manifest::Permissions;
 use tusk_plugin_catalog::permissions::{Grants, PluginGrants, Refusal, check};
 use tusk_plugin_catalog::resolve::{HostVersions, resolve};
@@ -368,48 +370,50 @@ impl PluginHost {
     /// `registry`, which makes a plugin's lazy stubs on the first look-up of one of its names.
     /// Returns problems (a plugin clashing with a built-in, or with another plugin).
     pub fn install(self: &Rc<Self>, registry: &mut Registry) -> Vec<Diagnostic> {
-        let mut diagnostics = self.catalog.check_builtins(registry);
         // @cache in a plugin's store, when configured (cache_store.rs).
         registry.set_cache_store(Rc::new(crate::cache_store::PluginCacheStore { host: Rc::downgrade(self) }));
-        // Checked here, name by name, as registering the stubs would: a plugin's symbols are
-        // registered in order up to the first one that fails, and that failure is reported at
-        // start-up although no stub exists yet.
+        // One walk of each plugin's names and one registry look-up per name for both checks:
+        // a declared name the registry has already (a built-in) is an error of its own (X024,
+        // as `Catalog::check_builtins` reports it); and each provided name is checked as
+        // registering the stubs would check it: a plugin's symbols are registered in order up
+        // to the first one that fails, and that failure is reported (X050) although no stub
+        // exists yet. A built-in clash is that look-up's `Duplicate`.
+        let mut builtin_clashes = Vec::new();
+        let mut clashes = Vec::new();
         let mut partly_registered = HashMap::new();
-        for (index, plugin) in self.catalog.plugins.iter().enumerate() {
+        let catalog = &self.catalog;
+        for (index, plugin) in catalog.plugins.iter().enumerate() {
             let mut registered = 0;
             let mut failure = None;
-            self.for_each_provided(index, &mut |kind, name| {
-                if failure.is_none() {
-                    match registry.check_available(plugin.name(), kind, name) {
-                        Ok(()) => registered += 1,
-                        Err(error) => failure = Some(error),
-                    }
+            // A contested plugin (another one declares one of its names) may declare more than
+            // it provides: its built-in clashes are looked for among all it declares (rare).
+            let contested = catalog.is_contested(index);
+            if contested {
+                builtin_clashes.extend(catalog.builtin_clashes(index, registry));
+            }
+            catalog.for_each_provided(index, |kind, name| {
+                // The catalogue checked the name's spelling when it read it.
+                let checked = registry.check_unregistered(plugin.name(), kind, name);
+                if !contested && let Err(RegistryError::Duplicate { first, .. }) = &checked {
+                    builtin_clashes.push(builtin_clash(plugin, kind, name, first));
+                }
+                match checked {
+                    Ok(()) if failure.is_none() => registered += 1,
+                    Err(error) if failure.is_none() => failure = Some(error),
+                    _ => {}
                 }
             });
             if let Some(error) = failure {
                 partly_registered.insert(index, registered);
-                diagnostics.push(Diagnostic::error(error.to_string()).with_code("X050").with_help(
+                clashes.push(Diagnostic::error(error.to_string()).with_code("X050").with_help(
                     "uninstall one of the plugins, or pick one provider in the user configuration (preferences)",
                 ));
             }
         }
         *self.partly_registered.borrow_mut() = partly_registered;
         registry.defer(Rc::new(InstalledSymbols { host: Rc::downgrade(self) }));
-        diagnostics
-    }
-
-    /// Calls `each` for every symbol the plugin at `index` of the catalogue provides: what it
-    /// declares, less what another plugin was preferred for, and less what several plugins
-    /// provide without a preference (the catalogue reported that conflict (X020), and the
-    /// script's "unknown operator" error names both plugins, instead of the first in search
-    /// order winning silently). The names come from the index without decoding the manifest.
-    fn for_each_provided(&self, index: usize, each: &mut dyn FnMut(SymbolKind, &str)) {
-        let Some(plugin) = self.catalog.plugins.get(index) else { return };
-        plugin.for_each_declared(|kind, name| {
-            if self.catalog.provider_index(kind, name) == Some(index) {
-                each(kind, name);
-            }
-        });
+        builtin_clashes.append(&mut clashes);
+        builtin_clashes
     }
 
     /// Calls `each` for every symbol the registry has (or makes) a stub of for the plugin at
@@ -417,7 +421,7 @@ impl PluginHost {
     /// clashing.
     fn for_each_registered(&self, index: usize, each: &mut dyn FnMut(SymbolKind, &str)) {
         let mut left = self.partly_registered.borrow().get(&index).copied().unwrap_or(usize::MAX);
-        self.for_each_provided(index, &mut |kind, name| {
+        self.catalog.for_each_provided(index, |kind, name| {
             if left > 0 {
                 left -= 1;
                 each(kind, name);

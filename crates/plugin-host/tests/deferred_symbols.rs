@@ -26,10 +26,15 @@ fn write_plugin(plugins: &Path, name: &str, capabilities: &str) {
 /// A runtime with core and std and the plugins under `plugins` installed; the start-up
 /// diagnostics as `CODE message`.
 fn start(root: &Path, plugins: &Path) -> (Runtime, Rc<PluginHost>, Vec<String>) {
+    start_with_index(root, plugins, None)
+}
+
+/// [`start`] with the discovery index at `index_file`.
+fn start_with_index(root: &Path, plugins: &Path, index_file: Option<&Path>) -> (Runtime, Rc<PluginHost>, Vec<String>) {
     let mut runtime = Runtime::new(Options::default());
     let mut settings = HostSettings::standard(root);
     settings.search = SearchPath::from_parts(Some(plugins.as_os_str()), None, None, None);
-    settings.index_file = None;
+    settings.index_file = index_file.map(Path::to_path_buf);
     settings.config_file = None;
     settings.cache_dir = root.join("cache");
     let host = PluginHost::discover(settings, &mut SourceMap::new(), Rc::new(|_: &str| {}));
@@ -124,4 +129,44 @@ fn clashes_are_reported_at_start_up_and_stop_the_plugin_s_registration_there() {
     let id = runtime.add_source("test.tsk", "x: @shared(1)\n");
     let Err(failure) = runtime.compile(id, None) else { panic!("an unknown operator") };
     assert_eq!(failure.diagnostics[0].message, "unknown operator `@shared`");
+}
+
+#[test]
+fn a_built_in_name_two_plugins_declare_is_reported_for_both_and_registered_for_neither() {
+    let root = tempfile::tempdir().unwrap();
+    let plugins = root.path().join("plugins");
+    let index = root.path().join("cache").join("plugin-index.bin");
+    write_plugin(&plugins, "one", "functions = [\"len\", \"one_fn\"]\n");
+    write_plugin(&plugins, "two", "functions = [\"len\"]\noperators = [\"two.op\"]\n");
+    write_plugin(&plugins, "three", "operators = [\"two.op\", \"three.op\"]\nfunctions = [\"keys\"]\n");
+    // Not contested: its clash with a built-in is found by the registration check itself.
+    write_plugin(&plugins, "four", "functions = [\"four_fn\", \"values\"]\n");
+    // The same with every manifest parsed, then read from the index (written by the first run).
+    for run in ["parsed", "written", "from the index"] {
+        let index_file = (run != "parsed").then_some(index.as_path());
+        let (runtime, host, diagnostics) = start_with_index(root.path(), &plugins, index_file);
+        let reused = host.catalog().stats.reused;
+        assert_eq!(reused, if run == "from the index" { 4 } else { 0 }, "{run}");
+        assert_eq!(
+            diagnostics,
+            [
+                "X020 `@two.op` is provided by `three` and `two`",
+                "X020 `len` is provided by `one` and `two`",
+                "X024 plugin `four` declares `values`, which the built-in `std` set provides",
+                "X024 plugin `one` declares `len`, which the built-in `std` set provides",
+                "X024 plugin `three` declares `keys`, which the built-in `std` set provides",
+                "X024 plugin `two` declares `len`, which the built-in `std` set provides",
+                "X050 `values` is provided by both `std` and `four`",
+                "X050 `keys` is provided by both `std` and `three`",
+            ],
+            "{run}"
+        );
+        let registry = runtime.registry();
+        assert_eq!(registry.function("len").unwrap().plugin.as_str(), "std");
+        assert_eq!(registry.function("one_fn").unwrap().plugin.as_str(), "one");
+        assert_eq!(registry.function("four_fn").unwrap().plugin.as_str(), "four");
+        assert!(registry.operator("two.op").is_none());
+        // `three.op` comes before the clash in `three`'s manifest: it is registered.
+        assert_eq!(registry.operator("three.op").unwrap().plugin.as_str(), "three");
+    }
 }

@@ -2,12 +2,14 @@
 //!
 //! Reading the same content as JSON (serde) cost about 23,000 instructions per installed plugin,
 //! most of a 100-plugin start-up's extra time; this format stores strings as length-prefixed
-//! bytes and numbers as little-endian words. At start-up only each entry's head is checked (its
-//! lengths and the UTF-8 of its strings) and nothing is copied: discovery keeps the file's bytes
-//! and a plugin's full manifest (its body) is decoded when something asks for it, usually the
-//! first call of one of its symbols. Any mistake in a file's structure (truncated, corrupt,
-//! another format) reads as "no index": discovery then parses every manifest and writes a new
-//! one.
+//! bytes and numbers as little-endian words. At start-up only each entry's head is checked: its
+//! lengths, and the plugin's name and its operator, function and type names by the manifest's
+//! own spelling rules (which also makes them ASCII). Those names are copied once, as inline keys,
+//! into one vector for all entries, which every later walk reads without a check; the paths are
+//! compared and used as they are; a plugin's full manifest (its body) is decoded when something
+//! asks for it, usually the first call of one of its symbols. Any mistake in a file's structure
+//! (truncated, corrupt, another format, a name no valid manifest has) reads as "no index":
+//! discovery then parses every manifest and writes a new one.
 //!
 //! Layout: [`MAGIC`], the format number (`u32`), the host id, the entry count (`u32`), then per
 //! entry the head: the manifest path, the manifest's stamp, the library's (a presence byte
@@ -21,28 +23,71 @@ use std::path::{Path, PathBuf};
 
 use semver::{Version, VersionReq};
 
+use tusk_eval::Key;
+
 use super::Stamp;
 use crate::manifest::{Example, ExecutionMode, FileAccess, Manifest, NetworkAccess, Permissions};
+use crate::names::{dotted_name, name_part, plugin_name};
 
 /// The first bytes of every index file (a JSON index from an older tusk starts with `{`).
 pub(super) const MAGIC: &[u8; 8] = b"TUSKIDX\0";
 
-/// One entry's head as checked at start-up: where its parts are in the file's bytes (every
-/// string range holds valid UTF-8) and the stamps it was cached with.
+/// An index as read at start-up: the file's bytes, the checked head of every entry, and the
+/// symbol names of all entries.
+#[derive(Default)]
+pub(super) struct Heads {
+    pub(super) bytes: Vec<u8>,
+    pub(super) entries: Vec<Entry>,
+    /// Every entry's operators, functions and types, entry after entry (see [`Entry::symbols`]):
+    /// checked and copied once, so that the catalogue's tables and the registry's checks read
+    /// them without looking at the file's bytes again.
+    names: Vec<Key>,
+}
+
+/// One entry's head as checked at start-up: where its parts are in the file's bytes and the
+/// stamps it was cached with.
 #[derive(Clone, Debug)]
 pub(super) struct Entry {
     /// The whole entry, head and body (copied as it is when the index is rewritten).
     pub(super) whole: Range<usize>,
-    /// The manifest path the entry was cached for.
+    /// The manifest path the entry was cached for (bytes, compared with the path found).
     pub(super) key: Range<usize>,
     pub(super) manifest: Stamp,
     pub(super) library: Option<Stamp>,
-    pub(super) name: Range<usize>,
+    /// The plugin's name (checked as a manifest checks it).
+    pub(super) name: Key,
     pub(super) library_path: Range<usize>,
-    /// Where the operator, function and type lists start (read by [`for_each_symbol`]).
-    pub(super) symbols: usize,
-    /// The encoded manifest (read by [`manifest`]).
-    pub(super) body: Range<usize>,
+    /// Where its operators, functions and types start in [`Heads::names`], and where its types
+    /// end.
+    symbols: [u32; 4],
+    /// The encoded manifest (read by [`Heads::manifest`]).
+    body: Range<usize>,
+}
+
+impl Heads {
+    /// The operators, functions and types of entry `at`.
+    pub(super) fn symbols(&self, at: usize) -> [&[Key]; 3] {
+        let [operators, functions, types, end] = self.entries[at].symbols.map(|index| index as usize);
+        [&self.names[operators..functions], &self.names[functions..types], &self.names[types..end]]
+    }
+
+    /// The path at `range` of the file (a manifest or library path of an entry's head), as the
+    /// operating system takes it. `None` only where paths must be UTF-8 and this one is not.
+    pub(super) fn path(&self, range: Range<usize>) -> Option<&Path> {
+        let bytes = self.bytes.get(range)?;
+        #[cfg(unix)]
+        return Some(Path::new(<std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(bytes)));
+        #[cfg(not(unix))]
+        return std::str::from_utf8(bytes).ok().map(Path::new);
+    }
+
+    /// Decodes the manifest of entry `at`; `None` if its body does not decode exactly.
+    pub(super) fn manifest(&self, at: usize) -> Option<Manifest> {
+        let body = self.entries[at].body.clone();
+        let mut input = Reader { bytes: self.bytes.get(..body.end)?, at: body.start };
+        let manifest = input.manifest()?;
+        (input.rest() == 0).then_some(manifest)
+    }
 }
 
 /// What [`encode`] writes for one plugin.
@@ -93,57 +138,59 @@ pub(super) fn encode<'a>(format: u32, host: &str, items: impl ExactSizeIterator<
 }
 
 /// Checks the heads of an index written by [`encode`] with the same `format` and `host`;
-/// `None` for anything else. Allocates one vector, whatever the number of entries.
-pub(super) fn decode(bytes: &[u8], format: u32, host: &str) -> Option<Vec<Entry>> {
-    let mut input = Reader { bytes, at: 0 };
+/// `None` for anything else. Allocates two vectors, whatever the number of entries.
+pub(super) fn decode(bytes: Vec<u8>, format: u32, host: &str) -> Option<Heads> {
+    let mut input = Reader { bytes: &bytes, at: 0 };
     if input.bytes(MAGIC.len())? != MAGIC.as_slice() || input.u32()? != format || input.borrowed_str()? != host {
         return None;
     }
     let count = input.u32()? as usize;
-    // The count comes from the file: bound the allocation by what the file can hold.
+    // The count comes from the file: bound the allocations by what the file can hold (an entry
+    // takes at least 64 bytes, a name 4).
     let mut entries = Vec::with_capacity(count.min(input.rest() / 64));
+    let mut names = Vec::with_capacity((count * 2).min(input.rest() / 4));
+    // One entry's names as found, before they are copied.
+    let mut found: Vec<Range<usize>> = Vec::new();
     for _ in 0..count {
         let start = input.at;
-        let key = input.str_range()?;
+        let key = input.byte_range()?;
         let manifest = input.stamp()?;
         let library = if input.flag()? { Some(input.stamp()?) } else { None };
-        let name = input.str_range()?;
-        let library_path = input.str_range()?;
-        let symbols = input.at;
-        for _ in 0..3 {
-            input.skip_strs()?;
+        let texts_at = input.at;
+        let name = input.name(plugin_name)?;
+        let library_path = input.byte_range()?;
+        let mut symbols = [0; 4];
+        found.clear();
+        let rules: [fn(&[u8]) -> bool; 3] = [dotted_name, name_part, dotted_name];
+        for (list, rule) in rules.into_iter().enumerate() {
+            symbols[list] = u32::try_from(names.len() + found.len()).ok()?;
+            for _ in 0..input.u32()? {
+                found.push(input.name(rule)?);
+            }
+        }
+        symbols[3] = u32::try_from(names.len() + found.len()).ok()?;
+        // The names are ASCII (every rule says so): one UTF-8 check of the stretch from the
+        // plugin's name to its last type makes all of them text at once, unless a length or
+        // the library path in between is not (a long name, a path outside ASCII).
+        let texts = bytes.get(texts_at..input.at)?;
+        let texts = std::str::from_utf8(texts).ok();
+        let text = |range: &Range<usize>| match texts {
+            Some(texts) => texts.get(range.start - texts_at..range.end - texts_at),
+            None => std::str::from_utf8(bytes.get(range.clone())?).ok(),
+        };
+        let name = Key::new(text(&name)?);
+        for range in &found {
+            names.push(Key::new(text(range)?));
         }
         let length = input.u32()? as usize;
         let body = input.at..input.at.checked_add(length)?;
         input.bytes(length)?;
         entries.push(Entry { whole: start..input.at, key, manifest, library, name, library_path, symbols, body });
     }
-    (input.rest() == 0).then_some(entries)
-}
-
-/// The string at `range` of an index's bytes (checked when the head was read).
-pub(super) fn str_at(bytes: &[u8], range: Range<usize>) -> &str {
-    bytes.get(range).and_then(|text| std::str::from_utf8(text).ok()).unwrap_or_default()
-}
-
-/// Calls `each(list, name)` for every operator (`list` 0), function (1) and type (2) of the
-/// head whose lists start at `at`.
-pub(super) fn for_each_symbol(bytes: &[u8], at: usize, mut each: impl FnMut(usize, &str)) {
-    let mut input = Reader { bytes, at };
-    for list in 0..3 {
-        let Some(count) = input.u32() else { return };
-        for _ in 0..count {
-            let Some(name) = input.borrowed_str() else { return };
-            each(list, name);
-        }
+    if input.rest() != 0 {
+        return None;
     }
-}
-
-/// Decodes the manifest of an entry's body; `None` if it does not decode exactly.
-pub(super) fn manifest(bytes: &[u8], body: Range<usize>) -> Option<Manifest> {
-    let mut input = Reader { bytes: bytes.get(..body.end)?, at: body.start };
-    let manifest = input.manifest()?;
-    (input.rest() == 0).then_some(manifest)
+    Some(Heads { bytes, entries, names })
 }
 
 struct Writer(Vec<u8>);
@@ -294,17 +341,18 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(self.bytes(len)?).ok()
     }
 
-    /// Where the next string is, after checking that it is UTF-8.
-    fn str_range(&mut self) -> Option<Range<usize>> {
-        let text = self.borrowed_str()?;
-        Some(self.at - text.len()..self.at)
+    /// Where the next string is (its bytes are not looked at).
+    fn byte_range(&mut self) -> Option<Range<usize>> {
+        let len = self.u32()? as usize;
+        self.bytes(len)?;
+        Some(self.at - len..self.at)
     }
 
-    fn skip_strs(&mut self) -> Option<()> {
-        for _ in 0..self.u32()? {
-            self.borrowed_str()?;
-        }
-        Some(())
+    /// Where the next string is, if it is a name that `rule` accepts (every name rule accepts
+    /// ASCII only).
+    fn name(&mut self, rule: fn(&[u8]) -> bool) -> Option<Range<usize>> {
+        let range = self.byte_range()?;
+        rule(self.bytes.get(range.clone())?).then_some(range)
     }
 
     fn string(&mut self) -> Option<String> {

@@ -319,45 +319,101 @@ fn the_binary_index_gives_back_every_field_and_refuses_damaged_files() {
     ];
     let bytes = index_file::encode(7, "host a", entries.into_iter()).unwrap();
 
-    let decoded = index_file::decode(&bytes, 7, "host a").unwrap();
-    assert_eq!(decoded.len(), 2);
-    let entry = &decoded[0];
-    assert_eq!(index_file::str_at(&bytes, entry.key.clone()), "/plugins/full/plugin.toml");
+    let decoded = index_file::decode(bytes.clone(), 7, "host a").unwrap();
+    assert_eq!(decoded.entries.len(), 2);
+    let entry = &decoded.entries[0];
+    assert_eq!(decoded.path(entry.key.clone()), Some(Path::new("/plugins/full/plugin.toml")));
     assert_eq!((entry.manifest, entry.library), (stamp, library));
-    assert_eq!(index_file::str_at(&bytes, entry.name.clone()), "full");
-    assert_eq!(index_file::str_at(&bytes, entry.library_path.clone()), "/plugins/full/libfull.so");
-    let mut symbols = Vec::new();
-    index_file::for_each_symbol(&bytes, entry.symbols, |list, name| symbols.push((list, name.to_string())));
-    assert_eq!(
-        symbols,
-        [
-            (0, "full.op".to_string()),
-            (0, "run".to_string()),
-            (1, "full_fn".to_string()),
-            (2, "full.handle".to_string())
-        ]
-    );
-    assert_eq!(index_file::manifest(&bytes, entry.body.clone()), Some(manifest.clone()));
-    assert_eq!(decoded[1].library, None);
-    assert_eq!(index_file::str_at(&bytes, decoded[1].key.clone()), "/p/x.toml");
+    assert_eq!(entry.name, "full");
+    assert_eq!(decoded.path(entry.library_path.clone()), Some(Path::new("/plugins/full/libfull.so")));
+    // The names of both entries, copied once into one vector.
+    for at in 0..2 {
+        let symbols = decoded.symbols(at).map(|names| names.iter().map(Key::as_str).collect::<Vec<_>>());
+        assert_eq!(symbols, [vec!["full.op", "run"], vec!["full_fn"], vec!["full.handle"]]);
+    }
+    assert_eq!(decoded.manifest(0), Some(manifest.clone()));
+    assert_eq!(decoded.entries[1].library, None);
+    assert_eq!(decoded.path(decoded.entries[1].key.clone()), Some(Path::new("/p/x.toml")));
 
     // A kept entry is copied byte for byte.
-    let kept = [index_file::Item::Kept(&bytes[decoded[1].whole.clone()])];
+    let kept = [index_file::Item::Kept(&bytes[decoded.entries[1].whole.clone()])];
     let rewritten = index_file::encode(7, "host a", kept.into_iter()).unwrap();
-    let again = index_file::decode(&rewritten, 7, "host a").unwrap();
-    assert_eq!(index_file::manifest(&rewritten, again[0].body.clone()), Some(manifest));
+    let again = index_file::decode(rewritten, 7, "host a").unwrap();
+    assert_eq!(again.manifest(0), Some(manifest));
 
     // Another format or host, a truncated file, trailing bytes and an old JSON index all read
     // as no index.
-    assert!(index_file::decode(&bytes, 8, "host a").is_none());
-    assert!(index_file::decode(&bytes, 7, "host b").is_none());
+    assert!(index_file::decode(bytes.clone(), 8, "host a").is_none());
+    assert!(index_file::decode(bytes.clone(), 7, "host b").is_none());
     for cut in [0, 8, bytes.len() / 2, bytes.len() - 1] {
-        assert!(index_file::decode(&bytes[..cut], 7, "host a").is_none(), "cut at {cut}");
+        assert!(index_file::decode(bytes[..cut].to_vec(), 7, "host a").is_none(), "cut at {cut}");
     }
     let mut longer = bytes.clone();
     longer.push(0);
-    assert!(index_file::decode(&longer, 7, "host a").is_none());
-    assert!(index_file::decode(b"{\"format\": 2}", 7, "host a").is_none());
+    assert!(index_file::decode(longer, 7, "host a").is_none());
+    assert!(index_file::decode(b"{\"format\": 2}".to_vec(), 7, "host a").is_none());
+}
+
+/// Every name of an index's heads is trusted without a check once decoded: a head with a name
+/// no valid manifest could have reads as no index, like any other damage.
+#[test]
+fn an_index_head_with_a_name_no_manifest_could_have_is_refused() {
+    let manifest = full_manifest();
+    let stamp = Stamp { modified_ns: 1, changed_ns: 2, size: 3 };
+    let entries = [index_file::Item::New("/plugins/full/plugin.toml", stamp, None, &manifest)];
+    let bytes = index_file::encode(7, "host a", entries.into_iter()).unwrap();
+    // The same length each time, so that only the name's spelling is wrong; found with its
+    // length in front (the manifest path holds `full` too, and paths are not names).
+    for (good, bad) in [
+        (&b"full"[..], &b"Full"[..]),
+        (b"full.op", b"full op"),
+        (b"full.op", b"full..o"),
+        (b"run", b"9un"),
+        (b"full_fn", b"full.fn"),
+        (b"full.handle", b"full.h\xc3\xa9dle"),
+        (b"full.handle", b"full.handl\0"),
+    ] {
+        let mut field = (good.len() as u32).to_le_bytes().to_vec();
+        field.extend_from_slice(good);
+        let at = bytes.windows(field.len()).position(|window| window == field).unwrap() + 4;
+        let mut damaged = bytes.clone();
+        damaged[at..at + bad.len()].copy_from_slice(bad);
+        assert!(index_file::decode(damaged, 7, "host a").is_none(), "{} read as a name", String::from_utf8_lossy(bad));
+    }
+}
+
+/// Damage anywhere in an index file is either refused or read without a panic: every byte of a
+/// two-entry index changed in turn, and whatever decodes has names that pass the manifest's
+/// rules and bodies that decode or do not without a panic.
+#[test]
+fn damage_anywhere_in_the_index_is_refused_or_read_without_a_panic() {
+    let manifest = full_manifest();
+    let stamp = Stamp { modified_ns: 1, changed_ns: 2, size: 3 };
+    let entries = [
+        index_file::Item::New("/plugins/full/plugin.toml", stamp, Some(stamp), &manifest),
+        index_file::Item::New("/p/x.toml", stamp, None, &manifest),
+    ];
+    let bytes = index_file::encode(7, "host a", entries.into_iter()).unwrap();
+    let mut decoded_after_damage = 0;
+    for at in 0..bytes.len() {
+        for change in [0x01, 0x80, 0xff] {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= change;
+            let Some(heads) = index_file::decode(damaged, 7, "host a") else { continue };
+            decoded_after_damage += 1;
+            for (index, entry) in heads.entries.iter().enumerate() {
+                assert!(crate::names::is_plugin_name(&entry.name), "byte {at}: name {:?}", entry.name);
+                let [operators, functions, types] = heads.symbols(index);
+                assert!(operators.iter().chain(types).all(|name| crate::names::is_dotted_name(name)), "byte {at}");
+                assert!(functions.iter().all(|name| crate::names::is_name_part(name)), "byte {at}");
+                let _ = heads.path(entry.key.clone());
+                let _ = heads.path(entry.library_path.clone());
+                let _ = heads.manifest(index);
+            }
+        }
+    }
+    // Stamps, paths and most of the bodies are not checked at start-up: changes there decode.
+    assert!(decoded_after_damage > 0);
 }
 
 #[test]
@@ -372,6 +428,27 @@ fn an_index_from_another_format_is_replaced() {
     assert_eq!(run(&search, Some(&index)).stats, IndexStats { reused: 0, parsed: 1, written: true });
     assert!(std::fs::read(&index).unwrap().starts_with(index_file::MAGIC));
     assert_eq!(run(&search, Some(&index)).stats, IndexStats { reused: 1, parsed: 0, written: false });
+}
+
+#[test]
+fn plugin_folders_are_taken_in_the_order_of_their_names_bytes() {
+    let root = tempfile::tempdir().unwrap();
+    // Names that share their first eight bytes, end within them, or differ only after them.
+    let folders = ["b", "a_long_name_2", "a_long_name_10", "a_long", "a_long_name", "ab", "a_long_nb"];
+    for name in folders {
+        write_plugin(root.path(), name, name, "1.0.0", "");
+    }
+    let catalog = run(&roots(&[(root.path(), Origin::User)]), None);
+    let names: Vec<&str> = catalog.plugins.iter().map(DiscoveredPlugin::name).collect();
+    assert_eq!(names, ["a_long", "a_long_name", "a_long_name_10", "a_long_name_2", "a_long_nb", "ab", "b"]);
+
+    let mut by_bytes: Vec<std::ffi::OsString> =
+        ["zz", "a\u{e9}", "a", "aaaaaaaa", "aaaaaaaa\u{e9}", "aaaaaaa", "aaaaaaab", "\u{e9}"].map(Into::into).into();
+    let mut by_prefix: Vec<(u64, std::ffi::OsString)> =
+        by_bytes.iter().map(|name| (sort_prefix(name), name.clone())).collect();
+    by_bytes.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
+    by_prefix.sort_unstable();
+    assert_eq!(by_prefix.into_iter().map(|(_, name)| name).collect::<Vec<_>>(), by_bytes);
 }
 
 #[test]
