@@ -195,12 +195,7 @@ impl<'a> Compiler<'a> {
         }
     }
 
-    fn predeclare_entry(
-        &mut self,
-        key: &[ast::Key<'_>],
-        span: Span,
-        duplicates: &mut Vec<(String, Span, Location)>,
-    ) {
+    fn predeclare_entry(&mut self, key: &[ast::Key<'_>], span: Span, duplicates: &mut Vec<(String, Span, Location)>) {
         let location = self.location(key[0].span);
         let previous = self.state.declare_key(&key[0].name, location, span.start);
         // `a.b: 1` then `a.c: 2` merge into `a`, so a dotted key repeating the first part of

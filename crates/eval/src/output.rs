@@ -83,16 +83,19 @@ impl JsonWriter {
                 ));
             }
             Value::Str(text) => push_json_string(&mut self.buffer, text),
-            Value::Array(items) => {
+            // The stack is checked once per container, not once per item.
+            Value::Array(items) => with_stack(|| {
                 self.buffer.push(b'[');
                 let mut first = true;
                 for item in items.iter().filter(|item| !item.is_function()) {
                     self.separator(&mut first);
-                    with_stack(|| self.value(item, out))?;
+                    self.value(item, out)?;
                 }
-                self.close(first, b']', out)?;
+                self.close(first, b']', out)
+            })?,
+            Value::Object(object) => {
+                with_stack(|| self.object(object.iter().map(|(key, item)| (key.as_str(), item)), out))?;
             }
-            Value::Object(object) => self.object(object.iter().map(|(key, item)| (key.as_str(), item)), out)?,
             Value::Range(start, end) => {
                 let object = Value::range_object(*start, *end);
                 self.object(object.iter().map(|(key, item)| (key.as_str(), item)), out)?;
@@ -113,12 +116,13 @@ impl JsonWriter {
             self.separator(&mut first);
             push_json_string(&mut self.buffer, key);
             self.buffer.extend_from_slice(if self.compact { b":" } else { b": " });
-            with_stack(|| self.value(item, out))?;
+            self.value(item, out)?;
         }
         self.close(first, b'}', out)
     }
 
     /// Before an item: `,` after the first, and in pretty output a line break and the indent.
+    #[inline]
     fn separator(&mut self, first: &mut bool) {
         if *first {
             self.indent += 1;
@@ -133,6 +137,7 @@ impl JsonWriter {
 
     /// After the items: the closing bracket (on a line of its own in pretty output, unless
     /// there were no items), and the buffer to the output when it is full.
+    #[inline]
     fn close(&mut self, empty: bool, bracket: u8, out: &mut impl std::io::Write) -> std::io::Result<()> {
         if !empty {
             self.indent -= 1;
@@ -148,6 +153,7 @@ impl JsonWriter {
         Ok(())
     }
 
+    #[inline]
     fn new_line(&mut self) {
         self.buffer.push(b'\n');
         for _ in 0..self.indent {
@@ -212,7 +218,14 @@ fn push_json_string(buffer: &mut Vec<u8>, text: &str) {
         run_start = at;
         if escape == b'u' {
             const HEX: &[u8; 16] = b"0123456789abcdef";
-            buffer.extend_from_slice(&[b'\\', b'u', b'0', b'0', HEX[usize::from(byte >> 4)], HEX[usize::from(byte & 0xf)]]);
+            buffer.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 0xf)],
+            ]);
         } else {
             buffer.extend_from_slice(&[b'\\', escape]);
         }
@@ -393,14 +406,20 @@ mod tests {
             object.insert(Key::new(text), Value::string(text));
             object.insert(Key::new(format!("n{index}")), Value::Int(index as i64 * -7919));
         }
-        object.insert(Key::new("floats"), Value::array([0.0, -0.0, 1.0, 2.5, 1e300, 1.5e-7, -3.25].map(Value::Float).to_vec()));
+        object.insert(
+            Key::new("floats"),
+            Value::array([0.0, -0.0, 1.0, 2.5, 1e300, 1.5e-7, -3.25].map(Value::Float).to_vec()),
+        );
         object.insert(Key::new("ints"), Value::array([0, i64::MIN, i64::MAX, 42].map(Value::Int).to_vec()));
         object.insert(Key::new("scalars"), Value::array(vec![Value::Null, Value::Bool(true), Value::Bool(false)]));
         object.insert(Key::new("function"), function.clone());
         object.insert(Key::new("only functions"), Value::array(vec![function.clone(), function.clone()]));
         object.insert(Key::new("empty"), Value::object(crate::value::Object::new()));
         object.insert(Key::new("range"), Value::Range(3, 8));
-        object.insert(Key::new("nested"), Value::array(vec![Value::array(vec![]), Value::array(vec![Value::Int(1), function.clone()])]));
+        object.insert(
+            Key::new("nested"),
+            Value::array(vec![Value::array(vec![]), Value::array(vec![Value::Int(1), function.clone()])]),
+        );
         let document = Value::object(object);
         for value in [document, Value::Null, function, Value::Int(-5), Value::string("top"), Value::array(vec![])] {
             for compact in [true, false] {

@@ -790,10 +790,7 @@ impl<'s, 't, V> Descent<'s, 't, V> {
         };
         self.bump();
         // `-9223372036854775808`, as `unary` reads it.
-        if op == UnaryOp::Neg
-            && self.peek() == Some(TokenKind::Int)
-            && is_i64_min_magnitude(self.text(self.pos))
-        {
+        if op == UnaryOp::Neg && self.peek() == Some(TokenKind::Int) && is_i64_min_magnitude(self.text(self.pos)) {
             self.bump();
             return builder.scalar(ExprKind::Int(i64::MIN));
         }

@@ -6,7 +6,8 @@
 //! that pass gave up: once with chumsky's cheapest error type, and again with rich errors and
 //! recovery only when the input has errors, so valid input never pays for diagnostics. Both
 //! parsers build the same AST. Parsing never gives up: the result has an AST (with `Invalid`
-//! nodes where recovery skipped input) and the list of errors.
+//! nodes where recovery skipped input) and the list of errors. `parse_building` is `parse` for
+//! a caller that wants the values of literal-only entries rather than their trees.
 
 pub mod ast;
 mod descent;

@@ -221,9 +221,12 @@ impl<'src> ValueBuilder<'src> for TreeBuilder {
 /// What [`TreeBuilder`] should build from a tree: `None` when it is not made only of literals.
 fn built_from_tree(expr: &Expr<'_>) -> Option<Built> {
     Some(match &expr.kind {
-        ExprKind::Null | ExprKind::Bool(_) | ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) | ExprKind::Range(..) => {
-            Built::Scalar(format!("{:?}", expr.kind))
-        }
+        ExprKind::Null
+        | ExprKind::Bool(_)
+        | ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Str(_)
+        | ExprKind::Range(..) => Built::Scalar(format!("{:?}", expr.kind)),
         ExprKind::Unary(op, operand) => Built::Unary(*op, Box::new(built_from_tree(operand)?)),
         ExprKind::Array(items) => Built::Array(items.iter().map(built_from_tree).collect::<Option<_>>()?),
         ExprKind::Object(items) => {
