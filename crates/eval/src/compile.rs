@@ -6,11 +6,13 @@
 
 mod names;
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::rc::Rc;
 
 use tusk_diagnostics::{Diagnostic, Location, SourceId, Span, closest_name};
-use tusk_parser::ast::{self, BinaryOp, Expr, ExprKind, Item, ItemKind, StrPart, UnaryOp};
+use tusk_parser::ValueBuilder;
+use tusk_parser::ast::{self, BinaryOp, BuiltDocument, Expr, ExprKind, Item, ItemKind, Statement, StrPart, UnaryOp};
 
 use crate::core::cross_file;
 use crate::function::{Function, NativeFunction};
@@ -97,23 +99,27 @@ impl<'a> Compiler<'a> {
         self.diagnostics.push(Diagnostic { severity: tusk_diagnostics::Severity::Warning, ..diagnostic });
     }
 
-    /// Compiles a whole document.
-    pub(crate) fn compile_document(mut self, document: &ast::Document<'_>) -> (Program, Vec<Diagnostic>) {
-        self.predeclare_document(document);
-        let mut ops = Vec::with_capacity(document.items.len());
-        for item in &document.items {
+    /// Compiles a whole document (parsed by [`parse_document`]: its entries made only of
+    /// literals come as ready values).
+    pub(crate) fn compile_document(mut self, document: BuiltDocument<'_, Value>) -> (Program, Vec<Diagnostic>) {
+        self.predeclare_document(&document);
+        let mut ops = Vec::with_capacity(document.statements.len());
+        for statement in document.statements {
+            let item = match statement {
+                Statement::Item(item) => item,
+                Statement::Built { key, value, value_span, span } => {
+                    self.position = span.start;
+                    let value = Node::Const(value);
+                    ops.push(self.entry_op(&key, value, value_span));
+                    continue;
+                }
+            };
             self.position = item.span.start;
             match &item.kind {
                 ItemKind::Entry { key, value } => {
-                    let path: Box<[Key]> = key.iter().map(|part| Key::new(&part.name)).collect();
-                    let name = path[0].clone();
-                    let location = self.location(value.span);
-                    let value = match literal_value(value) {
-                        Some(literal) => Node::Const(literal),
-                        None => self.compile_entry_value(value, &name),
-                    };
-                    let slot = self.state.section_key_slot(&name);
-                    ops.push(DocOp::Entry { path, value, slot, location });
+                    let value_span = value.span;
+                    let value = self.compile_entry_value(value, &key[0].name);
+                    ops.push(self.entry_op(key, value, value_span));
                 }
                 ItemKind::Global { name, value, .. } => {
                     let value = self.compile_entry_value(value, name);
@@ -138,6 +144,13 @@ impl<'a> Compiler<'a> {
         (program, self.diagnostics)
     }
 
+    /// The document operation of a top-level entry.
+    fn entry_op(&mut self, key: &[ast::Key<'_>], value: Node, value_span: Span) -> DocOp {
+        let path: Box<[Key]> = key.iter().map(|part| Key::new(&part.name)).collect();
+        let slot = self.state.section_key_slot(&path[0]);
+        DocOp::Entry { path, value, slot, location: self.location(value_span) }
+    }
+
     /// Compiles a lone expression (REPL, `tusk eval`).
     pub(crate) fn compile_expression(mut self, expr: &Expr<'_>) -> (Program, Vec<Diagnostic>) {
         self.position = u32::MAX;
@@ -152,22 +165,19 @@ impl<'a> Compiler<'a> {
         (program, self.diagnostics)
     }
 
-    fn predeclare_document(&mut self, document: &ast::Document<'_>) {
+    fn predeclare_document(&mut self, document: &BuiltDocument<'_, Value>) {
         let start_section = self.state.current_section;
         let mut duplicates = Vec::new();
-        for item in &document.items {
-            match &item.kind {
-                ItemKind::Entry { key, .. } => {
-                    let location = self.location(key[0].span);
-                    let previous = self.state.declare_key(&key[0].name, location, item.span.start);
-                    // `a.b: 1` then `a.c: 2` merge into `a`, so a dotted key repeating the
-                    // first part of an earlier key replaces nothing and is not a duplicate.
-                    if let Some(previous) = previous
-                        && key.len() == 1
-                    {
-                        duplicates.push((key[0].name.to_string(), key[0].span, previous));
-                    }
+        for statement in &document.statements {
+            let item = match statement {
+                Statement::Item(item) => item,
+                Statement::Built { key, span, .. } => {
+                    self.predeclare_entry(key, *span, &mut duplicates);
+                    continue;
                 }
+            };
+            match &item.kind {
+                ItemKind::Entry { key, .. } => self.predeclare_entry(key, item.span, &mut duplicates),
                 ItemKind::Global { name, name_span, .. } => {
                     self.state.declare_global(name, self.location(*name_span), item.span.start)
                 }
@@ -182,6 +192,18 @@ impl<'a> Compiler<'a> {
         self.state.current_section = start_section;
         for (name, span, previous) in duplicates {
             self.duplicate_key(&name, "scope", span, previous);
+        }
+    }
+
+    fn predeclare_entry(&mut self, key: &[ast::Key<'_>], span: Span, duplicates: &mut Vec<(String, Span, Location)>) {
+        let location = self.location(key[0].span);
+        let previous = self.state.declare_key(&key[0].name, location, span.start);
+        // `a.b: 1` then `a.c: 2` merge into `a`, so a dotted key repeating the first part of
+        // an earlier key replaces nothing and is not a duplicate.
+        if let Some(previous) = previous
+            && key.len() == 1
+        {
+            duplicates.push((key[0].name.to_string(), key[0].span, previous));
         }
     }
 
@@ -306,12 +328,12 @@ impl<'a> Compiler<'a> {
     pub(crate) fn compile_expr(&mut self, expr: &Expr<'_>) -> Node {
         let span = expr.span;
         match &expr.kind {
-            ExprKind::Null => Node::Const(Value::Null),
-            ExprKind::Bool(b) => Node::Const(Value::Bool(*b)),
-            ExprKind::Int(n) => Node::Const(Value::Int(*n)),
-            ExprKind::Float(x) => Node::Const(Value::Float(*x)),
-            ExprKind::Str(text) => Node::Const(Value::string(text)),
-            ExprKind::Range(low, high) => Node::Const(Value::Range(*low, high.saturating_add(1))),
+            ExprKind::Null
+            | ExprKind::Bool(_)
+            | ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Str(_)
+            | ExprKind::Range(..) => Node::Const(scalar_value(&expr.kind).unwrap_or_default()),
             ExprKind::Interpolated(parts) => self.compile_interpolation(parts),
             ExprKind::Name(name) => match self.resolve(name, span) {
                 Some(node) => node,
@@ -636,39 +658,57 @@ impl<'a> Compiler<'a> {
     }
 }
 
-/// The value of an expression made only of literals: scalars, and arrays and objects of them
-/// with one-part keys (most entries of a config file). Nothing in it names anything, so it needs
-/// no scope of names, and it is the constant the full route would fold it into. `None` for
-/// anything else, and for an object with a repeated key, whose warning the full route gives;
-/// the caller then compiles the expression that way. (Tried once per top-level entry: an
-/// attempt inside every block of the full route would redo the work of a failing tree at each
-/// level of its nesting.)
-fn literal_value(expr: &Expr<'_>) -> Option<Value> {
-    Some(match &expr.kind {
+/// The value of a scalar literal (`None` for any other expression).
+fn scalar_value(kind: &ExprKind<'_>) -> Option<Value> {
+    Some(match kind {
         ExprKind::Null => Value::Null,
         ExprKind::Bool(b) => Value::Bool(*b),
         ExprKind::Int(n) => Value::Int(*n),
         ExprKind::Float(x) => Value::Float(*x),
         ExprKind::Str(text) => Value::string(text),
         ExprKind::Range(low, high) => Value::Range(*low, high.saturating_add(1)),
-        // `-4`, `-2.5`: folded as the full route folds them (an operand it cannot fold, as in
-        // `-"a"`, is left to that route and its error).
-        ExprKind::Unary(op, operand) => unary_op(*op, &literal_value(operand)?).ok()?,
-        ExprKind::Array(items) => Value::array(items.iter().map(literal_value).collect::<Option<Vec<Value>>>()?),
-        ExprKind::Object(items) => {
-            let mut object = Object::with_capacity(items.len());
-            for item in items {
-                let ItemKind::Entry { key, value } = &item.kind else { return None };
-                let [key] = &**key else { return None };
-                let value = crate::value::with_stack(|| literal_value(value))?;
-                if object.insert(Key::new(&key.name), value).is_some() {
-                    return None;
-                }
-            }
-            Value::object(object)
-        }
         _ => return None,
     })
+}
+
+/// Parses a document, its entries made only of literals built straight into the values the
+/// compiler would fold them into (scalars by [`scalar_value`], `-`/`!` by the interpreter's
+/// `unary_op`, arrays and objects as constant folding builds them), with no syntax tree, no
+/// scope of names and nothing to drop for them. An object with a repeated key is left to the
+/// syntax tree, whose route warns about it.
+pub(crate) fn parse_document(
+    source: &str,
+    options: tusk_parser::ParseOptions,
+) -> tusk_parser::Parsed<BuiltDocument<'_, Value>> {
+    tusk_parser::parse_building(source, options, &mut LiteralValues)
+}
+
+struct LiteralValues;
+
+impl<'src> ValueBuilder<'src> for LiteralValues {
+    type Value = Value;
+
+    fn scalar(&mut self, literal: ExprKind<'src>) -> Option<Value> {
+        scalar_value(&literal)
+    }
+
+    fn unary(&mut self, op: UnaryOp, operand: Value) -> Option<Value> {
+        unary_op(op, &operand).ok()
+    }
+
+    fn array(&mut self, items: std::vec::Drain<'_, Value>) -> Value {
+        Value::array(items.collect())
+    }
+
+    fn object(&mut self, entries: std::vec::Drain<'_, (Cow<'src, str>, Value)>) -> Option<Value> {
+        let mut object = Object::with_capacity(entries.len());
+        for (key, value) in entries {
+            if object.insert(Key::new(&key), value).is_some() {
+                return None;
+            }
+        }
+        Some(Value::object(object))
+    }
 }
 
 fn symbol_call(symbol: Rc<Symbol>, args: Box<[Node]>, location: Location, arg_spans: Box<[Span]>) -> Node {

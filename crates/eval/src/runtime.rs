@@ -8,7 +8,7 @@ use std::rc::Rc;
 use tusk_diagnostics::{Diagnostic, Location, Severity, SourceId, SourceMap, Span};
 use tusk_parser::{Line, ParseOptions};
 
-use crate::compile::{CompileState, Compiler};
+use crate::compile::{CompileState, Compiler, parse_document};
 use crate::error::{RuntimeError, RuntimeErrorKind};
 use crate::interp::Interpreter;
 use crate::module::Module;
@@ -247,7 +247,7 @@ impl Runtime {
         state: &mut CompileState,
     ) -> Result<(crate::ir::Program, Vec<Diagnostic>), Failure> {
         let text = self.sources.get(source).text.clone();
-        let parsed = tusk_parser::parse(&text, self.parse_options());
+        let parsed = parse_document(&text, self.parse_options());
         let compat = self.options.mode == Mode::Compat;
         let mut diagnostics: Vec<Diagnostic> =
             parsed.errors.iter().map(|error| downgrade(error.to_diagnostic(source), compat)).collect();
@@ -259,7 +259,7 @@ impl Runtime {
         }
         let compiler = Compiler::new(&self.registry, source, &text, self.options.mode, state)
             .recovered_from_errors(!parsed.errors.is_empty());
-        let (program, compile_diagnostics) = compiler.compile_document(&document);
+        let (program, compile_diagnostics) = compiler.compile_document(document);
         diagnostics.extend(compile_diagnostics);
         if diagnostics.iter().any(Diagnostic::is_error) {
             return Err(Failure { diagnostics: errors_first(diagnostics) });
@@ -409,7 +409,7 @@ impl Runtime {
             return Err(Failure { diagnostics: errors_first(diagnostics) });
         };
         let compiler = Compiler::new(&self.registry, source, &text, self.options.mode, &mut session.state);
-        let (program, compile_diagnostics, defined) = match &line {
+        let (program, compile_diagnostics, defined) = match line {
             Line::Statements(document) => {
                 let defined: Vec<Key> = document
                     .items
@@ -419,11 +419,11 @@ impl Runtime {
                         _ => None,
                     })
                     .collect();
-                let (program, diagnostics) = compiler.compile_document(document);
+                let (program, diagnostics) = compiler.compile_document(document.into());
                 (program, diagnostics, Some(defined))
             }
             Line::Expression(expr) => {
-                let (program, diagnostics) = compiler.compile_expression(expr);
+                let (program, diagnostics) = compiler.compile_expression(&expr);
                 (program, diagnostics, None)
             }
         };

@@ -478,6 +478,23 @@ fn literal_entries_are_built_directly_with_the_full_route_s_result() {
         evaluation.warnings.iter().map(|warning| (warning.code, warning.message.as_str())).collect();
     assert_eq!(warnings, [(Some("W001"), "`x` is defined more than once in this block; the last one wins")]);
     assert!(fail_strict("a {\n  b: [{ x: 1, x: 2 }]\n}\n").contains("R020"));
+
+    // Entries built by the parser take part in the document's own checks and order like any.
+    let mut rt = runtime(Mode::Default);
+    let id = rt.add_source("test.tsk", "a: [1]\nb: a\n[s]\nc { d: -1 }\na: { e: !false }\n");
+    let evaluation = rt.evaluate(id, None).unwrap();
+    assert_eq!(
+        serde_json::to_string(&Value::object(evaluation.document)).unwrap(),
+        r#"{"a":[1],"b":[1],"s":{"c":{"d":-1},"a":{"e":true}}}"#
+    );
+    assert!(evaluation.warnings.is_empty(), "{:?}", evaluation.warnings);
+    let mut rt = runtime(Mode::Default);
+    let id = rt.add_source("test.tsk", "a: 1\na: [2]\n");
+    let evaluation = rt.evaluate(id, None).unwrap();
+    assert_eq!(serde_json::to_string(&Value::object(evaluation.document)).unwrap(), r#"{"a":[2]}"#);
+    let warnings: Vec<(Option<&str>, &str)> =
+        evaluation.warnings.iter().map(|warning| (warning.code, warning.message.as_str())).collect();
+    assert_eq!(warnings, [(Some("W001"), "`a` is defined more than once in this scope; the last one wins")]);
 }
 
 fn fail_strict(source: &str) -> String {

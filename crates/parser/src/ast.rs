@@ -12,6 +12,39 @@ pub struct Document<'src> {
     pub items: Vec<Item<'src>>,
 }
 
+/// A document whose entries made only of literals were built into values while it was parsed
+/// ([`crate::parse_building`]): those entries have no syntax tree at all.
+#[derive(Debug, PartialEq)]
+pub struct BuiltDocument<'src, V> {
+    /// Top-level statements in source order.
+    pub statements: Vec<Statement<'src, V>>,
+}
+
+/// A top-level statement of a [`BuiltDocument`].
+#[derive(Debug, PartialEq)]
+pub enum Statement<'src, V> {
+    /// A statement as the syntax tree has it.
+    Item(Item<'src>),
+    /// An entry (`key: value`, `key { … }`) whose value is made only of literals: scalars,
+    /// `-`/`!` of them, and arrays and one-part-key objects of them.
+    Built {
+        /// The key path.
+        key: KeyPath<'src>,
+        /// The value the builder made.
+        value: V,
+        /// Where the value is (the span its expression would have).
+        value_span: Span,
+        /// The whole statement.
+        span: Span,
+    },
+}
+
+impl<'src, V> From<Document<'src>> for BuiltDocument<'src, V> {
+    fn from(document: Document<'src>) -> BuiltDocument<'src, V> {
+        BuiltDocument { statements: document.items.into_iter().map(Statement::Item).collect() }
+    }
+}
+
 /// A statement of a document, block or object body.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Item<'src> {

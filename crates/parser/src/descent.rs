@@ -18,20 +18,35 @@ use std::borrow::Cow;
 use tusk_diagnostics::Span;
 use tusk_lexer::TokenKind;
 
+use crate::ValueBuilder;
 use crate::ast::*;
 use crate::layout::{SpannedToken, is_i64_min_magnitude, parse_int};
 use crate::strings::{heredoc_body, raw_string_body, unescape};
 
 /// Parses a document; `None` when the input is not one this pass handles.
 pub(crate) fn document<'s>(source: &'s str, tokens: &[SpannedToken], max_depth: usize) -> Option<Document<'s>> {
-    let mut parser = Descent::new(source, tokens, max_depth);
+    let mut parser = Descent::<()>::new(source, tokens, max_depth);
     let items = parser.body(true)?;
     parser.at_end().then_some(Document { items })
 }
 
+/// Parses a document as [`document`] does, except that a top-level entry whose value is made
+/// only of literals is built by `builder` instead of becoming a syntax tree; `None` when the
+/// input is not one this pass handles.
+pub(crate) fn built_document<'s, B: ValueBuilder<'s>>(
+    source: &'s str,
+    tokens: &[SpannedToken],
+    max_depth: usize,
+    builder: &mut B,
+) -> Option<BuiltDocument<'s, B::Value>> {
+    let mut parser = Descent::new(source, tokens, max_depth);
+    let statements = parser.built_body(builder)?;
+    parser.at_end().then_some(BuiltDocument { statements })
+}
+
 /// Parses a lone expression (the grammar's `lone_expression`); `None` when this pass gives up.
 pub(crate) fn lone_expression<'s>(source: &'s str, tokens: &[SpannedToken], max_depth: usize) -> Option<Expr<'s>> {
-    let mut parser = Descent::new(source, tokens, max_depth);
+    let mut parser = Descent::<()>::new(source, tokens, max_depth);
     parser.eat(TokenKind::Newline);
     let expression = parser.expression()?;
     parser.eat(TokenKind::Newline);
@@ -88,7 +103,8 @@ fn ends_argument(kind: Option<TokenKind>) -> bool {
     matches!(kind, Some(TokenKind::Comma | TokenKind::Newline | TokenKind::RParen))
 }
 
-struct Descent<'s, 't> {
+/// `V` is the builder's value type in [`built_document`] (`()` otherwise).
+struct Descent<'s, 't, V> {
     source: &'s str,
     tokens: &'t [SpannedToken],
     pos: usize,
@@ -103,10 +119,13 @@ struct Descent<'s, 't> {
     items: Vec<Item<'s>>,
     exprs: Vec<Expr<'s>>,
     keys: Vec<Key<'s>>,
+    // The same for built values: items of open arrays, entries of open objects.
+    values: Vec<V>,
+    entries: Vec<(Cow<'s, str>, V)>,
 }
 
-impl<'s, 't> Descent<'s, 't> {
-    fn new(source: &'s str, tokens: &'t [SpannedToken], max_depth: usize) -> Descent<'s, 't> {
+impl<'s, 't, V> Descent<'s, 't, V> {
+    fn new(source: &'s str, tokens: &'t [SpannedToken], max_depth: usize) -> Descent<'s, 't, V> {
         Descent {
             source,
             tokens,
@@ -116,6 +135,8 @@ impl<'s, 't> Descent<'s, 't> {
             items: Vec::new(),
             exprs: Vec::new(),
             keys: Vec::new(),
+            values: Vec::new(),
+            entries: Vec::new(),
         }
     }
 
@@ -244,31 +265,35 @@ impl<'s, 't> Descent<'s, 't> {
             ItemKind::Global { name, name_span, value }
         } else {
             let key = self.entry_key()?;
-            let open = self.pos;
-            let value = match self.peek()? {
-                TokenKind::Colon | TokenKind::Assign => {
-                    self.bump();
-                    if self.peek() == Some(TokenKind::Indent) { self.indented_body()? } else { self.value()? }
-                }
-                TokenKind::LBrace => {
-                    let items = self.braced_body()?;
-                    Expr { kind: ExprKind::Object(items), span: self.span_from(open) }
-                }
-                TokenKind::AngleOpen => {
-                    self.bump();
-                    let items = self.body(false)?;
-                    self.expect(TokenKind::AngleClose)?;
-                    Expr { kind: ExprKind::Object(items), span: self.span_from(open) }
-                }
-                TokenKind::LBracket => {
-                    let items = self.array_items()?;
-                    Expr { kind: ExprKind::Array(items), span: self.span_from(open) }
-                }
-                _ => return None,
-            };
-            ItemKind::Entry { key, value }
+            ItemKind::Entry { key, value: self.entry_value()? }
         };
         Some(Item { kind, span: self.span_from(start) })
+    }
+
+    /// What follows an entry's key: `:` or `=` and a value or an indented body, or a block.
+    fn entry_value(&mut self) -> Option<Expr<'s>> {
+        let open = self.pos;
+        Some(match self.peek()? {
+            TokenKind::Colon | TokenKind::Assign => {
+                self.bump();
+                if self.peek() == Some(TokenKind::Indent) { self.indented_body()? } else { self.value()? }
+            }
+            TokenKind::LBrace => {
+                let items = self.braced_body()?;
+                Expr { kind: ExprKind::Object(items), span: self.span_from(open) }
+            }
+            TokenKind::AngleOpen => {
+                self.bump();
+                let items = self.body(false)?;
+                self.expect(TokenKind::AngleClose)?;
+                Expr { kind: ExprKind::Object(items), span: self.span_from(open) }
+            }
+            TokenKind::LBracket => {
+                let items = self.array_items()?;
+                Expr { kind: ExprKind::Array(items), span: self.span_from(open) }
+            }
+            _ => return None,
+        })
     }
 
     fn entry_key(&mut self) -> Option<KeyPath<'s>> {
@@ -600,6 +625,195 @@ impl<'s, 't> Descent<'s, 't> {
                     return Some(ExprKind::Interpolated(parts));
                 }
                 _ => return None,
+            }
+        }
+    }
+
+    // ---- built values (`built_document`)
+    //
+    // A top-level entry is first read a second way, into values, by a strict subset of the
+    // rules above: what these methods accept, the rules above parse into literals only (and
+    // `literal` makes the scalars for both), which the builder folds as its compiler would
+    // fold their tree. At the first token they do not take, the entry is read again from its
+    // key by the rules above; they are tried once per top-level entry, never again inside one.
+
+    /// The document's statements, as `body(true)` reads them, with literal entries built.
+    fn built_body<B: ValueBuilder<'s, Value = V>>(&mut self, builder: &mut B) -> Option<Vec<Statement<'s, V>>> {
+        self.enter()?;
+        let mut statements = Vec::new();
+        self.skip_separators();
+        loop {
+            let statement = match self.peek() {
+                None | Some(TokenKind::RBrace | TokenKind::AngleClose | TokenKind::Dedent) => break,
+                Some(TokenKind::LBracket) => Statement::Item(self.section()?),
+                Some(TokenKind::Global) => Statement::Item(self.statement()?),
+                Some(_) => self.top_entry(builder)?,
+            };
+            statements.push(statement);
+            if !self.skip_separators() {
+                break;
+            }
+        }
+        self.leave();
+        Some(statements)
+    }
+
+    /// A top-level entry: built when its value is made only of literals, else parsed.
+    fn top_entry<B: ValueBuilder<'s, Value = V>>(&mut self, builder: &mut B) -> Option<Statement<'s, V>> {
+        let start = self.pos;
+        let key = self.entry_key()?;
+        let (open, depth) = (self.pos, self.depth);
+        if let Some((value, value_span)) = self.built_entry_value(builder) {
+            return Some(Statement::Built { key, value, value_span, span: self.span_from(start) });
+        }
+        self.pos = open;
+        self.depth = depth;
+        self.values.clear();
+        self.entries.clear();
+        let value = self.entry_value()?;
+        Some(Statement::Item(Item { kind: ItemKind::Entry { key, value }, span: self.span_from(start) }))
+    }
+
+    /// [`Self::entry_value`], built: the value, and the span its expression would have.
+    fn built_entry_value<B: ValueBuilder<'s, Value = V>>(&mut self, builder: &mut B) -> Option<(V, Span)> {
+        let open = self.pos;
+        let value = match self.peek()? {
+            TokenKind::Colon | TokenKind::Assign => {
+                self.bump();
+                if self.peek() == Some(TokenKind::Indent) {
+                    return self.built_indented_body(builder);
+                }
+                let start = self.pos;
+                let value = self.built_value(builder, is_value_end)?;
+                return Some((value, self.span_from(start)));
+            }
+            TokenKind::LBrace => self.built_braced_object(builder)?,
+            TokenKind::AngleOpen => {
+                self.bump();
+                let value = self.built_object(builder)?;
+                self.expect(TokenKind::AngleClose)?;
+                value
+            }
+            TokenKind::LBracket => self.built_array(builder)?,
+            _ => return None,
+        };
+        Some((value, self.span_from(open)))
+    }
+
+    /// [`Self::indented_body`], built.
+    fn built_indented_body<B: ValueBuilder<'s, Value = V>>(&mut self, builder: &mut B) -> Option<(V, Span)> {
+        self.bump();
+        let start = self.pos;
+        let value = if self.peek() == Some(TokenKind::ListDash) {
+            let base = self.values.len();
+            while self.eat(TokenKind::ListDash) {
+                let item = self.built_unary(builder)?;
+                self.values.push(item);
+                if !self.skip_separators() {
+                    break;
+                }
+            }
+            builder.array(self.values.drain(base..))
+        } else {
+            self.built_object(builder)?
+        };
+        let span = self.span_from(start);
+        self.expect(TokenKind::Dedent)?;
+        Some((value, span))
+    }
+
+    /// `{` object `}`.
+    fn built_braced_object<B: ValueBuilder<'s, Value = V>>(&mut self, builder: &mut B) -> Option<V> {
+        self.bump();
+        let value = self.built_object(builder)?;
+        self.expect(TokenKind::RBrace)?;
+        Some(value)
+    }
+
+    /// A block body (`body(false)`) of one-part keys and built values, as an object.
+    fn built_object<B: ValueBuilder<'s, Value = V>>(&mut self, builder: &mut B) -> Option<V> {
+        self.enter()?;
+        let base = self.entries.len();
+        self.skip_separators();
+        loop {
+            match self.peek() {
+                None | Some(TokenKind::RBrace | TokenKind::AngleClose | TokenKind::Dedent) => break,
+                Some(_) => {
+                    let key = self.key_part()?.name;
+                    let (value, _) = self.built_entry_value(builder)?;
+                    self.entries.push((key, value));
+                }
+            }
+            if !self.skip_separators() {
+                break;
+            }
+        }
+        self.leave();
+        builder.object(self.entries.drain(base..))
+    }
+
+    /// [`Self::array_items`], built.
+    fn built_array<B: ValueBuilder<'s, Value = V>>(&mut self, builder: &mut B) -> Option<V> {
+        self.bump();
+        if is_item_separator(self.peek()) {
+            self.bump();
+        }
+        let base = self.values.len();
+        while self.peek() != Some(TokenKind::RBracket) {
+            let item = self.built_value(builder, ends_array_item)?;
+            self.values.push(item);
+            if !is_item_separator(self.peek()) {
+                break;
+            }
+            self.bump();
+        }
+        self.expect(TokenKind::RBracket)?;
+        Some(builder.array(self.values.drain(base..)))
+    }
+
+    /// A built value that `ends` says ends after it (anything else continues an expression).
+    fn built_value<B: ValueBuilder<'s, Value = V>>(
+        &mut self,
+        builder: &mut B,
+        ends: fn(Option<TokenKind>) -> bool,
+    ) -> Option<V> {
+        let value = self.built_unary(builder)?;
+        ends(self.peek()).then_some(value)
+    }
+
+    /// [`Self::unary`] of literals: `-` and `!` folded by the builder.
+    fn built_unary<B: ValueBuilder<'s, Value = V>>(&mut self, builder: &mut B) -> Option<V> {
+        let op = match self.peek()? {
+            TokenKind::Minus => UnaryOp::Neg,
+            TokenKind::Bang => UnaryOp::Not,
+            _ => return self.built_atom(builder),
+        };
+        self.bump();
+        // `-9223372036854775808`, as `unary` reads it.
+        if op == UnaryOp::Neg && self.peek() == Some(TokenKind::Int) && is_i64_min_magnitude(self.text(self.pos)) {
+            self.bump();
+            return builder.scalar(ExprKind::Int(i64::MIN));
+        }
+        self.enter()?;
+        let operand = self.built_unary(builder)?;
+        self.leave();
+        builder.unary(op, operand)
+    }
+
+    /// A literal, or an object or array of built values.
+    fn built_atom<B: ValueBuilder<'s, Value = V>>(&mut self, builder: &mut B) -> Option<V> {
+        match self.peek()? {
+            TokenKind::LBrace => self.built_braced_object(builder),
+            TokenKind::LBracket => self.built_array(builder),
+            // A variable, not a literal.
+            TokenKind::Global => None,
+            kind => {
+                let literal = self.literal(kind)?;
+                if matches!(literal, ExprKind::Invalid) {
+                    return None;
+                }
+                self.bump();
+                builder.scalar(literal)
             }
         }
     }

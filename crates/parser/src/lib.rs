@@ -6,7 +6,8 @@
 //! that pass gave up: once with chumsky's cheapest error type, and again with rich errors and
 //! recovery only when the input has errors, so valid input never pays for diagnostics. Both
 //! parsers build the same AST. Parsing never gives up: the result has an AST (with `Invalid`
-//! nodes where recovery skipped input) and the list of errors.
+//! nodes where recovery skipped input) and the list of errors. `parse_building` is `parse` for
+//! a caller that wants the values of literal-only entries rather than their trees.
 
 pub mod ast;
 mod descent;
@@ -23,7 +24,9 @@ use tusk_lexer::{Token, TokenKind};
 
 pub use error::{ParseError, ParseErrorKind};
 
-use crate::ast::{Document, Expr};
+use std::borrow::Cow;
+
+use crate::ast::{BuiltDocument, Document, Expr, ExprKind, UnaryOp};
 
 /// Parser settings.
 #[derive(Clone, Copy, Debug)]
@@ -65,8 +68,58 @@ pub enum Line<'src> {
     Expression(Expr<'src>),
 }
 
+/// Builds the values of a document's entries that are made only of literals while the
+/// descent pass reads them ([`parse_building`]), so that those entries need no syntax tree:
+/// most entries of a config file are such. Every method may refuse (`None`): the entry is then
+/// parsed into a syntax tree like any other, so a builder only accepts what it folds exactly
+/// as its compiler would fold the tree.
+pub trait ValueBuilder<'src> {
+    /// The values it builds.
+    type Value;
+
+    /// A scalar literal: `Null`, `Bool`, `Int`, `Float`, `Str` or `Range`.
+    fn scalar(&mut self, literal: ExprKind<'src>) -> Option<Self::Value>;
+
+    /// `-value` or `!value`.
+    fn unary(&mut self, op: UnaryOp, operand: Self::Value) -> Option<Self::Value>;
+
+    /// An array of these items, in order.
+    fn array(&mut self, items: std::vec::Drain<'_, Self::Value>) -> Self::Value;
+
+    /// An object of these entries (one-part keys, unescaped), in order. A repeated key is
+    /// best refused: the syntax tree's route can warn about it.
+    fn object(&mut self, entries: std::vec::Drain<'_, (Cow<'src, str>, Self::Value)>) -> Option<Self::Value>;
+}
+
 /// Parses a whole document.
 pub fn parse(source: &str, options: ParseOptions) -> Parsed<Document<'_>> {
+    parse_document(source, options, |tokens| descent::document(source, tokens, options.max_depth), |ast| ast)
+}
+
+/// Parses a whole document as [`parse`] does, with the values of its top-level entries that are
+/// made only of literals built by `builder` (when the input is valid and the descent pass reads
+/// it; otherwise every statement is a syntax tree, and the errors are those of [`parse`]).
+pub fn parse_building<'src, B: ValueBuilder<'src>>(
+    source: &'src str,
+    options: ParseOptions,
+    builder: &mut B,
+) -> Parsed<BuiltDocument<'src, B::Value>> {
+    parse_document(
+        source,
+        options,
+        |tokens| descent::built_document(source, tokens, options.max_depth, builder),
+        BuiltDocument::from,
+    )
+}
+
+/// A document by the descent pass `fast`, else by the grammar (whose tree `from_tree` turns
+/// into the result).
+fn parse_document<'src, T>(
+    source: &'src str,
+    options: ParseOptions,
+    fast: impl FnOnce(&[layout::SpannedToken]) -> Option<T>,
+    from_tree: impl Fn(Document<'src>) -> T,
+) -> Parsed<T> {
     let mut prepared = prepare(source, options, layout::LayoutMode::Document);
     let Some(tokens) = prepared.tokens.take() else {
         return Parsed { ast: None, errors: prepared.errors };
@@ -74,19 +127,19 @@ pub fn parse(source: &str, options: ParseOptions) -> Parsed<Document<'_>> {
     let tokens = &tokens;
     let eoi = end_of_input(source);
     if prepared.is_clean() {
-        if let Some(ast) = descent::document(source, tokens, options.max_depth) {
+        if let Some(ast) = fast(tokens) {
             return Parsed { ast: Some(ast), errors: prepared.errors };
         }
         let result = grammar::document::<EmptyErr>(source).parse(tokens.as_slice().split_token_span(eoi));
         if !result.has_errors()
             && let Some(ast) = result.into_output()
         {
-            return Parsed { ast: Some(ast), errors: prepared.errors };
+            return Parsed { ast: Some(from_tree(ast)), errors: prepared.errors };
         }
     }
     let (ast, errors) =
         grammar::document::<RichError<'_>>(source).parse(tokens.as_slice().split_token_span(eoi)).into_output_errors();
-    finish(source, prepared, ast, errors)
+    finish(source, prepared, ast.map(from_tree), errors)
 }
 
 /// Parses a single expression (for `tusk eval`).

@@ -3,7 +3,7 @@
 use tusk_diagnostics::{RenderOptions, SourceMap, render_all};
 
 use crate::ast::*;
-use crate::{ParseOptions, parse};
+use crate::{ParseOptions, ValueBuilder, parse, parse_building};
 
 fn check_errors(source: &str) -> String {
     let parsed = parse(source, ParseOptions::default());
@@ -159,6 +159,7 @@ fn check_passes_agree(name: &str, source: &str) -> bool {
     match (&chumsky, &descent) {
         (Outcome::Accepted(expected), Outcome::Accepted(found)) => {
             assert_eq!(expected, found, "{name}: the descent pass built a different tree");
+            check_built_statements(name, source, expected);
             true
         }
         (Outcome::Accepted(_), Outcome::Rejected) => panic!("{name}: the descent pass gave up on valid input"),
@@ -167,6 +168,106 @@ fn check_passes_agree(name: &str, source: &str) -> bool {
         }
         (Outcome::NotParsed, Outcome::NotParsed) | (Outcome::Rejected, Outcome::Rejected) => false,
         _ => panic!("{name}: the passes disagree on whether the input reaches them"),
+    }
+}
+
+/// A value of [`TreeBuilder`]: the literals it was built from, so that it can be compared with
+/// what the tree holds.
+#[derive(Debug, PartialEq)]
+enum Built {
+    Scalar(String),
+    Unary(UnaryOp, Box<Built>),
+    Array(Vec<Built>),
+    Object(Vec<(String, Built)>),
+}
+
+/// Builds [`Built`]s, refusing objects with a repeated key (as the evaluator's builder does).
+struct TreeBuilder;
+
+impl<'src> ValueBuilder<'src> for TreeBuilder {
+    type Value = Built;
+
+    fn scalar(&mut self, literal: ExprKind<'src>) -> Option<Built> {
+        assert!(
+            matches!(
+                literal,
+                ExprKind::Null
+                    | ExprKind::Bool(_)
+                    | ExprKind::Int(_)
+                    | ExprKind::Float(_)
+                    | ExprKind::Str(_)
+                    | ExprKind::Range(..)
+            ),
+            "not a scalar literal: {literal:?}"
+        );
+        Some(Built::Scalar(format!("{literal:?}")))
+    }
+
+    fn unary(&mut self, op: UnaryOp, operand: Built) -> Option<Built> {
+        Some(Built::Unary(op, Box::new(operand)))
+    }
+
+    fn array(&mut self, items: std::vec::Drain<'_, Built>) -> Built {
+        Built::Array(items.collect())
+    }
+
+    fn object(&mut self, entries: std::vec::Drain<'_, (std::borrow::Cow<'src, str>, Built)>) -> Option<Built> {
+        let entries: Vec<(String, Built)> = entries.map(|(key, value)| (key.into_owned(), value)).collect();
+        let unique = entries.iter().enumerate().all(|(i, (key, _))| entries[..i].iter().all(|(k, _)| k != key));
+        unique.then_some(Built::Object(entries))
+    }
+}
+
+/// What [`TreeBuilder`] should build from a tree: `None` when it is not made only of literals.
+fn built_from_tree(expr: &Expr<'_>) -> Option<Built> {
+    Some(match &expr.kind {
+        ExprKind::Null
+        | ExprKind::Bool(_)
+        | ExprKind::Int(_)
+        | ExprKind::Float(_)
+        | ExprKind::Str(_)
+        | ExprKind::Range(..) => Built::Scalar(format!("{:?}", expr.kind)),
+        ExprKind::Unary(op, operand) => Built::Unary(*op, Box::new(built_from_tree(operand)?)),
+        ExprKind::Array(items) => Built::Array(items.iter().map(built_from_tree).collect::<Option<_>>()?),
+        ExprKind::Object(items) => {
+            let mut entries = Vec::new();
+            for item in items {
+                let ItemKind::Entry { key, value } = &item.kind else { return None };
+                let [key] = &**key else { return None };
+                entries.push((std::borrow::Cow::Owned(key.name.to_string()), built_from_tree(value)?));
+            }
+            TreeBuilder.object(entries.drain(..))?
+        }
+        _ => return None,
+    })
+}
+
+/// `parse_building` on a document the descent pass accepts: every top-level entry made only of
+/// literals is built, into what its tree holds, with the tree's key and spans; every other
+/// statement is the tree's.
+fn check_built_statements(name: &str, source: &str, tree: &Document<'_>) {
+    let built = parse_building(source, ParseOptions::default(), &mut TreeBuilder);
+    assert!(built.errors.is_empty(), "{name}: {:?}", built.errors);
+    let statements = built.ast.expect("a document").statements;
+    assert_eq!(statements.len(), tree.items.len(), "{name}");
+    for (statement, item) in statements.iter().zip(&tree.items) {
+        let literals = match &item.kind {
+            ItemKind::Entry { value, .. } => built_from_tree(value),
+            _ => None,
+        };
+        match statement {
+            Statement::Item(parsed) => {
+                assert_eq!(parsed, item, "{name}");
+                assert_eq!(literals, None, "{name}: an entry made only of literals was not built: {item:?}");
+            }
+            Statement::Built { key, value, value_span, span } => {
+                let ItemKind::Entry { key: tree_key, value: tree_value } = &item.kind else {
+                    panic!("{name}: built a statement that is no entry: {item:?}")
+                };
+                assert_eq!((key, *span, *value_span), (tree_key, item.span, tree_value.span), "{name}");
+                assert_eq!(Some(value), literals.as_ref(), "{name}");
+            }
+        }
     }
 }
 
@@ -271,6 +372,11 @@ fn descent_pass_agrees_on_every_construct() {
         "404: \"not found\"\ntrue: 1\n'single': 2\n\"esc\\taped\": 3\n",
         "f: @if(a,\n  b,\n  c\n)\n",
         "a: {\n}\nb: [\n]\n",
+        "a: -4\nb: [-1, !true, --3, -2.5, -\"s\"]\nc: { x: 1, x: 2 }\nd: [{ x: 1, x: 2 }]\ne { f: g }\n",
+        "a:\n  - 1\n  - [2, { b: 3 }]\n  - -4\nc:\n  d: 'x'\n  e:\n    f: \"\"\"raw\"\"\"\n",
+        "a: [1][0]\nb: 1 + 2\nc: -[1]\nd: { e: 1 }.e\nf: [1, 2 * 3]\ng: { h.i: 1 }\nj: { $k: 1 }\nl: 1-3\n",
+        "m: {\"q k\": 1, 2: 2, true: 3}\nn > \n  o: [\n    1,\n  ]\n<\np: $g\n[s]\nt.u: 1\n",
+        "a:\n  - 1 + 2\nb:\n  - 1\n  - x\nc: \"${1}\"\nd: 9223372036854775807\ne: -9223372036854775808\n",
     ];
     for source in valid {
         assert!(check_passes_agree(source, source), "{source:?} should be valid");

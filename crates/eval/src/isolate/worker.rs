@@ -12,7 +12,7 @@ use tusk_parser::{Line, ParseOptions};
 use super::ParallelError;
 use super::code;
 use super::portable::{PortableFunction, PortableValue};
-use crate::compile::{CompileState, Compiler};
+use crate::compile::{CompileState, Compiler, parse_document};
 use crate::function::{Closure, Function, NativeFunction};
 use crate::interp::Interpreter;
 use crate::ir::{LambdaProto, Program};
@@ -270,15 +270,15 @@ fn compile(runtime: &Runtime, source: &SourceCopy) -> Program {
     if source.line {
         let parsed = tusk_parser::parse_line(&source.text, options);
         return match parsed.ast {
-            Some(Line::Statements(document)) => compiler(&mut state).compile_document(&document).0,
+            Some(Line::Statements(document)) => compiler(&mut state).compile_document(document.into()).0,
             Some(Line::Expression(expression)) => compiler(&mut state).compile_expression(&expression).0,
             None => Program { ops: Vec::new(), slots: 0, globals: 0, globals_read: Vec::new(), expression: None },
         };
     }
-    let parsed = tusk_parser::parse(&source.text, options);
+    let parsed = parse_document(&source.text, options);
     match parsed.ast {
         Some(document) => {
-            compiler(&mut state).recovered_from_errors(!parsed.errors.is_empty()).compile_document(&document).0
+            compiler(&mut state).recovered_from_errors(!parsed.errors.is_empty()).compile_document(document).0
         }
         None => Program { ops: Vec::new(), slots: 0, globals: 0, globals_read: Vec::new(), expression: None },
     }
