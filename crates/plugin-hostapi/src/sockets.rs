@@ -60,15 +60,22 @@ pub fn take(ticket: u64) -> Result<(OwnedFd, Vec<u8>), String> {
     }
 }
 
+/// Whether the socket of `ticket` still waits to be taken.
+#[cfg(unix)]
+pub fn is_waiting(ticket: u64) -> bool {
+    desk().waiting.contains_key(&ticket)
+}
+
 /// How many sockets wait to be taken (for leak checks in tests).
 #[cfg(unix)]
 pub fn waiting() -> usize {
     desk().waiting.len()
 }
 
-/// Why `fd` cannot be deposited, if it is not an open socket.
+/// Why `fd` cannot be deposited, if it is not an open socket (the host checks what a
+/// sandboxed runner sends too, not only what an in-process plugin hands over).
 #[cfg(unix)]
-pub(crate) fn check_socket(fd: i64) -> Result<std::os::fd::RawFd, String> {
+pub fn check_socket(fd: i64) -> Result<std::os::fd::RawFd, String> {
     let raw = std::os::fd::RawFd::try_from(fd).ok().filter(|raw| *raw >= 0);
     let Some(raw) = raw else { return Err(format!("{fd} is not a file descriptor")) };
     // SAFETY: `fstat` only writes the record it is given, which is large enough; a descriptor
