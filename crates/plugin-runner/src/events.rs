@@ -356,3 +356,80 @@ pub(crate) fn release(function: u64) {
         let _ = events.send(&EventToHost::Release { function });
     }
 }
+
+/// The runner's half of the hand-off against a host that answers once and then hangs up: the
+/// test is the host, over a real socket pair with real descriptors. (One test: the channel is
+/// the process's.)
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+
+    use super::*;
+
+    fn answer(host: &UnixStream, message: &EventToRunner, socket: Option<&OwnedFd>) {
+        let mut buffer = Vec::new();
+        encode_frame(&mut buffer, |out| message.encode(out)).unwrap();
+        let fds: Vec<_> = socket.iter().map(|socket| socket.as_fd()).collect();
+        fdpass::send(host, &buffer, &fds).unwrap();
+    }
+
+    fn request(host: &UnixStream) -> (EventToHost, Vec<OwnedFd>) {
+        let mut reader = Receiver::new(host, 1);
+        let mut buffer = Vec::new();
+        assert!(read_frame(&mut reader, &mut buffer).unwrap());
+        (EventToHost::decode(&buffer).unwrap(), reader.descriptors())
+    }
+
+    #[test]
+    fn deposits_and_takes_reach_the_host_and_a_gone_host_leaves_the_socket_with_the_plugin() {
+        let (host, runner) = UnixStream::pair().unwrap();
+        use_channel(runner);
+        let serving = std::thread::spawn(move || {
+            let (EventToHost::Deposit { id, prefix }, mut fds) = request(&host) else { panic!("not a deposit") };
+            assert_eq!((prefix.as_slice(), fds.len()), (&b"ahead"[..], 1));
+            let deposited = fds.pop().unwrap();
+            answer(&host, &EventToRunner::Deposited { id, result: Ok(7) }, None);
+            let (EventToHost::Take { id, ticket: 7 }, fds) = request(&host) else { panic!("not a take of 7") };
+            assert!(fds.is_empty());
+            answer(&host, &EventToRunner::Taken { id, result: Ok(prefix) }, Some(&deposited));
+            drop(deposited);
+            let (EventToHost::Take { id, ticket: 8 }, _) = request(&host) else { panic!("not a take of 8") };
+            let refusal = "no connection was ever deposited under ticket 8".to_string();
+            answer(&host, &EventToRunner::Taken { id, result: Err(refusal) }, None);
+        });
+        let (socket, peer) = UnixStream::pair().unwrap();
+        let ticket = deposit(OwnedFd::from(socket), b"ahead".to_vec()).unwrap_or_else(|(_, why)| panic!("{why}"));
+        assert_eq!(ticket, 7);
+        let (taken, ahead) = take(7).unwrap_or_else(|_| panic!("nothing taken"));
+        assert_eq!(ahead, b"ahead");
+        (&UnixStream::from(taken)).write_all(b"x").unwrap();
+        let mut byte = [0u8; 1];
+        (&peer).read_exact(&mut byte).unwrap();
+        assert_eq!(&byte, b"x");
+        // The taken copy was the last one: the runner closed its own after the deposit.
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        assert_eq!((&peer).read(&mut byte).unwrap(), 0);
+        match take(8) {
+            Err(TakeFailure::NotFound(why)) => assert_eq!(why, "no connection was ever deposited under ticket 8"),
+            _ => panic!("a ticket never issued was taken"),
+        }
+        serving.join().unwrap();
+        // The host is gone: a deposit fails and the socket is still the plugin's, open.
+        let (socket, peer) = UnixStream::pair().unwrap();
+        let raw = socket.as_raw_fd();
+        let Err((back, why)) = deposit(OwnedFd::from(socket), Vec::new()) else { panic!("deposited with no host") };
+        assert_eq!(back.as_raw_fd(), raw);
+        assert!(
+            why == "the host closed the event channel" || why.starts_with("the host's event channel is closed ("),
+            "{why}"
+        );
+        (&UnixStream::from(back)).write_all(b"y").unwrap();
+        (&peer).read_exact(&mut byte).unwrap();
+        assert_eq!(&byte, b"y");
+        match take(9) {
+            Err(TakeFailure::Failed(why)) => assert!(why.contains("event channel"), "{why}"),
+            _ => panic!("taken with no host"),
+        }
+    }
+}

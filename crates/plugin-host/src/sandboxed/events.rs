@@ -193,3 +193,144 @@ pub(crate) fn retain(
     retained.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(id);
     Ok(Some(id.to_string()))
 }
+
+/// The host's side of the hand-off against a runner that breaks the rules: the test is the
+/// runner, speaking the protocol over a real socket pair with real descriptors.
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::fd::AsFd;
+
+    use super::*;
+
+    /// A channel served by the host's thread (no event loop: the desk needs none), and the
+    /// runner's end.
+    fn served() -> UnixStream {
+        let (host, runner) = UnixStream::pair().unwrap();
+        start(host, "test", None, Retained::default()).unwrap();
+        runner
+    }
+
+    fn send(runner: &UnixStream, message: &EventToHost, fds: &[std::os::fd::BorrowedFd<'_>]) {
+        let mut buffer = Vec::new();
+        encode_frame(&mut buffer, |out| message.encode(out)).unwrap();
+        fdpass::send(runner, &buffer, fds).unwrap();
+    }
+
+    /// The host's next answer and the descriptors that came with it; `None` once it hung up.
+    fn answer(runner: &UnixStream) -> Option<(EventToRunner, Vec<OwnedFd>)> {
+        let mut reader = Receiver::new(runner, 1);
+        let mut buffer = Vec::new();
+        match read_frame(&mut reader, &mut buffer) {
+            Ok(true) => Some((EventToRunner::decode(&buffer).unwrap(), reader.descriptors())),
+            _ => None,
+        }
+    }
+
+    /// True when every copy of the other end of `peer` is closed (it reads the end of stream).
+    fn closed(peer: &UnixStream) -> bool {
+        peer.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        matches!((&*peer).read(&mut [0u8; 1]), Ok(0))
+    }
+
+    #[test]
+    fn a_deposit_and_a_take_cross_the_channel_with_their_bytes() {
+        let runner = served();
+        let (socket, peer) = UnixStream::pair().unwrap();
+        send(&runner, &EventToHost::Deposit { id: 1, prefix: b"ahead".to_vec() }, &[socket.as_fd()]);
+        drop(socket);
+        let Some((EventToRunner::Deposited { id: 1, result: Ok(ticket) }, fds)) = answer(&runner) else {
+            panic!("no ticket")
+        };
+        assert!(fds.is_empty());
+        assert!(sockets::is_waiting(ticket));
+        send(&runner, &EventToHost::Take { id: 2, ticket }, &[]);
+        let Some((EventToRunner::Taken { id: 2, result: Ok(prefix) }, mut fds)) = answer(&runner) else {
+            panic!("nothing taken")
+        };
+        assert_eq!(prefix, b"ahead");
+        let taken = UnixStream::from(fds.pop().expect("the socket came with the answer"));
+        (&taken).write_all(b"x").unwrap();
+        let mut byte = [0u8; 1];
+        (&peer).read_exact(&mut byte).unwrap();
+        assert_eq!(&byte, b"x");
+        // The host kept no copy: the taker's is the last.
+        drop(taken);
+        assert!(closed(&peer));
+        send(&runner, &EventToHost::Take { id: 3, ticket }, &[]);
+        let Some((EventToRunner::Taken { id: 3, result: Err(why) }, fds)) = answer(&runner) else { panic!() };
+        assert_eq!(why, format!("the connection of ticket {ticket} was taken already (a ticket is good once)"));
+        assert!(fds.is_empty(), "a refusal carries no descriptor");
+    }
+
+    #[test]
+    fn what_is_not_a_socket_is_refused_and_closed() {
+        let runner = served();
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        send(&runner, &EventToHost::Deposit { id: 1, prefix: Vec::new() }, &[reader.as_fd()]);
+        drop(reader);
+        let Some((EventToRunner::Deposited { id: 1, result: Err(why) }, _)) = answer(&runner) else { panic!() };
+        assert!(why.starts_with("descriptor ") && why.ends_with(" is not a socket"), "{why}");
+        // The host closed its copy: the pipe has no reader left.
+        assert_eq!(writer.write(b"x").unwrap_err().kind(), std::io::ErrorKind::BrokenPipe);
+    }
+
+    #[test]
+    fn descriptors_where_none_belong_are_closed_and_end_the_channel() {
+        let runner = served();
+        let (socket, peer) = UnixStream::pair().unwrap();
+        let release = EventToHost::Release { function: 1 };
+        send(&runner, &release, &[socket.as_fd()]);
+        drop(socket);
+        assert!(answer(&runner).is_none(), "the host hung up");
+        assert!(closed(&peer), "the stray descriptor was closed");
+    }
+
+    #[test]
+    fn more_descriptors_than_a_deposit_carries_are_closed_and_end_the_channel() {
+        let runner = served();
+        let pairs: Vec<(UnixStream, UnixStream)> = (0..3).map(|_| UnixStream::pair().unwrap()).collect();
+        let fds: Vec<_> = pairs.iter().map(|(socket, _)| socket.as_fd()).collect();
+        send(&runner, &EventToHost::Deposit { id: 1, prefix: Vec::new() }, &fds);
+        let peers: Vec<UnixStream> = pairs.into_iter().map(|(_, peer)| peer).collect();
+        assert!(answer(&runner).is_none(), "the host hung up");
+        assert!(peers.iter().all(closed), "every descriptor was closed");
+    }
+
+    #[test]
+    fn a_deposit_without_its_socket_ends_the_channel() {
+        let runner = served();
+        send(&runner, &EventToHost::Deposit { id: 1, prefix: Vec::new() }, &[]);
+        assert!(answer(&runner).is_none(), "the host hung up");
+    }
+
+    #[test]
+    fn one_runner_keeps_only_so_many_sockets_waiting() {
+        let runner = served();
+        let (socket, _peer) = UnixStream::pair().unwrap();
+        let mut tickets = Vec::new();
+        for id in 0..=MAX_WAITING_DEPOSITS as u64 {
+            send(&runner, &EventToHost::Deposit { id, prefix: Vec::new() }, &[socket.as_fd()]);
+            match answer(&runner) {
+                Some((EventToRunner::Deposited { result: Ok(ticket), .. }, _)) => tickets.push(ticket),
+                Some((EventToRunner::Deposited { result: Err(why), .. }, _)) => {
+                    assert_eq!(tickets.len(), MAX_WAITING_DEPOSITS);
+                    assert_eq!(
+                        why,
+                        "256 sockets of this plugin wait on the hand-off desk already: take some first"
+                    );
+                }
+                _ => panic!("no answer"),
+            }
+        }
+        assert_eq!(tickets.len(), MAX_WAITING_DEPOSITS, "the last deposit was refused");
+        // Taken ones make room again.
+        drop(sockets::take(tickets[0]));
+        send(&runner, &EventToHost::Deposit { id: 999, prefix: Vec::new() }, &[socket.as_fd()]);
+        let Some((EventToRunner::Deposited { id: 999, result: Ok(ticket) }, _)) = answer(&runner) else { panic!() };
+        tickets[0] = ticket;
+        for ticket in tickets {
+            drop(sockets::take(ticket));
+        }
+    }
+}
