@@ -179,7 +179,10 @@ mod tests {
         assert!(reader.descriptors().is_empty());
         // More than a message may carry at all: refused before anything is sent.
         let many: Vec<BorrowedFd<'_>> = (0..5).map(|_| sockets[0].as_fd()).collect();
-        assert_eq!(send(&left, b"x", &many).unwrap_err().to_string(), "5 descriptors are more than a message carries (4)");
+        assert_eq!(
+            send(&left, b"x", &many).unwrap_err().to_string(),
+            "5 descriptors are more than a message carries (4)"
+        );
     }
 
     #[test]

@@ -64,9 +64,7 @@ fn round_trip(host: &mut TestHost, from: &str, to: &str) {
     for taker in [from, to] {
         assert_eq!(
             message(host, &format!("@{taker}.take({ticket})")),
-            format!(
-                "@{taker}.take: the connection of ticket {ticket} was taken already (a ticket is good once)"
-            )
+            format!("@{taker}.take: the connection of ticket {ticket} was taken already (a ticket is good once)")
         );
     }
 }
@@ -105,10 +103,7 @@ fn a_sandboxed_plugin_gets_the_desks_refusals_word_for_word() {
     );
     // Only sockets are deposited: the runner checks before anything crosses.
     let pipe = message(&mut host, "@handoff_b.deposit_pipe()");
-    assert!(
-        pipe.starts_with("@handoff_b.deposit_pipe: descriptor ") && pipe.ends_with(" is not a socket"),
-        "{pipe}"
-    );
+    assert!(pipe.starts_with("@handoff_b.deposit_pipe: descriptor ") && pipe.ends_with(" is not a socket"), "{pipe}");
     // The runner still works after the refusals.
     round_trip(&mut host, "handoff_a", "handoff_b");
 }

@@ -224,7 +224,11 @@ impl Events {
     }
 
     /// Sends a deposit or take (`socket` attached to a deposit) and waits for its answer.
-    fn hand_off(&'static self, message: impl FnOnce(u64) -> EventToHost, socket: Option<&OwnedFd>) -> Result<HandOff, String> {
+    fn hand_off(
+        &'static self,
+        message: impl FnOnce(u64) -> EventToHost,
+        socket: Option<&OwnedFd>,
+    ) -> Result<HandOff, String> {
         self.ensure_reader()?;
         let id = {
             let mut state = self.state();

@@ -103,7 +103,9 @@ fn serve(channel: &UnixStream, events: Option<&PluginEvents>, writer: &Writer, r
                     answer.send(&EventToRunner::PostDone { id, result });
                 });
                 let refused = match events {
-                    Some(events) => events.post(function, args_json, reply).err().map(|_| tusk_eval::events::SHUTTING_DOWN),
+                    Some(events) => {
+                        events.post(function, args_json, reply).err().map(|_| tusk_eval::events::SHUTTING_DOWN)
+                    }
                     None => Some(crate::ffi::NO_LOOP),
                 };
                 if let Some(why) = refused {
@@ -135,7 +137,9 @@ fn serve(channel: &UnixStream, events: Option<&PluginEvents>, writer: &Writer, r
                 let socket = fds.pop().expect("a deposit's descriptor was counted");
                 let result = deposit(socket, prefix, &mut deposited);
                 let ticket = result.as_ref().ok().copied();
-                if !writer.send(&EventToRunner::Deposited { id, result }) && let Some(ticket) = ticket {
+                if !writer.send(&EventToRunner::Deposited { id, result })
+                    && let Some(ticket) = ticket
+                {
                     // Nobody will ever know the ticket: close the socket now.
                     drop(sockets::take(ticket));
                 }
@@ -315,10 +319,7 @@ mod tests {
                 Some((EventToRunner::Deposited { result: Ok(ticket), .. }, _)) => tickets.push(ticket),
                 Some((EventToRunner::Deposited { result: Err(why), .. }, _)) => {
                     assert_eq!(tickets.len(), MAX_WAITING_DEPOSITS);
-                    assert_eq!(
-                        why,
-                        "256 sockets of this plugin wait on the hand-off desk already: take some first"
-                    );
+                    assert_eq!(why, "256 sockets of this plugin wait on the hand-off desk already: take some first");
                 }
                 _ => panic!("no answer"),
             }
