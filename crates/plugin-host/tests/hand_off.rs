@@ -89,6 +89,26 @@ fn a_connection_passes_between_two_sandboxed_plugins() {
     round_trip(&mut host, "handoff_b", "handoff_a");
 }
 
+/// A posted call's `done` runs on the runner's event thread, the one that reads the host's
+/// answers: a take there must read its own answer rather than wait for itself.
+#[test]
+fn a_sandboxed_plugin_takes_a_connection_in_the_done_of_a_posted_call() {
+    let mut host = host(&["handoff_b"]);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let ticket = ticket(&mut host, &format!("@handoff_a.deposit({port}, \"later:\")"));
+    let (mut far_end, _) = listener.accept().unwrap();
+    far_end.set_read_timeout(Some(GUARD)).unwrap();
+    assert_eq!(host.value(&format!("@handoff_b.echo_when(() => {ticket})")).unwrap(), json!("posted"));
+    let end = host.runtime.run_events(Some(std::time::Instant::now() + GUARD));
+    assert_eq!(end, tusk_eval::events::LoopEnd::Idle);
+    far_end.write_all(b"ping\n").unwrap();
+    let mut echoed = [0u8; 11];
+    far_end.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"later:ping\n");
+    assert_eq!(host.value("@handoff_b.last_error()").unwrap(), json!(null));
+}
+
 #[test]
 fn a_sandboxed_plugin_gets_the_desks_refusals_word_for_word() {
     let mut host = host(&["handoff_b"]);
