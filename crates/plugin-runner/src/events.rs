@@ -125,9 +125,10 @@ impl Events {
                     let fds = receiver.descriptors();
                     match EventToRunner::decode(buffer) {
                         Ok(message) if message.descriptors() == fds.len() => Ok((message, fds)),
-                        Ok(_) => Err(format!(
-                            "the host sent {} descriptors with an event message that carries none",
-                            fds.len()
+                        Ok(message) => Err(format!(
+                            "the host sent {} descriptors with an event message that carries {}",
+                            fds.len(),
+                            message.descriptors()
                         )),
                         Err(error) => Err(format!("the host sent an invalid event message ({error})")),
                     }

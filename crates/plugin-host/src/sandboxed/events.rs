@@ -28,6 +28,11 @@ use crate::events::PluginEvents;
 /// descriptor of this process, and a hostile runner must not exhaust them.
 pub(crate) const MAX_WAITING_DEPOSITS: usize = 256;
 
+/// How many tickets that were never issued one runner may present before its takes are
+/// refused: tickets carry random bits so that they cannot be guessed, and this keeps a hostile
+/// plugin from trying its way through them.
+pub(crate) const MAX_UNKNOWN_TICKETS: usize = 64;
+
 /// The writing side of a runner's event channel.
 #[derive(Clone)]
 struct Writer(Arc<Mutex<(UnixStream, Vec<u8>)>>);
@@ -84,6 +89,8 @@ fn serve(channel: &UnixStream, events: Option<&PluginEvents>, writer: &Writer, r
     let mut services: HashMap<u64, u64> = HashMap::new();
     // Tickets of the sockets this runner deposited (pruned as they are taken).
     let mut deposited: Vec<u64> = Vec::new();
+    // Takes of tickets that were never issued.
+    let mut unknown = 0usize;
     let mut buffer = Vec::new();
     // A frame carries one descriptor at most (a deposit's); more are closed, and end the channel.
     let mut reader = Receiver::new(channel, 1);
@@ -144,15 +151,28 @@ fn serve(channel: &UnixStream, events: Option<&PluginEvents>, writer: &Writer, r
                     drop(sockets::take(ticket));
                 }
             }
-            EventToHost::Take { id, ticket } => match sockets::take(ticket) {
-                // The runner gets a copy; ours closes here (a runner gone by now loses it).
-                Ok((socket, prefix)) => {
-                    writer.send_with(&EventToRunner::Taken { id, result: Ok(prefix) }, Some(&socket));
+            EventToHost::Take { id, ticket } => {
+                let taken = if unknown >= MAX_UNKNOWN_TICKETS {
+                    Err(format!(
+                        "this plugin presented {unknown} tickets that were never issued: it may take no more \
+                         connections (a ticket is handed over, not guessed)"
+                    ))
+                } else {
+                    sockets::take_or_why(ticket).map_err(|(missing, message)| {
+                        unknown += usize::from(missing == sockets::Missing::NeverIssued);
+                        message
+                    })
+                };
+                match taken {
+                    // The runner gets a copy; ours closes here (a runner gone by now loses it).
+                    Ok((socket, prefix)) => {
+                        writer.send_with(&EventToRunner::Taken { id, result: Ok(prefix) }, Some(&socket));
+                    }
+                    Err(message) => {
+                        writer.send(&EventToRunner::Taken { id, result: Err(message) });
+                    }
                 }
-                Err(message) => {
-                    writer.send(&EventToRunner::Taken { id, result: Err(message) });
-                }
-            },
+            }
         }
     }
     if let Some(events) = events {
@@ -306,6 +326,29 @@ mod tests {
         let runner = served();
         send(&runner, &EventToHost::Deposit { id: 1, prefix: Vec::new() }, &[]);
         assert!(answer(&runner).is_none(), "the host hung up");
+    }
+
+    #[test]
+    fn a_runner_that_keeps_guessing_tickets_is_refused_takes() {
+        let runner = served();
+        let (socket, _peer) = UnixStream::pair().unwrap();
+        let ticket = sockets::deposit(OwnedFd::from(socket), Vec::new());
+        // Guesses around a waiting ticket: never issued, each one.
+        for id in 0..MAX_UNKNOWN_TICKETS as u64 {
+            send(&runner, &EventToHost::Take { id, ticket: ticket ^ (id + 1) }, &[]);
+            let Some((EventToRunner::Taken { result: Err(why), .. }, _)) = answer(&runner) else { panic!() };
+            assert!(why.starts_with("no connection was ever deposited under ticket "), "{why}");
+        }
+        // Now even the right ticket is refused, and the socket still waits for its taker.
+        send(&runner, &EventToHost::Take { id: 100, ticket }, &[]);
+        let Some((EventToRunner::Taken { result: Err(why), .. }, fds)) = answer(&runner) else { panic!() };
+        assert_eq!(
+            why,
+            "this plugin presented 64 tickets that were never issued: it may take no more connections (a ticket is \
+             handed over, not guessed)"
+        );
+        assert!(fds.is_empty());
+        assert!(sockets::take(ticket).is_ok());
     }
 
     #[test]
