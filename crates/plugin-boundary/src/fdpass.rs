@@ -15,7 +15,7 @@
 //! The crate's second `unsafe` module (with `ring::shm`): owning what `recvmsg` installed.
 #![allow(unsafe_code)]
 
-use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
 
@@ -124,22 +124,10 @@ impl Read for Receiver<'_> {
     }
 }
 
-/// A [`Write`] for frames that carry no descriptor, on the same socket (for `write_frame`).
-pub struct Sender<'a>(pub &'a UnixStream);
-
-impl Write for Sender<'_> {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        send(self.0, bytes, &[]).map(|()| bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
     use std::os::fd::AsFd;
 
     #[test]

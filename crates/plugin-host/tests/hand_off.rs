@@ -102,11 +102,11 @@ fn a_sandboxed_plugin_takes_a_connection_in_the_done_of_a_posted_call() {
     assert_eq!(host.value(&format!("@handoff_b.echo_when(() => {ticket})")).unwrap(), json!("posted"));
     let end = host.runtime.run_events(Some(std::time::Instant::now() + GUARD));
     assert_eq!(end, tusk_eval::events::LoopEnd::Idle);
+    assert_eq!(host.value("@handoff_b.last_error()").unwrap(), json!(null));
     far_end.write_all(b"ping\n").unwrap();
     let mut echoed = [0u8; 11];
     far_end.read_exact(&mut echoed).unwrap();
     assert_eq!(&echoed, b"later:ping\n");
-    assert_eq!(host.value("@handoff_b.last_error()").unwrap(), json!(null));
 }
 
 #[test]

@@ -106,7 +106,10 @@ impl Events {
                 while self.pump() {}
             });
             if let Err(error) = spawned {
-                started = Err(format!("cannot start the runner's event thread: {error}"));
+                let why = format!("cannot start the runner's event thread: {error}");
+                // Nothing will read the host's answers: whoever waits or asks later is told.
+                self.close(why.clone());
+                started = Err(why);
             }
         });
         started
