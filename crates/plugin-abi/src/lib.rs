@@ -450,8 +450,10 @@ pub struct HostApi {
     /// read ahead): on `OK` the descriptor belongs to the host, which closes it if nobody ever
     /// takes it, and `out` gets a single-use ticket. On any other status the descriptor still
     /// belongs to the caller. `INVALID` when `socket` is not an open socket; `UNSUPPORTED`
-    /// when the host cannot pass descriptors between plugins (a sandboxed runner: each plugin
-    /// has a process of its own), `error` says why. Any thread.
+    /// when the host cannot pass descriptors between plugins (a system other than Unix),
+    /// `error` says why; `ERROR` when the hand-off failed on the way (a sandboxed runner whose
+    /// host is gone). A sandboxed runner passes the socket to the host's desk and back, so
+    /// both modes behave alike. Any thread.
     pub deposit_socket: unsafe extern "C" fn(
         context: *mut c_void,
         socket: i64,
@@ -463,7 +465,7 @@ pub struct HostApi {
     /// Takes the socket deposited under `ticket`: `socket` gets the descriptor (now the
     /// caller's), `prefix` and `prefix_len` the bytes read ahead (valid until the calling
     /// thread's next `take_socket`). `NOT_FOUND` for a ticket never issued or already taken,
-    /// `error` says which; `UNSUPPORTED` as for `deposit_socket`. Any thread.
+    /// `error` says which; `UNSUPPORTED` and `ERROR` as for `deposit_socket`. Any thread.
     pub take_socket: unsafe extern "C" fn(
         context: *mut c_void,
         ticket: u64,

@@ -5,9 +5,14 @@
 //! the shared-memory rings that carry its messages both ways ([`ring`]) and the spin-then-sleep
 //! wait of their readers ([`poll`], which stops spinning while it does not pay).
 //!
-//! The only `unsafe` is the ring's shared mapping and futex calls (`ring::shm`); the pointer
-//! checks of the host API are in `tusk-plugin-hostapi`, next to the pointers.
+//! Descriptors cross between the two with `SCM_RIGHTS` in one place ([`fdpass`]): the
+//! preamble's, the network broker's sockets and the hand-off desk's.
+//!
+//! The only `unsafe` is the ring's shared mapping and futex calls (`ring::shm`) and owning
+//! the descriptors `recvmsg` installed (`fdpass`); the pointer checks of the host API are in
+//! `tusk-plugin-hostapi`, next to the pointers.
 
+pub mod fdpass;
 pub mod fs;
 pub mod handles;
 pub mod poll;

@@ -33,7 +33,9 @@ use tusk_plugin_abi::{
 use tusk_plugin_boundary::fs::Grant;
 use tusk_plugin_hostapi::descriptor;
 pub(crate) use tusk_plugin_hostapi::descriptor::{RegisteredSymbol, SymbolHandle};
-use tusk_plugin_hostapi::{Backend, CallPointer, Context, Failure, Lookup, ParallelFailure, Reply, Shape, Temporaries};
+use tusk_plugin_hostapi::{
+    Backend, CallPointer, Context, Failure, HandOffFailure, Lookup, ParallelFailure, Reply, Shape, Temporaries,
+};
 
 /// What the host does for plugins beyond values: permission-checked I/O, logging,
 /// cancellation. Implemented by the plugin manager from the user's grants.
@@ -234,7 +236,7 @@ impl Drop for PluginObject {
 }
 
 /// What a host API function writes when the host runs no event loop.
-const NO_LOOP: &str = "this host runs no event loop: retained functions, posts and services need one \
+pub(crate) const NO_LOOP: &str = "this host runs no event loop: retained functions, posts and services need one \
                        (the tusk command and `Engine` have one)";
 
 /// The interpreter's call context behind a call pointer.
@@ -443,9 +445,19 @@ impl Backend for InProcess {
         }
     }
 
-    fn hand_off(_shared: &Self::Shared) -> Result<(), Cow<'static, str>> {
-        // In-process plugins share the process's descriptors, and so the hand-off desk.
-        Ok(())
+    // In-process plugins share the process's descriptors, and so the hand-off desk.
+    #[cfg(unix)]
+    fn deposit_socket(
+        _shared: &Self::Shared,
+        socket: std::os::fd::OwnedFd,
+        prefix: Vec<u8>,
+    ) -> Result<u64, (std::os::fd::OwnedFd, HandOffFailure)> {
+        Ok(tusk_plugin_hostapi::sockets::deposit(socket, prefix))
+    }
+
+    #[cfg(unix)]
+    fn take_socket(_shared: &Self::Shared, ticket: u64) -> Result<(std::os::fd::OwnedFd, Vec<u8>), HandOffFailure> {
+        tusk_plugin_hostapi::sockets::take(ticket).map_err(HandOffFailure::NotFound)
     }
 }
 

@@ -348,10 +348,12 @@ impl SandboxedPlugin {
         // A connection the broker makes for the plugin may take as long as a call.
         let broker = (self.init.net == NetGrant::Brokered).then(|| (self.grants.clone(), self.settings.call_timeout));
         let mut process = Process::spawn(&self.runner_path, &self.name, broker, self.settings.call_timeout)?;
-        if let (Some(channel), Some(sender)) = (process.take_events(), self.services.events()) {
-            let plugin = crate::events::PluginEvents { plugin: std::sync::Arc::from(self.name.as_str()), sender };
+        if let Some(channel) = process.take_events() {
+            // Served without an event loop too: the hand-off desk needs none.
+            let plugin = std::sync::Arc::from(self.name.as_str());
+            let loop_ = self.services.events().map(|sender| crate::events::PluginEvents { plugin, sender });
             let retained = events::Retained::default();
-            events::start(channel, plugin, retained.clone())?;
+            events::start(channel, &self.name, loop_, retained.clone())?;
             *self.retained.borrow_mut() = retained;
         }
         let generation = self.generation.get() + 1;

@@ -104,6 +104,20 @@ pub enum ParallelFailure {
     Failed(String),
 }
 
+/// Why a socket was not deposited or taken ([`Backend::deposit_socket`],
+/// [`Backend::take_socket`]); each is one of the entries' statuses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HandOffFailure {
+    /// `UNSUPPORTED`: the backend cannot hand sockets over here.
+    Unsupported(Cow<'static, str>),
+    /// `INVALID`: what was deposited is not a socket.
+    Invalid(String),
+    /// `NOT_FOUND`: no socket waits under the ticket (never issued, or taken already).
+    NotFound(String),
+    /// `ERROR`: the hand-off failed on the way (a sandboxed runner's host went away).
+    Failed(String),
+}
+
 /// Why a posted call of a retained function gave no value.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PostFailure {
@@ -219,10 +233,21 @@ pub trait Backend: Sized + 'static {
     fn start_service(shared: &Self::Shared, name: &str) -> Result<u64, Cow<'static, str>>;
     /// Ends a service (any thread).
     fn end_service(shared: &Self::Shared, service: u64);
-    /// Whether this plugin's sockets can be handed to other plugins through the process's
-    /// [`sockets`] desk (`Err`: why not, e.g. a sandboxed runner, a process of its own). Any
+    /// Puts `socket` (an open socket, checked) and the bytes read ahead of it on the
+    /// process's hand-off desk ([`sockets`]) and returns the ticket; on failure `socket` comes
+    /// back, still the plugin's (the ABI's contract). In-process the desk is at hand; a
+    /// sandboxed runner sends a copy to the host and closes its own once the host has it. Any
     /// thread.
-    fn hand_off(shared: &Self::Shared) -> Result<(), Cow<'static, str>>;
+    #[cfg(unix)]
+    fn deposit_socket(
+        shared: &Self::Shared,
+        socket: std::os::fd::OwnedFd,
+        prefix: Vec<u8>,
+    ) -> Result<u64, (std::os::fd::OwnedFd, HandOffFailure)>;
+    /// The socket deposited under `ticket` and the bytes read ahead of it, once (the desk's
+    /// rules: a ticket is good once). Any thread.
+    #[cfg(unix)]
+    fn take_socket(shared: &Self::Shared, ticket: u64) -> Result<(std::os::fd::OwnedFd, Vec<u8>), HandOffFailure>;
 }
 
 /// One plugin's host API table and the state behind it; the table's `context` points here.
@@ -1069,26 +1094,20 @@ unsafe extern "C" fn end_service<B: Backend>(ctx: *mut c_void, service: u64) {
 
 // ---- ABI 1.4: handing an open connection to another plugin.
 
-/// The refusal of a hand-off where the backend or the platform has none.
-fn unsupported(error: *mut ErrorOut, message: Cow<'static, str>) -> u32 {
+/// Reports a hand-off's failure with its status.
+fn hand_off_error(error: *mut ErrorOut, failure: HandOffFailure) -> u32 {
+    let (code, message) = match failure {
+        HandOffFailure::Unsupported(message) => (status::UNSUPPORTED, message),
+        HandOffFailure::Invalid(message) => (status::INVALID, message.into()),
+        HandOffFailure::NotFound(message) => (status::NOT_FOUND, message.into()),
+        HandOffFailure::Failed(message) => (status::ERROR, message.into()),
+    };
     thread_error(error, message);
-    status::UNSUPPORTED
+    code
 }
 
 #[cfg(not(unix))]
 const NO_HAND_OFF_HERE: &str = "handing sockets between plugins needs a Unix system";
-
-/// What both hand-off entries check before their own work: a live context whose backend
-/// can hand connections over (an in-process host can; a sandboxed runner cannot).
-fn with_hand_off<B: Backend>(ctx: *mut c_void, error: *mut ErrorOut, work: impl FnOnce() -> u32) -> u32 {
-    guarded(status::PANIC, || {
-        let Some(shared) = shared::<B>(ctx) else { return thread_error(error, NO_CONTEXT.into()) };
-        if let Err(reason) = B::hand_off(shared) {
-            return unsupported(error, reason);
-        }
-        work()
-    })
-}
 
 unsafe extern "C" fn deposit_socket<B: Backend>(
     ctx: *mut c_void,
@@ -1098,27 +1117,35 @@ unsafe extern "C" fn deposit_socket<B: Backend>(
     out: *mut u64,
     error: *mut ErrorOut,
 ) -> u32 {
-    with_hand_off::<B>(ctx, error, || {
+    guarded(status::PANIC, || {
+        let Some(shared) = shared::<B>(ctx) else { return thread_error(error, NO_CONTEXT.into()) };
         #[cfg(unix)]
         {
             let raw = match sockets::check_socket(socket) {
                 Ok(raw) => raw,
-                Err(message) => {
-                    thread_error(error, message.into());
-                    return status::INVALID;
-                }
+                Err(message) => return hand_off_error(error, HandOffFailure::Invalid(message)),
             };
             let prefix = items_at(prefix, prefix_len).to_vec();
             // SAFETY: the ABI's contract: on this call the caller gives up its open socket
-            // (checked open and a socket above), which nothing else owns from now on.
+            // (checked open and a socket above), which nothing else owns from now on. On a
+            // failure it is given back below, unclosed, as the ABI says.
             let socket = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
-            write_out(out, sockets::deposit(socket, prefix));
-            status::OK
+            match B::deposit_socket(shared, socket, prefix) {
+                Ok(ticket) => {
+                    write_out(out, ticket);
+                    status::OK
+                }
+                Err((socket, failure)) => {
+                    // Still the caller's: not closed here.
+                    let _ = std::os::fd::IntoRawFd::into_raw_fd(socket);
+                    hand_off_error(error, failure)
+                }
+            }
         }
         #[cfg(not(unix))]
         {
-            let _ = (socket, prefix, prefix_len, out);
-            unsupported(error, NO_HAND_OFF_HERE.into())
+            let _ = (shared, socket, prefix, prefix_len, out);
+            hand_off_error(error, HandOffFailure::Unsupported(NO_HAND_OFF_HERE.into()))
         }
     })
 }
@@ -1131,7 +1158,8 @@ unsafe extern "C" fn take_socket<B: Backend>(
     prefix_len: *mut usize,
     error: *mut ErrorOut,
 ) -> u32 {
-    with_hand_off::<B>(ctx, error, || {
+    guarded(status::PANIC, || {
+        let Some(shared) = shared::<B>(ctx) else { return thread_error(error, NO_CONTEXT.into()) };
         #[cfg(unix)]
         {
             thread_local! {
@@ -1140,9 +1168,11 @@ unsafe extern "C" fn take_socket<B: Backend>(
                 static AHEAD: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
             }
             if socket.is_null() {
+                // Checked before the take: a socket taken with nowhere to put it would be
+                // closed, and the ticket spent.
                 return status::INVALID;
             }
-            match sockets::take(ticket) {
+            match B::take_socket(shared, ticket) {
                 Ok((taken, ahead)) => {
                     let (pointer, length) = AHEAD.with(|buffer| {
                         let mut buffer = buffer.borrow_mut();
@@ -1155,16 +1185,13 @@ unsafe extern "C" fn take_socket<B: Backend>(
                     write_out(socket, i64::from(std::os::fd::IntoRawFd::into_raw_fd(taken)));
                     status::OK
                 }
-                Err(message) => {
-                    thread_error(error, message.into());
-                    status::NOT_FOUND
-                }
+                Err(failure) => hand_off_error(error, failure),
             }
         }
         #[cfg(not(unix))]
         {
-            let _ = (ticket, socket, prefix, prefix_len);
-            unsupported(error, NO_HAND_OFF_HERE.into())
+            let _ = (shared, ticket, socket, prefix, prefix_len);
+            hand_off_error(error, HandOffFailure::Unsupported(NO_HAND_OFF_HERE.into()))
         }
     })
 }

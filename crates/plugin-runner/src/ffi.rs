@@ -27,7 +27,9 @@ use tusk_plugin_abi::{
 use tusk_plugin_boundary::fs::Grant;
 use tusk_plugin_hostapi::descriptor;
 pub(crate) use tusk_plugin_hostapi::descriptor::SymbolHandle;
-use tusk_plugin_hostapi::{Backend, CallPointer, Context, Failure, Lookup, ParallelFailure, Reply, Shape, Temporaries};
+use tusk_plugin_hostapi::{
+    Backend, CallPointer, Context, Failure, HandOffFailure, Lookup, ParallelFailure, Reply, Shape, Temporaries,
+};
 use tusk_plugin_wire::{CallError, MapFailure, Request, Symbol, WireValue};
 
 use crate::local::{Local, ObjectRef};
@@ -448,10 +450,20 @@ impl Backend for Remote {
         crate::events::end_service(service);
     }
 
-    fn hand_off(_shared: &()) -> Result<(), Cow<'static, str>> {
-        Err("a sandboxed plugin cannot hand connections to other plugins or take theirs: it runs in a process \
-             of its own; the hand-off needs both plugins in-process (as the standard plugins run)"
-            .into())
+    /// The desk is the host's: a copy of the socket travels over the event channel.
+    fn deposit_socket(
+        _shared: &(),
+        socket: std::os::fd::OwnedFd,
+        prefix: Vec<u8>,
+    ) -> Result<u64, (std::os::fd::OwnedFd, HandOffFailure)> {
+        crate::events::deposit(socket, prefix).map_err(|(socket, why)| (socket, HandOffFailure::Failed(why)))
+    }
+
+    fn take_socket(_shared: &(), ticket: u64) -> Result<(std::os::fd::OwnedFd, Vec<u8>), HandOffFailure> {
+        crate::events::take(ticket).map_err(|failure| match failure {
+            crate::events::TakeFailure::NotFound(why) => HandOffFailure::NotFound(why),
+            crate::events::TakeFailure::Failed(why) => HandOffFailure::Failed(why),
+        })
     }
 }
 

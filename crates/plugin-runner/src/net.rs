@@ -13,15 +13,15 @@
 #![allow(unsafe_code)]
 
 use std::ffi::{CStr, c_char, c_int, c_void};
-use std::io::{IoSliceMut, Write};
+use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use nix::libc;
-use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+use tusk_plugin_boundary::fdpass;
 use tusk_plugin_wire::PREAMBLE;
 
 /// True once the plugin's connections go through the broker.
@@ -40,20 +40,11 @@ pub(crate) struct Preamble {
 /// Reads the byte the host sends before the first frame, and the descriptors attached to it.
 pub(crate) fn receive_preamble(channel: &UnixStream) -> Result<Preamble, String> {
     let mut byte = [0u8; 1];
-    let mut space = nix::cmsg_space!([RawFd; 4]);
-    let mut buffers = [IoSliceMut::new(&mut byte)];
-    let message = recvmsg::<()>(channel.as_raw_fd(), &mut buffers, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
-        .map_err(|error| format!("cannot read the host's preamble: {error}"))?;
     let mut sockets = Vec::new();
-    for control in message.cmsgs().map_err(|error| format!("cannot read the host's preamble: {error}"))? {
-        if let ControlMessageOwned::ScmRights(fds) = control {
-            // SAFETY: the kernel just installed these descriptors in this process for us; each
-            // is owned exactly once from here.
-            sockets.extend(fds.into_iter().map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }));
-        }
-    }
+    let read = fdpass::receive(channel, &mut byte, &mut sockets)
+        .map_err(|error| format!("cannot read the host's preamble: {error}"))?;
     let mut sockets = sockets.into_iter();
-    match (message.bytes == 1 && byte[0] == PREAMBLE, sockets.next(), sockets.next(), sockets.next(), sockets.next()) {
+    match (read == 1 && byte[0] == PREAMBLE, sockets.next(), sockets.next(), sockets.next(), sockets.next()) {
         (true, Some(rings), Some(events), broker, None) => {
             Ok(Preamble { rings, events: UnixStream::from(events), broker: broker.map(UnixStream::from) })
         }
@@ -75,29 +66,18 @@ fn ask(request: &str) -> std::io::Result<(String, Option<OwnedFd>)> {
     let Some(broker) = guard.as_ref() else { return Err(std::io::ErrorKind::NotConnected.into()) };
     (&*broker).write_all(request.as_bytes())?;
     let mut answer = Vec::new();
-    let mut socket = None;
+    let mut sockets = Vec::new();
     while !answer.ends_with(b"\n") {
         let mut chunk = [0u8; 512];
-        let mut space = nix::cmsg_space!([RawFd; 2]);
-        let mut buffers = [IoSliceMut::new(&mut chunk)];
-        let message = recvmsg::<()>(broker.as_raw_fd(), &mut buffers, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)?;
-        for control in message.cmsgs()? {
-            if let ControlMessageOwned::ScmRights(fds) = control {
-                for fd in fds {
-                    // SAFETY: installed in this process by the kernel just now, owned once.
-                    let owned = unsafe { OwnedFd::from_raw_fd(fd) };
-                    socket.get_or_insert(owned);
-                }
-            }
-        }
-        let read = message.bytes;
+        let read = fdpass::receive(broker, &mut chunk, &mut sockets)?;
         if read == 0 || answer.len() + read > 4096 {
             return Err(std::io::ErrorKind::UnexpectedEof.into());
         }
         answer.extend_from_slice(&chunk[..read]);
     }
     answer.pop();
-    Ok((String::from_utf8_lossy(&answer).into_owned(), socket))
+    // One socket at most comes with an answer; any other is closed here.
+    Ok((String::from_utf8_lossy(&answer).into_owned(), sockets.into_iter().next()))
 }
 
 fn set_errno(code: c_int) {

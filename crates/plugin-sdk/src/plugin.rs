@@ -378,8 +378,9 @@ pub mod host {
     /// ticket. That is how a connection moves between two plugin libraries, which share no
     /// Rust object: an HTTP server deposits a request it upgraded, the plugin that serves the
     /// protocol takes it. A ticket is good once and is not a descriptor number; a socket never
-    /// taken is closed by the host. On an error the socket is closed. Any thread. Fails when
-    /// this plugin runs sandboxed (a process of its own) or the host is older than ABI 1.4.
+    /// taken is closed by the host. On an error the socket is closed. Any thread. The same
+    /// in-process and sandboxed (the runner passes the socket to the host, and a taker gets
+    /// it whichever mode either runs in); fails when the host is older than ABI 1.4.
     #[cfg(unix)]
     pub fn deposit_socket(socket: std::os::fd::OwnedFd, prefix: &[u8]) -> Result<u64, PluginError> {
         ffi::deposit_socket(socket, prefix)

@@ -38,6 +38,9 @@ pub struct PluginTest {
     config_file: Option<PathBuf>,
     /// Plugins installed beside this one ([`PluginTest::with_plugin`]), by name.
     others: Vec<String>,
+    /// Plugins installed beside this one that run in-process whatever this one does
+    /// ([`PluginTest::with_plugin_in_process`]).
+    trusted_others: Vec<String>,
     _root: tempfile::TempDir,
 }
 
@@ -63,6 +66,7 @@ impl PluginTest {
             trusted: false,
             config_file: None,
             others: Vec::new(),
+            trusted_others: Vec::new(),
             _root: root,
         };
         test.restart()?;
@@ -83,6 +87,9 @@ impl PluginTest {
             for name in std::iter::once(&self.name).chain(&self.others) {
                 grants.plugins.insert(name.clone(), GrantSet { trusted: true, ..self.grants.clone() });
             }
+        }
+        for name in &self.trusted_others {
+            grants.plugins.insert(name.clone(), GrantSet { trusted: true, ..self.grants.clone() });
         }
         settings.grants = grants;
         settings.config_file = self.config_file.clone();
@@ -106,6 +113,16 @@ impl PluginTest {
         let plugins = self.plugin_dir.parent().map(Path::to_path_buf).unwrap_or_default();
         let (name, _) = install(Path::new(package_dir), &plugins).unwrap_or_else(|message| panic!("{message}"));
         self.others.push(name);
+        self.restart().unwrap_or_else(|message| panic!("{message}"));
+        self
+    }
+
+    /// As [`PluginTest::with_plugin`], with that plugin trusted (in-process) even while this
+    /// one runs sandboxed: a test of two plugins working together across the sandbox.
+    pub fn with_plugin_in_process(&mut self, package_dir: &str) -> &mut PluginTest {
+        let plugins = self.plugin_dir.parent().map(Path::to_path_buf).unwrap_or_default();
+        let (name, _) = install(Path::new(package_dir), &plugins).unwrap_or_else(|message| panic!("{message}"));
+        self.trusted_others.push(name);
         self.restart().unwrap_or_else(|message| panic!("{message}"));
         self
     }

@@ -90,6 +90,11 @@ impl Encoder<'_> {
         self.out.extend_from_slice(text.as_bytes());
     }
 
+    pub(crate) fn bytes(&mut self, bytes: &[u8]) {
+        self.u64(bytes.len() as u64);
+        self.out.extend_from_slice(bytes);
+    }
+
     pub(crate) fn strs(&mut self, texts: &[String]) {
         self.u64(texts.len() as u64);
         for text in texts {
@@ -274,6 +279,13 @@ impl<'a> Decoder<'a> {
         let text = std::str::from_utf8(bytes).or_else(|_| self.fail("text is not UTF-8"))?;
         self.at += length;
         Ok(text.to_string())
+    }
+
+    pub(crate) fn bytes(&mut self) -> Decoded<Vec<u8>> {
+        let length = self.count(1)?;
+        let bytes = self.bytes[self.at..self.at + length].to_vec();
+        self.at += length;
+        Ok(bytes)
     }
 
     pub(crate) fn strs(&mut self) -> Decoded<Vec<String>> {

@@ -895,6 +895,57 @@ fn a_client_that_disconnects_mid_message_through_the_http_port_is_closed_as_abno
     check_a_disconnect_mid_message(&mut plugin, format!("ws://127.0.0.1:{port}/chat"));
 }
 
+/// A chat over the http port, the connection handed from the http plugin to this one; the
+/// http plugin runs sandboxed when `http_sandboxed`, this one always.
+fn chat_through_the_http_port(plugin: &mut PluginTest, http_sandboxed: bool) {
+    let (port, _) = start_mounted_chat(plugin);
+    // Both are loaded now: each runs where the test says (a runner's report, or none).
+    let host = plugin.engine().plugins().expect("plugins are enabled").clone();
+    assert!(host.sandbox_report("websocket").is_some(), "websocket runs sandboxed");
+    assert_eq!(host.sandbox_report("http").is_some(), http_sandboxed, "where http runs");
+    let texts = with_clients(
+        plugin,
+        move |_, _| {
+            block(async move {
+                let (mut ws, _) = join_chat(&format!("ws://127.0.0.1:{port}/chat")).await;
+                send(&mut ws, "hello across").await;
+                let echo = next_text(&mut ws).await;
+                ws.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
+                let binary = next(&mut ws).await;
+                ws.close(None).await.unwrap();
+                (echo, binary)
+            })
+        },
+        no_signals,
+    );
+    assert_eq!(texts, ("echo hello across".to_string(), Message::binary(vec![1u8, 2, 3])));
+    // Tickets keep their rules across the boundary.
+    assert_eq!(
+        error(plugin, "@websocket.accept({websocket: 123456789012}, {on_message: (c, m) => m})"),
+        "[R009] Error: @websocket.accept: no connection was ever deposited under ticket 123456789012"
+    );
+}
+
+/// This plugin sandboxed (as an untrusted copy runs), the http plugin in-process: the upgraded
+/// connection crosses into the runner (`SCM_RIGHTS` over its channel to the host).
+#[test]
+fn sandboxed_it_takes_connections_the_in_process_http_plugin_upgraded() {
+    let mut plugin = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
+    plugin.grant("--allow-net");
+    plugin.with_plugin_in_process(concat!(env!("CARGO_MANIFEST_DIR"), "/../http"));
+    chat_through_the_http_port(&mut plugin, false);
+}
+
+/// Both plugins sandboxed, each in a runner of its own: the connection goes from one runner
+/// to the host's desk and on to the other.
+#[test]
+fn sandboxed_it_takes_connections_a_sandboxed_http_plugin_upgraded() {
+    let mut plugin = PluginTest::for_package(env!("CARGO_MANIFEST_DIR"));
+    plugin.grant("--allow-net");
+    plugin.with_plugin(concat!(env!("CARGO_MANIFEST_DIR"), "/../http"));
+    chat_through_the_http_port(&mut plugin, true);
+}
+
 #[test]
 fn hand_off_tickets_are_good_once_and_connections_nobody_takes_are_closed_with_a_reason() {
     let mut plugin = mounted_plugin();

@@ -12,14 +12,13 @@
 //! - `lookup NAME` → `ok ADDRESS…` (possibly none), `denied`, or `unknown` (no such host);
 //! - `connect ADDRESS PORT` → `ok` (with the connected socket attached) or `no ERRNO`.
 
-use std::io::{BufRead, BufReader, IoSlice, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, ToSocketAddrs};
-use std::os::fd::AsRawFd;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
-
+use tusk_plugin_boundary::fdpass;
 use tusk_plugin_catalog::permissions::PluginGrants;
 
 /// The longest request line (a host name is at most 253 bytes).
@@ -61,17 +60,7 @@ impl Broker {
             }
             let sent = match self.answer(line.trim_end()) {
                 Answer::Text(text) => (&socket).write_all(text.as_bytes()),
-                Answer::Connected(stream) => {
-                    let fds = [stream.as_raw_fd()];
-                    let handed = sendmsg::<UnixAddr>(
-                        socket.as_raw_fd(),
-                        &[IoSlice::new(b"ok\n")],
-                        &[ControlMessage::ScmRights(&fds)],
-                        MsgFlags::empty(),
-                        None,
-                    );
-                    handed.map(drop).map_err(std::io::Error::from)
-                }
+                Answer::Connected(stream) => fdpass::send(&socket, b"ok\n", &[stream.as_fd()]),
             };
             if sent.is_err() {
                 return;

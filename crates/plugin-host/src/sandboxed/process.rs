@@ -8,8 +8,8 @@
 //! aborts), and ending it: the process group is killed with SIGKILL, then the runner is reaped,
 //! and its exit is put into words.
 
-use std::io::{ErrorKind, IoSlice, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{Signal, killpg};
-use nix::sys::socket::{ControlMessage, MsgFlags, UnixAddr, sendmsg};
+
 use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
+use tusk_plugin_boundary::fdpass;
 use tusk_plugin_boundary::poll::is_hung_up;
 use tusk_plugin_boundary::ring::{RingReceiver, RingSender, RingWaker, SharedRings, Side};
 use tusk_plugin_wire::{HELLO_BYTES, PREAMBLE, ToHost, ToRunner, encode_frame, hello_version};
@@ -312,27 +313,10 @@ fn send_preamble(
     let failed = |error: std::io::Error| format!("cannot set up the channels of plugin `{plugin}`: {error}");
     let preamble = [PREAMBLE];
     let Some((grants, connect_timeout)) = broker else {
-        let fds = [rings.fd().as_raw_fd(), events.as_raw_fd()];
-        return sendmsg::<UnixAddr>(
-            channel.as_raw_fd(),
-            &[IoSlice::new(&preamble)],
-            &[ControlMessage::ScmRights(&fds)],
-            MsgFlags::empty(),
-            None,
-        )
-        .map(|_| ())
-        .map_err(|error| failed(error.into()));
+        return fdpass::send(channel, &preamble, &[rings.fd(), events.as_fd()]).map_err(failed);
     };
     let (host_end, runner_end) = UnixStream::pair().map_err(failed)?;
-    let fds = [rings.fd().as_raw_fd(), events.as_raw_fd(), runner_end.as_raw_fd()];
-    sendmsg::<UnixAddr>(
-        channel.as_raw_fd(),
-        &[IoSlice::new(&preamble)],
-        &[ControlMessage::ScmRights(&fds)],
-        MsgFlags::empty(),
-        None,
-    )
-    .map_err(|error| failed(error.into()))?;
+    fdpass::send(channel, &preamble, &[rings.fd(), events.as_fd(), runner_end.as_fd()]).map_err(failed)?;
     super::broker::start(host_end, grants, connect_timeout).map_err(failed)
 }
 

@@ -40,6 +40,8 @@ const PACKAGES: &[&str] = &[
     "hostile-threads",
     "hostile-write-outside",
     "fixture-events",
+    "fixture-handoff-a",
+    "fixture-handoff-b",
 ];
 
 fn workspace() -> PathBuf {
@@ -153,6 +155,16 @@ impl TestHost {
         configure: impl FnOnce(&mut HostSettings),
     ) -> TestHost {
         TestHost::with_mode(Mode::Sandboxed, fixtures, flags, configure)
+    }
+
+    /// As [`TestHost::granting`], with every plugin trusted but those named in `sandboxed`,
+    /// which the sandbox takes anyway (`--sandbox NAME`): both modes in one host.
+    pub fn mixed(fixtures: &[&str], flags: impl FnOnce(&Path) -> Vec<String>, sandboxed: &[&str]) -> TestHost {
+        let sandboxed: Vec<String> = sandboxed.iter().map(|name| name.to_string()).collect();
+        TestHost::with_mode(Mode::InProcess, fixtures, flags, |settings| {
+            settings.sandbox.runner = Some(runner());
+            settings.sandbox.plugins = sandboxed;
+        })
     }
 
     fn with_mode(
@@ -292,6 +304,7 @@ pub fn install(plugins: &Path, fixture: &str) -> PathBuf {
     let (manifest_dir, package) = match fixture {
         "my_plugin" => (workspace().join("examples/plugins/my_plugin"), "my_plugin".to_string()),
         "events" => (fixture_dir("events"), "fixture-events".to_string()),
+        "handoff_a" | "handoff_b" => (fixture_dir(fixture), format!("fixture-{}", fixture.replace('_', "-"))),
         other => (fixture_dir(other), format!("hostile-{}", other.replace('_', "-"))),
     };
     let dir = plugins.join(fixture);
