@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::abi::{
-    ABI_MAJOR, ErrorOut, HostApi, InfoRecord, PluginDescriptor, StrRef, SymbolInfo, TValue, error_kind, status,
-    symbol_kind, tag,
+    ABI_MAJOR, CallReturn, ErrorOut, HostApi, InfoRecord, PluginDescriptor, StrRef, SymbolInfo, TValue, error_kind,
+    status, symbol_kind, tag,
 };
 use crate::error::{ErrorKind, PluginError};
 use crate::plugin::{PluginContext, Registration, SymbolKind, TuskPlugin};
@@ -451,12 +451,16 @@ fn write_plugin_error(out: *mut ErrorOut, error: &PluginError) {
 fn guarded(error: *mut ErrorOut, body: impl FnOnce() -> u32) -> u32 {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(code) => code,
-        Err(payload) => {
-            let (message, help) = panic_text(&*payload);
-            write_error(error, error_kind::PANIC, None, message, help);
-            status::PANIC
-        }
+        Err(payload) => panicked(error, &*payload),
     }
+}
+
+/// Reports a caught panic in `error`: `PANIC`.
+#[cold]
+fn panicked(error: *mut ErrorOut, payload: &(dyn Any + Send)) -> u32 {
+    let (message, help) = panic_text(payload);
+    write_error(error, error_kind::PANIC, None, message, help);
+    status::PANIC
 }
 
 unsafe extern "C" fn init(host_api: *const HostApi, config: StrRef, error: *mut ErrorOut) -> u32 {
@@ -582,7 +586,76 @@ unsafe extern "C" fn call(
 unsafe extern "C" fn symbol_call(symbol: *const c_void) -> Option<crate::abi::CallFn> {
     // SAFETY: `symbol` is a `SymbolInfo::handle` of the loaded plugin, alive until `shutdown`.
     let registration = unsafe { symbol.cast::<Registration>().as_ref() }?;
-    registration.callable.as_ref().map(|(_, entry)| *entry)
+    registration.callable.as_ref().map(|(_, entries)| entries.symbol)
+}
+
+/// The descriptor's `lean_call` (ABI 1.6): the entry [`lean_entry`] made for the symbol's
+/// closure, `None` for a type.
+unsafe extern "C" fn lean_call(symbol: *const c_void) -> Option<crate::abi::LeanCallFn> {
+    // SAFETY: `symbol` is a `SymbolInfo::handle` of the loaded plugin, alive until `shutdown`.
+    let registration = unsafe { symbol.cast::<Registration>().as_ref() }?;
+    registration.callable.as_ref().map(|(_, entries)| entries.lean)
+}
+
+/// A symbol's lean entry, one per closure type `F` (ABI 1.6): [`symbol_entry`]'s work, with a
+/// scalar result returned in registers rather than through `out`, and `out` and `error`
+/// written only when they must be (the host does not initialise them).
+///
+/// # Safety
+///
+/// As [`symbol_entry`]; `out` and `error` need only be valid for writes.
+pub(crate) unsafe extern "C" fn lean_entry<F>(
+    symbol: *const c_void,
+    call_context: *mut c_void,
+    args: *const TValue,
+    argc: usize,
+    out: *mut TValue,
+    error: *mut ErrorOut,
+) -> CallReturn
+where
+    F: Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync + 'static,
+{
+    let body = || {
+        // SAFETY: `symbol` is a `SymbolInfo::handle` of the loaded plugin; the host calls only
+        // between `init` and `shutdown`, while the registration is alive.
+        let registration = unsafe { &*symbol.cast::<Registration>() };
+        let Some((callable, _)) = registration.callable.as_ref() else {
+            write_error(error, error_kind::INVALID_OPERATION, None, format!("`{}` is a type", registration.name), None);
+            return CallReturn::failed(status::ERROR);
+        };
+        // SAFETY: this entry is handed out only with an `Arc<F>` made into this `Callable`
+        // (the function's contract), so the data pointer of the trait object is an `F`.
+        let function = unsafe { &*std::sync::Arc::as_ptr(callable).cast::<F>() };
+        let args: &[Value] = if argc == 0 || args.is_null() {
+            &[]
+        } else {
+            // SAFETY: the host passes `argc` values, borrowed for the call; `Value` is
+            // `repr(transparent)` over `TValue`.
+            unsafe { std::slice::from_raw_parts(args.cast::<Value>(), argc) }
+        };
+        // A panic in `function` unwinds through the marker (which restores the previous call)
+        // to the `catch_unwind` below: one per call, as in `run`.
+        let _current = CurrentCall::enter(call_context);
+        match function(args) {
+            Ok(value) => {
+                let raw = value.into_raw();
+                if CallReturn::in_out(raw.tag) {
+                    // SAFETY: the host passes an out-slot valid for writes; the reference
+                    // moves to it (a scalar has none, and goes in the return alone).
+                    unsafe { out.write(raw) };
+                }
+                CallReturn::ok(&raw)
+            }
+            Err(plugin_error) => {
+                write_plugin_error(error, &plugin_error);
+                CallReturn::failed(status::ERROR)
+            }
+        }
+    };
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(returned) => returned,
+        Err(payload) => CallReturn::failed(panicked(error, &*payload)),
+    }
 }
 
 /// A symbol's own entry, one per closure type `F` (ABI 1.5): called as the descriptor's `call`
@@ -721,6 +794,7 @@ pub fn entry(info: &'static InfoRecord, factory: fn() -> Box<dyn TuskPlugin>) ->
         drop_object,
         identity,
         symbol_call,
+        lean_call,
     })
 }
 
@@ -991,7 +1065,8 @@ mod tests {
 
         // Two closures of different types get different entries; a type gets none, and the
         // descriptor's `call` still serves every symbol alike.
-        let entry_of = |registration: &Registration| registration.callable.as_ref().map(|(_, entry)| *entry as usize);
+        let entry_of =
+            |registration: &Registration| registration.callable.as_ref().map(|(_, entries)| entries.symbol as usize);
         assert_ne!(entry_of(&registrations[0]), entry_of(&registrations[1]));
         let handle = (&registrations[3] as *const Registration).cast::<c_void>();
         // SAFETY: a live registration.
