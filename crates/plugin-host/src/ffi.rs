@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use tusk_eval::isolate::{ParallelError, ParallelItems};
-use tusk_eval::{CallContext, Foreign, Key, Object, Text, Value};
+use tusk_eval::{CallContext, Foreign, Key, Object, RuntimeError, Text, Value};
 use tusk_plugin_abi::{
     CallFn, ENTRY_SYMBOL, ErrorOut, LeanCallFn, PluginDescriptor, StrRef, TValue, error_kind, foreign_thread_error,
     status, tag,
@@ -582,7 +582,13 @@ pub(crate) fn call<E: Entry>(
     symbol: SymbolHandle,
     ctx: &mut CallContext<'_, '_>,
     args: &[&Value],
-) -> Result<Value, Box<PluginFailure>> {
+    failed: impl FnOnce(PluginFailure) -> RuntimeError,
+) -> Result<Value, RuntimeError> {
+    // The outermost call starts an epoch before anything is lent to it: what the plugin got
+    // during earlier calls is out of reach, what it is lent now is not.
+    if host.backend().calls.get() == 0 {
+        host.begin_epoch();
+    }
     let mut raw = [MaybeUninit::<TValue>::uninit(); INLINE_ARGUMENTS];
     let lent_inline = args.len() <= INLINE_ARGUMENTS
         && raw.iter_mut().zip(args).all(|(slot, arg)| match lend_inline(arg) {
@@ -592,19 +598,31 @@ pub(crate) fn call<E: Entry>(
             }
             None => false,
         });
-    let result = if lent_inline {
-        // SAFETY: every argument was written to its slot (checked above), and `TValue` has the
-        // layout of `MaybeUninit<TValue>`.
-        let raw = unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<TValue>(), args.len()) };
-        call_raw(host, entry, symbol, ctx, raw)
-    } else {
-        call_lending(host, entry, symbol, ctx, args)
-    };
-    // Calls the plugin's threads made into the host, refused since its last call (which
-    // checked the same way), fail this one, whatever it returned. Checked once, after the
-    // call: a refusal before it is caught here as well as one during it.
-    refused_threads(host).map_err(Box::new)?;
-    result
+    if !lent_inline {
+        // Its own tail, so that the common call's result is not merged with this one's.
+        return finish(host, call_lending(host, entry, symbol, ctx, args), failed);
+    }
+    // SAFETY: every argument was written to its slot (checked above), and `TValue` has the
+    // layout of `MaybeUninit<TValue>`.
+    let raw = unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<TValue>(), args.len()) };
+    finish(host, call_raw(host, entry, symbol, ctx, raw), failed)
+}
+
+/// A call's result, or its failure as the caller's error. Calls the plugin's threads made
+/// into the host, refused since its last call (which checked the same way), fail this one,
+/// whatever it returned: checked once, after the call, which catches a refusal before it as
+/// well as one during it.
+#[inline(always)]
+fn finish(
+    host: &'static HostContext,
+    result: Result<Value, Box<PluginFailure>>,
+    failed: impl FnOnce(PluginFailure) -> RuntimeError,
+) -> Result<Value, RuntimeError> {
+    match (host.refused_calls(), result) {
+        (0, Ok(value)) => Ok(value),
+        (0, Err(failure)) => Err(failed(*failure)),
+        (refused, _) => Err(failed(refused_failure(host, refused))),
+    }
 }
 
 /// How many arguments a call lends from a fixed-size array.
@@ -629,8 +647,8 @@ fn call_lending<E: Entry>(
     result
 }
 
-/// The call itself, with the arguments already lent: the outermost call starts an epoch (what
-/// the plugin got during earlier ones is out of reach), and the depth is kept for that.
+/// The call itself, with the arguments already lent; the depth of calls in progress is kept
+/// for the epochs (see [`call`]).
 #[inline(always)]
 fn call_raw<E: Entry>(
     host: &'static HostContext,
@@ -641,9 +659,6 @@ fn call_raw<E: Entry>(
 ) -> Result<Value, Box<PluginFailure>> {
     let calls = &host.backend().calls;
     let depth = calls.get();
-    if depth == 0 {
-        host.begin_epoch();
-    }
     calls.set(depth + 1);
     let call_context = (ctx as *mut CallContext<'_, '_>).cast::<c_void>();
     // SAFETY: `entry` is the plugin's entry for `symbol` (see `entry_of`, `lean_entry_of`);

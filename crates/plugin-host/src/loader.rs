@@ -652,8 +652,9 @@ impl<E: ffi::Entry> DirectCall for InProcessSymbol<E> {
             return Err(shut_down_error(&self.plugin.name));
         }
         let _running = crash::running(self.crash_note);
-        ffi::call(self.host, self.entry, self.handle, ctx, args)
-            .map_err(|failure| runtime_error(&self.plugin.name, &self.display, *failure))
+        ffi::call(self.host, self.entry, self.handle, ctx, args, |failure| {
+            runtime_error(&self.plugin.name, &self.display, failure)
+        })
     }
 }
 
@@ -666,6 +667,7 @@ fn shut_down_error(plugin: &str) -> RuntimeError {
 /// The error of a failed plugin call, at the call of `display`: the plugin's message with
 /// nested failures of the same symbol collapsed, and the plugin named once (in a note, unless
 /// the message names it already).
+#[cold]
 fn runtime_error(plugin: &str, display: &str, failure: PluginFailure) -> RuntimeError {
     let message = collapse_repeats(display, &failure.message);
     let names_plugin = message.contains(&format!("plugin `{plugin}`"));

@@ -646,10 +646,7 @@ where
                 }
                 CallReturn::ok(&raw)
             }
-            Err(plugin_error) => {
-                write_plugin_error(error, &plugin_error);
-                CallReturn::failed(status::ERROR)
-            }
+            Err(plugin_error) => lean_failure(error, plugin_error),
         }
     };
     match catch_unwind(AssertUnwindSafe(body)) {
@@ -688,6 +685,15 @@ where
         // SAFETY: the descriptor's contract (module documentation).
         unsafe { run(function, call_context, args, argc, out, error) }
     })
+}
+
+/// A lean entry's error: written in full, `ERROR`. Out of line, so that the entry's common
+/// return is a scalar's few instructions.
+#[cold]
+#[inline(never)]
+fn lean_failure(error: *mut ErrorOut, plugin_error: PluginError) -> CallReturn {
+    write_plugin_error(error, &plugin_error);
+    CallReturn::failed(status::ERROR)
 }
 
 /// Calls `function` with the host's arguments and writes its result or error.
@@ -1077,5 +1083,74 @@ mod tests {
         // SAFETY: as in `call_entry`.
         let code = unsafe { call(symbol, std::ptr::null_mut(), args.as_ptr(), 2, &mut out, &mut error) };
         assert_eq!((code, out), (status::OK, int(3)));
+    }
+
+    /// Calls a registration through its lean entry (ABI 1.6), with `out` and `error` left
+    /// uninitialised as the host leaves them; `out` is read only when the return says so.
+    fn call_lean(registration: &Registration, args: &[TValue]) -> (CallReturn, Option<TValue>, Option<ErrorOut>) {
+        let symbol = (registration as *const Registration).cast::<c_void>();
+        // SAFETY: `symbol` is a live registration.
+        let entry = unsafe { lean_call(symbol) }.expect("a function has a lean entry");
+        let mut out = std::mem::MaybeUninit::<TValue>::uninit();
+        let mut error = std::mem::MaybeUninit::<ErrorOut>::uninit();
+        // SAFETY: the arguments are borrowed for the call; both out-pointers are valid for writes.
+        let returned = unsafe {
+            entry(symbol, std::ptr::null_mut(), args.as_ptr(), args.len(), out.as_mut_ptr(), error.as_mut_ptr())
+        };
+        if returned.status != status::OK {
+            // SAFETY: a failing lean entry writes every field of `error`.
+            return (returned, None, Some(unsafe { error.assume_init() }));
+        }
+        // SAFETY: a lean entry writes `out` for every result that goes through it.
+        let out = CallReturn::in_out(returned.tag).then(|| unsafe { out.assume_init() });
+        (returned, out, None)
+    }
+
+    #[test]
+    fn a_lean_entry_returns_scalars_in_the_return_and_the_rest_through_out_errors_and_panics_in_full() {
+        let context = PluginContext::new(String::new(), "lean");
+        context
+            .register_function("add", |args: &[Value]| {
+                Ok(Value::from(args.iter().filter_map(Value::as_int).sum::<i64>()))
+            })
+            .unwrap();
+        context.register_function("half", |_: &[Value]| Ok(Value::from(0.5))).unwrap();
+        context.register_function("span", |_: &[Value]| Ok(Value::range(2, 7))).unwrap();
+        context
+            .register_operator_fn("refuse", |_: &[Value]| Err(PluginError::message("not today").at_argument(1)))
+            .unwrap();
+        context.register_operator_fn("explode", |_: &[Value]| panic!("the lean entry panics")).unwrap();
+        context.register_type("handle").unwrap();
+        let registrations = context.registrations.borrow();
+        let int = |n: i64| TValue::new(tag::INT, n as u64, 0);
+
+        let (returned, out, _) = call_lean(&registrations[0], &[int(2), int(40)]);
+        assert_eq!((returned, out), (CallReturn { status: status::OK, tag: tag::INT, a: 42 }, None));
+        let (returned, out, _) = call_lean(&registrations[1], &[]);
+        assert_eq!(
+            (returned.status, returned.tag, f64::from_bits(returned.a), out),
+            (status::OK, tag::FLOAT, 0.5, None)
+        );
+        let (returned, out, _) = call_lean(&registrations[2], &[]);
+        assert_eq!((returned.status, out), (status::OK, Some(TValue::new(tag::RANGE, 2, 7))));
+
+        let (returned, _, error) = call_lean(&registrations[3], &[]);
+        let error = error.expect("an error record");
+        assert_eq!((returned.status, error.kind, error.argument), (status::ERROR, error_kind::MESSAGE, 1));
+        // SAFETY: the error text lives until this thread's next error.
+        assert_eq!(unsafe { view(error.message) }, "not today");
+        // SAFETY: as above.
+        assert_eq!(unsafe { view(error.help) }, "");
+
+        let (returned, _, error) = call_lean(&registrations[4], &[]);
+        let error = error.expect("an error record");
+        assert_eq!((returned.status, error.kind, error.argument), (status::PANIC, error_kind::PANIC, -1));
+        // SAFETY: as above.
+        assert_eq!(unsafe { view(error.message) }, "plugin panicked: the lean entry panics");
+
+        // A type has no lean entry, as it has no own entry.
+        let handle = (&registrations[5] as *const Registration).cast::<c_void>();
+        // SAFETY: a live registration.
+        assert!(unsafe { lean_call(handle) }.is_none());
     }
 }
