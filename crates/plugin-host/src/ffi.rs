@@ -618,11 +618,24 @@ fn finish(
     result: Result<Value, Box<PluginFailure>>,
     failed: impl FnOnce(PluginFailure) -> RuntimeError,
 ) -> Result<Value, RuntimeError> {
-    match (host.refused_calls(), result) {
-        (0, Ok(value)) => Ok(value),
-        (0, Err(failure)) => Err(failed(*failure)),
-        (refused, _) => Err(failed(refused_failure(host, refused))),
+    match host.refused_calls() {
+        0 => result.map_err(|failure| failed(*failure)),
+        refused => Err(refused_after(host, refused, result, failed)),
     }
+}
+
+/// The failure of a call during or before which the plugin's threads were refused: its
+/// result, whatever it was, is dropped.
+#[cold]
+#[inline(never)]
+fn refused_after(
+    host: &'static HostContext,
+    refused: u64,
+    result: Result<Value, Box<PluginFailure>>,
+    failed: impl FnOnce(PluginFailure) -> RuntimeError,
+) -> RuntimeError {
+    drop(result);
+    failed(refused_failure(host, refused))
 }
 
 /// How many arguments a call lends from a fixed-size array.
