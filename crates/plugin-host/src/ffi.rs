@@ -854,6 +854,11 @@ mod tests {
         );
     }
 
+    /// The test's symbol handle `n` (the test entries tell symbols by number).
+    fn handle(n: usize) -> *const c_void {
+        n as *const c_void
+    }
+
     /// What a lean entry's call gives through [`Entry::enter`], with `argc` arguments (the
     /// test's entry answers by count).
     fn lean_answer(entry: LeanCallFn, argc: usize) -> Result<Value, Box<PluginFailure>> {
@@ -861,18 +866,18 @@ mod tests {
         let args = vec![TValue::NULL; argc];
         // SAFETY: the test's entry reads nothing, writes `out` or `error` as `CallReturn` says,
         // and makes no callback, so it needs no call context.
-        unsafe { entry.enter(host, 1 as *const c_void, std::ptr::null_mut(), &args) }
+        unsafe { entry.enter(host, handle(1), std::ptr::null_mut(), &args) }
     }
 
     #[test]
     fn a_lean_entry_is_used_only_when_the_descriptor_has_the_field_and_its_results_and_errors_arrive() {
         let current = descriptor(std::mem::size_of::<PluginDescriptor>());
-        let entry = lean_entry_for(&current, 1 as *const c_void).expect("symbol 1 has a lean entry");
+        let entry = lean_entry_for(&current, handle(1)).expect("symbol 1 has a lean entry");
         assert!(lean_entry_for(&current, std::ptr::null()).is_none(), "a symbol without one");
         // An ABI 1.5 plugin's descriptor ends before `lean_call`: never read, and its symbol's
         // own entry serves (the host falls back to `entry_of`).
         let older = descriptor(tusk_plugin_abi::LEAN_CALL_END - std::mem::size_of::<usize>());
-        assert!(lean_entry_for(&older, 1 as *const c_void).is_none());
+        assert!(lean_entry_for(&older, handle(1)).is_none());
         assert_eq!(answer(&older, 1), 2);
         assert_eq!(tusk_plugin_abi::LEAN_CALL_END - std::mem::size_of::<usize>(), tusk_plugin_abi::SYMBOL_CALL_END);
 
@@ -880,7 +885,7 @@ mod tests {
         // `error` (none of them initialised by the host).
         assert!(matches!(lean_answer(entry, 0), Ok(Value::Int(3))));
         assert!(matches!(lean_answer(entry, 2), Ok(Value::Range(1, 5))));
-        let failure = lean_answer(entry, 1).err().expect("the entry fails with one argument");
+        let Err(failure) = lean_answer(entry, 1) else { panic!("the entry fails with one argument") };
         assert_eq!((failure.status, failure.argument, failure.message.as_str()), (status::ERROR, Some(0), "lean no"));
     }
 
