@@ -572,9 +572,10 @@ impl Entry for LeanCallFn {
 /// Arguments that cross without a handle (scalars, and strings as borrowed views: most
 /// arguments of hot calls) are lent in a fixed-size array, with one call site for every arity
 /// and no list of handles to release; a call that lends a handle, or has more than
-/// [`INLINE_ARGUMENTS`] arguments, is made out of line. The failure is boxed so that the
-/// result moves as a value's three words. Inlined into the symbol's direct call (the one
-/// caller), which saves a frame per call.
+/// [`INLINE_ARGUMENTS`] arguments, is made out of line. A failure (boxed inside, so that a
+/// result moves as a value's three words) becomes the caller's error through `failed` where
+/// the call ends. Inlined into the symbol's direct call (the one caller), which saves a frame
+/// per call.
 #[inline]
 pub(crate) fn call<E: Entry>(
     host: &'static HostContext,
