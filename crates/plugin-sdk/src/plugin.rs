@@ -103,7 +103,7 @@ pub(crate) enum SymbolKind {
 pub(crate) struct Registration {
     pub(crate) name: String,
     pub(crate) kind: SymbolKind,
-    /// The implementation and the symbol's own entry (ABI 1.5), made for its closure's type
+    /// The implementation and the symbol's entries (ABI 1.5 and 1.6), made for its closure's type
     /// (`None` for a type).
     pub(crate) callable: Option<(Callable, Entries)>,
     pub(crate) doc: SymbolDoc,
