@@ -26,9 +26,10 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use tusk_eval::isolate::{ParallelError, ParallelItems};
-use tusk_eval::{CallContext, Foreign, Key, Object, Text, Value};
+use tusk_eval::{CallContext, Foreign, Key, Object, RuntimeError, Text, Value};
 use tusk_plugin_abi::{
-    CallFn, ENTRY_SYMBOL, ErrorOut, PluginDescriptor, StrRef, TValue, error_kind, foreign_thread_error, status, tag,
+    CallFn, ENTRY_SYMBOL, ErrorOut, LeanCallFn, PluginDescriptor, StrRef, TValue, error_kind, foreign_thread_error,
+    status, tag,
 };
 use tusk_plugin_boundary::fs::Grant;
 use tusk_plugin_hostapi::descriptor;
@@ -490,23 +491,114 @@ fn entry_for(descriptor: &PluginDescriptor, symbol: *const c_void) -> CallFn {
     unsafe { (descriptor.symbol_call)(symbol) }.unwrap_or(descriptor.call)
 }
 
+/// The lean entry of `symbol` (ABI 1.6) when the plugin has one: `None` for a plugin built
+/// for ABI 1.0–1.5 (its descriptor ends before the field) and for a symbol without one. Valid
+/// as [`entry_of`]'s.
+pub(crate) fn lean_entry_of(descriptor: &PluginDescriptor, symbol: SymbolHandle) -> Option<LeanCallFn> {
+    lean_entry_for(descriptor, symbol.as_ptr())
+}
+
+fn lean_entry_for(descriptor: &PluginDescriptor, symbol: *const c_void) -> Option<LeanCallFn> {
+    if (descriptor.size as usize) < tusk_plugin_abi::LEAN_CALL_END {
+        return None;
+    }
+    // SAFETY: the descriptor's size covers the field (checked above), so the plugin set it;
+    // the descriptor is an initialised plugin's and `symbol` a handle it described.
+    unsafe { (descriptor.lean_call)(symbol) }
+}
+
+/// A symbol's entry, called with the arguments already lent: an ABI 1.6 lean entry, or a
+/// [`CallFn`] (a symbol's own entry of ABI 1.5 or the descriptor's `call`).
+pub(crate) trait Entry: Copy + 'static {
+    /// Calls the entry and converts its result.
+    ///
+    /// # Safety
+    ///
+    /// The plugin is initialised and `self` is its entry for `symbol` (a handle it described;
+    /// see [`entry_of`] and [`lean_entry_of`]); `raw` and the values it borrows outlive the call; `call_context` is
+    /// the call's context, only used by callbacks during this call.
+    unsafe fn enter(
+        self,
+        host: &'static HostContext,
+        symbol: *const c_void,
+        call_context: *mut c_void,
+        raw: &[TValue],
+    ) -> Result<Value, Box<PluginFailure>>;
+}
+
+impl Entry for CallFn {
+    #[inline(always)]
+    unsafe fn enter(
+        self,
+        host: &'static HostContext,
+        symbol: *const c_void,
+        call_context: *mut c_void,
+        raw: &[TValue],
+    ) -> Result<Value, Box<PluginFailure>> {
+        let mut out = TValue::NULL;
+        let mut error = ErrorOut::EMPTY;
+        // SAFETY: the caller's contract; both out-pointers are valid and initialised.
+        let code = unsafe { self(symbol, call_context, raw.as_ptr(), raw.len(), &mut out, &mut error) };
+        // Copied before anything else can call into the plugin (its texts live until then).
+        if code != status::OK {
+            Err(Box::new(failure(code, &error)))
+        } else if let Some(value) = scalar_result(out.tag, out.a) {
+            Ok(value)
+        } else {
+            heap_result(host, &out)
+        }
+    }
+}
+
+impl Entry for LeanCallFn {
+    #[inline(always)]
+    unsafe fn enter(
+        self,
+        host: &'static HostContext,
+        symbol: *const c_void,
+        call_context: *mut c_void,
+        raw: &[TValue],
+    ) -> Result<Value, Box<PluginFailure>> {
+        // Neither is initialised: a lean entry writes `out` only for a result that is not a
+        // scalar and `error` in full when it fails (`CallReturn`'s contract), and each is read
+        // only then.
+        let mut out = MaybeUninit::<TValue>::uninit();
+        let mut error = MaybeUninit::<ErrorOut>::uninit();
+        // SAFETY: the caller's contract; both out-pointers are valid for writes.
+        let returned =
+            unsafe { self(symbol, call_context, raw.as_ptr(), raw.len(), out.as_mut_ptr(), error.as_mut_ptr()) };
+        if returned.status != status::OK {
+            // SAFETY: a lean entry that fails writes every field of `error`.
+            return Err(Box::new(failure(returned.status, unsafe { error.assume_init_ref() })));
+        }
+        match scalar_result(returned.tag, returned.a) {
+            Some(value) => Ok(value),
+            // SAFETY: a lean entry whose result is not a scalar writes it to `out` in full.
+            None => heap_result(host, unsafe { out.assume_init_ref() }),
+        }
+    }
+}
+
 /// Calls a plugin symbol with host values: the fast path of every plugin operator call.
 ///
 /// Arguments that cross without a handle (scalars, and strings as borrowed views: most
 /// arguments of hot calls) are lent in a fixed-size array, with one call site for every arity
 /// and no list of handles to release; a call that lends a handle, or has more than
-/// [`INLINE_ARGUMENTS`] arguments, is made out of line. The failure is boxed so that the result moves as a value's three words.
-/// Inlined into the symbol's direct call (the one caller), which saves a frame per call.
+/// [`INLINE_ARGUMENTS`] arguments, is made out of line. A failure (boxed inside, so that a
+/// result moves as a value's three words) becomes the caller's error through `failed` where
+/// the call ends. Inlined into the symbol's direct call (the one caller), which saves a frame
+/// per call.
 #[inline]
-pub(crate) fn call(
+pub(crate) fn call<E: Entry>(
     host: &'static HostContext,
-    entry: CallFn,
+    entry: E,
     symbol: SymbolHandle,
     ctx: &mut CallContext<'_, '_>,
     args: &[&Value],
-) -> Result<Value, Box<PluginFailure>> {
-    // Refused calls from the plugin's threads since its last call fail this one.
-    refused_threads(host).map_err(Box::new)?;
+    failed: impl FnOnce(PluginFailure) -> RuntimeError,
+) -> Result<Value, RuntimeError> {
+    // The outermost call starts an epoch before anything is lent to it: what the plugin got
+    // during earlier calls is out of reach, what it is lent now is not.
     if host.backend().calls.get() == 0 {
         host.begin_epoch();
     }
@@ -519,29 +611,56 @@ pub(crate) fn call(
             }
             None => false,
         });
-    let result = if lent_inline {
-        // SAFETY: every argument was written to its slot (checked above), and `TValue` has the
-        // layout of `MaybeUninit<TValue>`.
-        let raw = unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<TValue>(), args.len()) };
-        call_raw(host, entry, symbol, ctx, raw)
-    } else {
-        call_lending(host, entry, symbol, ctx, args)
-    };
-    // ... and so do refused calls during it, whatever it returned.
-    refused_threads(host).map_err(Box::new)?;
-    result
+    if !lent_inline {
+        // Its own tail, so that the common call's result is not merged with this one's.
+        return finish(host, call_lending(host, entry, symbol, ctx, args), failed);
+    }
+    // SAFETY: every argument was written to its slot (checked above), and `TValue` has the
+    // layout of `MaybeUninit<TValue>`.
+    let raw = unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<TValue>(), args.len()) };
+    finish(host, call_raw(host, entry, symbol, ctx, raw), failed)
+}
+
+/// A call's result, or its failure as the caller's error. Calls the plugin's threads made
+/// into the host, refused since its last call (which checked the same way), fail this one,
+/// whatever it returned: checked once, after the call, which catches a refusal before it as
+/// well as one during it.
+#[inline(always)]
+fn finish(
+    host: &'static HostContext,
+    result: Result<Value, Box<PluginFailure>>,
+    failed: impl FnOnce(PluginFailure) -> RuntimeError,
+) -> Result<Value, RuntimeError> {
+    match host.refused_calls() {
+        0 => result.map_err(|failure| failed(*failure)),
+        refused => Err(refused_after(host, refused, result, failed)),
+    }
+}
+
+/// The failure of a call during or before which the plugin's threads were refused: its
+/// result, whatever it was, is dropped.
+#[cold]
+#[inline(never)]
+fn refused_after(
+    host: &'static HostContext,
+    refused: u64,
+    result: Result<Value, Box<PluginFailure>>,
+    failed: impl FnOnce(PluginFailure) -> RuntimeError,
+) -> RuntimeError {
+    drop(result);
+    failed(refused_failure(host, refused))
 }
 
 /// How many arguments a call lends from a fixed-size array.
 const INLINE_ARGUMENTS: usize = 4;
 
 /// A call that lends a handle (an array, an object, a function, …) or has more than
-/// [`INLINE_ARGUMENTS`] arguments: the handles are released when it returns. Out of line, so that the common
-/// calls' frame has no room for the list.
+/// [`INLINE_ARGUMENTS`] arguments: the handles are released when it returns. Out of line, so
+/// that the common calls' frame has no room for the list.
 #[inline(never)]
-fn call_lending(
+fn call_lending<E: Entry>(
     host: &'static HostContext,
-    entry: CallFn,
+    entry: E,
     symbol: SymbolHandle,
     ctx: &mut CallContext<'_, '_>,
     args: &[&Value],
@@ -554,33 +673,26 @@ fn call_lending(
     result
 }
 
-/// The call itself, with the arguments already lent.
+/// The call itself, with the arguments already lent; the depth of calls in progress is kept
+/// for the epochs (see [`call`]).
 #[inline(always)]
-fn call_raw(
+fn call_raw<E: Entry>(
     host: &'static HostContext,
-    entry: CallFn,
+    entry: E,
     symbol: SymbolHandle,
     ctx: &mut CallContext<'_, '_>,
     raw: &[TValue],
 ) -> Result<Value, Box<PluginFailure>> {
     let calls = &host.backend().calls;
-    let mut out = TValue::NULL;
-    let mut error = ErrorOut::EMPTY;
+    let depth = calls.get();
+    calls.set(depth + 1);
     let call_context = (ctx as *mut CallContext<'_, '_>).cast::<c_void>();
-    calls.set(calls.get() + 1);
-    // SAFETY: the plugin is initialised and `entry` is its entry for `symbol` (see
-    // `entry_of`); `raw` and the values it borrows outlive the call; `call_context` is only
-    // used by callbacks during this call.
-    let code = unsafe { entry(symbol.as_ptr(), call_context, raw.as_ptr(), raw.len(), &mut out, &mut error) };
-    calls.set(calls.get() - 1);
-    // Copied before anything else can call into the plugin (its texts live until then).
-    if code != status::OK {
-        Err(Box::new(failure(code, &error)))
-    } else if let Some(value) = scalar_result(&out) {
-        Ok(value)
-    } else {
-        heap_result(host, &out)
-    }
+    // SAFETY: `entry` is the plugin's entry for `symbol` (see `entry_of`, `lean_entry_of`);
+    // `raw` and the values it borrows outlive the call; `call_context` is only used by
+    // callbacks during this call.
+    let result = unsafe { entry.enter(host, symbol.as_ptr(), call_context, raw) };
+    calls.set(depth);
+    result
 }
 
 /// A result that is not a scalar: a handle the plugin made (or kept), or a borrowed string.
@@ -615,11 +727,11 @@ fn lend_inline(arg: &Value) -> Option<TValue> {
 /// A scalar result, converted inline (what [`Context::take`](tusk_plugin_hostapi::Context::take)
 /// does for these tags); `None` for everything else.
 #[inline(always)]
-fn scalar_result(out: &TValue) -> Option<Value> {
-    match out.tag {
-        tag::INT => Some(Value::Int(out.a as i64)),
-        tag::FLOAT => Some(Value::Float(f64::from_bits(out.a))),
-        tag::BOOL => Some(Value::Bool(out.a != 0)),
+fn scalar_result(kind: u32, a: u64) -> Option<Value> {
+    match kind {
+        tag::INT => Some(Value::Int(a as i64)),
+        tag::FLOAT => Some(Value::Float(f64::from_bits(a))),
+        tag::BOOL => Some(Value::Bool(a != 0)),
         tag::NULL => Some(Value::Null),
         _ => None,
     }
@@ -676,6 +788,42 @@ mod tests {
     unsafe extern "C" fn symbol_call(symbol: *const c_void) -> Option<CallFn> {
         (symbol as usize == 1).then_some(answering::<2> as CallFn)
     }
+    /// A lean entry that answers 3 (or fails when `argc` is 1, writing its error, or answers a
+    /// range through `out` when `argc` is 2).
+    unsafe extern "C" fn lean(
+        _: *const c_void,
+        _: *mut c_void,
+        _: *const TValue,
+        argc: usize,
+        out: *mut TValue,
+        error: *mut ErrorOut,
+    ) -> tusk_plugin_abi::CallReturn {
+        use tusk_plugin_abi::CallReturn;
+        match argc {
+            1 => {
+                let record = ErrorOut {
+                    kind: error_kind::MESSAGE,
+                    argument: 0,
+                    message: StrRef::new("lean no"),
+                    help: StrRef::EMPTY,
+                };
+                // SAFETY: the test passes an error record valid for writes.
+                unsafe { error.write(record) };
+                CallReturn::failed(status::ERROR)
+            }
+            2 => {
+                let range = TValue::new(tag::RANGE, 1, 5);
+                // SAFETY: as above, for `out`.
+                unsafe { out.write(range) };
+                CallReturn::ok(&range)
+            }
+            _ => CallReturn::ok(&TValue::new(tag::INT, 3, 0)),
+        }
+    }
+    /// Symbol 1 has a lean entry too, symbol 0 none.
+    unsafe extern "C" fn lean_call(symbol: *const c_void) -> Option<LeanCallFn> {
+        (symbol as usize == 1).then_some(lean as LeanCallFn)
+    }
 
     fn descriptor(size: usize) -> PluginDescriptor {
         PluginDescriptor {
@@ -690,6 +838,7 @@ mod tests {
             drop_object,
             identity,
             symbol_call,
+            lean_call,
         }
     }
 
@@ -716,5 +865,65 @@ mod tests {
             tusk_plugin_abi::MIN_DESCRIPTOR_SIZE,
             tusk_plugin_abi::SYMBOL_CALL_END - std::mem::size_of::<usize>()
         );
+    }
+
+    /// The test's symbol handle `n` (the test entries tell symbols by number).
+    fn handle(n: usize) -> *const c_void {
+        n as *const c_void
+    }
+
+    /// What a lean entry's call gives through [`Entry::enter`], with `argc` arguments (the
+    /// test's entry answers by count).
+    fn lean_answer(entry: LeanCallFn, argc: usize) -> Result<Value, Box<PluginFailure>> {
+        let host = leak_context("lean", Rc::new(NoServices));
+        let args = vec![TValue::NULL; argc];
+        // SAFETY: the test's entry reads nothing, writes `out` or `error` as `CallReturn` says,
+        // and makes no callback, so it needs no call context.
+        unsafe { entry.enter(host, handle(1), std::ptr::null_mut(), &args) }
+    }
+
+    #[test]
+    fn a_lean_entry_is_used_only_when_the_descriptor_has_the_field_and_its_results_and_errors_arrive() {
+        let current = descriptor(std::mem::size_of::<PluginDescriptor>());
+        let entry = lean_entry_for(&current, handle(1)).expect("symbol 1 has a lean entry");
+        assert!(lean_entry_for(&current, std::ptr::null()).is_none(), "a symbol without one");
+        // An ABI 1.5 plugin's descriptor ends before `lean_call`: never read, and its symbol's
+        // own entry serves (the host falls back to `entry_of`).
+        let older = descriptor(tusk_plugin_abi::LEAN_CALL_END - std::mem::size_of::<usize>());
+        assert!(lean_entry_for(&older, handle(1)).is_none());
+        assert_eq!(answer(&older, 1), 2);
+        assert_eq!(tusk_plugin_abi::LEAN_CALL_END - std::mem::size_of::<usize>(), tusk_plugin_abi::SYMBOL_CALL_END);
+
+        // A scalar comes back in the return, anything else through `out`, a failure through
+        // `error` (none of them initialised by the host).
+        assert!(matches!(lean_answer(entry, 0), Ok(Value::Int(3))));
+        assert!(matches!(lean_answer(entry, 2), Ok(Value::Range(1, 5))));
+        let Err(failure) = lean_answer(entry, 1) else { panic!("the entry fails with one argument") };
+        assert_eq!((failure.status, failure.argument, failure.message.as_str()), (status::ERROR, Some(0), "lean no"));
+    }
+
+    /// Host services that allow nothing (the lean entry's test makes no callback).
+    struct NoServices;
+
+    impl HostServices for NoServices {
+        fn may_read(&self, _: &str, _: &Path) -> Result<PathBuf, String> {
+            Err("no".into())
+        }
+        fn may_write(&self, _: &str, _: &Path) -> Result<PathBuf, String> {
+            Err("no".into())
+        }
+        fn resolve_path(&self, _: &str, path: &Path) -> PathBuf {
+            path.to_path_buf()
+        }
+        fn may_read_env(&self, _: &str, _: &str) -> Result<(), String> {
+            Err("no".into())
+        }
+        fn may_connect(&self, _: &str, _: &str, _: u16) -> Result<(), String> {
+            Err("no".into())
+        }
+        fn log(&self, _: &str, _: u32, _: &str, _: &Value) {}
+        fn cancelled(&self) -> bool {
+            false
+        }
     }
 }

@@ -515,7 +515,7 @@ impl LoadedPlugin {
     /// symbol's own entry through it, no closure in between); a sandboxed one's a function.
     pub fn implementation(self: &Rc<Self>, symbol: &LoadedSymbol) -> Implementation {
         match self.in_process_symbol(symbol) {
-            Some(direct) => Implementation::Direct(Rc::new(direct)),
+            Some(direct) => Implementation::Direct(direct),
             None => Implementation::Native(self.native_function(symbol)),
         }
     }
@@ -547,20 +547,22 @@ impl LoadedPlugin {
         }
     }
 
-    /// `symbol` as an in-process call, when this generation runs in-process.
-    fn in_process_symbol(self: &Rc<Self>, symbol: &LoadedSymbol) -> Option<InProcessSymbol> {
+    /// `symbol` as an in-process call, when this generation runs in-process: through the
+    /// symbol's lean entry when the plugin has one (ABI 1.6), else its own entry or `call`.
+    fn in_process_symbol(self: &Rc<Self>, symbol: &LoadedSymbol) -> Option<Rc<dyn DirectCall>> {
         let (Backend::InProcess { host, descriptor }, SymbolRef::InProcess(handle)) = (&self.backend, symbol.handle)
         else {
             return None;
         };
         let display = symbol.display_name();
-        Some(InProcessSymbol {
-            host,
-            entry: ffi::entry_of(descriptor, handle),
-            handle,
-            crash_note: CrashNote::new(&self.name, &display),
-            plugin: self.clone(),
-            display,
+        let crash_note = CrashNote::new(&self.name, &display);
+        let plugin = self.clone();
+        Some(match ffi::lean_entry_of(descriptor, handle) {
+            Some(entry) => Rc::new(InProcessSymbol { host, entry, handle, crash_note, plugin, display }),
+            None => {
+                let entry = ffi::entry_of(descriptor, handle);
+                Rc::new(InProcessSymbol { host, entry, handle, crash_note, plugin, display })
+            }
         })
     }
 
@@ -630,12 +632,13 @@ impl Drop for LoadedPlugin {
     }
 }
 
-/// An in-process plugin's symbol, called directly by the interpreter: the symbol's own entry
-/// (ABI 1.5, else the descriptor's `call`), the host context, and the crash note, all found
-/// once when the symbol is loaded. It holds its generation: a call in flight keeps it.
-struct InProcessSymbol {
+/// An in-process plugin's symbol, called directly by the interpreter: the symbol's entry (its
+/// lean one of ABI 1.6, else its own of ABI 1.5, else the descriptor's `call`), the host
+/// context, and the crash note, all found once when the symbol is loaded. It holds its
+/// generation: a call in flight keeps it.
+struct InProcessSymbol<E> {
     host: &'static HostContext,
-    entry: abi::CallFn,
+    entry: E,
     handle: SymbolHandle,
     crash_note: CrashNote,
     plugin: Rc<LoadedPlugin>,
@@ -643,14 +646,15 @@ struct InProcessSymbol {
     display: String,
 }
 
-impl DirectCall for InProcessSymbol {
+impl<E: ffi::Entry> DirectCall for InProcessSymbol<E> {
     fn call(&self, ctx: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError> {
         if self.plugin.shut_down.get() {
             return Err(shut_down_error(&self.plugin.name));
         }
         let _running = crash::running(self.crash_note);
-        ffi::call(self.host, self.entry, self.handle, ctx, args)
-            .map_err(|failure| runtime_error(&self.plugin.name, &self.display, *failure))
+        ffi::call(self.host, self.entry, self.handle, ctx, args, |failure| {
+            runtime_error(&self.plugin.name, &self.display, failure)
+        })
     }
 }
 
@@ -663,6 +667,7 @@ fn shut_down_error(plugin: &str) -> RuntimeError {
 /// The error of a failed plugin call, at the call of `display`: the plugin's message with
 /// nested failures of the same symbol collapsed, and the plugin named once (in a note, unless
 /// the message names it already).
+#[cold]
 fn runtime_error(plugin: &str, display: &str, failure: PluginFailure) -> RuntimeError {
     let message = collapse_repeats(display, &failure.message);
     let names_plugin = message.contains(&format!("plugin `{plugin}`"));

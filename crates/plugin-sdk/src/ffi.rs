@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::abi::{
-    ABI_MAJOR, ErrorOut, HostApi, InfoRecord, PluginDescriptor, StrRef, SymbolInfo, TValue, error_kind, status,
-    symbol_kind, tag,
+    ABI_MAJOR, CallReturn, ErrorOut, HostApi, InfoRecord, PluginDescriptor, StrRef, SymbolInfo, TValue, error_kind,
+    status, symbol_kind, tag,
 };
 use crate::error::{ErrorKind, PluginError};
 use crate::plugin::{PluginContext, Registration, SymbolKind, TuskPlugin};
@@ -451,12 +451,16 @@ fn write_plugin_error(out: *mut ErrorOut, error: &PluginError) {
 fn guarded(error: *mut ErrorOut, body: impl FnOnce() -> u32) -> u32 {
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(code) => code,
-        Err(payload) => {
-            let (message, help) = panic_text(&*payload);
-            write_error(error, error_kind::PANIC, None, message, help);
-            status::PANIC
-        }
+        Err(payload) => panicked(error, &*payload),
     }
+}
+
+/// Reports a caught panic in `error`: `PANIC`.
+#[cold]
+fn panicked(error: *mut ErrorOut, payload: &(dyn Any + Send)) -> u32 {
+    let (message, help) = panic_text(payload);
+    write_error(error, error_kind::PANIC, None, message, help);
+    status::PANIC
 }
 
 unsafe extern "C" fn init(host_api: *const HostApi, config: StrRef, error: *mut ErrorOut) -> u32 {
@@ -582,7 +586,73 @@ unsafe extern "C" fn call(
 unsafe extern "C" fn symbol_call(symbol: *const c_void) -> Option<crate::abi::CallFn> {
     // SAFETY: `symbol` is a `SymbolInfo::handle` of the loaded plugin, alive until `shutdown`.
     let registration = unsafe { symbol.cast::<Registration>().as_ref() }?;
-    registration.callable.as_ref().map(|(_, entry)| *entry)
+    registration.callable.as_ref().map(|(_, entries)| entries.symbol)
+}
+
+/// The descriptor's `lean_call` (ABI 1.6): the entry [`lean_entry`] made for the symbol's
+/// closure, `None` for a type.
+unsafe extern "C" fn lean_call(symbol: *const c_void) -> Option<crate::abi::LeanCallFn> {
+    // SAFETY: `symbol` is a `SymbolInfo::handle` of the loaded plugin, alive until `shutdown`.
+    let registration = unsafe { symbol.cast::<Registration>().as_ref() }?;
+    registration.callable.as_ref().map(|(_, entries)| entries.lean)
+}
+
+/// A symbol's lean entry, one per closure type `F` (ABI 1.6): [`symbol_entry`]'s work, with a
+/// scalar result returned in registers rather than through `out`, and `out` and `error`
+/// written only when they must be (the host does not initialise them).
+///
+/// # Safety
+///
+/// As [`symbol_entry`]; `out` and `error` need only be valid for writes.
+pub(crate) unsafe extern "C" fn lean_entry<F>(
+    symbol: *const c_void,
+    call_context: *mut c_void,
+    args: *const TValue,
+    argc: usize,
+    out: *mut TValue,
+    error: *mut ErrorOut,
+) -> CallReturn
+where
+    F: Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync + 'static,
+{
+    let body = || {
+        // SAFETY: `symbol` is a `SymbolInfo::handle` of the loaded plugin; the host calls only
+        // between `init` and `shutdown`, while the registration is alive.
+        let registration = unsafe { &*symbol.cast::<Registration>() };
+        let Some((callable, _)) = registration.callable.as_ref() else {
+            write_error(error, error_kind::INVALID_OPERATION, None, format!("`{}` is a type", registration.name), None);
+            return CallReturn::failed(status::ERROR);
+        };
+        // SAFETY: this entry is handed out only with an `Arc<F>` made into this `Callable`
+        // (the function's contract), so the data pointer of the trait object is an `F`.
+        let function = unsafe { &*std::sync::Arc::as_ptr(callable).cast::<F>() };
+        let args: &[Value] = if argc == 0 || args.is_null() {
+            &[]
+        } else {
+            // SAFETY: the host passes `argc` values, borrowed for the call; `Value` is
+            // `repr(transparent)` over `TValue`.
+            unsafe { std::slice::from_raw_parts(args.cast::<Value>(), argc) }
+        };
+        // A panic in `function` unwinds through the marker (which restores the previous call)
+        // to the `catch_unwind` below: one per call, as in `run`.
+        let _current = CurrentCall::enter(call_context);
+        match function(args) {
+            Ok(value) => {
+                let raw = value.into_raw();
+                if CallReturn::in_out(raw.tag) {
+                    // SAFETY: the host passes an out-slot valid for writes; the reference
+                    // moves to it (a scalar has none, and goes in the return alone).
+                    unsafe { out.write(raw) };
+                }
+                CallReturn::ok(&raw)
+            }
+            Err(plugin_error) => lean_failure(error, plugin_error),
+        }
+    };
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(returned) => returned,
+        Err(payload) => CallReturn::failed(panicked(error, &*payload)),
+    }
 }
 
 /// A symbol's own entry, one per closure type `F` (ABI 1.5): called as the descriptor's `call`
@@ -615,6 +685,15 @@ where
         // SAFETY: the descriptor's contract (module documentation).
         unsafe { run(function, call_context, args, argc, out, error) }
     })
+}
+
+/// A lean entry's error: written in full, `ERROR`. Out of line, so that the entry's common
+/// return is a scalar's few instructions.
+#[cold]
+#[inline(never)]
+fn lean_failure(error: *mut ErrorOut, plugin_error: PluginError) -> CallReturn {
+    write_plugin_error(error, &plugin_error);
+    CallReturn::failed(status::ERROR)
 }
 
 /// Calls `function` with the host's arguments and writes its result or error.
@@ -721,6 +800,7 @@ pub fn entry(info: &'static InfoRecord, factory: fn() -> Box<dyn TuskPlugin>) ->
         drop_object,
         identity,
         symbol_call,
+        lean_call,
     })
 }
 
@@ -991,7 +1071,8 @@ mod tests {
 
         // Two closures of different types get different entries; a type gets none, and the
         // descriptor's `call` still serves every symbol alike.
-        let entry_of = |registration: &Registration| registration.callable.as_ref().map(|(_, entry)| *entry as usize);
+        let entry_of =
+            |registration: &Registration| registration.callable.as_ref().map(|(_, entries)| entries.symbol as usize);
         assert_ne!(entry_of(&registrations[0]), entry_of(&registrations[1]));
         let handle = (&registrations[3] as *const Registration).cast::<c_void>();
         // SAFETY: a live registration.
@@ -1002,5 +1083,74 @@ mod tests {
         // SAFETY: as in `call_entry`.
         let code = unsafe { call(symbol, std::ptr::null_mut(), args.as_ptr(), 2, &mut out, &mut error) };
         assert_eq!((code, out), (status::OK, int(3)));
+    }
+
+    /// Calls a registration through its lean entry (ABI 1.6), with `out` and `error` left
+    /// uninitialised as the host leaves them; `out` is read only when the return says so.
+    fn call_lean(registration: &Registration, args: &[TValue]) -> (CallReturn, Option<TValue>, Option<ErrorOut>) {
+        let symbol = (registration as *const Registration).cast::<c_void>();
+        // SAFETY: `symbol` is a live registration.
+        let entry = unsafe { lean_call(symbol) }.expect("a function has a lean entry");
+        let mut out = std::mem::MaybeUninit::<TValue>::uninit();
+        let mut error = std::mem::MaybeUninit::<ErrorOut>::uninit();
+        // SAFETY: the arguments are borrowed for the call; both out-pointers are valid for writes.
+        let returned = unsafe {
+            entry(symbol, std::ptr::null_mut(), args.as_ptr(), args.len(), out.as_mut_ptr(), error.as_mut_ptr())
+        };
+        if returned.status != status::OK {
+            // SAFETY: a failing lean entry writes every field of `error`.
+            return (returned, None, Some(unsafe { error.assume_init() }));
+        }
+        // SAFETY: a lean entry writes `out` for every result that goes through it.
+        let out = CallReturn::in_out(returned.tag).then(|| unsafe { out.assume_init() });
+        (returned, out, None)
+    }
+
+    #[test]
+    fn a_lean_entry_returns_scalars_in_the_return_and_the_rest_through_out_errors_and_panics_in_full() {
+        let context = PluginContext::new(String::new(), "lean");
+        context
+            .register_function("add", |args: &[Value]| {
+                Ok(Value::from(args.iter().filter_map(Value::as_int).sum::<i64>()))
+            })
+            .unwrap();
+        context.register_function("half", |_: &[Value]| Ok(Value::from(0.5))).unwrap();
+        context.register_function("span", |_: &[Value]| Ok(Value::range(2, 7))).unwrap();
+        context
+            .register_operator_fn("refuse", |_: &[Value]| Err(PluginError::message("not today").at_argument(1)))
+            .unwrap();
+        context.register_operator_fn("explode", |_: &[Value]| panic!("the lean entry panics")).unwrap();
+        context.register_type("handle").unwrap();
+        let registrations = context.registrations.borrow();
+        let int = |n: i64| TValue::new(tag::INT, n as u64, 0);
+
+        let (returned, out, _) = call_lean(&registrations[0], &[int(2), int(40)]);
+        assert_eq!((returned, out), (CallReturn { status: status::OK, tag: tag::INT, a: 42 }, None));
+        let (returned, out, _) = call_lean(&registrations[1], &[]);
+        assert_eq!(
+            (returned.status, returned.tag, f64::from_bits(returned.a), out),
+            (status::OK, tag::FLOAT, 0.5, None)
+        );
+        let (returned, out, _) = call_lean(&registrations[2], &[]);
+        assert_eq!((returned.status, out), (status::OK, Some(TValue::new(tag::RANGE, 2, 7))));
+
+        let (returned, _, error) = call_lean(&registrations[3], &[]);
+        let error = error.expect("an error record");
+        assert_eq!((returned.status, error.kind, error.argument), (status::ERROR, error_kind::MESSAGE, 1));
+        // SAFETY: the error text lives until this thread's next error.
+        assert_eq!(unsafe { view(error.message) }, "not today");
+        // SAFETY: as above.
+        assert_eq!(unsafe { view(error.help) }, "");
+
+        let (returned, _, error) = call_lean(&registrations[4], &[]);
+        let error = error.expect("an error record");
+        assert_eq!((returned.status, error.kind, error.argument), (status::PANIC, error_kind::PANIC, -1));
+        // SAFETY: as above.
+        assert_eq!(unsafe { view(error.message) }, "plugin panicked: the lean entry panics");
+
+        // A type has no lean entry, as it has no own entry.
+        let handle = (&registrations[5] as *const Registration).cast::<c_void>();
+        // SAFETY: a live registration.
+        assert!(unsafe { lean_call(handle) }.is_none());
     }
 }

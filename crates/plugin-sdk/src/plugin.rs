@@ -103,19 +103,28 @@ pub(crate) enum SymbolKind {
 pub(crate) struct Registration {
     pub(crate) name: String,
     pub(crate) kind: SymbolKind,
-    /// The implementation and the symbol's own entry (ABI 1.5), made for its closure's type
+    /// The implementation and the symbol's entries (ABI 1.5 and 1.6), made for its closure's type
     /// (`None` for a type).
-    pub(crate) callable: Option<(Callable, crate::abi::CallFn)>,
+    pub(crate) callable: Option<(Callable, Entries)>,
     pub(crate) doc: SymbolDoc,
 }
 
-/// A registered closure with the entry made for its type: the host calls the entry, which
+/// The entries made for a registered closure's type: the ABI 1.5 entry (`symbol_call`) and the
+/// ABI 1.6 lean one (`lean_call`).
+#[derive(Clone, Copy)]
+pub(crate) struct Entries {
+    pub(crate) symbol: crate::abi::CallFn,
+    pub(crate) lean: crate::abi::LeanCallFn,
+}
+
+/// A registered closure with the entries made for its type: the host calls an entry, which
 /// calls the closure without the dynamic call through `Callable`.
-fn callable<F>(function: F) -> Option<(Callable, crate::abi::CallFn)>
+fn callable<F>(function: F) -> Option<(Callable, Entries)>
 where
     F: Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync + 'static,
 {
-    Some((Arc::new(function), crate::ffi::symbol_entry::<F>))
+    let entries = Entries { symbol: crate::ffi::symbol_entry::<F>, lean: crate::ffi::lean_entry::<F> };
+    Some((Arc::new(function), entries))
 }
 
 /// Handed to [`TuskPlugin::initialize`]: registration and configuration. The registrations are
@@ -143,7 +152,7 @@ impl PluginContext {
         &self,
         name: &str,
         kind: SymbolKind,
-        callable: Option<(Callable, crate::abi::CallFn)>,
+        callable: Option<(Callable, Entries)>,
         mut doc: SymbolDoc,
     ) -> Result<(), PluginError> {
         let mut registrations = self.registrations.borrow_mut();
