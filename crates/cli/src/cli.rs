@@ -795,10 +795,38 @@ impl Cli {
     /// exit code 0.
     pub fn parse_args() -> Result<Cli, clap::Error> {
         let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        if let Some(cli) = Cli::parse_eval_only(&args) {
+            return Ok(cli);
+        }
         reject_mistyped_command(&args)?;
         let cli = Cli::try_parse_from(args)?;
         cli.reject_top_level_arguments_with_subcommand()?;
         Ok(cli)
+    }
+
+    /// `tusk -e EXPR` (or `--eval EXPR`) and nothing else, the form shell loops use: parsed
+    /// without building the subcommands. clap builds the whole command tree and copies every
+    /// global option into each subcommand before it parses (and `reject_mistyped_command`
+    /// builds the tree once more), which was about half of the instructions `tusk -e 1` runs
+    /// itself. The options' values are clap's own defaults, read from a command of the options
+    /// alone; `None` (the full parse) for anything else, or an EXPR that is not UTF-8 or
+    /// starts with `-` (left to clap's rules about hyphens).
+    fn parse_eval_only(args: &[std::ffi::OsString]) -> Option<Cli> {
+        use clap::FromArgMatches;
+        let [_, flag, expression] = args else { return None };
+        if flag != "-e" && flag != "--eval" {
+            return None;
+        }
+        let expression = expression.to_str().filter(|expression| !expression.starts_with('-'))?;
+        let options = GlobalArgs::augment_args(OutputArgs::augment_args(clap::Command::new("tusk")));
+        let defaults = options.try_get_matches_from(["tusk"]).ok()?;
+        Some(Cli {
+            command: None,
+            input: None,
+            expression: Some(expression.to_string()),
+            output: OutputArgs::from_arg_matches(&defaults).ok()?,
+            global: GlobalArgs::from_arg_matches(&defaults).ok()?,
+        })
     }
 
     /// `tusk FILE`, `-e`, `--format` and `--compact` before a subcommand would be silently
@@ -902,5 +930,27 @@ mod tests {
     #[test]
     fn clap_definition_is_consistent() {
         <Cli as clap::CommandFactory>::command().debug_assert();
+    }
+
+    #[test]
+    fn eval_alone_parses_as_clap_parses_it() {
+        for args in [["tusk", "-e", "1"], ["tusk", "--eval", "@env(\"HOME\", \"x\") + \" y\""], ["tusk", "-e", ""]] {
+            let args: Vec<std::ffi::OsString> = args.map(Into::into).into();
+            let quick = Cli::parse_eval_only(&args).expect("the quick parse applies");
+            let full = Cli::try_parse_from(&args).unwrap();
+            assert_eq!(format!("{quick:?}"), format!("{full:?}"));
+        }
+        for args in [
+            &["tusk", "-e", "-1"][..],
+            &["tusk", "-e"],
+            &["tusk", "-e", "1", "--compact"],
+            &["tusk", "--strict", "-e", "1"],
+            &["tusk", "run", "x.tsk"],
+            &["tusk", "x.tsk"],
+            &["tusk", "-e=1"],
+        ] {
+            let args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+            assert!(Cli::parse_eval_only(&args).is_none(), "{args:?}");
+        }
     }
 }

@@ -21,6 +21,8 @@ use tusk_diagnostics::{Diagnostic, Location, SourceId, SourceMap, Span, closest_
 
 use crate::toml_check::{self, Checker, to_json};
 
+mod plain;
+
 /// The user's tusk configuration file (`~/.config/tusk/config.toml`), as far as plugins are
 /// concerned: `[plugins.NAME]` tables and `[plugin_preferences]`. Other tables belong to other
 /// parts of tusk and are left alone.
@@ -128,6 +130,9 @@ pub struct ConfigSchema {
     json: Value,
     schemas: boon::Schemas,
     index: boon::SchemaIndex,
+    /// Compiled on the quick route (see [`ConfigSchema::compile`]): a failed validation is
+    /// repeated on the schema compiled as boon compiles it alone, for its error texts.
+    quick: bool,
 }
 
 impl fmt::Debug for ConfigSchema {
@@ -135,6 +140,15 @@ impl fmt::Debug for ConfigSchema {
         f.debug_struct("ConfigSchema").field("json", &self.json).finish_non_exhaustive()
     }
 }
+
+/// The address of every plugin's schema. A fixed URL: the schema's identity does not depend on
+/// where the plugin is installed, and no file system path leaks into error messages.
+const URL: &str = "tusk-plugin:///config.schema.json";
+
+/// The address of a schema [`plain::plainly_valid`] vouches for: boon checks every schema
+/// against its draft's metaschema except those under json-schema.org (its own metaschemas),
+/// and a plain schema refers to nothing outside itself, so the address changes nothing else.
+const QUICK_URL: &str = "https://json-schema.org/tusk-plugin/config.schema.json";
 
 /// Refuses every external `$ref`: a plugin's schema is one self-contained file, and resolving
 /// references would read files (or URLs) the plugin names.
@@ -158,19 +172,21 @@ impl ConfigSchema {
     }
 
     /// Compiles a schema given as JSON.
+    ///
+    /// boon checks a schema against its draft's metaschema before compiling it, and builds all
+    /// of its metaschemas the first time it does, which costs more than everything else a
+    /// plugin's first load does. A schema that [`plain::plainly_valid`] vouches for (every
+    /// schema the standard plugins ship) is compiled under an address boon does not check
+    /// against a metaschema, since the check has been made; anything else, and any schema that
+    /// then fails to compile, takes the full route, whose errors are the ones reported.
     pub fn compile(json: Value) -> Result<ConfigSchema, String> {
-        // A fixed URL: the schema's identity does not depend on where the plugin is installed,
-        // and no file system path leaks into error messages.
-        const URL: &str = "tusk-plugin:///config.schema.json";
-        let mut compiler = boon::Compiler::new();
-        compiler.set_default_draft(boon::Draft::V2020_12);
-        compiler.enable_format_assertions();
-        compiler.use_loader(Box::new(NoExternalReferences));
-        compiler.add_resource(URL, json.clone()).map_err(|error| format!("{error:#}"))?;
-        let mut schemas = boon::Schemas::new();
-        let index =
-            compiler.compile(URL, &mut schemas).map_err(|error| format!("it is not a valid JSON Schema: {error:#}"))?;
-        Ok(ConfigSchema { json, schemas, index })
+        if plain::plainly_valid(&json)
+            && let Ok((schemas, index)) = compile_at(QUICK_URL, &json)
+        {
+            return Ok(ConfigSchema { json, schemas, index, quick: true });
+        }
+        let (schemas, index) = compile_at(URL, &json)?;
+        Ok(ConfigSchema { json, schemas, index, quick: false })
     }
 
     /// Fills absent properties with the schema's `default`s, recursively: into nested objects
@@ -182,7 +198,15 @@ impl ConfigSchema {
 
     /// Checks `value` against the schema; every failing leaf becomes one issue.
     pub fn validate(&self, value: &Value) -> Result<(), Vec<ConfigIssue>> {
-        let Err(error) = self.schemas.validate(value, self.index) else {
+        if self.schemas.validate(value, self.index).is_ok() {
+            return Ok(());
+        }
+        // The quick route's address would show in the few texts that name the schema (a
+        // reference cycle): an invalid configuration is rare, and is described as before, by
+        // the schema compiled at its usual address.
+        let full = if self.quick { compile_at(URL, &self.json).ok() } else { None };
+        let (schemas, index) = full.as_ref().map_or((&self.schemas, self.index), |(schemas, index)| (schemas, *index));
+        let Err(error) = schemas.validate(value, index) else {
             return Ok(());
         };
         let mut issues = Vec::new();
@@ -192,6 +216,19 @@ impl ConfigSchema {
         issues.dedup();
         Err(issues)
     }
+}
+
+/// Compiles `json` as the resource at `url`, with the 2020-12 draft and format assertions.
+fn compile_at(url: &str, json: &Value) -> Result<(boon::Schemas, boon::SchemaIndex), String> {
+    let mut compiler = boon::Compiler::new();
+    compiler.set_default_draft(boon::Draft::V2020_12);
+    compiler.enable_format_assertions();
+    compiler.use_loader(Box::new(NoExternalReferences));
+    compiler.add_resource(url, json.clone()).map_err(|error| format!("{error:#}"))?;
+    let mut schemas = boon::Schemas::new();
+    let index =
+        compiler.compile(url, &mut schemas).map_err(|error| format!("it is not a valid JSON Schema: {error:#}"))?;
+    Ok((schemas, index))
 }
 
 /// Follows `$ref`s into the same document (`#/$defs/x`); the depth bound stops reference loops.

@@ -687,9 +687,11 @@ pub fn discover(
         file.push(MANIFEST_FILE);
         file
     };
+    // `name/plugin.toml`, relative to a root, as bytes.
+    let mut relative = Vec::new();
     for root in &search.roots {
-        let entries = match std::fs::read_dir(&root.dir) {
-            Ok(entries) => entries,
+        let listing = match listing::Listing::read(&root.dir) {
+            Ok(listing) => listing,
             // Most search folders do not exist on most machines; that is not worth a word.
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
             Err(error) => {
@@ -702,38 +704,23 @@ pub fn discover(
                 continue;
             }
         };
-        let mut folders: Vec<(u64, std::ffi::OsString)> = entries
-            .filter_map(Result::ok)
-            // The entry's type comes with the directory listing on most systems: plain files
-            // are skipped without a `stat`. Links are kept (a linked plugin folder is fine).
-            .filter(|entry| entry.file_type().is_ok_and(|kind| !kind.is_file()))
-            .map(|entry| entry.file_name())
-            .filter(|name| !name.as_encoded_bytes().starts_with(b"."))
-            .map(|name| (sort_prefix(&name), name))
-            .collect();
-        // Directory order is the file system's; sorting makes shadowing within one root stable.
-        // By name, which orders the folders of one root as their paths would, without
-        // comparing paths component by component; most comparisons are decided by the first
-        // eight bytes, as one number.
-        folders.sort_unstable();
         let root_prefix = root.dir.join("");
-        for (_, name) in folders {
+        for name in listing.folders() {
             // `root/name/plugin.toml`, appended as bytes (the root ends with a separator).
             let path = manifest_path.as_mut_os_string();
             path.clear();
             path.push(&root_prefix);
             path.push(name);
             path.push(&manifest_file);
-            let Ok(metadata) = std::fs::metadata(&manifest_path) else {
+            relative.clear();
+            relative.extend_from_slice(name.as_encoded_bytes());
+            relative.extend_from_slice(manifest_file.as_encoded_bytes());
+            let Some((manifest_stamp, true)) = listing.stamp(&relative, &manifest_path) else {
                 continue;
             };
-            if !metadata.is_file() {
-                continue;
-            }
-            let manifest_stamp = Stamp::of(&metadata);
             let cached = old_index
                 .take(manifest_path.as_os_str().as_encoded_bytes())
-                .filter(|&at| old_index.fresh(at, manifest_stamp));
+                .filter(|&at| old_index.fresh(at, manifest_stamp, &listing, &root_prefix));
             if let Some(at) = cached {
                 stats.reused += 1;
                 found.push(DiscoveredPlugin::from_index(&old_index.heads, at, root.origin));
@@ -774,17 +761,6 @@ pub fn discover(
     catalog.diagnostics = diagnostics;
     catalog.stats = stats;
     catalog
-}
-
-/// The first eight bytes of a file name as a big-endian number (padded with zeros): ordering
-/// names by it and then by the whole name is ordering them by their bytes, since a file name has
-/// no zero byte.
-fn sort_prefix(name: &OsStr) -> u64 {
-    let bytes = name.as_encoded_bytes();
-    let mut word = [0; 8];
-    let length = bytes.len().min(8);
-    word[..length].copy_from_slice(&bytes[..length]);
-    u64::from_be_bytes(word)
 }
 
 /// Where a discovered plugin's index entry comes from when the index is rewritten.
@@ -841,11 +817,17 @@ impl Index {
     }
 
     /// Whether entry `at` still describes the plugin: its manifest has `manifest`'s stamp and
-    /// its library the stamp it was cached with.
-    fn fresh(&self, at: usize, manifest: Stamp) -> bool {
+    /// its library the stamp it was cached with. A library under the plugin's search root
+    /// (`root_prefix`, ending with a separator: the usual case) is stat'ed relative to it.
+    fn fresh(&self, at: usize, manifest: Stamp, listing: &listing::Listing, root_prefix: &Path) -> bool {
         let entry = &self.heads.entries[at];
         entry.manifest == manifest && {
-            let library = self.heads.path(entry.library_path.clone()).and_then(stamp_of_path);
+            let Some(path) = self.heads.path(entry.library_path.clone()) else { return false };
+            let library =
+                match path.as_os_str().as_encoded_bytes().strip_prefix(root_prefix.as_os_str().as_encoded_bytes()) {
+                    Some(relative) => listing.stamp(relative, path).map(|(stamp, _)| stamp),
+                    None => stamp_of_path(path),
+                };
             library.is_some() && library == entry.library
         }
     }
@@ -873,6 +855,16 @@ struct Stamp {
 }
 
 impl Stamp {
+    /// A stamp from the raw fields: seconds and nanoseconds of the modification and change
+    /// times, and the size.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+    fn from_parts(modified_s: i64, modified_ns: u32, changed_s: i64, changed_ns: u32, size: u64) -> Stamp {
+        let modified_ns = u64::try_from(modified_s)
+            .map_or(0, |seconds| seconds.saturating_mul(1_000_000_000).saturating_add(u64::from(modified_ns)));
+        let changed_ns = changed_s.saturating_mul(1_000_000_000).saturating_add(i64::from(changed_ns));
+        Stamp { modified_ns, changed_ns, size }
+    }
+
     fn of(metadata: &Metadata) -> Stamp {
         // Nanoseconds since 1970 (0 before it), from the raw fields where there are some:
         // `modified()` builds a `SystemTime` and a `Duration` for the same number, two stamps
@@ -928,6 +920,7 @@ fn write_index(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 mod index_file;
+mod listing;
 
 #[cfg(test)]
 pub(crate) mod tests;

@@ -196,3 +196,170 @@ fn user_config_reads_preferences_and_checks_shapes() {
     let missing = UserConfig::load(&dir.path().join("none.toml"), &mut SourceMap::new()).unwrap();
     assert!(missing.plugin("logging").is_none());
 }
+
+/// The configuration schemas of the standard plugins.
+fn standard_schemas() -> Vec<(String, Value)> {
+    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../stdlib-plugins");
+    let mut schemas = Vec::new();
+    for entry in std::fs::read_dir(&plugins).unwrap() {
+        let path = entry.unwrap().path().join("config.schema.json");
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            schemas.push((path.display().to_string(), serde_json::from_str(&text).unwrap()));
+        }
+    }
+    assert!(schemas.len() >= 10, "found only {} schemas under {}", schemas.len(), plugins.display());
+    schemas
+}
+
+#[test]
+fn standard_plugin_schemas_take_the_quick_route() {
+    for (path, json) in standard_schemas() {
+        assert!(plain::plainly_valid(&json), "{path}");
+        assert!(ConfigSchema::compile(json).unwrap().quick, "{path}");
+    }
+    assert!(logging_schema().quick);
+}
+
+/// Every schema made from `json` by replacing one value with one of `replacements`, or by
+/// adding one keyword of `keywords` with one of them to one object.
+fn mutants(json: &Value, replacements: &[Value], keywords: &[&str]) -> Vec<Value> {
+    let mut pointers = Vec::new();
+    fn walk(value: &Value, pointer: String, pointers: &mut Vec<String>) {
+        match value {
+            Value::Object(object) => {
+                for (key, child) in object {
+                    walk(child, format!("{pointer}/{}", escape_pointer(key)), pointers);
+                }
+            }
+            Value::Array(items) => {
+                for (at, child) in items.iter().enumerate() {
+                    walk(child, format!("{pointer}/{at}"), pointers);
+                }
+            }
+            _ => {}
+        }
+        pointers.push(pointer);
+    }
+    walk(json, String::new(), &mut pointers);
+    let mut mutants = Vec::new();
+    for pointer in &pointers {
+        for replacement in replacements {
+            let mut mutant = json.clone();
+            *mutant.pointer_mut(pointer).unwrap() = replacement.clone();
+            mutants.push(mutant);
+            if json.pointer(pointer).unwrap().is_object() {
+                for keyword in keywords {
+                    let mut mutant = json.clone();
+                    mutant
+                        .pointer_mut(pointer)
+                        .unwrap()
+                        .as_object_mut()
+                        .unwrap()
+                        .insert(keyword.to_string(), replacement.clone());
+                    mutants.push(mutant);
+                }
+            }
+        }
+    }
+    mutants
+}
+
+#[test]
+fn the_quick_route_vouches_for_no_schema_the_metaschema_refuses() {
+    let replacements = [
+        json!(3),
+        json!(-1),
+        json!(0),
+        json!(1.5),
+        json!("x"),
+        json!("string"),
+        json!("(a"),
+        json!("#/$defs/rotate"),
+        json!([]),
+        json!(["string", "string"]),
+        json!(["string", "null"]),
+        json!([3]),
+        json!({}),
+        json!({"type": "nope"}),
+        json!(true),
+        json!(null),
+    ];
+    let keywords = [
+        "type",
+        "minimum",
+        "minLength",
+        "multipleOf",
+        "pattern",
+        "required",
+        "allOf",
+        "items",
+        "properties",
+        "$ref",
+        "$id",
+        "$schema",
+        "dependentRequired",
+        "x-unknown",
+    ];
+    let mut schemas: Vec<Value> = standard_schemas().into_iter().map(|(_, json)| json).collect();
+    schemas.push(logging_schema().json);
+    let (mut vouched, mut refused) = (0, 0);
+    // Two standard schemas and the test schema mutated every way (the others take as long and
+    // add no keyword these lack).
+    for json in
+        schemas.iter().filter(|json| json.get("$defs").is_some() || json.to_string().contains("pattern")).take(3)
+    {
+        for mutant in mutants(json, &replacements, &keywords) {
+            if plain::plainly_valid(&mutant) {
+                vouched += 1;
+                if let Err(error) = compile_at(URL, &mutant)
+                    && error.contains("not valid against metaschema")
+                {
+                    panic!("vouched for a schema the metaschema refuses: {mutant}\n{error}");
+                }
+            } else {
+                refused += 1;
+            }
+        }
+    }
+    // Both kinds were met (a generator that made no mutant, or no valid one, would test nothing).
+    assert!(vouched > 100 && refused > 100, "{vouched} vouched for, {refused} refused");
+}
+
+#[test]
+fn schemas_off_the_quick_route_are_checked_by_boon() {
+    for json in [
+        json!({"type": 3}),
+        json!({"type": ["string", "string"]}),
+        json!({"type": []}),
+        json!({"minimum": "1"}),
+        json!({"minLength": -1}),
+        json!({"minLength": 1.5}),
+        json!({"multipleOf": 0}),
+        json!({"pattern": "(a"}),
+        json!({"pattern": "\\a"}),
+        json!({"patternProperties": {"(a": {}}}),
+        json!({"required": ["a", "a"]}),
+        json!({"allOf": []}),
+        json!({"properties": {"a": 3}}),
+        json!({"$ref": "other.json"}),
+    ] {
+        assert!(!plain::plainly_valid(&json), "{json}");
+        let message = ConfigSchema::compile(json.clone()).unwrap_err();
+        assert!(message.contains("tusk-plugin:///") && !message.contains("json-schema.org/tusk"), "{json}: {message}");
+    }
+    // Valid, but not plain: compiled by boon alone.
+    for json in [
+        json!({"$id": "tusk-plugin:///config.schema.json", "type": "object"}),
+        json!({"pattern": "a\\\\a"}),
+        json!({"x-note": 1}),
+        json!({"$schema": "http://json-schema.org/draft-07/schema"}),
+    ] {
+        assert!(!plain::plainly_valid(&json), "{json}");
+        assert!(ConfigSchema::compile(json.clone()).is_ok_and(|schema| !schema.quick), "{json}");
+    }
+    // Plain, but it does not compile: the error is the full route's.
+    let missing = json!({"properties": {"a": {"$ref": "#/$defs/nothing"}}});
+    assert!(plain::plainly_valid(&missing));
+    let message = ConfigSchema::compile(missing).unwrap_err();
+    assert!(message.contains("tusk-plugin:///config.schema.json") && !message.contains("json-schema.org"), "{message}");
+}

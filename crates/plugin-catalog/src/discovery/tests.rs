@@ -442,13 +442,23 @@ fn plugin_folders_are_taken_in_the_order_of_their_names_bytes() {
     let names: Vec<&str> = catalog.plugins.iter().map(DiscoveredPlugin::name).collect();
     assert_eq!(names, ["a_long", "a_long_name", "a_long_name_10", "a_long_name_2", "a_long_nb", "ab", "b"]);
 
+    let listed = tempfile::tempdir().unwrap();
     let mut by_bytes: Vec<std::ffi::OsString> =
         ["zz", "a\u{e9}", "a", "aaaaaaaa", "aaaaaaaa\u{e9}", "aaaaaaa", "aaaaaaab", "\u{e9}"].map(Into::into).into();
-    let mut by_prefix: Vec<(u64, std::ffi::OsString)> =
-        by_bytes.iter().map(|name| (sort_prefix(name), name.clone())).collect();
+    for name in &by_bytes {
+        std::fs::create_dir(listed.path().join(name)).unwrap();
+    }
+    // Neither a plain file nor a hidden folder is a plugin folder.
+    std::fs::write(listed.path().join("file"), "").unwrap();
+    std::fs::create_dir(listed.path().join(".hidden")).unwrap();
+    let listing = listing::Listing::read(listed.path()).unwrap();
     by_bytes.sort_by(|a, b| a.as_encoded_bytes().cmp(b.as_encoded_bytes()));
-    by_prefix.sort_unstable();
-    assert_eq!(by_prefix.into_iter().map(|(_, name)| name).collect::<Vec<_>>(), by_bytes);
+    assert_eq!(listing.folders().map(std::ffi::OsStr::to_os_string).collect::<Vec<_>>(), by_bytes);
+    let stamp = listing.stamp(b"a/", &listed.path().join("a")).unwrap();
+    assert_eq!(stamp, (Stamp::of(&std::fs::metadata(listed.path().join("a")).unwrap()), false));
+    let stamp = listing.stamp(b"file", &listed.path().join("file")).unwrap();
+    assert_eq!(stamp, (Stamp::of(&std::fs::metadata(listed.path().join("file")).unwrap()), true));
+    assert_eq!(listing.stamp(b"none", &listed.path().join("none")), None);
 }
 
 #[test]
