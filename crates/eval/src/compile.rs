@@ -701,13 +701,8 @@ impl<'src> ValueBuilder<'src> for LiteralValues {
     }
 
     fn object(&mut self, entries: std::vec::Drain<'_, (Cow<'src, str>, Value)>) -> Option<Value> {
-        let mut object = Object::with_capacity(entries.len());
-        for (key, value) in entries {
-            if object.insert(Key::new(&key), value).is_some() {
-                return None;
-            }
-        }
-        Some(Value::object(object))
+        let entries = entries.map(|(key, value)| (Key::new(&key), value)).collect();
+        Object::from_unique_entries(entries).map(Value::object)
     }
 }
 
