@@ -689,7 +689,17 @@ impl<'src> ValueBuilder<'src> for LiteralValues {
     type Value = Value;
 
     fn scalar(&mut self, literal: ExprKind<'src>) -> Option<Value> {
-        scalar_value(&literal)
+        // [`scalar_value`], with the literal taken apart by value: a borrowed literal is
+        // dropped afterwards through the drop code of every expression kind, a call per literal.
+        Some(match literal {
+            ExprKind::Str(text) => Value::string(&text),
+            ExprKind::Int(n) => Value::Int(n),
+            ExprKind::Float(x) => Value::Float(x),
+            ExprKind::Bool(b) => Value::Bool(b),
+            ExprKind::Null => Value::Null,
+            ExprKind::Range(low, high) => Value::Range(low, high.saturating_add(1)),
+            _ => return None,
+        })
     }
 
     fn unary(&mut self, op: UnaryOp, operand: Value) -> Option<Value> {
