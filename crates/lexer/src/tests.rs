@@ -178,3 +178,42 @@ fn string_ends_and_escapes_are_found_at_every_offset_of_a_word() {
         assert_eq!(lexed.errors.len(), 1, "{unterminated:?}");
     }
 }
+
+/// The driver reads names and the keywords `true`, `false`, `null` itself: each such token must
+/// be exactly what logos makes at the same place (same kind, same length), on tricky names and
+/// on every `.tsk` file of the repository.
+#[test]
+fn names_read_by_the_driver_are_what_logos_reads() {
+    use logos::Logos;
+    let mut sources: Vec<String> = vec![
+        "true false null trueish nullable false_ _ _a a- a-b-c a->b a-1 x1_y a.b a:b\ttrue\x0cnull\r\nfalse".into(),
+        "\u{FEFF}name: aé bé_ ß x\"y\" a'b' a$b a@b a#b a//b a${b} \"${ true }\" f(x) a=>b".into(),
+        "   \t  trailing_blanks   \t".into(),
+        "k >\n  v: 1\n<\n- item\n- true\n".into(),
+    ];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for folder in ["examples", "tests/cases/syntax", "tests/cases/eval", "tests/cases/operators", "tests/cases/errors"] {
+        let Ok(entries) = std::fs::read_dir(root.join(folder)) else { continue };
+        for entry in entries.flatten() {
+            if entry.path().extension().is_some_and(|extension| extension == "tsk")
+                && let Ok(text) = std::fs::read_to_string(entry.path())
+            {
+                sources.push(text);
+            }
+        }
+    }
+    assert!(sources.len() > 50, "the repository's .tsk files were not found");
+    let mut names = 0;
+    for source in &sources {
+        for token in lex(source).tokens {
+            if !matches!(token.kind, TokenKind::Name | TokenKind::True | TokenKind::False | TokenKind::Null) {
+                continue;
+            }
+            let mut logos = TokenKind::lexer(&source[token.span.start as usize..]);
+            assert_eq!(logos.next(), Some(Ok(token.kind)), "at {} in {source:?}", token.span.start);
+            assert_eq!(logos.span(), 0..token.span.range().len(), "at {} in {source:?}", token.span.start);
+            names += 1;
+        }
+    }
+    assert!(names > 1000, "only {names} names were checked");
+}
