@@ -205,16 +205,24 @@ fn may_need_escaping(bytes: &[u8]) -> bool {
 /// Appends `text` as a quoted JSON string: copied whole when nothing in it needs escaping,
 /// else escaped by serde_json itself (so the rare escaped string is written exactly as
 /// serde_json writes it).
+#[inline]
 fn push_json_string(buffer: &mut Vec<u8>, text: &str) {
     let bytes = text.as_bytes();
     if may_need_escaping(bytes) {
-        serde_json::to_writer(&mut *buffer, text).expect("a string is written into a vector");
-        return;
+        return push_escaped_json_string(buffer, text);
     }
     buffer.reserve(bytes.len() + 2);
     buffer.push(b'"');
     buffer.extend_from_slice(bytes);
     buffer.push(b'"');
+}
+
+/// [`push_json_string`] for a text that may need escaping: out of line, so that the common
+/// path stays small.
+#[cold]
+#[inline(never)]
+fn push_escaped_json_string(buffer: &mut Vec<u8>, text: &str) {
+    serde_json::to_writer(&mut *buffer, text).expect("a string is written into a vector");
 }
 
 /// The display text of a value: JSON-like, with `", "` separators, functions as
