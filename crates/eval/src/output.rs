@@ -185,7 +185,9 @@ fn may_need_escape(word: u64) -> bool {
 fn may_need_escaping(bytes: &[u8]) -> bool {
     let word = match bytes.len() {
         0 => return false,
-        1..=3 => u64::from_le_bytes([bytes[0], bytes[bytes.len() / 2], bytes[bytes.len() - 1], 0x20, 0x20, 0x20, 0x20, 0x20]),
+        1..=3 => {
+            u64::from_le_bytes([bytes[0], bytes[bytes.len() / 2], bytes[bytes.len() - 1], 0x20, 0x20, 0x20, 0x20, 0x20])
+        }
         4..=7 => {
             let (Some(first), Some(last)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) else { return true };
             u64::from(u32::from_le_bytes(*first)) | (u64::from(u32::from_le_bytes(*last)) << 32)

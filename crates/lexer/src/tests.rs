@@ -192,7 +192,8 @@ fn names_read_by_the_driver_are_what_logos_reads() {
         "k >\n  v: 1\n<\n- item\n- true\n".into(),
     ];
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    for folder in ["examples", "tests/cases/syntax", "tests/cases/eval", "tests/cases/operators", "tests/cases/errors"] {
+    for folder in ["examples", "tests/cases/syntax", "tests/cases/eval", "tests/cases/operators", "tests/cases/errors"]
+    {
         let Ok(entries) = std::fs::read_dir(root.join(folder)) else { continue };
         for entry in entries.flatten() {
             if entry.path().extension().is_some_and(|extension| extension == "tsk")
