@@ -115,10 +115,21 @@ impl Object {
     /// needs anyway in a big one), instead of by one search per [`Object::insert`].
     pub fn from_unique_entries(entries: Vec<(Key, Value)>) -> Option<Object> {
         if entries.len() <= INDEX_THRESHOLD {
-            for (i, (key, _)) in entries.iter().enumerate().skip(1) {
-                if entries[..i].iter().any(|(earlier, _)| earlier == key) {
+            // A key's length and first and last bytes tell most keys apart in one comparison
+            // of integers; whole keys are compared only where those agree.
+            let mut marks = [0u32; INDEX_THRESHOLD];
+            for (i, (key, _)) in entries.iter().enumerate() {
+                let bytes = key.as_bytes();
+                let (first, last) = (bytes.first().copied().unwrap_or(0), bytes.last().copied().unwrap_or(0));
+                let mark = (bytes.len() as u32) << 16 | u32::from(first) << 8 | u32::from(last);
+                if marks[..i]
+                    .iter()
+                    .zip(&entries[..i])
+                    .any(|(&earlier_mark, (earlier, _))| earlier_mark == mark && earlier == key)
+                {
                     return None;
                 }
+                marks[i] = mark;
             }
             return Some(Object { entries, index: None });
         }
@@ -227,6 +238,13 @@ mod tests {
             }
         }
         assert!(Object::from_unique_entries(Vec::new()).is_some_and(|object| object.is_empty()));
+        // Keys of the same length, first and last byte are still told apart, and found equal
+        // only when they are.
+        let alike = ["axb", "ayb", "azb", "", "a", "ab"].map(|key| (Key::new(key), Value::Null)).to_vec();
+        assert_eq!(Object::from_unique_entries(alike.clone()).map(|object| object.len()), Some(6));
+        let mut repeated = alike;
+        repeated.push((Key::new("ayb"), Value::Null));
+        assert!(Object::from_unique_entries(repeated).is_none());
     }
 
     #[test]

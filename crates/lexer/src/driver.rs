@@ -69,24 +69,39 @@ impl Driver<'_> {
         let mut open: Vec<Interpolation> = Vec::new();
         let bytes = source.as_bytes();
         loop {
-            // Names (and `true`, `false`, `null`) after blanks, the most common tokens of a
-            // config file, are read here with a byte table rather than through logos's states
-            // (a third of lexing). They are exactly what logos makes of the same bytes: its
-            // blank skip is `[ \t\r\f]+`, and nothing but a name starts with a letter or `_`
-            // (the keywords are names that logos gives their own kind when they are whole).
+            // Names (and `true`, `false`, `null`) and the one-byte punctuation after blanks, the
+            // most common tokens of a config file, are read here rather than through logos's
+            // states (a third of lexing). They are exactly what logos makes of the same bytes:
+            // its blank skip is `[ \t\r\f]+`; nothing but a name starts with a letter or `_`
+            // (the keywords are names that logos gives their own kind when they are whole); and
+            // no token but the one-byte one starts with `:`, `,`, `;`, `[`, `]`, `(` or `)`.
+            // (`{` and `}` are left to the loop below, which counts them in interpolations.)
             let from = lexer.span().end;
             let mut start = from;
             while bytes.get(start).is_some_and(|&byte| matches!(byte, b' ' | b'\t' | b'\r' | b'\x0c')) {
                 start += 1;
             }
-            if bytes.get(start).is_some_and(|&byte| byte.is_ascii_alphabetic() || byte == b'_') {
-                let end = start + 1 + bytes[start + 1..].iter().take_while(|&&byte| is_name_byte(byte)).count();
-                let kind = match &bytes[start..end] {
-                    b"true" => TokenKind::True,
-                    b"false" => TokenKind::False,
-                    b"null" => TokenKind::Null,
-                    _ => TokenKind::Name,
-                };
+            let fast = match bytes.get(start) {
+                Some(&byte) if byte.is_ascii_alphabetic() || byte == b'_' => {
+                    let end = start + 1 + bytes[start + 1..].iter().take_while(|&&byte| is_name_byte(byte)).count();
+                    let kind = match &bytes[start..end] {
+                        b"true" => TokenKind::True,
+                        b"false" => TokenKind::False,
+                        b"null" => TokenKind::Null,
+                        _ => TokenKind::Name,
+                    };
+                    Some((kind, end))
+                }
+                Some(b':') => Some((TokenKind::Colon, start + 1)),
+                Some(b',') => Some((TokenKind::Comma, start + 1)),
+                Some(b';') => Some((TokenKind::Semicolon, start + 1)),
+                Some(b'[') => Some((TokenKind::LBracket, start + 1)),
+                Some(b']') => Some((TokenKind::RBracket, start + 1)),
+                Some(b'(') => Some((TokenKind::LParen, start + 1)),
+                Some(b')') => Some((TokenKind::RParen, start + 1)),
+                _ => None,
+            };
+            if let Some((kind, end)) = fast {
                 self.push(kind, start..end);
                 lexer.bump(end - from);
                 continue;

@@ -179,9 +179,9 @@ fn string_ends_and_escapes_are_found_at_every_offset_of_a_word() {
     }
 }
 
-/// The driver reads names and the keywords `true`, `false`, `null` itself: each such token must
-/// be exactly what logos makes at the same place (same kind, same length), on tricky names and
-/// on every `.tsk` file of the repository.
+/// The driver reads names, the keywords `true`, `false`, `null` and one-byte punctuation
+/// itself: each such token must be exactly what logos makes at the same place (same kind, same
+/// length), on tricky names and on every `.tsk` file of the repository.
 #[test]
 fn names_read_by_the_driver_are_what_logos_reads() {
     use logos::Logos;
@@ -190,6 +190,7 @@ fn names_read_by_the_driver_are_what_logos_reads() {
         "\u{FEFF}name: aé bé_ ß x\"y\" a'b' a$b a@b a#b a//b a${b} \"${ true }\" f(x) a=>b".into(),
         "   \t  trailing_blanks   \t".into(),
         "k >\n  v: 1\n<\n- item\n- true\n".into(),
+        "a:b,c;d[e]f(g)h :: ,, ;; [[ ]] (( )) ${x} \"${[1, (2)]}\" {a: [b]} :=  ,\n".into(),
     ];
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     for folder in ["examples", "tests/cases/syntax", "tests/cases/eval", "tests/cases/operators", "tests/cases/errors"]
@@ -204,17 +205,22 @@ fn names_read_by_the_driver_are_what_logos_reads() {
         }
     }
     assert!(sources.len() > 50, "the repository's .tsk files were not found");
-    let mut names = 0;
+    let mut checked = 0;
     for source in &sources {
         for token in lex(source).tokens {
-            if !matches!(token.kind, TokenKind::Name | TokenKind::True | TokenKind::False | TokenKind::Null) {
+            use TokenKind::*;
+            let read_by_driver = matches!(
+                token.kind,
+                Name | True | False | Null | Colon | Comma | Semicolon | LBracket | RBracket | LParen | RParen
+            );
+            if !read_by_driver {
                 continue;
             }
             let mut logos = TokenKind::lexer(&source[token.span.start as usize..]);
             assert_eq!(logos.next(), Some(Ok(token.kind)), "at {} in {source:?}", token.span.start);
             assert_eq!(logos.span(), 0..token.span.range().len(), "at {} in {source:?}", token.span.start);
-            names += 1;
+            checked += 1;
         }
     }
-    assert!(names > 1000, "only {names} names were checked");
+    assert!(checked > 1000, "only {checked} tokens were checked");
 }
