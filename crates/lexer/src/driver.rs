@@ -67,47 +67,7 @@ impl Driver<'_> {
         let source = self.source;
         let mut lexer = TokenKind::lexer(source);
         let mut open: Vec<Interpolation> = Vec::new();
-        let bytes = source.as_bytes();
-        loop {
-            // Names (and `true`, `false`, `null`) and the one-byte punctuation after blanks, the
-            // most common tokens of a config file, are read here rather than through logos's
-            // states (a third of lexing). They are exactly what logos makes of the same bytes:
-            // its blank skip is `[ \t\r\f]+`; nothing but a name starts with a letter or `_`
-            // (the keywords are names that logos gives their own kind when they are whole); and
-            // no token but the one-byte one starts with `:`, `,`, `;`, `[`, `]`, `(` or `)`.
-            // (`{` and `}` are left to the loop below, which counts them in interpolations.)
-            let from = lexer.span().end;
-            let mut start = from;
-            while bytes.get(start).is_some_and(|&byte| matches!(byte, b' ' | b'\t' | b'\r' | b'\x0c')) {
-                start += 1;
-            }
-            let fast = match bytes.get(start) {
-                Some(&byte) if byte.is_ascii_alphabetic() || byte == b'_' => {
-                    let end = start + 1 + bytes[start + 1..].iter().take_while(|&&byte| is_name_byte(byte)).count();
-                    let kind = match &bytes[start..end] {
-                        b"true" => TokenKind::True,
-                        b"false" => TokenKind::False,
-                        b"null" => TokenKind::Null,
-                        _ => TokenKind::Name,
-                    };
-                    Some((kind, end))
-                }
-                Some(b':') => Some((TokenKind::Colon, start + 1)),
-                Some(b',') => Some((TokenKind::Comma, start + 1)),
-                Some(b';') => Some((TokenKind::Semicolon, start + 1)),
-                Some(b'[') => Some((TokenKind::LBracket, start + 1)),
-                Some(b']') => Some((TokenKind::RBracket, start + 1)),
-                Some(b'(') => Some((TokenKind::LParen, start + 1)),
-                Some(b')') => Some((TokenKind::RParen, start + 1)),
-                _ => None,
-            };
-            if let Some((kind, end)) = fast {
-                self.push(kind, start..end);
-                lexer.bump(end - from);
-                continue;
-            }
-            lexer.bump(start - from);
-            let Some(result) = lexer.next() else { break };
+        while let Some(result) = lexer.next() {
             let range = lexer.span();
             let kind = match result {
                 Ok(kind) => kind,
@@ -359,12 +319,6 @@ impl Driver<'_> {
         self.push(TokenKind::Heredoc, start..source.len());
         source.len()
     }
-}
-
-/// True for the bytes after the first of a name: `[A-Za-z0-9_-]`.
-#[inline]
-fn is_name_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-'
 }
 
 /// Bytes from `from` to the end of its line (not counting the newline).
