@@ -106,12 +106,33 @@ pub fn write_json_stdout(
     if raw_string || output.format.unwrap_or(Format::Json) != Format::Json {
         return None;
     }
-    let mut stdout = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    Some(tusk::format::write_json(value, output.compact, &mut stdout).map(|written| {
+    // The writer hands over its text in 64 KiB pieces. Standard output is line-buffered, and
+    // its line writer looks for the last line break of every piece it is given (a scan of the
+    // whole piece when, as in compact JSON, there is none), so the pieces go to the same file
+    // through a duplicate of its descriptor instead, with standard output locked meanwhile.
+    let mut stdout = std::io::stdout().lock();
+    let mut out: Box<dyn Write> = match stdout.flush().ok().and_then(|()| unbuffered_stdout(&stdout)) {
+        Some(file) => Box::new(file),
+        None => Box::new(std::io::BufWriter::with_capacity(1 << 16, &mut stdout)),
+    };
+    Some(tusk::format::write_json(value, output.compact, &mut out).map(|written| {
         written?;
-        stdout.write_all(b"\n")?;
-        stdout.flush()
+        out.write_all(b"\n")?;
+        out.flush()
     }))
+}
+
+/// Standard output's file, written without the line writer in front of it (`None` where the
+/// descriptor cannot be duplicated).
+#[cfg(unix)]
+fn unbuffered_stdout(stdout: &std::io::StdoutLock<'_>) -> Option<std::fs::File> {
+    use std::os::fd::AsFd;
+    stdout.as_fd().try_clone_to_owned().ok().map(std::fs::File::from)
+}
+
+#[cfg(not(unix))]
+fn unbuffered_stdout(_: &std::io::StdoutLock<'_>) -> Option<std::fs::File> {
+    None
 }
 
 /// A diagnostic as a JSON object (`tusk check --format json`): severity, code, message, the

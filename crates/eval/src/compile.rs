@@ -689,7 +689,17 @@ impl<'src> ValueBuilder<'src> for LiteralValues {
     type Value = Value;
 
     fn scalar(&mut self, literal: ExprKind<'src>) -> Option<Value> {
-        scalar_value(&literal)
+        // [`scalar_value`], with the literal taken apart by value: a borrowed literal is
+        // dropped afterwards through the drop code of every expression kind, a call per literal.
+        Some(match literal {
+            ExprKind::Str(text) => Value::string(&text),
+            ExprKind::Int(n) => Value::Int(n),
+            ExprKind::Float(x) => Value::Float(x),
+            ExprKind::Bool(b) => Value::Bool(b),
+            ExprKind::Null => Value::Null,
+            ExprKind::Range(low, high) => Value::Range(low, high.saturating_add(1)),
+            _ => return None,
+        })
     }
 
     fn unary(&mut self, op: UnaryOp, operand: Value) -> Option<Value> {
@@ -701,13 +711,8 @@ impl<'src> ValueBuilder<'src> for LiteralValues {
     }
 
     fn object(&mut self, entries: std::vec::Drain<'_, (Cow<'src, str>, Value)>) -> Option<Value> {
-        let mut object = Object::with_capacity(entries.len());
-        for (key, value) in entries {
-            if object.insert(Key::new(&key), value).is_some() {
-                return None;
-            }
-        }
-        Some(Value::object(object))
+        let entries = entries.map(|(key, value)| (Key::new(&key), value)).collect();
+        Object::from_unique_entries(entries).map(Value::object)
     }
 }
 

@@ -36,7 +36,7 @@ pub use crate::function::{Function, NativeFn, NativeFunction};
 pub use crate::module::Module;
 pub use crate::object::Object;
 pub use crate::options::{Limits, Mode, Options};
-pub use crate::output::{format_float, to_display};
+pub use crate::output::{format_float, to_display, write_json};
 pub use crate::registry::{
     DeferredSymbols, DirectCall, Implementation, LazyLoader, Plugin, Registrar, Registry, RegistryError, Symbol,
     SymbolDoc, SymbolKind, SymbolSpec,

@@ -110,6 +110,40 @@ impl Object {
         }
     }
 
+    /// An object of `entries` in their order, or `None` when a key repeats. The keys are
+    /// compared once, all together (pairwise in a small object, through the hash index it
+    /// needs anyway in a big one), instead of by one search per [`Object::insert`].
+    pub fn from_unique_entries(entries: Vec<(Key, Value)>) -> Option<Object> {
+        if entries.len() <= INDEX_THRESHOLD {
+            // A key's length and first and last bytes tell most keys apart in one comparison
+            // of integers; whole keys are compared only where those agree.
+            let mut marks = [0u32; INDEX_THRESHOLD];
+            for (i, (key, _)) in entries.iter().enumerate() {
+                let bytes = key.as_bytes();
+                let (first, last) = (bytes.first().copied().unwrap_or(0), bytes.last().copied().unwrap_or(0));
+                let mark = (bytes.len() as u32) << 16 | u32::from(first) << 8 | u32::from(last);
+                if marks[..i]
+                    .iter()
+                    .zip(&entries[..i])
+                    .any(|(&earlier_mark, (earlier, _))| earlier_mark == mark && earlier == key)
+                {
+                    return None;
+                }
+                marks[i] = mark;
+            }
+            return Some(Object { entries, index: None });
+        }
+        let mut index = HashTable::with_capacity(entries.len());
+        for (i, (key, _)) in entries.iter().enumerate() {
+            let hash = hash_key(key);
+            if index.find(hash, |&j: &u32| entries[j as usize].0 == *key).is_some() {
+                return None;
+            }
+            index.insert_unique(hash, i as u32, |&j| hash_key(&entries[j as usize].0));
+        }
+        Some(Object { entries, index: Some(index) })
+    }
+
     /// Removes `key`, keeping the order of the others.
     pub fn remove(&mut self, key: &str) -> Option<Value> {
         let i = self.position(key)?;
@@ -183,6 +217,35 @@ impl IntoIterator for Object {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_unique_entries_refuses_a_repeated_key_at_every_size() {
+        // Both ways of checking (pairwise, and through the index past the threshold), with the
+        // repeat at the start, in the middle and at the end.
+        for size in [2, 3, INDEX_THRESHOLD, INDEX_THRESHOLD + 1, 40] {
+            let keys: Vec<Key> = (0..size).map(|i| Key::from(format!("key{i}"))).collect();
+            let entries = |keys: &[Key]| keys.iter().cloned().zip((0..).map(Value::Int)).collect::<Vec<_>>();
+            let object = Object::from_unique_entries(entries(&keys)).expect("distinct keys");
+            assert_eq!(object.len(), size);
+            assert!(object.keys().eq(keys.iter()));
+            for (i, key) in keys.iter().enumerate() {
+                assert_eq!(object.get(key).and_then(Value::as_int), Some(i as i64));
+            }
+            for (at, from) in [(1, 0), (size / 2, size / 2 - 1), (size - 1, 0), (size - 1, size - 2)] {
+                let mut repeated = keys.clone();
+                repeated[at] = keys[from].clone();
+                assert!(Object::from_unique_entries(entries(&repeated)).is_none(), "{size} keys, {at} = {from}");
+            }
+        }
+        assert!(Object::from_unique_entries(Vec::new()).is_some_and(|object| object.is_empty()));
+        // Keys of the same length, first and last byte are still told apart, and found equal
+        // only when they are.
+        let alike = ["axb", "ayb", "azb", "", "a", "ab"].map(|key| (Key::new(key), Value::Null)).to_vec();
+        assert_eq!(Object::from_unique_entries(alike.clone()).map(|object| object.len()), Some(6));
+        let mut repeated = alike;
+        repeated.push((Key::new("ayb"), Value::Null));
+        assert!(Object::from_unique_entries(repeated).is_none());
+    }
 
     #[test]
     fn keeps_order_and_finds_keys_past_the_index_threshold() {

@@ -45,6 +45,188 @@ impl Serialize for Value {
     }
 }
 
+/// Writes `value` as JSON, compact or pretty (two-space indents), exactly as serde_json writes
+/// its `Serialize` form, but straight into a byte buffer that goes to `out` in large pieces,
+/// and with strings copied whole once a few word-sized looks found nothing to escape in them
+/// (see [`push_json_string`]). A float that is infinite or NaN is an error of `out`'s kind
+/// (`InvalidData`); callers that name its path check for such floats first.
+pub fn write_json(value: &Value, compact: bool, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let mut writer = JsonWriter { buffer: Vec::with_capacity(JsonWriter::FLUSH_AT * 2), indent: 0, compact };
+    writer.value(value, out)?;
+    out.write_all(&writer.buffer)
+}
+
+struct JsonWriter {
+    buffer: Vec<u8>,
+    /// The nesting depth, for pretty output.
+    indent: usize,
+    compact: bool,
+}
+
+impl JsonWriter {
+    /// The buffer goes to the output once it holds this many bytes.
+    const FLUSH_AT: usize = 1 << 16;
+
+    fn value(&mut self, value: &Value, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        match value {
+            Value::Null | Value::Func(_) => self.buffer.extend_from_slice(b"null"),
+            Value::Bool(true) => self.buffer.extend_from_slice(b"true"),
+            Value::Bool(false) => self.buffer.extend_from_slice(b"false"),
+            Value::Int(n) => self.buffer.extend_from_slice(IntText::new(*n).as_bytes()),
+            Value::Float(x) if x.is_finite() => {
+                serde_json::to_writer(&mut self.buffer, x).map_err(std::io::Error::from)?;
+            }
+            Value::Float(x) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} cannot be written: JSON has no infinite or NaN floats", format_float(*x)),
+                ));
+            }
+            Value::Str(text) => push_json_string(&mut self.buffer, text),
+            // The stack is checked once per container, not once per item.
+            Value::Array(items) => with_stack(|| {
+                self.buffer.push(b'[');
+                let mut first = true;
+                for item in items.iter().filter(|item| !item.is_function()) {
+                    self.separator(&mut first);
+                    self.value(item, out)?;
+                }
+                self.close(first, b']', out)
+            })?,
+            Value::Object(object) => {
+                with_stack(|| self.object(object.iter().map(|(key, item)| (key.as_str(), item)), out))?;
+            }
+            Value::Range(start, end) => {
+                let object = Value::range_object(*start, *end);
+                self.object(object.iter().map(|(key, item)| (key.as_str(), item)), out)?;
+            }
+            Value::Foreign(foreign) => push_json_string(&mut self.buffer, &format!("<{}>", foreign.type_name)),
+        }
+        Ok(())
+    }
+
+    fn object<'v>(
+        &mut self,
+        entries: impl Iterator<Item = (&'v str, &'v Value)>,
+        out: &mut impl std::io::Write,
+    ) -> std::io::Result<()> {
+        self.buffer.push(b'{');
+        let mut first = true;
+        for (key, item) in entries.filter(|(_, item)| !item.is_function()) {
+            self.separator(&mut first);
+            push_json_string(&mut self.buffer, key);
+            self.buffer.extend_from_slice(if self.compact { b":" } else { b": " });
+            self.value(item, out)?;
+        }
+        self.close(first, b'}', out)
+    }
+
+    /// Before an item: `,` after the first, and in pretty output a line break and the indent.
+    #[inline]
+    fn separator(&mut self, first: &mut bool) {
+        if *first {
+            self.indent += 1;
+        } else {
+            self.buffer.push(b',');
+        }
+        *first = false;
+        if !self.compact {
+            self.new_line();
+        }
+    }
+
+    /// After the items: the closing bracket (on a line of its own in pretty output, unless
+    /// there were no items), and the buffer to the output when it is full.
+    #[inline]
+    fn close(&mut self, empty: bool, bracket: u8, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        if !empty {
+            self.indent -= 1;
+            if !self.compact {
+                self.new_line();
+            }
+        }
+        self.buffer.push(bracket);
+        if self.buffer.len() >= Self::FLUSH_AT {
+            out.write_all(&self.buffer)?;
+            self.buffer.clear();
+        }
+        Ok(())
+    }
+
+    #[inline]
+    fn new_line(&mut self) {
+        self.buffer.push(b'\n');
+        for _ in 0..self.indent {
+            self.buffer.extend_from_slice(b"  ");
+        }
+    }
+}
+
+/// True when a byte of `word` may need escaping in JSON: a control character, `"` or `\`.
+/// Exact for the lowest such byte; a byte above it may show up falsely (a borrow runs on),
+/// which only sends the string to the careful path.
+#[inline]
+fn may_need_escape(word: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word;
+    let quote = word ^ (ONES * u64::from(b'"'));
+    let backslash = word ^ (ONES * u64::from(b'\\'));
+    let zero_in = |x: u64| x.wrapping_sub(ONES) & !x;
+    (below_space | zero_in(quote) | zero_in(backslash)) & HIGH_BITS != 0
+}
+
+/// True when `bytes` may hold a byte that JSON escapes. Every byte is looked at inside a
+/// word-sized piece, never one at a time: whole words, then the last eight bytes (overlapping
+/// the words), and a short text as two overlapping halves (or its first, middle and last byte)
+/// packed into one word. Most keys and values of a config are shorter than a word, where a
+/// byte-by-byte loop cost more than the copy.
+#[inline]
+fn may_need_escaping(bytes: &[u8]) -> bool {
+    let word = match bytes.len() {
+        0 => return false,
+        1..=3 => {
+            u64::from_le_bytes([bytes[0], bytes[bytes.len() / 2], bytes[bytes.len() - 1], 0x20, 0x20, 0x20, 0x20, 0x20])
+        }
+        4..=7 => {
+            let (Some(first), Some(last)) = (bytes.first_chunk::<4>(), bytes.last_chunk::<4>()) else { return true };
+            u64::from(u32::from_le_bytes(*first)) | (u64::from(u32::from_le_bytes(*last)) << 32)
+        }
+        _ => {
+            let (words, _) = bytes.as_chunks::<8>();
+            if words.iter().any(|word| may_need_escape(u64::from_le_bytes(*word))) {
+                return true;
+            }
+            let Some(last) = bytes.last_chunk::<8>() else { return true };
+            u64::from_le_bytes(*last)
+        }
+    };
+    may_need_escape(word)
+}
+
+/// Appends `text` as a quoted JSON string: copied whole when nothing in it needs escaping,
+/// else escaped by serde_json itself (so the rare escaped string is written exactly as
+/// serde_json writes it).
+#[inline]
+fn push_json_string(buffer: &mut Vec<u8>, text: &str) {
+    let bytes = text.as_bytes();
+    if may_need_escaping(bytes) {
+        return push_escaped_json_string(buffer, text);
+    }
+    buffer.reserve(bytes.len() + 2);
+    buffer.push(b'"');
+    buffer.extend_from_slice(bytes);
+    buffer.push(b'"');
+}
+
+/// [`push_json_string`] for a text that may need escaping: out of line, so that the common
+/// path stays small.
+#[cold]
+#[inline(never)]
+fn push_escaped_json_string(buffer: &mut Vec<u8>, text: &str) {
+    serde_json::to_writer(&mut *buffer, text).expect("a string is written into a vector");
+}
+
 /// The display text of a value: JSON-like, with `", "` separators, functions as
 /// `<function name>`.
 pub fn to_display(value: &Value) -> String {
@@ -188,12 +370,72 @@ pub fn format_float(x: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::Key;
 
     #[test]
     fn floats_keep_their_point() {
         assert_eq!(format_float(1.0), "1.0");
         assert_eq!(format_float(2.5), "2.5");
         assert_eq!(to_display(&Value::array(vec![Value::Int(1), Value::string("a")])), "[1, \"a\"]");
+    }
+
+    /// Every value form, nested, and strings with every kind of byte, against serde_json.
+    #[test]
+    fn json_is_written_as_serde_json_writes_it() {
+        let mut strings: Vec<String> = (0u8..0x80).map(|byte| format!("a{}b", char::from(byte))).collect();
+        strings.extend(
+            ["", "plain", "exactly8", "sixteen bytes ok", "é ✓ 🐘 long enough to take words", "tab\there \"q\" \\ end"]
+                .map(String::from),
+        );
+        strings.push("x\u{1}".repeat(9));
+        // Each byte that needs escaping at every place of texts of every length up to three
+        // words: the short texts' halves and the last word overlap differently at each length.
+        for length in 1..=24 {
+            for at in 0..length {
+                for special in ['"', '\\', '\n', '\u{1f}', '\u{0}'] {
+                    let mut text: Vec<char> = vec!['x'; length];
+                    text[at] = special;
+                    strings.push(text.into_iter().collect());
+                }
+            }
+        }
+        strings.push(format!("{}\"{}", "w".repeat(15), "\u{7f}".repeat(8)));
+        let function = crate::function::Function::Native(crate::function::NativeFunction {
+            name: Key::new("f"),
+            func: std::rc::Rc::new(|_, _| Ok(Value::Null)),
+        });
+        let function = Value::Func(std::rc::Rc::new(function));
+        let mut object = crate::value::Object::new();
+        for (index, text) in strings.iter().enumerate() {
+            object.insert(Key::new(text), Value::string(text));
+            object.insert(Key::new(format!("n{index}")), Value::Int(index as i64 * -7919));
+        }
+        object.insert(
+            Key::new("floats"),
+            Value::array([0.0, -0.0, 1.0, 2.5, 1e300, 1.5e-7, -3.25].map(Value::Float).to_vec()),
+        );
+        object.insert(Key::new("ints"), Value::array([0, i64::MIN, i64::MAX, 42].map(Value::Int).to_vec()));
+        object.insert(Key::new("scalars"), Value::array(vec![Value::Null, Value::Bool(true), Value::Bool(false)]));
+        object.insert(Key::new("function"), function.clone());
+        object.insert(Key::new("only functions"), Value::array(vec![function.clone(), function.clone()]));
+        object.insert(Key::new("empty"), Value::object(crate::value::Object::new()));
+        object.insert(Key::new("range"), Value::Range(3, 8));
+        object.insert(
+            Key::new("nested"),
+            Value::array(vec![Value::array(vec![]), Value::array(vec![Value::Int(1), function.clone()])]),
+        );
+        let document = Value::object(object);
+        for value in [document, Value::Null, function, Value::Int(-5), Value::string("top"), Value::array(vec![])] {
+            for compact in [true, false] {
+                let mut written = Vec::new();
+                write_json(&value, compact, &mut written).expect("written");
+                let expected = if compact { serde_json::to_vec(&value) } else { serde_json::to_vec_pretty(&value) };
+                assert_eq!(String::from_utf8(written).unwrap(), String::from_utf8(expected.unwrap()).unwrap());
+            }
+        }
+        let mut written = Vec::new();
+        let error = write_json(&Value::array(vec![Value::Float(f64::NAN)]), true, &mut written).unwrap_err();
+        assert_eq!(error.to_string(), "NaN cannot be written: JSON has no infinite or NaN floats");
     }
 
     #[test]

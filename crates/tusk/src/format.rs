@@ -108,20 +108,25 @@ fn items(list: &[Value]) -> impl Iterator<Item = &Value> {
 /// Pretty (two-space indented) or compact JSON.
 pub fn to_json(value: &Value, compact: bool) -> Result<String, FormatError> {
     check_finite(value, &mut Path::new())?;
-    let written = if compact { serde_json::to_string(value) } else { serde_json::to_string_pretty(value) };
-    // Serialization fails only on non-finite floats, refused above with their path.
-    written.map_err(|error| FormatError { path: String::new(), message: error.to_string() })
+    let mut text = Vec::new();
+    // Writing into a vector fails only on non-finite floats, refused above with their path.
+    let written = tusk_eval::write_json(value, compact, &mut text)
+        .map_err(|error| FormatError { path: String::new(), message: error.to_string() });
+    written?;
+    Ok(String::from_utf8(text).expect("JSON written from strings is UTF-8"))
 }
 
 /// [`to_json`] written into `out` as it is produced, without the whole text in memory first
 /// (the CLI writes documents to standard output this way). A value JSON cannot hold is refused
 /// before anything is written (the outer error); a failure of `out` itself is the inner one.
-pub fn write_json(value: &Value, compact: bool, out: impl std::io::Write) -> Result<std::io::Result<()>, FormatError> {
+pub fn write_json(
+    value: &Value,
+    compact: bool,
+    mut out: impl std::io::Write,
+) -> Result<std::io::Result<()>, FormatError> {
     check_finite(value, &mut Path::new())?;
-    let written = if compact { serde_json::to_writer(out, value) } else { serde_json::to_writer_pretty(out, value) };
-    // Serialization itself fails only on non-finite floats, refused above: what is left is an
-    // error of `out`, which serde_json gives back as it was.
-    Ok(written.map_err(std::io::Error::from))
+    // Writing fails only on non-finite floats, refused above: what is left is an error of `out`.
+    Ok(tusk_eval::write_json(value, compact, &mut out))
 }
 
 /// One `path = json` line per leaf, in the path syntax of `tusk get` (`server.port`,
