@@ -612,7 +612,7 @@ Test plugin of the tusk command's tests
 | Author | TuskLang for Rust |
 | License | MIT |
 | Repository | https://example.invalid/tusklang-rust |
-| Plugin ABI | 1.5 |
+| Plugin ABI | 1.6 |
 
 ## Operators
 
