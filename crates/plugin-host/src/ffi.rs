@@ -727,13 +727,15 @@ fn call_raw<E: Entry>(
     raw: &[TValue],
 ) -> Result<Value, Box<PluginFailure>> {
     let calls = &host.backend().calls;
-    let depth = calls.get();
-    calls.set(depth + 1);
+    calls.set(calls.get() + 1);
     let call_context = (ctx as *mut CallContext<'_, '_>).cast::<c_void>();
     // SAFETY: `entry` is the plugin's entry for `symbol` (see `entry_of`, `lean_entry_of`);
     // `raw` and the values it borrows outlive the call; `call_context` is only used by
     // callbacks during this call.
     let result = unsafe { entry.enter(host, symbol.as_ptr(), call_context, raw) };
+    // One less, rather than the depth kept across the call: nested calls leave it as they
+    // found it, and the frame has one register fewer to save.
+    let depth = calls.get() - 1;
     calls.set(depth);
     // The result is copied out of the plugin already: a shutdown that waited for this call
     // (the outermost on this generation) can run.
@@ -823,6 +825,10 @@ fn heap_result(host: &'static HostContext, out: &TValue) -> Result<Value, Box<Pl
 /// needs a handle.
 #[inline(always)]
 fn lend_inline(arg: &Value) -> Option<TValue> {
+    // An integer first, without the table jump: most arguments of hot calls are integers.
+    if let Value::Int(n) = arg {
+        return Some(TValue::new(tag::INT, *n as u64, 0));
+    }
     Some(match arg {
         Value::Int(n) => TValue::new(tag::INT, *n as u64, 0),
         Value::Float(x) => TValue::new(tag::FLOAT, x.to_bits(), 0),
