@@ -79,7 +79,8 @@ pub trait DirectCall {
 
 /// The function of a [`Thunk`]: called with the thunk's context word, the call's context and
 /// the arguments lent.
-pub type ThunkFn = fn(context: *const (), ctx: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError>;
+pub type ThunkFn =
+    fn(context: *const (), ctx: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError>;
 
 /// A loaded symbol's call as its provider built it for the interpreter: a plain function and
 /// the word it is called with. The plugin host makes one per in-process plugin symbol (the

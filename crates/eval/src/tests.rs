@@ -391,7 +391,11 @@ impl Plugin for Tickers {
     fn register(&self, registrar: &mut Registrar<'_>) -> Result<(), RegistryError> {
         let counts = self.0;
         let loader: Rc<crate::registry::LazyLoader> = Rc::new(move |_: &mut CallContext<'_, '_>| Ok(ticker(0, counts)));
-        registrar.add(SymbolSpec::new("tick", crate::registry::SymbolKind::Function, crate::Implementation::Lazy(loader)))?;
+        registrar.add(SymbolSpec::new(
+            "tick",
+            crate::registry::SymbolKind::Function,
+            crate::Implementation::Lazy(loader),
+        ))?;
         Ok(())
     }
 }
