@@ -318,6 +318,17 @@ pub struct LoadedSymbol {
     /// Has effects outside the script.
     pub side_effects: bool,
     handle: SymbolRef,
+    /// What an in-process call of it needs, made on its first use.
+    fast: std::cell::OnceCell<FastEntry>,
+}
+
+/// An in-process symbol's [`FastSymbol`], by the kind of entry the plugin has for it.
+#[derive(Clone, Copy)]
+enum FastEntry {
+    /// A lean entry (ABI 1.6).
+    Lean(&'static FastSymbol<abi::LeanCallFn>),
+    /// Its own entry (ABI 1.5) or the descriptor's `call`.
+    Own(&'static FastSymbol<abi::CallFn>),
 }
 
 impl LoadedSymbol {
@@ -453,6 +464,7 @@ pub fn load_with_record(
                 lazy_arguments: symbol.lazy_arguments,
                 side_effects: symbol.side_effects,
                 handle: SymbolRef::InProcess(handle),
+                fast: std::cell::OnceCell::new(),
             })
             .collect(),
         config_json: config_json.to_string(),
@@ -554,17 +566,23 @@ impl LoadedPlugin {
         else {
             return None;
         };
-        let display = symbol.display_name();
-        let crash_note = CrashNote::new(&self.name, &display);
-        let plugin = self.clone();
-        Some(match ffi::lean_entry_of(descriptor, handle) {
-            Some(entry) => {
-                Rc::new(InProcessSymbol { fast: FastSymbol::leak(host, entry, handle, crash_note, display), plugin })
+        // Made once per symbol of this generation (it is leaked), however many
+        // implementations are made of it.
+        let fast = *symbol.fast.get_or_init(|| {
+            let display = symbol.display_name();
+            let crash_note = CrashNote::new(&self.name, &display);
+            match ffi::lean_entry_of(descriptor, handle) {
+                Some(entry) => FastEntry::Lean(FastSymbol::leak(host, entry, handle, crash_note, display)),
+                None => {
+                    let entry = ffi::entry_of(descriptor, handle);
+                    FastEntry::Own(FastSymbol::leak(host, entry, handle, crash_note, display))
+                }
             }
-            None => {
-                let entry = ffi::entry_of(descriptor, handle);
-                Rc::new(InProcessSymbol { fast: FastSymbol::leak(host, entry, handle, crash_note, display), plugin })
-            }
+        });
+        let generation = self.clone();
+        Some(match fast {
+            FastEntry::Lean(fast) => Rc::new(InProcessSymbol { fast, _generation: generation }),
+            FastEntry::Own(fast) => Rc::new(InProcessSymbol { fast, _generation: generation }),
         })
     }
 
@@ -671,8 +689,8 @@ impl Drop for LoadedPlugin {
 /// nothing, and the generation's shutdown waits for it instead (see `LoadedPlugin`'s `drop`).
 struct InProcessSymbol<E: 'static> {
     fast: &'static FastSymbol<E>,
-    #[allow(dead_code, reason = "held, not read: it keeps the generation while this can be called")]
-    plugin: Rc<LoadedPlugin>,
+    /// Held, never read: it keeps the generation while this can be called.
+    _generation: Rc<LoadedPlugin>,
 }
 
 impl<E: ffi::Entry> DirectCall for InProcessSymbol<E> {
@@ -778,6 +796,7 @@ impl LoadedPlugin {
                 lazy_arguments: symbol.lazy_arguments,
                 side_effects: symbol.side_effects,
                 handle: SymbolRef::Sandboxed(symbol.index),
+                fast: std::cell::OnceCell::new(),
             })
             .collect();
         let plugin = Rc::new(LoadedPlugin {
