@@ -308,7 +308,14 @@ impl<'r> Interpreter<'r> {
         if symbol.side_effects && self.runtime.options.dry_run {
             return Ok(Value::Null);
         }
-        // The name is made only for an error.
+        // A loaded in-process plugin symbol: its thunk, read from the symbol without a borrow
+        // or a reference count, is called with the arguments lent. The name is made only for
+        // an error.
+        if let Some(thunk) = symbol.thunk() {
+            return self
+                .call_lent(&call.args, call.location, |ctx, args| thunk.call(ctx, args))
+                .map_err(|error| symbol_error(error, call));
+        }
         let result = match symbol.loaded_call() {
             Some(Loaded::Direct(direct)) => self.call_direct(&*direct, &call.args, call.location),
             Some(Loaded::Native(function)) => self.call_native(&*function, &call.args, call.location),
@@ -336,9 +343,7 @@ impl<'r> Interpreter<'r> {
             .map_err(|error| attach_argument(error.in_callable(&symbol.display_name()), call.location, &call.arg_spans))
     }
 
-    /// Calls a direct implementation with its arguments lent: a constant argument as a
-    /// reference to the call's own constant (no copy to make and drop), any other evaluated
-    /// into this frame and lent from there, for the common arities.
+    /// Calls a direct implementation with its arguments lent (see [`Interpreter::call_lent`]).
     #[inline(always)]
     fn call_direct(
         &mut self,
@@ -346,18 +351,31 @@ impl<'r> Interpreter<'r> {
         nodes: &[Node],
         location: Location,
     ) -> Result<Value, RuntimeError> {
+        self.call_lent(nodes, location, |ctx, args| direct.call(ctx, args))
+    }
+
+    /// Calls `function` with its arguments lent: a constant argument as a reference to the
+    /// call's own constant (no copy to make and drop), any other evaluated into this frame and
+    /// lent from there, for the common arities; more arguments are evaluated into an array.
+    #[inline(always)]
+    fn call_lent(
+        &mut self,
+        nodes: &[Node],
+        location: Location,
+        function: impl FnOnce(&mut CallContext<'_, 'r>, &[&Value]) -> Result<Value, RuntimeError>,
+    ) -> Result<Value, RuntimeError> {
         match nodes {
-            [] => direct.call(&mut CallContext::new(self, location), &[]),
+            [] => function(&mut CallContext::new(self, location), &[]),
             [a] => {
                 let first = self.operand(a)?;
-                let result = direct.call(&mut CallContext::new(self, location), &[lent(a, &first)]);
+                let result = function(&mut CallContext::new(self, location), &[lent(a, &first)]);
                 first.discard();
                 result
             }
             [a, b] => {
                 let first = self.operand(a)?;
                 let second = self.operand(b)?;
-                let result = direct.call(&mut CallContext::new(self, location), &[lent(a, &first), lent(b, &second)]);
+                let result = function(&mut CallContext::new(self, location), &[lent(a, &first), lent(b, &second)]);
                 first.discard();
                 second.discard();
                 result
@@ -367,7 +385,7 @@ impl<'r> Interpreter<'r> {
                 let second = self.operand(b)?;
                 let third = self.operand(c)?;
                 let args = [lent(a, &first), lent(b, &second), lent(c, &third)];
-                let result = direct.call(&mut CallContext::new(self, location), &args);
+                let result = function(&mut CallContext::new(self, location), &args);
                 first.discard();
                 second.discard();
                 third.discard();
@@ -375,7 +393,8 @@ impl<'r> Interpreter<'r> {
             }
             nodes => {
                 let args = self.eval_args(nodes)?;
-                direct.call_values(&mut CallContext::new(self, location), &args)
+                let lent: SmallVec<[&Value; 4]> = args.iter().collect();
+                function(&mut CallContext::new(self, location), &lent)
             }
         }
     }
@@ -848,6 +867,14 @@ fn str_argument(node: &Node) -> Option<&Node> {
         Node::CallNative(call) if call.is_str && call.args.len() == 1 => Some(&call.args[0]),
         _ => None,
     }
+}
+
+/// The error of a symbol's call, named and located (out of line: the symbol call's frame
+/// stays a built-in call's).
+#[cold]
+#[inline(never)]
+fn symbol_error(error: RuntimeError, call: &crate::ir::SymbolCall) -> RuntimeError {
+    attach_argument(error.in_callable(&call.symbol.display_name()), call.location, &call.arg_spans)
 }
 
 /// Puts the argument's label on an error that names an argument index.

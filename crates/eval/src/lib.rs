@@ -39,7 +39,7 @@ pub use crate::options::{Limits, Mode, Options};
 pub use crate::output::{format_float, to_display, write_json};
 pub use crate::registry::{
     DeferredSymbols, DirectCall, Implementation, LazyLoader, Plugin, Registrar, Registry, RegistryError, Symbol,
-    SymbolDoc, SymbolKind, SymbolSpec,
+    SymbolDoc, SymbolKind, SymbolSpec, Thunk, ThunkFn,
 };
 pub use crate::runtime::{Compiled, Evaluation, Failure, LineOutcome, Printer, Runtime, Session};
 pub use crate::stdlib::Std;

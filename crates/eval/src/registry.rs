@@ -9,7 +9,7 @@
 //! first look-up of one of its names, so that a plugin no script uses costs no symbol at
 //! start-up.
 
-use std::cell::{OnceCell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -66,6 +66,55 @@ pub trait DirectCall {
         let lent: smallvec::SmallVec<[&Value; 4]> = args.iter().collect();
         self.call(ctx, &lent)
     }
+
+    /// The same call as a [`Thunk`], when the implementation has one: the interpreter's symbol
+    /// call then reads it from the symbol and calls it, with no reference count, borrow or
+    /// trait object in between. It must do exactly what [`DirectCall::call`] does, and its
+    /// context must stay valid for as long as a copy of the thunk can be called (the thunk is
+    /// `Copy`: a call in flight keeps its own copy after the symbol is patched).
+    fn thunk(&self) -> Option<Thunk> {
+        None
+    }
+}
+
+/// The function of a [`Thunk`]: called with the thunk's context word, the call's context and
+/// the arguments lent.
+pub type ThunkFn =
+    fn(context: *const (), ctx: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError>;
+
+/// A loaded symbol's call as its provider built it for the interpreter: a plain function and
+/// the word it is called with. The plugin host makes one per in-process plugin symbol (the
+/// function one of its own, monomorphised per kind of entry, that calls the plugin's entry; the
+/// word the address of what it found for the symbol when it loaded it), so the interpreter's
+/// call of a loaded plugin symbol is a built-in's: two words read from the symbol, one call.
+///
+/// This crate never looks at the context: it hands it back to the function. Making a thunk is
+/// safe because calling a safe `fn` is, whatever the word; a provider whose function reads
+/// through the word keeps that function private and pairs it only with words it made, valid for
+/// as long as the thunk can be called.
+#[derive(Clone, Copy)]
+pub struct Thunk {
+    function: ThunkFn,
+    context: *const (),
+}
+
+impl Thunk {
+    /// `function`, to be called with `context`.
+    pub fn new(function: ThunkFn, context: *const ()) -> Thunk {
+        Thunk { function, context }
+    }
+
+    /// Calls the function with the context word.
+    #[inline(always)]
+    pub fn call(self, ctx: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError> {
+        (self.function)(self.context, ctx, args)
+    }
+}
+
+impl std::fmt::Debug for Thunk {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("Thunk").field("context", &self.context).finish_non_exhaustive()
+    }
 }
 
 /// How a symbol is implemented right now.
@@ -99,6 +148,10 @@ pub struct Symbol {
     /// `tusk check` does not run them.
     pub side_effects: bool,
     implementation: RefCell<Slot>,
+    /// The thunk of a `Direct` implementation that has one (see [`DirectCall::thunk`]), kept
+    /// beside the cell so that the interpreter's symbol call reads it without a borrow; set
+    /// with the cell, every time.
+    thunk: Cell<Option<Thunk>>,
 }
 
 /// What a symbol's cell holds: the implementation as the plugin gave it. A symbol with side
@@ -122,6 +175,14 @@ impl Slot {
             Implementation::Lazy(loader) => Slot::Lazy(loader),
         }
     }
+
+    /// The thunk the interpreter calls for this implementation, if it has one.
+    fn thunk(&self) -> Option<Thunk> {
+        match self {
+            Slot::Direct(direct) => direct.thunk(),
+            Slot::Native(_) | Slot::Lazy(_) => None,
+        }
+    }
 }
 
 /// What the interpreter's symbol call finds in a symbol's cell.
@@ -140,6 +201,7 @@ fn native_of(direct: Rc<dyn DirectCall>) -> Rc<NativeFn> {
 
 impl Symbol {
     fn new(plugin: Key, spec: SymbolSpec) -> Symbol {
+        let slot = Slot::new(spec.implementation);
         Symbol {
             name: spec.name,
             kind: spec.kind,
@@ -147,8 +209,16 @@ impl Symbol {
             doc: spec.doc,
             lazy_arguments: spec.lazy_arguments,
             side_effects: spec.side_effects,
-            implementation: RefCell::new(Slot::new(spec.implementation)),
+            thunk: Cell::new(slot.thunk()),
+            implementation: RefCell::new(slot),
         }
+    }
+
+    /// Puts `implementation` in the cell, and its thunk (or none) beside it.
+    fn store(&self, implementation: Implementation) {
+        let slot = Slot::new(implementation);
+        self.thunk.set(slot.thunk());
+        *self.implementation.borrow_mut() = slot;
     }
 
     /// The implementation, loading a lazy plugin if this is its first use; wrapped so that it
@@ -187,7 +257,7 @@ impl Symbol {
                 )));
             }
         };
-        *self.implementation.borrow_mut() = Slot::new(implementation);
+        self.store(implementation);
         Ok(loaded)
     }
 
@@ -205,7 +275,14 @@ impl Symbol {
 
     /// Replaces the implementation (hot reload, lazy patching).
     pub fn set_implementation(&self, implementation: Implementation) {
-        *self.implementation.borrow_mut() = Slot::new(implementation);
+        self.store(implementation);
+    }
+
+    /// The thunk of the loaded implementation, when it has one: the interpreter's symbol call
+    /// calls it directly (only for a caller that has checked that this is not a dry run).
+    #[inline(always)]
+    pub(crate) fn thunk(&self) -> Option<Thunk> {
+        self.thunk.get()
     }
 
     /// The implementation if it is loaded, wrapped as by [`Symbol::resolve`]. The same `Rc`

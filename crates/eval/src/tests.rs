@@ -325,6 +325,119 @@ fn a_direct_symbol_is_lent_its_arguments_at_every_arity_and_on_every_route() {
     assert!(error.contains("bad.tsk:1:12"), "{error}");
 }
 
+/// A direct symbol with a thunk, as an in-process plugin's is: it counts the calls that came
+/// through the thunk (its context) and through `DirectCall::call`, and answers its argument
+/// plus its generation (a reload's patch is a new generation); `0` fails.
+struct Ticker {
+    generation: i64,
+    counts: &'static TickCounts,
+}
+
+#[derive(Default)]
+struct TickCounts {
+    thunk: std::cell::Cell<usize>,
+    direct: std::cell::Cell<usize>,
+}
+
+impl Ticker {
+    fn answer(generation: i64, args: &[&Value]) -> Result<Value, RuntimeError> {
+        match args {
+            [Value::Int(0)] => Err(RuntimeError::argument(0, "zero")),
+            [Value::Int(n)] => Ok(Value::Int(n + generation)),
+            _ => Err(RuntimeError::message("one integer")),
+        }
+    }
+}
+
+/// The thunk's function: its context is the address of a leaked `Ticker`.
+fn tick_thunk(context: *const (), _: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError> {
+    // A test stand-in for the host's cast: the address is looked up, not dereferenced.
+    let ticker = TICKERS.with(|tickers| tickers.borrow().iter().copied().find(|t| std::ptr::addr_eq(*t, context)));
+    let ticker: &'static Ticker = ticker.expect("a ticker's address");
+    ticker.counts.thunk.set(ticker.counts.thunk.get() + 1);
+    Ticker::answer(ticker.generation, args)
+}
+
+thread_local! {
+    static TICKERS: std::cell::RefCell<Vec<&'static Ticker>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+struct TickerCall(&'static Ticker);
+
+impl crate::DirectCall for TickerCall {
+    fn call(&self, _: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError> {
+        self.0.counts.direct.set(self.0.counts.direct.get() + 1);
+        Ticker::answer(self.0.generation, args)
+    }
+
+    fn thunk(&self) -> Option<crate::Thunk> {
+        Some(crate::Thunk::new(tick_thunk, std::ptr::from_ref(self.0).cast()))
+    }
+}
+
+fn ticker(generation: i64, counts: &'static TickCounts) -> crate::Implementation {
+    let ticker: &'static Ticker = Box::leak(Box::new(Ticker { generation, counts }));
+    TICKERS.with(|tickers| tickers.borrow_mut().push(ticker));
+    crate::Implementation::Direct(Rc::new(TickerCall(ticker)))
+}
+
+struct Tickers(&'static TickCounts);
+
+impl Plugin for Tickers {
+    fn name(&self) -> &str {
+        "tickers"
+    }
+
+    fn register(&self, registrar: &mut Registrar<'_>) -> Result<(), RegistryError> {
+        let counts = self.0;
+        let loader: Rc<crate::registry::LazyLoader> = Rc::new(move |_: &mut CallContext<'_, '_>| Ok(ticker(0, counts)));
+        registrar.add(SymbolSpec::new(
+            "tick",
+            crate::registry::SymbolKind::Function,
+            crate::Implementation::Lazy(loader),
+        ))?;
+        Ok(())
+    }
+}
+
+#[test]
+fn a_loaded_symbols_thunk_is_called_directly_and_a_patch_replaces_it() {
+    let counts: &'static TickCounts = Box::leak(Box::default());
+    let mut rt = runtime(Mode::Default);
+    rt.registry_mut().register(&Tickers(counts)).unwrap();
+    let id = rt.add_source("t", "a: map(range(1, 4), i => tick(i))\nf: map([5], tick)\n");
+    let document = rt.evaluate(id, None).unwrap().document;
+    assert_eq!(serde_json::to_string(&Value::object(document)).unwrap(), r#"{"a":[1,2,3],"f":[5]}"#);
+    // The first call loads the stub and calls through the loaded implementation; the later
+    // symbol calls go through the thunk; a function value keeps the `DirectCall`.
+    assert_eq!((counts.thunk.get(), counts.direct.get()), (2, 2));
+
+    // A reload patches the symbol: the next calls go through the new implementation's thunk.
+    let symbol = rt.registry().function("tick").unwrap().clone();
+    symbol.set_implementation(ticker(100, counts));
+    let id = rt.add_source("t2", "a: map(range(1, 4), i => tick(i))\n");
+    let document = rt.evaluate(id, None).unwrap().document;
+    assert_eq!(serde_json::to_string(&Value::object(document)).unwrap(), r#"{"a":[101,102,103]}"#);
+    assert_eq!((counts.thunk.get(), counts.direct.get()), (5, 2));
+
+    // An error from the thunk is the call's, named and pointing at the argument.
+    let id = rt.add_source("bad.tsk", "x: tick(1)\ny: tick(0)\n");
+    let Err(failure) = rt.evaluate(id, None) else { panic!("`tick(0)` should fail") };
+    let error = render_all(&failure.diagnostics, rt.sources(), RenderOptions::PLAIN);
+    assert!(error.contains("tick: zero"), "{error}");
+    assert!(error.contains("bad.tsk:2:9"), "{error}");
+    assert_eq!(counts.thunk.get(), 7);
+
+    // Replaced by a function without a thunk: the cell's function serves, the old thunk is gone.
+    symbol.set_implementation(crate::Implementation::Native(Rc::new(|_: &mut CallContext<'_, '_>, _: &[Value]| {
+        Ok(Value::Int(-1))
+    })));
+    let id = rt.add_source("t3", "a: map(range(1, 3), i => tick(i))\n");
+    let document = rt.evaluate(id, None).unwrap().document;
+    assert_eq!(serde_json::to_string(&Value::object(document)).unwrap(), r#"{"a":[-1,-1]}"#);
+    assert_eq!((counts.thunk.get(), counts.direct.get()), (7, 2));
+}
+
 #[test]
 fn dropping_the_runtime_frees_files_that_define_lambdas() {
     // Found by fuzzing under LeakSanitizer: a lambda holds its module and the module's entries

@@ -172,6 +172,15 @@ pub(crate) struct InProcess {
     alive: Cell<bool>,
     /// Calls into the plugin in progress (calls nest through script functions).
     calls: Cell<u32>,
+    /// Set when the plugin's `shutdown` starts: later calls fail cleanly. Here rather than in
+    /// the `LoadedPlugin`, because a symbol's thunk holds no reference to that.
+    closed: Cell<bool>,
+    /// The shutdown of a retired generation dropped while calls were still running on it
+    /// through symbol thunks (which hold no reference to it): run when the outermost of them
+    /// returns (see [`call_raw`]). `shutdown_deferred` says whether there is one, for that
+    /// check on every call.
+    deferred_shutdown: Cell<Option<Box<dyn FnOnce()>>>,
+    shutdown_deferred: Cell<bool>,
 }
 
 /// Creates the context of one plugin (leaked: the plugin keeps pointers to it forever).
@@ -184,6 +193,9 @@ pub(crate) fn leak_context(plugin: &str, services: Rc<dyn HostServices>) -> &'st
         descriptor: Cell::new(None),
         alive: Cell::new(true),
         calls: Cell::new(0),
+        closed: Cell::new(false),
+        deferred_shutdown: Cell::new(None),
+        shutdown_deferred: Cell::new(false),
     };
     Context::leak(backend, events)
 }
@@ -196,6 +208,37 @@ impl InProcess {
     /// Marks the plugin as shut down: dropping its objects no longer calls into it.
     pub(crate) fn retire(&self) {
         self.alive.set(false);
+    }
+
+    /// Marks the plugin as shutting down: its symbols' calls fail from now on.
+    pub(crate) fn close(&self) {
+        self.closed.set(true);
+    }
+
+    /// True while calls into the plugin are in progress on this thread.
+    pub(crate) fn in_call(&self) -> bool {
+        self.calls.get() > 0
+    }
+
+    /// Runs `shutdown` when the outermost call in progress returns.
+    pub(crate) fn defer_shutdown(&self, shutdown: Box<dyn FnOnce()>) {
+        self.deferred_shutdown.set(Some(shutdown));
+        self.shutdown_deferred.set(true);
+    }
+
+    /// The plugin's name.
+    pub(crate) fn plugin_name(&self) -> &str {
+        &self.plugin
+    }
+}
+
+/// Runs a shutdown deferred by [`InProcess::defer_shutdown`].
+#[cold]
+#[inline(never)]
+fn run_deferred_shutdown(backend: &InProcess) {
+    backend.shutdown_deferred.set(false);
+    if let Some(shutdown) = backend.deferred_shutdown.take() {
+        shutdown();
     }
 }
 
@@ -684,15 +727,84 @@ fn call_raw<E: Entry>(
     raw: &[TValue],
 ) -> Result<Value, Box<PluginFailure>> {
     let calls = &host.backend().calls;
-    let depth = calls.get();
-    calls.set(depth + 1);
+    calls.set(calls.get() + 1);
     let call_context = (ctx as *mut CallContext<'_, '_>).cast::<c_void>();
     // SAFETY: `entry` is the plugin's entry for `symbol` (see `entry_of`, `lean_entry_of`);
     // `raw` and the values it borrows outlive the call; `call_context` is only used by
     // callbacks during this call.
     let result = unsafe { entry.enter(host, symbol.as_ptr(), call_context, raw) };
+    // One less, rather than the depth kept across the call: nested calls leave it as they
+    // found it, and the frame has one register fewer to save.
+    let depth = calls.get() - 1;
     calls.set(depth);
+    // The result is copied out of the plugin already: a shutdown that waited for this call
+    // (the outermost on this generation) can run.
+    if depth == 0 && host.backend().shutdown_deferred.get() {
+        run_deferred_shutdown(host.backend());
+    }
     result
+}
+
+/// An in-process plugin's symbol as the interpreter calls it, found once when the symbol is
+/// loaded: the host context, the symbol's entry (its lean one of ABI 1.6, else its own of ABI
+/// 1.5, else the descriptor's `call`), its handle, the crash note and its name for errors.
+/// Leaked, as the context and the crash note are: its [`Thunk`](tusk_eval::Thunk) is a plain
+/// copyable pair that a call in flight keeps after a reload patched the symbol, so what it
+/// points at lives for the rest of the process (one per symbol and generation, as each
+/// generation's image stays mapped).
+pub(crate) struct FastSymbol<E> {
+    host: &'static HostContext,
+    entry: E,
+    handle: SymbolHandle,
+    crash_note: crate::crash::CrashNote,
+    /// `@op` or `f`, for errors.
+    display: Box<str>,
+}
+
+impl<E: Entry> FastSymbol<E> {
+    /// Finds what a call of `handle` through `entry` needs, once, for the rest of the process.
+    pub(crate) fn leak(
+        host: &'static HostContext,
+        entry: E,
+        handle: SymbolHandle,
+        crash_note: crate::crash::CrashNote,
+        display: String,
+    ) -> &'static FastSymbol<E> {
+        Box::leak(Box::new(FastSymbol { host, entry, handle, crash_note, display: display.into_boxed_str() }))
+    }
+
+    /// Calls the symbol: fails cleanly once the plugin is shutting down, marks the call for the
+    /// crash handler, and turns the plugin's failure (a panic caught by the SDK, an error, a
+    /// refused thread) into the interpreter's error, which the interpreter then locates.
+    #[inline(always)]
+    pub(crate) fn call(&self, ctx: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError> {
+        let backend = self.host.backend();
+        if backend.closed.get() {
+            return Err(crate::loader::shut_down_error(&backend.plugin));
+        }
+        let _running = crate::crash::running(self.crash_note);
+        call(self.host, self.entry, self.handle, ctx, args, |failure| {
+            crate::loader::runtime_error(&backend.plugin, &self.display, failure)
+        })
+    }
+
+    /// The symbol's thunk for the interpreter.
+    pub(crate) fn thunk(&'static self) -> tusk_eval::Thunk {
+        tusk_eval::Thunk::new(thunk_call::<E>, std::ptr::from_ref(self).cast::<()>())
+    }
+}
+
+/// The function of a [`FastSymbol`]'s thunk. Private to this module, and paired only with the
+/// address of a leaked `FastSymbol<E>` of the same `E` (in [`FastSymbol::thunk`]).
+fn thunk_call<E: Entry>(
+    context: *const (),
+    ctx: &mut CallContext<'_, '_>,
+    args: &[&Value],
+) -> Result<Value, RuntimeError> {
+    // SAFETY: this function is only paired with the address of a `FastSymbol<E>` (see above),
+    // leaked, so valid and never written for the rest of the process.
+    let symbol = unsafe { &*context.cast::<FastSymbol<E>>() };
+    symbol.call(ctx, args)
 }
 
 /// A result that is not a scalar: a handle the plugin made (or kept), or a borrowed string.
@@ -713,6 +825,10 @@ fn heap_result(host: &'static HostContext, out: &TValue) -> Result<Value, Box<Pl
 /// needs a handle.
 #[inline(always)]
 fn lend_inline(arg: &Value) -> Option<TValue> {
+    // An integer first, without the table jump: most arguments of hot calls are integers.
+    if let Value::Int(n) = arg {
+        return Some(TValue::new(tag::INT, *n as u64, 0));
+    }
     Some(match arg {
         Value::Int(n) => TValue::new(tag::INT, *n as u64, 0),
         Value::Float(x) => TValue::new(tag::FLOAT, x.to_bits(), 0),

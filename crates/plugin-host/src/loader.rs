@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
-use tusk_eval::{CallContext, DirectCall, Implementation, NativeFn, RuntimeError, SymbolKind, Value};
+use tusk_eval::{CallContext, DirectCall, Implementation, NativeFn, RuntimeError, SymbolKind, Thunk, Value};
 use tusk_plugin_abi::{self as abi, InfoRecord, PluginDescriptor, TValue, error_kind, fixed_text, status, symbol_kind};
 
 use crate::crash::{self, CrashNote};
-use crate::ffi::{self, HostContext, HostServices, PluginFailure, RegisteredSymbol, SymbolHandle};
+use crate::ffi::{self, FastSymbol, HostContext, HostServices, PluginFailure, RegisteredSymbol, SymbolHandle};
 use crate::sandboxed::{CallFailure, SandboxedPlugin};
 
 /// Why a plugin library could not be loaded.
@@ -318,6 +318,17 @@ pub struct LoadedSymbol {
     /// Has effects outside the script.
     pub side_effects: bool,
     handle: SymbolRef,
+    /// What an in-process call of it needs, made on its first use.
+    fast: std::cell::OnceCell<FastEntry>,
+}
+
+/// An in-process symbol's [`FastSymbol`], by the kind of entry the plugin has for it.
+#[derive(Clone, Copy)]
+enum FastEntry {
+    /// A lean entry (ABI 1.6).
+    Lean(&'static FastSymbol<abi::LeanCallFn>),
+    /// Its own entry (ABI 1.5) or the descriptor's `call`.
+    Own(&'static FastSymbol<abi::CallFn>),
 }
 
 impl LoadedSymbol {
@@ -453,6 +464,7 @@ pub fn load_with_record(
                 lazy_arguments: symbol.lazy_arguments,
                 side_effects: symbol.side_effects,
                 handle: SymbolRef::InProcess(handle),
+                fast: std::cell::OnceCell::new(),
             })
             .collect(),
         config_json: config_json.to_string(),
@@ -554,15 +566,23 @@ impl LoadedPlugin {
         else {
             return None;
         };
-        let display = symbol.display_name();
-        let crash_note = CrashNote::new(&self.name, &display);
-        let plugin = self.clone();
-        Some(match ffi::lean_entry_of(descriptor, handle) {
-            Some(entry) => Rc::new(InProcessSymbol { host, entry, handle, crash_note, plugin, display }),
-            None => {
-                let entry = ffi::entry_of(descriptor, handle);
-                Rc::new(InProcessSymbol { host, entry, handle, crash_note, plugin, display })
+        // Made once per symbol of this generation (it is leaked), however many
+        // implementations are made of it.
+        let fast = *symbol.fast.get_or_init(|| {
+            let display = symbol.display_name();
+            let crash_note = CrashNote::new(&self.name, &display);
+            match ffi::lean_entry_of(descriptor, handle) {
+                Some(entry) => FastEntry::Lean(FastSymbol::leak(host, entry, handle, crash_note, display)),
+                None => {
+                    let entry = ffi::entry_of(descriptor, handle);
+                    FastEntry::Own(FastSymbol::leak(host, entry, handle, crash_note, display))
+                }
             }
+        });
+        let generation = self.clone();
+        Some(match fast {
+            FastEntry::Lean(fast) => Rc::new(InProcessSymbol { fast, _generation: generation }),
+            FastEntry::Own(fast) => Rc::new(InProcessSymbol { fast, _generation: generation }),
         })
     }
 
@@ -578,19 +598,14 @@ impl LoadedPlugin {
         if self.shut_down.replace(true) {
             return Ok(());
         }
-        let result = match &self.backend {
-            Backend::InProcess { host, descriptor } => {
-                let _running = crash::running(CrashNote::new(&self.name, "its shutdown"));
-                let result = ffi::shutdown(host, descriptor).map_err(|failure| {
-                    format!("plugin `{}` failed to shut down: {}", self.name, failure_text(&failure))
-                });
-                host.backend().retire();
+        match &self.backend {
+            Backend::InProcess { host, descriptor } => shut_down_in_process(host, descriptor, &self.loaded_from),
+            Backend::Sandboxed(remote) => {
+                let result = remote.shutdown(limit);
+                initialised_images().remove(&canonical(&self.loaded_from));
                 result
             }
-            Backend::Sandboxed(remote) => remote.shutdown(limit),
-        };
-        initialised_images().remove(&canonical(&self.loaded_from));
-        result
+        }
     }
 
     /// Deactivates this generation after a newer one took its place (hot reload): `shutdown`
@@ -619,48 +634,78 @@ impl LoadedPlugin {
     }
 }
 
+/// An in-process plugin's `shutdown`, once its flag is set: later calls of its symbols fail,
+/// its `shutdown` runs (marked for the crash handler), its objects no longer call into it, and
+/// its image may be loaded afresh.
+fn shut_down_in_process(
+    host: &'static HostContext,
+    descriptor: &'static PluginDescriptor,
+    loaded_from: &Path,
+) -> Result<(), String> {
+    let backend = host.backend();
+    backend.close();
+    let name = backend.plugin_name();
+    let running = crash::running(CrashNote::new(name, "its shutdown"));
+    let result = ffi::shutdown(host, descriptor)
+        .map_err(|failure| format!("plugin `{name}` failed to shut down: {}", failure_text(&failure)));
+    drop(running);
+    backend.retire();
+    initialised_images().remove(&canonical(loaded_from));
+    result
+}
+
 impl Drop for LoadedPlugin {
     fn drop(&mut self) {
         // Only a retired generation shuts itself down: a current one is shut down by its host,
         // in reverse dependency order.
-        if self.retired.get()
-            && !self.shut_down.get()
-            && let Err(message) = self.shutdown()
+        if !self.retired.get() || self.shut_down.get() {
+            return;
+        }
+        // Calls still running on it came through symbol thunks, which hold no reference to
+        // it (a call through anything else would): its `shutdown` waits for the outermost of
+        // them to return, as it would have waited for the last reference.
+        if let Backend::InProcess { host, descriptor } = self.backend
+            && host.backend().in_call()
         {
+            self.shut_down.set(true);
+            let (loaded_from, services) = (self.loaded_from.clone(), self.services.clone());
+            host.backend().defer_shutdown(Box::new(move || {
+                if let Err(message) = shut_down_in_process(host, descriptor, &loaded_from) {
+                    let name = host.backend().plugin_name();
+                    services.log(name, 4, &format!("the replaced generation: {message}"), &Value::Null);
+                }
+            }));
+            return;
+        }
+        if let Err(message) = self.shutdown() {
             self.services.log(&self.name, 4, &format!("the replaced generation: {message}"), &Value::Null);
         }
     }
 }
 
-/// An in-process plugin's symbol, called directly by the interpreter: the symbol's entry (its
-/// lean one of ABI 1.6, else its own of ABI 1.5, else the descriptor's `call`), the host
-/// context, and the crash note, all found once when the symbol is loaded. It holds its
-/// generation: a call in flight keeps it.
-struct InProcessSymbol<E> {
-    host: &'static HostContext,
-    entry: E,
-    handle: SymbolHandle,
-    crash_note: CrashNote,
-    plugin: Rc<LoadedPlugin>,
-    /// `@op` or `f`, for errors.
-    display: String,
+/// An in-process plugin's symbol, called directly by the interpreter: through its thunk (see
+/// [`FastSymbol`]), or through this for the routes that keep a function. It holds its
+/// generation, so a call in flight through it keeps it; a call through the thunk holds
+/// nothing, and the generation's shutdown waits for it instead (see `LoadedPlugin`'s `drop`).
+struct InProcessSymbol<E: 'static> {
+    fast: &'static FastSymbol<E>,
+    /// Held, never read: it keeps the generation while this can be called.
+    _generation: Rc<LoadedPlugin>,
 }
 
 impl<E: ffi::Entry> DirectCall for InProcessSymbol<E> {
     fn call(&self, ctx: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError> {
-        if self.plugin.shut_down.get() {
-            return Err(shut_down_error(&self.plugin.name));
-        }
-        let _running = crash::running(self.crash_note);
-        ffi::call(self.host, self.entry, self.handle, ctx, args, |failure| {
-            runtime_error(&self.plugin.name, &self.display, failure)
-        })
+        self.fast.call(ctx, args)
+    }
+
+    fn thunk(&self) -> Option<Thunk> {
+        Some(self.fast.thunk())
     }
 }
 
 /// The error of a call of a plugin that has been shut down.
 #[cold]
-fn shut_down_error(plugin: &str) -> RuntimeError {
+pub(crate) fn shut_down_error(plugin: &str) -> RuntimeError {
     RuntimeError::message(format!("plugin `{plugin}` has been shut down"))
 }
 
@@ -668,7 +713,7 @@ fn shut_down_error(plugin: &str) -> RuntimeError {
 /// nested failures of the same symbol collapsed, and the plugin named once (in a note, unless
 /// the message names it already).
 #[cold]
-fn runtime_error(plugin: &str, display: &str, failure: PluginFailure) -> RuntimeError {
+pub(crate) fn runtime_error(plugin: &str, display: &str, failure: PluginFailure) -> RuntimeError {
     let message = collapse_repeats(display, &failure.message);
     let names_plugin = message.contains(&format!("plugin `{plugin}`"));
     let mut error = match failure.argument {
@@ -751,6 +796,7 @@ impl LoadedPlugin {
                 lazy_arguments: symbol.lazy_arguments,
                 side_effects: symbol.side_effects,
                 handle: SymbolRef::Sandboxed(symbol.index),
+                fast: std::cell::OnceCell::new(),
             })
             .collect();
         let plugin = Rc::new(LoadedPlugin {

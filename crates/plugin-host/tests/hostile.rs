@@ -61,6 +61,33 @@ fn a_panic_in_an_operator_is_an_error_at_the_call() {
 }
 
 #[test]
+fn a_panic_through_a_loaded_symbols_thunk_is_an_error_at_the_call() {
+    let mut host = TestHost::new(&["panic_op", "my_plugin"], &[]);
+    // The first call loads the plugin and patches the symbol; the later ones take its thunk
+    // (the interpreter calls the host's function for the symbol directly).
+    for _ in 0..3 {
+        assert_eq!(
+            host.value("@panic_op()").unwrap_err(),
+            failure(
+                "@panic_op: plugin panicked: the fixture panics in an operator",
+                &["the plugin `panic_op` panicked; the host caught it and keeps running"],
+                None
+            )
+        );
+    }
+    // The error points at the call, in a loop as well.
+    let id = host.runtime.add_source("loop.tsk", "ok: 1\nvalue: map(range(0, 3), i => @panic_op())\n");
+    let Err(failure) = host.runtime.evaluate(id, Some(host.script_dir.clone())) else { panic!("the call panics") };
+    let error = failure.diagnostics.iter().find(|d| d.is_error()).expect("an error");
+    let label = error.primary.as_ref().expect("a label at the call");
+    let (line, column) = host.runtime.sources().get(label.location.source).line_col(label.location.span.start);
+    assert_eq!((line, column), (2, 30), "{error:?}");
+    assert_eq!(host.value("@panic_op.fine()").unwrap(), json!("still serving"));
+    assert_eq!(host.value("@panic_op.fine()").unwrap(), json!("still serving"));
+    assert_host_still_serves(&mut host);
+}
+
+#[test]
 fn a_manifest_that_lies_about_the_operators_refuses_the_plugin() {
     let mut host = TestHost::new(&["liar", "my_plugin"], &[]);
     assert_eq!(

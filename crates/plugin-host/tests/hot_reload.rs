@@ -110,6 +110,37 @@ fn a_call_in_flight_finishes_on_the_generation_it_started_on() {
 }
 
 #[test]
+fn a_call_in_flight_through_a_symbols_thunk_finishes_before_its_generation_shuts_down() {
+    let mut host = swap_host();
+    let plugin_host = host.host.clone();
+    let library = swap_library(&host);
+    let printed = host.printed.clone();
+    let log: Rc<RefCell<Vec<String>>> = Rc::default();
+    let seen = log.clone();
+    host.operator("test.rebuild", move || {
+        replace_file(&library, &swap_build("ok", 2));
+        let reload = plugin_host.reload("swap");
+        seen.borrow_mut().push(reload.to_string());
+        seen.borrow_mut().extend(printed.borrow().iter().cloned());
+        Value::Null
+    });
+    // The first call loads the plugin and patches `@swap.hold`; the second goes through its
+    // thunk, which holds no reference to generation 1: the reload inside it patches the
+    // symbol again, and the shutdown of generation 1 waits for the held call to return.
+    let document = host.eval("first: @swap.hold(() => 0)\nheld: @swap.hold(() => @test.rebuild())\n").unwrap();
+    assert_eq!(document, json!({"first": 1, "held": 1}));
+    assert_eq!(*log.borrow(), vec!["plugin `swap` reloaded: generation 2 serves"]);
+    assert_eq!(host.take_printed(), vec!["[swap] info: swap generation 1 shut down"]);
+    // The reloaded plugin is called through generation 2's thunk (its first call after the
+    // patch already is), and keeps answering.
+    for _ in 0..3 {
+        assert_eq!(host.value("@swap.hold(() => 0)").unwrap(), json!(2));
+        assert_eq!(host.value("@swap.version()").unwrap(), json!(2));
+    }
+    assert!(host.take_printed().is_empty());
+}
+
+#[test]
 fn going_back_to_a_build_still_in_flight_loads_a_fresh_image() {
     let mut host = swap_host();
     let plugin_host = host.host.clone();
