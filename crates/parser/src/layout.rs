@@ -748,6 +748,7 @@ fn close_at_end(
             unclosed = Some(error);
         }
     };
+    let mut start = 0;
     loop {
         let depth = frames.len() - 1;
         let indent_here = indents.last().is_some_and(|&(_, at_depth)| at_depth == depth);
@@ -860,9 +861,17 @@ fn float_is_finite(text: &str) -> bool {
 /// Parses an integer literal (`42`, `1_000`, `0xFF`); `None` when it does not fit in `i64`.
 pub(crate) fn parse_int(text: &str) -> Option<i64> {
     // Up to 18 decimal digits always fit: the common case (a port, a count) adds them up
-    // directly, without the radix and sign handling of `from_str_radix`.
-    if (1..=18).contains(&text.len()) && text.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Some(text.bytes().fold(0, |value, digit| value * 10 + i64::from(digit - b'0')));
+    // directly, in one pass, without the radix and sign handling of `from_str_radix`.
+    if (1..=18).contains(&text.len()) {
+        let mut value = 0;
+        let all_digits = text.bytes().all(|byte| {
+            let digit = byte.wrapping_sub(b'0');
+            value = value * 10 + i64::from(digit);
+            digit <= 9
+        });
+        if all_digits {
+            return Some(value);
+        }
     }
     let (digits, radix) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         Some(hex) => (hex, 16),

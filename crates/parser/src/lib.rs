@@ -1,10 +1,11 @@
 //! The TuskLang parser: source text to a spanned AST plus every error it can find.
 //!
 //! Pipeline: the lexer → the layout pass (line breaks, indentation, angle blocks, nesting
-//! bound; it takes the lexer's tokens as they are made, a few hundred at a time) → a hand-written recursive-descent pass (`descent`) that handles valid input
-//! and gives up at the first problem → the chumsky grammar, the parser of record, only when
-//! that pass gave up: once with chumsky's cheapest error type, and again with rich errors and
-//! recovery only when the input has errors, so valid input never pays for diagnostics. Both
+//! bound; it takes the lexer's tokens as they are made, a few hundred at a time) → a
+//! hand-written recursive-descent pass (`descent`) that handles valid input and gives up at
+//! the first problem → the chumsky grammar, the parser of record, only when that pass gave up:
+//! once with chumsky's cheapest error type, and again with rich errors and recovery only when
+//! the input has errors, so valid input never pays for diagnostics. Both
 //! parsers build the same AST. Parsing never gives up: the result has an AST (with `Invalid`
 //! nodes where recovery skipped input) and the list of errors. `parse_building` is `parse` for
 //! a caller that wants the values of literal-only entries rather than their trees.

@@ -4,10 +4,17 @@ use std::borrow::Cow;
 
 /// Processes the escapes of a quoted string body (without the quotes). Borrows when there
 /// are none. Invalid escapes were reported by the lexer and are kept as written.
+#[inline]
 pub(crate) fn unescape(body: &str) -> Cow<'_, str> {
     if !has_backslash(body.as_bytes()) {
         return Cow::Borrowed(body);
     }
+    Cow::Owned(unescape_owned(body))
+}
+
+/// [`unescape`] of a body with escapes (out of line: the common case has none).
+#[inline(never)]
+fn unescape_owned(body: &str) -> String {
     let mut out = String::with_capacity(body.len());
     let mut chars = body.chars();
     loop {
@@ -45,7 +52,7 @@ pub(crate) fn unescape(body: &str) -> Cow<'_, str> {
             None => out.push('\\'),
         }
     }
-    Cow::Owned(out)
+    out
 }
 
 /// True when `bytes` hold a `\\`. Eight bytes at a time in a plain word: most string literals
@@ -64,7 +71,7 @@ fn has_backslash(bytes: &[u8]) -> bool {
             return true;
         }
     }
-    chunks.remainder().contains(&b'\\')
+    chunks.remainder().iter().any(|&byte| byte == b'\\')
 }
 
 /// The body of `"""…"""` / `'''…'''`: a line break right after the opening quotes is not part
