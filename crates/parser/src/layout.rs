@@ -748,7 +748,6 @@ fn close_at_end(
             unclosed = Some(error);
         }
     };
-    let mut start = 0;
     loop {
         let depth = frames.len() - 1;
         let indent_here = indents.last().is_some_and(|&(_, at_depth)| at_depth == depth);
