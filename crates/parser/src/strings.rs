@@ -71,7 +71,8 @@ fn has_backslash(bytes: &[u8]) -> bool {
             return true;
         }
     }
-    chunks.remainder().iter().any(|&byte| byte == b'\\')
+    // (Without a branch per byte, and without `contains`, which would call `memchr`.)
+    chunks.remainder().iter().fold(false, |found, &byte| found | (byte == b'\\'))
 }
 
 /// The body of `"""…"""` / `'''…'''`: a line break right after the opening quotes is not part
