@@ -1,7 +1,7 @@
 //! The TuskLang parser: source text to a spanned AST plus every error it can find.
 //!
 //! Pipeline: the lexer → the layout pass (line breaks, indentation, angle blocks, nesting
-//! bound; it takes the lexer's tokens as they are made, a few hundred at a time) → a
+//! bound; it takes the lexer's tokens as they are made, 4,096 at a time) → a
 //! hand-written recursive-descent pass (`descent`) that handles valid input and gives up at
 //! the first problem → the chumsky grammar, the parser of record, only when that pass gave up:
 //! once with chumsky's cheapest error type, and again with rich errors and recovery only when
