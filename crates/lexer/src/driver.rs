@@ -16,20 +16,64 @@ pub fn lex(source: &str) -> Lexed {
 pub fn lex_into(source: &str, tokens: &mut Vec<Token>, errors: &mut Vec<LexError>) {
     tokens.clear();
     errors.clear();
-    if u32::try_from(source.len()).is_err() {
-        errors.push(LexError { kind: LexErrorKind::TooLarge(source.len()), span: Span::new(0, 0) });
-        return;
+    if u32::try_from(source.len()).is_ok() {
+        // A rough guess (one token per five bytes) that avoids most regrowth on big files.
+        tokens.reserve(source.len() / 5);
     }
-    // A rough guess (one token per five bytes) that avoids most regrowth on big files.
-    tokens.reserve(source.len() / 5);
-    let mut driver = Driver { source, tokens, errors };
-    driver.run();
+    Lexer::new(source).fill(tokens, errors, usize::MAX);
+}
+
+/// A lexer that hands out its tokens a part at a time, for a consumer that works on them as
+/// they come (the parser's layout pass): the tokens of a big input then never sit in one
+/// buffer of their own. [`lex`] is this lexer run to the end in one go.
+pub struct Lexer<'a> {
+    source: &'a str,
+    logos: logos::Lexer<'a, TokenKind>,
+    /// Interpolations opened and not closed yet.
+    open: Vec<Interpolation>,
+    /// The kind of the last token made (runs of line breaks fold by it).
+    last: Option<TokenKind>,
+    started: bool,
+    done: bool,
+}
+
+impl<'a> Lexer<'a> {
+    /// A lexer at the start of `source`.
+    pub fn new(source: &'a str) -> Lexer<'a> {
+        Lexer { source, logos: TokenKind::lexer(source), open: Vec::new(), last: None, started: false, done: false }
+    }
+
+    /// Lexes on until `tokens` holds at least `want` tokens or the input ends, appending the
+    /// tokens to `tokens` and the errors to `errors` (which must be the same vector at every
+    /// call: an unclosed interpolation takes back the errors found inside it). Returns false
+    /// once the input has ended: every token has been handed out.
+    pub fn fill(&mut self, tokens: &mut Vec<Token>, errors: &mut Vec<LexError>, want: usize) -> bool {
+        if self.done {
+            return false;
+        }
+        if !self.started {
+            self.started = true;
+            if u32::try_from(self.source.len()).is_err() {
+                errors.push(LexError { kind: LexErrorKind::TooLarge(self.source.len()), span: Span::new(0, 0) });
+                self.done = true;
+                return false;
+            }
+        }
+        let before = self.last;
+        let mut driver = Driver { source: self.source, tokens, errors, before };
+        let more = driver.run(&mut self.logos, &mut self.open, want);
+        self.last = driver.tokens.last().map(|token| token.kind).or(before);
+        self.done = !more;
+        more
+    }
 }
 
 struct Driver<'a> {
     source: &'a str,
     tokens: &'a mut Vec<Token>,
     errors: &'a mut Vec<LexError>,
+    /// The kind of the last token made before `tokens` (for when `tokens` is empty).
+    before: Option<TokenKind>,
 }
 
 /// A `${…}` whose closing `}` has not been seen yet.
@@ -50,6 +94,7 @@ fn span(range: std::ops::Range<usize>) -> Span {
 }
 
 impl Driver<'_> {
+    #[inline]
     fn push(&mut self, kind: TokenKind, range: std::ops::Range<usize>) {
         self.tokens.push(Token { kind, span: span(range) });
     }
@@ -58,16 +103,18 @@ impl Driver<'_> {
         self.errors.push(LexError { kind, span: span(range) });
     }
 
-    /// Lexes the whole input.
+    /// Lexes on until there are `want` tokens; false when the input ended first.
     ///
     /// Strings with `${…}` nest code in strings in code to any depth. The driver keeps the open
     /// interpolations on its own stack instead of recursing, because the lexer runs before the
     /// parser's nesting limit can refuse deep input: `"${"${"${…` must not overflow the stack.
-    fn run(&mut self) {
+    fn run(&mut self, lexer: &mut logos::Lexer<'_, TokenKind>, open: &mut Vec<Interpolation>, want: usize) -> bool {
         let source = self.source;
-        let mut lexer = TokenKind::lexer(source);
-        let mut open: Vec<Interpolation> = Vec::new();
-        while let Some(result) = lexer.next() {
+        while self.tokens.len() < want {
+            let Some(result) = lexer.next() else {
+                self.finish(open);
+                return false;
+            };
             let range = lexer.span();
             let kind = match result {
                 Ok(kind) => kind,
@@ -82,7 +129,14 @@ impl Driver<'_> {
                 TokenKind::Newline => {
                     // Inside `${…}` a line break is plain whitespace; elsewhere runs of blank
                     // lines fold into one separator so the parser never sees two in a row.
-                    if open.is_empty() && self.tokens.last().is_some_and(|token| token.kind != TokenKind::Newline) {
+                    if open.is_empty()
+                        && self
+                            .tokens
+                            .last()
+                            .map(|token| token.kind)
+                            .or(self.before)
+                            .is_some_and(|kind| kind != TokenKind::Newline)
+                    {
                         self.push(TokenKind::Newline, range);
                     }
                 }
@@ -109,7 +163,7 @@ impl Driver<'_> {
                     self.push(TokenKind::Slash, range.start + 1..range.end);
                 }
                 TokenKind::DoubleQuote => {
-                    let end = self.double_quoted(range.start, range.end, false, &mut open);
+                    let end = self.double_quoted(range.start, range.end, false, open);
                     lexer.bump(end - range.end);
                 }
                 TokenKind::SingleQuote => {
@@ -152,12 +206,18 @@ impl Driver<'_> {
                     // The `}` closes the interpolation: the string goes on after it.
                     self.push(TokenKind::InterpEnd, range.clone());
                     let string_start = open.pop().map_or(range.start, |closed| closed.string_start);
-                    let end = self.double_quoted(string_start, range.end, true, &mut open);
+                    let end = self.double_quoted(string_start, range.end, true, open);
                     lexer.bump(end - range.end);
                 }
                 _ => self.push(kind, range),
             }
         }
+        true
+    }
+
+    /// At the end of the input: closes what is still open.
+    fn finish(&mut self, open: &mut Vec<Interpolation>) {
+        let source = self.source;
         // The input ended inside interpolations. Each one reports itself in place of the errors
         // found inside it, so only the outermost unclosed `${` is reported, and each string it
         // was in gets its end.

@@ -582,7 +582,9 @@ impl<'s, 't, V> Descent<'s, 't, V> {
             }
             TokenKind::Int => parse_int(raw).map_or(ExprKind::Invalid, ExprKind::Int),
             TokenKind::Float => {
-                let parsed = if raw.contains('_') { raw.replace('_', "").parse::<f64>() } else { raw.parse::<f64>() };
+                // (A byte loop: `contains('_')` sets up a `memchr` for these few bytes.)
+                let underscores = raw.bytes().any(|byte| byte == b'_');
+                let parsed = if underscores { raw.replace('_', "").parse::<f64>() } else { raw.parse::<f64>() };
                 parsed.map_or(ExprKind::Invalid, ExprKind::Float)
             }
             TokenKind::True => ExprKind::Bool(true),

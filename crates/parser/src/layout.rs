@@ -14,7 +14,7 @@
 //!   the parser, the compiler or `Drop`.
 
 use tusk_diagnostics::Span;
-use tusk_lexer::{Token, TokenKind};
+use tusk_lexer::{LexError, Lexer, Token, TokenKind};
 
 use crate::error::{ParseError, ParseErrorKind};
 
@@ -127,7 +127,6 @@ struct Frame {
     open_ternaries: usize,
 }
 
-/// Runs the layout pass. Problems go to `errors`.
 /// What the token stream will be parsed as.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum LayoutMode {
@@ -137,6 +136,9 @@ pub(crate) enum LayoutMode {
     Expression,
 }
 
+/// Runs the layout pass over a lexed token buffer. Problems go to `errors`. (The parser lays
+/// out tokens as they are lexed, [`lex_and_lay_out`]; this is what the tests check it against.)
+#[cfg(test)]
 pub(crate) fn layout(
     source: &str,
     tokens: &[Token],
@@ -144,7 +146,139 @@ pub(crate) fn layout(
     mode: LayoutMode,
     errors: &mut Vec<ParseError>,
 ) -> Layout {
-    let mut out: Vec<SpannedToken> = Vec::with_capacity(tokens.len() + 16);
+    lay_out(source, Buffered(tokens), tokens.len() + 16, max_depth, mode, errors)
+}
+
+/// Lexes `source` and runs the layout pass over the tokens as they come, a part at a time, so
+/// that they never sit in a buffer for the whole input (12 bytes a token: 8 MB for a 3 MB
+/// file, which is memory to fault in and to free again): the same tokens and errors as
+/// [`tusk_lexer::lex`] then [`layout`]. Problems of the lexer go to `lex_errors`, of the layout
+/// pass to `errors`.
+pub(crate) fn lex_and_lay_out(
+    source: &str,
+    max_depth: usize,
+    mode: LayoutMode,
+    lex_errors: &mut Vec<LexError>,
+    errors: &mut Vec<ParseError>,
+) -> Layout {
+    lex_and_lay_out_in_chunks(source, LEXING_CHUNK, max_depth, mode, lex_errors, errors)
+}
+
+/// [`lex_and_lay_out`] asking the lexer for `chunk` tokens at a time (at least three: the
+/// token laid out and its look-ahead).
+pub(crate) fn lex_and_lay_out_in_chunks(
+    source: &str,
+    chunk: usize,
+    max_depth: usize,
+    mode: LayoutMode,
+    lex_errors: &mut Vec<LexError>,
+    errors: &mut Vec<ParseError>,
+) -> Layout {
+    let chunk = chunk.max(3);
+    let mut lexing =
+        Lexing { lexer: Lexer::new(source), buffer: Vec::with_capacity(chunk), chunk, errors: lex_errors, more: true };
+    lexing.more = lexing.lexer.fill(&mut lexing.buffer, lexing.errors, chunk);
+    // One token per five bytes, as the lexer guesses, avoids most regrowth on big files.
+    let layout = lay_out(source, &mut lexing, source.len() / 5 + 16, max_depth, mode, errors);
+    // A refused input leaves the pass early; the lexer's errors are all reported all the same.
+    while lexing.more {
+        lexing.buffer.clear();
+        lexing.more = lexing.lexer.fill(&mut lexing.buffer, lexing.errors, chunk);
+    }
+    layout
+}
+
+/// How many tokens [`lex_and_lay_out`] asks the lexer for at a time: 48 KB, which stay in the
+/// cache (512 at a time measured slower, within the noise of a loaded machine).
+const LEXING_CHUNK: usize = 4096;
+
+/// Where the layout pass reads the lexer's tokens: all of them in one buffer ([`Buffered`]), or
+/// a part at a time from the lexer ([`Lexing`]).
+trait TokenWindow {
+    /// The tokens at hand.
+    fn tokens(&self) -> &[Token];
+
+    /// True when the tokens at hand go on to the end of the input.
+    fn complete(&self) -> bool;
+
+    /// Makes more tokens after `tokens()[index]` at hand (the tokens before it may go);
+    /// returns the new index of that token.
+    fn advance(&mut self, index: usize) -> usize;
+
+    /// Makes the tokens at hand go on at least to the end of the line after `tokens()[index]`
+    /// (the tokens before it stay).
+    fn whole_line(&mut self, index: usize);
+}
+
+#[cfg(test)]
+struct Buffered<'t>(&'t [Token]);
+
+#[cfg(test)]
+impl TokenWindow for Buffered<'_> {
+    #[inline]
+    fn tokens(&self) -> &[Token] {
+        self.0
+    }
+
+    #[inline]
+    fn complete(&self) -> bool {
+        true
+    }
+
+    fn advance(&mut self, index: usize) -> usize {
+        index
+    }
+
+    fn whole_line(&mut self, _index: usize) {}
+}
+
+struct Lexing<'s, 'e> {
+    lexer: Lexer<'s>,
+    buffer: Vec<Token>,
+    /// How many tokens to ask the lexer for at a time.
+    chunk: usize,
+    errors: &'e mut Vec<LexError>,
+    /// False once the lexer has handed out its last token.
+    more: bool,
+}
+
+impl TokenWindow for &mut Lexing<'_, '_> {
+    #[inline]
+    fn tokens(&self) -> &[Token] {
+        &self.buffer
+    }
+
+    #[inline]
+    fn complete(&self) -> bool {
+        !self.more
+    }
+
+    #[inline(never)]
+    fn advance(&mut self, index: usize) -> usize {
+        self.buffer.drain(..index);
+        self.more = self.lexer.fill(&mut self.buffer, self.errors, self.chunk);
+        0
+    }
+
+    fn whole_line(&mut self, index: usize) {
+        while self.more && !self.buffer[index + 1..].iter().any(|token| token.kind == TokenKind::Newline) {
+            let want = self.buffer.len() + self.chunk;
+            self.more = self.lexer.fill(&mut self.buffer, self.errors, want);
+        }
+    }
+}
+
+/// The layout pass over the tokens of `window`.
+#[inline(never)]
+fn lay_out<W: TokenWindow>(
+    source: &str,
+    mut window: W,
+    capacity: usize,
+    max_depth: usize,
+    mode: LayoutMode,
+    errors: &mut Vec<ParseError>,
+) -> Layout {
+    let mut out: Vec<SpannedToken> = Vec::with_capacity(capacity);
     let mut frames =
         vec![Frame { opener: None, opened_at: Span::point(0), operators_in_segment: 0, open_ternaries: 0 }];
     // Open indented blocks: (indentation of their lines, bracket depth they live at).
@@ -160,7 +294,9 @@ pub(crate) fn layout(
     let mut last_was_ternary_colon = false;
     // The indentation of the top level's lines (outside blocks and brackets): that of the first
     // line, and after a `[section]` header that of the header's first line.
-    let mut top_base = tokens
+    // (The lexer never starts with a line break, so the first token at hand is on that line.)
+    let mut top_base = window
+        .tokens()
         .iter()
         .find(|token| token.kind != TokenKind::Newline)
         .filter(|token| token.kind != TokenKind::LBracket)
@@ -172,250 +308,282 @@ pub(crate) fn layout(
 
     let push = |out: &mut Vec<SpannedToken>, kind: TokenKind, span: Span| out.push((kind, chumsky_span(span)));
 
-    for (index, token) in tokens.iter().enumerate() {
-        let next = tokens.get(index + 1).map(|t| t.kind);
-        // Most tokens (names, literals, the `:` of an entry) play no part in the layout: they
-        // are copied as they are and end a statement start, and nothing else below applies to
-        // them (they open, close and count toward nothing, so the depth stays what it was).
-        let plain = match token.kind {
-            TokenKind::Name
-            | TokenKind::Str
-            | TokenKind::True
-            | TokenKind::False
-            | TokenKind::Null
-            | TokenKind::Global
-            | TokenKind::Operator
-            | TokenKind::RawStr
-            | TokenKind::Heredoc
-            | TokenKind::StrStart
-            | TokenKind::StrText
-            | TokenKind::StrEnd
-            | TokenKind::Error
-            | TokenKind::DateLike => true,
-            TokenKind::Colon => {
-                next != Some(TokenKind::Newline) && frames.last().is_some_and(|frame| frame.open_ternaries == 0)
-            }
-            TokenKind::Assign => next != Some(TokenKind::Newline),
-            // Number literals are checked here and are otherwise plain: a config file is full
-            // of them.
-            // `-9223372036854775808` is i64::MIN: its digits alone do not fit, so they are let
-            // through after a unary minus (the grammar folds the two), and refused elsewhere.
-            // (The cheap tests come first: this runs for every integer.)
-            TokenKind::Int => {
-                let i64_min_operand = out.last().is_some_and(|t| t.0 == TokenKind::Minus)
-                    && minus_is_unary(out.len().checked_sub(2).map(|i| out[i].0))
-                    && !matches!(next, Some(TokenKind::Dot | TokenKind::LParen | TokenKind::LBracket))
-                    && is_i64_min_magnitude(&source[token.span.range()]);
-                if !i64_min_operand {
-                    check_int(source, token.span, errors);
+    // The tokens at hand are laid out but for the last two, the look-ahead, unless they go on
+    // to the end of the input; then more are asked for.
+    let mut start = 0;
+    loop {
+        let complete = window.complete();
+        let tokens = window.tokens();
+        let ready = if complete { tokens.len() } else { tokens.len().saturating_sub(2) };
+        let mut whole_line = false;
+        for (index, token) in tokens[..ready].iter().enumerate().skip(start) {
+            let next = tokens.get(index + 1).map(|t| t.kind);
+            // Most tokens (names, literals, the `:` of an entry) play no part in the layout: they
+            // are copied as they are and end a statement start, and nothing else below applies to
+            // them (they open, close and count toward nothing, so the depth stays what it was).
+            let plain = match token.kind {
+                TokenKind::Name
+                | TokenKind::Str
+                | TokenKind::True
+                | TokenKind::False
+                | TokenKind::Null
+                | TokenKind::Global
+                | TokenKind::Operator
+                | TokenKind::RawStr
+                | TokenKind::Heredoc
+                | TokenKind::StrStart
+                | TokenKind::StrText
+                | TokenKind::StrEnd
+                | TokenKind::Error
+                | TokenKind::DateLike => true,
+                TokenKind::Colon => {
+                    next != Some(TokenKind::Newline) && frames.last().is_some_and(|frame| frame.open_ternaries == 0)
                 }
-                true
-            }
-            TokenKind::Float => {
-                if !float_is_finite(&source[token.span.range()]) {
-                    errors.push(ParseError::new(ParseErrorKind::FloatTooLarge, token.span));
+                TokenKind::Assign => next != Some(TokenKind::Newline),
+                // Number literals are checked here and are otherwise plain: a config file is full
+                // of them.
+                // `-9223372036854775808` is i64::MIN: its digits alone do not fit, so they are let
+                // through after a unary minus (the grammar folds the two), and refused elsewhere.
+                // (The cheap tests come first: this runs for every integer.)
+                TokenKind::Int => {
+                    let i64_min_operand = out.last().is_some_and(|t| t.0 == TokenKind::Minus)
+                        && minus_is_unary(out.len().checked_sub(2).map(|i| out[i].0))
+                        && !matches!(next, Some(TokenKind::Dot | TokenKind::LParen | TokenKind::LBracket))
+                        && is_i64_min_magnitude(&source[token.span.range()]);
+                    if !i64_min_operand {
+                        check_int(source, token.span, errors);
+                    }
+                    true
                 }
-                true
+                TokenKind::Float => {
+                    if !float_is_finite(&source[token.span.range()]) {
+                        errors.push(ParseError::new(ParseErrorKind::FloatTooLarge, token.span));
+                    }
+                    true
+                }
+                _ => false,
+            };
+            if plain {
+                last_was_ternary_colon = false;
+                push(&mut out, token.kind, token.span);
+                at_statement_start = false;
+                continue;
             }
-            _ => false,
-        };
-        if plain {
-            last_was_ternary_colon = false;
-            push(&mut out, token.kind, token.span);
-            at_statement_start = false;
-            continue;
-        }
-        // (Without open `- key:` items there is nothing to close: the common case skips the
-        // look at the next line's indentation.)
-        if token.kind == TokenKind::Newline && !item_objects.is_empty() {
-            let next_indent = next.map(|_| indentation_of_line(source, tokens[index + 1].span.start));
-            close_item_objects(
-                &mut item_objects,
-                next_indent,
-                &mut frames,
-                &mut indents,
-                &mut depth_of_operators,
-                &mut out,
-                token.span,
-            );
-        }
-        let bracket_depth = frames.len() - 1;
-        let in_entries = mode == LayoutMode::Document
-            && matches!(frames.last().and_then(|f| f.opener), None | Some(TokenKind::LBrace));
-        let mut kind = token.kind;
-        let follows_ternary_colon = std::mem::take(&mut last_was_ternary_colon);
+            // A `- key: value` item's error reads the whole line, which may go on past the tokens
+            // at hand: more are lexed first.
+            if token.kind == TokenKind::Minus
+                && !complete
+                && starts_list_item_entry(next, tokens.get(index + 2).map(|t| t.kind))
+                && !tokens[index + 1..].iter().any(|t| t.kind == TokenKind::Newline)
+            {
+                start = index;
+                whole_line = true;
+                break;
+            }
+            // (Without open `- key:` items there is nothing to close: the common case skips the
+            // look at the next line's indentation.)
+            if token.kind == TokenKind::Newline && !item_objects.is_empty() {
+                let next_indent = next.map(|_| indentation_of_line(source, tokens[index + 1].span.start));
+                close_item_objects(
+                    &mut item_objects,
+                    next_indent,
+                    &mut frames,
+                    &mut indents,
+                    &mut depth_of_operators,
+                    &mut out,
+                    token.span,
+                );
+            }
+            let bracket_depth = frames.len() - 1;
+            let in_entries = mode == LayoutMode::Document
+                && matches!(frames.last().and_then(|f| f.opener), None | Some(TokenKind::LBrace));
+            let mut kind = token.kind;
+            let follows_ternary_colon = std::mem::take(&mut last_was_ternary_colon);
 
-        match kind {
-            TokenKind::Newline => {
-                let previous = out.last().map(|t| t.0);
-                let top = frames.last_mut().expect("the top frame is never popped");
-                let in_ternary = top.open_ternaries > 0;
-                let drop = previous.is_none_or(continues_expression)
-                    || follows_ternary_colon
-                    || matches!(
-                        next,
-                        Some(TokenKind::RParen | TokenKind::RBracket | TokenKind::RBrace | TokenKind::Question) | None
-                    )
-                    || (in_ternary && next == Some(TokenKind::Colon));
-                if !drop {
+            match kind {
+                TokenKind::Newline => {
+                    let previous = out.last().map(|t| t.0);
+                    let top = frames.last_mut().expect("the top frame is never popped");
+                    let in_ternary = top.open_ternaries > 0;
+                    let drop = previous.is_none_or(continues_expression)
+                        || follows_ternary_colon
+                        || matches!(
+                            next,
+                            Some(TokenKind::RParen | TokenKind::RBracket | TokenKind::RBrace | TokenKind::Question)
+                                | None
+                        )
+                        || (in_ternary && next == Some(TokenKind::Colon));
+                    if !drop {
+                        depth_of_operators -= top.operators_in_segment;
+                        top.operators_in_segment = 0;
+                        top.open_ternaries = 0;
+                    }
+                    if newline_replaced || (drop && next.is_some()) {
+                        newline_replaced = false;
+                        continue;
+                    }
+                    // Close indented blocks the next line leaves.
+                    // (Inside brackets with no indented block open there is nothing to close or
+                    // check: the next line's indentation is not looked at.)
+                    if in_entries && (bracket_depth == 0 || !indents.is_empty()) {
+                        let next_indent = next.map(|_| indentation_of_line(source, tokens[index + 1].span.start));
+                        let mut left = Vec::new();
+                        while let Some(&(level, at_depth)) = indents.last() {
+                            if at_depth != bracket_depth || next_indent.is_some_and(|indent| indent >= level) {
+                                break;
+                            }
+                            left.push(level);
+                            indents.pop();
+                            push(&mut out, TokenKind::Dedent, Span::point(token.span.start));
+                        }
+                        if let (0, Some(indent), Some(next_token)) = (bracket_depth, next_indent, tokens.get(index + 1))
+                        {
+                            let line = LineStart { indent, token: *next_token, left_blocks: &left };
+                            check_indentation(line, &indents, &mut angle_blocks, &mut top_base, errors);
+                        }
+                    }
+                    if next.is_none() {
+                        continue;
+                    }
+                    push(&mut out, TokenKind::Newline, token.span);
+                    at_statement_start = mode == LayoutMode::Document;
+                    continue;
+                }
+                TokenKind::Semicolon | TokenKind::Comma => {
+                    let top = frames.last_mut().expect("the top frame is never popped");
                     depth_of_operators -= top.operators_in_segment;
                     top.operators_in_segment = 0;
                     top.open_ternaries = 0;
                 }
-                if newline_replaced || (drop && next.is_some()) {
-                    newline_replaced = false;
+                TokenKind::Question => frames.last_mut().expect("the top frame is never popped").open_ternaries += 1,
+                TokenKind::Colon if frames.last().is_some_and(|f| f.open_ternaries > 0) => {
+                    frames.last_mut().expect("the top frame is never popped").open_ternaries -= 1;
+                    push(&mut out, kind, token.span);
+                    last_was_ternary_colon = true;
                     continue;
                 }
-                // Close indented blocks the next line leaves.
-                // (Inside brackets with no indented block open there is nothing to close or
-                // check: the next line's indentation is not looked at.)
-                if in_entries && (bracket_depth == 0 || !indents.is_empty()) {
-                    let next_indent = next.map(|_| indentation_of_line(source, tokens[index + 1].span.start));
-                    let mut left = Vec::new();
-                    while let Some(&(level, at_depth)) = indents.last() {
-                        if at_depth != bracket_depth || next_indent.is_some_and(|indent| indent >= level) {
-                            break;
+                TokenKind::Colon | TokenKind::Assign if in_entries && next == Some(TokenKind::Newline) => {
+                    // `key:` at the end of a line: an indented block follows if the next
+                    // non-blank line is indented further than this one.
+                    if let Some(first_of_next_line) = tokens.get(index + 2) {
+                        let this_indent = indentation_of_line(source, token.span.start);
+                        let next_indent = indentation_of_line(source, first_of_next_line.span.start);
+                        if next_indent > this_indent {
+                            push(&mut out, kind, token.span);
+                            push(&mut out, TokenKind::Indent, Span::point(first_of_next_line.span.start));
+                            indents.push((next_indent, bracket_depth));
+                            if indents.len() + depth_of_operators + bracket_depth + angle_blocks.len() > max_depth {
+                                errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
+                                return Layout { tokens: out, parseable: false, unclosed: None };
+                            }
+                            at_statement_start = true;
+                            newline_replaced = true;
+                            continue;
                         }
-                        left.push(level);
+                    }
+                }
+                TokenKind::Gt
+                    if mode == LayoutMode::Document
+                        && at_statement_start_line(&out)
+                        && matches!(next, Some(TokenKind::Newline) | None)
+                        && out.last().is_some_and(|t| t.0 == TokenKind::Name) =>
+                {
+                    kind = TokenKind::AngleOpen;
+                    let name = out.last().map_or(token.span, |t| Span::new(t.1.start, token.span.end));
+                    angle_blocks.push(AngleBlock { name, base: None, indents_outside: indents.len(), bracket_depth });
+                }
+                TokenKind::Lt
+                    if at_statement_start && matches!(next, Some(TokenKind::Newline | TokenKind::Lt) | None) =>
+                {
+                    kind = TokenKind::AngleClose;
+                    angle_blocks.pop();
+                }
+                TokenKind::Minus if at_statement_start && in_entries => {
+                    kind = TokenKind::ListDash;
+                    if let Some(error) = list_item_entry(source, &tokens[index..]) {
+                        errors.push(error);
+                        item_objects.push((indentation_of_line(source, token.span.start), frames.len() + 1));
+                    }
+                }
+                TokenKind::Range => {
+                    let text = &source[token.span.range()];
+                    let bounds: Vec<Option<i64>> = text.split('-').map(|part| part.parse::<i64>().ok()).collect();
+                    match bounds.as_slice() {
+                        [Some(low), Some(high)] if low > high => {
+                            errors.push(ParseError::new(ParseErrorKind::ReversedRange, token.span));
+                        }
+                        [Some(_), Some(_)] => {}
+                        _ => errors.push(ParseError::new(ParseErrorKind::IntegerTooLarge, token.span)),
+                    }
+                }
+                _ => {}
+            }
+
+            if kind.is_opener() {
+                frames.push(Frame {
+                    opener: Some(kind),
+                    opened_at: token.span,
+                    operators_in_segment: 0,
+                    open_ternaries: 0,
+                });
+            } else if matches!(kind, TokenKind::RParen | TokenKind::RBracket | TokenKind::RBrace | TokenKind::InterpEnd)
+            {
+                if frames.len() > 1 && frames.last().and_then(|f| f.opener).and_then(TokenKind::closer) == Some(kind) {
+                    // Indented blocks opened inside this bracket end with it.
+                    while indents.last().is_some_and(|&(_, at_depth)| at_depth >= bracket_depth) {
                         indents.pop();
                         push(&mut out, TokenKind::Dedent, Span::point(token.span.start));
                     }
-                    if let (0, Some(indent), Some(next_token)) = (bracket_depth, next_indent, tokens.get(index + 1)) {
-                        let line = LineStart { indent, token: *next_token, left_blocks: &left };
-                        check_indentation(line, &indents, &mut angle_blocks, &mut top_base, errors);
+                    // So do `name >` blocks left open inside it (the grammar reports the closer).
+                    while angle_blocks.last().is_some_and(|block| block.bracket_depth >= bracket_depth) {
+                        angle_blocks.pop();
                     }
+                    let frame = frames.pop().expect("checked above");
+                    depth_of_operators -= frame.operators_in_segment;
                 }
-                if next.is_none() {
-                    continue;
-                }
-                push(&mut out, TokenKind::Newline, token.span);
-                at_statement_start = mode == LayoutMode::Document;
+            } else if counts_toward_depth(kind) {
+                frames.last_mut().expect("the top frame is never popped").operators_in_segment += 1;
+                depth_of_operators += 1;
+            }
+
+            let depth = frames.len() - 1 + indents.len() + depth_of_operators + angle_blocks.len();
+            if depth > max_depth {
+                errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
+                return Layout { tokens: out, parseable: false, unclosed: None };
+            }
+            push(&mut out, kind, token.span);
+            if kind == TokenKind::ListDash && item_objects.last().is_some_and(|&(_, depth)| depth == frames.len() + 1) {
+                // Read the rest of the item as the inside of `{ … }`, so that the one mistake is
+                // reported once instead of as every token that follows it.
+                let opened_at = Span::point(token.span.end);
+                frames.push(Frame {
+                    opener: Some(TokenKind::LBrace),
+                    opened_at,
+                    operators_in_segment: 0,
+                    open_ternaries: 0,
+                });
+                push(&mut out, TokenKind::LBrace, opened_at);
+                at_statement_start = true;
                 continue;
             }
-            TokenKind::Semicolon | TokenKind::Comma => {
-                let top = frames.last_mut().expect("the top frame is never popped");
-                depth_of_operators -= top.operators_in_segment;
-                top.operators_in_segment = 0;
-                top.open_ternaries = 0;
-            }
-            TokenKind::Question => frames.last_mut().expect("the top frame is never popped").open_ternaries += 1,
-            TokenKind::Colon if frames.last().is_some_and(|f| f.open_ternaries > 0) => {
-                frames.last_mut().expect("the top frame is never popped").open_ternaries -= 1;
-                push(&mut out, kind, token.span);
-                last_was_ternary_colon = true;
-                continue;
-            }
-            TokenKind::Colon | TokenKind::Assign if in_entries && next == Some(TokenKind::Newline) => {
-                // `key:` at the end of a line: an indented block follows if the next
-                // non-blank line is indented further than this one.
-                if let Some(first_of_next_line) = tokens.get(index + 2) {
-                    let this_indent = indentation_of_line(source, token.span.start);
-                    let next_indent = indentation_of_line(source, first_of_next_line.span.start);
-                    if next_indent > this_indent {
-                        push(&mut out, kind, token.span);
-                        push(&mut out, TokenKind::Indent, Span::point(first_of_next_line.span.start));
-                        indents.push((next_indent, bracket_depth));
-                        if indents.len() + depth_of_operators + bracket_depth + angle_blocks.len() > max_depth {
-                            errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
-                            return Layout { tokens: out, parseable: false, unclosed: None };
-                        }
-                        at_statement_start = true;
-                        newline_replaced = true;
-                        continue;
-                    }
-                }
-            }
-            TokenKind::Gt
-                if mode == LayoutMode::Document
-                    && at_statement_start_line(&out)
-                    && matches!(next, Some(TokenKind::Newline) | None)
-                    && out.last().is_some_and(|t| t.0 == TokenKind::Name) =>
-            {
-                kind = TokenKind::AngleOpen;
-                let name = out.last().map_or(token.span, |t| Span::new(t.1.start, token.span.end));
-                angle_blocks.push(AngleBlock { name, base: None, indents_outside: indents.len(), bracket_depth });
-            }
-            TokenKind::Lt if at_statement_start && matches!(next, Some(TokenKind::Newline | TokenKind::Lt) | None) => {
-                kind = TokenKind::AngleClose;
-                angle_blocks.pop();
-            }
-            TokenKind::Minus if at_statement_start && in_entries => {
-                kind = TokenKind::ListDash;
-                if let Some(error) = list_item_entry(source, &tokens[index..]) {
-                    errors.push(error);
-                    item_objects.push((indentation_of_line(source, token.span.start), frames.len() + 1));
-                }
-            }
-            TokenKind::Range => {
-                let text = &source[token.span.range()];
-                let bounds: Vec<Option<i64>> = text.split('-').map(|part| part.parse::<i64>().ok()).collect();
-                match bounds.as_slice() {
-                    [Some(low), Some(high)] if low > high => {
-                        errors.push(ParseError::new(ParseErrorKind::ReversedRange, token.span));
-                    }
-                    [Some(_), Some(_)] => {}
-                    _ => errors.push(ParseError::new(ParseErrorKind::IntegerTooLarge, token.span)),
-                }
-            }
-            _ => {}
+            at_statement_start = mode == LayoutMode::Document
+                && matches!(
+                    kind,
+                    TokenKind::Semicolon
+                        | TokenKind::LBrace
+                        | TokenKind::AngleOpen
+                        | TokenKind::AngleClose
+                        | TokenKind::Indent
+                )
+                || (kind == TokenKind::Comma && in_entries);
         }
-
-        if kind.is_opener() {
-            frames.push(Frame {
-                opener: Some(kind),
-                opened_at: token.span,
-                operators_in_segment: 0,
-                open_ternaries: 0,
-            });
-        } else if matches!(kind, TokenKind::RParen | TokenKind::RBracket | TokenKind::RBrace | TokenKind::InterpEnd) {
-            if frames.len() > 1 && frames.last().and_then(|f| f.opener).and_then(TokenKind::closer) == Some(kind) {
-                // Indented blocks opened inside this bracket end with it.
-                while indents.last().is_some_and(|&(_, at_depth)| at_depth >= bracket_depth) {
-                    indents.pop();
-                    push(&mut out, TokenKind::Dedent, Span::point(token.span.start));
-                }
-                // So do `name >` blocks left open inside it (the grammar reports the closer).
-                while angle_blocks.last().is_some_and(|block| block.bracket_depth >= bracket_depth) {
-                    angle_blocks.pop();
-                }
-                let frame = frames.pop().expect("checked above");
-                depth_of_operators -= frame.operators_in_segment;
-            }
-        } else if counts_toward_depth(kind) {
-            frames.last_mut().expect("the top frame is never popped").operators_in_segment += 1;
-            depth_of_operators += 1;
+        if whole_line {
+            window.whole_line(start);
+        } else if complete {
+            break;
+        } else {
+            start = window.advance(ready);
         }
-
-        let depth = frames.len() - 1 + indents.len() + depth_of_operators + angle_blocks.len();
-        if depth > max_depth {
-            errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
-            return Layout { tokens: out, parseable: false, unclosed: None };
-        }
-        push(&mut out, kind, token.span);
-        if kind == TokenKind::ListDash && item_objects.last().is_some_and(|&(_, depth)| depth == frames.len() + 1) {
-            // Read the rest of the item as the inside of `{ … }`, so that the one mistake is
-            // reported once instead of as every token that follows it.
-            let opened_at = Span::point(token.span.end);
-            frames.push(Frame {
-                opener: Some(TokenKind::LBrace),
-                opened_at,
-                operators_in_segment: 0,
-                open_ternaries: 0,
-            });
-            push(&mut out, TokenKind::LBrace, opened_at);
-            at_statement_start = true;
-            continue;
-        }
-        at_statement_start = mode == LayoutMode::Document
-            && matches!(
-                kind,
-                TokenKind::Semicolon
-                    | TokenKind::LBrace
-                    | TokenKind::AngleOpen
-                    | TokenKind::AngleClose
-                    | TokenKind::Indent
-            )
-            || (kind == TokenKind::Comma && in_entries);
     }
     let end = Span::point(source.len() as u32);
     close_item_objects(&mut item_objects, None, &mut frames, &mut indents, &mut depth_of_operators, &mut out, end);
@@ -428,7 +596,7 @@ pub(crate) fn layout(
 fn list_item_entry(source: &str, tokens: &[Token]) -> Option<ParseError> {
     use TokenKind::*;
     let [_dash, key, assign, ..] = tokens else { return None };
-    if !matches!(key.kind, Name | Str | Int | True | False | Null) || !matches!(assign.kind, Colon | Assign) {
+    if !starts_list_item_entry(Some(key.kind), Some(assign.kind)) {
         return None;
     }
     let line: Vec<&Token> = tokens[1..].iter().take_while(|token| token.kind != Newline).collect();
@@ -437,6 +605,13 @@ fn list_item_entry(source: &str, tokens: &[Token]) -> Option<ParseError> {
         .then(|| format!("- {{{}}}", &source[key.span.start as usize..last.span.end as usize]));
     let kind = ParseErrorKind::ListItemEntry { key: source[key.span.range()].to_string(), suggestion };
     Some(ParseError::new(kind, Span::new(key.span.start, assign.span.end)))
+}
+
+/// True when a dash followed by these two tokens may start a `- key: value` item, which
+/// [`list_item_entry`] reports.
+fn starts_list_item_entry(key: Option<TokenKind>, assign: Option<TokenKind>) -> bool {
+    use TokenKind::*;
+    matches!(key, Some(Name | Str | Int | True | False | Null)) && matches!(assign, Some(Colon | Assign))
 }
 
 /// Closes the `{` put after `- key:` list items when the next line comes back to the dash's
@@ -685,9 +860,17 @@ fn float_is_finite(text: &str) -> bool {
 /// Parses an integer literal (`42`, `1_000`, `0xFF`); `None` when it does not fit in `i64`.
 pub(crate) fn parse_int(text: &str) -> Option<i64> {
     // Up to 18 decimal digits always fit: the common case (a port, a count) adds them up
-    // directly, without the radix and sign handling of `from_str_radix`.
-    if (1..=18).contains(&text.len()) && text.bytes().all(|byte| byte.is_ascii_digit()) {
-        return Some(text.bytes().fold(0, |value, digit| value * 10 + i64::from(digit - b'0')));
+    // directly, in one pass, without the radix and sign handling of `from_str_radix`.
+    if (1..=18).contains(&text.len()) {
+        let mut value = 0;
+        let all_digits = text.bytes().all(|byte| {
+            let digit = byte.wrapping_sub(b'0');
+            value = value * 10 + i64::from(digit);
+            digit <= 9
+        });
+        if all_digits {
+            return Some(value);
+        }
     }
     let (digits, radix) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         Some(hex) => (hex, 16),

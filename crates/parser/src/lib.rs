@@ -1,10 +1,11 @@
 //! The TuskLang parser: source text to a spanned AST plus every error it can find.
 //!
-//! Pipeline: `tusk_lexer::lex` → the layout pass (line breaks, indentation, angle blocks,
-//! nesting bound) → a hand-written recursive-descent pass (`descent`) that handles valid input
-//! and gives up at the first problem → the chumsky grammar, the parser of record, only when
-//! that pass gave up: once with chumsky's cheapest error type, and again with rich errors and
-//! recovery only when the input has errors, so valid input never pays for diagnostics. Both
+//! Pipeline: the lexer → the layout pass (line breaks, indentation, angle blocks, nesting
+//! bound; it takes the lexer's tokens as they are made, 4,096 at a time) → a
+//! hand-written recursive-descent pass (`descent`) that handles valid input and gives up at
+//! the first problem → the chumsky grammar, the parser of record, only when that pass gave up:
+//! once with chumsky's cheapest error type, and again with rich errors and recovery only when
+//! the input has errors, so valid input never pays for diagnostics. Both
 //! parsers build the same AST. Parsing never gives up: the result has an AST (with `Invalid`
 //! nodes where recovery skipped input) and the list of errors. `parse_building` is `parse` for
 //! a caller that wants the values of literal-only entries rather than their trees.
@@ -289,7 +290,6 @@ type RichError<'a> = Rich<'a, TokenKind, SimpleSpan<u32>>;
 
 /// Lexed and laid-out input, ready for the grammar.
 struct Prepared {
-    lexer_tokens: Vec<Token>,
     /// `None` when the layout pass refused the input.
     tokens: Option<Vec<layout::SpannedToken>>,
     errors: Vec<ParseError>,
@@ -304,13 +304,18 @@ impl Prepared {
     }
 }
 
+/// Lexes and lays out `source`, the layout pass taking the lexer's tokens as they come.
 fn prepare(source: &str, options: ParseOptions, mode: layout::LayoutMode) -> Prepared {
-    let lexed = tusk_lexer::lex(source);
-    let mut errors: Vec<ParseError> =
-        lexed.errors.iter().map(|error| ParseError::new(ParseErrorKind::Lex(error.kind.clone()), error.span)).collect();
-    let layout = layout::layout(source, &lexed.tokens, options.max_depth, mode, &mut errors);
-    let tokens = layout.parseable.then_some(layout.tokens);
-    Prepared { lexer_tokens: lexed.tokens, tokens, errors, unclosed: layout.unclosed }
+    let mut lex_errors = Vec::new();
+    let mut layout_errors = Vec::new();
+    let layout = layout::lex_and_lay_out(source, options.max_depth, mode, &mut lex_errors, &mut layout_errors);
+    let mut errors = lex_errors_of(&lex_errors);
+    errors.append(&mut layout_errors);
+    Prepared { tokens: layout.parseable.then_some(layout.tokens), errors, unclosed: layout.unclosed }
+}
+
+fn lex_errors_of(errors: &[tusk_lexer::LexError]) -> Vec<ParseError> {
+    errors.iter().map(|error| ParseError::new(ParseErrorKind::Lex(error.kind.clone()), error.span)).collect()
 }
 
 fn end_of_input(source: &str) -> SimpleSpan<u32> {
@@ -320,8 +325,11 @@ fn end_of_input(source: &str) -> SimpleSpan<u32> {
 
 fn finish<T>(source: &str, prepared: Prepared, ast: Option<T>, rich_errors: Vec<RichError<'_>>) -> Parsed<T> {
     let mut errors = prepared.errors;
+    // The lexer's own tokens (before layout) word the errors: lexed again here, off the path
+    // of valid input.
+    let lexer_tokens = if rich_errors.is_empty() { Vec::new() } else { tusk_lexer::lex(source).tokens };
     let grammar_errors: Vec<ParseError> =
-        rich_errors.into_iter().map(|error| convert(error, source, &prepared.lexer_tokens)).collect();
+        rich_errors.into_iter().map(|error| convert(error, source, &lexer_tokens)).collect();
     // The bracket or block the layout pass closed at the end: unless a grammar error already
     // points at it, it is reported, ahead of what the grammar says at the same place (which is
     // about the closers the layout pass added).

@@ -297,6 +297,57 @@ fn tsk_files_under(dir: &Path, files: &mut Vec<PathBuf>) {
     }
 }
 
+/// The layout pass fed by the lexer a few tokens at a time (as `parse` runs it) makes exactly
+/// the tokens and errors it makes over the whole token buffer, in both modes, whether the
+/// input is refused as too deep or not.
+fn check_lexing_in_chunks(name: &str, source: &str) {
+    use crate::layout::{LayoutMode, layout, lex_and_lay_out_in_chunks};
+    let lexed = tusk_lexer::lex(source);
+    for mode in [LayoutMode::Document, LayoutMode::Expression] {
+        for max_depth in [256, 3] {
+            let mut expected_errors = Vec::new();
+            let expected = layout(source, &lexed.tokens, max_depth, mode, &mut expected_errors);
+            for chunk in [3, 4, 5, 8, 512] {
+                let (mut lex_errors, mut errors) = (Vec::new(), Vec::new());
+                let found = lex_and_lay_out_in_chunks(source, chunk, max_depth, mode, &mut lex_errors, &mut errors);
+                let context = format!("{name} (chunks of {chunk}, depth {max_depth})");
+                assert_eq!(lex_errors, lexed.errors, "{context}: lexer errors");
+                assert_eq!(errors, expected_errors, "{context}: layout errors");
+                assert_eq!(found.tokens, expected.tokens, "{context}: tokens");
+                assert_eq!(found.parseable, expected.parseable, "{context}");
+                assert_eq!(found.unclosed, expected.unclosed, "{context}");
+            }
+        }
+    }
+}
+
+#[test]
+fn layout_in_chunks_agrees_on_tricky_input() {
+    let sources = [
+        "",
+        "a: 1",
+        "\n\n  a: 1\n",
+        "list:\n  - name: \"a\", x: 1, y: [1, 2]\n  - b\n  - key: value\n    more: 2\nafter: 1\n",
+        "- k: v",
+        "a:\n  - k:\n      deep: 1\n  - j = 2; - 3\n",
+        "x: \"${a + \"${b}\"} and ${[1, 2]}\"\ny: \"${unclosed\n",
+        "a: [[[[[[[[1]]]]]]]]\nb: \"bad \\q escape\"\nc: 99999999999999999999\n",
+        "b {\n  c {\n    d: (1 + (2 * (3 - 4)))\n",
+        "blk >\n  x: 1\n  inner >\n    y: 2\n  <\n",
+        "t: a ?\n  b :\n  c\n",
+        "$g: 1; h: -9223372036854775808; r: 5-3\n",
+        "n: 1\n    m: 2\n  o: 3\n",
+        "[section]\n  k: 1\n[other.x]\nz: @env(\"A\")\n",
+        "url: http://x\ncolor: #333\n",
+    ];
+    for source in sources {
+        check_lexing_in_chunks(&format!("{source:?}"), source);
+    }
+    // A `- key: value` item whose line is longer than a chunk.
+    let long = format!("list:\n  - key: [{}]\n  - other: 1\n", vec!["1"; 40].join(", "));
+    check_lexing_in_chunks("long item line", &long);
+}
+
 /// Every `.tsk` file of a folder through both parsers; returns (files, accepted by chumsky).
 fn check_folder(dir: &Path) -> (usize, usize) {
     let mut files = Vec::new();
@@ -306,6 +357,7 @@ fn check_folder(dir: &Path) -> (usize, usize) {
     for path in &files {
         let source =
             std::fs::read_to_string(path).unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
+        check_lexing_in_chunks(&path.display().to_string(), &source);
         accepted += usize::from(check_passes_agree(&path.display().to_string(), &source));
     }
     (files.len(), accepted)
