@@ -44,17 +44,19 @@ fn a_panic_in_initialize_refuses_the_plugin() {
     );
 }
 
+/// What a call of the `panic_op` fixture's panicking operator fails with.
+fn operator_panic() -> Failure {
+    failure(
+        "@panic_op: plugin panicked: the fixture panics in an operator",
+        &["the plugin `panic_op` panicked; the host caught it and keeps running"],
+        None,
+    )
+}
+
 #[test]
 fn a_panic_in_an_operator_is_an_error_at_the_call() {
     let mut host = TestHost::new(&["panic_op", "my_plugin"], &[]);
-    assert_eq!(
-        host.value("@panic_op()").unwrap_err(),
-        failure(
-            "@panic_op: plugin panicked: the fixture panics in an operator",
-            &["the plugin `panic_op` panicked; the host caught it and keeps running"],
-            None
-        )
-    );
+    assert_eq!(host.value("@panic_op()").unwrap_err(), operator_panic());
     // The plugin itself keeps serving its other operators, and so does everything else.
     assert_eq!(host.value("@panic_op.fine()").unwrap(), json!("still serving"));
     assert_host_still_serves(&mut host);
@@ -66,14 +68,7 @@ fn a_panic_through_a_loaded_symbols_thunk_is_an_error_at_the_call() {
     // The first call loads the plugin and patches the symbol; the later ones take its thunk
     // (the interpreter calls the host's function for the symbol directly).
     for _ in 0..3 {
-        assert_eq!(
-            host.value("@panic_op()").unwrap_err(),
-            failure(
-                "@panic_op: plugin panicked: the fixture panics in an operator",
-                &["the plugin `panic_op` panicked; the host caught it and keeps running"],
-                None
-            )
-        );
+        assert_eq!(host.value("@panic_op()").unwrap_err(), operator_panic());
     }
     // The error points at the call, in a loop as well.
     let id = host.runtime.add_source("loop.tsk", "ok: 1\nvalue: map(range(0, 3), i => @panic_op())\n");

@@ -85,15 +85,15 @@ fn an_incompatible_build_is_refused_naming_the_file_and_both_versions() {
     assert_eq!(host.value("@swap.version()").unwrap(), json!(1));
 }
 
-#[test]
-fn a_call_in_flight_finishes_on_the_generation_it_started_on() {
-    let mut host = swap_host();
+/// Adds `@test.rebuild()`, which rebuilds the swap plugin as generation 2 and reloads it; called
+/// back from inside `@swap.hold`, it reloads while generation 1 runs that call. The log it
+/// returns gets the reload's outcome and what had been printed by then.
+fn rebuild_operator(host: &mut TestHost) -> Rc<RefCell<Vec<String>>> {
     let plugin_host = host.host.clone();
-    let library = swap_library(&host);
+    let library = swap_library(host);
     let printed = host.printed.clone();
     let log: Rc<RefCell<Vec<String>>> = Rc::default();
     let seen = log.clone();
-    // Called back from inside `@swap.hold`, while generation 1 runs that call.
     host.operator("test.rebuild", move || {
         replace_file(&library, &swap_build("ok", 2));
         let reload = plugin_host.reload("swap");
@@ -101,6 +101,13 @@ fn a_call_in_flight_finishes_on_the_generation_it_started_on() {
         seen.borrow_mut().extend(printed.borrow().iter().cloned());
         Value::Null
     });
+    log
+}
+
+#[test]
+fn a_call_in_flight_finishes_on_the_generation_it_started_on() {
+    let mut host = swap_host();
+    let log = rebuild_operator(&mut host);
     let document = host.eval("held: @swap.hold(() => @test.rebuild())\nafter: @swap.version()\n").unwrap();
     assert_eq!(document, json!({"held": 1, "after": 2}));
     // Generation 1 was still running the call when generation 2 took over, so its shutdown
@@ -112,18 +119,7 @@ fn a_call_in_flight_finishes_on_the_generation_it_started_on() {
 #[test]
 fn a_call_in_flight_through_a_symbols_thunk_finishes_before_its_generation_shuts_down() {
     let mut host = swap_host();
-    let plugin_host = host.host.clone();
-    let library = swap_library(&host);
-    let printed = host.printed.clone();
-    let log: Rc<RefCell<Vec<String>>> = Rc::default();
-    let seen = log.clone();
-    host.operator("test.rebuild", move || {
-        replace_file(&library, &swap_build("ok", 2));
-        let reload = plugin_host.reload("swap");
-        seen.borrow_mut().push(reload.to_string());
-        seen.borrow_mut().extend(printed.borrow().iter().cloned());
-        Value::Null
-    });
+    let log = rebuild_operator(&mut host);
     // The first call loads the plugin and patches `@swap.hold`; the second goes through its
     // thunk, which holds no reference to generation 1: the reload inside it patches the
     // symbol again, and the shutdown of generation 1 waits for the held call to return.
