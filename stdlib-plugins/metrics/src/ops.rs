@@ -1,8 +1,11 @@
 //! The operators and functions: argument reading and registration. The work is in `store`,
 //! `aggregate`, `exposition`, `push`, `alert` and `service`.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
+
+use smallvec::SmallVec;
 
 use tusk_plugin_sdk::{
     Kind as ValueKind, OwnedValue, PluginContext, PluginError, RetainedFunction, ServiceGuard, SymbolDoc, Value,
@@ -14,7 +17,7 @@ use crate::alert;
 use crate::config::check_grant;
 use crate::exposition;
 use crate::http;
-use crate::store::{Kind, Labels, check_label_name};
+use crate::store::{Kind, LabelSet, Labels, check_label_name};
 
 /// The arguments of one call, with the spelling of the symbol for messages.
 struct Args<'a> {
@@ -82,13 +85,34 @@ impl Args<'_> {
         }
     }
 
-    /// The labels object at `index` (absent or null: none), sorted by name.
+    /// The labels object at `index` (absent or null: none), sorted by name, as the call
+    /// gives them: nothing is allocated to find a series that exists.
     #[inline]
-    fn labels(&self, index: usize) -> Result<Labels, PluginError> {
-        if index >= self.values.len() {
-            return Ok(Labels::new());
+    fn labels(&self, index: usize) -> Result<CallLabels<'_>, PluginError> {
+        match self.values.get(index) {
+            None => Ok(CallLabels::default()),
+            Some(value) if value.is_null() => Ok(CallLabels::default()),
+            Some(value) => self.call_labels(index, value),
         }
-        Ok(self.optional_labels(index)?.unwrap_or_default())
+    }
+
+    fn call_labels<'a>(&self, index: usize, value: &'a Value) -> Result<CallLabels<'a>, PluginError> {
+        let object = value.as_object().ok_or_else(|| not_labels(index, value))?;
+        let mut labels = CallLabels::default();
+        for (name, value) in object.entries() {
+            check_label_name(name).map_err(|error| error.at_argument(index))?;
+            let text = match value.kind() {
+                ValueKind::String => LabelText::String(value),
+                ValueKind::Int => LabelText::Int(IntText::new(value.as_int().unwrap_or_default())),
+                ValueKind::Float => LabelText::Written(value.as_float().unwrap_or_default().to_string()),
+                ValueKind::Bool => LabelText::Bool(value.as_bool().unwrap_or_default()),
+                _ => return Err(not_a_label_value(index, name, &value)),
+            };
+            labels.0.push((name, text));
+        }
+        // An object's keys differ, so the order by name is the order of `Labels`' sort.
+        labels.0.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        Ok(labels)
     }
 
     /// The labels object at `index`, or `None` when absent or null (every series).
@@ -97,33 +121,94 @@ impl Args<'_> {
         if value.is_null() {
             return Ok(None);
         }
-        let object = value.as_object().ok_or_else(|| {
-            PluginError::message(format!(
-                "the labels must be an object ({{method: \"GET\"}}), got {}",
-                value.type_name()
-            ))
-            .at_argument(index)
-        })?;
-        let mut labels = Labels::with_capacity(object.len());
-        for (name, value) in object.entries() {
-            check_label_name(name).map_err(|error| error.at_argument(index))?;
-            let text = match value.kind() {
-                ValueKind::String => value.as_str().unwrap_or_default().to_string(),
-                ValueKind::Int => value.as_int().unwrap_or_default().to_string(),
-                ValueKind::Float => value.as_float().unwrap_or_default().to_string(),
-                ValueKind::Bool => value.as_bool().unwrap_or_default().to_string(),
-                _ => {
-                    return Err(PluginError::message(format!(
-                        "the label `{name}` must be a string, number or bool, got {}",
-                        value.type_name()
-                    ))
-                    .at_argument(index));
-                }
-            };
-            labels.push((name.to_string(), text));
+        Ok(Some(self.call_labels(index, value)?.to_labels().into_owned()))
+    }
+}
+
+#[cold]
+fn not_labels(index: usize, value: &Value) -> PluginError {
+    PluginError::message(format!("the labels must be an object ({{method: \"GET\"}}), got {}", value.type_name()))
+        .at_argument(index)
+}
+
+#[cold]
+fn not_a_label_value(index: usize, name: &str, value: &Value) -> PluginError {
+    PluginError::message(format!("the label `{name}` must be a string, number or bool, got {}", value.type_name()))
+        .at_argument(index)
+}
+
+/// A call's labels, borrowed from its labels object, sorted by name: the store compares them
+/// with the labels of the series it remembers and keeps them (`to_labels`) only for a new one.
+#[derive(Default)]
+struct CallLabels<'a>(SmallVec<[(&'a str, LabelText); 4]>);
+
+/// A label's value as the text a series keeps: a string as the script's value holds it, a
+/// whole number written out here, a float written as `f64`'s `Display` does.
+enum LabelText {
+    String(Value),
+    Int(IntText),
+    Bool(bool),
+    Written(String),
+}
+
+impl LabelText {
+    #[inline]
+    fn as_str(&self) -> &str {
+        match self {
+            LabelText::String(value) => value.as_str().unwrap_or_default(),
+            LabelText::Int(int) => int.as_str(),
+            LabelText::Bool(true) => "true",
+            LabelText::Bool(false) => "false",
+            LabelText::Written(text) => text,
         }
-        labels.sort();
-        Ok(Some(labels))
+    }
+}
+
+/// An `i64` in decimal (as its `Display` writes it), without the formatting machinery.
+struct IntText {
+    digits: [u8; 20],
+    start: u8,
+}
+
+impl IntText {
+    fn new(value: i64) -> IntText {
+        let mut digits = [0u8; 20];
+        let mut start = digits.len();
+        let mut rest = value.unsigned_abs();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (rest % 10) as u8;
+            rest /= 10;
+            if rest == 0 {
+                break;
+            }
+        }
+        if value < 0 {
+            start -= 1;
+            digits[start] = b'-';
+        }
+        IntText { digits, start: start as u8 }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.digits[usize::from(self.start)..]).unwrap_or_default()
+    }
+}
+
+impl LabelSet for CallLabels<'_> {
+    #[inline]
+    fn count(&self) -> usize {
+        self.0.len()
+    }
+
+    #[inline]
+    fn pair(&self, index: usize) -> (&str, &str) {
+        let (name, text) = &self.0[index];
+        (name, text.as_str())
+    }
+
+    fn to_labels(&self) -> Cow<'_, Labels> {
+        Cow::Owned(self.0.iter().map(|(name, text)| (name.to_string(), text.as_str().to_string())).collect())
     }
 }
 
@@ -145,7 +230,25 @@ fn json_value(json: serde_json::Value) -> Result<Value, PluginError> {
     Ok(owned.into_value())
 }
 
-type Handler = fn(&State, &Args<'_>) -> Result<Value, PluginError>;
+/// Registers one symbol with its handler (a function item, see `register_with`).
+type Register = fn(&PluginContext, &Arc<State>, &'static Symbol) -> Result<(), PluginError>;
+
+/// The `Register` of a handler: a closure that names the handler itself, so that each symbol
+/// is registered with a closure type of its own rather than one `fn` pointer type, inlined
+/// into the symbol's entry (`symbol_call`).
+macro_rules! handled_by {
+    ($handler:ident) => {
+        |context, state, symbol| {
+            register_with(
+                context,
+                state,
+                symbol,
+                #[inline(always)]
+                |state: &State, args: &Args<'_>| $handler(state, args),
+            )
+        }
+    };
+}
 
 struct Symbol {
     /// As written: `@metrics.counter` (an operator) or `increment_counter` (a function).
@@ -154,7 +257,7 @@ struct Symbol {
     summary: &'static str,
     examples: &'static [&'static str],
     side_effects: bool,
-    handler: Handler,
+    register: Register,
 }
 
 const SYMBOLS: &[Symbol] = &[
@@ -167,7 +270,7 @@ const SYMBOLS: &[Symbol] = &[
             r#"@metrics("histogram", "example_latency_seconds", 0.25) => null"#,
         ],
         side_effects: true,
-        handler: metrics,
+        register: handled_by!(metrics),
     },
     Symbol {
         written: "increment_counter",
@@ -175,7 +278,7 @@ const SYMBOLS: &[Symbol] = &[
         summary: "Adds `by` (default 1, never negative) to a counter; returns the new total.",
         examples: &[r#"increment_counter("example_jobs") => 1"#],
         side_effects: true,
-        handler: counter,
+        register: handled_by!(counter),
     },
     Symbol {
         written: "record_histogram",
@@ -183,7 +286,7 @@ const SYMBOLS: &[Symbol] = &[
         summary: "Observes `value` in a histogram (buckets from its declaration or the configuration's `buckets`).",
         examples: &[r#"record_histogram("example_sizes", 512) => null"#],
         side_effects: true,
-        handler: histogram,
+        register: handled_by!(histogram),
     },
     Symbol {
         written: "@metrics.counter",
@@ -191,7 +294,7 @@ const SYMBOLS: &[Symbol] = &[
         summary: "Adds `by` (default 1, never negative) to a counter; returns the new total. `name_total` and `name` are the same counter.",
         examples: &[r#"@metrics.counter("example_hits", 3, {page: "/"}) => 3"#],
         side_effects: true,
-        handler: counter,
+        register: handled_by!(counter),
     },
     Symbol {
         written: "@metrics.gauge",
@@ -199,7 +302,7 @@ const SYMBOLS: &[Symbol] = &[
         summary: "Sets a gauge; returns the value.",
         examples: &[r#"@metrics.gauge("example_queue_depth", 7) => 7"#],
         side_effects: true,
-        handler: gauge,
+        register: handled_by!(gauge),
     },
     Symbol {
         written: "@metrics.gauge_add",
@@ -207,7 +310,7 @@ const SYMBOLS: &[Symbol] = &[
         summary: "Adds `delta` (negative to decrease) to a gauge; returns the new value.",
         examples: &[r#"@metrics.gauge_add("example_in_flight", -1) => -1"#],
         side_effects: true,
-        handler: gauge_add,
+        register: handled_by!(gauge_add),
     },
     Symbol {
         written: "@metrics.histogram",
@@ -215,7 +318,7 @@ const SYMBOLS: &[Symbol] = &[
         summary: "Observes `value` in a histogram.",
         examples: &[r#"@metrics.histogram("example_response_seconds", 0.3) => null"#],
         side_effects: true,
-        handler: histogram,
+        register: handled_by!(histogram),
     },
     Symbol {
         written: "@metrics.summary",
@@ -223,7 +326,7 @@ const SYMBOLS: &[Symbol] = &[
         summary: "Observes `value` in a summary, which reports the configured quantiles over its recent observations.",
         examples: &[r#"@metrics.summary("example_payload_bytes", 1200) => null"#],
         side_effects: true,
-        handler: summary,
+        register: handled_by!(summary),
     },
     Symbol {
         written: "@metrics.describe",
@@ -233,7 +336,7 @@ const SYMBOLS: &[Symbol] = &[
             r#"@metrics.describe("example_db_seconds", "histogram", "Query time.", {buckets: [0.01, 0.1, 1]}) => "example_db_seconds""#,
         ],
         side_effects: true,
-        handler: describe,
+        register: handled_by!(describe),
     },
     Symbol {
         written: "@metrics.value",
@@ -241,7 +344,7 @@ const SYMBOLS: &[Symbol] = &[
         summary: "A counter's or gauge's value, a histogram's or summary's observation count; without labels, summed over every series; null for no such series.",
         examples: &[],
         side_effects: false,
-        handler: value,
+        register: handled_by!(value),
     },
     Symbol {
         written: "@metrics.rate",
@@ -249,7 +352,7 @@ const SYMBOLS: &[Symbol] = &[
         summary: "The per-second increase over the last `window_seconds` (counters; observation counts of histograms and summaries), from values sampled every `sample_interval`; without labels, summed over every series.",
         examples: &[],
         side_effects: false,
-        handler: rate,
+        register: handled_by!(rate),
     },
     Symbol {
         written: "@metrics.window",
@@ -257,7 +360,7 @@ const SYMBOLS: &[Symbol] = &[
         summary: "{min, max, avg, last, samples} of the values sampled over the last `window_seconds` and the current one.",
         examples: &[],
         side_effects: false,
-        handler: window,
+        register: handled_by!(window),
     },
     Symbol {
         written: "@metrics.quantile",
@@ -265,7 +368,7 @@ const SYMBOLS: &[Symbol] = &[
         summary: "The `q` quantile (0 to 1) of a histogram (estimated from its buckets, as histogram_quantile does) or a summary (exact, over its recent observations); null without observations.",
         examples: &[],
         side_effects: false,
-        handler: quantile,
+        register: handled_by!(quantile),
     },
     Symbol {
         written: "@metrics.text",
@@ -273,7 +376,7 @@ const SYMBOLS: &[Symbol] = &[
         summary: "Every metric as OpenMetrics text (what /metrics serves), for an http route to return.",
         examples: &[],
         side_effects: false,
-        handler: text,
+        register: handled_by!(text),
     },
     Symbol {
         written: "@metrics.serve",
@@ -281,7 +384,7 @@ const SYMBOLS: &[Symbol] = &[
         summary: "Serves /metrics on a listener of its own (default 127.0.0.1:9464; port 0 picks one), keeping tusk running (a service) until it is stopped; returns the address. Addresses other than loopback need --allow-net for them.",
         examples: &[],
         side_effects: true,
-        handler: serve,
+        register: handled_by!(serve),
     },
     Symbol {
         written: "@metrics.push",
@@ -289,7 +392,7 @@ const SYMBOLS: &[Symbol] = &[
         summary: "Pushes to the configured InfluxDB and DogStatsD targets now; returns {influxdb, dogstatsd} with the lines sent to each.",
         examples: &[],
         side_effects: true,
-        handler: push,
+        register: handled_by!(push),
     },
     Symbol {
         written: "@metrics.push_status",
@@ -297,7 +400,7 @@ const SYMBOLS: &[Symbol] = &[
         summary: "For each configured target: {pushes, failures, last_error}.",
         examples: &[],
         side_effects: false,
-        handler: push_status,
+        register: handled_by!(push_status),
     },
     Symbol {
         written: "@metrics.alert",
@@ -305,7 +408,7 @@ const SYMBOLS: &[Symbol] = &[
         summary: "Adds an alerting rule checked every `every` seconds (default 10) in the background: it fires when the measured value goes above (below) the threshold, or when `condition: v => …` returns true, and resolves once the value is back below (above) `clear` (or `clear: v => …` returns true, or the condition false), POSTing JSON to `webhook` and calling `action: e => …` with it each time. Script functions run through the event loop, which keeps running while such a rule exists. Returns the rule's condition.",
         examples: &[],
         side_effects: true,
-        handler: add_alert,
+        register: handled_by!(add_alert),
     },
     Symbol {
         written: "@metrics.alerts",
@@ -313,7 +416,7 @@ const SYMBOLS: &[Symbol] = &[
         summary: "Every rule with its state: [{name, condition, state, value, checks, fired, last_error}].",
         examples: &[],
         side_effects: false,
-        handler: alerts,
+        register: handled_by!(alerts),
     },
     Symbol {
         written: "@metrics.remove_alert",
@@ -321,7 +424,7 @@ const SYMBOLS: &[Symbol] = &[
         summary: "Removes a rule; whether there was one. The last rule with script functions ends the service that keeps tusk running.",
         examples: &[],
         side_effects: true,
-        handler: remove_alert,
+        register: handled_by!(remove_alert),
     },
     Symbol {
         written: "@metrics.response",
@@ -329,7 +432,7 @@ const SYMBOLS: &[Symbol] = &[
         summary: "The exposition as an http route's response: {status: 200, headers: {content-type}, body: the OpenMetrics text}.",
         examples: &[],
         side_effects: false,
-        handler: response,
+        register: handled_by!(response),
     },
     Symbol {
         written: "@metrics.check_alerts",
@@ -337,33 +440,74 @@ const SYMBOLS: &[Symbol] = &[
         summary: "Checks every rule now (sending its webhooks) and returns the states, as @metrics.alerts() does.",
         examples: &[],
         side_effects: true,
-        handler: check_alerts,
+        register: handled_by!(check_alerts),
     },
 ];
 
 /// Registers every symbol of the plugin.
 pub fn register(context: &PluginContext, state: &Arc<State>) -> Result<(), PluginError> {
     for symbol in SYMBOLS {
-        let doc = SymbolDoc {
-            signature: symbol.signature.to_string(),
-            summary: symbol.summary.to_string(),
-            examples: symbol.examples.iter().map(|example| example.to_string()).collect(),
-            side_effects: symbol.side_effects,
-            ..SymbolDoc::default()
-        };
-        let state = state.clone();
-        let written = symbol.written;
-        let handler = symbol.handler;
-        let call = move |values: &[Value]| handler(&state, &Args { values, symbol: written });
-        match written.strip_prefix('@') {
-            Some(name) => context.register_operator_with(name, doc, call)?,
-            None => context.register_function_with(written, doc, call)?,
-        }
+        (symbol.register)(context, state, symbol)?;
     }
     Ok(())
 }
 
+/// Registers `symbol`, handled by `handler`. The handler is a closure of its own type (no
+/// pointer), so each symbol's closure is a type of its own too, and the SDK's entry made for
+/// it calls the handler directly, inlined, instead of through a `fn` pointer shared by every
+/// symbol (a call and a frame less on every increment).
+fn register_with<H>(
+    context: &PluginContext,
+    state: &Arc<State>,
+    symbol: &'static Symbol,
+    handler: H,
+) -> Result<(), PluginError>
+where
+    H: Fn(&State, &Args<'_>) -> Result<Value, PluginError> + Send + Sync + 'static,
+{
+    let doc = SymbolDoc {
+        signature: symbol.signature.to_string(),
+        summary: symbol.summary.to_string(),
+        examples: symbol.examples.iter().map(|example| example.to_string()).collect(),
+        side_effects: symbol.side_effects,
+        ..SymbolDoc::default()
+    };
+    let call = symbol_call(state.clone(), symbol.written, handler);
+    match symbol.written.strip_prefix('@') {
+        Some(name) => context.register_operator_with(name, doc, call),
+        None => context.register_function_with(symbol.written, doc, call),
+    }
+}
+
+/// The closure registered for a symbol, inlined into the SDK's entry for it (the entry's call
+/// of a separate closure was a frame of six saved registers on every increment).
+fn symbol_call<H>(
+    state: Arc<State>,
+    written: &'static str,
+    handler: H,
+) -> impl Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync + 'static
+where
+    H: Fn(&State, &Args<'_>) -> Result<Value, PluginError> + Send + Sync + 'static,
+{
+    #[inline(always)]
+    move |values: &[Value]| handler(&state, &Args { values, symbol: written })
+}
+
+#[inline(always)]
 fn metrics(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
+    // The seed's commonest form, `(type, name, value)` without labels, read without the
+    // general readers (as `counter`'s).
+    if let [kind, name, value] = args.values
+        && let (Some(kind), Some(name), Some(value)) =
+            (kind.as_str().and_then(Kind::parse), name.as_str(), value.as_float())
+    {
+        return record(state, kind, name, value, &Labels::new());
+    }
+    metrics_in_general(state, args)
+}
+
+#[inline(never)]
+fn metrics_in_general(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     args.at_most(4)?;
     let kind_name = args.string(0, "metric type")?;
     let kind = Kind::parse(kind_name).ok_or_else(|| {
@@ -371,27 +515,44 @@ fn metrics(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     })?;
     let name = args.string(1, "metric name")?;
     let labels = args.labels(3)?;
+    let value = match kind {
+        Kind::Counter => args.number_or(2, "value", 1.0)?,
+        _ => args.number(2, "value")?,
+    };
+    record(state, kind, name, value, &labels)
+}
+
+/// `@metrics(type, name, value, labels)`'s work: a counter increases by `value`, a gauge is
+/// set to it, a histogram or summary observes it.
+#[inline(always)]
+fn record<L: LabelSet + ?Sized>(state: &State, kind: Kind, name: &str, value: f64, labels: &L) -> Result<Value, PluginError> {
     let store = &state.store;
     Ok(match kind {
-        Kind::Counter => number_value(store.increment(name, args.number_or(2, "value", 1.0)?, &labels)?),
-        Kind::Gauge => number_value(store.gauge_set(name, args.number(2, "value")?, &labels)?),
+        Kind::Counter => number_value(store.increment(name, value, labels)?),
+        Kind::Gauge => number_value(store.gauge_set(name, value, labels)?),
         Kind::Histogram | Kind::Summary => {
-            store.observe(name, kind, args.number(2, "value")?, &labels)?;
+            store.observe(name, kind, value, labels)?;
             Value::null()
         }
     })
 }
 
+// The commonest forms of the hot handlers are read inline (into the symbol's entry), the
+// others out of line, so that the entry's common path keeps a small frame.
+#[inline(always)]
 fn counter(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     // The commonest increment, `@metrics.counter(name)`: by one, no labels, read without the
     // general readers (their calls and checks were a third of the handler's own work).
     if let [only] = args.values
         && let Some(name) = only.as_str()
     {
-        return Ok(number_value(
-            state.store.increment(name, 1.0, &Labels::new()).map_err(|error| error.at_argument(1))?,
-        ));
+        return Ok(number_value(state.store.increment(name, 1.0, &Labels::new()).map_err(|error| error.at_argument(1))?));
     }
+    counter_in_general(state, args)
+}
+
+#[inline(never)]
+fn counter_in_general(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     args.at_most(3)?;
     let name = args.string(0, "metric name")?;
     let by = args.number_or(1, "increment", 1.0)?;
@@ -413,6 +574,7 @@ fn gauge_add(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     Ok(number_value(state.store.gauge_add(name, delta, &args.labels(2)?)?))
 }
 
+#[inline(always)]
 fn observe(state: &State, args: &Args<'_>, kind: Kind) -> Result<Value, PluginError> {
     // The commonest observation, `(name, value)` without labels, read without the general
     // readers (as `counter`'s).
@@ -422,6 +584,11 @@ fn observe(state: &State, args: &Args<'_>, kind: Kind) -> Result<Value, PluginEr
         state.store.observe(name, kind, value, &Labels::new())?;
         return Ok(Value::null());
     }
+    observe_in_general(state, args, kind)
+}
+
+#[inline(never)]
+fn observe_in_general(state: &State, args: &Args<'_>, kind: Kind) -> Result<Value, PluginError> {
     args.at_most(3)?;
     let name = args.string(0, "metric name")?;
     let value = args.number(1, "value")?;
@@ -429,10 +596,12 @@ fn observe(state: &State, args: &Args<'_>, kind: Kind) -> Result<Value, PluginEr
     Ok(Value::null())
 }
 
+#[inline(always)]
 fn histogram(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     observe(state, args, Kind::Histogram)
 }
 
+#[inline(always)]
 fn summary(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     observe(state, args, Kind::Summary)
 }
@@ -650,3 +819,16 @@ fn check_alerts(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     args.at_most(0)?;
     json_value(serde_json::Value::Array(state.service.check_now()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn whole_numbers_are_written_as_display_writes_them() {
+        for value in [0, 7, -7, 200, 10, -10, 1_000_000, i64::MAX, i64::MIN, i64::MIN + 1] {
+            assert_eq!(IntText::new(value).as_str(), value.to_string());
+        }
+    }
+}
+

@@ -5,9 +5,10 @@
 //! has no summary). Every series also keeps a short history of sampled values (for rates and
 //! windows) and, when DogStatsD is configured, the observations since the last push.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
 use foldhash::HashMap;
@@ -17,6 +18,34 @@ use tusk_plugin_sdk::PluginError;
 
 /// A series' labels, sorted by name (so `{a, b}` and `{b, a}` are one series).
 pub type Labels = Vec<(String, String)>;
+
+/// Labels to find a series by, sorted by name: kept ones (`Labels`), or a call's as it reads
+/// them (borrowed from the script's object, so that finding a known series allocates nothing).
+pub trait LabelSet {
+    /// How many labels.
+    fn count(&self) -> usize;
+    /// Label `index`'s name and value (`index < count()`).
+    fn pair(&self, index: usize) -> (&str, &str);
+    /// The labels as a series keeps them.
+    fn to_labels(&self) -> Cow<'_, Labels>;
+}
+
+impl LabelSet for Labels {
+    #[inline(always)]
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    #[inline(always)]
+    fn pair(&self, index: usize) -> (&str, &str) {
+        let (name, value) = &self[index];
+        (name, value)
+    }
+
+    fn to_labels(&self) -> Cow<'_, Labels> {
+        Cow::Borrowed(self)
+    }
+}
 
 /// The four metric types.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -268,10 +297,12 @@ impl Family {
     }
 }
 
-/// How many recently used series a store remembers.
+/// How many series a store remembers for good (the first ones used).
+const REMEMBERED_MAX: usize = 16;
+/// How many of the series used after those a store remembers as recently used.
 const RECENT_MAX: usize = 16;
 
-/// A recently used series, as it was asked for (the name's bytes and the labels are compared,
+/// A series remembered as it was asked for (the name's bytes and the labels are compared,
 /// never a pointer: the caller's string memory is reused from call to call).
 #[derive(Debug)]
 struct Recent {
@@ -281,15 +312,64 @@ struct Recent {
     series: Arc<Series>,
 }
 
+impl Recent {
+    #[inline(always)]
+    fn is<L: LabelSet + ?Sized>(&self, name: &str, kind: Kind, labels: &L) -> bool {
+        self.kind == kind && same_text(&self.name, name) && same_labels(&self.labels, labels)
+    }
+}
+
+/// Equal texts, compared eight bytes at a time without calling the C library's `bcmp` (a
+/// call through the library's offset table into a general routine, some twenty instructions
+/// for a metric name's length on every increment).
+#[inline(always)]
+fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    match (a.last_chunk::<8>(), b.last_chunk::<8>()) {
+        // Eight bytes or more: the whole eight-byte words, then the last eight bytes (which
+        // overlap the words when the length is not a multiple of eight).
+        (Some(a_last), Some(b_last)) => {
+            let (a_words, _) = a.as_chunks::<8>();
+            let (b_words, _) = b.as_chunks::<8>();
+            u64::from_ne_bytes(*a_last) == u64::from_ne_bytes(*b_last)
+                && a_words.iter().zip(b_words).all(|(a, b)| u64::from_ne_bytes(*a) == u64::from_ne_bytes(*b))
+        }
+        _ => a.iter().zip(b).all(|(a, b)| a == b),
+    }
+}
+
+#[inline(always)]
+fn same_labels<L: LabelSet + ?Sized>(kept: &Labels, asked: &L) -> bool {
+    // A loop rather than `all`, whose `try_fold` was called even for no labels.
+    if kept.len() != asked.count() {
+        return false;
+    }
+    for (index, (name, value)) in kept.iter().enumerate() {
+        let (asked_name, asked_value) = asked.pair(index);
+        if !(same_text(name, asked_name) && same_text(value, asked_value)) {
+            return false;
+        }
+    }
+    true
+}
+
 /// Every metric of one plugin instance.
 #[derive(Debug)]
 pub struct Store {
-    /// The series used last. Scripts call the plugin from the interpreter's one thread,
-    /// usually with a few metrics in a loop: finding the series here (a short scan of string
-    /// comparisons under an uncontended lock) saves hashing the name and labels and taking two
-    /// read locks. A store's own list rather than a thread-local one: a thread-local of a
-    /// plugin library is reached through `__tls_get_addr` on every call. Series are never
-    /// removed from a store, so a remembered one stays the right one.
+    /// The first series used, remembered for good. Scripts call the plugin from the
+    /// interpreter's one thread, usually with a few metrics in a loop: finding the series here
+    /// (a short scan of string comparisons) saves hashing the name and labels and taking two
+    /// read locks. Each slot is written once and then only read, so finding a series here
+    /// takes no lock at all (a slot being written by another thread reads as empty). Series
+    /// are never removed from a store, so a remembered one stays the right one.
+    remembered: [OnceLock<Recent>; REMEMBERED_MAX],
+    /// The series used last once `remembered` is full, under an uncontended lock (`try_lock`:
+    /// another thread's use is not waited for). A store's own list rather than a thread-local
+    /// one: a thread-local of a plugin library is reached through `__tls_get_addr` on every
+    /// call.
     recent: Mutex<Vec<Recent>>,
     families: RwLock<HashMap<String, Arc<Family>>>,
     pub settings: Settings,
@@ -304,6 +384,7 @@ impl Store {
     pub fn new(settings: Settings) -> Store {
         let default_bounds: Arc<[f64]> = settings.buckets.clone().into();
         Store {
+            remembered: std::array::from_fn(|_| OnceLock::new()),
             recent: Mutex::new(Vec::new()),
             families: RwLock::new(HashMap::default()),
             settings,
@@ -380,15 +461,36 @@ impl Store {
     }
 
     /// Runs `action` on the series `name{labels}` of `kind`, creating family and series as
-    /// needed. A series used recently is found in the store's short list; otherwise the common
-    /// case (both exist) takes two read locks and no allocation.
-    pub fn with_series<R>(
+    /// needed. A series used first or recently is found in the store's short lists; otherwise
+    /// the common case (both exist) takes two read locks and no allocation.
+    #[inline(always)]
+    pub fn with_series<L: LabelSet + ?Sized, R>(
         &self,
         name: &str,
         kind: Kind,
-        labels: &Labels,
+        labels: &L,
         action: impl FnOnce(&Series) -> R,
     ) -> Result<R, PluginError> {
+        // Slots fill in order and are never emptied: the first empty one ends the scan.
+        for slot in &self.remembered {
+            let Some(entry) = slot.get() else { break };
+            if entry.is(name, kind, labels) {
+                return Ok(action(&entry.series));
+            }
+        }
+        let series = self.unremembered_series(name, kind, labels)?;
+        Ok(action(&series))
+    }
+
+    /// `with_series`' series when it is not one of the remembered ones: from the recent list
+    /// or the maps, then remembered (in a free slot, or else as the most recent).
+    #[inline(never)]
+    fn unremembered_series<L: LabelSet + ?Sized>(
+        &self,
+        name: &str,
+        kind: Kind,
+        labels: &L,
+    ) -> Result<Arc<Series>, PluginError> {
         // Another thread using the list (a rare, short overlap) is not waited for: the maps
         // answer without it.
         let mut recent = match self.recent.try_lock() {
@@ -397,20 +499,29 @@ impl Store {
             Err(std::sync::TryLockError::WouldBlock) => None,
         };
         if let Some(recent) = &recent
-            && let Some(hit) =
-                recent.iter().find(|entry| entry.kind == kind && *entry.name == *name && entry.labels == *labels)
+            && let Some(hit) = recent.iter().find(|entry| entry.is(name, kind, labels))
         {
-            return Ok(action(&hit.series));
+            return Ok(hit.series.clone());
         }
-        let series = self.find_or_create(name, kind, labels)?;
-        let result = action(&series);
+        let labels = labels.to_labels();
+        let series = self.find_or_create(name, kind, &labels)?;
+        let entry = Recent { kind, name: name.into(), labels: labels.into_owned(), series: series.clone() };
+        // Two threads may fill the same slot at once: the one that loses keeps its entry in
+        // the recent list.
+        let entry = match self.remembered.iter().find(|slot| slot.get().is_none()) {
+            Some(slot) => match slot.set(entry) {
+                Ok(()) => return Ok(series),
+                Err(entry) => entry,
+            },
+            None => entry,
+        };
         if let Some(recent) = &mut recent {
             if recent.len() >= RECENT_MAX {
                 recent.remove(0);
             }
-            recent.push(Recent { kind, name: name.into(), labels: labels.clone(), series });
+            recent.push(entry);
         }
-        Ok(result)
+        Ok(series)
     }
 
     fn find_or_create(&self, name: &str, kind: Kind, labels: &Labels) -> Result<Arc<Series>, PluginError> {
@@ -432,29 +543,38 @@ impl Store {
     }
 
     /// Adds `by` (≥ 0) to a counter; returns its new value.
-    pub fn increment(&self, name: &str, by: f64, labels: &Labels) -> Result<f64, PluginError> {
+    #[inline]
+    pub fn increment<L: LabelSet + ?Sized>(&self, name: &str, by: f64, labels: &L) -> Result<f64, PluginError> {
         // A range test (NaN is in none): written as `by >= 0.0 && by.is_finite()` it compiled
         // to a float classification of some thirty instructions on every increment.
         if !(0.0..f64::INFINITY).contains(&by) {
             return Err(not_an_increment(name, by));
         }
-        self.with_series(name, Kind::Counter, labels, |series| match &series.value {
-            SeriesValue::Counter(counter) => counter.inc_by(by) + by,
-            _ => unreachable_kind(),
-        })
+        self.with_series(
+            name,
+            Kind::Counter,
+            labels,
+            #[inline(always)]
+            |series| match &series.value {
+                SeriesValue::Counter(counter) => add_to(counter.inner(), by),
+                _ => unreachable_kind(),
+            },
+        )
     }
 
     /// Adds `by` (any sign) to a gauge; returns its new value.
-    pub fn gauge_add(&self, name: &str, by: f64, labels: &Labels) -> Result<f64, PluginError> {
+    #[inline]
+    pub fn gauge_add<L: LabelSet + ?Sized>(&self, name: &str, by: f64, labels: &L) -> Result<f64, PluginError> {
         check_finite(name, by)?;
         self.with_series(name, Kind::Gauge, labels, |series| match &series.value {
-            SeriesValue::Gauge(gauge) => gauge.inc_by(by) + by,
+            SeriesValue::Gauge(gauge) => add_to(gauge.inner(), by),
             _ => unreachable_kind(),
         })
     }
 
     /// Sets a gauge; returns the value.
-    pub fn gauge_set(&self, name: &str, value: f64, labels: &Labels) -> Result<f64, PluginError> {
+    #[inline]
+    pub fn gauge_set<L: LabelSet + ?Sized>(&self, name: &str, value: f64, labels: &L) -> Result<f64, PluginError> {
         check_finite(name, value)?;
         self.with_series(name, Kind::Gauge, labels, |series| match &series.value {
             SeriesValue::Gauge(gauge) => {
@@ -466,7 +586,8 @@ impl Store {
     }
 
     /// Records one observation in a histogram or a summary.
-    pub fn observe(&self, name: &str, kind: Kind, value: f64, labels: &Labels) -> Result<(), PluginError> {
+    #[inline]
+    pub fn observe<L: LabelSet + ?Sized>(&self, name: &str, kind: Kind, value: f64, labels: &L) -> Result<(), PluginError> {
         check_finite(name, value)?;
         let buffer = self.buffer_observations.load(Ordering::Relaxed);
         let max_samples = self.settings.summary_max_samples;
@@ -520,6 +641,20 @@ impl Store {
         let quantiles =
             self.settings.quantiles.iter().map(|&q| (q, quantile_of_sorted(&values, q).unwrap_or(f64::NAN))).collect();
         (data.sum, data.count, quantiles)
+    }
+}
+
+/// Adds `by` to the `f64` whose bits `atomic` holds; returns the sum. prometheus-client's
+/// `inc_by` does the same, but as a call into that crate on every increment (not inlined).
+#[inline(always)]
+fn add_to(atomic: &AtomicU64, by: f64) -> f64 {
+    let mut old = atomic.load(Ordering::Relaxed);
+    loop {
+        let sum = f64::from_bits(old) + by;
+        match atomic.compare_exchange_weak(old, sum.to_bits(), Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return sum,
+            Err(now) => old = now,
+        }
     }
 }
 
@@ -662,5 +797,84 @@ mod tests {
         assert_eq!(error.to_string(), "`jobs` is a counter; it cannot be used as a gauge");
         let error = store.increment("jobs", -1.0, &Vec::new()).unwrap_err();
         assert_eq!(error.to_string(), "a counter only goes up: increment `jobs` by a finite number ≥ 0, not -1");
+    }
+
+    #[test]
+    fn texts_compare_by_content_at_every_length() {
+        let text = "abcdefghijklmnopqrstuvwxyz0123456789";
+        for length in 0..=text.len() {
+            let same = text[..length].to_string();
+            assert!(same_text(&text[..length], &same), "{length}");
+            for index in 0..length {
+                let mut other = same.clone().into_bytes();
+                other[index] = b'_';
+                let other = String::from_utf8(other).unwrap();
+                assert!(!same_text(&same, &other), "{length} differing at {index}");
+            }
+        }
+        assert!(!same_text("requests", "requests_total"));
+    }
+
+    /// Labels of the store's own type and a caller's find the same series.
+    struct Borrowed<'a>(Vec<(&'a str, &'a str)>);
+
+    impl LabelSet for Borrowed<'_> {
+        fn count(&self) -> usize {
+            self.0.len()
+        }
+
+        fn pair(&self, index: usize) -> (&str, &str) {
+            self.0[index]
+        }
+
+        fn to_labels(&self) -> Cow<'_, Labels> {
+            Cow::Owned(self.0.iter().map(|(name, value)| (name.to_string(), value.to_string())).collect())
+        }
+    }
+
+    #[test]
+    fn series_past_the_remembered_ones_are_still_found_and_counted() {
+        let store = Store::new(Settings::default());
+        let count = REMEMBERED_MAX + 2 * RECENT_MAX + 3;
+        for round in 1..=3 {
+            for index in 0..count {
+                let value = index.to_string();
+                let total = if index % 2 == 0 {
+                    store.increment("jobs", 1.0, &vec![("worker".to_string(), value)]).unwrap()
+                } else {
+                    store.increment("jobs", 1.0, &Borrowed(vec![("worker", &value)])).unwrap()
+                };
+                assert_eq!(total, f64::from(round), "series {index}, round {round}");
+            }
+            assert_eq!(store.increment("jobs", 0.0, &Borrowed(vec![("worker", "0")])).unwrap(), f64::from(round));
+        }
+        let family = store.get("jobs").unwrap();
+        let series = family.sorted_series();
+        assert_eq!(series.len(), count);
+        assert!(series.iter().all(|(_, series)| series.level() == 3.0));
+        let error = store.gauge_set("jobs", 1.0, &Borrowed(vec![("worker", "0")])).unwrap_err();
+        assert_eq!(error.to_string(), "`jobs` is a counter; it cannot be used as a gauge");
+    }
+
+    #[test]
+    fn increments_from_several_threads_all_count() {
+        let store = Store::new(Settings::default());
+        let threads = 4;
+        let rounds = 2_000;
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    for round in 0..rounds {
+                        // More series than are remembered, so that threads fill slots and
+                        // the recent list at the same time.
+                        let name = format!("m{}", round % (REMEMBERED_MAX + 8));
+                        store.increment(&name, 1.0, &Vec::new()).unwrap();
+                    }
+                });
+            }
+        });
+        let total: f64 =
+            store.sorted_families().iter().flat_map(|family| family.sorted_series()).map(|(_, s)| s.level()).sum();
+        assert_eq!(total, f64::from(threads * rounds));
     }
 }
