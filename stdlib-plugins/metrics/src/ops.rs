@@ -216,8 +216,14 @@ impl LabelSet for CallLabels<'_> {
 /// Whole is tested by a round trip through `i64` rather than `fract`, which is a call into the
 /// C library's `trunc` on targets without SSE 4.1 (every increment returns through here).
 fn number_value(value: f64) -> Value {
-    let whole = value as i64;
-    if value.abs() < 9.0e15 && whole as f64 == value { Value::from(whole) } else { Value::from(value) }
+    // The range first: within it the conversion needs none of the saturating checks of `as`.
+    if value.abs() < 9.0e15 {
+        let whole = value as i64;
+        if whole as f64 == value {
+            return Value::from(whole);
+        }
+    }
+    Value::from(value)
 }
 
 fn optional_number(value: Option<f64>) -> Value {
