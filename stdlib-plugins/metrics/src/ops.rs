@@ -531,7 +531,13 @@ fn metrics_in_general(state: &State, args: &Args<'_>) -> Result<Value, PluginErr
 /// `@metrics(type, name, value, labels)`'s work: a counter increases by `value`, a gauge is
 /// set to it, a histogram or summary observes it.
 #[inline(always)]
-fn record<L: LabelSet + ?Sized>(state: &State, kind: Kind, name: &str, value: f64, labels: &L) -> Result<Value, PluginError> {
+fn record<L: LabelSet + ?Sized>(
+    state: &State,
+    kind: Kind,
+    name: &str,
+    value: f64,
+    labels: &L,
+) -> Result<Value, PluginError> {
     let store = &state.store;
     Ok(match kind {
         Kind::Counter => number_value(store.increment(name, value, labels)?),
@@ -552,7 +558,9 @@ fn counter(state: &State, args: &Args<'_>) -> Result<Value, PluginError> {
     if let [only] = args.values
         && let Some(name) = only.as_str()
     {
-        return Ok(number_value(state.store.increment(name, 1.0, &Labels::new()).map_err(|error| error.at_argument(1))?));
+        return Ok(number_value(
+            state.store.increment(name, 1.0, &Labels::new()).map_err(|error| error.at_argument(1))?,
+        ));
     }
     counter_in_general(state, args)
 }
@@ -837,4 +845,3 @@ mod tests {
         }
     }
 }
-

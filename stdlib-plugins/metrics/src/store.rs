@@ -591,7 +591,13 @@ impl Store {
 
     /// Records one observation in a histogram or a summary.
     #[inline]
-    pub fn observe<L: LabelSet + ?Sized>(&self, name: &str, kind: Kind, value: f64, labels: &L) -> Result<(), PluginError> {
+    pub fn observe<L: LabelSet + ?Sized>(
+        &self,
+        name: &str,
+        kind: Kind,
+        value: f64,
+        labels: &L,
+    ) -> Result<(), PluginError> {
         check_finite(name, value)?;
         let buffer = self.buffer_observations.load(Ordering::Relaxed);
         let max_samples = self.settings.summary_max_samples;
