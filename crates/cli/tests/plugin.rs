@@ -918,3 +918,40 @@ fn ctrl_c_cancels_the_running_call_and_shuts_plugins_down() {
     );
     assert_eq!(std::fs::read_to_string(marker(&env)).unwrap(), "waiting\nshutdown\n");
 }
+
+#[test]
+fn a_library_removed_or_rebuilt_after_indexing_is_noticed_when_the_plugin_loads() {
+    let env = Env::new();
+    env.trust_probe();
+    let probe = env.add_probe(&env.plugin_path());
+    let library = probe.join("libtusk_plugin_cli_probe.so");
+    // The first run writes the discovery index; the ones after it read it.
+    assert_output(&env.run(&["-e", "cli_probe_twice(2)"]), 0, "4\n", "");
+
+    std::fs::remove_file(&library).unwrap();
+    // A script that does not use the plugin does not look at its library.
+    assert_output(&env.run(&["-e", "1"]), 0, "1\n", "");
+    let output = env.run(&["-e", "cli_probe_twice(2)"]);
+    assert_eq!(output.code, 1, "{output:?}");
+    assert!(
+        output.stderr.contains(
+            "plugin `cli_probe` cannot be loaded: library `libtusk_plugin_cli_probe.so` not found in the plugin folder"
+        ),
+        "{}",
+        output.stderr
+    );
+    assert!(output.stderr.contains("build the plugin and copy its library to"), "{}", output.stderr);
+    let listed = env.run(&["plugin", "list"]);
+    assert_eq!(listed.code, 0, "{listed:?}");
+    assert!(!listed.stdout.contains("cli_probe 1.0.0"), "{}", listed.stdout);
+    assert!(
+        listed.stderr.contains("[X012] Warning: library `libtusk_plugin_cli_probe.so` not found in the plugin folder"),
+        "{}",
+        listed.stderr
+    );
+
+    // Put back (a rebuilt library is a new file with a new stamp): it loads again.
+    std::fs::copy(probe_library(), &library).unwrap();
+    assert_output(&env.run(&["-e", "cli_probe_twice(21)"]), 0, "42\n", "");
+    assert_output(&env.run(&["-e", "cli_probe_twice(4)"]), 0, "8\n", "");
+}

@@ -6,8 +6,10 @@
 //! `tusk` installed as `<prefix>/bin/tusk`, else `plugins/` next to the executable (the build
 //! tree, where `cargo xtask build` lays the standard plugins out). A plugin name found in an earlier folder
 //! shadows the same name in later ones. The index holds, per manifest path, the stamps of the
-//! manifest and the library and the encoded manifest; an entry whose stamps both match is reused
-//! without reading the manifest, and its manifest is decoded only when something asks for it.
+//! manifest and the library and the encoded manifest; an entry whose manifest stamp matches is
+//! reused without reading the manifest (one `stat` per installed plugin), and its manifest is
+//! decoded only when something asks for it. The library's stamp is compared when the plugin is
+//! about to be loaded ([`DiscoveredPlugin::check_library`]), not at every start-up.
 //!
 //! Diagnostic codes: X020 two plugins provide one symbol, X021 a plugin shadows another
 //! (warning), X022 a search folder cannot be read (warning), X023 a preference names a plugin
@@ -203,6 +205,37 @@ impl DiscoveredPlugin {
             config_schema: None,
             examples: Vec::new(),
         }
+    }
+
+    /// Checks, before the plugin's library is loaded, that the library is still one its
+    /// manifest's checks accept: start-up stats only manifests, so a library removed, rewritten
+    /// or replaced since discovery indexed it is noticed here, once per load, by comparing its
+    /// stamp with the one the index recorded (one `stat`). When they differ, the plugin's
+    /// manifest is read and checked again from its folder: a library that is gone (X012) or now
+    /// leads outside the folder (X011) is an error (diagnostics pointing into `sources`), and
+    /// one that passes has its new stamp written into the index, so that the next process's
+    /// check is one `stat` again. A plugin whose manifest this discovery parsed was checked
+    /// moments ago and is not looked at again.
+    pub fn check_library(&self, sources: &mut SourceMap) -> Result<(), Vec<Diagnostic>> {
+        let Held::Indexed { index, at, .. } = &self.manifest else { return Ok(()) };
+        let entry = &index.entries[*at];
+        let library = index.path(entry.library_path.clone()).and_then(stamp_of_path);
+        if library.is_some() && library == entry.library {
+            return Ok(());
+        }
+        let manifest_path = index.path(entry.key.clone()).unwrap_or(Path::new(""));
+        let manifest_stamp = stamp_of_path(manifest_path);
+        let manifest = load_manifest(manifest_path.parent().unwrap_or(manifest_path), sources)?;
+        // The new stamp is recorded only for the manifest the entry holds (unchanged since
+        // discovery) and a library at the path it names, stat'ed before the checks: a file that
+        // changes during them has another stamp again, and is checked again next time.
+        if manifest_stamp == Some(entry.manifest)
+            && index.path(entry.library_path.clone()) == Some(manifest.library.as_path())
+            && let (Some(old), Some(new)) = (entry.library, library)
+        {
+            refresh_library_stamp(&index.file, &index.bytes[entry.key.clone()], entry.manifest, old, new);
+        }
+        Ok(())
     }
 
     /// Calls `each` for every operator (`@` omitted) and function the manifest declares,
@@ -663,10 +696,13 @@ pub(crate) fn list_names(names: &[&str]) -> String {
 /// parse everything). Manifests that were read are added to `sources` so that their
 /// diagnostics can be rendered. Never fails: problems end up in [`Catalog::diagnostics`].
 ///
-/// An index entry is reused when the stamps of the plugin's `plugin.toml` and of its library
-/// are those it was cached with: one `stat` each. A folder's own time stamps would not do: they
-/// do not change when a file in the folder is rewritten in place (an edited manifest, a library
-/// a build tool writes over), and a stale entry must never be served.
+/// An index entry is reused when the stamp of the plugin's `plugin.toml` is the one it was
+/// cached with: one `stat` per installed plugin. A folder's own time stamps would not do: they
+/// do not change when a file in the folder is rewritten in place (an edited manifest), and a
+/// stale entry must never be served. The library's stamp, the other fact an entry depends on
+/// (the manifest's checks want the library to exist inside the folder), is compared only when
+/// the plugin is loaded ([`DiscoveredPlugin::check_library`]): most installed plugins are not
+/// used by a given script, and a `stat` each was half of what they cost a start-up.
 pub fn discover(
     search: &SearchPath,
     index_file: Option<&Path>,
@@ -720,7 +756,7 @@ pub fn discover(
             };
             let cached = old_index
                 .take(manifest_path.as_os_str().as_encoded_bytes())
-                .filter(|&at| old_index.fresh(at, manifest_stamp, &listing, &root_prefix));
+                .filter(|&at| old_index.heads.entries[at].manifest == manifest_stamp);
             if let Some(at) = cached {
                 stats.reused += 1;
                 found.push(DiscoveredPlugin::from_index(&old_index.heads, at, root.origin));
@@ -816,22 +852,6 @@ impl Index {
         Some(at)
     }
 
-    /// Whether entry `at` still describes the plugin: its manifest has `manifest`'s stamp and
-    /// its library the stamp it was cached with. A library under the plugin's search root
-    /// (`root_prefix`, ending with a separator: the usual case) is stat'ed relative to it.
-    fn fresh(&self, at: usize, manifest: Stamp, listing: &listing::Listing, root_prefix: &Path) -> bool {
-        let entry = &self.heads.entries[at];
-        entry.manifest == manifest && {
-            let Some(path) = self.heads.path(entry.library_path.clone()) else { return false };
-            let library =
-                match path.as_os_str().as_encoded_bytes().strip_prefix(root_prefix.as_os_str().as_encoded_bytes()) {
-                    Some(relative) => listing.stamp(relative, path).map(|(stamp, _)| stamp),
-                    None => stamp_of_path(path),
-                };
-            library.is_some() && library == entry.library
-        }
-    }
-
     /// Whether the file must be rewritten even if no manifest was parsed: written by another
     /// host, an entry nobody looked up (a removed plugin) or entries in another order.
     fn changed(&self) -> bool {
@@ -900,8 +920,31 @@ fn stamp_of_path(path: &Path) -> Option<Stamp> {
 fn read_index(path: &Path) -> Option<Index> {
     let bytes = std::fs::read(path).ok()?;
     match index_file::decode(bytes, INDEX_FORMAT, &host_id()) {
-        Some(heads) => Some(Index::new(true, heads)),
+        Some(mut heads) => {
+            heads.file = path.to_path_buf();
+            Some(Index::new(true, heads))
+        }
         None => Some(Index::new(false, index_file::Heads::default())),
+    }
+}
+
+/// Records `new` as the library stamp of the entry of index `file` for manifest path `key`,
+/// if the file still holds that entry as it was read (manifest stamp `manifest`, library stamp
+/// `old`): the file is read again, since another process may have rewritten it since. Any
+/// failure leaves the file as it is, which only costs the next load the same checks again.
+fn refresh_library_stamp(file: &Path, key: &[u8], manifest: Stamp, old: Stamp, new: Stamp) {
+    let Ok(bytes) = std::fs::read(file) else { return };
+    let Some(heads) = index_file::decode(bytes, INDEX_FORMAT, &host_id()) else { return };
+    let Some(at) = heads.entries.iter().find_map(|entry| {
+        (heads.bytes.get(entry.key.clone()) == Some(key) && entry.manifest == manifest && entry.library == Some(old))
+            .then_some(entry.library_stamp_at)
+            .flatten()
+    }) else {
+        return;
+    };
+    let mut bytes = heads.bytes;
+    if index_file::patch_stamp(&mut bytes, at, new).is_some() {
+        let _ = write_index(file, &bytes);
     }
 }
 

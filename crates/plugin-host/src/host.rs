@@ -504,6 +504,9 @@ impl PluginHost {
         plugin: &DiscoveredPlugin,
         config: &serde_json::Value,
     ) -> Result<Rc<LoadedPlugin>, RuntimeError> {
+        // Discovery vouched for the manifest; whether the library is still there and still
+        // inside the plugin folder is checked now, when it is about to be used.
+        plugin.check_library(&mut SourceMap::new()).map_err(|diagnostics| library_error(plugin.name(), diagnostics))?;
         let manifest = plugin.manifest();
         match check(&manifest.permissions, &self.settings.grants, plugin.name()) {
             Ok(()) => {}
@@ -679,6 +682,23 @@ impl Drop for PluginHost {
             self.services.log(&plugin, 4, &message, &Value::Null);
         }
     }
+}
+
+/// The error of a plugin whose library no longer passes its manifest's checks (see
+/// [`DiscoveredPlugin::check_library`]): the first problem, naming the plugin, with its help.
+fn library_error(name: &str, diagnostics: Vec<Diagnostic>) -> RuntimeError {
+    let mut diagnostics = diagnostics.into_iter();
+    let Some(first) = diagnostics.next() else {
+        return RuntimeError::message(format!("plugin `{name}` cannot be loaded"));
+    };
+    let mut runtime_error = RuntimeError::message(format!("plugin `{name}` cannot be loaded: {}", first.message));
+    if let Some(help) = first.help {
+        runtime_error = runtime_error.with_help(help);
+    }
+    for other in diagnostics {
+        runtime_error = runtime_error.with_note(other.message);
+    }
+    runtime_error
 }
 
 fn config_error(error: tusk_plugin_catalog::config::ConfigError) -> RuntimeError {

@@ -42,6 +42,8 @@ pub(super) struct Heads {
     /// checked and copied once, so that the catalogue's tables and the registry's checks read
     /// them without looking at the file's bytes again.
     names: Vec<Key>,
+    /// The file the index was read from (empty for an index made in memory).
+    pub(super) file: PathBuf,
 }
 
 /// One entry's head as checked at start-up: where its parts are in the file's bytes and the
@@ -54,6 +56,9 @@ pub(super) struct Entry {
     pub(super) key: Range<usize>,
     pub(super) manifest: Stamp,
     pub(super) library: Option<Stamp>,
+    /// Where the library's stamp is in the file's bytes, when there is one (patched by
+    /// [`patch_stamp`] when a rebuilt library passes its checks at load).
+    pub(super) library_stamp_at: Option<usize>,
     /// The plugin's name (checked as a manifest checks it).
     pub(super) name: Key,
     pub(super) library_path: Range<usize>,
@@ -155,7 +160,8 @@ pub(super) fn decode(bytes: Vec<u8>, format: u32, host: &str) -> Option<Heads> {
         let start = input.at;
         let key = input.byte_range()?;
         let manifest = input.stamp()?;
-        let library = if input.flag()? { Some(input.stamp()?) } else { None };
+        let library_stamp_at = input.flag()?.then_some(input.at);
+        let library = if library_stamp_at.is_some() { Some(input.stamp()?) } else { None };
         let texts_at = input.at;
         let name = input.name(plugin_name)?;
         let library_path = input.byte_range()?;
@@ -185,13 +191,35 @@ pub(super) fn decode(bytes: Vec<u8>, format: u32, host: &str) -> Option<Heads> {
         let length = input.u32()? as usize;
         let body = input.at..input.at.checked_add(length)?;
         input.bytes(length)?;
-        entries.push(Entry { whole: start..input.at, key, manifest, library, name, library_path, symbols, body });
+        entries.push(Entry {
+            whole: start..input.at,
+            key,
+            manifest,
+            library,
+            library_stamp_at,
+            name,
+            library_path,
+            symbols,
+            body,
+        });
     }
     if input.rest() != 0 {
         return None;
     }
-    Some(Heads { bytes, entries, names })
+    Some(Heads { bytes, entries, names, file: PathBuf::new() })
 }
+
+/// Writes `stamp` over the one at `at` of an index's bytes (see [`Entry::library_stamp_at`]);
+/// `None` when the bytes are too short.
+pub(super) fn patch_stamp(bytes: &mut [u8], at: usize, stamp: Stamp) -> Option<()> {
+    let mut encoded = Writer(Vec::with_capacity(STAMP_LEN));
+    encoded.stamp(stamp);
+    bytes.get_mut(at..at.checked_add(STAMP_LEN)?)?.copy_from_slice(&encoded.0);
+    Some(())
+}
+
+/// The bytes of an encoded [`Stamp`]: three little-endian words.
+const STAMP_LEN: usize = 24;
 
 struct Writer(Vec<u8>);
 

@@ -4,9 +4,9 @@
 //! On Linux the root is opened once and read with `getdents64` into one buffer (std's
 //! `read_dir` makes a `CString` and an `OsString` per entry), its names are kept in one byte
 //! vector, and files under it are stat'ed relative to its descriptor, so that the kernel walks
-//! two path components per file instead of the whole path: two `statx` per installed plugin
-//! is most of what a start-up with many plugins asks of the kernel. Elsewhere std does the same
-//! through full paths.
+//! two path components per file instead of the whole path: one `statx` per installed plugin
+//! (its manifest) is most of what a start-up with many plugins asks of the kernel. Elsewhere
+//! std does the same through full paths.
 
 use std::ffi::OsStr;
 use std::ops::Range;

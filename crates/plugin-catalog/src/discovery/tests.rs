@@ -241,31 +241,127 @@ fn index_skips_parsing_until_something_changes() {
     assert_eq!(changed.stats, IndexStats { reused: 4, parsed: 1, written: true });
     assert_eq!(changed.plugin("p1").unwrap().manifest().version.to_string(), "1.0.1");
 
-    // A rebuilt library invalidates its entry too.
+    // A rebuilt library or a removed one is not looked at by discovery (one `stat` per plugin,
+    // its manifest): loading checks it (see the `check_library` tests below).
     std::fs::write(root.path().join("p2").join(default_library_name("p2")), b"\x7fELF rebuilt").unwrap();
-    assert_eq!(run(&search, Some(&index)).stats, IndexStats { reused: 4, parsed: 1, written: true });
-
-    // A removed library makes the plugin invalid instead of serving the stale entry.
+    assert_eq!(run(&search, Some(&index)).stats, IndexStats { reused: 5, parsed: 0, written: false });
     std::fs::remove_file(root.path().join("p3").join(default_library_name("p3"))).unwrap();
     let missing = run(&search, Some(&index));
-    assert_eq!(missing.stats, IndexStats { reused: 4, parsed: 1, written: true });
+    assert_eq!(missing.stats, IndexStats { reused: 5, parsed: 0, written: false });
+    let errors = missing.plugin("p3").unwrap().check_library(&mut SourceMap::new()).unwrap_err();
     assert_eq!(
-        messages(&missing),
+        errors.iter().map(|d| format!("{} {}", d.code.unwrap_or("-"), d.message)).collect::<Vec<_>>(),
         [format!("X012 library `{}` not found in the plugin folder", default_library_name("p3"))]
     );
 
-    // Removing the invalid plugin changes nothing in the index (it was never in it).
+    // A removed plugin folder rewrites the index once; then it is stable again.
     std::fs::remove_dir_all(root.path().join("p3")).unwrap();
+    assert_eq!(run(&search, Some(&index)).stats, IndexStats { reused: 4, parsed: 0, written: true });
     assert_eq!(run(&search, Some(&index)).stats, IndexStats { reused: 4, parsed: 0, written: false });
 
-    // A removed plugin rewrites the index once; then it is stable again.
-    std::fs::remove_dir_all(root.path().join("p4")).unwrap();
-    assert_eq!(run(&search, Some(&index)).stats, IndexStats { reused: 3, parsed: 0, written: true });
-    assert_eq!(run(&search, Some(&index)).stats, IndexStats { reused: 3, parsed: 0, written: false });
+    // An added plugin folder is parsed and indexed; the others are reused.
+    write_plugin(root.path(), "p5", "p5", "1.0.0", "[capabilities]\nfunctions = [\"p5_fn\"]\n");
+    let added = run(&search, Some(&index));
+    assert_eq!(added.stats, IndexStats { reused: 4, parsed: 1, written: true });
+    assert_eq!(added.provider(SymbolKind::Function, "p5_fn").unwrap().name(), "p5");
+    assert_eq!(run(&search, Some(&index)).stats, IndexStats { reused: 5, parsed: 0, written: false });
 
     // A corrupt index is rebuilt.
     std::fs::write(&index, b"{not json").unwrap();
-    assert_eq!(run(&search, Some(&index)).stats, IndexStats { reused: 0, parsed: 3, written: true });
+    assert_eq!(run(&search, Some(&index)).stats, IndexStats { reused: 0, parsed: 5, written: true });
+}
+
+/// The library stamp the index holds for the plugin whose manifest is at `manifest`.
+fn indexed_library_stamp(index: &Path, manifest: &Path) -> Option<Stamp> {
+    let heads = read_index(index).unwrap().heads;
+    let key = manifest.as_os_str().as_encoded_bytes();
+    heads.entries.iter().find(|entry| heads.bytes.get(entry.key.clone()) == Some(key)).unwrap().library
+}
+
+#[test]
+fn a_library_rewritten_after_indexing_is_checked_at_load_and_its_new_stamp_recorded() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let index = cache.path().join("plugin-index.bin");
+    let folder = write_plugin(root.path(), "p", "p", "1.0.0", "");
+    let (library, manifest) = (folder.join(default_library_name("p")), folder.join(MANIFEST_FILE));
+    let search = roots(&[(root.path(), Origin::User)]);
+    run(&search, Some(&index));
+    let before = indexed_library_stamp(&index, &manifest);
+    assert_eq!(before, stamp_of_path(&library));
+
+    // Rewritten in place, longer: another size, whatever the clock's resolution.
+    std::fs::write(&library, b"\x7fELF rebuilt by the plugin's author").unwrap();
+    let warm = run(&search, Some(&index));
+    assert_eq!(warm.stats, IndexStats { reused: 1, parsed: 0, written: false });
+    assert_eq!(warm.plugin("p").unwrap().check_library(&mut SourceMap::new()), Ok(()));
+    let after = indexed_library_stamp(&index, &manifest);
+    assert_ne!(after, before);
+    assert_eq!(after, stamp_of_path(&library), "the load recorded the rebuilt library's stamp");
+
+    // The next process finds the recorded stamp: nothing is checked or written again.
+    let bytes = std::fs::read(&index).unwrap();
+    let again = run(&search, Some(&index));
+    assert_eq!(again.plugin("p").unwrap().check_library(&mut SourceMap::new()), Ok(()));
+    assert_eq!(std::fs::read(&index).unwrap(), bytes);
+    assert_eq!(again.plugin("p").unwrap().manifest().library, library.canonicalize().unwrap());
+}
+
+#[test]
+fn a_removed_or_escaping_library_is_refused_at_load_with_the_manifest_check_error() {
+    let root = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let index = cache.path().join("plugin-index.bin");
+    let folder = write_plugin(root.path(), "p", "p", "1.0.0", "");
+    let library = folder.join(default_library_name("p"));
+    let search = roots(&[(root.path(), Origin::User)]);
+    run(&search, Some(&index));
+    let bytes = std::fs::read(&index).unwrap();
+
+    std::fs::remove_file(&library).unwrap();
+    let removed = run(&search, Some(&index));
+    assert_eq!(removed.stats, IndexStats { reused: 1, parsed: 0, written: false });
+    let errors = removed.plugin("p").unwrap().check_library(&mut SourceMap::new()).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].code, Some("X012"));
+    assert_eq!(errors[0].message, "library `libtusk_plugin_p.so` not found in the plugin folder");
+    let help = errors[0].help.as_deref().unwrap();
+    assert!(help.contains(&folder.canonicalize().unwrap().display().to_string()), "{help}");
+    assert_eq!(std::fs::read(&index).unwrap(), bytes, "a failed check records nothing");
+
+    // Replaced by a link to a file outside the plugin folder.
+    #[cfg(unix)]
+    {
+        let elsewhere = outside.path().join("libx.so");
+        std::fs::write(&elsewhere, b"\x7fELF elsewhere").unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &library).unwrap();
+        let linked = run(&search, Some(&index));
+        assert_eq!(linked.stats, IndexStats { reused: 1, parsed: 0, written: false });
+        let errors = linked.plugin("p").unwrap().check_library(&mut SourceMap::new()).unwrap_err();
+        assert_eq!(errors[0].code, Some("X011"));
+        assert_eq!(errors[0].message, "library path `libtusk_plugin_p.so` leads outside the plugin folder");
+        assert_eq!(std::fs::read(&index).unwrap(), bytes);
+    }
+    let _ = outside;
+}
+
+#[test]
+fn a_manifest_edited_after_indexing_is_parsed_again_at_start_up() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let index = cache.path().join("plugin-index.bin");
+    let folder = write_plugin(root.path(), "p", "p", "1.0.0", "[capabilities]\nfunctions = [\"old_fn\"]\n");
+    let search = roots(&[(root.path(), Origin::User)]);
+    run(&search, Some(&index));
+    let text = std::fs::read_to_string(folder.join(MANIFEST_FILE)).unwrap().replace("old_fn", "new_fn");
+    std::fs::write(folder.join(MANIFEST_FILE), text).unwrap();
+    let edited = run(&search, Some(&index));
+    assert_eq!(edited.stats, IndexStats { reused: 0, parsed: 1, written: true });
+    assert!(edited.provider(SymbolKind::Function, "old_fn").is_none());
+    assert_eq!(edited.provider(SymbolKind::Function, "new_fn").unwrap().name(), "p");
+    assert_eq!(edited.plugin("p").unwrap().check_library(&mut SourceMap::new()), Ok(()));
+    assert_eq!(run(&search, Some(&index)).stats, IndexStats { reused: 1, parsed: 0, written: false });
 }
 
 /// A manifest with every field set to something other than its default.

@@ -1,7 +1,7 @@
 //! `tusk plugin list`: every plugin tusk finds, whether or not a script uses it, with its
 //! version, folder, mode, operators, functions and permissions, the copies it shadows, the
-//! problems of manifests that could not be used (as warnings on standard error), and the
-//! search path.
+//! problems of manifests that could not be used and of libraries that are gone (as warnings on
+//! standard error), and the search path.
 
 use std::path::Path;
 
@@ -12,7 +12,7 @@ use tusk_plugin_catalog::SearchPath;
 
 /// Runs the command (exit 0 even when some manifests are invalid: they are warnings here).
 pub fn list(context: &Context) -> anyhow::Result<Status> {
-    let (mut engine, diagnostics) = match installed(context) {
+    let (mut engine, mut diagnostics) = match installed(context) {
         Ok(engine) => engine,
         Err(status) => return Ok(status),
     };
@@ -21,12 +21,18 @@ pub fn list(context: &Context) -> anyhow::Result<Status> {
         Err(_) => return Ok(Status::UsageOrIo),
     };
     let mut text = String::new();
-    if let Some(host) = engine.plugins() {
+    if let Some(host) = engine.plugins().cloned() {
         for plugin in &host.catalog().plugins {
+            // Discovery looked at manifests only: a library removed since the index was
+            // written is listed as the manifest problem it is, like at start-up before it.
+            if let Err(problems) = plugin.check_library(engine.sources_mut()) {
+                diagnostics.extend(problems);
+                continue;
+            }
             let manifest = plugin.manifest();
             text.push_str(&format!("{} {}: {}\n", manifest.name, manifest.version, manifest.description));
             text.push_str(&format!("  folder:      {} ({})\n", manifest.dir.display(), origin_name(plugin.origin)));
-            text.push_str(&format!("  mode:        {}\n", mode_text(host, &grants, plugin)));
+            text.push_str(&format!("  mode:        {}\n", mode_text(&host, &grants, plugin)));
             text.push_str(&format!("  operators:   {}\n", operators_text(manifest)));
             text.push_str(&format!("  functions:   {}\n", functions_text(manifest)));
             text.push_str(&format!("  permissions: {}\n", permissions_text(&manifest.permissions)));
