@@ -7,6 +7,10 @@
 //! to be right about valid input, and the differential fuzz target (`parse_differential`)
 //! checks that it never accepts what chumsky rejects.
 //!
+//! A document's tokens come a part at a time as the layout pass makes them ([`TopLevel`]);
+//! a part never ends inside a statement, so everything below a top-level statement sees one
+//! buffer holding the whole statement, and may look at and go back over any of its tokens.
+//!
 //! Mirroring a PEG by prediction works because chumsky's alternatives are told apart by their
 //! first token almost everywhere; where they are not (`(a) => …` against `(a)`), a bounded
 //! look-ahead decides. Where chumsky would backtrack out of a failed alternative into another

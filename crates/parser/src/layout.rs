@@ -398,6 +398,62 @@ fn lay_out<W: TokenWindow>(
                     }
                     true
                 }
+                // The commonest structural tokens of a config file take a short way here when
+                // nothing around them is unusual: exactly what the general rules below do with
+                // them, without the tests that cannot apply to them.
+                TokenKind::Comma => {
+                    let top = frames.last_mut().expect("the top frame is never popped");
+                    depth_of_operators -= top.operators_in_segment;
+                    top.operators_in_segment = 0;
+                    top.open_ternaries = 0;
+                    let in_entries =
+                        mode == LayoutMode::Document && matches!(top.opener, None | Some(TokenKind::LBrace));
+                    let depth = frames.len() - 1 + indents.len() + depth_of_operators + angle_blocks.len();
+                    if depth > max_depth {
+                        errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
+                        return Layout { tokens: out, parseable: false, unclosed: None };
+                    }
+                    last_was_ternary_colon = false;
+                    push(&mut out, token.kind, token.span);
+                    at_statement_start = in_entries;
+                    continue;
+                }
+                TokenKind::LParen | TokenKind::LBracket | TokenKind::LBrace => {
+                    frames.push(Frame {
+                        opener: Some(token.kind),
+                        opened_at: token.span,
+                        operators_in_segment: 0,
+                        open_ternaries: 0,
+                    });
+                    let depth = frames.len() - 1 + indents.len() + depth_of_operators + angle_blocks.len();
+                    if depth > max_depth {
+                        errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
+                        return Layout { tokens: out, parseable: false, unclosed: None };
+                    }
+                    last_was_ternary_colon = false;
+                    push(&mut out, token.kind, token.span);
+                    at_statement_start = mode == LayoutMode::Document && token.kind == TokenKind::LBrace;
+                    continue;
+                }
+                // A closer of the innermost bracket with no indented or `name >` block to end.
+                TokenKind::RParen | TokenKind::RBracket | TokenKind::RBrace
+                    if frames.len() > 1
+                        && indents.is_empty()
+                        && angle_blocks.is_empty()
+                        && frames.last().and_then(|f| f.opener).and_then(TokenKind::closer) == Some(token.kind) =>
+                {
+                    let frame = frames.pop().expect("checked above");
+                    depth_of_operators -= frame.operators_in_segment;
+                    let depth = frames.len() - 1 + indents.len() + depth_of_operators + angle_blocks.len();
+                    if depth > max_depth {
+                        errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
+                        return Layout { tokens: out, parseable: false, unclosed: None };
+                    }
+                    last_was_ternary_colon = false;
+                    push(&mut out, token.kind, token.span);
+                    at_statement_start = false;
+                    continue;
+                }
                 _ => false,
             };
             if plain {

@@ -3,7 +3,9 @@
 //! Pipeline: the lexer → the layout pass (line breaks, indentation, angle blocks, nesting
 //! bound; it takes the lexer's tokens as they are made, 4,096 at a time) → a
 //! hand-written recursive-descent pass (`descent`) that handles valid input and gives up at
-//! the first problem → the chumsky grammar, the parser of record, only when that pass gave up:
+//! the first problem (for a document it reads the layout pass's tokens as they are made, a
+//! part of whole top-level statements at a time) → the chumsky grammar, the parser of record,
+//! over the input laid out again whole, only when that pass gave up or the input has errors:
 //! once with chumsky's cheapest error type, and again with rich errors and recovery only when
 //! the input has errors, so valid input never pays for diagnostics. Both
 //! parsers build the same AST. Parsing never gives up: the result has an AST (with `Invalid`
