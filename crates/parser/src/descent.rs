@@ -216,6 +216,15 @@ fn ends_argument(kind: Option<TokenKind>) -> bool {
     matches!(kind, Some(TokenKind::Comma | TokenKind::Newline | TokenKind::RParen))
 }
 
+/// The entries of a scratch stack from `base` on, moved into a vector of exactly their number:
+/// in one copy (`split_off`) when they are above others, by collecting them when they are the
+/// whole stack (`split_off(0)` would hand over the stack's own buffer, and the stack would
+/// allocate another as large).
+#[inline]
+fn take_above<T>(stack: &mut Vec<T>, base: usize) -> Vec<T> {
+    if base == 0 { stack.drain(..).collect() } else { stack.split_off(base) }
+}
+
 /// `V` is the builder's value type with [`Built`] (`()` otherwise).
 pub(crate) struct Descent<'s, 't, V> {
     source: &'s str,
@@ -248,7 +257,16 @@ struct Scratch<'s, V> {
 
 impl<V> Default for Scratch<'_, V> {
     fn default() -> Self {
-        Scratch { items: Vec::new(), exprs: Vec::new(), keys: Vec::new(), values: Vec::new(), entries: Vec::new() }
+        // Items and expressions start above one placeholder each, never taken: then every
+        // body's or array's entries sit above another and leave in one copy ([`take_above`]).
+        let placeholder = Span::point(0);
+        Scratch {
+            items: vec![Item { kind: ItemKind::Error, span: placeholder }],
+            exprs: vec![Expr { kind: ExprKind::Invalid, span: placeholder }],
+            keys: Vec::new(),
+            values: Vec::new(),
+            entries: Vec::new(),
+        }
     }
 }
 
@@ -383,7 +401,7 @@ impl<'s, 't, V> Descent<'s, 't, V> {
             }
         }
         self.leave();
-        Some(self.items.drain(base..).collect())
+        Some(take_above(&mut self.items, base))
     }
 
     fn section(&mut self) -> Option<Item<'s>> {
@@ -463,7 +481,7 @@ impl<'s, 't, V> Descent<'s, 't, V> {
             let part = self.key_part()?;
             self.keys.push(part);
         }
-        Some(self.keys.drain(base..).collect())
+        Some(take_above(&mut self.keys, base))
     }
 
     fn key_part(&mut self) -> Option<Key<'s>> {
@@ -519,7 +537,7 @@ impl<'s, 't, V> Descent<'s, 't, V> {
                     break;
                 }
             }
-            Expr { kind: ExprKind::Array(self.exprs.drain(base..).collect()), span: self.span_from(start) }
+            Expr { kind: ExprKind::Array(take_above(&mut self.exprs, base)), span: self.span_from(start) }
         } else {
             let items = self.body()?;
             Expr { kind: ExprKind::Object(items), span: self.span_from(start) }
@@ -567,7 +585,7 @@ impl<'s, 't, V> Descent<'s, 't, V> {
             self.bump();
         }
         self.expect(closer)?;
-        Some(self.exprs.drain(base..).collect())
+        Some(take_above(&mut self.exprs, base))
     }
 
     // ---- expressions
