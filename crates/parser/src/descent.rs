@@ -222,7 +222,7 @@ fn ends_argument(kind: Option<TokenKind>) -> bool {
 /// allocate another as large).
 #[inline]
 fn take_above<T>(stack: &mut Vec<T>, base: usize) -> Vec<T> {
-    if base == 0 { stack.drain(..).collect() } else { stack.split_off(base) }
+    if base == 0 { stack.drain(base..).collect() } else { stack.split_off(base) }
 }
 
 /// `V` is the builder's value type with [`Built`] (`()` otherwise).
