@@ -7,6 +7,10 @@
 //! to be right about valid input, and the differential fuzz target (`parse_differential`)
 //! checks that it never accepts what chumsky rejects.
 //!
+//! A document's tokens come a part at a time as the layout pass makes them ([`TopLevel`]);
+//! a part never ends inside a statement, so everything below a top-level statement sees one
+//! buffer holding the whole statement, and may look at and go back over any of its tokens.
+//!
 //! Mirroring a PEG by prediction works because chumsky's alternatives are told apart by their
 //! first token almost everywhere; where they are not (`(a) => …` against `(a)`), a bounded
 //! look-ahead decides. Where chumsky would backtrack out of a failed alternative into another
@@ -23,25 +27,134 @@ use crate::ast::*;
 use crate::layout::{SpannedToken, is_i64_min_magnitude, parse_int};
 use crate::strings::{heredoc_body, raw_string_body, unescape};
 
-/// Parses a document; `None` when the input is not one this pass handles.
+/// Parses a document from one buffer of tokens; `None` when the input is not one this pass
+/// handles. (`parse` reads the tokens a part at a time, [`TopLevel`]; this is what the tests
+/// and the differential target compare that with.)
 pub(crate) fn document<'s>(source: &'s str, tokens: &[SpannedToken], max_depth: usize) -> Option<Document<'s>> {
-    let mut parser = Descent::<()>::new(source, tokens, max_depth);
-    let items = parser.body(true)?;
-    parser.at_end().then_some(Document { items })
+    let mut top = TopLevel::new(source, max_depth, Items);
+    top.read_part(tokens, true);
+    top.finish().map(|items| Document { items })
 }
 
-/// Parses a document as [`document`] does, except that a top-level entry whose value is made
-/// only of literals is built by `builder` instead of becoming a syntax tree; `None` when the
-/// input is not one this pass handles.
-pub(crate) fn built_document<'s, B: ValueBuilder<'s>>(
+/// What a document's top-level statements are read into: trees ([`Items`]) or, for
+/// `parse_building`, built values where the statement is made only of literals ([`Built`]).
+pub(crate) trait StatementReader<'s> {
+    type Statement;
+    /// The builder's value type (`()` without a builder).
+    type Value;
+
+    /// Reads the statement at the cursor (which is not a separator, nor the end of the part).
+    fn statement(&mut self, parser: &mut Descent<'s, '_, Self::Value>) -> Option<Self::Statement>;
+}
+
+/// Top-level statements as trees.
+pub(crate) struct Items;
+
+impl<'s> StatementReader<'s> for Items {
+    type Statement = Item<'s>;
+    type Value = ();
+
+    #[inline]
+    fn statement(&mut self, parser: &mut Descent<'s, '_, ()>) -> Option<Item<'s>> {
+        match parser.peek()? {
+            TokenKind::LBracket => parser.section(),
+            _ => parser.statement(),
+        }
+    }
+}
+
+/// Top-level statements with the entries made only of literals built by a [`ValueBuilder`]
+/// instead of becoming trees.
+pub(crate) struct Built<'b, B>(pub(crate) &'b mut B);
+
+impl<'s, B: ValueBuilder<'s>> StatementReader<'s> for Built<'_, B> {
+    type Statement = Statement<'s, B::Value>;
+    type Value = B::Value;
+
+    #[inline]
+    fn statement(&mut self, parser: &mut Descent<'s, '_, B::Value>) -> Option<Statement<'s, B::Value>> {
+        Some(match parser.peek()? {
+            TokenKind::LBracket => Statement::Item(parser.section()?),
+            TokenKind::Global => Statement::Item(parser.statement()?),
+            _ => parser.top_entry(self.0)?,
+        })
+    }
+}
+
+/// The top level of a document, read a part of the tokens at a time as the layout pass hands
+/// them over (`layout::lex_and_lay_out_streaming`), so that the laid-out tokens of a whole file
+/// never sit in one buffer. Every part but the last ends with a line break of the top level,
+/// which no statement reaches across (only this loop reads past one), so a statement is never
+/// cut in two, and the loop goes on from part to part exactly as it would over one buffer:
+/// statements separated by `\n`, `;` or `,`, up to the end of the input.
+pub(crate) struct TopLevel<'s, R: StatementReader<'s>> {
     source: &'s str,
-    tokens: &[SpannedToken],
     max_depth: usize,
-    builder: &mut B,
-) -> Option<BuiltDocument<'s, B::Value>> {
-    let mut parser = Descent::new(source, tokens, max_depth);
-    let statements = parser.built_body(builder)?;
-    parser.at_end().then_some(BuiltDocument { statements })
+    reader: R,
+    statements: Vec<R::Statement>,
+    scratch: Scratch<'s, R::Value>,
+    /// A statement was read and no separator has come after it yet.
+    awaiting_separator: bool,
+    /// The pass gave up.
+    failed: bool,
+    /// The last part was read to its end.
+    finished: bool,
+}
+
+impl<'s, R: StatementReader<'s>> TopLevel<'s, R> {
+    pub(crate) fn new(source: &'s str, max_depth: usize, reader: R) -> TopLevel<'s, R> {
+        TopLevel {
+            source,
+            max_depth,
+            reader,
+            statements: Vec::new(),
+            scratch: Scratch::default(),
+            awaiting_separator: false,
+            failed: false,
+            finished: false,
+        }
+    }
+
+    /// Reads the statements of the next part (`last`: the part that ends the input); false once
+    /// the pass has given up.
+    pub(crate) fn read_part(&mut self, part: &[SpannedToken], last: bool) -> bool {
+        if self.failed || self.finished {
+            self.failed = true;
+            return false;
+        }
+        let mut parser = Descent::with_scratch(self.source, part, self.max_depth, std::mem::take(&mut self.scratch));
+        // As a block's `body`, which enters one level.
+        parser.depth = 1;
+        let read = self.read_statements(&mut parser, last);
+        self.scratch = parser.into_scratch();
+        self.failed = !read;
+        read
+    }
+
+    fn read_statements(&mut self, parser: &mut Descent<'s, '_, R::Value>, last: bool) -> bool {
+        loop {
+            let separated = parser.skip_separators();
+            if self.awaiting_separator && !separated && !parser.at_end() {
+                return false;
+            }
+            self.awaiting_separator &= !separated;
+            if parser.at_end() {
+                self.finished = last;
+                return true;
+            }
+            if matches!(parser.peek(), Some(TokenKind::RBrace | TokenKind::AngleClose | TokenKind::Dedent)) {
+                return false;
+            }
+            let Some(statement) = self.reader.statement(parser) else { return false };
+            self.statements.push(statement);
+            self.awaiting_separator = true;
+        }
+    }
+
+    /// The statements, when the whole input was read and accepted.
+    pub(crate) fn finish(self) -> Option<Vec<R::Statement>> {
+        (self.finished && !self.failed).then_some(self.statements)
+    }
 }
 
 /// Parses a lone expression (the grammar's `lone_expression`); `None` when this pass gives up.
@@ -103,8 +216,17 @@ fn ends_argument(kind: Option<TokenKind>) -> bool {
     matches!(kind, Some(TokenKind::Comma | TokenKind::Newline | TokenKind::RParen))
 }
 
-/// `V` is the builder's value type in [`built_document`] (`()` otherwise).
-struct Descent<'s, 't, V> {
+/// The entries of a scratch stack from `base` on, moved into a vector of exactly their number:
+/// in one copy (`split_off`) when they are above others, by collecting them when they are the
+/// whole stack (`split_off(0)` would hand over the stack's own buffer, and the stack would
+/// allocate another as large).
+#[inline]
+fn take_above<T>(stack: &mut Vec<T>, base: usize) -> Vec<T> {
+    if base == 0 { stack.drain(base..).collect() } else { stack.split_off(base) }
+}
+
+/// `V` is the builder's value type with [`Built`] (`()` otherwise).
+pub(crate) struct Descent<'s, 't, V> {
     source: &'s str,
     tokens: &'t [SpannedToken],
     pos: usize,
@@ -124,20 +246,59 @@ struct Descent<'s, 't, V> {
     entries: Vec<(Cow<'s, str>, V)>,
 }
 
+/// The scratch stacks of [`Descent`], kept from one part of a document to the next.
+struct Scratch<'s, V> {
+    items: Vec<Item<'s>>,
+    exprs: Vec<Expr<'s>>,
+    keys: Vec<Key<'s>>,
+    values: Vec<V>,
+    entries: Vec<(Cow<'s, str>, V)>,
+}
+
+impl<V> Default for Scratch<'_, V> {
+    fn default() -> Self {
+        // Items and expressions start above one placeholder each, never taken: then every
+        // body's or array's entries sit above another and leave in one copy ([`take_above`]).
+        let placeholder = Span::point(0);
+        Scratch {
+            items: vec![Item { kind: ItemKind::Error, span: placeholder }],
+            exprs: vec![Expr { kind: ExprKind::Invalid, span: placeholder }],
+            keys: Vec::new(),
+            values: Vec::new(),
+            entries: Vec::new(),
+        }
+    }
+}
+
 impl<'s, 't, V> Descent<'s, 't, V> {
     fn new(source: &'s str, tokens: &'t [SpannedToken], max_depth: usize) -> Descent<'s, 't, V> {
+        Descent::with_scratch(source, tokens, max_depth, Scratch::default())
+    }
+
+    fn with_scratch(
+        source: &'s str,
+        tokens: &'t [SpannedToken],
+        max_depth: usize,
+        scratch: Scratch<'s, V>,
+    ) -> Descent<'s, 't, V> {
+        let Scratch { items, exprs, keys, values, entries } = scratch;
         Descent {
             source,
             tokens,
             pos: 0,
             depth: 0,
             depth_limit: max_depth.saturating_mul(2).saturating_add(8),
-            items: Vec::new(),
-            exprs: Vec::new(),
-            keys: Vec::new(),
-            values: Vec::new(),
-            entries: Vec::new(),
+            items,
+            exprs,
+            keys,
+            values,
+            entries,
         }
+    }
+
+    fn into_scratch(self) -> Scratch<'s, V> {
+        let Descent { items, exprs, keys, values, entries, .. } = self;
+        Scratch { items, exprs, keys, values, entries }
     }
 
     #[inline]
@@ -222,16 +383,16 @@ impl<'s, 't, V> Descent<'s, 't, V> {
 
     // ---- statements
 
-    /// The statements of the document (`top_level`, where sections may appear) or of a block,
-    /// up to the token that closes it, which the caller checks.
-    fn body(&mut self, top_level: bool) -> Option<Vec<Item<'s>>> {
+    /// The statements of a block, up to the token that closes it, which the caller checks.
+    /// (The document's own statements, where sections may appear too, are read by
+    /// [`TopLevel`].)
+    fn body(&mut self) -> Option<Vec<Item<'s>>> {
         self.enter()?;
         let base = self.items.len();
         self.skip_separators();
         loop {
             let item = match self.peek() {
                 None | Some(TokenKind::RBrace | TokenKind::AngleClose | TokenKind::Dedent) => break,
-                Some(TokenKind::LBracket) if top_level => self.section()?,
                 Some(_) => self.statement()?,
             };
             self.items.push(item);
@@ -240,7 +401,7 @@ impl<'s, 't, V> Descent<'s, 't, V> {
             }
         }
         self.leave();
-        Some(self.items.drain(base..).collect())
+        Some(take_above(&mut self.items, base))
     }
 
     fn section(&mut self) -> Option<Item<'s>> {
@@ -284,7 +445,7 @@ impl<'s, 't, V> Descent<'s, 't, V> {
             }
             TokenKind::AngleOpen => {
                 self.bump();
-                let items = self.body(false)?;
+                let items = self.body()?;
                 self.expect(TokenKind::AngleClose)?;
                 Expr { kind: ExprKind::Object(items), span: self.span_from(open) }
             }
@@ -320,7 +481,7 @@ impl<'s, 't, V> Descent<'s, 't, V> {
             let part = self.key_part()?;
             self.keys.push(part);
         }
-        Some(self.keys.drain(base..).collect())
+        Some(take_above(&mut self.keys, base))
     }
 
     fn key_part(&mut self) -> Option<Key<'s>> {
@@ -376,9 +537,9 @@ impl<'s, 't, V> Descent<'s, 't, V> {
                     break;
                 }
             }
-            Expr { kind: ExprKind::Array(self.exprs.drain(base..).collect()), span: self.span_from(start) }
+            Expr { kind: ExprKind::Array(take_above(&mut self.exprs, base)), span: self.span_from(start) }
         } else {
-            let items = self.body(false)?;
+            let items = self.body()?;
             Expr { kind: ExprKind::Object(items), span: self.span_from(start) }
         };
         self.expect(TokenKind::Dedent)?;
@@ -388,7 +549,7 @@ impl<'s, 't, V> Descent<'s, 't, V> {
     /// `{` body `}`.
     fn braced_body(&mut self) -> Option<Vec<Item<'s>>> {
         self.bump();
-        let items = self.body(false)?;
+        let items = self.body()?;
         self.expect(TokenKind::RBrace)?;
         Some(items)
     }
@@ -424,7 +585,7 @@ impl<'s, 't, V> Descent<'s, 't, V> {
             self.bump();
         }
         self.expect(closer)?;
-        Some(self.exprs.drain(base..).collect())
+        Some(take_above(&mut self.exprs, base))
     }
 
     // ---- expressions
@@ -631,34 +792,13 @@ impl<'s, 't, V> Descent<'s, 't, V> {
         }
     }
 
-    // ---- built values (`built_document`)
+    // ---- built values (`parse_building`, through [`Built`])
     //
     // A top-level entry is first read a second way, into values, by a strict subset of the
     // rules above: what these methods accept, the rules above parse into literals only (and
     // `literal` makes the scalars for both), which the builder folds as its compiler would
     // fold their tree. At the first token they do not take, the entry is read again from its
     // key by the rules above; they are tried once per top-level entry, never again inside one.
-
-    /// The document's statements, as `body(true)` reads them, with literal entries built.
-    fn built_body<B: ValueBuilder<'s, Value = V>>(&mut self, builder: &mut B) -> Option<Vec<Statement<'s, V>>> {
-        self.enter()?;
-        let mut statements = Vec::new();
-        self.skip_separators();
-        loop {
-            let statement = match self.peek() {
-                None | Some(TokenKind::RBrace | TokenKind::AngleClose | TokenKind::Dedent) => break,
-                Some(TokenKind::LBracket) => Statement::Item(self.section()?),
-                Some(TokenKind::Global) => Statement::Item(self.statement()?),
-                Some(_) => self.top_entry(builder)?,
-            };
-            statements.push(statement);
-            if !self.skip_separators() {
-                break;
-            }
-        }
-        self.leave();
-        Some(statements)
-    }
 
     /// A top-level entry: built when its value is made only of literals, else parsed.
     fn top_entry<B: ValueBuilder<'s, Value = V>>(&mut self, builder: &mut B) -> Option<Statement<'s, V>> {
@@ -732,7 +872,7 @@ impl<'s, 't, V> Descent<'s, 't, V> {
         Some(value)
     }
 
-    /// A block body (`body(false)`) of one-part keys and built values, as an object.
+    /// A block body (`body`) of one-part keys and built values, as an object.
     fn built_object<B: ValueBuilder<'s, Value = V>>(&mut self, builder: &mut B) -> Option<V> {
         self.enter()?;
         let base = self.entries.len();

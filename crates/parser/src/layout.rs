@@ -146,7 +146,7 @@ pub(crate) fn layout(
     mode: LayoutMode,
     errors: &mut Vec<ParseError>,
 ) -> Layout {
-    lay_out(source, Buffered(tokens), tokens.len() + 16, max_depth, mode, errors)
+    lay_out(source, Buffered(tokens), tokens.len() + 16, max_depth, mode, errors, None)
 }
 
 /// Lexes `source` and runs the layout pass over the tokens as they come, a part at a time, so
@@ -179,7 +179,7 @@ pub(crate) fn lex_and_lay_out_in_chunks(
         Lexing { lexer: Lexer::new(source), buffer: Vec::with_capacity(chunk), chunk, errors: lex_errors, more: true };
     lexing.more = lexing.lexer.fill(&mut lexing.buffer, lexing.errors, chunk);
     // One token per five bytes, as the lexer guesses, avoids most regrowth on big files.
-    let layout = lay_out(source, &mut lexing, source.len() / 5 + 16, max_depth, mode, errors);
+    let layout = lay_out(source, &mut lexing, source.len() / 5 + 16, max_depth, mode, errors, None);
     // A refused input leaves the pass early; the lexer's errors are all reported all the same.
     while lexing.more {
         lexing.buffer.clear();
@@ -191,6 +191,38 @@ pub(crate) fn lex_and_lay_out_in_chunks(
 /// How many tokens [`lex_and_lay_out`] asks the lexer for at a time: 48 KB, which stay in the
 /// cache (512 at a time measured slower, within the noise of a loaded machine).
 const LEXING_CHUNK: usize = 4096;
+
+/// Receives the laid-out tokens of a document a part at a time ([`lex_and_lay_out_streaming`]):
+/// the part, and whether it is the last; returns false to stop the pass.
+pub(crate) type PartSink<'f> = &'f mut dyn FnMut(&[SpannedToken], bool) -> bool;
+
+/// Lexes and lays out a document as [`lex_and_lay_out`] does, but hands the laid-out tokens to
+/// `sink` a part at a time instead of keeping them all: every part but the last holds at least
+/// `part` tokens and ends with a line break of the top level (outside brackets, indented blocks
+/// and `name >` blocks), which no statement reaches across, so that a reader of statements
+/// never sees one cut in two. The parts put together are the tokens of [`lex_and_lay_out`].
+///
+/// True when the whole input was handed over, `sink` accepted every part, and neither the
+/// lexer nor the layout pass found a problem. Anything else (even a lexer error found after
+/// the parts that were handed over) is false, and the caller lays the input out again with
+/// [`lex_and_lay_out`] to word the errors: this route is only for valid documents.
+pub(crate) fn lex_and_lay_out_streaming(source: &str, part: usize, max_depth: usize, sink: PartSink<'_>) -> bool {
+    let part = part.max(1);
+    let (mut lex_errors, mut errors) = (Vec::new(), Vec::new());
+    let mut lexing = Lexing {
+        lexer: Lexer::new(source),
+        buffer: Vec::with_capacity(LEXING_CHUNK),
+        chunk: LEXING_CHUNK,
+        errors: &mut lex_errors,
+        more: true,
+    };
+    lexing.more = lexing.lexer.fill(&mut lexing.buffer, lexing.errors, LEXING_CHUNK);
+    let layout =
+        lay_out(source, &mut lexing, part * 2 + 16, max_depth, LayoutMode::Document, &mut errors, Some((part, sink)));
+    // (A pass that stopped early leaves tokens unlexed: their errors do not matter, the input
+    // is laid out again.)
+    layout.parseable && layout.unclosed.is_none() && errors.is_empty() && lex_errors.is_empty()
+}
 
 /// Where the layout pass reads the lexer's tokens: all of them in one buffer ([`Buffered`]), or
 /// a part at a time from the lexer ([`Lexing`]).
@@ -277,8 +309,13 @@ fn lay_out<W: TokenWindow>(
     max_depth: usize,
     mode: LayoutMode,
     errors: &mut Vec<ParseError>,
+    mut streaming: Option<(usize, PartSink<'_>)>,
 ) -> Layout {
     let mut out: Vec<SpannedToken> = Vec::with_capacity(capacity);
+    // When streaming: how many tokens at the start of `out` were handed over already (the two
+    // kept after each part are what the rules below look back at: the token before a line
+    // break, the two before `>`).
+    let mut handed_over = 0;
     let mut frames =
         vec![Frame { opener: None, opened_at: Span::point(0), operators_in_segment: 0, open_ternaries: 0 }];
     // Open indented blocks: (indentation of their lines, bracket depth they live at).
@@ -360,6 +397,62 @@ fn lay_out<W: TokenWindow>(
                         errors.push(ParseError::new(ParseErrorKind::FloatTooLarge, token.span));
                     }
                     true
+                }
+                // The commonest structural tokens of a config file take a short way here when
+                // nothing around them is unusual: exactly what the general rules below do with
+                // them, without the tests that cannot apply to them.
+                TokenKind::Comma => {
+                    let top = frames.last_mut().expect("the top frame is never popped");
+                    depth_of_operators -= top.operators_in_segment;
+                    top.operators_in_segment = 0;
+                    top.open_ternaries = 0;
+                    let in_entries =
+                        mode == LayoutMode::Document && matches!(top.opener, None | Some(TokenKind::LBrace));
+                    let depth = frames.len() - 1 + indents.len() + depth_of_operators + angle_blocks.len();
+                    if depth > max_depth {
+                        errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
+                        return Layout { tokens: out, parseable: false, unclosed: None };
+                    }
+                    last_was_ternary_colon = false;
+                    push(&mut out, token.kind, token.span);
+                    at_statement_start = in_entries;
+                    continue;
+                }
+                TokenKind::LParen | TokenKind::LBracket | TokenKind::LBrace => {
+                    frames.push(Frame {
+                        opener: Some(token.kind),
+                        opened_at: token.span,
+                        operators_in_segment: 0,
+                        open_ternaries: 0,
+                    });
+                    let depth = frames.len() - 1 + indents.len() + depth_of_operators + angle_blocks.len();
+                    if depth > max_depth {
+                        errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
+                        return Layout { tokens: out, parseable: false, unclosed: None };
+                    }
+                    last_was_ternary_colon = false;
+                    push(&mut out, token.kind, token.span);
+                    at_statement_start = mode == LayoutMode::Document && token.kind == TokenKind::LBrace;
+                    continue;
+                }
+                // A closer of the innermost bracket with no indented or `name >` block to end.
+                TokenKind::RParen | TokenKind::RBracket | TokenKind::RBrace
+                    if frames.len() > 1
+                        && indents.is_empty()
+                        && angle_blocks.is_empty()
+                        && frames.last().and_then(|f| f.opener).and_then(TokenKind::closer) == Some(token.kind) =>
+                {
+                    let frame = frames.pop().expect("checked above");
+                    depth_of_operators -= frame.operators_in_segment;
+                    let depth = frames.len() - 1 + indents.len() + depth_of_operators + angle_blocks.len();
+                    if depth > max_depth {
+                        errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
+                        return Layout { tokens: out, parseable: false, unclosed: None };
+                    }
+                    last_was_ternary_colon = false;
+                    push(&mut out, token.kind, token.span);
+                    at_statement_start = false;
+                    continue;
                 }
                 _ => false,
             };
@@ -447,6 +540,19 @@ fn lay_out<W: TokenWindow>(
                     }
                     push(&mut out, TokenKind::Newline, token.span);
                     at_statement_start = mode == LayoutMode::Document;
+                    if let Some((part, sink)) = &mut streaming
+                        && out.len() - handed_over >= *part
+                        && frames.len() == 1
+                        && indents.is_empty()
+                        && angle_blocks.is_empty()
+                        && item_objects.is_empty()
+                    {
+                        if !sink(&out[handed_over..], false) {
+                            return Layout { tokens: Vec::new(), parseable: false, unclosed: None };
+                        }
+                        out.drain(..out.len().saturating_sub(2));
+                        handed_over = out.len();
+                    }
                     continue;
                 }
                 TokenKind::Semicolon | TokenKind::Comma => {
@@ -588,6 +694,10 @@ fn lay_out<W: TokenWindow>(
     let end = Span::point(source.len() as u32);
     close_item_objects(&mut item_objects, None, &mut frames, &mut indents, &mut depth_of_operators, &mut out, end);
     let unclosed = close_at_end(source, &mut out, frames, indents, angle_blocks);
+    if let Some((_, sink)) = streaming {
+        let accepted = unclosed.is_none() && sink(&out[handed_over..], true);
+        return Layout { tokens: Vec::new(), parseable: accepted, unclosed };
+    }
     Layout { tokens: out, parseable: true, unclosed }
 }
 

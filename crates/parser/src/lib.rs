@@ -3,7 +3,9 @@
 //! Pipeline: the lexer → the layout pass (line breaks, indentation, angle blocks, nesting
 //! bound; it takes the lexer's tokens as they are made, 4,096 at a time) → a
 //! hand-written recursive-descent pass (`descent`) that handles valid input and gives up at
-//! the first problem → the chumsky grammar, the parser of record, only when that pass gave up:
+//! the first problem (for a document it reads the layout pass's tokens as they are made, a
+//! part of whole top-level statements at a time) → the chumsky grammar, the parser of record,
+//! over the input laid out again whole, only when that pass gave up or the input has errors:
 //! once with chumsky's cheapest error type, and again with rich errors and recovery only when
 //! the input has errors, so valid input never pays for diagnostics. Both
 //! parsers build the same AST. Parsing never gives up: the result has an AST (with `Invalid`
@@ -94,7 +96,7 @@ pub trait ValueBuilder<'src> {
 
 /// Parses a whole document.
 pub fn parse(source: &str, options: ParseOptions) -> Parsed<Document<'_>> {
-    parse_document(source, options, |tokens| descent::document(source, tokens, options.max_depth), |ast| ast)
+    parse_document(source, options, descent::Items, |items| Document { items }, |ast| ast)
 }
 
 /// Parses a whole document as [`parse`] does, with the values of its top-level entries that are
@@ -108,19 +110,36 @@ pub fn parse_building<'src, B: ValueBuilder<'src>>(
     parse_document(
         source,
         options,
-        |tokens| descent::built_document(source, tokens, options.max_depth, builder),
+        descent::Built(builder),
+        |statements| BuiltDocument { statements },
         BuiltDocument::from,
     )
 }
 
-/// A document by the descent pass `fast`, else by the grammar (whose tree `from_tree` turns
-/// into the result).
-fn parse_document<'src, T>(
+/// How many laid-out tokens the layout pass hands the descent pass at a time, at least: 48 KB,
+/// which stay in the cache between the two.
+const DESCENT_PART: usize = 4096;
+
+/// A document by the descent pass, reading the layout pass's tokens a part at a time as they are
+/// made (`reader` says what its statements become, `fast` makes the result of them); else (the
+/// input has errors, or the descent pass gave up) by the grammar over all the tokens laid out
+/// again, whose tree `from_tree` turns into the result.
+fn parse_document<'src, R: descent::StatementReader<'src>, T>(
     source: &'src str,
     options: ParseOptions,
-    fast: impl FnOnce(&[layout::SpannedToken]) -> Option<T>,
+    reader: R,
+    fast: impl FnOnce(Vec<R::Statement>) -> T,
     from_tree: impl Fn(Document<'src>) -> T,
 ) -> Parsed<T> {
+    let mut top_level = descent::TopLevel::new(source, options.max_depth, reader);
+    let clean = layout::lex_and_lay_out_streaming(source, DESCENT_PART, options.max_depth, &mut |part, last| {
+        top_level.read_part(part, last)
+    });
+    if clean && let Some(statements) = top_level.finish() {
+        return Parsed { ast: Some(fast(statements)), errors: Vec::new() };
+    }
+    // The descent pass has given up on this input, or it has errors: the grammar decides (a
+    // clean input's tokens the descent pass gave up on are the same tokens laid out again).
     let mut prepared = prepare(source, options, layout::LayoutMode::Document);
     let Some(tokens) = prepared.tokens.take() else {
         return Parsed { ast: None, errors: prepared.errors };
@@ -128,9 +147,6 @@ fn parse_document<'src, T>(
     let tokens = &tokens;
     let eoi = end_of_input(source);
     if prepared.is_clean() {
-        if let Some(ast) = fast(tokens) {
-            return Parsed { ast: Some(ast), errors: prepared.errors };
-        }
         let result = grammar::document::<EmptyErr>(source).parse(tokens.as_slice().split_token_span(eoi));
         if !result.has_errors()
             && let Some(ast) = result.into_output()
@@ -259,7 +275,19 @@ pub mod differential {
             return Outcome::NotParsed;
         };
         let ast = match pass {
-            Pass::Descent => descent::document(source, tokens, options.max_depth),
+            Pass::Descent => {
+                let whole = descent::document(source, tokens, options.max_depth);
+                // As `parse` runs it, the tokens handed over a part at a time, here in the
+                // smallest parts (a part at every line break of the top level), which must
+                // change nothing.
+                let mut top_level = descent::TopLevel::new(source, options.max_depth, descent::Items);
+                let clean = layout::lex_and_lay_out_streaming(source, 1, options.max_depth, &mut |part, last| {
+                    top_level.read_part(part, last)
+                });
+                let streamed = top_level.finish().filter(|_| clean).map(|items| Document { items });
+                assert_eq!(whole, streamed, "the descent pass read the tokens in parts differently");
+                whole
+            }
             Pass::Chumsky => {
                 let result = grammar::document::<EmptyErr>(source).parse(tokens.split_token_span(end_of_input(source)));
                 if result.has_errors() { None } else { result.into_output() }

@@ -321,6 +321,86 @@ fn check_lexing_in_chunks(name: &str, source: &str) {
     }
 }
 
+/// The descent pass reading a document's laid-out tokens a part at a time, as `parse` and
+/// `parse_building` run it, accepts exactly what it accepts over the whole buffer of them and
+/// builds the same statements, for parts of any size; and a document with errors is never
+/// taken by that route (it is laid out again, for the grammar to word them).
+fn check_reading_in_parts(name: &str, source: &str) {
+    use crate::descent::{Built, Items, StatementReader, TopLevel};
+    use crate::layout::{LayoutMode, lex_and_lay_out, lex_and_lay_out_streaming};
+
+    fn read<'s, R: StatementReader<'s>>(
+        source: &'s str,
+        tokens: Option<&[crate::layout::SpannedToken]>,
+        part: usize,
+        reader: R,
+    ) -> (bool, Option<Vec<R::Statement>>) {
+        let mut top_level = TopLevel::new(source, 256, reader);
+        let clean = match tokens {
+            Some(tokens) => top_level.read_part(tokens, true),
+            None => lex_and_lay_out_streaming(source, part, 256, &mut |part, last| top_level.read_part(part, last)),
+        };
+        (clean, top_level.finish())
+    }
+
+    let (mut lex_errors, mut errors) = (Vec::new(), Vec::new());
+    let layout = lex_and_lay_out(source, 256, LayoutMode::Document, &mut lex_errors, &mut errors);
+    let clean = layout.parseable && layout.unclosed.is_none() && lex_errors.is_empty() && errors.is_empty();
+    let (_, whole) = read(source, Some(&layout.tokens), 0, Items);
+    let (_, whole_built) = read(source, Some(&layout.tokens), 0, Built(&mut TreeBuilder));
+    for part in [1, 2, 3, 7, 64, 4096] {
+        let context = format!("{name} (parts of {part})");
+        let (streamed_clean, items) = read(source, None, part, Items);
+        assert_eq!(streamed_clean && items.is_some(), clean && whole.is_some(), "{context}: accepted");
+        if clean {
+            assert_eq!(items, whole, "{context}: statements");
+        }
+        let (_, built) = read(source, None, part, Built(&mut TreeBuilder));
+        if clean {
+            assert_eq!(built, whole_built, "{context}: built statements");
+        }
+    }
+}
+
+#[test]
+fn reading_in_parts_agrees_on_tricky_input() {
+    let sources = [
+        "",
+        "\n",
+        "a: 1",
+        "a: 1\nb: 2\n\n\nc: [1,\n 2]\n",
+        "a: 1; b: 2\nc: 3, d: 4\n",
+        "a: 1 b: 2\n",
+        "a: 1\n}\nb: 2\n",
+        "[section]\nk: 1\n\n[other.x]\nz: @env(\"A\")\ny: $g\n$g: 2\n",
+        "list:\n  - 1\n  - 2\nafter: 1\nobj:\n  a: 1\n  b:\n    c: 2\nend: 3\n",
+        "blk >\n  x: 1\n  inner >\n    y: 2\n  <\n<\nz: 1\n",
+        "f: (a, b) =>\n  a +\n  b\ng: x ?\n  1 :\n  2\nh: -9223372036854775808\n",
+        "s {\n  a: 1\n  b: [1, 2]\n}\nt { u: \"${a}\" }\nv: {a: 1, a: 2}\n",
+        "a: 1\nb: \"bad \\q escape\"\nc: 2\n",
+        "a: 1\nb: 99999999999999999999\nc: 2\n",
+        "a: 1\n  b: 2\nc: 3\n",
+        "a: 1\nb: [1, 2\nc: 3\n",
+        "a: 1\nb: (((((1)))))\n",
+    ];
+    for source in sources {
+        check_reading_in_parts(&format!("{source:?}"), source);
+    }
+    // A document refused as too deep after its first parts were read.
+    let deep = format!("a: 1\nb: 2\nc: {}1{}\n", "[".repeat(300), "]".repeat(300));
+    check_reading_in_parts("deep", &deep);
+    let parsed = parse(&deep, ParseOptions::default());
+    assert!(parsed.ast.is_none());
+    assert_eq!(parsed.errors.len(), 1);
+    assert!(matches!(parsed.errors[0].kind, crate::ParseErrorKind::TooDeep { limit: 256 }), "{:?}", parsed.errors);
+    // An error in a later part: the statements read before it are dropped, the grammar reports it.
+    let late_error = format!("{}z: [1, 2\n", "a: 1\n".repeat(5000));
+    check_reading_in_parts("late error", &late_error);
+    let parsed = parse(&late_error, ParseOptions::default());
+    assert_eq!(parsed.errors.len(), 1, "{:?}", parsed.errors);
+    assert_eq!(parsed.errors[0].span.start as usize, late_error.len() - 1, "{:?}", parsed.errors);
+}
+
 #[test]
 fn layout_in_chunks_agrees_on_tricky_input() {
     let sources = [
@@ -358,6 +438,7 @@ fn check_folder(dir: &Path) -> (usize, usize) {
         let source =
             std::fs::read_to_string(path).unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
         check_lexing_in_chunks(&path.display().to_string(), &source);
+        check_reading_in_parts(&path.display().to_string(), &source);
         accepted += usize::from(check_passes_agree(&path.display().to_string(), &source));
     }
     (files.len(), accepted)
