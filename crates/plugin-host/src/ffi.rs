@@ -314,6 +314,8 @@ impl Backend for InProcess {
             Value::Array(_) => Shape::Array,
             Value::Object(_) => Shape::Object,
             Value::Func(_) => Shape::Function,
+            // Plugins of this ABI have no byte strings: they hold them as opaque handles.
+            Value::Bytes(_) => Shape::Opaque,
             Value::Foreign(foreign) => match foreign.data.downcast_ref::<PluginObject>() {
                 Some(object) if std::ptr::eq(object.owner, context) => Shape::PluginObject(object.id),
                 _ => Shape::Opaque,

@@ -120,6 +120,8 @@ impl Converter<'_> {
                     .collect::<Result<_, String>>()?,
             ),
             Value::Func(_) => WireValue::Function(self.calls.borrow_mut().insert(value)),
+            // Plugins of this ABI have no byte strings: they hold them as opaque handles.
+            Value::Bytes(_) => WireValue::Opaque(self.calls.borrow_mut().insert(value)),
             Value::Foreign(foreign) => match self.own_object(foreign.data.as_ref()) {
                 Some(id) => WireValue::PluginObject { id, type_name: foreign.type_name.to_string() },
                 None => WireValue::Opaque(self.calls.borrow_mut().insert(value)),
