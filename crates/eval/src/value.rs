@@ -65,6 +65,12 @@ impl From<Vec<u8>> for Bytes {
     }
 }
 
+impl From<Rc<[u8]>> for Bytes {
+    fn from(bytes: Rc<[u8]>) -> Bytes {
+        Bytes(bytes)
+    }
+}
+
 impl From<&[u8]> for Bytes {
     fn from(bytes: &[u8]) -> Bytes {
         Bytes::new(bytes)
