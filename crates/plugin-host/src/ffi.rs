@@ -347,9 +347,7 @@ impl Backend for InProcess {
     }
 
     fn bytes_buffer(len: usize) -> (Value, *mut u8) {
-        // One allocation, zeroed in place (the iterator's length is known).
-        let mut bytes: Rc<[u8]> = std::iter::repeat_n(0u8, len).collect();
-        let data = Rc::get_mut(&mut bytes).map_or(std::ptr::null_mut(), |bytes| bytes.as_mut_ptr());
+        let (bytes, data) = tusk_plugin_hostapi::zeroed_bytes(len);
         (Value::Bytes(Bytes::from(bytes)), data)
     }
 

@@ -478,6 +478,15 @@ fn is_handle(value: &TValue) -> bool {
     value.is_handle()
 }
 
+/// A new shared byte string of `len` zero bytes and a pointer to them, for the plugin to fill
+/// ([`Backend::bytes_buffer`] of both backends): one allocation, zeroed in place (the
+/// iterator's length is known, so the `Rc` is allocated once and written directly).
+pub fn zeroed_bytes(len: usize) -> (std::rc::Rc<[u8]>, *mut u8) {
+    let mut bytes: std::rc::Rc<[u8]> = std::iter::repeat_n(0u8, len).collect();
+    let data = std::rc::Rc::get_mut(&mut bytes).map_or(std::ptr::null_mut(), |bytes| bytes.as_mut_ptr());
+    (bytes, data)
+}
+
 /// The `len` bytes at `data` (none when `len` is 0, whatever the pointer).
 ///
 /// # Safety
