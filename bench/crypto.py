@@ -3,8 +3,11 @@
 with Python's `cryptography` package (OpenSSL underneath) and hashlib:
 
 - tusk: `@encrypt("aes_256_gcm", data, key)` (a random nonce per call, the `tsk1:` envelope in
-  base64url) and `hash(data)` (SHA-256 as hex), in a `reduce` over `range(0, N)`;
-- Python: `AESGCM(key).encrypt(os.urandom(12), data, None)` (raw bytes out), the same plus the
+  base64url), `@encryption.seal("aes_256_gcm", data, key)` (raw bytes: nonce || ciphertext ||
+  tag, in a byte string the plugin writes in place) and `hash(data)` (SHA-256 as hex), in a
+  `reduce` over `range(0, N)`;
+- Python: `AESGCM(key).encrypt(os.urandom(12), data, None)` (raw bytes out), the same with the
+  nonce in front (`nonce + ct`, the bytes `seal` returns), the same plus the
   same envelope as tusk (`"tsk1:aes256gcm:" + urlsafe_b64encode(nonce + ct)`, so both sides
   do the same job), `cryptography`'s `hashes.Hash(SHA256())` with `.hexdigest`-equivalent hex,
   and `hashlib.sha256(data).hexdigest()`.
@@ -39,6 +42,9 @@ KEY_HEX = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 TUSK_AES = """data: "{data}"
 total: reduce(range(0, {n}), 0, (acc, i) => acc + len(@encrypt("aes_256_gcm", data, "{key}")))
 """
+TUSK_SEAL = """data: "{data}"
+total: reduce(range(0, {n}), 0, (acc, i) => acc + len(@encryption.seal("aes_256_gcm", data, "{key}")))
+"""
 TUSK_SHA = """data: "{data}"
 total: reduce(range(0, {n}), 0, (acc, i) => acc + len(hash(data)))
 """
@@ -55,6 +61,10 @@ start = time.perf_counter()
 if kind == "aes":
     for _ in range(n):
         total += len(aead.encrypt(os.urandom(12), data, None))
+elif kind == "aes-sealed":
+    for _ in range(n):
+        nonce = os.urandom(12)
+        total += len(nonce + aead.encrypt(nonce, data, None))
 elif kind == "aes-envelope":
     for _ in range(n):
         nonce = os.urandom(12)
@@ -83,6 +93,8 @@ def envelope_len(size: int) -> int:
 def expected(kind: str, size: int, n: int) -> int:
     if kind == "aes":
         return n * (size + 16)
+    if kind in ("aes-sealed", "tusk-seal"):
+        return n * (12 + size + 16)
     if kind in ("aes-envelope", "tusk-aes"):
         return n * envelope_len(size)
     return n * 64
@@ -153,7 +165,9 @@ def main() -> None:
             n = calls_for(size)
             contenders = [
                 ("AES-256-GCM", "tusk @encrypt (envelope)", lambda: tusk_rate(env, scratch, TUSK_AES, "tusk-aes", size, n)),
+                ("AES-256-GCM", "tusk @encryption.seal (bytes)", lambda: tusk_rate(env, scratch, TUSK_SEAL, "tusk-seal", size, n)),
                 ("AES-256-GCM", "Python cryptography (raw bytes)", lambda: python_rate(args.python, "aes", size, n)),
+                ("AES-256-GCM", "Python cryptography nonce + ct", lambda: python_rate(args.python, "aes-sealed", size, n)),
                 ("AES-256-GCM", "Python cryptography + envelope", lambda: python_rate(args.python, "aes-envelope", size, n)),
                 ("SHA-256", "tusk hash()", lambda: tusk_rate(env, scratch, TUSK_SHA, "tusk-sha", size, n)),
                 ("SHA-256", "Python cryptography", lambda: python_rate(args.python, "sha-cryptography", size, n)),
@@ -177,6 +191,8 @@ def main() -> None:
         for ours, theirs in (
             ("tusk @encrypt (envelope)", "Python cryptography (raw bytes)"),
             ("tusk @encrypt (envelope)", "Python cryptography + envelope"),
+            ("tusk @encryption.seal (bytes)", "Python cryptography (raw bytes)"),
+            ("tusk @encryption.seal (bytes)", "Python cryptography nonce + ct"),
             ("tusk hash()", "Python cryptography"),
             ("tusk hash()", "Python hashlib"),
         ):

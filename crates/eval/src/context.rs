@@ -159,6 +159,15 @@ pub fn arg_str(args: &[Value], index: usize) -> Result<&str, RuntimeError> {
     }
 }
 
+/// Argument `index` as a byte string.
+pub fn arg_bytes(args: &[Value], index: usize) -> Result<&[u8], RuntimeError> {
+    match args.get(index) {
+        Some(Value::Bytes(bytes)) => Ok(bytes.as_slice()),
+        Some(other) => Err(wrong_type(index, "bytes", other)),
+        None => Err(RuntimeError::argument(index, format!("argument {} is missing", index + 1))),
+    }
+}
+
 /// Argument `index` as a function.
 pub fn arg_function(args: &[Value], index: usize) -> Result<&Value, RuntimeError> {
     match args.get(index) {

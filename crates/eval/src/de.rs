@@ -67,6 +67,7 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de> {
             Value::Int(n) => visitor.visit_i64(*n),
             Value::Float(x) => visitor.visit_f64(*x),
             Value::Str(s) => visitor.visit_borrowed_str(s.as_str()),
+            Value::Bytes(bytes) => visitor.visit_borrowed_bytes(bytes.as_slice()),
             Value::Array(items) => with_stack(|| {
                 visitor.visit_seq(Items { items: items.iter().filter(|item| !item.is_function()).collect(), index: 0 })
             }),
@@ -105,12 +106,20 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de> {
         }
     }
 
+    /// A byte string read as a sequence gives its bytes as numbers (`Vec<u8>`).
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
+        match self.0 {
+            Value::Bytes(bytes) => visitor.visit_seq(de::value::SeqDeserializer::new(bytes.iter().copied())),
+            _ => self.deserialize_any(visitor),
+        }
+    }
+
     fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, DeError> {
         visitor.visit_newtype_struct(self)
     }
 
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit unit_struct seq tuple
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit unit_struct tuple
         tuple_struct map struct identifier ignored_any
     }
 }

@@ -23,7 +23,7 @@ use crate::options::Limits;
 use crate::output::TextBuilder;
 use crate::registry::{DirectCall, Loaded};
 use crate::runtime::Runtime;
-use crate::value::{Key, Object, Value};
+use crate::value::{Bytes, Key, Object, Value};
 
 type Args = SmallVec<[Value; 4]>;
 
@@ -594,7 +594,7 @@ impl<'r> Interpreter<'r> {
         location: Location,
     ) -> Result<Value, RuntimeError> {
         let value = binary_op(op, left, right).map_err(|error| error.at(location))?;
-        if matches!(value, Value::Str(_) | Value::Array(_)) {
+        if matches!(value, Value::Str(_) | Value::Bytes(_) | Value::Array(_)) {
             return self.check_size(value, location);
         }
         Ok(value)
@@ -658,6 +658,13 @@ impl<'r> Interpreter<'r> {
             Value::Str(s) if s.len() > self.limits.max_string_bytes => {
                 Err(RuntimeError::new(RuntimeErrorKind::LimitExceeded {
                     what: "string size",
+                    limit: self.limits.max_string_bytes as u64,
+                })
+                .at(location))
+            }
+            Value::Bytes(bytes) if bytes.len() > self.limits.max_string_bytes => {
+                Err(RuntimeError::new(RuntimeErrorKind::LimitExceeded {
+                    what: "bytes size",
                     limit: self.limits.max_string_bytes as u64,
                 })
                 .at(location))
@@ -974,6 +981,7 @@ fn compare(op: BinaryOp, left: &Value, right: &Value) -> Result<Value, RuntimeEr
     let ordering = match (left, right) {
         (Value::Int(a), Value::Int(b)) => a.cmp(b),
         (Value::Str(a), Value::Str(b)) => a.as_str().cmp(b.as_str()),
+        (Value::Bytes(a), Value::Bytes(b)) => a.as_slice().cmp(b.as_slice()),
         _ => match (left.as_f64(), right.as_f64()) {
             (Some(a), Some(b)) => match a.partial_cmp(&b) {
                 Some(ordering) => ordering,
@@ -1019,6 +1027,7 @@ pub(crate) fn binary_op(op: BinaryOp, left: &Value, right: &Value) -> Result<Val
                 text.push(right);
                 Ok(Value::Str(text.finish()))
             }
+            (Value::Bytes(a), Value::Bytes(b)) => Ok(Value::Bytes(Bytes::from([a.as_slice(), b.as_slice()].concat()))),
             (Value::Array(a), Value::Array(b)) => {
                 let mut items = Vec::with_capacity(a.len() + b.len());
                 items.extend(a.iter().cloned());
@@ -1103,8 +1112,8 @@ pub(crate) fn member(value: &Value, key: &str) -> Result<Value, RuntimeError> {
     }
 }
 
-/// `value[index]`: arrays, strings and ranges by integer (negative counts from the end),
-/// objects by string.
+/// `value[index]`: arrays, strings, byte strings (a byte: an int 0-255) and ranges by
+/// integer (negative counts from the end), objects by string.
 pub(crate) fn index_value(value: &Value, index: &Value) -> Result<Value, RuntimeError> {
     let position = |i: i64, len: usize| -> Result<usize, RuntimeError> {
         let resolved = if i < 0 { i.checked_add(len as i64) } else { Some(i) };
@@ -1120,6 +1129,7 @@ pub(crate) fn index_value(value: &Value, index: &Value) -> Result<Value, Runtime
             let at = position(*i, count)?;
             Ok(Value::string(&s.chars().nth(at).map(String::from).unwrap_or_default()))
         }
+        (Value::Bytes(bytes), Value::Int(i)) => Ok(Value::Int(i64::from(bytes[position(*i, bytes.len())?]))),
         (Value::Range(start, end), Value::Int(i)) => {
             let len = end.saturating_sub(*start).max(0) as usize;
             Ok(Value::Int(start + position(*i, len)? as i64))

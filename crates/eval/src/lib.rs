@@ -27,7 +27,9 @@ mod value;
 
 // Re-exports are the crate's API (semver-relevant).
 pub use crate::cache_store::CacheStore;
-pub use crate::context::{CallContext, arg_function, arg_int, arg_number, arg_object, arg_str, expect_arity};
+pub use crate::context::{
+    CallContext, arg_bytes, arg_function, arg_int, arg_number, arg_object, arg_str, expect_arity,
+};
 pub use crate::core::Core;
 pub use crate::core::json::{from_json, from_json_text};
 pub use crate::de::{DeError, from_value};
@@ -36,14 +38,14 @@ pub use crate::function::{Function, NativeFn, NativeFunction};
 pub use crate::module::Module;
 pub use crate::object::Object;
 pub use crate::options::{Limits, Mode, Options};
-pub use crate::output::{format_float, to_display, write_json};
+pub use crate::output::{base64_text, bytes_display, format_float, to_display, write_json};
 pub use crate::registry::{
     DeferredSymbols, DirectCall, Implementation, LazyLoader, Plugin, Registrar, Registry, RegistryError, Symbol,
     SymbolDoc, SymbolKind, SymbolSpec, Thunk, ThunkFn,
 };
 pub use crate::runtime::{Compiled, Evaluation, Failure, LineOutcome, Printer, Runtime, Session};
 pub use crate::stdlib::Std;
-pub use crate::value::{Foreign, Key, Text, Value};
+pub use crate::value::{Bytes, Foreign, Key, Text, Value};
 
 #[cfg(test)]
 mod tests;

@@ -23,6 +23,10 @@ impl Serialize for Value {
                 format_float(*x)
             ))),
             Value::Str(s) => serializer.serialize_str(s),
+            // Text formats have no byte strings: there the bytes are standard base64 text
+            // (JSON, TOML); binary serializers take them as they are.
+            Value::Bytes(bytes) if serializer.is_human_readable() => serializer.serialize_str(&base64_text(bytes)),
+            Value::Bytes(bytes) => serializer.serialize_bytes(bytes),
             Value::Array(items) => with_stack(|| {
                 let mut seq = serializer.serialize_seq(None)?;
                 for item in items.iter().filter(|item| !item.is_function()) {
@@ -83,6 +87,12 @@ impl JsonWriter {
                 ));
             }
             Value::Str(text) => push_json_string(&mut self.buffer, text),
+            Value::Bytes(bytes) => {
+                // Base64 needs no escaping.
+                self.buffer.push(b'"');
+                self.buffer.extend_from_slice(base64_text(bytes).as_bytes());
+                self.buffer.push(b'"');
+            }
             // The stack is checked once per container, not once per item.
             Value::Array(items) => with_stack(|| {
                 self.buffer.push(b'[');
@@ -326,6 +336,7 @@ fn write_display(value: &Value, out: &mut String, quoted: bool) {
         Value::Float(x) => out.push_str(&format_float(*x)),
         Value::Str(s) if quoted => out.push_str(&serde_json::to_string(s.as_str()).unwrap_or_default()),
         Value::Str(s) => out.push_str(s),
+        Value::Bytes(bytes) => out.push_str(&bytes_display(bytes)),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -354,6 +365,38 @@ fn write_display(value: &Value, out: &mut String, quoted: bool) {
         },
         Value::Foreign(foreign) => out.push_str(&format!("<{}>", foreign.type_name)),
     }
+}
+
+/// The standard base64 text (with padding) of `bytes`: how documents write byte strings.
+pub fn base64_text(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// How a byte string displays: `b"…"` with printable ASCII as it is and every other byte as
+/// an escape (`\n`, `\r`, `\t`, `\\`, `\"`, `\xNN`), so that binary data stays readable
+/// and never disturbs a terminal.
+pub fn bytes_display(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() + 3);
+    out.push_str("b\"");
+    for &byte in bytes {
+        match byte {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x20..=0x7e => out.push(char::from(byte)),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push_str("\\x");
+                out.push(char::from(HEX[usize::from(byte >> 4)]));
+                out.push(char::from(HEX[usize::from(byte & 15)]));
+            }
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Floats print with a fraction or an exponent (`1.0`, `2.5`, `1e300`), never as integers.

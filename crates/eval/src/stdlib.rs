@@ -1,6 +1,7 @@
 //! The `std` plugin: the language's built-in functions. Collection functions take the
 //! collection first; ranges are iterated without being materialised.
 
+mod bytes;
 mod collections;
 mod misc;
 mod numbers;
@@ -18,7 +19,13 @@ impl Plugin for Std {
 
     fn register(&self, registrar: &mut Registrar<'_>) -> Result<(), RegistryError> {
         // Not in this list means not registered.
-        for spec in collections::specs().into_iter().chain(numbers::specs()).chain(text::specs()).chain(misc::specs()) {
+        for spec in collections::specs()
+            .into_iter()
+            .chain(numbers::specs())
+            .chain(text::specs())
+            .chain(misc::specs())
+            .chain(bytes::specs())
+        {
             registrar.add(spec)?;
         }
         Ok(())

@@ -785,3 +785,80 @@ fn recursive_entries_and_one_character_separators() {
     assert_eq!(expr("replace(\"a=1;b=2\", \"=\", \":\")"), "a:1;b:2");
     assert_eq!(expr("replace(\"aébé\", \"é\", \"--\")"), "a--b--");
 }
+
+#[test]
+fn byte_strings_index_compare_join_and_iterate() {
+    assert_eq!(expr("bytes(\"hé\\n\")"), "b\"h\\xc3\\xa9\\n\"");
+    assert_eq!(expr("bytes([34, 92, 9, 13, 0, 127, 126])"), "b\"\\\"\\\\\\t\\r\\x00\\x7f~\"");
+    assert_eq!(expr("type_of(bytes(\"\"))"), "bytes");
+    assert_eq!(expr("len(bytes(\"hé\"))"), "3");
+    assert_eq!(expr("bytes(\"hé\")[1]"), "195");
+    assert_eq!(expr("bytes(\"hé\")[-1]"), "169");
+    assert_eq!(expr("bytes(\"ab\") + bytes([0])"), "b\"ab\\x00\"");
+    assert_eq!(expr("bytes(\"ab\") == bytes([97, 98])"), "true");
+    assert_eq!(expr("bytes(\"ab\") != bytes(\"ab\")"), "false");
+    assert_eq!(expr("bytes(\"ab\") == \"ab\""), "false");
+    assert_eq!(expr("bytes(\"ab\") < bytes(\"b\")"), "true");
+    assert_eq!(expr("bytes([1, 2]) > bytes([1])"), "true");
+    assert_eq!(expr("bool(bytes(\"\"))"), "false");
+    assert_eq!(expr("bool(bytes([0]))"), "true");
+    assert_eq!(expr("map(bytes(\"AB\"), b => b + 1)"), "[66, 67]");
+    assert_eq!(expr("[bytes(\"x\")]"), "[b\"x\"]");
+    assert_eq!(expr("\"v=\" + bytes(\"x\")"), "v=b\"x\"");
+    assert_eq!(expr("bytes(bytes(\"x\"))"), "b\"x\"");
+    // A byte string is as wide as a string: three words.
+    assert_eq!(std::mem::size_of::<Value>(), 24);
+}
+
+#[test]
+fn byte_strings_convert_to_and_from_text() {
+    assert_eq!(expr("utf8(bytes(\"hé\"))"), "hé");
+    assert_eq!(expr("hex(bytes([0, 15, 171, 255]))"), "000fabff");
+    assert_eq!(expr("hex(bytes(\"\"))"), "");
+    assert_eq!(expr("from_hex(\"000FabfF\") == bytes([0, 15, 171, 255])"), "true");
+    assert_eq!(expr("base64(bytes([0, 1, 254, 255, 104, 105]))"), "AAH+/2hp");
+    assert_eq!(expr("base64(bytes(\"tusk\"))"), "dHVzaw==");
+    assert_eq!(expr("utf8(from_base64(\"dHVzaw==\"))"), "tusk");
+    assert_eq!(expr("utf8(from_base64(\"dHVzaw\"))"), "tusk");
+    assert_eq!(expr("from_base64(\"\")"), "b\"\"");
+}
+
+#[test]
+fn byte_string_errors_say_what_is_wrong() {
+    let error = fail("r: utf8(bytes([104, 255, 105]))\n");
+    assert!(error.contains("the bytes are not UTF-8 text: byte 1 (0xff) starts no valid character"), "{error}");
+    let error = fail("r: bytes([1, 256])\n");
+    assert!(error.contains("item 1 is 256, not a byte (0 to 255)"), "{error}");
+    let error = fail("r: bytes([1, \"2\"])\n");
+    assert!(error.contains("item 1 is string, not a byte (an int 0 to 255)"), "{error}");
+    let error = fail("r: bytes(1.5)\n");
+    assert!(error.contains("argument 1 must be a string, an array of ints 0 to 255, or bytes, not float"), "{error}");
+    let error = fail("r: from_hex(\"abc\")\n");
+    assert!(error.contains("hexadecimal text has two digits a byte, but this one is 3 bytes long (odd)"), "{error}");
+    let error = fail("r: from_hex(\"0é0\")\n");
+    assert!(error.contains("'é' at byte 1 is not a hexadecimal digit"), "{error}");
+    let error = fail("r: from_hex(\"zz\")\n");
+    assert!(error.contains("'z' at byte 0 is not a hexadecimal digit"), "{error}");
+    let error = fail("r: from_base64(\"ab!d\")\n");
+    assert!(error.contains("the text is not standard base64: '!' at byte 2 is not a base64 character"), "{error}");
+    let error = fail("r: from_base64(\"a\")\n");
+    assert!(error.contains("the text is not standard base64: "), "{error}");
+    let error = fail("r: hex(\"ab\")\n");
+    assert!(error.contains("argument 1 must be bytes, not string"), "{error}");
+    let error = fail("r: bytes(\"a\") + 1\n");
+    assert!(error.contains("cannot apply `+` to bytes and int"), "{error}");
+    let error = fail("r: bytes(\"a\")[1]\n");
+    assert!(error.contains("index 1 is out of bounds for length 1"), "{error}");
+    let error = fail("r: bytes(\"a\") < \"b\"\n");
+    assert!(error.contains("cannot apply `<` to bytes and string"), "{error}");
+}
+
+#[test]
+fn byte_strings_serialize_as_base64_and_read_back_through_serde() {
+    assert_eq!(eval_json("b: bytes([0, 1, 254, 255, 104, 105])\n"), r#"{"b":"AAH+/2hp"}"#);
+    let mut pretty = Vec::new();
+    crate::write_json(&Value::bytes(&[0, 1, 254, 255, 104, 105]), false, &mut pretty).unwrap();
+    assert_eq!(String::from_utf8(pretty).unwrap(), "\"AAH+/2hp\"");
+    let bytes: Vec<u8> = crate::from_value(&Value::bytes(&[7, 8])).unwrap();
+    assert_eq!(bytes, [7, 8]);
+}

@@ -34,6 +34,55 @@ impl Text {
     }
 }
 
+/// Byte-string values: one shared, immutable allocation, cloned by a reference count.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Bytes(Rc<[u8]>);
+
+impl Bytes {
+    /// A byte string with these bytes (one copy).
+    pub fn new(bytes: &[u8]) -> Bytes {
+        Bytes(Rc::from(bytes))
+    }
+
+    /// The bytes.
+    #[inline]
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<Vec<u8>> for Bytes {
+    /// Takes the vector's bytes (`Rc<[u8]>` needs its own allocation for the counts: one copy).
+    fn from(bytes: Vec<u8>) -> Bytes {
+        Bytes(Rc::from(bytes))
+    }
+}
+
+impl From<Rc<[u8]>> for Bytes {
+    fn from(bytes: Rc<[u8]>) -> Bytes {
+        Bytes(bytes)
+    }
+}
+
+impl From<&[u8]> for Bytes {
+    fn from(bytes: &[u8]) -> Bytes {
+        Bytes::new(bytes)
+    }
+}
+
+impl fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::output::bytes_display(self))
+    }
+}
+
 /// Two decimal digits for each number below 100: integers are formatted two digits a step.
 const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 2021222324252627282930313233343536373839\
@@ -146,6 +195,8 @@ pub enum Value {
     Float(f64),
     /// A UTF-8 string.
     Str(Text),
+    /// A byte string (immutable): binary data, file contents, digests, ciphertexts.
+    Bytes(Bytes),
     /// An array (copy on write).
     Array(Rc<Vec<Value>>),
     /// An ordered map with string keys (copy on write).
@@ -258,6 +309,7 @@ impl Value {
             Value::Int(_) => "int",
             Value::Float(_) => "float",
             Value::Str(_) => "string",
+            Value::Bytes(_) => "bytes",
             Value::Array(_) => "array",
             Value::Object(_) => "object",
             Value::Range(..) => "range",
@@ -269,6 +321,19 @@ impl Value {
     /// A string value.
     pub fn string(text: &str) -> Value {
         Value::Str(Text::new(text))
+    }
+
+    /// A byte-string value (one copy of `bytes`).
+    pub fn bytes(bytes: &[u8]) -> Value {
+        Value::Bytes(Bytes::new(bytes))
+    }
+
+    /// The bytes of a byte-string value.
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Bytes(bytes) => Some(bytes.as_slice()),
+            _ => None,
+        }
     }
 
     /// An array value.
@@ -322,7 +387,7 @@ impl Value {
         }
     }
 
-    /// Truthiness: `false`, `null`, `0`, `0.0`, `""`, `[]` and `{}` are false.
+    /// Truthiness: `false`, `null`, `0`, `0.0`, `""`, empty bytes, `[]` and `{}` are false.
     pub fn is_truthy(&self) -> bool {
         match self {
             Value::Null => false,
@@ -330,6 +395,7 @@ impl Value {
             Value::Int(n) => *n != 0,
             Value::Float(x) => *x != 0.0,
             Value::Str(s) => !s.is_empty(),
+            Value::Bytes(bytes) => !bytes.is_empty(),
             Value::Array(items) => !items.is_empty(),
             Value::Object(object) => !object.is_empty(),
             Value::Range(start, end) => start < end,
@@ -384,6 +450,7 @@ impl Value {
             (Value::Float(a), Value::Float(b)) => a == b,
             (Value::Int(a), Value::Float(b)) | (Value::Float(b), Value::Int(a)) => (*a as f64) == *b,
             (Value::Str(a), Value::Str(b)) => a == b,
+            (Value::Bytes(a), Value::Bytes(b)) => a == b,
             (Value::Array(a), Value::Array(b)) => {
                 Rc::ptr_eq(a, b)
                     || (a.len() == b.len() && with_stack(|| a.iter().zip(b.iter()).all(|(x, y)| x.deep_eq(y))))
@@ -455,6 +522,12 @@ impl From<String> for Value {
 impl From<Vec<Value>> for Value {
     fn from(items: Vec<Value>) -> Value {
         Value::array(items)
+    }
+}
+
+impl From<Bytes> for Value {
+    fn from(bytes: Bytes) -> Value {
+        Value::Bytes(bytes)
     }
 }
 

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use tusk_eval::isolate::{ParallelError, ParallelItems};
-use tusk_eval::{CallContext, Foreign, Key, Object, RuntimeError, Text, Value};
+use tusk_eval::{Bytes, CallContext, Foreign, Key, Object, RuntimeError, Text, Value};
 use tusk_plugin_abi::{
     CallFn, ENTRY_SYMBOL, ErrorOut, LeanCallFn, PluginDescriptor, StrRef, TValue, error_kind, foreign_thread_error,
     status, tag,
@@ -314,6 +314,7 @@ impl Backend for InProcess {
             Value::Array(_) => Shape::Array,
             Value::Object(_) => Shape::Object,
             Value::Func(_) => Shape::Function,
+            Value::Bytes(bytes) => Shape::Bytes(bytes),
             Value::Foreign(foreign) => match foreign.data.downcast_ref::<PluginObject>() {
                 Some(object) if std::ptr::eq(object.owner, context) => Shape::PluginObject(object.id),
                 _ => Shape::Opaque,
@@ -339,6 +340,15 @@ impl Backend for InProcess {
 
     fn string(text: &str) -> Value {
         Value::Str(Text::from(text))
+    }
+
+    fn bytes(data: &[u8]) -> Value {
+        Value::bytes(data)
+    }
+
+    fn bytes_buffer(len: usize) -> (Value, *mut u8) {
+        let (bytes, data) = tusk_plugin_hostapi::zeroed_bytes(len);
+        (Value::Bytes(Bytes::from(bytes)), data)
     }
 
     fn array(items: Vec<Value>) -> Value {
@@ -1016,6 +1026,44 @@ mod tests {
         assert!(matches!(lean_answer(entry, 2), Ok(Value::Range(1, 5))));
         let Err(failure) = lean_answer(entry, 1) else { panic!("the entry fails with one argument") };
         assert_eq!((failure.status, failure.argument, failure.message.as_str()), (status::ERROR, Some(0), "lean no"));
+    }
+
+    #[test]
+    fn byte_strings_are_lent_to_a_current_plugin_and_opaque_to_one_older_than_abi_1_7() {
+        let host = leak_context("bytes", Rc::new(NoServices));
+        let value = Value::bytes(&[1, 2, 3]);
+        let mut temporaries = tusk_plugin_hostapi::Temporaries::new();
+        // An argument is lent as a view of the host's bytes, without a handle.
+        let lent = host.give(&value, Some(&mut temporaries));
+        assert_eq!((lent.tag, lent.a, lent.b), (tag::BYTES_REF, value.as_bytes().unwrap().as_ptr() as u64, 3));
+        assert!(temporaries.is_empty());
+        // Kept (inside a container, or made by the plugin), it is a handle the plugin can read.
+        let kept = host.give(&value, None);
+        assert_eq!(kept.tag, tag::BYTES);
+        let mut view = StrRef::EMPTY;
+        // SAFETY: `kept` is a live handle of this context, `view` a valid out-pointer.
+        assert_eq!(unsafe { (host.api().bytes_view)(host.api().context, &kept, &mut view) }, status::OK);
+        // SAFETY: the view is valid while `kept` lives.
+        assert_eq!(unsafe { std::slice::from_raw_parts(view.ptr, view.len) }, [1, 2, 3]);
+        // SAFETY: `kept` carries the reference this call consumes.
+        assert!(unsafe { host.take(&kept) }.deep_eq(&value));
+
+        // A plugin built for ABI 1.6 has no byte strings: it gets an opaque handle, which it can
+        // give back unchanged, and which it cannot read as bytes.
+        host.set_plugin_abi_minor(6);
+        let lent = host.give(&value, Some(&mut temporaries));
+        assert_eq!(lent.tag, tag::OPAQUE);
+        assert_eq!(temporaries.len(), 1);
+        // SAFETY: as above.
+        assert_eq!(unsafe { (host.api().bytes_view)(host.api().context, &lent, &mut view) }, status::INVALID);
+        // SAFETY: `lent` is the plugin's result here; a handle the call holds, retained for it.
+        let back = unsafe {
+            (host.api().retain)(host.api().context, &lent);
+            host.take(&lent)
+        };
+        assert!(back.deep_eq(&value));
+        host.release_all(temporaries);
+        assert_eq!(host.live_handles(), 0);
     }
 
     /// Host services that allow nothing (the lean entry's test makes no callback).

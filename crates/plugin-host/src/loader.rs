@@ -439,6 +439,7 @@ pub fn load_with_record(
     }
     let host = ffi::leak_context(expected.name, services.clone());
     host.backend().set_descriptor(descriptor);
+    host.set_plugin_abi_minor(info.abi_minor);
     let running = crash::running(CrashNote::new(expected.name, "its initialize"));
     let initialised = ffi::init(descriptor, host, config_json);
     drop(running);

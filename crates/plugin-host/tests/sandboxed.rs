@@ -493,3 +493,28 @@ fn the_sandbox_flags_override_trust() {
     assert_ne!(forced.pid(), std::process::id());
     assert_eq!(forced.host.loaded()[0].mode(), ExecutionMode::Sandboxed);
 }
+
+#[test]
+fn byte_strings_cross_both_ways_sandboxed_and_in_process() {
+    let mut sandboxed = fixture(|_, _| {});
+    let mut native = fixture(trusted("sandbox_fixture"));
+    for setup in [&mut sandboxed, &mut native] {
+        assert_eq!(
+            setup.value("@sb.bytes_info(bytes([1, 2, 250]))"),
+            r#"{"type":"bytes","len":3,"sum":253,"truthy":true}"#
+        );
+        assert_eq!(setup.value("@sb.bytes_info(bytes(\"\"))"), r#"{"type":"bytes","len":0,"sum":0,"truthy":false}"#);
+        // Made in the plugin, in place and by copy, and read back by the script.
+        assert_eq!(setup.value("hex(@sb.fill_bytes(5))"), "\"0001020304\"");
+        assert_eq!(setup.value("len(@sb.fill_bytes(70000)) + @sb.fill_bytes(70000)[69999]"), "70111");
+        assert_eq!(setup.value("type_of(@sb.fill_bytes(0)) + str(len(@sb.fill_bytes(0)))"), "\"bytes0\"");
+        assert_eq!(setup.value("hex(@sb.reverse_bytes(from_hex(\"00ff10\")))"), "\"10ff00\"");
+        assert_eq!(setup.value("map(@sb.bytes_pair(bytes(\"ab\")), hex)"), r#"["6162","0102ff"]"#);
+        assert_eq!(setup.value("@sb.echo(bytes([0, 255])) == bytes([0, 255])"), "true");
+        assert_eq!(setup.value("hex(@sb.echo([bytes([7]), {k: bytes([8, 9])}])[1].k)"), "\"0809\"");
+        // A borrowed byte string kept past its call is the plugin's own copy.
+        setup.eval("a: @sb.stash(bytes([4, 5]))\n").unwrap();
+        assert_eq!(setup.value("hex(@sb.unstash())"), "\"0405\"");
+        assert_eq!(setup.error("@sb.bytes_info(\"text\")"), "@sb.bytes_info: expected bytes, got string");
+    }
+}

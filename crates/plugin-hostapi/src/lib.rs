@@ -53,6 +53,9 @@ pub enum Shape<'a> {
     Range(i64, i64),
     /// A string, lent without a copy to the call it is an argument of.
     Str(&'a str),
+    /// A byte string, lent without a copy to the call it is an argument of (ABI 1.7; an older
+    /// plugin gets it as an `OPAQUE` handle).
+    Bytes(&'a [u8]),
     /// An array.
     Array,
     /// An object.
@@ -178,6 +181,11 @@ pub trait Backend: Sized + 'static {
     fn range(start: i64, end: i64) -> Self::Value;
     /// A string value.
     fn string(text: &str) -> Self::Value;
+    /// A byte string holding a copy of `data`.
+    fn bytes(data: &[u8]) -> Self::Value;
+    /// A byte string of `len` zero bytes, and a pointer to its bytes through which the plugin
+    /// fills it before the value is used (the value must be the only reference to them).
+    fn bytes_buffer(len: usize) -> (Self::Value, *mut u8);
     /// An array value.
     fn array(items: Vec<Self::Value>) -> Self::Value;
     /// An object value; a later key replaces an earlier one's value, in the earlier's place.
@@ -265,6 +273,8 @@ pub struct Context<B: Backend> {
     /// until the outermost call that gave them returns: a handle from an earlier epoch cannot
     /// be called. (The runner never starts an epoch: the host checks its script values.)
     epoch: Cell<u64>,
+    /// The ABI minor the plugin was built for: values of later tags reach it as `OPAQUE`.
+    plugin_abi_minor: Cell<u32>,
     backend: B,
 }
 
@@ -278,10 +288,18 @@ impl<B: Backend> Context<B> {
             handles: RefCell::new(HandleTable::default()),
             error_text: RefCell::new((String::new(), String::new())),
             epoch: Cell::new(0),
+            plugin_abi_minor: Cell::new(ABI_MINOR),
             backend,
         }));
         context.api.context = (context as *mut Context<B>).cast::<c_void>();
         context
+    }
+
+    /// Records the ABI minor the plugin was built for (from its info record), before the
+    /// plugin gets any value: a plugin older than 1.7 gets byte strings as `OPAQUE` handles,
+    /// which it can keep and give back but not read.
+    pub fn set_plugin_abi_minor(&self, minor: u32) {
+        self.plugin_abi_minor.set(minor);
     }
 
     /// The table to hand to the plugin's `init`.
@@ -330,6 +348,11 @@ impl<B: Backend> Context<B> {
                 return scalar(tag::STR, text.as_ptr() as u64, text.len() as u64);
             }
             Shape::Str(_) => (tag::STRING, 0),
+            Shape::Bytes(_) if self.plugin_abi_minor.get() < 7 => (tag::OPAQUE, 0),
+            Shape::Bytes(data) if temporaries.is_some() => {
+                return scalar(tag::BYTES_REF, data.as_ptr() as u64, data.len() as u64);
+            }
+            Shape::Bytes(_) => (tag::BYTES, 0),
             Shape::Array => (tag::ARRAY, 0),
             Shape::Object => (tag::OBJECT, 0),
             Shape::Function => (tag::FUNCTION, 0),
@@ -361,8 +384,8 @@ impl<B: Backend> Context<B> {
     ///
     /// # Safety
     ///
-    /// A `STR` value's pointer and length must name text that is valid for the duration of
-    /// this call (as the plugin's arguments and results are).
+    /// A `STR` or `BYTES_REF` value's pointer and length must name memory that is valid for
+    /// the duration of this call (as the plugin's arguments and results are).
     pub unsafe fn take(&self, raw: &TValue) -> B::Value {
         match raw.tag {
             tag::BOOL => B::bool(raw.a != 0),
@@ -371,6 +394,8 @@ impl<B: Backend> Context<B> {
             // SAFETY: the caller's contract.
             tag::STR => B::string(&unsafe { text_view(StrRef { ptr: raw.a as *const u8, len: raw.b as usize }) }),
             tag::RANGE => B::range(raw.a as i64, raw.b as i64),
+            // SAFETY: the caller's contract (as for `STR`).
+            tag::BYTES_REF => B::bytes(unsafe { bytes_at(raw.a as *const u8, raw.b as usize) }),
             _ if is_handle(raw) => {
                 let (value, released) = {
                     let mut handles = self.handles.borrow_mut();
@@ -450,7 +475,30 @@ impl<B: Backend> Context<B> {
 }
 
 fn is_handle(value: &TValue) -> bool {
-    matches!(value.tag, tag::STRING | tag::ARRAY | tag::OBJECT | tag::FUNCTION | tag::OPAQUE | tag::PLUGIN_OBJECT)
+    value.is_handle()
+}
+
+/// A new shared byte string of `len` zero bytes and a pointer to them, for the plugin to fill
+/// ([`Backend::bytes_buffer`] of both backends): one allocation, zeroed in place (the
+/// iterator's length is known, so the `Rc` is allocated once and written directly).
+pub fn zeroed_bytes(len: usize) -> (std::rc::Rc<[u8]>, *mut u8) {
+    let mut bytes: std::rc::Rc<[u8]> = std::iter::repeat_n(0u8, len).collect();
+    let data = std::rc::Rc::get_mut(&mut bytes).map_or(std::ptr::null_mut(), |bytes| bytes.as_mut_ptr());
+    (bytes, data)
+}
+
+/// The `len` bytes at `data` (none when `len` is 0, whatever the pointer).
+///
+/// # Safety
+///
+/// Unless `len` is 0, `data` must point at `len` readable bytes that stay valid and unchanged
+/// for `'a`.
+unsafe fn bytes_at<'a>(data: *const u8, len: usize) -> &'a [u8] {
+    if len == 0 || data.is_null() {
+        return &[];
+    }
+    // SAFETY: the caller's contract; `len` is not 0 and `data` not null.
+    unsafe { std::slice::from_raw_parts(data, len) }
 }
 
 /// Copies a text out of the plugin's memory (lossily, should it not be UTF-8).
@@ -622,7 +670,58 @@ fn table<B: Backend>() -> HostApi {
         map_parallel: map_parallel::<B>,
         deposit_socket: deposit_socket::<B>,
         take_socket: take_socket::<B>,
+        make_bytes: make_bytes::<B>,
+        make_bytes_buffer: make_bytes_buffer::<B>,
+        bytes_view: bytes_view::<B>,
     }
+}
+
+unsafe extern "C" fn make_bytes<B: Backend>(ctx: *mut c_void, data: *const u8, len: usize) -> TValue {
+    guarded(TValue::NULL, || {
+        let Some(cx) = context::<B>(ctx) else { return TValue::NULL };
+        if len > isize::MAX as usize {
+            return TValue::NULL;
+        }
+        // SAFETY: the plugin's bytes live for the call (the ABI's contract for `make_bytes`).
+        cx.give(&B::bytes(unsafe { bytes_at(data, len) }), None)
+    })
+}
+
+unsafe extern "C" fn make_bytes_buffer<B: Backend>(
+    ctx: *mut c_void,
+    len: usize,
+    data: *mut *mut u8,
+    out: *mut TValue,
+) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(cx) = context::<B>(ctx) else { return status::INVALID };
+        if len > isize::MAX as usize || data.is_null() || out.is_null() {
+            return status::INVALID;
+        }
+        let (value, bytes) = B::bytes_buffer(len);
+        // The handle holds the only reference to the bytes until the plugin gives it back.
+        write_out(out, cx.give(&value, None));
+        drop(value);
+        write_out(data, bytes);
+        status::OK
+    })
+}
+
+unsafe extern "C" fn bytes_view<B: Backend>(ctx: *mut c_void, value: *const TValue, out: *mut StrRef) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(cx) = context::<B>(ctx) else { return status::INVALID };
+        let Some(raw) = value_at(value) else { return status::INVALID };
+        // Only a `BYTES` handle: the same bytes given to an older plugin as `OPAQUE` stay opaque.
+        if raw.tag != tag::BYTES {
+            return status::INVALID;
+        }
+        let handles = cx.handles.borrow();
+        let Some(slot) = handles.slot(raw.a) else { return status::NOT_FOUND };
+        let Shape::Bytes(bytes) = B::shape(cx, &slot.value) else { return status::INVALID };
+        // The bytes live in the value's shared allocation, which the plugin's handle keeps alive.
+        write_out(out, StrRef { ptr: bytes.as_ptr(), len: bytes.len() });
+        status::OK
+    })
 }
 
 unsafe extern "C" fn make_string<B: Backend>(ctx: *mut c_void, text: StrRef) -> TValue {

@@ -111,6 +111,10 @@ fn failure_text(error: &ErrorOut) -> String {
 pub(crate) fn init(session: &'static Session, config_json: &str) -> Result<(), String> {
     let descriptor = descriptor().ok_or("no plugin is loaded")?;
     let context = Context::leak(Remote { session }, ());
+    // SAFETY: the descriptor points at the library's static info record (or is null).
+    if let Some(info) = unsafe { descriptor.info.as_ref() } {
+        context.set_plugin_abi_minor(info.abi_minor);
+    }
     let _ = session.context.set(context);
     let mut error = ErrorOut::EMPTY;
     ALIVE.store(true, Ordering::Release);
@@ -263,6 +267,7 @@ impl Backend for Remote {
             Local::Float(x) => Shape::Float(*x),
             Local::Range(start, end) => Shape::Range(*start, *end),
             Local::Str(text) => Shape::Str(text),
+            Local::Bytes(bytes) => Shape::Bytes(bytes),
             Local::Array(_) => Shape::Array,
             Local::Object(_) => Shape::Object,
             Local::Function(_) => Shape::Function,
@@ -289,6 +294,15 @@ impl Backend for Remote {
 
     fn string(text: &str) -> Local {
         Local::Str(Rc::from(text))
+    }
+
+    fn bytes(data: &[u8]) -> Local {
+        Local::Bytes(Rc::from(data))
+    }
+
+    fn bytes_buffer(len: usize) -> (Local, *mut u8) {
+        let (bytes, data) = tusk_plugin_hostapi::zeroed_bytes(len);
+        (Local::Bytes(bytes), data)
     }
 
     fn array(items: Vec<Local>) -> Local {

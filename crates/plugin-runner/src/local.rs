@@ -16,6 +16,7 @@ pub(crate) enum Local {
     Int(i64),
     Float(f64),
     Str(Rc<str>),
+    Bytes(Rc<[u8]>),
     Array(Rc<Vec<Local>>),
     Object(Rc<Vec<(Rc<str>, Local)>>),
     Range(i64, i64),
@@ -51,6 +52,7 @@ impl Local {
             WireValue::Int(n) => Local::Int(n),
             WireValue::Float(x) => Local::Float(x),
             WireValue::Str(text) => Local::Str(Rc::from(text)),
+            WireValue::Bytes(bytes) => Local::Bytes(Rc::from(bytes)),
             WireValue::Array(items) => {
                 Local::Array(Rc::new(items.into_iter().map(|item| Local::from_wire(item, object)).collect()))
             }
@@ -83,6 +85,7 @@ impl Local {
             Local::Int(n) => WireValue::Int(*n),
             Local::Float(x) => WireValue::Float(*x),
             Local::Str(text) => WireValue::Str(text.to_string()),
+            Local::Bytes(bytes) => WireValue::Bytes(bytes.to_vec()),
             Local::Array(items) => {
                 WireValue::Array(items.iter().map(|item| item.to_wire_at(export, depth + 1)).collect::<Result<_, _>>()?)
             }

@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::abi::{
-    ABI_MAJOR, CallReturn, ErrorOut, HostApi, InfoRecord, PluginDescriptor, StrRef, SymbolInfo, TValue, error_kind,
-    status, symbol_kind, tag,
+    ABI_MAJOR, BYTES_END, CallReturn, ErrorOut, HostApi, InfoRecord, PluginDescriptor, StrRef, SymbolInfo, TValue,
+    error_kind, status, symbol_kind, tag,
 };
 use crate::error::{ErrorKind, PluginError};
 use crate::plugin::{PluginContext, Registration, SymbolKind, TuskPlugin};
@@ -45,10 +45,11 @@ impl Value {
     ///
     /// # Safety
     ///
-    /// `raw` must be a value the host made for this plugin: a `STRING`, `ARRAY`, `OBJECT`,
-    /// `FUNCTION`, `OPAQUE` or `PLUGIN_OBJECT` handle whose reference the caller owns and gives
-    /// up (the `Value` releases it when dropped), a scalar, or a `STR` whose pointer and length
-    /// describe UTF-8 text that outlives the `Value`.
+    /// `raw` must be a value the host made for this plugin: a `STRING`, `BYTES`, `ARRAY`,
+    /// `OBJECT`, `FUNCTION`, `OPAQUE` or `PLUGIN_OBJECT` handle whose reference the caller owns
+    /// and gives up (the `Value` releases it when dropped), a scalar, a `STR` whose pointer and
+    /// length describe UTF-8 text that outlives the `Value`, or a `BYTES_REF` whose pointer and
+    /// length describe bytes that outlive it.
     #[doc(hidden)]
     pub unsafe fn from_raw(raw: TValue) -> Value {
         Value::inline(raw)
@@ -154,6 +155,80 @@ pub(crate) fn string_view(value: &Value) -> &str {
         }
         _ => "",
     }
+}
+
+/// The bytes a `BYTES_REF` or `BYTES` value holds.
+#[inline]
+pub(crate) fn bytes_view(value: &Value) -> &[u8] {
+    let raw = value.raw();
+    let text = match raw.tag {
+        tag::BYTES_REF => StrRef { ptr: raw.a as *const u8, len: raw.b as usize },
+        tag::BYTES => {
+            let host = host();
+            let mut out = StrRef::EMPTY;
+            // A `BYTES` handle comes only from a host that has `bytes_view` (ABI 1.7).
+            if !host_has(host, BYTES_END) {
+                return &[];
+            }
+            // SAFETY: `raw` is a live byte-string handle; `out` is a valid out-pointer.
+            if unsafe { (host.bytes_view)(host.context, raw, &mut out) } != status::OK {
+                return &[];
+            }
+            out
+        }
+        _ => return &[],
+    };
+    if text.len == 0 || text.ptr.is_null() {
+        return &[];
+    }
+    // SAFETY: a `BYTES_REF` is an argument borrowed from the host for the call, which outlives
+    // `value` (the condition of `Value::from_raw`); the view of a `BYTES` handle lives as long
+    // as the handle, which `value` holds.
+    unsafe { std::slice::from_raw_parts(text.ptr, text.len) }
+}
+
+/// A new byte string holding a copy of `data`: a host of ABI 1.7 or later makes a byte
+/// string; an older one, which has none, an array of the bytes as ints.
+pub(crate) fn make_bytes(data: &[u8]) -> Value {
+    let host = host();
+    if !host_has(host, BYTES_END) {
+        return make_array(data.iter().map(|&byte| Value::from(i64::from(byte))).collect());
+    }
+    // SAFETY: the host copies the bytes before returning; the result is a new byte-string
+    // handle whose reference passes to the `Value`.
+    unsafe { Value::from_raw((host.make_bytes)(host.context, data.as_ptr(), data.len())) }
+}
+
+/// A new byte string of `len` bytes that `fill` writes in place, in the host's memory (no copy
+/// on a host of ABI 1.7 or later; on an older one the bytes become an array of ints).
+pub(crate) fn make_bytes_with(len: usize, fill: impl FnOnce(&mut [u8])) -> Value {
+    let host = host();
+    if !host_has(host, BYTES_END) {
+        let mut data = vec![0u8; len];
+        fill(&mut data);
+        return make_bytes(&data);
+    }
+    let mut data: *mut u8 = std::ptr::null_mut();
+    let mut out = TValue::NULL;
+    // SAFETY: `data` and `out` are valid out-pointers.
+    let code = unsafe { (host.make_bytes_buffer)(host.context, len, &mut data, &mut out) };
+    // SAFETY: on `OK` `out` is a new byte-string handle whose reference passes to the `Value`.
+    let value = unsafe { Value::from_raw(out) };
+    if code != status::OK || (data.is_null() && len > 0) {
+        drop(value);
+        let mut data = vec![0u8; len];
+        fill(&mut data);
+        return make_bytes(&data);
+    }
+    let buffer: &mut [u8] = if len == 0 {
+        &mut []
+    } else {
+        // SAFETY: the host gave `len` writable bytes that only this plugin reaches until the
+        // handle goes back to the host, which `value` holds and `fill` cannot reach.
+        unsafe { std::slice::from_raw_parts_mut(data, len) }
+    };
+    fill(buffer);
+    value
 }
 
 pub(crate) fn make_string(text: &str) -> Value {

@@ -76,6 +76,10 @@
 //!   may send to its own threads, store, or serialize; [`OwnedValue::into_value`] turns it back
 //!   during a later call. The host refuses host-API calls from other threads with an error
 //!   naming the plugin.
+//! - Byte strings (ABI 1.7): [`Value::as_bytes`] reads one without a copy, [`Value::bytes`]
+//!   makes one (one copy into the host), and [`Value::bytes_with`] lets the plugin write a new
+//!   one in the host's memory, so large results (ciphertexts, files) are never copied. They
+//!   are not [`OwnedValue`]s: copy `as_bytes()` into a `Vec<u8>` to keep one on another thread.
 //! - Every failure is a [`PluginError`]: an [`ErrorKind`], a message, an optional hint and the
 //!   argument it is about. A panic in plugin code is caught at the boundary and reported as the
 //!   error of the call.

@@ -111,6 +111,8 @@ pub enum Kind {
     Float,
     /// UTF-8 string
     String,
+    /// byte string (ABI 1.7)
+    Bytes,
     /// array
     Array,
     /// object (ordered map with string keys)
@@ -144,6 +146,7 @@ impl Value {
             tag::INT => Kind::Int,
             tag::FLOAT => Kind::Float,
             tag::STR | tag::STRING => Kind::String,
+            tag::BYTES_REF | tag::BYTES => Kind::Bytes,
             tag::ARRAY => Kind::Array,
             tag::OBJECT => Kind::Object,
             tag::FUNCTION => Kind::Function,
@@ -162,6 +165,7 @@ impl Value {
             Kind::Int => "int",
             Kind::Float => "float",
             Kind::String => "string",
+            Kind::Bytes => "bytes",
             Kind::Array => "array",
             Kind::Object => "object",
             Kind::Function => "function",
@@ -208,6 +212,28 @@ impl Value {
         }
     }
 
+    /// The bytes, if this is a byte string. Borrowed from the host (no copy).
+    #[inline]
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self.raw.tag {
+            tag::BYTES_REF | tag::BYTES => Some(ffi::bytes_view(self)),
+            _ => None,
+        }
+    }
+
+    /// A new byte string holding a copy of `data` (one copy, into the host's memory). A host
+    /// older than ABI 1.7 has no byte strings: there it is an array of the bytes as ints.
+    pub fn bytes(data: &[u8]) -> Value {
+        ffi::make_bytes(data)
+    }
+
+    /// A new byte string of `len` bytes, written in place by `fill` into the host's memory, so
+    /// that data made for the script (a ciphertext, a file) is never copied. `fill` gets `len`
+    /// zero bytes. A host older than ABI 1.7 gets an array of ints, as with [`Value::bytes`].
+    pub fn bytes_with(len: usize, fill: impl FnOnce(&mut [u8])) -> Value {
+        ffi::make_bytes_with(len, fill)
+    }
+
     /// `start..end` (end excluded), if this is a range.
     pub fn as_range(&self) -> Option<(i64, i64)> {
         (self.raw.tag == tag::RANGE).then_some((self.raw.a as i64, self.raw.b as i64))
@@ -231,6 +257,7 @@ impl Value {
             Kind::Int => self.raw.a != 0,
             Kind::Float => f64::from_bits(self.raw.a) != 0.0,
             Kind::String => !self.as_str().unwrap_or_default().is_empty(),
+            Kind::Bytes => !self.as_bytes().unwrap_or_default().is_empty(),
             Kind::Array | Kind::Object => ffi::length(&self.raw) != 0,
             Kind::Range => (self.raw.a as i64) < (self.raw.b as i64),
             Kind::Function | Kind::PluginObject | Kind::Opaque => true,
@@ -271,9 +298,9 @@ impl Value {
                     .map(|(key, value)| Ok((key.to_string(), value.to_owned_value()?)))
                     .collect::<Result<_, PluginError>>()?,
             ),
-            Kind::Function | Kind::PluginObject | Kind::Opaque => {
+            Kind::Function | Kind::PluginObject | Kind::Opaque | Kind::Bytes => {
                 return Err(PluginError::message(format!(
-                    "a {} cannot be copied out of the interpreter (only null, bool, int, float, string, array, object and range values can)",
+                    "a {} cannot be copied out of the interpreter (only null, bool, int, float, string, array, object and range values can; `as_bytes` reads a byte string)",
                     self.type_name()
                 )));
             }
@@ -329,6 +356,8 @@ impl Clone for Value {
         match self.raw.tag {
             // A borrowed string is only valid for the call: a clone must own its text.
             tag::STR => Value::from(ffi::string_view(self)),
+            // A borrowed byte string too.
+            tag::BYTES_REF => Value::bytes(ffi::bytes_view(self)),
             _ if self.raw.is_handle() => {
                 ffi::retain(&self.raw);
                 Value::inline(self.raw)
@@ -354,6 +383,7 @@ impl fmt::Debug for Value {
             Kind::Int => write!(f, "{}", self.raw.a as i64),
             Kind::Float => write!(f, "{:?}", f64::from_bits(self.raw.a)),
             Kind::String => write!(f, "{:?}", self.as_str().unwrap_or_default()),
+            Kind::Bytes => write!(f, "b\"{}\"", self.as_bytes().unwrap_or_default().escape_ascii()),
             Kind::Range => write!(f, "{}..{}", self.raw.a as i64, self.raw.b as i64),
             Kind::Array => match self.as_array() {
                 Some(array) => f.debug_list().entries(array.iter()).finish(),
@@ -407,6 +437,20 @@ impl From<&str> for Value {
 impl From<String> for Value {
     fn from(text: String) -> Value {
         ffi::make_string(&text)
+    }
+}
+
+/// A byte string (one copy; see [`Value::bytes`]).
+impl From<&[u8]> for Value {
+    fn from(data: &[u8]) -> Value {
+        Value::bytes(data)
+    }
+}
+
+/// A byte string (one copy; see [`Value::bytes`]).
+impl From<Vec<u8>> for Value {
+    fn from(data: Vec<u8>) -> Value {
+        Value::bytes(&data)
     }
 }
 

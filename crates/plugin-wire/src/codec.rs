@@ -44,6 +44,7 @@ mod value_tag {
     pub const FUNCTION: u8 = 9;
     pub const PLUGIN_OBJECT: u8 = 10;
     pub const OPAQUE: u8 = 11;
+    pub const BYTES: u8 = 12;
 }
 
 /// Appends encoded data to a buffer.
@@ -139,6 +140,10 @@ impl Encoder<'_> {
             WireValue::Str(text) => {
                 self.byte(value_tag::STR);
                 self.str(text);
+            }
+            WireValue::Bytes(bytes) => {
+                self.byte(value_tag::BYTES);
+                self.bytes(bytes);
             }
             WireValue::Array(items) => {
                 self.byte(value_tag::ARRAY);
@@ -320,6 +325,7 @@ impl<'a> Decoder<'a> {
             value_tag::INT => WireValue::Int(self.i64()?),
             value_tag::FLOAT => WireValue::Float(self.f64()?),
             value_tag::STR => WireValue::Str(self.str()?),
+            value_tag::BYTES => WireValue::Bytes(self.bytes()?),
             value_tag::ARRAY => {
                 let count = self.count(1)?;
                 let mut items = Vec::with_capacity(count);

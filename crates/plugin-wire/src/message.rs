@@ -26,7 +26,7 @@ use crate::value::WireValue;
 
 /// Bumped whenever a message or its encoding changes; the host refuses a runner whose
 /// [`runner_hello`] names another version, and the runner an `Init` of another version.
-pub const PROTOCOL_VERSION: u32 = 8;
+pub const PROTOCOL_VERSION: u32 = 9;
 
 /// The length of [`runner_hello`].
 pub const HELLO_BYTES: usize = 5;

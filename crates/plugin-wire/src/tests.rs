@@ -13,6 +13,8 @@ fn value_sample() -> WireValue {
         ("minus one".into(), WireValue::Int(-1)),
         ("pi".into(), WireValue::Float(std::f64::consts::PI)),
         ("text".into(), WireValue::Str("héllo, wörld ✓".into())),
+        ("bytes".into(), WireValue::Bytes(vec![0, 1, 0x80, 0xff])),
+        ("no bytes".into(), WireValue::Bytes(Vec::new())),
         ("list".into(), WireValue::Array(vec![WireValue::Int(1), WireValue::Array(vec![]), WireValue::Str("".into())])),
         ("range".into(), WireValue::Range(-5, 10)),
         ("function".into(), WireValue::Function(u64::MAX)),

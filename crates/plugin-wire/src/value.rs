@@ -15,6 +15,8 @@ pub enum WireValue {
     Float(f64),
     /// UTF-8 text.
     Str(String),
+    /// A byte string (protocol 9).
+    Bytes(Vec<u8>),
     /// Items in order.
     Array(Vec<WireValue>),
     /// Entries in order (keys are unique when the host sends them).

@@ -8,7 +8,8 @@
 //! | `f64`, `f32` | `float` or `int` |
 //! | `bool` | `bool` |
 //! | `String`, `&str` (argument only) | `string` |
-//! | `Vec<T>` | `array` |
+//! | [`Bytes`], `&[u8]` (argument only) | `bytes` (`Bytes::from(vec)` makes one of a `Vec<u8>`) |
+//! | `Vec<T>` | `array` (`Vec<u8>` too: an array of ints, as for every `T`) |
 //! | `Option<T>` | `null` or a `T`; a trailing `Option` argument may be left out |
 //! | `HashMap<String, T>`, `BTreeMap<String, T>` | `object` |
 //! | [`Serde<T>`] | any value that fits `T` through serde |
@@ -19,7 +20,7 @@ use std::fmt;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tusk_eval::{Key, Object, Value};
+use tusk_eval::{Bytes, Key, Object, Value};
 
 /// Why a value did not convert to or from a Rust type.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -372,6 +373,25 @@ impl IntoValue for () {
     }
 }
 
+impl FromValue for Bytes {
+    fn expected() -> String {
+        "bytes".to_string()
+    }
+
+    fn from_value(value: &Value) -> Result<Self, ConversionError> {
+        match value {
+            Value::Bytes(bytes) => Ok(bytes.clone()),
+            other => Err(ConversionError::mismatch(Self::expected(), other)),
+        }
+    }
+}
+
+impl IntoValue for Bytes {
+    fn into_value(self) -> Value {
+        Value::Bytes(self)
+    }
+}
+
 impl FromValue for Object {
     fn expected() -> String {
         "an object".to_string()
@@ -527,6 +547,19 @@ impl Arg for &str {
 
     fn convert(value: &Value) -> Result<&str, ConversionError> {
         value.as_str().ok_or_else(|| ConversionError::mismatch(Self::expected_type(), value))
+    }
+}
+
+impl Arg for &[u8] {
+    type Item<'a> = &'a [u8];
+    const OPTIONAL: bool = false;
+
+    fn expected_type() -> String {
+        <Bytes as FromValue>::expected()
+    }
+
+    fn convert(value: &Value) -> Result<&[u8], ConversionError> {
+        value.as_bytes().ok_or_else(|| ConversionError::mismatch(Self::expected_type(), value))
     }
 }
 

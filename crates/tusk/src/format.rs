@@ -3,7 +3,8 @@
 //! Every format follows the same rules (the language reference's "result document"):
 //! functions are left out of objects and arrays (a function on its own is `null`); a range is
 //! the object `{"min": first, "max": last, "type": "range"}`; a plugin handle is the string
-//! `"<type name>"`; and a float that is infinite or NaN is an error that names its path, in every
+//! `"<type name>"`; a byte string is its standard base64 text (with padding), tagged `!!binary`
+//! in YAML, and `from_base64("…")` in TuskLang source; and a float that is infinite or NaN is an error that names its path, in every
 //! format: JSON has no such numbers, and writing `null` (or one format's own spelling) would
 //! change the value without a word. Every string is written so that it reads back as the same
 //! string, in YAML 1.1 and 1.2 readers alike.
@@ -12,7 +13,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use tusk_eval::path::Path;
-use tusk_eval::{Object, Value, format_float};
+use tusk_eval::{Object, Value, base64_text, format_float};
 
 /// A value that a format cannot write, and where it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -246,6 +247,8 @@ fn yaml_scalar(value: &Value) -> String {
         Value::Int(n) => n.to_string(),
         Value::Float(x) => yaml_float(*x),
         Value::Str(text) => yaml_string(text),
+        // Base64 text is a plain scalar in every YAML reader: letters, digits, `+`, `/`, `=`.
+        Value::Bytes(bytes) => format!("!!binary {}", base64_text(bytes)),
         Value::Foreign(foreign) => yaml_string(&format!("<{}>", foreign.type_name)),
         Value::Array(_) => "[]".to_string(),
         Value::Object(_) | Value::Range(..) => "{}".to_string(),
@@ -426,6 +429,7 @@ fn toml_value(value: &Value, path: &mut Path, layout: Layout) -> Result<String, 
         // `format_float` always writes a point or an exponent (`1.0`, `1e300`): TOML floats.
         Value::Float(x) => format_float(*x),
         Value::Str(text) => toml_string(text),
+        Value::Bytes(bytes) => toml_string(&base64_text(bytes)),
         Value::Foreign(foreign) => toml_string(&format!("<{}>", foreign.type_name)),
         Value::Range(start, end) => toml_inline_table(&Value::range_object(*start, *end), path)?,
         Value::Object(object) => toml_inline_table(object, path)?,
@@ -644,6 +648,7 @@ fn tusk_inline(value: &Value) -> Option<String> {
         // the same float.
         Value::Float(x) => format!("{x:?}"),
         Value::Str(text) => crate::edit::quote_string(text),
+        Value::Bytes(bytes) => format!("from_base64(\"{}\")", base64_text(bytes)),
         Value::Array(list) => {
             let parts: Vec<String> = items(list).map(tusk_inline).collect::<Option<_>>()?;
             format!("[{}]", parts.join(", "))

@@ -95,8 +95,8 @@ pub use tusk_diagnostics::{
     Diagnostic, Label, Location, RenderOptions, Severity, SourceId, SourceMap, Span, closest_name,
 };
 pub use tusk_eval::{
-    CallContext, Foreign, Function, Key, Limits, Mode, Object, Options, Plugin, Registrar, RegistryError, RuntimeError,
-    RuntimeErrorKind, Symbol, SymbolDoc, SymbolKind, SymbolSpec, Value, arg_function, arg_int, arg_number, arg_object,
-    arg_str, expect_arity, from_value,
+    Bytes, CallContext, Foreign, Function, Key, Limits, Mode, Object, Options, Plugin, Registrar, RegistryError,
+    RuntimeError, RuntimeErrorKind, Symbol, SymbolDoc, SymbolKind, SymbolSpec, Value, arg_bytes, arg_function, arg_int,
+    arg_number, arg_object, arg_str, expect_arity, from_value,
 };
 pub use typed::TypedFunction;

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 
 use serde::{Deserialize, Serialize};
-use tusk::{Engine, Error, RegistryError, Scope, Serde, Value};
+use tusk::{Bytes, Engine, Error, RegistryError, Scope, Serde, Value};
 
 /// The first error's message and, if any, its help.
 fn error_of(result: Result<tusk::Document, Error>) -> (String, Option<String>) {
@@ -116,6 +116,24 @@ fn compile_file_reads_once_and_resolves_paths_against_the_file() {
 struct Server {
     host: String,
     port: u16,
+}
+
+#[test]
+fn typed_functions_take_and_return_byte_strings() {
+    let mut engine = Engine::new();
+    engine.register_fn("checksum", |data: &[u8]| data.iter().map(|&b| i64::from(b)).sum::<i64>()).unwrap();
+    engine.register_fn("reversed", |data: Bytes| Bytes::from(data.iter().rev().copied().collect::<Vec<u8>>())).unwrap();
+    engine.register_fn("as_list", |data: Vec<u8>| data.len()).unwrap();
+    let document = engine
+        .eval_str("a: checksum(bytes([1, 2, 250]))\nb: hex(reversed(from_hex(\"0102ff\")))\nc: as_list([1, 2])\n")
+        .unwrap();
+    assert_eq!(json(&document), r#"{"a":253,"b":"ff0201","c":2}"#);
+    let (message, _) = error_of(engine.eval_str("a: checksum(\"text\")\n"));
+    assert_eq!(message, "checksum: argument 1 must be bytes, not string");
+    // `Vec<u8>` stays an array of ints.
+    let (message, _) = error_of(engine.eval_str("a: as_list(bytes([1]))\n"));
+    assert_eq!(message, "as_list: argument 1 must be an array (items: an integer from 0 to 255), not bytes");
+    assert_eq!(engine.function("checksum").unwrap().doc.signature, "checksum(bytes)");
 }
 
 #[test]

@@ -371,3 +371,60 @@ fn flat_paths_are_unambiguous_and_lead_back_to_their_values() {
         assert_eq!(to_json(&found, true).unwrap(), json, "{line}");
     }
 }
+
+/// A byte string with every kind of byte: base64 text with `+` and `/`, and padding.
+fn bytes_document() -> Value {
+    Engine::new()
+        .eval_str("data: bytes([0, 1, 254, 255, 104, 105, 250])\nlist: [bytes(\"\")]\n")
+        .unwrap()
+        .value()
+        .clone()
+}
+
+#[test]
+fn byte_strings_are_base64_in_json_toml_and_flat_output() {
+    let value = bytes_document();
+    let read: Json = serde_json::from_str(&to_json(&value, false).unwrap()).unwrap();
+    assert_eq!(read, json!({"data": "AAH+/2hp+g==", "list": [""]}));
+    let read: toml::Value = toml::from_str(&to_toml(&value).unwrap()).unwrap();
+    assert_eq!(toml_to_json(read), json!({"data": "AAH+/2hp+g==", "list": [""]}));
+    assert_eq!(to_flat(&value).unwrap(), "data = \"AAH+/2hp+g==\"\nlist[0] = \"\"\n");
+}
+
+#[test]
+fn byte_strings_are_binary_in_yaml() {
+    let written = to_yaml(&bytes_document()).unwrap();
+    assert_eq!(written, "data: !!binary AAH+/2hp+g==\nlist:\n  - !!binary \n");
+    // yaml-rust2 has no binary type: it keeps the tagged scalar's text.
+    let documents = yaml_rust2::YamlLoader::load_from_str(&written).unwrap();
+    assert_eq!(yaml_to_json(&documents[0], ""), json!({"data": "AAH+/2hp+g==", "list": [""]}));
+    // PyYAML reads `!!binary` as bytes: printed as lists of ints.
+    let reader = "import sys, json\ntry:\n    import yaml\nexcept ImportError:\n    sys.exit(3)\n\
+                  d = yaml.safe_load(sys.stdin.read())\nprint(json.dumps([list(d['data']), [list(b) for b in d['list']]]))";
+    let child = Command::new("python3").args(["-c", reader]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn();
+    let mut child = match child {
+        Ok(child) => child,
+        Err(error) => {
+            skip(&format!("python3 cannot be started: {error}"));
+            return;
+        }
+    };
+    child.stdin.take().unwrap().write_all(written.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    if output.status.code() == Some(3) {
+        skip("python3 has no PyYAML (`python3 -m pip install pyyaml`)");
+        return;
+    }
+    assert!(output.status.success(), "PyYAML could not read the output");
+    let read: Json = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(read, json!([[0, 1, 254, 255, 104, 105, 250], [[]]]));
+}
+
+#[test]
+fn byte_strings_read_back_from_tusk_source() {
+    let value = bytes_document();
+    let source = tusk::format::to_tusk(&value).unwrap();
+    assert!(source.contains("data: from_base64(\"AAH+/2hp+g==\")"), "{source}");
+    let again = Engine::new().eval_str(&source).unwrap().value().clone();
+    assert!(again.deep_eq(&value), "{source}");
+}

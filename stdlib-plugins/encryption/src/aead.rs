@@ -30,7 +30,7 @@ use std::cell::RefCell;
 use base64::Engine as _;
 use chacha20::ChaCha20Rng;
 use chacha20::rand_core::{Rng as _, SeedableRng as _};
-use ring::aead::{AES_256_GCM, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
+use ring::aead::{AES_256_GCM, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, Tag, UnboundKey};
 use zeroize::Zeroize as _;
 
 use crate::bytes::BASE64_URL;
@@ -127,12 +127,95 @@ impl Aead {
         Ok(buffer)
     }
 
+    /// Seals `plaintext` under a fresh random nonce into `out`, which must be exactly
+    /// [`sealed_len`] of it: `nonce || ciphertext || tag`, the plaintext copied in once and
+    /// encrypted in place (`out` is the script's byte string, so nothing is copied again).
+    pub(crate) fn seal_into(self, key: &[u8], aad: &[u8], plaintext: &[u8], out: &mut [u8]) -> Result<()> {
+        self.seal_into_with_nonce(key, &fresh_nonce()?, aad, plaintext, out)
+    }
+
+    /// [`Aead::seal_into`] under `nonce` (for known-answer tests).
+    pub(crate) fn seal_into_with_nonce(
+        self,
+        key: &[u8],
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        if out.len() != sealed_len(plaintext.len()) {
+            return Err(CryptoError::Internal(format!(
+                "a sealed buffer of {} bytes for {} bytes of data",
+                out.len(),
+                plaintext.len()
+            )));
+        }
+        let (nonce_part, rest) = out.split_at_mut(NONCE_LEN);
+        let (body, tag_part) = rest.split_at_mut(plaintext.len());
+        nonce_part.copy_from_slice(nonce);
+        body.copy_from_slice(plaintext);
+        let tag = with_key(self, key, |key| {
+            key.seal_in_place_separate_tag(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), body)
+        })?
+        .map_err(|_| CryptoError::OutOfRange("the data is too long for one message".into(), 1))?;
+        tag_part.copy_from_slice(tag.as_ref());
+        Ok(())
+    }
+
+    /// The length of the plaintext in `sealed` (`nonce || ciphertext || tag`), or the error of
+    /// a payload too short to hold a nonce and a tag.
+    pub(crate) fn opened_len(self, sealed: &[u8]) -> Result<usize> {
+        sealed.len().checked_sub(NONCE_LEN + TAG_LEN).ok_or_else(|| {
+            CryptoError::MalformedCiphertext(format!(
+                "the sealed data is cut short: {} sealed data has at least {} bytes (nonce and tag), this has {}",
+                self.script_name(),
+                NONCE_LEN + TAG_LEN,
+                sealed.len()
+            ))
+        })
+    }
+
+    /// Opens `sealed` (`nonce || ciphertext || tag`, borrowed) into `out`, which must be
+    /// [`Aead::opened_len`] long: the ciphertext is copied into `out` once and decrypted there.
+    /// On a tag mismatch `out` holds no plaintext (ring overwrites it) and the result is
+    /// [`CryptoError::DecryptionFailed`].
+    pub(crate) fn open_into(self, key: &[u8], aad: &[u8], sealed: &[u8], out: &mut [u8]) -> Result<()> {
+        let plaintext_len = self.opened_len(sealed)?;
+        if out.len() != plaintext_len {
+            return Err(CryptoError::Internal(format!(
+                "an opened buffer of {} bytes for {plaintext_len} bytes of plaintext",
+                out.len()
+            )));
+        }
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&sealed[..NONCE_LEN]);
+        let mut tag = [0u8; TAG_LEN];
+        tag.copy_from_slice(&sealed[NONCE_LEN + plaintext_len..]);
+        out.copy_from_slice(&sealed[NONCE_LEN..NONCE_LEN + plaintext_len]);
+        let opened = with_key(self, key, |key| {
+            key.open_in_place_separate_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                Tag::from(tag),
+                out,
+                0..,
+            )
+            .map(|_| ())
+        })?;
+        opened.map_err(|_| CryptoError::DecryptionFailed)
+    }
+
     /// The envelope of `plaintext` under a fresh random nonce.
     pub(crate) fn encrypt(self, key: &[u8], aad: &[u8], plaintext: &[u8]) -> Result<String> {
         let nonce = fresh_nonce()?;
         let payload = self.seal_with_nonce(key, &nonce, aad, plaintext)?;
         Ok(envelope(self.id(), &payload))
     }
+}
+
+/// The length of `nonce || ciphertext || tag` for `plaintext_len` bytes of data.
+pub(crate) const fn sealed_len(plaintext_len: usize) -> usize {
+    NONCE_LEN + plaintext_len + TAG_LEN
 }
 
 /// Nonces drawn from one seed before the generator is seeded again from the OS.
@@ -313,6 +396,13 @@ mod tests {
             let sealed = Aead::Aes256Gcm.seal_with_nonce(&hex(key), &nonce, &hex(aad), &hex(plaintext)).unwrap();
             let expected = [hex(iv), hex(ciphertext), hex(tag)].concat();
             assert_eq!(sealed, expected, "key {key}");
+            // Sealed into and opened from the script's byte strings: the same bytes.
+            let mut into = vec![0xaa; sealed_len(hex(plaintext).len())];
+            Aead::Aes256Gcm.seal_into_with_nonce(&hex(key), &nonce, &hex(aad), &hex(plaintext), &mut into).unwrap();
+            assert_eq!(into, expected, "key {key}");
+            let mut opened = vec![0xaa; Aead::Aes256Gcm.opened_len(&expected).unwrap()];
+            Aead::Aes256Gcm.open_into(&hex(key), &hex(aad), &expected, &mut opened).unwrap();
+            assert_eq!(opened, hex(plaintext));
             assert_eq!(Aead::Aes256Gcm.open(&hex(key), &hex(aad), expected).unwrap(), hex(plaintext));
         }
     }
@@ -332,6 +422,12 @@ mod tests {
         let tag = hex("1ae10b594f09e26a7e902ecbd0600691");
         let sealed = Aead::ChaCha20Poly1305.seal_with_nonce(&key, &nonce, &aad, plaintext).unwrap();
         assert_eq!(sealed, [nonce.to_vec(), ciphertext, tag].concat());
+        let mut into = vec![0; sealed_len(plaintext.len())];
+        Aead::ChaCha20Poly1305.seal_into_with_nonce(&key, &nonce, &aad, plaintext, &mut into).unwrap();
+        assert_eq!(into, sealed);
+        let mut opened = vec![0; plaintext.len()];
+        Aead::ChaCha20Poly1305.open_into(&key, &aad, &sealed, &mut opened).unwrap();
+        assert_eq!(opened, plaintext);
         assert_eq!(Aead::ChaCha20Poly1305.open(&key, &aad, sealed.clone()).unwrap(), plaintext);
     }
 
@@ -347,6 +443,22 @@ mod tests {
             }
             for len in 0..sealed.len() {
                 assert!(aead.open(&key, b"ad", sealed[..len].to_vec()).is_err(), "{len}");
+            }
+            // The same from borrowed bytes into a separate buffer.
+            for index in 0..sealed.len() {
+                let mut changed = sealed.clone();
+                changed[index] ^= 0x80;
+                let mut out = vec![0; aead.opened_len(&changed).unwrap()];
+                assert!(matches!(aead.open_into(&key, b"ad", &changed, &mut out), Err(CryptoError::DecryptionFailed)));
+            }
+            for len in 0..NONCE_LEN + TAG_LEN {
+                let Err(CryptoError::MalformedCiphertext(message)) = aead.opened_len(&sealed[..len]) else {
+                    panic!("{len} bytes opened")
+                };
+                assert!(
+                    message.contains(&format!("has at least 28 bytes (nonce and tag), this has {len}")),
+                    "{message}"
+                );
             }
             assert!(matches!(aead.open(&key, b"da", sealed.clone()), Err(CryptoError::DecryptionFailed)));
             assert!(matches!(aead.open(&[8u8; KEY_LEN], b"ad", sealed.clone()), Err(CryptoError::DecryptionFailed)));

@@ -41,6 +41,43 @@ impl<'a> Args<'a> {
         })
     }
 
+    /// Argument `index`, binary data: a byte string as it is (borrowed, no copy), or a string
+    /// in `encoding` (text as its UTF-8 bytes, uncopied).
+    pub(crate) fn data(
+        &self,
+        index: usize,
+        name: &'static str,
+        what: &'static str,
+        encoding: Encoding,
+    ) -> Result<Cow<'a, [u8]>> {
+        let value = self.values.get(index).ok_or(CryptoError::MissingArgument { name, signature: self.signature })?;
+        if let Some(bytes) = value.as_bytes() {
+            return Ok(Cow::Borrowed(bytes));
+        }
+        let text = value.as_str().ok_or(CryptoError::WrongType {
+            what: name,
+            expected: "a string or bytes",
+            found: value.type_name(),
+            argument: index,
+        })?;
+        encoding.decode(text, what, index)
+    }
+
+    /// Argument `index`, a symmetric key of `len` bytes: a byte string of that length, or a
+    /// string of base64 or hex text.
+    pub(crate) fn key(&self, index: usize, len: usize) -> Result<Cow<'a, [u8]>> {
+        let value =
+            self.values.get(index).ok_or(CryptoError::MissingArgument { name: "key", signature: self.signature })?;
+        match value.as_bytes() {
+            Some(bytes) if bytes.len() == len => Ok(Cow::Borrowed(bytes)),
+            Some(bytes) => Err(CryptoError::BadKey(
+                format!("the key must be {len} bytes; this byte string has {}", bytes.len()),
+                index,
+            )),
+            None => Ok(Cow::Owned(crate::bytes::fixed_bytes(self.string(index, "key")?, len, "the key", index)?)),
+        }
+    }
+
     /// Argument `index` if given and not null.
     pub(crate) fn present(&self, index: usize) -> Option<&'a Value> {
         self.values.get(index).filter(|value| !value.is_null())
@@ -97,14 +134,25 @@ impl<'a> Args<'a> {
     }
 }
 
+/// The associated data as the options give it.
+#[derive(Debug)]
+pub(crate) enum Aad {
+    /// Text in the data encoding.
+    Text(String),
+    /// A byte string, as it is.
+    Bytes(Vec<u8>),
+}
+
 /// Every option some operation takes; each operation allows its own subset.
 #[derive(Debug, Default)]
 pub(crate) struct Options {
     pub(crate) argument: usize,
-    pub(crate) aad: Option<String>,
+    pub(crate) aad: Option<Aad>,
     pub(crate) encoding: Option<Encoding>,
     pub(crate) key_encoding: Option<Encoding>,
     pub(crate) output: Option<Encoding>,
+    /// `output: "bytes"`: the result as a byte string.
+    pub(crate) output_bytes: bool,
     pub(crate) memory_kib: Option<u32>,
     pub(crate) iterations: Option<u32>,
     pub(crate) parallelism: Option<u32>,
@@ -152,10 +200,28 @@ impl Options {
                 .map_err(|_| CryptoError::OutOfRange(format!("the option {what} is too large"), argument))
         };
         match key {
-            "aad" => self.aad = Some(text("the option aad")?),
+            "aad" => {
+                self.aad = Some(match value.as_bytes() {
+                    Some(bytes) => Aad::Bytes(bytes.to_vec()),
+                    None => Aad::Text(value.as_str().map(str::to_string).ok_or(CryptoError::WrongType {
+                        what: "the option aad",
+                        expected: "a string or bytes",
+                        found: value.type_name(),
+                        argument,
+                    })?),
+                })
+            }
             "encoding" => self.encoding = Some(encoding("the option encoding")?),
             "key_encoding" => self.key_encoding = Some(encoding("the option key_encoding")?),
-            "output" => self.output = Some(encoding("the option output")?),
+            "output" if value.as_str() == Some("bytes") => self.output_bytes = true,
+            "output" => {
+                self.output = Some(encoding("the option output").map_err(|error| match error {
+                    CryptoError::BadOption(message, argument) => {
+                        CryptoError::BadOption(message.replace("or \"base64\"", "\"base64\" or \"bytes\""), argument)
+                    }
+                    other => other,
+                })?)
+            }
             "memory_kib" => self.memory_kib = Some(small("memory_kib")?),
             "iterations" => self.iterations = Some(small("iterations")?),
             "parallelism" => self.parallelism = Some(small("parallelism")?),
@@ -177,7 +243,8 @@ impl Options {
     pub(crate) fn aad_bytes(&self) -> Result<Cow<'_, [u8]>> {
         match &self.aad {
             None => Ok(Cow::Borrowed(&[])),
-            Some(text) => self.data_encoding().decode(text, "the option aad", self.argument),
+            Some(Aad::Bytes(bytes)) => Ok(Cow::Borrowed(bytes)),
+            Some(Aad::Text(text)) => self.data_encoding().decode(text, "the option aad", self.argument),
         }
     }
 }

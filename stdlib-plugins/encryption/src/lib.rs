@@ -5,8 +5,10 @@
 //!
 //! The mission's names work as written, `@encrypt(algorithm, data, key)` with `@decrypt`, and
 //! the functions `hash` and `verify`; the same operations and the rest are also spelled
-//! `@encryption.<verb>(…)`. Binary values travel as base64 or hex text, and every ciphertext
-//! is a self-describing envelope, `tsk1:<algorithm>:<base64url(nonce || ciphertext || tag)>`.
+//! `@encryption.<verb>(…)`. Binary values are byte strings, or base64 or hex text; every
+//! `@encrypt` ciphertext is a self-describing envelope,
+//! `tsk1:<algorithm>:<base64url(nonce || ciphertext || tag)>`, and `@encryption.seal` returns
+//! the raw `nonce || ciphertext || tag` as a byte string written in place.
 //!
 //! Every operation is a function of its arguments and the operating system's random numbers.
 //! Between calls the plugin keeps only its configuration and, per thread, a nonce generator and
@@ -73,7 +75,7 @@ impl TuskPlugin for EncryptionPlugin {
         let settings = Arc::new(settings);
         // Every operator and function of the plugin: not in this list means not registered
         // (and the manifest's [capabilities] must list exactly these).
-        let operators: [(&str, SymbolDoc, Operation); 16] = [
+        let operators: [(&str, SymbolDoc, Operation); 18] = [
             (
                 "encrypt",
                 doc(
@@ -114,6 +116,30 @@ impl TuskPlugin for EncryptionPlugin {
                     &[r#"@encryption.decrypt(@encrypt("aes_256_gcm", "hi", "KEY"), "KEY") => "hi""#],
                 ),
                 ops::decrypt,
+            ),
+            (
+                "encryption.seal",
+                doc(
+                    "@encryption.seal(algorithm, data, key[, options])",
+                    "Encrypts data (bytes, or text) with aes_256_gcm or chacha20_poly1305 under a 32-byte key (bytes, or base64 or hex text) and a random nonce into bytes: nonce (12 bytes) || ciphertext || tag (16 bytes), the algorithm's standard layout, without the base64 of an envelope. Options: aad (bytes or text), encoding (how text data and aad are written).",
+                    &[
+                        r#"len(@encryption.seal("aes_256_gcm", "secret", "KEY")) => 34"#,
+                        r#"type_of(@encryption.seal("chacha20_poly1305", bytes([0, 255]), from_hex("KEY"))) => "bytes""#,
+                    ],
+                ),
+                |_, args| ops::seal(args),
+            ),
+            (
+                "encryption.open",
+                doc(
+                    "@encryption.open(algorithm, sealed, key[, options])",
+                    "Decrypts the bytes @encryption.seal made into bytes; a wrong key, changed or cut bytes or other associated data is an error. Options: aad, encoding (of a text aad), output (\"text\", \"hex\" or \"base64\": a string instead of bytes).",
+                    &[
+                        r#"utf8(@encryption.open("aes_256_gcm", @encryption.seal("aes_256_gcm", "hi", "KEY"), "KEY")) => "hi""#,
+                        r#"@encryption.open("aes_256_gcm", @encryption.seal("aes_256_gcm", "hi", "KEY", {aad: bytes([1])}), "KEY", {aad: bytes([1]), output: "text"}) => "hi""#,
+                    ],
+                ),
+                |_, args| ops::open(args),
             ),
             (
                 "encryption.hash",

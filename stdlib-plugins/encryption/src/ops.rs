@@ -10,7 +10,7 @@ use crate::Settings;
 use crate::aead::{self, Aead, KEY_LEN};
 use crate::args::{Args, Options};
 use crate::asym::{self, RSA_OAEP_ID, SIGN_NAMES, SignAlg};
-use crate::bytes::{BASE64, BASE64_URL, Encoding, fixed_bytes, hex_decode};
+use crate::bytes::{BASE64, BASE64_URL, Encoding, hex_decode};
 use crate::digest::{HASH_NAMES, HMAC_NAMES, HashAlg, constant_time_eq, normalize};
 use crate::error::{CryptoError, Result, shown_name};
 use crate::password::{self, Costs, Derivation};
@@ -61,14 +61,10 @@ const DECRYPT_OPTIONS: &[&str] = &["aad", "encoding"];
 pub(crate) fn encrypt(values: &[Value], operator: &'static str) -> Result<Value> {
     let args = Args::new(values, operator, "@encrypt(algorithm, data, key[, options])", 4)?;
     let cipher = Cipher::parse(args.string(0, "algorithm")?, args.operator, 0)?;
-    let data = args.string(1, "data")?;
     let options = args.options(3, ENCRYPT_OPTIONS)?;
-    let plaintext = options.data_encoding().decode(data, "the data", 1)?;
+    let plaintext = args.data(1, "data", "the data", options.data_encoding())?;
     let text = match cipher {
-        Cipher::Aead(aead) => {
-            let key = fixed_bytes(args.string(2, "key")?, KEY_LEN, "the key", 2)?;
-            aead.encrypt(&key, &options.aad_bytes()?, &plaintext)?
-        }
+        Cipher::Aead(aead) => aead.encrypt(&args.key(2, KEY_LEN)?, &options.aad_bytes()?, &plaintext)?,
         Cipher::RsaOaep => {
             let key = asym::rsa_public_key(args.string(2, "key")?, 2)?;
             asym::rsa_encrypt(&key, &options.aad_bytes()?, &plaintext)?
@@ -77,8 +73,8 @@ pub(crate) fn encrypt(values: &[Value], operator: &'static str) -> Result<Value>
             // "Encryption" one way: SHA-256, or HMAC-SHA-256 when a key is given.
             match args.optional_string(2, "key")? {
                 None => crate::bytes::hex_encode(&HashAlg::Sha256.digest(&plaintext)),
-                Some(key) => {
-                    let key = options.key_encoding.unwrap_or(Encoding::Text).decode(key, "the key", 2)?;
+                Some(_) => {
+                    let key = args.data(2, "key", "the key", options.key_encoding.unwrap_or(Encoding::Text))?;
                     crate::bytes::hex_encode(&HashAlg::Sha256.hmac(&key, &plaintext)?)
                 }
             }
@@ -108,7 +104,6 @@ pub(crate) fn decrypt(settings: &Settings, values: &[Value]) -> Result<Value> {
 
 fn decrypt_common(settings: &Settings, args: &Args<'_>, first: usize, expected: Option<Cipher>) -> Result<Value> {
     let text = args.string(first, "ciphertext")?;
-    let key = args.string(first + 1, "key")?;
     let options = args.options(first + 2, DECRYPT_OPTIONS)?;
     let (id, payload) = aead::parse_envelope(text)?;
     let cipher = match id {
@@ -132,16 +127,75 @@ fn decrypt_common(settings: &Settings, args: &Args<'_>, first: usize, expected: 
     }
     let aad = options.aad_bytes()?;
     let plaintext = match cipher {
-        Cipher::Aead(aead) => aead.open(&fixed_bytes(key, KEY_LEN, "the key", first + 1)?, &aad, payload)?,
+        Cipher::Aead(aead) => aead.open(&args.key(first + 1, KEY_LEN)?, &aad, payload)?,
         Cipher::RsaOaep => {
             if !settings.rsa_decryption {
                 return Err(CryptoError::RsaDecryptionDisabled);
             }
+            let key = args.string(first + 1, "key")?;
             asym::rsa_decrypt(&asym::rsa_private_key(key, first + 1)?, &aad, &payload)?
         }
         Cipher::Hash => unreachable!("envelopes never name hash"),
     };
     Ok(Value::from(options.data_encoding().encode(plaintext)?))
+}
+
+const AEAD_NAMES: &str = "aes_256_gcm and chacha20_poly1305";
+
+/// The authenticated cipher named at `index` (`seal` and `open` take no other).
+fn aead_named(args: &Args<'_>, index: usize) -> Result<Aead> {
+    match Cipher::parse(args.string(index, "algorithm")?, args.operator, index) {
+        Ok(Cipher::Aead(aead)) => Ok(aead),
+        _ => Err(CryptoError::UnknownAlgorithm { operator: args.operator, known: AEAD_NAMES, argument: index }),
+    }
+}
+
+const SEAL_OPTIONS: &[&str] = &["aad", "encoding"];
+const OPEN_OPTIONS: &[&str] = &["aad", "encoding", "output"];
+
+/// `@encryption.seal(algorithm, data, key[, options])`: the byte string `nonce (12 bytes) ||
+/// ciphertext || tag (16 bytes)`, the algorithm's standard layout, written straight into the
+/// script's new byte string (the plaintext is copied into it once and encrypted in place).
+pub(crate) fn seal(values: &[Value]) -> Result<Value> {
+    let args = Args::new(values, "@encryption.seal", "@encryption.seal(algorithm, data, key[, options])", 4)?;
+    let aead = aead_named(&args, 0)?;
+    let options = args.options(3, SEAL_OPTIONS)?;
+    let plaintext = args.data(1, "data", "the data", options.data_encoding())?;
+    let key = args.key(2, KEY_LEN)?;
+    let aad = options.aad_bytes()?;
+    let mut sealed = Ok(());
+    let value = Value::bytes_with(aead::sealed_len(plaintext.len()), |out| {
+        sealed = aead.seal_into(&key, &aad, &plaintext, out);
+    });
+    sealed.map(|()| value)
+}
+
+/// `@encryption.open(algorithm, sealed, key[, options])`: the plaintext of `seal`'s byte
+/// string, as bytes (or as text in the `output` encoding), decrypted straight into the
+/// script's new byte string.
+pub(crate) fn open(values: &[Value]) -> Result<Value> {
+    let args = Args::new(values, "@encryption.open", "@encryption.open(algorithm, sealed, key[, options])", 4)?;
+    let aead = aead_named(&args, 0)?;
+    let options = args.options(3, OPEN_OPTIONS)?;
+    let sealed_value =
+        args.values.get(1).ok_or(CryptoError::MissingArgument { name: "sealed", signature: args.signature })?;
+    let sealed = sealed_value.as_bytes().ok_or(CryptoError::WrongType {
+        what: "sealed",
+        expected: "bytes (what @encryption.seal returns)",
+        found: sealed_value.type_name(),
+        argument: 1,
+    })?;
+    let key = args.key(2, KEY_LEN)?;
+    let aad = options.aad_bytes()?;
+    let plaintext_len = aead.opened_len(sealed)?;
+    if let Some(encoding) = options.output {
+        let mut plaintext = vec![0; plaintext_len];
+        aead.open_into(&key, &aad, sealed, &mut plaintext)?;
+        return Ok(Value::from(encoding.encode(plaintext)?));
+    }
+    let mut opened = Ok(());
+    let value = Value::bytes_with(plaintext_len, |out| opened = aead.open_into(&key, &aad, sealed, out));
+    opened.map(|()| value)
 }
 
 /// The hash algorithm named at `index`, or `argon2id` for a password hash.
@@ -163,44 +217,57 @@ fn hash_choice(name: &str, operator: &'static str, argument: usize) -> Result<Ha
 
 const HASH_OPTIONS: &[&str] = &["encoding", "output"];
 
-fn hash_common(settings: &Settings, data: &str, choice: HashChoice, options: &Options) -> Result<Value> {
-    let bytes = options.data_encoding().decode(data, "the data", 0)?;
-    Ok(Value::from(match choice {
-        HashChoice::Digest(alg) => options.output.unwrap_or(Encoding::Hex).encode(alg.digest(&bytes))?,
-        HashChoice::Argon2id => password::hash(&bytes, settings.password_hash)?,
-    }))
+fn hash_common(
+    settings: &Settings,
+    args: &Args<'_>,
+    data: usize,
+    choice: HashChoice,
+    options: &Options,
+) -> Result<Value> {
+    let bytes = args.data(data, "data", "the data", options.data_encoding())?;
+    match choice {
+        HashChoice::Digest(alg) => shaped(options, Encoding::Hex, alg.digest(&bytes)),
+        HashChoice::Argon2id => Ok(Value::from(password::hash(&bytes, settings.password_hash)?)),
+    }
+}
+
+/// A binary result as the options ask: a byte string for `output: "bytes"`, else text in the
+/// `output` encoding (`default` without one).
+fn shaped(options: &Options, default: Encoding, bytes: Vec<u8>) -> Result<Value> {
+    if options.output_bytes {
+        return Ok(Value::bytes(&bytes));
+    }
+    Ok(Value::from(options.output.unwrap_or(default).encode(bytes)?))
 }
 
 /// `hash(data[, algorithm][, options])`: SHA-256 hex unless told otherwise.
 pub(crate) fn hash_function(settings: &Settings, values: &[Value]) -> Result<Value> {
     let args = Args::new(values, "hash", "hash(data[, algorithm][, options])", 3)?;
-    let data = args.string(0, "data")?;
     // `hash(data, {output: "base64"})`: options in the algorithm's place.
     if args.is_object(1) {
         if values.len() > 2 {
             return Err(CryptoError::TooManyArguments { operator: "hash", max: 2, got: values.len() });
         }
-        return hash_common(settings, data, HashChoice::Digest(HashAlg::Sha256), &args.options(1, HASH_OPTIONS)?);
+        return hash_common(settings, &args, 0, HashChoice::Digest(HashAlg::Sha256), &args.options(1, HASH_OPTIONS)?);
     }
     let choice = match args.optional_string(1, "algorithm")? {
         None => HashChoice::Digest(HashAlg::Sha256),
         Some(name) => hash_choice(name, args.operator, 1)?,
     };
-    hash_common(settings, data, choice, &args.options(2, HASH_OPTIONS)?)
+    hash_common(settings, &args, 0, choice, &args.options(2, HASH_OPTIONS)?)
 }
 
 /// `@encryption.hash(algorithm, data[, options])`.
 pub(crate) fn hash_operator(settings: &Settings, values: &[Value]) -> Result<Value> {
     let args = Args::new(values, "@encryption.hash", "@encryption.hash(algorithm, data[, options])", 3)?;
     let choice = hash_choice(args.string(0, "algorithm")?, args.operator, 0)?;
-    hash_common(settings, args.string(1, "data")?, choice, &args.options(2, HASH_OPTIONS)?)
+    hash_common(settings, &args, 1, choice, &args.options(2, HASH_OPTIONS)?)
 }
 
 /// `verify(data, expected[, algorithm][, options])`: a password against a PHC string, or
 /// data against a digest (hex or base64), compared in constant time.
 pub(crate) fn verify_function(values: &[Value]) -> Result<Value> {
     let args = Args::new(values, "verify", "verify(data, expected_hash[, algorithm][, options])", 4)?;
-    let data = args.string(0, "data")?;
     let expected = args.string(1, "expected_hash")?.trim();
     // `verify(data, hash, {encoding: "hex"})`: options in the algorithm's place.
     let options_at = if args.is_object(2) { 2 } else { 3 };
@@ -208,7 +275,7 @@ pub(crate) fn verify_function(values: &[Value]) -> Result<Value> {
         return Err(CryptoError::TooManyArguments { operator: "verify", max: 3, got: values.len() });
     }
     let options = args.options(options_at, &["encoding"])?;
-    let bytes = options.data_encoding().decode(data, "the data", 0)?;
+    let bytes = args.data(0, "data", "the data", options.data_encoding())?;
     if expected.starts_with("$argon2") {
         return Ok(Value::from(password::verify(&bytes, expected, 1)?));
     }
@@ -256,8 +323,8 @@ const HMAC_OPTIONS: &[&str] = &["encoding", "key_encoding", "output"];
 
 fn hmac_of(args: &Args<'_>, options: &Options) -> Result<(HashAlg, Vec<u8>)> {
     let alg = hmac_alg(args.string(0, "algorithm")?, args.operator)?;
-    let data = options.data_encoding().decode(args.string(1, "data")?, "the data", 1)?;
-    let key = options.key_encoding.unwrap_or(Encoding::Text).decode(args.string(2, "key")?, "the key", 2)?;
+    let data = args.data(1, "data", "the data", options.data_encoding())?;
+    let key = args.data(2, "key", "the key", options.key_encoding.unwrap_or(Encoding::Text))?;
     Ok((alg, alg.hmac(&key, &data)?))
 }
 
@@ -266,7 +333,7 @@ pub(crate) fn hmac(values: &[Value]) -> Result<Value> {
     let args = Args::new(values, "@encryption.hmac", "@encryption.hmac(algorithm, data, key[, options])", 4)?;
     let options = args.options(3, HMAC_OPTIONS)?;
     let (_, mac) = hmac_of(&args, &options)?;
-    Ok(Value::from(options.output.unwrap_or(Encoding::Hex).encode(mac)?))
+    shaped(&options, Encoding::Hex, mac)
 }
 
 /// `@encryption.verify_hmac(algorithm, data, key, mac[, options])`: constant-time comparison.
@@ -300,7 +367,7 @@ fn costs(base: Costs, options: &Options) -> Costs {
 pub(crate) fn password_hash(settings: &Settings, values: &[Value]) -> Result<Value> {
     let args = Args::new(values, "@encryption.password_hash", "@encryption.password_hash(password[, options])", 2)?;
     let options = args.options(1, COST_OPTIONS)?;
-    let password = options.data_encoding().decode(args.string(0, "password")?, "the password", 0)?;
+    let password = args.data(0, "password", "the password", options.data_encoding())?;
     Ok(Value::from(password::hash(&password, costs(settings.password_hash, &options))?))
 }
 
@@ -313,7 +380,7 @@ pub(crate) fn password_verify(values: &[Value]) -> Result<Value> {
         3,
     )?;
     let options = args.options(2, &["encoding"])?;
-    let password = options.data_encoding().decode(args.string(0, "password")?, "the password", 0)?;
+    let password = args.data(0, "password", "the password", options.data_encoding())?;
     Ok(Value::from(password::verify(&password, args.string(1, "stored_hash")?, 1)?))
 }
 
@@ -326,8 +393,8 @@ pub(crate) fn derive_key(settings: &Settings, values: &[Value]) -> Result<Value>
         &["memory_kib", "iterations", "parallelism", "length", "secret", "associated_data", "encoding", "output"],
     )?;
     let encoding = options.data_encoding();
-    let password = encoding.decode(args.string(0, "password")?, "the password", 0)?;
-    let salt = encoding.decode(args.string(1, "salt")?, "the salt", 1)?;
+    let password = args.data(0, "password", "the password", encoding)?;
+    let salt = args.data(1, "salt", "the salt", encoding)?;
     let secret = match &options.secret {
         Some(text) => encoding.decode(text, "the option secret", 2)?,
         None => Cow::Borrowed(&[][..]),
@@ -343,7 +410,7 @@ pub(crate) fn derive_key(settings: &Settings, values: &[Value]) -> Result<Value>
         associated_data: &associated_data,
     };
     let key = password::derive(&password, &salt, &derivation, 2)?;
-    Ok(Value::from(options.output.unwrap_or(Encoding::Base64).encode(key)?))
+    shaped(&options, Encoding::Base64, key)
 }
 
 fn sign_alg(name: &str, operator: &'static str) -> Result<SignAlg> {
@@ -355,9 +422,9 @@ pub(crate) fn sign(values: &[Value]) -> Result<Value> {
     let args = Args::new(values, "@encryption.sign", "@encryption.sign(algorithm, data, private_key[, options])", 4)?;
     let alg = sign_alg(args.string(0, "algorithm")?, args.operator)?;
     let options = args.options(3, &["encoding", "output"])?;
-    let message = options.data_encoding().decode(args.string(1, "data")?, "the data", 1)?;
+    let message = args.data(1, "data", "the data", options.data_encoding())?;
     let signature = asym::sign(alg, args.string(2, "private_key")?, &message, 2)?;
-    Ok(Value::from(options.output.unwrap_or(Encoding::Base64).encode(signature)?))
+    shaped(&options, Encoding::Base64, signature)
 }
 
 /// `@encryption.verify_signature(algorithm, data, signature, public_key[, options])`.
@@ -370,15 +437,21 @@ pub(crate) fn verify_signature(values: &[Value]) -> Result<Value> {
     )?;
     let alg = sign_alg(args.string(0, "algorithm")?, args.operator)?;
     let options = args.options(4, &["encoding"])?;
-    let message = options.data_encoding().decode(args.string(1, "data")?, "the data", 1)?;
-    let signature_text = args.string(2, "signature")?.trim();
+    let message = args.data(1, "data", "the data", options.data_encoding())?;
     let key = args.string(3, "public_key")?;
-    let expected_len = match alg {
-        SignAlg::Ed25519 => 64,
-        SignAlg::RsaPss => asym::rsa_public_key(key, 3)?.size(),
-    };
-    let Some(signature) = sized_bytes(signature_text, expected_len) else {
-        return Err(CryptoError::BadEncoding { what: "the signature", encoding: "hex or base64", argument: 2 });
+    let signature = match args.present(2).and_then(Value::as_bytes) {
+        Some(bytes) => bytes.to_vec(),
+        None => {
+            let signature_text = args.string(2, "signature")?.trim();
+            let expected_len = match alg {
+                SignAlg::Ed25519 => 64,
+                SignAlg::RsaPss => asym::rsa_public_key(key, 3)?.size(),
+            };
+            let Some(signature) = sized_bytes(signature_text, expected_len) else {
+                return Err(CryptoError::BadEncoding { what: "the signature", encoding: "hex or base64", argument: 2 });
+            };
+            signature
+        }
     };
     Ok(Value::from(asym::verify(alg, key, &message, &signature, 3)?))
 }

@@ -452,7 +452,7 @@ fn wrong_keys_tampering_and_truncation_are_clear_errors() {
         ),
         (
             format!(r#"@encrypt("aes_256_gcm", 42, "{KEY}")"#),
-            "@encrypt: data must be a string, found int".to_string(),
+            "@encrypt: data must be a string or bytes, found int".to_string(),
         ),
         (
             r#"@encrypt("aes_256_gcm", "x")"#.to_string(),
@@ -596,4 +596,131 @@ fn every_hash_algorithm_by_every_spelling() {
     for (source, expected) in cases {
         assert_eq!(ok(&mut plugin, source), expected, "{source}");
     }
+}
+
+/// `@encryption.seal` and `@encryption.open` with the NIST vectors, bytes in and out, in both
+/// modes: the sealed layout is the standard `nonce || ciphertext || tag`.
+#[test]
+fn nist_aes_gcm_vectors_open_as_bytes_in_both_modes() {
+    for trusted in [false, true] {
+        let mut plugin = plugin();
+        if trusted {
+            plugin.in_process();
+        }
+        for [key, iv, plaintext, aad, ciphertext, tag] in NIST_AES_256_GCM {
+            let sealed = format!("{iv}{ciphertext}{tag}");
+            let source = format!(
+                r#"hex(@encryption.open("aes_256_gcm", from_hex("{sealed}"), from_hex("{key}"), {{aad: from_hex("{aad}")}}))"#
+            );
+            assert_eq!(ok(&mut plugin, &source), json!(plaintext), "key {key}");
+            // The key and the aad as text, the plaintext as hex text.
+            let source = format!(
+                r#"@encryption.open("aes_256_gcm", from_hex("{sealed}"), "{key}", {{aad: "{aad}", encoding: "hex", output: "hex"}})"#
+            );
+            assert_eq!(ok(&mut plugin, &source), json!(plaintext), "key {key}");
+            let mut changed = hex(&sealed);
+            changed[3] ^= 0x01;
+            let changed: String = changed.iter().map(|byte| format!("{byte:02x}")).collect();
+            let source = format!(
+                r#"@encryption.open("aes_256_gcm", from_hex("{changed}"), from_hex("{key}"), {{aad: from_hex("{aad}")}})"#
+            );
+            assert_eq!(
+                error(&mut plugin, &source),
+                "@encryption.open: decryption failed: the key is wrong, the ciphertext was changed or cut, or the associated data differs"
+            );
+        }
+        assert_eq!(sandboxed(&mut plugin), !trusted);
+    }
+}
+
+#[test]
+fn sealed_bytes_round_trip_and_are_the_envelope_s_payload() {
+    let mut plugin = plugin();
+    for algorithm in ["aes_256_gcm", "chacha20_poly1305"] {
+        // Bytes in (data, key, aad), bytes out.
+        let source = format!(
+            r#"hex(@encryption.open("{algorithm}", @encryption.seal("{algorithm}", bytes([0, 1, 255]), from_hex("{KEY}"), {{aad: bytes([9])}}), from_hex("{KEY}"), {{aad: bytes([9])}}))"#
+        );
+        assert_eq!(ok(&mut plugin, &source), json!("0001ff"), "{algorithm}");
+        let source = format!(r#"len(@encryption.seal("{algorithm}", "hello", "{KEY}"))"#);
+        assert_eq!(ok(&mut plugin, &source), json!(12 + 5 + 16), "{algorithm}");
+        // The sealed bytes (base64 in the document) are what an envelope carries.
+        let sealed =
+            ok(&mut plugin, &format!(r#"@encryption.seal("{algorithm}", "same layout", "{KEY}", {{aad: "a"}})"#));
+        let sealed = base64::engine::general_purpose::STANDARD.decode(sealed.as_str().unwrap()).unwrap();
+        let id = if algorithm == "aes_256_gcm" { "aes256gcm" } else { "chacha20poly1305" };
+        let envelope = format!("tsk1:{id}:{}", URL_SAFE_NO_PAD.encode(&sealed));
+        let source = format!(r#"@decrypt("{algorithm}", "{envelope}", "{KEY}", {{aad: "a"}})"#);
+        assert_eq!(ok(&mut plugin, &source), json!("same layout"), "{algorithm}");
+        // Empty data: nonce and tag only.
+        let source = format!(
+            r#"len(@encryption.open("{algorithm}", @encryption.seal("{algorithm}", bytes(""), "{KEY}"), "{KEY}"))"#
+        );
+        assert_eq!(ok(&mut plugin, &source), json!(0), "{algorithm}");
+    }
+    // Byte strings as data and keys of the envelope operators, the hashes and the MACs.
+    let source = format!(
+        r#"@decrypt("aes_256_gcm", @encrypt("aes_256_gcm", bytes("bytes in"), from_hex("{KEY}")), from_hex("{KEY}"))"#
+    );
+    assert_eq!(ok(&mut plugin, &source), json!("bytes in"));
+    assert_eq!(
+        ok(&mut plugin, r#"hash(bytes("abc"))"#),
+        json!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    );
+    assert_eq!(
+        ok(&mut plugin, r#"hex(hash("abc", {output: "bytes"}))"#),
+        json!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    );
+    assert_eq!(
+        ok(
+            &mut plugin,
+            r#"hex(@encryption.hmac("sha256", bytes("what do ya want for nothing?"), bytes("Jefe"), {output: "bytes"}))"#
+        ),
+        json!("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+    );
+}
+
+#[test]
+fn sealed_bytes_that_are_cut_changed_or_of_the_wrong_kind_are_clear_errors() {
+    let mut plugin = plugin();
+    for len in [0, 1, 27] {
+        let source = format!(r#"@encryption.open("aes_256_gcm", bytes(map(range({len}), i => 0)), "{KEY}")"#);
+        assert_eq!(
+            error(&mut plugin, &source),
+            format!(
+                "@encryption.open: the sealed data is cut short: aes_256_gcm sealed data has at least 28 bytes (nonce and tag), this has {len}"
+            )
+        );
+    }
+    let sealed = format!(r#"@encryption.seal("aes_256_gcm", "attack at dawn", "{KEY}")"#);
+    let failed = "@encryption.open: decryption failed: the key is wrong, the ciphertext was changed or cut, or the associated data differs";
+    // One byte dropped, the wrong key, other associated data, the other algorithm.
+    let shorter = format!(
+        "s: {sealed}\nr: @encryption.open(\"aes_256_gcm\", bytes(map(range(len(s) - 1), i => s[i])), \"{KEY}\")\n"
+    );
+    let rendered = plugin.eval(&shorter).expect_err("a cut sealed value");
+    assert!(rendered.contains(failed.trim_start_matches("@encryption.open: ")), "{rendered}");
+    let other_key = KEY.replace("1f", "1e");
+    assert_eq!(error(&mut plugin, &format!(r#"@encryption.open("aes_256_gcm", {sealed}, "{other_key}")"#)), failed);
+    assert_eq!(
+        error(&mut plugin, &format!(r#"@encryption.open("aes_256_gcm", {sealed}, "{KEY}", {{aad: "x"}})"#)),
+        failed
+    );
+    assert_eq!(error(&mut plugin, &format!(r#"@encryption.open("chacha20_poly1305", {sealed}, "{KEY}")"#)), failed);
+    assert_eq!(
+        error(&mut plugin, &format!(r#"@encryption.open("aes_256_gcm", "not bytes", "{KEY}")"#)),
+        "@encryption.open: sealed must be bytes (what @encryption.seal returns), found string"
+    );
+    assert_eq!(
+        error(&mut plugin, r#"@encryption.seal("aes_256_gcm", "x", bytes([1, 2, 3]))"#),
+        "@encryption.seal: the key must be 32 bytes; this byte string has 3"
+    );
+    assert_eq!(
+        error(&mut plugin, &format!(r#"@encryption.seal("rsa_2048", "x", "{KEY}")"#)),
+        "@encryption.seal: invalid algorithm: not one that @encryption.seal knows (the value given is not repeated here)"
+    );
+    assert_eq!(
+        error(&mut plugin, &format!(r#"@encryption.seal("aes_256_gcm", 5, "{KEY}")"#)),
+        "@encryption.seal: data must be a string or bytes, found int"
+    );
 }

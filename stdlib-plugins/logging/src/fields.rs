@@ -147,6 +147,7 @@ fn write_json(value: &Value, out: &mut String, depth: usize) {
             let (start, end) = value.as_range().unwrap_or_default();
             out.push_str(&format!("{{\"min\":{start},\"max\":{},\"type\":\"range\"}}", end.saturating_sub(1)));
         }
+        Kind::Bytes => push_string(out, &format!("b\"{}\"", value.as_bytes().unwrap_or_default().escape_ascii())),
         Kind::Function | Kind::PluginObject | Kind::Opaque => push_string(out, &format!("<{}>", value.type_name())),
     }
 }

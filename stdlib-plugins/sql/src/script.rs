@@ -35,7 +35,8 @@ pub fn to_sql_value(value: &Value, what: &str) -> Result<SqlValue, PluginError> 
             }
             SqlValue::Array((start..end).map(SqlValue::Int).collect())
         }
-        Kind::Function | Kind::PluginObject | Kind::Opaque => {
+        // Binary columns come back as base64 text; bytes as parameters are not mapped yet.
+        Kind::Function | Kind::PluginObject | Kind::Opaque | Kind::Bytes => {
             return Err(PluginError::message(format!("{what}: a {} cannot be sent to a database", value.type_name()))
                 .with_help("pass null, a bool, a number, a string, an array or an object"));
         }

@@ -28,6 +28,8 @@ pub enum PortableValue {
     Float(f64),
     /// A string.
     Str(Box<str>),
+    /// A byte string.
+    Bytes(Box<[u8]>),
     /// An array.
     Array(Vec<PortableValue>),
     /// An object, entries in order.
@@ -95,6 +97,7 @@ pub(super) fn copy(
         Value::Int(n) => PortableValue::Int(*n),
         Value::Float(x) => PortableValue::Float(*x),
         Value::Str(text) => PortableValue::Str(Box::from(text.as_str())),
+        Value::Bytes(bytes) => PortableValue::Bytes(Box::from(bytes.as_slice())),
         Value::Range(start, end) => PortableValue::Range(*start, *end),
         // Containers recurse: `with_stack` keeps the recursion off the end of the stack.
         Value::Array(items) => PortableValue::Array(with_stack(|| {
@@ -135,6 +138,7 @@ impl PortableValue {
             PortableValue::Int(n) => Value::Int(*n),
             PortableValue::Float(x) => Value::Float(*x),
             PortableValue::Str(text) => Value::string(text),
+            PortableValue::Bytes(bytes) => Value::bytes(bytes),
             PortableValue::Range(start, end) => Value::Range(*start, *end),
             PortableValue::Array(items) => {
                 Value::array(with_stack(|| items.iter().map(|item| item.to_value(function)).collect::<Result<_, _>>())?)

@@ -14,6 +14,7 @@ enum Items<'a> {
     Slice(std::slice::Iter<'a, Value>),
     Range(std::ops::Range<i64>),
     Chars(std::str::Chars<'a>),
+    Bytes(std::slice::Iter<'a, u8>),
 }
 
 impl Iterator for Items<'_> {
@@ -25,6 +26,7 @@ impl Iterator for Items<'_> {
             Items::Slice(items) => items.next().cloned(),
             Items::Range(range) => range.next().map(Value::Int),
             Items::Chars(chars) => chars.next().map(|c| Value::string(c.encode_utf8(&mut [0; 4]))),
+            Items::Bytes(bytes) => bytes.next().map(|&byte| Value::Int(i64::from(byte))),
         }
     }
 
@@ -33,6 +35,7 @@ impl Iterator for Items<'_> {
             Items::Slice(items) => items.size_hint(),
             Items::Range(range) => range.size_hint(),
             Items::Chars(chars) => chars.size_hint(),
+            Items::Bytes(bytes) => bytes.size_hint(),
         }
     }
 }
@@ -42,11 +45,12 @@ fn items(value: &Value, index: usize) -> Result<Items<'_>, RuntimeError> {
         Value::Array(items) => Ok(Items::Slice(items.iter())),
         Value::Range(start, end) => Ok(Items::Range(*start..*end)),
         Value::Str(s) => Ok(Items::Chars(s.chars())),
+        Value::Bytes(bytes) => Ok(Items::Bytes(bytes.iter())),
         Value::Object(_) => Err(RuntimeError::argument(index, "objects are not iterable")
             .with_help("iterate over `keys(obj)` or `values(obj)`")),
         other => Err(RuntimeError::argument(
             index,
-            format!("argument {} must be an array, range or string, not {}", index + 1, other.type_name()),
+            format!("argument {} must be an array, range, string or bytes, not {}", index + 1, other.type_name()),
         )),
     }
 }
@@ -56,6 +60,7 @@ fn length(value: &Value) -> Option<usize> {
         Value::Array(items) => Some(items.len()),
         Value::Object(object) => Some(object.len()),
         Value::Str(s) => Some(s.chars().count()),
+        Value::Bytes(bytes) => Some(bytes.len()),
         Value::Range(start, end) => Some(end.saturating_sub(*start).max(0) as usize),
         _ => None,
     }
@@ -74,7 +79,9 @@ fn len() -> SymbolSpec {
             .ok_or_else(|| RuntimeError::argument(0, format!("{} has no length", args[0].type_name())))
     })
     .signature("len(value)")
-    .summary("Items of an array or object, characters (not bytes) of a string, numbers in a range.")
+    .summary(
+        "Items of an array or object, characters (not bytes) of a string, bytes of a byte string, numbers in a range.",
+    )
     .example("len(\"héllo\") => 5")
     .example("len(range(2, 5)) => 3")
 }

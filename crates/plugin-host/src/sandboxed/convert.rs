@@ -8,7 +8,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
-use tusk_eval::{Foreign, Key, Object, Value};
+use tusk_eval::{Bytes, Foreign, Key, Object, Value};
 use tusk_plugin_wire::{MAX_DEPTH, WireValue};
 
 /// Functions and foreign values sent during the current outermost call, by id.
@@ -120,6 +120,7 @@ impl Converter<'_> {
                     .collect::<Result<_, String>>()?,
             ),
             Value::Func(_) => WireValue::Function(self.calls.borrow_mut().insert(value)),
+            Value::Bytes(bytes) => WireValue::Bytes(bytes.to_vec()),
             Value::Foreign(foreign) => match self.own_object(foreign.data.as_ref()) {
                 Some(id) => WireValue::PluginObject { id, type_name: foreign.type_name.to_string() },
                 None => WireValue::Opaque(self.calls.borrow_mut().insert(value)),
@@ -142,6 +143,7 @@ impl Converter<'_> {
             WireValue::Int(n) => Value::Int(n),
             WireValue::Float(x) => Value::Float(x),
             WireValue::Str(text) => Value::from(text),
+            WireValue::Bytes(bytes) => Value::Bytes(Bytes::from(bytes)),
             WireValue::Range(start, end) => Value::Range(start, end),
             WireValue::Array(items) => {
                 Value::array(items.into_iter().map(|item| self.value(item)).collect::<Result<_, _>>()?)
