@@ -325,6 +325,17 @@ fn lay_out<W: TokenWindow>(
     // (100 000 nested angle blocks overflowed the stack).
     let mut angle_blocks: Vec<AngleBlock> = Vec::new();
     let mut at_statement_start = mode == LayoutMode::Document;
+    // Every open bracket, indented block, `name >` block and operator in a bracket's current
+    // segment is a level the grammar recurses into; past `max_depth` the document is refused
+    // before the parser can overflow its stack.
+    macro_rules! stop_if_too_deep {
+        ($span:expr) => {
+            if frames.len() - 1 + indents.len() + depth_of_operators + angle_blocks.len() > max_depth {
+                errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, $span));
+                return Layout { tokens: out, parseable: false, unclosed: None };
+            }
+        };
+    }
     // Set when an Indent token replaced the line break the lexer put after `key:`.
     let mut newline_replaced = false;
     // True while the last token pushed is the `:` of a ternary, after which a line may break.
@@ -408,11 +419,7 @@ fn lay_out<W: TokenWindow>(
                     top.open_ternaries = 0;
                     let in_entries =
                         mode == LayoutMode::Document && matches!(top.opener, None | Some(TokenKind::LBrace));
-                    let depth = frames.len() - 1 + indents.len() + depth_of_operators + angle_blocks.len();
-                    if depth > max_depth {
-                        errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
-                        return Layout { tokens: out, parseable: false, unclosed: None };
-                    }
+                    stop_if_too_deep!(token.span);
                     last_was_ternary_colon = false;
                     push(&mut out, token.kind, token.span);
                     at_statement_start = in_entries;
@@ -425,11 +432,7 @@ fn lay_out<W: TokenWindow>(
                         operators_in_segment: 0,
                         open_ternaries: 0,
                     });
-                    let depth = frames.len() - 1 + indents.len() + depth_of_operators + angle_blocks.len();
-                    if depth > max_depth {
-                        errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
-                        return Layout { tokens: out, parseable: false, unclosed: None };
-                    }
+                    stop_if_too_deep!(token.span);
                     last_was_ternary_colon = false;
                     push(&mut out, token.kind, token.span);
                     at_statement_start = mode == LayoutMode::Document && token.kind == TokenKind::LBrace;
@@ -444,11 +447,7 @@ fn lay_out<W: TokenWindow>(
                 {
                     let frame = frames.pop().expect("checked above");
                     depth_of_operators -= frame.operators_in_segment;
-                    let depth = frames.len() - 1 + indents.len() + depth_of_operators + angle_blocks.len();
-                    if depth > max_depth {
-                        errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
-                        return Layout { tokens: out, parseable: false, unclosed: None };
-                    }
+                    stop_if_too_deep!(token.span);
                     last_was_ternary_colon = false;
                     push(&mut out, token.kind, token.span);
                     at_statement_start = false;
@@ -578,10 +577,7 @@ fn lay_out<W: TokenWindow>(
                             push(&mut out, kind, token.span);
                             push(&mut out, TokenKind::Indent, Span::point(first_of_next_line.span.start));
                             indents.push((next_indent, bracket_depth));
-                            if indents.len() + depth_of_operators + bracket_depth + angle_blocks.len() > max_depth {
-                                errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
-                                return Layout { tokens: out, parseable: false, unclosed: None };
-                            }
+                            stop_if_too_deep!(token.span);
                             at_statement_start = true;
                             newline_replaced = true;
                             continue;
@@ -652,11 +648,7 @@ fn lay_out<W: TokenWindow>(
                 depth_of_operators += 1;
             }
 
-            let depth = frames.len() - 1 + indents.len() + depth_of_operators + angle_blocks.len();
-            if depth > max_depth {
-                errors.push(ParseError::new(ParseErrorKind::TooDeep { limit: max_depth }, token.span));
-                return Layout { tokens: out, parseable: false, unclosed: None };
-            }
+            stop_if_too_deep!(token.span);
             push(&mut out, kind, token.span);
             if kind == TokenKind::ListDash && item_objects.last().is_some_and(|&(_, depth)| depth == frames.len() + 1) {
                 // Read the rest of the item as the inside of `{ … }`, so that the one mistake is
