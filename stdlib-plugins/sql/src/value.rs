@@ -1,5 +1,8 @@
 //! The value of a parameter or a cell, independent of the database and of the plugin SDK.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+
 /// A parameter sent to a database or a cell read from one.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SqlValue {
@@ -11,8 +14,10 @@ pub enum SqlValue {
     Int(i64),
     /// A 64-bit float.
     Float(f64),
-    /// Text; also how exact numerics, timestamps, UUIDs and binary data (base64) come back.
+    /// Text; also how exact numerics, timestamps and UUIDs come back.
     Text(String),
+    /// Binary data (bytea, BLOB): a byte string to scripts.
+    Bytes(Vec<u8>),
     /// A JSON document (json/jsonb columns), kept as parsed JSON.
     Json(serde_json::Value),
     /// An array (PostgreSQL arrays; arrays from scripts).
@@ -30,6 +35,8 @@ impl SqlValue {
             SqlValue::Int(n) => serde_json::Value::from(*n),
             SqlValue::Float(x) => serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, Into::into),
             SqlValue::Text(text) => serde_json::Value::String(text.clone()),
+            // As JSON output writes a byte string: its standard base64 text.
+            SqlValue::Bytes(data) => serde_json::Value::String(BASE64.encode(data)),
             SqlValue::Json(json) => json.clone(),
             SqlValue::Array(items) => serde_json::Value::Array(items.iter().map(SqlValue::to_json).collect()),
             SqlValue::Object(entries) => {
@@ -46,17 +53,12 @@ impl SqlValue {
             SqlValue::Int(_) => "int",
             SqlValue::Float(_) => "float",
             SqlValue::Text(_) => "string",
+            SqlValue::Bytes(_) => "bytes",
             SqlValue::Json(_) => "json",
             SqlValue::Array(_) => "array",
             SqlValue::Object(_) => "object",
         }
     }
-}
-
-/// Binary data (bytea, BLOB) as scripts see it: base64 text.
-pub fn binary_as_text(bytes: &[u8]) -> SqlValue {
-    use base64::Engine;
-    SqlValue::Text(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// The rows of a statement that returns rows: column names in order, and one cell per column
