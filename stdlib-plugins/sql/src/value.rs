@@ -85,3 +85,15 @@ pub enum StatementResult {
         last_id: Option<i64>,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytes_are_base64_text_in_json_as_json_output_writes_them() {
+        let value = SqlValue::Object(vec![("data".into(), SqlValue::Bytes(vec![0, 255, 16]))]);
+        assert_eq!(value.to_json(), serde_json::json!({"data": "AP8Q"}));
+        assert_eq!(SqlValue::Bytes(Vec::new()).kind_name(), "bytes");
+    }
+}
