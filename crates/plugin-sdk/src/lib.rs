@@ -78,8 +78,10 @@
 //!   naming the plugin.
 //! - Byte strings (ABI 1.7): [`Value::as_bytes`] reads one without a copy, [`Value::bytes`]
 //!   makes one (one copy into the host), and [`Value::bytes_with`] lets the plugin write a new
-//!   one in the host's memory, so large results (ciphertexts, files) are never copied. They
-//!   are not [`OwnedValue`]s: copy `as_bytes()` into a `Vec<u8>` to keep one on another thread.
+//!   one in the host's memory, so large results (ciphertexts, files) are never copied.
+//!   [`Value::to_owned_value`] copies one into [`OwnedValue::Bytes`]. The arguments and
+//!   result of a posted call ([`RetainedFunction::post`]) cross to the host as JSON, where a
+//!   byte string is its base64 text: the script function gets that text, not bytes.
 //! - Every failure is a [`PluginError`]: an [`ErrorKind`], a message, an optional hint and the
 //!   argument it is about. A panic in plugin code is caught at the boundary and reported as the
 //!   error of the call.

@@ -16,7 +16,9 @@ use crate::value::Value;
 ///
 /// With serde it reads and writes the shapes of a TuskLang document as JSON has them:
 /// objects keep their key order, and a range is written as the document writes it,
-/// `{"min": start, "max": end - 1, "type": "range"}` (it reads back as that object).
+/// `{"min": start, "max": end - 1, "type": "range"}` (it reads back as that object), and a
+/// byte string is written as the document writes it too, as its standard base64 text with
+/// padding (it reads back as that string: JSON has no byte strings).
 #[derive(Clone, Debug, PartialEq)]
 pub enum OwnedValue {
     /// `null`
@@ -35,6 +37,9 @@ pub enum OwnedValue {
     Object(Vec<(String, OwnedValue)>),
     /// the integer range `start..end` (end excluded)
     Range(i64, i64),
+    /// a byte string: any bytes. With serde it is its standard base64 text with padding, as
+    /// JSON output writes byte strings, and reads back as that text (a `String`).
+    Bytes(Vec<u8>),
 }
 
 impl OwnedValue {
@@ -52,6 +57,7 @@ impl OwnedValue {
                 Value::object(entries.into_iter().map(|(key, value)| (key, value.into_value())).collect())
             }
             OwnedValue::Range(start, end) => Value::range(start, end),
+            OwnedValue::Bytes(data) => Value::bytes(&data),
         }
     }
 }
@@ -85,8 +91,29 @@ impl Serialize for OwnedValue {
                 map.serialize_entry("type", "range")?;
                 map.end()
             }
+            OwnedValue::Bytes(data) => serializer.serialize_str(&base64(data)),
         }
     }
+}
+
+/// Standard base64 with padding, the text JSON output gives a byte string. Written here
+/// because the SDK depends on no other crate of TuskLang and encodes nothing else.
+fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut text = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let word = (u32::from(chunk[0]) << 16)
+            | (u32::from(chunk.get(1).copied().unwrap_or(0)) << 8)
+            | u32::from(chunk.get(2).copied().unwrap_or(0));
+        for (index, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if index <= chunk.len() {
+                text.push(char::from(ALPHABET[(word >> shift & 63) as usize]));
+            } else {
+                text.push('=');
+            }
+        }
+    }
+    text
 }
 
 impl<'de> Deserialize<'de> for OwnedValue {
@@ -201,6 +228,17 @@ mod tests {
                 ("type".into(), OwnedValue::String("range".into())),
             ])
         );
+    }
+
+    #[test]
+    fn serde_writes_bytes_as_base64_text() {
+        let cases: [(&[u8], &str); 5] =
+            [(b"", ""), (b"t", "dA=="), (b"tu", "dHU="), (b"tusk", "dHVzaw=="), (&[0, 255, 128, 10], "AP+ACg==")];
+        for (data, text) in cases {
+            assert_eq!(serde_json::to_string(&OwnedValue::Bytes(data.to_vec())).unwrap(), format!("\"{text}\""));
+        }
+        let back: OwnedValue = serde_json::from_str("\"dHVzaw==\"").unwrap();
+        assert_eq!(back, OwnedValue::String("dHVzaw==".into()));
     }
 
     #[test]

@@ -226,7 +226,9 @@ impl RetainedFunction {
 
     /// Asks the host to call the function with `args` on the interpreter's thread, from any
     /// thread; `done` gets the result or the error, once, on some thread (keep it short).
-    /// Fails at once (and `done` is never called) when tusk is shutting down.
+    /// Fails at once (and `done` is never called) when tusk is shutting down. The arguments
+    /// and the result cross as JSON: an [`OwnedValue::Bytes`] argument reaches the function as
+    /// its base64 text, and a byte string it returns comes back as that text.
     pub fn post(
         &self,
         args: Vec<OwnedValue>,

@@ -284,6 +284,7 @@ impl Value {
             Kind::Float => OwnedValue::Float(f64::from_bits(self.raw.a)),
             Kind::String => OwnedValue::String(self.as_str().unwrap_or_default().to_string()),
             Kind::Range => OwnedValue::Range(self.raw.a as i64, self.raw.b as i64),
+            Kind::Bytes => OwnedValue::Bytes(self.as_bytes().unwrap_or_default().to_vec()),
             Kind::Array => OwnedValue::Array(
                 self.as_array()
                     .into_iter()
@@ -298,9 +299,9 @@ impl Value {
                     .map(|(key, value)| Ok((key.to_string(), value.to_owned_value()?)))
                     .collect::<Result<_, PluginError>>()?,
             ),
-            Kind::Function | Kind::PluginObject | Kind::Opaque | Kind::Bytes => {
+            Kind::Function | Kind::PluginObject | Kind::Opaque => {
                 return Err(PluginError::message(format!(
-                    "a {} cannot be copied out of the interpreter (only null, bool, int, float, string, array, object and range values can; `as_bytes` reads a byte string)",
+                    "a {} cannot be copied out of the interpreter (only null, bool, int, float, string, bytes, array, object and range values can)",
                     self.type_name()
                 )));
             }

@@ -156,6 +156,7 @@ pub(crate) fn kind_name(value: &OwnedValue) -> &'static str {
         OwnedValue::Array(_) => "an array",
         OwnedValue::Object(_) => "an object",
         OwnedValue::Range(..) => "a range",
+        OwnedValue::Bytes(_) => "a byte string",
     }
 }
 

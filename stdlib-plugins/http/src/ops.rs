@@ -772,6 +772,8 @@ fn client_options(options: &mut client::Options, given: OwnedValue) -> Result<()
             }
             "body" => match value {
                 OwnedValue::String(text) => options.body = Some((text.into_bytes(), Some("text/plain; charset=utf-8"))),
+                // A byte string is sent as its bytes, not as JSON's base64 text of them.
+                OwnedValue::Bytes(data) => options.body = Some((data, Some("application/octet-stream"))),
                 OwnedValue::Null => options.body = None,
                 other => {
                     let bytes = serde_json::to_vec(&other).map_err(|error| PluginError::message(error.to_string()))?;

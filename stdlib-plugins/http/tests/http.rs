@@ -549,6 +549,7 @@ c: @http_route("GET", "/new", req => {query: req.query})
 d: @http_route("GET", "/loop", req => {status: 307, headers: {location: "/loop"}})
 e: @http_route("GET", "/slow", req => sleep_ms(800))
 f: @http_route("GET", "/text", req => "plain")
+g: @http_route("POST", "/raw", req => {type: req.headers.content-type, encoding: req.body_encoding, body: req.body})
 "#,
     );
     let port = document["server"]["port"].as_u64().unwrap();
@@ -572,6 +573,13 @@ f: @http_route("GET", "/text", req => "plain")
         let redirected = eval(&mut client, format!(r#"@http.get("{client_url}/old")"#));
         let text = eval(&mut client, format!(r#"@http.request("GET", "{client_url}/text", {{query: {{a: 1}}}})"#));
         let missing = eval(&mut client, format!(r#"@http.delete("{client_url}/nothing")"#));
+        let raw = eval(&mut client, format!(r#"@http.post("{client_url}/raw", {{body: bytes([0, 255, 1])}})"#));
+        let typed = eval(
+            &mut client,
+            format!(
+                r#"@http.post("{client_url}/raw", {{body: bytes("%PDF"), headers: {{content-type: "application/pdf"}}}})"#
+            ),
+        );
         let looped = client
             .eval_expression(&format!(r#"@http.get("{client_url}/loop", {{max_redirects: 3}})"#))
             .expect_err("a redirect loop");
@@ -581,9 +589,12 @@ f: @http_route("GET", "/text", req => "plain")
         // https to a server that speaks plain HTTP: rustls starts a handshake and fails.
         let https_url = client_url.replace("http://", "https://");
         let tls = client.eval_expression(&format!(r#"@http.get("{https_url}/text")"#)).expect_err("not TLS");
-        (denied, created, redirected, text, missing, looped, slow, tls)
+        (denied, created, redirected, text, missing, looped, slow, tls, raw, typed)
     });
-    let (denied, created, redirected, text, missing, looped, slow, tls) = results;
+    let (denied, created, redirected, text, missing, looped, slow, tls, raw, typed) = results;
+    // A byte string body goes as its bytes; the server hands binary to its handler as base64.
+    assert_eq!(raw["body"], json!({"type": "application/octet-stream", "encoding": "base64", "body": "AP8B"}));
+    assert_eq!(typed["body"], json!({"type": "application/pdf", "encoding": "utf-8", "body": "%PDF"}));
     let https_url = url.replace("http://", "https://");
     assert!(tls.contains(&format!("GET {https_url}/text failed: ")), "{tls}");
     assert!(denied.contains(&format!("permission denied: connecting to 127.0.0.1:{port}")), "{denied}");

@@ -290,7 +290,7 @@ fn missing_sockets_and_bad_settings_are_reported_exactly() {
         ),
         (
             r#"add_sink({syslog: {app_name: x => x}})"#.to_string(),
-            "[R015] Error: add_sink: a function cannot be copied out of the interpreter (only null, bool, int, float, string, array, object and range values can; `as_bytes` reads a byte string)".to_string(),
+            "[R015] Error: add_sink: a function cannot be copied out of the interpreter (only null, bool, int, float, string, bytes, array, object and range values can)".to_string(),
         ),
     ];
     for (source, expected) in cases {

@@ -468,6 +468,7 @@ fn describe(value: &OwnedValue) -> String {
         OwnedValue::Array(_) => "an array".to_string(),
         OwnedValue::Object(_) => "an object".to_string(),
         OwnedValue::Range(..) => "a range".to_string(),
+        OwnedValue::Bytes(_) => "a byte string".to_string(),
     }
 }
 

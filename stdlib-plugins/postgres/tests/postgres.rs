@@ -95,6 +95,39 @@ fn typed_results_in_column_order() {
 }
 
 #[test]
+fn byte_strings_bind_as_bytea_and_come_back_as_byte_strings() {
+    let Some(mut client) = direct() else { return };
+    let name = table("bytes");
+    let _tables = Tables(vec![name.clone()]);
+    client
+        .batch_execute(&format!("CREATE TABLE {name} (id int PRIMARY KEY, data bytea, label text, parts bytea[])"))
+        .unwrap();
+    let mut plugin = plugin();
+    let inserted = eval(
+        &mut plugin,
+        &format!(
+            "@postgres.execute(\"{URL}\", \"INSERT INTO {name} VALUES ($1, $2, $3, $4)\", [1, bytes([0, 255, 0, 10]), \"plain\", [bytes([1, 92]), bytes(\"\\\"\")]])"
+        ),
+    );
+    assert_eq!(inserted, json!(1));
+    // What the server stored, read without the plugin.
+    let row = client.query_one(&format!("SELECT data, parts FROM {name}"), &[]).unwrap();
+    assert_eq!(row.get::<_, Vec<u8>>(0), vec![0, 255, 0, 10]);
+    assert_eq!(row.get::<_, Vec<Vec<u8>>>(1), vec![vec![1, 92], vec![34]]);
+    let cells = eval(
+        &mut plugin,
+        &format!(
+            "map(@postgres.query(\"{URL}\", \"SELECT data, label, parts FROM {name}\"), row => [type_of(row.data), row.data == bytes([0, 255, 0, 10]), type_of(row.label), row.label, map(row.parts, hex)])"
+        ),
+    );
+    assert_eq!(cells, json!([["bytes", true, "string", "plain", ["015c", "22"]]]));
+    // A byte string is not text: a text parameter refuses it rather than storing its hex form.
+    let refused =
+        error(&mut plugin, &format!("@postgres.execute(\"{URL}\", \"UPDATE {name} SET label = $1\", [bytes([1])])"));
+    assert!(refused.contains("a byte string cannot be sent as text: only bytea takes bytes"), "{refused}");
+}
+
+#[test]
 fn parameters_are_typed_and_never_interpolated() {
     let Some(mut client) = direct() else { return };
     let name = table("params");

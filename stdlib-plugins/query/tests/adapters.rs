@@ -128,6 +128,18 @@ fn cases() -> Vec<Case> {
             },
         },
         Case {
+            label: "a byte string binds as binary data",
+            expression: r#"@query("UPDATE {t} SET data = ? WHERE id = ?", bytes([0, 255, 0, 10]), 1)"#,
+            expect: |kind| {
+                same(json!({"changes": 1, "last_id": if kind == Kind::Postgres { Json::Null } else { json!(0) }}))
+            },
+        },
+        Case {
+            label: "a binary column comes back as a byte string, a text column as text",
+            expression: r#"map(@query("SELECT data, name FROM {t} ORDER BY id"), row => [type_of(row.data), row.data == bytes([0, 255, 0, 10]), row.data == null ? "" : hex(row.data), type_of(row.name)])"#,
+            expect: |_| same(json!([["bytes", true, "00ff000a", "string"], ["null", false, "", "string"]])),
+        },
+        Case {
             label: "no rows is an empty array",
             expression: r#"@query("SELECT id FROM {t} WHERE name = ?", "nobody")"#,
             expect: |_| same(json!([])),
@@ -179,13 +191,13 @@ fn cases() -> Vec<Case> {
 }
 
 fn create_table(kind: Kind, table: &str) -> String {
-    let (id, boolean) = match kind {
-        Kind::Sqlite => ("id INTEGER PRIMARY KEY AUTOINCREMENT", "BOOLEAN"),
-        Kind::Postgres => ("id SERIAL PRIMARY KEY", "BOOLEAN"),
-        Kind::MySql => ("id INTEGER PRIMARY KEY AUTO_INCREMENT", "BOOLEAN"),
+    let (id, boolean, binary) = match kind {
+        Kind::Sqlite => ("id INTEGER PRIMARY KEY AUTOINCREMENT", "BOOLEAN", "BLOB"),
+        Kind::Postgres => ("id SERIAL PRIMARY KEY", "BOOLEAN", "BYTEA"),
+        Kind::MySql => ("id INTEGER PRIMARY KEY AUTO_INCREMENT", "BOOLEAN", "BLOB"),
     };
     format!(
-        "CREATE TABLE {table} ({id}, name VARCHAR(100) NOT NULL UNIQUE, score DOUBLE PRECISION, active {boolean} NOT NULL, note TEXT)"
+        "CREATE TABLE {table} ({id}, name VARCHAR(100) NOT NULL UNIQUE, score DOUBLE PRECISION, active {boolean} NOT NULL, note TEXT, data {binary})"
     )
 }
 

@@ -21,6 +21,7 @@ fn in_memory_by_default_and_the_examples_pass() {
 put: @q(\"INSERT INTO kv VALUES (?, X'00FF10', ?)\", \"a\", {list: [1, 2], ok: true})
 rows: @query(\"SELECT k, v, j, typeof(v) AS t FROM kv\")
 big: @query(\"SELECT ? AS n, ? AS x\", 9007199254740993, 0.1)
+typed: map(@query(\"SELECT v, k, ? AS b, typeof(?) AS t FROM kv\", bytes([0, 255]), bytes(\"x\")), row => [type_of(row.v), hex(row.v), type_of(row.k), hex(row.b), row.t])
 ",
         )
         .unwrap();
@@ -28,6 +29,8 @@ big: @query(\"SELECT ? AS n, ? AS x\", 9007199254740993, 0.1)
     assert_eq!(document["put"], json!({"changes": 1, "last_id": 1}));
     assert_eq!(document["rows"], json!([{"k": "a", "v": "AP8Q", "j": "{\"list\":[1,2],\"ok\":true}", "t": "blob"}]));
     assert_eq!(document["big"], json!([{"n": 9007199254740993_i64, "x": 0.1}]));
+    // A BLOB is a byte string (JSON writes it as base64 above); a byte string binds as a BLOB.
+    assert_eq!(document["typed"], json!([["bytes", "00ff10", "string", "00ff", "blob"]]));
     let missing = plugin.eval_expression("@query()").unwrap_err();
     assert!(missing.contains("missing argument: sql (argument 1 of @query)"), "{missing}");
     let not_text = plugin.eval_expression("@q(42)").unwrap_err();

@@ -52,6 +52,10 @@ fn check(value: &OwnedValue, what: &str) -> Result<(), PluginError> {
             Err(PluginError::message(format!("{what}: the range {start}..{end} cannot be stored in Redis as a range"))
                 .with_help("store an array instead: map(range, x => x)"))
         }
+        // Stored values are JSON, where a byte string would be base64 text that reads back
+        // as a string: refused rather than changed on the way.
+        OwnedValue::Bytes(_) => Err(PluginError::message(format!("{what}: a byte string cannot be stored in Redis"))
+            .with_help("store its text instead: base64(value) (from_base64 reads it back)")),
         OwnedValue::Array(items) => items.iter().try_for_each(|item| check(item, what)),
         OwnedValue::Object(entries) => entries.iter().try_for_each(|(_, item)| check(item, what)),
         _ => Ok(()),
@@ -172,5 +176,12 @@ mod tests {
         assert!(may_be_json("{\"a\":1}"));
         // `t` starts JSON but "tusk" is not JSON: it is stored as is.
         assert!(may_be_json("tusk") && serde_json::from_str::<serde_json::Value>("tusk").is_err());
+    }
+
+    #[test]
+    fn byte_strings_are_refused_not_turned_into_text() {
+        let nested = OwnedValue::Array(vec![OwnedValue::Int(1), OwnedValue::Bytes(vec![0, 255])]);
+        let error = check(&nested, "set").unwrap_err();
+        assert_eq!(error.message_text(), "set: a byte string cannot be stored in Redis");
     }
 }

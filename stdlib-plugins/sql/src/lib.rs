@@ -19,4 +19,4 @@ pub mod script;
 mod value;
 
 pub use error::{SqlError, SqlErrorKind};
-pub use value::{Rows, SqlValue, StatementResult, binary_as_text};
+pub use value::{Rows, SqlValue, StatementResult};

@@ -14,6 +14,7 @@ pub fn to_sql_value(value: &Value, what: &str) -> Result<SqlValue, PluginError> 
         Kind::Int => SqlValue::Int(value.as_int().unwrap_or_default()),
         Kind::Float => SqlValue::Float(value.as_float().unwrap_or_default()),
         Kind::String => SqlValue::Text(value.as_str().unwrap_or_default().to_string()),
+        Kind::Bytes => SqlValue::Bytes(value.as_bytes().unwrap_or_default().to_vec()),
         Kind::Array => {
             let items = value.as_array().map(|array| array.iter().collect::<Vec<_>>()).unwrap_or_default();
             SqlValue::Array(items.iter().map(|item| to_sql_value(item, what)).collect::<Result<_, _>>()?)
@@ -35,10 +36,9 @@ pub fn to_sql_value(value: &Value, what: &str) -> Result<SqlValue, PluginError> 
             }
             SqlValue::Array((start..end).map(SqlValue::Int).collect())
         }
-        // Binary columns come back as base64 text; bytes as parameters are not mapped yet.
-        Kind::Function | Kind::PluginObject | Kind::Opaque | Kind::Bytes => {
+        Kind::Function | Kind::PluginObject | Kind::Opaque => {
             return Err(PluginError::message(format!("{what}: a {} cannot be sent to a database", value.type_name()))
-                .with_help("pass null, a bool, a number, a string, an array or an object"));
+                .with_help("pass null, a bool, a number, a string, a byte string, an array or an object"));
         }
     })
 }
@@ -51,6 +51,7 @@ pub fn to_script_value(value: &SqlValue) -> Value {
         SqlValue::Int(n) => Value::from(*n),
         SqlValue::Float(x) => Value::from(*x),
         SqlValue::Text(text) => Value::from(text.as_str()),
+        SqlValue::Bytes(data) => Value::bytes(data),
         SqlValue::Json(json) => json_to_script_value(json),
         SqlValue::Array(items) => Value::array(items.iter().map(to_script_value).collect()),
         SqlValue::Object(entries) => {

@@ -2,8 +2,12 @@
 //!
 //! - a text frame is a string;
 //! - a binary frame is an object with one key, `{binary: "<base64>"}` (standard alphabet, with
-//!   padding): TuskLang has no byte strings, and this form is the same going out and coming
-//!   in, so an echo handler echoes binary frames as binary;
+//!   padding), the same going out and coming in, so an echo handler echoes binary frames as
+//!   binary;
+//! - a byte string sent goes out as a binary frame of its bytes. Received binary frames stay
+//!   `{binary: …}`: handlers are called through posted calls, whose arguments and results
+//!   cross to the host as JSON, where a byte string would arrive as base64 text that reads
+//!   back (and is echoed) as a string;
 //! - anything else sent (a number, a bool, an array, any other object) goes out as its JSON
 //!   text in a text frame.
 
@@ -33,6 +37,7 @@ pub fn binary_value(bytes: &[u8]) -> OwnedValue {
 pub fn outgoing(value: OwnedValue) -> Result<Message, String> {
     match value {
         OwnedValue::String(text) => Ok(Message::text(text)),
+        OwnedValue::Bytes(data) => Ok(Message::binary(data)),
         OwnedValue::Null => Err("there is nothing to send (the message is null)".to_string()),
         OwnedValue::Object(entries) if entries.len() == 1 && entries[0].0 == BINARY_KEY => {
             let Some((_, OwnedValue::String(encoded))) = entries.into_iter().next() else {
@@ -62,6 +67,8 @@ mod tests {
     fn text_binary_and_json_go_out_as_their_frames() {
         assert_eq!(outgoing(OwnedValue::String("hi".into())).unwrap(), Message::text("hi"));
         assert_eq!(outgoing(binary_value(&[0, 1, 255])).unwrap(), Message::binary(vec![0u8, 1, 255]));
+        assert_eq!(outgoing(OwnedValue::Bytes(vec![0, 1, 255])).unwrap(), Message::binary(vec![0u8, 1, 255]));
+        assert_eq!(outgoing(OwnedValue::Bytes(Vec::new())).unwrap(), Message::binary(Vec::<u8>::new()));
         assert_eq!(
             outgoing(OwnedValue::Object(vec![("n".into(), OwnedValue::Int(1)), ("binary".into(), OwnedValue::Null)]))
                 .unwrap(),

@@ -692,7 +692,7 @@ const ACTIONS: &[(&str, &str, &str, Operation)] = &[
     (
         "send",
         "@websocket.send([conn, ]message)",
-        "Sends a message: a string as a text frame, {binary: base64} as a binary frame, anything else as JSON text; to a server connection (a handler's `conn` or its id), a client connection, or the most recent client connection.",
+        "Sends a message: a string as a text frame, a byte string or {binary: base64} as a binary frame, anything else as JSON text; to a server connection (a handler's `conn` or its id), a client connection, or the most recent client connection.",
         send,
     ),
     (

@@ -305,6 +305,11 @@ fn rooms_reach_their_members_only() {
             json!([
                 eval(plugin, r#"@websocket.room("lobby")"#),
                 eval(plugin, "@websocket.rooms()"),
+                // A byte string is a plain value: kept as the state and read back as bytes.
+                eval(
+                    plugin,
+                    &format!(r#"[type_of(@websocket.set_state({a}, bytes([0, 255]))), hex(@websocket.state({a}))]"#)
+                ),
                 eval(plugin, &format!(r#"@websocket.set_state({a}, {{nick: "ann"}})"#)),
                 eval(plugin, &format!("@websocket.state({a})")),
                 eval(plugin, "@websocket.connections()[0].state"),
@@ -315,7 +320,15 @@ fn rooms_reach_their_members_only() {
     let (members, [a, b, _]) = ids;
     assert_eq!(
         members,
-        json!([[a, b], {"kitchen": 1, "lobby": 2}, {"nick": "ann"}, {"nick": "ann"}, {"nick": "ann"}, ["lobby"]])
+        json!([
+            [a, b],
+            {"kitchen": 1, "lobby": 2},
+            ["bytes", "00ff"],
+            {"nick": "ann"},
+            {"nick": "ann"},
+            {"nick": "ann"},
+            ["lobby"]
+        ])
     );
     assert_eq!(
         texts,
@@ -490,6 +503,9 @@ fn the_plugins_client_talks_to_its_server() {
     assert_eq!(eval(&mut plugin, r#"@websocket("send", "ping me")"#), json!(true));
     assert_eq!(receive(&mut plugin), json!("echo ping me"));
     assert_eq!(eval(&mut plugin, r#"@websocket.send({binary: "AAEC/w=="})"#), json!(true));
+    assert_eq!(receive(&mut plugin), json!({"binary": "AAEC/w=="}));
+    // A byte string goes out as a binary frame: the echo handler sends it back as one.
+    assert_eq!(eval(&mut plugin, r#"@websocket.send(bytes([0, 1, 2, 255]))"#), json!(true));
     assert_eq!(receive(&mut plugin), json!({"binary": "AAEC/w=="}));
     // A message from a real client of the test reaches the plugin's client through a broadcast.
     let outside_url = url.clone();

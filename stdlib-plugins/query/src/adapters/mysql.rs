@@ -7,7 +7,7 @@ use mysql::consts::{ColumnFlags, ColumnType};
 use mysql::prelude::Queryable;
 use tusk_sql::redact::{passwords_in, redact_connection_string, scrub};
 use tusk_sql::script::check_connect;
-use tusk_sql::{Rows, SqlError, SqlErrorKind, SqlValue, StatementResult, binary_as_text};
+use tusk_sql::{Rows, SqlError, SqlErrorKind, SqlValue, StatementResult};
 
 use super::Adapter;
 
@@ -122,6 +122,7 @@ fn parameter(value: &SqlValue) -> mysql::Value {
         SqlValue::Int(n) => mysql::Value::Int(*n),
         SqlValue::Float(x) => mysql::Value::Double(*x),
         SqlValue::Text(text) => mysql::Value::Bytes(text.clone().into_bytes()),
+        SqlValue::Bytes(data) => mysql::Value::Bytes(data.clone()),
         SqlValue::Json(_) | SqlValue::Array(_) | SqlValue::Object(_) => {
             mysql::Value::Bytes(value.to_json().to_string().into_bytes())
         }
@@ -163,7 +164,7 @@ fn cell(value: mysql::Value, column: &mysql::Column) -> Result<SqlValue, SqlErro
             ),
             ColumnType::MYSQL_TYPE_BIT => SqlValue::Int(bytes.iter().fold(0i64, |n, byte| (n << 8) | i64::from(*byte))),
             _ if column.character_set() == BINARY_CHARSET && !column.flags().contains(ColumnFlags::NUM_FLAG) => {
-                binary_as_text(&bytes)
+                SqlValue::Bytes(bytes)
             }
             _ => SqlValue::Text(String::from_utf8(bytes).map_err(|_| {
                 SqlError::new(

@@ -4,7 +4,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::types::{Value as SqliteValue, ValueRef};
-use tusk_sql::{Rows, SqlError, SqlErrorKind, SqlValue, StatementResult, binary_as_text};
+use tusk_sql::{Rows, SqlError, SqlErrorKind, SqlValue, StatementResult};
 
 use super::Adapter;
 
@@ -65,6 +65,7 @@ fn parameter(value: &SqlValue) -> SqliteValue {
         SqlValue::Int(n) => SqliteValue::Integer(*n),
         SqlValue::Float(x) => SqliteValue::Real(*x),
         SqlValue::Text(text) => SqliteValue::Text(text.clone()),
+        SqlValue::Bytes(data) => SqliteValue::Blob(data.clone()),
         SqlValue::Json(_) | SqlValue::Array(_) | SqlValue::Object(_) => SqliteValue::Text(value.to_json().to_string()),
     }
 }
@@ -78,7 +79,7 @@ fn cell(value: ValueRef<'_>) -> Result<SqlValue, SqlError> {
             String::from_utf8(bytes.to_vec())
                 .map_err(|_| SqlError::new(SqlErrorKind::Conversion, "sqlite: a text value is not valid UTF-8"))?,
         ),
-        ValueRef::Blob(bytes) => binary_as_text(bytes),
+        ValueRef::Blob(bytes) => SqlValue::Bytes(bytes.to_vec()),
     })
 }
 

@@ -9,7 +9,7 @@ use std::fmt::Write;
 use postgres::types::{Format, FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
 
 use super::time;
-use crate::{SqlError, SqlErrorKind, SqlValue, binary_as_text};
+use crate::{SqlError, SqlErrorKind, SqlValue};
 
 type BoxError = Box<dyn StdError + Sync + Send>;
 
@@ -48,7 +48,7 @@ pub(crate) fn decode(ty: &Type, raw: &[u8]) -> Result<SqlValue, SqlError> {
             Some((1, document)) => SqlValue::Json(json(ty, document)?),
             _ => return Err(malformed(ty)),
         },
-        Type::BYTEA => binary_as_text(raw),
+        Type::BYTEA => SqlValue::Bytes(raw.to_vec()),
         Type::DATE => SqlValue::Text(time::date(i32::from_be_bytes(fixed(ty, raw)?))),
         Type::TIMESTAMP => SqlValue::Text(time::timestamp(i64::from_be_bytes(fixed(ty, raw)?), false)),
         Type::TIMESTAMPTZ => SqlValue::Text(time::timestamp(i64::from_be_bytes(fixed(ty, raw)?), true)),
@@ -212,6 +212,7 @@ impl Param<'_> {
                     &Type::INT2 | &Type::INT4 | &Type::INT8 | &Type::FLOAT4 | &Type::FLOAT8 | &Type::OID
                 )
                 | (SqlValue::Float(_), &Type::FLOAT4 | &Type::FLOAT8)
+                | (SqlValue::Bytes(_), &Type::BYTEA)
         )
     }
 }
@@ -237,6 +238,12 @@ impl ToSql for Param<'_> {
             (SqlValue::Int(n), &Type::FLOAT8) => out.extend_from_slice(&(*n as f64).to_be_bytes()),
             (SqlValue::Float(x), &Type::FLOAT4) => out.extend_from_slice(&(*x as f32).to_be_bytes()),
             (SqlValue::Float(x), &Type::FLOAT8) => out.extend_from_slice(&x.to_be_bytes()),
+            (SqlValue::Bytes(data), &Type::BYTEA) => out.extend_from_slice(data),
+            // Bytes read as text would be stored as their `\x` hex form without a word: a text
+            // parameter takes a string.
+            (SqlValue::Bytes(_), ty) if !matches!(ty.kind(), Kind::Array(_)) => {
+                return Err(format!("a byte string cannot be sent as {}: only bytea takes bytes", ty.name()).into());
+            }
             (value, ty) => out.extend_from_slice(text_form(value, ty).as_bytes()),
         }
         Ok(IsNull::No)
@@ -268,6 +275,15 @@ fn text_form(value: &SqlValue, ty: &Type) -> String {
         SqlValue::Int(n) => n.to_string(),
         SqlValue::Float(x) => float_text(*x),
         SqlValue::Text(text) => text.clone(),
+        // bytea's text input form, for the items of a bytea array.
+        SqlValue::Bytes(data) => {
+            let mut text = String::with_capacity(2 + 2 * data.len());
+            text.push_str("\\x");
+            for byte in data {
+                text.push_str(&format!("{byte:02x}"));
+            }
+            text
+        }
         SqlValue::Json(_) | SqlValue::Object(_) => value.to_json().to_string(),
         SqlValue::Array(_) if matches!(ty.kind(), Kind::Array(_)) => {
             let mut out = String::new();
