@@ -71,6 +71,19 @@ fn a_handler_error_is_reported_and_the_service_goes_on(mode: Mode) {
     );
 }
 
+fn byte_strings_cross_posted_calls_intact(mode: Mode) {
+    let mut host = host(mode);
+    host.eval("started: @events.bytes((b, o, t) => [b, hex(b), o, t, bytes(\"hi\")])\n").unwrap();
+    assert_eq!(serve(&mut host), LoopEnd::Idle);
+    // `hex(b)` shows the function got a byte string, not its base64 text; the text `AP8B`
+    // stays text both ways.
+    assert_eq!(
+        log(&mut host),
+        json!(["Ok(Array([Bytes([0, 255, 1]), String(\"00ff01\"), Object([(\"a\\\"b/[0]\", Bytes([]))]), \
+             String(\"AP8B\"), Bytes([104, 105])]))"])
+    );
+}
+
 fn retained_functions_are_released(mode: Mode) {
     let mut host = host(mode);
     assert_eq!(host.value("@events.retain(x => x)").unwrap(), json!(true));
@@ -141,6 +154,11 @@ fn in_process_a_handler_error_is_reported_and_the_service_goes_on() {
 }
 
 #[test]
+fn in_process_byte_strings_cross_posted_calls_intact() {
+    byte_strings_cross_posted_calls_intact(Mode::InProcess);
+}
+
+#[test]
 fn in_process_retained_functions_are_released() {
     retained_functions_are_released(Mode::InProcess);
 }
@@ -168,6 +186,11 @@ fn sandboxed_posts_run_in_the_order_they_were_posted() {
 #[test]
 fn sandboxed_a_handler_error_is_reported_and_the_service_goes_on() {
     a_handler_error_is_reported_and_the_service_goes_on(Mode::Sandboxed);
+}
+
+#[test]
+fn sandboxed_byte_strings_cross_posted_calls_intact() {
+    byte_strings_cross_posted_calls_intact(Mode::Sandboxed);
 }
 
 #[test]

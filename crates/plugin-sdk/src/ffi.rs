@@ -932,6 +932,15 @@ fn events_host() -> Result<&'static HostApi, PluginError> {
     Ok(host)
 }
 
+/// The host's ABI minor, 0 before `init`: what a host understands beyond its table's fields
+/// (posted calls that carry byte strings, 1.8).
+pub(crate) fn host_abi_minor() -> u32 {
+    let pointer = HOST.load(Ordering::Acquire);
+    // SAFETY: the host passed this table to `init` and keeps it alive for the life of the
+    // process (tables are never freed).
+    unsafe { pointer.as_ref() }.map_or(0, |host| host.abi_minor)
+}
+
 /// The thread retained functions were made on: the host's (interpreter or runner session)
 /// thread, which must never wait for a posted call's result.
 static HOST_THREAD: OnceLock<std::thread::ThreadId> = OnceLock::new();

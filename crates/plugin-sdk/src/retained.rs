@@ -184,11 +184,15 @@ use crate::ffi;
 use crate::owned::OwnedValue;
 use crate::value::{Kind, Value};
 
+mod posted;
 mod subscription;
 
 pub use subscription::{
     Delivery, SessionError, SubscriptionReaders, SubscriptionSession, SubscriptionSource, SubscriptionStatus,
 };
+
+/// The host ABI minor from which posted calls carry byte strings (see `posted`).
+const POSTED_BYTES_MINOR: u32 = 8;
 
 /// A script function the plugin keeps beyond the call that passed it. `Send + Sync`; clones
 /// share one retention, released when the last clone is dropped.
@@ -227,14 +231,18 @@ impl RetainedFunction {
     /// Asks the host to call the function with `args` on the interpreter's thread, from any
     /// thread; `done` gets the result or the error, once, on some thread (keep it short).
     /// Fails at once (and `done` is never called) when tusk is shutting down. The arguments
-    /// and the result cross as JSON: an [`OwnedValue::Bytes`] argument reaches the function as
-    /// its base64 text, and a byte string it returns comes back as that text.
+    /// and the result cross as JSON. With a host of ABI 1.8 or later byte strings cross intact
+    /// both ways: an [`OwnedValue::Bytes`] argument reaches the function as a byte string, and
+    /// a byte string it returns (anywhere in the result) comes back as [`OwnedValue::Bytes`].
+    /// An older host gets the plain JSON array it knows: there a byte string argument reaches
+    /// the function as its base64 text, and one it returns comes back as that text.
     pub fn post(
         &self,
         args: Vec<OwnedValue>,
         done: impl FnOnce(Result<OwnedValue, PluginError>) + Send + 'static,
     ) -> Result<(), PluginError> {
-        let json = serde_json::to_string(&OwnedValue::Array(args))
+        let wrapped = ffi::host_abi_minor() >= POSTED_BYTES_MINOR;
+        let json = if wrapped { posted::wrap_args(args) } else { serde_json::to_string(&OwnedValue::Array(args)) }
             .map_err(|error| PluginError::message(format!("the arguments cannot be posted: {error}")))?;
         // The call holds the function until it has run: a thread may post and drop its handle.
         let keep = self.clone();
@@ -244,7 +252,12 @@ impl RetainedFunction {
             Box::new(move |outcome: Result<&str, PluginError>| {
                 let _keep = keep;
                 done(outcome.and_then(|json| {
-                    serde_json::from_str::<OwnedValue>(json).map_err(|error| {
+                    let result = if wrapped {
+                        posted::unwrap_result(json)
+                    } else {
+                        serde_json::from_str::<OwnedValue>(json).map_err(|error| error.to_string())
+                    };
+                    result.map_err(|error| {
                         PluginError::message(format!("the host's result is not a plain value: {error}"))
                     })
                 }))
