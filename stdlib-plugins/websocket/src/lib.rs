@@ -7,8 +7,8 @@
 //! - The client: `@websocket("connect", url)` returns a connection; `@websocket("send",
 //!   message)` sends on the most recent one (or `send(conn, message)` on a given one);
 //!   `receive` waits with a timeout; `close` ends it.
-//! - Messages: text frames are strings, binary frames `{binary: "<base64>"}`; a byte string
-//!   sent is a binary frame too (module `message`).
+//! - Messages: text frames are strings, binary frames byte strings; `{binary: "<base64>"}`
+//!   sent is a binary frame too, the older form (module `message`).
 //!
 //! The connection hub (`hub`) is independent of the listener (`server`): it serves any
 //! connection whose handshake is done, so an HTTP server can hand it upgraded requests. The

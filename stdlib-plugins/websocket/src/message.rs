@@ -1,13 +1,12 @@
 //! What a websocket message is to a script, both ways, by one rule:
 //!
 //! - a text frame is a string;
-//! - a binary frame is an object with one key, `{binary: "<base64>"}` (standard alphabet, with
-//!   padding), the same going out and coming in, so an echo handler echoes binary frames as
+//! - a binary frame is a byte string, the same going out and coming in (posted calls carry
+//!   byte strings intact from plugin ABI 1.8), so an echo handler echoes binary frames as
 //!   binary;
-//! - a byte string sent goes out as a binary frame of its bytes. Received binary frames stay
-//!   `{binary: …}`: handlers are called through posted calls, whose arguments and results
-//!   cross to the host as JSON, where a byte string would arrive as base64 text that reads
-//!   back (and is echoed) as a string;
+//! - an object with one key, `{binary: "<base64>"}` (standard alphabet), sent goes out as a
+//!   binary frame of the bytes it encodes: the form received binary frames had before byte
+//!   strings, still accepted;
 //! - anything else sent (a number, a bool, an array, any other object) goes out as its JSON
 //!   text in a text frame.
 
@@ -16,21 +15,16 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use tokio_tungstenite::tungstenite::Message;
 use tusk_plugin_sdk::OwnedValue;
 
-/// The key of the one-entry object that stands for a binary frame.
+/// The key of the one-entry object that stands for a binary frame sent (the older form).
 pub const BINARY_KEY: &str = "binary";
 
 /// The script's value of a received data frame (`None` for control frames).
 pub fn incoming(message: &Message) -> Option<OwnedValue> {
     match message {
         Message::Text(text) => Some(OwnedValue::String(text.as_str().to_string())),
-        Message::Binary(bytes) => Some(binary_value(bytes)),
+        Message::Binary(bytes) => Some(OwnedValue::Bytes(bytes.to_vec())),
         Message::Ping(_) | Message::Pong(_) | Message::Close(_) | Message::Frame(_) => None,
     }
-}
-
-/// `{binary: "<base64>"}`.
-pub fn binary_value(bytes: &[u8]) -> OwnedValue {
-    OwnedValue::Object(vec![(BINARY_KEY.to_string(), OwnedValue::String(BASE64.encode(bytes)))])
 }
 
 /// The frame a script's value is sent as; the error says why it cannot be.
@@ -63,6 +57,11 @@ pub fn payload_len(message: &Message) -> usize {
 mod tests {
     use super::*;
 
+    /// `{binary: "<base64>"}`, the older form of a binary frame sent.
+    fn binary_value(bytes: &[u8]) -> OwnedValue {
+        OwnedValue::Object(vec![(BINARY_KEY.to_string(), OwnedValue::String(BASE64.encode(bytes)))])
+    }
+
     #[test]
     fn text_binary_and_json_go_out_as_their_frames() {
         assert_eq!(outgoing(OwnedValue::String("hi".into())).unwrap(), Message::text("hi"));
@@ -91,8 +90,9 @@ mod tests {
     fn received_frames_read_back_as_they_were_sent() {
         assert_eq!(incoming(&Message::text("hi")), Some(OwnedValue::String("hi".into())));
         let value = incoming(&Message::binary(vec![7u8; 5])).unwrap();
-        assert_eq!(value, binary_value(&[7; 5]));
+        assert_eq!(value, OwnedValue::Bytes(vec![7; 5]));
         assert_eq!(outgoing(value).unwrap(), Message::binary(vec![7u8; 5]));
+        assert_eq!(incoming(&Message::binary(Vec::<u8>::new())), Some(OwnedValue::Bytes(Vec::new())));
         assert_eq!(incoming(&Message::Ping(Vec::new().into())), None);
     }
 }

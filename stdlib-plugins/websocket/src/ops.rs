@@ -698,7 +698,7 @@ const ACTIONS: &[(&str, &str, &str, Operation)] = &[
     (
         "receive",
         "@websocket.receive([conn][, timeout])",
-        "The next message of a client connection, waiting up to `timeout` (seconds or \"500ms\"; default 5 s): a string, {binary: base64}, or null when none came.",
+        "The next message of a client connection, waiting up to `timeout` (seconds or \"500ms\"; default 5 s): a string, a byte string for a binary frame, or null when none came.",
         receive,
     ),
     (

@@ -42,7 +42,8 @@ fn error(plugin: &mut PluginTest, source: &str) -> String {
 
 /// A chat server: commands `join:ROOM`, `leave:ROOM`, `room:ROOM:TEXT`, `all:TEXT`,
 /// `count` (a counter in the connection's state), `boom` (the handler fails), anything else
-/// is echoed; binary messages come back as they are. `on_close` tells the room `observers`.
+/// is echoed; binary messages, which arrive as byte strings, come back as they are (anything
+/// else that is not a string is answered with its type). `on_close` tells the room `observers`.
 fn chat_script(options: &str) -> String {
     format!(
         r#"
@@ -52,7 +53,7 @@ left: (c, room) => @websocket.leave(c, room) ? "left " + room : "not in " + room
 quiet: n => null
 counted: c => "count " + str(@websocket.set_state(c, (c.state == null ? 0 : c.state) + 1))
 command: (c, m) => parts(m)[0] == "join" ? joined(c, parts(m)[1]) : parts(m)[0] == "leave" ? left(c, parts(m)[1]) : parts(m)[0] == "room" ? quiet(broadcast_message(parts(m)[2], parts(m)[1])) : parts(m)[0] == "all" ? quiet(broadcast_message(parts(m)[1])) : m == "count" ? counted(c) : m == "boom" ? error("boom from the handler") : "echo " + m
-server: @websocket.serve({{path: "/chat", on_open: c => "welcome " + str(c.id), on_message: (c, m) => type_of(m) == "string" ? command(c, m) : m, on_close: (c, close) => broadcast_message("closed " + str(c.id) + " " + str(close.code) + " " + close.reason, "observers"){options}}})
+server: @websocket.serve({{path: "/chat", on_open: c => "welcome " + str(c.id), on_message: (c, m) => type_of(m) == "string" ? command(c, m) : type_of(m) == "bytes" ? m : "not bytes but " + type_of(m), on_close: (c, close) => broadcast_message("closed " + str(c.id) + " " + str(close.code) + " " + close.reason, "observers"){options}}})
 "#
     )
 }
@@ -192,6 +193,7 @@ fn text_binary_and_json_messages_go_both_ways() {
         no_signals,
     );
     assert_eq!(texts, ["echo hello", "count 1", "count 2"]);
+    // The handler got a byte string (it answers anything else with its type as text).
     assert_eq!(binary_back, Message::binary(vec![0u8, 1, 2, 255]));
     // Values other than strings and {binary} go out as JSON text.
     let stats = eval(&mut plugin, "@websocket.stats()");
@@ -487,26 +489,34 @@ fn the_plugins_client_talks_to_its_server() {
     // The seed's forms: connect, then send on the most recent connection.
     let connected = eval(&mut plugin, &format!(r#"type_of(@websocket("connect", "{url}"))"#));
     assert_eq!(connected, json!("websocket.connection"));
+    // A message as `[type, value]` (a byte string as its hex), or null.
     let receive = |plugin: &mut PluginTest| -> Json {
         let deadline = Instant::now() + GUARD;
         loop {
             // The server's handlers run on this thread: between two short receives.
             plugin.engine().run_services_for(Duration::from_millis(10));
-            let message = eval(plugin, r#"@websocket("receive", "10ms")"#);
+            let message = eval(
+                plugin,
+                r#"(m => m == null ? null : [type_of(m), type_of(m) == "bytes" ? hex(m) : m])(@websocket("receive", "10ms"))"#,
+            );
             if !message.is_null() || Instant::now() > deadline {
                 return message;
             }
         }
     };
     let welcome = receive(&mut plugin);
-    assert!(welcome.as_str().unwrap().starts_with("welcome "), "{welcome}");
+    assert!(welcome[1].as_str().unwrap().starts_with("welcome "), "{welcome}");
     assert_eq!(eval(&mut plugin, r#"@websocket("send", "ping me")"#), json!(true));
-    assert_eq!(receive(&mut plugin), json!("echo ping me"));
+    assert_eq!(receive(&mut plugin), json!(["string", "echo ping me"]));
+    // The older form of a binary frame sent still goes out as one; the server's handler gets a
+    // byte string and echoes it, and the client receives a byte string.
     assert_eq!(eval(&mut plugin, r#"@websocket.send({binary: "AAEC/w=="})"#), json!(true));
-    assert_eq!(receive(&mut plugin), json!({"binary": "AAEC/w=="}));
+    assert_eq!(receive(&mut plugin), json!(["bytes", "000102ff"]));
     // A byte string goes out as a binary frame: the echo handler sends it back as one.
     assert_eq!(eval(&mut plugin, r#"@websocket.send(bytes([0, 1, 2, 255]))"#), json!(true));
-    assert_eq!(receive(&mut plugin), json!({"binary": "AAEC/w=="}));
+    assert_eq!(receive(&mut plugin), json!(["bytes", "000102ff"]));
+    assert_eq!(eval(&mut plugin, r#"@websocket.send(bytes([]))"#), json!(true));
+    assert_eq!(receive(&mut plugin), json!(["bytes", ""]));
     // A message from a real client of the test reaches the plugin's client through a broadcast.
     let outside_url = url.clone();
     with_clients(
@@ -521,7 +531,7 @@ fn the_plugins_client_talks_to_its_server() {
         },
         no_signals,
     );
-    assert_eq!(receive(&mut plugin), json!("from outside"));
+    assert_eq!(receive(&mut plugin), json!(["string", "from outside"]));
     // Nothing more: a receive times out with null.
     assert_eq!(eval(&mut plugin, r#"@websocket.receive(0.05)"#), json!(null));
     // A connection value works as well as the default.
