@@ -2,18 +2,20 @@
 //!
 //! A handler gets one object: `method`, `path`, `url` (path and query as sent), `route` (the
 //! pattern that matched), `params`, `query`, `headers` (lower-case names), `cookies`, `body`
-//! (parsed: JSON by content type, forms as objects, else text), `text` (the raw body as text),
-//! `ip`, `user_agent`, `timestamp` (Unix seconds).
+//! (by content type: JSON parsed, forms as objects, text as a string, anything else a byte
+//! string; without a content type text if it is UTF-8), `text` (the raw body as text when it
+//! is UTF-8), `body_encoding` (`"bytes"` for a byte-string body, else `"utf-8"`), `ip`,
+//! `user_agent`, `timestamp` (Unix seconds).
 //!
 //! It answers with a value: an object whose keys are all among `status`, `headers`, `body`,
 //! `cookies` and that has `status` (an integer) or `body` is a response; any other value is the
-//! body of a 200. A string body is `text/plain`, an object or array (or number, bool) JSON,
-//! `null` an empty body (204 when no status is given).
+//! body of a 200. A string body is `text/plain`, a byte string its bytes
+//! (`application/octet-stream` unless the headers give a content type), an object or array
+//! (or number, bool) JSON, `null` an empty body (204 when no status is given).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use base64::Engine as _;
 use tusk_plugin_sdk::OwnedValue;
 
 use crate::routes::Params;
@@ -94,6 +96,14 @@ pub fn is_json(content_type: &str) -> bool {
     content_type == "application/json" || (content_type.starts_with("application/") && content_type.ends_with("+json"))
 }
 
+/// True for content types whose bodies are text: `text/*`, XML and JavaScript.
+pub fn is_text(content_type: &str) -> bool {
+    content_type.starts_with("text/")
+        || content_type == "application/xml"
+        || (content_type.starts_with("application/") && content_type.ends_with("+xml"))
+        || content_type == "application/javascript"
+}
+
 /// The request object a handler gets; a body that says it is JSON and is not is refused.
 pub fn request_value(incoming: Incoming<'_>) -> Result<OwnedValue, Refusal> {
     let mut headers = Vec::with_capacity(incoming.headers.len());
@@ -119,11 +129,14 @@ pub fn request_value(incoming: Incoming<'_>) -> Result<OwnedValue, Refusal> {
     } else if content_type == "application/x-www-form-urlencoded" {
         form_object(incoming.body)
     } else {
+        // Text when the content type says so, or when there is none and the body is UTF-8
+        // (as before byte strings); a byte string otherwise.
         match text {
-            Some(text) => string(text),
-            None => string(base64::engine::general_purpose::STANDARD.encode(incoming.body)),
+            Some(text) if content_type.is_empty() || is_text(&content_type) => string(text),
+            _ => OwnedValue::Bytes(incoming.body.to_vec()),
         }
     };
+    let encoding = if matches!(body, OwnedValue::Bytes(_)) { "bytes" } else { "utf-8" };
     let query = incoming.query.map_or_else(|| OwnedValue::Object(Vec::new()), |query| form_object(query.as_bytes()));
     let url = match incoming.query {
         Some(query) => format!("{}?{query}", incoming.path),
@@ -148,7 +161,7 @@ pub fn request_value(incoming: Incoming<'_>) -> Result<OwnedValue, Refusal> {
         ("cookies".into(), cookies(incoming.headers)),
         ("body".into(), body),
         ("text".into(), text.map_or(OwnedValue::Null, string)),
-        ("body_encoding".into(), string(if text.is_some() || incoming.body.is_empty() { "utf-8" } else { "base64" })),
+        ("body_encoding".into(), string(encoding)),
         ("ip".into(), string(incoming.ip)),
         ("user_agent".into(), user_agent),
         ("timestamp".into(), OwnedValue::Int(i64::try_from(timestamp).unwrap_or(i64::MAX))),
@@ -161,7 +174,7 @@ pub enum Body {
     Empty,
     Text(String),
     Json(OwnedValue),
-    /// Bytes with their content type (static files).
+    /// Bytes with their content type (static files, a byte-string body).
     Bytes(Vec<u8>, String),
 }
 
@@ -228,20 +241,29 @@ impl Reply {
         let (default_status, body) = match body {
             OwnedValue::Null => (204, Body::Empty),
             OwnedValue::String(text) => (200, Body::Text(text)),
+            OwnedValue::Bytes(bytes) => (200, Body::Bytes(bytes, "application/octet-stream".to_string())),
             other => (200, Body::Json(other)),
         };
         Reply { status: status.unwrap_or(default_status), headers: Vec::new(), body }
     }
 
-    /// The response as an after-middleware sees it: `{status, headers, body}`.
+    /// The response as an after-middleware sees it: `{status, headers, body}`. A byte body
+    /// comes with its content type among the headers, so that the response it gives back
+    /// keeps it.
     pub fn to_value(&self) -> OwnedValue {
+        let mut headers: Vec<(String, OwnedValue)> =
+            self.headers.iter().map(|(name, value)| (name.clone(), string(value.clone()))).collect();
         let body = match &self.body {
             Body::Empty => OwnedValue::Null,
             Body::Text(text) => string(text.clone()),
             Body::Json(value) => value.clone(),
-            Body::Bytes(bytes, _) => string(String::from_utf8_lossy(bytes)),
+            Body::Bytes(bytes, content_type) => {
+                if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
+                    headers.push(("content-type".to_string(), string(content_type.clone())));
+                }
+                OwnedValue::Bytes(bytes.clone())
+            }
         };
-        let headers = self.headers.iter().map(|(name, value)| (name.clone(), string(value.clone()))).collect();
         OwnedValue::Object(vec![
             ("status".into(), OwnedValue::Int(i64::from(self.status))),
             ("headers".into(), OwnedValue::Object(headers)),
