@@ -62,9 +62,20 @@ pub enum LoadError {
 }
 
 /// Reads the info record from a library file without loading it.
+///
+/// An ELF library's record is read where its section table says it is (a few kilobytes);
+/// reading the whole file, megabytes for a plugin built with debug information, was most of a
+/// plugin's first use in a new process. Other files are read whole and scanned.
 pub fn read_info_record(path: &Path) -> Result<InfoRecord, LoadError> {
-    let bytes =
-        std::fs::read(path).map_err(|error| LoadError::Io(format!("cannot read {}: {error}", path.display())))?;
+    let cannot_read = |error: std::io::Error| LoadError::Io(format!("cannot read {}: {error}", path.display()));
+    #[cfg(unix)]
+    {
+        let file = std::fs::File::open(path).map_err(cannot_read)?;
+        if let Some(info) = info_record_in_section(&file) {
+            return Ok(info);
+        }
+    }
+    let bytes = std::fs::read(path).map_err(cannot_read)?;
     parse_info_record(path, &bytes)
 }
 
@@ -77,14 +88,59 @@ fn u32_at(bytes: &[u8], offset: usize) -> u32 {
     u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap_or_default())
 }
 
+/// The name of the ELF section the SDK puts the info record in.
+const INFO_SECTION: &str = ".tusk_plugin_info";
+
 /// Finds and decodes the record: the ELF section when there is one, else a scan for the magic.
 fn find_info_record(bytes: &[u8]) -> Option<InfoRecord> {
+    info_record_in_section(bytes).or_else(|| {
+        let start = bytes.windows(16).position(|window| window == abi::INFO_MAGIC)?;
+        decode_info_record(bytes.get(start..start.checked_add(std::mem::size_of::<InfoRecord>())?)?)
+    })
+}
+
+/// The record in its ELF section, when the library is an ELF file that has one.
+fn info_record_in_section<B: LibraryBytes + ?Sized>(library: &B) -> Option<InfoRecord> {
     let size = std::mem::size_of::<InfoRecord>();
-    let start = elf_section(bytes, ".tusk_plugin_info")
-        .filter(|&(offset, length)| length >= size && bytes.get(offset..offset + 16) == Some(&abi::INFO_MAGIC[..]))
-        .map(|(offset, _)| offset)
-        .or_else(|| bytes.windows(16).position(|window| window == abi::INFO_MAGIC))?;
-    let record = bytes.get(start..start + size)?;
+    let (offset, length) = elf_section(library, INFO_SECTION)?;
+    if length < size {
+        return None;
+    }
+    decode_info_record(&library.at(offset, size)?)
+}
+
+/// A library's bytes, read by position: held in memory, or read from its file as needed.
+trait LibraryBytes {
+    /// The `length` bytes at `offset`, or `None` past the end.
+    fn at(&self, offset: usize, length: usize) -> Option<std::borrow::Cow<'_, [u8]>>;
+}
+
+impl LibraryBytes for [u8] {
+    fn at(&self, offset: usize, length: usize) -> Option<std::borrow::Cow<'_, [u8]>> {
+        self.get(offset..offset.checked_add(length)?).map(std::borrow::Cow::Borrowed)
+    }
+}
+
+#[cfg(unix)]
+impl LibraryBytes for std::fs::File {
+    fn at(&self, offset: usize, length: usize) -> Option<std::borrow::Cow<'_, [u8]>> {
+        use std::os::unix::fs::FileExt;
+        // A hostile section table may name any length: never more than the file holds.
+        let end = offset.checked_add(length)?;
+        if end as u64 > self.metadata().ok()?.len() {
+            return None;
+        }
+        let mut bytes = vec![0; length];
+        self.read_exact_at(&mut bytes, offset as u64).ok()?;
+        Some(std::borrow::Cow::Owned(bytes))
+    }
+}
+
+/// Decodes a record (`size_of::<InfoRecord>()` bytes that start with the magic).
+fn decode_info_record(record: &[u8]) -> Option<InfoRecord> {
+    if record.len() < std::mem::size_of::<InfoRecord>() || record.get(..16) != Some(&abi::INFO_MAGIC[..]) {
+        return None;
+    }
     let field = |offset: &mut usize, length: usize| {
         let slice = &record[*offset..*offset + length];
         *offset += length;
@@ -113,29 +169,33 @@ fn find_info_record(bytes: &[u8]) -> Option<InfoRecord> {
 }
 
 /// `(offset, size)` of a named section in a 64-bit little-endian ELF file.
-fn elf_section(bytes: &[u8], name: &str) -> Option<(usize, usize)> {
-    if bytes.get(0..4)? != b"\x7fELF" || bytes.get(4)? != &2 || bytes.get(5)? != &1 {
+fn elf_section<B: LibraryBytes + ?Sized>(library: &B, name: &str) -> Option<(usize, usize)> {
+    let header = library.at(0, 0x40)?;
+    if header.get(0..4)? != b"\x7fELF" || header.get(4)? != &2 || header.get(5)? != &1 {
         return None;
     }
-    let u16_at = |offset: usize| -> Option<usize> {
+    let u16_at = |bytes: &[u8], offset: usize| -> Option<usize> {
         Some(u16::from_le_bytes(bytes.get(offset..offset + 2)?.try_into().ok()?) as usize)
     };
-    let u64_at = |offset: usize| -> Option<usize> {
+    let u64_at = |bytes: &[u8], offset: usize| -> Option<usize> {
         usize::try_from(u64::from_le_bytes(bytes.get(offset..offset + 8)?.try_into().ok()?)).ok()
     };
-    let section_table = u64_at(0x28)?;
-    let entry_size = u16_at(0x3a)?;
-    let count = u16_at(0x3c)?;
-    let names_index = u16_at(0x3e)?;
-    let header = |index: usize| section_table.checked_add(index.checked_mul(entry_size)?);
-    let names_offset = u64_at(header(names_index)? + 0x18)?;
+    let section_table = u64_at(&header, 0x28)?;
+    let entry_size = u16_at(&header, 0x3a)?;
+    let count = u16_at(&header, 0x3c)?;
+    let names_index = u16_at(&header, 0x3e)?;
+    if entry_size < 0x28 {
+        return None;
+    }
+    let table = library.at(section_table, count.checked_mul(entry_size)?)?;
+    let names_header = table.get(names_index.checked_mul(entry_size)?..)?;
+    let names = library.at(u64_at(names_header, 0x18)?, u64_at(names_header, 0x20)?)?;
     for index in 0..count {
-        let base = header(index)?;
-        let name_offset = u32_at(bytes.get(base..base + 4)?, 0) as usize;
-        let start = names_offset.checked_add(name_offset)?;
-        let end = start + bytes.get(start..)?.iter().position(|&b| b == 0)?;
-        if bytes.get(start..end)? == name.as_bytes() {
-            return Some((u64_at(base + 0x18)?, u64_at(base + 0x20)?));
+        let base = table.get(index * entry_size..)?;
+        let start = u32_at(base, 0) as usize;
+        let end = start + names.get(start..)?.iter().position(|&b| b == 0)?;
+        if names.get(start..end)? == name.as_bytes() {
+            return Some((u64_at(base, 0x18)?, u64_at(base, 0x20)?));
         }
     }
     None

@@ -7,7 +7,7 @@ use std::rc::Rc;
 use tusk_eval::{Implementation, Mode, Options, Runtime, SymbolKind, SymbolSpec, Value};
 use tusk_plugin_host::ffi::HostServices;
 use tusk_plugin_host::loader::{
-    Expected, LoadError, cache_copy, known_cache_copy, load, read_info_record, remember_cache_copy,
+    Expected, LoadError, cache_copy, known_cache_copy, load, parse_info_record, read_info_record, remember_cache_copy,
 };
 
 /// Builds a workspace cdylib package (once per test binary) and returns the library path.
@@ -121,6 +121,27 @@ fn template_plugin_loads_and_serves_calls() {
     let id = runtime.add_source("after.tsk", "x: my_function(1)\n");
     let failure = runtime.evaluate(id, None).unwrap_err();
     assert!(failure.diagnostics[0].message.contains("has been shut down"), "{:?}", failure.diagnostics[0]);
+}
+
+#[test]
+fn the_info_record_read_from_its_section_is_the_one_in_the_whole_file() {
+    let library = build_cdylib("my_plugin");
+    let bytes = std::fs::read(&library).unwrap();
+    let from_section = read_info_record(&library).expect("info record");
+    let from_bytes = parse_info_record(&library, &bytes).expect("info record");
+    assert_eq!(format!("{from_section:?}"), format!("{from_bytes:?}"));
+    // Cut short, the section table (at the end) is gone: the file is read whole and scanned.
+    let dir = tempfile::tempdir().unwrap();
+    let cut = dir.path().join("libcut.so");
+    std::fs::write(&cut, &bytes[..bytes.len() - 4096]).unwrap();
+    let scanned = read_info_record(&cut).expect("the record found by its magic");
+    assert_eq!(format!("{scanned:?}"), format!("{from_bytes:?}"));
+    // A section table pointing past the end of the file is not followed.
+    let mut lying = bytes.clone();
+    lying[0x28..0x30].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
+    std::fs::write(&cut, &lying).unwrap();
+    let scanned = read_info_record(&cut).expect("the record found by its magic");
+    assert_eq!(tusk_plugin_abi::fixed_text(&scanned.package), "my_plugin");
 }
 
 #[test]
