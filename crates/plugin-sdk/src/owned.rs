@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 
@@ -91,65 +94,9 @@ impl Serialize for OwnedValue {
                 map.serialize_entry("type", "range")?;
                 map.end()
             }
-            OwnedValue::Bytes(data) => serializer.serialize_str(&base64(data)),
+            OwnedValue::Bytes(data) => serializer.serialize_str(&STANDARD.encode(data)),
         }
     }
-}
-
-/// Standard base64 with padding, the text JSON output gives a byte string. Written here
-/// because the SDK depends on no other crate of TuskLang.
-pub(crate) fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut text = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let word = (u32::from(chunk[0]) << 16)
-            | (u32::from(chunk.get(1).copied().unwrap_or(0)) << 8)
-            | u32::from(chunk.get(2).copied().unwrap_or(0));
-        for (index, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
-            if index <= chunk.len() {
-                text.push(char::from(ALPHABET[(word >> shift & 63) as usize]));
-            } else {
-                text.push('=');
-            }
-        }
-    }
-    text
-}
-
-/// The bytes of standard base64 text with padding (as [`base64`] writes it); `None` for any
-/// other text.
-pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    fn sextet(byte: u8) -> Option<u32> {
-        Some(u32::from(match byte {
-            b'A'..=b'Z' => byte - b'A',
-            b'a'..=b'z' => byte - b'a' + 26,
-            b'0'..=b'9' => byte - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        }))
-    }
-    let text = text.as_bytes();
-    if !text.len().is_multiple_of(4) {
-        return None;
-    }
-    let mut data = Vec::with_capacity(text.len() / 4 * 3);
-    let quads = text.len() / 4;
-    for (number, quad) in text.chunks(4).enumerate() {
-        // Padding only at the very end: one or two `=`.
-        let padding = quad.iter().rev().take_while(|&&byte| byte == b'=').count();
-        if padding > 2 || (padding > 0 && number + 1 != quads) {
-            return None;
-        }
-        let mut word = 0u32;
-        for &byte in &quad[..4 - padding] {
-            word = (word << 6) | sextet(byte)?;
-        }
-        word <<= 6 * padding as u32;
-        let [_, a, b, c] = word.to_be_bytes();
-        data.extend_from_slice(&[a, b, c][..3 - padding]);
-    }
-    Some(data)
 }
 
 impl<'de> Deserialize<'de> for OwnedValue {

@@ -448,3 +448,23 @@ fn rendered_diagnostic_points_into_plugin_toml() {
         "[X008] Error: invalid version `x`: unexpected character 'x' while parsing major version number\n   ,-[ DIR/plugin.toml:4:11 ]\n   |\n 4 | version = \"x\"\n   |           ^|^  \n   |            `--- not a semantic version\n   | \n   | Help: write a full semantic version such as `0.1.0` or `1.2.3-beta.1`\n---'\n"
     );
 }
+
+/// The standard plugins are built with this workspace's SDK, so their manifests must declare
+/// the ABI it builds them for (`tusk plugin info` shows both, and any difference as an oddity).
+#[test]
+fn standard_plugins_declare_the_abi_they_are_built_for() {
+    let current = format!("abi = \"{}.{}\"", tusk_plugin_abi::ABI_MAJOR, tusk_plugin_abi::ABI_MINOR);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut manifests: Vec<_> = std::fs::read_dir(root.join("stdlib-plugins"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path().join("plugin.toml"))
+        .filter(|path| path.is_file())
+        .collect();
+    manifests.push(root.join("examples/plugins/my_plugin/plugin.toml"));
+    assert!(manifests.len() > 10, "found only {manifests:?}");
+    for path in manifests {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let declared = text.lines().find(|line| line.starts_with("abi = ")).unwrap_or("no `abi` line");
+        assert_eq!(declared, current, "{}", path.display());
+    }
+}

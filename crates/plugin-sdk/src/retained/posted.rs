@@ -9,7 +9,10 @@
 
 use serde_json::Value as Json;
 
-use crate::owned::{OwnedValue, base64_decode};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
+use crate::owned::OwnedValue;
 
 /// The arguments of a posted call, as the JSON object a host of ABI 1.8 reads.
 pub(crate) fn wrap_args(args: Vec<OwnedValue>) -> Result<String, serde_json::Error> {
@@ -68,29 +71,32 @@ pub(crate) fn unwrap_result(json: &str) -> Result<OwnedValue, String> {
     Ok(value)
 }
 
-/// Turns the base64 text at `path` in `value` back into the byte string it was.
+/// Turns the base64 text at `path` in `value` back into the byte string it was. The errors
+/// are the host's for the same faults, the path written as the JSON it came as.
 fn restore(value: &mut OwnedValue, path: &OwnedValue) -> Result<(), String> {
+    let path_json = || serde_json::to_string(path).unwrap_or_default();
+    let nowhere = || format!("a byte-string path that leads nowhere: {}", path_json());
     let OwnedValue::Array(steps) = path else {
-        return Err(format!("a byte-string path is not an array: {path:?}"));
+        return Err(nowhere());
     };
     let mut at = value;
     for step in steps {
         at = match (at, step) {
-            (OwnedValue::Array(items), OwnedValue::Int(index)) => usize::try_from(*index)
-                .ok()
-                .and_then(|index| items.get_mut(index))
-                .ok_or_else(|| format!("the byte-string path {steps:?} leads nowhere"))?,
-            (OwnedValue::Object(entries), OwnedValue::String(key)) => entries
-                .iter_mut()
-                .find_map(|(name, item)| (name == key).then_some(item))
-                .ok_or_else(|| format!("the byte-string path {steps:?} leads nowhere"))?,
-            _ => return Err(format!("the byte-string path {steps:?} leads nowhere")),
+            (OwnedValue::Array(items), OwnedValue::Int(index)) => {
+                usize::try_from(*index).ok().and_then(|index| items.get_mut(index)).ok_or_else(nowhere)?
+            }
+            (OwnedValue::Object(entries), OwnedValue::String(key)) => {
+                entries.iter_mut().find_map(|(name, item)| (name == key).then_some(item)).ok_or_else(nowhere)?
+            }
+            _ => return Err(nowhere()),
         };
     }
-    let OwnedValue::String(text) = at else {
-        return Err(format!("the byte-string path {steps:?} does not lead to base64 text"));
+    let bytes = match &*at {
+        OwnedValue::String(text) => STANDARD.decode(text).ok(),
+        _ => None,
     };
-    let bytes = base64_decode(text).ok_or_else(|| format!("the byte string at {steps:?} is not base64 text"))?;
+    let bytes =
+        bytes.ok_or_else(|| format!("a byte-string path that does not lead to base64 text: {}", path_json()))?;
     *at = OwnedValue::Bytes(bytes);
     Ok(())
 }
@@ -169,12 +175,16 @@ mod tests {
         let cases = [
             ("[1]", "the answer is not an object"),
             (r#"{"value": 1}"#, "the answer lacks `value` or its `bytes` paths"),
-            (r#"{"value": [1], "bytes": [[1]]}"#, "the byte-string path [Int(1)] leads nowhere"),
-            (r#"{"value": [1], "bytes": [["a"]]}"#, "the byte-string path [String(\"a\")] leads nowhere"),
-            (r#"{"value": [1], "bytes": [[-1]]}"#, "the byte-string path [Int(-1)] leads nowhere"),
-            (r#"{"value": [1], "bytes": [[0]]}"#, "the byte-string path [Int(0)] does not lead to base64 text"),
-            (r#"{"value": ["*"], "bytes": [[0]]}"#, "the byte string at [Int(0)] is not base64 text"),
-            (r#"{"value": 1, "bytes": [3]}"#, "a byte-string path is not an array: Int(3)"),
+            (r#"{"value": [1], "bytes": [[1]]}"#, "a byte-string path that leads nowhere: [1]"),
+            (r#"{"value": [1], "bytes": [["a"]]}"#, r#"a byte-string path that leads nowhere: ["a"]"#),
+            (r#"{"value": [1], "bytes": [[-1]]}"#, "a byte-string path that leads nowhere: [-1]"),
+            (
+                r#"{"value": {"k": 1}, "bytes": [["k"]]}"#,
+                r#"a byte-string path that does not lead to base64 text: ["k"]"#,
+            ),
+            (r#"{"value": ["*"], "bytes": [[0]]}"#, "a byte-string path that does not lead to base64 text: [0]"),
+            (r#"{"value": ["eA="], "bytes": [[0]]}"#, "a byte-string path that does not lead to base64 text: [0]"),
+            (r#"{"value": 1, "bytes": [3]}"#, "a byte-string path that leads nowhere: 3"),
         ];
         for (json, message) in cases {
             assert_eq!(unwrap_result(json).unwrap_err(), message, "{json}");
