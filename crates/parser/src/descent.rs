@@ -393,7 +393,10 @@ impl<'s, 't, V> Descent<'s, 't, V> {
         loop {
             let item = match self.peek() {
                 None | Some(TokenKind::RBrace | TokenKind::AngleClose | TokenKind::Dedent) => break,
-                Some(_) => self.statement()?,
+                Some(_) => match self.name_and_literal() {
+                    Some(item) => item,
+                    None => self.statement()?,
+                },
             };
             self.items.push(item);
             if !self.skip_separators() {
@@ -402,6 +405,29 @@ impl<'s, 't, V> Descent<'s, 't, V> {
         }
         self.leave();
         Some(take_above(&mut self.items, base))
+    }
+
+    /// `name: literal` (or `=`) followed by the end of the value, the commonest statement of a
+    /// config file, exactly as [`Self::statement`] reads it (a one-part key, then
+    /// [`Self::lone_literal`]) without the steps that cannot apply; `None`, having read nothing,
+    /// for any other statement.
+    #[inline]
+    fn name_and_literal(&mut self) -> Option<Item<'s>> {
+        let start = self.pos;
+        let [name, assign, literal, after @ ..] = &self.tokens[start..] else { return None };
+        let shaped = name.0 == TokenKind::Name
+            && matches!(assign.0, TokenKind::Colon | TokenKind::Assign)
+            && is_literal(literal.0)
+            && is_value_end(after.first().map(|token| token.0));
+        if !shaped {
+            return None;
+        }
+        let kind = self.literal_at(start + 2, literal.0)?;
+        let key = Key { name: Cow::Borrowed(self.text(start)), span: self.token_span(start) };
+        let value = Expr { kind, span: self.token_span(start + 2) };
+        self.pos = start + 3;
+        let span = Span::new(name.1.start, literal.1.end);
+        Some(Item { kind: ItemKind::Entry { key: KeyPath::one(key), value }, span })
     }
 
     fn section(&mut self) -> Option<Item<'s>> {
@@ -734,7 +760,13 @@ impl<'s, 't, V> Descent<'s, 't, V> {
 
     /// The single-token atoms, as the grammar's `literal` (the current token is not consumed).
     fn literal(&self, kind: TokenKind) -> Option<ExprKind<'s>> {
-        let raw = self.text(self.pos);
+        self.literal_at(self.pos, kind)
+    }
+
+    /// [`Self::literal`] of the token at `index`, of kind `kind`.
+    #[inline]
+    fn literal_at(&self, index: usize, kind: TokenKind) -> Option<ExprKind<'s>> {
+        let raw = self.text(index);
         Some(match kind {
             TokenKind::Str => {
                 let closed = raw.len() >= 2 && raw.ends_with(&raw[..1]);
