@@ -913,9 +913,15 @@ impl<'s, 't, V> Descent<'s, 't, V> {
             match self.peek() {
                 None | Some(TokenKind::RBrace | TokenKind::AngleClose | TokenKind::Dedent) => break,
                 Some(_) => {
-                    let key = self.key_part()?.name;
-                    let (value, _) = self.built_entry_value(builder)?;
-                    self.entries.push((key, value));
+                    let entry = match self.built_name_and_literal(builder) {
+                        Some(built) => built?,
+                        None => {
+                            let key = self.key_part()?.name;
+                            let (value, _) = self.built_entry_value(builder)?;
+                            (key, value)
+                        }
+                    };
+                    self.entries.push(entry);
                 }
             }
             if !self.skip_separators() {
@@ -924,6 +930,34 @@ impl<'s, 't, V> Descent<'s, 't, V> {
         }
         self.leave();
         builder.object(self.entries.drain(base..))
+    }
+
+    /// `name: literal` (or `=`) followed by the end of the value, built exactly as the general
+    /// way ([`Self::key_part`], [`Self::built_entry_value`]) builds it: the key and what the
+    /// builder made of the literal (`Some(None)` when it refused it). `None`, having read
+    /// nothing, for an entry of any other shape, which goes the general way.
+    #[inline]
+    fn built_name_and_literal<B: ValueBuilder<'s, Value = V>>(
+        &mut self,
+        builder: &mut B,
+    ) -> Option<Option<(Cow<'s, str>, V)>> {
+        let start = self.pos;
+        let [name, assign, literal, after @ ..] = &self.tokens[start..] else { return None };
+        // (A global is a variable, not a literal: the general way refuses it.)
+        let shaped = name.0 == TokenKind::Name
+            && matches!(assign.0, TokenKind::Colon | TokenKind::Assign)
+            && is_literal(literal.0)
+            && literal.0 != TokenKind::Global
+            && is_value_end(after.first().map(|token| token.0));
+        if !shaped {
+            return None;
+        }
+        let kind = self.literal_at(start + 2, literal.0)?;
+        if matches!(kind, ExprKind::Invalid) {
+            return None;
+        }
+        self.pos = start + 3;
+        Some(builder.scalar(kind).map(|value| (Cow::Borrowed(self.text(start)), value)))
     }
 
     /// [`Self::array_items`], built.
