@@ -530,9 +530,43 @@ impl<'s, 't, V> Descent<'s, 't, V> {
     fn value(&mut self) -> Option<Expr<'s>> {
         let value = match self.lone_literal(is_value_end) {
             Some(literal) => literal,
-            None => self.expression()?,
+            None => match self.lone_bracketed(is_value_end) {
+                Some(bracketed) => bracketed?,
+                None => self.expression()?,
+            },
         };
         is_value_end(self.peek()).then_some(value)
+    }
+
+    /// An object or array that `ends` says ends the value after it, read as [`Self::expression`]
+    /// reads it (one level entered, then the atom) without the operator levels, which would only
+    /// pass it up unchanged: the objects and arrays of a config file are such values. `None`,
+    /// having read nothing, when the cursor is at no bracket or something continues the
+    /// expression after it (`{a: 1}.a`, `[1] + [2]`: read again the general way); `Some(None)`
+    /// when the pass gives up, as [`Self::expression`] would.
+    #[inline]
+    fn lone_bracketed(&mut self, ends: fn(Option<TokenKind>) -> bool) -> Option<Option<Expr<'s>>> {
+        let opener = self.peek()?;
+        if !matches!(opener, TokenKind::LBrace | TokenKind::LBracket) {
+            return None;
+        }
+        let (start, depth) = (self.pos, self.depth);
+        if self.enter().is_none() {
+            return Some(None);
+        }
+        let kind = if opener == TokenKind::LBrace {
+            self.braced_body().map(ExprKind::Object)
+        } else {
+            self.array_items().map(ExprKind::Array)
+        };
+        let Some(kind) = kind else { return Some(None) };
+        if !ends(self.peek()) {
+            self.pos = start;
+            self.depth = depth;
+            return None;
+        }
+        self.leave();
+        Some(Some(Expr { kind, span: self.span_from(start) }))
     }
 
     /// A literal that `ends` says ends the value after it: most values of a config file are one,
@@ -602,7 +636,10 @@ impl<'s, 't, V> Descent<'s, 't, V> {
         while self.peek() != Some(closer) {
             let item = match self.lone_literal(ends_item) {
                 Some(literal) => literal,
-                None => self.expression()?,
+                None => match self.lone_bracketed(ends_item) {
+                    Some(bracketed) => bracketed?,
+                    None => self.expression()?,
+                },
             };
             self.exprs.push(item);
             if !is_item_separator(self.peek()) {

@@ -617,6 +617,64 @@ fn block_entries_of_a_name_and_a_literal_agree_with_the_grammar() {
     assert_eq!(value.span, Span::new(26, 29));
 }
 
+/// Objects and arrays that are a whole value or item are read without the expression levels
+/// (`Descent::lone_bracketed`); followed by more of an expression they are read again the
+/// general way. Both must give chumsky's tree.
+#[test]
+fn whole_objects_and_arrays_agree_with_the_grammar() {
+    for bracketed in ["{a: 1}", "{ a: [1, {b: 2}] }", "{}", "[1, 2]", "[]", "[\n  {a: 1}\n  [2]\n]", "{\n  a: 1\n}"] {
+        let valid = [
+            format!("k: {bracketed}"),
+            format!("k = {bracketed}; j: 1"),
+            format!("b {{ k: {bracketed}, j: {bracketed} }}"),
+            format!("b {{\n  k: {bracketed}\n}}"),
+            format!("b >\n  k: {bracketed}\n<\n"),
+            format!("b:\n  k: {bracketed}\nc: 1\n"),
+            format!("k: [{bracketed}, {bracketed},]"),
+            format!("k: [\n  {bracketed}\n  {bracketed}\n]"),
+            format!("k: f({bracketed}, {bracketed})"),
+            format!("k: f(\n  {bracketed}\n)"),
+            format!("k: [[{bracketed}]]"),
+            format!("k: {bracketed} + 1"),
+            format!("k: {bracketed}.a"),
+            format!("k: {bracketed}[0]"),
+            format!("k: {bracketed}(1)"),
+            format!("k: {bracketed} ? 1 : 2"),
+            format!("k: {bracketed} == {bracketed}"),
+            format!("k: [{bracketed}.a, {bracketed}[0] + 1]"),
+            format!("k: f({bracketed} * 2)"),
+            format!("k: -{bracketed}"),
+        ];
+        for source in &valid {
+            assert!(check_passes_agree(source, source), "{source:?} should be valid");
+        }
+        let invalid = [
+            format!("k: {bracketed} 1"),
+            format!("k: [{bracketed} 1]"),
+            format!("k: f({bracketed} 1)"),
+            format!("k: {bracketed} j: 1"),
+            format!("k: [{bracketed},, 1]"),
+            format!("k: {bracketed} )"),
+        ];
+        for source in &invalid {
+            assert!(!check_passes_agree(source, source), "{source:?} should be invalid");
+        }
+    }
+    // Nested past the depth bound, such a value is refused by the layout pass, before this
+    // reading: with the same error, and the descent pass takes what is within it.
+    let shallow = ParseOptions { max_depth: 4 };
+    for (source, refused) in
+        [("k: [[1]]", false), ("k: [[[[[1]]]]]", true), ("k: {a: {b: [{}]}}", false), ("k: [{a: [{b: [1]}]}]", true)]
+    {
+        let parsed = parse(source, shallow);
+        let errors: Vec<String> = parsed.errors.iter().map(|error| error.kind.to_string()).collect();
+        let expected =
+            if refused { vec!["nesting is too deep (the limit is 4 levels)".to_string()] } else { Vec::new() };
+        assert_eq!(errors, expected, "{source}");
+        assert_eq!(parsed.ast.is_some(), !refused, "{source}");
+    }
+}
+
 #[test]
 fn unclosed_angle_blocks_are_closed_at_the_end_with_one_error() {
     // Found by the parse_differential fuzzer: every unclosed `name >` block failed at the end of
