@@ -393,7 +393,10 @@ impl<'s, 't, V> Descent<'s, 't, V> {
         loop {
             let item = match self.peek() {
                 None | Some(TokenKind::RBrace | TokenKind::AngleClose | TokenKind::Dedent) => break,
-                Some(_) => self.statement()?,
+                Some(_) => match self.name_and_literal() {
+                    Some(item) => item,
+                    None => self.statement()?,
+                },
             };
             self.items.push(item);
             if !self.skip_separators() {
@@ -402,6 +405,29 @@ impl<'s, 't, V> Descent<'s, 't, V> {
         }
         self.leave();
         Some(take_above(&mut self.items, base))
+    }
+
+    /// `name: literal` (or `=`) followed by the end of the value, the commonest statement of a
+    /// config file, exactly as [`Self::statement`] reads it (a one-part key, then
+    /// [`Self::lone_literal`]) without the steps that cannot apply; `None`, having read nothing,
+    /// for any other statement.
+    #[inline]
+    fn name_and_literal(&mut self) -> Option<Item<'s>> {
+        let start = self.pos;
+        let [name, assign, literal, after @ ..] = &self.tokens[start..] else { return None };
+        let shaped = name.0 == TokenKind::Name
+            && matches!(assign.0, TokenKind::Colon | TokenKind::Assign)
+            && is_literal(literal.0)
+            && is_value_end(after.first().map(|token| token.0));
+        if !shaped {
+            return None;
+        }
+        let kind = self.literal_at(start + 2, literal.0)?;
+        let key = Key { name: Cow::Borrowed(self.text(start)), span: self.token_span(start) };
+        let value = Expr { kind, span: self.token_span(start + 2) };
+        self.pos = start + 3;
+        let span = Span::new(name.1.start, literal.1.end);
+        Some(Item { kind: ItemKind::Entry { key: KeyPath::one(key), value }, span })
     }
 
     fn section(&mut self) -> Option<Item<'s>> {
@@ -504,9 +530,43 @@ impl<'s, 't, V> Descent<'s, 't, V> {
     fn value(&mut self) -> Option<Expr<'s>> {
         let value = match self.lone_literal(is_value_end) {
             Some(literal) => literal,
-            None => self.expression()?,
+            None => match self.lone_bracketed(is_value_end) {
+                Some(bracketed) => bracketed?,
+                None => self.expression()?,
+            },
         };
         is_value_end(self.peek()).then_some(value)
+    }
+
+    /// An object or array that `ends` says ends the value after it, read as [`Self::expression`]
+    /// reads it (one level entered, then the atom) without the operator levels, which would only
+    /// pass it up unchanged: the objects and arrays of a config file are such values. `None`,
+    /// having read nothing, when the cursor is at no bracket or something continues the
+    /// expression after it (`{a: 1}.a`, `[1] + [2]`: read again the general way); `Some(None)`
+    /// when the pass gives up, as [`Self::expression`] would.
+    #[inline]
+    fn lone_bracketed(&mut self, ends: fn(Option<TokenKind>) -> bool) -> Option<Option<Expr<'s>>> {
+        let opener = self.peek()?;
+        if !matches!(opener, TokenKind::LBrace | TokenKind::LBracket) {
+            return None;
+        }
+        let (start, depth) = (self.pos, self.depth);
+        if self.enter().is_none() {
+            return Some(None);
+        }
+        let kind = if opener == TokenKind::LBrace {
+            self.braced_body().map(ExprKind::Object)
+        } else {
+            self.array_items().map(ExprKind::Array)
+        };
+        let Some(kind) = kind else { return Some(None) };
+        if !ends(self.peek()) {
+            self.pos = start;
+            self.depth = depth;
+            return None;
+        }
+        self.leave();
+        Some(Some(Expr { kind, span: self.span_from(start) }))
     }
 
     /// A literal that `ends` says ends the value after it: most values of a config file are one,
@@ -576,7 +636,10 @@ impl<'s, 't, V> Descent<'s, 't, V> {
         while self.peek() != Some(closer) {
             let item = match self.lone_literal(ends_item) {
                 Some(literal) => literal,
-                None => self.expression()?,
+                None => match self.lone_bracketed(ends_item) {
+                    Some(bracketed) => bracketed?,
+                    None => self.expression()?,
+                },
             };
             self.exprs.push(item);
             if !is_item_separator(self.peek()) {
@@ -734,7 +797,13 @@ impl<'s, 't, V> Descent<'s, 't, V> {
 
     /// The single-token atoms, as the grammar's `literal` (the current token is not consumed).
     fn literal(&self, kind: TokenKind) -> Option<ExprKind<'s>> {
-        let raw = self.text(self.pos);
+        self.literal_at(self.pos, kind)
+    }
+
+    /// [`Self::literal`] of the token at `index`, of kind `kind`.
+    #[inline]
+    fn literal_at(&self, index: usize, kind: TokenKind) -> Option<ExprKind<'s>> {
+        let raw = self.text(index);
         Some(match kind {
             TokenKind::Str => {
                 let closed = raw.len() >= 2 && raw.ends_with(&raw[..1]);
@@ -881,9 +950,15 @@ impl<'s, 't, V> Descent<'s, 't, V> {
             match self.peek() {
                 None | Some(TokenKind::RBrace | TokenKind::AngleClose | TokenKind::Dedent) => break,
                 Some(_) => {
-                    let key = self.key_part()?.name;
-                    let (value, _) = self.built_entry_value(builder)?;
-                    self.entries.push((key, value));
+                    let entry = match self.built_name_and_literal(builder) {
+                        Some(built) => built?,
+                        None => {
+                            let key = self.key_part()?.name;
+                            let (value, _) = self.built_entry_value(builder)?;
+                            (key, value)
+                        }
+                    };
+                    self.entries.push(entry);
                 }
             }
             if !self.skip_separators() {
@@ -892,6 +967,34 @@ impl<'s, 't, V> Descent<'s, 't, V> {
         }
         self.leave();
         builder.object(self.entries.drain(base..))
+    }
+
+    /// `name: literal` (or `=`) followed by the end of the value, built exactly as the general
+    /// way ([`Self::key_part`], [`Self::built_entry_value`]) builds it: the key and what the
+    /// builder made of the literal (`Some(None)` when it refused it). `None`, having read
+    /// nothing, for an entry of any other shape, which goes the general way.
+    #[inline]
+    fn built_name_and_literal<B: ValueBuilder<'s, Value = V>>(
+        &mut self,
+        builder: &mut B,
+    ) -> Option<Option<(Cow<'s, str>, V)>> {
+        let start = self.pos;
+        let [name, assign, literal, after @ ..] = &self.tokens[start..] else { return None };
+        // (A global is a variable, not a literal: the general way refuses it.)
+        let shaped = name.0 == TokenKind::Name
+            && matches!(assign.0, TokenKind::Colon | TokenKind::Assign)
+            && is_literal(literal.0)
+            && literal.0 != TokenKind::Global
+            && is_value_end(after.first().map(|token| token.0));
+        if !shaped {
+            return None;
+        }
+        let kind = self.literal_at(start + 2, literal.0)?;
+        if matches!(kind, ExprKind::Invalid) {
+            return None;
+        }
+        self.pos = start + 3;
+        Some(builder.scalar(kind).map(|value| (Cow::Borrowed(self.text(start)), value)))
     }
 
     /// [`Self::array_items`], built.

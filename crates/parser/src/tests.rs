@@ -557,6 +557,124 @@ fn descent_pass_agrees_on_every_construct() {
     }
 }
 
+/// Inside blocks the descent pass reads `name: literal` without its general statement rules
+/// (`Descent::name_and_literal`): every literal, both assignments and every token that may end
+/// the value must give chumsky's tree, and any other shape must go the general way.
+#[test]
+fn block_entries_of_a_name_and_a_literal_agree_with_the_grammar() {
+    let literals =
+        ["1", "0xFF", "1_000", "2.5", "1.5e3", "\"s\"", "'q\\n'", "true", "false", "null", "$g", "8000-9000"];
+    let literals = literals.iter().chain(&["\"\"\"raw\"\"\"", "9223372036854775807"]);
+    for literal in literals {
+        for assign in [":", " =", " :"] {
+            let valid = [
+                format!("b {{ k{assign} {literal} }}"),
+                format!("b {{\n  k{assign} {literal}\n  j: 2\n}}"),
+                format!("b {{ k{assign} {literal}, j{assign} {literal}; l{assign} {literal} }}"),
+                format!("b >\n  k{assign} {literal}\n<\n"),
+                format!("b:\n  k{assign} {literal}\nc: 1\n"),
+                format!("b:\n  c {{ k{assign} {literal} }}\n  d: [{{ k{assign} {literal} }}]\n"),
+                format!("b {{ k{assign} {literal} // comment\n}}"),
+                format!("b {{ k{assign} -{literal} }}"),
+                format!("b {{ k{assign} {literal} + 1 }}"),
+                format!("b {{ k{assign} {literal} ? 1 : 2 }}"),
+                format!("b {{ k.j{assign} {literal} }}"),
+                format!("b {{ \"k\"{assign} {literal} }}"),
+                format!("b {{ 7{assign} {literal} }}"),
+                format!("b {{ true{assign} {literal} }}"),
+            ];
+            for source in &valid {
+                assert!(check_passes_agree(source, source), "{source:?} should be valid");
+            }
+            // Shapes near it whose validity does not matter here, only that both agree.
+            for source in [format!("b {{ k{assign}\n  {literal} }}"), format!("b {{ k{assign} {literal}.x }}")] {
+                check_passes_agree(&source, &source);
+            }
+            let invalid = [
+                format!("b {{ k{assign} {literal} 2 }}"),
+                format!("b {{ k{assign} {literal} j: 2 }}"),
+                format!("b {{ k{assign} {literal} ]"),
+                format!("b {{ k{assign} {literal} )"),
+                format!("b {{ k{assign} {literal}"),
+            ];
+            for source in &invalid {
+                assert!(!check_passes_agree(source, source), "{source:?} should be invalid");
+            }
+        }
+    }
+    // The tree itself: a block of such entries, spans included.
+    use tusk_diagnostics::Span;
+    let source = "b {\n  port: 8080\n  host = \"h\"\n}";
+    let document = parse(source, ParseOptions::default()).ast.expect("valid");
+    let ExprKind::Object(body) = entry_value(&document.items[0]) else { panic!("not an object") };
+    assert_eq!(body.len(), 2);
+    assert_eq!(body[0].span, Span::new(6, 16));
+    assert_eq!(entry_value(&body[0]), &ExprKind::Int(8080));
+    assert_eq!(body[1].span, Span::new(19, 29));
+    assert_eq!(entry_value(&body[1]), &ExprKind::Str("h".into()));
+    let ItemKind::Entry { key, value } = &body[1].kind else { panic!("not an entry") };
+    assert_eq!((key[0].name.as_ref(), key[0].span), ("host", Span::new(19, 23)));
+    assert_eq!(value.span, Span::new(26, 29));
+}
+
+/// Objects and arrays that are a whole value or item are read without the expression levels
+/// (`Descent::lone_bracketed`); followed by more of an expression they are read again the
+/// general way. Both must give chumsky's tree.
+#[test]
+fn whole_objects_and_arrays_agree_with_the_grammar() {
+    for bracketed in ["{a: 1}", "{ a: [1, {b: 2}] }", "{}", "[1, 2]", "[]", "[\n  {a: 1}\n  [2]\n]", "{\n  a: 1\n}"] {
+        let valid = [
+            format!("k: {bracketed}"),
+            format!("k = {bracketed}; j: 1"),
+            format!("b {{ k: {bracketed}, j: {bracketed} }}"),
+            format!("b {{\n  k: {bracketed}\n}}"),
+            format!("b >\n  k: {bracketed}\n<\n"),
+            format!("b:\n  k: {bracketed}\nc: 1\n"),
+            format!("k: [{bracketed}, {bracketed},]"),
+            format!("k: [\n  {bracketed}\n  {bracketed}\n]"),
+            format!("k: f({bracketed}, {bracketed})"),
+            format!("k: f(\n  {bracketed}\n)"),
+            format!("k: [[{bracketed}]]"),
+            format!("k: {bracketed} + 1"),
+            format!("k: {bracketed}.a"),
+            format!("k: {bracketed}[0]"),
+            format!("k: {bracketed}(1)"),
+            format!("k: {bracketed} ? 1 : 2"),
+            format!("k: {bracketed} == {bracketed}"),
+            format!("k: [{bracketed}.a, {bracketed}[0] + 1]"),
+            format!("k: f({bracketed} * 2)"),
+            format!("k: -{bracketed}"),
+        ];
+        for source in &valid {
+            assert!(check_passes_agree(source, source), "{source:?} should be valid");
+        }
+        let invalid = [
+            format!("k: {bracketed} 1"),
+            format!("k: [{bracketed} 1]"),
+            format!("k: f({bracketed} 1)"),
+            format!("k: {bracketed} j: 1"),
+            format!("k: [{bracketed},, 1]"),
+            format!("k: {bracketed} )"),
+        ];
+        for source in &invalid {
+            assert!(!check_passes_agree(source, source), "{source:?} should be invalid");
+        }
+    }
+    // Nested past the depth bound, such a value is refused by the layout pass, before this
+    // reading: with the same error, and the descent pass takes what is within it.
+    let shallow = ParseOptions { max_depth: 4 };
+    for (source, refused) in
+        [("k: [[1]]", false), ("k: [[[[[1]]]]]", true), ("k: {a: {b: [{}]}}", false), ("k: [{a: [{b: [1]}]}]", true)]
+    {
+        let parsed = parse(source, shallow);
+        let errors: Vec<String> = parsed.errors.iter().map(|error| error.kind.to_string()).collect();
+        let expected =
+            if refused { vec!["nesting is too deep (the limit is 4 levels)".to_string()] } else { Vec::new() };
+        assert_eq!(errors, expected, "{source}");
+        assert_eq!(parsed.ast.is_some(), !refused, "{source}");
+    }
+}
+
 #[test]
 fn unclosed_angle_blocks_are_closed_at_the_end_with_one_error() {
     // Found by the parse_differential fuzzer: every unclosed `name >` block failed at the end of
