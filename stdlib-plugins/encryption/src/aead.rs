@@ -127,33 +127,31 @@ impl Aead {
         Ok(buffer)
     }
 
-    /// Seals `plaintext` under a fresh random nonce into `out`, which must be exactly
-    /// [`sealed_len`] of it: `nonce || ciphertext || tag`, the plaintext copied in once and
-    /// encrypted in place (`out` is the script's byte string, so nothing is copied again).
-    pub(crate) fn seal_into(self, key: &[u8], aad: &[u8], plaintext: &[u8], out: &mut [u8]) -> Result<()> {
-        self.seal_into_with_nonce(key, &fresh_nonce()?, aad, plaintext, out)
+    /// Seals the plaintext in `buffer[NONCE_LEN..buffer.len() - TAG_LEN]` in place under a fresh
+    /// random nonce, and writes the nonce before it and the tag after it: `buffer` becomes
+    /// `nonce || ciphertext || tag` (the script's new byte string, made with the plaintext
+    /// already in place, so the plaintext is written once and encrypted where it lies).
+    pub(crate) fn seal_in_place(self, key: &[u8], aad: &[u8], buffer: &mut [u8]) -> Result<()> {
+        self.seal_in_place_with_nonce(key, &fresh_nonce()?, aad, buffer)
     }
 
-    /// [`Aead::seal_into`] under `nonce` (for known-answer tests).
-    pub(crate) fn seal_into_with_nonce(
+    /// [`Aead::seal_in_place`] under `nonce` (for known-answer tests).
+    pub(crate) fn seal_in_place_with_nonce(
         self,
         key: &[u8],
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
-        plaintext: &[u8],
-        out: &mut [u8],
+        buffer: &mut [u8],
     ) -> Result<()> {
-        if out.len() != sealed_len(plaintext.len()) {
+        let Some(plaintext_len) = buffer.len().checked_sub(NONCE_LEN + TAG_LEN) else {
             return Err(CryptoError::Internal(format!(
-                "a sealed buffer of {} bytes for {} bytes of data",
-                out.len(),
-                plaintext.len()
+                "a sealed buffer of {} bytes, shorter than a nonce and a tag",
+                buffer.len()
             )));
-        }
-        let (nonce_part, rest) = out.split_at_mut(NONCE_LEN);
-        let (body, tag_part) = rest.split_at_mut(plaintext.len());
+        };
+        let (nonce_part, rest) = buffer.split_at_mut(NONCE_LEN);
+        let (body, tag_part) = rest.split_at_mut(plaintext_len);
         nonce_part.copy_from_slice(nonce);
-        body.copy_from_slice(plaintext);
         let tag = with_key(self, key, |key| {
             key.seal_in_place_separate_tag(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), body)
         })?
@@ -187,11 +185,25 @@ impl Aead {
                 out.len()
             )));
         }
+        out.copy_from_slice(ciphertext_of(sealed));
+        self.open_in_place(key, aad, sealed, out)
+    }
+
+    /// Decrypts `out`, which holds a copy of `sealed`'s ciphertext (the script's new byte
+    /// string, made with it in place), with `sealed`'s nonce and tag: as [`Aead::open_into`]
+    /// without its copy. An `out` that is not the ciphertext's length is an internal error.
+    pub(crate) fn open_in_place(self, key: &[u8], aad: &[u8], sealed: &[u8], out: &mut [u8]) -> Result<()> {
+        let plaintext_len = self.opened_len(sealed)?;
+        if out.len() != plaintext_len {
+            return Err(CryptoError::Internal(format!(
+                "an opened buffer of {} bytes for {plaintext_len} bytes of plaintext",
+                out.len()
+            )));
+        }
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&sealed[..NONCE_LEN]);
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(&sealed[NONCE_LEN + plaintext_len..]);
-        out.copy_from_slice(&sealed[NONCE_LEN..NONCE_LEN + plaintext_len]);
         let opened = with_key(self, key, |key| {
             key.open_in_place_separate_tag(
                 Nonce::assume_unique_for_key(nonce),
@@ -213,9 +225,10 @@ impl Aead {
     }
 }
 
-/// The length of `nonce || ciphertext || tag` for `plaintext_len` bytes of data.
-pub(crate) const fn sealed_len(plaintext_len: usize) -> usize {
-    NONCE_LEN + plaintext_len + TAG_LEN
+/// The ciphertext in `sealed` (`nonce || ciphertext || tag`); empty when `sealed` is too short
+/// to hold a nonce and a tag (which [`Aead::opened_len`] refuses).
+pub(crate) fn ciphertext_of(sealed: &[u8]) -> &[u8] {
+    sealed.get(NONCE_LEN..sealed.len().saturating_sub(TAG_LEN)).unwrap_or_default()
 }
 
 /// Nonces drawn from one seed before the generator is seeded again from the OS.
@@ -397,12 +410,15 @@ mod tests {
             let expected = [hex(iv), hex(ciphertext), hex(tag)].concat();
             assert_eq!(sealed, expected, "key {key}");
             // Sealed into and opened from the script's byte strings: the same bytes.
-            let mut into = vec![0xaa; sealed_len(hex(plaintext).len())];
-            Aead::Aes256Gcm.seal_into_with_nonce(&hex(key), &nonce, &hex(aad), &hex(plaintext), &mut into).unwrap();
+            let mut into = [vec![0xaa; NONCE_LEN], hex(plaintext), vec![0xaa; TAG_LEN]].concat();
+            Aead::Aes256Gcm.seal_in_place_with_nonce(&hex(key), &nonce, &hex(aad), &mut into).unwrap();
             assert_eq!(into, expected, "key {key}");
             let mut opened = vec![0xaa; Aead::Aes256Gcm.opened_len(&expected).unwrap()];
             Aead::Aes256Gcm.open_into(&hex(key), &hex(aad), &expected, &mut opened).unwrap();
             assert_eq!(opened, hex(plaintext));
+            let mut in_place = ciphertext_of(&expected).to_vec();
+            Aead::Aes256Gcm.open_in_place(&hex(key), &hex(aad), &expected, &mut in_place).unwrap();
+            assert_eq!(in_place, hex(plaintext));
             assert_eq!(Aead::Aes256Gcm.open(&hex(key), &hex(aad), expected).unwrap(), hex(plaintext));
         }
     }
@@ -422,8 +438,8 @@ mod tests {
         let tag = hex("1ae10b594f09e26a7e902ecbd0600691");
         let sealed = Aead::ChaCha20Poly1305.seal_with_nonce(&key, &nonce, &aad, plaintext).unwrap();
         assert_eq!(sealed, [nonce.to_vec(), ciphertext, tag].concat());
-        let mut into = vec![0; sealed_len(plaintext.len())];
-        Aead::ChaCha20Poly1305.seal_into_with_nonce(&key, &nonce, &aad, plaintext, &mut into).unwrap();
+        let mut into = [&[0; NONCE_LEN][..], plaintext, &[0; TAG_LEN]].concat();
+        Aead::ChaCha20Poly1305.seal_in_place_with_nonce(&key, &nonce, &aad, &mut into).unwrap();
         assert_eq!(into, sealed);
         let mut opened = vec![0; plaintext.len()];
         Aead::ChaCha20Poly1305.open_into(&key, &aad, &sealed, &mut opened).unwrap();
