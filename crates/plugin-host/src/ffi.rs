@@ -351,6 +351,11 @@ impl Backend for InProcess {
         (Value::Bytes(Bytes::from(bytes)), data)
     }
 
+    fn bytes_around(before: usize, data: &[u8], after: usize) -> Option<(Value, *mut u8)> {
+        let (bytes, pointer) = tusk_plugin_hostapi::bytes_around(before, data, after)?;
+        Some((Value::Bytes(Bytes::from(bytes)), pointer))
+    }
+
     fn array(items: Vec<Value>) -> Value {
         Value::array(items)
     }
@@ -880,7 +885,7 @@ fn stale_result(host: &HostContext, out: &TValue) -> PluginFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tusk_plugin_abi::{ABI_MAJOR, SymbolInfo};
+    use tusk_plugin_abi::{ABI_MAJOR, HostApi, SymbolInfo};
 
     unsafe extern "C" fn init(_: *const tusk_plugin_abi::HostApi, _: StrRef, _: *mut ErrorOut) -> u32 {
         status::OK
@@ -1064,6 +1069,169 @@ mod tests {
         assert!(back.deep_eq(&value));
         host.release_all(temporaries);
         assert_eq!(host.live_handles(), 0);
+    }
+
+    /// Calls `make_bytes_around` of `host`'s table: the status, and the value made (with the
+    /// bytes as they were before the plugin wrote any, and after it wrote 0xee first) on `OK`.
+    fn around(host: &'static HostContext, before: usize, data: &[u8], after: usize) -> (u32, Option<Value>) {
+        let (mut pointer, mut out) = (std::ptr::null_mut::<u8>(), TValue::NULL);
+        let api = host.api();
+        // SAFETY: `data` is readable for the call; `pointer` and `out` are valid out-pointers.
+        let code = unsafe {
+            (api.make_bytes_around)(api.context, before, data.as_ptr(), data.len(), after, &mut pointer, &mut out)
+        };
+        if code != status::OK {
+            return (code, None);
+        }
+        let len = before + data.len() + after;
+        if len > 0 {
+            // SAFETY: on `OK` the host gave `len` bytes at `pointer` to write until the handle
+            // goes back (taken just below).
+            unsafe { pointer.write(0xee) };
+        }
+        // SAFETY: on `OK` `out` is a new handle whose reference this call consumes.
+        (code, Some(unsafe { host.take(&out) }))
+    }
+
+    #[test]
+    fn a_byte_string_made_around_a_plugins_bytes_holds_them_between_zeroes_and_takes_its_writes() {
+        let host = leak_context("around", Rc::new(NoServices));
+        let (code, value) = around(host, 2, &[5, 6, 7], 4);
+        assert_eq!(code, status::OK);
+        assert_eq!(value.unwrap().as_bytes().unwrap(), [0xee, 0, 5, 6, 7, 0, 0, 0, 0]);
+        let (code, value) = around(host, 0, &[1; 70_000], 0);
+        assert_eq!(code, status::OK);
+        let value = value.unwrap();
+        let bytes = value.as_bytes().unwrap();
+        assert_eq!((bytes.len(), bytes[0], bytes[69_999]), (70_000, 0xee, 1));
+        let (code, value) = around(host, 0, &[], 0);
+        assert_eq!(code, status::OK);
+        assert_eq!(value.unwrap().as_bytes().unwrap(), [] as [u8; 0]);
+
+        // Lengths past `isize::MAX`, null pointers: refused, nothing made.
+        assert_eq!(around(host, usize::MAX, &[1], 0).0, status::INVALID);
+        assert_eq!(around(host, isize::MAX as usize, &[1], 0).0, status::INVALID);
+        let api = host.api();
+        let (mut pointer, mut out) = (std::ptr::null_mut::<u8>(), TValue::NULL);
+        // SAFETY: a null data pointer with a length, which the host must refuse before reading.
+        let code = unsafe { (api.make_bytes_around)(api.context, 0, std::ptr::null(), 3, 0, &mut pointer, &mut out) };
+        assert_eq!(code, status::INVALID);
+        // SAFETY: a null out-pointer, which the host must refuse before writing.
+        let code = unsafe {
+            (api.make_bytes_around)(api.context, 1, [1u8].as_ptr(), 1, 0, &mut pointer, std::ptr::null_mut())
+        };
+        assert_eq!(code, status::INVALID);
+        assert_eq!(host.live_handles(), 0);
+    }
+
+    #[test]
+    fn a_plugin_of_abi_1_8_keeps_its_table_and_its_zeroed_buffers() {
+        // The 1.9 entry is appended after the last of 1.8: every field an older plugin reads
+        // stays where it was, and its table's `size` check still passes.
+        assert_eq!(std::mem::offset_of!(HostApi, make_bytes_around), tusk_plugin_abi::BYTES_END);
+        let host = leak_context("older", Rc::new(NoServices));
+        host.set_plugin_abi_minor(8);
+        let api = host.api();
+        assert!(api.size as usize >= tusk_plugin_abi::BYTES_AROUND_END);
+        let (mut pointer, mut out) = (std::ptr::null_mut::<u8>(), TValue::NULL);
+        // SAFETY: valid out-pointers.
+        assert_eq!(unsafe { (api.make_bytes_buffer)(api.context, 3, &mut pointer, &mut out) }, status::OK);
+        // SAFETY: 3 writable bytes, written before the handle is taken back.
+        let written = unsafe { std::slice::from_raw_parts_mut(pointer, 3) };
+        written[1] = 9;
+        // SAFETY: `out` is a new handle whose reference this call consumes.
+        let value = unsafe { host.take(&out) };
+        assert_eq!(value.as_bytes().unwrap(), [0, 9, 0]);
+        // Its byte-string arguments are lent as before (a view, no handle).
+        let mut temporaries = tusk_plugin_hostapi::Temporaries::new();
+        assert_eq!(host.give(&value, Some(&mut temporaries)).tag, tag::BYTES_REF);
+        assert_eq!(host.live_handles(), 0);
+    }
+
+    /// A plugin built with the SDK whose `around` returns `Value::bytes_around(2, "abc", 3, …)`,
+    /// the fill upper-casing the data in place and marking both ends.
+    #[derive(Default)]
+    struct AroundPlugin;
+
+    impl tusk_plugin_sdk::TuskPlugin for AroundPlugin {
+        fn name(&self) -> &str {
+            "around"
+        }
+
+        fn version(&self) -> &str {
+            "1.0.0"
+        }
+
+        fn initialize(&mut self, context: &tusk_plugin_sdk::PluginContext) -> Result<(), tusk_plugin_sdk::PluginError> {
+            context.register_function("around", |_: &[tusk_plugin_sdk::Value]| {
+                Ok(tusk_plugin_sdk::Value::bytes_around(2, b"abc", 3, |out| {
+                    out[2..5].make_ascii_uppercase();
+                    out[0] = b'<';
+                    out[7] = b'>';
+                }))
+            })?;
+            Ok(())
+        }
+    }
+
+    tusk_plugin_sdk::export_plugin!(AroundPlugin);
+
+    /// What the SDK plugin's `around` returns when it runs against `table` (the host's own, or
+    /// a copy cut to an older ABI's).
+    fn sdk_around(host: &'static HostContext, table: &'static HostApi) -> Value {
+        let descriptor = tusk_plugin_entry_v1();
+        // SAFETY: the entry returns the SDK's descriptor, which lives for the process.
+        let descriptor = unsafe { &*descriptor };
+        let mut error = ErrorOut::EMPTY;
+        // SAFETY: `table` and the context it names live for the rest of the process.
+        assert_eq!(unsafe { (descriptor.init)(table, StrRef::new("{}"), &mut error) }, status::OK);
+        let symbol = symbols(descriptor).into_iter().find(|symbol| symbol.symbol.name == "around").unwrap();
+        let entry = entry_of(descriptor, symbol.handle);
+        let (mut out, mut error) = (TValue::NULL, ErrorOut::EMPTY);
+        // SAFETY: a registered symbol, no arguments, valid out-pointers; `around` makes no
+        // callback that needs a call context.
+        let code =
+            unsafe { entry(symbol.handle.as_ptr(), std::ptr::null_mut(), std::ptr::null(), 0, &mut out, &mut error) };
+        assert_eq!(code, status::OK);
+        // SAFETY: on `OK` `out` is the result, whose reference passes to the host.
+        let value = unsafe { host.take(&out) };
+        assert!(super::shutdown(host, descriptor).is_ok());
+        value
+    }
+
+    #[test]
+    fn the_sdk_makes_a_byte_string_around_data_on_a_host_of_abi_1_9_and_on_an_older_one() {
+        let host = leak_context("around", Rc::new(NoServices));
+        let expected = *b"<\0ABC\0\0>";
+        assert_eq!(sdk_around(host, host.api()).as_bytes().unwrap(), expected);
+        // A host of ABI 1.8: its table ends before `make_bytes_around` (which the SDK must not
+        // call) and says minor 8. The SDK falls back to `make_bytes_buffer` and a copy.
+        // SAFETY: a bitwise copy of a table of function pointers and a context pointer.
+        let mut older = unsafe { std::ptr::read(host.api()) };
+        older.size = tusk_plugin_abi::BYTES_END as u32;
+        older.abi_minor = 8;
+        older.make_bytes_around = refuse_around;
+        let older: &'static HostApi = Box::leak(Box::new(older));
+        assert_eq!(sdk_around(host, older).as_bytes().unwrap(), expected);
+        assert!(!AROUND_CALLED.load(std::sync::atomic::Ordering::Relaxed));
+        assert_eq!(host.live_handles(), 0);
+    }
+
+    /// Set when [`refuse_around`] is called.
+    static AROUND_CALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    /// Stands for whatever lies past the end of an older host's table: the SDK must not call it.
+    unsafe extern "C" fn refuse_around(
+        _: *mut c_void,
+        _: usize,
+        _: *const u8,
+        _: usize,
+        _: usize,
+        _: *mut *mut u8,
+        _: *mut TValue,
+    ) -> u32 {
+        AROUND_CALLED.store(true, std::sync::atomic::Ordering::Relaxed);
+        status::ERROR
     }
 
     /// Host services that allow nothing (the lean entry's test makes no callback).

@@ -508,6 +508,11 @@ fn byte_strings_cross_both_ways_sandboxed_and_in_process() {
         assert_eq!(setup.value("hex(@sb.fill_bytes(5))"), "\"0001020304\"");
         assert_eq!(setup.value("len(@sb.fill_bytes(70000)) + @sb.fill_bytes(70000)[69999]"), "70111");
         assert_eq!(setup.value("type_of(@sb.fill_bytes(0)) + str(len(@sb.fill_bytes(0)))"), "\"bytes0\"");
+        // Made by the host around the plugin's data (ABI 1.9), then written in place.
+        assert_eq!(setup.value("hex(@sb.around_bytes(from_hex(\"00ff10\")))"), "\"aa01001100bb\"");
+        assert_eq!(setup.value("hex(@sb.around_bytes(bytes(\"\")))"), "\"aa00bb\"");
+        let large = "@sb.around_bytes(@sb.fill_bytes(70000))";
+        assert_eq!(setup.value(&format!("len({large}) + {large}[70000] + {large}[70002]")), "70302");
         assert_eq!(setup.value("hex(@sb.reverse_bytes(from_hex(\"00ff10\")))"), "\"10ff00\"");
         assert_eq!(setup.value("map(@sb.bytes_pair(bytes(\"ab\")), hex)"), r#"["6162","0102ff"]"#);
         assert_eq!(setup.value("@sb.echo(bytes([0, 255])) == bytes([0, 255])"), "true");

@@ -186,6 +186,10 @@ pub trait Backend: Sized + 'static {
     /// A byte string of `len` zero bytes, and a pointer to its bytes through which the plugin
     /// fills it before the value is used (the value must be the only reference to them).
     fn bytes_buffer(len: usize) -> (Self::Value, *mut u8);
+    /// A byte string of `before` zero bytes, a copy of `data` and `after` zero bytes, and a
+    /// pointer to its bytes as with [`Backend::bytes_buffer`]; `None` when the length
+    /// overflows `usize`.
+    fn bytes_around(before: usize, data: &[u8], after: usize) -> Option<(Self::Value, *mut u8)>;
     /// An array value.
     fn array(items: Vec<Self::Value>) -> Self::Value;
     /// An object value; a later key replaces an earlier one's value, in the earlier's place.
@@ -487,6 +491,31 @@ pub fn zeroed_bytes(len: usize) -> (std::rc::Rc<[u8]>, *mut u8) {
     (bytes, data)
 }
 
+/// A new shared byte string of `before` zero bytes, a copy of `data` and `after` zero bytes,
+/// and a pointer to them, for the plugin to write ([`Backend::bytes_around`] of both backends):
+/// one allocation, each byte written once (no zeroing of the part `data` then covers); `None`
+/// when the length overflows `usize` or is above `isize::MAX`.
+pub fn bytes_around(before: usize, data: &[u8], after: usize) -> Option<(std::rc::Rc<[u8]>, *mut u8)> {
+    let len = before.checked_add(data.len())?.checked_add(after)?;
+    if len > isize::MAX as usize {
+        return None;
+    }
+    let mut bytes = std::rc::Rc::<[u8]>::new_uninit_slice(len);
+    let slots = std::rc::Rc::get_mut(&mut bytes)?;
+    let (head, rest) = slots.split_at_mut(before);
+    let (middle, tail) = rest.split_at_mut(data.len());
+    head.iter_mut().chain(tail.iter_mut()).for_each(|slot| {
+        slot.write(0);
+    });
+    // SAFETY: `middle` is `data.len()` bytes of a new allocation, which `data` (the caller's
+    // slice) cannot overlap; `MaybeUninit<u8>` has the layout of `u8`.
+    unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), middle.as_mut_ptr().cast::<u8>(), data.len()) };
+    // SAFETY: every byte was written just above: `head` and `tail` zeroed, `middle` copied.
+    let mut bytes = unsafe { bytes.assume_init() };
+    let pointer = std::rc::Rc::get_mut(&mut bytes)?.as_mut_ptr();
+    Some((bytes, pointer))
+}
+
 /// The `len` bytes at `data` (none when `len` is 0, whatever the pointer).
 ///
 /// # Safety
@@ -673,6 +702,7 @@ fn table<B: Backend>() -> HostApi {
         make_bytes: make_bytes::<B>,
         make_bytes_buffer: make_bytes_buffer::<B>,
         bytes_view: bytes_view::<B>,
+        make_bytes_around: make_bytes_around::<B>,
     }
 }
 
@@ -703,6 +733,32 @@ unsafe extern "C" fn make_bytes_buffer<B: Backend>(
         write_out(out, cx.give(&value, None));
         drop(value);
         write_out(data, bytes);
+        status::OK
+    })
+}
+
+unsafe extern "C" fn make_bytes_around<B: Backend>(
+    ctx: *mut c_void,
+    before: usize,
+    data: *const u8,
+    len: usize,
+    after: usize,
+    data_out: *mut *mut u8,
+    out: *mut TValue,
+) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(cx) = context::<B>(ctx) else { return status::INVALID };
+        if len > isize::MAX as usize || (data.is_null() && len > 0) || data_out.is_null() || out.is_null() {
+            return status::INVALID;
+        }
+        // SAFETY: the plugin's bytes live for the call (the ABI's contract), `len` checked above.
+        let Some((value, bytes)) = B::bytes_around(before, unsafe { bytes_at(data, len) }, after) else {
+            return status::INVALID;
+        };
+        // The handle holds the only reference to the bytes until the plugin gives it back.
+        write_out(out, cx.give(&value, None));
+        drop(value);
+        write_out(data_out, bytes);
         status::OK
     })
 }

@@ -305,6 +305,11 @@ impl Backend for Remote {
         (Local::Bytes(bytes), data)
     }
 
+    fn bytes_around(before: usize, data: &[u8], after: usize) -> Option<(Local, *mut u8)> {
+        let (bytes, pointer) = tusk_plugin_hostapi::bytes_around(before, data, after)?;
+        Some((Local::Bytes(bytes), pointer))
+    }
+
     fn array(items: Vec<Local>) -> Local {
         Local::Array(Rc::new(items))
     }

@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::abi::{
-    ABI_MAJOR, BYTES_END, CallReturn, ErrorOut, HostApi, InfoRecord, PluginDescriptor, StrRef, SymbolInfo, TValue,
-    error_kind, status, symbol_kind, tag,
+    ABI_MAJOR, BYTES_AROUND_END, BYTES_END, CallReturn, ErrorOut, HostApi, InfoRecord, PluginDescriptor, StrRef,
+    SymbolInfo, TValue, error_kind, status, symbol_kind, tag,
 };
 use crate::error::{ErrorKind, PluginError};
 use crate::plugin::{PluginContext, Registration, SymbolKind, TuskPlugin};
@@ -226,6 +226,51 @@ pub(crate) fn make_bytes_with(len: usize, fill: impl FnOnce(&mut [u8])) -> Value
         // SAFETY: the host gave `len` writable bytes that only this plugin reaches until the
         // handle goes back to the host, which `value` holds and `fill` cannot reach.
         unsafe { std::slice::from_raw_parts_mut(data, len) }
+    };
+    fill(buffer);
+    value
+}
+
+/// The host ABI minor from which the table has `make_bytes_around`.
+const BYTES_AROUND_MINOR: u32 = 9;
+
+/// A new byte string of `before` zero bytes, a copy of `data` and `after` zero bytes, that
+/// `fill` then writes in place: on a host of ABI 1.9 or later the host writes each byte once
+/// (the copy of `data` where an older host's buffer is zeroed first and `data` copied over it).
+pub(crate) fn make_bytes_around(before: usize, data: &[u8], after: usize, fill: impl FnOnce(&mut [u8])) -> Value {
+    // Beyond `isize::MAX` no allocation can succeed: the host refuses the length, and the
+    // fallback's buffer would fail the same way.
+    let len = before.saturating_add(data.len()).saturating_add(after);
+    let host = host();
+    // The table's size says the field is there; the minor, that the host is one that fills it.
+    if !host_has(host, BYTES_AROUND_END) || host.abi_minor < BYTES_AROUND_MINOR {
+        return make_bytes_with(len, |out| {
+            out[before..before + data.len()].copy_from_slice(data);
+            fill(out);
+        });
+    }
+    let mut pointer: *mut u8 = std::ptr::null_mut();
+    let mut out = TValue::NULL;
+    // SAFETY: `data` is `data.len()` readable bytes for the call; `pointer` and `out` are
+    // valid out-pointers.
+    let code = unsafe {
+        (host.make_bytes_around)(host.context, before, data.as_ptr(), data.len(), after, &mut pointer, &mut out)
+    };
+    // SAFETY: on `OK` `out` is a new byte-string handle whose reference passes to the `Value`.
+    let value = unsafe { Value::from_raw(out) };
+    if code != status::OK || (pointer.is_null() && len > 0) {
+        drop(value);
+        let mut buffer = vec![0u8; len];
+        buffer[before..before + data.len()].copy_from_slice(data);
+        fill(&mut buffer);
+        return make_bytes(&buffer);
+    }
+    let buffer: &mut [u8] = if len == 0 {
+        &mut []
+    } else {
+        // SAFETY: the host gave `len` writable bytes that only this plugin reaches until the
+        // handle goes back to the host, which `value` holds and `fill` cannot reach.
+        unsafe { std::slice::from_raw_parts_mut(pointer, len) }
     };
     fill(buffer);
     value

@@ -234,6 +234,15 @@ impl Value {
         ffi::make_bytes_with(len, fill)
     }
 
+    /// A new byte string of `before` zero bytes, a copy of `data` and `after` zero bytes,
+    /// which `fill` then writes in place, in the host's memory: for data transformed in place
+    /// (encrypted, say) with room around it (a nonce before, a tag after). A host of ABI 1.9 or
+    /// later writes each byte once, where `bytes_with` and a copy write the data's bytes twice;
+    /// an older host gets [`Value::bytes_with`] with the copy.
+    pub fn bytes_around(before: usize, data: &[u8], after: usize, fill: impl FnOnce(&mut [u8])) -> Value {
+        ffi::make_bytes_around(before, data, after, fill)
+    }
+
     /// `start..end` (end excluded), if this is a range.
     pub fn as_range(&self) -> Option<(i64, i64)> {
         (self.raw.tag == tag::RANGE).then_some((self.raw.a as i64, self.raw.b as i64))

@@ -14,23 +14,26 @@
 //! same 2^-32 collision bound after 2^32 messages as draws from the kernel, at a fraction of a
 //! system call's cost.
 //!
-//! Sealing and opening are ring's (BoringSSL's assembly, chosen at run time by ring's CPU
-//! detection: for AES-256-GCM, VAES with VPCLMULQDQ where the CPU has them, else AES-NI with
-//! CLMUL; SIMD ChaCha20 and Poly1305).
+//! AES-256-GCM is aws-lc's (through aws-lc-rs), ChaCha20-Poly1305 ring's; both pick their
+//! assembly at run time by CPU detection. For AES-256-GCM aws-lc has a VAES/VPCLMULQDQ path on
+//! 512-bit registers (AVX-512), the one OpenSSL uses, where ring 0.17 stops at 256-bit registers
+//! (AVX2): about 1.5 times ring's rate at 64 KiB and 1 MiB on a CPU with AVX-512; without
+//! AVX-512 aws-lc falls back to AES-NI with CLMUL.
 //!
-//! Each thread keeps ring's key for the last key it used (the AES key schedule and GHASH
+//! Each thread keeps the cipher's key for the last key it used (the AES key schedule and GHASH
 //! powers, or the ChaCha20 key), so that a script encrypting many messages under one key pays
 //! the key set-up once, as a Python `AESGCM(key)` object does. The cached key is compared in
-//! constant time and, since ring does not wipe its keys, overwritten in place (with ring's key of
-//! 32 zero bytes) when another key replaces it, and when the thread's locals are destroyed (see
-//! [`CachedKey`]).
+//! constant time and wiped when another key replaces it, and when the thread's locals are
+//! destroyed: aws-lc wipes its key's memory as it frees it, and ring's key, which ring does not
+//! wipe, is overwritten in place with ring's key of 32 zero bytes (see [`CachedKey`]).
 
 use std::cell::RefCell;
 
+use aws_lc_rs::aead as aws;
 use base64::Engine as _;
 use chacha20::ChaCha20Rng;
 use chacha20::rand_core::{Rng as _, SeedableRng as _};
-use ring::aead::{AES_256_GCM, Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, Tag, UnboundKey};
+use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, Tag, UnboundKey};
 use zeroize::Zeroize as _;
 
 use crate::bytes::BASE64_URL;
@@ -69,14 +72,6 @@ impl Aead {
         }
     }
 
-    /// ring's algorithm.
-    fn ring_algorithm(self) -> &'static ring::aead::Algorithm {
-        match self {
-            Aead::Aes256Gcm => &AES_256_GCM,
-            Aead::ChaCha20Poly1305 => &CHACHA20_POLY1305,
-        }
-    }
-
     /// Decrypts `nonce || ciphertext || tag` in place and returns the plaintext (the payload's
     /// own buffer, cut to the plaintext).
     pub(crate) fn open(self, key: &[u8], aad: &[u8], mut payload: Vec<u8>) -> Result<Vec<u8>> {
@@ -90,13 +85,10 @@ impl Aead {
         }
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&payload[..NONCE_LEN]);
-        // ring writes the plaintext to the front of the buffer (over the nonce) as it decrypts,
-        // and zeroes it when the tag does not match.
-        let opened = with_key(self, key, |key| {
-            key.open_within(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut payload, NONCE_LEN..)
-                .map(|plaintext| plaintext.len())
-        })?;
-        let plaintext_len = opened.map_err(|_| CryptoError::DecryptionFailed)?;
+        // The plaintext is written to the front of the buffer (over the nonce) as it is
+        // decrypted, and zeroed when the tag does not match.
+        let opened = with_key(self, key, |key| key.open_within(nonce, aad, &mut payload))?;
+        let plaintext_len = opened.ok_or(CryptoError::DecryptionFailed)?;
         payload.truncate(plaintext_len);
         Ok(payload)
     }
@@ -113,52 +105,42 @@ impl Aead {
         let mut buffer = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
         buffer.extend_from_slice(nonce);
         buffer.extend_from_slice(plaintext);
-        let tag = with_key(self, key, |key| {
-            key.seal_in_place_separate_tag(
-                Nonce::assume_unique_for_key(*nonce),
-                Aad::from(aad),
-                &mut buffer[NONCE_LEN..],
-            )
-        })?
-        // Only a message beyond the algorithm's limit (64 GiB for AES-GCM, 256 GiB for
-        // ChaCha20-Poly1305) fails here.
-        .map_err(|_| CryptoError::OutOfRange("the data is too long for one message".into(), 1))?;
-        buffer.extend_from_slice(tag.as_ref());
+        let tag = with_key(self, key, |key| key.seal(*nonce, aad, &mut buffer[NONCE_LEN..]))?
+            // Only a message beyond the algorithm's limit (64 GiB for AES-GCM, 256 GiB for
+            // ChaCha20-Poly1305) fails here.
+            .ok_or_else(|| CryptoError::OutOfRange("the data is too long for one message".into(), 1))?;
+        buffer.extend_from_slice(&tag);
         Ok(buffer)
     }
 
-    /// Seals `plaintext` under a fresh random nonce into `out`, which must be exactly
-    /// [`sealed_len`] of it: `nonce || ciphertext || tag`, the plaintext copied in once and
-    /// encrypted in place (`out` is the script's byte string, so nothing is copied again).
-    pub(crate) fn seal_into(self, key: &[u8], aad: &[u8], plaintext: &[u8], out: &mut [u8]) -> Result<()> {
-        self.seal_into_with_nonce(key, &fresh_nonce()?, aad, plaintext, out)
+    /// Seals the plaintext in `buffer[NONCE_LEN..buffer.len() - TAG_LEN]` in place under a fresh
+    /// random nonce, and writes the nonce before it and the tag after it: `buffer` becomes
+    /// `nonce || ciphertext || tag` (the script's new byte string, made with the plaintext
+    /// already in place, so the plaintext is written once and encrypted where it lies).
+    pub(crate) fn seal_in_place(self, key: &[u8], aad: &[u8], buffer: &mut [u8]) -> Result<()> {
+        self.seal_in_place_with_nonce(key, &fresh_nonce()?, aad, buffer)
     }
 
-    /// [`Aead::seal_into`] under `nonce` (for known-answer tests).
-    pub(crate) fn seal_into_with_nonce(
+    /// [`Aead::seal_in_place`] under `nonce` (for known-answer tests).
+    pub(crate) fn seal_in_place_with_nonce(
         self,
         key: &[u8],
         nonce: &[u8; NONCE_LEN],
         aad: &[u8],
-        plaintext: &[u8],
-        out: &mut [u8],
+        buffer: &mut [u8],
     ) -> Result<()> {
-        if out.len() != sealed_len(plaintext.len()) {
+        let Some(plaintext_len) = buffer.len().checked_sub(NONCE_LEN + TAG_LEN) else {
             return Err(CryptoError::Internal(format!(
-                "a sealed buffer of {} bytes for {} bytes of data",
-                out.len(),
-                plaintext.len()
+                "a sealed buffer of {} bytes, shorter than a nonce and a tag",
+                buffer.len()
             )));
-        }
-        let (nonce_part, rest) = out.split_at_mut(NONCE_LEN);
-        let (body, tag_part) = rest.split_at_mut(plaintext.len());
+        };
+        let (nonce_part, rest) = buffer.split_at_mut(NONCE_LEN);
+        let (body, tag_part) = rest.split_at_mut(plaintext_len);
         nonce_part.copy_from_slice(nonce);
-        body.copy_from_slice(plaintext);
-        let tag = with_key(self, key, |key| {
-            key.seal_in_place_separate_tag(Nonce::assume_unique_for_key(*nonce), Aad::from(aad), body)
-        })?
-        .map_err(|_| CryptoError::OutOfRange("the data is too long for one message".into(), 1))?;
-        tag_part.copy_from_slice(tag.as_ref());
+        let tag = with_key(self, key, |key| key.seal(*nonce, aad, body))?
+            .ok_or_else(|| CryptoError::OutOfRange("the data is too long for one message".into(), 1))?;
+        tag_part.copy_from_slice(&tag);
         Ok(())
     }
 
@@ -177,9 +159,24 @@ impl Aead {
 
     /// Opens `sealed` (`nonce || ciphertext || tag`, borrowed) into `out`, which must be
     /// [`Aead::opened_len`] long: the ciphertext is copied into `out` once and decrypted there.
-    /// On a tag mismatch `out` holds no plaintext (ring overwrites it) and the result is
+    /// On a tag mismatch `out` holds no plaintext (the cipher zeroes it) and the result is
     /// [`CryptoError::DecryptionFailed`].
     pub(crate) fn open_into(self, key: &[u8], aad: &[u8], sealed: &[u8], out: &mut [u8]) -> Result<()> {
+        let plaintext_len = self.opened_len(sealed)?;
+        if out.len() != plaintext_len {
+            return Err(CryptoError::Internal(format!(
+                "an opened buffer of {} bytes for {plaintext_len} bytes of plaintext",
+                out.len()
+            )));
+        }
+        out.copy_from_slice(ciphertext_of(sealed));
+        self.open_in_place(key, aad, sealed, out)
+    }
+
+    /// Decrypts `out`, which holds a copy of `sealed`'s ciphertext (the script's new byte
+    /// string, made with it in place), with `sealed`'s nonce and tag: as [`Aead::open_into`]
+    /// without its copy. An `out` that is not the ciphertext's length is an internal error.
+    pub(crate) fn open_in_place(self, key: &[u8], aad: &[u8], sealed: &[u8], out: &mut [u8]) -> Result<()> {
         let plaintext_len = self.opened_len(sealed)?;
         if out.len() != plaintext_len {
             return Err(CryptoError::Internal(format!(
@@ -191,18 +188,8 @@ impl Aead {
         nonce.copy_from_slice(&sealed[..NONCE_LEN]);
         let mut tag = [0u8; TAG_LEN];
         tag.copy_from_slice(&sealed[NONCE_LEN + plaintext_len..]);
-        out.copy_from_slice(&sealed[NONCE_LEN..NONCE_LEN + plaintext_len]);
-        let opened = with_key(self, key, |key| {
-            key.open_in_place_separate_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
-                Tag::from(tag),
-                out,
-                0..,
-            )
-            .map(|_| ())
-        })?;
-        opened.map_err(|_| CryptoError::DecryptionFailed)
+        let opened = with_key(self, key, |key| key.open_in_place(nonce, aad, tag, out))?;
+        if opened { Ok(()) } else { Err(CryptoError::DecryptionFailed) }
     }
 
     /// The envelope of `plaintext` under a fresh random nonce.
@@ -213,9 +200,10 @@ impl Aead {
     }
 }
 
-/// The length of `nonce || ciphertext || tag` for `plaintext_len` bytes of data.
-pub(crate) const fn sealed_len(plaintext_len: usize) -> usize {
-    NONCE_LEN + plaintext_len + TAG_LEN
+/// The ciphertext in `sealed` (`nonce || ciphertext || tag`); empty when `sealed` is too short
+/// to hold a nonce and a tag (which [`Aead::opened_len`] refuses).
+pub(crate) fn ciphertext_of(sealed: &[u8]) -> &[u8] {
+    sealed.get(NONCE_LEN..sealed.len().saturating_sub(TAG_LEN)).unwrap_or_default()
 }
 
 /// Nonces drawn from one seed before the generator is seeded again from the OS.
@@ -228,12 +216,89 @@ struct NonceSource {
     left: u32,
 }
 
-/// The last key a thread used, and ring's key made from it.
+/// A cipher set up under one key.
+enum CipherKey {
+    /// aws-lc's AES-256-GCM key; aws-lc wipes its memory when it is freed.
+    Aes(aws::LessSafeKey),
+    /// ring's ChaCha20-Poly1305 key, boxed so that it stays in one place, where `drop`
+    /// overwrites it.
+    ChaCha(Box<LessSafeKey>),
+}
+
+impl CipherKey {
+    /// The cipher of `aead` under `key`; `None` only when the library's CPU check fails (both
+    /// algorithms take any 32-byte key).
+    fn new(aead: Aead, key: &[u8; KEY_LEN]) -> Option<CipherKey> {
+        Some(match aead {
+            Aead::Aes256Gcm => {
+                CipherKey::Aes(aws::LessSafeKey::new(aws::UnboundKey::new(&aws::AES_256_GCM, key).ok()?))
+            }
+            Aead::ChaCha20Poly1305 => {
+                CipherKey::ChaCha(Box::new(LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, key).ok()?)))
+            }
+        })
+    }
+
+    /// Encrypts `body` in place under `nonce` and returns the tag; `None` for a message beyond
+    /// the algorithm's limit.
+    fn seal(&self, nonce: [u8; NONCE_LEN], aad: &[u8], body: &mut [u8]) -> Option<[u8; TAG_LEN]> {
+        let mut tag = [0u8; TAG_LEN];
+        match self {
+            CipherKey::Aes(key) => {
+                let sealed = key
+                    .seal_in_place_separate_tag(aws::Nonce::assume_unique_for_key(nonce), aws::Aad::from(aad), body)
+                    .ok()?;
+                tag.copy_from_slice(sealed.as_ref());
+            }
+            CipherKey::ChaCha(key) => {
+                let sealed =
+                    key.seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), body).ok()?;
+                tag.copy_from_slice(sealed.as_ref());
+            }
+        }
+        Some(tag)
+    }
+
+    /// Decrypts `body` in place if `tag` is its tag under `nonce` and `aad` (true), else zeroes
+    /// it (false).
+    fn open_in_place(&self, nonce: [u8; NONCE_LEN], aad: &[u8], tag: [u8; TAG_LEN], body: &mut [u8]) -> bool {
+        match self {
+            CipherKey::Aes(key) => key
+                .open_in_place_separate_tag(aws::Nonce::assume_unique_for_key(nonce), aws::Aad::from(aad), &tag, body)
+                .is_ok(),
+            CipherKey::ChaCha(key) => key
+                .open_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(aad),
+                    Tag::from(tag),
+                    body,
+                    0..,
+                )
+                .is_ok(),
+        }
+    }
+
+    /// Decrypts `payload` (`nonce || ciphertext || tag`) in place, the plaintext written to its
+    /// front: the plaintext's length, or `None` (the buffer zeroed) when the tag does not match.
+    fn open_within(&self, nonce: [u8; NONCE_LEN], aad: &[u8], payload: &mut [u8]) -> Option<usize> {
+        match self {
+            CipherKey::Aes(key) => key
+                .open_within(aws::Nonce::assume_unique_for_key(nonce), aws::Aad::from(aad), payload, NONCE_LEN..)
+                .ok()
+                .map(|plaintext| plaintext.len()),
+            CipherKey::ChaCha(key) => key
+                .open_within(Nonce::assume_unique_for_key(nonce), Aad::from(aad), payload, NONCE_LEN..)
+                .ok()
+                .map(|plaintext| plaintext.len()),
+        }
+    }
+}
+
+/// The last key a thread used, and the cipher set up under it.
 struct CachedKey {
     aead: Aead,
     key: [u8; KEY_LEN],
-    /// Boxed so that it stays in one place, where `drop` overwrites it.
-    ring_key: Box<LessSafeKey>,
+    cipher: CipherKey,
 }
 
 impl Drop for CachedKey {
@@ -243,10 +308,13 @@ impl Drop for CachedKey {
         // algorithm made from 32 zero bytes (the same layout, every field written) leaves no
         // trace of the real key schedule in the memory about to be freed; `black_box` keeps the
         // compiler from dropping the stores as dead. A key ring refuses cannot occur (it took the
-        // same algorithm a moment ago), and the real key is then dropped as it is.
-        if let Ok(zero) = UnboundKey::new(self.aead.ring_algorithm(), &[0; KEY_LEN]) {
-            *self.ring_key = LessSafeKey::new(zero);
-            std::hint::black_box(&*self.ring_key);
+        // same algorithm a moment ago), and the real key is then dropped as it is. aws-lc's key
+        // needs nothing here: aws-lc overwrites its memory as it frees it.
+        if let CipherKey::ChaCha(ring_key) = &mut self.cipher
+            && let Ok(zero) = UnboundKey::new(&CHACHA20_POLY1305, &[0; KEY_LEN])
+        {
+            **ring_key = LessSafeKey::new(zero);
+            std::hint::black_box(&**ring_key);
         }
     }
 }
@@ -278,9 +346,9 @@ fn fresh_nonce() -> Result<[u8; NONCE_LEN]> {
     })
 }
 
-/// Runs `f` with ring's key for `aead` under `key` (the thread's cached one when the key is the
+/// Runs `f` with the cipher of `aead` under `key` (the thread's cached one when the key is the
 /// last one).
-fn with_key<T>(aead: Aead, key: &[u8], f: impl FnOnce(&LessSafeKey) -> T) -> Result<T> {
+fn with_key<T>(aead: Aead, key: &[u8], f: impl FnOnce(&CipherKey) -> T) -> Result<T> {
     let key: [u8; KEY_LEN] =
         key.try_into().map_err(|_| CryptoError::BadKey(format!("the key must be {KEY_LEN} bytes"), 2))?;
     KEY.with(|cell| {
@@ -288,15 +356,13 @@ fn with_key<T>(aead: Aead, key: &[u8], f: impl FnOnce(&LessSafeKey) -> T) -> Res
         let cached = match slot.as_ref() {
             Some(cached) if cached.aead == aead && crate::digest::constant_time_eq(&cached.key, &key) => cached,
             _ => {
-                // Both algorithms take any 32-byte key: this fails only when ring's CPU check does.
-                let unbound = UnboundKey::new(aead.ring_algorithm(), &key)
-                    .map_err(|_| CryptoError::Internal(format!("{} refused a 32-byte key", aead.script_name())))?;
-                let ring_key = Box::new(LessSafeKey::new(unbound));
+                let cipher = CipherKey::new(aead, &key)
+                    .ok_or_else(|| CryptoError::Internal(format!("{} refused a 32-byte key", aead.script_name())))?;
                 // Replacing the old entry drops (and wipes) it.
-                slot.insert(CachedKey { aead, key, ring_key })
+                slot.insert(CachedKey { aead, key, cipher })
             }
         };
-        Ok(f(&cached.ring_key))
+        Ok(f(&cached.cipher))
     })
 }
 
@@ -397,12 +463,15 @@ mod tests {
             let expected = [hex(iv), hex(ciphertext), hex(tag)].concat();
             assert_eq!(sealed, expected, "key {key}");
             // Sealed into and opened from the script's byte strings: the same bytes.
-            let mut into = vec![0xaa; sealed_len(hex(plaintext).len())];
-            Aead::Aes256Gcm.seal_into_with_nonce(&hex(key), &nonce, &hex(aad), &hex(plaintext), &mut into).unwrap();
+            let mut into = [vec![0xaa; NONCE_LEN], hex(plaintext), vec![0xaa; TAG_LEN]].concat();
+            Aead::Aes256Gcm.seal_in_place_with_nonce(&hex(key), &nonce, &hex(aad), &mut into).unwrap();
             assert_eq!(into, expected, "key {key}");
             let mut opened = vec![0xaa; Aead::Aes256Gcm.opened_len(&expected).unwrap()];
             Aead::Aes256Gcm.open_into(&hex(key), &hex(aad), &expected, &mut opened).unwrap();
             assert_eq!(opened, hex(plaintext));
+            let mut in_place = ciphertext_of(&expected).to_vec();
+            Aead::Aes256Gcm.open_in_place(&hex(key), &hex(aad), &expected, &mut in_place).unwrap();
+            assert_eq!(in_place, hex(plaintext));
             assert_eq!(Aead::Aes256Gcm.open(&hex(key), &hex(aad), expected).unwrap(), hex(plaintext));
         }
     }
@@ -422,8 +491,8 @@ mod tests {
         let tag = hex("1ae10b594f09e26a7e902ecbd0600691");
         let sealed = Aead::ChaCha20Poly1305.seal_with_nonce(&key, &nonce, &aad, plaintext).unwrap();
         assert_eq!(sealed, [nonce.to_vec(), ciphertext, tag].concat());
-        let mut into = vec![0; sealed_len(plaintext.len())];
-        Aead::ChaCha20Poly1305.seal_into_with_nonce(&key, &nonce, &aad, plaintext, &mut into).unwrap();
+        let mut into = [&[0; NONCE_LEN][..], plaintext, &[0; TAG_LEN]].concat();
+        Aead::ChaCha20Poly1305.seal_in_place_with_nonce(&key, &nonce, &aad, &mut into).unwrap();
         assert_eq!(into, sealed);
         let mut opened = vec![0; plaintext.len()];
         Aead::ChaCha20Poly1305.open_into(&key, &aad, &sealed, &mut opened).unwrap();
@@ -450,6 +519,8 @@ mod tests {
                 changed[index] ^= 0x80;
                 let mut out = vec![0; aead.opened_len(&changed).unwrap()];
                 assert!(matches!(aead.open_into(&key, b"ad", &changed, &mut out), Err(CryptoError::DecryptionFailed)));
+                // The cipher zeroes what it decrypted: no unauthenticated plaintext is left.
+                assert!(out.iter().all(|&byte| byte == 0), "{index}");
             }
             for len in 0..NONCE_LEN + TAG_LEN {
                 let Err(CryptoError::MalformedCiphertext(message)) = aead.opened_len(&sealed[..len]) else {

@@ -155,7 +155,7 @@ const OPEN_OPTIONS: &[&str] = &["aad", "encoding", "output"];
 
 /// `@encryption.seal(algorithm, data, key[, options])`: the byte string `nonce (12 bytes) ||
 /// ciphertext || tag (16 bytes)`, the algorithm's standard layout, written straight into the
-/// script's new byte string (the plaintext is copied into it once and encrypted in place).
+/// script's new byte string (made with the plaintext in place, and encrypted there).
 pub(crate) fn seal(values: &[Value]) -> Result<Value> {
     let args = Args::new(values, "@encryption.seal", "@encryption.seal(algorithm, data, key[, options])", 4)?;
     let aead = aead_named(&args, 0)?;
@@ -164,8 +164,10 @@ pub(crate) fn seal(values: &[Value]) -> Result<Value> {
     let key = args.key(2, KEY_LEN)?;
     let aad = options.aad_bytes()?;
     let mut sealed = Ok(());
-    let value = Value::bytes_with(aead::sealed_len(plaintext.len()), |out| {
-        sealed = aead.seal_into(&key, &aad, &plaintext, out);
+    // The host makes the byte string with the plaintext already in place (one copy, where a
+    // zeroed buffer and a copy into it would write every byte twice), and it is sealed there.
+    let value = Value::bytes_around(aead::NONCE_LEN, &plaintext, aead::TAG_LEN, |out| {
+        sealed = aead.seal_in_place(&key, &aad, out);
     });
     sealed.map(|()| value)
 }
@@ -194,7 +196,10 @@ pub(crate) fn open(values: &[Value]) -> Result<Value> {
         return Ok(Value::from(encoding.encode(plaintext)?));
     }
     let mut opened = Ok(());
-    let value = Value::bytes_with(plaintext_len, |out| opened = aead.open_into(&key, &aad, sealed, out));
+    // The ciphertext is copied into the new byte string by the host and decrypted there.
+    let value = Value::bytes_around(0, aead::ciphertext_of(sealed), 0, |out| {
+        opened = aead.open_in_place(&key, &aad, sealed, out)
+    });
     opened.map(|()| value)
 }
 
