@@ -24,7 +24,7 @@ use tusk_lexer::TokenKind;
 
 use crate::ValueBuilder;
 use crate::ast::*;
-use crate::layout::{SpannedToken, is_i64_min_magnitude, parse_int};
+use crate::layout::{SpannedToken, is_i64_min_magnitude, parse_float, parse_int};
 use crate::strings::{heredoc_body, raw_string_body, unescape};
 
 /// Parses a document from one buffer of tokens; `None` when the input is not one this pass
@@ -806,17 +806,14 @@ impl<'s, 't, V> Descent<'s, 't, V> {
         let raw = self.text(index);
         Some(match kind {
             TokenKind::Str => {
-                let closed = raw.len() >= 2 && raw.ends_with(&raw[..1]);
-                let inner = if closed { &raw[1..raw.len() - 1] } else { &raw[1..] };
-                ExprKind::Str(unescape(inner))
+                // The quotes are single bytes: compared as bytes, without `ends_with`'s slice
+                // compare; an unterminated string has no closing quote to drop.
+                let bytes = raw.as_bytes();
+                let closed = bytes.len() >= 2 && bytes[bytes.len() - 1] == bytes[0];
+                ExprKind::Str(unescape(&raw[1..raw.len() - usize::from(closed)]))
             }
             TokenKind::Int => parse_int(raw).map_or(ExprKind::Invalid, ExprKind::Int),
-            TokenKind::Float => {
-                // (A byte loop: `contains('_')` sets up a `memchr` for these few bytes.)
-                let underscores = raw.bytes().any(|byte| byte == b'_');
-                let parsed = if underscores { raw.replace('_', "").parse::<f64>() } else { raw.parse::<f64>() };
-                parsed.map_or(ExprKind::Invalid, ExprKind::Float)
-            }
+            TokenKind::Float => parse_float(raw).map_or(ExprKind::Invalid, ExprKind::Float),
             TokenKind::True => ExprKind::Bool(true),
             TokenKind::False => ExprKind::Bool(false),
             TokenKind::Null => ExprKind::Null,
