@@ -729,12 +729,24 @@ unsafe extern "C" fn make_bytes_buffer<B: Backend>(
             return status::INVALID;
         }
         let (value, bytes) = B::bytes_buffer(len);
-        // The handle holds the only reference to the bytes until the plugin gives it back.
-        write_out(out, cx.give(&value, None));
-        drop(value);
-        write_out(data, bytes);
-        status::OK
+        hand_over(cx, value, bytes, data, out)
     })
+}
+
+/// Gives the plugin a new byte string for it to write (`make_bytes_buffer`,
+/// `make_bytes_around`): its handle in `out`, its bytes in `data_out`. The handle holds the only
+/// reference to the bytes until the plugin gives it back.
+fn hand_over<B: Backend>(
+    cx: &Context<B>,
+    value: B::Value,
+    bytes: *mut u8,
+    data_out: *mut *mut u8,
+    out: *mut TValue,
+) -> u32 {
+    write_out(out, cx.give(&value, None));
+    drop(value);
+    write_out(data_out, bytes);
+    status::OK
 }
 
 unsafe extern "C" fn make_bytes_around<B: Backend>(
@@ -755,11 +767,7 @@ unsafe extern "C" fn make_bytes_around<B: Backend>(
         let Some((value, bytes)) = B::bytes_around(before, unsafe { bytes_at(data, len) }, after) else {
             return status::INVALID;
         };
-        // The handle holds the only reference to the bytes until the plugin gives it back.
-        write_out(out, cx.give(&value, None));
-        drop(value);
-        write_out(data_out, bytes);
-        status::OK
+        hand_over(cx, value, bytes, data_out, out)
     })
 }
 

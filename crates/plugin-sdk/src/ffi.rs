@@ -204,31 +204,14 @@ pub(crate) fn make_bytes(data: &[u8]) -> Value {
 pub(crate) fn make_bytes_with(len: usize, fill: impl FnOnce(&mut [u8])) -> Value {
     let host = host();
     if !host_has(host, BYTES_END) {
-        let mut data = vec![0u8; len];
-        fill(&mut data);
-        return make_bytes(&data);
+        return filled_copy(len, |_| {}, fill);
     }
     let mut data: *mut u8 = std::ptr::null_mut();
     let mut out = TValue::NULL;
     // SAFETY: `data` and `out` are valid out-pointers.
     let code = unsafe { (host.make_bytes_buffer)(host.context, len, &mut data, &mut out) };
-    // SAFETY: on `OK` `out` is a new byte-string handle whose reference passes to the `Value`.
-    let value = unsafe { Value::from_raw(out) };
-    if code != status::OK || (data.is_null() && len > 0) {
-        drop(value);
-        let mut data = vec![0u8; len];
-        fill(&mut data);
-        return make_bytes(&data);
-    }
-    let buffer: &mut [u8] = if len == 0 {
-        &mut []
-    } else {
-        // SAFETY: the host gave `len` writable bytes that only this plugin reaches until the
-        // handle goes back to the host, which `value` holds and `fill` cannot reach.
-        unsafe { std::slice::from_raw_parts_mut(data, len) }
-    };
-    fill(buffer);
-    value
+    // SAFETY: `code`, `out` and `data` are what `make_bytes_buffer` answered for `len` bytes.
+    unsafe { fill_host_bytes(code, out, data, len, |_| {}, fill) }
 }
 
 /// The host ABI minor from which the table has `make_bytes_around`.
@@ -241,11 +224,12 @@ pub(crate) fn make_bytes_around(before: usize, data: &[u8], after: usize, fill: 
     // Beyond `isize::MAX` no allocation can succeed: the host refuses the length, and the
     // fallback's buffer would fail the same way.
     let len = before.saturating_add(data.len()).saturating_add(after);
+    let copy_in = |buffer: &mut [u8]| buffer[before..before + data.len()].copy_from_slice(data);
     let host = host();
     // The table's size says the field is there; the minor, that the host is one that fills it.
     if !host_has(host, BYTES_AROUND_END) || host.abi_minor < BYTES_AROUND_MINOR {
         return make_bytes_with(len, |out| {
-            out[before..before + data.len()].copy_from_slice(data);
+            copy_in(out);
             fill(out);
         });
     }
@@ -256,24 +240,53 @@ pub(crate) fn make_bytes_around(before: usize, data: &[u8], after: usize, fill: 
     let code = unsafe {
         (host.make_bytes_around)(host.context, before, data.as_ptr(), data.len(), after, &mut pointer, &mut out)
     };
-    // SAFETY: on `OK` `out` is a new byte-string handle whose reference passes to the `Value`.
+    // SAFETY: `code`, `out` and `pointer` are what `make_bytes_around` answered for `len` bytes.
+    unsafe { fill_host_bytes(code, out, pointer, len, copy_in, fill) }
+}
+
+/// The byte string the host made for `make_bytes_buffer` or `make_bytes_around` (status `code`,
+/// handle `out`, its `len` bytes at `data`), after `fill` wrote it in place; when the host
+/// refused, a buffer of the plugin's own that `prepare` sets up as the host would have, filled
+/// and copied.
+///
+/// # Safety
+///
+/// `code`, `out` and `data` are what one of those entries answered for a byte string of `len`
+/// bytes: on `OK`, `out` is a new handle whose reference passes to the result and `data` its
+/// bytes, which only this plugin reaches until the handle goes back to the host.
+unsafe fn fill_host_bytes(
+    code: u32,
+    out: TValue,
+    data: *mut u8,
+    len: usize,
+    prepare: impl FnOnce(&mut [u8]),
+    fill: impl FnOnce(&mut [u8]),
+) -> Value {
+    // SAFETY: on `OK` `out` is a new byte-string handle (the caller's contract); otherwise the
+    // host left it `NULL`.
     let value = unsafe { Value::from_raw(out) };
-    if code != status::OK || (pointer.is_null() && len > 0) {
+    if code != status::OK || (data.is_null() && len > 0) {
         drop(value);
-        let mut buffer = vec![0u8; len];
-        buffer[before..before + data.len()].copy_from_slice(data);
-        fill(&mut buffer);
-        return make_bytes(&buffer);
+        return filled_copy(len, prepare, fill);
     }
     let buffer: &mut [u8] = if len == 0 {
         &mut []
     } else {
         // SAFETY: the host gave `len` writable bytes that only this plugin reaches until the
         // handle goes back to the host, which `value` holds and `fill` cannot reach.
-        unsafe { std::slice::from_raw_parts_mut(pointer, len) }
+        unsafe { std::slice::from_raw_parts_mut(data, len) }
     };
     fill(buffer);
     value
+}
+
+/// A byte string of `len` bytes made from the plugin's own buffer, zeroed, set up by `prepare`
+/// and written by `fill`, then copied to the host.
+fn filled_copy(len: usize, prepare: impl FnOnce(&mut [u8]), fill: impl FnOnce(&mut [u8])) -> Value {
+    let mut buffer = vec![0u8; len];
+    prepare(&mut buffer);
+    fill(&mut buffer);
+    make_bytes(&buffer)
 }
 
 pub(crate) fn make_string(text: &str) -> Value {
