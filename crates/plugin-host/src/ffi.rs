@@ -745,8 +745,9 @@ fn call_raw<E: Entry>(
     result
 }
 
-/// One call fewer in progress, its result copied out of the plugin already: a shutdown that
-/// waited for the outermost call on this generation runs now.
+/// One call fewer in progress, its result copied out of the plugin already. When it was the
+/// outermost, a new epoch starts (what the plugin got during it is out of reach from now on),
+/// and a shutdown that waited for it runs.
 #[inline(always)]
 fn left_call(host: &'static HostContext) {
     let backend = host.backend();
@@ -754,9 +755,18 @@ fn left_call(host: &'static HostContext) {
     // found it, and the frame has one register fewer to save.
     let depth = backend.calls.get() - 1;
     backend.calls.set(depth);
-    if depth == 0 && backend.shutdown_deferred.get() {
-        run_deferred_shutdown(backend);
+    if depth == 0 {
+        host.begin_epoch();
+        if backend.shutdown_deferred.get() {
+            run_deferred_shutdown(backend);
+        }
     }
+}
+
+/// Where an entry writes a result that is not a scalar and a failure.
+struct Outs {
+    out: MaybeUninit<TValue>,
+    error: MaybeUninit<ErrorOut>,
 }
 
 /// An in-process plugin's symbol as the interpreter calls it, found once when the symbol is
@@ -812,21 +822,20 @@ impl<E: Entry> FastSymbol<E> {
         // layout of `MaybeUninit<TValue>`.
         let raw = unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<TValue>(), args.len()) };
         let running = crate::crash::running(self.crash_note);
-        // The outermost call starts an epoch: what the plugin got during earlier calls is out
-        // of reach (nothing is lent to this one with a handle).
-        let depth = backend.calls.get();
-        if depth == 0 {
-            host.begin_epoch();
-        }
-        backend.calls.set(depth + 1);
-        let mut out = MaybeUninit::<TValue>::uninit();
-        let mut error = MaybeUninit::<ErrorOut>::uninit();
+        backend.calls.set(backend.calls.get() + 1);
+        let mut outs = Outs { out: MaybeUninit::uninit(), error: MaybeUninit::uninit() };
         let call_context = (ctx as *mut CallContext<'_, '_>).cast::<c_void>();
         // SAFETY: `entry` is the plugin's entry for the symbol's handle (see `entry_of`,
         // `lean_entry_of`); `raw` and the values it borrows outlive the call; `call_context`
         // is only used by callbacks during this call; `out` and `error` are valid for writes.
         let returned = unsafe {
-            self.entry.enter_raw(self.handle.as_ptr(), call_context, raw, out.as_mut_ptr(), error.as_mut_ptr())
+            self.entry.enter_raw(
+                self.handle.as_ptr(),
+                call_context,
+                raw,
+                outs.out.as_mut_ptr(),
+                outs.error.as_mut_ptr(),
+            )
         };
         // A scalar (nothing to copy out of the plugin), no refused thread (which would fail the
         // call), no shutdown waiting for the outermost call: the call is over.
@@ -835,11 +844,18 @@ impl<E: Entry> FastSymbol<E> {
             && host.refused_calls() == 0
             && !backend.shutdown_deferred.get()
         {
-            backend.calls.set(backend.calls.get() - 1);
+            // `left_call` without the deferred shutdown (checked above).
+            let depth = backend.calls.get() - 1;
+            backend.calls.set(depth);
+            if depth == 0 {
+                host.begin_epoch();
+            }
             drop(running);
             return Ok(scalar_value(returned.tag, returned.a));
         }
-        self.finish_call(returned, &out, &error, running)
+        // In two words, which travel in registers (a `CallReturn` would be passed by address).
+        let words = (u64::from(returned.status) | u64::from(returned.tag) << 32, returned.a);
+        self.finish_call(words, &outs, running)
     }
 
     /// The end of a call whose result is not a scalar, that failed, during which the plugin's
@@ -847,13 +863,13 @@ impl<E: Entry> FastSymbol<E> {
     #[inline(never)]
     fn finish_call(
         &self,
-        returned: CallReturn,
-        out: &MaybeUninit<TValue>,
-        error: &MaybeUninit<ErrorOut>,
+        words: (u64, u64),
+        outs: &Outs,
         running: crate::crash::Running,
     ) -> Result<Value, RuntimeError> {
-        // SAFETY: `returned`, `out` and `error` are what the entry's call returned and left.
-        let result = unsafe { converted(self.host, returned, out, error) };
+        let returned = CallReturn { status: words.0 as u32, tag: (words.0 >> 32) as u32, a: words.1 };
+        // SAFETY: `returned` and `outs` are what the entry's call returned and left.
+        let result = unsafe { converted(self.host, returned, &outs.out, &outs.error) };
         left_call(self.host);
         drop(running);
         finish(self.host, result, |failure| self.failed(failure))
@@ -866,11 +882,6 @@ impl<E: Entry> FastSymbol<E> {
     fn call_lending(&self, ctx: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError> {
         let host = self.host;
         let _running = crate::crash::running(self.crash_note);
-        // The outermost call starts an epoch before anything is lent to it: what the plugin
-        // got during earlier calls is out of reach, what it is lent now is not.
-        if host.backend().calls.get() == 0 {
-            host.begin_epoch();
-        }
         let mut temporaries = Temporaries::new();
         let raw: smallvec::SmallVec<[TValue; 4]> =
             args.iter().map(|arg| lend_inline(arg).unwrap_or_else(|| host.give(arg, Some(&mut temporaries)))).collect();
