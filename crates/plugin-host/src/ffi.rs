@@ -28,8 +28,8 @@ use std::rc::Rc;
 use tusk_eval::isolate::{ParallelError, ParallelItems};
 use tusk_eval::{Bytes, CallContext, Foreign, Key, Object, RuntimeError, Text, Value};
 use tusk_plugin_abi::{
-    CallFn, ENTRY_SYMBOL, ErrorOut, LeanCallFn, PluginDescriptor, StrRef, TValue, error_kind, foreign_thread_error,
-    status, tag,
+    CallFn, CallReturn, ENTRY_SYMBOL, ErrorOut, LeanCallFn, PluginDescriptor, StrRef, TValue, error_kind,
+    foreign_thread_error, status, tag,
 };
 use tusk_plugin_boundary::fs::Grant;
 use tusk_plugin_hostapi::descriptor;
@@ -568,23 +568,30 @@ fn lean_entry_for(descriptor: &PluginDescriptor, symbol: *const c_void) -> Optio
 /// A symbol's entry, called with the arguments already lent: an ABI 1.6 lean entry, or a
 /// [`CallFn`] (a symbol's own entry of ABI 1.5 or the descriptor's `call`).
 pub(crate) trait Entry: Copy + 'static {
-    /// Calls the entry and converts its result.
+    /// Calls the entry; what it returns, and what it leaves in `out` and `error`, follow a lean
+    /// entry's contract ([`CallReturn`]): a scalar result in the return alone, any other result
+    /// written to `out`, `error` written in full when the call fails.
     ///
     /// # Safety
     ///
     /// The plugin is initialised and `self` is its entry for `symbol` (a handle it described;
     /// see [`entry_of`] and [`lean_entry_of`]); `raw` and the values it borrows outlive the call; `call_context` is
-    /// the call's context, only used by callbacks during this call.
-    unsafe fn enter(
+    /// the call's context, only used by callbacks during this call; `out` and `error` are valid
+    /// for writes.
+    unsafe fn enter_raw(
         self,
-        host: &'static HostContext,
         symbol: *const c_void,
         call_context: *mut c_void,
         raw: &[TValue],
-    ) -> Result<Value, Box<PluginFailure>>;
-}
+        out: *mut TValue,
+        error: *mut ErrorOut,
+    ) -> CallReturn;
 
-impl Entry for CallFn {
+    /// Calls the entry and converts its result.
+    ///
+    /// # Safety
+    ///
+    /// As [`Entry::enter_raw`].
     #[inline(always)]
     unsafe fn enter(
         self,
@@ -593,90 +600,80 @@ impl Entry for CallFn {
         call_context: *mut c_void,
         raw: &[TValue],
     ) -> Result<Value, Box<PluginFailure>> {
-        let mut out = TValue::NULL;
-        let mut error = ErrorOut::EMPTY;
-        // SAFETY: the caller's contract; both out-pointers are valid and initialised.
-        let code = unsafe { self(symbol, call_context, raw.as_ptr(), raw.len(), &mut out, &mut error) };
-        // Copied before anything else can call into the plugin (its texts live until then).
-        if code != status::OK {
-            Err(Box::new(failure(code, &error)))
-        } else if let Some(value) = scalar_result(out.tag, out.a) {
-            Ok(value)
-        } else {
-            heap_result(host, &out)
+        let mut out = MaybeUninit::<TValue>::uninit();
+        let mut error = MaybeUninit::<ErrorOut>::uninit();
+        // SAFETY: the caller's contract; both out-pointers are valid for writes.
+        let returned = unsafe { self.enter_raw(symbol, call_context, raw, out.as_mut_ptr(), error.as_mut_ptr()) };
+        // SAFETY: the entry wrote `out` and `error` as `returned` says (`enter_raw`'s contract).
+        unsafe { converted(host, returned, &out, &error) }
+    }
+}
+
+impl Entry for CallFn {
+    #[inline(always)]
+    unsafe fn enter_raw(
+        self,
+        symbol: *const c_void,
+        call_context: *mut c_void,
+        raw: &[TValue],
+        out: *mut TValue,
+        error: *mut ErrorOut,
+    ) -> CallReturn {
+        // SAFETY: the caller's contract: both are valid for writes. Initialised, as they were
+        // for plugins of ABI 1.0–1.5, which may leave a field of either unwritten.
+        unsafe {
+            out.write(TValue::NULL);
+            error.write(ErrorOut::EMPTY);
         }
+        // SAFETY: the caller's contract; both out-pointers are valid and initialised.
+        let code = unsafe { self(symbol, call_context, raw.as_ptr(), raw.len(), out, error) };
+        // A `CallFn` writes every result to `out` (which `CallReturn::ok` repeats) and its
+        // error to `error`.
+        // SAFETY: `out` was initialised above.
+        if code == status::OK { CallReturn::ok(unsafe { &*out }) } else { CallReturn::failed(code) }
     }
 }
 
 impl Entry for LeanCallFn {
     #[inline(always)]
-    unsafe fn enter(
+    unsafe fn enter_raw(
         self,
-        host: &'static HostContext,
         symbol: *const c_void,
         call_context: *mut c_void,
         raw: &[TValue],
-    ) -> Result<Value, Box<PluginFailure>> {
+        out: *mut TValue,
+        error: *mut ErrorOut,
+    ) -> CallReturn {
         // Neither is initialised: a lean entry writes `out` only for a result that is not a
         // scalar and `error` in full when it fails (`CallReturn`'s contract), and each is read
         // only then.
-        let mut out = MaybeUninit::<TValue>::uninit();
-        let mut error = MaybeUninit::<ErrorOut>::uninit();
         // SAFETY: the caller's contract; both out-pointers are valid for writes.
-        let returned =
-            unsafe { self(symbol, call_context, raw.as_ptr(), raw.len(), out.as_mut_ptr(), error.as_mut_ptr()) };
-        if returned.status != status::OK {
-            // SAFETY: a lean entry that fails writes every field of `error`.
-            return Err(Box::new(failure(returned.status, unsafe { error.assume_init_ref() })));
-        }
-        match scalar_result(returned.tag, returned.a) {
-            Some(value) => Ok(value),
-            // SAFETY: a lean entry whose result is not a scalar writes it to `out` in full.
-            None => heap_result(host, unsafe { out.assume_init_ref() }),
-        }
+        unsafe { self(symbol, call_context, raw.as_ptr(), raw.len(), out, error) }
     }
 }
 
-/// Calls a plugin symbol with host values: the fast path of every plugin operator call.
+/// A call's result or failure from what its entry returned, copied out of the plugin (its
+/// texts live until its next call).
 ///
-/// Arguments that cross without a handle (scalars, and strings as borrowed views: most
-/// arguments of hot calls) are lent in a fixed-size array, with one call site for every arity
-/// and no list of handles to release; a call that lends a handle, or has more than
-/// [`INLINE_ARGUMENTS`] arguments, is made out of line. A failure (boxed inside, so that a
-/// result moves as a value's three words) becomes the caller's error through `failed` where
-/// the call ends. Inlined into the symbol's direct call (the one caller), which saves a frame
-/// per call.
-#[inline]
-pub(crate) fn call<E: Entry>(
+/// # Safety
+///
+/// `returned`, `out` and `error` are what an entry's call returned and left ([`Entry::enter_raw`]).
+#[inline(always)]
+unsafe fn converted(
     host: &'static HostContext,
-    entry: E,
-    symbol: SymbolHandle,
-    ctx: &mut CallContext<'_, '_>,
-    args: &[&Value],
-    failed: impl FnOnce(PluginFailure) -> RuntimeError,
-) -> Result<Value, RuntimeError> {
-    // The outermost call starts an epoch before anything is lent to it: what the plugin got
-    // during earlier calls is out of reach, what it is lent now is not.
-    if host.backend().calls.get() == 0 {
-        host.begin_epoch();
+    returned: CallReturn,
+    out: &MaybeUninit<TValue>,
+    error: &MaybeUninit<ErrorOut>,
+) -> Result<Value, Box<PluginFailure>> {
+    if returned.status != status::OK {
+        // SAFETY: an entry that fails writes every field of `error` (the function's contract).
+        return Err(Box::new(failure(returned.status, unsafe { error.assume_init_ref() })));
     }
-    let mut raw = [MaybeUninit::<TValue>::uninit(); INLINE_ARGUMENTS];
-    let lent_inline = args.len() <= INLINE_ARGUMENTS
-        && raw.iter_mut().zip(args).all(|(slot, arg)| match lend_inline(arg) {
-            Some(value) => {
-                slot.write(value);
-                true
-            }
-            None => false,
-        });
-    if !lent_inline {
-        // Its own tail, so that the common call's result is not merged with this one's.
-        return finish(host, call_lending(host, entry, symbol, ctx, args), failed);
+    match scalar_result(returned.tag, returned.a) {
+        Some(value) => Ok(value),
+        // SAFETY: an entry whose result is not a scalar writes it to `out` in full.
+        None => heap_result(host, unsafe { out.assume_init_ref() }),
     }
-    // SAFETY: every argument was written to its slot (checked above), and `TValue` has the
-    // layout of `MaybeUninit<TValue>`.
-    let raw = unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<TValue>(), args.len()) };
-    finish(host, call_raw(host, entry, symbol, ctx, raw), failed)
 }
 
 /// A call's result, or its failure as the caller's error. Calls the plugin's threads made
@@ -712,27 +709,23 @@ fn refused_after(
 /// How many arguments a call lends from a fixed-size array.
 const INLINE_ARGUMENTS: usize = 4;
 
-/// A call that lends a handle (an array, an object, a function, …) or has more than
-/// [`INLINE_ARGUMENTS`] arguments: the handles are released when it returns. Out of line, so
-/// that the common calls' frame has no room for the list.
-#[inline(never)]
-fn call_lending<E: Entry>(
-    host: &'static HostContext,
-    entry: E,
-    symbol: SymbolHandle,
-    ctx: &mut CallContext<'_, '_>,
-    args: &[&Value],
-) -> Result<Value, Box<PluginFailure>> {
-    let mut temporaries = Temporaries::new();
-    let raw: smallvec::SmallVec<[TValue; 4]> =
-        args.iter().map(|arg| lend_inline(arg).unwrap_or_else(|| host.give(arg, Some(&mut temporaries)))).collect();
-    let result = call_raw(host, entry, symbol, ctx, &raw);
-    host.release_all(temporaries);
-    result
+/// Lends `args` in `raw` when each crosses without a handle (scalars, and strings as borrowed
+/// views: most arguments of hot calls) and there are at most [`INLINE_ARGUMENTS`]; false
+/// otherwise (some slots may then be written, none is read).
+#[inline(always)]
+fn lend_all(raw: &mut [MaybeUninit<TValue>; INLINE_ARGUMENTS], args: &[&Value]) -> bool {
+    args.len() <= INLINE_ARGUMENTS
+        && raw.iter_mut().zip(args).all(|(slot, arg)| match lend_inline(arg) {
+            Some(value) => {
+                slot.write(value);
+                true
+            }
+            None => false,
+        })
 }
 
-/// The call itself, with the arguments already lent; the depth of calls in progress is kept
-/// for the epochs (see [`call`]).
+/// The call itself, with the arguments already lent, converted; the depth of calls in
+/// progress is kept (see [`FastSymbol::call`]). The route of calls that lend a handle.
 #[inline(always)]
 fn call_raw<E: Entry>(
     host: &'static HostContext,
@@ -748,16 +741,32 @@ fn call_raw<E: Entry>(
     // `raw` and the values it borrows outlive the call; `call_context` is only used by
     // callbacks during this call.
     let result = unsafe { entry.enter(host, symbol.as_ptr(), call_context, raw) };
+    left_call(host);
+    result
+}
+
+/// One call fewer in progress, its result copied out of the plugin already. When it was the
+/// outermost, a new epoch starts (what the plugin got during it is out of reach from now on),
+/// and a shutdown that waited for it runs.
+#[inline(always)]
+fn left_call(host: &'static HostContext) {
+    let backend = host.backend();
     // One less, rather than the depth kept across the call: nested calls leave it as they
     // found it, and the frame has one register fewer to save.
-    let depth = calls.get() - 1;
-    calls.set(depth);
-    // The result is copied out of the plugin already: a shutdown that waited for this call
-    // (the outermost on this generation) can run.
-    if depth == 0 && host.backend().shutdown_deferred.get() {
-        run_deferred_shutdown(host.backend());
+    let depth = backend.calls.get() - 1;
+    backend.calls.set(depth);
+    if depth == 0 {
+        host.begin_epoch();
+        if backend.shutdown_deferred.get() {
+            run_deferred_shutdown(backend);
+        }
     }
-    result
+}
+
+/// Where an entry writes a result that is not a scalar and a failure.
+struct Outs {
+    out: MaybeUninit<TValue>,
+    error: MaybeUninit<ErrorOut>,
 }
 
 /// An in-process plugin's symbol as the interpreter calls it, found once when the symbol is
@@ -791,16 +800,107 @@ impl<E: Entry> FastSymbol<E> {
     /// Calls the symbol: fails cleanly once the plugin is shutting down, marks the call for the
     /// crash handler, and turns the plugin's failure (a panic caught by the SDK, an error, a
     /// refused thread) into the interpreter's error, which the interpreter then locates.
+    ///
+    /// The common call (at most [`INLINE_ARGUMENTS`] arguments lent without a handle, a scalar
+    /// result, no refused thread, no shutdown waiting) is all here, inlined into the symbol's
+    /// thunk: one frame, the result built where the caller wants it. Anything else leaves it
+    /// for a function of its own before the call ([`FastSymbol::call_lending`]) or after it
+    /// ([`FastSymbol::finish_call`]), so the common frame keeps only what it needs across the
+    /// plugin's call.
     #[inline(always)]
     pub(crate) fn call(&self, ctx: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError> {
-        let backend = self.host.backend();
+        let host = self.host;
+        let backend = host.backend();
         if backend.closed.get() {
-            return Err(crate::loader::shut_down_error(&backend.plugin));
+            return Err(self.shut_down());
         }
+        let mut raw = [MaybeUninit::<TValue>::uninit(); INLINE_ARGUMENTS];
+        if !lend_all(&mut raw, args) {
+            return self.call_lending(ctx, args);
+        }
+        // SAFETY: every argument was written to its slot (`lend_all`), and `TValue` has the
+        // layout of `MaybeUninit<TValue>`.
+        let raw = unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<TValue>(), args.len()) };
+        let running = crate::crash::running(self.crash_note);
+        backend.calls.set(backend.calls.get() + 1);
+        let mut outs = Outs { out: MaybeUninit::uninit(), error: MaybeUninit::uninit() };
+        let call_context = (ctx as *mut CallContext<'_, '_>).cast::<c_void>();
+        // SAFETY: `entry` is the plugin's entry for the symbol's handle (see `entry_of`,
+        // `lean_entry_of`); `raw` and the values it borrows outlive the call; `call_context`
+        // is only used by callbacks during this call; `out` and `error` are valid for writes.
+        let returned = unsafe {
+            self.entry.enter_raw(
+                self.handle.as_ptr(),
+                call_context,
+                raw,
+                outs.out.as_mut_ptr(),
+                outs.error.as_mut_ptr(),
+            )
+        };
+        // A scalar (nothing to copy out of the plugin), no refused thread (which would fail the
+        // call), no shutdown waiting for the outermost call: the call is over.
+        if returned.status == status::OK
+            && returned.tag <= tag::FLOAT
+            && host.refused_calls() == 0
+            && !backend.shutdown_deferred.get()
+        {
+            // `left_call` without the deferred shutdown (checked above).
+            let depth = backend.calls.get() - 1;
+            backend.calls.set(depth);
+            if depth == 0 {
+                host.begin_epoch();
+            }
+            drop(running);
+            return Ok(scalar_value(returned.tag, returned.a));
+        }
+        // In two words, which travel in registers (a `CallReturn` would be passed by address).
+        let words = (u64::from(returned.status) | u64::from(returned.tag) << 32, returned.a);
+        self.finish_call(words, &outs, running)
+    }
+
+    /// The end of a call whose result is not a scalar, that failed, during which the plugin's
+    /// threads were refused or after which a deferred shutdown may be due.
+    #[inline(never)]
+    fn finish_call(
+        &self,
+        words: (u64, u64),
+        outs: &Outs,
+        running: crate::crash::Running,
+    ) -> Result<Value, RuntimeError> {
+        let returned = CallReturn { status: words.0 as u32, tag: (words.0 >> 32) as u32, a: words.1 };
+        // SAFETY: `returned` and `outs` are what the entry's call returned and left.
+        let result = unsafe { converted(self.host, returned, &outs.out, &outs.error) };
+        left_call(self.host);
+        drop(running);
+        finish(self.host, result, |failure| self.failed(failure))
+    }
+
+    /// A call that lends a handle (an array, an object, a function, …) or has more than
+    /// [`INLINE_ARGUMENTS`] arguments: the handles are released when it returns. Out of line,
+    /// so that the common call's frame has no room for the list.
+    #[inline(never)]
+    fn call_lending(&self, ctx: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError> {
+        let host = self.host;
         let _running = crate::crash::running(self.crash_note);
-        call(self.host, self.entry, self.handle, ctx, args, |failure| {
-            crate::loader::runtime_error(&backend.plugin, &self.display, failure)
-        })
+        let mut temporaries = Temporaries::new();
+        let raw: smallvec::SmallVec<[TValue; 4]> =
+            args.iter().map(|arg| lend_inline(arg).unwrap_or_else(|| host.give(arg, Some(&mut temporaries)))).collect();
+        let result = call_raw(host, self.entry, self.handle, ctx, &raw);
+        host.release_all(temporaries);
+        finish(host, result, |failure| self.failed(failure))
+    }
+
+    /// The interpreter's error for the plugin's failure.
+    #[cold]
+    fn failed(&self, failure: PluginFailure) -> RuntimeError {
+        crate::loader::runtime_error(&self.host.backend().plugin, &self.display, failure)
+    }
+
+    /// The error of a call once the plugin is shutting down.
+    #[cold]
+    #[inline(never)]
+    fn shut_down(&self) -> RuntimeError {
+        crate::loader::shut_down_error(&self.host.backend().plugin)
     }
 
     /// The symbol's thunk for the interpreter.
@@ -865,6 +965,18 @@ fn scalar_result(kind: u32, a: u64) -> Option<Value> {
         tag::BOOL => Some(Value::Bool(a != 0)),
         tag::NULL => Some(Value::Null),
         _ => None,
+    }
+}
+
+/// A scalar result whose tag is known to be one of [`tag::NULL`], [`tag::BOOL`], [`tag::INT`]
+/// and [`tag::FLOAT`] (anything else reads as `null`).
+#[inline(always)]
+fn scalar_value(kind: u32, a: u64) -> Value {
+    match kind {
+        tag::INT => Value::Int(a as i64),
+        tag::FLOAT => Value::Float(f64::from_bits(a)),
+        tag::BOOL => Value::Bool(a != 0),
+        _ => Value::Null,
     }
 }
 

@@ -332,7 +332,9 @@ impl<B: Backend> Context<B> {
         self.handles.borrow().live()
     }
 
-    /// Starts a new outermost call: what the plugin got during earlier ones is out of reach.
+    /// Starts a new epoch: what the plugin got before is out of reach. The in-process host
+    /// starts one when an outermost call returns, so that what a call gave the plugin is
+    /// reachable until then.
     pub fn begin_epoch(&self) {
         self.epoch.set(self.epoch.get() + 1);
     }

@@ -748,24 +748,23 @@ pub(crate) unsafe extern "C" fn lean_entry<F>(
 where
     F: Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync + 'static,
 {
+    // The return is made as two words (`Returned`) and laid out as a `CallReturn` only at the
+    // end: built as the struct on both sides of the `catch_unwind`, it went through the stack.
     let body = || {
         // SAFETY: `symbol` is a `SymbolInfo::handle` of the loaded plugin; the host calls only
         // between `init` and `shutdown`, while the registration is alive.
         let registration = unsafe { &*symbol.cast::<Registration>() };
         let Some((callable, _)) = registration.callable.as_ref() else {
             write_error(error, error_kind::INVALID_OPERATION, None, format!("`{}` is a type", registration.name), None);
-            return CallReturn::failed(status::ERROR);
+            return Returned::failed(status::ERROR);
         };
         // SAFETY: this entry is handed out only with an `Arc<F>` made into this `Callable`
         // (the function's contract), so the data pointer of the trait object is an `F`.
         let function = unsafe { &*std::sync::Arc::as_ptr(callable).cast::<F>() };
-        let args: &[Value] = if argc == 0 || args.is_null() {
-            &[]
-        } else {
-            // SAFETY: the host passes `argc` values, borrowed for the call; `Value` is
-            // `repr(transparent)` over `TValue`.
-            unsafe { std::slice::from_raw_parts(args.cast::<Value>(), argc) }
-        };
+        // SAFETY: the host passes `argc` values, borrowed for the call (a null `args` only
+        // with `argc` 0, which is not read); `Value` is `repr(transparent)` over `TValue`.
+        let args: &[Value] =
+            if argc == 0 { &[] } else { unsafe { std::slice::from_raw_parts(args.cast::<Value>(), argc) } };
         // A panic in `function` unwinds through the marker (which restores the previous call)
         // to the `catch_unwind` below: one per call, as in `run`.
         let _current = CurrentCall::enter(call_context);
@@ -777,14 +776,44 @@ where
                     // moves to it (a scalar has none, and goes in the return alone).
                     unsafe { out.write(raw) };
                 }
-                CallReturn::ok(&raw)
+                Returned::ok(&raw)
             }
-            Err(plugin_error) => lean_failure(error, plugin_error),
+            Err(plugin_error) => Returned::failed(lean_failure(error, plugin_error)),
         }
     };
     match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(returned) => returned,
-        Err(payload) => CallReturn::failed(panicked(error, &*payload)),
+        Ok(returned) => returned.laid_out(),
+        Err(payload) => Returned::failed(panicked(error, &*payload)).laid_out(),
+    }
+}
+
+/// A [`CallReturn`] as two words: the status in the first's low half, the tag in its high
+/// half, and the payload word.
+#[derive(Clone, Copy)]
+struct Returned(u64, u64);
+
+impl Returned {
+    #[inline(always)]
+    fn ok(value: &TValue) -> Returned {
+        Returned(u64::from(status::OK) | u64::from(value.tag) << 32, value.a)
+    }
+
+    #[inline(always)]
+    fn failed(status: u32) -> Returned {
+        Returned(u64::from(status) | u64::from(tag::NULL) << 32, 0)
+    }
+
+    #[inline(always)]
+    fn laid_out(self) -> CallReturn {
+        // The fields put back one by one cost four instructions that change nothing where the
+        // first word already has the struct's layout.
+        #[cfg(target_endian = "little")]
+        // SAFETY: `CallReturn` is `repr(C)`: two `u32`s and a `u64`, 16 bytes without padding
+        // (asserted where it is defined), and any bits make a valid one; on a little-endian
+        // target the first word's low half is `status` and its high half `tag`.
+        return unsafe { std::mem::transmute::<[u64; 2], CallReturn>([self.0, self.1]) };
+        #[cfg(not(target_endian = "little"))]
+        CallReturn { status: self.0 as u32, tag: (self.0 >> 32) as u32, a: self.1 }
     }
 }
 
@@ -824,9 +853,9 @@ where
 /// return is a scalar's few instructions.
 #[cold]
 #[inline(never)]
-fn lean_failure(error: *mut ErrorOut, plugin_error: PluginError) -> CallReturn {
+fn lean_failure(error: *mut ErrorOut, plugin_error: PluginError) -> u32 {
     write_plugin_error(error, &plugin_error);
-    CallReturn::failed(status::ERROR)
+    status::ERROR
 }
 
 /// Calls `function` with the host's arguments and writes its result or error.
