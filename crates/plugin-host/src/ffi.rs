@@ -1255,7 +1255,7 @@ mod tests {
         result
     }
 
-    /// What the tests' [`scripted_fill`] does: write `write` bytes (1, 2, 3, …) at the front of
+    /// What the tests' [`scripted_fill`] does: write `write` bytes (1, 2, 3, … wrapping at 256) at the front of
     /// the host's room and answer `answer`; `calls` counts its calls.
     struct FillScript {
         write: usize,
@@ -1270,7 +1270,7 @@ mod tests {
         script.calls += 1;
         for index in 0..script.write.min(capacity) {
             // SAFETY: within the `capacity` bytes the host gave for this call.
-            unsafe { data.add(index).write(index as u8 + 1) };
+            unsafe { data.add(index).write((index as u8).wrapping_add(1)) };
         }
         script.answer
     }
