@@ -346,9 +346,10 @@ impl UninitBytes<'_> {
         let room = self.buffer.len() - self.len;
         assert!(data.len() <= room, "{} bytes written into a byte string with room for {room} more", data.len());
         let end = self.len + data.len();
-        for (slot, &byte) in self.buffer[self.len..end].iter_mut().zip(data) {
-            slot.write(byte);
-        }
+        let slots = &mut self.buffer[self.len..end];
+        // SAFETY: `slots` is `data.len()` writable bytes, which cannot overlap `data` (a shared
+        // borrow while `self` is borrowed exclusively); `MaybeUninit<u8>` has the layout of `u8`.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), slots.as_mut_ptr().cast::<u8>(), data.len()) };
         self.len = end;
     }
 

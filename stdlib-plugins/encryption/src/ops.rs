@@ -28,6 +28,13 @@ const CIPHER_NAMES: &str = "aes_256_gcm, chacha20_poly1305, rsa_2048 (RSA-OAEP w
 
 impl Cipher {
     fn parse(name: &str, operator: &'static str, argument: usize) -> Result<Cipher> {
+        // The names as the documentation writes them, without the allocation of `normalize`
+        // (most of a small message's call otherwise).
+        match name {
+            "aes_256_gcm" => return Ok(Cipher::Aead(Aead::Aes256Gcm)),
+            "chacha20_poly1305" => return Ok(Cipher::Aead(Aead::ChaCha20Poly1305)),
+            _ => {}
+        }
         Ok(match normalize(name).as_str() {
             "aes256gcm" => Cipher::Aead(Aead::Aes256Gcm),
             "chacha20poly1305" => Cipher::Aead(Aead::ChaCha20Poly1305),
