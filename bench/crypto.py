@@ -4,12 +4,12 @@ with Python's `cryptography` package (OpenSSL underneath) and hashlib:
 
 - tusk: `@encrypt("aes_256_gcm", data, key)` (a random nonce per call, the `tsk1:` envelope in
   base64url), `@encryption.seal("aes_256_gcm", data, key)` (raw bytes: nonce || ciphertext ||
-  tag, in a byte string the plugin writes in place) and `hash(data)` (SHA-256 as hex), in a
-  `reduce` over `range(0, N)`;
+  tag, in a byte string the plugin writes once), `@encryption.open` of one sealed value and
+  `hash(data)` (SHA-256 as hex), in a `reduce` over `range(0, N)`;
 - Python: `AESGCM(key).encrypt(os.urandom(12), data, None)` (raw bytes out), the same with the
   nonce in front (`nonce + ct`, the bytes `seal` returns), the same plus the
   same envelope as tusk (`"tsk1:aes256gcm:" + urlsafe_b64encode(nonce + ct)`, so both sides
-  do the same job), `cryptography`'s `hashes.Hash(SHA256())` with `.hexdigest`-equivalent hex,
+  do the same job), `AESGCM.decrypt` of one sealed value (`open`'s peer), `cryptography`'s `hashes.Hash(SHA256())` with `.hexdigest`-equivalent hex,
   and `hashlib.sha256(data).hexdigest()`.
 
 Each message size runs every contender once per round; the medians over the rounds are
@@ -19,7 +19,7 @@ data literal); Python times its loop itself. The plugin is installed next to a r
 and trusted (in-process, as first-party plugins run).
 
     python3 bench/crypto.py [--sizes 64,1024,65536,1048576] [--rounds 3] [--no-build]
-                            [--python /tmp/tusk-crypto-bench-venv/bin/python]
+                            [--python /tmp/tusk-crypto-bench-venv/bin/python] [--raw-only]
 
 The Python side needs `cryptography` (`python3 -m venv /tmp/tusk-crypto-bench-venv &&
 /tmp/tusk-crypto-bench-venv/bin/pip install cryptography`).
@@ -45,6 +45,10 @@ total: reduce(range(0, {n}), 0, (acc, i) => acc + len(@encrypt("aes_256_gcm", da
 TUSK_SEAL = """data: "{data}"
 total: reduce(range(0, {n}), 0, (acc, i) => acc + len(@encryption.seal("aes_256_gcm", data, "{key}")))
 """
+TUSK_OPEN = """data: "{data}"
+sealed: @encryption.seal("aes_256_gcm", data, "{key}")
+total: reduce(range(0, {n}), 0, (acc, i) => acc + len(@encryption.open("aes_256_gcm", sealed, "{key}")))
+"""
 TUSK_SHA = """data: "{data}"
 total: reduce(range(0, {n}), 0, (acc, i) => acc + len(hash(data)))
 """
@@ -65,6 +69,11 @@ elif kind == "aes-sealed":
     for _ in range(n):
         nonce = os.urandom(12)
         total += len(nonce + aead.encrypt(nonce, data, None))
+elif kind == "aes-open":
+    nonce = os.urandom(12)
+    sealed = aead.encrypt(nonce, data, None)
+    for _ in range(n):
+        total += len(aead.decrypt(nonce, sealed, None))
 elif kind == "aes-envelope":
     for _ in range(n):
         nonce = os.urandom(12)
@@ -95,6 +104,8 @@ def expected(kind: str, size: int, n: int) -> int:
         return n * (size + 16)
     if kind in ("aes-sealed", "tusk-seal"):
         return n * (12 + size + 16)
+    if kind in ("aes-open", "tusk-open"):
+        return n * size
     if kind in ("aes-envelope", "tusk-aes"):
         return n * envelope_len(size)
     return n * 64
@@ -148,6 +159,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--python", default="/tmp/tusk-crypto-bench-venv/bin/python")
+    parser.add_argument("--raw-only", action="store_true", help="only seal/open and their Python peers")
     args = parser.parse_args()
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "-p", "tusk-cli", "-p", "tusk-plugin-encryption"], cwd=ROOT, check=True)
@@ -169,10 +181,14 @@ def main() -> None:
                 ("AES-256-GCM", "Python cryptography (raw bytes)", lambda: python_rate(args.python, "aes", size, n)),
                 ("AES-256-GCM", "Python cryptography nonce + ct", lambda: python_rate(args.python, "aes-sealed", size, n)),
                 ("AES-256-GCM", "Python cryptography + envelope", lambda: python_rate(args.python, "aes-envelope", size, n)),
+                ("AES-256-GCM", "tusk @encryption.open (bytes)", lambda: tusk_rate(env, scratch, TUSK_OPEN, "tusk-open", size, n)),
+                ("AES-256-GCM", "Python cryptography decrypt", lambda: python_rate(args.python, "aes-open", size, n)),
                 ("SHA-256", "tusk hash()", lambda: tusk_rate(env, scratch, TUSK_SHA, "tusk-sha", size, n)),
                 ("SHA-256", "Python cryptography", lambda: python_rate(args.python, "sha-cryptography", size, n)),
                 ("SHA-256", "Python hashlib", lambda: python_rate(args.python, "sha-hashlib", size, n)),
             ]
+            if args.raw_only:
+                contenders = [entry for entry in contenders if "envelope" not in entry[1] and entry[0] != "SHA-256"]
             samples = {label: [] for _, label, _ in contenders}
             # Every round runs each contender once, so that a change in the machine's load
             # hits them alike.
@@ -189,6 +205,7 @@ def main() -> None:
     by = {(size, label): rate for size, _, _, label, rate, _ in rows}
     for size in sizes:
         for ours, theirs in (
+            ("tusk @encryption.open (bytes)", "Python cryptography decrypt"),
             ("tusk @encrypt (envelope)", "Python cryptography (raw bytes)"),
             ("tusk @encrypt (envelope)", "Python cryptography + envelope"),
             ("tusk @encryption.seal (bytes)", "Python cryptography (raw bytes)"),
@@ -196,6 +213,8 @@ def main() -> None:
             ("tusk hash()", "Python cryptography"),
             ("tusk hash()", "Python hashlib"),
         ):
+            if (size, ours) not in by or (size, theirs) not in by:
+                continue
             ratio = by[(size, ours)] / by[(size, theirs)]
             print(f"  {size:>8} B: {ours} / {theirs}: {ratio:.2f}x ({'ahead' if ratio > 1 else 'behind'})")
 

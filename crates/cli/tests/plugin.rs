@@ -95,7 +95,7 @@ fn library_abi() -> String {
     format!("{}.{}", tusk_plugin_abi::ABI_MAJOR, tusk_plugin_abi::ABI_MINOR)
 }
 
-/// `plugin ABI 1.9, tusk-plugin-sdk 0.1.0`, as `tusk plugin check` shows a library.
+/// `plugin ABI 1.10, tusk-plugin-sdk 0.1.0`, as `tusk plugin check` shows a library.
 fn record_text() -> String {
     format!("plugin ABI {}, tusk-plugin-sdk {}", library_abi(), tusk_plugin_sdk::SDK_VERSION)
 }
@@ -612,7 +612,7 @@ Test plugin of the tusk command's tests
 | Author | TuskLang for Rust |
 | License | MIT |
 | Repository | https://example.invalid/tusklang-rust |
-| Plugin ABI | 1.9 |
+| Plugin ABI | 1.10 |
 
 ## Operators
 

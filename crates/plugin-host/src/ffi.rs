@@ -356,6 +356,10 @@ impl Backend for InProcess {
         Some((Value::Bytes(Bytes::from(bytes)), pointer))
     }
 
+    fn shared_bytes(bytes: Rc<[u8]>) -> Value {
+        Value::Bytes(Bytes::from(bytes))
+    }
+
     fn array(items: Vec<Value>) -> Value {
         Value::array(items)
     }
@@ -1282,6 +1286,48 @@ mod tests {
                     out[7] = b'>';
                 }))
             })?;
+            // Room for 8 bytes, 5 written: "ab" appended, then "cde" written through the spare
+            // room's pointer and declared, as a C library's output is.
+            context.register_function("uninit", |_: &[tusk_plugin_sdk::Value]| {
+                tusk_plugin_sdk::Value::bytes_uninit(8, |out| {
+                    out.extend_from_slice(b"ab");
+                    let spare = out.spare_capacity_mut();
+                    for (slot, &byte) in spare.iter_mut().zip(b"cde") {
+                        slot.write(byte);
+                    }
+                    // SAFETY: the three bytes after the two appended were written just above.
+                    unsafe { out.set_len(5) };
+                    out.as_mut_slice()[0] = b'A';
+                    Ok::<(), tusk_plugin_sdk::PluginError>(())
+                })
+            })?;
+            // Every byte of the room, and inside the fill another byte string made the same way
+            // (the host's entry called again while its first call runs).
+            context.register_function("uninit_nested", |_: &[tusk_plugin_sdk::Value]| {
+                tusk_plugin_sdk::Value::bytes_uninit(3, |out| {
+                    let inner = tusk_plugin_sdk::Value::bytes_uninit(2, |inner| {
+                        inner.extend_from_slice(b"yz");
+                        Ok::<(), tusk_plugin_sdk::PluginError>(())
+                    })?;
+                    out.extend_from_slice(b"x");
+                    out.extend_from_slice(inner.as_bytes().unwrap_or_default());
+                    Ok(())
+                })
+            })?;
+            context.register_function("uninit_fails", |_: &[tusk_plugin_sdk::Value]| {
+                tusk_plugin_sdk::Value::bytes_uninit(4, |out| {
+                    out.extend_from_slice(b"half");
+                    Err(tusk_plugin_sdk::PluginError::message("the fill failed after 4 bytes"))
+                })
+            })?;
+            context.register_function("uninit_panics", |_: &[tusk_plugin_sdk::Value]| {
+                tusk_plugin_sdk::Value::bytes_uninit(4, |out| {
+                    out.extend_from_slice(b"abc");
+                    // Two bytes into room for one: the writer refuses with a panic.
+                    out.extend_from_slice(b"de");
+                    Ok::<(), tusk_plugin_sdk::PluginError>(())
+                })
+            })?;
             Ok(())
         }
     }
@@ -1291,24 +1337,159 @@ mod tests {
     /// What the SDK plugin's `around` returns when it runs against `table` (the host's own, or
     /// a copy cut to an older ABI's).
     fn sdk_around(host: &'static HostContext, table: &'static HostApi) -> Value {
+        sdk_call(host, table, "around").unwrap()
+    }
+
+    /// What the SDK plugin's function `name` returns when it runs against `table`: its value,
+    /// or its status and error message.
+    fn sdk_call(host: &'static HostContext, table: &'static HostApi, name: &str) -> Result<Value, (u32, String)> {
         let descriptor = tusk_plugin_entry_v1();
         // SAFETY: the entry returns the SDK's descriptor, which lives for the process.
         let descriptor = unsafe { &*descriptor };
         let mut error = ErrorOut::EMPTY;
         // SAFETY: `table` and the context it names live for the rest of the process.
         assert_eq!(unsafe { (descriptor.init)(table, StrRef::new("{}"), &mut error) }, status::OK);
-        let symbol = symbols(descriptor).into_iter().find(|symbol| symbol.symbol.name == "around").unwrap();
+        let symbol = symbols(descriptor).into_iter().find(|symbol| symbol.symbol.name == name).unwrap();
         let entry = entry_of(descriptor, symbol.handle);
         let (mut out, mut error) = (TValue::NULL, ErrorOut::EMPTY);
-        // SAFETY: a registered symbol, no arguments, valid out-pointers; `around` makes no
+        // SAFETY: a registered symbol, no arguments, valid out-pointers; the functions make no
         // callback that needs a call context.
         let code =
             unsafe { entry(symbol.handle.as_ptr(), std::ptr::null_mut(), std::ptr::null(), 0, &mut out, &mut error) };
-        assert_eq!(code, status::OK);
-        // SAFETY: on `OK` `out` is the result, whose reference passes to the host.
-        let value = unsafe { host.take(&out) };
+        let result = if code == status::OK {
+            // SAFETY: on `OK` `out` is the result, whose reference passes to the host.
+            Ok(unsafe { host.take(&out) })
+        } else {
+            // The plugin's error text lives until its next call (the shutdown below).
+            Err((code, text_of(error.message)))
+        };
         assert!(super::shutdown(host, descriptor).is_ok());
-        value
+        result
+    }
+
+    /// What the tests' [`scripted_fill`] does: write `write` bytes (1, 2, 3, … wrapping at 256) at the front of
+    /// the host's room and answer `answer`; `calls` counts its calls.
+    struct FillScript {
+        write: usize,
+        answer: usize,
+        calls: usize,
+    }
+
+    /// A plugin's fill for `make_bytes_filled`, scripted by the [`FillScript`] at `state`.
+    unsafe extern "C" fn scripted_fill(state: *mut c_void, data: *mut u8, capacity: usize) -> usize {
+        // SAFETY: the test passes its `FillScript`, not otherwise borrowed during the call.
+        let script = unsafe { &mut *state.cast::<FillScript>() };
+        script.calls += 1;
+        for index in 0..script.write.min(capacity) {
+            // SAFETY: within the `capacity` bytes the host gave for this call.
+            unsafe { data.add(index).write((index as u8).wrapping_add(1)) };
+        }
+        script.answer
+    }
+
+    /// Calls `make_bytes_filled` of `host`'s table with `capacity` and the fill `script`: the
+    /// status, the value made on `OK`, and how often the fill ran.
+    fn filled(host: &'static HostContext, capacity: usize, write: usize, answer: usize) -> (u32, Option<Value>, usize) {
+        let mut script = FillScript { write, answer, calls: 0 };
+        let mut out = TValue::NULL;
+        let api = host.api();
+        // SAFETY: `scripted_fill` gets this call's `script`; `out` is a valid out-pointer.
+        let code = unsafe {
+            (api.make_bytes_filled)(api.context, capacity, scripted_fill, (&raw mut script).cast(), &mut out)
+        };
+        if code != status::OK {
+            assert_eq!(out.tag, tag::NULL, "no value on status {code}");
+            return (code, None, script.calls);
+        }
+        // SAFETY: on `OK` `out` is a new handle whose reference this call consumes.
+        (code, Some(unsafe { host.take(&out) }), script.calls)
+    }
+
+    #[test]
+    fn a_byte_string_filled_by_the_plugin_is_exactly_what_it_wrote() {
+        let host = leak_context("filled", Rc::new(NoServices));
+        let bytes = |value: Option<Value>| value.unwrap().as_bytes().unwrap().to_vec();
+        // All the room written: the allocation itself.
+        let (code, value, calls) = filled(host, 5, 5, 5);
+        assert_eq!((code, bytes(value), calls), (status::OK, vec![1, 2, 3, 4, 5], 1));
+        let (code, value, _) = filled(host, 70_000, 70_000, 70_000);
+        let value = bytes(value);
+        assert_eq!((code, value.len(), value[69_999]), (status::OK, 70_000, (69_999 % 256) as u8 + 1));
+        // Fewer bytes than the room: cut to them, the rest never read.
+        let (code, value, _) = filled(host, 8, 3, 3);
+        assert_eq!((code, bytes(value)), (status::OK, vec![1, 2, 3]));
+        // Written but not declared: only what the answer covers.
+        let (code, value, _) = filled(host, 8, 8, 2);
+        assert_eq!((code, bytes(value)), (status::OK, vec![1, 2]));
+        let (code, value, calls) = filled(host, 0, 0, 0);
+        assert_eq!((code, bytes(value), calls), (status::OK, vec![], 1));
+        let (code, value, _) = filled(host, 4, 0, 0);
+        assert_eq!((code, bytes(value)), (status::OK, vec![]));
+        assert_eq!(host.live_handles(), 0);
+    }
+
+    #[test]
+    fn a_failed_fill_or_a_count_beyond_the_room_makes_nothing_and_bad_arguments_are_refused_before_it() {
+        let host = leak_context("filled", Rc::new(NoServices));
+        // The status, whether a value was made, and how often the fill ran.
+        let refused = |capacity, write, answer| {
+            let (code, value, calls) = filled(host, capacity, write, answer);
+            (code, value.is_some(), calls)
+        };
+        assert_eq!(refused(4, 2, tusk_plugin_abi::FILL_FAILED), (status::ERROR, false, 1));
+        assert_eq!(refused(4, 4, 5), (status::INVALID, false, 1));
+        assert_eq!(refused(0, 0, 1), (status::INVALID, false, 1));
+        // A room past `isize::MAX`: refused, the fill never called.
+        assert_eq!(refused(isize::MAX as usize + 1, 0, 0), (status::INVALID, false, 0));
+        assert_eq!(refused(usize::MAX, 0, 0), (status::INVALID, false, 0));
+        let mut script = FillScript { write: 1, answer: 1, calls: 0 };
+        let api = host.api();
+        // SAFETY: a null out-pointer, which the host must refuse before calling the fill.
+        let code = unsafe {
+            (api.make_bytes_filled)(api.context, 1, scripted_fill, (&raw mut script).cast(), std::ptr::null_mut())
+        };
+        assert_eq!((code, script.calls), (status::INVALID, 0));
+        assert_eq!(host.live_handles(), 0);
+    }
+
+    #[test]
+    fn the_sdk_fills_uninitialised_bytes_on_a_host_of_abi_1_10_and_on_an_older_one() {
+        let host = leak_context("uninit", Rc::new(NoServices));
+        // A host of ABI 1.9: its table ends before `make_bytes_filled` (which the SDK must not
+        // call) and says minor 9. The SDK writes its own buffer and copies it.
+        // SAFETY: a bitwise copy of a table of function pointers and a context pointer.
+        let mut older = unsafe { std::ptr::read(host.api()) };
+        older.size = tusk_plugin_abi::BYTES_AROUND_END as u32;
+        older.abi_minor = 9;
+        older.make_bytes_filled = refuse_filled;
+        let older: &'static HostApi = Box::leak(Box::new(older));
+        for table in [host.api(), older] {
+            let value = sdk_call(host, table, "uninit").unwrap();
+            assert_eq!(value.as_bytes().unwrap(), b"Abcde");
+            assert_eq!(sdk_call(host, table, "uninit_nested").unwrap().as_bytes().unwrap(), b"xyz");
+            let (code, message) = sdk_call(host, table, "uninit_fails").unwrap_err();
+            assert_eq!((code, message.as_str()), (status::ERROR, "the fill failed after 4 bytes"));
+            let (code, message) = sdk_call(host, table, "uninit_panics").unwrap_err();
+            assert_eq!(code, status::PANIC);
+            assert!(message.contains("2 bytes written into a byte string with room for 1 more"), "{message}");
+            assert_eq!(host.live_handles(), 0);
+        }
+        assert!(!FILLED_CALLED.load(std::sync::atomic::Ordering::Relaxed));
+    }
+
+    /// Set when [`refuse_filled`] is called.
+    static FILLED_CALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+    /// Stands for whatever lies past the end of an ABI 1.9 host's table: the SDK must not call it.
+    unsafe extern "C" fn refuse_filled(
+        _: *mut c_void,
+        _: usize,
+        _: tusk_plugin_abi::BytesFill,
+        _: *mut c_void,
+        _: *mut TValue,
+    ) -> u32 {
+        FILLED_CALLED.store(true, std::sync::atomic::Ordering::Relaxed);
+        status::ERROR
     }
 
     #[test]

@@ -513,6 +513,23 @@ fn byte_strings_cross_both_ways_sandboxed_and_in_process() {
         assert_eq!(setup.value("hex(@sb.around_bytes(bytes(\"\")))"), "\"aa00bb\"");
         let large = "@sb.around_bytes(@sb.fill_bytes(70000))";
         assert_eq!(setup.value(&format!("len({large}) + {large}[70000] + {large}[70002]")), "70302");
+        // Written once into uninitialised room (ABI 1.10): all of it, a front of it (cut to
+        // what was written), none; a failed or panicking fill makes no byte string.
+        assert_eq!(setup.value("hex(@sb.uninit_bytes(4, 4, \"ok\"))"), "\"00010203\"");
+        assert_eq!(setup.value("hex(@sb.uninit_bytes(8, 3, \"ok\"))"), "\"000102\"");
+        assert_eq!(
+            setup.value("type_of(@sb.uninit_bytes(8, 0, \"ok\")) + str(len(@sb.uninit_bytes(0, 0, \"ok\")))"),
+            "\"bytes0\""
+        );
+        let large = "@sb.uninit_bytes(100000, 70000, \"ok\")";
+        assert_eq!(setup.value(&format!("len({large}) + {large}[69999]")), "70111");
+        assert_eq!(setup.error("@sb.uninit_bytes(8, 5, \"fail\")"), "@sb.uninit_bytes: the fill failed after 5 bytes");
+        assert_eq!(
+            setup.error("@sb.uninit_bytes(8, 5, \"panic\")"),
+            "@sb.uninit_bytes: plugin panicked: the fill panicked after 5 bytes"
+        );
+        // The plugin goes on after both.
+        assert_eq!(setup.value("hex(@sb.uninit_bytes(2, 2, \"ok\"))"), "\"0001\"");
         assert_eq!(setup.value("hex(@sb.reverse_bytes(from_hex(\"00ff10\")))"), "\"10ff00\"");
         assert_eq!(setup.value("map(@sb.bytes_pair(bytes(\"ab\")), hex)"), r#"["6162","0102ff"]"#);
         assert_eq!(setup.value("@sb.echo(bytes([0, 255])) == bytes([0, 255])"), "true");

@@ -30,8 +30,8 @@ use std::ptr::NonNull;
 
 use smallvec::SmallVec;
 use tusk_plugin_abi::{
-    ABI_MINOR, ErrorOut, FOREIGN_THREAD_MESSAGE, HostApi, OwnerThread, PostDone, StrRef, TValue, error_kind, status,
-    tag,
+    ABI_MINOR, BytesFill, ErrorOut, FILL_FAILED, FOREIGN_THREAD_MESSAGE, HostApi, OwnerThread, PostDone, StrRef,
+    TValue, error_kind, status, tag,
 };
 use tusk_plugin_boundary::HandleTable;
 use tusk_plugin_boundary::fs::{Grant, IoFailure, WriteMode, read_granted, write_granted};
@@ -190,6 +190,8 @@ pub trait Backend: Sized + 'static {
     /// pointer to its bytes as with [`Backend::bytes_buffer`]; `None` when the length
     /// overflows `usize`.
     fn bytes_around(before: usize, data: &[u8], after: usize) -> Option<(Self::Value, *mut u8)>;
+    /// A byte string of the bytes in `bytes` (the shared allocation itself, no copy).
+    fn shared_bytes(bytes: std::rc::Rc<[u8]>) -> Self::Value;
     /// An array value.
     fn array(items: Vec<Self::Value>) -> Self::Value;
     /// An object value; a later key replaces an earlier one's value, in the earlier's place.
@@ -518,6 +520,42 @@ pub fn bytes_around(before: usize, data: &[u8], after: usize) -> Option<(std::rc
     Some((bytes, pointer))
 }
 
+/// A new shared byte string written by `fill` ([`HostApi::make_bytes_filled`] of both
+/// backends): `capacity` bytes allocated and left uninitialised, `fill` given a pointer to them
+/// and answering how many it wrote at the front. The result holds exactly those bytes (the
+/// allocation itself when `fill` wrote them all, else a copy of the written front); when `fill`
+/// answers [`FILL_FAILED`] (`ERROR`) or more than `capacity` (`INVALID`), the bytes are freed
+/// unread and the status is the error. `capacity` must be at most `isize::MAX` (`INVALID`).
+///
+/// # Safety
+///
+/// `fill` writes only within the `capacity` bytes at the pointer it is given, and only while it
+/// runs, and the count it answers (unless `FILL_FAILED` or above `capacity`) is of bytes at the
+/// front that it wrote.
+pub unsafe fn filled_bytes(capacity: usize, fill: impl FnOnce(*mut u8) -> usize) -> Result<std::rc::Rc<[u8]>, u32> {
+    if capacity > isize::MAX as usize {
+        return Err(status::INVALID);
+    }
+    let mut bytes = std::rc::Rc::<[u8]>::new_uninit_slice(capacity);
+    // A new `Rc` is unique; `None` cannot occur, and is refused rather than assumed.
+    let slots = std::rc::Rc::get_mut(&mut bytes).ok_or(status::ERROR)?;
+    let written = fill(slots.as_mut_ptr().cast::<u8>());
+    if written == FILL_FAILED {
+        return Err(status::ERROR);
+    }
+    if written > capacity {
+        return Err(status::INVALID);
+    }
+    if written == capacity {
+        // SAFETY: `fill` wrote all `capacity` bytes (the caller's contract for its count).
+        return Ok(unsafe { bytes.assume_init() });
+    }
+    // SAFETY: `fill` wrote the first `written` bytes (the caller's contract); `MaybeUninit<u8>`
+    // has the layout of `u8`, and the slice ends within the allocation (`written < capacity`).
+    let front = unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<u8>(), written) };
+    Ok(std::rc::Rc::from(front))
+}
+
 /// The `len` bytes at `data` (none when `len` is 0, whatever the pointer).
 ///
 /// # Safety
@@ -705,6 +743,7 @@ fn table<B: Backend>() -> HostApi {
         make_bytes_buffer: make_bytes_buffer::<B>,
         bytes_view: bytes_view::<B>,
         make_bytes_around: make_bytes_around::<B>,
+        make_bytes_filled: make_bytes_filled::<B>,
     }
 }
 
@@ -770,6 +809,32 @@ unsafe extern "C" fn make_bytes_around<B: Backend>(
             return status::INVALID;
         };
         hand_over(cx, value, bytes, data_out, out)
+    })
+}
+
+unsafe extern "C" fn make_bytes_filled<B: Backend>(
+    ctx: *mut c_void,
+    capacity: usize,
+    fill: BytesFill,
+    state: *mut c_void,
+    out: *mut TValue,
+) -> u32 {
+    guarded(status::PANIC, || {
+        let Some(cx) = context::<B>(ctx) else { return status::INVALID };
+        if out.is_null() {
+            return status::INVALID;
+        }
+        // No borrow of the context is held while `fill` runs: it may call this table.
+        // SAFETY: the ABI's contract for `fill`: it writes within the bytes it is given while it
+        // runs, and answers how many it wrote at their front.
+        let bytes = unsafe { filled_bytes(capacity, |data| fill(state, data, capacity)) };
+        match bytes {
+            Ok(bytes) => {
+                write_out(out, cx.give(&B::shared_bytes(bytes), None));
+                status::OK
+            }
+            Err(code) => code,
+        }
     })
 }
 

@@ -310,6 +310,10 @@ impl Backend for Remote {
         Some((Local::Bytes(bytes), pointer))
     }
 
+    fn shared_bytes(bytes: Rc<[u8]>) -> Local {
+        Local::Bytes(bytes)
+    }
+
     fn array(items: Vec<Local>) -> Local {
         Local::Array(Rc::new(items))
     }

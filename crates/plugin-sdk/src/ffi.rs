@@ -19,13 +19,14 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::ffi::c_void;
+use std::mem::MaybeUninit;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::abi::{
-    ABI_MAJOR, BYTES_AROUND_END, BYTES_END, CallReturn, ErrorOut, HostApi, InfoRecord, PluginDescriptor, StrRef,
-    SymbolInfo, TValue, error_kind, status, symbol_kind, tag,
+    ABI_MAJOR, BYTES_AROUND_END, BYTES_END, BYTES_FILLED_END, CallReturn, ErrorOut, FILL_FAILED, HostApi, InfoRecord,
+    PluginDescriptor, StrRef, SymbolInfo, TValue, error_kind, status, symbol_kind, tag,
 };
 use crate::error::{ErrorKind, PluginError};
 use crate::plugin::{PluginContext, Registration, SymbolKind, TuskPlugin};
@@ -287,6 +288,198 @@ fn filled_copy(len: usize, prepare: impl FnOnce(&mut [u8]), fill: impl FnOnce(&m
     prepare(&mut buffer);
     fill(&mut buffer);
     make_bytes(&buffer)
+}
+
+/// A byte string being written by the plugin ([`Value::bytes_uninit`]): room for
+/// [`capacity`](UninitBytes::capacity) bytes, of which the first [`len`](UninitBytes::len) are
+/// written. Only those become the byte string; the rest was never zeroed or copied, and the
+/// script never sees it. Safe methods append bytes; a writer that cannot take a slice (a C
+/// library writing through a pointer) writes the [spare room](UninitBytes::spare_capacity_mut)
+/// and then declares what it wrote with the `unsafe` [`set_len`](UninitBytes::set_len), as with
+/// a `Vec`.
+pub struct UninitBytes<'a> {
+    buffer: &'a mut [MaybeUninit<u8>],
+    len: usize,
+}
+
+impl std::fmt::Debug for UninitBytes<'_> {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.debug_struct("UninitBytes").field("len", &self.len).field("capacity", &self.buffer.len()).finish()
+    }
+}
+
+impl UninitBytes<'_> {
+    /// The most bytes the byte string can hold (what `bytes_uninit` was asked for).
+    pub fn capacity(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// How many bytes at the front are written: the byte string's length if the fill ends now.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether nothing is written yet.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The written front.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        let written = &mut self.buffer[..self.len];
+        // SAFETY: the first `len` bytes are written (the invariant every method keeps);
+        // `MaybeUninit<u8>` has the layout of `u8`.
+        unsafe { std::slice::from_raw_parts_mut(written.as_mut_ptr().cast::<u8>(), written.len()) }
+    }
+
+    /// The room after the written front, not initialised.
+    pub fn spare_capacity_mut(&mut self) -> &mut [MaybeUninit<u8>] {
+        &mut self.buffer[self.len..]
+    }
+
+    /// Appends `data` after the written front.
+    ///
+    /// # Panics
+    ///
+    /// When `data` does not fit in the room left (a fill that asked for too little capacity).
+    pub fn extend_from_slice(&mut self, data: &[u8]) {
+        let room = self.buffer.len() - self.len;
+        assert!(data.len() <= room, "{} bytes written into a byte string with room for {room} more", data.len());
+        let end = self.len + data.len();
+        let slots = &mut self.buffer[self.len..end];
+        // SAFETY: `slots` is `data.len()` writable bytes, which cannot overlap `data` (a shared
+        // borrow while `self` is borrowed exclusively); `MaybeUninit<u8>` has the layout of `u8`.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), slots.as_mut_ptr().cast::<u8>(), data.len()) };
+        self.len = end;
+    }
+
+    /// Declares the first `len` bytes written (the spare room's bytes up to it written through
+    /// [`spare_capacity_mut`](UninitBytes::spare_capacity_mut)); a smaller `len` than
+    /// [`len`](UninitBytes::len) drops the end of the front.
+    ///
+    /// # Safety
+    ///
+    /// `len` is at most [`capacity`](UninitBytes::capacity), and every one of the first `len`
+    /// bytes has been written.
+    pub unsafe fn set_len(&mut self, len: usize) {
+        debug_assert!(len <= self.buffer.len());
+        self.len = len;
+    }
+}
+
+/// The host ABI minor from which the table has `make_bytes_filled`.
+const BYTES_FILLED_MINOR: u32 = 10;
+
+/// What the trampoline of [`make_bytes_uninit`] shares with it: the fill (taken when it runs)
+/// and how it ended.
+struct FillState<F, E> {
+    fill: Option<F>,
+    outcome: Option<Result<(), E>>,
+    panic: Option<Box<dyn Any + Send>>,
+}
+
+/// The [`crate::abi::BytesFill`] of [`make_bytes_uninit`]: runs the plugin's fill over the
+/// host's bytes, keeps its error or panic in the state for the caller (nothing unwinds into
+/// the host), and answers the written length.
+///
+/// # Safety
+///
+/// `state` is the `FillState<F, E>` of the `make_bytes_uninit` call that passed it; `data` is
+/// `capacity` bytes only this call writes while it runs (the host's contract).
+unsafe extern "C" fn fill_trampoline<F, E>(state: *mut c_void, data: *mut u8, capacity: usize) -> usize
+where
+    F: FnOnce(&mut UninitBytes<'_>) -> Result<(), E>,
+{
+    // SAFETY: the caller's contract: `state` is this call's `FillState<F, E>`, not otherwise
+    // borrowed while the host runs.
+    let state = unsafe { &mut *state.cast::<FillState<F, E>>() };
+    // A host that called twice gets nothing the second time.
+    let Some(fill) = state.fill.take() else { return FILL_FAILED };
+    let buffer: &mut [MaybeUninit<u8>] = if capacity == 0 || data.is_null() {
+        &mut []
+    } else {
+        // SAFETY: the host's `capacity` bytes at `data`, this call's to write while it runs.
+        unsafe { std::slice::from_raw_parts_mut(data.cast::<MaybeUninit<u8>>(), capacity) }
+    };
+    let start = buffer.as_ptr();
+    let mut writer = UninitBytes { buffer, len: 0 };
+    match catch_unwind(AssertUnwindSafe(|| fill(&mut writer))) {
+        // The writer cannot be swapped for another (no other writer has its lifetime, and there
+        // is no public constructor); checked all the same, since its length is taken to count
+        // bytes at `data`.
+        Ok(Ok(())) if std::ptr::eq(writer.buffer.as_ptr(), start) && writer.buffer.len() == capacity => {
+            state.outcome = Some(Ok(()));
+            writer.len
+        }
+        Ok(Ok(())) => FILL_FAILED,
+        Ok(Err(error)) => {
+            state.outcome = Some(Err(error));
+            FILL_FAILED
+        }
+        Err(payload) => {
+            state.panic = Some(payload);
+            FILL_FAILED
+        }
+    }
+}
+
+/// A new byte string of at most `capacity` bytes that `fill` writes once, in the host's memory,
+/// with nothing zeroed or copied first (ABI 1.10's `make_bytes_filled`); the byte string is the
+/// front `fill` wrote. On an older host, or one that refuses, the plugin's own uninitialised
+/// buffer is written and copied to the host. A panic in `fill` frees the bytes and unwinds on
+/// from here.
+pub(crate) fn make_bytes_uninit<F, E>(capacity: usize, fill: F) -> Result<Value, E>
+where
+    F: FnOnce(&mut UninitBytes<'_>) -> Result<(), E>,
+{
+    let host = host();
+    // The table's size says the field is there; the minor, that the host is one that fills it.
+    if !host_has(host, BYTES_FILLED_END) || host.abi_minor < BYTES_FILLED_MINOR {
+        return uninit_copy(capacity, fill);
+    }
+    let mut state = FillState { fill: Some(fill), outcome: None, panic: None };
+    let mut out = TValue::NULL;
+    // SAFETY: `fill_trampoline::<F, E>` is given this call's `state`, which lives until the host
+    // returns; `out` is a valid out-pointer.
+    let code = unsafe {
+        (host.make_bytes_filled)(
+            host.context,
+            capacity,
+            fill_trampoline::<F, E>,
+            (&raw mut state).cast::<c_void>(),
+            &mut out,
+        )
+    };
+    // SAFETY: on `OK` `out` is a new byte-string handle whose reference passes to the `Value`;
+    // otherwise the host left it `NULL`.
+    let value = unsafe { Value::from_raw(out) };
+    if let Some(payload) = state.panic {
+        std::panic::resume_unwind(payload);
+    }
+    match (code, state.outcome, state.fill) {
+        (status::OK, Some(Ok(())), _) => Ok(value),
+        (_, Some(Err(error)), _) => Err(error),
+        // The host refused before calling the fill: the plugin's own buffer and a copy.
+        (_, None, Some(fill)) => uninit_copy(capacity, fill),
+        // The fill ran and succeeded, and the host then failed to make the value (or answered
+        // `OK` without calling it): a broken host, reported as the call's panic.
+        _ => panic!("the host failed to make a byte string of {capacity} bytes (status {code})"),
+    }
+}
+
+/// [`make_bytes_uninit`] in the plugin's own buffer (no zeroing either), copied to the host.
+fn uninit_copy<F, E>(capacity: usize, fill: F) -> Result<Value, E>
+where
+    F: FnOnce(&mut UninitBytes<'_>) -> Result<(), E>,
+{
+    let mut buffer: Vec<u8> = Vec::with_capacity(capacity);
+    let mut writer = UninitBytes { buffer: &mut buffer.spare_capacity_mut()[..capacity], len: 0 };
+    fill(&mut writer)?;
+    let len = writer.len;
+    // SAFETY: the writer's first `len` bytes are written (its invariant), and they are the
+    // vector's first `len` bytes of capacity.
+    unsafe { buffer.set_len(len) };
+    Ok(make_bytes(&buffer))
 }
 
 pub(crate) fn make_string(text: &str) -> Value {

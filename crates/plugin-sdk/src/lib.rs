@@ -78,7 +78,9 @@
 //!   naming the plugin.
 //! - Byte strings (ABI 1.7): [`Value::as_bytes`] reads one without a copy, [`Value::bytes`]
 //!   makes one (one copy into the host), and [`Value::bytes_with`] lets the plugin write a new
-//!   one in the host's memory, so large results (ciphertexts, files) are never copied.
+//!   one in the host's memory, so large results (ciphertexts, files) are never copied;
+//!   [`Value::bytes_uninit`] (ABI 1.10) hands it memory nothing was written to, which it writes
+//!   once (a cipher's output straight from its input) and cuts to what it wrote.
 //!   [`Value::to_owned_value`] copies one into [`OwnedValue::Bytes`]. The arguments and
 //!   result of a posted call ([`RetainedFunction::post`]) cross to the host as JSON, where a
 //!   byte string is its base64 text: the script function gets that text, not bytes.
@@ -121,6 +123,7 @@ mod value;
 
 // Re-exports are the crate's API (semver-relevant).
 pub use error::{ErrorKind, PluginError};
+pub use ffi::UninitBytes;
 pub use owned::OwnedValue;
 pub use plugin::{Level, PluginContext, SymbolDoc, TuskOperator, TuskPlugin, host};
 pub use retained::{RetainedFunction, ServiceGuard};

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use crate::abi::{TValue, tag};
 use crate::error::PluginError;
-use crate::ffi;
+use crate::ffi::{self, UninitBytes};
 use crate::owned::OwnedValue;
 
 /// A TuskLang value as a plugin sees it.
@@ -241,6 +241,22 @@ impl Value {
     /// an older host gets [`Value::bytes_with`] with the copy.
     pub fn bytes_around(before: usize, data: &[u8], after: usize, fill: impl FnOnce(&mut [u8])) -> Value {
         ffi::make_bytes_around(before, data, after, fill)
+    }
+
+    /// A new byte string of at most `capacity` bytes that `fill` writes once, in the host's
+    /// memory, with nothing zeroed or copied into it first: for output made from input in one
+    /// pass (a cipher writing its ciphertext from the plaintext, say), where
+    /// [`Value::bytes_around`] copies the input in and transforms it in place. `fill` gets a
+    /// [`UninitBytes`] with nothing written, appends bytes to it (or writes its spare room
+    /// through a pointer and declares them with `set_len`); the byte string is what it wrote,
+    /// cut to that length. When `fill` fails its error is returned and no byte string is made;
+    /// when it panics, the host's bytes are freed and the panic goes on. A host older than ABI
+    /// 1.10 gets the same bytes written in the plugin's memory and copied.
+    pub fn bytes_uninit<E>(
+        capacity: usize,
+        fill: impl FnOnce(&mut UninitBytes<'_>) -> Result<(), E>,
+    ) -> Result<Value, E> {
+        ffi::make_bytes_uninit(capacity, fill)
     }
 
     /// `start..end` (end excluded), if this is a range.

@@ -158,6 +158,13 @@ mod tests {
         assert_eq!(hex_decode("00ABff"), Some(vec![0, 0xab, 0xff]));
         assert_eq!(hex_decode("0"), None);
         assert_eq!(hex_decode("zz"), None);
+        // Every byte as a digit, against the plain definition.
+        for byte in (0..=127u8).map(char::from) {
+            let expected = byte.to_digit(16).map(|value| value as u8);
+            assert_eq!(hex_decode(&format!("0{byte}")).map(|bytes| bytes[0]), expected, "{byte:?}");
+        }
+        assert_eq!(hex_decode("00ff0/"), None);
+        assert_eq!(hex_decode(""), Some(vec![]));
     }
 
     #[test]

@@ -15,6 +15,7 @@
 //! the cipher of the last symmetric key used (see `aead`).
 
 mod aead;
+mod aes_gcm;
 mod args;
 mod asym;
 mod bytes;

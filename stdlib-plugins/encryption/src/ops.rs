@@ -28,6 +28,13 @@ const CIPHER_NAMES: &str = "aes_256_gcm, chacha20_poly1305, rsa_2048 (RSA-OAEP w
 
 impl Cipher {
     fn parse(name: &str, operator: &'static str, argument: usize) -> Result<Cipher> {
+        // The names as the documentation writes them, without the allocation of `normalize`
+        // (most of a small message's call otherwise).
+        match name {
+            "aes_256_gcm" => return Ok(Cipher::Aead(Aead::Aes256Gcm)),
+            "chacha20_poly1305" => return Ok(Cipher::Aead(Aead::ChaCha20Poly1305)),
+            _ => {}
+        }
         Ok(match normalize(name).as_str() {
             "aes256gcm" => Cipher::Aead(Aead::Aes256Gcm),
             "chacha20poly1305" => Cipher::Aead(Aead::ChaCha20Poly1305),
@@ -154,8 +161,9 @@ const SEAL_OPTIONS: &[&str] = &["aad", "encoding"];
 const OPEN_OPTIONS: &[&str] = &["aad", "encoding", "output"];
 
 /// `@encryption.seal(algorithm, data, key[, options])`: the byte string `nonce (12 bytes) ||
-/// ciphertext || tag (16 bytes)`, the algorithm's standard layout, written straight into the
-/// script's new byte string (made with the plaintext in place, and encrypted there).
+/// ciphertext || tag (16 bytes)`, the algorithm's standard layout, written once straight into
+/// the script's new byte string (AES-256-GCM reads the plaintext argument where it lies and
+/// writes the ciphertext out of place; nothing is zeroed or copied first).
 pub(crate) fn seal(values: &[Value]) -> Result<Value> {
     let args = Args::new(values, "@encryption.seal", "@encryption.seal(algorithm, data, key[, options])", 4)?;
     let aead = aead_named(&args, 0)?;
@@ -163,18 +171,12 @@ pub(crate) fn seal(values: &[Value]) -> Result<Value> {
     let plaintext = args.data(1, "data", "the data", options.data_encoding())?;
     let key = args.key(2, KEY_LEN)?;
     let aad = options.aad_bytes()?;
-    let mut sealed = Ok(());
-    // The host makes the byte string with the plaintext already in place (one copy, where a
-    // zeroed buffer and a copy into it would write every byte twice), and it is sealed there.
-    let value = Value::bytes_around(aead::NONCE_LEN, &plaintext, aead::TAG_LEN, |out| {
-        sealed = aead.seal_in_place(&key, &aad, out);
-    });
-    sealed.map(|()| value)
+    Value::bytes_uninit(aead::sealed_len(plaintext.len())?, |out| aead.seal_fresh(&key, &aad, &plaintext, out))
 }
 
 /// `@encryption.open(algorithm, sealed, key[, options])`: the plaintext of `seal`'s byte
-/// string, as bytes (or as text in the `output` encoding), decrypted straight into the
-/// script's new byte string.
+/// string, as bytes (or as text in the `output` encoding), decrypted once straight into the
+/// script's new byte string (no byte string is made when the tag does not match).
 pub(crate) fn open(values: &[Value]) -> Result<Value> {
     let args = Args::new(values, "@encryption.open", "@encryption.open(algorithm, sealed, key[, options])", 4)?;
     let aead = aead_named(&args, 0)?;
@@ -191,16 +193,11 @@ pub(crate) fn open(values: &[Value]) -> Result<Value> {
     let aad = options.aad_bytes()?;
     let plaintext_len = aead.opened_len(sealed)?;
     if let Some(encoding) = options.output {
-        let mut plaintext = vec![0; plaintext_len];
+        let mut plaintext = Vec::with_capacity(plaintext_len);
         aead.open_into(&key, &aad, sealed, &mut plaintext)?;
         return Ok(Value::from(encoding.encode(plaintext)?));
     }
-    let mut opened = Ok(());
-    // The ciphertext is copied into the new byte string by the host and decrypted there.
-    let value = Value::bytes_around(0, aead::ciphertext_of(sealed), 0, |out| {
-        opened = aead.open_in_place(&key, &aad, sealed, out)
-    });
-    opened.map(|()| value)
+    Value::bytes_uninit(plaintext_len, |out| aead.open_into(&key, &aad, sealed, out))
 }
 
 /// The hash algorithm named at `index`, or `argon2id` for a password hash.

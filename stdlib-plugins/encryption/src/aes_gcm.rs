@@ -1,0 +1,208 @@
+//! AES-256-GCM through aws-lc's C interface (`EVP_AEAD_CTX`), sealing and opening out of place:
+//! the cipher reads its input where it lies (the script's argument) and writes its output once
+//! into memory nothing was written to before (the script's new byte string, or a `Vec`'s spare
+//! capacity), as OpenSSL does for Python's `cryptography`. aws-lc-rs, the safe wrapper, takes
+//! only initialised output slices, which would have to be zeroed (or the input copied in) first:
+//! a second pass over every byte. This is the crate's one module with `unsafe`; each call's
+//! pointers come from live slices whose lengths are checked against what aws-lc writes.
+#![allow(unsafe_code)]
+
+use std::mem::MaybeUninit;
+use std::ptr::NonNull;
+use std::sync::Once;
+
+use aws_lc_sys::{
+    CRYPTO_library_init, EVP_AEAD_CTX, EVP_AEAD_CTX_free, EVP_AEAD_CTX_new, EVP_AEAD_CTX_open, EVP_AEAD_CTX_seal,
+    EVP_aead_aes_256_gcm,
+};
+use tusk_plugin_sdk::UninitBytes;
+
+use crate::aead::{KEY_LEN, NONCE_LEN, TAG_LEN};
+
+/// Where a cipher writes: a written front, then room not yet initialised.
+pub(crate) trait Output {
+    /// Makes room for at least `additional` more bytes where the output can grow.
+    fn reserve(&mut self, additional: usize);
+    /// Appends `bytes` after the written front.
+    fn push(&mut self, bytes: &[u8]);
+    /// The written front.
+    fn written(&mut self) -> &mut [u8];
+    /// The room after the written front.
+    fn spare(&mut self) -> &mut [MaybeUninit<u8>];
+    /// Takes `count` more bytes of the room into the written front.
+    ///
+    /// # Safety
+    ///
+    /// The first `count` bytes of [`Output::spare`] have been written.
+    unsafe fn grow(&mut self, count: usize);
+}
+
+impl Output for Vec<u8> {
+    fn reserve(&mut self, additional: usize) {
+        Vec::reserve(self, additional);
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+
+    fn written(&mut self) -> &mut [u8] {
+        self.as_mut_slice()
+    }
+
+    fn spare(&mut self) -> &mut [MaybeUninit<u8>] {
+        self.spare_capacity_mut()
+    }
+
+    unsafe fn grow(&mut self, count: usize) {
+        // SAFETY: the caller wrote the first `count` bytes of the spare capacity.
+        unsafe { self.set_len(self.len() + count) }
+    }
+}
+
+impl Output for UninitBytes<'_> {
+    fn reserve(&mut self, _: usize) {
+        // A host byte string has the capacity it was made with; a cipher checks the room.
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        self.extend_from_slice(bytes);
+    }
+
+    fn written(&mut self) -> &mut [u8] {
+        self.as_mut_slice()
+    }
+
+    fn spare(&mut self) -> &mut [MaybeUninit<u8>] {
+        self.spare_capacity_mut()
+    }
+
+    unsafe fn grow(&mut self, count: usize) {
+        // SAFETY: the caller wrote the first `count` bytes of the spare room, which ends at the
+        // capacity.
+        unsafe { self.set_len(self.len() + count) }
+    }
+}
+
+static LIBRARY: Once = Once::new();
+
+/// An AES-256-GCM key set up in aws-lc (its key schedule and GHASH table), with 16-byte tags.
+/// aws-lc wipes the context's memory when it frees it.
+pub(crate) struct AesGcmKey {
+    context: NonNull<EVP_AEAD_CTX>,
+}
+
+impl AesGcmKey {
+    /// The key, or `None` when aws-lc cannot allocate its context.
+    pub(crate) fn new(key: &[u8; KEY_LEN]) -> Option<AesGcmKey> {
+        // SAFETY: aws-lc's initialisation takes no arguments; `Once` runs it before any other
+        // call of this module.
+        LIBRARY.call_once(|| unsafe { CRYPTO_library_init() });
+        // SAFETY: `EVP_aead_aes_256_gcm` returns a static description; `key` is `KEY_LEN`
+        // readable bytes, which aws-lc copies into the new context.
+        let context = unsafe { EVP_AEAD_CTX_new(EVP_aead_aes_256_gcm(), key.as_ptr(), KEY_LEN, TAG_LEN) };
+        NonNull::new(context).map(|context| AesGcmKey { context })
+    }
+
+    /// Appends the ciphertext of `plaintext` and its tag to `out` (`plaintext.len() + TAG_LEN`
+    /// bytes, written once into its room); false, `out` unchanged, when the room is too small
+    /// or the message is beyond AES-GCM's limit.
+    pub(crate) fn seal(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8], out: &mut impl Output) -> bool {
+        let Some(needed) = plaintext.len().checked_add(TAG_LEN) else { return false };
+        out.reserve(needed);
+        let room = out.spare();
+        if room.len() < needed {
+            return false;
+        }
+        let mut written = 0usize;
+        // SAFETY: the context is live; `room` is `needed` or more writable bytes of a separate
+        // allocation (the plaintext is a borrowed slice, `out` exclusively borrowed), and aws-lc
+        // writes at most `needed` (the `max_out_len` given); the nonce, plaintext and associated
+        // data are readable for their lengths.
+        let sealed = unsafe {
+            EVP_AEAD_CTX_seal(
+                self.context.as_ptr(),
+                room.as_mut_ptr().cast::<u8>(),
+                &mut written,
+                needed,
+                nonce.as_ptr(),
+                NONCE_LEN,
+                plaintext.as_ptr(),
+                plaintext.len(),
+                aad.as_ptr(),
+                aad.len(),
+            )
+        };
+        if sealed != 1 || written != needed {
+            return false;
+        }
+        // SAFETY: aws-lc wrote `written` bytes at the front of the room.
+        unsafe { out.grow(written) };
+        true
+    }
+
+    /// Appends the plaintext of `sealed` (`ciphertext || tag`) to `out` when the tag is right
+    /// under `nonce` and `aad` (true); false, `out`'s written front unchanged (aws-lc zeroes what
+    /// it wrote into the room), when it is not, or when the room is too small.
+    pub(crate) fn open(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], sealed: &[u8], out: &mut impl Output) -> bool {
+        let Some(needed) = sealed.len().checked_sub(TAG_LEN) else { return false };
+        out.reserve(needed);
+        let room = out.spare();
+        if room.len() < needed {
+            return false;
+        }
+        let mut written = 0usize;
+        // SAFETY: the context is live; `room` is `needed` or more writable bytes of a separate
+        // allocation, and aws-lc writes at most `needed`; the nonce, sealed bytes and
+        // associated data are readable for their lengths.
+        let opened = unsafe {
+            EVP_AEAD_CTX_open(
+                self.context.as_ptr(),
+                room.as_mut_ptr().cast::<u8>(),
+                &mut written,
+                needed,
+                nonce.as_ptr(),
+                NONCE_LEN,
+                sealed.as_ptr(),
+                sealed.len(),
+                aad.as_ptr(),
+                aad.len(),
+            )
+        };
+        if opened != 1 || written != needed {
+            return false;
+        }
+        // SAFETY: aws-lc wrote `written` bytes at the front of the room.
+        unsafe { out.grow(written) };
+        true
+    }
+}
+
+impl Drop for AesGcmKey {
+    fn drop(&mut self) {
+        // SAFETY: the context came from `EVP_AEAD_CTX_new` and is freed once, here.
+        unsafe { EVP_AEAD_CTX_free(self.context.as_ptr()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_seal_appends_and_a_wrong_tag_or_a_cut_adds_nothing() {
+        let key = AesGcmKey::new(&[3; KEY_LEN]).unwrap();
+        let nonce = [4; NONCE_LEN];
+        let mut sealed = Vec::new();
+        assert!(key.seal(&nonce, b"ad", b"hello", &mut sealed));
+        assert_eq!(sealed.len(), 5 + TAG_LEN);
+        let mut opened = b"front".to_vec();
+        assert!(key.open(&nonce, b"ad", &sealed, &mut opened));
+        assert_eq!(opened, b"fronthello");
+        let mut opened = b"front".to_vec();
+        assert!(!key.open(&nonce, b"da", &sealed, &mut opened));
+        assert_eq!(opened, b"front");
+        assert!(!key.open(&nonce, b"ad", &sealed[..TAG_LEN - 1], &mut opened));
+        assert_eq!(opened, b"front");
+    }
+}
