@@ -161,9 +161,11 @@ impl<'s, B: ValueBuilder<'s>> Reader<'s, '_, B> {
         }
     }
 
-    /// `[name.name]` (`Descent::section`).
+    /// `[name.name]` (`Descent::section`). Each `.` is an operator to the layout pass, which
+    /// counts it toward the depth until the `]`.
     fn section(&mut self) -> Option<Statement<'s, B::Value>> {
         let start = self.pos;
+        let depth = self.depth;
         self.open()?;
         let mut path = Vec::new();
         loop {
@@ -171,13 +173,13 @@ impl<'s, B: ValueBuilder<'s>> Reader<'s, '_, B> {
             path.push(self.key()?);
             self.skip_spaces();
             match self.peek()? {
-                b'.' => self.pos += 1,
+                b'.' => self.open()?,
                 b']' => break,
                 _ => return None,
             }
         }
         self.pos += 1;
-        self.depth -= 1;
+        self.depth = depth;
         Some(Statement::Item(Item { kind: ItemKind::Section { path }, span: self.span_from(start) }))
     }
 
