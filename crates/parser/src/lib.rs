@@ -86,6 +86,12 @@ pub trait ValueBuilder<'src> {
     /// A scalar literal: `Null`, `Bool`, `Int`, `Float`, `Str` or `Range`.
     fn scalar(&mut self, literal: ExprKind<'src>) -> Option<Self::Value>;
 
+    /// A string literal's text: what [`Self::scalar`] makes of `ExprKind::Str(text)`, which a
+    /// builder may make more directly (the plain reader's strings come this way).
+    fn string(&mut self, text: Cow<'src, str>) -> Option<Self::Value> {
+        self.scalar(ExprKind::Str(text))
+    }
+
     /// `-value` or `!value`.
     fn unary(&mut self, op: UnaryOp, operand: Self::Value) -> Option<Self::Value>;
 

@@ -106,16 +106,22 @@ impl<'s, B: ValueBuilder<'s>> Reader<'s, '_, B> {
     /// at the start of the input, up to the end of their line), and line breaks when
     /// `line_breaks` (where the layout pass drops them or, folded into one, they separate what
     /// the caller looks at next).
+    ///
+    /// True when it went past a line break.
     #[inline]
-    fn skip_blank(&mut self, line_breaks: bool) {
+    fn skip_blank(&mut self, line_breaks: bool) -> bool {
+        let mut went_past = false;
         loop {
             self.pos = self.scan(self.pos, SPACE);
             match self.peek() {
-                Some(b'\n') if line_breaks => self.pos += 1,
+                Some(b'\n') if line_breaks => {
+                    self.pos += 1;
+                    went_past = true;
+                }
                 Some(byte @ (b'#' | b'/')) if self.starts_comment(byte) => {
                     self.pos = memchr::memchr(b'\n', &self.bytes[self.pos..]).map_or(self.bytes.len(), |at| self.pos + at);
                 }
-                _ => return,
+                _ => return went_past,
             }
         }
     }
@@ -267,17 +273,15 @@ impl<'s, B: ValueBuilder<'s>> Reader<'s, '_, B> {
     /// Line breaks and commas, with what makes no token among them; true when there was one.
     #[inline]
     fn skip_separators(&mut self) -> bool {
-        let start = self.pos;
         let mut separated = false;
         loop {
-            self.skip_blank(true);
+            separated |= self.skip_blank(true);
             if self.peek() != Some(b',') {
-                break;
+                return separated;
             }
             self.pos += 1;
             separated = true;
         }
-        separated || self.bytes[start..self.pos].contains(&b'\n')
     }
 
     /// `[` items `]` (`Descent::built_array`): exactly one separator between items, a comma or a
@@ -334,7 +338,7 @@ impl<'s, B: ValueBuilder<'s>> Reader<'s, '_, B> {
         let body = &self.source[start + 1..at];
         self.pos = at + 1;
         let text = if escaped { Cow::Owned(unescape_owned(body)) } else { Cow::Borrowed(body) };
-        self.builder.scalar(ExprKind::Str(text))
+        self.builder.string(text)
     }
 
     /// Digits with an optional `.digits` (the lexer's `Int` and `Float` without `_`, `0x` or an
