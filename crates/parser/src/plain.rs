@@ -23,7 +23,7 @@ use tusk_diagnostics::Span;
 
 use crate::ValueBuilder;
 use crate::ast::{ExprKind, Item, ItemKind, Key, KeyPath, Statement};
-use crate::layout::{parse_float, parse_int};
+use crate::layout::parse_float;
 use crate::strings::unescape_owned;
 
 /// The statements of `source` as the descent pass builds them with `builder`, or `None` when
@@ -357,11 +357,12 @@ impl<'s, B: ValueBuilder<'s>> Reader<'s, '_, B> {
             }
             ExprKind::Float(parse_float(&self.source[start..self.pos])?)
         } else {
-            // Up to 18 digits always fit an i64.
-            if self.pos - start > 18 {
+            // Up to 18 digits always fit an i64: added up here as `parse_int` adds them up.
+            let digits = &self.bytes[start..self.pos];
+            if digits.len() > 18 {
                 return None;
             }
-            ExprKind::Int(parse_int(&self.source[start..self.pos])?)
+            ExprKind::Int(digits.iter().fold(0, |value, &digit| value * 10 + i64::from(digit - b'0')))
         };
         self.builder.scalar(literal)
     }
