@@ -35,8 +35,16 @@ pub(crate) fn document<'s, B: ValueBuilder<'s>>(
 ) -> Option<Vec<Statement<'s, B::Value>>> {
     // Spans are `u32` offsets.
     u32::try_from(source.len()).ok()?;
-    let mut reader =
-        Reader { source, bytes: source.as_bytes(), pos: 0, depth: 0, max_depth, builder, values: Vec::new(), entries: Vec::new() };
+    let mut reader = Reader {
+        source,
+        bytes: source.as_bytes(),
+        pos: 0,
+        depth: 0,
+        max_depth,
+        builder,
+        values: Vec::new(),
+        entries: Vec::new(),
+    };
     reader.statements()
 }
 
@@ -119,7 +127,8 @@ impl<'s, B: ValueBuilder<'s>> Reader<'s, '_, B> {
                     went_past = true;
                 }
                 Some(byte @ (b'#' | b'/')) if self.starts_comment(byte) => {
-                    self.pos = memchr::memchr(b'\n', &self.bytes[self.pos..]).map_or(self.bytes.len(), |at| self.pos + at);
+                    self.pos =
+                        memchr::memchr(b'\n', &self.bytes[self.pos..]).map_or(self.bytes.len(), |at| self.pos + at);
                 }
                 _ => return went_past,
             }
