@@ -702,6 +702,10 @@ impl<'src> ValueBuilder<'src> for LiteralValues {
         })
     }
 
+    fn string(&mut self, text: Cow<'src, str>) -> Option<Value> {
+        Some(Value::string(&text))
+    }
+
     fn unary(&mut self, op: UnaryOp, operand: Value) -> Option<Value> {
         unary_op(op, &operand).ok()
     }

@@ -17,6 +17,7 @@ mod descent;
 mod error;
 mod grammar;
 mod layout;
+mod plain;
 mod strings;
 
 use chumsky::error::{Rich, RichPattern, RichReason};
@@ -75,13 +76,21 @@ pub enum Line<'src> {
 /// descent pass reads them ([`parse_building`]), so that those entries need no syntax tree:
 /// most entries of a config file are such. Every method may refuse (`None`): the entry is then
 /// parsed into a syntax tree like any other, so a builder only accepts what it folds exactly
-/// as its compiler would fold the tree.
+/// as its compiler would fold the tree. A builder may be asked for the same values twice, and
+/// the first ones dropped: a document of literals is first read straight from its bytes, and
+/// read again the ordinary way when that reader gives up on it.
 pub trait ValueBuilder<'src> {
     /// The values it builds.
     type Value;
 
     /// A scalar literal: `Null`, `Bool`, `Int`, `Float`, `Str` or `Range`.
     fn scalar(&mut self, literal: ExprKind<'src>) -> Option<Self::Value>;
+
+    /// A string literal's text: what [`Self::scalar`] makes of `ExprKind::Str(text)`, which a
+    /// builder may make more directly (the plain reader's strings come this way).
+    fn string(&mut self, text: Cow<'src, str>) -> Option<Self::Value> {
+        self.scalar(ExprKind::Str(text))
+    }
 
     /// `-value` or `!value`.
     fn unary(&mut self, op: UnaryOp, operand: Self::Value) -> Option<Self::Value>;
@@ -103,6 +112,20 @@ pub fn parse(source: &str, options: ParseOptions) -> Parsed<Document<'_>> {
 /// made only of literals built by `builder` (when the input is valid and the descent pass reads
 /// it; otherwise every statement is a syntax tree, and the errors are those of [`parse`]).
 pub fn parse_building<'src, B: ValueBuilder<'src>>(
+    source: &'src str,
+    options: ParseOptions,
+    builder: &mut B,
+) -> Parsed<BuiltDocument<'src, B::Value>> {
+    // A document of literals (most config files) is read straight from its bytes; anything
+    // else, or anything unusual in it, takes the route of every document.
+    if let Some(statements) = plain::document(source, options.max_depth, builder) {
+        return Parsed { ast: Some(BuiltDocument { statements }), errors: Vec::new() };
+    }
+    parse_building_by_descent(source, options, builder)
+}
+
+/// [`parse_building`] without the plain reader's try (what the tests compare that reader with).
+fn parse_building_by_descent<'src, B: ValueBuilder<'src>>(
     source: &'src str,
     options: ParseOptions,
     builder: &mut B,

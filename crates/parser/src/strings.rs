@@ -14,7 +14,7 @@ pub(crate) fn unescape(body: &str) -> Cow<'_, str> {
 
 /// [`unescape`] of a body with escapes (out of line: the common case has none).
 #[inline(never)]
-fn unescape_owned(body: &str) -> String {
+pub(crate) fn unescape_owned(body: &str) -> String {
     let mut out = String::with_capacity(body.len());
     let mut chars = body.chars();
     loop {

@@ -439,6 +439,7 @@ fn check_folder(dir: &Path) -> (usize, usize) {
             std::fs::read_to_string(path).unwrap_or_else(|error| panic!("cannot read {}: {error}", path.display()));
         check_lexing_in_chunks(&path.display().to_string(), &source);
         check_reading_in_parts(&path.display().to_string(), &source);
+        check_plain_reader_on_mutations(&path.display().to_string(), &source, 12);
         accepted += usize::from(check_passes_agree(&path.display().to_string(), &source));
     }
     (files.len(), accepted)
@@ -747,4 +748,225 @@ c: "é\"é"
         })
         .collect();
     assert_eq!(texts, ["\"x\" é\\ é\n\t$ $", "\\", "é\"é"]);
+}
+
+/// The plain reader on `source` with nesting bounded by `max_depth`: when it takes the input,
+/// the descent pass's route of `parse_building` takes it too, without errors, and makes exactly
+/// its statements. True when it took the input.
+fn check_plain_reader(name: &str, source: &str, max_depth: usize) -> bool {
+    let Some(statements) = crate::plain::document(source, max_depth, &mut TreeBuilder) else { return false };
+    let expected = crate::parse_building_by_descent(source, ParseOptions { max_depth }, &mut TreeBuilder);
+    assert!(
+        expected.errors.is_empty(),
+        "{name} {source:?}: the plain reader took input with errors: {:?}",
+        expected.errors
+    );
+    assert_eq!(expected.ast.map(|document| document.statements), Some(statements), "{name} {source:?}");
+    true
+}
+
+/// [`check_plain_reader`] on `source` and on `count` mutated copies of it (bytes that matter
+/// to the lexer and the layout pass put in, bytes and lines taken out or repeated), at the
+/// default depth limit and at small ones. Returns how many inputs it took.
+fn check_plain_reader_on_mutations(name: &str, source: &str, count: usize) -> usize {
+    const PIECES: [&str; 34] = [
+        "\n", " ", "\t", ",", ",,", "{", "}", "[", "]", "\"", "#", " #", "//", " //", "\\", "\\n", "\\u{41}", "-", ".",
+        ":", "=", "==", "1", "1.5", "a", "true", "$", "${", "'", ";", "\r", "\n  ", "\n,", "_",
+    ];
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ source.len() as u64;
+    let mut next = |bound: usize| {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) as usize % bound.max(1)
+    };
+    let mut taken = 0;
+    for depth in [256, 3, 2] {
+        taken += usize::from(check_plain_reader(name, source, depth));
+    }
+    for _ in 0..count {
+        let mut bytes = source.as_bytes().to_vec();
+        for _ in 0..1 + next(2) {
+            let at = next(bytes.len() + 1);
+            match next(4) {
+                0 | 1 => {
+                    let piece = PIECES[next(PIECES.len())];
+                    bytes.splice(at..at, piece.bytes());
+                }
+                2 => {
+                    let end = (at + 1 + next(6)).min(bytes.len());
+                    bytes.drain(at.min(end)..end);
+                }
+                _ => {
+                    let end = (at + 1 + next(40)).min(bytes.len());
+                    let copy = bytes[at.min(end)..end].to_vec();
+                    bytes.splice(at..at, copy);
+                }
+            }
+        }
+        let Ok(mutated) = String::from_utf8(bytes) else { continue };
+        let depth = [256, 256, 8, 7, 3][next(5)];
+        taken += usize::from(check_plain_reader(name, &mutated, depth));
+    }
+    taken
+}
+
+/// A config in the shape of the benchmark's (`bench/gen_config.py`), with comments, blank lines
+/// and the separators and spacings the plain reader takes.
+const PLAIN_CONFIG: &str = r#"# generated
+title: "TuskLang benchmark configuration"
+version = 3
+debug: false
+nothing: null
+
+[meta]
+generated_by: "gen_config.py"   # a comment after a value
+owners: ["platform", "sre", "data"]
+notes: "Quotes \"inside\", a backslash \\ and a tab\there; café $5 ✓"
+
+[defaults.more]
+timeout_ms: 2500
+backoff: 1.5
+log {
+    level: "info"
+    // a comment of its own
+    format: "json", sample_rate: 0.25
+}
+svc-1 {
+    host: "alpha-0.eu-west.example.internal"
+    ports: [8988, 9229,]
+    limits: {
+        burst: [24, 193, 5910]
+        ratios: [0.5767,
+            0.7422
+            0.3821]
+        empty: {}
+        none: [ ]
+    }
+    routes: [
+        { path: "/api/v3", cache: true, headers: ["X-Trace-12", "X-Tenant"] }
+
+        { path: "/api/v2", method: "DELETE", timeout_ms: 2900, nested: [[1], [], {a: [{}]}] }
+    ]
+}
+list [1, 2]
+"#;
+
+#[test]
+fn plain_reader_agrees_with_the_descent_pass() {
+    assert!(check_plain_reader("config", PLAIN_CONFIG, 256), "the plain reader takes the config");
+    let taken = check_plain_reader_on_mutations("config", PLAIN_CONFIG, 4000);
+    println!("the plain reader took {taken} of 4,003 inputs");
+    assert!(taken > 500, "{taken}");
+    // What it must take (with its statements checked), and what it must leave to the descent
+    // pass (which takes some of these, and refuses others).
+    let taken = [
+        "",
+        "\n",
+        "# only a comment",
+        "a: 1",
+        "a:1",
+        "a = 1",
+        "a: 1 # c",
+        "a: 1 // c",
+        "a: 007",
+        "a: 1.25",
+        "a: 123456789012345678",
+        "a: true\nb: false\nc: null",
+        "a-b_c: 1",
+        "_a: 1",
+        "a: \"x\\\"y\\\\\\n\"",
+        "a: \"$x\"",
+        "a: \"line\nbreak\"\nb: 1",
+        "[s]\na: 1",
+        "[ s . t ]\na: 1",
+        "a {\n b: 1\n}",
+        "a {b: 1, c: 2}",
+        "a {b: 1,, c: 2}",
+        "a {,b: 1}",
+        "a {\n,b: 1\n}",
+        "a: {}",
+        "a {}",
+        "a: []",
+        "a: [\n]",
+        "a: [1,]",
+        "a: [1,\n2]",
+        "a: [1\n\n2]",
+        "a: [1 # c\n 2]",
+        "a [1]",
+        "a: 1\na: 2",
+        "a: [[[1]]]",
+        "a: [1, {b: 2}, [3]]",
+        "\n\na: 1\n\n",
+        "a: 1\n# c\n\nb: 2\n",
+    ];
+    for source in taken {
+        assert!(check_plain_reader("taken", source, 256), "the plain reader gives up on {source:?}");
+    }
+    let left = [
+        "a: 1# c",
+        "a: 1//c",
+        "a: -1",
+        "a: 1.",
+        "a: .5",
+        "a: 1e5",
+        "a: 1.5e3",
+        "a: 1_000",
+        "a: 0x10",
+        "a: 1-2",
+        "a: 1.5.2",
+        "a: 99999999999999999999",
+        "a: trueish",
+        "true: 1",
+        "a: \"\\u{41}\"",
+        "a: \"\\q\"",
+        "a: \"${x}\"",
+        "a: 'x'",
+        "a: \"\"\"x\"\"\"",
+        " a: 1",
+        "a: 1\n b: 2",
+        "[s]a: 1",
+        "a: [1,,2]",
+        "a: [,1]",
+        "a: [1\n,2]",
+        "a: [1 2]",
+        "a: {b: 1}.b",
+        "a: [1] + [2]",
+        "a {b: 1, b: 2}",
+        "a:\n  b: 1",
+        "a: 1;b: 2",
+        "a: 1, b: 2",
+        "a: 1\r\nb: 2",
+        "\u{feff}a: 1",
+        "a >\n b: 1\n<",
+        "- 1",
+        "$x: 1",
+        "a: $x",
+        "a: @env(\"x\")",
+        "a: b",
+        "a:\n",
+        "a:",
+        "a",
+        "a: 1 }",
+        "}",
+        "a {\n b: 1\n",
+        "a: \"unterminated",
+        "a=>1",
+        "a==1",
+        "\"a\": 1",
+        "a.b: 1",
+        "a: [1, 2",
+        "a {b: 1 c: 2}",
+        "a: 1 2",
+    ];
+    for source in left {
+        assert!(!check_plain_reader("left", source, 256), "the plain reader takes {source:?}");
+    }
+    // Nesting: the reader leaves input as deep as the limit to the layout pass, which refuses it
+    // past the limit.
+    assert!(check_plain_reader("depth", "a: [[1]]", 3));
+    assert!(!check_plain_reader("depth", "a: [[[1]]]", 3));
+    assert!(!check_plain_reader("depth", "[s]", 1));
+    // (Each `.` of a section's path counts as a level until the `]`.)
+    assert!(check_plain_reader("depth", "[a.b]\nc: [1]", 3));
+    assert!(!check_plain_reader("depth", "[a.b.c]\nd: 1", 3));
+    assert!(!check_plain_reader("depth", "a {}", 0));
 }

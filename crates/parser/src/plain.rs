@@ -1,0 +1,413 @@
+//! Documents of literals read straight from their bytes: `parse_building`'s first try.
+//!
+//! A config file is mostly `[section]` headers, `name: literal` entries, `name { … }` blocks
+//! and arrays of literals. For such a document the lexer, the layout pass and the descent pass
+//! mostly hand tokens to one another; this reader goes over the bytes once and makes exactly
+//! the statements that the descent pass makes of them with a builder (`descent::Built`): the
+//! same keys and spans, and the same builder calls in the same order.
+//!
+//! It accepts a strict subset of valid input and gives up (`None`) at the first byte outside
+//! it; the input then takes the ordinary route, which words every error. Outside the subset:
+//! anything the layout pass treats specially (a top-level line that does not start at its
+//! first column, `key:` at the end of a line, `name >` blocks, `-`, every operator, `;`, a
+//! comma or line break where two separators meet in an array), strings with `${`, `\u{…}` or
+//! an invalid escape, numbers other than at most 18 digits with an optional fraction, quoted,
+//! dotted or keyword keys, `'` and heredoc strings, `\r` outside strings, nesting as deep as
+//! the limit, and any value the builder refuses. Where it does accept input, each rule below
+//! names the token rule it stands for; the parser's tests compare its result with the descent
+//! pass's on every file they read and on thousands of mutated ones.
+
+use std::borrow::Cow;
+
+use tusk_diagnostics::Span;
+
+use crate::ValueBuilder;
+use crate::ast::{ExprKind, Item, ItemKind, Key, KeyPath, Statement};
+use crate::layout::parse_float;
+use crate::strings::unescape_owned;
+
+/// The statements of `source` as the descent pass builds them with `builder`, or `None` when
+/// the document is not one this reader takes (nothing it built is kept then).
+pub(crate) fn document<'s, B: ValueBuilder<'s>>(
+    source: &'s str,
+    max_depth: usize,
+    builder: &mut B,
+) -> Option<Vec<Statement<'s, B::Value>>> {
+    // Spans are `u32` offsets.
+    u32::try_from(source.len()).ok()?;
+    let mut reader = Reader {
+        source,
+        bytes: source.as_bytes(),
+        pos: 0,
+        depth: 0,
+        max_depth,
+        builder,
+        values: Vec::new(),
+        entries: Vec::new(),
+    };
+    reader.statements()
+}
+
+struct Reader<'s, 'b, B: ValueBuilder<'s>> {
+    source: &'s str,
+    bytes: &'s [u8],
+    pos: usize,
+    /// Brackets open (the layout pass's frames), kept below `max_depth`.
+    depth: usize,
+    max_depth: usize,
+    builder: &'b mut B,
+    // Scratch stacks, as the descent pass's: items of open arrays, entries of open objects.
+    values: Vec<B::Value>,
+    entries: Vec<(Cow<'s, str>, B::Value)>,
+}
+
+/// A byte that may follow `#` or `//` for them to start a comment (the lexer's rule).
+fn comment_may_follow(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
+}
+
+/// Byte classes, looked up by the loops over names, digits and blanks (one load and test a
+/// byte instead of a chain of comparisons).
+const NAME: u8 = 1;
+const DIGIT: u8 = 2;
+const SPACE: u8 = 4;
+
+static CLASSES: [u8; 256] = {
+    let mut classes = [0; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        classes[byte] = if b.is_ascii_digit() {
+            NAME | DIGIT
+        } else if b.is_ascii_alphabetic() || b == b'_' || b == b'-' {
+            NAME
+        } else if b == b' ' || b == b'\t' {
+            SPACE
+        } else {
+            0
+        };
+        byte += 1;
+    }
+    classes
+};
+
+impl<'s, B: ValueBuilder<'s>> Reader<'s, '_, B> {
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.pos).copied()
+    }
+
+    /// The offset of the first byte from `from` on that is not of `class`, or the end.
+    #[inline]
+    fn scan(&self, from: usize, class: u8) -> usize {
+        let rest = self.bytes.get(from..).unwrap_or_default();
+        rest.iter().position(|&byte| CLASSES[usize::from(byte)] & class == 0).map_or(self.bytes.len(), |at| from + at)
+    }
+
+    #[inline]
+    fn span_from(&self, start: usize) -> Span {
+        // Both fit: the source's length does (checked in `document`).
+        Span::new(start as u32, self.pos as u32)
+    }
+
+    /// Skips what makes no token: spaces and tabs, comments (`#` and `//` after whitespace or
+    /// at the start of the input, up to the end of their line), and line breaks when
+    /// `line_breaks` (where the layout pass drops them or, folded into one, they separate what
+    /// the caller looks at next).
+    ///
+    /// True when it went past a line break.
+    #[inline]
+    fn skip_blank(&mut self, line_breaks: bool) -> bool {
+        let mut went_past = false;
+        loop {
+            self.pos = self.scan(self.pos, SPACE);
+            match self.peek() {
+                Some(b'\n') if line_breaks => {
+                    self.pos += 1;
+                    went_past = true;
+                }
+                Some(byte @ (b'#' | b'/')) if self.starts_comment(byte) => {
+                    self.pos =
+                        memchr::memchr(b'\n', &self.bytes[self.pos..]).map_or(self.bytes.len(), |at| self.pos + at);
+                }
+                _ => return went_past,
+            }
+        }
+    }
+
+    #[cold]
+    fn starts_comment(&self, byte: u8) -> bool {
+        let after_blank = self.pos == 0 || comment_may_follow(self.bytes[self.pos - 1]);
+        after_blank && (byte == b'#' || self.bytes.get(self.pos + 1) == Some(&b'/'))
+    }
+
+    /// Spaces and tabs only.
+    #[inline]
+    fn skip_spaces(&mut self) {
+        self.pos = self.scan(self.pos, SPACE);
+    }
+
+    /// Opens a bracket: `None` when as many are open as the depth limit allows (the layout pass
+    /// refuses the input past it; this reader leaves the input to it a level earlier).
+    #[inline]
+    fn open(&mut self) -> Option<()> {
+        self.depth += 1;
+        self.pos += 1;
+        (self.depth < self.max_depth).then_some(())
+    }
+
+    /// The document's statements (`TopLevel::read_statements` with `Built`): each starts a line
+    /// and ends it (or the input).
+    fn statements(&mut self) -> Option<Vec<Statement<'s, B::Value>>> {
+        let mut statements = Vec::new();
+        loop {
+            self.skip_blank(true);
+            let Some(byte) = self.peek() else { return Some(statements) };
+            // Indentation of a top-level line is the layout pass's to judge.
+            if self.pos > 0 && self.bytes[self.pos - 1] != b'\n' {
+                return None;
+            }
+            let statement = if byte == b'[' { self.section()? } else { self.top_entry()? };
+            statements.push(statement);
+            self.skip_blank(false);
+            if !matches!(self.peek(), None | Some(b'\n')) {
+                return None;
+            }
+        }
+    }
+
+    /// `[name.name]` (`Descent::section`). Each `.` is an operator to the layout pass, which
+    /// counts it toward the depth until the `]`.
+    fn section(&mut self) -> Option<Statement<'s, B::Value>> {
+        let start = self.pos;
+        let depth = self.depth;
+        self.open()?;
+        let mut path = Vec::new();
+        loop {
+            self.skip_spaces();
+            path.push(self.key()?);
+            self.skip_spaces();
+            match self.peek()? {
+                b'.' => self.open()?,
+                b']' => break,
+                _ => return None,
+            }
+        }
+        self.pos += 1;
+        self.depth = depth;
+        Some(Statement::Item(Item { kind: ItemKind::Section { path }, span: self.span_from(start) }))
+    }
+
+    /// A key of one name (the lexer's `Name`: `[A-Za-z_][A-Za-z0-9_-]*`, longest match, which
+    /// is a keyword token when it is `true`, `false` or `null`).
+    #[inline]
+    fn key(&mut self) -> Option<Key<'s>> {
+        let start = self.pos;
+        let first = self.peek()?;
+        if !(first.is_ascii_alphabetic() || first == b'_') {
+            return None;
+        }
+        self.pos = self.scan(start + 1, NAME);
+        let name = &self.source[start..self.pos];
+        if matches!(name, "true" | "false" | "null") {
+            return None;
+        }
+        Some(Key { name: Cow::Borrowed(name), span: self.span_from(start) })
+    }
+
+    /// A top-level entry (`Descent::top_entry`, built): its span runs from the key to the end of
+    /// the value.
+    fn top_entry(&mut self) -> Option<Statement<'s, B::Value>> {
+        let start = self.pos;
+        let key = self.key()?;
+        self.skip_spaces();
+        let (value, value_span) = self.entry_value()?;
+        Some(Statement::Built { key: KeyPath::one(key), value, value_span, span: self.span_from(start) })
+    }
+
+    /// What follows a key (`Descent::built_entry_value`): `:` or `=` and a value on the same
+    /// line, or an object or array right after the key.
+    fn entry_value(&mut self) -> Option<(B::Value, Span)> {
+        match self.peek()? {
+            // (`==` and `=>` are other tokens.)
+            b':' | b'=' if !matches!(self.bytes.get(self.pos + 1), Some(b'=' | b'>')) => {
+                self.pos += 1;
+                self.skip_spaces();
+                self.value()
+            }
+            b'{' | b'[' => self.value(),
+            _ => None,
+        }
+    }
+
+    /// A literal, object or array (`Descent::built_unary` without its operators), and its span.
+    fn value(&mut self) -> Option<(B::Value, Span)> {
+        let start = self.pos;
+        let value = match self.peek()? {
+            b'{' => self.object()?,
+            b'[' => self.array()?,
+            b'"' => self.string()?,
+            b'0'..=b'9' => self.number()?,
+            b'a'..=b'z' => self.keyword()?,
+            _ => return None,
+        };
+        Some((value, self.span_from(start)))
+    }
+
+    /// `{` entries `}` (`Descent::built_braced_object`). Entries are separated by line breaks
+    /// and commas, any number of them (`skip_separators`); a line break after `{` or before `}`
+    /// is dropped by the layout pass, and skipping it here comes to the same.
+    fn object(&mut self) -> Option<B::Value> {
+        self.open()?;
+        let base = self.entries.len();
+        self.skip_separators();
+        while self.peek()? != b'}' {
+            let key = self.key()?;
+            self.skip_spaces();
+            let (value, _) = self.entry_value()?;
+            self.entries.push((key.name, value));
+            self.skip_blank(false);
+            if !self.skip_separators() {
+                break;
+            }
+        }
+        if self.peek()? != b'}' {
+            return None;
+        }
+        self.pos += 1;
+        self.depth -= 1;
+        self.builder.object(self.entries.drain(base..))
+    }
+
+    /// Line breaks and commas, with what makes no token among them; true when there was one.
+    #[inline]
+    fn skip_separators(&mut self) -> bool {
+        let mut separated = false;
+        loop {
+            separated |= self.skip_blank(true);
+            if self.peek() != Some(b',') {
+                return separated;
+            }
+            self.pos += 1;
+            separated = true;
+        }
+    }
+
+    /// `[` items `]` (`Descent::built_array`): exactly one separator between items, a comma or a
+    /// line break (a line break after `[`, after a comma or before `]` is dropped by the layout
+    /// pass, and runs of them are folded into one by the lexer); one trailing comma.
+    fn array(&mut self) -> Option<B::Value> {
+        self.open()?;
+        let base = self.values.len();
+        self.skip_blank(true);
+        while self.peek()? != b']' {
+            let (item, _) = self.value()?;
+            self.values.push(item);
+            self.skip_blank(false);
+            match self.peek()? {
+                b']' => break,
+                b',' | b'\n' => {
+                    self.pos += 1;
+                    self.skip_blank(true);
+                    // A second separator (`1,,2`, a line break then a comma): the descent pass
+                    // refuses it, and so does the grammar.
+                    if self.peek()? == b',' {
+                        return None;
+                    }
+                }
+                _ => return None,
+            }
+        }
+        self.pos += 1;
+        self.depth -= 1;
+        Some(self.builder.array(self.values.drain(base..)))
+    }
+
+    /// `"…"` (the lexer's `double_quoted`, `Descent::literal_at`): no `${`, escapes of one
+    /// character only.
+    fn string(&mut self) -> Option<B::Value> {
+        let start = self.pos;
+        let mut at = start + 1;
+        let mut escaped = false;
+        loop {
+            at = find_any_of(self.bytes, at, [b'"', b'\\', b'$']);
+            match *self.bytes.get(at)? {
+                b'"' => break,
+                b'\\' => match *self.bytes.get(at + 1)? {
+                    b'\\' | b'"' | b'\'' | b'n' | b't' | b'r' | b'0' | b'$' => {
+                        escaped = true;
+                        at += 2;
+                    }
+                    _ => return None,
+                },
+                _ if self.bytes.get(at + 1) == Some(&b'{') => return None,
+                _ => at += 1,
+            }
+        }
+        let body = &self.source[start + 1..at];
+        self.pos = at + 1;
+        let text = if escaped { Cow::Owned(unescape_owned(body)) } else { Cow::Borrowed(body) };
+        self.builder.string(text)
+    }
+
+    /// Digits with an optional `.digits` (the lexer's `Int` and `Float` without `_`, `0x` or an
+    /// exponent; what follows is checked by the caller, which takes no letter, digit, `_`, `.`
+    /// or `-` there, so the token ends where the lexer's would).
+    fn number(&mut self) -> Option<B::Value> {
+        let start = self.pos;
+        self.pos = self.scan(start, DIGIT);
+        let fraction =
+            self.peek() == Some(b'.') && self.bytes.get(self.pos + 1).is_some_and(|byte| byte.is_ascii_digit());
+        let literal = if fraction {
+            self.pos = self.scan(self.pos + 1, DIGIT);
+            // (A long float can be too large for the layout pass.)
+            if self.pos - start > 200 {
+                return None;
+            }
+            ExprKind::Float(parse_float(&self.source[start..self.pos])?)
+        } else {
+            // Up to 18 digits always fit an i64: added up here as `parse_int` adds them up.
+            let digits = &self.bytes[start..self.pos];
+            if digits.len() > 18 {
+                return None;
+            }
+            ExprKind::Int(digits.iter().fold(0, |value, &digit| value * 10 + i64::from(digit - b'0')))
+        };
+        self.builder.scalar(literal)
+    }
+
+    /// `true`, `false` or `null` (a longer name is a name, not a literal).
+    fn keyword(&mut self) -> Option<B::Value> {
+        let start = self.pos;
+        self.pos = self.scan(start, NAME);
+        let literal = match &self.source[start..self.pos] {
+            "true" => ExprKind::Bool(true),
+            "false" => ExprKind::Bool(false),
+            "null" => ExprKind::Null,
+            _ => return None,
+        };
+        self.builder.scalar(literal)
+    }
+}
+
+/// The offset of the first of `needles` in `bytes` from `from` on, or `bytes.len()` (as the
+/// lexer's: eight bytes at a time in a plain word, which suits short strings better than
+/// `memchr`'s set-up).
+#[inline]
+fn find_any_of(bytes: &[u8], from: usize, needles: [u8; 3]) -> usize {
+    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
+    // The high bit of each byte of the result that is zero in `word` (and maybe of bytes above
+    // such a byte, where the borrow runs on; the lowest set bit is always a true zero byte).
+    let zero_bytes = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let found = needles.iter().fold(0, |found, &needle| found | zero_bytes(word ^ (ONES * u64::from(needle))));
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    bytes[i.min(bytes.len())..].iter().position(|byte| needles.contains(byte)).map_or(bytes.len(), |offset| i + offset)
+}
