@@ -1343,6 +1343,10 @@ mod tests {
     /// What the SDK plugin's function `name` returns when it runs against `table`: its value,
     /// or its status and error message.
     fn sdk_call(host: &'static HostContext, table: &'static HostApi, name: &str) -> Result<Value, (u32, String)> {
+        // The SDK plugin is one per test binary, and its `init` keeps the table it is given
+        // until `shutdown`: tests running side by side must not interleave the two.
+        static SDK_PLUGIN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _alone = SDK_PLUGIN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         let descriptor = tusk_plugin_entry_v1();
         // SAFETY: the entry returns the SDK's descriptor, which lives for the process.
         let descriptor = unsafe { &*descriptor };
