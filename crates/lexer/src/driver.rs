@@ -391,7 +391,7 @@ fn line_rest(source: &str, from: usize) -> usize {
 /// Eight bytes at a time in a plain word: the strings of a config file are mostly shorter than
 /// a vector register, where `memchr`'s set-up costs more than the search.
 #[inline]
-fn find_any_of(bytes: &[u8], from: usize, needles: [u8; 3]) -> usize {
+pub fn find_any_of(bytes: &[u8], from: usize, needles: [u8; 3]) -> usize {
     const ONES: u64 = u64::from_le_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
     // The high bit of each byte of the result that is zero in `word` (and maybe of bytes above

@@ -9,7 +9,7 @@ mod driver;
 mod error;
 mod token;
 
-pub use driver::{Lexer, lex, lex_into};
+pub use driver::{Lexer, find_any_of, lex, lex_into};
 pub use error::{LexError, LexErrorKind};
 pub use token::{Token, TokenKind};
 

@@ -25,6 +25,7 @@ use crate::ValueBuilder;
 use crate::ast::{ExprKind, Item, ItemKind, Key, KeyPath, Statement};
 use crate::layout::parse_float;
 use crate::strings::unescape_owned;
+use tusk_lexer::find_any_of;
 
 /// The statements of `source` as the descent pass builds them with `builder`, or `None` when
 /// the document is not one this reader takes (nothing it built is kept then).
@@ -388,26 +389,4 @@ impl<'s, B: ValueBuilder<'s>> Reader<'s, '_, B> {
         };
         self.builder.scalar(literal)
     }
-}
-
-/// The offset of the first of `needles` in `bytes` from `from` on, or `bytes.len()` (as the
-/// lexer's: eight bytes at a time in a plain word, which suits short strings better than
-/// `memchr`'s set-up).
-#[inline]
-fn find_any_of(bytes: &[u8], from: usize, needles: [u8; 3]) -> usize {
-    const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-    const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-    // The high bit of each byte of the result that is zero in `word` (and maybe of bytes above
-    // such a byte, where the borrow runs on; the lowest set bit is always a true zero byte).
-    let zero_bytes = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
-    let mut i = from;
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
-        let found = needles.iter().fold(0, |found, &needle| found | zero_bytes(word ^ (ONES * u64::from(needle))));
-        if found != 0 {
-            return i + (found.trailing_zeros() / 8) as usize;
-        }
-        i += 8;
-    }
-    bytes[i.min(bytes.len())..].iter().position(|byte| needles.contains(byte)).map_or(bytes.len(), |offset| i + offset)
 }
