@@ -109,36 +109,7 @@ impl AesGcmKey {
     /// or the message is beyond AES-GCM's limit.
     pub(crate) fn seal(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], plaintext: &[u8], out: &mut impl Output) -> bool {
         let Some(needed) = plaintext.len().checked_add(TAG_LEN) else { return false };
-        out.reserve(needed);
-        let room = out.spare();
-        if room.len() < needed {
-            return false;
-        }
-        let mut written = 0usize;
-        // SAFETY: the context is live; `room` is `needed` or more writable bytes of a separate
-        // allocation (the plaintext is a borrowed slice, `out` exclusively borrowed), and aws-lc
-        // writes at most `needed` (the `max_out_len` given); the nonce, plaintext and associated
-        // data are readable for their lengths.
-        let sealed = unsafe {
-            EVP_AEAD_CTX_seal(
-                self.context.as_ptr(),
-                room.as_mut_ptr().cast::<u8>(),
-                &mut written,
-                needed,
-                nonce.as_ptr(),
-                NONCE_LEN,
-                plaintext.as_ptr(),
-                plaintext.len(),
-                aad.as_ptr(),
-                aad.len(),
-            )
-        };
-        if sealed != 1 || written != needed {
-            return false;
-        }
-        // SAFETY: aws-lc wrote `written` bytes at the front of the room.
-        unsafe { out.grow(written) };
-        true
+        self.run(EVP_AEAD_CTX_seal, nonce, aad, plaintext, needed, out)
     }
 
     /// Appends the plaintext of `sealed` (`ciphertext || tag`) to `out` when the tag is right
@@ -146,6 +117,21 @@ impl AesGcmKey {
     /// it wrote into the room), when it is not, or when the room is too small.
     pub(crate) fn open(&self, nonce: &[u8; NONCE_LEN], aad: &[u8], sealed: &[u8], out: &mut impl Output) -> bool {
         let Some(needed) = sealed.len().checked_sub(TAG_LEN) else { return false };
+        self.run(EVP_AEAD_CTX_open, nonce, aad, sealed, needed, out)
+    }
+
+    /// Runs aws-lc's `seal` or `open` (`operation`) over `input`, writing exactly `needed` bytes
+    /// into `out`'s room; false, nothing taken into `out`, when the room is short or aws-lc
+    /// refuses.
+    fn run(
+        &self,
+        operation: AeadOperation,
+        nonce: &[u8; NONCE_LEN],
+        aad: &[u8],
+        input: &[u8],
+        needed: usize,
+        out: &mut impl Output,
+    ) -> bool {
         out.reserve(needed);
         let room = out.spare();
         if room.len() < needed {
@@ -153,23 +139,24 @@ impl AesGcmKey {
         }
         let mut written = 0usize;
         // SAFETY: the context is live; `room` is `needed` or more writable bytes of a separate
-        // allocation, and aws-lc writes at most `needed`; the nonce, sealed bytes and
-        // associated data are readable for their lengths.
-        let opened = unsafe {
-            EVP_AEAD_CTX_open(
+        // allocation (the input is a borrowed slice, `out` exclusively borrowed), and aws-lc
+        // writes at most `needed` (the `max_out_len` given); the nonce, input and associated
+        // data are readable for their lengths.
+        let done = unsafe {
+            operation(
                 self.context.as_ptr(),
                 room.as_mut_ptr().cast::<u8>(),
                 &mut written,
                 needed,
                 nonce.as_ptr(),
                 NONCE_LEN,
-                sealed.as_ptr(),
-                sealed.len(),
+                input.as_ptr(),
+                input.len(),
                 aad.as_ptr(),
                 aad.len(),
             )
         };
-        if opened != 1 || written != needed {
+        if done != 1 || written != needed {
             return false;
         }
         // SAFETY: aws-lc wrote `written` bytes at the front of the room.
@@ -177,6 +164,21 @@ impl AesGcmKey {
         true
     }
 }
+
+/// `EVP_AEAD_CTX_seal` and `EVP_AEAD_CTX_open`, which share their signature: the context, the
+/// output, its written length and room, then the nonce, the input and the associated data.
+type AeadOperation = unsafe extern "C" fn(
+    *const EVP_AEAD_CTX,
+    *mut u8,
+    *mut usize,
+    usize,
+    *const u8,
+    usize,
+    *const u8,
+    usize,
+    *const u8,
+    usize,
+) -> std::os::raw::c_int;
 
 impl Drop for AesGcmKey {
     fn drop(&mut self) {
