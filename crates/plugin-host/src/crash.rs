@@ -1,7 +1,7 @@
 //! A last word when an in-process plugin takes the process down. A trusted plugin runs in the
 //! interpreter's process, so a segmentation fault or an abort in it ends tusk, and without a
 //! word the user cannot tell which plugin it was. Before each in-process call (and `init` and
-//! `shutdown`), the host points [`CURRENT`] at a line written for that symbol beforehand; a
+//! `shutdown`), the host points [`CURRENT`] at a note written for that symbol beforehand; a
 //! handler for the fatal signals writes that line and the signal to standard error, with
 //! nothing but async-signal-safe calls, and then lets the signal's previous disposition (the
 //! default action, or the Rust runtime's stack-overflow report) take its course.
@@ -24,14 +24,15 @@ const SIGNALS: [(Signal, &str); 5] = [
     (Signal::SIGFPE, "signal 8, SIGFPE)\n"),
 ];
 
-/// The line for the plugin code running now (NUL-terminated, leaked), or null.
-static CURRENT: AtomicPtr<u8> = AtomicPtr::new(std::ptr::null_mut());
+/// The note of the plugin code running now (leaked), or null.
+static CURRENT: AtomicPtr<CrashNote> = AtomicPtr::new(std::ptr::null_mut());
 /// What each of [`SIGNALS`] did before the handler was installed.
 static PREVIOUS: OnceLock<[SigAction; 5]> = OnceLock::new();
 
 /// What a crash while one plugin symbol runs says: `tusk: plugin NAME crashed in WHAT (` (the
-/// signal follows). Made once per symbol; it lives as long as the process.
-#[derive(Clone, Copy)]
+/// signal follows). Made once per symbol; the line lives as long as the process, and so does
+/// the note where it is marked (a symbol's is the first field of its leaked `FastSymbol`, whose
+/// address the call has at hand, so that marking a call loads nothing).
 pub(crate) struct CrashNote(&'static [u8]);
 
 impl CrashNote {
@@ -39,8 +40,13 @@ impl CrashNote {
     /// handler the first time, so that marking a call (on every plugin call) has nothing to check.
     pub(crate) fn new(plugin: &str, what: &str) -> CrashNote {
         install();
-        let line = format!("tusk: plugin `{plugin}` crashed in {what} (\0");
+        let line = format!("tusk: plugin `{plugin}` crashed in {what} (");
         CrashNote(Box::leak(line.into_bytes().into_boxed_slice()))
+    }
+
+    /// [`CrashNote::new`], leaked for [`running`] (for the phases, which have no symbol).
+    pub(crate) fn leak(plugin: &str, what: &str) -> &'static CrashNote {
+        Box::leak(Box::new(CrashNote::new(plugin, what)))
     }
 }
 
@@ -48,17 +54,17 @@ impl CrashNote {
 /// restores the previous mark: calls nest through script functions). The handler was
 /// installed when the note was made.
 #[inline(always)]
-pub(crate) fn running(note: CrashNote) -> Running {
+pub(crate) fn running(note: &'static CrashNote) -> Running {
     // Only the interpreter's thread marks and unmarks (the signal handler only reads), so a
     // load and a store do what an atomic swap would, without its locked instruction on every
     // plugin call.
     let previous = CURRENT.load(Ordering::Relaxed);
-    CURRENT.store(note.0.as_ptr().cast_mut(), Ordering::Release);
+    CURRENT.store(std::ptr::from_ref(note).cast_mut(), Ordering::Release);
     Running(previous)
 }
 
 /// Restores the previous mark when dropped.
-pub(crate) struct Running(*mut u8);
+pub(crate) struct Running(*mut CrashNote);
 
 impl Drop for Running {
     #[inline(always)]
@@ -82,13 +88,14 @@ fn install() {
 }
 
 extern "C" fn on_fatal_signal(number: libc::c_int, info: *mut libc::siginfo_t, _context: *mut libc::c_void) {
-    let line = CURRENT.load(Ordering::Acquire);
+    let note = CURRENT.load(Ordering::Acquire);
     let index = SIGNALS.iter().position(|(signal, _)| *signal as libc::c_int == number);
-    if !line.is_null() {
-        // SAFETY: `line` points at a leaked NUL-terminated note; `write` and `strlen` are
-        // async-signal-safe.
+    if !note.is_null() {
+        // SAFETY: `note` points at a leaked note, never written after it was made, and so does
+        // its line; reading them is a plain load, and `write` is async-signal-safe.
         unsafe {
-            let _ = libc::write(2, line.cast(), libc::strlen(line.cast()));
+            let line = (*note).0;
+            let _ = libc::write(2, line.as_ptr().cast(), line.len());
             let suffix = index.map_or(")\n", |index| SIGNALS[index].1);
             let _ = libc::write(2, suffix.as_ptr().cast(), suffix.len());
         }

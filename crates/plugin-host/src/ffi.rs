@@ -710,22 +710,54 @@ fn refused_after(
     failed(refused_failure(host, refused))
 }
 
+/// The bits of a return's first word (its status in the low half, its tag in the high half)
+/// that are zero only for status `OK` with a scalar's tag, `NULL` to `FLOAT` (0 to 3).
+const SCALAR_RETURN_MASK: u64 = !((tag::FLOAT as u64) << 32);
+const _: () = assert!(status::OK == 0 && tag::NULL == 0 && tag::FLOAT == 3);
+
 /// How many arguments a call lends from a fixed-size array.
 const INLINE_ARGUMENTS: usize = 4;
 
-/// Lends `args` in `raw` when each crosses without a handle (scalars, and strings as borrowed
-/// views: most arguments of hot calls) and there are at most [`INLINE_ARGUMENTS`]; false
-/// otherwise (some slots may then be written, none is read).
+// A number's kind (`Value::number_bits`) is its ABI tag, and the two tags differ in the low bit
+// alone: a number crosses either way without a switch on its kind.
+const _: () = assert!(Value::INT_KIND == tag::INT as u64 && Value::FLOAT_KIND == tag::FLOAT as u64);
+const _: () = assert!(tag::FLOAT == tag::INT | 1);
+
+/// Lends `args` in `raw` when each is a number or a string (lent as a borrowed view, as
+/// [`Context::give`](tusk_plugin_hostapi::Context::give) lends it): most arguments of hot calls;
+/// and there are at most [`INLINE_ARGUMENTS`]; false otherwise (some slots may then be written,
+/// none is read), for [`FastSymbol::call_lending`], which lends every kind. A number is lent
+/// with one test of its tag and a string with one more: a `match` on every kind that crosses
+/// inline became a jump table for every argument, and a function of its own for the other
+/// kinds, called from here, widened the common call's frame.
 #[inline(always)]
 fn lend_all(raw: &mut [MaybeUninit<TValue>; INLINE_ARGUMENTS], args: &[&Value]) -> bool {
     args.len() <= INLINE_ARGUMENTS
-        && raw.iter_mut().zip(args).all(|(slot, arg)| match lend_inline(arg) {
-            Some(value) => {
-                slot.write(value);
-                true
-            }
-            None => false,
+        && raw.iter_mut().zip(args).all(|(slot, arg)| {
+            let words = match arg.number_bits() {
+                Some((kind, bits)) => [kind, bits, 0],
+                None => match arg {
+                    Value::Str(text) => [u64::from(tag::STR), text.as_ptr() as u64, text.len() as u64],
+                    _ => return false,
+                },
+            };
+            slot.write(lent_value(words));
+            true
         })
+}
+
+/// The `TValue` of a lent number or string from its three words: the tag (the number's kind is
+/// its ABI tag, asserted above) with the reserved flags (zero), and the two payload words.
+#[inline(always)]
+fn lent_value(words: [u64; 3]) -> TValue {
+    #[cfg(target_endian = "little")]
+    // SAFETY: `TValue` is `repr(C)`: two `u32`s and two `u64`s, 24 bytes without padding, and
+    // any bits make a valid one; on a little-endian target the first word's low half is `tag`
+    // and its high half `flags` (zero: every tag here is below 2^32). One store of the word
+    // where the two halves were two.
+    return unsafe { std::mem::transmute::<[u64; 3], TValue>(words) };
+    #[cfg(not(target_endian = "little"))]
+    TValue::new(words[0] as u32, words[1], words[2])
 }
 
 /// The call itself, with the arguments already lent, converted; the depth of calls in
@@ -780,11 +812,14 @@ struct Outs {
 /// copyable pair that a call in flight keeps after a reload patched the symbol, so what it
 /// points at lives for the rest of the process (one per symbol and generation, as each
 /// generation's image stays mapped).
+///
+/// `repr(C)` with the crash note first: a call marks the note at the symbol's own address.
+#[repr(C)]
 pub(crate) struct FastSymbol<E> {
+    crash_note: crate::crash::CrashNote,
     host: &'static HostContext,
     entry: E,
     handle: SymbolHandle,
-    crash_note: crate::crash::CrashNote,
     /// `@op` or `f`, for errors.
     display: Box<str>,
 }
@@ -798,21 +833,21 @@ impl<E: Entry> FastSymbol<E> {
         crash_note: crate::crash::CrashNote,
         display: String,
     ) -> &'static FastSymbol<E> {
-        Box::leak(Box::new(FastSymbol { host, entry, handle, crash_note, display: display.into_boxed_str() }))
+        Box::leak(Box::new(FastSymbol { crash_note, host, entry, handle, display: display.into_boxed_str() }))
     }
 
     /// Calls the symbol: fails cleanly once the plugin is shutting down, marks the call for the
     /// crash handler, and turns the plugin's failure (a panic caught by the SDK, an error, a
     /// refused thread) into the interpreter's error, which the interpreter then locates.
     ///
-    /// The common call (at most [`INLINE_ARGUMENTS`] arguments lent without a handle, a scalar
+    /// The common call (at most [`INLINE_ARGUMENTS`] arguments, numbers and strings, a scalar
     /// result, no refused thread, no shutdown waiting) is all here, inlined into the symbol's
     /// thunk: one frame, the result built where the caller wants it. Anything else leaves it
     /// for a function of its own before the call ([`FastSymbol::call_lending`]) or after it
     /// ([`FastSymbol::finish_call`]), so the common frame keeps only what it needs across the
     /// plugin's call.
     #[inline(always)]
-    pub(crate) fn call(&self, ctx: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError> {
+    pub(crate) fn call(&'static self, ctx: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError> {
         let host = self.host;
         let backend = host.backend();
         if backend.closed.get() {
@@ -825,7 +860,7 @@ impl<E: Entry> FastSymbol<E> {
         // SAFETY: every argument was written to its slot (`lend_all`), and `TValue` has the
         // layout of `MaybeUninit<TValue>`.
         let raw = unsafe { std::slice::from_raw_parts(raw.as_ptr().cast::<TValue>(), args.len()) };
-        let running = crate::crash::running(self.crash_note);
+        let running = crate::crash::running(&self.crash_note);
         backend.calls.set(backend.calls.get() + 1);
         let mut outs = Outs { out: MaybeUninit::uninit(), error: MaybeUninit::uninit() };
         let call_context = (ctx as *mut CallContext<'_, '_>).cast::<c_void>();
@@ -841,13 +876,13 @@ impl<E: Entry> FastSymbol<E> {
                 outs.error.as_mut_ptr(),
             )
         };
+        // In two words, which travel in registers (a `CallReturn` would be passed by address);
+        // the first is the return's first register as it came back.
+        let words = (u64::from(returned.status) | u64::from(returned.tag) << 32, returned.a);
         // A scalar (nothing to copy out of the plugin), no refused thread (which would fail the
-        // call), no shutdown waiting for the outermost call: the call is over.
-        if returned.status == status::OK
-            && returned.tag <= tag::FLOAT
-            && host.refused_calls() == 0
-            && !backend.shutdown_deferred.get()
-        {
+        // call), no shutdown waiting for the outermost call: the call is over. Status `OK` and
+        // a tag of at most `FLOAT` are one masked test of the first word.
+        if words.0 & SCALAR_RETURN_MASK == 0 && host.refused_calls() == 0 && !backend.shutdown_deferred.get() {
             // `left_call` without the deferred shutdown (checked above).
             let depth = backend.calls.get() - 1;
             backend.calls.set(depth);
@@ -855,10 +890,15 @@ impl<E: Entry> FastSymbol<E> {
                 host.begin_epoch();
             }
             drop(running);
-            return Ok(scalar_value(returned.tag, returned.a));
+            // A number (the commonest result) with one test of the tag, its low bit telling a
+            // float from an integer, rather than a switch on it; `null` and booleans out of
+            // line: inline, the compiler wrote every scalar's `Value` with one pair of stores,
+            // merging a boolean's byte into the number's word.
+            if returned.tag & !1 == tag::INT {
+                return Ok(Value::from_number_bits(returned.tag & 1 != 0, returned.a));
+            }
+            return null_or_bool(returned.tag, returned.a);
         }
-        // In two words, which travel in registers (a `CallReturn` would be passed by address).
-        let words = (u64::from(returned.status) | u64::from(returned.tag) << 32, returned.a);
         self.finish_call(words, &outs, running)
     }
 
@@ -879,13 +919,14 @@ impl<E: Entry> FastSymbol<E> {
         finish(self.host, result, |failure| self.failed(failure))
     }
 
-    /// A call that lends a handle (an array, an object, a function, …) or has more than
-    /// [`INLINE_ARGUMENTS`] arguments: the handles are released when it returns. Out of line,
-    /// so that the common call's frame has no room for the list.
+    /// A call with an argument that is not a number or a string (a `null`, a boolean or a
+    /// range, lent inline here; an array, an object, a function, … lent as a handle) or with
+    /// more than [`INLINE_ARGUMENTS`] arguments: the handles are released when it returns. Out
+    /// of line, so that the common call's frame has no room for the list.
     #[inline(never)]
-    fn call_lending(&self, ctx: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError> {
+    fn call_lending(&'static self, ctx: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError> {
         let host = self.host;
-        let _running = crate::crash::running(self.crash_note);
+        let _running = crate::crash::running(&self.crash_note);
         let mut temporaries = Temporaries::new();
         let raw: smallvec::SmallVec<[TValue; 4]> =
             args.iter().map(|arg| lend_inline(arg).unwrap_or_else(|| host.give(arg, Some(&mut temporaries)))).collect();
@@ -922,7 +963,7 @@ fn thunk_call<E: Entry>(
 ) -> Result<Value, RuntimeError> {
     // SAFETY: this function is only paired with the address of a `FastSymbol<E>` (see above),
     // leaked, so valid and never written for the rest of the process.
-    let symbol = unsafe { &*context.cast::<FastSymbol<E>>() };
+    let symbol: &'static FastSymbol<E> = unsafe { &*context.cast::<FastSymbol<E>>() };
     symbol.call(ctx, args)
 }
 
@@ -944,10 +985,6 @@ fn heap_result(host: &'static HostContext, out: &TValue) -> Result<Value, Box<Pl
 /// needs a handle.
 #[inline(always)]
 fn lend_inline(arg: &Value) -> Option<TValue> {
-    // An integer first, without the table jump: most arguments of hot calls are integers.
-    if let Value::Int(n) = arg {
-        return Some(TValue::new(tag::INT, *n as u64, 0));
-    }
     Some(match arg {
         Value::Int(n) => TValue::new(tag::INT, *n as u64, 0),
         Value::Float(x) => TValue::new(tag::FLOAT, x.to_bits(), 0),
@@ -972,16 +1009,11 @@ fn scalar_result(kind: u32, a: u64) -> Option<Value> {
     }
 }
 
-/// A scalar result whose tag is known to be one of [`tag::NULL`], [`tag::BOOL`], [`tag::INT`]
-/// and [`tag::FLOAT`] (anything else reads as `null`).
-#[inline(always)]
-fn scalar_value(kind: u32, a: u64) -> Value {
-    match kind {
-        tag::INT => Value::Int(a as i64),
-        tag::FLOAT => Value::Float(f64::from_bits(a)),
-        tag::BOOL => Value::Bool(a != 0),
-        _ => Value::Null,
-    }
+/// The result `NULL` or `BOOL` of the common call ([`FastSymbol::call`]); any other tag reads
+/// as `null`.
+#[inline(never)]
+fn null_or_bool(kind: u32, a: u64) -> Result<Value, RuntimeError> {
+    Ok(if kind == tag::BOOL { Value::Bool(a != 0) } else { Value::Null })
 }
 
 /// A result the plugin kept from an earlier call (a function or opaque value it was lent).

@@ -500,7 +500,7 @@ pub fn load_with_record(
     let host = ffi::leak_context(expected.name, services.clone());
     host.backend().set_descriptor(descriptor);
     host.set_plugin_abi_minor(info.abi_minor);
-    let running = crash::running(CrashNote::new(expected.name, "its initialize"));
+    let running = crash::running(CrashNote::leak(expected.name, "its initialize"));
     let initialised = ffi::init(descriptor, host, config_json);
     drop(running);
     initialised
@@ -706,7 +706,7 @@ fn shut_down_in_process(
     let backend = host.backend();
     backend.close();
     let name = backend.plugin_name();
-    let running = crash::running(CrashNote::new(name, "its shutdown"));
+    let running = crash::running(CrashNote::leak(name, "its shutdown"));
     let result = ffi::shutdown(host, descriptor)
         .map_err(|failure| format!("plugin `{name}` failed to shut down: {}", failure_text(&failure)));
     drop(running);

@@ -929,7 +929,9 @@ unsafe extern "C" fn lean_call(symbol: *const c_void) -> Option<crate::abi::Lean
 ///
 /// # Safety
 ///
-/// As [`symbol_entry`]; `out` and `error` need only be valid for writes.
+/// As [`symbol_entry`] (`symbol` is the handle of a registration made by `plugin::callable::<F>`,
+/// which has a closure: a type's registration gets no entry); `out` and `error` need only be
+/// valid for writes.
 pub(crate) unsafe extern "C" fn lean_entry<F>(
     symbol: *const c_void,
     call_context: *mut c_void,
@@ -947,10 +949,11 @@ where
         // SAFETY: `symbol` is a `SymbolInfo::handle` of the loaded plugin; the host calls only
         // between `init` and `shutdown`, while the registration is alive.
         let registration = unsafe { &*symbol.cast::<Registration>() };
-        let Some((callable, _)) = registration.callable.as_ref() else {
-            write_error(error, error_kind::INVALID_OPERATION, None, format!("`{}` is a type", registration.name), None);
-            return Returned::failed(status::ERROR);
-        };
+        // Not tested, unlike the descriptor's `call` (which any symbol reaches): a closure's
+        // `F` is often zero-sized, and then the registration is not read at all.
+        // SAFETY: the registration was made by `plugin::callable::<F>` (the function's
+        // contract), which gives it its closure, never taken away while it is alive.
+        let (callable, _) = unsafe { registration.callable.as_ref().unwrap_unchecked() };
         // SAFETY: this entry is handed out only with an `Arc<F>` made into this `Callable`
         // (the function's contract), so the data pointer of the trait object is an `F`.
         let function = unsafe { &*std::sync::Arc::as_ptr(callable).cast::<F>() };
