@@ -105,6 +105,16 @@ pub trait ValueBuilder<'src> {
 
 /// Parses a whole document.
 pub fn parse(source: &str, options: ParseOptions) -> Parsed<Document<'_>> {
+    // A document of literals (most config files) is read straight from its bytes; anything
+    // else, or anything unusual in it, takes the route of every document.
+    if let Some(items) = plain::document(source, options.max_depth, &mut plain::Trees) {
+        return Parsed { ast: Some(Document { items }), errors: Vec::new() };
+    }
+    parse_by_descent(source, options)
+}
+
+/// [`parse`] without the plain reader's try (what the tests compare that reader with).
+fn parse_by_descent(source: &str, options: ParseOptions) -> Parsed<Document<'_>> {
     parse_document(source, options, descent::Items, |items| Document { items }, |ast| ast)
 }
 
@@ -118,7 +128,7 @@ pub fn parse_building<'src, B: ValueBuilder<'src>>(
 ) -> Parsed<BuiltDocument<'src, B::Value>> {
     // A document of literals (most config files) is read straight from its bytes; anything
     // else, or anything unusual in it, takes the route of every document.
-    if let Some(statements) = plain::document(source, options.max_depth, builder) {
+    if let Some(statements) = plain::document(source, options.max_depth, &mut plain::Building(builder)) {
         return Parsed { ast: Some(BuiltDocument { statements }), errors: Vec::new() };
     }
     parse_building_by_descent(source, options, builder)
