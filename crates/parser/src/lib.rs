@@ -8,9 +8,12 @@
 //! over the input laid out again whole, only when that pass gave up or the input has errors:
 //! once with chumsky's cheapest error type, and again with rich errors and recovery only when
 //! the input has errors, so valid input never pays for diagnostics. Both
-//! parsers build the same AST. Parsing never gives up: the result has an AST (with `Invalid`
-//! nodes where recovery skipped input) and the list of errors. `parse_building` is `parse` for
-//! a caller that wants the values of literal-only entries rather than their trees.
+//! parsers build the same AST. Ahead of all of them, a document made only of sections and
+//! entries of literals (most config files) is read straight from its bytes (`plain`), which
+//! makes exactly the descent pass's tree, and gives up, keeping nothing, at anything else.
+//! Parsing never gives up: the result has an AST (with `Invalid` nodes where recovery skipped
+//! input) and the list of errors. `parse_building` is `parse` for a caller that wants the
+//! values of literal-only entries rather than their trees.
 
 pub mod ast;
 mod descent;

@@ -16,9 +16,10 @@
 //! comma or line break where two separators meet in an array), strings with `${`, `\u{…}` or
 //! an invalid escape, numbers other than at most 18 digits with an optional fraction, quoted,
 //! dotted or keyword keys, `'` and heredoc strings, `\r` outside strings, nesting as deep as
-//! the limit, and any value the sink refuses (a builder's refusal). Where it does accept input, each rule below
-//! names the token rule it stands for; the parser's tests compare its result with the descent
-//! pass's on every file they read and on thousands of mutated ones.
+//! the limit, and any value the sink refuses (a builder may). Where it does accept input, each
+//! rule below names the token rule it stands for; the parser's tests compare its trees with the
+//! descent pass's and the grammar's, and its statements with the descent pass's, on every file
+//! they read and on thousands of mutated ones.
 
 use std::borrow::Cow;
 
@@ -348,8 +349,8 @@ impl<'s, S: Sink<'s>> Reader<'s, '_, S> {
         Some(Key { name: Cow::Borrowed(name), span: self.span_from(start) })
     }
 
-    /// A top-level entry (`Descent::top_entry`, built): its span runs from the key to the end of
-    /// the value.
+    /// A top-level entry (`Descent::statement`, built: `Descent::top_entry`): its span runs from
+    /// the key to the end of the value.
     fn top_entry(&mut self) -> Option<S::Statement> {
         let start = self.pos;
         let key = self.key()?;
@@ -358,8 +359,8 @@ impl<'s, S: Sink<'s>> Reader<'s, '_, S> {
         Some(S::top_entry(key, value, value_span, self.span_from(start)))
     }
 
-    /// What follows a key (`Descent::built_entry_value`): `:` or `=` and a value on the same
-    /// line, or an object or array right after the key.
+    /// What follows a key (`Descent::entry_value`, built: `built_entry_value`): `:` or `=` and a
+    /// value on the same line, or an object or array right after the key.
     fn entry_value(&mut self) -> Option<(S::Value, Span)> {
         match self.peek()? {
             // (`==` and `=>` are other tokens.)
@@ -373,7 +374,8 @@ impl<'s, S: Sink<'s>> Reader<'s, '_, S> {
         }
     }
 
-    /// A literal, object or array (`Descent::built_unary` without its operators), and its span.
+    /// A literal, object or array (`Descent::value` of one atom, built: `built_unary` without its
+    /// operators), and its span.
     fn value(&mut self) -> Option<(S::Value, Span)> {
         let start = self.pos;
         let value = match self.peek()? {
@@ -387,9 +389,10 @@ impl<'s, S: Sink<'s>> Reader<'s, '_, S> {
         Some((value, self.span_from(start)))
     }
 
-    /// `{` entries `}` (`Descent::built_braced_object`). Entries are separated by line breaks
-    /// and commas, any number of them (`skip_separators`); a line break after `{` or before `}`
-    /// is dropped by the layout pass, and skipping it here comes to the same.
+    /// `{` entries `}` (`Descent::braced_body`, built: `built_braced_object`). Entries are
+    /// separated by line breaks and commas, any number of them (`skip_separators`); a line break
+    /// after `{` or before `}` is dropped by the layout pass, and skipping it here comes to the
+    /// same.
     fn object(&mut self) -> Option<S::Value> {
         let start = self.pos;
         self.open()?;
@@ -429,9 +432,10 @@ impl<'s, S: Sink<'s>> Reader<'s, '_, S> {
         }
     }
 
-    /// `[` items `]` (`Descent::built_array`): exactly one separator between items, a comma or a
-    /// line break (a line break after `[`, after a comma or before `]` is dropped by the layout
-    /// pass, and runs of them are folded into one by the lexer); one trailing comma.
+    /// `[` items `]` (`Descent::array_items`, built: `built_array`): exactly one separator between
+    /// items, a comma or a line break (a line break after `[`, after a comma or before `]` is
+    /// dropped by the layout pass, and runs of them are folded into one by the lexer); one
+    /// trailing comma.
     fn array(&mut self) -> Option<S::Value> {
         let start = self.pos;
         self.open()?;
