@@ -332,6 +332,12 @@ pub mod differential {
         ast.map_or(Outcome::Rejected, Outcome::Accepted)
     }
 
+    /// The plain reader's tree of a document (what `parse` tries first), or `None` when it
+    /// gives up: when it makes one, the grammar must accept the document and build that tree.
+    pub fn plain_document(source: &str, options: ParseOptions) -> Option<Document<'_>> {
+        crate::plain::document(source, options.max_depth, &mut crate::plain::Trees).map(|items| Document { items })
+    }
+
     /// Parses a lone expression with one of the parsers only.
     pub fn expression(source: &str, options: ParseOptions, pass: Pass) -> Outcome<Expr<'_>> {
         let prepared = prepare(source, options, layout::LayoutMode::Expression);
