@@ -110,7 +110,7 @@ pub trait ValueBuilder<'src> {
 pub fn parse(source: &str, options: ParseOptions) -> Parsed<Document<'_>> {
     // A document of literals (most config files) is read straight from its bytes; anything
     // else, or anything unusual in it, takes the route of every document.
-    if let Some(items) = plain::document(source, options.max_depth, &mut plain::Trees) {
+    if let Some(items) = plain::document(source, options.max_depth, plain::Trees) {
         return Parsed { ast: Some(Document { items }), errors: Vec::new() };
     }
     parse_by_descent(source, options)
@@ -131,7 +131,7 @@ pub fn parse_building<'src, B: ValueBuilder<'src>>(
 ) -> Parsed<BuiltDocument<'src, B::Value>> {
     // A document of literals (most config files) is read straight from its bytes; anything
     // else, or anything unusual in it, takes the route of every document.
-    if let Some(statements) = plain::document(source, options.max_depth, &mut plain::Building(builder)) {
+    if let Some(statements) = plain::document(source, options.max_depth, plain::Building(builder)) {
         return Parsed { ast: Some(BuiltDocument { statements }), errors: Vec::new() };
     }
     parse_building_by_descent(source, options, builder)
@@ -335,7 +335,7 @@ pub mod differential {
     /// The plain reader's tree of a document (what `parse` tries first), or `None` when it
     /// gives up: when it makes one, the grammar must accept the document and build that tree.
     pub fn plain_document(source: &str, options: ParseOptions) -> Option<Document<'_>> {
-        crate::plain::document(source, options.max_depth, &mut crate::plain::Trees).map(|items| Document { items })
+        crate::plain::document(source, options.max_depth, crate::plain::Trees).map(|items| Document { items })
     }
 
     /// Parses a lone expression with one of the parsers only.

@@ -34,7 +34,7 @@ use tusk_lexer::find_any_of;
 
 /// The statements of `source` as the descent pass makes them, made by `sink`, or `None` when
 /// the document is not one this reader takes (nothing it made is kept then).
-pub(crate) fn document<'s, S: Sink<'s>>(source: &'s str, max_depth: usize, sink: &mut S) -> Option<Vec<S::Statement>> {
+pub(crate) fn document<'s, S: Sink<'s>>(source: &'s str, max_depth: usize, sink: S) -> Option<Vec<S::Statement>> {
     // Spans are `u32` offsets.
     u32::try_from(source.len()).ok()?;
     let (values, entries) = S::scratch();
@@ -63,8 +63,8 @@ pub(crate) trait Sink<'s> {
     /// A string literal's text.
     fn string(&mut self, text: Cow<'s, str>, span: Span) -> Option<Self::Value>;
 
-    /// An array of `items[base..]`, which it takes.
-    fn array(&mut self, items: &mut Vec<Self::Value>, base: usize, span: Span) -> Option<Self::Value>;
+    /// An array of `items[base..]`, which it takes (never refused, as by a builder).
+    fn array(&mut self, items: &mut Vec<Self::Value>, base: usize, span: Span) -> Self::Value;
 
     /// An object of `entries[base..]`, which it takes.
     fn object(&mut self, entries: &mut Vec<Self::Entry>, base: usize, span: Span) -> Option<Self::Value>;
@@ -108,8 +108,8 @@ impl<'s> Sink<'s> for Trees {
     }
 
     #[inline]
-    fn array(&mut self, items: &mut Vec<Expr<'s>>, base: usize, span: Span) -> Option<Expr<'s>> {
-        Some(Expr { kind: ExprKind::Array(take_above(items, base)), span })
+    fn array(&mut self, items: &mut Vec<Expr<'s>>, base: usize, span: Span) -> Expr<'s> {
+        Expr { kind: ExprKind::Array(take_above(items, base)), span }
     }
 
     #[inline]
@@ -157,8 +157,8 @@ impl<'s, B: ValueBuilder<'s>> Sink<'s> for Building<'_, B> {
     }
 
     #[inline]
-    fn array(&mut self, items: &mut Vec<B::Value>, base: usize, _: Span) -> Option<B::Value> {
-        Some(self.0.array(items.drain(base..)))
+    fn array(&mut self, items: &mut Vec<B::Value>, base: usize, _: Span) -> B::Value {
+        self.0.array(items.drain(base..))
     }
 
     #[inline]
@@ -182,14 +182,15 @@ impl<'s, B: ValueBuilder<'s>> Sink<'s> for Building<'_, B> {
     }
 }
 
-struct Reader<'s, 'k, S: Sink<'s>> {
+struct Reader<'s, S: Sink<'s>> {
     source: &'s str,
     bytes: &'s [u8],
     pos: usize,
     /// Brackets open (the layout pass's frames), kept below `max_depth`.
     depth: usize,
     max_depth: usize,
-    sink: &'k mut S,
+    /// Held by value: a builder's sink is a reference to it, reached in one step.
+    sink: S,
     // Scratch stacks, as the descent pass's: items of open arrays, entries of open objects.
     values: Vec<S::Value>,
     entries: Vec<S::Entry>,
@@ -225,7 +226,7 @@ static CLASSES: [u8; 256] = {
     classes
 };
 
-impl<'s, S: Sink<'s>> Reader<'s, '_, S> {
+impl<'s, S: Sink<'s>> Reader<'s, S> {
     #[inline]
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
@@ -462,7 +463,7 @@ impl<'s, S: Sink<'s>> Reader<'s, '_, S> {
         self.pos += 1;
         self.depth -= 1;
         let span = self.span_from(start);
-        self.sink.array(&mut self.values, base, span)
+        Some(self.sink.array(&mut self.values, base, span))
     }
 
     /// `"…"` (the lexer's `double_quoted`, `Descent::literal_at`): no `${`, escapes of one

@@ -774,8 +774,7 @@ fn check_plain_reader(name: &str, source: &str, max_depth: usize) -> bool {
             other => panic!("{name} {source:?}: the plain reader made trees of what the grammar made {other:?} of"),
         }
     }
-    let Some(statements) = crate::plain::document(source, max_depth, &mut crate::plain::Building(&mut TreeBuilder))
-    else {
+    let Some(statements) = crate::plain::document(source, max_depth, crate::plain::Building(&mut TreeBuilder)) else {
         return trees.is_some();
     };
     assert!(trees.is_some(), "{name} {source:?}: the plain reader built values of a document it made no trees of");
@@ -1016,7 +1015,7 @@ fn plain_reader_agrees_with_the_descent_pass() {
     // A repeated key: a tree has it (the evaluator warns about it), the builder refuses it.
     for source in ["a {b: 1, b: 2}", "a: [{b: 1}, {c: 2, c: 3}]"] {
         assert!(check_plain_reader("repeated", source, 256), "the plain reader gives up on {source:?}");
-        assert!(crate::plain::document(source, 256, &mut crate::plain::Building(&mut TreeBuilder)).is_none());
+        assert!(crate::plain::document(source, 256, crate::plain::Building(&mut TreeBuilder)).is_none());
     }
     // Nesting: the reader leaves input as deep as the limit to the layout pass, which refuses it
     // past the limit.
