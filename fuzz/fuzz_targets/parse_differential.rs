@@ -1,8 +1,9 @@
-//! Differential fuzzing of the two parsers: the hand-written descent pass that `parse` tries
-//! first, and the chumsky grammar (its `EmptyErr` pass) that stays the parser of record.
+//! Differential fuzzing of the parsers: the plain reader that `parse` tries first on a document,
+//! the hand-written descent pass it tries next, and the chumsky grammar (its `EmptyErr` pass)
+//! that stays the parser of record.
 //!
-//! A finding (a crash) is the descent pass accepting an input that chumsky rejects, or building
-//! a different tree (nodes or spans), for a document or a lone expression. The descent pass
+//! A finding (a crash) is the plain reader or the descent pass accepting an input that chumsky
+//! rejects, or building a different tree (nodes or spans), for a document or a lone expression. The descent pass
 //! giving up on input chumsky accepts is only slow, not wrong: such inputs are counted and
 //! printed (the first few), written to `$TUSK_DIFF_GIVE_UPS/` when that is set, and are crashes
 //! only with `TUSK_DIFF_STRICT=1`.
@@ -22,12 +23,17 @@ fuzz_target!(|data: &[u8]| {
     // A small depth limit as well as the default one: deep inputs then reach the limit's edge.
     for max_depth in [256, 12] {
         let options = ParseOptions { max_depth };
-        compare(
-            source,
-            "document",
-            differential::document(source, options, Pass::Chumsky),
-            differential::document(source, options, Pass::Descent),
-        );
+        let chumsky = differential::document(source, options, Pass::Chumsky);
+        if let Some(plain) = differential::plain_document(source, options) {
+            match &chumsky {
+                Outcome::Accepted(expected) => assert!(
+                    *expected == plain,
+                    "the plain reader built a different document for {source:?}\nchumsky: {expected:#?}\nplain: {plain:#?}"
+                ),
+                other => panic!("the plain reader accepted a document that chumsky made {other:?} of: {source:?}"),
+            }
+        }
+        compare(source, "document", chumsky, differential::document(source, options, Pass::Descent));
         compare(
             source,
             "expression",

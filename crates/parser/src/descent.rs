@@ -221,7 +221,7 @@ fn ends_argument(kind: Option<TokenKind>) -> bool {
 /// whole stack (`split_off(0)` would hand over the stack's own buffer, and the stack would
 /// allocate another as large).
 #[inline]
-fn take_above<T>(stack: &mut Vec<T>, base: usize) -> Vec<T> {
+pub(crate) fn take_above<T>(stack: &mut Vec<T>, base: usize) -> Vec<T> {
     if base == 0 { stack.drain(base..).collect() } else { stack.split_off(base) }
 }
 

@@ -8,9 +8,12 @@
 //! over the input laid out again whole, only when that pass gave up or the input has errors:
 //! once with chumsky's cheapest error type, and again with rich errors and recovery only when
 //! the input has errors, so valid input never pays for diagnostics. Both
-//! parsers build the same AST. Parsing never gives up: the result has an AST (with `Invalid`
-//! nodes where recovery skipped input) and the list of errors. `parse_building` is `parse` for
-//! a caller that wants the values of literal-only entries rather than their trees.
+//! parsers build the same AST. Ahead of all of them, a document made only of sections and
+//! entries of literals (most config files) is read straight from its bytes (`plain`), which
+//! makes exactly the descent pass's tree, and gives up, keeping nothing, at anything else.
+//! Parsing never gives up: the result has an AST (with `Invalid` nodes where recovery skipped
+//! input) and the list of errors. `parse_building` is `parse` for a caller that wants the
+//! values of literal-only entries rather than their trees.
 
 pub mod ast;
 mod descent;
@@ -105,6 +108,16 @@ pub trait ValueBuilder<'src> {
 
 /// Parses a whole document.
 pub fn parse(source: &str, options: ParseOptions) -> Parsed<Document<'_>> {
+    // A document of literals (most config files) is read straight from its bytes; anything
+    // else, or anything unusual in it, takes the route of every document.
+    if let Some(items) = plain::document(source, options.max_depth, plain::Trees) {
+        return Parsed { ast: Some(Document { items }), errors: Vec::new() };
+    }
+    parse_by_descent(source, options)
+}
+
+/// [`parse`] without the plain reader's try (what the tests compare that reader with).
+fn parse_by_descent(source: &str, options: ParseOptions) -> Parsed<Document<'_>> {
     parse_document(source, options, descent::Items, |items| Document { items }, |ast| ast)
 }
 
@@ -118,7 +131,7 @@ pub fn parse_building<'src, B: ValueBuilder<'src>>(
 ) -> Parsed<BuiltDocument<'src, B::Value>> {
     // A document of literals (most config files) is read straight from its bytes; anything
     // else, or anything unusual in it, takes the route of every document.
-    if let Some(statements) = plain::document(source, options.max_depth, builder) {
+    if let Some(statements) = plain::document(source, options.max_depth, plain::Building(builder)) {
         return Parsed { ast: Some(BuiltDocument { statements }), errors: Vec::new() };
     }
     parse_building_by_descent(source, options, builder)
@@ -317,6 +330,12 @@ pub mod differential {
             }
         };
         ast.map_or(Outcome::Rejected, Outcome::Accepted)
+    }
+
+    /// The plain reader's tree of a document (what `parse` tries first), or `None` when it
+    /// gives up: when it makes one, the grammar must accept the document and build that tree.
+    pub fn plain_document(source: &str, options: ParseOptions) -> Option<Document<'_>> {
+        crate::plain::document(source, options.max_depth, crate::plain::Trees).map(|items| Document { items })
     }
 
     /// Parses a lone expression with one of the parsers only.
