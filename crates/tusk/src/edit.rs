@@ -499,6 +499,7 @@ pub fn format(source: &str, source_id: SourceId) -> Result<String, EditError> {
     for item in &document.items {
         roles.item(source, item);
     }
+    roles.sort();
     let lexed = tusk_lexer::lex(source);
     let tokens: Vec<_> = lexed.tokens.iter().filter(|token| token.kind != TokenKind::Newline).collect();
     let mut out = String::with_capacity(source.len());
@@ -735,7 +736,9 @@ fn without_spans(debug: &str) -> String {
 }
 
 /// What the tree says about some tokens, by their start: entry separators and binary
-/// operators (a `-` token may be either binary or unary; the tree knows which).
+/// operators (a `-` token may be either binary or unary; the tree knows which). Sorted once
+/// collected ([`Roles::sort`]) and searched by halves: a gap is looked up for every token, and
+/// a list walk per token made formatting a large file quadratic.
 #[derive(Default)]
 struct Roles {
     colons: Vec<u32>,
@@ -744,6 +747,24 @@ struct Roles {
 }
 
 impl Roles {
+    fn sort(&mut self) {
+        for starts in [&mut self.colons, &mut self.assigns, &mut self.binary] {
+            starts.sort_unstable();
+        }
+    }
+
+    fn is_colon(&self, start: u32) -> bool {
+        self.colons.binary_search(&start).is_ok()
+    }
+
+    fn is_assign(&self, start: u32) -> bool {
+        self.assigns.binary_search(&start).is_ok()
+    }
+
+    fn is_binary(&self, start: u32) -> bool {
+        self.binary.binary_search(&start).is_ok()
+    }
+
     fn item(&mut self, source: &str, item: &Item<'_>) {
         match &item.kind {
             ItemKind::Entry { key, value } => {
@@ -867,20 +888,19 @@ fn rewrite_gap(
     if gap.contains(['#', '/']) {
         return gap.to_string();
     }
-    let is_binary = |start: u32| roles.binary.binary_search(&start).is_ok() || roles.binary.contains(&start);
     if matches!(after, TokenKind::Comma | TokenKind::Semicolon) {
         return String::new();
     }
-    if roles.colons.contains(&after_start) {
+    if roles.is_colon(after_start) {
         return String::new();
     }
-    if roles.assigns.contains(&after_start) || roles.assigns.contains(&before_start) {
+    if roles.is_assign(after_start) || roles.is_assign(before_start) {
         return " ".to_string();
     }
-    if roles.colons.contains(&before_start) {
+    if roles.is_colon(before_start) {
         return " ".to_string();
     }
-    if is_binary(after_start) || is_binary(before_start) {
+    if roles.is_binary(after_start) || roles.is_binary(before_start) {
         return " ".to_string();
     }
     if before == TokenKind::Comma && !matches!(after, TokenKind::RBracket | TokenKind::RBrace | TokenKind::RParen) {
