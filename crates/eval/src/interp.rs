@@ -180,6 +180,17 @@ impl<'r> Interpreter<'r> {
                         Err(RuntimeError::new(RuntimeErrorKind::NotYetDefined { name: name.to_string() }).at(*location))
                     }
                 },
+                Node::Member { object, key, hint, .. } => {
+                    // A member of a local object is read in place: no reference count taken
+                    // and dropped again for the object.
+                    if let Node::Local(slot) = **object
+                        && let Value::Object(found) = &self.stack[self.base + slot as usize]
+                        && let Some(value) = found.get_key_hinted(key, hint)
+                    {
+                        return Ok(value.clone());
+                    }
+                    self.eval_other(node)
+                }
                 Node::Not(operand, location) => {
                     let value = self.eval(operand)?;
                     unary_op(UnaryOp::Not, &value).map_err(|error| error.at(*location))
@@ -248,6 +259,23 @@ impl<'r> Interpreter<'r> {
     #[inline(always)]
     fn int_operands(&self, lhs: &Node, rhs: &Node) -> Option<(i64, i64)> {
         Some((self.peek_int(lhs)?, self.peek_int(rhs)?))
+    }
+
+    /// The value of a local, or of a member of a local object, read in place; `None` for
+    /// other nodes and for a missing member.
+    #[inline(always)]
+    fn in_place<'a>(&'a self, node: &'a Node) -> Option<&'a Value> {
+        match node {
+            Node::Local(index) => Some(&self.stack[self.base + *index as usize]),
+            Node::Member { object, key, hint, .. } => match **object {
+                Node::Local(slot) => match &self.stack[self.base + slot as usize] {
+                    Value::Object(found) => found.get_key_hinted(key, hint),
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        }
     }
 
     /// The integer a local or a constant holds, read in place.
@@ -495,6 +523,14 @@ impl<'r> Interpreter<'r> {
             // A lambda call (`fib(n - 1) + fib(n - 2)`) goes to the call without a frame of
             // `eval` in between.
             Node::Call(call) => self.eval_call(call),
+            // An argument such as `n - 1`: two integer locals or constants, computed here.
+            Node::Binary { op, lhs, rhs, .. } => match self.int_operands(lhs, rhs) {
+                Some((a, b)) => match int_fast_path(*op, a, b) {
+                    Some(value) => Ok(value),
+                    None => self.eval(node),
+                },
+                None => self.eval(node),
+            },
             node => self.eval(node),
         }
     }
@@ -548,25 +584,27 @@ impl<'r> Interpreter<'r> {
                 Ok(Value::array(values))
             }
             Node::Object(entries) => self.eval_object(entries),
-            // A local's members are read in place: no reference count taken and dropped again.
-            Node::Member { object, key, location } => match **object {
-                Node::Local(slot) => member_key(&self.stack[self.base + slot as usize], key),
-                _ => member_key(&self.eval(object)?, key),
+            Node::Member { object, key, location, .. } => {
+                member_key(&self.eval(object)?, key).map_err(|error| error.at(*location))
             }
-            .map_err(|error| error.at(*location)),
             Node::Index { object, index, location } => {
                 let container = match **object {
-                    // A local container is read in place after the index: a local is written
-                    // once, by the entry that defines it, before anything reads it, so the
-                    // index cannot change it.
+                    // A local container (or a member of a local object, `acc.counts[i]`) is
+                    // read in place after the index: a local is written once, by the entry
+                    // that defines it, before anything reads it, so the index cannot change it.
                     Node::Local(_) => None,
+                    Node::Member { .. } if self.in_place(object).is_some() => None,
                     _ => Some(self.eval(object)?),
                 };
                 let position = self.eval(index)?;
-                let result = match (&container, &**object) {
-                    (None, Node::Local(slot)) => index_value(&self.stack[self.base + *slot as usize], &position),
-                    (Some(container), _) => index_value(container, &position),
-                    (None, _) => unreachable!("only a local container is read after its index"),
+                let result = match &container {
+                    Some(container) => index_value(container, &position),
+                    None => match self.in_place(object) {
+                        Some(container) => index_value(container, &position),
+                        // Not reached (the member was there before the index, and locals do
+                        // not change), but evaluating the container is always right.
+                        None => self.eval(object).and_then(|container| index_value(&container, &position)),
+                    },
                 };
                 result.map_err(|error| error.at(*location))
             }
@@ -652,6 +690,14 @@ impl<'r> Interpreter<'r> {
             first = lhs;
         }
         spine.reverse();
+        // A chain that starts with a string constant (`"k" + str(i) + …`) starts its text
+        // from the constant in place.
+        if let Node::Const(Value::Str(start)) = first {
+            let mut text = TextBuilder::with_capacity(start.len() + 8 * spine.len());
+            text.push_str(start);
+            self.append_chain(&mut text, &spine)?;
+            return Ok(Value::Str(text.finish()));
+        }
         let mut value = self.eval(first)?;
         let mut next = 0;
         while !matches!(value, Value::Str(_)) {
@@ -672,14 +718,18 @@ impl<'r> Interpreter<'r> {
         let mut text = TextBuilder::with_capacity(value.as_str().map_or(0, str::len) + 8 * (spine.len() - next));
         text.push(&value);
         value.discard();
-        for (rhs, location) in &spine[next..] {
+        self.append_chain(&mut text, &spine[next..])?;
+        Ok(Value::Str(text.finish()))
+    }
+
+    /// The rest of a `+` chain whose running value is the string in `text`: each operand's
+    /// text appended in turn.
+    #[inline(always)]
+    fn append_chain(&mut self, text: &mut TextBuilder, spine: &[(&Node, Location)]) -> Result<(), RuntimeError> {
+        for (rhs, location) in spine {
             // `text + str(x)` appends the same text as `text + x`: skip making the string.
-            let operand = match str_argument(rhs) {
-                Some(argument) => self.eval_arg(argument)?,
-                None => self.eval(rhs)?,
-            };
-            text.push(&operand);
-            operand.discard();
+            let operand = str_argument(rhs).unwrap_or(rhs);
+            self.push_text(text, operand)?;
             if text.len() > self.limits.max_string_bytes {
                 return Err(RuntimeError::new(RuntimeErrorKind::LimitExceeded {
                     what: "string size",
@@ -688,7 +738,31 @@ impl<'r> Interpreter<'r> {
                 .at(*location));
             }
         }
-        Ok(Value::Str(text.finish()))
+        Ok(())
+    }
+
+    /// Appends the display text of `node`'s value. A local's or a constant's is read in place
+    /// and an integer operation on two of them (`i % 97`) is appended as its number: no value
+    /// is made, copied and dropped for them.
+    #[inline(always)]
+    fn push_text(&mut self, text: &mut TextBuilder, node: &Node) -> Result<(), RuntimeError> {
+        match node {
+            Node::Local(index) => text.push(&self.stack[self.base + *index as usize]),
+            Node::Const(value) => text.push(value),
+            _ => {
+                if let Node::Binary { op, lhs, rhs, .. } = node
+                    && let Some((a, b)) = self.int_operands(lhs, rhs)
+                    && let Some(Value::Int(n)) = int_fast_path(*op, a, b)
+                {
+                    text.push_int(n);
+                    return Ok(());
+                }
+                let operand = self.eval(node)?;
+                text.push(&operand);
+                operand.discard();
+            }
+        }
+        Ok(())
     }
 
     fn check_size(&self, value: Value, location: Location) -> Result<Value, RuntimeError> {
