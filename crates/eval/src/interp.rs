@@ -278,7 +278,9 @@ impl<'r> Interpreter<'r> {
         }
     }
 
-    /// The integer a local or a constant holds, read in place.
+    /// The integer a local or a constant holds, read in place, or that integer arithmetic on
+    /// them gives (`s + i * i`); `None` for anything else. Nothing is evaluated that could have
+    /// an effect, so after a `None` the node is evaluated the general way.
     #[inline(always)]
     fn peek_int(&self, node: &Node) -> Option<i64> {
         match node {
@@ -287,6 +289,22 @@ impl<'r> Interpreter<'r> {
                 _ => None,
             },
             Node::Const(Value::Int(n)) => Some(*n),
+            Node::Binary { .. } => self.peek_int_arithmetic(node),
+            _ => None,
+        }
+    }
+
+    /// [`Interpreter::peek_int`] of an operator node: its operands' integers combined without
+    /// values made for them (an integer in registers rather than a 24-byte result in memory).
+    /// Overflow, a zero divisor and the operators that do not give an integer are `None`.
+    #[inline(never)]
+    fn peek_int_arithmetic(&self, node: &Node) -> Option<i64> {
+        let Node::Binary { op, lhs, rhs, .. } = node else { return None };
+        if !matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Rem) {
+            return None;
+        }
+        match int_fast_path(*op, self.peek_int(lhs)?, self.peek_int(rhs)?)? {
+            Value::Int(n) => Some(n),
             _ => None,
         }
     }
