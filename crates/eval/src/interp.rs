@@ -187,7 +187,7 @@ impl<'r> Interpreter<'r> {
                         && let Value::Object(found) = &self.stack[self.base + slot as usize]
                         && let Some(value) = found.get_key_hinted(key, hint)
                     {
-                        return Ok(value.clone());
+                        return Ok(copy_value(value));
                     }
                     self.eval_other(node)
                 }
@@ -200,17 +200,19 @@ impl<'r> Interpreter<'r> {
                     unary_op(UnaryOp::Neg, &value).map_err(|error| error.at(*location))
                 }
                 Node::Binary { op, lhs, rhs, location } => {
+                    // A chain of `+` (mostly text: `"k" + str(i) + …`) is looked at first: the
+                    // integer look below would walk down to its first operand each time.
+                    if *op == BinaryOp::Add
+                        && (matches!(**lhs, Node::Binary { op: BinaryOp::Add, .. }) || str_argument(rhs).is_some())
+                    {
+                        return self.eval_add_chain(node);
+                    }
                     // Two integer locals or constants (`n - 1`, `i % 97`) are read where they
                     // are: no values made, copied through memory and forgotten.
                     if let Some((a, b)) = self.int_operands(lhs, rhs)
                         && let Some(value) = int_fast_path(*op, a, b)
                     {
                         return Ok(value);
-                    }
-                    if *op == BinaryOp::Add
-                        && (matches!(**lhs, Node::Binary { op: BinaryOp::Add, .. }) || str_argument(rhs).is_some())
-                    {
-                        return self.eval_add_chain(node);
                     }
                     // Operands that are locals or constants (most of them) are read without a
                     // trip through `eval`.
@@ -278,9 +280,10 @@ impl<'r> Interpreter<'r> {
         }
     }
 
-    /// The integer a local or a constant holds, read in place, or that integer arithmetic on
-    /// them gives (`s + i * i`); `None` for anything else. Nothing is evaluated that could have
-    /// an effect, so after a `None` the node is evaluated the general way.
+    /// The integer a local, a member of a local object or a constant holds, read in place, or
+    /// that integer arithmetic on them gives (`s + i * i`); `None` for anything else. Nothing
+    /// is evaluated that could have an effect, so after a `None` the node is evaluated the
+    /// general way.
     #[inline(always)]
     fn peek_int(&self, node: &Node) -> Option<i64> {
         match node {
@@ -290,6 +293,10 @@ impl<'r> Interpreter<'r> {
             },
             Node::Const(Value::Int(n)) => Some(*n),
             Node::Binary { .. } => self.peek_int_arithmetic(node),
+            Node::Member { .. } => match self.in_place(node) {
+                Some(Value::Int(n)) => Some(*n),
+                _ => None,
+            },
             _ => None,
         }
     }
@@ -300,7 +307,11 @@ impl<'r> Interpreter<'r> {
     #[inline(never)]
     fn peek_int_arithmetic(&self, node: &Node) -> Option<i64> {
         let Node::Binary { op, lhs, rhs, .. } = node else { return None };
-        if !matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Rem) {
+        // A chain of `+` is mostly text (`"k" + str(i) + …`), which this would find out only
+        // at its first operand, each time: it is left to the chain's own evaluation.
+        if !matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Rem)
+            || (*op == BinaryOp::Add && matches!(**lhs, Node::Binary { op: BinaryOp::Add, .. }))
+        {
             return None;
         }
         match int_fast_path(*op, self.peek_int(lhs)?, self.peek_int(rhs)?)? {
@@ -541,6 +552,11 @@ impl<'r> Interpreter<'r> {
             // A lambda call (`fib(n - 1) + fib(n - 2)`) goes to the call without a frame of
             // `eval` in between.
             Node::Call(call) => self.eval_call(call),
+            // A member of a local object (`o.name`), read in place.
+            Node::Member { .. } => match self.in_place(node) {
+                Some(value) => Ok(copy_value(value)),
+                None => self.eval(node),
+            },
             // An argument such as `n - 1`: two integer locals or constants, computed here.
             Node::Binary { op, lhs, rhs, .. } => match self.int_operands(lhs, rhs) {
                 Some((a, b)) => match int_fast_path(*op, a, b) {
@@ -768,10 +784,7 @@ impl<'r> Interpreter<'r> {
             Node::Local(index) => text.push(&self.stack[self.base + *index as usize]),
             Node::Const(value) => text.push(value),
             _ => {
-                if let Node::Binary { op, lhs, rhs, .. } = node
-                    && let Some((a, b)) = self.int_operands(lhs, rhs)
-                    && let Some(Value::Int(n)) = int_fast_path(*op, a, b)
-                {
+                if let Some(n) = self.peek_int(node) {
                     text.push_int(n);
                     return Ok(());
                 }
