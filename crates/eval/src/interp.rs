@@ -269,11 +269,19 @@ impl<'r> Interpreter<'r> {
     fn in_place<'a>(&'a self, node: &'a Node) -> Option<&'a Value> {
         match node {
             Node::Local(index) => Some(&self.stack[self.base + *index as usize]),
-            Node::Member { object, key, hint, .. } => match **object {
-                Node::Local(slot) => match &self.stack[self.base + slot as usize] {
-                    Value::Object(found) => found.get_key_hinted(key, hint),
-                    _ => None,
-                },
+            Node::Member { .. } => self.member_in_place(node),
+            _ => None,
+        }
+    }
+
+    /// [`Interpreter::in_place`] of a member (out of line: it is reached from every place
+    /// an operand is read, and inlined there it made those places, `eval` first, bigger).
+    #[inline(never)]
+    fn member_in_place<'a>(&'a self, node: &'a Node) -> Option<&'a Value> {
+        let Node::Member { object, key, hint, .. } = node else { return None };
+        match **object {
+            Node::Local(slot) => match &self.stack[self.base + slot as usize] {
+                Value::Object(found) => found.get_key_hinted(key, hint),
                 _ => None,
             },
             _ => None,
@@ -314,10 +322,7 @@ impl<'r> Interpreter<'r> {
         {
             return None;
         }
-        match int_fast_path(*op, self.peek_int(lhs)?, self.peek_int(rhs)?)? {
-            Value::Int(n) => Some(n),
-            _ => None,
-        }
+        int_arithmetic(*op, self.peek_int(lhs)?, self.peek_int(rhs)?)
     }
 
     /// Whether `node`'s value is truthy; the value (mostly a bool) is dropped without the drop
@@ -858,7 +863,9 @@ impl<'r> Interpreter<'r> {
         self.call_on_stack(callee, args.len(), site)
     }
 
-    /// Calls a function value with arguments it may consume (no copies).
+    /// Calls a function value with arguments it may consume (no copies). Inlined into the
+    /// builtins' loops (`map`, `reduce`), which call it once per item.
+    #[inline(always)]
     pub(crate) fn call_value_owned<const N: usize>(
         &mut self,
         callee: &Value,
@@ -1080,6 +1087,19 @@ fn int_comparison(op: BinaryOp, a: i64, b: i64) -> Option<bool> {
         BinaryOp::NotEq => a != b,
         _ => return None,
     })
+}
+
+/// `+ - * %` of two integers when the result is an integer without overflow (as
+/// [`int_fast_path`] computes it, without making a value); `None` for the rest.
+#[inline(always)]
+fn int_arithmetic(op: BinaryOp, a: i64, b: i64) -> Option<i64> {
+    match op {
+        BinaryOp::Add => a.checked_add(b),
+        BinaryOp::Sub => a.checked_sub(b),
+        BinaryOp::Mul => a.checked_mul(b),
+        BinaryOp::Rem if b != 0 => a.checked_rem(b),
+        _ => None,
+    }
 }
 
 /// Integer arithmetic and comparison without overflow; `None` sends the operation down the
