@@ -7,6 +7,7 @@
 mod names;
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -410,6 +411,7 @@ impl<'a> Compiler<'a> {
                 object: Box::new(self.compile_expr(object)),
                 key: Key::new(key),
                 location: self.location(span),
+                hint: Cell::new(0),
             },
             ExprKind::Index(object, index) => Node::Index {
                 object: Box::new(self.compile_expr(object)),

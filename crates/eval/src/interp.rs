@@ -163,74 +163,166 @@ impl<'r> Interpreter<'r> {
     /// Evaluates a node. The hottest node kinds are handled here; the rest live in
     /// [`Interpreter::eval_other`], which keeps this function's stack frame small (it recurses
     /// once per nested expression, so its prologue runs more often than anything else).
-    pub(crate) fn eval(&mut self, node: &Node) -> Result<Value, RuntimeError> {
-        match node {
-            Node::Const(value) => Ok(value.clone()),
-            Node::Local(index) => Ok(self.stack[self.base + *index as usize].clone()),
-            Node::Capture(index) => match self.closure.as_deref() {
-                Some(Function::Closure(closure)) => Ok(closure.captures[*index as usize].clone()),
-                _ => Err(RuntimeError::new(RuntimeErrorKind::Internal("capture outside a closure".into()))),
-            },
-            Node::Slot { slot, name, location } => match self.module.slots.borrow().get(*slot as usize) {
-                Some(Some(value)) => Ok(value.clone()),
-                _ => Err(RuntimeError::new(RuntimeErrorKind::NotYetDefined { name: name.to_string() }).at(*location)),
-            },
-            Node::Not(operand, location) => {
-                let value = self.eval(operand)?;
-                unary_op(UnaryOp::Not, &value).map_err(|error| error.at(*location))
-            }
-            Node::Neg(operand, location) => {
-                let value = self.eval(operand)?;
-                unary_op(UnaryOp::Neg, &value).map_err(|error| error.at(*location))
-            }
-            Node::Binary { op, lhs, rhs, location } => {
-                if *op == BinaryOp::Add
-                    && (matches!(**lhs, Node::Binary { op: BinaryOp::Add, .. }) || str_argument(rhs).is_some())
-                {
-                    return self.eval_add_chain(node);
+    /// A node whose value is one of its children's (the chosen branch of `c ? a : b`, the
+    /// right operand of `a || b` once `a` is falsy) goes round the loop instead of recursing.
+    pub(crate) fn eval(&mut self, mut node: &Node) -> Result<Value, RuntimeError> {
+        loop {
+            return match node {
+                Node::Const(value) => Ok(copy_value(value)),
+                Node::Local(index) => Ok(copy_value(&self.stack[self.base + *index as usize])),
+                Node::Capture(index) => match self.closure.as_deref() {
+                    Some(Function::Closure(closure)) => Ok(closure.captures[*index as usize].clone()),
+                    _ => Err(RuntimeError::new(RuntimeErrorKind::Internal("capture outside a closure".into()))),
+                },
+                Node::Slot { slot, name, location } => match self.module.slots.borrow().get(*slot as usize) {
+                    Some(Some(value)) => Ok(value.clone()),
+                    _ => {
+                        Err(RuntimeError::new(RuntimeErrorKind::NotYetDefined { name: name.to_string() }).at(*location))
+                    }
+                },
+                Node::Member { object, key, hint, .. } => {
+                    // A member of a local object is read in place: no reference count taken
+                    // and dropped again for the object.
+                    if let Node::Local(slot) = **object
+                        && let Value::Object(found) = &self.stack[self.base + slot as usize]
+                        && let Some(value) = found.get_key_hinted(key, hint)
+                    {
+                        return Ok(copy_value(value));
+                    }
+                    self.eval_other(node)
                 }
-                // Operands that are locals or constants (most of them) are read without a
-                // trip through `eval`.
-                let left = self.eval_arg(lhs)?;
-                let right = self.eval_arg(rhs)?;
-                if let (Value::Int(a), Value::Int(b)) = (&left, &right)
-                    && let Some(value) = int_fast_path(*op, *a, *b)
-                {
-                    // Two integers own nothing: skip their (out-of-line) drop glue, which cost
-                    // call-heavy scripts a sixth of their instructions.
-                    std::mem::forget(left);
-                    std::mem::forget(right);
-                    return Ok(value);
+                Node::Not(operand, location) => {
+                    let value = self.eval(operand)?;
+                    unary_op(UnaryOp::Not, &value).map_err(|error| error.at(*location))
                 }
-                self.binary_slow(*op, &left, &right, *location)
-            }
-            Node::And(lhs, rhs) => {
-                if !self.eval_truthy(lhs)? {
-                    return Ok(Value::Bool(false));
+                Node::Neg(operand, location) => {
+                    let value = self.eval(operand)?;
+                    unary_op(UnaryOp::Neg, &value).map_err(|error| error.at(*location))
                 }
-                Ok(Value::Bool(self.eval_truthy(rhs)?))
-            }
-            Node::Or(lhs, rhs) => {
-                let left = self.eval(lhs)?;
-                if left.is_truthy() {
-                    Ok(left)
-                } else {
-                    left.discard();
-                    self.eval(rhs)
+                Node::Binary { op, lhs, rhs, location } => {
+                    // A chain of `+` (mostly text: `"k" + str(i) + …`) is looked at first: the
+                    // integer look below would walk down to its first operand each time.
+                    if *op == BinaryOp::Add
+                        && (matches!(**lhs, Node::Binary { op: BinaryOp::Add, .. }) || str_argument(rhs).is_some())
+                    {
+                        return self.eval_add_chain(node);
+                    }
+                    // Two integer locals or constants (`n - 1`, `i % 97`) are read where they
+                    // are: no values made, copied through memory and forgotten.
+                    if let Some((a, b)) = self.int_operands(lhs, rhs)
+                        && let Some(value) = int_fast_path(*op, a, b)
+                    {
+                        return Ok(value);
+                    }
+                    // Operands that are locals or constants (most of them) are read without a
+                    // trip through `eval`.
+                    let left = self.eval_arg(lhs)?;
+                    let right = self.eval_arg(rhs)?;
+                    if let (Value::Int(a), Value::Int(b)) = (&left, &right)
+                        && let Some(value) = int_fast_path(*op, *a, *b)
+                    {
+                        // Two integers own nothing: skip their (out-of-line) drop glue, which
+                        // cost call-heavy scripts a sixth of their instructions.
+                        std::mem::forget(left);
+                        std::mem::forget(right);
+                        return Ok(value);
+                    }
+                    self.binary_slow(*op, &left, &right, *location)
                 }
-            }
-            Node::Cond(condition, then, otherwise) => {
-                if self.eval_truthy(condition)? {
-                    self.eval_arg(then)
-                } else {
-                    self.eval_arg(otherwise)
+                Node::And(lhs, rhs) => {
+                    if !self.eval_truthy(lhs)? {
+                        return Ok(Value::Bool(false));
+                    }
+                    Ok(Value::Bool(self.eval_truthy(rhs)?))
                 }
-            }
-            Node::Call(call) => self.eval_call(call),
-            Node::CallNative(call) => self.eval_native(call),
-            Node::CallSymbol(call) => self.eval_symbol_call(call),
-            _ => self.eval_other(node),
+                Node::Or(lhs, rhs) => {
+                    let left = self.eval(lhs)?;
+                    if left.is_truthy() {
+                        Ok(left)
+                    } else {
+                        left.discard();
+                        node = rhs;
+                        continue;
+                    }
+                }
+                Node::Cond(condition, then, otherwise) => {
+                    node = if self.eval_truthy(condition)? { then } else { otherwise };
+                    continue;
+                }
+                Node::Call(call) => self.eval_call(call),
+                Node::CallNative(call) => self.eval_native(call),
+                Node::CallSymbol(call) => self.eval_symbol_call(call),
+                _ => self.eval_other(node),
+            };
         }
+    }
+
+    /// The two operands' integers when both are locals or constants holding integers.
+    #[inline(always)]
+    fn int_operands(&self, lhs: &Node, rhs: &Node) -> Option<(i64, i64)> {
+        Some((self.peek_int(lhs)?, self.peek_int(rhs)?))
+    }
+
+    /// The value of a local, or of a member of a local object, read in place; `None` for
+    /// other nodes and for a missing member.
+    #[inline(always)]
+    fn in_place<'a>(&'a self, node: &'a Node) -> Option<&'a Value> {
+        match node {
+            Node::Local(index) => Some(&self.stack[self.base + *index as usize]),
+            Node::Member { .. } => self.member_in_place(node),
+            _ => None,
+        }
+    }
+
+    /// [`Interpreter::in_place`] of a member (out of line: it is reached from every place
+    /// an operand is read, and inlined there it made those places, `eval` first, bigger).
+    #[inline(never)]
+    fn member_in_place<'a>(&'a self, node: &'a Node) -> Option<&'a Value> {
+        let Node::Member { object, key, hint, .. } = node else { return None };
+        match **object {
+            Node::Local(slot) => match &self.stack[self.base + slot as usize] {
+                Value::Object(found) => found.get_key_hinted(key, hint),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// The integer a local, a member of a local object or a constant holds, read in place, or
+    /// that integer arithmetic on them gives (`s + i * i`); `None` for anything else. Nothing
+    /// is evaluated that could have an effect, so after a `None` the node is evaluated the
+    /// general way.
+    #[inline(always)]
+    fn peek_int(&self, node: &Node) -> Option<i64> {
+        match node {
+            Node::Local(index) => match self.stack[self.base + *index as usize] {
+                Value::Int(n) => Some(n),
+                _ => None,
+            },
+            Node::Const(Value::Int(n)) => Some(*n),
+            Node::Binary { .. } => self.peek_int_arithmetic(node),
+            Node::Member { .. } => match self.in_place(node) {
+                Some(Value::Int(n)) => Some(*n),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// [`Interpreter::peek_int`] of an operator node: its operands' integers combined without
+    /// values made for them (an integer in registers rather than a 24-byte result in memory).
+    /// Overflow, a zero divisor and the operators that do not give an integer are `None`.
+    #[inline(never)]
+    fn peek_int_arithmetic(&self, node: &Node) -> Option<i64> {
+        let Node::Binary { op, lhs, rhs, .. } = node else { return None };
+        // A chain of `+` is mostly text (`"k" + str(i) + …`), which this would find out only
+        // at its first operand, each time: it is left to the chain's own evaluation.
+        if !matches!(op, BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Rem)
+            || (*op == BinaryOp::Add && matches!(**lhs, Node::Binary { op: BinaryOp::Add, .. }))
+        {
+            return None;
+        }
+        int_arithmetic(*op, self.peek_int(lhs)?, self.peek_int(rhs)?)
     }
 
     /// Whether `node`'s value is truthy; the value (mostly a bool) is dropped without the drop
@@ -242,6 +334,11 @@ impl<'r> Interpreter<'r> {
         if let Node::Binary { op, lhs, rhs, location } = node
             && !matches!(op, BinaryOp::Add)
         {
+            if let Some((a, b)) = self.int_operands(lhs, rhs)
+                && let Some(truthy) = int_comparison(*op, a, b)
+            {
+                return Ok(truthy);
+            }
             let left = self.eval_arg(lhs)?;
             let right = self.eval_arg(rhs)?;
             if let (Value::Int(a), Value::Int(b)) = (&left, &right)
@@ -457,6 +554,22 @@ impl<'r> Interpreter<'r> {
         match node {
             Node::Local(index) => Ok(copy_value(&self.stack[self.base + *index as usize])),
             Node::Const(value) => Ok(copy_value(value)),
+            // A lambda call (`fib(n - 1) + fib(n - 2)`) goes to the call without a frame of
+            // `eval` in between.
+            Node::Call(call) => self.eval_call(call),
+            // A member of a local object (`o.name`), read in place.
+            Node::Member { .. } => match self.in_place(node) {
+                Some(value) => Ok(copy_value(value)),
+                None => self.eval(node),
+            },
+            // An argument such as `n - 1`: two integer locals or constants, computed here.
+            Node::Binary { op, lhs, rhs, .. } => match self.int_operands(lhs, rhs) {
+                Some((a, b)) => match int_fast_path(*op, a, b) {
+                    Some(value) => Ok(value),
+                    None => self.eval(node),
+                },
+                None => self.eval(node),
+            },
             node => self.eval(node),
         }
     }
@@ -510,25 +623,27 @@ impl<'r> Interpreter<'r> {
                 Ok(Value::array(values))
             }
             Node::Object(entries) => self.eval_object(entries),
-            // A local's members are read in place: no reference count taken and dropped again.
-            Node::Member { object, key, location } => match **object {
-                Node::Local(slot) => member_key(&self.stack[self.base + slot as usize], key),
-                _ => member_key(&self.eval(object)?, key),
+            Node::Member { object, key, location, .. } => {
+                member_key(&self.eval(object)?, key).map_err(|error| error.at(*location))
             }
-            .map_err(|error| error.at(*location)),
             Node::Index { object, index, location } => {
                 let container = match **object {
-                    // A local container is read in place after the index: a local is written
-                    // once, by the entry that defines it, before anything reads it, so the
-                    // index cannot change it.
+                    // A local container (or a member of a local object, `acc.counts[i]`) is
+                    // read in place after the index: a local is written once, by the entry
+                    // that defines it, before anything reads it, so the index cannot change it.
                     Node::Local(_) => None,
+                    Node::Member { .. } if self.in_place(object).is_some() => None,
                     _ => Some(self.eval(object)?),
                 };
                 let position = self.eval(index)?;
-                let result = match (&container, &**object) {
-                    (None, Node::Local(slot)) => index_value(&self.stack[self.base + *slot as usize], &position),
-                    (Some(container), _) => index_value(container, &position),
-                    (None, _) => unreachable!("only a local container is read after its index"),
+                let result = match &container {
+                    Some(container) => index_value(container, &position),
+                    None => match self.in_place(object) {
+                        Some(container) => index_value(container, &position),
+                        // Not reached (the member was there before the index, and locals do
+                        // not change), but evaluating the container is always right.
+                        None => self.eval(object).and_then(|container| index_value(&container, &position)),
+                    },
                 };
                 result.map_err(|error| error.at(*location))
             }
@@ -614,6 +729,14 @@ impl<'r> Interpreter<'r> {
             first = lhs;
         }
         spine.reverse();
+        // A chain that starts with a string constant (`"k" + str(i) + …`) starts its text
+        // from the constant in place.
+        if let Node::Const(Value::Str(start)) = first {
+            let mut text = TextBuilder::with_capacity(start.len() + 8 * spine.len());
+            text.push_str(start);
+            self.append_chain(&mut text, &spine)?;
+            return Ok(Value::Str(text.finish()));
+        }
         let mut value = self.eval(first)?;
         let mut next = 0;
         while !matches!(value, Value::Str(_)) {
@@ -634,14 +757,18 @@ impl<'r> Interpreter<'r> {
         let mut text = TextBuilder::with_capacity(value.as_str().map_or(0, str::len) + 8 * (spine.len() - next));
         text.push(&value);
         value.discard();
-        for (rhs, location) in &spine[next..] {
+        self.append_chain(&mut text, &spine[next..])?;
+        Ok(Value::Str(text.finish()))
+    }
+
+    /// The rest of a `+` chain whose running value is the string in `text`: each operand's
+    /// text appended in turn.
+    #[inline(always)]
+    fn append_chain(&mut self, text: &mut TextBuilder, spine: &[(&Node, Location)]) -> Result<(), RuntimeError> {
+        for (rhs, location) in spine {
             // `text + str(x)` appends the same text as `text + x`: skip making the string.
-            let operand = match str_argument(rhs) {
-                Some(argument) => self.eval_arg(argument)?,
-                None => self.eval(rhs)?,
-            };
-            text.push(&operand);
-            operand.discard();
+            let operand = str_argument(rhs).unwrap_or(rhs);
+            self.push_text(text, operand)?;
             if text.len() > self.limits.max_string_bytes {
                 return Err(RuntimeError::new(RuntimeErrorKind::LimitExceeded {
                     what: "string size",
@@ -650,7 +777,28 @@ impl<'r> Interpreter<'r> {
                 .at(*location));
             }
         }
-        Ok(Value::Str(text.finish()))
+        Ok(())
+    }
+
+    /// Appends the display text of `node`'s value. A local's or a constant's is read in place
+    /// and an integer operation on two of them (`i % 97`) is appended as its number: no value
+    /// is made, copied and dropped for them.
+    #[inline(always)]
+    fn push_text(&mut self, text: &mut TextBuilder, node: &Node) -> Result<(), RuntimeError> {
+        match node {
+            Node::Local(index) => text.push(&self.stack[self.base + *index as usize]),
+            Node::Const(value) => text.push(value),
+            _ => {
+                if let Some(n) = self.peek_int(node) {
+                    text.push_int(n);
+                    return Ok(());
+                }
+                let operand = self.eval(node)?;
+                text.push(&operand);
+                operand.discard();
+            }
+        }
+        Ok(())
     }
 
     fn check_size(&self, value: Value, location: Location) -> Result<Value, RuntimeError> {
@@ -715,7 +863,9 @@ impl<'r> Interpreter<'r> {
         self.call_on_stack(callee, args.len(), site)
     }
 
-    /// Calls a function value with arguments it may consume (no copies).
+    /// Calls a function value with arguments it may consume (no copies). Inlined into the
+    /// builtins' loops (`map`, `reduce`), which call it once per item.
+    #[inline(always)]
     pub(crate) fn call_value_owned<const N: usize>(
         &mut self,
         callee: &Value,
@@ -793,7 +943,10 @@ impl<'r> Interpreter<'r> {
             self.stack.resize(base + proto.locals as usize, Value::Null);
         }
         let saved_base = std::mem::replace(&mut self.base, base);
-        let saved_closure = self.closure.replace(function.clone());
+        // A lambda that captured nothing has no `Capture` node to read `self.closure`: the
+        // running closure is left unset, which spares a reference count taken and dropped.
+        let saved_closure =
+            if closure.captures.is_empty() { self.closure.take() } else { self.closure.replace(function.clone()) };
         let saved_module = (!Rc::ptr_eq(&self.module, &closure.module))
             .then(|| std::mem::replace(&mut self.module, closure.module.clone()));
         self.depth += 1;
@@ -934,6 +1087,19 @@ fn int_comparison(op: BinaryOp, a: i64, b: i64) -> Option<bool> {
         BinaryOp::NotEq => a != b,
         _ => return None,
     })
+}
+
+/// `+ - * %` of two integers when the result is an integer without overflow (as
+/// [`int_fast_path`] computes it, without making a value); `None` for the rest.
+#[inline(always)]
+fn int_arithmetic(op: BinaryOp, a: i64, b: i64) -> Option<i64> {
+    match op {
+        BinaryOp::Add => a.checked_add(b),
+        BinaryOp::Sub => a.checked_sub(b),
+        BinaryOp::Mul => a.checked_mul(b),
+        BinaryOp::Rem if b != 0 => a.checked_rem(b),
+        _ => None,
+    }
 }
 
 /// Integer arithmetic and comparison without overflow; `None` sends the operation down the

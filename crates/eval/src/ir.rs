@@ -2,6 +2,7 @@
 //! function and operator resolved to its symbol, and constants folded. The interpreter walks
 //! this tree; no name is looked up in a map while a program runs.
 
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::rc::Rc;
 
@@ -50,8 +51,9 @@ pub(crate) enum Node {
     Array(Box<[Node]>),
     /// `{ … }` with non-constant entries.
     Object(Box<[ObjectEntry]>),
-    /// `a.name`
-    Member { object: Box<Node>, key: Key, location: Location },
+    /// `a.name`; `hint` is where the key was found last time (objects read at one place in
+    /// the code mostly share their layout, so the key is mostly there again).
+    Member { object: Box<Node>, key: Key, location: Location, hint: Cell<u32> },
     /// `a[i]`
     Index { object: Box<Node>, index: Box<Node>, location: Location },
     /// `"a ${b} c"`

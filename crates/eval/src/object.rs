@@ -4,6 +4,7 @@
 //! linearly, which is both smaller and faster than hashing for a handful of keys; past
 //! [`INDEX_THRESHOLD`] entries a hash index of positions is added.
 
+use std::cell::Cell;
 use std::hash::BuildHasher;
 
 use hashbrown::HashTable;
@@ -74,6 +75,27 @@ impl Object {
     #[inline]
     pub(crate) fn get_key(&self, key: &Key) -> Option<&Value> {
         self.position_of_key(key).map(|i| &self.entries[i].1)
+    }
+
+    /// [`Object::get_key`] that looks at position `hint` first and leaves there where the key
+    /// was found: a member read at one place in the code mostly meets objects of one layout.
+    #[inline(always)]
+    pub(crate) fn get_key_hinted(&self, key: &Key, hint: &Cell<u32>) -> Option<&Value> {
+        if let Some((found, value)) = self.entries.get(hint.get() as usize)
+            && found == key
+        {
+            return Some(value);
+        }
+        self.get_key_missed(key, hint)
+    }
+
+    /// [`Object::get_key_hinted`] when the key is not at the hint (out of line: the hit is
+    /// inlined where members are read).
+    #[inline(never)]
+    fn get_key_missed(&self, key: &Key, hint: &Cell<u32>) -> Option<&Value> {
+        let position = self.position_of_key(key)?;
+        hint.set(position as u32);
+        Some(&self.entries[position].1)
     }
 
     /// The value under `key`, mutably.
@@ -176,6 +198,15 @@ impl Object {
     /// Values in order.
     pub fn values(&self) -> impl ExactSizeIterator<Item = &Value> {
         self.entries.iter().map(|(_, value)| value)
+    }
+
+    /// Drops the entries in order, scalar values without the drop glue (see `Value`'s `Drop`).
+    pub(crate) fn discard_entries(&mut self) {
+        self.index = None;
+        for (key, value) in self.entries.drain(..) {
+            drop(key);
+            value.discard();
+        }
     }
 
     /// Values in order, to change in place (the object's keys and index stay as they are).

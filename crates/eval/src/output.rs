@@ -284,7 +284,7 @@ impl TextBuilder {
         }
     }
 
-    fn push_int(&mut self, n: i64) {
+    pub(crate) fn push_int(&mut self, n: i64) {
         let text = IntText::new(n);
         let bytes = text.as_bytes();
         match &mut self.heap {
@@ -298,7 +298,7 @@ impl TextBuilder {
         }
     }
 
-    fn push_str(&mut self, text: &str) {
+    pub(crate) fn push_str(&mut self, text: &str) {
         match &mut self.heap {
             Some(heap) => heap.push_str(text),
             None if self.len + text.len() <= Self::ON_STACK => {
@@ -319,7 +319,9 @@ impl TextBuilder {
         std::str::from_utf8(&self.stack[..self.len]).expect("joined texts are UTF-8")
     }
 
-    /// The joined text as a string value's text.
+    /// The joined text as a string value's text. Inlined: the builder is not moved (its
+    /// buffer copied) into a call.
+    #[inline(always)]
     pub(crate) fn finish(self) -> Text {
         match self.heap {
             Some(heap) => Text::from(heap),

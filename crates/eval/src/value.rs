@@ -227,9 +227,34 @@ impl Drop for Value {
             Value::Func(function) => Rc::strong_count(function) == 1,
             _ => false,
         };
-        if last && stack_is_low() && frees_nested_containers(self) {
-            drop_nested(self);
+        if last {
+            free_container(self);
         }
+    }
+}
+
+/// Frees what the last reference to a container holds (out of line: most drops are of
+/// scalars and shared references, and every drop site inlines `Drop::drop`).
+#[inline(never)]
+fn free_container(value: &mut Value) {
+    if stack_is_low() && frees_nested_containers(value) {
+        drop_nested(value);
+        return;
+    }
+    // The items are dropped here, in order, scalars without the out-of-line drop glue: an
+    // array of numbers was freed with one call of the glue per number.
+    match value {
+        Value::Array(items) => {
+            if let Some(items) = Rc::get_mut(items) {
+                items.drain(..).for_each(Value::discard);
+            }
+        }
+        Value::Object(object) => {
+            if let Some(object) = Rc::get_mut(object) {
+                object.discard_entries();
+            }
+        }
+        _ => {}
     }
 }
 
