@@ -67,7 +67,10 @@ pub(crate) fn running(note: &'static CrashNote) -> Running {
 pub(crate) struct Running(*mut CrashNote);
 
 impl Drop for Running {
-    #[inline(always)]
+    // Not `#[inline(always)]`, though it must be inlined into every call (the compiler does:
+    // one store): a trait method marked inline is exported for other crates' drop glue, and
+    // with it `CURRENT`, which every use in this crate then reaches through the offset table
+    // (a load and a register held across the plugin's call) instead of at its own address.
     fn drop(&mut self) {
         CURRENT.store(self.0, Ordering::Release);
     }

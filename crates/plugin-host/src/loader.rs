@@ -640,11 +640,11 @@ impl LoadedPlugin {
                 }
             }
         });
-        let generation = self.clone();
-        Some(match fast {
-            FastEntry::Lean(fast) => Rc::new(InProcessSymbol { fast, _generation: generation }),
-            FastEntry::Own(fast) => Rc::new(InProcessSymbol { fast, _generation: generation }),
-        })
+        let thunk = match fast {
+            FastEntry::Lean(fast) => fast.thunk(),
+            FastEntry::Own(fast) => fast.thunk(),
+        };
+        Some(Rc::new(InProcessSymbol { thunk, _generation: self.clone() }))
     }
 
     /// Runs the plugin's `shutdown` (once); later calls fail cleanly. A sandboxed plugin gets
@@ -748,19 +748,24 @@ impl Drop for LoadedPlugin {
 /// [`FastSymbol`]), or through this for the routes that keep a function. It holds its
 /// generation, so a call in flight through it keeps it; a call through the thunk holds
 /// nothing, and the generation's shutdown waits for it instead (see `LoadedPlugin`'s `drop`).
-struct InProcessSymbol<E: 'static> {
-    fast: &'static FastSymbol<E>,
+///
+/// Not generic over the kind of entry, and calling through the thunk rather than
+/// `FastSymbol::call`: a generic implementation of another crate's trait is compiled for other
+/// crates too, so everything it reaches (the crash note's static among them) would be
+/// exported, and every use of an exported static goes through the offset table.
+struct InProcessSymbol {
+    thunk: Thunk,
     /// Held, never read: it keeps the generation while this can be called.
     _generation: Rc<LoadedPlugin>,
 }
 
-impl<E: ffi::Entry> DirectCall for InProcessSymbol<E> {
+impl DirectCall for InProcessSymbol {
     fn call(&self, ctx: &mut CallContext<'_, '_>, args: &[&Value]) -> Result<Value, RuntimeError> {
-        self.fast.call(ctx, args)
+        self.thunk.call(ctx, args)
     }
 
     fn thunk(&self) -> Option<Thunk> {
-        Some(self.fast.thunk())
+        Some(self.thunk)
     }
 }
 

@@ -885,7 +885,7 @@ unsafe extern "C" fn symbol_info(index: u32, out: *mut SymbolInfo) -> u32 {
     .unwrap_or(status::PANIC)
 }
 
-/// The descriptor's `call`: any symbol, through its registration's `Callable`.
+/// The descriptor's `call`: any symbol, through its registration's lean entry.
 unsafe extern "C" fn call(
     symbol: *const c_void,
     call_context: *mut c_void,
@@ -898,12 +898,13 @@ unsafe extern "C" fn call(
         // SAFETY: `symbol` is a `SymbolInfo::handle` of the loaded plugin; the host calls only
         // between `init` and `shutdown`, while the registration is alive.
         let registration = unsafe { &*symbol.cast::<Registration>() };
-        let Some((callable, _)) = registration.callable.as_ref() else {
+        let Some((_, entries)) = registration.callable.as_ref() else {
             write_error(error, error_kind::INVALID_OPERATION, None, format!("`{}` is a type", registration.name), None);
             return status::ERROR;
         };
-        // SAFETY: the descriptor's contract (module documentation).
-        unsafe { run(&**callable, call_context, args, argc, out, error) }
+        // SAFETY: the lean entry was made for this registration's closure; the descriptor's
+        // contract (module documentation) is the entry's.
+        unsafe { entered_as_call(entries.lean, symbol, call_context, args, argc, out, error) }
     })
 }
 
@@ -923,65 +924,95 @@ unsafe extern "C" fn lean_call(symbol: *const c_void) -> Option<crate::abi::Lean
     registration.callable.as_ref().map(|(_, entries)| entries.lean)
 }
 
-/// A symbol's lean entry, one per closure type `F` (ABI 1.6): [`symbol_entry`]'s work, with a
-/// scalar result returned in registers rather than through `out`, and `out` and `error`
-/// written only when they must be (the host does not initialise them).
-///
-/// # Safety
-///
-/// As [`symbol_entry`] (`symbol` is the handle of a registration made by `plugin::callable::<F>`,
-/// which has a closure: a type's registration gets no entry); `out` and `error` need only be
-/// valid for writes.
-pub(crate) unsafe extern "C" fn lean_entry<F>(
-    symbol: *const c_void,
-    call_context: *mut c_void,
-    args: *const TValue,
-    argc: usize,
-    out: *mut TValue,
-    error: *mut ErrorOut,
-) -> CallReturn
-where
-    F: Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync + 'static,
+/// The entries of a registered closure's type. A trait's, implemented for every closure type,
+/// rather than generic functions: the compiler places a method made for a type in that type's
+/// codegen unit, so a closure's entries are compiled beside the closure (a plugin's handler
+/// function and its lean entry in one unit), where its one call (see [`entered_as_call`]) can
+/// be inlined and its `Result` kept out of memory. A generic function made for the closure
+/// lands in the unit of the SDK's module instead, and the handler is then called.
+pub(crate) trait ClosureEntries:
+    Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync + Sized + 'static
 {
-    // The return is made as two words (`Returned`) and laid out as a `CallReturn` only at the
-    // end: built as the struct on both sides of the `catch_unwind`, it went through the stack.
-    let body = || {
-        // SAFETY: `symbol` is a `SymbolInfo::handle` of the loaded plugin; the host calls only
-        // between `init` and `shutdown`, while the registration is alive.
-        let registration = unsafe { &*symbol.cast::<Registration>() };
-        // Not tested, unlike the descriptor's `call` (which any symbol reaches): a closure's
-        // `F` is often zero-sized, and then the registration is not read at all.
-        // SAFETY: the registration was made by `plugin::callable::<F>` (the function's
-        // contract), which gives it its closure, never taken away while it is alive.
-        let (callable, _) = unsafe { registration.callable.as_ref().unwrap_unchecked() };
-        // SAFETY: this entry is handed out only with an `Arc<F>` made into this `Callable`
-        // (the function's contract), so the data pointer of the trait object is an `F`.
-        let function = unsafe { &*std::sync::Arc::as_ptr(callable).cast::<F>() };
-        // SAFETY: the host passes `argc` values, borrowed for the call (a null `args` only
-        // with `argc` 0, which is not read); `Value` is `repr(transparent)` over `TValue`.
-        let args: &[Value] =
-            if argc == 0 { &[] } else { unsafe { std::slice::from_raw_parts(args.cast::<Value>(), argc) } };
-        // A panic in `function` unwinds through the marker (which restores the previous call)
-        // to the `catch_unwind` below: one per call, as in `run`.
-        let _current = CurrentCall::enter(call_context);
-        match function(args) {
-            Ok(value) => {
-                let raw = value.into_raw();
-                if CallReturn::in_out(raw.tag) {
-                    // SAFETY: the host passes an out-slot valid for writes; the reference
-                    // moves to it (a scalar has none, and goes in the return alone).
-                    unsafe { out.write(raw) };
+    /// A symbol's lean entry, one per closure type (ABI 1.6): calls the closure (its only
+    /// caller: [`ClosureEntries::symbol_entry`] and the descriptor's `call` come through here) and returns a
+    /// scalar result in registers rather than through `out`, writing `out` and `error` only when
+    /// they must be (the host does not initialise them).
+    ///
+    /// # Safety
+    ///
+    /// As the descriptor's `call` (`symbol` is the handle of a registration made by `plugin::callable::<Self>`,
+    /// which has a closure: a type's registration gets no entry); `out` and `error` need only be
+    /// valid for writes.
+    unsafe extern "C" fn lean_entry(
+        symbol: *const c_void,
+        call_context: *mut c_void,
+        args: *const TValue,
+        argc: usize,
+        out: *mut TValue,
+        error: *mut ErrorOut,
+    ) -> CallReturn {
+        // The return is made as two words (`Returned`) and laid out as a `CallReturn` only at the
+        // end: built as the struct on both sides of the `catch_unwind`, it went through the stack.
+        let body = || {
+            // SAFETY: `symbol` is a `SymbolInfo::handle` of the loaded plugin; the host calls only
+            // between `init` and `shutdown`, while the registration is alive.
+            let registration = unsafe { &*symbol.cast::<Registration>() };
+            // Not tested, unlike the descriptor's `call` (which any symbol reaches): a closure's
+            // type is often zero-sized, and then the registration is not read at all.
+            // SAFETY: the registration was made by `plugin::callable::<Self>` (the function's
+            // contract), which gives it its closure, never taken away while it is alive.
+            let (callable, _) = unsafe { registration.callable.as_ref().unwrap_unchecked() };
+            // SAFETY: this entry is handed out only with an `Arc<Self>` made into this `Callable`
+            // (the function's contract), so the data pointer of the trait object is a `Self`.
+            let function = unsafe { &*std::sync::Arc::as_ptr(callable).cast::<Self>() };
+            // SAFETY: the host passes `argc` values, borrowed for the call (a null `args` only
+            // with `argc` 0, which is not read); `Value` is `repr(transparent)` over `TValue`.
+            let args: &[Value] =
+                if argc == 0 { &[] } else { unsafe { std::slice::from_raw_parts(args.cast::<Value>(), argc) } };
+            // A panic in `function` unwinds through the marker (which restores the previous call)
+            // to the `catch_unwind` below: one per call.
+            let _current = CurrentCall::enter(call_context);
+            match function(args) {
+                Ok(value) => {
+                    let raw = value.into_raw();
+                    if CallReturn::in_out(raw.tag) {
+                        // SAFETY: the host passes an out-slot valid for writes; the reference
+                        // moves to it (a scalar has none, and goes in the return alone).
+                        unsafe { out.write(raw) };
+                    }
+                    Returned::ok(&raw)
                 }
-                Returned::ok(&raw)
+                Err(plugin_error) => Returned::failed(lean_failure(error, plugin_error)),
             }
-            Err(plugin_error) => Returned::failed(lean_failure(error, plugin_error)),
+        };
+        match catch_unwind(AssertUnwindSafe(body)) {
+            Ok(returned) => returned.laid_out(),
+            Err(payload) => Returned::failed(panicked(error, &*payload)).laid_out(),
         }
-    };
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(returned) => returned.laid_out(),
-        Err(payload) => Returned::failed(panicked(error, &*payload)).laid_out(),
+    }
+
+    /// A symbol's own entry, one per closure type (ABI 1.5): called as the descriptor's `call`
+    /// but only for registrations whose closure is a `Self`, through the lean entry made for it.
+    ///
+    /// # Safety
+    ///
+    /// As the descriptor's `call`, and `symbol` must be the handle of a registration made by
+    /// `plugin::callable::<Self>` (the only place this entry is handed out, beside its own closure).
+    unsafe extern "C" fn symbol_entry(
+        symbol: *const c_void,
+        call_context: *mut c_void,
+        args: *const TValue,
+        argc: usize,
+        out: *mut TValue,
+        error: *mut ErrorOut,
+    ) -> u32 {
+        // SAFETY: the function's contract is `Self::lean_entry`'s, with `out` and `error` valid
+        // for writes.
+        unsafe { entered_as_call(Self::lean_entry, symbol, call_context, args, argc, out, error) }
     }
 }
+
+impl<F> ClosureEntries for F where F: Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync + 'static {}
 
 /// A [`CallReturn`] as two words: the status in the first's low half, the tag in its high
 /// half, and the payload word.
@@ -1013,36 +1044,36 @@ impl Returned {
     }
 }
 
-/// A symbol's own entry, one per closure type `F` (ABI 1.5): called as the descriptor's `call`
-/// but only for registrations whose closure is an `F`, which it calls directly (inlined here)
-/// instead of through the `Callable`'s dynamic call.
+/// A call through a lean entry made to keep the contract of a [`crate::abi::CallFn`]: a scalar
+/// result, which the lean entry returns alone, is written to `out` too. The closure is called
+/// only from its lean entry (every other route comes here), so that the compiler, seeing one
+/// call, can inline it there and keep its `Result` out of memory on the common call.
 ///
 /// # Safety
 ///
-/// As the descriptor's `call`, and `symbol` must be the handle of a registration made by
-/// `plugin::callable::<F>` (the only place this entry is handed out, beside its own closure).
-pub(crate) unsafe extern "C" fn symbol_entry<F>(
+/// `lean` must be the lean entry of the registration `symbol`, and the arguments what the
+/// entry's contract asks for (`out` and `error` valid for writes).
+#[inline(always)]
+unsafe fn entered_as_call(
+    lean: crate::abi::LeanCallFn,
     symbol: *const c_void,
     call_context: *mut c_void,
     args: *const TValue,
     argc: usize,
     out: *mut TValue,
     error: *mut ErrorOut,
-) -> u32
-where
-    F: Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync + 'static,
-{
-    guarded(error, || {
-        // SAFETY: `symbol` is a `SymbolInfo::handle` of the loaded plugin; the host calls only
-        // between `init` and `shutdown`, while the registration is alive.
-        let registration = unsafe { &*symbol.cast::<Registration>() };
-        let Some((callable, _)) = registration.callable.as_ref() else { return status::NOT_FOUND };
-        // SAFETY: this entry is handed out only with an `Arc<F>` made into this `Callable`
-        // (the function's contract), so the data pointer of the trait object is an `F`.
-        let function = unsafe { &*std::sync::Arc::as_ptr(callable).cast::<F>() };
-        // SAFETY: the descriptor's contract (module documentation).
-        unsafe { run(function, call_context, args, argc, out, error) }
-    })
+) -> u32 {
+    // `call` read no argument from a null `args` whatever `argc` said; a lean entry reads
+    // `argc` of them.
+    let argc = if args.is_null() { 0 } else { argc };
+    // SAFETY: the function's contract.
+    let returned = unsafe { lean(symbol, call_context, args, argc, out, error) };
+    if returned.status == status::OK && !CallReturn::in_out(returned.tag) {
+        // SAFETY: `out` is valid for writes (the function's contract); a scalar holds no
+        // reference, so the slot owns nothing the return does not.
+        unsafe { out.write(TValue::new(returned.tag, returned.a, 0)) };
+    }
+    returned.status
 }
 
 /// A lean entry's error: written in full, `ERROR`. Out of line, so that the entry's common
@@ -1052,47 +1083,6 @@ where
 fn lean_failure(error: *mut ErrorOut, plugin_error: PluginError) -> u32 {
     write_plugin_error(error, &plugin_error);
     status::ERROR
-}
-
-/// Calls `function` with the host's arguments and writes its result or error.
-///
-/// # Safety
-///
-/// `args` points at `argc` values borrowed for the call (or is null with `argc` 0); `out` and
-/// `error` are valid for writes.
-#[inline(always)]
-unsafe fn run<F>(
-    function: &F,
-    call_context: *mut c_void,
-    args: *const TValue,
-    argc: usize,
-    out: *mut TValue,
-    error: *mut ErrorOut,
-) -> u32
-where
-    F: Fn(&[Value]) -> Result<Value, PluginError> + ?Sized,
-{
-    let args: &[Value] = if argc == 0 || args.is_null() {
-        &[]
-    } else {
-        // SAFETY: the host passes `argc` values, borrowed for the call; `Value` is
-        // `repr(transparent)` over `TValue`.
-        unsafe { std::slice::from_raw_parts(args.cast::<Value>(), argc) }
-    };
-    // A panic in `function` unwinds through the marker (which restores the previous call)
-    // to `guarded`, which reports it: one `catch_unwind` per call.
-    let _current = CurrentCall::enter(call_context);
-    match function(args) {
-        Ok(value) => {
-            // SAFETY: the host passes a valid, writable out-slot; the reference moves to it.
-            unsafe { out.write(value.into_raw()) };
-            status::OK
-        }
-        Err(plugin_error) => {
-            write_plugin_error(error, &plugin_error);
-            status::ERROR
-        }
-    }
 }
 
 /// Marks the host's call context as the one in progress on this thread, and restores the
@@ -1450,6 +1440,47 @@ mod tests {
         // SAFETY: as in `call_entry`.
         let code = unsafe { call(symbol, std::ptr::null_mut(), args.as_ptr(), 2, &mut out, &mut error) };
         assert_eq!((code, out), (status::OK, int(3)));
+    }
+
+    #[test]
+    fn the_older_entries_call_through_the_lean_one_and_still_write_every_result_to_out() {
+        let context = PluginContext::new(String::new(), "older");
+        context.register_function("count", |args: &[Value]| Ok(Value::from(args.len() as i64))).unwrap();
+        context.register_function("span", |_: &[Value]| Ok(Value::range(2, 7))).unwrap();
+        context.register_function("yes", |_: &[Value]| Ok(Value::from(true))).unwrap();
+        context.register_type("handle").unwrap();
+        let registrations = context.registrations.borrow();
+        let symbol = |index: usize| (&registrations[index] as *const Registration).cast::<c_void>();
+        let args = [TValue::new(tag::INT, 1, 0), TValue::new(tag::INT, 2, 0)];
+        // Through the symbol's own entry (ABI 1.5) and the descriptor's `call` (ABI 1.0), with
+        // `out` set beforehand to something else, so that a slot left alone would show.
+        for through_call in [false, true] {
+            let answer = |index: usize, args: *const TValue, argc: usize| {
+                let (mut out, mut error) = (TValue::new(tag::STR, 9, 9), ErrorOut::EMPTY);
+                // SAFETY: `symbol(index)` is a live registration; `args` is null or points at
+                // `argc` scalars; both out-pointers are valid.
+                let code = unsafe {
+                    if through_call {
+                        call(symbol(index), std::ptr::null_mut(), args, argc, &mut out, &mut error)
+                    } else {
+                        let entry = symbol_call(symbol(index)).expect("a function has its own entry");
+                        entry(symbol(index), std::ptr::null_mut(), args, argc, &mut out, &mut error)
+                    }
+                };
+                (code, out, error)
+            };
+            assert_eq!(answer(0, args.as_ptr(), 2).1, TValue::new(tag::INT, 2, 0));
+            assert_eq!(answer(0, std::ptr::null(), 3).1, TValue::new(tag::INT, 0, 0), "a null `args` is no argument");
+            assert_eq!(answer(1, std::ptr::null(), 0).1, TValue::new(tag::RANGE, 2, 7));
+            let (code, out, _) = answer(2, std::ptr::null(), 0);
+            assert_eq!((code, out), (status::OK, TValue::new(tag::BOOL, 1, 0)));
+        }
+        let (mut out, mut error) = (TValue::NULL, ErrorOut::EMPTY);
+        // SAFETY: as above.
+        let code = unsafe { call(symbol(3), std::ptr::null_mut(), std::ptr::null(), 0, &mut out, &mut error) };
+        assert_eq!((code, error.kind), (status::ERROR, error_kind::INVALID_OPERATION));
+        // SAFETY: the error text lives until this thread's next error.
+        assert_eq!(unsafe { view(error.message) }, "`handle` is a type");
     }
 
     /// Calls a registration through its lean entry (ABI 1.6), with `out` and `error` left

@@ -88,8 +88,11 @@ pub struct SymbolDoc {
     pub side_effects: bool,
 }
 
-/// The implementation of a registered operator or function.
-pub(crate) type Callable = Arc<dyn Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync>;
+/// The implementation of a registered operator or function: its closure, kept for its entries
+/// (which know its type) and dropped with the registration. Not a `dyn Fn`: its vtable's call
+/// methods would be calls of the closure besides the lean entry's, which the compiler would
+/// then not inline there.
+pub(crate) type Callable = Arc<dyn std::any::Any + Send + Sync>;
 
 /// What kind of symbol a registration made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,7 +126,8 @@ fn callable<F>(function: F) -> Option<(Callable, Entries)>
 where
     F: Fn(&[Value]) -> Result<Value, PluginError> + Send + Sync + 'static,
 {
-    let entries = Entries { symbol: crate::ffi::symbol_entry::<F>, lean: crate::ffi::lean_entry::<F> };
+    use crate::ffi::ClosureEntries;
+    let entries = Entries { symbol: F::symbol_entry, lean: F::lean_entry };
     Some((Arc::new(function), entries))
 }
 
