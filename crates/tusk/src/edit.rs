@@ -493,13 +493,18 @@ pub fn format(source: &str, source_id: SourceId) -> Result<String, EditError> {
     if let Some(error) = syntax_errors(source, source_id) {
         return Err(error);
     }
-    let parsed = parse(source, ParseOptions::default());
-    let document = parsed.ast.expect("a document without errors has a tree");
-    let mut roles = Roles::default();
-    for item in &document.items {
-        roles.item(source, item);
-    }
-    roles.sort();
+    // The tree is needed only for the roles: it is dropped before the output is built, which
+    // with the trees made below for the checks would otherwise hold several at once.
+    let roles = {
+        let parsed = parse(source, ParseOptions::default());
+        let document = parsed.ast.expect("a document without errors has a tree");
+        let mut roles = Roles::default();
+        for item in &document.items {
+            roles.item(source, item);
+        }
+        roles.sort();
+        roles
+    };
     let lexed = tusk_lexer::lex(source);
     let tokens: Vec<_> = lexed.tokens.iter().filter(|token| token.kind != TokenKind::Newline).collect();
     let mut out = String::with_capacity(source.len());
@@ -543,7 +548,13 @@ pub fn format(source: &str, source_id: SourceId) -> Result<String, EditError> {
     // Indentation is structure in the indented form, so the re-indented text must give the same
     // tree (spans aside); if it does not, the file keeps its indentation.
     let reindented = reindent(&out);
-    if same_tokens(&out, &reindented) && same_tree(&out, &reindented) { Ok(reindented) } else { Ok(out) }
+    // An unchanged text needs no check (the trees' comparison is the costliest step, in time
+    // and in memory, and a file already formatted always comes here).
+    if reindented == out || !(same_tokens(&out, &reindented) && same_tree(&out, &reindented)) {
+        Ok(out)
+    } else {
+        Ok(reindented)
+    }
 }
 
 /// Lines inside multi-line `{ }`, `[ ]` and `name > <` bodies indented one step (the file's
