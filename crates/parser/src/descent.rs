@@ -25,7 +25,7 @@ use tusk_lexer::TokenKind;
 use crate::ValueBuilder;
 use crate::ast::*;
 use crate::layout::{SpannedToken, is_i64_min_magnitude, parse_float, parse_int};
-use crate::strings::{heredoc_body, raw_string_body, unescape};
+use crate::strings::{heredoc_body, quoted_body, raw_string_body, unescape};
 
 /// Parses a document from one buffer of tokens; `None` when the input is not one this pass
 /// handles. (`parse` reads the tokens a part at a time, [`TopLevel`]; this is what the tests
@@ -516,10 +516,7 @@ impl<'s, 't, V> Descent<'s, 't, V> {
             TokenKind::Name | TokenKind::Int | TokenKind::True | TokenKind::False | TokenKind::Null => {
                 Cow::Borrowed(self.text(index))
             }
-            TokenKind::Str => {
-                let raw = self.text(index);
-                unescape(&raw[1..raw.len().saturating_sub(1).max(1)])
-            }
+            TokenKind::Str => unescape(quoted_body(self.text(index))),
             _ => return None,
         };
         self.bump();
@@ -805,13 +802,7 @@ impl<'s, 't, V> Descent<'s, 't, V> {
     fn literal_at(&self, index: usize, kind: TokenKind) -> Option<ExprKind<'s>> {
         let raw = self.text(index);
         Some(match kind {
-            TokenKind::Str => {
-                // The quotes are single bytes: compared as bytes, without `ends_with`'s slice
-                // compare; an unterminated string has no closing quote to drop.
-                let bytes = raw.as_bytes();
-                let closed = bytes.len() >= 2 && bytes[bytes.len() - 1] == bytes[0];
-                ExprKind::Str(unescape(&raw[1..raw.len() - usize::from(closed)]))
-            }
+            TokenKind::Str => ExprKind::Str(unescape(quoted_body(raw))),
             TokenKind::Int => parse_int(raw).map_or(ExprKind::Invalid, ExprKind::Int),
             TokenKind::Float => parse_float(raw).map_or(ExprKind::Invalid, ExprKind::Float),
             TokenKind::True => ExprKind::Bool(true),

@@ -15,7 +15,7 @@ use tusk_lexer::TokenKind;
 
 use crate::ast::*;
 use crate::layout::{SpannedToken, is_i64_min_magnitude, parse_int};
-use crate::strings::{heredoc_body, raw_string_body, unescape};
+use crate::strings::{heredoc_body, quoted_body, raw_string_body, unescape};
 
 /// The grammar's input: layout tokens with `u32` spans.
 pub(crate) type TokenInput<'a> = MappedInput<'a, TokenKind, SimpleSpan<u32>, &'a [SpannedToken]>;
@@ -193,10 +193,7 @@ fn rules<'a, 's: 'a, Err: GrammarError<'a>>(
     let literal = select! {
         TokenKind::Str = e => {
             let span = e.span();
-            let raw = text(span);
-            let closed = raw.len() >= 2 && raw.ends_with(&raw[..1]);
-            let inner = if closed { &raw[1..raw.len() - 1] } else { &raw[1..] };
-            expr(ExprKind::Str(unescape(inner)), span)
+            expr(ExprKind::Str(unescape(quoted_body(text(span)))), span)
         },
         TokenKind::Int = e => {
             let span = e.span();
@@ -415,10 +412,8 @@ fn rules<'a, 's: 'a, Err: GrammarError<'a>>(
     // ---- statements
     let key_part = choice((
         tok(TokenKind::Name).map_with(move |_, e| Key { name: Cow::Borrowed(text(e.span())), span: span_of(e.span()) }),
-        tok(TokenKind::Str).map_with(move |_, e| {
-            let raw = text(e.span());
-            Key { name: unescape(&raw[1..raw.len().saturating_sub(1).max(1)]), span: span_of(e.span()) }
-        }),
+        tok(TokenKind::Str)
+            .map_with(move |_, e| Key { name: unescape(quoted_body(text(e.span()))), span: span_of(e.span()) }),
         select! { TokenKind::Int => (), TokenKind::True => (), TokenKind::False => (), TokenKind::Null => () }
             .map_with(move |_, e| Key { name: Cow::Borrowed(text(e.span())), span: span_of(e.span()) }),
     ))

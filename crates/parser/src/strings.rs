@@ -2,6 +2,17 @@
 
 use std::borrow::Cow;
 
+/// The body of a quoted string token: its text without the opening quote and, when the token
+/// has one, the closing quote. An unterminated string (which the lexer reported) has none: its
+/// last character is text, and may be any character, so the body is never cut inside one.
+#[inline]
+pub(crate) fn quoted_body(raw: &str) -> &str {
+    // The quotes are single bytes: compared as bytes, without `ends_with`'s slice compare.
+    let bytes = raw.as_bytes();
+    let closed = bytes.len() >= 2 && bytes[bytes.len() - 1] == bytes[0];
+    raw.get(1..raw.len() - usize::from(closed)).unwrap_or_default()
+}
+
 /// Processes the escapes of a quoted string body (without the quotes). Borrows when there
 /// are none. Invalid escapes were reported by the lexer and are kept as written.
 #[inline]

@@ -1027,3 +1027,21 @@ fn plain_reader_agrees_with_the_descent_pass() {
     assert!(!check_plain_reader("depth", "[a.b.c]\nd: 1", 3));
     assert!(!check_plain_reader("depth", "a {}", 0));
 }
+
+#[test]
+fn an_unterminated_quoted_key_or_value_ending_in_a_wide_character_is_an_error_not_a_panic() {
+    // Found by fuzzing the evaluator (input `'é`): a quoted key's closing quote was dropped by
+    // position, and an unterminated string has none, so the cut fell inside the `é`.
+    let sources = ["'é", "\"é", "'é: 1", "a.'日本", "a: 'é", "a: \"x\" + 'é", "[s]\n'🐘", "a { 'é }"];
+    for source in sources {
+        let out = check_errors(source);
+        assert!(out.contains("unterminated string"), "{source:?}: {out}");
+        let built = parse_building(source, ParseOptions::default(), &mut TreeBuilder);
+        assert!(!built.errors.is_empty(), "{source:?}: the builder's route found no error");
+    }
+    // A closed string's body keeps its last character, wide or not.
+    let items = items("'é': 'ü'");
+    let ItemKind::Entry { key, value, .. } = &items[0].kind else { panic!("not an entry: {:?}", items[0]) };
+    assert_eq!(key[0].name, "é");
+    assert_eq!(value.kind, ExprKind::Str("ü".into()));
+}
