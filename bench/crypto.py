@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""AES-256-GCM encryption and SHA-256 through the encryption plugin, side by side in one run
+"""AES-256-GCM (or ChaCha20-Poly1305, `--aead chacha20_poly1305`) encryption and SHA-256 through the encryption plugin, side by side in one run
 with Python's `cryptography` package (OpenSSL underneath) and hashlib:
 
 - tusk: `@encrypt("aes_256_gcm", data, key)` (a random nonce per call, the `tsk1:` envelope in
@@ -20,6 +20,12 @@ and trusted (in-process, as first-party plugins run).
 
     python3 bench/crypto.py [--sizes 64,1024,65536,1048576] [--rounds 3] [--no-build]
                             [--python /tmp/tusk-crypto-bench-venv/bin/python] [--raw-only]
+                            [--aead aes_256_gcm|chacha20_poly1305] [--baseline TARGET_DIR]
+
+`--aead chacha20_poly1305` runs the same contenders with ChaCha20-Poly1305 (Python's
+`ChaCha20Poly1305` as the peer; the kinds keep their `aes` names). `--baseline` adds the
+plugin's contenders once more with the `tusk` and plugin of another release target directory
+(say a build of main), interleaved with the others in every round, labelled `base`.
 
 The Python side needs `cryptography` (`python3 -m venv /tmp/tusk-crypto-bench-venv &&
 /tmp/tusk-crypto-bench-venv/bin/pip install cryptography`).
@@ -40,15 +46,20 @@ KEY_HEX = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
 
 # The data is a literal of the document (ASCII, so text and bytes have the same length).
 TUSK_AES = """data: "{data}"
-total: reduce(range(0, {n}), 0, (acc, i) => acc + len(@encrypt("aes_256_gcm", data, "{key}")))
+total: reduce(range(0, {n}), 0, (acc, i) => acc + len(@encrypt("{alg}", data, "{key}")))
 """
 TUSK_SEAL = """data: "{data}"
-total: reduce(range(0, {n}), 0, (acc, i) => acc + len(@encryption.seal("aes_256_gcm", data, "{key}")))
+total: reduce(range(0, {n}), 0, (acc, i) => acc + len(@encryption.seal("{alg}", data, "{key}")))
 """
 TUSK_OPEN = """data: "{data}"
-sealed: @encryption.seal("aes_256_gcm", data, "{key}")
-total: reduce(range(0, {n}), 0, (acc, i) => acc + len(@encryption.open("aes_256_gcm", sealed, "{key}")))
+sealed: @encryption.seal("{alg}", data, "{key}")
+total: reduce(range(0, {n}), 0, (acc, i) => acc + len(@encryption.open("{alg}", sealed, "{key}")))
 """
+# Script name, envelope id, Python class, label.
+AEADS = {
+    "aes_256_gcm": ("aes256gcm", "AESGCM", "AES-256-GCM"),
+    "chacha20_poly1305": ("chacha20poly1305", "ChaCha20Poly1305", "ChaCha20-Poly1305"),
+}
 TUSK_SHA = """data: "{data}"
 total: reduce(range(0, {n}), 0, (acc, i) => acc + len(hash(data)))
 """
@@ -56,10 +67,11 @@ total: reduce(range(0, {n}), 0, (acc, i) => acc + len(hash(data)))
 PYTHON = """
 import base64, hashlib, os, sys, time
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 kind, size, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 data = (b"abcdefghijklmnopqrstuvwxyz0123456789" * (size // 36 + 1))[:size]
-aead = AESGCM(bytes.fromhex("{key}"))
+aead = {"AESGCM": AESGCM, "ChaCha20Poly1305": ChaCha20Poly1305}[sys.argv[4]](bytes.fromhex("{key}"))
+prefix = "tsk1:" + sys.argv[5] + ":"
 total = 0
 start = time.perf_counter()
 if kind == "aes":
@@ -77,7 +89,7 @@ elif kind == "aes-open":
 elif kind == "aes-envelope":
     for _ in range(n):
         nonce = os.urandom(12)
-        total += len("tsk1:aes256gcm:" + base64.urlsafe_b64encode(nonce + aead.encrypt(nonce, data, None)).rstrip(b"=").decode())
+        total += len(prefix + base64.urlsafe_b64encode(nonce + aead.encrypt(nonce, data, None)).rstrip(b"=").decode())
 elif kind == "sha-cryptography":
     for _ in range(n):
         digest = hashes.Hash(hashes.SHA256())
@@ -94,57 +106,60 @@ def data_of(size: int) -> str:
     return ("abcdefghijklmnopqrstuvwxyz0123456789" * (size // 36 + 1))[:size]
 
 
-def envelope_len(size: int) -> int:
+def envelope_len(size: int, envelope_id: str) -> int:
     payload = 12 + size + 16
-    return len("tsk1:aes256gcm:") + (payload * 4 + 2) // 3
+    return len(f"tsk1:{envelope_id}:") + (payload * 4 + 2) // 3
 
 
-def expected(kind: str, size: int, n: int) -> int:
+def expected(kind: str, size: int, n: int, envelope_id: str = "aes256gcm") -> int:
     if kind == "aes":
         return n * (size + 16)
-    if kind in ("aes-sealed", "tusk-seal"):
+    if kind in ("aes-sealed", "tusk-seal", "base-seal"):
         return n * (12 + size + 16)
-    if kind in ("aes-open", "tusk-open"):
+    if kind in ("aes-open", "tusk-open", "base-open"):
         return n * size
-    if kind in ("aes-envelope", "tusk-aes"):
-        return n * envelope_len(size)
+    if kind in ("aes-envelope", "tusk-aes", "base-aes"):
+        return n * envelope_len(size, envelope_id)
     return n * 64
 
 
-def install(folder: Path) -> None:
+def install(folder: Path, target: Path = TARGET) -> None:
     plugin = folder / "encryption"
     plugin.mkdir(parents=True)
     source = ROOT / "stdlib-plugins" / "encryption"
     shutil.copy(source / "plugin.toml", plugin / "plugin.toml")
     shutil.copy(source / "config.schema.json", plugin / "config.schema.json")
-    shutil.copy(TARGET / "libtusk_plugin_encryption.so", plugin / "libtusk_plugin_encryption.so")
+    shutil.copy(target / "libtusk_plugin_encryption.so", plugin / "libtusk_plugin_encryption.so")
 
 
-def run_tusk(env: dict, script: Path, want: int) -> float:
+def run_tusk(env: dict, script: Path, want: int, tusk: Path) -> float:
     started = time.perf_counter()
-    result = subprocess.run([str(TARGET / "tusk"), "get", str(script), "total"], env=env, capture_output=True, text=True)
+    result = subprocess.run([str(tusk), "get", str(script), "total"], env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if result.returncode != 0 or result.stdout.strip() != str(want):
         raise SystemExit(f"tusk {script.name} failed (wanted {want}): {result.stdout}{result.stderr}")
     return elapsed
 
 
-def tusk_rate(env: dict, folder: Path, template: str, kind: str, size: int, n: int) -> float:
+def tusk_rate(env: dict, folder: Path, template: str, kind: str, size: int, n: int, aead: str, tusk: Path = TARGET / "tusk") -> float:
+    envelope_id = AEADS[aead][0]
     times = {}
     for count in (0, n):
         script = folder / f"bench_{kind}_{size}_{count}.tsk"
-        script.write_text(template.format(n=count, data=data_of(size), key=KEY_HEX))
-        times[count] = run_tusk(env, script, expected(kind, size, count))
+        script.write_text(template.format(n=count, data=data_of(size), key=KEY_HEX, alg=aead))
+        times[count] = run_tusk(env, script, expected(kind, size, count, envelope_id), tusk)
     return n / (times[n] - times[0])
 
 
-def python_rate(python: str, kind: str, size: int, n: int) -> float:
-    result = subprocess.run([python, "-c", PYTHON.replace("{key}", KEY_HEX), kind, str(size), str(n)], capture_output=True, text=True)
+def python_rate(python: str, kind: str, size: int, n: int, aead: str) -> float:
+    envelope_id, python_class, _ = AEADS[aead]
+    command = [python, "-c", PYTHON.replace("{key}", KEY_HEX), kind, str(size), str(n), python_class, envelope_id]
+    result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"python failed: {result.stderr}")
     elapsed, total = result.stdout.split()
-    if int(total) != expected(kind, size, n):
-        raise SystemExit(f"python {kind} gave {total}, expected {expected(kind, size, n)}")
+    if int(total) != expected(kind, size, n, envelope_id):
+        raise SystemExit(f"python {kind} gave {total}, expected {expected(kind, size, n, envelope_id)}")
     return n / float(elapsed)
 
 
@@ -160,7 +175,11 @@ def main() -> None:
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--python", default="/tmp/tusk-crypto-bench-venv/bin/python")
     parser.add_argument("--raw-only", action="store_true", help="only seal/open and their Python peers")
+    parser.add_argument("--aead", choices=sorted(AEADS), default="aes_256_gcm", help="the AEAD measured")
+    parser.add_argument("--baseline", type=Path, help="another release target dir (tusk and the plugin), run as `base` contenders")
     args = parser.parse_args()
+    aead = args.aead
+    operation = AEADS[aead][2]
     if not args.no_build:
         subprocess.run(["cargo", "build", "--release", "-p", "tusk-cli", "-p", "tusk-plugin-encryption"], cwd=ROOT, check=True)
     version = subprocess.run([args.python, "-c", "import cryptography, ssl; print(cryptography.__version__, ssl.OPENSSL_VERSION)"], capture_output=True, text=True)
@@ -172,21 +191,32 @@ def main() -> None:
         grants.parent.mkdir(parents=True)
         grants.write_text("[encryption]\ntrusted = true\n")
         env = dict(os.environ, TUSK_PLUGIN_PATH=str(scratch / "plugins"), XDG_CONFIG_HOME=str(scratch / "config"), XDG_CACHE_HOME=str(scratch / "cache"), XDG_DATA_HOME=str(scratch / "data"))
+        base_env = base_tusk = None
+        if args.baseline:
+            install(scratch / "base-plugins", args.baseline)
+            base_env = dict(env, TUSK_PLUGIN_PATH=str(scratch / "base-plugins"), XDG_CACHE_HOME=str(scratch / "base-cache"))
+            base_tusk = args.baseline / "tusk"
         rows = []
         for size in sizes:
             n = calls_for(size)
             contenders = [
-                ("AES-256-GCM", "tusk @encrypt (envelope)", lambda: tusk_rate(env, scratch, TUSK_AES, "tusk-aes", size, n)),
-                ("AES-256-GCM", "tusk @encryption.seal (bytes)", lambda: tusk_rate(env, scratch, TUSK_SEAL, "tusk-seal", size, n)),
-                ("AES-256-GCM", "Python cryptography (raw bytes)", lambda: python_rate(args.python, "aes", size, n)),
-                ("AES-256-GCM", "Python cryptography nonce + ct", lambda: python_rate(args.python, "aes-sealed", size, n)),
-                ("AES-256-GCM", "Python cryptography + envelope", lambda: python_rate(args.python, "aes-envelope", size, n)),
-                ("AES-256-GCM", "tusk @encryption.open (bytes)", lambda: tusk_rate(env, scratch, TUSK_OPEN, "tusk-open", size, n)),
-                ("AES-256-GCM", "Python cryptography decrypt", lambda: python_rate(args.python, "aes-open", size, n)),
-                ("SHA-256", "tusk hash()", lambda: tusk_rate(env, scratch, TUSK_SHA, "tusk-sha", size, n)),
-                ("SHA-256", "Python cryptography", lambda: python_rate(args.python, "sha-cryptography", size, n)),
-                ("SHA-256", "Python hashlib", lambda: python_rate(args.python, "sha-hashlib", size, n)),
+                (operation, "tusk @encrypt (envelope)", lambda: tusk_rate(env, scratch, TUSK_AES, "tusk-aes", size, n, aead)),
+                (operation, "tusk @encryption.seal (bytes)", lambda: tusk_rate(env, scratch, TUSK_SEAL, "tusk-seal", size, n, aead)),
+                (operation, "Python cryptography (raw bytes)", lambda: python_rate(args.python, "aes", size, n, aead)),
+                (operation, "Python cryptography nonce + ct", lambda: python_rate(args.python, "aes-sealed", size, n, aead)),
+                (operation, "Python cryptography + envelope", lambda: python_rate(args.python, "aes-envelope", size, n, aead)),
+                (operation, "tusk @encryption.open (bytes)", lambda: tusk_rate(env, scratch, TUSK_OPEN, "tusk-open", size, n, aead)),
+                (operation, "Python cryptography decrypt", lambda: python_rate(args.python, "aes-open", size, n, aead)),
+                ("SHA-256", "tusk hash()", lambda: tusk_rate(env, scratch, TUSK_SHA, "tusk-sha", size, n, aead)),
+                ("SHA-256", "Python cryptography", lambda: python_rate(args.python, "sha-cryptography", size, n, aead)),
+                ("SHA-256", "Python hashlib", lambda: python_rate(args.python, "sha-hashlib", size, n, aead)),
             ]
+            if args.baseline:
+                contenders[2:2] = [
+                    (operation, "base @encrypt (envelope)", lambda: tusk_rate(base_env, scratch, TUSK_AES, "base-aes", size, n, aead, base_tusk)),
+                    (operation, "base @encryption.seal (bytes)", lambda: tusk_rate(base_env, scratch, TUSK_SEAL, "base-seal", size, n, aead, base_tusk)),
+                ]
+                contenders.insert(-3, (operation, "base @encryption.open (bytes)", lambda: tusk_rate(base_env, scratch, TUSK_OPEN, "base-open", size, n, aead, base_tusk)))
             if args.raw_only:
                 contenders = [entry for entry in contenders if "envelope" not in entry[1] and entry[0] != "SHA-256"]
             samples = {label: [] for _, label, _ in contenders}
@@ -210,6 +240,9 @@ def main() -> None:
             ("tusk @encrypt (envelope)", "Python cryptography + envelope"),
             ("tusk @encryption.seal (bytes)", "Python cryptography (raw bytes)"),
             ("tusk @encryption.seal (bytes)", "Python cryptography nonce + ct"),
+            ("tusk @encryption.seal (bytes)", "base @encryption.seal (bytes)"),
+            ("tusk @encryption.open (bytes)", "base @encryption.open (bytes)"),
+            ("tusk @encrypt (envelope)", "base @encrypt (envelope)"),
             ("tusk hash()", "Python cryptography"),
             ("tusk hash()", "Python hashlib"),
         ):

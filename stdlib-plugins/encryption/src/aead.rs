@@ -14,31 +14,31 @@
 //! same 2^-32 collision bound after 2^32 messages as draws from the kernel, at a fraction of a
 //! system call's cost.
 //!
-//! AES-256-GCM is aws-lc's (through its C interface, [`crate::aes_gcm`], which seals and opens out
-//! of place), ChaCha20-Poly1305 ring's; both pick their
-//! assembly at run time by CPU detection. For AES-256-GCM aws-lc has a VAES/VPCLMULQDQ path on
-//! 512-bit registers (AVX-512), the one OpenSSL uses, where ring 0.17 stops at 256-bit registers
-//! (AVX2): about 1.5 times ring's rate at 64 KiB and 1 MiB on a CPU with AVX-512; without
-//! AVX-512 aws-lc falls back to AES-NI with CLMUL.
+//! Both are aws-lc's, through its C interface ([`crate::evp_aead`]), which seals and opens out of
+//! place (the input read where it lies, the output written once); aws-lc picks its assembly at
+//! run time by CPU detection. For AES-256-GCM aws-lc has a VAES/VPCLMULQDQ path on 512-bit
+//! registers (AVX-512), the one OpenSSL uses, where ring 0.17 stops at 256-bit registers (AVX2):
+//! about 1.5 times ring's rate at 64 KiB and 1 MiB on a CPU with AVX-512; without AVX-512 aws-lc
+//! falls back to AES-NI with CLMUL. ChaCha20-Poly1305 was ring's until ring's in-place-only
+//! interface (a copy of every payload before sealing or opening) was the one cost left.
 //!
 //! Each thread keeps the cipher's key for the last key it used (the AES key schedule and GHASH
 //! powers, or the ChaCha20 key), so that a script encrypting many messages under one key pays
 //! the key set-up once, as a Python `AESGCM(key)` object does. The cached key is compared in
 //! constant time and wiped when another key replaces it, and when the thread's locals are
-//! destroyed: aws-lc wipes its key's memory as it frees it, and ring's key, which ring does not
-//! wipe, is overwritten in place with ring's key of 32 zero bytes (see [`CachedKey`]).
+//! destroyed: the copy kept for the comparison is zeroized, and aws-lc wipes its context's
+//! memory (the key and what it derived from it) as it frees it (see [`CachedKey`]).
 
 use std::cell::RefCell;
 
 use base64::Engine as _;
 use chacha20::ChaCha20Rng;
 use chacha20::rand_core::{Rng as _, SeedableRng as _};
-use ring::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, Tag, UnboundKey};
 use zeroize::Zeroize as _;
 
-use crate::aes_gcm::{AesGcmKey, Output};
 use crate::bytes::BASE64_URL;
 use crate::error::{CryptoError, Result};
+use crate::evp_aead::{AeadKey, Output};
 
 /// The envelope's version prefix.
 pub(crate) const VERSION: &str = "tsk1";
@@ -73,10 +73,9 @@ impl Aead {
         }
     }
 
-    /// Decrypts `nonce || ciphertext || tag` and returns the plaintext (AES-256-GCM: written
-    /// once into a new buffer; ChaCha20-Poly1305: in place, the payload's own buffer cut to the
-    /// plaintext).
-    pub(crate) fn open(self, key: &[u8], aad: &[u8], mut payload: Vec<u8>) -> Result<Vec<u8>> {
+    /// Decrypts `nonce || ciphertext || tag` and returns the plaintext, written once into a new
+    /// buffer.
+    pub(crate) fn open(self, key: &[u8], aad: &[u8], payload: Vec<u8>) -> Result<Vec<u8>> {
         if payload.len() < NONCE_LEN + TAG_LEN {
             return Err(CryptoError::MalformedCiphertext(format!(
                 "the ciphertext is cut short: a {} payload has at least {} bytes (nonce and tag), this one {}",
@@ -85,19 +84,9 @@ impl Aead {
                 payload.len()
             )));
         }
-        if self == Aead::Aes256Gcm {
-            let mut plaintext = Vec::with_capacity(payload.len() - NONCE_LEN - TAG_LEN);
-            self.open_into(key, aad, &payload, &mut plaintext)?;
-            return Ok(plaintext);
-        }
-        let mut nonce = [0u8; NONCE_LEN];
-        nonce.copy_from_slice(&payload[..NONCE_LEN]);
-        // The plaintext is written to the front of the buffer (over the nonce) as it is
-        // decrypted, and zeroed when the tag does not match.
-        let opened = with_key(self, key, |key| key.open_within(nonce, aad, &mut payload))?;
-        let plaintext_len = opened.ok_or(CryptoError::DecryptionFailed)?;
-        payload.truncate(plaintext_len);
-        Ok(payload)
+        let mut plaintext = Vec::with_capacity(payload.len() - NONCE_LEN - TAG_LEN);
+        self.open_into(key, aad, &payload, &mut plaintext)?;
+        Ok(plaintext)
     }
 
     /// `nonce || ciphertext || tag` of `plaintext` under `nonce` (for known-answer tests and
@@ -115,9 +104,8 @@ impl Aead {
     }
 
     /// Appends `nonce || ciphertext || tag` of `plaintext` to `out`, which has room for
-    /// [`sealed_len`] bytes: AES-256-GCM reads the plaintext where it lies and writes the
-    /// ciphertext once (no copy, nothing zeroed first); ChaCha20-Poly1305 (ring seals only in
-    /// place) copies the plaintext in and seals it there.
+    /// [`sealed_len`] bytes: the cipher reads the plaintext where it lies and writes the
+    /// ciphertext once (no copy, nothing zeroed first).
     pub(crate) fn seal_into(
         self,
         key: &[u8],
@@ -130,16 +118,7 @@ impl Aead {
         // ChaCha20-Poly1305) fails here; the room is what `sealed_len` says.
         let too_long = || CryptoError::OutOfRange("the data is too long for one message".into(), 1);
         out.push(nonce);
-        with_key(self, key, |cipher| match cipher {
-            CipherKey::Aes(key) => key.seal(nonce, aad, plaintext, out).then_some(()).ok_or_else(too_long),
-            CipherKey::ChaCha(_) => {
-                let start = out.written().len();
-                out.push(plaintext);
-                let tag = cipher.seal(*nonce, aad, &mut out.written()[start..]).ok_or_else(too_long)?;
-                out.push(&tag);
-                Ok(())
-            }
-        })?
+        with_key(self, key, |cipher| cipher.seal(nonce, aad, plaintext, out).then_some(()).ok_or_else(too_long))?
     }
 
     /// [`Aead::seal_into`] under a fresh random nonce.
@@ -161,24 +140,14 @@ impl Aead {
     }
 
     /// Appends the plaintext of `sealed` (`nonce || ciphertext || tag`, borrowed) to `out`, which
-    /// has room for [`Aead::opened_len`] bytes: AES-256-GCM writes it once from the ciphertext
-    /// where it lies; ChaCha20-Poly1305 copies the ciphertext in and decrypts it there. On a tag
-    /// mismatch the result is [`CryptoError::DecryptionFailed`], and what `out` gained (the
-    /// ciphertext, or nothing) is no plaintext: the ciphers zero what they decrypted.
+    /// has room for [`Aead::opened_len`] bytes, written once from the ciphertext where it lies.
+    /// On a tag mismatch the result is [`CryptoError::DecryptionFailed`] and `out` gains
+    /// nothing (aws-lc zeroes what it decrypted into the room).
     pub(crate) fn open_into(self, key: &[u8], aad: &[u8], sealed: &[u8], out: &mut impl Output) -> Result<()> {
         self.opened_len(sealed)?;
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&sealed[..NONCE_LEN]);
-        let opened = with_key(self, key, |cipher| match cipher {
-            CipherKey::Aes(key) => key.open(&nonce, aad, &sealed[NONCE_LEN..], out),
-            CipherKey::ChaCha(_) => {
-                let mut tag = [0u8; TAG_LEN];
-                tag.copy_from_slice(&sealed[sealed.len() - TAG_LEN..]);
-                let start = out.written().len();
-                out.push(ciphertext_of(sealed));
-                cipher.open_in_place(nonce, aad, tag, &mut out.written()[start..])
-            }
-        })?;
+        let opened = with_key(self, key, |cipher| cipher.open(&nonce, aad, &sealed[NONCE_LEN..], out))?;
         if opened { Ok(()) } else { Err(CryptoError::DecryptionFailed) }
     }
 
@@ -197,12 +166,6 @@ pub(crate) fn sealed_len(plaintext_len: usize) -> Result<usize> {
         .ok_or_else(|| CryptoError::OutOfRange("the data is too long for one message".into(), 1))
 }
 
-/// The ciphertext in `sealed` (`nonce || ciphertext || tag`); empty when `sealed` is too short
-/// to hold a nonce and a tag (which [`Aead::opened_len`] refuses).
-pub(crate) fn ciphertext_of(sealed: &[u8]) -> &[u8] {
-    sealed.get(NONCE_LEN..sealed.len().saturating_sub(TAG_LEN)).unwrap_or_default()
-}
-
 /// Nonces drawn from one seed before the generator is seeded again from the OS.
 pub(crate) const RESEED_AFTER: u32 = 1 << 20;
 
@@ -213,79 +176,18 @@ struct NonceSource {
     left: u32,
 }
 
-/// A cipher set up under one key.
-enum CipherKey {
-    /// aws-lc's AES-256-GCM key; aws-lc wipes its memory when it is freed.
-    Aes(AesGcmKey),
-    /// ring's ChaCha20-Poly1305 key, boxed so that it stays in one place, where `drop`
-    /// overwrites it.
-    ChaCha(Box<LessSafeKey>),
-}
-
-impl CipherKey {
-    /// The cipher of `aead` under `key`; `None` only when the library's CPU check fails (both
-    /// algorithms take any 32-byte key).
-    fn new(aead: Aead, key: &[u8; KEY_LEN]) -> Option<CipherKey> {
-        Some(match aead {
-            Aead::Aes256Gcm => CipherKey::Aes(AesGcmKey::new(key)?),
-            Aead::ChaCha20Poly1305 => {
-                CipherKey::ChaCha(Box::new(LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, key).ok()?)))
-            }
-        })
-    }
-
-    /// Encrypts `body` in place under `nonce` and returns the tag (ChaCha20-Poly1305, which ring
-    /// seals only in place; AES-256-GCM seals out of place, [`AesGcmKey::seal`]); `None` for a
-    /// message beyond the algorithm's limit, or an AES key.
-    fn seal(&self, nonce: [u8; NONCE_LEN], aad: &[u8], body: &mut [u8]) -> Option<[u8; TAG_LEN]> {
-        let CipherKey::ChaCha(key) = self else { return None };
-        let sealed = key.seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), body).ok()?;
-        let mut tag = [0u8; TAG_LEN];
-        tag.copy_from_slice(sealed.as_ref());
-        Some(tag)
-    }
-
-    /// Decrypts `body` in place if `tag` is its tag under `nonce` and `aad` (true), else zeroes
-    /// it (false); ChaCha20-Poly1305 only, as [`CipherKey::seal`] (false for an AES key).
-    fn open_in_place(&self, nonce: [u8; NONCE_LEN], aad: &[u8], tag: [u8; TAG_LEN], body: &mut [u8]) -> bool {
-        let CipherKey::ChaCha(key) = self else { return false };
-        key.open_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), Tag::from(tag), body, 0..)
-            .is_ok()
-    }
-
-    /// Decrypts `payload` (`nonce || ciphertext || tag`) in place, the plaintext written to its
-    /// front: the plaintext's length, or `None` (the buffer zeroed) when the tag does not match;
-    /// ChaCha20-Poly1305 only (`None` for an AES key, which opens out of place).
-    fn open_within(&self, nonce: [u8; NONCE_LEN], aad: &[u8], payload: &mut [u8]) -> Option<usize> {
-        let CipherKey::ChaCha(key) = self else { return None };
-        key.open_within(Nonce::assume_unique_for_key(nonce), Aad::from(aad), payload, NONCE_LEN..)
-            .ok()
-            .map(|plaintext| plaintext.len())
-    }
-}
-
 /// The last key a thread used, and the cipher set up under it.
 struct CachedKey {
     aead: Aead,
     key: [u8; KEY_LEN],
-    cipher: CipherKey,
+    cipher: AeadKey,
 }
 
 impl Drop for CachedKey {
     fn drop(&mut self) {
+        // The copy kept for the comparison; `cipher` (dropped after this) is aws-lc's context,
+        // which aws-lc cleanses as it frees it.
         self.key.zeroize();
-        // ring does not wipe its keys. Overwriting this one in place with the key of the same
-        // algorithm made from 32 zero bytes (the same layout, every field written) leaves no
-        // trace of the real key schedule in the memory about to be freed; `black_box` keeps the
-        // compiler from dropping the stores as dead. A key ring refuses cannot occur (it took the
-        // same algorithm a moment ago), and the real key is then dropped as it is. aws-lc's key
-        // needs nothing here: aws-lc overwrites its memory as it frees it.
-        if let CipherKey::ChaCha(ring_key) = &mut self.cipher
-            && let Ok(zero) = UnboundKey::new(&CHACHA20_POLY1305, &[0; KEY_LEN])
-        {
-            **ring_key = LessSafeKey::new(zero);
-            std::hint::black_box(&**ring_key);
-        }
     }
 }
 
@@ -318,7 +220,7 @@ fn fresh_nonce() -> Result<[u8; NONCE_LEN]> {
 
 /// Runs `f` with the cipher of `aead` under `key` (the thread's cached one when the key is the
 /// last one).
-fn with_key<T>(aead: Aead, key: &[u8], f: impl FnOnce(&CipherKey) -> T) -> Result<T> {
+fn with_key<T>(aead: Aead, key: &[u8], f: impl FnOnce(&AeadKey) -> T) -> Result<T> {
     let key: [u8; KEY_LEN] =
         key.try_into().map_err(|_| CryptoError::BadKey(format!("the key must be {KEY_LEN} bytes"), 2))?;
     KEY.with(|cell| {
@@ -326,7 +228,7 @@ fn with_key<T>(aead: Aead, key: &[u8], f: impl FnOnce(&CipherKey) -> T) -> Resul
         let cached = match slot.as_ref() {
             Some(cached) if cached.aead == aead && crate::digest::constant_time_eq(&cached.key, &key) => cached,
             _ => {
-                let cipher = CipherKey::new(aead, &key)
+                let cipher = AeadKey::new(aead, &key)
                     .ok_or_else(|| CryptoError::Internal(format!("{} refused a 32-byte key", aead.script_name())))?;
                 // Replacing the old entry drops (and wipes) it.
                 slot.insert(CachedKey { aead, key, cipher })
@@ -488,10 +390,8 @@ mod tests {
                 let mut out = Vec::with_capacity(aead.opened_len(&changed).unwrap());
                 assert!(matches!(aead.open_into(&key, b"ad", &changed, &mut out), Err(CryptoError::DecryptionFailed)));
                 // No unauthenticated plaintext is left: aws-lc adds nothing (it decrypts into the
-                // room and zeroes it), ring zeroes the copy it decrypted in place.
-                let added = if aead == Aead::Aes256Gcm { 0 } else { sealed.len() - NONCE_LEN - TAG_LEN };
-                assert_eq!(out.len(), added, "{index}");
-                assert!(out.iter().all(|&byte| byte == 0), "{index}");
+                // room and zeroes it).
+                assert!(out.is_empty(), "{index}");
             }
             for len in 0..NONCE_LEN + TAG_LEN {
                 let Err(CryptoError::MalformedCiphertext(message)) = aead.opened_len(&sealed[..len]) else {

@@ -15,12 +15,12 @@
 //! the cipher of the last symmetric key used (see `aead`).
 
 mod aead;
-mod aes_gcm;
 mod args;
 mod asym;
 mod bytes;
 mod digest;
 mod error;
+mod evp_aead;
 mod ops;
 mod password;
 

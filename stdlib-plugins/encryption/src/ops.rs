@@ -162,8 +162,8 @@ const OPEN_OPTIONS: &[&str] = &["aad", "encoding", "output"];
 
 /// `@encryption.seal(algorithm, data, key[, options])`: the byte string `nonce (12 bytes) ||
 /// ciphertext || tag (16 bytes)`, the algorithm's standard layout, written once straight into
-/// the script's new byte string (AES-256-GCM reads the plaintext argument where it lies and
-/// writes the ciphertext out of place; nothing is zeroed or copied first).
+/// the script's new byte string (both AEADs read the plaintext argument where it lies and
+/// write the ciphertext out of place; nothing is zeroed or copied first).
 pub(crate) fn seal(values: &[Value]) -> Result<Value> {
     let args = Args::new(values, "@encryption.seal", "@encryption.seal(algorithm, data, key[, options])", 4)?;
     let aead = aead_named(&args, 0)?;
