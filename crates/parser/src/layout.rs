@@ -888,8 +888,14 @@ fn close_at_end(
                 );
                 out.push((closer, chumsky_span(end)));
             }
-            // An interpolation left open: the lexer reported it, and the string cannot be
-            // closed from here.
+            // An interpolation left open (the lexer reported the unterminated string): it and
+            // its string are closed without an error of their own, so that what encloses them
+            // is closed too. Left open, the enclosing blocks failed at the end of the input as
+            // above (18 `name >` blocks around a last line `x: "${` took seconds).
+            (Some(TokenKind::InterpStart), _) => {
+                out.push((TokenKind::InterpEnd, chumsky_span(end)));
+                out.push((TokenKind::StrEnd, chumsky_span(end)));
+            }
             _ => break,
         }
     }

@@ -1045,3 +1045,18 @@ fn an_unterminated_quoted_key_or_value_ending_in_a_wide_character_is_an_error_no
     assert_eq!(key[0].name, "é");
     assert_eq!(value.kind, ExprKind::Str("ü".into()));
 }
+
+#[test]
+fn an_interpolation_left_open_at_the_end_closes_the_blocks_around_it() {
+    // Found by fuzzing: the layout pass stopped closing at an open `${`, so every `name >`
+    // block around it failed at the end of the input and the grammar's recovery retried each
+    // inside the others (18 blocks took a second, each one more doubled it). The string is now
+    // closed with its interpolation, and the blocks after it, innermost first.
+    let source = "a >\n  b >\n    w: \"x ${y";
+    let out = check_errors(source);
+    assert!(out.contains("unterminated interpolation"), "{out}");
+    assert!(out.contains("unclosed `b >` block opened here"), "{out}");
+    let deep = "x >\n".repeat(40) + "w: \"${ \"${ y";
+    let out = check_errors(&deep);
+    assert!(out.contains("unclosed `x >` block opened here"), "{out}");
+}
